@@ -1,0 +1,12 @@
+module Hybrid.Tests.Main
+
+open Expecto
+
+[<EntryPoint>]
+let main argv =
+    testList "Hybrid" [
+        Engine.ElfVersionsTests.tests
+        Engine.EngineTests.tests
+        Demos.HeatRecoveryTests.tests
+    ]
+    |> Summary.run argv
