@@ -30,7 +30,7 @@ type Settings = {
     Seed: int
 }
 
-/// D = 0.1, initial guess 0.02, 64 cells, t ∈ [0, 0.1], 10 snapshots, 1% noise, 300 Adam steps.
+/// D = 0.1, initial guess 0.02, 64 cells, t ∈ [0, 0.1], 10 snapshots, 1% noise, 150 Adam steps.
 let defaults = {
     TrueD = 0.1
     InitialD = 0.02
@@ -38,8 +38,8 @@ let defaults = {
     Duration = 0.1
     Snapshots = 10
     NoiseLevel = 0.01
-    Iterations = 300
-    LearningRate = 0.05
+    Iterations = 150
+    LearningRate = 0.1
     Seed = 42
 }
 

@@ -1,0 +1,179 @@
+// Hybrid's build script (FAKE 5.20.3 under plain `dotnet fsi`). Run through ./build.sh:
+//   ./build.sh run      build, then run the flagship job (for now: the heat-equation demo)
+//   ./build.sh test     build, run every test project and docs script, end with "N passed, N failed, N skipped"
+//   ./build.sh <Target> any target below: Restore, Build, Test, CheckFormat, Format, Docs, Run, Bench, Report
+#r "nuget: Fake.Core.Target, 5.20.3"
+#r "nuget: Fake.DotNet.Cli, 5.20.3"
+#r "nuget: Fake.IO.FileSystem, 5.20.3"
+
+open System
+open System.IO
+open System.Text.RegularExpressions
+open Fake.Core
+open Fake.Core.TargetOperators
+open Fake.IO
+open Fake.IO.Globbing.Operators
+
+// Plain `dotnet fsi` has no FAKE runner: set up the execution context FAKE's modules expect.
+let arguments = fsi.CommandLineArgs |> Array.skip 1 |> List.ofArray
+
+Context.FakeExecutionContext.Create false "build.fsx" arguments
+|> Context.RuntimeContext.Fake
+|> Context.setExecutionContext
+
+let root = __SOURCE_DIRECTORY__
+let configuration = "Release"
+let resultsDir = Path.Combine(root, "artifacts", "test-results")
+
+/// Runs `program args` in `dir`, streaming its output; returns the exit code.
+let exec (program: string) (args: string) (dir: string) (env: (string * string) list) =
+    let psi =
+        Diagnostics.ProcessStartInfo(program, args, WorkingDirectory = dir, UseShellExecute = false)
+
+    for k, v in env do
+        psi.Environment[k] <- v
+
+    use p = Diagnostics.Process.Start psi
+    p.WaitForExit()
+    p.ExitCode
+
+let dotnet (args: string) =
+    let code = exec "dotnet" args root []
+
+    if code <> 0 then
+        failwithf "'dotnet %s' failed with exit code %d" args code
+
+// Test counts across all projects; printed as the last line of the output.
+let mutable passed = 0
+let mutable failed = 0
+let mutable skipped = 0
+let mutable testsRan = false
+
+let count (p, f, s) =
+    passed <- passed + p
+    failed <- failed + f
+    skipped <- skipped + s
+
+Target.create "Restore" (fun _ ->
+    dotnet "tool restore"
+    dotnet "paket restore"
+    dotnet "restore Hybrid.sln")
+
+Target.create "Build" (fun _ -> dotnet $"build Hybrid.sln -c {configuration} --no-restore")
+
+/// Expecto projects write "passed failed skipped" to HYBRID_TEST_SUMMARY (tests/Common/Summary.fs).
+let runExpecto (project: string) =
+    let name = Path.GetFileNameWithoutExtension project
+    let summary = Path.Combine(resultsDir, name + ".summary")
+    File.Delete summary
+    Trace.log $"── {name}"
+
+    let code =
+        exec "dotnet" $"run --project \"{project}\" -c {configuration} --no-build -- --summary --no-spinner" root [
+            "HYBRID_TEST_SUMMARY", summary
+        ]
+
+    if File.Exists summary then
+        let parts = File.ReadAllText(summary).Split(' ') |> Array.map int
+        count (parts[0], parts[1], parts[2])
+    else
+        Trace.traceError $"{name} exited with {code} without a summary: counted as one failure"
+        count (0, 1, 0)
+
+/// xunit projects report through a TRX file; its Counters element has the numbers.
+let runXunit (project: string) =
+    let name = Path.GetFileNameWithoutExtension project
+    let trx = Path.Combine(resultsDir, name + ".trx")
+    File.Delete trx
+    Trace.log $"── {name}"
+
+    let code =
+        exec
+            "dotnet"
+            $"test \"{project}\" -c {configuration} --no-build --logger \"trx;LogFileName={trx}\" --logger \"console;verbosity=normal\""
+            root
+            []
+
+    if File.Exists trx then
+        let counters =
+            Regex.Match(File.ReadAllText trx, "<Counters ([^>]*)/>").Groups[1].Value
+
+        let attr name =
+            int (Regex.Match(counters, $"\\b{name}=\"(\\d+)\"").Groups[1].Value)
+
+        count (
+            attr "passed",
+            attr "failed" + attr "error" + attr "timeout" + attr "aborted",
+            attr "total" - attr "executed"
+        )
+    else
+        Trace.traceError $"{name} exited with {code} without a result file: counted as one failure"
+        count (0, 1, 0)
+
+/// Literate docs (`docs/*.fsx`) and experiment scripts (`scripts/*.fsx`) run as they are, so they
+/// cannot rot; each counts as one test.
+let runDocs () =
+    let scripts = [
+        yield! !!(Path.Combine(root, "docs", "*.fsx")) |> Seq.sort
+        yield! !!(Path.Combine(root, "scripts", "*.fsx")) |> Seq.sort
+    ]
+
+    for script in scripts do
+        Trace.log $"── {Path.GetFileName script}"
+
+        if exec "dotnet" $"fsi --quiet \"{script}\"" root [] = 0 then
+            count (1, 0, 0)
+        else
+            Trace.traceError $"{script} failed"
+            count (0, 1, 0)
+
+Target.create "Test" (fun _ ->
+    Directory.CreateDirectory resultsDir |> ignore
+    testsRan <- true
+
+    for project in !!(Path.Combine(root, "tests", "*", "*.fsproj")) |> Seq.sort do
+        runExpecto project
+
+    for project in !!(Path.Combine(root, "tests", "*", "*.csproj")) |> Seq.sort do
+        runXunit project
+
+    runDocs ())
+
+Target.create "Docs" (fun _ ->
+    testsRan <- true
+    runDocs ())
+
+let formatted = "src tests docs scripts build.fsx"
+
+Target.create "CheckFormat" (fun _ ->
+    let code = exec "dotnet" $"fantomas --check {formatted}" root []
+
+    if code <> 0 then
+        failwith "Some files are not formatted: run ./build.sh Format (Fantomas) and commit the result.")
+
+Target.create "Format" (fun _ -> dotnet $"fantomas {formatted}")
+
+Target.create "Run" (fun _ -> dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- demo")
+
+Target.create "Bench" (fun _ -> Trace.log "Bench: not yet — the benchmark command arrives with the compiler (issue 4).")
+
+Target.create "Report" (fun _ -> Trace.log "Report: not yet — the case-study report arrives with issue 6.")
+
+"Restore" ==> "Build" ==> "Test" |> ignore
+"Build" ==> "Run" |> ignore
+"Build" ==> "Docs" |> ignore
+"Build" ==> "Bench" |> ignore
+"Build" ==> "Report" |> ignore
+
+let outcome =
+    try
+        Target.runOrDefaultWithArguments "Build"
+        0
+    with e ->
+        eprintfn "%s" e.Message
+        1
+
+if testsRan then
+    printfn "%d passed, %d failed, %d skipped" passed failed skipped
+
+exit (if outcome <> 0 || failed > 0 then 1 else 0)
