@@ -169,11 +169,8 @@ let private notFound (folders: string list) (file: string) =
         $"Hybrid could not find {file}. Searched:\n{searched}\nInstall the NuGet packages TorchSharp 0.107.0 and libtorch-cpu-linux-x64 2.10.0 (a build of this solution does so), or set HYBRID_LIBTORCH_DIR to the folder that holds {file}."
     )
 
-/// Loads libtorch and the TorchSharp bridge from the first folder that has them. Linux only; on other
-/// systems TorchSharp's own loading is used and this is not called.
-let load () : LoadReport =
-    let folders = candidateFolders ()
-
+/// Loads libtorch and the TorchSharp bridge from the first of `folders` that has them.
+let loadFrom (folders: string list) : LoadReport =
     let bridgeFolder =
         findFile BridgeFile folders
         |> Option.defaultWith (fun () -> raise (notFound folders BridgeFile))
@@ -224,3 +221,7 @@ let load () : LoadReport =
                 $"TorchSharp's bridge '{bridge}' could not be loaded: {message}. Check that libtorch-cpu-linux-x64 2.10.0 matches TorchSharp 0.107.0."
             )
         )
+
+/// Loads libtorch and the TorchSharp bridge from the first candidate folder that has them. Linux only;
+/// on other systems TorchSharp's own loading is used and this is not called.
+let load () : LoadReport = loadFrom (candidateFolders ())

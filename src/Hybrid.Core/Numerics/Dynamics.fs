@@ -1,0 +1,61 @@
+namespace Hybrid.Numerics
+
+open TorchSharp
+
+/// Bounds on the explicit time step read from the current parameters and state.
+type StepLimits = {
+    /// Largest diffusivity of the diffusion integrated explicitly (0 when none).
+    Diffusivity: float
+    /// Largest diffusivity of the stiff (linear) part; explicit schemes integrate it too.
+    StiffDiffusivity: float
+    /// Largest advection speed (0 when none).
+    Speed: float
+}
+
+/// A semi-discrete system du/dt = F(θ, t, u) + L(θ) u (method of lines), the thing integrators and rollouts
+/// run. θ is an array of parameter tensors passed at every call (so checkpointing can recompute with
+/// fresh copies); u is one tensor per field, each [B; spatial…].
+type Dynamics = {
+    /// Field names, in state order.
+    Fields: string[]
+    /// The grid the fields live on.
+    Grid: Grid
+    /// F(θ, t, u): the non-stiff tendency of every field.
+    Explicit: torch.Tensor[] -> float -> torch.Tensor[] -> torch.Tensor[]
+    /// Per field: an affine, autonomous stiff part u ↦ L(θ)u + b(θ) (linear diffusion), or None. IMEX
+    /// schemes solve it implicitly; explicit schemes add it to F.
+    Stiff: (torch.Tensor[] -> torch.Tensor -> torch.Tensor) option[]
+    /// Step limits for the current θ and u.
+    Limits: torch.Tensor[] -> torch.Tensor[] -> StepLimits
+    /// Leaf tensors used inside F or L but not passed in θ (e.g. neural-closure weights φ); checkpointing
+    /// returns their gradients too.
+    Leaves: torch.Tensor[]
+}
+
+/// Helpers for `Dynamics`.
+[<RequireQualifiedAccess>]
+module Dynamics =
+
+    /// Dynamics from a plain tendency function (no stiff part, no step limits, no leaves).
+    let ofFunction (fields: string[]) (grid: Grid) (f: torch.Tensor[] -> float -> torch.Tensor[] -> torch.Tensor[]) = {
+        Fields = fields
+        Grid = grid
+        Explicit = f
+        Stiff = Array.create fields.Length None
+        Limits =
+            fun _ _ -> {
+                Diffusivity = 0.0
+                StiffDiffusivity = 0.0
+                Speed = 0.0
+            }
+        Leaves = [||]
+    }
+
+    /// The full tendency F(θ, t, u) + L(θ)u (the stiff part evaluated explicitly).
+    let total (dyn: Dynamics) (theta: torch.Tensor[]) (t: float) (u: torch.Tensor[]) : torch.Tensor[] =
+        let f = dyn.Explicit theta t u
+
+        Array.init u.Length (fun i ->
+            match dyn.Stiff[i] with
+            | Some l -> f[i] + l theta u[i]
+            | None -> f[i])

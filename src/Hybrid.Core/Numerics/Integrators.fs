@@ -1,0 +1,236 @@
+namespace Hybrid.Numerics
+
+open System.Collections.Generic
+open TorchSharp
+open Hybrid
+
+/// Time integration schemes.
+[<RequireQualifiedAccess>]
+type Scheme =
+    /// Explicit Euler, order 1.
+    | Euler
+    /// Heun (explicit trapezoid), order 2.
+    | Heun
+    /// Shu–Osher strong-stability-preserving Runge–Kutta, order 3.
+    | SspRk3
+    /// Classical Runge–Kutta, order 4.
+    | Rk4
+    /// IMEX Euler: backward Euler on the stiff (linear diffusion) part, forward Euler on the rest; order 1.
+    | ImexEuler
+    /// IMEX Crank–Nicolson: trapezoid on both parts, predictor–corrector (Heun) for the explicit part; order 2.
+    | ImexCrankNicolson
+
+/// Explicit and IMEX time steps on any `Dynamics`, and the stability limits of explicit schemes.
+[<RequireQualifiedAccess>]
+module Integrators =
+
+    /// Formal order of accuracy.
+    let order (s: Scheme) : int =
+        match s with
+        | Scheme.Euler
+        | Scheme.ImexEuler -> 1
+        | Scheme.Heun
+        | Scheme.ImexCrankNicolson -> 2
+        | Scheme.SspRk3 -> 3
+        | Scheme.Rk4 -> 4
+
+    /// True for the IMEX schemes (stiff part implicit).
+    let isImex (s: Scheme) : bool =
+        match s with
+        | Scheme.ImexEuler
+        | Scheme.ImexCrankNicolson -> true
+        | _ -> false
+
+    /// Extent of the stability region along the negative real axis (|hλ| ≤ value is stable).
+    let realStabilityRadius (s: Scheme) : float =
+        match s with
+        | Scheme.Euler
+        | Scheme.Heun
+        | Scheme.ImexEuler
+        | Scheme.ImexCrankNicolson -> 2.0
+        | Scheme.SspRk3 -> 2.5127
+        | Scheme.Rk4 -> 2.7853
+
+    /// The largest stable Δt of `scheme` for these limits on `grid`: diffusion needs
+    /// Δt ≤ r / (4 D Σ 1/h²) (r = `realStabilityRadius`), upwind advection Δt ≤ 1 / Σ(|v|/h).
+    /// Infinity when nothing limits the step. IMEX schemes ignore the stiff diffusivity.
+    let maxStableDt (s: Scheme) (grid: Grid) (limits: StepLimits) : float =
+        let inverseSquares =
+            grid.Axes |> Array.sumBy (fun a -> 1.0 / (a.Spacing * a.Spacing))
+
+        let inverse = grid.Axes |> Array.sumBy (fun a -> 1.0 / a.Spacing)
+
+        let d =
+            if isImex s then
+                limits.Diffusivity
+            else
+                limits.Diffusivity + limits.StiffDiffusivity
+
+        let byDiffusion =
+            if d > 0.0 && inverseSquares > 0.0 then
+                realStabilityRadius s / (4.0 * d * inverseSquares)
+            else
+                infinity
+
+        let byAdvection =
+            if limits.Speed > 0.0 && inverse > 0.0 then
+                1.0 / (limits.Speed * inverse)
+            else
+                infinity
+
+        min byDiffusion byAdvection
+
+    let private axpy (u: torch.Tensor[]) (h: float) (k: torch.Tensor[]) =
+        Array.map2 (fun (a: torch.Tensor) b -> a + h * b) u k
+
+    /// One explicit step of size h from (t, u) with tendency f.
+    let explicitStep
+        (s: Scheme)
+        (f: float -> torch.Tensor[] -> torch.Tensor[])
+        (t: float)
+        (h: float)
+        (u: torch.Tensor[])
+        : torch.Tensor[] =
+        match s with
+        | Scheme.Euler -> axpy u h (f t u)
+        | Scheme.Heun ->
+            let k1 = f t u
+            let k2 = f (t + h) (axpy u h k1)
+            Array.init u.Length (fun i -> u[i] + (0.5 * h) * (k1[i] + k2[i]))
+        | Scheme.SspRk3 ->
+            let u1 = axpy u h (f t u)
+            let k2 = f (t + h) u1
+            let u2 = Array.init u.Length (fun i -> 0.75 * u[i] + 0.25 * (u1[i] + h * k2[i]))
+            let k3 = f (t + 0.5 * h) u2
+
+            Array.init u.Length (fun i -> (1.0 / 3.0) * u[i] + (2.0 / 3.0) * (u2[i] + h * k3[i]))
+        | Scheme.Rk4 ->
+            let k1 = f t u
+            let k2 = f (t + 0.5 * h) (axpy u (0.5 * h) k1)
+            let k3 = f (t + 0.5 * h) (axpy u (0.5 * h) k2)
+            let k4 = f (t + h) (axpy u h k3)
+
+            Array.init u.Length (fun i -> u[i] + (h / 6.0) * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]))
+        | Scheme.ImexEuler
+        | Scheme.ImexCrankNicolson ->
+            raise (
+                ModelException($"{s} is an IMEX scheme; use Integrators.stepper, which assembles its implicit solve.")
+            )
+
+    /// Largest number of unknowns per field for which the dense implicit solve is assembled.
+    let maxImplicitUnknowns = 4096
+
+    /// Assembles the matrix of an affine operator L(u) = A u + b on fields of shape [·; spatial…] by
+    /// applying it to the identity (rows of the result are A eᵢ, i.e. the result is Aᵀ) and to zero.
+    /// Returns (Aᵀ [N; N], b [1; N]). Differentiable with respect to whatever L depends on.
+    let assemble
+        (l: torch.Tensor -> torch.Tensor)
+        (spatialShape: int64[])
+        (dtype: torch.ScalarType)
+        (device: torch.Device)
+        =
+        let n = spatialShape |> Array.fold (*) 1L
+
+        if n > int64 maxImplicitUnknowns then
+            raise (
+                ModelException(
+                    $"The implicit diffusion solve assembles a dense {n}×{n} matrix, above the limit of {maxImplicitUnknowns} unknowns per field. Use an explicit scheme (Rk4, SspRk3) with a smaller Δt, or a coarser grid."
+                )
+            )
+
+        let eye =
+            torch.eye(n, dtype = dtype, device = device).reshape (Array.append [| n |] spatialShape)
+
+        let zero =
+            torch.zeros (Array.append [| 1L |] spatialShape, dtype = dtype, device = device)
+
+        let b = (l zero).reshape ([| 1L; n |])
+        let at = (l eye).reshape ([| n; n |]) - b
+        at, b
+
+    /// A step function (t, h, u) ↦ u(t + h) for `scheme` on `dyn` with parameters θ. For IMEX schemes the
+    /// implicit matrices (I − c h A)⁻¹ are assembled once per distinct step size in `stepSizes` (call this
+    /// inside the scope whose tensors should own them), by a dense inverse through `torch.linalg.inv`:
+    /// exact, differentiable by libtorch's autograd, and one matrix product per step afterwards.
+    let stepper (scheme: Scheme) (dyn: Dynamics) (theta: torch.Tensor[]) (stepSizes: float seq) (like: torch.Tensor[]) =
+        if not (isImex scheme) then
+            let f = Dynamics.total dyn theta
+            fun (t: float) (h: float) (u: torch.Tensor[]) -> explicitStep scheme f t h u
+        else
+            let c =
+                match scheme with
+                | Scheme.ImexEuler -> 1.0
+                | _ -> 0.5
+
+            // Per field: Aᵀ, b, and for each h the inverse (I − c h Aᵀ)⁻¹.
+            let ops =
+                dyn.Stiff
+                |> Array.mapi (fun i stiff ->
+                    stiff
+                    |> Option.map (fun l ->
+                        let u = like[i]
+                        let spatialShape = u.shape[1..]
+                        let at, b = assemble (l theta) spatialShape u.dtype u.device
+                        let n = at.shape[0]
+                        let eye = torch.eye (n, dtype = u.dtype, device = u.device)
+                        let inverses = Dictionary<float, torch.Tensor>()
+
+                        for h in stepSizes do
+                            if not (inverses.ContainsKey h) then
+                                inverses[h] <- torch.linalg.inv (eye - (c * h) * at)
+
+                        at, b, inverses))
+
+            let f = dyn.Explicit theta
+
+            let solve i (h: float) (rhs: torch.Tensor) (shape: int64[]) =
+                match ops[i] with
+                | Some(_, _, inverses) ->
+                    let inverse: torch.Tensor = inverses[h]
+                    rhs.reshape([| shape[0]; -1L |]).matmul(inverse).reshape shape
+                | None -> rhs
+
+            // (u + c h (A u + b)) for the trapezoid's explicit half, u otherwise.
+            let explicitHalf i (h: float) (u: torch.Tensor) =
+                match ops[i] with
+                | Some(at, b, _) when c < 1.0 ->
+                    let flat = u.reshape ([| u.shape[0]; -1L |])
+                    (flat + (c * h) * (flat.matmul at + b)).reshape u.shape
+                | Some(_, b, _) -> (u.reshape ([| u.shape[0]; -1L |]) + h * b).reshape u.shape
+                | None -> u
+
+            fun (t: float) (h: float) (u: torch.Tensor[]) ->
+                let k1 = f t u
+
+                if c = 1.0 then
+                    Array.init u.Length (fun i ->
+                        let rhs =
+                            match ops[i] with
+                            | Some _ -> explicitHalf i h u[i] + h * k1[i]
+                            | None -> u[i] + h * k1[i]
+
+                        solve i h rhs u[i].shape)
+                else
+                    let withB i (x: torch.Tensor) =
+                        match ops[i] with
+                        | Some(_, b, _) -> (x.reshape ([| x.shape[0]; -1L |]) + (0.5 * h) * b).reshape x.shape
+                        | None -> x
+
+                    // Trapezoid: (I − h/2 A) u' = (I + h/2 A) u + h b + h·(explicit part).
+                    let predictor =
+                        Array.init u.Length (fun i ->
+                            let rhs =
+                                match ops[i] with
+                                | Some _ -> withB i (explicitHalf i h u[i]) + h * k1[i]
+                                | None -> u[i] + h * k1[i]
+
+                            solve i h rhs u[i].shape)
+
+                    let k2 = f (t + h) predictor
+
+                    Array.init u.Length (fun i ->
+                        match ops[i] with
+                        | Some _ ->
+                            let rhs = withB i (explicitHalf i h u[i]) + (0.5 * h) * (k1[i] + k2[i])
+                            solve i h rhs u[i].shape
+                        | None -> u[i] + (0.5 * h) * (k1[i] + k2[i]))
