@@ -168,6 +168,28 @@ let tests =
             Expect.stringContains message "not the ELF magic" "names the problem"
         }
 
+        test "with no native files anywhere, one error names the file, the folders and the packages" {
+            let empty = tempDir ()
+
+            let message =
+                engineErrorMessage (fun () -> NativeLoader.loadFrom [ empty ] |> ignore)
+
+            Expect.stringContains message "libLibTorchSharp.so" "names the file looked for"
+            Expect.stringContains message empty "names where it looked"
+            Expect.stringContains message "TorchSharp 0.107.0" "names the package to install"
+            Expect.stringContains message "HYBRID_LIBTORCH_DIR" "names the override"
+        }
+
+        test "HYBRID_LIBTORCH_DIR is searched first" {
+            let dir = tempDir ()
+            Environment.SetEnvironmentVariable("HYBRID_LIBTORCH_DIR", dir)
+
+            try
+                Expect.equal (NativeLoader.candidateFolders () |> List.head) (Path.GetFullPath dir) "first candidate"
+            finally
+                Environment.SetEnvironmentVariable("HYBRID_LIBTORCH_DIR", null)
+        }
+
         test "the loader patches exactly when the system libstdc++ lacks the node" {
             match systemLibstdcxx () with
             | None -> skiptest "system libstdc++ not found at a standard path"
