@@ -133,7 +133,7 @@ module Checks =
                 | Some da, Some db -> Some(combine da db -1)
                 | _ -> None
             | PowInt(a, k) -> go a |> Option.map (fun d -> scale d k)
-            | Pow(a, b) ->
+            | PowReal(a, b) ->
                 let da = go a
                 let db = go b
                 dimensionless "a real exponent" b db

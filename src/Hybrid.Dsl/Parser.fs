@@ -247,8 +247,8 @@ module Parse =
                         intExponent v true e
                     | Tok.Op "-", _ ->
                         p.Advance() |> ignore
-                        Pow(b, Neg(power p))
-                    | _ when startsOperand e -> Pow(b, power p)
+                        PowReal(b, Neg(power p))
+                    | _ when startsOperand e -> PowReal(b, power p)
                     | _ -> failAt p e (sprintf "expected an exponent after '^' but found %s" (describe e))
                 | _ -> b
         finally

@@ -146,7 +146,7 @@ module Print =
             | Notation.Unicode -> b + superscript k, 3
             | Notation.Latex -> sprintf "%s^{%d}" b k, 3
             | Notation.Ascii -> sprintf "%s^%d" b k, 3
-        | Pow(a, x) ->
+        | PowReal(a, x) ->
             let b = at 4 a
 
             let ex =

@@ -96,7 +96,7 @@ module Symbolic =
         | Mul(a, b) -> ev a * ev b
         | Div(a, b) -> ev a / ev b
         | PowInt(a, n) -> pown (ev a) n
-        | Pow(a, b) -> ev a ** ev b
+        | PowReal(a, b) -> ev a ** ev b
         | Apply(fn, a) -> applyFn fn (ev a)
         | Min(a, b) -> min (ev a) (ev b)
         | Max(a, b) -> max (ev a) (ev b)
@@ -233,9 +233,9 @@ module Symbolic =
             | Some r -> r
             | None -> e
         | PowInt(PowInt(a, m), n) -> PowInt(a, m * n)
-        | Pow(a, Num 1.0) -> a
-        | Pow(_, Num 0.0) -> Num 1.0
-        | Pow(Num a, Num b) ->
+        | PowReal(a, Num 1.0) -> a
+        | PowReal(_, Num 0.0) -> Num 1.0
+        | PowReal(Num a, Num b) ->
             match fold1 (fun a -> a ** b) a with
             | Some r -> r
             | None -> e
@@ -291,9 +291,9 @@ module Symbolic =
                 | Mul(a, b) -> Add(Mul(d a, b), Mul(a, d b))
                 | Div(a, b) -> Div(Sub(Mul(d a, b), Mul(a, d b)), PowInt(b, 2))
                 | PowInt(a, n) -> Mul(Mul(Num(float n), PowInt(a, n - 1)), d a)
-                | Pow(a, b) ->
+                | PowReal(a, b) ->
                     // a^b (b' ln a + b a'/a)
-                    Mul(Pow(a, b), Add(Mul(d b, Apply(Fn.Log, a)), Div(Mul(b, d a), a)))
+                    Mul(PowReal(a, b), Add(Mul(d b, Apply(Fn.Log, a)), Div(Mul(b, d a), a)))
                 | Apply(fn, a) ->
                     let outer =
                         match fn with
