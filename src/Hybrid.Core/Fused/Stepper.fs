@@ -1,0 +1,162 @@
+namespace Hybrid.Fused
+
+open System
+open Hybrid
+open Hybrid.Numerics
+
+/// An explicit Runge–Kutta method as a Butcher tableau: stage i evaluates F at u + Δt Σⱼ A[i][j] kⱼ and time
+/// t + C[i] Δt; the step is u + Δt Σᵢ B[i] kᵢ.
+type Tableau = { A: float[][]; B: float[]; C: float[] }
+
+/// Tableaux of the explicit schemes of `Numerics.Integrators`.
+[<RequireQualifiedAccess>]
+module Tableau =
+
+    /// The tableau of an explicit scheme; IMEX schemes raise (the fused path is explicit only).
+    let ofScheme (scheme: Scheme) : Tableau =
+        match scheme with
+        | Scheme.Euler -> { A = [| [||] |]; B = [| 1.0 |]; C = [| 0.0 |] }
+        | Scheme.Heun -> { A = [| [||]; [| 1.0 |] |]; B = [| 0.5; 0.5 |]; C = [| 0.0; 1.0 |] }
+        | Scheme.SspRk3 ->
+            { A = [| [||]; [| 1.0 |]; [| 0.25; 0.25 |] |]
+              B = [| 1.0 / 6.0; 1.0 / 6.0; 2.0 / 3.0 |]
+              C = [| 0.0; 1.0; 0.5 |] }
+        | Scheme.Rk4 ->
+            { A = [| [||]; [| 0.5 |]; [| 0.0; 0.5 |]; [| 0.0; 0.0; 1.0 |] |]
+              B = [| 1.0 / 6.0; 1.0 / 3.0; 1.0 / 3.0; 1.0 / 6.0 |]
+              C = [| 0.0; 0.5; 0.5; 1.0 |] }
+        | Scheme.ImexEuler
+        | Scheme.ImexCrankNicolson ->
+            raise (
+                ModelException(
+                    $"The fused path integrates explicitly; {scheme} is an IMEX scheme. Use Euler, Heun, SspRk3 or Rk4, or the eager simulator."
+                )
+            )
+
+/// One explicit Runge–Kutta step of a fused kernel and its discrete adjoint, on flat arrays (one [B·Cells]
+/// array per field), with scratch buffers allocated once for a batch size.
+type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
+    let forward = Codegen.forward plan
+    let adjoint = Codegen.adjoint plan
+    let fields = plan.Fields.Length
+    let stages = tableau.B.Length
+    let size = batch * plan.Cells
+    let newState () = Array.init fields (fun _ -> Array.zeroCreate<float> size)
+    let padded = Array.init fields (fun _ -> Array.zeroCreate<float> (batch * plan.PaddedCells))
+    let paddedAdjoint = Array.init fields (fun _ -> Array.zeroCreate<float> (batch * plan.PaddedCells))
+    let k = Array.init stages (fun _ -> newState ())
+    let s = Array.init stages (fun _ -> newState ())
+    let stageAdjoint = Array.init stages (fun _ -> newState ())
+    let kAdjoint = newState ()
+
+    /// s[i] = u + Δt Σⱼ A[i][j] k[j]
+    let stageInput (u: float[][]) (dt: float) (i: int) =
+        for f in 0 .. fields - 1 do
+            let target = s[i][f]
+            Array.blit u[f] 0 target 0 size
+
+            for j in 0 .. tableau.A[i].Length - 1 do
+                let a = dt * tableau.A[i][j]
+
+                if a <> 0.0 then
+                    let kj = k[j][f]
+
+                    for c in 0 .. size - 1 do
+                        target[c] <- target[c] + a * kj[c]
+
+    /// The fields this stepper works on.
+    member _.Plan = plan
+
+    /// Trajectories per call.
+    member _.Batch = batch
+
+    /// A zeroed state (one [B·Cells] array per field).
+    member _.NewState() = newState ()
+
+    /// F(u, t) into `output` (ghosts filled from `u`).
+    member _.Rhs(u: float[][], theta: float[], t: float, output: float[][]) =
+        Ghosts.fill plan batch u padded
+        forward.Invoke(padded, theta, t, output, batch)
+
+    /// `next` = one step from `u` at time t.
+    member this.Step(u: float[][], theta: float[], t: float, dt: float, next: float[][]) =
+        for i in 0 .. stages - 1 do
+            stageInput u dt i
+            this.Rhs(s[i], theta, t + tableau.C[i] * dt, k[i])
+
+        for f in 0 .. fields - 1 do
+            let target = next[f]
+            Array.blit u[f] 0 target 0 size
+
+            for i in 0 .. stages - 1 do
+                let w = dt * tableau.B[i]
+                let ki = k[i][f]
+
+                for c in 0 .. size - 1 do
+                    target[c] <- target[c] + w * ki[c]
+
+    /// The adjoint of `Step` from `u` at time t: given λ′ = ∂L/∂(next), writes ∂L/∂u into `lambda` and adds
+    /// ∂L/∂θ into `thetaAdjoint`. Stages are recomputed from `u`.
+    member this.StepAdjoint
+        (u: float[][], theta: float[], t: float, dt: float, lambdaNext: float[][], lambda: float[][], thetaAdjoint: float[])
+        =
+        // Stage inputs (the last stage's k is not needed).
+        for i in 0 .. stages - 1 do
+            stageInput u dt i
+
+            if i < stages - 1 then
+                this.Rhs(s[i], theta, t + tableau.C[i] * dt, k[i])
+
+        for i in stages - 1 .. -1 .. 0 do
+            // k̄ᵢ = Δt Bᵢ λ′ + Δt Σ_{m>i} A[m][i] s̄ₘ
+            for f in 0 .. fields - 1 do
+                let target = kAdjoint[f]
+                let w = dt * tableau.B[i]
+                let ln = lambdaNext[f]
+
+                for c in 0 .. size - 1 do
+                    target[c] <- w * ln[c]
+
+                for m in i + 1 .. stages - 1 do
+                    let a = dt * tableau.A[m][i]
+
+                    if a <> 0.0 then
+                        let sm = stageAdjoint[m][f]
+
+                        for c in 0 .. size - 1 do
+                            target[c] <- target[c] + a * sm[c]
+
+            Ghosts.fill plan batch s[i] padded
+
+            for f in 0 .. fields - 1 do
+                Array.Clear(paddedAdjoint[f])
+                Array.Clear(stageAdjoint[i][f])
+
+            adjoint.Invoke(padded, theta, t + tableau.C[i] * dt, kAdjoint, paddedAdjoint, thetaAdjoint, batch)
+            Ghosts.unfill plan batch paddedAdjoint stageAdjoint[i]
+
+        for f in 0 .. fields - 1 do
+            let target = lambda[f]
+            Array.blit lambdaNext[f] 0 target 0 size
+
+            for i in 0 .. stages - 1 do
+                let si = stageAdjoint[i][f]
+
+                for c in 0 .. size - 1 do
+                    target[c] <- target[c] + si[c]
+
+    /// Raises when a field holds NaN or ±∞ after `step` (time t).
+    member _.CheckFinite(u: float[][], step: int, t: float) =
+        for f in 0 .. fields - 1 do
+            let values = u[f]
+            let mutable c = 0
+
+            while c < size do
+                if not (Double.IsFinite values[c]) then
+                    raise (
+                        HybridException(
+                            $"The fused rollout produced {values[c]} in field '{plan.Fields[f]}' at step {step} (t = {t:G6}), cell {c % plan.Cells} of trajectory {c / plan.Cells}. Reduce the time step or check the parameters."
+                        )
+                    )
+
+                c <- c + 1
