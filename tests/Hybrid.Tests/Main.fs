@@ -8,5 +8,8 @@ let main argv =
         Engine.ElfVersionsTests.tests
         Engine.EngineTests.tests
         Demos.HeatRecoveryTests.tests
+        Numerics.OperatorTests.tests
+        Numerics.ConvergenceTests.tests
+        Numerics.RolloutTests.tests
     ]
     |> Summary.run argv
