@@ -11,5 +11,6 @@ let main argv =
         Numerics.OperatorTests.tests
         Numerics.ConvergenceTests.tests
         Numerics.RolloutTests.tests
+        Fused.FusedTests.tests
     ]
     |> Summary.run argv

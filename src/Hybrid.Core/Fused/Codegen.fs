@@ -16,8 +16,11 @@ type KernelMath =
     /// sign(x) ∈ {−1, 0, 1}.
     static member Sign(x: float) : float = float (Math.Sign x)
 
-    /// 1 where x > 0, else 0.
-    static member Positive(x: float) : float = if x > 0.0 then 1.0 else 0.0
+    /// The Heaviside step: 1 where x > 0, ½ at 0, else 0.
+    static member Step(x: float) : float =
+        if x > 0.0 then 1.0
+        elif x = 0.0 then 0.5
+        else 0.0
 
 /// The right-hand side of every field for a batch: reads the padded fields (ghosts filled), θ and t, writes
 /// one value per cell and field.
@@ -27,7 +30,13 @@ type ForwardKernel = delegate of padded: float[][] * theta: float[] * t: float *
 /// fields) into `paddedAdjoint` and λᵀ∂F/∂θ into `thetaAdjoint`.
 type AdjointKernel =
     delegate of
-        padded: float[][] * theta: float[] * t: float * lambda: float[][] * paddedAdjoint: float[][] * thetaAdjoint: float[] * batch: int ->
+        padded: float[][] *
+        theta: float[] *
+        t: float *
+        lambda: float[][] *
+        paddedAdjoint: float[][] *
+        thetaAdjoint: float[] *
+        batch: int ->
             unit
 
 /// Generates the fused kernels of a `KernelPlan` as LINQ expression trees compiled to IL once: one loop over
@@ -70,7 +79,16 @@ module Codegen =
         )
 
     /// Emits kernel expressions into a statement list, one local per distinct non-leaf subexpression.
-    type private Emitter(plan: KernelPlan, padded: ParameterExpression, pbase: ParameterExpression, thetaLocals: ParameterExpression[], t: Expression, ix: ParameterExpression, iy: ParameterExpression) =
+    type private Emitter
+        (
+            plan: KernelPlan,
+            padded: ParameterExpression,
+            pbase: ParameterExpression,
+            thetaLocals: ParameterExpression[],
+            t: Expression,
+            ix: ParameterExpression,
+            iy: ParameterExpression
+        ) =
         let locals = ResizeArray<ParameterExpression>()
         let statements = ResizeArray<Expression>()
         let memo = Dictionary<KExpr, Expression>(HashIdentity.Structural)
@@ -83,7 +101,8 @@ module Codegen =
             v :> Expression
 
         /// Index of a read at offset (dx, dy) from the current cell in the padded array.
-        member _.ReadIndex(dx: int, dy: int) = add pbase (intConst (dx * strideX + dy))
+        member _.ReadIndex(dx: int, dy: int) =
+            add pbase (intConst (dx * strideX + dy))
 
         member this.Emit(e: KExpr) : Expression =
             match memo.TryGetValue e with
@@ -103,7 +122,10 @@ module Codegen =
                         let centre =
                             Expression.Add(
                                 Expression.Constant(a.Lo + 0.5 * a.Spacing + shift),
-                                Expression.Multiply(Expression.Convert(i, typeof<float>), Expression.Constant(a.Spacing))
+                                Expression.Multiply(
+                                    Expression.Convert(i, typeof<float>),
+                                    Expression.Constant(a.Spacing)
+                                )
                             )
 
                         bind centre
@@ -141,7 +163,7 @@ module Codegen =
                             | KUnary.Sigmoid -> call (helper "Sigmoid")
                             | KUnary.Softplus -> call (helper "Softplus")
                             | KUnary.Sign -> call (helper "Sign")
-                            | KUnary.Positive -> call (helper "Positive")
+                            | KUnary.Step -> call (helper "Step")
                         )
                     | KBin(op, a, b) ->
                         let x = this.Emit a
@@ -176,7 +198,13 @@ module Codegen =
         (plan: KernelPlan)
         (theta: ParameterExpression)
         (batch: ParameterExpression)
-        (makeBody: ParameterExpression[] -> ParameterExpression -> ParameterExpression -> ParameterExpression -> ParameterExpression -> Expression)
+        (makeBody:
+            ParameterExpression[]
+                -> ParameterExpression
+                -> ParameterExpression
+                -> ParameterExpression
+                -> ParameterExpression
+                -> Expression)
         (epilogue: ParameterExpression[] -> Expression list)
         =
         let b = Expression.Variable(typeof<int>, "b")
@@ -237,7 +265,10 @@ module Codegen =
                     plan.Rhs
                     |> Array.iteri (fun f rhs ->
                         let value = em.Emit rhs
-                        let target = Expression.ArrayAccess(Expression.ArrayIndex(output, intConst f), obase)
+
+                        let target =
+                            Expression.ArrayAccess(Expression.ArrayIndex(output, intConst f), obase)
+
                         em.Add(Expression.Assign(target, value)))
 
                     em.Body)
@@ -256,7 +287,8 @@ module Codegen =
         let batch = Expression.Parameter(typeof<int>, "batch")
 
         let accumulators =
-            plan.Params |> Array.map (fun name -> Expression.Variable(typeof<float>, "d" + name))
+            plan.Params
+            |> Array.map (fun name -> Expression.Variable(typeof<float>, "d" + name))
 
         let body =
             cellLoops

@@ -3,29 +3,27 @@ namespace Hybrid.Fused
 open System.Collections.Generic
 
 /// What a fused rollout does: steps, step size, which steps it saves, how often it keeps a checkpoint.
-type RolloutSpec =
-    {
-        /// Time of the initial state.
-        T0: float
-        /// Step size.
-        Dt: float
-        /// Number of steps.
-        Steps: int
-        /// Save the state after every `SaveEvery` steps (Steps / SaveEvery outputs).
-        SaveEvery: int
-        /// Keep the state every `Segment` steps for the backward pass; the states inside a segment are
-        /// recomputed, so memory holds Steps / Segment checkpoints plus one segment (√Steps for both is best).
-        Segment: int
-    }
+type RolloutSpec = {
+    /// Time of the initial state.
+    T0: float
+    /// Step size.
+    Dt: float
+    /// Number of steps.
+    Steps: int
+    /// Save the state after every `SaveEvery` steps (Steps / SaveEvery outputs).
+    SaveEvery: int
+    /// Keep the state every `Segment` steps for the backward pass; the states inside a segment are
+    /// recomputed, so memory holds Steps / Segment checkpoints plus one segment (√Steps for both is best).
+    Segment: int
+}
 
 /// A forward rollout on flat arrays: the saved states and the checkpoints the adjoint restarts from.
-type RolloutTape =
-    {
-        /// Saved states, one per save point: [save][field][B·Cells].
-        Saved: float[][][]
-        /// Checkpoints by step index (0, Segment, 2·Segment, …).
-        Checkpoints: Dictionary<int, float[][]>
-    }
+type RolloutTape = {
+    /// Saved states, one per save point: [save][field][B·Cells].
+    Saved: float[][][]
+    /// Checkpoints by step index (0, Segment, 2·Segment, …).
+    Checkpoints: Dictionary<int, float[][]>
+}
 
 /// Forward and reverse (discrete adjoint) rollouts of a `Stepper`, with segment checkpointing.
 [<RequireQualifiedAccess>]
@@ -54,7 +52,10 @@ module FusedRollout =
             if (n + 1) % spec.SaveEvery = 0 then
                 saved.Add(copy u)
 
-        { Saved = saved.ToArray(); Checkpoints = checkpoints }
+        {
+            Saved = saved.ToArray()
+            Checkpoints = checkpoints
+        }
 
     /// The adjoint of `forward`: given ∂L/∂(saved states), returns ∂L/∂u0 and ∂L/∂θ. Each segment is
     /// recomputed from its checkpoint, then swept backwards.

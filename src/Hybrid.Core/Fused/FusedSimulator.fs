@@ -85,7 +85,10 @@ type internal FusedRolloutFunction() =
         let batch = ctx.get_data "batch" :?> int
         let fields = sim.Fields.Length
         let cells = sim.Plan.Cells
-        let g = grad.to_type(torch.ScalarType.Float64).cpu().contiguous().data<float>().ToArray()
+
+        let g =
+            grad.to_type(torch.ScalarType.Float64).cpu().contiguous().data<float>().ToArray()
+
         let block = batch * fields * cells
 
         let savedAdjoint =
@@ -99,8 +102,7 @@ type internal FusedRolloutFunction() =
                 .tensor(ofFields batch fields cells u0Adjoint, dtype = torch.ScalarType.Float64)
                 .reshape ([| int64 batch; int64 fields; int64 cells |])
 
-        let gtheta =
-            torch.tensor (thetaAdjoint, dtype = torch.ScalarType.Float64)
+        let gtheta = torch.tensor (thetaAdjoint, dtype = torch.ScalarType.Float64)
 
         List<torch.Tensor>([ null; null; gu0; gtheta ])
 
@@ -163,7 +165,11 @@ module Fused =
         let f64 = torch.ScalarType.Float64
 
         let state =
-            torch.stack (u0 |> Array.map (fun u -> u.to_type(f64).cpu().reshape ([| batch; int64 plan.Cells |])), 1L)
+            torch.stack (
+                u0
+                |> Array.map (fun u -> u.to_type(f64).cpu().reshape ([| batch; int64 plan.Cells |])),
+                1L
+            )
 
         let thetaVector =
             if theta.Length = 0 then
@@ -171,12 +177,13 @@ module Fused =
             else
                 torch.stack (theta |> Array.map (fun p -> p.to_type(f64).cpu().reshape ([||])), 0L)
 
-        let spec =
-            { T0 = t0
-              Dt = dt
-              Steps = steps
-              SaveEvery = saveEvery
-              Segment = segment }
+        let spec = {
+            T0 = t0
+            Dt = dt
+            Steps = steps
+            SaveEvery = saveEvery
+            Segment = segment
+        }
 
         let saved =
             FusedRolloutFunction.apply (sim, spec, state.contiguous (), thetaVector.contiguous ())

@@ -17,8 +17,9 @@ type KUnary =
     | Softplus
     /// sign(a) ∈ {−1, 0, 1}: appears in derivatives of abs, min and max (a subgradient at the kink).
     | Sign
-    /// 1 where a > 0, else 0: appears in derivatives of min and max.
-    | Positive
+    /// The Heaviside step: 1 where a > 0, ½ at 0, 0 below: in derivatives of min and max (at a tie the
+    /// derivative is split evenly between the arguments, as TorchSharp's `maximum` / `minimum` do).
+    | Step
 
 /// Binary operations of the kernel language.
 [<RequireQualifiedAccess>]
@@ -130,7 +131,10 @@ module KExpr =
                 | KUnary.Sigmoid -> 1.0 / (1.0 + exp -x)
                 | KUnary.Softplus -> max x 0.0 + log (1.0 + exp -(abs x))
                 | KUnary.Sign -> float (sign x)
-                | KUnary.Positive -> if x > 0.0 then 1.0 else 0.0
+                | KUnary.Step ->
+                    if x > 0.0 then 1.0
+                    elif x = 0.0 then 0.5
+                    else 0.0
             )
         | _ -> KUn(op, a)
 
@@ -172,7 +176,11 @@ module KExpr =
     let reads (e: KExpr) : (int * int * int) list =
         let rec go acc e =
             match e with
-            | KRead(f, dx, dy) -> if List.contains (f, dx, dy) acc then acc else (f, dx, dy) :: acc
+            | KRead(f, dx, dy) ->
+                if List.contains (f, dx, dy) acc then
+                    acc
+                else
+                    (f, dx, dy) :: acc
             | KConst _
             | KParam _
             | KCoord _
@@ -198,8 +206,8 @@ module KExpr =
 
         go [] e |> List.rev
 
-    /// ∂e/∂v where v is a leaf (a `KRead` or a `KParam`). Abs, min and max use sign / step functions,
-    /// so the derivative is a finite subgradient at their kinks (never 0/0).
+    /// ∂e/∂v where v is a leaf (a `KRead` or a `KParam`). Abs, min and max use sign / step functions, so
+    /// the derivative is finite at their kinks (never 0/0) and equals TorchSharp's choice there.
     let derivative (v: KExpr) (e: KExpr) : KExpr =
         let rec d e =
             match e with
@@ -228,7 +236,7 @@ module KExpr =
                         | KUnary.Sigmoid -> mul e (sub one e)
                         | KUnary.Softplus -> un KUnary.Sigmoid a
                         | KUnary.Sign
-                        | KUnary.Positive -> zero
+                        | KUnary.Step -> zero
 
                     mul outer da
             | KBin(op, a, b) ->
@@ -247,10 +255,10 @@ module KExpr =
                     mul e (add viaExponent viaBase)
                 | KBinary.Max ->
                     // a' where a > b, else b'
-                    let w = un KUnary.Positive (sub a b)
+                    let w = un KUnary.Step (sub a b)
                     add (mul w da) (mul (sub one w) db)
                 | KBinary.Min ->
-                    let w = un KUnary.Positive (sub b a)
+                    let w = un KUnary.Step (sub b a)
                     add (mul w da) (mul (sub one w) db)
 
         d e

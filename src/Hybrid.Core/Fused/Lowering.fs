@@ -13,23 +13,22 @@ type GhostRule =
 
 /// Everything a fused kernel needs to know about a model: the per-cell right-hand side of every field as a
 /// kernel expression, the ghost-cell rules, and the layout of the arrays it runs on.
-type KernelPlan =
-    {
-        /// The model the plan was lowered from.
-        Model: Model
-        /// Where the fields live.
-        Grid: Grid
-        /// Field names, in state order (the model's declaration order).
-        Fields: string[]
-        /// Scalar parameters, in the order the kernel's θ array holds their constrained values.
-        Params: string[]
-        /// ∂(field)/∂t per cell, one per field.
-        Rhs: KExpr[]
-        /// Ghost cells on each side of each spatial axis.
-        Ghost: int
-        /// Per field, per spatial axis: the rules on the low and the high side.
-        Rules: (GhostRule * GhostRule)[][]
-    }
+type KernelPlan = {
+    /// The model the plan was lowered from.
+    Model: Model
+    /// Where the fields live.
+    Grid: Grid
+    /// Field names, in state order (the model's declaration order).
+    Fields: string[]
+    /// Scalar parameters, in the order the kernel's θ array holds their constrained values.
+    Params: string[]
+    /// ∂(field)/∂t per cell, one per field.
+    Rhs: KExpr[]
+    /// Ghost cells on each side of each spatial axis.
+    Ghost: int
+    /// Per field, per spatial axis: the rules on the low and the high side.
+    Rules: (GhostRule * GhostRule)[][]
+} with
 
     /// Cells along x and y (1 for missing axes).
     member p.Nx = if p.Grid.Dims >= 1 then p.Grid.Axes[0].Cells else 1
@@ -86,7 +85,10 @@ module Lowering =
 
         let constants = model.Constants |> List.map (fun c -> c.Name, c.Value) |> Map.ofList
         let fieldIndex name = Array.tryFindIndex ((=) name) fields
-        let paramIndex name = Array.tryFindIndex ((=) name) scalarParams
+
+        let paramIndex name =
+            Array.tryFindIndex ((=) name) scalarParams
+
         let spacing axis = grid.Axes[axis].Spacing
         let unit axis = if axis = 0 then (1, 0) else (0, 1)
 
@@ -123,7 +125,10 @@ module Lowering =
                 [ 0 .. grid.Dims - 1 ]
                 |> List.map (fun a ->
                     let h = spacing a
-                    let second = KExpr.add (KExpr.sub (read f a 1) (KExpr.mul (KConst 2.0) (read f a 0))) (read f a -1)
+
+                    let second =
+                        KExpr.add (KExpr.sub (read f a 1) (KExpr.mul (KConst 2.0) (read f a 0))) (read f a -1)
+
                     KExpr.div second (KConst(h * h)))
                 |> List.reduce KExpr.add
 
@@ -205,7 +210,9 @@ module Lowering =
                     needsSpace "advection"
 
                     if velocity.Length <> grid.Dims then
-                        unsupported field $"advection with {velocity.Length} velocity components on a {grid.Dims}-D grid"
+                        unsupported
+                            field
+                            $"advection with {velocity.Length} velocity components on a {grid.Dims}-D grid"
 
                     let f = fieldOf a "advection"
 
@@ -237,11 +244,15 @@ module Lowering =
             |> Array.map (fun f ->
                 match Model.tryEquation f model with
                 | Some eq -> lowerEquation f eq.Rhs
-                | None -> raise (ModelException($"Field '{f}' has no equation. Add one, e.g. equation (dt {f} == ...).")))
+                | None ->
+                    raise (ModelException($"Field '{f}' has no equation. Add one, e.g. equation (dt {f} == ...).")))
 
         let maxOffset =
             rhs
-            |> Array.collect (fun e -> KExpr.reads e |> List.map (fun (_, dx, dy) -> max (abs dx) (abs dy)) |> Array.ofList)
+            |> Array.collect (fun e ->
+                KExpr.reads e
+                |> List.map (fun (_, dx, dy) -> max (abs dx) (abs dy))
+                |> Array.ofList)
             |> Array.fold max 0
 
         let ghost = if grid.Dims = 0 then 0 else max 1 maxOffset

@@ -15,16 +15,26 @@ module Tableau =
     /// The tableau of an explicit scheme; IMEX schemes raise (the fused path is explicit only).
     let ofScheme (scheme: Scheme) : Tableau =
         match scheme with
-        | Scheme.Euler -> { A = [| [||] |]; B = [| 1.0 |]; C = [| 0.0 |] }
-        | Scheme.Heun -> { A = [| [||]; [| 1.0 |] |]; B = [| 0.5; 0.5 |]; C = [| 0.0; 1.0 |] }
-        | Scheme.SspRk3 ->
-            { A = [| [||]; [| 1.0 |]; [| 0.25; 0.25 |] |]
-              B = [| 1.0 / 6.0; 1.0 / 6.0; 2.0 / 3.0 |]
-              C = [| 0.0; 1.0; 0.5 |] }
-        | Scheme.Rk4 ->
-            { A = [| [||]; [| 0.5 |]; [| 0.0; 0.5 |]; [| 0.0; 0.0; 1.0 |] |]
-              B = [| 1.0 / 6.0; 1.0 / 3.0; 1.0 / 3.0; 1.0 / 6.0 |]
-              C = [| 0.0; 0.5; 0.5; 1.0 |] }
+        | Scheme.Euler -> {
+            A = [| [||] |]
+            B = [| 1.0 |]
+            C = [| 0.0 |]
+          }
+        | Scheme.Heun -> {
+            A = [| [||]; [| 1.0 |] |]
+            B = [| 0.5; 0.5 |]
+            C = [| 0.0; 1.0 |]
+          }
+        | Scheme.SspRk3 -> {
+            A = [| [||]; [| 1.0 |]; [| 0.25; 0.25 |] |]
+            B = [| 1.0 / 6.0; 1.0 / 6.0; 2.0 / 3.0 |]
+            C = [| 0.0; 1.0; 0.5 |]
+          }
+        | Scheme.Rk4 -> {
+            A = [| [||]; [| 0.5 |]; [| 0.0; 0.5 |]; [| 0.0; 0.0; 1.0 |] |]
+            B = [| 1.0 / 6.0; 1.0 / 3.0; 1.0 / 3.0; 1.0 / 6.0 |]
+            C = [| 0.0; 0.5; 0.5; 1.0 |]
+          }
         | Scheme.ImexEuler
         | Scheme.ImexCrankNicolson ->
             raise (
@@ -41,9 +51,16 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
     let fields = plan.Fields.Length
     let stages = tableau.B.Length
     let size = batch * plan.Cells
-    let newState () = Array.init fields (fun _ -> Array.zeroCreate<float> size)
-    let padded = Array.init fields (fun _ -> Array.zeroCreate<float> (batch * plan.PaddedCells))
-    let paddedAdjoint = Array.init fields (fun _ -> Array.zeroCreate<float> (batch * plan.PaddedCells))
+
+    let newState () =
+        Array.init fields (fun _ -> Array.zeroCreate<float> size)
+
+    let padded =
+        Array.init fields (fun _ -> Array.zeroCreate<float> (batch * plan.PaddedCells))
+
+    let paddedAdjoint =
+        Array.init fields (fun _ -> Array.zeroCreate<float> (batch * plan.PaddedCells))
+
     let k = Array.init stages (fun _ -> newState ())
     let s = Array.init stages (fun _ -> newState ())
     let stageAdjoint = Array.init stages (fun _ -> newState ())
@@ -98,8 +115,15 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
     /// The adjoint of `Step` from `u` at time t: given λ′ = ∂L/∂(next), writes ∂L/∂u into `lambda` and adds
     /// ∂L/∂θ into `thetaAdjoint`. Stages are recomputed from `u`.
     member this.StepAdjoint
-        (u: float[][], theta: float[], t: float, dt: float, lambdaNext: float[][], lambda: float[][], thetaAdjoint: float[])
-        =
+        (
+            u: float[][],
+            theta: float[],
+            t: float,
+            dt: float,
+            lambdaNext: float[][],
+            lambda: float[][],
+            thetaAdjoint: float[]
+        ) =
         // Stage inputs (the last stage's k is not needed).
         for i in 0 .. stages - 1 do
             stageInput u dt i
