@@ -139,6 +139,7 @@ module Units =
         let n = text.Length
         let mutable i = 0
         let mutable err: (string * int) option = None
+        let mutable nesting = 0
 
         let fail msg at =
             if err.IsNone then
@@ -195,7 +196,13 @@ module Units =
             let baseFactors =
                 if i < n && text[i] = '(' then
                     i <- i + 1
-                    let inner = product ()
+                    nesting <- nesting + 1
+
+                    if nesting > 20 then
+                        fail "units nested more than 20 levels deep" i
+
+                    let inner = if err.IsNone then product () else []
+                    nesting <- nesting - 1
                     skip ()
 
                     if i < n && text[i] = ')' then
