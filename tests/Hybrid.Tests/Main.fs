@@ -11,5 +11,6 @@ let main argv =
         Numerics.OperatorTests.tests
         Numerics.ConvergenceTests.tests
         Numerics.RolloutTests.tests
+        Compiler.CompilerTests.tests
     ]
     |> Summary.run argv
