@@ -103,16 +103,6 @@ module Units =
         |> List.filter (fun (_, k) -> k <> 0)
         |> Map.ofList
 
-    /// Prints a dimension as base symbols, e.g. `L^2·T^-1`; `1` when dimensionless.
-    let formatDimension (d: Dimension) : string =
-        if d.IsEmpty then
-            "1 (dimensionless)"
-        else
-            d
-            |> Map.toList
-            |> List.map (fun (s, e) -> if e = 1 then s else sprintf "%s^%d" s e)
-            |> String.concat "·"
-
     /// Prints units in ASCII, e.g. `m^2/s`, `mol/m^3`, `1/s`, `1` when dimensionless.
     let format (u: Units) : string =
         let pos = u.Factors |> List.filter (fun (_, e) -> e > 0)
@@ -132,6 +122,19 @@ module Units =
         | [] -> num
         | [ one ] -> num + "/" + part one
         | many -> num + "/(" + (many |> List.map part |> String.concat "*") + ")"
+
+    /// Prints a dimension in SI base units, e.g. `m^2/s`, `mol/(m^3*s)`; `1 (dimensionless)` when empty.
+    let formatDimension (d: Dimension) : string =
+        if d.IsEmpty then
+            "1 (dimensionless)"
+        else
+            let si =
+                [ "M", "kg"; "L", "m"; "N", "mol"; "T", "s"; "Θ", "K"; "I", "A"; "J", "cd" ]
+
+            let factors =
+                si |> List.choose (fun (dim, unit) -> d.TryFind dim |> Option.map (fun e -> unit, e))
+
+            format { Factors = factors }
 
     /// Parses units such as `m^2/s`, `mol/m^3`, `1/s`, `mg/L`, `kg*m/s^2`, `m^2 s^-1` or `mol/(m^3*s)`.
     /// Returns `Error (message, offset)` with a 0-based offset into `text` on failure; never throws.
