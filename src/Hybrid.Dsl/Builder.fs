@@ -168,6 +168,7 @@ type ModelBuilder(name: string) =
         let m =
             bcs
             |> List.fold (fun m b -> Model.setBoundary b.Field b.Side b.Condition m) { withUnits with Boundaries = [] }
+
         Checks.validate m
         m
 

@@ -85,7 +85,8 @@ module Examples =
     /// One-compartment pharmacokinetics with first-order oral absorption (0-D) and dosing as a forcing:
     /// dA/dt = dose − ka A (gut amount, mg), dC/dt = ka A / V − ke C (plasma concentration, mg/L).
     let pharmacokinetics: Model =
-        let A, C, ka, ke, V, dose = sym "A", sym "C", sym "ka", sym "ke", sym "V", sym "dose"
+        let A, C, ka, ke, V, dose =
+            sym "A", sym "C", sym "ka", sym "ke", sym "V", sym "dose"
 
         model "pk_oral" {
             domain point
@@ -122,11 +123,16 @@ module Examples =
             constant "c" 10.0
             constant "b" 10.0
             equation (dt X == (shift X 1 - shift X -2) * shift X -1 - X + F - h * c / b * sumFast Y)
-            equation (dt Y == -c * b * shiftFast Y 1 * (shiftFast Y 2 - shiftFast Y -1) - c * Y + h * c / b * X)
+
+            equation (
+                dt Y
+                == -c * b * shiftFast Y 1 * (shiftFast Y 2 - shiftFast Y -1) - c * Y
+                   + h * c / b * X
+            )
+
             initial "X" (fun x -> F + sin x)
             initial "Y" (fun x -> 0.01 * cos x)
         }
 
     /// All catalogue models.
-    let all: Model list =
-        [ tumour; fisherKpp; grayScott; lotkaVolterra; pharmacokinetics; lorenz96 ]
+    let all: Model list = [ tumour; fisherKpp; grayScott; lotkaVolterra; pharmacokinetics; lorenz96 ]

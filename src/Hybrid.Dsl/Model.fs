@@ -278,12 +278,24 @@ module Model =
     /// Sets the boundary condition of a field on one side: replaces an earlier one on that side in place,
     /// or appends.
     let setBoundary (field: string) (side: Side) (bc: BoundaryCondition) (m: Model) : Model =
-        let b = { Field = field; Side = side; Condition = bc }
+        let b = {
+            Field = field
+            Side = side
+            Condition = bc
+        }
 
         if m.Boundaries |> List.exists (fun x -> x.Field = field && x.Side = side) then
-            { m with Boundaries = m.Boundaries |> List.map (fun x -> if x.Field = field && x.Side = side then b else x) }
+            {
+                m with
+                    Boundaries =
+                        m.Boundaries
+                        |> List.map (fun x -> if x.Field = field && x.Side = side then b else x)
+            }
         else
-            { m with Boundaries = m.Boundaries @ [ b ] }
+            {
+                m with
+                    Boundaries = m.Boundaries @ [ b ]
+            }
 
     /// Sets the same boundary condition of a field on every side of the current domain.
     let setBoundaryAll (field: string) (bc: BoundaryCondition) (m: Model) : Model =

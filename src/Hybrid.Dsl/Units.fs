@@ -128,11 +128,11 @@ module Units =
         if d.IsEmpty then
             "1 (dimensionless)"
         else
-            let si =
-                [ "M", "kg"; "L", "m"; "N", "mol"; "T", "s"; "Θ", "K"; "I", "A"; "J", "cd" ]
+            let si = [ "M", "kg"; "L", "m"; "N", "mol"; "T", "s"; "Θ", "K"; "I", "A"; "J", "cd" ]
 
             let factors =
-                si |> List.choose (fun (dim, unit) -> d.TryFind dim |> Option.map (fun e -> unit, e))
+                si
+                |> List.choose (fun (dim, unit) -> d.TryFind dim |> Option.map (fun e -> unit, e))
 
             format { Factors = factors }
 

@@ -9,10 +9,7 @@ let tests =
             let u, D, r = sym "u", sym "D", sym "r"
             let e = div (D * grad u) + r * u * (1.0 - u)
 
-            Expect.equal
-                e
-                (Add(Divergence(Mul(D, Grad u)), Mul(Mul(r, u), Sub(Num 1.0, u))))
-                "tree"
+            Expect.equal e (Add(Divergence(Mul(D, Grad u)), Mul(Mul(r, u), Sub(Num 1.0, u)))) "tree"
 
             Expect.equal (u ** 2) (PowInt(u, 2)) "integer power"
             Expect.equal (u ** 2.0) (PowInt(u, 2)) "integral float power becomes PowInt"
@@ -49,8 +46,16 @@ let tests =
             Expect.equal
                 m.Boundaries
                 [
-                    { Field = "u"; Side = Side.Left; Condition = BoundaryCondition.Dirichlet(Apply(Fn.Sin, Sym "t")) }
-                    { Field = "u"; Side = Side.Right; Condition = BoundaryCondition.NoFlux }
+                    {
+                        Field = "u"
+                        Side = Side.Left
+                        Condition = BoundaryCondition.Dirichlet(Apply(Fn.Sin, Sym "t"))
+                    }
+                    {
+                        Field = "u"
+                        Side = Side.Right
+                        Condition = BoundaryCondition.NoFlux
+                    }
                 ]
                 "a later condition on one side replaces the earlier one in place"
         }
@@ -72,7 +77,10 @@ let tests =
                         Expect.isTrue (e :? ModelException) "ModelException"
                         e.Message)
 
-            Expect.stringContains msg "Field 'u' has no boundary condition on the left side of the 1-D interval. Add one, e.g. boundary \"u\" noFlux." "names the fix"
+            Expect.stringContains
+                msg
+                "Field 'u' has no boundary condition on the left side of the 1-D interval. Add one, e.g. boundary \"u\" noFlux."
+                "names the fix"
         }
 
         test "units given for an undeclared symbol are reported" {

@@ -6,10 +6,9 @@ open Expecto
 open Hybrid
 
 /// Hand-written text forms: (model, Unicode text, ASCII text).
-let texts: (Model * string * string) list =
-    [
-        Examples.tumour,
-        """
+let texts: (Model * string * string) list = [
+    Examples.tumour,
+    """
 model tumour
 domain interval [0, 10] cells 128
 field u                       // tumour cell density
@@ -21,7 +20,7 @@ forcing c                     // drug concentration, given as data
 boundary u noflux
 initial u = exp(−(x − 5)²)
 """,
-        """
+    """
 model tumour; domain interval [0, 10] cells 128
 field u; param D = 0.05 positive; param r = 1.0 positive
 closure kill/2 = mlp [2, 32, 32, 1] tanh; forcing c
@@ -29,8 +28,8 @@ du/dt = div(D*grad(u)) + r*u*(1 - u) - kill(u, c)*u
 boundary u noflux; initial u = exp(-(x - 5)^2)
 """
 
-        Examples.fisherKpp,
-        """
+    Examples.fisherKpp,
+    """
 model fisher_kpp
 domain interval [0, 1] cells 200
 field u [1]
@@ -41,7 +40,7 @@ boundary u left dirichlet 1
 boundary u right dirichlet 0
 initial u = sigmoid(−50 (x − 0.1))
 """,
-        """
+    """
 model fisher_kpp; domain interval [0, 1] cells 200; field u [1]
 param D = 0.0001 positive [m^2 s^-1]; param r = 1 positive [s^-1]
 du/dt = D*lap(u) + r*u*(1 - u)
@@ -49,8 +48,8 @@ boundary u left dirichlet 1; boundary u right dirichlet 0
 initial u = sigmoid(-50*(x - 0.1))
 """
 
-        Examples.grayScott,
-        """
+    Examples.grayScott,
+    """
 model gray_scott
 domain rectangle [0, 1] x [0, 1] cells 64 x 64
 field u; field v
@@ -62,7 +61,7 @@ boundary u periodic; boundary v periodic
 initial u = 1 − 0.5 exp(−(((x − 0.5)² + (y − 0.5)²)/0.01))
 initial v = 0.25 exp(−(((x − 0.5)² + (y − 0.5)²)/0.01))
 """,
-        """
+    """
 model gray_scott
 domain rectangle [0, 1] x [0, 1] cells 64 x 64
 field u
@@ -79,8 +78,8 @@ initial u = 1 - 0.5*exp(-(((x - 0.5)^2 + (y - 0.5)^2)/0.01))
 initial v = 0.25*exp(-(((x - 0.5)^2 + (y - 0.5)^2)/0.01))
 """
 
-        Examples.lotkaVolterra,
-        """
+    Examples.lotkaVolterra,
+    """
 model lotka_volterra
 field H; field L
 param alpha > 0 = 0.55; param beta > 0 = 0.028; param gamma > 0 = 0.84; param delta > 0 = 0.026
@@ -88,7 +87,7 @@ param alpha > 0 = 0.55; param beta > 0 = 0.028; param gamma > 0 = 0.84; param de
 ∂L/∂t = delta H L − gamma L
 initial H = 30; initial L = 4
 """,
-        """
+    """
 model lotka_volterra; domain point
 field H; field L
 param alpha = 0.55 positive; param beta = 0.028 positive
@@ -97,8 +96,8 @@ dH/dt = alpha*H - beta*H*L; dL/dt = delta*H*L - gamma*L
 initial H = 30; initial L = 4
 """
 
-        Examples.pharmacokinetics,
-        """
+    Examples.pharmacokinetics,
+    """
 model pk_oral
 domain point
 field A [mg]; field C [mg/L]
@@ -108,7 +107,7 @@ forcing dose [mg/h]
 ∂C/∂t = ka A/V − ke C
 initial A = 320; initial C = 0
 """,
-        """
+    """
 model pk_oral
 field A [mg]
 field C [mg L^-1]
@@ -122,8 +121,8 @@ initial A = 320
 initial C = 0
 """
 
-        Examples.lorenz96,
-        """
+    Examples.lorenz96,
+    """
 model lorenz96
 domain lattice 36 x 10
 field X; field Y fast
@@ -133,7 +132,7 @@ const F = 10; const h = 1; const c = 10; const b = 10
 initial X = F + sin(x)
 initial Y = 0.01 cos(x)
 """,
-        """
+    """
 model lorenz96; domain lattice 36 x 10
 field X; field Y fast
 const F = 10; const h = 1; const c = 10; const b = 10
@@ -141,7 +140,7 @@ dX/dt = (X[k+1] - X[k-2])*X[k-1] - X + F - h*c/b*sum_j(Y)
 dY/dt = -c*b*Y[j+1]*(Y[j+2] - Y[j-1]) - c*Y + h*c/b*X
 initial X = F + sin(x); initial Y = 0.01*cos(x)
 """
-    ]
+]
 
 let tests =
     testList "Examples" [
@@ -188,9 +187,7 @@ let tests =
             Expect.equal m.Domain (Domain.Rectangle(0.0, 1.0, 0.0, 1.0, 64, 64)) "domain"
             Expect.equal m.Boundaries.Length 8 "4 sides × 2 fields"
 
-            Expect.isTrue
-                (m.Boundaries |> List.forall (fun b -> b.Condition = BoundaryCondition.Periodic))
-                "periodic"
+            Expect.isTrue (m.Boundaries |> List.forall (fun b -> b.Condition = BoundaryCondition.Periodic)) "periodic"
         }
 
         test "Lorenz-96 uses the fast sum and fast shifts" {
@@ -208,10 +205,22 @@ let tests =
                 Model.empty "lotka_volterra"
                 |> Model.addField (Model.field "H")
                 |> Model.addField (Model.field "L")
-                |> Model.addParam { Model.param "alpha" 0.55 with Constraint = Constraint.Positive }
-                |> Model.addParam { Model.param "beta" 0.028 with Constraint = Constraint.Positive }
-                |> Model.addParam { Model.param "gamma" 0.84 with Constraint = Constraint.Positive }
-                |> Model.addParam { Model.param "delta" 0.026 with Constraint = Constraint.Positive }
+                |> Model.addParam {
+                    Model.param "alpha" 0.55 with
+                        Constraint = Constraint.Positive
+                }
+                |> Model.addParam {
+                    Model.param "beta" 0.028 with
+                        Constraint = Constraint.Positive
+                }
+                |> Model.addParam {
+                    Model.param "gamma" 0.84 with
+                        Constraint = Constraint.Positive
+                }
+                |> Model.addParam {
+                    Model.param "delta" 0.026 with
+                        Constraint = Constraint.Positive
+                }
                 |> Model.addEquation "H" (Parse.expr "alpha H - beta H L")
                 |> Model.addEquation "L" (Parse.expr "delta H L - gamma L")
                 |> Model.setInitial "H" (InitialCondition.Expr(Num 30.0))

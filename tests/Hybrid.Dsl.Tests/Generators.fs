@@ -14,8 +14,17 @@ let private numbers =
         ArbMap.defaults |> ArbMap.generate<NormalFloat> |> Gen.map float
     ]
 
-let private fns =
-    [ Fn.Exp; Fn.Log; Fn.Sqrt; Fn.Abs; Fn.Sin; Fn.Cos; Fn.Tanh; Fn.Sigmoid; Fn.Softplus ]
+let private fns = [
+    Fn.Exp
+    Fn.Log
+    Fn.Sqrt
+    Fn.Abs
+    Fn.Sin
+    Fn.Cos
+    Fn.Tanh
+    Fn.Sigmoid
+    Fn.Softplus
+]
 
 /// Any expression the text form can express (spatial operators, calls, shifts, fast sums included).
 let rec anyExpr (size: int) : Gen<Expr> =
@@ -92,11 +101,7 @@ let rec smoothExpr (size: int) : Gen<Expr> =
             1, Gen.map2 (fun a b -> Div(a, b)) sub positive
             1, Gen.map2 (fun a n -> PowInt(a, n)) sub (Gen.choose (0, 3))
             1, Gen.map2 (fun a b -> PowReal(a, b)) positive (sub |> Gen.map (fun e -> Apply(Fn.Tanh, e)))
-            1,
-            Gen.map2
-                (fun f a -> Apply(f, a))
-                (Gen.elements [ Fn.Sin; Fn.Cos; Fn.Tanh; Fn.Sigmoid; Fn.Softplus ])
-                sub
+            1, Gen.map2 (fun f a -> Apply(f, a)) (Gen.elements [ Fn.Sin; Fn.Cos; Fn.Tanh; Fn.Sigmoid; Fn.Softplus ]) sub
             1, positive |> Gen.map (fun e -> Apply(Fn.Log, e))
             1, positive |> Gen.map (fun e -> Apply(Fn.Sqrt, e))
             1, sub |> Gen.map (fun e -> Apply(Fn.Exp, Apply(Fn.Tanh, e)))

@@ -14,4 +14,5 @@ let main argv =
         MalformedTests.tests
         FuzzTests.tests
         PropertyTests.tests
-    ] |> Hybrid.Tests.Summary.run argv
+    ]
+    |> Hybrid.Tests.Summary.run argv

@@ -57,7 +57,10 @@ let tests =
 
         test "systems separated by newlines or semicolons, with comments and line continuation" {
             let a = Parse.modelUnchecked "field u; field v; du/dt = v; dv/dt = -u"
-            let b = Parse.modelUnchecked "field u   # state\nfield v\ndu/dt = v\n// comment\ndv/dt = -(\n  u)\n"
+
+            let b =
+                Parse.modelUnchecked "field u   # state\nfield v\ndu/dt = v\n// comment\ndv/dt = -(\n  u)\n"
+
             Expect.equal a b "same model"
             Expect.equal a.Equations.Length 2 "two equations"
         }

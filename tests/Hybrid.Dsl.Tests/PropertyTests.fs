@@ -8,9 +8,13 @@ open FsCheck.FSharp
 open Hybrid
 open Hybrid.Dsl.Tests.Generators
 
-let private config = { FsCheckConfig.defaultConfig with maxTest = 300 }
+let private config = {
+    FsCheckConfig.defaultConfig with
+        maxTest = 300
+}
 
-let private finite (v: float) = not (System.Double.IsNaN v || System.Double.IsInfinity v)
+let private finite (v: float) =
+    not (System.Double.IsNaN v || System.Double.IsInfinity v)
 
 let private tryEval (env: Map<string, float>) (e: Expr) =
     try
@@ -67,7 +71,8 @@ let tests =
                         |> List.fold max 1.0
 
                     match tryEval env (Symbolic.simplify e) with
-                    | Some s -> abs (s - v) <= 1e-9 * scale, sprintf "%g vs %g for %s" v s (Print.expr Notation.Ascii e)
+                    | Some s ->
+                        abs (s - v) <= 1e-9 * scale, sprintf "%g vs %g for %s" v s (Print.expr Notation.Ascii e)
                     | None -> false, sprintf "simplified value not finite for %s" (Print.expr Notation.Ascii e)
 
             Prop.label label ok)

@@ -8,13 +8,19 @@ let private p = Parse.expr
 let tests =
     testList "Symbolic" [
         test "free symbols in order, shifts included, closures excluded" {
-            Expect.equal (Symbolic.freeSymbols (p "∇·(D ∇u) + r u (1 − u) − kill(u, c) u")) [ "D"; "u"; "r"; "c" ] "symbols"
+            Expect.equal
+                (Symbolic.freeSymbols (p "∇·(D ∇u) + r u (1 − u) − kill(u, c) u"))
+                [ "D"; "u"; "r"; "c" ]
+                "symbols"
+
             Expect.equal (Symbolic.freeSymbols (p "X[k+1] X[k-1] + sum_j(Y)")) [ "X"; "Y" ] "lattice"
             Expect.equal (Symbolic.closures (p "kill(u, c) + f(u)")) [ "kill", 2; "f", 1 ] "closures"
         }
 
         test "substitution replaces symbols and renames shifted fields" {
-            let e = Symbolic.substitute (Map.ofList [ "r", Num 2.0; "X", Sym "Z" ]) (p "r X + X[k+1]")
+            let e =
+                Symbolic.substitute (Map.ofList [ "r", Num 2.0; "X", Sym "Z" ]) (p "r X + X[k+1]")
+
             Expect.equal e (p "2 Z + Z[k+1]") "substituted"
         }
 
@@ -23,7 +29,9 @@ let tests =
             Expect.floatClose Accuracy.veryHigh (Symbolic.eval env (p "r u (1 - u)")) 0.5 "logistic"
             Expect.floatClose Accuracy.veryHigh (Symbolic.eval env (p "u² + sqrt(4) - min(r, c)")) 0.25 "powers and min"
 
-            let withClosure = Symbolic.evalWith (fun _ args -> List.sum args) env (p "kill(u, c) u")
+            let withClosure =
+                Symbolic.evalWith (fun _ args -> List.sum args) env (p "kill(u, c) u")
+
             Expect.floatClose Accuracy.veryHigh withClosure 1.75 "closure supplied"
 
             Expect.throwsT<ModelException> (fun () -> Symbolic.eval env (p "lap(u)") |> ignore) "not pointwise"

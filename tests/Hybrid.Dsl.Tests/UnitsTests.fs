@@ -19,7 +19,11 @@ let tests =
         }
 
         test "dimensions follow SI base dimensions and ignore scale" {
-            Expect.equal (Units.dimension (Units.parse "mg/L")) (Units.dimension (Units.parse "kg/m^3")) "mass per volume"
+            Expect.equal
+                (Units.dimension (Units.parse "mg/L"))
+                (Units.dimension (Units.parse "kg/m^3"))
+                "mass per volume"
+
             Expect.equal (Units.dimension (Units.parse "N")) (Units.dimension (Units.parse "kg*m/s^2")) "newton"
             Expect.equal (Units.formatDimension (Units.dimension (Units.parse "m^2/s"))) "m^2/s" "diffusivity"
         }
