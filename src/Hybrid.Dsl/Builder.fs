@@ -165,7 +165,10 @@ type ModelBuilder(name: string) =
 
                     sides |> List.map (fun sd -> { Field = f; Side = sd; Condition = c }))
 
-        let m = { withUnits with Boundaries = bcs }
+        let m =
+            bcs
+            |> List.fold (fun m b -> Model.setBoundary b.Field b.Side b.Condition m) { withUnits with Boundaries = [] }
+
         Checks.validate m
         m
 

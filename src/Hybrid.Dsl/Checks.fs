@@ -21,8 +21,12 @@ module Checks =
 
     let private suggest (name: string) (candidates: string list) =
         candidates
-        |> List.filter (fun c -> c <> name && edit (name.ToLowerInvariant()) (c.ToLowerInvariant()) <= 2)
+        |> List.filter (fun c -> c <> name)
+        |> List.map (fun c -> c, edit (name.ToLowerInvariant()) (c.ToLowerInvariant()))
+        |> List.filter (fun (_, d) -> d <= 2)
+        |> List.sortBy snd
         |> List.tryHead
+        |> Option.map fst
         |> Option.map (fun c -> sprintf " Did you mean '%s'?" c)
         |> Option.defaultValue ""
 
@@ -250,6 +254,9 @@ module Checks =
 
             if j < 0 then
                 add (sprintf "The lattice has %d fast sites per slow site. Give 0 (none) or more." j)
+
+        if m.Fields.IsEmpty then
+            add "The model has no fields. Declare at least one, e.g. field \"u\", with its equation."
 
         // Declarations
         for n, kinds in decls |> List.groupBy fst do

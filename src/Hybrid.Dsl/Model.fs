@@ -275,23 +275,27 @@ module Model =
             Equations = m.Equations @ [ { Field = field; Rhs = rhs } ]
     }
 
-    /// Sets the boundary condition of a field on one side (replacing an earlier one on that side).
+    /// Sets the boundary condition of a field on one side: replaces an earlier one on that side in place,
+    /// or appends.
     let setBoundary (field: string) (side: Side) (bc: BoundaryCondition) (m: Model) : Model =
-        let others =
-            m.Boundaries |> List.filter (fun b -> not (b.Field = field && b.Side = side))
-
-        {
-            m with
-                Boundaries =
-                    others
-                    @ [
-                        {
-                            Field = field
-                            Side = side
-                            Condition = bc
-                        }
-                    ]
+        let b = {
+            Field = field
+            Side = side
+            Condition = bc
         }
+
+        if m.Boundaries |> List.exists (fun x -> x.Field = field && x.Side = side) then
+            {
+                m with
+                    Boundaries =
+                        m.Boundaries
+                        |> List.map (fun x -> if x.Field = field && x.Side = side then b else x)
+            }
+        else
+            {
+                m with
+                    Boundaries = m.Boundaries @ [ b ]
+            }
 
     /// Sets the same boundary condition of a field on every side of the current domain.
     let setBoundaryAll (field: string) (bc: BoundaryCondition) (m: Model) : Model =

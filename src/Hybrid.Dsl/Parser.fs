@@ -613,18 +613,13 @@ module Parse =
             let pending = ResizeArray<Pending>()
 
             let rec statements () =
-                let t = p.Peek
-
-                match t.Tok with
-                | Tok.Eof -> ()
-                | Tok.Newline
-                | Tok.Op ";" ->
-                    p.Advance() |> ignore
-                    statements ()
-                | _ ->
-                    statement ()
-                    expectEnd p "the statement"
-                    statements ()
+                while p.Peek.Tok <> Tok.Eof do
+                    match p.Peek.Tok with
+                    | Tok.Newline
+                    | Tok.Op ";" -> p.Advance() |> ignore
+                    | _ ->
+                        statement ()
+                        expectEnd p "the statement"
 
             and statement () =
                 let t = p.Peek
@@ -927,7 +922,8 @@ module Parse =
                         sides |> List.map (fun s -> { Field = f; Side = s; Condition = c }))
                 |> List.ofSeq
 
-            { m with Boundaries = bcs })
+            bcs
+            |> List.fold (fun m b -> Model.setBoundary b.Field b.Side b.Condition m) { m with Boundaries = [] })
 
     /// Parses a model from its text form and checks it (`Checks.validate`): raises `ParseException` for text
     /// that does not follow the grammar and `ModelException` for a model that fails its checks.

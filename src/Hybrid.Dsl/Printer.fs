@@ -153,7 +153,10 @@ module Print =
                 match x with
                 | Num v when v >= 0.0 && not (Double.IsNegative v) -> realNumber v
                 | Num _ -> paren x
-                | _ -> rightAt 3 x
+                | _ ->
+                    let s = rightAt 3 x
+                    // "x^2³" would read as x² followed by ³: keep a leading digit out of the exponent.
+                    if Char.IsDigit s[0] then paren x else s
 
             if latex then
                 sprintf "%s^{%s}" b (fst (go n x)), 3
@@ -215,7 +218,7 @@ module Print =
                 sprintf "advect(%s)" (args (vs @ [ u ])), 4
         | FastSum a ->
             match n with
-            | Notation.Ascii -> sprintf "sum_j(%s)" (fst (go n a)), 4
+            | Notation.Ascii -> sprintf "sum_j(%s)" (fst (go n a)), 3
             | Notation.Unicode -> sprintf "Σ_j%s" (paren a), 3
             | Notation.Latex -> sprintf "\\sum_{j} %s" (paren a), 3
 

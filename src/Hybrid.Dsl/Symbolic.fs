@@ -148,11 +148,6 @@ module Symbolic =
             |> List.map (fun t -> terms |> List.filter (fun (_, t') -> t' = t) |> List.sumBy fst, t)
             |> List.filter (fun (c, _) -> c <> 0.0)
 
-        // Constant last.
-        let merged =
-            (merged |> List.filter (fun (_, t) -> t <> Num 1.0))
-            @ (merged |> List.filter (fun (_, t) -> t = Num 1.0))
-
         let single (c: float, t: Expr) =
             match t with
             | Num 1.0 -> Num c
