@@ -350,8 +350,51 @@ let private finiteDifferenceTest (c: Case) (scheme: Scheme) =
             Expect.isLessThan (abs (ad - fd) / max 1e-8 (abs fd)) 1e-6 $"∂L/∂{sim.Parameters[p]}: adjoint {ad}, FD {fd}"
     }
 
+/// The fused simulator against the eager compiled simulator of the same model (`Compiler.compile`).
+let private compiledAgreementTest (c: Case) =
+    test $"{c.Name}: fused = compiled eager simulator to 1e-10 (values and gradients)" {
+        Engine.init ()
+        use _ = torch.NewDisposeScope()
+
+        let compiled =
+            Hybrid.Compiler.Compiler.compile Hybrid.Compiler.Compiler.defaults c.Model
+
+        let sim = Fused.compile Scheme.Rk4 c.Model
+
+        let run (fused: bool) =
+            let theta = c.Theta |> Array.map scalar
+            let u0 = c.Initial 2 |> Array.map (fun t -> t.detach().requires_grad_ (true))
+
+            let saved =
+                if fused then
+                    Fused.rollout sim u0 theta 0.0 c.Dt c.Steps 5 c.Steps
+                else
+                    eagerRollout
+                        {
+                            c with
+                                Eager = Dynamics.total compiled.Dynamics
+                        }
+                        Scheme.Rk4
+                        theta
+                        u0
+
+            (loss saved).backward ()
+            saved, theta |> Array.map (fun t -> t.grad)
+
+        let fusedSaved, fusedTheta = run true
+        let compiledSaved, compiledTheta = run false
+
+        for f in 0 .. fusedSaved.Length - 1 do
+            Expect.isLessThan (maxRelative fusedSaved[f] compiledSaved[f]) 1e-10 $"saved states of field {f}"
+
+        for p in 0 .. fusedTheta.Length - 1 do
+            Expect.isLessThan (maxRelative fusedTheta[p] compiledTheta[p]) 1e-10 $"∂L/∂{sim.Parameters[p]}"
+    }
+
 let tests =
     testList "Fused" [
+        testList "agreement with the compiled simulator" [ for c in cases -> compiledAgreementTest c ]
+
         testList "agreement with eager" [
             for c in cases do
                 for s in schemes -> agreementTest c s
