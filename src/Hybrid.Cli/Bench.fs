@@ -18,14 +18,18 @@ let private median (xs: float list) = (List.sort xs)[xs.Length / 2]
 let private time (reps: int) (f: unit -> unit) =
     f ()
 
-    [ for _ in 1..reps ->
-          let w = Stopwatch.StartNew()
-          f ()
-          w.Elapsed.TotalMilliseconds ]
+    [
+        for _ in 1..reps ->
+            let w = Stopwatch.StartNew()
+            f ()
+            w.Elapsed.TotalMilliseconds
+    ]
     |> median
 
 let private rk4 (f: torch.Tensor[] -> torch.Tensor[]) (h: float) (u: torch.Tensor[]) =
-    let axpy (a: torch.Tensor[]) (s: float) (k: torch.Tensor[]) = Array.map2 (fun (x: torch.Tensor) y -> x + s * y) a k
+    let axpy (a: torch.Tensor[]) (s: float) (k: torch.Tensor[]) =
+        Array.map2 (fun (x: torch.Tensor) y -> x + s * y) a k
+
     let k1 = f u
     let k2 = f (axpy u (0.5 * h) k1)
     let k3 = f (axpy u (0.5 * h) k2)
@@ -52,8 +56,14 @@ let private fisherModel n =
     Model.empty "fisher"
     |> Model.withDomain (Domain.Interval(0.0, 1.0, n))
     |> Model.addField (Model.field "u")
-    |> Model.addParam { Model.param "D" 1e-4 with Constraint = Constraint.Positive }
-    |> Model.addParam { Model.param "r" 1.0 with Constraint = Constraint.Positive }
+    |> Model.addParam {
+        Model.param "D" 1e-4 with
+            Constraint = Constraint.Positive
+    }
+    |> Model.addParam {
+        Model.param "r" 1.0 with
+            Constraint = Constraint.Positive
+    }
     |> Model.addEquation "u" (Add(Divergence(Mul(Sym "D", Grad u)), Mul(Mul(Sym "r", u), Sub(Num 1.0, u))))
     |> Model.setBoundaryAll "u" BoundaryCondition.NoFlux
     |> Model.setInitial "u" (InitialCondition.Expr(Apply(Fn.Exp, Mul(Num -100.0, PowInt(Sub(Sym "x", Num 0.5), 2)))))
@@ -62,9 +72,17 @@ let private fisherModel n =
 let private fisherHand (n: int) (d: torch.Tensor) (r: torch.Tensor) (s: torch.Tensor[]) =
     let u = s[0]
     let dx = 1.0 / float n
-    let p = torch.cat ([| u.narrow (1L, 0L, 1L); u; u.narrow (1L, int64 n - 1L, 1L) |], 1L)
-    let flux = d * (p.narrow (1L, 1L, int64 n + 1L) - p.narrow (1L, 0L, int64 n + 1L)) / dx
-    [| (flux.narrow (1L, 1L, int64 n) - flux.narrow (1L, 0L, int64 n)) / dx + r * u * (1.0 - u) |]
+
+    let p =
+        torch.cat ([| u.narrow (1L, 0L, 1L); u; u.narrow (1L, int64 n - 1L, 1L) |], 1L)
+
+    let flux =
+        d * (p.narrow (1L, 1L, int64 n + 1L) - p.narrow (1L, 0L, int64 n + 1L)) / dx
+
+    [|
+        (flux.narrow (1L, 1L, int64 n) - flux.narrow (1L, 0L, int64 n)) / dx
+        + r * u * (1.0 - u)
+    |]
 
 // ---- 2-D Gray–Scott, 128², periodic ----
 
@@ -87,8 +105,14 @@ let private grayScottModel n =
 
 let private grayScottInitial (n: int) =
     let g = Grid.plane (0.0, 1.0, n) (0.0, 1.0, n)
-    let bump x y = exp (-200.0 * ((x - 0.5) ** 2.0 + (y - 0.5) ** 2.0))
-    [| Grid.init g 1 f64 (fun x y -> 1.0 - 0.5 * bump x y); Grid.init g 1 f64 (fun x y -> 0.25 * bump x y) |]
+
+    let bump x y =
+        exp (-200.0 * ((x - 0.5) ** 2.0 + (y - 0.5) ** 2.0))
+
+    [|
+        Grid.init g 1 f64 (fun x y -> 1.0 - 0.5 * bump x y)
+        Grid.init g 1 f64 (fun x y -> 0.25 * bump x y)
+    |]
 
 /// Hand-written: periodic 5-point Laplacian by concatenating wrapped ghost rows and columns (as the compiler does).
 let private grayScottHand (n: int) (th: torch.Tensor[]) (s: torch.Tensor[]) =
@@ -98,18 +122,25 @@ let private grayScottHand (n: int) (th: torch.Tensor[]) (s: torch.Tensor[]) =
     let lap (w: torch.Tensor) =
         let px = torch.cat ([| w.narrow (1L, m - 1L, 1L); w; w.narrow (1L, 0L, 1L) |], 1L)
         let py = torch.cat ([| w.narrow (2L, m - 1L, 1L); w; w.narrow (2L, 0L, 1L) |], 2L)
+
         (px.narrow (1L, 2L, m) - 2.0 * w + px.narrow (1L, 0L, m)) / (h * h)
         + (py.narrow (2L, 2L, m) - 2.0 * w + py.narrow (2L, 0L, m)) / (h * h)
 
     let u, v = s[0], s[1]
     let uvv = u * v.square ()
-    [| th[0] * lap u - uvv + th[2] * (1.0 - u); th[1] * lap v + uvv - (th[2] + th[3]) * v |]
+
+    [|
+        th[0] * lap u - uvv + th[2] * (1.0 - u)
+        th[1] * lap v + uvv - (th[2] + th[3]) * v
+    |]
 
 let private peakRss (f: unit -> unit) : int64 option =
     let field (name: string) =
         File.ReadAllLines "/proc/self/status"
         |> Array.find (fun l -> l.StartsWith name)
-        |> fun l -> int64 (l.Split([| ' '; '\t' |], StringSplitOptions.RemoveEmptyEntries)[1]) * 1024L
+        |> fun l ->
+            int64 (l.Split([| ' '; '\t' |], StringSplitOptions.RemoveEmptyEntries)[1])
+            * 1024L
 
     try
         let before = field "VmRSS:"
@@ -136,13 +167,18 @@ let private machine () =
 let run (path: string) (reps: int) : int =
     Engine.init ()
     let lines = Collections.Generic.List<string>()
+
     let say (s: string) =
         printfn "%s" s
         lines.Add s
+
     say "# Benchmark: compiled simulators vs hand-written eager TorchSharp"
     say ""
     let date = DateTime.UtcNow.ToString "yyyy-MM-dd"
-    say $"Machine: {machine ()}. Date: {date}. float64, batch 1, median of {reps} runs after a warm-up (Gray–Scott: {max 1 (reps / 2)})."
+
+    say
+        $"Machine: {machine ()}. Date: {date}. float64, batch 1, median of {reps} runs after a warm-up (Gray–Scott: {max 1 (reps / 2)})."
+
     say ""
     say "| case | mode | compiled (ms) | hand-written (ms) | ratio |"
     say "|---|---|---|---|---|"
@@ -155,7 +191,15 @@ let run (path: string) (reps: int) : int =
     let steps = 1000
     let dt = 0.01
     let fisher = Compiler.compile Compiler.defaults (fisherModel n)
-    let o = { Rollout.defaults with Dt = dt; SaveTimes = [| float steps * dt |]; FiniteCheckEvery = 0; OnUnstable = OnUnstable.Ignore }
+
+    let o = {
+        Rollout.defaults with
+            Dt = dt
+            SaveTimes = [| float steps * dt |]
+            FiniteCheckEvery = 0
+            OnUnstable = OnUnstable.Ignore
+    }
+
     let u0 = fisher.Initial 1
 
     let fwdCompiled () =
@@ -180,6 +224,36 @@ let run (path: string) (reps: int) : int =
         let u = handRollout (fisherHand n th[0] th[1]) dt steps u0
         u[0].square().sum().backward ()
 
+    // Memory of a 10,000-step rollout with gradients.
+    let longO = {
+        o with
+            SaveTimes = [| 10000.0 * dt |]
+    }
+
+    let measure c =
+        peakRss (fun () ->
+            use _ = torch.NewDisposeScope()
+            let traj = fisher.Simulate(u0, { longO with Checkpointing = c })
+            traj.Values[0].square().sum().backward ())
+
+    // Measured first, in a fresh process: heap freed by the timing runs would hide these peaks.
+    let memoryLines = Collections.Generic.List<string>()
+    let note (s: string) = memoryLines.Add s
+    note ""
+
+    note
+        "Peak memory (resident set growth, /proc VmHWM) of a 10,000-step RK4 rollout of Fisher–KPP (N = 256) with gradients:"
+
+    note ""
+    note "| checkpointing | peak memory (MB) |"
+    note "|---|---|"
+
+    // Checkpointed first: freed heap from a bigger run could otherwise hide a smaller run's peak.
+    for c, name in [ Checkpointing.Sqrt, "√T segments (100 steps)"; Checkpointing.Off, "off" ] do
+        match measure c with
+        | Some b -> note $"| {name} | {float b / 1e6:F1} |"
+        | None -> note $"| {name} | n/a (/proc not readable) |"
+
     row "Fisher–KPP 1-D, N = 256, 1,000 RK4 steps" "forward" (time reps fwdCompiled) (time reps fwdHand)
     row "Fisher–KPP 1-D, N = 256, 1,000 RK4 steps" "forward + backward" (time reps bwdCompiled) (time reps bwdHand)
 
@@ -187,7 +261,13 @@ let run (path: string) (reps: int) : int =
     let m = 128
     let gsSteps = 500
     let gs = Compiler.compile Compiler.defaults (grayScottModel m)
-    let gsO = { o with Dt = 1.0; SaveTimes = [| float gsSteps |] }
+
+    let gsO = {
+        o with
+            Dt = 1.0
+            SaveTimes = [| float gsSteps |]
+    }
+
     let v0 = grayScottInitial m
 
     let gsFwdCompiled () =
@@ -214,26 +294,8 @@ let run (path: string) (reps: int) : int =
     row "Gray–Scott 2-D, 128², 500 RK4 steps" "forward" (time gsReps gsFwdCompiled) (time gsReps gsFwdHand)
     row "Gray–Scott 2-D, 128², 500 RK4 steps" "forward + backward" (time gsReps gsBwdCompiled) (time gsReps gsBwdHand)
 
-    // Memory of a 10,000-step rollout with gradients.
-    let longO = { o with SaveTimes = [| 10000.0 * dt |] }
-
-    let measure c =
-        peakRss (fun () ->
-            use _ = torch.NewDisposeScope()
-            let traj = fisher.Simulate(u0, { longO with Checkpointing = c })
-            traj.Values[0].square().sum().backward ())
-
-    say ""
-    say "Peak memory (resident set growth, /proc VmHWM) of a 10,000-step RK4 rollout of Fisher–KPP (N = 256) with gradients:"
-    say ""
-    say "| checkpointing | peak memory (MB) |"
-    say "|---|---|"
-
-    // Checkpointed first: freed heap from a bigger run could otherwise hide a smaller run's peak.
-    for c, name in [ Checkpointing.Sqrt, "√T segments (100 steps)"; Checkpointing.Off, "off" ] do
-        match measure c with
-        | Some b -> say $"| {name} | {float b / 1e6:F1} |"
-        | None -> say $"| {name} | n/a (/proc not readable) |"
+    for l in memoryLines do
+        say l
 
     let dir = Path.GetDirectoryName(Path.GetFullPath path)
     Directory.CreateDirectory dir |> ignore

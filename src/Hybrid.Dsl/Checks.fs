@@ -561,6 +561,23 @@ module Checks =
             let where = sprintf "the equation of '%s'" eq.Field
             checkExpr where (fun _ -> true) "" eq.Rhs
 
+            if not (isFast eq.Field) && fastLattice then
+                // A fast field in a slow equation must sit inside Σ_j (there is no single fast value per slow site).
+                let rec outsideSum (e: Expr) =
+                    match e with
+                    | FastSum _ -> []
+                    | Sym n when isFast n -> [ n ]
+                    | Shift(n, _, _) when isFast n -> [ n ]
+                    | _ -> Expr.children e |> List.collect outsideSum
+
+                for n in outsideSum eq.Rhs |> List.distinct do
+                    add (
+                        sprintf
+                            "The fast field '%s' appears in the equation of the slow field '%s' outside a fast sum. Wrap it in Σ_j(...) (sum_j in ASCII)."
+                            n
+                            eq.Field
+                    )
+
             if isFast eq.Field then
                 for s in Expr.subterms eq.Rhs do
                     match s with
@@ -698,7 +715,7 @@ module Checks =
             with :? ModelException as e ->
                 out.Add e.Message
 
-        List.ofSeq out
+        out |> Seq.distinct |> List.ofSeq
 
     /// Raises `ModelException` listing every problem (one per line) when the model is ill formed.
     let validate (m: Model) : unit =

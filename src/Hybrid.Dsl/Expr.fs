@@ -266,8 +266,17 @@ module Expr =
         | Advect(vs, u) -> Advect(List.map f vs, f u)
 
     /// All subexpressions, the expression itself first (pre-order).
-    let rec subterms (e: Expr) : Expr list =
-        e :: (children e |> List.collect subterms)
+    let subterms (e: Expr) : Expr list =
+        let acc = ResizeArray<Expr>()
+
+        let rec go (e: Expr) =
+            acc.Add e
+
+            for c in children e do
+                go c
+
+        go e
+        List.ofSeq acc
 
     /// True when the expression contains a spatial operator (∂, ∇, ∇·, Δ, advection).
     let hasSpatialOperator (e: Expr) : bool =

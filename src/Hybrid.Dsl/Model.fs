@@ -157,7 +157,8 @@ type Boundary = {
 /// How a field starts.
 [<RequireQualifiedAccess>]
 type InitialCondition =
-    /// An expression of the coordinates (`x`, `y`; on lattices `x` is the site index) and parameters.
+    /// An expression of the coordinates and parameters/constants: `x`, `y` at cell centres; on lattices `x` is
+    /// the 0-based site index (k for slow fields, the fast-ring index n = k·J + j for fast fields).
     | Expr of Expr
     /// Values supplied as data under this key at run time.
     | FromData of string

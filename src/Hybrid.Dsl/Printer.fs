@@ -72,6 +72,51 @@ module Print =
         elif m > 0 then sprintf "%s[%s+%d]" name letter m
         else sprintf "%s[%s-%d]" name letter (-m)
 
+    let private greek =
+        set [
+            "alpha"
+            "beta"
+            "gamma"
+            "delta"
+            "epsilon"
+            "zeta"
+            "eta"
+            "theta"
+            "iota"
+            "kappa"
+            "lambda"
+            "mu"
+            "nu"
+            "xi"
+            "pi"
+            "rho"
+            "sigma"
+            "tau"
+            "phi"
+            "chi"
+            "psi"
+            "omega"
+            "Gamma"
+            "Delta"
+            "Theta"
+            "Lambda"
+            "Xi"
+            "Pi"
+            "Sigma"
+            "Phi"
+            "Psi"
+            "Omega"
+        ]
+
+    /// Greek names become \alpha, other multi-letter names \mathrm{Du}.
+    let private latexName (s: string) =
+        if greek.Contains s then
+            "\\" + s
+        elif s.Length > 1 then
+            "\\mathrm{" + s.Replace("_", "\\_") + "}"
+        else
+            s
+
     let rec private go (n: Notation) (e: Expr) : string * int =
         let latex = (n = Notation.Latex)
         let unicode = (n = Notation.Unicode)
@@ -109,12 +154,15 @@ module Print =
         match e with
         | Num v when v < 0.0 || (v = 0.0 && Double.IsNegative v) -> minus + number (-v), 2
         | Num v -> number v, 4
+        | Sym s when latex -> latexName s, 4
         | Sym s -> s, 4
         | Shift(name, ix, m) ->
             if latex then
                 let s = shiftText name ix m
                 let i = s.IndexOf '['
-                sprintf "%s_{%s}" (s.Substring(0, i)) (s.Substring(i + 1, s.Length - i - 2)), 4
+                sprintf "%s_{%s}" (latexName (s.Substring(0, i))) (s.Substring(i + 1, s.Length - i - 2)), 4
+            elif n = Notation.Unicode then
+                (shiftText name ix m).Replace("-", "−"), 4
             else
                 shiftText name ix m, 4
         | Neg a ->
@@ -231,7 +279,7 @@ module Print =
             match notation with
             | Notation.Unicode -> sprintf "∂%s/∂t" eq.Field
             | Notation.Ascii -> sprintf "d%s/dt" eq.Field
-            | Notation.Latex -> sprintf "\\frac{\\partial %s}{\\partial t}" eq.Field
+            | Notation.Latex -> sprintf "\\frac{\\partial %s}{\\partial t}" (latexName eq.Field)
 
         lhs + " = " + expr notation eq.Rhs
 

@@ -164,6 +164,27 @@ let tests =
                 }
             ]
 
+        test "printed models match the golden files (tests/Hybrid.Dsl.Tests/golden)" {
+            // To accept a deliberate change of the printed form, delete the golden files and run the tests once.
+            let dir = System.IO.Path.Combine(__SOURCE_DIRECTORY__, "golden")
+
+            for m in Examples.all do
+                for n, ext in
+                    [
+                        Notation.Unicode, "unicode"
+                        Notation.Ascii, "ascii"
+                        Notation.Latex, "latex"
+                    ] do
+                    let path = System.IO.Path.Combine(dir, sprintf "%s.%s.txt" m.Name ext)
+                    let printed = Print.model n m
+
+                    if not (System.IO.File.Exists path) then
+                        System.IO.Directory.CreateDirectory dir |> ignore
+                        System.IO.File.WriteAllText(path, printed)
+
+                    Expect.equal printed (System.IO.File.ReadAllText path) path
+        }
+
         test "the tumour model prints the DESIGN.md equation" {
             Expect.equal
                 (Print.equation Notation.Unicode Examples.tumour.Equations.Head)
