@@ -23,11 +23,11 @@ type KernelMath =
         else 0.0
 
 /// The right-hand side of every field for a batch: reads the padded fields (ghosts filled), θ and t, writes
-/// one value per cell and field.
+/// one value per cell and field into `output`, which has the padded layout too (its ghost entries untouched).
 type ForwardKernel = delegate of padded: float[][] * theta: float[] * t: float * output: float[][] * batch: int -> unit
 
-/// The vector–Jacobian product of `ForwardKernel`: given λ (one value per cell and field), adds λᵀ∂F/∂(padded
-/// fields) into `paddedAdjoint` and λᵀ∂F/∂θ into `thetaAdjoint`.
+/// The vector–Jacobian product of `ForwardKernel`: given λ (one value per cell and field, padded layout; ghost
+/// entries ignored), adds λᵀ∂F/∂(padded fields) into `paddedAdjoint` and λᵀ∂F/∂θ into `thetaAdjoint`.
 type AdjointKernel =
     delegate of
         padded: float[][] *
@@ -78,11 +78,31 @@ module Codegen =
             )
         )
 
+    /// One local per field holding `jagged[f]`, and the assignments that load them (before the loops, so the
+    /// loop body indexes flat arrays).
+    let private hoist (jagged: ParameterExpression) (count: int) =
+        let locals =
+            Array.init count (fun f -> Expression.Variable(typeof<float[]>, $"{jagged.Name}{f}"))
+
+        let loads =
+            locals
+            |> Array.mapi (fun f v -> Expression.Assign(v, Expression.ArrayIndex(jagged, intConst f)) :> Expression)
+
+        locals, loads
+
+    /// `body` preceded by the loads of hoisted locals.
+    let private withHoisted (hoisted: (ParameterExpression[] * Expression[]) list) (body: Expression) =
+        Expression.Block(
+            hoisted |> Seq.collect fst,
+            Seq.append (hoisted |> Seq.collect snd) [ body ]
+        )
+        :> Expression
+
     /// Emits kernel expressions into a statement list, one local per distinct non-leaf subexpression.
     type private Emitter
         (
             plan: KernelPlan,
-            padded: ParameterExpression,
+            padded: ParameterExpression[],
             pbase: ParameterExpression,
             thetaLocals: ParameterExpression[],
             t: Expression,
@@ -114,7 +134,7 @@ module Codegen =
                     | KParam i -> thetaLocals[i] :> Expression
                     | KTime -> t
                     | KRead(f, dx, dy) ->
-                        bind (Expression.ArrayIndex(Expression.ArrayIndex(padded, intConst f), this.ReadIndex(dx, dy)))
+                        bind (Expression.ArrayIndex(padded[f], this.ReadIndex(dx, dy)))
                     | KCoord(axis, shift) ->
                         let a = plan.Grid.Axes[axis]
                         let i = if axis = 0 then ix else iy
@@ -192,26 +212,20 @@ module Codegen =
         /// The per-cell body: its locals and statements.
         member _.Body = Expression.Block(locals, statements) :> Expression
 
-    /// Builds `for b, for ix, for iy: <body>` with the cell's padded base index and output index in scope, and
+    /// Builds `for b, for ix, for iy: <body>` with the cell's padded index in scope, and
     /// θ loaded into locals once.
     let private cellLoops
         (plan: KernelPlan)
         (theta: ParameterExpression)
         (batch: ParameterExpression)
         (makeBody:
-            ParameterExpression[]
-                -> ParameterExpression
-                -> ParameterExpression
-                -> ParameterExpression
-                -> ParameterExpression
-                -> Expression)
+            ParameterExpression[] -> ParameterExpression -> ParameterExpression -> ParameterExpression -> Expression)
         (epilogue: ParameterExpression[] -> Expression list)
         =
         let b = Expression.Variable(typeof<int>, "b")
         let ix = Expression.Variable(typeof<int>, "ix")
         let iy = Expression.Variable(typeof<int>, "iy")
         let pbase = Expression.Variable(typeof<int>, "pbase")
-        let obase = Expression.Variable(typeof<int>, "obase")
 
         let thetaLocals =
             plan.Params |> Array.map (fun name -> Expression.Variable(typeof<float>, name))
@@ -219,20 +233,17 @@ module Codegen =
         let g = plan.Ghost
         let gy = if plan.Grid.Dims >= 2 then g else 0
 
-        // pbase = b·P + (ix + g)·Py + (iy + gy);  obase = b·C + ix·Ny + iy
-        let setBases =
-            Expression.Block(
-                Expression.Assign(
-                    pbase,
-                    add
-                        (add (mul b (intConst plan.PaddedCells)) (mul (add ix (intConst g)) (intConst plan.Py)))
-                        (add iy (intConst gy))
-                ),
-                Expression.Assign(obase, add (add (mul b (intConst plan.Cells)) (mul ix (intConst plan.Ny))) iy)
+        // pbase = b·P + (ix + g)·Py + (iy + gy)
+        let setBase =
+            Expression.Assign(
+                pbase,
+                add
+                    (add (mul b (intConst plan.PaddedCells)) (mul (add ix (intConst g)) (intConst plan.Py)))
+                    (add iy (intConst gy))
             )
 
         let inner =
-            Expression.Block(setBases, makeBody thetaLocals pbase obase ix iy) :> Expression
+            Expression.Block(setBase, makeBody thetaLocals pbase ix iy) :> Expression
 
         let loops =
             loop b batch (loop ix (intConst plan.Nx) (loop iy (intConst plan.Ny) inner))
@@ -242,7 +253,7 @@ module Codegen =
             |> Array.mapi (fun i v -> Expression.Assign(v, Expression.ArrayIndex(theta, intConst i)) :> Expression)
 
         Expression.Block(
-            Array.concat [ [| b; ix; iy; pbase; obase |]; thetaLocals ],
+            Array.concat [ [| b; ix; iy; pbase |]; thetaLocals ],
             Array.concat [ loadTheta; [| loops |]; Array.ofList (epilogue thetaLocals) ]
         )
 
@@ -254,25 +265,29 @@ module Codegen =
         let output = Expression.Parameter(typeof<float[][]>, "output")
         let batch = Expression.Parameter(typeof<int>, "batch")
 
+        let fields = plan.Fields.Length
+        let paddedFields = hoist padded fields
+        let outputFields = hoist output fields
+
         let body =
             cellLoops
                 plan
                 theta
                 batch
-                (fun thetaLocals pbase obase ix iy ->
-                    let em = Emitter(plan, padded, pbase, thetaLocals, t, ix, iy)
+                (fun thetaLocals pbase ix iy ->
+                    let em = Emitter(plan, fst paddedFields, pbase, thetaLocals, t, ix, iy)
 
                     plan.Rhs
                     |> Array.iteri (fun f rhs ->
                         let value = em.Emit rhs
 
-                        let target =
-                            Expression.ArrayAccess(Expression.ArrayIndex(output, intConst f), obase)
+                        let target = Expression.ArrayAccess((fst outputFields)[f], pbase)
 
                         em.Add(Expression.Assign(target, value)))
 
                     em.Body)
                 (fun _ -> [])
+            |> withHoisted [ paddedFields; outputFields ]
 
         Expression.Lambda<ForwardKernel>(body, [| padded; theta; t; output; batch |]).Compile()
 
@@ -290,28 +305,30 @@ module Codegen =
             plan.Params
             |> Array.map (fun name -> Expression.Variable(typeof<float>, "d" + name))
 
+        let fields = plan.Fields.Length
+        let paddedFields = hoist padded fields
+        let lambdaFields = hoist lambda fields
+        let adjointFields = hoist paddedAdjoint fields
+
         let body =
             cellLoops
                 plan
                 theta
                 batch
-                (fun thetaLocals pbase obase ix iy ->
-                    let em = Emitter(plan, padded, pbase, thetaLocals, t, ix, iy)
+                (fun thetaLocals pbase ix iy ->
+                    let em = Emitter(plan, fst paddedFields, pbase, thetaLocals, t, ix, iy)
 
                     plan.Rhs
                     |> Array.iteri (fun f rhs ->
                         let lam =
-                            em.Bind(Expression.ArrayIndex(Expression.ArrayIndex(lambda, intConst f), obase))
+                            em.Bind(Expression.ArrayIndex((fst lambdaFields)[f], pbase))
 
                         for field, dx, dy in KExpr.reads rhs do
                             let d = KExpr.derivative (KRead(field, dx, dy)) rhs
 
                             if d <> KConst 0.0 then
                                 let target =
-                                    Expression.ArrayAccess(
-                                        Expression.ArrayIndex(paddedAdjoint, intConst field),
-                                        em.ReadIndex(dx, dy)
-                                    )
+                                    Expression.ArrayAccess((fst adjointFields)[field], em.ReadIndex(dx, dy))
 
                                 em.Add(Expression.AddAssign(target, mul lam (em.Emit d)))
 
@@ -334,7 +351,7 @@ module Codegen =
                 Array.append
                     (accumulators
                      |> Array.map (fun a -> Expression.Assign(a, Expression.Constant(0.0)) :> Expression))
-                    [| body |]
+                    [| withHoisted [ paddedFields; lambdaFields; adjointFields ] body |]
             )
 
         Expression

@@ -39,13 +39,30 @@ type FusedSimulator internal (plan: KernelPlan, scheme: Scheme) =
 type internal FusedRolloutFunction() =
     inherit torch.autograd.SingleTensorFunction<FusedRolloutFunction>()
 
-    static let toFields (batch: int) (fields: int) (cells: int) (values: float[]) =
-        Array.init fields (fun f ->
-            Array.init (batch * cells) (fun i ->
-                let b = i / cells
-                values[(b * fields + f) * cells + i % cells]))
+    /// [B; F; C] values as padded per-field arrays (ghost entries zero).
+    static let toFields (stepper: Stepper) (values: float[]) =
+        let batch = stepper.Batch
+        let plan = stepper.Plan
+        let fields = plan.Fields.Length
+        let cells = plan.Cells
 
-    static let ofFields (batch: int) (fields: int) (cells: int) (state: float[][]) =
+        let unpadded =
+            Array.init fields (fun f ->
+                Array.init (batch * cells) (fun i ->
+                    let b = i / cells
+                    values[(b * fields + f) * cells + i % cells]))
+
+        let padded = stepper.NewState()
+        Ghosts.scatter plan stepper.Maps batch unpadded padded
+        padded
+
+    /// Padded per-field arrays as [B; F; C] values.
+    static let ofFields (stepper: Stepper) (padded: float[][]) =
+        let batch = stepper.Batch
+        let fields = stepper.Plan.Fields.Length
+        let cells = stepper.Plan.Cells
+        let state = Ghosts.gather stepper.Plan stepper.Maps batch padded
+
         Array.init (batch * fields * cells) (fun i ->
             let c = i % cells
             let f = (i / cells) % fields
@@ -64,14 +81,14 @@ type internal FusedRolloutFunction() =
         let cells = sim.Plan.Cells
         let stepper = sim.Stepper batch
         let thetaValues = theta.data<float>().ToArray()
-        let start = toFields batch fields cells (u0.data<float>().ToArray())
+        let start = toFields stepper (u0.data<float>().ToArray())
         let tape = FusedRollout.forward stepper start thetaValues spec
         ctx.save_data ("sim", sim)
         ctx.save_data ("spec", spec)
         ctx.save_data ("tape", tape)
         ctx.save_data ("theta", thetaValues)
         ctx.save_data ("batch", batch)
-        let saved = tape.Saved |> Array.collect (ofFields batch fields cells)
+        let saved = tape.Saved |> Array.collect (ofFields stepper)
 
         torch
             .tensor(saved, dtype = torch.ScalarType.Float64)
@@ -91,15 +108,17 @@ type internal FusedRolloutFunction() =
 
         let block = batch * fields * cells
 
+        let stepper = sim.Stepper batch
+
         let savedAdjoint =
-            Array.init tape.Saved.Length (fun s -> toFields batch fields cells g[s * block .. (s + 1) * block - 1])
+            Array.init tape.Saved.Length (fun s -> toFields stepper g[s * block .. (s + 1) * block - 1])
 
         let u0Adjoint, thetaAdjoint =
-            FusedRollout.backward (sim.Stepper batch) tape theta spec savedAdjoint
+            FusedRollout.backward stepper tape theta spec savedAdjoint
 
         let gu0 =
             torch
-                .tensor(ofFields batch fields cells u0Adjoint, dtype = torch.ScalarType.Float64)
+                .tensor(ofFields stepper u0Adjoint, dtype = torch.ScalarType.Float64)
                 .reshape ([| int64 batch; int64 fields; int64 cells |])
 
         let gtheta = torch.tensor (thetaAdjoint, dtype = torch.ScalarType.Float64)

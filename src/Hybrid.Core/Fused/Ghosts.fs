@@ -1,13 +1,31 @@
 namespace Hybrid.Fused
 
-/// Ghost cells on flat arrays, the same rules as `Numerics.Boundary.pad`: ghost k (k = 1 … width, counted
-/// outward) on the low side is u[n−k] (periodic), 2v − u[k−1] (Dirichlet v), u[k−1] + s·(2k−1)·h
-/// (Neumann s), u[k−1] (no flux); mirrored on the high side. Corner ghosts of 2-D grids stay zero (no
-/// stencil of the fused path reads them).
+open System.Runtime.CompilerServices
+
+/// Where each value of a padded array comes from, for one field and one trajectory: interior cells are
+/// copied; ghost k (k = 1 … width, counted outward) is an affine function of one interior cell, by the rules
+/// of `Numerics.Boundary.pad`: on the low side u[n−k] (periodic), 2v − u[k−1] (Dirichlet v),
+/// u[k−1] + s·(2k−1)·h (Neumann s), u[k−1] (no flux); mirrored on the high side. Corner ghosts of 2-D grids
+/// stay zero (no stencil of the fused path reads them). Built once per plan, so filling is a flat loop.
+type GhostMap =
+    {
+        /// Padded index of interior cell c (x-major), trajectory 0.
+        Interior: int[]
+        /// Padded index of each ghost, trajectory 0.
+        Ghost: int[]
+        /// Padded index of the interior cell each ghost copies.
+        Source: int[]
+        /// Factor on the source value (1 or −1).
+        Factor: float[]
+        /// Constant added (2v for Dirichlet, s·(2k−1)·h for Neumann).
+        Offset: float[]
+    }
+
+/// Ghost cells on padded flat arrays ([B·PaddedCells] per field), and conversion from and to unpadded
+/// values ([B·Cells] per field, x-major).
 [<RequireQualifiedAccess>]
 module Ghosts =
 
-    /// Source cell and affine coefficients of ghost k on one side: value = coefficient·u[source] + offset.
     let private ghostSource (rule: GhostRule) (n: int) (k: int) (high: bool) (h: float) =
         let mirror = if high then n - k else k - 1
 
@@ -17,27 +35,29 @@ module Ghosts =
         | GhostRule.Neumann s -> mirror, 1.0, s * float (2 * k - 1) * h
         | GhostRule.NoFlux -> mirror, 1.0, 0.0
 
-    /// Visits every ghost of one field: (padded index of the ghost, padded index of its source cell, coefficient,
-    /// offset), for trajectory `b`.
-    let private forEachGhost (plan: KernelPlan) (field: int) (b: int) (visit: int -> int -> float -> float -> unit) =
+    /// The map of field number `field`.
+    let map (plan: KernelPlan) (field: int) : GhostMap =
         let g = plan.Ghost
-        let baseIndex = b * plan.PaddedCells
+        let gy = if plan.Grid.Dims >= 2 then g else 0
+        let at ix iy = (ix + g) * plan.Py + (iy + gy)
+        let interior = Array.init plan.Cells (fun c -> at (c / plan.Ny) (c % plan.Ny))
+        let ghosts = ResizeArray<int * int * float * float>()
+
+        let side (rule: GhostRule) (n: int) (h: float) (place: int -> int) (k: int) (high: bool) =
+            let s, c, o = ghostSource rule n k high h
+            let ghostPosition = if high then n - 1 + k else -k
+            ghosts.Add(place ghostPosition, place s, c, o)
 
         match plan.Grid.Dims with
         | 0 -> ()
         | 1 ->
             let low, high = plan.Rules[field][0]
-            let n = plan.Nx
             let h = plan.Grid.Axes[0].Spacing
 
             for k in 1..g do
-                let s, c, o = ghostSource low n k false h
-                visit (baseIndex + g - k) (baseIndex + g + s) c o
-                let s, c, o = ghostSource high n k true h
-                visit (baseIndex + g + n - 1 + k) (baseIndex + g + s) c o
+                side low plan.Nx h (fun i -> at i 0) k false
+                side high plan.Nx h (fun i -> at i 0) k true
         | _ ->
-            let py = plan.Py
-            let at ix iy = baseIndex + (ix + g) * py + (iy + g)
             let lowX, highX = plan.Rules[field][0]
             let lowY, highY = plan.Rules[field][1]
             let hx = plan.Grid.Axes[0].Spacing
@@ -45,46 +65,67 @@ module Ghosts =
 
             for k in 1..g do
                 for iy in 0 .. plan.Ny - 1 do
-                    let s, c, o = ghostSource lowX plan.Nx k false hx
-                    visit (at -k iy) (at s iy) c o
-                    let s, c, o = ghostSource highX plan.Nx k true hx
-                    visit (at (plan.Nx - 1 + k) iy) (at s iy) c o
+                    side lowX plan.Nx hx (fun i -> at i iy) k false
+                    side highX plan.Nx hx (fun i -> at i iy) k true
 
                 for ix in 0 .. plan.Nx - 1 do
-                    let s, c, o = ghostSource lowY plan.Ny k false hy
-                    visit (at ix -k) (at ix s) c o
-                    let s, c, o = ghostSource highY plan.Ny k true hy
-                    visit (at ix (plan.Ny - 1 + k)) (at ix s) c o
+                    side lowY plan.Ny hy (fun j -> at ix j) k false
+                    side highY plan.Ny hy (fun j -> at ix j) k true
 
-    /// Padded index of interior cell `cell` (0 … Cells − 1, x-major) of trajectory `b`.
-    let paddedIndex (plan: KernelPlan) (b: int) (cell: int) =
-        let g = plan.Ghost
-        let gy = if plan.Grid.Dims >= 2 then g else 0
-        let ix = cell / plan.Ny
-        let iy = cell % plan.Ny
-        b * plan.PaddedCells + (ix + g) * plan.Py + (iy + gy)
+        {
+            Interior = interior
+            Ghost = ghosts |> Seq.map (fun (a, _, _, _) -> a) |> Array.ofSeq
+            Source = ghosts |> Seq.map (fun (_, b, _, _) -> b) |> Array.ofSeq
+            Factor = ghosts |> Seq.map (fun (_, _, c, _) -> c) |> Array.ofSeq
+            Offset = ghosts |> Seq.map (fun (_, _, _, d) -> d) |> Array.ofSeq
+        }
 
-    /// Copies the state (one flat array [B·Cells] per field) into the padded arrays and fills the ghosts.
-    let fill (plan: KernelPlan) (batch: int) (state: float[][]) (padded: float[][]) =
-        for f in 0 .. plan.Fields.Length - 1 do
-            let u = state[f]
+    /// Copies unpadded values ([B·Cells] per field) into the interior of padded arrays ([B·PaddedCells]).
+    let scatter (plan: KernelPlan) (maps: GhostMap[]) (batch: int) (values: float[][]) (padded: float[][]) =
+        for f in 0 .. maps.Length - 1 do
+            let interior = maps[f].Interior
+            let u = values[f]
             let p = padded[f]
 
             for b in 0 .. batch - 1 do
-                for cell in 0 .. plan.Cells - 1 do
-                    p[paddedIndex plan b cell] <- u[b * plan.Cells + cell]
+                let pb = b * plan.PaddedCells
+                let ub = b * plan.Cells
 
-                forEachGhost plan f b (fun ghost source c o -> p[ghost] <- c * p[source] + o)
+                for c in 0 .. interior.Length - 1 do
+                    p[pb + interior[c]] <- u[ub + c]
 
-    /// The transpose of `fill`: adds the adjoint of the padded arrays (ghosts included) into the state adjoint.
-    let unfill (plan: KernelPlan) (batch: int) (paddedAdjoint: float[][]) (stateAdjoint: float[][]) =
-        for f in 0 .. plan.Fields.Length - 1 do
-            let pa = paddedAdjoint[f]
-            let ua = stateAdjoint[f]
+    /// The interior of padded arrays as unpadded values ([B·Cells] per field).
+    let gather (plan: KernelPlan) (maps: GhostMap[]) (batch: int) (padded: float[][]) : float[][] =
+        maps
+        |> Array.mapi (fun f m ->
+            let p = padded[f]
+            Array.init (batch * plan.Cells) (fun i -> p[(i / plan.Cells) * plan.PaddedCells + m.Interior[i % plan.Cells]]))
+
+    /// Fills the ghost entries of padded arrays from their interior.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let fill (plan: KernelPlan) (maps: GhostMap[]) (batch: int) (padded: float[][]) =
+        for f in 0 .. maps.Length - 1 do
+            let m = maps[f]
+            let p = padded[f]
 
             for b in 0 .. batch - 1 do
-                // Ghosts first: their adjoint flows to their source cell.
-                forEachGhost plan f b (fun ghost source c _ -> pa[source] <- pa[source] + c * pa[ghost])
+                let pb = b * plan.PaddedCells
 
-                for cell in 0 .. plan.Cells - 1 do
-                    ua[b * plan.Cells + cell] <- ua[b * plan.Cells + cell] + pa[paddedIndex plan b cell]
+                for i in 0 .. m.Ghost.Length - 1 do
+                    p[pb + m.Ghost[i]] <- m.Factor[i] * p[pb + m.Source[i]] + m.Offset[i]
+
+    /// The transpose of `fill` on an adjoint: adds each ghost entry into its source cell and zeroes it, so the
+    /// array holds the adjoint of the interior alone.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let fold (plan: KernelPlan) (maps: GhostMap[]) (batch: int) (paddedAdjoint: float[][]) =
+        for f in 0 .. maps.Length - 1 do
+            let m = maps[f]
+            let pa = paddedAdjoint[f]
+
+            for b in 0 .. batch - 1 do
+                let pb = b * plan.PaddedCells
+
+                for i in 0 .. m.Ghost.Length - 1 do
+                    let ghost = pb + m.Ghost[i]
+                    pa[pb + m.Source[i]] <- pa[pb + m.Source[i]] + m.Factor[i] * pa[ghost]
+                    pa[ghost] <- 0.0

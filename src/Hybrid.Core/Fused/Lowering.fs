@@ -28,25 +28,19 @@ type KernelPlan = {
     Ghost: int
     /// Per field, per spatial axis: the rules on the low and the high side.
     Rules: (GhostRule * GhostRule)[][]
-} with
-
-    /// Cells along x and y (1 for missing axes).
-    member p.Nx = if p.Grid.Dims >= 1 then p.Grid.Axes[0].Cells else 1
-
-    /// Cells along y (1 for grids with fewer than two axes).
-    member p.Ny = if p.Grid.Dims >= 2 then p.Grid.Axes[1].Cells else 1
-
-    /// Unknowns of one field per trajectory.
-    member p.Cells = p.Nx * p.Ny
-
+    /// Cells along x (1 on 0-D grids).
+    Nx: int
+    /// Cells along y (1 on grids with fewer than two axes).
+    Ny: int
+    /// Unknowns of one field per trajectory (Nx·Ny).
+    Cells: int
     /// Padded extent along x (cells plus ghosts; no ghosts on 0-D grids).
-    member p.Px = if p.Grid.Dims >= 1 then p.Nx + 2 * p.Ghost else 1
-
-    /// Padded extent along y.
-    member p.Py = if p.Grid.Dims >= 2 then p.Ny + 2 * p.Ghost else 1
-
-    /// Padded values of one field per trajectory.
-    member p.PaddedCells = p.Px * p.Py
+    Px: int
+    /// Padded extent along y (1 on grids with fewer than two axes).
+    Py: int
+    /// Padded values of one field per trajectory (Px·Py).
+    PaddedCells: int
+}
 
 /// Lowers a checked `Model` to a `KernelPlan`: spatial operators become explicit stencils with exactly the
 /// discretisation of `Numerics.Operators` (ghost cells as `Numerics.Boundary.pad`), so fused and eager
@@ -290,6 +284,11 @@ module Lowering =
                 | Domain.Lattice _ -> [| GhostRule.Periodic, GhostRule.Periodic |]
                 | Domain.Point -> [||])
 
+        let nx = if grid.Dims >= 1 then grid.Axes[0].Cells else 1
+        let ny = if grid.Dims >= 2 then grid.Axes[1].Cells else 1
+        let px = if grid.Dims >= 1 then nx + 2 * ghost else 1
+        let py = if grid.Dims >= 2 then ny + 2 * ghost else 1
+
         {
             Model = model
             Grid = grid
@@ -298,4 +297,10 @@ module Lowering =
             Rhs = rhs
             Ghost = ghost
             Rules = rules
+            Nx = nx
+            Ny = ny
+            Cells = nx * ny
+            Px = px
+            Py = py
+            PaddedCells = px * py
         }

@@ -1,6 +1,7 @@
 namespace Hybrid.Fused
 
 open System
+open System.Runtime.CompilerServices
 open Hybrid
 open Hybrid.Numerics
 
@@ -43,30 +44,25 @@ module Tableau =
                 )
             )
 
-/// One explicit Runge–Kutta step of a fused kernel and its discrete adjoint, on flat arrays (one [B·Cells]
-/// array per field), with scratch buffers allocated once for a batch size.
+/// One explicit Runge–Kutta step of a fused kernel and its discrete adjoint. States, slopes and adjoints all
+/// live in the padded layout (one [B·PaddedCells] array per field), so stage updates are contiguous loops
+/// and only the ghost entries are refilled before each kernel call; ghost entries of states are otherwise
+/// meaningless, those of adjoints are kept zero. Scratch buffers are allocated once for a batch size.
 type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
     let forward = Codegen.forward plan
     let adjoint = Codegen.adjoint plan
     let fields = plan.Fields.Length
     let stages = tableau.B.Length
-    let size = batch * plan.Cells
-
-    let newState () =
-        Array.init fields (fun _ -> Array.zeroCreate<float> size)
-
-    let padded =
-        Array.init fields (fun _ -> Array.zeroCreate<float> (batch * plan.PaddedCells))
-
-    let paddedAdjoint =
-        Array.init fields (fun _ -> Array.zeroCreate<float> (batch * plan.PaddedCells))
-
+    let size = batch * plan.PaddedCells
+    let newState () = Array.init fields (fun _ -> Array.zeroCreate<float> size)
+    let maps = Array.init fields (Ghosts.map plan)
     let k = Array.init stages (fun _ -> newState ())
     let s = Array.init stages (fun _ -> newState ())
     let stageAdjoint = Array.init stages (fun _ -> newState ())
     let kAdjoint = newState ()
 
-    /// s[i] = u + Δt Σⱼ A[i][j] k[j]
+    /// s[i] = u + Δt Σⱼ A[i][j] k[j], ghosts filled.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let stageInput (u: float[][]) (dt: float) (i: int) =
         for f in 0 .. fields - 1 do
             let target = s[i][f]
@@ -81,25 +77,30 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
                     for c in 0 .. size - 1 do
                         target[c] <- target[c] + a * kj[c]
 
-    /// The fields this stepper works on.
+        Ghosts.fill plan maps batch s[i]
+
+    /// The lowered model.
     member _.Plan = plan
 
     /// Trajectories per call.
     member _.Batch = batch
 
-    /// A zeroed state (one [B·Cells] array per field).
+    /// Ghost maps, one per field.
+    member _.Maps = maps
+
+    /// A zeroed state in the padded layout.
     member _.NewState() = newState ()
 
-    /// F(u, t) into `output` (ghosts filled from `u`).
+    /// F(u, t) into `output` (padded layout); `u` must have its ghosts filled.
     member _.Rhs(u: float[][], theta: float[], t: float, output: float[][]) =
-        Ghosts.fill plan batch u padded
-        forward.Invoke(padded, theta, t, output, batch)
+        forward.Invoke(u, theta, t, output, batch)
 
     /// `next` = one step from `u` at time t.
-    member this.Step(u: float[][], theta: float[], t: float, dt: float, next: float[][]) =
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    member _.Step(u: float[][], theta: float[], t: float, dt: float, next: float[][]) =
         for i in 0 .. stages - 1 do
             stageInput u dt i
-            this.Rhs(s[i], theta, t + tableau.C[i] * dt, k[i])
+            forward.Invoke(s[i], theta, t + tableau.C[i] * dt, k[i], batch)
 
         for f in 0 .. fields - 1 do
             let target = next[f]
@@ -112,24 +113,18 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
                 for c in 0 .. size - 1 do
                     target[c] <- target[c] + w * ki[c]
 
-    /// The adjoint of `Step` from `u` at time t: given λ′ = ∂L/∂(next), writes ∂L/∂u into `lambda` and adds
-    /// ∂L/∂θ into `thetaAdjoint`. Stages are recomputed from `u`.
-    member this.StepAdjoint
-        (
-            u: float[][],
-            theta: float[],
-            t: float,
-            dt: float,
-            lambdaNext: float[][],
-            lambda: float[][],
-            thetaAdjoint: float[]
-        ) =
-        // Stage inputs (the last stage's k is not needed).
+    /// The adjoint of `Step` from `u` at time t: given λ′ = ∂L/∂(next) (ghost entries zero), writes ∂L/∂u
+    /// into `lambda` (ghost entries zero) and adds ∂L/∂θ into `thetaAdjoint`. Stages are recomputed from `u`.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    member _.StepAdjoint
+        (u: float[][], theta: float[], t: float, dt: float, lambdaNext: float[][], lambda: float[][], thetaAdjoint: float[])
+        =
+        // Stage inputs (the last stage's slope is not needed).
         for i in 0 .. stages - 1 do
             stageInput u dt i
 
             if i < stages - 1 then
-                this.Rhs(s[i], theta, t + tableau.C[i] * dt, k[i])
+                forward.Invoke(s[i], theta, t + tableau.C[i] * dt, k[i], batch)
 
         for i in stages - 1 .. -1 .. 0 do
             // k̄ᵢ = Δt Bᵢ λ′ + Δt Σ_{m>i} A[m][i] s̄ₘ
@@ -150,14 +145,11 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
                         for c in 0 .. size - 1 do
                             target[c] <- target[c] + a * sm[c]
 
-            Ghosts.fill plan batch s[i] padded
-
             for f in 0 .. fields - 1 do
-                Array.Clear(paddedAdjoint[f])
                 Array.Clear(stageAdjoint[i][f])
 
-            adjoint.Invoke(padded, theta, t + tableau.C[i] * dt, kAdjoint, paddedAdjoint, thetaAdjoint, batch)
-            Ghosts.unfill plan batch paddedAdjoint stageAdjoint[i]
+            adjoint.Invoke(s[i], theta, t + tableau.C[i] * dt, kAdjoint, stageAdjoint[i], thetaAdjoint, batch)
+            Ghosts.fold plan maps batch stageAdjoint[i]
 
         for f in 0 .. fields - 1 do
             let target = lambda[f]
@@ -169,18 +161,19 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
                 for c in 0 .. size - 1 do
                     target[c] <- target[c] + si[c]
 
-    /// Raises when a field holds NaN or ±∞ after `step` (time t).
+    /// Raises when a field holds NaN or ±∞ in its interior after `step` (time t).
     member _.CheckFinite(u: float[][], step: int, t: float) =
         for f in 0 .. fields - 1 do
             let values = u[f]
-            let mutable c = 0
+            let interior = maps[f].Interior
 
-            while c < size do
-                if not (Double.IsFinite values[c]) then
-                    raise (
-                        HybridException(
-                            $"The fused rollout produced {values[c]} in field '{plan.Fields[f]}' at step {step} (t = {t:G6}), cell {c % plan.Cells} of trajectory {c / plan.Cells}. Reduce the time step or check the parameters."
+            for b in 0 .. batch - 1 do
+                for c in 0 .. interior.Length - 1 do
+                    let v = values[b * plan.PaddedCells + interior[c]]
+
+                    if not (Double.IsFinite v) then
+                        raise (
+                            HybridException(
+                                $"The fused rollout produced {v} in field '{plan.Fields[f]}' at step {step} (t = {t:G6}), cell {c} of trajectory {b}. Reduce the time step or check the parameters."
+                            )
                         )
-                    )
-
-                c <- c + 1
