@@ -92,11 +92,7 @@ module Codegen =
 
     /// `body` preceded by the loads of hoisted locals.
     let private withHoisted (hoisted: (ParameterExpression[] * Expression[]) list) (body: Expression) =
-        Expression.Block(
-            hoisted |> Seq.collect fst,
-            Seq.append (hoisted |> Seq.collect snd) [ body ]
-        )
-        :> Expression
+        Expression.Block(hoisted |> Seq.collect fst, Seq.append (hoisted |> Seq.collect snd) [ body ]) :> Expression
 
     /// Emits kernel expressions into a statement list, one local per distinct non-leaf subexpression.
     type private Emitter
@@ -133,8 +129,7 @@ module Codegen =
                     | KConst c -> Expression.Constant(c) :> Expression
                     | KParam i -> thetaLocals[i] :> Expression
                     | KTime -> t
-                    | KRead(f, dx, dy) ->
-                        bind (Expression.ArrayIndex(padded[f], this.ReadIndex(dx, dy)))
+                    | KRead(f, dx, dy) -> bind (Expression.ArrayIndex(padded[f], this.ReadIndex(dx, dy)))
                     | KCoord(axis, shift) ->
                         let a = plan.Grid.Axes[axis]
                         let i = if axis = 0 then ix else iy
@@ -320,8 +315,7 @@ module Codegen =
 
                     plan.Rhs
                     |> Array.iteri (fun f rhs ->
-                        let lam =
-                            em.Bind(Expression.ArrayIndex((fst lambdaFields)[f], pbase))
+                        let lam = em.Bind(Expression.ArrayIndex((fst lambdaFields)[f], pbase))
 
                         for field, dx, dy in KExpr.reads rhs do
                             let d = KExpr.derivative (KRead(field, dx, dy)) rhs

@@ -7,19 +7,18 @@ open System.Runtime.CompilerServices
 /// of `Numerics.Boundary.pad`: on the low side u[n−k] (periodic), 2v − u[k−1] (Dirichlet v),
 /// u[k−1] + s·(2k−1)·h (Neumann s), u[k−1] (no flux); mirrored on the high side. Corner ghosts of 2-D grids
 /// stay zero (no stencil of the fused path reads them). Built once per plan, so filling is a flat loop.
-type GhostMap =
-    {
-        /// Padded index of interior cell c (x-major), trajectory 0.
-        Interior: int[]
-        /// Padded index of each ghost, trajectory 0.
-        Ghost: int[]
-        /// Padded index of the interior cell each ghost copies.
-        Source: int[]
-        /// Factor on the source value (1 or −1).
-        Factor: float[]
-        /// Constant added (2v for Dirichlet, s·(2k−1)·h for Neumann).
-        Offset: float[]
-    }
+type GhostMap = {
+    /// Padded index of interior cell c (x-major), trajectory 0.
+    Interior: int[]
+    /// Padded index of each ghost, trajectory 0.
+    Ghost: int[]
+    /// Padded index of the interior cell each ghost copies.
+    Source: int[]
+    /// Factor on the source value (1 or −1).
+    Factor: float[]
+    /// Constant added (2v for Dirichlet, s·(2k−1)·h for Neumann).
+    Offset: float[]
+}
 
 /// Ghost cells on padded flat arrays ([B·PaddedCells] per field), and conversion from and to unpadded
 /// values ([B·Cells] per field, x-major).
@@ -99,7 +98,9 @@ module Ghosts =
         maps
         |> Array.mapi (fun f m ->
             let p = padded[f]
-            Array.init (batch * plan.Cells) (fun i -> p[(i / plan.Cells) * plan.PaddedCells + m.Interior[i % plan.Cells]]))
+
+            Array.init (batch * plan.Cells) (fun i ->
+                p[(i / plan.Cells) * plan.PaddedCells + m.Interior[i % plan.Cells]]))
 
     /// Fills the ghost entries of padded arrays from their interior.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]

@@ -54,7 +54,10 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
     let fields = plan.Fields.Length
     let stages = tableau.B.Length
     let size = batch * plan.PaddedCells
-    let newState () = Array.init fields (fun _ -> Array.zeroCreate<float> size)
+
+    let newState () =
+        Array.init fields (fun _ -> Array.zeroCreate<float> size)
+
     let maps = Array.init fields (Ghosts.map plan)
     let k = Array.init stages (fun _ -> newState ())
     let s = Array.init stages (fun _ -> newState ())
@@ -72,10 +75,7 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
                 let a = dt * tableau.A[i][j]
 
                 if a <> 0.0 then
-                    let kj = k[j][f]
-
-                    for c in 0 .. size - 1 do
-                        target[c] <- target[c] + a * kj[c]
+                    Blas.Axpy(a, k[j][f], target)
 
         Ghosts.fill plan maps batch s[i]
 
@@ -107,18 +107,21 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
             Array.blit u[f] 0 target 0 size
 
             for i in 0 .. stages - 1 do
-                let w = dt * tableau.B[i]
-                let ki = k[i][f]
-
-                for c in 0 .. size - 1 do
-                    target[c] <- target[c] + w * ki[c]
+                Blas.Axpy(dt * tableau.B[i], k[i][f], target)
 
     /// The adjoint of `Step` from `u` at time t: given λ′ = ∂L/∂(next) (ghost entries zero), writes ∂L/∂u
     /// into `lambda` (ghost entries zero) and adds ∂L/∂θ into `thetaAdjoint`. Stages are recomputed from `u`.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member _.StepAdjoint
-        (u: float[][], theta: float[], t: float, dt: float, lambdaNext: float[][], lambda: float[][], thetaAdjoint: float[])
-        =
+        (
+            u: float[][],
+            theta: float[],
+            t: float,
+            dt: float,
+            lambdaNext: float[][],
+            lambda: float[][],
+            thetaAdjoint: float[]
+        ) =
         // Stage inputs (the last stage's slope is not needed).
         for i in 0 .. stages - 1 do
             stageInput u dt i
@@ -129,21 +132,13 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
         for i in stages - 1 .. -1 .. 0 do
             // k̄ᵢ = Δt Bᵢ λ′ + Δt Σ_{m>i} A[m][i] s̄ₘ
             for f in 0 .. fields - 1 do
-                let target = kAdjoint[f]
-                let w = dt * tableau.B[i]
-                let ln = lambdaNext[f]
-
-                for c in 0 .. size - 1 do
-                    target[c] <- w * ln[c]
+                Blas.Scale(dt * tableau.B[i], lambdaNext[f], kAdjoint[f])
 
                 for m in i + 1 .. stages - 1 do
                     let a = dt * tableau.A[m][i]
 
                     if a <> 0.0 then
-                        let sm = stageAdjoint[m][f]
-
-                        for c in 0 .. size - 1 do
-                            target[c] <- target[c] + a * sm[c]
+                        Blas.Axpy(a, stageAdjoint[m][f], kAdjoint[f])
 
             for f in 0 .. fields - 1 do
                 Array.Clear(stageAdjoint[i][f])
@@ -156,10 +151,7 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
             Array.blit lambdaNext[f] 0 target 0 size
 
             for i in 0 .. stages - 1 do
-                let si = stageAdjoint[i][f]
-
-                for c in 0 .. size - 1 do
-                    target[c] <- target[c] + si[c]
+                Blas.Axpy(1.0, stageAdjoint[i][f], target)
 
     /// Raises when a field holds NaN or ±∞ in its interior after `step` (time t).
     member _.CheckFinite(u: float[][], step: int, t: float) =
