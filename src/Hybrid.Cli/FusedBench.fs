@@ -237,33 +237,64 @@ let run (path: string) (quick: bool) : int =
         let c = Compiler.compile Compiler.defaults (Bench.grayScottModel nn)
         scale $"2-D {nn}²" c (Fused.compile Scheme.Rk4 c.Model) (Bench.grayScottInitial nn) (min 1.0 (0.2 / float (nn * nn) / 2e-5)) 20
 
-    // Memory of long rollouts with gradients.
+    // Memory of long rollouts with gradients, each in a fresh process (a process's peak resident set only
+    // grows, so earlier runs would hide later peaks).
     say ""
-    say "Long rollouts with gradients (fused, Fisher–KPP N = 256, RK4): checkpoints every √T steps versus none."
-    say "Tape = the states the backward pass keeps (counted); peak = growth of the process's peak resident set."
+    say "Long rollouts with gradients (fused, Fisher–KPP N = 256, RK4, Δt = 0.001), each in a fresh process:"
+    say "checkpoints every √T steps versus none (segment = T). Tape = the states the backward pass keeps, counted;"
+    say "peak = growth of the process's peak resident set (VmHWM) during forward + backward."
     say ""
-    say "| steps | checkpointing | tape (MB) | peak (MB) | wall time (s) |"
+    say "| steps | checkpointing | tape (MB) | peak growth (MB) | wall time (s) |"
     say "|---|---|---|---|---|"
-
-    let stateBytes = float (n * 8)
 
     for longSteps in (if quick then [ 10_000 ] else [ 10_000; 100_000 ]) do
         for segment, name in [ int (ceil (sqrt (float longSteps))), "√T"; longSteps, "off" ] do
-            let tape = float (longSteps / segment + segment) * stateBytes / 1e6
-            let watch = Diagnostics.Stopwatch.StartNew()
+            let tape = float (longSteps / segment + segment) * float ((n + 2) * 8) / 1e6
 
-            let peak =
-                Bench.peakRss (fun () -> fusedLoss fisherFused th u0 0.001 longSteps segment ())
+            // The same program again: its apphost, or `dotnet hybrid.dll` when started that way.
+            let host = Environment.ProcessPath
 
-            let peakCell =
-                match peak with
-                | Some b -> $"{float b / 1e6:F1}"
-                | None -> "n/a"
+            let args =
+                if Path.GetFileNameWithoutExtension host = "dotnet" then
+                    $"\"{Reflection.Assembly.GetEntryAssembly().Location}\" "
+                else
+                    ""
 
-            say $"| {longSteps:N0} | {name} | {tape:F1} | {peakCell} | {watch.Elapsed.TotalSeconds:F1} |"
+            let psi =
+                Diagnostics.ProcessStartInfo(
+                    host,
+                    $"{args}bench-fused-memory {longSteps} {segment}",
+                    RedirectStandardOutput = true,
+                    UseShellExecute = false
+                )
+
+            use p = Diagnostics.Process.Start psi
+            let output = p.StandardOutput.ReadToEnd().Trim()
+            p.WaitForExit()
+
+            match output.Split ' ' with
+            | [| peak; seconds |] -> say $"| {longSteps:N0} | {name} | {tape:F1} | {peak} | {seconds} |"
+            | _ -> say $"| {longSteps:N0} | {name} | {tape:F1} | n/a ({output}) | — |"
 
     let dir = Path.GetDirectoryName(Path.GetFullPath path)
     Directory.CreateDirectory dir |> ignore
     File.WriteAllLines(path, lines)
     printfn "written to %s" path
+    0
+
+/// Child process of `run`: one long fused rollout with gradients; prints "peak-growth-MB seconds".
+let memory (steps: int) (segment: int) : int =
+    Engine.init ()
+    let n = 256
+    let fisher = Compiler.compile Compiler.defaults (Bench.fisherModel n)
+    let sim = Fused.compile Scheme.Rk4 fisher.Model
+    let u0 = fisher.Initial 1
+    // Warm up (kernels compiled, code jitted) before the baseline.
+    fusedLoss sim fisher.Theta u0 0.001 10 10 ()
+    let watch = Diagnostics.Stopwatch.StartNew()
+
+    match Bench.peakRss (fusedLoss sim fisher.Theta u0 0.001 steps segment) with
+    | Some bytes -> printfn "%.1f %.1f" (float bytes / 1e6) watch.Elapsed.TotalSeconds
+    | None -> printfn "n/a %.1f" watch.Elapsed.TotalSeconds
+
     0

@@ -52,6 +52,7 @@ let main argv =
         | [| "bench"; path |] -> Bench.run path 5
         | [| "bench-fused" |] -> FusedBench.run "bench/fused.md" false
         | [| "bench-fused"; "--quick" |] -> FusedBench.run "bench/fused-quick.md" true
+        | [| "bench-fused-memory"; steps; segment |] -> FusedBench.memory (int steps) (int segment)
         | [| "info" |] ->
             printfn "%s" (Engine.describe ())
             0

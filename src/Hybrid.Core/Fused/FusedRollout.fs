@@ -1,6 +1,7 @@
 namespace Hybrid.Fused
 
 open System.Collections.Generic
+open System.Runtime.CompilerServices
 
 /// What a fused rollout does: steps, step size, which steps it saves, how often it keeps a checkpoint.
 type RolloutSpec = {
@@ -32,6 +33,7 @@ module FusedRollout =
     let private copy (u: float[][]) = u |> Array.map Array.copy
 
     /// Runs `spec.Steps` steps from `u0`, saving every `SaveEvery` steps and checkpointing every `Segment`.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let forward (stepper: Stepper) (u0: float[][]) (theta: float[]) (spec: RolloutSpec) : RolloutTape =
         let saved = ResizeArray()
         let checkpoints = Dictionary()
@@ -59,6 +61,7 @@ module FusedRollout =
 
     /// The adjoint of `forward`: given ∂L/∂(saved states), returns ∂L/∂u0 and ∂L/∂θ. Each segment is
     /// recomputed from its checkpoint, then swept backwards.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let backward
         (stepper: Stepper)
         (tape: RolloutTape)
@@ -70,17 +73,18 @@ module FusedRollout =
         let mutable lambda = stepper.NewState()
         let mutable lambdaPrevious = stepper.NewState()
         let segmentStarts = [ 0 .. spec.Segment .. spec.Steps - 1 ] |> List.rev
+        // states[i] = u at step start + i within the current segment; allocated once, reused per segment.
+        let states = Array.init (min spec.Segment spec.Steps) (fun _ -> stepper.NewState())
 
         for start in segmentStarts do
             let stop = min (start + spec.Segment) spec.Steps
-            // states[i] = u at step start + i, for i = 0 … stop − start − 1
-            let states = Array.zeroCreate (stop - start)
-            states[0] <- copy tape.Checkpoints[start]
+            let checkpoint = tape.Checkpoints[start]
 
-            for i in 1 .. states.Length - 1 do
-                let next = stepper.NewState()
-                stepper.Step(states[i - 1], theta, spec.T0 + float (start + i - 1) * spec.Dt, spec.Dt, next)
-                states[i] <- next
+            for f in 0 .. checkpoint.Length - 1 do
+                Array.blit checkpoint.[f] 0 states.[0].[f] 0 checkpoint.[f].Length
+
+            for i in 1 .. stop - start - 1 do
+                stepper.Step(states[i - 1], theta, spec.T0 + float (start + i - 1) * spec.Dt, spec.Dt, states[i])
 
             for n in stop .. -1 .. start + 1 do
                 if n % spec.SaveEvery = 0 then
