@@ -14,12 +14,20 @@ let private f64 = torch.ScalarType.Float64
 
 let private median (xs: float list) = (List.sort xs)[xs.Length / 2]
 
-/// Median wall time (ms) of `reps` runs after one warm-up.
+/// Collects garbage and runs pending finalizers (TorchSharp tensors free native memory in finalizers), so
+/// that one measurement does not pay for the garbage of the previous one.
+let private settle () =
+    GC.Collect()
+    GC.WaitForPendingFinalizers()
+    GC.Collect()
+
+/// Median wall time (ms) of `reps` runs after one warm-up, each started on a settled heap.
 let internal time (reps: int) (f: unit -> unit) =
     f ()
 
     [
         for _ in 1..reps ->
+            settle ()
             let w = Stopwatch.StartNew()
             f ()
             w.Elapsed.TotalMilliseconds

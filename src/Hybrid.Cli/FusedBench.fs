@@ -76,7 +76,7 @@ module private PlainFisher =
         for step in steps - 1 .. -1 .. 0 do
             stages states[step] false
 
-            for i in 3 .. -1 .. 0 do
+            for i in 3..-1..0 do
                 for c in 0 .. n - 1 do
                     kbar[c] <- dt * b[i] * lam[c] + (if i < 3 then dt * a[i + 1] * sbar[i + 1][c] else 0.0)
 
@@ -102,11 +102,25 @@ let private lorenzHand (f: torch.Tensor) (s: torch.Tensor[]) =
     let x = s[0]
     [| (x.roll (-1L, 1L) - x.roll (2L, 1L)) * x.roll (1L, 1L) - x + f |]
 
-let private lorenzInitial (k: int) =
-    [| torch.tensor(Array.init k (fun i -> 8.0 + (if i = 0 then 0.01 else 0.0)), dtype = torch.ScalarType.Float64).reshape ([| 1L; int64 k |]) |]
+let private lorenzInitial (k: int) = [|
+    torch
+        .tensor(Array.init k (fun i -> 8.0 + (if i = 0 then 0.01 else 0.0)), dtype = torch.ScalarType.Float64)
+        .reshape ([| 1L; int64 k |])
+|]
 
-/// Forward + backward of L = Σ (final state)² through the fused simulator (no recomputation: segment = steps).
-let private fusedLoss (sim: FusedSimulator) (theta: unit -> torch.Tensor[]) (u0: torch.Tensor[]) (dt: float) (steps: int) (segment: int) () =
+/// Checkpoint segment of ⌈√T⌉ steps: the fused path's default, small tapes that stay in cache.
+let private sqrtSegment (steps: int) = int (ceil (sqrt (float steps)))
+
+/// Forward + backward of L = Σ (final state)² through the fused simulator, checkpoints every `segment` steps.
+let private fusedLoss
+    (sim: FusedSimulator)
+    (theta: unit -> torch.Tensor[])
+    (u0: torch.Tensor[])
+    (dt: float)
+    (steps: int)
+    (segment: int)
+    ()
+    =
     use _ = torch.NewDisposeScope()
     let saved = Fused.rollout sim u0 (theta ()) 0.0 dt steps steps segment
     let loss = saved |> Array.map (fun s -> s.square().sum ()) |> Array.reduce (+)
@@ -146,10 +160,13 @@ let run (path: string) (quick: bool) : int =
     say ""
 
     say
-        $"Machine: {Bench.machine ()}. Date: {date}. float64, batch 1, forward + backward of L = Σ u_T², median of {reps} runs after a warm-up; all paths measured in this one run."
+        $"Machine: {Bench.machine ()}. Date: {date}. float64, batch 1, forward + backward of L = Σ u_T², median of {reps} runs after a warm-up; all paths measured in this one run. The fused path keeps checkpoints every ⌈√T⌉ steps and recomputes each segment in the backward pass (its default); the plain loop keeps every state."
 
     say ""
-    say "| case | hand-written eager TorchSharp (ms) | compiled eager (ms) | fused (ms) | plain F# loop + hand adjoint (ms) | eager / fused | fused / plain |"
+
+    say
+        "| case | hand-written eager TorchSharp (ms) | compiled eager (ms) | fused (ms) | plain F# loop + hand adjoint (ms) | eager / fused | fused / plain |"
+
     say "|---|---|---|---|---|---|---|"
 
     let row (case: string) (hand: float) (compiled: float) (fused: float) (plain: float option) =
@@ -174,20 +191,28 @@ let run (path: string) (quick: bool) : int =
     let _, plainD, plainR = PlainFisher.lossAndGradient n d r dt steps plainU0
 
     let fusedD, fusedR =
-        let theta = [| torch.tensor (d, dtype = torch.ScalarType.Float64, requires_grad = true); torch.tensor (r, dtype = torch.ScalarType.Float64, requires_grad = true) |]
+        let theta = [|
+            torch.tensor (d, dtype = torch.ScalarType.Float64, requires_grad = true)
+            torch.tensor (r, dtype = torch.ScalarType.Float64, requires_grad = true)
+        |]
+
         let saved = Fused.rollout fisherFused u0 theta 0.0 dt steps steps steps
         saved[0].square().sum().backward ()
         theta[0].grad.ToDouble(), theta[1].grad.ToDouble()
 
-    let agreement = max (abs (plainD - fusedD) / abs fusedD) (abs (plainR - fusedR) / abs fusedR)
-    say $"Check: the plain loop's hand-written adjoint and the fused generated adjoint agree on ∂L/∂D and ∂L/∂r to {agreement:E1} (relative)."
+    let agreement =
+        max (abs (plainD - fusedD) / abs fusedD) (abs (plainR - fusedR) / abs fusedR)
+
+    say
+        $"Check: the plain loop's hand-written adjoint and the fused generated adjoint agree on ∂L/∂D and ∂L/∂r to {agreement:E1} (relative)."
+
     say ""
 
     row
         $"Fisher–KPP 1-D, N = {n}, {steps} RK4 steps"
         (Bench.time reps (handLoss (fun s -> Bench.fisherHand n (th ()).[0] (th ()).[1] s) u0 dt steps))
         (Bench.time reps (compiledLoss fisher u0 dt steps))
-        (Bench.time reps (fusedLoss fisherFused th u0 dt steps steps))
+        (Bench.time reps (fusedLoss fisherFused th u0 dt steps (sqrtSegment steps)))
         (Some(Bench.time reps (fun () -> PlainFisher.lossAndGradient n d r dt steps plainU0 |> ignore)))
 
     // 2-D Gray–Scott, 128², 500 RK4 steps.
@@ -201,7 +226,7 @@ let run (path: string) (quick: bool) : int =
         $"Gray–Scott 2-D, {m}², {gsSteps} RK4 steps"
         (Bench.time gsReps (handLoss (Bench.grayScottHand m (gs.Theta())) v0 1.0 gsSteps))
         (Bench.time gsReps (compiledLoss gs v0 1.0 gsSteps))
-        (Bench.time gsReps (fusedLoss gsFused gs.Theta v0 1.0 gsSteps gsSteps))
+        (Bench.time gsReps (fusedLoss gsFused gs.Theta v0 1.0 gsSteps (sqrtSegment gsSteps)))
         None
 
     // Lorenz-96, K = 40, 1,000 RK4 steps.
@@ -214,7 +239,7 @@ let run (path: string) (quick: bool) : int =
         $"Lorenz-96, K = {k}, {lSteps} RK4 steps"
         (Bench.time reps (handLoss (lorenzHand (lorenz.Theta()).[0]) x0 ldt lSteps))
         (Bench.time reps (compiledLoss lorenz x0 ldt lSteps))
-        (Bench.time reps (fusedLoss lorenzFused lorenz.Theta x0 ldt lSteps lSteps))
+        (Bench.time reps (fusedLoss lorenzFused lorenz.Theta x0 ldt lSteps (sqrtSegment lSteps)))
         None
 
     // Scaling: where each path wins.
@@ -226,16 +251,30 @@ let run (path: string) (quick: bool) : int =
 
     let scale (label: string) (c: Simulator) (f: FusedSimulator) (init: torch.Tensor[]) (dt: float) (steps: int) =
         let e = Bench.time 3 (compiledLoss c init dt steps)
-        let fu = Bench.time 3 (fusedLoss f c.Theta init dt steps steps)
+        let fu = Bench.time 3 (fusedLoss f c.Theta init dt steps (sqrtSegment steps))
         say $"| {label} | {steps} | {e:F1} | {fu:F1} | {e / fu:F1}× |"
 
     for nn in (if quick then [ 64; 256 ] else [ 64; 256; 1024; 4096 ]) do
         let c = Compiler.compile Compiler.defaults (Bench.fisherModel nn)
-        scale $"1-D N = {nn}" c (Fused.compile Scheme.Rk4 c.Model) (c.Initial 1) (min 0.01 (0.2 / float (nn * nn) / 1e-4)) 200
+
+        scale
+            $"1-D N = {nn}"
+            c
+            (Fused.compile Scheme.Rk4 c.Model)
+            (c.Initial 1)
+            (min 0.01 (0.2 / float (nn * nn) / 1e-4))
+            200
 
     for nn in (if quick then [ 32 ] else [ 32; 64; 128; 256; 512 ]) do
         let c = Compiler.compile Compiler.defaults (Bench.grayScottModel nn)
-        scale $"2-D {nn}²" c (Fused.compile Scheme.Rk4 c.Model) (Bench.grayScottInitial nn) (min 1.0 (0.2 / float (nn * nn) / 2e-5)) 20
+
+        scale
+            $"2-D {nn}²"
+            c
+            (Fused.compile Scheme.Rk4 c.Model)
+            (Bench.grayScottInitial nn)
+            (min 1.0 (0.2 / float (nn * nn) / 2e-5))
+            20
 
     // Memory of long rollouts with gradients, each in a fresh process (a process's peak resident set only
     // grows, so earlier runs would hide later peaks).
@@ -248,7 +287,7 @@ let run (path: string) (quick: bool) : int =
     say "|---|---|---|---|---|"
 
     for longSteps in (if quick then [ 10_000 ] else [ 10_000; 100_000 ]) do
-        for segment, name in [ int (ceil (sqrt (float longSteps))), "√T"; longSteps, "off" ] do
+        for segment, name in [ sqrtSegment longSteps, "√T"; longSteps, "off" ] do
             let tape = float (longSteps / segment + segment) * float ((n + 2) * 8) / 1e6
 
             // The same program again: its apphost, or `dotnet hybrid.dll` when started that way.
