@@ -42,6 +42,12 @@ let tests =
             Parse.equation (Print.equation Notation.Unicode eq) = eq
             && Parse.equation (Print.equation Notation.Ascii eq) = eq)
 
+        testPropertyWithConfig { config with maxTest = 150 } "whole models round-trip through both text forms"
+        <| Prop.forAll (Arb.fromGen anyModel) (fun m ->
+            let u = Print.model Notation.Unicode m
+            let a = Print.model Notation.Ascii m
+            Prop.label (u + "\n" + a) (Parse.modelUnchecked u = m && Parse.modelUnchecked a = m))
+
         testPropertyWithConfig config "symbolic derivative agrees with central finite differences"
         <| Prop.forAll (Arb.fromGen (Gen.zip (Gen.sized (fun s -> smoothExpr (min s 12))) point)) (fun (e, env) ->
             [ "a"; "b"; "c" ]
