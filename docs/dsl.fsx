@@ -166,7 +166,7 @@ Scale is ignored (mg and kg are both mass): dimensional analysis compares dimens
 | `∇u` | `grad(u)` | gradient (use inside a divergence) |
 | `∇·(D ∇u)` | `div(D*grad(u))` | divergence (conservative flux form) |
 | `Δu`, `∇²u` | `lap(u)` | Laplacian |
-| `advect(v, u)`, `advect(vx, vy, u)` | same | advection (v·∇)u |
+| `(v·∇)u`, `advect(v, u)`, `advect(vx, vy, u)` | `advect(v, u)`, `advect(vx, vy, u)` | advection (v·∇)u |
 | `X[k+1]`, `X[k−2]` | `X[k+1]`, `X[k-2]` | shift on the periodic lattice |
 | `Y[j+1]` | same | shift on the fast ring (fast fields) |
 | `Σ_j(Y)`, `Σⱼ Y` | `sum_j(Y)` | sum over the J fast sites of the current slow site |
@@ -185,7 +185,7 @@ unary      := "-" NUMBER             a negative literal, unless a power follows
             | ( "-" | "+" ) unary | power
 power      := ( "∇" | "∇·" | "Δ" | "∇²" | "√" | "Σ_j" | "∂" ( "x" | "y" ) ) power
             | primary [ SUPERSCRIPT | "^" ( [ "-" ] INTEGER | power ) ]
-primary    := NUMBER | "(" sum ")" | IDENT | IDENT "[" ( "k" | "j" ) [ ( "+" | "-" ) INTEGER ] "]"
+primary    := NUMBER | "(" sum ")" | "(" sum "·" "∇" ")" power | IDENT | IDENT "[" ( "k" | "j" ) [ ( "+" | "-" ) INTEGER ] "]"
             | IDENT "(" [ sum { "," sum } ] ")"                          no space before "("
 ```
 Operators bind as usual: power > unary minus > product > sum; `−u²` is −(u²); `a^b^c` is a^(b^c);

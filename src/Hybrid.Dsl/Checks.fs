@@ -518,6 +518,13 @@ module Checks =
                                 where
                                 (domainName m.Domain)
                         )
+                | Num v when System.Double.IsNaN v || System.Double.IsInfinity v ->
+                    add (
+                        sprintf
+                            "%s contains the number %g. Use finite numbers."
+                            (System.Char.ToUpper(where[0]).ToString() + where.Substring 1)
+                            v
+                    )
                 | FastSum _ ->
                     if not fastLattice then
                         add (

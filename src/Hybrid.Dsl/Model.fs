@@ -196,6 +196,24 @@ type Model = {
     Initials: Initial list
 }
 
+/// What a name in an expression refers to, by the model's declarations.
+[<RequireQualifiedAccess>]
+type SymbolKind =
+    /// A state variable (slow, or the only kind off lattices).
+    | Field
+    /// A state variable on a lattice's fast sub-lattice.
+    | FastField
+    /// A scientific parameter.
+    | Parameter
+    /// An input given as data.
+    | Forcing
+    /// A neural closure (only valid as a call).
+    | Closure
+    /// A named constant.
+    | Constant
+    /// A coordinate: `x`, `y` or time `t`.
+    | Coordinate
+
 /// Smart constructors for building models by hand (the programmatic API). None of them checks; call
 /// `Checks.validate` (the builder and parser do).
 [<RequireQualifiedAccess>]
@@ -323,3 +341,22 @@ module Model =
         @ (m.Forcings |> List.map (fun f -> f.Name, "forcing"))
         @ (m.Closures |> List.map (fun c -> c.Name, "closure"))
         @ (m.Constants |> List.map (fun c -> c.Name, "constant"))
+
+    /// What `name` refers to in model `m` (the first declaration when there are duplicates), or None when it
+    /// is not declared.
+    let kindOf (name: string) (m: Model) : SymbolKind option =
+        match m.Fields |> List.tryFind (fun f -> f.Name = name) with
+        | Some f -> Some(if f.Fast then SymbolKind.FastField else SymbolKind.Field)
+        | None ->
+            if m.Params |> List.exists (fun p -> p.Name = name) then
+                Some SymbolKind.Parameter
+            elif m.Forcings |> List.exists (fun p -> p.Name = name) then
+                Some SymbolKind.Forcing
+            elif m.Closures |> List.exists (fun p -> p.Name = name) then
+                Some SymbolKind.Closure
+            elif m.Constants |> List.exists (fun p -> p.Name = name) then
+                Some SymbolKind.Constant
+            elif List.contains name Expr.coordinates then
+                Some SymbolKind.Coordinate
+            else
+                None

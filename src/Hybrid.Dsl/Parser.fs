@@ -133,7 +133,10 @@ module Parse =
         while go do
             let t = p.Peek
 
-            if isOp t "*" || isOp t "·" then
+            if isOp t "·" && (p.PeekAt 1).Tok = Tok.Nabla && isOp (p.PeekAt 2) ")" then
+                // "(v·∇)u": the velocity ends here; the enclosing parenthesis makes the advection.
+                go <- false
+            elif isOp t "*" || isOp t "·" then
                 p.Advance() |> ignore
                 acc <- Mul(acc, unary p)
             elif isOp t "/" then
@@ -284,7 +287,22 @@ module Parse =
             let e = sum p
             let c = p.Peek
 
-            if isOp c "," then
+            if isOp c "·" && (p.PeekAt 1).Tok = Tok.Nabla && isOp (p.PeekAt 2) ")" then
+                // (v·∇)u: advection of the following operand by the velocity v.
+                p.Advance() |> ignore
+                p.Advance() |> ignore
+                p.Advance() |> ignore
+
+                if not (startsOperand p.Peek) then
+                    failAt
+                        p
+                        p.Peek
+                        (sprintf
+                            "expected the advected field after '(v·∇)', e.g. (v·∇)u, but found %s"
+                            (describe p.Peek))
+
+                Advect([ e ], power p)
+            elif isOp c "," then
                 failAt
                     p
                     c
@@ -299,8 +317,9 @@ module Parse =
                         t.Col
                         (describe c))
 
-            p.Advance() |> ignore
-            e
+            else
+                p.Advance() |> ignore
+                e
         | Tok.Ident name ->
             let next = p.Peek
             let isBuiltin = List.contains name reserved

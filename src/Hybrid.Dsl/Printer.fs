@@ -263,7 +263,9 @@ module Print =
 
                 sprintf "\\left(%s\\cdot\\nabla\\right) %s" v (operand u), 3
             else
-                sprintf "advect(%s)" (args (vs @ [ u ])), 4
+                match n, vs with
+                | Notation.Unicode, [ v ] -> sprintf "(%s·∇)%s" (operand v) (operand u), 3
+                | _ -> sprintf "advect(%s)" (args (vs @ [ u ])), 4
         | FastSum a ->
             match n with
             | Notation.Ascii -> sprintf "sum_j(%s)" (fst (go n a)), 3

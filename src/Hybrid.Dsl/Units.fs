@@ -5,7 +5,8 @@ namespace Hybrid
 /// dimension (length, time, mass, amount, temperature, current, luminosity) comes from a built-in table
 /// and is what dimensional analysis compares. Scale factors (mg vs kg) are deliberately ignored.
 type Units = {
-    /// Unit symbols with their non-zero integer exponents, in the order first written.
+    /// Unit symbols with their non-zero integer exponents; canonical order: positive exponents first, then
+    /// negative ones, each sorted by symbol (so `mol/(m^3*s)` and `mol/(s*m^3)` are equal).
     Factors: (string * int) list
 }
 
@@ -72,8 +73,12 @@ module Units =
         order
         |> List.map (fun s -> s, factors |> List.sumBy (fun (s', e) -> if s' = s then e else 0))
         |> List.filter (fun (s, e) -> e <> 0 && s <> "1")
+        |> List.sortWith (fun (s1, e1) (s2, e2) ->
+            match compare (e1 < 0) (e2 < 0) with
+            | 0 -> System.String.CompareOrdinal(s1, s2)
+            | c -> c)
 
-    /// Builds units from factors, merging repeated symbols and dropping zero exponents.
+    /// Builds units from factors, merging repeated symbols, dropping zero exponents, in canonical order.
     let ofFactors (factors: (string * int) list) : Units = { Factors = normalize factors }
 
     /// The product of two units.

@@ -95,4 +95,93 @@ let tests =
                     |> ignore)
                 "undeclared"
         }
+
+        test "every builder keyword produces the documented declaration" {
+            let u, v, a, w = sym "u", sym "v", sym "a", sym "w"
+
+            let m =
+                model "all" {
+                    domain (rectangle (0.0, 2.0) (0.0, 1.0)) (cells2 8 4)
+                    field "u"
+                    field "v"
+                    param "a" (bounded 0.0 1.0 0.5 |> spatial)
+                    param "b" (fixedAt 3.0)
+                    param "c" (positive 0.1 |> fixedParam)
+                    param "d" (free -1.0)
+                    param "e" 2.0
+                    forcing "w"
+                    constant "K" 4.0
+                    neural "f" (mlpWith Activation.Relu [ 1; 8; 1 ])
+                    neural "g" (named "cnn" 2)
+                    units "w" "mol/m^3"
+
+                    equation (
+                        dt u
+                        == lap u + advect2 a a u + dx u + dy u + emin u v - emax u (sym "K")
+                           + call "f" [ w ]
+                    )
+
+                    equation (
+                        dt v
+                        == softplus (call "g" [ u; v ]) - sigmoid v * sym "b" * sym "c" * sym "d" * sym "e"
+                    )
+
+                    boundary "u" noFlux
+                    boundary "u" top (neumann 1.0)
+                    boundary "u" bottom (neumannExpr (sym "x"))
+                    boundary "v" periodic
+                    initial2 "u" (fun x y -> x * y)
+                    initialData "v" "v0"
+                }
+
+            Expect.equal m.Domain (Domain.Rectangle(0.0, 2.0, 0.0, 1.0, 8, 4)) "domain"
+
+            Expect.equal
+                (m.Params |> List.map (fun p -> p.Name, p.Constraint, p.Learnable, p.Shape))
+                [
+                    "a", Constraint.Bounded(0.0, 1.0), true, ParamShape.Spatial
+                    "b", Constraint.Free, false, ParamShape.Scalar
+                    "c", Constraint.Positive, false, ParamShape.Scalar
+                    "d", Constraint.Free, true, ParamShape.Scalar
+                    "e", Constraint.Free, true, ParamShape.Scalar
+                ]
+                "params"
+
+            Expect.equal
+                (m.Closures |> List.map (fun c -> c.Name, c.Arity, c.Architecture))
+                [
+                    "f", 1, Architecture.Mlp([ 1; 8; 1 ], Activation.Relu)
+                    "g", 2, Architecture.Named "cnn"
+                ]
+                "closures"
+
+            Expect.equal m.Forcings.Head.Units (Some(Units.parse "mol/m^3")) "units"
+            Expect.equal m.Boundaries.Length 8 "4 sides × 2 fields"
+
+            Expect.contains
+                m.Boundaries
+                {
+                    Field = "u"
+                    Side = Side.Top
+                    Condition = BoundaryCondition.Neumann(Num 1.0)
+                }
+                "top"
+
+            Expect.equal m.Initials[1].Value (InitialCondition.FromData "v0") "data"
+            Expect.equal (Parse.model (Print.model Notation.Unicode m)) m "round trip"
+        }
+
+        test "lattice and point domains" {
+            let x = sym "X"
+
+            let m =
+                model "ring" {
+                    domain (lattice 8)
+                    field "X"
+                    equation (dt x == shift x 1 - shift x -1)
+                    initial "X" (fun k -> sin k)
+                }
+
+            Expect.equal m.Domain (Domain.Lattice(8, 0)) "lattice"
+        }
     ]

@@ -211,6 +211,18 @@ let tests =
             Expect.isTrue (m.Boundaries |> List.forall (fun b -> b.Condition = BoundaryCondition.Periodic)) "periodic"
         }
 
+        test "symbol kinds resolve through the declarations" {
+            let m = Examples.lorenz96
+            Expect.equal (Model.kindOf "X" m) (Some SymbolKind.Field) "slow field"
+            Expect.equal (Model.kindOf "Y" m) (Some SymbolKind.FastField) "fast field"
+            Expect.equal (Model.kindOf "F" m) (Some SymbolKind.Constant) "constant"
+            Expect.equal (Model.kindOf "t" m) (Some SymbolKind.Coordinate) "time"
+            Expect.equal (Model.kindOf "kill" Examples.tumour) (Some SymbolKind.Closure) "closure"
+            Expect.equal (Model.kindOf "c" Examples.tumour) (Some SymbolKind.Forcing) "forcing"
+            Expect.equal (Model.kindOf "D" Examples.tumour) (Some SymbolKind.Parameter) "parameter"
+            Expect.equal (Model.kindOf "nope" m) None "undeclared"
+        }
+
         test "Lorenz-96 uses the fast sum and fast shifts" {
             let m = Examples.lorenz96
             Expect.equal m.Domain (Domain.Lattice(36, 10)) "K = 36, J = 10"

@@ -130,3 +130,181 @@ let point: Gen<Map<string, float>> =
 
 let sized (f: int -> Gen<Expr>) : Arbitrary<Expr> =
     Gen.sized (fun s -> f (min s 24)) |> Arb.fromGen
+
+let private unitTexts = [
+    "m^2/s"
+    "mol/m^3"
+    "1/h"
+    "mg/L"
+    "kg*m/s^2"
+    "mol/(m^3*s)"
+    "1"
+    "K"
+    "s^-1*m"
+]
+
+let private maybeUnits: Gen<Units option> =
+    Gen.oneof [ Gen.constant None; Gen.elements unitTexts |> Gen.map (Units.parse >> Some) ]
+
+let private finiteNumber =
+    numbers
+    |> Gen.filter (fun v -> not (System.Double.IsNaN v || System.Double.IsInfinity v))
+
+/// Random models (not necessarily valid) whose every part the text form can express: for the
+/// `Parse.modelUnchecked (Print.model n m) = m` round trip.
+let anyModel: Gen<Model> =
+    gen {
+        let! domain =
+            Gen.oneof [
+                Gen.constant Domain.Point
+                Gen.map3
+                    (fun a w n -> Domain.Interval(a, a + w, n))
+                    finiteNumber
+                    (Gen.choose (1, 100) |> Gen.map float)
+                    (Gen.choose (1, 500))
+                gen {
+                    let! a = finiteNumber
+                    let! c = finiteNumber
+                    let! nx = Gen.choose (1, 64)
+                    let! ny = Gen.choose (1, 64)
+                    return Domain.Rectangle(a, a + 1.0, c, c + 2.5, nx, ny)
+                }
+                Gen.map2 (fun k j -> Domain.Lattice(k, j)) (Gen.choose (1, 40)) (Gen.choose (0, 12))
+            ]
+
+        let! pool = Gen.shuffle [| "u"; "v"; "w"; "D"; "r"; "K2"; "alpha"; "c_in"; "Y"; "theta"; "μ" |]
+        let names = List.ofArray pool
+        let! nf = Gen.choose (1, 3)
+        let! np = Gen.choose (0, 3)
+        let! nc = Gen.choose (0, 2)
+        let fieldNames = names |> List.take nf
+        let paramNames = names |> List.skip nf |> List.take np
+        let constNames = names |> List.skip (nf + np) |> List.take nc
+        let forcingNames = names |> List.skip (nf + np + nc) |> List.truncate 1
+        let expr = Gen.sized (fun s -> anyExpr (min s 10))
+
+        let! fields =
+            fieldNames
+            |> List.map (fun n ->
+                Gen.map2 (fun u f -> { Name = n; Units = u; Fast = f }) maybeUnits (Gen.elements [ false; true ]))
+            |> Gen.sequenceToList
+
+        let! pars =
+            paramNames
+            |> List.map (fun n ->
+                gen {
+                    let! v = finiteNumber
+                    let! l = Gen.elements [ true; false ]
+                    let! c = Gen.elements [ Constraint.Free; Constraint.Positive; Constraint.Bounded(-1.5, 2e3) ]
+                    let! sh = Gen.elements [ ParamShape.Scalar; ParamShape.Spatial ]
+                    let! u = maybeUnits
+
+                    return {
+                        Name = n
+                        Value = v
+                        Learnable = l
+                        Constraint = c
+                        Shape = sh
+                        Units = u
+                    }
+                })
+            |> Gen.sequenceToList
+
+        let! consts =
+            constNames
+            |> List.map (fun n -> Gen.map2 (fun v u -> { Name = n; Value = v; Units = u }) finiteNumber maybeUnits)
+            |> Gen.sequenceToList
+
+        let! forcings =
+            forcingNames
+            |> List.map (fun n -> maybeUnits |> Gen.map (fun u -> ({ Name = n; Units = u }: ForcingDecl)))
+            |> Gen.sequenceToList
+
+        let! closureArch =
+            Gen.oneof [
+                Gen.map2
+                    (fun ls a -> Architecture.Mlp(ls, a))
+                    (Gen.listOfLength 3 (Gen.choose (1, 64)))
+                    (Gen.elements [
+                        Activation.Tanh
+                        Activation.Relu
+                        Activation.Gelu
+                        Activation.Silu
+                        Activation.Sigmoid
+                        Activation.Softplus
+                    ])
+                Gen.elements [ "cnn"; "sub grid"; "a-b" ] |> Gen.map Architecture.Named
+            ]
+
+        let! hasClosure = Gen.elements [ true; false ]
+        let! closureUnits = maybeUnits
+
+        let closures =
+            if hasClosure then
+                [
+                    {
+                        Name = "net"
+                        Arity = 2
+                        Architecture = closureArch
+                        Units = closureUnits
+                    }
+                ]
+            else
+                []
+
+        let! rhss = Gen.listOfLength nf expr
+
+        let equations =
+            List.zip fieldNames rhss |> List.map (fun (f, e) -> { Field = f; Rhs = e })
+
+        let condition =
+            Gen.oneof [
+                Gen.constant BoundaryCondition.Periodic
+                Gen.constant BoundaryCondition.NoFlux
+                expr |> Gen.map BoundaryCondition.Dirichlet
+                expr |> Gen.map BoundaryCondition.Neumann
+            ]
+
+        let sides = Model.sides domain
+
+        let! boundaries =
+            fieldNames
+            |> List.map (fun f ->
+                Gen.oneof [
+                    condition
+                    |> Gen.map (fun c -> sides |> List.map (fun s -> { Field = f; Side = s; Condition = c }))
+                    sides
+                    |> List.map (fun s -> condition |> Gen.map (fun c -> { Field = f; Side = s; Condition = c }))
+                    |> Gen.sequenceToList
+                ])
+            |> Gen.sequenceToList
+
+        let! initials =
+            fieldNames
+            |> List.map (fun f ->
+                Gen.oneof [
+                    expr
+                    |> Gen.map (fun e -> {
+                        Field = f
+                        Value = InitialCondition.Expr e
+                    })
+                    Gen.constant {
+                        Field = f
+                        Value = InitialCondition.FromData(f + "0")
+                    }
+                ])
+            |> Gen.sequenceToList
+
+        return {
+            Name = "m1"
+            Domain = domain
+            Fields = fields
+            Params = pars
+            Forcings = forcings
+            Closures = closures
+            Constants = consts
+            Equations = equations
+            Boundaries = List.concat boundaries
+            Initials = initials
+        }
+    }

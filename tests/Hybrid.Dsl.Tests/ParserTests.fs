@@ -47,6 +47,13 @@ let tests =
             Expect.equal (p "dy(u)") (Partial(Axis.Y, Sym "u")) "dy"
             Expect.equal (p "advect(v, u)") (Advect([ Sym "v" ], Sym "u")) "advection"
             Expect.equal (p "advect(a, b, u)") (Advect([ Sym "a"; Sym "b" ], Sym "u")) "2-D advection"
+            Expect.equal (p "(v·∇)u") (Advect([ Sym "v" ], Sym "u")) "(v·∇)u"
+
+            Expect.equal
+                (p "2 ((a + b)·∇)(u²) w")
+                (Mul(Mul(Num 2.0, Advect([ Add(Sym "a", Sym "b") ], PowInt(Sym "u", 2))), Sym "w"))
+                "(v·∇)u in a product"
+
             Expect.equal (p "X[k-2]") (Shift("X", LatticeIndex.K, -2)) "slow shift"
             Expect.equal (p "Y[j]") (Shift("Y", LatticeIndex.J, 0)) "fast, no offset"
             Expect.equal (p "Σ_j(Y)") (FastSum(Sym "Y")) "Σ_j"
