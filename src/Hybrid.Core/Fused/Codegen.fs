@@ -24,10 +24,14 @@ type KernelMath =
 
 /// The right-hand side of every field for a batch: reads the padded fields (ghosts filled), θ and t, writes
 /// one value per cell and field into `output`, which has the padded layout too (its ghost entries untouched).
-type ForwardKernel = delegate of padded: float[][] * theta: float[] * t: float * output: float[][] * batch: int -> unit
+/// `inputs` holds the closure outputs per call site (padded layout).
+type ForwardKernel =
+    delegate of
+        padded: float[][] * theta: float[] * t: float * output: float[][] * batch: int * inputs: float[][] -> unit
 
 /// The vector–Jacobian product of `ForwardKernel`: given λ (one value per cell and field, padded layout; ghost
 /// entries ignored), adds λᵀ∂F/∂(padded fields) into `paddedAdjoint` and λᵀ∂F/∂θ into `thetaAdjoint`.
+/// `inputs` holds the closure outputs per call site; λᵀ∂F/∂(closure outputs) is added into `inputAdjoint`.
 type AdjointKernel =
     delegate of
         padded: float[][] *
@@ -36,7 +40,9 @@ type AdjointKernel =
         lambda: float[][] *
         paddedAdjoint: float[][] *
         thetaAdjoint: float[] *
-        batch: int ->
+        batch: int *
+        inputs: float[][] *
+        inputAdjoint: float[][] ->
             unit
 
 /// Generates the fused kernels of a `KernelPlan` as LINQ expression trees compiled to IL once: one loop over
@@ -99,6 +105,7 @@ module Codegen =
         (
             plan: KernelPlan,
             padded: ParameterExpression[],
+            inputs: ParameterExpression[],
             pbase: ParameterExpression,
             thetaLocals: ParameterExpression[],
             t: Expression,
@@ -129,6 +136,7 @@ module Codegen =
                     | KConst c -> Expression.Constant(c) :> Expression
                     | KParam i -> thetaLocals[i] :> Expression
                     | KTime -> t
+                    | KInput site -> bind (Expression.ArrayIndex(inputs[site], pbase))
                     | KRead(f, dx, dy) -> bind (Expression.ArrayIndex(padded[f], this.ReadIndex(dx, dy)))
                     | KCoord(axis, shift) ->
                         let a = plan.Grid.Axes[axis]
@@ -259,10 +267,11 @@ module Codegen =
         let t = Expression.Parameter(typeof<float>, "t")
         let output = Expression.Parameter(typeof<float[][]>, "output")
         let batch = Expression.Parameter(typeof<int>, "batch")
+        let inputs = Expression.Parameter(typeof<float[][]>, "inputs")
 
-        let fields = plan.Fields.Length
-        let paddedFields = hoist padded fields
-        let outputFields = hoist output fields
+        let paddedFields = hoist padded plan.Fields.Length
+        let outputFields = hoist output plan.Rhs.Length
+        let inputFields = hoist inputs plan.Sites.Length
 
         let body =
             cellLoops
@@ -270,7 +279,8 @@ module Codegen =
                 theta
                 batch
                 (fun thetaLocals pbase ix iy ->
-                    let em = Emitter(plan, fst paddedFields, pbase, thetaLocals, t, ix, iy)
+                    let em =
+                        Emitter(plan, fst paddedFields, fst inputFields, pbase, thetaLocals, t, ix, iy)
 
                     plan.Rhs
                     |> Array.iteri (fun f rhs ->
@@ -282,9 +292,9 @@ module Codegen =
 
                     em.Body)
                 (fun _ -> [])
-            |> withHoisted [ paddedFields; outputFields ]
+            |> withHoisted [ paddedFields; outputFields; inputFields ]
 
-        Expression.Lambda<ForwardKernel>(body, [| padded; theta; t; output; batch |]).Compile()
+        Expression.Lambda<ForwardKernel>(body, [| padded; theta; t; output; batch; inputs |]).Compile()
 
     /// Compiles the vector–Jacobian product of the right-hand side (derivatives taken symbolically here).
     let adjoint (plan: KernelPlan) : AdjointKernel =
@@ -295,6 +305,8 @@ module Codegen =
         let paddedAdjoint = Expression.Parameter(typeof<float[][]>, "paddedAdjoint")
         let thetaAdjoint = Expression.Parameter(typeof<float[]>, "thetaAdjoint")
         let batch = Expression.Parameter(typeof<int>, "batch")
+        let inputs = Expression.Parameter(typeof<float[][]>, "inputs")
+        let inputAdjoint = Expression.Parameter(typeof<float[][]>, "inputAdjoint")
 
         let accumulators =
             plan.Params
@@ -302,8 +314,10 @@ module Codegen =
 
         let fields = plan.Fields.Length
         let paddedFields = hoist padded fields
-        let lambdaFields = hoist lambda fields
+        let lambdaFields = hoist lambda plan.Rhs.Length
         let adjointFields = hoist paddedAdjoint fields
+        let inputFields = hoist inputs plan.Sites.Length
+        let inputAdjointFields = hoist inputAdjoint plan.Sites.Length
 
         let body =
             cellLoops
@@ -311,7 +325,8 @@ module Codegen =
                 theta
                 batch
                 (fun thetaLocals pbase ix iy ->
-                    let em = Emitter(plan, fst paddedFields, pbase, thetaLocals, t, ix, iy)
+                    let em =
+                        Emitter(plan, fst paddedFields, fst inputFields, pbase, thetaLocals, t, ix, iy)
 
                     plan.Rhs
                     |> Array.iteri (fun f rhs ->
@@ -330,7 +345,14 @@ module Codegen =
                             let d = KExpr.derivative (KParam p) rhs
 
                             if d <> KConst 0.0 then
-                                em.Add(Expression.AddAssign(accumulators[p], mul lam (em.Emit d))))
+                                em.Add(Expression.AddAssign(accumulators[p], mul lam (em.Emit d)))
+
+                        for site in KExpr.inputs rhs do
+                            let d = KExpr.derivative (KInput site) rhs
+
+                            if d <> KConst 0.0 then
+                                let target = Expression.ArrayAccess((fst inputAdjointFields)[site], pbase)
+                                em.Add(Expression.AddAssign(target, mul lam (em.Emit d))))
 
                     em.Body)
                 (fun _ ->
@@ -345,9 +367,24 @@ module Codegen =
                 Array.append
                     (accumulators
                      |> Array.map (fun a -> Expression.Assign(a, Expression.Constant(0.0)) :> Expression))
-                    [| withHoisted [ paddedFields; lambdaFields; adjointFields ] body |]
+                    [|
+                        withHoisted [ paddedFields; lambdaFields; adjointFields; inputFields; inputAdjointFields ] body
+                    |]
             )
 
         Expression
-            .Lambda<AdjointKernel>(withAccumulators, [| padded; theta; t; lambda; paddedAdjoint; thetaAdjoint; batch |])
+            .Lambda<AdjointKernel>(
+                withAccumulators,
+                [|
+                    padded
+                    theta
+                    t
+                    lambda
+                    paddedAdjoint
+                    thetaAdjoint
+                    batch
+                    inputs
+                    inputAdjoint
+                |]
+            )
             .Compile()

@@ -9,9 +9,15 @@ open Hybrid.Numerics
 /// run in .NET loops over float64 arrays and enter TorchSharp's autograd as one custom function, so losses,
 /// parameter constraints and neural networks around them still differentiate through it.
 /// Not thread-safe: use one simulator per thread.
-type FusedSimulator internal (plan: KernelPlan, scheme: Scheme) =
+type FusedSimulator
+    internal (plan: KernelPlan, scheme: Scheme, siteModules: torch.nn.Module<torch.Tensor, torch.Tensor>[]) =
     let tableau = Tableau.ofScheme scheme
     let steppers = Dictionary<int, Stepper>()
+
+    let weights =
+        Array.zip (plan.Sites |> Array.map _.Name) siteModules
+        |> Array.distinctBy fst
+        |> Array.collect (fun (_, m) -> m.parameters () |> Seq.map (fun p -> p :> torch.Tensor) |> Array.ofSeq)
 
     /// The lowered model.
     member _.Plan = plan
@@ -25,17 +31,21 @@ type FusedSimulator internal (plan: KernelPlan, scheme: Scheme) =
     /// Scalar parameters, in the order `Rollout` expects their values.
     member _.Parameters = plan.Params
 
+    /// The weights of the closures' networks (each network once), through which gradients flow.
+    member _.Weights = weights
+
     /// A stepper with scratch buffers for `batch` trajectories (kernels compiled on first use).
     member _.Stepper(batch: int) =
         match steppers.TryGetValue batch with
         | true, s -> s
         | _ ->
-            let s = Stepper(plan, tableau, batch)
+            let s = Stepper(plan, tableau, batch, siteModules)
             steppers[batch] <- s
             s
 
-/// The custom autograd function: inputs (simulator, spec, u0 [B; F; C], θ [P]) in float64 on the CPU; output
-/// the saved states [S; B; F; C]. Backward runs the generated adjoint over the checkpointed tape.
+/// The custom autograd function: inputs (simulator, spec, u0 [B; F; C], θ [P], then the closures' weights) in
+/// float64 on the CPU; output the saved states [S; B; F; C]. Backward runs the generated adjoint over the
+/// checkpointed tape and returns gradients for u0, θ and every weight.
 type internal FusedRolloutFunction() =
     inherit torch.autograd.SingleTensorFunction<FusedRolloutFunction>()
 
@@ -113,6 +123,8 @@ type internal FusedRolloutFunction() =
         let savedAdjoint =
             Array.init tape.Saved.Length (fun s -> toFields stepper g[s * block .. (s + 1) * block - 1])
 
+        stepper.ResetClosureGradients()
+
         let u0Adjoint, thetaAdjoint =
             FusedRollout.backward stepper tape theta spec savedAdjoint
 
@@ -123,19 +135,44 @@ type internal FusedRolloutFunction() =
 
         let gtheta = torch.tensor (thetaAdjoint, dtype = torch.ScalarType.Float64)
 
-        List<torch.Tensor>([ null; null; gu0; gtheta ])
+        let weightGrads =
+            stepper.ClosureGradients |> Array.collect id |> Array.map (fun g -> g.clone ())
+
+        List<torch.Tensor>(Seq.append [ null; null; gu0; gtheta ] weightGrads)
 
 /// Compiling models to fused simulators and running them.
 [<RequireQualifiedAccess>]
 module Fused =
 
-    /// Lowers `model` and generates its kernels for the explicit `scheme` (Euler, Heun, SspRk3, Rk4).
-    /// Raises `ModelException` naming what the fused path cannot compile (neural closures, forcings, spatial
-    /// parameters, two-scale lattices, non-constant boundary values, IMEX schemes).
-    let compile (scheme: Scheme) (model: Model) : FusedSimulator =
+    /// Lowers `model` and generates its kernels for the explicit `scheme` (Euler, Heun, SspRk3, Rk4); neural
+    /// closures are evaluated by `modules` (by closure name, e.g. `Map.ofArray simulator.Modules` to share the
+    /// eager simulator's networks). Raises `ModelException` naming what the fused path cannot compile
+    /// (forcings, spatial parameters, two-scale lattices, non-constant boundary values, IMEX schemes) or the
+    /// closure whose network is missing.
+    let compileWith
+        (modules: Map<string, torch.nn.Module<torch.Tensor, torch.Tensor>>)
+        (scheme: Scheme)
+        (model: Model)
+        : FusedSimulator =
         let plan = Lowering.lower model
         Tableau.ofScheme scheme |> ignore
-        FusedSimulator(plan, scheme)
+
+        let siteModules =
+            plan.Sites
+            |> Array.map (fun site ->
+                match modules.TryFind site.Name with
+                | Some m -> m
+                | None ->
+                    raise (
+                        ModelException(
+                            $"The fused simulator of '{model.Name}' needs the network of closure '{site.Name}': compile with Fused.compileWith (Map.ofArray simulator.Modules) to use the eager simulator's networks."
+                        )
+                    ))
+
+        FusedSimulator(plan, scheme, siteModules)
+
+    /// `compileWith` with no networks: for models without neural closures.
+    let compile (scheme: Scheme) (model: Model) : FusedSimulator = compileWith Map.empty scheme model
 
     /// Rolls `sim` forward `steps` steps of size `dt` from time `t0` and returns each field's saved states,
     /// shape [S; B; spatial…] with S = steps / saveEvery (the states after steps saveEvery, 2·saveEvery, …).
@@ -205,7 +242,16 @@ module Fused =
         }
 
         let saved =
-            FusedRolloutFunction.apply (sim, spec, state.contiguous (), thetaVector.contiguous ())
+            FusedRolloutFunction.apply (
+                Array.append
+                    [|
+                        box sim
+                        box spec
+                        box (state.contiguous ())
+                        box (thetaVector.contiguous ())
+                    |]
+                    (sim.Weights |> Array.map box)
+            )
 
         let shape = Array.append [| int64 (steps / saveEvery); batch |] plan.Grid.Shape
 

@@ -46,6 +46,9 @@ type KExpr =
     | KCoord of axis: int * shift: float
     /// The time t of the stage.
     | KTime
+    /// The output of neural closure call site number `site` at the current cell (evaluated by TorchSharp
+    /// before the kernel runs, its vector–Jacobian product taken by TorchSharp in the adjoint).
+    | KInput of site: int
     /// An integer power aⁿ.
     | KPowInt of KExpr * int
     /// A unary operation.
@@ -167,7 +170,8 @@ module KExpr =
         | KRead _
         | KParam _
         | KCoord _
-        | KTime -> f e
+        | KTime
+        | KInput _ -> f e
         | KPowInt(a, n) -> powInt (mapLeaves f a) n
         | KUn(op, a) -> un op (mapLeaves f a)
         | KBin(op, a, b) -> bin op (mapLeaves f a) (mapLeaves f b)
@@ -184,7 +188,8 @@ module KExpr =
             | KConst _
             | KParam _
             | KCoord _
-            | KTime -> acc
+            | KTime
+            | KInput _ -> acc
             | KPowInt(a, _)
             | KUn(_, a) -> go acc a
             | KBin(_, a, b) -> go (go acc a) b
@@ -199,6 +204,23 @@ module KExpr =
             | KConst _
             | KRead _
             | KCoord _
+            | KTime
+            | KInput _ -> acc
+            | KPowInt(a, _)
+            | KUn(_, a) -> go acc a
+            | KBin(_, a, b) -> go (go acc a) b
+
+        go [] e |> List.rev
+
+    /// Every closure call site whose output the expression uses.
+    let inputs (e: KExpr) : int list =
+        let rec go acc e =
+            match e with
+            | KInput i -> if List.contains i acc then acc else i :: acc
+            | KConst _
+            | KRead _
+            | KParam _
+            | KCoord _
             | KTime -> acc
             | KPowInt(a, _)
             | KUn(_, a) -> go acc a
@@ -206,13 +228,14 @@ module KExpr =
 
         go [] e |> List.rev
 
-    /// ∂e/∂v where v is a leaf (a `KRead` or a `KParam`). Abs, min and max use sign / step functions, so
+    /// ∂e/∂v where v is a leaf (a `KRead`, `KParam` or `KInput`). Abs, min and max use sign / step functions, so
     /// the derivative is finite at their kinks (never 0/0) and equals TorchSharp's choice there.
     let derivative (v: KExpr) (e: KExpr) : KExpr =
         let rec d e =
             match e with
             | KRead _
-            | KParam _ -> if e = v then one else zero
+            | KParam _
+            | KInput _ -> if e = v then one else zero
             | KConst _
             | KCoord _
             | KTime -> zero

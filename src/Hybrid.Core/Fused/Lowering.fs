@@ -11,6 +11,14 @@ type GhostRule =
     | Neumann of gradient: float
     | NoFlux
 
+/// One call of a neural closure in the equations: which closure, and its arguments per cell.
+type ClosureSite = {
+    /// The closure's name.
+    Name: string
+    /// Its arguments as kernel expressions (pointwise).
+    Args: KExpr[]
+}
+
 /// Everything a fused kernel needs to know about a model: the per-cell right-hand side of every field as a
 /// kernel expression, the ghost-cell rules, and the layout of the arrays it runs on.
 type KernelPlan = {
@@ -28,6 +36,8 @@ type KernelPlan = {
     Ghost: int
     /// Per field, per spatial axis: the rules on the low and the high side.
     Rules: (GhostRule * GhostRule)[][]
+    /// Neural closure call sites, numbered as the `KInput` leaves of `Rhs`.
+    Sites: ClosureSite[]
     /// Cells along x (1 on 0-D grids).
     Nx: int
     /// Cells along y (1 on grids with fewer than two axes).
@@ -56,7 +66,8 @@ module Lowering =
         )
 
     /// Lowers `model`; raises `ModelException` naming the field and the construct the fused path lacks
-    /// (neural closures, forcings, spatial parameters, fast lattices, operators of non-field expressions).
+    /// (forcings, spatial parameters, fast lattices, operators of non-field expressions, closures inside a
+    /// diffusion coefficient). Closure calls become `KInput` sites, evaluated by TorchSharp.
     let lower (model: Model) : KernelPlan =
         let grid = Grid.ofDomain model.Domain
 
@@ -79,6 +90,7 @@ module Lowering =
 
         let constants = model.Constants |> List.map (fun c -> c.Name, c.Value) |> Map.ofList
         let fieldIndex name = Array.tryFindIndex ((=) name) fields
+        let sites = ResizeArray<ClosureSite>()
 
         let paramIndex name =
             Array.tryFindIndex ((=) name) scalarParams
@@ -167,7 +179,19 @@ module Lowering =
                     KExpr.un op (low a)
                 | Min(a, b) -> KExpr.bin KBinary.Min (low a) (low b)
                 | Max(a, b) -> KExpr.bin KBinary.Max (low a) (low b)
-                | Call(name, _) -> unsupported field $"the neural closure '{name}'"
+                | Call(name, args) ->
+                    match model.Closures |> List.tryFind (fun c -> c.Name = name) with
+                    | None -> unsupported field $"the call of '{name}', which is not a declared closure"
+                    | Some c when c.Arity <> args.Length ->
+                        unsupported field $"the call of '{name}' with {args.Length} argument(s); it takes {c.Arity}"
+                    | Some _ ->
+                        let lowered = args |> List.map low |> Array.ofList
+
+                        if lowered |> Array.exists (fun a -> not (KExpr.inputs a).IsEmpty) then
+                            unsupported field $"a call of '{name}' whose arguments call closures"
+
+                        sites.Add { Name = name; Args = lowered }
+                        KInput(sites.Count - 1)
                 | Laplacian a ->
                     needsSpace "Δ"
                     laplacian (fieldOf a "Δ")
@@ -192,6 +216,9 @@ module Lowering =
                     needsSpace "∇·(κ∇u)"
                     let f = fieldOf a "∇·(κ∇·)"
                     let kappa = low k
+
+                    if not (KExpr.inputs kappa).IsEmpty then
+                        unsupported field "a neural closure inside a diffusion coefficient (κ at faces)"
 
                     [ 0 .. grid.Dims - 1 ]
                     |> List.map (fun ax ->
@@ -297,6 +324,7 @@ module Lowering =
             Rhs = rhs
             Ghost = ghost
             Rules = rules
+            Sites = sites.ToArray()
             Nx = nx
             Ny = ny
             Cells = nx * ny

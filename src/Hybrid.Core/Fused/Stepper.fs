@@ -2,6 +2,7 @@ namespace Hybrid.Fused
 
 open System
 open System.Runtime.CompilerServices
+open TorchSharp
 open Hybrid
 open Hybrid.Numerics
 
@@ -48,7 +49,13 @@ module Tableau =
 /// live in the padded layout (one [B·PaddedCells] array per field), so stage updates are contiguous loops
 /// and only the ghost entries are refilled before each kernel call; ghost entries of states are otherwise
 /// meaningless, those of adjoints are kept zero. Scratch buffers are allocated once for a batch size.
-type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
+///
+/// Neural closure calls (`plan.Sites`) are evaluated by TorchSharp between the generated loops: a generated
+/// kernel writes each call's arguments per cell, the network (`modules`, one per site) maps them to the
+/// call's output, which the main kernel reads; the adjoint takes the network's vector–Jacobian product with
+/// `torch.autograd.grad` and the arguments' with a generated kernel, and accumulates the network weights'
+/// gradients (`ClosureGradients`).
+type Stepper(plan: KernelPlan, tableau: Tableau, batch: int, modules: torch.nn.Module<torch.Tensor, torch.Tensor>[]) =
     let forward = Codegen.forward plan
     let adjoint = Codegen.adjoint plan
     let fields = plan.Fields.Length
@@ -63,6 +70,137 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
     let s = Array.init stages (fun _ -> newState ())
     let stageAdjoint = Array.init stages (fun _ -> newState ())
     let kAdjoint = newState ()
+
+    // Closure call sites: their arguments (one padded array per argument), outputs and adjoints.
+    let sites = plan.Sites
+    let arity = sites |> Array.map (fun c -> c.Args.Length)
+    let argOffset = Array.scan (+) 0 arity
+
+    let argsPlan = {
+        plan with
+            Rhs = sites |> Array.collect _.Args
+            Sites = [||]
+    }
+
+    let argsForward =
+        if sites.Length > 0 then
+            Some(Codegen.forward argsPlan)
+        else
+            None
+
+    let argsAdjoint =
+        if sites.Length > 0 then
+            Some(Codegen.adjoint argsPlan)
+        else
+            None
+
+    let newArrays n =
+        Array.init n (fun _ -> Array.zeroCreate<float> size)
+
+    let argValues = newArrays argsPlan.Rhs.Length
+    let argLambda = newArrays argsPlan.Rhs.Length
+    let inputs = newArrays sites.Length
+    let inputAdjoint = newArrays sites.Length
+    let rows = batch * plan.Cells
+    let interior = if fields > 0 then maps[0].Interior else [||]
+
+    /// Padded index of row `row` (trajectory-major, then cell) of the interior.
+    let at (row: int) =
+        (row / plan.Cells) * plan.PaddedCells + interior[row % plan.Cells]
+
+    // Distinct networks (a closure called twice is one network) and their weight-gradient accumulators.
+    let networks = Array.zip (sites |> Array.map _.Name) modules |> Array.distinctBy fst
+
+    let networkIndex =
+        sites
+        |> Array.map (fun c -> networks |> Array.findIndex (fun (n, _) -> n = c.Name))
+
+    let closureGradients =
+        networks
+        |> Array.map (fun (_, m) ->
+            m.parameters ()
+            |> Seq.map (fun p -> torch.zeros_like(p).DetachFromDisposeScope())
+            |> Array.ofSeq)
+
+    /// Site j's arguments as a [rows; arity] tensor in the network's dtype.
+    let argumentTensor (j: int) (network: torch.nn.Module<torch.Tensor, torch.Tensor>) =
+        let x = Array.zeroCreate<float> (rows * arity[j])
+
+        for a in 0 .. arity[j] - 1 do
+            let values = argValues[argOffset[j] + a]
+
+            for row in 0 .. rows - 1 do
+                x[row * arity[j] + a] <- values[at row]
+
+        let dtype = (network.parameters () |> Seq.head).dtype
+
+        torch.tensor(x, dtype = torch.ScalarType.Float64).reshape([| int64 rows; int64 arity[j] |]).to_type (dtype)
+
+    /// Evaluates every closure call at state `u` (ghosts filled) into `inputs`.
+    let evalClosures (u: float[][]) (theta: float[]) (t: float) =
+        match argsForward with
+        | None -> ()
+        | Some kernel ->
+            kernel.Invoke(u, theta, t, argValues, batch, [||])
+
+            for j in 0 .. sites.Length - 1 do
+                use _ = torch.NewDisposeScope()
+                use _ = torch.no_grad ()
+                let network = modules[j]
+
+                let y =
+                    network
+                        .forward(argumentTensor j network)
+                        .to_type(torch.ScalarType.Float64)
+                        .contiguous()
+                        .data<float>()
+                        .ToArray()
+
+                let target = inputs[j]
+
+                for row in 0 .. rows - 1 do
+                    target[at row] <- y[row]
+
+    /// Given ∂L/∂(closure outputs) in `inputAdjoint`, adds ∂L/∂(state) into `stateAdjoint` and ∂L/∂θ into
+    /// `thetaAdjoint` through the arguments, and ∂L/∂(weights) into the accumulators.
+    let closureAdjoint (u: float[][]) (theta: float[]) (t: float) (stateAdjoint: float[][]) (thetaAdjoint: float[]) =
+        match argsAdjoint with
+        | None -> ()
+        | Some kernel ->
+            for j in 0 .. sites.Length - 1 do
+                use _ = torch.NewDisposeScope()
+                use _ = torch.enable_grad ()
+                let network = modules[j]
+                let x = (argumentTensor j network).requires_grad_ (true)
+                let y = network.forward(x).reshape ([| int64 rows |])
+
+                let weights =
+                    network.parameters () |> Seq.map (fun w -> w :> torch.Tensor) |> Array.ofSeq
+
+                let zbar =
+                    torch
+                        .tensor(Array.init rows (fun row -> inputAdjoint[j][at row]), dtype = torch.ScalarType.Float64)
+                        .to_type (y.dtype)
+
+                let grads = torch.autograd.grad ([| y |], Array.append [| x |] weights, [| zbar |])
+
+                let xbar =
+                    grads[0].to_type(torch.ScalarType.Float64).contiguous().data<float>().ToArray()
+
+                for a in 0 .. arity[j] - 1 do
+                    let target = argLambda[argOffset[j] + a]
+                    Array.Clear target
+
+                    for row in 0 .. rows - 1 do
+                        target[at row] <- xbar[row * arity[j] + a]
+
+                use _ = torch.no_grad ()
+                let accumulators = closureGradients[networkIndex[j]]
+
+                for w in 0 .. accumulators.Length - 1 do
+                    accumulators[w].add_ (grads[w + 1]) |> ignore
+
+            kernel.Invoke(u, theta, t, argLambda, stateAdjoint, thetaAdjoint, batch, [||], [||])
 
     /// s[i] = u + Δt Σⱼ A[i][j] k[j], ghosts filled.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
@@ -93,14 +231,30 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
 
     /// F(u, t) into `output` (padded layout); `u` must have its ghosts filled.
     member _.Rhs(u: float[][], theta: float[], t: float, output: float[][]) =
-        forward.Invoke(u, theta, t, output, batch)
+        evalClosures u theta t
+        forward.Invoke(u, theta, t, output, batch, inputs)
+
+    /// The networks of the closures (name, module), each once, in the order of `ClosureGradients`.
+    member _.Networks = networks
+
+    /// Accumulated gradients of every network weight, per network (see `ResetClosureGradients`).
+    member _.ClosureGradients = closureGradients
+
+    /// Zeroes the accumulated network-weight gradients.
+    member _.ResetClosureGradients() =
+        use _ = torch.no_grad ()
+
+        for ws in closureGradients do
+            for w in ws do
+                w.zero_ () |> ignore
 
     /// `next` = one step from `u` at time t.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member _.Step(u: float[][], theta: float[], t: float, dt: float, next: float[][]) =
         for i in 0 .. stages - 1 do
             stageInput u dt i
-            forward.Invoke(s[i], theta, t + tableau.C[i] * dt, k[i], batch)
+            evalClosures s[i] theta (t + tableau.C[i] * dt)
+            forward.Invoke(s[i], theta, t + tableau.C[i] * dt, k[i], batch, inputs)
 
         for f in 0 .. fields - 1 do
             let target = next[f]
@@ -127,7 +281,8 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
             stageInput u dt i
 
             if i < stages - 1 then
-                forward.Invoke(s[i], theta, t + tableau.C[i] * dt, k[i], batch)
+                evalClosures s[i] theta (t + tableau.C[i] * dt)
+                forward.Invoke(s[i], theta, t + tableau.C[i] * dt, k[i], batch, inputs)
 
         for i in stages - 1 .. -1 .. 0 do
             // k̄ᵢ = Δt Bᵢ λ′ + Δt Σ_{m>i} A[m][i] s̄ₘ
@@ -143,7 +298,14 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int) =
             for f in 0 .. fields - 1 do
                 Array.Clear(stageAdjoint[i][f])
 
-            adjoint.Invoke(s[i], theta, t + tableau.C[i] * dt, kAdjoint, stageAdjoint[i], thetaAdjoint, batch)
+            let ti = t + tableau.C[i] * dt
+            evalClosures s[i] theta ti
+
+            for a in inputAdjoint do
+                Array.Clear a
+
+            adjoint.Invoke(s[i], theta, ti, kAdjoint, stageAdjoint[i], thetaAdjoint, batch, inputs, inputAdjoint)
+            closureAdjoint s[i] theta ti stageAdjoint[i] thetaAdjoint
             Ghosts.fold plan maps batch stageAdjoint[i]
 
         for f in 0 .. fields - 1 do
