@@ -8,5 +8,10 @@ let main argv =
         Engine.ElfVersionsTests.tests
         Engine.EngineTests.tests
         Demos.HeatRecoveryTests.tests
+        Training.UdeTests.tests
+        Training.FusionTests.tests
+        Training.TrainerTests.tests
+        Training.UncertaintyTests.tests
+        Training.DataTests.tests
     ]
     |> Summary.run argv
