@@ -48,6 +48,26 @@ module Loss =
         let mask, filled, count = masked target
         ((prediction - filled).square () * mask).sum () / count
 
+    /// Data term for a fused model with branch supervision: MSE(ŷ) + w·(MSE(F) + MSE(G)). With w > 0 each
+    /// branch is also fitted on its own, so α learns which branch to trust instead of the branches
+    /// compensating each other's errors through α (w = 0 gives the plain fused MSE).
+    let fusedMse
+        (branchWeight: float)
+        (fused: torch.Tensor)
+        (physics: torch.Tensor)
+        (neural: torch.Tensor)
+        (target: torch.Tensor)
+        : torch.Tensor =
+        if branchWeight < 0.0 then
+            raise (HybridException($"Loss.fusedMse: the branch weight must be ≥ 0, got {branchWeight}."))
+
+        let main = mse fused target
+
+        if branchWeight = 0.0 then
+            main
+        else
+            main + branchWeight * (mse physics target + mse neural target)
+
     /// Gaussian negative log-likelihood ½[log 2πσ² + (y − μ)²/σ²] averaged over observed entries, for a model
     /// that predicts a mean and a standard deviation σ > 0 (same shape as the target).
     let gaussianNll (mean: torch.Tensor) (std: torch.Tensor) (target: torch.Tensor) : torch.Tensor =
