@@ -98,11 +98,7 @@ module Data =
         | None ->
             let names = String.Join(", ", t.Columns)
 
-            raise (
-                HybridException(
-                    $"CSV '{t.Source}' has no column '{name}'. Columns are: {names}."
-                )
-            )
+            raise (HybridException($"CSV '{t.Source}' has no column '{name}'. Columns are: {names}."))
 
     /// The numbers of one column; empty cells and `NA`/`NaN` become NaN; other text raises naming the row.
     let column (t: CsvTable) (name: string) : float[] =
@@ -138,7 +134,9 @@ module Data =
 
         if pos.Length > 0 then
             let text =
-                pos |> Array.map (fun p -> "[" + String.Join(",", p) + "]") |> fun a -> String.Join(" ", a)
+                pos
+                |> Array.map (fun p -> "[" + String.Join(",", p) + "]")
+                |> fun a -> String.Join(" ", a)
 
             use _ = torch.no_grad ()
             let count = values.isnan().sum().ToInt64()

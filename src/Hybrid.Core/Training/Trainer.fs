@@ -500,7 +500,17 @@ module Trainer =
             raise (HybridException("Trainer.lbfgs: no parameters to fit."))
 
         let optimizer =
-            torch.optim.LBFGS(parameters, lr = rate, max_iter = int64 maxIter, history_size = 20L)
+            // Positional: lr, max_iter, max_eval, tolerance on the gradient, tolerance on changes, history.
+            // Tolerances are tiny so that small (well-fitted) losses still get polished.
+            torch.optim.LBFGS(
+                parameters,
+                rate,
+                int64 maxIter,
+                System.Nullable(int64 (maxIter * 5 / 4)),
+                1e-14,
+                1e-16,
+                20L
+            )
 
         [|
             for _ in 1..iterations do

@@ -35,22 +35,57 @@ module Uncertainty =
         if not (p > 0.0 && p < 1.0) then
             raise (HybridException($"normalQuantile: p = {p} must lie strictly between 0 and 1."))
 
-        let a = [| -39.69683028665376; 220.9460984245205; -275.9285104469687; 138.3577518672690; -30.66479806614716; 2.506628277459239 |]
-        let b = [| -54.47609879822406; 161.5858368580409; -155.6989798598866; 66.80131188771972; -13.28068155288572 |]
-        let c = [| -0.007784894002430293; -0.3223964580411365; -2.400758277161838; -2.549732539343734; 4.374664141464968; 2.938163982698783 |]
-        let d = [| 0.007784695709041462; 0.3224671290700398; 2.445134137142996; 3.754408661907416 |]
+        let a = [|
+            -39.69683028665376
+            220.9460984245205
+            -275.9285104469687
+            138.3577518672690
+            -30.66479806614716
+            2.506628277459239
+        |]
+
+        let b = [|
+            -54.47609879822406
+            161.5858368580409
+            -155.6989798598866
+            66.80131188771972
+            -13.28068155288572
+        |]
+
+        let c = [|
+            -0.007784894002430293
+            -0.3223964580411365
+            -2.400758277161838
+            -2.549732539343734
+            4.374664141464968
+            2.938163982698783
+        |]
+
+        let d = [|
+            0.007784695709041462
+            0.3224671290700398
+            2.445134137142996
+            3.754408661907416
+        |]
+
         let lo = 0.02425
 
         if p < lo then
             let q = sqrt (-2.0 * log p)
-            (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0)
+
+            (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+            / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0)
         elif p > 1.0 - lo then
             let q = sqrt (-2.0 * log (1.0 - p))
-            -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0)
+
+            -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+            / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0)
         else
             let q = p - 0.5
             let r = q * q
-            (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0)
+
+            (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
+            / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0)
 
     /// MC dropout: `passes` stochastic forward passes of `predict` with the modules in training mode (dropout
     /// active) and no gradients; mean and standard deviation over the passes. Modules go back to eval mode.
@@ -158,14 +193,22 @@ module Uncertainty =
         let inv = CultureInfo.InvariantCulture
         let size = 320.0
         let m = 40.0
-        let px (v: float) = (m + v * (size - 2.0 * m)).ToString("F1", inv)
-        let py (v: float) = (size - m - v * (size - 2.0 * m)).ToString("F1", inv)
+
+        let px (v: float) =
+            (m + v * (size - 2.0 * m)).ToString("F1", inv)
+
+        let py (v: float) =
+            (size - m - v * (size - 2.0 * m)).ToString("F1", inv)
 
         let points =
-            Array.map2 (fun l cv -> $"{px l},{py cv}") c.Levels c.Coverage |> fun a -> String.Join(" ", a)
+            Array.map2 (fun l cv -> $"{px l},{py cv}") c.Levels c.Coverage
+            |> fun a -> String.Join(" ", a)
 
         let dots =
-            Array.map2 (fun l cv -> $"<circle cx=\"{px l}\" cy=\"{py cv}\" r=\"3\" fill=\"#1f77b4\"/>") c.Levels c.Coverage
+            Array.map2
+                (fun l cv -> $"<circle cx=\"{px l}\" cy=\"{py cv}\" r=\"3\" fill=\"#1f77b4\"/>")
+                c.Levels
+                c.Coverage
             |> String.concat ""
 
         let ece = c.Ece.ToString("F3", inv)

@@ -101,16 +101,33 @@ let fit (c: float) =
     fusion.Alpha, fusedMse, physicsMse, k.Get(), result.WallTime.TotalSeconds
 
 let tests =
-    testSequenced <| testList "Fusion" [
+    testSequenced
+    <| testList "Fusion" [
         test "exactly right physics: α ends ≥ 0.9" {
             let alpha, fused, phys, k, secs = fit 0.0
-            printfn "Fusion (right physics): α = %.4f, k = %.4f, held-out MSE fused %.2e physics %.2e, %.1f s" alpha k fused phys secs
+
+            printfn
+                "Fusion (right physics): α = %.4f, k = %.4f, held-out MSE fused %.2e physics %.2e, %.1f s"
+                alpha
+                k
+                fused
+                phys
+                secs
+
             Expect.isGreaterThanOrEqual alpha 0.9 "α moves to the physics branch"
         }
 
         test "structurally wrong physics: α moves toward the neural branch and fusion beats physics alone" {
             let alpha, fused, phys, k, secs = fit 1.0
-            printfn "Fusion (wrong physics): α = %.4f, k = %.4f, held-out MSE fused %.2e physics %.2e, %.1f s" alpha k fused phys secs
+
+            printfn
+                "Fusion (wrong physics): α = %.4f, k = %.4f, held-out MSE fused %.2e physics %.2e, %.1f s"
+                alpha
+                k
+                fused
+                phys
+                secs
+
             Expect.isLessThan alpha 0.5 "α below its initial 0.5"
             Expect.isLessThan fused (0.5 * phys) "fused held-out MSE at most half the physics-only MSE"
         }
@@ -132,7 +149,11 @@ let tests =
             let e =
                 Expect.throwsC
                     (fun () ->
-                        s.Forward(torch.zeros (3L), torch.zeros ([| 3L |], dtype = f64), torch.zeros ([| 4L |], dtype = f64))
+                        s.Forward(
+                            torch.zeros (3L),
+                            torch.zeros ([| 3L |], dtype = f64),
+                            torch.zeros ([| 4L |], dtype = f64)
+                        )
                         |> ignore)
                     id
 

@@ -22,21 +22,34 @@ let run (seed: int) (dir: string option) (epochs: int) (killAt: int) =
             Epochs = epochs
             StepsPerEpoch = 2
             Seed = seed
-            Groups = [| { Trainer.group "phi" 0.01 (Neural.parameters net) with Schedule = LrSchedule.Exponential 0.99 } |]
+            Groups = [|
+                {
+                    Trainer.group "phi" 0.01 (Neural.parameters net) with
+                        Schedule = LrSchedule.Exponential 0.99
+                }
+            |]
             ClipNorm = 1.0
             CheckpointDir = dir
             CheckpointEvery = 5
             Modules = [| net |]
             Progress = {
                 Progress.silent with
-                    Hook = Some(Progress.hook (fun r -> if r.Epoch = killAt then failwith "killed"))
+                    Hook =
+                        Some(
+                            Progress.hook (fun r ->
+                                if r.Epoch = killAt then
+                                    failwith "killed")
+                        )
             }
     }
 
     let objective = {
         Loss =
             fun ctx ->
-                let idx = Windows.sample ctx.Random 16 (Array.init 64 (fun i -> (i, 0))) |> Array.map (fst >> int64)
+                let idx =
+                    Windows.sample ctx.Random 16 (Array.init 64 (fun i -> (i, 0)))
+                    |> Array.map (fst >> int64)
+
                 let it = torch.tensor idx
                 let l = Loss.mse (net.forward (x.index_select (0L, it))) (y.index_select (0L, it))
                 { Total = l; Parts = [| "data", l |] }
@@ -48,14 +61,17 @@ let run (seed: int) (dir: string option) (epochs: int) (killAt: int) =
     result, weights
 
 let tempDir () =
-    let d = Path.Combine(Path.GetTempPath(), "hybrid-ckpt-" + Guid.NewGuid().ToString("N"))
+    let d =
+        Path.Combine(Path.GetTempPath(), "hybrid-ckpt-" + Guid.NewGuid().ToString("N"))
+
     d
 
 let sameWeights (a: torch.Tensor[]) (b: torch.Tensor[]) =
     Array.forall2 (fun (x: torch.Tensor) (y: torch.Tensor) -> (x - y).abs().max().ToDouble() = 0.0) a b
 
 let tests =
-    testSequenced <| testList "Trainer" [
+    testSequenced
+    <| testList "Trainer" [
         test "two runs with one seed give identical losses and weights" {
             let r1, w1 = run 7 None 12 -1
             let r2, w2 = run 7 None 12 -1
@@ -72,7 +88,12 @@ let tests =
             try
                 // Killed at the end of epoch 13; the last checkpoint is epoch 10, so 3 epochs are lost.
                 Expect.throws (fun () -> run 11 (Some dir) 20 13 |> ignore) "the hook kills the run"
-                Expect.equal (Checkpoint.latest dir |> Option.map Path.GetFileName) (Some "epoch-000010") "last checkpoint"
+
+                Expect.equal
+                    (Checkpoint.latest dir |> Option.map Path.GetFileName)
+                    (Some "epoch-000010")
+                    "last checkpoint"
+
                 let resumed, wResumed = run 11 (Some dir) 20 -1
                 Expect.sequenceEqual resumed.TrainLosses full.TrainLosses "same losses"
                 Expect.isTrue (sameWeights wFull wResumed) "same weights"
@@ -96,7 +117,11 @@ let tests =
                             RestoreBest = true
                     }
                     {
-                        Loss = fun _ -> { Total = (p - 3.0).square (); Parts = [||] }
+                        Loss =
+                            fun _ -> {
+                                Total = (p - 3.0).square ()
+                                Parts = [||]
+                            }
                         // Validation prefers p = 2: it improves, then worsens as p heads to 3.
                         Validation =
                             Some(fun _ ->
@@ -123,7 +148,10 @@ let tests =
                         Horizon = { Start = 1; Max = 3; GrowEvery = 2 }
                         Lambda = LambdaSchedule.Linear(0.0, 1.0, 4)
                         Theta = [| "p", (fun () -> p.ToDouble()) |]
-                        Progress = { Progress.silent with Hook = Some(Progress.hook reports.Add) }
+                        Progress = {
+                            Progress.silent with
+                                Hook = Some(Progress.hook reports.Add)
+                        }
                 }
                 {
                     Loss =
@@ -135,7 +163,11 @@ let tests =
                 }
             |> ignore
 
-            Expect.equal (seen |> Seq.map fst |> List.ofSeq) [ 1; 1; 2; 2; 3; 3 ] "horizon grows by one every 2 epochs up to 3"
+            Expect.equal
+                (seen |> Seq.map fst |> List.ofSeq)
+                [ 1; 1; 2; 2; 3; 3 ]
+                "horizon grows by one every 2 epochs up to 3"
+
             Expect.equal (seen |> Seq.map snd |> List.ofSeq) [ 0.0; 0.25; 0.5; 0.75; 1.0; 1.0 ] "λ ramps linearly"
             Expect.equal reports.Count 6 "one report per epoch"
             Expect.equal (fst reports[5].Theta[0]) "p" "θ by name"
@@ -145,7 +177,14 @@ let tests =
 
         test "bad training settings fail clearly" {
             let e =
-                Expect.throwsC (fun () -> Trainer.train Trainer.defaults { Loss = (fun _ -> failwith "unused"); Validation = None } |> ignore) id
+                Expect.throwsC
+                    (fun () ->
+                        Trainer.train Trainer.defaults {
+                            Loss = (fun _ -> failwith "unused")
+                            Validation = None
+                        }
+                        |> ignore)
+                    id
 
             Expect.stringContains e.Message "no parameters to train" "empty groups"
 

@@ -42,20 +42,25 @@ let initial () =
 
     ics
     |> Array.mapi (fun i (c, a, b) ->
-        Grid.init grid 1 f64 (fun x _ -> c + a * cos (2.0 * Math.PI * x + float i) + b * sin (4.0 * Math.PI * x + 0.5 * float i)))
+        Grid.init grid 1 f64 (fun x _ ->
+            c
+            + a * cos (2.0 * Math.PI * x + float i)
+            + b * sin (4.0 * Math.PI * x + 0.5 * float i)))
     |> fun a -> torch.cat (a, 0L)
 
 let truth () =
     let dyn =
-        Dynamics.ofFunction [| "u" |] grid (fun th _ u ->
-            [| th[0] * Operators.laplacian grid bcs u[0] + rTrue * u[0] * (1.0 - u[0]) |])
+        Dynamics.ofFunction [| "u" |] grid (fun th _ u -> [|
+            th[0] * Operators.laplacian grid bcs u[0] + rTrue * u[0] * (1.0 - u[0])
+        |])
 
     use _ = torch.no_grad ()
     let d = torch.tensor (dTrue, dtype = f64)
     (Rollout.run dyn [| d |] [| initial () |] (options snapshots)).Values[0] // [S; B; n]
 
 let tests =
-    testSequenced <| testList "UDE twin (Fisher–KPP)" [
+    testSequenced
+    <| testList "UDE twin (Fisher–KPP)" [
         test "MLP closure recovers r·u(1−u) within 5% and D within 5%" {
             Engine.seed 1
             let data = truth ()
@@ -63,8 +68,9 @@ let tests =
             let net = new Mlp("R", 1, 1, 16, 2, dtype = f64)
 
             let dyn = {
-                Dynamics.ofFunction [| "u" |] grid (fun th _ u ->
-                    [| th[0] * Operators.laplacian grid bcs u[0] + Closure.pointwise net [| u[0] |] |]) with
+                Dynamics.ofFunction [| "u" |] grid (fun th _ u -> [|
+                    th[0] * Operators.laplacian grid bcs u[0] + Closure.pointwise net [| u[0] |]
+                |]) with
                     Leaves = Neural.parameters net |> Array.map (fun p -> p :> torch.Tensor)
             }
 
@@ -75,7 +81,11 @@ let tests =
                         let w = Windows.take data pairs ctx.Horizon
                         let pred = Rollout.run dyn [| d.Value |] [| w[0L] |] (options (ctx.Horizon + 1))
                         let loss = Loss.mse pred.Values[0] w
-                        { Total = loss; Parts = [| "data", loss |] }
+
+                        {
+                            Total = loss
+                            Parts = [| "data", loss |]
+                        }
                 Validation = None
             }
 
@@ -83,13 +93,19 @@ let tests =
                 Trainer.train
                     {
                         Trainer.defaults with
-                            Epochs = 1000
+                            Epochs = 1600
                             Seed = 1
                             Groups = [|
-                                { Trainer.group "theta" 0.02 [ d.Raw ] with Schedule = LrSchedule.Step(500, 0.3) }
-                                { Trainer.group "phi" 0.01 (Neural.parameters net) with Schedule = LrSchedule.Step(500, 0.3) }
+                                {
+                                    Trainer.group "theta" 0.02 [ d.Raw ] with
+                                        Schedule = LrSchedule.Cosine 0.02
+                                }
+                                {
+                                    Trainer.group "phi" 0.01 (Neural.parameters net) with
+                                        Schedule = LrSchedule.Cosine 0.02
+                                }
                             |]
-                            Horizon = { Start = 1; Max = 2; GrowEvery = 700 }
+                            Horizon = { Start = 1; Max = 3; GrowEvery = 550 }
                             Theta = [| "D", d.Get |]
                     }
                     objective
