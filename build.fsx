@@ -61,54 +61,55 @@ Target.create "Restore" (fun _ ->
 
 Target.create "Build" (fun _ -> dotnet $"build Hybrid.sln -c {configuration} --no-restore")
 
+/// Runs one test project: `run file` runs it, writing its results to `file`; `read file` gives the
+/// counts. A project that leaves no result file (a crash before the summary) counts as one failure.
+let runCounted (project: string) (extension: string) (run: string -> int) (read: string -> int * int * int) =
+    let name = Path.GetFileNameWithoutExtension project
+    let file = Path.Combine(resultsDir, name + extension)
+    File.Delete file
+    Trace.log $"── {name}"
+    let code = run file
+
+    if File.Exists file then
+        count (read file)
+    else
+        Trace.traceError $"{name} exited with {code} without writing {file}: counted as one failure"
+        count (0, 1, 0)
+
 /// Expecto projects write "passed failed skipped" to HYBRID_TEST_SUMMARY (tests/Common/Summary.fs).
 let runExpecto (project: string) =
-    let name = Path.GetFileNameWithoutExtension project
-    let summary = Path.Combine(resultsDir, name + ".summary")
-    File.Delete summary
-    Trace.log $"── {name}"
-
-    let code =
-        exec "dotnet" $"run --project \"{project}\" -c {configuration} --no-build -- --summary --no-spinner" root [
-            "HYBRID_TEST_SUMMARY", summary
-        ]
-
-    if File.Exists summary then
-        let parts = File.ReadAllText(summary).Split(' ') |> Array.map int
-        count (parts[0], parts[1], parts[2])
-    else
-        Trace.traceError $"{name} exited with {code} without a summary: counted as one failure"
-        count (0, 1, 0)
+    runCounted
+        project
+        ".summary"
+        (fun summary ->
+            exec "dotnet" $"run --project \"{project}\" -c {configuration} --no-build -- --summary --no-spinner" root [
+                ("HYBRID_TEST_SUMMARY", summary)
+            ])
+        (fun summary ->
+            let parts = File.ReadAllText(summary).Split(' ') |> Array.map int
+            parts[0], parts[1], parts[2])
 
 /// xunit projects report through a TRX file; its Counters element has the numbers.
 let runXunit (project: string) =
-    let name = Path.GetFileNameWithoutExtension project
-    let trx = Path.Combine(resultsDir, name + ".trx")
-    File.Delete trx
-    Trace.log $"── {name}"
+    runCounted
+        project
+        ".trx"
+        (fun trx ->
+            exec
+                "dotnet"
+                $"test \"{project}\" -c {configuration} --no-build --logger \"trx;LogFileName={trx}\" --logger \"console;verbosity=normal\""
+                root
+                [])
+        (fun trx ->
+            let counters =
+                Regex.Match(File.ReadAllText trx, "<Counters ([^>]*)/>").Groups[1].Value
 
-    let code =
-        exec
-            "dotnet"
-            $"test \"{project}\" -c {configuration} --no-build --logger \"trx;LogFileName={trx}\" --logger \"console;verbosity=normal\""
-            root
-            []
+            let attr name =
+                int (Regex.Match(counters, $"\\b{name}=\"(\\d+)\"").Groups[1].Value)
 
-    if File.Exists trx then
-        let counters =
-            Regex.Match(File.ReadAllText trx, "<Counters ([^>]*)/>").Groups[1].Value
-
-        let attr name =
-            int (Regex.Match(counters, $"\\b{name}=\"(\\d+)\"").Groups[1].Value)
-
-        count (
             attr "passed",
             attr "failed" + attr "error" + attr "timeout" + attr "aborted",
-            attr "total" - attr "executed"
-        )
-    else
-        Trace.traceError $"{name} exited with {code} without a result file: counted as one failure"
-        count (0, 1, 0)
+            attr "total" - attr "executed")
 
 /// Literate docs (`docs/*.fsx`) and experiment scripts (`scripts/*.fsx`) run as they are, so they
 /// cannot rot; each counts as one test.

@@ -10,7 +10,8 @@ let private usage =
 
 commands:
   demo     simulate the 1-D heat equation, add 1% noise, recover D by gradient descent
-  info     print what engine was loaded (TorchSharp version, native bridge, device)"""
+  info     print what engine was loaded (TorchSharp version, native bridge, device)
+  bench    compiled simulators vs hand-written TorchSharp, and checkpointing memory; writes bench/results.md"""
 
 let private demo () =
     let s = HeatRecovery.defaults
@@ -45,6 +46,8 @@ let main argv =
         match argv with
         | [| "demo" |]
         | [||] -> demo ()
+        | [| "bench" |] -> Bench.run "bench/results.md" 5
+        | [| "bench"; path |] -> Bench.run path 5
         | [| "info" |] ->
             printfn "%s" (Engine.describe ())
             0

@@ -66,7 +66,7 @@ type Expr =
     /// aⁿ with an integer exponent (may be negative).
     | PowInt of Expr * int
     /// aᵇ with a real exponent (an expression; `a` should be positive).
-    | Pow of Expr * Expr
+    | PowReal of Expr * Expr
     /// A pointwise function of one argument.
     | Apply of Fn * Expr
     /// min(a, b)
@@ -90,6 +90,59 @@ type Expr =
     | Shift of string * LatticeIndex * int
     /// Σⱼ e: the sum over the J fast sites of the current slow site k of a fast expression.
     | FastSum of Expr
+
+    /// a + b
+    static member (+)(a: Expr, b: Expr) = Add(a, b)
+    /// a + b
+    static member (+)(a: Expr, b: float) = Add(a, Num b)
+    /// a + b
+    static member (+)(a: float, b: Expr) = Add(Num a, b)
+    /// a − b
+    static member (-)(a: Expr, b: Expr) = Sub(a, b)
+    /// a − b
+    static member (-)(a: Expr, b: float) = Sub(a, Num b)
+    /// a − b
+    static member (-)(a: float, b: Expr) = Sub(Num a, b)
+    /// a × b
+    static member (*)(a: Expr, b: Expr) = Mul(a, b)
+    /// a × b
+    static member (*)(a: Expr, b: float) = Mul(a, Num b)
+    /// a × b
+    static member (*)(a: float, b: Expr) = Mul(Num a, b)
+    /// a ÷ b
+    static member (/)(a: Expr, b: Expr) = Div(a, b)
+    /// a ÷ b
+    static member (/)(a: Expr, b: float) = Div(a, Num b)
+    /// a ÷ b
+    static member (/)(a: float, b: Expr) = Div(Num a, b)
+    /// −a
+    static member (~-)(a: Expr) = Neg a
+    /// aⁿ (`a ** 2` is an integer power).
+    static member Pow(a: Expr, n: int) = PowInt(a, n)
+
+    /// aᵇ: `a ** 0.5` is a real power; an integral exponent (`a ** 2.0`) becomes the integer power `PowInt`.
+    static member Pow(a: Expr, b: float) =
+        if b = System.Math.Round b && abs b <= 64.0 then
+            PowInt(a, int b)
+        else
+            PowReal(a, Num b)
+
+    /// aᵇ
+    static member Pow(a: Expr, b: Expr) = PowReal(a, b)
+    /// eᵃ, so that F#'s `exp` works on expressions.
+    static member Exp(a: Expr) = Apply(Fn.Exp, a)
+    /// log a, so that F#'s `log` works on expressions.
+    static member Log(a: Expr) = Apply(Fn.Log, a)
+    /// √a, so that F#'s `sqrt` works on expressions.
+    static member Sqrt(a: Expr) = Apply(Fn.Sqrt, a)
+    /// |a|, so that F#'s `abs` works on expressions.
+    static member Abs(a: Expr) = Apply(Fn.Abs, a)
+    /// sin a, so that F#'s `sin` works on expressions.
+    static member Sin(a: Expr) = Apply(Fn.Sin, a)
+    /// cos a, so that F#'s `cos` works on expressions.
+    static member Cos(a: Expr) = Apply(Fn.Cos, a)
+    /// tanh a, so that F#'s `tanh` works on expressions.
+    static member Tanh(a: Expr) = Apply(Fn.Tanh, a)
 
 /// Smart constructors for expressions, for building models by hand.
 [<RequireQualifiedAccess>]
@@ -123,7 +176,7 @@ module Expr =
     let powi a (n: int) : Expr = PowInt(a, n)
 
     /// aᵇ, real exponent.
-    let pow a b : Expr = Pow(a, b)
+    let pow a b : Expr = PowReal(a, b)
 
     /// Sum of a list (0 for the empty list).
     let sum (terms: Expr list) : Expr =
@@ -182,7 +235,7 @@ module Expr =
         | Sub(a, b)
         | Mul(a, b)
         | Div(a, b)
-        | Pow(a, b)
+        | PowReal(a, b)
         | Min(a, b)
         | Max(a, b) -> [ a; b ]
         | Call(_, args) -> args
@@ -206,15 +259,24 @@ module Expr =
         | Sub(a, b) -> Sub(f a, f b)
         | Mul(a, b) -> Mul(f a, f b)
         | Div(a, b) -> Div(f a, f b)
-        | Pow(a, b) -> Pow(f a, f b)
+        | PowReal(a, b) -> PowReal(f a, f b)
         | Min(a, b) -> Min(f a, f b)
         | Max(a, b) -> Max(f a, f b)
         | Call(n, args) -> Call(n, List.map f args)
         | Advect(vs, u) -> Advect(List.map f vs, f u)
 
     /// All subexpressions, the expression itself first (pre-order).
-    let rec subterms (e: Expr) : Expr list =
-        e :: (children e |> List.collect subterms)
+    let subterms (e: Expr) : Expr list =
+        let acc = ResizeArray<Expr>()
+
+        let rec go (e: Expr) =
+            acc.Add e
+
+            for c in children e do
+                go c
+
+        go e
+        List.ofSeq acc
 
     /// True when the expression contains a spatial operator (∂, ∇, ∇·, Δ, advection).
     let hasSpatialOperator (e: Expr) : bool =

@@ -157,7 +157,8 @@ type Boundary = {
 /// How a field starts.
 [<RequireQualifiedAccess>]
 type InitialCondition =
-    /// An expression of the coordinates (`x`, `y`; on lattices `x` is the site index) and parameters.
+    /// An expression of the coordinates and parameters/constants: `x`, `y` at cell centres; on lattices `x` is
+    /// the 0-based site index (k for slow fields, the fast-ring index n = k·J + j for fast fields).
     | Expr of Expr
     /// Values supplied as data under this key at run time.
     | FromData of string
@@ -194,6 +195,24 @@ type Model = {
     /// One initial condition per field.
     Initials: Initial list
 }
+
+/// What a name in an expression refers to, by the model's declarations.
+[<RequireQualifiedAccess>]
+type SymbolKind =
+    /// A state variable (slow, or the only kind off lattices).
+    | Field
+    /// A state variable on a lattice's fast sub-lattice.
+    | FastField
+    /// A scientific parameter.
+    | Parameter
+    /// An input given as data.
+    | Forcing
+    /// A neural closure (only valid as a call).
+    | Closure
+    /// A named constant.
+    | Constant
+    /// A coordinate: `x`, `y` or time `t`.
+    | Coordinate
 
 /// Smart constructors for building models by hand (the programmatic API). None of them checks; call
 /// `Checks.validate` (the builder and parser do).
@@ -275,23 +294,27 @@ module Model =
             Equations = m.Equations @ [ { Field = field; Rhs = rhs } ]
     }
 
-    /// Sets the boundary condition of a field on one side (replacing an earlier one on that side).
+    /// Sets the boundary condition of a field on one side: replaces an earlier one on that side in place,
+    /// or appends.
     let setBoundary (field: string) (side: Side) (bc: BoundaryCondition) (m: Model) : Model =
-        let others =
-            m.Boundaries |> List.filter (fun b -> not (b.Field = field && b.Side = side))
-
-        {
-            m with
-                Boundaries =
-                    others
-                    @ [
-                        {
-                            Field = field
-                            Side = side
-                            Condition = bc
-                        }
-                    ]
+        let b = {
+            Field = field
+            Side = side
+            Condition = bc
         }
+
+        if m.Boundaries |> List.exists (fun x -> x.Field = field && x.Side = side) then
+            {
+                m with
+                    Boundaries =
+                        m.Boundaries
+                        |> List.map (fun x -> if x.Field = field && x.Side = side then b else x)
+            }
+        else
+            {
+                m with
+                    Boundaries = m.Boundaries @ [ b ]
+            }
 
     /// Sets the same boundary condition of a field on every side of the current domain.
     let setBoundaryAll (field: string) (bc: BoundaryCondition) (m: Model) : Model =
@@ -318,3 +341,22 @@ module Model =
         @ (m.Forcings |> List.map (fun f -> f.Name, "forcing"))
         @ (m.Closures |> List.map (fun c -> c.Name, "closure"))
         @ (m.Constants |> List.map (fun c -> c.Name, "constant"))
+
+    /// What `name` refers to in model `m` (the first declaration when there are duplicates), or None when it
+    /// is not declared.
+    let kindOf (name: string) (m: Model) : SymbolKind option =
+        match m.Fields |> List.tryFind (fun f -> f.Name = name) with
+        | Some f -> Some(if f.Fast then SymbolKind.FastField else SymbolKind.Field)
+        | None ->
+            if m.Params |> List.exists (fun p -> p.Name = name) then
+                Some SymbolKind.Parameter
+            elif m.Forcings |> List.exists (fun p -> p.Name = name) then
+                Some SymbolKind.Forcing
+            elif m.Closures |> List.exists (fun p -> p.Name = name) then
+                Some SymbolKind.Closure
+            elif m.Constants |> List.exists (fun p -> p.Name = name) then
+                Some SymbolKind.Constant
+            elif List.contains name Expr.coordinates then
+                Some SymbolKind.Coordinate
+            else
+                None

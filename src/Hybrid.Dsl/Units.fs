@@ -5,7 +5,8 @@ namespace Hybrid
 /// dimension (length, time, mass, amount, temperature, current, luminosity) comes from a built-in table
 /// and is what dimensional analysis compares. Scale factors (mg vs kg) are deliberately ignored.
 type Units = {
-    /// Unit symbols with their non-zero integer exponents, in the order first written.
+    /// Unit symbols with their non-zero integer exponents; canonical order: positive exponents first, then
+    /// negative ones, each sorted by symbol (so `mol/(m^3*s)` and `mol/(s*m^3)` are equal).
     Factors: (string * int) list
 }
 
@@ -72,8 +73,12 @@ module Units =
         order
         |> List.map (fun s -> s, factors |> List.sumBy (fun (s', e) -> if s' = s then e else 0))
         |> List.filter (fun (s, e) -> e <> 0 && s <> "1")
+        |> List.sortWith (fun (s1, e1) (s2, e2) ->
+            match compare (e1 < 0) (e2 < 0) with
+            | 0 -> System.String.CompareOrdinal(s1, s2)
+            | c -> c)
 
-    /// Builds units from factors, merging repeated symbols and dropping zero exponents.
+    /// Builds units from factors, merging repeated symbols, dropping zero exponents, in canonical order.
     let ofFactors (factors: (string * int) list) : Units = { Factors = normalize factors }
 
     /// The product of two units.
@@ -103,16 +108,6 @@ module Units =
         |> List.filter (fun (_, k) -> k <> 0)
         |> Map.ofList
 
-    /// Prints a dimension as base symbols, e.g. `L^2·T^-1`; `1` when dimensionless.
-    let formatDimension (d: Dimension) : string =
-        if d.IsEmpty then
-            "1 (dimensionless)"
-        else
-            d
-            |> Map.toList
-            |> List.map (fun (s, e) -> if e = 1 then s else sprintf "%s^%d" s e)
-            |> String.concat "·"
-
     /// Prints units in ASCII, e.g. `m^2/s`, `mol/m^3`, `1/s`, `1` when dimensionless.
     let format (u: Units) : string =
         let pos = u.Factors |> List.filter (fun (_, e) -> e > 0)
@@ -133,12 +128,26 @@ module Units =
         | [ one ] -> num + "/" + part one
         | many -> num + "/(" + (many |> List.map part |> String.concat "*") + ")"
 
+    /// Prints a dimension in SI base units, e.g. `m^2/s`, `mol/(m^3*s)`; `1 (dimensionless)` when empty.
+    let formatDimension (d: Dimension) : string =
+        if d.IsEmpty then
+            "1 (dimensionless)"
+        else
+            let si = [ "M", "kg"; "L", "m"; "N", "mol"; "T", "s"; "Θ", "K"; "I", "A"; "J", "cd" ]
+
+            let factors =
+                si
+                |> List.choose (fun (dim, unit) -> d.TryFind dim |> Option.map (fun e -> unit, e))
+
+            format { Factors = factors }
+
     /// Parses units such as `m^2/s`, `mol/m^3`, `1/s`, `mg/L`, `kg*m/s^2`, `m^2 s^-1` or `mol/(m^3*s)`.
     /// Returns `Error (message, offset)` with a 0-based offset into `text` on failure; never throws.
     let tryParse (text: string) : Result<Units, string * int> =
         let n = text.Length
         let mutable i = 0
         let mutable err: (string * int) option = None
+        let mutable nesting = 0
 
         let fail msg at =
             if err.IsNone then
@@ -195,7 +204,13 @@ module Units =
             let baseFactors =
                 if i < n && text[i] = '(' then
                     i <- i + 1
-                    let inner = product ()
+                    nesting <- nesting + 1
+
+                    if nesting > 20 then
+                        fail "units nested more than 20 levels deep" i
+
+                    let inner = if err.IsNone then product () else []
+                    nesting <- nesting - 1
                     skip ()
 
                     if i < n && text[i] = ')' then

@@ -4,4 +4,15 @@ open Expecto
 
 [<EntryPoint>]
 let main argv =
-    testList "Hybrid.Dsl" [ ErrorsTests.tests ] |> Hybrid.Tests.Summary.run argv
+    testList "Hybrid.Dsl" [
+        ErrorsTests.tests
+        UnitsTests.tests
+        SymbolicTests.tests
+        ParserTests.tests
+        BuilderTests.tests
+        ExamplesTests.tests
+        MalformedTests.tests
+        FuzzTests.tests
+        PropertyTests.tests
+    ]
+    |> Hybrid.Tests.Summary.run argv

@@ -4,14 +4,20 @@ open Expecto
 
 [<EntryPoint>]
 let main argv =
+    // Engine tests change process-wide settings (default dtype, seeds): they run first, alone.
+    let exclusive = testList "Hybrid" [ Engine.EngineTests.tests ]
+
     testList "Hybrid" [
         Engine.ElfVersionsTests.tests
-        Engine.EngineTests.tests
         Demos.HeatRecoveryTests.tests
+        Numerics.OperatorTests.tests
+        Numerics.ConvergenceTests.tests
+        Numerics.RolloutTests.tests
+        Compiler.CompilerTests.tests
         Training.UdeTests.tests
         Training.FusionTests.tests
         Training.TrainerTests.tests
         Training.UncertaintyTests.tests
         Training.DataTests.tests
     ]
-    |> Summary.run argv
+    |> Summary.runWithExclusive argv exclusive

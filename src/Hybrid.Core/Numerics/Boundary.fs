@@ -102,18 +102,29 @@ module Boundary =
 
             torch.tensor(values, dtype = u.dtype, device = u.device).reshape (Grid.broadcastShape g axis width)
 
+        // Mirror cells of the ghosts, outermost ghost first (a flip only when more than one ghost is needed).
+        let mirror (start: int64) =
+            let m = u.narrow (d, start, w)
+            if w = 1L then m else m.flip ([| d |])
+
+        let slope (s: torch.Tensor) (reverse: bool) =
+            if w = 1L then
+                s * g.Axes[axis].Spacing
+            else
+                s * offsets reverse
+
         let low =
             match sides.Low with
             | Bc.Periodic -> u.narrow (d, n - w, w)
-            | Bc.Dirichlet v -> 2.0 * v - u.narrow(d, 0L, w).flip ([| d |])
-            | Bc.Neumann s -> u.narrow(d, 0L, w).flip ([| d |]) + s * offsets true
-            | Bc.NoFlux -> u.narrow(d, 0L, w).flip ([| d |])
+            | Bc.Dirichlet v -> 2.0 * v - mirror 0L
+            | Bc.Neumann s -> mirror 0L + slope s true
+            | Bc.NoFlux -> mirror 0L
 
         let high =
             match sides.High with
             | Bc.Periodic -> u.narrow (d, 0L, w)
-            | Bc.Dirichlet v -> 2.0 * v - u.narrow(d, n - w, w).flip ([| d |])
-            | Bc.Neumann s -> u.narrow(d, n - w, w).flip ([| d |]) + s * offsets false
-            | Bc.NoFlux -> u.narrow(d, n - w, w).flip ([| d |])
+            | Bc.Dirichlet v -> 2.0 * v - mirror (n - w)
+            | Bc.Neumann s -> mirror (n - w) + slope s false
+            | Bc.NoFlux -> mirror (n - w)
 
         torch.cat ([| low; u; high |], d)

@@ -216,6 +216,8 @@ module Rollout =
             let saved = ctx.get_saved_variables () |> Array.ofSeq
 
             use _ = torch.enable_grad ()
+            // The recomputed segment graph lives only inside this scope; the gradients are moved out.
+            use _ = torch.NewDisposeScope()
 
             let copies = saved |> Array.map (fun t -> t.detach().requires_grad_ true)
             let state = copies[0 .. nState - 1]
@@ -255,6 +257,10 @@ module Rollout =
                         else
                             gi
                     )
+
+            for t in result do
+                if not (isNull t) then
+                    t.MoveToOuterDisposeScope() |> ignore
 
             result
 
@@ -343,8 +349,11 @@ module Rollout =
                 if length >= steps.Length || not anyGrad then
                     runSteps dyn o steps first last theta u
                 else
+                    // The backward pass calls this after the loop has moved on: capture the bounds by value.
+                    let segmentFirst = first
+
                     let run (state: torch.Tensor[]) (th: torch.Tensor[]) =
-                        let e, s = runSteps dyn o steps first last th state
+                        let e, s = runSteps dyn o steps segmentFirst last th state
                         // Saved states are cloned so that no output of the segment appears twice.
                         Array.append e (s |> Array.concat |> Array.map (fun t -> t.clone ()))
 

@@ -2,6 +2,10 @@
 /// and replaced by an MLP closure R_φ(u), trained jointly with D on synthetic trajectories.
 /// The right-hand side is assembled by hand from the Numerics operators (the IR compiler is not in main
 /// yet) over `Dynamics.ofFunction`, and integrated with `Rollout.run`.
+/// Multiple shooting: every (trajectory, start) window of the data, horizon growing 1 → 3 save intervals;
+/// Adam with cosine decay on θ = {D} and φ (the MLP). Noise-free data from the same discretisation, so the
+/// only errors are optimisation and MLP approximation; the 5% bounds are the issue's (measured ≈ 1.7% on R
+/// and < 0.1% on D). "Training range" = [min, max] of u in the data.
 module Hybrid.Tests.Training.UdeTests
 
 open System

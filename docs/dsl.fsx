@@ -1,0 +1,295 @@
+(**
+# Hybrid.Dsl — writing models
+
+Run with `dotnet fsi docs/dsl.fsx` after `dotnet build src/Hybrid.Dsl -c Release`. The script asserts what it
+shows, so it fails loudly if the page and the library drift apart.
+
+A model is one immutable value, `Hybrid.Model`. Three front doors build the same value:
+
+1. the `model "name" { … }` builder (F#),
+2. the text form (`Parse.model`, Unicode or ASCII; for C#, config files, notebooks),
+3. the programmatic API (`Model.empty`, `Model.addField`, …, union cases of `Expr`).
+
+All three are checked by `Checks.validate` (the builder and `Parse.model` call it for you).
+*)
+
+#r "../src/Hybrid.Dsl/bin/Release/net10.0/Hybrid.Dsl.dll"
+
+open Hybrid
+
+let check (what: string) (ok: bool) =
+    if not ok then
+        failwithf "docs/dsl.fsx: %s" what
+
+(**
+## The builder
+
+Symbols used in equations are ordinary F# values made with `sym`; closures with `call`.
+*)
+
+let tumour =
+    let u, D, r, c = sym "u", sym "D", sym "r", sym "c"
+    let kill = call "kill"
+
+    model "tumour" {
+        domain (interval 0.0 10.0) (cells 128)
+        field "u" // tumour cell density
+        param "D" (positive 0.05) // diffusivity, learnable, kept > 0
+        param "r" (positive 1.0) // proliferation rate
+        neural "kill" (mlp [ 2; 32; 32; 1 ]) // unknown drug effect f(u, c)
+        forcing "c" // drug concentration, given as data
+        equation (dt u == div (D * grad u) + r * u * (1.0 - u) - kill [ u; c ] * u)
+        boundary "u" noFlux
+        initial "u" (fun x -> exp (-((x - 5.0) ** 2)))
+    }
+
+check "builder = catalogue" (tumour = Examples.tumour)
+
+(**
+### Builder keywords (inside `model "name" { … }`)
+
+| keyword | meaning |
+|---|---|
+| `domain point` | 0-D model: a system of ODEs |
+| `domain (interval x0 x1) (cells n)` | 1-D interval with n uniform cells |
+| `domain (rectangle (x0, x1) (y0, y1)) (cells2 nx ny)` | 2-D rectangle with nx × ny cells |
+| `domain (lattice K)` | periodic 1-D lattice of K sites (index k) |
+| `domain (twoScaleLattice K J)` | lattice with J fast sites per slow site (two-scale Lorenz-96) |
+| `field "u"` | a state variable; needs one equation and an initial condition |
+| `fastField "Y"` | a state variable on the fast sub-lattice |
+| `param "D" (positive 0.05)` | learnable parameter kept > 0 |
+| `param "a" (bounded lo hi v)` | learnable parameter kept in [lo, hi] |
+| `param "a" (free v)` / `param "a" v` | learnable, unconstrained |
+| `param "a" (fixedAt v)` / `spec \|> fixedParam` | not learnable |
+| `spec \|> spatial` | one value per cell instead of one scalar |
+| `forcing "c"` | an input given as data under that name (drug, CO₂, dosing rate) |
+| `constant "F" 8.0` | a named fixed number |
+| `neural "kill" (mlp [2; 32; 1])` | neural closure, arity = first width, tanh; `mlpWith Activation.Relu [...]` |
+| `neural "S" (named "cnn" 1)` | a module supplied to the compiler under a key |
+| `units "D" "m^2/s"` | units of a declared symbol (enables dimensional analysis) |
+| `equation (dt u == rhs)` | ∂u/∂t = rhs |
+| `equation "du/dt = rhs; dv/dt = …"` | equations as text |
+| `boundary "u" noFlux` | the same condition on every side |
+| `boundary "u" left (dirichlet 1.0)` | one side: `left right bottom top` |
+| `noFlux`, `periodic`, `dirichlet v`, `dirichletExpr e`, `neumann v`, `neumannExpr e` | conditions |
+| `initial "u" (fun x -> …)` | initial condition in x (on lattices x is the site index) |
+| `initial2 "u" (fun x y -> …)` | initial condition in x, y |
+| `initialValue "u" 0.5` / `initialValue "u" expr` | constant or closed-form initial condition |
+| `initialData "u" "u0"` | initial values come from data under that key |
+
+### Operators on `Expr` (F#)
+
+| F# | math |
+|---|---|
+| `a + b`, `a - b`, `a * b`, `a / b`, `-a` (with `float` on either side) | arithmetic |
+| `a ** 2` (int or integral float) / `a ** 0.5` / `a ** b` | integer power `PowInt`, real power `PowReal` |
+| `exp log sqrt abs sin cos tanh` (F#'s own) , `sigmoid`, `softplus` | pointwise functions |
+| `emin a b`, `emax a b` | min, max |
+| `div e`, `grad e`, `lap e`, `dx e`, `dy e` | ∇·, ∇, Δ, ∂/∂x, ∂/∂y |
+| `advect v u`, `advect2 vx vy u` | (v·∇)u |
+| `shift X 1`, `shiftFast Y -1`, `sumFast e` | X[k+1], Y[j−1], Σⱼ e |
+| `call "kill" [u; c]` | closure call kill(u, c) |
+| `dt u == rhs` | an `Equation` |
+*)
+
+(**
+## The text form
+
+One statement per line or separated by `;`. Newlines inside `( )` and `[ ]` are ignored, so long
+expressions may span lines. `#` and `//` start comments. Symbol kinds are declared by a small header;
+declarations and equations may come in any order.
+*)
+
+let tumourText =
+    """
+model tumour
+domain interval [0, 10] cells 128
+field u                       // tumour cell density
+param D > 0 = 0.05            // same as: param D = 0.05 positive
+param r = 1 positive
+closure kill/2 = mlp [2, 32, 32, 1] tanh
+forcing c
+∂u/∂t = ∇·(D ∇u) + r u (1 − u) − kill(u, c) u
+boundary u noflux
+initial u = exp(−(x − 5)²)
+"""
+
+check "text = builder" (Parse.model tumourText = tumour)
+
+check
+    "ASCII = builder"
+    (Parse.model (
+        tumourText.Replace(
+            "∂u/∂t = ∇·(D ∇u) + r u (1 − u) − kill(u, c) u",
+            "du/dt = div(D*grad(u)) + r*u*(1-u) - kill(u,c)*u"
+        )
+    ) = tumour)
+
+(**
+### Statements
+
+| statement | meaning |
+|---|---|
+| `model NAME` / `model "a name"` | the model's name (default `model`) |
+| `domain point` | 0-D (the default) |
+| `domain interval [a, b] cells n` | 1-D interval |
+| `domain rectangle [a, b] x [c, d] cells nx x ny` | 2-D rectangle |
+| `domain lattice K` / `domain lattice K x J` | periodic lattice, optionally with J fast sites per slow site |
+| `field u [units]` / `field Y fast` | state variable |
+| `param D = v [options] [units]` | options: `positive` (or `> 0` before `=`), `in [lo, hi]`, `fixed`, `learnable`, `spatial` |
+| `forcing c [units]` | input given as data |
+| `const F = 10 [units]` | named number |
+| `closure kill/2 = mlp [2, 32, 1] tanh [units]` | activation: `tanh relu gelu silu sigmoid softplus` (default tanh) |
+| `closure S/1 = named "cnn"` | module supplied to the compiler |
+| `∂u/∂t = rhs` / `du/dt = rhs` | the equation of field u |
+| `boundary u noflux` | every side; conditions `periodic`, `noflux`, `dirichlet <expr>`, `neumann <expr>` |
+| `boundary u left dirichlet 1 - t` | one side: `left right bottom top` |
+| `initial u = <expr>` / `initial u = data "u0"` | initial condition |
+
+Units are written in brackets: `[m^2/s]`, `[mol/(m^3*s)]`, `[1/h]`, `[mg/L]`, `[m^2 s^-1]`. Known symbols:
+m cm mm um µm km L mL dL s min h day d yr kg g mg ug µg mol mmol umol µmol K A cd N J W Pa cells cell ppm 1.
+Scale is ignored (mg and kg are both mass): dimensional analysis compares dimensions only.
+
+### Expression operators (Unicode | ASCII)
+
+| Unicode | ASCII | meaning |
+|---|---|---|
+| `a + b`, `a − b`, `−a` | `a + b`, `a - b`, `-a` | sum, difference, negation |
+| `a b`, `a·b`, `a × b` | `a*b` | product (juxtaposition is multiplication) |
+| `a/b`, `a ÷ b` | `a/b` | quotient |
+| `u²`, `u⁻¹` | `u^2`, `u^-1` | integer power (`PowInt`) |
+| `u^0.5`, `u^b`, `u^2.0` | same | real power (`PowReal`); a plain integer exponent means `PowInt` |
+| `exp(u)` … `softplus(u)`, `√u` | `exp(u)` … `softplus(u)`, `sqrt(u)` | exp log sqrt abs sin cos tanh sigmoid softplus |
+| `min(a, b)`, `max(a, b)` | same | minimum, maximum |
+| `kill(u, c)` | same | closure call: the `(` must follow the name with no space (`r (1 − u)` is a product) |
+| `∂x(u)`, `∂y(u)` | `dx(u)`, `dy(u)` | partial derivatives |
+| `∇u` | `grad(u)` | gradient (use inside a divergence) |
+| `∇·(D ∇u)` | `div(D*grad(u))` | divergence (conservative flux form) |
+| `Δu`, `∇²u` | `lap(u)` | Laplacian |
+| `(v·∇)u`, `advect(v, u)`, `advect(vx, vy, u)` | `advect(v, u)`, `advect(vx, vy, u)` | advection (v·∇)u |
+| `X[k+1]`, `X[k−2]` | `X[k+1]`, `X[k-2]` | shift on the periodic lattice |
+| `Y[j+1]` | same | shift on the fast ring (fast fields) |
+| `Σ_j(Y)`, `Σⱼ Y` | `sum_j(Y)` | sum over the J fast sites of the current slow site |
+| `x`, `y`, `t` | same | coordinates and time (reserved names) |
+
+### Grammar
+
+```
+(EBNF: { x } repeats x zero or more times, [ x ] makes x optional.)
+text       := { [ statement ] ( NEWLINE | ";" ) }
+statement  := lhs "=" sum | declaration
+lhs        := "∂" IDENT "/" "∂" "t" | "d"IDENT "/" "dt"
+sum        := product { ( "+" | "-" ) product }
+product    := unary { ( "*" | "·" | "×" | "/" | "÷" ) unary | power }     juxtaposition = product
+unary      := "-" NUMBER             a negative literal, unless a power follows
+            | ( "-" | "+" ) unary | power
+power      := ( "∇" | "∇·" | "Δ" | "∇²" | "√" | "Σ_j" | "∂" ( "x" | "y" ) ) power
+            | primary [ SUPERSCRIPT | "^" ( [ "-" ] INTEGER | power ) ]
+primary    := NUMBER | "(" sum ")" | "(" sum "·" "∇" ")" power | IDENT | IDENT "[" ( "k" | "j" ) [ ( "+" | "-" ) INTEGER ] "]"
+            | IDENT "(" [ sum { "," sum } ] ")"                          no space before "("
+```
+Operators bind as usual: power > unary minus > product > sum; `−u²` is −(u²); `a^b^c` is a^(b^c);
+`a^2^3` is rejected as ambiguous. Prefix operators take a power: `Δu²` is Δ(u²), `D ∇u` is D·(∇u).
+*)
+
+(**
+## Printing
+
+`Print.model` and `Print.expr` print in `Notation.Unicode`, `Notation.Ascii` (both parse back exactly) and
+`Notation.Latex` (equations only).
+*)
+
+let unicode = Print.equation Notation.Unicode tumour.Equations.Head
+let ascii = Print.equation Notation.Ascii tumour.Equations.Head
+let latex = Print.equation Notation.Latex tumour.Equations.Head
+printfn "%s\n%s\n%s" unicode ascii latex
+check "unicode print" (unicode = "∂u/∂t = ∇·(D ∇u) + r u (1 − u) − kill(u, c) u")
+check "ascii print" (ascii = "du/dt = div(D*grad(u)) + r*u*(1 - u) - kill(u, c)*u")
+
+for m in Examples.all do
+    check (m.Name + " round trip") (Parse.model (Print.model Notation.Unicode m) = m)
+    check (m.Name + " ascii round trip") (Parse.model (Print.model Notation.Ascii m) = m)
+
+(**
+## Two-scale lattices (Lorenz-96)
+
+`domain lattice K x J` has K slow sites k = 0..K−1 (periodic) and, for fast fields, one periodic ring of J·K
+fast sites numbered n = k·J + j, so `Y[j+1]` at the last j of site k is the first fast site of site k+1.
+A slow field in a fast equation means its value at the parent site k = n / J; `Σ_j(e)` in a slow equation
+sums a fast expression over the J fast sites of site k.
+*)
+
+printfn "%s" (Print.model Notation.Unicode Examples.lorenz96)
+
+(**
+## Symbolic tools
+
+`Symbolic.simplify`, `Symbolic.derivative name e`, `Symbolic.freeSymbols`, `Symbolic.substitute`,
+`Symbolic.eval` / `Symbolic.evalWith` (closures supplied as functions).
+*)
+
+let logistic = Parse.expr "r u (1 - u)"
+let dLogistic = Symbolic.derivative "u" logistic
+printfn "d/du %s = %s" (Print.expr Notation.Unicode logistic) (Print.expr Notation.Unicode dLogistic)
+
+check
+    "derivative value"
+    (abs (
+        Symbolic.eval (Map.ofList [ "r", 2.0; "u", 0.25 ]) dLogistic
+        - 2.0 * (1.0 - 2.0 * 0.25)
+    ) < 1e-12)
+
+check "simplify" (Symbolic.simplify (Parse.expr "2 u + 3 u + 0") = Parse.expr "5 u")
+
+(**
+## Checks
+
+Every problem names the symbol, the problem and the fix; all problems are listed at once.
+*)
+
+let problems =
+    Checks.problems {
+        Examples.tumour with
+            Boundaries = []
+            Initials = []
+    }
+
+problems |> List.iter (printfn "- %s")
+
+check
+    "missing boundary"
+    (problems
+     |> List.exists (fun p -> p.Contains "has no boundary condition on the left side"))
+
+check "missing initial" (problems |> List.exists (fun p -> p.Contains "has no initial condition"))
+
+let parseError =
+    try
+        Parse.model "field u\ndu/dt = (u + 1" |> ignore
+        ""
+    with :? ParseException as e ->
+        e.Message
+
+printfn "%s" parseError
+check "caret" (parseError.Contains "Line 2, column 15" && parseError.Contains "^")
+
+(**
+### Units
+
+With units declared, both sides of every equation must agree: `D` in m²/s and `u` in mol/m³ make ∇·(D∇u)
+mol/(m³·s), matching ∂u/∂t. A mismatch names the term:
+*)
+
+let unitError =
+    try
+        Parse.model
+            "domain interval [0, 1] cells 10\nfield u [mol/m^3]\nparam D = 0.1 positive [m^2]\ndu/dt = div(D*grad(u))\nboundary u noflux\ninitial u = 0"
+        |> ignore
+
+        ""
+    with :? ModelException as e ->
+        e.Message
+
+printfn "%s" unitError
+check "units mismatch names the term" (unitError.Contains "the term '∇·(D ∇u)'")
+printfn "docs/dsl.fsx: all checks passed"

@@ -1,0 +1,304 @@
+/// `hybrid bench`: compiled simulators against hand-written eager TorchSharp code doing the same operations,
+/// and the peak memory of a long rollout with and without checkpointing. Writes bench/results.md.
+module Hybrid.Cli.Bench
+
+open System
+open System.Diagnostics
+open System.IO
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+open Hybrid.Compiler
+
+let private f64 = torch.ScalarType.Float64
+
+let private median (xs: float list) = (List.sort xs)[xs.Length / 2]
+
+/// Median wall time (ms) of `reps` runs after one warm-up.
+let private time (reps: int) (f: unit -> unit) =
+    f ()
+
+    [
+        for _ in 1..reps ->
+            let w = Stopwatch.StartNew()
+            f ()
+            w.Elapsed.TotalMilliseconds
+    ]
+    |> median
+
+let private rk4 (f: torch.Tensor[] -> torch.Tensor[]) (h: float) (u: torch.Tensor[]) =
+    let axpy (a: torch.Tensor[]) (s: float) (k: torch.Tensor[]) =
+        Array.map2 (fun (x: torch.Tensor) y -> x + s * y) a k
+
+    let k1 = f u
+    let k2 = f (axpy u (0.5 * h) k1)
+    let k3 = f (axpy u (0.5 * h) k2)
+    let k4 = f (axpy u h k3)
+    Array.init u.Length (fun i -> u[i] + (h / 6.0) * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]))
+
+/// Hand-written eager rollout: `steps` RK4 steps, per-step dispose scope, returns the final state.
+let private handRollout (f: torch.Tensor[] -> torch.Tensor[]) (h: float) (steps: int) (u0: torch.Tensor[]) =
+    let mutable u = u0
+
+    for _ in 1..steps do
+        use _ = torch.NewDisposeScope()
+        let next = rk4 f h u
+        next |> Array.iter (fun x -> x.MoveToOuterDisposeScope() |> ignore)
+        u <- next
+
+    u
+
+// ---- 1-D Fisher–KPP, N = 256, no flux: ∂u/∂t = ∇·(D∇u) + r u (1 − u) ----
+
+let private fisherModel n =
+    let u = Sym "u"
+
+    Model.empty "fisher"
+    |> Model.withDomain (Domain.Interval(0.0, 1.0, n))
+    |> Model.addField (Model.field "u")
+    |> Model.addParam {
+        Model.param "D" 1e-4 with
+            Constraint = Constraint.Positive
+    }
+    |> Model.addParam {
+        Model.param "r" 1.0 with
+            Constraint = Constraint.Positive
+    }
+    |> Model.addEquation "u" (Add(Divergence(Mul(Sym "D", Grad u)), Mul(Mul(Sym "r", u), Sub(Num 1.0, u))))
+    |> Model.setBoundaryAll "u" BoundaryCondition.NoFlux
+    |> Model.setInitial "u" (InitialCondition.Expr(Apply(Fn.Exp, Mul(Num -100.0, PowInt(Sub(Sym "x", Num 0.5), 2)))))
+
+/// The same operations written by hand: ghost cells by concatenation, face fluxes, flux differences.
+let private fisherHand (n: int) (d: torch.Tensor) (r: torch.Tensor) (s: torch.Tensor[]) =
+    let u = s[0]
+    let dx = 1.0 / float n
+
+    let p =
+        torch.cat ([| u.narrow (1L, 0L, 1L); u; u.narrow (1L, int64 n - 1L, 1L) |], 1L)
+
+    let flux =
+        d * (p.narrow (1L, 1L, int64 n + 1L) - p.narrow (1L, 0L, int64 n + 1L)) / dx
+
+    [|
+        (flux.narrow (1L, 1L, int64 n) - flux.narrow (1L, 0L, int64 n)) / dx
+        + r * u * (1.0 - u)
+    |]
+
+// ---- 2-D Gray–Scott, 128², periodic ----
+
+let private grayScottModel n =
+    let u, v = Sym "u", Sym "v"
+    let uvv = Mul(u, PowInt(v, 2))
+
+    Model.empty "grayscott"
+    |> Model.withDomain (Domain.Rectangle(0.0, 1.0, 0.0, 1.0, n, n))
+    |> Model.addField (Model.field "u")
+    |> Model.addField (Model.field "v")
+    |> Model.addParam (Model.param "Du" 2e-5)
+    |> Model.addParam (Model.param "Dv" 1e-5)
+    |> Model.addParam (Model.param "F" 0.04)
+    |> Model.addParam (Model.param "k" 0.06)
+    |> Model.addEquation "u" (Add(Sub(Mul(Sym "Du", Laplacian u), uvv), Mul(Sym "F", Sub(Num 1.0, u))))
+    |> Model.addEquation "v" (Sub(Add(Mul(Sym "Dv", Laplacian v), uvv), Mul(Add(Sym "F", Sym "k"), v)))
+    |> Model.setBoundaryAll "u" BoundaryCondition.Periodic
+    |> Model.setBoundaryAll "v" BoundaryCondition.Periodic
+
+let private grayScottInitial (n: int) =
+    let g = Grid.plane (0.0, 1.0, n) (0.0, 1.0, n)
+
+    let bump x y =
+        exp (-200.0 * ((x - 0.5) ** 2.0 + (y - 0.5) ** 2.0))
+
+    [|
+        Grid.init g 1 f64 (fun x y -> 1.0 - 0.5 * bump x y)
+        Grid.init g 1 f64 (fun x y -> 0.25 * bump x y)
+    |]
+
+/// Hand-written: periodic 5-point Laplacian by concatenating wrapped ghost rows and columns (as the compiler does).
+let private grayScottHand (n: int) (th: torch.Tensor[]) (s: torch.Tensor[]) =
+    let h = 1.0 / float n
+    let m = int64 n
+
+    let lap (w: torch.Tensor) =
+        let px = torch.cat ([| w.narrow (1L, m - 1L, 1L); w; w.narrow (1L, 0L, 1L) |], 1L)
+        let py = torch.cat ([| w.narrow (2L, m - 1L, 1L); w; w.narrow (2L, 0L, 1L) |], 2L)
+
+        (px.narrow (1L, 2L, m) - 2.0 * w + px.narrow (1L, 0L, m)) / (h * h)
+        + (py.narrow (2L, 2L, m) - 2.0 * w + py.narrow (2L, 0L, m)) / (h * h)
+
+    let u, v = s[0], s[1]
+    let uvv = u * v.square ()
+
+    [|
+        th[0] * lap u - uvv + th[2] * (1.0 - u)
+        th[1] * lap v + uvv - (th[2] + th[3]) * v
+    |]
+
+let private peakRss (f: unit -> unit) : int64 option =
+    let field (name: string) =
+        File.ReadAllLines "/proc/self/status"
+        |> Array.find (fun l -> l.StartsWith name)
+        |> fun l ->
+            int64 (l.Split([| ' '; '\t' |], StringSplitOptions.RemoveEmptyEntries)[1])
+            * 1024L
+
+    try
+        let before = field "VmRSS:"
+        File.WriteAllText("/proc/self/clear_refs", "5")
+        f ()
+        Some(field "VmHWM:" - before)
+    with _ ->
+        f ()
+        None
+
+let private machine () =
+    let cpu =
+        try
+            File.ReadAllLines "/proc/cpuinfo"
+            |> Array.tryFind (fun l -> l.StartsWith "model name")
+            |> Option.map (fun l -> (l.Split(':')[1]).Trim())
+            |> Option.defaultValue "unknown CPU"
+        with _ ->
+            "unknown CPU"
+
+    $"{cpu}, {Environment.ProcessorCount} cores visible, {Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}; {Engine.describe ()}"
+
+/// Runs the benchmark and writes the markdown table to `path`; returns 0.
+let run (path: string) (reps: int) : int =
+    Engine.init ()
+    let lines = Collections.Generic.List<string>()
+
+    let say (s: string) =
+        printfn "%s" s
+        lines.Add s
+
+    say "# Benchmark: compiled simulators vs hand-written eager TorchSharp"
+    say ""
+    let date = DateTime.UtcNow.ToString "yyyy-MM-dd"
+
+    say
+        $"Machine: {machine ()}. Date: {date}. float64, batch 1, median of {reps} runs after a warm-up (Gray–Scott: {max 1 (reps / 2)})."
+
+    say ""
+    say "| case | mode | compiled (ms) | hand-written (ms) | ratio |"
+    say "|---|---|---|---|---|"
+
+    let row case mode (c: float) (h: float) =
+        say $"| {case} | {mode} | {c:F1} | {h:F1} | {c / h:F2}× |"
+
+    // Fisher–KPP.
+    let n = 256
+    let steps = 1000
+    let dt = 0.01
+    let fisher = Compiler.compile Compiler.defaults (fisherModel n)
+
+    let o = {
+        Rollout.defaults with
+            Dt = dt
+            SaveTimes = [| float steps * dt |]
+            FiniteCheckEvery = 0
+            OnUnstable = OnUnstable.Ignore
+    }
+
+    let u0 = fisher.Initial 1
+
+    let fwdCompiled () =
+        use _ = torch.NewDisposeScope()
+        use _ = torch.no_grad ()
+        fisher.Simulate(u0, o) |> ignore
+
+    let fwdHand () =
+        use _ = torch.NewDisposeScope()
+        use _ = torch.no_grad ()
+        let th = fisher.Theta()
+        handRollout (fisherHand n th[0] th[1]) dt steps u0 |> ignore
+
+    let bwdCompiled () =
+        use _ = torch.NewDisposeScope()
+        let traj = fisher.Simulate(u0, o)
+        traj.Values[0].square().sum().backward ()
+
+    let bwdHand () =
+        use _ = torch.NewDisposeScope()
+        let th = fisher.Theta()
+        let u = handRollout (fisherHand n th[0] th[1]) dt steps u0
+        u[0].square().sum().backward ()
+
+    // Memory of a 10,000-step rollout with gradients.
+    let longO = {
+        o with
+            SaveTimes = [| 10000.0 * dt |]
+    }
+
+    let measure c =
+        peakRss (fun () ->
+            use _ = torch.NewDisposeScope()
+            let traj = fisher.Simulate(u0, { longO with Checkpointing = c })
+            traj.Values[0].square().sum().backward ())
+
+    // Measured first, in a fresh process: heap freed by the timing runs would hide these peaks.
+    let memoryLines = Collections.Generic.List<string>()
+    let note (s: string) = memoryLines.Add s
+    note ""
+
+    note
+        "Peak memory (resident set growth, /proc VmHWM) of a 10,000-step RK4 rollout of Fisher–KPP (N = 256) with gradients:"
+
+    note ""
+    note "| checkpointing | peak memory (MB) |"
+    note "|---|---|"
+
+    // Checkpointed first: freed heap from a bigger run could otherwise hide a smaller run's peak.
+    for c, name in [ Checkpointing.Sqrt, "√T segments (100 steps)"; Checkpointing.Off, "off" ] do
+        match measure c with
+        | Some b -> note $"| {name} | {float b / 1e6:F1} |"
+        | None -> note $"| {name} | n/a (/proc not readable) |"
+
+    row "Fisher–KPP 1-D, N = 256, 1,000 RK4 steps" "forward" (time reps fwdCompiled) (time reps fwdHand)
+    row "Fisher–KPP 1-D, N = 256, 1,000 RK4 steps" "forward + backward" (time reps bwdCompiled) (time reps bwdHand)
+
+    // Gray–Scott.
+    let m = 128
+    let gsSteps = 500
+    let gs = Compiler.compile Compiler.defaults (grayScottModel m)
+
+    let gsO = {
+        o with
+            Dt = 1.0
+            SaveTimes = [| float gsSteps |]
+    }
+
+    let v0 = grayScottInitial m
+
+    let gsFwdCompiled () =
+        use _ = torch.NewDisposeScope()
+        use _ = torch.no_grad ()
+        gs.Simulate(v0, gsO) |> ignore
+
+    let gsFwdHand () =
+        use _ = torch.NewDisposeScope()
+        use _ = torch.no_grad ()
+        handRollout (grayScottHand m (gs.Theta())) 1.0 gsSteps v0 |> ignore
+
+    let gsBwdCompiled () =
+        use _ = torch.NewDisposeScope()
+        let traj = gs.Simulate(v0, gsO)
+        traj.Values[1].square().sum().backward ()
+
+    let gsBwdHand () =
+        use _ = torch.NewDisposeScope()
+        let u = handRollout (grayScottHand m (gs.Theta())) 1.0 gsSteps v0
+        u[1].square().sum().backward ()
+
+    let gsReps = max 1 (reps / 2)
+    row "Gray–Scott 2-D, 128², 500 RK4 steps" "forward" (time gsReps gsFwdCompiled) (time gsReps gsFwdHand)
+    row "Gray–Scott 2-D, 128², 500 RK4 steps" "forward + backward" (time gsReps gsBwdCompiled) (time gsReps gsBwdHand)
+
+    for l in memoryLines do
+        say l
+
+    let dir = Path.GetDirectoryName(Path.GetFullPath path)
+    Directory.CreateDirectory dir |> ignore
+    File.WriteAllLines(path, lines)
+    printfn "written to %s" path
+    0

@@ -1,0 +1,752 @@
+namespace Hybrid.Compiler
+
+open System
+open System.Collections.Generic
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+
+/// What an expression is evaluated against: the state, the parameter values θ, the time, the coordinates
+/// (cell centres, or faces along one axis inside a flux coefficient).
+type internal Ctx = {
+    Fields: torch.Tensor[]
+    Theta: torch.Tensor[]
+    T: float
+    Coords: torch.Tensor[]
+}
+
+/// Options of `Compiler.compile`.
+type CompileOptions = {
+    /// Precision of every tensor the simulator creates (default Float64).
+    Dtype: torch.ScalarType
+    /// Put linear diffusion terms (Δu, ∇·(κ∇u) with κ free of fields and t) in the stiff part, solved
+    /// implicitly by the IMEX schemes (explicit schemes still integrate them explicitly).
+    ImplicitDiffusion: bool
+    /// Modules for closures declared with `Architecture.Named` (and overrides for MLP closures), by name.
+    /// A module maps [..., arity] to [..., 1].
+    Modules: Map<string, torch.nn.Module<torch.Tensor, torch.Tensor>>
+    /// Forcings by name: time ↦ tensor broadcastable to the fields ([B; spatial…], [1; spatial…] or 0-dim).
+    Forcings: Map<string, float -> torch.Tensor>
+    /// Initial-condition data by key (`InitialCondition.FromData`), shape [B; spatial…].
+    Data: Map<string, torch.Tensor>
+    /// Seed for the initial weights of MLP closures.
+    Seed: int
+}
+
+/// A model compiled to a differentiable simulator.
+type Simulator
+    internal
+    (
+        model: Model,
+        grid: Grid,
+        dtype: torch.ScalarType,
+        parameters: Param[],
+        modules: (string * torch.nn.Module<torch.Tensor, torch.Tensor>)[],
+        dynamics: Dynamics,
+        initial: int -> torch.Tensor[] -> torch.Tensor[]
+    ) =
+
+    /// The model it was compiled from.
+    member _.Model = model
+
+    /// The grid.
+    member _.Grid = grid
+
+    /// The precision of its tensors.
+    member _.Dtype = dtype
+
+    /// Field names in state order.
+    member _.Fields = dynamics.Fields
+
+    /// Scientific parameters θ in declaration order (constrained; `Raw` is what optimisers update).
+    member _.Parameters = parameters
+
+    /// The parameter named `name`; raises `ModelException` naming the declared ones otherwise.
+    member _.Param(name: string) : Param =
+        match parameters |> Array.tryFind (fun p -> p.Name = name) with
+        | Some p -> p
+        | None ->
+            let names = String.Join(", ", parameters |> Array.map (fun p -> p.Name))
+            raise (ModelException($"Model '{model.Name}' has no parameter '{name}'. Declared: {names}."))
+
+    /// Neural closures by name.
+    member _.Modules = modules
+
+    /// The semi-discrete system (θ = `Theta ()`), for `Rollout.run` and `Residual.compute`.
+    member _.Dynamics = dynamics
+
+    /// Current constrained parameter values θ (differentiable with respect to the raw parameters).
+    member _.Theta() : torch.Tensor[] =
+        parameters |> Array.map (fun p -> p.Value)
+
+    /// Everything trainable: raw values of learnable parameters (θ) and closure weights (φ).
+    member _.Trainable() : Modules.Parameter[] =
+        Array.append
+            (parameters |> Array.filter (fun p -> p.Learnable) |> Array.map (fun p -> p.Raw))
+            (modules |> Array.collect (fun (_, m) -> m.parameters () |> Array.ofSeq))
+
+    /// The initial state of `batch` trajectories from the model's initial conditions.
+    member s.Initial(batch: int) : torch.Tensor[] =
+        use _ = torch.no_grad ()
+        initial batch (s.Theta())
+
+    /// Integrates from `u0` with the current parameters.
+    member s.Simulate(u0: torch.Tensor[], options: RolloutOptions) : Trajectory =
+        Rollout.run dynamics (s.Theta()) u0 options
+
+    /// The physics residual of a trajectory under the current parameters.
+    member s.Residual(form: ResidualForm, times: float[], values: torch.Tensor[]) : ResidualResult =
+        Residual.compute dynamics (s.Theta()) form times values
+
+/// Compiles a `Model` (Hybrid.Dsl IR) into a `Simulator`: the expression tree is translated once into a
+/// tree of F# closures over tensors (no interpretation of the IR per step).
+[<RequireQualifiedAccess>]
+module Compiler =
+
+    /// Float64, explicit diffusion, no modules, forcings or data, seed 0.
+    let defaults: CompileOptions = {
+        Dtype = torch.ScalarType.Float64
+        ImplicitDiffusion = false
+        Modules = Map.empty
+        Forcings = Map.empty
+        Data = Map.empty
+        Seed = 0
+    }
+
+    let private keep (t: torch.Tensor) = t.DetachFromDisposeScope()
+
+    let private activation (a: Activation) : torch.nn.Module<torch.Tensor, torch.Tensor> =
+        match a with
+        | Activation.Tanh -> torch.nn.Tanh()
+        | Activation.Relu -> torch.nn.ReLU()
+        | Activation.Gelu -> torch.nn.GELU()
+        | Activation.Silu -> torch.nn.SiLU()
+        | Activation.Sigmoid -> torch.nn.Sigmoid()
+        | Activation.Softplus -> torch.nn.Softplus()
+
+    let private mlp (name: string) (layers: int list) (act: Activation) (dtype: torch.ScalarType) =
+        let widths = Array.ofList layers
+
+        if widths.Length < 2 then
+            raise (
+                ModelException($"Closure '{name}' needs at least two layer widths (inputs and output), got {layers}.")
+            )
+
+        let mods = List<torch.nn.Module<torch.Tensor, torch.Tensor>>()
+
+        for i in 0 .. widths.Length - 2 do
+            mods.Add(torch.nn.Linear(int64 widths[i], int64 widths[i + 1]))
+
+            if i < widths.Length - 2 then
+                mods.Add(activation act)
+
+        let seq = torch.nn.Sequential(mods)
+        seq.``to`` (dtype) |> ignore
+        seq :> torch.nn.Module<torch.Tensor, torch.Tensor>
+
+    /// Splits a sum into signed terms: a − (b + c) ↦ [+a; −b; −c].
+    let rec private terms (sign: float) (e: Expr) : (float * Expr) list =
+        match e with
+        | Add(a, b) -> terms sign a @ terms sign b
+        | Sub(a, b) -> terms sign a @ terms (-sign) b
+        | Neg a -> terms (-sign) a
+        | _ -> [ sign, e ]
+
+    /// Flattens a product into its factors.
+    let rec private factors (e: Expr) : Expr list =
+        match e with
+        | Mul(a, b) -> factors a @ factors b
+        | _ -> [ e ]
+
+    /// Compiles `model` into a simulator. Raises `ModelException` for unknown symbols, missing modules,
+    /// forcings, data, or constructs this compiler does not support (two-scale lattices).
+    let compile (options: CompileOptions) (model: Model) : Simulator =
+        Engine.init ()
+        let dtype = options.Dtype
+        let device = Engine.torchDevice ()
+        let grid = Grid.ofDomain model.Domain
+        let fields = model.Fields |> List.map (fun f -> f.Name) |> Array.ofList
+
+        model.Fields
+        |> List.iter (fun f ->
+            if f.Fast then
+                raise (
+                    ModelException(
+                        $"Field '{f.Name}' is a fast (two-scale) lattice field; the compiler does not support two-scale lattices yet. Write the one-scale model, or supply the fast tendency as a Named closure."
+                    )
+                ))
+
+        let fieldIndex = fields |> Array.mapi (fun i f -> f, i) |> dict
+
+        let constant (v: float) =
+            keep (torch.tensor (v, dtype = dtype, device = device))
+
+        let parameters =
+            model.Params
+            |> List.map (fun p ->
+                let shape =
+                    match p.Shape with
+                    | ParamShape.Scalar -> [||]
+                    | ParamShape.Spatial -> Array.append [| 1L |] grid.Shape
+
+                Param(p.Name, p.Constraint, p.Value, shape, dtype, p.Learnable))
+            |> Array.ofList
+
+        let paramIndex = parameters |> Array.mapi (fun i p -> p.Name, i) |> dict
+        let constants = model.Constants |> List.map (fun c -> c.Name, c.Value) |> dict
+
+        let forcings =
+            model.Forcings
+            |> List.map (fun f ->
+                match options.Forcings.TryFind f.Name with
+                | Some g -> f.Name, g
+                | None ->
+                    raise (
+                        ModelException(
+                            $"Forcing '{f.Name}' of model '{model.Name}' has no data. Pass it in CompileOptions.Forcings as a function of time."
+                        )
+                    ))
+            |> dict
+
+        torch.manual_seed (int64 options.Seed) |> ignore
+
+        let modules =
+            model.Closures
+            |> List.map (fun c ->
+                match options.Modules.TryFind c.Name, c.Architecture with
+                | Some m, _ -> c.Name, m
+                | None, Architecture.Mlp(layers, act) -> c.Name, mlp c.Name layers act dtype
+                | None, Architecture.Named key ->
+                    match options.Modules.TryFind key with
+                    | Some m -> c.Name, m
+                    | None ->
+                        raise (
+                            ModelException(
+                                $"Closure '{c.Name}' names the module '{key}', which was not supplied. Pass it in CompileOptions.Modules under '{key}'."
+                            )
+                        ))
+            |> Array.ofList
+
+        let moduleIndex = modules |> Array.mapi (fun i (n, _) -> n, i) |> dict
+        let arity = model.Closures |> List.map (fun c -> c.Name, c.Arity) |> dict
+
+        let centres = Array.init grid.Dims (fun a -> keep (Grid.coordinate grid a dtype))
+
+        let faceCoords =
+            Array.init grid.Dims (fun a -> keep (Grid.faceCoordinate grid a dtype))
+
+        let unknown (name: string) =
+            let declared = String.Join(", ", Model.declarations model |> List.map fst)
+
+            ModelException(
+                $"Unknown symbol '{name}' in model '{model.Name}'. Declared: {declared}; coordinates: x, y, t."
+            )
+
+        let rec fieldsOf (e: Expr) : Set<int> =
+            match e with
+            | Sym n when fieldIndex.ContainsKey n -> Set.singleton fieldIndex[n]
+            | Shift(n, _, _) when fieldIndex.ContainsKey n -> Set.singleton fieldIndex[n]
+            | _ -> Expr.children e |> List.map fieldsOf |> Set.unionMany
+
+        let usesTime (e: Expr) =
+            Expr.subterms e |> List.exists (fun s -> s = Sym "t")
+
+        // Boundary conditions: per field, a function of the context giving the FieldBoundary.
+        let boundaryExpr: (Expr -> Ctx -> torch.Tensor) ref =
+            ref (fun _ _ -> failwith "not ready")
+
+        let boundaries: (Ctx -> FieldBoundary)[] =
+            fields
+            |> Array.map (fun f ->
+                if grid.Dims = 0 || grid.IsLattice then
+                    fun _ -> [||]
+                else
+                    let side (s: Side) =
+                        match model.Boundaries |> List.tryFind (fun b -> b.Field = f && b.Side = s) with
+                        | Some b -> b.Condition
+                        | None ->
+                            raise (
+                                ModelException(
+                                    $"Field '{f}' has no boundary condition on side {s}. Add one, e.g. boundary \"{f}\" noFlux."
+                                )
+                            )
+
+                    let axisOf (s: Side) =
+                        match s with
+                        | Side.Left
+                        | Side.Right -> 0
+                        | Side.Bottom
+                        | Side.Top -> 1
+
+                    let make (s: Side) : Ctx -> Bc =
+                        let a = axisOf s
+                        let ax = grid.Axes[a]
+                        let at = constant (if s = Side.Left || s = Side.Bottom then ax.Lo else ax.Hi)
+
+                        let value (e: Expr) =
+                            match e with
+                            | Num v ->
+                                let c = constant v
+                                fun (_: Ctx) -> c
+                            | _ ->
+                                let ev = boundaryExpr.Value e
+
+                                fun (c: Ctx) ->
+                                    let coords = Array.init grid.Dims (fun d -> if d = a then at else c.Coords[d])
+                                    ev { c with Coords = coords }
+
+                        match side s with
+                        | BoundaryCondition.Periodic -> fun _ -> Bc.Periodic
+                        | BoundaryCondition.NoFlux -> fun _ -> Bc.NoFlux
+                        | BoundaryCondition.Dirichlet e ->
+                            let v = value e
+                            fun c -> Bc.Dirichlet(v c)
+                        | BoundaryCondition.Neumann e ->
+                            let v = value e
+                            fun c -> Bc.Neumann(v c)
+
+                    let sides =
+                        Array.init grid.Dims (fun a ->
+                            if a = 0 then
+                                make Side.Left, make Side.Right
+                            else
+                                make Side.Bottom, make Side.Top)
+
+                    fun c -> sides |> Array.map (fun (lo, hi) -> { Low = lo c; High = hi c }))
+
+        let bcsOf (e: Expr) : Ctx -> FieldBoundary =
+            match Set.toList (fieldsOf e) with
+            | i :: _ -> boundaries[i]
+            | [] -> fun _ -> Boundary.uniform grid Bc.NoFlux
+
+        let diffusivityProbes = List<bool * (Ctx -> float)>()
+        let speedProbes = List<Ctx -> float>()
+
+        let maxAbs (t: torch.Tensor) = t.abs().max().ToDouble()
+
+        let rec compileExpr (e: Expr) : Ctx -> torch.Tensor =
+            match e with
+            | Num v ->
+                let c = constant v
+                fun _ -> c
+            | Sym n when fieldIndex.ContainsKey n ->
+                let i = fieldIndex[n]
+                fun c -> c.Fields[i]
+            | Sym n when paramIndex.ContainsKey n ->
+                let i = paramIndex[n]
+                fun c -> c.Theta[i]
+            | Sym n when constants.ContainsKey n ->
+                let k = constant constants[n]
+                fun _ -> k
+            | Sym n when forcings.ContainsKey n ->
+                let f = forcings[n]
+                fun c -> f c.T
+            | Sym "x" when grid.Dims >= 1 -> fun c -> c.Coords[0]
+            | Sym "y" when grid.Dims >= 2 -> fun c -> c.Coords[1]
+            | Sym "t" -> fun c -> torch.tensor (c.T, dtype = dtype, device = device)
+            | Sym n -> raise (unknown n)
+            | Neg a ->
+                let fa = compileExpr a
+                fun c -> -(fa c)
+            | Add(a, Num v) ->
+                let fa = compileExpr a
+                fun c -> fa c + v
+            | Add(a, b) ->
+                let fa, fb = compileExpr a, compileExpr b
+                fun c -> fa c + fb c
+            | Sub(a, Num v) ->
+                let fa = compileExpr a
+                fun c -> fa c - v
+            | Sub(Num v, b) ->
+                let fb = compileExpr b
+                fun c -> v - fb c
+            | Sub(a, b) ->
+                let fa, fb = compileExpr a, compileExpr b
+                fun c -> fa c - fb c
+            | Mul(Num v, b) ->
+                let fb = compileExpr b
+                fun c -> v * fb c
+            | Mul(a, Num v) ->
+                let fa = compileExpr a
+                fun c -> fa c * v
+            | Mul(a, b) ->
+                let fa, fb = compileExpr a, compileExpr b
+                fun c -> fa c * fb c
+            | Div(a, Num v) ->
+                let fa = compileExpr a
+                fun c -> fa c / v
+            | Div(a, b) ->
+                let fa, fb = compileExpr a, compileExpr b
+                fun c -> fa c / fb c
+            | PowInt(a, n) ->
+                let fa = compileExpr a
+
+                match n with
+                | 0 -> fun c -> torch.ones_like (fa c)
+                | 1 -> fa
+                | 2 -> fun c -> (fa c).square ()
+                | 3 ->
+                    fun c ->
+                        let x = fa c
+                        x * x * x
+                | -1 -> fun c -> (fa c).reciprocal ()
+                | _ -> fun c -> (fa c).pow ((float n).ToScalar())
+            | PowReal(a, b) ->
+                let fa, fb = compileExpr a, compileExpr b
+                fun c -> torch.pow (fa c, fb c)
+            | Apply(fn, a) ->
+                let fa = compileExpr a
+
+                match fn with
+                | Fn.Exp -> fun c -> torch.exp (fa c)
+                | Fn.Log -> fun c -> torch.log (fa c)
+                | Fn.Sqrt -> fun c -> torch.sqrt (fa c)
+                | Fn.Abs -> fun c -> torch.abs (fa c)
+                | Fn.Sin -> fun c -> torch.sin (fa c)
+                | Fn.Cos -> fun c -> torch.cos (fa c)
+                | Fn.Tanh -> fun c -> torch.tanh (fa c)
+                | Fn.Sigmoid -> fun c -> torch.sigmoid (fa c)
+                | Fn.Softplus -> fun c -> torch.nn.functional.softplus (fa c)
+            | Min(a, b) ->
+                let fa, fb = compileExpr a, compileExpr b
+                fun c -> torch.minimum (fa c, fb c)
+            | Max(a, b) ->
+                let fa, fb = compileExpr a, compileExpr b
+                fun c -> torch.maximum (fa c, fb c)
+            | Call(name, args) ->
+                if not (moduleIndex.ContainsKey name) then
+                    raise (unknown name)
+
+                if arity[name] <> args.Length then
+                    raise (
+                        ModelException(
+                            $"Closure '{name}' takes {arity[name]} argument(s) but is called with {args.Length}."
+                        )
+                    )
+
+                let m = snd modules[moduleIndex[name]]
+                let fargs = args |> List.map compileExpr |> Array.ofList
+
+                fun c ->
+                    let values = torch.broadcast_tensors (fargs |> Array.map (fun f -> f c))
+                    let input = torch.stack (values, -1L)
+                    m.forward(input).squeeze (-1L)
+            | Partial(axis, a) ->
+                let d =
+                    match axis with
+                    | Axis.X -> 0
+                    | Axis.Y -> 1
+
+                let fa = compileExpr a
+                let bcs = bcsOf a
+                fun c -> Operators.partial grid (bcs c) d (fa c)
+            | Laplacian a ->
+                let fa = compileExpr a
+                let bcs = bcsOf a
+                fun c -> Operators.laplacian grid (bcs c) (fa c)
+            | Divergence inner -> compileDivergence inner
+            | Advect(vs, a) ->
+                let fvs = vs |> List.map compileExpr |> Array.ofList
+                let fa = compileExpr a
+                let bcs = bcsOf a
+                speedProbes.Add(fun c -> fvs |> Array.sumBy (fun f -> maxAbs (f c)))
+                fun c -> Operators.advection grid (bcs c) (fvs |> Array.map (fun f -> f c)) (fa c)
+            | Shift(n, LatticeIndex.K, m) when fieldIndex.ContainsKey n ->
+                let i = fieldIndex[n]
+                fun c -> Operators.shift m c.Fields[i]
+            | Shift(n, LatticeIndex.K, _) -> raise (unknown n)
+            | Shift(n, LatticeIndex.J, _)
+            | FastSum(Sym n) ->
+                raise (
+                    ModelException(
+                        $"'{n}' uses the fast lattice index j; the compiler does not support two-scale lattices yet."
+                    )
+                )
+            | FastSum _ ->
+                raise (
+                    ModelException("Σⱼ (fast sums) needs a two-scale lattice, which the compiler does not support yet.")
+                )
+            | Grad _ ->
+                raise (ModelException("∇e is vector-valued and can only appear inside ∇·( … ), e.g. div(D * grad(u))."))
+
+        /// ∇·(inner): conservative flux form when inner = κ ∇u (κ evaluated at faces), generic otherwise.
+        and compileDivergence (inner: Expr) : Ctx -> torch.Tensor =
+            let fs = factors inner
+
+            match
+                fs
+                |> List.partition (fun f ->
+                    match f with
+                    | Grad _ -> true
+                    | _ -> false)
+            with
+            | [ Grad u ], kappaFactors ->
+                let fu = compileExpr u
+                let bcs = bcsOf u
+                let kappa = Expr.product kappaFactors
+                let kappaFields = fieldsOf kappa
+                let fk = compileExpr kappa
+
+                // κ at the faces along axis a: fields replaced by their face values, coordinates by faces.
+                let atFaces (c: Ctx) (a: int) =
+                    if kappaFactors.IsEmpty then
+                        fk c
+                    else
+                        let faceFields =
+                            c.Fields
+                            |> Array.mapi (fun i f ->
+                                if kappaFields.Contains i then
+                                    Operators.toFaces grid (boundaries[i]c) a f
+                                else
+                                    f)
+
+                        let coords =
+                            Array.init grid.Dims (fun d -> if d = a then faceCoords[a] else c.Coords[d])
+
+                        fk {
+                            c with
+                                Fields = faceFields
+                                Coords = coords
+                        }
+
+                diffusivityProbes.Add(
+                    false,
+                    (fun c -> Array.init grid.Dims (fun a -> maxAbs (atFaces c a)) |> Array.max)
+                )
+
+                fun c -> Operators.diffusion grid (bcs c) (atFaces c) (fu c)
+            | _ ->
+                let rec vector (e: Expr) : Ctx -> torch.Tensor[] =
+                    match e with
+                    | Grad a ->
+                        let fa = compileExpr a
+                        let bcs = bcsOf a
+                        fun c -> Operators.gradient grid (bcs c) (fa c)
+                    | Mul(s, v) when
+                        not (
+                            Expr.subterms s
+                            |> List.exists (fun t ->
+                                match t with
+                                | Grad _ -> true
+                                | _ -> false)
+                        )
+                        ->
+                        let fs, fv = compileExpr s, vector v
+                        fun c -> let k = fs c in fv c |> Array.map (fun x -> k * x)
+                    | Mul(v, s) ->
+                        let fs, fv = compileExpr s, vector v
+                        fun c -> let k = fs c in fv c |> Array.map (fun x -> x * k)
+                    | Add(a, b) ->
+                        let fa, fb = vector a, vector b
+                        fun c -> Array.map2 (+) (fa c) (fb c)
+                    | Sub(a, b) ->
+                        let fa, fb = vector a, vector b
+                        fun c -> Array.map2 (-) (fa c) (fb c)
+                    | Neg a ->
+                        let fa = vector a
+                        fun c -> fa c |> Array.map (fun x -> -x)
+                    | _ ->
+                        raise (
+                            ModelException(
+                                $"∇·( … ) needs a vector expression built from ∇ (e.g. div(D * grad(u))); got {e}."
+                            )
+                        )
+
+                let fv = vector inner
+                let bcs = bcsOf inner
+                fun c -> Operators.divergence grid (bcs c) (fv c)
+
+        boundaryExpr.Value <- compileExpr
+
+        // Each equation: its terms split into stiff (linear diffusion of the field itself) and explicit.
+        let equations =
+            fields
+            |> Array.map (fun f ->
+                match Model.tryEquation f model with
+                | Some eq -> eq.Rhs
+                | None -> raise (ModelException($"Field '{f}' has no equation. Add one, e.g. equation (dt {f} == …).")))
+
+        let isStiff (self: int) (e: Expr) =
+            let fs = factors e
+
+            let coefficientOk (k: Expr list) =
+                k
+                |> List.forall (fun x -> (fieldsOf x).IsEmpty && not (usesTime x) && not (Expr.hasSpatialOperator x))
+
+            options.ImplicitDiffusion
+            && grid.Dims > 0
+            && not grid.IsLattice
+            && (model.Boundaries
+                |> List.filter (fun b -> b.Field = fields[self])
+                |> List.forall (fun b ->
+                    match b.Condition with
+                    | BoundaryCondition.Dirichlet v
+                    | BoundaryCondition.Neumann v -> not (usesTime v) && (fieldsOf v).IsEmpty
+                    | _ -> true))
+            && (match
+                    fs
+                    |> List.partition (fun x ->
+                        match x with
+                        | Laplacian(Sym _)
+                        | Divergence _ -> true
+                        | _ -> false)
+                with
+                | [ Laplacian(Sym n) ], k -> fieldIndex.TryGetValue n = (true, self) && coefficientOk k
+                | [ Divergence inner ], k ->
+                    (match
+                        factors inner
+                        |> List.partition (fun x ->
+                            match x with
+                            | Grad _ -> true
+                            | _ -> false)
+                     with
+                     | [ Grad(Sym n) ], kappa -> fieldIndex.TryGetValue n = (true, self) && coefficientOk kappa
+                     | _ -> false)
+                    && coefficientOk k
+                | _ -> false)
+
+        let split =
+            equations
+            |> Array.mapi (fun i rhs ->
+                let ts = terms 1.0 rhs
+                let stiff, rest = ts |> List.partition (fun (_, t) -> isStiff i t)
+                stiff, rest)
+
+        let compileTerms (ts: (float * Expr) list) (probeStiff: bool) : (Ctx -> torch.Tensor) option =
+            match ts with
+            | [] -> None
+            | _ ->
+                let before = diffusivityProbes.Count
+
+                let compiled =
+                    ts
+                    |> List.map (fun (sign, t) ->
+                        let fs = factors t
+                        let f = compileExpr t
+
+                        // A Laplacian factor: its coefficient (the other factors) bounds the diffusivity.
+                        match
+                            fs
+                            |> List.partition (fun x ->
+                                match x with
+                                | Laplacian _ -> true
+                                | _ -> false)
+                        with
+                        | [ _ ], k ->
+                            let fk = compileExpr (Expr.product k)
+                            diffusivityProbes.Add(false, (fun c -> maxAbs (fk c)))
+                        | _ -> ()
+
+                        sign, f)
+
+                if probeStiff then
+                    for i in before .. diffusivityProbes.Count - 1 do
+                        diffusivityProbes[i] <- (true, snd diffusivityProbes[i])
+
+                Some(fun c ->
+                    compiled
+                    |> List.map (fun (sign, f) -> if sign > 0.0 then f c else -(f c))
+                    |> List.reduce (+))
+
+        let explicitParts = split |> Array.map (fun (_, rest) -> compileTerms rest false)
+
+        let stiffParts =
+            split |> Array.mapi (fun i (stiff, _) -> i, compileTerms stiff true)
+
+        let ctxOf theta t u = {
+            Fields = u
+            Theta = theta
+            T = t
+            Coords = centres
+        }
+
+        let explicitRhs (theta: torch.Tensor[]) (t: float) (u: torch.Tensor[]) =
+            let c = ctxOf theta t u
+
+            explicitParts
+            |> Array.mapi (fun i part ->
+                match part with
+                | Some f -> (f c).expand_as u[i]
+                | None -> torch.zeros_like u[i])
+
+        let stiff =
+            stiffParts
+            |> Array.map (fun (i, part) ->
+                part
+                |> Option.map (fun f ->
+                    fun (theta: torch.Tensor[]) (ui: torch.Tensor) ->
+                        // The stiff part only sees its own field; others are not referenced (checked above).
+                        let u = Array.init fields.Length (fun j -> if j = i then ui else ui)
+                        f (ctxOf theta 0.0 u)))
+
+        let limits (theta: torch.Tensor[]) (u: torch.Tensor[]) =
+            let c = ctxOf theta 0.0 u
+
+            let explicitD =
+                diffusivityProbes
+                |> Seq.filter (fun (s, _) -> not s)
+                |> Seq.fold (fun m (_, p) -> max m (p c)) 0.0
+
+            let stiffD =
+                diffusivityProbes
+                |> Seq.filter fst
+                |> Seq.fold (fun m (_, p) -> max m (p c)) 0.0
+
+            {
+                Diffusivity = explicitD
+                StiffDiffusivity = stiffD
+                Speed = speedProbes |> Seq.fold (fun m p -> max m (p c)) 0.0
+            }
+
+        let dynamics = {
+            Fields = fields
+            Grid = grid
+            Explicit = explicitRhs
+            Stiff = stiff
+            Limits = limits
+            Leaves =
+                modules
+                |> Array.collect (fun (_, m) -> m.parameters () |> Seq.map (fun p -> p :> torch.Tensor) |> Array.ofSeq)
+        }
+
+        let initials =
+            fields
+            |> Array.map (fun f ->
+                match model.Initials |> List.tryFind (fun i -> i.Field = f) with
+                | Some { Value = InitialCondition.Expr e } ->
+                    let fe = compileExpr e
+
+                    fun (batch: int) (theta: torch.Tensor[]) ->
+                        let c = {
+                            Fields = [||]
+                            Theta = theta
+                            T = 0.0
+                            Coords = centres
+                        }
+
+                        let v = fe c
+                        v.expand(Grid.fieldShape grid batch).clone ()
+                | Some {
+                           Value = InitialCondition.FromData key
+                       } ->
+                    fun (batch: int) (_: torch.Tensor[]) ->
+                        match options.Data.TryFind key with
+                        | Some d -> d.expand(Grid.fieldShape grid batch).clone ()
+                        | None ->
+                            raise (
+                                ModelException(
+                                    $"The initial condition of '{f}' reads data '{key}', which was not supplied. Pass it in CompileOptions.Data."
+                                )
+                            )
+                | None ->
+                    fun _ _ ->
+                        raise (
+                            ModelException(
+                                $"Field '{f}' has no initial condition. Add one, or pass the initial state to Simulate."
+                            )
+                        ))
+
+        let initial (batch: int) (theta: torch.Tensor[]) =
+            initials |> Array.map (fun f -> f batch theta)
+
+        Simulator(model, grid, dtype, parameters, modules, dynamics, initial)
