@@ -62,10 +62,76 @@ let truth () =
     let d = torch.tensor (dTrue, dtype = f64)
     (Rollout.run dyn [| d |] [| initial () |] (options snapshots)).Values[0] // [S; B; n]
 
+/// Trains D and the closure network on all trajectory windows (horizon 1 → 3) and returns the relative L2
+/// error of R_φ on the training range, the relative error of D, the final loss and the wall time.
+/// `simulate w0 saves` rolls the model out from the window starts w0 [W; n], giving [saves; W; n].
+let fit (d: Param) (net: Mlp) (data: torch.Tensor) (simulate: torch.Tensor -> int -> torch.Tensor) =
+    let objective = {
+        Loss =
+            fun ctx ->
+                let pairs = Windows.starts snapshots 6 ctx.Horizon
+                let w = Windows.take data pairs ctx.Horizon
+                let loss = Loss.mse (simulate w[0L] (ctx.Horizon + 1)) w
+
+                {
+                    Total = loss
+                    Parts = [| "data", loss |]
+                }
+        Validation = None
+    }
+
+    let result =
+        Trainer.train
+            {
+                Trainer.defaults with
+                    Epochs = 1600
+                    Seed = 1
+                    Groups = [|
+                        {
+                            Trainer.group "theta" 0.02 [ d.Raw ] with
+                                Schedule = LrSchedule.Cosine 0.02
+                        }
+                        {
+                            Trainer.group "phi" 0.01 (Neural.parameters net) with
+                                Schedule = LrSchedule.Cosine 0.02
+                        }
+                    |]
+                    Horizon = { Start = 1; Max = 3; GrowEvery = 550 }
+                    Theta = [| "D", d.Get |]
+            }
+            objective
+
+    let lo, hi =
+        use _ = torch.no_grad ()
+        data.min().ToDouble(), data.max().ToDouble()
+
+    let u = torch.linspace (lo, hi, 200L, dtype = f64)
+
+    let relL2 =
+        use _ = torch.no_grad ()
+        let learned = Closure.pointwise net [| u |]
+        let exact = rTrue * u * (1.0 - u)
+        ((learned - exact).square().sum () / exact.square().sum ()).sqrt().ToDouble()
+
+    let dErr = abs (d.Get() - dTrue) / dTrue
+    let loss = result.TrainLosses[result.TrainLosses.Length - 1]
+
+    printfn
+        "UDE: R rel L2 %.4f on [%.3f, %.3f], D %.5f (err %.4f), final loss %.3e, %.1f s"
+        relL2
+        lo
+        hi
+        (d.Get())
+        dErr
+        loss
+        result.WallTime.TotalSeconds
+
+    relL2, dErr
+
 let tests =
     testSequenced
     <| testList "UDE twin (Fisher–KPP)" [
-        test "MLP closure recovers r·u(1−u) within 5% and D within 5%" {
+        test "hand-built RHS: MLP closure recovers r·u(1−u) within 5% and D within 5%" {
             Engine.seed 1
             let data = truth ()
             let d = Param("D", Constraint.Positive, 0.02, dtype = f64)
@@ -78,65 +144,47 @@ let tests =
                     Leaves = Neural.parameters net |> Array.map (fun p -> p :> torch.Tensor)
             }
 
-            let objective = {
-                Loss =
-                    fun ctx ->
-                        let pairs = Windows.starts snapshots 6 ctx.Horizon
-                        let w = Windows.take data pairs ctx.Horizon
-                        let pred = Rollout.run dyn [| d.Value |] [| w[0L] |] (options (ctx.Horizon + 1))
-                        let loss = Loss.mse pred.Values[0] w
+            let relL2, dErr =
+                fit d net data (fun w0 saves -> (Rollout.run dyn [| d.Value |] [| w0 |] (options saves)).Values[0])
 
-                        {
-                            Total = loss
-                            Parts = [| "data", loss |]
-                        }
-                Validation = None
-            }
+            Expect.isLessThan relL2 0.05 "R_φ within 5% relative L2 of r·u(1−u) on the training range"
+            Expect.isLessThan dErr 0.05 "D within 5%"
+        }
 
-            let result =
-                Trainer.train
+        test "compiled model (IR → simulator, MLP closure R(u)) recovers R within 5% and D within 5%" {
+            Engine.seed 1
+            let data = truth ()
+            let u = Sym "u"
+            let net = new Mlp("R", 1, 1, 16, 2, dtype = f64)
+
+            let model =
+                Model.empty "fisher-ude"
+                |> Model.withDomain (Domain.Interval(0.0, 1.0, 16))
+                |> Model.addField (Model.field "u")
+                |> Model.addParam {
+                    Model.param "D" 0.02 with
+                        Constraint = Constraint.Positive
+                }
+                |> Model.addClosure {
+                    Name = "R"
+                    Arity = 1
+                    Architecture = Architecture.Mlp([ 1; 16; 16; 1 ], Hybrid.Activation.Tanh)
+                    Units = None
+                }
+                |> Model.addEquation "u" (Add(Divergence(Mul(Sym "D", Grad u)), Call("R", [ u ])))
+                |> Model.setBoundaryAll "u" BoundaryCondition.Periodic
+                |> Model.setInitial "u" (InitialCondition.Expr(Num 0.5))
+
+            let sim =
+                Hybrid.Compiler.Compiler.compile
                     {
-                        Trainer.defaults with
-                            Epochs = 1600
-                            Seed = 1
-                            Groups = [|
-                                {
-                                    Trainer.group "theta" 0.02 [ d.Raw ] with
-                                        Schedule = LrSchedule.Cosine 0.02
-                                }
-                                {
-                                    Trainer.group "phi" 0.01 (Neural.parameters net) with
-                                        Schedule = LrSchedule.Cosine 0.02
-                                }
-                            |]
-                            Horizon = { Start = 1; Max = 3; GrowEvery = 550 }
-                            Theta = [| "D", d.Get |]
+                        Hybrid.Compiler.Compiler.defaults with
+                            Modules = Map [ "R", (net :> torch.nn.Module<torch.Tensor, torch.Tensor>) ]
                     }
-                    objective
+                    model
 
-            let lo, hi =
-                use _ = torch.no_grad ()
-                data.min().ToDouble(), data.max().ToDouble()
-
-            let u = torch.linspace (lo, hi, 200L, dtype = f64)
-
-            let relL2 =
-                use _ = torch.no_grad ()
-                let learned = Closure.pointwise net [| u |]
-                let exact = rTrue * u * (1.0 - u)
-                ((learned - exact).square().sum () / exact.square().sum ()).sqrt().ToDouble()
-
-            let dErr = abs (d.Get() - dTrue) / dTrue
-
-            printfn
-                "UDE: R rel L2 %.4f on [%.3f, %.3f], D %.5f (err %.4f), final loss %.3e, %.1f s"
-                relL2
-                lo
-                hi
-                (d.Get())
-                dErr
-                result.TrainLosses[result.TrainLosses.Length - 1]
-                result.WallTime.TotalSeconds
+            let relL2, dErr =
+                fit (sim.Param "D") net data (fun w0 saves -> (sim.Simulate([| w0 |], options saves)).Values[0])
 
             Expect.isLessThan relL2 0.05 "R_φ within 5% relative L2 of r·u(1−u) on the training range"
             Expect.isLessThan dErr 0.05 "D within 5%"
