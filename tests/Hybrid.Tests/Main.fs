@@ -19,5 +19,6 @@ let main argv =
         Training.TrainerTests.tests
         Training.UncertaintyTests.tests
         Training.DataTests.tests
+        Training.LossTests.tests
     ]
     |> Summary.runWithExclusive argv exclusive

@@ -267,7 +267,11 @@ module Trainer =
                 )
             )
 
-    /// Trains with Adam. Every step runs in its own dispose scope; losses are reduced to numbers.
+    /// Trains with Adam (one parameter group per `ParamGroup`). Every step runs in its own dispose scope;
+    /// losses are reduced to numbers. At the start of every epoch TorchSharp's global generator is reseeded
+    /// from (seed, epoch) and `TrainContext.Random` is created from the same pair, so a resumed run repeats
+    /// an uninterrupted one exactly. Raises `HybridException` on empty groups, a non-scalar or non-finite
+    /// loss, or a checkpoint made with another seed.
     let train (o: TrainOptions) (objective: Objective) : TrainResult =
         Engine.init ()
         validate o

@@ -43,13 +43,13 @@ let features (u0: torch.Tensor) =
     let t = torch.tensor(times, dtype = f64).reshape([| s; 1L |]).expand ([| s; b |])
     torch.stack ([| u0.unsqueeze(0L).expand ([| s; b |]); t |], -1L)
 
-let fit (c: float) =
+let fit (mode: FusionMode) (c: float) =
     Engine.seed 3
     let train = u0s [| 0.5; 0.7; 0.9; 1.1; 1.3; 1.5 |]
     let y = truth c train
     let k = Param("k", Constraint.Positive, 1.0, dtype = f64)
     let net = new Mlp("G", 2, 1, 16, 1, dtype = f64)
-    let fusion = new Fusion(FusionMode.Scalar 0.5, dtype = f64)
+    let fusion = new Fusion(mode, dtype = f64)
     let z = features train
 
     let branches (u0: torch.Tensor) (zz: torch.Tensor) =
@@ -68,7 +68,12 @@ let fit (c: float) =
                     Groups = [|
                         Trainer.group "theta" 0.05 [ k.Raw ]
                         Trainer.group "phi" 0.02 (Neural.parameters net)
-                        Trainer.group "alpha" 0.2 (Neural.parameters fusion)
+                        Trainer.group
+                            "alpha"
+                            (match mode with
+                             | FusionMode.Gate _ -> 0.01 // a gate network saturates at high rates
+                             | _ -> 0.2)
+                            (Neural.parameters fusion)
                     |]
                     Theta = [| "k", k.Get; "alpha", (fun () -> fusion.Alpha) |]
             }
@@ -104,7 +109,7 @@ let tests =
     testSequenced
     <| testList "Fusion" [
         test "exactly right physics: α ends ≥ 0.9" {
-            let alpha, fused, phys, k, secs = fit 0.0
+            let alpha, fused, phys, k, secs = fit (FusionMode.Scalar 0.5) 0.0
 
             printfn
                 "Fusion (right physics): α = %.4f, k = %.4f, held-out MSE fused %.2e physics %.2e, %.1f s"
@@ -118,7 +123,7 @@ let tests =
         }
 
         test "structurally wrong physics: α moves toward the neural branch and fusion beats physics alone" {
-            let alpha, fused, phys, k, secs = fit 1.0
+            let alpha, fused, phys, k, secs = fit (FusionMode.Scalar 0.5) 1.0
 
             printfn
                 "Fusion (wrong physics): α = %.4f, k = %.4f, held-out MSE fused %.2e physics %.2e, %.1f s"
@@ -129,6 +134,20 @@ let tests =
                 secs
 
             Expect.isLessThan alpha 0.5 "α below its initial 0.5"
+            Expect.isLessThan fused (0.5 * phys) "fused held-out MSE at most half the physics-only MSE"
+        }
+
+        test "per-point gate (physics-informed attention) with wrong physics beats physics alone" {
+            let alpha, fused, phys, _, secs = fit (FusionMode.Gate(2, 8)) 1.0
+
+            printfn
+                "Fusion gate (wrong physics): mean gate %.4f, held-out MSE fused %.2e physics %.2e, %.1f s"
+                alpha
+                fused
+                phys
+                secs
+
+            Expect.isLessThan alpha 0.5 "the gate leans to the neural branch"
             Expect.isLessThan fused (0.5 * phys) "fused held-out MSE at most half the physics-only MSE"
         }
 
