@@ -83,6 +83,21 @@ let tests =
             Expect.floatClose { absolute = 0.0; relative = 0.01 } (r.Get()) 2.0 "r"
         }
 
+        test "metrics report: in- and out-of-domain MSE, timing" {
+            Engine.init ()
+            let x = torch.linspace (0.0, 1.0, 11L, dtype = f64)
+            let xo = torch.linspace (2.0, 3.0, 11L, dtype = f64)
+
+            let r =
+                Metrics.report (fun t -> 2.0 * t) (x, 2.0 * x) (Some(xo, 2.0 * xo + 0.1)) 1.5
+
+            Expect.floatClose Accuracy.high r.MseInDomain 0.0 "exact in domain"
+            Expect.floatClose Accuracy.high r.MseOutOfDomain 0.01 "0.1² out of domain"
+            Expect.isGreaterThanOrEqual r.InferenceSeconds 0.0 "timed"
+            Expect.isTrue (System.Double.IsNaN r.Ece) "ECE left for the caller"
+            Expect.floatClose Accuracy.high (Metrics.relativeL2 (2.0 * x) x) 1.0 "relative L2"
+        }
+
         test "penalties and λ schedules have their closed forms" {
             Engine.init ()
             let ramp = torch.arange(5.0, dtype = f64).reshape (1L, 5L)
