@@ -14,12 +14,20 @@ let private f64 = torch.ScalarType.Float64
 
 let private median (xs: float list) = (List.sort xs)[xs.Length / 2]
 
-/// Median wall time (ms) of `reps` runs after one warm-up.
-let private time (reps: int) (f: unit -> unit) =
+/// Collects garbage and runs pending finalizers (TorchSharp tensors free native memory in finalizers), so
+/// that one measurement does not pay for the garbage of the previous one.
+let private settle () =
+    GC.Collect()
+    GC.WaitForPendingFinalizers()
+    GC.Collect()
+
+/// Median wall time (ms) of `reps` runs after one warm-up, each started on a settled heap.
+let internal time (reps: int) (f: unit -> unit) =
     f ()
 
     [
         for _ in 1..reps ->
+            settle ()
             let w = Stopwatch.StartNew()
             f ()
             w.Elapsed.TotalMilliseconds
@@ -37,7 +45,7 @@ let private rk4 (f: torch.Tensor[] -> torch.Tensor[]) (h: float) (u: torch.Tenso
     Array.init u.Length (fun i -> u[i] + (h / 6.0) * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]))
 
 /// Hand-written eager rollout: `steps` RK4 steps, per-step dispose scope, returns the final state.
-let private handRollout (f: torch.Tensor[] -> torch.Tensor[]) (h: float) (steps: int) (u0: torch.Tensor[]) =
+let internal handRollout (f: torch.Tensor[] -> torch.Tensor[]) (h: float) (steps: int) (u0: torch.Tensor[]) =
     let mutable u = u0
 
     for _ in 1..steps do
@@ -50,7 +58,7 @@ let private handRollout (f: torch.Tensor[] -> torch.Tensor[]) (h: float) (steps:
 
 // ---- 1-D Fisher–KPP, N = 256, no flux: ∂u/∂t = ∇·(D∇u) + r u (1 − u) ----
 
-let private fisherModel n =
+let internal fisherModel n =
     let u = Sym "u"
 
     Model.empty "fisher"
@@ -69,7 +77,7 @@ let private fisherModel n =
     |> Model.setInitial "u" (InitialCondition.Expr(Apply(Fn.Exp, Mul(Num -100.0, PowInt(Sub(Sym "x", Num 0.5), 2)))))
 
 /// The same operations written by hand: ghost cells by concatenation, face fluxes, flux differences.
-let private fisherHand (n: int) (d: torch.Tensor) (r: torch.Tensor) (s: torch.Tensor[]) =
+let internal fisherHand (n: int) (d: torch.Tensor) (r: torch.Tensor) (s: torch.Tensor[]) =
     let u = s[0]
     let dx = 1.0 / float n
 
@@ -86,7 +94,7 @@ let private fisherHand (n: int) (d: torch.Tensor) (r: torch.Tensor) (s: torch.Te
 
 // ---- 2-D Gray–Scott, 128², periodic ----
 
-let private grayScottModel n =
+let internal grayScottModel n =
     let u, v = Sym "u", Sym "v"
     let uvv = Mul(u, PowInt(v, 2))
 
@@ -103,7 +111,7 @@ let private grayScottModel n =
     |> Model.setBoundaryAll "u" BoundaryCondition.Periodic
     |> Model.setBoundaryAll "v" BoundaryCondition.Periodic
 
-let private grayScottInitial (n: int) =
+let internal grayScottInitial (n: int) =
     let g = Grid.plane (0.0, 1.0, n) (0.0, 1.0, n)
 
     let bump x y =
@@ -115,7 +123,7 @@ let private grayScottInitial (n: int) =
     |]
 
 /// Hand-written: periodic 5-point Laplacian by concatenating wrapped ghost rows and columns (as the compiler does).
-let private grayScottHand (n: int) (th: torch.Tensor[]) (s: torch.Tensor[]) =
+let internal grayScottHand (n: int) (th: torch.Tensor[]) (s: torch.Tensor[]) =
     let h = 1.0 / float n
     let m = int64 n
 
@@ -134,7 +142,7 @@ let private grayScottHand (n: int) (th: torch.Tensor[]) (s: torch.Tensor[]) =
         th[1] * lap v + uvv - (th[2] + th[3]) * v
     |]
 
-let private peakRss (f: unit -> unit) : int64 option =
+let internal peakRss (f: unit -> unit) : int64 option =
     let field (name: string) =
         File.ReadAllLines "/proc/self/status"
         |> Array.find (fun l -> l.StartsWith name)
@@ -151,7 +159,7 @@ let private peakRss (f: unit -> unit) : int64 option =
         f ()
         None
 
-let private machine () =
+let internal machine () =
     let cpu =
         try
             File.ReadAllLines "/proc/cpuinfo"

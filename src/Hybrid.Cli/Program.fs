@@ -11,7 +11,9 @@ let private usage =
 commands:
   demo     simulate the 1-D heat equation, add 1% noise, recover D by gradient descent
   info     print what engine was loaded (TorchSharp version, native bridge, device)
-  bench    compiled simulators vs hand-written TorchSharp, and checkpointing memory; writes bench/results.md"""
+  bench    compiled simulators vs hand-written TorchSharp, and checkpointing memory; writes bench/results.md
+  bench-fused [--quick]
+           fused kernels vs eager TorchSharp vs a hand-written loop, scaling, long-rollout memory; writes bench/fused.md"""
 
 let private demo () =
     let s = HeatRecovery.defaults
@@ -48,6 +50,9 @@ let main argv =
         | [||] -> demo ()
         | [| "bench" |] -> Bench.run "bench/results.md" 5
         | [| "bench"; path |] -> Bench.run path 5
+        | [| "bench-fused" |] -> FusedBench.run "bench/fused.md" false
+        | [| "bench-fused"; "--quick" |] -> FusedBench.run "bench/fused-quick.md" true
+        | [| "bench-fused-memory"; steps; segment |] -> FusedBench.memory (int steps) (int segment)
         | [| "info" |] ->
             printfn "%s" (Engine.describe ())
             0

@@ -14,6 +14,7 @@ let main argv =
         Numerics.ConvergenceTests.tests
         Numerics.RolloutTests.tests
         Compiler.CompilerTests.tests
+        Fused.FusedTests.tests
         Training.UdeTests.tests
         Training.FusionTests.tests
         Training.TrainerTests.tests

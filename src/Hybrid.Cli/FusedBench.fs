@@ -1,0 +1,339 @@
+/// `hybrid bench-fused`: the fused path (generated kernels and adjoints) against hand-written eager
+/// TorchSharp, the compiled eager simulator, and a hand-written plain F# loop with a hand-written adjoint
+/// (the practical limit on a CPU); a scaling table over grid size; peak memory of long rollouts with and
+/// without checkpointing. Writes bench/fused.md.
+module Hybrid.Cli.FusedBench
+
+open System
+open System.IO
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+open Hybrid.Compiler
+open Hybrid.Fused
+
+/// 1-D Fisher–KPP with no-flux ends, RK4, written by hand on float arrays, with its adjoint written by hand:
+/// the fastest this computation gets in .NET without SIMD.
+module private PlainFisher =
+
+    let private rhs (n: int) (h2inv: float) (d: float) (r: float) (u: float[]) (k: float[]) =
+        for i in 0 .. n - 1 do
+            let left = if i = 0 then u[0] else u[i - 1]
+            let right = if i = n - 1 then u[n - 1] else u[i + 1]
+            k[i] <- d * (left - 2.0 * u[i] + right) * h2inv + r * u[i] * (1.0 - u[i])
+
+    /// λᵀ∂f/∂u into `out`; returns (λᵀ∂f/∂D, λᵀ∂f/∂r).
+    let private vjp (n: int) (h2inv: float) (d: float) (r: float) (u: float[]) (lam: float[]) (out: float[]) =
+        let mutable gd = 0.0
+        let mutable gr = 0.0
+
+        for j in 0 .. n - 1 do
+            let left = if j = 0 then lam[0] else lam[j - 1]
+            let right = if j = n - 1 then lam[n - 1] else lam[j + 1]
+            out[j] <- d * h2inv * (left - 2.0 * lam[j] + right) + r * (1.0 - 2.0 * u[j]) * lam[j]
+            let uleft = if j = 0 then u[0] else u[j - 1]
+            let uright = if j = n - 1 then u[n - 1] else u[j + 1]
+            gd <- gd + lam[j] * (uleft - 2.0 * u[j] + uright) * h2inv
+            gr <- gr + lam[j] * u[j] * (1.0 - u[j])
+
+        gd, gr
+
+    /// Runs `steps` RK4 steps from u0, then the adjoint of L = Σ u_T²; returns (L, ∂L/∂D, ∂L/∂r).
+    let lossAndGradient (n: int) (d: float) (r: float) (dt: float) (steps: int) (u0: float[]) =
+        let h2inv = float (n * n)
+        let states = Array.init (steps + 1) (fun _ -> Array.zeroCreate<float> n)
+        Array.blit u0 0 states[0] 0 n
+        let k = Array.init 4 (fun _ -> Array.zeroCreate<float> n)
+        let s = Array.init 4 (fun _ -> Array.zeroCreate<float> n)
+        let a = [| 0.0; 0.5; 0.5; 1.0 |]
+        let b = [| 1.0 / 6.0; 1.0 / 3.0; 1.0 / 3.0; 1.0 / 6.0 |]
+
+        /// Stage inputs s[0..3] and slopes k[0..2] (and k[3] when `last`).
+        let stages (u: float[]) (last: bool) =
+            for i in 0..3 do
+                for c in 0 .. n - 1 do
+                    s[i][c] <- if i = 0 then u[c] else u[c] + dt * a[i] * k[i - 1][c]
+
+                if i < 3 || last then
+                    rhs n h2inv d r s[i] k[i]
+
+        for step in 0 .. steps - 1 do
+            let u = states[step]
+            stages u true
+            let next = states[step + 1]
+
+            for c in 0 .. n - 1 do
+                next[c] <- u[c] + dt * (b[0] * k[0][c] + b[1] * k[1][c] + b[2] * k[2][c] + b[3] * k[3][c])
+
+        let final = states[steps]
+        let loss = final |> Array.sumBy (fun v -> v * v)
+        let mutable lam = final |> Array.map (fun v -> 2.0 * v)
+        let sbar = Array.init 4 (fun _ -> Array.zeroCreate<float> n)
+        let kbar = Array.zeroCreate<float> n
+        let mutable gd = 0.0
+        let mutable gr = 0.0
+
+        for step in steps - 1 .. -1 .. 0 do
+            stages states[step] false
+
+            for i in 3..-1..0 do
+                for c in 0 .. n - 1 do
+                    kbar[c] <- dt * b[i] * lam[c] + (if i < 3 then dt * a[i + 1] * sbar[i + 1][c] else 0.0)
+
+                let pd, pr = vjp n h2inv d r s[i] kbar sbar[i]
+                gd <- gd + pd
+                gr <- gr + pr
+
+            lam <- Array.init n (fun c -> lam[c] + sbar[0][c] + sbar[1][c] + sbar[2][c] + sbar[3][c])
+
+        loss, gd, gr
+
+/// One-scale Lorenz-96, dXₖ/dt = (Xₖ₊₁ − Xₖ₋₂) Xₖ₋₁ − Xₖ + F.
+let private lorenzModel (k: int) =
+    let shift m = Shift("X", LatticeIndex.K, m)
+
+    Model.empty "lorenz96"
+    |> Model.withDomain (Domain.Lattice(k, 0))
+    |> Model.addField (Model.field "X")
+    |> Model.addParam (Model.param "F" 8.0)
+    |> Model.addEquation "X" ((shift 1 - shift -2) * shift -1 - Sym "X" + Sym "F")
+
+let private lorenzHand (f: torch.Tensor) (s: torch.Tensor[]) =
+    let x = s[0]
+    [| (x.roll (-1L, 1L) - x.roll (2L, 1L)) * x.roll (1L, 1L) - x + f |]
+
+let private lorenzInitial (k: int) = [|
+    torch
+        .tensor(Array.init k (fun i -> 8.0 + (if i = 0 then 0.01 else 0.0)), dtype = torch.ScalarType.Float64)
+        .reshape ([| 1L; int64 k |])
+|]
+
+/// Checkpoint segment of ⌈√T⌉ steps: the fused path's default, small tapes that stay in cache.
+let private sqrtSegment (steps: int) = int (ceil (sqrt (float steps)))
+
+/// Forward + backward of L = Σ (final state)² through the fused simulator, checkpoints every `segment` steps.
+let private fusedLoss
+    (sim: FusedSimulator)
+    (theta: unit -> torch.Tensor[])
+    (u0: torch.Tensor[])
+    (dt: float)
+    (steps: int)
+    (segment: int)
+    ()
+    =
+    use _ = torch.NewDisposeScope()
+    let saved = Fused.rollout sim u0 (theta ()) 0.0 dt steps steps segment
+    let loss = saved |> Array.map (fun s -> s.square().sum ()) |> Array.reduce (+)
+    loss.backward ()
+
+let private compiledLoss (c: Simulator) (u0: torch.Tensor[]) (dt: float) (steps: int) () =
+    use _ = torch.NewDisposeScope()
+
+    let o = {
+        Rollout.defaults with
+            Dt = dt
+            SaveTimes = [| float steps * dt |]
+            FiniteCheckEvery = 0
+            OnUnstable = OnUnstable.Ignore
+    }
+
+    let traj = c.Simulate(u0, o)
+    (traj.Values |> Array.map (fun s -> s.square().sum ()) |> Array.reduce (+)).backward ()
+
+let private handLoss (f: torch.Tensor[] -> torch.Tensor[]) (u0: torch.Tensor[]) (dt: float) (steps: int) () =
+    use _ = torch.NewDisposeScope()
+    let u = Bench.handRollout f dt steps u0
+    (u |> Array.map (fun s -> s.square().sum ()) |> Array.reduce (+)).backward ()
+
+/// Runs the benchmark and writes the markdown to `path`; `quick` uses fewer repetitions and sizes.
+let run (path: string) (quick: bool) : int =
+    Engine.init ()
+    let lines = Collections.Generic.List<string>()
+
+    let say (s: string) =
+        printfn "%s" s
+        lines.Add s
+
+    let reps = if quick then 1 else 5
+    let date = DateTime.UtcNow.ToString "yyyy-MM-dd"
+    say "# Benchmark: fused kernels with generated adjoints"
+    say ""
+
+    say
+        $"Machine: {Bench.machine ()}. Date: {date}. float64, batch 1, forward + backward of L = Σ u_T², median of {reps} runs after a warm-up; all paths measured in this one run. The fused path keeps checkpoints every ⌈√T⌉ steps and recomputes each segment in the backward pass (its default); the plain loop keeps every state."
+
+    say ""
+
+    say
+        "| case | hand-written eager TorchSharp (ms) | compiled eager (ms) | fused (ms) | plain F# loop + hand adjoint (ms) | eager / fused | fused / plain |"
+
+    say "|---|---|---|---|---|---|---|"
+
+    let row (case: string) (hand: float) (compiled: float) (fused: float) (plain: float option) =
+        let plainCell, ratio =
+            match plain with
+            | Some p -> $"{p:F1}", $"{fused / p:F2}×"
+            | None -> "—", "—"
+
+        say $"| {case} | {hand:F1} | {compiled:F1} | {fused:F2} | {plainCell} | {hand / fused:F1}× | {ratio} |"
+
+    // 1-D Fisher–KPP, N = 256, 1,000 RK4 steps.
+    let n, steps, dt = 256, 1000, 0.01
+    let fisher = Compiler.compile Compiler.defaults (Bench.fisherModel n)
+    let fisherFused = Fused.compile Scheme.Rk4 fisher.Model
+    let u0 = fisher.Initial 1
+    let th () = fisher.Theta()
+
+    let plainU0 = u0[0].data<float>().ToArray()
+    let d, r = (th ()).[0].ToDouble(), (th ()).[1].ToDouble()
+
+    // The plain loop must compute what the fused path computes: compare the gradients once.
+    let _, plainD, plainR = PlainFisher.lossAndGradient n d r dt steps plainU0
+
+    let fusedD, fusedR =
+        let theta = [|
+            torch.tensor (d, dtype = torch.ScalarType.Float64, requires_grad = true)
+            torch.tensor (r, dtype = torch.ScalarType.Float64, requires_grad = true)
+        |]
+
+        let saved = Fused.rollout fisherFused u0 theta 0.0 dt steps steps steps
+        saved[0].square().sum().backward ()
+        theta[0].grad.ToDouble(), theta[1].grad.ToDouble()
+
+    let agreement =
+        max (abs (plainD - fusedD) / abs fusedD) (abs (plainR - fusedR) / abs fusedR)
+
+    say
+        $"Check: the plain loop's hand-written adjoint and the fused generated adjoint agree on ∂L/∂D and ∂L/∂r to {agreement:E1} (relative)."
+
+    say ""
+
+    row
+        $"Fisher–KPP 1-D, N = {n}, {steps} RK4 steps"
+        (Bench.time reps (handLoss (fun s -> Bench.fisherHand n (th ()).[0] (th ()).[1] s) u0 dt steps))
+        (Bench.time reps (compiledLoss fisher u0 dt steps))
+        (Bench.time reps (fusedLoss fisherFused th u0 dt steps (sqrtSegment steps)))
+        (Some(Bench.time reps (fun () -> PlainFisher.lossAndGradient n d r dt steps plainU0 |> ignore)))
+
+    // 2-D Gray–Scott, 128², 500 RK4 steps.
+    let m, gsSteps = (if quick then 32 else 128), (if quick then 50 else 500)
+    let gs = Compiler.compile Compiler.defaults (Bench.grayScottModel m)
+    let gsFused = Fused.compile Scheme.Rk4 gs.Model
+    let v0 = Bench.grayScottInitial m
+    let gsReps = max 1 (reps / 2)
+
+    row
+        $"Gray–Scott 2-D, {m}², {gsSteps} RK4 steps"
+        (Bench.time gsReps (handLoss (Bench.grayScottHand m (gs.Theta())) v0 1.0 gsSteps))
+        (Bench.time gsReps (compiledLoss gs v0 1.0 gsSteps))
+        (Bench.time gsReps (fusedLoss gsFused gs.Theta v0 1.0 gsSteps (sqrtSegment gsSteps)))
+        None
+
+    // Lorenz-96, K = 40, 1,000 RK4 steps.
+    let k, lSteps, ldt = 40, 1000, 0.005
+    let lorenz = Compiler.compile Compiler.defaults (lorenzModel k)
+    let lorenzFused = Fused.compile Scheme.Rk4 lorenz.Model
+    let x0 = lorenzInitial k
+
+    row
+        $"Lorenz-96, K = {k}, {lSteps} RK4 steps"
+        (Bench.time reps (handLoss (lorenzHand (lorenz.Theta()).[0]) x0 ldt lSteps))
+        (Bench.time reps (compiledLoss lorenz x0 ldt lSteps))
+        (Bench.time reps (fusedLoss lorenzFused lorenz.Theta x0 ldt lSteps (sqrtSegment lSteps)))
+        None
+
+    // Scaling: where each path wins.
+    say ""
+    say "Scaling (forward + backward, RK4, median of 3; compiled eager vs fused, ms):"
+    say ""
+    say "| grid | steps | compiled eager | fused | eager / fused |"
+    say "|---|---|---|---|---|"
+
+    let scale (label: string) (c: Simulator) (f: FusedSimulator) (init: torch.Tensor[]) (dt: float) (steps: int) =
+        let e = Bench.time 3 (compiledLoss c init dt steps)
+        let fu = Bench.time 3 (fusedLoss f c.Theta init dt steps (sqrtSegment steps))
+        say $"| {label} | {steps} | {e:F1} | {fu:F1} | {e / fu:F1}× |"
+
+    for nn in (if quick then [ 64; 256 ] else [ 64; 256; 1024; 4096 ]) do
+        let c = Compiler.compile Compiler.defaults (Bench.fisherModel nn)
+
+        scale
+            $"1-D N = {nn}"
+            c
+            (Fused.compile Scheme.Rk4 c.Model)
+            (c.Initial 1)
+            (min 0.01 (0.2 / float (nn * nn) / 1e-4))
+            200
+
+    for nn in (if quick then [ 32 ] else [ 32; 64; 128; 256; 512 ]) do
+        let c = Compiler.compile Compiler.defaults (Bench.grayScottModel nn)
+
+        scale
+            $"2-D {nn}²"
+            c
+            (Fused.compile Scheme.Rk4 c.Model)
+            (Bench.grayScottInitial nn)
+            (min 1.0 (0.2 / float (nn * nn) / 2e-5))
+            20
+
+    // Memory of long rollouts with gradients, each in a fresh process (a process's peak resident set only
+    // grows, so earlier runs would hide later peaks).
+    say ""
+    say "Long rollouts with gradients (fused, Fisher–KPP N = 256, RK4, Δt = 0.001), each in a fresh process:"
+    say "checkpoints every √T steps versus none (segment = T). Tape = the states the backward pass keeps, counted;"
+    say "peak = growth of the process's peak resident set (VmHWM) during forward + backward."
+    say ""
+    say "| steps | checkpointing | tape (MB) | peak growth (MB) | wall time (s) |"
+    say "|---|---|---|---|---|"
+
+    for longSteps in (if quick then [ 10_000 ] else [ 10_000; 100_000 ]) do
+        for segment, name in [ sqrtSegment longSteps, "√T"; longSteps, "off" ] do
+            let tape = float (longSteps / segment + segment) * float ((n + 2) * 8) / 1e6
+
+            // The same program again: its apphost, or `dotnet hybrid.dll` when started that way.
+            let host = Environment.ProcessPath
+
+            let args =
+                if Path.GetFileNameWithoutExtension host = "dotnet" then
+                    $"\"{Reflection.Assembly.GetEntryAssembly().Location}\" "
+                else
+                    ""
+
+            let psi =
+                Diagnostics.ProcessStartInfo(
+                    host,
+                    $"{args}bench-fused-memory {longSteps} {segment}",
+                    RedirectStandardOutput = true,
+                    UseShellExecute = false
+                )
+
+            use p = Diagnostics.Process.Start psi
+            let output = p.StandardOutput.ReadToEnd().Trim()
+            p.WaitForExit()
+
+            match output.Split ' ' with
+            | [| peak; seconds |] -> say $"| {longSteps:N0} | {name} | {tape:F1} | {peak} | {seconds} |"
+            | _ -> say $"| {longSteps:N0} | {name} | {tape:F1} | n/a ({output}) | — |"
+
+    let dir = Path.GetDirectoryName(Path.GetFullPath path)
+    Directory.CreateDirectory dir |> ignore
+    File.WriteAllLines(path, lines)
+    printfn "written to %s" path
+    0
+
+/// Child process of `run`: one long fused rollout with gradients; prints "peak-growth-MB seconds".
+let memory (steps: int) (segment: int) : int =
+    Engine.init ()
+    let n = 256
+    let fisher = Compiler.compile Compiler.defaults (Bench.fisherModel n)
+    let sim = Fused.compile Scheme.Rk4 fisher.Model
+    let u0 = fisher.Initial 1
+    // Warm up (kernels compiled, code jitted) before the baseline.
+    fusedLoss sim fisher.Theta u0 0.001 10 10 ()
+    let watch = Diagnostics.Stopwatch.StartNew()
+
+    match Bench.peakRss (fusedLoss sim fisher.Theta u0 0.001 steps segment) with
+    | Some bytes -> printfn "%.1f %.1f" (float bytes / 1e6) watch.Elapsed.TotalSeconds
+    | None -> printfn "n/a %.1f" watch.Elapsed.TotalSeconds
+
+    0

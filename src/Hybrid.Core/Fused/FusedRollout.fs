@@ -1,0 +1,106 @@
+namespace Hybrid.Fused
+
+open System.Collections.Generic
+open System.Runtime.CompilerServices
+
+/// What a fused rollout does: steps, step size, which steps it saves, how often it keeps a checkpoint.
+type RolloutSpec = {
+    /// Time of the initial state.
+    T0: float
+    /// Step size.
+    Dt: float
+    /// Number of steps.
+    Steps: int
+    /// Save the state after every `SaveEvery` steps (Steps / SaveEvery outputs).
+    SaveEvery: int
+    /// Keep the state every `Segment` steps for the backward pass; the states inside a segment are
+    /// recomputed, so memory holds Steps / Segment checkpoints plus one segment (√Steps for both is best).
+    Segment: int
+}
+
+/// A forward rollout on flat arrays: the saved states and the checkpoints the adjoint restarts from.
+type RolloutTape = {
+    /// Saved states, one per save point: [save][field][B·Cells].
+    Saved: float[][][]
+    /// Checkpoints by step index (0, Segment, 2·Segment, …).
+    Checkpoints: Dictionary<int, float[][]>
+}
+
+/// Forward and reverse (discrete adjoint) rollouts of a `Stepper`, with segment checkpointing.
+[<RequireQualifiedAccess>]
+module FusedRollout =
+
+    let private copy (u: float[][]) = u |> Array.map Array.copy
+
+    /// Runs `spec.Steps` steps from `u0`, saving every `SaveEvery` steps and checkpointing every `Segment`.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let forward (stepper: Stepper) (u0: float[][]) (theta: float[]) (spec: RolloutSpec) : RolloutTape =
+        let saved = ResizeArray()
+        let checkpoints = Dictionary()
+        let mutable u = copy u0
+        let mutable next = stepper.NewState()
+
+        for n in 0 .. spec.Steps - 1 do
+            if n % spec.Segment = 0 then
+                checkpoints[n] <- copy u
+
+            let t = spec.T0 + float n * spec.Dt
+            stepper.Step(u, theta, t, spec.Dt, next)
+            stepper.CheckFinite(next, n + 1, t + spec.Dt)
+            let previous = u
+            u <- next
+            next <- previous
+
+            if (n + 1) % spec.SaveEvery = 0 then
+                saved.Add(copy u)
+
+        {
+            Saved = saved.ToArray()
+            Checkpoints = checkpoints
+        }
+
+    /// The adjoint of `forward`: given ∂L/∂(saved states), returns ∂L/∂u0 and ∂L/∂θ. Each segment is
+    /// recomputed from its checkpoint, then swept backwards.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let backward
+        (stepper: Stepper)
+        (tape: RolloutTape)
+        (theta: float[])
+        (spec: RolloutSpec)
+        (savedAdjoint: float[][][])
+        : float[][] * float[] =
+        let thetaAdjoint = Array.zeroCreate theta.Length
+        let mutable lambda = stepper.NewState()
+        let mutable lambdaPrevious = stepper.NewState()
+        let segmentStarts = [ 0 .. spec.Segment .. spec.Steps - 1 ] |> List.rev
+        // states[i] = u at step start + i within the current segment; allocated once, reused per segment.
+        let states = Array.init (min spec.Segment spec.Steps) (fun _ -> stepper.NewState())
+
+        for start in segmentStarts do
+            let stop = min (start + spec.Segment) spec.Steps
+            let checkpoint = tape.Checkpoints[start]
+
+            for f in 0 .. checkpoint.Length - 1 do
+                Array.blit checkpoint.[f] 0 states.[0].[f] 0 checkpoint.[f].Length
+
+            for i in 1 .. stop - start - 1 do
+                stepper.Step(states[i - 1], theta, spec.T0 + float (start + i - 1) * spec.Dt, spec.Dt, states[i])
+
+            for n in stop .. -1 .. start + 1 do
+                if n % spec.SaveEvery = 0 then
+                    let g = savedAdjoint[n / spec.SaveEvery - 1]
+
+                    for f in 0 .. lambda.Length - 1 do
+                        let l = lambda[f]
+                        let gf = g[f]
+
+                        for c in 0 .. l.Length - 1 do
+                            l[c] <- l[c] + gf[c]
+
+                let t = spec.T0 + float (n - 1) * spec.Dt
+                stepper.StepAdjoint(states[n - 1 - start], theta, t, spec.Dt, lambda, lambdaPrevious, thetaAdjoint)
+                let swap = lambda
+                lambda <- lambdaPrevious
+                lambdaPrevious <- swap
+
+        lambda, thetaAdjoint

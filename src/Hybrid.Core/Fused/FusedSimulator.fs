@@ -1,0 +1,212 @@
+namespace Hybrid.Fused
+
+open System.Collections.Generic
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+
+/// A model compiled to fused kernels (forward step and generated adjoint) for one explicit scheme. Rollouts
+/// run in .NET loops over float64 arrays and enter TorchSharp's autograd as one custom function, so losses,
+/// parameter constraints and neural networks around them still differentiate through it.
+/// Not thread-safe: use one simulator per thread.
+type FusedSimulator internal (plan: KernelPlan, scheme: Scheme) =
+    let tableau = Tableau.ofScheme scheme
+    let steppers = Dictionary<int, Stepper>()
+
+    /// The lowered model.
+    member _.Plan = plan
+
+    /// The explicit scheme.
+    member _.Scheme = scheme
+
+    /// Field names in state order.
+    member _.Fields = plan.Fields
+
+    /// Scalar parameters, in the order `Rollout` expects their values.
+    member _.Parameters = plan.Params
+
+    /// A stepper with scratch buffers for `batch` trajectories (kernels compiled on first use).
+    member _.Stepper(batch: int) =
+        match steppers.TryGetValue batch with
+        | true, s -> s
+        | _ ->
+            let s = Stepper(plan, tableau, batch)
+            steppers[batch] <- s
+            s
+
+/// The custom autograd function: inputs (simulator, spec, u0 [B; F; C], θ [P]) in float64 on the CPU; output
+/// the saved states [S; B; F; C]. Backward runs the generated adjoint over the checkpointed tape.
+type internal FusedRolloutFunction() =
+    inherit torch.autograd.SingleTensorFunction<FusedRolloutFunction>()
+
+    /// [B; F; C] values as padded per-field arrays (ghost entries zero).
+    static let toFields (stepper: Stepper) (values: float[]) =
+        let batch = stepper.Batch
+        let plan = stepper.Plan
+        let fields = plan.Fields.Length
+        let cells = plan.Cells
+
+        let unpadded =
+            Array.init fields (fun f ->
+                Array.init (batch * cells) (fun i ->
+                    let b = i / cells
+                    values[(b * fields + f) * cells + i % cells]))
+
+        let padded = stepper.NewState()
+        Ghosts.scatter plan stepper.Maps batch unpadded padded
+        padded
+
+    /// Padded per-field arrays as [B; F; C] values.
+    static let ofFields (stepper: Stepper) (padded: float[][]) =
+        let batch = stepper.Batch
+        let fields = stepper.Plan.Fields.Length
+        let cells = stepper.Plan.Cells
+        let state = Ghosts.gather stepper.Plan stepper.Maps batch padded
+
+        Array.init (batch * fields * cells) (fun i ->
+            let c = i % cells
+            let f = (i / cells) % fields
+            let b = i / (cells * fields)
+            state[f][b * cells + c])
+
+    override _.Name = "HybridFusedRollout"
+
+    override _.forward(ctx, vars) =
+        let sim = vars[0] :?> FusedSimulator
+        let spec = vars[1] :?> RolloutSpec
+        let u0 = vars[2] :?> torch.Tensor
+        let theta = vars[3] :?> torch.Tensor
+        let batch = int u0.shape[0]
+        let fields = sim.Fields.Length
+        let cells = sim.Plan.Cells
+        let stepper = sim.Stepper batch
+        let thetaValues = theta.data<float>().ToArray()
+        let start = toFields stepper (u0.data<float>().ToArray())
+        let tape = FusedRollout.forward stepper start thetaValues spec
+        ctx.save_data ("sim", sim)
+        ctx.save_data ("spec", spec)
+        ctx.save_data ("tape", tape)
+        ctx.save_data ("theta", thetaValues)
+        ctx.save_data ("batch", batch)
+        let saved = tape.Saved |> Array.collect (ofFields stepper)
+
+        torch
+            .tensor(saved, dtype = torch.ScalarType.Float64)
+            .reshape ([| int64 tape.Saved.Length; int64 batch; int64 fields; int64 cells |])
+
+    override _.backward(ctx, grad) =
+        let sim = ctx.get_data "sim" :?> FusedSimulator
+        let spec = ctx.get_data "spec" :?> RolloutSpec
+        let tape = ctx.get_data "tape" :?> RolloutTape
+        let theta = ctx.get_data "theta" :?> float[]
+        let batch = ctx.get_data "batch" :?> int
+        let fields = sim.Fields.Length
+        let cells = sim.Plan.Cells
+
+        let g =
+            grad.to_type(torch.ScalarType.Float64).cpu().contiguous().data<float>().ToArray()
+
+        let block = batch * fields * cells
+
+        let stepper = sim.Stepper batch
+
+        let savedAdjoint =
+            Array.init tape.Saved.Length (fun s -> toFields stepper g[s * block .. (s + 1) * block - 1])
+
+        let u0Adjoint, thetaAdjoint =
+            FusedRollout.backward stepper tape theta spec savedAdjoint
+
+        let gu0 =
+            torch
+                .tensor(ofFields stepper u0Adjoint, dtype = torch.ScalarType.Float64)
+                .reshape ([| int64 batch; int64 fields; int64 cells |])
+
+        let gtheta = torch.tensor (thetaAdjoint, dtype = torch.ScalarType.Float64)
+
+        List<torch.Tensor>([ null; null; gu0; gtheta ])
+
+/// Compiling models to fused simulators and running them.
+[<RequireQualifiedAccess>]
+module Fused =
+
+    /// Lowers `model` and generates its kernels for the explicit `scheme` (Euler, Heun, SspRk3, Rk4).
+    /// Raises `ModelException` naming what the fused path cannot compile (neural closures, forcings, spatial
+    /// parameters, two-scale lattices, non-constant boundary values, IMEX schemes).
+    let compile (scheme: Scheme) (model: Model) : FusedSimulator =
+        let plan = Lowering.lower model
+        Tableau.ofScheme scheme |> ignore
+        FusedSimulator(plan, scheme)
+
+    /// Rolls `sim` forward `steps` steps of size `dt` from time `t0` and returns each field's saved states,
+    /// shape [S; B; spatial…] with S = steps / saveEvery (the states after steps saveEvery, 2·saveEvery, …).
+    /// `u0` holds one tensor per field ([B; spatial…], the grid's shape); `theta` one 0-dim tensor per entry of
+    /// `sim.Parameters` (constrained values). Gradients flow to both through the generated adjoint;
+    /// checkpoints are kept every `segment` steps (memory ∝ steps/segment + segment states).
+    let rollout
+        (sim: FusedSimulator)
+        (u0: torch.Tensor[])
+        (theta: torch.Tensor[])
+        (t0: float)
+        (dt: float)
+        (steps: int)
+        (saveEvery: int)
+        (segment: int)
+        : torch.Tensor[] =
+        Engine.init ()
+        let plan = sim.Plan
+
+        let fieldList = String.concat ", " plan.Fields
+        let paramList = String.concat ", " plan.Params
+
+        if u0.Length <> plan.Fields.Length then
+            raise (
+                ModelException(
+                    $"The fused rollout of '{plan.Model.Name}' needs {plan.Fields.Length} initial fields ({fieldList}), got {u0.Length}."
+                )
+            )
+
+        if theta.Length <> plan.Params.Length then
+            raise (
+                ModelException(
+                    $"The fused rollout of '{plan.Model.Name}' needs {plan.Params.Length} parameter values ({paramList}), got {theta.Length}."
+                )
+            )
+
+        if steps < 1 || saveEvery < 1 || steps % saveEvery <> 0 then
+            raise (ModelException($"steps ({steps}) must be a positive multiple of saveEvery ({saveEvery})."))
+
+        if segment < 1 then
+            raise (ModelException($"The checkpoint segment must be at least 1 step, got {segment}."))
+
+        let dtype = u0[0].dtype
+        let batch = u0[0].shape[0]
+        let device = u0[0].device
+        let f64 = torch.ScalarType.Float64
+
+        let state =
+            torch.stack (
+                u0
+                |> Array.map (fun u -> u.to_type(f64).cpu().reshape ([| batch; int64 plan.Cells |])),
+                1L
+            )
+
+        let thetaVector =
+            if theta.Length = 0 then
+                torch.zeros ([| 0L |], dtype = f64)
+            else
+                torch.stack (theta |> Array.map (fun p -> p.to_type(f64).cpu().reshape ([||])), 0L)
+
+        let spec = {
+            T0 = t0
+            Dt = dt
+            Steps = steps
+            SaveEvery = saveEvery
+            Segment = segment
+        }
+
+        let saved =
+            FusedRolloutFunction.apply (sim, spec, state.contiguous (), thetaVector.contiguous ())
+
+        let shape = Array.append [| int64 (steps / saveEvery); batch |] plan.Grid.Shape
+
+        Array.init plan.Fields.Length (fun f -> saved.select(2L, int64 f).reshape(shape).to_type(dtype).``to`` (device))

@@ -1,0 +1,264 @@
+namespace Hybrid.Fused
+
+open Hybrid
+
+/// Unary operations of the kernel language.
+[<RequireQualifiedAccess>]
+type KUnary =
+    | Neg
+    | Exp
+    | Log
+    | Sqrt
+    | Abs
+    | Sin
+    | Cos
+    | Tanh
+    | Sigmoid
+    | Softplus
+    /// sign(a) ∈ {−1, 0, 1}: appears in derivatives of abs, min and max (a subgradient at the kink).
+    | Sign
+    /// The Heaviside step: 1 where a > 0, ½ at 0, 0 below: in derivatives of min and max (at a tie the
+    /// derivative is split evenly between the arguments, as TorchSharp's `maximum` / `minimum` do).
+    | Step
+
+/// Binary operations of the kernel language.
+[<RequireQualifiedAccess>]
+type KBinary =
+    | Add
+    | Sub
+    | Mul
+    | Div
+    | Pow
+    | Min
+    | Max
+
+/// The per-cell expression a fused kernel evaluates: what one cell's right-hand side is, in terms of field
+/// values at stencil offsets, parameter values, coordinates and time. Lowered from the model's `Expr` (spatial
+/// operators become explicit stencils), differentiated here for the adjoint, and compiled to a loop.
+type KExpr =
+    /// A constant.
+    | KConst of float
+    /// Field number `field` at offset (dx, dy) from the current cell (ghost cells where it leaves the grid).
+    | KRead of field: int * dx: int * dy: int
+    /// Scalar parameter number `index` (its constrained value).
+    | KParam of index: int
+    /// Cell-centre coordinate along `axis` (0 = x, 1 = y) plus `shift` (for face values: ±h/2).
+    | KCoord of axis: int * shift: float
+    /// The time t of the stage.
+    | KTime
+    /// An integer power aⁿ.
+    | KPowInt of KExpr * int
+    /// A unary operation.
+    | KUn of KUnary * KExpr
+    /// A binary operation.
+    | KBin of KBinary * KExpr * KExpr
+
+/// Smart constructors (folding constants and neutral elements, so derivatives stay small) and the
+/// symbolic derivative of kernel expressions.
+[<RequireQualifiedAccess>]
+module KExpr =
+
+    let private zero = KConst 0.0
+    let private one = KConst 1.0
+
+    /// a + b
+    let add a b =
+        match a, b with
+        | KConst 0.0, e
+        | e, KConst 0.0 -> e
+        | KConst x, KConst y -> KConst(x + y)
+        | _ -> KBin(KBinary.Add, a, b)
+
+    /// −a
+    let neg a =
+        match a with
+        | KConst x -> KConst(-x)
+        | KUn(KUnary.Neg, e) -> e
+        | _ -> KUn(KUnary.Neg, a)
+
+    /// a − b
+    let sub a b =
+        match a, b with
+        | e, KConst 0.0 -> e
+        | KConst 0.0, e -> neg e
+        | KConst x, KConst y -> KConst(x - y)
+        | _ -> KBin(KBinary.Sub, a, b)
+
+    /// a × b
+    let mul a b =
+        match a, b with
+        | KConst 0.0, _
+        | _, KConst 0.0 -> zero
+        | KConst 1.0, e
+        | e, KConst 1.0 -> e
+        | KConst -1.0, e
+        | e, KConst -1.0 -> neg e
+        | KConst x, KConst y -> KConst(x * y)
+        | _ -> KBin(KBinary.Mul, a, b)
+
+    /// a ÷ b
+    let div a b =
+        match a, b with
+        | KConst 0.0, _ -> zero
+        | e, KConst 1.0 -> e
+        | KConst x, KConst y -> KConst(x / y)
+        | e, KConst y -> mul (KConst(1.0 / y)) e
+        | _ -> KBin(KBinary.Div, a, b)
+
+    /// aⁿ
+    let powInt a n =
+        match a, n with
+        | _, 0 -> one
+        | e, 1 -> e
+        | KConst x, n -> KConst(pown x n)
+        | _ -> KPowInt(a, n)
+
+    /// A unary operation (constants folded).
+    let un op a =
+        match op, a with
+        | KUnary.Neg, _ -> neg a
+        | _, KConst x ->
+            KConst(
+                match op with
+                | KUnary.Neg -> -x
+                | KUnary.Exp -> exp x
+                | KUnary.Log -> log x
+                | KUnary.Sqrt -> sqrt x
+                | KUnary.Abs -> abs x
+                | KUnary.Sin -> sin x
+                | KUnary.Cos -> cos x
+                | KUnary.Tanh -> tanh x
+                | KUnary.Sigmoid -> 1.0 / (1.0 + exp -x)
+                | KUnary.Softplus -> max x 0.0 + log (1.0 + exp -(abs x))
+                | KUnary.Sign -> float (sign x)
+                | KUnary.Step ->
+                    if x > 0.0 then 1.0
+                    elif x = 0.0 then 0.5
+                    else 0.0
+            )
+        | _ -> KUn(op, a)
+
+    /// A binary operation through the smart constructors.
+    let bin op a b =
+        match op with
+        | KBinary.Add -> add a b
+        | KBinary.Sub -> sub a b
+        | KBinary.Mul -> mul a b
+        | KBinary.Div -> div a b
+        | KBinary.Pow ->
+            match a, b with
+            | KConst x, KConst y -> KConst(x ** y)
+            | e, KConst 1.0 -> e
+            | _, KConst 0.0 -> one
+            | _ -> KBin(KBinary.Pow, a, b)
+        | KBinary.Min ->
+            match a, b with
+            | KConst x, KConst y -> KConst(min x y)
+            | _ -> KBin(KBinary.Min, a, b)
+        | KBinary.Max ->
+            match a, b with
+            | KConst x, KConst y -> KConst(max x y)
+            | _ -> KBin(KBinary.Max, a, b)
+
+    /// Rebuilds an expression bottom-up with `f` applied to every leaf.
+    let rec mapLeaves (f: KExpr -> KExpr) (e: KExpr) : KExpr =
+        match e with
+        | KConst _
+        | KRead _
+        | KParam _
+        | KCoord _
+        | KTime -> f e
+        | KPowInt(a, n) -> powInt (mapLeaves f a) n
+        | KUn(op, a) -> un op (mapLeaves f a)
+        | KBin(op, a, b) -> bin op (mapLeaves f a) (mapLeaves f b)
+
+    /// Every distinct field read (field, dx, dy) in the expression.
+    let reads (e: KExpr) : (int * int * int) list =
+        let rec go acc e =
+            match e with
+            | KRead(f, dx, dy) ->
+                if List.contains (f, dx, dy) acc then
+                    acc
+                else
+                    (f, dx, dy) :: acc
+            | KConst _
+            | KParam _
+            | KCoord _
+            | KTime -> acc
+            | KPowInt(a, _)
+            | KUn(_, a) -> go acc a
+            | KBin(_, a, b) -> go (go acc a) b
+
+        go [] e |> List.rev
+
+    /// Every parameter index used in the expression.
+    let parameters (e: KExpr) : int list =
+        let rec go acc e =
+            match e with
+            | KParam i -> if List.contains i acc then acc else i :: acc
+            | KConst _
+            | KRead _
+            | KCoord _
+            | KTime -> acc
+            | KPowInt(a, _)
+            | KUn(_, a) -> go acc a
+            | KBin(_, a, b) -> go (go acc a) b
+
+        go [] e |> List.rev
+
+    /// ∂e/∂v where v is a leaf (a `KRead` or a `KParam`). Abs, min and max use sign / step functions, so
+    /// the derivative is finite at their kinks (never 0/0) and equals TorchSharp's choice there.
+    let derivative (v: KExpr) (e: KExpr) : KExpr =
+        let rec d e =
+            match e with
+            | KRead _
+            | KParam _ -> if e = v then one else zero
+            | KConst _
+            | KCoord _
+            | KTime -> zero
+            | KPowInt(a, n) -> mul (mul (KConst(float n)) (powInt a (n - 1))) (d a)
+            | KUn(op, a) ->
+                let da = d a
+
+                if da = zero then
+                    zero
+                else
+                    let outer =
+                        match op with
+                        | KUnary.Neg -> KConst -1.0
+                        | KUnary.Exp -> e
+                        | KUnary.Log -> div one a
+                        | KUnary.Sqrt -> div (KConst 0.5) e
+                        | KUnary.Abs -> un KUnary.Sign a
+                        | KUnary.Sin -> un KUnary.Cos a
+                        | KUnary.Cos -> neg (un KUnary.Sin a)
+                        | KUnary.Tanh -> sub one (powInt e 2)
+                        | KUnary.Sigmoid -> mul e (sub one e)
+                        | KUnary.Softplus -> un KUnary.Sigmoid a
+                        | KUnary.Sign
+                        | KUnary.Step -> zero
+
+                    mul outer da
+            | KBin(op, a, b) ->
+                let da = d a
+                let db = d b
+
+                match op with
+                | KBinary.Add -> add da db
+                | KBinary.Sub -> sub da db
+                | KBinary.Mul -> add (mul da b) (mul a db)
+                | KBinary.Div -> div (sub (mul da b) (mul a db)) (powInt b 2)
+                | KBinary.Pow ->
+                    // a^b (b' ln a + b a'/a)
+                    let viaBase = if da = zero then zero else div (mul b da) a
+                    let viaExponent = if db = zero then zero else mul db (un KUnary.Log a)
+                    mul e (add viaExponent viaBase)
+                | KBinary.Max ->
+                    // a' where a > b, else b'
+                    let w = un KUnary.Step (sub a b)
+                    add (mul w da) (mul (sub one w) db)
+                | KBinary.Min ->
+                    let w = un KUnary.Step (sub b a)
+                    add (mul w da) (mul (sub one w) db)
+
+        d e
