@@ -160,7 +160,10 @@ Target.create "Format" (fun _ -> dotnet $"fantomas {formatted}")
 
 Target.create "Run" (fun _ -> dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- demo")
 
-Target.create "Bench" (fun _ -> Trace.log "Bench: not yet — the benchmark command arrives with the compiler (issue 4).")
+Target.create "Bench" (fun _ ->
+    // Benchmarks, not tests: each writes its figures (with the machine) to bench/*.md for the README.
+    dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- bench bench/results.md"
+    dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- bench-fused")
 
 Target.create "Report" (fun _ -> Trace.log "Report: not yet — the case-study report arrives with issue 6.")
 

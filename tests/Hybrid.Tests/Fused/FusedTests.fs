@@ -391,9 +391,56 @@ let private compiledAgreementTest (c: Case) =
             Expect.isLessThan (maxRelative fusedTheta[p] compiledTheta[p]) 1e-10 $"∂L/∂{sim.Parameters[p]}"
     }
 
+/// Every catalogue model (`Examples.all`) either runs fused and agrees with its compiled simulator, or is
+/// refused with a message naming what the fused path lacks.
+let private exampleTest (m: Model) =
+    test $"example '{m.Name}': fused = compiled, or a named refusal" {
+        Engine.init ()
+        use _ = torch.NewDisposeScope()
+
+        match
+            (try
+                Ok(Fused.compile Scheme.Rk4 m)
+             with :? ModelException as e ->
+                 Error e.Message)
+        with
+        | Error message ->
+            Expect.stringContains message "The fused path" "the refusal says which path"
+            Expect.isTrue (message.Contains "equation of" || message.Contains "two-scale") $"names where: {message}"
+        | Ok sim ->
+            let compiled = Hybrid.Compiler.Compiler.compile Hybrid.Compiler.Compiler.defaults m
+            let u0 = compiled.Initial 1
+            let theta = compiled.Theta()
+            let dt = 1e-3
+            let fused = Fused.rollout sim u0 theta 0.0 dt 20 10 5
+
+            let eager =
+                let mutable state = u0
+                let saves = ResizeArray()
+
+                for n in 0..19 do
+                    state <-
+                        Integrators.explicitStep
+                            Scheme.Rk4
+                            (Dynamics.total compiled.Dynamics theta)
+                            (float n * dt)
+                            dt
+                            state
+
+                    if (n + 1) % 10 = 0 then
+                        saves.Add state
+
+                Array.init u0.Length (fun f -> torch.stack (saves |> Seq.map (fun s -> s[f]), 0L))
+
+            for f in 0 .. fused.Length - 1 do
+                Expect.isLessThan (maxRelative fused[f] eager[f]) 1e-10 $"field {sim.Fields[f]}"
+    }
+
 let tests =
     testList "Fused" [
         testList "agreement with the compiled simulator" [ for c in cases -> compiledAgreementTest c ]
+
+        testList "catalogue models" [ for m in Examples.all -> exampleTest m ]
 
         testList "agreement with eager" [
             for c in cases do
