@@ -15,5 +15,11 @@ let main argv =
         Numerics.RolloutTests.tests
         Compiler.CompilerTests.tests
         Fused.FusedTests.tests
+        Training.UdeTests.tests
+        Training.FusionTests.tests
+        Training.TrainerTests.tests
+        Training.UncertaintyTests.tests
+        Training.DataTests.tests
+        Training.LossTests.tests
     ]
     |> Summary.runWithExclusive argv exclusive

@@ -1,0 +1,132 @@
+namespace Hybrid.Training
+
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+
+/// How the weight λ of the physics residual changes over training.
+[<RequireQualifiedAccess>]
+type LambdaSchedule =
+    /// λ fixed.
+    | Constant of float
+    /// λ moves linearly from `start` to `stop` over the first `epochs` epochs, then stays at `stop`.
+    | Linear of start: float * stop: float * epochs: int
+    /// λ = start·factorᵉᵖᵒᶜʰ, capped at `cap`.
+    | Exponential of start: float * factor: float * cap: float
+
+/// Loss terms: data misfit (MSE or Gaussian NLL, with missing values masked), physics residual,
+/// penalties, and the λ schedule. All return 0-dim differentiable tensors.
+[<RequireQualifiedAccess>]
+module Loss =
+
+    let private shapeText (t: torch.Tensor) = System.String.Join(',', t.shape)
+
+    let private sameShape (what: string) (prediction: torch.Tensor) (target: torch.Tensor) =
+        if prediction.shape <> target.shape then
+            raise (
+                HybridException(
+                    $"{what}: prediction has shape [{shapeText prediction}] but target has [{shapeText target}]. Apply the observation operator to the prediction first."
+                )
+            )
+
+    /// Mask of observed entries: 1 where `target` is finite, 0 where it is NaN/Inf (missing), same dtype.
+    let observedMask (target: torch.Tensor) : torch.Tensor =
+        torch.isfinite(target).to_type target.dtype
+
+    let private masked (target: torch.Tensor) =
+        let mask = observedMask target
+        let count = mask.sum ()
+
+        if count.ToDouble() = 0.0 then
+            raise (HybridException("Loss: every target value is missing (NaN); there is nothing to fit."))
+
+        mask, torch.where (mask.to_type (torch.ScalarType.Bool), target, torch.zeros_like target), count
+
+    /// Mean squared error over the observed (finite) entries of `target`; missing values (NaN) are masked.
+    let mse (prediction: torch.Tensor) (target: torch.Tensor) : torch.Tensor =
+        sameShape "Loss.mse" prediction target
+        let mask, filled, count = masked target
+        ((prediction - filled).square () * mask).sum () / count
+
+    /// Data term for a fused model with branch supervision: MSE(ŷ) + w·(MSE(F) + MSE(G)). With w > 0 each
+    /// branch is also fitted on its own, so α learns which branch to trust instead of the branches
+    /// compensating each other's errors through α (w = 0 gives the plain fused MSE).
+    let fusedMse
+        (branchWeight: float)
+        (fused: torch.Tensor)
+        (physics: torch.Tensor)
+        (neural: torch.Tensor)
+        (target: torch.Tensor)
+        : torch.Tensor =
+        if branchWeight < 0.0 then
+            raise (HybridException($"Loss.fusedMse: the branch weight must be ≥ 0, got {branchWeight}."))
+
+        let main = mse fused target
+
+        if branchWeight = 0.0 then
+            main
+        else
+            main + branchWeight * (mse physics target + mse neural target)
+
+    /// Gaussian negative log-likelihood ½[log 2πσ² + (y − μ)²/σ²] averaged over observed entries, for a model
+    /// that predicts a mean and a standard deviation σ > 0 (same shape as the target).
+    let gaussianNll (mean: torch.Tensor) (std: torch.Tensor) (target: torch.Tensor) : torch.Tensor =
+        sameShape "Loss.gaussianNll" mean target
+        sameShape "Loss.gaussianNll (std)" std target
+        let mask, filled, count = masked target
+        let var = std.square ()
+
+        let nll =
+            0.5
+            * (torch.log (var) + (mean - filled).square () / var + log (2.0 * System.Math.PI))
+
+        (nll * mask).sum () / count
+
+    /// The physics residual term: mean over fields of the mean-square residual 𝒫 = ∂ₜû − RHS(û) of the
+    /// predicted trajectory `values` (one tensor per field, [S; B; spatial…]) at `times`.
+    let residual
+        (dyn: Dynamics)
+        (theta: torch.Tensor[])
+        (form: ResidualForm)
+        (times: float[])
+        (values: torch.Tensor[])
+        : torch.Tensor =
+        let r = Residual.compute dyn theta form times values
+
+        r.Values
+        |> Array.map (fun v -> v.square().mean ())
+        |> Array.reduce (+)
+        |> fun s -> s / float r.Values.Length
+
+    /// Gaussian prior penalty ½((θ − mean)/sd)² summed over the entries of a parameter value.
+    let prior (mean: float) (sd: float) (value: torch.Tensor) : torch.Tensor =
+        if not (sd > 0.0) then
+            raise (HybridException($"Loss.prior: the prior standard deviation must be positive, got {sd}."))
+
+        0.5 * ((value - mean) / sd).square().sum ()
+
+    /// Smoothness penalty: mean squared first difference along every spatial axis of a field [B; spatial…]
+    /// (or of a spatial parameter [spatial…] when `batched` is false).
+    let smoothness (batched: bool) (field: torch.Tensor) : torch.Tensor =
+        let first = if batched then 1 else 0
+        let dims = int (field.dim ())
+
+        if dims <= first then
+            torch.zeros ([||], dtype = field.dtype, device = field.device)
+        else
+            [ first .. dims - 1 ]
+            |> List.map (fun d ->
+                let n = field.shape[d]
+                (field.narrow (int64 d, 1L, n - 1L) - field.narrow (int64 d, 0L, n - 1L)).square().mean ())
+            |> List.reduce (+)
+
+    /// λ at an epoch (0-based).
+    let lambdaAt (schedule: LambdaSchedule) (epoch: int) : float =
+        match schedule with
+        | LambdaSchedule.Constant l -> l
+        | LambdaSchedule.Linear(a, b, n) ->
+            if n <= 0 || epoch >= n then
+                b
+            else
+                a + (b - a) * float epoch / float n
+        | LambdaSchedule.Exponential(a, f, cap) -> min cap (a * System.Math.Pow(f, float epoch))

@@ -1,0 +1,318 @@
+namespace Hybrid.Training
+
+open TorchSharp
+open TorchSharp.Modules
+open Hybrid
+
+/// Nonlinearity between the hidden layers of a network.
+[<RequireQualifiedAccess>]
+type Activation =
+    /// tanh: smooth, a good default for closures inside equations.
+    | Tanh
+    /// max(0, x).
+    | Relu
+    /// x·sigmoid(x).
+    | Silu
+    /// log(1 + eˣ).
+    | Softplus
+    /// Gaussian error linear unit.
+    | Gelu
+
+/// Neural building blocks: MLPs and 1-D/2-D CNNs (with periodic padding), plus ways to call them as
+/// closures inside equations.
+[<RequireQualifiedAccess>]
+module Neural =
+
+    let internal activationModule (a: Activation) : torch.nn.Module<torch.Tensor, torch.Tensor> =
+        match a with
+        | Activation.Tanh -> torch.nn.Tanh()
+        | Activation.Relu -> torch.nn.ReLU()
+        | Activation.Silu -> torch.nn.SiLU()
+        | Activation.Softplus -> torch.nn.Softplus()
+        | Activation.Gelu -> torch.nn.GELU()
+
+    let internal check (what: string) (name: string) (value: int) (least: int) =
+        if value < least then
+            raise (HybridException($"{what} '{name}': {value} is too small, it must be at least {least}."))
+
+    /// All trainable parameters of a module, in registration order.
+    let parameters (m: torch.nn.Module) : Parameter[] = m.parameters () |> Array.ofSeq
+
+    /// Number of trainable scalars of a module.
+    let parameterCount (m: torch.nn.Module) : int64 =
+        parameters m |> Array.sumBy (fun p -> p.NumberOfElements)
+
+/// A multilayer perceptron acting on the last dimension: [..., inputs] → [..., outputs]. `depth` hidden
+/// layers of `width` units with `activation`, each followed by dropout with probability `dropout`
+/// (0 = none; dropout is active only in training mode, or in MC-dropout passes). Created in `dtype`
+/// (default: the engine precision) on the engine device; weights come from TorchSharp's (seedable) RNG.
+type Mlp
+    (
+        name: string,
+        inputs: int,
+        outputs: int,
+        width: int,
+        depth: int,
+        ?activation: Activation,
+        ?dropout: float,
+        ?dtype: torch.ScalarType
+    ) as this =
+    inherit torch.nn.Module<torch.Tensor, torch.Tensor>(name)
+
+    do
+        Engine.init ()
+        Neural.check "Mlp inputs" name inputs 1
+        Neural.check "Mlp outputs" name outputs 1
+        Neural.check "Mlp width" name width 1
+        Neural.check "Mlp depth" name depth 0
+
+    let act = defaultArg activation Activation.Tanh
+    let p = defaultArg dropout 0.0
+
+    do
+        if p < 0.0 || p >= 1.0 then
+            raise (HybridException($"Mlp '{name}': dropout {p} must lie in [0, 1). Use 0 for none."))
+
+    let net =
+        let layers =
+            ResizeArray<struct (string * torch.nn.Module<torch.Tensor, torch.Tensor>)>()
+
+        let mutable last = inputs
+
+        for i in 0 .. depth - 1 do
+            layers.Add(struct ($"linear{i}", torch.nn.Linear(int64 last, int64 width)))
+            layers.Add(struct ($"act{i}", Neural.activationModule act))
+
+            if p > 0.0 then
+                layers.Add(struct ($"dropout{i}", torch.nn.Dropout(p)))
+
+            last <- width
+
+        layers.Add(struct ("out", torch.nn.Linear(int64 last, int64 outputs)))
+        torch.nn.Sequential(layers)
+
+    do
+        this.register_module ("net", net)
+
+        this.``to`` (Engine.torchDevice (), defaultArg dtype (Engine.dtype ()))
+        |> ignore
+
+    /// Number of input features (size of the last dimension it expects).
+    member _.Inputs = inputs
+
+    /// Number of outputs.
+    member _.Outputs = outputs
+
+    /// Dropout probability (0 = none).
+    member _.Dropout = p
+
+    /// Applies the network to the last dimension of `x`.
+    override _.forward(x: torch.Tensor) : torch.Tensor =
+        if x.dim () = 0L || x.shape[x.shape.Length - 1] <> int64 inputs then
+            raise (
+                HybridException(
+                    $"Mlp '{name}' expects inputs with last dimension {inputs}, got shape [{System.String.Join(',', x.shape)}]."
+                )
+            )
+
+        net.forward x
+
+/// Padding of the convolutions of a CNN.
+[<RequireQualifiedAccess>]
+type Padding =
+    /// Wraps around (periodic domains): the output has the input's size.
+    | Periodic
+    /// Zeros outside the domain: the output has the input's size.
+    | Zeros
+
+/// A 1-D convolutional network [B; inputs; n] → [B; outputs; n]: `depth` hidden convolutions of `width`
+/// channels and odd `kernel` size with `activation`, then a convolution to `outputs` channels; `padding`
+/// keeps the size (periodic wrap for periodic domains). For field-to-field (sub-grid) closures.
+type Cnn1d
+    (
+        name: string,
+        inputs: int,
+        outputs: int,
+        width: int,
+        depth: int,
+        kernel: int,
+        ?padding: Padding,
+        ?activation: Activation,
+        ?dtype: torch.ScalarType
+    ) as this =
+    inherit torch.nn.Module<torch.Tensor, torch.Tensor>(name)
+
+    do
+        Engine.init ()
+        Neural.check "Cnn1d inputs" name inputs 1
+        Neural.check "Cnn1d outputs" name outputs 1
+        Neural.check "Cnn1d width" name width 1
+        Neural.check "Cnn1d depth" name depth 0
+
+        if kernel < 1 || kernel % 2 = 0 then
+            raise (HybridException($"Cnn1d '{name}': kernel {kernel} must be odd and positive (e.g. 3 or 5)."))
+
+    let pad = defaultArg padding Padding.Periodic
+    let act = defaultArg activation Activation.Tanh
+    let half = int64 (kernel / 2)
+
+    let convs =
+        let list = new ModuleList<torch.nn.Module<torch.Tensor, torch.Tensor>>()
+        let mutable last = inputs
+
+        for _ in 0 .. depth - 1 do
+            list.Add(torch.nn.Conv1d(int64 last, int64 width, int64 kernel))
+            last <- width
+
+        list.Add(torch.nn.Conv1d(int64 last, int64 outputs, int64 kernel))
+        list
+
+    let activation = Neural.activationModule act
+
+    do
+        this.register_module ("convs", convs)
+
+        this.``to`` (Engine.torchDevice (), defaultArg dtype (Engine.dtype ()))
+        |> ignore
+
+    let padded (x: torch.Tensor) =
+        if half = 0L then
+            x
+        else
+            match pad with
+            | Padding.Periodic -> torch.nn.functional.pad (x, [| half; half |], PaddingModes.Circular)
+            | Padding.Zeros -> torch.nn.functional.pad (x, [| half; half |], PaddingModes.Constant)
+
+    /// Applies the network to [B; inputs; n].
+    override _.forward(x: torch.Tensor) : torch.Tensor =
+        if x.dim () <> 3L || x.shape[1] <> int64 inputs then
+            raise (
+                HybridException(
+                    $"Cnn1d '{name}' expects [batch; {inputs}; n], got shape [{System.String.Join(',', x.shape)}]."
+                )
+            )
+
+        let mutable h = x
+
+        for i in 0 .. convs.Count - 1 do
+            h <- convs[i].forward (padded h)
+
+            if i < convs.Count - 1 then
+                h <- activation.forward h
+
+        h
+
+/// A 2-D convolutional network [B; inputs; nx; ny] → [B; outputs; nx; ny]; see `Cnn1d`.
+type Cnn2d
+    (
+        name: string,
+        inputs: int,
+        outputs: int,
+        width: int,
+        depth: int,
+        kernel: int,
+        ?padding: Padding,
+        ?activation: Activation,
+        ?dtype: torch.ScalarType
+    ) as this =
+    inherit torch.nn.Module<torch.Tensor, torch.Tensor>(name)
+
+    do
+        Engine.init ()
+        Neural.check "Cnn2d inputs" name inputs 1
+        Neural.check "Cnn2d outputs" name outputs 1
+        Neural.check "Cnn2d width" name width 1
+        Neural.check "Cnn2d depth" name depth 0
+
+        if kernel < 1 || kernel % 2 = 0 then
+            raise (HybridException($"Cnn2d '{name}': kernel {kernel} must be odd and positive (e.g. 3 or 5)."))
+
+    let pad = defaultArg padding Padding.Periodic
+    let act = defaultArg activation Activation.Tanh
+    let half = int64 (kernel / 2)
+
+    let convs =
+        let list = new ModuleList<torch.nn.Module<torch.Tensor, torch.Tensor>>()
+        let mutable last = inputs
+
+        for _ in 0 .. depth - 1 do
+            list.Add(torch.nn.Conv2d(int64 last, int64 width, int64 kernel))
+            last <- width
+
+        list.Add(torch.nn.Conv2d(int64 last, int64 outputs, int64 kernel))
+        list
+
+    let activation = Neural.activationModule act
+
+    do
+        this.register_module ("convs", convs)
+
+        this.``to`` (Engine.torchDevice (), defaultArg dtype (Engine.dtype ()))
+        |> ignore
+
+    let padded (x: torch.Tensor) =
+        if half = 0L then
+            x
+        else
+            let widths = [| half; half; half; half |]
+
+            match pad with
+            | Padding.Periodic -> torch.nn.functional.pad (x, widths, PaddingModes.Circular)
+            | Padding.Zeros -> torch.nn.functional.pad (x, widths, PaddingModes.Constant)
+
+    /// Applies the network to [B; inputs; nx; ny].
+    override _.forward(x: torch.Tensor) : torch.Tensor =
+        if x.dim () <> 4L || x.shape[1] <> int64 inputs then
+            raise (
+                HybridException(
+                    $"Cnn2d '{name}' expects [batch; {inputs}; nx; ny], got shape [{System.String.Join(',', x.shape)}]."
+                )
+            )
+
+        let mutable h = x
+
+        for i in 0 .. convs.Count - 1 do
+            h <- convs[i].forward (padded h)
+
+            if i < convs.Count - 1 then
+                h <- activation.forward h
+
+        h
+
+/// Calling networks as closures inside equations.
+[<RequireQualifiedAccess>]
+module Closure =
+
+    /// A pointwise closure R(u, v, …): the input fields (each [B; spatial…], same shape) are stacked on a
+    /// new last axis and the network is evaluated on every grid cell in one batched call. Returns
+    /// [B; spatial…] for a one-output network, [B; spatial…; outputs] otherwise.
+    let pointwise (net: torch.nn.Module<torch.Tensor, torch.Tensor>) (inputs: torch.Tensor[]) : torch.Tensor =
+        if inputs.Length = 0 then
+            raise (HybridException($"Closure '{net.GetName()}' was called with no input fields. Pass at least one."))
+
+        let shape = inputs[0].shape
+
+        inputs
+        |> Array.iteri (fun i t ->
+            if t.shape <> shape then
+                raise (
+                    HybridException(
+                        $"Closure '{net.GetName()}': input {i} has shape [{System.String.Join(',', t.shape)}] but input 0 has [{System.String.Join(',', shape)}]. Pointwise closures need fields of one shape."
+                    )
+                ))
+
+        let y = net.forward (torch.stack (inputs, -1L))
+
+        if y.shape[y.shape.Length - 1] = 1L then
+            y.squeeze (-1L)
+        else
+            y
+
+    /// A field-to-field closure (sub-grid terms): the input fields [B; spatial…] become channels of a CNN
+    /// ([B; k; spatial…]); returns [B; spatial…] for one output channel, [B; outputs; spatial…] otherwise.
+    let field (net: torch.nn.Module<torch.Tensor, torch.Tensor>) (inputs: torch.Tensor[]) : torch.Tensor =
+        if inputs.Length = 0 then
+            raise (HybridException($"Closure '{net.GetName()}' was called with no input fields. Pass at least one."))
+
+        let y = net.forward (torch.stack (inputs, 1L))
+        if y.shape[1] = 1L then y.squeeze (1L) else y

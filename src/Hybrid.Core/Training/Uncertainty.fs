@@ -1,0 +1,231 @@
+namespace Hybrid.Training
+
+open System
+open System.IO
+open System.Globalization
+open System.Threading.Tasks
+open TorchSharp
+open Hybrid
+
+/// A predictive distribution per point: mean and standard deviation (same shape).
+type Predictive = {
+    /// Predictive mean.
+    Mean: torch.Tensor
+    /// Predictive standard deviation (≥ 0).
+    Std: torch.Tensor
+}
+
+/// Calibration of central prediction intervals: at each nominal level p, the fraction of observations
+/// inside the central p-interval of the predicted Gaussian.
+type Calibration = {
+    /// Nominal levels (0.1 … 0.9 by default).
+    Levels: float[]
+    /// Observed coverage at each level.
+    Coverage: float[]
+    /// Expected calibration error: mean |coverage − level|.
+    Ece: float
+}
+
+/// Predictive uncertainty: MC dropout, deep ensembles, calibration (ECE, reliability plot), NLL and CRPS.
+[<RequireQualifiedAccess>]
+module Uncertainty =
+
+    /// Standard normal quantile Φ⁻¹(p) (Acklam's rational approximation, relative error < 1.2e-9).
+    let normalQuantile (p: float) : float =
+        if not (p > 0.0 && p < 1.0) then
+            raise (HybridException($"normalQuantile: p = {p} must lie strictly between 0 and 1."))
+
+        let a = [|
+            -39.69683028665376
+            220.9460984245205
+            -275.9285104469687
+            138.3577518672690
+            -30.66479806614716
+            2.506628277459239
+        |]
+
+        let b = [|
+            -54.47609879822406
+            161.5858368580409
+            -155.6989798598866
+            66.80131188771972
+            -13.28068155288572
+        |]
+
+        let c = [|
+            -0.007784894002430293
+            -0.3223964580411365
+            -2.400758277161838
+            -2.549732539343734
+            4.374664141464968
+            2.938163982698783
+        |]
+
+        let d = [|
+            0.007784695709041462
+            0.3224671290700398
+            2.445134137142996
+            3.754408661907416
+        |]
+
+        let lo = 0.02425
+
+        if p < lo then
+            let q = sqrt (-2.0 * log p)
+
+            (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+            / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0)
+        elif p > 1.0 - lo then
+            let q = sqrt (-2.0 * log (1.0 - p))
+
+            -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
+            / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0)
+        else
+            let q = p - 0.5
+            let r = q * q
+
+            (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
+            / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0)
+
+    /// MC dropout: `passes` stochastic forward passes of `predict` with the modules in training mode (dropout
+    /// active) and no gradients; mean and standard deviation over the passes. Modules go back to eval mode.
+    let mcDropout (modules: torch.nn.Module[]) (passes: int) (predict: unit -> torch.Tensor) : Predictive =
+        Engine.init ()
+
+        if passes < 2 then
+            raise (HybridException($"MC dropout needs at least 2 passes to estimate a spread, got {passes}."))
+
+        use _ = torch.no_grad ()
+
+        for m in modules do
+            m.train ()
+
+        let samples = torch.stack (Array.init passes (fun _ -> predict ()), 0L)
+
+        for m in modules do
+            m.eval ()
+
+        {
+            Mean = samples.mean ([| 0L |])
+            Std = samples.std (0L, unbiased = false)
+        }
+
+    /// Trains `members` ensemble members: member k is created by `create k` right after the global seed is
+    /// set to seed + k (sequentially, so weights repeat), then all are trained by `train` — in parallel
+    /// when `inParallel` is true (each training must not use the global RNG, e.g. no dropout).
+    let ensemble (members: int) (seed: int) (inParallel: bool) (create: int -> 'M) (train: 'M -> unit) : 'M[] =
+        Engine.init ()
+
+        if members < 1 then
+            raise (HybridException($"An ensemble needs at least one member, got {members}."))
+
+        let created =
+            Array.init members (fun k ->
+                Engine.seed (seed + k)
+                create k)
+
+        if inParallel then
+            Parallel.ForEach(created, (fun m -> train m)) |> ignore
+        else
+            created |> Array.iter train
+
+        created
+
+    /// The ensemble's predictive distribution from members' Gaussian predictions (mean, std): the mixture's
+    /// mean and standard deviation √(mean σ² + var μ). With std = 0 it is the plain ensemble spread.
+    let combine (predictions: Predictive[]) : Predictive =
+        if predictions.Length = 0 then
+            raise (HybridException("Uncertainty.combine: no member predictions were given."))
+
+        let mus = torch.stack (predictions |> Array.map (fun p -> p.Mean), 0L)
+        let vars = torch.stack (predictions |> Array.map (fun p -> p.Std.square ()), 0L)
+        let mean = mus.mean ([| 0L |])
+        let var = vars.mean ([| 0L |]) + (mus - mean).square().mean ([| 0L |])
+        { Mean = mean; Std = var.sqrt () }
+
+    /// Coverage of central Gaussian intervals at `levels` and the ECE (mean |coverage − level|). Missing
+    /// targets (NaN) are ignored.
+    let calibration (levels: float[]) (p: Predictive) (target: torch.Tensor) : Calibration =
+        use _ = torch.no_grad ()
+        let ok = torch.isfinite target
+        let n = ok.sum().ToDouble()
+
+        if n = 0.0 then
+            raise (HybridException("Calibration: there are no observed (finite) targets."))
+
+        let z = ((target - p.Mean).abs () / p.Std.clamp_min (1e-300))
+
+        let coverage =
+            levels
+            |> Array.map (fun level ->
+                let q = normalQuantile (0.5 + level / 2.0)
+                (z.le(q.ToScalar()).logical_and (ok)).sum().ToDouble() / n)
+
+        {
+            Levels = Array.copy levels
+            Coverage = coverage
+            Ece = Array.map2 (fun c l -> abs (c - l)) coverage levels |> Array.average
+        }
+
+    /// The default levels 0.1, 0.2, …, 0.9.
+    let defaultLevels: float[] = Array.init 9 (fun i -> float (i + 1) / 10.0)
+
+    /// Mean Gaussian negative log-likelihood of the targets under the predictive distribution.
+    let nll (p: Predictive) (target: torch.Tensor) : float =
+        use _ = torch.no_grad ()
+        (Loss.gaussianNll p.Mean (p.Std.clamp_min 1e-12) target).ToDouble()
+
+    /// Mean continuous ranked probability score of a Gaussian predictive distribution (closed form
+    /// σ[z(2Φ(z) − 1) + 2φ(z) − 1/√π], z = (y − μ)/σ); lower is better, in the units of y.
+    let crps (p: Predictive) (target: torch.Tensor) : float =
+        use _ = torch.no_grad ()
+        let s = p.Std.clamp_min 1e-12
+        let z = (target - p.Mean) / s
+        let cdf = 0.5 * (1.0 + torch.special.erf (z / sqrt 2.0))
+        let pdf = torch.exp (-0.5 * z.square ()) / sqrt (2.0 * Math.PI)
+        let c = s * (z * (2.0 * cdf - 1.0) + 2.0 * pdf - 1.0 / sqrt Math.PI)
+        let ok = torch.isfinite c
+        c.masked_select(ok).mean().ToDouble()
+
+    /// A self-contained SVG reliability diagram (observed coverage against nominal level, with the
+    /// diagonal), written to `path`. Returns the SVG text.
+    let reliabilitySvg (path: string) (title: string) (c: Calibration) : string =
+        let inv = CultureInfo.InvariantCulture
+        let size = 320.0
+        let m = 40.0
+
+        let px (v: float) =
+            (m + v * (size - 2.0 * m)).ToString("F1", inv)
+
+        let py (v: float) =
+            (size - m - v * (size - 2.0 * m)).ToString("F1", inv)
+
+        let points =
+            Array.map2 (fun l cv -> $"{px l},{py cv}") c.Levels c.Coverage
+            |> fun a -> String.Join(" ", a)
+
+        let dots =
+            Array.map2
+                (fun l cv -> $"<circle cx=\"{px l}\" cy=\"{py cv}\" r=\"3\" fill=\"#1f77b4\"/>")
+                c.Levels
+                c.Coverage
+            |> String.concat ""
+
+        let ece = c.Ece.ToString("F3", inv)
+        let safe = Security.SecurityElement.Escape title
+
+        let svg =
+            $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{size}\" height=\"{size}\">"
+            + $"<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>"
+            + $"<text x=\"{m}\" y=\"20\" font-size=\"13\">{safe} (ECE {ece})</text>"
+            + $"<line x1=\"{px 0.0}\" y1=\"{py 0.0}\" x2=\"{px 1.0}\" y2=\"{py 1.0}\" stroke=\"#999\" stroke-dasharray=\"4\"/>"
+            + $"<line x1=\"{px 0.0}\" y1=\"{py 0.0}\" x2=\"{px 1.0}\" y2=\"{py 0.0}\" stroke=\"black\"/>"
+            + $"<line x1=\"{px 0.0}\" y1=\"{py 0.0}\" x2=\"{px 0.0}\" y2=\"{py 1.0}\" stroke=\"black\"/>"
+            + $"<text x=\"{px 0.5}\" y=\"{size - 8.0}\" font-size=\"11\" text-anchor=\"middle\">nominal level</text>"
+            + $"<text x=\"12\" y=\"{py 0.5}\" font-size=\"11\" transform=\"rotate(-90 12 {py 0.5})\" text-anchor=\"middle\">observed coverage</text>"
+            + $"<polyline points=\"{points}\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\"/>{dots}</svg>"
+
+        let dir = Path.GetDirectoryName(Path.GetFullPath path)
+        Directory.CreateDirectory dir |> ignore
+        File.WriteAllText(path, svg)
+        svg

@@ -1,0 +1,194 @@
+/// Repeatability, checkpoint/resume, early stopping, progress hook and horizon/λ schedules.
+module Hybrid.Tests.Training.TrainerTests
+
+open System
+open System.IO
+open Expecto
+open TorchSharp
+open Hybrid
+open Hybrid.Training
+
+let f64 = torch.ScalarType.Float64
+
+/// A small regression with dropout (so the RNG matters) and random mini-batches (so sampling matters).
+let run (seed: int) (dir: string option) (epochs: int) (killAt: int) =
+    Engine.seed seed
+    let net = new Mlp("net", 1, 1, 16, 2, dropout = 0.1, dtype = f64)
+    let x = torch.linspace(-1.0, 1.0, 64L, dtype = f64).unsqueeze (-1L)
+    let y = torch.sin (3.0 * x)
+
+    let options = {
+        Trainer.defaults with
+            Epochs = epochs
+            StepsPerEpoch = 2
+            Seed = seed
+            Groups = [|
+                {
+                    Trainer.group "phi" 0.01 (Neural.parameters net) with
+                        Schedule = LrSchedule.Exponential 0.99
+                }
+            |]
+            ClipNorm = 1.0
+            CheckpointDir = dir
+            CheckpointEvery = 5
+            Modules = [| net |]
+            Progress = {
+                Progress.silent with
+                    Hook =
+                        Some(
+                            Progress.hook (fun r ->
+                                if r.Epoch = killAt then
+                                    failwith "killed")
+                        )
+            }
+    }
+
+    let objective = {
+        Loss =
+            fun ctx ->
+                let idx =
+                    Windows.sample ctx.Random 16 (Array.init 64 (fun i -> (i, 0)))
+                    |> Array.map (fst >> int64)
+
+                let it = torch.tensor idx
+                let l = Loss.mse (net.forward (x.index_select (0L, it))) (y.index_select (0L, it))
+                { Total = l; Parts = [| "data", l |] }
+        Validation = Some(fun _ -> Metrics.mse (net.forward x) y)
+    }
+
+    let result = Trainer.train options objective
+    let weights = Neural.parameters net |> Array.map (fun p -> p.detach().clone ())
+    result, weights
+
+let tempDir () =
+    let d =
+        Path.Combine(Path.GetTempPath(), "hybrid-ckpt-" + Guid.NewGuid().ToString("N"))
+
+    d
+
+let sameWeights (a: torch.Tensor[]) (b: torch.Tensor[]) =
+    Array.forall2 (fun (x: torch.Tensor) (y: torch.Tensor) -> (x - y).abs().max().ToDouble() = 0.0) a b
+
+let tests =
+    testSequenced
+    <| testList "Trainer" [
+        test "two runs with one seed give identical losses and weights" {
+            let r1, w1 = run 7 None 12 -1
+            let r2, w2 = run 7 None 12 -1
+            Expect.sequenceEqual r1.TrainLosses r2.TrainLosses "identical training losses"
+            Expect.isTrue (sameWeights w1 w2) "identical weights"
+            let r3, _ = run 8 None 12 -1
+            Expect.notEqual r1.TrainLosses r3.TrainLosses "another seed differs"
+        }
+
+        test "resume after a kill equals an uninterrupted run" {
+            let full, wFull = run 11 None 20 -1
+            let dir = tempDir ()
+
+            try
+                // Killed at the end of epoch 13; the last checkpoint is epoch 10, so 3 epochs are lost.
+                Expect.throws (fun () -> run 11 (Some dir) 20 13 |> ignore) "the hook kills the run"
+
+                Expect.equal
+                    (Checkpoint.latest dir |> Option.map Path.GetFileName)
+                    (Some "epoch-000010")
+                    "last checkpoint"
+
+                let resumed, wResumed = run 11 (Some dir) 20 -1
+                Expect.sequenceEqual resumed.TrainLosses full.TrainLosses "same losses"
+                Expect.isTrue (sameWeights wFull wResumed) "same weights"
+            finally
+                if Directory.Exists dir then
+                    Directory.Delete(dir, true)
+        }
+
+        test "early stopping stops when validation stalls and restores the best weights" {
+            Engine.seed 1
+            let p = torch.nn.Parameter(torch.tensor (1.0, dtype = f64))
+            let mutable calls = 0
+
+            let r =
+                Trainer.train
+                    {
+                        Trainer.defaults with
+                            Epochs = 200
+                            Groups = [| Trainer.group "theta" 0.1 [ p ] |]
+                            Patience = 5
+                            RestoreBest = true
+                    }
+                    {
+                        Loss =
+                            fun _ -> {
+                                Total = (p - 3.0).square ()
+                                Parts = [||]
+                            }
+                        // Validation prefers p = 2: it improves, then worsens as p heads to 3.
+                        Validation =
+                            Some(fun _ ->
+                                calls <- calls + 1
+                                (p.ToDouble() - 2.0) ** 2.0)
+                    }
+
+            Expect.isTrue r.StoppedEarly "stopped early"
+            Expect.isLessThan r.Epochs 200 "before the last epoch"
+            Expect.equal r.Epochs (r.BestEpoch + 5) "patience epochs after the best"
+            Expect.floatClose { absolute = 0.1; relative = 0.0 } (p.ToDouble()) 2.0 "best weights restored"
+        }
+
+        test "progress reports carry epoch, losses, θ and ETA; horizon and λ follow their schedules" {
+            let p = torch.nn.Parameter(torch.tensor (0.0, dtype = f64))
+            let reports = ResizeArray<ProgressReport>()
+            let seen = ResizeArray<int * float>()
+
+            Trainer.train
+                {
+                    Trainer.defaults with
+                        Epochs = 6
+                        Groups = [| Trainer.group "theta" 0.1 [ p ] |]
+                        Horizon = { Start = 1; Max = 3; GrowEvery = 2 }
+                        Lambda = LambdaSchedule.Linear(0.0, 1.0, 4)
+                        Theta = [| "p", (fun () -> p.ToDouble()) |]
+                        Progress = {
+                            Progress.silent with
+                                Hook = Some(Progress.hook reports.Add)
+                        }
+                }
+                {
+                    Loss =
+                        fun ctx ->
+                            seen.Add((ctx.Horizon, ctx.Lambda))
+                            let l = (p - 1.0).square ()
+                            { Total = l; Parts = [| "data", l |] }
+                    Validation = None
+                }
+            |> ignore
+
+            Expect.equal
+                (seen |> Seq.map fst |> List.ofSeq)
+                [ 1; 1; 2; 2; 3; 3 ]
+                "horizon grows by one every 2 epochs up to 3"
+
+            Expect.equal (seen |> Seq.map snd |> List.ofSeq) [ 0.0; 0.25; 0.5; 0.75; 1.0; 1.0 ] "λ ramps linearly"
+            Expect.equal reports.Count 6 "one report per epoch"
+            Expect.equal (fst reports[5].Theta[0]) "p" "θ by name"
+            Expect.stringContains (Progress.format reports[5]) "epoch 6/6" "formatted line"
+            Expect.equal reports[5].Eta TimeSpan.Zero "no time left at the end"
+        }
+
+        test "bad training settings fail clearly" {
+            let e =
+                Expect.throwsC
+                    (fun () ->
+                        Trainer.train Trainer.defaults {
+                            Loss = (fun _ -> failwith "unused")
+                            Validation = None
+                        }
+                        |> ignore)
+                    id
+
+            Expect.stringContains e.Message "no parameters to train" "empty groups"
+
+            let w = Expect.throwsC (fun () -> Windows.starts 3 2 5 |> ignore) id
+            Expect.stringContains w.Message "needs more than 5 snapshots" "horizon too long"
+        }
+    ]

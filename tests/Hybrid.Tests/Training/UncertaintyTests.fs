@@ -1,0 +1,160 @@
+/// Deep ensembles on a heteroscedastic problem, MC dropout away from the data, calibration and scores.
+module Hybrid.Tests.Training.UncertaintyTests
+
+open System
+open System.IO
+open Expecto
+open TorchSharp
+open Hybrid
+open Hybrid.Training
+
+let f64 = torch.ScalarType.Float64
+
+/// y = sin(3x) + σ(x)·ε with σ(x) = 0.05 + 0.25·(x + 1)/2 on x ∈ [−1, 1].
+let sample (n: int) (seed: int64) =
+    Engine.init ()
+    let g = new torch.Generator(uint64 seed, torch.CPU)
+    let x = (2.0 * torch.rand ([| int64 n; 1L |], dtype = f64, generator = g) - 1.0)
+    let sigma = 0.05 + 0.25 * (x + 1.0) / 2.0
+
+    x,
+    torch.sin (3.0 * x)
+    + sigma * torch.randn ([| int64 n; 1L |], dtype = f64, generator = g)
+
+let gaussianHead (net: Mlp) (x: torch.Tensor) =
+    let out = net.forward x
+
+    {
+        Mean = out.narrow (1L, 0L, 1L)
+        Std = torch.nn.functional.softplus (out.narrow (1L, 1L, 1L)) + 1e-3
+    }
+
+let tests =
+    testSequenced
+    <| testList "Uncertainty" [
+        test "deep ensemble on a heteroscedastic problem: ECE below 0.08" {
+            let x, y = sample 400 1L
+            let xt, yt = sample 2000 2L
+
+            let train (net: Mlp) =
+                Trainer.train
+                    {
+                        Trainer.defaults with
+                            Epochs = 400
+                            Groups = [| Trainer.group "phi" 0.01 (Neural.parameters net) |]
+                    }
+                    {
+                        Loss =
+                            fun _ ->
+                                let p = gaussianHead net x
+
+                                {
+                                    Total = Loss.gaussianNll p.Mean p.Std y
+                                    Parts = [||]
+                                }
+                        Validation = None
+                    }
+                |> ignore
+
+            let members, seconds =
+                Metrics.timed (fun () ->
+                    Uncertainty.ensemble 3 100 true (fun k -> new Mlp($"member{k}", 1, 2, 32, 2, dtype = f64)) train)
+
+            let p =
+                use _ = torch.no_grad ()
+                members |> Array.map (fun m -> gaussianHead m xt) |> Uncertainty.combine
+
+            let c = Uncertainty.calibration Uncertainty.defaultLevels p yt
+            let nll = Uncertainty.nll p yt
+            let crps = Uncertainty.crps p yt
+
+            let svg =
+                Uncertainty.reliabilitySvg (Path.Combine(Path.GetTempPath(), "hybrid-reliability.svg")) "ensemble" c
+
+            printfn
+                "Ensemble: ECE %.4f, NLL %.3f, CRPS %.4f, coverage %A, %.1f s (3 members, parallel)"
+                c.Ece
+                nll
+                crps
+                c.Coverage
+                seconds
+
+            // 0.08: with 2,000 test points the sampling error of a coverage is ≈ 0.01; a mis-specified
+            // (homoscedastic) model scores ≈ 0.1 here.
+            Expect.isLessThan c.Ece 0.08 "calibrated intervals"
+            Expect.stringContains svg "<polyline" "reliability plot drawn"
+        }
+
+        test "MC dropout: the spread grows away from the data" {
+            Engine.seed 5
+
+            let net =
+                new Mlp("dropout", 1, 1, 64, 2, activation = Activation.Relu, dropout = 0.2, dtype = f64)
+
+            let x = torch.linspace(-1.0, 1.0, 64L, dtype = f64).unsqueeze (-1L)
+            let y = torch.sin (3.0 * x)
+
+            Trainer.train
+                {
+                    Trainer.defaults with
+                        Epochs = 300
+                        Groups = [| Trainer.group "phi" 0.01 (Neural.parameters net) |]
+                        Modules = [| net |]
+                }
+                {
+                    Loss =
+                        fun _ -> {
+                            Total = Loss.mse (net.forward x) y
+                            Parts = [||]
+                        }
+                    Validation = None
+                }
+            |> ignore
+
+            let spread (lo: float) (hi: float) =
+                let xs = torch.linspace(lo, hi, 20L, dtype = f64).unsqueeze (-1L)
+                (Uncertainty.mcDropout [| net |] 50 (fun () -> net.forward xs)).Std.mean().ToDouble()
+
+            let inside = spread -1.0 1.0
+            let outside = spread 3.0 4.0
+            printfn "MC dropout: mean std inside %.4f, at x ∈ [3, 4] %.4f" inside outside
+            Expect.isGreaterThan outside (2.0 * inside) "spread at least doubles away from the data"
+        }
+
+        test "calibration of an exact Gaussian is near perfect; scores match closed forms" {
+            Engine.init ()
+            let g = new torch.Generator(42UL, torch.CPU)
+            let y = torch.randn ([| 20000L |], dtype = f64, generator = g)
+
+            let p = {
+                Mean = torch.zeros_like y
+                Std = torch.ones_like y
+            }
+
+            let c = Uncertainty.calibration Uncertainty.defaultLevels p y
+            Expect.isLessThan c.Ece 0.01 "ECE of the true distribution"
+            // E[CRPS] of N(0,1) for y ~ N(0,1) is E|X − Y| − ½E|X − X'| = 2/√π − 1/√π = 1/√π ≈ 0.5642;
+            // the NLL is ½(1 + log 2π) ≈ 1.4189. Tolerances: Monte Carlo error with 20,000 samples.
+            Expect.floatClose { absolute = 0.01; relative = 0.0 } (Uncertainty.crps p y) (1.0 / sqrt Math.PI) "CRPS"
+
+            Expect.floatClose
+                { absolute = 0.02; relative = 0.0 }
+                (Uncertainty.nll p y)
+                (0.5 * (1.0 + log (2.0 * Math.PI)))
+                "NLL"
+
+            Expect.floatClose
+                { absolute = 1e-8; relative = 0.0 }
+                (Uncertainty.normalQuantile 0.975)
+                1.959963985
+                "Φ⁻¹(0.975)"
+        }
+
+        test "bad uncertainty inputs fail clearly" {
+            Expect.throwsT<HybridException>
+                (fun () -> Uncertainty.mcDropout [||] 1 (fun () -> torch.zeros 1L) |> ignore)
+                "one pass"
+
+            Expect.throwsT<HybridException> (fun () -> Uncertainty.ensemble 0 1 false id ignore |> ignore) "no members"
+        }
+    ]
