@@ -4,8 +4,10 @@ open Expecto
 
 [<EntryPoint>]
 let main argv =
-    // Engine tests change process-wide settings (default dtype, seeds): they run first, alone.
-    let exclusive = testList "Hybrid" [ Engine.EngineTests.tests ]
+    // Tests that change process-wide settings (default dtype, seeds) or measure the whole process's memory
+    // run first, one at a time and alone.
+    let exclusive =
+        testList "Hybrid" [ Engine.EngineTests.tests; Numerics.RolloutTests.exclusiveTests ]
 
     testList "Hybrid" [
         Engine.ElfVersionsTests.tests

@@ -56,6 +56,41 @@ let private allSchemes = [
     Scheme.ImexCrankNicolson
 ]
 
+/// Reads the whole process's peak memory, so it must run alone (see Main.fs: exclusive tests).
+let memoryTest =
+    test "checkpointing uses measurably less memory (2,000 RK4 steps)" {
+        let g = Grid.line 0.0 1.0 256
+        let dyn = reactionDiffusion g (Boundary.noFlux g) false
+
+        let measure c =
+            peakRss (fun () ->
+                use _ = torch.NewDisposeScope()
+                let th = theta () |> Array.map (fun t -> t.requires_grad_ true)
+                let u0 = Grid.init g 8 f64 (fun x _ -> 0.5 + 0.4 * sin (6.0 * x))
+
+                let traj =
+                    Rollout.run dyn th [| u0 |] {
+                        options Scheme.Rk4 1e-5 [| 0.02 |] with
+                            Checkpointing = c
+                    }
+
+                traj.Values[0].sum().backward ())
+
+        // Checkpointed first: memory freed by the first run may stay mapped and hide the second's peak.
+        match measure Checkpointing.Sqrt, measure Checkpointing.Off with
+        | Some withCheckpoints, Some plain ->
+            printfn
+                "Peak memory of a 2,000-step RK4 rollout with gradients (B = 8, N = 256, float64): plain %.1f MB, checkpointed (√T segments) %.1f MB"
+                (float plain / 1e6)
+                (float withCheckpoints / 1e6)
+
+            Expect.isLessThan (float withCheckpoints) (0.5 * float plain) "checkpointing at least halves the peak"
+        | _ -> skiptest "peak RSS is not readable here (/proc)"
+    }
+
+/// Tests that must not overlap others.
+let exclusiveTests = testList "Rollouts" [ memoryTest ]
+
 let tests =
     testList "Rollouts" [
         testList "conservation" [
@@ -207,39 +242,6 @@ let tests =
                             g1
                 }
 
-            testSequenced
-            <| test "checkpointing uses measurably less memory (2,000 RK4 steps)" {
-                let g = Grid.line 0.0 1.0 256
-                let dyn = reactionDiffusion g (Boundary.noFlux g) false
-
-                let measure c =
-                    peakRss (fun () ->
-                        use _ = torch.NewDisposeScope()
-                        let th = theta () |> Array.map (fun t -> t.requires_grad_ true)
-                        let u0 = Grid.init g 8 f64 (fun x _ -> 0.5 + 0.4 * sin (6.0 * x))
-
-                        let traj =
-                            Rollout.run dyn th [| u0 |] {
-                                options Scheme.Rk4 1e-5 [| 0.02 |] with
-                                    Checkpointing = c
-                            }
-
-                        traj.Values[0].sum().backward ())
-
-                // Checkpointed first: memory freed by the first run may stay mapped and hide the second's peak.
-                match measure Checkpointing.Sqrt, measure Checkpointing.Off with
-                | Some withCheckpoints, Some plain ->
-                    printfn
-                        "Peak memory of a 2,000-step RK4 rollout with gradients (B = 8, N = 256, float64): plain %.1f MB, checkpointed (√T segments) %.1f MB"
-                        (float plain / 1e6)
-                        (float withCheckpoints / 1e6)
-
-                    Expect.isLessThan
-                        (float withCheckpoints)
-                        (0.5 * float plain)
-                        "checkpointing at least halves the peak"
-                | _ -> skiptest "peak RSS is not readable here (/proc)"
-            }
         ]
 
         testList "physics residual" [
