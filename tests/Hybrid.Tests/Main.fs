@@ -4,6 +4,10 @@ open Expecto
 
 [<EntryPoint>]
 let main argv =
+    // Load libtorch the Hybrid way before any test touches TorchSharp directly: TorchSharp's own first load
+    // fails on this kind of machine and leaves `torch` unusable for the rest of the process.
+    Hybrid.Engine.init ()
+
     // Tests that change process-wide settings (default dtype, seeds) or measure the whole process's memory
     // run first, one at a time and alone.
     let exclusive =
