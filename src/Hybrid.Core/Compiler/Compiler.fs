@@ -115,15 +115,6 @@ module Compiler =
 
     let private keep (t: torch.Tensor) = t.DetachFromDisposeScope()
 
-    let private activation (a: Activation) : torch.nn.Module<torch.Tensor, torch.Tensor> =
-        match a with
-        | Activation.Tanh -> torch.nn.Tanh()
-        | Activation.Relu -> torch.nn.ReLU()
-        | Activation.Gelu -> torch.nn.GELU()
-        | Activation.Silu -> torch.nn.SiLU()
-        | Activation.Sigmoid -> torch.nn.Sigmoid()
-        | Activation.Softplus -> torch.nn.Softplus()
-
     let private mlp (name: string) (layers: int list) (act: Activation) (dtype: torch.ScalarType) =
         let widths = Array.ofList layers
 
@@ -138,7 +129,7 @@ module Compiler =
             mods.Add(torch.nn.Linear(int64 widths[i], int64 widths[i + 1]))
 
             if i < widths.Length - 2 then
-                mods.Add(activation act)
+                mods.Add(Hybrid.Training.Neural.activationModule act)
 
         let seq = torch.nn.Sequential(mods)
         seq.``to`` (dtype) |> ignore

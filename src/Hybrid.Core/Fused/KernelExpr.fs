@@ -176,57 +176,40 @@ module KExpr =
         | KUn(op, a) -> un op (mapLeaves f a)
         | KBin(op, a, b) -> bin op (mapLeaves f a) (mapLeaves f b)
 
-    /// Every distinct field read (field, dx, dy) in the expression.
-    let reads (e: KExpr) : (int * int * int) list =
+    /// The distinct values `pick` finds among the leaves, in order of first appearance.
+    let private collect (pick: KExpr -> 'a option) (e: KExpr) : 'a list =
         let rec go acc e =
             match e with
-            | KRead(f, dx, dy) ->
-                if List.contains (f, dx, dy) acc then
-                    acc
-                else
-                    (f, dx, dy) :: acc
-            | KConst _
-            | KParam _
-            | KCoord _
-            | KTime
-            | KInput _ -> acc
             | KPowInt(a, _)
             | KUn(_, a) -> go acc a
             | KBin(_, a, b) -> go (go acc a) b
+            | leaf ->
+                match pick leaf with
+                | Some v when not (List.contains v acc) -> v :: acc
+                | _ -> acc
 
         go [] e |> List.rev
+
+    /// Every distinct field read (field, dx, dy) in the expression.
+    let reads (e: KExpr) : (int * int * int) list =
+        e
+        |> collect (function
+            | KRead(f, dx, dy) -> Some(f, dx, dy)
+            | _ -> None)
 
     /// Every parameter index used in the expression.
     let parameters (e: KExpr) : int list =
-        let rec go acc e =
-            match e with
-            | KParam i -> if List.contains i acc then acc else i :: acc
-            | KConst _
-            | KRead _
-            | KCoord _
-            | KTime
-            | KInput _ -> acc
-            | KPowInt(a, _)
-            | KUn(_, a) -> go acc a
-            | KBin(_, a, b) -> go (go acc a) b
-
-        go [] e |> List.rev
+        e
+        |> collect (function
+            | KParam i -> Some i
+            | _ -> None)
 
     /// Every closure call site whose output the expression uses.
     let inputs (e: KExpr) : int list =
-        let rec go acc e =
-            match e with
-            | KInput i -> if List.contains i acc then acc else i :: acc
-            | KConst _
-            | KRead _
-            | KParam _
-            | KCoord _
-            | KTime -> acc
-            | KPowInt(a, _)
-            | KUn(_, a) -> go acc a
-            | KBin(_, a, b) -> go (go acc a) b
-
-        go [] e |> List.rev
+        e
+        |> collect (function
+            | KInput i -> Some i
+            | _ -> None)
 
     /// ∂e/∂v where v is a leaf (a `KRead`, `KParam` or `KInput`). Abs, min and max use sign / step functions, so
     /// the derivative is finite at their kinks (never 0/0) and equals TorchSharp's choice there.

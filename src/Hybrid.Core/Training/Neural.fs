@@ -4,32 +4,20 @@ open TorchSharp
 open TorchSharp.Modules
 open Hybrid
 
-/// Nonlinearity between the hidden layers of a network.
-[<RequireQualifiedAccess>]
-type Activation =
-    /// tanh: smooth, a good default for closures inside equations.
-    | Tanh
-    /// max(0, x).
-    | Relu
-    /// x·sigmoid(x).
-    | Silu
-    /// log(1 + eˣ).
-    | Softplus
-    /// Gaussian error linear unit.
-    | Gelu
-
 /// Neural building blocks: MLPs and 1-D/2-D CNNs (with periodic padding), plus ways to call them as
 /// closures inside equations.
 [<RequireQualifiedAccess>]
 module Neural =
 
-    let internal activationModule (a: Activation) : torch.nn.Module<torch.Tensor, torch.Tensor> =
+    /// The TorchSharp module of an activation (the DSL's `Activation`, shared by closures and networks).
+    let activationModule (a: Activation) : torch.nn.Module<torch.Tensor, torch.Tensor> =
         match a with
         | Activation.Tanh -> torch.nn.Tanh()
         | Activation.Relu -> torch.nn.ReLU()
         | Activation.Silu -> torch.nn.SiLU()
         | Activation.Softplus -> torch.nn.Softplus()
         | Activation.Gelu -> torch.nn.GELU()
+        | Activation.Sigmoid -> torch.nn.Sigmoid()
 
     let internal check (what: string) (name: string) (value: int) (least: int) =
         if value < least then
@@ -125,9 +113,96 @@ type Padding =
     /// Zeros outside the domain: the output has the input's size.
     | Zeros
 
-/// A 1-D convolutional network [B; inputs; n] → [B; outputs; n]: `depth` hidden convolutions of `width`
-/// channels and odd `kernel` size with `activation`, then a convolution to `outputs` channels; `padding`
-/// keeps the size (periodic wrap for periodic domains). For field-to-field (sub-grid) closures.
+/// A convolutional network over `dims` spatial axes (1 or 2): [B; inputs; spatial…] → [B; outputs; spatial…].
+/// `depth` hidden convolutions of `width` channels and odd `kernel` size with `activation`, then a
+/// convolution to `outputs` channels; `padding` keeps the size (periodic wrap for periodic domains). For
+/// field-to-field (sub-grid) closures. Use `Cnn1d` or `Cnn2d`.
+type ConvNet
+    (
+        kind: string,
+        dims: int,
+        name: string,
+        inputs: int,
+        outputs: int,
+        width: int,
+        depth: int,
+        kernel: int,
+        ?padding: Padding,
+        ?activation: Activation,
+        ?dtype: torch.ScalarType
+    ) as this =
+    inherit torch.nn.Module<torch.Tensor, torch.Tensor>(name)
+
+    do
+        Engine.init ()
+        Neural.check $"{kind} inputs" name inputs 1
+        Neural.check $"{kind} outputs" name outputs 1
+        Neural.check $"{kind} width" name width 1
+        Neural.check $"{kind} depth" name depth 0
+
+        if kernel < 1 || kernel % 2 = 0 then
+            raise (HybridException($"{kind} '{name}': kernel {kernel} must be odd and positive (e.g. 3 or 5)."))
+
+    let pad = defaultArg padding Padding.Periodic
+    let half = int64 (kernel / 2)
+
+    let conv (i: int) (o: int) : torch.nn.Module<torch.Tensor, torch.Tensor> =
+        if dims = 1 then
+            torch.nn.Conv1d(int64 i, int64 o, int64 kernel)
+        else
+            torch.nn.Conv2d(int64 i, int64 o, int64 kernel)
+
+    let convs =
+        let list = new ModuleList<torch.nn.Module<torch.Tensor, torch.Tensor>>()
+        let mutable last = inputs
+
+        for _ in 0 .. depth - 1 do
+            list.Add(conv last width)
+            last <- width
+
+        list.Add(conv last outputs)
+        list
+
+    let act = Neural.activationModule (defaultArg activation Activation.Tanh)
+
+    do
+        this.register_module ("convs", convs)
+
+        this.``to`` (Engine.torchDevice (), defaultArg dtype (Engine.dtype ()))
+        |> ignore
+
+    let padded (x: torch.Tensor) =
+        if half = 0L then
+            x
+        else
+            let widths = Array.create (2 * dims) half
+
+            match pad with
+            | Padding.Periodic -> torch.nn.functional.pad (x, widths, PaddingModes.Circular)
+            | Padding.Zeros -> torch.nn.functional.pad (x, widths, PaddingModes.Constant)
+
+    /// Applies the network to [B; inputs; spatial…].
+    override _.forward(x: torch.Tensor) : torch.Tensor =
+        if x.dim () <> int64 (dims + 2) || x.shape[1] <> int64 inputs then
+            let spatial = if dims = 1 then "n" else "nx; ny"
+
+            raise (
+                HybridException(
+                    $"{kind} '{name}' expects [batch; {inputs}; {spatial}], got shape [{System.String.Join(',', x.shape)}]."
+                )
+            )
+
+        let mutable h = x
+
+        for i in 0 .. convs.Count - 1 do
+            h <- convs[i].forward (padded h)
+
+            if i < convs.Count - 1 then
+                h <- act.forward h
+
+        h
+
+/// A 1-D convolutional network [B; inputs; n] → [B; outputs; n]; see `ConvNet`.
 type Cnn1d
     (
         name: string,
@@ -139,70 +214,23 @@ type Cnn1d
         ?padding: Padding,
         ?activation: Activation,
         ?dtype: torch.ScalarType
-    ) as this =
-    inherit torch.nn.Module<torch.Tensor, torch.Tensor>(name)
+    ) =
+    inherit
+        ConvNet(
+            "Cnn1d",
+            1,
+            name,
+            inputs,
+            outputs,
+            width,
+            depth,
+            kernel,
+            defaultArg padding Padding.Periodic,
+            defaultArg activation Activation.Tanh,
+            defaultArg dtype (Engine.dtype ())
+        )
 
-    do
-        Engine.init ()
-        Neural.check "Cnn1d inputs" name inputs 1
-        Neural.check "Cnn1d outputs" name outputs 1
-        Neural.check "Cnn1d width" name width 1
-        Neural.check "Cnn1d depth" name depth 0
-
-        if kernel < 1 || kernel % 2 = 0 then
-            raise (HybridException($"Cnn1d '{name}': kernel {kernel} must be odd and positive (e.g. 3 or 5)."))
-
-    let pad = defaultArg padding Padding.Periodic
-    let act = defaultArg activation Activation.Tanh
-    let half = int64 (kernel / 2)
-
-    let convs =
-        let list = new ModuleList<torch.nn.Module<torch.Tensor, torch.Tensor>>()
-        let mutable last = inputs
-
-        for _ in 0 .. depth - 1 do
-            list.Add(torch.nn.Conv1d(int64 last, int64 width, int64 kernel))
-            last <- width
-
-        list.Add(torch.nn.Conv1d(int64 last, int64 outputs, int64 kernel))
-        list
-
-    let activation = Neural.activationModule act
-
-    do
-        this.register_module ("convs", convs)
-
-        this.``to`` (Engine.torchDevice (), defaultArg dtype (Engine.dtype ()))
-        |> ignore
-
-    let padded (x: torch.Tensor) =
-        if half = 0L then
-            x
-        else
-            match pad with
-            | Padding.Periodic -> torch.nn.functional.pad (x, [| half; half |], PaddingModes.Circular)
-            | Padding.Zeros -> torch.nn.functional.pad (x, [| half; half |], PaddingModes.Constant)
-
-    /// Applies the network to [B; inputs; n].
-    override _.forward(x: torch.Tensor) : torch.Tensor =
-        if x.dim () <> 3L || x.shape[1] <> int64 inputs then
-            raise (
-                HybridException(
-                    $"Cnn1d '{name}' expects [batch; {inputs}; n], got shape [{System.String.Join(',', x.shape)}]."
-                )
-            )
-
-        let mutable h = x
-
-        for i in 0 .. convs.Count - 1 do
-            h <- convs[i].forward (padded h)
-
-            if i < convs.Count - 1 then
-                h <- activation.forward h
-
-        h
-
-/// A 2-D convolutional network [B; inputs; nx; ny] → [B; outputs; nx; ny]; see `Cnn1d`.
+/// A 2-D convolutional network [B; inputs; nx; ny] → [B; outputs; nx; ny]; see `ConvNet`.
 type Cnn2d
     (
         name: string,
@@ -214,70 +242,21 @@ type Cnn2d
         ?padding: Padding,
         ?activation: Activation,
         ?dtype: torch.ScalarType
-    ) as this =
-    inherit torch.nn.Module<torch.Tensor, torch.Tensor>(name)
-
-    do
-        Engine.init ()
-        Neural.check "Cnn2d inputs" name inputs 1
-        Neural.check "Cnn2d outputs" name outputs 1
-        Neural.check "Cnn2d width" name width 1
-        Neural.check "Cnn2d depth" name depth 0
-
-        if kernel < 1 || kernel % 2 = 0 then
-            raise (HybridException($"Cnn2d '{name}': kernel {kernel} must be odd and positive (e.g. 3 or 5)."))
-
-    let pad = defaultArg padding Padding.Periodic
-    let act = defaultArg activation Activation.Tanh
-    let half = int64 (kernel / 2)
-
-    let convs =
-        let list = new ModuleList<torch.nn.Module<torch.Tensor, torch.Tensor>>()
-        let mutable last = inputs
-
-        for _ in 0 .. depth - 1 do
-            list.Add(torch.nn.Conv2d(int64 last, int64 width, int64 kernel))
-            last <- width
-
-        list.Add(torch.nn.Conv2d(int64 last, int64 outputs, int64 kernel))
-        list
-
-    let activation = Neural.activationModule act
-
-    do
-        this.register_module ("convs", convs)
-
-        this.``to`` (Engine.torchDevice (), defaultArg dtype (Engine.dtype ()))
-        |> ignore
-
-    let padded (x: torch.Tensor) =
-        if half = 0L then
-            x
-        else
-            let widths = [| half; half; half; half |]
-
-            match pad with
-            | Padding.Periodic -> torch.nn.functional.pad (x, widths, PaddingModes.Circular)
-            | Padding.Zeros -> torch.nn.functional.pad (x, widths, PaddingModes.Constant)
-
-    /// Applies the network to [B; inputs; nx; ny].
-    override _.forward(x: torch.Tensor) : torch.Tensor =
-        if x.dim () <> 4L || x.shape[1] <> int64 inputs then
-            raise (
-                HybridException(
-                    $"Cnn2d '{name}' expects [batch; {inputs}; nx; ny], got shape [{System.String.Join(',', x.shape)}]."
-                )
-            )
-
-        let mutable h = x
-
-        for i in 0 .. convs.Count - 1 do
-            h <- convs[i].forward (padded h)
-
-            if i < convs.Count - 1 then
-                h <- activation.forward h
-
-        h
+    ) =
+    inherit
+        ConvNet(
+            "Cnn2d",
+            2,
+            name,
+            inputs,
+            outputs,
+            width,
+            depth,
+            kernel,
+            defaultArg padding Padding.Periodic,
+            defaultArg activation Activation.Tanh,
+            defaultArg dtype (Engine.dtype ())
+        )
 
 /// Calling networks as closures inside equations.
 [<RequireQualifiedAccess>]
