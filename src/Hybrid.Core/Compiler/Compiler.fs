@@ -150,7 +150,8 @@ module Compiler =
         | _ -> [ e ]
 
     /// Compiles `model` into a simulator. Raises `ModelException` for unknown symbols, missing modules,
-    /// forcings, data, or constructs this compiler does not support (two-scale lattices).
+    /// forcings or data. Two-scale lattices: fast fields are [B; K·J] (site n = k·J + j), a slow field in a fast
+    /// equation is read at its parent site, Σⱼ sums a fast expression over each slow site's J fast sites.
     let compile (options: CompileOptions) (model: Model) : Simulator =
         Engine.init ()
         let dtype = options.Dtype
@@ -158,12 +159,20 @@ module Compiler =
         let grid = Grid.ofDomain model.Domain
         let fields = model.Fields |> List.map (fun f -> f.Name) |> Array.ofList
 
-        model.Fields
-        |> List.iter (fun f ->
-            if f.Fast then
+        // Two-scale lattices: fast fields live on one ring of K·J sites (site n = k·J + j); see LatticeIndex.
+        let isFast = model.Fields |> List.map (fun f -> f.Fast) |> Array.ofList
+
+        let fastSites =
+            match grid with
+            | Grid.Lattice(_, j) -> j
+            | _ -> 0
+
+        isFast
+        |> Array.iteri (fun i fast ->
+            if fast && fastSites = 0 then
                 raise (
                     ModelException(
-                        $"Field '{f.Name}' is a fast (two-scale) lattice field; the compiler does not support two-scale lattices yet. Write the one-scale model, or supply the fast tendency as a Named closure."
+                        $"Field '{fields[i]}' is fast, but the domain has no fast sub-lattice. Use a two-scale lattice, e.g. domain (twoScaleLattice K J)."
                     )
                 ))
 
@@ -222,6 +231,30 @@ module Compiler =
         let arity = model.Closures |> List.map (fun c -> c.Name, c.Arity) |> dict
 
         let centres = Array.init grid.Dims (fun a -> keep (Grid.coordinate grid a dtype))
+
+        // Fast site index n = 0 … K·J − 1, the coordinate `x` inside fast equations and initial conditions.
+        let fastCoordinate =
+            match grid with
+            | Grid.Lattice(k, j) when j > 0 ->
+                keep (torch.arange(int64 (k * j), dtype = dtype, device = device).reshape ([| 1L; int64 (k * j) |]))
+            | _ -> null
+
+        // Compile-time flag: true while compiling an expression evaluated on the fast ring (a fast field's
+        // equation or initial condition, or the argument of Σⱼ).
+        let fast = ref false
+
+        let onFastRing (value: bool) (compile: unit -> 'a) =
+            let before = fast.Value
+            fast.Value <- value
+
+            try
+                compile ()
+            finally
+                fast.Value <- before
+
+        /// A slow [B; K] value seen from the fast ring [B; K·J]: each slow site repeated for its J fast sites.
+        let toFastRing (v: torch.Tensor) =
+            v.repeat_interleave (int64 fastSites, dim = 1L)
 
         let faceCoords =
             Array.init grid.Dims (fun a -> keep (Grid.faceCoordinate grid a dtype))
@@ -322,7 +355,16 @@ module Compiler =
                 fun _ -> c
             | Sym n when fieldIndex.ContainsKey n ->
                 let i = fieldIndex[n]
-                fun c -> c.Fields[i]
+
+                match fast.Value, isFast[i] with
+                | true, false -> fun c -> toFastRing c.Fields[i]
+                | false, true ->
+                    raise (
+                        ModelException(
+                            $"The fast field '{n}' appears in a slow equation outside Σⱼ. Sum it over the fast sites, e.g. sumFast {n}."
+                        )
+                    )
+                | _ -> fun c -> c.Fields[i]
             | Sym n when paramIndex.ContainsKey n ->
                 let i = paramIndex[n]
                 fun c -> c.Theta[i]
@@ -332,6 +374,7 @@ module Compiler =
             | Sym n when forcings.ContainsKey n ->
                 let f = forcings[n]
                 fun c -> f c.T
+            | Sym "x" when fast.Value -> fun _ -> fastCoordinate
             | Sym "x" when grid.Dims >= 1 -> fun c -> c.Coords[0]
             | Sym "y" when grid.Dims >= 2 -> fun c -> c.Coords[1]
             | Sym "t" -> fun c -> torch.tensor (c.T, dtype = dtype, device = device)
@@ -444,19 +487,58 @@ module Compiler =
                 fun c -> Operators.advection grid (bcs c) (fvs |> Array.map (fun f -> f c)) (fa c)
             | Shift(n, LatticeIndex.K, m) when fieldIndex.ContainsKey n ->
                 let i = fieldIndex[n]
-                fun c -> Operators.shift m c.Fields[i]
-            | Shift(n, LatticeIndex.K, _) -> raise (unknown n)
-            | Shift(n, LatticeIndex.J, _)
-            | FastSum(Sym n) ->
-                raise (
-                    ModelException(
-                        $"'{n}' uses the fast lattice index j; the compiler does not support two-scale lattices yet."
+
+                match fast.Value, isFast[i] with
+                | true, false -> fun c -> toFastRing (Operators.shift m c.Fields[i])
+                | false, true ->
+                    raise (
+                        ModelException(
+                            $"The fast field '{n}' appears in a slow equation outside Σⱼ. Sum it over the fast sites, e.g. sumFast {n}."
+                        )
                     )
-                )
-            | FastSum _ ->
-                raise (
-                    ModelException("Σⱼ (fast sums) needs a two-scale lattice, which the compiler does not support yet.")
-                )
+                // A fast field at slow site k + m, same j: J·m sites along the ring.
+                | true, true -> fun c -> Operators.shift (m * fastSites) c.Fields[i]
+                | false, false -> fun c -> Operators.shift m c.Fields[i]
+            | Shift(n, LatticeIndex.K, _) -> raise (unknown n)
+            | Shift(n, LatticeIndex.J, m) when fieldIndex.ContainsKey n ->
+                let i = fieldIndex[n]
+
+                if not isFast[i] then
+                    raise (
+                        ModelException(
+                            $"'{n}' is a slow field; the fast index j only shifts fast fields. Use shift {n} m for the slow index k."
+                        )
+                    )
+
+                if not fast.Value then
+                    raise (
+                        ModelException(
+                            $"The fast field '{n}' appears in a slow equation outside Σⱼ. Sum it over the fast sites, e.g. sumFast {n}."
+                        )
+                    )
+
+                fun c -> Operators.shift m c.Fields[i]
+            | Shift(n, LatticeIndex.J, _) -> raise (unknown n)
+            | FastSum a ->
+                if fast.Value then
+                    raise (
+                        ModelException(
+                            "Σⱼ inside a fast expression has no meaning: sums over fast sites belong in slow equations."
+                        )
+                    )
+
+                if fastSites = 0 then
+                    raise (
+                        ModelException("Σⱼ (fast sums) needs a two-scale lattice, e.g. domain (twoScaleLattice K J).")
+                    )
+
+                let fa = onFastRing true (fun () -> compileExpr a)
+                let k = int64 grid.Shape[0]
+
+                fun c ->
+                    let batch = c.Fields[0].shape[0]
+                    let v = (fa c).expand ([| batch; k * int64 fastSites |])
+                    v.reshape([| batch; k; int64 fastSites |]).sum (2L)
             | Grad _ ->
                 raise (ModelException("∇e is vector-valued and can only appear inside ∇·( … ), e.g. div(D * grad(u))."))
 
@@ -639,7 +721,9 @@ module Compiler =
                     |> List.map (fun (sign, f) -> if sign > 0.0 then f c else -(f c))
                     |> List.reduce (+))
 
-        let explicitParts = split |> Array.map (fun (_, rest) -> compileTerms rest false)
+        let explicitParts =
+            split
+            |> Array.mapi (fun i (_, rest) -> onFastRing isFast[i] (fun () -> compileTerms rest false))
 
         let stiffParts =
             split |> Array.mapi (fun i (stiff, _) -> i, compileTerms stiff true)
@@ -705,7 +789,9 @@ module Compiler =
             |> Array.map (fun f ->
                 match model.Initials |> List.tryFind (fun i -> i.Field = f) with
                 | Some { Value = InitialCondition.Expr e } ->
-                    let fe = compileExpr e
+                    let i = fieldIndex[f]
+                    let fe = onFastRing isFast[i] (fun () -> compileExpr e)
+                    let shape batch = Grid.fieldShapeOf grid isFast[i] batch
 
                     fun (batch: int) (theta: torch.Tensor[]) ->
                         let c = {
@@ -716,7 +802,7 @@ module Compiler =
                         }
 
                         let v = fe c
-                        v.expand(Grid.fieldShape grid batch).clone ()
+                        v.expand(shape batch).clone ()
                 | Some {
                            Value = InitialCondition.FromData key
                        } ->
