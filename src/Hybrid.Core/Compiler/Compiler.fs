@@ -348,7 +348,52 @@ module Compiler =
 
         let maxAbs (t: torch.Tensor) = t.abs().max().ToDouble()
 
+        // Subexpressions that occur more than once in the equations (e.g. u·v² in both Gray–Scott equations)
+        // are computed once per right-hand-side evaluation and shared.
+        let repeated =
+            model.Equations
+            |> List.collect (fun eq -> Expr.subterms eq.Rhs)
+            |> List.filter (fun t ->
+                match t with
+                | Num _
+                | Sym _ -> false
+                | _ -> true)
+            |> List.countBy id
+            |> List.filter (fun (_, n) -> n > 1)
+            |> List.map fst
+            |> HashSet
+
+        let sharedCompiled =
+            Dictionary<Expr * bool, Ctx -> torch.Tensor>(HashIdentity.Structural)
+
+        /// `f` evaluated once per context: a second call with the same `Ctx` returns the first result.
+        let once (f: Ctx -> torch.Tensor) : Ctx -> torch.Tensor =
+            let mutable lastCtx = Unchecked.defaultof<Ctx>
+            let mutable last: torch.Tensor = null
+
+            fun c ->
+                if obj.ReferenceEquals(c, lastCtx) then
+                    last
+                else
+                    let v = f c
+                    lastCtx <- c
+                    last <- v
+                    v
+
         let rec compileExpr (e: Expr) : Ctx -> torch.Tensor =
+            if repeated.Contains e then
+                let key = (e, fast.Value)
+
+                match sharedCompiled.TryGetValue key with
+                | true, f -> f
+                | _ ->
+                    let f = once (compileTerm e)
+                    sharedCompiled[key] <- f
+                    f
+            else
+                compileTerm e
+
+        and compileTerm (e: Expr) : Ctx -> torch.Tensor =
             match e with
             | Num v ->
                 let c = constant v
