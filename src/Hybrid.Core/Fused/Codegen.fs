@@ -24,14 +24,22 @@ type KernelMath =
 
 /// The right-hand side of every field for a batch: reads the padded fields (ghosts filled), θ and t, writes
 /// one value per cell and field into `output`, which has the padded layout too (its ghost entries untouched).
-/// `inputs` holds the closure outputs per call site (padded layout).
+/// `inputs` holds the closure outputs per call site, `data` the forcings' values (both padded layout).
 type ForwardKernel =
     delegate of
-        padded: float[][] * theta: float[] * t: float * output: float[][] * batch: int * inputs: float[][] -> unit
+        padded: float[][] *
+        theta: float[] *
+        t: float *
+        output: float[][] *
+        batch: int *
+        inputs: float[][] *
+        data: float[][] ->
+            unit
 
 /// The vector–Jacobian product of `ForwardKernel`: given λ (one value per cell and field, padded layout; ghost
 /// entries ignored), adds λᵀ∂F/∂(padded fields) into `paddedAdjoint` and λᵀ∂F/∂θ into `thetaAdjoint`.
-/// `inputs` holds the closure outputs per call site; λᵀ∂F/∂(closure outputs) is added into `inputAdjoint`.
+/// `inputs` holds the closure outputs per call site; λᵀ∂F/∂(closure outputs) is added into `inputAdjoint`;
+/// `data` holds the forcings' values (no gradient).
 type AdjointKernel =
     delegate of
         padded: float[][] *
@@ -42,7 +50,8 @@ type AdjointKernel =
         thetaAdjoint: float[] *
         batch: int *
         inputs: float[][] *
-        inputAdjoint: float[][] ->
+        inputAdjoint: float[][] *
+        data: float[][] ->
             unit
 
 /// Generates the fused kernels of a `KernelPlan` as LINQ expression trees compiled to IL once: one loop over
@@ -106,6 +115,7 @@ module Codegen =
             plan: KernelPlan,
             padded: ParameterExpression[],
             inputs: ParameterExpression[],
+            data: ParameterExpression[],
             pbase: ParameterExpression,
             thetaLocals: ParameterExpression[],
             t: Expression,
@@ -137,6 +147,7 @@ module Codegen =
                     | KParam i -> thetaLocals[i] :> Expression
                     | KTime -> t
                     | KInput site -> bind (Expression.ArrayIndex(inputs[site], pbase))
+                    | KData forcing -> bind (Expression.ArrayIndex(data[forcing], pbase))
                     | KRead(f, dx, dy) -> bind (Expression.ArrayIndex(padded[f], this.ReadIndex(dx, dy)))
                     | KCoord(axis, shift) ->
                         let a = plan.Grid.Axes[axis]
@@ -268,6 +279,8 @@ module Codegen =
         let output = Expression.Parameter(typeof<float[][]>, "output")
         let batch = Expression.Parameter(typeof<int>, "batch")
         let inputs = Expression.Parameter(typeof<float[][]>, "inputs")
+        let data = Expression.Parameter(typeof<float[][]>, "data")
+        let dataFields = hoist data plan.Forcings.Length
 
         let paddedFields = hoist padded plan.Fields.Length
         let outputFields = hoist output plan.Rhs.Length
@@ -280,7 +293,7 @@ module Codegen =
                 batch
                 (fun thetaLocals pbase ix iy ->
                     let em =
-                        Emitter(plan, fst paddedFields, fst inputFields, pbase, thetaLocals, t, ix, iy)
+                        Emitter(plan, fst paddedFields, fst inputFields, fst dataFields, pbase, thetaLocals, t, ix, iy)
 
                     plan.Rhs
                     |> Array.iteri (fun f rhs ->
@@ -292,9 +305,9 @@ module Codegen =
 
                     em.Body)
                 (fun _ -> [])
-            |> withHoisted [ paddedFields; outputFields; inputFields ]
+            |> withHoisted [ paddedFields; outputFields; inputFields; dataFields ]
 
-        Expression.Lambda<ForwardKernel>(body, [| padded; theta; t; output; batch; inputs |]).Compile()
+        Expression.Lambda<ForwardKernel>(body, [| padded; theta; t; output; batch; inputs; data |]).Compile()
 
     /// Compiles the vector–Jacobian product of the right-hand side (derivatives taken symbolically here).
     let adjoint (plan: KernelPlan) : AdjointKernel =
@@ -307,6 +320,8 @@ module Codegen =
         let batch = Expression.Parameter(typeof<int>, "batch")
         let inputs = Expression.Parameter(typeof<float[][]>, "inputs")
         let inputAdjoint = Expression.Parameter(typeof<float[][]>, "inputAdjoint")
+        let data = Expression.Parameter(typeof<float[][]>, "data")
+        let dataFields = hoist data plan.Forcings.Length
 
         let accumulators =
             plan.Params
@@ -326,7 +341,7 @@ module Codegen =
                 batch
                 (fun thetaLocals pbase ix iy ->
                     let em =
-                        Emitter(plan, fst paddedFields, fst inputFields, pbase, thetaLocals, t, ix, iy)
+                        Emitter(plan, fst paddedFields, fst inputFields, fst dataFields, pbase, thetaLocals, t, ix, iy)
 
                     plan.Rhs
                     |> Array.iteri (fun f rhs ->
@@ -368,7 +383,16 @@ module Codegen =
                     (accumulators
                      |> Array.map (fun a -> Expression.Assign(a, Expression.Constant(0.0)) :> Expression))
                     [|
-                        withHoisted [ paddedFields; lambdaFields; adjointFields; inputFields; inputAdjointFields ] body
+                        withHoisted
+                            [
+                                paddedFields
+                                lambdaFields
+                                adjointFields
+                                inputFields
+                                inputAdjointFields
+                                dataFields
+                            ]
+                            body
                     |]
             )
 
@@ -385,6 +409,7 @@ module Codegen =
                     batch
                     inputs
                     inputAdjoint
+                    data
                 |]
             )
             .Compile()

@@ -10,7 +10,13 @@ open Hybrid.Numerics
 /// parameter constraints and neural networks around them still differentiate through it.
 /// Not thread-safe: use one simulator per thread.
 type FusedSimulator
-    internal (plan: KernelPlan, scheme: Scheme, siteModules: torch.nn.Module<torch.Tensor, torch.Tensor>[]) =
+    internal
+    (
+        plan: KernelPlan,
+        scheme: Scheme,
+        siteModules: torch.nn.Module<torch.Tensor, torch.Tensor>[],
+        forcings: (float -> torch.Tensor)[]
+    ) =
     let tableau = Tableau.ofScheme scheme
     let steppers = Dictionary<int, Stepper>()
 
@@ -39,7 +45,7 @@ type FusedSimulator
         match steppers.TryGetValue batch with
         | true, s -> s
         | _ ->
-            let s = Stepper(plan, tableau, batch, siteModules)
+            let s = Stepper(plan, tableau, batch, siteModules, forcings)
             steppers[batch] <- s
             s
 
@@ -140,39 +146,61 @@ type internal FusedRolloutFunction() =
 
         List<torch.Tensor>(Seq.append [ null; null; gu0; gtheta ] weightGrads)
 
+/// What a fused simulator needs besides its model.
+type FusedOptions = {
+    /// Networks of the neural closures, by closure name (maps [rows; arity] to [rows; 1]).
+    Modules: Map<string, torch.nn.Module<torch.Tensor, torch.Tensor>>
+    /// Forcings by name: time ↦ tensor broadcastable to the fields ([B; spatial…], [1; spatial…] or 0-dim).
+    Forcings: Map<string, float -> torch.Tensor>
+}
+
 /// Compiling models to fused simulators and running them.
 [<RequireQualifiedAccess>]
 module Fused =
 
+    /// No networks, no forcings: enough for models without closures or forcings.
+    let defaults: FusedOptions = {
+        Modules = Map.empty
+        Forcings = Map.empty
+    }
+
     /// Lowers `model` and generates its kernels for the explicit `scheme` (Euler, Heun, SspRk3, Rk4); neural
-    /// closures are evaluated by `modules` (by closure name, e.g. `Map.ofArray simulator.Modules` to share the
-    /// eager simulator's networks). Raises `ModelException` naming what the fused path cannot compile
-    /// (forcings, spatial parameters, two-scale lattices, non-constant boundary values, IMEX schemes) or the
-    /// closure whose network is missing.
-    let compileWith
-        (modules: Map<string, torch.nn.Module<torch.Tensor, torch.Tensor>>)
-        (scheme: Scheme)
-        (model: Model)
-        : FusedSimulator =
+    /// closures are evaluated by `options.Modules` and forcings by `options.Forcings` (by name; e.g.
+    /// `Map.ofArray simulator.Modules` and the eager simulator's forcings, to share them). Raises
+    /// `ModelException` naming what the fused path cannot compile (spatial parameters, two-scale lattices,
+    /// non-constant boundary values, IMEX schemes) or the closure or forcing that has no network or data.
+    let compileWith (options: FusedOptions) (scheme: Scheme) (model: Model) : FusedSimulator =
         let plan = Lowering.lower model
         Tableau.ofScheme scheme |> ignore
 
         let siteModules =
             plan.Sites
             |> Array.map (fun site ->
-                match modules.TryFind site.Name with
+                match options.Modules.TryFind site.Name with
                 | Some m -> m
                 | None ->
                     raise (
                         ModelException(
-                            $"The fused simulator of '{model.Name}' needs the network of closure '{site.Name}': compile with Fused.compileWith (Map.ofArray simulator.Modules) to use the eager simulator's networks."
+                            $"The fused simulator of '{model.Name}' needs the network of closure '{site.Name}': pass it in FusedOptions.Modules (e.g. Map.ofArray simulator.Modules, the eager simulator's networks)."
                         )
                     ))
 
-        FusedSimulator(plan, scheme, siteModules)
+        let forcings =
+            plan.Forcings
+            |> Array.map (fun name ->
+                match options.Forcings.TryFind name with
+                | Some f -> f
+                | None ->
+                    raise (
+                        ModelException(
+                            $"The fused simulator of '{model.Name}' needs data for forcing '{name}': pass it in FusedOptions.Forcings as a function of time."
+                        )
+                    ))
 
-    /// `compileWith` with no networks: for models without neural closures.
-    let compile (scheme: Scheme) (model: Model) : FusedSimulator = compileWith Map.empty scheme model
+        FusedSimulator(plan, scheme, siteModules, forcings)
+
+    /// `compileWith defaults`: for models without neural closures or forcings.
+    let compile (scheme: Scheme) (model: Model) : FusedSimulator = compileWith defaults scheme model
 
     /// Rolls `sim` forward `steps` steps of size `dt` from time `t0` and returns each field's saved states,
     /// shape [S; B; spatial…] with S = steps / saveEvery (the states after steps saveEvery, 2·saveEvery, …).

@@ -49,6 +49,8 @@ type KExpr =
     /// The output of neural closure call site number `site` at the current cell (evaluated by TorchSharp
     /// before the kernel runs, its vector–Jacobian product taken by TorchSharp in the adjoint).
     | KInput of site: int
+    /// The value of forcing number `forcing` (data given as a function of time) at the current cell.
+    | KData of forcing: int
     /// An integer power aⁿ.
     | KPowInt of KExpr * int
     /// A unary operation.
@@ -171,7 +173,8 @@ module KExpr =
         | KParam _
         | KCoord _
         | KTime
-        | KInput _ -> f e
+        | KInput _
+        | KData _ -> f e
         | KPowInt(a, n) -> powInt (mapLeaves f a) n
         | KUn(op, a) -> un op (mapLeaves f a)
         | KBin(op, a, b) -> bin op (mapLeaves f a) (mapLeaves f b)
@@ -211,6 +214,13 @@ module KExpr =
             | KInput i -> Some i
             | _ -> None)
 
+    /// Every forcing the expression reads.
+    let data (e: KExpr) : int list =
+        e
+        |> collect (function
+            | KData i -> Some i
+            | _ -> None)
+
     /// ∂e/∂v where v is a leaf (a `KRead`, `KParam` or `KInput`). Abs, min and max use sign / step functions, so
     /// the derivative is finite at their kinks (never 0/0) and equals TorchSharp's choice there.
     let derivative (v: KExpr) (e: KExpr) : KExpr =
@@ -221,7 +231,8 @@ module KExpr =
             | KInput _ -> if e = v then one else zero
             | KConst _
             | KCoord _
-            | KTime -> zero
+            | KTime
+            | KData _ -> zero
             | KPowInt(a, n) -> mul (mul (KConst(float n)) (powInt a (n - 1))) (d a)
             | KUn(op, a) ->
                 let da = d a

@@ -38,6 +38,8 @@ type KernelPlan = {
     Rules: (GhostRule * GhostRule)[][]
     /// Neural closure call sites, numbered as the `KInput` leaves of `Rhs`.
     Sites: ClosureSite[]
+    /// Forcings read by the equations, numbered as the `KData` leaves of `Rhs`.
+    Forcings: string[]
     /// Cells along x (1 on 0-D grids).
     Nx: int
     /// Cells along y (1 on grids with fewer than two axes).
@@ -66,7 +68,7 @@ module Lowering =
         )
 
     /// Lowers `model`; raises `ModelException` naming the field and the construct the fused path lacks
-    /// (forcings, spatial parameters, fast lattices, operators of non-field expressions, closures inside a
+    /// (spatial parameters, fast lattices, operators of non-field expressions, closures inside a
     /// diffusion coefficient). Closure calls become `KInput` sites, evaluated by TorchSharp.
     let lower (model: Model) : KernelPlan =
         let grid = Grid.ofDomain model.Domain
@@ -91,6 +93,13 @@ module Lowering =
         let constants = model.Constants |> List.map (fun c -> c.Name, c.Value) |> Map.ofList
         let fieldIndex name = Array.tryFindIndex ((=) name) fields
         let sites = ResizeArray<ClosureSite>()
+        let forcings = ResizeArray<string>()
+
+        let forcing (name: string) =
+            if not (forcings.Contains name) then
+                forcings.Add name
+
+            KData(forcings.IndexOf name)
 
         let paramIndex name =
             Array.tryFindIndex ((=) name) scalarParams
@@ -153,7 +162,7 @@ module Lowering =
                         if model.Params |> List.exists (fun p -> p.Name = n) then
                             unsupported field $"the spatial parameter '{n}'"
                         elif model.Forcings |> List.exists (fun f -> f.Name = n) then
-                            unsupported field $"the forcing '{n}' (data)"
+                            forcing n
                         else
                             unsupported field $"the symbol '{n}'"
                 | Neg a -> KExpr.neg (low a)
@@ -219,6 +228,9 @@ module Lowering =
 
                     if not (KExpr.inputs kappa).IsEmpty then
                         unsupported field "a neural closure inside a diffusion coefficient (κ at faces)"
+
+                    if not (KExpr.data kappa).IsEmpty then
+                        unsupported field "a forcing inside a diffusion coefficient (κ at faces)"
 
                     [ 0 .. grid.Dims - 1 ]
                     |> List.map (fun ax ->
@@ -325,6 +337,7 @@ module Lowering =
             Ghost = ghost
             Rules = rules
             Sites = sites.ToArray()
+            Forcings = forcings.ToArray()
             Nx = nx
             Ny = ny
             Cells = nx * ny

@@ -55,7 +55,17 @@ module Tableau =
 /// call's output, which the main kernel reads; the adjoint takes the network's vector–Jacobian product with
 /// `torch.autograd.grad` and the arguments' with a generated kernel, and accumulates the network weights'
 /// gradients (`ClosureGradients`).
-type Stepper(plan: KernelPlan, tableau: Tableau, batch: int, modules: torch.nn.Module<torch.Tensor, torch.Tensor>[]) =
+///
+/// Forcings (`plan.Forcings`, data as functions of time, `forcings` in the same order) are evaluated at each
+/// stage's time and broadcast to the grid; they carry no gradient.
+type Stepper
+    (
+        plan: KernelPlan,
+        tableau: Tableau,
+        batch: int,
+        modules: torch.nn.Module<torch.Tensor, torch.Tensor>[],
+        forcings: (float -> torch.Tensor)[]
+    ) =
     let forward = Codegen.forward plan
     let adjoint = Codegen.adjoint plan
     let fields = plan.Fields.Length
@@ -108,6 +118,32 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int, modules: torch.nn.M
     let at (row: int) =
         (row / plan.Cells) * plan.PaddedCells + interior[row % plan.Cells]
 
+    let data = newArrays plan.Forcings.Length
+    let mutable dataTime = nan
+
+    /// The forcings at time t, broadcast to [B; spatial…], into `data` (skipped when t is unchanged).
+    let evalForcings (t: float) =
+        if t <> dataTime then
+            for j in 0 .. forcings.Length - 1 do
+                use _ = torch.NewDisposeScope()
+                use _ = torch.no_grad ()
+
+                let values =
+                    (forcings[j]t)
+                        .to_type(torch.ScalarType.Float64)
+                        .cpu()
+                        .expand(Grid.fieldShape plan.Grid batch)
+                        .contiguous()
+                        .data<float>()
+                        .ToArray()
+
+                let target = data[j]
+
+                for row in 0 .. rows - 1 do
+                    target[at row] <- values[row]
+
+            dataTime <- t
+
     // Distinct networks (a closure called twice is one network) and their weight-gradient accumulators.
     let networks = Array.zip (sites |> Array.map _.Name) modules |> Array.distinctBy fst
 
@@ -141,7 +177,7 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int, modules: torch.nn.M
         match argsForward with
         | None -> ()
         | Some kernel ->
-            kernel.Invoke(u, theta, t, argValues, batch, [||])
+            kernel.Invoke(u, theta, t, argValues, batch, [||], data)
 
             for j in 0 .. sites.Length - 1 do
                 use _ = torch.NewDisposeScope()
@@ -200,7 +236,7 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int, modules: torch.nn.M
                 for w in 0 .. accumulators.Length - 1 do
                     accumulators[w].add_ (grads[w + 1]) |> ignore
 
-            kernel.Invoke(u, theta, t, argLambda, stateAdjoint, thetaAdjoint, batch, [||], [||])
+            kernel.Invoke(u, theta, t, argLambda, stateAdjoint, thetaAdjoint, batch, [||], [||], data)
 
     /// s[i] = u + Δt Σⱼ A[i][j] k[j], ghosts filled.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
@@ -231,8 +267,9 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int, modules: torch.nn.M
 
     /// F(u, t) into `output` (padded layout); `u` must have its ghosts filled.
     member _.Rhs(u: float[][], theta: float[], t: float, output: float[][]) =
+        evalForcings t
         evalClosures u theta t
-        forward.Invoke(u, theta, t, output, batch, inputs)
+        forward.Invoke(u, theta, t, output, batch, inputs, data)
 
     /// The networks of the closures (name, module), each once, in the order of `ClosureGradients`.
     member _.Networks = networks
@@ -253,8 +290,9 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int, modules: torch.nn.M
     member _.Step(u: float[][], theta: float[], t: float, dt: float, next: float[][]) =
         for i in 0 .. stages - 1 do
             stageInput u dt i
+            evalForcings (t + tableau.C[i] * dt)
             evalClosures s[i] theta (t + tableau.C[i] * dt)
-            forward.Invoke(s[i], theta, t + tableau.C[i] * dt, k[i], batch, inputs)
+            forward.Invoke(s[i], theta, t + tableau.C[i] * dt, k[i], batch, inputs, data)
 
         for f in 0 .. fields - 1 do
             let target = next[f]
@@ -281,8 +319,9 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int, modules: torch.nn.M
             stageInput u dt i
 
             if i < stages - 1 then
+                evalForcings (t + tableau.C[i] * dt)
                 evalClosures s[i] theta (t + tableau.C[i] * dt)
-                forward.Invoke(s[i], theta, t + tableau.C[i] * dt, k[i], batch, inputs)
+                forward.Invoke(s[i], theta, t + tableau.C[i] * dt, k[i], batch, inputs, data)
 
         for i in stages - 1 .. -1 .. 0 do
             // k̄ᵢ = Δt Bᵢ λ′ + Δt Σ_{m>i} A[m][i] s̄ₘ
@@ -299,12 +338,13 @@ type Stepper(plan: KernelPlan, tableau: Tableau, batch: int, modules: torch.nn.M
                 Array.Clear(stageAdjoint[i][f])
 
             let ti = t + tableau.C[i] * dt
+            evalForcings ti
             evalClosures s[i] theta ti
 
             for a in inputAdjoint do
                 Array.Clear a
 
-            adjoint.Invoke(s[i], theta, ti, kAdjoint, stageAdjoint[i], thetaAdjoint, batch, inputs, inputAdjoint)
+            adjoint.Invoke(s[i], theta, ti, kAdjoint, stageAdjoint[i], thetaAdjoint, batch, inputs, inputAdjoint, data)
             closureAdjoint s[i] theta ti stageAdjoint[i] thetaAdjoint
             Ghosts.fold plan maps batch stageAdjoint[i]
 
