@@ -266,7 +266,10 @@ let run (path: string) (quick: bool) : int =
 
     // Scaling: where each path wins.
     say ""
-    say "Scaling (forward + backward, RK4, median of 3; compiled eager vs fused, ms):"
+
+    say
+        "Scaling over grid size and number of steps (forward + backward, RK4, median of 3; compiled eager vs fused, ms):"
+
     say ""
     say "| grid | steps | compiled eager | fused | eager / fused |"
     say "|---|---|---|---|---|"
@@ -286,6 +289,10 @@ let run (path: string) (quick: bool) : int =
             (c.Initial 1)
             (min 0.01 (0.2 / float (nn * nn) / 1e-4))
             200
+
+    // Over the number of steps at N = 256: the fixed cost of entering the fused function against per-step cost.
+    for steps in (if quick then [ 20 ] else [ 20; 2000; 5000 ]) do
+        scale $"1-D N = {n}" fisher fisherFused u0 dt steps
 
     for nn in (if quick then [ 32 ] else [ 32; 64; 128; 256; 512 ]) do
         let c = Compiler.compile Compiler.defaults (Bench.grayScottModel nn)
