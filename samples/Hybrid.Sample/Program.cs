@@ -1,5 +1,5 @@
 // Lotka–Volterra case study through the C# facade: write the model as text, simulate the "true" system,
-// hide two rates, fit them back by gradient descent through the simulator, and print the result.
+// hide two rates, fit them back by gradient descent through the simulator, print the result and write a plot.
 // Exits with 1 when a fitted rate is more than 2% off.
 using System.Globalization;
 using Hybrid;
@@ -35,11 +35,9 @@ var simulator = model.Compile();
 simulator.SetParameter("alpha", 0.40);
 simulator.SetParameter("gamma", 1.00);
 
-var progress = new Progress<TrainingProgress>(p =>
-{
-    if (p.Epoch % 25 == 0)
-        Console.WriteLine($"epoch {p.Epoch,4}  loss {p.Loss,10:E3}  alpha {p.Parameters["alpha"]:F4}  gamma {p.Parameters["gamma"]:F4}");
-});
+// Reports arrive on the training thread after every epoch (Progress<T> would post them to the thread pool,
+// so lines could come after the results).
+var progress = new ConsoleProgress();
 
 try
 {
@@ -60,10 +58,32 @@ try
         Console.WriteLine($"{name,-10} {trueValue,8:F4} {fitted,9:F4} {100 * error,6:F2}%");
     }
 
+    // Data against the fitted model, as an SVG next to the other artifacts.
+    var fit = simulator.Simulate(new SimulationSettings { Dt = 0.05, SaveTimes = times });
+    var plot = Path.GetFullPath(Path.Combine("artifacts", "sample", "lotka-volterra.svg"));
+    Plots.WriteLines(plot, "Lotka–Volterra: data and fit", times, new Dictionary<string, double[]>
+    {
+        ["prey (data)"] = observed.Series("H"),
+        ["prey (fit)"] = fit.Series("H"),
+        ["predators (data)"] = observed.Series("L"),
+        ["predators (fit)"] = fit.Series("L"),
+    });
+    Console.WriteLine($"plot: {plot}");
+
     return worst <= 0.02 ? 0 : 1;
 }
 catch (HybridException e)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 1;
+}
+
+/// <summary>Prints every 25th epoch as it finishes.</summary>
+internal sealed class ConsoleProgress : IProgress<TrainingProgress>
+{
+    public void Report(TrainingProgress p)
+    {
+        if (p.Epoch % 25 == 0)
+            Console.WriteLine($"epoch {p.Epoch,4}  loss {p.Loss,10:E3}  alpha {p.Parameters["alpha"]:F4}  gamma {p.Parameters["gamma"]:F4}");
+    }
 }

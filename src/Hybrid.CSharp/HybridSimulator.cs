@@ -136,6 +136,11 @@ public sealed class SimulationResult
         return Enumerable.Range(0, Times.Length).Select(s => v[(s * Trajectories + trajectory) * Cells + cell]).ToArray();
     }
 
+    internal double[] Flat(string field) => Field(field);
+
+    internal SimulationResult WithValues(Dictionary<string, double[]> values) =>
+        new((string[])Fields, Times, Trajectories, Shape, values);
+
     /// <summary>All states of <paramref name="field"/> of one trajectory: [save time][cell].</summary>
     public double[][] Values(string field, int trajectory = 0) =>
         Enumerable.Range(0, Times.Length).Select(s => At(field, s, trajectory)).ToArray();
