@@ -1,6 +1,6 @@
 // Hybrid's build script (FAKE 5.20.3 under plain `dotnet fsi`). Run through ./build.sh:
 //   ./build.sh run      build, then run the flagship job (for now: the heat-equation demo)
-//   ./build.sh test     build, run every test project and docs script, end with "N passed, N failed, N skipped"
+//   ./build.sh test     build, run every test project, C# sample and docs script, end with "N passed, N failed, N skipped"
 //   ./build.sh <Target> any target below: Restore, Build, Test, CheckFormat, Format, Docs, Run, Bench, Report
 #r "nuget: Fake.Core.Target, 5.20.3"
 #r "nuget: Fake.DotNet.Cli, 5.20.3"
@@ -128,6 +128,17 @@ let runDocs () =
             Trace.traceError $"{script} failed"
             count (0, 1, 0)
 
+/// C# sample programs (`samples/*/*.csproj`) run as they are; each counts as one test (exit code 0 = passed).
+let runSamples () =
+    for project in !!(Path.Combine(root, "samples", "*", "*.csproj")) |> Seq.sort do
+        Trace.log $"── {Path.GetFileNameWithoutExtension project}"
+
+        if exec "dotnet" $"run --project \"{project}\" -c {configuration} --no-build" root [] = 0 then
+            count (1, 0, 0)
+        else
+            Trace.traceError $"{project} failed"
+            count (0, 1, 0)
+
 Target.create "Test" (fun _ ->
     Directory.CreateDirectory resultsDir |> ignore
     testsRan <- true
@@ -138,6 +149,7 @@ Target.create "Test" (fun _ ->
     for project in !!(Path.Combine(root, "tests", "*", "*.csproj")) |> Seq.sort do
         runXunit project
 
+    runSamples ()
     runDocs ())
 
 Target.create "Docs" (fun _ ->

@@ -1,0 +1,288 @@
+using Hybrid.Compiler;
+using Hybrid.Numerics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Hybrid.CSharp;
+
+/// <summary>Time integration schemes.</summary>
+public enum IntegrationScheme
+{
+    /// <summary>Explicit Euler, order 1.</summary>
+    Euler,
+    /// <summary>Heun (explicit trapezoid), order 2.</summary>
+    Heun,
+    /// <summary>Strong-stability-preserving Runge–Kutta, order 3.</summary>
+    SspRk3,
+    /// <summary>Classical Runge–Kutta, order 4 (the default).</summary>
+    Rk4,
+    /// <summary>IMEX Euler (implicit linear diffusion when compiled with <see cref="CompileSettings.ImplicitDiffusion"/>).</summary>
+    ImexEuler,
+    /// <summary>IMEX Crank–Nicolson, order 2.</summary>
+    ImexCrankNicolson,
+}
+
+/// <summary>Settings of <see cref="HybridModel.Compile(CompileSettings)"/>.</summary>
+public sealed class CompileSettings
+{
+    /// <summary>64-bit tensors (default true); false for 32-bit.</summary>
+    public bool DoublePrecision { get; init; } = true;
+
+    /// <summary>Treat linear diffusion implicitly in the IMEX schemes (default false).</summary>
+    public bool ImplicitDiffusion { get; init; }
+
+    /// <summary>Seed of the initial weights of MLP closures (default 0).</summary>
+    public int Seed { get; init; }
+}
+
+/// <summary>Settings of a simulation (a rollout).</summary>
+public sealed class SimulationSettings
+{
+    /// <summary>Time integration scheme (default RK4).</summary>
+    public IntegrationScheme Scheme { get; init; } = IntegrationScheme.Rk4;
+
+    /// <summary>Time step (default 0.01); the step before a save time is shortened to hit it exactly.</summary>
+    public double Dt { get; init; } = 0.01;
+
+    /// <summary>Start time (default 0).</summary>
+    public double StartTime { get; init; }
+
+    /// <summary>Times at which the state is returned, sorted and ≥ <see cref="StartTime"/> (default { 1 }).</summary>
+    public double[] SaveTimes { get; init; } = { 1.0 };
+
+    /// <summary>Raise a <see cref="Hybrid.HybridException"/> naming the largest stable Δt when an explicit
+    /// step is too large (default true); false skips the check.</summary>
+    public bool CheckStability { get; init; } = true;
+
+    internal RolloutOptions ToFSharp() =>
+        new(
+            Scheme switch
+            {
+                IntegrationScheme.Euler => Numerics.Scheme.Euler,
+                IntegrationScheme.Heun => Numerics.Scheme.Heun,
+                IntegrationScheme.SspRk3 => Numerics.Scheme.SspRk3,
+                IntegrationScheme.Rk4 => Numerics.Scheme.Rk4,
+                IntegrationScheme.ImexEuler => Numerics.Scheme.ImexEuler,
+                IntegrationScheme.ImexCrankNicolson => Numerics.Scheme.ImexCrankNicolson,
+                _ => throw new HybridException($"Unknown integration scheme {Scheme}."),
+            },
+            Dt,
+            StartTime,
+            (double[])SaveTimes.Clone(),
+            Checkpointing.Off,
+            10,
+            CheckStability ? OnUnstable.Fail : OnUnstable.Ignore);
+}
+
+/// <summary>
+/// States at the save times, copied out of the simulator as arrays. Values of one field at one save time
+/// and trajectory are the cells in row-major order (one value for a 0-D model).
+/// </summary>
+public sealed class SimulationResult
+{
+    private readonly Dictionary<string, double[]> _values; // field ↦ [S; B; cells] flattened
+
+    internal SimulationResult(string[] fields, double[] times, int trajectories, int[] shape, Dictionary<string, double[]> values)
+    {
+        Fields = fields;
+        Times = times;
+        Trajectories = trajectories;
+        Shape = shape;
+        _values = values;
+    }
+
+    /// <summary>Field names in state order.</summary>
+    public IReadOnlyList<string> Fields { get; }
+
+    /// <summary>The save times.</summary>
+    public double[] Times { get; }
+
+    /// <summary>Number of trajectories (the batch size).</summary>
+    public int Trajectories { get; }
+
+    /// <summary>Spatial shape: empty for 0-D, { n } for an interval, { nx, ny } for a rectangle.</summary>
+    public int[] Shape { get; }
+
+    /// <summary>Number of values per field and state (the product of <see cref="Shape"/>).</summary>
+    public int Cells => Shape.Aggregate(1, (a, b) => a * b);
+
+    private double[] Field(string field) =>
+        _values.TryGetValue(field, out var v)
+            ? v
+            : throw new HybridException($"The simulation has no field '{field}'. Fields: {string.Join(", ", Fields)}.");
+
+    private void CheckIndex(string what, int index, int count)
+    {
+        if (index < 0 || index >= count)
+            throw new HybridException($"The {what} index {index} is out of range: there are {count}.");
+    }
+
+    /// <summary>The cells of <paramref name="field"/> at save index <paramref name="save"/> of one trajectory.</summary>
+    public double[] At(string field, int save, int trajectory = 0)
+    {
+        var v = Field(field);
+        CheckIndex("save", save, Times.Length);
+        CheckIndex("trajectory", trajectory, Trajectories);
+        var start = (save * Trajectories + trajectory) * Cells;
+        return v[start..(start + Cells)];
+    }
+
+    /// <summary>The time series of one cell (cell 0 for a 0-D model) of <paramref name="field"/>, one value per save time.</summary>
+    public double[] Series(string field, int cell = 0, int trajectory = 0)
+    {
+        var v = Field(field);
+        CheckIndex("cell", cell, Cells);
+        CheckIndex("trajectory", trajectory, Trajectories);
+        return Enumerable.Range(0, Times.Length).Select(s => v[(s * Trajectories + trajectory) * Cells + cell]).ToArray();
+    }
+
+    internal double[] Flat(string field) => Field(field);
+
+    internal SimulationResult WithValues(Dictionary<string, double[]> values) =>
+        new((string[])Fields, Times, Trajectories, Shape, values);
+
+    /// <summary>All states of <paramref name="field"/> of one trajectory: [save time][cell].</summary>
+    public double[][] Values(string field, int trajectory = 0) =>
+        Enumerable.Range(0, Times.Length).Select(s => At(field, s, trajectory)).ToArray();
+}
+
+/// <summary>
+/// A model compiled to a differentiable simulator: simulate, read and set parameters, train against data,
+/// save and load parameters and network weights.
+/// </summary>
+public sealed partial class HybridSimulator
+{
+    private HybridSimulator(HybridModel model, Simulator simulator)
+    {
+        Model = model;
+        Inner = simulator;
+    }
+
+    internal static HybridSimulator Create(HybridModel model, CompileSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        HybridEngine.Initialize();
+        var d = Hybrid.Compiler.Compiler.defaults;
+        var options = new CompileOptions(
+            settings.DoublePrecision ? ScalarType.Float64 : ScalarType.Float32,
+            settings.ImplicitDiffusion,
+            d.Modules,
+            d.Forcings,
+            d.Data,
+            settings.Seed);
+        return new HybridSimulator(model, Hybrid.Compiler.Compiler.compile(options, model.Definition));
+    }
+
+    /// <summary>The F# simulator this wraps, for code that mixes C# and F#.</summary>
+    public Simulator Inner { get; }
+
+    /// <summary>The model it was compiled from.</summary>
+    public HybridModel Model { get; }
+
+    /// <summary>Field names in state order.</summary>
+    public IReadOnlyList<string> FieldNames => Inner.Fields;
+
+    /// <summary>Parameter names in declaration order.</summary>
+    public IReadOnlyList<string> ParameterNames => Inner.Parameters.Select(p => p.Name).ToArray();
+
+    /// <summary>Neural closure names.</summary>
+    public IReadOnlyList<string> ClosureNames => Inner.Modules.Select(m => m.Item1).ToArray();
+
+    /// <summary>Current parameter values by name (the mean for a spatial parameter).</summary>
+    public IReadOnlyDictionary<string, double> Parameters => Inner.Parameters.ToDictionary(p => p.Name, p => p.Get());
+
+    /// <summary>The current (constrained) value of a parameter (the mean for a spatial parameter).</summary>
+    /// <exception cref="Hybrid.ModelException">No parameter has that name; the message lists them.</exception>
+    public double GetParameter(string name) => Inner.Param(name).Get();
+
+    /// <summary>Sets a parameter (everywhere, for a spatial parameter).</summary>
+    /// <exception cref="Hybrid.ModelException">No parameter has that name, or the value violates its constraint.</exception>
+    public void SetParameter(string name, double value) => Inner.Param(name).Set(value);
+
+    /// <summary>Number of values per field (1 for a 0-D model, the number of cells otherwise).</summary>
+    public int Cells => Shape.Aggregate(1, (a, b) => a * b);
+
+    /// <summary>Spatial shape: empty for 0-D, { n } for an interval, { nx, ny } for a rectangle.</summary>
+    public int[] Shape
+    {
+        get
+        {
+            using var scope = NewDisposeScope();
+            return Inner.Initial(1)[0].shape.Skip(1).Select(s => (int)s).ToArray();
+        }
+    }
+
+    /// <summary>Simulates one trajectory from the model's initial conditions.</summary>
+    /// <exception cref="Hybrid.HybridException">An unstable step (naming the largest stable Δt), NaN/Inf
+    /// in the state, or bad save times.</exception>
+    public SimulationResult Simulate(SimulationSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        return Run(Inner.Initial(1), settings);
+    }
+
+    /// <summary>Simulates one trajectory from the given initial state: one array of cell values per field, in <see cref="FieldNames"/> order.</summary>
+    /// <exception cref="Hybrid.HybridException">The initial state has the wrong number of fields or cells,
+    /// or the rollout fails.</exception>
+    public SimulationResult Simulate(double[][] initial, SimulationSettings settings) =>
+        Simulate(new[] { initial }, settings);
+
+    /// <summary>Simulates a batch of trajectories: initial[b][field][cell].</summary>
+    /// <exception cref="Hybrid.HybridException">The initial states have the wrong number of fields or
+    /// cells, or the rollout fails.</exception>
+    public SimulationResult Simulate(double[][][] initial, SimulationSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(initial);
+        ArgumentNullException.ThrowIfNull(settings);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        return Run(InitialTensors(initial), settings);
+    }
+
+    internal Tensor[] InitialTensors(double[][][] initial)
+    {
+        var fields = Inner.Fields;
+        var shape = Shape;
+        var cells = Cells;
+        if (initial.Length == 0)
+            throw new HybridException("Simulate: no initial states were given (the batch is empty).");
+        for (var b = 0; b < initial.Length; b++)
+        {
+            if (initial[b] is null || initial[b].Length != fields.Length)
+                throw new HybridException(
+                    $"Simulate: initial state {b} has {initial[b]?.Length ?? 0} fields but the model has {fields.Length} ({string.Join(", ", fields)}).");
+            for (var f = 0; f < fields.Length; f++)
+                if (initial[b][f] is null || initial[b][f].Length != cells)
+                    throw new HybridException(
+                        $"Simulate: field '{fields[f]}' of initial state {b} has {initial[b][f]?.Length ?? 0} values but the grid has {cells}.");
+        }
+
+        var dims = new long[] { initial.Length }.Concat(shape.Select(s => (long)s)).ToArray();
+        return Enumerable.Range(0, fields.Length)
+            .Select(f => tensor(initial.SelectMany(state => state[f]).ToArray(), dims, dtype: Inner.Dtype, device: Engine.torchDevice()))
+            .ToArray();
+    }
+
+    private SimulationResult Run(Tensor[] u0, SimulationSettings settings)
+    {
+        var trajectory = Inner.Simulate(u0, settings.ToFSharp());
+        var values = new Dictionary<string, double[]>();
+        for (var i = 0; i < trajectory.Fields.Length; i++)
+            values[trajectory.Fields[i]] = ToArray(trajectory.Values[i]);
+        var shape = trajectory.Values[0].shape;
+        return new SimulationResult(
+            trajectory.Fields,
+            trajectory.Times,
+            (int)shape[1],
+            shape.Skip(2).Select(s => (int)s).ToArray(),
+            values);
+    }
+
+    internal static double[] ToArray(Tensor t)
+    {
+        using var c = t.detach().to_type(ScalarType.Float64).cpu().contiguous();
+        return c.data<double>().ToArray();
+    }
+}

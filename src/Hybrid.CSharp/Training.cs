@@ -1,0 +1,267 @@
+using Hybrid.Training;
+using Microsoft.FSharp.Core;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Hybrid.CSharp;
+
+/// <summary>
+/// Observed trajectory for training: save times and, for each observed field, its values at those times
+/// ([time][cell], one cell for a 0-D model). NaN marks a missing value. Fields left out are not observed.
+/// </summary>
+public sealed class TrainingData
+{
+    /// <summary>Creates the data set; the arrays are copied.</summary>
+    /// <param name="times">Observation times, sorted, ≥ the start time of the simulation.</param>
+    /// <param name="observations">Per observed field: one array of cell values per time.</param>
+    /// <exception cref="Hybrid.HybridException">No times or no fields, or a field with the wrong number of times.</exception>
+    public TrainingData(double[] times, IReadOnlyDictionary<string, double[][]> observations)
+    {
+        ArgumentNullException.ThrowIfNull(times);
+        ArgumentNullException.ThrowIfNull(observations);
+        if (times.Length == 0 || observations.Count == 0)
+            throw new HybridException("TrainingData: give at least one time and one observed field.");
+        foreach (var (field, values) in observations)
+            if (values is null || values.Length != times.Length)
+                throw new HybridException(
+                    $"TrainingData: field '{field}' has {values?.Length ?? 0} snapshots but there are {times.Length} times.");
+        Times = (double[])times.Clone();
+        Observations = observations.ToDictionary(kv => kv.Key, kv => kv.Value.Select(v => (double[])v.Clone()).ToArray());
+    }
+
+    /// <summary>Observation times.</summary>
+    public double[] Times { get; }
+
+    /// <summary>Observed values per field: [time][cell].</summary>
+    public IReadOnlyDictionary<string, double[][]> Observations { get; }
+
+    /// <summary>Every field of a simulation result (trajectory 0) as training data, e.g. for synthetic experiments.</summary>
+    public static TrainingData FromSimulation(SimulationResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        return new TrainingData(result.Times, result.Fields.ToDictionary(f => f, f => result.Values(f)));
+    }
+}
+
+/// <summary>Settings of <see cref="HybridSimulator.TrainAsync"/>: Adam on the learnable parameters (θ) and
+/// the closure networks (φ), from the model's initial conditions, one optimizer step per epoch.</summary>
+public sealed class TrainingOptions
+{
+    /// <summary>Number of epochs (= optimizer steps; default 100).</summary>
+    public int Epochs { get; init; } = 100;
+
+    /// <summary>Adam learning rate of the scientific parameters, on their unconstrained scale (default 0.01).</summary>
+    public double LearningRate { get; init; } = 0.01;
+
+    /// <summary>Adam learning rate of the closure networks (default 1e-3).</summary>
+    public double NetworkLearningRate { get; init; } = 1e-3;
+
+    /// <summary>Time integration scheme of the training rollouts (default RK4).</summary>
+    public IntegrationScheme Scheme { get; init; } = IntegrationScheme.Rk4;
+
+    /// <summary>Time step of the training rollouts (default 0.01).</summary>
+    public double Dt { get; init; } = 0.01;
+
+    /// <summary>Time of the model's initial conditions (default 0).</summary>
+    public double StartTime { get; init; }
+
+    /// <summary>Seed of every random choice (default 0).</summary>
+    public int Seed { get; init; }
+
+    /// <summary>Clip the global gradient norm to this value (0 = no clipping, the default).</summary>
+    public double ClipNorm { get; init; }
+
+    /// <summary>Folder for checkpoints (null = none, the default). A cancelled run saves one before it stops.</summary>
+    public string? CheckpointDirectory { get; init; }
+
+    /// <summary>Save a checkpoint every this many epochs, and at the end (default 10).</summary>
+    public int CheckpointEvery { get; init; } = 10;
+
+    /// <summary>Continue from the latest checkpoint in <see cref="CheckpointDirectory"/> when there is one (default true).</summary>
+    public bool Resume { get; init; } = true;
+
+    /// <summary>Print a progress line every this many epochs (0 = silent, the default).</summary>
+    public int PrintEvery { get; init; }
+}
+
+/// <summary>One progress report, sent after every epoch.</summary>
+/// <param name="Epoch">Epoch just finished (1-based).</param>
+/// <param name="Epochs">Total epochs planned.</param>
+/// <param name="Loss">Training loss of the epoch (sum over observed fields of the mean squared misfit).</param>
+/// <param name="Parameters">Current parameter values by name.</param>
+/// <param name="Elapsed">Time since training (re)started.</param>
+/// <param name="Remaining">Estimated time to finish.</param>
+public sealed record TrainingProgress(
+    int Epoch,
+    int Epochs,
+    double Loss,
+    IReadOnlyDictionary<string, double> Parameters,
+    TimeSpan Elapsed,
+    TimeSpan Remaining);
+
+/// <summary>Outcome of <see cref="HybridSimulator.TrainAsync"/>.</summary>
+/// <param name="Losses">Training loss per epoch (including epochs before a resume).</param>
+/// <param name="Epochs">Epochs completed.</param>
+/// <param name="Parameters">Fitted parameter values by name (also left in the simulator).</param>
+/// <param name="WallTime">Wall time of the call.</param>
+public sealed record TrainingResult(
+    double[] Losses,
+    int Epochs,
+    IReadOnlyDictionary<string, double> Parameters,
+    TimeSpan WallTime);
+
+public sealed partial class HybridSimulator
+{
+    private ParamGroup[] Groups(double thetaRate, double phiRate)
+    {
+        var theta = Inner.Parameters.Where(p => p.Learnable).Select(p => p.Raw).ToArray();
+        var phi = Inner.Modules.SelectMany(m => m.Item2.parameters()).ToArray();
+        return new[]
+        {
+            new ParamGroup("theta", theta, thetaRate, LrSchedule.Constant),
+            new ParamGroup("phi", phi, phiRate, LrSchedule.Constant),
+        };
+    }
+
+    /// <summary>
+    /// Fits the learnable parameters and closure networks to <paramref name="data"/> by Adam, differentiating
+    /// through the simulation, on a worker thread. The parameters stay in the simulator.
+    /// </summary>
+    /// <param name="data">Observations; every observed field must be a field of the model.</param>
+    /// <param name="options">Training settings.</param>
+    /// <param name="progress">Receives a report after every epoch; may be null.</param>
+    /// <param name="cancellationToken">Checked before every step; on cancellation a checkpoint is saved (when
+    /// <see cref="TrainingOptions.CheckpointDirectory"/> is set and a step was done) and the task ends with
+    /// <see cref="OperationCanceledException"/>.</param>
+    /// <exception cref="Hybrid.HybridException">Unknown field, wrong number of cells, nothing to train, a
+    /// non-finite loss, or an unstable step; the message names the problem and the fix.</exception>
+    /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
+    public Task<TrainingResult> TrainAsync(
+        TrainingData data,
+        TrainingOptions options,
+        IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(options);
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.Run(() => Train(data, options, progress, cancellationToken), cancellationToken);
+    }
+
+    private TrainingResult Train(TrainingData data, TrainingOptions options, IProgress<TrainingProgress>? progress, CancellationToken token)
+    {
+        var fields = Inner.Fields;
+        var shape = new long[] { data.Times.Length, 1 }.Concat(Shape.Select(s => (long)s)).ToArray();
+        var targets = new List<(int Index, Tensor Values)>();
+        foreach (var (field, values) in data.Observations)
+        {
+            var index = Array.IndexOf(fields, field);
+            if (index < 0)
+                throw new HybridException(
+                    $"TrainingData observes '{field}', which is not a field of model '{Model.Name}'. Fields: {string.Join(", ", fields)}.");
+            for (var s = 0; s < values.Length; s++)
+                if (values[s] is null || values[s].Length != Cells)
+                    throw new HybridException(
+                        $"TrainingData: field '{field}' at time {data.Times[s]} has {values[s]?.Length ?? 0} values but the grid has {Cells}.");
+            var t = tensor(values.SelectMany(v => v).ToArray(), shape, dtype: Inner.Dtype, device: Engine.torchDevice());
+            targets.Add((index, t.DetachFromDisposeScope()));
+        }
+
+        var rollout = new SimulationSettings
+        {
+            Scheme = options.Scheme,
+            Dt = options.Dt,
+            StartTime = options.StartTime,
+            SaveTimes = data.Times,
+        }.ToFSharp();
+
+        LossParts Loss(TrainContext _)
+        {
+            var trajectory = Inner.Simulate(Inner.Initial(1), rollout);
+            var parts = targets
+                .Select(t => Tuple.Create(fields[t.Index], Hybrid.Training.Loss.mse(trajectory.Values[t.Index], t.Values)))
+                .ToArray();
+            var total = parts.Select(p => p.Item2).Aggregate((a, b) => a + b);
+            return new LossParts(total, parts);
+        }
+
+        var objective = new Objective(
+            FuncConvert.FromFunc<TrainContext, LossParts>(Loss),
+            FSharpOption<FSharpFunc<TrainContext, double>>.None);
+
+        IProgress<ProgressReport>? hook = progress is null
+            ? null
+            : new ProgressAdapter(r => progress.Report(new TrainingProgress(
+                r.Epoch, r.Epochs, r.TrainLoss,
+                r.Theta.ToDictionary(p => p.Item1, p => p.Item2),
+                r.Elapsed, r.Eta)));
+
+        var d = Trainer.defaults;
+        var trainOptions = new TrainOptions(
+            options.Epochs,
+            1,
+            options.Seed,
+            Groups(options.LearningRate, options.NetworkLearningRate),
+            options.ClipNorm,
+            d.Horizon,
+            d.Lambda,
+            d.ValidateEvery,
+            d.Patience,
+            d.MinDelta,
+            false,
+            options.CheckpointDirectory is null ? FSharpOption<string>.None : FSharpOption<string>.Some(options.CheckpointDirectory),
+            options.CheckpointEvery,
+            options.Resume,
+            new ProgressOptions(
+                options.PrintEvery > 0,
+                Math.Max(1, options.PrintEvery),
+                hook is null ? FSharpOption<IProgress<ProgressReport>>.None : FSharpOption<IProgress<ProgressReport>>.Some(hook)),
+            Inner.Parameters.Select(p => Tuple.Create(p.Name, FuncConvert.FromFunc(() => p.Get()))).ToArray(),
+            Inner.Modules.Select(m => (nn.Module)m.Item2).ToArray(),
+            token);
+
+        var result = Trainer.train(trainOptions, objective);
+        foreach (var t in targets)
+            t.Values.Dispose();
+        if (result.Cancelled)
+            throw new OperationCanceledException(
+                $"Training was cancelled after epoch {result.Epochs}" +
+                (options.CheckpointDirectory is null ? "." : $"; the checkpoint is in '{options.CheckpointDirectory}'."),
+                token);
+        return new TrainingResult(
+            result.TrainLosses,
+            result.Epochs,
+            result.Theta.ToDictionary(p => p.Item1, p => p.Item2),
+            result.WallTime);
+    }
+
+    /// <summary>
+    /// Loads the latest checkpoint that training wrote to <paramref name="directory"/> into this simulator's
+    /// parameters and closure networks; returns the number of epochs it had completed.
+    /// </summary>
+    /// <exception cref="Hybrid.HybridException">No checkpoint in the folder, or one made for another model.</exception>
+    public int LoadCheckpoint(string directory)
+    {
+        ArgumentNullException.ThrowIfNull(directory);
+        var latest = Checkpoint.latest(directory);
+        if (FSharpOption<string>.get_IsNone(latest))
+            throw new HybridException(
+                $"'{directory}' holds no checkpoint (no 'latest' file pointing at a complete epoch folder). Train with CheckpointDirectory set first.");
+        var groups = Groups(0.01, 0.01).Where(g => g.Parameters.Length > 0).ToArray();
+        var all = groups.SelectMany(g => g.Parameters).ToArray();
+        var tensors = all.Select(p => (Tensor)p).ToArray();
+        Tensor[] best;
+        using (no_grad())
+            best = all.Select(p => p.detach().clone()).ToArray();
+        using var optimizer = optim.Adam(groups.Select(g => new TorchSharp.Modules.Adam.ParamGroup(g.Parameters, lr: g.LearningRate)), lr: 0.01);
+        var meta = Checkpoint.load(latest.Value, tensors, best, optimizer);
+        foreach (var b in best)
+            b.Dispose();
+        return meta.Epoch;
+    }
+
+    private sealed class ProgressAdapter(Action<ProgressReport> report) : IProgress<ProgressReport>
+    {
+        public void Report(ProgressReport value) => report(value);
+    }
+}

@@ -1,0 +1,182 @@
+using Hybrid.CSharp;
+using Xunit;
+
+namespace Hybrid.CSharp.Tests;
+
+public class SimulatorTests
+{
+    private static readonly double[] Times = Enumerable.Range(0, 11).Select(i => 0.5 * i).ToArray();
+
+    private static SimulationSettings Settings(IntegrationScheme scheme = IntegrationScheme.Rk4) =>
+        new() { Scheme = scheme, Dt = 0.05, SaveTimes = Times };
+
+    [Fact]
+    public void SimulatesLotkaVolterraToArrays()
+    {
+        var sim = HybridModel.FromText(ModelTests.LotkaVolterra).Compile();
+        Assert.Equal(new[] { "H", "L" }, sim.FieldNames);
+        Assert.Empty(sim.Shape);
+        Assert.Equal(1, sim.Cells);
+        var r = sim.Simulate(Settings());
+        Assert.Equal(Times, r.Times);
+        Assert.Equal(1, r.Trajectories);
+        Assert.Equal(1, r.Cells);
+        Assert.Equal(30.0, r.Series("H")[0], 12);
+        Assert.Equal(4.0, r.Series("L")[0], 12);
+        Assert.Equal(11, r.Values("H").Length);
+        // dH/dt at t = 0 is 0.55·30 − 0.028·30·4 = 13.14 > 0: prey grow first.
+        Assert.True(r.At("H", 1)[0] > 30.0);
+        // Same start given explicitly, and a batch of two.
+        var same = sim.Simulate(new[] { new[] { 30.0 }, new[] { 4.0 } }, Settings());
+        Assert.Equal(r.Series("L"), same.Series("L"));
+        var batch = sim.Simulate(new[] { new[] { new[] { 30.0 }, new[] { 4.0 } }, new[] { new[] { 10.0 }, new[] { 2.0 } } }, Settings());
+        Assert.Equal(2, batch.Trajectories);
+        Assert.Equal(r.Series("H"), batch.Series("H", 0, 0));
+        Assert.Equal(10.0, batch.Series("H", trajectory: 1)[0], 12);
+        // Schemes agree to their order at this step.
+        var euler = sim.Simulate(Settings(IntegrationScheme.Heun));
+        Assert.Equal(r.Series("H")[^1], euler.Series("H")[^1], 1);
+    }
+
+    [Fact]
+    public void SimulatesA1DModelWithCellsAndCompileSettings()
+    {
+        var sim = HybridModel.Example("fisher_kpp").Compile(new CompileSettings { DoublePrecision = true, ImplicitDiffusion = true, Seed = 1 });
+        var r = sim.Simulate(new SimulationSettings { Scheme = IntegrationScheme.ImexEuler, Dt = 0.01, SaveTimes = new[] { 0.0, 0.1 } });
+        Assert.Equal(sim.Cells, r.At("u", 1).Length);
+        Assert.Equal(new[] { sim.Cells }, r.Shape);
+        Assert.All(r.At("u", 1), v => Assert.True(double.IsFinite(v)));
+    }
+
+    [Fact]
+    public void ParametersByName()
+    {
+        var sim = HybridModel.FromText(ModelTests.LotkaVolterra).Compile();
+        Assert.Equal(new[] { "alpha", "beta", "gamma", "delta" }, sim.ParameterNames);
+        Assert.Equal(0.55, sim.GetParameter("alpha"), 12);
+        sim.SetParameter("alpha", 0.6);
+        Assert.Equal(0.6, sim.Parameters["alpha"], 12);
+        var unknown = Assert.Throws<ModelException>(() => sim.GetParameter("alfa"));
+        Assert.Contains("alpha", unknown.Message);
+        var negative = Assert.Throws<ModelException>(() => sim.SetParameter("beta", -1));
+        Assert.Contains("positive", negative.Message);
+    }
+
+    [Fact]
+    public void BadInputsAreTypedExceptionsWithTheValues()
+    {
+        var sim = HybridModel.FromText(ModelTests.LotkaVolterra).Compile();
+        var e = Assert.Throws<HybridException>(() => sim.Simulate(new[] { new[] { 30.0 } }, Settings()));
+        Assert.Contains("1 fields", e.Message);
+        var unstable = Assert.Throws<HybridException>(() =>
+            HybridModel.Example("fisher_kpp").Compile().Simulate(new SimulationSettings { Scheme = IntegrationScheme.Euler, Dt = 1.0 }));
+        Assert.Contains("stable", unstable.Message);
+        var r = sim.Simulate(Settings());
+        Assert.Throws<HybridException>(() => r.Series("X"));
+        Assert.Throws<HybridException>(() => r.At("H", 99));
+        Assert.Throws<HybridException>(() => new TrainingData(Times, new Dictionary<string, double[][]> { ["H"] = new double[1][] }));
+    }
+
+    [Fact]
+    public async Task TrainAsyncRecoversParametersAndReportsProgress()
+    {
+        var truth = HybridModel.FromText(ModelTests.LotkaVolterra).Compile();
+        var data = TrainingData.FromSimulation(truth.Simulate(Settings()));
+        var sim = HybridModel.FromText(ModelTests.LotkaVolterra).Compile();
+        sim.SetParameter("alpha", 0.45);
+        sim.SetParameter("gamma", 0.95);
+        var reports = new List<TrainingProgress>();
+        var result = await sim.TrainAsync(
+            data,
+            new TrainingOptions { Epochs = 60, LearningRate = 0.05, Dt = 0.1 },
+            new SyncProgress<TrainingProgress>(reports.Add));
+        Assert.Equal(60, result.Epochs);
+        Assert.Equal(60, reports.Count);
+        Assert.Equal(1, reports[0].Epoch);
+        Assert.True(result.Losses[^1] < 0.1 * result.Losses[0], $"loss {result.Losses[0]} → {result.Losses[^1]}");
+        // Started 0.10 off; the data come from RK4 at Δt = 0.05, the fit runs at Δt = 0.1.
+        Assert.True(Math.Abs(result.Parameters["alpha"] - 0.55) < 0.03, $"alpha = {result.Parameters["alpha"]}");
+        Assert.Equal(result.Parameters["gamma"], sim.GetParameter("gamma"), 12);
+        var bad = await Assert.ThrowsAsync<HybridException>(() =>
+            sim.TrainAsync(new TrainingData(Times, new Dictionary<string, double[][]> { ["Z"] = data.Observations["H"] }), new TrainingOptions()));
+        Assert.Contains("'Z'", bad.Message);
+    }
+
+    [Fact]
+    public async Task CancellationStopsWithinAStepAndLeavesALoadableCheckpoint()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "hybrid-cancel-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var data = TrainingData.FromSimulation(HybridModel.FromText(ModelTests.LotkaVolterra).Compile().Simulate(Settings()));
+            var sim = HybridModel.FromText(ModelTests.LotkaVolterra).Compile();
+            sim.SetParameter("alpha", 0.45);
+            using var source = new CancellationTokenSource();
+            var last = 0;
+            var progress = new SyncProgress<TrainingProgress>(p =>
+            {
+                last = p.Epoch;
+                if (p.Epoch == 3) source.Cancel();
+            });
+            var options = new TrainingOptions { Epochs = 1000, LearningRate = 0.05, Dt = 0.05, CheckpointDirectory = dir, CheckpointEvery = 100 };
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sim.TrainAsync(data, options, progress, source.Token));
+            Assert.Equal(3, last);
+            var fresh = HybridModel.FromText(ModelTests.LotkaVolterra).Compile();
+            Assert.Equal(3, fresh.LoadCheckpoint(dir));
+            Assert.Equal(sim.GetParameter("alpha"), fresh.GetParameter("alpha"), 12);
+            Assert.NotEqual(0.45, fresh.GetParameter("alpha"));
+            // Resuming continues from epoch 3.
+            var resumed = await fresh.TrainAsync(data, new TrainingOptions { Epochs = 5, LearningRate = 0.05, Dt = 0.05, CheckpointDirectory = dir });
+            Assert.Equal(5, resumed.Epochs);
+            Assert.Equal(5, resumed.Losses.Length);
+            using var cancelled = new CancellationTokenSource();
+            cancelled.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => fresh.TrainAsync(data, options, null, cancelled.Token));
+            Assert.Throws<HybridException>(() => fresh.LoadCheckpoint(Path.Combine(dir, "nothing-here")));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void SaveAndLoadParametersAndNetworkWeights()
+    {
+        var file = Path.Combine(Path.GetTempPath(), "hybrid-params-" + Guid.NewGuid().ToString("N"), "tumour.bin");
+        try
+        {
+            var model = HybridModel.Builder("ude")
+                .Interval(0, 1, 8).Field("u").Parameter("D", positive: 0.01)
+                .Closure("R", 1, new[] { 4 })
+                .Equation("du/dt = D*lap(u) + R(u)").Boundary("u", "periodic").Initial("u", "sin(6.283185307179586*x)")
+                .Build();
+            var a = model.Compile(new CompileSettings { Seed = 1 });
+            Assert.Equal(new[] { "R" }, a.ClosureNames);
+            a.SetParameter("D", 0.02);
+            a.Save(file);
+            var b = model.Compile(new CompileSettings { Seed = 2 });
+            var settings = new SimulationSettings { Dt = 0.001, SaveTimes = new[] { 0.01 } };
+            Assert.NotEqual(a.Simulate(settings).At("u", 0), b.Simulate(settings).At("u", 0));
+            b.Load(file);
+            Assert.Equal(0.02, b.GetParameter("D"), 12);
+            Assert.Equal(a.Simulate(settings).At("u", 0), b.Simulate(settings).At("u", 0));
+            var other = HybridModel.FromText(ModelTests.LotkaVolterra).Compile();
+            Assert.Throws<HybridException>(() => other.Load(file));
+            Assert.Throws<HybridException>(() => other.Load(file + ".missing"));
+            File.WriteAllText(file + ".txt", "not a parameter file");
+            Assert.Throws<HybridException>(() => other.Load(file + ".txt"));
+        }
+        finally
+        {
+            var dir = Path.GetDirectoryName(file)!;
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        }
+    }
+
+    /// <summary>Reports synchronously on the training thread (Progress&lt;T&gt; would post to the thread pool).</summary>
+    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}
