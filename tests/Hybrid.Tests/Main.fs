@@ -27,5 +27,6 @@ let main argv =
         Training.UncertaintyTests.tests
         Training.DataTests.tests
         Training.LossTests.tests
+        Cases.PredatorPreyTests.tests
     ]
     |> Summary.runWithExclusive argv exclusive

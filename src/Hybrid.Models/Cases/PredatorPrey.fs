@@ -8,6 +8,7 @@
 ///  - Lotka–Volterra with its four parameters fitted here (Adam on log-parameters);
 ///  - hybrid (universal differential equation): Lotka–Volterra + an MLP correction N(H, L) on both rates,
 ///    started from the fitted physics with the correction at zero, trained jointly, with an L2 penalty;
+///  - hybrid with a neural interaction: β and δ multiplied by exp N(H, L) (the H·L form kept), same training;
 ///  - pure data-driven: an autoregressive MLP, x(t + 1) = x(t) + N(x(t)), same windows.
 /// The right-hand sides are integrated with classical RK4 (`Substeps` steps a year) written out here.
 module Hybrid.Models.Cases.PredatorPrey
@@ -51,13 +52,13 @@ let defaults = {
     Seed = 7
 }
 
-/// Settings for tests and CI (a few seconds): fewer iterations, 5 RK4 steps a year.
+/// Settings for tests and CI (about 10 s): 250 / 250 / 500 iterations, 2 RK4 steps a year.
 let quick = {
     defaults with
         PhysicsIterations = 250
         HybridIterations = 250
         DataIterations = 500
-        Substeps = 5
+        Substeps = 2
 }
 
 /// One model's result.
@@ -158,8 +159,7 @@ let private windows (obs: torch.Tensor) (trainYears: int) (horizon: int) =
     let starts = [| 0 .. trainYears - 1 - horizon |]
 
     let targets =
-        starts
-        |> Array.map (fun s -> obs.narrow (0L, int64 s, int64 (horizon + 1)))
+        starts |> Array.map (fun s -> obs.narrow (0L, int64 s, int64 (horizon + 1)))
 
     let t = torch.stack (targets, 1L)
     t[0L], t
@@ -197,6 +197,7 @@ let private train (groups: (torch.Tensor[] * float)[]) (iterations: int) (horizo
 
     for iteration in 0 .. iterations - 1 do
         use _ = torch.NewDisposeScope()
+
         for o in optimizers do
             o.zero_grad ()
 
@@ -210,6 +211,7 @@ let private train (groups: (torch.Tensor[] * float)[]) (iterations: int) (horizo
             )
 
         l.backward ()
+
         for o in optimizers do
             o.step () |> ignore
 
@@ -230,7 +232,10 @@ let run (s: Settings) : Outcome =
     let years, observed = load ()
     let trainYears = years |> Array.filter (fun y -> y <= 1915) |> Array.length
     let testYears = years.Length - trainYears
-    let obs = torch.tensor(Array.concat observed, dtype = f64).reshape (int64 years.Length, 2L)
+
+    let obs =
+        torch.tensor(Array.concat observed, dtype = f64).reshape (int64 years.Length, 2L)
+
     let truthTest = obs.narrow (0L, int64 trainYears, int64 testYears)
     let last = obs.narrow (0L, int64 (trainYears - 1), 1L) // observed 1915, [1; 2]
 
@@ -274,7 +279,7 @@ let run (s: Settings) : Outcome =
         evaluate
             "persistence"
             "1915 value held for five years"
-            (fun x0 years -> x0.unsqueeze(0L).expand(int64 (years + 1), -1L, -1L))
+            (fun x0 years -> x0.unsqueeze(0L).expand (int64 (years + 1), -1L, -1L))
             false
             0.0
             [||]
@@ -307,41 +312,70 @@ let run (s: Settings) : Outcome =
             physicsSeconds
             (named fittedP)
 
-    // Hybrid: fitted LV + scale · N(x / inputScale), correction starting at zero.
-    let correction = new Mlp("correction", 2, 2, s.Width, 2, dtype = f64)
-    initialise correction s.Seed true
-
-    let logQ = torch.nn.Parameter(fittedP.log().clone ())
-
-    let hybridRhs (p: torch.Tensor) (x: torch.Tensor) =
-        lotkaVolterra p x + scale * correction.forward (x / inputScale)
-
     let trainingStates = obs.narrow (0L, 0L, int64 trainYears) / inputScale
 
-    let hybridSeconds =
-        train
-            [|
-                Neural.parameters correction |> Array.map (fun p -> p :> torch.Tensor), 5e-3
-                [| logQ :> torch.Tensor |], 5e-3
-            |]
-            s.HybridIterations
-            s.Horizon
-            (fun h ->
-                let p = logQ.exp ()
+    // A hybrid: rates (p, net output n at x / inputScale, x) → dx/dt; the network starts at zero (so the
+    // hybrid starts as the fitted LV) and is trained jointly with the LV parameters, with an L2 penalty on n
+    // at the training states.
+    let hybridModel name description seed (rates: torch.Tensor -> torch.Tensor -> torch.Tensor -> torch.Tensor) =
+        let net = new Mlp("correction", 2, 2, s.Width, 2, dtype = f64)
+        initialise net seed true
+        let logQ = torch.nn.Parameter(fittedP.log().clone ())
 
-                windowLoss (fun x0 years -> rollout (hybridRhs p) x0 years s.Substeps) h
-                + s.CorrectionPenalty * (correction.forward trainingStates).square().mean ())
+        let rhs (p: torch.Tensor) (x: torch.Tensor) =
+            rates p (net.forward (x / inputScale)) x
 
-    let hybridP = logQ.detach().exp ()
+        let seconds =
+            train
+                [|
+                    Neural.parameters net |> Array.map (fun p -> p :> torch.Tensor), 5e-3
+                    [| logQ :> torch.Tensor |], 5e-3
+                |]
+                s.HybridIterations
+                s.Horizon
+                (fun h ->
+                    let p = logQ.exp ()
 
-    let hybrid =
+                    windowLoss (fun x0 years -> rollout (rhs p) x0 years s.Substeps) h
+                    + s.CorrectionPenalty * (net.forward trainingStates).square().mean ())
+
+        let p = logQ.detach().exp ()
+
         evaluate
-            "hybrid (LV + MLP)"
-            "Lotka–Volterra + MLP correction on both rates, trained jointly from the fitted LV"
-            (fun x0 years -> rollout (hybridRhs hybridP) x0 years s.Substeps)
+            name
+            description
+            (fun x0 years -> rollout (rhs p) x0 years s.Substeps)
             true
-            (physicsSeconds + hybridSeconds)
-            (Array.append (named hybridP) [| "network weights", float (Neural.parameterCount correction) |])
+            (physicsSeconds + seconds)
+            (Array.append (named p) [| "network weights", float (Neural.parameterCount net) |])
+
+    // Additive: LV + scale · N(H, L) on both rates.
+    let hybrid =
+        hybridModel
+            "hybrid (LV + MLP)"
+            "Lotka–Volterra + additive MLP correction on both rates, trained jointly from the fitted LV"
+            s.Seed
+            (fun p n x -> lotkaVolterra p x + scale * n)
+
+    // Neural interaction: the predation and conversion rates β, δ become β·exp(N₁(H, L)), δ·exp(N₂(H, L)),
+    // so the interaction keeps the H·L form (it vanishes with either species) and stays positive.
+    let interaction =
+        hybridModel
+            "hybrid (neural interaction)"
+            "dH/dt = αH − β e^N₁ HL, dL/dt = δ e^N₂ HL − γL; N(H, L) an MLP, trained jointly from the fitted LV"
+            (s.Seed + 2)
+            (fun p n x ->
+                let h = x.select (1L, 0L)
+                let l = x.select (1L, 1L)
+                let hl = h * l
+
+                torch.stack (
+                    [|
+                        p[0L] * h - p[1L] * n.select(1L, 0L).exp () * hl
+                        p[3L] * n.select(1L, 1L).exp () * hl - p[2L] * l
+                    |],
+                    1L
+                ))
 
     // Pure data-driven: autoregressive residual MLP, one year a step.
     let ar = new Mlp("autoregressive", 2, 2, s.Width, 2, dtype = f64)
@@ -356,17 +390,13 @@ let run (s: Settings) : Outcome =
             (fun h -> windowLoss (iterate arStep) h)
 
     let data =
-        evaluate
-            "MLP autoregressive"
-            "x(t+1) = x(t) + MLP(x(t)), no physics"
-            (iterate arStep)
-            true
-            arSeconds
-            [| "network weights", float (Neural.parameterCount ar) |]
+        evaluate "MLP autoregressive" "x(t+1) = x(t) + MLP(x(t)), no physics" (iterate arStep) true arSeconds [|
+            "network weights", float (Neural.parameterCount ar)
+        |]
 
     {
         Years = years
         Observed = observed
         TrainYears = trainYears
-        Models = [| persistence; prior; literature; fitted; hybrid; data |]
+        Models = [| persistence; prior; literature; fitted; hybrid; interaction; data |]
     }
