@@ -28,5 +28,6 @@ let main argv =
         Training.DataTests.tests
         Training.LossTests.tests
         Cases.PredatorPreyTests.tests
+        Cases.PharmacokineticsTests.tests
     ]
     |> Summary.runWithExclusive argv exclusive

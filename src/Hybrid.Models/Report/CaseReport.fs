@@ -213,11 +213,101 @@ let writePredatorPrey (dir: string) (o: PredatorPrey.Outcome) : string =
     add ""
     md.ToString()
 
+/// Writes the pharmacokinetics files into `dir` and returns its section of summary.md.
+let writePharmacokinetics (dir: string) (o: Pharmacokinetics.Outcome) : string =
+    let csv = StringBuilder()
+    csv.AppendLine "model,test_mse,train_mse,train_seconds" |> ignore
+
+    for m in o.Models do
+        csv.AppendLine $"{m.Name},{inv m.TestMse},{inv m.TrainMse},{inv m.TrainSeconds}"
+        |> ignore
+
+    File.WriteAllText(Path.Combine(dir, "pharmacokinetics-metrics.csv"), csv.ToString())
+
+    let pars = StringBuilder()
+    pars.AppendLine "model,parameter,value" |> ignore
+
+    for m in o.Models do
+        for n, v in m.Parameters do
+            pars.AppendLine $"{m.Name},{n},{inv v}" |> ignore
+
+    File.WriteAllText(Path.Combine(dir, "pharmacokinetics-parameters.csv"), pars.ToString())
+
+    let curves = StringBuilder()
+    curves.AppendLine "model,subject,time_h,concentration_mg_per_l" |> ignore
+
+    for t, c in Array.zip o.Shown.Times o.Shown.Concentrations do
+        curves.AppendLine $"observed,{o.Shown.Id},{inv t},{inv c}" |> ignore
+
+    for m in o.Models do
+        for t, c in Array.zip o.CurveTimes m.Curve do
+            curves.AppendLine $"{m.Name},{o.Shown.Id},{inv t},{inv c}" |> ignore
+
+    File.WriteAllText(Path.Combine(dir, "pharmacokinetics-curves.csv"), curves.ToString())
+
+    let svg =
+        lineChart
+            $"theophylline, held-out subject {o.Shown.Id} (dose {o.Shown.Dose} mg/kg): observed and predicted"
+            "concentration (mg/L)"
+            (Array.zip o.Shown.Times o.Shown.Concentrations)
+            (o.Models |> Array.map (fun m -> m.Name, Array.zip o.CurveTimes m.Curve))
+            0.0
+
+    File.WriteAllText(Path.Combine(dir, "pharmacokinetics.svg"), svg)
+
+    let md = StringBuilder()
+    let add (s: string) = md.AppendLine s |> ignore
+    let folds = o.Folds |> List.map string |> String.concat ", "
+    add "## Pharmacokinetics: theophylline, one oral dose, 12 subjects"
+    add ""
+
+    add
+        $"Leave-subjects-out, folds {folds} (fold k holds out subjects 4k−3 … 4k; the others train). Predictions for held-out subjects use only their dose. Test MSE: all held-out samples pooled, (mg/L)². Train MSE: training subjects, averaged over folds. Parameters: last fold. Data: Boeckmann, Sheiner and Beal (1994), `data/theophylline-pk.csv`."
+
+    add ""
+    add "| model | test MSE | train MSE | training s | parameters | what |"
+    add "|---|---:|---:|---:|---|---|"
+
+    for m in o.Models do
+        let ps =
+            m.Parameters |> Array.map (fun (n, v) -> $"{n} {v:G4}") |> String.concat ", "
+
+        let train = if Double.IsNaN m.TrainMse then "—" else $"{m.TrainMse:F3}"
+        add $"| {m.Name} | {m.TestMse:F3} | {train} | {m.TrainSeconds:F1} | {ps} | {m.Description} |"
+
+    add ""
+    add "What the numbers say (generated from the table):"
+    add ""
+    let best = o.Models |> Array.minBy (fun m -> m.TestMse)
+    add $"- Lowest test MSE: {best.Name} ({best.TestMse:F3})."
+    let hm = o.Models |> Array.find (fun m -> m.Name.StartsWith "hybrid")
+
+    for om in o.Models |> Array.filter (fun m -> not (m.Name.StartsWith "hybrid")) do
+        let verdict = if hm.TestMse < om.TestMse then "beats" else "does NOT beat"
+        add $"- {hm.Name} {verdict} {om.Name} ({hm.TestMse:F3} vs {om.TestMse:F3})."
+
+    add
+        "- Population predictions only (no per-subject parameters), so the between-subject variability sets a floor under every model's test MSE."
+
+    add ""
+    add "![theophylline](pharmacokinetics.svg)"
+    add ""
+    md.ToString()
+
 /// Runs the case studies (`quick`: the quick settings) and writes the report into `dir`; returns summary.md's path.
 let write (dir: string) (quick: bool) : string =
     Directory.CreateDirectory dir |> ignore
     let settings = if quick then PredatorPrey.quick else PredatorPrey.defaults
     let predatorPrey = PredatorPrey.run settings
+
+    let pk =
+        Pharmacokinetics.run (
+            if quick then
+                Pharmacokinetics.quick
+            else
+                Pharmacokinetics.defaults
+        )
+
     let md = StringBuilder()
     md.AppendLine "# Case-study report" |> ignore
     md.AppendLine "" |> ignore
@@ -233,6 +323,7 @@ let write (dir: string) (quick: bool) : string =
 
     md.AppendLine "" |> ignore
     md.Append(writePredatorPrey dir predatorPrey) |> ignore
+    md.Append(writePharmacokinetics dir pk) |> ignore
     let path = Path.Combine(dir, "summary.md")
     File.WriteAllText(path, md.ToString())
     path
