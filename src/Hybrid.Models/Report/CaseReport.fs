@@ -30,8 +30,8 @@ let lineChart
     (series: (string * (float * float)[])[])
     (split: float)
     : string =
-    let width, height = 640.0, 360.0
-    let left, right, top, bottom = 60.0, 170.0, 30.0, 40.0
+    let width, height = 760.0, 360.0
+    let left, right, top, bottom = 60.0, 240.0, 30.0, 40.0
     let all = Array.append observed (series |> Array.collect snd)
     let xs = all |> Array.map fst
     let ys = all |> Array.map snd
