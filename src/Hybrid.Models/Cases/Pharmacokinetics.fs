@@ -37,12 +37,12 @@ type Settings = {
     Seed: int
 }
 
-/// Report settings: all three folds, RK4 step 0.1 h.
+/// Report settings: all three folds, RK4 step 0.25 h.
 let defaults = {
     PhysicsIterations = 300
-    HybridIterations = 300
+    HybridIterations = 200
     DataIterations = 2000
-    Dt = 0.1
+    Dt = 0.25
     Width = 8
     CorrectionPenalty = 1e-2
     Folds = [ 1; 2; 3 ]

@@ -167,7 +167,7 @@ let writePredatorPrey (dir: string) (o: PredatorPrey.Outcome) : string =
     add ""
 
     add
-        "Train 1900–1915, forecast 1916–1920 from the observed 1915 state. Test MSE: both species, thousands of pelts squared. Train MSE: five-year windows from every training year. Data: Hewitt (1921), `data/hudson-bay-lynx-hare.csv`."
+        "Train 1900–1915, forecast 1916–1920 from the observed 1915 state. Test MSE: both species, thousands of pelts squared. Train MSE: five-year windows from every training year. A hybrid's training time includes the physics fit it starts from. Data: Hewitt (1921), `data/hudson-bay-lynx-hare.csv`."
 
     add ""
     add "| model | test MSE | train MSE | training s | parameters | what |"
@@ -262,7 +262,7 @@ let writePharmacokinetics (dir: string) (o: Pharmacokinetics.Outcome) : string =
     add ""
 
     add
-        $"Leave-subjects-out, folds {folds} (fold k holds out subjects 4k−3 … 4k; the others train). Predictions for held-out subjects use only their dose. Test MSE: all held-out samples pooled, (mg/L)². Train MSE: training subjects, averaged over folds. Parameters: last fold. Data: Boeckmann, Sheiner and Beal (1994), `data/theophylline-pk.csv`."
+        $"Leave-subjects-out, folds {folds} (fold k holds out subjects 4k−3 … 4k; the others train). Predictions for held-out subjects use only their dose. Test MSE: all held-out samples pooled, (mg/L)². Train MSE: training subjects, averaged over folds. Parameters: last fold. The hybrid's training time includes the physics fit it starts from. Data: Boeckmann, Sheiner and Beal (1994), `data/theophylline-pk.csv`."
 
     add ""
     add "| model | test MSE | train MSE | training s | parameters | what |"

@@ -18,7 +18,8 @@ let tests =
             Expect.equal (subjects |> Array.sumBy (fun s -> s.Times.Length)) 132 "samples"
         }
 
-        test "the fitted one-compartment model recovers plausible theophylline parameters and beats the textbook values" {
+        test
+            "fold 3: the fitted one-compartment model has plausible theophylline parameters and beats the textbook values" {
             let fitted = model "1-cpt fitted"
             let p = dict fitted.Parameters
             let ka, ke, v = p["ka (1/h)"], p["ke (1/h)"], p["V (L/kg)"]
@@ -28,14 +29,16 @@ let tests =
             Expect.isLessThan fitted.TestMse (model "1-cpt textbook").TestMse "fitted < textbook on held-out subjects"
         }
 
-        test "the hybrid beats the fixed-parameter (textbook) one-compartment model on held-out subjects" {
+        // Holds on fold 3 in quick mode (≈ 2.88 vs 2.92 (mg/L)², a thin margin) but NOT over the three folds of
+        // the full report (hybrid ≈ 2.77, textbook ≈ 2.18, fitted ≈ 2.55): see report/summary.md.
+        test "fold 3: the hybrid beats the fixed-parameter (textbook) one-compartment model on held-out subjects" {
             Expect.isLessThan
                 (model "hybrid (1-cpt + MLP elimination)").TestMse
                 (model "1-cpt textbook").TestMse
                 "hybrid < textbook"
         }
 
-        // Does not hold today (quick mode: hybrid ≈ 2.88, fitted ≈ 2.81, MLP C(t, dose) ≈ 2.57 (mg/L)²).
+        // Does not hold today (quick mode, fold 3: hybrid ≈ 2.88, fitted ≈ 2.81, MLP C(t, dose) ≈ 2.56 (mg/L)²).
         ptest "the hybrid beats the fitted one-compartment model and the pure MLP on held-out subjects" {
             let h = (model "hybrid (1-cpt + MLP elimination)").TestMse
             Expect.isLessThan h (model "1-cpt fitted").TestMse "hybrid < fitted"
