@@ -177,7 +177,9 @@ Target.create "Bench" (fun _ ->
     dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- bench bench/results.md"
     dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- bench-fused")
 
-Target.create "Report" (fun _ -> Trace.log "Report: not yet — the case-study report arrives with issue 6.")
+Target.create "Report" (fun _ ->
+    // Case studies against their baselines: report/summary.md, CSV files of every number, SVG charts.
+    dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- report report")
 
 "Restore" ==> "Build" ==> "Test" |> ignore
 "Build" ==> "Run" |> ignore

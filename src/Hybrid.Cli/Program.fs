@@ -13,7 +13,9 @@ commands:
   info     print what engine was loaded (TorchSharp version, native bridge, device)
   bench    compiled simulators vs hand-written TorchSharp, and checkpointing memory; writes bench/results.md
   bench-fused [--quick]
-           fused kernels vs eager TorchSharp vs a hand-written loop, scaling, long-rollout memory; writes bench/fused.md"""
+           fused kernels vs eager TorchSharp vs a hand-written loop, scaling, long-rollout memory; writes bench/fused.md
+  report [--quick] [folder]
+           run the case studies against their baselines; writes folder/summary.md, CSV files, SVG charts (default report/)"""
 
 let private demo () =
     let s = HeatRecovery.defaults
@@ -42,6 +44,12 @@ let private demo () =
     else
         0
 
+let private report (folder: string) (quick: bool) =
+    let path = Hybrid.Models.Report.CaseReport.write folder quick
+    printfn "%s" (IO.File.ReadAllText path)
+    printfn "wrote %s" path
+    0
+
 [<EntryPoint>]
 let main argv =
     try
@@ -53,6 +61,10 @@ let main argv =
         | [| "bench-fused" |] -> FusedBench.run "bench/fused.md" false
         | [| "bench-fused"; "--quick" |] -> FusedBench.run "bench/fused-quick.md" true
         | [| "bench-fused-memory"; steps; segment |] -> FusedBench.memory (int steps) (int segment)
+        | [| "report" |] -> report "report" false
+        | [| "report"; "--quick" |] -> report "report" true
+        | [| "report"; "--quick"; folder |] -> report folder true
+        | [| "report"; folder |] -> report folder false
         | [| "info" |] ->
             printfn "%s" (Engine.describe ())
             0

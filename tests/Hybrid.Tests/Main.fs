@@ -32,5 +32,7 @@ let main argv =
         Training.UncertaintyTests.tests
         Training.DataTests.tests
         Training.LossTests.tests
+        Cases.PredatorPreyTests.tests
+        Cases.PharmacokineticsTests.tests
     ]
     |> Summary.runWithExclusive argv exclusive

