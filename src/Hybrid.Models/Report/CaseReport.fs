@@ -102,25 +102,35 @@ let lineChart
     add "</svg>"
     sb.ToString()
 
-/// Writes the predator–prey files into `dir` and returns its section of summary.md.
-let writePredatorPrey (dir: string) (o: PredatorPrey.Outcome) : string =
+/// Writes `<case>-metrics.csv` (test and train MSE, training time per model) and `<case>-parameters.csv`
+/// (every named parameter of every model) into `dir`.
+let private writeModelTables
+    (dir: string)
+    (case: string)
+    (models: (string * float * float * float * (string * float)[])[])
+    =
     let csv = StringBuilder()
     csv.AppendLine "model,test_mse,train_mse,train_seconds" |> ignore
 
-    for m in o.Models do
-        csv.AppendLine $"{m.Name},{inv m.TestMse},{inv m.TrainMse},{inv m.TrainSeconds}"
-        |> ignore
+    for name, test, train, seconds, _ in models do
+        csv.AppendLine $"{name},{inv test},{inv train},{inv seconds}" |> ignore
 
-    File.WriteAllText(Path.Combine(dir, "predator-prey-metrics.csv"), csv.ToString())
+    File.WriteAllText(Path.Combine(dir, $"{case}-metrics.csv"), csv.ToString())
 
     let pars = StringBuilder()
     pars.AppendLine "model,parameter,value" |> ignore
 
-    for m in o.Models do
-        for n, v in m.Parameters do
-            pars.AppendLine $"{m.Name},{n},{inv v}" |> ignore
+    for name, _, _, _, parameters in models do
+        for n, v in parameters do
+            pars.AppendLine $"{name},{n},{inv v}" |> ignore
 
-    File.WriteAllText(Path.Combine(dir, "predator-prey-parameters.csv"), pars.ToString())
+    File.WriteAllText(Path.Combine(dir, $"{case}-parameters.csv"), pars.ToString())
+
+/// Writes the predator–prey files into `dir` and returns its section of summary.md.
+let writePredatorPrey (dir: string) (o: PredatorPrey.Outcome) : string =
+    o.Models
+    |> Array.map (fun m -> m.Name, m.TestMse, m.TrainMse, m.TrainSeconds, m.Parameters)
+    |> writeModelTables dir "predator-prey"
 
     let testYears = o.Years |> Array.skip o.TrainYears
     let fc = StringBuilder()
@@ -215,23 +225,9 @@ let writePredatorPrey (dir: string) (o: PredatorPrey.Outcome) : string =
 
 /// Writes the pharmacokinetics files into `dir` and returns its section of summary.md.
 let writePharmacokinetics (dir: string) (o: Pharmacokinetics.Outcome) : string =
-    let csv = StringBuilder()
-    csv.AppendLine "model,test_mse,train_mse,train_seconds" |> ignore
-
-    for m in o.Models do
-        csv.AppendLine $"{m.Name},{inv m.TestMse},{inv m.TrainMse},{inv m.TrainSeconds}"
-        |> ignore
-
-    File.WriteAllText(Path.Combine(dir, "pharmacokinetics-metrics.csv"), csv.ToString())
-
-    let pars = StringBuilder()
-    pars.AppendLine "model,parameter,value" |> ignore
-
-    for m in o.Models do
-        for n, v in m.Parameters do
-            pars.AppendLine $"{m.Name},{n},{inv v}" |> ignore
-
-    File.WriteAllText(Path.Combine(dir, "pharmacokinetics-parameters.csv"), pars.ToString())
+    o.Models
+    |> Array.map (fun m -> m.Name, m.TestMse, m.TrainMse, m.TrainSeconds, m.Parameters)
+    |> writeModelTables dir "pharmacokinetics"
 
     let curves = StringBuilder()
     curves.AppendLine "model,subject,time_h,concentration_mg_per_l" |> ignore
