@@ -25,6 +25,7 @@ let private palette = [|
 /// `series` (name, points) as a coloured line, a dashed vertical line at `split` (start of the test years).
 let lineChart
     (title: string)
+    (xLabel: string)
     (yLabel: string)
     (observed: (float * float)[])
     (series: (string * (float * float)[])[])
@@ -76,6 +77,9 @@ let lineChart
 
     add
         $"""<text x="14" y="{inv ((top + height - bottom) / 2.0)}" transform="rotate(-90 14 {inv ((top + height - bottom) / 2.0)})" text-anchor="middle">{Security.SecurityElement.Escape yLabel}</text>"""
+
+    add
+        $"""<text x="{inv ((left + width - right) / 2.0)}" y="{inv (height - 4.0)}" text-anchor="middle">{Security.SecurityElement.Escape xLabel}</text>"""
 
     add
         $"""<line x1="{inv (px split)}" y1="{inv (py y0)}" x2="{inv (px split)}" y2="{inv (py y1)}" stroke="gray" stroke-dasharray="4 3"/>"""
@@ -164,6 +168,7 @@ let writePredatorPrey (dir: string) (o: PredatorPrey.Outcome) : string =
         let svg =
             lineChart
                 $"{species} pelts: observed and 1916–1920 forecasts from 1915"
+                "year"
                 "thousands of pelts"
                 observed
                 series
@@ -244,6 +249,7 @@ let writePharmacokinetics (dir: string) (o: Pharmacokinetics.Outcome) : string =
     let svg =
         lineChart
             $"theophylline, held-out subject {o.Shown.Id} (dose {o.Shown.Dose} mg/kg): observed and predicted"
+            "time after the dose (h)"
             "concentration (mg/L)"
             (Array.zip o.Shown.Times o.Shown.Concentrations)
             (o.Models |> Array.map (fun m -> m.Name, Array.zip o.CurveTimes m.Curve))
