@@ -106,35 +106,70 @@ let lineChart
     add "</svg>"
     sb.ToString()
 
+/// One model's row of a case's tables (both cases' results project to it).
+type private ModelRow = {
+    Name: string
+    Description: string
+    TestMse: float
+    TrainMse: float
+    TrainSeconds: float
+    Parameters: (string * float)[]
+}
+
 /// Writes `<case>-metrics.csv` (test and train MSE, training time per model) and `<case>-parameters.csv`
 /// (every named parameter of every model) into `dir`.
-let private writeModelTables
-    (dir: string)
-    (case: string)
-    (models: (string * float * float * float * (string * float)[])[])
-    =
+let private writeModelTables (dir: string) (case: string) (models: ModelRow[]) =
     let csv = StringBuilder()
     csv.AppendLine "model,test_mse,train_mse,train_seconds" |> ignore
 
-    for name, test, train, seconds, _ in models do
-        csv.AppendLine $"{name},{inv test},{inv train},{inv seconds}" |> ignore
+    for m in models do
+        csv.AppendLine $"{m.Name},{inv m.TestMse},{inv m.TrainMse},{inv m.TrainSeconds}"
+        |> ignore
 
     File.WriteAllText(Path.Combine(dir, $"{case}-metrics.csv"), csv.ToString())
 
     let pars = StringBuilder()
     pars.AppendLine "model,parameter,value" |> ignore
 
-    for name, _, _, _, parameters in models do
-        for n, v in parameters do
-            pars.AppendLine $"{name},{n},{inv v}" |> ignore
+    for m in models do
+        for n, v in m.Parameters do
+            pars.AppendLine $"{m.Name},{n},{inv v}" |> ignore
 
     File.WriteAllText(Path.Combine(dir, $"{case}-parameters.csv"), pars.ToString())
 
+/// The markdown table of a case's models, errors with `digits` decimals.
+let private modelTable (digits: int) (models: ModelRow[]) : string list = [
+    "| model | test MSE | train MSE | training s | parameters | what |"
+    "|---|---:|---:|---:|---|---|"
+    for m in models do
+        let ps =
+            m.Parameters |> Array.map (fun (n, v) -> $"{n} {v:G4}") |> String.concat ", "
+
+        let fixedPoint (v: float) = v.ToString($"F{digits}")
+
+        let train =
+            if Double.IsNaN m.TrainMse then
+                "—"
+            else
+                fixedPoint m.TrainMse
+
+        $"| {m.Name} | {fixedPoint m.TestMse} | {train} | {m.TrainSeconds:F1} | {ps} | {m.Description} |"
+]
+
 /// Writes the predator–prey files into `dir` and returns its section of summary.md.
 let writePredatorPrey (dir: string) (o: PredatorPrey.Outcome) : string =
-    o.Models
-    |> Array.map (fun m -> m.Name, m.TestMse, m.TrainMse, m.TrainSeconds, m.Parameters)
-    |> writeModelTables dir "predator-prey"
+    let rows =
+        o.Models
+        |> Array.map (fun m -> {
+            Name = m.Name
+            Description = m.Description
+            TestMse = m.TestMse
+            TrainMse = m.TrainMse
+            TrainSeconds = m.TrainSeconds
+            Parameters = m.Parameters
+        })
+
+    writeModelTables dir "predator-prey" rows
 
     let testYears = o.Years |> Array.skip o.TrainYears
     let fc = StringBuilder()
@@ -185,15 +220,7 @@ let writePredatorPrey (dir: string) (o: PredatorPrey.Outcome) : string =
         "Train 1900–1915, forecast 1916–1920 from the observed 1915 state. Test MSE: both species, thousands of pelts squared. Train MSE: five-year windows from every training year. A hybrid's training time includes the physics fit it starts from. Data: Hewitt (1921), `data/hudson-bay-lynx-hare.csv`."
 
     add ""
-    add "| model | test MSE | train MSE | training s | parameters | what |"
-    add "|---|---:|---:|---:|---|---|"
-
-    for m in o.Models do
-        let ps =
-            m.Parameters |> Array.map (fun (n, v) -> $"{n} {v:G4}") |> String.concat ", "
-
-        let train = if Double.IsNaN m.TrainMse then "—" else $"{m.TrainMse:F2}"
-        add $"| {m.Name} | {m.TestMse:F2} | {train} | {m.TrainSeconds:F1} | {ps} | {m.Description} |"
+    modelTable 2 rows |> List.iter add
 
     add ""
     add "What the numbers say (generated from the table):"
@@ -230,9 +257,18 @@ let writePredatorPrey (dir: string) (o: PredatorPrey.Outcome) : string =
 
 /// Writes the pharmacokinetics files into `dir` and returns its section of summary.md.
 let writePharmacokinetics (dir: string) (o: Pharmacokinetics.Outcome) : string =
-    o.Models
-    |> Array.map (fun m -> m.Name, m.TestMse, m.TrainMse, m.TrainSeconds, m.Parameters)
-    |> writeModelTables dir "pharmacokinetics"
+    let rows =
+        o.Models
+        |> Array.map (fun m -> {
+            Name = m.Name
+            Description = m.Description
+            TestMse = m.TestMse
+            TrainMse = m.TrainMse
+            TrainSeconds = m.TrainSeconds
+            Parameters = m.Parameters
+        })
+
+    writeModelTables dir "pharmacokinetics" rows
 
     let curves = StringBuilder()
     curves.AppendLine "model,subject,time_h,concentration_mg_per_l" |> ignore
@@ -267,15 +303,7 @@ let writePharmacokinetics (dir: string) (o: Pharmacokinetics.Outcome) : string =
         $"Leave-subjects-out, folds {folds} (fold k holds out subjects 4k−3 … 4k; the others train). Predictions for held-out subjects use only their dose. Test MSE: all held-out samples pooled, (mg/L)². Train MSE: training subjects, averaged over folds. Parameters: last fold. The hybrid's training time includes the physics fit it starts from. Data: Boeckmann, Sheiner and Beal (1994), `data/theophylline-pk.csv`."
 
     add ""
-    add "| model | test MSE | train MSE | training s | parameters | what |"
-    add "|---|---:|---:|---:|---|---|"
-
-    for m in o.Models do
-        let ps =
-            m.Parameters |> Array.map (fun (n, v) -> $"{n} {v:G4}") |> String.concat ", "
-
-        let train = if Double.IsNaN m.TrainMse then "—" else $"{m.TrainMse:F3}"
-        add $"| {m.Name} | {m.TestMse:F3} | {train} | {m.TrainSeconds:F1} | {ps} | {m.Description} |"
+    modelTable 3 rows |> List.iter add
 
     add ""
     add "What the numbers say (generated from the table):"
