@@ -8,19 +8,15 @@ let main argv =
     // fails on this kind of machine and leaves `torch` unusable for the rest of the process.
     Hybrid.Engine.init ()
 
-    // Tests that change process-wide settings (default dtype, seeds) or measure the whole process's memory
-    // run first, one at a time and alone. The heat demo runs alone too: it errored intermittently inside
-    // TorchSharp's scalar arithmetic ("Unknown scalar type") only when run beside the parallel tests (see the
-    // issue notes; suspected lifetime of implicit Scalars under GC pressure).
-    let exclusive =
-        testList "Hybrid" [
-            Engine.EngineTests.tests
-            Numerics.RolloutTests.exclusiveTests
-            Demos.HeatRecoveryTests.tests
-        ]
-
+    // One test at a time: see Summary.runOneAtATime for why tests that use TorchSharp must not overlap.
+    // The tests that change process-wide settings (default dtype, seeds) or measure the process's memory
+    // come first.
     testList "Hybrid" [
+        Engine.EngineTests.tests
+        Numerics.RolloutTests.exclusiveTests
+        Demos.HeatRecoveryTests.tests
         Engine.ElfVersionsTests.tests
+        Engine.TensorArithmeticTests.tests
         Numerics.OperatorTests.tests
         Numerics.ConvergenceTests.tests
         Numerics.RolloutTests.tests
@@ -35,4 +31,4 @@ let main argv =
         Cases.PredatorPreyTests.tests
         Cases.PharmacokineticsTests.tests
     ]
-    |> Summary.runWithExclusive argv exclusive
+    |> Summary.runOneAtATime argv

@@ -3,7 +3,6 @@ namespace Hybrid.Training
 open System
 open System.IO
 open System.Globalization
-open System.Threading.Tasks
 open TorchSharp
 open Hybrid
 
@@ -111,9 +110,11 @@ module Uncertainty =
         }
 
     /// Trains `members` ensemble members: member k is created by `create k` right after the global seed is
-    /// set to seed + k (sequentially, so weights repeat), then all are trained by `train` — in parallel
-    /// when `inParallel` is true (each training must not use the global RNG, e.g. no dropout).
-    let ensemble (members: int) (seed: int) (inParallel: bool) (create: int -> 'M) (train: 'M -> unit) : 'M[] =
+    /// set to seed + k, then all are trained by `train`, one after another. Members are not trained on
+    /// parallel threads: TorchSharp 0.107 (its optimisers included) passes temporary Scalars to libtorch
+    /// that a garbage collection on another thread can free mid-call (see `TensorArithmetic`), and libtorch
+    /// already spreads each operation over the cores.
+    let ensemble (members: int) (seed: int) (create: int -> 'M) (train: 'M -> unit) : 'M[] =
         Engine.init ()
 
         if members < 1 then
@@ -124,10 +125,7 @@ module Uncertainty =
                 Engine.seed (seed + k)
                 create k)
 
-        if inParallel then
-            Parallel.ForEach(created, (fun m -> train m)) |> ignore
-        else
-            created |> Array.iter train
+        created |> Array.iter train
 
         created
 

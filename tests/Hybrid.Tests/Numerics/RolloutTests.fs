@@ -56,7 +56,7 @@ let private allSchemes = [
     Scheme.ImexCrankNicolson
 ]
 
-/// Reads the whole process's peak memory, so it must run alone (see Main.fs: exclusive tests).
+/// Reads the whole process's peak memory, so it runs early and alone (Main.fs runs all tests one at a time).
 let memoryTest =
     test "checkpointing uses measurably less memory (2,000 RK4 steps)" {
         let g = Grid.line 0.0 1.0 256
@@ -88,7 +88,7 @@ let memoryTest =
         | _ -> skiptest "peak RSS is not readable here (/proc)"
     }
 
-/// Tests that must not overlap others.
+/// Tests that must not overlap others; Main.fs runs them first.
 let exclusiveTests = testList "Rollouts" [ memoryTest ]
 
 let tests =

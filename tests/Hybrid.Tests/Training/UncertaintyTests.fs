@@ -58,7 +58,7 @@ let tests =
 
             let members, seconds =
                 Metrics.timed (fun () ->
-                    Uncertainty.ensemble 3 100 true (fun k -> new Mlp($"member{k}", 1, 2, 32, 2, dtype = f64)) train)
+                    Uncertainty.ensemble 3 100 (fun k -> new Mlp($"member{k}", 1, 2, 32, 2, dtype = f64)) train)
 
             let p =
                 use _ = torch.no_grad ()
@@ -155,6 +155,6 @@ let tests =
                 (fun () -> Uncertainty.mcDropout [||] 1 (fun () -> torch.zeros 1L) |> ignore)
                 "one pass"
 
-            Expect.throwsT<HybridException> (fun () -> Uncertainty.ensemble 0 1 false id ignore |> ignore) "no members"
+            Expect.throwsT<HybridException> (fun () -> Uncertainty.ensemble 0 1 id ignore |> ignore) "no members"
         }
     ]
