@@ -5,6 +5,7 @@ open System.Collections.Generic
 open TorchSharp
 open Hybrid
 open Hybrid.Numerics
+open Hybrid.TensorArithmetic
 
 /// What an expression is evaluated against: the state, the parameter values θ, the time, the coordinates
 /// (cell centres, or faces along one axis inside a flux coefficient).
@@ -236,7 +237,8 @@ module Compiler =
         let fastCoordinate =
             match grid with
             | Grid.Lattice(k, j) when j > 0 ->
-                keep (torch.arange(int64 (k * j), dtype = dtype, device = device).reshape ([| 1L; int64 (k * j) |]))
+                let sites = Array.init (k * j) float
+                keep (torch.tensor(sites, dtype = dtype, device = device).reshape ([| 1L; int64 (k * j) |]))
             | _ -> null
 
         // Compile-time flag: true while compiling an expression evaluated on the fast ring (a fast field's
@@ -429,31 +431,31 @@ module Compiler =
                 fun c -> -(fa c)
             | Add(a, Num v) ->
                 let fa = compileExpr a
-                fun c -> fa c + v
+                fun c -> fa c .+ v
             | Add(a, b) ->
                 let fa, fb = compileExpr a, compileExpr b
-                fun c -> fa c + fb c
+                fun c -> fa c .+ fb c
             | Sub(a, Num v) ->
                 let fa = compileExpr a
-                fun c -> fa c - v
+                fun c -> fa c .- v
             | Sub(Num v, b) ->
                 let fb = compileExpr b
-                fun c -> v - fb c
+                fun c -> v .- fb c
             | Sub(a, b) ->
                 let fa, fb = compileExpr a, compileExpr b
                 fun c -> fa c - fb c
             | Mul(Num v, b) ->
                 let fb = compileExpr b
-                fun c -> v * fb c
+                fun c -> v .* fb c
             | Mul(a, Num v) ->
                 let fa = compileExpr a
-                fun c -> fa c * v
+                fun c -> fa c .* v
             | Mul(a, b) ->
                 let fa, fb = compileExpr a, compileExpr b
                 fun c -> fa c * fb c
             | Div(a, Num v) ->
                 let fa = compileExpr a
-                fun c -> fa c / v
+                fun c -> fa c ./ v
             | Div(a, b) ->
                 let fa, fb = compileExpr a, compileExpr b
                 fun c -> fa c / fb c
@@ -463,13 +465,16 @@ module Compiler =
                 match n with
                 | 0 -> fun c -> torch.ones_like (fa c)
                 | 1 -> fa
-                | 2 -> fun c -> (fa c).square ()
+                | 2 -> fun c -> square (fa c)
                 | 3 ->
                     fun c ->
                         let x = fa c
                         x * x * x
                 | -1 -> fun c -> (fa c).reciprocal ()
-                | _ -> fun c -> (fa c).pow ((float n).ToScalar())
+                | _ ->
+                    fun c ->
+                        let x = fa c
+                        withScalar (float n) (fun s -> x.pow s)
             | PowReal(a, b) ->
                 let fa, fb = compileExpr a, compileExpr b
                 fun c -> torch.pow (fa c, fb c)
@@ -485,7 +490,7 @@ module Compiler =
                 | Fn.Cos -> fun c -> torch.cos (fa c)
                 | Fn.Tanh -> fun c -> torch.tanh (fa c)
                 | Fn.Sigmoid -> fun c -> torch.sigmoid (fa c)
-                | Fn.Softplus -> fun c -> torch.nn.functional.softplus (fa c)
+                | Fn.Softplus -> fun c -> softplus (fa c)
             | Min(a, b) ->
                 let fa, fb = compileExpr a, compileExpr b
                 fun c -> torch.minimum (fa c, fb c)

@@ -5,6 +5,7 @@ open System.Runtime.CompilerServices
 open TorchSharp
 open Hybrid
 open Hybrid.Numerics
+open Hybrid.TensorArithmetic
 
 /// An explicit Runge–Kutta method as a Butcher tableau: stage i evaluates F at u + Δt Σⱼ A[i][j] kⱼ and time
 /// t + C[i] Δt; the step is u + Δt Σᵢ B[i] kᵢ.
@@ -234,7 +235,7 @@ type Stepper
                 let accumulators = closureGradients[networkIndex[j]]
 
                 for w in 0 .. accumulators.Length - 1 do
-                    accumulators[w].add_ (grads[w + 1]) |> ignore
+                    addInPlace accumulators[w] grads[w + 1] |> ignore
 
             kernel.Invoke(u, theta, t, argLambda, stateAdjoint, thetaAdjoint, batch, [||], [||], data)
 

@@ -2,6 +2,7 @@ namespace Hybrid.Numerics
 
 open TorchSharp
 open Hybrid
+open Hybrid.TensorArithmetic
 
 /// A boundary condition on one side of one axis, imposed through ghost cells.
 /// Values are tensors broadcastable to the boundary slab ([B; 1] in 1-D, [B; 1; ny] or [B; nx; 1] in 2-D;
@@ -109,22 +110,22 @@ module Boundary =
 
         let slope (s: torch.Tensor) (reverse: bool) =
             if w = 1L then
-                s * g.Axes[axis].Spacing
+                s .* g.Axes[axis].Spacing
             else
                 s * offsets reverse
 
         let low =
             match sides.Low with
             | Bc.Periodic -> u.narrow (d, n - w, w)
-            | Bc.Dirichlet v -> 2.0 * v - mirror 0L
-            | Bc.Neumann s -> mirror 0L + slope s true
+            | Bc.Dirichlet v -> 2.0 .* v - mirror 0L
+            | Bc.Neumann s -> mirror 0L .+ slope s true
             | Bc.NoFlux -> mirror 0L
 
         let high =
             match sides.High with
             | Bc.Periodic -> u.narrow (d, 0L, w)
-            | Bc.Dirichlet v -> 2.0 * v - mirror (n - w)
-            | Bc.Neumann s -> mirror (n - w) + slope s false
+            | Bc.Dirichlet v -> 2.0 .* v - mirror (n - w)
+            | Bc.Neumann s -> mirror (n - w) .+ slope s false
             | Bc.NoFlux -> mirror (n - w)
 
         torch.cat ([| low; u; high |], d)

@@ -1,6 +1,7 @@
 namespace Hybrid.Numerics
 
 open TorchSharp
+open Hybrid.TensorArithmetic
 
 /// Bounds on the explicit time step read from the current parameters and state.
 type StepLimits = {
@@ -57,5 +58,5 @@ module Dynamics =
 
         Array.init u.Length (fun i ->
             match dyn.Stiff[i] with
-            | Some l -> f[i] + l theta u[i]
+            | Some l -> f[i] .+ l theta u[i]
             | None -> f[i])

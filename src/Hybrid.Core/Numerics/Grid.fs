@@ -2,6 +2,7 @@ namespace Hybrid.Numerics
 
 open TorchSharp
 open Hybrid
+open Hybrid.TensorArithmetic
 
 /// One uniform axis of cell-centred cells: `Cells` cells of width `Spacing` covering [Lo, Hi].
 type GridAxis = {
@@ -164,4 +165,4 @@ module Grid =
             u
         else
             let dims = Array.init g.Dims (fun d -> int64 (d + 1))
-            u.sum (dims) * g.CellVolume
+            u.sum (dims) .* g.CellVolume

@@ -3,6 +3,7 @@ namespace Hybrid.Numerics
 open System.Collections.Generic
 open TorchSharp
 open Hybrid
+open Hybrid.TensorArithmetic
 
 /// Time integration schemes.
 [<RequireQualifiedAccess>]
@@ -81,7 +82,7 @@ module Integrators =
         min byDiffusion byAdvection
 
     let private axpy (u: torch.Tensor[]) (h: float) (k: torch.Tensor[]) =
-        Array.map2 (fun (a: torch.Tensor) b -> a + h * b) u k
+        Array.map2 (fun (a: torch.Tensor) b -> a .+ h .* b) u k
 
     /// One explicit step of size h from (t, u) with tendency f.
     let explicitStep
@@ -96,21 +97,21 @@ module Integrators =
         | Scheme.Heun ->
             let k1 = f t u
             let k2 = f (t + h) (axpy u h k1)
-            Array.init u.Length (fun i -> u[i] + (0.5 * h) * (k1[i] + k2[i]))
+            Array.init u.Length (fun i -> u[i] .+ (0.5 * h) .* (k1[i] .+ k2[i]))
         | Scheme.SspRk3 ->
             let u1 = axpy u h (f t u)
             let k2 = f (t + h) u1
-            let u2 = Array.init u.Length (fun i -> 0.75 * u[i] + 0.25 * (u1[i] + h * k2[i]))
+            let u2 = Array.init u.Length (fun i -> 0.75 .* u[i] .+ 0.25 .* (u1[i] .+ h .* k2[i]))
             let k3 = f (t + 0.5 * h) u2
 
-            Array.init u.Length (fun i -> (1.0 / 3.0) * u[i] + (2.0 / 3.0) * (u2[i] + h * k3[i]))
+            Array.init u.Length (fun i -> (1.0 / 3.0) .* u[i] .+ (2.0 / 3.0) .* (u2[i] .+ h .* k3[i]))
         | Scheme.Rk4 ->
             let k1 = f t u
             let k2 = f (t + 0.5 * h) (axpy u (0.5 * h) k1)
             let k3 = f (t + 0.5 * h) (axpy u (0.5 * h) k2)
             let k4 = f (t + h) (axpy u h k3)
 
-            Array.init u.Length (fun i -> u[i] + (h / 6.0) * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]))
+            Array.init u.Length (fun i -> u[i] .+ (h / 6.0) .* (k1[i] .+ 2.0 .* k2[i] .+ 2.0 .* k3[i] .+ k4[i]))
         | Scheme.ImexEuler
         | Scheme.ImexCrankNicolson ->
             raise (
@@ -177,7 +178,7 @@ module Integrators =
 
                         for h in stepSizes do
                             if not (inverses.ContainsKey h) then
-                                inverses[h] <- torch.linalg.inv (eye - (c * h) * at)
+                                inverses[h] <- torch.linalg.inv (eye - (c * h) .* at)
 
                         at, b, inverses))
 
@@ -195,8 +196,8 @@ module Integrators =
                 match ops[i] with
                 | Some(at, b, _) when c < 1.0 ->
                     let flat = u.reshape ([| u.shape[0]; -1L |])
-                    (flat + (c * h) * (flat.matmul at + b)).reshape u.shape
-                | Some(_, b, _) -> (u.reshape ([| u.shape[0]; -1L |]) + h * b).reshape u.shape
+                    (flat .+ (c * h) .* (flat.matmul at .+ b)).reshape u.shape
+                | Some(_, b, _) -> (u.reshape ([| u.shape[0]; -1L |]) .+ h .* b).reshape u.shape
                 | None -> u
 
             fun (t: float) (h: float) (u: torch.Tensor[]) ->
@@ -206,14 +207,14 @@ module Integrators =
                     Array.init u.Length (fun i ->
                         let rhs =
                             match ops[i] with
-                            | Some _ -> explicitHalf i h u[i] + h * k1[i]
-                            | None -> u[i] + h * k1[i]
+                            | Some _ -> explicitHalf i h u[i] .+ h .* k1[i]
+                            | None -> u[i] .+ h .* k1[i]
 
                         solve i h rhs u[i].shape)
                 else
                     let withB i (x: torch.Tensor) =
                         match ops[i] with
-                        | Some(_, b, _) -> (x.reshape ([| x.shape[0]; -1L |]) + (0.5 * h) * b).reshape x.shape
+                        | Some(_, b, _) -> (x.reshape ([| x.shape[0]; -1L |]) .+ (0.5 * h) .* b).reshape x.shape
                         | None -> x
 
                     // Trapezoid: (I − h/2 A) u' = (I + h/2 A) u + h b + h·(explicit part).
@@ -221,8 +222,8 @@ module Integrators =
                         Array.init u.Length (fun i ->
                             let rhs =
                                 match ops[i] with
-                                | Some _ -> withB i (explicitHalf i h u[i]) + h * k1[i]
-                                | None -> u[i] + h * k1[i]
+                                | Some _ -> withB i (explicitHalf i h u[i]) .+ h .* k1[i]
+                                | None -> u[i] .+ h .* k1[i]
 
                             solve i h rhs u[i].shape)
 
@@ -231,6 +232,6 @@ module Integrators =
                     Array.init u.Length (fun i ->
                         match ops[i] with
                         | Some _ ->
-                            let rhs = withB i (explicitHalf i h u[i]) + (0.5 * h) * (k1[i] + k2[i])
+                            let rhs = withB i (explicitHalf i h u[i]) .+ (0.5 * h) .* (k1[i] .+ k2[i])
                             solve i h rhs u[i].shape
-                        | None -> u[i] + (0.5 * h) * (k1[i] + k2[i]))
+                        | None -> u[i] .+ (0.5 * h) .* (k1[i] .+ k2[i]))

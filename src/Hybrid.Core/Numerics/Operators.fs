@@ -2,6 +2,7 @@ namespace Hybrid.Numerics
 
 open TorchSharp
 open Hybrid
+open Hybrid.TensorArithmetic
 
 /// Finite-difference / finite-volume operators on fields of shape [B; spatial…] (see `Grid`), with ghost
 /// cells from the field's boundary conditions. All are second order in the grid spacing (upwind advection
@@ -23,7 +24,7 @@ module Operators =
         let d = int64 (axis + 1)
         let n = u.shape[axis + 1]
         let p = Boundary.pad g bcs axis 1 u
-        (p.narrow (d, 2L, n) - p.narrow (d, 0L, n)) / (2.0 * g.Axes[axis].Spacing)
+        (p.narrow (d, 2L, n) - p.narrow (d, 0L, n)) ./ (2.0 * g.Axes[axis].Spacing)
 
     /// ∂u/∂x, central.
     let ddx (g: Grid) (bcs: FieldBoundary) (u: torch.Tensor) : torch.Tensor = partial g bcs 0 u
@@ -41,7 +42,7 @@ module Operators =
         if v.Length <> g.Dims then
             raise (ModelException($"Divergence needs {g.Dims} vector components, got {v.Length}."))
 
-        v |> Array.mapi (fun a c -> partial g bcs a c) |> Array.reduce (+)
+        v |> Array.mapi (fun a c -> partial g bcs a c) |> Array.reduce (.+)
 
     /// Δu = Σ (uᵢ₊₁ − 2uᵢ + uᵢ₋₁) / h² over the spatial axes (3-point in 1-D, 5-point in 2-D; on lattices
     /// the periodic second difference with unit spacing).
@@ -53,8 +54,8 @@ module Operators =
             let n = u.shape[a + 1]
             let p = Boundary.pad g bcs a 1 u
             let h = g.Axes[a].Spacing
-            (p.narrow (d, 2L, n) - 2.0 * u + p.narrow (d, 0L, n)) / (h * h))
-        |> Array.reduce (+)
+            (p.narrow (d, 2L, n) .- 2.0 .* u .+ p.narrow (d, 0L, n)) ./ (h * h))
+        |> Array.reduce (.+)
 
     /// Values at the n + 1 faces along `axis` (both boundary faces included): the mean of the two
     /// neighbouring cells, ghost cells from `bcs` (so a Dirichlet face gets exactly its value).
@@ -64,7 +65,7 @@ module Operators =
         let d = int64 (axis + 1)
         let n = u.shape[axis + 1]
         let p = Boundary.pad g bcs axis 1 u
-        0.5 * (p.narrow (d, 0L, n + 1L) + p.narrow (d, 1L, n + 1L))
+        0.5 .* (p.narrow (d, 0L, n + 1L) .+ p.narrow (d, 1L, n + 1L))
 
     /// ∇·(κ∇u) in conservative flux form: Σ (Fᵢ₊½ − Fᵢ₋½)/h with face fluxes Fᵢ₊½ = κᵢ₊½ (uᵢ₊₁ − uᵢ)/h.
     /// `kappaAtFaces axis` gives κ at the faces along that axis, broadcastable to the `toFaces` shape (a
@@ -80,10 +81,10 @@ module Operators =
             let p = Boundary.pad g bcs a 1 u
 
             let flux =
-                kappaAtFaces a * (p.narrow (d, 1L, n + 1L) - p.narrow (d, 0L, n + 1L)) / h
+                kappaAtFaces a * (p.narrow (d, 1L, n + 1L) - p.narrow (d, 0L, n + 1L)) ./ h
 
-            (flux.narrow (d, 1L, n) - flux.narrow (d, 0L, n)) / h)
-        |> Array.reduce (+)
+            (flux.narrow (d, 1L, n) - flux.narrow (d, 0L, n)) ./ h)
+        |> Array.reduce (.+)
 
     /// (v·∇)u by first-order upwinding: per axis vₐ (uᵢ − uᵢ₋₁)/h where vₐ > 0, vₐ (uᵢ₊₁ − uᵢ)/h otherwise.
     /// `velocity` has one cell-centred component per axis, each broadcastable to u.
@@ -97,10 +98,10 @@ module Operators =
             let n = u.shape[a + 1]
             let h = g.Axes[a].Spacing
             let p = Boundary.pad g bcs a 1 u
-            let backward = (u - p.narrow (d, 0L, n)) / h
-            let forward = (p.narrow (d, 2L, n) - u) / h
+            let backward = (u - p.narrow (d, 0L, n)) ./ h
+            let forward = (p.narrow (d, 2L, n) - u) ./ h
             torch.where (v.gt (torch.tensor (0.0, dtype = v.dtype, device = v.device)), v * backward, v * forward))
-        |> Array.reduce (+)
+        |> Array.reduce (.+)
 
     /// u[k + offset] on a periodic lattice (tensor dimension 1 of [B; K]): `shift 1 u` at site k is u at k + 1.
     let shift (offset: int) (u: torch.Tensor) : torch.Tensor =

@@ -3,6 +3,7 @@ namespace Hybrid.Numerics
 open System
 open TorchSharp
 open Hybrid
+open Hybrid.TensorArithmetic
 
 /// A scientific parameter θ kept inside its constraint by reparameterisation: the optimiser moves an
 /// unconstrained raw value, users always see and set the constrained value.
@@ -44,7 +45,7 @@ type Param
 
     let raw =
         let t =
-            torch.full (shp, (inverse name constr initial).ToScalar(), dtype = dt, device = Engine.torchDevice ())
+            withScalar (inverse name constr initial) (fun v -> torch.full (shp, v, dtype = dt, device = Engine.torchDevice ()))
 
         torch.nn.Parameter(t, requires_grad = defaultArg learnable true)
 
@@ -66,9 +67,9 @@ type Param
     /// per loss evaluation and pass it on).
     member _.Value: torch.Tensor =
         match constr with
-        | Constraint.Free -> raw * 1.0
-        | Constraint.Positive -> torch.nn.functional.softplus raw
-        | Constraint.Bounded(lo, hi) -> lo + (hi - lo) * torch.sigmoid raw
+        | Constraint.Free -> raw .* 1.0
+        | Constraint.Positive -> softplus raw
+        | Constraint.Bounded(lo, hi) -> lo .+ (hi - lo) .* torch.sigmoid raw
 
     /// The constrained value as a number (the mean for a spatial parameter).
     member p.Get() : float =
@@ -80,7 +81,7 @@ type Param
     /// the value violates the constraint.
     member _.Set(value: float) : unit =
         use _ = torch.no_grad ()
-        raw.fill_ (inverse name constr value) |> ignore
+        withScalar (inverse name constr value) raw.fill_ |> ignore
 
     /// Sets the constrained value of a spatial parameter cell by cell (shape must match).
     member _.SetTensor(value: torch.Tensor) : unit =
@@ -90,21 +91,21 @@ type Param
             match constr with
             | Constraint.Free -> value
             | Constraint.Positive ->
-                if value.le((0.0).ToScalar()).any().ToBoolean() then
+                if (withScalar 0.0 value.le).any().ToBoolean() then
                     raise (ModelException($"Parameter '{name}' is constrained positive but a value ≤ 0 was given."))
 
-                value + torch.log (-torch.expm1(-value))
+                value .+ torch.log (-torch.expm1(-value))
             | Constraint.Bounded(lo, hi) ->
-                let p = (value - lo) / (hi - lo)
+                let p = (value .- lo) ./ (hi - lo)
 
                 if
-                    p.le((0.0).ToScalar()).any().ToBoolean()
-                    || p.ge((1.0).ToScalar()).any().ToBoolean()
+                    (withScalar 0.0 p.le).any().ToBoolean()
+                    || (withScalar 1.0 p.ge).any().ToBoolean()
                 then
                     raise (
                         ModelException($"Parameter '{name}' is bounded in ({lo}, {hi}) but a value outside was given.")
                     )
 
-                torch.log (p / (1.0 - p))
+                torch.log (p / (1.0 .- p))
 
         raw.copy_ (rawValue.to_type raw.dtype) |> ignore

@@ -2,6 +2,7 @@ namespace Hybrid.Numerics
 
 open TorchSharp
 open Hybrid
+open Hybrid.TensorArithmetic
 
 /// How the time derivative in the physics residual is discretised.
 [<RequireQualifiedAccess>]
@@ -71,11 +72,11 @@ module Residual =
                 match form with
                 | ResidualForm.ForwardEuler ->
                     let f = Dynamics.total dyn theta times[n] un
-                    yield Array.init un.Length (fun i -> (un1[i] - un[i]) / h - f[i])
+                    yield Array.init un.Length (fun i -> (un1[i] - un[i]) ./ h - f[i])
                 | ResidualForm.Consistent scheme ->
                     let step = Integrators.stepper scheme dyn theta [ h ] un
                     let next = step times[n] h un
-                    yield Array.init un.Length (fun i -> (un1[i] - next[i]) / h)
+                    yield Array.init un.Length (fun i -> (un1[i] - next[i]) ./ h)
         |]
 
         let fields =
@@ -84,5 +85,5 @@ module Residual =
         {
             Fields = dyn.Fields
             Values = fields
-            Norms = fields |> Array.map (fun r -> r.square().mean().sqrt ())
+            Norms = fields |> Array.map (fun r -> (square r).mean().sqrt ())
         }

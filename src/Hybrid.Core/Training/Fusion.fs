@@ -2,6 +2,7 @@ namespace Hybrid.Training
 
 open TorchSharp
 open Hybrid
+open Hybrid.TensorArithmetic
 
 /// How the physics branch F_θ(z) and the neural branch G_φ(z) are combined.
 [<RequireQualifiedAccess>]
@@ -85,14 +86,14 @@ type Fusion(mode: FusionMode, ?dtype: torch.ScalarType) as this =
         match mode with
         | FusionMode.Residual ->
             lastAlpha <- 1.0
-            physics + neural
+            physics .+ neural
         | _ ->
             let a = f.Weight(z, physics)
 
             (use _ = torch.no_grad ()
              lastAlpha <- a.mean().ToDouble())
 
-            a * physics + (1.0 - a) * neural
+            a * physics .+ (1.0 .- a) * neural
 
     /// The reported α: the learned scalar for `Scalar`, the mean gate of the last `Forward` for `Gate`
     /// (NaN before the first call), 1 for `Residual`.

@@ -3,6 +3,7 @@ namespace Hybrid.Training
 open TorchSharp
 open Hybrid
 open Hybrid.Numerics
+open Hybrid.TensorArithmetic
 
 /// How the weight λ of the physics residual changes over training.
 [<RequireQualifiedAccess>]
@@ -46,7 +47,7 @@ module Loss =
     let mse (prediction: torch.Tensor) (target: torch.Tensor) : torch.Tensor =
         sameShape "Loss.mse" prediction target
         let mask, filled, count = masked target
-        ((prediction - filled).square () * mask).sum () / count
+        (square (prediction - filled) * mask).sum () / count
 
     /// Data term for a fused model with branch supervision: MSE(ŷ) + w·(MSE(F) + MSE(G)). With w > 0 each
     /// branch is also fitted on its own, so α learns which branch to trust instead of the branches
@@ -66,7 +67,7 @@ module Loss =
         if branchWeight = 0.0 then
             main
         else
-            main + branchWeight * (mse physics target + mse neural target)
+            main .+ branchWeight .* (mse physics target .+ mse neural target)
 
     /// Gaussian negative log-likelihood ½[log 2πσ² + (y − μ)²/σ²] averaged over observed entries, for a model
     /// that predicts a mean and a standard deviation σ > 0 (same shape as the target).
@@ -74,11 +75,11 @@ module Loss =
         sameShape "Loss.gaussianNll" mean target
         sameShape "Loss.gaussianNll (std)" std target
         let mask, filled, count = masked target
-        let var = std.square ()
+        let var = square std
 
         let nll =
             0.5
-            * (torch.log (var) + (mean - filled).square () / var + log (2.0 * System.Math.PI))
+            .* (torch.log (var) .+ square (mean - filled) / var .+ log (2.0 * System.Math.PI))
 
         (nll * mask).sum () / count
 
@@ -94,16 +95,16 @@ module Loss =
         let r = Residual.compute dyn theta form times values
 
         r.Values
-        |> Array.map (fun v -> v.square().mean ())
-        |> Array.reduce (+)
-        |> fun s -> s / float r.Values.Length
+        |> Array.map (fun v -> (square v).mean ())
+        |> Array.reduce (.+)
+        |> fun s -> s ./ float r.Values.Length
 
     /// Gaussian prior penalty ½((θ − mean)/sd)² summed over the entries of a parameter value.
     let prior (mean: float) (sd: float) (value: torch.Tensor) : torch.Tensor =
         if not (sd > 0.0) then
             raise (HybridException($"Loss.prior: the prior standard deviation must be positive, got {sd}."))
 
-        0.5 * ((value - mean) / sd).square().sum ()
+        0.5 .* (square ((value .- mean) ./ sd)).sum ()
 
     /// Smoothness penalty: mean squared first difference along every spatial axis of a field [B; spatial…]
     /// (or of a spatial parameter [spatial…] when `batched` is false).
@@ -117,8 +118,8 @@ module Loss =
             [ first .. dims - 1 ]
             |> List.map (fun d ->
                 let n = field.shape[d]
-                (field.narrow (int64 d, 1L, n - 1L) - field.narrow (int64 d, 0L, n - 1L)).square().mean ())
-            |> List.reduce (+)
+                (square (field.narrow (int64 d, 1L, n - 1L) - field.narrow (int64 d, 0L, n - 1L))).mean ())
+            |> List.reduce (.+)
 
     /// λ at an epoch (0-based).
     let lambdaAt (schedule: LambdaSchedule) (epoch: int) : float =

@@ -2,6 +2,7 @@ namespace Hybrid.Training
 
 open System.Diagnostics
 open TorchSharp
+open Hybrid.TensorArithmetic
 
 /// The numbers a report shows for one trained model.
 type MetricsReport = {
@@ -31,12 +32,12 @@ module Metrics =
     /// Relative L2 error ‖prediction − reference‖ / ‖reference‖.
     let relativeL2 (prediction: torch.Tensor) (reference: torch.Tensor) : float =
         use _ = torch.no_grad ()
-        ((prediction - reference).square().sum () / reference.square().sum ()).sqrt().ToDouble()
+        ((square (prediction - reference)).sum () / (square reference).sum ()).sqrt().ToDouble()
 
     /// Root-mean-square physics residual of a residual tensor (e.g. `ResidualResult.Values[i]`).
     let residualNorm (residual: torch.Tensor) : float =
         use _ = torch.no_grad ()
-        residual.square().mean().sqrt().ToDouble()
+        (square residual).mean().sqrt().ToDouble()
 
     /// Runs `f` and returns its result with the wall time in seconds (for training and inference timing).
     let timed (f: unit -> 'T) : 'T * float =

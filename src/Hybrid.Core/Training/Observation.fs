@@ -3,6 +3,7 @@ namespace Hybrid.Training
 open TorchSharp
 open Hybrid
 open Hybrid.Numerics
+open Hybrid.TensorArithmetic
 
 /// An observation operator: maps a simulated trajectory [S; B; spatial…] (at the save times) to the
 /// observations [T; B; P] at `Times` and sensor positions, by linear interpolation in time and
@@ -139,7 +140,8 @@ module Observation =
 
     /// Replaces the entries where `mask` is false (0) by NaN, i.e. marks them missing for `Loss.mse`.
     let withMissing (mask: torch.Tensor) (values: torch.Tensor) : torch.Tensor =
-        torch.where (mask.to_type (torch.ScalarType.Bool), values, torch.full_like (values, System.Double.NaN))
+        let missing = withScalar System.Double.NaN (fun nan -> torch.full_like (values, nan))
+        torch.where (mask.to_type (torch.ScalarType.Bool), values, missing)
 
     /// Adds independent Gaussian noise of standard deviation `sd` from a generator seeded with `seed`
     /// (the global RNG is untouched); NaN entries stay NaN.
@@ -154,4 +156,4 @@ module Observation =
         let noise =
             torch.randn(values.shape, dtype = values.dtype, generator = g).``to`` values.device
 
-        values + sd * noise
+        values .+ sd .* noise

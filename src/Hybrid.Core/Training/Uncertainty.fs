@@ -5,6 +5,7 @@ open System.IO
 open System.Globalization
 open TorchSharp
 open Hybrid
+open Hybrid.TensorArithmetic
 
 /// A predictive distribution per point: mean and standard deviation (same shape).
 type Predictive = {
@@ -136,9 +137,9 @@ module Uncertainty =
             raise (HybridException("Uncertainty.combine: no member predictions were given."))
 
         let mus = torch.stack (predictions |> Array.map (fun p -> p.Mean), 0L)
-        let vars = torch.stack (predictions |> Array.map (fun p -> p.Std.square ()), 0L)
+        let vars = torch.stack (predictions |> Array.map (fun p -> square p.Std), 0L)
         let mean = mus.mean ([| 0L |])
-        let var = vars.mean ([| 0L |]) + (mus - mean).square().mean ([| 0L |])
+        let var = vars.mean ([| 0L |]) .+ (square (mus - mean)).mean ([| 0L |])
         { Mean = mean; Std = var.sqrt () }
 
     /// Coverage of central Gaussian intervals at `levels` and the ECE (mean |coverage − level|). Missing
@@ -151,13 +152,13 @@ module Uncertainty =
         if n = 0.0 then
             raise (HybridException("Calibration: there are no observed (finite) targets."))
 
-        let z = ((target - p.Mean).abs () / p.Std.clamp_min (1e-300))
+        let z = (target - p.Mean).abs () / withScalar 1e-300 p.Std.clamp_min
 
         let coverage =
             levels
             |> Array.map (fun level ->
                 let q = normalQuantile (0.5 + level / 2.0)
-                (z.le(q.ToScalar()).logical_and (ok)).sum().ToDouble() / n)
+                (withScalar q z.le).logical_and(ok).sum().ToDouble() / n)
 
         {
             Levels = Array.copy levels
@@ -171,17 +172,17 @@ module Uncertainty =
     /// Mean Gaussian negative log-likelihood of the targets under the predictive distribution.
     let nll (p: Predictive) (target: torch.Tensor) : float =
         use _ = torch.no_grad ()
-        (Loss.gaussianNll p.Mean (p.Std.clamp_min 1e-12) target).ToDouble()
+        (Loss.gaussianNll p.Mean (withScalar 1e-12 p.Std.clamp_min) target).ToDouble()
 
     /// Mean continuous ranked probability score of a Gaussian predictive distribution (closed form
     /// σ[z(2Φ(z) − 1) + 2φ(z) − 1/√π], z = (y − μ)/σ); lower is better, in the units of y.
     let crps (p: Predictive) (target: torch.Tensor) : float =
         use _ = torch.no_grad ()
-        let s = p.Std.clamp_min 1e-12
+        let s = withScalar 1e-12 p.Std.clamp_min
         let z = (target - p.Mean) / s
-        let cdf = 0.5 * (1.0 + torch.special.erf (z / sqrt 2.0))
-        let pdf = torch.exp (-0.5 * z.square ()) / sqrt (2.0 * Math.PI)
-        let c = s * (z * (2.0 * cdf - 1.0) + 2.0 * pdf - 1.0 / sqrt Math.PI)
+        let cdf = 0.5 .* (1.0 .+ torch.special.erf (z ./ sqrt 2.0))
+        let pdf = torch.exp (-0.5 .* square z) ./ sqrt (2.0 * Math.PI)
+        let c = s * (z * (2.0 .* cdf .- 1.0) .+ 2.0 .* pdf .- 1.0 / sqrt Math.PI)
         let ok = torch.isfinite c
         c.masked_select(ok).mean().ToDouble()
 
