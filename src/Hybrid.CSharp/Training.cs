@@ -181,7 +181,7 @@ public sealed partial class HybridSimulator
             var parts = targets
                 .Select(t => Tuple.Create(fields[t.Index], Hybrid.Training.Loss.mse(trajectory.Values[t.Index], t.Values)))
                 .ToArray();
-            var total = parts.Select(p => p.Item2).Aggregate((a, b) => a + b);
+            var total = parts.Select(p => p.Item2).Aggregate((a, b) => Hybrid.TensorArithmetic.SafeOps.Add(a, b));
             return new LossParts(total, parts);
         }
 

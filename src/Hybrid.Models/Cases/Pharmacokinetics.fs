@@ -15,6 +15,7 @@ open System.Diagnostics
 open System.IO
 open TorchSharp
 open Hybrid
+open Hybrid.TensorArithmetic
 open Hybrid.Training
 
 /// Settings of the case.
@@ -135,10 +136,10 @@ let private simulate (rhs: torch.Tensor -> torch.Tensor) (doses: torch.Tensor) (
 
     for _ in 1..steps do
         let k1 = rhs x
-        let k2 = rhs (x + (0.5 * dt) * k1)
-        let k3 = rhs (x + (0.5 * dt) * k2)
-        let k4 = rhs (x + dt * k3)
-        x <- x + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        let k2 = rhs (x .+ (0.5 * dt) .* k1)
+        let k3 = rhs (x .+ (0.5 * dt) .* k2)
+        let k4 = rhs (x .+ dt .* k3)
+        x <- x .+ (dt / 6.0) .* (k1 .+ 2.0 .* k2 .+ 2.0 .* k3 .+ k4)
         plasma.Add(x.select (1L, 1L))
 
     torch.stack (plasma, 0L)
@@ -157,7 +158,7 @@ let private interpolation (dt: float) (batch: int) (pairs: (int * float)[]) =
 
 let private at (plasma: torch.Tensor) (i0: torch.Tensor, i1: torch.Tensor, w: torch.Tensor) =
     let flat = plasma.reshape -1L
-    (1.0 - w) * flat.index_select (0L, i0) + w * flat.index_select (0L, i1)
+    (1.0 .- w) * flat.index_select (0L, i0) .+ w * flat.index_select (0L, i1)
 
 let private oneCompartment (p: torch.Tensor) (x: torch.Tensor) =
     let a = x.select (1L, 0L)
@@ -175,7 +176,10 @@ let private initialise (net: Mlp) (seed: int) (zeroOutput: bool) =
         else
             let k = 1.0 / sqrt (float p.shape[1])
 
-            p.copy_ ((torch.rand (p.shape, dtype = p.dtype, generator = generator) * 2.0 - 1.0) * k)
+            p.copy_ (
+                (torch.rand (p.shape, dtype = p.dtype, generator = generator) .* 2.0 .- 1.0)
+                .* k
+            )
             |> ignore
 
 let private adam (groups: (torch.Tensor[] * float)[]) (iterations: int) (loss: unit -> torch.Tensor) =
@@ -243,7 +247,7 @@ let run (s: Settings) : Outcome =
             dose * ka / (v * (ka - ke)) * ((-ke * t).exp () - (-ka * t).exp ())
 
     let mse (predict: Predictor) (group: Subject[]) =
-        (predict group (pairsOf group) - observedOf group).square().mean ()
+        (square (predict group (pairsOf group) - observedOf group)).mean ()
 
     let named (p: torch.Tensor) =
         let v = p.data<float>().ToArray()
@@ -288,7 +292,7 @@ let run (s: Settings) : Outcome =
 
             let rhs (p: torch.Tensor) (x: torch.Tensor) =
                 let c = x.select(1L, 1L).unsqueeze 1L
-                let term = (net.forward (c / 10.0)).squeeze 1L
+                let term = (net.forward (c ./ 10.0)).squeeze 1L
                 oneCompartment p x - torch.stack ([| torch.zeros_like term; term |], 1L)
 
             let grid = torch.linspace(0.0, 1.2, 25L, dtype = f64).unsqueeze 1L
@@ -302,7 +306,7 @@ let run (s: Settings) : Outcome =
                     s.HybridIterations
                     (fun () ->
                         mse (odePredictor (rhs (logP.exp ()))) train
-                        + s.CorrectionPenalty * (net.forward grid).square().mean ())
+                        .+ s.CorrectionPenalty .* (square (net.forward grid)).mean ())
 
             let p = logP.detach().exp ()
 
@@ -323,7 +327,7 @@ let run (s: Settings) : Outcome =
                         pairs |> Array.collect (fun (b, t) -> [| t / horizon; group[b].Dose / 5.0 |])
 
                     let x = torch.tensor(inputs, dtype = f64).reshape (int64 pairs.Length, 2L)
-                    10.0 * (net.forward x).squeeze 1L
+                    10.0 .* (net.forward x).squeeze 1L
 
             let seconds =
                 adam
@@ -351,7 +355,7 @@ let run (s: Settings) : Outcome =
                 let predict, t, ps = fit train
                 use _ = torch.no_grad ()
                 let pairs = pairsOf test
-                squared <- squared + (predict test pairs - observedOf test).square().sum().ToDouble()
+                squared <- squared + (square (predict test pairs - observedOf test)).sum().ToDouble()
                 count <- count + pairs.Length
                 trainSum <- trainSum + (mse predict train).ToDouble()
                 seconds <- seconds + t

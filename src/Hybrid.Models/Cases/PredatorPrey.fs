@@ -18,6 +18,7 @@ open System.Diagnostics
 open System.IO
 open TorchSharp
 open Hybrid
+open Hybrid.TensorArithmetic
 open Hybrid.Training
 
 /// Settings of the case. `defaults` for the report, `quick` for tests and CI.
@@ -133,10 +134,10 @@ let private rollout (rhs: torch.Tensor -> torch.Tensor) (x0: torch.Tensor) (year
     for _ in 1..years do
         for _ in 1..substeps do
             let k1 = rhs x
-            let k2 = rhs (x + (0.5 * dt) * k1)
-            let k3 = rhs (x + (0.5 * dt) * k2)
-            let k4 = rhs (x + dt * k3)
-            x <- x + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+            let k2 = rhs (x .+ (0.5 * dt) .* k1)
+            let k3 = rhs (x .+ (0.5 * dt) .* k2)
+            let k4 = rhs (x .+ dt .* k3)
+            x <- x .+ (dt / 6.0) .* (k1 .+ 2.0 .* k2 .+ 2.0 .* k3 .+ k4)
 
         states.Add x
 
@@ -182,7 +183,8 @@ let private initialise (net: Mlp) (seed: int) (zeroOutput: bool) =
             let k = 1.0 / sqrt fanIn
 
             let values =
-                (torch.rand (p.shape, dtype = p.dtype, generator = generator) * 2.0 - 1.0) * k
+                (torch.rand (p.shape, dtype = p.dtype, generator = generator) .* 2.0 .- 1.0)
+                .* k
 
             p.copy_ values |> ignore
 
@@ -242,7 +244,7 @@ let run (s: Settings) : Outcome =
     // Window loss on scaled values for a rollout function (x0 [B; 2], years) → [years + 1; B; 2].
     let windowLoss (simulate: torch.Tensor -> int -> torch.Tensor) (h: int) =
         let x0, target = windows obs trainYears h
-        ((simulate x0 h - target) / scale).square().mean ()
+        (square ((simulate x0 h - target) ./ scale)).mean ()
 
     let evaluate name description (simulate: torch.Tensor -> int -> torch.Tensor) trained seconds parameters =
         use _ = torch.no_grad ()
@@ -257,7 +259,7 @@ let run (s: Settings) : Outcome =
         {
             Name = name
             Description = description
-            TestMse = (forecast - truthTest).square().mean().ToDouble()
+            TestMse = (square (forecast - truthTest)).mean().ToDouble()
             TrainMse = trainMse
             TrainSeconds = seconds
             Parameters = parameters
@@ -312,7 +314,7 @@ let run (s: Settings) : Outcome =
             physicsSeconds
             (named fittedP)
 
-    let trainingStates = obs.narrow (0L, 0L, int64 trainYears) / inputScale
+    let trainingStates = obs.narrow (0L, 0L, int64 trainYears) ./ inputScale
 
     // A hybrid: rates (p, net output n at x / inputScale, x) → dx/dt; the network starts at zero (so the
     // hybrid starts as the fitted LV) and is trained jointly with the LV parameters, with an L2 penalty on n
@@ -323,7 +325,7 @@ let run (s: Settings) : Outcome =
         let logQ = torch.nn.Parameter(fittedP.log().clone ())
 
         let rhs (p: torch.Tensor) (x: torch.Tensor) =
-            rates p (net.forward (x / inputScale)) x
+            rates p (net.forward (x ./ inputScale)) x
 
         let seconds =
             train
@@ -337,7 +339,7 @@ let run (s: Settings) : Outcome =
                     let p = logQ.exp ()
 
                     windowLoss (fun x0 years -> rollout (rhs p) x0 years s.Substeps) h
-                    + s.CorrectionPenalty * (net.forward trainingStates).square().mean ())
+                    .+ s.CorrectionPenalty .* (square (net.forward trainingStates)).mean ())
 
         let p = logQ.detach().exp ()
 
@@ -355,7 +357,7 @@ let run (s: Settings) : Outcome =
             "hybrid (LV + MLP)"
             "Lotka–Volterra + additive MLP correction on both rates, trained jointly from the fitted LV"
             s.Seed
-            (fun p n x -> lotkaVolterra p x + scale * n)
+            (fun p n x -> lotkaVolterra p x .+ scale .* n)
 
     // Neural interaction: the predation and conversion rates β, δ become β·exp(N₁(H, L)), δ·exp(N₂(H, L)),
     // so the interaction keeps the H·L form (it vanishes with either species) and stays positive.
@@ -380,7 +382,9 @@ let run (s: Settings) : Outcome =
     // Pure data-driven: autoregressive residual MLP, one year a step.
     let ar = new Mlp("autoregressive", 2, 2, s.Width, 2, dtype = f64)
     initialise ar (s.Seed + 1) false
-    let arStep (x: torch.Tensor) = x + scale * ar.forward (x / inputScale)
+
+    let arStep (x: torch.Tensor) =
+        x .+ scale .* ar.forward (x ./ inputScale)
 
     let arSeconds =
         train

@@ -7,6 +7,7 @@ open System
 open System.Diagnostics
 open TorchSharp
 open Hybrid
+open Hybrid.TensorArithmetic
 
 /// Settings of the demo. Defaults: `HeatRecovery.defaults`.
 type Settings = {
@@ -76,9 +77,10 @@ let simulate (s: Settings) (d: torch.Tensor) (u0: torch.Tensor) (dx: float) (dt:
             let n = int64 s.Cells
 
             let laplacian =
-                (padded.narrow (0L, 2L, n) - 2.0 * u + padded.narrow (0L, 0L, n)) / (dx * dx)
+                (padded.narrow (0L, 2L, n) .- 2.0 .* u .+ padded.narrow (0L, 0L, n))
+                ./ (dx * dx)
 
-            u <- u + dt * d * laplacian
+            u <- u .+ dt .* d .* laplacian
 
         snapshots.Add u
 
@@ -94,7 +96,7 @@ let run (s: Settings) (report: int -> float -> float -> unit) : Outcome =
     let f64 = torch.ScalarType.Float64
     use outer = torch.NewDisposeScope()
     let x = torch.linspace (dx, 1.0 - dx, int64 s.Cells, dtype = f64)
-    let u0 = torch.sin (Math.PI * x) + 0.5 * torch.sin (3.0 * Math.PI * x)
+    let u0 = torch.sin (Math.PI .* x) .+ 0.5 .* torch.sin (3.0 * Math.PI .* x)
 
     let data =
         use _ = torch.no_grad ()
@@ -103,12 +105,11 @@ let run (s: Settings) (report: int -> float -> float -> unit) : Outcome =
             simulate s (torch.tensor (s.TrueD, dtype = f64)) u0 dx dt stepsPerSnapshot
 
         use generator = new torch.Generator(uint64 s.Seed)
-        let rms = clean.square().mean().sqrt().ToDouble()
+        let rms = (square clean).mean().sqrt().ToDouble()
 
         clean
-        + s.NoiseLevel
-          * rms
-          * torch.randn (clean.shape, dtype = f64, generator = generator)
+        .+ s.NoiseLevel * rms
+           .* torch.randn (clean.shape, dtype = f64, generator = generator)
 
     let logD = torch.nn.Parameter(torch.tensor (log s.InitialD, dtype = f64))
     let optimizer = torch.optim.Adam([| logD |], lr = s.LearningRate)
@@ -126,7 +127,7 @@ let run (s: Settings) (report: int -> float -> float -> unit) : Outcome =
                 )
             )
 
-        let loss = (simulate s d u0 dx dt stepsPerSnapshot - data).square().mean ()
+        let loss = (square (simulate s d u0 dx dt stepsPerSnapshot - data)).mean ()
         loss.backward ()
         optimizer.step () |> ignore
         lastLoss <- loss.ToDouble()
