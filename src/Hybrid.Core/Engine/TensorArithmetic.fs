@@ -37,19 +37,26 @@ module TensorArithmetic =
     type SafeOps =
         /// a + b
         static member Add(a: Tensor, b: Tensor) : Tensor = a.add (b, one.Value)
+
         /// a + c
-        static member Add(a: Tensor, c: float) : Tensor = withScalar c (fun s -> a.add (s, one.Value))
+        static member Add(a: Tensor, c: float) : Tensor =
+            withScalar c (fun s -> a.add (s, one.Value))
+
         /// c + a
-        static member Add(c: float, a: Tensor) : Tensor = withScalar c (fun s -> a.add (s, one.Value))
+        static member Add(c: float, a: Tensor) : Tensor =
+            withScalar c (fun s -> a.add (s, one.Value))
+
         /// a − b
         static member Sub(a: Tensor, b: Tensor) : Tensor = a.sub b
         /// a − c
         static member Sub(a: Tensor, c: float) : Tensor = withScalar c a.sub
+
         /// c − a
         static member Sub(c: float, a: Tensor) : Tensor =
             withScalar c (fun s ->
                 use negated = a.neg ()
                 negated.add (s, one.Value))
+
         /// a · b
         static member Mul(a: Tensor, b: Tensor) : Tensor = a.mul b
         /// a · c
@@ -60,6 +67,7 @@ module TensorArithmetic =
         static member Div(a: Tensor, b: Tensor) : Tensor = a.div b
         /// a / c
         static member Div(a: Tensor, c: float) : Tensor = withScalar c (fun s -> a.div s)
+
         /// c / a
         static member Div(c: float, a: Tensor) : Tensor =
             withScalar c (fun s ->

@@ -101,7 +101,10 @@ module Integrators =
         | Scheme.SspRk3 ->
             let u1 = axpy u h (f t u)
             let k2 = f (t + h) u1
-            let u2 = Array.init u.Length (fun i -> 0.75 .* u[i] .+ 0.25 .* (u1[i] .+ h .* k2[i]))
+
+            let u2 =
+                Array.init u.Length (fun i -> 0.75 .* u[i] .+ 0.25 .* (u1[i] .+ h .* k2[i]))
+
             let k3 = f (t + 0.5 * h) u2
 
             Array.init u.Length (fun i -> (1.0 / 3.0) .* u[i] .+ (2.0 / 3.0) .* (u2[i] .+ h .* k3[i]))

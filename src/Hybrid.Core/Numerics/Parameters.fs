@@ -45,7 +45,8 @@ type Param
 
     let raw =
         let t =
-            withScalar (inverse name constr initial) (fun v -> torch.full (shp, v, dtype = dt, device = Engine.torchDevice ()))
+            withScalar (inverse name constr initial) (fun v ->
+                torch.full (shp, v, dtype = dt, device = Engine.torchDevice ()))
 
         torch.nn.Parameter(t, requires_grad = defaultArg learnable true)
 

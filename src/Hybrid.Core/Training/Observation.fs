@@ -140,7 +140,9 @@ module Observation =
 
     /// Replaces the entries where `mask` is false (0) by NaN, i.e. marks them missing for `Loss.mse`.
     let withMissing (mask: torch.Tensor) (values: torch.Tensor) : torch.Tensor =
-        let missing = withScalar System.Double.NaN (fun nan -> torch.full_like (values, nan))
+        let missing =
+            withScalar System.Double.NaN (fun nan -> torch.full_like (values, nan))
+
         torch.where (mask.to_type (torch.ScalarType.Bool), values, missing)
 
     /// Adds independent Gaussian noise of standard deviation `sd` from a generator seeded with `seed`

@@ -10,13 +10,12 @@ open System.Reflection.PortableExecutable
 
 /// One call site: the calling method, the callee as `Namespace.Type::Name(parameter types)`, and where in
 /// the source it is (file name and line, when a PDB is there).
-type Call =
-    {
-        Caller: string
-        Callee: string
-        File: string
-        Line: int
-    }
+type Call = {
+    Caller: string
+    Callee: string
+    File: string
+    Line: int
+}
 
 /// Names types for member signatures; generic instantiations are written out so overloads stay distinct.
 type private TypeNames() =
@@ -171,13 +170,12 @@ let read (path: string) : Call list =
                         | Some callee ->
                             let file, line = where m i
 
-                            yield
-                                {
-                                    Caller = caller
-                                    Callee = callee
-                                    File = file
-                                    Line = line
-                                }
+                            yield {
+                                Caller = caller
+                                Callee = callee
+                                File = file
+                                Line = line
+                            }
                         | None -> ()
 
                     i <- i + opLength + operandLength

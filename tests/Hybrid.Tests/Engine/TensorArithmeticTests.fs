@@ -27,7 +27,11 @@ let private scalarMakers =
              || callee.StartsWith "TorchSharp.ScalarExtensionMethods::ToScalar"
 
          let found =
-             HashSet(calls |> Seq.filter (fun c -> makesScalar c.Callee) |> Seq.map (fun c -> c.Caller))
+             HashSet(
+                 calls
+                 |> Seq.filter (fun c -> makesScalar c.Callee)
+                 |> Seq.map (fun c -> c.Caller)
+             )
 
          let mutable grew = true
 
@@ -64,11 +68,14 @@ let tests =
             Expect.isTrue
                 (torch.allclose (softplus a, torch.nn.functional.softplus a, rtol = 0.0, atol = 1e-10))
                 "softplus, within 1e-10 above TorchSharp's threshold"
+
             let sum = a.clone ()
             addInPlace sum b |> ignore
             close (a + b) sum "addInPlace"
 
-            let x = torch.tensor ([| -30.0; -1.0; 0.0; 2.0; 30.0 |], dtype = f64, requires_grad = true)
+            let x =
+                torch.tensor ([| -30.0; -1.0; 0.0; 2.0; 30.0 |], dtype = f64, requires_grad = true)
+
             (softplus x).sum().backward ()
             close (torch.sigmoid (x.detach ())) x.grad "d softplus / dx = σ(x), 0.5 at 0"
         }
