@@ -661,7 +661,7 @@ module Compiler =
                         fun c -> let k = fs c in fv c |> Array.map (fun x -> x * k)
                     | Add(a, b) ->
                         let fa, fb = vector a, vector b
-                        fun c -> Array.map2 (+) (fa c) (fb c)
+                        fun c -> Array.map2 (.+) (fa c) (fb c)
                     | Sub(a, b) ->
                         let fa, fb = vector a, vector b
                         fun c -> Array.map2 (-) (fa c) (fb c)
@@ -769,7 +769,7 @@ module Compiler =
                 Some(fun c ->
                     compiled
                     |> List.map (fun (sign, f) -> if sign > 0.0 then f c else -(f c))
-                    |> List.reduce (+))
+                    |> List.reduce (.+))
 
         let explicitParts =
             split

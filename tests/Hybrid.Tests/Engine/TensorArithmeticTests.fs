@@ -141,7 +141,7 @@ let tests =
                 ]
                 |> List.collect (fun a -> IlCalls.read a.Location)
                 |> List.filter (fun c -> c.File <> "TensorArithmetic.fs" && makesScalar c.Callee)
-                |> List.map (fun c -> $"{c.File}:{c.Line}  {c.Callee}")
+                |> List.map (fun c -> $"{c.File}:{c.Line}  {c.Callee}  (in {c.Caller})")
                 |> List.distinct
                 |> List.sort
 
