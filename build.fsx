@@ -128,12 +128,16 @@ let runDocs () =
             Trace.traceError $"{script} failed"
             count (0, 1, 0)
 
-/// C# sample programs (`samples/*/*.csproj`) run as they are; each counts as one test (exit code 0 = passed).
+/// C# sample programs (`samples/*/*.csproj`) run as they are, each in its own folder under artifacts/samples
+/// (they write files); each counts as one test (exit code 0 = passed).
 let runSamples () =
     for project in !!(Path.Combine(root, "samples", "*", "*.csproj")) |> Seq.sort do
-        Trace.log $"── {Path.GetFileNameWithoutExtension project}"
+        let name = Path.GetFileNameWithoutExtension project
+        Trace.log $"── {name}"
+        let workDir = Path.Combine(root, "artifacts", "samples", name)
+        Directory.CreateDirectory workDir |> ignore
 
-        if exec "dotnet" $"run --project \"{project}\" -c {configuration} --no-build" root [] = 0 then
+        if exec "dotnet" $"run --project \"{project}\" -c {configuration} --no-build" workDir [] = 0 then
             count (1, 0, 0)
         else
             Trace.traceError $"{project} failed"
