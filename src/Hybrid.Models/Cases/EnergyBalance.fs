@@ -124,8 +124,8 @@ type Outcome = {
     /// Number of training years (121: 1880–2000 with the default cut-off); the rest are the test years.
     TrainYears: int
     /// MSE of the least-squares straight line through the observed test years (°C²): an oracle that has seen
-    /// the test data, so a floor that no smooth forced response can be expected to get under (what is left is
-    /// year-to-year variability: El Niño, volcanoes).
+    /// the test data, a yardstick for how much of the test error is year-to-year variability (El Niño,
+    /// volcanoes) that no smooth forced response can follow.
     TestTrendMse: float
     /// Every model, in the order of the table.
     Models: ModelResult[]
@@ -281,7 +281,10 @@ let private rollout
     : torch.Tensor * torch.Tensor option =
     let g = p.Gamma / p.C
     let gd = p.Gamma / p.Cd
-    let a = torch.stack([| 1.0 .- (p.Lambda .+ p.Gamma) / p.C; g; gd; 1.0 .- gd |]).reshape (2L, 2L)
+
+    let a =
+        torch.stack([| 1.0 .- (p.Lambda .+ p.Gamma) / p.C; g; gd; 1.0 .- gd |]).reshape (2L, 2L)
+
     let b = torch.stack [| 1.0 ./ p.C; torch.zeros_like p.C |]
     let steps = forcing.Length
     let mutable x = torch.zeros (2L, dtype = f64)
@@ -364,7 +367,10 @@ let run (s: Settings) : Outcome =
     Engine.init ()
     use outer = torch.NewDisposeScope()
     let data = load ()
-    let trainYears = data.Years |> Array.filter (fun y -> y <= s.CutoffYear) |> Array.length
+
+    let trainYears =
+        data.Years |> Array.filter (fun y -> y <= s.CutoffYear) |> Array.length
+
     let testYears = data.Years.Length - trainYears
 
     if trainYears < 30 || testYears < 1 then
@@ -375,11 +381,11 @@ let run (s: Settings) : Outcome =
     let testObserved = observed.narrow (0L, int64 trainYears, int64 testYears)
 
     let forcing =
-        data.Forcing
-        |> Array.map (fun f -> torch.tensor ([| f |], dtype = f64))
+        data.Forcing |> Array.map (fun f -> torch.tensor ([| f |], dtype = f64))
 
     // Network inputs per year: F / 2 (W/m²), next to T (°C); both are of order one.
-    let scaledForcing = data.Forcing |> Array.map (fun f -> torch.tensor ([| f / 2.0 |], dtype = f64))
+    let scaledForcing =
+        data.Forcing |> Array.map (fun f -> torch.tensor ([| f / 2.0 |], dtype = f64))
 
     let trainMse (surface: torch.Tensor) (offset: torch.Tensor) =
         square(surface.narrow (0L, 0L, int64 trainYears) .+ offset - trainObserved).mean ()
@@ -429,9 +435,14 @@ let run (s: Settings) : Outcome =
 
     // Fitted physics: Adam from the literature values; the offset starts at the literature model's.
     let ps = physicsParams literature
-    let offsetOf (m: ModelResult) = m.Parameters |> Array.find (fun (n, _) -> n = "T0 (C)") |> snd
+
+    let offsetOf (m: ModelResult) =
+        m.Parameters |> Array.find (fun (n, _) -> n = "T0 (C)") |> snd
+
     let offset = Param("T0", Constraint.Free, offsetOf literatureModel, dtype = f64)
-    let physicsParameters = Array.append (ps |> Array.map (fun p -> p.Raw)) [| offset.Raw |]
+
+    let physicsParameters =
+        Array.append (ps |> Array.map (fun p -> p.Raw)) [| offset.Raw |]
 
     let physicsSeconds =
         adam [| physicsParameters, 0.1 |] s.PhysicsIterations (fun () ->
@@ -459,16 +470,10 @@ let run (s: Settings) : Outcome =
         net.forward (torch.cat ([| t; scaledForcing[k] |], 0L)) .* s.CorrectionScale
 
     let hybridSeconds =
-        adam
-            [|
-                Neural.parameters net, 5e-3
-                physicsParameters, 5e-3
-            |]
-            s.HybridIterations
-            (fun () ->
-                let surface, n = rollout (physicsOf ps) forcing (Some correction)
-                let trainN = n.Value.narrow (0L, 0L, int64 (trainYears - 1)) ./ s.CorrectionScale
-                trainMse surface offset.Value .+ (square trainN).mean () .* s.CorrectionPenalty)
+        adam [| Neural.parameters net, 5e-3; physicsParameters, 5e-3 |] s.HybridIterations (fun () ->
+            let surface, n = rollout (physicsOf ps) forcing (Some correction)
+            let trainN = n.Value.narrow (0L, 0L, int64 (trainYears - 1)) ./ s.CorrectionScale
+            trainMse surface offset.Value .+ (square trainN).mean () .* s.CorrectionPenalty)
 
     let hybridModel =
         use _ = torch.no_grad ()
@@ -487,8 +492,13 @@ let run (s: Settings) : Outcome =
         let xs = Array.init testYears float
         let ys = data.Temperature |> Array.skip trainYears
         let mx, my = Array.average xs, Array.average ys
-        let slope = Array.fold2 (fun acc x y -> acc + (x - mx) * (y - my)) 0.0 xs ys / Array.sumBy (fun x -> (x - mx) * (x - mx)) xs
-        Array.map2 (fun x y -> let e = my + slope * (x - mx) - y in e * e) xs ys |> Array.average
+
+        let slope =
+            Array.fold2 (fun acc x y -> acc + (x - mx) * (y - my)) 0.0 xs ys
+            / Array.sumBy (fun x -> (x - mx) * (x - mx)) xs
+
+        Array.map2 (fun x y -> let e = my + slope * (x - mx) - y in e * e) xs ys
+        |> Array.average
 
     {
         Data = data

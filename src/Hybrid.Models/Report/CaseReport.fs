@@ -344,7 +344,9 @@ let writeEnergyBalance (dir: string) (o: EnergyBalance.Outcome) : string =
     let d = o.Data
 
     let data = StringBuilder()
-    data.AppendLine "year,temp_anomaly,co2_ppm,co2_reconstructed,forcing_w_per_m2" |> ignore
+
+    data.AppendLine "year,temp_anomaly,co2_ppm,co2_reconstructed,forcing_w_per_m2"
+    |> ignore
 
     for i, y in Array.indexed d.Years do
         let reconstructed = if d.Reconstructed[i] then 1 else 0
@@ -411,14 +413,22 @@ let writeEnergyBalance (dir: string) (o: EnergyBalance.Outcome) : string =
 
     for other in [ "EBM literature"; "EBM fitted" ] do
         let om = byName other
-        let verdict = if hybrid.TestMse < om.TestMse then "beats" else "does NOT beat"
+
+        let verdict =
+            if hybrid.TestMse < om.TestMse then
+                "beats"
+            else
+                "does NOT beat"
+
         let change = 100.0 * (hybrid.TestMse - om.TestMse) / om.TestMse
         let sign = if change >= 0.0 then "+" else ""
         let pct = sign + change.ToString("0.0", CultureInfo.InvariantCulture) + "%"
-        add $"- {hybrid.Name} {verdict} {other} on {firstTest}–{lastYear} ({hybrid.TestMse:F5} vs {om.TestMse:F5}, {pct})."
+
+        add
+            $"- {hybrid.Name} {verdict} {other} on {firstTest}–{lastYear} ({hybrid.TestMse:F5} vs {om.TestMse:F5}, {pct})."
 
     add
-        $"- Noise floor: a straight line fitted to the {firstTest}–{lastYear} observations themselves (an oracle that has seen the test years) leaves MSE {o.TestTrendMse:F5}. Every model is within a few per cent of it, so the differences between them are of the size of year-to-year variability (El Niño 1998 and 2015–16, the early-2000s slowdown): none of the test comparisons above is meaningful on its own."
+        $"- Yardstick: the best straight line through the {firstTest}–{lastYear} observations themselves (an oracle that has seen the test years) leaves MSE {o.TestTrendMse:F5}. Every model is within a few per cent of it (a slightly curved forced response can even get under it), so what is left is year-to-year variability (the early-2000s slowdown, the 2015–16 El Niño) and the differences between the models are far smaller than it: none of the test comparisons above is meaningful on its own."
 
     for name in [ "EBM fitted"; "hybrid (EBM + MLP)" ] do
         let m = byName name
@@ -474,7 +484,12 @@ let write (dir: string) (quick: bool) : string =
     md.Append(writePharmacokinetics dir pk) |> ignore
 
     let energy =
-        EnergyBalance.run (if quick then EnergyBalance.quick else EnergyBalance.defaults)
+        EnergyBalance.run (
+            if quick then
+                EnergyBalance.quick
+            else
+                EnergyBalance.defaults
+        )
 
     md.Append(writeEnergyBalance dir energy) |> ignore
     let path = Path.Combine(dir, "summary.md")
