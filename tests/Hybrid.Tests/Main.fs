@@ -30,5 +30,6 @@ let main argv =
         Training.LossTests.tests
         Cases.PredatorPreyTests.tests
         Cases.PharmacokineticsTests.tests
+        Cases.EnergyBalanceTests.tests
     ]
     |> Summary.runOneAtATime argv

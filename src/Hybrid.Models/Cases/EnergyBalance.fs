@@ -1,0 +1,508 @@
+/// Case study: global mean surface temperature anomaly 1880–2018 (NOAA, via dslabs `temp_carbon`) driven by
+/// CO₂ forcing F = 5.35·ln(C/C₀) W/m² (Myhre et al. 1998), C₀ = 280 ppm. Train on 1880–2000, test on 2001–2018
+/// (the cut-off leaves 121 training years and 18 test years that include the early-2000s slowdown and the
+/// 2015–2016 El Niño peak, so the test is not a straight-line extrapolation).
+///
+/// CO₂: annual means of the seasonally adjusted Mauna Loa record (Scripps) for 1959–2018 (the adjusted column
+/// makes a year with a missing month unbiased; 1958 is incomplete and left out). Before 1959 it is
+/// reconstructed from cumulative fossil emissions E (GtC, CDIAC, from 1751) as C = C₀ + a·E, with a fitted by
+/// least squares on 1959–2014 (the emissions record stops in 2014). Fossil emissions alone leave out land use,
+/// so a comes out above the airborne-fraction estimate (≈ 0.45 / 2.12 ≈ 0.21 ppm/GtC): it also carries the
+/// land-use CO₂ that grew roughly in proportion.
+///
+/// Physics: the two-box energy-balance model (Held et al. 2010; Geoffroy et al. 2013), one explicit step a year,
+///   C dT/dt = F − λT − γ(T − T_d) + N,   C_d dT_d/dt = γ(T − T_d),
+/// T the surface (mixed layer) and T_d the deep-ocean anomaly from a pre-industrial equilibrium, both 0 in
+/// 1880 (F(1880) ≈ 0.05 W/m², close to equilibrium). The observed anomalies are relative to a 20th-century
+/// mean, so every model predicts T + T₀ with an offset T₀. C, C_d, λ, γ are `Param`s constrained positive
+/// (softplus), each in units that make it of order one (C in 10, C_d in 100 W·yr·m⁻²·K⁻¹). The equilibrium
+/// climate sensitivity is ECS = 5.35·ln 2 / λ. CO₂ is the only forcing: the other greenhouse gases, aerosols,
+/// volcanoes and the sun are what the fitted parameters and the neural term have to absorb.
+/// Models, all on the same split and the same objective (MSE of the annual anomaly over 1880–2000, one
+/// rollout from 1880; the forcing is known in every year, so the test years continue the same rollout):
+///  - EBM literature: CMIP5 multi-model means of Geoffroy et al. (2013): C 7.3, C_d 106 W·yr·m⁻²·K⁻¹,
+///    λ 1.13, γ 0.73 W·m⁻²·K⁻¹; only T₀ is fitted (closed form: the mean training residual);
+///  - EBM fitted: C, C_d, λ, γ and T₀ fitted with Adam (learning rate 0.1) from the literature values;
+///  - hybrid (EBM + MLP): the fitted EBM plus N(T, F), a small MLP (tanh) whose output is scaled by
+///    `CorrectionScale` W/m², started at zero and trained jointly with the physics, with an L2 penalty on N
+///    along the training years.
+module Hybrid.Models.Cases.EnergyBalance
+
+open System
+open System.Diagnostics
+open System.IO
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+open Hybrid.TensorArithmetic
+open Hybrid.Training
+
+/// Settings of the case. `defaults` for the report, `quick` for tests and CI.
+type Settings = {
+    /// Adam iterations (epochs: each is one rollout over the training years) for the fitted EBM.
+    PhysicsIterations: int
+    /// Adam iterations for the hybrid (after the physics fit it starts from).
+    HybridIterations: int
+    /// Last training year; the test years run from the next one to 2018.
+    CutoffYear: int
+    /// Hidden width of the correction network (two hidden layers, tanh).
+    Width: int
+    /// Output scale of the correction (W/m²).
+    CorrectionScale: float
+    /// Weight of the L2 penalty on the correction's network output along the training years.
+    CorrectionPenalty: float
+    /// Seed of the network initialisation.
+    Seed: int
+}
+
+/// The report settings: 1500 physics and 600 hybrid Adam iterations, cut-off 2000.
+let defaults = {
+    PhysicsIterations = 1500
+    HybridIterations = 600
+    CutoffYear = 2000
+    Width = 16
+    CorrectionScale = 0.5
+    CorrectionPenalty = 1e-2
+    Seed = 3
+}
+
+/// Settings for tests and CI (about 12 s): 500 physics and 150 hybrid iterations (the physics fit has converged
+/// by 500: its training MSE matches the report's to four digits).
+let quick = {
+    defaults with
+        PhysicsIterations = 500
+        HybridIterations = 150
+}
+
+/// The data of the case, one entry per year 1880–2018.
+type Data = {
+    /// 1880 … 2018.
+    Years: int[]
+    /// Global temperature anomaly (°C, relative to the 20th-century mean).
+    Temperature: float[]
+    /// Atmospheric CO₂ (ppm): Mauna Loa annual means from 1959, reconstructed before.
+    Co2: float[]
+    /// True where `Co2` is reconstructed from cumulative emissions.
+    Reconstructed: bool[]
+    /// CO₂ forcing 5.35·ln(C / 280) (W/m²).
+    Forcing: float[]
+    /// Fitted a of C = 280 + a·E (ppm per GtC of cumulative fossil emissions).
+    Co2Slope: float
+    /// Root-mean-square error of that fit on its years (ppm).
+    Co2FitRmse: float
+    /// Largest absolute error of that fit on its years (ppm).
+    Co2FitMaxError: float
+    /// First and last year of the fit (1959, 2014).
+    Co2FitYears: int * int
+}
+
+/// One model's result.
+type ModelResult = {
+    /// Short name (table row, CSV key).
+    Name: string
+    /// What the model is.
+    Description: string
+    /// Mean squared error on the test years (°C²).
+    TestMse: float
+    /// Mean squared error on the training years (°C²).
+    TrainMse: float
+    /// Training wall time in seconds (a hybrid's includes the physics fit it starts from).
+    TrainSeconds: float
+    /// Training epochs (Adam iterations, each a rollout over the training years; a hybrid's include the
+    /// physics fit's; 0 for the literature model, whose offset is computed in closed form).
+    Epochs: int
+    /// Named parameters (physical ones, ECS; networks report their size).
+    Parameters: (string * float)[]
+    /// Predicted anomaly (°C, with the offset) for every year 1880–2018.
+    Simulated: float[]
+}
+
+/// Outcome of `run`.
+type Outcome = {
+    /// The data the models saw.
+    Data: Data
+    /// Number of training years (121: 1880–2000 with the default cut-off); the rest are the test years.
+    TrainYears: int
+    /// MSE of the least-squares straight line through the observed test years (°C²): an oracle that has seen
+    /// the test data, a yardstick for how much of the test error is year-to-year variability (El Niño,
+    /// volcanoes) that no smooth forced response can follow.
+    TestTrendMse: float
+    /// Every model, in the order of the table.
+    Models: ModelResult[]
+}
+
+/// Pre-industrial CO₂ (ppm).
+[<Literal>]
+let PreindustrialCo2 = 280.0
+
+/// Forcing of a CO₂ doubling, 5.35·ln 2 (W/m²).
+let doublingForcing = 5.35 * log 2.0
+
+let private invariant = Globalization.CultureInfo.InvariantCulture
+
+let private resourceLines (name: string) =
+    use stream =
+        typeof<Settings>.Assembly.GetManifestResourceStream name
+        |> Option.ofObj
+        |> Option.defaultWith (fun () ->
+            raise (HybridException $"The data set {name} is not embedded in Hybrid.Models (build issue)."))
+
+    use reader = new StreamReader(stream)
+
+    reader.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries)
+    |> Array.skip 1
+    |> Array.map (fun line -> line.Trim().Split ',')
+
+let private number (field: string) =
+    match Double.TryParse(field, Globalization.NumberStyles.Float, invariant) with
+    | true, v -> Some v
+    | _ -> None
+
+/// The data as shipped with the library (data/temperature-carbon-annual.csv, data/mauna-loa-co2-monthly.csv),
+/// with CO₂ reconstructed before 1959 and the forcing computed.
+let load () : Data =
+    let rows =
+        resourceLines "temperature-carbon-annual.csv"
+        |> Array.map (fun f -> int f[0], number f[1], number f[4])
+        |> Array.sortBy (fun (y, _, _) -> y)
+
+    // Cumulative fossil emissions (GtC) at the end of each year with a record (1751–2014).
+    let cumulative =
+        rows
+        |> Array.choose (fun (y, _, e) -> e |> Option.map (fun e -> y, e / 1000.0))
+        |> Array.scan (fun (_, total) (y, e) -> y, total + e) (0, 0.0)
+        |> Array.skip 1
+        |> dict
+
+    // Annual means of the seasonally adjusted Mauna Loa record, years with all twelve months' worth or fewer.
+    let maunaLoa =
+        resourceLines "mauna-loa-co2-monthly.csv"
+        |> Array.choose (fun f ->
+            match number f[2] with
+            | Some c -> Some(int (f[0].Substring(0, 4)), c)
+            | None -> None)
+        |> Array.groupBy fst
+        |> Array.filter (fun (y, _) -> y >= 1959)
+        |> Array.map (fun (y, cs) -> y, Array.averageBy snd cs)
+        |> dict
+
+    let fitYears =
+        [| 1959..2014 |]
+        |> Array.filter (fun y -> maunaLoa.ContainsKey y && cumulative.ContainsKey y)
+
+    // Least squares through C₀: a = Σ E (C − C₀) / Σ E².
+    let a =
+        (fitYears
+         |> Array.sumBy (fun y -> cumulative[y] * (maunaLoa[y] - PreindustrialCo2)))
+        / (fitYears |> Array.sumBy (fun y -> cumulative[y] * cumulative[y]))
+
+    let errors =
+        fitYears
+        |> Array.map (fun y -> PreindustrialCo2 + a * cumulative[y] - maunaLoa[y])
+
+    let observed =
+        rows
+        |> Array.choose (fun (y, t, _) -> t |> Option.map (fun t -> y, t))
+        |> Array.filter (fun (y, _) -> y <= 2018)
+
+    let years = Array.map fst observed
+
+    let co2 =
+        years
+        |> Array.map (fun y ->
+            if y >= 1959 then
+                maunaLoa[y]
+            else
+                PreindustrialCo2 + a * cumulative[y])
+
+    {
+        Years = years
+        Temperature = Array.map snd observed
+        Co2 = co2
+        Reconstructed = years |> Array.map (fun y -> y < 1959)
+        Forcing = co2 |> Array.map (fun c -> 5.35 * log (c / PreindustrialCo2))
+        Co2Slope = a
+        Co2FitRmse = sqrt (errors |> Array.averageBy (fun e -> e * e))
+        Co2FitMaxError = errors |> Array.map abs |> Array.max
+        Co2FitYears = fitYears[0], fitYears[fitYears.Length - 1]
+    }
+
+let private f64 = torch.ScalarType.Float64
+
+/// The four physical parameters of the two-box model as tensors (W·yr·m⁻²·K⁻¹ and W·m⁻²·K⁻¹).
+type private Physics = {
+    C: torch.Tensor
+    Cd: torch.Tensor
+    Lambda: torch.Tensor
+    Gamma: torch.Tensor
+}
+
+/// Geoffroy et al. (2013), CMIP5 multi-model means: C, C_d, λ, γ.
+let private literature = [| 7.3; 106.0; 1.13; 0.73 |]
+
+/// Units that make each learnable parameter of order one.
+let private units = [| 10.0; 100.0; 1.0; 1.0 |]
+
+/// Learnable C, C_d, λ, γ (positive) starting from `initial`.
+let private physicsParams (initial: float[]) =
+    Array.map3
+        (fun name v u -> Param(name, Constraint.Positive, v / u, dtype = f64))
+        [| "C"; "C_d"; "lambda"; "gamma" |]
+        initial
+        units
+
+let private physicsOf (ps: Param[]) : Physics =
+    let value i = ps[i].Value .* units[i]
+
+    {
+        C = value 0
+        Cd = value 1
+        Lambda = value 2
+        Gamma = value 3
+    }
+
+let private constantPhysics (values: float[]) : Physics =
+    let t (v: float) = torch.tensor (v, dtype = f64)
+
+    {
+        C = t values[0]
+        Cd = t values[1]
+        Lambda = t values[2]
+        Gamma = t values[3]
+    }
+
+/// One explicit (Euler) step a year of the two-box model, written as x(k+1) = A x(k) + b (F(k) + N(k)) with
+/// x = (T, T_d): A = [1 − (λ + γ)/C, γ/C; γ/C_d, 1 − γ/C_d], b = (1/C, 0). `correction` gets (T [1], year k)
+/// and returns N [1] (W/m²) or None. Returns the surface anomalies T [years] and the corrections [years − 1].
+let private rollout
+    (p: Physics)
+    (forcing: torch.Tensor[])
+    (correction: (torch.Tensor -> int -> torch.Tensor) option)
+    : torch.Tensor * torch.Tensor option =
+    let g = p.Gamma / p.C
+    let gd = p.Gamma / p.Cd
+
+    let a =
+        torch.stack([| 1.0 .- (p.Lambda .+ p.Gamma) / p.C; g; gd; 1.0 .- gd |]).reshape (2L, 2L)
+
+    let b = torch.stack [| 1.0 ./ p.C; torch.zeros_like p.C |]
+    let steps = forcing.Length
+    let mutable x = torch.zeros (2L, dtype = f64)
+    let surface = ResizeArray [ x.narrow (0L, 0L, 1L) ]
+    let corrections = ResizeArray()
+
+    for k in 0 .. steps - 2 do
+        let drive =
+            match correction with
+            | None -> forcing[k]
+            | Some n ->
+                let nk = n (x.narrow (0L, 0L, 1L)) k
+                corrections.Add nk
+                forcing[k] .+ nk
+
+        x <- a.mv x .+ b * drive
+        surface.Add(x.narrow (0L, 0L, 1L))
+
+    let corrected =
+        if corrections.Count = 0 then
+            None
+        else
+            Some(torch.cat (corrections, 0L))
+
+    torch.cat (surface, 0L), corrected
+
+/// Deterministic initialisation of a network from `seed` (independent of TorchSharp's global RNG): weights
+/// uniform in ±1/√fan-in, biases zero, the output layer zero (so the correction starts at zero).
+let private initialise (net: Mlp) (seed: int) =
+    use _ = torch.no_grad ()
+    use generator = new torch.Generator(uint64 seed)
+
+    for struct (name, p) in net.named_parameters () do
+        if name.EndsWith "bias" || name.Contains "out." then
+            p.zero_ () |> ignore
+        else
+            let k = 1.0 / sqrt (float p.shape[1])
+
+            use values =
+                (torch.rand (p.shape, dtype = p.dtype, generator = generator) .* 2.0 .- 1.0)
+                .* k
+
+            p.copy_ values |> ignore
+
+/// Adam over parameter groups (tensors, learning rate) for `iterations` steps on `loss`; returns the wall
+/// time in seconds.
+let private adam (groups: (Modules.Parameter[] * float)[]) (iterations: int) (loss: unit -> torch.Tensor) =
+    let watch = Stopwatch.StartNew()
+
+    let optimizers =
+        groups |> Array.map (fun (ps, lr) -> torch.optim.Adam(Seq.ofArray ps, lr = lr))
+
+    for iteration in 0 .. iterations - 1 do
+        use _ = torch.NewDisposeScope()
+
+        for o in optimizers do
+            o.zero_grad ()
+
+        let l = loss ()
+
+        if not (Double.IsFinite(l.ToDouble())) then
+            raise (
+                HybridException(
+                    $"Energy-balance training diverged at iteration {iteration} (loss {l.ToDouble()}); lower the learning rate."
+                )
+            )
+
+        l.backward ()
+
+        for o in optimizers do
+            o.step () |> ignore
+
+    for o in optimizers do
+        o.Dispose()
+
+    watch.Elapsed.TotalSeconds
+
+/// Runs every model on the split at `s.CutoffYear`.
+let run (s: Settings) : Outcome =
+    Engine.init ()
+    use outer = torch.NewDisposeScope()
+    let data = load ()
+
+    let trainYears =
+        data.Years |> Array.filter (fun y -> y <= s.CutoffYear) |> Array.length
+
+    let testYears = data.Years.Length - trainYears
+
+    if trainYears < 30 || testYears < 1 then
+        raise (HybridException $"Energy balance: cut-off year {s.CutoffYear} leaves too few training or test years.")
+
+    let observed = torch.tensor (data.Temperature, dtype = f64)
+    let trainObserved = observed.narrow (0L, 0L, int64 trainYears)
+    let testObserved = observed.narrow (0L, int64 trainYears, int64 testYears)
+
+    let forcing =
+        data.Forcing |> Array.map (fun f -> torch.tensor ([| f |], dtype = f64))
+
+    // Network inputs per year: F / 2 (W/m²), next to T (°C); both are of order one.
+    let scaledForcing =
+        data.Forcing |> Array.map (fun f -> torch.tensor ([| f / 2.0 |], dtype = f64))
+
+    let trainMse (surface: torch.Tensor) (offset: torch.Tensor) =
+        square(surface.narrow (0L, 0L, int64 trainYears) .+ offset - trainObserved).mean ()
+
+    let named (p: Physics) (offset: float) =
+        let v (t: torch.Tensor) = t.ToDouble()
+
+        [|
+            "C (W yr/m2/K)", v p.C
+            "C_d (W yr/m2/K)", v p.Cd
+            "lambda (W/m2/K)", v p.Lambda
+            "gamma (W/m2/K)", v p.Gamma
+            "ECS (K)", doublingForcing / v p.Lambda
+            "T0 (C)", offset
+        |]
+
+    let evaluate name description (simulated: torch.Tensor) seconds epochs parameters =
+        use _ = torch.no_grad ()
+
+        {
+            Name = name
+            Description = description
+            TestMse = square(simulated.narrow (0L, int64 trainYears, int64 testYears) - testObserved).mean().ToDouble()
+            TrainMse = square(simulated.narrow (0L, 0L, int64 trainYears) - trainObserved).mean().ToDouble()
+            TrainSeconds = seconds
+            Epochs = epochs
+            Parameters = parameters
+            Simulated = simulated.data<float>().ToArray()
+        }
+
+    // Literature parameters; the offset is the mean training residual (the least-squares T₀).
+    let literatureModel =
+        use _ = torch.no_grad ()
+        let p = constantPhysics literature
+        let surface, _ = rollout p forcing None
+
+        let offset =
+            (trainObserved - surface.narrow (0L, 0L, int64 trainYears)).mean().ToDouble()
+
+        evaluate
+            "EBM literature"
+            "two-box EBM, Geoffroy et al. (2013) CMIP5 means; only the offset T0 fitted (closed form)"
+            (surface .+ offset)
+            0.0
+            0
+            (named p offset)
+
+    // Fitted physics: Adam from the literature values; the offset starts at the literature model's.
+    let ps = physicsParams literature
+
+    let offsetOf (m: ModelResult) =
+        m.Parameters |> Array.find (fun (n, _) -> n = "T0 (C)") |> snd
+
+    let offset = Param("T0", Constraint.Free, offsetOf literatureModel, dtype = f64)
+
+    let physicsParameters =
+        Array.append (ps |> Array.map (fun p -> p.Raw)) [| offset.Raw |]
+
+    let physicsSeconds =
+        adam [| physicsParameters, 0.1 |] s.PhysicsIterations (fun () ->
+            let surface, _ = rollout (physicsOf ps) forcing None
+            trainMse surface offset.Value)
+
+    let fittedModel =
+        use _ = torch.no_grad ()
+        let p = physicsOf ps
+        let surface, _ = rollout p forcing None
+
+        evaluate
+            "EBM fitted"
+            "two-box EBM, C, C_d, lambda, gamma and T0 fitted on the training years"
+            (surface .+ offset.Value)
+            physicsSeconds
+            s.PhysicsIterations
+            (named p (offset.Get()))
+
+    // Hybrid: the fitted physics plus N(T, F), trained jointly from there.
+    let net = new Mlp("correction", 2, 1, s.Width, 2, dtype = f64)
+    initialise net s.Seed
+
+    let correction (t: torch.Tensor) (k: int) =
+        net.forward (torch.cat ([| t; scaledForcing[k] |], 0L)) .* s.CorrectionScale
+
+    let hybridSeconds =
+        adam [| Neural.parameters net, 5e-3; physicsParameters, 5e-3 |] s.HybridIterations (fun () ->
+            let surface, n = rollout (physicsOf ps) forcing (Some correction)
+            let trainN = n.Value.narrow (0L, 0L, int64 (trainYears - 1)) ./ s.CorrectionScale
+            trainMse surface offset.Value .+ (square trainN).mean () .* s.CorrectionPenalty)
+
+    let hybridModel =
+        use _ = torch.no_grad ()
+        let p = physicsOf ps
+        let surface, _ = rollout p forcing (Some correction)
+
+        evaluate
+            "hybrid (EBM + MLP)"
+            $"two-box EBM + MLP correction N(T, F) (output scaled by {s.CorrectionScale} W/m2) on the surface energy budget, trained jointly from the fitted EBM"
+            (surface .+ offset.Value)
+            (physicsSeconds + hybridSeconds)
+            (s.PhysicsIterations + s.HybridIterations)
+            (Array.append (named p (offset.Get())) [| "network weights", float (Neural.parameterCount net) |])
+
+    let testTrendMse =
+        let xs = Array.init testYears float
+        let ys = data.Temperature |> Array.skip trainYears
+        let mx, my = Array.average xs, Array.average ys
+
+        let slope =
+            Array.fold2 (fun acc x y -> acc + (x - mx) * (y - my)) 0.0 xs ys
+            / Array.sumBy (fun x -> (x - mx) * (x - mx)) xs
+
+        Array.map2 (fun x y -> let e = my + slope * (x - mx) - y in e * e) xs ys
+        |> Array.average
+
+    {
+        Data = data
+        TrainYears = trainYears
+        TestTrendMse = testTrendMse
+        Models = [| literatureModel; fittedModel; hybridModel |]
+    }

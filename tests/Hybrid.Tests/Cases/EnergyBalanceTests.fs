@@ -1,0 +1,55 @@
+/// The energy-balance case in quick mode (fixed seeds): global temperature 1880–2018 from CO₂ forcing, trained
+/// on 1880–2000 and tested on 2001–2018. One run shared by the tests.
+module Hybrid.Tests.Cases.EnergyBalanceTests
+
+open Expecto
+open Hybrid.Models.Cases
+
+let private outcome = lazy (EnergyBalance.run EnergyBalance.quick)
+
+let private model name =
+    outcome.Force().Models |> Array.find (fun m -> m.Name = name)
+
+let private parameter (m: EnergyBalance.ModelResult) name =
+    m.Parameters |> Array.find (fun (n, _) -> n = name) |> snd
+
+let tests =
+    testSequenced
+    <| testList "Cases.EnergyBalance" [
+        test "the data run 1880–2018 and the CO2 reconstruction fits Mauna Loa" {
+            let d = EnergyBalance.load ()
+            Expect.equal d.Years.Length 139 "years 1880–2018"
+            Expect.equal (d.Years[0], d.Years[138]) (1880, 2018) "first and last year"
+            Expect.equal d.Co2FitYears (1959, 2014) "fit years"
+            Expect.isTrue (d.Co2Slope > 0.15 && d.Co2Slope < 0.4) $"a = {d.Co2Slope} ppm/GtC"
+            Expect.isLessThan d.Co2FitRmse 8.0 "fit RMSE (ppm): a straight line through 280 ppm misses by about 6"
+            Expect.isTrue (d.Forcing[138] > 1.8 && d.Forcing[138] < 2.2) $"F(2018) = {d.Forcing[138]} W/m2"
+            Expect.isTrue (d.Co2[0] > 280.0 && d.Co2[0] < 295.0) $"C(1880) = {d.Co2[0]} ppm"
+        }
+
+        test "every model simulates 139 finite years" {
+            for m in outcome.Force().Models do
+                Expect.equal m.Simulated.Length 139 $"{m.Name}: 139 years"
+                Expect.isTrue (m.Simulated |> Array.forall System.Double.IsFinite) $"{m.Name}: finite"
+        }
+
+        test "the fitted EBM fits the training years better than the literature EBM, with a positive feedback" {
+            let fitted = model "EBM fitted"
+            Expect.isLessThan fitted.TrainMse (model "EBM literature").TrainMse "fitted < literature on 1880–2000"
+            let ecs = parameter fitted "ECS (K)"
+            Expect.isTrue (ecs > 0.5 && ecs < 10.0) $"ECS {ecs} K"
+        }
+
+        // The issue's claim, with fixed seeds. It holds by a thin margin (quick mode: hybrid ≈ 0.00672 °C² against
+        // ≈ 0.00685 for the literature EBM and ≈ 0.00679 for the fitted EBM), far inside the year-to-year
+        // variability of the test years (the best straight line through them leaves ≈ 0.00689). With the report's
+        // settings the hybrid still beats the literature EBM but not the fitted one (≈ 0.00680 vs 0.00679). Over
+        // network seeds 1–6 in quick mode (seed 3, the default, was set before any run) it beats the literature
+        // EBM for five; seed 2 gives ≈ 0.00773, worse than both physics models.
+        test "the hybrid beats the fixed-parameter (literature) EBM on 2001–2018" {
+            Expect.isLessThan
+                (model "hybrid (EBM + MLP)").TestMse
+                (model "EBM literature").TestMse
+                "hybrid < literature EBM on the test years"
+        }
+    ]
