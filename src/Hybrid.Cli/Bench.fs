@@ -34,6 +34,33 @@ let internal time (reps: int) (f: unit -> unit) =
     ]
     |> median
 
+/// Compiled against hand-written, interleaved so that a slow spell of the machine hits both: after one
+/// warm-up of each, `reps` pairs, each pair timed in alternating order on a settled heap. Returns the median
+/// times (ms), the median of the per-pair ratios compiled/hand-written, and the smallest and largest ratio.
+let internal compare (reps: int) (compiled: unit -> unit) (hand: unit -> unit) =
+    let once (f: unit -> unit) =
+        settle ()
+        let w = Stopwatch.StartNew()
+        f ()
+        w.Elapsed.TotalMilliseconds
+
+    compiled ()
+    hand ()
+
+    let pairs =
+        [
+            for k in 1..reps ->
+                if k % 2 = 1 then
+                    let c = once compiled
+                    c, once hand
+                else
+                    let h = once hand
+                    once compiled, h
+        ]
+
+    let ratios = pairs |> List.map (fun (c, h) -> c / h)
+    median (List.map fst pairs), median (List.map snd pairs), median ratios, List.min ratios, List.max ratios
+
 let private rk4 (f: torch.Tensor[] -> torch.Tensor[]) (h: float) (u: torch.Tensor[]) =
     let axpy (a: torch.Tensor[]) (s: float) (k: torch.Tensor[]) =
         Array.map2 (fun (x: torch.Tensor) y -> x + s * y) a k
@@ -182,17 +209,18 @@ let run (path: string) (reps: int) : int =
 
     say "# Benchmark: compiled simulators vs hand-written eager TorchSharp"
     say ""
+    let gsReps = max 1 ((reps + 1) / 2)
     let date = DateTime.UtcNow.ToString "yyyy-MM-dd"
 
     say
-        $"Machine: {machine ()}. Date: {date}. float64, batch 1, median of {reps} runs after a warm-up (Gray–Scott: {max 1 (reps / 2)})."
+        $"Machine: {machine ()}. Date: {date}. float64, batch 1. After a warm-up of each, {reps} pairs of runs (Gray–Scott: {gsReps}), compiled and hand-written interleaved in alternating order, each on a settled heap; times are medians, the ratio is the median of the per-pair ratios, and its range shows the machine's noise."
 
     say ""
-    say "| case | mode | compiled (ms) | hand-written (ms) | ratio |"
-    say "|---|---|---|---|---|"
+    say "| case | mode | compiled (ms) | hand-written (ms) | ratio (median) | ratio range |"
+    say "|---|---|---|---|---|---|"
 
-    let row case mode (c: float) (h: float) =
-        say $"| {case} | {mode} | {c:F1} | {h:F1} | {c / h:F2}× |"
+    let row case mode (c: float, h: float, ratio: float, lo: float, hi: float) =
+        say $"| {case} | {mode} | {c:F1} | {h:F1} | {ratio:F2}× | {lo:F2}–{hi:F2}× |"
 
     // Fisher–KPP.
     let n = 256
@@ -262,8 +290,8 @@ let run (path: string) (reps: int) : int =
         | Some b -> note $"| {name} | {float b / 1e6:F1} |"
         | None -> note $"| {name} | n/a (/proc not readable) |"
 
-    row "Fisher–KPP 1-D, N = 256, 1,000 RK4 steps" "forward" (time reps fwdCompiled) (time reps fwdHand)
-    row "Fisher–KPP 1-D, N = 256, 1,000 RK4 steps" "forward + backward" (time reps bwdCompiled) (time reps bwdHand)
+    row "Fisher–KPP 1-D, N = 256, 1,000 RK4 steps" "forward" (compare reps fwdCompiled fwdHand)
+    row "Fisher–KPP 1-D, N = 256, 1,000 RK4 steps" "forward + backward" (compare reps bwdCompiled bwdHand)
 
     // Gray–Scott.
     let m = 128
@@ -298,9 +326,8 @@ let run (path: string) (reps: int) : int =
         let u = handRollout (grayScottHand m (gs.Theta())) 1.0 gsSteps v0
         u[1].square().sum().backward ()
 
-    let gsReps = max 1 (reps / 2)
-    row "Gray–Scott 2-D, 128², 500 RK4 steps" "forward" (time gsReps gsFwdCompiled) (time gsReps gsFwdHand)
-    row "Gray–Scott 2-D, 128², 500 RK4 steps" "forward + backward" (time gsReps gsBwdCompiled) (time gsReps gsBwdHand)
+    row "Gray–Scott 2-D, 128², 500 RK4 steps" "forward" (compare gsReps gsFwdCompiled gsFwdHand)
+    row "Gray–Scott 2-D, 128², 500 RK4 steps" "forward + backward" (compare gsReps gsBwdCompiled gsBwdHand)
 
     for l in memoryLines do
         say l

@@ -56,8 +56,8 @@ let main argv =
         match argv with
         | [| "demo" |]
         | [||] -> demo ()
-        | [| "bench" |] -> Bench.run "bench/results.md" 5
-        | [| "bench"; path |] -> Bench.run path 5
+        | [| "bench" |] -> Bench.run "bench/results.md" 7
+        | [| "bench"; path |] -> Bench.run path 7
         | [| "bench-fused" |] -> FusedBench.run "bench/fused.md" false
         | [| "bench-fused"; "--quick" |] -> FusedBench.run "bench/fused-quick.md" true
         | [| "bench-fused-memory"; steps; segment |] -> FusedBench.memory (int steps) (int segment)
