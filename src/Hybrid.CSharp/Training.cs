@@ -1,3 +1,4 @@
+using Hybrid.Numerics;
 using Hybrid.Training;
 using Microsoft.FSharp.Core;
 using TorchSharp;
@@ -44,7 +45,8 @@ public sealed class TrainingData
 }
 
 /// <summary>Settings of <see cref="HybridSimulator.TrainAsync"/>: Adam on the learnable parameters (θ) and
-/// the closure networks (φ), from the model's initial conditions, one optimizer step per epoch.</summary>
+/// the closure networks (φ), from the model's initial conditions, one optimizer step per epoch; optionally a
+/// physics-residual term in the loss and validation with early stopping.</summary>
 public sealed class TrainingOptions
 {
     /// <summary>Number of epochs (= optimizer steps; default 100).</summary>
@@ -82,6 +84,23 @@ public sealed class TrainingOptions
 
     /// <summary>Print a progress line every this many epochs (0 = silent, the default).</summary>
     public int PrintEvery { get; init; }
+
+    /// <summary>Weight λ ≥ 0 of the physics residual in the loss (default 0: data only). The loss adds λ times
+    /// the mean-square residual of the predicted trajectory at the observation times, in the form consistent
+    /// with <see cref="Scheme"/> (one step from each observation time to the next).</summary>
+    public double PhysicsWeight { get; init; }
+
+    /// <summary>Held-out observations (null = none, the default). After every epoch the same misfit is computed
+    /// on them without gradients; at the end the parameters and networks of the best validation epoch are
+    /// put back.</summary>
+    public TrainingData? Validation { get; init; }
+
+    /// <summary>With <see cref="Validation"/>: stop when the validation loss has not improved by more than
+    /// <see cref="MinImprovement"/> for this many epochs (0 = never stop early, the default).</summary>
+    public int Patience { get; init; }
+
+    /// <summary>Smallest decrease of the validation loss that counts as an improvement (default 0).</summary>
+    public double MinImprovement { get; init; }
 }
 
 /// <summary>One progress report, sent after every epoch.</summary>
@@ -102,13 +121,20 @@ public sealed record TrainingProgress(
 /// <summary>Outcome of <see cref="HybridSimulator.TrainAsync"/>.</summary>
 /// <param name="Losses">Training loss per epoch (including epochs before a resume).</param>
 /// <param name="Epochs">Epochs completed.</param>
-/// <param name="Parameters">Fitted parameter values by name (also left in the simulator).</param>
+/// <param name="Parameters">Fitted parameter values by name (also left in the simulator; with validation, those
+/// of the best validation epoch).</param>
 /// <param name="WallTime">Wall time of the call.</param>
+/// <param name="ValidationLosses">Validation loss per epoch (empty without <see cref="TrainingOptions.Validation"/>).</param>
+/// <param name="BestEpoch">Epoch with the lowest validation loss (1-based; 0 without validation).</param>
+/// <param name="StoppedEarly">True when early stopping ended the run.</param>
 public sealed record TrainingResult(
     double[] Losses,
     int Epochs,
     IReadOnlyDictionary<string, double> Parameters,
-    TimeSpan WallTime);
+    TimeSpan WallTime,
+    double[] ValidationLosses,
+    int BestEpoch,
+    bool StoppedEarly);
 
 public sealed partial class HybridSimulator
 {
@@ -148,7 +174,8 @@ public sealed partial class HybridSimulator
         return Task.Run(() => Train(data, options, progress, cancellationToken), cancellationToken);
     }
 
-    private TrainingResult Train(TrainingData data, TrainingOptions options, IProgress<TrainingProgress>? progress, CancellationToken token)
+    // The observed fields of a data set as tensors [time; 1; cells…], checked against the model and the grid.
+    private List<(int Index, Tensor Values)> Targets(TrainingData data, string what)
     {
         var fields = Inner.Fields;
         var shape = new long[] { data.Times.Length, 1 }.Concat(Shape.Select(s => (long)s)).ToArray();
@@ -158,36 +185,79 @@ public sealed partial class HybridSimulator
             var index = Array.IndexOf(fields, field);
             if (index < 0)
                 throw new HybridException(
-                    $"TrainingData observes '{field}', which is not a field of model '{Model.Name}'. Fields: {string.Join(", ", fields)}.");
+                    $"{what} observes '{field}', which is not a field of model '{Model.Name}'. Fields: {string.Join(", ", fields)}.");
             for (var s = 0; s < values.Length; s++)
                 if (values[s] is null || values[s].Length != Cells)
                     throw new HybridException(
-                        $"TrainingData: field '{field}' at time {data.Times[s]} has {values[s]?.Length ?? 0} values but the grid has {Cells}.");
+                        $"{what}: field '{field}' at time {data.Times[s]} has {values[s]?.Length ?? 0} values but the grid has {Cells}.");
             var t = tensor(values.SelectMany(v => v).ToArray(), shape, dtype: Inner.Dtype, device: Engine.torchDevice());
             targets.Add((index, t.DetachFromDisposeScope()));
         }
+        return targets;
+    }
 
-        var rollout = new SimulationSettings
+    private RolloutOptions RolloutTo(TrainingOptions options, double[] times) =>
+        new SimulationSettings
         {
             Scheme = options.Scheme,
             Dt = options.Dt,
             StartTime = options.StartTime,
-            SaveTimes = data.Times,
+            SaveTimes = times,
         }.ToFSharp();
 
-        LossParts Loss(TrainContext _)
+    // Sum over observed fields of the masked mean squared misfit, with the parts by field name.
+    private Tuple<string, Tensor>[] Misfits(Trajectory trajectory, List<(int Index, Tensor Values)> targets) =>
+        targets
+            .Select(t => Tuple.Create(Inner.Fields[t.Index], Hybrid.Training.Loss.mse(trajectory.Values[t.Index], t.Values)))
+            .ToArray();
+
+    private static Tensor Sum(IEnumerable<Tensor> terms) => terms.Aggregate((a, b) => Hybrid.TensorArithmetic.SafeOps.Add(a, b));
+
+    private TrainingResult Train(TrainingData data, TrainingOptions options, IProgress<TrainingProgress>? progress, CancellationToken token)
+    {
+        if (!(options.PhysicsWeight >= 0) || double.IsInfinity(options.PhysicsWeight))
+            throw new HybridException($"TrainingOptions.PhysicsWeight must be a finite number ≥ 0, got {options.PhysicsWeight}.");
+        if (options.Patience < 0)
+            throw new HybridException($"TrainingOptions.Patience must be ≥ 0 (0 = never stop early), got {options.Patience}.");
+        if (options.Patience > 0 && options.Validation is null)
+            throw new HybridException("TrainingOptions.Patience needs TrainingOptions.Validation: early stopping watches the validation loss.");
+        if (!(options.MinImprovement >= 0))
+            throw new HybridException($"TrainingOptions.MinImprovement must be ≥ 0, got {options.MinImprovement}.");
+
+        var targets = Targets(data, "TrainingData");
+        var validationTargets = options.Validation is null ? null : Targets(options.Validation, "TrainingOptions.Validation");
+        var rollout = RolloutTo(options, data.Times);
+        var residualForm = ResidualForm.NewConsistent(rollout.Scheme);
+
+        LossParts Loss(TrainContext context)
         {
             var trajectory = Inner.Simulate(Inner.Initial(1), rollout);
-            var parts = targets
-                .Select(t => Tuple.Create(fields[t.Index], Hybrid.Training.Loss.mse(trajectory.Values[t.Index], t.Values)))
-                .ToArray();
-            var total = parts.Select(p => p.Item2).Aggregate((a, b) => Hybrid.TensorArithmetic.SafeOps.Add(a, b));
+            var parts = Misfits(trajectory, targets);
+            var total = Sum(parts.Select(p => p.Item2));
+            if (context.Lambda > 0)
+            {
+                var residual = Hybrid.Training.Loss.residual(Inner.Dynamics, Inner.Theta(), residualForm, trajectory.Times, trajectory.Values);
+                parts = parts.Append(Tuple.Create("physics", residual)).ToArray();
+                total = Hybrid.TensorArithmetic.SafeOps.Add(total, Hybrid.TensorArithmetic.SafeOps.Mul(context.Lambda, residual));
+            }
             return new LossParts(total, parts);
         }
 
-        var objective = new Objective(
-            FuncConvert.FromFunc<TrainContext, LossParts>(Loss),
-            FSharpOption<FSharpFunc<TrainContext, double>>.None);
+        FSharpOption<FSharpFunc<TrainContext, double>> validation = FSharpOption<FSharpFunc<TrainContext, double>>.None;
+        if (options.Validation is { } held && validationTargets is not null)
+        {
+            var validationRollout = RolloutTo(options, held.Times);
+            double Validate(TrainContext _)
+            {
+                using var scope = NewDisposeScope();
+                using var noGrad = no_grad();
+                var trajectory = Inner.Simulate(Inner.Initial(1), validationRollout);
+                return Sum(Misfits(trajectory, validationTargets).Select(p => p.Item2)).ToDouble();
+            }
+            validation = FSharpOption<FSharpFunc<TrainContext, double>>.Some(FuncConvert.FromFunc<TrainContext, double>(Validate));
+        }
+
+        var objective = new Objective(FuncConvert.FromFunc<TrainContext, LossParts>(Loss), validation);
 
         IProgress<ProgressReport>? hook = progress is null
             ? null
@@ -204,11 +274,11 @@ public sealed partial class HybridSimulator
             Groups(options.LearningRate, options.NetworkLearningRate),
             options.ClipNorm,
             d.Horizon,
-            d.Lambda,
-            d.ValidateEvery,
-            d.Patience,
-            d.MinDelta,
-            false,
+            LambdaSchedule.NewConstant(options.PhysicsWeight),
+            1,
+            options.Patience,
+            options.MinImprovement,
+            options.Validation is not null,
             options.CheckpointDirectory is null ? FSharpOption<string>.None : FSharpOption<string>.Some(options.CheckpointDirectory),
             options.CheckpointEvery,
             options.Resume,
@@ -221,7 +291,7 @@ public sealed partial class HybridSimulator
             token);
 
         var result = Trainer.train(trainOptions, objective);
-        foreach (var t in targets)
+        foreach (var t in validationTargets is null ? targets : targets.Concat(validationTargets))
             t.Values.Dispose();
         if (result.Cancelled)
             throw new OperationCanceledException(
@@ -231,8 +301,11 @@ public sealed partial class HybridSimulator
         return new TrainingResult(
             result.TrainLosses,
             result.Epochs,
-            result.Theta.ToDictionary(p => p.Item1, p => p.Item2),
-            result.WallTime);
+            Inner.Parameters.ToDictionary(p => p.Name, p => p.Get()),
+            result.WallTime,
+            options.Validation is null ? [] : result.ValidationLosses,
+            result.BestEpoch,
+            result.StoppedEarly);
     }
 
     /// <summary>
