@@ -44,6 +44,18 @@ public sealed class TrainingData
     }
 }
 
+/// <summary>Optimizer of <see cref="HybridSimulator.TrainAsync"/>.</summary>
+public enum TrainingOptimizer
+{
+    /// <summary>Adam, one step per epoch, with separate rates for parameters and networks (the default).</summary>
+    Adam,
+
+    /// <summary>L-BFGS with line search on every trainable tensor: per epoch one outer step of at most 20
+    /// inner iterations at rate <see cref="TrainingOptions.LearningRate"/>. Suited to fitting a few physical
+    /// parameters to smooth losses; no checkpoints, validation or gradient clipping.</summary>
+    Lbfgs,
+}
+
 /// <summary>Settings of <see cref="HybridSimulator.TrainAsync"/>: Adam on the learnable parameters (θ) and
 /// the closure networks (φ), from the model's initial conditions, one optimizer step per epoch; optionally a
 /// physics-residual term in the loss and validation with early stopping.</summary>
@@ -101,6 +113,10 @@ public sealed class TrainingOptions
 
     /// <summary>Smallest decrease of the validation loss that counts as an improvement (default 0).</summary>
     public double MinImprovement { get; init; }
+
+    /// <summary>The optimizer (default Adam). With <see cref="TrainingOptimizer.Lbfgs"/> use a learning rate
+    /// near 1 and a few tens of epochs.</summary>
+    public TrainingOptimizer Optimizer { get; init; } = TrainingOptimizer.Adam;
 }
 
 /// <summary>One progress report, sent after every epoch.</summary>
@@ -257,6 +273,9 @@ public sealed partial class HybridSimulator
             validation = FSharpOption<FSharpFunc<TrainContext, double>>.Some(FuncConvert.FromFunc<TrainContext, double>(Validate));
         }
 
+        if (options.Optimizer == TrainingOptimizer.Lbfgs)
+            return TrainLbfgs(options, progress, token, Loss, targets);
+
         var objective = new Objective(FuncConvert.FromFunc<TrainContext, LossParts>(Loss), validation);
 
         IProgress<ProgressReport>? hook = progress is null
@@ -306,6 +325,72 @@ public sealed partial class HybridSimulator
             options.Validation is null ? [] : result.ValidationLosses,
             result.BestEpoch,
             result.StoppedEarly);
+    }
+
+    private TrainingResult TrainLbfgs(
+        TrainingOptions options,
+        IProgress<TrainingProgress>? progress,
+        CancellationToken token,
+        Func<TrainContext, LossParts> loss,
+        List<(int Index, Tensor Values)> targets)
+    {
+        try
+        {
+            if (options.Validation is not null || options.CheckpointDirectory is not null || options.ClipNorm > 0)
+                throw new HybridException(
+                    "TrainingOptimizer.Lbfgs runs without validation, checkpoints or gradient clipping; leave Validation, CheckpointDirectory and ClipNorm unset, or use Adam.");
+            if (options.Epochs < 1)
+                throw new HybridException($"TrainingOptions.Epochs must be ≥ 1, got {options.Epochs}.");
+            if (!(options.LearningRate > 0))
+                throw new HybridException($"TrainingOptions.LearningRate must be > 0, got {options.LearningRate}.");
+            var parameters = Groups(0, 0).SelectMany(g => g.Parameters).ToArray();
+            if (parameters.Length == 0)
+                throw new HybridException($"Model '{Model.Name}' has nothing to train: no learnable parameter and no closure network.");
+
+            Engine.seed(options.Seed);
+            var context = new TrainContext(0, 0, 1, options.PhysicsWeight, new Random(options.Seed));
+            // Positional: lr, max_iter, max_eval, tolerance on the gradient, tolerance on changes, history size.
+            using var optimizer = optim.LBFGS(parameters, options.LearningRate, 20, 25, 1e-14, 1e-16, 20);
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var losses = new List<double>();
+            for (var epoch = 1; epoch <= options.Epochs; epoch++)
+            {
+                if (token.IsCancellationRequested)
+                    throw new OperationCanceledException($"Training was cancelled after epoch {epoch - 1}.", token);
+                using var scope = NewDisposeScope();
+                var value = optimizer.step(() =>
+                {
+                    optimizer.zero_grad();
+                    var total = loss(context).Total;
+                    total.backward();
+                    return total;
+                }).ToDouble();
+                if (!double.IsFinite(value))
+                    throw new HybridException(
+                        $"L-BFGS: the loss became {value} at epoch {epoch}. Lower the learning rate or start nearer the data.");
+                losses.Add(value);
+                var elapsed = watch.Elapsed;
+                progress?.Report(new TrainingProgress(
+                    epoch, options.Epochs, value, Inner.Parameters.ToDictionary(p => p.Name, p => p.Get()),
+                    elapsed, elapsed / epoch * (options.Epochs - epoch)));
+                if (options.PrintEvery > 0 && epoch % options.PrintEvery == 0)
+                    Console.WriteLine($"epoch {epoch}/{options.Epochs}  loss {value:E3}");
+            }
+
+            return new TrainingResult(
+                losses.ToArray(),
+                options.Epochs,
+                Inner.Parameters.ToDictionary(p => p.Name, p => p.Get()),
+                watch.Elapsed,
+                [],
+                0,
+                false);
+        }
+        finally
+        {
+            foreach (var t in targets)
+                t.Values.Dispose();
+        }
     }
 
     /// <summary>

@@ -67,6 +67,32 @@ public class TrainingOptionsTests
     }
 
     [Fact]
+    public async Task LbfgsFitsTheRatesInAFewEpochsAndReportsEachOne()
+    {
+        var sim = LotkaVolterra(0.45).Compile();
+        sim.SetParameter("gamma", 0.95);
+        var reports = new List<TrainingProgress>();
+        var result = await sim.TrainAsync(
+            Data(0.55),
+            new TrainingOptions { Optimizer = TrainingOptimizer.Lbfgs, Epochs = 10, LearningRate = 1, Dt = 0.1 },
+            new SyncProgress(reports.Add));
+        Assert.Equal(10, result.Epochs);
+        Assert.Equal(10, reports.Count);
+        Assert.True(result.Losses[^1] < 1e-3 * result.Losses[0], $"loss {result.Losses[0]} → {result.Losses[^1]}");
+        // The data come from RK4 at Δt = 0.05, the fit runs at Δt = 0.1: the rates agree to about 1%.
+        Assert.True(Math.Abs(result.Parameters["alpha"] - 0.55) < 0.01, $"alpha = {result.Parameters["alpha"]}");
+        Assert.True(Math.Abs(result.Parameters["gamma"] - 0.84) < 0.015, $"gamma = {result.Parameters["gamma"]}");
+        var e = await Assert.ThrowsAsync<HybridException>(() => sim.TrainAsync(
+            Data(0.55), new TrainingOptions { Optimizer = TrainingOptimizer.Lbfgs, Epochs = 1, Validation = Data(0.65) }));
+        Assert.Contains("Lbfgs", e.Message);
+    }
+
+    private sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+
+    [Fact]
     public async Task BadOptionsAreTypedExceptionsNamingTheOption()
     {
         var sim = LotkaVolterra(0.5).Compile();
