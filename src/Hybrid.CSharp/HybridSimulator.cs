@@ -1,5 +1,7 @@
 using Hybrid.Compiler;
 using Hybrid.Numerics;
+using Microsoft.FSharp.Collections;
+using Microsoft.FSharp.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -33,6 +35,19 @@ public sealed class CompileSettings
 
     /// <summary>Seed of the initial weights of MLP closures (default 0).</summary>
     public int Seed { get; init; }
+
+    /// <summary>Values of the model's forcings by name: time ↦ one value per grid cell (in the order of
+    /// <see cref="SimulationResult"/> cells) or a single value for every cell. Every declared forcing needs one.</summary>
+    public IReadOnlyDictionary<string, Func<double, double[]>>? Forcings { get; init; }
+
+    /// <summary>Initial-condition data by key (for <c>initial u = data "key"</c>): [trajectory][cell], one
+    /// trajectory to use for every batch member or as many as the batch.</summary>
+    public IReadOnlyDictionary<string, double[][]>? InitialData { get; init; }
+
+    /// <summary>TorchSharp modules for closures by name, mapping [..., arity] to [..., 1]; they replace the MLP of
+    /// an MLP closure and are required for closures declared as named modules. Their weights are trained with
+    /// the closure networks.</summary>
+    public IReadOnlyDictionary<string, nn.Module<Tensor, Tensor>>? Modules { get; init; }
 }
 
 /// <summary>Settings of a simulation (a rollout).</summary>
@@ -162,13 +177,46 @@ public sealed partial class HybridSimulator
     {
         ArgumentNullException.ThrowIfNull(settings);
         HybridEngine.Initialize();
+        var dtype = settings.DoublePrecision ? ScalarType.Float64 : ScalarType.Float32;
+        var spatial = GridModule.ofDomain(model.Definition.Domain).Shape;
+        var cells = spatial.Aggregate(1L, (a, b) => a * b);
+
+        Tensor Values(double[] values, long[] shape) =>
+            tensor(values, shape, dtype: dtype, device: Engine.torchDevice());
+
+        FSharpFunc<double, Tensor> Forcing(string name, Func<double, double[]> f) =>
+            FuncConvert.FromFunc<double, Tensor>(t =>
+            {
+                var v = f(t) ?? throw new HybridException($"Forcing '{name}' returned null at t = {t}.");
+                if (v.Length == 1)
+                    return tensor(v[0], dtype: dtype, device: Engine.torchDevice());
+                if (v.Length != cells)
+                    throw new HybridException(
+                        $"Forcing '{name}' returned {v.Length} values at t = {t}; the grid has {cells} cells. Return one value per cell, or one for all.");
+                return Values(v, new long[] { 1 }.Concat(spatial).ToArray());
+            });
+
+        Tensor Data(string key, double[][] rows)
+        {
+            if (rows is null || rows.Length == 0 || rows.Any(r => r is null || r.Length != cells))
+                throw new HybridException(
+                    $"InitialData '{key}' must hold at least one trajectory of {cells} values (one per cell), [trajectory][cell].");
+            return Values(rows.SelectMany(r => r).ToArray(), new long[] { rows.Length }.Concat(spatial).ToArray());
+        }
+
         var d = Hybrid.Compiler.Compiler.defaults;
         var options = new CompileOptions(
-            settings.DoublePrecision ? ScalarType.Float64 : ScalarType.Float32,
+            dtype,
             settings.ImplicitDiffusion,
-            d.Modules,
-            d.Forcings,
-            d.Data,
+            settings.Modules is null
+                ? d.Modules
+                : MapModule.OfSeq(settings.Modules.Select(kv => Tuple.Create(kv.Key, kv.Value))),
+            settings.Forcings is null
+                ? d.Forcings
+                : MapModule.OfSeq(settings.Forcings.Select(kv => Tuple.Create(kv.Key, Forcing(kv.Key, kv.Value)))),
+            settings.InitialData is null
+                ? d.Data
+                : MapModule.OfSeq(settings.InitialData.Select(kv => Tuple.Create(kv.Key, Data(kv.Key, kv.Value).DetachFromDisposeScope()))),
             settings.Seed);
         return new HybridSimulator(model, Hybrid.Compiler.Compiler.compile(options, model.Definition));
     }
