@@ -47,16 +47,15 @@ let internal compare (reps: int) (compiled: unit -> unit) (hand: unit -> unit) =
     compiled ()
     hand ()
 
-    let pairs =
-        [
-            for k in 1..reps ->
-                if k % 2 = 1 then
-                    let c = once compiled
-                    c, once hand
-                else
-                    let h = once hand
-                    once compiled, h
-        ]
+    let pairs = [
+        for k in 1..reps ->
+            if k % 2 = 1 then
+                let c = once compiled
+                c, once hand
+            else
+                let h = once hand
+                once compiled, h
+    ]
 
     let ratios = pairs |> List.map (fun (c, h) -> c / h)
     median (List.map fst pairs), median (List.map snd pairs), median ratios, List.min ratios, List.max ratios
