@@ -162,8 +162,8 @@ type Outcome = {
     TruthSeconds: float
     /// Truth X_0 of the first in-domain test forecast, every sample up to the largest lead.
     TruthExample: float[]
-    /// A subsample of the training pairs (X_k, U_k), for a scatter chart.
-    TrainSample: (float * float)[]
+    /// Conditional mean of the training U_k in unit-wide bins of X_k (bins with at least 10 pairs): (bin centre, mean U).
+    BinnedTruth: (float * float)[]
     /// Values of X at which `ModelResult.Closure` is given.
     ClosureGrid: float[]
     /// Every model, in the order of the table.
@@ -254,8 +254,7 @@ let truth (s: Settings) (forcing: float) (seed: int) (samples: int) : TruthRun =
 
         xs[t] <- Array.sub state 0 k
 
-        us[t] <-
-            Array.init k (fun i -> -coupling * Array.sum (Array.sub state (k + i * j) j))
+        us[t] <- Array.init k (fun i -> -coupling * Array.sum (Array.sub state (k + i * j) j))
 
     { X = xs; U = us }
 
@@ -267,10 +266,15 @@ let private forecast (s: Settings) (forcing: float) (u: float -> float) (x0: flo
 
     let rhs (z: float[]) (d: float[]) =
         for i in 0 .. k - 1 do
-            d[i] <- -z[(i + k - 1) % k] * (z[(i + k - 2) % k] - z[(i + 1) % k]) - z[i] + forcing + u z[i]
+            d[i] <-
+                -z[(i + k - 1) % k] * (z[(i + k - 2) % k] - z[(i + 1) % k]) - z[i]
+                + forcing
+                + u z[i]
 
     let state = Array.copy x0
-    let k1, k2, k3, k4, tmp = Array.zeroCreate k, Array.zeroCreate k, Array.zeroCreate k, Array.zeroCreate k, Array.zeroCreate k
+
+    let k1, k2, k3, k4, tmp =
+        Array.zeroCreate k, Array.zeroCreate k, Array.zeroCreate k, Array.zeroCreate k, Array.zeroCreate k
 
     let step () =
         rhs state k1
@@ -336,8 +340,7 @@ let private cubicFit (xs: float[]) (us: float[]) (scale: float) =
             a[r, p] <- a[r, p] + basis[r] * us[n]
 
     for col in 0 .. p - 1 do
-        let pivot =
-            [ col .. p - 1 ] |> List.maxBy (fun r -> abs a[r, col])
+        let pivot = [ col .. p - 1 ] |> List.maxBy (fun r -> abs a[r, col])
 
         for c in 0..p do
             let t = a[col, c]
@@ -443,8 +446,7 @@ let run (s: Settings) : Outcome =
     let tests =
         Array.append
             [| split inDomain trainSamples testSamples |]
-            (s.OutOfDomain
-             |> Array.mapi (fun i f -> truth s f (s.Seed + i + 1) testSamples))
+            (s.OutOfDomain |> Array.mapi (fun i f -> truth s f (s.Seed + i + 1) testSamples))
 
     let truthSeconds = truthWatch.Elapsed.TotalSeconds
     let trainX = Array.concat train.X
@@ -482,7 +484,8 @@ let run (s: Settings) : Outcome =
 
                         leadSamples
                         |> Array.map (fun l ->
-                            Array.map2 (fun a b -> (a - b) * (a - b)) path[l] r.X[start + l] |> Array.average))
+                            Array.map2 (fun a b -> (a - b) * (a - b)) path[l] r.X[start + l]
+                            |> Array.average))
 
                 let rmse =
                     Array.init leadSamples.Length (fun l -> sqrt (squared |> Array.averageBy (fun e -> e[l])))
@@ -585,7 +588,12 @@ let run (s: Settings) : Outcome =
             s.Epochs
             [| "network weights", float (Neural.parameterCount net) |]
 
-    let sampleEvery = max 1 (trainX.Length / 400)
+    let binned =
+        Array.zip trainX trainU
+        |> Array.groupBy (fun (x, _) -> floor x)
+        |> Array.filter (fun (_, pairs) -> pairs.Length >= 10)
+        |> Array.map (fun (bin, pairs) -> bin + 0.5, Array.averageBy snd pairs)
+        |> Array.sortBy fst
 
     {
         Settings = s
@@ -593,7 +601,7 @@ let run (s: Settings) : Outcome =
         TrainPairs = trainX.Length
         TruthSeconds = truthSeconds
         TruthExample = Array.init (maxLead + 1) (fun t -> tests[0].X[t][0])
-        TrainSample = Array.init (trainX.Length / sampleEvery) (fun i -> trainX[i * sampleEvery], trainU[i * sampleEvery])
+        BinnedTruth = binned
         ClosureGrid = grid
         Models = [| truncated; cubic; hybrid |]
     }
