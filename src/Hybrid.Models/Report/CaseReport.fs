@@ -629,7 +629,7 @@ let writeLorenz96 (dir: string) (o: Lorenz96.Outcome) : string =
         add $"- F = {t.Forcing:G3}, free-run mean / std minus the truth's: {gaps}."
 
     add
-        "- The closures are deterministic functions of the local X_k; the truth's U_k scatters widely around its conditional mean (the closure MSE floor), which a stochastic or memory closure would be needed to represent (Arnold et al. 2013). The long-run statistics come from one free run per model (and one truth run of the same length), with no estimate of their sampling noise; one network seed and one truth seed are reported."
+        "- The closures are deterministic functions of the local X_k; the truth's U_k scatters widely around its conditional mean (the closure MSE floor), which a stochastic or memory closure would be needed to represent (Arnold et al. 2013). The long-run statistics come from one free run per model (and one truth run of the same length), with no estimate of their sampling noise; one network seed and one truth seed are reported (in quick mode, network seeds 1–5 change the hybrid's in-domain RMSE by less than 0.01 at every lead and leave it below the cubic closure's at every lead and forcing)."
 
     add ""
     add "![Lorenz-96 forecast](lorenz96-forecast.svg) ![Lorenz-96 closures](lorenz96-closures.svg)"
