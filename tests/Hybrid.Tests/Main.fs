@@ -31,5 +31,6 @@ let main argv =
         Cases.PredatorPreyTests.tests
         Cases.PharmacokineticsTests.tests
         Cases.EnergyBalanceTests.tests
+        Cases.Lorenz96Tests.tests
     ]
     |> Summary.runOneAtATime argv

@@ -1,0 +1,607 @@
+/// Case study (twin experiment): the two-scale Lorenz-96 system (Lorenz 1996; Wilks 2005; Arnold et al. 2013)
+/// with K = 8 slow variables X_k, J = 32 fast variables Y_{j,k} per slow site, h = 1, b = c = 10, F = 20:
+///   dX_k/dt = −X_{k−1}(X_{k−2} − X_{k+1}) − X_k + F + U_k,   U_k = −(h c / b) Σ_j Y_{j,k},
+///   dY_i/dt = −c b Y_{i+1}(Y_{i+2} − Y_{i−1}) − c Y_i + (h c / b) X_{k(i)},
+/// the Y's on one periodic ring of K·J sites (Y_{j,k}, j = 0 … J−1, belongs to slow site k).
+///
+/// Truth: the coupled system integrated with classical RK4 in plain F# arrays (dt = 0.001 MTU, as in Arnold et
+/// al. 2013) after a spin-up, sampled every 0.05 MTU. (Hybrid's DSL compiler handles two-scale lattices, but
+/// Hybrid.Models does not reference Hybrid.Dsl; the generator here is the textbook right-hand side above.)
+/// The training period comes first; the test period follows it in the same run (held-out initial states).
+/// Out of domain: separate truth runs at F = 18 and F = 24, scored with the closures trained at F = 20.
+///
+/// Models: all are the X equation alone (8 variables) integrated with RK4 at dt = 0.005 MTU, each with its own
+/// sub-grid closure U_k = U(X_k) applied per site, all fitted offline on the same training pairs (X_k, U_k):
+///  - truncated: U = 0 (the scientific model with fixed parameters, no sub-grid term);
+///  - cubic closure: U = a0 + a1 X + a2 X² + a3 X³ fitted by least squares (Wilks 2005 style);
+///  - hybrid (X + MLP): U = N(X), a small MLP (one input, two tanh hidden layers) trained with Adam on the
+///    standardised pairs (full batch).
+/// Scores: forecast RMSE of X at fixed leads from held-out initial states (truth X, the fast variables unknown
+/// to the models), and the long-run statistics of a free run (mean, standard deviation, lag-0.5-MTU
+/// autocorrelation of X, pooled over sites) against the truth's over a run of the same length.
+module Hybrid.Models.Cases.Lorenz96
+
+open System
+open System.Diagnostics
+open TorchSharp
+open Hybrid
+open Hybrid.TensorArithmetic
+open Hybrid.Training
+
+/// Settings of the case. `defaults` for the report, `quick` for tests and CI.
+type Settings = {
+    /// Number of slow variables K.
+    K: int
+    /// Fast variables per slow site J.
+    J: int
+    /// Coupling h.
+    H: float
+    /// Amplitude ratio b.
+    B: float
+    /// Time-scale ratio c.
+    C: float
+    /// Forcing of the training (in-domain) truth.
+    Forcing: float
+    /// Forcings of the out-of-domain truths (closures trained at `Forcing`).
+    OutOfDomain: float[]
+    /// RK4 step of the truth (MTU).
+    TruthDt: float
+    /// RK4 step of the X-only models (MTU).
+    ModelDt: float
+    /// Spin-up of every truth run, discarded (MTU).
+    SpinUp: float
+    /// Length of the training period (MTU); pairs (X_k, U_k) every `SampleInterval`.
+    TrainSpan: float
+    /// Sampling interval of the truth (MTU); leads and the autocorrelation lag are multiples of it.
+    SampleInterval: float
+    /// Number of held-out forecast start states (per forcing).
+    Starts: int
+    /// Time between consecutive start states (MTU).
+    StartSpacing: float
+    /// Forecast leads at which the RMSE is reported (MTU).
+    Leads: float[]
+    /// Length of the free runs and of the truth run their statistics are compared with (MTU).
+    FreeRun: float
+    /// Lag of the reported autocorrelation (MTU).
+    Lag: float
+    /// Hidden width of the closure network (two hidden layers, tanh).
+    Width: int
+    /// Adam epochs (full batch) of the closure network.
+    Epochs: int
+    /// Adam learning rate.
+    LearningRate: float
+    /// Seed of the truth's initial state (the out-of-domain runs use `Seed + 1`, `Seed + 2`, …).
+    Seed: int
+    /// Seed of the network initialisation.
+    NetworkSeed: int
+}
+
+/// The report settings: 200 MTU of training data, 100 start states, free runs of 200 MTU, 1000 epochs.
+let defaults = {
+    K = 8
+    J = 32
+    H = 1.0
+    B = 10.0
+    C = 10.0
+    Forcing = 20.0
+    OutOfDomain = [| 18.0; 24.0 |]
+    TruthDt = 0.001
+    ModelDt = 0.005
+    SpinUp = 10.0
+    TrainSpan = 200.0
+    SampleInterval = 0.05
+    Starts = 100
+    StartSpacing = 1.0
+    Leads = [| 0.2; 0.5; 1.0 |]
+    FreeRun = 200.0
+    Lag = 0.5
+    Width = 16
+    Epochs = 1000
+    LearningRate = 1e-2
+    Seed = 1
+    NetworkSeed = 5
+}
+
+/// Settings for tests and CI (about 5 s): 30 MTU of training data, 30 start states, free runs of 50 MTU, 300 epochs.
+let quick = {
+    defaults with
+        SpinUp = 5.0
+        TrainSpan = 30.0
+        Starts = 30
+        FreeRun = 50.0
+        Epochs = 300
+}
+
+/// Skill of one model (or the truth's statistics) at one forcing.
+type Skill = {
+    /// The forcing F of the truth.
+    Forcing: float
+    /// Forecast RMSE of X at `Settings.Leads` (averaged over start states and sites; empty for the truth).
+    Rmse: float[]
+    /// Mean squared error of the closure U(X_k) against the truth's U_k over the test samples (NaN for the truth).
+    ClosureMse: float
+    /// Long-run mean of X (free run of `Settings.FreeRun` MTU).
+    Mean: float
+    /// Long-run standard deviation of X.
+    Std: float
+    /// Autocorrelation of X at `Settings.Lag`.
+    Autocorrelation: float
+}
+
+/// One model's result.
+type ModelResult = {
+    /// Short name (table row, CSV key).
+    Name: string
+    /// What the model is.
+    Description: string
+    /// Mean squared error of the closure on the training pairs.
+    TrainMse: float
+    /// Training wall time in seconds.
+    TrainSeconds: float
+    /// Training epochs (Adam, full batch; 0 for closed-form or no fit).
+    Epochs: int
+    /// Named parameters (polynomial coefficients; networks report their size).
+    Parameters: (string * float)[]
+    /// In-domain skill first, then one per out-of-domain forcing.
+    Skills: Skill[]
+    /// X_0 of the first in-domain test forecast, every sample up to the largest lead.
+    Example: float[]
+    /// The closure U(x) on `Outcome.ClosureGrid`.
+    Closure: float[]
+}
+
+/// Outcome of `run`.
+type Outcome = {
+    /// The settings it ran with.
+    Settings: Settings
+    /// The truth's statistics, in-domain first (Rmse empty).
+    Truth: Skill[]
+    /// Number of training pairs (X_k, U_k).
+    TrainPairs: int
+    /// Wall time of all truth integrations (s).
+    TruthSeconds: float
+    /// Truth X_0 of the first in-domain test forecast, every sample up to the largest lead.
+    TruthExample: float[]
+    /// Conditional mean of the training U_k in unit-wide bins of X_k (bins with at least 10 pairs): (bin centre, mean U).
+    BinnedTruth: (float * float)[]
+    /// Values of X at which `ModelResult.Closure` is given.
+    ClosureGrid: float[]
+    /// Every model, in the order of the table.
+    Models: ModelResult[]
+}
+
+/// A truth run sampled every `SampleInterval`.
+type TruthRun = {
+    /// X, [samples][K].
+    X: float[][]
+    /// The sub-grid tendency U = −(h c / b) Σ_j Y, [samples][K].
+    U: float[][]
+}
+
+let private steps (span: float) (dt: float) = int (Math.Round(span / dt))
+
+/// Integrates the coupled system (RK4, `TruthDt`) from a random state drawn with `seed`: `SpinUp` MTU,
+/// then `samples` samples every `SampleInterval` (the first right after the spin-up).
+let truth (s: Settings) (forcing: float) (seed: int) (samples: int) : TruthRun =
+    let k, j = s.K, s.J
+    let n = k * j
+    let coupling = s.H * s.C / s.B
+    let cb = s.C * s.B
+    let rng = Random seed
+    let x0 = Array.init k (fun _ -> forcing * (0.5 + rng.NextDouble()) * 0.5)
+    let y0 = Array.init n (fun _ -> 0.1 * (rng.NextDouble() - 0.5))
+    let state = Array.append x0 y0
+    let m = k + n
+
+    let rhs (z: float[]) (d: float[]) =
+        for i in 0 .. k - 1 do
+            let xm1 = z[(i + k - 1) % k]
+            let xm2 = z[(i + k - 2) % k]
+            let xp1 = z[(i + 1) % k]
+            let mutable sum = 0.0
+
+            for jj in 0 .. j - 1 do
+                sum <- sum + z[k + i * j + jj]
+
+            d[i] <- -xm1 * (xm2 - xp1) - z[i] + forcing - coupling * sum
+
+        for i in 0 .. n - 1 do
+            let yp1 = z[k + (i + 1) % n]
+            let yp2 = z[k + (i + 2) % n]
+            let ym1 = z[k + (i + n - 1) % n]
+            d[k + i] <- -cb * yp1 * (yp2 - ym1) - s.C * z[k + i] + coupling * z[i / j]
+
+    let k1, k2, k3, k4, tmp =
+        Array.zeroCreate m, Array.zeroCreate m, Array.zeroCreate m, Array.zeroCreate m, Array.zeroCreate m
+
+    let dt = s.TruthDt
+
+    let step () =
+        rhs state k1
+
+        for i in 0 .. m - 1 do
+            tmp[i] <- state[i] + 0.5 * dt * k1[i]
+
+        rhs tmp k2
+
+        for i in 0 .. m - 1 do
+            tmp[i] <- state[i] + 0.5 * dt * k2[i]
+
+        rhs tmp k3
+
+        for i in 0 .. m - 1 do
+            tmp[i] <- state[i] + dt * k3[i]
+
+        rhs tmp k4
+
+        for i in 0 .. m - 1 do
+            state[i] <- state[i] + dt / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i])
+
+    for _ in 1 .. steps s.SpinUp dt do
+        step ()
+
+    let per = steps s.SampleInterval dt
+    let xs = Array.zeroCreate samples
+    let us = Array.zeroCreate samples
+
+    for t in 0 .. samples - 1 do
+        if t > 0 then
+            for _ in 1..per do
+                step ()
+
+        if not (Array.forall Double.IsFinite state) then
+            raise (HybridException $"Lorenz-96 truth (F = {forcing}) blew up; lower TruthDt.")
+
+        xs[t] <- Array.sub state 0 k
+
+        us[t] <- Array.init k (fun i -> -coupling * Array.sum (Array.sub state (k + i * j) j))
+
+    { X = xs; U = us }
+
+/// Integrates the X equation with closure `u` (per site) from `x0` with RK4 at `ModelDt`; returns
+/// `samples` samples (the first is `x0`) every `SampleInterval`.
+let private forecast (s: Settings) (forcing: float) (u: float -> float) (x0: float[]) (samples: int) =
+    let k = s.K
+    let dt = s.ModelDt
+
+    let rhs (z: float[]) (d: float[]) =
+        for i in 0 .. k - 1 do
+            d[i] <-
+                -z[(i + k - 1) % k] * (z[(i + k - 2) % k] - z[(i + 1) % k]) - z[i]
+                + forcing
+                + u z[i]
+
+    let state = Array.copy x0
+
+    let k1, k2, k3, k4, tmp =
+        Array.zeroCreate k, Array.zeroCreate k, Array.zeroCreate k, Array.zeroCreate k, Array.zeroCreate k
+
+    let step () =
+        rhs state k1
+
+        for i in 0 .. k - 1 do
+            tmp[i] <- state[i] + 0.5 * dt * k1[i]
+
+        rhs tmp k2
+
+        for i in 0 .. k - 1 do
+            tmp[i] <- state[i] + 0.5 * dt * k2[i]
+
+        rhs tmp k3
+
+        for i in 0 .. k - 1 do
+            tmp[i] <- state[i] + dt * k3[i]
+
+        rhs tmp k4
+
+        for i in 0 .. k - 1 do
+            state[i] <- state[i] + dt / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i])
+
+    let per = steps s.SampleInterval dt
+    let out = Array.zeroCreate samples
+
+    for t in 0 .. samples - 1 do
+        if t > 0 then
+            for _ in 1..per do
+                step ()
+
+        out[t] <- Array.copy state
+
+    out
+
+/// Mean, standard deviation and autocorrelation at `lagSamples` of X pooled over sites.
+let private statistics (xs: float[][]) (lagSamples: int) =
+    let all = Array.concat xs
+    let mean = Array.average all
+    let var = all |> Array.averageBy (fun v -> (v - mean) * (v - mean))
+    let n = xs.Length - lagSamples
+
+    let cov =
+        Array.init n (fun t -> Array.map2 (fun a b -> (a - mean) * (b - mean)) xs[t] xs[t + lagSamples])
+        |> Array.concat
+        |> Array.average
+
+    mean, sqrt var, (if var > 0.0 then cov / var else nan)
+
+/// Least-squares cubic a0 + a1 x + a2 x² + a3 x³ through the pairs (normal equations, Gaussian elimination
+/// with partial pivoting on x scaled by `scale`); returns (a0, a1, a2, a3) in the original units.
+let private cubicFit (xs: float[]) (us: float[]) (scale: float) =
+    let p = 4
+    let a = Array2D.zeroCreate (p) (p + 1)
+
+    for n in 0 .. xs.Length - 1 do
+        let z = xs[n] / scale
+        let basis = [| 1.0; z; z * z; z * z * z |]
+
+        for r in 0 .. p - 1 do
+            for c in 0 .. p - 1 do
+                a[r, c] <- a[r, c] + basis[r] * basis[c]
+
+            a[r, p] <- a[r, p] + basis[r] * us[n]
+
+    for col in 0 .. p - 1 do
+        let pivot = [ col .. p - 1 ] |> List.maxBy (fun r -> abs a[r, col])
+
+        for c in 0..p do
+            let t = a[col, c]
+            a[col, c] <- a[pivot, c]
+            a[pivot, c] <- t
+
+        for r in 0 .. p - 1 do
+            if r <> col then
+                let f = a[r, col] / a[col, col]
+
+                for c in col..p do
+                    a[r, c] <- a[r, c] - f * a[col, c]
+
+    Array.init p (fun r -> a[r, p] / a[r, r] / Math.Pow(scale, float r))
+
+let private f64 = torch.ScalarType.Float64
+
+/// Deterministic initialisation from `seed` (independent of TorchSharp's global RNG): weights uniform in
+/// ±1/√fan-in, biases zero.
+let private initialise (net: Mlp) (seed: int) =
+    use _ = torch.no_grad ()
+    use generator = new torch.Generator(uint64 seed)
+
+    for struct (name, p) in net.named_parameters () do
+        if name.EndsWith "bias" then
+            p.zero_ () |> ignore
+        else
+            let k = 1.0 / sqrt (float p.shape[1])
+
+            use values =
+                (torch.rand (p.shape, dtype = p.dtype, generator = generator) .* 2.0 .- 1.0)
+                .* k
+
+            p.copy_ values |> ignore
+
+/// The trained network as a plain function (weights copied out; tanh between the linear layers), checked
+/// against the network's own forward pass.
+let private asFunction (net: Mlp) : float -> float =
+    let layers =
+        net.named_parameters ()
+        |> Seq.map (fun struct (_, p) -> p.shape, p.data<float>().ToArray())
+        |> Array.ofSeq
+        |> Array.chunkBySize 2
+        |> Array.map (fun pair ->
+            let shape, w = pair[0]
+            let _, b = pair[1]
+            int shape[0], int shape[1], w, b)
+
+    let last = layers.Length - 1
+
+    let f (x: float) =
+        let mutable h = [| x |]
+
+        for l, (rows, cols, w, b) in Array.indexed layers do
+            let next =
+                Array.init rows (fun r ->
+                    let mutable acc = b[r]
+
+                    for c in 0 .. cols - 1 do
+                        acc <- acc + w[r * cols + c] * h[c]
+
+                    acc)
+
+            h <- if l < last then Array.map tanh next else next
+
+        h[0]
+
+    use _ = torch.no_grad ()
+    let probe = [| -3.0; -1.0; 0.0; 0.7; 2.5 |]
+    use input = torch.tensor(probe, dtype = f64).reshape (-1L, 1L)
+    use output = net.forward input
+    let expected = output.data<float>().ToArray()
+
+    for x, e in Array.zip probe expected do
+        if abs (f x - e) > 1e-9 * (1.0 + abs e) then
+            raise (HybridException $"Lorenz-96: the copied network disagrees with its forward pass at {x}.")
+
+    f
+
+/// Runs the truths, fits the closures and scores every model.
+let run (s: Settings) : Outcome =
+    Engine.init ()
+    use outer = torch.NewDisposeScope()
+    let lagSamples = steps s.Lag s.SampleInterval
+    let leadSamples = s.Leads |> Array.map (fun l -> steps l s.SampleInterval)
+    let maxLead = Array.max leadSamples
+    let spacing = steps s.StartSpacing s.SampleInterval
+    let freeSamples = steps s.FreeRun s.SampleInterval + 1
+    let trainSamples = steps s.TrainSpan s.SampleInterval
+    let testSamples = max ((s.Starts - 1) * spacing + maxLead + 1) freeSamples
+
+    let truthWatch = Stopwatch.StartNew()
+    let inDomain = truth s s.Forcing s.Seed (trainSamples + testSamples)
+
+    let split (r: TruthRun) from count = {
+        X = Array.sub r.X from count
+        U = Array.sub r.U from count
+    }
+
+    let train = split inDomain 0 trainSamples
+    let forcings = Array.append [| s.Forcing |] s.OutOfDomain
+
+    let tests =
+        Array.append
+            [| split inDomain trainSamples testSamples |]
+            (s.OutOfDomain |> Array.mapi (fun i f -> truth s f (s.Seed + i + 1) testSamples))
+
+    let truthSeconds = truthWatch.Elapsed.TotalSeconds
+    let trainX = Array.concat train.X
+    let trainU = Array.concat train.U
+
+    let closureMse (u: float -> float) (xs: float[]) (us: float[]) =
+        Array.map2 (fun x t -> let e = u x - t in e * e) xs us |> Array.average
+
+    let truthSkills =
+        tests
+        |> Array.mapi (fun i r ->
+            let mean, std, ac = statistics (Array.sub r.X 0 freeSamples) lagSamples
+
+            {
+                Forcing = forcings[i]
+                Rmse = [||]
+                ClosureMse = nan
+                Mean = mean
+                Std = std
+                Autocorrelation = ac
+            })
+
+    let grid = Array.init 121 (fun i -> -20.0 + 0.5 * float i)
+
+    let evaluate name description (u: float -> float) seconds epochs parameters =
+        let skills =
+            tests
+            |> Array.mapi (fun i r ->
+                let f = forcings[i]
+
+                let squared =
+                    Array.init s.Starts (fun n ->
+                        let start = n * spacing
+                        let path = forecast s f u r.X[start] (maxLead + 1)
+
+                        leadSamples
+                        |> Array.map (fun l ->
+                            Array.map2 (fun a b -> (a - b) * (a - b)) path[l] r.X[start + l]
+                            |> Array.average))
+
+                let rmse =
+                    Array.init leadSamples.Length (fun l -> sqrt (squared |> Array.averageBy (fun e -> e[l])))
+
+                let free = forecast s f u r.X[0] freeSamples
+
+                let mean, std, ac =
+                    if Array.forall (Array.forall Double.IsFinite) free then
+                        statistics free lagSamples
+                    else
+                        nan, nan, nan
+
+                {
+                    Forcing = f
+                    Rmse = rmse
+                    ClosureMse = closureMse u (Array.concat r.X) (Array.concat r.U)
+                    Mean = mean
+                    Std = std
+                    Autocorrelation = ac
+                })
+
+        {
+            Name = name
+            Description = description
+            TrainMse = closureMse u trainX trainU
+            TrainSeconds = seconds
+            Epochs = epochs
+            Parameters = parameters
+            Skills = skills
+            Example = forecast s s.Forcing u tests[0].X[0] (maxLead + 1) |> Array.map (fun x -> x[0])
+            Closure = grid |> Array.map u
+        }
+
+    let truncated =
+        evaluate
+            "truncated"
+            "X equation with no sub-grid term (U = 0): the scientific model with fixed parameters"
+            (fun _ -> 0.0)
+            0.0
+            0
+            [||]
+
+    let cubicWatch = Stopwatch.StartNew()
+    let a = cubicFit trainX trainU 10.0
+    let cubicSeconds = cubicWatch.Elapsed.TotalSeconds
+
+    let cubic =
+        evaluate
+            "cubic closure"
+            "X equation + U = a0 + a1 X + a2 X^2 + a3 X^3 per site, least squares on the training pairs (Wilks 2005 style)"
+            (fun x -> a[0] + x * (a[1] + x * (a[2] + x * a[3])))
+            cubicSeconds
+            0
+            [| "a0", a[0]; "a1", a[1]; "a2", a[2]; "a3", a[3] |]
+
+    // Hybrid: U = mu + su · N((X − mx) / sx), full-batch Adam on the standardised pairs.
+    let mx, sx =
+        let m = Array.average trainX
+        m, sqrt (trainX |> Array.averageBy (fun v -> (v - m) * (v - m)))
+
+    let mu, su =
+        let m = Array.average trainU
+        m, sqrt (trainU |> Array.averageBy (fun v -> (v - m) * (v - m)))
+
+    let net = new Mlp("closure", 1, 1, s.Width, 2, dtype = f64)
+    initialise net s.NetworkSeed
+
+    let inputs =
+        torch.tensor(trainX |> Array.map (fun x -> (x - mx) / sx), dtype = f64).reshape (-1L, 1L)
+
+    let targets =
+        torch.tensor(trainU |> Array.map (fun u -> (u - mu) / su), dtype = f64).reshape (-1L, 1L)
+
+    let netWatch = Stopwatch.StartNew()
+
+    let optimizer =
+        torch.optim.Adam(Seq.ofArray (Neural.parameters net), lr = s.LearningRate)
+
+    for epoch in 0 .. s.Epochs - 1 do
+        use _ = torch.NewDisposeScope()
+        optimizer.zero_grad ()
+        let loss = square(net.forward inputs - targets).mean ()
+
+        if not (Double.IsFinite(loss.ToDouble())) then
+            raise (HybridException $"Lorenz-96 closure training diverged at epoch {epoch}; lower the learning rate.")
+
+        loss.backward ()
+        optimizer.step () |> ignore
+
+    optimizer.Dispose()
+    let netSeconds = netWatch.Elapsed.TotalSeconds
+    let n = asFunction net
+
+    let hybrid =
+        evaluate
+            "hybrid (X + MLP)"
+            $"X equation + U = N(X) per site, MLP 1-{s.Width}-{s.Width}-1 (tanh) on standardised pairs, full-batch Adam (lr {s.LearningRate})"
+            (fun x -> mu + su * n ((x - mx) / sx))
+            netSeconds
+            s.Epochs
+            [| "network weights", float (Neural.parameterCount net) |]
+
+    let binned =
+        Array.zip trainX trainU
+        |> Array.groupBy (fun (x, _) -> floor x)
+        |> Array.filter (fun (_, pairs) -> pairs.Length >= 10)
+        |> Array.map (fun (bin, pairs) -> bin + 0.5, Array.averageBy snd pairs)
+        |> Array.sortBy fst
+
+    {
+        Settings = s
+        Truth = truthSkills
+        TrainPairs = trainX.Length
+        TruthSeconds = truthSeconds
+        TruthExample = Array.init (maxLead + 1) (fun t -> tests[0].X[t][0])
+        BinnedTruth = binned
+        ClosureGrid = grid
+        Models = [| truncated; cubic; hybrid |]
+    }

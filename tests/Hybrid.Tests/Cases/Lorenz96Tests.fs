@@ -1,0 +1,69 @@
+/// The two-scale Lorenz-96 twin experiment in quick mode (fixed seeds): truth at F = 20 (and 18, 24 out of
+/// domain), closures fitted on the F = 20 training pairs. One run shared by the tests (≈ 6 s).
+module Hybrid.Tests.Cases.Lorenz96Tests
+
+open System
+open Expecto
+open Hybrid.Models.Cases
+
+let private outcome = lazy (Lorenz96.run Lorenz96.quick)
+
+let private model name =
+    outcome.Force().Models |> Array.find (fun m -> m.Name = name)
+
+let tests =
+    testSequenced
+    <| testList "Cases.Lorenz96" [
+        // Step-size check of the truth integrator. Chaos (the fast scale's Lyapunov exponents are large) lets
+        // any difference grow, so the comparison is short: 0.1 MTU from the random start (no spin-up), where dt
+        // 0.001 and 0.0005 agree to ≈ 2e-7 and dt 0.005 is off by ≈ 3e-4.
+        test "the truth at dt = 0.001 agrees with half the step over 0.1 MTU" {
+            let s = {
+                Lorenz96.quick with
+                    SpinUp = 0.0
+                    SampleInterval = 0.1
+            }
+
+            let coarse = Lorenz96.truth s 20.0 3 2
+            let fine = Lorenz96.truth { s with TruthDt = 0.0005 } 20.0 3 2
+
+            let gap =
+                Array.map2 (fun (a: float) b -> abs (a - b)) coarse.X[1] fine.X[1] |> Array.max
+
+            Expect.isLessThan gap 1e-5 "largest |X| difference after 0.1 MTU"
+        }
+
+        test "every model has finite forecasts and statistics at every forcing" {
+            let o = outcome.Force()
+            Expect.equal o.Truth.Length 3 "F = 20, 18, 24"
+
+            for m in o.Models do
+                Expect.equal m.Skills.Length 3 $"{m.Name}: three forcings"
+
+                for k in m.Skills do
+                    Expect.equal k.Rmse.Length o.Settings.Leads.Length $"{m.Name}: one RMSE per lead"
+
+                    Expect.isTrue
+                        (Array.forall Double.IsFinite k.Rmse
+                         && Double.IsFinite k.Mean
+                         && Double.IsFinite k.Std)
+                        $"{m.Name} at F = {k.Forcing}: finite"
+        }
+
+        test "the fitted closures fit the training pairs far better than no closure" {
+            let truncated = (model "truncated").TrainMse
+            Expect.isLessThan (model "cubic closure").TrainMse (0.2 * truncated) "cubic vs U = 0"
+            Expect.isLessThan (model "hybrid (X + MLP)").TrainMse (0.2 * truncated) "MLP vs U = 0"
+        }
+
+        // The issue's claim, with fixed seeds: RMSE of X on the held-out start states at every lead, in domain.
+        // The margin is large (quick mode: about 0.72 against 3.9 at lead 0.5 MTU) and holds for network seeds 1–5.
+        // Not asserted: the hybrid also beats the cubic closure in quick mode (0.72 vs 0.84 at 0.5 MTU), by less.
+        test "the hybrid beats the truncated (fixed-parameter) model on the test forecasts" {
+            let hybrid = (model "hybrid (X + MLP)").Skills[0]
+            let truncated = (model "truncated").Skills[0]
+
+            for i, lead in Array.indexed (outcome.Force().Settings.Leads) do
+                Expect.isLessThan hybrid.Rmse[i] truncated.Rmse[i] $"hybrid < truncated at lead {lead} MTU"
+        }
+    ]
