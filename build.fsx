@@ -1,5 +1,5 @@
 // Hybrid's build script (FAKE 5.20.3 under plain `dotnet fsi`). Run through ./build.sh:
-//   ./build.sh run      build, then run the flagship job (for now: the heat-equation demo)
+//   ./build.sh run      build, then run the flagship job: every case study against its baselines, report in report/
 //   ./build.sh test     build, run every test project, C# sample and docs script, end with "N passed, N failed, N skipped"
 //   ./build.sh <Target> any target below: Restore, Build, Test, CheckFormat, Format, Docs, Run, Bench, Report
 #r "nuget: Fake.Core.Target, 5.20.3"
@@ -174,7 +174,8 @@ Target.create "CheckFormat" (fun _ ->
 
 Target.create "Format" (fun _ -> dotnet $"fantomas {formatted}")
 
-Target.create "Run" (fun _ -> dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- demo")
+// The flagship job: every case study against its baselines, full settings; the report goes to report/.
+Target.create "Run" (fun _ -> dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- report report")
 
 Target.create "Bench" (fun _ ->
     // Benchmarks, not tests: each writes its figures (with the machine) to bench/*.md for the README.
