@@ -180,6 +180,28 @@ type TruthRun = {
 
 let private steps (span: float) (dt: float) = int (Math.Round(span / dt))
 
+/// One classical RK4 step of size `dt` on `state` (length `m`) in place, for the right-hand side `rhs z d`
+/// that writes dz/dt into `d`; the stage buffers are allocated once.
+let private rk4Step (m: int) (dt: float) (rhs: float[] -> float[] -> unit) (state: float[]) : unit -> unit =
+    let k1, k2, k3, k4, tmp =
+        Array.zeroCreate m, Array.zeroCreate m, Array.zeroCreate m, Array.zeroCreate m, Array.zeroCreate m
+
+    let stage (h: float) (k: float[]) =
+        for i in 0 .. m - 1 do
+            tmp[i] <- state[i] + h * k[i]
+
+    fun () ->
+        rhs state k1
+        stage (0.5 * dt) k1
+        rhs tmp k2
+        stage (0.5 * dt) k2
+        rhs tmp k3
+        stage dt k3
+        rhs tmp k4
+
+        for i in 0 .. m - 1 do
+            state[i] <- state[i] + dt / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i])
+
 /// Integrates the coupled system (RK4, `TruthDt`) from a random state drawn with `seed`: `SpinUp` MTU,
 /// then `samples` samples every `SampleInterval` (the first right after the spin-up).
 let truth (s: Settings) (forcing: float) (seed: int) (samples: int) : TruthRun =
@@ -211,31 +233,8 @@ let truth (s: Settings) (forcing: float) (seed: int) (samples: int) : TruthRun =
             let ym1 = z[k + (i + n - 1) % n]
             d[k + i] <- -cb * yp1 * (yp2 - ym1) - s.C * z[k + i] + coupling * z[i / j]
 
-    let k1, k2, k3, k4, tmp =
-        Array.zeroCreate m, Array.zeroCreate m, Array.zeroCreate m, Array.zeroCreate m, Array.zeroCreate m
-
     let dt = s.TruthDt
-
-    let step () =
-        rhs state k1
-
-        for i in 0 .. m - 1 do
-            tmp[i] <- state[i] + 0.5 * dt * k1[i]
-
-        rhs tmp k2
-
-        for i in 0 .. m - 1 do
-            tmp[i] <- state[i] + 0.5 * dt * k2[i]
-
-        rhs tmp k3
-
-        for i in 0 .. m - 1 do
-            tmp[i] <- state[i] + dt * k3[i]
-
-        rhs tmp k4
-
-        for i in 0 .. m - 1 do
-            state[i] <- state[i] + dt / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i])
+    let step = rk4Step m dt rhs state
 
     for _ in 1 .. steps s.SpinUp dt do
         step ()
@@ -273,29 +272,7 @@ let private forecast (s: Settings) (forcing: float) (u: float -> float) (x0: flo
 
     let state = Array.copy x0
 
-    let k1, k2, k3, k4, tmp =
-        Array.zeroCreate k, Array.zeroCreate k, Array.zeroCreate k, Array.zeroCreate k, Array.zeroCreate k
-
-    let step () =
-        rhs state k1
-
-        for i in 0 .. k - 1 do
-            tmp[i] <- state[i] + 0.5 * dt * k1[i]
-
-        rhs tmp k2
-
-        for i in 0 .. k - 1 do
-            tmp[i] <- state[i] + 0.5 * dt * k2[i]
-
-        rhs tmp k3
-
-        for i in 0 .. k - 1 do
-            tmp[i] <- state[i] + dt * k3[i]
-
-        rhs tmp k4
-
-        for i in 0 .. k - 1 do
-            state[i] <- state[i] + dt / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i])
+    let step = rk4Step k dt rhs state
 
     let per = steps s.SampleInterval dt
     let out = Array.zeroCreate samples
