@@ -17,6 +17,11 @@ public class DemoTests
         var progress = new Collect();
         var result = await Demos.RunHeatRecoveryAsync(progress);
         Assert.True(result.RelativeError < 0.02, $"recovered {result.RecoveredDiffusionCoefficient}");
+        Assert.Equal(0.1, result.TrueDiffusionCoefficient);
+        Assert.Equal(
+            Math.Abs(result.RecoveredDiffusionCoefficient - result.TrueDiffusionCoefficient) / result.TrueDiffusionCoefficient,
+            result.RelativeError, 12);
+        Assert.True(result.FinalLoss >= 0 && double.IsFinite(result.FinalLoss), $"final loss {result.FinalLoss}");
         Assert.NotEmpty(progress.Reports);
         Assert.Equal(25, progress.Reports[0].Iteration);
     }

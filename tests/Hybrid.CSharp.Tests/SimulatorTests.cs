@@ -71,6 +71,10 @@ public class SimulatorTests
         var unstable = Assert.Throws<HybridException>(() =>
             HybridModel.Example("fisher_kpp").Compile().Simulate(new SimulationSettings { Scheme = IntegrationScheme.Euler, Dt = 1.0 }));
         Assert.Contains("stable", unstable.Message);
+        // With the check off the same step runs (and blows up, which is then the caller's business).
+        var unchecked_ = HybridModel.Example("fisher_kpp").Compile().Simulate(
+            new SimulationSettings { Scheme = IntegrationScheme.Euler, Dt = 1.0, SaveTimes = new[] { 1.0 }, CheckStability = false });
+        Assert.Equal(new[] { 1.0 }, unchecked_.Times);
         var r = sim.Simulate(Settings());
         Assert.Throws<HybridException>(() => r.Series("X"));
         Assert.Throws<HybridException>(() => r.At("H", 99));

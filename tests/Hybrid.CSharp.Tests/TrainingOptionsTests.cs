@@ -108,5 +108,8 @@ public class TrainingOptionsTests
             sim.TrainAsync(data, new TrainingOptions { Epochs = 1, Validation = unknown }));
         Assert.Contains("TrainingOptions.Validation", field.Message);
         Assert.Contains("'X'", field.Message);
+        var improvement = await Assert.ThrowsAsync<HybridException>(() =>
+            sim.TrainAsync(data, new TrainingOptions { Epochs = 1, Optimizer = TrainingOptimizer.Adam, MinImprovement = -1 }));
+        Assert.Contains("MinImprovement", improvement.Message);
     }
 }

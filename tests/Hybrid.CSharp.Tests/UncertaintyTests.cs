@@ -33,6 +33,8 @@ public class UncertaintyAndPlotTests
         Assert.True(prediction.StandardDeviation.Series("H").Skip(1).All(s => s > 0));
         var calibration = HybridEnsemble.Calibrate(prediction, data);
         Assert.Equal(9, calibration.Levels.Length);
+        Assert.Equal(9, calibration.Coverage.Length);
+        Assert.All(calibration.Coverage, c => Assert.InRange(c, 0, 1));
         Assert.InRange(calibration.ExpectedCalibrationError, 0, 1);
         Assert.True(calibration.Crps > 0);
         Assert.True(double.IsFinite(calibration.NegativeLogLikelihood));
