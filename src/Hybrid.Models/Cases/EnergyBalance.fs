@@ -311,56 +311,13 @@ let private rollout
 
     torch.cat (surface, 0L), corrected
 
-/// Deterministic initialisation of a network from `seed` (independent of TorchSharp's global RNG): weights
-/// uniform in ±1/√fan-in, biases zero, the output layer zero (so the correction starts at zero).
-let private initialise (net: Mlp) (seed: int) =
-    use _ = torch.no_grad ()
-    use generator = new torch.Generator(uint64 seed)
+/// Adam over parameter groups for `iterations` steps on `loss`; returns the wall time in seconds.
+let private adam (groups: (Modules.Parameter[] * float)[]) iterations (loss: int -> torch.Tensor) =
+    let tensors =
+        groups
+        |> Array.map (fun (ps, lr) -> (ps |> Array.map (fun p -> p :> torch.Tensor)), lr)
 
-    for struct (name, p) in net.named_parameters () do
-        if name.EndsWith "bias" || name.Contains "out." then
-            p.zero_ () |> ignore
-        else
-            let k = 1.0 / sqrt (float p.shape[1])
-
-            use values =
-                (torch.rand (p.shape, dtype = p.dtype, generator = generator) .* 2.0 .- 1.0)
-                .* k
-
-            p.copy_ values |> ignore
-
-/// Adam over parameter groups (tensors, learning rate) for `iterations` steps on `loss`; returns the wall
-/// time in seconds.
-let private adam (groups: (Modules.Parameter[] * float)[]) (iterations: int) (loss: unit -> torch.Tensor) =
-    let watch = Stopwatch.StartNew()
-
-    let optimizers =
-        groups |> Array.map (fun (ps, lr) -> torch.optim.Adam(Seq.ofArray ps, lr = lr))
-
-    for iteration in 0 .. iterations - 1 do
-        use _ = torch.NewDisposeScope()
-
-        for o in optimizers do
-            o.zero_grad ()
-
-        let l = loss ()
-
-        if not (Double.IsFinite(l.ToDouble())) then
-            raise (
-                HybridException(
-                    $"Energy-balance training diverged at iteration {iteration} (loss {l.ToDouble()}); lower the learning rate."
-                )
-            )
-
-        l.backward ()
-
-        for o in optimizers do
-            o.step () |> ignore
-
-    for o in optimizers do
-        o.Dispose()
-
-    watch.Elapsed.TotalSeconds
+    CaseTraining.adam "Energy-balance" "lower the learning rate" tensors iterations loss
 
 /// Runs every model on the split at `s.CutoffYear`.
 let run (s: Settings) : Outcome =
@@ -445,7 +402,7 @@ let run (s: Settings) : Outcome =
         Array.append (ps |> Array.map (fun p -> p.Raw)) [| offset.Raw |]
 
     let physicsSeconds =
-        adam [| physicsParameters, 0.1 |] s.PhysicsIterations (fun () ->
+        adam [| physicsParameters, 0.1 |] s.PhysicsIterations (fun _ ->
             let surface, _ = rollout (physicsOf ps) forcing None
             trainMse surface offset.Value)
 
@@ -464,13 +421,13 @@ let run (s: Settings) : Outcome =
 
     // Hybrid: the fitted physics plus N(T, F), trained jointly from there.
     let net = new Mlp("correction", 2, 1, s.Width, 2, dtype = f64)
-    initialise net s.Seed
+    CaseTraining.initialise net s.Seed true
 
     let correction (t: torch.Tensor) (k: int) =
         net.forward (torch.cat ([| t; scaledForcing[k] |], 0L)) .* s.CorrectionScale
 
     let hybridSeconds =
-        adam [| Neural.parameters net, 5e-3; physicsParameters, 5e-3 |] s.HybridIterations (fun () ->
+        adam [| Neural.parameters net, 5e-3; physicsParameters, 5e-3 |] s.HybridIterations (fun _ ->
             let surface, n = rollout (physicsOf ps) forcing (Some correction)
             let trainN = n.Value.narrow (0L, 0L, int64 (trainYears - 1)) ./ s.CorrectionScale
             trainMse surface offset.Value .+ (square trainN).mean () .* s.CorrectionPenalty)

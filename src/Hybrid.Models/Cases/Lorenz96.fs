@@ -335,24 +335,6 @@ let private cubicFit (xs: float[]) (us: float[]) (scale: float) =
 
 let private f64 = torch.ScalarType.Float64
 
-/// Deterministic initialisation from `seed` (independent of TorchSharp's global RNG): weights uniform in
-/// ±1/√fan-in, biases zero.
-let private initialise (net: Mlp) (seed: int) =
-    use _ = torch.no_grad ()
-    use generator = new torch.Generator(uint64 seed)
-
-    for struct (name, p) in net.named_parameters () do
-        if name.EndsWith "bias" then
-            p.zero_ () |> ignore
-        else
-            let k = 1.0 / sqrt (float p.shape[1])
-
-            use values =
-                (torch.rand (p.shape, dtype = p.dtype, generator = generator) .* 2.0 .- 1.0)
-                .* k
-
-            p.copy_ values |> ignore
-
 /// The trained network as a plain function (weights copied out; tanh between the linear layers), checked
 /// against the network's own forward pass.
 let private asFunction (net: Mlp) : float -> float =
@@ -528,7 +510,7 @@ let run (s: Settings) : Outcome =
         m, sqrt (trainU |> Array.averageBy (fun v -> (v - m) * (v - m)))
 
     let net = new Mlp("closure", 1, 1, s.Width, 2, dtype = f64)
-    initialise net s.NetworkSeed
+    CaseTraining.initialise net s.NetworkSeed false
 
     let inputs =
         torch.tensor(trainX |> Array.map (fun x -> (x - mx) / sx), dtype = f64).reshape (-1L, 1L)
@@ -536,24 +518,17 @@ let run (s: Settings) : Outcome =
     let targets =
         torch.tensor(trainU |> Array.map (fun u -> (u - mu) / su), dtype = f64).reshape (-1L, 1L)
 
-    let netWatch = Stopwatch.StartNew()
+    let networkParameters =
+        Neural.parameters net |> Array.map (fun p -> p :> torch.Tensor)
 
-    let optimizer =
-        torch.optim.Adam(Seq.ofArray (Neural.parameters net), lr = s.LearningRate)
+    let netSeconds =
+        CaseTraining.adam
+            "Lorenz-96 closure"
+            "lower the learning rate"
+            [| networkParameters, s.LearningRate |]
+            s.Epochs
+            (fun _ -> (square (net.forward inputs - targets)).mean ())
 
-    for epoch in 0 .. s.Epochs - 1 do
-        use _ = torch.NewDisposeScope()
-        optimizer.zero_grad ()
-        let loss = square(net.forward inputs - targets).mean ()
-
-        if not (Double.IsFinite(loss.ToDouble())) then
-            raise (HybridException $"Lorenz-96 closure training diverged at epoch {epoch}; lower the learning rate.")
-
-        loss.backward ()
-        optimizer.step () |> ignore
-
-    optimizer.Dispose()
-    let netSeconds = netWatch.Elapsed.TotalSeconds
     let n = asFunction net
 
     let hybrid =

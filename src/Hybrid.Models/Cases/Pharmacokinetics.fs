@@ -166,50 +166,9 @@ let private oneCompartment (p: torch.Tensor) (x: torch.Tensor) =
     let absorbed = p[0L] * a
     torch.stack ([| -absorbed; absorbed / p[2L] - p[1L] * c |], 1L)
 
-let private initialise (net: Mlp) (seed: int) (zeroOutput: bool) =
-    use _ = torch.no_grad ()
-    use generator = new torch.Generator(uint64 seed)
-
-    for struct (name, p) in net.named_parameters () do
-        if name.EndsWith "bias" || (zeroOutput && name.Contains "out.") then
-            p.zero_ () |> ignore
-        else
-            let k = 1.0 / sqrt (float p.shape[1])
-
-            p.copy_ (
-                (torch.rand (p.shape, dtype = p.dtype, generator = generator) .* 2.0 .- 1.0)
-                .* k
-            )
-            |> ignore
-
-let private adam (groups: (torch.Tensor[] * float)[]) (iterations: int) (loss: unit -> torch.Tensor) =
-    let watch = Stopwatch.StartNew()
-
-    let optimizers =
-        groups
-        |> Array.map (fun (ps, lr) ->
-            torch.optim.Adam(ps |> Array.map (fun p -> p :?> Modules.Parameter) |> Seq.ofArray, lr = lr))
-
-    for iteration in 0 .. iterations - 1 do
-        use _ = torch.NewDisposeScope()
-
-        for o in optimizers do
-            o.zero_grad ()
-
-        let l = loss ()
-
-        if not (Double.IsFinite(l.ToDouble())) then
-            raise (HybridException($"Pharmacokinetics training diverged at iteration {iteration}."))
-
-        l.backward ()
-
-        for o in optimizers do
-            o.step () |> ignore
-
-    for o in optimizers do
-        o.Dispose()
-
-    watch.Elapsed.TotalSeconds
+/// Adam over parameter groups for `iterations` steps on `loss`; returns the wall time in seconds.
+let private adam groups iterations (loss: int -> torch.Tensor) =
+    CaseTraining.adam "Pharmacokinetics" "lower the learning rate" groups iterations loss
 
 /// A model's predictor for a fold: (subjects, (subject index, time) pairs) → concentrations.
 type private Predictor = Subject[] -> (int * float)[] -> torch.Tensor
@@ -264,7 +223,7 @@ let run (s: Settings) : Outcome =
         let logP = torch.nn.Parameter(textbook.log().clone ())
 
         let seconds =
-            adam [| [| logP :> torch.Tensor |], 0.05 |] s.PhysicsIterations (fun () ->
+            adam [| [| logP :> torch.Tensor |], 0.05 |] s.PhysicsIterations (fun _ ->
                 mse (analytic (logP.exp ())) train)
 
         logP.detach().exp (), seconds
@@ -287,7 +246,7 @@ let run (s: Settings) : Outcome =
         (fun train ->
             let p0, physicsSeconds = fitPhysics train
             let net = new Mlp("elimination", 1, 1, s.Width, 2, dtype = f64)
-            initialise net s.Seed true
+            CaseTraining.initialise net s.Seed true
             let logP = torch.nn.Parameter(p0.log().clone ())
 
             let rhs (p: torch.Tensor) (x: torch.Tensor) =
@@ -304,7 +263,7 @@ let run (s: Settings) : Outcome =
                         [| logP :> torch.Tensor |], 5e-3
                     |]
                     s.HybridIterations
-                    (fun () ->
+                    (fun _ ->
                         mse (odePredictor (rhs (logP.exp ()))) train
                         .+ s.CorrectionPenalty .* (square (net.forward grid)).mean ())
 
@@ -319,7 +278,7 @@ let run (s: Settings) : Outcome =
         "MLP from (time, dose) to concentration, no physics",
         (fun train ->
             let net = new Mlp("concentration", 2, 1, 16, 2, dtype = f64)
-            initialise net (s.Seed + 1) false
+            CaseTraining.initialise net (s.Seed + 1) false
 
             let predictor: Predictor =
                 fun group pairs ->
@@ -333,7 +292,7 @@ let run (s: Settings) : Outcome =
                 adam
                     [| Neural.parameters net |> Array.map (fun q -> q :> torch.Tensor), 1e-2 |]
                     s.DataIterations
-                    (fun () -> mse predictor train)
+                    (fun _ -> mse predictor train)
 
             predictor, seconds, [| "network weights", float (Neural.parameterCount net) |]),
         true

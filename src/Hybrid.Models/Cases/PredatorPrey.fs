@@ -169,58 +169,11 @@ let private windows (obs: torch.Tensor) (trainYears: int) (horizon: int) =
 let private horizonAt (iteration: int) (iterations: int) (horizon: int) =
     min horizon (1 + iteration * horizon / max 1 (iterations / 3))
 
-/// Deterministic initialisation of a network from `seed` (independent of TorchSharp's global RNG):
-/// weights uniform in ±1/√fan-in, biases zero; the output layer zero when `zeroOutput`.
-let private initialise (net: Mlp) (seed: int) (zeroOutput: bool) =
-    use _ = torch.no_grad ()
-    use generator = new torch.Generator(uint64 seed)
-
-    for struct (name, p) in net.named_parameters () do
-        if name.EndsWith "bias" || (zeroOutput && name.Contains "out.") then
-            p.zero_ () |> ignore
-        else
-            let fanIn = float p.shape[1]
-            let k = 1.0 / sqrt fanIn
-
-            let values =
-                (torch.rand (p.shape, dtype = p.dtype, generator = generator) .* 2.0 .- 1.0)
-                .* k
-
-            p.copy_ values |> ignore
-
-/// Adam over `parameters` for `iterations` steps on `loss horizon`; returns the wall time in seconds.
+/// Adam over parameter groups for `iterations` steps on `loss horizon` (the horizon grows with the
+/// iteration); returns the wall time in seconds.
 let private train (groups: (torch.Tensor[] * float)[]) (iterations: int) (horizon: int) (loss: int -> torch.Tensor) =
-    let watch = Stopwatch.StartNew()
-
-    let optimizers =
-        groups
-        |> Array.map (fun (ps, lr) ->
-            torch.optim.Adam(ps |> Array.map (fun p -> p :?> Modules.Parameter) |> Seq.ofArray, lr = lr))
-
-    for iteration in 0 .. iterations - 1 do
-        use _ = torch.NewDisposeScope()
-
-        for o in optimizers do
-            o.zero_grad ()
-
-        let l = loss (horizonAt iteration iterations horizon)
-
-        if not (Double.IsFinite(l.ToDouble())) then
-            raise (
-                HybridException(
-                    $"Predator–prey training diverged at iteration {iteration} (loss {l.ToDouble()}); lower the learning rate or the horizon."
-                )
-            )
-
-        l.backward ()
-
-        for o in optimizers do
-            o.step () |> ignore
-
-    for o in optimizers do
-        o.Dispose()
-
-    watch.Elapsed.TotalSeconds
+    CaseTraining.adam "Predator–prey" "lower the learning rate or the horizon" groups iterations (fun iteration ->
+        loss (horizonAt iteration iterations horizon))
 
 let private rows (t: torch.Tensor) : float[][] =
     let a = t.contiguous().data<float>().ToArray()
@@ -321,7 +274,7 @@ let run (s: Settings) : Outcome =
     // at the training states.
     let hybridModel name description seed (rates: torch.Tensor -> torch.Tensor -> torch.Tensor -> torch.Tensor) =
         let net = new Mlp("correction", 2, 2, s.Width, 2, dtype = f64)
-        initialise net seed true
+        CaseTraining.initialise net seed true
         let logQ = torch.nn.Parameter(fittedP.log().clone ())
 
         let rhs (p: torch.Tensor) (x: torch.Tensor) =
@@ -381,7 +334,7 @@ let run (s: Settings) : Outcome =
 
     // Pure data-driven: autoregressive residual MLP, one year a step.
     let ar = new Mlp("autoregressive", 2, 2, s.Width, 2, dtype = f64)
-    initialise ar (s.Seed + 1) false
+    CaseTraining.initialise ar (s.Seed + 1) false
 
     let arStep (x: torch.Tensor) =
         x .+ scale .* ar.forward (x ./ inputScale)

@@ -1,0 +1,69 @@
+/// What the case studies share when they train networks and parameters: a seeded, deterministic network
+/// initialisation and an Adam loop over parameter groups.
+module Hybrid.Models.Cases.CaseTraining
+
+open System
+open System.Diagnostics
+open TorchSharp
+open Hybrid
+open Hybrid.TensorArithmetic
+open Hybrid.Training
+
+/// Deterministic initialisation of a network from `seed` (independent of TorchSharp's global RNG): weights
+/// uniform in ±1/√fan-in, biases zero, and with `zeroOutput` the output layer zero too (so a correction
+/// starts at exactly zero).
+let initialise (net: Mlp) (seed: int) (zeroOutput: bool) =
+    use _ = torch.no_grad ()
+    use generator = new torch.Generator(uint64 seed)
+
+    for struct (name, p) in net.named_parameters () do
+        if name.EndsWith "bias" || (zeroOutput && name.Contains "out.") then
+            p.zero_ () |> ignore
+        else
+            let k = 1.0 / sqrt (float p.shape[1])
+
+            use values =
+                (torch.rand (p.shape, dtype = p.dtype, generator = generator) .* 2.0 .- 1.0)
+                .* k
+
+            p.copy_ values |> ignore
+
+/// Adam over parameter groups (tensors, learning rate) for `iterations` steps on `loss iteration`, each step
+/// in its own dispose scope; returns the wall time in seconds. A non-finite loss raises a `HybridException`
+/// "{what} training diverged at iteration i (loss v); {hint}."
+let adam
+    (what: string)
+    (hint: string)
+    (groups: (torch.Tensor[] * float)[])
+    (iterations: int)
+    (loss: int -> torch.Tensor)
+    : float =
+    let watch = Stopwatch.StartNew()
+
+    let optimizers =
+        groups
+        |> Array.map (fun (ps, lr) ->
+            torch.optim.Adam(ps |> Array.map (fun p -> p :?> Modules.Parameter) |> Seq.ofArray, lr = lr))
+
+    try
+        for iteration in 0 .. iterations - 1 do
+            use _ = torch.NewDisposeScope()
+
+            for o in optimizers do
+                o.zero_grad ()
+
+            let l = loss iteration
+            let value = l.ToDouble()
+
+            if not (Double.IsFinite value) then
+                raise (HybridException $"{what} training diverged at iteration {iteration} (loss {value}); {hint}.")
+
+            l.backward ()
+
+            for o in optimizers do
+                o.step () |> ignore
+    finally
+        for o in optimizers do
+            o.Dispose()
+
+    watch.Elapsed.TotalSeconds
