@@ -4,16 +4,10 @@
 //
 // Build once (./build.sh, or dotnet build -c Release), then from the repository root:
 //   dotnet fsi scripts/energy-balance.fsx
-#I "../src/Hybrid.Cli/bin/Release/net10.0"
-#r "TorchSharp.dll"
-#r "Hybrid.Dsl.dll"
-#r "Hybrid.Core.dll"
-#r "Hybrid.Models.dll"
+#load "Hybrid.fsx"
 
 open Hybrid
 open Hybrid.Models.Cases
-
-Engine.init ()
 
 let data = EnergyBalance.load ()
 let firstFit, lastFit = data.Co2FitYears

@@ -7,16 +7,10 @@
 //
 // Build once (./build.sh, or dotnet build -c Release), then from the repository root:
 //   dotnet fsi scripts/lorenz96.fsx
-#I "../src/Hybrid.Cli/bin/Release/net10.0"
-#r "TorchSharp.dll"
-#r "Hybrid.Dsl.dll"
-#r "Hybrid.Core.dll"
-#r "Hybrid.Models.dll"
+#load "Hybrid.fsx"
 
 open Hybrid
 open Hybrid.Models.Cases
-
-Engine.init ()
 
 let outcome = Lorenz96.run Lorenz96.quick
 let s = outcome.Settings
