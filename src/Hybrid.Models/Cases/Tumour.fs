@@ -1,0 +1,571 @@
+/// Case study (twin experiment): tumour growth under a drug whose effect is unknown. 1-D reaction–diffusion of
+/// the tumour cell density u(t, x) (carrying capacity 1) on [0, 10] (64 cells, no-flux ends), days as the unit
+/// of time, 0–12 days:
+///   ∂u/∂t = ∇·(D ∇u) + r u (1 − u) − kill(u, c) u,   u(0, x) = exp(−(x − 5)²)  (`Examples.tumour`).
+/// The drug concentration c(t, x) is known (a forcing): every bolus of a dosing schedule decays exponentially in
+/// time (time constant `DecayTime`) and falls off away from a vessel at x = 0 (length scale `VesselLength`):
+///   c(t, x) = Σₖ doseₖ · exp(−(t − tₖ)/τ) · exp(−x/ℓ)   over the doses given at tₖ ≤ t.
+/// The truth kills with a saturating (Emax) effect, kill = k_max c / (EC50 + c), k_max = 1.2 /day, EC50 = 0.6,
+/// with D = 0.03, r = 0.5 /day; it is hidden from every model. Observations: u on all 64 cells every 2 days
+/// (t = 2, 4, …, 12) with Gaussian noise of standard deviation `Noise` (0.01 = 1 % of the carrying capacity).
+/// Training: a control arm (no drug) and two low-dose schedules; in-domain test: unseen timings of the same
+/// doses; out-of-domain test: unseen schedules with two to three times the doses, where c reaches the
+/// saturated part of the Emax curve that training never saw. Errors are against the noise-free truth.
+/// Models (every one is a `model { }` compiled by `Compiler.compile`, integrated with Heun, Δt = `Dt`):
+///  - prior: the scientific model with the log-kill hypothesis (kill proportional to c, Skipper et al. 1964),
+///    literature-style values D = 0.06, r = 0.35 /day, k = 0.6 /day per unit c, nothing fitted;
+///  - fitted: the same model with D, r, k fitted (`Trainer.train`, Adam);
+///  - hybrid: `Examples.tumour` with D, r learnable and the closure kill(u, c) = c · N(u, c), N an MLP (tanh,
+///    started at zero) so that no drug means no kill; trained jointly with D, r from the fitted model's D, r.
+/// Parameter recovery runs over `Seeds` (each seed draws its own observation noise and network initialisation).
+/// The physics residual of a model is that of its predicted test trajectories under the true equation
+/// (`Residual.compute`, consistent Heun form at the step spacing: 0 up to round-off on the truth's own run).
+module Hybrid.Models.Cases.Tumour
+
+open System
+open System.Collections.Generic
+open System.Diagnostics
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+open Hybrid.Compiler
+open Hybrid.TensorArithmetic
+open Hybrid.Training
+
+/// Settings of the case. `defaults` for the report, `quick` for tests and CI.
+type Settings = {
+    /// Adam epochs (one rollout of the training schedules each) for the fitted scientific model.
+    PhysicsEpochs: int
+    /// Adam learning rate of the fitted scientific model (on the raw, softplus-constrained D, r, k).
+    PhysicsRate: float
+    /// Adam epochs for the hybrid (after the physics fit whose D and r it starts from).
+    HybridEpochs: int
+    /// Adam learning rate of the hybrid (D, r and the network alike).
+    HybridRate: float
+    /// Time step (days) of every rollout.
+    Dt: float
+    /// Time scheme of every rollout (IMEX: diffusion implicit).
+    Scheme: Scheme
+    /// Hidden width of the kill network (two hidden layers, tanh).
+    Width: int
+    /// Standard deviation of the observation noise (u is 0–1).
+    Noise: float
+    /// Seeds: each one draws the observation noise and the network initialisation; the MSEs are averaged
+    /// over them and the parameters reported per seed.
+    Seeds: int list
+}
+
+/// Report settings: three seeds.
+let defaults = {
+    PhysicsEpochs = 150
+    PhysicsRate = 0.08
+    HybridEpochs = 300
+    HybridRate = 0.03
+    Dt = 0.4
+    Scheme = Scheme.Heun
+    Width = 16
+    Noise = 0.01
+    Seeds = [ 1; 2; 3 ]
+}
+
+/// Tests and CI: one seed, a third of the epochs.
+let quick = {
+    defaults with
+        PhysicsEpochs = 40
+        HybridEpochs = 100
+        Seeds = [ 1 ]
+}
+
+/// A dosing schedule: bolus doses (day, dose in units of c at the vessel).
+type Schedule = { Name: string; Doses: (float * float)[] }
+
+/// Training schedules: a control arm and two low-dose schedules.
+let training = [|
+    { Name = "control"; Doses = [||] }
+    {
+        Name = "0.5 every 2 days"
+        Doses = Array.init 6 (fun i -> 2.0 * float i, 0.5)
+    }
+    {
+        Name = "2.0 every 4 days"
+        Doses = [| 0.0, 2.0; 4.0, 2.0; 8.0, 2.0 |]
+    }
+|]
+
+/// In-domain test: the training doses at unseen times.
+let inDomain = [|
+    {
+        Name = "0.5 on odd days"
+        Doses = Array.init 6 (fun i -> 1.0 + 2.0 * float i, 0.5)
+    }
+    {
+        Name = "2.0 on days 2, 6, 10"
+        Doses = [| 2.0, 2.0; 6.0, 2.0; 10.0, 2.0 |]
+    }
+|]
+
+/// Out-of-domain test: unseen schedules at two to three times the doses.
+let outOfDomain = [|
+    {
+        Name = "5.0 on day 1"
+        Doses = [| 1.0, 5.0 |]
+    }
+    {
+        Name = "1.5 daily"
+        Doses = Array.init 12 (fun i -> float i, 1.5)
+    }
+    {
+        Name = "3.5 every 3 days"
+        Doses = Array.init 4 (fun i -> 3.0 * float i, 3.5)
+    }
+|]
+
+/// The hidden truth and the scientific model's prior values.
+module Truth =
+    /// Diffusion coefficient (length²/day).
+    let D = 0.03
+    /// Growth rate (1/day).
+    let r = 0.5
+    /// Largest kill rate (1/day).
+    let KMax = 1.2
+    /// Concentration of half the largest kill.
+    let EC50 = 0.6
+    /// Time constant of the drug's decay (days).
+    let DecayTime = 1.5
+    /// Length scale of the drug's fall-off from the vessel at x = 0.
+    let VesselLength = 6.0
+    /// Simulated days.
+    let Horizon = 12.0
+    /// Observation times (days).
+    let ObservationTimes = Array.init 6 (fun i -> 2.0 * float (i + 1))
+    /// Grid cells.
+    let Cells = 32
+
+/// Prior (literature-style) values of the scientific model: D, r, k.
+let prior = [| "D", 0.06; "r", 0.35; "k", 0.6 |]
+
+/// One model's result, over all seeds.
+type ModelResult = {
+    /// Short name (table row, CSV key).
+    Name: string
+    /// What the model is.
+    Description: string
+    /// MSE of u against the noise-free truth on the in-domain test schedules at the observation times, mean
+    /// over seeds.
+    InDomainMse: float
+    /// The same on the out-of-domain schedules.
+    OutOfDomainMse: float
+    /// The same on the training schedules (noise-free truth), mean over seeds.
+    TrainMse: float
+    /// RMS physics residual of the predicted test trajectories (in- and out-of-domain) under the true
+    /// equation, mean over seeds.
+    ResidualNorm: float
+    /// Training wall time per seed, mean (s); a hybrid's includes the physics fit it starts from.
+    TrainSeconds: float
+    /// Wall time of one prediction of all five test schedules (s), mean over seeds.
+    InferenceSeconds: float
+    /// Learned (or fixed) parameters per seed: (name, value for each seed).
+    Parameters: (string * float[])[]
+    /// Kill rate at u = 0.5 on `Outcome.KillConcentrations` (first seed).
+    Kill: float[]
+    /// Tumour burden (mean u over the domain) at `Outcome.BurdenTimes` for each out-of-domain schedule
+    /// (first seed).
+    Burden: float[][]
+}
+
+/// Outcome of `run`.
+type Outcome = {
+    Settings: Settings
+    /// True parameter values (D, r).
+    TrueParameters: (string * float)[]
+    /// Concentrations at which the kill curves are tabulated (0 to the largest out-of-domain c).
+    KillConcentrations: float[]
+    /// The true kill rate k_max c / (EC50 + c) there.
+    TrueKill: float[]
+    /// Largest concentration in the training schedules.
+    TrainingMaxConcentration: float
+    /// Times of the burden curves (days).
+    BurdenTimes: float[]
+    /// True burden per out-of-domain schedule.
+    TrueBurden: float[][]
+    /// RMS residual of the truth's own trajectory under the true equation (round-off: a check).
+    TruthResidualNorm: float
+    /// Every model, in the order of the table.
+    Models: ModelResult[]
+}
+
+let private f64 = torch.ScalarType.Float64
+
+/// Drug concentration c(t, x) of a schedule.
+let concentration (s: Schedule) (t: float) (x: float) =
+    let temporal =
+        s.Doses
+        |> Array.sumBy (fun (tk, dose) -> if tk <= t + 1e-12 then dose * exp (-(t - tk) / Truth.DecayTime) else 0.0)
+
+    temporal * exp (-x / Truth.VesselLength)
+
+/// The forcing shared by every compiled model: c for the active batch of schedules, [B; cells], cached by time.
+type private Drug(grid: Grid) =
+    let centres =
+        use _ = torch.no_grad ()
+        (Grid.coordinate grid 0 f64).reshape(-1L).data<float>().ToArray()
+
+    let cache = Dictionary<float, torch.Tensor>()
+    let mutable active: Schedule[] = [||]
+
+    member _.Centres = centres
+
+    /// Makes `schedules` the batch the forcing describes.
+    member _.Use(schedules: Schedule[]) =
+        if not (obj.ReferenceEquals(schedules, active)) then
+            for t in cache.Values do
+                t.Dispose()
+
+            cache.Clear()
+            active <- schedules
+
+    /// c at time t, [B; cells].
+    member _.At(t: float) : torch.Tensor =
+        match cache.TryGetValue t with
+        | true, c -> c
+        | _ ->
+            let values =
+                active |> Array.collect (fun s -> centres |> Array.map (concentration s t))
+
+            let c =
+                torch
+                    .tensor(values, dtype = f64)
+                    .reshape(int64 active.Length, int64 centres.Length)
+                    .DetachFromDisposeScope()
+
+            cache[t] <- c
+            c
+
+/// The kill closure of the hybrid: N(u, c) − N(u, 0), so that no drug means no kill.
+type private KillNetwork(net: Mlp) as this =
+    inherit torch.nn.Module<torch.Tensor, torch.Tensor>("kill")
+    do this.register_module ("net", net)
+
+    override _.forward(x: torch.Tensor) =
+        let noDrug = torch.cat ([| x.narrow (-1L, 0L, 1L); torch.zeros_like (x.narrow (-1L, 1L, 1L)) |], -1L)
+        let both = net.forward (torch.stack ([| x; noDrug |], 0L))
+        both[0L] - both[1L]
+
+let private grid = Domain.Interval(0.0, 10.0, Truth.Cells)
+
+/// The truth: the catalogue's tumour model on 64 cells with the Emax kill written out and D, r fixed.
+let truthModel: Model =
+    let u, D, r, c = sym "u", sym "D", sym "r", sym "c"
+    let kmax, ec50 = sym "kmax", sym "EC50"
+
+    model "tumour_truth" {
+        domain grid
+        field "u"
+        param "D" (fixedAt Truth.D)
+        param "r" (fixedAt Truth.r)
+        constant "kmax" Truth.KMax
+        constant "EC50" Truth.EC50
+        forcing "c"
+        equation (dt u == div (D * grad u) + r * u * (1.0 - u) - kmax * c / (ec50 + c) * u)
+        boundary "u" noFlux
+        initial "u" (fun x -> exp (-((x - 5.0) ** 2)))
+    }
+
+/// The scientific model: log-kill hypothesis, kill = k c, starting from the prior values.
+let scientificModel: Model =
+    let u, D, r, k, c = sym "u", sym "D", sym "r", sym "k", sym "c"
+    let value name = prior |> Array.find (fun (n, _) -> n = name) |> snd
+
+    model "tumour_log_kill" {
+        domain grid
+        field "u"
+        param "D" (positive (value "D"))
+        param "r" (positive (value "r"))
+        param "k" (positive (value "k"))
+        forcing "c"
+        equation (dt u == div (D * grad u) + r * u * (1.0 - u) - k * c * u)
+        boundary "u" noFlux
+        initial "u" (fun x -> exp (-((x - 5.0) ** 2)))
+    }
+
+/// The hybrid: `Examples.tumour` (neural kill(u, c)) on the case's 64-cell grid.
+let hybridModel: Model = Examples.tumour |> Model.withDomain grid
+
+/// The truth's trajectory of one schedule with time step `dt` (Heun): u [step][cell] at t = 0, dt, …, 12, and
+/// the cell centres (for checks of the truth against its equation).
+let truthTrajectory (dt: float) (schedule: Schedule) : float[][] * float[] =
+    Engine.init ()
+    use _ = torch.NewDisposeScope()
+    use _ = torch.no_grad ()
+    let drug = Drug(Grid.ofDomain grid)
+
+    let sim =
+        Compiler.compile { Compiler.defaults with Forcings = Map [ "c", drug.At ] } truthModel
+
+    let steps = int (round (Truth.Horizon / dt))
+
+    let options = {
+        Rollout.defaults with
+            Scheme = Scheme.Heun
+            Dt = dt
+            SaveTimes = Array.init (steps + 1) (fun i -> float i * dt)
+            FiniteCheckEvery = 0
+            OnUnstable = OnUnstable.Ignore
+    }
+
+    drug.Use [| schedule |]
+    let u = sim.Simulate(sim.Initial 1, options).Values[0]
+    let values = Array.init (steps + 1) (fun i -> u[int64 i, 0L].data<float>().ToArray())
+    drug.Use [||]
+    values, drug.Centres
+
+/// Runs the truth, fits the models for every seed and scores them.
+let run (s: Settings) : Outcome =
+    Engine.init ()
+    use outer = torch.NewDisposeScope()
+
+    let steps = int (round (Truth.Horizon / s.Dt))
+
+    if abs (float steps * s.Dt - Truth.Horizon) > 1e-9 then
+        raise (HybridException $"Tumour: Dt = {s.Dt} must divide the horizon {Truth.Horizon} days.")
+
+    let stepTimes = Array.init (steps + 1) (fun i -> float i * s.Dt)
+
+    let observed =
+        Truth.ObservationTimes
+        |> Array.map (fun t -> int64 (round (t / s.Dt)))
+        |> fun i -> torch.tensor i
+
+    let options = {
+        Rollout.defaults with
+            Scheme = s.Scheme
+            Dt = s.Dt
+            SaveTimes = stepTimes
+            FiniteCheckEvery = 0
+            OnUnstable = OnUnstable.Ignore
+    }
+
+    let drug = Drug(Grid.ofDomain grid)
+    let forcings = Map [ "c", drug.At ]
+
+    let compile (m: Model) (modules: Map<string, torch.nn.Module<torch.Tensor, torch.Tensor>>) =
+        Compiler.compile
+            {
+                Compiler.defaults with
+                    Forcings = forcings
+                    Modules = modules
+            }
+            m
+
+    /// The whole trajectory [steps + 1; B; cells] of `sim` on `schedules`.
+    let simulate (sim: Simulator) (schedules: Schedule[]) =
+        drug.Use schedules
+        sim.Simulate(sim.Initial schedules.Length, options).Values[0]
+
+    let atObservations (trajectory: torch.Tensor) = trajectory.index_select (0L, observed)
+
+    let truthSim = compile truthModel Map.empty
+    let testSchedules = Array.append inDomain outOfDomain
+
+    let truthOf schedules =
+        use _ = torch.no_grad ()
+        (simulate truthSim schedules).DetachFromDisposeScope()
+
+    let truthTrain, truthIn, truthOut, truthTest =
+        truthOf training, truthOf inDomain, truthOf outOfDomain, truthOf testSchedules
+
+    /// RMS residual under the true equation of a trajectory of the test schedules.
+    let residualNorm (trajectory: torch.Tensor) =
+        use _ = torch.no_grad ()
+        drug.Use testSchedules
+        let result = truthSim.Residual(ResidualForm.Consistent s.Scheme, stepTimes, [| trajectory |])
+        result.Norms[0].ToDouble()
+
+    let truthResidual = residualNorm truthTest
+
+    let trainingMaxConcentration =
+        training
+        |> Array.map (fun sch -> stepTimes |> Array.map (fun t -> concentration sch t 0.0) |> Array.max)
+        |> Array.max
+
+    let oodMaxConcentration =
+        outOfDomain
+        |> Array.map (fun sch -> stepTimes |> Array.map (fun t -> concentration sch t 0.0) |> Array.max)
+        |> Array.max
+
+    let killConcentrations = Array.init 41 (fun i -> oodMaxConcentration * float i / 40.0)
+
+    let trueKill =
+        killConcentrations |> Array.map (fun c -> Truth.KMax * c / (Truth.EC50 + c))
+
+    let burden (trajectory: torch.Tensor) =
+        use _ = torch.no_grad ()
+        let mean = trajectory.mean ([| 2L |]) // [steps + 1; B]
+        Array.init (int mean.shape[1]) (fun b -> mean.select(1L, int64 b).data<float>().ToArray())
+
+    let mse (a: torch.Tensor) (b: torch.Tensor) =
+        use _ = torch.no_grad ()
+        (square (atObservations a - atObservations b)).mean().ToDouble()
+
+    // Per seed and model: (in-domain, out-of-domain, train MSE, residual, train s, inference s, parameters,
+    // kill curve, burden).
+    let perSeed =
+        s.Seeds
+        |> List.map (fun seed ->
+            Engine.seed seed
+
+            let data =
+                use _ = torch.no_grad ()
+                use generator = new torch.Generator(uint64 (1000 + seed))
+
+                let noise =
+                    torch.randn (truthTrain.shape, dtype = f64, generator = generator) .* s.Noise
+
+                (atObservations (truthTrain + noise)).DetachFromDisposeScope()
+
+            let score (sim: Simulator) (kill: float[]) (trainSeconds: float) =
+                use _ = torch.no_grad ()
+                let watch = Stopwatch.StartNew()
+                let test = simulate sim testSchedules
+                let inferenceSeconds = watch.Elapsed.TotalSeconds
+                let nIn = int64 inDomain.Length
+                let predictedIn = test.narrow (1L, 0L, nIn)
+                let predictedOut = test.narrow (1L, nIn, int64 outOfDomain.Length)
+                let predictedTrain = simulate sim training
+
+                let parameters =
+                    sim.Parameters |> Array.map (fun p -> p.Name, p.Get())
+
+                {|
+                    InDomain = mse predictedIn truthIn
+                    OutOfDomain = mse predictedOut truthOut
+                    Train = mse predictedTrain truthTrain
+                    Residual = residualNorm test
+                    TrainSeconds = trainSeconds
+                    InferenceSeconds = inferenceSeconds
+                    Parameters = parameters
+                    Kill = kill
+                    Burden = burden predictedOut
+                |}
+
+            let dataLoss (sim: Simulator) =
+                Loss.mse (atObservations (simulate sim training)) data
+
+            // Prior: nothing fitted.
+            let priorSim = compile scientificModel Map.empty
+            let linearKill (sim: Simulator) =
+                let k = (sim.Param "k").Get()
+                killConcentrations |> Array.map (fun c -> k * c)
+
+            let priorResult = score priorSim (linearKill priorSim) 0.0
+
+            // Fitted: D, r, k by Adam from the prior values.
+            let fittedSim = compile scientificModel Map.empty
+
+            let fit =
+                Trainer.train
+                    {
+                        Trainer.defaults with
+                            Epochs = s.PhysicsEpochs
+                            Seed = seed
+                            Groups = [| Trainer.group "theta" s.PhysicsRate (fittedSim.Trainable()) |]
+                    }
+                    {
+                        Loss =
+                            fun _ ->
+                                let l = dataLoss fittedSim
+                                { Total = l; Parts = [| "data", l |] }
+                        Validation = None
+                    }
+
+            let fittedResult =
+                score fittedSim (linearKill fittedSim) fit.WallTime.TotalSeconds
+
+            // Hybrid: Examples.tumour with kill = c · N(u, c), from the fitted D and r.
+            let net = new Mlp("kill", 2, 1, s.Width, 2, dtype = f64)
+            CaseTraining.initialise net seed true
+            let kill = new KillNetwork(net)
+
+            let hybridSim =
+                compile hybridModel (Map [ "kill", (kill :> torch.nn.Module<torch.Tensor, torch.Tensor>) ])
+
+            (hybridSim.Param "D").Set((fittedSim.Param "D").Get())
+            (hybridSim.Param "r").Set((fittedSim.Param "r").Get())
+
+            let hybridFit =
+                Trainer.train
+                    {
+                        Trainer.defaults with
+                            Epochs = s.HybridEpochs
+                            Seed = seed
+                            Groups = [|
+                                Trainer.group
+                                    "theta"
+                                    s.HybridRate
+                                    [ (hybridSim.Param "D").Raw; (hybridSim.Param "r").Raw ]
+                                Trainer.group "phi" s.HybridRate (Neural.parameters net)
+                            |]
+                            Modules = [| kill |]
+                    }
+                    {
+                        Loss =
+                            fun _ ->
+                                let l = dataLoss hybridSim
+                                { Total = l; Parts = [| "data", l |] }
+                        Validation = None
+                    }
+
+            let hybridKill =
+                use _ = torch.no_grad ()
+                let c = torch.tensor (killConcentrations, dtype = f64)
+                let input = torch.stack ([| torch.full_like (c, 0.5); c |], -1L)
+                (kill.forward input).squeeze(-1L).data<float>().ToArray()
+
+            let hybridResult =
+                score hybridSim hybridKill (fit.WallTime.TotalSeconds + hybridFit.WallTime.TotalSeconds)
+
+            [| priorResult; fittedResult; hybridResult |])
+        |> Array.ofList
+
+    let names = [|
+        "prior (log-kill, literature values)",
+        "scientific model, kill = k c (log-kill hypothesis) with literature-style D 0.06, r 0.35 /day, k 0.6 /day; nothing fitted"
+        "fitted (log-kill, D r k fitted)",
+        "scientific model, kill = k c, D, r and k fitted to the training schedules (Adam)"
+        "hybrid (D r + MLP kill)",
+        "Examples.tumour: D, r learnable, kill(u, c) = c N(u, c) with N an MLP, trained jointly from the fitted D, r"
+    |]
+
+    let models =
+        names
+        |> Array.mapi (fun i (name, description) ->
+            let runs = perSeed |> Array.map (fun r -> r[i])
+            let mean f = runs |> Array.averageBy f
+
+            {
+                Name = name
+                Description = description
+                InDomainMse = mean (fun r -> r.InDomain)
+                OutOfDomainMse = mean (fun r -> r.OutOfDomain)
+                TrainMse = mean (fun r -> r.Train)
+                ResidualNorm = mean (fun r -> r.Residual)
+                TrainSeconds = mean (fun r -> r.TrainSeconds)
+                InferenceSeconds = mean (fun r -> r.InferenceSeconds)
+                Parameters =
+                    runs[0].Parameters
+                    |> Array.mapi (fun j (n, _) -> n, runs |> Array.map (fun r -> snd r.Parameters[j]))
+                Kill = runs[0].Kill
+                Burden = runs[0].Burden
+            })
+
+    {
+        Settings = s
+        TrueParameters = [| "D", Truth.D; "r", Truth.r |]
+        KillConcentrations = killConcentrations
+        TrueKill = trueKill
+        TrainingMaxConcentration = trainingMaxConcentration
+        BurdenTimes = stepTimes
+        TrueBurden = burden truthOut
+        TruthResidualNorm = truthResidual
+        Models = models
+    }
