@@ -33,5 +33,6 @@ let main argv =
         Cases.EnergyBalanceTests.tests
         Cases.Lorenz96Tests.tests
         Cases.TumourTests.tests
+        Report.LineChartTests.tests
     ]
     |> Summary.runOneAtATime argv
