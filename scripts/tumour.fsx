@@ -1,7 +1,7 @@
 // Case study (twin experiment): tumour growth under a drug with an unknown, saturating effect. 1-D
 // reaction–diffusion ∂u/∂t = ∇·(D∇u) + r u (1 − u) − kill(u, c) u with the drug concentration c(t, x) from
 // dosing schedules; the truth's kill is k_max c/(EC50 + c), hidden from the models. The scientific model with the
-// log-kill hypothesis (kill = k c) with literature values and fitted, and a hybrid (Examples.tumour: D, r and an
+// log-kill hypothesis (kill = k c) with fixed prior values and fitted, and a hybrid (Examples.tumour: D, r and an
 // MLP kill(u, c)), trained on a control arm and two low-dose schedules, tested on unseen timings (in-domain) and
 // unseen higher-dose schedules (out-of-domain). Quick settings (one seed); `hybrid report` runs the full ones
 // (three seeds). Pass `full` for those here.
@@ -16,15 +16,7 @@ open Hybrid.Models.Cases
 let full = fsi.CommandLineArgs |> Array.contains "full"
 let outcome = Tumour.run (if full then Tumour.defaults else Tumour.quick)
 
-printfn
-    "%-38s %10s %10s %10s %9s %8s %8s"
-    "model"
-    "ID MSE"
-    "OOD MSE"
-    "train MSE"
-    "residual"
-    "train s"
-    "infer s"
+printfn "%-38s %10s %10s %10s %9s %8s %8s" "model" "ID MSE" "OOD MSE" "train MSE" "residual" "train s" "infer s"
 
 for m in outcome.Models do
     printfn
@@ -56,11 +48,13 @@ printfn
     outcome.KillConcentrations[last]
     outcome.TrainingMaxConcentration
     outcome.TrueKill[last]
-    (outcome.Models |> Array.map (fun m -> $"{m.Name} {m.Kill[last]:F3}") |> String.concat ", ")
+    (outcome.Models
+     |> Array.map (fun m -> $"{m.Name} {m.Kill[last]:F3}")
+     |> String.concat ", ")
 
 let mse name =
     (outcome.Models |> Array.find (fun m -> m.Name = name)).OutOfDomainMse
 
 // What the CI test asserts (tests/Hybrid.Tests/Cases/TumourTests.fs).
-if mse "hybrid (D r + MLP kill)" >= mse "prior (log-kill, literature values)" then
+if mse "hybrid (D r + MLP kill)" >= mse "prior (log-kill, fixed prior values)" then
     failwith "the hybrid does not beat the fixed-parameter (prior) model on the out-of-domain schedules"

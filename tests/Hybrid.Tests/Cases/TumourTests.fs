@@ -12,7 +12,7 @@ let private outcome = lazy (Tumour.run Tumour.quick)
 let private model name =
     outcome.Force().Models |> Array.find (fun m -> m.Name = name)
 
-let private prior = "prior (log-kill, literature values)"
+let private prior = "prior (log-kill, fixed prior values)"
 let private fitted = "fitted (log-kill, D r k fitted)"
 let private hybrid = "hybrid (D r + MLP kill)"
 
@@ -33,7 +33,9 @@ let private massBalance (schedule: Tumour.Schedule) =
         Array.map2
             (fun ui x ->
                 let c = Tumour.concentration schedule t x
-                Tumour.Truth.r * ui * (1.0 - ui) - Tumour.Truth.KMax * c / (Tumour.Truth.EC50 + c) * ui)
+
+                Tumour.Truth.r * ui * (1.0 - ui)
+                - Tumour.Truth.KMax * c / (Tumour.Truth.EC50 + c) * ui)
             u[i]
             centres
         |> Array.sum
@@ -44,7 +46,8 @@ let private massBalance (schedule: Tumour.Schedule) =
     let change = mass last - mass 0
 
     let integral =
-        [| 0 .. last - 1 |] |> Array.sumBy (fun i -> 0.5 * dt * (source i + source (i + 1)))
+        [| 0 .. last - 1 |]
+        |> Array.sumBy (fun i -> 0.5 * dt * (source i + source (i + 1)))
 
     change, abs (change - integral) / abs change
 
@@ -80,8 +83,10 @@ let tests =
             Expect.isLessThan (model fitted).TrainMse (model prior).TrainMse "fitted < prior on training"
         }
 
-        // The issue's claim, with fixed seeds (quick mode: hybrid ≈ 0.0004 against ≈ 0.0009 for the prior and
-        // ≈ 0.008 for the fitted log-kill model, whose linear kill overshoots at high doses).
+        // The issue's claim, with fixed seeds. Quick mode, seed 1: hybrid ≈ 1.2e-4 against ≈ 8.6e-4 for the prior
+        // and ≈ 7.9e-3 for the fitted log-kill model, whose linear kill overshoots at high doses. Seeds 2–4 in quick
+        // mode give 4.9e-4, 2.8e-4 and 3.4e-4 for the hybrid (the prior's does not depend on the seed); the full
+        // settings (3 seeds, 300 hybrid epochs) ≈ 5e-5.
         test "the hybrid beats the fixed-parameter (prior) model on the out-of-domain schedules" {
             Expect.isLessThan (model hybrid).OutOfDomainMse (model prior).OutOfDomainMse "hybrid < prior, OOD"
         }
@@ -93,6 +98,7 @@ let tests =
             Expect.isLessThan h.OutOfDomainMse (model fitted).OutOfDomainMse "hybrid < fitted, OOD"
         }
 
+        // Quick mode at c ≈ 4.4: truth ≈ 1.06, hybrid ≈ 0.99, fitted ≈ 5.4 /day (full settings: hybrid ≈ 0.77).
         test "the hybrid's kill saturates like the truth; the fitted linear kill overshoots at high doses" {
             let o = outcome.Force()
             let last = o.KillConcentrations.Length - 1
@@ -101,6 +107,7 @@ let tests =
             Expect.isGreaterThan ((model fitted).Kill[last]) (2.0 * truth) "fitted kill at the top"
         }
 
+        // Quick mode: D ≈ 0.0347 (+16%), r ≈ 0.468 (−6%); the full settings recover both within 2%.
         test "the hybrid recovers D and r within 30%" {
             let h = model hybrid
             let d, r = parameter h "D", parameter h "r"
