@@ -454,7 +454,7 @@ let run (s: Settings) : Outcome =
                 let noise =
                     torch.randn (truthTrain.shape, dtype = f64, generator = generator) .* s.Noise
 
-                (atObservations (truthTrain + noise)).DetachFromDisposeScope()
+                (atObservations (truthTrain .+ noise)).DetachFromDisposeScope()
 
             let score (sim: Simulator) (kill: float[]) (trainSeconds: float) =
                 use _ = torch.no_grad ()
@@ -550,7 +550,7 @@ let run (s: Settings) : Outcome =
             let hybridKill =
                 use _ = torch.no_grad ()
                 let c = torch.tensor (killConcentrations, dtype = f64)
-                let input = torch.stack ([| torch.full_like (c, 0.5); c |], -1L)
+                let input = torch.stack ([| torch.ones_like c .* 0.5; c |], -1L)
                 (kill.forward input).squeeze(-1L).data<float>().ToArray()
 
             let hybridResult =
