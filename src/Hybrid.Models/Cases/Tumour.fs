@@ -55,6 +55,10 @@ type Settings = {
     Width: int
     /// Standard deviation of the observation noise (u is 0–1).
     Noise: float
+    /// libtorch intra-op threads during `run` (the previous count is restored afterwards). The tensors are tiny
+    /// ([3; 32]), so more threads only add synchronisation; on a busy 2-core machine the default count made the
+    /// quick run several times slower.
+    Threads: int
     /// Seeds: each one draws the observation noise and the network initialisation; the MSEs are averaged
     /// over them and the parameters reported per seed.
     Seeds: int list
@@ -70,6 +74,7 @@ let defaults = {
     Scheme = Scheme.Heun
     Width = 16
     Noise = 0.01
+    Threads = 1
     Seeds = [ 1; 2; 3 ]
 }
 
@@ -348,9 +353,22 @@ let truthTrajectory (dt: float) (schedule: Schedule) : float[][] * float[] =
     drug.Clear()
     values, drug.Centres
 
-/// Runs the truth, fits the models for every seed and scores them.
-let run (s: Settings) : Outcome =
+/// Runs the truth, fits the models for every seed and scores them (with `s.Threads` libtorch threads).
+let rec run (s: Settings) : Outcome =
     Engine.init ()
+    let threads = torch.get_num_threads ()
+
+    if threads = s.Threads then
+        runWith s
+    else
+        Engine.useThreads s.Threads
+
+        try
+            runWith s
+        finally
+            Engine.useThreads threads
+
+and private runWith (s: Settings) : Outcome =
     use outer = torch.NewDisposeScope()
 
     let steps = int (round (Truth.Horizon / s.Dt))
