@@ -277,7 +277,7 @@ type private KillNetwork(net: Mlp) as this =
 
 let private grid = Domain.Interval(0.0, 10.0, Truth.Cells)
 
-/// The truth: the catalogue's tumour model on 64 cells with the Emax kill written out and D, r fixed.
+/// The truth: the catalogue's tumour model on the case's 32-cell grid with the Emax kill written out and D, r fixed.
 let truthModel: Model =
     let u, D, r, c = sym "u", sym "D", sym "r", sym "c"
     let kmax, ec50 = sym "kmax", sym "EC50"
@@ -314,7 +314,7 @@ let scientificModel: Model =
         initial "u" (fun x -> exp (-((x - 5.0) ** 2)))
     }
 
-/// The hybrid: `Examples.tumour` (neural kill(u, c)) on the case's 64-cell grid.
+/// The hybrid: `Examples.tumour` (neural kill(u, c)) on the case's 32-cell grid.
 let hybridModel: Model = Examples.tumour |> Model.withDomain grid
 
 /// The truth's trajectory of one schedule with time step `dt` (Heun): u [step][cell] at t = 0, dt, …, 12, and
