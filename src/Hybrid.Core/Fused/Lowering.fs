@@ -232,10 +232,9 @@ module Lowering =
 
                 match e with
                 | Num v -> KConst v
-                | Sym "x" when grid.Dims >= 1 -> KCoord(0, 0.0)
-                | Sym "y" when grid.Dims >= 2 -> KCoord(1, 0.0)
-                | Sym "t" -> KTime
                 | Sym n ->
+                    // Declarations first, then coordinates and time (as the eager compiler: a field named x
+                    // is the field).
                     match fieldIndex n, paramIndex n, constants.TryFind n with
                     | Some i, _, _ when isFast[i] && not fast -> fastOutsideSum n
                     | Some i, _, _ -> KRead(i, 0, 0)
@@ -243,14 +242,15 @@ module Lowering =
                         unsupported $"the spatial parameter '{n}' on the fast ring"
                     | _, Some j, _ -> KParam j
                     | _, _, Some v -> KConst v
-                    | _ ->
-                        if model.Forcings |> List.exists (fun f -> f.Name = n) then
-                            if fast then
-                                unsupported $"the forcing '{n}' on the fast ring"
+                    | _ when model.Forcings |> List.exists (fun f -> f.Name = n) ->
+                        if fast then
+                            unsupported $"the forcing '{n}' on the fast ring"
 
-                            forcing n
-                        else
-                            unsupported $"the symbol '{n}'"
+                        forcing n
+                    | _ when n = "x" && grid.Dims >= 1 -> KCoord(0, 0.0)
+                    | _ when n = "y" && grid.Dims >= 2 -> KCoord(1, 0.0)
+                    | _ when n = "t" -> KTime
+                    | _ -> unsupported $"the symbol '{n}'"
                 | Neg a -> KExpr.neg (low a)
                 | Add(a, b) -> KExpr.add (low a) (low b)
                 | Sub(a, b) -> KExpr.sub (low a) (low b)
