@@ -57,6 +57,8 @@ type KernelPlan = {
     Sites: ClosureSite[]
     /// Forcings read by the equations, numbered as the `KData` leaves of `Rhs`.
     Forcings: string[]
+    /// Forcings read inside a diffusion coefficient: taken at the cell, so they must be uniform in space.
+    FaceForcings: int[]
     /// Cells along x (1 on 0-D grids).
     Nx: int
     /// Cells along y (1 on grids with fewer than two axes).
@@ -107,9 +109,9 @@ module Lowering =
         )
 
     /// Lowers `model`; raises `ModelException` naming the field and the construct the fused path lacks
-    /// (operators of non-field expressions, closures or forcings inside a diffusion coefficient or on the fast
-    /// ring of a two-scale lattice, spatial parameters inside a diffusion coefficient, forcings or fields in
-    /// boundary values). Closure calls become `KInput` sites, evaluated by TorchSharp.
+    /// (operators of non-field expressions, closures inside a diffusion coefficient, closures, forcings and
+    /// spatial parameters on the fast ring of a two-scale lattice, spatial parameters inside a diffusion
+    /// coefficient, fields, closures, forcings or spatial parameters in boundary values). Closure calls become `KInput` sites, evaluated by TorchSharp.
     let lower (model: Model) : KernelPlan =
         let grid = Grid.ofDomain model.Domain
 
@@ -144,6 +146,7 @@ module Lowering =
         let fieldIndex name = Array.tryFindIndex ((=) name) fields
         let sites = ResizeArray<ClosureSite>()
         let forcings = ResizeArray<string>()
+        let faceForcings = ResizeArray<int>()
 
         let forcing (name: string) =
             if not (forcings.Contains name) then
@@ -316,11 +319,16 @@ module Lowering =
                     if not (KExpr.inputs kappa).IsEmpty then
                         unsupported "a neural closure inside a diffusion coefficient (κ at faces)"
 
-                    if not (KExpr.data kappa).IsEmpty then
-                        unsupported "a forcing inside a diffusion coefficient (κ at faces)"
+                    // A forcing in κ is taken at the cell: it must be uniform in space (checked by the stepper),
+                    // as the eager simulator's κ at faces requires.
+                    for i in KExpr.data kappa do
+                        if not (faceForcings.Contains i) then
+                            faceForcings.Add i
 
-                    if KExpr.parameters kappa |> List.exists (fun p -> paramSpatial[p]) then
-                        unsupported "a spatial parameter inside a diffusion coefficient (κ at faces)"
+                    for p in KExpr.parameters kappa do
+                        if paramSpatial[p] then
+                            unsupported
+                                $"the spatial parameter '{paramNames[p]}' inside a diffusion coefficient (κ at faces)"
 
                     [ 0 .. grid.Dims - 1 ]
                     |> List.map (fun ax ->
@@ -466,6 +474,7 @@ module Lowering =
             Rules = rules
             Sites = sites.ToArray()
             Forcings = forcings.ToArray()
+            FaceForcings = faceForcings.ToArray()
             Nx = nx
             Ny = ny
             Cells = nx * ny

@@ -139,8 +139,19 @@ type Stepper
                 use _ = torch.NewDisposeScope()
                 use _ = torch.no_grad ()
 
+                let raw = forcings[j]t
+
+                if Array.contains j plan.FaceForcings && raw.numel () > int64 batch then
+                    let shape = String.Join("; ", raw.shape)
+
+                    raise (
+                        ModelException(
+                            $"Forcing '{plan.Forcings[j]}' is read inside a diffusion coefficient, so it must be uniform in space (0-dim or [B; 1…]); at t = {t:G6} it has shape [{shape}]. Give one value per trajectory, or use the eager simulator."
+                        )
+                    )
+
                 let values =
-                    (forcings[j]t)
+                    raw
                         .to_type(torch.ScalarType.Float64)
                         .cpu()
                         .expand(Grid.fieldShape plan.Grid batch)

@@ -554,6 +554,18 @@ let private planeSpatialMoving =
             + 0.5 * Apply(Fn.Exp, -20.0 * (PowInt(Sym "x" - 0.4, 2) + PowInt(Sym "y" - 0.5, 2)))
         ))
 
+/// Nonlinear diffusion whose coefficient reads a (spatially uniform) forcing c(t): κ = D (1 + c) (1 + u²).
+let private forcedKappa =
+    Model.empty "forced_kappa"
+    |> Model.withDomain (Domain.Interval(0.0, 1.0, 16))
+    |> Model.addField (Model.field "u")
+    |> Model.addParam (Model.param "D" 0.02)
+    |> Model.addForcing { Name = "c"; Units = None }
+    |> Model.addEquation "u" (Divergence(Sym "D" * (1.0 + Sym "c") * (1.0 + PowInt(u, 2)) * Grad u) + Sym "c" * u)
+    |> Model.setBoundary "u" Side.Left (BoundaryCondition.Dirichlet(Num 0.4))
+    |> Model.setBoundary "u" Side.Right BoundaryCondition.NoFlux
+    |> Model.setInitial "u" (InitialCondition.Expr(0.3 + 0.2 * Apply(Fn.Sin, 6.0 * Sym "x")))
+
 /// Every model the test suite compiles (Compiler, Training and Fused tests, and the catalogue `Examples.all`),
 /// with what the fused path must do with it. The suite test below goes over all of them, so none is skipped
 /// silently; a model added to the suite should be added here.
@@ -619,6 +631,7 @@ let private suiteModels: SuiteModel list =
         }
         agrees "UdeTests: Fisher–KPP UDE with R(u)" Hybrid.Tests.Training.UdeTests.fisherUde None
         agrees "FusedTests: 2-D spatial parameter and moving boundary values" planeSpatialMoving None
+        agrees "FusedTests: a forcing inside a diffusion coefficient" forcedKappa None
     ]
     @ [ for c in cases -> agrees $"FusedTests: {c.Name}" c.Model (Some c.Initial) ]
 
@@ -873,6 +886,81 @@ let tests =
             Expect.stringContains e.Message "closure 'kill'" "names the closure"
             Expect.stringContains e.Message "FusedOptions.Modules" "says how to supply the network"
         }
+
+        testList "refusals name the construct" [
+            let refused (name: string) (m: Model) (text: string) =
+                test name {
+                    let e = Expect.throwsC (fun () -> Fused.compile Scheme.Rk4 m |> ignore) id
+                    Expect.stringContains e.Message text "names the construct"
+                }
+
+            let spatial name =
+                { Model.param name 0.1 with Shape = ParamShape.Spatial }
+
+            refused
+                "a spatial parameter inside a diffusion coefficient"
+                (cases.Head.Model
+                 |> Model.addParam (spatial "k")
+                 |> fun m -> { m with Equations = [ { Field = "u"; Rhs = Divergence(Sym "k" * Grad u) } ] })
+                "the spatial parameter 'k' inside a diffusion coefficient"
+
+            refused
+                "a forcing in a boundary value"
+                (cases.Head.Model
+                 |> Model.addForcing { Name = "g"; Units = None }
+                 |> Model.setBoundary "u" Side.Left (BoundaryCondition.Dirichlet(Sym "g")))
+                "a forcing in the boundary value on side Left of 'u'"
+
+            refused
+                "a spatial parameter on the fast ring"
+                ({ twoScale with Equations = [] }
+                 |> Model.addParam (spatial "k")
+                 |> Model.addEquation "X" (Sym "X")
+                 |> Model.addEquation "Y" (Sym "k" * Sym "Y"))
+                "the spatial parameter 'k' on the fast ring"
+
+            refused
+                "a neural closure on the fast ring"
+                ({ twoScale with Equations = [] }
+                 |> Model.addClosure {
+                     Name = "g"
+                     Arity = 1
+                     Architecture = Architecture.Mlp([ 1; 4; 1 ], Activation.Tanh)
+                     Units = None
+                 }
+                 |> Model.addEquation "X" (Sym "X")
+                 |> Model.addEquation "Y" (Call("g", [ Sym "Y" ])))
+                "the neural closure 'g' on the fast ring"
+
+            test "a forcing inside κ that varies in space is refused at the rollout, by name" {
+                Engine.init ()
+                let cells = 16
+
+                let sim =
+                    Fused.compileWith
+                        {
+                            Fused.defaults with
+                                Forcings =
+                                    Map [
+                                        "c",
+                                        (fun _ ->
+                                            torch
+                                                .tensor(Array.init cells float, dtype = f64)
+                                                .reshape ([| 1L; int64 cells |]))
+                                    ]
+                        }
+                        Scheme.Euler
+                        forcedKappa
+
+                let u0 = [| torch.ones ([| 1L; int64 cells |], dtype = f64) |]
+
+                let e =
+                    Expect.throwsC (fun () -> Fused.rollout sim u0 [| scalar 0.02 |] 0.0 0.01 5 5 5 |> ignore) id
+
+                Expect.stringContains e.Message "Forcing 'c'" "names the forcing"
+                Expect.stringContains e.Message "uniform in space" "says why"
+            }
+        ]
 
         test "IMEX schemes are refused with the explicit alternatives" {
             let e =
