@@ -115,7 +115,12 @@ module Codegen =
     let private arrays (name: string) (count: int) =
         let p = Expression.Parameter(typeof<float[][]>, name)
         let locals, loads = hoist p count
-        { Parameter = p; Locals = locals; Loads = loads }
+
+        {
+            Parameter = p
+            Locals = locals
+            Loads = loads
+        }
 
     /// What both kernels read: the padded fields, θ, t, the batch size, the closure outputs and the forcing
     /// values (the preamble common to `forward` and `adjoint`).
@@ -182,9 +187,7 @@ module Codegen =
                     (intConst (plan.FastGhost + dx))
             | false, _ ->
                 add
-                    (add
-                        (mul cell.B (intConst plan.PaddedCells))
-                        (Expression.Divide(cell.Ix, intConst plan.FastSites)))
+                    (add (mul cell.B (intConst plan.PaddedCells)) (Expression.Divide(cell.Ix, intConst plan.FastSites)))
                     (intConst (plan.Ghost + dx))
 
         /// The interior index ix·Ny + iy of the current (slow) cell: where spatial parameters keep its value.
@@ -326,7 +329,9 @@ module Codegen =
                 let setBase =
                     Expression.Assign(
                         pbase,
-                        add (add (mul b (intConst padded)) (mul (add ix (intConst g)) (intConst py))) (add iy (intConst gy))
+                        add
+                            (add (mul b (intConst padded)) (mul (add ix (intConst g)) (intConst py)))
+                            (add iy (intConst gy))
                     )
 
                 let em = Emitter(plan, r, cell)
@@ -342,7 +347,10 @@ module Codegen =
                 if isNull v then
                     None
                 else
-                    Some(Expression.Assign(v, Expression.ArrayIndex(r.Theta, intConst plan.ParamOffsets[i])) :> Expression))
+                    Some(
+                        Expression.Assign(v, Expression.ArrayIndex(r.Theta, intConst plan.ParamOffsets[i]))
+                        :> Expression
+                    ))
             |> Array.choose id
 
         let body =

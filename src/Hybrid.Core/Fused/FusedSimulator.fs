@@ -55,7 +55,9 @@ module internal StateLayout =
 
     /// Per field: the offset of its cells in a trajectory's state vector; and the vector's length.
     let ofPlan (plan: KernelPlan) =
-        let offsets = Array.scan (+) 0 (Array.init plan.Fields.Length (KernelPlan.cells plan))
+        let offsets =
+            Array.scan (+) 0 (Array.init plan.Fields.Length (KernelPlan.cells plan))
+
         offsets[.. plan.Fields.Length - 1], Array.last offsets
 
 /// The custom autograd function: inputs (simulator, spec, u0 [B; N], θ [P], then the closures' weights) in
@@ -263,8 +265,7 @@ module Fused =
         let state =
             torch.cat (
                 u0
-                |> Array.mapi (fun f u ->
-                    u.to_type(f64).cpu().reshape ([| batch; int64 (KernelPlan.cells plan f) |])),
+                |> Array.mapi (fun f u -> u.to_type(f64).cpu().reshape ([| batch; int64 (KernelPlan.cells plan f) |])),
                 1L
             )
 

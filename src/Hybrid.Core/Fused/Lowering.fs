@@ -93,7 +93,10 @@ module KernelPlan =
 
     /// Padded values of field `f` per trajectory.
     let padded (plan: KernelPlan) (f: int) =
-        if plan.Fast[f] then plan.FastPaddedCells else plan.PaddedCells
+        if plan.Fast[f] then
+            plan.FastPaddedCells
+        else
+            plan.PaddedCells
 
 /// Lowers a checked `Model` to a `KernelPlan`: spatial operators become explicit stencils with exactly the
 /// discretisation of `Numerics.Operators` (ghost cells as `Numerics.Boundary.pad`), so fused and eager
@@ -154,7 +157,8 @@ module Lowering =
 
             KData(forcings.IndexOf name)
 
-        let paramIndex name = Array.tryFindIndex ((=) name) paramNames
+        let paramIndex name =
+            Array.tryFindIndex ((=) name) paramNames
 
         let spacing axis = grid.Axes[axis].Spacing
         let unit axis = if axis = 0 then (1, 0) else (0, 1)
@@ -184,7 +188,8 @@ module Lowering =
                 |> KExpr.mapLeaves (fun leaf ->
                     match leaf with
                     | KRead(f, dx, dy) when isFast[f] -> KRead(f, dx + j, dy)
-                    | KCoord(0, s) -> KExpr.add (KExpr.mul (KConst(float fastSites)) (KCoord(0, 0.0))) (KConst(float j + s))
+                    | KCoord(0, s) ->
+                        KExpr.add (KExpr.mul (KConst(float fastSites)) (KCoord(0, 0.0))) (KConst(float j + s))
                     | other -> other))
             |> List.reduce KExpr.add
 
@@ -369,7 +374,8 @@ module Lowering =
                     | Some i when isFast[i] && fast -> KRead(i, m, 0)
                     | Some i when isFast[i] -> fastOutsideSum name
                     | Some _ ->
-                        unsupported $"the fast shift of the slow field '{name}' (use shift {name} m for the slow index k)"
+                        unsupported
+                            $"the fast shift of the slow field '{name}' (use shift {name} m for the slow index k)"
                     | None -> unsupported $"a fast shift of '{name}', which is not a field"
                 | FastSum a ->
                     if fastSites = 0 then

@@ -85,6 +85,7 @@ type Stepper
             Ghosts.update maps theta plan.ParamOffsets t
 
         Ghosts.fill maps batch u
+
     let k = Array.init stages (fun _ -> newState ())
     let s = Array.init stages (fun _ -> newState ())
     let stageAdjoint = Array.init stages (fun _ -> newState ())
@@ -127,7 +128,11 @@ type Stepper
     /// Padded index of row `row` (trajectory-major, then cell) of the interior of a slow field.
     let at (row: int) =
         let c = row % plan.Cells
-        (row / plan.Cells) * plan.PaddedCells + (c / plan.Ny + plan.Ghost) * plan.Py + c % plan.Ny + gy
+
+        (row / plan.Cells) * plan.PaddedCells
+        + (c / plan.Ny + plan.Ghost) * plan.Py
+        + c % plan.Ny
+        + gy
 
     let data = newArrays plan.Forcings.Length
     let mutable dataTime = nan

@@ -73,7 +73,8 @@ let private twoScale =
          - 0.1 * c * FastSum(Y * (1.0 + 0.001 * Sym "x")))
     |> Model.addEquation
         "Y"
-        (-10.0 * c * Expr.shiftJ "Y" 1 * (Expr.shiftJ "Y" 2 - Expr.shiftJ "Y" -1) - c * Y + 0.1 * c * X
+        (-10.0 * c * Expr.shiftJ "Y" 1 * (Expr.shiftJ "Y" 2 - Expr.shiftJ "Y" -1) - c * Y
+         + 0.1 * c * X
          + 0.01 * Expr.shiftK "X" 1
          + 0.01 * Expr.shiftK "Y" 1
          + 0.001 * Sym "x")
@@ -320,7 +321,10 @@ let private cases: Case list =
                 fun th _ s ->
                     let g = line 24
                     let w = s[0]
-                    [| th[0] .* Operators.laplacian g (Boundary.noFlux g) w .+ th[1] .* w .* (1.0 .- w) |]
+
+                    [|
+                        th[0] .* Operators.laplacian g (Boundary.noFlux g) w .+ th[1] .* w .* (1.0 .- w)
+                    |]
             Theta = [| 0.01; 1.0 |]
             Initial = fun b -> [| bump (line 24) b |]
             Dt = 0.01
@@ -551,7 +555,8 @@ let private planeSpatialMoving =
         "u"
         (InitialCondition.Expr(
             0.3
-            + 0.5 * Apply(Fn.Exp, -20.0 * (PowInt(Sym "x" - 0.4, 2) + PowInt(Sym "y" - 0.5, 2)))
+            + 0.5
+              * Apply(Fn.Exp, -20.0 * (PowInt(Sym "x" - 0.4, 2) + PowInt(Sym "y" - 0.5, 2)))
         ))
 
 /// Nonlinear diffusion whose coefficient reads a (spatially uniform) forcing c(t): κ = D (1 + c) (1 + u²).
@@ -561,7 +566,10 @@ let private forcedKappa =
     |> Model.addField (Model.field "u")
     |> Model.addParam (Model.param "D" 0.02)
     |> Model.addForcing { Name = "c"; Units = None }
-    |> Model.addEquation "u" (Divergence(Sym "D" * (1.0 + Sym "c") * (1.0 + PowInt(u, 2)) * Grad u) + Sym "c" * u)
+    |> Model.addEquation
+        "u"
+        (Divergence(Sym "D" * (1.0 + Sym "c") * (1.0 + PowInt(u, 2)) * Grad u)
+         + Sym "c" * u)
     |> Model.setBoundary "u" Side.Left (BoundaryCondition.Dirichlet(Num 0.4))
     |> Model.setBoundary "u" Side.Right BoundaryCondition.NoFlux
     |> Model.setInitial "u" (InitialCondition.Expr(0.3 + 0.2 * Apply(Fn.Sin, 6.0 * Sym "x")))
@@ -602,10 +610,13 @@ let private suiteModels: SuiteModel list =
 
     [ for m in Examples.all -> agrees $"Examples.all: {m.Name}" m None ]
     @ [
-        agrees "CompilerTests: two-scale Lorenz-96 (K = 8, J = 4)" {
-            Examples.lorenz96 with
-                Domain = Domain.Lattice(8, 4)
-        } None
+        agrees
+            "CompilerTests: two-scale Lorenz-96 (K = 8, J = 4)"
+            {
+                Examples.lorenz96 with
+                    Domain = Domain.Lattice(8, 4)
+            }
+            None
         {
             Source = "CompilerTests: a fast field outside Σⱼ"
             Model = fastOutsideSum
@@ -617,7 +628,10 @@ let private suiteModels: SuiteModel list =
             (Hybrid.Tests.Compiler.CompilerTests.lorenz96 40 8.0)
             (Some lorenzInitial)
         agrees "CompilerTests: Fisher–KPP" (Hybrid.Tests.Compiler.CompilerTests.fisherKpp 24 0.02 1.5) None
-        agrees "CompilerTests: Fisher–KPP with a neural kill(u, x)" (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ()) None
+        agrees
+            "CompilerTests: Fisher–KPP with a neural kill(u, x)"
+            (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ())
+            None
         agrees
             "CompilerTests: Fisher–KPP with an unused forcing"
             (Hybrid.Tests.Compiler.CompilerTests.fisherKpp 8 0.1 1.0
@@ -651,8 +665,7 @@ let private suiteTest (s: SuiteModel) =
 
         match s.Expected with
         | Refused text ->
-            let e =
-                Expect.throwsC (fun () -> Fused.compile Scheme.Rk4 s.Model |> ignore) id
+            let e = Expect.throwsC (fun () -> Fused.compile Scheme.Rk4 s.Model |> ignore) id
 
             Expect.stringContains e.Message text "the refusal names the construct"
         | Agrees ->
@@ -673,7 +686,7 @@ let private suiteTest (s: SuiteModel) =
                     Scheme.Rk4
                     s.Model
 
-            let dt, steps = 1e-3, 10
+            let dt, steps = 1e-3, 5
             let initial = defaultArg s.Initial compiled.Initial
 
             let run (fused: bool) =
@@ -682,7 +695,8 @@ let private suiteTest (s: SuiteModel) =
                         w.grad.zero_ () |> ignore
 
                 let theta =
-                    compiled.Theta() |> Array.map (fun t -> t.detach().clone().requires_grad_ (true))
+                    compiled.Theta()
+                    |> Array.map (fun t -> t.detach().clone().requires_grad_ (true))
 
                 let u0 = initial 2 |> Array.map (fun t -> t.detach().clone().requires_grad_ (true))
 
@@ -894,14 +908,24 @@ let tests =
                     Expect.stringContains e.Message text "names the construct"
                 }
 
-            let spatial name =
-                { Model.param name 0.1 with Shape = ParamShape.Spatial }
+            let spatial name = {
+                Model.param name 0.1 with
+                    Shape = ParamShape.Spatial
+            }
 
             refused
                 "a spatial parameter inside a diffusion coefficient"
                 (cases.Head.Model
                  |> Model.addParam (spatial "k")
-                 |> fun m -> { m with Equations = [ { Field = "u"; Rhs = Divergence(Sym "k" * Grad u) } ] })
+                 |> fun m -> {
+                     m with
+                         Equations = [
+                             {
+                                 Field = "u"
+                                 Rhs = Divergence(Sym "k" * Grad u)
+                             }
+                         ]
+                 })
                 "the spatial parameter 'k' inside a diffusion coefficient"
 
             refused
