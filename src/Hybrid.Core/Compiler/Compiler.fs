@@ -315,11 +315,12 @@ module Compiler =
                                 let c = constant v
                                 fun (_: Ctx) -> c
                             | _ ->
-                                let ev = boundaryExpr.Value e
+                                // Compiled on first use: `boundaryExpr` is only set once `compileExpr` exists.
+                                let ev = lazy (boundaryExpr.Value e)
 
                                 fun (c: Ctx) ->
                                     let coords = Array.init grid.Dims (fun d -> if d = a then at else c.Coords[d])
-                                    ev { c with Coords = coords }
+                                    ev.Value { c with Coords = coords }
 
                         match side s with
                         | BoundaryCondition.Periodic -> fun _ -> Bc.Periodic
