@@ -67,8 +67,9 @@ let toSvg (chart: Chart) : string =
     add
         $"""<line x1="{left}" y1="{inv (py y0)}" x2="{inv (px x1)}" y2="{inv (py y0)}" stroke="black"/><line x1="{left}" y1="{inv (py y0)}" x2="{left}" y2="{inv (py y1)}" stroke="black"/>"""
 
-    // Whole numbers on the y axis unless the range is small (temperature anomalies).
+    // Whole numbers on the axes unless the range is small (temperature anomalies, concentrations).
     let yFormat = if y1 - y0 < 5.0 then "0.0#" else "0"
+    let xFormat = if x1 - x0 < 5.0 then "0.0#" else "0"
 
     for i in 0..4 do
         let y = y0 + float i * (y1 - y0) / 4.0
@@ -80,7 +81,7 @@ let toSvg (chart: Chart) : string =
         let x = x0 + float i * (x1 - x0) / 4.0
 
         add
-            $"""<text x="{inv (px x)}" y="{height - bottom + 16.0}" text-anchor="middle">{x.ToString("0", CultureInfo.InvariantCulture)}</text>"""
+            $"""<text x="{inv (px x)}" y="{height - bottom + 16.0}" text-anchor="middle">{x.ToString(xFormat, CultureInfo.InvariantCulture)}</text>"""
 
     add
         $"""<text x="14" y="{inv ((top + height - bottom) / 2.0)}" transform="rotate(-90 14 {inv ((top + height - bottom) / 2.0)})" text-anchor="middle">{Security.SecurityElement.Escape yLabel}</text>"""
