@@ -25,7 +25,10 @@ let summarise (runs: float[]) : SeedSummary =
         if runs.Length < 2 then
             0.0
         else
-            sqrt ((runs |> Array.sumBy (fun r -> (r - mean) * (r - mean))) / float (runs.Length - 1))
+            sqrt (
+                (runs |> Array.sumBy (fun r -> (r - mean) * (r - mean)))
+                / float (runs.Length - 1)
+            )
 
     {
         Runs = runs
@@ -49,7 +52,9 @@ let claimSentence (what: string) (hybridName: string) (hybrid: float) (baselines
 
     let bestName, best = baselines |> Array.minBy snd
     let c = change hybrid best
-    let g (v: float) = v.ToString("g3", Globalization.CultureInfo.InvariantCulture)
+
+    let g (v: float) =
+        v.ToString("g3", Globalization.CultureInfo.InvariantCulture)
 
     let direction =
         if c < 0.0 then

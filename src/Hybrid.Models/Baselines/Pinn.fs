@@ -104,7 +104,14 @@ let derivative (x: torch.Tensor) (y: torch.Tensor) (j: int) : torch.Tensor =
             let ones = torch.ones_like yc
 
             let g =
-                torch.autograd.grad ([| yc |], [| x |], [| ones |], retain_graph = true, create_graph = true, allow_unused = false)
+                torch.autograd.grad (
+                    [| yc |],
+                    [| x |],
+                    [| ones |],
+                    retain_graph = true,
+                    create_graph = true,
+                    allow_unused = false
+                )
 
             g[0].select (1L, int64 j))
 
@@ -153,24 +160,22 @@ let fit (s: Settings) (problem: Problem) : Trained =
         let data = (mask .* square ((u x .- targets) ./ outScale)).sum () ./ count
         let xc = collocation.detach().requires_grad_ true
 
-        let residual =
-            problem.Residual {
-                U = u xc
-                X = xc
-                D = derivative xc
-            }
+        let residual = problem.Residual { U = u xc; X = xc; D = derivative xc }
 
         data, (square residual).mean ()
 
     let seconds =
-        CaseTraining.adam
-            "PINN"
-            "lower the learning rate or the residual weight, or rescale the residual"
-            [| Neural.parameters net |> Array.map (fun p -> p :> torch.Tensor), s.LearningRate |]
-            s.Iterations
-            (fun _ ->
-                let data, residual = terms ()
-                data .+ s.ResidualWeight .* residual)
+        CaseTraining.singleThreaded (fun () ->
+            CaseTraining.adam
+                "PINN"
+                "lower the learning rate or the residual weight, or rescale the residual"
+                [|
+                    Neural.parameters net |> Array.map (fun p -> p :> torch.Tensor), s.LearningRate
+                |]
+                s.Iterations
+                (fun _ ->
+                    let data, residual = terms ()
+                    data .+ s.ResidualWeight .* residual))
 
     let dataLoss, residualLoss =
         use _ = torch.NewDisposeScope()
@@ -180,7 +185,10 @@ let fit (s: Settings) (problem: Problem) : Trained =
     let predict (points: float[][]) =
         use _ = torch.no_grad ()
         use _ = torch.NewDisposeScope()
-        let values = (u (matrix "prediction inputs" points inputs)).contiguous().data<float>().ToArray()
+
+        let values =
+            (u (matrix "prediction inputs" points inputs)).contiguous().data<float>().ToArray()
+
         Array.init points.Length (fun i -> Array.sub values (i * channels) channels)
 
     {

@@ -70,8 +70,12 @@ let private positions (steps: int64) (width: int) =
     let values =
         Array.init (int steps * width) (fun i ->
             let k, j = i / width, i % width
-            let rate = Math.Pow(10000.0, -float (2 * (j / 2)) / float width)
-            if j % 2 = 0 then sin (float k * rate) else cos (float k * rate))
+            let rate = Math.Pow(10000.0, -float(2 * (j / 2)) / float width)
+
+            if j % 2 = 0 then
+                sin (float k * rate)
+            else
+                cos (float k * rate))
 
     torch.tensor(values, dtype = f64).reshape (steps, int64 width)
 
@@ -92,7 +96,10 @@ type SequenceNet(label: string, inputs: int, outputs: int, s: Settings) as this 
                     $"SequenceNet '{label}': Hidden {s.Hidden} and Layers {s.Layers} must be at least 1; use e.g. Hidden = 16, Layers = 1."
             )
 
-        if s.Architecture = Architecture.Transformer && (s.Heads < 1 || s.Hidden % s.Heads <> 0) then
+        if
+            s.Architecture = Architecture.Transformer
+            && (s.Heads < 1 || s.Hidden % s.Heads <> 0)
+        then
             raise (
                 HybridException
                     $"SequenceNet '{label}': Heads {s.Heads} must divide Hidden {s.Hidden}; use e.g. Heads = 2 with Hidden = 16."
@@ -116,7 +123,8 @@ type SequenceNet(label: string, inputs: int, outputs: int, s: Settings) as this 
                     torch.nn.Activations.ReLU
                 )
 
-            Some(torch.nn.Linear(int64 inputs, int64 s.Hidden)), Some(torch.nn.TransformerEncoder(layer, int64 s.Layers))
+            Some(torch.nn.Linear(int64 inputs, int64 s.Hidden)),
+            Some(torch.nn.TransformerEncoder(layer, int64 s.Layers))
 
     let readout = torch.nn.Linear(int64 s.Hidden, int64 outputs)
 
@@ -188,12 +196,15 @@ let private train (net: SequenceNet) (s: Settings) (loss: unit -> torch.Tensor) 
     CaseTraining.initialise net s.Seed false
 
     let seconds =
-        CaseTraining.adam
-            $"{name s.Architecture} baseline"
-            "lower the learning rate"
-            [| Training.Neural.parameters net |> Array.map (fun p -> p :> torch.Tensor), s.LearningRate |]
-            s.Iterations
-            (fun _ -> loss ())
+        CaseTraining.singleThreaded (fun () ->
+            CaseTraining.adam
+                $"{name s.Architecture} baseline"
+                "lower the learning rate"
+                [|
+                    Training.Neural.parameters net |> Array.map (fun p -> p :> torch.Tensor), s.LearningRate
+                |]
+                s.Iterations
+                (fun _ -> loss ()))
 
     use _ = torch.no_grad ()
 
@@ -236,7 +247,10 @@ let fitForecaster (s: Settings) (records: float[][][]) (exogenous: float[][][]) 
     let channels = width "fitForecaster series" records[0]
 
     let covariates =
-        if exogenous.Length = 0 then 0 else width "fitForecaster exogenous" exogenous[0]
+        if exogenous.Length = 0 then
+            0
+        else
+            width "fitForecaster exogenous" exogenous[0]
 
     let exogenousOf r =
         if exogenous.Length = 0 then [||] else exogenous[r]
@@ -312,7 +326,12 @@ let forecast (model: Trained) (history: float[][]) (exogenous: float[][]) (steps
 /// states up to k (at most `Window` of them), [T − 1; channels].
 let oneStep (model: Trained) (series: float[][]) (exogenous: float[][]) : float[][] =
     use _ = torch.no_grad ()
-    let exo = if model.Net.Inputs > model.Net.Outputs then exogenous else [||]
+
+    let exo =
+        if model.Net.Inputs > model.Net.Outputs then
+            exogenous
+        else
+            [||]
 
     Array.init (series.Length - 1) (fun k ->
         use _ = torch.NewDisposeScope()
@@ -328,13 +347,18 @@ let oneStep (model: Trained) (series: float[][]) (exogenous: float[][]) : float[
 /// at every step (all records of the same length T; scaled to order one).
 let fitRegression (s: Settings) (inputs: float[][][]) (targets: float[][][]) : Trained =
     if inputs.Length = 0 || inputs.Length <> targets.Length then
-        raise (HybridException $"fitRegression: {inputs.Length} input and {targets.Length} target records; give equal, non-zero counts.")
+        raise (
+            HybridException
+                $"fitRegression: {inputs.Length} input and {targets.Length} target records; give equal, non-zero counts."
+        )
 
     let steps = inputs[0].Length
 
     match Array.append inputs targets |> Array.tryFind (fun r -> r.Length <> steps) with
     | Some r ->
-        raise (HybridException $"fitRegression: a record has {r.Length} steps, the first has {steps}; give equal lengths.")
+        raise (
+            HybridException $"fitRegression: a record has {r.Length} steps, the first has {steps}; give equal lengths."
+        )
     | None -> ()
 
     let features = width "fitRegression inputs" (Array.concat inputs)
@@ -357,7 +381,8 @@ let regress (model: Trained) (inputs: float[][][]) : float[][][] =
     let steps = inputs[0].Length
 
     let x =
-        (matrix (Array.concat inputs) model.Net.Inputs).reshape (int64 inputs.Length, int64 steps, int64 model.Net.Inputs)
+        (matrix (Array.concat inputs) model.Net.Inputs)
+            .reshape (int64 inputs.Length, int64 steps, int64 model.Net.Inputs)
 
     let y = (model.Net.forward x).contiguous().data<float>().ToArray()
     let o = model.Net.Outputs

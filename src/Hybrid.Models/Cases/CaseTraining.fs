@@ -70,3 +70,16 @@ let adam
             o.Dispose()
 
     watch.Elapsed.TotalSeconds
+
+/// Runs `f` with libtorch limited to one intra-op thread and restores the previous count afterwards. For tiny
+/// networks (tens of units, batches of tens) extra threads cost more than they save, and when the machine's
+/// cores are busy their spin-waiting makes training many times slower (measured here: a 1-D PINN fit took
+/// ≈ 1 s on one thread and ≈ 60 s on two under a load of 8). Do not call from several threads at once.
+let singleThreaded (f: unit -> 'T) : 'T =
+    let previous = torch.get_num_threads ()
+    torch.set_num_threads 1
+
+    try
+        f ()
+    finally
+        torch.set_num_threads previous

@@ -496,7 +496,9 @@ let run (s: Settings) : Outcome =
                 SeedTestMse = mses
         }
 
-    let history = data.Temperature |> Array.take trainYears |> Array.map (fun t -> [| t |])
+    let history =
+        data.Temperature |> Array.take trainYears |> Array.map (fun t -> [| t |])
+
     let exogenous = data.Forcing |> Array.map (fun f -> [| f / 2.0 |])
 
     let sequenceModel architecture seed =
@@ -507,15 +509,14 @@ let run (s: Settings) : Outcome =
                         Window = s.SequenceWindow
                         Iterations = s.SequenceIterations
                         Seed = seed
-                }
-                [| history |]
-                [| Array.take trainYears exogenous |]
+                } [| history |] [| Array.take trainYears exogenous |]
 
         let fitted = SequenceModels.oneStep m history exogenous
         let forecast = SequenceModels.forecast m history exogenous testYears
 
         let simulated =
-            Array.concat [| history[0..0]; fitted; forecast |] |> Array.map (fun row -> row[0])
+            Array.concat [| history[0..0]; fitted; forecast |]
+            |> Array.map (fun row -> row[0])
 
         evaluate
             (SequenceModels.name architecture)
@@ -528,16 +529,20 @@ let run (s: Settings) : Outcome =
     let pinnModel seed =
         let value name =
             fittedModel.Parameters |> Array.find (fun (n, _) -> n = name) |> snd
+
         let heat, deep, lambda, gamma, t0 =
-            value "C (W yr/m2/K)", value "C_d (W yr/m2/K)", value "lambda (W/m2/K)", value "gamma (W/m2/K)", value "T0 (C)"
+            value "C (W yr/m2/K)",
+            value "C_d (W yr/m2/K)",
+            value "lambda (W/m2/K)",
+            value "gamma (W/m2/K)",
+            value "T0 (C)"
 
         let yearsOf = Array.map (fun (y: int) -> [| float y |])
         let forcingTensor = torch.tensor (data.Forcing, dtype = f64)
 
         let problem = {
             Pinn.Inputs = Array.append (yearsOf (Array.take trainYears data.Years)) (yearsOf data.Years[0..0])
-            Pinn.Targets =
-                Array.append (history |> Array.map (fun row -> [| row[0]; nan |])) [| [| nan; 0.0 |] |]
+            Pinn.Targets = Array.append (history |> Array.map (fun row -> [| row[0]; nan |])) [| [| nan; 0.0 |] |]
             Pinn.Collocation = yearsOf data.Years
             Pinn.InputShift = [| 1949.0 |]
             Pinn.InputScale = [| 69.0 |]
@@ -549,7 +554,10 @@ let run (s: Settings) : Outcome =
                     let t = f.U.select (1L, 0L) .- t0
                     let td = f.U.select (1L, 1L)
                     let exchange = gamma .* (t .- td)
-                    let surface = heat .* du.select (1L, 0L) .- (forcingTensor .- lambda .* t .- exchange)
+
+                    let surface =
+                        heat .* du.select (1L, 0L) .- (forcingTensor .- lambda .* t .- exchange)
+
                     let ocean = deep .* du.select (1L, 1L) .- exchange
                     torch.stack ([| surface; ocean |], 1L)
         }

@@ -340,7 +340,8 @@ let run (s: Settings) : Outcome =
         $"{SequenceModels.name architecture}: (t, dose, time since last sample) sequence to concentration, no physics",
         (fun (train: Subject[]) ->
             let targets =
-                train |> Array.map (fun sub -> sub.Concentrations |> Array.map (fun c -> [| c / 10.0 |]))
+                train
+                |> Array.map (fun sub -> sub.Concentrations |> Array.map (fun c -> [| c / 10.0 |]))
 
             let m =
                 SequenceModels.fitRegression
@@ -375,20 +376,21 @@ let run (s: Settings) : Outcome =
             let p, physicsSeconds = fitPhysics train
             let lowest, highest = Array.min doses, Array.max doses
 
-            let grid =
-                [|
-                    for d in 0..4 do
-                        for k in 0..50 -> [| 0.5 * float k; lowest + (highest - lowest) * float d / 4.0 |]
-                |]
+            let grid = [|
+                for d in 0..4 do
+                    for k in 0..50 -> [| 0.5 * float k; lowest + (highest - lowest) * float d / 4.0 |]
+            |]
 
             let problem = {
                 Pinn.Inputs =
                     Array.append
-                        (train |> Array.collect (fun sub -> sub.Times |> Array.map (fun t -> [| t; sub.Dose |])))
+                        (train
+                         |> Array.collect (fun sub -> sub.Times |> Array.map (fun t -> [| t; sub.Dose |])))
                         (train |> Array.map (fun sub -> [| 0.0; sub.Dose |]))
                 Pinn.Targets =
                     Array.append
-                        (train |> Array.collect (fun sub -> sub.Concentrations |> Array.map (fun c -> [| nan; c |])))
+                        (train
+                         |> Array.collect (fun sub -> sub.Concentrations |> Array.map (fun c -> [| nan; c |])))
                         (train |> Array.map (fun sub -> [| sub.Dose; nan |]))
                 Pinn.Collocation = grid
                 Pinn.InputShift = [| 12.5; 4.5 |]
@@ -419,44 +421,46 @@ let run (s: Settings) : Outcome =
 
                     torch.tensor (values, dtype = f64)
 
-            predictor, physicsSeconds + m.Seconds, Array.append (named p) [| "network weights", float (Neural.parameterCount m.Net) |]),
+            predictor,
+            physicsSeconds + m.Seconds,
+            Array.append (named p) [| "network weights", float (Neural.parameterCount m.Net) |]),
         true,
         s.PhysicsIterations + s.PinnIterations
 
     let evaluateModel (name, description, fit: Subject[] -> Predictor * float * (string * float)[], trained, epochs) =
-            let mutable squared = 0.0
-            let mutable count = 0
-            let mutable trainSum = 0.0
-            let mutable seconds = 0.0
-            let mutable parameters = [||]
-            let mutable curve = [||]
+        let mutable squared = 0.0
+        let mutable count = 0
+        let mutable trainSum = 0.0
+        let mutable seconds = 0.0
+        let mutable parameters = [||]
+        let mutable curve = [||]
 
-            for fold in s.Folds do
-                let test = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 = fold)
-                let train = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 <> fold)
-                let predict, t, ps = fit train
-                use _ = torch.no_grad ()
-                let pairs = pairsOf test
-                squared <- squared + (square (predict test pairs - observedOf test)).sum().ToDouble()
-                count <- count + pairs.Length
-                trainSum <- trainSum + (mse predict train).ToDouble()
-                seconds <- seconds + t
-                parameters <- ps
+        for fold in s.Folds do
+            let test = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 = fold)
+            let train = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 <> fold)
+            let predict, t, ps = fit train
+            use _ = torch.no_grad ()
+            let pairs = pairsOf test
+            squared <- squared + (square (predict test pairs - observedOf test)).sum().ToDouble()
+            count <- count + pairs.Length
+            trainSum <- trainSum + (mse predict train).ToDouble()
+            seconds <- seconds + t
+            parameters <- ps
 
-                if fold = lastFold then
-                    curve <- (predict [| shown |] (curveTimes |> Array.map (fun t -> 0, t))).data<float>().ToArray()
+            if fold = lastFold then
+                curve <- (predict [| shown |] (curveTimes |> Array.map (fun t -> 0, t))).data<float>().ToArray()
 
-            {
-                Name = name
-                Description = description
-                TestMse = squared / float count
-                TrainMse = if trained then trainSum / float s.Folds.Length else nan
-                TrainSeconds = seconds
-                Epochs = epochs
-                SeedTestMse = [||]
-                Parameters = parameters
-                Curve = curve
-            }
+        {
+            Name = name
+            Description = description
+            TestMse = squared / float count
+            TrainMse = if trained then trainSum / float s.Folds.Length else nan
+            TrainSeconds = seconds
+            Epochs = epochs
+            SeedTestMse = [||]
+            Parameters = parameters
+            Curve = curve
+        }
 
     // A baseline over `BaselineSeeds` seeds: the mean test MSE, the rest from the first seed.
     let overSeeds (model: int -> _) =

@@ -405,7 +405,9 @@ let run (s: Settings) : Outcome =
         }
 
     let history =
-        observed |> Array.take trainYears |> Array.map (Array.map (fun v -> v / inputScale))
+        observed
+        |> Array.take trainYears
+        |> Array.map (Array.map (fun v -> v / inputScale))
 
     let sequence architecture =
         overSeeds
@@ -420,9 +422,7 @@ let run (s: Settings) : Outcome =
                                 Window = s.SequenceWindow
                                 Iterations = s.SequenceIterations
                                 Seed = seed
-                        }
-                        [| history |]
-                        [||]
+                        } [| history |] [||]
 
                 let forecast =
                     SequenceModels.forecast m history [||] testYears
@@ -439,7 +439,8 @@ let run (s: Settings) : Outcome =
                 let problem = {
                     Pinn.Inputs = years |> Array.take trainYears |> Array.map (fun y -> [| float y |])
                     Pinn.Targets = Array.take trainYears observed
-                    Pinn.Collocation = Array.init (4 * (years.Length - 1) + 1) (fun i -> [| float years[0] + 0.25 * float i |])
+                    Pinn.Collocation =
+                        Array.init (4 * (years.Length - 1) + 1) (fun i -> [| float years[0] + 0.25 * float i |])
                     Pinn.InputShift = [| float years[0] + 10.0 |]
                     Pinn.InputScale = [| 10.0 |]
                     Pinn.OutputShift = [| 30.0; 30.0 |]
@@ -457,8 +458,12 @@ let run (s: Settings) : Outcome =
                         problem
 
                 let predicted = m.Predict(years |> Array.map (fun y -> [| float y |]))
+
                 let trainMse =
-                    Array.map2 (Array.map2 (fun (a: float) b -> (a - b) * (a - b))) (Array.take trainYears predicted) problem.Targets
+                    Array.map2
+                        (Array.map2 (fun (a: float) b -> (a - b) * (a - b)))
+                        (Array.take trainYears predicted)
+                        problem.Targets
                     |> Array.concat
                     |> Array.average
 

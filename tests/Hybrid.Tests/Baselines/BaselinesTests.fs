@@ -82,7 +82,12 @@ let tests =
                 Array.init 3 (fun r -> Array.init 8 (fun k -> [| 0.1 * float ((r + k) % 3) |]))
 
             let targets =
-                inputs |> Array.map (fun xs -> xs |> Array.scan (fun acc x -> acc + x[0]) 0.0 |> Array.tail |> Array.map (fun v -> [| v |]))
+                inputs
+                |> Array.map (fun xs ->
+                    xs
+                    |> Array.scan (fun acc x -> acc + x[0]) 0.0
+                    |> Array.tail
+                    |> Array.map (fun v -> [| v |]))
 
             let s = {
                 SequenceModels.defaults SequenceModels.Architecture.Lstm with
@@ -97,7 +102,8 @@ let tests =
 
         test "the PINN derivative is the input derivative: d(x0² x1)/dx0 = 2 x0 x1" {
             let x =
-                torch.tensor([| 1.0; 2.0; -0.5; 3.0 |], dtype = torch.ScalarType.Float64).reshape(2L, 2L).requires_grad_ true
+                torch.tensor([| 1.0; 2.0; -0.5; 3.0 |], dtype = torch.ScalarType.Float64).reshape(2L, 2L).requires_grad_
+                    true
 
             let y = (x.select (1L, 0L) .* x.select (1L, 0L) .* x.select (1L, 1L)).unsqueeze 1L
             let d = (Pinn.derivative x y 0).data<float>().ToArray()
@@ -145,7 +151,9 @@ let tests =
             Expect.floatClose Accuracy.veryHigh s.Spread 1.0 "sample standard deviation"
             Expect.floatClose Accuracy.veryHigh (Comparison.change 0.7 1.0) -30.0 "30% lower"
 
-            let holds = Comparison.claimSentence "test years" "hybrid" 0.7 [| "LSTM", 1.0; "Transformer", 1.2 |]
+            let holds =
+                Comparison.claimSentence "test years" "hybrid" 0.7 [| "LSTM", 1.0; "Transformer", 1.2 |]
+
             Expect.stringContains holds "30% lower than the best pure-ML baseline, LSTM" "names the best baseline"
             Expect.stringContains holds "reduction holds" "30% is inside the claim"
 
