@@ -33,5 +33,6 @@ let main argv =
         Cases.PharmacokineticsTests.tests
         Cases.EnergyBalanceTests.tests
         Cases.Lorenz96Tests.tests
+        Report.LineChartTests.tests
     ]
     |> Summary.runOneAtATime argv

@@ -1,0 +1,76 @@
+/// The pharmacokinetics section of the report: theophylline concentrations of held-out subjects.
+module Hybrid.Models.Report.PharmacokineticsReport
+
+open System
+open System.IO
+open System.Text
+open Hybrid.Models.Cases
+open Hybrid.Models.Report.ReportFormat
+open Hybrid.Models.Report.ModelTable
+
+/// Writes the pharmacokinetics files into `dir` and returns its section of summary.md.
+let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
+    let rows =
+        o.Models
+        |> Array.map (fun m -> {
+            Name = m.Name
+            Description = m.Description
+            TestMse = m.TestMse
+            TrainMse = m.TrainMse
+            TrainSeconds = m.TrainSeconds
+            Parameters = m.Parameters
+        })
+
+    ModelTable.writeCsv dir "pharmacokinetics" rows
+
+    let curves = StringBuilder()
+    curves.AppendLine "model,subject,time_h,concentration_mg_per_l" |> ignore
+
+    for t, c in Array.zip o.Shown.Times o.Shown.Concentrations do
+        curves.AppendLine $"observed,{o.Shown.Id},{inv t},{inv c}" |> ignore
+
+    for m in o.Models do
+        for t, c in Array.zip o.CurveTimes m.Curve do
+            curves.AppendLine $"{m.Name},{o.Shown.Id},{inv t},{inv c}" |> ignore
+
+    File.WriteAllText(Path.Combine(dir, "pharmacokinetics-curves.csv"), curves.ToString())
+
+    let chart =
+        LineChart.save dir "pharmacokinetics" {
+            Title = $"theophylline, held-out subject {o.Shown.Id} (dose {o.Shown.Dose} mg/kg): observed and predicted"
+            XLabel = "time after the dose (h)"
+            YLabel = "concentration (mg/L)"
+            Observed = Array.zip o.Shown.Times o.Shown.Concentrations
+            Series = o.Models |> Array.map (fun m -> m.Name, Array.zip o.CurveTimes m.Curve)
+            Split = 0.0
+        }
+
+    let md = StringBuilder()
+    let add (s: string) = md.AppendLine s |> ignore
+    let folds = o.Folds |> List.map string |> String.concat ", "
+    add "## Pharmacokinetics: theophylline, one oral dose, 12 subjects"
+    add ""
+
+    add
+        $"Leave-subjects-out, folds {folds} (fold k holds out subjects 4k−3 … 4k; the others train). Predictions for held-out subjects use only their dose. Test MSE: all held-out samples pooled, (mg/L)². Train MSE: training subjects, averaged over folds. Parameters: last fold. The hybrid's training time includes the physics fit it starts from. Data: Boeckmann, Sheiner and Beal (1994), `data/theophylline-pk.csv`."
+
+    add ""
+    ModelTable.markdown 3 rows |> List.iter add
+
+    add ""
+    add "What the numbers say (generated from the table):"
+    add ""
+    let best = o.Models |> Array.minBy (fun m -> m.TestMse)
+    add $"- Lowest test MSE: {best.Name} ({best.TestMse:F3})."
+    let hm = o.Models |> Array.find (fun m -> m.Name.StartsWith "hybrid")
+
+    for om in o.Models |> Array.filter (fun m -> not (m.Name.StartsWith "hybrid")) do
+        add $"- {hm.Name} {verdict hm.TestMse om.TestMse} {om.Name} ({hm.TestMse:F3} vs {om.TestMse:F3})."
+
+    add
+        "- Population predictions only (no per-subject parameters), so the between-subject variability sets a floor under every model's test MSE."
+
+    add ""
+    add chart
+    add ""
+    md.ToString()

@@ -1,0 +1,26 @@
+/// Number formatting and generated verdicts shared by the report's writers.
+module Hybrid.Models.Report.ReportFormat
+
+open System.Globalization
+
+/// A number for CSV and SVG files: six significant digits, invariant culture.
+let inv (x: float) =
+    x.ToString("G6", CultureInfo.InvariantCulture)
+
+/// "beats" when `value` < `reference` (lower is better), otherwise "does NOT beat".
+let verdict (value: float) (reference: float) =
+    if value < reference then "beats" else "does NOT beat"
+
+/// The change of `value` against `reference` in per cent with its sign, e.g. "+31%" or "-4.5%"
+/// (`decimals` digits after the point).
+let percentChange (decimals: int) (value: float) (reference: float) =
+    let change = 100.0 * (value - reference) / reference
+    let sign = if change >= 0.0 then "+" else ""
+
+    let digits =
+        if decimals = 0 then
+            "0"
+        else
+            "0." + String.replicate decimals "0"
+
+    sign + change.ToString(digits, CultureInfo.InvariantCulture) + "%"
