@@ -22,7 +22,9 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
             TestMse = m.Skills[0].Rmse[last] * m.Skills[0].Rmse[last]
             TrainMse = m.TrainMse
             TrainSeconds = m.TrainSeconds
-            Parameters = Array.append m.Parameters [| "epochs", float m.Epochs |]
+            Epochs = m.Epochs
+            SeedTestMse = [||]
+            Parameters = m.Parameters
         })
 
     ModelTable.writeCsv dir "lorenz96" rows
