@@ -72,4 +72,4 @@ let claimSentence (what: string) (hybridName: string) (hybrid: float) (baselines
         else
             "the hybrid is not better: the proposal's 20–40% claim does not hold"
 
-    $"On the {what}, {hybridName} (MSE {g hybrid}) is {direction} the best pure-ML baseline, {bestName} (mean MSE {g best}); {verdict}."
+    $"On the {what}, {hybridName} (MSE {g hybrid}) is {direction} the best pure-ML baseline, {bestName} (MSE {g best}, the mean where it ran over several seeds); {verdict}."

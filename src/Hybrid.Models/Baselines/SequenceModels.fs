@@ -288,10 +288,7 @@ let fitForecaster (s: Settings) (records: float[][][]) (exogenous: float[][][]) 
         |> Array.reduce (.+)
         |> fun total -> total ./ count)
 
-/// Forecasts `steps` steps after `history` [T; channels] (the same scaling as in training) with a trained
-/// forecaster, feeding predictions back; `exogenous` [T + steps; covariates] covers the history and the
-/// forecast (empty when the forecaster has none). Returns [steps; channels].
-let forecast (model: Trained) (history: float[][]) (exogenous: float[][]) (steps: int) : float[][] =
+let private forecastOn (model: Trained) (history: float[][]) (exogenous: float[][]) (steps: int) : float[][] =
     let channels = model.Net.Outputs
 
     if history.Length = 0 || history |> Array.exists (fun r -> r.Length <> channels) then
@@ -320,6 +317,12 @@ let forecast (model: Trained) (history: float[][]) (exogenous: float[][]) (steps
         states.Add(Array.map2 (+) last (dx.data<float>().ToArray()))
 
     states.ToArray() |> Array.skip history.Length
+
+/// Forecasts `steps` steps after `history` [T; channels] (the same scaling as in training) with a trained
+/// forecaster, feeding predictions back; `exogenous` [T + steps; covariates] covers the history and the
+/// forecast (empty when the forecaster has none). Returns [steps; channels].
+let forecast (model: Trained) (history: float[][]) (exogenous: float[][]) (steps: int) : float[][] =
+    CaseTraining.singleThreaded (fun () -> forecastOn model history exogenous steps)
 
 /// One-step-ahead predictions of a trained forecaster along an observed `series` [T; channels] with its
 /// `exogenous` inputs [T; covariates] (empty when none): row k is the prediction of x(k + 1) from the observed
