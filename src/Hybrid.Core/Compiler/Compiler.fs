@@ -315,11 +315,12 @@ module Compiler =
                                 let c = constant v
                                 fun (_: Ctx) -> c
                             | _ ->
-                                let ev = boundaryExpr.Value e
+                                // Compiled on first use: `boundaryExpr` is only set once `compileExpr` exists.
+                                let ev = lazy (boundaryExpr.Value e)
 
                                 fun (c: Ctx) ->
                                     let coords = Array.init grid.Dims (fun d -> if d = a then at else c.Coords[d])
-                                    ev { c with Coords = coords }
+                                    ev.Value { c with Coords = coords }
 
                         match side s with
                         | BoundaryCondition.Periodic -> fun _ -> Bc.Periodic
@@ -766,10 +767,20 @@ module Compiler =
                     for i in before .. diffusivityProbes.Count - 1 do
                         diffusivityProbes[i] <- (true, snd diffusivityProbes[i])
 
+                // Negative terms are subtracted, not negated and added: −a + b becomes b − a (exactly the same
+                // value), so a negation kernel is needed only when a sum starts with two negative terms.
+                let ordered =
+                    match compiled with
+                    | (s0, f0) :: (s1, f1) :: rest when s0 < 0.0 && s1 > 0.0 -> (s1, f1) :: (s0, f0) :: rest
+                    | _ -> compiled
+
+                let (firstSign, first), rest = ordered.Head, ordered.Tail
+
                 Some(fun c ->
-                    compiled
-                    |> List.map (fun (sign, f) -> if sign > 0.0 then f c else -(f c))
-                    |> List.reduce (.+))
+                    let start = if firstSign > 0.0 then first c else -(first c)
+
+                    rest
+                    |> List.fold (fun acc (sign, f) -> if sign > 0.0 then acc .+ f c else acc .- f c) start)
 
         let explicitParts =
             split

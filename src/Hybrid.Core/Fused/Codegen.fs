@@ -93,8 +93,8 @@ module Codegen =
             )
         )
 
-    /// One local per field holding `jagged[f]`, and the assignments that load them (before the loops, so the
-    /// loop body indexes flat arrays).
+    /// One local per array of `jagged` holding `jagged[i]`, and the assignments that load them (before the
+    /// loops, so the loop body indexes flat arrays).
     let private hoist (jagged: ParameterExpression) (count: int) =
         let locals =
             Array.init count (fun f -> Expression.Variable(typeof<float[]>, $"{jagged.Name}{f}"))
@@ -105,27 +105,69 @@ module Codegen =
 
         locals, loads
 
-    /// `body` preceded by the loads of hoisted locals.
-    let private withHoisted (hoisted: (ParameterExpression[] * Expression[]) list) (body: Expression) =
-        Expression.Block(hoisted |> Seq.collect fst, Seq.append (hoisted |> Seq.collect snd) [ body ]) :> Expression
+    /// A jagged-array parameter of a kernel and its arrays hoisted into locals.
+    type private Arrays = {
+        Parameter: ParameterExpression
+        Locals: ParameterExpression[]
+        Loads: Expression[]
+    }
+
+    let private arrays (name: string) (count: int) =
+        let p = Expression.Parameter(typeof<float[][]>, name)
+        let locals, loads = hoist p count
+
+        {
+            Parameter = p
+            Locals = locals
+            Loads = loads
+        }
+
+    /// What both kernels read: the padded fields, θ, t, the batch size, the closure outputs and the forcing
+    /// values (the preamble common to `forward` and `adjoint`).
+    type private Reads = {
+        Padded: Arrays
+        Theta: ParameterExpression
+        T: ParameterExpression
+        Batch: ParameterExpression
+        Inputs: Arrays
+        Data: Arrays
+        /// One local per scalar parameter (null for spatial ones, read per cell from θ).
+        ThetaLocals: ParameterExpression[]
+    }
+
+    let private reads (plan: KernelPlan) : Reads = {
+        Padded = arrays "padded" plan.Fields.Length
+        Theta = Expression.Parameter(typeof<float[]>, "theta")
+        T = Expression.Parameter(typeof<float>, "t")
+        Batch = Expression.Parameter(typeof<int>, "batch")
+        Inputs = arrays "inputs" plan.Sites.Length
+        Data = arrays "data" plan.Forcings.Length
+        ThetaLocals =
+            plan.Params
+            |> Array.mapi (fun i name ->
+                if plan.ParamSpatial[i] then
+                    null
+                else
+                    Expression.Variable(typeof<float>, name))
+    }
+
+    /// The loop variables of one cell: trajectory `B`, cell (`Ix`, `Iy`) of the ring being looped over (`Fast`:
+    /// the fast ring of a two-scale lattice, site n = `Ix`), and `Pbase`, the cell's index in that ring's
+    /// padded arrays.
+    type private Cell = {
+        B: ParameterExpression
+        Ix: ParameterExpression
+        Iy: ParameterExpression
+        Pbase: ParameterExpression
+        Fast: bool
+    }
 
     /// Emits kernel expressions into a statement list, one local per distinct non-leaf subexpression.
-    type private Emitter
-        (
-            plan: KernelPlan,
-            padded: ParameterExpression[],
-            inputs: ParameterExpression[],
-            data: ParameterExpression[],
-            pbase: ParameterExpression,
-            thetaLocals: ParameterExpression[],
-            t: Expression,
-            ix: ParameterExpression,
-            iy: ParameterExpression
-        ) =
+    type private Emitter(plan: KernelPlan, r: Reads, cell: Cell) =
         let locals = ResizeArray<ParameterExpression>()
         let statements = ResizeArray<Expression>()
         let memo = Dictionary<KExpr, Expression>(HashIdentity.Structural)
-        let strideX = plan.Py
+        let strideX = if cell.Fast then 1 else plan.Py
 
         let bind (value: Expression) =
             let v = Expression.Variable(typeof<float>)
@@ -133,9 +175,23 @@ module Codegen =
             statements.Add(Expression.Assign(v, value))
             v :> Expression
 
-        /// Index of a read at offset (dx, dy) from the current cell in the padded array.
-        member _.ReadIndex(dx: int, dy: int) =
-            add pbase (intConst (dx * strideX + dy))
+        /// Index into field `f`'s padded array of a read at offset (dx, dy) from the current cell; across the
+        /// rings of a two-scale lattice, from the parent site n / J (fast loop) or the first child site k·J
+        /// (slow loop).
+        member _.ReadIndex(f: int, dx: int, dy: int) =
+            match plan.Fast[f], cell.Fast with
+            | fastField, fastLoop when fastField = fastLoop -> add cell.Pbase (intConst (dx * strideX + dy))
+            | true, _ ->
+                add
+                    (add (mul cell.B (intConst plan.FastPaddedCells)) (mul cell.Ix (intConst plan.FastSites)))
+                    (intConst (plan.FastGhost + dx))
+            | false, _ ->
+                add
+                    (add (mul cell.B (intConst plan.PaddedCells)) (Expression.Divide(cell.Ix, intConst plan.FastSites)))
+                    (intConst (plan.Ghost + dx))
+
+        /// The interior index ix·Ny + iy of the current (slow) cell: where spatial parameters keep its value.
+        member _.CellIndex = add (mul cell.Ix (intConst plan.Ny)) cell.Iy
 
         member this.Emit(e: KExpr) : Expression =
             match memo.TryGetValue e with
@@ -144,14 +200,16 @@ module Codegen =
                 let value =
                     match e with
                     | KConst c -> Expression.Constant(c) :> Expression
-                    | KParam i -> thetaLocals[i] :> Expression
-                    | KTime -> t
-                    | KInput site -> bind (Expression.ArrayIndex(inputs[site], pbase))
-                    | KData forcing -> bind (Expression.ArrayIndex(data[forcing], pbase))
-                    | KRead(f, dx, dy) -> bind (Expression.ArrayIndex(padded[f], this.ReadIndex(dx, dy)))
+                    | KParam i when plan.ParamSpatial[i] ->
+                        bind (Expression.ArrayIndex(r.Theta, add (intConst plan.ParamOffsets[i]) this.CellIndex))
+                    | KParam i -> r.ThetaLocals[i] :> Expression
+                    | KTime -> r.T
+                    | KInput site -> bind (Expression.ArrayIndex(r.Inputs.Locals[site], cell.Pbase))
+                    | KData forcing -> bind (Expression.ArrayIndex(r.Data.Locals[forcing], cell.Pbase))
+                    | KRead(f, dx, dy) -> bind (Expression.ArrayIndex(r.Padded.Locals[f], this.ReadIndex(f, dx, dy)))
                     | KCoord(axis, shift) ->
                         let a = plan.Grid.Axes[axis]
-                        let i = if axis = 0 then ix else iy
+                        let i = if axis = 0 then cell.Ix else cell.Iy
 
                         let centre =
                             Expression.Add(
@@ -226,190 +284,216 @@ module Codegen =
         /// The per-cell body: its locals and statements.
         member _.Body = Expression.Block(locals, statements) :> Expression
 
-    /// Builds `for b, for ix, for iy: <body>` with the cell's padded index in scope, and
-    /// θ loaded into locals once.
-    let private cellLoops
+    /// The kernel body: θ loaded into locals, then for each ring that has equations (slow, then fast),
+    /// `for b, for ix, for iy: <cell body>` over that ring's cells, then `epilogue`. `cellBody` gets the
+    /// cell and the indices into `plan.Rhs` of the equations evaluated on its ring.
+    let private kernelBody
         (plan: KernelPlan)
-        (theta: ParameterExpression)
-        (batch: ParameterExpression)
-        (makeBody:
-            ParameterExpression[] -> ParameterExpression -> ParameterExpression -> ParameterExpression -> Expression)
-        (epilogue: ParameterExpression[] -> Expression list)
+        (r: Reads)
+        (hoisted: Arrays list)
+        (cellBody: Emitter -> Cell -> int list -> unit)
+        (epilogue: Expression list)
         =
         let b = Expression.Variable(typeof<int>, "b")
         let ix = Expression.Variable(typeof<int>, "ix")
         let iy = Expression.Variable(typeof<int>, "iy")
         let pbase = Expression.Variable(typeof<int>, "pbase")
 
-        let thetaLocals =
-            plan.Params |> Array.map (fun name -> Expression.Variable(typeof<float>, name))
+        let ringLoops (fast: bool) =
+            let equations =
+                [ 0 .. plan.Rhs.Length - 1 ] |> List.filter (fun i -> plan.RhsFast[i] = fast)
 
-        let g = plan.Ghost
-        let gy = if plan.Grid.Dims >= 2 then g else 0
+            if equations.IsEmpty then
+                None
+            else
+                let cell = {
+                    B = b
+                    Ix = ix
+                    Iy = iy
+                    Pbase = pbase
+                    Fast = fast
+                }
 
-        // pbase = b·P + (ix + g)·Py + (iy + gy)
-        let setBase =
-            Expression.Assign(
-                pbase,
-                add
-                    (add (mul b (intConst plan.PaddedCells)) (mul (add ix (intConst g)) (intConst plan.Py)))
-                    (add iy (intConst gy))
-            )
+                let g, gy, padded, nx, ny, py =
+                    if fast then
+                        plan.FastGhost, 0, plan.FastPaddedCells, plan.FastCells, 1, 1
+                    else
+                        plan.Ghost,
+                        (if plan.Grid.Dims >= 2 then plan.Ghost else 0),
+                        plan.PaddedCells,
+                        plan.Nx,
+                        plan.Ny,
+                        plan.Py
 
-        let inner =
-            Expression.Block(setBase, makeBody thetaLocals pbase ix iy) :> Expression
+                // pbase = b·P + (ix + g)·Py + (iy + gy)
+                let setBase =
+                    Expression.Assign(
+                        pbase,
+                        add
+                            (add (mul b (intConst padded)) (mul (add ix (intConst g)) (intConst py)))
+                            (add iy (intConst gy))
+                    )
 
-        let loops =
-            loop b batch (loop ix (intConst plan.Nx) (loop iy (intConst plan.Ny) inner))
+                let em = Emitter(plan, r, cell)
+                cellBody em cell equations
+                let inner = Expression.Block(setBase, em.Body) :> Expression
+                Some(loop b r.Batch (loop ix (intConst nx) (loop iy (intConst ny) inner)))
+
+        let scalars = r.ThetaLocals |> Array.filter (isNull >> not)
 
         let loadTheta =
-            thetaLocals
-            |> Array.mapi (fun i v -> Expression.Assign(v, Expression.ArrayIndex(theta, intConst i)) :> Expression)
+            r.ThetaLocals
+            |> Array.mapi (fun i v ->
+                if isNull v then
+                    None
+                else
+                    Some(
+                        Expression.Assign(v, Expression.ArrayIndex(r.Theta, intConst plan.ParamOffsets[i]))
+                        :> Expression
+                    ))
+            |> Array.choose id
+
+        let body =
+            Expression.Block(
+                Array.append [| b; ix; iy; pbase |] scalars,
+                Array.concat [
+                    loadTheta
+                    [ false; true ] |> List.choose ringLoops |> Array.ofList
+                    Array.ofList epilogue
+                    [| Expression.Empty() :> Expression |]
+                ]
+            )
 
         Expression.Block(
-            Array.concat [ [| b; ix; iy; pbase |]; thetaLocals ],
-            Array.concat [ loadTheta; [| loops |]; Array.ofList (epilogue thetaLocals) ]
+            hoisted |> Seq.collect _.Locals,
+            Seq.append (hoisted |> Seq.collect _.Loads) [ body :> Expression ]
         )
+        :> Expression
 
     /// Compiles the right-hand side of every field.
     let forward (plan: KernelPlan) : ForwardKernel =
-        let padded = Expression.Parameter(typeof<float[][]>, "padded")
-        let theta = Expression.Parameter(typeof<float[]>, "theta")
-        let t = Expression.Parameter(typeof<float>, "t")
-        let output = Expression.Parameter(typeof<float[][]>, "output")
-        let batch = Expression.Parameter(typeof<int>, "batch")
-        let inputs = Expression.Parameter(typeof<float[][]>, "inputs")
-        let data = Expression.Parameter(typeof<float[][]>, "data")
-        let dataFields = hoist data plan.Forcings.Length
-
-        let paddedFields = hoist padded plan.Fields.Length
-        let outputFields = hoist output plan.Rhs.Length
-        let inputFields = hoist inputs plan.Sites.Length
+        let r = reads plan
+        let output = arrays "output" plan.Rhs.Length
 
         let body =
-            cellLoops
+            kernelBody
                 plan
-                theta
-                batch
-                (fun thetaLocals pbase ix iy ->
-                    let em =
-                        Emitter(plan, fst paddedFields, fst inputFields, fst dataFields, pbase, thetaLocals, t, ix, iy)
+                r
+                [ r.Padded; output; r.Inputs; r.Data ]
+                (fun em cell equations ->
+                    for f in equations do
+                        let value = em.Emit plan.Rhs[f]
+                        em.Add(Expression.Assign(Expression.ArrayAccess(output.Locals[f], cell.Pbase), value)))
+                []
 
-                    plan.Rhs
-                    |> Array.iteri (fun f rhs ->
-                        let value = em.Emit rhs
-
-                        let target = Expression.ArrayAccess((fst outputFields)[f], pbase)
-
-                        em.Add(Expression.Assign(target, value)))
-
-                    em.Body)
-                (fun _ -> [])
-            |> withHoisted [ paddedFields; outputFields; inputFields; dataFields ]
-
-        Expression.Lambda<ForwardKernel>(body, [| padded; theta; t; output; batch; inputs; data |]).Compile()
+        Expression
+            .Lambda<ForwardKernel>(
+                body,
+                [|
+                    r.Padded.Parameter
+                    r.Theta
+                    r.T
+                    output.Parameter
+                    r.Batch
+                    r.Inputs.Parameter
+                    r.Data.Parameter
+                |]
+            )
+            .Compile()
 
     /// Compiles the vector–Jacobian product of the right-hand side (derivatives taken symbolically here).
     let adjoint (plan: KernelPlan) : AdjointKernel =
-        let padded = Expression.Parameter(typeof<float[][]>, "padded")
-        let theta = Expression.Parameter(typeof<float[]>, "theta")
-        let t = Expression.Parameter(typeof<float>, "t")
-        let lambda = Expression.Parameter(typeof<float[][]>, "lambda")
-        let paddedAdjoint = Expression.Parameter(typeof<float[][]>, "paddedAdjoint")
+        let r = reads plan
+        let lambda = arrays "lambda" plan.Rhs.Length
+        let paddedAdjoint = arrays "paddedAdjoint" plan.Fields.Length
         let thetaAdjoint = Expression.Parameter(typeof<float[]>, "thetaAdjoint")
-        let batch = Expression.Parameter(typeof<int>, "batch")
-        let inputs = Expression.Parameter(typeof<float[][]>, "inputs")
-        let inputAdjoint = Expression.Parameter(typeof<float[][]>, "inputAdjoint")
-        let data = Expression.Parameter(typeof<float[][]>, "data")
-        let dataFields = hoist data plan.Forcings.Length
+        let inputAdjoint = arrays "inputAdjoint" plan.Sites.Length
 
+        // Scalar parameters accumulate in locals, added to θ̄ once; spatial ones are added per cell.
         let accumulators =
             plan.Params
-            |> Array.map (fun name -> Expression.Variable(typeof<float>, "d" + name))
+            |> Array.mapi (fun i name ->
+                if plan.ParamSpatial[i] then
+                    null
+                else
+                    Expression.Variable(typeof<float>, "d" + name))
 
-        let fields = plan.Fields.Length
-        let paddedFields = hoist padded fields
-        let lambdaFields = hoist lambda plan.Rhs.Length
-        let adjointFields = hoist paddedAdjoint fields
-        let inputFields = hoist inputs plan.Sites.Length
-        let inputAdjointFields = hoist inputAdjoint plan.Sites.Length
+        let scalarAccumulators = accumulators |> Array.filter (isNull >> not)
 
         let body =
-            cellLoops
+            kernelBody
                 plan
-                theta
-                batch
-                (fun thetaLocals pbase ix iy ->
-                    let em =
-                        Emitter(plan, fst paddedFields, fst inputFields, fst dataFields, pbase, thetaLocals, t, ix, iy)
+                r
+                [ r.Padded; lambda; paddedAdjoint; r.Inputs; inputAdjoint; r.Data ]
+                (fun em cell equations ->
+                    for f in equations do
+                        let rhs = plan.Rhs[f]
+                        let lam = em.Bind(Expression.ArrayIndex(lambda.Locals[f], cell.Pbase))
 
-                    plan.Rhs
-                    |> Array.iteri (fun f rhs ->
-                        let lam = em.Bind(Expression.ArrayIndex((fst lambdaFields)[f], pbase))
-
-                        for field, dx, dy in KExpr.reads rhs do
-                            let d = KExpr.derivative (KRead(field, dx, dy)) rhs
-
+                        let accumulate (target: Expression) (d: KExpr) =
                             if d <> KConst 0.0 then
-                                let target =
-                                    Expression.ArrayAccess((fst adjointFields)[field], em.ReadIndex(dx, dy))
-
                                 em.Add(Expression.AddAssign(target, mul lam (em.Emit d)))
 
-                        for p in KExpr.parameters rhs do
-                            let d = KExpr.derivative (KParam p) rhs
+                        for field, dx, dy in KExpr.reads rhs do
+                            accumulate
+                                (Expression.ArrayAccess(paddedAdjoint.Locals[field], em.ReadIndex(field, dx, dy)))
+                                (KExpr.derivative (KRead(field, dx, dy)) rhs)
 
-                            if d <> KConst 0.0 then
-                                em.Add(Expression.AddAssign(accumulators[p], mul lam (em.Emit d)))
+                        for p in KExpr.parameters rhs do
+                            let target =
+                                if plan.ParamSpatial[p] then
+                                    Expression.ArrayAccess(
+                                        thetaAdjoint,
+                                        add (intConst plan.ParamOffsets[p]) em.CellIndex
+                                    )
+                                    :> Expression
+                                else
+                                    accumulators[p] :> Expression
+
+                            accumulate target (KExpr.derivative (KParam p) rhs)
 
                         for site in KExpr.inputs rhs do
-                            let d = KExpr.derivative (KInput site) rhs
-
-                            if d <> KConst 0.0 then
-                                let target = Expression.ArrayAccess((fst inputAdjointFields)[site], pbase)
-                                em.Add(Expression.AddAssign(target, mul lam (em.Emit d))))
-
-                    em.Body)
-                (fun _ ->
-                    accumulators
-                    |> Array.mapi (fun i acc ->
-                        Expression.AddAssign(Expression.ArrayAccess(thetaAdjoint, intConst i), acc) :> Expression)
-                    |> List.ofArray)
+                            accumulate
+                                (Expression.ArrayAccess(inputAdjoint.Locals[site], cell.Pbase))
+                                (KExpr.derivative (KInput site) rhs))
+                (accumulators
+                 |> Array.mapi (fun i acc ->
+                     if isNull acc then
+                         None
+                     else
+                         Some(
+                             Expression.AddAssign(
+                                 Expression.ArrayAccess(thetaAdjoint, intConst plan.ParamOffsets[i]),
+                                 acc
+                             )
+                             :> Expression
+                         ))
+                 |> Array.choose id
+                 |> List.ofArray)
 
         let withAccumulators =
             Expression.Block(
-                accumulators,
+                scalarAccumulators,
                 Array.append
-                    (accumulators
+                    (scalarAccumulators
                      |> Array.map (fun a -> Expression.Assign(a, Expression.Constant(0.0)) :> Expression))
-                    [|
-                        withHoisted
-                            [
-                                paddedFields
-                                lambdaFields
-                                adjointFields
-                                inputFields
-                                inputAdjointFields
-                                dataFields
-                            ]
-                            body
-                    |]
+                    [| body |]
             )
 
         Expression
             .Lambda<AdjointKernel>(
                 withAccumulators,
                 [|
-                    padded
-                    theta
-                    t
-                    lambda
-                    paddedAdjoint
+                    r.Padded.Parameter
+                    r.Theta
+                    r.T
+                    lambda.Parameter
+                    paddedAdjoint.Parameter
                     thetaAdjoint
-                    batch
-                    inputs
-                    inputAdjoint
-                    data
+                    r.Batch
+                    r.Inputs.Parameter
+                    inputAdjoint.Parameter
+                    r.Data.Parameter
                 |]
             )
             .Compile()

@@ -34,7 +34,7 @@ type FusedSimulator
     /// Field names in state order.
     member _.Fields = plan.Fields
 
-    /// Scalar parameters, in the order `Rollout` expects their values.
+    /// Parameters (scalar and spatial, in declaration order), in the order `rollout` expects their values.
     member _.Parameters = plan.Params
 
     /// The weights of the closures' networks (each network once), through which gradients flow.
@@ -49,41 +49,54 @@ type FusedSimulator
             steppers[batch] <- s
             s
 
-/// The custom autograd function: inputs (simulator, spec, u0 [B; F; C], θ [P], then the closures' weights) in
-/// float64 on the CPU; output the saved states [S; B; F; C]. Backward runs the generated adjoint over the
+/// Where each field starts in one trajectory's state vector (its fields' cells one after the other), and
+/// the vector's length.
+module internal StateLayout =
+
+    /// Per field: the offset of its cells in a trajectory's state vector; and the vector's length.
+    let ofPlan (plan: KernelPlan) =
+        let offsets =
+            Array.scan (+) 0 (Array.init plan.Fields.Length (KernelPlan.cells plan))
+
+        offsets[.. plan.Fields.Length - 1], Array.last offsets
+
+/// The custom autograd function: inputs (simulator, spec, u0 [B; N], θ [P], then the closures' weights) in
+/// float64 on the CPU, where a trajectory's N values are its fields' cells one after the other
+/// (`StateLayout`); output the saved states [S; B; N]. Backward runs the generated adjoint over the
 /// checkpointed tape and returns gradients for u0, θ and every weight.
 type internal FusedRolloutFunction() =
     inherit torch.autograd.SingleTensorFunction<FusedRolloutFunction>()
 
-    /// [B; F; C] values as padded per-field arrays (ghost entries zero).
+    /// [B; N] values as padded per-field arrays (ghost entries zero).
     static let toFields (stepper: Stepper) (values: float[]) =
         let batch = stepper.Batch
         let plan = stepper.Plan
-        let fields = plan.Fields.Length
-        let cells = plan.Cells
+        let offsets, total = StateLayout.ofPlan plan
 
         let unpadded =
-            Array.init fields (fun f ->
-                Array.init (batch * cells) (fun i ->
-                    let b = i / cells
-                    values[(b * fields + f) * cells + i % cells]))
+            Array.init plan.Fields.Length (fun f ->
+                let cells = KernelPlan.cells plan f
+                Array.init (batch * cells) (fun i -> values[(i / cells) * total + offsets[f] + i % cells]))
 
         let padded = stepper.NewState()
-        Ghosts.scatter plan stepper.Maps batch unpadded padded
+        Ghosts.scatter stepper.Maps batch unpadded padded
         padded
 
-    /// Padded per-field arrays as [B; F; C] values.
+    /// Padded per-field arrays as [B; N] values.
     static let ofFields (stepper: Stepper) (padded: float[][]) =
         let batch = stepper.Batch
-        let fields = stepper.Plan.Fields.Length
-        let cells = stepper.Plan.Cells
-        let state = Ghosts.gather stepper.Plan stepper.Maps batch padded
+        let plan = stepper.Plan
+        let offsets, total = StateLayout.ofPlan plan
+        let state = Ghosts.gather stepper.Maps batch padded
+        let values = Array.zeroCreate (batch * total)
 
-        Array.init (batch * fields * cells) (fun i ->
-            let c = i % cells
-            let f = (i / cells) % fields
-            let b = i / (cells * fields)
-            state[f][b * cells + c])
+        for f in 0 .. plan.Fields.Length - 1 do
+            let cells = KernelPlan.cells plan f
+
+            for i in 0 .. batch * cells - 1 do
+                values[(i / cells) * total + offsets[f] + i % cells] <- state[f][i]
+
+        values
 
     override _.Name = "HybridFusedRollout"
 
@@ -93,8 +106,7 @@ type internal FusedRolloutFunction() =
         let u0 = vars[2] :?> torch.Tensor
         let theta = vars[3] :?> torch.Tensor
         let batch = int u0.shape[0]
-        let fields = sim.Fields.Length
-        let cells = sim.Plan.Cells
+        let _, total = StateLayout.ofPlan sim.Plan
         let stepper = sim.Stepper batch
         let thetaValues = theta.data<float>().ToArray()
         let start = toFields stepper (u0.data<float>().ToArray())
@@ -108,7 +120,7 @@ type internal FusedRolloutFunction() =
 
         torch
             .tensor(saved, dtype = torch.ScalarType.Float64)
-            .reshape ([| int64 tape.Saved.Length; int64 batch; int64 fields; int64 cells |])
+            .reshape ([| int64 tape.Saved.Length; int64 batch; int64 total |])
 
     override _.backward(ctx, grad) =
         let sim = ctx.get_data "sim" :?> FusedSimulator
@@ -116,13 +128,12 @@ type internal FusedRolloutFunction() =
         let tape = ctx.get_data "tape" :?> RolloutTape
         let theta = ctx.get_data "theta" :?> float[]
         let batch = ctx.get_data "batch" :?> int
-        let fields = sim.Fields.Length
-        let cells = sim.Plan.Cells
+        let _, total = StateLayout.ofPlan sim.Plan
 
         let g =
             grad.to_type(torch.ScalarType.Float64).cpu().contiguous().data<float>().ToArray()
 
-        let block = batch * fields * cells
+        let block = batch * total
 
         let stepper = sim.Stepper batch
 
@@ -137,7 +148,7 @@ type internal FusedRolloutFunction() =
         let gu0 =
             torch
                 .tensor(ofFields stepper u0Adjoint, dtype = torch.ScalarType.Float64)
-                .reshape ([| int64 batch; int64 fields; int64 cells |])
+                .reshape ([| int64 batch; int64 total |])
 
         let gtheta = torch.tensor (thetaAdjoint, dtype = torch.ScalarType.Float64)
 
@@ -167,8 +178,8 @@ module Fused =
     /// Lowers `model` and generates its kernels for the explicit `scheme` (Euler, Heun, SspRk3, Rk4); neural
     /// closures are evaluated by `options.Modules` and forcings by `options.Forcings` (by name; e.g.
     /// `Map.ofArray simulator.Modules` and the eager simulator's forcings, to share them). Raises
-    /// `ModelException` naming what the fused path cannot compile (spatial parameters, two-scale lattices,
-    /// non-constant boundary values, IMEX schemes) or the closure or forcing that has no network or data.
+    /// `ModelException` naming what the fused path cannot compile (see `Lowering.lower`; IMEX schemes) or the
+    /// closure or forcing that has no network or data.
     let compileWith (options: FusedOptions) (scheme: Scheme) (model: Model) : FusedSimulator =
         let plan = Lowering.lower model
         Tableau.ofScheme scheme |> ignore
@@ -204,8 +215,9 @@ module Fused =
 
     /// Rolls `sim` forward `steps` steps of size `dt` from time `t0` and returns each field's saved states,
     /// shape [S; B; spatial…] with S = steps / saveEvery (the states after steps saveEvery, 2·saveEvery, …).
-    /// `u0` holds one tensor per field ([B; spatial…], the grid's shape); `theta` one 0-dim tensor per entry of
-    /// `sim.Parameters` (constrained values). Gradients flow to both through the generated adjoint;
+    /// `u0` holds one tensor per field ([B; spatial…], the grid's shape; [B; K·J] for a fast field of a
+    /// two-scale lattice); `theta` one tensor per entry of `sim.Parameters` (constrained values: 0-dim for a
+    /// scalar, one value per cell, e.g. [1; spatial…], for a spatial parameter). Gradients flow to both through the generated adjoint;
     /// checkpoints are kept every `segment` steps (memory ∝ steps/segment + segment states).
     let rollout
         (sim: FusedSimulator)
@@ -248,18 +260,32 @@ module Fused =
         let device = u0[0].device
         let f64 = torch.ScalarType.Float64
 
+        let offsets, _ = StateLayout.ofPlan plan
+
         let state =
-            torch.stack (
+            torch.cat (
                 u0
-                |> Array.map (fun u -> u.to_type(f64).cpu().reshape ([| batch; int64 plan.Cells |])),
+                |> Array.mapi (fun f u -> u.to_type(f64).cpu().reshape ([| batch; int64 (KernelPlan.cells plan f) |])),
                 1L
             )
+
+        let paramSize i =
+            if plan.ParamSpatial[i] then plan.Cells else 1
+
+        theta
+        |> Array.iteri (fun i p ->
+            if p.numel () <> int64 (paramSize i) then
+                raise (
+                    ModelException(
+                        $"The fused rollout of '{plan.Model.Name}' needs {paramSize i} value(s) for parameter '{plan.Params[i]}' (one per cell for a spatial parameter), got {p.numel ()}."
+                    )
+                ))
 
         let thetaVector =
             if theta.Length = 0 then
                 torch.zeros ([| 0L |], dtype = f64)
             else
-                torch.stack (theta |> Array.map (fun p -> p.to_type(f64).cpu().reshape ([||])), 0L)
+                torch.cat (theta |> Array.map (fun p -> p.to_type(f64).cpu().reshape ([| -1L |])), 0L)
 
         let spec = {
             T0 = t0
@@ -281,6 +307,12 @@ module Fused =
                     (sim.Weights |> Array.map box)
             )
 
-        let shape = Array.append [| int64 (steps / saveEvery); batch |] plan.Grid.Shape
+        Array.init plan.Fields.Length (fun f ->
+            let shape =
+                Array.append [| int64 (steps / saveEvery) |] (Grid.fieldShapeOf plan.Grid plan.Fast[f] (int batch))
 
-        Array.init plan.Fields.Length (fun f -> saved.select(2L, int64 f).reshape(shape).to_type(dtype).``to`` (device))
+            saved
+                .narrow(2L, int64 offsets[f], int64 (KernelPlan.cells plan f))
+                .reshape(shape)
+                .to_type(dtype)
+                .``to`` (device))

@@ -2,6 +2,25 @@ namespace Hybrid.Fused
 
 open System.Runtime.CompilerServices
 
+/// A ghost whose Dirichlet or Neumann value is not a constant: its offset is `Scale` × `Value`(t, θ, x, y),
+/// recomputed whenever the ghosts are filled; `Slopes[p]` is ∂Value/∂θ for parameter `Parameters[p]`.
+type MovingGhost = {
+    /// Index into the ghost arrays of `GhostMap`.
+    Entry: int
+    /// 2 for Dirichlet, (2k − 1)·h for Neumann.
+    Scale: float
+    /// The boundary value.
+    Value: KExpr
+    /// Parameters the value depends on.
+    Parameters: int[]
+    /// ∂Value/∂θ per entry of `Parameters`.
+    Slopes: KExpr[]
+    /// Coordinates at which the value is taken: the boundary face along the normal, the cell centre along it.
+    X: float
+    /// See `X`.
+    Y: float
+}
+
 /// Where each value of a padded array comes from, for one field and one trajectory: interior cells are
 /// copied; ghost k (k = 1 … width, counted outward) is an affine function of one interior cell, by the rules
 /// of `Numerics.Boundary.pad`: on the low side u[n−k] (periodic), 2v − u[k−1] (Dirichlet v),
@@ -10,121 +29,190 @@ open System.Runtime.CompilerServices
 type GhostMap = {
     /// Padded index of interior cell c (x-major), trajectory 0.
     Interior: int[]
+    /// Padded values per trajectory.
+    Padded: int
     /// Padded index of each ghost, trajectory 0.
     Ghost: int[]
     /// Padded index of the interior cell each ghost copies.
     Source: int[]
     /// Factor on the source value (1 or −1).
     Factor: float[]
-    /// Constant added (2v for Dirichlet, s·(2k−1)·h for Neumann).
+    /// Constant added (2v for Dirichlet, s·(2k−1)·h for Neumann); the entries of `Moving` are rewritten by
+    /// `Ghosts.update`.
     Offset: float[]
+    /// Ghosts whose offset depends on time, coordinates or parameters.
+    Moving: MovingGhost[]
 }
 
-/// Ghost cells on padded flat arrays ([B·PaddedCells] per field), and conversion from and to unpadded
+/// Ghost cells on padded flat arrays ([B·Padded] per field), and conversion from and to unpadded
 /// values ([B·Cells] per field, x-major).
 [<RequireQualifiedAccess>]
 module Ghosts =
 
-    let private ghostSource (rule: GhostRule) (n: int) (k: int) (high: bool) (h: float) =
-        let mirror = if high then n - k else k - 1
-
-        match rule with
-        | GhostRule.Periodic -> (if high then k - 1 else n - k), 1.0, 0.0
-        | GhostRule.Dirichlet v -> mirror, -1.0, 2.0 * v
-        | GhostRule.Neumann s -> mirror, 1.0, s * float (2 * k - 1) * h
-        | GhostRule.NoFlux -> mirror, 1.0, 0.0
-
     /// The map of field number `field`.
     let map (plan: KernelPlan) (field: int) : GhostMap =
-        let g = plan.Ghost
-        let gy = if plan.Grid.Dims >= 2 then g else 0
-        let at ix iy = (ix + g) * plan.Py + (iy + gy)
-        let interior = Array.init plan.Cells (fun c -> at (c / plan.Ny) (c % plan.Ny))
         let ghosts = ResizeArray<int * int * float * float>()
+        let moving = ResizeArray<MovingGhost>()
 
-        let side (rule: GhostRule) (n: int) (h: float) (place: int -> int) (k: int) (high: bool) =
-            let s, c, o = ghostSource rule n k high h
+        /// Ghost k (1 … width) beyond side `high` of an axis of n cells and spacing h; `place` maps a position
+        /// along the axis to the padded index, `at` gives the (x, y) of the boundary face next to it.
+        let side (rule: GhostRule) (n: int) (h: float) (place: int -> int) (at: float * float) (k: int) (high: bool) =
+            let mirror = if high then n - k else k - 1
             let ghostPosition = if high then n - 1 + k else -k
-            ghosts.Add(place ghostPosition, place s, c, o)
 
-        match plan.Grid.Dims with
-        | 0 -> ()
-        | 1 ->
-            let low, high = plan.Rules[field][0]
-            let h = plan.Grid.Axes[0].Spacing
+            let constantOrMoving (source: int) (factor: float) (scale: float) (value: KExpr) =
+                match value with
+                | KConst v -> ghosts.Add(place ghostPosition, place source, factor, scale * v)
+                | _ ->
+                    let parameters = KExpr.parameters value |> Array.ofList
 
-            for k in 1..g do
-                side low plan.Nx h (fun i -> at i 0) k false
-                side high plan.Nx h (fun i -> at i 0) k true
-        | _ ->
-            let lowX, highX = plan.Rules[field][0]
-            let lowY, highY = plan.Rules[field][1]
-            let hx = plan.Grid.Axes[0].Spacing
-            let hy = plan.Grid.Axes[1].Spacing
+                    moving.Add {
+                        Entry = ghosts.Count
+                        Scale = scale
+                        Value = value
+                        Parameters = parameters
+                        Slopes = parameters |> Array.map (fun p -> KExpr.derivative (KParam p) value)
+                        X = fst at
+                        Y = snd at
+                    }
 
-            for k in 1..g do
-                for iy in 0 .. plan.Ny - 1 do
-                    side lowX plan.Nx hx (fun i -> at i iy) k false
-                    side highX plan.Nx hx (fun i -> at i iy) k true
+                    ghosts.Add(place ghostPosition, place source, factor, 0.0)
 
-                for ix in 0 .. plan.Nx - 1 do
-                    side lowY plan.Ny hy (fun j -> at ix j) k false
-                    side highY plan.Ny hy (fun j -> at ix j) k true
+            match rule with
+            | GhostRule.Periodic -> ghosts.Add(place ghostPosition, place (if high then k - 1 else n - k), 1.0, 0.0)
+            | GhostRule.Dirichlet v -> constantOrMoving mirror -1.0 2.0 v
+            | GhostRule.Neumann s -> constantOrMoving mirror 1.0 (float (2 * k - 1) * h) s
+            | GhostRule.NoFlux -> ghosts.Add(place ghostPosition, place mirror, 1.0, 0.0)
+
+        let interior, padded =
+            if plan.Fast[field] then
+                // The fast ring of a two-scale lattice: 1-D, periodic.
+                let g = plan.FastGhost
+                let n = plan.FastCells
+
+                for k in 1..g do
+                    side GhostRule.Periodic n 1.0 (fun i -> i + g) (0.0, 0.0) k false
+                    side GhostRule.Periodic n 1.0 (fun i -> i + g) (0.0, 0.0) k true
+
+                Array.init n (fun c -> c + g), plan.FastPaddedCells
+            else
+                let g = plan.Ghost
+                let gy = if plan.Grid.Dims >= 2 then g else 0
+                let at ix iy = (ix + g) * plan.Py + (iy + gy)
+                let axes = plan.Grid.Axes
+
+                match plan.Grid.Dims with
+                | 0 -> ()
+                | 1 ->
+                    let low, high = plan.Rules[field][0]
+                    let h = axes[0].Spacing
+
+                    for k in 1..g do
+                        side low plan.Nx h (fun i -> at i 0) (axes[0].Lo, 0.0) k false
+                        side high plan.Nx h (fun i -> at i 0) (axes[0].Hi, 0.0) k true
+                | _ ->
+                    let lowX, highX = plan.Rules[field][0]
+                    let lowY, highY = plan.Rules[field][1]
+                    let hx = axes[0].Spacing
+                    let hy = axes[1].Spacing
+
+                    for k in 1..g do
+                        for iy in 0 .. plan.Ny - 1 do
+                            let y = axes[1].Centres[iy]
+                            side lowX plan.Nx hx (fun i -> at i iy) (axes[0].Lo, y) k false
+                            side highX plan.Nx hx (fun i -> at i iy) (axes[0].Hi, y) k true
+
+                        for ix in 0 .. plan.Nx - 1 do
+                            let x = axes[0].Centres[ix]
+                            side lowY plan.Ny hy (fun j -> at ix j) (x, axes[1].Lo) k false
+                            side highY plan.Ny hy (fun j -> at ix j) (x, axes[1].Hi) k true
+
+                Array.init plan.Cells (fun c -> at (c / plan.Ny) (c % plan.Ny)), plan.PaddedCells
 
         {
             Interior = interior
+            Padded = padded
             Ghost = ghosts |> Seq.map (fun (a, _, _, _) -> a) |> Array.ofSeq
             Source = ghosts |> Seq.map (fun (_, b, _, _) -> b) |> Array.ofSeq
             Factor = ghosts |> Seq.map (fun (_, _, c, _) -> c) |> Array.ofSeq
             Offset = ghosts |> Seq.map (fun (_, _, _, d) -> d) |> Array.ofSeq
+            Moving = moving.ToArray()
         }
 
-    /// Copies unpadded values ([B·Cells] per field) into the interior of padded arrays ([B·PaddedCells]).
-    let scatter (plan: KernelPlan) (maps: GhostMap[]) (batch: int) (values: float[][]) (padded: float[][]) =
+    /// Copies unpadded values ([B·Cells] per field) into the interior of padded arrays ([B·Padded]).
+    let scatter (maps: GhostMap[]) (batch: int) (values: float[][]) (padded: float[][]) =
         for f in 0 .. maps.Length - 1 do
             let interior = maps[f].Interior
             let u = values[f]
             let p = padded[f]
 
             for b in 0 .. batch - 1 do
-                let pb = b * plan.PaddedCells
-                let ub = b * plan.Cells
+                let pb = b * maps[f].Padded
+                let ub = b * interior.Length
 
                 for c in 0 .. interior.Length - 1 do
                     p[pb + interior[c]] <- u[ub + c]
 
     /// The interior of padded arrays as unpadded values ([B·Cells] per field).
-    let gather (plan: KernelPlan) (maps: GhostMap[]) (batch: int) (padded: float[][]) : float[][] =
+    let gather (maps: GhostMap[]) (batch: int) (padded: float[][]) : float[][] =
         maps
         |> Array.mapi (fun f m ->
             let p = padded[f]
+            let cells = m.Interior.Length
 
-            Array.init (batch * plan.Cells) (fun i ->
-                p[(i / plan.Cells) * plan.PaddedCells + m.Interior[i % plan.Cells]]))
+            Array.init (batch * cells) (fun i -> p[(i / cells) * m.Padded + m.Interior[i % cells]]))
 
-    /// Fills the ghost entries of padded arrays from their interior.
+    /// Rewrites the offsets of moving ghosts for time t and parameter values θ (`offsets` as
+    /// `KernelPlan.ParamOffsets`).
+    let update (maps: GhostMap[]) (theta: float[]) (offsets: int[]) (t: float) =
+        for m in maps do
+            for g in m.Moving do
+                m.Offset[g.Entry] <- g.Scale * KExpr.evaluate theta offsets t g.X g.Y g.Value
+
+    /// Fills the ghost entries of padded arrays from their interior (call `update` first when the maps have
+    /// moving ghosts).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let fill (plan: KernelPlan) (maps: GhostMap[]) (batch: int) (padded: float[][]) =
+    let fill (maps: GhostMap[]) (batch: int) (padded: float[][]) =
         for f in 0 .. maps.Length - 1 do
             let m = maps[f]
             let p = padded[f]
 
             for b in 0 .. batch - 1 do
-                let pb = b * plan.PaddedCells
+                let pb = b * m.Padded
 
                 for i in 0 .. m.Ghost.Length - 1 do
                     p[pb + m.Ghost[i]] <- m.Factor[i] * p[pb + m.Source[i]] + m.Offset[i]
 
     /// The transpose of `fill` on an adjoint: adds each ghost entry into its source cell and zeroes it, so the
-    /// array holds the adjoint of the interior alone.
+    /// array holds the adjoint of the interior alone; the moving ghosts' share goes into `thetaAdjoint`
+    /// (values at time t and θ).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let fold (plan: KernelPlan) (maps: GhostMap[]) (batch: int) (paddedAdjoint: float[][]) =
+    let fold
+        (maps: GhostMap[])
+        (batch: int)
+        (theta: float[])
+        (offsets: int[])
+        (t: float)
+        (paddedAdjoint: float[][])
+        (thetaAdjoint: float[])
+        =
         for f in 0 .. maps.Length - 1 do
             let m = maps[f]
             let pa = paddedAdjoint[f]
 
+            for g in m.Moving do
+                let mutable total = 0.0
+
+                for b in 0 .. batch - 1 do
+                    total <- total + pa[b * m.Padded + m.Ghost[g.Entry]]
+
+                for p in 0 .. g.Parameters.Length - 1 do
+                    let slope = KExpr.evaluate theta offsets t g.X g.Y g.Slopes[p]
+                    let i = offsets[g.Parameters[p]]
+                    thetaAdjoint[i] <- thetaAdjoint[i] + total * g.Scale * slope
+
             for b in 0 .. batch - 1 do
-                let pb = b * plan.PaddedCells
+                let pb = b * m.Padded
 
                 for i in 0 .. m.Ghost.Length - 1 do
                     let ghost = pb + m.Ghost[i]

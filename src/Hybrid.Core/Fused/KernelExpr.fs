@@ -118,29 +118,30 @@ module KExpr =
         | KConst x, n -> KConst(pown x n)
         | _ -> KPowInt(a, n)
 
+    /// A unary operation applied to a number.
+    let applyUnary (op: KUnary) (x: float) : float =
+        match op with
+        | KUnary.Neg -> -x
+        | KUnary.Exp -> exp x
+        | KUnary.Log -> log x
+        | KUnary.Sqrt -> sqrt x
+        | KUnary.Abs -> abs x
+        | KUnary.Sin -> sin x
+        | KUnary.Cos -> cos x
+        | KUnary.Tanh -> tanh x
+        | KUnary.Sigmoid -> 1.0 / (1.0 + exp -x)
+        | KUnary.Softplus -> max x 0.0 + log (1.0 + exp -(abs x))
+        | KUnary.Sign -> float (sign x)
+        | KUnary.Step ->
+            if x > 0.0 then 1.0
+            elif x = 0.0 then 0.5
+            else 0.0
+
     /// A unary operation (constants folded).
     let un op a =
         match op, a with
         | KUnary.Neg, _ -> neg a
-        | _, KConst x ->
-            KConst(
-                match op with
-                | KUnary.Neg -> -x
-                | KUnary.Exp -> exp x
-                | KUnary.Log -> log x
-                | KUnary.Sqrt -> sqrt x
-                | KUnary.Abs -> abs x
-                | KUnary.Sin -> sin x
-                | KUnary.Cos -> cos x
-                | KUnary.Tanh -> tanh x
-                | KUnary.Sigmoid -> 1.0 / (1.0 + exp -x)
-                | KUnary.Softplus -> max x 0.0 + log (1.0 + exp -(abs x))
-                | KUnary.Sign -> float (sign x)
-                | KUnary.Step ->
-                    if x > 0.0 then 1.0
-                    elif x = 0.0 then 0.5
-                    else 0.0
-            )
+        | _, KConst x -> KConst(applyUnary op x)
         | _ -> KUn(op, a)
 
     /// A binary operation through the smart constructors.
@@ -279,3 +280,30 @@ module KExpr =
                     add (mul w da) (mul (sub one w) db)
 
         d e
+
+    /// The value of an expression without field reads, closure outputs or forcings (a boundary value) at time
+    /// `t` and coordinates (`x`, `y`), with scalar parameter i at `theta[offsets[i]]`. A plain recursive walk:
+    /// it allocates nothing, and boundary values are few per step.
+    let rec evaluate (theta: float[]) (offsets: int[]) (t: float) (x: float) (y: float) (e: KExpr) : float =
+        match e with
+        | KConst c -> c
+        | KParam i -> theta[offsets[i]]
+        | KTime -> t
+        | KCoord(axis, shift) -> (if axis = 0 then x else y) + shift
+        | KRead _
+        | KInput _
+        | KData _ -> raise (HybridException($"Cannot evaluate {e} outside a kernel (it needs the grid's arrays)."))
+        | KPowInt(a, n) -> pown (evaluate theta offsets t x y a) n
+        | KUn(op, a) -> applyUnary op (evaluate theta offsets t x y a)
+        | KBin(op, a, b) ->
+            let va = evaluate theta offsets t x y a
+            let vb = evaluate theta offsets t x y b
+
+            match op with
+            | KBinary.Add -> va + vb
+            | KBinary.Sub -> va - vb
+            | KBinary.Mul -> va * vb
+            | KBinary.Div -> va / vb
+            | KBinary.Pow -> va ** vb
+            | KBinary.Min -> min va vb
+            | KBinary.Max -> max va vb

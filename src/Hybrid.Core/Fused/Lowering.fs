@@ -3,12 +3,14 @@ namespace Hybrid.Fused
 open Hybrid
 open Hybrid.Numerics
 
-/// A boundary rule for ghost cells with constant values (the fused path's subset of boundary conditions).
+/// A boundary rule for ghost cells. Dirichlet and Neumann values are kernel expressions of the time, the
+/// coordinates (the normal one at the boundary face, the tangential one at the ghost's cell) and scalar
+/// parameters, evaluated when the ghosts are filled.
 [<RequireQualifiedAccess>]
 type GhostRule =
     | Periodic
-    | Dirichlet of value: float
-    | Neumann of gradient: float
+    | Dirichlet of value: KExpr
+    | Neumann of gradient: KExpr
     | NoFlux
 
 /// One call of a neural closure in the equations: which closure, and its arguments per cell.
@@ -21,6 +23,12 @@ type ClosureSite = {
 
 /// Everything a fused kernel needs to know about a model: the per-cell right-hand side of every field as a
 /// kernel expression, the ghost-cell rules, and the layout of the arrays it runs on.
+///
+/// Two-scale lattices (K slow sites, J fast sites each) have two rings: slow fields on K sites (the layout
+/// `Nx`, `Ghost`, `PaddedCells`), fast fields on one ring of K·J sites, site n = k·J + j (`FastCells`,
+/// `FastGhost`, `FastPaddedCells`). A `KRead(f, dx, _)` counts `dx` in the sites of field f's own ring, from
+/// the site of the loop that evaluates it: in a fast loop a slow field is read at the parent site n / J, in
+/// a slow loop a fast field at site k·J (so Σⱼ becomes J reads at dx = j + m).
 type KernelPlan = {
     /// The model the plan was lowered from.
     Model: Model
@@ -28,11 +36,20 @@ type KernelPlan = {
     Grid: Grid
     /// Field names, in state order (the model's declaration order).
     Fields: string[]
-    /// Scalar parameters, in the order the kernel's θ array holds their constrained values.
+    /// Parameters in declaration order; the kernel's θ array holds their constrained values, a scalar as one
+    /// entry, a spatial parameter as one entry per (slow) cell, x-major, from `ParamOffsets`.
     Params: string[]
+    /// Per parameter: whether it has one value per cell (`ParamShape.Spatial`).
+    ParamSpatial: bool[]
+    /// Per parameter: where its values start in θ.
+    ParamOffsets: int[]
+    /// Length of θ (scalars plus one value per cell of each spatial parameter).
+    ThetaLength: int
     /// ∂(field)/∂t per cell, one per field.
     Rhs: KExpr[]
-    /// Ghost cells on each side of each spatial axis.
+    /// Per entry of `Rhs`: evaluated in the loop over the fast ring (a fast field's equation).
+    RhsFast: bool[]
+    /// Ghost cells on each side of each spatial axis (slow fields).
     Ghost: int
     /// Per field, per spatial axis: the rules on the low and the high side.
     Rules: (GhostRule * GhostRule)[][]
@@ -40,6 +57,8 @@ type KernelPlan = {
     Sites: ClosureSite[]
     /// Forcings read by the equations, numbered as the `KData` leaves of `Rhs`.
     Forcings: string[]
+    /// Forcings read inside a diffusion coefficient: taken at the cell, so they must be uniform in space.
+    FaceForcings: int[]
     /// Cells along x (1 on 0-D grids).
     Nx: int
     /// Cells along y (1 on grids with fewer than two axes).
@@ -52,7 +71,32 @@ type KernelPlan = {
     Py: int
     /// Padded values of one field per trajectory (Px·Py).
     PaddedCells: int
+    /// Per field: whether it lives on the fast ring of a two-scale lattice.
+    Fast: bool[]
+    /// Fast sites per slow site, J (0 without a fast ring).
+    FastSites: int
+    /// Ghost sites on each side of the fast ring.
+    FastGhost: int
+    /// Sites of the fast ring, K·J (0 without one).
+    FastCells: int
+    /// Padded values of a fast field per trajectory (K·J plus ghosts).
+    FastPaddedCells: int
 }
+
+/// The array layout of one field of a plan.
+[<RequireQualifiedAccess>]
+module KernelPlan =
+
+    /// Unknowns of field `f` per trajectory.
+    let cells (plan: KernelPlan) (f: int) =
+        if plan.Fast[f] then plan.FastCells else plan.Cells
+
+    /// Padded values of field `f` per trajectory.
+    let padded (plan: KernelPlan) (f: int) =
+        if plan.Fast[f] then
+            plan.FastPaddedCells
+        else
+            plan.PaddedCells
 
 /// Lowers a checked `Model` to a `KernelPlan`: spatial operators become explicit stencils with exactly the
 /// discretisation of `Numerics.Operators` (ghost cells as `Numerics.Boundary.pad`), so fused and eager
@@ -68,32 +112,44 @@ module Lowering =
         )
 
     /// Lowers `model`; raises `ModelException` naming the field and the construct the fused path lacks
-    /// (spatial parameters, fast lattices, operators of non-field expressions, closures inside a
-    /// diffusion coefficient). Closure calls become `KInput` sites, evaluated by TorchSharp.
+    /// (operators of non-field expressions, closures inside a diffusion coefficient, closures, forcings and
+    /// spatial parameters on the fast ring of a two-scale lattice, spatial parameters inside a diffusion
+    /// coefficient, fields, closures, forcings or spatial parameters in boundary values). Closure calls become `KInput` sites, evaluated by TorchSharp.
     let lower (model: Model) : KernelPlan =
         let grid = Grid.ofDomain model.Domain
 
-        match model.Domain with
-        | Domain.Lattice(_, j) when j > 0 ->
-            raise (
-                ModelException(
-                    $"The fused path does not support two-scale lattices (model '{model.Name}' has {j} fast sites per slow site). Use the eager compiled simulator."
-                )
-            )
-        | _ -> ()
+        let fastSites =
+            match grid with
+            | Grid.Lattice(_, j) -> j
+            | _ -> 0
 
         let fields = model.Fields |> List.map _.Name |> Array.ofList
+        let isFast = model.Fields |> List.map _.Fast |> Array.ofList
 
-        let scalarParams =
-            model.Params
-            |> List.filter (fun p -> p.Shape = ParamShape.Scalar)
-            |> List.map _.Name
-            |> Array.ofList
+        isFast
+        |> Array.iteri (fun i fast ->
+            if fast && fastSites = 0 then
+                raise (
+                    ModelException(
+                        $"Field '{fields[i]}' is fast, but the domain has no fast sub-lattice. Use a two-scale lattice, e.g. domain (twoScaleLattice K J)."
+                    )
+                ))
+
+        let paramNames = model.Params |> List.map _.Name |> Array.ofList
+
+        let paramSpatial =
+            model.Params |> List.map (fun p -> p.Shape = ParamShape.Spatial) |> Array.ofList
+
+        let nx = if grid.Dims >= 1 then grid.Axes[0].Cells else 1
+        let ny = if grid.Dims >= 2 then grid.Axes[1].Cells else 1
+        let paramSizes = paramSpatial |> Array.map (fun s -> if s then nx * ny else 1)
+        let paramOffsets = Array.scan (+) 0 paramSizes
 
         let constants = model.Constants |> List.map (fun c -> c.Name, c.Value) |> Map.ofList
         let fieldIndex name = Array.tryFindIndex ((=) name) fields
         let sites = ResizeArray<ClosureSite>()
         let forcings = ResizeArray<string>()
+        let faceForcings = ResizeArray<int>()
 
         let forcing (name: string) =
             if not (forcings.Contains name) then
@@ -102,7 +158,7 @@ module Lowering =
             KData(forcings.IndexOf name)
 
         let paramIndex name =
-            Array.tryFindIndex ((=) name) scalarParams
+            Array.tryFindIndex ((=) name) paramNames
 
         let spacing axis = grid.Axes[axis].Spacing
         let unit axis = if axis = 0 then (1, 0) else (0, 1)
@@ -123,18 +179,50 @@ module Lowering =
                 | KCoord(a, s) when a = axis -> KCoord(a, s + float dir * 0.5 * spacing axis)
                 | other -> other)
 
-        let lowerEquation (field: string) (rhs: Expr) =
-            let fieldOf (e: Expr) (what: string) =
+        /// Σⱼ of a fast-ring expression, seen from slow site k: J copies with fast reads moved to site k·J + j
+        /// (slow reads stay at the parent site k) and the fast coordinate n = k·J + j.
+        let sumOverFastSites (e: KExpr) =
+            [ 0 .. fastSites - 1 ]
+            |> List.map (fun j ->
+                e
+                |> KExpr.mapLeaves (fun leaf ->
+                    match leaf with
+                    | KRead(f, dx, dy) when isFast[f] -> KRead(f, dx + j, dy)
+                    | KCoord(0, s) ->
+                        KExpr.add (KExpr.mul (KConst(float fastSites)) (KCoord(0, 0.0))) (KConst(float j + s))
+                    | other -> other))
+            |> List.reduce KExpr.add
+
+        /// Lowers `rhs`, the equation of `field` (or a boundary value of it, `where`); `fast`: evaluated on the
+        /// fast ring of a two-scale lattice.
+        let lowerExpr (field: string) (where: string) (fast: bool) (rhs: Expr) =
+            let unsupported (what: string) =
+                raise (
+                    ModelException(
+                        $"The fused path cannot compile {what} in {where} of '{field}'. Use the eager compiled simulator for this model, or rewrite the term."
+                    )
+                )
+
+            let fastOutsideSum (n: string) =
+                raise (
+                    ModelException(
+                        $"The fast field '{n}' appears in a slow equation outside Σⱼ. Sum it over the fast sites, e.g. sumFast {n}."
+                    )
+                )
+
+            let fieldOf (fast: bool) (e: Expr) (what: string) =
                 match e with
                 | Sym n ->
                     match fieldIndex n with
+                    | Some i when isFast[i] <> fast ->
+                        unsupported $"{what} of '{n}', a field of the other ring of the two-scale lattice"
                     | Some i -> i
-                    | None -> unsupported field $"{what} of '{n}', which is not a field"
-                | _ -> unsupported field $"{what} of an expression (only of a field)"
+                    | None -> unsupported $"{what} of '{n}', which is not a field"
+                | _ -> unsupported $"{what} of an expression (only of a field)"
 
             let needsSpace (what: string) =
                 if grid.Dims = 0 then
-                    unsupported field $"{what} on a 0-D model"
+                    unsupported $"{what} on a 0-D model"
 
             let laplacian f =
                 [ 0 .. grid.Dims - 1 ]
@@ -147,24 +235,30 @@ module Lowering =
                     KExpr.div second (KConst(h * h)))
                 |> List.reduce KExpr.add
 
-            let rec low (e: Expr) : KExpr =
+            let rec lowOn (fast: bool) (e: Expr) : KExpr =
+                let low = lowOn fast
+
                 match e with
                 | Num v -> KConst v
-                | Sym "x" when grid.Dims >= 1 -> KCoord(0, 0.0)
-                | Sym "y" when grid.Dims >= 2 -> KCoord(1, 0.0)
-                | Sym "t" -> KTime
                 | Sym n ->
+                    // Declarations first, then coordinates and time (as the eager compiler: a field named x
+                    // is the field).
                     match fieldIndex n, paramIndex n, constants.TryFind n with
+                    | Some i, _, _ when isFast[i] && not fast -> fastOutsideSum n
                     | Some i, _, _ -> KRead(i, 0, 0)
+                    | _, Some j, _ when paramSpatial[j] && fast ->
+                        unsupported $"the spatial parameter '{n}' on the fast ring"
                     | _, Some j, _ -> KParam j
                     | _, _, Some v -> KConst v
-                    | _ ->
-                        if model.Params |> List.exists (fun p -> p.Name = n) then
-                            unsupported field $"the spatial parameter '{n}'"
-                        elif model.Forcings |> List.exists (fun f -> f.Name = n) then
-                            forcing n
-                        else
-                            unsupported field $"the symbol '{n}'"
+                    | _ when model.Forcings |> List.exists (fun f -> f.Name = n) ->
+                        if fast then
+                            unsupported $"the forcing '{n}' on the fast ring"
+
+                        forcing n
+                    | _ when n = "x" && grid.Dims >= 1 -> KCoord(0, 0.0)
+                    | _ when n = "y" && grid.Dims >= 2 -> KCoord(1, 0.0)
+                    | _ when n = "t" -> KTime
+                    | _ -> unsupported $"the symbol '{n}'"
                 | Neg a -> KExpr.neg (low a)
                 | Add(a, b) -> KExpr.add (low a) (low b)
                 | Sub(a, b) -> KExpr.sub (low a) (low b)
@@ -190,20 +284,21 @@ module Lowering =
                 | Max(a, b) -> KExpr.bin KBinary.Max (low a) (low b)
                 | Call(name, args) ->
                     match model.Closures |> List.tryFind (fun c -> c.Name = name) with
-                    | None -> unsupported field $"the call of '{name}', which is not a declared closure"
+                    | None -> unsupported $"the call of '{name}', which is not a declared closure"
                     | Some c when c.Arity <> args.Length ->
-                        unsupported field $"the call of '{name}' with {args.Length} argument(s); it takes {c.Arity}"
+                        unsupported $"the call of '{name}' with {args.Length} argument(s); it takes {c.Arity}"
+                    | Some _ when fast -> unsupported $"the neural closure '{name}' on the fast ring"
                     | Some _ ->
                         let lowered = args |> List.map low |> Array.ofList
 
                         if lowered |> Array.exists (fun a -> not (KExpr.inputs a).IsEmpty) then
-                            unsupported field $"a call of '{name}' whose arguments call closures"
+                            unsupported $"a call of '{name}' whose arguments call closures"
 
                         sites.Add { Name = name; Args = lowered }
                         KInput(sites.Count - 1)
                 | Laplacian a ->
                     needsSpace "Δ"
-                    laplacian (fieldOf a "Δ")
+                    laplacian (fieldOf fast a "Δ")
                 | Partial(axis, a) ->
                     needsSpace "∂"
 
@@ -213,24 +308,32 @@ module Lowering =
                         | Axis.Y -> 1
 
                     if ax >= grid.Dims then
-                        unsupported field "∂/∂y on a 1-D grid"
+                        unsupported "∂/∂y on a 1-D grid"
 
-                    let f = fieldOf a "∂"
+                    let f = fieldOf fast a "∂"
                     KExpr.div (KExpr.sub (read f ax 1) (read f ax -1)) (KConst(2.0 * spacing ax))
                 | Divergence(Grad a) ->
                     needsSpace "∇·∇"
-                    laplacian (fieldOf a "∇·∇")
+                    laplacian (fieldOf fast a "∇·∇")
                 | Divergence(Mul(k, Grad a))
                 | Divergence(Mul(Grad a, k)) ->
                     needsSpace "∇·(κ∇u)"
-                    let f = fieldOf a "∇·(κ∇·)"
+                    let f = fieldOf fast a "∇·(κ∇·)"
                     let kappa = low k
 
                     if not (KExpr.inputs kappa).IsEmpty then
-                        unsupported field "a neural closure inside a diffusion coefficient (κ at faces)"
+                        unsupported "a neural closure inside a diffusion coefficient (κ at faces)"
 
-                    if not (KExpr.data kappa).IsEmpty then
-                        unsupported field "a forcing inside a diffusion coefficient (κ at faces)"
+                    // A forcing in κ is taken at the cell: it must be uniform in space (checked by the stepper),
+                    // as the eager simulator's κ at faces requires.
+                    for i in KExpr.data kappa do
+                        if not (faceForcings.Contains i) then
+                            faceForcings.Add i
+
+                    for p in KExpr.parameters kappa do
+                        if paramSpatial[p] then
+                            unsupported
+                                $"the spatial parameter '{paramNames[p]}' inside a diffusion coefficient (κ at faces)"
 
                     [ 0 .. grid.Dims - 1 ]
                     |> List.map (fun ax ->
@@ -243,11 +346,9 @@ module Lowering =
                     needsSpace "advection"
 
                     if velocity.Length <> grid.Dims then
-                        unsupported
-                            field
-                            $"advection with {velocity.Length} velocity components on a {grid.Dims}-D grid"
+                        unsupported $"advection with {velocity.Length} velocity components on a {grid.Dims}-D grid"
 
-                    let f = fieldOf a "advection"
+                    let f = fieldOf fast a "advection"
 
                     velocity
                     |> List.mapi (fun ax v ->
@@ -262,51 +363,89 @@ module Lowering =
                     |> List.reduce KExpr.add
                 | Shift(name, LatticeIndex.K, m) ->
                     match model.Domain, fieldIndex name with
+                    | Domain.Lattice _, Some i when isFast[i] && not fast -> fastOutsideSum name
+                    // A fast field at slow site k + m, same j: J·m sites along the fast ring.
+                    | Domain.Lattice _, Some i when isFast[i] -> KRead(i, m * fastSites, 0)
                     | Domain.Lattice _, Some i -> KRead(i, m, 0)
-                    | Domain.Lattice _, None -> unsupported field $"a shift of '{name}', which is not a field"
-                    | _ -> unsupported field $"the lattice shift of '{name}' outside a lattice"
-                | Shift(name, LatticeIndex.J, _) -> unsupported field $"the fast shift of '{name}'"
-                | FastSum _ -> unsupported field "a sum over fast sites"
-                | Grad _
-                | Divergence _ -> unsupported field "this ∇ / ∇· form (use ∇·(κ∇u), Δu or ∂)"
+                    | Domain.Lattice _, None -> unsupported $"a shift of '{name}', which is not a field"
+                    | _ -> unsupported $"the lattice shift of '{name}' outside a lattice"
+                | Shift(name, LatticeIndex.J, m) ->
+                    match fieldIndex name with
+                    | Some i when isFast[i] && fast -> KRead(i, m, 0)
+                    | Some i when isFast[i] -> fastOutsideSum name
+                    | Some _ ->
+                        unsupported
+                            $"the fast shift of the slow field '{name}' (use shift {name} m for the slow index k)"
+                    | None -> unsupported $"a fast shift of '{name}', which is not a field"
+                | FastSum a ->
+                    if fastSites = 0 then
+                        unsupported "a sum over fast sites (Σⱼ) without a two-scale lattice"
 
-            low rhs
+                    if fast then
+                        unsupported "a sum over fast sites (Σⱼ) inside a fast expression"
+
+                    sumOverFastSites (lowOn true a)
+                | Grad _
+                | Divergence _ -> unsupported "this ∇ / ∇· form (use ∇·(κ∇u), Δu or ∂)"
+
+            lowOn fast rhs
 
         let rhs =
             fields
-            |> Array.map (fun f ->
+            |> Array.mapi (fun i f ->
                 match Model.tryEquation f model with
-                | Some eq -> lowerEquation f eq.Rhs
+                | Some eq -> lowerExpr f "the equation" isFast[i] eq.Rhs
                 | None ->
                     raise (ModelException($"Field '{f}' has no equation. Add one, e.g. equation (dt {f} == ...).")))
 
-        let maxOffset =
+        let ghostOf (fast: bool) =
             rhs
             |> Array.collect (fun e ->
                 KExpr.reads e
+                |> List.filter (fun (f, _, _) -> isFast[f] = fast)
                 |> List.map (fun (_, dx, dy) -> max (abs dx) (abs dy))
                 |> Array.ofList)
             |> Array.fold max 0
 
-        let ghost = if grid.Dims = 0 then 0 else max 1 maxOffset
+        let ghost = if grid.Dims = 0 then 0 else max 1 (ghostOf false)
+        let fastGhost = if fastSites = 0 then 0 else max 1 (ghostOf true)
 
         let rule (field: string) (side: Side) =
             match model.Domain with
             | Domain.Lattice _ -> GhostRule.Periodic
             | _ ->
-                let constant (e: Expr) =
-                    try
-                        Symbolic.eval constants e
-                    with :? HybridException ->
-                        unsupported field $"the boundary value {e} on side {side} (only constants are fused)"
+                let value (e: Expr) =
+                    let where = $"the boundary value on side {side}"
+                    let v = lowerExpr field where false e
+
+                    let refuse (what: string) =
+                        raise (
+                            ModelException(
+                                $"The fused path cannot compile {what} in {where} of '{field}' ({e}). Boundary values may use t, x, y, constants and scalar parameters."
+                            )
+                        )
+
+                    if not (KExpr.reads v).IsEmpty then
+                        refuse "a field"
+
+                    if not (KExpr.inputs v).IsEmpty then
+                        refuse "a neural closure"
+
+                    if not (KExpr.data v).IsEmpty then
+                        refuse "a forcing"
+
+                    if KExpr.parameters v |> List.exists (fun p -> paramSpatial[p]) then
+                        refuse "a spatial parameter"
+
+                    v
 
                 match model.Boundaries |> List.tryFind (fun b -> b.Field = field && b.Side = side) with
                 | Some b ->
                     match b.Condition with
                     | BoundaryCondition.Periodic -> GhostRule.Periodic
                     | BoundaryCondition.NoFlux -> GhostRule.NoFlux
-                    | BoundaryCondition.Dirichlet e -> GhostRule.Dirichlet(constant e)
-                    | BoundaryCondition.Neumann e -> GhostRule.Neumann(constant e)
+                    | BoundaryCondition.Dirichlet e -> GhostRule.Dirichlet(value e)
+                    | BoundaryCondition.Neumann e -> GhostRule.Neumann(value e)
                 | None ->
                     raise (
                         ModelException(
@@ -323,25 +462,34 @@ module Lowering =
                 | Domain.Lattice _ -> [| GhostRule.Periodic, GhostRule.Periodic |]
                 | Domain.Point -> [||])
 
-        let nx = if grid.Dims >= 1 then grid.Axes[0].Cells else 1
-        let ny = if grid.Dims >= 2 then grid.Axes[1].Cells else 1
         let px = if grid.Dims >= 1 then nx + 2 * ghost else 1
         let py = if grid.Dims >= 2 then ny + 2 * ghost else 1
+        let fastCells = nx * fastSites
 
         {
             Model = model
             Grid = grid
             Fields = fields
-            Params = scalarParams
+            Params = paramNames
+            ParamSpatial = paramSpatial
+            ParamOffsets = paramOffsets[.. paramNames.Length - 1]
+            ThetaLength = Array.last paramOffsets
             Rhs = rhs
+            RhsFast = isFast
             Ghost = ghost
             Rules = rules
             Sites = sites.ToArray()
             Forcings = forcings.ToArray()
+            FaceForcings = faceForcings.ToArray()
             Nx = nx
             Ny = ny
             Cells = nx * ny
             Px = px
             Py = py
             PaddedCells = px * py
+            Fast = isFast
+            FastSites = fastSites
+            FastGhost = fastGhost
+            FastCells = fastCells
+            FastPaddedCells = if fastSites = 0 then 0 else fastCells + 2 * fastGhost
         }

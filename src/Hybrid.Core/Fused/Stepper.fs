@@ -74,9 +74,18 @@ type Stepper
     let size = batch * plan.PaddedCells
 
     let newState () =
-        Array.init fields (fun _ -> Array.zeroCreate<float> size)
+        Array.init fields (fun f -> Array.zeroCreate<float> (batch * KernelPlan.padded plan f))
 
     let maps = Array.init fields (Ghosts.map plan)
+    let movingGhosts = maps |> Array.exists (fun m -> m.Moving.Length > 0)
+
+    /// Fills the ghosts of `u` for time t and parameter values θ.
+    let fillGhosts (u: float[][]) (theta: float[]) (t: float) =
+        if movingGhosts then
+            Ghosts.update maps theta plan.ParamOffsets t
+
+        Ghosts.fill maps batch u
+
     let k = Array.init stages (fun _ -> newState ())
     let s = Array.init stages (fun _ -> newState ())
     let stageAdjoint = Array.init stages (fun _ -> newState ())
@@ -90,6 +99,7 @@ type Stepper
     let argsPlan = {
         plan with
             Rhs = sites |> Array.collect _.Args
+            RhsFast = sites |> Array.collect (fun c -> Array.map (fun _ -> false) c.Args)
             Sites = [||]
     }
 
@@ -113,11 +123,16 @@ type Stepper
     let inputs = newArrays sites.Length
     let inputAdjoint = newArrays sites.Length
     let rows = batch * plan.Cells
-    let interior = if fields > 0 then maps[0].Interior else [||]
+    let gy = if plan.Grid.Dims >= 2 then plan.Ghost else 0
 
-    /// Padded index of row `row` (trajectory-major, then cell) of the interior.
+    /// Padded index of row `row` (trajectory-major, then cell) of the interior of a slow field.
     let at (row: int) =
-        (row / plan.Cells) * plan.PaddedCells + interior[row % plan.Cells]
+        let c = row % plan.Cells
+
+        (row / plan.Cells) * plan.PaddedCells
+        + (c / plan.Ny + plan.Ghost) * plan.Py
+        + c % plan.Ny
+        + gy
 
     let data = newArrays plan.Forcings.Length
     let mutable dataTime = nan
@@ -129,8 +144,19 @@ type Stepper
                 use _ = torch.NewDisposeScope()
                 use _ = torch.no_grad ()
 
+                let raw = forcings[j]t
+
+                if Array.contains j plan.FaceForcings && raw.numel () > int64 batch then
+                    let shape = String.Join("; ", raw.shape)
+
+                    raise (
+                        ModelException(
+                            $"Forcing '{plan.Forcings[j]}' is read inside a diffusion coefficient, so it must be uniform in space (0-dim or [B; 1…]); at t = {t:G6} it has shape [{shape}]. Give one value per trajectory, or use the eager simulator."
+                        )
+                    )
+
                 let values =
-                    (forcings[j]t)
+                    raw
                         .to_type(torch.ScalarType.Float64)
                         .cpu()
                         .expand(Grid.fieldShape plan.Grid batch)
@@ -239,12 +265,12 @@ type Stepper
 
             kernel.Invoke(u, theta, t, argLambda, stateAdjoint, thetaAdjoint, batch, [||], [||], data)
 
-    /// s[i] = u + Δt Σⱼ A[i][j] k[j], ghosts filled.
+    /// s[i] = u + Δt Σⱼ A[i][j] k[j], ghosts filled (at the stage's time t).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let stageInput (u: float[][]) (dt: float) (i: int) =
+    let stageInput (u: float[][]) (theta: float[]) (t: float) (dt: float) (i: int) =
         for f in 0 .. fields - 1 do
             let target = s[i][f]
-            Array.blit u[f] 0 target 0 size
+            Array.blit u[f] 0 target 0 target.Length
 
             for j in 0 .. tableau.A[i].Length - 1 do
                 let a = dt * tableau.A[i][j]
@@ -252,7 +278,7 @@ type Stepper
                 if a <> 0.0 then
                     Blas.Axpy(a, k[j][f], target)
 
-        Ghosts.fill plan maps batch s[i]
+        fillGhosts s[i] theta t
 
     /// The lowered model.
     member _.Plan = plan
@@ -265,6 +291,9 @@ type Stepper
 
     /// A zeroed state in the padded layout.
     member _.NewState() = newState ()
+
+    /// Fills the ghost entries of `u` (padded layout) for time t and parameter values θ.
+    member _.FillGhosts(u: float[][], theta: float[], t: float) = fillGhosts u theta t
 
     /// F(u, t) into `output` (padded layout); `u` must have its ghosts filled.
     member _.Rhs(u: float[][], theta: float[], t: float, output: float[][]) =
@@ -290,14 +319,14 @@ type Stepper
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member _.Step(u: float[][], theta: float[], t: float, dt: float, next: float[][]) =
         for i in 0 .. stages - 1 do
-            stageInput u dt i
+            stageInput u theta (t + tableau.C[i] * dt) dt i
             evalForcings (t + tableau.C[i] * dt)
             evalClosures s[i] theta (t + tableau.C[i] * dt)
             forward.Invoke(s[i], theta, t + tableau.C[i] * dt, k[i], batch, inputs, data)
 
         for f in 0 .. fields - 1 do
             let target = next[f]
-            Array.blit u[f] 0 target 0 size
+            Array.blit u[f] 0 target 0 target.Length
 
             for i in 0 .. stages - 1 do
                 Blas.Axpy(dt * tableau.B[i], k[i][f], target)
@@ -317,7 +346,7 @@ type Stepper
         ) =
         // Stage inputs (the last stage's slope is not needed).
         for i in 0 .. stages - 1 do
-            stageInput u dt i
+            stageInput u theta (t + tableau.C[i] * dt) dt i
 
             if i < stages - 1 then
                 evalForcings (t + tableau.C[i] * dt)
@@ -347,11 +376,11 @@ type Stepper
 
             adjoint.Invoke(s[i], theta, ti, kAdjoint, stageAdjoint[i], thetaAdjoint, batch, inputs, inputAdjoint, data)
             closureAdjoint s[i] theta ti stageAdjoint[i] thetaAdjoint
-            Ghosts.fold plan maps batch stageAdjoint[i]
+            Ghosts.fold maps batch theta plan.ParamOffsets ti stageAdjoint[i] thetaAdjoint
 
         for f in 0 .. fields - 1 do
             let target = lambda[f]
-            Array.blit lambdaNext[f] 0 target 0 size
+            Array.blit lambdaNext[f] 0 target 0 target.Length
 
             for i in 0 .. stages - 1 do
                 Blas.Axpy(1.0, stageAdjoint[i][f], target)
@@ -364,7 +393,7 @@ type Stepper
 
             for b in 0 .. batch - 1 do
                 for c in 0 .. interior.Length - 1 do
-                    let v = values[b * plan.PaddedCells + interior[c]]
+                    let v = values[b * maps[f].Padded + interior[c]]
 
                     if not (Double.IsFinite v) then
                         raise (

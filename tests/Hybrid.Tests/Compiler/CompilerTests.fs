@@ -44,6 +44,29 @@ let fisherKpp (cells: int) (d: float) (r: float) =
         "u"
         (InitialCondition.Expr(Mul(Num 0.8, Apply(Fn.Exp, Mul(Num -40.0, PowInt(Sub(Sym "x", Num 0.3), 2))))))
 
+/// Fisher–KPP (16 cells) with a neural kill term: ∂u/∂t = ∇·(D∇u) + r u (1 − u) − kill(u, x) u.
+let fisherWithKill () =
+    fisherKpp 16 0.05 1.0
+    |> Model.addClosure {
+        Name = "kill"
+        Arity = 2
+        Architecture = Architecture.Mlp([ 2; 8; 1 ], Activation.Tanh)
+        Units = None
+    }
+    |> fun m -> {
+        m with
+            Equations = [
+                {
+                    Field = "u"
+                    Rhs =
+                        Sub(
+                            Add(Divergence(Mul(Sym "D", Grad u)), Mul(Mul(Sym "r", u), Sub(Num 1.0, u))),
+                            Mul(Call("kill", [ u; Sym "x" ]), u)
+                        )
+                }
+            ]
+    }
+
 /// Independent RK4 for Lorenz-96 on float arrays (same operation order as the simulator).
 let private referenceL96 (x0: float[]) (f: float) (dt: float) (steps: int) =
     let k = x0.Length
@@ -262,27 +285,7 @@ let tests =
         }
 
         test "neural closure: gradients w.r.t. θ and φ, checkpointed = plain" {
-            let model =
-                fisherKpp 16 0.05 1.0
-                |> Model.addClosure {
-                    Name = "kill"
-                    Arity = 2
-                    Architecture = Architecture.Mlp([ 2; 8; 1 ], Activation.Tanh)
-                    Units = None
-                }
-                |> fun m -> {
-                    m with
-                        Equations = [
-                            {
-                                Field = "u"
-                                Rhs =
-                                    Sub(
-                                        Add(Divergence(Mul(Sym "D", Grad u)), Mul(Mul(Sym "r", u), Sub(Num 1.0, u))),
-                                        Mul(Call("kill", [ u; Sym "x" ]), u)
-                                    )
-                            }
-                        ]
-                }
+            let model = fisherWithKill ()
 
             let sim = Compiler.compile { Compiler.defaults with Seed = 3 } model
 

@@ -9,6 +9,7 @@ open TorchSharp
 open Hybrid
 open Hybrid.Numerics
 open Hybrid.Fused
+open Hybrid.TensorArithmetic
 
 let private f64 = torch.ScalarType.Float64
 
@@ -45,6 +46,49 @@ let private bump (g: Grid) (batch: int) =
                 0.3 + 0.5 * exp (-20.0 * ((x - 0.4 - 0.1 * float b) ** 2.0 + (y - 0.5) ** 2.0))))
 
     torch.cat (values, 0L)
+
+/// The right-hand side of the eager compiled simulator of `m` (compiled on first use), for cases whose
+/// hand-written eager form would be long.
+let private compiledEager (m: Model) =
+    let compiled =
+        lazy (Hybrid.Compiler.Compiler.compile Hybrid.Compiler.Compiler.defaults m)
+
+    fun (theta: torch.Tensor[]) (t: float) (s: torch.Tensor[]) -> Dynamics.total compiled.Value.Dynamics theta t s
+
+/// Two-scale Lorenz-96 (K = 8, J = 4) with parameters F and c, exercising everything the fast ring has: Σⱼ
+/// of a fast expression with the fast coordinate, fast shifts, a fast field shifted by a slow site (J sites),
+/// the slow field at the parent site and shifted, and the coordinate x = n on the fast ring.
+let private twoScale =
+    let X, Y, F, c = Sym "X", Sym "Y", Sym "F", Sym "c"
+
+    Model.empty "l96_two_scale"
+    |> Model.withDomain (Domain.Lattice(8, 4))
+    |> Model.addField (Model.field "X")
+    |> Model.addField { Model.field "Y" with Fast = true }
+    |> Model.addParam (Model.param "F" 10.0)
+    |> Model.addParam (Model.param "c" 10.0)
+    |> Model.addEquation
+        "X"
+        ((Expr.shiftK "X" 1 - Expr.shiftK "X" -2) * Expr.shiftK "X" -1 - X + F
+         - 0.1 * c * FastSum(Y * (1.0 + 0.001 * Sym "x")))
+    |> Model.addEquation
+        "Y"
+        (-10.0 * c * Expr.shiftJ "Y" 1 * (Expr.shiftJ "Y" 2 - Expr.shiftJ "Y" -1) - c * Y
+         + 0.1 * c * X
+         + 0.01 * Expr.shiftK "X" 1
+         + 0.01 * Expr.shiftK "Y" 1
+         + 0.001 * Sym "x")
+
+/// Fisher–KPP with boundary values that move with time and depend on the boundary coordinate and a parameter.
+let private movingBoundaries =
+    Model.empty "fkpp_moving_bc"
+    |> Model.withDomain (Domain.Interval(0.0, 1.0, 20))
+    |> Model.addField (Model.field "u")
+    |> Model.addParam (Model.param "D" 0.02)
+    |> Model.addParam (Model.param "a" 0.3)
+    |> Model.addEquation "u" (Sym "D" * Laplacian u + u * (1.0 - u) + 0.1 * Partial(Axis.X, u))
+    |> Model.setBoundary "u" Side.Left (BoundaryCondition.Dirichlet(0.5 + Sym "a" * Apply(Fn.Sin, 3.0 * Sym "t")))
+    |> Model.setBoundary "u" Side.Right (BoundaryCondition.Neumann(Sym "a" * Sym "t" - 0.2 * Sym "x"))
 
 let private fisherKpp (bc: BoundaryCondition) (eagerBc: Grid -> FieldBoundary) =
     let n = 24
@@ -258,6 +302,62 @@ let private cases: Case list =
             Dt = 0.05
             Steps = 40
         }
+
+        // A spatial parameter: the growth rate has one value per cell (gradients per cell).
+        {
+            Name = "Fisher-KPP with a spatial growth rate r(x)"
+            Model =
+                Model.empty "fkpp_spatial"
+                |> Model.withDomain (Domain.Interval(0.0, 1.0, 24))
+                |> Model.addField (Model.field "u")
+                |> Model.addParam (Model.param "D" 0.01)
+                |> Model.addParam {
+                    Model.param "r" 1.0 with
+                        Shape = ParamShape.Spatial
+                }
+                |> Model.addEquation "u" (Sym "D" * Laplacian u + Sym "r" * u * (1.0 - u))
+                |> withBc BoundaryCondition.NoFlux
+            Eager =
+                fun th _ s ->
+                    let g = line 24
+                    let w = s[0]
+
+                    [|
+                        th[0] .* Operators.laplacian g (Boundary.noFlux g) w .+ th[1] .* w .* (1.0 .- w)
+                    |]
+            Theta = [| 0.01; 1.0 |]
+            Initial = fun b -> [| bump (line 24) b |]
+            Dt = 0.01
+            Steps = 40
+        }
+
+        {
+            Name = "Fisher-KPP with boundary values in t, x and a parameter"
+            Model = movingBoundaries
+            Eager = compiledEager movingBoundaries
+            Theta = [| 0.02; 0.3 |]
+            Initial = fun b -> [| bump (line 20) b |]
+            Dt = 0.01
+            Steps = 40
+        }
+
+        {
+            Name = "two-scale Lorenz-96 (K = 8, J = 4)"
+            Model = twoScale
+            Eager = compiledEager twoScale
+            Theta = [| 10.0; 10.0 |]
+            Initial =
+                fun b -> [|
+                    torch
+                        .tensor(Array.init (b * 8) (fun i -> 10.0 + sin (float i)), dtype = f64)
+                        .reshape ([| int64 b; 8L |])
+                    torch
+                        .tensor(Array.init (b * 32) (fun i -> 0.1 * cos (float i)), dtype = f64)
+                        .reshape ([| int64 b; 32L |])
+                |]
+            Dt = 0.002
+            Steps = 30
+        }
     ]
 
 /// A fixed random weighting of the saved states, so that the loss touches every value.
@@ -265,20 +365,44 @@ let private weights (shape: int64[]) (seed: int) =
     use gen = new torch.Generator(uint64 seed)
     torch.randn (shape, dtype = f64, generator = gen)
 
+/// The parameter tensors of a case from leaves holding `c.Theta`: a scalar parameter is its leaf, a spatial one
+/// the leaf times a fixed pattern 1 + 0.2 sin(3i) over the cells i (shape [1; spatial…]), so the values differ
+/// per cell and the leaf's gradient is the pattern-weighted sum of the per-cell gradients.
+let private thetaOf (c: Case) (leaves: torch.Tensor[]) =
+    let grid = Grid.ofDomain c.Model.Domain
+
+    Array.map2
+        (fun (p: ParamDecl) (leaf: torch.Tensor) ->
+            if p.Shape = ParamShape.Spatial then
+                let pattern =
+                    torch
+                        .tensor(Array.init grid.CellCount (fun i -> 1.0 + 0.2 * sin (3.0 * float i)), dtype = f64)
+                        .reshape (Grid.fieldShape grid 1)
+
+                leaf .* pattern
+            else
+                leaf)
+        (Array.ofList c.Model.Params)
+        leaves
+
 let private schemes = [ Scheme.Euler; Scheme.Heun; Scheme.SspRk3; Scheme.Rk4 ]
 
-/// Saved states (every 5 steps) and loss of the eager reference.
-let private eagerRollout (c: Case) (scheme: Scheme) (theta: torch.Tensor[]) (u0: torch.Tensor[]) =
+/// Saved states (every 5 steps) of an eager rollout of `rhs`.
+let private eagerRolloutOf rhs (scheme: Scheme) (dt: float) (steps: int) (theta: torch.Tensor[]) (u0: torch.Tensor[]) =
     let saves = ResizeArray<torch.Tensor[]>()
     let mutable state = u0
 
-    for n in 0 .. c.Steps - 1 do
-        state <- Integrators.explicitStep scheme (c.Eager theta) (float n * c.Dt) c.Dt state
+    for n in 0 .. steps - 1 do
+        state <- Integrators.explicitStep scheme (rhs theta) (float n * dt) dt state
 
         if (n + 1) % 5 = 0 then
             saves.Add state
 
     Array.init u0.Length (fun f -> torch.stack (saves |> Seq.map (fun s -> s[f]), 0L))
+
+/// Saved states (every 5 steps) of the eager reference of a case.
+let private eagerRollout (c: Case) (scheme: Scheme) (theta: torch.Tensor[]) (u0: torch.Tensor[]) =
+    eagerRolloutOf c.Eager scheme c.Dt c.Steps theta u0
 
 let private loss (saved: torch.Tensor[]) =
     saved
@@ -301,9 +425,9 @@ let private agreementTest (c: Case) (scheme: Scheme) =
 
             let saved =
                 if fused then
-                    Fused.rollout sim u0 theta 0.0 c.Dt c.Steps 5 7
+                    Fused.rollout sim u0 (thetaOf c theta) 0.0 c.Dt c.Steps 5 7
                 else
-                    eagerRollout c scheme theta u0
+                    eagerRollout c scheme (thetaOf c theta) u0
 
             let l = loss saved
             l.backward ()
@@ -330,7 +454,7 @@ let private finiteDifferenceTest (c: Case) (scheme: Scheme) =
 
         let lossAt (thetaValues: float[]) (u0: torch.Tensor[]) =
             let theta = thetaValues |> Array.map scalar
-            Fused.rollout sim u0 theta 0.0 c.Dt c.Steps 5 c.Steps |> loss, theta
+            Fused.rollout sim u0 (thetaOf c theta) 0.0 c.Dt c.Steps 5 c.Steps |> loss, theta
 
         let l, theta =
             lossAt c.Theta (u0 |> Array.map (fun t -> t.detach().requires_grad_ (true)))
@@ -367,7 +491,7 @@ let private compiledAgreementTest (c: Case) =
 
             let saved =
                 if fused then
-                    Fused.rollout sim u0 theta 0.0 c.Dt c.Steps 5 c.Steps
+                    Fused.rollout sim u0 (thetaOf c theta) 0.0 c.Dt c.Steps 5 c.Steps
                 else
                     eagerRollout
                         {
@@ -375,7 +499,7 @@ let private compiledAgreementTest (c: Case) =
                                 Eager = Dynamics.total compiled.Dynamics
                         }
                         Scheme.Rk4
-                        theta
+                        (thetaOf c theta)
                         u0
 
             (loss saved).backward ()
@@ -391,65 +515,217 @@ let private compiledAgreementTest (c: Case) =
             Expect.isLessThan (maxRelative fusedTheta[p] compiledTheta[p]) 1e-10 $"∂L/∂{sim.Parameters[p]}"
     }
 
-/// Every catalogue model (`Examples.all`) runs fused, with the eager simulator's networks and the same forcing
-/// data, and agrees with its compiled simulator; or (two-scale lattices) is refused with a message naming why.
-let private exampleTest (m: Model) =
-    test $"example '{m.Name}': fused = compiled, or a named refusal" {
+/// What the fused path must do with a model of the test suite.
+type private Expected =
+    /// Compile, and agree with the eager compiled simulator (values and gradients).
+    | Agrees
+    /// Be refused by `Fused.compile` with a message containing this text (naming the construct).
+    | Refused of string
+
+/// One model that some test of the suite compiles, with where it comes from and what the fused path must do.
+type private SuiteModel = {
+    Source: string
+    Model: Model
+    /// The initial state of B trajectories (None: the model's initial conditions).
+    Initial: (int -> torch.Tensor[]) option
+    Expected: Expected
+}
+
+/// A plane with a spatial decay rate k(x, y) (also in a ∂y term) and boundary values in x, y, t and a
+/// parameter on three sides: spatial parameters and moving boundary values in 2-D.
+let private planeSpatialMoving =
+    Model.empty "plane_spatial_moving_bc"
+    |> Model.withDomain (Domain.Rectangle(0.0, 1.0, 0.0, 1.0, 7, 5))
+    |> Model.addField (Model.field "u")
+    |> Model.addParam (Model.param "D" 0.02)
+    |> Model.addParam (Model.param "a" 0.4)
+    |> Model.addParam {
+        Model.param "k" 0.5 with
+            Shape = ParamShape.Spatial
+    }
+    |> Model.addEquation "u" (Sym "D" * Laplacian u - Sym "k" * u * u + 0.2 * Sym "k" * Partial(Axis.Y, u))
+    |> Model.setBoundary "u" Side.Left (BoundaryCondition.Dirichlet(0.1 + Sym "a" * Sym "y" * Sym "y"))
+    |> Model.setBoundary "u" Side.Right BoundaryCondition.NoFlux
+    |> Model.setBoundary "u" Side.Bottom (BoundaryCondition.Neumann(0.3 * Sym "x" * Sym "a" * Sym "t"))
+    |> Model.setBoundary
+        "u"
+        Side.Top
+        (BoundaryCondition.Dirichlet(0.2 + 0.1 * Apply(Fn.Cos, 2.0 * Sym "x") + Sym "t" * Sym "a"))
+    |> Model.setInitial
+        "u"
+        (InitialCondition.Expr(
+            0.3
+            + 0.5
+              * Apply(Fn.Exp, -20.0 * (PowInt(Sym "x" - 0.4, 2) + PowInt(Sym "y" - 0.5, 2)))
+        ))
+
+/// Nonlinear diffusion whose coefficient reads a (spatially uniform) forcing c(t): κ = D (1 + c) (1 + u²).
+let private forcedKappa =
+    Model.empty "forced_kappa"
+    |> Model.withDomain (Domain.Interval(0.0, 1.0, 16))
+    |> Model.addField (Model.field "u")
+    |> Model.addParam (Model.param "D" 0.02)
+    |> Model.addForcing { Name = "c"; Units = None }
+    |> Model.addEquation
+        "u"
+        (Divergence(Sym "D" * (1.0 + Sym "c") * (1.0 + PowInt(u, 2)) * Grad u)
+         + Sym "c" * u)
+    |> Model.setBoundary "u" Side.Left (BoundaryCondition.Dirichlet(Num 0.4))
+    |> Model.setBoundary "u" Side.Right BoundaryCondition.NoFlux
+    |> Model.setInitial "u" (InitialCondition.Expr(0.3 + 0.2 * Apply(Fn.Sin, 6.0 * Sym "x")))
+
+/// Every model the test suite compiles (Compiler, Training and Fused tests, and the catalogue `Examples.all`),
+/// with what the fused path must do with it. The suite test below goes over all of them, so none is skipped
+/// silently; a model added to the suite should be added here.
+let private suiteModels: SuiteModel list =
+    let agrees source model initial = {
+        Source = source
+        Model = model
+        Initial = initial
+        Expected = Agrees
+    }
+
+    let lorenzInitial (b: int) = [|
+        torch
+            .tensor(Array.init (b * 40) (fun i -> 8.0 + 0.01 * sin (float i)), dtype = f64)
+            .reshape ([| int64 b; 40L |])
+    |]
+
+    let fastOutsideSum = {
+        Examples.lorenz96 with
+            Domain = Domain.Lattice(8, 4)
+            Equations =
+                Examples.lorenz96.Equations
+                |> List.map (fun e ->
+                    if e.Field = "X" then
+                        { e with Rhs = Sym "Y" - Sym "X" }
+                    else
+                        e)
+    }
+
+    let unknownSymbol = {
+        Hybrid.Tests.Compiler.CompilerTests.fisherKpp 8 0.1 1.0 with
+            Equations = [ { Field = "u"; Rhs = Sym "nope" * u } ]
+    }
+
+    [ for m in Examples.all -> agrees $"Examples.all: {m.Name}" m None ]
+    @ [
+        agrees
+            "CompilerTests: two-scale Lorenz-96 (K = 8, J = 4)"
+            {
+                Examples.lorenz96 with
+                    Domain = Domain.Lattice(8, 4)
+            }
+            None
+        {
+            Source = "CompilerTests: a fast field outside Σⱼ"
+            Model = fastOutsideSum
+            Initial = None
+            Expected = Refused "sumFast Y"
+        }
+        agrees
+            "CompilerTests: one-scale Lorenz-96 (K = 40)"
+            (Hybrid.Tests.Compiler.CompilerTests.lorenz96 40 8.0)
+            (Some lorenzInitial)
+        agrees "CompilerTests: Fisher–KPP" (Hybrid.Tests.Compiler.CompilerTests.fisherKpp 24 0.02 1.5) None
+        agrees
+            "CompilerTests: Fisher–KPP with a neural kill(u, x)"
+            (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ())
+            None
+        agrees
+            "CompilerTests: Fisher–KPP with an unused forcing"
+            (Hybrid.Tests.Compiler.CompilerTests.fisherKpp 8 0.1 1.0
+             |> Model.addForcing { Name = "c"; Units = None })
+            None
+        {
+            Source = "CompilerTests: an unknown symbol"
+            Model = unknownSymbol
+            Initial = None
+            Expected = Refused "'nope'"
+        }
+        agrees "UdeTests: Fisher–KPP UDE with R(u)" Hybrid.Tests.Training.UdeTests.fisherUde None
+        agrees "FusedTests: 2-D spatial parameter and moving boundary values" planeSpatialMoving None
+        agrees "FusedTests: a forcing inside a diffusion coefficient" forcedKappa None
+    ]
+    @ [ for c in cases -> agrees $"FusedTests: {c.Name}" c.Model (Some c.Initial) ]
+
+/// A suite model fused (RK4, 10 steps) against its eager compiled simulator with the same networks and
+/// forcing data: saved states, and gradients of a random weighting of them with respect to every parameter
+/// (per cell for spatial ones), the initial state and every network weight, all to 1e-10 relative. Or, for
+/// the refused ones, the refusal names the construct.
+let private suiteTest (s: SuiteModel) =
+    test $"{s.Source}: fused = compiled (values and gradients), or a named refusal" {
         Engine.init ()
         use _ = torch.NewDisposeScope()
 
         let forcings =
-            m.Forcings
+            s.Model.Forcings
             |> List.map (fun f -> f.Name, (fun (t: float) -> torch.tensor (0.5 + 0.3 * sin t, dtype = f64)))
             |> Map.ofList
 
-        let compiled () =
-            Hybrid.Compiler.Compiler.compile
-                {
-                    Hybrid.Compiler.Compiler.defaults with
+        match s.Expected with
+        | Refused text ->
+            let e = Expect.throwsC (fun () -> Fused.compile Scheme.Rk4 s.Model |> ignore) id
+
+            Expect.stringContains e.Message text "the refusal names the construct"
+        | Agrees ->
+            let compiled =
+                Hybrid.Compiler.Compiler.compile
+                    {
+                        Hybrid.Compiler.Compiler.defaults with
+                            Forcings = forcings
+                    }
+                    s.Model
+
+            let sim =
+                Fused.compileWith
+                    {
+                        Modules = Map.ofArray compiled.Modules
                         Forcings = forcings
-                }
-                m
+                    }
+                    Scheme.Rk4
+                    s.Model
 
-        let fusedOf (c: Hybrid.Compiler.Simulator) =
-            Fused.compileWith
-                {
-                    Modules = Map.ofArray c.Modules
-                    Forcings = forcings
-                }
-                Scheme.Rk4
-                m
+            let dt, steps = 1e-3, 5
+            let initial = defaultArg s.Initial compiled.Initial
 
-        match
-            (try
-                Ok(Lowering.lower m)
-             with :? ModelException as e ->
-                 Error e.Message)
-        with
-        | Error message -> Expect.stringContains message "two-scale" $"only two-scale lattices are refused: {message}"
-        | Ok _ ->
-            let c = compiled ()
-            let sim = fusedOf c
-            let u0 = c.Initial 1
-            let theta = c.Theta()
-            let dt = 1e-3
-            let fused = Fused.rollout sim u0 theta 0.0 dt 20 10 5
+            let run (fused: bool) =
+                for w in sim.Weights do
+                    if not (isNull w.grad) then
+                        w.grad.zero_ () |> ignore
 
-            let eager =
-                let mutable state = u0
-                let saves = ResizeArray()
+                let theta =
+                    compiled.Theta()
+                    |> Array.map (fun t -> t.detach().clone().requires_grad_ (true))
 
-                for n in 0..19 do
-                    state <-
-                        Integrators.explicitStep Scheme.Rk4 (Dynamics.total c.Dynamics theta) (float n * dt) dt state
+                let u0 = initial 2 |> Array.map (fun t -> t.detach().clone().requires_grad_ (true))
 
-                    if (n + 1) % 10 = 0 then
-                        saves.Add state
+                let saved =
+                    if fused then
+                        Fused.rollout sim u0 theta 0.0 dt steps 5 3
+                    else
+                        eagerRolloutOf (Dynamics.total compiled.Dynamics) Scheme.Rk4 dt steps theta u0
 
-                Array.init u0.Length (fun f -> torch.stack (saves |> Seq.map (fun s -> s[f]), 0L))
+                (loss saved).backward ()
 
-            for f in 0 .. fused.Length - 1 do
-                Expect.isLessThan (maxRelative fused[f] eager[f]) 1e-10 $"field {sim.Fields[f]}"
+                saved |> Array.map (fun t -> t.detach().clone ()),
+                theta |> Array.map (fun t -> t.grad.clone ()),
+                u0 |> Array.map (fun t -> t.grad.clone ()),
+                sim.Weights |> Array.map (fun w -> w.grad.clone ())
+
+            let fs, ft, fu, fw = run true
+            let es, et, eu, ew = run false
+
+            for f in 0 .. fs.Length - 1 do
+                Expect.isLessThan (maxRelative fs[f] es[f]) 1e-10 $"saved states of {sim.Fields[f]}"
+                Expect.isLessThan (maxRelative fu[f] eu[f]) 1e-10 $"∂L/∂{sim.Fields[f]}(0)"
+
+            for p in 0 .. ft.Length - 1 do
+                Expect.equal ft[p].shape et[p].shape $"shape of ∂L/∂{sim.Parameters[p]}"
+                Expect.isLessThan (maxRelative ft[p] et[p]) 1e-10 $"∂L/∂{sim.Parameters[p]}"
+
+            for i in 0 .. fw.Length - 1 do
+                Expect.isLessThan (maxRelative fw[i] ew[i]) 1e-10 $"∂L/∂(weight {i})"
     }
 
 /// A universal differential equation: Fisher–KPP whose reaction is an MLP closure R(u, x) (called twice, once
@@ -536,7 +812,7 @@ let tests =
     testList "Fused" [
         testList "agreement with the compiled simulator" [ for c in cases -> compiledAgreementTest c ]
 
-        testList "catalogue models" [ for m in Examples.all -> exampleTest m ]
+        testList "every model of the test suite" [ for m in suiteModels -> suiteTest m ]
 
         testList "neural closures" [ for s in [ Scheme.Euler; Scheme.Rk4 ] -> closureTest s ]
 
@@ -624,6 +900,91 @@ let tests =
             Expect.stringContains e.Message "closure 'kill'" "names the closure"
             Expect.stringContains e.Message "FusedOptions.Modules" "says how to supply the network"
         }
+
+        testList "refusals name the construct" [
+            let refused (name: string) (m: Model) (text: string) =
+                test name {
+                    let e = Expect.throwsC (fun () -> Fused.compile Scheme.Rk4 m |> ignore) id
+                    Expect.stringContains e.Message text "names the construct"
+                }
+
+            let spatial name = {
+                Model.param name 0.1 with
+                    Shape = ParamShape.Spatial
+            }
+
+            refused
+                "a spatial parameter inside a diffusion coefficient"
+                (cases.Head.Model
+                 |> Model.addParam (spatial "k")
+                 |> fun m -> {
+                     m with
+                         Equations = [
+                             {
+                                 Field = "u"
+                                 Rhs = Divergence(Sym "k" * Grad u)
+                             }
+                         ]
+                 })
+                "the spatial parameter 'k' inside a diffusion coefficient"
+
+            refused
+                "a forcing in a boundary value"
+                (cases.Head.Model
+                 |> Model.addForcing { Name = "g"; Units = None }
+                 |> Model.setBoundary "u" Side.Left (BoundaryCondition.Dirichlet(Sym "g")))
+                "a forcing in the boundary value on side Left of 'u'"
+
+            refused
+                "a spatial parameter on the fast ring"
+                ({ twoScale with Equations = [] }
+                 |> Model.addParam (spatial "k")
+                 |> Model.addEquation "X" (Sym "X")
+                 |> Model.addEquation "Y" (Sym "k" * Sym "Y"))
+                "the spatial parameter 'k' on the fast ring"
+
+            refused
+                "a neural closure on the fast ring"
+                ({ twoScale with Equations = [] }
+                 |> Model.addClosure {
+                     Name = "g"
+                     Arity = 1
+                     Architecture = Architecture.Mlp([ 1; 4; 1 ], Activation.Tanh)
+                     Units = None
+                 }
+                 |> Model.addEquation "X" (Sym "X")
+                 |> Model.addEquation "Y" (Call("g", [ Sym "Y" ])))
+                "the neural closure 'g' on the fast ring"
+
+            test "a forcing inside κ that varies in space is refused at the rollout, by name" {
+                Engine.init ()
+                let cells = 16
+
+                let sim =
+                    Fused.compileWith
+                        {
+                            Fused.defaults with
+                                Forcings =
+                                    Map [
+                                        "c",
+                                        (fun _ ->
+                                            torch
+                                                .tensor(Array.init cells float, dtype = f64)
+                                                .reshape ([| 1L; int64 cells |]))
+                                    ]
+                        }
+                        Scheme.Euler
+                        forcedKappa
+
+                let u0 = [| torch.ones ([| 1L; int64 cells |], dtype = f64) |]
+
+                let e =
+                    Expect.throwsC (fun () -> Fused.rollout sim u0 [| scalar 0.02 |] 0.0 0.01 5 5 5 |> ignore) id
+
+                Expect.stringContains e.Message "Forcing 'c'" "names the forcing"
+                Expect.stringContains e.Message "uniform in space" "says why"
+            }
+        ]
 
         test "IMEX schemes are refused with the explicit alternatives" {
             let e =

@@ -128,6 +128,28 @@ let fit (d: Param) (net: Mlp) (data: torch.Tensor) (simulate: torch.Tensor -> in
 
     relL2, dErr
 
+/// The universal differential equation the compiled-model test fits: ∂u/∂t = ∇·(D∇u) + R(u), R an MLP,
+/// periodic on [0, 1] with 16 cells.
+let fisherUde =
+    let u = Sym "u"
+
+    Model.empty "fisher-ude"
+    |> Model.withDomain (Domain.Interval(0.0, 1.0, 16))
+    |> Model.addField (Model.field "u")
+    |> Model.addParam {
+        Model.param "D" 0.02 with
+            Constraint = Constraint.Positive
+    }
+    |> Model.addClosure {
+        Name = "R"
+        Arity = 1
+        Architecture = Architecture.Mlp([ 1; 16; 16; 1 ], Hybrid.Activation.Tanh)
+        Units = None
+    }
+    |> Model.addEquation "u" (Add(Divergence(Mul(Sym "D", Grad u)), Call("R", [ u ])))
+    |> Model.setBoundaryAll "u" BoundaryCondition.Periodic
+    |> Model.setInitial "u" (InitialCondition.Expr(Num 0.5))
+
 let tests =
     testSequenced
     <| testList "UDE twin (Fisher–KPP)" [
@@ -154,26 +176,8 @@ let tests =
         test "compiled model (IR → simulator, MLP closure R(u)) recovers R within 5% and D within 5%" {
             Engine.seed 1
             let data = truth ()
-            let u = Sym "u"
             let net = new Mlp("R", 1, 1, 16, 2, dtype = f64)
-
-            let model =
-                Model.empty "fisher-ude"
-                |> Model.withDomain (Domain.Interval(0.0, 1.0, 16))
-                |> Model.addField (Model.field "u")
-                |> Model.addParam {
-                    Model.param "D" 0.02 with
-                        Constraint = Constraint.Positive
-                }
-                |> Model.addClosure {
-                    Name = "R"
-                    Arity = 1
-                    Architecture = Architecture.Mlp([ 1; 16; 16; 1 ], Hybrid.Activation.Tanh)
-                    Units = None
-                }
-                |> Model.addEquation "u" (Add(Divergence(Mul(Sym "D", Grad u)), Call("R", [ u ])))
-                |> Model.setBoundaryAll "u" BoundaryCondition.Periodic
-                |> Model.setInitial "u" (InitialCondition.Expr(Num 0.5))
+            let model = fisherUde
 
             let sim =
                 Hybrid.Compiler.Compiler.compile
