@@ -59,7 +59,8 @@ let tests =
         // Pure-ML rows: LSTM, Transformer and MLP rows (Report.ModelTable.isPureMl).
         // Quick mode: hybrid ≈ 0.00672 °C² against the LSTM ≈ 0.0148 (transformer ≈ 0.0177): −55%, more than claimed.
         // The PINN (≈ 0.00678) and both physics models are as good as the hybrid: the sequence models' free forecast
-        // of a noisy record is what is weak, not the hybrid that is strong.
+        // of a noisy record is what is weak, not the hybrid that is strong. Report settings (3 seeds): hybrid ≈ 0.00679
+        // against the transformer ≈ 0.0173 ± 0.014 (LSTM ≈ 0.043 ± 0.029, PINN ≈ 0.00691): −61%.
         test "the hybrid's 2001–2018 MSE is at least 20% below the best pure-ML baseline's" {
             let best = bestPureMl ()
             Expect.isLessThan (model "hybrid (EBM + MLP)").TestMse (0.8 * best.TestMse) best.Name
