@@ -28,6 +28,7 @@ let main argv =
         Training.UncertaintyTests.tests
         Training.DataTests.tests
         Training.LossTests.tests
+        Baselines.BaselinesTests.tests
         Cases.PredatorPreyTests.tests
         Cases.PharmacokineticsTests.tests
         Cases.EnergyBalanceTests.tests

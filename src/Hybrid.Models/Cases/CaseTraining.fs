@@ -9,15 +9,18 @@ open Hybrid
 open Hybrid.TensorArithmetic
 open Hybrid.Training
 
-/// Deterministic initialisation of a network from `seed` (independent of TorchSharp's global RNG): weights
-/// uniform in ±1/√fan-in, biases zero, and with `zeroOutput` the output layer zero too (so a correction
-/// starts at exactly zero).
-let initialise (net: Mlp) (seed: int) (zeroOutput: bool) =
+/// Deterministic initialisation of a network from `seed` (independent of TorchSharp's global RNG): weight
+/// matrices uniform in ±1/√fan-in, biases (every one-dimensional parameter) zero except layer-norm gains,
+/// which are one, and with `zeroOutput` the output layer (parameters named "out.…") zero too (so a
+/// correction starts at exactly zero). Works for any module (MLPs, LSTMs, transformer encoders).
+let initialise (net: torch.nn.Module) (seed: int) (zeroOutput: bool) =
     use _ = torch.no_grad ()
     use generator = new torch.Generator(uint64 seed)
 
     for struct (name, p) in net.named_parameters () do
-        if name.EndsWith "bias" || (zeroOutput && name.Contains "out.") then
+        if p.dim () = 1L && name.Contains "norm" && name.EndsWith "weight" then
+            withScalar 1.0 p.fill_ |> ignore
+        elif p.dim () = 1L || (zeroOutput && name.Contains "out.") then
             p.zero_ () |> ignore
         else
             let k = 1.0 / sqrt (float p.shape[1])
@@ -67,3 +70,16 @@ let adam
             o.Dispose()
 
     watch.Elapsed.TotalSeconds
+
+/// Runs `f` with libtorch limited to one intra-op thread and restores the previous count afterwards. For tiny
+/// networks (tens of units, batches of tens) extra threads cost more than they save, and when the machine's
+/// cores are busy their spin-waiting makes training many times slower (measured here: a 1-D PINN fit took
+/// ≈ 1 s on one thread and ≈ 60 s on two under a load of 8). Do not call from several threads at once.
+let singleThreaded (f: unit -> 'T) : 'T =
+    let previous = torch.get_num_threads ()
+    torch.set_num_threads 1
+
+    try
+        f ()
+    finally
+        torch.set_num_threads previous

@@ -25,7 +25,14 @@
 ///  - EBM fitted: C, C_d, λ, γ and T₀ fitted with Adam (learning rate 0.1) from the literature values;
 ///  - hybrid (EBM + MLP): the fitted EBM plus N(T, F), a small MLP (tanh) whose output is scaled by
 ///    `CorrectionScale` W/m², started at zero and trained jointly with the physics, with an L2 penalty on N
-///    along the training years.
+///    along the training years;
+///  - LSTM and transformer (`Baselines.SequenceModels`), pure data-driven forecasters of T with the forcing as an
+///    exogenous input (one-step increments, teacher forcing, `SequenceWindow`-year context), trained on
+///    1880–2000 and forecasting 2001–2018 from the observed record with the forcing known; their training-years
+///    values (and train MSE) are one-step-ahead predictions. Over `BaselineSeeds` seeds;
+///  - PINN (`Baselines.Pinn`): an MLP (T + T₀, T_d)(t) fitted to the training years (and T_d(1880) = 0) plus the
+///    continuous-time two-box residual with the "EBM fitted" parameters and offset, enforced at every year
+///    1880–2018 (the forcing is known there). The case's EBM steps once a year; the PINN's residual is the ODE.
 module Hybrid.Models.Cases.EnergyBalance
 
 open System
@@ -36,6 +43,7 @@ open Hybrid
 open Hybrid.Numerics
 open Hybrid.TensorArithmetic
 open Hybrid.Training
+open Hybrid.Models.Baselines
 
 /// Settings of the case. `defaults` for the report, `quick` for tests and CI.
 type Settings = {
@@ -53,6 +61,14 @@ type Settings = {
     CorrectionPenalty: float
     /// Seed of the network initialisation.
     Seed: int
+    /// Adam iterations (full-batch epochs) of the LSTM and transformer baselines.
+    SequenceIterations: int
+    /// Context length of the sequence baselines (years).
+    SequenceWindow: int
+    /// Adam iterations of the PINN.
+    PinnIterations: int
+    /// Seeds the LSTM, transformer and PINN are run with (mean and spread of the test MSE are reported).
+    BaselineSeeds: int
 }
 
 /// The report settings: 1500 physics and 600 hybrid Adam iterations, cut-off 2000.
@@ -64,6 +80,10 @@ let defaults = {
     CorrectionScale = 0.5
     CorrectionPenalty = 1e-2
     Seed = 3
+    SequenceIterations = 600
+    SequenceWindow = 10
+    PinnIterations = 2000
+    BaselineSeeds = 3
 }
 
 /// Settings for tests and CI (about 12 s): 500 physics and 150 hybrid iterations (the physics fit has converged
@@ -72,6 +92,9 @@ let quick = {
     defaults with
         PhysicsIterations = 500
         HybridIterations = 150
+        SequenceIterations = 150
+        PinnIterations = 500
+        BaselineSeeds = 1
 }
 
 /// The data of the case, one entry per year 1880–2018.
@@ -106,8 +129,11 @@ type ModelResult = {
     TestMse: float
     /// Mean squared error on the training years (°C²).
     TrainMse: float
-    /// Training wall time in seconds (a hybrid's includes the physics fit it starts from).
+    /// Training wall time in seconds (a hybrid's includes the physics fit it starts from; for baselines run over
+    /// several seeds, the mean per seed).
     TrainSeconds: float
+    /// Test MSE per seed for the models run over several seeds (`TestMse` is their mean); empty otherwise.
+    SeedTestMse: float[]
     /// Training epochs (Adam iterations, each a rollout over the training years; a hybrid's include the
     /// physics fit's; 0 for the literature model, whose offset is computed in closed form).
     Epochs: int
@@ -368,6 +394,7 @@ let run (s: Settings) : Outcome =
             TestMse = square(simulated.narrow (0L, int64 trainYears, int64 testYears) - testObserved).mean().ToDouble()
             TrainMse = square(simulated.narrow (0L, 0L, int64 trainYears) - trainObserved).mean().ToDouble()
             TrainSeconds = seconds
+            SeedTestMse = [||]
             Epochs = epochs
             Parameters = parameters
             Simulated = simulated.data<float>().ToArray()
@@ -457,9 +484,113 @@ let run (s: Settings) : Outcome =
         Array.map2 (fun x y -> let e = my + slope * (x - mx) - y in e * e) xs ys
         |> Array.average
 
+    // Baselines over `BaselineSeeds` seeds: the mean test MSE, the rest from the first seed.
+    let overSeeds (model: int -> ModelResult) =
+        let runs = Array.init s.BaselineSeeds (fun i -> model (s.Seed + 100 + i))
+        let mses = runs |> Array.map (fun r -> r.TestMse)
+
+        {
+            runs[0] with
+                TestMse = Array.average mses
+                TrainSeconds = runs |> Array.averageBy (fun r -> r.TrainSeconds)
+                SeedTestMse = mses
+        }
+
+    let history =
+        data.Temperature |> Array.take trainYears |> Array.map (fun t -> [| t |])
+
+    let exogenous = data.Forcing |> Array.map (fun f -> [| f / 2.0 |])
+
+    let sequenceModel architecture seed =
+        let m =
+            SequenceModels.fitForecaster
+                {
+                    SequenceModels.defaults architecture with
+                        Window = s.SequenceWindow
+                        Iterations = s.SequenceIterations
+                        Seed = seed
+                } [| history |] [| Array.take trainYears exogenous |]
+
+        let fitted = SequenceModels.oneStep m history exogenous
+        let forecast = SequenceModels.forecast m history exogenous testYears
+
+        let simulated =
+            Array.concat [| history[0..0]; fitted; forecast |]
+            |> Array.map (fun row -> row[0])
+
+        evaluate
+            (SequenceModels.name architecture)
+            $"{SequenceModels.name architecture} forecaster of T with F as exogenous input, {s.SequenceWindow}-year context, no physics; training years one-step ahead"
+            (torch.tensor (simulated, dtype = f64))
+            m.Seconds
+            s.SequenceIterations
+            [| "network weights", float (Neural.parameterCount m.Net) |]
+
+    let pinnModel seed =
+        let value name =
+            fittedModel.Parameters |> Array.find (fun (n, _) -> n = name) |> snd
+
+        let heat, deep, lambda, gamma, t0 =
+            value "C (W yr/m2/K)",
+            value "C_d (W yr/m2/K)",
+            value "lambda (W/m2/K)",
+            value "gamma (W/m2/K)",
+            value "T0 (C)"
+
+        let yearsOf = Array.map (fun (y: int) -> [| float y |])
+        let forcingTensor = torch.tensor (data.Forcing, dtype = f64)
+
+        let problem = {
+            Pinn.Inputs = Array.append (yearsOf (Array.take trainYears data.Years)) (yearsOf data.Years[0..0])
+            Pinn.Targets = Array.append (history |> Array.map (fun row -> [| row[0]; nan |])) [| [| nan; 0.0 |] |]
+            Pinn.Collocation = yearsOf data.Years
+            Pinn.InputShift = [| 1949.0 |]
+            Pinn.InputScale = [| 69.0 |]
+            Pinn.OutputShift = [| 0.0; 0.0 |]
+            Pinn.OutputScale = [| 0.5; 0.5 |]
+            Pinn.Residual =
+                fun f ->
+                    let du = f.D f.U 0
+                    let t = f.U.select (1L, 0L) .- t0
+                    let td = f.U.select (1L, 1L)
+                    let exchange = gamma .* (t .- td)
+
+                    let surface =
+                        heat .* du.select (1L, 0L) .- (forcingTensor .- lambda .* t .- exchange)
+
+                    let ocean = deep .* du.select (1L, 1L) .- exchange
+                    torch.stack ([| surface; ocean |], 1L)
+        }
+
+        let m =
+            Pinn.fit
+                {
+                    Pinn.defaults with
+                        Iterations = s.PinnIterations
+                        Seed = seed
+                }
+                problem
+
+        let simulated = m.Predict(yearsOf data.Years) |> Array.map (fun row -> row[0])
+
+        evaluate
+            "PINN"
+            "MLP (T + T0, T_d)(t) on 1880–2000 + two-box ODE residual (EBM fitted parameters) at every year 1880–2018"
+            (torch.tensor (simulated, dtype = f64))
+            m.Seconds
+            s.PinnIterations
+            [| "network weights", float (Neural.parameterCount m.Net) |]
+
     {
         Data = data
         TrainYears = trainYears
         TestTrendMse = testTrendMse
-        Models = [| literatureModel; fittedModel; hybridModel |]
+        Models = [|
+            literatureModel
+            fittedModel
+            hybridModel
+            overSeeds (sequenceModel SequenceModels.Architecture.Lstm)
+            overSeeds (sequenceModel SequenceModels.Architecture.Transformer)
+            overSeeds pinnModel
+        |]
     }

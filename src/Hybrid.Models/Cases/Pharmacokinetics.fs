@@ -8,6 +8,11 @@
 /// dC/dt = ka A / V − ke C − N(C) (started at zero, trained jointly), and an MLP C(t, dose) with no physics.
 /// The physics-only models use the closed-form solution; the hybrid is integrated with RK4 (fixed step on
 /// 0–25 h, predictions interpolated linearly to the sampling times).
+/// Baselines (`Hybrid.Models.Baselines`), on the same folds, over `BaselineSeeds` seeds: an LSTM and a transformer
+/// mapping each subject's sampling sequence (t, dose, time since the previous sample) to its concentrations (no
+/// physics, no observed concentration as input), and a PINN: an MLP (A, C)(t, dose) fitted to the training
+/// concentrations and A(0) = dose, plus the one-compartment residual with the fold's fitted ka, ke, V, enforced
+/// on a (t, dose) grid spanning every subject's dose.
 module Hybrid.Models.Cases.Pharmacokinetics
 
 open System
@@ -17,6 +22,7 @@ open TorchSharp
 open Hybrid
 open Hybrid.TensorArithmetic
 open Hybrid.Training
+open Hybrid.Models.Baselines
 
 /// Settings of the case.
 type Settings = {
@@ -36,6 +42,12 @@ type Settings = {
     Folds: int list
     /// Seed of the network initialisation.
     Seed: int
+    /// Adam iterations (full-batch epochs) of the LSTM and transformer baselines.
+    SequenceIterations: int
+    /// Adam iterations of the PINN.
+    PinnIterations: int
+    /// Seeds the LSTM, transformer and PINN are run with (mean and spread of the test MSE are reported).
+    BaselineSeeds: int
 }
 
 /// Report settings: all three folds, RK4 step 0.25 h.
@@ -48,6 +60,9 @@ let defaults = {
     CorrectionPenalty = 1e-2
     Folds = [ 1; 2; 3 ]
     Seed = 11
+    SequenceIterations = 800
+    PinnIterations = 2000
+    BaselineSeeds = 3
 }
 
 /// Tests and CI: the third fold only (train on subjects 1–8, test on 9–12), RK4 step 0.5 h, fewer iterations.
@@ -58,6 +73,9 @@ let quick = {
         PhysicsIterations = 200
         HybridIterations = 80
         DataIterations = 400
+        SequenceIterations = 200
+        PinnIterations = 500
+        BaselineSeeds = 1
 }
 
 /// One subject's record.
@@ -81,8 +99,12 @@ type ModelResult = {
     TestMse: float
     /// Mean squared error on the training subjects, averaged over folds; NaN if untrained.
     TrainMse: float
-    /// Training wall time summed over folds (s).
+    /// Training wall time summed over folds (s; for baselines run over several seeds, the mean per seed).
     TrainSeconds: float
+    /// Training epochs (Adam iterations) per fold; a hybrid's include the physics fit's; 0 for fixed models.
+    Epochs: int
+    /// Test MSE per seed for the models run over several seeds (`TestMse` is their mean); empty otherwise.
+    SeedTestMse: float[]
     /// Parameters of the last fold evaluated (physical ones; networks report their size).
     Parameters: (string * float)[]
     /// Predicted curve for `Outcome.Shown` on `Outcome.CurveTimes` (from its held-out fold).
@@ -228,18 +250,20 @@ let run (s: Settings) : Outcome =
 
         logP.detach().exp (), seconds
 
-    let models: (string * string * (Subject[] -> Predictor * float * (string * float)[]) * bool)[] = [|
+    let models: (string * string * (Subject[] -> Predictor * float * (string * float)[]) * bool * int)[] = [|
         "1-cpt textbook",
         "one compartment, textbook theophylline values (ka 1.5 /h, t½ 8 h, V 0.5 L/kg), no fitting",
         (fun _ -> analytic textbook, 0.0, named textbook),
-        false
+        false,
+        0
 
         "1-cpt fitted",
         "one compartment, ka, ke, V fitted to the training subjects",
         (fun train ->
             let p, seconds = fitPhysics train
             analytic p, seconds, named p),
-        true
+        true,
+        s.PhysicsIterations
 
         "hybrid (1-cpt + MLP elimination)",
         "dC/dt = ka A / V − ke C − N(C); N an MLP started at zero, trained jointly from the fitted model",
@@ -272,7 +296,8 @@ let run (s: Settings) : Outcome =
             odePredictor (rhs p),
             physicsSeconds + seconds,
             Array.append (named p) [| "network weights", float (Neural.parameterCount net) |]),
-        true
+        true,
+        s.PhysicsIterations + s.HybridIterations
 
         "MLP C(t, dose)",
         "MLP from (time, dose) to concentration, no physics",
@@ -295,43 +320,168 @@ let run (s: Settings) : Outcome =
                     (fun _ -> mse predictor train)
 
             predictor, seconds, [| "network weights", float (Neural.parameterCount net) |]),
-        true
+        true,
+        s.DataIterations
     |]
 
+    // Pure data-driven sequence models: (t / 25, dose / 5, time since the previous sample / 25) per sample to
+    // C / 10, one sequence per subject.
+    let sequenceInputs (group: Subject[]) (pairs: (int * float)[]) =
+        pairs
+        |> Array.groupBy fst
+        |> Array.map (fun (b, ps) ->
+            ps
+            |> Array.mapi (fun i (_, t) ->
+                let previous = if i = 0 then 0.0 else snd ps[i - 1]
+                [| t / horizon; group[b].Dose / 5.0; (t - previous) / horizon |]))
+
+    let sequenceModel architecture seed =
+        SequenceModels.name architecture,
+        $"{SequenceModels.name architecture}: (t, dose, time since last sample) sequence to concentration, no physics",
+        (fun (train: Subject[]) ->
+            let targets =
+                train
+                |> Array.map (fun sub -> sub.Concentrations |> Array.map (fun c -> [| c / 10.0 |]))
+
+            let m =
+                SequenceModels.fitRegression
+                    {
+                        SequenceModels.defaults architecture with
+                            Iterations = s.SequenceIterations
+                            Seed = seed
+                    }
+                    (sequenceInputs train (pairsOf train))
+                    targets
+
+            let predictor: Predictor =
+                fun group pairs ->
+                    let values =
+                        SequenceModels.regress m (sequenceInputs group pairs)
+                        |> Array.concat
+                        |> Array.map (fun row -> 10.0 * row[0])
+
+                    torch.tensor (values, dtype = f64)
+
+            predictor, m.Seconds, [| "network weights", float (Neural.parameterCount m.Net) |]),
+        true,
+        s.SequenceIterations
+
+    // PINN: (A, C)(t, dose) with the one-compartment residual (the fold's fitted ka, ke, V) on a (t, dose) grid.
+    let doses = subjects |> Array.map (fun sub -> sub.Dose)
+
+    let pinnModel seed =
+        "PINN",
+        "MLP (A, C)(t, dose) on the training concentrations and A(0) = dose + one-compartment residual (fold's fitted ka, ke, V)",
+        (fun (train: Subject[]) ->
+            let p, physicsSeconds = fitPhysics train
+            let lowest, highest = Array.min doses, Array.max doses
+
+            let grid = [|
+                for d in 0..4 do
+                    for k in 0..50 -> [| 0.5 * float k; lowest + (highest - lowest) * float d / 4.0 |]
+            |]
+
+            let problem = {
+                Pinn.Inputs =
+                    Array.append
+                        (train
+                         |> Array.collect (fun sub -> sub.Times |> Array.map (fun t -> [| t; sub.Dose |])))
+                        (train |> Array.map (fun sub -> [| 0.0; sub.Dose |]))
+                Pinn.Targets =
+                    Array.append
+                        (train
+                         |> Array.collect (fun sub -> sub.Concentrations |> Array.map (fun c -> [| nan; c |])))
+                        (train |> Array.map (fun sub -> [| sub.Dose; nan |]))
+                Pinn.Collocation = grid
+                Pinn.InputShift = [| 12.5; 4.5 |]
+                Pinn.InputScale = [| 12.5; 1.5 |]
+                Pinn.OutputShift = [| 2.5; 5.0 |]
+                Pinn.OutputScale = [| 2.5; 5.0 |]
+                Pinn.Residual =
+                    fun f ->
+                        let du = f.D f.U 0
+                        let rates = oneCompartment p f.U
+                        (du .- rates) ./ 5.0
+            }
+
+            let m =
+                Pinn.fit
+                    {
+                        Pinn.defaults with
+                            Iterations = s.PinnIterations
+                            Seed = seed
+                    }
+                    problem
+
+            let predictor: Predictor =
+                fun group pairs ->
+                    let values =
+                        m.Predict(pairs |> Array.map (fun (b, t) -> [| t; group[b].Dose |]))
+                        |> Array.map (fun row -> row[1])
+
+                    torch.tensor (values, dtype = f64)
+
+            predictor,
+            physicsSeconds + m.Seconds,
+            Array.append (named p) [| "network weights", float (Neural.parameterCount m.Net) |]),
+        true,
+        s.PhysicsIterations + s.PinnIterations
+
+    let evaluateModel (name, description, fit: Subject[] -> Predictor * float * (string * float)[], trained, epochs) =
+        let mutable squared = 0.0
+        let mutable count = 0
+        let mutable trainSum = 0.0
+        let mutable seconds = 0.0
+        let mutable parameters = [||]
+        let mutable curve = [||]
+
+        for fold in s.Folds do
+            let test = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 = fold)
+            let train = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 <> fold)
+            let predict, t, ps = fit train
+            use _ = torch.no_grad ()
+            let pairs = pairsOf test
+            squared <- squared + (square (predict test pairs - observedOf test)).sum().ToDouble()
+            count <- count + pairs.Length
+            trainSum <- trainSum + (mse predict train).ToDouble()
+            seconds <- seconds + t
+            parameters <- ps
+
+            if fold = lastFold then
+                curve <- (predict [| shown |] (curveTimes |> Array.map (fun t -> 0, t))).data<float>().ToArray()
+
+        {
+            Name = name
+            Description = description
+            TestMse = squared / float count
+            TrainMse = if trained then trainSum / float s.Folds.Length else nan
+            TrainSeconds = seconds
+            Epochs = epochs
+            SeedTestMse = [||]
+            Parameters = parameters
+            Curve = curve
+        }
+
+    // A baseline over `BaselineSeeds` seeds: the mean test MSE, the rest from the first seed.
+    let overSeeds (model: int -> _) =
+        let runs =
+            Array.init s.BaselineSeeds (fun i -> evaluateModel (model (s.Seed + 100 + i)))
+
+        let mses = runs |> Array.map (fun r -> r.TestMse)
+
+        {
+            runs[0] with
+                TestMse = Array.average mses
+                TrainSeconds = runs |> Array.averageBy (fun r -> r.TrainSeconds)
+                SeedTestMse = mses
+        }
+
     let results =
-        models
-        |> Array.map (fun (name, description, fit, trained) ->
-            let mutable squared = 0.0
-            let mutable count = 0
-            let mutable trainSum = 0.0
-            let mutable seconds = 0.0
-            let mutable parameters = [||]
-            let mutable curve = [||]
-
-            for fold in s.Folds do
-                let test = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 = fold)
-                let train = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 <> fold)
-                let predict, t, ps = fit train
-                use _ = torch.no_grad ()
-                let pairs = pairsOf test
-                squared <- squared + (square (predict test pairs - observedOf test)).sum().ToDouble()
-                count <- count + pairs.Length
-                trainSum <- trainSum + (mse predict train).ToDouble()
-                seconds <- seconds + t
-                parameters <- ps
-
-                if fold = lastFold then
-                    curve <- (predict [| shown |] (curveTimes |> Array.map (fun t -> 0, t))).data<float>().ToArray()
-
-            {
-                Name = name
-                Description = description
-                TestMse = squared / float count
-                TrainMse = if trained then trainSum / float s.Folds.Length else nan
-                TrainSeconds = seconds
-                Parameters = parameters
-                Curve = curve
-            })
+        Array.append (Array.map evaluateModel models) [|
+            overSeeds (sequenceModel SequenceModels.Architecture.Lstm)
+            overSeeds (sequenceModel SequenceModels.Architecture.Transformer)
+            overSeeds pinnModel
+        |]
 
     {
         Subjects = subjects

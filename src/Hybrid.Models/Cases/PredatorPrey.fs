@@ -9,7 +9,12 @@
 ///  - hybrid (universal differential equation): Lotka–Volterra + an MLP correction N(H, L) on both rates,
 ///    started from the fitted physics with the correction at zero, trained jointly, with an L2 penalty;
 ///  - hybrid with a neural interaction: β and δ multiplied by exp N(H, L) (the H·L form kept), same training;
-///  - pure data-driven: an autoregressive MLP, x(t + 1) = x(t) + N(x(t)), same windows.
+///  - pure data-driven: an autoregressive MLP, x(t + 1) = x(t) + N(x(t)), same windows;
+///  - pure data-driven sequence models (`Baselines.SequenceModels`): an LSTM and a transformer forecaster on the
+///    1900–1915 record (one-step increments, teacher forcing, `SequenceWindow`-year context), forecasting
+///    1916–1920 from the last years of the record, over `BaselineSeeds` seeds (mean test MSE, spread per seed);
+///  - PINN (`Baselines.Pinn`): an MLP (H, L)(t) fitted to 1900–1915 plus the Lotka–Volterra residual with the
+///    parameters fitted here ("LV fitted"), enforced on 1900–1920 (the equation is known in the forecast years).
 /// The right-hand sides are integrated with classical RK4 (`Substeps` steps a year) written out here.
 module Hybrid.Models.Cases.PredatorPrey
 
@@ -20,6 +25,7 @@ open TorchSharp
 open Hybrid
 open Hybrid.TensorArithmetic
 open Hybrid.Training
+open Hybrid.Models.Baselines
 
 /// Settings of the case. `defaults` for the report, `quick` for tests and CI.
 type Settings = {
@@ -39,6 +45,14 @@ type Settings = {
     CorrectionPenalty: float
     /// Seed of the network initialisation.
     Seed: int
+    /// Adam iterations (full-batch epochs) of the LSTM and transformer baselines.
+    SequenceIterations: int
+    /// Context length of the sequence baselines (years).
+    SequenceWindow: int
+    /// Adam iterations of the PINN.
+    PinnIterations: int
+    /// Seeds the LSTM, transformer and PINN are run with (mean and spread of the test MSE are reported).
+    BaselineSeeds: int
 }
 
 /// The report settings: 600 / 800 / 1500 Adam iterations, 5-year windows, 10 RK4 steps a year.
@@ -51,6 +65,10 @@ let defaults = {
     Width = 16
     CorrectionPenalty = 1e-2
     Seed = 7
+    SequenceIterations = 600
+    SequenceWindow = 5
+    PinnIterations = 2000
+    BaselineSeeds = 3
 }
 
 /// Settings for tests and CI (about 10 s): 250 / 250 / 500 iterations, 2 RK4 steps a year.
@@ -60,6 +78,9 @@ let quick = {
         HybridIterations = 250
         DataIterations = 500
         Substeps = 2
+        SequenceIterations = 150
+        PinnIterations = 500
+        BaselineSeeds = 1
 }
 
 /// One model's result.
@@ -72,8 +93,12 @@ type ModelResult = {
     TestMse: float
     /// Mean squared error of the `Horizon`-year training windows, 1900–1915 (thousands²); NaN if untrained.
     TrainMse: float
-    /// Training wall time in seconds (0 for fixed models).
+    /// Training wall time in seconds (0 for fixed models; for baselines run over several seeds, the mean per seed).
     TrainSeconds: float
+    /// Training epochs (Adam iterations; a hybrid's include the physics fit's; 0 for fixed models).
+    Epochs: int
+    /// Test MSE per seed for the models run over several seeds (`TestMse` is their mean); empty otherwise.
+    SeedTestMse: float[]
     /// Named parameters (physical ones; networks report their size).
     Parameters: (string * float)[]
     /// Forecast for the test years, [year; hare, lynx].
@@ -215,6 +240,8 @@ let run (s: Settings) : Outcome =
             TestMse = (square (forecast - truthTest)).mean().ToDouble()
             TrainMse = trainMse
             TrainSeconds = seconds
+            Epochs = 0
+            SeedTestMse = [||]
             Parameters = parameters
             Forecast = rows forecast
         }
@@ -351,9 +378,113 @@ let run (s: Settings) : Outcome =
             "network weights", float (Neural.parameterCount ar)
         |]
 
+    // Pure data-driven sequence baselines and the PINN, each over `BaselineSeeds` seeds.
+    let seeds = Array.init s.BaselineSeeds (fun i -> s.Seed + 100 + i)
+    let truth = observed |> Array.skip trainYears
+
+    let testMse (forecast: float[][]) =
+        Array.map2 (Array.map2 (fun (a: float) b -> (a - b) * (a - b))) forecast truth
+        |> Array.concat
+        |> Array.average
+
+    let overSeeds name description epochs (fit: int -> float[][] * float * float * int64) =
+        let runs = seeds |> Array.map fit
+        let mses = runs |> Array.map (fun (f, _, _, _) -> testMse f)
+        let forecast, trainMse, _, weights = runs[0]
+
+        {
+            Name = name
+            Description = description
+            TestMse = Array.average mses
+            TrainMse = trainMse
+            TrainSeconds = runs |> Array.averageBy (fun (_, _, t, _) -> t)
+            Epochs = epochs
+            SeedTestMse = mses
+            Parameters = [| "network weights", float weights |]
+            Forecast = forecast
+        }
+
+    let history =
+        observed
+        |> Array.take trainYears
+        |> Array.map (Array.map (fun v -> v / inputScale))
+
+    let sequence architecture =
+        overSeeds
+            (SequenceModels.name architecture)
+            $"{SequenceModels.name architecture} forecaster of the record (÷ {inputScale}), {s.SequenceWindow}-year context, no physics; train MSE one-step"
+            s.SequenceIterations
+            (fun seed ->
+                let m =
+                    SequenceModels.fitForecaster
+                        {
+                            SequenceModels.defaults architecture with
+                                Window = s.SequenceWindow
+                                Iterations = s.SequenceIterations
+                                Seed = seed
+                        } [| history |] [||]
+
+                let forecast =
+                    SequenceModels.forecast m history [||] testYears
+                    |> Array.map (Array.map (fun v -> v * inputScale))
+
+                forecast, m.TrainLoss * inputScale * inputScale, m.Seconds, Neural.parameterCount m.Net)
+
+    let pinn =
+        overSeeds
+            "PINN"
+            "MLP (H, L)(t) on 1900–1915 data + Lotka–Volterra residual (LV fitted parameters) on 1900–1920"
+            s.PinnIterations
+            (fun seed ->
+                let problem = {
+                    Pinn.Inputs = years |> Array.take trainYears |> Array.map (fun y -> [| float y |])
+                    Pinn.Targets = Array.take trainYears observed
+                    Pinn.Collocation =
+                        Array.init (4 * (years.Length - 1) + 1) (fun i -> [| float years[0] + 0.25 * float i |])
+                    Pinn.InputShift = [| float years[0] + 10.0 |]
+                    Pinn.InputScale = [| 10.0 |]
+                    Pinn.OutputShift = [| 30.0; 30.0 |]
+                    Pinn.OutputScale = [| 30.0; 30.0 |]
+                    Pinn.Residual = fun f -> (f.D f.U 0 .- lotkaVolterra fittedP f.U) ./ scale
+                }
+
+                let m =
+                    Pinn.fit
+                        {
+                            Pinn.defaults with
+                                Iterations = s.PinnIterations
+                                Seed = seed
+                        }
+                        problem
+
+                let predicted = m.Predict(years |> Array.map (fun y -> [| float y |]))
+
+                let trainMse =
+                    Array.map2
+                        (Array.map2 (fun (a: float) b -> (a - b) * (a - b)))
+                        (Array.take trainYears predicted)
+                        problem.Targets
+                    |> Array.concat
+                    |> Array.average
+
+                Array.skip trainYears predicted, trainMse, m.Seconds, Neural.parameterCount m.Net)
+
+    let trainedFor epochs (m: ModelResult) = { m with Epochs = epochs }
+
     {
         Years = years
         Observed = observed
         TrainYears = trainYears
-        Models = [| persistence; prior; literature; fitted; hybrid; interaction; data |]
+        Models = [|
+            persistence
+            prior
+            literature
+            trainedFor s.PhysicsIterations fitted
+            trainedFor (s.PhysicsIterations + s.HybridIterations) hybrid
+            trainedFor (s.PhysicsIterations + s.HybridIterations) interaction
+            trainedFor s.DataIterations data
+            sequence SequenceModels.Architecture.Lstm
+            sequence SequenceModels.Architecture.Transformer
+            pinn
+        |]
     }

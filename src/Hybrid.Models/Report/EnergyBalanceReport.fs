@@ -18,7 +18,9 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
             TestMse = m.TestMse
             TrainMse = m.TrainMse
             TrainSeconds = m.TrainSeconds
-            Parameters = Array.append m.Parameters [| "epochs", float m.Epochs |]
+            Epochs = m.Epochs
+            SeedTestMse = m.SeedTestMse
+            Parameters = m.Parameters
         })
 
     ModelTable.writeCsv dir "energy-balance" rows
@@ -96,6 +98,14 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
 
         add
             $"- {hybrid.Name} {verdict hybrid.TestMse om.TestMse} {other} on {firstTest}–{lastYear} ({hybrid.TestMse:F5} vs {om.TestMse:F5}, {percentChange 1 hybrid.TestMse om.TestMse})."
+
+    ModelTable.claimLines $"{firstTest}–{lastYear} test years (out of domain: forcing above any training year's)" rows
+    |> List.iter add
+
+    let pinn = byName "PINN"
+
+    add
+        $"- {hybrid.Name} {verdict hybrid.TestMse pinn.TestMse} the PINN (two-box residual with the fitted parameters) ({hybrid.TestMse:F5} vs {pinn.TestMse:F5}, {percentChange 1 hybrid.TestMse pinn.TestMse}). The LSTM, transformer and PINN rows are the mean over {pinn.SeedTestMse.Length} seed(s) (± sample standard deviation where more than one); the sequence models' training-years values are one-step-ahead predictions from the observed record, their test years a free forecast with the forcing known."
 
     add
         $"- Yardstick: the best straight line through the {firstTest}–{lastYear} observations themselves (an oracle that has seen the test years) leaves MSE {o.TestTrendMse:F5}. Every model is within a few per cent of it (a slightly curved forced response can even get under it), so what is left is year-to-year variability (the early-2000s slowdown, the 2015–16 El Niño) and the differences between the models are far smaller than it: none of the test comparisons above is meaningful on its own."

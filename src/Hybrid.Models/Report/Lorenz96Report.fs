@@ -22,7 +22,9 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
             TestMse = m.Skills[0].Rmse[last] * m.Skills[0].Rmse[last]
             TrainMse = m.TrainMse
             TrainSeconds = m.TrainSeconds
-            Parameters = Array.append m.Parameters [| "epochs", float m.Epochs |]
+            Epochs = m.Epochs
+            SeedTestMse = [||]
+            Parameters = m.Parameters
         })
 
     ModelTable.writeCsv dir "lorenz96" rows
@@ -90,6 +92,7 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
             Observed = o.BinnedTruth
             Series =
                 o.Models
+                |> Array.filter (fun m -> m.Closure |> Array.exists Double.IsFinite)
                 |> Array.map (fun m ->
                     m.Name,
                     Array.zip o.ClosureGrid m.Closure
@@ -164,6 +167,23 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
                 |> String.concat ", "
 
             add $"- F = {k.Forcing:G3}: the hybrid vs {other}: {verdicts}."
+
+    // The proposal's claim (issue #6): the hybrid against the pure data-driven LSTM, in and out of domain, on the
+    // forecast MSE (RMSE²) at the longest lead.
+    let lstm = byName "LSTM"
+    let longest = s.Leads.Length - 1
+
+    for i, k in Array.indexed hybrid.Skills do
+        let where = if i = 0 then "in domain" else "out of domain"
+
+        add (
+            "- "
+            + Hybrid.Models.Baselines.Comparison.claimSentence
+                $"F = {k.Forcing:G3} forecasts ({where}), MSE of X at {s.Leads[longest]:G3} MTU"
+                hybrid.Name
+                (k.Rmse[longest] * k.Rmse[longest])
+                [| lstm.Name, lstm.Skills[i].Rmse[longest] * lstm.Skills[i].Rmse[longest] |]
+        )
 
     for i, t in Array.indexed o.Truth do
         let gaps =

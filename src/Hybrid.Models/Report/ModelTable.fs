@@ -14,17 +14,53 @@ type ModelRow = {
     TestMse: float
     TrainMse: float
     TrainSeconds: float
+    /// Training epochs (Adam iterations; 0 for fixed models).
+    Epochs: int
+    /// Test MSE per seed for models run over several seeds (`TestMse` is their mean); empty otherwise.
+    SeedTestMse: float[]
     Parameters: (string * float)[]
 }
+
+/// Rows of a pure-ML model: the names of the LSTM, transformer and MLP baselines the hybrids are compared with.
+let isPureMl (name: string) =
+    name = "LSTM" || name = "Transformer" || name.StartsWith "MLP"
+
+/// The generated sentences on the proposal's claim: for each hybrid row (name starting with "hybrid"), its change
+/// against the best pure-ML row (by mean test MSE) on `what`, as markdown bullets; none when a case has no
+/// pure-ML row.
+let claimLines (what: string) (models: ModelRow[]) : string list =
+    let baselines =
+        models
+        |> Array.filter (fun m -> isPureMl m.Name)
+        |> Array.map (fun m -> m.Name, m.TestMse)
+
+    if baselines.Length = 0 then
+        []
+    else
+        [
+            for h in models |> Array.filter (fun m -> m.Name.StartsWith "hybrid") ->
+                "- "
+                + Hybrid.Models.Baselines.Comparison.claimSentence what h.Name h.TestMse baselines
+        ]
+
+/// Sample standard deviation of a row's per-seed test MSEs (NaN for fewer than two seeds).
+let seedSpread (m: ModelRow) =
+    if m.SeedTestMse.Length < 2 then
+        nan
+    else
+        (Hybrid.Models.Baselines.Comparison.summarise m.SeedTestMse).Spread
 
 /// Writes `<case>-metrics.csv` (test and train MSE, training time per model) and `<case>-parameters.csv`
 /// (every named parameter of every model) into `dir`.
 let writeCsv (dir: string) (case: string) (models: ModelRow[]) =
     let csv = StringBuilder()
-    csv.AppendLine "model,test_mse,train_mse,train_seconds" |> ignore
+
+    csv.AppendLine "model,test_mse,test_mse_sd,seeds,train_mse,train_seconds,epochs"
+    |> ignore
 
     for m in models do
-        csv.AppendLine $"{m.Name},{inv m.TestMse},{inv m.TrainMse},{inv m.TrainSeconds}"
+        csv.AppendLine
+            $"{m.Name},{inv m.TestMse},{inv (seedSpread m)},{max 1 m.SeedTestMse.Length},{inv m.TrainMse},{inv m.TrainSeconds},{m.Epochs}"
         |> ignore
 
     File.WriteAllText(Path.Combine(dir, $"{case}-metrics.csv"), csv.ToString())
@@ -38,10 +74,11 @@ let writeCsv (dir: string) (case: string) (models: ModelRow[]) =
 
     File.WriteAllText(Path.Combine(dir, $"{case}-parameters.csv"), pars.ToString())
 
-/// The markdown table of a case's models, errors with `digits` decimals.
+/// The markdown table of a case's models, errors with `digits` decimals; a model run over several seeds shows
+/// its test MSE as mean ± sample standard deviation (n seeds) and its training time per seed.
 let markdown (digits: int) (models: ModelRow[]) : string list = [
-    "| model | test MSE | train MSE | training s | parameters | what |"
-    "|---|---:|---:|---:|---|---|"
+    "| model | test MSE | train MSE | training s | epochs | parameters | what |"
+    "|---|---:|---:|---:|---:|---|---|"
     for m in models do
         let ps =
             m.Parameters |> Array.map (fun (n, v) -> $"{n} {v:G4}") |> String.concat ", "
@@ -54,5 +91,11 @@ let markdown (digits: int) (models: ModelRow[]) : string list = [
             else
                 fixedPoint m.TrainMse
 
-        $"| {m.Name} | {fixedPoint m.TestMse} | {train} | {m.TrainSeconds:F1} | {ps} | {m.Description} |"
+        let test =
+            if m.SeedTestMse.Length > 1 then
+                $"{fixedPoint m.TestMse} ± {fixedPoint (seedSpread m)} ({m.SeedTestMse.Length} seeds)"
+            else
+                fixedPoint m.TestMse
+
+        $"| {m.Name} | {test} | {train} | {m.TrainSeconds:F1} | {m.Epochs} | {ps} | {m.Description} |"
 ]

@@ -18,6 +18,8 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
             TestMse = m.TestMse
             TrainMse = m.TrainMse
             TrainSeconds = m.TrainSeconds
+            Epochs = m.Epochs
+            SeedTestMse = m.SeedTestMse
             Parameters = m.Parameters
         })
 
@@ -66,6 +68,14 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
 
     for om in o.Models |> Array.filter (fun m -> not (m.Name.StartsWith "hybrid")) do
         add $"- {hm.Name} {verdict hm.TestMse om.TestMse} {om.Name} ({hm.TestMse:F3} vs {om.TestMse:F3})."
+
+    ModelTable.claimLines "held-out subjects (out of domain: subjects not seen in training)" rows
+    |> List.iter add
+
+    let seeds = (o.Models |> Array.find (fun m -> m.Name = "PINN")).SeedTestMse.Length
+
+    add
+        $"- The LSTM, transformer and PINN rows are the mean over {seeds} seed(s) (± sample standard deviation where more than one), each seed trained on every fold; the other networks use one seed. Their training time is per seed, summed over folds; epochs are per fold."
 
     add
         "- Population predictions only (no per-subject parameters), so the between-subject variability sets a floor under every model's test MSE."

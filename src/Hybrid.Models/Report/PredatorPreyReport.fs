@@ -18,6 +18,8 @@ let write (dir: string) (o: PredatorPrey.Outcome) : string =
             TestMse = m.TestMse
             TrainMse = m.TrainMse
             TrainSeconds = m.TrainSeconds
+            Epochs = m.Epochs
+            SeedTestMse = m.SeedTestMse
             Parameters = m.Parameters
         })
 
@@ -93,8 +95,19 @@ let write (dir: string) (o: PredatorPrey.Outcome) : string =
             add
                 $"- {h} {verdict hm.TestMse om.TestMse} {other} on 1916–1920 ({hm.TestMse:F2} vs {om.TestMse:F2}, {percentChange 0 hm.TestMse om.TestMse})."
 
+    ModelTable.claimLines "1916–1920 forecast" rows |> List.iter add
+    let pinn = byName "PINN"
+
+    for h in [ "hybrid (LV + MLP)"; "hybrid (neural interaction)" ] do
+        let hm = byName h
+
+        add
+            $"- {h} {verdict hm.TestMse pinn.TestMse} the PINN (Lotka–Volterra residual with the fitted parameters) on 1916–1920 ({hm.TestMse:F2} vs {pinn.TestMse:F2}, {percentChange 0 hm.TestMse pinn.TestMse})."
+
+    let seeds = pinn.SeedTestMse.Length
+
     add
-        "- The literature parameters were fitted to all of 1900–1920, so they have seen the test years; they are a reference, not a baseline. Five test years (ten numbers) make every comparison here noisy; no repeated seeds or confidence intervals yet."
+        $"- The literature parameters were fitted to all of 1900–1920, so they have seen the test years; they are a reference, not a baseline. Five test years (ten numbers) make every comparison here noisy. The LSTM, transformer and PINN rows are the mean over {seeds} seed(s) (± sample standard deviation where more than one); the other networks use one seed. The sequence models forecast from the last years of the record (their context, see the table), the others from the 1915 state alone; the PINN fits one curve through 1900–1920."
 
     add ""
     add (String.concat " " charts)

@@ -13,6 +13,12 @@ let private model name =
 let private parameter (m: EnergyBalance.ModelResult) name =
     m.Parameters |> Array.find (fun (n, _) -> n = name) |> snd
 
+
+let private bestPureMl () =
+    outcome.Force().Models
+    |> Array.filter (fun m -> Hybrid.Models.Report.ModelTable.isPureMl m.Name)
+    |> Array.minBy (fun m -> m.TestMse)
+
 let tests =
     testSequenced
     <| testList "Cases.EnergyBalance" [
@@ -38,6 +44,26 @@ let tests =
             Expect.isLessThan fitted.TrainMse (model "EBM literature").TrainMse "fitted < literature on 1880–2000"
             let ecs = parameter fitted "ECS (K)"
             Expect.isTrue (ecs > 0.5 && ecs < 10.0) $"ECS {ecs} K"
+        }
+
+        test "the LSTM, transformer and PINN rows report their seeds and training budget" {
+            for name in [ "LSTM"; "Transformer"; "PINN" ] do
+                let m = model name
+                Expect.equal m.SeedTestMse.Length EnergyBalance.quick.BaselineSeeds $"{name}: one test MSE per seed"
+                Expect.floatClose Accuracy.veryHigh m.TestMse (Array.average m.SeedTestMse) $"{name}: mean over seeds"
+                Expect.isGreaterThan m.Epochs 0 $"{name}: epochs"
+                Expect.isGreaterThan m.TrainSeconds 0.0 $"{name}: wall time"
+        }
+
+        // The proposal's claim (issue #6): a hybrid has 20–40% lower out-of-domain MSE than the best pure-ML baseline.
+        // Pure-ML rows: LSTM, Transformer and MLP rows (Report.ModelTable.isPureMl).
+        // Quick mode: hybrid ≈ 0.00672 °C² against the LSTM ≈ 0.0148 (transformer ≈ 0.0177): −55%, more than claimed.
+        // The PINN (≈ 0.00678) and both physics models are as good as the hybrid: the sequence models' free forecast
+        // of a noisy record is what is weak, not the hybrid that is strong. Report settings (3 seeds): hybrid ≈ 0.00679
+        // against the transformer ≈ 0.0173 ± 0.014 (LSTM ≈ 0.043 ± 0.029, PINN ≈ 0.00691): −61%.
+        test "the hybrid's 2001–2018 MSE is at least 20% below the best pure-ML baseline's" {
+            let best = bestPureMl ()
+            Expect.isLessThan (model "hybrid (EBM + MLP)").TestMse (0.8 * best.TestMse) best.Name
         }
 
         // The issue's claim, with fixed seeds. It holds by a thin margin (quick mode: hybrid ≈ 0.00672 °C² against

@@ -9,6 +9,12 @@ let private outcome = lazy (Pharmacokinetics.run Pharmacokinetics.quick)
 let private model name =
     outcome.Force().Models |> Array.find (fun m -> m.Name = name)
 
+
+let private bestPureMl () =
+    outcome.Force().Models
+    |> Array.filter (fun m -> Hybrid.Models.Report.ModelTable.isPureMl m.Name)
+    |> Array.minBy (fun m -> m.TestMse)
+
 let tests =
     testSequenced
     <| testList "Cases.Pharmacokinetics" [
@@ -36,6 +42,25 @@ let tests =
                 (model "hybrid (1-cpt + MLP elimination)").TestMse
                 (model "1-cpt textbook").TestMse
                 "hybrid < textbook"
+        }
+
+        test "the LSTM, transformer and PINN rows report their seeds and training budget" {
+            for name in [ "LSTM"; "Transformer"; "PINN" ] do
+                let m = model name
+                Expect.equal m.SeedTestMse.Length Pharmacokinetics.quick.BaselineSeeds $"{name}: one test MSE per seed"
+                Expect.floatClose Accuracy.veryHigh m.TestMse (Array.average m.SeedTestMse) $"{name}: mean over seeds"
+                Expect.isGreaterThan m.Epochs 0 $"{name}: epochs"
+                Expect.isGreaterThan m.TrainSeconds 0.0 $"{name}: wall time"
+        }
+
+        // The proposal's claim (issue #6): a hybrid has 20–40% lower out-of-domain MSE than the best pure-ML baseline.
+        // Pure-ML rows: LSTM, Transformer and MLP rows (Report.ModelTable.isPureMl).
+        // Does not hold (quick mode, fold 3): hybrid ≈ 2.88 against the transformer ≈ 2.44 (LSTM ≈ 2.73, MLP C(t, dose)
+        // ≈ 2.55): the hybrid is 18% worse than the best pure-ML baseline. With the report's settings (three folds, 3
+        // seeds) the hybrid (≈ 2.77) beats the best pure-ML row, MLP C(t, dose) (≈ 3.12), by 11%: still short of 20%.
+        ptest "the hybrid's held-out-subject MSE is at least 20% below the best pure-ML baseline's" {
+            let best = bestPureMl ()
+            Expect.isLessThan (model "hybrid (1-cpt + MLP elimination)").TestMse (0.8 * best.TestMse) best.Name
         }
 
         // Does not hold today (quick mode, fold 3: hybrid ≈ 2.88, fitted ≈ 2.81, MLP C(t, dose) ≈ 2.56 (mg/L)²).

@@ -10,6 +10,12 @@ let private outcome = lazy (PredatorPrey.run PredatorPrey.quick)
 let private model name =
     outcome.Force().Models |> Array.find (fun m -> m.Name = name)
 
+
+let private bestPureMl () =
+    outcome.Force().Models
+    |> Array.filter (fun m -> Hybrid.Models.Report.ModelTable.isPureMl m.Name)
+    |> Array.minBy (fun m -> m.TestMse)
+
 let tests =
     testSequenced
     <| testList "Cases.PredatorPrey" [
@@ -41,6 +47,28 @@ let tests =
                 (model "hybrid (neural interaction)").TestMse
                 (model "LV prior").TestMse
                 "neural-interaction hybrid < prior LV"
+        }
+
+        test "the LSTM, transformer and PINN rows report their seeds and training budget" {
+            for name in [ "LSTM"; "Transformer"; "PINN" ] do
+                let m = model name
+                Expect.equal m.SeedTestMse.Length PredatorPrey.quick.BaselineSeeds $"{name}: one test MSE per seed"
+                Expect.floatClose Accuracy.veryHigh m.TestMse (Array.average m.SeedTestMse) $"{name}: mean over seeds"
+                Expect.isGreaterThan m.Epochs 0 $"{name}: epochs"
+                Expect.isGreaterThan m.TrainSeconds 0.0 $"{name}: wall time"
+        }
+
+        // The proposal's claim (issue #6): a hybrid has 20–40% lower out-of-domain MSE than the best pure-ML baseline.
+        // Pure-ML rows: LSTM, Transformer and MLP rows (Report.ModelTable.isPureMl).
+        // Quick mode: neural interaction ≈ 18.4, additive ≈ 21.4; best pure-ML row the MLP autoregressive ≈ 27.0
+        // (LSTM ≈ 62.5, transformer ≈ 222): −32% and −21%. Both hold, with only five test years, in quick mode only:
+        // with the report's settings (`defaults`, 3 seeds) the MLP autoregressive reaches ≈ 17.3 and both hybrids lose
+        // to it (≈ 26.3 and ≈ 18.4; LSTM ≈ 328 ± 278, transformer ≈ 104 ± 56, PINN ≈ 14.5 ± 2.3).
+        test "both hybrids' 1916–1920 MSE is at least 20% below the best pure-ML baseline's" {
+            let best = bestPureMl ()
+
+            for h in [ "hybrid (LV + MLP)"; "hybrid (neural interaction)" ] do
+                Expect.isLessThan (model h).TestMse (0.8 * best.TestMse) $"{h} vs {best.Name}"
         }
 
         ptest "the additive hybrid beats the fixed-parameter Lotka–Volterra model on 1916–1920" {
