@@ -177,6 +177,10 @@ type ModelResult = {
     TrainSeconds: float
     /// Wall time of one prediction of all five test schedules (s), mean over seeds.
     InferenceSeconds: float
+    /// Adam iterations (a hybrid's include the physics fit it starts from; 0 for fixed models).
+    Epochs: int
+    /// Out-of-domain MSE of each seed (`OutOfDomainMse` is their mean).
+    SeedOutOfDomainMse: float[]
     /// Learned (or fixed) parameters per seed: (name, value for each seed).
     Parameters: (string * float[])[]
     /// Kill rate at u = 0.5 on `Outcome.KillConcentrations` (first seed).
@@ -577,6 +581,8 @@ and private runWith (s: Settings) : Outcome =
             [| priorResult; fittedResult; hybridResult |])
         |> Array.ofList
 
+    let epochs = [| 0; s.PhysicsEpochs; s.PhysicsEpochs + s.HybridEpochs |]
+
     let names = [|
         "prior (log-kill, fixed prior values)",
         "scientific model, kill = k c (log-kill hypothesis) with prior values D 0.06, r 0.35 /day, k 0.6 /day; nothing fitted"
@@ -601,6 +607,8 @@ and private runWith (s: Settings) : Outcome =
                 ResidualNorm = mean (fun r -> r.Residual)
                 TrainSeconds = mean (fun r -> r.TrainSeconds)
                 InferenceSeconds = mean (fun r -> r.InferenceSeconds)
+                Epochs = epochs[i]
+                SeedOutOfDomainMse = runs |> Array.map (fun r -> r.OutOfDomain)
                 Parameters =
                     runs[0].Parameters
                     |> Array.mapi (fun j (n, _) -> n, runs |> Array.map (fun r -> snd r.Parameters[j]))

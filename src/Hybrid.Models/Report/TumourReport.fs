@@ -36,6 +36,8 @@ let write (dir: string) (o: Tumour.Outcome) : string =
             TestMse = m.OutOfDomainMse
             TrainMse = m.TrainMse
             TrainSeconds = m.TrainSeconds
+            Epochs = m.Epochs
+            SeedTestMse = m.SeedOutOfDomainMse
             Parameters = m.Parameters |> Array.map (fun (n, vs) -> n, mean vs)
         })
 
