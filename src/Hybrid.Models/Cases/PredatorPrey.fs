@@ -322,7 +322,8 @@ let run (s: Settings) : Outcome =
             physicsSeconds
             (named fittedP)
 
-    let trainingStates = obs.narrow (0L, int64 first, int64 kept.KeptYears) ./ inputScale
+    let trainingStates =
+        obs.narrow (0L, int64 first, int64 kept.KeptYears) ./ inputScale
 
     // A hybrid: rates (p, net output n at x / inputScale, x) → dx/dt; the network starts at zero (so the
     // hybrid starts as the fitted LV) and is trained jointly with the LV parameters, with an L2 penalty on n

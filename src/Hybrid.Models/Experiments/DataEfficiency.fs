@@ -41,7 +41,10 @@ let run (case: string) (fractions: float[]) (runCase: float -> (string * float)[
 
     for f in fractions do
         if not (f > 0.0 && f <= 1.0) then
-            raise (HybridException $"DataEfficiency.run '{case}': fraction {f} is outside (0, 1]; give shares of the training data.")
+            raise (
+                HybridException
+                    $"DataEfficiency.run '{case}': fraction {f} is outside (0, 1]; give shares of the training data."
+            )
 
     if Array.sort fractions <> fractions || Array.distinct fractions <> fractions then
         raise (HybridException $"DataEfficiency.run '{case}': fractions %A{fractions} must be distinct and ascending.")
@@ -67,7 +70,9 @@ let run (case: string) (fractions: float[]) (runCase: float -> (string * float)[
         Case = case
         Fractions = fractions
         Models = models
-        TestMse = models |> Array.mapi (fun m _ -> runs |> Array.map (fun (rows, _) -> snd rows[m]))
+        TestMse =
+            models
+            |> Array.mapi (fun m _ -> runs |> Array.map (fun (rows, _) -> snd rows[m]))
         Seconds = runs |> Array.map snd
     }
 
@@ -98,13 +103,11 @@ let claimLines (r: Result) : string list =
     else
         match at r (fst ml[0]) 1.0, at r (fst ml[0]) 0.5 with
         | None, _
-        | _, None ->
-            [
-                "- The 50% and 100% runs are not both in this experiment, so the half-the-data claim is not tested here."
-            ]
+        | _, None -> [
+            "- The 50% and 100% runs are not both in this experiment, so the half-the-data claim is not tested here."
+          ]
         | _ ->
-            let mlIndex, mlName =
-                ml |> Array.minBy (fun (i, _) -> (at r i 1.0).Value)
+            let mlIndex, mlName = ml |> Array.minBy (fun (i, _) -> (at r i 1.0).Value)
 
             let ml100 = (at r mlIndex 1.0).Value
             let ml50 = (at r mlIndex 0.5).Value
@@ -129,9 +132,7 @@ let claimLines (r: Result) : string list =
 
                     $"- {h} with 50%% of the training data: test MSE {h50:G4} against {mlName} with 100%%: {ml100:G4} ({percentChange 0 h50 ml100}); the claim {verdict} (tolerance {tolerance}).{why}"
 
-                    let smallest =
-                        r.Fractions
-                        |> Array.tryFind (fun f -> (at r i f).Value <= limit)
+                    let smallest = r.Fractions |> Array.tryFind (fun f -> (at r i f).Value <= limit)
 
                     match smallest with
                     | Some f ->

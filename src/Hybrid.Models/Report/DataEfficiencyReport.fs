@@ -46,12 +46,24 @@ let private cases: Case list =
             Title = "Two-scale Lorenz-96"
             Selects =
                 fun f ->
-                    let n = Lorenz96.trainingSamples { Lorenz96.quick with TrainFraction = f } lorenzSamples
+                    let n =
+                        Lorenz96.trainingSamples
+                            {
+                                Lorenz96.quick with
+                                    TrainFraction = f
+                            }
+                            lorenzSamples
+
                     $"{n} samples ({n * Lorenz96.quick.K} pairs)"
             Metric = "X at the last lead, in domain"
             Run =
                 fun f ->
-                    let o = Lorenz96.run { Lorenz96.quick with TrainFraction = f }
+                    let o =
+                        Lorenz96.run {
+                            Lorenz96.quick with
+                                TrainFraction = f
+                        }
+
                     let last = Lorenz96.quick.Leads.Length - 1
 
                     o.Models
@@ -62,12 +74,23 @@ let private cases: Case list =
             Title = "Predator–prey"
             Selects =
                 fun f ->
-                    let k = PredatorPrey.selection { PredatorPrey.quick with TrainFraction = f } ppYears
+                    let k =
+                        PredatorPrey.selection
+                            {
+                                PredatorPrey.quick with
+                                    TrainFraction = f
+                            }
+                            ppYears
+
                     $"the last {k.KeptYears} years, {k.WindowYears}-year windows"
             Metric = "thousands of pelts²"
             Run =
                 fun f ->
-                    (PredatorPrey.run { PredatorPrey.quick with TrainFraction = f }).Models
+                    (PredatorPrey.run {
+                        PredatorPrey.quick with
+                            TrainFraction = f
+                    })
+                        .Models
                     |> Array.map (fun m -> m.Name, m.TestMse)
         }
         {
@@ -76,14 +99,24 @@ let private cases: Case list =
             Selects =
                 fun f ->
                     let kept =
-                        Pharmacokinetics.trainingSubjects { Pharmacokinetics.quick with TrainFraction = f } pkSubjects pkFold
+                        Pharmacokinetics.trainingSubjects
+                            {
+                                Pharmacokinetics.quick with
+                                    TrainFraction = f
+                            }
+                            pkSubjects
+                            pkFold
 
                     let ids = kept |> Array.map (fun x -> string x.Id) |> String.concat ", "
                     $"{kept.Length} of {pkCandidates} subjects (ids {ids})"
             Metric = "(mg/L)², held-out subjects"
             Run =
                 fun f ->
-                    (Pharmacokinetics.run { Pharmacokinetics.quick with TrainFraction = f }).Models
+                    (Pharmacokinetics.run {
+                        Pharmacokinetics.quick with
+                            TrainFraction = f
+                    })
+                        .Models
                     |> Array.map (fun m -> m.Name, m.TestMse)
         }
         {
@@ -92,13 +125,22 @@ let private cases: Case list =
             Selects =
                 fun f ->
                     let first, kept =
-                        EnergyBalance.trainingYears { EnergyBalance.quick with TrainFraction = f } ebYears
+                        EnergyBalance.trainingYears
+                            {
+                                EnergyBalance.quick with
+                                    TrainFraction = f
+                            }
+                            ebYears
 
                     $"{ebData.Years[first]}–{ebData.Years[first + kept - 1]} ({kept} years)"
             Metric = "°C², 2001–2018"
             Run =
                 fun f ->
-                    (EnergyBalance.run { EnergyBalance.quick with TrainFraction = f }).Models
+                    (EnergyBalance.run {
+                        EnergyBalance.quick with
+                            TrainFraction = f
+                    })
+                        .Models
                     |> Array.map (fun m -> m.Name, m.TestMse)
         }
         {
@@ -142,6 +184,8 @@ let write (dir: string) (quick: bool) : string =
             |> String.concat "; "
 
         let result = DataEfficiency.run c.Stem fractions c.Run
-        md.Append(DataEfficiency.write dir c.Title $"Training data per share: {selects}." c.Metric result) |> ignore
+
+        md.Append(DataEfficiency.write dir c.Title $"Training data per share: {selects}." c.Metric result)
+        |> ignore
 
     md.ToString()

@@ -51,19 +51,61 @@ let tests =
 
         test "predator–prey: a fraction keeps the most recent years, windows shortened where needed" {
             let at f =
-                PredatorPrey.selection { PredatorPrey.quick with TrainFraction = f } 16
+                PredatorPrey.selection
+                    {
+                        PredatorPrey.quick with
+                            TrainFraction = f
+                    }
+                    16
 
-            Expect.equal (at 1.0) { FirstYear = 0; KeptYears = 16; WindowYears = 5 } "all 16 years, 5-year windows"
-            Expect.equal (at 0.5) { FirstYear = 8; KeptYears = 8; WindowYears = 5 } "1908–1915"
-            Expect.equal (at 0.25) { FirstYear = 12; KeptYears = 4; WindowYears = 3 } "1912–1915, 3-year window"
-            Expect.equal (at 0.1) { FirstYear = 14; KeptYears = 2; WindowYears = 1 } "1914–1915, one 1-year window"
+            Expect.equal
+                (at 1.0)
+                {
+                    FirstYear = 0
+                    KeptYears = 16
+                    WindowYears = 5
+                }
+                "all 16 years, 5-year windows"
+
+            Expect.equal
+                (at 0.5)
+                {
+                    FirstYear = 8
+                    KeptYears = 8
+                    WindowYears = 5
+                }
+                "1908–1915"
+
+            Expect.equal
+                (at 0.25)
+                {
+                    FirstYear = 12
+                    KeptYears = 4
+                    WindowYears = 3
+                }
+                "1912–1915, 3-year window"
+
+            Expect.equal
+                (at 0.1)
+                {
+                    FirstYear = 14
+                    KeptYears = 2
+                    WindowYears = 1
+                }
+                "1914–1915, one 1-year window"
         }
 
         test "pharmacokinetics: a fraction keeps the first ⌈f·n⌉ training subjects of the fold" {
             let subjects = Pharmacokinetics.load ()
 
             let ids f fold =
-                Pharmacokinetics.trainingSubjects { Pharmacokinetics.quick with TrainFraction = f } subjects fold
+                Pharmacokinetics.trainingSubjects
+                    {
+                        Pharmacokinetics.quick with
+                            TrainFraction = f
+                    }
+                    subjects
+                    fold
                 |> Array.map (fun x -> x.Id)
 
             Expect.equal (ids 1.0 3) [| 1..8 |] "fold 3 trains on subjects 1–8"
@@ -74,7 +116,12 @@ let tests =
 
         test "energy balance: a fraction keeps the most recent training years" {
             let at f =
-                EnergyBalance.trainingYears { EnergyBalance.quick with TrainFraction = f } 121
+                EnergyBalance.trainingYears
+                    {
+                        EnergyBalance.quick with
+                            TrainFraction = f
+                    }
+                    121
 
             Expect.equal (at 0.1) (108, 13) "1988–2000"
             Expect.equal (at 0.5) (60, 61) "1940–2000"
@@ -83,12 +130,20 @@ let tests =
 
         test "Lorenz-96 and tumour: a fraction keeps the first samples and the first observation times" {
             let samples f =
-                Lorenz96.trainingSamples { Lorenz96.quick with TrainFraction = f } 600
+                Lorenz96.trainingSamples
+                    {
+                        Lorenz96.quick with
+                            TrainFraction = f
+                    }
+                    600
 
             Expect.equal (samples 0.1) 60 "first 60 of 600 samples"
             Expect.equal (samples 1.0) 600 "all"
             Expect.equal (samples 0.001) (Lorenz96.quick.SequenceWindow + 1) "at least one LSTM window"
-            let times f = Tumour.trainingTimes { Tumour.quick with TrainFraction = f }
+
+            let times f =
+                Tumour.trainingTimes { Tumour.quick with TrainFraction = f }
+
             Expect.equal [ times 0.1; times 0.25; times 0.5; times 1.0 ] [ 1; 2; 3; 6 ] "of six observation times"
         }
 
@@ -99,7 +154,11 @@ let tests =
                 |> String.concat "\n"
 
             Expect.stringContains holds "the claim HOLDS" "1.05 is within 10% of 1.0"
-            Expect.stringContains holds "Smallest share at which hybrid a is within 10% of MLP x at 100%: 50%" "smallest"
+
+            Expect.stringContains
+                holds
+                "Smallest share at which hybrid a is within 10% of MLP x at 100%: 50%"
+                "smallest"
 
             let lines =
                 synthetic [|
@@ -131,12 +190,12 @@ let tests =
             Expect.throwsT<HybridException> (fun () -> run [| 1.0; 0.5 |]) "descending"
 
             Expect.throwsT<HybridException>
-                (fun () ->
-                    DataEfficiency.run "c" [| 0.5; 1.0 |] (fun f -> [| $"m{f}", 1.0 |]) |> ignore)
+                (fun () -> DataEfficiency.run "c" [| 0.5; 1.0 |] (fun f -> [| $"m{f}", 1.0 |]) |> ignore)
                 "different models per fraction"
         }
 
-        test "a real run on Lorenz-96 (cut quick settings, 25% and 100%): every model at every fraction, finite, files written" {
+        test
+            "a real run on Lorenz-96 (cut quick settings, 25% and 100%): every model at every fraction, finite, files written" {
             let r =
                 DataEfficiency.run "lorenz96" [| 0.25; 1.0 |] (fun f ->
                     let o = Lorenz96.run { tiny with TrainFraction = f }
@@ -152,7 +211,9 @@ let tests =
                 Expect.equal row.Length 2 $"{m}: one MSE per fraction"
                 Expect.all row Double.IsFinite $"{m}: finite"
 
-            let dir = Path.Combine(Path.GetTempPath(), $"hybrid-data-efficiency-{Guid.NewGuid():N}")
+            let dir =
+                Path.Combine(Path.GetTempPath(), $"hybrid-data-efficiency-{Guid.NewGuid():N}")
+
             Directory.CreateDirectory dir |> ignore
 
             try
