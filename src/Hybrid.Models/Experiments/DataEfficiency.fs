@@ -142,6 +142,13 @@ let claimLines (r: Result) : string list =
                         $"- {h} is not within {tolerance} of {mlName} at 100%% at any share run ({shares})."
             ]
 
+/// A CSV field: quoted (with doubled quotes) when it holds a comma or a quote, e.g. "MLP C(t, dose)".
+let private field (text: string) =
+    if text.Contains ',' || text.Contains '"' then
+        "\"" + text.Replace("\"", "\"\"") + "\""
+    else
+        text
+
 /// Writes `<case>-data-efficiency.csv` (model, fraction, test MSE) into `dir`.
 let writeCsv (dir: string) (r: Result) =
     let csv = StringBuilder()
@@ -152,7 +159,7 @@ let writeCsv (dir: string) (r: Result) =
         r.Fractions
         |> Array.iteri (fun i f ->
             let mse = r.TestMse[m][i]
-            csv.AppendLine $"{name},{inv f},{inv mse}" |> ignore))
+            csv.AppendLine $"{field name},{inv f},{inv mse}" |> ignore))
 
     File.WriteAllText(Path.Combine(dir, $"{r.Case}-data-efficiency.csv"), csv.ToString())
 

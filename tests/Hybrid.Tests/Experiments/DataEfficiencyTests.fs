@@ -181,6 +181,20 @@ let tests =
             Expect.stringContains noMl.Head "cannot be tested" "no pure-ML row"
         }
 
+        test "the CSV quotes model names with commas" {
+            let dir =
+                Path.Combine(Path.GetTempPath(), $"hybrid-data-efficiency-{Guid.NewGuid():N}")
+
+            Directory.CreateDirectory dir |> ignore
+
+            try
+                DataEfficiency.writeCsv dir (synthetic [| "MLP C(t, dose)", [| 3.0; 2.0; 1.0 |] |])
+                let csv = File.ReadAllLines(Path.Combine(dir, "synthetic-data-efficiency.csv"))
+                Expect.equal csv[1] "\"MLP C(t, dose)\",0.25,3" "quoted name"
+            finally
+                Directory.Delete(dir, true)
+        }
+
         test "the runner rejects unusable fractions" {
             let run fs =
                 DataEfficiency.run "c" fs (fun _ -> [| "m", 1.0 |]) |> ignore
