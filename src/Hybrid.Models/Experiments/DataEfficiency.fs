@@ -132,14 +132,33 @@ let claimLines (r: Result) : string list =
 
                     $"- {h} with 50%% of the training data: test MSE {h50:G4} against {mlName} with 100%%: {ml100:G4} ({percentChange 0 h50 ml100}); the claim {verdict} (tolerance {tolerance}).{why}"
 
-                    let smallest = r.Fractions |> Array.tryFind (fun f -> (at r i f).Value <= limit)
+                    // At equal data: the best pure-ML model at 50% (which may be another one than at 100%).
+                    let ml50Index, ml50Name = ml |> Array.minBy (fun (j, _) -> (at r j 0.5).Value)
+                    let best50 = (at r ml50Index 0.5).Value
 
-                    match smallest with
-                    | Some f ->
-                        $"- Smallest share at which {h} is within {tolerance} of {mlName} at 100%%: {percent f} of the training data."
-                    | None ->
+                    $"- At equal data (50%%), {h} {ReportFormat.verdict h50 best50} the best pure-ML model, {ml50Name} ({h50:G4} vs {best50:G4}, {percentChange 0 h50 best50})."
+
+                    let matching = r.Fractions |> Array.filter (fun f -> (at r i f).Value <= limit)
+
+                    if matching.Length = 0 then
                         let shares = r.Fractions |> Array.map percent |> String.concat ", "
                         $"- {h} is not within {tolerance} of {mlName} at 100%% at any share run ({shares})."
+                    else
+                        let shares = matching |> Array.map percent |> String.concat ", "
+                        $"- Shares at which {h} is within {tolerance} of {mlName} at 100%%: {shares}."
+
+                let rising =
+                    indexed
+                    |> Array.filter (fun (m, _) ->
+                        r.TestMse[m]
+                        |> Array.pairwise
+                        |> Array.exists (fun (a, b) -> b > (1.0 + Tolerance) * a))
+                    |> Array.map (fun (_, n) -> n)
+
+                if rising.Length > 0 then
+                    let names = String.concat ", " rising
+
+                    $"- More data does not always help here: the test MSE rises by more than {tolerance} from one share to the next larger one for {names}. With one seed per share, the run-to-run noise of a retrained model is as large as the effect of the data, so single shares should not be over-read."
             ]
 
 /// A CSV field: quoted (with doubled quotes) when it holds a comma or a quote, e.g. "MLP C(t, dose)".

@@ -155,10 +155,8 @@ let tests =
 
             Expect.stringContains holds "the claim HOLDS" "1.05 is within 10% of 1.0"
 
-            Expect.stringContains
-                holds
-                "Smallest share at which hybrid a is within 10% of MLP x at 100%: 50%"
-                "smallest"
+            Expect.stringContains holds "Shares at which hybrid a is within 10% of MLP x at 100%: 50%, 100%." "shares"
+
 
             let lines =
                 synthetic [|
@@ -174,6 +172,20 @@ let tests =
             Expect.stringContains lines "hybrid accurate with 50% of the training data: test MSE 1.5" "hybrid at 50%"
             Expect.stringContains lines "halving the data raises its MSE by +67%" "why: data efficiency"
             Expect.stringContains lines "fails on accuracy, not on data efficiency" "why: accuracy"
+
+            Expect.stringContains
+                lines
+                "At equal data (50%), hybrid accurate beats the best pure-ML model, LSTM (1.5 vs 2"
+                "equal data"
+
+            Expect.isFalse (lines.Contains "More data does not always help") "every MSE falls with more data"
+
+            let noisy =
+                synthetic [| "LSTM", [| 3.0; 1.0; 2.0 |]; "hybrid a", [| 1.0; 1.0; 1.0 |] |]
+                |> DataEfficiency.claimLines
+                |> String.concat "\n"
+
+            Expect.stringContains noisy "rises by more than 10% from one share to the next larger one for LSTM." "noise"
 
             let noMl =
                 synthetic [| "hybrid a", [| 1.0; 1.0; 1.0 |] |] |> DataEfficiency.claimLines
