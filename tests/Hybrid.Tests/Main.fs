@@ -35,5 +35,6 @@ let main argv =
         Cases.Lorenz96Tests.tests
         Cases.TumourTests.tests
         Report.LineChartTests.tests
+        Experiments.DataEfficiencyTests.tests
     ]
     |> Summary.runOneAtATime argv

@@ -84,6 +84,9 @@ type Settings = {
     SequenceIterations: int
     /// Context length of the LSTM baseline (samples).
     SequenceWindow: int
+    /// Share of the training period every closure and the LSTM see, in (0, 1]: the first ⌈f·N⌉ of the N samples
+    /// (each K pairs (X_k, U_k)) in time (see `trainingSamples`); 1 keeps all. The test runs never change.
+    TrainFraction: float
 }
 
 /// The report settings: 200 MTU of training data, 100 start states, free runs of 200 MTU, 1000 epochs.
@@ -112,6 +115,7 @@ let defaults = {
     NetworkSeed = 5
     SequenceIterations = 600
     SequenceWindow = 10
+    TrainFraction = 1.0
 }
 
 /// Settings for tests and CI (about 5 s): 30 MTU of training data, 30 start states, free runs of 50 MTU, 300 epochs.
@@ -393,6 +397,11 @@ let private asFunction (net: Mlp) : float -> float =
     f
 
 /// Runs the truths, fits the closures and scores every model.
+/// Training samples (in time, from the first) that `s.TrainFraction` keeps of the `samples` of the training period:
+/// ⌈f·samples⌉, at least `SequenceWindow + 1` (one LSTM window).
+let trainingSamples (s: Settings) (samples: int) : int =
+    TrainFraction.count "Lorenz-96" s.TrainFraction (s.SequenceWindow + 1) samples
+
 let run (s: Settings) : Outcome =
     Engine.init ()
     use outer = torch.NewDisposeScope()
@@ -412,7 +421,9 @@ let run (s: Settings) : Outcome =
         U = Array.sub r.U from count
     }
 
-    let train = split inDomain 0 trainSamples
+    // The one place the training data is selected: every closure and the LSTM see the first samples only; the
+    // test run still starts after the whole training period.
+    let train = split inDomain 0 (trainingSamples s trainSamples)
     let forcings = Array.append [| s.Forcing |] s.OutOfDomain
 
     let tests =

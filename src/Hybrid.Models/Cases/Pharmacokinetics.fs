@@ -48,6 +48,9 @@ type Settings = {
     PinnIterations: int
     /// Seeds the LSTM, transformer and PINN are run with (mean and spread of the test MSE are reported).
     BaselineSeeds: int
+    /// Share of each fold's training subjects every model sees, in (0, 1]: the first ⌈f·n⌉ of them by id, at
+    /// least one (see `trainingSubjects`); 1 keeps all. The held-out subjects never change.
+    TrainFraction: float
 }
 
 /// Report settings: all three folds, RK4 step 0.25 h.
@@ -63,6 +66,7 @@ let defaults = {
     SequenceIterations = 800
     PinnIterations = 2000
     BaselineSeeds = 3
+    TrainFraction = 1.0
 }
 
 /// Tests and CI: the third fold only (train on subjects 1–8, test on 9–12), RK4 step 0.5 h, fewer iterations.
@@ -194,6 +198,12 @@ let private adam groups iterations (loss: int -> torch.Tensor) =
 
 /// A model's predictor for a fold: (subjects, (subject index, time) pairs) → concentrations.
 type private Predictor = Subject[] -> (int * float)[] -> torch.Tensor
+
+/// The training subjects of fold `fold` (1–3) under `s.TrainFraction`: of the n subjects outside the fold, in id
+/// order, the first ⌈f·n⌉ (at least one).
+let trainingSubjects (s: Settings) (subjects: Subject[]) (fold: int) : Subject[] =
+    let candidates = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 <> fold)
+    Array.truncate (TrainFraction.count "Pharmacokinetics" s.TrainFraction 1 candidates.Length) candidates
 
 /// Runs every model on the evaluated folds.
 let run (s: Settings) : Outcome =
@@ -437,7 +447,8 @@ let run (s: Settings) : Outcome =
 
         for fold in s.Folds do
             let test = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 = fold)
-            let train = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 <> fold)
+            // The one place the training data is selected: every model is fitted to these subjects only.
+            let train = trainingSubjects s subjects fold
             let predict, t, ps = fit train
             use _ = torch.no_grad ()
             let pairs = pairsOf test

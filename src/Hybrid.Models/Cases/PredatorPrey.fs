@@ -53,6 +53,9 @@ type Settings = {
     PinnIterations: int
     /// Seeds the LSTM, transformer and PINN are run with (mean and spread of the test MSE are reported).
     BaselineSeeds: int
+    /// Share of the training years every model sees, in (0, 1]: the most recent ⌈f·16⌉ years up to 1915 (see
+    /// `selection`); 1 keeps all. The test years never change.
+    TrainFraction: float
 }
 
 /// The report settings: 600 / 800 / 1500 Adam iterations, 5-year windows, 10 RK4 steps a year.
@@ -69,6 +72,7 @@ let defaults = {
     SequenceWindow = 5
     PinnIterations = 2000
     BaselineSeeds = 3
+    TrainFraction = 1.0
 }
 
 /// Settings for tests and CI (about 10 s): 250 / 250 / 500 iterations, 2 RK4 steps a year.
@@ -116,6 +120,27 @@ type Outcome = {
     /// Every model, in the order of the table.
     Models: ModelResult[]
 }
+
+/// The training data a `TrainFraction` keeps out of the `trainYears` training years.
+type Selection = {
+    /// Index of the first training year kept (0 = 1900).
+    FirstYear: int
+    /// Training years kept: the most recent ⌈TrainFraction · trainYears⌉, at least 2 (one transition).
+    KeptYears: int
+    /// Years each training window is rolled out: `Horizon`, shortened to `KeptYears − 1` when fewer years are
+    /// kept (two years leave one one-year window). The sequence models shorten their context likewise.
+    WindowYears: int
+}
+
+/// The most recent ⌈f·n⌉ of the `trainYears` training years (at least 2), and the window length they allow.
+let selection (s: Settings) (trainYears: int) : Selection =
+    let kept = TrainFraction.count "Predator–prey" s.TrainFraction 2 trainYears
+
+    {
+        FirstYear = trainYears - kept
+        KeptYears = kept
+        WindowYears = min s.Horizon (kept - 1)
+    }
 
 /// The record as shipped with the library (data/hudson-bay-lynx-hare.csv): years and [hare, lynx] rows.
 let load () : int[] * float[][] =
@@ -179,10 +204,10 @@ let private iterate (step: torch.Tensor -> torch.Tensor) (x0: torch.Tensor) (yea
 
     torch.stack (states, 0L)
 
-/// Training windows of `horizon` years inside the first `trainYears` observations: starts [B; 2] and
+/// Training windows of `horizon` years inside observations `first` … `trainYears − 1`: starts [B; 2] and
 /// targets [horizon + 1; B; 2].
-let private windows (obs: torch.Tensor) (trainYears: int) (horizon: int) =
-    let starts = [| 0 .. trainYears - 1 - horizon |]
+let private windows (obs: torch.Tensor) (first: int) (trainYears: int) (horizon: int) =
+    let starts = [| first .. trainYears - 1 - horizon |]
 
     let targets =
         starts |> Array.map (fun s -> obs.narrow (0L, int64 s, int64 (horizon + 1)))
@@ -212,6 +237,9 @@ let run (s: Settings) : Outcome =
     let years, observed = load ()
     let trainYears = years |> Array.filter (fun y -> y <= 1915) |> Array.length
     let testYears = years.Length - trainYears
+    // The one place the training data is selected: every model below sees years first … trainYears − 1 only.
+    let kept = selection s trainYears
+    let first = kept.FirstYear
 
     let obs =
         torch.tensor(Array.concat observed, dtype = f64).reshape (int64 years.Length, 2L)
@@ -221,7 +249,7 @@ let run (s: Settings) : Outcome =
 
     // Window loss on scaled values for a rollout function (x0 [B; 2], years) → [years + 1; B; 2].
     let windowLoss (simulate: torch.Tensor -> int -> torch.Tensor) (h: int) =
-        let x0, target = windows obs trainYears h
+        let x0, target = windows obs first trainYears h
         (square ((simulate x0 h - target) ./ scale)).mean ()
 
     let evaluate name description (simulate: torch.Tensor -> int -> torch.Tensor) trained seconds parameters =
@@ -230,7 +258,7 @@ let run (s: Settings) : Outcome =
 
         let trainMse =
             if trained then
-                (windowLoss simulate s.Horizon).ToDouble() * scale * scale
+                (windowLoss simulate kept.WindowYears).ToDouble() * scale * scale
             else
                 nan
 
@@ -280,7 +308,7 @@ let run (s: Settings) : Outcome =
         torch.nn.Parameter((torch.tensor ([| 1.0; 0.05; 1.0; 0.05 |], dtype = f64)).log ())
 
     let physicsSeconds =
-        train [| [| logP :> torch.Tensor |], 0.05 |] s.PhysicsIterations s.Horizon (fun h ->
+        train [| [| logP :> torch.Tensor |], 0.05 |] s.PhysicsIterations kept.WindowYears (fun h ->
             windowLoss (lvSimulate (logP.exp ())) h)
 
     let fittedP = logP.detach().exp ()
@@ -294,7 +322,8 @@ let run (s: Settings) : Outcome =
             physicsSeconds
             (named fittedP)
 
-    let trainingStates = obs.narrow (0L, 0L, int64 trainYears) ./ inputScale
+    let trainingStates =
+        obs.narrow (0L, int64 first, int64 kept.KeptYears) ./ inputScale
 
     // A hybrid: rates (p, net output n at x / inputScale, x) → dx/dt; the network starts at zero (so the
     // hybrid starts as the fitted LV) and is trained jointly with the LV parameters, with an L2 penalty on n
@@ -314,7 +343,7 @@ let run (s: Settings) : Outcome =
                     [| logQ :> torch.Tensor |], 5e-3
                 |]
                 s.HybridIterations
-                s.Horizon
+                kept.WindowYears
                 (fun h ->
                     let p = logQ.exp ()
 
@@ -370,7 +399,7 @@ let run (s: Settings) : Outcome =
         train
             [| Neural.parameters ar |> Array.map (fun p -> p :> torch.Tensor), 5e-3 |]
             s.DataIterations
-            s.Horizon
+            kept.WindowYears
             (fun h -> windowLoss (iterate arStep) h)
 
     let data =
@@ -405,8 +434,7 @@ let run (s: Settings) : Outcome =
         }
 
     let history =
-        observed
-        |> Array.take trainYears
+        observed[first .. trainYears - 1]
         |> Array.map (Array.map (fun v -> v / inputScale))
 
     let sequence architecture =
@@ -437,8 +465,8 @@ let run (s: Settings) : Outcome =
             s.PinnIterations
             (fun seed ->
                 let problem = {
-                    Pinn.Inputs = years |> Array.take trainYears |> Array.map (fun y -> [| float y |])
-                    Pinn.Targets = Array.take trainYears observed
+                    Pinn.Inputs = years[first .. trainYears - 1] |> Array.map (fun y -> [| float y |])
+                    Pinn.Targets = observed[first .. trainYears - 1]
                     Pinn.Collocation =
                         Array.init (4 * (years.Length - 1) + 1) (fun i -> [| float years[0] + 0.25 * float i |])
                     Pinn.InputShift = [| float years[0] + 10.0 |]
@@ -462,7 +490,7 @@ let run (s: Settings) : Outcome =
                 let trainMse =
                     Array.map2
                         (Array.map2 (fun (a: float) b -> (a - b) * (a - b)))
-                        (Array.take trainYears predicted)
+                        predicted[first .. trainYears - 1]
                         problem.Targets
                     |> Array.concat
                     |> Array.average

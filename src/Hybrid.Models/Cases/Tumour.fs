@@ -62,6 +62,9 @@ type Settings = {
     /// Seeds: each one draws the observation noise and the network initialisation; the MSEs are averaged
     /// over them and the parameters reported per seed.
     Seeds: int list
+    /// Share of the observation times (of the training schedules) every model is fitted to, in (0, 1]: the first
+    /// ⌈f·6⌉ of days 2, 4, …, 12 (see `trainingTimes`); 1 keeps all. The test schedules never change.
+    TrainFraction: float
 }
 
 /// Report settings: three seeds.
@@ -76,6 +79,7 @@ let defaults = {
     Noise = 0.01
     Threads = 1
     Seeds = [ 1; 2; 3 ]
+    TrainFraction = 1.0
 }
 
 /// Tests and CI: one seed, a third of the epochs.
@@ -153,6 +157,11 @@ module Truth =
     let ObservationTimes = Array.init 6 (fun i -> 2.0 * float (i + 1))
     /// Grid cells.
     let Cells = 32
+
+/// How many observation times (the first, in time, of `Truth.ObservationTimes`) the training data keeps under
+/// `s.TrainFraction`: ⌈f·6⌉, at least one.
+let trainingTimes (s: Settings) : int =
+    TrainFraction.count "Tumour" s.TrainFraction 1 Truth.ObservationTimes.Length
 
 /// Fixed prior values of the scientific model: D, r, k.
 let prior = [| "D", 0.06; "r", 0.35; "k", 0.6 |]
@@ -476,7 +485,9 @@ and private runWith (s: Settings) : Outcome =
                 let noise =
                     torch.randn (truthTrain.shape, dtype = f64, generator = generator) .* s.Noise
 
-                (atObservations (truthTrain .+ noise)).DetachFromDisposeScope()
+                // The one place the training data is selected: the first observation times only (the noise
+                // is drawn for all six, so a smaller fraction keeps the same values at the times it keeps).
+                (atObservations (truthTrain .+ noise)).narrow(0L, 0L, int64 (trainingTimes s)).DetachFromDisposeScope()
 
             let score (sim: Simulator) (kill: float[]) (trainSeconds: float) =
                 use _ = torch.no_grad ()
@@ -503,7 +514,7 @@ and private runWith (s: Settings) : Outcome =
                 |}
 
             let dataLoss (sim: Simulator) =
-                Loss.mse (atObservations (simulate sim training)) data
+                Loss.mse ((atObservations (simulate sim training)).narrow (0L, 0L, data.shape[0])) data
 
             // Prior: nothing fitted.
             let priorSim = compile scientificModel Map.empty

@@ -56,6 +56,7 @@ let write (dir: string) (quick: bool) : string =
     md.Append(EnergyBalanceReport.write dir energy) |> ignore
     let tumour = Tumour.run (if quick then Tumour.quick else Tumour.defaults)
     md.Append(TumourReport.write dir tumour) |> ignore
+    md.Append(DataEfficiencyReport.write dir quick) |> ignore
 
     md.AppendLine
         $"Made in {clock.Elapsed.TotalSeconds:F0} s on {Environment.ProcessorCount} cores, {Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}, {Hybrid.Engine.describe ()}."
