@@ -1,0 +1,171 @@
+/// What every case study's uncertainty experiment shares (issue #6, experiment e): a deep ensemble of the
+/// case's hybrid (members trained from different network seeds) and MC dropout (the hybrid's network with
+/// dropout, many stochastic passes), each turned into a Gaussian predictive distribution per test value, with
+/// the aleatoric noise variance estimated from the training residuals added; then coverage of central
+/// intervals, ECE, NLL and CRPS on every split the case evaluates (test, out of domain).
+module Hybrid.Models.Cases.CaseUncertainty
+
+open TorchSharp
+open Hybrid
+open Hybrid.TensorArithmetic
+open Hybrid.Training
+
+/// Settings of the experiment (one field of each case's `Settings`).
+type Settings = {
+    /// Ensemble members (each a hybrid trained from its own network seed).
+    Members: int
+    /// Dropout probability of the MC-dropout hybrid's network (after every hidden layer).
+    Dropout: float
+    /// Stochastic forward passes of MC dropout.
+    Passes: int
+    /// Training iterations of each member and of the MC-dropout hybrid (the case says which iterations).
+    Iterations: int
+    /// Seed of the first member (member k uses Seed + k; the MC-dropout hybrid uses Seed).
+    Seed: int
+}
+
+/// The report settings: five members, dropout 0.1, 30 passes (cases set `Iterations`).
+let defaults = {
+    Members = 5
+    Dropout = 0.1
+    Passes = 30
+    Iterations = 0
+    Seed = 1000
+}
+
+/// Settings for tests and CI: two members, 20 passes (cases set `Iterations`).
+let quick = { defaults with Members = 2; Passes = 20 }
+
+/// One trained hybrid, as the experiment sees it.
+type Trained = {
+    /// The networks whose dropout MC dropout switches on (they are put in eval mode for `Predict`).
+    Modules: torch.nn.Module[]
+    /// Predictions on each split (same order as the case's targets), flattened to one dimension.
+    Predict: unit -> torch.Tensor[]
+    /// Mean squared training residual (the aleatoric noise variance estimate), in the units of the targets².
+    NoiseVariance: float
+}
+
+/// One method's calibration on one split.
+type MethodResult = {
+    /// "deep ensemble (M = …)" or "MC dropout (p = …, T = …)".
+    Method: string
+    /// Split name (e.g. "test", "F = 24 (out of domain)").
+    Split: string
+    /// Coverage at `Uncertainty.defaultLevels` (0.1 … 0.9) and the ECE.
+    Calibration: Calibration
+    /// Observed coverage of the central 50% interval.
+    Coverage50: float
+    /// Observed coverage of the central 90% interval.
+    Coverage90: float
+    /// Mean Gaussian negative log-likelihood.
+    Nll: float
+    /// Mean CRPS (units of the target).
+    Crps: float
+    /// RMSE of the predictive mean.
+    Rmse: float
+    /// Root mean predictive variance (model spread and noise together).
+    MeanStd: float
+    /// Standard deviation of the added aleatoric noise (√ of the training-residual variance).
+    NoiseStd: float
+    /// Number of (finite) target values.
+    Points: int
+}
+
+let private f64 = torch.ScalarType.Float64
+
+/// Adds the aleatoric noise variance to a predictive distribution: σ² = σ_model² + noise.
+let withNoise (noiseVariance: float) (p: Predictive) : Predictive =
+    if not (noiseVariance >= 0.0) then
+        raise (HybridException $"CaseUncertainty.withNoise: noise variance {noiseVariance} must be ≥ 0.")
+
+    {
+        Mean = p.Mean
+        Std = (square p.Std .+ noiseVariance).sqrt ()
+    }
+
+/// Calibration summary of a predictive distribution against finite targets.
+let summarise (method: string) (split: string) (noiseVariance: float) (p: Predictive) (target: torch.Tensor) =
+    use _ = torch.no_grad ()
+    let calibration = Uncertainty.calibration Uncertainty.defaultLevels p target
+
+    let at level =
+        Uncertainty.calibration [| level |] p target |> fun c -> c.Coverage[0]
+
+    let ok = torch.isfinite target
+
+    {
+        Method = method
+        Split = split
+        Calibration = calibration
+        Coverage50 = at 0.5
+        Coverage90 = at 0.9
+        Nll = Uncertainty.nll p target
+        Crps = Uncertainty.crps p target
+        Rmse = (square (p.Mean - target)).masked_select(ok).mean().sqrt().ToDouble()
+        MeanStd = (square p.Std).masked_select(ok).mean().sqrt().ToDouble()
+        NoiseStd = sqrt noiseVariance
+        Points = int (ok.sum().ToInt64())
+    }
+
+let private predictEval (t: Trained) =
+    use _ = torch.no_grad ()
+
+    for m in t.Modules do
+        m.eval ()
+
+    t.Predict() |> Array.map (fun p -> p.detach().to_type f64)
+
+/// Runs the experiment: `s.Members` hybrids from `train seed 0.0` (seeds s.Seed + k) combined as a Gaussian
+/// mixture (each member N(prediction, its noise variance); `Uncertainty.combine`), and one hybrid from
+/// `train s.Seed s.Dropout` sampled `s.Passes` times with dropout on (`Uncertainty.mcDropout`) plus its noise
+/// variance. `splits` names each split and gives its targets (flattened like `Predict`'s tensors; NaN =
+/// missing). Returns one result per method and split (ensemble first).
+let run (s: Settings) (splits: (string * torch.Tensor)[]) (train: int -> float -> Trained) : MethodResult[] =
+    if s.Members < 2 then
+        raise (HybridException $"CaseUncertainty: Members = {s.Members}; an ensemble spread needs at least 2.")
+
+    let members =
+        Array.init s.Members (fun k ->
+            let t = train (s.Seed + k) 0.0
+            predictEval t, t.NoiseVariance)
+
+    let ensemble =
+        splits
+        |> Array.mapi (fun i (name, target) ->
+            let p =
+                members
+                |> Array.map (fun (predictions, noise) ->
+                    let mean = predictions[i]
+
+                    {
+                        Mean = mean
+                        Std = torch.zeros_like mean .+ sqrt noise
+                    })
+                |> Uncertainty.combine
+
+            let noise = members |> Array.averageBy snd
+            summarise $"deep ensemble (M = {s.Members})" name noise p (target.to_type f64))
+
+    let dropout = train s.Seed s.Dropout
+    predictEval dropout |> ignore
+
+    let mc =
+        splits
+        |> Array.mapi (fun i (name, target) ->
+            let p =
+                Uncertainty.mcDropout dropout.Modules s.Passes (fun () -> (dropout.Predict()[i]).detach().to_type f64)
+                |> withNoise dropout.NoiseVariance
+
+            summarise $"MC dropout (p = {s.Dropout}, T = {s.Passes})" name dropout.NoiseVariance p (target.to_type f64))
+
+    Array.append ensemble mc
+
+/// "over-confident" when the observed coverage falls short of the nominal levels on average, "under-confident"
+/// when it exceeds them, "about right" within `tolerance` (mean signed gap).
+let confidence (tolerance: float) (c: Calibration) : string =
+    let gap = Array.map2 (fun cv l -> cv - l) c.Coverage c.Levels |> Array.average
+
+    if gap < -tolerance then "over-confident"
+    elif gap > tolerance then "under-confident"
+    else "about right"
