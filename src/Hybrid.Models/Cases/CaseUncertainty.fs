@@ -5,6 +5,7 @@
 /// intervals, ECE, NLL and CRPS on every split the case evaluates (test, out of domain).
 module Hybrid.Models.Cases.CaseUncertainty
 
+open System
 open TorchSharp
 open Hybrid
 open Hybrid.TensorArithmetic
@@ -68,8 +69,14 @@ type MethodResult = {
     MeanStd: float
     /// Standard deviation of the added aleatoric noise (√ of the training-residual variance).
     NoiseStd: float
+    /// Root mean model spread alone (members' or passes' standard deviation, no noise added).
+    ModelStd: float
+    /// Observed coverage of the central 90% interval of the model spread alone (no noise added).
+    ModelCoverage90: float
     /// Number of (finite) target values.
     Points: int
+    /// Wall time of the method in seconds (training its hybrids and sampling them; shared by its splits).
+    Seconds: float
 }
 
 let private f64 = torch.ScalarType.Float64
@@ -84,9 +91,11 @@ let withNoise (noiseVariance: float) (p: Predictive) : Predictive =
         Std = (square p.Std .+ noiseVariance).sqrt ()
     }
 
-/// Calibration summary of a predictive distribution against finite targets.
-let summarise (method: string) (split: string) (noiseVariance: float) (p: Predictive) (target: torch.Tensor) =
+/// Calibration summary against finite targets of the predictive distribution `model` (the model spread alone)
+/// with `noiseVariance` added.
+let summarise (method: string) (split: string) (noiseVariance: float) (model: Predictive) (target: torch.Tensor) =
     use _ = torch.no_grad ()
+    let p = withNoise noiseVariance model
     let calibration = Uncertainty.calibration Uncertainty.defaultLevels p target
 
     let at level =
@@ -105,7 +114,10 @@ let summarise (method: string) (split: string) (noiseVariance: float) (p: Predic
         Rmse = (square (p.Mean - target)).masked_select(ok).mean().sqrt().ToDouble()
         MeanStd = (square p.Std).masked_select(ok).mean().sqrt().ToDouble()
         NoiseStd = sqrt noiseVariance
+        ModelStd = (square model.Std).masked_select(ok).mean().sqrt().ToDouble()
+        ModelCoverage90 = (Uncertainty.calibration [| 0.9 |] model target).Coverage[0]
         Points = int (ok.sum().ToInt64())
+        Seconds = 0.0
     }
 
 let private predictEval (t: Trained) =
@@ -125,6 +137,8 @@ let run (s: Settings) (splits: (string * torch.Tensor)[]) (train: int -> float -
     if s.Members < 2 then
         raise (HybridException $"CaseUncertainty: Members = {s.Members}; an ensemble spread needs at least 2.")
 
+    let watch = Diagnostics.Stopwatch.StartNew()
+
     let members =
         Array.init s.Members (fun k ->
             let t = train (s.Seed + k) 0.0
@@ -133,33 +147,37 @@ let run (s: Settings) (splits: (string * torch.Tensor)[]) (train: int -> float -
     let ensemble =
         splits
         |> Array.mapi (fun i (name, target) ->
-            let p =
+            // Each member N(prediction, its noise variance); the mixture's variance is the mean noise variance
+            // plus the members' spread, so the model spread alone is the combination without noise.
+            let model =
                 members
-                |> Array.map (fun (predictions, noise) ->
-                    let mean = predictions[i]
-
-                    {
-                        Mean = mean
-                        Std = torch.zeros_like mean .+ sqrt noise
-                    })
+                |> Array.map (fun (predictions, _) -> {
+                    Mean = predictions[i]
+                    Std = torch.zeros_like predictions[i]
+                })
                 |> Uncertainty.combine
 
             let noise = members |> Array.averageBy snd
-            summarise $"deep ensemble (M = {s.Members})" name noise p (target.to_type f64))
+            summarise $"deep ensemble (M = {s.Members})" name noise model (target.to_type f64))
 
+    let ensembleSeconds = watch.Elapsed.TotalSeconds
+    watch.Restart()
     let dropout = train s.Seed s.Dropout
     predictEval dropout |> ignore
 
     let mc =
         splits
         |> Array.mapi (fun i (name, target) ->
-            let p =
+            let model =
                 Uncertainty.mcDropout dropout.Modules s.Passes (fun () -> (dropout.Predict()[i]).detach().to_type f64)
-                |> withNoise dropout.NoiseVariance
 
-            summarise $"MC dropout (p = {s.Dropout}, T = {s.Passes})" name dropout.NoiseVariance p (target.to_type f64))
+            summarise $"MC dropout (p = {s.Dropout}, T = {s.Passes})" name dropout.NoiseVariance model (target.to_type f64))
 
-    Array.append ensemble mc
+    let dropoutSeconds = watch.Elapsed.TotalSeconds
+
+    Array.append
+        (ensemble |> Array.map (fun r -> { r with Seconds = ensembleSeconds }))
+        (mc |> Array.map (fun r -> { r with Seconds = dropoutSeconds }))
 
 /// "over-confident" when the observed coverage falls short of the nominal levels on average, "under-confident"
 /// when it exceeds them, "about right" within `tolerance` (mean signed gap).

@@ -69,6 +69,8 @@ type Settings = {
     PinnIterations: int
     /// Seeds the LSTM, transformer and PINN are run with (mean and spread of the test MSE are reported).
     BaselineSeeds: int
+    /// Uncertainty of the hybrid (deep ensemble, MC dropout); `Iterations` are its hybrid iterations.
+    Uncertainty: CaseUncertainty.Settings
 }
 
 /// The report settings: 1500 physics and 600 hybrid Adam iterations, cut-off 2000.
@@ -84,6 +86,10 @@ let defaults = {
     SequenceWindow = 10
     PinnIterations = 2000
     BaselineSeeds = 3
+    Uncertainty = {
+        CaseUncertainty.defaults with
+            Iterations = 600
+    }
 }
 
 /// Settings for tests and CI (about 12 s): 500 physics and 150 hybrid iterations (the physics fit has converged
@@ -95,6 +101,10 @@ let quick = {
         SequenceIterations = 150
         PinnIterations = 500
         BaselineSeeds = 1
+        Uncertainty = {
+            CaseUncertainty.quick with
+                Iterations = 150
+        }
 }
 
 /// The data of the case, one entry per year 1880–2018.
@@ -155,6 +165,8 @@ type Outcome = {
     TestTrendMse: float
     /// Every model, in the order of the table.
     Models: ModelResult[]
+    /// Calibration of the hybrid's deep ensemble and MC dropout on the test years (issue #6 e).
+    Uncertainty: CaseUncertainty.MethodResult[]
 }
 
 /// Pre-industrial CO₂ (ppm).
@@ -446,18 +458,28 @@ let run (s: Settings) : Outcome =
             s.PhysicsIterations
             (named p (offset.Get()))
 
-    // Hybrid: the fitted physics plus N(T, F), trained jointly from there.
-    let net = new Mlp("correction", 2, 1, s.Width, 2, dtype = f64)
-    CaseTraining.initialise net s.Seed true
+    // Hybrid: the fitted physics plus N(T, F), trained jointly from there. The fitted values are kept for the
+    // uncertainty members, which start from them too.
+    let fittedValues =
+        physicsParameters |> Array.map (fun p -> p.detach().clone ())
 
-    let correction (t: torch.Tensor) (k: int) =
+    let hybridNet seed dropout =
+        let net = new Mlp("correction", 2, 1, s.Width, 2, dropout = dropout, dtype = f64)
+        CaseTraining.initialise net seed true
+        net
+
+    let correctionOf (net: Mlp) (t: torch.Tensor) (k: int) =
         net.forward (torch.cat ([| t; scaledForcing[k] |], 0L)) .* s.CorrectionScale
 
-    let hybridSeconds =
-        adam [| Neural.parameters net, 5e-3; physicsParameters, 5e-3 |] s.HybridIterations (fun _ ->
-            let surface, n = rollout (physicsOf ps) forcing (Some correction)
+    let trainHybrid (net: Mlp) iterations =
+        adam [| Neural.parameters net, 5e-3; physicsParameters, 5e-3 |] iterations (fun _ ->
+            let surface, n = rollout (physicsOf ps) forcing (Some(correctionOf net))
             let trainN = n.Value.narrow (0L, 0L, int64 (trainYears - 1)) ./ s.CorrectionScale
             trainMse surface offset.Value .+ (square trainN).mean () .* s.CorrectionPenalty)
+
+    let net = hybridNet s.Seed 0.0
+    let correction = correctionOf net
+    let hybridSeconds = trainHybrid net s.HybridIterations
 
     let hybridModel =
         use _ = torch.no_grad ()
@@ -581,6 +603,37 @@ let run (s: Settings) : Outcome =
             s.PinnIterations
             [| "network weights", float (Neural.parameterCount m.Net) |]
 
+    // Uncertainty of the hybrid: each member starts from the fitted physics (the table's hybrid's physics values
+    // are put back afterwards); its noise variance is its training-year MSE.
+    let uncertainty =
+        let hybridValues =
+            physicsParameters |> Array.map (fun p -> p.detach().clone ())
+
+        let reset (values: torch.Tensor[]) =
+            use _ = torch.no_grad ()
+            Array.iter2 (fun (p: Modules.Parameter) (v: torch.Tensor) -> p.copy_ v |> ignore) physicsParameters values
+
+        let results =
+            CaseUncertainty.run s.Uncertainty [| $"{s.CutoffYear + 1}–2018", testObserved |] (fun seed dropout ->
+                reset fittedValues
+                let net = hybridNet seed dropout
+                trainHybrid net s.Uncertainty.Iterations |> ignore
+                net.eval () |> ignore
+
+                let simulated () =
+                    use _ = torch.no_grad ()
+                    let surface, _ = rollout (physicsOf ps) forcing (Some(correctionOf net))
+                    surface .+ offset.Value
+
+                {
+                    Modules = [| net |]
+                    Predict = fun () -> [| (simulated ()).narrow (0L, int64 trainYears, int64 testYears) |]
+                    NoiseVariance = (square (simulated().narrow (0L, 0L, int64 trainYears) - trainObserved)).mean().ToDouble()
+                })
+
+        reset hybridValues
+        results
+
     {
         Data = data
         TrainYears = trainYears
@@ -593,4 +646,5 @@ let run (s: Settings) : Outcome =
             overSeeds (sequenceModel SequenceModels.Architecture.Transformer)
             overSeeds pinnModel
         |]
+        Uncertainty = uncertainty
     }

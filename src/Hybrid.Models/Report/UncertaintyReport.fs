@@ -42,12 +42,12 @@ let chart (dir: string) (case: string) (results: CaseUncertainty.MethodResult[])
 
 /// The markdown table of the results (`digits` after the point for NLL, CRPS, RMSE and spreads).
 let table (digits: int) (results: CaseUncertainty.MethodResult[]) : string list = [
-    "| method | split | values | ECE | 50% coverage | 90% coverage | NLL | CRPS | RMSE | predictive σ | noise σ |"
-    "|---|---|---|---|---|---|---|---|---|---|---|"
+    "| method | split | values | ECE | 50% coverage | 90% coverage | NLL | CRPS | RMSE | predictive σ | noise σ | model σ | 90% coverage, model σ alone |"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for r in results do
         let f (x: float) = x.ToString($"F{digits}", System.Globalization.CultureInfo.InvariantCulture)
 
-        $"| {r.Method} | {r.Split} | {r.Points} | {r.Calibration.Ece:F3} | {r.Coverage50:F2} | {r.Coverage90:F2} | {r.Nll:F2} | {f r.Crps} | {f r.Rmse} | {f r.MeanStd} | {f r.NoiseStd} |"
+        $"| {r.Method} | {r.Split} | {r.Points} | {r.Calibration.Ece:F3} | {r.Coverage50:F2} | {r.Coverage90:F2} | {r.Nll:F2} | {f r.Crps} | {f r.Rmse} | {f r.MeanStd} | {f r.NoiseStd} | {f r.ModelStd} | {r.ModelCoverage90:F2} |"
 ]
 
 /// Generated sentences: each method's verdict per split, and which method has the lower ECE and CRPS.
@@ -57,6 +57,18 @@ let sentences (results: CaseUncertainty.MethodResult[]) : string list = [
 
         $"- {r.Method}, {r.Split}: {verdict} (its 50%% intervals cover {100.0 * r.Coverage50:F0}%% and its 90%% intervals {100.0 * r.Coverage90:F0}%% of {r.Points} values; ECE {r.Calibration.Ece:F3})."
 
+        let share = 100.0 * r.ModelStd * r.ModelStd / (r.MeanStd * r.MeanStd)
+
+        let noiseVsError =
+            if r.NoiseStd > r.Rmse then
+                "larger than the error on this split, so the intervals are wide here"
+            else
+                "smaller than the error on this split, so the noise alone does not cover it"
+
+        $"  The noise σ estimated from the training residuals ({r.NoiseStd:G3}) is {noiseVsError} (RMSE of the predictive mean {r.Rmse:G3})."
+
+        $"  The model spread is {share:F0}%% of its predictive variance; alone (no noise added) its 90%% intervals would cover {100.0 * r.ModelCoverage90:F0}%%."
+
     for split in results |> Array.map (fun r -> r.Split) |> Array.distinct do
         let here = results |> Array.filter (fun r -> r.Split = split)
 
@@ -64,13 +76,18 @@ let sentences (results: CaseUncertainty.MethodResult[]) : string list = [
             let a, b = here[0], here[1]
 
             let lower name (x: float) (y: float) =
-                if x < y then $"{a.Method} has the lower {name} ({x:F3} vs {y:F3})"
-                elif y < x then $"{b.Method} has the lower {name} ({y:F3} vs {x:F3})"
-                else $"both have {name} {x:F3}"
+                if x < y then $"{a.Method} has the lower {name} ({x:G4} vs {y:G4})"
+                elif y < x then $"{b.Method} has the lower {name} ({y:G4} vs {x:G4})"
+                else $"both have {name} {x:G4}"
 
             let ece = lower "ECE" a.Calibration.Ece b.Calibration.Ece
             let crps = lower "CRPS" a.Crps b.Crps
             $"- {split}: {ece}; {crps}."
+
+    let seconds =
+        results |> Array.distinctBy (fun r -> r.Method) |> Array.sumBy (fun r -> r.Seconds)
+
+    $"- The experiment took {seconds:F0} s (training the extra hybrids and sampling them)."
 
     let points = results |> Array.map (fun r -> r.Points) |> Array.min
 
