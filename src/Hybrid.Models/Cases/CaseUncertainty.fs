@@ -35,7 +35,11 @@ let defaults = {
 }
 
 /// Settings for tests and CI: two members, 20 passes (cases set `Iterations`).
-let quick = { defaults with Members = 2; Passes = 20 }
+let quick = {
+    defaults with
+        Members = 2
+        Passes = 20
+}
 
 /// One trained hybrid, as the experiment sees it.
 type Trained = {
@@ -163,15 +167,30 @@ let run (s: Settings) (splits: (string * torch.Tensor)[]) (train: int -> float -
     let ensembleSeconds = watch.Elapsed.TotalSeconds
     watch.Restart()
     let dropout = train s.Seed s.Dropout
-    predictEval dropout |> ignore
+
+    // One set of passes for all splits: each pass predicts every split, concatenated.
+    let lengths = splits |> Array.map (fun (_, t) -> t.shape[0])
+
+    let all =
+        Uncertainty.mcDropout dropout.Modules s.Passes (fun () ->
+            torch.cat (dropout.Predict() |> Array.map (fun p -> p.detach().to_type f64), 0L))
 
     let mc =
         splits
         |> Array.mapi (fun i (name, target) ->
-            let model =
-                Uncertainty.mcDropout dropout.Modules s.Passes (fun () -> (dropout.Predict()[i]).detach().to_type f64)
+            let offset = Array.sum lengths[.. i - 1]
 
-            summarise $"MC dropout (p = {s.Dropout}, T = {s.Passes})" name dropout.NoiseVariance model (target.to_type f64))
+            let model = {
+                Mean = all.Mean.narrow (0L, offset, lengths[i])
+                Std = all.Std.narrow (0L, offset, lengths[i])
+            }
+
+            summarise
+                $"MC dropout (p = {s.Dropout}, T = {s.Passes})"
+                name
+                dropout.NoiseVariance
+                model
+                (target.to_type f64))
 
     let dropoutSeconds = watch.Elapsed.TotalSeconds
 

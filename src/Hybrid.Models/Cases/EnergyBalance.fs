@@ -103,7 +103,7 @@ let quick = {
         BaselineSeeds = 1
         Uncertainty = {
             CaseUncertainty.quick with
-                Iterations = 150
+                Iterations = 60
         }
 }
 
@@ -460,8 +460,7 @@ let run (s: Settings) : Outcome =
 
     // Hybrid: the fitted physics plus N(T, F), trained jointly from there. The fitted values are kept for the
     // uncertainty members, which start from them too.
-    let fittedValues =
-        physicsParameters |> Array.map (fun p -> p.detach().clone ())
+    let fittedValues = physicsParameters |> Array.map (fun p -> p.detach().clone ())
 
     let hybridNet seed dropout =
         let net = new Mlp("correction", 2, 1, s.Width, 2, dropout = dropout, dtype = f64)
@@ -606,8 +605,7 @@ let run (s: Settings) : Outcome =
     // Uncertainty of the hybrid: each member starts from the fitted physics (the table's hybrid's physics values
     // are put back afterwards); its noise variance is its training-year MSE.
     let uncertainty =
-        let hybridValues =
-            physicsParameters |> Array.map (fun p -> p.detach().clone ())
+        let hybridValues = physicsParameters |> Array.map (fun p -> p.detach().clone ())
 
         let reset (values: torch.Tensor[]) =
             use _ = torch.no_grad ()
@@ -628,7 +626,8 @@ let run (s: Settings) : Outcome =
                 {
                     Modules = [| net |]
                     Predict = fun () -> [| (simulated ()).narrow (0L, int64 trainYears, int64 testYears) |]
-                    NoiseVariance = (square (simulated().narrow (0L, 0L, int64 trainYears) - trainObserved)).mean().ToDouble()
+                    NoiseVariance =
+                        (square (simulated().narrow (0L, 0L, int64 trainYears) - trainObserved)).mean().ToDouble()
                 })
 
         reset hybridValues

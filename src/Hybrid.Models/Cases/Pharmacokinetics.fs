@@ -85,7 +85,7 @@ let quick = {
         BaselineSeeds = 1
         Uncertainty = {
             CaseUncertainty.quick with
-                Iterations = 80
+                Iterations = 30
         }
 }
 
@@ -315,7 +315,9 @@ let run (s: Settings) : Outcome =
         "hybrid (1-cpt + MLP elimination)",
         "dC/dt = ka A / V − ke C − N(C); N an MLP started at zero, trained jointly from the fitted model",
         (fun train ->
-            let predictor, seconds, parameters, _ = fitHybrid s.Seed 0.0 s.HybridIterations train
+            let predictor, seconds, parameters, _ =
+                fitHybrid s.Seed 0.0 s.HybridIterations train
+
             predictor, seconds, parameters),
         true,
         s.PhysicsIterations + s.HybridIterations
@@ -520,25 +522,30 @@ let run (s: Settings) : Outcome =
             |> List.map (fun fold -> $"{4 * fold - 3}–{4 * fold}")
             |> String.concat ", "
 
-        CaseUncertainty.run s.Uncertainty [| $"held-out subjects {name}", torch.cat (heldOut, 0L) |] (fun seed dropout ->
-            let fits =
-                s.Folds
-                |> List.map (fun fold ->
-                    let test, train = split fold
-                    let predict, _, _, net = fitHybrid seed dropout s.Uncertainty.Iterations train
-                    let trainMse = (use _ = torch.no_grad () in (mse predict train).ToDouble())
-                    test, predict, net, trainMse)
-                |> Array.ofList
+        CaseUncertainty.run
+            s.Uncertainty
+            [| $"held-out subjects {name}", torch.cat (heldOut, 0L) |]
+            (fun seed dropout ->
+                let fits =
+                    s.Folds
+                    |> List.map (fun fold ->
+                        let test, train = split fold
+                        let predict, _, _, net = fitHybrid seed dropout s.Uncertainty.Iterations train
+                        let trainMse = (use _ = torch.no_grad () in (mse predict train).ToDouble())
+                        test, predict, net, trainMse)
+                    |> Array.ofList
 
-            {
-                Modules = fits |> Array.map (fun (_, _, net, _) -> net :> torch.nn.Module)
-                Predict =
-                    fun () ->
-                        [|
-                            torch.cat (fits |> Array.map (fun (test, predict, _, _) -> predict test (pairsOf test)), 0L)
+                {
+                    Modules = fits |> Array.map (fun (_, _, net, _) -> net :> torch.nn.Module)
+                    Predict =
+                        fun () -> [|
+                            torch.cat (
+                                fits |> Array.map (fun (test, predict, _, _) -> predict test (pairsOf test)),
+                                0L
+                            )
                         |]
-                NoiseVariance = fits |> Array.averageBy (fun (_, _, _, m) -> m)
-            })
+                    NoiseVariance = fits |> Array.averageBy (fun (_, _, _, m) -> m)
+                })
 
     {
         Subjects = subjects

@@ -90,7 +90,7 @@ let quick = {
         BaselineSeeds = 1
         Uncertainty = {
             CaseUncertainty.quick with
-                Iterations = 250
+                Iterations = 100
         }
 }
 
@@ -357,8 +357,7 @@ let run (s: Settings) : Outcome =
         result, net, simulate
 
     let hybridModel name description seed rates =
-        let result, _, _ =
-            hybridTrained 0.0 s.HybridIterations name description seed rates
+        let result, _, _ = hybridTrained 0.0 s.HybridIterations name description seed rates
 
         result
 

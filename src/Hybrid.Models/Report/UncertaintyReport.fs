@@ -45,7 +45,8 @@ let table (digits: int) (results: CaseUncertainty.MethodResult[]) : string list 
     "| method | split | values | ECE | 50% coverage | 90% coverage | NLL | CRPS | RMSE | predictive σ | noise σ | model σ | 90% coverage, model σ alone |"
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for r in results do
-        let f (x: float) = x.ToString($"F{digits}", System.Globalization.CultureInfo.InvariantCulture)
+        let f (x: float) =
+            x.ToString($"F{digits}", System.Globalization.CultureInfo.InvariantCulture)
 
         $"| {r.Method} | {r.Split} | {r.Points} | {r.Calibration.Ece:F3} | {r.Coverage50:F2} | {r.Coverage90:F2} | {r.Nll:F2} | {f r.Crps} | {f r.Rmse} | {f r.MeanStd} | {f r.NoiseStd} | {f r.ModelStd} | {r.ModelCoverage90:F2} |"
 ]
@@ -76,16 +77,21 @@ let sentences (results: CaseUncertainty.MethodResult[]) : string list = [
             let a, b = here[0], here[1]
 
             let lower name (x: float) (y: float) =
-                if x < y then $"{a.Method} has the lower {name} ({x:G4} vs {y:G4})"
-                elif y < x then $"{b.Method} has the lower {name} ({y:G4} vs {x:G4})"
-                else $"both have {name} {x:G4}"
+                if x < y then
+                    $"{a.Method} has the lower {name} ({x:G4} vs {y:G4})"
+                elif y < x then
+                    $"{b.Method} has the lower {name} ({y:G4} vs {x:G4})"
+                else
+                    $"both have {name} {x:G4}"
 
             let ece = lower "ECE" a.Calibration.Ece b.Calibration.Ece
             let crps = lower "CRPS" a.Crps b.Crps
             $"- {split}: {ece}; {crps}."
 
     let seconds =
-        results |> Array.distinctBy (fun r -> r.Method) |> Array.sumBy (fun r -> r.Seconds)
+        results
+        |> Array.distinctBy (fun r -> r.Method)
+        |> Array.sumBy (fun r -> r.Seconds)
 
     $"- The experiment took {seconds:F0} s (training the extra hybrids and sampling them)."
 
