@@ -66,9 +66,11 @@ let defaults = {
     SequenceIterations = 800
     PinnIterations = 2000
     BaselineSeeds = 3
+    // Three members on the quick hybrid budget (80 iterations, not 200): every member is one hybrid per fold.
     Uncertainty = {
         CaseUncertainty.defaults with
-            Iterations = 200
+            Members = 3
+            Iterations = 80
     }
 }
 
