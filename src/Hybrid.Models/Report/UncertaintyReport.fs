@@ -60,13 +60,9 @@ let sentences (results: CaseUncertainty.MethodResult[]) : string list = [
 
         let share = 100.0 * r.ModelStd * r.ModelStd / (r.MeanStd * r.MeanStd)
 
-        let noiseVsError =
-            if r.NoiseStd > r.Rmse then
-                "larger than the error on this split, so the intervals are wide here"
-            else
-                "smaller than the error on this split, so the noise alone does not cover it"
+        let noiseVsError = if r.NoiseStd > r.Rmse then "above" else "below"
 
-        $"  The noise σ estimated from the training residuals ({r.NoiseStd:G3}) is {noiseVsError} (RMSE of the predictive mean {r.Rmse:G3})."
+        $"  The noise σ estimated from the training residuals ({r.NoiseStd:G3}) is {noiseVsError} the RMSE of the predictive mean on this split ({r.Rmse:G3})."
 
         $"  The model spread is {share:F0}%% of its predictive variance; alone (no noise added) its 90%% intervals would cover {100.0 * r.ModelCoverage90:F0}%%."
 
@@ -87,6 +83,18 @@ let sentences (results: CaseUncertainty.MethodResult[]) : string list = [
             let ece = lower "ECE" a.Calibration.Ece b.Calibration.Ece
             let crps = lower "CRPS" a.Crps b.Crps
             $"- {split}: {ece}; {crps}."
+
+    let shares =
+        results
+        |> Array.map (fun r -> 100.0 * r.ModelStd * r.ModelStd / (r.MeanStd * r.MeanStd))
+
+    let largest = Array.max shares
+    let bestAlone = results |> Array.map (fun r -> r.ModelCoverage90) |> Array.max
+
+    if largest < 50.0 then
+        $"- In every row the model spread (ensemble or dropout) is at most {largest:F0}%% of the predictive variance: the intervals' width comes mostly from the residual noise. The model spread alone would be over-confident: its 90%% intervals cover at most {100.0 * bestAlone:F0}%% of the values."
+    else
+        $"- The model spread reaches {largest:F0}%% of the predictive variance in at least one row; alone, its 90%% intervals cover at most {100.0 * bestAlone:F0}%% of the values."
 
     let seconds =
         results
