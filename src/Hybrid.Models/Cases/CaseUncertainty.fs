@@ -34,7 +34,8 @@ let defaults = {
     Seed = 1000
 }
 
-/// Settings for tests and CI: two members, 20 passes (cases set `Iterations`).
+/// Settings for tests and CI: two members, 20 passes (cases set `Iterations`, a small fraction of their hybrid
+/// budget: the quick experiment checks the plumbing, the report settings give the numbers).
 let quick = {
     defaults with
         Members = 2

@@ -103,7 +103,7 @@ let quick = {
         BaselineSeeds = 1
         Uncertainty = {
             CaseUncertainty.quick with
-                Iterations = 30
+                Iterations = 15
         }
 }
 

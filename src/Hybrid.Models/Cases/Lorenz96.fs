@@ -135,7 +135,7 @@ let quick = {
         SequenceIterations = 60
         Uncertainty = {
             CaseUncertainty.quick with
-                Iterations = 300
+                Iterations = 100
         }
 }
 

@@ -87,7 +87,7 @@ let quick = {
         BaselineSeeds = 1
         Uncertainty = {
             CaseUncertainty.quick with
-                Iterations = 30
+                Iterations = 10
         }
 }
 

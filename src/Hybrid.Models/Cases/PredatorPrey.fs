@@ -90,7 +90,7 @@ let quick = {
         BaselineSeeds = 1
         Uncertainty = {
             CaseUncertainty.quick with
-                Iterations = 100
+                Iterations = 50
         }
 }
 
