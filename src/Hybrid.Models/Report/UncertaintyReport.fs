@@ -11,14 +11,15 @@ open Hybrid.Models.Report.ReportFormat
 /// Mean signed coverage gap (observed − nominal) within which a method counts as "about right".
 let Tolerance = 0.05
 
-/// Writes `<case>-calibration.csv`: method, split, level, expected and observed coverage.
+/// Writes `<case>-calibration.csv`: method, split (both quoted: they contain commas), level, expected and
+/// observed coverage.
 let writeCsv (dir: string) (case: string) (results: CaseUncertainty.MethodResult[]) =
     let csv = StringBuilder()
     csv.AppendLine "method,split,level,expected,observed" |> ignore
 
     for r in results do
         for l, c in Array.zip r.Calibration.Levels r.Calibration.Coverage do
-            csv.AppendLine $"{r.Method},{r.Split},{inv l},{inv l},{inv c}" |> ignore
+            csv.AppendLine $"\"{r.Method}\",\"{r.Split}\",{inv l},{inv l},{inv c}" |> ignore
 
     File.WriteAllText(Path.Combine(dir, $"{case}-calibration.csv"), csv.ToString())
 
