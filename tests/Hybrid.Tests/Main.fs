@@ -29,6 +29,7 @@ let main argv =
         Training.DataTests.tests
         Training.LossTests.tests
         Baselines.BaselinesTests.tests
+        Cases.CaseUncertaintyTests.tests
         Cases.PredatorPreyTests.tests
         Cases.PharmacokineticsTests.tests
         Cases.EnergyBalanceTests.tests

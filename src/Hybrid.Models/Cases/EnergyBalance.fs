@@ -73,6 +73,8 @@ type Settings = {
     /// ⌈f·n⌉ years up to the cut-off (see `trainingYears`); 1 keeps all. Every rollout still starts in 1880 (the
     /// forcing is known throughout) and the test years never change.
     TrainFraction: float
+    /// Uncertainty of the hybrid (deep ensemble, MC dropout); `Iterations` are its hybrid iterations.
+    Uncertainty: CaseUncertainty.Settings
 }
 
 /// The report settings: 1500 physics and 600 hybrid Adam iterations, cut-off 2000.
@@ -89,6 +91,12 @@ let defaults = {
     PinnIterations = 2000
     BaselineSeeds = 3
     TrainFraction = 1.0
+    // Members get the quick hybrid budget (150 iterations, not 600): six hybrids at 600 took ≈ 5 min on a loaded
+    // two-core machine.
+    Uncertainty = {
+        CaseUncertainty.defaults with
+            Iterations = 150
+    }
 }
 
 /// Settings for tests and CI (about 12 s): 500 physics and 150 hybrid iterations (the physics fit has converged
@@ -100,6 +108,10 @@ let quick = {
         SequenceIterations = 150
         PinnIterations = 500
         BaselineSeeds = 1
+        Uncertainty = {
+            CaseUncertainty.quick with
+                Iterations = 15
+        }
 }
 
 /// The data of the case, one entry per year 1880–2018.
@@ -160,6 +172,8 @@ type Outcome = {
     TestTrendMse: float
     /// Every model, in the order of the table.
     Models: ModelResult[]
+    /// Calibration of the hybrid's deep ensemble and MC dropout on the test years (issue #6 e).
+    Uncertainty: CaseUncertainty.MethodResult[]
 }
 
 /// Pre-industrial CO₂ (ppm).
@@ -461,18 +475,27 @@ let run (s: Settings) : Outcome =
             s.PhysicsIterations
             (named p (offset.Get()))
 
-    // Hybrid: the fitted physics plus N(T, F), trained jointly from there.
-    let net = new Mlp("correction", 2, 1, s.Width, 2, dtype = f64)
-    CaseTraining.initialise net s.Seed true
+    // Hybrid: the fitted physics plus N(T, F), trained jointly from there. The fitted values are kept for the
+    // uncertainty members, which start from them too.
+    let fittedValues = physicsParameters |> Array.map (fun p -> p.detach().clone ())
 
-    let correction (t: torch.Tensor) (k: int) =
+    let hybridNet seed dropout =
+        let net = new Mlp("correction", 2, 1, s.Width, 2, dropout = dropout, dtype = f64)
+        CaseTraining.initialise net seed true
+        net
+
+    let correctionOf (net: Mlp) (t: torch.Tensor) (k: int) =
         net.forward (torch.cat ([| t; scaledForcing[k] |], 0L)) .* s.CorrectionScale
 
-    let hybridSeconds =
-        adam [| Neural.parameters net, 5e-3; physicsParameters, 5e-3 |] s.HybridIterations (fun _ ->
-            let surface, n = rollout (physicsOf ps) forcing (Some correction)
+    let trainHybrid (net: Mlp) iterations =
+        adam [| Neural.parameters net, 5e-3; physicsParameters, 5e-3 |] iterations (fun _ ->
+            let surface, n = rollout (physicsOf ps) forcing (Some(correctionOf net))
             let trainN = n.Value.narrow (0L, int64 first, int64 (kept - 1)) ./ s.CorrectionScale
             trainMse surface offset.Value .+ (square trainN).mean () .* s.CorrectionPenalty)
+
+    let net = hybridNet s.Seed 0.0
+    let correction = correctionOf net
+    let hybridSeconds = trainHybrid net s.HybridIterations
 
     let hybridModel =
         use _ = torch.no_grad ()
@@ -599,6 +622,37 @@ let run (s: Settings) : Outcome =
             s.PinnIterations
             [| "network weights", float (Neural.parameterCount m.Net) |]
 
+    // Uncertainty of the hybrid: each member starts from the fitted physics (the table's hybrid's physics values
+    // are put back afterwards); its noise variance is its training-year MSE.
+    let uncertainty =
+        let hybridValues = physicsParameters |> Array.map (fun p -> p.detach().clone ())
+
+        let reset (values: torch.Tensor[]) =
+            use _ = torch.no_grad ()
+            Array.iter2 (fun (p: Modules.Parameter) (v: torch.Tensor) -> p.copy_ v |> ignore) physicsParameters values
+
+        let results =
+            CaseUncertainty.run s.Uncertainty [| $"{s.CutoffYear + 1}–2018", testObserved |] (fun seed dropout ->
+                reset fittedValues
+                let net = hybridNet seed dropout
+                trainHybrid net s.Uncertainty.Iterations |> ignore
+                net.eval () |> ignore
+
+                let simulated () =
+                    use _ = torch.no_grad ()
+                    let surface, _ = rollout (physicsOf ps) forcing (Some(correctionOf net))
+                    surface .+ offset.Value
+
+                {
+                    Modules = [| net |]
+                    Predict = fun () -> [| (simulated ()).narrow (0L, int64 trainYears, int64 testYears) |]
+                    NoiseVariance =
+                        (square (simulated().narrow (0L, 0L, int64 trainYears) - trainObserved)).mean().ToDouble()
+                })
+
+        reset hybridValues
+        results
+
     {
         Data = data
         TrainYears = trainYears
@@ -611,4 +665,5 @@ let run (s: Settings) : Outcome =
             overSeeds (sequenceModel SequenceModels.Architecture.Transformer)
             overSeeds pinnModel
         |]
+        Uncertainty = uncertainty
     }

@@ -87,6 +87,11 @@ type Settings = {
     /// Share of the training period every closure and the LSTM see, in (0, 1]: the first ⌈f·N⌉ of the N samples
     /// (each K pairs (X_k, U_k)) in time (see `trainingSamples`); 1 keeps all. The test runs never change.
     TrainFraction: float
+    /// Uncertainty of the hybrid's X forecasts (deep ensemble of closures, MC dropout); `Iterations` are the
+    /// closure's Adam epochs.
+    Uncertainty: CaseUncertainty.Settings
+    /// Lead (MTU) of the forecasts whose uncertainty is scored.
+    UncertaintyLead: float
 }
 
 /// The report settings: 200 MTU of training data, 100 start states, free runs of 200 MTU, 1000 epochs.
@@ -116,6 +121,13 @@ let defaults = {
     SequenceIterations = 600
     SequenceWindow = 10
     TrainFraction = 1.0
+    // Closures get the quick budget (300 epochs, not 1000): at 1000 the experiment took 527 s of a 1164 s run on
+    // a loaded two-core machine (members and the 30 dropout passes over 3 × 100 forecasts).
+    Uncertainty = {
+        CaseUncertainty.defaults with
+            Iterations = 300
+    }
+    UncertaintyLead = 0.5
 }
 
 /// Settings for tests and CI (about 5 s): 30 MTU of training data, 30 start states, free runs of 50 MTU, 300 epochs.
@@ -127,6 +139,10 @@ let quick = {
         FreeRun = 50.0
         Epochs = 300
         SequenceIterations = 60
+        Uncertainty = {
+            CaseUncertainty.quick with
+                Iterations = 100
+        }
 }
 
 /// Skill of one model (or the truth's statistics) at one forcing.
@@ -185,6 +201,9 @@ type Outcome = {
     ClosureGrid: float[]
     /// Every model, in the order of the table.
     Models: ModelResult[]
+    /// Calibration of the hybrid's X forecasts at `Settings.UncertaintyLead` (deep ensemble, MC dropout), in
+    /// domain and at each out-of-domain forcing (issue #6 e).
+    Uncertainty: CaseUncertainty.MethodResult[]
 }
 
 /// A truth run sampled every `SampleInterval`.
@@ -550,33 +569,40 @@ let run (s: Settings) : Outcome =
         let m = Array.average trainU
         m, sqrt (trainU |> Array.averageBy (fun v -> (v - m) * (v - m)))
 
-    let net = new Mlp("closure", 1, 1, s.Width, 2, dtype = f64)
-    CaseTraining.initialise net s.NetworkSeed false
-
     let inputs =
         torch.tensor(trainX |> Array.map (fun x -> (x - mx) / sx), dtype = f64).reshape (-1L, 1L)
 
     let targets =
         torch.tensor(trainU |> Array.map (fun u -> (u - mu) / su), dtype = f64).reshape (-1L, 1L)
 
-    let networkParameters =
-        Neural.parameters net |> Array.map (fun p -> p :> torch.Tensor)
+    // The closure network from a seed (with dropout probability `dropout`), trained for `epochs`.
+    let fitClosure seed dropout epochs =
+        let net = new Mlp("closure", 1, 1, s.Width, 2, dropout = dropout, dtype = f64)
+        CaseTraining.initialise net seed false
 
-    let netSeconds =
-        CaseTraining.adam
-            "Lorenz-96 closure"
-            "lower the learning rate"
-            [| networkParameters, s.LearningRate |]
-            s.Epochs
-            (fun _ -> (square (net.forward inputs - targets)).mean ())
+        let networkParameters =
+            Neural.parameters net |> Array.map (fun p -> p :> torch.Tensor)
 
+        let seconds =
+            CaseTraining.adam
+                "Lorenz-96 closure"
+                "lower the learning rate"
+                [| networkParameters, s.LearningRate |]
+                epochs
+                (fun _ -> (square (net.forward inputs - targets)).mean ())
+
+        net.eval () |> ignore
+        net, seconds
+
+    let closureOf (n: float -> float) = fun x -> mu + su * n ((x - mx) / sx)
+    let net, netSeconds = fitClosure s.NetworkSeed 0.0 s.Epochs
     let n = asFunction net
 
     let hybrid =
         evaluate
             "hybrid (X + MLP)"
             $"X equation + U = N(X) per site, MLP 1-{s.Width}-{s.Width}-1 (tanh) on standardised pairs, full-batch Adam (lr {s.LearningRate})"
-            (fun x -> mu + su * n ((x - mx) / sx))
+            (closureOf n)
             netSeconds
             s.Epochs
             [| "network weights", float (Neural.parameterCount net) |]
@@ -619,6 +645,82 @@ let run (s: Settings) : Outcome =
         |> Array.map (fun (bin, pairs) -> bin + 0.5, Array.averageBy snd pairs)
         |> Array.sortBy fst
 
+    // Uncertainty of the hybrid's X forecasts at `UncertaintyLead` from every test start state. A member is the
+    // closure from another network seed; its noise variance is its forecast MSE at that lead from start states
+    // of the training run. MC dropout: in training mode each pass draws one dropout mask (kept units scaled by
+    // 1/(1 − p)) and uses it at every site and step of every forecast.
+    let uncertainty =
+        let lead = steps s.UncertaintyLead s.SampleInterval
+
+        // Start states: every `spacing` samples, at most `limit` (the test runs use the first `Starts`).
+        let starts (r: TruthRun) limit =
+            Array.init ((r.X.Length - 1 - lead) / spacing + 1) (fun n -> n * spacing)
+            |> Array.truncate limit
+
+        let at (r: TruthRun) limit =
+            starts r limit |> Array.collect (fun n -> r.X[n + lead])
+
+        let forecasts f (u: float -> float) (r: TruthRun) limit =
+            starts r limit
+            |> Array.collect (fun n -> (forecast s f u r.X[n] (lead + 1))[lead])
+
+        let sampled (net: Mlp) : float -> float =
+            if not net.training then
+                asFunction net
+            else
+                use _ = torch.no_grad ()
+
+                let weights =
+                    Neural.parameters net |> Array.chunkBySize 2 |> Array.map (fun pair -> pair[0])
+
+                let saved = weights |> Array.map (fun w -> w.detach().clone ())
+                let keep = 1.0 - net.Dropout
+
+                for w in Array.tail weights do
+                    let mask =
+                        (withScalar net.Dropout (torch.rand (w.shape[1], dtype = f64)).ge).to_type f64
+                        ./ keep
+
+                    w.mul_ (mask.unsqueeze 0L) |> ignore
+
+                net.eval () |> ignore
+                let f = asFunction net
+                net.train () |> ignore
+                Array.iter2 (fun (w: Modules.Parameter) (v: torch.Tensor) -> w.copy_ v |> ignore) weights saved
+                f
+
+        let splits =
+            tests
+            |> Array.mapi (fun i r ->
+                let name =
+                    if i = 0 then
+                        $"F = {forcings[i]}"
+                    else
+                        $"F = {forcings[i]} (out of domain)"
+
+                name, torch.tensor (at r s.Starts, dtype = f64))
+
+        CaseUncertainty.run s.Uncertainty splits (fun seed dropout ->
+            let net, _ = fitClosure seed dropout s.Uncertainty.Iterations
+            let deterministic = closureOf (asFunction net)
+
+            let trainError =
+                Array.map2
+                    (fun a b -> (a - b) * (a - b))
+                    (forecasts s.Forcing deterministic train Int32.MaxValue)
+                    (at train Int32.MaxValue)
+
+            {
+                Modules = [| net |]
+                Predict =
+                    fun () ->
+                        let u = closureOf (sampled net)
+
+                        tests
+                        |> Array.mapi (fun i r -> torch.tensor (forecasts forcings[i] u r s.Starts, dtype = f64))
+                NoiseVariance = Array.average trainError
+            })
+
     {
         Settings = s
         Truth = truthSkills
@@ -628,4 +730,5 @@ let run (s: Settings) : Outcome =
         BinnedTruth = binned
         ClosureGrid = grid
         Models = [| truncated; cubic; hybrid; lstmRow |]
+        Uncertainty = uncertainty
     }

@@ -51,6 +51,9 @@ type Settings = {
     /// Share of each fold's training subjects every model sees, in (0, 1]: the first ⌈f·n⌉ of them by id, at
     /// least one (see `trainingSubjects`); 1 keeps all. The held-out subjects never change.
     TrainFraction: float
+    /// Uncertainty of the hybrid (deep ensemble, MC dropout) on every fold's held-out subjects; `Iterations`
+    /// are its hybrid iterations.
+    Uncertainty: CaseUncertainty.Settings
 }
 
 /// Report settings: all three folds, RK4 step 0.25 h.
@@ -67,6 +70,12 @@ let defaults = {
     PinnIterations = 2000
     BaselineSeeds = 3
     TrainFraction = 1.0
+    // Three members on the quick hybrid budget (80 iterations, not 200): every member is one hybrid per fold.
+    Uncertainty = {
+        CaseUncertainty.defaults with
+            Members = 3
+            Iterations = 80
+    }
 }
 
 /// Tests and CI: the third fold only (train on subjects 1–8, test on 9–12), RK4 step 0.5 h, fewer iterations.
@@ -80,6 +89,10 @@ let quick = {
         SequenceIterations = 200
         PinnIterations = 500
         BaselineSeeds = 1
+        Uncertainty = {
+            CaseUncertainty.quick with
+                Iterations = 10
+        }
 }
 
 /// One subject's record.
@@ -125,6 +138,8 @@ type Outcome = {
     /// Times of the kept curves (h).
     CurveTimes: float[]
     Models: ModelResult[]
+    /// Calibration of the hybrid's deep ensemble and MC dropout on the held-out subjects, folds pooled (issue #6 e).
+    Uncertainty: CaseUncertainty.MethodResult[]
 }
 
 /// The data set as shipped with the library (data/theophylline-pk.csv).
@@ -251,14 +266,59 @@ let run (s: Settings) : Outcome =
     // Per model: (name, description, fit: train subjects → predictor, trained?, seconds, parameters).
     let textbook = torch.tensor ([| 1.5; 0.087; 0.5 |], dtype = f64)
 
+    // The fit is deterministic, so it is done once per training set (the fitted model, the hybrid, the PINN and
+    // the uncertainty members all start from it); the seconds reported are those of that one fit.
+    let physicsFits = Collections.Generic.Dictionary<int list, torch.Tensor * float>()
+
     let fitPhysics (train: Subject[]) =
-        let logP = torch.nn.Parameter(textbook.log().clone ())
+        let key = train |> Array.map (fun x -> x.Id) |> List.ofArray
+
+        match physicsFits.TryGetValue key with
+        | true, fit -> fit
+        | _ ->
+            let logP = torch.nn.Parameter(textbook.log().clone ())
+
+            let seconds =
+                adam [| [| logP :> torch.Tensor |], 0.05 |] s.PhysicsIterations (fun _ ->
+                    mse (analytic (logP.exp ())) train)
+
+            let fit = logP.detach().exp (), seconds
+            physicsFits[key] <- fit
+            fit
+
+    // The hybrid on a fold's training subjects: network seed, dropout, hybrid iterations → predictor, seconds,
+    // parameters and the network.
+    let fitHybrid seed dropout iterations (train: Subject[]) =
+        let p0, physicsSeconds = fitPhysics train
+        let net = new Mlp("elimination", 1, 1, s.Width, 2, dropout = dropout, dtype = f64)
+        CaseTraining.initialise net seed true
+        let logP = torch.nn.Parameter(p0.log().clone ())
+
+        let rhs (p: torch.Tensor) (x: torch.Tensor) =
+            let c = x.select(1L, 1L).unsqueeze 1L
+            let term = (net.forward (c ./ 10.0)).squeeze 1L
+            oneCompartment p x - torch.stack ([| torch.zeros_like term; term |], 1L)
+
+        let grid = torch.linspace(0.0, 1.2, 25L, dtype = f64).unsqueeze 1L
 
         let seconds =
-            adam [| [| logP :> torch.Tensor |], 0.05 |] s.PhysicsIterations (fun _ ->
-                mse (analytic (logP.exp ())) train)
+            adam
+                [|
+                    Neural.parameters net |> Array.map (fun q -> q :> torch.Tensor), 5e-3
+                    [| logP :> torch.Tensor |], 5e-3
+                |]
+                iterations
+                (fun _ ->
+                    mse (odePredictor (rhs (logP.exp ()))) train
+                    .+ s.CorrectionPenalty .* (square (net.forward grid)).mean ())
 
-        logP.detach().exp (), seconds
+        let p = logP.detach().exp ()
+        net.eval () |> ignore
+
+        odePredictor (rhs p),
+        physicsSeconds + seconds,
+        Array.append (named p) [| "network weights", float (Neural.parameterCount net) |],
+        net
 
     let models: (string * string * (Subject[] -> Predictor * float * (string * float)[]) * bool * int)[] = [|
         "1-cpt textbook",
@@ -278,34 +338,10 @@ let run (s: Settings) : Outcome =
         "hybrid (1-cpt + MLP elimination)",
         "dC/dt = ka A / V − ke C − N(C); N an MLP started at zero, trained jointly from the fitted model",
         (fun train ->
-            let p0, physicsSeconds = fitPhysics train
-            let net = new Mlp("elimination", 1, 1, s.Width, 2, dtype = f64)
-            CaseTraining.initialise net s.Seed true
-            let logP = torch.nn.Parameter(p0.log().clone ())
+            let predictor, seconds, parameters, _ =
+                fitHybrid s.Seed 0.0 s.HybridIterations train
 
-            let rhs (p: torch.Tensor) (x: torch.Tensor) =
-                let c = x.select(1L, 1L).unsqueeze 1L
-                let term = (net.forward (c ./ 10.0)).squeeze 1L
-                oneCompartment p x - torch.stack ([| torch.zeros_like term; term |], 1L)
-
-            let grid = torch.linspace(0.0, 1.2, 25L, dtype = f64).unsqueeze 1L
-
-            let seconds =
-                adam
-                    [|
-                        Neural.parameters net |> Array.map (fun q -> q :> torch.Tensor), 5e-3
-                        [| logP :> torch.Tensor |], 5e-3
-                    |]
-                    s.HybridIterations
-                    (fun _ ->
-                        mse (odePredictor (rhs (logP.exp ()))) train
-                        .+ s.CorrectionPenalty .* (square (net.forward grid)).mean ())
-
-            let p = logP.detach().exp ()
-
-            odePredictor (rhs p),
-            physicsSeconds + seconds,
-            Array.append (named p) [| "network weights", float (Neural.parameterCount net) |]),
+            predictor, seconds, parameters),
         true,
         s.PhysicsIterations + s.HybridIterations
 
@@ -494,10 +530,52 @@ let run (s: Settings) : Outcome =
             overSeeds pinnModel
         |]
 
+    // Uncertainty of the hybrid: a member is the hybrid trained on every evaluated fold (one network per fold,
+    // same seed), predicting each fold's held-out subjects; its noise variance is the mean training MSE.
+    let uncertainty =
+        let foldOf (x: Subject) = (x.Id - 1) / 4 + 1
+
+        let split fold =
+            subjects |> Array.partition (fun x -> foldOf x = fold)
+
+        let heldOut =
+            s.Folds |> List.map (fun fold -> observedOf (fst (split fold))) |> Array.ofList
+
+        let name =
+            s.Folds
+            |> List.map (fun fold -> $"{4 * fold - 3}–{4 * fold}")
+            |> String.concat ", "
+
+        CaseUncertainty.run
+            s.Uncertainty
+            [| $"held-out subjects {name}", torch.cat (heldOut, 0L) |]
+            (fun seed dropout ->
+                let fits =
+                    s.Folds
+                    |> List.map (fun fold ->
+                        let test, train = split fold
+                        let predict, _, _, net = fitHybrid seed dropout s.Uncertainty.Iterations train
+                        let trainMse = (use _ = torch.no_grad () in (mse predict train).ToDouble())
+                        test, predict, net, trainMse)
+                    |> Array.ofList
+
+                {
+                    Modules = fits |> Array.map (fun (_, _, net, _) -> net :> torch.nn.Module)
+                    Predict =
+                        fun () -> [|
+                            torch.cat (
+                                fits |> Array.map (fun (test, predict, _, _) -> predict test (pairsOf test)),
+                                0L
+                            )
+                        |]
+                    NoiseVariance = fits |> Array.averageBy (fun (_, _, _, m) -> m)
+                })
+
     {
         Subjects = subjects
         Folds = s.Folds
         Shown = shown
         CurveTimes = curveTimes
         Models = results
+        Uncertainty = uncertainty
     }

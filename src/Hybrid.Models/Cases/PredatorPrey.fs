@@ -56,6 +56,8 @@ type Settings = {
     /// Share of the training years every model sees, in (0, 1]: the most recent ⌈f·16⌉ years up to 1915 (see
     /// `selection`); 1 keeps all. The test years never change.
     TrainFraction: float
+    /// Uncertainty of the additive hybrid (deep ensemble, MC dropout); `Iterations` are its hybrid iterations.
+    Uncertainty: CaseUncertainty.Settings
 }
 
 /// The report settings: 600 / 800 / 1500 Adam iterations, 5-year windows, 10 RK4 steps a year.
@@ -73,6 +75,11 @@ let defaults = {
     PinnIterations = 2000
     BaselineSeeds = 3
     TrainFraction = 1.0
+    // Members get the quick hybrid budget (250 iterations, not 800) to keep the report's run time modest.
+    Uncertainty = {
+        CaseUncertainty.defaults with
+            Iterations = 250
+    }
 }
 
 /// Settings for tests and CI (about 10 s): 250 / 250 / 500 iterations, 2 RK4 steps a year.
@@ -85,6 +92,10 @@ let quick = {
         SequenceIterations = 150
         PinnIterations = 500
         BaselineSeeds = 1
+        Uncertainty = {
+            CaseUncertainty.quick with
+                Iterations = 50
+        }
 }
 
 /// One model's result.
@@ -119,6 +130,8 @@ type Outcome = {
     TrainYears: int
     /// Every model, in the order of the table.
     Models: ModelResult[]
+    /// Calibration of the additive hybrid's deep ensemble and MC dropout on 1916–1920 (issue #6 e).
+    Uncertainty: CaseUncertainty.MethodResult[]
 }
 
 /// The training data a `TrainFraction` keeps out of the `trainYears` training years.
@@ -327,9 +340,16 @@ let run (s: Settings) : Outcome =
 
     // A hybrid: rates (p, net output n at x / inputScale, x) → dx/dt; the network starts at zero (so the
     // hybrid starts as the fitted LV) and is trained jointly with the LV parameters, with an L2 penalty on n
-    // at the training states.
-    let hybridModel name description seed (rates: torch.Tensor -> torch.Tensor -> torch.Tensor -> torch.Tensor) =
-        let net = new Mlp("correction", 2, 2, s.Width, 2, dtype = f64)
+    // at the training states. Returns the result, the network and the trained rollout.
+    let hybridTrained
+        dropout
+        iterations
+        name
+        description
+        seed
+        (rates: torch.Tensor -> torch.Tensor -> torch.Tensor -> torch.Tensor)
+        =
+        let net = new Mlp("correction", 2, 2, s.Width, 2, dropout = dropout, dtype = f64)
         CaseTraining.initialise net seed true
         let logQ = torch.nn.Parameter(fittedP.log().clone ())
 
@@ -342,7 +362,7 @@ let run (s: Settings) : Outcome =
                     Neural.parameters net |> Array.map (fun p -> p :> torch.Tensor), 5e-3
                     [| logQ :> torch.Tensor |], 5e-3
                 |]
-                s.HybridIterations
+                iterations
                 kept.WindowYears
                 (fun h ->
                     let p = logQ.exp ()
@@ -351,14 +371,26 @@ let run (s: Settings) : Outcome =
                     .+ s.CorrectionPenalty .* (square (net.forward trainingStates)).mean ())
 
         let p = logQ.detach().exp ()
+        net.eval () |> ignore
+        let simulate x0 years = rollout (rhs p) x0 years s.Substeps
 
-        evaluate
-            name
-            description
-            (fun x0 years -> rollout (rhs p) x0 years s.Substeps)
-            true
-            (physicsSeconds + seconds)
-            (Array.append (named p) [| "network weights", float (Neural.parameterCount net) |])
+        let result =
+            evaluate
+                name
+                description
+                simulate
+                true
+                (physicsSeconds + seconds)
+                (Array.append (named p) [| "network weights", float (Neural.parameterCount net) |])
+
+        result, net, simulate
+
+    let hybridModel name description seed rates =
+        let result, _, _ = hybridTrained 0.0 s.HybridIterations name description seed rates
+
+        result
+
+    let additiveRates (p: torch.Tensor) (n: torch.Tensor) x = lotkaVolterra p x .+ scale .* n
 
     // Additive: LV + scale · N(H, L) on both rates.
     let hybrid =
@@ -366,7 +398,7 @@ let run (s: Settings) : Outcome =
             "hybrid (LV + MLP)"
             "Lotka–Volterra + additive MLP correction on both rates, trained jointly from the fitted LV"
             s.Seed
-            (fun p n x -> lotkaVolterra p x .+ scale .* n)
+            additiveRates
 
     // Neural interaction: the predation and conversion rates β, δ become β·exp(N₁(H, L)), δ·exp(N₂(H, L)),
     // so the interaction keeps the H·L form (it vanishes with either species) and stays positive.
@@ -499,6 +531,19 @@ let run (s: Settings) : Outcome =
 
     let trainedFor epochs (m: ModelResult) = { m with Epochs = epochs }
 
+    // Uncertainty of the additive hybrid: members are the same hybrid from other network seeds; the noise
+    // variance is each member's training-window MSE (1- to 5-year forecasts from every training year).
+    let uncertainty =
+        CaseUncertainty.run s.Uncertainty [| "1916–1920", truthTest.reshape -1L |] (fun seed dropout ->
+            let result, net, simulate =
+                hybridTrained dropout s.Uncertainty.Iterations "member" "" seed additiveRates
+
+            {
+                Modules = [| net |]
+                Predict = fun () -> [| (simulate last testYears).narrow(0L, 1L, int64 testYears).reshape -1L |]
+                NoiseVariance = result.TrainMse
+            })
+
     {
         Years = years
         Observed = observed
@@ -515,4 +560,5 @@ let run (s: Settings) : Outcome =
             sequence SequenceModels.Architecture.Transformer
             pinn
         |]
+        Uncertainty = uncertainty
     }

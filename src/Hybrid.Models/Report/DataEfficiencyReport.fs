@@ -66,6 +66,7 @@ let private cases: Case list =
                         Lorenz96.run {
                             Lorenz96.quick with
                                 TrainFraction = f
+                                Uncertainty = CaseUncertainty.off
                         }
 
                     let last = Lorenz96.quick.Leads.Length - 1
@@ -95,6 +96,7 @@ let private cases: Case list =
                     (PredatorPrey.run {
                         PredatorPrey.quick with
                             TrainFraction = f
+                            Uncertainty = CaseUncertainty.off
                     })
                         .Models
                     |> Array.map (fun m -> m.Name, m.TestMse)
@@ -122,6 +124,7 @@ let private cases: Case list =
                     (Pharmacokinetics.run {
                         Pharmacokinetics.quick with
                             TrainFraction = f
+                            Uncertainty = CaseUncertainty.off
                     })
                         .Models
                     |> Array.map (fun m -> m.Name, m.TestMse)
@@ -148,6 +151,7 @@ let private cases: Case list =
                     (EnergyBalance.run {
                         EnergyBalance.quick with
                             TrainFraction = f
+                            Uncertainty = CaseUncertainty.off
                     })
                         .Models
                     |> Array.map (fun m -> m.Name, m.TestMse)

@@ -130,4 +130,13 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
     add ""
     add chart
     add ""
+
+    UncertaintyReport.section
+        dir
+        "energy-balance"
+        $"The hybrid (EBM + MLP) on the {o.Data.Years.Length - o.TrainYears} test years: a deep ensemble (M members from M network seeds, each trained from the fitted EBM) and MC dropout (p = dropout probability, T passes) of one such hybrid trained with dropout; in the report settings every member is trained for {EnergyBalance.defaults.Uncertainty.Iterations} hybrid iterations, not {EnergyBalance.defaults.HybridIterations} (the quick budget, to keep the report's run time modest). Noise variance: the member's training-year MSE (mostly year-to-year variability the model cannot follow)."
+        5
+        o.Uncertainty
+    |> List.iter add
+
     md.ToString()

@@ -205,4 +205,13 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
     add ""
     add $"{example} {closureChart}"
     add ""
+
+    UncertaintyReport.section
+        dir
+        "lorenz96"
+        $"The hybrid's X forecasts at lead {o.Settings.UncertaintyLead} MTU from the {o.Settings.Starts} test start states (all {o.Settings.K} sites), at F = {o.Settings.Forcing} and out of domain: a deep ensemble (M closures from M network seeds, each trained for {o.Settings.Uncertainty.Iterations} epochs) and MC dropout (p = dropout probability, T passes; each pass draws one dropout mask and keeps it at every site and step of every forecast). Noise variance: the member's forecast MSE at the same lead from start states of the training run (F = {o.Settings.Forcing}), the same at every forcing."
+        3
+        o.Uncertainty
+    |> List.iter add
+
     md.ToString()

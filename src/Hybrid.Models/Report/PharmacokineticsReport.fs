@@ -83,4 +83,13 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
     add ""
     add chart
     add ""
+
+    UncertaintyReport.section
+        dir
+        "pharmacokinetics"
+        $"The hybrid (1-cpt + MLP elimination) on the held-out subjects of every evaluated fold, pooled: a deep ensemble (M members from M network seeds; a member is one hybrid per fold, trained as the table's) and MC dropout (p = dropout probability, T passes) of one such hybrid per fold trained with dropout. In the report settings there are {Pharmacokinetics.defaults.Uncertainty.Members} members, each trained for {Pharmacokinetics.defaults.Uncertainty.Iterations} hybrid iterations, not {Pharmacokinetics.defaults.HybridIterations} (the quick budget, to keep the report's run time modest). Noise variance: the member's training-subject MSE averaged over folds (it holds the between-subject variability a population model cannot follow)."
+        3
+        o.Uncertainty
+    |> List.iter add
+
     md.ToString()

@@ -112,4 +112,15 @@ let write (dir: string) (o: PredatorPrey.Outcome) : string =
     add ""
     add (String.concat " " charts)
     add ""
+
+    let u = PredatorPrey.defaults.Uncertainty
+
+    UncertaintyReport.section
+        dir
+        "predator-prey"
+        $"The additive hybrid (LV + MLP) on the ten 1916–1920 values: a deep ensemble (M members from M network seeds) and MC dropout (p = dropout probability, T passes) of one hybrid trained with dropout; in the report settings every member is trained for {u.Iterations} hybrid iterations, not {PredatorPrey.defaults.HybridIterations} (the quick budget, to keep the report's run time modest). Noise variance: the member's training-window MSE (1- to 5-year forecasts)."
+        2
+        o.Uncertainty
+    |> List.iter add
+
     md.ToString()

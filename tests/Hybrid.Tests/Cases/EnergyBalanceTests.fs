@@ -78,4 +78,12 @@ let tests =
                 (model "EBM literature").TestMse
                 "hybrid < literature EBM on the test years"
         }
+        test "the uncertainty of the hybrid: ensemble and MC dropout on the test years, finite and well formed" {
+            let u = outcome.Force().Uncertainty
+            Expect.equal u.Length 2 "ensemble and MC dropout"
+
+            for r in u do
+                CaseUncertaintyTests.checkResult r
+                Expect.equal r.Points 18 $"{r.Method}: 2001–2018"
+        }
     ]

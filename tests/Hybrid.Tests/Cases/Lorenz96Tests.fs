@@ -81,4 +81,12 @@ let tests =
             for i, lead in Array.indexed (outcome.Force().Settings.Leads) do
                 Expect.isLessThan hybrid.Rmse[i] truncated.Rmse[i] $"hybrid < truncated at lead {lead} MTU"
         }
+        test "the uncertainty of the hybrid: ensemble and MC dropout in and out of domain, finite and well formed" {
+            let o = outcome.Force()
+            Expect.equal o.Uncertainty.Length (2 * (1 + o.Settings.OutOfDomain.Length)) "two methods per forcing"
+
+            for r in o.Uncertainty do
+                CaseUncertaintyTests.checkResult r
+                Expect.equal r.Points (o.Settings.Starts * o.Settings.K) $"{r.Method}, {r.Split}: every start and site"
+        }
     ]

@@ -69,4 +69,12 @@ let tests =
             Expect.isLessThan h (model "1-cpt fitted").TestMse "hybrid < fitted"
             Expect.isLessThan h (model "MLP C(t, dose)").TestMse "hybrid < MLP"
         }
+        test "the uncertainty of the hybrid: ensemble and MC dropout on held-out subjects, finite and well formed" {
+            let u = outcome.Force().Uncertainty
+            Expect.equal u.Length 2 "ensemble and MC dropout"
+
+            for r in u do
+                CaseUncertaintyTests.checkResult r
+                Expect.equal r.Points 44 $"{r.Method}: 11 samples of subjects 9–12"
+        }
     ]

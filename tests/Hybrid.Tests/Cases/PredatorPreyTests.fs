@@ -74,4 +74,12 @@ let tests =
         ptest "the additive hybrid beats the fixed-parameter Lotka–Volterra model on 1916–1920" {
             Expect.isLessThan (model "hybrid (LV + MLP)").TestMse (model "LV prior").TestMse "hybrid < prior LV"
         }
+        test "the uncertainty of the hybrid: ensemble and MC dropout on 1916–1920, finite and well formed" {
+            let u = outcome.Force().Uncertainty
+            Expect.equal u.Length 2 "ensemble and MC dropout"
+
+            for r in u do
+                CaseUncertaintyTests.checkResult r
+                Expect.equal r.Points 10 $"{r.Method}: five years, two species"
+        }
     ]

@@ -28,6 +28,7 @@ let private tiny = {
         FreeRun = 5.0
         Epochs = 100
         SequenceIterations = 20
+        Uncertainty = CaseUncertainty.off
 }
 
 let tests =

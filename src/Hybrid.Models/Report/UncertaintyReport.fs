@@ -1,0 +1,137 @@
+/// The uncertainty part of each case's report section (issue #6, experiment e): a CSV of coverage per level,
+/// a reliability chart (observed against nominal coverage, the diagonal as a series), a table and generated
+/// sentences saying whether the deep ensemble and MC dropout are over- or under-confident.
+module Hybrid.Models.Report.UncertaintyReport
+
+open System.IO
+open System.Text
+open Hybrid.Models.Cases
+open Hybrid.Models.Report.ReportFormat
+
+/// Mean signed coverage gap (observed − nominal) within which a method counts as "about right".
+let Tolerance = 0.05
+
+/// Writes `<case>-calibration.csv`: method, split (both quoted: they contain commas), level, expected and
+/// observed coverage.
+let writeCsv (dir: string) (case: string) (results: CaseUncertainty.MethodResult[]) =
+    let csv = StringBuilder()
+    csv.AppendLine "method,split,level,expected,observed" |> ignore
+
+    for r in results do
+        for l, c in Array.zip r.Calibration.Levels r.Calibration.Coverage do
+            csv.AppendLine $"\"{r.Method}\",\"{r.Split}\",{inv l},{inv l},{inv c}" |> ignore
+
+    File.WriteAllText(Path.Combine(dir, $"{case}-calibration.csv"), csv.ToString())
+
+/// The reliability chart (SVG + HTML) of every method and split; returns its markdown.
+let chart (dir: string) (case: string) (results: CaseUncertainty.MethodResult[]) : string =
+    let series =
+        results
+        |> Array.map (fun r ->
+            $"{r.Method}, {r.Split}",
+            Array.append [| 0.0, 0.0 |] (Array.zip r.Calibration.Levels r.Calibration.Coverage)
+            |> fun a -> Array.append a [| 1.0, 1.0 |])
+
+    LineChart.save dir $"{case}-reliability" {
+        Title = "reliability: observed coverage of central intervals against their nominal level"
+        XLabel = "nominal level"
+        YLabel = "observed coverage"
+        Observed = [||]
+        Series = Array.append [| "ideal (diagonal)", [| 0.0, 0.0; 1.0, 1.0 |] |] series
+        Split = 0.0
+    }
+
+/// The markdown table of the results (`digits` after the point for NLL, CRPS, RMSE and spreads).
+let table (digits: int) (results: CaseUncertainty.MethodResult[]) : string list = [
+    "| method | split | values | ECE | 50% coverage | 90% coverage | NLL | CRPS | RMSE | predictive σ | noise σ | model σ | 90% coverage, model σ alone |"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    for r in results do
+        let f (x: float) =
+            x.ToString($"F{digits}", System.Globalization.CultureInfo.InvariantCulture)
+
+        $"| {r.Method} | {r.Split} | {r.Points} | {r.Calibration.Ece:F3} | {r.Coverage50:F2} | {r.Coverage90:F2} | {r.Nll:F2} | {f r.Crps} | {f r.Rmse} | {f r.MeanStd} | {f r.NoiseStd} | {f r.ModelStd} | {r.ModelCoverage90:F2} |"
+]
+
+/// Generated sentences: each method's verdict per split, and which method has the lower ECE and CRPS.
+let sentences (results: CaseUncertainty.MethodResult[]) : string list = [
+    for r in results do
+        let verdict = CaseUncertainty.confidence Tolerance r.Calibration
+
+        $"- {r.Method}, {r.Split}: {verdict} (its 50%% intervals cover {100.0 * r.Coverage50:F0}%% and its 90%% intervals {100.0 * r.Coverage90:F0}%% of {r.Points} values; ECE {r.Calibration.Ece:F3})."
+
+        let share = 100.0 * r.ModelStd * r.ModelStd / (r.MeanStd * r.MeanStd)
+
+        let noiseVsError = if r.NoiseStd > r.Rmse then "above" else "below"
+
+        $"  The noise σ estimated from the training residuals ({r.NoiseStd:G3}) is {noiseVsError} the RMSE of the predictive mean on this split ({r.Rmse:G3})."
+
+        $"  The model spread is {share:F0}%% of its predictive variance; alone (no noise added) its 90%% intervals would cover {100.0 * r.ModelCoverage90:F0}%%."
+
+    for split in results |> Array.map (fun r -> r.Split) |> Array.distinct do
+        let here = results |> Array.filter (fun r -> r.Split = split)
+
+        if here.Length = 2 then
+            let a, b = here[0], here[1]
+
+            let lower name (x: float) (y: float) =
+                if x < y then
+                    $"{a.Method} has the lower {name} ({x:G4} vs {y:G4})"
+                elif y < x then
+                    $"{b.Method} has the lower {name} ({y:G4} vs {x:G4})"
+                else
+                    $"both have {name} {x:G4}"
+
+            let ece = lower "ECE" a.Calibration.Ece b.Calibration.Ece
+            let crps = lower "CRPS" a.Crps b.Crps
+            $"- {split}: {ece}; {crps}."
+
+    let shares =
+        results
+        |> Array.map (fun r -> 100.0 * r.ModelStd * r.ModelStd / (r.MeanStd * r.MeanStd))
+
+    let largest = Array.max shares
+    let bestAlone = results |> Array.map (fun r -> r.ModelCoverage90) |> Array.max
+
+    if largest < 50.0 then
+        $"- In every row the model spread (ensemble or dropout) is at most {largest:F0}%% of the predictive variance: the intervals' width comes mostly from the residual noise. The model spread alone would be over-confident: its 90%% intervals cover at most {100.0 * bestAlone:F0}%% of the values."
+    else
+        $"- The model spread reaches {largest:F0}%% of the predictive variance in at least one row; alone, its 90%% intervals cover at most {100.0 * bestAlone:F0}%% of the values."
+
+    let seconds =
+        results
+        |> Array.distinctBy (fun r -> r.Method)
+        |> Array.sumBy (fun r -> r.Seconds)
+
+    $"- The experiment took {seconds:F0} s (training the extra hybrids and sampling them)."
+
+    let points = results |> Array.map (fun r -> r.Points) |> Array.min
+
+    if points < 50 then
+        $"- With {points} test values, coverage moves in steps of {100.0 / float points:F0} percentage points; a difference of one or two steps is within sampling noise."
+]
+
+/// The whole subsection: files written into `dir`, markdown lines returned. `setup` describes what was run.
+/// Nothing when the experiment was switched off (`CaseUncertainty.off`, no results).
+let section (dir: string) (case: string) (setup: string) (digits: int) (results: CaseUncertainty.MethodResult[]) =
+    if results.Length = 0 then
+        []
+    else
+
+        writeCsv dir case results
+        let md = chart dir case results
+
+        [
+            "### Uncertainty: deep ensemble and MC dropout"
+            ""
+            setup
+            + $" Both predictive distributions are Gaussian; the aleatoric noise variance (the training residuals' mean square) is added to the model spread. A method is called over-confident when its intervals cover less than their nominal level on average over 10%%–90%% (by more than {Tolerance:F2}), under-confident when they cover more. Coverage per level: `{case}-calibration.csv`."
+            ""
+            yield! table digits results
+            ""
+            "What the numbers say (generated from the table):"
+            ""
+            yield! sentences results
+            ""
+            md
+            ""
+        ]

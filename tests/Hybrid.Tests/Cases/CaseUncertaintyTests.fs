@@ -1,0 +1,75 @@
+/// The shared uncertainty experiment of the case studies (`CaseUncertainty`) on synthetic "hybrids" whose
+/// right answer is known: members that predict the truth plus Gaussian noise of the stated spread.
+module Hybrid.Tests.Cases.CaseUncertaintyTests
+
+open Expecto
+open TorchSharp
+open Hybrid
+open Hybrid.TensorArithmetic
+open Hybrid.Models.Cases
+
+let private f64 = torch.ScalarType.Float64
+
+/// 4000 targets y = μ + ε, ε ~ N(0, 1), and a fake trainer: each "member" predicts μ exactly and reports a
+/// noise variance of `spread`² (no network, so MC dropout's passes agree and only the noise is left).
+let private experiment (spread: float) =
+    Engine.seed 11
+    let mu = torch.linspace (-2.0, 2.0, 4000L, dtype = f64)
+    let y = mu .+ torch.randn (4000L, dtype = f64)
+
+    CaseUncertainty.run CaseUncertainty.quick [| "synthetic", y |] (fun _ _ -> {
+        Modules = [||]
+        Predict = fun () -> [| mu.clone () |]
+        NoiseVariance = spread * spread
+    })
+
+/// Checks that hold for any result: ECE in [0, 1], coverage in [0, 1] and monotone in the level.
+let checkResult (r: CaseUncertainty.MethodResult) =
+    let what = $"{r.Method}, {r.Split}"
+    Expect.isTrue (r.Calibration.Ece >= 0.0 && r.Calibration.Ece <= 1.0) $"{what}: ECE {r.Calibration.Ece} in [0, 1]"
+
+    for c in r.Calibration.Coverage do
+        Expect.isTrue (c >= 0.0 && c <= 1.0) $"{what}: coverage {c} in [0, 1]"
+
+    for a, b in Array.pairwise r.Calibration.Coverage do
+        Expect.isLessThanOrEqual a b $"{what}: coverage monotone in the level"
+
+    for name, v in [ "NLL", r.Nll; "CRPS", r.Crps; "RMSE", r.Rmse; "σ", r.MeanStd ] do
+        Expect.isTrue (System.Double.IsFinite v) $"{what}: {name} = {v} finite"
+
+    Expect.isGreaterThan r.Points 0 $"{what}: values"
+
+let tests =
+    testSequenced
+    <| testList "Cases.CaseUncertainty" [
+        test "the right Gaussian spread is calibrated: ECE below 0.02, both methods" {
+            for r in experiment 1.0 do
+                checkResult r
+                Expect.isLessThan r.Calibration.Ece 0.02 $"{r.Method}: ECE"
+                Expect.floatClose { absolute = 0.02; relative = 0.0 } r.Coverage90 0.9 $"{r.Method}: 90%% coverage"
+                Expect.equal (CaseUncertainty.confidence 0.05 r.Calibration) "about right" r.Method
+        }
+
+        test "a spread scaled by 0.2 under-covers clearly and is called over-confident" {
+            for r in experiment 0.2 do
+                checkResult r
+                // P(|z| ≤ 0.2 · 1.645) ≈ 0.26 for the 90% interval.
+                Expect.isLessThan r.Coverage90 0.35 $"{r.Method}: 90%% coverage"
+                Expect.isGreaterThan r.Calibration.Ece 0.25 $"{r.Method}: ECE"
+                Expect.equal (CaseUncertainty.confidence 0.05 r.Calibration) "over-confident" r.Method
+        }
+
+        test "the ensemble spread of the members adds to the noise" {
+            let y = torch.zeros (100L, dtype = f64)
+
+            let results =
+                CaseUncertainty.run CaseUncertainty.quick [| "spread", y |] (fun seed _ -> {
+                    Modules = [||]
+                    Predict = fun () -> [| torch.full (100L, (if seed % 2 = 0 then 1.0 else -1.0), dtype = f64) |]
+                    NoiseVariance = 0.75
+                })
+
+            // Members at ±1 with noise 0.75: mixture variance 0.75 + 1 = 1.75.
+            Expect.floatClose Accuracy.high results[0].MeanStd (sqrt 1.75) "ensemble σ"
+        }
+    ]
