@@ -21,6 +21,19 @@ type ModelRow = {
     Parameters: (string * float)[]
 }
 
+/// The row of a case's model result whose fields carry the shared table's names (predator–prey,
+/// pharmacokinetics and energy balance; the twin cases compute their test MSE and build rows themselves).
+let inline rowOf (m: ^M) : ModelRow = {
+    Name = (^M: (member Name: string) m)
+    Description = (^M: (member Description: string) m)
+    TestMse = (^M: (member TestMse: float) m)
+    TrainMse = (^M: (member TrainMse: float) m)
+    TrainSeconds = (^M: (member TrainSeconds: float) m)
+    Epochs = (^M: (member Epochs: int) m)
+    SeedTestMse = (^M: (member SeedTestMse: float[]) m)
+    Parameters = (^M: (member Parameters: (string * float)[]) m)
+}
+
 /// Rows of a pure-ML model: the names of the LSTM, transformer and MLP baselines the hybrids are compared with.
 let isPureMl (name: string) =
     name = "LSTM" || name = "Transformer" || name.StartsWith "MLP"

@@ -10,18 +10,7 @@ open Hybrid.Models.Report.ModelTable
 
 /// Writes the pharmacokinetics files into `dir` and returns its section of summary.md.
 let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
-    let rows =
-        o.Models
-        |> Array.map (fun m -> {
-            Name = m.Name
-            Description = m.Description
-            TestMse = m.TestMse
-            TrainMse = m.TrainMse
-            TrainSeconds = m.TrainSeconds
-            Epochs = m.Epochs
-            SeedTestMse = m.SeedTestMse
-            Parameters = m.Parameters
-        })
+    let rows = o.Models |> Array.map ModelTable.rowOf
 
     ModelTable.writeCsv dir "pharmacokinetics" rows
 
