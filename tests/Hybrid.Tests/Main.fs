@@ -36,6 +36,7 @@ let main argv =
         Cases.Lorenz96Tests.tests
         Cases.TumourTests.tests
         Report.LineChartTests.tests
+        Report.ModelTableTests.tests
         Experiments.DataEfficiencyTests.tests
     ]
     |> Summary.runOneAtATime argv

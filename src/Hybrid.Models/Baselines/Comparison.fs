@@ -36,6 +36,33 @@ let summarise (runs: float[]) : SeedSummary =
         Spread = spread
     }
 
+/// The seeds of one network of a case: `count` seeds from `first`, 1000 apart, so that the seed lists of a case's
+/// networks (started from nearby `first` values) never overlap. `count` must be at least 1.
+let seeds (first: int) (count: int) : int[] =
+    if count < 1 then
+        raise (
+            Hybrid.HybridException
+                $"Comparison.seeds: Seeds = {count}; a model needs at least one seed (1 runs it once, 3 gives a spread)."
+        )
+
+    Array.init count (fun i -> first + 1000 * i)
+
+/// Runs `model` once per seed of `seeds` and hands the first seed's run (its curves, parameters and train MSE
+/// stand for the rest), the summary of every seed's `TestMse` and the mean `TrainSeconds` to `summarised`, which
+/// returns the row to report (typically the first run with the mean test MSE, the per-seed MSEs and the mean time).
+let inline overSeeds
+    (seeds: int[])
+    ([<InlineIfLambda>] model: int -> ^R)
+    ([<InlineIfLambda>] summarised: ^R -> SeedSummary -> float -> ^R)
+    : ^R =
+    let runs = seeds |> Array.map model
+    let mses = runs |> Array.map (fun r -> (^R: (member TestMse: float) r))
+
+    let seconds =
+        runs |> Array.averageBy (fun r -> (^R: (member TrainSeconds: float) r))
+
+    summarised runs[0] (summarise mses) seconds
+
 /// Relative change of `hybrid` against `baseline` in percent ((hybrid − baseline) / baseline · 100; negative =
 /// the hybrid's error is lower).
 let change (hybrid: float) (baseline: float) : float = (hybrid - baseline) / baseline * 100.0

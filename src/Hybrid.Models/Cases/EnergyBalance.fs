@@ -29,10 +29,13 @@
 ///  - LSTM and transformer (`Baselines.SequenceModels`), pure data-driven forecasters of T with the forcing as an
 ///    exogenous input (one-step increments, teacher forcing, `SequenceWindow`-year context), trained on
 ///    1880–2000 and forecasting 2001–2018 from the observed record with the forcing known; their training-years
-///    values (and train MSE) are one-step-ahead predictions. Over `BaselineSeeds` seeds;
+///    values (and train MSE) are one-step-ahead predictions;
 ///  - PINN (`Baselines.Pinn`): an MLP (T + T₀, T_d)(t) fitted to the training years (and T_d(1880) = 0) plus the
 ///    continuous-time two-box residual with the "EBM fitted" parameters and offset, enforced at every year
 ///    1880–2018 (the forcing is known there). The case's EBM steps once a year; the PINN's residual is the ODE.
+/// Every model with a network (the hybrid, the sequence models, the PINN) is trained from `Seeds` network seeds:
+/// its test MSE is the mean over them (the spread is reported); its curve, parameters and train MSE are those of
+/// the first seed. The physics fits have no seed.
 module Hybrid.Models.Cases.EnergyBalance
 
 open System
@@ -59,7 +62,7 @@ type Settings = {
     CorrectionScale: float
     /// Weight of the L2 penalty on the correction's network output along the training years.
     CorrectionPenalty: float
-    /// Seed of the network initialisation.
+    /// First seed of the network initialisations (each network has its own seeds from it, see `Seeds`).
     Seed: int
     /// Adam iterations (full-batch epochs) of the LSTM and transformer baselines.
     SequenceIterations: int
@@ -67,8 +70,9 @@ type Settings = {
     SequenceWindow: int
     /// Adam iterations of the PINN.
     PinnIterations: int
-    /// Seeds the LSTM, transformer and PINN are run with (mean and spread of the test MSE are reported).
-    BaselineSeeds: int
+    /// Number of seeds every model with a network is trained from (the hybrid, the LSTM, transformer and PINN);
+    /// the mean and spread of the test MSE are reported.
+    Seeds: int
     /// Share of the training years whose temperatures every model is fitted to, in (0, 1]: the most recent
     /// ⌈f·n⌉ years up to the cut-off (see `trainingYears`); 1 keeps all. Every rollout still starts in 1880 (the
     /// forcing is known throughout) and the test years never change.
@@ -89,7 +93,7 @@ let defaults = {
     SequenceIterations = 600
     SequenceWindow = 10
     PinnIterations = 2000
-    BaselineSeeds = 3
+    Seeds = 3
     TrainFraction = 1.0
     // Members get the quick hybrid budget (150 iterations, not 600): six hybrids at 600 took ≈ 5 min on a loaded
     // two-core machine.
@@ -107,7 +111,7 @@ let quick = {
         HybridIterations = 150
         SequenceIterations = 150
         PinnIterations = 500
-        BaselineSeeds = 1
+        Seeds = 1
         Uncertainty = {
             CaseUncertainty.quick with
                 Iterations = 15
@@ -146,7 +150,7 @@ type ModelResult = {
     TestMse: float
     /// Mean squared error on the training years (°C²).
     TrainMse: float
-    /// Training wall time in seconds (a hybrid's includes the physics fit it starts from; for baselines run over
+    /// Training wall time in seconds (a hybrid's includes the physics fit it starts from; for models run over
     /// several seeds, the mean per seed).
     TrainSeconds: float
     /// Test MSE per seed for the models run over several seeds (`TestMse` is their mean); empty otherwise.
@@ -493,22 +497,36 @@ let run (s: Settings) : Outcome =
             let trainN = n.Value.narrow (0L, int64 first, int64 (kept - 1)) ./ s.CorrectionScale
             trainMse surface offset.Value .+ (square trainN).mean () .* s.CorrectionPenalty)
 
-    let net = hybridNet s.Seed 0.0
-    let correction = correctionOf net
-    let hybridSeconds = trainHybrid net s.HybridIterations
+    // Puts `values` into the physics parameters (every hybrid starts from the fitted EBM).
+    let reset (values: torch.Tensor[]) =
+        use _ = torch.no_grad ()
+        Array.iter2 (fun (p: Modules.Parameter) (v: torch.Tensor) -> p.copy_ v |> ignore) physicsParameters values
+
+    // A network model over the `Seeds` seeds from `first`: the mean test MSE and time, the rest from the first seed.
+    let overSeeds first (model: int -> ModelResult) =
+        Comparison.overSeeds (Comparison.seeds first s.Seeds) model (fun r mses seconds -> {
+            r with
+                TestMse = mses.Mean
+                TrainSeconds = seconds
+                SeedTestMse = mses.Runs
+        })
 
     let hybridModel =
-        use _ = torch.no_grad ()
-        let p = physicsOf ps
-        let surface, _ = rollout p forcing (Some correction)
+        overSeeds s.Seed (fun seed ->
+            reset fittedValues
+            let net = hybridNet seed 0.0
+            let hybridSeconds = trainHybrid net s.HybridIterations
+            use _ = torch.no_grad ()
+            let p = physicsOf ps
+            let surface, _ = rollout p forcing (Some(correctionOf net))
 
-        evaluate
-            "hybrid (EBM + MLP)"
-            $"two-box EBM + MLP correction N(T, F) (output scaled by {s.CorrectionScale} W/m2) on the surface energy budget, trained jointly from the fitted EBM"
-            (surface .+ offset.Value)
-            (physicsSeconds + hybridSeconds)
-            (s.PhysicsIterations + s.HybridIterations)
-            (Array.append (named p (offset.Get())) [| "network weights", float (Neural.parameterCount net) |])
+            evaluate
+                "hybrid (EBM + MLP)"
+                $"two-box EBM + MLP correction N(T, F) (output scaled by {s.CorrectionScale} W/m2) on the surface energy budget, trained jointly from the fitted EBM"
+                (surface .+ offset.Value)
+                (physicsSeconds + hybridSeconds)
+                (s.PhysicsIterations + s.HybridIterations)
+                (Array.append (named p (offset.Get())) [| "network weights", float (Neural.parameterCount net) |]))
 
     let testTrendMse =
         let xs = Array.init testYears float
@@ -521,18 +539,6 @@ let run (s: Settings) : Outcome =
 
         Array.map2 (fun x y -> let e = my + slope * (x - mx) - y in e * e) xs ys
         |> Array.average
-
-    // Baselines over `BaselineSeeds` seeds: the mean test MSE, the rest from the first seed.
-    let overSeeds (model: int -> ModelResult) =
-        let runs = Array.init s.BaselineSeeds (fun i -> model (s.Seed + 100 + i))
-        let mses = runs |> Array.map (fun r -> r.TestMse)
-
-        {
-            runs[0] with
-                TestMse = Array.average mses
-                TrainSeconds = runs |> Array.averageBy (fun r -> r.TrainSeconds)
-                SeedTestMse = mses
-        }
 
     // All training years (the context of one-step predictions and forecasts) and the years kept (what is fitted).
     let fullHistory =
@@ -622,14 +628,10 @@ let run (s: Settings) : Outcome =
             s.PinnIterations
             [| "network weights", float (Neural.parameterCount m.Net) |]
 
-    // Uncertainty of the hybrid: each member starts from the fitted physics (the table's hybrid's physics values
-    // are put back afterwards); its noise variance is its training-year MSE.
+    // Uncertainty of the hybrid: each member starts from the fitted physics (the physics values the parameters
+    // held before are put back afterwards); its noise variance is its training-year MSE.
     let uncertainty =
         let hybridValues = physicsParameters |> Array.map (fun p -> p.detach().clone ())
-
-        let reset (values: torch.Tensor[]) =
-            use _ = torch.no_grad ()
-            Array.iter2 (fun (p: Modules.Parameter) (v: torch.Tensor) -> p.copy_ v |> ignore) physicsParameters values
 
         let results =
             CaseUncertainty.run s.Uncertainty [| $"{s.CutoffYear + 1}–2018", testObserved |] (fun seed dropout ->
@@ -661,9 +663,9 @@ let run (s: Settings) : Outcome =
             literatureModel
             fittedModel
             hybridModel
-            overSeeds (sequenceModel SequenceModels.Architecture.Lstm)
-            overSeeds (sequenceModel SequenceModels.Architecture.Transformer)
-            overSeeds pinnModel
+            overSeeds (s.Seed + 100) (sequenceModel SequenceModels.Architecture.Lstm)
+            overSeeds (s.Seed + 100) (sequenceModel SequenceModels.Architecture.Transformer)
+            overSeeds (s.Seed + 100) pinnModel
         |]
         Uncertainty = uncertainty
     }

@@ -8,11 +8,13 @@
 /// dC/dt = ka A / V − ke C − N(C) (started at zero, trained jointly), and an MLP C(t, dose) with no physics.
 /// The physics-only models use the closed-form solution; the hybrid is integrated with RK4 (fixed step on
 /// 0–25 h, predictions interpolated linearly to the sampling times).
-/// Baselines (`Hybrid.Models.Baselines`), on the same folds, over `BaselineSeeds` seeds: an LSTM and a transformer
+/// Baselines (`Hybrid.Models.Baselines`), on the same folds: an LSTM and a transformer
 /// mapping each subject's sampling sequence (t, dose, time since the previous sample) to its concentrations (no
 /// physics, no observed concentration as input), and a PINN: an MLP (A, C)(t, dose) fitted to the training
 /// concentrations and A(0) = dose, plus the one-compartment residual with the fold's fitted ka, ke, V, enforced
-/// on a (t, dose) grid spanning every subject's dose.
+/// on a (t, dose) grid spanning every subject's dose. Every model with a network (the hybrid, the MLP, the sequence
+/// models, the PINN) is trained from `Seeds` network seeds: its test MSE is the mean over them (the spread is
+/// reported); its curve, parameters and train MSE are those of the first seed. The physics fits have no seed.
 module Hybrid.Models.Cases.Pharmacokinetics
 
 open System
@@ -40,14 +42,15 @@ type Settings = {
     CorrectionPenalty: float
     /// Folds evaluated (1–3; fold k holds out subjects 4k − 3 … 4k).
     Folds: int list
-    /// Seed of the network initialisation.
+    /// First seed of the network initialisations (each network has its own seeds from it, see `Seeds`).
     Seed: int
     /// Adam iterations (full-batch epochs) of the LSTM and transformer baselines.
     SequenceIterations: int
     /// Adam iterations of the PINN.
     PinnIterations: int
-    /// Seeds the LSTM, transformer and PINN are run with (mean and spread of the test MSE are reported).
-    BaselineSeeds: int
+    /// Number of seeds every model with a network is trained from (the hybrid, the MLP, the LSTM, transformer and
+    /// PINN); the mean and spread of the test MSE are reported.
+    Seeds: int
     /// Share of each fold's training subjects every model sees, in (0, 1]: the first ⌈f·n⌉ of them by id, at
     /// least one (see `trainingSubjects`); 1 keeps all. The held-out subjects never change.
     TrainFraction: float
@@ -68,7 +71,7 @@ let defaults = {
     Seed = 11
     SequenceIterations = 800
     PinnIterations = 2000
-    BaselineSeeds = 3
+    Seeds = 3
     TrainFraction = 1.0
     // Three members on the quick hybrid budget (80 iterations, not 200): every member is one hybrid per fold.
     Uncertainty = {
@@ -88,7 +91,7 @@ let quick = {
         DataIterations = 400
         SequenceIterations = 200
         PinnIterations = 500
-        BaselineSeeds = 1
+        Seeds = 1
         Uncertainty = {
             CaseUncertainty.quick with
                 Iterations = 10
@@ -116,7 +119,7 @@ type ModelResult = {
     TestMse: float
     /// Mean squared error on the training subjects, averaged over folds; NaN if untrained.
     TrainMse: float
-    /// Training wall time summed over folds (s; for baselines run over several seeds, the mean per seed).
+    /// Training wall time summed over folds (s; for models run over several seeds, the mean per seed).
     TrainSeconds: float
     /// Training epochs (Adam iterations) per fold; a hybrid's include the physics fit's; 0 for fixed models.
     Epochs: int
@@ -334,22 +337,24 @@ let run (s: Settings) : Outcome =
             analytic p, seconds, named p),
         true,
         s.PhysicsIterations
+    |]
 
+    // The models with a network, as functions of the seed (each is run over `Seeds` seeds).
+    let hybridModel seed =
         "hybrid (1-cpt + MLP elimination)",
         "dC/dt = ka A / V − ke C − N(C); N an MLP started at zero, trained jointly from the fitted model",
         (fun train ->
-            let predictor, seconds, parameters, _ =
-                fitHybrid s.Seed 0.0 s.HybridIterations train
-
+            let predictor, seconds, parameters, _ = fitHybrid seed 0.0 s.HybridIterations train
             predictor, seconds, parameters),
         true,
         s.PhysicsIterations + s.HybridIterations
 
+    let mlpModel seed =
         "MLP C(t, dose)",
         "MLP from (time, dose) to concentration, no physics",
         (fun train ->
             let net = new Mlp("concentration", 2, 1, 16, 2, dtype = f64)
-            CaseTraining.initialise net (s.Seed + 1) false
+            CaseTraining.initialise net seed false
 
             let predictor: Predictor =
                 fun group pairs ->
@@ -368,7 +373,6 @@ let run (s: Settings) : Outcome =
             predictor, seconds, [| "network weights", float (Neural.parameterCount net) |]),
         true,
         s.DataIterations
-    |]
 
     // Pure data-driven sequence models: (t / 25, dose / 5, time since the previous sample / 25) per sample to
     // C / 10, one sequence per subject.
@@ -509,25 +513,22 @@ let run (s: Settings) : Outcome =
             Curve = curve
         }
 
-    // A baseline over `BaselineSeeds` seeds: the mean test MSE, the rest from the first seed.
-    let overSeeds (model: int -> _) =
-        let runs =
-            Array.init s.BaselineSeeds (fun i -> evaluateModel (model (s.Seed + 100 + i)))
-
-        let mses = runs |> Array.map (fun r -> r.TestMse)
-
-        {
-            runs[0] with
-                TestMse = Array.average mses
-                TrainSeconds = runs |> Array.averageBy (fun r -> r.TrainSeconds)
-                SeedTestMse = mses
-        }
+    // A network model over the `Seeds` seeds from `first`: the mean test MSE and time, the rest from the first seed.
+    let overSeeds first (model: int -> _) =
+        Comparison.overSeeds (Comparison.seeds first s.Seeds) (model >> evaluateModel) (fun r mses seconds -> {
+            r with
+                TestMse = mses.Mean
+                TrainSeconds = seconds
+                SeedTestMse = mses.Runs
+        })
 
     let results =
         Array.append (Array.map evaluateModel models) [|
-            overSeeds (sequenceModel SequenceModels.Architecture.Lstm)
-            overSeeds (sequenceModel SequenceModels.Architecture.Transformer)
-            overSeeds pinnModel
+            overSeeds s.Seed hybridModel
+            overSeeds (s.Seed + 1) mlpModel
+            overSeeds (s.Seed + 100) (sequenceModel SequenceModels.Architecture.Lstm)
+            overSeeds (s.Seed + 100) (sequenceModel SequenceModels.Architecture.Transformer)
+            overSeeds (s.Seed + 100) pinnModel
         |]
 
     // Uncertainty of the hybrid: a member is the hybrid trained on every evaluated fold (one network per fold,

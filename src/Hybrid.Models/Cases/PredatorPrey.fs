@@ -12,9 +12,12 @@
 ///  - pure data-driven: an autoregressive MLP, x(t + 1) = x(t) + N(x(t)), same windows;
 ///  - pure data-driven sequence models (`Baselines.SequenceModels`): an LSTM and a transformer forecaster on the
 ///    1900–1915 record (one-step increments, teacher forcing, `SequenceWindow`-year context), forecasting
-///    1916–1920 from the last years of the record, over `BaselineSeeds` seeds (mean test MSE, spread per seed);
+///    1916–1920 from the last years of the record;
 ///  - PINN (`Baselines.Pinn`): an MLP (H, L)(t) fitted to 1900–1915 plus the Lotka–Volterra residual with the
 ///    parameters fitted here ("LV fitted"), enforced on 1900–1920 (the equation is known in the forecast years).
+/// Every model with a network (both hybrids, the autoregressive MLP, the sequence models and the PINN) is trained
+/// from `Seeds` network seeds: its test MSE is the mean over them (the spread is reported); its forecast,
+/// parameters and train MSE are those of the first seed. The physics fits start from fixed values (no seed).
 /// The right-hand sides are integrated with classical RK4 (`Substeps` steps a year) written out here.
 module Hybrid.Models.Cases.PredatorPrey
 
@@ -43,7 +46,7 @@ type Settings = {
     Width: int
     /// Weight of the L2 penalty on the hybrid's correction (at the training states, scaled units).
     CorrectionPenalty: float
-    /// Seed of the network initialisation.
+    /// First seed of the network initialisations (each network has its own seeds from it, see `Seeds`).
     Seed: int
     /// Adam iterations (full-batch epochs) of the LSTM and transformer baselines.
     SequenceIterations: int
@@ -51,8 +54,9 @@ type Settings = {
     SequenceWindow: int
     /// Adam iterations of the PINN.
     PinnIterations: int
-    /// Seeds the LSTM, transformer and PINN are run with (mean and spread of the test MSE are reported).
-    BaselineSeeds: int
+    /// Number of seeds every model with a network is trained from (the hybrids, the autoregressive MLP, the LSTM,
+    /// transformer and PINN); the mean and spread of the test MSE are reported.
+    Seeds: int
     /// Share of the training years every model sees, in (0, 1]: the most recent ⌈f·16⌉ years up to 1915 (see
     /// `selection`); 1 keeps all. The test years never change.
     TrainFraction: float
@@ -73,7 +77,7 @@ let defaults = {
     SequenceIterations = 600
     SequenceWindow = 5
     PinnIterations = 2000
-    BaselineSeeds = 3
+    Seeds = 3
     TrainFraction = 1.0
     // Members get the quick hybrid budget (250 iterations, not 800) to keep the report's run time modest.
     Uncertainty = {
@@ -91,7 +95,7 @@ let quick = {
         Substeps = 2
         SequenceIterations = 150
         PinnIterations = 500
-        BaselineSeeds = 1
+        Seeds = 1
         Uncertainty = {
             CaseUncertainty.quick with
                 Iterations = 50
@@ -108,7 +112,7 @@ type ModelResult = {
     TestMse: float
     /// Mean squared error of the `Horizon`-year training windows, 1900–1915 (thousands²); NaN if untrained.
     TrainMse: float
-    /// Training wall time in seconds (0 for fixed models; for baselines run over several seeds, the mean per seed).
+    /// Training wall time in seconds (0 for fixed models; for models run over several seeds, the mean per seed).
     TrainSeconds: float
     /// Training epochs (Adam iterations; a hybrid's include the physics fit's; 0 for fixed models).
     Epochs: int
@@ -385,10 +389,19 @@ let run (s: Settings) : Outcome =
 
         result, net, simulate
 
-    let hybridModel name description seed rates =
-        let result, _, _ = hybridTrained 0.0 s.HybridIterations name description seed rates
+    // A network model over the `Seeds` seeds from `first`: the mean test MSE and time, the rest from the first seed.
+    let overSeeds first (model: int -> ModelResult) =
+        Comparison.overSeeds (Comparison.seeds first s.Seeds) model (fun r mses seconds -> {
+            r with
+                TestMse = mses.Mean
+                TrainSeconds = seconds
+                SeedTestMse = mses.Runs
+        })
 
-        result
+    let hybridModel name description first rates =
+        overSeeds first (fun seed ->
+            let result, _, _ = hybridTrained 0.0 s.HybridIterations name description seed rates
+            result)
 
     let additiveRates (p: torch.Tensor) (n: torch.Tensor) x = lotkaVolterra p x .+ scale .* n
 
@@ -421,26 +434,27 @@ let run (s: Settings) : Outcome =
                 ))
 
     // Pure data-driven: autoregressive residual MLP, one year a step.
-    let ar = new Mlp("autoregressive", 2, 2, s.Width, 2, dtype = f64)
-    CaseTraining.initialise ar (s.Seed + 1) false
-
-    let arStep (x: torch.Tensor) =
-        x .+ scale .* ar.forward (x ./ inputScale)
-
-    let arSeconds =
-        train
-            [| Neural.parameters ar |> Array.map (fun p -> p :> torch.Tensor), 5e-3 |]
-            s.DataIterations
-            kept.WindowYears
-            (fun h -> windowLoss (iterate arStep) h)
-
     let data =
-        evaluate "MLP autoregressive" "x(t+1) = x(t) + MLP(x(t)), no physics" (iterate arStep) true arSeconds [|
-            "network weights", float (Neural.parameterCount ar)
-        |]
+        overSeeds (s.Seed + 1) (fun seed ->
+            let ar = new Mlp("autoregressive", 2, 2, s.Width, 2, dtype = f64)
+            CaseTraining.initialise ar seed false
 
-    // Pure data-driven sequence baselines and the PINN, each over `BaselineSeeds` seeds.
-    let seeds = Array.init s.BaselineSeeds (fun i -> s.Seed + 100 + i)
+            let arStep (x: torch.Tensor) =
+                x .+ scale .* ar.forward (x ./ inputScale)
+
+            let arSeconds =
+                train
+                    [| Neural.parameters ar |> Array.map (fun p -> p :> torch.Tensor), 5e-3 |]
+                    s.DataIterations
+                    kept.WindowYears
+                    (fun h -> windowLoss (iterate arStep) h)
+
+            evaluate "MLP autoregressive" "x(t+1) = x(t) + MLP(x(t)), no physics" (iterate arStep) true arSeconds [|
+                "network weights", float (Neural.parameterCount ar)
+            |])
+
+    // Pure data-driven sequence baselines and the PINN, each over `Seeds` seeds: `fit` gives one seed's forecast of
+    // the test years, train MSE, seconds and network size.
     let truth = observed |> Array.skip trainYears
 
     let testMse (forecast: float[][]) =
@@ -448,29 +462,28 @@ let run (s: Settings) : Outcome =
         |> Array.concat
         |> Array.average
 
-    let overSeeds name description epochs (fit: int -> float[][] * float * float * int64) =
-        let runs = seeds |> Array.map fit
-        let mses = runs |> Array.map (fun (f, _, _, _) -> testMse f)
-        let forecast, trainMse, _, weights = runs[0]
+    let baseline name description epochs (fit: int -> float[][] * float * float * int64) =
+        overSeeds (s.Seed + 100) (fun seed ->
+            let forecast, trainMse, seconds, weights = fit seed
 
-        {
-            Name = name
-            Description = description
-            TestMse = Array.average mses
-            TrainMse = trainMse
-            TrainSeconds = runs |> Array.averageBy (fun (_, _, t, _) -> t)
-            Epochs = epochs
-            SeedTestMse = mses
-            Parameters = [| "network weights", float weights |]
-            Forecast = forecast
-        }
+            {
+                Name = name
+                Description = description
+                TestMse = testMse forecast
+                TrainMse = trainMse
+                TrainSeconds = seconds
+                Epochs = epochs
+                SeedTestMse = [||]
+                Parameters = [| "network weights", float weights |]
+                Forecast = forecast
+            })
 
     let history =
         observed[first .. trainYears - 1]
         |> Array.map (Array.map (fun v -> v / inputScale))
 
     let sequence architecture =
-        overSeeds
+        baseline
             (SequenceModels.name architecture)
             $"{SequenceModels.name architecture} forecaster of the record (÷ {inputScale}), {s.SequenceWindow}-year context, no physics; train MSE one-step"
             s.SequenceIterations
@@ -491,7 +504,7 @@ let run (s: Settings) : Outcome =
                 forecast, m.TrainLoss * inputScale * inputScale, m.Seconds, Neural.parameterCount m.Net)
 
     let pinn =
-        overSeeds
+        baseline
             "PINN"
             "MLP (H, L)(t) on 1900–1915 data + Lotka–Volterra residual (LV fitted parameters) on 1900–1920"
             s.PinnIterations

@@ -158,7 +158,7 @@ let claimLines (r: Result) : string list =
                 if rising.Length > 0 then
                     let names = String.concat ", " rising
 
-                    $"- More data does not always help here: the test MSE rises by more than {tolerance} from one share to the next larger one for {names}. Each share is one subset of the training data (the most recent years, the first subjects or samples, …) trained with one seed, so the differences mix how much data with which data and with training noise; single shares should not be over-read."
+                    $"- More data does not always help here: the test MSE rises by more than {tolerance} from one share to the next larger one for {names}. Each share is one subset of the training data (the most recent years, the first subjects or samples, …), so the differences mix how much data with which data (and with training noise); single shares should not be over-read."
             ]
 
 /// A CSV field: quoted (with doubled quotes) when it holds a comma or a quote, e.g. "MLP C(t, dose)".

@@ -94,7 +94,7 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
     let pinn = byName "PINN"
 
     add
-        $"- {hybrid.Name} {verdict hybrid.TestMse pinn.TestMse} the PINN (two-box residual with the fitted parameters) ({hybrid.TestMse:F5} vs {pinn.TestMse:F5}, {percentChange 1 hybrid.TestMse pinn.TestMse}). The LSTM, transformer and PINN rows are the mean over {pinn.SeedTestMse.Length} seed(s) (± sample standard deviation where more than one); the sequence models' training-years values are one-step-ahead predictions from the observed record, their test years a free forecast with the forcing known."
+        $"- {hybrid.Name} {verdict hybrid.TestMse pinn.TestMse} the PINN (two-box residual with the fitted parameters) ({hybrid.TestMse:F5} vs {pinn.TestMse:F5}, {percentChange 1 hybrid.TestMse pinn.TestMse}). The sequence models' training-years values are one-step-ahead predictions from the observed record, their test years a free forecast with the forcing known."
 
     add
         $"- Yardstick: the best straight line through the {firstTest}–{lastYear} observations themselves (an oracle that has seen the test years) leaves MSE {o.TestTrendMse:F5}. Every model is within a few per cent of it (a slightly curved forced response can even get under it), so what is left is year-to-year variability (the early-2000s slowdown, the 2015–16 El Niño) and the differences between the models are far smaller than it: none of the test comparisons above is meaningful on its own."
@@ -114,7 +114,9 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
         "- The fitted two-box model collapses to one box: C_d shrinks towards zero (the deep box then just follows T) and C grows to about 50 W yr/m²/K. A CO₂-only record of 121 years does not identify a slow deep-ocean box; the fitted ECS is an effective sensitivity to CO₂ alone, with the other forcings (other greenhouse gases, aerosols, volcanoes, the sun) folded in, and should not be read as an estimate of the real ECS."
 
     add
-        "- The neural term N(T, F) lowers the training MSE only a little: the largest misses (the warm 1940s, the volcanic and aerosol cooling of the 1960s–70s) are not functions of the model's state and forcing. One network seed is reported; the hybrid's test MSE depends on it (quick mode, seeds 1–6: it beats the literature EBM for five of them, and one seed is about 13% worse than either physics model)."
+        "- The neural term N(T, F) lowers the training MSE only a little: the largest misses (the warm 1940s, the volcanic and aerosol cooling of the 1960s–70s) are not functions of the model's state and forcing."
+
+    ModelTable.seedLines 5 [ "EBM literature"; "EBM fitted" ] rows |> List.iter add
 
     add ""
     add chart

@@ -63,6 +63,27 @@ let seedSpread (m: ModelRow) =
     else
         (Hybrid.Models.Baselines.Comparison.summarise m.SeedTestMse).Spread
 
+/// The generated sentences on seeds: how many seeds the rows with a network were run over (their test MSE is the
+/// mean, ± the sample standard deviation), and for each hybrid row in how many of its seeds it beats each row
+/// named in `references` (e.g. the fixed-parameter physics), with its per-seed MSEs (`digits` decimals).
+let seedLines (digits: int) (references: string list) (models: ModelRow[]) : string list =
+    let seeds = models |> Array.map (fun m -> m.SeedTestMse.Length) |> Array.max
+    let fixedPoint (v: float) = v.ToString($"F{digits}")
+
+    [
+        $"- Every row with a network is the mean test MSE over {seeds} seed(s) (± sample standard deviation where more than one); its curves, parameters and train MSE are its first seed's. The physics fits have no random element."
+        if seeds > 1 then
+            for h in models |> Array.filter (fun m -> m.Name.StartsWith "hybrid") do
+                for reference in references do
+                    match models |> Array.tryFind (fun m -> m.Name = reference) with
+                    | Some r ->
+                        let wins = h.SeedTestMse |> Array.filter (fun v -> v < r.TestMse) |> Array.length
+                        let runs = h.SeedTestMse |> Array.map fixedPoint |> String.concat ", "
+
+                        $"- {h.Name} beats {reference} ({fixedPoint r.TestMse}) with {wins} of its {h.SeedTestMse.Length} seeds (per seed: {runs})."
+                    | None -> ()
+    ]
+
 /// Writes `<case>-metrics.csv` (test and train MSE, training time per model) and `<case>-parameters.csv`
 /// (every named parameter of every model) into `dir`.
 let writeCsv (dir: string) (case: string) (models: ModelRow[]) =

@@ -61,10 +61,11 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
     ModelTable.claimLines "held-out subjects (out of domain: subjects not seen in training)" rows
     |> List.iter add
 
-    let seeds = (o.Models |> Array.find (fun m -> m.Name = "PINN")).SeedTestMse.Length
+    ModelTable.seedLines 3 [ "1-cpt textbook"; "1-cpt fitted" ] rows
+    |> List.iter add
 
     add
-        $"- The LSTM, transformer and PINN rows are the mean over {seeds} seed(s) (± sample standard deviation where more than one), each seed trained on every fold; the other networks use one seed. Their training time is per seed, summed over folds; epochs are per fold."
+        "- Each seed of a network row is trained on every fold; training times are per seed, summed over folds; epochs are per fold."
 
     add
         "- Population predictions only (no per-subject parameters), so the between-subject variability sets a floor under every model's test MSE."

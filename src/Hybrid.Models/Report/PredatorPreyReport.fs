@@ -93,11 +93,10 @@ let write (dir: string) (o: PredatorPrey.Outcome) : string =
         add
             $"- {h} {verdict hm.TestMse pinn.TestMse} the PINN (Lotka–Volterra residual with the fitted parameters) on 1916–1920 ({hm.TestMse:F2} vs {pinn.TestMse:F2}, {percentChange 0 hm.TestMse pinn.TestMse})."
 
-    let seeds = pinn.SeedTestMse.Length
-
     add
-        $"- The literature parameters were fitted to all of 1900–1920, so they have seen the test years; they are a reference, not a baseline. Five test years (ten numbers) make every comparison here noisy. The LSTM, transformer and PINN rows are the mean over {seeds} seed(s) (± sample standard deviation where more than one); the other networks use one seed. The sequence models forecast from the last years of the record (their context, see the table), the others from the 1915 state alone; the PINN fits one curve through 1900–1920."
+        $"- The literature parameters were fitted to all of 1900–1920, so they have seen the test years; they are a reference, not a baseline. Five test years (ten numbers) make every comparison here noisy. The sequence models forecast from the last years of the record (their context, see the table), the others from the 1915 state alone; the PINN fits one curve through 1900–1920."
 
+    ModelTable.seedLines 2 [ "LV prior"; "LV fitted" ] rows |> List.iter add
     add ""
     add (String.concat " " charts)
     add ""

@@ -161,4 +161,30 @@ let tests =
             Expect.stringContains fails "10% higher" "higher"
             Expect.stringContains fails "does not hold" "the claim fails"
         }
+
+        test "a model over seeds: distinct seeds, the mean MSE and time, the first run's other fields" {
+            Expect.equal (Comparison.seeds 7 3) [| 7; 1007; 2007 |] "1000 apart from the first"
+
+            Expect.throwsT<Hybrid.HybridException> (fun () -> Comparison.seeds 7 0 |> ignore) "no seeds is an error"
+
+            let run seed = {|
+                Seed = seed
+                TestMse = float (seed % 10)
+                TrainSeconds = float seed
+                Runs = [||]
+            |}
+
+            let row =
+                Comparison.overSeeds [| 1; 3; 8 |] run (fun first mses seconds -> {|
+                    first with
+                        TestMse = mses.Mean
+                        TrainSeconds = seconds
+                        Runs = mses.Runs
+                |})
+
+            Expect.equal row.Seed 1 "the first seed's run stands for the rest"
+            Expect.equal row.Runs [| 1.0; 3.0; 8.0 |] "every seed's MSE, in seed order"
+            Expect.floatClose Accuracy.veryHigh row.TestMse 4.0 "mean MSE"
+            Expect.floatClose Accuracy.veryHigh row.TrainSeconds 4.0 "mean training time"
+        }
     ]

@@ -47,7 +47,7 @@ let tests =
         test "the LSTM, transformer and PINN rows report their seeds and training budget" {
             for name in [ "LSTM"; "Transformer"; "PINN" ] do
                 let m = model name
-                Expect.equal m.SeedTestMse.Length Pharmacokinetics.quick.BaselineSeeds $"{name}: one test MSE per seed"
+                Expect.equal m.SeedTestMse.Length Pharmacokinetics.quick.Seeds $"{name}: one test MSE per seed"
                 Expect.floatClose Accuracy.veryHigh m.TestMse (Array.average m.SeedTestMse) $"{name}: mean over seeds"
                 Expect.isGreaterThan m.Epochs 0 $"{name}: epochs"
                 Expect.isGreaterThan m.TrainSeconds 0.0 $"{name}: wall time"
