@@ -125,6 +125,10 @@ type ModelResult = {
     Epochs: int
     /// Test MSE per seed for the models run over several seeds (`TestMse` is their mean); empty otherwise.
     SeedTestMse: float[]
+    /// Physics residual of `Curve`: its defect under the one-compartment flow with the last fold's fitted ka, ke, V
+    /// from each curve time to the next (0.25 h), C(t + Δ) − Φ(C(t), A(t)), the gut amount A(t) = dose e^(−ka t)
+    /// from the fitted absorption, RMS over the curve (mg/L; 0 up to round-off for "1-cpt fitted" itself).
+    PhysicsResidual: float
     /// Parameters of the last fold evaluated (physical ones; networks report their size).
     Parameters: (string * float)[]
     /// Predicted curve for `Outcome.Shown` on `Outcome.CurveTimes` (from its held-out fold).
@@ -509,6 +513,7 @@ let run (s: Settings) : Outcome =
             TrainSeconds = seconds
             Epochs = epochs
             SeedTestMse = [||]
+            PhysicsResidual = nan
             Parameters = parameters
             Curve = curve
         }
@@ -521,6 +526,26 @@ let run (s: Settings) : Outcome =
                 TrainSeconds = seconds
                 SeedTestMse = mses.Runs
         })
+
+    // The physics residual of a curve of the shown subject (see `ModelResult.PhysicsResidual`).
+    let physicsResidual (curve: float[]) =
+        let p =
+            (fst (fitPhysics (trainingSubjects s subjects lastFold))).data<float>().ToArray()
+
+        let ka, ke, v = p[0], p[1], p[2]
+
+        Array.init (curve.Length - 1) (fun i ->
+            let t, dt = curveTimes[i], curveTimes[i + 1] - curveTimes[i]
+            let gut = shown.Dose * exp (-ka * t)
+
+            let flowed =
+                curve[i] * exp (-ke * dt)
+                + ka * gut / v * (exp (-ka * dt) - exp (-ke * dt)) / (ke - ka)
+
+            let d = curve[i + 1] - flowed
+            d * d)
+        |> Array.average
+        |> sqrt
 
     let results =
         Array.append (Array.map evaluateModel models) [|
@@ -577,6 +602,11 @@ let run (s: Settings) : Outcome =
         Folds = s.Folds
         Shown = shown
         CurveTimes = curveTimes
-        Models = results
+        Models =
+            results
+            |> Array.map (fun m -> {
+                m with
+                    PhysicsResidual = physicsResidual m.Curve
+            })
         Uncertainty = uncertainty
     }

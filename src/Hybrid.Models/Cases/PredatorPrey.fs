@@ -118,6 +118,10 @@ type ModelResult = {
     Epochs: int
     /// Test MSE per seed for the models run over several seeds (`TestMse` is their mean); empty otherwise.
     SeedTestMse: float[]
+    /// Physics residual of the forecast: its one-year defect under the fitted Lotka–Volterra flow, x(y + 1) −
+    /// Φ(x(y)) from the observed 1915 state through 1920, RMS over the five years and both species (thousands of
+    /// pelts; 0 up to round-off for "LV fitted" itself).
+    PhysicsResidual: float
     /// Named parameters (physical ones; networks report their size).
     Parameters: (string * float)[]
     /// Forecast for the test years, [year; hare, lynx].
@@ -287,6 +291,7 @@ let run (s: Settings) : Outcome =
             TrainSeconds = seconds
             Epochs = 0
             SeedTestMse = [||]
+            PhysicsResidual = nan
             Parameters = parameters
             Forecast = rows forecast
         }
@@ -474,6 +479,7 @@ let run (s: Settings) : Outcome =
                 TrainSeconds = seconds
                 Epochs = epochs
                 SeedTestMse = [||]
+                PhysicsResidual = nan
                 Parameters = [| "network weights", float weights |]
                 Forecast = forecast
             })
@@ -557,21 +563,44 @@ let run (s: Settings) : Outcome =
                 NoiseVariance = result.TrainMse
             })
 
+    // The physics residual of a forecast (see `ModelResult.PhysicsResidual`).
+    let physicsResidual (forecast: float[][]) =
+        use _ = torch.no_grad ()
+
+        let path =
+            torch.cat (
+                [|
+                    last
+                    torch.tensor(Array.concat forecast, dtype = f64).reshape (int64 forecast.Length, 2L)
+                |],
+                0L
+            )
+
+        let n = path.shape[0] - 1L
+        let flowed = (lvSimulate fittedP (path.narrow (0L, 0L, n)) 1)[1L]
+        (square (path.narrow (0L, 1L, n) - flowed)).mean().sqrt().ToDouble()
+
+    let withResidual (m: ModelResult) = {
+        m with
+            PhysicsResidual = physicsResidual m.Forecast
+    }
+
     {
         Years = years
         Observed = observed
         TrainYears = trainYears
-        Models = [|
-            persistence
-            prior
-            literature
-            trainedFor s.PhysicsIterations fitted
-            trainedFor (s.PhysicsIterations + s.HybridIterations) hybrid
-            trainedFor (s.PhysicsIterations + s.HybridIterations) interaction
-            trainedFor s.DataIterations data
-            sequence SequenceModels.Architecture.Lstm
-            sequence SequenceModels.Architecture.Transformer
-            pinn
-        |]
+        Models =
+            Array.map withResidual [|
+                persistence
+                prior
+                literature
+                trainedFor s.PhysicsIterations fitted
+                trainedFor (s.PhysicsIterations + s.HybridIterations) hybrid
+                trainedFor (s.PhysicsIterations + s.HybridIterations) interaction
+                trainedFor s.DataIterations data
+                sequence SequenceModels.Architecture.Lstm
+                sequence SequenceModels.Architecture.Transformer
+                pinn
+            |]
         Uncertainty = uncertainty
     }

@@ -74,6 +74,11 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
         $"CO₂: Mauna Loa annual means (seasonally adjusted) from {firstFit}; before that C = 280 + a·E with E the cumulative fossil emissions since 1751 (GtC). Least squares on {firstFit}–{lastFit}: a = {d.Co2Slope:F3} ppm/GtC, RMSE {d.Co2FitRmse:F1} ppm, largest error {d.Co2FitMaxError:F1} ppm. The airborne-fraction check (≈ 0.45 / 2.12 ≈ 0.21 ppm/GtC) is lower: fossil emissions alone leave out land use, so a also carries it, and a straight line through 280 ppm cannot follow the record closely (the misfit is systematic, not noise). The reconstruction gives {d.Co2[0]:F1} ppm in {d.Years[0]} (ice cores: about 290) and joins Mauna Loa with a step of {joinStep:F1} ppm ({5.35 * log (d.Co2[i1959] / d.Co2[i1959 - 1]):F2} W/m²) between {firstFit - 1} and {firstFit}."
 
     add ""
+
+    add
+        "Physics residual: the simulated record's one-year defect under the fitted two-box step (EBM fitted's C, C_d, λ, γ, T₀), T(k + 1) − Φ(T(k), T_d(k), F(k)), with the deep box driven by the model's own T, RMS over 1880–2018 in °C (0 for EBM fitted itself; the sequence models' training years are one-step predictions from the observed record)."
+
+    add ""
     ModelTable.markdown 5 rows |> List.iter add
     add ""
     add "What the numbers say (generated from the table):"

@@ -24,6 +24,7 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
             TrainSeconds = m.TrainSeconds
             Epochs = m.Epochs
             SeedTestMse = [||]
+            PhysicsResidual = nan
             Parameters = m.Parameters
         })
 

@@ -18,6 +18,8 @@ type ModelRow = {
     Epochs: int
     /// Test MSE per seed for models run over several seeds (`TestMse` is their mean); empty otherwise.
     SeedTestMse: float[]
+    /// Norm of the model's physics residual along its predictions (each case defines it; NaN if not computed).
+    PhysicsResidual: float
     Parameters: (string * float)[]
 }
 
@@ -31,6 +33,7 @@ let inline rowOf (m: ^M) : ModelRow = {
     TrainSeconds = (^M: (member TrainSeconds: float) m)
     Epochs = (^M: (member Epochs: int) m)
     SeedTestMse = (^M: (member SeedTestMse: float[]) m)
+    PhysicsResidual = (^M: (member PhysicsResidual: float) m)
     Parameters = (^M: (member Parameters: (string * float)[]) m)
 }
 
@@ -89,12 +92,12 @@ let seedLines (digits: int) (references: string list) (models: ModelRow[]) : str
 let writeCsv (dir: string) (case: string) (models: ModelRow[]) =
     let csv = StringBuilder()
 
-    csv.AppendLine "model,test_mse,test_mse_sd,seeds,train_mse,train_seconds,epochs"
+    csv.AppendLine "model,test_mse,test_mse_sd,seeds,train_mse,physics_residual,train_seconds,epochs"
     |> ignore
 
     for m in models do
         csv.AppendLine
-            $"{m.Name},{inv m.TestMse},{inv (seedSpread m)},{max 1 m.SeedTestMse.Length},{inv m.TrainMse},{inv m.TrainSeconds},{m.Epochs}"
+            $"{m.Name},{inv m.TestMse},{inv (seedSpread m)},{max 1 m.SeedTestMse.Length},{inv m.TrainMse},{inv m.PhysicsResidual},{inv m.TrainSeconds},{m.Epochs}"
         |> ignore
 
     File.WriteAllText(Path.Combine(dir, $"{case}-metrics.csv"), csv.ToString())
@@ -108,11 +111,12 @@ let writeCsv (dir: string) (case: string) (models: ModelRow[]) =
 
     File.WriteAllText(Path.Combine(dir, $"{case}-parameters.csv"), pars.ToString())
 
-/// The markdown table of a case's models, errors with `digits` decimals; a model run over several seeds shows
-/// its test MSE as mean ± sample standard deviation (n seeds) and its training time per seed.
+/// The markdown table of a case's models, errors with `digits` decimals (the physics residual with three
+/// significant digits, "—" where not computed); a model run over several seeds shows its test MSE as mean ± sample
+/// standard deviation (n seeds) and its training time per seed.
 let markdown (digits: int) (models: ModelRow[]) : string list = [
-    "| model | test MSE | train MSE | training s | epochs | parameters | what |"
-    "|---|---:|---:|---:|---:|---|---|"
+    "| model | test MSE | train MSE | physics residual | training s | epochs | parameters | what |"
+    "|---|---:|---:|---:|---:|---:|---|---|"
     for m in models do
         let ps =
             m.Parameters |> Array.map (fun (n, v) -> $"{n} {v:G4}") |> String.concat ", "
@@ -131,5 +135,11 @@ let markdown (digits: int) (models: ModelRow[]) : string list = [
             else
                 fixedPoint m.TestMse
 
-        $"| {m.Name} | {test} | {train} | {m.TrainSeconds:F1} | {m.Epochs} | {ps} | {m.Description} |"
+        let residual =
+            if Double.IsNaN m.PhysicsResidual then
+                "—"
+            else
+                m.PhysicsResidual.ToString "G3"
+
+        $"| {m.Name} | {test} | {train} | {residual} | {m.TrainSeconds:F1} | {m.Epochs} | {ps} | {m.Description} |"
 ]

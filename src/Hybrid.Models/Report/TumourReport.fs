@@ -38,6 +38,7 @@ let write (dir: string) (o: Tumour.Outcome) : string =
             TrainSeconds = m.TrainSeconds
             Epochs = m.Epochs
             SeedTestMse = m.SeedOutOfDomainMse
+            PhysicsResidual = m.ResidualNorm
             Parameters = m.Parameters |> Array.map (fun (n, vs) -> n, mean vs)
         })
 

@@ -33,6 +33,17 @@ let tests =
             Expect.isTrue (d.Co2[0] > 280.0 && d.Co2[0] < 295.0) $"C(1880) = {d.Co2[0]} ppm"
         }
 
+        test "the physics residual is round-off for the fitted physics and clearly positive for every other model" {
+            let models = outcome.Force().Models
+            let fitted = (model "EBM fitted").PhysicsResidual
+            let others = models |> Array.filter (fun m -> m.Name <> "EBM fitted")
+            let scale = others |> Array.map (fun m -> m.PhysicsResidual) |> Array.max
+            Expect.isLessThan fitted (1e-9 * scale) $"EBM fitted: its own flow ({fitted} °C)"
+
+            for m in others do
+                Expect.isGreaterThan m.PhysicsResidual (1e-4 * scale) $"{m.Name}: {m.PhysicsResidual} °C"
+        }
+
         test "every model simulates 139 finite years" {
             for m in outcome.Force().Models do
                 Expect.equal m.Simulated.Length 139 $"{m.Name}: 139 years"

@@ -37,6 +37,17 @@ let tests =
 
         // Holds on fold 3 in quick mode (≈ 2.88 vs 2.92 (mg/L)², a thin margin) but NOT over the three folds of
         // the full report (hybrid ≈ 2.77, textbook ≈ 2.18, fitted ≈ 2.55): see report/summary.md.
+        test "the physics residual is round-off for the fitted physics and clearly positive for every other model" {
+            let models = outcome.Force().Models
+            let fitted = (model "1-cpt fitted").PhysicsResidual
+            let others = models |> Array.filter (fun m -> m.Name <> "1-cpt fitted")
+            let scale = others |> Array.map (fun m -> m.PhysicsResidual) |> Array.max
+            Expect.isLessThan fitted (1e-9 * scale) $"1-cpt fitted: its own flow ({fitted} mg/L)"
+
+            for m in others do
+                Expect.isGreaterThan m.PhysicsResidual (1e-4 * scale) $"{m.Name}: {m.PhysicsResidual} mg/L"
+        }
+
         test "fold 3: the hybrid beats the fixed-parameter (textbook) one-compartment model on held-out subjects" {
             Expect.isLessThan
                 (model "hybrid (1-cpt + MLP elimination)").TestMse

@@ -19,6 +19,20 @@ let private bestPureMl () =
 let tests =
     testSequenced
     <| testList "Cases.PredatorPrey" [
+        test "the physics residual is round-off for the fitted physics and clearly positive for every other model" {
+            let models = outcome.Force().Models
+            let fitted = (model "LV fitted").PhysicsResidual
+            let others = models |> Array.filter (fun m -> m.Name <> "LV fitted")
+            let scale = others |> Array.map (fun m -> m.PhysicsResidual) |> Array.max
+            Expect.isLessThan fitted (1e-9 * scale) $"LV fitted: its own flow ({fitted} thousands of pelts)"
+
+            for m in others do
+                Expect.isGreaterThan
+                    m.PhysicsResidual
+                    (1e-4 * scale)
+                    $"{m.Name}: {m.PhysicsResidual} thousands of pelts"
+        }
+
         test "every model forecasts five finite years of both species" {
             for m in outcome.Force().Models do
                 Expect.equal m.Forecast.Length 5 $"{m.Name}: five test years"

@@ -11,6 +11,7 @@ let private row name mse seeds : ModelTable.ModelRow = {
     TrainSeconds = 0.0
     Epochs = 0
     SeedTestMse = seeds
+    PhysicsResidual = nan
     Parameters = [||]
 }
 
@@ -38,7 +39,7 @@ let tests =
             let rows = [| row "hybrid (A)" 1.25 [| 1.25 |]; row "physics" 2.0 [||] |]
             Expect.equal (ModelTable.seedLines 2 [ "physics" ] rows).Length 1 "the seed count only"
             let table = ModelTable.markdown 2 rows
-            Expect.stringContains table[2] "| hybrid (A) | 1.25 |" "no ± for one seed"
+            Expect.stringContains table[2] "| hybrid (A) | 1.25 | — | — |" "no ± for one seed, no residual"
             let spread = ModelTable.markdown 2 [| row "hybrid (A)" 2.0 [| 1.0; 3.0 |] |]
             Expect.stringContains spread[2] "2.00 ± 1.41 (2 seeds)" "mean ± sample sd"
         }
