@@ -13,8 +13,8 @@
 /// 4.4, twice the training range, where the Emax curve is flatter than anything in training. Errors are
 /// against the noise-free truth. The truth is integrated with the models' discretisation (grid, scheme, Δt),
 /// so the errors measure model error, not discretisation error.
-/// Models (every one is a `model { }` compiled by `Compiler.compile` with c as a forcing, integrated with Heun,
-/// Δt = `Dt`):
+/// Models (the prior, fitted and hybrid models are each a `model { }` compiled by `Compiler.compile` with c as a
+/// forcing, integrated with Heun, Δt = `Dt`):
 ///  - prior: the scientific model with the log-kill hypothesis (kill proportional to c; Skipper, Schabel and
 ///    Wilcox 1964) with fixed prior values D = 0.06, r = 0.35 /day, k = 0.6 /day per unit c (plausible
 ///    magnitudes set before any fit, not taken from a particular paper), nothing fitted;
@@ -22,11 +22,11 @@
 ///  - hybrid: `Examples.tumour` with D, r learnable and the closure kill(u, c) = N(u, c) − N(u, 0), N an MLP
 ///    (tanh, output layer started at zero) so that no drug means no kill (otherwise N could trade off against
 ///    r); trained jointly with D, r, starting from the fitted model's D, r;
-///  - LSTM and transformer (`Baselines.SequenceModels`), pure data-driven: autoregressive forecasters of the
-///    32-cell profile u at the observation times (one step = 2 days), with the drug as exogenous input, trained
-///    on the noisy training observations (teacher forcing, one-step increments, the whole record as context; the
-///    known u(0, x) starts each record) and forecasting every observation time of a schedule from u(0, x) alone,
-///    feeding their own predictions back. The drug input of the step t → t + 2 is its mean concentration at the
+///  - LSTM and transformer (`Baselines.SequenceModels`, 32 hidden units), pure data-driven: autoregressive
+///    forecasters of the 32-cell profile u at the observation times (one step = 2 days), with the drug as
+///    exogenous input, trained on the noisy training observations (teacher forcing, one-step increments, the
+///    whole record as context; the known u(0, x) starts each record) and forecasting every observation time of
+///    a schedule from u(0, x) alone, feeding their own predictions back. The drug input of the step t → t + 2 is its mean concentration at the
 ///    vessel over that step, (A(t + 2) − A(t)) / 2 with A the exposure (`exposure`); c(t, x) = c(t, 0)·exp(−x/ℓ)
 ///    on every cell, so this loses no spatial information, only the timing within a step. They predict the
 ///    observation times only, so they have no physics residual (NaN) and no kill curve;
@@ -110,10 +110,10 @@ let defaults = {
     TrainFraction = 1.0
     SequenceIterations = 600
     PinnIterations = 1000
-    // Members get 60 hybrid epochs (not 300) to keep the report's run time modest.
+    // Members get 100 hybrid epochs (not 300; the quick hybrid budget) to keep the report's run time modest.
     Uncertainty = {
         CaseUncertainty.defaults with
-            Iterations = 60
+            Iterations = 100
     }
 }
 
