@@ -3,8 +3,9 @@
 // dosing schedules; the truth's kill is k_max c/(EC50 + c), hidden from the models. The scientific model with the
 // log-kill hypothesis (kill = k c) with fixed prior values and fitted, and a hybrid (Examples.tumour: D, r and an
 // MLP kill(u, c)), trained on a control arm and two low-dose schedules, tested on unseen timings (in-domain) and
-// unseen higher-dose schedules (out-of-domain). Quick settings (one seed); `hybrid report` runs the full ones
-// (three seeds). Pass `full` for those here.
+// unseen higher-dose schedules (out-of-domain); pure-ML baselines (LSTM, transformer forecasters with the drug as
+// exogenous input) and a PINN on the same splits, and the hybrid's uncertainty (deep ensemble, MC dropout).
+// Quick settings (one seed); `hybrid report` runs the full ones (three seeds). Pass `full` for those here.
 //
 // Build once (./build.sh, or dotnet build -c Release), then from the repository root:
 //   dotnet fsi scripts/tumour.fsx [full]
@@ -16,17 +17,28 @@ open Hybrid.Models.Cases
 let full = fsi.CommandLineArgs |> Array.contains "full"
 let outcome = Tumour.run (if full then Tumour.defaults else Tumour.quick)
 
-printfn "%-38s %10s %10s %10s %9s %8s %8s" "model" "ID MSE" "OOD MSE" "train MSE" "residual" "train s" "infer s"
+printfn
+    "%-38s %10s %10s %10s %9s %8s %6s %8s"
+    "model"
+    "ID MSE"
+    "OOD MSE"
+    "train MSE"
+    "residual"
+    "train s"
+    "epochs"
+    "infer s"
 
+// The residual is NaN for the sequence models (they predict the observation times only).
 for m in outcome.Models do
     printfn
-        "%-38s %10.5f %10.5f %10.5f %9.4f %8.2f %8.3f"
+        "%-38s %10.6f %10.6f %10.6f %9.4f %8.2f %6d %8.3f"
         m.Name
         m.InDomainMse
         m.OutOfDomainMse
         m.TrainMse
         m.ResidualNorm
         m.TrainSeconds
+        m.Epochs
         m.InferenceSeconds
 
 printfn "truth residual under its own equation: %.2e (round-off)" outcome.TruthResidualNorm
@@ -49,8 +61,22 @@ printfn
     outcome.TrainingMaxConcentration
     outcome.TrueKill[last]
     (outcome.Models
+     |> Array.filter (fun m -> m.Kill.Length > 0)
      |> Array.map (fun m -> $"{m.Name} {m.Kill[last]:F3}")
      |> String.concat ", ")
+
+printfn "uncertainty of the hybrid (targets: noisy test observations):"
+
+for r in outcome.Uncertainty do
+    printfn
+        "  %-28s %-34s ECE %.3f  50%% cov %.2f  90%% cov %.2f  CRPS %.4f  %5.1f s"
+        r.Method
+        r.Split
+        r.Calibration.Ece
+        r.Coverage50
+        r.Coverage90
+        r.Crps
+        r.Seconds
 
 let mse name =
     (outcome.Models |> Array.find (fun m -> m.Name = name)).OutOfDomainMse

@@ -137,6 +137,42 @@ let private predictEval (t: Trained) =
 
     t.Predict() |> Array.map (fun p -> p.detach().to_type f64)
 
+/// Runs `f` with one dropout mask of `net` held fixed throughout, e.g. at every step of a rollout (plain dropout
+/// draws a new mask at every call of the network). In training mode (an MC-dropout pass) each hidden unit is
+/// dropped with probability `net.Dropout` by zeroing its outgoing weights (the kept ones scaled by 1/(1 − p)),
+/// `f` runs with the network in eval mode, and the weights and the training mode are restored; in eval mode `f`
+/// just runs.
+let withOneMask (net: Mlp) (f: unit -> 'T) : 'T =
+    if not net.training || net.Dropout = 0.0 then
+        f ()
+    else
+        let weights =
+            Neural.parameters net |> Array.chunkBySize 2 |> Array.map (fun pair -> pair[0])
+
+        let saved =
+            use _ = torch.no_grad ()
+            weights |> Array.map (fun w -> w.detach().clone ())
+
+        let drop () =
+            use _ = torch.no_grad ()
+            let keep = 1.0 - net.Dropout
+
+            for w in Array.tail weights do
+                let mask =
+                    (withScalar net.Dropout (torch.rand (w.shape[1], dtype = w.dtype)).ge).to_type w.dtype
+                    ./ keep
+
+                w.mul_ (mask.unsqueeze 0L) |> ignore
+
+        try
+            drop ()
+            net.eval () |> ignore
+            f ()
+        finally
+            net.train () |> ignore
+            use _ = torch.no_grad ()
+            Array.iter2 (fun (w: Modules.Parameter) (v: torch.Tensor) -> w.copy_ v |> ignore) weights saved
+
 /// The ensemble and MC-dropout experiment proper (`run` without the switch).
 let private runMethods
     (s: Settings)

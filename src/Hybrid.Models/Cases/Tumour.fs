@@ -13,16 +13,37 @@
 /// 4.4, twice the training range, where the Emax curve is flatter than anything in training. Errors are
 /// against the noise-free truth. The truth is integrated with the models' discretisation (grid, scheme, Δt),
 /// so the errors measure model error, not discretisation error.
-/// Models (every one is a `model { }` compiled by `Compiler.compile` with c as a forcing, integrated with Heun,
-/// Δt = `Dt`):
+/// Models (the prior, fitted and hybrid models are each a `model { }` compiled by `Compiler.compile` with c as a
+/// forcing, integrated with Heun, Δt = `Dt`):
 ///  - prior: the scientific model with the log-kill hypothesis (kill proportional to c; Skipper, Schabel and
 ///    Wilcox 1964) with fixed prior values D = 0.06, r = 0.35 /day, k = 0.6 /day per unit c (plausible
 ///    magnitudes set before any fit, not taken from a particular paper), nothing fitted;
 ///  - fitted: the same model with D, r, k fitted (`Trainer.train`, Adam);
 ///  - hybrid: `Examples.tumour` with D, r learnable and the closure kill(u, c) = N(u, c) − N(u, 0), N an MLP
 ///    (tanh, output layer started at zero) so that no drug means no kill (otherwise N could trade off against
-///    r); trained jointly with D, r, starting from the fitted model's D, r.
-/// Parameter recovery runs over `Seeds` (each seed draws its own observation noise and network initialisation).
+///    r); trained jointly with D, r, starting from the fitted model's D, r;
+///  - LSTM and transformer (`Baselines.SequenceModels`, 32 hidden units), pure data-driven: autoregressive
+///    forecasters of the 32-cell profile u at the observation times (one step = 2 days), with the drug as
+///    exogenous input, trained on the noisy training observations (teacher forcing, one-step increments, the
+///    whole record as context; the known u(0, x) starts each record) and forecasting every observation time of
+///    a schedule from u(0, x) alone, feeding their own predictions back. The drug input of the step t → t + 2 is its mean concentration at the
+///    vessel over that step, (A(t + 2) − A(t)) / 2 with A the exposure (`exposure`); c(t, x) = c(t, 0)·exp(−x/ℓ)
+///    on every cell, so this loses no spatial information, only the timing within a step. They predict the
+///    observation times only, so they have no physics residual (NaN) and no kill curve;
+///  - PINN (`Baselines.Pinn`): an MLP u(t, x, A(t)) of time, position and the exposure at the vessel (the
+///    schedule enters only through A, continuous in t with dA/dt = c(t, 0)), fitted to the noisy training
+///    observations and the known u(0, x), plus the residual of the log-kill equation with the FITTED model's
+///    D, r, k, ∂u/∂t + ∂u/∂A·c(t, 0) − D ∂²u/∂x² − r u (1 − u) + k c u (the time derivative through A by the
+///    chain rule), at every day and every second cell of all eight schedules (the schedules, hence c, are known
+///    for the test schedules too; no boundary condition is imposed). It is scored on its values on the step
+///    grid, so its physics residual under the true equation is computed like the simulators'.
+/// Every model runs over `Seeds` (each seed draws its own observation noise and network initialisation; the
+/// baselines' network seeds are the same numbers); MSEs are the mean over seeds, with the per-seed values kept.
+/// Uncertainty (`CaseUncertainty.run`, settings `Uncertainty`): a deep ensemble of hybrids from other network
+/// seeds and MC dropout of one hybrid trained with dropout (one mask per pass, kept for the whole rollout:
+/// `CaseUncertainty.withOneMask`), all trained on the first seed's data from its fitted D, r; targets: noisy
+/// observations (noise of the same `Noise`, a fixed draw) of the in- and out-of-domain schedules at the
+/// observation times; noise variance: the member's MSE against its training data.
 /// The physics residual of a model is that of its predicted test trajectories under the true equation
 /// (`Residual.compute`, consistent Heun form at the step spacing: 0 up to round-off on the truth's own run).
 module Hybrid.Models.Cases.Tumour
@@ -36,6 +57,7 @@ open Hybrid.Numerics
 open Hybrid.Compiler
 open Hybrid.TensorArithmetic
 open Hybrid.Training
+open Hybrid.Models.Baselines
 
 /// Settings of the case. `defaults` for the report, `quick` for tests and CI.
 type Settings = {
@@ -65,6 +87,12 @@ type Settings = {
     /// Share of the observation times (of the training schedules) every model is fitted to, in (0, 1]: the first
     /// ⌈f·6⌉ of days 2, 4, …, 12 (see `trainingTimes`); 1 keeps all. The test schedules never change.
     TrainFraction: float
+    /// Adam iterations (full-batch epochs) of the LSTM and transformer baselines (run over `Seeds`).
+    SequenceIterations: int
+    /// Adam iterations of the PINN (run over `Seeds`).
+    PinnIterations: int
+    /// Uncertainty of the hybrid (deep ensemble, MC dropout); `Iterations` are each member's hybrid epochs.
+    Uncertainty: CaseUncertainty.Settings
 }
 
 /// Report settings: three seeds.
@@ -80,6 +108,13 @@ let defaults = {
     Threads = 1
     Seeds = [ 1; 2; 3 ]
     TrainFraction = 1.0
+    SequenceIterations = 600
+    PinnIterations = 1000
+    // Members get 100 hybrid epochs (not 300; the quick hybrid budget) to keep the report's run time modest.
+    Uncertainty = {
+        CaseUncertainty.defaults with
+            Iterations = 100
+    }
 }
 
 /// Tests and CI: one seed, a third of the epochs.
@@ -88,6 +123,12 @@ let quick = {
         PhysicsEpochs = 40
         HybridEpochs = 100
         Seeds = [ 1 ]
+        SequenceIterations = 300
+        PinnIterations = 300
+        Uncertainty = {
+            CaseUncertainty.quick with
+                Iterations = 30
+        }
 }
 
 /// A dosing schedule: bolus doses (day, dose in units of c at the vessel).
@@ -175,28 +216,31 @@ type ModelResult = {
     /// MSE of u against the noise-free truth on the in-domain test schedules at the observation times, mean
     /// over seeds.
     InDomainMse: float
+    /// In-domain MSE of each seed (`InDomainMse` is their mean).
+    SeedInDomainMse: float[]
     /// The same on the out-of-domain schedules.
     OutOfDomainMse: float
     /// The same on the training schedules (noise-free truth), mean over seeds.
     TrainMse: float
     /// RMS physics residual of the predicted test trajectories (in- and out-of-domain) under the true
-    /// equation, mean over seeds.
+    /// equation, mean over seeds; NaN for the sequence models (they predict the observation times only).
     ResidualNorm: float
     /// Training wall time per seed, mean (s); a hybrid's includes the physics fit it starts from.
     TrainSeconds: float
     /// Wall time of one prediction of all five test schedules (s), mean over seeds.
     InferenceSeconds: float
-    /// Adam iterations (a hybrid's include the physics fit it starts from; 0 for fixed models).
+    /// Adam iterations (a hybrid's include the physics fit it starts from; 0 for fixed models; the baselines'
+    /// full-batch epochs).
     Epochs: int
     /// Out-of-domain MSE of each seed (`OutOfDomainMse` is their mean).
     SeedOutOfDomainMse: float[]
     /// Learned (or fixed) parameters per seed: (name, value for each seed).
     Parameters: (string * float[])[]
-    /// Kill rate at u = 0.5 on `Outcome.KillConcentrations` (first seed).
+    /// Kill rate at u = 0.5 on `Outcome.KillConcentrations` (first seed); empty for the baselines (no kill term).
     Kill: float[]
-    /// Tumour burden (mean u over the domain) at `Outcome.BurdenTimes` for each out-of-domain schedule
-    /// (first seed).
-    Burden: float[][]
+    /// Tumour burden (mean u over the domain) for each out-of-domain schedule (first seed), as (day, mean u): at
+    /// `Outcome.BurdenTimes` (every step), or day 0 and the observation times for the sequence models.
+    Burden: (float * float)[][]
 }
 
 /// Outcome of `run`.
@@ -218,6 +262,9 @@ type Outcome = {
     TruthResidualNorm: float
     /// Every model, in the order of the table.
     Models: ModelResult[]
+    /// Calibration of the hybrid's deep ensemble and MC dropout, in and out of domain (issue #6 e); empty with
+    /// `CaseUncertainty.off`.
+    Uncertainty: CaseUncertainty.MethodResult[]
 }
 
 let private f64 = torch.ScalarType.Float64
@@ -233,6 +280,16 @@ let concentration (s: Schedule) (t: float) (x: float) =
                 0.0)
 
     temporal * exp (-x / Truth.VesselLength)
+
+/// Cumulative exposure at the vessel, A(t) = ∫₀ᵗ c(s, 0) ds = Σₖ doseₖ τ (1 − exp(−(t − tₖ)/τ)) over the doses
+/// given at tₖ ≤ t (so dA/dt = c(t, 0), and A is continuous at a bolus).
+let exposure (s: Schedule) (t: float) =
+    s.Doses
+    |> Array.sumBy (fun (tk, dose) ->
+        if tk <= t + 1e-12 then
+            dose * Truth.DecayTime * (1.0 - exp (-(t - tk) / Truth.DecayTime))
+        else
+            0.0)
 
 /// The forcing shared by every compiled model: c for the active batch of schedules, [B; cells], cached by time.
 type private Drug(grid: Grid) =
@@ -462,17 +519,259 @@ and private runWith (s: Settings) : Outcome =
     let trueKill =
         killConcentrations |> Array.map (fun c -> Truth.KMax * c / (Truth.EC50 + c))
 
-    let burden (trajectory: torch.Tensor) =
+    /// Mean u over the domain of a trajectory [times; B; cells] at `times`: (day, mean u) per schedule.
+    let burden (times: float[]) (trajectory: torch.Tensor) =
         use _ = torch.no_grad ()
-        let mean = trajectory.mean ([| 2L |]) // [steps + 1; B]
-        Array.init (int mean.shape[1]) (fun b -> mean.select(1L, int64 b).data<float>().ToArray())
+        let mean = trajectory.mean ([| 2L |]) // [times; B]
+        Array.init (int mean.shape[1]) (fun b -> Array.zip times (mean.select(1L, int64 b).data<float>().ToArray()))
 
-    let mse (a: torch.Tensor) (b: torch.Tensor) =
+    let burdenTimes = Array.append [| 0.0 |] Truth.ObservationTimes
+
+    /// MSE of predictions at the observation times [times; B; cells] against a whole truth trajectory.
+    let error (predicted: torch.Tensor) (truth: torch.Tensor) =
         use _ = torch.no_grad ()
-        (square (atObservations a - atObservations b)).mean().ToDouble()
+        (square (predicted - atObservations truth)).mean().ToDouble()
 
-    // Per seed and model: (in-domain, out-of-domain, train MSE, residual, train s, inference s, parameters,
-    // kill curve, burden).
+    /// Mean squared misfit of `sim` on the training schedules against `data` (the kept observation times).
+    let dataLoss (data: torch.Tensor) (sim: Simulator) =
+        Loss.mse ((atObservations (simulate sim training)).narrow (0L, 0L, data.shape[0])) data
+
+    let centres = drug.Centres
+    let cells = int64 centres.Length
+
+    /// Scores predictions: test [times; 5; cells] and train [times; 3; cells] at the observation times.
+    let scored
+        (testAtObservations: torch.Tensor)
+        (trainAtObservations: torch.Tensor)
+        (residual: float)
+        (trainSeconds: float)
+        (inferenceSeconds: float)
+        (parameters: (string * float)[])
+        (kill: float[])
+        (burden: (float * float)[][])
+        =
+        let nIn = int64 inDomain.Length
+
+        {|
+            InDomain = error (testAtObservations.narrow (1L, 0L, nIn)) truthIn
+            OutOfDomain = error (testAtObservations.narrow (1L, nIn, int64 outOfDomain.Length)) truthOut
+            Train = error trainAtObservations truthTrain
+            Residual = residual
+            TrainSeconds = trainSeconds
+            InferenceSeconds = inferenceSeconds
+            Parameters = parameters
+            Kill = kill
+            Burden = burden
+        |}
+
+    /// Scores whole trajectories on the step grid (test [steps + 1; 5; cells], train [steps + 1; 3; cells]).
+    let scoreTrajectories (test: torch.Tensor) (train: torch.Tensor) trainSeconds inferenceSeconds parameters kill =
+        use _ = torch.no_grad ()
+        let nIn = int64 inDomain.Length
+
+        scored
+            (atObservations test)
+            (atObservations train)
+            (residualNorm test)
+            trainSeconds
+            inferenceSeconds
+            parameters
+            kill
+            (burden stepTimes (test.narrow (1L, nIn, int64 outOfDomain.Length)))
+
+    let score (sim: Simulator) (kill: float[]) (trainSeconds: float) =
+        use _ = torch.no_grad ()
+        let watch = Stopwatch.StartNew()
+        let test = simulate sim testSchedules
+        let inferenceSeconds = watch.Elapsed.TotalSeconds
+        let parameters = sim.Parameters |> Array.map (fun p -> p.Name, p.Get())
+        scoreTrajectories test (simulate sim training) trainSeconds inferenceSeconds parameters kill
+
+    /// The hybrid (`Examples.tumour`, kill = N(u, c) − N(u, 0)) trained on `data` from D = d, r = r: the
+    /// simulator, its kill module, the network and the training wall time (s).
+    let trainHybrid (data: torch.Tensor) (d: float) (r: float) (seed: int) (dropout: float) (epochs: int) =
+        let net = new Mlp("kill", 2, 1, s.Width, 2, dropout = dropout, dtype = f64)
+        CaseTraining.initialise net seed true
+        let kill = new KillNetwork(net)
+
+        let sim =
+            compile hybridModel (Map [ "kill", (kill :> torch.nn.Module<torch.Tensor, torch.Tensor>) ])
+
+        (sim.Param "D").Set d
+        (sim.Param "r").Set r
+
+        let fit =
+            Trainer.train
+                {
+                    Trainer.defaults with
+                        Epochs = epochs
+                        Seed = seed
+                        Groups = [|
+                            Trainer.group "theta" s.HybridRate [ (sim.Param "D").Raw; (sim.Param "r").Raw ]
+                            Trainer.group "phi" s.HybridRate (Neural.parameters net)
+                        |]
+                        Modules = [| kill |]
+                }
+                {
+                    Loss =
+                        fun _ ->
+                            let l = dataLoss data sim
+                            { Total = l; Parts = [| "data", l |] }
+                    Validation = None
+                }
+
+        sim, kill, net, fit.WallTime.TotalSeconds
+
+    // The sequence models' view of a schedule: the known u(0, x) and, per observation step, the mean concentration
+    // at the vessel over the step (÷ 2 to order one); row 0 (before the first step) is unused by the forecaster.
+    let initial =
+        use _ = torch.no_grad ()
+        truthTrain[0L, 0L].data<float>().ToArray()
+
+    let drugSteps (schedule: Schedule) =
+        burdenTimes
+        |> Array.mapi (fun k t ->
+            if k = 0 then
+                [| 0.0 |]
+            else
+                let t0 = burdenTimes[k - 1]
+                [| (exposure schedule t - exposure schedule t0) / (t - t0) / 2.0 |])
+
+    let observationCount = Truth.ObservationTimes.Length
+
+    /// Free forecasts of every observation time of `schedules` from u(0, x): [times; B; cells].
+    let forecastAll (m: SequenceModels.Trained) (schedules: Schedule[]) =
+        let paths =
+            schedules
+            |> Array.map (fun schedule -> SequenceModels.forecast m [| initial |] (drugSteps schedule) observationCount)
+
+        let values =
+            Array.init observationCount (fun i -> paths |> Array.collect (fun p -> p[i]))
+            |> Array.concat
+
+        torch.tensor(values, dtype = f64).reshape (int64 observationCount, int64 schedules.Length, cells)
+
+    let sequenceModel (data: torch.Tensor) seed architecture =
+        let kept = int data.shape[0]
+
+        let records =
+            training
+            |> Array.mapi (fun b _ ->
+                Array.append [| initial |] (Array.init kept (fun i -> data[int64 i, int64 b].data<float>().ToArray())))
+
+        let exogenous =
+            training |> Array.map (fun schedule -> (drugSteps schedule)[0..kept])
+
+        let m =
+            SequenceModels.fitForecaster
+                {
+                    SequenceModels.defaults architecture with
+                        Hidden = 32
+                        Window = observationCount
+                        Iterations = s.SequenceIterations
+                        Seed = seed
+                }
+                records
+                exogenous
+
+        let watch = Stopwatch.StartNew()
+        let test = forecastAll m testSchedules
+        let inferenceSeconds = watch.Elapsed.TotalSeconds
+
+        let withInitial (t: torch.Tensor) =
+            torch.cat ([| (torch.tensor (initial, dtype = f64)).expand (1L, t.shape[1], cells); t |], 0L)
+
+        scored
+            test
+            (forecastAll m training)
+            nan
+            m.Seconds
+            inferenceSeconds
+            [| "network weights", float (Neural.parameterCount m.Net) |]
+            [||]
+            (burden burdenTimes (withInitial (test.narrow (1L, int64 inDomain.Length, int64 outOfDomain.Length))))
+
+    // The PINN's inputs: (t, x, A(t)) with A the exposure at the vessel.
+    let point (schedule: Schedule) (t: float) (x: float) = [| t; x; exposure schedule t |]
+
+    // Collocation: every day, every second cell, all eight schedules (1,664 points; denser grids cost more than
+    // the rest of the case together).
+    let collocation = [|
+        for schedule in Array.append training testSchedules do
+            for day in 0..12 do
+                for j in 0..2 .. centres.Length - 1 -> schedule, float day, centres[j]
+    |]
+
+    let collocationTensor (f: Schedule * float * float -> float) =
+        torch.tensor(collocation |> Array.map f, dtype = f64).reshape (-1L, 1L)
+
+    let vessel =
+        collocationTensor (fun (schedule, t, _) -> concentration schedule t 0.0)
+
+    let local = collocationTensor (fun (schedule, t, x) -> concentration schedule t x)
+
+    /// The PINN's values on the step grid for `schedules`: [steps + 1; B; cells].
+    let pinnTrajectory (m: Pinn.Trained) (schedules: Schedule[]) =
+        let points = [|
+            for t in stepTimes do
+                for schedule in schedules do
+                    for x in centres -> point schedule t x
+        |]
+
+        let values = m.Predict points |> Array.map (fun row -> row[0])
+        torch.tensor(values, dtype = f64).reshape (int64 stepTimes.Length, int64 schedules.Length, cells)
+
+    let pinnModel (data: torch.Tensor) seed (fitted: Simulator) =
+        let kept = int data.shape[0]
+
+        let d, r, k =
+            (fitted.Param "D").Get(), (fitted.Param "r").Get(), (fitted.Param "k").Get()
+
+        let observations = [|
+            for b, schedule in Array.indexed training do
+                for i in 0 .. kept - 1 do
+                    let row = data[int64 i, int64 b].data<float>().ToArray()
+
+                    for j, x in Array.indexed centres -> point schedule Truth.ObservationTimes[i] x, [| row[j] |]
+
+            for j, x in Array.indexed centres -> [| 0.0; x; 0.0 |], [| initial[j] |]
+        |]
+
+        let problem = {
+            Pinn.Inputs = Array.map fst observations
+            Pinn.Targets = Array.map snd observations
+            Pinn.Collocation = collocation |> Array.map (fun (schedule, t, x) -> point schedule t x)
+            Pinn.InputShift = [| 6.0; 5.0; 5.0 |]
+            Pinn.InputScale = [| 6.0; 5.0; 5.0 |]
+            Pinn.OutputShift = [| 0.5 |]
+            Pinn.OutputScale = [| 0.5 |]
+            Pinn.Residual =
+                fun f ->
+                    let u = f.U
+                    let dudt = f.D u 0 .+ f.D u 2 .* vessel
+                    let uxx = f.D (f.D u 1) 1
+                    dudt .- d .* uxx .- r .* u .* (1.0 .- u) .+ k .* local .* u
+        }
+
+        let m =
+            Pinn.fit
+                {
+                    Pinn.defaults with
+                        Iterations = s.PinnIterations
+                        Seed = seed
+                }
+                problem
+
+        let watch = Stopwatch.StartNew()
+        let test = pinnTrajectory m testSchedules
+        let inferenceSeconds = watch.Elapsed.TotalSeconds
+
+        scoreTrajectories test (pinnTrajectory m training) m.Seconds inferenceSeconds [|
+            "network weights", float (Neural.parameterCount m.Net)
+        |] [||]
+
+    // Per seed: the models' scores in the order of the table, and the seed's data and fitted D, r (the
+    // uncertainty members start from the first seed's).
     let perSeed =
         s.Seeds
         |> List.map (fun seed ->
@@ -488,33 +787,6 @@ and private runWith (s: Settings) : Outcome =
                 // The one place the training data is selected: the first observation times only (the noise
                 // is drawn for all six, so a smaller fraction keeps the same values at the times it keeps).
                 (atObservations (truthTrain .+ noise)).narrow(0L, 0L, int64 (trainingTimes s)).DetachFromDisposeScope()
-
-            let score (sim: Simulator) (kill: float[]) (trainSeconds: float) =
-                use _ = torch.no_grad ()
-                let watch = Stopwatch.StartNew()
-                let test = simulate sim testSchedules
-                let inferenceSeconds = watch.Elapsed.TotalSeconds
-                let nIn = int64 inDomain.Length
-                let predictedIn = test.narrow (1L, 0L, nIn)
-                let predictedOut = test.narrow (1L, nIn, int64 outOfDomain.Length)
-                let predictedTrain = simulate sim training
-
-                let parameters = sim.Parameters |> Array.map (fun p -> p.Name, p.Get())
-
-                {|
-                    InDomain = mse predictedIn truthIn
-                    OutOfDomain = mse predictedOut truthOut
-                    Train = mse predictedTrain truthTrain
-                    Residual = residualNorm test
-                    TrainSeconds = trainSeconds
-                    InferenceSeconds = inferenceSeconds
-                    Parameters = parameters
-                    Kill = kill
-                    Burden = burden predictedOut
-                |}
-
-            let dataLoss (sim: Simulator) =
-                Loss.mse ((atObservations (simulate sim training)).narrow (0L, 0L, data.shape[0])) data
 
             // Prior: nothing fitted.
             let priorSim = compile scientificModel Map.empty
@@ -539,46 +811,18 @@ and private runWith (s: Settings) : Outcome =
                     {
                         Loss =
                             fun _ ->
-                                let l = dataLoss fittedSim
+                                let l = dataLoss data fittedSim
                                 { Total = l; Parts = [| "data", l |] }
                         Validation = None
                     }
 
             let fittedResult = score fittedSim (linearKill fittedSim) fit.WallTime.TotalSeconds
 
-            // Hybrid: Examples.tumour with kill = c · N(u, c), from the fitted D and r.
-            let net = new Mlp("kill", 2, 1, s.Width, 2, dtype = f64)
-            CaseTraining.initialise net seed true
-            let kill = new KillNetwork(net)
+            // Hybrid: Examples.tumour with kill = N(u, c) − N(u, 0), from the fitted D and r.
+            let fittedD, fittedR = (fittedSim.Param "D").Get(), (fittedSim.Param "r").Get()
 
-            let hybridSim =
-                compile hybridModel (Map [ "kill", (kill :> torch.nn.Module<torch.Tensor, torch.Tensor>) ])
-
-            (hybridSim.Param "D").Set((fittedSim.Param "D").Get())
-            (hybridSim.Param "r").Set((fittedSim.Param "r").Get())
-
-            let hybridFit =
-                Trainer.train
-                    {
-                        Trainer.defaults with
-                            Epochs = s.HybridEpochs
-                            Seed = seed
-                            Groups = [|
-                                Trainer.group "theta" s.HybridRate [
-                                    (hybridSim.Param "D").Raw
-                                    (hybridSim.Param "r").Raw
-                                ]
-                                Trainer.group "phi" s.HybridRate (Neural.parameters net)
-                            |]
-                            Modules = [| kill |]
-                    }
-                    {
-                        Loss =
-                            fun _ ->
-                                let l = dataLoss hybridSim
-                                { Total = l; Parts = [| "data", l |] }
-                        Validation = None
-                    }
+            let hybridSim, kill, _, hybridSeconds =
+                trainHybrid data fittedD fittedR seed 0.0 s.HybridEpochs
 
             let hybridKill =
                 use _ = torch.no_grad ()
@@ -587,12 +831,24 @@ and private runWith (s: Settings) : Outcome =
                 (kill.forward input).squeeze(-1L).data<float>().ToArray()
 
             let hybridResult =
-                score hybridSim hybridKill (fit.WallTime.TotalSeconds + hybridFit.WallTime.TotalSeconds)
+                score hybridSim hybridKill (fit.WallTime.TotalSeconds + hybridSeconds)
 
-            [| priorResult; fittedResult; hybridResult |])
+            // Pure-ML baselines and the PINN, with the seed's data; network seeds = the seed.
+            let lstm = sequenceModel data seed SequenceModels.Architecture.Lstm
+            let transformer = sequenceModel data seed SequenceModels.Architecture.Transformer
+            let pinn = pinnModel data seed fittedSim
+
+            [| priorResult; fittedResult; hybridResult; lstm; transformer; pinn |], (data, fittedD, fittedR))
         |> Array.ofList
 
-    let epochs = [| 0; s.PhysicsEpochs; s.PhysicsEpochs + s.HybridEpochs |]
+    let epochs = [|
+        0
+        s.PhysicsEpochs
+        s.PhysicsEpochs + s.HybridEpochs
+        s.SequenceIterations
+        s.SequenceIterations
+        s.PinnIterations
+    |]
 
     let names = [|
         "prior (log-kill, fixed prior values)",
@@ -601,18 +857,25 @@ and private runWith (s: Settings) : Outcome =
         "scientific model, kill = k c, D, r and k fitted to the training schedules (Adam)"
         "hybrid (D r + MLP kill)",
         "Examples.tumour: D, r learnable, kill(u, c) = N(u, c) - N(u, 0) with N an MLP (no drug, no kill), trained jointly from the fitted D, r"
+        "LSTM",
+        "pure data-driven: LSTM forecaster of the 32-cell profile at the observation times, mean vessel concentration per 2-day step as exogenous input, free forecast from u(0, x); no physics"
+        "Transformer",
+        "pure data-driven: transformer forecaster of the 32-cell profile at the observation times, mean vessel concentration per 2-day step as exogenous input, free forecast from u(0, x); no physics"
+        "PINN",
+        "MLP u(t, x, A) (A: drug exposure at the vessel) on the training observations and u(0, x) + log-kill residual with the fitted D, r, k on all eight schedules"
     |]
 
     let models =
         names
         |> Array.mapi (fun i (name, description) ->
-            let runs = perSeed |> Array.map (fun r -> r[i])
+            let runs = perSeed |> Array.map (fun (r, _) -> r[i])
             let mean f = runs |> Array.averageBy f
 
             {
                 Name = name
                 Description = description
                 InDomainMse = mean (fun r -> r.InDomain)
+                SeedInDomainMse = runs |> Array.map (fun r -> r.InDomain)
                 OutOfDomainMse = mean (fun r -> r.OutOfDomain)
                 TrainMse = mean (fun r -> r.Train)
                 ResidualNorm = mean (fun r -> r.Residual)
@@ -627,6 +890,48 @@ and private runWith (s: Settings) : Outcome =
                 Burden = runs[0].Burden
             })
 
+    // Uncertainty of the hybrid: members from other network seeds, all on the first seed's data from its fitted
+    // D, r; targets are a fixed draw of noisy observations of the test schedules.
+    let uncertainty =
+        let data, d, r = snd perSeed[0]
+
+        let observedAt (truth: torch.Tensor) (seed: int) =
+            use _ = torch.no_grad ()
+            use generator = new torch.Generator(uint64 seed)
+            let target = atObservations truth
+
+            (target
+             .+ torch.randn (target.shape, dtype = f64, generator = generator) .* s.Noise)
+                .reshape
+                -1L
+
+        let splits = [|
+            "in domain (unseen timings)", observedAt truthIn 2001
+            "out of domain (unseen schedules)", observedAt truthOut 2002
+        |]
+
+        CaseUncertainty.run s.Uncertainty splits (fun seed dropout ->
+            let sim, _, net, _ = trainHybrid data d r seed dropout s.Uncertainty.Iterations
+
+            let predict () =
+                use _ = torch.no_grad ()
+
+                CaseUncertainty.withOneMask net (fun () -> [|
+                    (atObservations (simulate sim inDomain)).reshape -1L
+                    (atObservations (simulate sim outOfDomain)).reshape -1L
+                |])
+
+            let noise =
+                use _ = torch.no_grad ()
+                net.eval () |> ignore
+                (dataLoss data sim).ToDouble()
+
+            {
+                Modules = [| net |]
+                Predict = predict
+                NoiseVariance = noise
+            })
+
     let outcome = {
         Settings = s
         TrueParameters = [| "D", Truth.D; "r", Truth.r |]
@@ -634,9 +939,10 @@ and private runWith (s: Settings) : Outcome =
         TrueKill = trueKill
         TrainingMaxConcentration = trainingMaxConcentration
         BurdenTimes = stepTimes
-        TrueBurden = burden truthOut
+        TrueBurden = burden stepTimes truthOut |> Array.map (Array.map snd)
         TruthResidualNorm = truthResidual
         Models = models
+        Uncertainty = uncertainty
     }
 
     drug.Clear()

@@ -1,10 +1,12 @@
 /// The tumour-growth twin section of the report: in- and out-of-domain errors, parameter recovery over seeds,
-/// physics residuals, training and inference times, the learned kill curves.
+/// physics residuals, training and inference times, the learned kill curves, the pure-ML baselines (LSTM,
+/// transformer) and the PINN against the hybrid, and the hybrid's uncertainty (deep ensemble, MC dropout).
 module Hybrid.Models.Report.TumourReport
 
 open System
 open System.IO
 open System.Text
+open Hybrid.Models.Baselines
 open Hybrid.Models.Cases
 open Hybrid.Models.Report.ReportFormat
 open Hybrid.Models.Report.ModelTable
@@ -77,7 +79,9 @@ let write (dir: string) (o: Tumour.Outcome) : string =
     for c, k in Array.zip o.KillConcentrations o.TrueKill do
         kill.AppendLine $"truth,{inv c},{inv k}" |> ignore
 
-    for m in o.Models do
+    let withKill = o.Models |> Array.filter (fun m -> m.Kill.Length > 0)
+
+    for m in withKill do
         for c, k in Array.zip o.KillConcentrations m.Kill do
             kill.AppendLine $"{m.Name},{inv c},{inv k}" |> ignore
 
@@ -91,7 +95,7 @@ let write (dir: string) (o: Tumour.Outcome) : string =
             burden.AppendLine $"{schedule.Name},truth,{inv t},{inv b}" |> ignore
 
         for m in o.Models do
-            for t, b in Array.zip o.BurdenTimes m.Burden[i] do
+            for t, b in m.Burden[i] do
                 burden.AppendLine $"{schedule.Name},{m.Name},{inv t},{inv b}" |> ignore
 
     File.WriteAllText(Path.Combine(dir, "tumour-burden.csv"), burden.ToString())
@@ -103,7 +107,7 @@ let write (dir: string) (o: Tumour.Outcome) : string =
             XLabel = "c"
             YLabel = "kill (1/day)"
             Observed = Array.zip o.KillConcentrations o.TrueKill
-            Series = o.Models |> Array.map (fun m -> m.Name, Array.zip o.KillConcentrations m.Kill)
+            Series = withKill |> Array.map (fun m -> m.Name, Array.zip o.KillConcentrations m.Kill)
             Split = o.TrainingMaxConcentration
         }
 
@@ -116,7 +120,7 @@ let write (dir: string) (o: Tumour.Outcome) : string =
             XLabel = "day"
             YLabel = "mean u"
             Observed = Array.zip o.BurdenTimes o.TrueBurden[shown]
-            Series = o.Models |> Array.map (fun m -> m.Name, Array.zip o.BurdenTimes m.Burden[shown])
+            Series = o.Models |> Array.map (fun m -> m.Name, m.Burden[shown])
             Split = 0.0
         }
 
@@ -134,15 +138,32 @@ let write (dir: string) (o: Tumour.Outcome) : string =
     add ""
 
     add
-        $"∂u/∂t = ∇·(D∇u) + r u (1 − u) − kill(u, c) u on [0, 10] ({Tumour.Truth.Cells} cells, no flux), 0–{Tumour.Truth.Horizon:F0} days, u(0, x) = exp(−(x − 5)²). The drug c(t, x) = Σ dose·exp(−(t − tₖ)/{Tumour.Truth.DecayTime}) exp(−x/{Tumour.Truth.VesselLength}) comes from the dosing schedule (a vessel at x = 0). The truth (hidden from the models) kills with the saturating Emax effect k_max c/(EC50 + c), k_max = {Tumour.Truth.KMax} /day, EC50 = {Tumour.Truth.EC50}, and has D = {Tumour.Truth.D}, r = {Tumour.Truth.r} /day. Observations: u on every cell at days 2, 4, …, 12 with noise of standard deviation {s.Noise}. Training: {names Tumour.training}. In-domain test (same doses, unseen timings): {names Tumour.inDomain}. Out-of-domain test (unseen schedules, higher doses; c up to {o.KillConcentrations[o.KillConcentrations.Length - 1]:F2} against {o.TrainingMaxConcentration:F2} in training): {names Tumour.outOfDomain}. Errors are MSEs of u against the noise-free truth at the observation times, averaged over {s.Seeds.Length} seed(s) (each seed draws the noise and the network initialisation). Every model is a `model {{ }}` compiled by `Compiler.compile` with c as a forcing, integrated with {s.Scheme}, Δt = {s.Dt} day; the fitted and hybrid models are trained with `Trainer.train` (Adam, {s.PhysicsEpochs} and {s.HybridEpochs} epochs). The residual is the RMS physics residual of each model's predicted test trajectories under the true equation (`Residual.compute`, consistent {s.Scheme} form; the truth's own is {o.TruthResidualNorm:G2})."
+        $"∂u/∂t = ∇·(D∇u) + r u (1 − u) − kill(u, c) u on [0, 10] ({Tumour.Truth.Cells} cells, no flux), 0–{Tumour.Truth.Horizon:F0} days, u(0, x) = exp(−(x − 5)²). The drug c(t, x) = Σ dose·exp(−(t − tₖ)/{Tumour.Truth.DecayTime}) exp(−x/{Tumour.Truth.VesselLength}) comes from the dosing schedule (a vessel at x = 0). The truth (hidden from the models) kills with the saturating Emax effect k_max c/(EC50 + c), k_max = {Tumour.Truth.KMax} /day, EC50 = {Tumour.Truth.EC50}, and has D = {Tumour.Truth.D}, r = {Tumour.Truth.r} /day. Observations: u on every cell at days 2, 4, …, 12 with noise of standard deviation {s.Noise}. Training: {names Tumour.training}. In-domain test (same doses, unseen timings): {names Tumour.inDomain}. Out-of-domain test (unseen schedules, higher doses; c up to {o.KillConcentrations[o.KillConcentrations.Length - 1]:F2} against {o.TrainingMaxConcentration:F2} in training): {names Tumour.outOfDomain}. Errors are MSEs of u against the noise-free truth at the observation times, averaged over {s.Seeds.Length} seed(s) (each seed draws the noise and the network initialisation). Every model is a `model {{ }}` compiled by `Compiler.compile` with c as a forcing, integrated with {s.Scheme}, Δt = {s.Dt} day; the fitted and hybrid models are trained with `Trainer.train` (Adam, {s.PhysicsEpochs} and {s.HybridEpochs} epochs). Pure-ML baselines (`Baselines.SequenceModels`, {s.SequenceIterations} full-batch epochs): an LSTM and a transformer forecaster of the 32-cell profile at the observation times, with the mean drug concentration at the vessel over each 2-day step as exogenous input (c(t, x) = c(t, 0)·exp(−x/{Tumour.Truth.VesselLength}), so no spatial information is lost), trained on the noisy training observations and forecasting every observation time of a schedule from u(0, x) alone. PINN (`Baselines.Pinn`, {s.PinnIterations} Adam iterations): an MLP u(t, x, A) with A(t) = ∫₀ᵗ c(s, 0) ds the exposure at the vessel (how it knows the schedule), fitted to the training observations and u(0, x), plus the log-kill residual with the fitted model's D, r, k at every day and every second cell of all eight schedules. The residual column is the RMS physics residual of each model's predicted test trajectories under the true equation (`Residual.compute`, consistent {s.Scheme} form; the truth's own is {o.TruthResidualNorm:G2}); the sequence models predict the observation times only, so they have none (—). Errors of models over several seeds: mean ± sample standard deviation."
 
     add ""
-    add "| model | in-domain MSE | out-of-domain MSE | train MSE | residual (RMS) | training s | inference s | what |"
-    add "|---|---:|---:|---:|---:|---:|---:|---|"
+
+    add
+        "| model | in-domain MSE | out-of-domain MSE | train MSE | residual (RMS) | training s | epochs | inference s | what |"
+
+    add "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+
+    let withSpread (runs: float[]) =
+        let summary = Comparison.summarise runs
+
+        if runs.Length > 1 then
+            $"{sci summary.Mean} ± {sci summary.Spread}"
+        else
+            sci summary.Mean
 
     for m in o.Models do
+        let residual =
+            if Double.IsNaN m.ResidualNorm then
+                "—"
+            else
+                $"{m.ResidualNorm:F4}"
+
         add
-            $"| {m.Name} | {sci m.InDomainMse} | {sci m.OutOfDomainMse} | {sci m.TrainMse} | {m.ResidualNorm:F4} | {m.TrainSeconds:F1} | {m.InferenceSeconds:F3} | {m.Description} |"
+            $"| {m.Name} | {withSpread m.SeedInDomainMse} | {withSpread m.SeedOutOfDomainMse} | {sci m.TrainMse} | {residual} | {m.TrainSeconds:F1} | {m.Epochs} | {m.InferenceSeconds:F3} | {m.Description} |"
 
     add ""
     let seedList = s.Seeds |> List.map string |> String.concat ", "
@@ -206,10 +227,32 @@ let write (dir: string) (o: Tumour.Outcome) : string =
     add
         $"- Parameters (means over seeds): the fitted log-kill model's D and r are off by {fittedD} and {fittedR}, the hybrid's by {hybridD} and {hybridR}; {closer}. The log-kill model can make up for its wrong kill only through growth and spread."
 
-    let closest = o.Models |> Array.minBy (fun m -> m.ResidualNorm)
+    // The proposal's claim (issue #6): the hybrid against the best pure-ML baseline (LSTM, transformer), in and
+    // out of domain.
+    let pureMl = o.Models |> Array.filter (fun m -> ModelTable.isPureMl m.Name)
+
+    for what, mse in
+        [
+            "in-domain test schedules (unseen timings)", (fun (m: Tumour.ModelResult) -> m.InDomainMse)
+            "out-of-domain test schedules (unseen, higher doses)", (fun m -> m.OutOfDomainMse)
+        ] do
+        add (
+            "- "
+            + Comparison.claimSentence what hybrid.Name (mse hybrid) (pureMl |> Array.map (fun m -> m.Name, mse m))
+        )
+
+    let pinn = byName "PINN"
 
     add
-        $"- Residual under the true equation: prior {prior.ResidualNorm:F4}, fitted {fitted.ResidualNorm:F4}, hybrid {hybrid.ResidualNorm:F4}; the trajectories of {closest.Name} come closest to obeying the true physics."
+        $"- {hybrid.Name} {verdict hybrid.OutOfDomainMse pinn.OutOfDomainMse} the PINN (log-kill residual with the fitted parameters) out of domain ({sci hybrid.OutOfDomainMse} vs {sci pinn.OutOfDomainMse}, {percentChange 0 hybrid.OutOfDomainMse pinn.OutOfDomainMse}) and {verdict hybrid.InDomainMse pinn.InDomainMse} it in domain ({sci hybrid.InDomainMse} vs {sci pinn.InDomainMse}). The LSTM, transformer and PINN rows are the mean over the same {s.Seeds.Length} seed(s) as the other models (each seed its own observation noise and network initialisation)."
+
+    let closest =
+        o.Models
+        |> Array.filter (fun m -> Double.IsFinite m.ResidualNorm)
+        |> Array.minBy (fun m -> m.ResidualNorm)
+
+    add
+        $"- Residual under the true equation: prior {prior.ResidualNorm:F4}, fitted {fitted.ResidualNorm:F4}, hybrid {hybrid.ResidualNorm:F4}, PINN {pinn.ResidualNorm:F4}; the trajectories of {closest.Name} come closest to obeying the true physics."
 
     add
         $"- Times: training {fitted.TrainSeconds:F1} s (fitted) and {hybrid.TrainSeconds:F1} s (hybrid, including the physics fit it starts from) per seed; one prediction of the five test schedules takes {hybrid.InferenceSeconds:F3} s (hybrid) against {prior.InferenceSeconds:F3} s (scientific model)."
@@ -219,4 +262,13 @@ let write (dir: string) (o: Tumour.Outcome) : string =
     add ""
     add burdenChart
     add ""
+
+    UncertaintyReport.section
+        dir
+        "tumour"
+        $"The hybrid on the test schedules at the observation times (every cell): a deep ensemble (M members from M network seeds) and MC dropout (p = dropout probability, T passes; each pass draws one dropout mask and keeps it for the whole rollout) of one hybrid trained with dropout, all trained on the first seed's data from its fitted D, r; in the report settings every member is trained for {Tumour.defaults.Uncertainty.Iterations} hybrid epochs, not {Tumour.defaults.HybridEpochs} (to keep the report's run time modest). Targets: noisy observations of the test schedules (a fixed draw, noise standard deviation {s.Noise}), not the noise-free truth of the MSEs above. Noise variance: the member's MSE against its training data."
+        4
+        o.Uncertainty
+    |> List.iter add
+
     md.ToString()

@@ -72,4 +72,27 @@ let tests =
             // Members at ±1 with noise 0.75: mixture variance 0.75 + 1 = 1.75.
             Expect.floatClose Accuracy.high results[0].MeanStd (sqrt 1.75) "ensemble σ"
         }
+
+        test "withOneMask: one dropout mask for every call inside, a new one per pass, weights and mode restored" {
+            Engine.seed 5
+            let net = new Hybrid.Training.Mlp("masked", 2, 1, 16, 2, dropout = 0.5, dtype = f64)
+            let x = torch.randn (50L, 2L, dtype = f64)
+            let values () = (net.forward x).data<float>().ToArray()
+            net.eval () |> ignore
+            let plain = values ()
+            net.train () |> ignore
+
+            let pass () =
+                CaseUncertainty.withOneMask net (fun () -> values (), values ())
+
+            let first, again = pass ()
+            let second, _ = pass ()
+            Expect.sequenceEqual first again "the same mask for both calls of one pass"
+            Expect.isFalse (first = second) "another mask in the next pass"
+            Expect.isFalse (first = plain) "a mask was applied"
+            Expect.isTrue net.training "training mode restored"
+            net.eval () |> ignore
+            Expect.sequenceEqual (values ()) plain "weights restored"
+            Expect.sequenceEqual (CaseUncertainty.withOneMask net values) plain "eval mode: no mask"
+        }
     ]
