@@ -184,6 +184,7 @@ let private cases (seeds: int) : Case list =
                     (Tumour.run {
                         Tumour.quick with
                             TrainFraction = f
+                            Seeds = List.init seeds (fun i -> i + 1)
                             Uncertainty = CaseUncertainty.off
                     })
                         .Models
