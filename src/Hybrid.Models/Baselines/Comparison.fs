@@ -67,6 +67,12 @@ let inline overSeeds
 /// the hybrid's error is lower).
 let change (hybrid: float) (baseline: float) : float = (hybrid - baseline) / baseline * 100.0
 
+/// A percentage with no decimals, or two where no decimals would round a change just short of ±100% to 100
+/// (99.97 → "99.97", not "100").
+let percentDigits (p: float) : string =
+    let digits = if abs p >= 99.5 && abs p < 100.0 then "F2" else "F0"
+    p.ToString(digits, Globalization.CultureInfo.InvariantCulture)
+
 /// The proposal's claimed reduction: at least 20% lower MSE (up to 40%).
 [<Literal>]
 let ClaimedReduction = 20.0
@@ -85,9 +91,9 @@ let claimSentence (what: string) (hybridName: string) (hybrid: float) (baselines
 
     let direction =
         if c < 0.0 then
-            $"{-c:F0}%% lower than"
+            $"{percentDigits -c}%% lower than"
         else
-            $"{c:F0}%% higher than"
+            $"{percentDigits c}%% higher than"
 
     let verdict =
         if -c >= 40.0 then

@@ -31,6 +31,10 @@ let private palette = [|
     "#17becf"
 |]
 
+/// Series past the palette's length repeat its colours dashed, so no two lines of a chart look alike (up to twice
+/// the palette's length).
+let private dashed (i: int) = i / palette.Length % 2 = 1
+
 /// The chart as a self-contained SVG document (no plotting package, no script).
 let toSvg (chart: Chart) : string =
     let title, xLabel, yLabel = chart.Title, chart.XLabel, chart.YLabel
@@ -100,11 +104,12 @@ let toSvg (chart: Chart) : string =
     series
     |> Array.iteri (fun i (name, points) ->
         let colour = palette[i % palette.Length]
-        add $"""<path d="{path points}" fill="none" stroke="{colour}" stroke-width="1.6"/>"""
+        let dash = if dashed i then " stroke-dasharray=\"5,3\"" else ""
+        add $"""<path d="{path points}" fill="none" stroke="{colour}" stroke-width="1.6"{dash}/>"""
         let ly = top + 14.0 * float (i + 1)
 
         add
-            $"""<line x1="{width - right + 10.0}" y1="{ly}" x2="{width - right + 28.0}" y2="{ly}" stroke="{colour}" stroke-width="2"/>"""
+            $"""<line x1="{width - right + 10.0}" y1="{ly}" x2="{width - right + 28.0}" y2="{ly}" stroke="{colour}" stroke-width="2"{dash}/>"""
 
         add $"""<text x="{width - right + 32.0}" y="{ly + 4.0}">{Security.SecurityElement.Escape name}</text>""")
 
@@ -153,6 +158,7 @@ let toPlotlyJson (chart: Chart) : string =
              w.WriteString("mode", "lines")
              w.WriteStartObject "line"
              w.WriteString("color", palette[i % palette.Length])
+             w.WriteString("dash", (if dashed i then "dash" else "solid"))
              w.WriteEndObject()))
 
      writeTrace w "observed" chart.Observed (fun w ->

@@ -160,6 +160,13 @@ let tests =
             let fails = Comparison.claimSentence "test years" "hybrid" 1.1 [| "LSTM", 1.0 |]
             Expect.stringContains fails "10% higher" "higher"
             Expect.stringContains fails "does not hold" "the claim fails"
+
+            let almostAll =
+                Comparison.claimSentence "test years" "hybrid" 0.0003 [| "LSTM", 1.0 |]
+
+            Expect.stringContains almostAll "99.97% lower" "not rounded to 100%"
+            Expect.equal (Hybrid.Models.Report.ReportFormat.percentChange 0 0.0003 1.0) "-99.97%" "likewise"
+            Expect.equal (Hybrid.Models.Report.ReportFormat.percentChange 0 0.5 1.0) "-50%" "no decimals otherwise"
         }
 
         test "a model over seeds: distinct seeds, the mean MSE and time, the first run's other fields" {

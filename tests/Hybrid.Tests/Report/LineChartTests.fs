@@ -93,4 +93,23 @@ let tests =
             finally
                 Directory.Delete(dir, true)
         }
+
+        test "a real Chromium, where one is on PATH, renders the chart to a PNG image" {
+            match LineChart.findChromium () with
+            | None -> skiptest "no chromium, chromium-browser or google-chrome on PATH"
+            | Some chromium ->
+                let dir = tempDir ()
+
+                try
+                    LineChart.saveWith (Some chromium) dir "c" chart |> ignore
+                    let png = File.ReadAllBytes(Path.Combine(dir, "c.png"))
+                    Expect.isGreaterThan png.Length 1000 "a non-trivial image"
+
+                    Expect.sequenceEqual
+                        png[0..7]
+                        [| 0x89uy; 0x50uy; 0x4Euy; 0x47uy; 0x0Duy; 0x0Auy; 0x1Auy; 0x0Auy |]
+                        "the PNG signature"
+                finally
+                    Directory.Delete(dir, true)
+        }
     ]
