@@ -199,3 +199,13 @@ let fit (s: Settings) (problem: Problem) : Trained =
         DataLoss = dataLoss
         ResidualLoss = residualLoss
     }
+
+/// `fit` with the default settings but `iterations` Adam steps and network seed `seed` (what the case studies vary).
+let fitWith (iterations: int) (seed: int) (problem: Problem) : Trained =
+    fit
+        {
+            defaults with
+                Iterations = iterations
+                Seed = seed
+        }
+        problem

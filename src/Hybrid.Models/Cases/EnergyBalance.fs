@@ -614,14 +614,7 @@ let run (s: Settings) : Outcome =
                     torch.stack ([| surface; ocean |], 1L)
         }
 
-        let m =
-            Pinn.fit
-                {
-                    Pinn.defaults with
-                        Iterations = s.PinnIterations
-                        Seed = seed
-                }
-                problem
+        let m = Pinn.fitWith s.PinnIterations seed problem
 
         let simulated = m.Predict(yearsOf data.Years) |> Array.map (fun row -> row[0])
 

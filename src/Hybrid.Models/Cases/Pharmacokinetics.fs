@@ -458,14 +458,7 @@ let run (s: Settings) : Outcome =
                         (du .- rates) ./ 5.0
             }
 
-            let m =
-                Pinn.fit
-                    {
-                        Pinn.defaults with
-                            Iterations = s.PinnIterations
-                            Seed = seed
-                    }
-                    problem
+            let m = Pinn.fitWith s.PinnIterations seed problem
 
             let predictor: Predictor =
                 fun group pairs ->

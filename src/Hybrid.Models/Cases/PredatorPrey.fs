@@ -527,14 +527,7 @@ let run (s: Settings) : Outcome =
                     Pinn.Residual = fun f -> (f.D f.U 0 .- lotkaVolterra fittedP f.U) ./ scale
                 }
 
-                let m =
-                    Pinn.fit
-                        {
-                            Pinn.defaults with
-                                Iterations = s.PinnIterations
-                                Seed = seed
-                        }
-                        problem
+                let m = Pinn.fitWith s.PinnIterations seed problem
 
                 let predicted = m.Predict(years |> Array.map (fun y -> [| float y |]))
 

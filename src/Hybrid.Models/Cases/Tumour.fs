@@ -753,14 +753,7 @@ and private runWith (s: Settings) : Outcome =
                     dudt .- d .* uxx .- r .* u .* (1.0 .- u) .+ k .* local .* u
         }
 
-        let m =
-            Pinn.fit
-                {
-                    Pinn.defaults with
-                        Iterations = s.PinnIterations
-                        Seed = seed
-                }
-                problem
+        let m = Pinn.fitWith s.PinnIterations seed problem
 
         let watch = Stopwatch.StartNew()
         let test = pinnTrajectory m testSchedules
