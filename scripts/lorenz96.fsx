@@ -34,6 +34,18 @@ for m in outcome.Models do
 
 printfn ""
 
+printfn "forecast MSE of X at %g MTU, F = %g, per network seed %A:" (Array.last s.Leads) s.Forcing s.NetworkSeeds
+
+for m in outcome.Models |> Array.filter (fun m -> m.SeedRmse.Length > 0) do
+    let mses =
+        m.SeedRmse
+        |> Array.map (fun r -> sprintf "%.3f" (Array.last r[0] * Array.last r[0]))
+        |> String.concat " "
+
+    printfn "  %-18s %s" m.Name mses
+
+printfn ""
+
 printfn
     "forecast RMSE of X at leads %A MTU (%d start states), and long-run mean / std / autocorrelation:"
     s.Leads

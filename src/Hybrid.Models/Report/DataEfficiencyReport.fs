@@ -58,7 +58,7 @@ let private cases: Case list =
 
                     $"{n} samples ({n * Lorenz96.quick.K} pairs)"
             Remark =
-                "The closures and the LSTM see the first samples of the training run in time; the test runs start after the whole training period."
+                "The closures and the sequence baselines (LSTM, transformer) see the first samples of the training run in time; the test runs start after the whole training period."
             Metric = "X at the last lead, in domain"
             Run =
                 fun f ->
