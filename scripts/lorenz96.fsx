@@ -4,7 +4,7 @@
 // a 1-D CNN over the ring of sites (hybrid, sees neighbours), all fitted offline on the same training samples;
 // and the pure data-driven LSTM and transformer forecasters. Scores: forecast RMSE from held-out start states at
 // F = 20 and, out of domain, at F = 18 and 24 (the networks' as the root of the mean MSE over network seeds);
-// long-run mean, standard deviation and lag-0.5 autocorrelation of X. Quick settings (about half a minute);
+// long-run mean, standard deviation and lag-0.5 autocorrelation of X. Quick settings (about a minute);
 // `hybrid report` runs the full ones.
 //
 // Build once (./build.sh, or dotnet build -c Release), then from the repository root:

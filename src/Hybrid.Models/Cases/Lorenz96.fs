@@ -330,6 +330,14 @@ let truth (s: Settings) (forcing: float) (seed: int) (samples: int) : TruthRun =
 
     { X = xs; U = us }
 
+/// Hidden convolutions of the CNN closure (each followed by tanh; then one output convolution).
+[<Literal>]
+let CnnHiddenLayers = 2
+
+/// How many sites to each side the CNN closure's U_k sees: every convolution of width w adds ⌊w/2⌋.
+let cnnReach (s: Settings) =
+    (CnnHiddenLayers + 1) * (s.CnnKernel / 2)
+
 /// A sub-grid closure: the K tendencies U from the K slow variables X.
 type Closure = float[] -> float[]
 
@@ -723,7 +731,16 @@ let run (s: Settings) : Outcome =
     // The CNN closure network from a seed, trained for `Epochs`.
     let fitCnn seed =
         let net =
-            new Cnn1d("closure", 1, 1, s.CnnChannels, 2, s.CnnKernel, padding = Padding.Periodic, dtype = f64)
+            new Cnn1d(
+                "closure",
+                1,
+                1,
+                s.CnnChannels,
+                CnnHiddenLayers,
+                s.CnnKernel,
+                padding = Padding.Periodic,
+                dtype = f64
+            )
 
         net, fitNetwork "CNN closure" net (applyCnn net) seed s.Epochs
 

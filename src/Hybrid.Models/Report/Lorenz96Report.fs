@@ -259,7 +259,7 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
         add $"- F = {t.Forcing:G3}, free-run mean / std minus the truth's: {gaps}."
 
     add
-        $"- The closures are deterministic functions of the current X (of X_k alone, or for the CNN of the sites within {3 * (s.CnnKernel / 2)} of k); the truth's U_k scatters widely around its conditional mean (the closure MSE floor), which a stochastic or memory closure would be needed to represent (Arnold et al. 2013). The long-run statistics come from one free run per model (the first network seed's, and one truth run of the same length), with no estimate of their sampling noise; one truth seed is used."
+        $"- The closures are deterministic functions of the current X (of X_k alone, or for the CNN of the sites within {Lorenz96.cnnReach s} of k); the truth's U_k scatters widely around its conditional mean (the closure MSE floor), which a stochastic or memory closure would be needed to represent (Arnold et al. 2013). The long-run statistics come from one free run per model (the first network seed's, and one truth run of the same length), with no estimate of their sampling noise; one truth seed is used."
 
     add ""
     add $"{example} {closureChart}"

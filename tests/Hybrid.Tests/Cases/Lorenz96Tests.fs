@@ -1,6 +1,6 @@
 /// The two-scale Lorenz-96 twin experiment in quick mode (fixed seeds): truth at F = 20 (and 18, 24 out of
 /// domain), closures fitted on the F = 20 training pairs (MLP and CNN over two network seeds). One run shared
-/// by the tests (≈ 30–40 s on two loaded cores, most of it the truth, the free runs and the uncertainty section).
+/// by the tests (≈ 30–50 s on two loaded cores).
 module Hybrid.Tests.Cases.Lorenz96Tests
 
 open System
