@@ -66,6 +66,8 @@ let private cases: Case list =
                         Lorenz96.run {
                             Lorenz96.quick with
                                 TrainFraction = f
+                                // One network seed, like every model of the experiment.
+                                NetworkSeeds = [ List.head Lorenz96.quick.NetworkSeeds ]
                                 Uncertainty = CaseUncertainty.off
                         }
 
