@@ -10,17 +10,29 @@
 /// The training period comes first; the test period follows it in the same run (held-out initial states).
 /// Out of domain: separate truth runs at F = 18 and F = 24, scored with the closures trained at F = 20.
 ///
-/// Models: all are the X equation alone (8 variables) integrated with RK4 at dt = 0.005 MTU, each with its own
-/// sub-grid closure U_k = U(X_k) applied per site, all fitted offline on the same training pairs (X_k, U_k):
+/// Models: all but the sequence baselines are the X equation alone (8 variables) integrated with RK4 at
+/// dt = 0.005 MTU, each with its own sub-grid closure U = U(X) (the vector of the K tendencies from the vector of
+/// the K slow variables), all fitted offline on the same training samples (X, U):
 ///  - truncated: U = 0 (the scientific model with fixed parameters, no sub-grid term);
-///  - cubic closure: U = a0 + a1 X + a2 X² + a3 X³ fitted by least squares (Wilks 2005 style);
-///  - hybrid (X + MLP): U = N(X), a small MLP (one input, two tanh hidden layers) trained with Adam on the
-///    standardised pairs (full batch);
-///  - LSTM (`Baselines.SequenceModels`), pure data-driven: a forecaster of the 8 X's (÷ 10) with the forcing
-///    (÷ 20) as exogenous input, trained on the F = 20 training run (one-step increments over
-///    `SequenceWindow`-sample windows, teacher forcing), forecasting from the start state alone like the other
-///    models. It has no closure (its closure MSE and curve are NaN) and its train MSE is NaN (its one-step
-///    training MSE is listed as a parameter).
+///  - cubic closure: U_k = a0 + a1 X_k + a2 X_k² + a3 X_k³ per site, fitted by least squares (Wilks 2005 style);
+///  - hybrid (X + MLP): U_k = N(X_k) per site, a small MLP (one input, two tanh hidden layers), a local
+///    (pointwise) closure, i.e. a CNN of kernel width 1;
+///  - hybrid (X + CNN): U = C(X), a 1-D convolutional network (`Cnn1d`) over the periodic ring of the K sites
+///    (circular padding; two tanh hidden convolutions of `CnnChannels` channels and an output convolution, all
+///    of width `CnnKernel`, so U_k sees X_{k−3} … X_{k+3} for width 3) — the GCM-plus-CNN set-up at small scale.
+///    Both networks are trained with full-batch Adam on the standardised samples (one mean and standard
+///    deviation for all X and one for all U) from each of `NetworkSeeds`, and run in the forecasts as plain F#
+///    functions copied from the trained weights (checked against the TorchSharp forward pass);
+///  - LSTM and Transformer (`Baselines.SequenceModels`), pure data-driven: forecasters of the 8 X's (÷ 10) with
+///    the forcing (÷ 20) as exogenous input, trained on the F = 20 training run (one-step increments over
+///    `SequenceWindow`-sample windows, teacher forcing; `SequenceIterations` and `TransformerIterations` Adam
+///    iterations, the transformer's halved in the report settings for about the same training time) with the
+///    first network seed, forecasting from the start state alone like the other models. They have no closure (closure MSE and curve NaN) and their train MSE is
+///    NaN (the one-step training MSE is listed as a parameter).
+/// No PINN baseline: a PINN fits u(t) on one trajectory's time domain, but every test forecast here starts from
+/// an unseen state of a chaotic system with only that state known (no data over the forecast window to fit),
+/// and the sub-grid term has no known equation for the residual; without data it reduces to the truncated X
+/// equation (the truncated row), and learning U in the residual from the training run is the hybrid.
 /// Scores: forecast RMSE of X at fixed leads from held-out initial states (truth X, the fast variables unknown
 /// to the models), and the long-run statistics of a free run (mean, standard deviation, lag-0.5-MTU
 /// autocorrelation of X, pooled over sites) against the truth's over a run of the same length.
@@ -78,11 +90,20 @@ type Settings = {
     LearningRate: float
     /// Seed of the truth's initial state (the out-of-domain runs use `Seed + 1`, `Seed + 2`, …).
     Seed: int
-    /// Seed of the network initialisation.
-    NetworkSeed: int
+    /// Seeds of the closure networks (MLP and CNN, each trained once per seed; forecast errors are the mean over
+    /// seeds, the long-run statistics and closure curves the first seed's); the sequence baselines use the first.
+    NetworkSeeds: int list
+    /// Channels of the CNN closure's two hidden convolutions.
+    CnnChannels: int
+    /// Kernel width of every convolution of the CNN closure (odd).
+    CnnKernel: int
     /// Adam iterations (full-batch epochs) of the LSTM baseline.
     SequenceIterations: int
-    /// Context length of the LSTM baseline (samples).
+    /// Adam iterations of the transformer baseline.
+    TransformerIterations: int
+    /// Model width of the transformer baseline (the LSTM has 32 hidden units).
+    TransformerWidth: int
+    /// Context length of the LSTM and transformer baselines (samples).
     SequenceWindow: int
     /// Share of the training period every closure and the LSTM see, in (0, 1]: the first ⌈f·N⌉ of the N samples
     /// (each K pairs (X_k, U_k)) in time (see `trainingSamples`); 1 keeps all. The test runs never change.
@@ -117,8 +138,14 @@ let defaults = {
     Epochs = 1000
     LearningRate = 1e-2
     Seed = 1
-    NetworkSeed = 5
+    NetworkSeeds = [ 5; 6; 7 ]
+    CnnChannels = 16
+    CnnKernel = 3
     SequenceIterations = 600
+    // Half the LSTM's: a transformer iteration (width 32) costs about twice an LSTM iteration here (full mode, 30
+    // iterations: 16.5 s against 8.0 s on a loaded two-core machine), so both get about the same training time.
+    TransformerIterations = 300
+    TransformerWidth = 32
     SequenceWindow = 10
     TrainFraction = 1.0
     // Closures get the quick budget (300 epochs, not 1000): at 1000 the experiment took 527 s of a 1164 s run on
@@ -130,15 +157,18 @@ let defaults = {
     UncertaintyLead = 0.5
 }
 
-/// Settings for tests and CI (about 5 s): 30 MTU of training data, 30 start states, free runs of 50 MTU, 300 epochs.
+/// Settings for tests and CI: 30 MTU of training data, 30 start states, free runs of 50 MTU, 300 epochs, two
+/// network seeds.
 let quick = {
     defaults with
+        NetworkSeeds = [ 5; 6 ]
         SpinUp = 5.0
         TrainSpan = 30.0
         Starts = 30
         FreeRun = 50.0
         Epochs = 300
         SequenceIterations = 60
+        TransformerIterations = 60
         Uncertainty = {
             CaseUncertainty.quick with
                 Iterations = 100
@@ -149,9 +179,11 @@ let quick = {
 type Skill = {
     /// The forcing F of the truth.
     Forcing: float
-    /// Forecast RMSE of X at `Settings.Leads` (averaged over start states and sites; empty for the truth).
+    /// Forecast RMSE of X at `Settings.Leads` (averaged over start states and sites; empty for the truth). For a
+    /// model fitted over several network seeds, the root of the mean over seeds of the squared RMSE (the MSE).
     Rmse: float[]
-    /// Mean squared error of the closure U(X_k) against the truth's U_k over the test samples (NaN for the truth).
+    /// Mean squared error of the closure U(X) against the truth's U over the test samples and sites (NaN for the
+    /// truth and the sequence baselines).
     ClosureMse: float
     /// Long-run mean of X (free run of `Settings.FreeRun` MTU).
     Mean: float
@@ -167,7 +199,7 @@ type ModelResult = {
     Name: string
     /// What the model is.
     Description: string
-    /// Mean squared error of the closure on the training pairs.
+    /// Mean squared error of the closure on the training pairs (NaN for the sequence baselines).
     TrainMse: float
     /// Training wall time in seconds.
     TrainSeconds: float
@@ -175,11 +207,21 @@ type ModelResult = {
     Epochs: int
     /// Named parameters (polynomial coefficients; networks report their size).
     Parameters: (string * float)[]
-    /// In-domain skill first, then one per out-of-domain forcing.
+    /// In-domain skill first, then one per out-of-domain forcing. For the closure networks (several seeds) the
+    /// forecast RMSE combines the seeds (see `Skill.Rmse`); every other field, here and below, is the first seed's.
     Skills: Skill[]
+    /// Forecast RMSE per network seed, [seed][forcing][lead] (in `Settings.NetworkSeeds` order) for the models fitted
+    /// over `NetworkSeeds`; empty for the others.
+    SeedRmse: float[][][]
+    /// Physics residual of the in-domain test forecasts: their defect under the X equation with no sub-grid term
+    /// from each sample to the next, x(t + Δ) − Φ(x(t)) with Φ the truncated model's RK4 flow over one sampling
+    /// interval, RMS over start states, samples up to the largest lead and sites (0 up to round-off for
+    /// "truncated" itself; `Outcome.TruthPhysicsResidual` is the truth's, the size of the real sub-grid effect).
+    PhysicsResidual: float
     /// X_0 of the first in-domain test forecast, every sample up to the largest lead.
     Example: float[]
-    /// The closure U(x) on `Outcome.ClosureGrid`.
+    /// The closure U_0 at the uniform state X_k = x (every site) for x on `Outcome.ClosureGrid` (for the per-site
+    /// closures the same as U(x) at any site); NaN where the model has no closure.
     Closure: float[]
 }
 
@@ -191,6 +233,8 @@ type Outcome = {
     Truth: Skill[]
     /// Number of training pairs (X_k, U_k).
     TrainPairs: int
+    /// The physics residual (see `ModelResult.PhysicsResidual`) of the truth's own X over the same windows.
+    TruthPhysicsResidual: float
     /// Wall time of all truth integrations (s).
     TruthSeconds: float
     /// Truth X_0 of the first in-domain test forecast, every sample up to the largest lead.
@@ -293,18 +337,34 @@ let truth (s: Settings) (forcing: float) (seed: int) (samples: int) : TruthRun =
 
     { X = xs; U = us }
 
-/// Integrates the X equation with closure `u` (per site) from `x0` with RK4 at `ModelDt`; returns
-/// `samples` samples (the first is `x0`) every `SampleInterval`.
-let private forecast (s: Settings) (forcing: float) (u: float -> float) (x0: float[]) (samples: int) =
+/// Hidden convolutions of the CNN closure (each followed by tanh; then one output convolution).
+[<Literal>]
+let CnnHiddenLayers = 2
+
+/// How many sites to each side the CNN closure's U_k sees: every convolution of width w adds ⌊w/2⌋.
+let cnnReach (s: Settings) =
+    (CnnHiddenLayers + 1) * (s.CnnKernel / 2)
+
+/// A sub-grid closure: the K tendencies U from the K slow variables X.
+type Closure = float[] -> float[]
+
+/// The closure that applies `u` at every site: U_k = u(X_k).
+let perSite (u: float -> float) : Closure = Array.map u
+
+/// Integrates the X equation with closure `u` from `x0` with RK4 at `ModelDt`; returns `samples` samples (the
+/// first is `x0`) every `SampleInterval`.
+let private forecast (s: Settings) (forcing: float) (u: Closure) (x0: float[]) (samples: int) =
     let k = s.K
     let dt = s.ModelDt
 
     let rhs (z: float[]) (d: float[]) =
+        let uz = u z
+
         for i in 0 .. k - 1 do
             d[i] <-
                 -z[(i + k - 1) % k] * (z[(i + k - 2) % k] - z[(i + 1) % k]) - z[i]
                 + forcing
-                + u z[i]
+                + uz[i]
 
     let state = Array.copy x0
 
@@ -371,25 +431,55 @@ let private cubicFit (xs: float[]) (us: float[]) (scale: float) =
 
 let private f64 = torch.ScalarType.Float64
 
-/// The trained network as a plain function (weights copied out; tanh between the linear layers), checked
-/// against the network's own forward pass.
-let private asFunction (net: Mlp) : float -> float =
-    let layers =
-        net.named_parameters ()
-        |> Seq.map (fun struct (_, p) -> p.shape, p.data<float>().ToArray())
-        |> Array.ofSeq
-        |> Array.chunkBySize 2
-        |> Array.map (fun pair ->
-            let shape, w = pair[0]
-            let _, b = pair[1]
-            int shape[0], int shape[1], w, b)
+/// Weights and biases of a network's layers in order: (weight shape, weight values, bias values).
+let private layersOf (net: torch.nn.Module) =
+    net.named_parameters ()
+    |> Seq.map (fun struct (_, p) -> p.shape, p.data<float>().ToArray())
+    |> Array.ofSeq
+    |> Array.chunkBySize 2
+    |> Array.map (fun pair -> fst pair[0], snd pair[0], snd pair[1])
 
+/// An MLP [B; K] → [B; K] on standardised values, the same network at every site.
+let private applyMlp (net: Mlp) (x: torch.Tensor) =
+    (net.forward (x.unsqueeze -1L)).squeeze -1L
+
+/// A CNN [B; K] → [B; K] on standardised values, over the ring of sites.
+let private applyCnn (net: Cnn1d) (x: torch.Tensor) =
+    (net.forward (x.unsqueeze 1L)).squeeze 1L
+
+/// Raises unless `f`, a network copied into plain F#, agrees with `apply` (the network on [B; K]) on a few
+/// deterministic probe states of `k` sites.
+let private verify (what: string) (k: int) (apply: torch.Tensor -> torch.Tensor) (f: float[] -> float[]) =
+    use _ = torch.no_grad ()
+
+    let probes =
+        Array.init 4 (fun p -> Array.init k (fun i -> 2.5 * sin (1.7 * float (p * k + i) + 0.3)))
+
+    use input =
+        torch.tensor(Array.concat probes, dtype = f64).reshape (int64 probes.Length, int64 k)
+
+    use output = apply input
+    let expected = output.data<float>().ToArray() |> Array.chunkBySize k
+
+    for x, e in Array.zip probes expected do
+        let got = f x
+
+        for i in 0 .. k - 1 do
+            if abs (got[i] - e[i]) > 1e-9 * (1.0 + abs e[i]) then
+                raise (HybridException $"Lorenz-96: the copied {what} disagrees with its forward pass at site {i}.")
+
+/// The trained MLP as a plain function of one standardised value (weights copied out; tanh between the linear
+/// layers), checked against the network's own forward pass.
+let private asFunction (net: Mlp) (k: int) : float -> float =
+    let layers = layersOf net
     let last = layers.Length - 1
 
     let f (x: float) =
         let mutable h = [| x |]
 
-        for l, (rows, cols, w, b) in Array.indexed layers do
+        for l, (shape, w, b) in Array.indexed layers do
+            let rows, cols = int shape[0], int shape[1]
+
             let next =
                 Array.init rows (fun r ->
                     let mutable acc = b[r]
@@ -403,26 +493,55 @@ let private asFunction (net: Mlp) : float -> float =
 
         h[0]
 
-    use _ = torch.no_grad ()
-    let probe = [| -3.0; -1.0; 0.0; 0.7; 2.5 |]
-    use input = torch.tensor(probe, dtype = f64).reshape (-1L, 1L)
-    use output = net.forward input
-    let expected = output.data<float>().ToArray()
-
-    for x, e in Array.zip probe expected do
-        if abs (f x - e) > 1e-9 * (1.0 + abs e) then
-            raise (HybridException $"Lorenz-96: the copied network disagrees with its forward pass at {x}.")
-
+    verify "network" k (applyMlp net) (perSite f)
     f
 
-/// Runs the truths, fits the closures and scores every model.
+/// A 1-D CNN (`Cnn1d` with periodic padding, tanh between the convolutions, one input and one output channel)
+/// as a plain function on the ring of sites: the weights are copied out once; each convolution is the
+/// cross-correlation output[o][k] = b[o] + Σ_i Σ_j w[o, i, j] · input[i][(k + j − ⌊width/2⌋) mod K], as in
+/// TorchSharp. `run` checks it against the network's forward pass.
+let convFunction (net: Cnn1d) : float[] -> float[] =
+    let layers = layersOf net
+    let last = layers.Length - 1
+
+    fun (x: float[]) ->
+        let k = x.Length
+        let mutable h = [| x |]
+
+        for l, (shape, w, b) in Array.indexed layers do
+            let outs, ins, width = int shape[0], int shape[1], int shape[2]
+            let half = width / 2
+
+            let next =
+                Array.init outs (fun o ->
+                    Array.init k (fun site ->
+                        let mutable acc = b[o]
+
+                        for i in 0 .. ins - 1 do
+                            let row = h[i]
+                            let offset = (o * ins + i) * width
+
+                            for j in 0 .. width - 1 do
+                                acc <- acc + w[offset + j] * row[((site + j - half) % k + k) % k]
+
+                        acc))
+
+            h <- if l < last then Array.map (Array.map tanh) next else next
+
+        h[0]
+
 /// Training samples (in time, from the first) that `s.TrainFraction` keeps of the `samples` of the training period:
 /// ⌈f·samples⌉, at least `SequenceWindow + 1` (one LSTM window).
 let trainingSamples (s: Settings) (samples: int) : int =
     TrainFraction.count "Lorenz-96" s.TrainFraction (s.SequenceWindow + 1) samples
 
+/// Runs the truths, fits the closures and scores every model.
 let run (s: Settings) : Outcome =
     Engine.init ()
+
+    if List.isEmpty s.NetworkSeeds then
+        raise (HybridException "Lorenz-96: NetworkSeeds is empty; give at least one seed, e.g. [ 5 ].")
+
     use outer = torch.NewDisposeScope()
     let lagSamples = steps s.Lag s.SampleInterval
     let leadSamples = s.Leads |> Array.map (fun l -> steps l s.SampleInterval)
@@ -454,8 +573,10 @@ let run (s: Settings) : Outcome =
     let trainX = Array.concat train.X
     let trainU = Array.concat train.U
 
-    let closureMse (u: float -> float) (xs: float[]) (us: float[]) =
-        Array.map2 (fun x t -> let e = u x - t in e * e) xs us |> Array.average
+    let closureMse (u: Closure) (xs: float[][]) (us: float[][]) =
+        Array.map2 (fun x t -> Array.map2 (fun a b -> (a - b) * (a - b)) (u x) t) xs us
+        |> Array.concat
+        |> Array.average
 
     let truthSkills =
         tests
@@ -473,35 +594,46 @@ let run (s: Settings) : Outcome =
 
     let grid = Array.init 121 (fun i -> -20.0 + 0.5 * float i)
 
-    // A model's scores from its forecasts `path f x0 samples` ([samples][K], the start included) and its closure
-    // (NaN where it has none).
-    let evaluatePaths
-        name
-        description
-        (path: float -> float[] -> int -> float[][])
-        (u: float -> float)
-        seconds
-        epochs
-        parameters
-        =
+    // Forecast RMSE at every lead, [forcing][lead], of the forecasts `path f x0 samples` ([samples][K], the start
+    // included) from the test start states.
+    let rmsesOf (path: float -> float[] -> int -> float[][]) =
+        tests
+        |> Array.mapi (fun i r ->
+            let squared =
+                Array.init s.Starts (fun n ->
+                    let start = n * spacing
+                    let path = path forcings[i] r.X[start] (maxLead + 1)
+
+                    leadSamples
+                    |> Array.map (fun l ->
+                        Array.map2 (fun a b -> (a - b) * (a - b)) path[l] r.X[start + l]
+                        |> Array.average))
+
+            Array.init leadSamples.Length (fun l -> sqrt (squared |> Array.averageBy (fun e -> e[l]))))
+
+    // The physics residual of paths [start][sample][K] (see `ModelResult.PhysicsResidual`).
+    let physicsResidualOf (paths: float[][][]) =
+        let none: Closure = fun x -> Array.zeroCreate x.Length
+
+        paths
+        |> Array.collect (fun xs ->
+            Array.init (xs.Length - 1) (fun t ->
+                let flowed = (forecast s s.Forcing none xs[t] 2)[1]
+                Array.map2 (fun a b -> (a - b) * (a - b)) xs[t + 1] flowed |> Array.average))
+        |> Array.average
+        |> sqrt
+
+    let truthResidual =
+        physicsResidualOf (Array.init s.Starts (fun n -> tests[0].X[n * spacing .. n * spacing + maxLead]))
+
+    // A model's scores from its forecasts `path` and its closure (None where it has none).
+    let evaluatePaths name description path (u: Closure option) seconds epochs parameters =
+        let rmses = rmsesOf path
+
         let skills =
             tests
             |> Array.mapi (fun i r ->
                 let f = forcings[i]
-
-                let squared =
-                    Array.init s.Starts (fun n ->
-                        let start = n * spacing
-                        let path = path f r.X[start] (maxLead + 1)
-
-                        leadSamples
-                        |> Array.map (fun l ->
-                            Array.map2 (fun a b -> (a - b) * (a - b)) path[l] r.X[start + l]
-                            |> Array.average))
-
-                let rmse =
-                    Array.init leadSamples.Length (fun l -> sqrt (squared |> Array.averageBy (fun e -> e[l])))
-
                 let free = path f r.X[0] freeSamples
 
                 let mean, std, ac =
@@ -512,8 +644,8 @@ let run (s: Settings) : Outcome =
 
                 {
                     Forcing = f
-                    Rmse = rmse
-                    ClosureMse = closureMse u (Array.concat r.X) (Array.concat r.U)
+                    Rmse = rmses[i]
+                    ClosureMse = u |> Option.map (fun u -> closureMse u r.X r.U) |> Option.defaultValue nan
                     Mean = mean
                     Std = std
                     Autocorrelation = ac
@@ -523,26 +655,38 @@ let run (s: Settings) : Outcome =
             Name = name
             Description = description
             TrainMse =
-                (if Double.IsNaN(u 0.0) then
-                     nan
-                 else
-                     closureMse u trainX trainU)
+                u
+                |> Option.map (fun u -> closureMse u train.X train.U)
+                |> Option.defaultValue nan
             TrainSeconds = seconds
             Epochs = epochs
             Parameters = parameters
             Skills = skills
+            SeedRmse = [||]
+            PhysicsResidual =
+                physicsResidualOf (Array.init s.Starts (fun n -> path s.Forcing tests[0].X[n * spacing] (maxLead + 1)))
             Example = path s.Forcing tests[0].X[0] (maxLead + 1) |> Array.map (fun x -> x[0])
-            Closure = grid |> Array.map u
+            Closure =
+                match u with
+                | Some u -> grid |> Array.map (fun x -> (u (Array.create s.K x))[0])
+                | None -> Array.create grid.Length nan
         }
 
-    let evaluate name description (u: float -> float) seconds epochs parameters =
-        evaluatePaths name description (fun f x0 samples -> forecast s f u x0 samples) u seconds epochs parameters
+    let evaluate name description (u: Closure) seconds epochs parameters =
+        evaluatePaths
+            name
+            description
+            (fun f x0 samples -> forecast s f u x0 samples)
+            (Some u)
+            seconds
+            epochs
+            parameters
 
     let truncated =
         evaluate
             "truncated"
             "X equation with no sub-grid term (U = 0): the scientific model with fixed parameters"
-            (fun _ -> 0.0)
+            (fun x -> Array.zeroCreate x.Length)
             0.0
             0
             [||]
@@ -555,12 +699,13 @@ let run (s: Settings) : Outcome =
         evaluate
             "cubic closure"
             "X equation + U = a0 + a1 X + a2 X^2 + a3 X^3 per site, least squares on the training pairs (Wilks 2005 style)"
-            (fun x -> a[0] + x * (a[1] + x * (a[2] + x * a[3])))
+            (perSite (fun x -> a[0] + x * (a[1] + x * (a[2] + x * a[3]))))
             cubicSeconds
             0
             [| "a0", a[0]; "a1", a[1]; "a2", a[2]; "a3", a[3] |]
 
-    // Hybrid: U = mu + su · N((X − mx) / sx), full-batch Adam on the standardised pairs.
+    // The closure networks work on standardised values: U = mu + su · N((X − mx) / sx), one (m, s) pair for all X
+    // and one for all U; full-batch Adam on the training samples [N; K].
     let mx, sx =
         let m = Array.average trainX
         m, sqrt (trainX |> Array.averageBy (fun v -> (v - m) * (v - m)))
@@ -569,74 +714,152 @@ let run (s: Settings) : Outcome =
         let m = Array.average trainU
         m, sqrt (trainU |> Array.averageBy (fun v -> (v - m) * (v - m)))
 
-    let inputs =
-        torch.tensor(trainX |> Array.map (fun x -> (x - mx) / sx), dtype = f64).reshape (-1L, 1L)
+    let samplesTensor (values: float[]) =
+        torch.tensor(values, dtype = f64).reshape (int64 train.X.Length, int64 s.K)
 
-    let targets =
-        torch.tensor(trainU |> Array.map (fun u -> (u - mu) / su), dtype = f64).reshape (-1L, 1L)
+    let inputs = samplesTensor (trainX |> Array.map (fun x -> (x - mx) / sx))
+    let targets = samplesTensor (trainU |> Array.map (fun u -> (u - mu) / su))
 
-    // The closure network from a seed (with dropout probability `dropout`), trained for `epochs`.
-    let fitClosure seed dropout epochs =
-        let net = new Mlp("closure", 1, 1, s.Width, 2, dropout = dropout, dtype = f64)
+    // Trains `net` (`apply`: the network on standardised [N; K]) from `seed` for `epochs`; returns the seconds.
+    // `CaseTraining.initialise` scales weights by 1/√(shape[1]), the input channels of a convolution kernel
+    // [out; in; width], whose fan-in is in · width: kernels are scaled by a further 1/√width.
+    let fitNetwork what (net: torch.nn.Module) (apply: torch.Tensor -> torch.Tensor) seed epochs =
         CaseTraining.initialise net seed false
+
+        using (torch.no_grad ()) (fun _ ->
+            for p in Neural.parameters net do
+                if p.dim () = 3L then
+                    withScalar (1.0 / sqrt (float p.shape[2])) p.mul_ |> ignore)
 
         let networkParameters =
             Neural.parameters net |> Array.map (fun p -> p :> torch.Tensor)
 
         let seconds =
-            CaseTraining.adam
-                "Lorenz-96 closure"
-                "lower the learning rate"
-                [| networkParameters, s.LearningRate |]
-                epochs
-                (fun _ -> (square (net.forward inputs - targets)).mean ())
+            CaseTraining.singleThreaded (fun () ->
+                CaseTraining.adam
+                    $"Lorenz-96 {what}"
+                    "lower the learning rate"
+                    [| networkParameters, s.LearningRate |]
+                    epochs
+                    (fun _ -> (square (apply inputs - targets)).mean ()))
 
         net.eval () |> ignore
+        seconds
+
+    // The MLP closure network from a seed (with dropout probability `dropout`), trained for `epochs`.
+    let fitClosure seed dropout epochs =
+        let net = new Mlp("closure", 1, 1, s.Width, 2, dropout = dropout, dtype = f64)
+        let seconds = fitNetwork "MLP closure" net (applyMlp net) seed epochs
         net, seconds
 
-    let closureOf (n: float -> float) = fun x -> mu + su * n ((x - mx) / sx)
-    let net, netSeconds = fitClosure s.NetworkSeed 0.0 s.Epochs
-    let n = asFunction net
+    // The CNN closure network from a seed, trained for `Epochs`.
+    let fitCnn seed =
+        let net =
+            new Cnn1d(
+                "closure",
+                1,
+                1,
+                s.CnnChannels,
+                CnnHiddenLayers,
+                s.CnnKernel,
+                padding = Padding.Periodic,
+                dtype = f64
+            )
+
+        net, fitNetwork "CNN closure" net (applyCnn net) seed s.Epochs
+
+    let closureOf (n: float[] -> float[]) : Closure =
+        fun x -> n (x |> Array.map (fun v -> (v - mx) / sx)) |> Array.map (fun v -> mu + su * v)
+
+    // A closure network over `NetworkSeeds`; `fit seed` gives its closure, training seconds and parameters.
+    // Every seed's forecast RMSE is kept; the rest (statistics, closure curve) is the first seed's.
+    let overSeeds name description (fit: int -> Closure * float * (string * float)[]) =
+        let fits = s.NetworkSeeds |> List.map fit |> Array.ofList
+        let u0, _, parameters = fits[0]
+        let first = evaluate name description u0 0.0 s.Epochs parameters
+
+        let seedRmse =
+            Array.append
+                [| first.Skills |> Array.map (fun k -> k.Rmse) |]
+                (fits[1..]
+                 |> Array.map (fun (u, _, _) -> rmsesOf (fun f x0 samples -> forecast s f u x0 samples)))
+
+        {
+            first with
+                TrainSeconds = fits |> Array.averageBy (fun (_, seconds, _) -> seconds)
+                SeedRmse = seedRmse
+                Skills =
+                    first.Skills
+                    |> Array.mapi (fun i k -> {
+                        k with
+                            Rmse =
+                                Array.init k.Rmse.Length (fun l ->
+                                    sqrt (seedRmse |> Array.averageBy (fun r -> r[i][l] * r[i][l])))
+                    })
+        }
 
     let hybrid =
-        evaluate
+        overSeeds
             "hybrid (X + MLP)"
-            $"X equation + U = N(X) per site, MLP 1-{s.Width}-{s.Width}-1 (tanh) on standardised pairs, full-batch Adam (lr {s.LearningRate})"
-            (closureOf n)
-            netSeconds
-            s.Epochs
-            [| "network weights", float (Neural.parameterCount net) |]
+            $"X equation + U_k = N(X_k) per site (a local closure: a CNN of kernel width 1), MLP 1-{s.Width}-{s.Width}-1 (tanh) on standardised pairs, full-batch Adam (lr {s.LearningRate})"
+            (fun seed ->
+                let net, seconds = fitClosure seed 0.0 s.Epochs
 
-    // Pure data-driven: LSTM forecaster of X (÷ 10) with the forcing (÷ 20) as exogenous input.
+                closureOf (perSite (asFunction net s.K)),
+                seconds,
+                [| "network weights", float (Neural.parameterCount net) |])
+
+    let cnn =
+        overSeeds
+            "hybrid (X + CNN)"
+            $"X equation + U = C(X), 1-D CNN over the periodic ring of the {s.K} sites, {s.CnnChannels}-{s.CnnChannels} channels (tanh), kernel width {s.CnnKernel} (circular padding) on standardised samples, full-batch Adam (lr {s.LearningRate})"
+            (fun seed ->
+                let net, seconds = fitCnn seed
+                let f = convFunction net
+                verify "CNN" s.K (applyCnn net) f
+                closureOf f, seconds, [| "network weights", float (Neural.parameterCount net) |])
+
+    // Pure data-driven: LSTM and transformer forecasters of X (÷ 10) with the forcing (÷ 20) as exogenous input.
     let forcingInput (f: float) samples = Array.create samples [| f / 20.0 |]
     let scaled = Array.map (Array.map (fun (x: float) -> x / 10.0))
 
-    let lstm =
-        SequenceModels.fitForecaster
-            {
-                SequenceModels.defaults SequenceModels.Architecture.Lstm with
-                    Hidden = 32
-                    Window = s.SequenceWindow
-                    Iterations = s.SequenceIterations
-                    Seed = s.NetworkSeed
-            } [| scaled train.X |] [| forcingInput s.Forcing train.X.Length |]
+    let sequenceRow architecture hidden iterations what =
+        let model =
+            SequenceModels.fitForecaster
+                {
+                    SequenceModels.defaults architecture with
+                        Hidden = hidden
+                        Heads = 4
+                        Window = s.SequenceWindow
+                        Iterations = iterations
+                        Seed = List.head s.NetworkSeeds
+                } [| scaled train.X |] [| forcingInput s.Forcing train.X.Length |]
 
-    let lstmRow =
         evaluatePaths
-            "LSTM"
-            $"pure data-driven: LSTM forecaster of the {s.K} X's with F as exogenous input, {s.SequenceWindow}-sample context, trained on the F = {s.Forcing} run; no closure"
+            (SequenceModels.name architecture)
+            $"pure data-driven: {what} forecaster of the {s.K} X's with F as exogenous input, {s.SequenceWindow}-sample context, trained on the F = {s.Forcing} run; no closure"
             (fun f x0 samples ->
                 let path =
-                    SequenceModels.forecast lstm (scaled [| x0 |]) (forcingInput f samples) (samples - 1)
+                    SequenceModels.forecast model (scaled [| x0 |]) (forcingInput f samples) (samples - 1)
 
                 Array.append [| x0 |] (path |> Array.map (Array.map (fun x -> 10.0 * x))))
-            (fun _ -> nan)
-            lstm.Seconds
-            lstm.Epochs
+            None
+            model.Seconds
+            model.Epochs
             [|
-                "network weights", float (Neural.parameterCount lstm.Net)
-                "one-step train MSE", lstm.TrainLoss * 100.0
+                "network weights", float (Neural.parameterCount model.Net)
+                "one-step train MSE", model.TrainLoss * 100.0
             |]
+
+    let lstmRow =
+        sequenceRow SequenceModels.Architecture.Lstm 32 s.SequenceIterations "LSTM (32 hidden units)"
+
+    let transformerRow =
+        sequenceRow
+            SequenceModels.Architecture.Transformer
+            s.TransformerWidth
+            s.TransformerIterations
+            $"transformer (width {s.TransformerWidth}, 4 heads, one causal encoder layer)"
 
     let binned =
         Array.zip trainX trainU
@@ -660,13 +883,13 @@ let run (s: Settings) : Outcome =
         let at (r: TruthRun) limit =
             starts r limit |> Array.collect (fun n -> r.X[n + lead])
 
-        let forecasts f (u: float -> float) (r: TruthRun) limit =
+        let forecasts f (u: Closure) (r: TruthRun) limit =
             starts r limit
             |> Array.collect (fun n -> (forecast s f u r.X[n] (lead + 1))[lead])
 
         let sampled (net: Mlp) : float -> float =
             if not net.training then
-                asFunction net
+                asFunction net s.K
             else
                 use _ = torch.no_grad ()
 
@@ -684,7 +907,7 @@ let run (s: Settings) : Outcome =
                     w.mul_ (mask.unsqueeze 0L) |> ignore
 
                 net.eval () |> ignore
-                let f = asFunction net
+                let f = asFunction net s.K
                 net.train () |> ignore
                 Array.iter2 (fun (w: Modules.Parameter) (v: torch.Tensor) -> w.copy_ v |> ignore) weights saved
                 f
@@ -702,7 +925,7 @@ let run (s: Settings) : Outcome =
 
         CaseUncertainty.run s.Uncertainty splits (fun seed dropout ->
             let net, _ = fitClosure seed dropout s.Uncertainty.Iterations
-            let deterministic = closureOf (asFunction net)
+            let deterministic = closureOf (perSite (asFunction net s.K))
 
             let trainError =
                 Array.map2
@@ -714,7 +937,7 @@ let run (s: Settings) : Outcome =
                 Modules = [| net |]
                 Predict =
                     fun () ->
-                        let u = closureOf (sampled net)
+                        let u = closureOf (perSite (sampled net))
 
                         tests
                         |> Array.mapi (fun i r -> torch.tensor (forecasts forcings[i] u r s.Starts, dtype = f64))
@@ -725,10 +948,11 @@ let run (s: Settings) : Outcome =
         Settings = s
         Truth = truthSkills
         TrainPairs = trainX.Length
+        TruthPhysicsResidual = truthResidual
         TruthSeconds = truthSeconds
         TruthExample = Array.init (maxLead + 1) (fun t -> tests[0].X[t][0])
         BinnedTruth = binned
         ClosureGrid = grid
-        Models = [| truncated; cubic; hybrid; lstmRow |]
+        Models = [| truncated; cubic; hybrid; cnn; lstmRow; transformerRow |]
         Uncertainty = uncertainty
     }

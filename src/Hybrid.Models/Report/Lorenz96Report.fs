@@ -23,8 +23,8 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
             TrainMse = m.TrainMse
             TrainSeconds = m.TrainSeconds
             Epochs = m.Epochs
-            SeedTestMse = [||]
-            PhysicsResidual = nan
+            SeedTestMse = m.SeedRmse |> Array.map (fun r -> r[0][last] * r[0][last])
+            PhysicsResidual = m.PhysicsResidual
             Parameters = m.Parameters
         })
 
@@ -40,6 +40,18 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
                 |> ignore
 
     File.WriteAllText(Path.Combine(dir, "lorenz96-forecasts.csv"), skill.ToString())
+
+    let perSeed = StringBuilder()
+    perSeed.AppendLine "model,network_seed,forcing,lead_mtu,rmse_x" |> ignore
+
+    for m in o.Models do
+        for seed, r in Seq.zip s.NetworkSeeds m.SeedRmse do
+            for i, k in Array.indexed m.Skills do
+                for l, lead in Array.indexed s.Leads do
+                    perSeed.AppendLine $"{m.Name},{seed},{inv k.Forcing},{inv lead},{inv (r[i][l])}"
+                    |> ignore
+
+    File.WriteAllText(Path.Combine(dir, "lorenz96-seeds.csv"), perSeed.ToString())
 
     let stats = StringBuilder()
 
@@ -87,7 +99,7 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
     let closureChart =
         LineChart.save dir "lorenz96-closures" {
             Title =
-                $"Lorenz-96, F = {s.Forcing}: sub-grid tendency U against X (dots: binned mean of the training pairs)"
+                $"Lorenz-96, F = {s.Forcing}: sub-grid tendency U against X (the CNN's at the uniform state X_k = X; dots: binned mean of the training pairs)"
             XLabel = "X_k"
             YLabel = "U_k"
             Observed = o.BinnedTruth
@@ -104,17 +116,19 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
     let md = StringBuilder()
     let add (str: string) = md.AppendLine str |> ignore
     let leads = s.Leads |> Array.map (fun l -> $"{l:G3}") |> String.concat ", "
+    let seeds = Array.ofList s.NetworkSeeds
+    let seedList = seeds |> Array.map string |> String.concat ", "
     let ood = s.OutOfDomain |> Array.map (fun f -> $"{f:G3}") |> String.concat " and "
     add "## Two-scale Lorenz-96 (twin experiment): sub-grid closures"
     add ""
 
     add
-        $"Truth: the coupled X–Y system, K = {s.K}, J = {s.J}, h = {s.H:G3}, b = {s.B:G3}, c = {s.C:G3} (Wilks 2005; Arnold et al. 2013), RK4 at dt = {s.TruthDt:G3} MTU in plain F# arrays, {s.SpinUp:G3} MTU spin-up. Training: {o.TrainPairs} pairs (X_k, U_k = −(hc/b) Σ_j Y_jk) from {s.TrainSpan:G3} MTU at F = {s.Forcing:G3}, every {s.SampleInterval:G3} MTU. Every model is the X equation alone, RK4 at dt = {s.ModelDt:G3} MTU, with its closure U(X_k) per site. Test: {s.Starts} held-out start states {s.StartSpacing:G3} MTU apart after the training period (truth X; the fast variables are unknown to the models); out of domain: fresh truth runs at F = {ood}, closures trained at F = {s.Forcing:G3}. Truth integrations took {o.TruthSeconds:F1} s."
+        $"Truth: the coupled X–Y system, K = {s.K}, J = {s.J}, h = {s.H:G3}, b = {s.B:G3}, c = {s.C:G3} (Wilks 2005; Arnold et al. 2013), RK4 at dt = {s.TruthDt:G3} MTU in plain F# arrays, {s.SpinUp:G3} MTU spin-up. Training: {o.TrainPairs} pairs (X_k, U_k = −(hc/b) Σ_j Y_jk) from {s.TrainSpan:G3} MTU at F = {s.Forcing:G3}, every {s.SampleInterval:G3} MTU. Every model but the sequence baselines is the X equation alone, RK4 at dt = {s.ModelDt:G3} MTU, with its closure: per site U_k = U(X_k) (cubic, MLP), or U = C(X) from all {s.K} sites (CNN over the periodic ring, kernel width {s.CnnKernel}); the networks are copied into plain F# functions for the forecasts (checked against TorchSharp). The MLP and CNN closures are trained from each of {seeds.Length} network seed(s) ({seedList}): their forecast errors combine the seeds (RMSE = root of the mean MSE over seeds; test MSE in the table as mean ± sample sd), while train MSE, closure MSE, the long-run statistics, the example forecast and the closure curves are the first seed's. The LSTM and transformer run once, with the first network seed. No PINN baseline: a PINN fits u(t) on one trajectory's time domain, but each test forecast starts from an unseen state of a chaotic system with nothing observed over its window, and the sub-grid term has no known equation for the residual, so a PINN would reduce to the truncated X equation (the truncated row) or, learning U from the training run, to the hybrid. Test: {s.Starts} held-out start states {s.StartSpacing:G3} MTU apart after the training period (truth X; the fast variables are unknown to the models); out of domain: fresh truth runs at F = {ood}, closures trained at F = {s.Forcing:G3}. Truth integrations took {o.TruthSeconds:F1} s."
 
     add ""
 
     add
-        $"Shared table: test MSE = squared forecast RMSE of X at lead {s.Leads[last]:G3} MTU in domain; train MSE = the closure's MSE against U_k on the training pairs."
+        $"Shared table: test MSE = squared forecast RMSE of X at lead {s.Leads[last]:G3} MTU in domain; train MSE = the closure's MSE against U_k on the training pairs; physics residual = the in-domain forecasts' defect under the X equation with no sub-grid term from each {s.SampleInterval:G3}-MTU sample to the next (RMS over start states, samples up to {s.Leads[last]:G3} MTU and sites; 0 for truncated itself, {o.TruthPhysicsResidual:G3} for the truth's own X: the size of the real sub-grid effect over one interval)."
 
     add ""
     ModelTable.markdown 3 rows |> List.iter add
@@ -155,36 +169,81 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
     let byName name =
         o.Models |> Array.find (fun m -> m.Name = name)
 
-    let hybrid = byName "hybrid (X + MLP)"
+    let mlp = byName "hybrid (X + MLP)"
+    let cnn = byName "hybrid (X + CNN)"
+    let hybrids = [ mlp; cnn ]
+    let longest = s.Leads.Length - 1
+    let mse (r: float) = r * r
 
-    for other in [ "truncated"; "cubic closure" ] do
-        let om = byName other
+    // Mean ± sample sd over network seeds of a closure network's forecast MSE at forcing i, lead l.
+    let seedMse (m: Lorenz96.ModelResult) i l =
+        Hybrid.Models.Baselines.Comparison.summarise (m.SeedRmse |> Array.map (fun r -> mse (r[i][l])))
 
-        for i, k in Array.indexed hybrid.Skills do
-            let verdicts =
+    let g3 (v: float) =
+        v.ToString("g3", CultureInfo.InvariantCulture)
+
+    for hybrid in hybrids do
+        for other in [ "truncated"; "cubic closure" ] do
+            let om = byName other
+
+            for i, k in Array.indexed hybrid.Skills do
+                let verdicts =
+                    s.Leads
+                    |> Array.mapi (fun l lead ->
+                        $"{verdict k.Rmse[l] om.Skills[i].Rmse[l]} at {lead:G3} MTU ({k.Rmse[l]:F3} vs {om.Skills[i].Rmse[l]:F3})")
+                    |> String.concat ", "
+
+                add $"- F = {k.Forcing:G3}: {hybrid.Name} vs {other} (RMSE): {verdicts}."
+
+    // Do neighbours help? The CNN (sees neighbouring sites) against the MLP (a CNN of kernel width 1), forecast
+    // MSE over seeds at every lead and forcing.
+    let better = [|
+        for i, k in Array.indexed cnn.Skills do
+            let cells =
                 s.Leads
                 |> Array.mapi (fun l lead ->
-                    $"{verdict k.Rmse[l] om.Skills[i].Rmse[l]} at {lead:G3} MTU ({k.Rmse[l]:F3} vs {om.Skills[i].Rmse[l]:F3})")
+                    let c, m = seedMse cnn i l, seedMse mlp i l
+                    let word = if c.Mean < m.Mean then "lower" else "higher"
+                    $"{word} at {lead:G3} MTU ({g3 c.Mean} ± {g3 c.Spread} vs {g3 m.Mean} ± {g3 m.Spread})")
                 |> String.concat ", "
 
-            add $"- F = {k.Forcing:G3}: the hybrid vs {other}: {verdicts}."
+            add
+                $"- F = {k.Forcing:G3}: the CNN closure's forecast MSE against the pointwise MLP's (mean ± sd over {seeds.Length} seed(s)): {cells}."
 
-    // The proposal's claim (issue #6): the hybrid against the pure data-driven LSTM, in and out of domain, on the
-    // forecast MSE (RMSE²) at the longest lead.
-    let lstm = byName "LSTM"
-    let longest = s.Leads.Length - 1
+            k.Forcing, cnn.Skills[i].Rmse[longest] < mlp.Skills[i].Rmse[longest]
+    |]
 
-    for i, k in Array.indexed hybrid.Skills do
+    let forcingList (fs: (float * bool)[]) =
+        fs |> Array.map (fun (f, _) -> $"F = {f:G3}") |> String.concat ", "
+
+    let wins, losses = better |> Array.partition snd
+
+    add (
+        $"- Neighbours (the issue's CNN closure against the local MLP), mean MSE at {s.Leads[longest]:G3} MTU: "
+        + (if losses.Length = 0 then
+               "the CNN is better at every forcing."
+           elif wins.Length = 0 then
+               "the CNN is NOT better at any forcing; the pointwise MLP is the stronger hybrid here."
+           else
+               $"the CNN is better at {forcingList wins} but NOT at {forcingList losses}.")
+    )
+
+    // The proposal's claim (issue #6): each hybrid against the best pure data-driven model (LSTM, transformer), in
+    // and out of domain, on the forecast MSE (RMSE²) at the longest lead.
+    let pureMl = o.Models |> Array.filter (fun m -> ModelTable.isPureMl m.Name)
+
+    for i, k in Array.indexed cnn.Skills do
         let where = if i = 0 then "in domain" else "out of domain"
 
-        add (
-            "- "
-            + Hybrid.Models.Baselines.Comparison.claimSentence
-                $"F = {k.Forcing:G3} forecasts ({where}), MSE of X at {s.Leads[longest]:G3} MTU"
-                hybrid.Name
-                (k.Rmse[longest] * k.Rmse[longest])
-                [| lstm.Name, lstm.Skills[i].Rmse[longest] * lstm.Skills[i].Rmse[longest] |]
-        )
+        for hybrid in hybrids do
+            add (
+                "- "
+                + Hybrid.Models.Baselines.Comparison.claimSentence
+                    $"F = {k.Forcing:G3} forecasts ({where}), MSE of X at {s.Leads[longest]:G3} MTU"
+                    hybrid.Name
+                    (mse hybrid.Skills[i].Rmse[longest])
+                    (pureMl |> Array.map (fun m -> m.Name, mse m.Skills[i].Rmse[longest]))
+            )
 
     for i, t in Array.indexed o.Truth do
         let gaps =
@@ -201,7 +260,7 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
         add $"- F = {t.Forcing:G3}, free-run mean / std minus the truth's: {gaps}."
 
     add
-        "- The closures are deterministic functions of the local X_k; the truth's U_k scatters widely around its conditional mean (the closure MSE floor), which a stochastic or memory closure would be needed to represent (Arnold et al. 2013). The long-run statistics come from one free run per model (and one truth run of the same length), with no estimate of their sampling noise; one network seed and one truth seed are reported (in quick mode, network seeds 1–5 change the hybrid's in-domain RMSE by less than 0.01 at every lead and leave it below the cubic closure's at every lead and forcing)."
+        $"- The closures are deterministic functions of the current X (of X_k alone, or for the CNN of the sites within {Lorenz96.cnnReach s} of k); the truth's U_k scatters widely around its conditional mean (the closure MSE floor), which a stochastic or memory closure would be needed to represent (Arnold et al. 2013). The long-run statistics come from one free run per model (the first network seed's, and one truth run of the same length), with no estimate of their sampling noise; one truth seed is used."
 
     add ""
     add $"{example} {closureChart}"
@@ -210,7 +269,7 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
     UncertaintyReport.section
         dir
         "lorenz96"
-        $"The hybrid's X forecasts at lead {o.Settings.UncertaintyLead} MTU from the {o.Settings.Starts} test start states (all {o.Settings.K} sites), at F = {o.Settings.Forcing} and out of domain: a deep ensemble (M closures from M network seeds, each trained for {o.Settings.Uncertainty.Iterations} epochs) and MC dropout (p = dropout probability, T passes; each pass draws one dropout mask and keeps it at every site and step of every forecast). Noise variance: the member's forecast MSE at the same lead from start states of the training run (F = {o.Settings.Forcing}), the same at every forcing."
+        $"The MLP hybrid's (pointwise closure's) X forecasts at lead {o.Settings.UncertaintyLead} MTU from the {o.Settings.Starts} test start states (all {o.Settings.K} sites), at F = {o.Settings.Forcing} and out of domain: a deep ensemble (M closures from M network seeds, each trained for {o.Settings.Uncertainty.Iterations} epochs) and MC dropout (p = dropout probability, T passes; each pass draws one dropout mask and keeps it at every site and step of every forecast). Noise variance: the member's forecast MSE at the same lead from start states of the training run (F = {o.Settings.Forcing}), the same at every forcing."
         3
         o.Uncertainty
     |> List.iter add
