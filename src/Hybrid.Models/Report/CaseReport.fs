@@ -10,21 +10,23 @@ open System.Text
 open Hybrid.Models.Cases
 open Hybrid.Models.Report
 
+/// Runs `section` (one case or experiment of the report) with a progress line on standard error before and after
+/// (the full report takes tens of minutes).
+let private step (name: string) (section: unit -> string) : string =
+    eprintfn $"report: {name} ..."
+    let watch = Diagnostics.Stopwatch.StartNew()
+    let md = section ()
+    eprintfn $"report: {name} done in {watch.Elapsed.TotalSeconds:F0} s"
+    md
+
 /// Runs the case studies (`quick`: the quick settings) and writes the report into `dir`; returns summary.md's path.
+/// Progress goes to standard error, one line as each case starts and ends.
 let write (dir: string) (quick: bool) : string =
     Directory.CreateDirectory dir |> ignore
     let clock = Diagnostics.Stopwatch.StartNew()
-    let lorenz = Lorenz96.run (if quick then Lorenz96.quick else Lorenz96.defaults)
-    let settings = if quick then PredatorPrey.quick else PredatorPrey.defaults
-    let predatorPrey = PredatorPrey.run settings
 
-    let pk =
-        Pharmacokinetics.run (
-            if quick then
-                Pharmacokinetics.quick
-            else
-                Pharmacokinetics.defaults
-        )
+    let pick quickSettings fullSettings =
+        if quick then quickSettings else fullSettings
 
     let md = StringBuilder()
     md.AppendLine "# Case-study report" |> ignore
@@ -40,23 +42,25 @@ let write (dir: string) (quick: bool) : string =
     |> ignore
 
     md.AppendLine "" |> ignore
+
     // The flagship first: the twin experiment where the hybrid's advantage is clear.
-    md.Append(Lorenz96Report.write dir lorenz) |> ignore
-    md.Append(PredatorPreyReport.write dir predatorPrey) |> ignore
-    md.Append(PharmacokineticsReport.write dir pk) |> ignore
+    let sections = [
+        "two-scale Lorenz-96", fun () -> Lorenz96Report.write dir (Lorenz96.run (pick Lorenz96.quick Lorenz96.defaults))
+        "predator–prey",
+        fun () -> PredatorPreyReport.write dir (PredatorPrey.run (pick PredatorPrey.quick PredatorPrey.defaults))
+        "pharmacokinetics",
+        fun () ->
+            PharmacokineticsReport.write
+                dir
+                (Pharmacokinetics.run (pick Pharmacokinetics.quick Pharmacokinetics.defaults))
+        "energy balance",
+        fun () -> EnergyBalanceReport.write dir (EnergyBalance.run (pick EnergyBalance.quick EnergyBalance.defaults))
+        "tumour growth", fun () -> TumourReport.write dir (Tumour.run (pick Tumour.quick Tumour.defaults))
+        "data efficiency", fun () -> DataEfficiencyReport.write dir quick
+    ]
 
-    let energy =
-        EnergyBalance.run (
-            if quick then
-                EnergyBalance.quick
-            else
-                EnergyBalance.defaults
-        )
-
-    md.Append(EnergyBalanceReport.write dir energy) |> ignore
-    let tumour = Tumour.run (if quick then Tumour.quick else Tumour.defaults)
-    md.Append(TumourReport.write dir tumour) |> ignore
-    md.Append(DataEfficiencyReport.write dir quick) |> ignore
+    for i, (name, section) in List.indexed sections do
+        md.Append(step $"{i + 1}/{sections.Length} {name}" section) |> ignore
 
     md.AppendLine
         $"Made in {clock.Elapsed.TotalSeconds:F0} s on {Environment.ProcessorCount} cores, {Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}, {Hybrid.Engine.describe ()}."

@@ -231,6 +231,7 @@ let write (dir: string) (quick: bool) : string =
             |> Array.map (fun f -> $"{DataEfficiency.percent f}: {c.Selects f}")
             |> String.concat "; "
 
+        eprintfn $"report: data efficiency, {c.Title} ({fractions.Length} shares) ..."
         let result = DataEfficiency.run c.Stem fractions c.Run
 
         md.Append(DataEfficiency.write dir c.Title $"Training data per share: {selects}. {c.Remark}" c.Metric result)

@@ -57,8 +57,8 @@ let tests =
             Expect.isTrue (ecs > 0.5 && ecs < 10.0) $"ECS {ecs} K"
         }
 
-        test "the LSTM, transformer and PINN rows report their seeds and training budget" {
-            for name in [ "LSTM"; "Transformer"; "PINN" ] do
+        test "every row with a network (hybrids, MLPs, LSTM, transformer, PINN) reports its seeds and training budget" {
+            for name in [ "hybrid (EBM + MLP)"; "LSTM"; "Transformer"; "PINN" ] do
                 let m = model name
                 Expect.equal m.SeedTestMse.Length EnergyBalance.quick.Seeds $"{name}: one test MSE per seed"
                 Expect.floatClose Accuracy.veryHigh m.TestMse (Array.average m.SeedTestMse) $"{name}: mean over seeds"
@@ -72,6 +72,35 @@ let tests =
         // The PINN (≈ 0.00678) and both physics models are as good as the hybrid: the sequence models' free forecast
         // of a noisy record is what is weak, not the hybrid that is strong. Report settings (3 seeds): hybrid ≈ 0.00679
         // against the transformer ≈ 0.0173 ± 0.014 (LSTM ≈ 0.043 ± 0.029, PINN ≈ 0.00691): −61%.
+        // Two seeds: every network row is trained twice (the hybrid each time from the fitted EBM), its first seed
+        // reproduces the one-seed run exactly, and the physics rows have no seeds.
+        test "with two seeds, the network rows average two runs whose first is the one-seed run" {
+            let two =
+                EnergyBalance.run {
+                    EnergyBalance.quick with
+                        Seeds = 2
+                        Uncertainty = Hybrid.Models.Cases.CaseUncertainty.off
+                }
+
+            for m in two.Models do
+                let one = model m.Name
+
+                if m.Name.StartsWith "EBM" then
+                    Expect.isEmpty m.SeedTestMse $"{m.Name}: no seeds"
+                    Expect.equal m.TestMse one.TestMse $"{m.Name}: the same fit"
+                else
+                    Expect.equal m.SeedTestMse.Length 2 $"{m.Name}: two seeds"
+
+                    Expect.floatClose
+                        Accuracy.veryHigh
+                        m.SeedTestMse[0]
+                        one.TestMse
+                        $"{m.Name}: first seed = one-seed run"
+
+                    Expect.notEqual m.SeedTestMse[1] m.SeedTestMse[0] $"{m.Name}: the second seed is another network"
+                    Expect.floatClose Accuracy.veryHigh m.TestMse (Array.average m.SeedTestMse) $"{m.Name}: the mean"
+        }
+
         test "the hybrid's 2001–2018 MSE is at least 20% below the best pure-ML baseline's" {
             let best = bestPureMl ()
             Expect.isLessThan (model "hybrid (EBM + MLP)").TestMse (0.8 * best.TestMse) best.Name

@@ -55,8 +55,15 @@ let tests =
                 "hybrid < textbook"
         }
 
-        test "the LSTM, transformer and PINN rows report their seeds and training budget" {
-            for name in [ "LSTM"; "Transformer"; "PINN" ] do
+        test "every row with a network (hybrids, MLPs, LSTM, transformer, PINN) reports its seeds and training budget" {
+            for name in
+                [
+                    "hybrid (1-cpt + MLP elimination)"
+                    "MLP C(t, dose)"
+                    "LSTM"
+                    "Transformer"
+                    "PINN"
+                ] do
                 let m = model name
                 Expect.equal m.SeedTestMse.Length Pharmacokinetics.quick.Seeds $"{name}: one test MSE per seed"
                 Expect.floatClose Accuracy.veryHigh m.TestMse (Array.average m.SeedTestMse) $"{name}: mean over seeds"

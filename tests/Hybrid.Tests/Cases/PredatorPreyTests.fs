@@ -63,8 +63,16 @@ let tests =
                 "neural-interaction hybrid < prior LV"
         }
 
-        test "the LSTM, transformer and PINN rows report their seeds and training budget" {
-            for name in [ "LSTM"; "Transformer"; "PINN" ] do
+        test "every row with a network (hybrids, MLPs, LSTM, transformer, PINN) reports its seeds and training budget" {
+            for name in
+                [
+                    "hybrid (LV + MLP)"
+                    "hybrid (neural interaction)"
+                    "MLP autoregressive"
+                    "LSTM"
+                    "Transformer"
+                    "PINN"
+                ] do
                 let m = model name
                 Expect.equal m.SeedTestMse.Length PredatorPrey.quick.Seeds $"{name}: one test MSE per seed"
                 Expect.floatClose Accuracy.veryHigh m.TestMse (Array.average m.SeedTestMse) $"{name}: mean over seeds"
