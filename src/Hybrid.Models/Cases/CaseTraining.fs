@@ -83,3 +83,9 @@ let singleThreaded (f: unit -> 'T) : 'T =
         f ()
     finally
         torch.set_num_threads previous
+
+/// `f ()` and its wall time in seconds (the inference times of the case studies' tables).
+let timed (f: unit -> 'T) : 'T * float =
+    let watch = Stopwatch.StartNew()
+    let result = f ()
+    result, watch.Elapsed.TotalSeconds

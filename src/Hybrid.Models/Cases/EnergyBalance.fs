@@ -153,6 +153,9 @@ type ModelResult = {
     /// Training wall time in seconds (a hybrid's includes the physics fit it starts from; for models run over
     /// several seeds, the mean per seed).
     TrainSeconds: float
+    /// Wall time of simulating 1880–2018 (the sequence models: one-step predictions, then the forecast; s; the first
+    /// seed's).
+    InferenceSeconds: float
     /// Test MSE per seed for the models run over several seeds (`TestMse` is their mean); empty otherwise.
     SeedTestMse: float[]
     /// Physics residual of `Simulated`: its one-year defect under the fitted two-box step (the "EBM fitted" C, C_d,
@@ -422,8 +425,9 @@ let run (s: Settings) : Outcome =
             "T0 (C)", offset
         |]
 
-    let evaluate name description (simulated: torch.Tensor) seconds epochs parameters =
+    let evaluate name description (simulate: unit -> torch.Tensor) seconds epochs parameters =
         use _ = torch.no_grad ()
+        let simulated, inference = CaseTraining.timed simulate
 
         {
             Name = name
@@ -431,6 +435,7 @@ let run (s: Settings) : Outcome =
             TestMse = square(simulated.narrow (0L, int64 trainYears, int64 testYears) - testObserved).mean().ToDouble()
             TrainMse = square(simulated.narrow (0L, 0L, int64 trainYears) - trainObserved).mean().ToDouble()
             TrainSeconds = seconds
+            InferenceSeconds = inference
             SeedTestMse = [||]
             PhysicsResidual = nan
             Epochs = epochs
@@ -450,7 +455,7 @@ let run (s: Settings) : Outcome =
         evaluate
             "EBM literature"
             "two-box EBM, Geoffroy et al. (2013) CMIP5 means; only the offset T0 fitted (closed form)"
-            (surface .+ offset)
+            (fun () -> fst (rollout p forcing None) .+ offset)
             0.0
             0
             (named p offset)
@@ -474,12 +479,11 @@ let run (s: Settings) : Outcome =
     let fittedModel =
         use _ = torch.no_grad ()
         let p = physicsOf ps
-        let surface, _ = rollout p forcing None
 
         evaluate
             "EBM fitted"
             "two-box EBM, C, C_d, lambda, gamma and T0 fitted on the training years"
-            (surface .+ offset.Value)
+            (fun () -> fst (rollout p forcing None) .+ offset.Value)
             physicsSeconds
             s.PhysicsIterations
             (named p (offset.Get()))
@@ -523,12 +527,11 @@ let run (s: Settings) : Outcome =
             let hybridSeconds = trainHybrid net s.HybridIterations
             use _ = torch.no_grad ()
             let p = physicsOf ps
-            let surface, _ = rollout p forcing (Some(correctionOf net))
 
             evaluate
                 "hybrid (EBM + MLP)"
                 $"two-box EBM + MLP correction N(T, F) (output scaled by {s.CorrectionScale} W/m2) on the surface energy budget, trained jointly from the fitted EBM"
-                (surface .+ offset.Value)
+                (fun () -> fst (rollout p forcing (Some(correctionOf net))) .+ offset.Value)
                 (physicsSeconds + hybridSeconds)
                 (s.PhysicsIterations + s.HybridIterations)
                 (Array.append (named p (offset.Get())) [| "network weights", float (Neural.parameterCount net) |]))
@@ -563,17 +566,20 @@ let run (s: Settings) : Outcome =
                         Seed = seed
                 } [| history |] [| exogenous[first .. trainYears - 1] |]
 
-        let fitted = SequenceModels.oneStep m fullHistory exogenous
-        let forecast = SequenceModels.forecast m fullHistory exogenous testYears
+        let simulate () =
+            let fitted = SequenceModels.oneStep m fullHistory exogenous
+            let forecast = SequenceModels.forecast m fullHistory exogenous testYears
 
-        let simulated =
-            Array.concat [| fullHistory[0..0]; fitted; forecast |]
-            |> Array.map (fun row -> row[0])
+            let simulated =
+                Array.concat [| fullHistory[0..0]; fitted; forecast |]
+                |> Array.map (fun row -> row[0])
+
+            torch.tensor (simulated, dtype = f64)
 
         evaluate
             (SequenceModels.name architecture)
             $"{SequenceModels.name architecture} forecaster of T with F as exogenous input, {s.SequenceWindow}-year context, no physics; training years one-step ahead"
-            (torch.tensor (simulated, dtype = f64))
+            simulate
             m.Seconds
             s.SequenceIterations
             [| "network weights", float (Neural.parameterCount m.Net) |]
@@ -616,12 +622,10 @@ let run (s: Settings) : Outcome =
 
         let m = Pinn.fitWith s.PinnIterations seed problem
 
-        let simulated = m.Predict(yearsOf data.Years) |> Array.map (fun row -> row[0])
-
         evaluate
             "PINN"
             "MLP (T + T0, T_d)(t) on 1880–2000 + two-box ODE residual (EBM fitted parameters) at every year 1880–2018"
-            (torch.tensor (simulated, dtype = f64))
+            (fun () -> torch.tensor (m.Predict(yearsOf data.Years) |> Array.map (fun row -> row[0]), dtype = f64))
             m.Seconds
             s.PinnIterations
             [| "network weights", float (Neural.parameterCount m.Net) |]

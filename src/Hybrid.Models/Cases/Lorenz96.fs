@@ -203,6 +203,9 @@ type ModelResult = {
     TrainMse: float
     /// Training wall time in seconds.
     TrainSeconds: float
+    /// Wall time of the test forecasts: every start state at every forcing, to the largest lead (s; the first
+    /// seed's).
+    InferenceSeconds: float
     /// Training epochs (Adam, full batch; 0 for closed-form or no fit).
     Epochs: int
     /// Named parameters (polynomial coefficients; networks report their size).
@@ -628,7 +631,7 @@ let run (s: Settings) : Outcome =
 
     // A model's scores from its forecasts `path` and its closure (None where it has none).
     let evaluatePaths name description path (u: Closure option) seconds epochs parameters =
-        let rmses = rmsesOf path
+        let rmses, inference = CaseTraining.timed (fun () -> rmsesOf path)
 
         let skills =
             tests
@@ -659,6 +662,7 @@ let run (s: Settings) : Outcome =
                 |> Option.map (fun u -> closureMse u train.X train.U)
                 |> Option.defaultValue nan
             TrainSeconds = seconds
+            InferenceSeconds = inference
             Epochs = epochs
             Parameters = parameters
             Skills = skills

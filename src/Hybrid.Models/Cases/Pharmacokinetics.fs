@@ -121,6 +121,8 @@ type ModelResult = {
     TrainMse: float
     /// Training wall time summed over folds (s; for models run over several seeds, the mean per seed).
     TrainSeconds: float
+    /// Wall time of predicting the held-out subjects, summed over folds (s; the first seed's).
+    InferenceSeconds: float
     /// Training epochs (Adam iterations) per fold; a hybrid's include the physics fit's; 0 for fixed models.
     Epochs: int
     /// Test MSE per seed for the models run over several seeds (`TestMse` is their mean); empty otherwise.
@@ -479,6 +481,7 @@ let run (s: Settings) : Outcome =
         let mutable count = 0
         let mutable trainSum = 0.0
         let mutable seconds = 0.0
+        let mutable inference = 0.0
         let mutable parameters = [||]
         let mutable curve = [||]
 
@@ -486,13 +489,15 @@ let run (s: Settings) : Outcome =
             let test = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 = fold)
             // The one place the training data is selected: every model is fitted to these subjects only.
             let train = trainingSubjects s subjects fold
-            let predict, t, ps = fit train
+            let predict, trainSeconds, ps = fit train
             use _ = torch.no_grad ()
             let pairs = pairsOf test
-            squared <- squared + (square (predict test pairs - observedOf test)).sum().ToDouble()
+            let predicted, t = CaseTraining.timed (fun () -> predict test pairs)
+            inference <- inference + t
+            squared <- squared + (square (predicted - observedOf test)).sum().ToDouble()
             count <- count + pairs.Length
             trainSum <- trainSum + (mse predict train).ToDouble()
-            seconds <- seconds + t
+            seconds <- seconds + trainSeconds
             parameters <- ps
 
             if fold = lastFold then
@@ -504,6 +509,7 @@ let run (s: Settings) : Outcome =
             TestMse = squared / float count
             TrainMse = if trained then trainSum / float s.Folds.Length else nan
             TrainSeconds = seconds
+            InferenceSeconds = inference
             Epochs = epochs
             SeedTestMse = [||]
             PhysicsResidual = nan

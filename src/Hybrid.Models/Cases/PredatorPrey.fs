@@ -114,6 +114,8 @@ type ModelResult = {
     TrainMse: float
     /// Training wall time in seconds (0 for fixed models; for models run over several seeds, the mean per seed).
     TrainSeconds: float
+    /// Wall time of the test forecast, 1916–1920 (s; the first seed's).
+    InferenceSeconds: float
     /// Training epochs (Adam iterations; a hybrid's include the physics fit's; 0 for fixed models).
     Epochs: int
     /// Test MSE per seed for the models run over several seeds (`TestMse` is their mean); empty otherwise.
@@ -275,7 +277,9 @@ let run (s: Settings) : Outcome =
 
     let evaluate name description (simulate: torch.Tensor -> int -> torch.Tensor) trained seconds parameters =
         use _ = torch.no_grad ()
-        let forecast = (simulate last testYears).narrow(0L, 1L, int64 testYears).squeeze 1L
+
+        let forecast, inference =
+            CaseTraining.timed (fun () -> (simulate last testYears).narrow(0L, 1L, int64 testYears).squeeze 1L)
 
         let trainMse =
             if trained then
@@ -289,6 +293,7 @@ let run (s: Settings) : Outcome =
             TestMse = (square (forecast - truthTest)).mean().ToDouble()
             TrainMse = trainMse
             TrainSeconds = seconds
+            InferenceSeconds = inference
             Epochs = 0
             SeedTestMse = [||]
             PhysicsResidual = nan
@@ -459,7 +464,7 @@ let run (s: Settings) : Outcome =
             |])
 
     // Pure data-driven sequence baselines and the PINN, each over `Seeds` seeds: `fit` gives one seed's forecast of
-    // the test years, train MSE, seconds and network size.
+    // the test years with its wall time, train MSE, training seconds and network size.
     let truth = observed |> Array.skip trainYears
 
     let testMse (forecast: float[][]) =
@@ -467,9 +472,9 @@ let run (s: Settings) : Outcome =
         |> Array.concat
         |> Array.average
 
-    let baseline name description epochs (fit: int -> float[][] * float * float * int64) =
+    let baseline name description epochs (fit: int -> (float[][] * float) * float * float * int64) =
         overSeeds (s.Seed + 100) (fun seed ->
-            let forecast, trainMse, seconds, weights = fit seed
+            let (forecast, inference), trainMse, seconds, weights = fit seed
 
             {
                 Name = name
@@ -477,6 +482,7 @@ let run (s: Settings) : Outcome =
                 TestMse = testMse forecast
                 TrainMse = trainMse
                 TrainSeconds = seconds
+                InferenceSeconds = inference
                 Epochs = epochs
                 SeedTestMse = [||]
                 PhysicsResidual = nan
@@ -504,8 +510,9 @@ let run (s: Settings) : Outcome =
                         } [| history |] [||]
 
                 let forecast =
-                    SequenceModels.forecast m history [||] testYears
-                    |> Array.map (Array.map (fun v -> v * inputScale))
+                    CaseTraining.timed (fun () ->
+                        SequenceModels.forecast m history [||] testYears
+                        |> Array.map (Array.map (fun v -> v * inputScale)))
 
                 forecast, m.TrainLoss * inputScale * inputScale, m.Seconds, Neural.parameterCount m.Net)
 
@@ -529,7 +536,8 @@ let run (s: Settings) : Outcome =
 
                 let m = Pinn.fitWith s.PinnIterations seed problem
 
-                let predicted = m.Predict(years |> Array.map (fun y -> [| float y |]))
+                let predicted, inference =
+                    CaseTraining.timed (fun () -> m.Predict(years |> Array.map (fun y -> [| float y |])))
 
                 let trainMse =
                     Array.map2
@@ -539,7 +547,7 @@ let run (s: Settings) : Outcome =
                     |> Array.concat
                     |> Array.average
 
-                Array.skip trainYears predicted, trainMse, m.Seconds, Neural.parameterCount m.Net)
+                (Array.skip trainYears predicted, inference), trainMse, m.Seconds, Neural.parameterCount m.Net)
 
     let trainedFor epochs (m: ModelResult) = { m with Epochs = epochs }
 

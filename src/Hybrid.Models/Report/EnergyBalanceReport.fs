@@ -76,7 +76,7 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
     add ""
 
     add
-        "Physics residual: the simulated record's one-year defect under the fitted two-box step (EBM fitted's C, C_d, λ, γ, T₀), T(k + 1) − Φ(T(k), T_d(k), F(k)), with the deep box driven by the model's own T, RMS over 1880–2018 in °C (0 for EBM fitted itself; the sequence models' training years are one-step predictions from the observed record)."
+        "Physics residual: the simulated record's one-year defect under the fitted two-box step (EBM fitted's C, C_d, λ, γ, T₀), T(k + 1) − Φ(T(k), T_d(k), F(k)), with the deep box driven by the model's own T, RMS over 1880–2018 in °C (0 for EBM fitted itself; the sequence models' training years are one-step predictions from the observed record). Inference s: simulating 1880–2018."
 
     add ""
     ModelTable.markdown 5 rows |> List.iter add

@@ -22,6 +22,7 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
             TestMse = m.Skills[0].Rmse[last] * m.Skills[0].Rmse[last]
             TrainMse = m.TrainMse
             TrainSeconds = m.TrainSeconds
+            InferenceSeconds = m.InferenceSeconds
             Epochs = m.Epochs
             SeedTestMse = m.SeedRmse |> Array.map (fun r -> r[0][last] * r[0][last])
             PhysicsResidual = m.PhysicsResidual
@@ -128,7 +129,7 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
     add ""
 
     add
-        $"Shared table: test MSE = squared forecast RMSE of X at lead {s.Leads[last]:G3} MTU in domain; train MSE = the closure's MSE against U_k on the training pairs; physics residual = the in-domain forecasts' defect under the X equation with no sub-grid term from each {s.SampleInterval:G3}-MTU sample to the next (RMS over start states, samples up to {s.Leads[last]:G3} MTU and sites; 0 for truncated itself, {o.TruthPhysicsResidual:G3} for the truth's own X: the size of the real sub-grid effect over one interval)."
+        $"Shared table: test MSE = squared forecast RMSE of X at lead {s.Leads[last]:G3} MTU in domain; train MSE = the closure's MSE against U_k on the training pairs; physics residual = the in-domain forecasts' defect under the X equation with no sub-grid term from each {s.SampleInterval:G3}-MTU sample to the next (RMS over start states, samples up to {s.Leads[last]:G3} MTU and sites; 0 for truncated itself, {o.TruthPhysicsResidual:G3} for the truth's own X: the size of the real sub-grid effect over one interval); inference s = forecasting every test start state at every forcing to the largest lead (the first seed's network)."
 
     add ""
     ModelTable.markdown 3 rows |> List.iter add

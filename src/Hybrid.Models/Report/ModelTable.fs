@@ -14,6 +14,8 @@ type ModelRow = {
     TestMse: float
     TrainMse: float
     TrainSeconds: float
+    /// Wall time of the model's test predictions (s; each case says what they are).
+    InferenceSeconds: float
     /// Training epochs (Adam iterations; 0 for fixed models).
     Epochs: int
     /// Test MSE per seed for models run over several seeds (`TestMse` is their mean); empty otherwise.
@@ -31,6 +33,7 @@ let inline rowOf (m: ^M) : ModelRow = {
     TestMse = (^M: (member TestMse: float) m)
     TrainMse = (^M: (member TrainMse: float) m)
     TrainSeconds = (^M: (member TrainSeconds: float) m)
+    InferenceSeconds = (^M: (member InferenceSeconds: float) m)
     Epochs = (^M: (member Epochs: int) m)
     SeedTestMse = (^M: (member SeedTestMse: float[]) m)
     PhysicsResidual = (^M: (member PhysicsResidual: float) m)
@@ -92,12 +95,12 @@ let seedLines (digits: int) (references: string list) (models: ModelRow[]) : str
 let writeCsv (dir: string) (case: string) (models: ModelRow[]) =
     let csv = StringBuilder()
 
-    csv.AppendLine "model,test_mse,test_mse_sd,seeds,train_mse,physics_residual,train_seconds,epochs"
+    csv.AppendLine "model,test_mse,test_mse_sd,seeds,train_mse,physics_residual,train_seconds,inference_seconds,epochs"
     |> ignore
 
     for m in models do
         csv.AppendLine
-            $"{m.Name},{inv m.TestMse},{inv (seedSpread m)},{max 1 m.SeedTestMse.Length},{inv m.TrainMse},{inv m.PhysicsResidual},{inv m.TrainSeconds},{m.Epochs}"
+            $"{m.Name},{inv m.TestMse},{inv (seedSpread m)},{max 1 m.SeedTestMse.Length},{inv m.TrainMse},{inv m.PhysicsResidual},{inv m.TrainSeconds},{inv m.InferenceSeconds},{m.Epochs}"
         |> ignore
 
     File.WriteAllText(Path.Combine(dir, $"{case}-metrics.csv"), csv.ToString())
@@ -115,8 +118,8 @@ let writeCsv (dir: string) (case: string) (models: ModelRow[]) =
 /// significant digits, "—" where not computed); a model run over several seeds shows its test MSE as mean ± sample
 /// standard deviation (n seeds) and its training time per seed.
 let markdown (digits: int) (models: ModelRow[]) : string list = [
-    "| model | test MSE | train MSE | physics residual | training s | epochs | parameters | what |"
-    "|---|---:|---:|---:|---:|---:|---|---|"
+    "| model | test MSE | train MSE | physics residual | training s | epochs | inference s | parameters | what |"
+    "|---|---:|---:|---:|---:|---:|---:|---|---|"
     for m in models do
         let ps =
             m.Parameters |> Array.map (fun (n, v) -> $"{n} {v:G4}") |> String.concat ", "
@@ -141,5 +144,5 @@ let markdown (digits: int) (models: ModelRow[]) : string list = [
             else
                 m.PhysicsResidual.ToString "G3"
 
-        $"| {m.Name} | {test} | {train} | {residual} | {m.TrainSeconds:F1} | {m.Epochs} | {ps} | {m.Description} |"
+        $"| {m.Name} | {test} | {train} | {residual} | {m.TrainSeconds:F1} | {m.Epochs} | {m.InferenceSeconds:F3} | {ps} | {m.Description} |"
 ]

@@ -43,7 +43,7 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
     add ""
 
     add
-        $"Leave-subjects-out, folds {folds} (fold k holds out subjects 4k−3 … 4k; the others train). Predictions for held-out subjects use only their dose. Test MSE: all held-out samples pooled, (mg/L)². Train MSE: training subjects, averaged over folds. Parameters: last fold. The hybrid's training time includes the physics fit it starts from. Physics residual: the defect of the model's curve for subject {o.Shown.Id} (every 0.25 h) under the one-compartment flow with the last fold's fitted ka, ke, V, C(t + Δ) − Φ(C(t), A(t)) with the fitted gut amount A(t), RMS in mg/L (0 for 1-cpt fitted itself). Data: Boeckmann, Sheiner and Beal (1994), `data/theophylline-pk.csv`."
+        $"Leave-subjects-out, folds {folds} (fold k holds out subjects 4k−3 … 4k; the others train). Predictions for held-out subjects use only their dose. Test MSE: all held-out samples pooled, (mg/L)². Train MSE: training subjects, averaged over folds. Parameters: last fold. The hybrid's training time includes the physics fit it starts from. Physics residual: the defect of the model's curve for subject {o.Shown.Id} (every 0.25 h) under the one-compartment flow with the last fold's fitted ka, ke, V, C(t + Δ) − Φ(C(t), A(t)) with the fitted gut amount A(t), RMS in mg/L (0 for 1-cpt fitted itself). Inference s: predicting the held-out subjects, summed over folds. Data: Boeckmann, Sheiner and Beal (1994), `data/theophylline-pk.csv`."
 
     add ""
     ModelTable.markdown 3 rows |> List.iter add

@@ -60,7 +60,7 @@ let write (dir: string) (o: PredatorPrey.Outcome) : string =
     add ""
 
     add
-        "Train 1900–1915, forecast 1916–1920 from the observed 1915 state. Test MSE: both species, thousands of pelts squared. Train MSE: five-year windows from every training year. A hybrid's training time includes the physics fit it starts from. Physics residual: the forecast's one-year defect under the fitted Lotka–Volterra flow, x(y + 1) − Φ(x(y)) from the observed 1915 state through 1920, RMS over years and species (thousands of pelts; 0 for LV fitted itself, so it measures how far a model departs from the fitted physics). Data: Hewitt (1921), `data/hudson-bay-lynx-hare.csv`."
+        "Train 1900–1915, forecast 1916–1920 from the observed 1915 state. Test MSE: both species, thousands of pelts squared. Train MSE: five-year windows from every training year. A hybrid's training time includes the physics fit it starts from. Physics residual: the forecast's one-year defect under the fitted Lotka–Volterra flow, x(y + 1) − Φ(x(y)) from the observed 1915 state through 1920, RMS over years and species (thousands of pelts; 0 for LV fitted itself, so it measures how far a model departs from the fitted physics). Inference s: the 1916–1920 forecast. Data: Hewitt (1921), `data/hudson-bay-lynx-hare.csv`."
 
     add ""
     ModelTable.markdown 2 rows |> List.iter add

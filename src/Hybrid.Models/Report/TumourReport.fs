@@ -38,6 +38,7 @@ let write (dir: string) (o: Tumour.Outcome) : string =
             TestMse = m.OutOfDomainMse
             TrainMse = m.TrainMse
             TrainSeconds = m.TrainSeconds
+            InferenceSeconds = m.InferenceSeconds
             Epochs = m.Epochs
             SeedTestMse = m.SeedOutOfDomainMse
             PhysicsResidual = m.ResidualNorm

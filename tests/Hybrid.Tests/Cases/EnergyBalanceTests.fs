@@ -64,6 +64,7 @@ let tests =
                 Expect.floatClose Accuracy.veryHigh m.TestMse (Array.average m.SeedTestMse) $"{name}: mean over seeds"
                 Expect.isGreaterThan m.Epochs 0 $"{name}: epochs"
                 Expect.isGreaterThan m.TrainSeconds 0.0 $"{name}: wall time"
+                Expect.isGreaterThan m.InferenceSeconds 0.0 $"{name}: inference time"
         }
 
         // The proposal's claim (issue #6): a hybrid has 20–40% lower out-of-domain MSE than the best pure-ML baseline.

@@ -133,6 +133,7 @@ let tests =
                 let m = model name
                 Expect.equal m.Epochs iterations $"{name}: epochs"
                 Expect.isGreaterThan m.TrainSeconds 0.0 $"{name}: training time"
+                Expect.isGreaterThan m.InferenceSeconds 0.0 $"{name}: inference time"
 
                 Expect.isGreaterThan
                     (m.Parameters |> Array.find (fun (n, _) -> n = "network weights") |> snd)

@@ -9,6 +9,7 @@ let private row name mse seeds : ModelTable.ModelRow = {
     TestMse = mse
     TrainMse = nan
     TrainSeconds = 0.0
+    InferenceSeconds = 0.0
     Epochs = 0
     SeedTestMse = seeds
     PhysicsResidual = nan
