@@ -85,8 +85,8 @@ let tests =
         // Pure-ML rows: LSTM, Transformer and MLP rows (Report.ModelTable.isPureMl).
         // Quick mode: neural interaction ≈ 18.4, additive ≈ 21.4; best pure-ML row the MLP autoregressive ≈ 27.0
         // (LSTM ≈ 62.5, transformer ≈ 222): −32% and −21%. Both hold, with only five test years, in quick mode only:
-        // with the report's settings (`defaults`, 3 seeds) the MLP autoregressive reaches ≈ 17.3 and both hybrids lose
-        // to it (≈ 26.3 and ≈ 18.4; LSTM ≈ 328 ± 278, transformer ≈ 104 ± 56, PINN ≈ 14.5 ± 2.3).
+        // with the report's settings (`defaults`, 3 seeds) both hybrids lose to the autoregressive MLP (see the
+        // predator–prey section of docs/report/summary.md).
         test "both hybrids' 1916–1920 MSE is at least 20% below the best pure-ML baseline's" {
             let best = bestPureMl ()
 
