@@ -26,8 +26,8 @@
 ///  - LSTM and Transformer (`Baselines.SequenceModels`), pure data-driven: forecasters of the 8 X's (÷ 10) with
 ///    the forcing (÷ 20) as exogenous input, trained on the F = 20 training run (one-step increments over
 ///    `SequenceWindow`-sample windows, teacher forcing; `SequenceIterations` and `TransformerIterations` Adam
-///    iterations, the transformer's halved in the report settings for about the same training time) with the
-///    first network seed, forecasting from the start state alone like the other models. They have no closure (closure MSE and curve NaN) and their train MSE is
+///    iterations, the transformer's halved in the report settings for about the same training time) from each of
+///    `NetworkSeeds` like the closures, forecasting from the start state alone like the other models. They have no closure (closure MSE and curve NaN) and their train MSE is
 ///    NaN (the one-step training MSE is listed as a parameter).
 /// No PINN baseline: a PINN fits u(t) on one trajectory's time domain, but every test forecast here starts from
 /// an unseen state of a chaotic system with only that state known (no data over the forecast window to fit),
@@ -350,6 +350,10 @@ let cnnReach (s: Settings) =
 
 /// A sub-grid closure: the K tendencies U from the K slow variables X.
 type Closure = float[] -> float[]
+
+/// Forecasts of a model: forcing F, start state X (K) and number of samples → the path [samples][K], the start
+/// included.
+type Path = float -> float[] -> int -> float[][]
 
 /// The closure that applies `u` at every site: U_k = u(X_k).
 let perSite (u: float -> float) : Closure = Array.map u
@@ -777,20 +781,22 @@ let run (s: Settings) : Outcome =
 
     // A closure network over `NetworkSeeds`; `fit seed` gives its closure, training seconds and parameters.
     // Every seed's forecast RMSE is kept; the rest (statistics, closure curve) is the first seed's.
-    let overSeeds name description (fit: int -> Closure * float * (string * float)[]) =
+    // A network model over `NetworkSeeds`: `fit seed` gives its forecasts (forcing, start state, samples → path),
+    // its closure (None for the sequence models), training seconds and parameters; the first seed's run is scored in
+    // full, the others' forecast RMSEs are combined with it.
+    let overSeeds name description epochs (fit: int -> Path * Closure option * float * (string * float)[]) =
         let fits = s.NetworkSeeds |> List.map fit |> Array.ofList
-        let u0, _, parameters = fits[0]
-        let first = evaluate name description u0 0.0 s.Epochs parameters
+        let path0, u0, _, parameters = fits[0]
+        let first = evaluatePaths name description path0 u0 0.0 epochs parameters
 
         let seedRmse =
             Array.append
                 [| first.Skills |> Array.map (fun k -> k.Rmse) |]
-                (fits[1..]
-                 |> Array.map (fun (u, _, _) -> rmsesOf (fun f x0 samples -> forecast s f u x0 samples)))
+                (fits[1..] |> Array.map (fun (path, _, _, _) -> rmsesOf path))
 
         {
             first with
-                TrainSeconds = fits |> Array.averageBy (fun (_, seconds, _) -> seconds)
+                TrainSeconds = fits |> Array.averageBy (fun (_, _, seconds, _) -> seconds)
                 SeedRmse = seedRmse
                 Skills =
                     first.Skills
@@ -802,58 +808,67 @@ let run (s: Settings) : Outcome =
                     })
         }
 
+    // The forecasts of the X equation with closure `u`.
+    let closurePath (u: Closure) : Path =
+        fun f x0 samples -> forecast s f u x0 samples
+
     let hybrid =
         overSeeds
             "hybrid (X + MLP)"
             $"X equation + U_k = N(X_k) per site (a local closure: a CNN of kernel width 1), MLP 1-{s.Width}-{s.Width}-1 (tanh) on standardised pairs, full-batch Adam (lr {s.LearningRate})"
+            s.Epochs
             (fun seed ->
                 let net, seconds = fitClosure seed 0.0 s.Epochs
-
-                closureOf (perSite (asFunction net s.K)),
-                seconds,
-                [| "network weights", float (Neural.parameterCount net) |])
+                let u = closureOf (perSite (asFunction net s.K))
+                closurePath u, Some u, seconds, [| "network weights", float (Neural.parameterCount net) |])
 
     let cnn =
         overSeeds
             "hybrid (X + CNN)"
             $"X equation + U = C(X), 1-D CNN over the periodic ring of the {s.K} sites, {s.CnnChannels}-{s.CnnChannels} channels (tanh), kernel width {s.CnnKernel} (circular padding) on standardised samples, full-batch Adam (lr {s.LearningRate})"
+            s.Epochs
             (fun seed ->
                 let net, seconds = fitCnn seed
                 let f = convFunction net
                 verify "CNN" s.K (applyCnn net) f
-                closureOf f, seconds, [| "network weights", float (Neural.parameterCount net) |])
+                let u = closureOf f
+                closurePath u, Some u, seconds, [| "network weights", float (Neural.parameterCount net) |])
 
     // Pure data-driven: LSTM and transformer forecasters of X (÷ 10) with the forcing (÷ 20) as exogenous input.
     let forcingInput (f: float) samples = Array.create samples [| f / 20.0 |]
     let scaled = Array.map (Array.map (fun (x: float) -> x / 10.0))
 
     let sequenceRow architecture hidden iterations what =
-        let model =
-            SequenceModels.fitForecaster
-                {
-                    SequenceModels.defaults architecture with
-                        Hidden = hidden
-                        Heads = 4
-                        Window = s.SequenceWindow
-                        Iterations = iterations
-                        Seed = List.head s.NetworkSeeds
-                } [| scaled train.X |] [| forcingInput s.Forcing train.X.Length |]
-
-        evaluatePaths
+        overSeeds
             (SequenceModels.name architecture)
             $"pure data-driven: {what} forecaster of the {s.K} X's with F as exogenous input, {s.SequenceWindow}-sample context, trained on the F = {s.Forcing} run; no closure"
-            (fun f x0 samples ->
-                let path =
-                    SequenceModels.forecast model (scaled [| x0 |]) (forcingInput f samples) (samples - 1)
+            iterations
+            (fun seed ->
+                let model =
+                    SequenceModels.fitForecaster
+                        {
+                            SequenceModels.defaults architecture with
+                                Hidden = hidden
+                                Heads = 4
+                                Window = s.SequenceWindow
+                                Iterations = iterations
+                                Seed = seed
+                        } [| scaled train.X |] [| forcingInput s.Forcing train.X.Length |]
 
-                Array.append [| x0 |] (path |> Array.map (Array.map (fun x -> 10.0 * x))))
-            None
-            model.Seconds
-            model.Epochs
-            [|
-                "network weights", float (Neural.parameterCount model.Net)
-                "one-step train MSE", model.TrainLoss * 100.0
-            |]
+                let path: Path =
+                    fun f x0 samples ->
+                        let path =
+                            SequenceModels.forecast model (scaled [| x0 |]) (forcingInput f samples) (samples - 1)
+
+                        Array.append [| x0 |] (path |> Array.map (Array.map (fun x -> 10.0 * x)))
+
+                path,
+                None,
+                model.Seconds,
+                [|
+                    "network weights", float (Neural.parameterCount model.Net)
+                    "one-step train MSE", model.TrainLoss * 100.0
+                |])
 
     let lstmRow =
         sequenceRow SequenceModels.Architecture.Lstm 32 s.SequenceIterations "LSTM (32 hidden units)"

@@ -67,7 +67,7 @@ let private cases (seeds: int) : Case list =
                         Lorenz96.run {
                             Lorenz96.quick with
                                 TrainFraction = f
-                                // The closures over the experiment's seeds (the LSTM and transformer run once).
+                                // Every network over the experiment's seeds.
                                 NetworkSeeds = List.init seeds (fun i -> List.head Lorenz96.quick.NetworkSeeds + i)
                                 Uncertainty = CaseUncertainty.off
                         }
@@ -217,7 +217,7 @@ let write (dir: string) (quick: bool) : string =
     add ""
 
     add
-        $"Issue #6, experiment (b): the proposal claims the hybrid matches pure machine learning with half the data. Each case below is rerun with a share of its training data (`TrainFraction`), the same reduced data for every model of the case (physics fit, hybrid, LSTM / transformer / MLP, PINN); the test data never change. To bound the run time every case runs with its QUICK settings (fewer iterations than the tables above), each model with a network trained from {seeds} seed(s) (the mean test MSE is shown; Lorenz-96's LSTM and transformer from one), so single numbers are noisy. \"Matches\" means the hybrid's test MSE at 50%% is at most {100.0 * DataEfficiency.Tolerance:G3}%% above the best pure-ML model's at 100%%. Charts show log10 of the test MSE."
+        $"Issue #6, experiment (b): the proposal claims the hybrid matches pure machine learning with half the data. Each case below is rerun with a share of its training data (`TrainFraction`), the same reduced data for every model of the case (physics fit, hybrid, LSTM / transformer / MLP, PINN); the test data never change. To bound the run time every case runs with its QUICK settings (fewer iterations than the tables above), each model with a network trained from {seeds} seed(s) (the mean test MSE is shown), so single numbers are noisy. \"Matches\" means the hybrid's test MSE at 50%% is at most {100.0 * DataEfficiency.Tolerance:G3}%% above the best pure-ML model's at 100%%. Charts show log10 of the test MSE."
 
     if quick then
         add ""
