@@ -906,30 +906,9 @@ let run (s: Settings) : Outcome =
             starts r limit
             |> Array.collect (fun n -> (forecast s f u r.X[n] (lead + 1))[lead])
 
+        // One MC-dropout draw of the closure: one mask for every site and step of every forecast.
         let sampled (net: Mlp) : float -> float =
-            if not net.training then
-                asFunction net s.K
-            else
-                use _ = torch.no_grad ()
-
-                let weights =
-                    Neural.parameters net |> Array.chunkBySize 2 |> Array.map (fun pair -> pair[0])
-
-                let saved = weights |> Array.map (fun w -> w.detach().clone ())
-                let keep = 1.0 - net.Dropout
-
-                for w in Array.tail weights do
-                    let mask =
-                        (withScalar net.Dropout (torch.rand (w.shape[1], dtype = f64)).ge).to_type f64
-                        ./ keep
-
-                    w.mul_ (mask.unsqueeze 0L) |> ignore
-
-                net.eval () |> ignore
-                let f = asFunction net s.K
-                net.train () |> ignore
-                Array.iter2 (fun (w: Modules.Parameter) (v: torch.Tensor) -> w.copy_ v |> ignore) weights saved
-                f
+            CaseUncertainty.withOneMask net (fun () -> asFunction net s.K)
 
         let splits =
             tests
