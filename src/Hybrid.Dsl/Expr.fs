@@ -47,7 +47,10 @@ type LatticeIndex =
 /// A symbolic expression: the right-hand side of an equation, an initial condition, a boundary value.
 /// Immutable with structural equality. Names (`Sym`) are resolved by the model's declarations: a field,
 /// parameter, forcing, constant, or a coordinate (`x`, `y`, `t`). Vector-valued subexpressions (`Grad`) are
-/// only meaningful as the argument of `Divergence`, or multiplied by a scalar inside one.
+/// only meaningful as the argument of `Divergence`, or multiplied by a scalar inside one. Equality, hashing
+/// and ordering walk the tree with an explicit stack, so very long sums (10⁵ terms) compare without
+/// exhausting the thread's stack; `Num nan` equals `Num nan`.
+[<CustomEquality; CustomComparison>]
 type Expr =
     /// A numeric constant.
     | Num of float
@@ -129,6 +132,138 @@ type Expr =
 
     /// aᵇ
     static member Pow(a: Expr, b: Expr) = PowReal(a, b)
+
+    /// The direct children, left to right (as `Expr.children`).
+    static member internal Kids(e: Expr) : Expr list =
+        match e with
+        | Num _
+        | Sym _
+        | Shift _ -> []
+        | Neg a
+        | PowInt(a, _)
+        | Apply(_, a)
+        | Partial(_, a)
+        | Grad a
+        | Divergence a
+        | Laplacian a
+        | FastSum a -> [ a ]
+        | Add(a, b)
+        | Sub(a, b)
+        | Mul(a, b)
+        | Div(a, b)
+        | PowReal(a, b)
+        | Min(a, b)
+        | Max(a, b) -> [ a; b ]
+        | Call(_, args) -> args
+        | Advect(vs, u) -> vs @ [ u ]
+
+    /// A number per union case, for ordering and hashing.
+    static member private CaseNumber(e: Expr) : int =
+        match e with
+        | Num _ -> 0
+        | Sym _ -> 1
+        | Neg _ -> 2
+        | Add _ -> 3
+        | Sub _ -> 4
+        | Mul _ -> 5
+        | Div _ -> 6
+        | PowInt _ -> 7
+        | PowReal _ -> 8
+        | Apply _ -> 9
+        | Min _ -> 10
+        | Max _ -> 11
+        | Call _ -> 12
+        | Partial _ -> 13
+        | Grad _ -> 14
+        | Divergence _ -> 15
+        | Laplacian _ -> 16
+        | Advect _ -> 17
+        | Shift _ -> 18
+        | FastSum _ -> 19
+
+    /// Compares the data a node carries besides its children (same tag assumed).
+    static member private ComparePayload(a: Expr, b: Expr) : int =
+        match a, b with
+        | Num v, Num w -> v.CompareTo w
+        | Sym m, Sym n -> System.String.CompareOrdinal(m, n)
+        | Shift(m, i, k), Shift(n, j, l) ->
+            let c = System.String.CompareOrdinal(m, n)
+
+            if c <> 0 then c
+            elif i <> j then compare i j
+            else compare k l
+        | PowInt(_, m), PowInt(_, n) -> compare m n
+        | Apply(f, _), Apply(g, _) -> compare f g
+        | Partial(x, _), Partial(y, _) -> compare x y
+        | Call(m, xs), Call(n, ys) ->
+            let c = System.String.CompareOrdinal(m, n)
+            if c <> 0 then c else compare xs.Length ys.Length
+        | Advect(vs, _), Advect(ws, _) -> compare vs.Length ws.Length
+        | _ -> 0
+
+    /// Pre-order comparison of two trees with an explicit stack: tags, then payloads, then children.
+    static member private CompareTrees(a: Expr, b: Expr) : int =
+        let work = System.Collections.Generic.Stack<struct (Expr * Expr)>()
+        work.Push(struct (a, b))
+        let mutable result = 0
+
+        while result = 0 && work.Count > 0 do
+            let struct (x, y) = work.Pop()
+
+            if not (obj.ReferenceEquals(x, y)) then
+                result <- compare (Expr.CaseNumber x) (Expr.CaseNumber y)
+
+                if result = 0 then
+                    result <- Expr.ComparePayload(x, y)
+
+                if result = 0 then
+                    let xs = Expr.Kids x
+                    let ys = Expr.Kids y
+
+                    for c in List.rev (List.zip xs ys) do
+                        work.Push(struct (fst c, snd c))
+
+        result
+
+    /// Structural equality (explicit stack).
+    override this.Equals(other: obj) =
+        match other with
+        | :? Expr as o -> Expr.CompareTrees(this, o) = 0
+        | _ -> false
+
+    /// Structural hash over the whole tree (explicit stack).
+    override this.GetHashCode() =
+        let work = System.Collections.Generic.Stack<Expr>()
+        work.Push this
+        let mutable h = 17
+
+        while work.Count > 0 do
+            let e = work.Pop()
+
+            let payload =
+                match e with
+                | Num v -> v.GetHashCode()
+                | Sym n -> n.GetHashCode()
+                | Shift(n, i, k) -> n.GetHashCode() + 7 * hash i + 31 * k
+                | PowInt(_, n) -> n
+                | Apply(f, _) -> hash f
+                | Partial(x, _) -> hash x
+                | Call(n, xs) -> n.GetHashCode() + xs.Length
+                | _ -> 0
+
+            h <- (h * 31 + Expr.CaseNumber e) * 31 + payload
+
+            for c in Expr.Kids e do
+                work.Push c
+
+        h
+
+    interface System.IComparable with
+        member this.CompareTo(other: obj) =
+            match other with
+            | :? Expr as o -> Expr.CompareTrees(this, o)
+            | _ -> invalidArg "other" "An Expr can only be compared with another Expr."
+
     /// eᵃ, so that F#'s `exp` works on expressions.
     static member Exp(a: Expr) = Apply(Fn.Exp, a)
     /// log a, so that F#'s `log` works on expressions.
@@ -218,28 +353,7 @@ module Expr =
     let fastSum e : Expr = FastSum e
 
     /// The direct children of an expression, left to right.
-    let children (e: Expr) : Expr list =
-        match e with
-        | Num _
-        | Sym _
-        | Shift _ -> []
-        | Neg a
-        | PowInt(a, _)
-        | Apply(_, a)
-        | Partial(_, a)
-        | Grad a
-        | Divergence a
-        | Laplacian a
-        | FastSum a -> [ a ]
-        | Add(a, b)
-        | Sub(a, b)
-        | Mul(a, b)
-        | Div(a, b)
-        | PowReal(a, b)
-        | Min(a, b)
-        | Max(a, b) -> [ a; b ]
-        | Call(_, args) -> args
-        | Advect(vs, u) -> vs @ [ u ]
+    let children (e: Expr) : Expr list = Expr.Kids e
 
     /// Rebuilds an expression with its children mapped by `f` (one level, not recursive).
     let mapChildren (f: Expr -> Expr) (e: Expr) : Expr =
@@ -265,23 +379,144 @@ module Expr =
         | Call(n, args) -> Call(n, List.map f args)
         | Advect(vs, u) -> Advect(List.map f vs, f u)
 
-    /// All subexpressions, the expression itself first (pre-order).
+    /// Rebuilds a node with the given children (as many, in the order `children` lists them); leaves are
+    /// returned as they are.
+    let withChildren (e: Expr) (cs: Expr list) : Expr =
+        match e, cs with
+        | (Num _ | Sym _ | Shift _), _ -> e
+        | Neg _, [ a ] -> Neg a
+        | PowInt(_, n), [ a ] -> PowInt(a, n)
+        | Apply(fn, _), [ a ] -> Apply(fn, a)
+        | Partial(ax, _), [ a ] -> Partial(ax, a)
+        | Grad _, [ a ] -> Grad a
+        | Divergence _, [ a ] -> Divergence a
+        | Laplacian _, [ a ] -> Laplacian a
+        | FastSum _, [ a ] -> FastSum a
+        | Add _, [ a; b ] -> Add(a, b)
+        | Sub _, [ a; b ] -> Sub(a, b)
+        | Mul _, [ a; b ] -> Mul(a, b)
+        | Div _, [ a; b ] -> Div(a, b)
+        | PowReal _, [ a; b ] -> PowReal(a, b)
+        | Min _, [ a; b ] -> Min(a, b)
+        | Max _, [ a; b ] -> Max(a, b)
+        | Call(n, _), args -> Call(n, args)
+        | Advect(vs, _), xs when xs.Length = vs.Length + 1 -> Advect(List.take vs.Length xs, List.last xs)
+        | _ -> invalidArg "cs" $"Expr.withChildren: {cs.Length} children do not fit this node."
+
+    /// Folds an expression bottom-up: `f node results` gets each node with the results of its children (in
+    /// `children` order). The walk uses an explicit stack, so its depth is not limited by the thread's stack:
+    /// a flat sum of 10⁵ terms (a left-nested chain of 10⁵ `Add` nodes) folds like a short one.
+    let fold (f: Expr -> 'r list -> 'r) (e: Expr) : 'r =
+        // Frames: a node whose children are not yet done (false) or done (true). Results are pushed in
+        // post-order, so a node's children are the top `children.Length` results, last child on top.
+        let work = System.Collections.Generic.Stack<struct (Expr * bool)>()
+        let results = System.Collections.Generic.Stack<'r>()
+        work.Push(struct (e, false))
+
+        while work.Count > 0 do
+            let struct (node, expanded) = work.Pop()
+            let cs = children node
+
+            if expanded || cs.IsEmpty then
+                let mutable rs = []
+
+                for _ in 1 .. cs.Length do
+                    rs <- results.Pop() :: rs
+
+                results.Push(f node rs)
+            else
+                work.Push(struct (node, true))
+
+                for c in List.rev cs do
+                    work.Push(struct (c, false))
+
+        results.Pop()
+
+    /// Rewrites an expression bottom-up: `f` gets each node rebuilt from its rewritten children (explicit
+    /// stack, as `fold`).
+    let rewrite (f: Expr -> Expr) (e: Expr) : Expr =
+        fold (fun node rs -> f (if rs.IsEmpty then node else withChildren node rs)) e
+
+    /// Visits every subexpression in pre-order (the expression itself first) with an explicit stack.
+    let iter (f: Expr -> unit) (e: Expr) : unit =
+        let work = System.Collections.Generic.Stack<Expr>()
+        work.Push e
+
+        while work.Count > 0 do
+            let node = work.Pop()
+            f node
+
+            for c in List.rev (children node) do
+                work.Push c
+
+    /// True when some subexpression satisfies `p` (pre-order, stops at the first; explicit stack).
+    let exists (p: Expr -> bool) (e: Expr) : bool =
+        let work = System.Collections.Generic.Stack<Expr>()
+        work.Push e
+        let mutable found = false
+
+        while not found && work.Count > 0 do
+            let node = work.Pop()
+
+            if p node then
+                found <- true
+            else
+                for c in List.rev (children node) do
+                    work.Push c
+
+        found
+
+    /// All subexpressions, the expression itself first (pre-order; explicit stack).
     let subterms (e: Expr) : Expr list =
         let acc = ResizeArray<Expr>()
-
-        let rec go (e: Expr) =
-            acc.Add e
-
-            for c in children e do
-                go c
-
-        go e
+        iter acc.Add e
         List.ofSeq acc
+
+    /// The terms of a chain of sums and differences with their signs, left to right: a − (b + c) ↦
+    /// [+1, a; −1, b; −1, c]; −a counts as a term −1·a. Anything else is one term. Iterative.
+    let signedTerms (e: Expr) : (float * Expr) list =
+        let acc = ResizeArray<float * Expr>()
+        let work = System.Collections.Generic.Stack<float * Expr>()
+        work.Push((1.0, e))
+
+        while work.Count > 0 do
+            let sign, node = work.Pop()
+
+            match node with
+            | Add(a, b) ->
+                work.Push((sign, b))
+                work.Push((sign, a))
+            | Sub(a, b) ->
+                work.Push((-sign, b))
+                work.Push((sign, a))
+            | Neg a -> work.Push((-sign, a))
+            | t -> acc.Add((sign, t))
+
+        List.ofSeq acc
+
+    /// The factors of a chain of products, left to right: (a·b)·c ↦ [a; b; c]. Iterative.
+    let factors (e: Expr) : Expr list =
+        let acc = ResizeArray<Expr>()
+        let work = System.Collections.Generic.Stack<Expr>()
+        work.Push e
+
+        while work.Count > 0 do
+            match work.Pop() with
+            | Mul(a, b) ->
+                work.Push b
+                work.Push a
+            | t -> acc.Add t
+
+        List.ofSeq acc
+
+    /// The deepest nesting of the expression tree (a leaf has depth 1), with an explicit stack.
+    let depth (e: Expr) : int =
+        fold (fun _ rs -> 1 + (if rs.IsEmpty then 0 else List.max rs)) e
 
     /// True when the expression contains a spatial operator (∂, ∇, ∇·, Δ, advection).
     let hasSpatialOperator (e: Expr) : bool =
-        subterms e
-        |> List.exists (fun s ->
+        e
+        |> exists (fun s ->
             match s with
             | Partial _
             | Grad _
@@ -291,4 +526,7 @@ module Expr =
             | _ -> false)
 
     /// Number of nodes in the expression tree.
-    let size (e: Expr) : int = subterms e |> List.length
+    let size (e: Expr) : int =
+        let mutable n = 0
+        iter (fun _ -> n <- n + 1) e
+        n
