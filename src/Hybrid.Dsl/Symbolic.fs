@@ -7,111 +7,114 @@ module Symbolic =
     /// The names referenced by `Sym` and `Shift` nodes (fields, parameters, forcings, constants, coordinates),
     /// distinct, in order of first appearance. Closure names are not included (see `closures`).
     let freeSymbols (e: Expr) : string list =
-        Expr.subterms e
-        |> List.choose (fun s ->
+        let seen = System.Collections.Generic.HashSet<string>()
+        let acc = ResizeArray<string>()
+
+        e
+        |> Expr.iter (fun s ->
             match s with
-            | Sym n -> Some n
-            | Shift(n, _, _) -> Some n
-            | _ -> None)
-        |> List.distinct
+            | Sym n
+            | Shift(n, _, _) ->
+                if seen.Add n then
+                    acc.Add n
+            | _ -> ())
+
+        List.ofSeq acc
 
     /// The closure calls in an expression: (name, number of arguments), in order of appearance.
     let closures (e: Expr) : (string * int) list =
-        Expr.subterms e
-        |> List.choose (fun s ->
+        let acc = ResizeArray<string * int>()
+
+        e
+        |> Expr.iter (fun s ->
             match s with
-            | Call(n, args) -> Some(n, args.Length)
-            | _ -> None)
+            | Call(n, args) -> acc.Add((n, args.Length))
+            | _ -> ())
+
+        List.ofSeq acc
 
     /// True when `name` occurs in `e` (as a symbol or shifted field).
-    let dependsOn (name: string) (e: Expr) : bool = freeSymbols e |> List.contains name
+    let dependsOn (name: string) (e: Expr) : bool =
+        e
+        |> Expr.exists (fun s ->
+            match s with
+            | Sym n
+            | Shift(n, _, _) -> n = name
+            | _ -> false)
 
     /// Replaces symbols by expressions. A shifted field `u[k+m]` is renamed when `u` maps to a symbol and
     /// left alone otherwise.
-    let rec substitute (bindings: Map<string, Expr>) (e: Expr) : Expr =
-        match e with
-        | Sym n ->
-            match bindings.TryFind n with
-            | Some r -> r
-            | None -> e
-        | Shift(n, ix, m) ->
-            match bindings.TryFind n with
-            | Some(Sym n') -> Shift(n', ix, m)
-            | _ -> e
-        | _ -> Expr.mapChildren (substitute bindings) e
+    let substitute (bindings: Map<string, Expr>) (e: Expr) : Expr =
+        e
+        |> Expr.rewrite (fun node ->
+            match node with
+            | Sym n ->
+                match bindings.TryFind n with
+                | Some r -> r
+                | None -> node
+            | Shift(n, ix, m) ->
+                match bindings.TryFind n with
+                | Some(Sym n') -> Shift(n', ix, m)
+                | _ -> node
+            | _ -> node)
 
-    let private sigmoid (v: float) = 1.0 / (1.0 + exp (-v))
-
-    let private softplus (v: float) =
-        if v > 30.0 then v else log (1.0 + exp v)
-
-    /// Applies a pointwise function to a number.
-    let applyFn (fn: Fn) (v: float) : float =
-        match fn with
-        | Fn.Exp -> exp v
-        | Fn.Log -> log v
-        | Fn.Sqrt -> sqrt v
-        | Fn.Abs -> abs v
-        | Fn.Sin -> sin v
-        | Fn.Cos -> cos v
-        | Fn.Tanh -> tanh v
-        | Fn.Sigmoid -> sigmoid v
-        | Fn.Softplus -> softplus v
+    /// Applies a pointwise function to a number (`Pointwise.value`).
+    let applyFn (fn: Fn) (v: float) : float = Pointwise.value fn v
 
     /// Evaluates a pointwise expression at the given symbol values, calling `closures` for closure calls.
     /// A shifted field `u[k+m]` is looked up under the key `u[k+m]` (as printed in ASCII, e.g. `X[k-1]`,
     /// `Y[j+2]`) and, failing that, under `u`. Spatial operators and fast sums are not pointwise; they and
     /// unbound symbols raise `ModelException`.
-    let rec evalWith (closures: string -> float list -> float) (values: Map<string, float>) (e: Expr) : float =
-        let ev = evalWith closures values
-
-        match e with
-        | Num v -> v
-        | Sym n ->
-            match values.TryFind n with
-            | Some v -> v
-            | None ->
-                raise (ModelException(sprintf "Cannot evaluate: symbol '%s' has no value. Bind it in the value map." n))
-        | Shift(n, ix, m) ->
-            let letter =
-                match ix with
-                | LatticeIndex.K -> "k"
-                | LatticeIndex.J -> "j"
-
-            let key =
-                if m = 0 then sprintf "%s[%s]" n letter
-                elif m > 0 then sprintf "%s[%s+%d]" n letter m
-                else sprintf "%s[%s-%d]" n letter (-m)
-
-            match values.TryFind key with
-            | Some v -> v
-            | None ->
+    let evalWith (closures: string -> float list -> float) (values: Map<string, float>) (e: Expr) : float =
+        let node (e: Expr) (rs: float list) : float =
+            match e, rs with
+            | Num v, _ -> v
+            | Sym n, _ ->
                 match values.TryFind n with
                 | Some v -> v
                 | None ->
-                    raise (ModelException(sprintf "Cannot evaluate: '%s' has no value. Bind '%s' or '%s'." key key n))
-        | Neg a -> -(ev a)
-        | Add(a, b) -> ev a + ev b
-        | Sub(a, b) -> ev a - ev b
-        | Mul(a, b) -> ev a * ev b
-        | Div(a, b) -> ev a / ev b
-        | PowInt(a, n) -> pown (ev a) n
-        | PowReal(a, b) -> ev a ** ev b
-        | Apply(fn, a) -> applyFn fn (ev a)
-        | Min(a, b) -> min (ev a) (ev b)
-        | Max(a, b) -> max (ev a) (ev b)
-        | Call(n, args) -> closures n (List.map ev args)
-        | Partial _
-        | Grad _
-        | Divergence _
-        | Laplacian _
-        | Advect _
-        | FastSum _ ->
-            raise (
-                ModelException(
-                    "Cannot evaluate a spatial operator or fast sum at a point; compile the model to evaluate it on a grid."
+                    raise (
+                        ModelException(sprintf "Cannot evaluate: symbol '%s' has no value. Bind it in the value map." n)
+                    )
+            | Shift(n, ix, m), _ ->
+                let letter =
+                    match ix with
+                    | LatticeIndex.K -> "k"
+                    | LatticeIndex.J -> "j"
+
+                let key =
+                    if m = 0 then sprintf "%s[%s]" n letter
+                    elif m > 0 then sprintf "%s[%s+%d]" n letter m
+                    else sprintf "%s[%s-%d]" n letter (-m)
+
+                match values.TryFind key with
+                | Some v -> v
+                | None ->
+                    match values.TryFind n with
+                    | Some v -> v
+                    | None ->
+                        raise (
+                            ModelException(sprintf "Cannot evaluate: '%s' has no value. Bind '%s' or '%s'." key key n)
+                        )
+            | Neg _, [ a ] -> -a
+            | Add _, [ a; b ] -> a + b
+            | Sub _, [ a; b ] -> a - b
+            | Mul _, [ a; b ] -> a * b
+            | Div _, [ a; b ] -> a / b
+            | PowInt(_, n), [ a ] -> pown a n
+            | PowReal _, [ a; b ] -> a ** b
+            | Apply(fn, _), [ a ] -> Pointwise.value fn a
+            | Min _, [ a; b ] -> min a b
+            | Max _, [ a; b ] -> max a b
+            | Call(n, _), args -> closures n args
+            | _ ->
+                raise (
+                    ModelException(
+                        "Cannot evaluate a spatial operator or fast sum at a point; compile the model to evaluate it on a grid."
+                    )
                 )
-            )
+
+        Expr.fold node e
 
     /// Evaluates a pointwise expression without closures (see `evalWith`).
     let eval (values: Map<string, float>) (e: Expr) : float =
@@ -130,23 +133,23 @@ module Symbolic =
     let private isFinite (v: float) =
         not (System.Double.IsNaN v || System.Double.IsInfinity v)
 
-    /// Splits a sum into (coefficient, term) pairs; the constant part has term `Num 1.0`.
-    let rec private linearTerms (sign: float) (e: Expr) : (float * Expr) list =
-        match e with
-        | Add(a, b) -> linearTerms sign a @ linearTerms sign b
-        | Sub(a, b) -> linearTerms sign a @ linearTerms (-sign) b
-        | Neg a -> linearTerms (-sign) a
-        | Num v -> [ sign * v, Num 1.0 ]
-        | Mul(Num c, t) -> [ sign * c, t ]
-        | t -> [ sign, t ]
+    /// Merges like terms (first-appearance order, coefficients summed in order) and rebuilds the sum.
+    let private rebuildSum (terms: (float * Expr) seq) : Expr =
+        let order = ResizeArray<Expr>()
+        let sums = System.Collections.Generic.Dictionary<Expr, float>()
 
-    let private rebuildSum (terms: (float * Expr) list) : Expr =
-        let order = terms |> List.map snd |> List.distinct
+        for c, t in terms do
+            match sums.TryGetValue t with
+            | true, s -> sums[t] <- s + c
+            | _ ->
+                order.Add t
+                sums[t] <- 0.0 + c
 
         let merged =
             order
-            |> List.map (fun t -> terms |> List.filter (fun (_, t') -> t' = t) |> List.sumBy fst, t)
-            |> List.filter (fun (c, _) -> c <> 0.0)
+            |> Seq.map (fun t -> sums[t], t)
+            |> Seq.filter (fun (c, _) -> c <> 0.0)
+            |> List.ofSeq
 
         let single (c: float, t: Expr) =
             match t with
@@ -168,27 +171,23 @@ module Symbolic =
                     | _ -> Add(acc, single (c, t)))
                 (single first)
 
-    /// Splits a product into a numeric coefficient and (base, integer exponent) factors.
-    let rec private factors (e: Expr) : float * (Expr * int) list =
-        match e with
-        | Mul(a, b) ->
-            let ca, fa = factors a
-            let cb, fb = factors b
-            ca * cb, fa @ fb
-        | Neg a ->
-            let c, f = factors a
-            -c, f
-        | Num v -> v, []
-        | PowInt(b, n) when n > 0 -> 1.0, [ b, n ]
-        | t -> 1.0, [ t, 1 ]
+    /// Merges equal bases (first-appearance order, exponents added) and rebuilds the product.
+    let private rebuildProduct (c: float) (fs: (Expr * int) seq) : Expr =
+        let order = ResizeArray<Expr>()
+        let powers = System.Collections.Generic.Dictionary<Expr, int>()
 
-    let private rebuildProduct (c: float) (fs: (Expr * int) list) : Expr =
-        let order = fs |> List.map fst |> List.distinct
+        for b, n in fs do
+            match powers.TryGetValue b with
+            | true, k -> powers[b] <- k + n
+            | _ ->
+                order.Add b
+                powers[b] <- n
 
         let merged =
             order
-            |> List.map (fun b -> b, fs |> List.filter (fun (b', _) -> b' = b) |> List.sumBy snd)
-            |> List.filter (fun (_, n) -> n <> 0)
+            |> Seq.map (fun b -> b, powers[b])
+            |> Seq.filter (fun (_, n) -> n <> 0)
+            |> List.ofSeq
 
         let body =
             merged
@@ -201,6 +200,103 @@ module Symbolic =
         elif c = -1.0 then Neg body
         else Mul(Num c, body)
 
+    /// A chunk list that concatenates in O(1), with a lazy sign flip; flattened once by `Chunks.items`.
+    type private Chunks<'a> =
+        | Item of 'a
+        | Cat of Chunks<'a> * Chunks<'a>
+        | Flip of Chunks<'a>
+
+    /// A node's simplified form during the bottom-up pass: sums and products stay unmerged chains until the
+    /// node that consumes them needs an expression, so each chain is merged once (linear in its length).
+    type private Part =
+        | Done of Expr
+        | SumOf of Chunks<float * Expr>
+        | ProductOf of float * Chunks<Expr * int>
+
+    /// The (coefficient, term) items of a sum chain, left to right, signs applied (explicit stack).
+    let private sumItems (chunks: Chunks<float * Expr>) : (float * Expr) list =
+        let acc = ResizeArray<float * Expr>()
+        let work = System.Collections.Generic.Stack<float * Chunks<float * Expr>>()
+        work.Push((1.0, chunks))
+
+        while work.Count > 0 do
+            match work.Pop() with
+            | sign, Item(c, t) -> acc.Add((sign * c, t))
+            | sign, Cat(a, b) ->
+                work.Push((sign, b))
+                work.Push((sign, a))
+            | sign, Flip a -> work.Push((-sign, a))
+
+        List.ofSeq acc
+
+    let private productItems (chunks: Chunks<Expr * int>) : (Expr * int) list =
+        let acc = ResizeArray<Expr * int>()
+        let work = System.Collections.Generic.Stack<Chunks<Expr * int>>()
+        work.Push chunks
+
+        while work.Count > 0 do
+            match work.Pop() with
+            | Item f -> acc.Add f
+            | Cat(a, b) ->
+                work.Push b
+                work.Push a
+            | Flip a -> work.Push a
+
+        List.ofSeq acc
+
+    let private toExpr (p: Part) : Expr =
+        match p with
+        | Done e -> e
+        | SumOf chunks -> rebuildSum (sumItems chunks)
+        | ProductOf(c, chunks) -> rebuildProduct c (productItems chunks)
+
+    /// A simplified expression as the terms of a sum: a − b, −a and c·t (numeric c) split; a number v is the
+    /// term v·1.
+    let private asTerms (p: Part) : Chunks<float * Expr> =
+        match p with
+        | SumOf chunks -> chunks
+        | _ ->
+            match toExpr p with
+            | Num v -> Item(v, Num 1.0)
+            | e ->
+                Expr.signedTerms e
+                |> List.map (fun (sign, t) ->
+                    match t with
+                    | Num v -> Item(sign * v, Num 1.0)
+                    | Mul(Num c, t) -> Item(sign * c, t)
+                    | _ -> Item(sign, t))
+                |> List.reduce (fun a b -> Cat(a, b))
+
+    /// A simplified expression as a coefficient and the (base, exponent) factors of a product.
+    let private asFactors (p: Part) : float * Chunks<Expr * int> option =
+        match p with
+        | ProductOf(c, chunks) -> c, Some chunks
+        | _ ->
+            let mutable coefficient = 1.0
+            let items = ResizeArray<Expr * int>()
+            let work = System.Collections.Generic.Stack<Expr>()
+            work.Push(toExpr p)
+
+            while work.Count > 0 do
+                match work.Pop() with
+                | Mul(a, b) ->
+                    work.Push b
+                    work.Push a
+                | Neg a ->
+                    coefficient <- -coefficient
+                    work.Push a
+                | Num v -> coefficient <- coefficient * v
+                | PowInt(b, n) when n > 0 -> items.Add((b, n))
+                | t -> items.Add((t, 1))
+
+            let chunks =
+                if items.Count = 0 then
+                    None
+                else
+                    Some(items |> Seq.map Item |> Seq.reduce (fun a b -> Cat(a, b)))
+
+            coefficient, chunks
+
     let private step (e: Expr) : Expr =
         let fold1 f a =
             let v = f a
@@ -209,15 +305,7 @@ module Symbolic =
         match e with
         | Neg(Num v) -> Num(-v)
         | Neg(Neg a) -> a
-        | Add(Num a, Num b) -> Num(a + b)
-        | Sub(Num a, Num b) -> Num(a - b)
-        | Mul(Num a, Num b) -> Num(a * b)
         | Div(Num a, Num b) when b <> 0.0 && isFinite (a / b) -> Num(a / b)
-        | Add _
-        | Sub _ -> rebuildSum (linearTerms 1.0 e)
-        | Mul _ ->
-            let c, fs = factors e
-            rebuildProduct c fs
         | Div(a, Num 1.0) -> a
         | Div(Num 0.0, _) -> Num 0.0
         | Div(a, b) when a = b -> Num 1.0
@@ -235,7 +323,7 @@ module Symbolic =
             | Some r -> r
             | None -> e
         | Apply(fn, Num a) ->
-            match fold1 (applyFn fn) a with
+            match fold1 (Pointwise.value fn) a with
             | Some r -> r
             | None -> e
         | Apply(Fn.Log, Apply(Fn.Exp, a)) -> a
@@ -251,18 +339,47 @@ module Symbolic =
         | FastSum(Num 0.0) -> Num 0.0
         | _ -> e
 
-    let rec private simplifyOnce (e: Expr) : Expr =
-        e |> Expr.mapChildren simplifyOnce |> step
+    /// One bottom-up pass: sums and products merged (like terms, equal factors, constants), every other node
+    /// rewritten by `step` once its children are simplified.
+    let private simplifyOnce (e: Expr) : Expr =
+        let node (e: Expr) (parts: Part list) : Part =
+            match e, parts with
+            | Add _, [ a; b ] -> SumOf(Cat(asTerms a, asTerms b))
+            | Sub _, [ a; b ] -> SumOf(Cat(asTerms a, Flip(asTerms b)))
+            | Mul _, [ a; b ] ->
+                let ca, fa = asFactors a
+                let cb, fb = asFactors b
+
+                let chunks =
+                    match fa, fb with
+                    | Some x, Some y -> Some(Cat(x, y))
+                    | Some x, None
+                    | None, Some x -> Some x
+                    | None, None -> None
+
+                match chunks with
+                | Some f -> ProductOf(ca * cb, f)
+                | None -> Done(Num(ca * cb))
+            | _, [] -> Done(step e)
+            | _ -> Done(step (Expr.withChildren e (parts |> List.map toExpr)))
+
+        toExpr (Expr.fold node e)
 
     /// Simplifies an expression: constant folding (only where the result is finite), neutral elements
     /// (x + 0, x·1, x·0, x¹, x⁰), double negation, like terms in sums (2u + 3u → 5u) and equal factors in
-    /// products (u·u → u²). Preserves the value wherever the original is defined.
+    /// products (u·u → u²). Preserves the value wherever the original is defined. Linear in the size of the
+    /// expression per pass, with explicit stacks (10⁵-term sums simplify).
     let simplify (e: Expr) : Expr =
-        let rec loop n e =
-            let e' = simplifyOnce e
-            if e' = e || n = 0 then e' else loop (n - 1) e'
+        let mutable current = e
+        let mutable next = simplifyOnce e
+        let mutable passes = 0
 
-        loop 8 e
+        while next <> current && passes < 8 do
+            current <- next
+            next <- simplifyOnce current
+            passes <- passes + 1
+
+        next
 
     // ---------------------------------------------------------------- derivatives
 
@@ -271,73 +388,73 @@ module Symbolic =
     /// counts as `u`, so for a field the result is the derivative with respect to a spatially uniform
     /// perturbation (exact for scalar parameters). min/max use min(a,b) = (a+b)/2 − |a−b|/2. Raises
     /// `ModelException` when `name` occurs inside a closure call (closures are differentiated by autograd).
+    /// One bottom-up pass with an explicit stack.
     let derivative (name: string) (e: Expr) : Expr =
-        let rec d (e: Expr) : Expr =
-            if not (dependsOn name e) then
-                Num 0.0
-            else
+        // Each node's result: whether it depends on `name`, and its derivative (0 when it does not).
+        let node (e: Expr) (rs: (bool * Expr) list) : bool * Expr =
+            let depends =
                 match e with
-                | Num _ -> Num 0.0
-                | Sym n -> if n = name then Num 1.0 else Num 0.0
-                | Shift(n, _, _) -> if n = name then Num 1.0 else Num 0.0
-                | Neg a -> Neg(d a)
-                | Add(a, b) -> Add(d a, d b)
-                | Sub(a, b) -> Sub(d a, d b)
-                | Mul(a, b) -> Add(Mul(d a, b), Mul(a, d b))
-                | Div(a, b) -> Div(Sub(Mul(d a, b), Mul(a, d b)), PowInt(b, 2))
-                | PowInt(a, n) -> Mul(Mul(Num(float n), PowInt(a, n - 1)), d a)
-                | PowReal(a, b) ->
-                    // a^b (b' ln a + b a'/a)
-                    Mul(PowReal(a, b), Add(Mul(d b, Apply(Fn.Log, a)), Div(Mul(b, d a), a)))
-                | Apply(fn, a) ->
-                    let outer =
-                        match fn with
-                        | Fn.Exp -> Apply(Fn.Exp, a)
-                        | Fn.Log -> Div(Num 1.0, a)
-                        | Fn.Sqrt -> Div(Num 0.5, Apply(Fn.Sqrt, a))
-                        | Fn.Abs -> Div(a, Apply(Fn.Abs, a))
-                        | Fn.Sin -> Apply(Fn.Cos, a)
-                        | Fn.Cos -> Neg(Apply(Fn.Sin, a))
-                        | Fn.Tanh -> Sub(Num 1.0, PowInt(Apply(Fn.Tanh, a), 2))
-                        | Fn.Sigmoid -> Mul(Apply(Fn.Sigmoid, a), Sub(Num 1.0, Apply(Fn.Sigmoid, a)))
-                        | Fn.Softplus -> Apply(Fn.Sigmoid, a)
+                | Sym n
+                | Shift(n, _, _) -> n = name
+                | _ -> rs |> List.exists fst
 
-                    Mul(outer, d a)
-                | Min(a, b)
-                | Max(a, b) ->
-                    let sign =
-                        match e with
-                        | Min _ -> -1.0
-                        | _ -> 1.0
+            if not depends then
+                false, Num 0.0
+            else
+                let ds = rs |> List.map snd
 
-                    let half = Mul(Num 0.5, Add(d a, d b))
-                    let w = Sub(a, b)
-                    let dAbs = Div(Mul(w, Sub(d a, d b)), Apply(Fn.Abs, w))
-                    Add(half, Mul(Num(0.5 * sign), dAbs))
-                | Call(n, _) ->
-                    raise (
-                        ModelException(
-                            sprintf
-                                "Cannot differentiate closure '%s' symbolically with respect to '%s'; closures are differentiated by autograd in the compiled model."
-                                n
-                                name
+                let d =
+                    match e, ds with
+                    | Sym _, _
+                    | Shift _, _ -> Num 1.0
+                    | Neg _, [ da ] -> Neg da
+                    | Add _, [ da; db ] -> Add(da, db)
+                    | Sub _, [ da; db ] -> Sub(da, db)
+                    | Mul(a, b), [ da; db ] -> Add(Mul(da, b), Mul(a, db))
+                    | Div(a, b), [ da; db ] -> Div(Sub(Mul(da, b), Mul(a, db)), PowInt(b, 2))
+                    | PowInt(a, n), [ da ] -> Mul(Mul(Num(float n), PowInt(a, n - 1)), da)
+                    | PowReal(a, b), [ da; db ] ->
+                        // a^b (b' ln a + b a'/a)
+                        Mul(PowReal(a, b), Add(Mul(db, Apply(Fn.Log, a)), Div(Mul(b, da), a)))
+                    | Apply(fn, a), [ da ] -> Mul(Pointwise.derivative fn a, da)
+                    | Min(a, b), [ da; db ]
+                    | Max(a, b), [ da; db ] ->
+                        let sign =
+                            match e with
+                            | Min _ -> -1.0
+                            | _ -> 1.0
+
+                        let half = Mul(Num 0.5, Add(da, db))
+                        let w = Sub(a, b)
+                        let dAbs = Div(Mul(w, Sub(da, db)), Apply(Fn.Abs, w))
+                        Add(half, Mul(Num(0.5 * sign), dAbs))
+                    | Call(n, _), _ ->
+                        raise (
+                            ModelException(
+                                sprintf
+                                    "Cannot differentiate closure '%s' symbolically with respect to '%s'; closures are differentiated by autograd in the compiled model."
+                                    n
+                                    name
+                            )
                         )
-                    )
-                | Partial(ax, a) -> Partial(ax, d a)
-                | Grad a -> Grad(d a)
-                | Divergence a -> Divergence(d a)
-                | Laplacian a -> Laplacian(d a)
-                | Advect(vs, u) ->
-                    let dvs = List.map d vs
-                    let du = d u
+                    | Partial(ax, _), [ da ] -> Partial(ax, da)
+                    | Grad _, [ da ] -> Grad da
+                    | Divergence _, [ da ] -> Divergence da
+                    | Laplacian _, [ da ] -> Laplacian da
+                    | Advect(vs, u), _ ->
+                        let dvs = List.take vs.Length ds
+                        let du = List.last ds
 
-                    let part1 =
-                        if dvs |> List.forall ((=) (Num 0.0)) then
-                            Num 0.0
-                        else
-                            Advect(dvs, u)
+                        let part1 =
+                            if dvs |> List.forall ((=) (Num 0.0)) then
+                                Num 0.0
+                            else
+                                Advect(dvs, u)
 
-                    Add(part1, Advect(vs, du))
-                | FastSum a -> FastSum(d a)
+                        Add(part1, Advect(vs, du))
+                    | FastSum _, [ da ] -> FastSum da
+                    | _ -> Num 0.0
 
-        simplify (d e)
+                true, d
+
+        simplify (snd (Expr.fold node e))

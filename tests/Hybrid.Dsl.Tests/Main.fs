@@ -8,6 +8,8 @@ let main argv =
         ErrorsTests.tests
         UnitsTests.tests
         SymbolicTests.tests
+        DeepExprTests.tests
+        PointwiseTests.tests
         ParserTests.tests
         BuilderTests.tests
         ExamplesTests.tests
