@@ -6,12 +6,11 @@ open System.Linq.Expressions
 
 /// Scalar functions the generated kernels call (those `System.Math` lacks).
 type KernelMath =
-    /// 1 / (1 + e⁻ˣ)
-    static member Sigmoid(x: float) : float = 1.0 / (1.0 + Math.Exp(-x))
+    /// 1 / (1 + e⁻ˣ) (`Pointwise.sigmoid`)
+    static member Sigmoid(x: float) : float = Hybrid.Pointwise.sigmoid x
 
-    /// log(1 + eˣ), stable for large |x|.
-    static member Softplus(x: float) : float =
-        Math.Max(x, 0.0) + Math.Log(1.0 + Math.Exp(-Math.Abs x))
+    /// log(1 + eˣ) (`Pointwise.softplus`)
+    static member Softplus(x: float) : float = Hybrid.Pointwise.softplus x
 
     /// sign(x) ∈ {−1, 0, 1}.
     static member Sign(x: float) : float = float (Math.Sign x)
@@ -245,15 +244,15 @@ module Codegen =
                         bind (
                             match op with
                             | KUnary.Neg -> Expression.Negate(x) :> Expression
-                            | KUnary.Exp -> call (math "Exp")
-                            | KUnary.Log -> call (math "Log")
-                            | KUnary.Sqrt -> call (math "Sqrt")
-                            | KUnary.Abs -> call (math "Abs")
-                            | KUnary.Sin -> call (math "Sin")
-                            | KUnary.Cos -> call (math "Cos")
-                            | KUnary.Tanh -> call (math "Tanh")
-                            | KUnary.Sigmoid -> call (helper "Sigmoid")
-                            | KUnary.Softplus -> call (helper "Softplus")
+                            | KUnary.Fn Hybrid.Fn.Exp -> call (math "Exp")
+                            | KUnary.Fn Hybrid.Fn.Log -> call (math "Log")
+                            | KUnary.Fn Hybrid.Fn.Sqrt -> call (math "Sqrt")
+                            | KUnary.Fn Hybrid.Fn.Abs -> call (math "Abs")
+                            | KUnary.Fn Hybrid.Fn.Sin -> call (math "Sin")
+                            | KUnary.Fn Hybrid.Fn.Cos -> call (math "Cos")
+                            | KUnary.Fn Hybrid.Fn.Tanh -> call (math "Tanh")
+                            | KUnary.Fn Hybrid.Fn.Sigmoid -> call (helper "Sigmoid")
+                            | KUnary.Fn Hybrid.Fn.Softplus -> call (helper "Softplus")
                             | KUnary.Sign -> call (helper "Sign")
                             | KUnary.Step -> call (helper "Step")
                         )

@@ -6,15 +6,8 @@ open Hybrid
 [<RequireQualifiedAccess>]
 type KUnary =
     | Neg
-    | Exp
-    | Log
-    | Sqrt
-    | Abs
-    | Sin
-    | Cos
-    | Tanh
-    | Sigmoid
-    | Softplus
+    /// A pointwise function of the model language (values and derivatives from `Pointwise`).
+    | Fn of Fn
     /// sign(a) ∈ {−1, 0, 1}: appears in derivatives of abs, min and max (a subgradient at the kink).
     | Sign
     /// The Heaviside step: 1 where a > 0, ½ at 0, 0 below: in derivatives of min and max (at a tie the
@@ -122,15 +115,7 @@ module KExpr =
     let applyUnary (op: KUnary) (x: float) : float =
         match op with
         | KUnary.Neg -> -x
-        | KUnary.Exp -> exp x
-        | KUnary.Log -> log x
-        | KUnary.Sqrt -> sqrt x
-        | KUnary.Abs -> abs x
-        | KUnary.Sin -> sin x
-        | KUnary.Cos -> cos x
-        | KUnary.Tanh -> tanh x
-        | KUnary.Sigmoid -> 1.0 / (1.0 + exp -x)
-        | KUnary.Softplus -> max x 0.0 + log (1.0 + exp -(abs x))
+        | KUnary.Fn fn -> Pointwise.value fn x
         | KUnary.Sign -> float (sign x)
         | KUnary.Step ->
             if x > 0.0 then 1.0
@@ -222,6 +207,23 @@ module KExpr =
             | KData i -> Some i
             | _ -> None)
 
+    /// A derivative from the `Pointwise` table (an expression in the symbol `a`) as a kernel expression with
+    /// `a` standing for `arg`. Those derivatives use only numbers, `a`, pointwise functions and arithmetic.
+    let private ofPointwise (arg: KExpr) (d: Expr) : KExpr =
+        d
+        |> Expr.fold (fun node rs ->
+            match node, rs with
+            | Num v, _ -> KConst v
+            | Sym "a", _ -> arg
+            | Neg _, [ x ] -> neg x
+            | Add _, [ x; y ] -> add x y
+            | Sub _, [ x; y ] -> sub x y
+            | Mul _, [ x; y ] -> mul x y
+            | Div _, [ x; y ] -> div x y
+            | PowInt(_, n), [ x ] -> powInt x n
+            | Apply(fn, _), [ x ] -> un (KUnary.Fn fn) x
+            | _ -> raise (HybridException($"Pointwise derivative term {node} has no kernel form.")))
+
     /// ∂e/∂v where v is a leaf (a `KRead`, `KParam` or `KInput`). Abs, min and max use sign / step functions, so
     /// the derivative is finite at their kinks (never 0/0) and equals TorchSharp's choice there.
     let derivative (v: KExpr) (e: KExpr) : KExpr =
@@ -244,15 +246,9 @@ module KExpr =
                     let outer =
                         match op with
                         | KUnary.Neg -> KConst -1.0
-                        | KUnary.Exp -> e
-                        | KUnary.Log -> div one a
-                        | KUnary.Sqrt -> div (KConst 0.5) e
-                        | KUnary.Abs -> un KUnary.Sign a
-                        | KUnary.Sin -> un KUnary.Cos a
-                        | KUnary.Cos -> neg (un KUnary.Sin a)
-                        | KUnary.Tanh -> sub one (powInt e 2)
-                        | KUnary.Sigmoid -> mul e (sub one e)
-                        | KUnary.Softplus -> un KUnary.Sigmoid a
+                        // |a|′ = sign(a): TorchSharp's subgradient (0 at the kink), not a/|a|.
+                        | KUnary.Fn Fn.Abs -> un KUnary.Sign a
+                        | KUnary.Fn fn -> ofPointwise a (Pointwise.derivative fn (Sym "a"))
                         | KUnary.Sign
                         | KUnary.Step -> zero
 
@@ -269,7 +265,7 @@ module KExpr =
                 | KBinary.Pow ->
                     // a^b (b' ln a + b a'/a)
                     let viaBase = if da = zero then zero else div (mul b da) a
-                    let viaExponent = if db = zero then zero else mul db (un KUnary.Log a)
+                    let viaExponent = if db = zero then zero else mul db (un (KUnary.Fn Fn.Log) a)
                     mul e (add viaExponent viaBase)
                 | KBinary.Max ->
                     // a' where a > b, else b'

@@ -266,20 +266,7 @@ module Lowering =
                 | Div(a, b) -> KExpr.div (low a) (low b)
                 | PowInt(a, n) -> KExpr.powInt (low a) n
                 | PowReal(a, b) -> KExpr.bin KBinary.Pow (low a) (low b)
-                | Apply(fn, a) ->
-                    let op =
-                        match fn with
-                        | Fn.Exp -> KUnary.Exp
-                        | Fn.Log -> KUnary.Log
-                        | Fn.Sqrt -> KUnary.Sqrt
-                        | Fn.Abs -> KUnary.Abs
-                        | Fn.Sin -> KUnary.Sin
-                        | Fn.Cos -> KUnary.Cos
-                        | Fn.Tanh -> KUnary.Tanh
-                        | Fn.Sigmoid -> KUnary.Sigmoid
-                        | Fn.Softplus -> KUnary.Softplus
-
-                    KExpr.un op (low a)
+                | Apply(fn, a) -> KExpr.un (KUnary.Fn fn) (low a)
                 | Min(a, b) -> KExpr.bin KBinary.Min (low a) (low b)
                 | Max(a, b) -> KExpr.bin KBinary.Max (low a) (low b)
                 | Call(name, args) ->
