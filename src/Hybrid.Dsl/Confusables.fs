@@ -214,6 +214,10 @@ module internal Confusables =
     /// A letter or punctuation mark that looks exactly like an ASCII character: its Unicode name and the ASCII
     /// character. Covers the common Cyrillic and Greek look-alikes, fullwidth forms and dashes/quotes.
     let tryLookAlike (c: char) : (string * char) option =
+        if c < '\u0391' then
+            None
+        else
+
         match strictLetters |> List.tryFind (fun (k, _, _) -> k = c) with
         | Some(_, n, a) -> Some(n, a)
         | None ->
@@ -223,6 +227,10 @@ module internal Confusables =
 
     /// Like `tryLookAlike`, and also the Greek small letters that merely resemble a Latin letter (ν and v).
     let tryLooseLookAlike (c: char) : (string * char) option =
+        if c < '\u0391' then
+            None
+        else
+
         match tryLookAlike c with
         | Some r -> Some r
         | None ->
@@ -232,10 +240,18 @@ module internal Confusables =
 
     /// A bidirectional control (refused everywhere): its Unicode name.
     let tryBidiControl (c: char) : string option =
+        if c < '\u202A' then
+            None
+        else
+
         bidiControls |> List.tryFind (fun (k, _) -> k = c) |> Option.map snd
 
     /// An invisible character (bidirectional controls included): its Unicode name.
     let tryInvisible (c: char) : string option =
+        if c < '\u00AD' then
+            None
+        else
+
         match tryBidiControl c with
         | Some n -> Some n
         | None -> invisibles |> List.tryFind (fun (k, _) -> k = c) |> Option.map snd
