@@ -46,23 +46,21 @@ type TimeDerivative = {
 
 /// The state of a `model { }` block while it is built. Each keyword prepends to a list (newest first), so a
 /// block of n declarations takes linear time; `Run` restores declaration order and builds the `Model` once.
-type ModelState =
-    private
-        {
-            Name: string
-            Domain: Domain
-            Fields: FieldDecl list
-            Params: ParamDecl list
-            Forcings: ForcingDecl list
-            Closures: ClosureDecl list
-            Constants: ConstantDecl list
-            Equations: Equation list
-            /// (field, side or None for every side, condition).
-            Boundaries: (string * Side option * BoundaryCondition) list
-            Initials: Initial list
-            /// Units given with `units`: (symbol, units text).
-            Units: (string * string) list
-        }
+type ModelState = private {
+    Name: string
+    Domain: Domain
+    Fields: FieldDecl list
+    Params: ParamDecl list
+    Forcings: ForcingDecl list
+    Closures: ClosureDecl list
+    Constants: ConstantDecl list
+    Equations: Equation list
+    /// (field, side or None for every side, condition).
+    Boundaries: (string * Side option * BoundaryCondition) list
+    Initials: Initial list
+    /// Units given with `units`: (symbol, units text).
+    Units: (string * string) list
+}
 
 /// The `model "name" { … }` computation expression. Each keyword is a record update; the block returns the
 /// same `Model` value the programmatic API builds, checked by `Checks.validate`. A second initial condition for
@@ -93,10 +91,7 @@ type ModelBuilder(name: string) =
         for sym, text in List.rev s.Units do
             given[sym] <- text
 
-        let parsed =
-            given
-            |> Seq.map (fun kv -> kv.Key, Some(Units.parse kv.Value))
-            |> dict
+        let parsed = given |> Seq.map (fun kv -> kv.Key, Some(Units.parse kv.Value)) |> dict
 
         let found = System.Collections.Generic.HashSet<string>()
 
@@ -110,27 +105,42 @@ type ModelBuilder(name: string) =
         let fields =
             s.Fields
             |> List.rev
-            |> List.map (fun f -> { f with Units = unitsOf f.Name f.Units })
+            |> List.map (fun f -> {
+                f with
+                    Units = unitsOf f.Name f.Units
+            })
 
         let pars =
             s.Params
             |> List.rev
-            |> List.map (fun p -> { p with Units = unitsOf p.Name p.Units })
+            |> List.map (fun p -> {
+                p with
+                    Units = unitsOf p.Name p.Units
+            })
 
         let forcings =
             s.Forcings
             |> List.rev
-            |> List.map (fun p -> { p with Units = unitsOf p.Name p.Units })
+            |> List.map (fun p -> {
+                p with
+                    Units = unitsOf p.Name p.Units
+            })
 
         let consts =
             s.Constants
             |> List.rev
-            |> List.map (fun p -> { p with Units = unitsOf p.Name p.Units })
+            |> List.map (fun p -> {
+                p with
+                    Units = unitsOf p.Name p.Units
+            })
 
         let closures =
             s.Closures
             |> List.rev
-            |> List.map (fun p -> { p with Units = unitsOf p.Name p.Units })
+            |> List.map (fun p -> {
+                p with
+                    Units = unitsOf p.Name p.Units
+            })
 
         for sym, text in List.rev s.Units do
             if not (found.Contains sym) then
@@ -287,10 +297,7 @@ type ModelBuilder(name: string) =
 
     /// equation (dt u == rhs): adds the equation of a field.
     [<CustomOperation("equation")>]
-    member _.Equation(s: ModelState, eq: Equation) : ModelState = {
-        s with
-            Equations = eq :: s.Equations
-    }
+    member _.Equation(s: ModelState, eq: Equation) : ModelState = { s with Equations = eq :: s.Equations }
 
     /// equation "du/dt = r*u": adds equations written as text (several separated by ';' or newlines).
     [<CustomOperation("equation")>]

@@ -150,7 +150,18 @@ module internal Confusables =
         0xFF10, "FULLWIDTH DIGIT"
     ]
 
-    let private digitNames = [| "ZERO"; "ONE"; "TWO"; "THREE"; "FOUR"; "FIVE"; "SIX"; "SEVEN"; "EIGHT"; "NINE" |]
+    let private digitNames = [|
+        "ZERO"
+        "ONE"
+        "TWO"
+        "THREE"
+        "FOUR"
+        "FIVE"
+        "SIX"
+        "SEVEN"
+        "EIGHT"
+        "NINE"
+    |]
 
     let private asciiPunctuationNames: (char * string) list = [
         '!', "EXCLAMATION MARK"
@@ -217,44 +228,40 @@ module internal Confusables =
         if c < '\u0391' then
             None
         else
-
-        match strictLetters |> List.tryFind (fun (k, _, _) -> k = c) with
-        | Some(_, n, a) -> Some(n, a)
-        | None ->
-            match punctuation |> List.tryFind (fun (k, _, _) -> k = c) with
+            match strictLetters |> List.tryFind (fun (k, _, _) -> k = c) with
             | Some(_, n, a) -> Some(n, a)
-            | None -> fullwidth c
+            | None ->
+                match punctuation |> List.tryFind (fun (k, _, _) -> k = c) with
+                | Some(_, n, a) -> Some(n, a)
+                | None -> fullwidth c
 
     /// Like `tryLookAlike`, and also the Greek small letters that merely resemble a Latin letter (ν and v).
     let tryLooseLookAlike (c: char) : (string * char) option =
         if c < '\u0391' then
             None
         else
-
-        match tryLookAlike c with
-        | Some r -> Some r
-        | None ->
-            looseLetters
-            |> List.tryFind (fun (k, _, _) -> k = c)
-            |> Option.map (fun (_, n, a) -> n, a)
+            match tryLookAlike c with
+            | Some r -> Some r
+            | None ->
+                looseLetters
+                |> List.tryFind (fun (k, _, _) -> k = c)
+                |> Option.map (fun (_, n, a) -> n, a)
 
     /// A bidirectional control (refused everywhere): its Unicode name.
     let tryBidiControl (c: char) : string option =
         if c < '\u202A' then
             None
         else
-
-        bidiControls |> List.tryFind (fun (k, _) -> k = c) |> Option.map snd
+            bidiControls |> List.tryFind (fun (k, _) -> k = c) |> Option.map snd
 
     /// An invisible character (bidirectional controls included): its Unicode name.
     let tryInvisible (c: char) : string option =
         if c < '\u00AD' then
             None
         else
-
-        match tryBidiControl c with
-        | Some n -> Some n
-        | None -> invisibles |> List.tryFind (fun (k, _) -> k = c) |> Option.map snd
+            match tryBidiControl c with
+            | Some n -> Some n
+            | None -> invisibles |> List.tryFind (fun (k, _) -> k = c) |> Option.map snd
 
     /// A decimal digit of another script (Arabic-Indic, fullwidth, Devanagari, …): its Unicode name and value.
     let tryForeignDigit (c: char) : (string * int) option =

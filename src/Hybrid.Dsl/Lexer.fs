@@ -85,7 +85,11 @@ module internal Lexer =
     let private show (source: string) (i: int) : string =
         let c = source[i]
 
-        if Char.IsHighSurrogate c && i + 1 < source.Length && Char.IsLowSurrogate source[i + 1] then
+        if
+            Char.IsHighSurrogate c
+            && i + 1 < source.Length
+            && Char.IsLowSurrogate source[i + 1]
+        then
             sprintf
                 "'%s' (U+%X, outside the Basic Multilingual Plane, e.g. a mathematical italic letter; use plain letters and digits)"
                 (source.Substring(i, 2))
@@ -203,7 +207,11 @@ module internal Lexer =
                     while i < n && isAsciiDigit source[i] do
                         i <- i + 1
 
-                if i < n && source[i] = '.' && (hasPoint || (i + 1 < n && isAsciiDigit source[i + 1])) then
+                if
+                    i < n
+                    && source[i] = '.'
+                    && (hasPoint || (i + 1 < n && isAsciiDigit source[i + 1]))
+                then
                     let mutable j = i
 
                     while j < n && (isAsciiDigit source[j] || source[j] = '.') do
@@ -367,7 +375,11 @@ module internal Lexer =
                     if openers.Count = 0 then
                         fail
                             start
-                            (sprintf "this '%c' has no matching '%c'; remove it or add the '%c' it closes" closer opener opener)
+                            (sprintf
+                                "this '%c' has no matching '%c'; remove it or add the '%c' it closes"
+                                closer
+                                opener
+                                opener)
 
                     let o, l, col = openers.Peek()
 

@@ -329,12 +329,17 @@ module Model =
         : Boundary list =
         let out = ResizeArray<Boundary>()
         // (field, side) → index in `out` of a condition set by an every-side statement, not yet replaced.
-        let fromEverySide = System.Collections.Generic.Dictionary<struct (string * Side), int>()
+        let fromEverySide =
+            System.Collections.Generic.Dictionary<struct (string * Side), int>()
 
         for field, side, bc in statements do
             match side with
             | Some s ->
-                let b = { Field = field; Side = s; Condition = bc }
+                let b = {
+                    Field = field
+                    Side = s
+                    Condition = bc
+                }
 
                 match fromEverySide.TryGetValue(struct (field, s)) with
                 | true, k ->
@@ -344,7 +349,12 @@ module Model =
             | None ->
                 for s in sides do
                     fromEverySide[struct (field, s)] <- out.Count
-                    out.Add { Field = field; Side = s; Condition = bc }
+
+                    out.Add {
+                        Field = field
+                        Side = s
+                        Condition = bc
+                    }
 
         List.ofSeq out
 

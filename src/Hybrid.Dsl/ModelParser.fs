@@ -259,17 +259,15 @@ module internal ModelParser =
                 p.Advance() |> ignore
                 p.Advance() |> ignore
 
-                initials.Add
-                    {
-                        Field = n
-                        Value = InitialCondition.FromData key
-                    }
+                initials.Add {
+                    Field = n
+                    Value = InitialCondition.FromData key
+                }
             | _ ->
-                initials.Add
-                    {
-                        Field = n
-                        Value = InitialCondition.Expr(expression p)
-                    }
+                initials.Add {
+                    Field = n
+                    Value = InitialCondition.Expr(expression p)
+                }
 
         let domainStatement () =
             p.Advance() |> ignore
@@ -375,15 +373,14 @@ module internal ModelParser =
                             (describe o)
                             n)
 
-            pars.Add
-                {
-                    Name = n
-                    Value = v
-                    Learnable = learnable
-                    Constraint = c
-                    Shape = shape
-                    Units = u
-                }
+            pars.Add {
+                Name = n
+                Value = v
+                Learnable = learnable
+                Constraint = c
+                Shape = shape
+                Units = u
+            }
 
         let closureStatement (keyword: Token) =
             p.Advance() |> ignore
@@ -429,21 +426,16 @@ module internal ModelParser =
 
                     match s.Tok with
                     | Tok.Str key -> Architecture.Named key
-                    | _ ->
-                        failAt p s (sprintf "expected a quoted module name after 'named' but found %s" (describe s))
+                    | _ -> failAt p s (sprintf "expected a quoted module name after 'named' but found %s" (describe s))
                 | _ ->
-                    failAt
-                        p
-                        a
-                        (sprintf "expected an architecture (mlp [..] or named \"..\") but found %s" (describe a))
+                    failAt p a (sprintf "expected an architecture (mlp [..] or named \"..\") but found %s" (describe a))
 
-            closures.Add
-                {
-                    Name = n
-                    Arity = arity
-                    Architecture = arch
-                    Units = units p
-                }
+            closures.Add {
+                Name = n
+                Arity = arity
+                Architecture = arch
+                Units = units p
+            }
 
         let statement () =
             let t = p.Peek
@@ -479,7 +471,11 @@ module internal ModelParser =
                         else
                             false
 
-                    fields.Add { Name = n; Units = units p; Fast = fast }
+                    fields.Add {
+                        Name = n
+                        Units = units p
+                        Fast = fast
+                    }
                 | Tok.Ident "param" -> paramStatement t
                 | Tok.Ident "forcing" ->
                     p.Advance() |> ignore

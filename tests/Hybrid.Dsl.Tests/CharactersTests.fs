@@ -44,7 +44,11 @@ let tests =
             expectError "u\u200B + v" (1, 2) "U+200B ZERO WIDTH SPACE is an invisible character"
             expectError "u + \u200Fv" (1, 5) "U+200F RIGHT-TO-LEFT MARK is an invisible character"
             expectError "\u200Eu" (1, 1) "U+200E LEFT-TO-RIGHT MARK is an invisible character"
-            expectError "u \uFEFF+ v" (1, 3) "U+FEFF ZERO WIDTH NO-BREAK SPACE (byte-order mark) is an invisible character"
+
+            expectError
+                "u \uFEFF+ v"
+                (1, 3)
+                "U+FEFF ZERO WIDTH NO-BREAK SPACE (byte-order mark) is an invisible character"
 
             let msg, _, _ = parseError Parse.modelUnchecked "model \"a\u200Bb\""
             Expect.stringContains msg "U+200B ZERO WIDTH SPACE" "inside a string (a data key must match exactly)"
@@ -144,7 +148,8 @@ let tests =
 
         test "ordinary misspellings still get a suggestion" {
             let msg =
-                modelError (fun () -> Parse.model "domain point\nfield u\nparam rate = 1\ndu/dt = -rtae u\ninitial u = 1")
+                modelError (fun () ->
+                    Parse.model "domain point\nfield u\nparam rate = 1\ndu/dt = -rtae u\ninitial u = 1")
 
             Expect.stringContains msg "Undefined symbol 'rtae'" "undefined"
             Expect.stringContains msg "Did you mean 'rate'?" "distance 2"
@@ -186,7 +191,8 @@ let numberTests =
             Expect.equal (Parse.expr "2.5E–2") (Num 0.025) "U+2013"
             Expect.equal (Parse.expr "1e+3") (Num 1000.0) "plus"
 
-            let m = Parse.modelUnchecked "const e = 2\ndomain point\nfield u\ndu/dt = 1e−3 u\ninitial u = 1"
+            let m =
+                Parse.modelUnchecked "const e = 2\ndomain point\nfield u\ndu/dt = 1e−3 u\ninitial u = 1"
 
             Expect.equal m.Equations.Head.Rhs (Mul(Num 1e-3, Sym "u")) "1e−3 is a number even when e is a symbol"
         }

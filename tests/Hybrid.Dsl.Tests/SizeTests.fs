@@ -13,7 +13,17 @@ open Hybrid
 let private onSmallStack (f: unit -> 'a) : 'a =
     let mutable result = None
     let mutable error = null
-    let t = Thread((fun () -> try result <- Some(f ()) with e -> error <- e), 256 * 1024)
+
+    let t =
+        Thread(
+            (fun () ->
+                try
+                    result <- Some(f ())
+                with e ->
+                    error <- e),
+            256 * 1024
+        )
+
     t.Start()
     t.Join()
 
@@ -80,11 +90,16 @@ let tests =
 
         test "a model whose equation is a 10⁵-term sum parses on a 256 KiB stack" {
             let text =
-                "domain point\nfield u\ndu/dt = " + String.Join(" + ", Array.create terms "u") + "\ninitial u = 1"
+                "domain point\nfield u\ndu/dt = "
+                + String.Join(" + ", Array.create terms "u")
+                + "\ninitial u = 1"
 
             let m = onSmallStack (fun () -> Parse.modelUnchecked text)
             Expect.equal (census m.Equations.Head.Rhs) (terms, terms - 1, 0) "the equation"
-            let eq = onSmallStack (fun () -> Parse.equation ("du/dt = " + String.Join(" * ", Array.create terms "u")))
+
+            let eq =
+                onSmallStack (fun () -> Parse.equation ("du/dt = " + String.Join(" * ", Array.create terms "u")))
+
             Expect.equal (census eq.Rhs) (terms, 0, terms - 1) "Parse.equation"
         }
 
@@ -137,7 +152,9 @@ let tests =
 
         test "a text longer than Limits.MaxTextLength is refused before it is read" {
             let text = String(' ', Limits.MaxTextLength + 1)
-            let e = Expect.throwsC (fun () -> Parse.model text |> ignore) (fun e -> e :?> ParseException)
+
+            let e =
+                Expect.throwsC (fun () -> Parse.model text |> ignore) (fun e -> e :?> ParseException)
 
             Expect.stringContains
                 e.Message
@@ -149,14 +166,19 @@ let tests =
             let text =
                 String.Join("\n", Array.init (Limits.MaxDeclarations + 1) (fun i -> sprintf "const c%d = 1" i))
 
-            let e = Expect.throwsC (fun () -> Parse.modelUnchecked text |> ignore) (fun e -> e :?> ParseException)
+            let e =
+                Expect.throwsC (fun () -> Parse.modelUnchecked text |> ignore) (fun e -> e :?> ParseException)
+
             Expect.stringContains e.Message "more than 100000 symbols (Limits.MaxDeclarations)" "message"
             Expect.equal e.Line (Limits.MaxDeclarations + 1) "at the first one past the limit"
         }
 
         test "an expression with more than Limits.MaxTerms terms is refused" {
             let text = String.Join("+", Array.create (Limits.MaxTerms + 1) "1")
-            let e = Expect.throwsC (fun () -> Parse.expr text |> ignore) (fun e -> e :?> ParseException)
+
+            let e =
+                Expect.throwsC (fun () -> Parse.expr text |> ignore) (fun e -> e :?> ParseException)
+
             Expect.stringContains e.Message "more than 1000000 terms (Limits.MaxTerms)" "message"
             Expect.equal e.Column (2 * Limits.MaxTerms + 1) "at the first term past the limit"
         }

@@ -49,7 +49,11 @@ let tests =
             Expect.equal (domainOf "lattice 8") (Domain.Lattice(8, 0)) "no fast sites"
 
             let msg, _, _ = parseError "domain rectangle [0, 1] x [0, 2] cells 32 * 16"
-            Expect.stringContains msg "expected 'x' (or '×') in 'cells <nx> x <ny>' but found '*'" "* is not a size separator"
+
+            Expect.stringContains
+                msg
+                "expected 'x' (or '×') in 'cells <nx> x <ny>' but found '*'"
+                "* is not a size separator"
         }
 
         test "an unclosed '(' is reported at the '(' on its own line, not where the text ends" {
@@ -94,10 +98,7 @@ let tests =
 
             Expect.equal (line, col) (6, 1) "at the second 'initial'"
 
-            Expect.stringContains
-                msg
-                "a second initial condition for 'u'; the first is at line 5. Keep one."
-                "message"
+            Expect.stringContains msg "a second initial condition for 'u'; the first is at line 5. Keep one." "message"
         }
 
         test "a second boundary condition for a field and side is refused, naming both lines" {
@@ -119,7 +120,9 @@ let tests =
                 "a second boundary condition for every side of 'u'; the first is at line 4."
                 "every side"
 
-            let msg3, line3, _ = parseError (heat "boundary u left dirichlet 1\nboundary u noflux")
+            let msg3, line3, _ =
+                parseError (heat "boundary u left dirichlet 1\nboundary u noflux")
+
             Expect.equal line3 5 "every side after one side"
 
             Expect.stringContains
