@@ -156,6 +156,16 @@ module internal Lexer =
                 line <- line + 1
                 lineStart <- i
                 space <- true
+            elif c = '\u2028' || c = '\u2029' || c = '\u0085' then
+                fail
+                    start
+                    (sprintf
+                        "%s %s may show as a line break but does not end a statement; use an ordinary newline"
+                        (Confusables.codePoint c)
+                        (match c with
+                         | '\u2028' -> "LINE SEPARATOR"
+                         | '\u2029' -> "PARAGRAPH SEPARATOR"
+                         | _ -> "NEXT LINE"))
             elif Char.IsWhiteSpace c then
                 i <- i + 1
                 space <- true

@@ -50,6 +50,11 @@ let tests =
                 (1, 3)
                 "U+FEFF ZERO WIDTH NO-BREAK SPACE (byte-order mark) is an invisible character"
 
+            expectError
+                "u\u2028+ v"
+                (1, 2)
+                "U+2028 LINE SEPARATOR may show as a line break but does not end a statement"
+
             let msg, _, _ = parseError Parse.modelUnchecked "model \"a\u200Bb\""
             Expect.stringContains msg "U+200B ZERO WIDTH SPACE" "inside a string (a data key must match exactly)"
         }
