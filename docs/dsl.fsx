@@ -133,7 +133,7 @@ check
 | `model NAME` / `model "a name"` | the model's name (default `model`) |
 | `domain point` | 0-D (the default) |
 | `domain interval [a, b] cells n` | 1-D interval |
-| `domain rectangle [a, b] x [c, d] cells nx x ny` | 2-D rectangle |
+| `domain rectangle [a, b] x [c, d] cells nx x ny` | 2-D rectangle (`×` may replace `x`: `cells 32 × 32`) |
 | `domain lattice K` / `domain lattice K x J` | periodic lattice, optionally with J fast sites per slow site |
 | `field u [units]` / `field Y fast` | state variable |
 | `param D = v [options] [units]` | options: `positive` (or `> 0` before `=`), `in [lo, hi]`, `fixed`, `learnable`, `spatial` |
@@ -143,8 +143,15 @@ check
 | `closure S/1 = named "cnn"` | module supplied to the compiler |
 | `∂u/∂t = rhs` / `du/dt = rhs` | the equation of field u |
 | `boundary u noflux` | every side; conditions `periodic`, `noflux`, `dirichlet <expr>`, `neumann <expr>` |
-| `boundary u left dirichlet 1 - t` | one side: `left right bottom top` |
+| `boundary u left dirichlet 1 - t` | one side: `left right bottom top`; after `boundary u noflux` it replaces that side |
 | `initial u = <expr>` / `initial u = data "u0"` | initial condition |
+
+A field has one initial condition and one boundary condition per side: a repetition is an error naming both
+lines. Numbers use the ASCII digits (`1e−3` may use the minus sign `−`); `1.2.3` and `1 000` are errors.
+Invisible characters (zero-width space, direction marks; a byte-order mark is allowed only as the first
+character) and letters that look like Latin ones (Cyrillic `а`, Greek `Ο`, fullwidth `ａ`) are refused by
+code point and name. Size limits (`Limits`): 10,000,000 characters of text, names of 256 characters,
+100,000 declarations, 1,000,000 terms per expression, brackets and prefixes nested 150 deep.
 
 Units are written in brackets: `[m^2/s]`, `[mol/(m^3*s)]`, `[1/h]`, `[mg/L]`, `[m^2 s^-1]`. Known symbols:
 m cm mm um µm km L mL dL s min h day d yr kg g mg ug µg mol mmol umol µmol K A cd N J W Pa cells cell ppm 1.

@@ -44,130 +44,144 @@ type TimeDerivative = {
     /// ∂u/∂t = constant
     static member (==)(lhs: TimeDerivative, rhs: float) : Equation = { Field = lhs.Field; Rhs = Num rhs }
 
-/// The state of a `model { }` block: the model so far, and the boundary conditions given for all sides
-/// (expanded when the block ends, once the domain is known).
-type ModelState = {
-    /// The model so far.
-    Model: Model
-    /// Boundary conditions in order: (field, side or None for every side, condition).
-    PendingBoundaries: (string * Side option * BoundaryCondition) list
-    /// Units given with `units`, applied when the block ends: (symbol, units text).
-    PendingUnits: (string * string) list
+/// The state of a `model { }` block while it is built. Each keyword prepends to a list (newest first), so a
+/// block of n declarations takes linear time; `Run` restores declaration order and builds the `Model` once.
+type ModelState = private {
+    Name: string
+    Domain: Domain
+    Fields: FieldDecl list
+    Params: ParamDecl list
+    Forcings: ForcingDecl list
+    Closures: ClosureDecl list
+    Constants: ConstantDecl list
+    Equations: Equation list
+    /// (field, side or None for every side, condition).
+    Boundaries: (string * Side option * BoundaryCondition) list
+    Initials: Initial list
+    /// Units given with `units`: (symbol, units text).
+    Units: (string * string) list
 }
 
 /// The `model "name" { … }` computation expression. Each keyword is a record update; the block returns the
-/// same `Model` value the programmatic API builds, checked by `Checks.validate`.
+/// same `Model` value the programmatic API builds, checked by `Checks.validate`. A second initial condition for
+/// a field, or a second boundary condition for a field and side, is refused by the checks like a second
+/// equation; a boundary for one side after one for every side of the same field replaces it on that side.
 type ModelBuilder(name: string) =
-
-    let update (s: ModelState) (f: Model -> Model) = { s with Model = f s.Model }
 
     /// The empty model.
     member _.Yield(_: unit) : ModelState = {
-        Model = Model.empty name
-        PendingBoundaries = []
-        PendingUnits = []
+        Name = name
+        Domain = Domain.Point
+        Fields = []
+        Params = []
+        Forcings = []
+        Closures = []
+        Constants = []
+        Equations = []
+        Boundaries = []
+        Initials = []
+        Units = []
     }
 
     /// Expands boundary conditions, applies units, checks the model and returns it.
     member _.Run(s: ModelState) : Model =
-        let m0 = s.Model
+        // The units of each symbol (the last `units` line wins), applied in one pass over each list.
+        let given = System.Collections.Generic.Dictionary<string, string>()
 
-        let withUnits =
-            s.PendingUnits
-            |> List.fold
-                (fun (m: Model) (sym, text) ->
-                    let u = Some(Units.parse text)
-                    let mutable found = false
+        for sym, text in List.rev s.Units do
+            given[sym] <- text
 
-                    let fields =
-                        m.Fields
-                        |> List.map (fun f ->
-                            if f.Name = sym then
-                                found <- true
-                                { f with Units = u }
-                            else
-                                f)
+        let parsed = given |> Seq.map (fun kv -> kv.Key, Some(Units.parse kv.Value)) |> dict
 
-                    let pars =
-                        m.Params
-                        |> List.map (fun p ->
-                            if p.Name = sym then
-                                found <- true
-                                { p with Units = u }
-                            else
-                                p)
+        let found = System.Collections.Generic.HashSet<string>()
 
-                    let forcings =
-                        m.Forcings
-                        |> List.map (fun p ->
-                            if p.Name = sym then
-                                found <- true
-                                { p with Units = u }
-                            else
-                                p)
+        let unitsOf (sym: string) (current: Units option) =
+            match parsed.TryGetValue sym with
+            | true, u ->
+                found.Add sym |> ignore
+                u
+            | _ -> current
 
-                    let consts =
-                        m.Constants
-                        |> List.map (fun p ->
-                            if p.Name = sym then
-                                found <- true
-                                { p with Units = u }
-                            else
-                                p)
+        let fields =
+            s.Fields
+            |> List.rev
+            |> List.map (fun f -> {
+                f with
+                    Units = unitsOf f.Name f.Units
+            })
 
-                    let closures =
-                        m.Closures
-                        |> List.map (fun p ->
-                            if p.Name = sym then
-                                found <- true
-                                { p with Units = u }
-                            else
-                                p)
+        let pars =
+            s.Params
+            |> List.rev
+            |> List.map (fun p -> {
+                p with
+                    Units = unitsOf p.Name p.Units
+            })
 
-                    if not found then
-                        raise (
-                            ModelException(
-                                sprintf
-                                    "Model '%s': units \"%s\" are given for '%s', which is not declared. Declare it first or fix the spelling."
-                                    m.Name
-                                    text
-                                    sym
-                            )
-                        )
+        let forcings =
+            s.Forcings
+            |> List.rev
+            |> List.map (fun p -> {
+                p with
+                    Units = unitsOf p.Name p.Units
+            })
 
-                    {
-                        m with
-                            Fields = fields
-                            Params = pars
-                            Forcings = forcings
-                            Constants = consts
-                            Closures = closures
-                    })
-                m0
+        let consts =
+            s.Constants
+            |> List.rev
+            |> List.map (fun p -> {
+                p with
+                    Units = unitsOf p.Name p.Units
+            })
 
-        let sides = Model.sides m0.Domain
+        let closures =
+            s.Closures
+            |> List.rev
+            |> List.map (fun p -> {
+                p with
+                    Units = unitsOf p.Name p.Units
+            })
 
-        let bcs =
-            s.PendingBoundaries
-            |> List.collect (fun (f, side, c) ->
-                match side with
-                | Some sd -> [ { Field = f; Side = sd; Condition = c } ]
-                | None ->
-                    if sides.IsEmpty then
-                        raise (
-                            ModelException(
-                                sprintf
-                                    "Model '%s': field '%s' has a boundary condition but the domain has no sides (0-D or lattice). Remove it, or declare e.g. domain (interval 0.0 1.0) (cells 100)."
-                                    m0.Name
-                                    f
-                            )
-                        )
+        for sym, text in List.rev s.Units do
+            if not (found.Contains sym) then
+                raise (
+                    ModelException(
+                        sprintf
+                            "Model '%s': units \"%s\" are given for '%s', which is not declared. Declare it first or fix the spelling."
+                            s.Name
+                            text
+                            sym
+                    )
+                )
 
-                    sides |> List.map (fun sd -> { Field = f; Side = sd; Condition = c }))
+        let sides = Model.sides s.Domain
+        let boundaries = List.rev s.Boundaries
 
-        let m =
-            bcs
-            |> List.fold (fun m b -> Model.setBoundary b.Field b.Side b.Condition m) { withUnits with Boundaries = [] }
+        if sides.IsEmpty then
+            match boundaries |> List.tryFind (fun (_, side, _) -> side.IsNone) with
+            | Some(f, _, _) ->
+                raise (
+                    ModelException(
+                        sprintf
+                            "Model '%s': field '%s' has a boundary condition but the domain has no sides (0-D or lattice). Remove it, or declare e.g. domain (interval 0.0 1.0) (cells 100)."
+                            s.Name
+                            f
+                    )
+                )
+            | None -> ()
+
+        let m = {
+            Name = s.Name
+            Domain = s.Domain
+            Fields = fields
+            Params = pars
+            Forcings = forcings
+            Closures = closures
+            Constants = consts
+            Equations = List.rev s.Equations
+            Boundaries = Model.expandBoundaries sides boundaries
+            Initials = List.rev s.Initials
+        }
 
         Checks.validate m
         m
@@ -192,135 +206,160 @@ type ModelBuilder(name: string) =
                     )
                 )
 
-        update s (Model.withDomain d)
+        { s with Domain = d }
 
     /// domain point (0-D), domain (lattice 40), domain (twoScaleLattice 36 10), or any `Domain` value.
     [<CustomOperation("domain")>]
-    member _.Domain(s: ModelState, domain: Domain) : ModelState = update s (Model.withDomain domain)
+    member _.Domain(s: ModelState, domain: Domain) : ModelState = { s with Domain = domain }
 
     /// field "u": declares a state variable (one equation ∂u/∂t = … each).
     [<CustomOperation("field")>]
-    member _.Field(s: ModelState, fieldName: string) : ModelState =
-        update s (Model.addField (Model.field fieldName))
+    member _.Field(s: ModelState, fieldName: string) : ModelState = {
+        s with
+            Fields = Model.field fieldName :: s.Fields
+    }
 
     /// fastField "Y": declares a fast variable on a two-scale lattice's fast sub-lattice.
     [<CustomOperation("fastField")>]
-    member _.FastField(s: ModelState, fieldName: string) : ModelState =
-        update
-            s
-            (Model.addField {
-                Model.field fieldName with
-                    Fast = true
-            })
+    member _.FastField(s: ModelState, fieldName: string) : ModelState = {
+        s with
+            Fields =
+                {
+                    Model.field fieldName with
+                        Fast = true
+                }
+                :: s.Fields
+    }
 
     /// param "D" (positive 0.05): declares a parameter from a spec (positive, bounded, free, fixed, spatial).
     [<CustomOperation("param")>]
-    member _.Param(s: ModelState, paramName: string, spec: ParamSpec) : ModelState =
-        update
-            s
-            (Model.addParam {
-                Name = paramName
-                Value = spec.Value
-                Learnable = spec.Learnable
-                Constraint = spec.Constraint
-                Shape = spec.Shape
-                Units = None
-            })
+    member _.Param(s: ModelState, paramName: string, spec: ParamSpec) : ModelState = {
+        s with
+            Params =
+                {
+                    Name = paramName
+                    Value = spec.Value
+                    Learnable = spec.Learnable
+                    Constraint = spec.Constraint
+                    Shape = spec.Shape
+                    Units = None
+                }
+                :: s.Params
+    }
 
     /// param "a" 0.5: declares a learnable, unconstrained scalar parameter.
     [<CustomOperation("param")>]
-    member _.Param(s: ModelState, paramName: string, value: float) : ModelState =
-        update s (Model.addParam (Model.param paramName value))
+    member _.Param(s: ModelState, paramName: string, value: float) : ModelState = {
+        s with
+            Params = Model.param paramName value :: s.Params
+    }
 
     /// forcing "c": declares an input given as data under this name.
     [<CustomOperation("forcing")>]
-    member _.Forcing(s: ModelState, forcingName: string) : ModelState =
-        update s (Model.addForcing { Name = forcingName; Units = None })
+    member _.Forcing(s: ModelState, forcingName: string) : ModelState = {
+        s with
+            Forcings = { Name = forcingName; Units = None } :: s.Forcings
+    }
 
     /// constant "F" 8.0: declares a named fixed number.
     [<CustomOperation("constant")>]
-    member _.Constant(s: ModelState, constName: string, value: float) : ModelState =
-        update
-            s
-            (Model.addConstant {
-                Name = constName
-                Value = value
-                Units = None
-            })
+    member _.Constant(s: ModelState, constName: string, value: float) : ModelState = {
+        s with
+            Constants =
+                {
+                    Name = constName
+                    Value = value
+                    Units = None
+                }
+                :: s.Constants
+    }
 
     /// neural "kill" (mlp [2; 32; 32; 1]): declares a neural closure, called in equations as kill(u, c).
     [<CustomOperation("neural")>]
-    member _.Neural(s: ModelState, closureName: string, spec: ClosureSpec) : ModelState =
-        update
-            s
-            (Model.addClosure {
-                Name = closureName
-                Arity = spec.Arity
-                Architecture = spec.Architecture
-                Units = None
-            })
+    member _.Neural(s: ModelState, closureName: string, spec: ClosureSpec) : ModelState = {
+        s with
+            Closures =
+                {
+                    Name = closureName
+                    Arity = spec.Arity
+                    Architecture = spec.Architecture
+                    Units = None
+                }
+                :: s.Closures
+    }
 
     /// units "D" "m^2/s": gives units to a declared symbol (checked by dimensional analysis).
     [<CustomOperation("units")>]
     member _.Units(s: ModelState, symbol: string, units: string) : ModelState = {
         s with
-            PendingUnits = s.PendingUnits @ [ symbol, units ]
+            Units = (symbol, units) :: s.Units
     }
 
     /// equation (dt u == rhs): adds the equation of a field.
     [<CustomOperation("equation")>]
-    member _.Equation(s: ModelState, eq: Equation) : ModelState =
-        update s (Model.addEquation eq.Field eq.Rhs)
+    member _.Equation(s: ModelState, eq: Equation) : ModelState = { s with Equations = eq :: s.Equations }
 
     /// equation "du/dt = r*u": adds equations written as text (several separated by ';' or newlines).
     [<CustomOperation("equation")>]
     member _.Equation(s: ModelState, text: string) : ModelState =
+        if isNull text then
+            nullArg "text"
+
         let eqs =
             text.Split([| ';'; '\n' |])
             |> Array.filter (fun l -> l.Trim() <> "")
             |> Array.map Parse.equation
 
-        update s (fun m -> eqs |> Array.fold (fun m e -> Model.addEquation e.Field e.Rhs m) m)
+        {
+            s with
+                Equations = Array.fold (fun acc e -> e :: acc) s.Equations eqs
+        }
 
     /// boundary "u" noFlux: the same condition on every side of the domain.
     [<CustomOperation("boundary")>]
     member _.Boundary(s: ModelState, fieldName: string, condition: BoundaryCondition) : ModelState = {
         s with
-            PendingBoundaries = s.PendingBoundaries @ [ fieldName, None, condition ]
+            Boundaries = (fieldName, None, condition) :: s.Boundaries
     }
 
-    /// boundary "u" left (dirichlet 1.0): a condition on one side.
+    /// boundary "u" left (dirichlet 1.0): a condition on one side (after `boundary "u" noFlux` it replaces
+    /// that condition on this side).
     [<CustomOperation("boundary")>]
     member _.Boundary(s: ModelState, fieldName: string, side: Side, condition: BoundaryCondition) : ModelState = {
         s with
-            PendingBoundaries = s.PendingBoundaries @ [ fieldName, Some side, condition ]
+            Boundaries = (fieldName, Some side, condition) :: s.Boundaries
+    }
+
+    member private _.AddInitial(s: ModelState, fieldName: string, ic: InitialCondition) : ModelState = {
+        s with
+            Initials = { Field = fieldName; Value = ic } :: s.Initials
     }
 
     /// initial "u" (fun x -> exp (-(x - 5.0) ** 2)): the initial condition as a function of x (on lattices,
     /// x is the site index).
     [<CustomOperation("initial")>]
-    member _.Initial(s: ModelState, fieldName: string, f: Expr -> Expr) : ModelState =
-        update s (Model.setInitial fieldName (InitialCondition.Expr(f (Sym "x"))))
+    member b.Initial(s: ModelState, fieldName: string, f: Expr -> Expr) : ModelState =
+        b.AddInitial(s, fieldName, InitialCondition.Expr(f (Sym "x")))
 
     /// initial2 "u" (fun x y -> …): the initial condition as a function of x and y (2-D).
     [<CustomOperation("initial2")>]
-    member _.Initial2(s: ModelState, fieldName: string, f: Expr -> Expr -> Expr) : ModelState =
-        update s (Model.setInitial fieldName (InitialCondition.Expr(f (Sym "x") (Sym "y"))))
+    member b.Initial2(s: ModelState, fieldName: string, f: Expr -> Expr -> Expr) : ModelState =
+        b.AddInitial(s, fieldName, InitialCondition.Expr(f (Sym "x") (Sym "y")))
 
     /// initialValue "u" 0.5 (or an expression): a constant or closed-form initial condition.
     [<CustomOperation("initialValue")>]
-    member _.InitialValue(s: ModelState, fieldName: string, value: float) : ModelState =
-        update s (Model.setInitial fieldName (InitialCondition.Expr(Num value)))
+    member b.InitialValue(s: ModelState, fieldName: string, value: float) : ModelState =
+        b.AddInitial(s, fieldName, InitialCondition.Expr(Num value))
 
     /// initialValue "u" expr: an initial condition given as an expression of the coordinates.
     [<CustomOperation("initialValue")>]
-    member _.InitialValue(s: ModelState, fieldName: string, value: Expr) : ModelState =
-        update s (Model.setInitial fieldName (InitialCondition.Expr value))
+    member b.InitialValue(s: ModelState, fieldName: string, value: Expr) : ModelState =
+        b.AddInitial(s, fieldName, InitialCondition.Expr value)
 
     /// initialData "u" "u0": the initial values come from data under this key.
     [<CustomOperation("initialData")>]
-    member _.InitialData(s: ModelState, fieldName: string, key: string) : ModelState =
-        update s (Model.setInitial fieldName (InitialCondition.FromData key))
+    member b.InitialData(s: ModelState, fieldName: string, key: string) : ModelState =
+        b.AddInitial(s, fieldName, InitialCondition.FromData key)
 
 /// The words of the `model { }` language: the builder, domains, parameter specs, closures, boundary
 /// conditions and math operators on `Expr`. Open `Hybrid` and these are in scope.

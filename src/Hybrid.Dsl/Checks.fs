@@ -5,30 +5,7 @@ namespace Hybrid
 [<RequireQualifiedAccess>]
 module Checks =
 
-    let private edit (a: string) (b: string) =
-        let d =
-            Array2D.init (a.Length + 1) (b.Length + 1) (fun i j ->
-                if i = 0 then j
-                elif j = 0 then i
-                else 0)
-
-        for i in 1 .. a.Length do
-            for j in 1 .. b.Length do
-                let c = if a[i - 1] = b[j - 1] then 0 else 1
-                d[i, j] <- min (min (d[i - 1, j] + 1) (d[i, j - 1] + 1)) (d[i - 1, j - 1] + c)
-
-        d[a.Length, b.Length]
-
-    let private suggest (name: string) (candidates: string list) =
-        candidates
-        |> List.filter (fun c -> c <> name)
-        |> List.map (fun c -> c, edit (name.ToLowerInvariant()) (c.ToLowerInvariant()))
-        |> List.filter (fun (_, d) -> d <= 2)
-        |> List.sortBy snd
-        |> List.tryHead
-        |> Option.map fst
-        |> Option.map (fun c -> sprintf " Did you mean '%s'?" c)
-        |> Option.defaultValue ""
+    let private suggest (name: string) (candidates: string list) = Suggest.didYouMean name candidates
 
     let private sideName (s: Side) =
         match s with

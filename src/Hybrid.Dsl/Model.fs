@@ -270,6 +270,9 @@ module Model =
     /// Sets the domain.
     let withDomain (domain: Domain) (m: Model) : Model = { m with Domain = domain }
 
+    // The add functions below copy the list they append to (O(n) each). The builder and the parser do not loop
+    // over them: they collect declarations and build the record once, in linear time.
+
     /// Adds a field.
     let addField (f: FieldDecl) (m: Model) : Model = { m with Fields = m.Fields @ [ f ] }
 
@@ -315,6 +318,45 @@ module Model =
                 m with
                     Boundaries = m.Boundaries @ [ b ]
             }
+
+    /// Expands boundary statements, in order, into one condition per field and side: a statement with `None`
+    /// stands for every side in `sides`. A statement for one side replaces, in place, what an earlier every-side
+    /// statement of the same field set on that side (a default, then exceptions). Every other repetition is kept,
+    /// so that `Checks` reports it as a duplicate. Linear in the number of statements.
+    let internal expandBoundaries
+        (sides: Side list)
+        (statements: (string * Side option * BoundaryCondition) seq)
+        : Boundary list =
+        let out = ResizeArray<Boundary>()
+        // (field, side) → index in `out` of a condition set by an every-side statement, not yet replaced.
+        let fromEverySide =
+            System.Collections.Generic.Dictionary<struct (string * Side), int>()
+
+        for field, side, bc in statements do
+            match side with
+            | Some s ->
+                let b = {
+                    Field = field
+                    Side = s
+                    Condition = bc
+                }
+
+                match fromEverySide.TryGetValue(struct (field, s)) with
+                | true, k ->
+                    out[k] <- b
+                    fromEverySide.Remove(struct (field, s)) |> ignore
+                | _ -> out.Add b
+            | None ->
+                for s in sides do
+                    fromEverySide[struct (field, s)] <- out.Count
+
+                    out.Add {
+                        Field = field
+                        Side = s
+                        Condition = bc
+                    }
+
+        List.ofSeq out
 
     /// Sets the same boundary condition of a field on every side of the current domain.
     let setBoundaryAll (field: string) (bc: BoundaryCondition) (m: Model) : Model =

@@ -8,7 +8,7 @@ open Expecto
 open Hybrid
 
 let private alphabet =
-    "abcuvxyzkjDFtXY0123456789 .,;:=+-*/^()[]{}<>\"'#\n\t∂∇·ΔΣ²³⁻√×÷−_$@!?\\|&%~`\u0001é日"
+    "abcuvxyzkjDFtXY0123456789 .,;:=+-*/^()[]{}<>\"'#\n\t∂∇·ΔΣ²³⁻√×÷−_$@!?\\|&%~`\u0001é日\u200B\u202E\uFEFF\u0430\u03BD\uFF11\u0663\uFF0B\uD835"
 
 let private tokens = [|
     "du/dt"

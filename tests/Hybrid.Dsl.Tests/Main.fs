@@ -14,6 +14,10 @@ let main argv =
         BuilderTests.tests
         ExamplesTests.tests
         MalformedTests.tests
+        CharactersTests.tests
+        CharactersTests.numberTests
+        StatementsTests.tests
+        SizeTests.tests
         FuzzTests.tests
         PropertyTests.tests
     ]

@@ -17,7 +17,7 @@ let private withDecls (decls: string) (equation: string) = oneD (decls + "\n" + 
 /// (description, input, expected message fragment)
 let cases: (string * string * string) list = [
     // Syntax (ParseException)
-    "unclosed parenthesis", oneD "du/dt = (u + 1", "expected ')' to close the '('"
+    "unclosed parenthesis", oneD "du/dt = (u + 1", "Line 4, column 9: this '(' is not closed"
     "dangling operator", oneD "du/dt = u +", "expected a number, a symbol"
     "unknown character", oneD "du/dt = u $ 2", "unexpected character '$'"
     "control character", oneD "du/dt = u\u0001", "unexpected character 'U+0001'"
@@ -30,7 +30,7 @@ let cases: (string * string * string) list = [
     "shift without offset", oneD "du/dt = u[k+]", "expected an integer offset"
     "fractional shift", oneD "du/dt = u[k+1.5]", "expected an integer offset"
     "unknown lattice index", oneD "du/dt = u[m]", "expected the lattice index k or j"
-    "unclosed shift", oneD "du/dt = u[k+1", "expected ']'"
+    "unclosed shift", oneD "du/dt = u[k+1", "Line 4, column 10: this '[' is not closed"
     "spatial derivative on the left", oneD "∂u/∂x = u", "only time derivatives"
     "ASCII left side not in time", oneD "du/dx = u", "expected 'dt'"
     "missing equals", oneD "du/dt u", "expected '='"
@@ -147,11 +147,11 @@ let tests =
 
             match e with
             | :? ParseException as p ->
-                Expect.equal (p.Line, p.Column) (2, 15) "points at the end of line 2"
+                Expect.equal (p.Line, p.Column) (2, 9) "points at the '(' that is not closed"
 
                 Expect.stringContains
                     p.Message
-                    "Line 2, column 15: expected ')' to close the '(' at line 2, column 9, but found the end of the text\n  du/dt = (u + 1\n                ^"
+                    "Line 2, column 9: this '(' is not closed; add ')' where it ends (inside brackets a new line does not end the statement, so the rest of the text was read as part of it)\n  du/dt = (u + 1\n          ^"
                     "line and caret"
             | other -> failtestf "wrong exception %s" (other.GetType().Name)
         }
