@@ -7,45 +7,6 @@ open Hybrid
 open Hybrid.Numerics
 open Hybrid.TensorArithmetic
 
-/// An explicit Runge–Kutta method as a Butcher tableau: stage i evaluates F at u + Δt Σⱼ A[i][j] kⱼ and time
-/// t + C[i] Δt; the step is u + Δt Σᵢ B[i] kᵢ.
-type Tableau = { A: float[][]; B: float[]; C: float[] }
-
-/// Tableaux of the explicit schemes of `Numerics.Integrators`.
-[<RequireQualifiedAccess>]
-module Tableau =
-
-    /// The tableau of an explicit scheme; IMEX schemes raise (the fused path is explicit only).
-    let ofScheme (scheme: Scheme) : Tableau =
-        match scheme with
-        | Scheme.Euler -> {
-            A = [| [||] |]
-            B = [| 1.0 |]
-            C = [| 0.0 |]
-          }
-        | Scheme.Heun -> {
-            A = [| [||]; [| 1.0 |] |]
-            B = [| 0.5; 0.5 |]
-            C = [| 0.0; 1.0 |]
-          }
-        | Scheme.SspRk3 -> {
-            A = [| [||]; [| 1.0 |]; [| 0.25; 0.25 |] |]
-            B = [| 1.0 / 6.0; 1.0 / 6.0; 2.0 / 3.0 |]
-            C = [| 0.0; 1.0; 0.5 |]
-          }
-        | Scheme.Rk4 -> {
-            A = [| [||]; [| 0.5 |]; [| 0.0; 0.5 |]; [| 0.0; 0.0; 1.0 |] |]
-            B = [| 1.0 / 6.0; 1.0 / 3.0; 1.0 / 3.0; 1.0 / 6.0 |]
-            C = [| 0.0; 0.5; 0.5; 1.0 |]
-          }
-        | Scheme.ImexEuler
-        | Scheme.ImexCrankNicolson ->
-            raise (
-                ModelException(
-                    $"The fused path integrates explicitly; {scheme} is an IMEX scheme. Use Euler, Heun, SspRk3 or Rk4, or the eager simulator."
-                )
-            )
-
 /// One explicit Runge–Kutta step of a fused kernel and its discrete adjoint. States, slopes and adjoints all
 /// live in the padded layout (one [B·PaddedCells] array per field), so stage updates are contiguous loops
 /// and only the ghost entries are refilled before each kernel call; ghost entries of states are otherwise

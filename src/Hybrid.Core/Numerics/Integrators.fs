@@ -5,22 +5,6 @@ open TorchSharp
 open Hybrid
 open Hybrid.TensorArithmetic
 
-/// Time integration schemes.
-[<RequireQualifiedAccess>]
-type Scheme =
-    /// Explicit Euler, order 1.
-    | Euler
-    /// Heun (explicit trapezoid), order 2.
-    | Heun
-    /// Shu–Osher strong-stability-preserving Runge–Kutta, order 3.
-    | SspRk3
-    /// Classical Runge–Kutta, order 4.
-    | Rk4
-    /// IMEX Euler: backward Euler on the stiff (linear diffusion) part, forward Euler on the rest; order 1.
-    | ImexEuler
-    /// IMEX Crank–Nicolson: trapezoid on both parts, predictor–corrector (Heun) for the explicit part; order 2.
-    | ImexCrankNicolson
-
 /// Explicit and IMEX time steps on any `Dynamics`, and the stability limits of explicit schemes.
 [<RequireQualifiedAccess>]
 module Integrators =
@@ -81,10 +65,9 @@ module Integrators =
 
         min byDiffusion byAdvection
 
-    let private axpy (u: torch.Tensor[]) (h: float) (k: torch.Tensor[]) =
-        Array.map2 (fun (a: torch.Tensor) b -> a .+ h .* b) u k
-
-    /// One explicit step of size h from (t, u) with tendency f.
+    /// One explicit step of size h from (t, u) with tendency f, from the scheme's `Tableau`: stage i evaluates f
+    /// at u + Σⱼ (aᵢⱼ h) kⱼ (zero entries skipped), and the step is u + (h / d) Σᵢ wᵢ kᵢ with the weights bᵢ = wᵢ / d
+    /// written as small integers over a common divisor d (RK4: (h / 6)(k₁ + 2k₂ + 2k₃ + k₄)).
     let explicitStep
         (s: Scheme)
         (f: float -> torch.Tensor[] -> torch.Tensor[])
@@ -92,34 +75,39 @@ module Integrators =
         (h: float)
         (u: torch.Tensor[])
         : torch.Tensor[] =
-        match s with
-        | Scheme.Euler -> axpy u h (f t u)
-        | Scheme.Heun ->
-            let k1 = f t u
-            let k2 = f (t + h) (axpy u h k1)
-            Array.init u.Length (fun i -> u[i] .+ (0.5 * h) .* (k1[i] .+ k2[i]))
-        | Scheme.SspRk3 ->
-            let u1 = axpy u h (f t u)
-            let k2 = f (t + h) u1
-
-            let u2 =
-                Array.init u.Length (fun i -> 0.75 .* u[i] .+ 0.25 .* (u1[i] .+ h .* k2[i]))
-
-            let k3 = f (t + 0.5 * h) u2
-
-            Array.init u.Length (fun i -> (1.0 / 3.0) .* u[i] .+ (2.0 / 3.0) .* (u2[i] .+ h .* k3[i]))
-        | Scheme.Rk4 ->
-            let k1 = f t u
-            let k2 = f (t + 0.5 * h) (axpy u (0.5 * h) k1)
-            let k3 = f (t + 0.5 * h) (axpy u (0.5 * h) k2)
-            let k4 = f (t + h) (axpy u h k3)
-
-            Array.init u.Length (fun i -> u[i] .+ (h / 6.0) .* (k1[i] .+ 2.0 .* k2[i] .+ 2.0 .* k3[i] .+ k4[i]))
-        | Scheme.ImexEuler
-        | Scheme.ImexCrankNicolson ->
+        if isImex s then
             raise (
                 ModelException($"{s} is an IMEX scheme; use Integrators.stepper, which assembles its implicit solve.")
             )
+
+        let tableau = Tableau.ofScheme s
+        let divisor, weights = Tableau.integerWeights tableau
+        let k = Array.zeroCreate<torch.Tensor[]> tableau.B.Length
+
+        for i in 0 .. k.Length - 1 do
+            let input =
+                tableau.A[i]
+                |> Array.indexed
+                |> Array.fold
+                    (fun (acc: torch.Tensor[]) (j, a) ->
+                        if a = 0.0 then
+                            acc
+                        else
+                            Array.map2 (fun (x: torch.Tensor) y -> x .+ (a * h) .* y) acc k[j])
+                    u
+
+            k[i] <- f (t + tableau.C[i] * h) input
+
+        let weighted (i: int) (x: torch.Tensor) =
+            if weights[i] = 1.0 then x else weights[i] .* x
+
+        Array.init u.Length (fun f ->
+            let mutable sum = weighted 0 (k[0][f])
+
+            for i in 1 .. k.Length - 1 do
+                sum <- sum .+ weighted i (k[i][f])
+
+            u[f] .+ (h / divisor) .* sum)
 
     /// Largest number of unknowns per field for which the dense implicit solve is assembled.
     let maxImplicitUnknowns = 4096
