@@ -24,6 +24,17 @@ public enum IntegrationScheme
     ImexCrankNicolson,
 }
 
+/// <summary>Which back end runs a simulator's rollouts (see <see cref="CompileSettings.Backend"/>).</summary>
+public enum SimulatorBackend
+{
+    /// <summary>The generated kernels wherever the model, scheme, device and save times allow them; TorchSharp operations otherwise (the default).</summary>
+    Auto,
+    /// <summary>TorchSharp operations: every model, scheme and device.</summary>
+    Eager,
+    /// <summary>Generated kernels with generated adjoints (explicit schemes, CPU, save times on the step grid); other rollouts raise.</summary>
+    Kernels,
+}
+
 /// <summary>Settings of <see cref="HybridModel.Compile(CompileSettings)"/>.</summary>
 public sealed class CompileSettings
 {
@@ -35,6 +46,9 @@ public sealed class CompileSettings
 
     /// <summary>Seed of the initial weights of MLP closures (default 0).</summary>
     public int Seed { get; init; }
+
+    /// <summary>Which back end runs the rollouts (default <see cref="SimulatorBackend.Auto"/>).</summary>
+    public SimulatorBackend Backend { get; init; } = SimulatorBackend.Auto;
 
     /// <summary>Values of the model's forcings by name: time ↦ one value per grid cell (in the order of
     /// <see cref="SimulationResult"/> cells) or a single value for every cell. Every declared forcing needs one.</summary>
@@ -97,14 +111,18 @@ public sealed class SimulationResult
 {
     private readonly Dictionary<string, double[]> _values; // field ↦ [S; B; cells] flattened
 
-    internal SimulationResult(string[] fields, double[] times, int trajectories, int[] shape, Dictionary<string, double[]> values)
+    internal SimulationResult(string[] fields, double[] times, int trajectories, int[] shape, Dictionary<string, double[]> values, SimulatorBackend backend)
     {
+        Backend = backend;
         Fields = fields;
         Times = times;
         Trajectories = trajectories;
         Shape = shape;
         _values = values;
     }
+
+    /// <summary>The back end that computed it: <see cref="SimulatorBackend.Eager"/> or <see cref="SimulatorBackend.Kernels"/>.</summary>
+    public SimulatorBackend Backend { get; }
 
     /// <summary>Field names in state order.</summary>
     public IReadOnlyList<string> Fields { get; }
@@ -154,7 +172,7 @@ public sealed class SimulationResult
     internal double[] Flat(string field) => Field(field);
 
     internal SimulationResult WithValues(Dictionary<string, double[]> values) =>
-        new((string[])Fields, Times, Trajectories, Shape, values);
+        new((string[])Fields, Times, Trajectories, Shape, values, Backend);
 
     /// <summary>All states of <paramref name="field"/> of one trajectory: [save time][cell].</summary>
     public double[][] Values(string field, int trajectory = 0) =>
@@ -217,7 +235,13 @@ public sealed partial class HybridSimulator
             settings.InitialData is null
                 ? d.Data
                 : MapModule.OfSeq(settings.InitialData.Select(kv => Tuple.Create(kv.Key, Data(kv.Key, kv.Value).DetachFromDisposeScope()))),
-            settings.Seed);
+            settings.Seed,
+            settings.Backend switch
+            {
+                SimulatorBackend.Eager => Backend.Eager,
+                SimulatorBackend.Kernels => Backend.Kernels,
+                _ => Backend.Auto,
+            });
         return new HybridSimulator(model, Hybrid.Compiler.Compiler.compile(options, model.Definition));
     }
 
@@ -325,7 +349,8 @@ public sealed partial class HybridSimulator
             trajectory.Times,
             (int)shape[1],
             shape.Skip(2).Select(s => (int)s).ToArray(),
-            values);
+            values,
+            trajectory.Backend.IsKernels ? SimulatorBackend.Kernels : SimulatorBackend.Eager);
     }
 
     internal static double[] ToArray(Tensor t)

@@ -10,6 +10,13 @@ open Hybrid
 open Hybrid.Numerics
 open Hybrid.Compiler
 
+/// The compiled simulators these benchmarks time are the eager back end (TorchSharp operations), not the
+/// generated kernels `Backend.Auto` would pick.
+let internal eagerOnly = {
+    Compiler.defaults with
+        Backend = Backend.Eager
+}
+
 let private f64 = torch.ScalarType.Float64
 
 let private median (xs: float list) = (List.sort xs)[xs.Length / 2]
@@ -225,7 +232,7 @@ let run (path: string) (reps: int) : int =
     let n = 256
     let steps = 1000
     let dt = 0.01
-    let fisher = Compiler.compile Compiler.defaults (fisherModel n)
+    let fisher = Compiler.compile eagerOnly (fisherModel n)
 
     let o = {
         Rollout.defaults with
@@ -295,7 +302,7 @@ let run (path: string) (reps: int) : int =
     // Gray–Scott.
     let m = 128
     let gsSteps = 500
-    let gs = Compiler.compile Compiler.defaults (grayScottModel m)
+    let gs = Compiler.compile eagerOnly (grayScottModel m)
 
     let gsO = {
         o with

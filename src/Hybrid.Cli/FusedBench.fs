@@ -166,7 +166,7 @@ let run (path: string) (quick: bool) : int =
 
     // 1-D Fisher–KPP, N = 256, 1,000 RK4 steps.
     let n, steps, dt = 256, 1000, 0.01
-    let fisher = Compiler.compile Compiler.defaults (Bench.fisherModel n)
+    let fisher = Compiler.compile Bench.eagerOnly (Bench.fisherModel n)
     let fisherFused = Fused.compile Scheme.Rk4 fisher.Model
     let u0 = fisher.Initial 1
     let th () = fisher.Theta()
@@ -231,7 +231,7 @@ let run (path: string) (quick: bool) : int =
 
     // 2-D Gray–Scott, 128², 500 RK4 steps.
     let m, gsSteps = (if quick then 32 else 128), (if quick then 50 else 500)
-    let gs = Compiler.compile Compiler.defaults (Bench.grayScottModel m)
+    let gs = Compiler.compile Bench.eagerOnly (Bench.grayScottModel m)
     let gsFused = Fused.compile Scheme.Rk4 gs.Model
     let v0 = Bench.grayScottInitial m
 
@@ -246,7 +246,7 @@ let run (path: string) (quick: bool) : int =
 
     // Lorenz-96, K = 40, 1,000 RK4 steps.
     let k, lSteps, ldt = 40, 1000, 0.005
-    let lorenz = Compiler.compile Compiler.defaults (lorenzModel k)
+    let lorenz = Compiler.compile Bench.eagerOnly (lorenzModel k)
     let lorenzFused = Fused.compile Scheme.Rk4 lorenz.Model
     let x0 = lorenzInitial k
 
@@ -303,7 +303,7 @@ let run (path: string) (quick: bool) : int =
         say $"| {label} | {steps} | {e:F1} | {fu:F1} | {e / fu:F1}× |"
 
     for nn in (if quick then [ 64; 256 ] else [ 64; 256; 1024; 4096 ]) do
-        let c = Compiler.compile Compiler.defaults (Bench.fisherModel nn)
+        let c = Compiler.compile Bench.eagerOnly (Bench.fisherModel nn)
 
         scale
             $"1-D N = {nn}"
@@ -318,7 +318,7 @@ let run (path: string) (quick: bool) : int =
         scale $"1-D N = {n}" fisher fisherFused u0 dt steps
 
     for nn in (if quick then [ 32 ] else [ 32; 64; 128; 256; 512 ]) do
-        let c = Compiler.compile Compiler.defaults (Bench.grayScottModel nn)
+        let c = Compiler.compile Bench.eagerOnly (Bench.grayScottModel nn)
 
         scale
             $"2-D {nn}²"
@@ -377,7 +377,7 @@ let run (path: string) (quick: bool) : int =
 let memory (steps: int) (segment: int) : int =
     Engine.init ()
     let n = 256
-    let fisher = Compiler.compile Compiler.defaults (Bench.fisherModel n)
+    let fisher = Compiler.compile Bench.eagerOnly (Bench.fisherModel n)
     let sim = Fused.compile Scheme.Rk4 fisher.Model
     let u0 = fisher.Initial 1
     // Warm up (kernels compiled, code jitted) before the baseline.

@@ -21,6 +21,7 @@ let main argv =
         Numerics.ConvergenceTests.tests
         Numerics.RolloutTests.tests
         Compiler.CompilerTests.tests
+        Compiler.BackendTests.tests
         Fused.FusedTests.tests
         Training.UdeTests.tests
         Training.FusionTests.tests

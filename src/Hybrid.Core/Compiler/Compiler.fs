@@ -32,6 +32,8 @@ type CompileOptions = {
     Data: Map<string, torch.Tensor>
     /// Seed for the initial weights of MLP closures.
     Seed: int
+    /// Which back end runs `Simulate`: `Auto` (the default) takes the generated kernels wherever they apply.
+    Backend: Backend
 }
 
 /// A model compiled to a differentiable simulator.
@@ -44,8 +46,55 @@ type Simulator
         parameters: Param[],
         modules: (string * torch.nn.Module<torch.Tensor, torch.Tensor>)[],
         dynamics: Dynamics,
-        initial: int -> torch.Tensor[] -> torch.Tensor[]
+        initial: int -> torch.Tensor[] -> torch.Tensor[],
+        backend: Backend,
+        forcings: Map<string, float -> torch.Tensor>
     ) =
+
+    // Kernels per explicit scheme, generated on first use (or why they cannot be).
+    let kernels =
+        System.Collections.Concurrent.ConcurrentDictionary<Scheme, Lazy<Result<Hybrid.Fused.FusedSimulator, string>>>()
+
+    let kernelsFor (scheme: Scheme) =
+        kernels
+            .GetOrAdd(
+                scheme,
+                fun s ->
+                    lazy
+                        (try
+                            Ok(
+                                Hybrid.Fused.Fused.compileWith
+                                    {
+                                        Modules = Map.ofArray modules
+                                        Forcings = forcings
+                                    }
+                                    s
+                                    model
+                            )
+                         with :? ModelException as e ->
+                             Error e.Message)
+            )
+            .Value
+
+    /// The kernels and their schedule for a rollout with these options, or why the eager back end runs it.
+    let choose (options: RolloutOptions) : Result<Hybrid.Fused.FusedSimulator * KernelSchedule, string> =
+        if backend = Backend.Eager then
+            Error "the simulator was compiled with Backend.Eager"
+        elif Engine.torchDevice().``type`` <> DeviceType.CPU then
+            Error "the generated kernels run on the CPU only, and the device is not the CPU"
+        elif Integrators.isImex options.Scheme then
+            Error $"{options.Scheme} is an IMEX scheme; the generated kernels are explicit (Euler, Heun, SspRk3, Rk4)"
+        else
+            match kernelsFor options.Scheme with
+            | Error why -> Error why
+            | Ok fused ->
+                let stateBytes =
+                    8L
+                    * int64 grid.CellCount
+                    * int64 dynamics.Fields.Length
+                    * int64 (Integrators.order options.Scheme + 1)
+
+                KernelRollout.schedule options stateBytes |> Result.map (fun k -> fused, k)
 
     /// The model it was compiled from.
     member _.Model = model
@@ -91,9 +140,31 @@ type Simulator
         use _ = torch.no_grad ()
         initial batch (s.Theta())
 
-    /// Integrates from `u0` with the current parameters.
+    /// The back end it was compiled for (`CompileOptions.Backend`).
+    member _.Backend = backend
+
+    /// Which back end `Simulate` runs a rollout with these options on (`Backend.Eager` or `Backend.Kernels`), and
+    /// why the eager one where the kernels do not apply (empty when they do).
+    member _.BackendFor(options: RolloutOptions) : Backend * string =
+        match choose options with
+        | Ok _ -> Backend.Kernels, ""
+        | Error why -> Backend.Eager, why
+
+    /// Integrates from `u0` with the current parameters, on the generated kernels or the eager back end (see
+    /// `Backend`; the result's `Backend` says which ran). Gradients flow to `u0`, θ and the networks either way.
     member s.Simulate(u0: torch.Tensor[], options: RolloutOptions) : Trajectory =
-        Rollout.run dynamics (s.Theta()) u0 options
+        match choose options with
+        | Ok(fused, schedule) ->
+            let theta = s.Theta()
+            Rollout.checkStability dynamics theta u0 options
+            KernelRollout.run fused u0 theta options schedule
+        | Error why when backend = Backend.Kernels ->
+            raise (
+                ModelException(
+                    $"Model '{model.Name}' cannot run on the generated kernels: {why}. Compile with Backend.Auto (kernels where they apply) or Backend.Eager."
+                )
+            )
+        | Error _ -> Rollout.run dynamics (s.Theta()) u0 options
 
     /// The physics residual of a trajectory under the current parameters.
     member s.Residual(form: ResidualForm, times: float[], values: torch.Tensor[]) : ResidualResult =
@@ -104,7 +175,7 @@ type Simulator
 [<RequireQualifiedAccess>]
 module Compiler =
 
-    /// Float64, explicit diffusion, no modules, forcings or data, seed 0.
+    /// Float64, explicit diffusion, no modules, forcings or data, seed 0, `Backend.Auto`.
     let defaults: CompileOptions = {
         Dtype = torch.ScalarType.Float64
         ImplicitDiffusion = false
@@ -112,6 +183,7 @@ module Compiler =
         Forcings = Map.empty
         Data = Map.empty
         Seed = 0
+        Backend = Backend.Auto
     }
 
     let private keep (t: torch.Tensor) = t.DetachFromDisposeScope()
@@ -887,4 +959,4 @@ module Compiler =
         let initial (batch: int) (theta: torch.Tensor[]) =
             initials |> Array.map (fun f -> f batch theta)
 
-        Simulator(model, grid, dtype, parameters, modules, dynamics, initial)
+        Simulator(model, grid, dtype, parameters, modules, dynamics, initial, options.Backend, options.Forcings)

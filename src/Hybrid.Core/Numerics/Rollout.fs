@@ -54,6 +54,8 @@ type Trajectory = {
     Times: float[]
     /// One tensor per field, shape [S; B; spatial…] with S = number of save times.
     Values: torch.Tensor[]
+    /// The back end that computed it (`Backend.Eager` or `Backend.Kernels`).
+    Backend: Backend
 }
 
 /// Rollouts: integrate `Dynamics` over time, with save times, NaN/Inf detection and checkpointing.
@@ -382,4 +384,5 @@ module Rollout =
             Fields = dyn.Fields
             Times = Array.copy o.SaveTimes
             Values = Array.init u0.Length (fun f -> torch.stack (saves |> Array.map (fun s -> s[f]), 0L))
+            Backend = Backend.Eager
         }

@@ -1,0 +1,103 @@
+namespace Hybrid.Compiler
+
+open System
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+open Hybrid.Fused
+
+/// A rollout's options mapped onto the generated kernels' uniform steps: the kernels take `Steps` steps of
+/// size Δt and keep every `SaveEvery`-th state; save time i is kept state `Indices[i]` (−1: the initial state).
+type internal KernelSchedule = {
+    Steps: int
+    SaveEvery: int
+    Indices: int[]
+    Segment: int
+}
+
+/// Running a `Simulator`'s rollouts on the generated kernels: which rollouts they can run, and running them
+/// with the same inputs and result as `Rollout.run`.
+module internal KernelRollout =
+
+    let rec private gcd (a: int) (b: int) = if b = 0 then a else gcd b (a % b)
+
+    /// The kernel schedule of `o`, or why the kernels cannot run it: every save time must be a whole number of
+    /// steps Δt after T0 (the eager back end shortens the step before a save time instead).
+    let schedule (o: RolloutOptions) (stateBytes: int64) : Result<KernelSchedule, string> =
+        if isNull o.SaveTimes || o.SaveTimes.Length = 0 then
+            Error "no save times"
+        elif not (o.Dt > 0.0) || Double.IsInfinity o.Dt then
+            Error $"the time step Dt = {o.Dt} is not a positive number"
+        else
+            let counts =
+                o.SaveTimes
+                |> Array.map (fun s ->
+                    let k = Math.Round((s - o.T0) / o.Dt)
+
+                    if
+                        Double.IsFinite s
+                        && k >= 0.0
+                        && k < float Int32.MaxValue
+                        && abs (k * o.Dt - (s - o.T0)) <= 1e-9 * max 1.0 (abs s)
+                    then
+                        Some(int k)
+                    else
+                        None)
+
+            match counts |> Array.tryFindIndex Option.isNone with
+            | Some i -> Error $"save time {o.SaveTimes[i]} is not a whole number of steps Dt = {o.Dt} after T0 = {o.T0}"
+            | None ->
+                let ks = counts |> Array.map Option.get
+
+                if ks |> Array.pairwise |> Array.exists (fun (a, b) -> b < a) then
+                    Error "the save times are not sorted"
+                elif Array.max ks = 0 then
+                    Error "every save time is T0 (no step to take)"
+                else
+                    let every = ks |> Array.filter (fun k -> k > 0) |> Array.reduce gcd
+                    let steps = Array.max ks
+
+                    let segment =
+                        match o.Checkpointing with
+                        | Checkpointing.Off -> steps
+                        | Checkpointing.Segments n -> max 1 (min steps n)
+                        | Checkpointing.Sqrt -> max 1 (int (ceil (sqrt (float steps))))
+                        | Checkpointing.Budget bytes ->
+                            max
+                                1
+                                (min steps (int (min (float Int32.MaxValue) (float bytes / float (max 1L stateBytes)))))
+
+                    Ok {
+                        Steps = steps
+                        SaveEvery = every
+                        Indices = ks |> Array.map (fun k -> k / every - 1)
+                        Segment = segment
+                    }
+
+    /// Rolls `fused` forward from `u0` with parameter values `theta` on `schedule`; the result has the shape and
+    /// save times of `Rollout.run`'s.
+    let run
+        (fused: FusedSimulator)
+        (u0: torch.Tensor[])
+        (theta: torch.Tensor[])
+        (o: RolloutOptions)
+        (schedule: KernelSchedule)
+        : Trajectory =
+        let saved =
+            Fused.rollout fused u0 theta o.T0 o.Dt schedule.Steps schedule.SaveEvery schedule.Segment
+
+        let values =
+            saved
+            |> Array.mapi (fun f states ->
+                let picked =
+                    schedule.Indices
+                    |> Array.map (fun i -> if i < 0 then u0[f] else states[int64 i])
+
+                torch.stack (picked, 0L))
+
+        {
+            Fields = fused.Fields
+            Times = Array.copy o.SaveTimes
+            Values = values
+            Backend = Backend.Kernels
+        }

@@ -1,0 +1,114 @@
+/// One simulator interface, two back ends: `Simulate` runs the generated kernels wherever they apply
+/// (`Backend.Auto`) and the eager TorchSharp back end otherwise, with the same results and gradients.
+module Hybrid.Tests.Compiler.BackendTests
+
+open Expecto
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+open Hybrid.Compiler
+open Hybrid.TensorArithmetic
+
+let private compileWith (backend: Backend) (m: Model) =
+    Compiler.compile
+        {
+            Compiler.defaults with
+                Backend = backend
+                Seed = 3
+        }
+        m
+
+let private options saveTimes = {
+    Rollout.defaults with
+        Dt = 0.002
+        SaveTimes = saveTimes
+}
+
+/// The trajectory's values and the gradients of Σ u² over it with respect to every trainable tensor.
+let private valuesAndGradients (sim: Simulator) (o: RolloutOptions) =
+    for p in sim.Trainable() do
+        p.grad <- null
+
+    let traj = sim.Simulate(sim.Initial 2, o)
+
+    let loss =
+        traj.Values |> Array.map (fun v -> (square v).sum ()) |> Array.reduce (.+)
+
+    loss.backward ()
+    let values = traj.Values |> Array.map (fun v -> v.detach().clone ())
+    let grads = sim.Trainable() |> Array.map (fun p -> p.grad.clone ())
+    traj.Backend, values, grads
+
+let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
+    let scale = max 1e-12 (b.abs().max().ToDouble())
+    (a - b).abs().max().ToDouble() / scale
+
+let tests =
+    testList "Backends" [
+        test "Auto runs Fisher–KPP on the kernels with the eager back end's values and gradients (1e-10)" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+            let m = CompilerTests.fisherKpp 24 0.02 1.5
+            // T0 itself, then two whole numbers of steps.
+            let o = options [| 0.0; 0.1; 0.3 |]
+            let auto, eager = compileWith Backend.Auto m, compileWith Backend.Eager m
+            Expect.equal (auto.BackendFor o) (Backend.Kernels, "") "Auto picks the kernels"
+            Expect.equal (fst (eager.BackendFor o)) Backend.Eager "Eager stays eager"
+            let ranK, valuesK, gradsK = valuesAndGradients auto o
+            let ranE, valuesE, gradsE = valuesAndGradients eager o
+            Expect.equal ranK Backend.Kernels "the result says the kernels ran"
+            Expect.equal ranE Backend.Eager "the result says the eager back end ran"
+            Expect.equal valuesK[0].shape valuesE[0].shape "same result shape [S; B; cells]"
+
+            Expect.isLessThan (maxRelative valuesK[0] valuesE[0]) 1e-10 "values"
+
+            for g in 0 .. gradsK.Length - 1 do
+                Expect.isLessThan (maxRelative gradsK[g] gradsE[g]) 1e-10 $"gradient {g}"
+        }
+
+        test "a neural closure shares its network: the kernels' weight gradients equal the eager ones (1e-10)" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+            let m = CompilerTests.fisherWithKill ()
+            let o = options [| 0.05; 0.1 |]
+            let auto, eager = compileWith Backend.Auto m, compileWith Backend.Eager m
+            let ranK, valuesK, gradsK = valuesAndGradients auto o
+            let _, valuesE, gradsE = valuesAndGradients eager o
+            Expect.equal ranK Backend.Kernels "kernels ran"
+            // Both were seeded alike, so the networks start equal; the gradients reach θ and every weight.
+            Expect.equal gradsK.Length gradsE.Length "same trainable tensors"
+            Expect.isGreaterThan gradsK.Length 2 "θ and the network's weights"
+            Expect.isLessThan (maxRelative valuesK[0] valuesE[0]) 1e-10 "values"
+
+            for g in 0 .. gradsK.Length - 1 do
+                Expect.isLessThan (maxRelative gradsK[g] gradsE[g]) 1e-10 $"gradient {g}"
+        }
+
+        test "Auto falls back to eager, and says why, where the kernels do not apply; Kernels refuses" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+            let m = CompilerTests.fisherKpp 16 0.02 1.5
+            let auto = compileWith Backend.Auto m
+            let kernels = compileWith Backend.Kernels m
+            // 0.003 is 1.5 steps of 0.002: the eager back end shortens a step there; the kernels cannot.
+            let offGrid = options [| 0.003; 0.01 |]
+            let backend, why = auto.BackendFor offGrid
+            Expect.equal backend Backend.Eager "off the step grid"
+            Expect.stringContains why "whole number of steps" "the reason names the save times"
+            Expect.equal (auto.Simulate(auto.Initial 1, offGrid)).Backend Backend.Eager "ran eager"
+
+            let imex = {
+                options [| 0.01 |] with
+                    Scheme = Scheme.ImexEuler
+            }
+
+            Expect.stringContains (snd (auto.BackendFor imex)) "IMEX" "IMEX schemes are eager"
+
+            let e =
+                Expect.throwsC (fun () -> kernels.Simulate(kernels.Initial 1, offGrid) |> ignore) id
+
+            Expect.stringContains e.Message "cannot run on the generated kernels" "Kernels refuses"
+            Expect.stringContains e.Message "Backend.Auto" "and names the fix"
+            Expect.equal (kernels.Simulate(kernels.Initial 1, options [| 0.01 |])).Backend Backend.Kernels "on the grid"
+        }
+    ]
