@@ -14,5 +14,6 @@ let main argv =
         MalformedTests.tests
         FuzzTests.tests
         PropertyTests.tests
+        LargeInputTests.tests
     ]
     |> Hybrid.Tests.Summary.run argv

@@ -1,0 +1,96 @@
+/// Long expressions (flat sums and products of 10⁴–10⁵ terms) through printing, on a thread with a 256 KB
+/// stack: the walks use explicit stacks.
+module Hybrid.Dsl.Tests.LargeInputTests
+
+open Expecto
+open Hybrid
+
+/// u + u + … + u (n terms, a left-nested chain of n − 1 additions).
+let private sumOf (n: int) (term: Expr) = Expr.sum (List.replicate n term)
+
+/// u·u·…·u (n factors).
+let private productOf (n: int) (factor: Expr) = Expr.product (List.replicate n factor)
+
+/// The n copies of `s` joined by `sep`.
+let private joined (n: int) (s: string) (sep: string) = String.concat sep (List.replicate n s)
+
+let private notations = [ Notation.Unicode; Notation.Ascii; Notation.Latex ]
+
+/// A 1-D model of one field u with this equation, noflux boundaries and u = 0 initially.
+let private oneD (name: string) (rhs: Expr) : Model = {
+    Model.empty name with
+        Domain = Domain.Interval(0.0, 1.0, 10)
+        Fields = [ Model.field "u" ]
+        Params = [ Model.param "r" 1.0 ]
+        Equations = [ { Field = "u"; Rhs = rhs } ]
+        Boundaries = [
+            {
+                Field = "u"
+                Side = Side.Left
+                Condition = BoundaryCondition.NoFlux
+            }
+            {
+                Field = "u"
+                Side = Side.Right
+                Condition = BoundaryCondition.NoFlux
+            }
+        ]
+        Initials = [
+            {
+                Field = "u"
+                Value = InitialCondition.Expr(Num 0.0)
+            }
+        ]
+}
+
+let private printing =
+    testList "printing" [
+        test "a 20,000-term sum prints in all three notations on a 256 KB stack" {
+            let e = sumOf 20_000 (Sym "u")
+
+            for n in notations do
+                let text = SmallStack.run (fun () -> Print.expr n e)
+                Expect.equal text.Length (20_000 + 3 * 19_999) $"{n}: length"
+                Expect.equal text (joined 20_000 "u" " + ") $"{n}: u + u + … + u"
+        }
+
+        test "a 20,000-factor product prints in all three notations on a 256 KB stack" {
+            let e = productOf 20_000 (Sym "u")
+
+            for n, sep in [ Notation.Unicode, " "; Notation.Ascii, "*"; Notation.Latex, " \\, " ] do
+                let text = SmallStack.run (fun () -> Print.expr n e)
+                Expect.equal text (joined 20_000 "u" sep) $"{n}: the factors joined by '{sep}'"
+        }
+
+        test "a 20,000-term difference of negatives keeps its parentheses on a 256 KB stack" {
+            // u − (−1) − (−1) − …: each right operand starts with a minus, so it is parenthesised.
+            let e = List.fold (fun acc _ -> Sub(acc, Num -1.0)) (Sym "u") [ 1..19_999 ]
+            let text = SmallStack.run (fun () -> Print.expr Notation.Unicode e)
+            Expect.equal text ("u" + String.replicate 19_999 " − (−1)") "u − (−1) − … − (−1)"
+        }
+
+        test "a model with a 20,000-term equation prints and parses back on a 256 KB stack" {
+            let m = oneD "long" (sumOf 20_000 (Mul(Sym "r", Sym "u")))
+            let text = SmallStack.run (fun () -> Print.model Notation.Ascii m)
+
+            Expect.equal
+                text
+                ("model long\ndomain interval [0, 1] cells 10\nfield u\nparam r = 1\ndu/dt = "
+                 + joined 20_000 "r*u" " + "
+                 + "\nboundary u noflux\ninitial u = 0\n")
+                "the model text"
+        }
+
+        test "a 10⁵-term sum prints with memory linear in its length" {
+            let e = sumOf 100_000 (Sym "u")
+            let before = System.GC.GetAllocatedBytesForCurrentThread()
+            let text = Print.expr Notation.Unicode e
+            let allocated = System.GC.GetAllocatedBytesForCurrentThread() - before
+            Expect.equal text (joined 100_000 "u" " + ") "u + u + … + u"
+            // Concatenating the text at every node would copy Σ 4k characters for k up to 10⁵ (~4·10¹⁰ bytes);
+            // a rope flattened once allocates a few hundred bytes per node (~7·10⁷ bytes, ~0.3 s of CPU).
+            Expect.isLessThan allocated 200_000_000L "bytes allocated"
+        }
+    ]
+
+let tests = testList "Large inputs" [ printing ]
