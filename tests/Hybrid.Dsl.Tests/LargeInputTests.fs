@@ -1,5 +1,5 @@
-/// Long expressions (flat sums and products of 10⁴–10⁵ terms) through printing, on a thread with a 256 KB
-/// stack: the walks use explicit stacks.
+/// Long expressions (flat sums and products of 10⁴–10⁵ terms) through printing and checking, on a thread with
+/// a 256 KB stack: the walks use explicit stacks.
 module Hybrid.Dsl.Tests.LargeInputTests
 
 open Expecto
@@ -93,4 +93,88 @@ let private printing =
         }
     ]
 
-let tests = testList "Large inputs" [ printing ]
+let private checking =
+    testList "checking" [
+        test "a 20,000-term sum model validates on a 256 KB stack" {
+            let m = oneD "long" (sumOf 20_000 (Mul(Sym "r", Sym "u")))
+            Expect.equal (SmallStack.run (fun () -> Checks.problems m)) [] "no problems"
+            SmallStack.run (fun () -> Checks.validate m)
+        }
+
+        test "a problem deep inside a 20,000-term sum is reported once on a 256 KB stack" {
+            let m = oneD "long" (Add(sumOf 20_000 (Sym "u"), Sym "w"))
+
+            Expect.equal
+                (SmallStack.run (fun () -> Checks.problems m))
+                [
+                    "Undefined symbol 'w' in the equation of 'u'. Declare it (field, param, forcing or const) or fix the spelling. Did you mean 'u'?"
+                ]
+                "the undefined symbol"
+        }
+
+        test "units are inferred through a 20,000-term sum and a 20,000-factor product on a 256 KB stack" {
+            let withUnits (m: Model) = {
+                m with
+                    Fields = [
+                        {
+                            Model.field "u" with
+                                Units = Some(Units.parse "mol")
+                        }
+                    ]
+                    Params = [
+                        {
+                            Model.param "r" 1.0 with
+                                Units = Some(Units.parse "1/s")
+                        }
+                    ]
+            }
+
+            let consistent = withUnits (oneD "long" (sumOf 20_000 (Mul(Sym "r", Sym "u"))))
+            Expect.equal (SmallStack.run (fun () -> Checks.problems consistent)) [] "r u has units mol/s"
+
+            let product = withUnits (oneD "deep" (Mul(productOf 20_000 (Sym "r"), Sym "u")))
+
+            Expect.equal
+                (SmallStack.run (fun () -> Checks.problems product))
+                [
+                    "Units: in the equation of 'u', the term '"
+                    + joined 20_000 "r" " "
+                    + " u' has units mol/s^20000 but ∂u/∂t has units mol/s (mol per time). Fix the units of the symbols in that term."
+                ]
+                "r²⁰⁰⁰⁰ u does not have the units of ∂u/∂t"
+        }
+
+        test "a fast field outside Σ_j in a 20,000-term slow equation is reported once on a 256 KB stack" {
+            let m = {
+                Model.empty "lattice" with
+                    Domain = Domain.Lattice(4, 2)
+                    Fields = [ Model.field "X"; { Model.field "Y" with Fast = true } ]
+                    Equations = [
+                        {
+                            Field = "X"
+                            Rhs = Add(sumOf 20_000 (FastSum(Sym "Y")), Sym "Y")
+                        }
+                        { Field = "Y"; Rhs = Sym "X" }
+                    ]
+                    Initials = [
+                        {
+                            Field = "X"
+                            Value = InitialCondition.Expr(Num 0.0)
+                        }
+                        {
+                            Field = "Y"
+                            Value = InitialCondition.Expr(Num 0.0)
+                        }
+                    ]
+            }
+
+            Expect.equal
+                (SmallStack.run (fun () -> Checks.problems m))
+                [
+                    "The fast field 'Y' appears in the equation of the slow field 'X' outside a fast sum. Wrap it in Σ_j(...) (sum_j in ASCII)."
+                ]
+                "the one Y outside the sums"
+        }
+    ]
+
+let tests = testList "Large inputs" [ printing; checking ]

@@ -14,6 +14,7 @@ let main argv =
         MalformedTests.tests
         FuzzTests.tests
         PropertyTests.tests
+        ChecksTests.tests
         LargeInputTests.tests
     ]
     |> Hybrid.Tests.Summary.run argv

@@ -1,0 +1,63 @@
+namespace Hybrid
+
+/// The words the model checks share: "Did you mean" suggestions, side and domain names, printed terms and
+/// the phrases naming where an expression sits.
+[<RequireQualifiedAccess>]
+module internal CheckWording =
+
+    let edit (a: string) (b: string) =
+        let d =
+            Array2D.init (a.Length + 1) (b.Length + 1) (fun i j ->
+                if i = 0 then j
+                elif j = 0 then i
+                else 0)
+
+        for i in 1 .. a.Length do
+            for j in 1 .. b.Length do
+                let c = if a[i - 1] = b[j - 1] then 0 else 1
+                d[i, j] <- min (min (d[i - 1, j] + 1) (d[i, j - 1] + 1)) (d[i - 1, j - 1] + c)
+
+        d[a.Length, b.Length]
+
+    let suggest (name: string) (candidates: string list) =
+        candidates
+        |> List.filter (fun c -> c <> name)
+        |> List.map (fun c -> c, edit (name.ToLowerInvariant()) (c.ToLowerInvariant()))
+        |> List.filter (fun (_, d) -> d <= 2)
+        |> List.sortBy snd
+        |> List.tryHead
+        |> Option.map fst
+        |> Option.map (fun c -> sprintf " Did you mean '%s'?" c)
+        |> Option.defaultValue ""
+
+    let sideName (s: Side) =
+        match s with
+        | Side.Left -> "left"
+        | Side.Right -> "right"
+        | Side.Bottom -> "bottom"
+        | Side.Top -> "top"
+
+    let domainName (d: Domain) =
+        match d with
+        | Domain.Point -> "0-D model"
+        | Domain.Interval _ -> "1-D interval"
+        | Domain.Rectangle _ -> "2-D rectangle"
+        | Domain.Lattice _ -> "periodic lattice"
+
+    /// An expression as the user reads it (Unicode notation).
+    let term (e: Expr) = Print.expr Notation.Unicode e
+
+    /// The phrase with its first letter capitalised, to start a sentence.
+    let sentence (phrase: string) =
+        System.Char.ToUpper(phrase[0]).ToString() + phrase.Substring 1
+
+    /// Where the right-hand side of a field's equation sits: "the equation of 'u'".
+    let inEquation (field: string) = sprintf "the equation of '%s'" field
+
+    /// Where an initial condition sits: "the initial condition of 'u'".
+    let inInitial (field: string) =
+        sprintf "the initial condition of '%s'" field
+
+    /// Where a boundary value sits: "the left boundary condition of 'u'".
+    let inBoundary (side: Side) (field: string) =
+        sprintf "the %s boundary condition of '%s'" (sideName side) field
