@@ -2,10 +2,16 @@ namespace Hybrid
 
 /// The checks every model passes when it is built (by the builder, the parser, or `validate` by hand). Each
 /// problem names the symbol, the problem and the fix. The rules live in `Checks/`, one file per concept
-/// (domain, declarations, equations, symbols in expressions, initial conditions, boundary
+/// (domain, declarations, equations, expression size, symbols in expressions, initial conditions, boundary
 /// conditions, units); this module runs them in order and is the one public entry point.
 [<RequireQualifiedAccess>]
 module Checks =
+
+    /// The most nodes (numbers, symbols and operators) one expression — an equation's right-hand side, an
+    /// initial condition or a boundary value — may have: 100,000, e.g. a flat sum of 50,000 terms. A larger
+    /// expression is a problem that says to split the sum into several fields or use a closure.
+    [<Literal>]
+    let maxExpressionNodes = SizeRules.MaxNodes
 
     /// The structural rules, in the order their problems are listed.
     let private rules: (CheckScope -> string list) list = [
@@ -19,6 +25,7 @@ module Checks =
         DeclarationRules.fastFields
         EquationRules.onePerField
         EquationRules.ofFields
+        SizeRules.expressionSizes
         ExpressionRules.equations
         InitialRules.everyField
         InitialRules.values
@@ -59,7 +66,8 @@ module Checks =
     /// Raises `ModelException` listing every problem (one per line) when the model is ill formed: a domain
     /// without cells, duplicate or invalid names, parameter values outside their constraints, a field without
     /// exactly one equation, initial condition, and boundary condition per side, undefined symbols, closures
-    /// called with the wrong arity, operators the domain lacks and inconsistent units.
+    /// called with the wrong arity, operators the domain lacks, inconsistent units, and expressions of more
+    /// than `maxExpressionNodes` nodes.
     let validate (m: Model) : unit =
         match problems m with
         | [] -> ()

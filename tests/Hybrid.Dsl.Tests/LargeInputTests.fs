@@ -1,5 +1,6 @@
 /// Long expressions (flat sums and products of 10⁴–10⁵ terms) through printing and checking, on a thread with
-/// a 256 KB stack: the walks use explicit stacks.
+/// a 256 KB stack: the walks use explicit stacks, and an expression over `Checks.maxExpressionNodes` is
+/// refused with its size and the fix.
 module Hybrid.Dsl.Tests.LargeInputTests
 
 open Expecto
@@ -177,4 +178,75 @@ let private checking =
         }
     ]
 
-let tests = testList "Large inputs" [ printing; checking ]
+let private sizeLimit =
+    testList "size limit" [
+        test "the limit is 100,000 nodes" { Expect.equal Checks.maxExpressionNodes 100_000 "documented limit" }
+
+        test "an equation of 200,001 nodes is refused with its size, the limit and the fix" {
+            let m = oneD "huge" (sumOf 100_001 (Sym "u"))
+
+            let expected =
+                "Model 'huge': The equation of 'u' has 200001 nodes (numbers, symbols and operators), more than the limit of 100000 (Checks.maxExpressionNodes). Split the sum into several fields or use a closure."
+
+            let message =
+                SmallStack.run (fun () ->
+                    try
+                        Checks.validate m
+                        "no exception"
+                    with :? ModelException as e ->
+                        e.Message)
+
+            Expect.equal message expected "the message"
+        }
+
+        test "exactly 100,000 nodes pass and 100,001 do not" {
+            // A sum of 50,000 terms has 99,999 nodes; each negation adds one.
+            let sum = sumOf 50_000 (Sym "u")
+            Expect.equal (Expr.size (Neg sum)) 100_000 "nodes at the limit"
+            Expect.equal (Checks.problems (oneD "at" (Neg sum))) [] "at the limit"
+
+            Expect.equal
+                (Checks.problems (oneD "over" (Neg(Neg sum))))
+                [
+                    "The equation of 'u' has 100001 nodes (numbers, symbols and operators), more than the limit of 100000 (Checks.maxExpressionNodes). Split the sum into several fields or use a closure."
+                ]
+                "one over the limit"
+        }
+
+        test "initial conditions and boundary values are limited too" {
+            let big = sumOf 60_000 (Sym "x")
+            let m = oneD "edges" (Num 0.0)
+
+            let m = {
+                m with
+                    Initials = [
+                        {
+                            Field = "u"
+                            Value = InitialCondition.Expr big
+                        }
+                    ]
+                    Boundaries = [
+                        {
+                            Field = "u"
+                            Side = Side.Left
+                            Condition = BoundaryCondition.Dirichlet big
+                        }
+                        {
+                            Field = "u"
+                            Side = Side.Right
+                            Condition = BoundaryCondition.Neumann(Num 0.0)
+                        }
+                    ]
+            }
+
+            Expect.equal
+                (SmallStack.run (fun () -> Checks.problems m))
+                [
+                    "The initial condition of 'u' has 119999 nodes (numbers, symbols and operators), more than the limit of 100000 (Checks.maxExpressionNodes). Split the sum into several fields or use a closure."
+                    "The left boundary condition of 'u' has 119999 nodes (numbers, symbols and operators), more than the limit of 100000 (Checks.maxExpressionNodes). Split the sum into several fields or use a closure."
+                ]
+                "both named"
+        }
+    ]
+
+let tests = testList "Large inputs" [ printing; checking; sizeLimit ]
