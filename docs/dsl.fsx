@@ -251,7 +251,10 @@ check "simplify" (Symbolic.simplify (Parse.expr "2 u + 3 u + 0") = Parse.expr "5
 (**
 ## Checks
 
-Every problem names the symbol, the problem and the fix; all problems are listed at once.
+Every problem names the symbol, the problem and the fix; all problems are listed at once. One expression (an
+equation's right-hand side, an initial condition or a boundary value) may have at most
+`Checks.maxExpressionNodes` = 100,000 nodes (numbers, symbols and operators; a flat sum of 50,000 terms);
+a longer one is refused with its size: split the sum into several fields or use a closure.
 *)
 
 let problems =

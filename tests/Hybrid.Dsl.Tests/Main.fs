@@ -20,5 +20,7 @@ let main argv =
         SizeTests.tests
         FuzzTests.tests
         PropertyTests.tests
+        ChecksTests.tests
+        LargeInputTests.tests
     ]
     |> Hybrid.Tests.Summary.run argv

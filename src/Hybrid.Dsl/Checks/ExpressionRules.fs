@@ -1,0 +1,181 @@
+namespace Hybrid
+
+open System.Collections.Generic
+
+/// Checks of the symbols and operators inside expressions: every name resolves, closures are called with
+/// their arity, lattice shifts and fast sums fit the domain, spatial operators have a spatial domain.
+[<RequireQualifiedAccess>]
+module internal ExpressionRules =
+
+    let private symbol (s: CheckScope) (where: string) (allowed: string -> bool) (allowedWhy: string) (n: string) = [
+        if s.IsClosure n then
+            sprintf "Closure '%s' is used without arguments in %s. Call it, e.g. %s(u)." n where n
+        elif List.contains n Expr.coordinates then
+            ()
+        elif not (s.IsDeclared n) then
+            sprintf
+                "Undefined symbol '%s' in %s. Declare it (field, param, forcing or const) or fix the spelling.%s"
+                n
+                where
+                (CheckWording.suggest n s.Names)
+        elif not (allowed n) then
+            sprintf "'%s' cannot be used in %s: %s." n where allowedWhy
+    ]
+
+    let private call (s: CheckScope) (where: string) (n: string) (args: Expr list) = [
+        match s.Closure n with
+        | Some c when c.Arity <> args.Length ->
+            sprintf
+                "Closure '%s' takes %d argument%s but is called with %d in %s. Call it with %d, or declare it with arity %d."
+                n
+                c.Arity
+                (if c.Arity = 1 then "" else "s")
+                args.Length
+                where
+                c.Arity
+                args.Length
+        | Some _ -> ()
+        | None ->
+            match s.KindOf n with
+            | Some k ->
+                sprintf
+                    "'%s' is a %s, not a closure, but %s calls it as '%s(...)'. For a product write %s*(...) or put a space before '('."
+                    n
+                    k
+                    where
+                    n
+                    n
+            | None ->
+                sprintf
+                    "Closure '%s' is called in %s but not declared. Declare it, e.g. neural \"%s\" (mlp [%d; 32; 1]) or closure %s/%d = mlp [%d, 32, 1].%s"
+                    n
+                    where
+                    n
+                    args.Length
+                    n
+                    args.Length
+                    args.Length
+                    (CheckWording.suggest n s.ClosureNames)
+    ]
+
+    let private shift (s: CheckScope) (where: string) (e: Expr) (n: string) (ix: LatticeIndex) = [
+        if not (s.IsField n) then
+            sprintf "'%s[...]' in %s shifts '%s', which is not a field. Only fields can be shifted." n where n
+
+        match s.Model.Domain with
+        | Domain.Lattice _ ->
+            if ix = LatticeIndex.J && not (s.IsFast n) && s.IsField n then
+                sprintf
+                    "'%s' is a slow field but is shifted along the fast index j in %s. Use %s[k+m], or declare it fast."
+                    n
+                    where
+                    n
+            elif ix = LatticeIndex.K && s.IsFast n then
+                sprintf "'%s' is a fast field but is shifted along the slow index k in %s. Use %s[j+m]." n where n
+        | _ ->
+            sprintf
+                "Lattice shift '%s' in %s needs a periodic lattice domain, but the domain is a %s. Declare domain (lattice K) or use spatial operators."
+                (CheckWording.term e)
+                where
+                (CheckWording.domainName s.Model.Domain)
+    ]
+
+    let private operator (s: CheckScope) (where: string) (e: Expr) = [
+        let dims = s.Dims
+        let domain = CheckWording.domainName s.Model.Domain
+
+        match e with
+        | Num v when System.Double.IsNaN v || System.Double.IsInfinity v ->
+            sprintf "%s contains the number %g. Use finite numbers." (CheckWording.sentence where) v
+        | FastSum _ ->
+            if not s.FastLattice then
+                sprintf
+                    "The fast sum Σ_j in %s needs a lattice with fast sites (domain lattice K x J). Declare one or remove the sum."
+                    where
+        | Partial(Axis.Y, _) when dims < 2 ->
+            sprintf
+                "%s uses ∂/∂y but the domain is a %s. Use a 2-D rectangle domain or remove the operator."
+                (CheckWording.sentence where)
+                domain
+        | Partial _
+        | Grad _
+        | Divergence _
+        | Laplacian _
+        | Advect _ when dims = 0 ->
+            sprintf
+                "%s uses the spatial operator '%s' but the domain is a %s. Declare a spatial domain, e.g. domain (interval 0.0 1.0) (cells 100), or remove the operator."
+                (CheckWording.sentence where)
+                (CheckWording.term e)
+                domain
+        | Advect(vs, _) when vs.Length <> dims ->
+            sprintf
+                "Advection '%s' in %s has %d velocity component%s but the domain has %d dimension%s. Give one component per axis."
+                (CheckWording.term e)
+                where
+                vs.Length
+                (if vs.Length = 1 then "" else "s")
+                dims
+                (if dims = 1 then "" else "s")
+        | _ -> ()
+    ]
+
+    /// The problems inside one expression, in pre-order: undefined or disallowed symbols (`allowed` says
+    /// which declared names may appear, `allowedWhy` why others may not), closure calls, lattice shifts,
+    /// non-finite numbers, fast sums and spatial operators that the domain lacks. Explicit stack.
+    let inExpression (s: CheckScope) (where: string) (allowed: string -> bool) (allowedWhy: string) (e: Expr) =
+        let out = ResizeArray<string>()
+
+        e
+        |> Expr.iter (fun node ->
+            match node with
+            | Sym n -> out.AddRange(symbol s where allowed allowedWhy n)
+            | Call(n, args) -> out.AddRange(call s where n args)
+            | Shift(n, ix, _) -> out.AddRange(shift s where node n ix)
+            | _ -> out.AddRange(operator s where node))
+
+        List.ofSeq out
+
+    /// The fast fields referenced outside every fast sum Σ_j, in pre-order, each once. Explicit stack.
+    let private fastOutsideSums (s: CheckScope) (e: Expr) : string list =
+        let found = ResizeArray<string>()
+        let work = Stack<Expr>()
+        work.Push e
+
+        while work.Count > 0 do
+            match work.Pop() with
+            | FastSum _ -> ()
+            | Sym n when s.IsFast n -> found.Add n
+            | Shift(n, _, _) when s.IsFast n -> found.Add n
+            | node ->
+                for c in List.rev (Expr.children node) do
+                    work.Push c
+
+        found |> Seq.distinct |> List.ofSeq
+
+    /// The fast-sum rules of one equation: a slow field's equation uses fast fields only inside Σ_j; a fast
+    /// field's equation has no Σ_j.
+    let private fastSums (s: CheckScope) (eq: Equation) = [
+        if not (s.IsFast eq.Field) && s.FastLattice then
+            // A fast field in a slow equation must sit inside Σ_j (there is no single fast value per slow site).
+            for n in fastOutsideSums s eq.Rhs do
+                sprintf
+                    "The fast field '%s' appears in the equation of the slow field '%s' outside a fast sum. Wrap it in Σ_j(...) (sum_j in ASCII)."
+                    n
+                    eq.Field
+
+        if s.IsFast eq.Field then
+            for node in Expr.subterms eq.Rhs do
+                match node with
+                | FastSum _ ->
+                    sprintf
+                        "The fast sum Σ_j appears in the equation of the fast field '%s'. Use it in slow equations only."
+                        eq.Field
+                | _ -> ()
+    ]
+
+    /// Every equation's right-hand side: its symbols and operators (`inExpression`), then its fast sums.
+    let equations (s: CheckScope) : string list = [
+        for eq in s.Model.Equations do
+            yield! inExpression s (CheckWording.inEquation eq.Field) (fun _ -> true) "" eq.Rhs
+            yield! fastSums s eq
+    ]
