@@ -53,8 +53,7 @@ module Csv =
         | '|' -> "pipe"
         | c -> $"'{c}'"
 
-    let private literal (c: char) =
-        if c = '\t' then "'\\t'" else $"'{c}'"
+    let private literal (c: char) = if c = '\t' then "'\\t'" else $"'{c}'"
 
     let private isComment (line: string) =
         let line = line.TrimEnd '\r'
@@ -165,7 +164,8 @@ module Csv =
         |> Array.groupBy snd
         |> Array.tryFind (fun (_, uses) -> uses.Length > 1)
         |> Option.iter (fun (name, uses) ->
-            let positions = uses |> Array.map (fun (i, _) -> string (i + 1)) |> String.concat " and "
+            let positions =
+                uses |> Array.map (fun (i, _) -> string (i + 1)) |> String.concat " and "
 
             raise (
                 HybridException(
@@ -198,6 +198,9 @@ module Csv =
         let onMalformed (m: CsvMalformedRecord) =
             if problem.IsNone then
                 problem <- Some m
+
+        // A byte order mark left in a string (File.ReadAllText drops it) would hide a comment on the first line.
+        let text = if text.StartsWith '\uFEFF' then text.Substring 1 else text
 
         use reader =
             CsvReader.FromText(blankComments text, readerOptions options.Delimiter onMalformed)

@@ -1,7 +1,6 @@
 namespace Hybrid.Training
 
 open System
-open System.IO
 open System.Globalization
 open TorchSharp
 open Hybrid
@@ -103,7 +102,11 @@ module Data =
     /// The text of cell (row `r`, column `name`) for messages: 'NaN', or 'empty'.
     let private cellText (t: CsvTable) (name: string) (r: int) =
         let s = t.Rows[r][columnIndex t name]
-        if String.IsNullOrWhiteSpace s then "an empty cell" else $"'{s.Trim()}'"
+
+        if String.IsNullOrWhiteSpace s then
+            "an empty cell"
+        else
+            $"'{s.Trim()}'"
 
     /// NaN positions of a tensor as index tuples (at most `limit`), e.g. for error messages.
     let nanPositions (limit: int) (values: torch.Tensor) : int64[][] =

@@ -23,19 +23,21 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
         "co2_reconstructed"
         "forcing_w_per_m2"
     |] [
-        for i, y in Array.indexed d.Years -> [|
-            string y
-            inv (d.Temperature[i])
-            inv (d.Co2[i])
-            (if d.Reconstructed[i] then "1" else "0")
-            inv (d.Forcing[i])
-        |]
+        for i, y in Array.indexed d.Years ->
+            [|
+                string y
+                inv (d.Temperature[i])
+                inv (d.Co2[i])
+                (if d.Reconstructed[i] then "1" else "0")
+                inv (d.Forcing[i])
+            |]
     ]
 
     Csv.write (Path.Combine(dir, "energy-balance-simulations.csv")) [| "model"; "year"; "temp_anomaly" |] [
         for m in o.Models do
             for i, y in Array.indexed d.Years -> [| m.Name; string y; inv (m.Simulated[i]) |]
     ]
+
     let years = d.Years |> Array.map float
     let cutoff = d.Years[o.TrainYears - 1]
     let firstTest = d.Years[o.TrainYears]

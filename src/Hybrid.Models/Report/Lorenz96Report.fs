@@ -38,23 +38,12 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
                 for i, lead in Array.indexed s.Leads -> [| m.Name; inv k.Forcing; inv lead; inv (k.Rmse[i]) |]
     ]
 
-    Csv.write (Path.Combine(dir, "lorenz96-seeds.csv")) [|
-        "model"
-        "network_seed"
-        "forcing"
-        "lead_mtu"
-        "rmse_x"
-    |] [
+    Csv.write (Path.Combine(dir, "lorenz96-seeds.csv")) [| "model"; "network_seed"; "forcing"; "lead_mtu"; "rmse_x" |] [
         for m in o.Models do
             for seed, r in Seq.zip s.NetworkSeeds m.SeedRmse do
                 for i, k in Array.indexed m.Skills do
-                    for l, lead in Array.indexed s.Leads -> [|
-                        m.Name
-                        string seed
-                        inv k.Forcing
-                        inv lead
-                        inv (r[i][l])
-                    |]
+                    for l, lead in Array.indexed s.Leads ->
+                        [| m.Name; string seed; inv k.Forcing; inv lead; inv (r[i][l]) |]
     ]
 
     let statRows =
@@ -70,14 +59,15 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
         "autocorrelation"
         "closure_mse"
     |] [
-        for name, k in statRows -> [|
-            name
-            inv k.Forcing
-            inv k.Mean
-            inv k.Std
-            inv k.Autocorrelation
-            inv k.ClosureMse
-        |]
+        for name, k in statRows ->
+            [|
+                name
+                inv k.Forcing
+                inv k.Mean
+                inv k.Std
+                inv k.Autocorrelation
+                inv k.ClosureMse
+            |]
     ]
 
     Csv.write (Path.Combine(dir, "lorenz96-closures.csv")) [| "model"; "x"; "u" |] [

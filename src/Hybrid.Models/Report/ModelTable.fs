@@ -104,17 +104,18 @@ let writeCsv (dir: string) (case: string) (models: ModelRow[]) =
         "inference_seconds"
         "epochs"
     |] [
-        for m in models -> [|
-            m.Name
-            inv m.TestMse
-            inv (seedSpread m)
-            string (max 1 m.SeedTestMse.Length)
-            inv m.TrainMse
-            inv m.PhysicsResidual
-            inv m.TrainSeconds
-            inv m.InferenceSeconds
-            string m.Epochs
-        |]
+        for m in models ->
+            [|
+                m.Name
+                inv m.TestMse
+                inv (seedSpread m)
+                string (max 1 m.SeedTestMse.Length)
+                inv m.TrainMse
+                inv m.PhysicsResidual
+                inv m.TrainSeconds
+                inv m.InferenceSeconds
+                string m.Epochs
+            |]
     ]
 
     Csv.write (Path.Combine(dir, $"{case}-parameters.csv")) [| "model"; "parameter"; "value" |] [

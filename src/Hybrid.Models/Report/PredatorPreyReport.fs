@@ -16,15 +16,12 @@ let write (dir: string) (o: PredatorPrey.Outcome) : string =
     ModelTable.writeCsv dir "predator-prey" rows
 
     let testYears = o.Years |> Array.skip o.TrainYears
+
     Csv.write (Path.Combine(dir, "predator-prey-forecasts.csv")) [| "model"; "year"; "hare"; "lynx" |] [
         for i, y in Array.indexed o.Years -> [| "observed"; string y; inv (o.Observed[i][0]); inv (o.Observed[i][1]) |]
         for m in o.Models do
-            for i, y in Array.indexed testYears -> [|
-                m.Name
-                string y
-                inv (m.Forecast[i][0])
-                inv (m.Forecast[i][1])
-            |]
+            for i, y in Array.indexed testYears ->
+                [| m.Name; string y; inv (m.Forecast[i][0]); inv (m.Forecast[i][1]) |]
     ]
 
     let last = o.TrainYears - 1

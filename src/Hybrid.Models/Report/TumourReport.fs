@@ -57,15 +57,16 @@ let write (dir: string) (o: Tumour.Outcome) : string =
         "train_seconds"
         "inference_seconds"
     |] [
-        for m in o.Models -> [|
-            m.Name
-            inv m.InDomainMse
-            inv m.OutOfDomainMse
-            inv m.TrainMse
-            inv m.ResidualNorm
-            inv m.TrainSeconds
-            inv m.InferenceSeconds
-        |]
+        for m in o.Models ->
+            [|
+                m.Name
+                inv m.InDomainMse
+                inv m.OutOfDomainMse
+                inv m.TrainMse
+                inv m.ResidualNorm
+                inv m.TrainSeconds
+                inv m.InferenceSeconds
+            |]
     ]
 
     let truthOf name =

@@ -4,7 +4,6 @@
 module Hybrid.Models.Report.UncertaintyReport
 
 open System.IO
-open System.Text
 open Hybrid.Training
 open Hybrid.Models.Cases
 open Hybrid.Models.Report.ReportFormat
@@ -17,13 +16,8 @@ let Tolerance = 0.05
 let writeCsv (dir: string) (case: string) (results: CaseUncertainty.MethodResult[]) =
     Csv.write (Path.Combine(dir, $"{case}-calibration.csv")) [| "method"; "split"; "level"; "expected"; "observed" |] [
         for r in results do
-            for l, c in Array.zip r.Calibration.Levels r.Calibration.Coverage -> [|
-                r.Method
-                r.Split
-                inv l
-                inv l
-                inv c
-            |]
+            for l, c in Array.zip r.Calibration.Levels r.Calibration.Coverage ->
+                [| r.Method; r.Split; inv l; inv l; inv c |]
     ]
 
 /// The reliability chart (SVG + HTML) of every method and split; returns its markdown.

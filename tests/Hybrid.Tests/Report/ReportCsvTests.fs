@@ -38,7 +38,8 @@ let private row name mse seeds (pars: (string * float)[]) : ModelTable.ModelRow 
 }
 
 /// The columns of the committed report files that hold text; every other column must read as numbers.
-let private textColumns = set [ "model"; "parameter"; "schedule"; "method"; "split" ]
+let private textColumns =
+    set [ "model"; "parameter"; "schedule"; "method"; "split" ]
 
 /// Rows that are not models of the metrics table (observations and truths).
 let private references = set [ "truth"; "observed"; "truth (binned mean)" ]
@@ -159,7 +160,8 @@ let tests =
                     "rows")
         }
 
-        test "every committed docs/report CSV file reads strictly, through the library's reader and a strict RFC 4180 reader, as the writer writes it" {
+        test
+            "every committed docs/report CSV file reads strictly, through the library's reader and a strict RFC 4180 reader, as the writer writes it" {
             let files = committed ()
             Expect.isNonEmpty files $"CSV files in {reportDir}"
 
@@ -188,7 +190,8 @@ let tests =
             Expect.isTrue problems.IsEmpty (String.concat "\n" ("every committed CSV file:" :: List.distinct problems))
         }
 
-        test "in the committed report files every model cell names a model of its case's metrics, and every other column is numbers" {
+        test
+            "in the committed report files every model cell names a model of its case's metrics, and every other column is numbers" {
             let metricsOf (case: string) =
                 match attempt (fun () -> Csv.read (Path.Combine(reportDir, $"{case}-metrics.csv"))) with
                 | Ok t -> t.Rows |> Array.map (fun r -> r[0]) |> set

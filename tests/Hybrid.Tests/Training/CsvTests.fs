@@ -33,7 +33,8 @@ let strictRfc4180 (text: string) : string[][] =
         cells.Clear()
 
         if records[records.Count - 1].Length <> records[0].Length then
-            fail $"record {records.Count} has {records[records.Count - 1].Length} cells, the first has {records[0].Length}"
+            fail
+                $"record {records.Count} has {records[records.Count - 1].Length} cells, the first has {records[0].Length}"
 
     while i < text.Length do
         if text[i] = '"' then
@@ -41,7 +42,8 @@ let strictRfc4180 (text: string) : string[][] =
             let mutable closed = false
 
             while not closed do
-                if i >= text.Length then fail "a quoted cell is never closed"
+                if i >= text.Length then
+                    fail "a quoted cell is never closed"
                 elif text[i] = '"' && i + 1 < text.Length && text[i + 1] = '"' then
                     cell.Append '"' |> ignore
                     i <- i + 2
@@ -53,11 +55,14 @@ let strictRfc4180 (text: string) : string[][] =
                     i <- i + 1
         else
             while i < text.Length && text[i] <> ',' && text[i] <> '\r' && text[i] <> '\n' do
-                if text[i] = '"' then fail "a quote inside an unquoted cell"
+                if text[i] = '"' then
+                    fail "a quote inside an unquoted cell"
+
                 cell.Append text[i] |> ignore
                 i <- i + 1
 
-        if i = text.Length then fail "the last record has no line break"
+        if i = text.Length then
+            fail "the last record has no line break"
         elif text[i] = ',' then
             endCell ()
             i <- i + 1
@@ -135,6 +140,8 @@ let tests =
             Expect.equal t.Columns [| "u"; "time" |] "the comment before the header is skipped"
             Expect.equal t.Rows [| [| "#N/A"; "0" |]; [| "2"; "1" |]; [| "# quoted"; "2" |] |] "rows"
             Expect.equal t.Lines [| 3; 6; 7 |] "lines of the rows"
+            let bom = Csv.parse "c.csv" "\uFEFF# made by hand\nu,time\n1,0\n"
+            Expect.equal bom.Columns [| "u"; "time" |] "a comment after a byte order mark"
 
             Expect.stringContains
                 (message (fun () -> Csv.parse "c.csv" "u,time\n#note\n" |> ignore))
@@ -197,7 +204,10 @@ let tests =
                 "has the column 't' twice (columns 1 and 3)"
                 "repeated column"
 
-            Expect.stringContains (message (fun () -> Csv.parse "r.csv" "\n# only a comment\n" |> ignore)) "is empty" "empty"
+            Expect.stringContains
+                (message (fun () -> Csv.parse "r.csv" "\n# only a comment\n" |> ignore))
+                "is empty"
+                "empty"
         }
 
         test "the writer quotes only where needed and the reader gives back every awkward cell" {

@@ -113,7 +113,13 @@ let tests =
                 "CSV 'inf.csv', column 'u', row 2 (line 3): 'Infinity' is not a finite number (it reads as ±∞). Data may not hold infinite values: fix the cell, leave it empty for a missing value, or read the column with Data.columnWith NonFinite.Allow if ±∞ is meant."
                 "Infinity"
 
-            for cell, why in [ "inf", "it reads as ±∞"; "-INF", "it reads as ±∞"; "∞", "it reads as ±∞"; "1e309", "it overflows double precision" ] do
+            for cell, why in
+                [
+                    "inf", "it reads as ±∞"
+                    "-INF", "it reads as ±∞"
+                    "∞", "it reads as ±∞"
+                    "1e309", "it overflows double precision"
+                ] do
                 let one = Data.parseCsv "inf.csv" $"u\n{cell}\n"
 
                 Expect.stringContains
@@ -135,7 +141,9 @@ let tests =
         }
 
         test "'#N/A' (and NA, N/A, NaN, empty) is a missing value in a data row, not a comment" {
-            let t = Data.parseCsv "na.csv" "# exported by hand\nu,time\n#N/A,0\n2,1\nN/A,2\nnan,3\n,4\n"
+            let t =
+                Data.parseCsv "na.csv" "# exported by hand\nu,time\n#N/A,0\n2,1\nN/A,2\nnan,3\n,4\n"
+
             Expect.equal t.Rows.Length 5 "every data row is read"
             let u = Data.column t "u"
             Expect.equal u[1] 2.0 "the value"
@@ -198,7 +206,11 @@ let tests =
             let unsorted = Data.parseCsv "g.csv" "t,x,u\n1,0.25,3\n0,0.75,2\n0,0.25,1\n"
             let times, values = Data.gridded unsorted "t" "x" "u" g.Axes[0].Centres f64
             Expect.sequenceEqual times [| 0.0; 1.0 |] "distinct times, increasing"
-            Expect.equal (values[0L, 0L].ToDouble(), values[0L, 1L].ToDouble(), values[1L, 0L].ToDouble()) (1.0, 2.0, 3.0) "placed by time and x"
+
+            Expect.equal
+                (values[0L, 0L].ToDouble(), values[0L, 1L].ToDouble(), values[1L, 0L].ToDouble())
+                (1.0, 2.0, 3.0)
+                "placed by time and x"
         }
 
         test "the loaders read the cause of a malformed file, not a missing column" {
