@@ -27,6 +27,7 @@ let main argv =
         Training.FusionTests.tests
         Training.TrainerTests.tests
         Training.UncertaintyTests.tests
+        Training.CsvTests.tests
         Training.DataTests.tests
         Training.LossTests.tests
         Baselines.BaselinesTests.tests
@@ -39,5 +40,6 @@ let main argv =
         Report.LineChartTests.tests
         Report.ModelTableTests.tests
         Experiments.DataEfficiencyTests.tests
+        Report.ReportCsvTests.tests
     ]
     |> Summary.runOneAtATime argv

@@ -1,20 +1,18 @@
 namespace Hybrid.Training
 
 open System
-open System.IO
 open System.Globalization
 open TorchSharp
 open Hybrid
 
-/// A CSV file read as text: a header of column names and rows of cells.
-type CsvTable = {
-    /// Where it came from (for messages).
-    Source: string
-    /// Column names from the header.
-    Columns: string[]
-    /// Rows of cells (each as many as there are columns).
-    Rows: string[][]
-}
+/// What `Data.columnWith` does with a cell that reads as ±∞: `Infinity`, `inf`, `∞` (either sign, any case) or a
+/// number beyond double precision (±1.8e308) such as `1e309`.
+[<RequireQualifiedAccess>]
+type NonFinite =
+    /// Refuse it, naming the column, the row and the cell (what every loader does).
+    | Refuse
+    /// Read it as ±∞.
+    | Allow
 
 /// Loading data into the shapes models expect, with errors that name the field, the shapes and the
 /// offending positions.
@@ -23,74 +21,12 @@ module Data =
 
     let private inv = CultureInfo.InvariantCulture
 
-    let private splitLine (line: string) =
-        // Minimal RFC 4180: commas, double quotes around cells, "" inside quotes.
-        let cells = ResizeArray<string>()
-        let sb = Text.StringBuilder()
-        let mutable quoted = false
-        let mutable i = 0
+    /// Parses comma-separated text (named `source` in messages) into a table with `Csv.parse`: RFC 4180 quoting,
+    /// first line = header, blank lines and comment lines (`#` followed by a space) skipped; `#N/A` is a cell.
+    let parseCsv (source: string) (text: string) : CsvTable = Csv.parse source text
 
-        while i < line.Length do
-            let c = line[i]
-
-            if quoted then
-                if c = '"' && i + 1 < line.Length && line[i + 1] = '"' then
-                    sb.Append '"' |> ignore
-                    i <- i + 1
-                elif c = '"' then
-                    quoted <- false
-                else
-                    sb.Append c |> ignore
-            elif c = '"' then
-                quoted <- true
-            elif c = ',' then
-                cells.Add(sb.ToString().Trim())
-                sb.Clear() |> ignore
-            else
-                sb.Append c |> ignore
-
-            i <- i + 1
-
-        cells.Add(sb.ToString().Trim())
-        cells.ToArray()
-
-    /// Parses CSV text (first line = header; `#` comment lines and blank lines skipped).
-    let parseCsv (source: string) (text: string) : CsvTable =
-        let lines =
-            text.Split([| "\r\n"; "\n" |], StringSplitOptions.None)
-            |> Array.filter (fun l -> not (String.IsNullOrWhiteSpace l) && not (l.TrimStart().StartsWith "#"))
-
-        if lines.Length = 0 then
-            raise (HybridException($"CSV '{source}' is empty: it has no header line."))
-
-        let header = splitLine lines[0]
-
-        let rows =
-            lines[1..]
-            |> Array.mapi (fun i l ->
-                let cells = splitLine l
-
-                if cells.Length <> header.Length then
-                    raise (
-                        HybridException(
-                            $"CSV '{source}' row {i + 1} has {cells.Length} cells but the header has {header.Length} columns ({String.Join(';', header)})."
-                        )
-                    )
-
-                cells)
-
-        {
-            Source = source
-            Columns = header
-            Rows = rows
-        }
-
-    /// Reads a CSV file.
-    let readCsv (path: string) : CsvTable =
-        if not (File.Exists path) then
-            raise (HybridException($"CSV file '{path}' does not exist."))
-
-        parseCsv path (File.ReadAllText path)
+    /// Reads a comma-separated file with `Csv.read` (see `parseCsv`); for another delimiter use `Csv.readWith`.
+    let readCsv (path: string) : CsvTable = Csv.read path
 
     let private columnIndex (t: CsvTable) (name: string) =
         match Array.tryFindIndex (fun c -> c = name) t.Columns with
@@ -100,25 +36,77 @@ module Data =
 
             raise (HybridException($"CSV '{t.Source}' has no column '{name}'. Columns are: {names}."))
 
-    /// The numbers of one column; empty cells and `NA`/`NaN` become NaN; other text raises naming the row.
-    let column (t: CsvTable) (name: string) : float[] =
+    /// " (line 5)" for row index `r` of a table read from text; empty for a table built without line numbers.
+    let private lineOf (t: CsvTable) (r: int) =
+        if r < t.Lines.Length then $" (line {t.Lines[r]})" else ""
+
+    let private infinityWord =
+        Text.RegularExpressions.Regex(@"^([+-]?)(inf|infinity|∞)$", Text.RegularExpressions.RegexOptions.IgnoreCase)
+
+    /// The cells that mean a missing value (besides NaN in any case).
+    let private missing = set [ ""; "NA"; "N/A"; "#N/A" ]
+
+    /// The numbers of one column, read with the invariant culture (a decimal point); empty cells, `NA`, `N/A`, `#N/A`
+    /// and `NaN` (any case) become NaN (missing); a ±∞ cell is read as `nonFinite` says; other text raises naming
+    /// the column, the row, its line and the cell.
+    let columnWith (nonFinite: NonFinite) (t: CsvTable) (name: string) : float[] =
         let i = columnIndex t name
 
         t.Rows
         |> Array.mapi (fun r row ->
-            let s = row[i]
+            let s = if isNull row[i] then "" else row[i].Trim()
+            let at = $"CSV '{t.Source}', column '{name}', row {r + 1}{lineOf t r}"
 
-            if s = "" || s = "NA" || s = "NaN" || s = "nan" then
+            let infinite (v: float) (why: string) =
+                match nonFinite with
+                | NonFinite.Allow -> v
+                | NonFinite.Refuse ->
+                    raise (
+                        HybridException(
+                            $"{at}: '{s}' is not a finite number ({why}). Data may not hold infinite values: fix the cell, leave it empty for a missing value, or read the column with Data.columnWith NonFinite.Allow if ±∞ is meant."
+                        )
+                    )
+
+            if missing.Contains s || s.Equals("nan", StringComparison.OrdinalIgnoreCase) then
                 nan
             else
                 match Double.TryParse(s, NumberStyles.Float, inv) with
+                | true, v when Double.IsNaN v -> nan
+                | true, v when Double.IsInfinity v ->
+                    if infinityWord.IsMatch s then
+                        infinite v "it reads as ±∞"
+                    else
+                        infinite v "it overflows double precision, whose largest magnitude is 1.8e308"
                 | true, v -> v
                 | _ ->
-                    raise (
-                        HybridException(
-                            $"CSV '{t.Source}', column '{name}', row {r + 1}: '{s}' is not a number. Fix the cell or leave it empty for a missing value."
-                        )
-                    ))
+                    let m = infinityWord.Match s
+
+                    if m.Success then
+                        infinite (if m.Groups[1].Value = "-" then -infinity else infinity) "it reads as ±∞"
+                    else
+                        let hint =
+                            match Double.TryParse(s.Replace(',', '.'), NumberStyles.Float, inv) with
+                            | true, _ when s.Contains ',' ->
+                                " Numbers are read with a decimal point and no thousands separators (0.5, 1000)."
+                            | _ -> ""
+
+                        raise (
+                            HybridException(
+                                $"{at}: '{s}' is not a number.{hint} Fix the cell, or leave it empty for a missing value."
+                            )
+                        ))
+
+    /// The numbers of one column as `columnWith NonFinite.Refuse` reads them: missing cells are NaN, ±∞ is refused.
+    let column (t: CsvTable) (name: string) : float[] = columnWith NonFinite.Refuse t name
+
+    /// The text of cell (row `r`, column `name`) for messages: 'NaN', or 'empty'.
+    let private cellText (t: CsvTable) (name: string) (r: int) =
+        let s = t.Rows[r][columnIndex t name]
+
+        if String.IsNullOrWhiteSpace s then
+            "an empty cell"
+        else
+            $"'{s.Trim()}'"
 
     /// NaN positions of a tensor as index tuples (at most `limit`), e.g. for error messages.
     let nanPositions (limit: int) (values: torch.Tensor) : int64[][] =
@@ -156,8 +144,8 @@ module Data =
                 )
             )
 
-    /// A time series: the `time` column (must increase) and the `fields` columns as a tensor [T; fields]
-    /// (missing cells are NaN).
+    /// A time series: the `time` column (present, finite and increasing row by row) and the `fields` columns as a
+    /// tensor [T; fields] (missing cells are NaN; ±∞ is refused, see `columnWith`).
     let timeSeries (t: CsvTable) (time: string) (fields: string[]) (dtype: torch.ScalarType) : float[] * torch.Tensor =
         Engine.init ()
 
@@ -169,12 +157,19 @@ module Data =
         times
         |> Array.iteri (fun i v ->
             if Double.IsNaN v then
-                raise (HybridException($"CSV '{t.Source}', column '{time}', row {i + 1}: the time is missing."))
-
-            if i > 0 && not (v > times[i - 1]) then
                 raise (
                     HybridException(
-                        $"CSV '{t.Source}', column '{time}': times must increase, but row {i + 1} has {v} after {times[i - 1]}. Sort the file."
+                        $"CSV '{t.Source}', column '{time}', row {i + 1}{lineOf t i}: the time is missing ({cellText t time i}). Every row of a time series needs its time: fill it in or remove the row."
+                    )
+                )
+
+            if i > 0 && not (v > times[i - 1]) then
+                let what = if v = times[i - 1] then "repeats" else "goes back to"
+                let num (v: float) = v.ToString inv
+
+                raise (
+                    HybridException(
+                        $"CSV '{t.Source}', column '{time}': times must increase, but row {i + 1}{lineOf t i} {what} {num v} after {num times[i - 1]} in row {i}. Sort the file by time, with each time once."
                     )
                 ))
 
@@ -183,8 +178,9 @@ module Data =
         times, torch.tensor (data, dtype = dtype, device = Engine.torchDevice ())
 
     /// Gridded data in long format (one row per time and cell: columns `time`, `x`, `value`) as [S; n] on
-    /// the n cell centres `centres`; each x must match a centre (to 1e-9 relative), every (time, cell) pair
-    /// at most once, missing pairs are NaN.
+    /// the n cell centres `centres`, with the S distinct times in increasing order. Rows may come in any order (a
+    /// time repeats once per cell); each time and x must be present and finite, each x must match a centre (to 1e-9
+    /// relative), every (time, cell) pair may appear at most once, and missing values and pairs are NaN.
     let gridded
         (t: CsvTable)
         (time: string)
@@ -195,16 +191,34 @@ module Data =
         : float[] * torch.Tensor =
         Engine.init ()
 
+        if isNull centres || centres.Length = 0 then
+            raise (
+                HybridException(
+                    $"Data.gridded of CSV '{t.Source}': there are no cell centres to place the values on. Pass the grid's centres, e.g. grid.Axes[0].Centres."
+                )
+            )
+
         if t.Rows.Length = 0 then
             raise (HybridException($"CSV '{t.Source}' has a header but no data rows."))
 
         let ts = column t time
         let xs = column t x
         let vs = column t value
+
+        for r in 0 .. ts.Length - 1 do
+            for name, v in [ time, ts[r]; x, xs[r] ] do
+                if Double.IsNaN v then
+                    raise (
+                        HybridException(
+                            $"CSV '{t.Source}', column '{name}', row {r + 1}{lineOf t r}: the {name} is missing ({cellText t name r}). Every row of gridded data needs its {time} and {x}: fill it in or remove the row."
+                        )
+                    )
+
         let times = ts |> Array.distinct |> Array.sort
         let data = Array2D.create times.Length centres.Length nan
         let seen = Array2D.create times.Length centres.Length false
         let tol = 1e-9 * (centres |> Array.map abs |> Array.fold max 1.0)
+        let num (v: float) = v.ToString inv
 
         for r in 0 .. ts.Length - 1 do
             let i = Array.BinarySearch(times, ts[r])
@@ -215,13 +229,15 @@ module Data =
                 | None ->
                     raise (
                         HybridException(
-                            $"CSV '{t.Source}', row {r + 1}: {x} = {xs[r]} is not a cell centre of the grid ({centres.Length} cells from {centres[0]} to {centres[centres.Length - 1]}). Interpolate with an observation operator instead."
+                            $"CSV '{t.Source}', row {r + 1}{lineOf t r}: {x} = {num xs[r]} is not a cell centre of the grid ({centres.Length} cells from {num centres[0]} to {num centres[centres.Length - 1]}). Interpolate with an observation operator instead."
                         )
                     )
 
             if seen[i, j] then
                 raise (
-                    HybridException($"CSV '{t.Source}', row {r + 1}: ({time} = {ts[r]}, {x} = {xs[r]}) appears twice.")
+                    HybridException(
+                        $"CSV '{t.Source}', row {r + 1}{lineOf t r}: ({time} = {num ts[r]}, {x} = {num xs[r]}) appears twice. Keep one row per time and cell."
+                    )
                 )
 
             seen[i, j] <- true

@@ -10,6 +10,7 @@ open System.Diagnostics
 open System.IO
 open System.Text
 open Hybrid
+open Hybrid.Training
 open Hybrid.Models.Report
 open Hybrid.Models.Report.ReportFormat
 
@@ -161,26 +162,13 @@ let claimLines (r: Result) : string list =
                     $"- More data does not always help here: the test MSE rises by more than {tolerance} from one share to the next larger one for {names}. Each share is one subset of the training data (the most recent years, the first subjects or samples, …), so the differences mix how much data with which data (and with training noise); single shares should not be over-read."
             ]
 
-/// A CSV field: quoted (with doubled quotes) when it holds a comma or a quote, e.g. "MLP C(t, dose)".
-let private field (text: string) =
-    if text.Contains ',' || text.Contains '"' then
-        "\"" + text.Replace("\"", "\"\"") + "\""
-    else
-        text
-
-/// Writes `<case>-data-efficiency.csv` (model, fraction, test MSE) into `dir`.
+/// Writes `<case>-data-efficiency.csv` (model, fraction, test MSE) into `dir` with the library's CSV writer (a model
+/// name with a comma is quoted, e.g. "MLP C(t, dose)").
 let writeCsv (dir: string) (r: Result) =
-    let csv = StringBuilder()
-    csv.AppendLine "model,fraction,test_mse" |> ignore
-
-    r.Models
-    |> Array.iteri (fun m name ->
-        r.Fractions
-        |> Array.iteri (fun i f ->
-            let mse = r.TestMse[m][i]
-            csv.AppendLine $"{field name},{inv f},{inv mse}" |> ignore))
-
-    File.WriteAllText(Path.Combine(dir, $"{r.Case}-data-efficiency.csv"), csv.ToString())
+    Csv.write (Path.Combine(dir, $"{r.Case}-data-efficiency.csv")) [| "model"; "fraction"; "test_mse" |] [
+        for m, name in Array.indexed r.Models do
+            for i, f in Array.indexed r.Fractions -> [| name; inv f; inv (r.TestMse[m][i]) |]
+    ]
 
 /// The markdown table model × fraction (test MSE, four significant digits).
 let markdown (r: Result) : string list = [

@@ -4,6 +4,7 @@ module Hybrid.Models.Report.EnergyBalanceReport
 open System
 open System.IO
 open System.Text
+open Hybrid.Training
 open Hybrid.Models.Cases
 open Hybrid.Models.Report.ReportFormat
 open Hybrid.Models.Report.ModelTable
@@ -15,27 +16,28 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
     ModelTable.writeCsv dir "energy-balance" rows
     let d = o.Data
 
-    let data = StringBuilder()
+    Csv.write (Path.Combine(dir, "energy-balance-data.csv")) [|
+        "year"
+        "temp_anomaly"
+        "co2_ppm"
+        "co2_reconstructed"
+        "forcing_w_per_m2"
+    |] [
+        for i, y in Array.indexed d.Years ->
+            [|
+                string y
+                inv (d.Temperature[i])
+                inv (d.Co2[i])
+                (if d.Reconstructed[i] then "1" else "0")
+                inv (d.Forcing[i])
+            |]
+    ]
 
-    data.AppendLine "year,temp_anomaly,co2_ppm,co2_reconstructed,forcing_w_per_m2"
-    |> ignore
+    Csv.write (Path.Combine(dir, "energy-balance-simulations.csv")) [| "model"; "year"; "temp_anomaly" |] [
+        for m in o.Models do
+            for i, y in Array.indexed d.Years -> [| m.Name; string y; inv (m.Simulated[i]) |]
+    ]
 
-    for i, y in Array.indexed d.Years do
-        let reconstructed = if d.Reconstructed[i] then 1 else 0
-
-        data.AppendLine $"{y},{inv d.Temperature[i]},{inv d.Co2[i]},{reconstructed},{inv d.Forcing[i]}"
-        |> ignore
-
-    File.WriteAllText(Path.Combine(dir, "energy-balance-data.csv"), data.ToString())
-
-    let sims = StringBuilder()
-    sims.AppendLine "model,year,temp_anomaly" |> ignore
-
-    for m in o.Models do
-        for i, y in Array.indexed d.Years do
-            sims.AppendLine $"{m.Name},{y},{inv m.Simulated[i]}" |> ignore
-
-    File.WriteAllText(Path.Combine(dir, "energy-balance-simulations.csv"), sims.ToString())
     let years = d.Years |> Array.map float
     let cutoff = d.Years[o.TrainYears - 1]
     let firstTest = d.Years[o.TrainYears]

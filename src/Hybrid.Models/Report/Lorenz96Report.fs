@@ -5,6 +5,7 @@ open System
 open System.Globalization
 open System.IO
 open System.Text
+open Hybrid.Training
 open Hybrid.Models.Cases
 open Hybrid.Models.Report.ReportFormat
 open Hybrid.Models.Report.ModelTable
@@ -31,56 +32,49 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
 
     ModelTable.writeCsv dir "lorenz96" rows
 
-    let skill = StringBuilder()
-    skill.AppendLine "model,forcing,lead_mtu,rmse_x" |> ignore
+    Csv.write (Path.Combine(dir, "lorenz96-forecasts.csv")) [| "model"; "forcing"; "lead_mtu"; "rmse_x" |] [
+        for m in o.Models do
+            for k in m.Skills do
+                for i, lead in Array.indexed s.Leads -> [| m.Name; inv k.Forcing; inv lead; inv (k.Rmse[i]) |]
+    ]
 
-    for m in o.Models do
-        for k in m.Skills do
-            for i, lead in Array.indexed s.Leads do
-                skill.AppendLine $"{m.Name},{inv k.Forcing},{inv lead},{inv k.Rmse[i]}"
-                |> ignore
-
-    File.WriteAllText(Path.Combine(dir, "lorenz96-forecasts.csv"), skill.ToString())
-
-    let perSeed = StringBuilder()
-    perSeed.AppendLine "model,network_seed,forcing,lead_mtu,rmse_x" |> ignore
-
-    for m in o.Models do
-        for seed, r in Seq.zip s.NetworkSeeds m.SeedRmse do
-            for i, k in Array.indexed m.Skills do
-                for l, lead in Array.indexed s.Leads do
-                    perSeed.AppendLine $"{m.Name},{seed},{inv k.Forcing},{inv lead},{inv (r[i][l])}"
-                    |> ignore
-
-    File.WriteAllText(Path.Combine(dir, "lorenz96-seeds.csv"), perSeed.ToString())
-
-    let stats = StringBuilder()
-
-    stats.AppendLine "model,forcing,mean_x,std_x,autocorrelation,closure_mse"
-    |> ignore
+    Csv.write (Path.Combine(dir, "lorenz96-seeds.csv")) [| "model"; "network_seed"; "forcing"; "lead_mtu"; "rmse_x" |] [
+        for m in o.Models do
+            for seed, r in Seq.zip s.NetworkSeeds m.SeedRmse do
+                for i, k in Array.indexed m.Skills do
+                    for l, lead in Array.indexed s.Leads ->
+                        [| m.Name; string seed; inv k.Forcing; inv lead; inv (r[i][l]) |]
+    ]
 
     let statRows =
         Array.append
             (o.Truth |> Array.map (fun t -> "truth", t))
             (o.Models |> Array.collect (fun m -> m.Skills |> Array.map (fun k -> m.Name, k)))
 
-    for name, k in statRows do
-        stats.AppendLine $"{name},{inv k.Forcing},{inv k.Mean},{inv k.Std},{inv k.Autocorrelation},{inv k.ClosureMse}"
-        |> ignore
+    Csv.write (Path.Combine(dir, "lorenz96-statistics.csv")) [|
+        "model"
+        "forcing"
+        "mean_x"
+        "std_x"
+        "autocorrelation"
+        "closure_mse"
+    |] [
+        for name, k in statRows ->
+            [|
+                name
+                inv k.Forcing
+                inv k.Mean
+                inv k.Std
+                inv k.Autocorrelation
+                inv k.ClosureMse
+            |]
+    ]
 
-    File.WriteAllText(Path.Combine(dir, "lorenz96-statistics.csv"), stats.ToString())
-
-    let closures = StringBuilder()
-    closures.AppendLine "model,x,u" |> ignore
-
-    for x, u in o.BinnedTruth do
-        closures.AppendLine $"truth (binned mean),{inv x},{inv u}" |> ignore
-
-    for m in o.Models do
-        for x, u in Array.zip o.ClosureGrid m.Closure do
-            closures.AppendLine $"{m.Name},{inv x},{inv u}" |> ignore
-
-    File.WriteAllText(Path.Combine(dir, "lorenz96-closures.csv"), closures.ToString())
+    Csv.write (Path.Combine(dir, "lorenz96-closures.csv")) [| "model"; "x"; "u" |] [
+        for x, u in o.BinnedTruth -> [| "truth (binned mean)"; inv x; inv u |]
+        for m in o.Models do
+            for x, u in Array.zip o.ClosureGrid m.Closure -> [| m.Name; inv x; inv u |]
+    ]
 
     let times = Array.init o.TruthExample.Length (fun t -> float t * s.SampleInterval)
 

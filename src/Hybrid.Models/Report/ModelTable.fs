@@ -4,7 +4,7 @@ module Hybrid.Models.Report.ModelTable
 
 open System
 open System.IO
-open System.Text
+open Hybrid.Training
 open Hybrid.Models.Report.ReportFormat
 
 /// One model's row of a case's tables (every case's results project to it).
@@ -93,26 +93,35 @@ let seedLines (digits: int) (references: string list) (models: ModelRow[]) : str
 /// Writes `<case>-metrics.csv` (test and train MSE, training time per model) and `<case>-parameters.csv`
 /// (every named parameter of every model) into `dir`.
 let writeCsv (dir: string) (case: string) (models: ModelRow[]) =
-    let csv = StringBuilder()
+    Csv.write (Path.Combine(dir, $"{case}-metrics.csv")) [|
+        "model"
+        "test_mse"
+        "test_mse_sd"
+        "seeds"
+        "train_mse"
+        "physics_residual"
+        "train_seconds"
+        "inference_seconds"
+        "epochs"
+    |] [
+        for m in models ->
+            [|
+                m.Name
+                inv m.TestMse
+                inv (seedSpread m)
+                string (max 1 m.SeedTestMse.Length)
+                inv m.TrainMse
+                inv m.PhysicsResidual
+                inv m.TrainSeconds
+                inv m.InferenceSeconds
+                string m.Epochs
+            |]
+    ]
 
-    csv.AppendLine "model,test_mse,test_mse_sd,seeds,train_mse,physics_residual,train_seconds,inference_seconds,epochs"
-    |> ignore
-
-    for m in models do
-        csv.AppendLine
-            $"{m.Name},{inv m.TestMse},{inv (seedSpread m)},{max 1 m.SeedTestMse.Length},{inv m.TrainMse},{inv m.PhysicsResidual},{inv m.TrainSeconds},{inv m.InferenceSeconds},{m.Epochs}"
-        |> ignore
-
-    File.WriteAllText(Path.Combine(dir, $"{case}-metrics.csv"), csv.ToString())
-
-    let pars = StringBuilder()
-    pars.AppendLine "model,parameter,value" |> ignore
-
-    for m in models do
-        for n, v in m.Parameters do
-            pars.AppendLine $"{m.Name},{n},{inv v}" |> ignore
-
-    File.WriteAllText(Path.Combine(dir, $"{case}-parameters.csv"), pars.ToString())
+    Csv.write (Path.Combine(dir, $"{case}-parameters.csv")) [| "model"; "parameter"; "value" |] [
+        for m in models do
+            for n, v in m.Parameters -> [| m.Name; n; inv v |]
+    ]
 
 /// The markdown table of a case's models, errors with `digits` decimals (the physics residual with three
 /// significant digits, "—" where not computed); a model run over several seeds shows its test MSE as mean ± sample

@@ -4,6 +4,7 @@ module Hybrid.Models.Report.PharmacokineticsReport
 open System
 open System.IO
 open System.Text
+open Hybrid.Training
 open Hybrid.Models.Cases
 open Hybrid.Models.Report.ReportFormat
 open Hybrid.Models.Report.ModelTable
@@ -14,17 +15,18 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
 
     ModelTable.writeCsv dir "pharmacokinetics" rows
 
-    let curves = StringBuilder()
-    curves.AppendLine "model,subject,time_h,concentration_mg_per_l" |> ignore
+    let subject = string o.Shown.Id
 
-    for t, c in Array.zip o.Shown.Times o.Shown.Concentrations do
-        curves.AppendLine $"observed,{o.Shown.Id},{inv t},{inv c}" |> ignore
-
-    for m in o.Models do
-        for t, c in Array.zip o.CurveTimes m.Curve do
-            curves.AppendLine $"{m.Name},{o.Shown.Id},{inv t},{inv c}" |> ignore
-
-    File.WriteAllText(Path.Combine(dir, "pharmacokinetics-curves.csv"), curves.ToString())
+    Csv.write (Path.Combine(dir, "pharmacokinetics-curves.csv")) [|
+        "model"
+        "subject"
+        "time_h"
+        "concentration_mg_per_l"
+    |] [
+        for t, c in Array.zip o.Shown.Times o.Shown.Concentrations -> [| "observed"; subject; inv t; inv c |]
+        for m in o.Models do
+            for t, c in Array.zip o.CurveTimes m.Curve -> [| m.Name; subject; inv t; inv c |]
+    ]
 
     let chart =
         LineChart.save dir "pharmacokinetics" {

@@ -4,6 +4,7 @@ module Hybrid.Models.Report.PredatorPreyReport
 open System
 open System.IO
 open System.Text
+open Hybrid.Training
 open Hybrid.Models.Cases
 open Hybrid.Models.Report.ReportFormat
 open Hybrid.Models.Report.ModelTable
@@ -15,19 +16,13 @@ let write (dir: string) (o: PredatorPrey.Outcome) : string =
     ModelTable.writeCsv dir "predator-prey" rows
 
     let testYears = o.Years |> Array.skip o.TrainYears
-    let fc = StringBuilder()
-    fc.AppendLine "model,year,hare,lynx" |> ignore
 
-    for i, y in Array.indexed o.Years do
-        fc.AppendLine $"observed,{y},{inv (o.Observed[i][0])},{inv (o.Observed[i][1])}"
-        |> ignore
-
-    for m in o.Models do
-        for i, y in Array.indexed testYears do
-            fc.AppendLine $"{m.Name},{y},{inv (m.Forecast[i][0])},{inv (m.Forecast[i][1])}"
-            |> ignore
-
-    File.WriteAllText(Path.Combine(dir, "predator-prey-forecasts.csv"), fc.ToString())
+    Csv.write (Path.Combine(dir, "predator-prey-forecasts.csv")) [| "model"; "year"; "hare"; "lynx" |] [
+        for i, y in Array.indexed o.Years -> [| "observed"; string y; inv (o.Observed[i][0]); inv (o.Observed[i][1]) |]
+        for m in o.Models do
+            for i, y in Array.indexed testYears ->
+                [| m.Name; string y; inv (m.Forecast[i][0]); inv (m.Forecast[i][1]) |]
+    ]
 
     let last = o.TrainYears - 1
 

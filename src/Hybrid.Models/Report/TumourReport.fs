@@ -6,6 +6,7 @@ module Hybrid.Models.Report.TumourReport
 open System
 open System.IO
 open System.Text
+open Hybrid.Training
 open Hybrid.Models.Baselines
 open Hybrid.Models.Cases
 open Hybrid.Models.Report.ReportFormat
@@ -47,59 +48,53 @@ let write (dir: string) (o: Tumour.Outcome) : string =
 
     ModelTable.writeCsv dir "tumour" rows
 
-    let results = StringBuilder()
-
-    results.AppendLine "model,in_domain_mse,out_of_domain_mse,train_mse,residual_rms,train_seconds,inference_seconds"
-    |> ignore
-
-    for m in o.Models do
-        results.AppendLine
-            $"{m.Name},{inv m.InDomainMse},{inv m.OutOfDomainMse},{inv m.TrainMse},{inv m.ResidualNorm},{inv m.TrainSeconds},{inv m.InferenceSeconds}"
-        |> ignore
-
-    File.WriteAllText(Path.Combine(dir, "tumour-results.csv"), results.ToString())
-
-    let seeds = StringBuilder()
-    seeds.AppendLine "model,parameter,seed,value,truth" |> ignore
+    Csv.write (Path.Combine(dir, "tumour-results.csv")) [|
+        "model"
+        "in_domain_mse"
+        "out_of_domain_mse"
+        "train_mse"
+        "residual_rms"
+        "train_seconds"
+        "inference_seconds"
+    |] [
+        for m in o.Models ->
+            [|
+                m.Name
+                inv m.InDomainMse
+                inv m.OutOfDomainMse
+                inv m.TrainMse
+                inv m.ResidualNorm
+                inv m.TrainSeconds
+                inv m.InferenceSeconds
+            |]
+    ]
 
     let truthOf name =
         o.TrueParameters |> Array.tryFind (fun (n, _) -> n = name) |> Option.map snd
 
-    for m in o.Models do
-        for n, vs in m.Parameters do
-            let truth = truthOf n |> Option.map inv |> Option.defaultValue ""
+    Csv.write (Path.Combine(dir, "tumour-parameters-seeds.csv")) [| "model"; "parameter"; "seed"; "value"; "truth" |] [
+        for m in o.Models do
+            for n, vs in m.Parameters do
+                let truth = truthOf n |> Option.map inv |> Option.defaultValue ""
 
-            for seed, v in List.zip s.Seeds (List.ofArray vs) do
-                seeds.AppendLine $"{m.Name},{n},{seed},{inv v},{truth}" |> ignore
-
-    File.WriteAllText(Path.Combine(dir, "tumour-parameters-seeds.csv"), seeds.ToString())
-
-    let kill = StringBuilder()
-    kill.AppendLine "model,c,kill_per_day" |> ignore
-
-    for c, k in Array.zip o.KillConcentrations o.TrueKill do
-        kill.AppendLine $"truth,{inv c},{inv k}" |> ignore
+                for seed, v in List.zip s.Seeds (List.ofArray vs) -> [| m.Name; n; string seed; inv v; truth |]
+    ]
 
     let withKill = o.Models |> Array.filter (fun m -> m.Kill.Length > 0)
 
-    for m in withKill do
-        for c, k in Array.zip o.KillConcentrations m.Kill do
-            kill.AppendLine $"{m.Name},{inv c},{inv k}" |> ignore
+    Csv.write (Path.Combine(dir, "tumour-kill.csv")) [| "model"; "c"; "kill_per_day" |] [
+        for c, k in Array.zip o.KillConcentrations o.TrueKill -> [| "truth"; inv c; inv k |]
+        for m in withKill do
+            for c, k in Array.zip o.KillConcentrations m.Kill -> [| m.Name; inv c; inv k |]
+    ]
 
-    File.WriteAllText(Path.Combine(dir, "tumour-kill.csv"), kill.ToString())
+    Csv.write (Path.Combine(dir, "tumour-burden.csv")) [| "schedule"; "model"; "day"; "mean_u" |] [
+        for i, schedule in Array.indexed Tumour.outOfDomain do
+            for t, b in Array.zip o.BurdenTimes o.TrueBurden[i] -> [| schedule.Name; "truth"; inv t; inv b |]
 
-    let burden = StringBuilder()
-    burden.AppendLine "schedule,model,day,mean_u" |> ignore
-
-    for i, schedule in Array.indexed Tumour.outOfDomain do
-        for t, b in Array.zip o.BurdenTimes o.TrueBurden[i] do
-            burden.AppendLine $"{schedule.Name},truth,{inv t},{inv b}" |> ignore
-
-        for m in o.Models do
-            for t, b in m.Burden[i] do
-                burden.AppendLine $"{schedule.Name},{m.Name},{inv t},{inv b}" |> ignore
-
-    File.WriteAllText(Path.Combine(dir, "tumour-burden.csv"), burden.ToString())
+            for m in o.Models do
+                for t, b in m.Burden[i] -> [| schedule.Name; m.Name; inv t; inv b |]
+    ]
 
     let killChart =
         LineChart.save dir "tumour-kill" {

@@ -4,24 +4,21 @@
 module Hybrid.Models.Report.UncertaintyReport
 
 open System.IO
-open System.Text
+open Hybrid.Training
 open Hybrid.Models.Cases
 open Hybrid.Models.Report.ReportFormat
 
 /// Mean signed coverage gap (observed − nominal) within which a method counts as "about right".
 let Tolerance = 0.05
 
-/// Writes `<case>-calibration.csv`: method, split (both quoted: they contain commas), level, expected and
+/// Writes `<case>-calibration.csv`: method, split (quoted where they contain commas), level, expected and
 /// observed coverage.
 let writeCsv (dir: string) (case: string) (results: CaseUncertainty.MethodResult[]) =
-    let csv = StringBuilder()
-    csv.AppendLine "method,split,level,expected,observed" |> ignore
-
-    for r in results do
-        for l, c in Array.zip r.Calibration.Levels r.Calibration.Coverage do
-            csv.AppendLine $"\"{r.Method}\",\"{r.Split}\",{inv l},{inv l},{inv c}" |> ignore
-
-    File.WriteAllText(Path.Combine(dir, $"{case}-calibration.csv"), csv.ToString())
+    Csv.write (Path.Combine(dir, $"{case}-calibration.csv")) [| "method"; "split"; "level"; "expected"; "observed" |] [
+        for r in results do
+            for l, c in Array.zip r.Calibration.Levels r.Calibration.Coverage ->
+                [| r.Method; r.Split; inv l; inv l; inv c |]
+    ]
 
 /// The reliability chart (SVG + HTML) of every method and split; returns its markdown.
 let chart (dir: string) (case: string) (results: CaseUncertainty.MethodResult[]) : string =

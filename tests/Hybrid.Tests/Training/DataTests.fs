@@ -2,6 +2,7 @@
 /// errors of each bad-input case.
 module Hybrid.Tests.Training.DataTests
 
+open System
 open Expecto
 open TorchSharp
 open Hybrid
@@ -45,7 +46,7 @@ let tests =
 
             Expect.stringContains
                 (message (fun () -> Data.column bad "u" |> ignore))
-                "column 'u', row 1: 'abc'"
+                "CSV 'obs.csv', column 'u', row 1 (line 2): 'abc' is not a number. Fix the cell"
                 "not a number"
 
             let ragged = message (fun () -> Data.parseCsv "obs.csv" "a,b\n1\n" |> ignore)
@@ -102,6 +103,138 @@ let tests =
                     |> ignore))
                 "prediction has shape [3] but target has [2]"
                 "loss shapes"
+        }
+
+        test "±∞ cells are refused naming the column, row, line and cell, unless allowed explicitly" {
+            let t = Data.parseCsv "inf.csv" "u\n1\nInfinity\n-inf\n∞\n1e309\n"
+
+            Expect.equal
+                (message (fun () -> Data.column t "u" |> ignore))
+                "CSV 'inf.csv', column 'u', row 2 (line 3): 'Infinity' is not a finite number (it reads as ±∞). Data may not hold infinite values: fix the cell, leave it empty for a missing value, or read the column with Data.columnWith NonFinite.Allow if ±∞ is meant."
+                "Infinity"
+
+            for cell, why in
+                [
+                    "inf", "it reads as ±∞"
+                    "-INF", "it reads as ±∞"
+                    "∞", "it reads as ±∞"
+                    "1e309", "it overflows double precision"
+                ] do
+                let one = Data.parseCsv "inf.csv" $"u\n{cell}\n"
+
+                Expect.stringContains
+                    (message (fun () -> Data.column one "u" |> ignore))
+                    $"column 'u', row 1 (line 2): '{cell}' is not a finite number ({why}"
+                    cell
+
+            Expect.equal
+                (Data.columnWith NonFinite.Allow t "u")
+                [| 1.0; infinity; -infinity; infinity; infinity |]
+                "allowed explicitly, they read as ±∞"
+
+            let times = Data.parseCsv "inf.csv" "time,u\n0,1\ninf,2\n"
+
+            Expect.stringContains
+                (message (fun () -> Data.timeSeries times "time" [| "u" |] f64 |> ignore))
+                "column 'time', row 2 (line 3): 'inf' is not a finite number"
+                "an infinite time"
+        }
+
+        test "'#N/A' (and NA, N/A, NaN, empty) is a missing value in a data row, not a comment" {
+            let t =
+                Data.parseCsv "na.csv" "# exported by hand\nu,time\n#N/A,0\n2,1\nN/A,2\nnan,3\n,4\n"
+
+            Expect.equal t.Rows.Length 5 "every data row is read"
+            let u = Data.column t "u"
+            Expect.equal u[1] 2.0 "the value"
+            Expect.equal (u |> Array.map Double.IsNaN) [| true; false; true; true; true |] "missing values"
+            let times, values = Data.timeSeries t "time" [| "u" |] f64
+            Expect.sequenceEqual times [| 0.0; 1.0; 2.0; 3.0; 4.0 |] "times"
+            Expect.equal (Data.nanPositions 10 values).Length 4 "four missing cells"
+        }
+
+        test "a missing, NaN or non-increasing time is refused with its row, line and value" {
+            let nanTime = Data.parseCsv "ts.csv" "time,u\n0,1\nNaN,2\n"
+
+            Expect.equal
+                (message (fun () -> Data.timeSeries nanTime "time" [| "u" |] f64 |> ignore))
+                "CSV 'ts.csv', column 'time', row 2 (line 3): the time is missing ('NaN'). Every row of a time series needs its time: fill it in or remove the row."
+                "NaN time"
+
+            let empty = Data.parseCsv "ts.csv" "time,u\n0,1\n,2\n"
+
+            Expect.stringContains
+                (message (fun () -> Data.timeSeries empty "time" [| "u" |] f64 |> ignore))
+                "row 2 (line 3): the time is missing (an empty cell)"
+                "empty time"
+
+            let repeated = Data.parseCsv "ts.csv" "time,u\n0,1\n1,2\n1,3\n"
+
+            Expect.equal
+                (message (fun () -> Data.timeSeries repeated "time" [| "u" |] f64 |> ignore))
+                "CSV 'ts.csv', column 'time': times must increase, but row 3 (line 4) repeats 1 after 1 in row 2. Sort the file by time, with each time once."
+                "repeated time"
+
+            let back = Data.parseCsv "ts.csv" "time,u\n0,1\n1.5,2\n0.5,3\n"
+
+            Expect.stringContains
+                (message (fun () -> Data.timeSeries back "time" [| "u" |] f64 |> ignore))
+                "row 3 (line 4) goes back to 0.5 after 1.5 in row 2"
+                "decreasing time"
+
+            let g = Grid.line 0.0 1.0 2
+            let gridNan = Data.parseCsv "g.csv" "t,x,u\n0,0.25,1\nNaN,0.75,2\n"
+
+            Expect.equal
+                (message (fun () -> Data.gridded gridNan "t" "x" "u" g.Axes[0].Centres f64 |> ignore))
+                "CSV 'g.csv', column 't', row 2 (line 3): the t is missing ('NaN'). Every row of gridded data needs its t and x: fill it in or remove the row."
+                "gridded NaN time"
+
+            let gridX = Data.parseCsv "g.csv" "t,x,u\n0,,1\n"
+
+            Expect.stringContains
+                (message (fun () -> Data.gridded gridX "t" "x" "u" g.Axes[0].Centres f64 |> ignore))
+                "column 'x', row 1 (line 2): the x is missing (an empty cell)"
+                "gridded missing x"
+
+            Expect.stringContains
+                (message (fun () -> Data.gridded gridX "t" "x" "u" [||] f64 |> ignore))
+                "there are no cell centres to place the values on"
+                "no centres (was an IndexOutOfRangeException)"
+
+            // Long format: rows in any order, times sorted.
+            let unsorted = Data.parseCsv "g.csv" "t,x,u\n1,0.25,3\n0,0.75,2\n0,0.25,1\n"
+            let times, values = Data.gridded unsorted "t" "x" "u" g.Axes[0].Centres f64
+            Expect.sequenceEqual times [| 0.0; 1.0 |] "distinct times, increasing"
+
+            Expect.equal
+                (values[0L, 0L].ToDouble(), values[0L, 1L].ToDouble(), values[1L, 0L].ToDouble())
+                (1.0, 2.0, 3.0)
+                "placed by time and x"
+        }
+
+        test "the loaders read the cause of a malformed file, not a missing column" {
+            Expect.stringContains
+                (message (fun () -> Data.parseCsv "eu.csv" "time;u\n0;0,5\n" |> ignore))
+                "looks semicolon-separated"
+                "semicolons"
+
+            Expect.stringContains
+                (message (fun () -> Data.parseCsv "t.tsv" "time\tu\n0\t1\n" |> ignore))
+                "looks tab-separated"
+                "tabs"
+
+            Expect.stringContains
+                (message (fun () -> Data.parseCsv "q.csv" "time,u\n0,\"1\n1,2\n" |> ignore))
+                "line 2: the row starting on this line opens a quoted cell that is never closed (an unterminated quote)"
+                "unterminated quote"
+
+            let eu = Csv.parseWith { Delimiter = ';' } "eu.csv" "time;u\n0;1,5\n"
+
+            Expect.stringContains
+                (message (fun () -> Data.column eu "u" |> ignore))
+                "'1,5' is not a number. Numbers are read with a decimal point and no thousands separators (0.5, 1000)."
+                "decimal comma"
         }
 
         test "split is seeded and disjoint" {
