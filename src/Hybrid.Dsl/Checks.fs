@@ -13,8 +13,8 @@ module Checks =
     [<Literal>]
     let maxExpressionNodes = SizeRules.MaxNodes
 
-    /// The structural rules, in the order their problems are listed.
-    let private rules: (CheckScope -> string list) list = [
+    /// The rules of the domain, declarations and equations, in the order their problems are listed.
+    let private modelRules: (CheckScope -> string list) list = [
         DomainRules.domain
         DomainRules.hasFields
         DeclarationRules.duplicates
@@ -27,13 +27,21 @@ module Checks =
         EquationRules.ofFields
         SizeRules.expressionSizes
         ExpressionRules.equations
-        InitialRules.everyField
-        InitialRules.values
-        InitialRules.onePerField
+    ]
+
+    /// The rules of the initial conditions given (not that every field has one).
+    let private initialValueRules: (CheckScope -> string list) list = [ InitialRules.values; InitialRules.onePerField ]
+
+    /// The rules of the boundary conditions.
+    let private boundaryRules: (CheckScope -> string list) list = [
         BoundaryRules.onlyWithSides
         BoundaryRules.values
         BoundaryRules.everySide
     ]
+
+    /// The structural rules, in the order their problems are listed.
+    let private rules =
+        modelRules @ (InitialRules.everyField :: initialValueRules) @ boundaryRules
 
     /// All problems with a model, each a sentence naming the symbol, the problem and the fix; empty when
     /// the model is well formed. Units are checked only when every other rule passes (they are meaningful
@@ -70,6 +78,20 @@ module Checks =
     /// than `maxExpressionNodes` nodes.
     let validate (m: Model) : unit =
         match problems m with
+        | [] -> ()
+        | many -> raise (failure m many)
+
+    /// The rules a compiled simulator needs: everything `validate` checks except that every field has an
+    /// initial condition (a rollout can start from a given state) and units. Raises `ModelException` with the same problems `validate`
+    /// reports. The compiler and the kernel lowering call this instead of restating those messages.
+    let compilable (m: Model) : unit =
+        let scope = CheckScope m
+
+        match
+            modelRules @ initialValueRules @ boundaryRules
+            |> List.collect (fun rule -> rule scope)
+            |> List.distinct
+        with
         | [] -> ()
         | many -> raise (failure m many)
 

@@ -8,6 +8,10 @@ let main argv =
     // fails on this kind of machine and leaves `torch` unusable for the rest of the process.
     Hybrid.Engine.init ()
 
+    // Hidden mode for the large-model test: run the stages in this process (which may crash) and exit.
+    if argv.Length = 2 && argv[0] = Compiler.LargeModelTests.ChildFlag then
+        exit (Compiler.LargeModelTests.child (int argv[1]))
+
     // One test at a time: see Summary.runOneAtATime for why tests that use TorchSharp must not overlap.
     // The tests that change process-wide settings (default dtype, seeds) or measure the process's memory
     // come first.
@@ -22,6 +26,7 @@ let main argv =
         Numerics.RolloutTests.tests
         Compiler.CompilerTests.tests
         Compiler.BackendTests.tests
+        Compiler.LargeModelTests.tests
         Fused.FusedTests.tests
         Training.UdeTests.tests
         Training.FusionTests.tests

@@ -76,12 +76,19 @@ type Simulator
             )
             .Value
 
+    // The kernel generator walks expressions recursively: deeper ones run on the eager back end.
+    let deepest =
+        lazy (model.Equations |> List.fold (fun m eq -> max m (Expr.depth eq.Rhs)) 0)
+
     /// The kernels and their schedule for a rollout with these options, or why the eager back end runs it.
     let choose (options: RolloutOptions) : Result<Hybrid.Fused.FusedSimulator * KernelSchedule, string> =
         if backend = Backend.Eager then
             Error "the simulator was compiled with Backend.Eager"
         elif Engine.torchDevice().``type`` <> DeviceType.CPU then
             Error "the generated kernels run on the CPU only, and the device is not the CPU"
+        elif deepest.Value > KernelRollout.maxDepth then
+            Error
+                $"an equation nests {deepest.Value} levels deep (e.g. a sum of that many terms); the kernel generator takes up to {KernelRollout.maxDepth}"
         elif Integrators.isImex options.Scheme then
             Error $"{options.Scheme} is an IMEX scheme; the generated kernels are explicit (Euler, Heun, SspRk3, Rk4)"
         else
@@ -208,24 +215,35 @@ module Compiler =
         seq.``to`` (dtype) |> ignore
         seq :> torch.nn.Module<torch.Tensor, torch.Tensor>
 
-    /// Splits a sum into signed terms: a − (b + c) ↦ [+a; −b; −c].
-    let rec private terms (sign: float) (e: Expr) : (float * Expr) list =
-        match e with
-        | Add(a, b) -> terms sign a @ terms sign b
-        | Sub(a, b) -> terms sign a @ terms (-sign) b
-        | Neg a -> terms (-sign) a
-        | _ -> [ sign, e ]
+    /// Splits a sum into signed terms: a − (b + c) ↦ [+a; −b; −c] (iterative).
+    let private terms (sign: float) (e: Expr) : (float * Expr) list =
+        Expr.signedTerms e |> List.map (fun (s, t) -> sign * s, t)
 
-    /// Flattens a product into its factors.
-    let rec private factors (e: Expr) : Expr list =
-        match e with
-        | Mul(a, b) -> factors a @ factors b
-        | _ -> [ e ]
+    /// Flattens a product into its factors (iterative).
+    let private factors (e: Expr) : Expr list = Expr.factors e
+
+    /// The left spine of a chain of binary nodes that `split` recognises: a ∘₁ b ∘₂ c ↦ (a, [∘₁, b; ∘₂, c]),
+    /// walked iteratively, so that left-nested sums and products of any length compile and evaluate in a loop,
+    /// in the order written.
+    let private leftSpine (split: Expr -> (Expr * 'op * Expr) option) (e: Expr) : Expr * ('op * Expr) list =
+        let rest = ResizeArray<'op * Expr>()
+        let mutable node = e
+        let mutable walking = true
+
+        while walking do
+            match split node with
+            | Some(a, op, b) ->
+                rest.Add((op, b))
+                node <- a
+            | None -> walking <- false
+
+        node, List.rev (List.ofSeq rest)
 
     /// Compiles `model` into a simulator. Raises `ModelException` for unknown symbols, missing modules,
     /// forcings or data. Two-scale lattices: fast fields are [B; K·J] (site n = k·J + j), a slow field in a fast
     /// equation is read at its parent site, Σⱼ sums a fast expression over each slow site's J fast sites.
     let compile (options: CompileOptions) (model: Model) : Simulator =
+        Checks.compilable model
         Engine.init ()
         let dtype = options.Dtype
         let device = Engine.torchDevice ()
@@ -239,15 +257,6 @@ module Compiler =
             match grid with
             | Grid.Lattice(_, j) -> j
             | _ -> 0
-
-        isFast
-        |> Array.iteri (fun i fast ->
-            if fast && fastSites = 0 then
-                raise (
-                    ModelException(
-                        $"Field '{fields[i]}' is fast, but the domain has no fast sub-lattice. Use a two-scale lattice, e.g. domain (twoScaleLattice K J)."
-                    )
-                ))
 
         let fieldIndex = fields |> Array.mapi (fun i f -> f, i) |> dict
 
@@ -333,21 +342,33 @@ module Compiler =
         let faceCoords =
             Array.init grid.Dims (fun a -> keep (Grid.faceCoordinate grid a dtype))
 
-        let unknown (name: string) =
-            let declared = String.Join(", ", Model.declarations model |> List.map fst)
-
-            ModelException(
-                $"Unknown symbol '{name}' in model '{model.Name}'. Declared: {declared}; coordinates: x, y, t."
+        // What `Checks.compilable` refuses with the user's message; reaching it here is a bug of ours.
+        let passedChecks (what: string) =
+            InvalidOperationException(
+                $"Internal error: {what} in model '{model.Name}' passed Checks.compilable. Please report the model."
             )
 
-        let rec fieldsOf (e: Expr) : Set<int> =
-            match e with
-            | Sym n when fieldIndex.ContainsKey n -> Set.singleton fieldIndex[n]
-            | Shift(n, _, _) when fieldIndex.ContainsKey n -> Set.singleton fieldIndex[n]
-            | _ -> Expr.children e |> List.map fieldsOf |> Set.unionMany
+        let unknown (name: string) =
+            passedChecks $"the undefined symbol '{name}'"
+
+        let fieldsOf (e: Expr) : Set<int> =
+            let found = HashSet<int>()
+
+            e
+            |> Expr.iter (fun s ->
+                match s with
+                | Sym n
+                | Shift(n, _, _) when fieldIndex.ContainsKey n -> found.Add fieldIndex[n] |> ignore
+                | _ -> ())
+
+            Set.ofSeq found
 
         let usesTime (e: Expr) =
-            Expr.subterms e |> List.exists (fun s -> s = Sym "t")
+            e
+            |> Expr.exists (fun s ->
+                match s with
+                | Sym "t" -> true
+                | _ -> false)
 
         // Boundary conditions: per field, a function of the context giving the FieldBoundary.
         let boundaryExpr: (Expr -> Ctx -> torch.Tensor) ref =
@@ -359,15 +380,7 @@ module Compiler =
                 if grid.Dims = 0 || grid.IsLattice then
                     fun _ -> [||]
                 else
-                    let side (s: Side) =
-                        match model.Boundaries |> List.tryFind (fun b -> b.Field = f && b.Side = s) with
-                        | Some b -> b.Condition
-                        | None ->
-                            raise (
-                                ModelException(
-                                    $"Field '{f}' has no boundary condition on side {s}. Add one, e.g. boundary \"{f}\" noFlux."
-                                )
-                            )
+                    let side (s: Side) = Checks.boundaryOf model f s
 
                     let axisOf (s: Side) =
                         match s with
@@ -424,22 +437,59 @@ module Compiler =
         let maxAbs (t: torch.Tensor) = t.abs().max().ToDouble()
 
         // Subexpressions that occur more than once in the equations (e.g. u·v² in both Gray–Scott equations)
-        // are computed once per right-hand-side evaluation and shared.
+        // are computed once per right-hand-side evaluation and shared. One bottom-up pass numbers every node
+        // by its structure (a node's number from its own data and its children's numbers), so equal subtrees
+        // get equal numbers in time linear in the equations' size.
+        let structureOf = Dictionary<Expr, int>(HashIdentity.Reference)
+
         let repeated =
-            model.Equations
-            |> List.collect (fun eq -> Expr.subterms eq.Rhs)
-            |> List.filter (fun t ->
-                match t with
-                | Num _
-                | Sym _ -> false
-                | _ -> true)
-            |> List.countBy id
-            |> List.filter (fun (_, n) -> n > 1)
-            |> List.map fst
+            let numbers = Dictionary<struct (Expr * int list), int>()
+            let counts = Dictionary<int, int>()
+
+            for eq in model.Equations do
+                eq.Rhs
+                |> Expr.fold (fun node ids ->
+                    let shallow =
+                        if ids.IsEmpty then
+                            node
+                        else
+                            Expr.withChildren node (ids |> List.map (fun _ -> Num 0.0))
+
+                    let key = struct (shallow, ids)
+
+                    let id =
+                        match numbers.TryGetValue key with
+                        | true, id -> id
+                        | _ ->
+                            let id = numbers.Count
+                            numbers[key] <- id
+                            id
+
+                    structureOf[node] <- id
+
+                    match node with
+                    | Num _
+                    | Sym _ -> ()
+                    | _ ->
+                        counts[id] <-
+                            (match counts.TryGetValue id with
+                             | true, n -> n + 1
+                             | _ -> 1)
+
+                    id)
+                |> ignore
+
+            counts
+            |> Seq.filter (fun kv -> kv.Value > 1)
+            |> Seq.map (fun kv -> kv.Key)
             |> HashSet
 
-        let sharedCompiled =
-            Dictionary<Expr * bool, Ctx -> torch.Tensor>(HashIdentity.Structural)
+        let repeatedNumber (e: Expr) =
+            match structureOf.TryGetValue e with
+            | true, id when repeated.Contains id -> Some id
+            | _ -> None
+
+        let sharedCompiled = Dictionary<struct (int * bool), Ctx -> torch.Tensor>()
 
         /// `f` evaluated once per context: a second call with the same `Ctx` returns the first result.
         let once (f: Ctx -> torch.Tensor) : Ctx -> torch.Tensor =
@@ -456,8 +506,9 @@ module Compiler =
                     v
 
         let rec compileExpr (e: Expr) : Ctx -> torch.Tensor =
-            if repeated.Contains e then
-                let key = (e, fast.Value)
+            match repeatedNumber e with
+            | Some id ->
+                let key = struct (id, fast.Value)
 
                 match sharedCompiled.TryGetValue key with
                 | true, f -> f
@@ -465,8 +516,7 @@ module Compiler =
                     let f = once (compileTerm e)
                     sharedCompiled[key] <- f
                     f
-            else
-                compileTerm e
+            | None -> compileTerm e
 
         and compileTerm (e: Expr) : Ctx -> torch.Tensor =
             match e with
@@ -478,12 +528,7 @@ module Compiler =
 
                 match fast.Value, isFast[i] with
                 | true, false -> fun c -> toFastRing c.Fields[i]
-                | false, true ->
-                    raise (
-                        ModelException(
-                            $"The fast field '{n}' appears in a slow equation outside Σⱼ. Sum it over the fast sites, e.g. sumFast {n}."
-                        )
-                    )
+                | false, true -> raise (passedChecks $"the fast field '{n}' outside Σⱼ")
                 | _ -> fun c -> c.Fields[i]
             | Sym n when paramIndex.ContainsKey n ->
                 let i = paramIndex[n]
@@ -502,36 +547,10 @@ module Compiler =
             | Neg a ->
                 let fa = compileExpr a
                 fun c -> -(fa c)
-            | Add(a, Num v) ->
-                let fa = compileExpr a
-                fun c -> fa c .+ v
-            | Add(a, b) ->
-                let fa, fb = compileExpr a, compileExpr b
-                fun c -> fa c .+ fb c
-            | Sub(a, Num v) ->
-                let fa = compileExpr a
-                fun c -> fa c .- v
-            | Sub(Num v, b) ->
-                let fb = compileExpr b
-                fun c -> v .- fb c
-            | Sub(a, b) ->
-                let fa, fb = compileExpr a, compileExpr b
-                fun c -> fa c - fb c
-            | Mul(Num v, b) ->
-                let fb = compileExpr b
-                fun c -> v .* fb c
-            | Mul(a, Num v) ->
-                let fa = compileExpr a
-                fun c -> fa c .* v
-            | Mul(a, b) ->
-                let fa, fb = compileExpr a, compileExpr b
-                fun c -> fa c * fb c
-            | Div(a, Num v) ->
-                let fa = compileExpr a
-                fun c -> fa c ./ v
-            | Div(a, b) ->
-                let fa, fb = compileExpr a, compileExpr b
-                fun c -> fa c / fb c
+            | Add _
+            | Sub _ -> compileChain e
+            | Mul _
+            | Div _ -> compileChain e
             | PowInt(a, n) ->
                 let fa = compileExpr a
 
@@ -575,11 +594,7 @@ module Compiler =
                     raise (unknown name)
 
                 if arity[name] <> args.Length then
-                    raise (
-                        ModelException(
-                            $"Closure '{name}' takes {arity[name]} argument(s) but is called with {args.Length}."
-                        )
-                    )
+                    raise (passedChecks $"the call of '{name}' with {args.Length} argument(s)")
 
                 let m = snd modules[moduleIndex[name]]
                 let fargs = args |> List.map compileExpr |> Array.ofList
@@ -613,12 +628,7 @@ module Compiler =
 
                 match fast.Value, isFast[i] with
                 | true, false -> fun c -> toFastRing (Operators.shift m c.Fields[i])
-                | false, true ->
-                    raise (
-                        ModelException(
-                            $"The fast field '{n}' appears in a slow equation outside Σⱼ. Sum it over the fast sites, e.g. sumFast {n}."
-                        )
-                    )
+                | false, true -> raise (passedChecks $"the fast field '{n}' outside Σⱼ")
                 // A fast field at slow site k + m, same j: J·m sites along the ring.
                 | true, true -> fun c -> Operators.shift (m * fastSites) c.Fields[i]
                 | false, false -> fun c -> Operators.shift m c.Fields[i]
@@ -627,18 +637,10 @@ module Compiler =
                 let i = fieldIndex[n]
 
                 if not isFast[i] then
-                    raise (
-                        ModelException(
-                            $"'{n}' is a slow field; the fast index j only shifts fast fields. Use shift {n} m for the slow index k."
-                        )
-                    )
+                    raise (passedChecks $"the slow field '{n}' shifted along j")
 
                 if not fast.Value then
-                    raise (
-                        ModelException(
-                            $"The fast field '{n}' appears in a slow equation outside Σⱼ. Sum it over the fast sites, e.g. sumFast {n}."
-                        )
-                    )
+                    raise (passedChecks $"the fast field '{n}' outside Σⱼ")
 
                 fun c -> Operators.shift m c.Fields[i]
             | Shift(n, LatticeIndex.J, _) -> raise (unknown n)
@@ -651,9 +653,7 @@ module Compiler =
                     )
 
                 if fastSites = 0 then
-                    raise (
-                        ModelException("Σⱼ (fast sums) needs a two-scale lattice, e.g. domain (twoScaleLattice K J).")
-                    )
+                    raise (passedChecks "Σⱼ without fast sites")
 
                 let fa = onFastRing true (fun () -> compileExpr a)
                 let k = int64 grid.Shape[0]
@@ -664,6 +664,74 @@ module Compiler =
                     v.reshape([| batch; k; int64 fastSites |]).sum (2L)
             | Grad _ ->
                 raise (ModelException("∇e is vector-valued and can only appear inside ∇·( … ), e.g. div(D * grad(u))."))
+
+        /// A left-nested chain of sums and differences, or of products and quotients, evaluated in a loop in
+        /// the order written (the same operations, and so the same rounding, as nested binary nodes). Numbers
+        /// enter as scalars where that is exact: a ± v, v − a, a · v, v · a, a / v.
+        and compileChain (e: Expr) : Ctx -> torch.Tensor =
+            let first, rest =
+                leftSpine
+                    (fun node ->
+                        match e, node with
+                        | (Add _ | Sub _), Add(a, b) -> Some(a, '+', b)
+                        | (Add _ | Sub _), Sub(a, b) -> Some(a, '-', b)
+                        | (Mul _ | Div _), Mul(a, b) -> Some(a, '*', b)
+                        | (Mul _ | Div _), Div(a, b) -> Some(a, '/', b)
+                        | _ -> None)
+                    e
+
+            let operands =
+                rest
+                |> List.map (fun (op, b) ->
+                    match b with
+                    | Num v -> op, Choice1Of2 v
+                    | _ -> op, Choice2Of2(compileExpr b))
+                |> Array.ofList
+
+            // A leading number stays a scalar before a tensor operand it combines with exactly (+, −, ·).
+            let start: Choice<float, Ctx -> torch.Tensor> =
+                match first, Array.tryHead operands with
+                | Num v, Some(('+' | '-' | '*'), Choice2Of2 _) -> Choice1Of2 v
+                | _ -> Choice2Of2(compileExpr first)
+
+            let apply (op: char) (acc: torch.Tensor) (x: torch.Tensor) =
+                match op with
+                | '+' -> acc .+ x
+                | '-' -> acc - x
+                | '*' -> acc * x
+                | _ -> acc / x
+
+            let applyScalar (op: char) (acc: torch.Tensor) (v: float) =
+                match op with
+                | '+' -> acc .+ v
+                | '-' -> acc .- v
+                | '*' -> acc .* v
+                | _ -> acc ./ v
+
+            fun c ->
+                let mutable i = 0
+
+                let mutable acc =
+                    match start, operands[0] with
+                    | Choice1Of2 v, (op, Choice2Of2 fx) ->
+                        i <- 1
+
+                        match op with
+                        | '+' -> v .+ fx c
+                        | '-' -> v .- fx c
+                        | _ -> v .* fx c
+                    | Choice2Of2 f, _ -> f c
+                    | Choice1Of2 v, _ -> constant v
+
+                while i < operands.Length do
+                    acc <-
+                        match operands[i] with
+                        | op, Choice1Of2 v -> applyScalar op acc v
+                        | op, Choice2Of2 fx -> apply op acc (fx c)
+
+                    i <- i + 1
+
+                acc
 
         /// ∇·(inner): conservative flux form when inner = κ ∇u (κ evaluated at faces), generic otherwise.
         and compileDivergence (inner: Expr) : Ctx -> torch.Tensor =
@@ -755,12 +823,7 @@ module Compiler =
         boundaryExpr.Value <- compileExpr
 
         // Each equation: its terms split into stiff (linear diffusion of the field itself) and explicit.
-        let equations =
-            fields
-            |> Array.map (fun f ->
-                match Model.tryEquation f model with
-                | Some eq -> eq.Rhs
-                | None -> raise (ModelException($"Field '{f}' has no equation. Add one, e.g. equation (dt {f} == …).")))
+        let equations = fields |> Array.map (fun f -> (Checks.equationOf model f).Rhs)
 
         let isStiff (self: int) (e: Expr) =
             let fs = factors e

@@ -19,6 +19,11 @@ type internal KernelSchedule = {
 /// with the same inputs and result as `Rollout.run`.
 module internal KernelRollout =
 
+    /// The deepest expression the kernel generator takes (it walks expressions recursively); deeper models run
+    /// on the eager back end, which evaluates sums and products of any length in loops.
+    [<Literal>]
+    let maxDepth = 2000
+
     let rec private gcd (a: int) (b: int) = if b = 0 then a else gcd b (a % b)
 
     /// The kernel schedule of `o`, or why the kernels cannot run it: every save time must be a whole number of

@@ -116,6 +116,7 @@ module Lowering =
     /// spatial parameters on the fast ring of a two-scale lattice, spatial parameters inside a diffusion
     /// coefficient, fields, closures, forcings or spatial parameters in boundary values). Closure calls become `KInput` sites, evaluated by TorchSharp.
     let lower (model: Model) : KernelPlan =
+        Checks.compilable model
         let grid = Grid.ofDomain model.Domain
 
         let fastSites =
@@ -125,15 +126,6 @@ module Lowering =
 
         let fields = model.Fields |> List.map _.Name |> Array.ofList
         let isFast = model.Fields |> List.map _.Fast |> Array.ofList
-
-        isFast
-        |> Array.iteri (fun i fast ->
-            if fast && fastSites = 0 then
-                raise (
-                    ModelException(
-                        $"Field '{fields[i]}' is fast, but the domain has no fast sub-lattice. Use a two-scale lattice, e.g. domain (twoScaleLattice K J)."
-                    )
-                ))
 
         let paramNames = model.Params |> List.map _.Name |> Array.ofList
 
@@ -203,10 +195,11 @@ module Lowering =
                     )
                 )
 
+            // `Checks.compilable` refuses this with the user's message; reaching it here is a bug of ours.
             let fastOutsideSum (n: string) =
                 raise (
-                    ModelException(
-                        $"The fast field '{n}' appears in a slow equation outside Σⱼ. Sum it over the fast sites, e.g. sumFast {n}."
+                    System.InvalidOperationException(
+                        $"Internal error: the fast field '{n}' outside Σⱼ in '{model.Name}' passed Checks.compilable. Please report the model."
                     )
                 )
 
@@ -379,11 +372,7 @@ module Lowering =
 
         let rhs =
             fields
-            |> Array.mapi (fun i f ->
-                match Model.tryEquation f model with
-                | Some eq -> lowerExpr f "the equation" isFast[i] eq.Rhs
-                | None ->
-                    raise (ModelException($"Field '{f}' has no equation. Add one, e.g. equation (dt {f} == ...).")))
+            |> Array.mapi (fun i f -> lowerExpr f "the equation" isFast[i] (Checks.equationOf model f).Rhs)
 
         let ghostOf (fast: bool) =
             rhs
@@ -426,19 +415,11 @@ module Lowering =
 
                     v
 
-                match model.Boundaries |> List.tryFind (fun b -> b.Field = field && b.Side = side) with
-                | Some b ->
-                    match b.Condition with
-                    | BoundaryCondition.Periodic -> GhostRule.Periodic
-                    | BoundaryCondition.NoFlux -> GhostRule.NoFlux
-                    | BoundaryCondition.Dirichlet e -> GhostRule.Dirichlet(value e)
-                    | BoundaryCondition.Neumann e -> GhostRule.Neumann(value e)
-                | None ->
-                    raise (
-                        ModelException(
-                            $"Field '{field}' has no boundary condition on side {side}. Add one, e.g. boundary \"{field}\" noFlux."
-                        )
-                    )
+                match Checks.boundaryOf model field side with
+                | BoundaryCondition.Periodic -> GhostRule.Periodic
+                | BoundaryCondition.NoFlux -> GhostRule.NoFlux
+                | BoundaryCondition.Dirichlet e -> GhostRule.Dirichlet(value e)
+                | BoundaryCondition.Neumann e -> GhostRule.Neumann(value e)
 
         let rules =
             fields

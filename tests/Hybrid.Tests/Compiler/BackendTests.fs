@@ -66,6 +66,34 @@ let tests =
                 Expect.isLessThan (maxRelative gradsK[g] gradsE[g]) 1e-10 $"gradient {g}"
         }
 
+        test "Lorenz-96 (K = 40) on the kernels matches an independent RK4 to 1e-10 over 100 steps" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+            let sim = compileWith Backend.Auto (CompilerTests.lorenz96 40 8.0)
+
+            let x0 =
+                Array.init 40 (fun i -> 8.0 + (if i = 19 then 0.01 else 0.0) + 0.001 * sin (float i))
+
+            let dt = 0.005
+
+            let traj =
+                use _ = torch.no_grad ()
+
+                sim.Simulate(
+                    [| torch.tensor(x0, dtype = torch.float64).reshape (1L, 40L) |],
+                    {
+                        Rollout.defaults with
+                            Dt = dt
+                            SaveTimes = [| 100.0 * dt |]
+                    }
+                )
+
+            let expected = CompilerTests.referenceL96 x0 8.0 dt 100
+            let got = traj.Values[0].reshape(-1L).data<float>().ToArray()
+            Expect.equal traj.Backend Backend.Kernels "ran on the kernels"
+            Expect.isLessThan (Array.map2 (fun a b -> abs (a - b)) got expected |> Array.max) 1e-10 "matches"
+        }
+
         test "a neural closure shares its network: the kernels' weight gradients equal the eager ones (1e-10)" {
             Engine.init ()
             use _ = torch.NewDisposeScope()

@@ -12,18 +12,19 @@ open Hybrid.Tests.Numerics.Support
 
 let private u = Sym "u"
 
-/// One-scale Lorenz-96: dxₖ/dt = (xₖ₊₁ − xₖ₋₂) xₖ₋₁ − xₖ + F.
+/// One-scale Lorenz-96: dXₖ/dt = (Xₖ₊₁ − Xₖ₋₂) Xₖ₋₁ − Xₖ + F. (A field may not be named `x`: that is the
+/// coordinate, and `Checks.compilable` refuses it.)
 let lorenz96 (k: int) (f: float) =
     Model.empty "lorenz96"
     |> Model.withDomain (Domain.Lattice(k, 0))
-    |> Model.addField (Model.field "x")
+    |> Model.addField (Model.field "X")
     |> Model.addParam {
         Model.param "F" f with
             Learnable = false
     }
     |> Model.addEquation
-        "x"
-        (Add(Sub(Mul(Sub(Expr.shiftK "x" 1, Expr.shiftK "x" -2), Expr.shiftK "x" -1), Sym "x"), Sym "F"))
+        "X"
+        (Add(Sub(Mul(Sub(Expr.shiftK "X" 1, Expr.shiftK "X" -2), Expr.shiftK "X" -1), Sym "X"), Sym "F"))
 
 /// Fisher–KPP ∂u/∂t = ∇·(D∇u) + r u (1 − u) on [0, 1], no flux, a bump as initial condition.
 let fisherKpp (cells: int) (d: float) (r: float) =
@@ -68,7 +69,7 @@ let fisherWithKill () =
     }
 
 /// Independent RK4 for Lorenz-96 on float arrays (same operation order as the simulator).
-let private referenceL96 (x0: float[]) (f: float) (dt: float) (steps: int) =
+let referenceL96 (x0: float[]) (f: float) (dt: float) (steps: int) =
     let k = x0.Length
     let idx i = ((i % k) + k) % k
 
@@ -182,11 +183,20 @@ let tests =
             let e =
                 Expect.throwsC (fun () -> Compiler.compile Compiler.defaults model |> ignore) id
 
-            Expect.stringContains e.Message "sumFast Y" "names the fix"
+            Expect.stringContains e.Message "Wrap it in Σ_j" "names the fix"
         }
 
         test "Lorenz-96 (K = 40, F = 8) matches an independent RK4 to 1e-10 over 1,000 steps" {
-            let sim = Compiler.compile Compiler.defaults (lorenz96 40 8.0)
+            // The eager back end does the reference's arithmetic operation for operation; the generated kernels
+            // round differently, which this chaotic system amplifies to ~1e-8 by step 1,000 (BackendTests
+            // compares them over 100 steps).
+            let sim =
+                Compiler.compile
+                    {
+                        Compiler.defaults with
+                            Backend = Backend.Eager
+                    }
+                    (lorenz96 40 8.0)
 
             let x0 =
                 Array.init 40 (fun i -> 8.0 + (if i = 19 then 0.01 else 0.0) + 0.001 * sin (float i))
