@@ -25,6 +25,7 @@ let main argv =
         Training.UdeTests.tests
         Training.FusionTests.tests
         Training.TrainerTests.tests
+        Training.LbfgsTests.tests
         Training.UncertaintyTests.tests
         Training.DataTests.tests
         Training.LossTests.tests
