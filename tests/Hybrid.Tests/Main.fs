@@ -26,6 +26,7 @@ let main argv =
         Training.FusionTests.tests
         Training.TrainerTests.tests
         Training.LbfgsTests.tests
+        Training.CovarianceTests.tests
         Training.UncertaintyTests.tests
         Training.DataTests.tests
         Training.LossTests.tests
@@ -39,5 +40,6 @@ let main argv =
         Report.LineChartTests.tests
         Report.ModelTableTests.tests
         Experiments.DataEfficiencyTests.tests
+        Cli.CliTests.tests
     ]
     |> Summary.runOneAtATime argv
