@@ -47,7 +47,8 @@ let tests =
             close c.Covariance[0, 1] (-s2 * sx / det) "cov a b"
             close c.Covariance[1, 0] c.Covariance[0, 1] "symmetric"
             close c.StandardErrors[1] (sqrt (s2 * n / det)) "SE b"
-            close (Covariance.correlation c)[0, 1] (-sx / sqrt (n * sxx)) "correlation"
+            let correlation = Covariance.correlation c
+            close correlation[0, 1] (-sx / sqrt (n * sxx)) "correlation"
             Expect.equal c.Residuals 6 "n"
         }
 
