@@ -38,7 +38,8 @@ type BenchFusedArgs =
     | Quick
 
     interface IArgParserTemplate with
-        member _.Usage = "smaller sizes and fewer repeats; writes bench/fused-quick.md instead of bench/fused.md."
+        member _.Usage =
+            "smaller sizes and fewer repeats; writes bench/fused-quick.md instead of bench/fused.md."
 
 /// `hybrid bench-fused-memory steps segment` (used by `bench-fused` to measure one rollout in a fresh process).
 [<HelpFlags("--help", "-h")>]

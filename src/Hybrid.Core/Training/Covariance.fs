@@ -51,7 +51,11 @@ module Covariance =
         Engine.init ()
 
         if parameters.Length = 0 then
-            raise (HybridException("Covariance: no parameters were given. Pass the fitted parameters, e.g. sim.Parameters."))
+            raise (
+                HybridException(
+                    "Covariance: no parameters were given. Pass the fitted parameters, e.g. sim.Parameters."
+                )
+            )
 
         let raws = parameters |> Array.map (fun p -> p.Raw :> torch.Tensor)
         let sizes = parameters |> Array.map (fun p -> int (p.Raw.numel ()))
@@ -250,10 +254,10 @@ module Covariance =
         let width = c.Names |> Array.fold (fun w n -> max w n.Length) 9
 
         [
-            $"""{"parameter".PadRight width}  {"estimate",12}  {"std. error",12}  {"rel.",8}"""
+            $"""{"parameter".PadRight width}  {"estimate", 12}  {"std. error", 12}  {"rel.", 8}"""
             for k in 0 .. c.Names.Length - 1 do
                 let e, s = c.Estimates[k], c.StandardErrors[k]
                 let rel = if e <> 0.0 then $"{100.0 * s / abs e:F2}%%" else "-"
-                $"{c.Names[k].PadRight width}  {e,12:G6}  {s,12:G4}  {rel,8}"
+                $"{c.Names[k].PadRight width}  {e, 12:G6}  {s, 12:G4}  {rel, 8}"
         ]
         |> String.concat Environment.NewLine

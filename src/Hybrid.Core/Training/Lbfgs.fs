@@ -179,12 +179,18 @@ type internal LbfgsCore(options: LbfgsOptions, objective: float[] -> Evaluation,
 
         LineSearch.strongWolfe settings trial f slope0 alpha1
 
-    let steepestStep () = options.InitialStep / max (norm g) 1e-300
+    let steepestStep () =
+        options.InitialStep / max (norm g) 1e-300
 
     /// One iteration: a line-searched step, or `stopped` set when there is none.
     let iterate () =
         let withHistory = s.Count > 0
-        let d0 = if withHistory then direction () else Array.map (fun v -> -v) g
+
+        let d0 =
+            if withHistory then
+                direction ()
+            else
+                Array.map (fun v -> -v) g
 
         // A direction that does not descend (possible after rounding) restarts from steepest descent.
         let d, alpha1, fresh =
@@ -307,9 +313,11 @@ type LbfgsOptimizer(options: LbfgsOptions, parameters: Parameter[], loss: unit -
             || options.History < 1
             || not (options.InitialStep > 0.0)
             || options.MaxEvaluations < 1
-            || not (0.0 < options.SufficientDecrease
-                    && options.SufficientDecrease < options.Curvature
-                    && options.Curvature < 1.0)
+            || not (
+                0.0 < options.SufficientDecrease
+                && options.SufficientDecrease < options.Curvature
+                && options.Curvature < 1.0
+            )
         then
             raise (
                 HybridException(

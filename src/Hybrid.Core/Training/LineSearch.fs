@@ -96,8 +96,7 @@ module internal LineSearch =
         let sufficient (t: Trial) =
             t.Failure.IsNone && t.Loss <= f0 + settings.C1 * t.Alpha * slope0
 
-        let curvature (t: Trial) =
-            abs t.Slope <= -settings.C2 * slope0
+        let curvature (t: Trial) = abs t.Slope <= -settings.C2 * slope0
 
         // The best sufficiently decreasing trial seen, for when the budget runs out.
         let fallback () =
@@ -119,14 +118,10 @@ module internal LineSearch =
             else
                 let t = eval (interpolate lo hi)
 
-                if not (sufficient t) || t.Loss >= lo.Loss then
-                    zoom lo t
-                elif curvature t then
-                    SearchOutcome.Wolfe t
-                elif t.Slope * (hi.Alpha - lo.Alpha) >= 0.0 then
-                    zoom t lo
-                else
-                    zoom t hi
+                if not (sufficient t) || t.Loss >= lo.Loss then zoom lo t
+                elif curvature t then SearchOutcome.Wolfe t
+                elif t.Slope * (hi.Alpha - lo.Alpha) >= 0.0 then zoom t lo
+                else zoom t hi
 
         // Algorithm 3.5: extrapolate until the bracket is found.
         let start = {

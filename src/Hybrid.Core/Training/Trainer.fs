@@ -501,6 +501,13 @@ module Trainer =
     /// stop reason, evaluation counts and other settings use `Lbfgs.minimize` or `LbfgsOptimizer`.
     let lbfgs (parameters: Parameter[]) (rate: float) (iterations: int) (maxIter: int) (loss: unit -> torch.Tensor) =
         let optimizer =
-            LbfgsOptimizer({ Lbfgs.defaults with InitialStep = rate }, parameters, loss)
+            LbfgsOptimizer(
+                {
+                    Lbfgs.defaults with
+                        InitialStep = rate
+                },
+                parameters,
+                loss
+            )
 
         [| for _ in 1..iterations -> (optimizer.Run maxIter).Loss |]

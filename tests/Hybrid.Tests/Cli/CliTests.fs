@@ -11,7 +11,9 @@ open Expecto
 /// hybrid.dll of the configuration this test assembly was built in (bin/<configuration>/<tfm>/).
 let private cli =
     lazy
-        (let here = DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar))
+        (let here =
+            DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar))
+
          let tfm, configuration = here.Name, here.Parent.Name
 
          let rec root (d: DirectoryInfo) =
@@ -33,7 +35,9 @@ let private cli =
 /// Runs `hybrid args` in a fresh empty folder: exit code, standard output, standard error, and the folder's
 /// entries afterwards.
 let private hybrid (args: string list) =
-    let folder = Path.Combine(Path.GetTempPath(), "hybrid-cli-" + Guid.NewGuid().ToString("N"))
+    let folder =
+        Path.Combine(Path.GetTempPath(), "hybrid-cli-" + Guid.NewGuid().ToString("N"))
+
     Directory.CreateDirectory folder |> ignore
 
     try

@@ -57,7 +57,10 @@ let tests =
             let y = torch.tensor (ys, dtype = f64)
             let sxx = xs |> Array.sumBy (fun v -> v * v)
             let theta = (Array.map2 (*) xs ys |> Array.sum) / sxx
-            let rss = Array.map2 (fun a b -> theta * a - b) xs ys |> Array.sumBy (fun v -> v * v)
+
+            let rss =
+                Array.map2 (fun a b -> theta * a - b) xs ys |> Array.sumBy (fun v -> v * v)
+
             let expected = sqrt (rss / 5.0 / sxx)
 
             for c in [ Constraint.Free; Constraint.Positive; Constraint.Bounded(1.0, 3.0) ] do
@@ -74,7 +77,11 @@ let tests =
             let y = torch.tensor (Array.append ys[0..4] [| nan |], dtype = f64)
             let sxx = xs[0..4] |> Array.sumBy (fun v -> v * v)
             let theta = (Array.map2 (*) xs[0..4] ys[0..4] |> Array.sum) / sxx
-            let rss = Array.map2 (fun a b -> theta * a - b) xs[0..4] ys[0..4] |> Array.sumBy (fun v -> v * v)
+
+            let rss =
+                Array.map2 (fun a b -> theta * a - b) xs[0..4] ys[0..4]
+                |> Array.sumBy (fun v -> v * v)
+
             let p = Param("theta", Constraint.Free, theta, dtype = f64)
             let cov = Covariance.gaussNewton (fun () -> p.Value .* x .- y) [| p |]
             Expect.equal cov.Residuals 5 "five finite residuals"
@@ -102,7 +109,8 @@ let tests =
                 "k is not used"
 
             Expect.equal
-                (message (fun () -> Covariance.gaussNewton (fun () -> (a.Value .* x .- y)[torch.TensorIndex.Slice(0L, 2L)]) [| a; b |]))
+                (message (fun () ->
+                    Covariance.gaussNewton (fun () -> (a.Value .* x .- y)[torch.TensorIndex.Slice(0L, 2L)]) [| a; b |]))
                 "Covariance: 2 residuals cannot give the variance of 2 parameters: need more residuals than parameters (n > p). Observe more values."
                 "n ≤ p"
         }

@@ -48,7 +48,9 @@ let private fromPoorStarts (name: string) (make: TwinPath -> Twin) (path: TwinPa
                 scale
                 (String.Join(
                     ", ",
-                    t.Names |> List.mapi (fun k n -> $"{n} = {estimate[k]:G5} ({(estimate[k] - t.Truth[n]) / cov.StandardErrors[k]:F2} SE)")
+                    t.Names
+                    |> List.mapi (fun k n ->
+                        $"{n} = {estimate[k]:G5} ({(estimate[k] - t.Truth[n]) / cov.StandardErrors[k]:F2} SE)")
                 ))
                 result.Iterations
                 result.Evaluations
@@ -100,7 +102,11 @@ let tests =
                 Failure = None
             }
 
-            let settings = { C1 = 1e-4; C2 = 0.1; MaxEvaluations = 25 }
+            let settings = {
+                C1 = 1e-4
+                C2 = 0.1
+                MaxEvaluations = 25
+            }
 
             match LineSearch.strongWolfe settings evaluate (phi 0.0) (slope 0.0) 0.1 with
             | SearchOutcome.Wolfe t, trials ->
@@ -124,7 +130,13 @@ let tests =
                 square (p .- 1.0)
 
             let result =
-                Lbfgs.minimize { Lbfgs.defaults with InitialStep = 10.0 } [| p |] loss
+                Lbfgs.minimize
+                    {
+                        Lbfgs.defaults with
+                            InitialStep = 10.0
+                    }
+                    [| p |]
+                    loss
 
             Expect.floatClose { absolute = 1e-8; relative = 0.0 } (p.ToDouble()) 1.0 "minimum found"
             Expect.isGreaterThanOrEqual result.FailedTrials 1 "at least one failed trial"
@@ -141,7 +153,13 @@ let tests =
                 square (p .- 1.0) .+ 0.0 .* torch.sqrt (3.0 .- p)
 
             let result =
-                Lbfgs.minimize { Lbfgs.defaults with InitialStep = 10.0 } [| p |] loss
+                Lbfgs.minimize
+                    {
+                        Lbfgs.defaults with
+                            InitialStep = 10.0
+                    }
+                    [| p |]
+                    loss
 
             Expect.floatClose { absolute = 1e-6; relative = 0.0 } (p.ToDouble()) 1.0 "minimum found"
             Expect.isGreaterThanOrEqual result.FailedTrials 1 "the NaN trial counted"
@@ -181,7 +199,12 @@ let tests =
             Expect.isTrue (seen.Contains losses[0]) "an evaluated loss"
             Expect.isLessThan losses[2] losses[0] "losses fall"
             let final = (p.ToDouble() - 3.0) ** 2.0 * (1.0 + (p.ToDouble() - 3.0) ** 2.0)
-            Expect.floatClose { absolute = 1e-15; relative = 1e-12 } losses[2] final "the last entry is the loss at the final parameters"
+
+            Expect.floatClose
+                { absolute = 1e-15; relative = 1e-12 }
+                losses[2]
+                final
+                "the last entry is the loss at the final parameters"
         }
 
         fromPoorStarts "Fisher–KPP" fisher Eager

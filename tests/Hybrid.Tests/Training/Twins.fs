@@ -43,14 +43,29 @@ type Twin = {
 
 /// A twin experiment of `model` fitting `names`, saving every `saveEvery` of `steps` RK4 steps of `dt`, with
 /// noise of standard deviation `sigma` (on the log of the fields when `logSpace`).
-let twin (model: Model) (names: string list) (dt: float) (steps: int) (saveEvery: int) (logSpace: bool) (sigma: float) (path: TwinPath) =
+let twin
+    (model: Model)
+    (names: string list)
+    (dt: float)
+    (steps: int)
+    (saveEvery: int)
+    (logSpace: bool)
+    (sigma: float)
+    (path: TwinPath)
+    =
     let fit = Compiler.compile Compiler.defaults model
     let truth = names |> List.map (fun n -> n, fit.Param(n).Get()) |> Map.ofList
     let u0 = fit.Initial 1
     let kernel = lazy (Fused.compile Scheme.Rk4 model)
 
-    let saveTimes = Array.init (steps / saveEvery) (fun k -> dt * float ((k + 1) * saveEvery))
-    let rollout = { Rollout.defaults with Dt = dt; SaveTimes = saveTimes }
+    let saveTimes =
+        Array.init (steps / saveEvery) (fun k -> dt * float ((k + 1) * saveEvery))
+
+    let rollout = {
+        Rollout.defaults with
+            Dt = dt
+            SaveTimes = saveTimes
+    }
 
     let predict () : torch.Tensor[] =
         match path with
@@ -60,7 +75,8 @@ let twin (model: Model) (names: string list) (dt: float) (steps: int) (saveEvery
             let theta = sim.Parameters |> Array.map (fun n -> fit.Param(n).Value)
             Fused.rollout sim u0 theta 0.0 dt steps saveEvery steps
 
-    let observe (v: torch.Tensor) = if logSpace then torch.log v else v .* 1.0
+    let observe (v: torch.Tensor) =
+        if logSpace then torch.log v else v .* 1.0
 
     let clean =
         use _ = torch.no_grad ()
@@ -79,8 +95,7 @@ let twin (model: Model) (names: string list) (dt: float) (steps: int) (saveEvery
                 use _ = torch.no_grad ()
 
                 clean
-                |> Array.map (fun c ->
-                    (c .+ sigma .* torch.randn (c.shape, dtype = f64, generator = gen)).detach ())
+                |> Array.map (fun c -> (c .+ sigma .* torch.randn (c.shape, dtype = f64, generator = gen)).detach ())
     }
 
 /// Lotka–Volterra (the hares and lynx of `Examples.lotkaVolterra`), log-space data with 5% noise over t ∈ [0, 2]
