@@ -4,6 +4,7 @@ open System
 open TorchSharp
 open Hybrid
 open Hybrid.Numerics
+open Hybrid.TensorArithmetic
 
 /// The estimated covariance of fitted parameters, on their constrained (physical) scale.
 type ParameterCovariance = {
@@ -21,6 +22,36 @@ type ParameterCovariance = {
     ResidualSumOfSquares: float
     /// Residuals used n (finite entries of the residual vector).
     Residuals: int
+}
+
+/// One point of a profile likelihood: the profiled parameter fixed at `Value`, the others refitted.
+type ProfilePoint = {
+    /// The value the profiled parameter was fixed at (constrained scale).
+    Value: float
+    /// Residual sum of squares after refitting the other parameters.
+    ResidualSumOfSquares: float
+    /// Likelihood-ratio statistic n·log(RSS / RSS at the optimum) (Gaussian residuals, σ unknown); compare with
+    /// χ²(1): 3.84 for 95%.
+    Deviance: float
+    /// The other parameters' refitted values, by name.
+    Others: (string * float)[]
+}
+
+/// The profile likelihood of one parameter.
+type Profile = {
+    /// The profiled parameter.
+    Name: string
+    /// Its value at the optimum.
+    Estimate: float
+    /// Residual sum of squares at the optimum.
+    ResidualSumOfSquares: float
+    /// The profile, in increasing `Value`.
+    Points: ProfilePoint[]
+    /// The 95% profile-likelihood interval (where the deviance stays ≤ 3.84, by linear interpolation between
+    /// points); a side the points do not reach past 3.84 is None.
+    Lower: float option
+    /// Upper end of the 95% interval (see `Lower`).
+    Upper: float option
 }
 
 /// Standard errors and covariance of fitted parameters by the Gauss–Newton (Laplace) approximation at the
@@ -242,6 +273,145 @@ module Covariance =
     let gaussNewton (residuals: unit -> torch.Tensor) (parameters: Param[]) : ParameterCovariance =
         let r, j = jacobian residuals parameters
         ofJacobian (names parameters) (parameters |> Array.collect values) r j
+
+    /// χ²(1) quantile at 95%: the deviance threshold of a 95% profile-likelihood interval.
+    let private chiSquare95 = 3.841458820694124
+
+    /// Sum of squares of the finite entries of the residual vector, as a tensor (for fitting) and the count.
+    let private sumOfSquares (residuals: unit -> torch.Tensor) =
+        let r = residuals ()
+        use finite = torch.isfinite r
+        use zero = torch.zeros_like r
+        let kept = torch.where (finite, r, zero)
+        use count = finite.sum ()
+        (square kept).sum (), int (count.ToInt64())
+
+    /// The profile likelihood of parameter `name` (one of `parameters`, scalar): for each of `values` the
+    /// parameter is fixed there and the other `parameters` are refitted by L-BFGS (`options`) to the residuals'
+    /// sum of squares, starting from the neighbouring point's fit (the points are visited from the optimum
+    /// outwards). Call it at the optimum: the current values are the estimates, and they are put back at the
+    /// end. Raises `HybridException` for an unknown or non-scalar parameter, or residuals with no finite entry.
+    let profile
+        (options: LbfgsOptions)
+        (residuals: unit -> torch.Tensor)
+        (parameters: Param[])
+        (name: string)
+        (values: float[])
+        : Profile =
+        Engine.init ()
+
+        let target =
+            match parameters |> Array.tryFind (fun p -> p.Name = name) with
+            | Some p when p.Raw.dim () = 0L -> p
+            | Some p ->
+                raise (
+                    HybridException(
+                        $"Covariance.profile: parameter '{name}' has {p.Raw.numel ()} values; only a scalar parameter can be profiled."
+                    )
+                )
+            | None ->
+                let known = String.Join(", ", parameters |> Array.map (fun p -> p.Name))
+
+                raise (
+                    HybridException(
+                        $"Covariance.profile: no parameter '{name}' among the given ones ({known}). Use one of them."
+                    )
+                )
+
+        let others = parameters |> Array.filter (fun p -> p.Name <> name)
+        let learnable = parameters |> Array.map (fun p -> p.Learnable)
+
+        let saved =
+            use _ = torch.no_grad ()
+            parameters |> Array.map (fun p -> p.Raw.detach().clone ())
+
+        let restore () =
+            use _ = torch.no_grad ()
+
+            for i in 0 .. parameters.Length - 1 do
+                parameters[i].Raw.copy_ saved[i] |> ignore
+
+        let rss () =
+            use _ = torch.no_grad ()
+            use _ = torch.NewDisposeScope()
+            let total, n = sumOfSquares residuals
+
+            if n = 0 then
+                raise (
+                    HybridException(
+                        "Covariance.profile: the residual vector has no finite entry. Return prediction − data with data where observed."
+                    )
+                )
+
+            total.ToDouble(), n
+
+        try
+            let estimate = target.Get()
+            let best, n = rss ()
+
+            let point (v: float) =
+                target.Set v
+                target.Learnable <- false
+
+                if others.Length > 0 then
+                    Lbfgs.minimize options (others |> Array.map (fun p -> p.Raw)) (fun () ->
+                        let total, count = sumOfSquares residuals
+                        total ./ float (max 1 count))
+                    |> ignore
+
+                let r, _ = rss ()
+
+                {
+                    Value = v
+                    ResidualSumOfSquares = r
+                    Deviance = float n * log (r / best)
+                    Others = others |> Array.map (fun p -> p.Name, p.Get())
+                }
+
+            for p in others do
+                p.Learnable <- true
+
+            // From the optimum outwards on each side, each fit starting where the previous one ended.
+            let above =
+                values |> Array.filter (fun v -> v >= estimate) |> Array.sort |> Array.map point
+
+            restore ()
+
+            let below =
+                values
+                |> Array.filter (fun v -> v < estimate)
+                |> Array.sortDescending
+                |> Array.map point
+                |> Array.rev
+
+            let points = Array.append below above
+
+            // Linear interpolation of the crossing of the threshold between the optimum and the first point
+            // beyond it on each side.
+            let crossing (side: ProfilePoint[]) =
+                side
+                |> Array.tryFindIndex (fun q -> q.Deviance > chiSquare95)
+                |> Option.map (fun i ->
+                    let inner =
+                        if i = 0 then
+                            estimate, 0.0
+                        else
+                            side[i - 1].Value, side[i - 1].Deviance
+
+                    let (v0, d0), (v1, d1) = inner, (side[i].Value, side[i].Deviance)
+                    v0 + (chiSquare95 - d0) / (d1 - d0) * (v1 - v0))
+
+            {
+                Name = name
+                Estimate = estimate
+                ResidualSumOfSquares = best
+                Points = points
+                Lower = crossing (Array.rev below)
+                Upper = crossing above
+            }
+        finally
+            restore ()
+            Array.iter2 (fun (p: Param) l -> p.Learnable <- l) parameters learnable
 
     /// Correlation matrix of a covariance.
     let correlation (c: ParameterCovariance) : float[,] =

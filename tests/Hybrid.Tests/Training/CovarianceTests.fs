@@ -115,6 +115,72 @@ let tests =
                 "n ≤ p"
         }
 
+        test "the profile of b in y = a + b x is n·log(1 + (b − b̂)² Sxx / RSS), a refitted at every point" {
+            let n = float xs.Length
+            let mean = Array.average xs
+            let sxxc = xs |> Array.sumBy (fun x -> (x - mean) ** 2.0)
+            let b = (Array.map2 (fun x y -> (x - mean) * y) xs ys |> Array.sum) / sxxc
+            let a = Array.average ys - b * mean
+
+            let rss =
+                Array.map2 (fun x y -> a + b * x - y) xs ys |> Array.sumBy (fun v -> v * v)
+
+            let x = torch.tensor (xs, dtype = f64)
+            let y = torch.tensor (ys, dtype = f64)
+            let pa = Param("a", Constraint.Free, a, dtype = f64)
+            let pb = Param("b", Constraint.Free, b, dtype = f64)
+            let residuals () = pa.Value .+ pb.Value .* x .- y
+            // The exact 95% interval: b̂ ± sqrt((e^{3.84/n} − 1) RSS / Sxx); the grid spans ±1.5 of its half-width.
+            let half = sqrt ((exp (3.841458820694124 / n) - 1.0) * rss / sxxc)
+            let values = Array.init 31 (fun k -> b + half * (float k - 15.0) / 10.0)
+            let profile = Covariance.profile Lbfgs.defaults residuals [| pa; pb |] "b" values
+
+            Expect.equal profile.Points.Length 31 "one point per value"
+            Expect.floatClose { absolute = 1e-12; relative = 0.0 } profile.Estimate b "estimate"
+
+            for q in profile.Points do
+                let expected = n * log (1.0 + (q.Value - b) ** 2.0 * sxxc / rss)
+                Expect.floatClose { absolute = 1e-8; relative = 1e-6 } q.Deviance expected $"deviance at b = {q.Value}"
+                // a refitted: a = ȳ − b x̄.
+                Expect.floatClose
+                    { absolute = 1e-6; relative = 0.0 }
+                    (snd q.Others[0])
+                    (Array.average ys - q.Value * mean)
+                    $"a at b = {q.Value}"
+
+            // Linear interpolation between grid points a tenth of the half-width apart: within 1% of it.
+            Expect.floatClose
+                {
+                    absolute = 0.01 * half
+                    relative = 0.0
+                }
+                profile.Lower.Value
+                (b - half)
+                "lower end"
+
+            Expect.floatClose
+                {
+                    absolute = 0.01 * half
+                    relative = 0.0
+                }
+                profile.Upper.Value
+                (b + half)
+                "upper end"
+
+            Expect.floatClose { absolute = 1e-12; relative = 0.0 } (pb.Get()) b "b put back"
+            Expect.isTrue pb.Learnable "b learnable again"
+
+            let e =
+                Expect.throwsC
+                    (fun () -> Covariance.profile Lbfgs.defaults residuals [| pa; pb |] "c" values |> ignore)
+                    id
+
+            Expect.equal
+                e.Message
+                "Covariance.profile: no parameter 'c' among the given ones (a, b). Use one of them."
+                "unknown parameter"
+        }
+
         test "Lotka–Volterra twin: standard errors agree with the spread of 20 refits on resampled noise" {
             // One period (t ∈ [0, 10], 20 saves) of log-space data with 5% noise; the kernel path keeps 20 fits
             // fast. Each refit draws new noise, fits from the truth and computes its standard errors.
