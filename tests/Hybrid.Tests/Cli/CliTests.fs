@@ -64,6 +64,27 @@ let private hybrid (args: string list) =
 
 let tests =
     testList "Cli" [
+        test "verbs and options parse in any order; no verb runs the demo" {
+            let parse = Hybrid.Cli.Arguments.parse
+
+            for argv, expected in
+                [
+                    [||], Hybrid.Cli.Arguments.RunDemo
+                    [| "demo" |], Hybrid.Cli.Arguments.RunDemo
+                    [| "info" |], Hybrid.Cli.Arguments.ShowInfo
+                    [| "report" |], Hybrid.Cli.Arguments.RunReport("report", false)
+                    [| "report"; "--quick"; "report" |], Hybrid.Cli.Arguments.RunReport("report", true)
+                    [| "report"; "out"; "--quick" |], Hybrid.Cli.Arguments.RunReport("out", true)
+                    [| "report"; "out" |], Hybrid.Cli.Arguments.RunReport("out", false)
+                    [| "bench" |], Hybrid.Cli.Arguments.RunBench "bench/results.md"
+                    [| "bench"; "b.md" |], Hybrid.Cli.Arguments.RunBench "b.md"
+                    [| "bench-fused" |], Hybrid.Cli.Arguments.RunBenchFused false
+                    [| "bench-fused"; "--quick" |], Hybrid.Cli.Arguments.RunBenchFused true
+                    [| "bench-fused-memory"; "1000"; "32" |], Hybrid.Cli.Arguments.RunBenchFusedMemory(1000, 32)
+                ] do
+                Expect.equal (parse argv) expected $"hybrid {String.Join(' ', argv)}"
+        }
+
         test "hybrid --help lists every verb and exits 0" {
             let code, out, err, written = hybrid [ "--help" ]
             Expect.equal code 0 "exit code"
