@@ -58,6 +58,9 @@ type LbfgsResult = {
     FailedTrials: int
     /// Why the call ended.
     Stop: LbfgsStop
+    /// Why the last failed trial of this call failed (its exception's message, or the non-finite value);
+    /// None when no trial failed.
+    LastFailure: string option
     /// Wall time of the call.
     WallTime: TimeSpan
 }
@@ -92,6 +95,7 @@ type internal LbfgsCore(options: LbfgsOptions, objective: float[] -> Evaluation,
     let rho = ResizeArray<float>()
     let mutable evaluations = 0
     let mutable failed = 0
+    let mutable lastFailure: string option = None
 
     let evaluate (point: float[]) =
         evaluations <- evaluations + 1
@@ -162,6 +166,7 @@ type internal LbfgsCore(options: LbfgsOptions, objective: float[] -> Evaluation,
               }
             | Evaluation.Failed reason ->
                 failed <- failed + 1
+                lastFailure <- Some reason
 
                 {
                     Alpha = alpha
@@ -261,10 +266,14 @@ type internal LbfgsCore(options: LbfgsOptions, objective: float[] -> Evaluation,
     /// Why the run stopped, once it has.
     member _.Stopped = stopped
 
+    /// Why the last failed trial failed, if one did.
+    member _.LastFailure = lastFailure
+
     /// Up to `iterations` iterations (none once stopped). Returns the loss after each, the loss before, the
     /// evaluations and failed trials of this call, and why it ended.
     member _.Run(iterations: int) =
         let e0, f0 = evaluations, failed
+        lastFailure <- None
         start ()
         let initial = f
         let losses = ResizeArray<float>()
@@ -426,6 +435,7 @@ type LbfgsOptimizer(options: LbfgsOptions, parameters: Parameter[], loss: unit -
             Evaluations = evaluations
             FailedTrials = failedTrials
             Stop = stop
+            LastFailure = core.LastFailure
             WallTime = watch.Elapsed
         }
 

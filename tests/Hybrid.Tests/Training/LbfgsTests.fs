@@ -28,7 +28,9 @@ let private rosenbrock (x: float[]) =
 /// Fits from the truth (the reference optimum and its standard errors), then from 0.2× and 5× every
 /// parameter: each must end within 3 standard errors of the truth, at the same optimum (to 1% of a standard
 /// error).
-let private fromPoorStarts (name: string) (make: TwinPath -> Twin) (path: TwinPath) =
+/// `refusedAt5`: the start from 5× meets trial steps the simulation refuses with this message (the stability
+/// check on the eager path, the NaN check on the kernel path); they must be retreated from.
+let private fromPoorStarts (name: string) (make: TwinPath -> Twin) (refusedAt5: string option) (path: TwinPath) =
     test $"{name}, {path} path: default L-BFGS from 0.2× and 5× the truth ends within 3 standard errors of it" {
         let t = make path
         use gen = new torch.Generator(20260601UL)
@@ -56,6 +58,12 @@ let private fromPoorStarts (name: string) (make: TwinPath -> Twin) (path: TwinPa
                 result.Evaluations
                 result.FailedTrials
                 result.WallTime.TotalSeconds
+
+            match refusedAt5 with
+            | Some message when scale = 5.0 ->
+                Expect.isGreaterThan result.FailedTrials 0 "refused trial steps were met and retreated from"
+                Expect.stringContains (defaultArg result.LastFailure "") message "why the simulation refused"
+            | _ -> ()
 
             t.Names
             |> List.iteri (fun k n ->
@@ -143,6 +151,7 @@ let tests =
             Expect.equal result.FailedTrials refused "every refusal counted as a failed trial"
             Expect.floatClose { absolute = 1e-15; relative = 0.0 } result.Loss 0.0 "final loss"
             Expect.equal result.InitialLoss 1.0 "initial loss"
+            Expect.equal result.LastFailure (Some "Δt = 0.01 is above the stability limit") "the refusal's message"
         }
 
         test "a trial step with a NaN loss is retreated from" {
@@ -207,8 +216,8 @@ let tests =
                 "the last entry is the loss at the final parameters"
         }
 
-        fromPoorStarts "Fisher–KPP" fisher Eager
-        fromPoorStarts "Lotka–Volterra" lotkaVolterra Eager
-        fromPoorStarts "Fisher–KPP" fisher Kernel
-        fromPoorStarts "Lotka–Volterra" lotkaVolterra Kernel
+        fromPoorStarts "Fisher–KPP" fisher (Some "is above the stability limit") Eager
+        fromPoorStarts "Lotka–Volterra" lotkaVolterra None Eager
+        fromPoorStarts "Fisher–KPP" fisher (Some "The fused rollout produced") Kernel
+        fromPoorStarts "Lotka–Volterra" lotkaVolterra None Kernel
     ]
