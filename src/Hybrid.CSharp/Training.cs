@@ -50,9 +50,11 @@ public enum TrainingOptimizer
     /// <summary>Adam, one step per epoch, with separate rates for parameters and networks (the default).</summary>
     Adam,
 
-    /// <summary>L-BFGS with line search on every trainable tensor: per epoch one outer step of at most 20
-    /// inner iterations at rate <see cref="TrainingOptions.LearningRate"/>. Suited to fitting a few physical
-    /// parameters to smooth losses; no checkpoints, validation or gradient clipping.</summary>
+    /// <summary>L-BFGS with a strong-Wolfe line search on every trainable tensor: per epoch at most 20
+    /// line-searched iterations (the loss reported is the one after them); the first step has length
+    /// <see cref="TrainingOptions.LearningRate"/> in parameter space. A trial step whose simulation is unstable
+    /// or not finite is retreated from. Suited to fitting a few physical parameters to smooth losses; no
+    /// checkpoints, validation or gradient clipping.</summary>
     Lbfgs,
 }
 
@@ -349,25 +351,20 @@ public sealed partial class HybridSimulator
 
             Engine.seed(options.Seed);
             var context = new TrainContext(0, 0, 1, options.PhysicsWeight, new Random(options.Seed));
-            // Positional: lr, max_iter, max_eval, tolerance on the gradient, tolerance on changes, history size.
-            using var optimizer = optim.LBFGS(parameters, options.LearningRate, 20, 25, 1e-14, 1e-16, 20);
+            // The library's L-BFGS (strong-Wolfe line search; failed trial steps are retreated from), its
+            // history kept across epochs; the learning rate is the length of the first step.
+            var d = Lbfgs.defaults;
+            var settings = new LbfgsOptions(
+                d.MaxIterations, d.History, options.LearningRate, d.GradientTolerance, d.LossTolerance,
+                d.MaxEvaluations, d.SufficientDecrease, d.Curvature);
+            var optimizer = new LbfgsOptimizer(settings, parameters, FuncConvert.FromFunc(() => loss(context).Total));
             var watch = System.Diagnostics.Stopwatch.StartNew();
             var losses = new List<double>();
             for (var epoch = 1; epoch <= options.Epochs; epoch++)
             {
                 if (token.IsCancellationRequested)
                     throw new OperationCanceledException($"Training was cancelled after epoch {epoch - 1}.", token);
-                using var scope = NewDisposeScope();
-                var value = optimizer.step(() =>
-                {
-                    optimizer.zero_grad();
-                    var total = loss(context).Total;
-                    total.backward();
-                    return total;
-                }).ToDouble();
-                if (!double.IsFinite(value))
-                    throw new HybridException(
-                        $"L-BFGS: the loss became {value} at epoch {epoch}. Lower the learning rate or start nearer the data.");
+                var value = optimizer.Run(20).Loss;
                 losses.Add(value);
                 var elapsed = watch.Elapsed;
                 progress?.Report(new TrainingProgress(

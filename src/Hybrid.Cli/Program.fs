@@ -1,21 +1,10 @@
-/// `hybrid` — the command-line front door. `hybrid demo` runs the heat-equation recovery demo.
+/// `hybrid` — the command-line front door: `hybrid --help` lists the verbs, `hybrid <verb> --help` their
+/// options (see `Arguments`). `hybrid demo` runs the heat-equation recovery demo.
 module Hybrid.Cli.Program
 
 open System
 open Hybrid
 open Hybrid.Models.Demos
-
-let private usage =
-    """usage: hybrid <command>
-
-commands:
-  demo     simulate the 1-D heat equation, add 1% noise, recover D by gradient descent
-  info     print what engine was loaded (TorchSharp version, native bridge, device)
-  bench    compiled simulators vs hand-written TorchSharp, and checkpointing memory; writes bench/results.md
-  bench-fused [--quick]
-           fused kernels vs eager TorchSharp vs a hand-written loop, scaling, long-rollout memory; writes bench/fused.md
-  report [--quick] [folder]
-           run the case studies against their baselines; writes folder/summary.md, CSV files, SVG charts (default report/)"""
 
 let private demo () =
     let s = HeatRecovery.defaults
@@ -53,24 +42,22 @@ let private report (folder: string) (quick: bool) =
 [<EntryPoint>]
 let main argv =
     try
-        match argv with
-        | [| "demo" |]
-        | [||] -> demo ()
-        | [| "bench" |] -> Bench.run "bench/results.md" 7
-        | [| "bench"; path |] -> Bench.run path 7
-        | [| "bench-fused" |] -> FusedBench.run "bench/fused.md" false
-        | [| "bench-fused"; "--quick" |] -> FusedBench.run "bench/fused-quick.md" true
-        | [| "bench-fused-memory"; steps; segment |] -> FusedBench.memory (int steps) (int segment)
-        | [| "report" |] -> report "report" false
-        | [| "report"; "--quick" |] -> report "report" true
-        | [| "report"; "--quick"; folder |] -> report folder true
-        | [| "report"; folder |] -> report folder false
-        | [| "info" |] ->
+        match Arguments.parse argv with
+        | Arguments.RunDemo -> demo ()
+        | Arguments.ShowInfo ->
             printfn "%s" (Engine.describe ())
             0
-        | _ ->
-            eprintfn "%s" usage
-            2
+        | Arguments.RunBench file -> Bench.run file 7
+        | Arguments.RunBenchFused quick ->
+            FusedBench.run (if quick then "bench/fused-quick.md" else "bench/fused.md") quick
+        | Arguments.RunBenchFusedMemory(steps, segment) -> FusedBench.memory steps segment
+        | Arguments.RunReport(folder, quick) -> report folder quick
+        | Arguments.Usage(text, 0) ->
+            printfn "%s" text
+            0
+        | Arguments.Usage(text, code) ->
+            eprintfn "%s" text
+            code
     with :? HybridException as e ->
         eprintfn "error: %s" e.Message
         1

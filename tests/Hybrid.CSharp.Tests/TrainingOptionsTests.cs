@@ -78,7 +78,9 @@ public class TrainingOptionsTests
             new SyncProgress(reports.Add));
         Assert.Equal(10, result.Epochs);
         Assert.Equal(10, reports.Count);
-        Assert.True(result.Losses[^1] < 1e-3 * result.Losses[0], $"loss {result.Losses[0]} → {result.Losses[^1]}");
+        // Each entry is the loss after the epoch's line-searched steps: it never rises.
+        for (var i = 1; i < result.Losses.Length; i++)
+            Assert.True(result.Losses[i] <= result.Losses[i - 1], $"epoch {i + 1}: loss {result.Losses[i - 1]} → {result.Losses[i]}");
         // The data come from RK4 at Δt = 0.05, the fit runs at Δt = 0.1: the rates agree to about 1%.
         Assert.True(Math.Abs(result.Parameters["alpha"] - 0.55) < 0.01, $"alpha = {result.Parameters["alpha"]}");
         Assert.True(Math.Abs(result.Parameters["gamma"] - 0.84) < 0.015, $"gamma = {result.Parameters["gamma"]}");

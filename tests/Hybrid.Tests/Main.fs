@@ -31,6 +31,8 @@ let main argv =
         Training.UdeTests.tests
         Training.FusionTests.tests
         Training.TrainerTests.tests
+        Training.LbfgsTests.tests
+        Training.CovarianceTests.tests
         Training.UncertaintyTests.tests
         Training.CsvTests.tests
         Training.DataTests.tests
@@ -46,5 +48,6 @@ let main argv =
         Report.ModelTableTests.tests
         Experiments.DataEfficiencyTests.tests
         Report.ReportCsvTests.tests
+        Cli.CliTests.tests
     ]
     |> Summary.runOneAtATime argv

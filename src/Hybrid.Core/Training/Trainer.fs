@@ -494,38 +494,20 @@ module Trainer =
             Theta = theta ()
         }
 
-    /// Fits parameters (typically θ only) with LBFGS: `iterations` outer steps of at most `maxIter` inner
-    /// iterations each, `loss` evaluated in a fresh dispose scope per call. Returns the loss after each
-    /// outer step.
+    /// Fits parameters (typically θ only) with L-BFGS and a strong-Wolfe line search (`LbfgsOptimizer`, default
+    /// settings except the first step's length `rate`): `iterations` outer steps of at most `maxIter` iterations
+    /// each, keeping the history between them; `loss` is evaluated in a fresh dispose scope per call. Returns
+    /// the loss after each outer step (once converged, the remaining entries repeat the final loss). For the
+    /// stop reason, evaluation counts and other settings use `Lbfgs.minimize` or `LbfgsOptimizer`.
     let lbfgs (parameters: Parameter[]) (rate: float) (iterations: int) (maxIter: int) (loss: unit -> torch.Tensor) =
-        Engine.init ()
-
-        if parameters.Length = 0 then
-            raise (HybridException("Trainer.lbfgs: no parameters to fit."))
-
         let optimizer =
-            // Positional: lr, max_iter, max_eval, tolerance on the gradient, tolerance on changes, history.
-            // Tolerances are tiny so that small (well-fitted) losses still get polished.
-            torch.optim.LBFGS(
+            LbfgsOptimizer(
+                {
+                    Lbfgs.defaults with
+                        InitialStep = rate
+                },
                 parameters,
-                rate,
-                int64 maxIter,
-                System.Nullable(int64 (maxIter * 5 / 4)),
-                1e-14,
-                1e-16,
-                20L
+                loss
             )
 
-        [|
-            for _ in 1..iterations do
-                let closure =
-                    Func<torch.Tensor>(fun () ->
-                        optimizer.zero_grad ()
-                        let l = loss ()
-                        l.backward ()
-                        l)
-
-                use _ = torch.NewDisposeScope()
-                let l = optimizer.step closure
-                yield l.ToDouble()
-        |]
+        [| for _ in 1..iterations -> (optimizer.Run maxIter).Loss |]
