@@ -20,6 +20,7 @@ let main argv =
         Numerics.OperatorTests.tests
         Numerics.ConvergenceTests.tests
         Numerics.RolloutTests.tests
+        Numerics.RolloutArgumentsTests.tests
         Compiler.CompilerTests.tests
         Fused.FusedTests.tests
         Training.UdeTests.tests
