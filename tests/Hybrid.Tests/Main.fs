@@ -26,6 +26,7 @@ let main argv =
         Training.UdeTests.tests
         Training.FusionTests.tests
         Training.TrainerTests.tests
+        Training.CheckpointTests.tests
         Training.UncertaintyTests.tests
         Training.DataTests.tests
         Training.LossTests.tests
