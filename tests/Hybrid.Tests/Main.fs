@@ -8,6 +8,10 @@ let main argv =
     // fails on this kind of machine and leaves `torch` unusable for the rest of the process.
     Hybrid.Engine.init ()
 
+    // Hidden mode for the kill-and-resume test: train in this process (the one the test kills) and exit.
+    if argv.Length = 3 && argv[0] = Training.KillResumeTests.ChildFlag then
+        exit (Training.KillResumeTests.child argv[1] (int argv[2]))
+
     // One test at a time: see Summary.runOneAtATime for why tests that use TorchSharp must not overlap.
     // The tests that change process-wide settings (default dtype, seeds) or measure the process's memory
     // come first.
@@ -27,6 +31,7 @@ let main argv =
         Training.FusionTests.tests
         Training.TrainerTests.tests
         Training.CheckpointTests.tests
+        Training.KillResumeTests.tests
         Training.UncertaintyTests.tests
         Training.DataTests.tests
         Training.LossTests.tests
