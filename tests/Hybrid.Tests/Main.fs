@@ -25,6 +25,7 @@ let main argv =
         Numerics.ConvergenceTests.tests
         Numerics.RolloutTests.tests
         Numerics.RolloutArgumentsTests.tests
+        Numerics.ParameterTests.tests
         Compiler.CompilerTests.tests
         Fused.FusedTests.tests
         Training.UdeTests.tests
