@@ -12,6 +12,10 @@ let main argv =
     if argv.Length = 2 && argv[0] = Compiler.LargeModelTests.ChildFlag then
         exit (Compiler.LargeModelTests.child (int argv[1]))
 
+    // Hidden mode for the kill-and-resume test: train in this process (the one the test kills) and exit.
+    if argv.Length = 3 && argv[0] = Training.KillResumeTests.ChildFlag then
+        exit (Training.KillResumeTests.child argv[1] (int argv[2]))
+
     // One test at a time: see Summary.runOneAtATime for why tests that use TorchSharp must not overlap.
     // The tests that change process-wide settings (default dtype, seeds) or measure the process's memory
     // come first.
@@ -24,6 +28,8 @@ let main argv =
         Numerics.OperatorTests.tests
         Numerics.ConvergenceTests.tests
         Numerics.RolloutTests.tests
+        Numerics.RolloutArgumentsTests.tests
+        Numerics.ParameterTests.tests
         Compiler.CompilerTests.tests
         Compiler.BackendTests.tests
         Compiler.LargeModelTests.tests
@@ -33,6 +39,8 @@ let main argv =
         Training.TrainerTests.tests
         Training.LbfgsTests.tests
         Training.CovarianceTests.tests
+        Training.CheckpointTests.tests
+        Training.KillResumeTests.tests
         Training.UncertaintyTests.tests
         Training.CsvTests.tests
         Training.DataTests.tests

@@ -13,6 +13,14 @@ type Param
     (name: string, constr: Constraint, initial: float, ?shape: int64[], ?dtype: torch.ScalarType, ?learnable: bool) =
     do Engine.init ()
 
+    /// eˣ − 1 without cancellation for small |x| (Kahan: (u − 1)·x / log u with u = eˣ, a few ulps).
+    static let expm1 (x: float) =
+        let u = Math.Exp x
+
+        if u = 1.0 then x
+        elif u - 1.0 = -1.0 then -1.0
+        else (u - 1.0) * x / log u
+
     static let inverse (name: string) (c: Constraint) (v: float) =
         match c with
         | Constraint.Free -> v
@@ -24,8 +32,9 @@ type Param
                     )
                 )
 
-            // softplus⁻¹(v) = log(eᵛ − 1), written stably for large and small v.
-            if v > 30.0 then v else log (Math.Exp v - 1.0)
+            // softplus⁻¹(v) = log(eᵛ − 1) = v + log(−expm1(−v)): exact for tiny v (where eᵛ − 1 rounds to 0
+            // below ≈ 1.1e-16) and for large v (where eᵛ overflows).
+            v + log (-(expm1 -v))
         | Constraint.Bounded(lo, hi) ->
             if not (lo < hi) then
                 raise (ModelException($"Parameter '{name}' has bounds [{lo}, {hi}] with lo ≥ hi."))

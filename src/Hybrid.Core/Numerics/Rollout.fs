@@ -28,19 +28,24 @@ type OnUnstable =
     /// Do not check.
     | Ignore
 
-/// Settings of a rollout.
+/// Settings of a rollout. `Rollout.run` checks them before the first step (`Rollout.validate`) and raises a
+/// `HybridException` naming the value and the fix for any invalid setting: argument errors of a rollout are
+/// all `HybridException`s, like its runtime errors (instability, NaN/Inf, blow-up).
 type RolloutOptions = {
     /// Time integration scheme.
     Scheme: Scheme
-    /// Time step; the step before a save time is shortened so that every save time is hit exactly.
+    /// Time step (positive, finite); the step before a save time is shortened so that every save time is hit
+    /// exactly. The whole rollout may take at most `Rollout.maxSteps` steps.
     Dt: float
     /// Start time.
     T0: float
-    /// Times at which the state is returned (sorted, ≥ T0; T0 itself returns the initial state).
+    /// Times at which the state is returned: at least one, finite, strictly increasing, ≥ T0 (T0 itself
+    /// returns the initial state).
     SaveTimes: float[]
     /// Gradient checkpointing.
     Checkpointing: Checkpointing
-    /// Check for NaN/Inf every this many steps (and at every save); 0 = never.
+    /// Check for NaN/Inf and for |u| above `Rollout.maxMagnitude` every this many steps (and at every save);
+    /// 0 = never.
     FiniteCheckEvery: int
     /// Stability check of explicit schemes at the start of the rollout.
     OnUnstable: OnUnstable
@@ -73,41 +78,191 @@ module Rollout =
         OnUnstable = OnUnstable.Fail
     }
 
+    /// The most steps one rollout may take (default 10 million): a rollout that would need more is refused
+    /// before its first step, with the count and this limit in the message. Process-wide; raise it with
+    /// `Rollout.maxSteps <- n` for legitimately long rollouts.
+    let mutable maxSteps = 10_000_000
+
+    /// The largest |u| a state may reach (default 1e100): the NaN/Inf check (every `FiniteCheckEvery` steps
+    /// and at every save) also stops the rollout when any field's max |u| passes this bound, naming the field,
+    /// the step, the time and the value. Process-wide; set it with `Rollout.maxMagnitude <- v`.
+    let mutable maxMagnitude = 1e100
+
     /// One step of the schedule: start time, size, and the save index reached at its end (−1 for none).
     type internal Step = { T: float; H: float; Save: int }
 
-    /// The steps from T0 through the last save time.
-    let internal schedule (o: RolloutOptions) : Step[] =
-        if not (o.Dt > 0.0) then
-            raise (HybridException($"The time step must be positive, got Dt = {o.Dt}."))
+    /// The steps from T0 through the last save time, produced on demand: save interval j runs from
+    /// `Starts[j]` over `Spans[j]` in `Counts[j]` steps numbered from `First[j]` (the last one shortened so
+    /// that the save time is hit exactly). Memory grows with the number of save times, not of steps.
+    type internal Schedule = {
+        Dt: float
+        Starts: float[]
+        Spans: float[]
+        First: int[]
+        Counts: int[]
+        /// Total number of steps.
+        Length: int
+    } with
 
-        let steps = ResizeArray()
-        let mutable t = o.T0
+        /// Step i (0 ≤ i < Length).
+        member s.Item(i: int) : Step =
+            // The last interval whose first step is ≤ i (empty intervals share their First with the next).
+            let mutable lo = 0
+            let mutable hi = s.First.Length - 1
+
+            while lo < hi do
+                let mid = (lo + hi + 1) / 2
+                if s.First[mid] <= i then lo <- mid else hi <- mid - 1
+
+            let j = lo
+            let k = i - s.First[j]
+            let n = s.Counts[j]
+
+            {
+                T = s.Starts[j] + float k * s.Dt
+                H =
+                    if k = n - 1 then
+                        s.Spans[j] - float (n - 1) * s.Dt
+                    else
+                        s.Dt
+                Save = if k = n - 1 then j else -1
+            }
+
+        /// The distinct step sizes of steps [first, last).
+        member s.StepSizes (first: int) (last: int) : float[] =
+            [|
+                for j in 0 .. s.First.Length - 1 do
+                    let n = s.Counts[j]
+
+                    if n > 0 && s.First[j] < last && s.First[j] + n > first then
+                        if s.First[j] + n - 1 > first && n > 1 then
+                            yield s.Dt
+
+                        if s.First[j] + n - 1 < last then
+                            yield s[s.First[j] + n - 1].H
+            |]
+            |> Array.distinct
+
+    let private inv = Globalization.CultureInfo.InvariantCulture
+
+    /// A number as the messages show it: shortest round-trip form, invariant culture ("Infinity", "NaN").
+    let private num (v: float) = v.ToString("R", inv)
+
+    /// A number with `digits` significant digits, invariant culture.
+    let private short (digits: int) (v: float) = v.ToString("G" + string digits, inv)
+
+    /// A step count with thousands separators, invariant culture.
+    let private count (v: float) = v.ToString("N0", inv)
+
+    let private sameTime (a: float) (b: float) = abs (a - b) <= 1e-12 * max 1.0 (abs b)
+
+    /// Number of steps of a save interval of length `span`.
+    let private stepsOf (span: float) (dt: float) =
+        if span <= 0.0 then
+            0.0
+        else
+            max 1.0 (ceil (span / dt - 1e-9))
+
+    /// Checks the options before anything runs; raises `HybridException` naming the value and the fix for a
+    /// non-positive or non-finite Dt, a non-finite T0, null, empty, non-finite, unsorted or repeated save
+    /// times, save times before T0, and more steps than `maxSteps`.
+    let validate (o: RolloutOptions) : unit =
+        if not (o.Dt > 0.0 && Double.IsFinite o.Dt) then
+            raise (
+                HybridException(
+                    $"The time step must be a positive finite number, got Dt = {num o.Dt}. Give e.g. Dt = 0.01."
+                )
+            )
+
+        if not (Double.IsFinite o.T0) then
+            raise (HybridException($"The start time must be a finite number, got T0 = {num o.T0}. Give e.g. T0 = 0.0."))
+
+        if isNull o.SaveTimes then
+            raise (
+                HybridException(
+                    "SaveTimes is null. Give the times at which to return the state, e.g. SaveTimes = [| 1.0 |]."
+                )
+            )
+
+        if o.SaveTimes.Length = 0 then
+            raise (
+                HybridException(
+                    "SaveTimes is empty, so the rollout would return nothing. Give at least one save time, e.g. SaveTimes = [| 1.0 |]."
+                )
+            )
+
+        let mutable previous = o.T0
 
         o.SaveTimes
         |> Array.iteri (fun i s ->
-            if s < t - 1e-12 * max 1.0 (abs s) then
+            if not (Double.IsFinite s) then
                 raise (
                     HybridException(
-                        $"Save times must be sorted and not before T0 = {o.T0}; save time {i} is {s} after {t}. Sort them."
+                        $"Save time {i} is {num s}: save times must be finite numbers. Remove it or replace it by a finite time."
                     )
                 )
 
-            let span = s - t
-            let n = int (ceil (span / o.Dt - 1e-9))
+            if s < o.T0 && not (sameTime s o.T0) then
+                raise (
+                    HybridException(
+                        $"Save time {i} is {num s}, before the start time T0 = {num o.T0}. Save times must be ≥ T0: remove it or lower T0."
+                    )
+                )
 
-            for k in 0 .. n - 1 do
-                let h = if k = n - 1 then span - float (n - 1) * o.Dt else o.Dt
+            if i > 0 && (s < previous || sameTime s previous) then
+                raise (
+                    HybridException(
+                        $"Save times must be increasing: save time {i} is {num s} but save time {i - 1} is {num previous}. Sort them and remove repeated times."
+                    )
+                )
 
-                steps.Add {
-                    T = t + float k * o.Dt
-                    H = h
-                    Save = if k = n - 1 then i else -1
-                }
+            previous <- s)
 
-            t <- s)
+        let mutable t = o.T0
+        let mutable total = 0.0
 
-        steps.ToArray()
+        for s in o.SaveTimes do
+            total <- total + stepsOf (s - t) o.Dt
+            t <- s
+
+        if total > float maxSteps then
+            let last = o.SaveTimes[o.SaveTimes.Length - 1]
+
+            raise (
+                HybridException(
+                    $"The rollout from T0 = {num o.T0} to t = {num last} with Dt = {num o.Dt} needs {count total} steps, more than the limit of {count (float maxSteps)} steps per rollout. Use a larger Dt or a shorter time span, or raise the limit with Rollout.maxSteps <- {num (min (float Int32.MaxValue) total)}."
+                )
+            )
+
+    /// The step schedule of valid options (see `validate`): O(save times) memory, steps made on demand.
+    let internal schedule (o: RolloutOptions) : Schedule =
+        validate o
+        let n = o.SaveTimes.Length
+        let starts = Array.zeroCreate n
+        let spans = Array.zeroCreate n
+        let first = Array.zeroCreate n
+        let counts = Array.zeroCreate n
+        let mutable t = o.T0
+        let mutable total = 0
+
+        for j in 0 .. n - 1 do
+            let s = o.SaveTimes[j]
+            let span = if sameTime s t then 0.0 else s - t
+            starts[j] <- t
+            spans[j] <- span
+            first[j] <- total
+            counts[j] <- int (stepsOf span o.Dt)
+            total <- total + counts[j]
+            t <- s
+
+        {
+            Dt = o.Dt
+            Starts = starts
+            Spans = spans
+            First = first
+            Counts = counts
+            Length = total
+        }
 
     /// Raises (or warns) when the explicit step is above the stability limit; message names the largest stable Δt.
     let checkStability (dyn: Dynamics) (theta: torch.Tensor[]) (u: torch.Tensor[]) (o: RolloutOptions) : unit =
@@ -128,33 +283,47 @@ module Rollout =
                 | OnUnstable.Fail -> raise (HybridException message)
                 | _ -> eprintfn "warning: %s" message
 
+    /// Raises when a field holds NaN/Inf or when its max |u| passes `maxMagnitude`, naming the field, the
+    /// step and the time.
     let internal checkFinite (fields: string[]) (step: int) (t: float) (u: torch.Tensor[]) =
         u
         |> Array.iteri (fun i x ->
-            use _ = torch.no_grad ()
-            use ok = torch.isfinite(x).all ()
+            if x.NumberOfElements > 0L then
+                use _ = torch.no_grad ()
+                use _ = torch.NewDisposeScope()
+                use ok = torch.isfinite(x).all ()
 
-            if not (ok.ToBoolean()) then
-                use nan = x.isnan().sum ()
-                use total = torch.isfinite(x).logical_not().sum ()
+                if not (ok.ToBoolean()) then
+                    use nan = x.isnan().sum ()
+                    use total = torch.isfinite(x).logical_not().sum ()
 
-                raise (
-                    HybridException(
-                        $"Field '{fields[i]}' became non-finite at step {step} (t = {t:G6}): {total.ToInt64()} values NaN/Inf ({nan.ToInt64()} NaN). Lower Dt, check the stability limit, or check parameter values."
+                    raise (
+                        HybridException(
+                            $"Field '{fields[i]}' became non-finite at step {step} (t = {t:G6}): {total.ToInt64()} values NaN/Inf ({nan.ToInt64()} NaN). Lower Dt, check the stability limit, or check parameter values."
+                        )
                     )
-                ))
+
+                use size = x.abs().max ()
+                let m = size.ToDouble()
+
+                if m > maxMagnitude then
+                    raise (
+                        HybridException(
+                            $"Field '{fields[i]}' is blowing up: max |{fields[i]}| = {short 4 m} at step {step} (t = {short 6 t}) passed the bound {short 4 maxMagnitude} (Rollout.maxMagnitude). If the solution should stay bounded, the scheme is unstable: use a smaller Dt, or a stiff/implicit scheme (Scheme.ImexEuler or ImexCrankNicolson for stiff diffusion). If such values are real, raise Rollout.maxMagnitude."
+                        )
+                    ))
 
     /// Runs steps [first, last) from `u`, returning the end state followed by the states saved inside.
     let internal runSteps
         (dyn: Dynamics)
         (o: RolloutOptions)
-        (steps: Step[])
+        (steps: Schedule)
         (first: int)
         (last: int)
         (theta: torch.Tensor[])
         (u0: torch.Tensor[])
         : torch.Tensor[] * torch.Tensor[] list =
-        let hs = steps[first .. last - 1] |> Array.map (fun s -> s.H) |> Array.distinct
+        let hs = steps.StepSizes first last
         let step = Integrators.stepper o.Scheme dyn theta hs u0
         let mutable u = u0
         let saves = ResizeArray<torch.Tensor[]>()
@@ -279,10 +448,17 @@ module Rollout =
             let cost l =
                 float stateBytes * ceil (float steps / float l) + float l * perStep
 
-            [ 1..steps ]
-            |> List.filter (fun l -> cost l <= float bytes)
-            |> List.tryLast
-            |> Option.defaultWith (fun () -> max 1 (int (ceil (sqrt (float steps)))))
+            // The longest segment within the budget (a loop: `steps` can be millions).
+            let mutable best = 0
+
+            for l in 1..steps do
+                if cost l <= float bytes then
+                    best <- l
+
+            if best > 0 then
+                best
+            else
+                max 1 (int (ceil (sqrt (float steps))))
 
     let private stages (s: Scheme) =
         match s with
@@ -308,8 +484,8 @@ module Rollout =
                 )
             )
 
-        checkStability dyn theta u0 o
         let steps = schedule o
+        checkStability dyn theta u0 o
 
         let saves =
             Array.init o.SaveTimes.Length (fun _ -> Array.zeroCreate<torch.Tensor> u0.Length)

@@ -30,11 +30,49 @@ module Loss =
                 )
             )
 
-    /// Mask of observed entries: 1 where `target` is finite, 0 where it is NaN/Inf (missing), same dtype.
+    /// Mask of observed entries: 1 where `target` is finite, 0 where it is NaN (missing), same dtype. (The
+    /// losses refuse ±∞ targets before masking: see `mse`.)
     let observedMask (target: torch.Tensor) : torch.Tensor =
         torch.isfinite(target).to_type target.dtype
 
-    let private masked (target: torch.Tensor) =
+    /// Raises when `target` holds ±∞, with the count and the first position: only NaN marks a missing value.
+    let private refuseInfinite (what: string) (target: torch.Tensor) =
+        use _ = torch.no_grad ()
+        use _ = torch.NewDisposeScope()
+        let infinite = torch.isinf target
+        let count = infinite.sum().ToInt64()
+
+        if count > 0L then
+            let position =
+                infinite.nonzero().narrow(0L, 0L, 1L).reshape(-1L).cpu().data<int64>().ToArray()
+
+            let value =
+                target
+                    .detach()
+                    .reshape(-1L)
+                    .cpu()
+                    .to_type(torch.ScalarType.Float64)
+                    .index_select(0L, infinite.reshape(-1L).nonzero().narrow(0L, 0L, 1L).reshape (-1L))
+                    .ToDouble()
+
+            let sign = if value > 0.0 then "+∞" else "-∞"
+
+            let at =
+                if position.Length = 0 then
+                    ""
+                else
+                    " at index [" + System.String.Join(", ", position) + "]"
+
+            let values = if count = 1L then "value" else "values"
+
+            raise (
+                HybridException(
+                    $"{what}: the target holds {count} infinite {values} (the first is {sign}{at}). Only NaN marks a missing value, so ±∞ is not ignored: it usually comes from an overflow or from text such as 'Infinity' in the data. Replace it by NaN to mark it missing, or correct the data."
+                )
+            )
+
+    let private masked (what: string) (target: torch.Tensor) =
+        refuseInfinite what target
         let mask = observedMask target
         let count = mask.sum ()
 
@@ -43,10 +81,11 @@ module Loss =
 
         mask, torch.where (mask.to_type (torch.ScalarType.Bool), target, torch.zeros_like target), count
 
-    /// Mean squared error over the observed (finite) entries of `target`; missing values (NaN) are masked.
+    /// Mean squared error over the observed entries of `target`; missing values (NaN) are masked. Raises
+    /// `HybridException` when the target holds ±∞ (with the count and the first position): ±∞ is not missing.
     let mse (prediction: torch.Tensor) (target: torch.Tensor) : torch.Tensor =
         sameShape "Loss.mse" prediction target
-        let mask, filled, count = masked target
+        let mask, filled, count = masked "Loss.mse" target
         (square (prediction - filled) * mask).sum () / count
 
     /// Data term for a fused model with branch supervision: MSE(ŷ) + w·(MSE(F) + MSE(G)). With w > 0 each
@@ -70,11 +109,12 @@ module Loss =
             main .+ branchWeight .* (mse physics target .+ mse neural target)
 
     /// Gaussian negative log-likelihood ½[log 2πσ² + (y − μ)²/σ²] averaged over observed entries, for a model
-    /// that predicts a mean and a standard deviation σ > 0 (same shape as the target).
+    /// that predicts a mean and a standard deviation σ > 0 (same shape as the target). Missing values (NaN)
+    /// are masked; ±∞ targets are refused as in `mse`.
     let gaussianNll (mean: torch.Tensor) (std: torch.Tensor) (target: torch.Tensor) : torch.Tensor =
         sameShape "Loss.gaussianNll" mean target
         sameShape "Loss.gaussianNll (std)" std target
-        let mask, filled, count = masked target
+        let mask, filled, count = masked "Loss.gaussianNll" target
         let var = square std
 
         let nll =

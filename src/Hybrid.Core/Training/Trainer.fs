@@ -299,17 +299,8 @@ module Trainer =
 
         match o.CheckpointDir with
         | Some dir when o.Resume ->
-            match Checkpoint.latest dir with
-            | Some folder ->
-                let meta = Checkpoint.load folder allTensors best optimizer
-
-                if meta.Seed <> o.Seed then
-                    raise (
-                        HybridException(
-                            $"Trainer: the checkpoint in '{folder}' was made with seed {meta.Seed}, this run has seed {o.Seed}. Use the same seed or another CheckpointDir."
-                        )
-                    )
-
+            match Checkpoint.resume dir allTensors best optimizer o.Seed o.Epochs with
+            | Some meta ->
                 start <- meta.Epoch
                 bestValidation <- meta.BestValidation
                 bestEpoch <- meta.BestEpoch

@@ -87,8 +87,32 @@ module Uncertainty =
             (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
             / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0)
 
+    /// Runs `f` with `modules` in training mode (dropout active) and puts every module and submodule back in
+    /// the mode it had before, in a `finally`: also when `f` throws.
+    let withTrainingMode (modules: torch.nn.Module[]) (f: unit -> 'T) : 'T =
+        // Every module with its depth and mode; restored parents first, because `train` recurses into children.
+        let previous =
+            modules
+            |> Array.collect (fun m ->
+                Array.append [| -1, m, m.training |] [|
+                    for name, sub in m.named_modules () ->
+                        (if name = "" then 0 else name.Split('.').Length), sub, sub.training
+                |])
+            |> Array.sortBy (fun (depth, _, _) -> depth)
+
+        try
+            for m in modules do
+                m.train ()
+
+            f ()
+        finally
+            for _, m, training in previous do
+                m.train training
+
     /// MC dropout: `passes` stochastic forward passes of `predict` with the modules in training mode (dropout
-    /// active) and no gradients; mean and standard deviation over the passes. Modules go back to eval mode.
+    /// active) and no gradients; mean and standard deviation over the passes. The modules go back to the mode
+    /// they were in (eval after training), also when `predict` throws. The draws come from TorchSharp's global
+    /// generator as it stands; `mcDropoutSeeded` makes them repeatable.
     let mcDropout (modules: torch.nn.Module[]) (passes: int) (predict: unit -> torch.Tensor) : Predictive =
         Engine.init ()
 
@@ -97,18 +121,32 @@ module Uncertainty =
 
         use _ = torch.no_grad ()
 
-        for m in modules do
-            m.train ()
-
-        let samples = torch.stack (Array.init passes (fun _ -> predict ()), 0L)
-
-        for m in modules do
-            m.eval ()
+        let samples =
+            withTrainingMode modules (fun () -> torch.stack (Array.init passes (fun _ -> predict ()), 0L))
 
         {
             Mean = samples.mean ([| 0L |])
             Std = samples.std (0L, unbiased = false)
         }
+
+    /// MC dropout with its own seed: the dropout masks are drawn after seeding the global generator with `seed`
+    /// (as `Engine.seed`), so two calls with one seed give identical draws; afterwards the CPU generator is
+    /// put back to its state before the call (also when `predict` throws), so the caller's random stream is
+    /// not disturbed. Otherwise as `mcDropout`.
+    let mcDropoutSeeded
+        (modules: torch.nn.Module[])
+        (passes: int)
+        (seed: int)
+        (predict: unit -> torch.Tensor)
+        : Predictive =
+        Engine.init ()
+        use state = torch.get_rng_state ()
+
+        try
+            Engine.seed seed
+            mcDropout modules passes predict
+        finally
+            torch.set_rng_state state
 
     /// Trains `members` ensemble members: member k is created by `create k` right after the global seed is
     /// set to seed + k, then all are trained by `train`, one after another. Members are not trained on

@@ -129,4 +129,48 @@ let tests =
 
             Expect.throwsT<HybridException> (fun () -> Loss.prior 0.0 0.0 mean |> ignore) "sd = 0"
         }
+
+        test "Loss.mse masks NaN as missing: the mean over the observed entries" {
+            let prediction = torch.tensor ([| 1.0; 2.0; 3.0; 4.0 |], dtype = f64)
+            let target = torch.tensor ([| 0.0; nan; 1.0; nan |], dtype = f64)
+            // (1² + 2²) / 2 over the two observed entries.
+            Expect.equal ((Loss.mse prediction target).ToDouble()) 2.5 "NaN entries ignored"
+        }
+
+        test "Loss.mse refuses +∞ and −∞ in the data, with the count and the first position" {
+            let prediction = torch.zeros ([| 2L; 3L |], dtype = f64)
+
+            let flat = torch.tensor ([| 0.0; 1.0; nan; 2.0; -infinity; infinity |], dtype = f64)
+            let target = flat.reshape (2L, 3L)
+
+            let e = Expect.throwsC (fun () -> Loss.mse prediction target |> ignore) id
+
+            Expect.equal (e.GetType()) typeof<HybridException> "a HybridException"
+
+            Expect.equal
+                e.Message
+                "Loss.mse: the target holds 2 infinite values (the first is -∞ at index [1, 1]). Only NaN marks a missing value, so ±∞ is not ignored: it usually comes from an overflow or from text such as 'Infinity' in the data. Replace it by NaN to mark it missing, or correct the data."
+                "count, first position, why and the fix"
+
+            let one = torch.tensor ([| 0.0; infinity |], dtype = f64)
+
+            let e1 =
+                Expect.throwsC (fun () -> Loss.mse (torch.zeros (2L, dtype = f64)) one |> ignore) id
+
+            Expect.stringContains e1.Message "holds 1 infinite value (the first is +∞ at index [1])" "one +∞"
+        }
+
+        test "Loss.gaussianNll refuses ±∞ targets too" {
+            let e =
+                Expect.throwsC
+                    (fun () ->
+                        Loss.gaussianNll
+                            (torch.zeros (2L, dtype = f64))
+                            (torch.ones (2L, dtype = f64))
+                            (torch.tensor ([| infinity; 0.0 |], dtype = f64))
+                        |> ignore)
+                    id
+
+            Expect.stringContains e.Message "Loss.gaussianNll: the target holds 1 infinite value" "names the loss"
+        }
     ]

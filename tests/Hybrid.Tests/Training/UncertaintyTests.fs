@@ -157,4 +157,71 @@ let tests =
 
             Expect.throwsT<HybridException> (fun () -> Uncertainty.ensemble 0 1 id ignore |> ignore) "no members"
         }
+
+        test "mcDropoutSeeded: two calls with one seed draw identical masks, another seed differs" {
+            Engine.seed 1
+            let net = new Mlp("net", 1, 1, 16, 2, dropout = 0.3, dtype = f64)
+            net.eval ()
+            let xs = torch.linspace(-1.0, 1.0, 10L, dtype = f64).unsqueeze (-1L)
+
+            let draw seed =
+                Uncertainty.mcDropoutSeeded [| net |] 5 seed (fun () -> net.forward xs)
+
+            let a, b, c = draw 7, draw 7, draw 8
+            let bits (t: torch.Tensor) = t.reshape(-1L).data<float>().ToArray()
+            Expect.sequenceEqual (bits b.Mean) (bits a.Mean) "identical means"
+            Expect.sequenceEqual (bits b.Std) (bits a.Std) "identical spreads"
+            Expect.notEqual (bits c.Mean) (bits a.Mean) "another seed draws other masks"
+            Expect.isFalse net.training "back in eval mode"
+        }
+
+        test "mcDropoutSeeded leaves the caller's random stream where it was" {
+            Engine.init ()
+            let net = new Mlp("net", 1, 1, 8, 1, dropout = 0.5, dtype = f64)
+            let xs = torch.zeros ([| 4L; 1L |], dtype = f64)
+            Engine.seed 3
+            let expected = torch.rand(3L, dtype = f64).data<float>().ToArray()
+            Engine.seed 3
+            Uncertainty.mcDropoutSeeded [| net |] 3 11 (fun () -> net.forward xs) |> ignore
+            let after = torch.rand(3L, dtype = f64).data<float>().ToArray()
+            Expect.sequenceEqual after expected "the same numbers as without the call"
+        }
+
+        test "a throwing predict leaves every module in the mode it had before" {
+            Engine.init ()
+            let net = new Mlp("net", 1, 1, 8, 1, dropout = 0.5, dtype = f64)
+            let other = new Mlp("other", 1, 1, 8, 1, dropout = 0.5, dtype = f64)
+            net.eval ()
+            other.train ()
+
+            let modes (m: torch.nn.Module) =
+                Array.append [| m.training |] [| for s in m.modules () -> s.training |]
+
+            let before = modes net, modes other
+
+            let e =
+                Expect.throwsC
+                    (fun () ->
+                        Uncertainty.mcDropout [| net; other |] 3 (fun () -> failwith "predict failed")
+                        |> ignore)
+                    id
+
+            Expect.equal e.Message "predict failed" "the predict's own error"
+            Expect.equal (modes net, modes other) before "eval stays eval, train stays train"
+            Expect.isFalse net.training "net in eval mode"
+            Expect.isTrue (Array.forall not (modes net)) "every submodule of net in eval mode"
+
+            Engine.seed 4
+            let expected = torch.rand(2L, dtype = f64).data<float>().ToArray()
+            Engine.seed 4
+
+            Expect.throws
+                (fun () ->
+                    Uncertainty.mcDropoutSeeded [| net |] 3 9 (fun () -> failwith "predict failed")
+                    |> ignore)
+                "the seeded version throws too"
+
+            Expect.sequenceEqual (torch.rand(2L, dtype = f64).data<float>().ToArray()) expected "random state restored"
+            Expect.isFalse net.training "eval again"
+        }
     ]
