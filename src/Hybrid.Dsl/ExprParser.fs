@@ -7,18 +7,9 @@ open System
 /// only brackets and prefix operators recurse, and their nesting is limited to `Limits.MaxNesting`.
 module internal ExprParser =
 
-    /// Names of the built-in one-argument functions.
-    let functions: (string * Fn) list = [
-        "exp", Fn.Exp
-        "log", Fn.Log
-        "sqrt", Fn.Sqrt
-        "abs", Fn.Abs
-        "sin", Fn.Sin
-        "cos", Fn.Cos
-        "tanh", Fn.Tanh
-        "sigmoid", Fn.Sigmoid
-        "softplus", Fn.Softplus
-    ]
+    /// Names of the built-in one-argument functions (from the `Pointwise` table).
+    let functions: (string * Fn) list =
+        Pointwise.all |> List.map (fun fn -> Pointwise.name fn, fn)
 
     /// Words with a built-in meaning inside expressions; they cannot name symbols.
     let reserved: string list =

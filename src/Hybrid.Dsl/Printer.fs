@@ -20,18 +20,8 @@ type Notation =
 [<RequireQualifiedAccess>]
 module Print =
 
-    /// The name of a pointwise function as written in text (`exp`, `log`, …, `softplus`).
-    let fnName (fn: Fn) : string =
-        match fn with
-        | Fn.Exp -> "exp"
-        | Fn.Log -> "log"
-        | Fn.Sqrt -> "sqrt"
-        | Fn.Abs -> "abs"
-        | Fn.Sin -> "sin"
-        | Fn.Cos -> "cos"
-        | Fn.Tanh -> "tanh"
-        | Fn.Sigmoid -> "sigmoid"
-        | Fn.Softplus -> "softplus"
+    /// The name of a pointwise function as written in text (`Pointwise.name`: `exp`, `log`, …, `softplus`).
+    let fnName (fn: Fn) : string = Pointwise.name fn
 
     /// Formats a number so that it reads back exactly (round-trip format, invariant culture).
     let number (v: float) : string =

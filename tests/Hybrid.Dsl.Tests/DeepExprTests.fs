@@ -9,25 +9,7 @@ open Hybrid
 
 let private terms = 100_000
 
-/// Runs `f` on a thread with a 256 KB stack and rethrows what it raised.
-let private onSmallStack (f: unit -> unit) =
-    let mutable error: exn = null
-
-    let t =
-        Thread(
-            (fun () ->
-                try
-                    f ()
-                with e ->
-                    error <- e),
-            256 * 1024
-        )
-
-    t.Start()
-    t.Join()
-
-    if not (isNull error) then
-        raise (Exception("failed on the small-stack thread", error))
+let private onSmallStack (f: unit -> unit) = SmallStack.run f
 
 /// c₁·u + c₂·u + … with cᵢ = i mod 7, left-nested as the parser and `Expr.sum` build it.
 let private bigSum () =

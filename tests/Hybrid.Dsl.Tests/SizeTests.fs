@@ -10,27 +10,7 @@ open Hybrid
 
 /// Runs `f` on a thread with a 256 KiB stack, so that recursion proportional to the input overflows (and kills
 /// the test run) instead of passing on the default 1 MiB or 8 MiB stack.
-let private onSmallStack (f: unit -> 'a) : 'a =
-    let mutable result = None
-    let mutable error = null
-
-    let t =
-        Thread(
-            (fun () ->
-                try
-                    result <- Some(f ())
-                with e ->
-                    error <- e),
-            256 * 1024
-        )
-
-    t.Start()
-    t.Join()
-
-    if not (isNull error) then
-        raise (Exception("failed on the small-stack thread", error))
-
-    result.Value
+let private onSmallStack (f: unit -> 'a) : 'a = SmallStack.run f
 
 /// Leaves of a binary Add/Mul chain and the number of each operator, walked with an explicit stack.
 let private census (e: Expr) : int * int * int =

@@ -49,24 +49,7 @@ let child (terms: int) : int =
 
     if List.forall id ok then 0 else 1
 
-let private onSmallStack (f: unit -> unit) =
-    let mutable error: exn = null
-
-    let t =
-        Thread(
-            (fun () ->
-                try
-                    f ()
-                with e ->
-                    error <- e),
-            256 * 1024
-        )
-
-    t.Start()
-    t.Join()
-
-    if not (isNull error) then
-        raise (Exception("failed on the small-stack thread", error))
+let private onSmallStack (f: unit -> unit) = Hybrid.Dsl.Tests.SmallStack.run f
 
 let tests =
     testList "Large models" [
