@@ -174,7 +174,7 @@ Scale is ignored (mg and kg are both mass): dimensional analysis compares dimens
 | `∇·(D ∇u)` | `div(D*grad(u))` | divergence (conservative flux form) |
 | `Δu`, `∇²u` | `lap(u)` | Laplacian |
 | `(v·∇)u`, `advect(v, u)`, `advect(vx, vy, u)` | `advect(v, u)`, `advect(vx, vy, u)` | advection (v·∇)u |
-| `X[k+1]`, `X[k−2]` | `X[k+1]`, `X[k-2]` | shift on the periodic lattice |
+| `X[k+1]`, `X[k−2]` | `X[k+1]`, `X[k-2]` | shift on the periodic lattice (a fast field `Y[k+1]`: the same fast site j of slow site k + 1) |
 | `Y[j+1]` | same | shift on the fast ring (fast fields) |
 | `Σ_j(Y)`, `Σⱼ Y` | `sum_j(Y)` | sum over the J fast sites of the current slow site |
 | `x`, `y`, `t` | same | coordinates and time (reserved names) |
@@ -281,7 +281,7 @@ let parseError =
         e.Message
 
 printfn "%s" parseError
-check "caret" (parseError.Contains "Line 2, column 15" && parseError.Contains "^")
+check "caret at the unclosed bracket" (parseError.Contains "Line 2, column 9" && parseError.Contains "^")
 
 (**
 ### Units

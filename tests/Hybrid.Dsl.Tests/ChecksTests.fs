@@ -89,6 +89,13 @@ let tests =
                 "the problems in rule order (as before the checks were split into rules)"
         }
 
+        test "a fast field shifted along the slow index is valid (the same j at slow site k + m)" {
+            let text =
+                "domain lattice 4 x 2\nfield X\nfield Y fast\ndX/dt = sum_j(Y)\ndY/dt = Y[k+1] - Y\ninitial X = 0\ninitial Y = 0"
+
+            Expect.equal (validateMessage (Parse.modelUnchecked text)) "valid" "accepted, as the compilers run it"
+        }
+
         test "equationOf returns a field's equation" {
             Expect.equal (Checks.equationOf fisher "u") fisher.Equations.Head "the equation of u"
         }

@@ -112,9 +112,6 @@ let cases: (string * string * string) list = [
     "fast field outside the fast sum",
     "domain lattice 4 x 2\nfield X\nfield Y fast\ndX/dt = -Y\ndY/dt = X\ninitial X = 0\ninitial Y = 0",
     "The fast field 'Y' appears in the equation of the slow field 'X' outside a fast sum"
-    "slow shift of a fast field",
-    "domain lattice 4 x 2\nfield X\nfield Y fast\ndX/dt = sum_j(Y)\ndY/dt = Y[k+1]\ninitial X = 0\ninitial Y = 0",
-    "is a fast field but is shifted along the slow index k"
 ]
 
 let private run (input: string) : Result<Model, exn> =

@@ -346,11 +346,13 @@ type Stepper
             for i in 0 .. stages - 1 do
                 Blas.Axpy(1.0, stageAdjoint[i][f], target)
 
-    /// Raises when a field holds NaN or ±∞ in its interior after `step` (time t).
+    /// Raises when a field holds NaN or ±∞ in its interior after `step` (time t), or when its max |u| passes
+    /// `Rollout.maxMagnitude` (the eager back end's error).
     member _.CheckFinite(u: float[][], step: int, t: float) =
         for f in 0 .. fields - 1 do
             let values = u[f]
             let interior = maps[f].Interior
+            let mutable largest = 0.0
 
             for b in 0 .. batch - 1 do
                 for c in 0 .. interior.Length - 1 do
@@ -362,3 +364,8 @@ type Stepper
                                 $"The fused rollout produced {v} in field '{plan.Fields[f]}' at step {step} (t = {t:G6}), cell {c} of trajectory {b}. Reduce the time step or check the parameters."
                             )
                         )
+
+                    largest <- max largest (abs v)
+
+            if largest > Rollout.maxMagnitude then
+                raise (Rollout.blowUp plan.Fields[f] largest step t)

@@ -283,6 +283,12 @@ module Rollout =
                 | OnUnstable.Fail -> raise (HybridException message)
                 | _ -> eprintfn "warning: %s" message
 
+    /// The error for a field whose max |u| = `m` passed `maxMagnitude` at `step` (time t); both back ends raise it.
+    let internal blowUp (field: string) (m: float) (step: int) (t: float) : exn =
+        HybridException(
+            $"Field '{field}' is blowing up: max |{field}| = {short 4 m} at step {step} (t = {short 6 t}) passed the bound {short 4 maxMagnitude} (Rollout.maxMagnitude). If the solution should stay bounded, the scheme is unstable: use a smaller Dt, or a stiff/implicit scheme (Scheme.ImexEuler or ImexCrankNicolson for stiff diffusion). If such values are real, raise Rollout.maxMagnitude."
+        )
+
     /// Raises when a field holds NaN/Inf or when its max |u| passes `maxMagnitude`, naming the field, the
     /// step and the time.
     let internal checkFinite (fields: string[]) (step: int) (t: float) (u: torch.Tensor[]) =
@@ -307,11 +313,7 @@ module Rollout =
                 let m = size.ToDouble()
 
                 if m > maxMagnitude then
-                    raise (
-                        HybridException(
-                            $"Field '{fields[i]}' is blowing up: max |{fields[i]}| = {short 4 m} at step {step} (t = {short 6 t}) passed the bound {short 4 maxMagnitude} (Rollout.maxMagnitude). If the solution should stay bounded, the scheme is unstable: use a smaller Dt, or a stiff/implicit scheme (Scheme.ImexEuler or ImexCrankNicolson for stiff diffusion). If such values are real, raise Rollout.maxMagnitude."
-                        )
-                    ))
+                    raise (blowUp fields[i] m step t))
 
     /// Runs steps [first, last) from `u`, returning the end state followed by the states saved inside.
     let internal runSteps

@@ -70,8 +70,6 @@ module internal ExpressionRules =
                     n
                     where
                     n
-            elif ix = LatticeIndex.K && s.IsFast n then
-                sprintf "'%s' is a fast field but is shifted along the slow index k in %s. Use %s[j+m]." n where n
         | _ ->
             sprintf
                 "Lattice shift '%s' in %s needs a periodic lattice domain, but the domain is a %s. Declare domain (lattice K) or use spatial operators."

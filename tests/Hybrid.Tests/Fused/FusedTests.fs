@@ -941,7 +941,8 @@ let tests =
                  |> Model.addParam (spatial "k")
                  |> Model.addEquation "X" (Sym "X")
                  |> Model.addEquation "Y" (Sym "k" * Sym "Y"))
-                "the spatial parameter 'k' on the fast ring"
+                // Refused by the model checks (Checks.compilable) before lowering.
+                "Parameter 'k' is spatial but the domain is a periodic lattice"
 
             refused
                 "a neural closure on the fast ring"

@@ -204,7 +204,14 @@ let tests =
         }
 
         test "a blow-up stops at the bound, naming the field, step, time and value" {
-            let sim = Compiler.compile Compiler.defaults (fastGrowth ())
+            // The eager back end checks every FiniteCheckEvery steps (the kernels check every step, below).
+            let sim =
+                Compiler.compile
+                    {
+                        Compiler.defaults with
+                            Backend = Backend.Eager
+                    }
+                    (fastGrowth ())
 
             let o = {
                 options Scheme.Rk4 0.01 [| 1.0 |] with
@@ -227,9 +234,36 @@ let tests =
             Expect.floatClose { absolute = 0.0; relative = 1e-3 } (float shown) (g ** 40.0) "the value gᵏ⁰"
         }
 
+        test "on the generated kernels a blow-up stops at the first step past the bound, with the same message" {
+            let sim = Compiler.compile Compiler.defaults (fastGrowth ())
+            let o = options Scheme.Rk4 0.01 [| 1.0 |]
+            Expect.equal (fst (sim.BackendFor o)) Backend.Kernels "Auto runs this on the kernels"
+
+            let e =
+                Expect.throwsC
+                    (fun () ->
+                        use _ = torch.no_grad ()
+                        sim.Simulate(sim.Initial 1, o) |> ignore)
+                    id
+
+            // g = 644.33…: g³⁵ = 2.0e98 < 1e100 < g³⁶ = 1.3e101.
+            let g = 1.0 + 10.0 + 50.0 + 1000.0 / 6.0 + 10000.0 / 24.0
+            Expect.stringContains e.Message "Field 'u' is blowing up: max |u| = " "names the field"
+            Expect.stringContains e.Message "at step 36 (t = 0.36) passed the bound 1E+100" "step, time, bound"
+            let shown = (e.Message.Split("max |u| = ")[1]).Split(' ')[0]
+            Expect.floatClose { absolute = 0.0; relative = 1e-3 } (float shown) (g ** 36.0) "the value g³⁶"
+        }
+
         test "the blow-up bound is settable" {
             let previous = Rollout.maxMagnitude
-            let sim = Compiler.compile Compiler.defaults (fastGrowth ())
+
+            let sim =
+                Compiler.compile
+                    {
+                        Compiler.defaults with
+                            Backend = Backend.Eager
+                    }
+                    (fastGrowth ())
 
             try
                 Rollout.maxMagnitude <- 1e20
