@@ -132,56 +132,6 @@ type TrainResult = {
     Theta: (string * float)[]
 }
 
-/// Mini-batches of trajectory windows for multiple shooting.
-[<RequireQualifiedAccess>]
-module Windows =
-
-    /// Every (trajectory, start) pair whose window of `horizon` save intervals fits in `snapshots`.
-    let starts (snapshots: int) (trajectories: int) (horizon: int) : (int * int)[] =
-        if horizon < 1 then
-            raise (HybridException($"Windows: the horizon must be at least 1 save interval, got {horizon}."))
-
-        if snapshots <= horizon then
-            raise (
-                HybridException(
-                    $"Windows: a horizon of {horizon} intervals needs more than {horizon} snapshots, but the data has {snapshots}. Lower the horizon or give longer trajectories."
-                )
-            )
-
-        [|
-            for b in 0 .. trajectories - 1 do
-                for s in 0 .. snapshots - 1 - horizon -> (b, s)
-        |]
-
-    /// `count` distinct pairs drawn at random (all of them, shuffled, when count ≥ available).
-    let sample (random: Random) (count: int) (pairs: (int * int)[]) : (int * int)[] =
-        let a = Array.copy pairs
-
-        for i in a.Length - 1 .. -1 .. 1 do
-            let j = random.Next(i + 1)
-            let t = a[i]
-            a[i] <- a[j]
-            a[j] <- t
-
-        if count >= a.Length then a else a[0 .. count - 1]
-
-    /// The windows of `data` [S; B; spatial…]: shape [horizon + 1; W; spatial…] (index 0 = initial states).
-    let take (data: torch.Tensor) (pairs: (int * int)[]) (horizon: int) : torch.Tensor =
-        if pairs.Length = 0 then
-            raise (HybridException("Windows.take: no windows were given (empty training set?)."))
-
-        let w = pairs.Length
-        let ti = Array.init ((horizon + 1) * w) (fun k -> int64 (snd pairs[k % w] + k / w))
-        let bi = Array.init ((horizon + 1) * w) (fun k -> int64 (fst pairs[k % w]))
-
-        let tt =
-            torch.tensor(ti, device = data.device).reshape ([| int64 (horizon + 1); int64 w |])
-
-        let bt =
-            torch.tensor(bi, device = data.device).reshape ([| int64 (horizon + 1); int64 w |])
-
-        data.index ([| torch.TensorIndex.Tensor tt; torch.TensorIndex.Tensor bt |])
-
 /// Joint optimisation of θ and φ: Adam with parameter groups and schedules, gradient clipping, growing
 /// horizons, λ schedules, validation with early stopping, checkpoints and resume, progress; and LBFGS for
 /// θ-only fits. Runs repeat exactly for one seed (on one device and thread count).
@@ -267,12 +217,7 @@ module Trainer =
                 )
             )
 
-    /// Trains with Adam (one parameter group per `ParamGroup`). Every step runs in its own dispose scope;
-    /// losses are reduced to numbers. At the start of every epoch TorchSharp's global generator is reseeded
-    /// from (seed, epoch) and `TrainContext.Random` is created from the same pair, so a resumed run repeats
-    /// an uninterrupted one exactly. Raises `HybridException` on empty groups, a non-scalar or non-finite
-    /// loss, or a checkpoint made with another seed.
-    let train (o: TrainOptions) (objective: Objective) : TrainResult =
+    let private run (o: TrainOptions) (objective: Objective) : TrainResult =
         Engine.init ()
         validate o
         let watch = Stopwatch.StartNew()
@@ -414,15 +359,14 @@ module Trainer =
                         for m in o.Modules do
                             m.eval ()
 
-                        let value =
+                        // Back to training mode even when the validation loss throws.
+                        try
                             use _ = torch.no_grad ()
                             use _ = torch.NewDisposeScope()
                             v ctx
-
-                        for m in o.Modules do
-                            m.train ()
-
-                        value
+                        finally
+                            for m in o.Modules do
+                                m.train ()
                     | _ -> nan
 
                 validationLosses.Add validation
@@ -484,6 +428,21 @@ module Trainer =
             WallTime = watch.Elapsed
             Theta = theta ()
         }
+
+    /// Trains with Adam (one parameter group per `ParamGroup`). Every step runs in its own dispose scope;
+    /// losses are reduced to numbers. At the start of every epoch TorchSharp's global generator is reseeded
+    /// from (seed, epoch) and `TrainContext.Random` is created from the same pair, so a resumed run repeats
+    /// an uninterrupted one exactly. Raises `HybridException` on empty groups, a non-scalar or non-finite
+    /// loss, or a checkpoint made with another seed.
+    let train (o: TrainOptions) (objective: Objective) : TrainResult =
+        let modes = o.Modules |> Array.map (fun m -> m.training)
+
+        try
+            run o objective
+        with _ ->
+            // A failed run leaves the modules in the modes they had before it (a finished one in eval mode).
+            Array.iter2 (fun (m: torch.nn.Module) (training: bool) -> m.train training) o.Modules modes
+            reraise ()
 
     /// Fits parameters (typically θ only) with L-BFGS and a strong-Wolfe line search (`LbfgsOptimizer`, default
     /// settings except the first step's length `rate`): `iterations` outer steps of at most `maxIter` iterations

@@ -72,6 +72,37 @@ let sameWeights (a: torch.Tensor[]) (b: torch.Tensor[]) =
 let tests =
     testSequenced
     <| testList "Trainer" [
+        test "a run that fails puts its modules back in the modes they had before it" {
+            Engine.seed 1
+            let net = new Mlp("net", 1, 1, 8, 1, dropout = 0.1, dtype = f64)
+            net.eval ()
+            let x = torch.linspace(-1.0, 1.0, 8L, dtype = f64).unsqueeze (-1L)
+
+            let options = {
+                Trainer.defaults with
+                    Epochs = 3
+                    StepsPerEpoch = 1
+                    Groups = [| Trainer.group "phi" 0.01 (Neural.parameters net) |]
+                    Modules = [| net |]
+                    Progress = Progress.silent
+            }
+
+            // The trainer switches the module to training mode for its steps; the loss fails in epoch 1.
+            let failing = {
+                Loss =
+                    fun ctx ->
+                        if ctx.Epoch = 1 then
+                            failwith "the loss failed"
+
+                        let l = Loss.mse (net.forward x) (torch.zeros_like x)
+                        { Total = l; Parts = [||] }
+                Validation = None
+            }
+
+            Expect.throws (fun () -> Trainer.train options failing |> ignore) "the loss's exception propagates"
+            Expect.isFalse net.training "back in eval mode, as before the run"
+        }
+
         test "two runs with one seed give identical losses and weights" {
             let r1, w1 = run 7 None 12 -1
             let r2, w2 = run 7 None 12 -1
