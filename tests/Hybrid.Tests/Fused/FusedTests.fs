@@ -864,16 +864,27 @@ let tests =
             Expect.isTrue (Double.IsFinite(theta[0].grad.ToDouble())) "finite gradient"
         }
 
-        test "NaN in a rollout names the field and the step" {
+        test "a blow-up, and NaN, in a rollout name the field and the step" {
             Engine.init ()
             let c = cases.Head
             let sim = Fused.compile Scheme.Euler c.Model
             let theta = [| scalar 1e6; scalar 1.0 |]
 
-            let e =
-                Expect.throwsC (fun () -> Fused.rollout sim (c.Initial 1) theta 0.0 1.0 40 5 40 |> ignore) id
+            let run () =
+                Fused.rollout sim (c.Initial 1) theta 0.0 1.0 40 5 40 |> ignore
+            // First the blow-up bound (Rollout.maxMagnitude, 1e100), with the eager back end's message.
+            let e = Expect.throwsC run id
+            Expect.stringContains e.Message "Field 'u' is blowing up: max |u| = " "names the field"
+            Expect.stringContains e.Message "at step 5 (t = 5) passed the bound 1E+100" "and the step"
+            let previous = Rollout.maxMagnitude
 
-            Expect.stringContains e.Message "field 'u' at step" "names field and step"
+            try
+                // Without the bound the values overflow to ±∞ and NaN.
+                Rollout.maxMagnitude <- infinity
+                let e = Expect.throwsC run id
+                Expect.stringContains e.Message "in field 'u' at step" "names field and step"
+            finally
+                Rollout.maxMagnitude <- previous
         }
 
         test "a closure without its network is refused with the closure's name and the fix" {
