@@ -22,5 +22,6 @@ let main argv =
         PropertyTests.tests
         ChecksTests.tests
         LargeInputTests.tests
+        FixSyntaxTests.tests
     ]
     |> Hybrid.Tests.Summary.run argv
