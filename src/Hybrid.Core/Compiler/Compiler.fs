@@ -37,6 +37,7 @@ type CompileOptions = {
 }
 
 /// A model compiled to a differentiable simulator.
+[<StructuredFormatDisplay("{Display}")>]
 type Simulator
     internal
     (
@@ -176,6 +177,14 @@ type Simulator
     /// The physics residual of a trajectory under the current parameters.
     member s.Residual(form: ResidualForm, times: float[], values: torch.Tensor[]) : ResidualResult =
         Residual.compute dynamics (s.Theta()) form times values
+
+    /// What the REPL prints for `sim;;`: the model's name, fields, grid, parameters at their current values,
+    /// closures, forcings, back end and precision, one line each.
+    member _.Display: string =
+        SimulatorText.describe model dynamics.Fields parameters modules backend dtype
+
+    /// The same text as `Display`.
+    override s.ToString() = s.Display
 
 /// Compiles a `Model` (Hybrid.Dsl IR) into a `Simulator`: the expression tree is translated once into a
 /// tree of F# closures over tensors (no interpretation of the IR per step).
