@@ -141,9 +141,15 @@ public static class Plots
                 }
             }
 
+            // The colour bar: 20 steps from the maximum (top) to the minimum (bottom).
             var lx = m + saves.Length * (pw + gap);
-            svg.Append($"<rect x=\"{F(lx)}\" y=\"{F(top)}\" width=\"12\" height=\"{F(ph / 2)}\" fill=\"{Colour(hi, lo, hi)}\"/>");
-            svg.Append($"<rect x=\"{F(lx)}\" y=\"{F(top + ph / 2)}\" width=\"12\" height=\"{F(ph / 2)}\" fill=\"{Colour(lo, lo, hi)}\"/>");
+            const int steps = 20;
+            for (var k = 0; k < steps; k++)
+            {
+                var v = hi - (hi - lo) * (k + 0.5) / steps;
+                svg.Append($"<rect x=\"{F(lx)}\" y=\"{F(top + k * ph / steps)}\" width=\"12\" height=\"{F(ph / steps + 0.5)}\" fill=\"{Colour(v, lo, hi)}\"/>");
+            }
+
             svg.Append($"<text x=\"{F(lx + 16)}\" y=\"{F(top + 10)}\">{hi.ToString("G4", CultureInfo.InvariantCulture)}</text>");
             svg.Append($"<text x=\"{F(lx + 16)}\" y=\"{F(top + ph)}\">{lo.ToString("G4", CultureInfo.InvariantCulture)}</text>");
         }
