@@ -64,6 +64,32 @@ let tests =
             Expect.equal (sim.ToString()) (expected "0.125") "D after Set"
         }
 
+        test "a rectangle, a two-scale lattice, bounded parameters and a spatial parameter are described" {
+            use _ = torch.NewDisposeScope()
+            let gray = (Compiler.compile Compiler.defaults Examples.grayScott).ToString()
+
+            Expect.stringContains gray "\n  grid:       rectangle [0, 1] × [0, 1], 64 × 64 cells\n" "the rectangle"
+
+            Expect.stringContains
+                gray
+                "\n  parameters: Du = 2e-05 (positive, learnable), Dv = 1e-05 (positive, learnable), F = 0.04 (in [0, 0.1], learnable), k = 0.06 (in [0, 0.1], learnable)\n"
+                "bounded parameters"
+
+            let spatial =
+                Parse.model
+                    "model ring\ndomain interval [0, 1] cells 4\nfield u\nparam k = 0.2 spatial\ndu/dt = -k u\nboundary u periodic\ninitial u = 1"
+
+            Expect.stringContains
+                ((Compiler.compile Compiler.defaults spatial).ToString())
+                "\n  parameters: k = 0.2 (free, learnable, spatial: mean of 4 cells)\n"
+                "a spatial parameter"
+
+            Expect.stringContains
+                ((Compiler.compile Compiler.defaults Examples.lorenz96).ToString())
+                "\n  grid:       periodic lattice, 36 sites × 10 fast sites\n"
+                "the two-scale lattice"
+        }
+
         test "a 0-D model without closures or forcings says none" {
             use _ = torch.NewDisposeScope()
             let sim = Compiler.compile Compiler.defaults Examples.lotkaVolterra
