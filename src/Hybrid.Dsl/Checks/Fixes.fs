@@ -1,8 +1,10 @@
 namespace Hybrid
 
 /// The code that the checks' messages suggest, written in the syntax the model came from (`ModelSyntax`):
-/// builder code for the `model { }` builder, statements of the text form for `Parse.model`. Every text-form
-/// snippet without "..." is a complete statement that parses as it stands.
+/// builder code for the `model { }` builder, statements of the text form for `Parse.model`. A text-form
+/// statement with concrete values (`boundary u noflux`, `initial u = 0`, `param k = 0.1 positive`,
+/// `closure f/1 = mlp [1, 32, 1]`, `domain interval [0, 1] cells 100`) parses as it stands; "...", K and J are
+/// placeholders for the user to fill in.
 [<RequireQualifiedAccess>]
 module internal CheckFixes =
 
