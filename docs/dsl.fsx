@@ -255,6 +255,11 @@ Every problem names the symbol, the problem and the fix; all problems are listed
 equation's right-hand side, an initial condition or a boundary value) may have at most
 `Checks.maxExpressionNodes` = 100,000 nodes (numbers, symbols and operators; a flat sum of 50,000 terms);
 a longer one is refused with its size: split the sum into several fields or use a closure.
+
+A fix is written in the syntax the model came from (`ModelSyntax`): `Parse.model` (and the C# facade, which
+writes text statements) suggests text statements such as `boundary u noflux`, which parse as they stand; the
+builder and hand-built models get builder code such as `boundary "u" noFlux`
+(`Checks.problemsIn ModelSyntax.Text m` asks for the text form).
 *)
 
 let problems =
@@ -272,6 +277,21 @@ check
      |> List.exists (fun p -> p.Contains "has no boundary condition on the left side"))
 
 check "missing initial" (problems |> List.exists (fun p -> p.Contains "has no initial condition"))
+
+let textProblems =
+    Checks.problemsIn ModelSyntax.Text {
+        Examples.tumour with
+            Boundaries = []
+            Initials = []
+    }
+
+textProblems |> List.iter (printfn "- %s")
+
+check
+    "the text form's fix is a text statement"
+    (textProblems
+     |> List.contains
+         "Field 'u' has no boundary condition on the left side of the 1-D interval. Add one, e.g. boundary u noflux.")
 
 let parseError =
     try

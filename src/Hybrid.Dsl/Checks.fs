@@ -44,11 +44,12 @@ module Checks =
     let private rules =
         modelRules @ (InitialRules.everyField :: initialValueRules) @ boundaryRules
 
-    /// All problems with a model, each a sentence naming the symbol, the problem and the fix; empty when
-    /// the model is well formed. Units are checked only when every other rule passes (they are meaningful
-    /// only once symbols resolve). Runs in time linear in the model's size, without recursion.
-    let problems (m: Model) : string list =
-        let scope = CheckScope m
+    /// All problems with a model written in `syntax`, each a sentence naming the symbol, the problem and the
+    /// fix, the fix written in that syntax; empty when the model is well formed. Units are checked only when
+    /// every other rule passes (they are meaningful only once symbols resolve). Runs in time linear in the
+    /// model's size, without recursion.
+    let problemsIn (syntax: ModelSyntax) (m: Model) : string list =
+        let scope = CheckScope(m, syntax)
         let structural = rules |> List.collect (fun rule -> rule scope)
 
         let all =
@@ -58,6 +59,9 @@ module Checks =
                 structural
 
         List.distinct all
+
+    /// All problems with a model (`problemsIn`), the fixes written for the `model { }` builder.
+    let problems (m: Model) : string list = problemsIn ModelSyntax.Builder m
 
     /// The exception `validate` raises for these problems of model `m`.
     let private failure (m: Model) (problems: string list) : exn =
@@ -72,21 +76,24 @@ module Checks =
                     (many |> List.map (fun s -> "  - " + s) |> String.concat "\n")
             )
 
-    /// Raises `ModelException` listing every problem (one per line) when the model is ill formed: a domain
-    /// without cells, duplicate or invalid names, parameter values outside their constraints, a field without
-    /// exactly one equation, initial condition, and boundary condition per side, undefined symbols, closures
-    /// called with the wrong arity, operators the domain lacks, inconsistent units, and expressions of more
-    /// than `maxExpressionNodes` nodes.
-    let validate (m: Model) : unit =
-        match problems m with
+    /// Raises `ModelException` listing every problem (one per line, fixes written in `syntax`) when the model
+    /// is ill formed: a domain without cells, duplicate or invalid names, parameter values outside their
+    /// constraints, a field without exactly one equation, initial condition, and boundary condition per side,
+    /// undefined symbols, closures called with the wrong arity, operators the domain lacks, inconsistent units,
+    /// and expressions of more than `maxExpressionNodes` nodes. `Parse.model` calls it with `ModelSyntax.Text`.
+    let validateIn (syntax: ModelSyntax) (m: Model) : unit =
+        match problemsIn syntax m with
         | [] -> ()
         | many -> raise (failure m many)
 
-    /// The rules a compiled simulator needs: everything `validate` checks except that every field has an
-    /// initial condition (a rollout can start from a given state) and units. Raises `ModelException` with the same problems `validate`
-    /// reports. The compiler and the kernel lowering call this instead of restating those messages.
-    let compilable (m: Model) : unit =
-        let scope = CheckScope m
+    /// `validateIn` with the fixes written for the `model { }` builder (which calls it).
+    let validate (m: Model) : unit = validateIn ModelSyntax.Builder m
+
+    /// The rules a compiled simulator needs: everything `validateIn` checks except that every field has an
+    /// initial condition (a rollout can start from a given state) and units. Raises `ModelException` with the
+    /// same problems `validateIn` reports, fixes written in `syntax`.
+    let compilableIn (syntax: ModelSyntax) (m: Model) : unit =
+        let scope = CheckScope(m, syntax)
 
         match
             modelRules @ initialValueRules @ boundaryRules
@@ -96,12 +103,16 @@ module Checks =
         | [] -> ()
         | many -> raise (failure m many)
 
+    /// `compilableIn` with the fixes written for the `model { }` builder. The compiler and the kernel lowering
+    /// call this instead of restating those messages.
+    let compilable (m: Model) : unit = compilableIn ModelSyntax.Builder m
+
     /// The equation of a field; raises `ModelException` with the problem `validate` reports when the field has
     /// no equation or several.
     let equationOf (m: Model) (field: string) : Equation =
         match m.Equations |> List.filter (fun e -> e.Field = field) with
         | [ eq ] -> eq
-        | [] -> raise (failure m [ EquationRules.missing field ])
+        | [] -> raise (failure m [ EquationRules.missing ModelSyntax.Builder field ])
         | many -> raise (failure m [ EquationRules.several field many.Length ])
 
     /// The boundary condition of a field on one side; raises `ModelException` with the problem `validate`
@@ -109,5 +120,5 @@ module Checks =
     let boundaryOf (m: Model) (field: string) (side: Side) : BoundaryCondition =
         match m.Boundaries |> List.filter (fun b -> b.Field = field && b.Side = side) with
         | [ b ] -> b.Condition
-        | [] -> raise (failure m [ BoundaryRules.missing m.Domain field side ])
+        | [] -> raise (failure m [ BoundaryRules.missing ModelSyntax.Builder m.Domain field side ])
         | _ -> raise (failure m [ BoundaryRules.several field side ])

@@ -60,9 +60,10 @@ module Parse =
     /// boundary line for one side after a line for every side of the same field replaces it on that side.
     let modelUnchecked (text: string) : Model = guard text ModelParser.parse
 
-    /// Parses a model from its text form and checks it (`Checks.validate`): raises `ParseException` for text
-    /// that does not follow the grammar and `ModelException` for a model that fails its checks.
+    /// Parses a model from its text form and checks it (`Checks.validateIn ModelSyntax.Text`): raises
+    /// `ParseException` for text that does not follow the grammar and `ModelException` for a model that fails
+    /// its checks, each fix written as a statement of the text form.
     let model (text: string) : Model =
         let m = modelUnchecked text
-        Checks.validate m
+        Checks.validateIn ModelSyntax.Text m
         m

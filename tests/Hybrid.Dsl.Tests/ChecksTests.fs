@@ -74,13 +74,13 @@ let tests =
             Expect.equal
                 (Checks.problems m)
                 [
-                    "The interval [1, 0] is empty. Give x0 < x1, e.g. interval 0.0 1.0."
+                    "The interval [1, 0] is empty. Give x0 < x1, e.g. domain (interval 0.0 1.0) (cells 100)."
                     "The constant 't' uses the name of a coordinate (x, y, t). Choose another name."
                     "Parameter 'k' is declared positive but its initial value is -1. Give a value > 0, e.g. param \"k\" (positive 0.1)."
-                    "Field 'v' has no equation. Add one, e.g. equation (dt v == ...) or dv/dt = ...."
+                    "Field 'v' has no equation. Add one, e.g. equation (dt v == ...)."
                     "There is an equation for 'w', which is not a declared field. Declare it with field \"w\". Did you mean 'u'?"
-                    "Undefined symbol 'kk' in the equation of 'u'. Declare it (field, param, forcing or const) or fix the spelling. Did you mean 'k'?"
-                    "Field 'v' has no initial condition. Add one, e.g. initial \"v\" (fun x -> ...) or initial v = data \"v0\"."
+                    "Undefined symbol 'kk' in the equation of 'u'. Declare it (field, param, forcing or constant) or fix the spelling. Did you mean 'k'?"
+                    "Field 'v' has no initial condition. Add one, e.g. initialValue \"v\" 0.0 or initial \"v\" (fun x -> ...), or initialData \"v\" \"v0\" for values given as data."
                     "'u' cannot be used in the initial condition of 'u': initial conditions may use coordinates, parameters, constants and forcings, not fields."
                     "Field 'u' is periodic on the left side but not on the right side. Periodic conditions come in pairs: set both."
                     "Field 'v' has no boundary condition on the left side of the 1-D interval. Add one, e.g. boundary \"v\" noFlux."
@@ -104,7 +104,7 @@ let tests =
             let m = { fisher with Equations = [] }
 
             let expected =
-                "Model 'fisher_kpp': Field 'u' has no equation. Add one, e.g. equation (dt u == ...) or du/dt = ...."
+                "Model 'fisher_kpp': Field 'u' has no equation. Add one, e.g. equation (dt u == ...)."
 
             Expect.equal (raised (fun () -> Checks.equationOf m "u")) expected "equationOf"
             Expect.equal (validateMessage m) expected "validate"

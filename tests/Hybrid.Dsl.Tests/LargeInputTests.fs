@@ -108,7 +108,7 @@ let private checking =
             Expect.equal
                 (SmallStack.run (fun () -> Checks.problems m))
                 [
-                    "Undefined symbol 'w' in the equation of 'u'. Declare it (field, param, forcing or const) or fix the spelling. Did you mean 'u'?"
+                    "Undefined symbol 'w' in the equation of 'u'. Declare it (field, param, forcing or constant) or fix the spelling. Did you mean 'u'?"
                 ]
                 "the undefined symbol"
         }
@@ -172,7 +172,7 @@ let private checking =
             Expect.equal
                 (SmallStack.run (fun () -> Checks.problems m))
                 [
-                    "The fast field 'Y' appears in the equation of the slow field 'X' outside a fast sum. Wrap it in Σ_j(...) (sum_j in ASCII)."
+                    "The fast field 'Y' appears in the equation of the slow field 'X' outside a fast sum. Wrap it in sumFast (...)."
                 ]
                 "the one Y outside the sums"
         }

@@ -23,5 +23,6 @@ let main argv =
         ChecksTests.tests
         OperatorRulesTests.tests
         LargeInputTests.tests
+        FixSyntaxTests.tests
     ]
     |> Hybrid.Tests.Summary.run argv

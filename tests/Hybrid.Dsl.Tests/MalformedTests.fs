@@ -67,7 +67,7 @@ let cases: (string * string * string) list = [
     "field without initial condition", "domain point\nfield u\ndu/dt = -u", "Field 'u' has no initial condition"
     "field without boundary condition",
     "domain interval [0, 1] cells 10\nfield u\ndu/dt = lap(u)\nboundary u left noflux\ninitial u = 0",
-    "Field 'u' has no boundary condition on the right side of the 1-D interval. Add one, e.g. boundary \"u\" noFlux."
+    "Field 'u' has no boundary condition on the right side of the 1-D interval. Add one, e.g. boundary u noflux."
     "spatial operator in a 0-D model",
     "domain point\nfield u\nparam D = 1\ndu/dt = D lap(u)\ninitial u = 1",
     "but the domain is a 0-D model"

@@ -32,6 +32,7 @@ let main argv =
         Numerics.ParameterTests.tests
         Compiler.CompilerTests.tests
         Compiler.BackendTests.tests
+        Compiler.SimulatorTextTests.tests
         Compiler.LargeModelTests.tests
         Fused.FusedTests.tests
         Training.UdeTests.tests
@@ -46,6 +47,7 @@ let main argv =
         Training.CsvTests.tests
         Training.DataTests.tests
         Training.LossTests.tests
+        Training.ProgressTests.tests
         Baselines.BaselinesTests.tests
         Cases.CaseUncertaintyTests.tests
         Cases.PredatorPreyTests.tests

@@ -6,6 +6,7 @@ open Hybrid
 open Hybrid.Numerics
 
 /// A model compiled to a differentiable simulator.
+[<StructuredFormatDisplay("{Display}")>]
 type Simulator
     internal
     (
@@ -145,3 +146,11 @@ type Simulator
     /// The physics residual of a trajectory under the current parameters.
     member s.Residual(form: ResidualForm, times: float[], values: torch.Tensor[]) : ResidualResult =
         Residual.compute dynamics (s.Theta()) form times values
+
+    /// What the REPL prints for `sim;;`: the model's name, fields, grid, parameters at their current values,
+    /// closures, forcings, back end and precision, one line each.
+    member _.Display: string =
+        SimulatorText.describe model dynamics.Fields parameters modules backend dtype
+
+    /// The same text as `Display`.
+    override s.ToString() = s.Display

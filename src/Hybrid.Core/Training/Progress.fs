@@ -55,26 +55,43 @@ module Progress =
             member _.Report r = f r
         }
 
-    /// One line: `epoch 12/100  loss 1.23e-03  val 1.50e-03  data … physics …  D=0.1  H=4  ETA 00:01:02`.
+    /// One line, the same in every culture:
+    /// `epoch 12/100  loss 1.230E-003  val 1.500E-003  data 1.00E-003  physics 2.30E-004  D=0.1 r=2  horizon 4  ETA 00:01:02`.
+    /// Only the parameters θ are written `name=value`; the horizon and the other words are written with a space,
+    /// so that no field or parameter name (a parameter may be called `H`) can be mistaken for them. Empty parts
+    /// (no validation, no loss parts, no θ) are left out.
     let format (r: ProgressReport) : string =
+        let inv (s: FormattableString) = FormattableString.Invariant s
+
         let parts =
             r.Parts
-            |> Array.map (fun (n, v) -> $"{n} {v:E2}")
+            |> Array.map (fun (n, v) -> inv $"{n} {v:E2}")
             |> fun a -> String.Join("  ", a)
 
         let theta =
             r.Theta
-            |> Array.map (fun (n, v) -> $"{n}={v:G5}")
+            |> Array.map (fun (n, v) -> inv $"{n}={v:G5}")
             |> fun a -> String.Join(" ", a)
 
         let v =
             if Double.IsNaN r.ValidationLoss then
                 ""
             else
-                $"  val {r.ValidationLoss:E3}"
+                inv $"val {r.ValidationLoss:E3}"
 
         let eta = r.Eta.ToString(@"hh\:mm\:ss")
-        $"epoch {r.Epoch}/{r.Epochs}  loss {r.TrainLoss:E3}{v}  {parts}  {theta}  H={r.Horizon}  ETA {eta}"
+
+        [
+            inv $"epoch {r.Epoch}/{r.Epochs}"
+            inv $"loss {r.TrainLoss:E3}"
+            v
+            parts
+            theta
+            inv $"horizon {r.Horizon}"
+            $"ETA {eta}"
+        ]
+        |> List.filter (fun s -> s <> "")
+        |> String.concat "  "
 
     /// Sends a report to the hook and prints it when due.
     let report (o: ProgressOptions) (r: ProgressReport) : unit =

@@ -5,14 +5,14 @@ namespace Hybrid
 [<RequireQualifiedAccess>]
 module internal BoundaryRules =
 
-    /// The problem of a field without a condition on one side.
-    let missing (domain: Domain) (field: string) (side: Side) : string =
+    /// The problem of a field without a condition on one side, with the fix in the model's syntax.
+    let missing (syntax: ModelSyntax) (domain: Domain) (field: string) (side: Side) : string =
         sprintf
-            "Field '%s' has no boundary condition on the %s side of the %s. Add one, e.g. boundary \"%s\" noFlux."
+            "Field '%s' has no boundary condition on the %s side of the %s. Add one, e.g. %s."
             field
             (CheckWording.sideName side)
             (CheckWording.domainName domain)
-            field
+            (CheckFixes.boundary syntax field)
 
     /// The problem of a field with several conditions on one side.
     let several (field: string) (side: Side) : string =
@@ -26,9 +26,10 @@ module internal BoundaryRules =
         if s.Sides.IsEmpty then
             for b in s.Model.Boundaries |> List.distinctBy (fun b -> b.Field) do
                 sprintf
-                    "Field '%s' has a boundary condition but the domain is a %s, which has no sides. Remove it, or declare an interval or rectangle domain."
+                    "Field '%s' has a boundary condition but the domain is a %s, which has no sides. Remove it, or declare an interval or rectangle domain, e.g. %s."
                     b.Field
                     (CheckWording.domainName s.Model.Domain)
+                    (CheckFixes.interval s.Syntax)
     ]
 
     /// Each boundary condition belongs to a field and a side of the domain, and its value (Dirichlet,
@@ -84,7 +85,7 @@ module internal BoundaryRules =
 
                 for side in s.Sides do
                     match bcs |> List.filter (fun b -> b.Side = side) with
-                    | [] -> missing s.Model.Domain f.Name side
+                    | [] -> missing s.Syntax s.Model.Domain f.Name side
                     | [ _ ] -> ()
                     | _ -> several f.Name side
 

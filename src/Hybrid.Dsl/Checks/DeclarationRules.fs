@@ -58,7 +58,7 @@ module internal DeclarationRules =
                 sprintf "The %s '%s' uses a built-in function name. Choose another name." kind n
     ]
 
-    let private parameterValue (p: ParamDecl) : string list = [
+    let private parameterValue (syntax: ModelSyntax) (p: ParamDecl) : string list = [
         let bad = System.Double.IsNaN p.Value || System.Double.IsInfinity p.Value
 
         match p.Constraint with
@@ -67,10 +67,10 @@ module internal DeclarationRules =
         | Constraint.Positive ->
             if p.Value <= 0.0 then
                 sprintf
-                    "Parameter '%s' is declared positive but its initial value is %g. Give a value > 0, e.g. param \"%s\" (positive 0.1)."
+                    "Parameter '%s' is declared positive but its initial value is %g. Give a value > 0, e.g. %s."
                     p.Name
                     p.Value
-                    p.Name
+                    (CheckFixes.positiveParam syntax p.Name)
         | Constraint.Bounded(lo, hi) ->
             if not (lo < hi) then
                 sprintf "Parameter '%s' has bounds [%g, %g] with lo ≥ hi. Give lo < hi." p.Name lo hi
@@ -87,13 +87,14 @@ module internal DeclarationRules =
     /// domain.
     let parameters (s: CheckScope) : string list = [
         for p in s.Model.Params do
-            yield! parameterValue p
+            yield! parameterValue s.Syntax p
 
             if p.Shape = ParamShape.Spatial && s.Dims = 0 then
                 sprintf
-                    "Parameter '%s' is spatial but the domain is a %s. Make it scalar or declare an interval or rectangle domain."
+                    "Parameter '%s' is spatial but the domain is a %s. Make it scalar or declare an interval or rectangle domain, e.g. %s."
                     p.Name
                     (CheckWording.domainName s.Model.Domain)
+                    (CheckFixes.interval s.Syntax)
     ]
 
     /// Each constant is finite.
@@ -113,18 +114,20 @@ module internal DeclarationRules =
             | Architecture.Mlp(layers, _) ->
                 if layers.Length < 2 then
                     sprintf
-                        "Closure '%s' has an MLP with %d layer widths. Give inputs and output, e.g. mlp [%d; 32; 1]."
+                        "Closure '%s' has an MLP with %d layer widths. Give inputs and output, e.g. %s."
                         c.Name
                         layers.Length
-                        c.Arity
+                        (CheckFixes.mlp s.Syntax c.Arity)
                 elif layers.Head <> c.Arity || List.last layers <> 1 then
                     sprintf
-                        "Closure '%s' takes %d arguments but its MLP is [%s]. The first width must be %d and the last 1, e.g. mlp [%d; 32; 1]."
+                        "Closure '%s' takes %d arguments but its MLP is [%s]. The first width must be %d and the last 1, e.g. %s."
                         c.Name
                         c.Arity
-                        (layers |> List.map string |> String.concat "; ")
+                        (layers
+                         |> List.map string
+                         |> String.concat (if s.Syntax = ModelSyntax.Builder then "; " else ", "))
                         c.Arity
-                        c.Arity
+                        (CheckFixes.mlp s.Syntax c.Arity)
                 elif layers |> List.exists (fun w -> w < 1) then
                     sprintf "Closure '%s' has a layer of width < 1. Give positive widths." c.Name
             | Architecture.Named name ->
@@ -137,6 +140,8 @@ module internal DeclarationRules =
         for f in s.Model.Fields do
             if f.Fast && not s.FastLattice then
                 sprintf
-                    "Field '%s' is fast but the domain has no fast sub-lattice. Declare domain (lattice K J) with J > 0, or make it a normal field."
+                    "Field '%s' is fast but the domain has no fast sub-lattice. Declare %s with J > 0, or make it a normal field (%s)."
                     f.Name
+                    (CheckFixes.twoScaleLattice s.Syntax)
+                    (CheckFixes.field s.Syntax f.Name)
     ]

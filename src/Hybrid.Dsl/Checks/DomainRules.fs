@@ -11,19 +11,29 @@ module internal DomainRules =
         | Domain.Point -> []
         | Domain.Interval(a, b, c) -> [
             if not (a < b) then
-                sprintf "The interval [%g, %g] is empty. Give x0 < x1, e.g. interval 0.0 1.0." a b
+                sprintf "The interval [%g, %g] is empty. Give x0 < x1, e.g. %s." a b (CheckFixes.interval s.Syntax)
             if c < 1 then
-                sprintf "The interval has %d cells. Give at least 1, e.g. cells 100." c
+                sprintf "The interval has %d cells. Give at least 1, e.g. %s." c (CheckFixes.interval s.Syntax)
           ]
         | Domain.Rectangle(a, b, c, d, nx, ny) -> [
             if not (a < b) || not (c < d) then
-                sprintf "The rectangle [%g, %g] × [%g, %g] is empty. Give x0 < x1 and y0 < y1." a b c d
+                sprintf
+                    "The rectangle [%g, %g] × [%g, %g] is empty. Give x0 < x1 and y0 < y1, e.g. %s."
+                    a
+                    b
+                    c
+                    d
+                    (CheckFixes.rectangle s.Syntax)
             if nx < 1 || ny < 1 then
-                sprintf "The rectangle has %d × %d cells. Give at least 1 along each axis." nx ny
+                sprintf
+                    "The rectangle has %d × %d cells. Give at least 1 along each axis, e.g. %s."
+                    nx
+                    ny
+                    (CheckFixes.rectangle s.Syntax)
           ]
         | Domain.Lattice(k, j) -> [
             if k < 1 then
-                sprintf "The lattice has %d sites. Give at least 1, e.g. lattice 40." k
+                sprintf "The lattice has %d sites. Give at least 1, e.g. %s." k (CheckFixes.lattice s.Syntax "40")
             if j < 0 then
                 sprintf "The lattice has %d fast sites per slow site. Give 0 (none) or more." j
           ]
@@ -32,7 +42,9 @@ module internal DomainRules =
     let hasFields (s: CheckScope) : string list =
         if s.Model.Fields.IsEmpty then
             [
-                "The model has no fields. Declare at least one, e.g. field \"u\", with its equation."
+                sprintf
+                    "The model has no fields. Declare at least one, e.g. %s, with its equation."
+                    (CheckFixes.field s.Syntax "u")
             ]
         else
             []

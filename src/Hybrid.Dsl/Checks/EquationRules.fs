@@ -4,9 +4,9 @@ namespace Hybrid
 [<RequireQualifiedAccess>]
 module internal EquationRules =
 
-    /// The problem of a field without an equation.
-    let missing (field: string) : string =
-        sprintf "Field '%s' has no equation. Add one, e.g. equation (dt %s == ...) or d%s/dt = ...." field field field
+    /// The problem of a field without an equation, with the fix in the model's syntax.
+    let missing (syntax: ModelSyntax) (field: string) : string =
+        sprintf "Field '%s' has no equation. Add one, e.g. %s." field (CheckFixes.equation syntax field)
 
     /// The problem of a field with several equations.
     let several (field: string) (count: int) : string =
@@ -16,7 +16,7 @@ module internal EquationRules =
     let onePerField (s: CheckScope) : string list = [
         for f in s.Model.Fields do
             match s.EquationsOf f.Name with
-            | [] -> missing f.Name
+            | [] -> missing s.Syntax f.Name
             | [ _ ] -> ()
             | many -> several f.Name many.Length
     ]
@@ -26,11 +26,11 @@ module internal EquationRules =
         for eq in s.Model.Equations do
             if not (s.IsField eq.Field) then
                 sprintf
-                    "There is an equation for '%s', which is not a declared field%s. Declare it with field \"%s\".%s"
+                    "There is an equation for '%s', which is not a declared field%s. Declare it with %s.%s"
                     eq.Field
                     (match s.KindOf eq.Field with
                      | Some k -> sprintf " (it is a %s)" k
                      | None -> "")
-                    eq.Field
+                    (CheckFixes.field s.Syntax eq.Field)
                     (CheckWording.suggest eq.Field s.FieldNames)
     ]

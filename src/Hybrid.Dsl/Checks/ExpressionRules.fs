@@ -9,14 +9,19 @@ module internal ExpressionRules =
 
     let private symbol (s: CheckScope) (where: string) (allowed: string -> bool) (allowedWhy: string) (n: string) = [
         if s.IsClosure n then
-            sprintf "Closure '%s' is used without arguments in %s. Call it, e.g. %s(u)." n where n
+            sprintf
+                "Closure '%s' is used without arguments in %s. Call it, e.g. %s."
+                n
+                where
+                (CheckFixes.call s.Syntax n)
         elif List.contains n Expr.coordinates then
             ()
         elif not (s.IsDeclared n) then
             sprintf
-                "Undefined symbol '%s' in %s. Declare it (field, param, forcing or const) or fix the spelling.%s"
+                "Undefined symbol '%s' in %s. Declare it (%s) or fix the spelling.%s"
                 n
                 where
+                (CheckFixes.declarationKinds s.Syntax)
                 (CheckWording.suggest n s.Names)
         elif not (allowed n) then
             sprintf "'%s' cannot be used in %s: %s." n where allowedWhy
@@ -47,14 +52,10 @@ module internal ExpressionRules =
                     n
             | None ->
                 sprintf
-                    "Closure '%s' is called in %s but not declared. Declare it, e.g. neural \"%s\" (mlp [%d; 32; 1]) or closure %s/%d = mlp [%d, 32, 1].%s"
+                    "Closure '%s' is called in %s but not declared. Declare it, e.g. %s.%s"
                     n
                     where
-                    n
-                    args.Length
-                    n
-                    args.Length
-                    args.Length
+                    (CheckFixes.closure s.Syntax n args.Length)
                     (CheckWording.suggest n s.ClosureNames)
     ]
 
@@ -66,16 +67,18 @@ module internal ExpressionRules =
         | Domain.Lattice _ ->
             if ix = LatticeIndex.J && not (s.IsFast n) && s.IsField n then
                 sprintf
-                    "'%s' is a slow field but is shifted along the fast index j in %s. Use %s[k+m], or declare it fast."
+                    "'%s' is a slow field but is shifted along the fast index j in %s. Use %s[k+m], or declare it fast (%s)."
                     n
                     where
                     n
+                    (CheckFixes.fastField s.Syntax n)
         | _ ->
             sprintf
-                "Lattice shift '%s' in %s needs a periodic lattice domain, but the domain is a %s. Declare domain (lattice K) or use spatial operators."
+                "Lattice shift '%s' in %s needs a periodic lattice domain, but the domain is a %s. Declare %s or use spatial operators."
                 (CheckWording.term e)
                 where
                 (CheckWording.domainName s.Model.Domain)
+                (CheckFixes.lattice s.Syntax "K")
     ]
 
     let private operator (s: CheckScope) (where: string) (e: Expr) = [
@@ -88,23 +91,26 @@ module internal ExpressionRules =
         | FastSum _ ->
             if not s.FastLattice then
                 sprintf
-                    "The fast sum Σ_j in %s needs a lattice with fast sites (domain lattice K x J). Declare one or remove the sum."
+                    "The fast sum Σ_j in %s needs a lattice with fast sites (%s). Declare one or remove the sum."
                     where
+                    (CheckFixes.twoScaleLattice s.Syntax)
         | Partial(Axis.Y, _) when dims < 2 ->
             sprintf
-                "%s uses ∂/∂y but the domain is a %s. Use a 2-D rectangle domain or remove the operator."
+                "%s uses ∂/∂y but the domain is a %s. Use a 2-D rectangle domain, e.g. %s, or remove the operator."
                 (CheckWording.sentence where)
                 domain
+                (CheckFixes.rectangle s.Syntax)
         | Partial _
         | Grad _
         | Divergence _
         | Laplacian _
         | Advect _ when dims = 0 ->
             sprintf
-                "%s uses the spatial operator '%s' but the domain is a %s. Declare a spatial domain, e.g. domain (interval 0.0 1.0) (cells 100), or remove the operator."
+                "%s uses the spatial operator '%s' but the domain is a %s. Declare a spatial domain, e.g. %s, or remove the operator."
                 (CheckWording.sentence where)
                 (CheckWording.term e)
                 domain
+                (CheckFixes.interval s.Syntax)
         | Advect(vs, _) when vs.Length <> dims ->
             sprintf
                 "Advection '%s' in %s has %d velocity component%s but the domain has %d dimension%s. Give one component per axis."
@@ -157,9 +163,10 @@ module internal ExpressionRules =
             // A fast field in a slow equation must sit inside Σ_j (there is no single fast value per slow site).
             for n in fastOutsideSums s eq.Rhs do
                 sprintf
-                    "The fast field '%s' appears in the equation of the slow field '%s' outside a fast sum. Wrap it in Σ_j(...) (sum_j in ASCII)."
+                    "The fast field '%s' appears in the equation of the slow field '%s' outside a fast sum. Wrap it in %s."
                     n
                     eq.Field
+                    (CheckFixes.fastSum s.Syntax)
 
         if s.IsFast eq.Field then
             for node in Expr.subterms eq.Rhs do

@@ -4,20 +4,15 @@ namespace Hybrid
 [<RequireQualifiedAccess>]
 module internal InitialRules =
 
-    /// The problem of a field without an initial condition.
-    let missing (field: string) : string =
-        sprintf
-            "Field '%s' has no initial condition. Add one, e.g. initial \"%s\" (fun x -> ...) or initial %s = data \"%s0\"."
-            field
-            field
-            field
-            field
+    /// The problem of a field without an initial condition, with the fix in the model's syntax.
+    let missing (syntax: ModelSyntax) (field: string) : string =
+        sprintf "Field '%s' has no initial condition. Add one, e.g. %s." field (CheckFixes.initial syntax field)
 
     /// Each field has an initial condition.
     let everyField (s: CheckScope) : string list = [
         for f in s.Model.Fields do
             if (s.InitialsOf f.Name).IsEmpty then
-                missing f.Name
+                missing s.Syntax f.Name
     ]
 
     /// Each initial condition belongs to a field and is an expression without fields (`ExpressionRules`), or
@@ -26,9 +21,9 @@ module internal InitialRules =
         for i in s.Model.Initials do
             if not (s.IsField i.Field) then
                 sprintf
-                    "There is an initial condition for '%s', which is not a declared field. Declare it with field \"%s\" or remove it.%s"
+                    "There is an initial condition for '%s', which is not a declared field. Declare it with %s or remove it.%s"
                     i.Field
-                    i.Field
+                    (CheckFixes.field s.Syntax i.Field)
                     (CheckWording.suggest i.Field s.FieldNames)
 
             match i.Value with

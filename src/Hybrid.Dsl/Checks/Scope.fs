@@ -45,8 +45,9 @@ type internal ByName<'T>(items: 'T list, nameOf: 'T -> string) =
             groups.ContainsKey name
 
 /// The model a check reads, with its declarations, equations, initial and boundary conditions indexed by
-/// name once, so that the checks run in time linear in the model's size.
-type internal CheckScope(m: Model) =
+/// name once, so that the checks run in time linear in the model's size, and the syntax it was written in (the
+/// syntax of the fixes its messages suggest).
+type internal CheckScope(m: Model, syntax: ModelSyntax) =
     let declarations = Model.declarations m
     let declared = ByName(declarations, fst)
     let fields = ByName(m.Fields, (fun f -> f.Name))
@@ -57,6 +58,9 @@ type internal CheckScope(m: Model) =
 
     /// The model checked.
     member _.Model = m
+
+    /// The syntax the model was written in.
+    member _.Syntax = syntax
 
     /// Declared names with their kind ("field", "parameter", …), in declaration order (duplicates kept).
     member _.Declarations = declarations

@@ -183,7 +183,7 @@ let tests =
             let e =
                 Expect.throwsC (fun () -> Compiler.compile Compiler.defaults model |> ignore) id
 
-            Expect.stringContains e.Message "Wrap it in Σ_j" "names the fix"
+            Expect.stringContains e.Message "Wrap it in sumFast" "names the fix"
         }
 
         test "Lorenz-96 (K = 40, F = 8) matches an independent RK4 to 1e-10 over 1,000 steps" {

@@ -621,7 +621,7 @@ let private suiteModels: SuiteModel list =
             Source = "CompilerTests: a fast field outside Σⱼ"
             Model = fastOutsideSum
             Initial = None
-            Expected = Refused "Wrap it in Σ_j"
+            Expected = Refused "Wrap it in sumFast"
         }
         agrees
             "CompilerTests: one-scale Lorenz-96 (K = 40)"

@@ -1,0 +1,110 @@
+namespace Hybrid
+
+/// The code that the checks' messages suggest, written in the syntax the model came from (`ModelSyntax`):
+/// builder code for the `model { }` builder, statements of the text form for `Parse.model`. A text-form
+/// statement with concrete values (`boundary u noflux`, `initial u = 0`, `param k = 0.1 positive`,
+/// `closure f/1 = mlp [1, 32, 1]`, `domain interval [0, 1] cells 100`) parses as it stands; "...", K and J are
+/// placeholders for the user to fill in.
+[<RequireQualifiedAccess>]
+module internal CheckFixes =
+
+    /// A boundary condition on every side: `boundary "u" noFlux` / `boundary u noflux`.
+    let boundary (syntax: ModelSyntax) (field: string) =
+        match syntax with
+        | ModelSyntax.Builder -> sprintf "boundary \"%s\" noFlux" field
+        | ModelSyntax.Text -> sprintf "boundary %s noflux" field
+
+    /// The ways to give an initial condition, as the end of "Add one, e.g. …".
+    let initial (syntax: ModelSyntax) (field: string) =
+        match syntax with
+        | ModelSyntax.Builder ->
+            sprintf
+                "initialValue \"%s\" 0.0 or initial \"%s\" (fun x -> ...), or initialData \"%s\" \"%s0\" for values given as data"
+                field
+                field
+                field
+                field
+        | ModelSyntax.Text ->
+            sprintf
+                "initial %s = 0 (any expression of x, y and the parameters), or initial %s = data \"%s0\" for values given as data"
+                field
+                field
+                field
+
+    /// An equation with a placeholder right-hand side: `equation (dt u == ...)` / `du/dt = ...`.
+    let equation (syntax: ModelSyntax) (field: string) =
+        match syntax with
+        | ModelSyntax.Builder -> sprintf "equation (dt %s == ...)" field
+        | ModelSyntax.Text -> sprintf "d%s/dt = ..." field
+
+    /// A field declaration: `field "u"` / `field u`.
+    let field (syntax: ModelSyntax) (name: string) =
+        match syntax with
+        | ModelSyntax.Builder -> sprintf "field \"%s\"" name
+        | ModelSyntax.Text -> sprintf "field %s" name
+
+    /// A fast field declaration: `fastField "Y"` / `field Y fast`.
+    let fastField (syntax: ModelSyntax) (name: string) =
+        match syntax with
+        | ModelSyntax.Builder -> sprintf "fastField \"%s\"" name
+        | ModelSyntax.Text -> sprintf "field %s fast" name
+
+    /// A positive parameter: `param "D" (positive 0.1)` / `param D = 0.1 positive`.
+    let positiveParam (syntax: ModelSyntax) (name: string) =
+        match syntax with
+        | ModelSyntax.Builder -> sprintf "param \"%s\" (positive 0.1)" name
+        | ModelSyntax.Text -> sprintf "param %s = 0.1 positive" name
+
+    /// The declaration keywords of symbols used in expressions.
+    let declarationKinds (syntax: ModelSyntax) =
+        match syntax with
+        | ModelSyntax.Builder -> "field, param, forcing or constant"
+        | ModelSyntax.Text -> "field, param, forcing or const"
+
+    /// An MLP with `arity` inputs, 32 hidden units and one output: `mlp [2; 32; 1]` / `mlp [2, 32, 1]`.
+    let mlp (syntax: ModelSyntax) (arity: int) =
+        match syntax with
+        | ModelSyntax.Builder -> sprintf "mlp [%d; 32; 1]" arity
+        | ModelSyntax.Text -> sprintf "mlp [%d, 32, 1]" arity
+
+    /// A closure declaration: `neural "f" (mlp [2; 32; 1])` / `closure f/2 = mlp [2, 32, 1]`.
+    let closure (syntax: ModelSyntax) (name: string) (arity: int) =
+        match syntax with
+        | ModelSyntax.Builder -> sprintf "neural \"%s\" (%s)" name (mlp syntax arity)
+        | ModelSyntax.Text -> sprintf "closure %s/%d = %s" name arity (mlp syntax arity)
+
+    /// A call of a closure with one argument: `call "f" [u]` / `f(u)`.
+    let call (syntax: ModelSyntax) (name: string) =
+        match syntax with
+        | ModelSyntax.Builder -> sprintf "call \"%s\" [ u ]" name
+        | ModelSyntax.Text -> sprintf "%s(u)" name
+
+    /// A 1-D interval domain: `domain (interval 0.0 1.0) (cells 100)` / `domain interval [0, 1] cells 100`.
+    let interval (syntax: ModelSyntax) =
+        match syntax with
+        | ModelSyntax.Builder -> "domain (interval 0.0 1.0) (cells 100)"
+        | ModelSyntax.Text -> "domain interval [0, 1] cells 100"
+
+    /// A 2-D rectangle domain.
+    let rectangle (syntax: ModelSyntax) =
+        match syntax with
+        | ModelSyntax.Builder -> "domain (rectangle (0.0, 1.0) (0.0, 1.0)) (cells2 64 64)"
+        | ModelSyntax.Text -> "domain rectangle [0, 1] x [0, 1] cells 64 x 64"
+
+    /// A periodic lattice of `sites` sites (a number, or a letter standing for one).
+    let lattice (syntax: ModelSyntax) (sites: string) =
+        match syntax with
+        | ModelSyntax.Builder -> sprintf "domain (lattice %s)" sites
+        | ModelSyntax.Text -> sprintf "domain lattice %s" sites
+
+    /// A lattice with fast sites: `domain (twoScaleLattice K J)` / `domain lattice K x J`.
+    let twoScaleLattice (syntax: ModelSyntax) =
+        match syntax with
+        | ModelSyntax.Builder -> "domain (twoScaleLattice K J)"
+        | ModelSyntax.Text -> "domain lattice K x J"
+
+    /// The fast sum around an expression: `sumFast (...)` / `Σ_j(...)`.
+    let fastSum (syntax: ModelSyntax) =
+        match syntax with
+        | ModelSyntax.Builder -> "sumFast (...)"
+        | ModelSyntax.Text -> "Σ_j(...) (sum_j(...) in ASCII)"
