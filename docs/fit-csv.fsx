@@ -25,6 +25,7 @@ open Hybrid.Compiler
 open Hybrid.Training
 open Hybrid.TensorArithmetic
 open Hybrid.Models.Report
+open Hybrid.Models.Common
 
 let check (what: string) (ok: bool) =
     if not ok then

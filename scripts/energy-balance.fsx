@@ -8,6 +8,7 @@
 
 open Hybrid
 open Hybrid.Models.Cases
+open Hybrid.Models.Common
 
 let data = EnergyBalance.load ()
 let firstFit, lastFit = data.Co2FitYears

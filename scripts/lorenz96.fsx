@@ -13,6 +13,7 @@
 
 open Hybrid
 open Hybrid.Models.Cases
+open Hybrid.Models.Common
 
 let outcome = Lorenz96.run Lorenz96.quick
 let s = outcome.Settings

@@ -9,6 +9,7 @@
 
 open Hybrid
 open Hybrid.Models.Cases
+open Hybrid.Models.Common
 
 let outcome = Pharmacokinetics.run Pharmacokinetics.quick
 

@@ -8,6 +8,7 @@
 
 open Hybrid
 open Hybrid.Models.Cases
+open Hybrid.Models.Common
 
 let outcome = PredatorPrey.run PredatorPrey.quick
 

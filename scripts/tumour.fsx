@@ -13,6 +13,7 @@
 
 open Hybrid
 open Hybrid.Models.Cases
+open Hybrid.Models.Common
 
 let full = fsi.CommandLineArgs |> Array.contains "full"
 let outcome = Tumour.run (if full then Tumour.defaults else Tumour.quick)

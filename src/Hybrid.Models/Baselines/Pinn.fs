@@ -12,7 +12,8 @@ open TorchSharp
 open Hybrid
 open Hybrid.TensorArithmetic
 open Hybrid.Training
-open Hybrid.Models.Cases
+open Hybrid.Models.Common
+open Hybrid.Models.Common
 
 /// Settings of a PINN.
 type Settings = {

@@ -15,7 +15,8 @@ open System
 open TorchSharp
 open Hybrid
 open Hybrid.TensorArithmetic
-open Hybrid.Models.Cases
+open Hybrid.Models.Common
+open Hybrid.Models.Common
 
 /// The network behind a sequence baseline.
 [<RequireQualifiedAccess>]

@@ -47,6 +47,7 @@ open Hybrid.Numerics
 open Hybrid.TensorArithmetic
 open Hybrid.Training
 open Hybrid.Models.Baselines
+open Hybrid.Models.Common
 
 /// Settings of the case. `defaults` for the report, `quick` for tests and CI.
 type Settings = {

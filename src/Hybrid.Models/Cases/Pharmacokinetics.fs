@@ -25,6 +25,7 @@ open Hybrid
 open Hybrid.TensorArithmetic
 open Hybrid.Training
 open Hybrid.Models.Baselines
+open Hybrid.Models.Common
 
 /// Settings of the case.
 type Settings = {

@@ -29,6 +29,7 @@ open Hybrid
 open Hybrid.TensorArithmetic
 open Hybrid.Training
 open Hybrid.Models.Baselines
+open Hybrid.Models.Common
 
 /// Settings of the case. `defaults` for the report, `quick` for tests and CI.
 type Settings = {

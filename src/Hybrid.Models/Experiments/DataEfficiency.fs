@@ -11,8 +11,8 @@ open System.IO
 open System.Text
 open Hybrid
 open Hybrid.Training
-open Hybrid.Models.Report
-open Hybrid.Models.Report.ReportFormat
+open Hybrid.Models.Common
+open Hybrid.Models.Common.ReportFormat
 
 /// The shares of the training data the experiment runs unless a case passes its own.
 let fractions = [| 0.1; 0.25; 0.5; 1.0 |]

@@ -8,6 +8,7 @@ open System.Globalization
 open System.IO
 open System.Text
 open Hybrid.Models.Cases
+open Hybrid.Models.Common
 open Hybrid.Models.Report
 
 /// Runs `section` (one case or experiment of the report) with a progress line on standard error before and after

@@ -7,6 +7,7 @@ module Hybrid.Models.Report.DataEfficiencyReport
 open System
 open System.Text
 open Hybrid.Models.Cases
+open Hybrid.Models.Common
 open Hybrid.Models.Experiments
 
 /// One case of the experiment: file stem, heading, what a share selects (generated per fraction), metric, and the

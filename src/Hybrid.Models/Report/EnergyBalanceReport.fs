@@ -6,8 +6,9 @@ open System.IO
 open System.Text
 open Hybrid.Training
 open Hybrid.Models.Cases
-open Hybrid.Models.Report.ReportFormat
-open Hybrid.Models.Report.ModelTable
+open Hybrid.Models.Common
+open Hybrid.Models.Common.ReportFormat
+open Hybrid.Models.Common.ModelTable
 
 /// Writes the energy-balance files into `dir` and returns its section of summary.md.
 let write (dir: string) (o: EnergyBalance.Outcome) : string =

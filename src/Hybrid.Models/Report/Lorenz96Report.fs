@@ -7,8 +7,9 @@ open System.IO
 open System.Text
 open Hybrid.Training
 open Hybrid.Models.Cases
-open Hybrid.Models.Report.ReportFormat
-open Hybrid.Models.Report.ModelTable
+open Hybrid.Models.Common
+open Hybrid.Models.Common.ReportFormat
+open Hybrid.Models.Common.ModelTable
 
 /// Writes the two-scale Lorenz-96 files into `dir` and returns its section of summary.md.
 let write (dir: string) (o: Lorenz96.Outcome) : string =
@@ -172,7 +173,7 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
 
     // Mean ± sample sd over network seeds of a closure network's forecast MSE at forcing i, lead l.
     let seedMse (m: Lorenz96.ModelResult) i l =
-        Hybrid.Models.Baselines.Comparison.summarise (m.SeedRmse |> Array.map (fun r -> mse (r[i][l])))
+        Hybrid.Models.Common.Comparison.summarise (m.SeedRmse |> Array.map (fun r -> mse (r[i][l])))
 
     let g3 (v: float) =
         v.ToString("g3", CultureInfo.InvariantCulture)
@@ -233,7 +234,7 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
         for hybrid in hybrids do
             add (
                 "- "
-                + Hybrid.Models.Baselines.Comparison.claimSentence
+                + Hybrid.Models.Common.Comparison.claimSentence
                     $"F = {k.Forcing:G3} forecasts ({where}), MSE of X at {s.Leads[longest]:G3} MTU"
                     hybrid.Name
                     (mse hybrid.Skills[i].Rmse[longest])

@@ -9,8 +9,9 @@ open System.Text
 open Hybrid.Training
 open Hybrid.Models.Baselines
 open Hybrid.Models.Cases
-open Hybrid.Models.Report.ReportFormat
-open Hybrid.Models.Report.ModelTable
+open Hybrid.Models.Common
+open Hybrid.Models.Common.ReportFormat
+open Hybrid.Models.Common.ModelTable
 
 let private mean (vs: float[]) = Array.average vs
 

@@ -6,7 +6,8 @@ module Hybrid.Models.Report.UncertaintyReport
 open System.IO
 open Hybrid.Training
 open Hybrid.Models.Cases
-open Hybrid.Models.Report.ReportFormat
+open Hybrid.Models.Common
+open Hybrid.Models.Common.ReportFormat
 
 /// Mean signed coverage gap (observed − nominal) within which a method counts as "about right".
 let Tolerance = 0.05

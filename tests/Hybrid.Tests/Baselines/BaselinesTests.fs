@@ -7,6 +7,7 @@ open Expecto
 open TorchSharp
 open Hybrid.TensorArithmetic
 open Hybrid.Models.Baselines
+open Hybrid.Models.Common
 
 let private sine (k: int) = [| sin (2.0 * Math.PI * float k / 12.0) |]
 
@@ -165,8 +166,8 @@ let tests =
                 Comparison.claimSentence "test years" "hybrid" 0.0003 [| "LSTM", 1.0 |]
 
             Expect.stringContains almostAll "99.97% lower" "not rounded to 100%"
-            Expect.equal (Hybrid.Models.Report.ReportFormat.percentChange 0 0.0003 1.0) "-99.97%" "likewise"
-            Expect.equal (Hybrid.Models.Report.ReportFormat.percentChange 0 0.5 1.0) "-50%" "no decimals otherwise"
+            Expect.equal (Hybrid.Models.Common.ReportFormat.percentChange 0 0.0003 1.0) "-99.97%" "likewise"
+            Expect.equal (Hybrid.Models.Common.ReportFormat.percentChange 0 0.5 1.0) "-50%" "no decimals otherwise"
         }
 
         test "a model over seeds: distinct seeds, the mean MSE and time, the first run's other fields" {

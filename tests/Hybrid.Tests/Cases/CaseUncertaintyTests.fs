@@ -7,6 +7,7 @@ open TorchSharp
 open Hybrid
 open Hybrid.TensorArithmetic
 open Hybrid.Models.Cases
+open Hybrid.Models.Common
 
 let private f64 = torch.ScalarType.Float64
 

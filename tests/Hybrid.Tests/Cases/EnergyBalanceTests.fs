@@ -4,6 +4,7 @@ module Hybrid.Tests.Cases.EnergyBalanceTests
 
 open Expecto
 open Hybrid.Models.Cases
+open Hybrid.Models.Common
 
 let private outcome = lazy (EnergyBalance.run EnergyBalance.quick)
 
@@ -16,7 +17,7 @@ let private parameter (m: EnergyBalance.ModelResult) name =
 
 let private bestPureMl () =
     outcome.Force().Models
-    |> Array.filter (fun m -> Hybrid.Models.Report.ModelTable.isPureMl m.Name)
+    |> Array.filter (fun m -> Hybrid.Models.Common.ModelTable.isPureMl m.Name)
     |> Array.minBy (fun m -> m.TestMse)
 
 let tests =
@@ -80,7 +81,7 @@ let tests =
                 EnergyBalance.run {
                     EnergyBalance.quick with
                         Seeds = 2
-                        Uncertainty = Hybrid.Models.Cases.CaseUncertainty.off
+                        Uncertainty = Hybrid.Models.Common.CaseUncertainty.off
                 }
 
             for m in two.Models do

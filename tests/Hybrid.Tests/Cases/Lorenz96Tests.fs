@@ -10,6 +10,7 @@ open Hybrid
 open Hybrid.TensorArithmetic
 open Hybrid.Training
 open Hybrid.Models.Cases
+open Hybrid.Models.Common
 
 let private outcome = lazy (Lorenz96.run Lorenz96.quick)
 

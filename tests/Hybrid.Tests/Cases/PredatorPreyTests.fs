@@ -4,6 +4,7 @@ module Hybrid.Tests.Cases.PredatorPreyTests
 
 open Expecto
 open Hybrid.Models.Cases
+open Hybrid.Models.Common
 
 let private outcome = lazy (PredatorPrey.run PredatorPrey.quick)
 
@@ -13,7 +14,7 @@ let private model name =
 
 let private bestPureMl () =
     outcome.Force().Models
-    |> Array.filter (fun m -> Hybrid.Models.Report.ModelTable.isPureMl m.Name)
+    |> Array.filter (fun m -> Hybrid.Models.Common.ModelTable.isPureMl m.Name)
     |> Array.minBy (fun m -> m.TestMse)
 
 let tests =

@@ -7,6 +7,7 @@ module Hybrid.Tests.Cases.TumourTests
 open System
 open Expecto
 open Hybrid.Models.Cases
+open Hybrid.Models.Common
 open Hybrid.Models.Report
 
 let private outcome = lazy (Tumour.run Tumour.quick)

@@ -9,6 +9,7 @@ open System.IO
 open Expecto
 open Hybrid
 open Hybrid.Models.Cases
+open Hybrid.Models.Common
 open Hybrid.Models.Experiments
 
 let private synthetic (models: (string * float[])[]) : DataEfficiency.Result = {

@@ -8,6 +8,7 @@ open System.Text.Json
 open System.Xml
 open Expecto
 open Hybrid.Models.Report
+open Hybrid.Models.Common
 
 let private chart: LineChart.Chart = {
     Title = "hare & lynx <test>"

@@ -2,6 +2,7 @@ module Hybrid.Tests.Report.ModelTableTests
 
 open Expecto
 open Hybrid.Models.Report
+open Hybrid.Models.Common
 
 let private row name mse seeds : ModelTable.ModelRow = {
     Name = name

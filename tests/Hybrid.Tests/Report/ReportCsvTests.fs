@@ -8,6 +8,7 @@ open System.IO
 open Expecto
 open Hybrid.Training
 open Hybrid.Models.Cases
+open Hybrid.Models.Common
 open Hybrid.Models.Experiments
 open Hybrid.Models.Report
 open Hybrid.Tests.Training.CsvTests

@@ -3,7 +3,7 @@
 /// dropout, many stochastic passes), each turned into a Gaussian predictive distribution per test value, with
 /// the aleatoric noise variance estimated from the training residuals added; then coverage of central
 /// intervals, ECE, NLL and CRPS on every split the case evaluates (test, out of domain).
-module Hybrid.Models.Cases.CaseUncertainty
+module Hybrid.Models.Common.CaseUncertainty
 
 open System
 open TorchSharp

@@ -1,14 +1,14 @@
 /// Line charts of observed against predicted values, written twice: as a self-contained SVG (for the
 /// markdown summary) and as an interactive Plotly HTML page (zoom, hover, toggling series; plotly.js is
 /// loaded from its CDN when the page is opened).
-module Hybrid.Models.Report.LineChart
+module Hybrid.Models.Common.LineChart
 
 open System
 open System.Globalization
 open System.IO
 open System.Text
 open System.Text.Json
-open Hybrid.Models.Report.ReportFormat
+open Hybrid.Models.Common.ReportFormat
 
 /// One chart: `Observed` (x, y) drawn as black dots, each of `Series` (name, points) as a coloured line, and
 /// a dashed vertical line at `Split` (the start of the test period; at the left edge it shows nothing new).

@@ -1,6 +1,6 @@
 /// Comparing a hybrid with its pure-ML baselines: summaries over seeds and the proposal's claim (a hybrid has
 /// 20–40% lower out-of-domain MSE than the best pure-ML baseline).
-module Hybrid.Models.Baselines.Comparison
+module Hybrid.Models.Common.Comparison
 
 open System
 

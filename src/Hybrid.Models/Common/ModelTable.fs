@@ -1,11 +1,11 @@
 /// The table every case shares: one row per model (test and train MSE, training time, parameters), as
 /// markdown and as CSV files.
-module Hybrid.Models.Report.ModelTable
+module Hybrid.Models.Common.ModelTable
 
 open System
 open System.IO
 open Hybrid.Training
-open Hybrid.Models.Report.ReportFormat
+open Hybrid.Models.Common.ReportFormat
 
 /// One model's row of a case's tables (every case's results project to it).
 type ModelRow = {
@@ -59,7 +59,7 @@ let claimLines (what: string) (models: ModelRow[]) : string list =
         [
             for h in models |> Array.filter (fun m -> m.Name.StartsWith "hybrid") ->
                 "- "
-                + Hybrid.Models.Baselines.Comparison.claimSentence what h.Name h.TestMse baselines
+                + Hybrid.Models.Common.Comparison.claimSentence what h.Name h.TestMse baselines
         ]
 
 /// Sample standard deviation of a row's per-seed test MSEs (NaN for fewer than two seeds).
@@ -67,7 +67,7 @@ let seedSpread (m: ModelRow) =
     if m.SeedTestMse.Length < 2 then
         nan
     else
-        (Hybrid.Models.Baselines.Comparison.summarise m.SeedTestMse).Spread
+        (Hybrid.Models.Common.Comparison.summarise m.SeedTestMse).Spread
 
 /// The generated sentences on seeds: how many seeds the rows with a network were run over (their test MSE is the
 /// mean, ± the sample standard deviation), and for each hybrid row in how many of its seeds it beats each row
