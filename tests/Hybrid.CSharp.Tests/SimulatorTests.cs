@@ -78,7 +78,7 @@ public class SimulatorTests
         var r = sim.Simulate(Settings());
         Assert.Throws<HybridException>(() => r.Series("X"));
         Assert.Throws<HybridException>(() => r.At("H", 99));
-        Assert.Throws<HybridException>(() => new TrainingData(Times, new Dictionary<string, double[][]> { ["H"] = new double[1][] }));
+        Assert.Throws<ArgumentException>(() => new TrainingData(Times, new Dictionary<string, double[][]> { ["H"] = new double[1][] }));
     }
 
     [Fact]
@@ -101,8 +101,9 @@ public class SimulatorTests
         // Started 0.10 off; the data come from RK4 at Δt = 0.05, the fit runs at Δt = 0.1.
         Assert.True(Math.Abs(result.Parameters["alpha"] - 0.55) < 0.03, $"alpha = {result.Parameters["alpha"]}");
         Assert.Equal(result.Parameters["gamma"], sim.GetParameter("gamma"), 12);
-        var bad = await Assert.ThrowsAsync<HybridException>(() =>
+        var bad = await Assert.ThrowsAsync<ArgumentException>(() =>
             sim.TrainAsync(new TrainingData(Times, new Dictionary<string, double[][]> { ["Z"] = data.Observations["H"] }), new TrainingOptions()));
+        Assert.Equal("data", bad.ParamName);
         Assert.Contains("'Z'", bad.Message);
     }
 

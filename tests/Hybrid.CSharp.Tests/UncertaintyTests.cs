@@ -44,7 +44,8 @@ public class UncertaintyAndPlotTests
         File.Delete(file);
         Assert.Throws<HybridException>(() =>
             HybridEnsemble.Calibrate(ensemble.Predict(new SimulationSettings { Dt = 0.1, SaveTimes = new[] { 1.0 } }), data));
-        await Assert.ThrowsAsync<HybridException>(() => HybridEnsemble.TrainAsync(model, data, new TrainingOptions(), 0));
+        var none = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => HybridEnsemble.TrainAsync(model, data, new TrainingOptions(), 0));
+        Assert.Equal("members", none.ParamName);
     }
 
     [Fact]
