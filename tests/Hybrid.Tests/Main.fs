@@ -38,6 +38,7 @@ let main argv =
         Training.FusionTests.tests
         Training.TrainerTests.tests
         Training.LbfgsTests.tests
+        Training.InitialFitTests.tests
         Training.CovarianceTests.tests
         Training.CheckpointTests.tests
         Training.KillResumeTests.tests

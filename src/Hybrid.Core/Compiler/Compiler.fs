@@ -142,10 +142,10 @@ type Simulator
             (parameters |> Array.filter (fun p -> p.Learnable) |> Array.map (fun p -> p.Raw))
             (modules |> Array.collect (fun (_, m) -> m.parameters () |> Array.ofSeq))
 
-    /// The initial state of `batch` trajectories from the model's initial conditions.
-    member s.Initial(batch: int) : torch.Tensor[] =
-        use _ = torch.no_grad ()
-        initial batch (s.Theta())
+    /// The initial state of `batch` trajectories from the model's initial conditions. Differentiable: parameters
+    /// that appear in `initial` expressions (an amplitude, a start state) get gradients through it and are
+    /// trained like any other when a loss simulates from it.
+    member s.Initial(batch: int) : torch.Tensor[] = initial batch (s.Theta())
 
     /// The back end it was compiled for (`CompileOptions.Backend`).
     member _.Backend = backend

@@ -55,7 +55,6 @@ let twin
     =
     let fit = Compiler.compile Compiler.defaults model
     let truth = names |> List.map (fun n -> n, fit.Param(n).Get()) |> Map.ofList
-    let u0 = fit.Initial 1
     let kernel = lazy (Fused.compile Scheme.Rk4 model)
 
     let saveTimes =
@@ -67,7 +66,10 @@ let twin
             SaveTimes = saveTimes
     }
 
+    // The start state comes from the initial conditions at every evaluation, so parameters used there are fitted.
     let predict () : torch.Tensor[] =
+        let u0 = fit.Initial 1
+
         match path with
         | Eager -> (fit.Simulate(u0, rollout)).Values
         | Kernel ->
