@@ -205,8 +205,10 @@ public sealed partial class HybridSimulator
         if (options.WindowsPerStep > 0)
             pairs = Hybrid.Training.Windows.sample(context.Random, options.WindowsPerStep, pairs.Select(p => Tuple.Create(p.Batch, p.Start)).ToArray())
                 .Select(p => (p.Item1, p.Item2)).ToArray();
-        var byField = _inner.Fields.Select(f => targets.First(t => _inner.Fields[t.Index] == f)).ToArray();
+        var fields = _inner.Fields;
+        var byField = fields.Select(f => targets.First(t => fields[t.Index] == f)).ToArray();
         var sums = new Tensor?[targets.Count];
+        var counts = new int[targets.Count];
         Tensor? physics = null;
         foreach (var (_, s) in pairs)
         {
@@ -215,9 +217,13 @@ public sealed partial class HybridSimulator
             var trajectory = _inner.Simulate(u0, rollout);
             for (var k = 0; k < targets.Count; k++)
             {
-                var t = targets[k];
-                var misfit = Misfit(options, trajectory.Values[t.Index], t.Compare.narrow(0, s + 1, horizon));
+                // A field with no observation inside this window adds nothing to its mean.
+                var observed = data.Observations[fields[targets[k].Index]];
+                if (!Enumerable.Range(s + 1, horizon).Any(j => observed[j].Any(double.IsFinite)))
+                    continue;
+                var misfit = Misfit(options, trajectory.Values[targets[k].Index], targets[k].Compare.narrow(0, s + 1, horizon));
                 sums[k] = sums[k] is null ? misfit : SafeOps.Add(sums[k]!, misfit);
+                counts[k]++;
             }
 
             if (context.Lambda > 0)
@@ -229,7 +235,13 @@ public sealed partial class HybridSimulator
             }
         }
 
-        var parts = targets.Select((t, k) => Tuple.Create(_inner.Fields[t.Index], SafeOps.Div(sums[k]!, (double)pairs.Length))).ToArray();
+        var parts = Enumerable.Range(0, targets.Count)
+            .Where(k => counts[k] > 0)
+            .Select(k => Tuple.Create(fields[targets[k].Index], SafeOps.Div(sums[k]!, (double)counts[k])))
+            .ToArray();
+        if (parts.Length == 0)
+            throw new HybridException(
+                $"Multiple shooting with a horizon of {horizon}: no window has an observation to fit. Give data with observations after the window starts, or set Horizon = 0.");
         var total = Sum(parts.Select(p => p.Item2));
         if (physics is not null)
         {
