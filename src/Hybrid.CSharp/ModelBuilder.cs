@@ -46,6 +46,18 @@ public sealed class ModelBuilder
         return name;
     }
 
+    // Each string argument holds one statement's part on one line: a line break would read as a second statement.
+    private static string OneLine(string text, string argument, string example)
+    {
+        ArgumentNullException.ThrowIfNull(text, argument);
+        var k = text.IndexOfAny(new[] { '\n', '\r', '\u0085', '\u2028', '\u2029' });
+        if (k >= 0)
+            throw new ArgumentException(
+                $"{argument} holds a line break at position {k}: each call takes one statement on one line, e.g. {example}. Make one call per statement.",
+                argument);
+        return text;
+    }
+
     private ModelBuilder Domain(FsDomain domain)
     {
         _domain = domain;
@@ -190,11 +202,11 @@ public sealed class ModelBuilder
 
     /// <summary>One equation in text form, e.g. <c>"dH/dt = alpha*H - beta*H*L"</c> or <c>"∂u/∂t = D Δu"</c>.</summary>
     /// <exception cref="ArgumentNullException">The text is null.</exception>
-    /// <exception cref="Hybrid.ParseException">The text is not exactly one equation (with line and column within it).</exception>
+    /// <exception cref="ArgumentException">The text holds a line break (one call per equation).</exception>
+    /// <exception cref="Hybrid.ParseException">The text is not exactly one equation (with the column within it).</exception>
     public ModelBuilder Equation(string text)
     {
-        ArgumentNullException.ThrowIfNull(text);
-        _equations.Add(Parse.equation(text));
+        _equations.Add(Parse.equation(OneLine(text, nameof(text), ".Equation(\"du/dt = -k*u\")")));
         return this;
     }
 
@@ -203,14 +215,13 @@ public sealed class ModelBuilder
     /// <c>"neumann 1"</c>) or on one (<c>"left dirichlet 1 - t"</c>). A condition for one side after one for every
     /// side replaces it there.
     /// </summary>
-    /// <exception cref="ArgumentException">A bad field name, an unknown condition, or a second condition for the
-    /// same field and side.</exception>
+    /// <exception cref="ArgumentException">A bad field name, a line break, an unknown condition, or a second condition
+    /// for the same field and side.</exception>
     /// <exception cref="Hybrid.ParseException">The value expression does not parse.</exception>
     public ModelBuilder Boundary(string field, string condition)
     {
         Name(field, nameof(field), "field");
-        ArgumentNullException.ThrowIfNull(condition);
-        var words = condition.Trim();
+        var words = OneLine(condition, nameof(condition), $".Boundary(\"{field}\", \"noflux\")").Trim();
         Side? side = null;
         foreach (var (word, s) in new[] { ("left", Side.Left), ("right", Side.Right), ("bottom", Side.Bottom), ("top", Side.Top) })
             if (Starts(words, word))
@@ -262,12 +273,12 @@ public sealed class ModelBuilder
 
     /// <summary>The initial condition of a field as one expression of x, y and parameters, e.g. <c>"exp(-(x - 5)^2)"</c>
     /// or <c>"hare0"</c> (a parameter used here is trained like any other).</summary>
-    /// <exception cref="ArgumentException">A bad field name, or a second initial condition for it.</exception>
+    /// <exception cref="ArgumentException">A bad field name, a line break, or a second initial condition for it.</exception>
     /// <exception cref="Hybrid.ParseException">The text is not exactly one expression.</exception>
     public ModelBuilder Initial(string field, string expression)
     {
         Name(field, nameof(field), "field");
-        ArgumentNullException.ThrowIfNull(expression);
+        OneLine(expression, nameof(expression), $".Initial(\"{field}\", \"exp(-x^2)\")");
         return Initial(field, InitialCondition.NewExpr(Parse.expr(expression)));
     }
 

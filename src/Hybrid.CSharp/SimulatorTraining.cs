@@ -174,7 +174,7 @@ public sealed partial class HybridSimulator
     }
 
     // Multiple shooting: windows start at observation times from the observed state and run `horizon` intervals.
-    private (int Batch, int Start)[] Windows(TrainingData data, List<Target> targets, int horizon)
+    private (int Batch, int Start)[] Windows(TrainingData data, int horizon, int shortest)
     {
         var fields = _inner.Fields;
         var missing = fields.Where(f => !data.Observations.ContainsKey(f)).ToArray();
@@ -186,7 +186,8 @@ public sealed partial class HybridSimulator
             throw new ArgumentException(
                 $"TrainingOptions.Horizon = {horizon} needs more than {horizon} observation times, but the data has {data.Times.Length}. Lower the horizon.",
                 "options");
-        var pairs = Hybrid.Training.Windows.starts(data.Times.Length, 1, horizon)
+        // Every start of the shortest horizon; each epoch keeps those its own horizon fits.
+        var pairs = Hybrid.Training.Windows.starts(data.Times.Length, 1, shortest)
             .Select(p => (p.Item1, p.Item2))
             .Where(p => fields.All(f => data.Observations[f][p.Item2].All(double.IsFinite)))
             .ToArray();
@@ -261,7 +262,9 @@ public sealed partial class HybridSimulator
         {
             if (options.Validation is { } held)
                 validationTargets = Targets(held, options, "options.Validation");
-            var windows = options.Horizon > 0 ? Windows(data, targets, options.Horizon) : null;
+            var windows = options.Horizon > 0
+                ? Windows(data, options.Horizon, options.HorizonStart == 0 ? options.Horizon : options.HorizonStart)
+                : null;
 
             LossParts Loss(TrainContext context) =>
                 windows is null

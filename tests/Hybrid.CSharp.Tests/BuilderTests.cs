@@ -12,12 +12,17 @@ public class BuilderTests
     public void AnEquationCannotInjectStatements()
     {
         var b = Decay();
-        var e = Assert.Throws<ParseException>(() => b.Equation("du/dt = -k*u\nfield w"));
-        Assert.Equal(2, e.Line);
-        Assert.Throws<ParseException>(() => b.Initial("u", "1\nfield w"));
-        Assert.Throws<ParseException>(() => b.Boundary("u", "dirichlet 0\nfield w"));
-        var unknown = Assert.Throws<ArgumentException>(() => b.Boundary("u", "noflux\nfield w"));
-        Assert.Equal("condition", unknown.ParamName);
+        var e = Assert.Throws<ArgumentException>(() => b.Equation("du/dt = -k*u\nfield w"));
+        Assert.Equal("text", e.ParamName);
+        Assert.StartsWith("text holds a line break at position 12: each call takes one statement on one line, e.g. .Equation(\"du/dt = -k*u\"). Make one call per statement.", e.Message);
+        Assert.Equal("expression", Assert.Throws<ArgumentException>(() => b.Initial("u", "1\r\nfield w")).ParamName);
+        Assert.Equal("condition", Assert.Throws<ArgumentException>(() => b.Boundary("u", "noflux\u2028field w")).ParamName);
+        // On one line the words are no statement either: parsed as one expression, 'field' is just a symbol the model lacks.
+        b.Equation("du/dt = -k*u field w");
+        var symbol = Assert.Throws<ModelException>(() => b.Initial("u", 1).Build());
+        Assert.Contains("'field'", symbol.Message);
+        b = Decay();
+        Assert.Throws<ParseException>(() => b.Equation("du/dt = -k*u; field w"));
         var name = Assert.Throws<ArgumentException>(() => b.Field("w\nfield z"));
         Assert.Equal("name", name.ParamName);
         Assert.Contains("'w\nfield z' is not an identifier", name.Message);

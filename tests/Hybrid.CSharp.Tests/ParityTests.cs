@@ -15,7 +15,7 @@ public class ParityTests
 
     private static readonly double[] Times = { 0.5, 1.0, 1.5, 2.0 };
 
-    // The loss of the first epoch is the loss at the starting parameters (RK4 at Δt = 0.01: relative error ≈ 1e-10).
+    // The loss of the first epoch is the loss at the starting parameters (RK4 at Δt = 0.01: relative error below 1e-8).
     private static double FirstLoss(TrainingOptions options, TrainingData data)
     {
         using var sim = Decay();
@@ -30,9 +30,9 @@ public class ParityTests
         var logMse = Times.Average(t => t * t); // (log e^{−2t} − log e^{−t})² = t²
         const double sigma = 0.1;
         var nll = Times.Average(t => 0.5 * (Math.Log(2 * Math.PI * sigma * sigma) + Math.Pow(Math.Exp(-2 * t) - Math.Exp(-t), 2) / (sigma * sigma)));
-        Assert.Equal(mse, FirstLoss(new TrainingOptions(), data), mse * 1e-8);
-        Assert.Equal(logMse, FirstLoss(new TrainingOptions { Loss = TrainingLoss.LogMse }, data), logMse * 1e-8);
-        Assert.Equal(nll, FirstLoss(new TrainingOptions { Loss = TrainingLoss.GaussianNll, NoiseStandardDeviation = sigma }, data), Math.Abs(nll) * 1e-8);
+        Assert.Equal(mse, FirstLoss(new TrainingOptions(), data), mse * 1e-7);
+        Assert.Equal(logMse, FirstLoss(new TrainingOptions { Loss = TrainingLoss.LogMse }, data), logMse * 1e-7);
+        Assert.Equal(nll, FirstLoss(new TrainingOptions { Loss = TrainingLoss.GaussianNll, NoiseStandardDeviation = sigma }, data), Math.Abs(nll) * 1e-7);
     }
 
     [Fact]
@@ -54,14 +54,14 @@ public class ParityTests
         double Window(int s, int h) => Enumerable.Range(1, h).Average(j => Math.Pow(y[s] * Math.Exp(-j) - y[s + j], 2));
         double Mean(int h) => Enumerable.Range(0, times.Length - h).Average(s => Window(s, h));
 
-        Assert.Equal(Mean(1), FirstLoss(new TrainingOptions { Horizon = 1 }, Exact(times)), Mean(1) * 1e-8);
-        Assert.Equal(Mean(2), FirstLoss(new TrainingOptions { Horizon = 2 }, Exact(times)), Mean(2) * 1e-8);
+        Assert.Equal(Mean(1), FirstLoss(new TrainingOptions { Horizon = 1 }, Exact(times)), Mean(1) * 1e-7);
+        Assert.Equal(Mean(2), FirstLoss(new TrainingOptions { Horizon = 2 }, Exact(times)), Mean(2) * 1e-7);
 
         // Horizon 1 in the first epoch, 2 in the second (the step between them moves k by about 1e-12).
         using var sim = Decay();
         var grown = sim.Train(Exact(times), new TrainingOptions { Epochs = 2, Dt = 0.01, LearningRate = 1e-12, Horizon = 2, HorizonStart = 1, HorizonGrowEvery = 1 });
-        Assert.Equal(Mean(1), grown.Losses[0], Mean(1) * 1e-8);
-        Assert.Equal(Mean(2), grown.Losses[1], Mean(2) * 1e-8);
+        Assert.Equal(Mean(1), grown.Losses[0], Mean(1) * 1e-7);
+        Assert.Equal(Mean(2), grown.Losses[1], Mean(2) * 1e-7);
     }
 
     [Fact]
@@ -74,7 +74,7 @@ public class ParityTests
         // Windows of one interval: from t = 0 the target is missing (nothing to fit), from 0.5 the start is missing;
         // only the window from t = 1 counts.
         var expected = Math.Pow(y[2] * Math.Exp(-1) - y[3], 2);
-        Assert.Equal(expected, FirstLoss(new TrainingOptions { Horizon = 1 }, data), expected * 1e-8);
+        Assert.Equal(expected, FirstLoss(new TrainingOptions { Horizon = 1 }, data), expected * 1e-7);
         using var sim = Decay();
         var e = Assert.Throws<ArgumentException>(() => sim.Train(Exact(Times), new TrainingOptions { Horizon = 4 }));
         Assert.Contains("TrainingOptions.Horizon = 4 needs more than 4 observation times, but the data has 4.", e.Message);
