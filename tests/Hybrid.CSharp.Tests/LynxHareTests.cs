@@ -95,11 +95,12 @@ public class LynxHareTests
         // The reference runs on the facade's torch thread too, so that TorchSharp is used from one thread only.
         var reference = TorchThread.Run(() => Reference(data));
 
-        // Both minimise the same loss: the start state moved off its first guess, and every parameter agrees.
+        // Both minimise the same loss: the start state moved off its first guess (to hare₀ ≈ 34.6, lynx₀ ≈ 5.84), and
+        // every parameter agrees within 1e-5 relative (seen: ≤ 4e-7).
         Assert.NotEqual(30.0, result.Parameters["hare0"], 3);
         foreach (var (name, value) in reference)
             Assert.True(
-                Math.Abs(result.Parameters[name] - value) <= 2e-3 * Math.Abs(value),
+                Math.Abs(result.Parameters[name] - value) <= 1e-5 * Math.Abs(value),
                 $"{name}: facade {result.Parameters[name]}, F# reference {value} (facade fit {facadeSeconds:F1} s)");
         Assert.True(facadeSeconds < 30, $"the facade's fit took {facadeSeconds:F1} s");
     }
