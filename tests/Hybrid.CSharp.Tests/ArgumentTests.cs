@@ -95,9 +95,8 @@ public class ArgumentTests
     }
 
     [Fact]
-    public void EngineAndEnsembleArgumentsAreChecked()
+    public void TheGpuIndexIsChecked()
     {
-        Assert.Equal("count", Assert.Throws<ArgumentOutOfRangeException>(() => HybridEngine.UseThreads(0)).ParamName);
         Assert.Equal("index", Assert.Throws<ArgumentOutOfRangeException>(() => HybridEngine.UseCuda(-1)).ParamName);
     }
 }
