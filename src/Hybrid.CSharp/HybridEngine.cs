@@ -15,7 +15,7 @@ public static class HybridEngine
     public static void Initialize() => Engine.init();
 
     /// <summary>One line describing what was loaded: TorchSharp version, native bridge, device, precision.</summary>
-    public static string Describe() => Engine.describe();
+    public static string Describe() => TorchThread.Run(Engine.describe);
 
     /// <summary>Seeds the random generators so that runs repeat exactly.</summary>
     public static void Seed(int seed) => TorchThread.Run(() => Engine.seed(seed));

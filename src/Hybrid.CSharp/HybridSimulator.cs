@@ -84,7 +84,9 @@ public sealed class SimulationSettings
     public bool CheckStability { get; init; } = true;
 
     internal RolloutOptions ToFSharp() =>
-        new(
+        SaveTimes is null
+            ? throw new ArgumentNullException("settings", "SimulationSettings.SaveTimes is null. Give the times to return the state at, e.g. SaveTimes = new[] { 0.5, 1.0 }.")
+            : new(
             Scheme switch
             {
                 IntegrationScheme.Euler => Numerics.Scheme.Euler,
@@ -190,7 +192,7 @@ public sealed partial class HybridSimulator : IDisposable
     private readonly Simulator _inner;
     private readonly Tensor[] _ownedData;
     private readonly HashSet<nn.Module> _callerModules;
-    private bool _disposed;
+    private volatile bool _disposed;
 
     private HybridSimulator(HybridModel model, Simulator simulator, Tensor[] ownedData, IEnumerable<nn.Module> callerModules)
     {

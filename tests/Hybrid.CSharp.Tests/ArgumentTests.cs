@@ -99,4 +99,13 @@ public class ArgumentTests
     {
         Assert.Equal("index", Assert.Throws<ArgumentOutOfRangeException>(() => HybridEngine.UseCuda(-1)).ParamName);
     }
+
+    [Fact]
+    public void NullSaveTimesAreArgumentNullNamingTheSetting()
+    {
+        using var sim = Decay();
+        var e = Assert.Throws<ArgumentNullException>(() => sim.Simulate(new SimulationSettings { SaveTimes = null! }));
+        Assert.Equal("settings", e.ParamName);
+        Assert.StartsWith("SimulationSettings.SaveTimes is null. Give the times to return the state at, e.g. SaveTimes = new[] { 0.5, 1.0 }.", e.Message);
+    }
 }
