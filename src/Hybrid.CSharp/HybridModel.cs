@@ -66,14 +66,14 @@ public sealed class HybridModel
     public static IReadOnlyList<string> ExampleNames => Examples.all.Select(m => m.Name).ToArray();
 
     /// <summary>A catalogue model by name (see <see cref="ExampleNames"/>).</summary>
-    /// <exception cref="Hybrid.ModelException">No catalogue model has that name; the message lists them.</exception>
+    /// <exception cref="ArgumentException">No catalogue model has that name; the message lists them.</exception>
     public static HybridModel Example(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
         var found = Examples.all.FirstOrDefault(m => m.Name == name);
         if (found is null)
-            throw new ModelException(
-                $"There is no example model '{name}'. Known: {string.Join(", ", ExampleNames)}.");
+            throw new ArgumentException(
+                $"There is no example model '{name}'. Known: {string.Join(", ", ExampleNames)}.", nameof(name));
         return new HybridModel(found);
     }
 

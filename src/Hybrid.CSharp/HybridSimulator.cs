@@ -141,18 +141,24 @@ public sealed class SimulationResult
     /// <summary>Number of values per field and state (the product of <see cref="Shape"/>).</summary>
     public int Cells => Shape.Aggregate(1, (a, b) => a * b);
 
-    private double[] Field(string field) =>
-        _values.TryGetValue(field, out var v)
+    private double[] Field(string field)
+    {
+        ArgumentNullException.ThrowIfNull(field);
+        return _values.TryGetValue(field, out var v)
             ? v
-            : throw new HybridException($"The simulation has no field '{field}'. Fields: {string.Join(", ", Fields)}.");
+            : throw new ArgumentException($"The simulation has no field '{field}'. Fields: {string.Join(", ", Fields)}.", nameof(field));
+    }
 
-    private void CheckIndex(string what, int index, int count)
+    private static void CheckIndex(string argument, int index, int count)
     {
         if (index < 0 || index >= count)
-            throw new HybridException($"The {what} index {index} is out of range: there are {count}.");
+            throw new ArgumentOutOfRangeException(
+                argument, index, $"{argument} = {index} is out of range: there are {count}, so it must be in 0..{count - 1}.");
     }
 
     /// <summary>The cells of <paramref name="field"/> at save index <paramref name="save"/> of one trajectory.</summary>
+    /// <exception cref="ArgumentException">No field of that name.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An index out of range.</exception>
     public double[] At(string field, int save, int trajectory = 0)
     {
         var v = Field(field);
@@ -163,6 +169,8 @@ public sealed class SimulationResult
     }
 
     /// <summary>The time series of one cell (cell 0 for a 0-D model) of <paramref name="field"/>, one value per save time.</summary>
+    /// <exception cref="ArgumentException">No field of that name.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An index out of range.</exception>
     public double[] Series(string field, int cell = 0, int trajectory = 0)
     {
         var v = Field(field);
@@ -398,8 +406,8 @@ public sealed partial class HybridSimulator : IDisposable
     }
 
     /// <summary>Simulates one trajectory from the given initial state: one array of cell values per field, in <see cref="FieldNames"/> order.</summary>
-    /// <exception cref="Hybrid.HybridException">The initial state has the wrong number of fields or cells,
-    /// or the rollout fails.</exception>
+    /// <exception cref="ArgumentException">The initial state has the wrong number of fields or cells.</exception>
+    /// <exception cref="Hybrid.HybridException">The rollout fails.</exception>
     public SimulationResult Simulate(double[][] initial, SimulationSettings settings)
     {
         ArgumentNullException.ThrowIfNull(initial);
@@ -407,8 +415,8 @@ public sealed partial class HybridSimulator : IDisposable
     }
 
     /// <summary>Simulates a batch of trajectories: initial[b][field][cell].</summary>
-    /// <exception cref="Hybrid.HybridException">The initial states have the wrong number of fields or
-    /// cells, or the rollout fails.</exception>
+    /// <exception cref="ArgumentException">The initial states have the wrong number of fields or cells.</exception>
+    /// <exception cref="Hybrid.HybridException">The rollout fails.</exception>
     public SimulationResult Simulate(double[][][] initial, SimulationSettings settings)
     {
         ArgumentNullException.ThrowIfNull(initial);
@@ -427,16 +435,16 @@ public sealed partial class HybridSimulator : IDisposable
         var shape = Shape;
         var cells = Cells;
         if (initial.Length == 0)
-            throw new HybridException("Simulate: no initial states were given (the batch is empty).");
+            throw new ArgumentException("Simulate: no initial states were given (the batch is empty). Give at least one, initial[b][field][cell].", nameof(initial));
         for (var b = 0; b < initial.Length; b++)
         {
             if (initial[b] is null || initial[b].Length != fields.Length)
-                throw new HybridException(
-                    $"Simulate: initial state {b} has {initial[b]?.Length ?? 0} fields but the model has {fields.Length} ({string.Join(", ", fields)}).");
+                throw new ArgumentException(
+                    $"Simulate: initial state {b} has {initial[b]?.Length ?? 0} fields but the model has {fields.Length} ({string.Join(", ", fields)}).", nameof(initial));
             for (var f = 0; f < fields.Length; f++)
                 if (initial[b][f] is null || initial[b][f].Length != cells)
-                    throw new HybridException(
-                        $"Simulate: field '{fields[f]}' of initial state {b} has {initial[b][f]?.Length ?? 0} values but the grid has {cells}.");
+                    throw new ArgumentException(
+                        $"Simulate: field '{fields[f]}' of initial state {b} has {initial[b][f]?.Length ?? 0} values but the grid has {cells}.", nameof(initial));
         }
 
         var dims = new long[] { initial.Length }.Concat(shape.Select(s => (long)s)).ToArray();

@@ -164,7 +164,7 @@ public sealed record TrainingOptions
 /// <summary>One progress report, sent after every epoch.</summary>
 /// <param name="Epoch">Epoch just finished (1-based).</param>
 /// <param name="Epochs">Total epochs planned.</param>
-/// <param name="Loss">Training loss of the epoch (sum over observed fields of the mean squared misfit).</param>
+/// <param name="Loss">Training loss of the epoch (<see cref="TrainingOptions.Loss"/> summed over the observed fields, plus the physics term when weighted).</param>
 /// <param name="Parameters">Current parameter values by name.</param>
 /// <param name="Elapsed">Time since training (re)started.</param>
 /// <param name="Remaining">Estimated time to finish.</param>

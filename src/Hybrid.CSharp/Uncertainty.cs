@@ -172,14 +172,16 @@ public sealed class HybridEnsemble : IDisposable
     /// Calibration of the prediction's Gaussian intervals against observations (fields and times of
     /// <paramref name="data"/>, which must be the prediction's save times); NaN observations are ignored.
     /// </summary>
-    /// <exception cref="Hybrid.HybridException">Times differ, or no finite observation.</exception>
+    /// <exception cref="ArgumentException">The prediction's times differ from the data's.</exception>
+    /// <exception cref="Hybrid.HybridException">No finite observation.</exception>
     public static CalibrationResult Calibrate(EnsemblePrediction prediction, TrainingData data)
     {
         ArgumentNullException.ThrowIfNull(prediction);
         ArgumentNullException.ThrowIfNull(data);
         if (!prediction.Mean.Times.SequenceEqual(data.Times))
-            throw new HybridException(
-                $"Calibrate: the prediction's save times ({string.Join(", ", prediction.Mean.Times)}) differ from the data's ({string.Join(", ", data.Times)}). Predict at the data's times.");
+            throw new ArgumentException(
+                $"Calibrate: the prediction's save times ({string.Join(", ", prediction.Mean.Times)}) differ from the data's ({string.Join(", ", data.Times)}). Predict at the data's times.",
+                nameof(data));
         var mu = new List<double>();
         var sd = new List<double>();
         var y = new List<double>();

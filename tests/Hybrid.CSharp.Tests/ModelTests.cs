@@ -104,6 +104,8 @@ public class ModelTests
         var e = Assert.Throws<ModelException>(() =>
             HybridModel.Builder("m").Field("u").Equation("du/dt = -q*u").Initial("u", 1).Build());
         Assert.Contains("q", e.Message);
-        Assert.Throws<ModelException>(() => HybridModel.Example("nope"));
+        var example = Assert.Throws<ArgumentException>(() => HybridModel.Example("nope"));
+        Assert.Equal("name", example.ParamName);
+        Assert.StartsWith("There is no example model 'nope'. Known: tumour, fisher_kpp,", example.Message);
     }
 }
