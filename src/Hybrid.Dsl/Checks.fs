@@ -2,8 +2,8 @@ namespace Hybrid
 
 /// The checks every model passes when it is built (by the builder, the parser, or `validate` by hand). Each
 /// problem names the symbol, the problem and the fix. The rules live in `Checks/`, one file per concept
-/// (domain, declarations, equations, expression size, symbols in expressions, initial conditions, boundary
-/// conditions, units); this module runs them in order and is the one public entry point.
+/// (domain, declarations, equations, expression size, symbols in expressions, operators, initial conditions,
+/// boundary conditions, units); this module runs them in order and is the one public entry point.
 [<RequireQualifiedAccess>]
 module Checks =
 
@@ -27,6 +27,7 @@ module Checks =
         EquationRules.ofFields
         SizeRules.expressionSizes
         ExpressionRules.equations
+        OperatorRules.equations
     ]
 
     /// The rules of the initial conditions given (not that every field has one).

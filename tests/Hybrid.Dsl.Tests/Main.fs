@@ -21,6 +21,7 @@ let main argv =
         FuzzTests.tests
         PropertyTests.tests
         ChecksTests.tests
+        OperatorRulesTests.tests
         LargeInputTests.tests
     ]
     |> Hybrid.Tests.Summary.run argv

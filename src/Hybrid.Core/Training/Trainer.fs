@@ -6,132 +6,6 @@ open TorchSharp
 open TorchSharp.Modules
 open Hybrid
 
-/// Learning-rate schedule of one parameter group (factor applied to its base rate at each epoch).
-[<RequireQualifiedAccess>]
-type LrSchedule =
-    /// The base rate throughout.
-    | Constant
-    /// Multiply by `factor` every `every` epochs.
-    | Step of every: int * factor: float
-    /// Multiply by `gamma` every epoch.
-    | Exponential of gamma: float
-    /// Cosine decay from the base rate to `minFactor`·base over all epochs.
-    | Cosine of minFactor: float
-
-/// A group of parameters with its own learning rate and schedule (e.g. θ scientific, φ neural).
-type ParamGroup = {
-    /// Group name, for messages.
-    Name: string
-    /// The leaf tensors it updates (e.g. `Param.Raw`, `Neural.parameters net`).
-    Parameters: Parameter[]
-    /// Base learning rate.
-    LearningRate: float
-    /// Schedule of the rate.
-    Schedule: LrSchedule
-}
-
-/// The rollout horizon (save intervals per window) grows from `Start` by one every `GrowEvery` epochs up
-/// to `Max` (multiple shooting with a growing horizon).
-type HorizonSchedule = {
-    /// Horizon in the first epoch (≥ 1).
-    Start: int
-    /// Largest horizon.
-    Max: int
-    /// Epochs between increments (0 = never grow).
-    GrowEvery: int
-}
-
-/// What the loss function sees at each optimizer step.
-type TrainContext = {
-    /// Epoch (0-based).
-    Epoch: int
-    /// Step within the epoch (0-based).
-    Step: int
-    /// Rollout horizon of this epoch.
-    Horizon: int
-    /// Physics-residual weight λ of this epoch.
-    Lambda: float
-    /// Random numbers for mini-batch sampling, seeded from (seed, epoch), so runs and resumes repeat.
-    Random: Random
-}
-
-/// A loss value and its named components (for the progress display).
-type LossParts = {
-    /// The scalar to minimise (0-dim, differentiable).
-    Total: torch.Tensor
-    /// Components, e.g. ("data", mse); their values are reported, not differentiated.
-    Parts: (string * torch.Tensor)[]
-}
-
-/// What to minimise: a mini-batch loss and optionally a validation loss (evaluated without gradients,
-/// modules in eval mode).
-type Objective = {
-    /// Loss of one mini-batch.
-    Loss: TrainContext -> LossParts
-    /// Validation loss (e.g. on held-out trajectories); None for no validation/early stopping.
-    Validation: (TrainContext -> float) option
-}
-
-/// Settings of a training run.
-type TrainOptions = {
-    /// Number of epochs.
-    Epochs: int
-    /// Optimizer steps (mini-batches) per epoch.
-    StepsPerEpoch: int
-    /// Seed of every random choice (weights should be created after `Engine.seed`).
-    Seed: int
-    /// Parameter groups, each with its own rate and schedule (Adam).
-    Groups: ParamGroup[]
-    /// Clip the global gradient norm to this value (0 = no clipping).
-    ClipNorm: float
-    /// Horizon growth.
-    Horizon: HorizonSchedule
-    /// λ schedule for the physics residual.
-    Lambda: LambdaSchedule
-    /// Validate every this many epochs.
-    ValidateEvery: int
-    /// Stop when validation has not improved for this many epochs (0 = never stop early).
-    Patience: int
-    /// Minimum improvement that counts.
-    MinDelta: float
-    /// At the end, put back the parameters of the best validation epoch.
-    RestoreBest: bool
-    /// Folder for checkpoints (None = no checkpoints).
-    CheckpointDir: string option
-    /// Save a checkpoint every this many epochs (and at the end).
-    CheckpointEvery: int
-    /// Continue from the latest checkpoint in `CheckpointDir` if there is one.
-    Resume: bool
-    /// Progress display and hook.
-    Progress: ProgressOptions
-    /// Scientific parameters to report, by name.
-    Theta: (string * (unit -> float))[]
-    /// Modules switched to training mode for steps and eval mode for validation (e.g. for dropout).
-    Modules: torch.nn.Module[]
-    /// Checked before every epoch; cancelling stops after the current epoch (result `Cancelled`).
-    Cancel: Threading.CancellationToken
-}
-
-/// Outcome of a training run.
-type TrainResult = {
-    /// Mean training loss per epoch (including epochs before a resume).
-    TrainLosses: float[]
-    /// Validation loss per epoch (NaN where not validated).
-    ValidationLosses: float[]
-    /// Epochs completed.
-    Epochs: int
-    /// Best validation epoch (1-based; 0 without validation).
-    BestEpoch: int
-    /// True when early stopping ended the run.
-    StoppedEarly: bool
-    /// True when the cancellation token ended the run.
-    Cancelled: bool
-    /// Wall time of this call.
-    WallTime: TimeSpan
-    /// Final θ values (from `TrainOptions.Theta`).
-    Theta: (string * float)[]
-}
-
 /// Joint optimisation of θ and φ: Adam with parameter groups and schedules, gradient clipping, growing
 /// horizons, λ schedules, validation with early stopping, checkpoints and resume, progress; and LBFGS for
 /// θ-only fits. Runs repeat exactly for one seed (on one device and thread count).
@@ -162,7 +36,7 @@ module Trainer =
     }
 
     /// A parameter group with a constant rate.
-    let group (name: string) (rate: float) (parameters: Parameter seq) : ParamGroup = {
+    let group (name: string) (rate: float) (parameters: Parameter seq) : Hybrid.Training.ParamGroup = {
         Name = name
         Parameters = Array.ofSeq parameters
         LearningRate = rate
@@ -217,51 +91,48 @@ module Trainer =
                 )
             )
 
+    /// Restores the latest checkpoint of `dir` into the parameters, best copies, optimizer and histories; the
+    /// epoch to start from (0 without one).
+    let private resume (o: TrainOptions) (all: torch.Tensor[]) (best: BestParameters) optimizer history =
+        match o.CheckpointDir with
+        | Some dir when o.Resume ->
+            match Checkpoint.resume dir all best.Copies optimizer o.Seed o.Epochs with
+            | Some meta ->
+                best.Validation <- meta.BestValidation
+                best.Epoch <- meta.BestEpoch
+                (fst history: ResizeArray<float>).AddRange meta.TrainLosses
+                (snd history: ResizeArray<float>).AddRange meta.ValidationLosses
+                meta.Epoch
+            | None -> 0
+        | _ -> 0
+
     let private run (o: TrainOptions) (objective: Objective) : TrainResult =
         Engine.init ()
         validate o
         let watch = Stopwatch.StartNew()
-
-        let groups =
-            o.Groups
-            |> Array.filter (fun g -> g.Parameters.Length > 0)
-            |> Array.map (fun g -> Adam.ParamGroup(g.Parameters, lr = g.LearningRate))
-
         let used = o.Groups |> Array.filter (fun g -> g.Parameters.Length > 0)
-        let optimizer = torch.optim.Adam(groups, lr = used[0].LearningRate)
+
+        let optimizer =
+            torch.optim.Adam(
+                used |> Array.map (fun g -> Adam.ParamGroup(g.Parameters, lr = g.LearningRate)),
+                lr = used[0].LearningRate
+            )
+
         let all = used |> Array.collect (fun g -> g.Parameters)
         let allTensors = all |> Array.map (fun p -> p :> torch.Tensor)
-
-        let best =
-            use _ = torch.no_grad ()
-            all |> Array.map (fun p -> p.detach().clone ())
-
+        let best = BestParameters all
         let trainLosses = ResizeArray<float>()
         let validationLosses = ResizeArray<float>()
-        let mutable bestValidation = infinity
-        let mutable bestEpoch = 0
-        let mutable start = 0
-
-        match o.CheckpointDir with
-        | Some dir when o.Resume ->
-            match Checkpoint.resume dir allTensors best optimizer o.Seed o.Epochs with
-            | Some meta ->
-                start <- meta.Epoch
-                bestValidation <- meta.BestValidation
-                bestEpoch <- meta.BestEpoch
-                trainLosses.AddRange meta.TrainLosses
-                validationLosses.AddRange meta.ValidationLosses
-            | None -> ()
-        | _ -> ()
+        let start = resume o allTensors best optimizer (trainLosses, validationLosses)
 
         let saveCheckpoint (epoch: int) =
             match o.CheckpointDir with
             | Some dir ->
-                Checkpoint.save dir allTensors best optimizer {
+                Checkpoint.save dir allTensors best.Copies optimizer {
                     Epoch = epoch
                     Seed = o.Seed
-                    BestValidation = bestValidation
-                    BestEpoch = bestEpoch
+                    BestValidation = best.Validation
+                    BestEpoch = best.Epoch
                     TrainLosses = trainLosses.ToArray()
                     ValidationLosses = validationLosses.ToArray()
                 }
@@ -274,7 +145,6 @@ module Trainer =
         let mutable stoppedEarly = false
         let mutable cancelled = false
         let mutable epoch = start
-        let firstEpoch = start
 
         while epoch < o.Epochs && not stoppedEarly && not cancelled do
             if o.Cancel.IsCancellationRequested then
@@ -287,133 +157,53 @@ module Trainer =
                     controllers[i].LearningRate <- g.LearningRate * rateFactor g.Schedule epoch o.Epochs)
 
                 torch.manual_seed (int64 (epochSeed o.Seed epoch)) |> ignore
-                let random = Random(epochSeed o.Seed epoch)
-                let horizon = horizonAt o.Horizon epoch
-                let lambda = Loss.lambdaAt o.Lambda epoch
-                let mutable sum = 0.0
-                let partSums = Collections.Generic.Dictionary<string, float>()
-                let partOrder = ResizeArray<string>()
-
-                for m in o.Modules do
-                    m.train ()
-
-                for step in 0 .. o.StepsPerEpoch - 1 do
-                    use _ = torch.NewDisposeScope()
-                    optimizer.zero_grad ()
-
-                    let ctx = {
-                        Epoch = epoch
-                        Step = step
-                        Horizon = horizon
-                        Lambda = lambda
-                        Random = random
-                    }
-
-                    let parts = objective.Loss ctx
-
-                    if parts.Total.dim () <> 0L then
-                        raise (
-                            HybridException(
-                                $"Trainer: the loss must be a scalar (0-dim) tensor, got shape {parts.Total.shape}. Reduce it with .mean()."
-                            )
-                        )
-
-                    let value = parts.Total.ToDouble()
-
-                    if Double.IsNaN value || Double.IsInfinity value then
-                        raise (
-                            HybridException(
-                                $"Trainer: the loss became {value} at epoch {epoch + 1}, step {step + 1}. Lower the learning rates, clip gradients (ClipNorm), or shorten the horizon."
-                            )
-                        )
-
-                    parts.Total.backward ()
-
-                    if o.ClipNorm > 0.0 then
-                        torch.nn.utils.clip_grad_norm_ (all, o.ClipNorm) |> ignore
-
-                    optimizer.step () |> ignore
-                    sum <- sum + value
-
-                    for (n, t) in parts.Parts do
-                        if not (partSums.ContainsKey n) then
-                            partSums[n] <- 0.0
-                            partOrder.Add n
-
-                        partSums[n] <- partSums[n] + t.ToDouble()
-
-                let trainLoss = sum / float o.StepsPerEpoch
-                trainLosses.Add trainLoss
 
                 let ctx = {
                     Epoch = epoch
                     Step = 0
-                    Horizon = horizon
-                    Lambda = lambda
-                    Random = random
+                    Horizon = horizonAt o.Horizon epoch
+                    Lambda = Loss.lambdaAt o.Lambda epoch
+                    Random = Random(epochSeed o.Seed epoch)
                 }
+
+                let trainLoss, parts = Epoch.steps o optimizer all objective ctx
+                trainLosses.Add trainLoss
 
                 let validation =
                     match objective.Validation with
                     | Some v when (epoch + 1) % max 1 o.ValidateEvery = 0 || epoch + 1 = o.Epochs ->
-                        for m in o.Modules do
-                            m.eval ()
-
-                        // Back to training mode even when the validation loss throws.
-                        try
-                            use _ = torch.no_grad ()
-                            use _ = torch.NewDisposeScope()
-                            v ctx
-                        finally
-                            for m in o.Modules do
-                                m.train ()
+                        Epoch.validation o v ctx
                     | _ -> nan
 
                 validationLosses.Add validation
-
-                if not (Double.IsNaN validation) then
-                    if validation < bestValidation - o.MinDelta then
-                        bestValidation <- validation
-                        bestEpoch <- epoch + 1
-
-                        use _ = torch.no_grad ()
-
-                        for i in 0 .. all.Length - 1 do
-                            best[i].copy_ all[i] |> ignore
-                    elif o.Patience > 0 && epoch + 1 - bestEpoch >= o.Patience then
-                        stoppedEarly <- true
-
+                stoppedEarly <- best.Record(validation, epoch + 1, o.MinDelta, o.Patience)
                 epoch <- epoch + 1
 
                 if o.CheckpointEvery > 0 && epoch % o.CheckpointEvery = 0 then
                     saveCheckpoint epoch
 
-                let done' = epoch - firstEpoch
                 let elapsed = watch.Elapsed
-
-                let eta =
-                    TimeSpan.FromTicks(int64 (float elapsed.Ticks / float done' * float (o.Epochs - epoch)))
 
                 Progress.report o.Progress {
                     Epoch = epoch
                     Epochs = o.Epochs
                     TrainLoss = trainLoss
                     ValidationLoss = validation
-                    Parts = [| for n in partOrder -> n, partSums[n] / float o.StepsPerEpoch |]
+                    Parts = parts
                     Theta = theta ()
-                    Horizon = horizon
+                    Horizon = ctx.Horizon
                     Elapsed = elapsed
-                    Eta = eta
+                    Eta =
+                        TimeSpan.FromTicks(
+                            int64 (float elapsed.Ticks / float (epoch - start) * float (o.Epochs - epoch))
+                        )
                 }
 
-        if epoch > firstEpoch && (o.CheckpointEvery <= 0 || epoch % o.CheckpointEvery <> 0) then
+        if epoch > start && (o.CheckpointEvery <= 0 || epoch % o.CheckpointEvery <> 0) then
             saveCheckpoint epoch
 
-        if o.RestoreBest && bestEpoch > 0 then
-            use _ = torch.no_grad ()
-
-            for i in 0 .. all.Length - 1 do
-                all[i].copy_ best[i] |> ignore
+        if o.RestoreBest then
+            best.Restore()
 
         for m in o.Modules do
             m.eval ()
@@ -422,7 +212,7 @@ module Trainer =
             TrainLosses = trainLosses.ToArray()
             ValidationLosses = validationLosses.ToArray()
             Epochs = epoch
-            BestEpoch = bestEpoch
+            BestEpoch = best.Epoch
             StoppedEarly = stoppedEarly
             Cancelled = cancelled
             WallTime = watch.Elapsed

@@ -1,0 +1,147 @@
+namespace Hybrid.Compiler
+
+open System
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+
+/// A model compiled to a differentiable simulator.
+type Simulator
+    internal
+    (
+        model: Model,
+        grid: Grid,
+        dtype: torch.ScalarType,
+        parameters: Param[],
+        modules: (string * torch.nn.Module<torch.Tensor, torch.Tensor>)[],
+        dynamics: Dynamics,
+        initial: int -> torch.Tensor[] -> torch.Tensor[],
+        backend: Backend,
+        forcings: Map<string, float -> torch.Tensor>
+    ) =
+
+    // Kernels per explicit scheme, generated on first use (or why they cannot be).
+    let kernels =
+        System.Collections.Concurrent.ConcurrentDictionary<Scheme, Lazy<Result<Hybrid.Fused.FusedSimulator, string>>>()
+
+    let kernelsFor (scheme: Scheme) =
+        kernels
+            .GetOrAdd(
+                scheme,
+                fun s ->
+                    lazy
+                        (try
+                            Ok(
+                                Hybrid.Fused.Fused.compileWith
+                                    {
+                                        Modules = Map.ofArray modules
+                                        Forcings = forcings
+                                    }
+                                    s
+                                    model
+                            )
+                         with :? ModelException as e ->
+                             Error e.Message)
+            )
+            .Value
+
+    // The kernel generator walks expressions recursively: deeper ones run on the eager back end.
+    let deepest =
+        lazy (model.Equations |> List.fold (fun m eq -> max m (Expr.depth eq.Rhs)) 0)
+
+    /// The kernels and their schedule for a rollout with these options, or why the eager back end runs it.
+    let choose (options: RolloutOptions) : Result<Hybrid.Fused.FusedSimulator * KernelSchedule, string> =
+        if backend = Backend.Eager then
+            Error "the simulator was compiled with Backend.Eager"
+        elif Engine.torchDevice().``type`` <> DeviceType.CPU then
+            Error "the generated kernels run on the CPU only, and the device is not the CPU"
+        elif deepest.Value > KernelRollout.maxDepth then
+            Error
+                $"an equation nests {deepest.Value} levels deep (e.g. a sum of that many terms); the kernel generator takes up to {KernelRollout.maxDepth}"
+        elif Integrators.isImex options.Scheme then
+            Error $"{options.Scheme} is an IMEX scheme; the generated kernels are explicit (Euler, Heun, SspRk3, Rk4)"
+        else
+            match kernelsFor options.Scheme with
+            | Error why -> Error why
+            | Ok fused ->
+                let stateBytes =
+                    8L
+                    * int64 grid.CellCount
+                    * int64 dynamics.Fields.Length
+                    * int64 (Integrators.order options.Scheme + 1)
+
+                KernelRollout.schedule options stateBytes |> Result.map (fun k -> fused, k)
+
+    /// The model it was compiled from.
+    member _.Model = model
+
+    /// The grid.
+    member _.Grid = grid
+
+    /// The precision of its tensors.
+    member _.Dtype = dtype
+
+    /// Field names in state order.
+    member _.Fields = dynamics.Fields
+
+    /// Scientific parameters θ in declaration order (constrained; `Raw` is what optimisers update).
+    member _.Parameters = parameters
+
+    /// The parameter named `name`; raises `ModelException` naming the declared ones otherwise.
+    member _.Param(name: string) : Param =
+        match parameters |> Array.tryFind (fun p -> p.Name = name) with
+        | Some p -> p
+        | None ->
+            let names = String.Join(", ", parameters |> Array.map (fun p -> p.Name))
+            raise (ModelException($"Model '{model.Name}' has no parameter '{name}'. Declared: {names}."))
+
+    /// Neural closures by name.
+    member _.Modules = modules
+
+    /// The semi-discrete system (θ = `Theta ()`), for `Rollout.run` and `Residual.compute`.
+    member _.Dynamics = dynamics
+
+    /// Current constrained parameter values θ (differentiable with respect to the raw parameters).
+    member _.Theta() : torch.Tensor[] =
+        parameters |> Array.map (fun p -> p.Value)
+
+    /// Everything trainable: raw values of learnable parameters (θ) and closure weights (φ).
+    member _.Trainable() : Modules.Parameter[] =
+        Array.append
+            (parameters |> Array.filter (fun p -> p.Learnable) |> Array.map (fun p -> p.Raw))
+            (modules |> Array.collect (fun (_, m) -> m.parameters () |> Array.ofSeq))
+
+    /// The initial state of `batch` trajectories from the model's initial conditions. Differentiable: parameters
+    /// that appear in `initial` expressions (an amplitude, a start state) get gradients through it and are
+    /// trained like any other when a loss simulates from it.
+    member s.Initial(batch: int) : torch.Tensor[] = initial batch (s.Theta())
+
+    /// The back end it was compiled for (`CompileOptions.Backend`).
+    member _.Backend = backend
+
+    /// Which back end `Simulate` runs a rollout with these options on (`Backend.Eager` or `Backend.Kernels`), and
+    /// why the eager one where the kernels do not apply (empty when they do).
+    member _.BackendFor(options: RolloutOptions) : Backend * string =
+        match choose options with
+        | Ok _ -> Backend.Kernels, ""
+        | Error why -> Backend.Eager, why
+
+    /// Integrates from `u0` with the current parameters, on the generated kernels or the eager back end (see
+    /// `Backend`; the result's `Backend` says which ran). Gradients flow to `u0`, θ and the networks either way.
+    member s.Simulate(u0: torch.Tensor[], options: RolloutOptions) : Trajectory =
+        match choose options with
+        | Ok(fused, schedule) ->
+            let theta = s.Theta()
+            Rollout.checkStability dynamics theta u0 options
+            KernelRollout.run fused u0 theta options schedule
+        | Error why when backend = Backend.Kernels ->
+            raise (
+                ModelException(
+                    $"Model '{model.Name}' cannot run on the generated kernels: {why}. Compile with Backend.Auto (kernels where they apply) or Backend.Eager."
+                )
+            )
+        | Error _ -> Rollout.run dynamics (s.Theta()) u0 options
+
+    /// The physics residual of a trajectory under the current parameters.
+    member s.Residual(form: ResidualForm, times: float[], values: torch.Tensor[]) : ResidualResult =
+        Residual.compute dynamics (s.Theta()) form times values

@@ -1,0 +1,196 @@
+namespace Hybrid.Fused
+
+open System
+open Hybrid
+open Hybrid.Numerics
+
+/// Lowers the expressions of one checked model to kernel expressions: symbols to reads, parameters, constants,
+/// forcings, coordinates and time; spatial operators to `Stencils`; closure calls to numbered sites. Raises
+/// `ModelException` for constructs the kernels lack (the eager back end runs those models); what
+/// `Checks.compilable` refuses is an internal error here.
+type internal ExprLowering(model: Model, grid: Grid) =
+    let fields = model.Fields |> List.map _.Name |> Array.ofList
+    let isFast = model.Fields |> List.map _.Fast |> Array.ofList
+    let paramNames = model.Params |> List.map _.Name |> Array.ofList
+
+    let paramSpatial =
+        model.Params |> List.map (fun p -> p.Shape = ParamShape.Spatial) |> Array.ofList
+
+    let fastSites =
+        match grid with
+        | Grid.Lattice(_, j) -> j
+        | _ -> 0
+
+    let constants = model.Constants |> List.map (fun c -> c.Name, c.Value) |> Map.ofList
+    let fieldIndex name = Array.tryFindIndex ((=) name) fields
+
+    let paramIndex name =
+        Array.tryFindIndex ((=) name) paramNames
+
+    let sites = ResizeArray<ClosureSite>()
+    let forcings = ResizeArray<string>()
+    let faceForcings = ResizeArray<int>()
+
+    let forcing (name: string) =
+        if not (forcings.Contains name) then
+            forcings.Add name
+
+        KData(forcings.IndexOf name)
+
+    // What `Checks.compilable` refuses with the user's message; reaching it here is a bug of ours.
+    let passedChecks (what: string) =
+        raise (
+            InvalidOperationException(
+                $"Internal error: {what} in '{model.Name}' passed Checks.compilable. Please report the model."
+            )
+        )
+
+    /// Lowers `rhs`, the equation of `field` (or a boundary value of it, `where`); `fast`: evaluated on the fast
+    /// ring of a two-scale lattice.
+    let lowerExpr (field: string) (where: string) (fast: bool) (rhs: Expr) =
+        let unsupported (what: string) =
+            raise (
+                ModelException(
+                    $"The fused path cannot compile {what} in {where} of '{field}'. Use the eager compiled simulator for this model, or rewrite the term."
+                )
+            )
+
+        let fastOutsideSum (n: string) =
+            passedChecks $"the fast field '{n}' outside Σⱼ"
+
+        let fieldOf (fast: bool) (e: Expr) (what: string) =
+            match e with
+            | Sym n ->
+                match fieldIndex n with
+                | Some i when isFast[i] <> fast ->
+                    unsupported $"{what} of '{n}', a field of the other ring of the two-scale lattice"
+                | Some i -> i
+                | None -> unsupported $"{what} of '{n}', which is not a field"
+            | _ -> unsupported $"{what} of an expression (only of a field)"
+
+        let symbol (fast: bool) (n: string) =
+            // Declarations first, then coordinates and time (as the eager compiler: a field named x is the field).
+            match fieldIndex n, paramIndex n, constants.TryFind n with
+            | Some i, _, _ when isFast[i] && not fast -> fastOutsideSum n
+            | Some i, _, _ -> KRead(i, 0, 0)
+            | _, Some j, _ when paramSpatial[j] && fast -> unsupported $"the spatial parameter '{n}' on the fast ring"
+            | _, Some j, _ -> KParam j
+            | _, _, Some v -> KConst v
+            | _ when model.Forcings |> List.exists (fun f -> f.Name = n) ->
+                if fast then
+                    unsupported $"the forcing '{n}' on the fast ring"
+
+                forcing n
+            | _ when n = "x" && grid.Dims >= 1 -> KCoord(0, 0.0)
+            | _ when n = "y" && grid.Dims >= 2 -> KCoord(1, 0.0)
+            | _ when n = "t" -> KTime
+            | _ -> passedChecks $"the undefined symbol '{n}'"
+
+        let call (low: Expr -> KExpr) (fast: bool) (name: string) (args: Expr list) =
+            match model.Closures |> List.tryFind (fun c -> c.Name = name) with
+            | None -> passedChecks $"the call of '{name}', not a declared closure"
+            | Some c when c.Arity <> args.Length -> passedChecks $"the call of '{name}' with {args.Length} argument(s)"
+            | Some _ when fast -> unsupported $"the neural closure '{name}' on the fast ring"
+            | Some _ ->
+                let lowered = args |> List.map low |> Array.ofList
+
+                if lowered |> Array.exists (fun a -> not (KExpr.inputs a).IsEmpty) then
+                    unsupported $"a call of '{name}' whose arguments call closures"
+
+                sites.Add { Name = name; Args = lowered }
+                KInput(sites.Count - 1)
+
+        let diffusion (low: Expr -> KExpr) (fast: bool) (k: Expr) (a: Expr) =
+            let f = fieldOf fast a "∇·(κ∇·)"
+            let kappa = low k
+
+            if not (KExpr.inputs kappa).IsEmpty then
+                unsupported "a neural closure inside a diffusion coefficient (κ at faces)"
+
+            // A forcing in κ is taken at the cell: it must be uniform in space (checked by the stepper), as the
+            // eager simulator's κ at faces requires.
+            for i in KExpr.data kappa do
+                if not (faceForcings.Contains i) then
+                    faceForcings.Add i
+
+            for p in KExpr.parameters kappa do
+                if paramSpatial[p] then
+                    unsupported $"the spatial parameter '{paramNames[p]}' inside a diffusion coefficient (κ at faces)"
+
+            Stencils.diffusion grid f kappa
+
+        let shift (fast: bool) (name: string) (index: LatticeIndex) (m: int) =
+            match index, fieldIndex name with
+            | _, None -> passedChecks $"a shift of '{name}', not a field"
+            | LatticeIndex.K, Some i when isFast[i] && not fast -> fastOutsideSum name
+            // A fast field at slow site k + m, same j: J·m sites along the fast ring.
+            | LatticeIndex.K, Some i when isFast[i] -> KRead(i, m * fastSites, 0)
+            | LatticeIndex.K, Some i -> KRead(i, m, 0)
+            | LatticeIndex.J, Some i when isFast[i] && fast -> KRead(i, m, 0)
+            | LatticeIndex.J, Some i when isFast[i] -> fastOutsideSum name
+            | LatticeIndex.J, Some _ -> passedChecks $"the slow field '{name}' shifted along j"
+
+        let rec lowOn (fast: bool) (e: Expr) : KExpr =
+            let low = lowOn fast
+
+            match e with
+            | Num v -> KConst v
+            | Sym n -> symbol fast n
+            | Neg a -> KExpr.neg (low a)
+            | Add(a, b) -> KExpr.add (low a) (low b)
+            | Sub(a, b) -> KExpr.sub (low a) (low b)
+            | Mul(a, b) -> KExpr.mul (low a) (low b)
+            | Div(a, b) -> KExpr.div (low a) (low b)
+            | PowInt(a, n) -> KExpr.powInt (low a) n
+            | PowReal(a, b) -> KExpr.bin KBinary.Pow (low a) (low b)
+            | Apply(fn, a) -> KExpr.un (KUnary.Fn fn) (low a)
+            | Min(a, b) -> KExpr.bin KBinary.Min (low a) (low b)
+            | Max(a, b) -> KExpr.bin KBinary.Max (low a) (low b)
+            | Call(name, args) -> call low fast name args
+            | Laplacian a -> Stencils.laplacian grid (fieldOf fast a "Δ")
+            | Divergence(Grad a) -> Stencils.laplacian grid (fieldOf fast a "∇·∇")
+            | Partial(axis, a) ->
+                let ax =
+                    match axis with
+                    | Axis.X -> 0
+                    | Axis.Y -> 1
+
+                Stencils.partial grid (fieldOf fast a "∂") ax
+            | Divergence(Mul(k, Grad a))
+            | Divergence(Mul(Grad a, k)) -> diffusion low fast k a
+            | Advect(velocity, a) ->
+                let f = fieldOf fast a "advection"
+                Stencils.advection grid f (velocity |> List.map low)
+            | Shift(name, index, m) -> shift fast name index m
+            | FastSum a -> Stencils.sumOverFastSites fastSites isFast (lowOn true a)
+            | Grad _
+            | Divergence _ -> unsupported "this ∇ / ∇· form (use ∇·(κ∇u), Δu or ∂)"
+
+        lowOn fast rhs
+
+    /// Field names, in state order.
+    member _.Fields = fields
+
+    /// Per field: whether it lives on the fast ring.
+    member _.IsFast = isFast
+
+    /// Fast sites per slow site (J), 0 without a fast ring.
+    member _.FastSites = fastSites
+
+    /// Parameter names in declaration order.
+    member _.ParamNames = paramNames
+
+    /// Per parameter: whether it has one value per cell.
+    member _.ParamSpatial = paramSpatial
+
+    /// The closure call sites met so far, numbered as `KInput` leaves.
+    member _.Sites = sites.ToArray()
+
+    /// The forcings met so far, numbered as `KData` leaves.
+    member _.Forcings = forcings.ToArray()
+
+    /// The forcings met inside diffusion coefficients.
+    member _.FaceForcings = faceForcings.ToArray()
+
+    /// Lowers `e`, in `where` of `field`, on the fast ring when `fast`.
+    member _.Lower(field: string, where: string, fast: bool, e: Expr) : KExpr = lowerExpr field where fast e

@@ -1,0 +1,84 @@
+namespace Hybrid.Training
+
+open System
+open System.Collections.Generic
+open TorchSharp
+open TorchSharp.Modules
+open Hybrid
+
+/// One epoch of training: the optimizer steps over mini-batches, and the validation pass.
+[<RequireQualifiedAccess>]
+module internal Epoch =
+
+    /// The loss of one step, checked: a 0-dim tensor with a finite value.
+    let private checkedLoss (parts: LossParts) (epoch: int) (step: int) =
+        if parts.Total.dim () <> 0L then
+            raise (
+                HybridException(
+                    $"Trainer: the loss must be a scalar (0-dim) tensor, got shape {parts.Total.shape}. Reduce it with .mean()."
+                )
+            )
+
+        let value = parts.Total.ToDouble()
+
+        if Double.IsNaN value || Double.IsInfinity value then
+            raise (
+                HybridException(
+                    $"Trainer: the loss became {value} at epoch {epoch + 1}, step {step + 1}. Lower the learning rates, clip gradients (ClipNorm), or shorten the horizon."
+                )
+            )
+
+        value
+
+    /// Runs `o.StepsPerEpoch` optimizer steps (modules in training mode, each step in its own dispose scope);
+    /// returns the mean loss and the mean of each named part, in the order first reported.
+    let steps
+        (o: TrainOptions)
+        (optimizer: torch.optim.Optimizer)
+        (all: Parameter[])
+        (objective: Objective)
+        (ctx: TrainContext)
+        : float * (string * float)[] =
+        let mutable sum = 0.0
+        let partSums = Dictionary<string, float>()
+        let partOrder = ResizeArray<string>()
+
+        for m in o.Modules do
+            m.train ()
+
+        for step in 0 .. o.StepsPerEpoch - 1 do
+            use _ = torch.NewDisposeScope()
+            optimizer.zero_grad ()
+            let parts = objective.Loss { ctx with Step = step }
+            let value = checkedLoss parts ctx.Epoch step
+            parts.Total.backward ()
+
+            if o.ClipNorm > 0.0 then
+                torch.nn.utils.clip_grad_norm_ (all, o.ClipNorm) |> ignore
+
+            optimizer.step () |> ignore
+            sum <- sum + value
+
+            for (n, t) in parts.Parts do
+                if not (partSums.ContainsKey n) then
+                    partSums[n] <- 0.0
+                    partOrder.Add n
+
+                partSums[n] <- partSums[n] + t.ToDouble()
+
+        let n = float o.StepsPerEpoch
+        sum / n, [| for p in partOrder -> p, partSums[p] / n |]
+
+    /// The validation loss, without gradients and with the modules in eval mode (back in training mode after,
+    /// even when the validation loss throws).
+    let validation (o: TrainOptions) (validate: TrainContext -> float) (ctx: TrainContext) : float =
+        for m in o.Modules do
+            m.eval ()
+
+        try
+            use _ = torch.no_grad ()
+            use _ = torch.NewDisposeScope()
+            validate ctx
+        finally
+            for m in o.Modules do
+                m.train ()
