@@ -228,6 +228,7 @@ public sealed class ModelBuilder
             {
                 side = s;
                 words = words[word.Length..].TrimStart();
+                break;
             }
 
         BoundaryCondition bc;

@@ -107,6 +107,7 @@ public class BuilderTests
         Assert.Contains("A second boundary condition for 'u' on the left side. Keep one.", side.Message);
         var every = Assert.Throws<ArgumentException>(() => built.Boundary("v", "noflux"));
         Assert.Contains("an earlier one already set its right side", every.Message);
+        Assert.Throws<ArgumentException>(() => built.Boundary("v", "bottom top noflux"));
         var bad = Assert.Throws<ArgumentException>(() => built.Boundary("u", "sticky"));
         Assert.Contains("noflux, periodic, dirichlet <expr> or neumann <expr>", bad.Message);
     }
