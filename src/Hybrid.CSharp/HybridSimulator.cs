@@ -84,7 +84,9 @@ public sealed class SimulationSettings
     public bool CheckStability { get; init; } = true;
 
     internal RolloutOptions ToFSharp() =>
-        new(
+        SaveTimes is null
+            ? throw new ArgumentNullException("settings", "SimulationSettings.SaveTimes is null. Give the times to return the state at, e.g. SaveTimes = new[] { 0.5, 1.0 }.")
+            : new(
             Scheme switch
             {
                 IntegrationScheme.Euler => Numerics.Scheme.Euler,
@@ -139,18 +141,24 @@ public sealed class SimulationResult
     /// <summary>Number of values per field and state (the product of <see cref="Shape"/>).</summary>
     public int Cells => Shape.Aggregate(1, (a, b) => a * b);
 
-    private double[] Field(string field) =>
-        _values.TryGetValue(field, out var v)
+    private double[] Field(string field)
+    {
+        ArgumentNullException.ThrowIfNull(field);
+        return _values.TryGetValue(field, out var v)
             ? v
-            : throw new HybridException($"The simulation has no field '{field}'. Fields: {string.Join(", ", Fields)}.");
+            : throw new ArgumentException($"The simulation has no field '{field}'. Fields: {string.Join(", ", Fields)}.", nameof(field));
+    }
 
-    private void CheckIndex(string what, int index, int count)
+    private static void CheckIndex(string argument, int index, int count)
     {
         if (index < 0 || index >= count)
-            throw new HybridException($"The {what} index {index} is out of range: there are {count}.");
+            throw new ArgumentOutOfRangeException(
+                argument, index, $"{argument} = {index} is out of range: there are {count}, so it must be in 0..{count - 1}.");
     }
 
     /// <summary>The cells of <paramref name="field"/> at save index <paramref name="save"/> of one trajectory.</summary>
+    /// <exception cref="ArgumentException">No field of that name.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An index out of range.</exception>
     public double[] At(string field, int save, int trajectory = 0)
     {
         var v = Field(field);
@@ -161,6 +169,8 @@ public sealed class SimulationResult
     }
 
     /// <summary>The time series of one cell (cell 0 for a 0-D model) of <paramref name="field"/>, one value per save time.</summary>
+    /// <exception cref="ArgumentException">No field of that name.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">An index out of range.</exception>
     public double[] Series(string field, int cell = 0, int trajectory = 0)
     {
         var v = Field(field);
@@ -181,20 +191,34 @@ public sealed class SimulationResult
 
 /// <summary>
 /// A model compiled to a differentiable simulator: simulate, read and set parameters, train against data,
-/// save and load parameters and network weights.
+/// save and load parameters and network weights. It owns native tensors and networks: dispose it when done
+/// (modules passed in <see cref="CompileSettings.Modules"/> stay the caller's). Its torch work runs on the facade's
+/// one torch thread, so it may be called from any thread.
 /// </summary>
-public sealed partial class HybridSimulator
+public sealed partial class HybridSimulator : IDisposable
 {
-    private HybridSimulator(HybridModel model, Simulator simulator)
+    private readonly Simulator _inner;
+    private readonly Tensor[] _ownedData;
+    private readonly HashSet<nn.Module> _callerModules;
+    private volatile bool _disposed;
+
+    private HybridSimulator(HybridModel model, Simulator simulator, Tensor[] ownedData, IEnumerable<nn.Module> callerModules)
     {
         Model = model;
-        Inner = simulator;
+        _inner = simulator;
+        _ownedData = ownedData;
+        _callerModules = new HashSet<nn.Module>(callerModules, ReferenceEqualityComparer.Instance);
     }
 
     internal static HybridSimulator Create(HybridModel model, CompileSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         HybridEngine.Initialize();
+        return TorchThread.Run(() => Compile(model, settings));
+    }
+
+    private static HybridSimulator Compile(HybridModel model, CompileSettings settings)
+    {
         var dtype = settings.DoublePrecision ? ScalarType.Float64 : ScalarType.Float32;
         var spatial = GridModule.ofDomain(model.Definition.Domain).Shape;
         var cells = spatial.Aggregate(1L, (a, b) => a * b);
@@ -202,8 +226,11 @@ public sealed partial class HybridSimulator
         Tensor Values(double[] values, long[] shape) =>
             tensor(values, shape, dtype: dtype, device: Engine.torchDevice());
 
-        FSharpFunc<double, Tensor> Forcing(string name, Func<double, double[]> f) =>
-            FuncConvert.FromFunc<double, Tensor>(t =>
+        FSharpFunc<double, Tensor> Forcing(string name, Func<double, double[]> f)
+        {
+            if (f is null)
+                throw new ArgumentNullException(nameof(settings), $"CompileSettings.Forcings['{name}'] is null. Give a function of time, e.g. t => new[] {{ Math.Cos(t) }}.");
+            return FuncConvert.FromFunc<double, Tensor>(t =>
             {
                 var v = f(t) ?? throw new HybridException($"Forcing '{name}' returned null at t = {t}.");
                 if (v.Length == 1)
@@ -213,40 +240,107 @@ public sealed partial class HybridSimulator
                         $"Forcing '{name}' returned {v.Length} values at t = {t}; the grid has {cells} cells. Return one value per cell, or one for all.");
                 return Values(v, new long[] { 1 }.Concat(spatial).ToArray());
             });
+        }
 
+        var owned = new List<Tensor>();
         Tensor Data(string key, double[][] rows)
         {
             if (rows is null || rows.Length == 0 || rows.Any(r => r is null || r.Length != cells))
                 throw new HybridException(
                     $"InitialData '{key}' must hold at least one trajectory of {cells} values (one per cell), [trajectory][cell].");
-            return Values(rows.SelectMany(r => r).ToArray(), new long[] { rows.Length }.Concat(spatial).ToArray());
+            var t = Values(rows.SelectMany(r => r).ToArray(), new long[] { rows.Length }.Concat(spatial).ToArray()).DetachFromDisposeScope();
+            owned.Add(t);
+            return t;
         }
 
         var d = Hybrid.Compiler.Compiler.defaults;
-        var options = new CompileOptions(
-            dtype,
-            settings.ImplicitDiffusion,
-            settings.Modules is null
-                ? d.Modules
-                : MapModule.OfSeq(settings.Modules.Select(kv => Tuple.Create(kv.Key, kv.Value))),
-            settings.Forcings is null
-                ? d.Forcings
-                : MapModule.OfSeq(settings.Forcings.Select(kv => Tuple.Create(kv.Key, Forcing(kv.Key, kv.Value)))),
-            settings.InitialData is null
-                ? d.Data
-                : MapModule.OfSeq(settings.InitialData.Select(kv => Tuple.Create(kv.Key, Data(kv.Key, kv.Value).DetachFromDisposeScope()))),
-            settings.Seed,
-            settings.Backend switch
-            {
-                SimulatorBackend.Eager => Backend.Eager,
-                SimulatorBackend.Kernels => Backend.Kernels,
-                _ => Backend.Auto,
-            });
-        return new HybridSimulator(model, Hybrid.Compiler.Compiler.compile(options, model.Definition));
+        try
+        {
+            var options = new CompileOptions(
+                dtype,
+                settings.ImplicitDiffusion,
+                settings.Modules is null
+                    ? d.Modules
+                    : MapModule.OfSeq(settings.Modules.Select(kv => Tuple.Create(kv.Key, kv.Value))),
+                settings.Forcings is null
+                    ? d.Forcings
+                    : MapModule.OfSeq(settings.Forcings.Select(kv => Tuple.Create(kv.Key, Forcing(kv.Key, kv.Value)))),
+                settings.InitialData is null
+                    ? d.Data
+                    : MapModule.OfSeq(settings.InitialData.Select(kv => Tuple.Create(kv.Key, Data(kv.Key, kv.Value)))),
+                settings.Seed,
+                settings.Backend switch
+                {
+                    SimulatorBackend.Eager => Backend.Eager,
+                    SimulatorBackend.Kernels => Backend.Kernels,
+                    _ => Backend.Auto,
+                });
+            var compiled = Hybrid.Compiler.Compiler.compile(options, model.Definition);
+            return new HybridSimulator(model, compiled, owned.ToArray(), settings.Modules?.Values ?? Enumerable.Empty<nn.Module>());
+        }
+        catch
+        {
+            foreach (var t in owned)
+                t.Dispose();
+            throw;
+        }
     }
 
-    /// <summary>The F# simulator this wraps, for code that mixes C# and F#.</summary>
-    public Simulator Inner { get; }
+    // The F# simulator this wraps; only on the torch thread.
+    internal Simulator Inner
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _inner;
+        }
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    // Runs `work` on the torch thread after checking that the simulator is not disposed.
+    private T OnTorch<T>(Func<T> work)
+    {
+        ThrowIfDisposed();
+        return TorchThread.Run(() =>
+        {
+            ThrowIfDisposed();
+            return work();
+        });
+    }
+
+    private void OnTorch(Action work) =>
+        OnTorch(() =>
+        {
+            work();
+            return true;
+        });
+
+    /// <summary>
+    /// Frees the parameters, the closure networks it created and the initial-condition data it copied. Calls after
+    /// this raise <see cref="ObjectDisposedException"/>; a second call does nothing.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_disposed)
+            return;
+        TorchThread.Run(() =>
+        {
+            if (_disposed)
+                return;
+            _disposed = true;
+            foreach (var p in _inner.Parameters)
+                p.Raw.Dispose();
+            foreach (var (_, module) in _inner.Modules.Select(m => (m.Item1, m.Item2)))
+                if (!_callerModules.Contains(module))
+                    module.Dispose();
+            foreach (var t in _ownedData)
+                t.Dispose();
+        });
+    }
+
+    /// <summary>True once <see cref="Dispose"/> has run.</summary>
+    public bool IsDisposed => _disposed;
 
     /// <summary>The model it was compiled from.</summary>
     public HybridModel Model { get; }
@@ -261,15 +355,28 @@ public sealed partial class HybridSimulator
     public IReadOnlyList<string> ClosureNames => Inner.Modules.Select(m => m.Item1).ToArray();
 
     /// <summary>Current parameter values by name (the mean for a spatial parameter).</summary>
-    public IReadOnlyDictionary<string, double> Parameters => Inner.Parameters.ToDictionary(p => p.Name, p => p.Get());
+    public IReadOnlyDictionary<string, double> Parameters =>
+        OnTorch(() => (IReadOnlyDictionary<string, double>)ParameterValues());
+
+    private Dictionary<string, double> ParameterValues() => _inner.Parameters.ToDictionary(p => p.Name, p => p.Get());
 
     /// <summary>The current (constrained) value of a parameter (the mean for a spatial parameter).</summary>
     /// <exception cref="Hybrid.ModelException">No parameter has that name; the message lists them.</exception>
-    public double GetParameter(string name) => Inner.Param(name).Get();
+    public double GetParameter(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return OnTorch(() => _inner.Param(name).Get());
+    }
 
     /// <summary>Sets a parameter (everywhere, for a spatial parameter).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not finite.</exception>
     /// <exception cref="Hybrid.ModelException">No parameter has that name, or the value violates its constraint.</exception>
-    public void SetParameter(string name, double value) => Inner.Param(name).Set(value);
+    public void SetParameter(string name, double value)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        Argument.Finite(value, nameof(value), $"SetParameter(\"{name}\", 0.5)");
+        OnTorch(() => _inner.Param(name).Set(value));
+    }
 
     /// <summary>Number of values per field (1 for a 0-D model, the number of cells otherwise).</summary>
     public int Cells => Shape.Aggregate(1, (a, b) => a * b);
@@ -279,8 +386,8 @@ public sealed partial class HybridSimulator
     {
         get
         {
-            using var scope = NewDisposeScope();
-            return Inner.Initial(1)[0].shape.Skip(1).Select(s => (int)s).ToArray();
+            ThrowIfDisposed();
+            return _inner.Grid.Shape.Select(s => (int)s).ToArray();
         }
     }
 
@@ -290,56 +397,65 @@ public sealed partial class HybridSimulator
     public SimulationResult Simulate(SimulationSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        return Run(Inner.Initial(1), settings);
+        return OnTorch(() =>
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            return Run(_inner.Initial(1), settings);
+        });
     }
 
     /// <summary>Simulates one trajectory from the given initial state: one array of cell values per field, in <see cref="FieldNames"/> order.</summary>
-    /// <exception cref="Hybrid.HybridException">The initial state has the wrong number of fields or cells,
-    /// or the rollout fails.</exception>
-    public SimulationResult Simulate(double[][] initial, SimulationSettings settings) =>
-        Simulate(new[] { initial }, settings);
+    /// <exception cref="ArgumentException">The initial state has the wrong number of fields or cells.</exception>
+    /// <exception cref="Hybrid.HybridException">The rollout fails.</exception>
+    public SimulationResult Simulate(double[][] initial, SimulationSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(initial);
+        return Simulate(new[] { initial }, settings);
+    }
 
     /// <summary>Simulates a batch of trajectories: initial[b][field][cell].</summary>
-    /// <exception cref="Hybrid.HybridException">The initial states have the wrong number of fields or
-    /// cells, or the rollout fails.</exception>
+    /// <exception cref="ArgumentException">The initial states have the wrong number of fields or cells.</exception>
+    /// <exception cref="Hybrid.HybridException">The rollout fails.</exception>
     public SimulationResult Simulate(double[][][] initial, SimulationSettings settings)
     {
         ArgumentNullException.ThrowIfNull(initial);
         ArgumentNullException.ThrowIfNull(settings);
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        return Run(InitialTensors(initial), settings);
+        return OnTorch(() =>
+        {
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            return Run(InitialTensors(initial), settings);
+        });
     }
 
     internal Tensor[] InitialTensors(double[][][] initial)
     {
-        var fields = Inner.Fields;
+        var fields = _inner.Fields;
         var shape = Shape;
         var cells = Cells;
         if (initial.Length == 0)
-            throw new HybridException("Simulate: no initial states were given (the batch is empty).");
+            throw new ArgumentException("Simulate: no initial states were given (the batch is empty). Give at least one, initial[b][field][cell].", nameof(initial));
         for (var b = 0; b < initial.Length; b++)
         {
             if (initial[b] is null || initial[b].Length != fields.Length)
-                throw new HybridException(
-                    $"Simulate: initial state {b} has {initial[b]?.Length ?? 0} fields but the model has {fields.Length} ({string.Join(", ", fields)}).");
+                throw new ArgumentException(
+                    $"Simulate: initial state {b} has {initial[b]?.Length ?? 0} fields but the model has {fields.Length} ({string.Join(", ", fields)}).", nameof(initial));
             for (var f = 0; f < fields.Length; f++)
                 if (initial[b][f] is null || initial[b][f].Length != cells)
-                    throw new HybridException(
-                        $"Simulate: field '{fields[f]}' of initial state {b} has {initial[b][f]?.Length ?? 0} values but the grid has {cells}.");
+                    throw new ArgumentException(
+                        $"Simulate: field '{fields[f]}' of initial state {b} has {initial[b][f]?.Length ?? 0} values but the grid has {cells}.", nameof(initial));
         }
 
         var dims = new long[] { initial.Length }.Concat(shape.Select(s => (long)s)).ToArray();
         return Enumerable.Range(0, fields.Length)
-            .Select(f => tensor(initial.SelectMany(state => state[f]).ToArray(), dims, dtype: Inner.Dtype, device: Engine.torchDevice()))
+            .Select(f => tensor(initial.SelectMany(state => state[f]).ToArray(), dims, dtype: _inner.Dtype, device: Engine.torchDevice()))
             .ToArray();
     }
 
     private SimulationResult Run(Tensor[] u0, SimulationSettings settings)
     {
-        var trajectory = Inner.Simulate(u0, settings.ToFSharp());
+        var trajectory = _inner.Simulate(u0, settings.ToFSharp());
         var values = new Dictionary<string, double[]>();
         for (var i = 0; i < trajectory.Fields.Length; i++)
             values[trajectory.Fields[i]] = ToArray(trajectory.Values[i]);

@@ -8,8 +8,8 @@ public sealed partial class HybridSimulator
     private const string Header = "hybrid-parameters 1";
 
     private IEnumerable<(string Name, Tensor Value)> Entries() =>
-        Inner.Parameters.Select(p => ("theta:" + p.Name, (Tensor)p.Raw))
-            .Concat(Inner.Modules.SelectMany(m =>
+        _inner.Parameters.Select(p => ("theta:" + p.Name, (Tensor)p.Raw))
+            .Concat(_inner.Modules.SelectMany(m =>
                 m.Item2.named_parameters().Select(np => ($"phi:{m.Item1}:{np.name}", (Tensor)np.parameter))));
 
     /// <summary>
@@ -19,6 +19,11 @@ public sealed partial class HybridSimulator
     public void Save(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        OnTorch(() => SaveOnTorch(path));
+    }
+
+    private void SaveOnTorch(string path)
+    {
         var entries = Entries().ToArray();
         var folder = Path.GetDirectoryName(Path.GetFullPath(path));
         if (folder is not null)
@@ -47,6 +52,11 @@ public sealed partial class HybridSimulator
     public void Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        OnTorch(() => LoadOnTorch(path));
+    }
+
+    private void LoadOnTorch(string path)
+    {
         if (!File.Exists(path))
             throw new HybridException($"Parameter file '{path}' does not exist. Write one with Save first.");
         var entries = Entries().ToDictionary(e => e.Name, e => e.Value);

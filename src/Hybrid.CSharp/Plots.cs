@@ -15,17 +15,17 @@ public static class Plots
     /// Writes an SVG line plot of named series over a shared x axis to <paramref name="path"/> and returns the
     /// SVG text. NaN values leave gaps; axes span the finite values.
     /// </summary>
-    /// <exception cref="Hybrid.HybridException">No series, or a series whose length differs from x.</exception>
+    /// <exception cref="ArgumentException">No series, or a series whose length differs from x.</exception>
     public static string WriteLines(string path, string title, double[] x, IReadOnlyDictionary<string, double[]> series)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(series);
         if (series.Count == 0)
-            throw new HybridException("Plots.WriteLines: no series were given.");
+            throw new ArgumentException("Plots.WriteLines: no series were given; give at least one name ↦ values.", nameof(series));
         foreach (var (name, values) in series)
             if (values is null || values.Length != x.Length)
-                throw new HybridException($"Plots.WriteLines: series '{name}' has {values?.Length ?? 0} values but x has {x.Length}.");
+                throw new ArgumentException($"Plots.WriteLines: series '{name}' has {values?.Length ?? 0} values but x has {x.Length}. Give one value per x (NaN for a gap).", nameof(series));
         const double w = 560, h = 340, m = 50;
         var ys = series.Values.SelectMany(v => v).Where(double.IsFinite).DefaultIfEmpty(0).ToArray();
         double x0 = x.Where(double.IsFinite).DefaultIfEmpty(0).Min(), x1 = x.Where(double.IsFinite).DefaultIfEmpty(1).Max();

@@ -40,21 +40,43 @@ public sealed class EnsemblePrediction
 /// <summary>
 /// A deep ensemble: several simulators of one model trained on the same data from different closure
 /// weight seeds (and, with bootstrap, on different random subsets of the observation times), giving a
-/// spread of parameters and predictions.
+/// spread of parameters and predictions. It owns its members: dispose it when done.
 /// </summary>
-public sealed class HybridEnsemble
+public sealed class HybridEnsemble : IDisposable
 {
-    private HybridEnsemble(HybridSimulator[] members) => Members = members;
+    private readonly HybridSimulator[] _members;
+    private bool _disposed;
+
+    private HybridEnsemble(HybridSimulator[] members) => _members = members;
 
     /// <summary>The trained members.</summary>
-    public IReadOnlyList<HybridSimulator> Members { get; }
+    /// <exception cref="ObjectDisposedException">The ensemble was disposed.</exception>
+    public IReadOnlyList<HybridSimulator> Members
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _members;
+        }
+    }
+
+    /// <summary>Disposes every member; later calls raise <see cref="ObjectDisposedException"/>. A second call does nothing.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+            return;
+        _disposed = true;
+        foreach (var m in _members)
+            m.Dispose();
+    }
 
     /// <summary>
     /// Trains <paramref name="members"/> simulators of <paramref name="model"/> one after another: member k is
     /// compiled with closure weight seed <c>options.Seed + k</c>; with <paramref name="bootstrap"/> it sees only
     /// the observation times drawn in a bootstrap resample (the others count as missing).
     /// </summary>
-    /// <exception cref="Hybrid.HybridException">Fewer than one member, or any training error.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">Fewer than one member, or an option out of range.</exception>
+    /// <exception cref="Hybrid.HybridException">Any training error.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
     public static async Task<HybridEnsemble> TrainAsync(
         HybridModel model,
@@ -68,33 +90,32 @@ public sealed class HybridEnsemble
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
-        if (members < 1)
-            throw new HybridException($"An ensemble needs at least one member, got {members}.");
-        var trained = new HybridSimulator[members];
-        for (var k = 0; k < members; k++)
+        Argument.AtLeast(members, 1, nameof(members), "an ensemble needs at least one member, e.g. members: 5");
+        options.Validate();
+        var trained = new List<HybridSimulator>();
+        try
         {
-            var simulator = model.Compile(new CompileSettings { Seed = options.Seed + k });
-            var memberData = bootstrap ? Resample(data, new Random(options.Seed * 7919 + k)) : data;
-            var memberOptions = new TrainingOptions
+            for (var k = 0; k < members; k++)
             {
-                Epochs = options.Epochs,
-                LearningRate = options.LearningRate,
-                NetworkLearningRate = options.NetworkLearningRate,
-                Scheme = options.Scheme,
-                Dt = options.Dt,
-                StartTime = options.StartTime,
-                Seed = options.Seed + k,
-                ClipNorm = options.ClipNorm,
-                CheckpointDirectory = options.CheckpointDirectory is null ? null : Path.Combine(options.CheckpointDirectory, $"member-{k}"),
-                CheckpointEvery = options.CheckpointEvery,
-                Resume = options.Resume,
-                PrintEvery = options.PrintEvery,
-            };
-            await simulator.TrainAsync(memberData, memberOptions, progress, cancellationToken).ConfigureAwait(false);
-            trained[k] = simulator;
+                var simulator = model.Compile(new CompileSettings { Seed = options.Seed + k });
+                trained.Add(simulator);
+                var memberData = bootstrap ? Resample(data, new Random(options.Seed * 7919 + k)) : data;
+                var memberOptions = options with
+                {
+                    Seed = options.Seed + k,
+                    CheckpointDirectory = options.CheckpointDirectory is null ? null : Path.Combine(options.CheckpointDirectory, $"member-{k}"),
+                };
+                await simulator.TrainAsync(memberData, memberOptions, progress, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            foreach (var s in trained)
+                s.Dispose();
+            throw;
         }
 
-        return new HybridEnsemble(trained);
+        return new HybridEnsemble(trained.ToArray());
     }
 
     private static TrainingData Resample(TrainingData data, Random random)
@@ -151,14 +172,16 @@ public sealed class HybridEnsemble
     /// Calibration of the prediction's Gaussian intervals against observations (fields and times of
     /// <paramref name="data"/>, which must be the prediction's save times); NaN observations are ignored.
     /// </summary>
-    /// <exception cref="Hybrid.HybridException">Times differ, or no finite observation.</exception>
+    /// <exception cref="ArgumentException">The prediction's times differ from the data's.</exception>
+    /// <exception cref="Hybrid.HybridException">No finite observation.</exception>
     public static CalibrationResult Calibrate(EnsemblePrediction prediction, TrainingData data)
     {
         ArgumentNullException.ThrowIfNull(prediction);
         ArgumentNullException.ThrowIfNull(data);
         if (!prediction.Mean.Times.SequenceEqual(data.Times))
-            throw new HybridException(
-                $"Calibrate: the prediction's save times ({string.Join(", ", prediction.Mean.Times)}) differ from the data's ({string.Join(", ", data.Times)}). Predict at the data's times.");
+            throw new ArgumentException(
+                $"Calibrate: the prediction's save times ({string.Join(", ", prediction.Mean.Times)}) differ from the data's ({string.Join(", ", data.Times)}). Predict at the data's times.",
+                nameof(data));
         var mu = new List<double>();
         var sd = new List<double>();
         var y = new List<double>();
@@ -170,11 +193,14 @@ public sealed class HybridEnsemble
                 y.AddRange(values[s]);
             }
 
-        using var scope = NewDisposeScope();
-        var p = new Predictive(tensor(mu.ToArray()), tensor(sd.ToArray()));
-        var target = tensor(y.ToArray());
-        var c = Uncertainty.calibration(Uncertainty.defaultLevels, p, target);
-        return new CalibrationResult(c.Levels, c.Coverage, c.Ece, Uncertainty.crps(p, target), Uncertainty.nll(p, target));
+        return TorchThread.Run(() =>
+        {
+            using var scope = NewDisposeScope();
+            var p = new Predictive(tensor(mu.ToArray()), tensor(sd.ToArray()));
+            var target = tensor(y.ToArray());
+            var c = Uncertainty.calibration(Uncertainty.defaultLevels, p, target);
+            return new CalibrationResult(c.Levels, c.Coverage, c.Ece, Uncertainty.crps(p, target), Uncertainty.nll(p, target));
+        });
     }
 
     /// <summary>Writes a self-contained SVG reliability diagram (coverage against level) to <paramref name="path"/>.</summary>

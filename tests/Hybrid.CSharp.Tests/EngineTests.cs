@@ -14,11 +14,11 @@ public class EngineTests
     }
 
     [Fact]
-    public void BadThreadCountIsATypedExceptionWithTheValue()
+    public void BadThreadCountIsArgumentOutOfRangeWithTheValue()
     {
-        var e = Assert.Throws<Hybrid.EngineException>(() => HybridEngine.UseThreads(0));
-        Assert.Contains("got 0", e.Message);
-        Assert.IsAssignableFrom<Hybrid.HybridException>(e);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => HybridEngine.UseThreads(0));
+        Assert.Equal("count", e.ParamName);
+        Assert.StartsWith("count must be ≥ 1 (libtorch needs at least one thread), got 0.", e.Message);
     }
 
     [Fact]

@@ -37,7 +37,7 @@ public class ModelTests
         var example = HybridModel.Example("lotka_volterra");
         Assert.Equal(text.Definition, built.Definition);
         Assert.Equal(example.Definition, text.Definition);
-        Assert.Equal(example.Definition, HybridModel.FromModel(example.Definition).Definition);
+        Assert.Equal(example.Definition, HybridModel.Checked(example.Definition).Definition);
         Assert.Equal(new[] { "H", "L" }, text.FieldNames);
         Assert.Equal(new[] { "alpha", "beta", "gamma", "delta" }, text.ParameterNames);
         Assert.Empty(text.ClosureNames);
@@ -104,10 +104,8 @@ public class ModelTests
         var e = Assert.Throws<ModelException>(() =>
             HybridModel.Builder("m").Field("u").Equation("du/dt = -q*u").Initial("u", 1).Build());
         Assert.Contains("q", e.Message);
-        Assert.Throws<ModelException>(() => HybridModel.Builder("m").Parameter("a"));
-        Assert.Throws<ModelException>(() => HybridModel.Builder("m").Parameter("a", 1, positive: 2));
-        Assert.Throws<ModelException>(() => HybridModel.Builder("m").Parameter("a", 1, lower: 0));
-        Assert.Throws<ModelException>(() => HybridModel.Builder("m").Field("not a name"));
-        Assert.Throws<ModelException>(() => HybridModel.Example("nope"));
+        var example = Assert.Throws<ArgumentException>(() => HybridModel.Example("nope"));
+        Assert.Equal("name", example.ParamName);
+        Assert.StartsWith("There is no example model 'nope'. Known: tumour, fisher_kpp,", example.Message);
     }
 }

@@ -66,8 +66,9 @@ public class SimulatorTests
     public void BadInputsAreTypedExceptionsWithTheValues()
     {
         var sim = HybridModel.FromText(ModelTests.LotkaVolterra).Compile();
-        var e = Assert.Throws<HybridException>(() => sim.Simulate(new[] { new[] { 30.0 } }, Settings()));
-        Assert.Contains("1 fields", e.Message);
+        var e = Assert.Throws<ArgumentException>(() => sim.Simulate(new[] { new[] { 30.0 } }, Settings()));
+        Assert.Equal("initial", e.ParamName);
+        Assert.Contains("initial state 0 has 1 fields but the model has 2 (H, L)", e.Message);
         var unstable = Assert.Throws<HybridException>(() =>
             HybridModel.Example("fisher_kpp").Compile().Simulate(new SimulationSettings { Scheme = IntegrationScheme.Euler, Dt = 1.0 }));
         Assert.Contains("stable", unstable.Message);
@@ -76,9 +77,11 @@ public class SimulatorTests
             new SimulationSettings { Scheme = IntegrationScheme.Euler, Dt = 1.0, SaveTimes = new[] { 1.0 }, CheckStability = false });
         Assert.Equal(new[] { 1.0 }, unchecked_.Times);
         var r = sim.Simulate(Settings());
-        Assert.Throws<HybridException>(() => r.Series("X"));
-        Assert.Throws<HybridException>(() => r.At("H", 99));
-        Assert.Throws<HybridException>(() => new TrainingData(Times, new Dictionary<string, double[][]> { ["H"] = new double[1][] }));
+        Assert.Equal("field", Assert.Throws<ArgumentException>(() => r.Series("X")).ParamName);
+        var save = Assert.Throws<ArgumentOutOfRangeException>(() => r.At("H", 99));
+        Assert.Equal("save", save.ParamName);
+        Assert.StartsWith($"save = 99 is out of range: there are {r.Times.Length}, so it must be in 0..{r.Times.Length - 1}.", save.Message);
+        Assert.Throws<ArgumentException>(() => new TrainingData(Times, new Dictionary<string, double[][]> { ["H"] = new double[1][] }));
     }
 
     [Fact]
@@ -101,8 +104,9 @@ public class SimulatorTests
         // Started 0.10 off; the data come from RK4 at Δt = 0.05, the fit runs at Δt = 0.1.
         Assert.True(Math.Abs(result.Parameters["alpha"] - 0.55) < 0.03, $"alpha = {result.Parameters["alpha"]}");
         Assert.Equal(result.Parameters["gamma"], sim.GetParameter("gamma"), 12);
-        var bad = await Assert.ThrowsAsync<HybridException>(() =>
+        var bad = await Assert.ThrowsAsync<ArgumentException>(() =>
             sim.TrainAsync(new TrainingData(Times, new Dictionary<string, double[][]> { ["Z"] = data.Observations["H"] }), new TrainingOptions()));
+        Assert.Equal("data", bad.ParamName);
         Assert.Contains("'Z'", bad.Message);
     }
 

@@ -4,8 +4,9 @@ using Xunit;
 
 namespace Hybrid.CSharp.Tests;
 
-/// <summary>No F# type (FSharpOption, FSharpList, FSharpFunc, FSharpAsync, F# tuples, unions of FSharp.Core)
-/// appears in any public signature of the facade.</summary>
+/// <summary>No F# type (FSharpOption, FSharpList, FSharpFunc, FSharpAsync, F# tuples, unions of FSharp.Core) and no
+/// type of Hybrid's F# assemblies (Hybrid.Dsl, Hybrid.Core, Hybrid.Models: <c>Model</c>, <c>Simulator</c>, …) appears
+/// in any public signature of the facade.</summary>
 public class SurfaceTests
 {
     private static IEnumerable<Type> Mentioned(Type t)
@@ -20,8 +21,12 @@ public class SurfaceTests
                 yield return m;
     }
 
+    private static readonly string[] HybridFSharpAssemblies = { "Hybrid.Dsl", "Hybrid.Core", "Hybrid.Models" };
+
     private static bool IsFSharp(Type t) =>
-        Mentioned(t).Any(m => (m.Namespace ?? "").StartsWith("Microsoft.FSharp", StringComparison.Ordinal));
+        Mentioned(t).Any(m =>
+            (m.Namespace ?? "").StartsWith("Microsoft.FSharp", StringComparison.Ordinal)
+            || HybridFSharpAssemblies.Contains(m.Assembly.GetName().Name));
 
     private static IEnumerable<(string Where, Type Type)> Signatures(Type type)
     {
@@ -47,12 +52,13 @@ public class SurfaceTests
     {
         var types = typeof(HybridModel).Assembly.GetExportedTypes();
         Assert.Contains(typeof(HybridSimulator), types);
+        Assert.NotEmpty(types.SelectMany(Signatures));
         var offenders = types
             .SelectMany(Signatures)
             .Where(s => IsFSharp(s.Type))
             .Select(s => $"{s.Where}: {s.Type}")
             .ToList();
-        Assert.True(offenders.Count == 0, "F# types in public signatures:\n" + string.Join("\n", offenders));
+        Assert.True(offenders.Count == 0, "F# or Hybrid F# types in public signatures:\n" + string.Join("\n", offenders));
     }
 
     [Fact]
@@ -61,5 +67,11 @@ public class SurfaceTests
         Assert.True(IsFSharp(typeof(Microsoft.FSharp.Core.FSharpOption<int>[])));
         Assert.True(IsFSharp(typeof(List<Microsoft.FSharp.Collections.FSharpList<int>>)));
         Assert.False(IsFSharp(typeof(Dictionary<string, double[]>)));
+        // Hybrid's own F# types: the model IR, the compiled simulator, a training record, in any position.
+        Assert.True(IsFSharp(typeof(Hybrid.Model)));
+        Assert.True(IsFSharp(typeof(IReadOnlyList<Hybrid.Compiler.Simulator>)));
+        Assert.True(IsFSharp(typeof(Hybrid.Training.TrainOptions[])));
+        Assert.False(IsFSharp(typeof(HybridSimulator)));
+        Assert.False(IsFSharp(typeof(TorchSharp.torch.Tensor)));
     }
 }

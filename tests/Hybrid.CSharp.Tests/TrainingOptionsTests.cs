@@ -84,9 +84,10 @@ public class TrainingOptionsTests
         // The data come from RK4 at Δt = 0.05, the fit runs at Δt = 0.1: the rates agree to about 1%.
         Assert.True(Math.Abs(result.Parameters["alpha"] - 0.55) < 0.01, $"alpha = {result.Parameters["alpha"]}");
         Assert.True(Math.Abs(result.Parameters["gamma"] - 0.84) < 0.015, $"gamma = {result.Parameters["gamma"]}");
-        var e = await Assert.ThrowsAsync<HybridException>(() => sim.TrainAsync(
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => sim.TrainAsync(
             Data(0.55), new TrainingOptions { Optimizer = TrainingOptimizer.Lbfgs, Epochs = 1, Validation = Data(0.65) }));
         Assert.Contains("Lbfgs", e.Message);
+        Assert.Equal("options", e.ParamName);
     }
 
     private sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
@@ -99,19 +100,20 @@ public class TrainingOptionsTests
     {
         var sim = LotkaVolterra(0.5).Compile();
         var data = Data(0.55);
-        var negative = await Assert.ThrowsAsync<HybridException>(() =>
+        var negative = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() =>
             sim.TrainAsync(data, new TrainingOptions { Epochs = 1, PhysicsWeight = -1 }));
-        Assert.Contains("PhysicsWeight", negative.Message);
-        var patience = await Assert.ThrowsAsync<HybridException>(() =>
+        Assert.Equal("options.PhysicsWeight", negative.ParamName);
+        Assert.Contains("got -1", negative.Message);
+        var patience = await Assert.ThrowsAsync<ArgumentException>(() =>
             sim.TrainAsync(data, new TrainingOptions { Epochs = 1, Patience = 3 }));
-        Assert.Contains("Validation", patience.Message);
+        Assert.Contains("options.Patience needs options.Validation", patience.Message);
         var unknown = new TrainingData(Times, new Dictionary<string, double[][]> { ["X"] = Times.Select(_ => new[] { 1.0 }).ToArray() });
-        var field = await Assert.ThrowsAsync<HybridException>(() =>
+        var field = await Assert.ThrowsAsync<ArgumentException>(() =>
             sim.TrainAsync(data, new TrainingOptions { Epochs = 1, Validation = unknown }));
-        Assert.Contains("TrainingOptions.Validation", field.Message);
-        Assert.Contains("'X'", field.Message);
-        var improvement = await Assert.ThrowsAsync<HybridException>(() =>
+        Assert.Equal("options.Validation", field.ParamName);
+        Assert.Contains("observes 'X', which is not a field of model 'lotka_volterra'. Fields: H, L.", field.Message);
+        var improvement = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() =>
             sim.TrainAsync(data, new TrainingOptions { Epochs = 1, Optimizer = TrainingOptimizer.Adam, MinImprovement = -1 }));
-        Assert.Contains("MinImprovement", improvement.Message);
+        Assert.Equal("options.MinImprovement", improvement.ParamName);
     }
 }

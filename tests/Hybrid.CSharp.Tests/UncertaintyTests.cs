@@ -42,9 +42,10 @@ public class UncertaintyAndPlotTests
         HybridEnsemble.WriteReliabilityPlot(file, "LV", calibration);
         Assert.StartsWith("<svg", File.ReadAllText(file));
         File.Delete(file);
-        Assert.Throws<HybridException>(() =>
+        Assert.Throws<ArgumentException>(() =>
             HybridEnsemble.Calibrate(ensemble.Predict(new SimulationSettings { Dt = 0.1, SaveTimes = new[] { 1.0 } }), data));
-        await Assert.ThrowsAsync<HybridException>(() => HybridEnsemble.TrainAsync(model, data, new TrainingOptions(), 0));
+        var none = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => HybridEnsemble.TrainAsync(model, data, new TrainingOptions(), 0));
+        Assert.Equal("members", none.ParamName);
     }
 
     [Fact]
@@ -61,8 +62,10 @@ public class UncertaintyAndPlotTests
             var gaps = Plots.WriteLines(Path.Combine(dir, "gaps.svg"), "a < b", new[] { 0.0, 1, 2, 3 },
                 new Dictionary<string, double[]> { ["y"] = new[] { 1.0, double.NaN, 2, 3 } });
             Assert.Contains("a &lt; b", gaps);
-            Assert.Throws<HybridException>(() => Plots.WriteLines(Path.Combine(dir, "x.svg"), "t", new[] { 0.0 },
+            var length = Assert.Throws<ArgumentException>(() => Plots.WriteLines(Path.Combine(dir, "x.svg"), "t", new[] { 0.0 },
                 new Dictionary<string, double[]> { ["y"] = new[] { 1.0, 2.0 } }));
+            Assert.Equal("series", length.ParamName);
+            Assert.Contains("series 'y' has 2 values but x has 1.", length.Message);
         }
         finally
         {
