@@ -1,10 +1,24 @@
 // Hybrid's build script (FAKE 5.20.3 under plain `dotnet fsi`). Run through ./build.sh:
 //   ./build.sh run      build, then run the flagship job: every case study against its baselines, report in report/
 //   ./build.sh test     build, run every test project, C# sample and docs script, end with "N passed, N failed, N skipped"
-//   ./build.sh <Target> any target below: Restore, Build, Test, CheckFormat, Format, Docs, Run, Bench, Report
+//   ./build.sh <Target> any target below: Restore, Build, Pack, Consumers, Test, CheckFormat, Format, Docs, Run,
+//                       Bench, Report
 #r "nuget: Fake.Core.Target, 5.20.3"
 #r "nuget: Fake.DotNet.Cli, 5.20.3"
 #r "nuget: Fake.IO.FileSystem, 5.20.3"
+// FAKE 5.20.3's dependencies name lower bounds the registry does not serve, so NuGet warns (NU1603) and takes
+// the next version up. These are those versions, pinned so a first restore is quiet.
+#r "nuget: System.Reactive, 5.0.0"
+#r "nuget: NuGet.Protocol, 5.7.0"
+#r "nuget: NuGet.Frameworks, 5.11.0"
+#r "nuget: Microsoft.Build, 16.6.0"
+#r "nuget: Microsoft.Build.Framework, 16.6.0"
+#r "nuget: Microsoft.Build.Tasks.Core, 16.6.0"
+#r "nuget: Microsoft.Build.Utilities.Core, 16.6.0"
+#r "nuget: System.CodeDom, 4.5.0"
+#r "nuget: System.Resources.Extensions, 7.0.0"
+#r "nuget: System.Security.Cryptography.ProtectedData, 4.4.0"
+#r "nuget: System.Security.Cryptography.Pkcs, 7.0.0"
 
 open System
 open System.IO
@@ -143,6 +157,60 @@ let runSamples () =
             Trace.traceError $"{project} failed"
             count (0, 1, 0)
 
+/// The NuGet packages `Pack` writes, in dependency order.
+let packedProjects = [
+    "src/Hybrid.Dsl/Hybrid.Dsl.fsproj"
+    "src/Hybrid.Core/Hybrid.Core.fsproj"
+    "src/Hybrid.Models/Hybrid.Models.fsproj"
+    "src/Hybrid.CSharp/Hybrid.CSharp.csproj"
+]
+
+let packagesDir = Path.Combine(root, "artifacts", "packages")
+
+/// Packs the libraries (package, symbols package) from the Release build into artifacts/packages.
+Target.create "Pack" (fun _ ->
+    Directory.CreateDirectory packagesDir |> ignore
+
+    for old in !!(Path.Combine(packagesDir, "Hybrid.*.nupkg")) ++ Path.Combine(packagesDir, "Hybrid.*.snupkg") do
+        File.Delete old
+
+    for project in packedProjects do
+        dotnet $"pack {project} -c {configuration} --no-build --no-restore -o \"{packagesDir}\"")
+
+/// The consumers in tests/consumers use Hybrid as an application outside this repository would: from the
+/// packages in artifacts/packages (tests/consumers/NuGet.config), restored into their own packages folder
+/// (artifacts/consumer-packages) from which Hybrid's packages are removed first, so a package restored by an
+/// earlier build cannot stand in for the one just packed. The third-party packages stay there between runs.
+/// Each consumer counts as one test (exit code 0 = passed).
+let runConsumers () =
+    let consumers = Path.Combine(root, "tests", "consumers")
+    let cache = Path.Combine(root, "artifacts", "consumer-packages")
+    Directory.CreateDirectory cache |> ignore
+
+    for stale in Directory.GetDirectories(cache, "hybrid.*") do
+        Directory.Delete(stale, true)
+
+    let env = [ "NUGET_PACKAGES", cache ]
+
+    let consumer (name: string) (program: string) (args: string) =
+        Trace.log $"── consumer: {name}"
+        let watch = Diagnostics.Stopwatch.StartNew()
+        let code = exec program args consumers env
+        Trace.log $"   {name}: exit code {code} in {watch.Elapsed.TotalSeconds:F0} s"
+
+        if code = 0 then
+            count (1, 0, 0)
+        else
+            Trace.traceError $"consumer {name} failed"
+            count (0, 1, 0)
+
+    consumer "fit.fsx (#r \"nuget: Hybrid.Core\")" "dotnet" "fsi --quiet fit.fsx"
+    consumer "csharp (PackageReference Hybrid.CSharp)" "dotnet" $"run --project csharp/Consumer.csproj -c {configuration}"
+
+Target.create "Consumers" (fun _ ->
+    testsRan <- true
+    runConsumers ())
+
 Target.create "Test" (fun _ ->
     Directory.CreateDirectory resultsDir |> ignore
     testsRan <- true
@@ -154,7 +222,8 @@ Target.create "Test" (fun _ ->
         runXunit project
 
     runSamples ()
-    runDocs ())
+    runDocs ()
+    runConsumers ())
 
 Target.create "Docs" (fun _ ->
     testsRan <- true
@@ -188,7 +257,8 @@ Target.create "Report" (fun _ ->
     // Case studies against their baselines, full settings: report/summary.md, CSV files of every number, charts.
     dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- report report")
 
-"Restore" ==> "Build" ==> "Test" |> ignore
+"Restore" ==> "Build" ==> "Pack" ==> "Test" |> ignore
+"Pack" ==> "Consumers" |> ignore
 "Build" ==> "Run" |> ignore
 "Build" ==> "Docs" |> ignore
 "Build" ==> "Bench" |> ignore
