@@ -157,6 +157,10 @@ let runSamples () =
             Trace.traceError $"{project} failed"
             count (0, 1, 0)
 
+/// The packages' version, read from Directory.Build.props (the one place it is set).
+let version =
+    Regex.Match(File.ReadAllText(Path.Combine(root, "Directory.Build.props")), "<Version>([^<]+)</Version>").Groups[1].Value
+
 /// The NuGet packages `Pack` writes, in dependency order.
 let packedProjects = [
     "src/Hybrid.Dsl/Hybrid.Dsl.fsproj"
@@ -174,8 +178,14 @@ Target.create "Pack" (fun _ ->
     for old in !!(Path.Combine(packagesDir, "Hybrid.*.nupkg")) ++ Path.Combine(packagesDir, "Hybrid.*.snupkg") do
         File.Delete old
 
+    // One pack of the solution: only the libraries set IsPackable.
+    dotnet $"pack Hybrid.sln -c {configuration} --no-build --no-restore -o \"{packagesDir}\""
+
     for project in packedProjects do
-        dotnet $"pack {project} -c {configuration} --no-build --no-restore -o \"{packagesDir}\"")
+        let id = Path.GetFileNameWithoutExtension project
+
+        if not (File.Exists(Path.Combine(packagesDir, $"{id}.{version}.nupkg"))) then
+            failwith $"Pack wrote no {id}.{version}.nupkg to {packagesDir}: is IsPackable still true in {project}?")
 
 /// The consumers in tests/consumers use Hybrid as an application outside this repository would: from the
 /// packages in artifacts/packages (tests/consumers/NuGet.config), restored into their own packages folder
