@@ -1,6 +1,6 @@
 // A user's script: Hybrid.Core from a package feed (here the local one, see NuGet.config beside this file)
-// and the CPU runtime the user chose. It fits the rate k of dx/dt = -k x, x(0) = 1, to the exact solution
-// x(t) = exp(-0.7 t) at t = 0.25, 0.5, ..., 2, starting from k = 0.3. `./build.sh test` runs it.
+// and the CPU runtime the user chose. It fits the rate k of du/dt = -k u, u(0) = 1, to the exact solution
+// u(t) = exp(-0.7 t) at t = 0.25, 0.5, ..., 2, starting from k = 0.3. `./build.sh test` runs it.
 //
 // Tolerance: the data carry no noise and RK4 with dt = 0.01 misses exp(-k t) by about
 // (k dt)^4 / 120 * k t ≈ 3e-11 at t = 2 (double precision), so the least-squares minimum lies within
@@ -17,14 +17,14 @@ open Hybrid.Training
 Engine.usePrecision Float64
 
 let decay =
-    let x, k = sym "x", sym "k"
+    let u, k = sym "u", sym "k"
 
     model "decay" {
         domain point
-        field "x"
+        field "u"
         param "k" (positive 0.3)
-        equation (dt x == -k * x)
-        initialValue "x" 1.0
+        equation (dt u == -k * u)
+        initialValue "u" 1.0
     }
 
 printfn "%s" (Print.model Notation.Unicode decay)
