@@ -200,7 +200,7 @@ let runConsumers () =
     for stale in Directory.GetDirectories(cache, "hybrid.*") do
         Directory.Delete(stale, true)
 
-    let env = [ "NUGET_PACKAGES", cache ]
+    let env = [ ("NUGET_PACKAGES", cache) ]
 
     let consumer (name: string) (program: string) (args: string) =
         Trace.log $"── consumer: {name}"
