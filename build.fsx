@@ -159,7 +159,10 @@ let runSamples () =
 
 /// The packages' version, read from Directory.Build.props (the one place it is set).
 let version =
-    Regex.Match(File.ReadAllText(Path.Combine(root, "Directory.Build.props")), "<Version>([^<]+)</Version>").Groups[1].Value
+    Regex
+        .Match(File.ReadAllText(Path.Combine(root, "Directory.Build.props")), "<Version>([^<]+)</Version>")
+        .Groups[1]
+        .Value
 
 /// The NuGet packages `Pack` writes, in dependency order.
 let packedProjects = [
@@ -175,7 +178,9 @@ let packagesDir = Path.Combine(root, "artifacts", "packages")
 Target.create "Pack" (fun _ ->
     Directory.CreateDirectory packagesDir |> ignore
 
-    for old in !!(Path.Combine(packagesDir, "Hybrid.*.nupkg")) ++ Path.Combine(packagesDir, "Hybrid.*.snupkg") do
+    for old in
+        !!(Path.Combine(packagesDir, "Hybrid.*.nupkg"))
+        ++ Path.Combine(packagesDir, "Hybrid.*.snupkg") do
         File.Delete old
 
     // One pack of the solution: only the libraries set IsPackable.
@@ -215,7 +220,11 @@ let runConsumers () =
             count (0, 1, 0)
 
     consumer "fit.fsx (#r \"nuget: Hybrid.Core\")" "dotnet" "fsi --quiet fit.fsx"
-    consumer "csharp (PackageReference Hybrid.CSharp)" "dotnet" $"run --project csharp/Consumer.csproj -c {configuration}"
+
+    consumer
+        "csharp (PackageReference Hybrid.CSharp)"
+        "dotnet"
+        $"run --project csharp/Consumer.csproj -c {configuration}"
 
 Target.create "Consumers" (fun _ ->
     testsRan <- true

@@ -44,7 +44,9 @@ let predict () =
     simulator.Simulate(simulator.Initial 1, options).Values[0]
 
 let data =
-    use exact = torch.tensor (times |> Array.map (fun t -> exp (-trueRate * t)), dtype = torch.float64)
+    use exact =
+        torch.tensor (times |> Array.map (fun t -> exp (-trueRate * t)), dtype = torch.float64)
+
     exact.reshape ((predict ()).shape)
 
 let losses =
