@@ -192,22 +192,51 @@ Target.create "Pack" (fun _ ->
         if not (File.Exists(Path.Combine(packagesDir, $"{id}.{version}.nupkg"))) then
             failwith $"Pack wrote no {id}.{version}.nupkg to {packagesDir}: is IsPackable still true in {project}?")
 
+/// dotnet-repl runs the notebook consumer headless; installed on first use into artifacts/tools (≈370 MB, so
+/// it is not a tool of the repository's manifest that every `./build.sh` would restore).
+let dotnetRepl () =
+    let tools = Path.Combine(root, "artifacts", "tools")
+    let repl = Path.Combine(tools, "dotnet-repl")
+
+    if not (File.Exists repl) then
+        dotnet $"tool install dotnet-repl --version 0.3.259 --tool-path \"{tools}\""
+
+    repl
+
+/// The error outputs of an executed notebook (.ipynb): what a failed cell said.
+let notebookErrors (ipynb: string) =
+    if File.Exists ipynb then
+        use doc = Text.Json.JsonDocument.Parse(File.ReadAllText ipynb)
+
+        [
+            for cell in doc.RootElement.GetProperty("cells").EnumerateArray() do
+                match cell.TryGetProperty "outputs" with
+                | true, outputs ->
+                    for output in outputs.EnumerateArray() do
+                        if output.GetProperty("output_type").GetString() = "error" then
+                            output.GetProperty("evalue").GetString()
+                | _ -> ()
+        ]
+    else
+        [ $"{ipynb} was not written" ]
+
 /// The consumers in tests/consumers use Hybrid as an application outside this repository would: from the
 /// packages in artifacts/packages (tests/consumers/NuGet.config), restored into their own packages folder
 /// (artifacts/consumer-packages) from which Hybrid's packages are removed first, so a package restored by an
 /// earlier build cannot stand in for the one just packed. The third-party packages stay there between runs.
-/// Each consumer counts as one test (exit code 0 = passed).
+/// Each consumer counts as one test (exit code 0 = passed): a script, a C# project and a notebook.
 let runConsumers () =
     let consumers = Path.Combine(root, "tests", "consumers")
     let cache = Path.Combine(root, "artifacts", "consumer-packages")
     Directory.CreateDirectory cache |> ignore
+    Directory.CreateDirectory resultsDir |> ignore
 
     for stale in Directory.GetDirectories(cache, "hybrid.*") do
         Directory.Delete(stale, true)
 
     let env = [ ("NUGET_PACKAGES", cache) ]
 
-    let consumer (name: string) (program: string) (args: string) =
+    let consumer (name: string) (program: string) (args: string) (explain: unit -> string list) =
         Trace.log $"── consumer: {name}"
         let watch = Diagnostics.Stopwatch.StartNew()
         let code = exec program args consumers env
@@ -217,14 +246,39 @@ let runConsumers () =
             count (1, 0, 0)
         else
             Trace.traceError $"consumer {name} failed"
+
+            for line in explain () do
+                Trace.traceError $"   {line}"
+
             count (0, 1, 0)
 
-    consumer "fit.fsx (#r \"nuget: Hybrid.Core\")" "dotnet" "fsi --quiet fit.fsx"
+    consumer "fit.fsx (#r \"nuget: Hybrid.Core\")" "dotnet" "fsi --quiet fit.fsx" (fun () -> [])
 
     consumer
         "csharp (PackageReference Hybrid.CSharp)"
         "dotnet"
         $"run --project csharp/Consumer.csproj -c {configuration}"
+        (fun () -> [])
+
+    let executed = Path.Combine(resultsDir, "notebook.ipynb")
+    File.Delete executed
+
+    let repl =
+        try
+            Ok(dotnetRepl ())
+        with e ->
+            Error e.Message
+
+    match repl with
+    | Ok repl ->
+        consumer
+            "notebook.dib (dotnet-repl, #r \"nuget: Hybrid.Core\")"
+            repl
+            $"--run notebook.dib --exit-after-run --output-format ipynb --output-path \"{executed}\""
+            (fun () -> notebookErrors executed)
+    | Error message ->
+        Trace.traceError $"consumer notebook.dib: dotnet-repl 0.3.259 could not be installed: {message}"
+        count (0, 1, 0)
 
 Target.create "Consumers" (fun _ ->
     testsRan <- true
