@@ -192,6 +192,82 @@ Target.create "Pack" (fun _ ->
         if not (File.Exists(Path.Combine(packagesDir, $"{id}.{version}.nupkg"))) then
             failwith $"Pack wrote no {id}.{version}.nupkg to {packagesDir}: is IsPackable still true in {project}?")
 
+/// What is wrong with the packages in artifacts/packages, one line each (empty when nothing): the metadata
+/// every package needs, a symbols package with the PDB, FSharp.Core as a lower bound the notebook kernels
+/// meet, and no native runtime among the dependencies (the application chooses it).
+let packageProblems () = [
+    for project in packedProjects do
+        let id = Path.GetFileNameWithoutExtension project
+        let nupkg = Path.Combine(packagesDir, $"{id}.{version}.nupkg")
+        let snupkg = Path.Combine(packagesDir, $"{id}.{version}.snupkg")
+
+        if not (File.Exists nupkg) then
+            $"{nupkg} is missing: run ./build.sh Pack"
+        else
+            use zip = IO.Compression.ZipFile.OpenRead nupkg
+            let entries = zip.Entries |> Seq.map (fun e -> e.FullName) |> Set.ofSeq
+
+            let nuspec =
+                use stream = zip.GetEntry($"{id}.nuspec").Open()
+                Xml.Linq.XDocument.Load stream
+
+            let elements (name: string) =
+                nuspec.Descendants()
+                |> Seq.filter (fun e -> e.Name.LocalName = name)
+                |> List.ofSeq
+
+            let text name =
+                match elements name with
+                | e :: _ -> e.Value
+                | [] -> ""
+
+            let expect (what: string) (actual: string) (wanted: string) =
+                if actual <> wanted then
+                    Some $"{id}: {what} is '{actual}', expected '{wanted}' (Directory.Build.props or {project})"
+                else
+                    None
+
+            yield! expect "version" (text "version") version |> Option.toList
+            yield! expect "authors" (text "authors") "Hybrid contributors" |> Option.toList
+            yield! expect "license" (text "license") "MIT" |> Option.toList
+            yield! expect "readme" (text "readme") "README.md" |> Option.toList
+
+            if not (entries.Contains "README.md") then
+                $"{id}: the package has no README.md (src/PackageReadme.md, packed by Directory.Build.props)"
+
+            if text "description" = "" || text "description" = "Package Description" then
+                $"{id}: no description: set <Description> in {project}"
+
+            let tags = text "tags"
+
+            if not (tags.Contains "hybrid-modeling") then
+                $"{id}: tags '{tags}' lack the shared ones of Directory.Build.props"
+
+            if not (entries.Contains $"lib/net10.0/{id}.xml") then
+                $"{id}: lib/net10.0/{id}.xml (XML docs) is missing: GenerateDocumentationFile must stay true"
+
+            for dependency in elements "dependency" do
+                let dependencyId = dependency.Attribute(Xml.Linq.XName.Get "id").Value
+                let range = dependency.Attribute(Xml.Linq.XName.Get "version").Value
+
+                if dependencyId.StartsWith("libtorch", StringComparison.OrdinalIgnoreCase) then
+                    $"{id}: depends on {dependencyId} {range}; the native runtime is the application's choice (remove it from {Path.GetDirectoryName project}/paket.references)"
+
+                if dependencyId = "FSharp.Core" && range <> "10.0.111" then
+                    $"{id}: depends on FSharp.Core '{range}', expected '10.0.111' (at least 10.0.111, no upper bound, so notebook kernels with FSharp.Core 10.0 load it): use 'nuget FSharp.Core >= 10.0.111' in paket.dependencies"
+
+            if not (File.Exists snupkg) then
+                $"{snupkg} is missing: IncludeSymbols and SymbolPackageFormat snupkg are set in Directory.Build.props"
+            else
+                use symbols = IO.Compression.ZipFile.OpenRead snupkg
+
+                if symbols.GetEntry($"lib/net10.0/{id}.pdb") = null then
+                    $"{snupkg} has no lib/net10.0/{id}.pdb"
+
+            if entries |> Set.exists (fun e -> e.EndsWith ".pdb") then
+                $"{id}: the package itself holds a .pdb; symbols belong in the .snupkg"
+]
+
 /// dotnet-repl runs the notebook consumer headless; installed on first use into artifacts/tools (≈370 MB, so
 /// it is not a tool of the repository's manifest that every `./build.sh` would restore).
 let dotnetRepl () =
@@ -224,7 +300,8 @@ let notebookErrors (ipynb: string) =
 /// packages in artifacts/packages (tests/consumers/NuGet.config), restored into their own packages folder
 /// (artifacts/consumer-packages) from which Hybrid's packages are removed first, so a package restored by an
 /// earlier build cannot stand in for the one just packed. The third-party packages stay there between runs.
-/// Each consumer counts as one test (exit code 0 = passed): a script, a C# project and a notebook.
+/// Each consumer counts as one test (exit code 0 = passed): a script, a C# project and a notebook; so does the
+/// check of the packages' metadata before them.
 let runConsumers () =
     let consumers = Path.Combine(root, "tests", "consumers")
     let cache = Path.Combine(root, "artifacts", "consumer-packages")
@@ -235,6 +312,16 @@ let runConsumers () =
         Directory.Delete(stale, true)
 
     let env = [ ("NUGET_PACKAGES", cache) ]
+
+    Trace.log "── consumer: the packages' metadata"
+
+    match packageProblems () with
+    | [] -> count (1, 0, 0)
+    | problems ->
+        for problem in problems do
+            Trace.traceError $"   {problem}"
+
+        count (0, 1, 0)
 
     let consumer (name: string) (program: string) (args: string) (explain: unit -> string list) =
         Trace.log $"── consumer: {name}"
