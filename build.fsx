@@ -311,6 +311,28 @@ let runConsumers () =
     for stale in Directory.GetDirectories(cache, "hybrid.*") do
         Directory.Delete(stale, true)
 
+    // The two large third-party packages (≈740 MB) come from the machine's global packages folder, where the
+    // solution's own restore put them, as hard links: the same files a download would bring, without it.
+    let globalPackages =
+        match Environment.GetEnvironmentVariable "NUGET_PACKAGES" with
+        | null
+        | "" -> Path.Combine(Environment.GetFolderPath Environment.SpecialFolder.UserProfile, ".nuget", "packages")
+        | folder -> folder
+
+    for package in [ "torchsharp/0.107.0"; "libtorch-cpu-linux-x64/2.10.0" ] do
+        let source = Path.Combine(globalPackages, package)
+        let target = Path.Combine(cache, package)
+
+        if Directory.Exists source && not (Directory.Exists target) then
+            let temp = target + ".seeding"
+            Directory.CreateDirectory(Path.GetDirectoryName target) |> ignore
+
+            if Directory.Exists temp then
+                Directory.Delete(temp, true)
+
+            if exec "cp" $"-al \"{source}\" \"{temp}\"" root [] = 0 then
+                Directory.Move(temp, target)
+
     let env = [ ("NUGET_PACKAGES", cache) ]
 
     Trace.log "── consumer: the packages' metadata"
