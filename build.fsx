@@ -256,6 +256,27 @@ let packageProblems () = [
                 if dependencyId = "FSharp.Core" && range <> "10.0.111" then
                     $"{id}: depends on FSharp.Core '{range}', expected '10.0.111' (at least 10.0.111, no upper bound, so notebook kernels with FSharp.Core 10.0 load it): use 'nuget FSharp.Core >= 10.0.111' in paket.dependencies"
 
+            // The assembly, not only the nuspec: built against FSharp.Core 10.1 it would not load in a kernel
+            // that has 10.0, whatever the package declares.
+            match zip.GetEntry($"lib/net10.0/{id}.dll") with
+            | null -> $"{id}: lib/net10.0/{id}.dll is missing"
+            | dll ->
+                use memory = new MemoryStream()
+                use stream = dll.Open()
+                stream.CopyTo memory
+                memory.Position <- 0L
+                use pe = new Reflection.PortableExecutable.PEReader(memory)
+                let metadata = Reflection.Metadata.PEReaderExtensions.GetMetadataReader pe
+
+                for handle in metadata.AssemblyReferences do
+                    let reference = metadata.GetAssemblyReference handle
+
+                    if
+                        metadata.GetString reference.Name = "FSharp.Core"
+                        && reference.Version >= Version(10, 1)
+                    then
+                        $"{id}: {id}.dll references FSharp.Core {reference.Version}, which notebook kernels (FSharp.Core 10.0.0.0) cannot load: build against FSharp.Core 10.0.x (paket.lock's version; DisableImplicitFSharpCoreReference stays true)"
+
             if not (File.Exists snupkg) then
                 $"{snupkg} is missing: IncludeSymbols and SymbolPackageFormat snupkg are set in Directory.Build.props"
             else
