@@ -1,10 +1,24 @@
 // Hybrid's build script (FAKE 5.20.3 under plain `dotnet fsi`). Run through ./build.sh:
 //   ./build.sh run      build, then run the flagship job: every case study against its baselines, report in report/
 //   ./build.sh test     build, run every test project, C# sample and docs script, end with "N passed, N failed, N skipped"
-//   ./build.sh <Target> any target below: Restore, Build, Test, CheckFormat, Format, Docs, Run, Bench, Report
+//   ./build.sh <Target> any target below: Restore, Build, Pack, Consumers, Test, CheckFormat, Format, Docs, Run,
+//                       Bench, Report
 #r "nuget: Fake.Core.Target, 5.20.3"
 #r "nuget: Fake.DotNet.Cli, 5.20.3"
 #r "nuget: Fake.IO.FileSystem, 5.20.3"
+// FAKE 5.20.3's dependencies name lower bounds the registry does not serve, so NuGet warns (NU1603) and takes
+// the next version up. These are those versions, pinned so a first restore is quiet.
+#r "nuget: System.Reactive, 5.0.0"
+#r "nuget: NuGet.Protocol, 5.7.0"
+#r "nuget: NuGet.Frameworks, 5.11.0"
+#r "nuget: Microsoft.Build, 16.6.0"
+#r "nuget: Microsoft.Build.Framework, 16.6.0"
+#r "nuget: Microsoft.Build.Tasks.Core, 16.6.0"
+#r "nuget: Microsoft.Build.Utilities.Core, 16.6.0"
+#r "nuget: System.CodeDom, 4.5.0"
+#r "nuget: System.Resources.Extensions, 7.0.0"
+#r "nuget: System.Security.Cryptography.ProtectedData, 4.4.0"
+#r "nuget: System.Security.Cryptography.Pkcs, 7.0.0"
 
 open System
 open System.IO
@@ -143,6 +157,263 @@ let runSamples () =
             Trace.traceError $"{project} failed"
             count (0, 1, 0)
 
+/// The packages' version, read from Directory.Build.props (the one place it is set).
+let version =
+    Regex
+        .Match(File.ReadAllText(Path.Combine(root, "Directory.Build.props")), "<Version>([^<]+)</Version>")
+        .Groups[1]
+        .Value
+
+/// The NuGet packages `Pack` writes, in dependency order.
+let packedProjects = [
+    "src/Hybrid.Dsl/Hybrid.Dsl.fsproj"
+    "src/Hybrid.Core/Hybrid.Core.fsproj"
+    "src/Hybrid.Models/Hybrid.Models.fsproj"
+    "src/Hybrid.CSharp/Hybrid.CSharp.csproj"
+]
+
+let packagesDir = Path.Combine(root, "artifacts", "packages")
+
+/// Packs the libraries (package, symbols package) from the Release build into artifacts/packages.
+Target.create "Pack" (fun _ ->
+    Directory.CreateDirectory packagesDir |> ignore
+
+    for old in
+        !!(Path.Combine(packagesDir, "Hybrid.*.nupkg"))
+        ++ Path.Combine(packagesDir, "Hybrid.*.snupkg") do
+        File.Delete old
+
+    // One pack of the solution: only the libraries set IsPackable.
+    dotnet $"pack Hybrid.sln -c {configuration} --no-build --no-restore -o \"{packagesDir}\""
+
+    for project in packedProjects do
+        let id = Path.GetFileNameWithoutExtension project
+
+        if not (File.Exists(Path.Combine(packagesDir, $"{id}.{version}.nupkg"))) then
+            failwith $"Pack wrote no {id}.{version}.nupkg to {packagesDir}: is IsPackable still true in {project}?")
+
+/// What is wrong with the packages in artifacts/packages, one line each (empty when nothing): the metadata
+/// every package needs, a symbols package with the PDB, FSharp.Core as a lower bound the notebook kernels
+/// meet, and no native runtime among the dependencies (the application chooses it).
+let packageProblems () = [
+    for project in packedProjects do
+        let id = Path.GetFileNameWithoutExtension project
+        let nupkg = Path.Combine(packagesDir, $"{id}.{version}.nupkg")
+        let snupkg = Path.Combine(packagesDir, $"{id}.{version}.snupkg")
+
+        if not (File.Exists nupkg) then
+            $"{nupkg} is missing: run ./build.sh Pack"
+        else
+            use zip = IO.Compression.ZipFile.OpenRead nupkg
+            let entries = zip.Entries |> Seq.map (fun e -> e.FullName) |> Set.ofSeq
+
+            let nuspec =
+                use stream = zip.GetEntry($"{id}.nuspec").Open()
+                Xml.Linq.XDocument.Load stream
+
+            let elements (name: string) =
+                nuspec.Descendants()
+                |> Seq.filter (fun e -> e.Name.LocalName = name)
+                |> List.ofSeq
+
+            let text name =
+                match elements name with
+                | e :: _ -> e.Value
+                | [] -> ""
+
+            let expect (what: string) (actual: string) (wanted: string) =
+                if actual <> wanted then
+                    Some $"{id}: {what} is '{actual}', expected '{wanted}' (Directory.Build.props or {project})"
+                else
+                    None
+
+            yield! expect "version" (text "version") version |> Option.toList
+            yield! expect "authors" (text "authors") "Hybrid contributors" |> Option.toList
+            yield! expect "license" (text "license") "MIT" |> Option.toList
+            yield! expect "readme" (text "readme") "README.md" |> Option.toList
+
+            if not (entries.Contains "README.md") then
+                $"{id}: the package has no README.md (src/PackageReadme.md, packed by Directory.Build.props)"
+
+            if text "description" = "" || text "description" = "Package Description" then
+                $"{id}: no description: set <Description> in {project}"
+
+            let tags = text "tags"
+
+            if not (tags.Contains "hybrid-modeling") then
+                $"{id}: tags '{tags}' lack the shared ones of Directory.Build.props"
+
+            if not (entries.Contains $"lib/net10.0/{id}.xml") then
+                $"{id}: lib/net10.0/{id}.xml (XML docs) is missing: GenerateDocumentationFile must stay true"
+
+            for dependency in elements "dependency" do
+                let dependencyId = dependency.Attribute(Xml.Linq.XName.Get "id").Value
+                let range = dependency.Attribute(Xml.Linq.XName.Get "version").Value
+
+                if dependencyId.StartsWith("libtorch", StringComparison.OrdinalIgnoreCase) then
+                    $"{id}: depends on {dependencyId} {range}; the native runtime is the application's choice (remove it from {Path.GetDirectoryName project}/paket.references)"
+
+                if dependencyId = "FSharp.Core" && range <> "10.0.111" then
+                    $"{id}: depends on FSharp.Core '{range}', expected '10.0.111' (at least 10.0.111, no upper bound, so notebook kernels with FSharp.Core 10.0 load it): use 'nuget FSharp.Core >= 10.0.111' in paket.dependencies"
+
+            // The assembly, not only the nuspec: built against FSharp.Core 10.1 it would not load in a kernel
+            // that has 10.0, whatever the package declares.
+            match zip.GetEntry($"lib/net10.0/{id}.dll") with
+            | null -> $"{id}: lib/net10.0/{id}.dll is missing"
+            | dll ->
+                use memory = new MemoryStream()
+                use stream = dll.Open()
+                stream.CopyTo memory
+                memory.Position <- 0L
+                use pe = new Reflection.PortableExecutable.PEReader(memory)
+                let metadata = Reflection.Metadata.PEReaderExtensions.GetMetadataReader pe
+
+                for handle in metadata.AssemblyReferences do
+                    let reference = metadata.GetAssemblyReference handle
+
+                    if
+                        metadata.GetString reference.Name = "FSharp.Core"
+                        && reference.Version >= Version(10, 1)
+                    then
+                        $"{id}: {id}.dll references FSharp.Core {reference.Version}, which notebook kernels (FSharp.Core 10.0.0.0) cannot load: build against FSharp.Core 10.0.x (paket.lock's version; DisableImplicitFSharpCoreReference stays true)"
+
+            if not (File.Exists snupkg) then
+                $"{snupkg} is missing: IncludeSymbols and SymbolPackageFormat snupkg are set in Directory.Build.props"
+            else
+                use symbols = IO.Compression.ZipFile.OpenRead snupkg
+
+                if symbols.GetEntry($"lib/net10.0/{id}.pdb") = null then
+                    $"{snupkg} has no lib/net10.0/{id}.pdb"
+
+            if entries |> Set.exists (fun e -> e.EndsWith ".pdb") then
+                $"{id}: the package itself holds a .pdb; symbols belong in the .snupkg"
+]
+
+/// dotnet-repl runs the notebook consumer headless; installed on first use into artifacts/tools (≈370 MB, so
+/// it is not a tool of the repository's manifest that every `./build.sh` would restore).
+let dotnetRepl () =
+    let tools = Path.Combine(root, "artifacts", "tools")
+    let repl = Path.Combine(tools, "dotnet-repl")
+
+    if not (File.Exists repl) then
+        dotnet $"tool install dotnet-repl --version 0.3.259 --tool-path \"{tools}\""
+
+    repl
+
+/// The error outputs of an executed notebook (.ipynb): what a failed cell said.
+let notebookErrors (ipynb: string) =
+    if File.Exists ipynb then
+        use doc = Text.Json.JsonDocument.Parse(File.ReadAllText ipynb)
+
+        [
+            for cell in doc.RootElement.GetProperty("cells").EnumerateArray() do
+                match cell.TryGetProperty "outputs" with
+                | true, outputs ->
+                    for output in outputs.EnumerateArray() do
+                        if output.GetProperty("output_type").GetString() = "error" then
+                            output.GetProperty("evalue").GetString()
+                | _ -> ()
+        ]
+    else
+        [ $"{ipynb} was not written" ]
+
+/// The consumers in tests/consumers use Hybrid as an application outside this repository would: from the
+/// packages in artifacts/packages (tests/consumers/NuGet.config), restored into their own packages folder
+/// (artifacts/consumer-packages) from which Hybrid's packages are removed first, so a package restored by an
+/// earlier build cannot stand in for the one just packed. The third-party packages stay there between runs.
+/// Each consumer counts as one test (exit code 0 = passed): a script, a C# project and a notebook; so does the
+/// check of the packages' metadata before them.
+let runConsumers () =
+    let consumers = Path.Combine(root, "tests", "consumers")
+    let cache = Path.Combine(root, "artifacts", "consumer-packages")
+    Directory.CreateDirectory cache |> ignore
+    Directory.CreateDirectory resultsDir |> ignore
+
+    for stale in Directory.GetDirectories(cache, "hybrid.*") do
+        Directory.Delete(stale, true)
+
+    // The two large third-party packages (≈740 MB) come from the machine's global packages folder, where the
+    // solution's own restore put them, as hard links: the same files a download would bring, without it.
+    let globalPackages =
+        match Environment.GetEnvironmentVariable "NUGET_PACKAGES" with
+        | null
+        | "" -> Path.Combine(Environment.GetFolderPath Environment.SpecialFolder.UserProfile, ".nuget", "packages")
+        | folder -> folder
+
+    for package in [ "torchsharp/0.107.0"; "libtorch-cpu-linux-x64/2.10.0" ] do
+        let source = Path.Combine(globalPackages, package)
+        let target = Path.Combine(cache, package)
+
+        if Directory.Exists source && not (Directory.Exists target) then
+            let temp = target + ".seeding"
+            Directory.CreateDirectory(Path.GetDirectoryName target) |> ignore
+
+            if Directory.Exists temp then
+                Directory.Delete(temp, true)
+
+            if exec "cp" $"-al \"{source}\" \"{temp}\"" root [] = 0 then
+                Directory.Move(temp, target)
+
+    let env = [ ("NUGET_PACKAGES", cache) ]
+
+    Trace.log "── consumer: the packages' metadata"
+
+    match packageProblems () with
+    | [] -> count (1, 0, 0)
+    | problems ->
+        for problem in problems do
+            Trace.traceError $"   {problem}"
+
+        count (0, 1, 0)
+
+    let consumer (name: string) (program: string) (args: string) (explain: unit -> string list) =
+        Trace.log $"── consumer: {name}"
+        let watch = Diagnostics.Stopwatch.StartNew()
+        let code = exec program args consumers env
+        Trace.log $"   {name}: exit code {code} in {watch.Elapsed.TotalSeconds:F0} s"
+
+        if code = 0 then
+            count (1, 0, 0)
+        else
+            Trace.traceError $"consumer {name} failed"
+
+            for line in explain () do
+                Trace.traceError $"   {line}"
+
+            count (0, 1, 0)
+
+    consumer "fit.fsx (#r \"nuget: Hybrid.Core\")" "dotnet" "fsi --quiet fit.fsx" (fun () -> [])
+
+    consumer
+        "csharp (PackageReference Hybrid.CSharp)"
+        "dotnet"
+        $"run --project csharp/Consumer.csproj -c {configuration}"
+        (fun () -> [])
+
+    let executed = Path.Combine(resultsDir, "notebook.ipynb")
+    File.Delete executed
+
+    let repl =
+        try
+            Ok(dotnetRepl ())
+        with e ->
+            Error e.Message
+
+    match repl with
+    | Ok repl ->
+        consumer
+            "notebook.dib (dotnet-repl, #r \"nuget: Hybrid.Core\")"
+            repl
+            $"--run notebook.dib --exit-after-run --output-format ipynb --output-path \"{executed}\""
+            (fun () -> notebookErrors executed)
+    | Error message ->
+        Trace.traceError $"consumer notebook.dib: dotnet-repl 0.3.259 could not be installed: {message}"
+        count (0, 1, 0)
+
+Target.create "Consumers" (fun _ ->
+    testsRan <- true
+    runConsumers ())
+
 Target.create "Test" (fun _ ->
     Directory.CreateDirectory resultsDir |> ignore
     testsRan <- true
@@ -154,7 +425,8 @@ Target.create "Test" (fun _ ->
         runXunit project
 
     runSamples ()
-    runDocs ())
+    runDocs ()
+    runConsumers ())
 
 Target.create "Docs" (fun _ ->
     testsRan <- true
@@ -188,7 +460,8 @@ Target.create "Report" (fun _ ->
     // Case studies against their baselines, full settings: report/summary.md, CSV files of every number, charts.
     dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- report report")
 
-"Restore" ==> "Build" ==> "Test" |> ignore
+"Restore" ==> "Build" ==> "Pack" ==> "Test" |> ignore
+"Pack" ==> "Consumers" |> ignore
 "Build" ==> "Run" |> ignore
 "Build" ==> "Docs" |> ignore
 "Build" ==> "Bench" |> ignore
