@@ -454,7 +454,7 @@ Target.create "Run" (fun _ ->
 Target.create "Bench" (fun _ ->
     // Benchmarks, not tests: each writes its figures (with the machine) to bench/*.md for the README.
     dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- bench bench/results.md"
-    dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- bench-fused")
+    dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- bench-kernels")
 
 Target.create "Report" (fun _ ->
     // Case studies against their baselines, full settings: report/summary.md, CSV files of every number, charts.

@@ -3,7 +3,7 @@
 
 `./build.sh test` runs this page, so the README's code cannot drift from the library. It builds a model
 with the builder and from text, checks that both give the same equations, compiles it to an eager
-simulator and to fused kernels, and checks that the two simulators agree.
+simulator and to generated kernels, and checks that the two simulators agree.
 *)
 
 #I "../src/Hybrid.Cli/bin/Release/net10.0"
@@ -54,10 +54,10 @@ check "builder and text give the same boundaries" (same.Boundaries = fisher.Boun
 open TorchSharp
 open Hybrid.Numerics
 open Hybrid.Compiler
-open Hybrid.Fused
+open Hybrid.Kernels
 
 let simulator = Compiler.compile Compiler.defaults fisher
-let fused = Fused.compile Scheme.Rk4 fisher
+let kernels = Kernels.compile Scheme.Rk4 fisher
 let u0 = simulator.Initial 1
 
 let options = {
@@ -68,7 +68,10 @@ let options = {
 }
 
 let eager = simulator.Simulate(u0, options).Values[0][0]
-let fast = (Fused.rollout fused u0 (simulator.Theta()) 0.0 0.01 100 100 10)[0][0]
+
+let fast =
+    (Kernels.rollout kernels u0 (simulator.Theta()) 0.0 0.01 100 100 10)[0][0]
+
 let difference = (eager - fast).abs().max().ToDouble()
-printfn "eager and fused agree to %.1e after 100 RK4 steps" difference
-check "eager and fused simulators agree" (difference < 1e-10)
+printfn "eager and kernel agree to %.1e after 100 RK4 steps" difference
+check "eager and kernel simulators agree" (difference < 1e-10)

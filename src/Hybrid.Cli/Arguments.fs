@@ -32,18 +32,18 @@ type BenchArgs =
     interface IArgParserTemplate with
         member _.Usage = "Markdown file for the results (default: bench/results.md)."
 
-/// `hybrid bench-fused [--quick]`.
+/// `hybrid bench-kernels [--quick]`.
 [<HelpFlags("--help", "-h")>]
-type BenchFusedArgs =
+type BenchKernelsArgs =
     | Quick
 
     interface IArgParserTemplate with
         member _.Usage =
-            "smaller sizes and fewer repeats; writes bench/fused-quick.md instead of bench/fused.md."
+            "smaller sizes and fewer repeats; writes bench/kernels-quick.md instead of bench/kernels.md."
 
-/// `hybrid bench-fused-memory steps segment` (used by `bench-fused` to measure one rollout in a fresh process).
+/// `hybrid bench-kernels-memory steps segment` (used by `bench-kernels` to measure one rollout in a fresh process).
 [<HelpFlags("--help", "-h")>]
-type BenchFusedMemoryArgs =
+type BenchKernelsMemoryArgs =
     | [<MainCommand; ExactlyOnce>] Rollout of steps: int * segment: int
 
     interface IArgParserTemplate with
@@ -55,9 +55,9 @@ type Verbs =
     | [<CliPrefix(CliPrefix.None)>] Demo of ParseResults<NoOptions>
     | [<CliPrefix(CliPrefix.None)>] Info of ParseResults<NoOptions>
     | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
-    | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-fused")>] Bench_Fused of ParseResults<BenchFusedArgs>
-    | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-fused-memory"); Hidden>] Bench_Fused_Memory of
-        ParseResults<BenchFusedMemoryArgs>
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-kernels")>] Bench_Kernels of ParseResults<BenchKernelsArgs>
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-kernels-memory"); Hidden>] Bench_Kernels_Memory of
+        ParseResults<BenchKernelsMemoryArgs>
     | [<CliPrefix(CliPrefix.None)>] Report of ParseResults<ReportArgs>
 
     interface IArgParserTemplate with
@@ -67,9 +67,9 @@ type Verbs =
             | Info _ -> "print what engine was loaded (TorchSharp version, native bridge, device)."
             | Bench _ ->
                 "compiled simulators vs hand-written TorchSharp, and checkpointing memory; writes bench/results.md."
-            | Bench_Fused _ ->
-                "fused kernels vs eager TorchSharp vs a hand-written loop, scaling, long-rollout memory; writes bench/fused.md."
-            | Bench_Fused_Memory _ -> "peak memory of one fused rollout (run by bench-fused in a fresh process)."
+            | Bench_Kernels _ ->
+                "generated kernels vs eager TorchSharp vs a hand-written loop, scaling, long-rollout memory; writes bench/kernels.md."
+            | Bench_Kernels_Memory _ -> "peak memory of one kernel rollout (run by bench-kernels in a fresh process)."
             | Report _ ->
                 "run the case studies against their baselines; writes summary.md, CSV files and charts (default folder: report)."
 
@@ -78,8 +78,8 @@ type Command =
     | RunDemo
     | ShowInfo
     | RunBench of file: string
-    | RunBenchFused of quick: bool
-    | RunBenchFusedMemory of steps: int * segment: int
+    | RunBenchKernels of quick: bool
+    | RunBenchKernelsMemory of steps: int * segment: int
     | RunReport of folder: string * quick: bool
     /// Print `text` (usage or an error with usage) and exit with `code`: 0 for help (to standard output), 2
     /// for a usage error (to standard error).
@@ -112,8 +112,8 @@ let parse (argv: string[]) : Command =
             |> Option.map (positional r)
             |> Option.defaultValue "bench/results.md"
             |> RunBench
-        | Some(Bench_Fused r) -> RunBenchFused(r.Contains BenchFusedArgs.Quick)
-        | Some(Bench_Fused_Memory r) -> RunBenchFusedMemory(r.GetResult BenchFusedMemoryArgs.Rollout)
+        | Some(Bench_Kernels r) -> RunBenchKernels(r.Contains BenchKernelsArgs.Quick)
+        | Some(Bench_Kernels_Memory r) -> RunBenchKernelsMemory(r.GetResult BenchKernelsMemoryArgs.Rollout)
         | Some(Report r) ->
             let folder =
                 r.TryGetResult ReportArgs.Folder

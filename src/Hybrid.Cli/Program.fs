@@ -48,9 +48,9 @@ let main argv =
             printfn "%s" (Engine.describe ())
             0
         | Arguments.RunBench file -> Bench.run file 7
-        | Arguments.RunBenchFused quick ->
-            FusedBench.run (if quick then "bench/fused-quick.md" else "bench/fused.md") quick
-        | Arguments.RunBenchFusedMemory(steps, segment) -> FusedBench.memory steps segment
+        | Arguments.RunBenchKernels quick ->
+            KernelBench.run (if quick then "bench/kernels-quick.md" else "bench/kernels.md") quick
+        | Arguments.RunBenchKernelsMemory(steps, segment) -> KernelBench.memory steps segment
         | Arguments.RunReport(folder, quick) -> report folder quick
         | Arguments.Usage(text, 0) ->
             printfn "%s" text

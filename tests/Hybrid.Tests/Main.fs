@@ -34,7 +34,7 @@ let main argv =
         Compiler.BackendTests.tests
         Compiler.SimulatorTextTests.tests
         Compiler.LargeModelTests.tests
-        Fused.FusedTests.tests
+        Kernels.KernelTests.tests
         Training.UdeTests.tests
         Training.FusionTests.tests
         Training.TrainerTests.tests

@@ -4,7 +4,7 @@ open System
 open TorchSharp
 open Hybrid
 open Hybrid.Numerics
-open Hybrid.Fused
+open Hybrid.Kernels
 
 /// A rollout's options mapped onto the generated kernels' uniform steps: the kernels take `Steps` steps of
 /// size Δt and keep every `SaveEvery`-th state; save time i is kept state `Indices[i]` (−1: the initial state).
@@ -79,17 +79,17 @@ module internal KernelRollout =
                         Segment = segment
                     }
 
-    /// Rolls `fused` forward from `u0` with parameter values `theta` on `schedule`; the result has the shape and
+    /// Rolls `kernels` forward from `u0` with parameter values `theta` on `schedule`; the result has the shape and
     /// save times of `Rollout.run`'s.
     let run
-        (fused: FusedSimulator)
+        (kernels: KernelSimulator)
         (u0: torch.Tensor[])
         (theta: torch.Tensor[])
         (o: RolloutOptions)
         (schedule: KernelSchedule)
         : Trajectory =
         let saved =
-            Fused.rollout fused u0 theta o.T0 o.Dt schedule.Steps schedule.SaveEvery schedule.Segment
+            Kernels.rollout kernels u0 theta o.T0 o.Dt schedule.Steps schedule.SaveEvery schedule.Segment
 
         let values =
             saved
@@ -101,7 +101,7 @@ module internal KernelRollout =
                 torch.stack (picked, 0L))
 
         {
-            Fields = fused.Fields
+            Fields = kernels.Fields
             Times = Array.copy o.SaveTimes
             Values = values
             Backend = Backend.Kernels

@@ -23,7 +23,7 @@ type Simulator
 
     // Kernels per explicit scheme, generated on first use (or why they cannot be).
     let kernels =
-        System.Collections.Concurrent.ConcurrentDictionary<Scheme, Lazy<Result<Hybrid.Fused.FusedSimulator, string>>>()
+        System.Collections.Concurrent.ConcurrentDictionary<Scheme, Lazy<Result<Hybrid.Kernels.KernelSimulator, string>>>()
 
     let kernelsFor (scheme: Scheme) =
         kernels
@@ -33,7 +33,7 @@ type Simulator
                     lazy
                         (try
                             Ok(
-                                Hybrid.Fused.Fused.compileWith
+                                Hybrid.Kernels.Kernels.compileWith
                                     {
                                         Modules = Map.ofArray modules
                                         Forcings = forcings
@@ -51,7 +51,7 @@ type Simulator
         lazy (model.Equations |> List.fold (fun m eq -> max m (Expr.depth eq.Rhs)) 0)
 
     /// The kernels and their schedule for a rollout with these options, or why the eager back end runs it.
-    let choose (options: RolloutOptions) : Result<Hybrid.Fused.FusedSimulator * KernelSchedule, string> =
+    let choose (options: RolloutOptions) : Result<Hybrid.Kernels.KernelSimulator * KernelSchedule, string> =
         if backend = Backend.Eager then
             Error "the simulator was compiled with Backend.Eager"
         elif Engine.torchDevice().``type`` <> DeviceType.CPU then
@@ -64,14 +64,14 @@ type Simulator
         else
             match kernelsFor options.Scheme with
             | Error why -> Error why
-            | Ok fused ->
+            | Ok kernels ->
                 let stateBytes =
                     8L
                     * int64 grid.CellCount
                     * int64 dynamics.Fields.Length
                     * int64 (Integrators.order options.Scheme + 1)
 
-                KernelRollout.schedule options stateBytes |> Result.map (fun k -> fused, k)
+                KernelRollout.schedule options stateBytes |> Result.map (fun k -> kernels, k)
 
     /// The model it was compiled from.
     member _.Model = model
@@ -131,10 +131,10 @@ type Simulator
     /// `Backend`; the result's `Backend` says which ran). Gradients flow to `u0`, θ and the networks either way.
     member s.Simulate(u0: torch.Tensor[], options: RolloutOptions) : Trajectory =
         match choose options with
-        | Ok(fused, schedule) ->
+        | Ok(kernels, schedule) ->
             let theta = s.Theta()
             Rollout.checkStability dynamics theta u0 options
-            KernelRollout.run fused u0 theta options schedule
+            KernelRollout.run kernels u0 theta options schedule
         | Error why when backend = Backend.Kernels ->
             raise (
                 ModelException(

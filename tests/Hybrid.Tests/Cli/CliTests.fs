@@ -78,9 +78,9 @@ let tests =
                     [| "report"; "out" |], Hybrid.Cli.Arguments.RunReport("out", false)
                     [| "bench" |], Hybrid.Cli.Arguments.RunBench "bench/results.md"
                     [| "bench"; "b.md" |], Hybrid.Cli.Arguments.RunBench "b.md"
-                    [| "bench-fused" |], Hybrid.Cli.Arguments.RunBenchFused false
-                    [| "bench-fused"; "--quick" |], Hybrid.Cli.Arguments.RunBenchFused true
-                    [| "bench-fused-memory"; "1000"; "32" |], Hybrid.Cli.Arguments.RunBenchFusedMemory(1000, 32)
+                    [| "bench-kernels" |], Hybrid.Cli.Arguments.RunBenchKernels false
+                    [| "bench-kernels"; "--quick" |], Hybrid.Cli.Arguments.RunBenchKernels true
+                    [| "bench-kernels-memory"; "1000"; "32" |], Hybrid.Cli.Arguments.RunBenchKernelsMemory(1000, 32)
                 ] do
                 Expect.equal (parse argv) expected $"hybrid {String.Join(' ', argv)}"
         }
@@ -90,10 +90,10 @@ let tests =
             Expect.equal code 0 "exit code"
             Expect.stringStarts out "USAGE: hybrid [--help] [<subcommand> [<options>]]" "usage line"
 
-            for verb in [ "demo"; "info"; "bench"; "bench-fused"; "report" ] do
+            for verb in [ "demo"; "info"; "bench"; "bench-kernels"; "report" ] do
                 Expect.stringContains out $"\n    {verb} <options>" $"lists {verb}"
 
-            Expect.isFalse (out.Contains "bench-fused-memory") "the internal verb is hidden"
+            Expect.isFalse (out.Contains "bench-kernels-memory") "the internal verb is hidden"
             Expect.equal err "" "nothing on standard error"
             Expect.isEmpty written "nothing written"
         }
@@ -114,7 +114,7 @@ let tests =
                     "demo", "USAGE: hybrid demo [--help]"
                     "info", "USAGE: hybrid info [--help]"
                     "bench", "USAGE: hybrid bench [--help] [<file>]"
-                    "bench-fused", "USAGE: hybrid bench-fused [--help] [--quick]"
+                    "bench-kernels", "USAGE: hybrid bench-kernels [--help] [--quick]"
                 ] do
                 let code, out, _, _ = hybrid [ verb; "--help" ]
                 Expect.equal code 0 $"{verb} --help exit code"
@@ -129,7 +129,7 @@ let tests =
                     [ "report"; "out"; "--quick"; "--bogus" ],
                     "ERROR: unrecognized argument: '--bogus'.",
                     "USAGE: hybrid report"
-                    [ "bench-fused"; "--fast" ], "ERROR: unrecognized argument: '--fast'.", "USAGE: hybrid bench-fused"
+                    [ "bench-kernels"; "--fast" ], "ERROR: unrecognized argument: '--fast'.", "USAGE: hybrid bench-kernels"
                     [ "info"; "extra" ], "ERROR: unrecognized argument: 'extra'.", "USAGE: hybrid info"
                 ] do
                 let code, out, err, written = hybrid args

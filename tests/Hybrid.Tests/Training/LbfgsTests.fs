@@ -10,7 +10,7 @@ open TorchSharp
 open Hybrid
 open Hybrid.Numerics
 open Hybrid.Compiler
-open Hybrid.Fused
+open Hybrid.Kernels
 open Hybrid.Training
 open Hybrid.TensorArithmetic
 open Hybrid.Tests.Training.Twins

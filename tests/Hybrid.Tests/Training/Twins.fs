@@ -6,13 +6,13 @@ open TorchSharp
 open Hybrid
 open Hybrid.Numerics
 open Hybrid.Compiler
-open Hybrid.Fused
+open Hybrid.Kernels
 open Hybrid.Training
 open Hybrid.TensorArithmetic
 
 let private f64 = torch.ScalarType.Float64
 
-/// Which simulator makes the predictions: the eager one (`Compiler.compile` + `Rollout`) or the fused kernels.
+/// Which simulator makes the predictions: the eager one (`Compiler.compile` + `Rollout`) or the generated kernels.
 type TwinPath =
     | Eager
     | Kernel
@@ -55,7 +55,7 @@ let twin
     =
     let fit = Compiler.compile Compiler.defaults model
     let truth = names |> List.map (fun n -> n, fit.Param(n).Get()) |> Map.ofList
-    let kernel = lazy (Fused.compile Scheme.Rk4 model)
+    let kernel = lazy (Kernels.compile Scheme.Rk4 model)
 
     let saveTimes =
         Array.init (steps / saveEvery) (fun k -> dt * float ((k + 1) * saveEvery))
@@ -75,7 +75,7 @@ let twin
         | Kernel ->
             let sim = kernel.Force()
             let theta = sim.Parameters |> Array.map (fun n -> fit.Param(n).Value)
-            Fused.rollout sim u0 theta 0.0 dt steps saveEvery steps
+            Kernels.rollout sim u0 theta 0.0 dt steps saveEvery steps
 
     let observe (v: torch.Tensor) =
         if logSpace then torch.log v else v .* 1.0

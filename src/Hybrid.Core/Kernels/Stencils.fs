@@ -1,4 +1,4 @@
-namespace Hybrid.Fused
+namespace Hybrid.Kernels
 
 open Hybrid.Numerics
 

@@ -1,9 +1,9 @@
-namespace Hybrid.Fused
+namespace Hybrid.Kernels
 
 open System.Collections.Generic
 open System.Runtime.CompilerServices
 
-/// What a fused rollout does: steps, step size, which steps it saves, how often it keeps a checkpoint.
+/// What a kernel rollout does: steps, step size, which steps it saves, how often it keeps a checkpoint.
 type RolloutSpec = {
     /// Time of the initial state.
     T0: float
@@ -28,7 +28,7 @@ type RolloutTape = {
 
 /// Forward and reverse (discrete adjoint) rollouts of a `Stepper`, with segment checkpointing.
 [<RequireQualifiedAccess>]
-module FusedRollout =
+module TapedRollout =
 
     let private copy (u: float[][]) = u |> Array.map Array.copy
 

@@ -1,10 +1,10 @@
-namespace Hybrid.Fused
+namespace Hybrid.Kernels
 
 open Hybrid
 open Hybrid.Numerics
 
 /// Lowers a checked `Model` to a `KernelPlan`: spatial operators become explicit stencils with exactly the
-/// discretisation of `Numerics.Operators` (ghost cells as `Numerics.Boundary.pad`), so fused and eager
+/// discretisation of `Numerics.Operators` (ghost cells as `Numerics.Boundary.pad`), so kernel and eager
 /// simulators agree to round-off.
 [<RequireQualifiedAccess>]
 module Lowering =
@@ -19,7 +19,7 @@ module Lowering =
             let refuse (what: string) =
                 raise (
                     ModelException(
-                        $"The fused path cannot compile {what} in {where} of '{field}' ({e}). Boundary values may use t, x, y, constants and scalar parameters."
+                        $"The generated kernels cannot compile {what} in {where} of '{field}' ({e}). Boundary values may use t, x, y, constants and scalar parameters."
                     )
                 )
 
@@ -62,7 +62,7 @@ module Lowering =
             |> Array.ofList)
         |> Array.fold max 0
 
-    /// Lowers `model`; raises `ModelException` naming the field and the construct the fused path lacks
+    /// Lowers `model`; raises `ModelException` naming the field and the construct the kernel path lacks
     /// (operators of non-field expressions, closures inside a diffusion coefficient, closures, forcings and
     /// spatial parameters on the fast ring of a two-scale lattice, spatial parameters inside a diffusion
     /// coefficient, closures, forcings or spatial parameters in boundary values). Closure calls become `KInput`

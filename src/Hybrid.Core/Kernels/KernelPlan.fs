@@ -1,4 +1,4 @@
-namespace Hybrid.Fused
+namespace Hybrid.Kernels
 
 open Hybrid
 open Hybrid.Numerics
@@ -21,7 +21,7 @@ type ClosureSite = {
     Args: KExpr[]
 }
 
-/// Everything a fused kernel needs to know about a model: the per-cell right-hand side of every field as a
+/// Everything a generated kernel needs to know about a model: the per-cell right-hand side of every field as a
 /// kernel expression, the ghost-cell rules, and the layout of the arrays it runs on.
 ///
 /// Two-scale lattices (K slow sites, J fast sites each) have two rings: slow fields on K sites (the layout

@@ -1,4 +1,4 @@
-namespace Hybrid.Fused
+namespace Hybrid.Kernels
 
 open System
 open System.Runtime.CompilerServices
@@ -7,7 +7,7 @@ open Hybrid
 open Hybrid.Numerics
 open Hybrid.TensorArithmetic
 
-/// One explicit Runge–Kutta step of a fused kernel and its discrete adjoint. States, slopes and adjoints all
+/// One explicit Runge–Kutta step of a generated kernel and its discrete adjoint. States, slopes and adjoints all
 /// live in the padded layout (one [B·PaddedCells] array per field), so stage updates are contiguous loops
 /// and only the ghost entries are refilled before each kernel call; ghost entries of states are otherwise
 /// meaningless, those of adjoints are kept zero. Scratch buffers are allocated once for a batch size.
@@ -361,7 +361,7 @@ type Stepper
                     if not (Double.IsFinite v) then
                         raise (
                             HybridException(
-                                $"The fused rollout produced {v} in field '{plan.Fields[f]}' at step {step} (t = {t:G6}), cell {c} of trajectory {b}. Reduce the time step or check the parameters."
+                                $"The kernel rollout produced {v} in field '{plan.Fields[f]}' at step {step} (t = {t:G6}), cell {c} of trajectory {b}. Reduce the time step or check the parameters."
                             )
                         )
 

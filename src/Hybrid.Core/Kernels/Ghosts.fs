@@ -1,4 +1,4 @@
-namespace Hybrid.Fused
+namespace Hybrid.Kernels
 
 open System.Runtime.CompilerServices
 
@@ -25,7 +25,7 @@ type MovingGhost = {
 /// copied; ghost k (k = 1 … width, counted outward) is an affine function of one interior cell, by the rules
 /// of `Numerics.Boundary.pad`: on the low side u[n−k] (periodic), 2v − u[k−1] (Dirichlet v),
 /// u[k−1] + s·(2k−1)·h (Neumann s), u[k−1] (no flux); mirrored on the high side. Corner ghosts of 2-D grids
-/// stay zero (no stencil of the fused path reads them). Built once per plan, so filling is a flat loop.
+/// stay zero (no stencil of the kernel path reads them). Built once per plan, so filling is a flat loop.
 type GhostMap = {
     /// Padded index of interior cell c (x-major), trajectory 0.
     Interior: int[]

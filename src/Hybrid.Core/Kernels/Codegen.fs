@@ -1,4 +1,4 @@
-namespace Hybrid.Fused
+namespace Hybrid.Kernels
 
 open System
 open System.Collections.Generic
@@ -53,7 +53,7 @@ type AdjointKernel =
         data: float[][] ->
             unit
 
-/// Generates the fused kernels of a `KernelPlan` as LINQ expression trees compiled to IL once: one loop over
+/// Generates the generated kernels of a `KernelPlan` as LINQ expression trees compiled to IL once: one loop over
 /// trajectories and cells whose body evaluates the whole right-hand side (and, for the adjoint, every partial
 /// derivative), with common subexpressions computed once per cell.
 ///

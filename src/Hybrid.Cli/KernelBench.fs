@@ -1,8 +1,8 @@
-/// `hybrid bench-fused`: the fused path (generated kernels and adjoints) against hand-written eager
+/// `hybrid bench-kernels`: the kernel path (generated kernels and adjoints) against hand-written eager
 /// TorchSharp, the compiled eager simulator, and a hand-written plain F# loop with a hand-written adjoint
 /// (the practical limit on a CPU); a scaling table over grid size; peak memory of long rollouts with and
-/// without checkpointing. Writes bench/fused.md.
-module Hybrid.Cli.FusedBench
+/// without checkpointing. Writes bench/kernels.md.
+module Hybrid.Cli.KernelBench
 
 open System
 open System.IO
@@ -10,7 +10,7 @@ open TorchSharp
 open Hybrid
 open Hybrid.Numerics
 open Hybrid.Compiler
-open Hybrid.Fused
+open Hybrid.Kernels
 
 /// 1-D Fisher–KPP with no-flux ends, RK4, written by hand on float arrays, with its adjoint written by hand:
 /// the fastest this computation gets in .NET without SIMD.
@@ -108,12 +108,12 @@ let private lorenzInitial (k: int) = [|
         .reshape ([| 1L; int64 k |])
 |]
 
-/// Checkpoint segment of ⌈√T⌉ steps: the fused path's default, small tapes that stay in cache.
+/// Checkpoint segment of ⌈√T⌉ steps: the kernel path's default, small tapes that stay in cache.
 let private sqrtSegment (steps: int) = int (ceil (sqrt (float steps)))
 
-/// Forward + backward of L = Σ (final state)² through the fused simulator, checkpoints every `segment` steps.
+/// Forward + backward of L = Σ (final state)² through the kernel simulator, checkpoints every `segment` steps.
 let private fusedLoss
-    (sim: FusedSimulator)
+    (sim: KernelSimulator)
     (theta: unit -> torch.Tensor[])
     (u0: torch.Tensor[])
     (dt: float)
@@ -122,7 +122,7 @@ let private fusedLoss
     ()
     =
     use _ = torch.NewDisposeScope()
-    let saved = Fused.rollout sim u0 (theta ()) 0.0 dt steps steps segment
+    let saved = Kernels.rollout sim u0 (theta ()) 0.0 dt steps steps segment
     let loss = saved |> Array.map (fun s -> s.square().sum ()) |> Array.reduce (+)
     loss.backward ()
 
@@ -156,25 +156,25 @@ let run (path: string) (quick: bool) : int =
 
     let reps = if quick then 1 else 5
     let date = DateTime.UtcNow.ToString "yyyy-MM-dd"
-    say "# Benchmark: fused kernels with generated adjoints"
+    say "# Benchmark: generated kernels with generated adjoints"
     say ""
 
     say
-        $"Machine: {Bench.machine ()}. Date: {date}. float64, batch 1, forward + backward of L = Σ u_T². The fused path keeps checkpoints every ⌈√T⌉ steps and recomputes each segment in the backward pass (its default); the plain loop keeps every state. Times are medians of {reps} runs after a warm-up (Gray–Scott: {max 1 (reps - 2)}). The ratios come from pairs timed back to back in alternating order (fused with hand-written eager, fused with the plain loop), so a slow spell of the machine hits both sides of a pair: each is the median of the per-pair ratios, with their smallest and largest in brackets."
+        $"Machine: {Bench.machine ()}. Date: {date}. float64, batch 1, forward + backward of L = Σ u_T². The kernel path keeps checkpoints every ⌈√T⌉ steps and recomputes each segment in the backward pass (its default); the plain loop keeps every state. Times are medians of {reps} runs after a warm-up (Gray–Scott: {max 1 (reps - 2)}). The ratios come from pairs timed back to back in alternating order (kernels with hand-written eager, kernels with the plain loop), so a slow spell of the machine hits both sides of a pair: each is the median of the per-pair ratios, with their smallest and largest in brackets."
 
     say ""
 
     // 1-D Fisher–KPP, N = 256, 1,000 RK4 steps.
     let n, steps, dt = 256, 1000, 0.01
     let fisher = Compiler.compile Bench.eagerOnly (Bench.fisherModel n)
-    let fisherFused = Fused.compile Scheme.Rk4 fisher.Model
+    let fisherFused = Kernels.compile Scheme.Rk4 fisher.Model
     let u0 = fisher.Initial 1
     let th () = fisher.Theta()
 
     let plainU0 = u0[0].data<float>().ToArray()
     let d, r = (th ()).[0].ToDouble(), (th ()).[1].ToDouble()
 
-    // The plain loop must compute what the fused path computes: compare the gradients once.
+    // The plain loop must compute what the kernel path computes: compare the gradients once.
     let _, plainD, plainR = PlainFisher.lossAndGradient n d r dt steps plainU0
 
     let fusedD, fusedR =
@@ -183,7 +183,7 @@ let run (path: string) (quick: bool) : int =
             torch.tensor (r, dtype = torch.ScalarType.Float64, requires_grad = true)
         |]
 
-        let saved = Fused.rollout fisherFused u0 theta 0.0 dt steps steps steps
+        let saved = Kernels.rollout fisherFused u0 theta 0.0 dt steps steps steps
         saved[0].square().sum().backward ()
         theta[0].grad.ToDouble(), theta[1].grad.ToDouble()
 
@@ -191,32 +191,32 @@ let run (path: string) (quick: bool) : int =
         max (abs (plainD - fusedD) / abs fusedD) (abs (plainR - fusedR) / abs fusedR)
 
     say
-        $"Check: the plain loop's hand-written adjoint and the fused generated adjoint agree on ∂L/∂D and ∂L/∂r to {agreement:E1} (relative)."
+        $"Check: the plain loop's hand-written adjoint and the generated adjoint agree on ∂L/∂D and ∂L/∂r to {agreement:E1} (relative)."
 
     say ""
 
     say
-        "| case | hand-written eager TorchSharp (ms) | compiled eager (ms) | fused (ms) | plain F# loop + hand adjoint (ms) | eager / fused | fused / plain |"
+        "| case | hand-written eager TorchSharp (ms) | compiled eager (ms) | kernels (ms) | plain F# loop + hand adjoint (ms) | eager / kernels | kernels / plain |"
 
     say "|---|---|---|---|---|---|---|"
 
-    /// One case: the fused path timed in pairs with the hand-written eager code and with the plain loop (if
+    /// One case: the kernel path timed in pairs with the hand-written eager code and with the plain loop (if
     /// any), the compiled eager path on its own. Returns the median speed-up over eager, its smallest value,
-    /// and the median and largest fused/plain ratio.
-    let row (case: string) (reps: int) (hand: unit -> unit) (compiled: unit -> unit) (fused: unit -> unit) plain =
-        let fusedMs, handMs, toHand, toHandLow, toHandHigh = Bench.compare reps fused hand
+    /// and the median and largest kernels/plain ratio.
+    let row (case: string) (reps: int) (hand: unit -> unit) (compiled: unit -> unit) (kernels: unit -> unit) plain =
+        let kernelMs, handMs, toHand, toHandLow, toHandHigh = Bench.compare reps kernels hand
         let compiledMs = Bench.time reps compiled
         let speedup, slowest, fastest = 1.0 / toHand, 1.0 / toHandHigh, 1.0 / toHandLow
 
         let plainCell, ratioCell, vsPlain =
             match plain with
             | Some p ->
-                let _, plainMs, ratio, low, high = Bench.compare reps fused p
+                let _, plainMs, ratio, low, high = Bench.compare reps kernels p
                 $"{plainMs:F1}", $"{ratio:F2}× ({low:F2}–{high:F2})", Some(ratio, high)
             | None -> "—", "—", None
 
         say
-            $"| {case} | {handMs:F1} | {compiledMs:F1} | {fusedMs:F2} | {plainCell} | {speedup:F1}× ({slowest:F1}–{fastest:F1}) | {ratioCell} |"
+            $"| {case} | {handMs:F1} | {compiledMs:F1} | {kernelMs:F2} | {plainCell} | {speedup:F1}× ({slowest:F1}–{fastest:F1}) | {ratioCell} |"
 
         (speedup, slowest), vsPlain
 
@@ -232,7 +232,7 @@ let run (path: string) (quick: bool) : int =
     // 2-D Gray–Scott, 128², 500 RK4 steps.
     let m, gsSteps = (if quick then 32 else 128), (if quick then 50 else 500)
     let gs = Compiler.compile Bench.eagerOnly (Bench.grayScottModel m)
-    let gsFused = Fused.compile Scheme.Rk4 gs.Model
+    let gsFused = Kernels.compile Scheme.Rk4 gs.Model
     let v0 = Bench.grayScottInitial m
 
     let grayScottSpeedup, _ =
@@ -247,7 +247,7 @@ let run (path: string) (quick: bool) : int =
     // Lorenz-96, K = 40, 1,000 RK4 steps.
     let k, lSteps, ldt = 40, 1000, 0.005
     let lorenz = Compiler.compile Bench.eagerOnly (lorenzModel k)
-    let lorenzFused = Fused.compile Scheme.Rk4 lorenz.Model
+    let lorenzFused = Kernels.compile Scheme.Rk4 lorenz.Model
     let x0 = lorenzInitial k
 
     row
@@ -270,8 +270,8 @@ let run (path: string) (quick: bool) : int =
     let speedupGoal (text: string) (target: float) ((median, worst): float * float) =
         goal text (median >= target) $"{median:F1}×; worst pair {worst:F1}×"
 
-    speedupGoal "fused ≥ 20× faster than hand-written eager on the 1-D case" 20.0 fisherSpeedup
-    speedupGoal "fused ≥ 3× faster than hand-written eager on the 2-D case" 3.0 grayScottSpeedup
+    speedupGoal "kernels ≥ 20× faster than hand-written eager on the 1-D case" 20.0 fisherSpeedup
+    speedupGoal "kernels ≥ 3× faster than hand-written eager on the 2-D case" 3.0 grayScottSpeedup
 
     match fisherVsPlain with
     | Some(ratio, worst) ->
@@ -279,10 +279,10 @@ let run (path: string) (quick: bool) : int =
             if ratio <= 1.5 then
                 ""
             else
-                "; the fused path recomputes each √T checkpoint segment in the backward pass and refills ghost cells at every stage, while the plain loop keeps every state and reads its boundaries inline"
+                "; the kernel path recomputes each √T checkpoint segment in the backward pass and refills ghost cells at every stage, while the plain loop keeps every state and reads its boundaries inline"
 
         goal
-            "fused within 1.5× of the hand-written plain loop"
+            "kernels within 1.5× of the hand-written plain loop"
             (ratio <= 1.5)
             $"{ratio:F2}×; worst pair {worst:F2}×{why}"
     | None -> ()
@@ -291,13 +291,13 @@ let run (path: string) (quick: bool) : int =
     say ""
 
     say
-        "Scaling over grid size and number of steps (forward + backward, RK4, median of 3; compiled eager vs fused, ms):"
+        "Scaling over grid size and number of steps (forward + backward, RK4, median of 3; compiled eager vs kernels, ms):"
 
     say ""
-    say "| grid | steps | compiled eager | fused | eager / fused |"
+    say "| grid | steps | compiled eager | kernels | eager / kernels |"
     say "|---|---|---|---|---|"
 
-    let scale (label: string) (c: Simulator) (f: FusedSimulator) (init: torch.Tensor[]) (dt: float) (steps: int) =
+    let scale (label: string) (c: Simulator) (f: KernelSimulator) (init: torch.Tensor[]) (dt: float) (steps: int) =
         let e = Bench.time 3 (compiledLoss c init dt steps)
         let fu = Bench.time 3 (fusedLoss f c.Theta init dt steps (sqrtSegment steps))
         say $"| {label} | {steps} | {e:F1} | {fu:F1} | {e / fu:F1}× |"
@@ -308,12 +308,12 @@ let run (path: string) (quick: bool) : int =
         scale
             $"1-D N = {nn}"
             c
-            (Fused.compile Scheme.Rk4 c.Model)
+            (Kernels.compile Scheme.Rk4 c.Model)
             (c.Initial 1)
             (min 0.01 (0.2 / float (nn * nn) / 1e-4))
             200
 
-    // Over the number of steps at N = 256: the fixed cost of entering the fused function against per-step cost.
+    // Over the number of steps at N = 256: the fixed cost of entering the kernel function against per-step cost.
     for steps in (if quick then [ 20 ] else [ 20; 2000; 5000 ]) do
         scale $"1-D N = {n}" fisher fisherFused u0 dt steps
 
@@ -323,7 +323,7 @@ let run (path: string) (quick: bool) : int =
         scale
             $"2-D {nn}²"
             c
-            (Fused.compile Scheme.Rk4 c.Model)
+            (Kernels.compile Scheme.Rk4 c.Model)
             (Bench.grayScottInitial nn)
             (min 1.0 (0.2 / float (nn * nn) / 2e-5))
             20
@@ -331,7 +331,7 @@ let run (path: string) (quick: bool) : int =
     // Memory of long rollouts with gradients, each in a fresh process (a process's peak resident set only
     // grows, so earlier runs would hide later peaks).
     say ""
-    say "Long rollouts with gradients (fused, Fisher–KPP N = 256, RK4, Δt = 0.001), each in a fresh process:"
+    say "Long rollouts with gradients (kernels, Fisher–KPP N = 256, RK4, Δt = 0.001), each in a fresh process:"
     say "checkpoints every √T steps versus none (segment = T). Tape = the states the backward pass keeps, counted;"
     say "peak = growth of the process's peak resident set (VmHWM) during forward + backward."
     say ""
@@ -354,7 +354,7 @@ let run (path: string) (quick: bool) : int =
             let psi =
                 Diagnostics.ProcessStartInfo(
                     host,
-                    $"{args}bench-fused-memory {longSteps} {segment}",
+                    $"{args}bench-kernels-memory {longSteps} {segment}",
                     RedirectStandardOutput = true,
                     UseShellExecute = false
                 )
@@ -373,12 +373,12 @@ let run (path: string) (quick: bool) : int =
     printfn "written to %s" path
     0
 
-/// Child process of `run`: one long fused rollout with gradients; prints "peak-growth-MB seconds".
+/// Child process of `run`: one long kernel rollout with gradients; prints "peak-growth-MB seconds".
 let memory (steps: int) (segment: int) : int =
     Engine.init ()
     let n = 256
     let fisher = Compiler.compile Bench.eagerOnly (Bench.fisherModel n)
-    let sim = Fused.compile Scheme.Rk4 fisher.Model
+    let sim = Kernels.compile Scheme.Rk4 fisher.Model
     let u0 = fisher.Initial 1
     // Warm up (kernels compiled, code jitted) before the baseline.
     fusedLoss sim fisher.Theta u0 0.001 10 10 ()

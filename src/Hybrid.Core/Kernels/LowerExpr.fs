@@ -1,4 +1,4 @@
-namespace Hybrid.Fused
+namespace Hybrid.Kernels
 
 open System
 open Hybrid
@@ -51,7 +51,7 @@ type internal ExprLowering(model: Model, grid: Grid) =
         let unsupported (what: string) =
             raise (
                 ModelException(
-                    $"The fused path cannot compile {what} in {where} of '{field}'. Use the eager compiled simulator for this model, or rewrite the term."
+                    $"The generated kernels cannot compile {what} in {where} of '{field}'. Use the eager compiled simulator for this model, or rewrite the term."
                 )
             )
 

@@ -1,4 +1,4 @@
-namespace Hybrid.Fused
+namespace Hybrid.Kernels
 
 open Hybrid
 
@@ -25,7 +25,7 @@ type KBinary =
     | Min
     | Max
 
-/// The per-cell expression a fused kernel evaluates: what one cell's right-hand side is, in terms of field
+/// The per-cell expression a generated kernel evaluates: what one cell's right-hand side is, in terms of field
 /// values at stencil offsets, parameter values, coordinates and time. Lowered from the model's `Expr` (spatial
 /// operators become explicit stencils), differentiated here for the adjoint, and compiled to a loop.
 type KExpr =

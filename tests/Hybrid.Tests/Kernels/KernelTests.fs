@@ -1,14 +1,14 @@
-/// The fused path against eager TorchSharp code doing the same operations (values and gradients to 1e-10 in
+/// The generated kernels against eager TorchSharp code doing the same operations (values and gradients to 1e-10 in
 /// float64), against finite differences, across every explicit scheme, boundary kind and operator it
 /// compiles; checkpointing invariance; NaN reporting; clear errors for what it cannot compile.
-module Hybrid.Tests.Fused.FusedTests
+module Hybrid.Tests.Kernels.KernelTests
 
 open System
 open Expecto
 open TorchSharp
 open Hybrid
 open Hybrid.Numerics
-open Hybrid.Fused
+open Hybrid.Kernels
 open Hybrid.TensorArithmetic
 
 let private f64 = torch.ScalarType.Float64
@@ -21,7 +21,7 @@ let private scalar (v: float) =
 type private Case = {
     Name: string
     Model: Model
-    /// Eager F(θ, t, u) written independently of the fused lowering.
+    /// Eager F(θ, t, u) written independently of the kernel lowering.
     Eager: torch.Tensor[] -> float -> torch.Tensor[] -> torch.Tensor[]
     Theta: float[]
     Initial: int -> torch.Tensor[]
@@ -413,19 +413,19 @@ let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
     ((a - b).abs().max().ToDouble()) / (max 1e-300 (b.abs().max().ToDouble()))
 
 let private agreementTest (c: Case) (scheme: Scheme) =
-    test $"{c.Name}, {scheme}: fused = eager to 1e-10 (values and gradients)" {
+    test $"{c.Name}, {scheme}: kernels = eager to 1e-10 (values and gradients)" {
         Engine.init ()
         use _ = torch.NewDisposeScope()
         let batch = 2
-        let sim = Fused.compile scheme c.Model
+        let sim = Kernels.compile scheme c.Model
 
-        let run (fused: bool) =
+        let run (onKernels: bool) =
             let theta = c.Theta |> Array.map scalar
             let u0 = c.Initial batch |> Array.map (fun t -> t.detach().requires_grad_ (true))
 
             let saved =
-                if fused then
-                    Fused.rollout sim u0 (thetaOf c theta) 0.0 c.Dt c.Steps 5 7
+                if onKernels then
+                    Kernels.rollout sim u0 (thetaOf c theta) 0.0 c.Dt c.Steps 5 7
                 else
                     eagerRollout c scheme (thetaOf c theta) u0
 
@@ -444,17 +444,17 @@ let private agreementTest (c: Case) (scheme: Scheme) =
             Expect.isLessThan (maxRelative fusedTheta[p] eagerTheta[p]) 1e-10 $"∂L/∂{sim.Parameters[p]}"
     }
 
-/// Central finite differences of the fused loss in one parameter, against the generated adjoint.
+/// Central finite differences of the kernel loss in one parameter, against the generated adjoint.
 let private finiteDifferenceTest (c: Case) (scheme: Scheme) =
     test $"{c.Name}, {scheme}: adjoint = finite differences (rel. 1e-6)" {
         Engine.init ()
         use _ = torch.NewDisposeScope()
-        let sim = Fused.compile scheme c.Model
+        let sim = Kernels.compile scheme c.Model
         let u0 = c.Initial 1
 
         let lossAt (thetaValues: float[]) (u0: torch.Tensor[]) =
             let theta = thetaValues |> Array.map scalar
-            Fused.rollout sim u0 (thetaOf c theta) 0.0 c.Dt c.Steps 5 c.Steps |> loss, theta
+            Kernels.rollout sim u0 (thetaOf c theta) 0.0 c.Dt c.Steps 5 c.Steps |> loss, theta
 
         let l, theta =
             lossAt c.Theta (u0 |> Array.map (fun t -> t.detach().requires_grad_ (true)))
@@ -474,24 +474,24 @@ let private finiteDifferenceTest (c: Case) (scheme: Scheme) =
             Expect.isLessThan (abs (ad - fd) / max 1e-8 (abs fd)) 1e-6 $"∂L/∂{sim.Parameters[p]}: adjoint {ad}, FD {fd}"
     }
 
-/// The fused simulator against the eager compiled simulator of the same model (`Compiler.compile`).
+/// The kernel simulator against the eager compiled simulator of the same model (`Compiler.compile`).
 let private compiledAgreementTest (c: Case) =
-    test $"{c.Name}: fused = compiled eager simulator to 1e-10 (values and gradients)" {
+    test $"{c.Name}: kernels = compiled eager simulator to 1e-10 (values and gradients)" {
         Engine.init ()
         use _ = torch.NewDisposeScope()
 
         let compiled =
             Hybrid.Compiler.Compiler.compile Hybrid.Compiler.Compiler.defaults c.Model
 
-        let sim = Fused.compile Scheme.Rk4 c.Model
+        let sim = Kernels.compile Scheme.Rk4 c.Model
 
-        let run (fused: bool) =
+        let run (onKernels: bool) =
             let theta = c.Theta |> Array.map scalar
             let u0 = c.Initial 2 |> Array.map (fun t -> t.detach().requires_grad_ (true))
 
             let saved =
-                if fused then
-                    Fused.rollout sim u0 (thetaOf c theta) 0.0 c.Dt c.Steps 5 c.Steps
+                if onKernels then
+                    Kernels.rollout sim u0 (thetaOf c theta) 0.0 c.Dt c.Steps 5 c.Steps
                 else
                     eagerRollout
                         {
@@ -515,14 +515,14 @@ let private compiledAgreementTest (c: Case) =
             Expect.isLessThan (maxRelative fusedTheta[p] compiledTheta[p]) 1e-10 $"∂L/∂{sim.Parameters[p]}"
     }
 
-/// What the fused path must do with a model of the test suite.
+/// What the kernel path must do with a model of the test suite.
 type private Expected =
     /// Compile, and agree with the eager compiled simulator (values and gradients).
     | Agrees
-    /// Be refused by `Fused.compile` with a message containing this text (naming the construct).
+    /// Be refused by `Kernels.compile` with a message containing this text (naming the construct).
     | Refused of string
 
-/// One model that some test of the suite compiles, with where it comes from and what the fused path must do.
+/// One model that some test of the suite compiles, with where it comes from and what the kernel path must do.
 type private SuiteModel = {
     Source: string
     Model: Model
@@ -574,8 +574,8 @@ let private forcedKappa =
     |> Model.setBoundary "u" Side.Right BoundaryCondition.NoFlux
     |> Model.setInitial "u" (InitialCondition.Expr(0.3 + 0.2 * Apply(Fn.Sin, 6.0 * Sym "x")))
 
-/// Every model the test suite compiles (Compiler, Training and Fused tests, and the catalogue `Examples.all`),
-/// with what the fused path must do with it. The suite test below goes over all of them, so none is skipped
+/// Every model the test suite compiles (Compiler, Training and Kernel tests, and the catalogue `Examples.all`),
+/// with what the kernel path must do with it. The suite test below goes over all of them, so none is skipped
 /// silently; a model added to the suite should be added here.
 let private suiteModels: SuiteModel list =
     let agrees source model initial = {
@@ -644,17 +644,17 @@ let private suiteModels: SuiteModel list =
             Expected = Refused "'nope'"
         }
         agrees "UdeTests: Fisher–KPP UDE with R(u)" Hybrid.Tests.Training.UdeTests.fisherUde None
-        agrees "FusedTests: 2-D spatial parameter and moving boundary values" planeSpatialMoving None
-        agrees "FusedTests: a forcing inside a diffusion coefficient" forcedKappa None
+        agrees "KernelTests: 2-D spatial parameter and moving boundary values" planeSpatialMoving None
+        agrees "KernelTests: a forcing inside a diffusion coefficient" forcedKappa None
     ]
-    @ [ for c in cases -> agrees $"FusedTests: {c.Name}" c.Model (Some c.Initial) ]
+    @ [ for c in cases -> agrees $"KernelTests: {c.Name}" c.Model (Some c.Initial) ]
 
-/// A suite model fused (RK4, 10 steps) against its eager compiled simulator with the same networks and
+/// A suite model on the kernels (RK4, 10 steps) against its eager compiled simulator with the same networks and
 /// forcing data: saved states, and gradients of a random weighting of them with respect to every parameter
 /// (per cell for spatial ones), the initial state and every network weight, all to 1e-10 relative. Or, for
 /// the refused ones, the refusal names the construct.
 let private suiteTest (s: SuiteModel) =
-    test $"{s.Source}: fused = compiled (values and gradients), or a named refusal" {
+    test $"{s.Source}: kernels = compiled (values and gradients), or a named refusal" {
         Engine.init ()
         use _ = torch.NewDisposeScope()
 
@@ -665,7 +665,7 @@ let private suiteTest (s: SuiteModel) =
 
         match s.Expected with
         | Refused text ->
-            let e = Expect.throwsC (fun () -> Fused.compile Scheme.Rk4 s.Model |> ignore) id
+            let e = Expect.throwsC (fun () -> Kernels.compile Scheme.Rk4 s.Model |> ignore) id
 
             Expect.stringContains e.Message text "the refusal names the construct"
         | Agrees ->
@@ -678,7 +678,7 @@ let private suiteTest (s: SuiteModel) =
                     s.Model
 
             let sim =
-                Fused.compileWith
+                Kernels.compileWith
                     {
                         Modules = Map.ofArray compiled.Modules
                         Forcings = forcings
@@ -689,7 +689,7 @@ let private suiteTest (s: SuiteModel) =
             let dt, steps = 1e-3, 5
             let initial = defaultArg s.Initial compiled.Initial
 
-            let run (fused: bool) =
+            let run (onKernels: bool) =
                 for w in sim.Weights do
                     if not (isNull w.grad) then
                         w.grad.zero_ () |> ignore
@@ -701,8 +701,8 @@ let private suiteTest (s: SuiteModel) =
                 let u0 = initial 2 |> Array.map (fun t -> t.detach().clone().requires_grad_ (true))
 
                 let saved =
-                    if fused then
-                        Fused.rollout sim u0 theta 0.0 dt steps 5 3
+                    if onKernels then
+                        Kernels.rollout sim u0 theta 0.0 dt steps 5 3
                     else
                         eagerRolloutOf (Dynamics.total compiled.Dynamics) Scheme.Rk4 dt steps theta u0
 
@@ -729,10 +729,10 @@ let private suiteTest (s: SuiteModel) =
     }
 
 /// A universal differential equation: Fisher–KPP whose reaction is an MLP closure R(u, x) (called twice, once
-/// inside the reaction and once scaled, to check shared networks), fused against the compiled simulator with
+/// inside the reaction and once scaled, to check shared networks), on the kernels against the compiled simulator with
 /// the same networks: values and gradients for θ, u0 and every network weight.
 let private closureTest (scheme: Scheme) =
-    test $"UDE with a neural closure, {scheme}: fused = compiled to 1e-10 (values, θ, u0 and weight gradients)" {
+    test $"UDE with a neural closure, {scheme}: kernels = compiled to 1e-10 (values, θ, u0 and weight gradients)" {
         Engine.init ()
         use _ = torch.NewDisposeScope()
         let n = 12
@@ -758,18 +758,18 @@ let private closureTest (scheme: Scheme) =
         let compiled = Hybrid.Compiler.Compiler.compile Hybrid.Compiler.Compiler.defaults m
 
         let sim =
-            Fused.compileWith
+            Kernels.compileWith
                 {
-                    Fused.defaults with
+                    Kernels.defaults with
                         Modules = Map.ofArray compiled.Modules
                 }
                 scheme
                 m
 
         let weights = sim.Weights
-        Expect.isGreaterThan weights.Length 0 "the network's weights are inputs of the fused function"
+        Expect.isGreaterThan weights.Length 0 "the network's weights are inputs of the kernel function"
 
-        let run (fused: bool) =
+        let run (onKernels: bool) =
             for w in weights do
                 if not (isNull w.grad) then
                     w.grad.zero_ () |> ignore
@@ -778,8 +778,8 @@ let private closureTest (scheme: Scheme) =
             let u0 = [| (bump (line n) 2).requires_grad_ (true) |]
 
             let saved =
-                if fused then
-                    Fused.rollout sim u0 theta 0.0 0.01 20 5 6
+                if onKernels then
+                    Kernels.rollout sim u0 theta 0.0 0.01 20 5 6
                 else
                     eagerRollout
                         {
@@ -809,7 +809,7 @@ let private closureTest (scheme: Scheme) =
     }
 
 let tests =
-    testList "Fused" [
+    testList "Kernels" [
         testList "agreement with the compiled simulator" [ for c in cases -> compiledAgreementTest c ]
 
         testList "every model of the test suite" [ for m in suiteModels -> suiteTest m ]
@@ -826,12 +826,12 @@ let tests =
         test "checkpoint segment length does not change gradients (1e-12)" {
             Engine.init ()
             let c = cases.Head
-            let sim = Fused.compile Scheme.Rk4 c.Model
+            let sim = Kernels.compile Scheme.Rk4 c.Model
 
             let gradsWith (segment: int) =
                 let theta = c.Theta |> Array.map scalar
                 let u0 = c.Initial 2 |> Array.map (fun t -> t.requires_grad_ (true))
-                (Fused.rollout sim u0 theta 0.0 c.Dt c.Steps 5 segment |> loss).backward ()
+                (Kernels.rollout sim u0 theta 0.0 c.Dt c.Steps 5 segment |> loss).backward ()
                 Array.append (theta |> Array.map (fun t -> t.grad.ToDouble())) (u0[0].grad.data<float>().ToArray())
 
             let reference = gradsWith c.Steps
@@ -850,14 +850,14 @@ let tests =
         test "float32 inputs work and gradients come back as float32" {
             Engine.init ()
             let c = cases.Head
-            let sim = Fused.compile Scheme.Heun c.Model
+            let sim = Kernels.compile Scheme.Heun c.Model
 
             let theta =
                 c.Theta |> Array.map (fun v -> torch.tensor (float32 v, requires_grad = true))
 
             let first = (c.Initial 1).[0]
             let u0 = [| first.to_type(torch.ScalarType.Float32).requires_grad_ (true) |]
-            let saved = Fused.rollout sim u0 theta 0.0 c.Dt c.Steps 5 8
+            let saved = Kernels.rollout sim u0 theta 0.0 c.Dt c.Steps 5 8
             Expect.equal saved[0].dtype torch.ScalarType.Float32 "output dtype follows the input"
             saved[0].sum().backward ()
             Expect.equal theta[0].grad.dtype torch.ScalarType.Float32 "gradient dtype"
@@ -867,11 +867,11 @@ let tests =
         test "a blow-up, and NaN, in a rollout name the field and the step" {
             Engine.init ()
             let c = cases.Head
-            let sim = Fused.compile Scheme.Euler c.Model
+            let sim = Kernels.compile Scheme.Euler c.Model
             let theta = [| scalar 1e6; scalar 1.0 |]
 
             let run () =
-                Fused.rollout sim (c.Initial 1) theta 0.0 1.0 40 5 40 |> ignore
+                Kernels.rollout sim (c.Initial 1) theta 0.0 1.0 40 5 40 |> ignore
             // First the blow-up bound (Rollout.maxMagnitude, 1e100), with the eager back end's message.
             let e = Expect.throwsC run id
             Expect.stringContains e.Message "Field 'u' is blowing up: max |u| = " "names the field"
@@ -907,15 +907,15 @@ let tests =
                     ]
             }
 
-            let e = Expect.throwsC (fun () -> Fused.compile Scheme.Rk4 m |> ignore) id
+            let e = Expect.throwsC (fun () -> Kernels.compile Scheme.Rk4 m |> ignore) id
             Expect.stringContains e.Message "closure 'kill'" "names the closure"
-            Expect.stringContains e.Message "FusedOptions.Modules" "says how to supply the network"
+            Expect.stringContains e.Message "KernelOptions.Modules" "says how to supply the network"
         }
 
         testList "refusals name the construct" [
             let refused (name: string) (m: Model) (text: string) =
                 test name {
-                    let e = Expect.throwsC (fun () -> Fused.compile Scheme.Rk4 m |> ignore) id
+                    let e = Expect.throwsC (fun () -> Kernels.compile Scheme.Rk4 m |> ignore) id
                     Expect.stringContains e.Message text "names the construct"
                 }
 
@@ -973,9 +973,9 @@ let tests =
                 let cells = 16
 
                 let sim =
-                    Fused.compileWith
+                    Kernels.compileWith
                         {
-                            Fused.defaults with
+                            Kernels.defaults with
                                 Forcings =
                                     Map [
                                         "c",
@@ -991,7 +991,7 @@ let tests =
                 let u0 = [| torch.ones ([| 1L; int64 cells |], dtype = f64) |]
 
                 let e =
-                    Expect.throwsC (fun () -> Fused.rollout sim u0 [| scalar 0.02 |] 0.0 0.01 5 5 5 |> ignore) id
+                    Expect.throwsC (fun () -> Kernels.rollout sim u0 [| scalar 0.02 |] 0.0 0.01 5 5 5 |> ignore) id
 
                 Expect.stringContains e.Message "Forcing 'c'" "names the forcing"
                 Expect.stringContains e.Message "uniform in space" "says why"
@@ -1000,7 +1000,7 @@ let tests =
 
         test "IMEX schemes are refused with the explicit alternatives" {
             let e =
-                Expect.throwsC (fun () -> Fused.compile Scheme.ImexEuler cases.Head.Model |> ignore) id
+                Expect.throwsC (fun () -> Kernels.compile Scheme.ImexEuler cases.Head.Model |> ignore) id
 
             Expect.stringContains e.Message "Rk4" "suggests an explicit scheme"
         }

@@ -1,15 +1,15 @@
-namespace Hybrid.Fused
+namespace Hybrid.Kernels
 
 open System.Collections.Generic
 open TorchSharp
 open Hybrid
 open Hybrid.Numerics
 
-/// A model compiled to fused kernels (forward step and generated adjoint) for one explicit scheme. Rollouts
+/// A model compiled to generated kernels (forward step and generated adjoint) for one explicit scheme. Rollouts
 /// run in .NET loops over float64 arrays and enter TorchSharp's autograd as one custom function, so losses,
 /// parameter constraints and neural networks around them still differentiate through it.
 /// Not thread-safe: use one simulator per thread.
-type FusedSimulator
+type KernelSimulator
     internal
     (
         plan: KernelPlan,
@@ -64,8 +64,8 @@ module internal StateLayout =
 /// float64 on the CPU, where a trajectory's N values are its fields' cells one after the other
 /// (`StateLayout`); output the saved states [S; B; N]. Backward runs the generated adjoint over the
 /// checkpointed tape and returns gradients for u0, θ and every weight.
-type internal FusedRolloutFunction() =
-    inherit torch.autograd.SingleTensorFunction<FusedRolloutFunction>()
+type internal KernelRolloutFunction() =
+    inherit torch.autograd.SingleTensorFunction<KernelRolloutFunction>()
 
     /// [B; N] values as padded per-field arrays (ghost entries zero).
     static let toFields (stepper: Stepper) (values: float[]) =
@@ -98,10 +98,10 @@ type internal FusedRolloutFunction() =
 
         values
 
-    override _.Name = "HybridFusedRollout"
+    override _.Name = "HybridTapedRollout"
 
     override _.forward(ctx, vars) =
-        let sim = vars[0] :?> FusedSimulator
+        let sim = vars[0] :?> KernelSimulator
         let spec = vars[1] :?> RolloutSpec
         let u0 = vars[2] :?> torch.Tensor
         let theta = vars[3] :?> torch.Tensor
@@ -110,7 +110,7 @@ type internal FusedRolloutFunction() =
         let stepper = sim.Stepper batch
         let thetaValues = theta.data<float>().ToArray()
         let start = toFields stepper (u0.data<float>().ToArray())
-        let tape = FusedRollout.forward stepper start thetaValues spec
+        let tape = TapedRollout.forward stepper start thetaValues spec
         ctx.save_data ("sim", sim)
         ctx.save_data ("spec", spec)
         ctx.save_data ("tape", tape)
@@ -123,7 +123,7 @@ type internal FusedRolloutFunction() =
             .reshape ([| int64 tape.Saved.Length; int64 batch; int64 total |])
 
     override _.backward(ctx, grad) =
-        let sim = ctx.get_data "sim" :?> FusedSimulator
+        let sim = ctx.get_data "sim" :?> KernelSimulator
         let spec = ctx.get_data "spec" :?> RolloutSpec
         let tape = ctx.get_data "tape" :?> RolloutTape
         let theta = ctx.get_data "theta" :?> float[]
@@ -143,7 +143,7 @@ type internal FusedRolloutFunction() =
         stepper.ResetClosureGradients()
 
         let u0Adjoint, thetaAdjoint =
-            FusedRollout.backward stepper tape theta spec savedAdjoint
+            TapedRollout.backward stepper tape theta spec savedAdjoint
 
         let gu0 =
             torch
@@ -157,20 +157,20 @@ type internal FusedRolloutFunction() =
 
         List<torch.Tensor>(Seq.append [ null; null; gu0; gtheta ] weightGrads)
 
-/// What a fused simulator needs besides its model.
-type FusedOptions = {
+/// What a kernel simulator needs besides its model.
+type KernelOptions = {
     /// Networks of the neural closures, by closure name (maps [rows; arity] to [rows; 1]).
     Modules: Map<string, torch.nn.Module<torch.Tensor, torch.Tensor>>
     /// Forcings by name: time ↦ tensor broadcastable to the fields ([B; spatial…], [1; spatial…] or 0-dim).
     Forcings: Map<string, float -> torch.Tensor>
 }
 
-/// Compiling models to fused simulators and running them.
+/// Compiling models to kernel simulators and running them.
 [<RequireQualifiedAccess>]
-module Fused =
+module Kernels =
 
     /// No networks, no forcings: enough for models without closures or forcings.
-    let defaults: FusedOptions = {
+    let defaults: KernelOptions = {
         Modules = Map.empty
         Forcings = Map.empty
     }
@@ -178,9 +178,9 @@ module Fused =
     /// Lowers `model` and generates its kernels for the explicit `scheme` (Euler, Heun, SspRk3, Rk4); neural
     /// closures are evaluated by `options.Modules` and forcings by `options.Forcings` (by name; e.g.
     /// `Map.ofArray simulator.Modules` and the eager simulator's forcings, to share them). Raises
-    /// `ModelException` naming what the fused path cannot compile (see `Lowering.lower`; IMEX schemes) or the
+    /// `ModelException` naming what the kernel path cannot compile (see `Lowering.lower`; IMEX schemes) or the
     /// closure or forcing that has no network or data.
-    let compileWith (options: FusedOptions) (scheme: Scheme) (model: Model) : FusedSimulator =
+    let compileWith (options: KernelOptions) (scheme: Scheme) (model: Model) : KernelSimulator =
         let plan = Lowering.lower model
         Tableau.ofScheme scheme |> ignore
 
@@ -192,7 +192,7 @@ module Fused =
                 | None ->
                     raise (
                         ModelException(
-                            $"The fused simulator of '{model.Name}' needs the network of closure '{site.Name}': pass it in FusedOptions.Modules (e.g. Map.ofArray simulator.Modules, the eager simulator's networks)."
+                            $"The kernel simulator of '{model.Name}' needs the network of closure '{site.Name}': pass it in KernelOptions.Modules (e.g. Map.ofArray simulator.Modules, the eager simulator's networks)."
                         )
                     ))
 
@@ -204,14 +204,14 @@ module Fused =
                 | None ->
                     raise (
                         ModelException(
-                            $"The fused simulator of '{model.Name}' needs data for forcing '{name}': pass it in FusedOptions.Forcings as a function of time."
+                            $"The kernel simulator of '{model.Name}' needs data for forcing '{name}': pass it in KernelOptions.Forcings as a function of time."
                         )
                     ))
 
-        FusedSimulator(plan, scheme, siteModules, forcings)
+        KernelSimulator(plan, scheme, siteModules, forcings)
 
     /// `compileWith defaults`: for models without neural closures or forcings.
-    let compile (scheme: Scheme) (model: Model) : FusedSimulator = compileWith defaults scheme model
+    let compile (scheme: Scheme) (model: Model) : KernelSimulator = compileWith defaults scheme model
 
     /// Rolls `sim` forward `steps` steps of size `dt` from time `t0` and returns each field's saved states,
     /// shape [S; B; spatial…] with S = steps / saveEvery (the states after steps saveEvery, 2·saveEvery, …).
@@ -220,7 +220,7 @@ module Fused =
     /// scalar, one value per cell, e.g. [1; spatial…], for a spatial parameter). Gradients flow to both through the generated adjoint;
     /// checkpoints are kept every `segment` steps (memory ∝ steps/segment + segment states).
     let rollout
-        (sim: FusedSimulator)
+        (sim: KernelSimulator)
         (u0: torch.Tensor[])
         (theta: torch.Tensor[])
         (t0: float)
@@ -238,14 +238,14 @@ module Fused =
         if u0.Length <> plan.Fields.Length then
             raise (
                 ModelException(
-                    $"The fused rollout of '{plan.Model.Name}' needs {plan.Fields.Length} initial fields ({fieldList}), got {u0.Length}."
+                    $"The kernel rollout of '{plan.Model.Name}' needs {plan.Fields.Length} initial fields ({fieldList}), got {u0.Length}."
                 )
             )
 
         if theta.Length <> plan.Params.Length then
             raise (
                 ModelException(
-                    $"The fused rollout of '{plan.Model.Name}' needs {plan.Params.Length} parameter values ({paramList}), got {theta.Length}."
+                    $"The kernel rollout of '{plan.Model.Name}' needs {plan.Params.Length} parameter values ({paramList}), got {theta.Length}."
                 )
             )
 
@@ -277,7 +277,7 @@ module Fused =
             if p.numel () <> int64 (paramSize i) then
                 raise (
                     ModelException(
-                        $"The fused rollout of '{plan.Model.Name}' needs {paramSize i} value(s) for parameter '{plan.Params[i]}' (one per cell for a spatial parameter), got {p.numel ()}."
+                        $"The kernel rollout of '{plan.Model.Name}' needs {paramSize i} value(s) for parameter '{plan.Params[i]}' (one per cell for a spatial parameter), got {p.numel ()}."
                     )
                 ))
 
@@ -296,7 +296,7 @@ module Fused =
         }
 
         let saved =
-            FusedRolloutFunction.apply (
+            KernelRolloutFunction.apply (
                 Array.append
                     [|
                         box sim

@@ -1,9 +1,9 @@
-namespace Hybrid.Fused
+namespace Hybrid.Kernels
 
 open System.Numerics
 open System.Runtime.CompilerServices
 
-/// The few vector operations the fused stepper needs, on whole float64 arrays, with `Vector<float>` SIMD.
+/// The few vector operations the kernel stepper needs, on whole float64 arrays, with `Vector<float>` SIMD.
 [<AbstractClass; Sealed>]
 type Blas =
 
