@@ -45,24 +45,19 @@ module internal ModelParser =
 
     /// A statement that starts with a keyword.
     let private keywordStatement (p: Cursor) (d: Draft) (t: Token) =
+        // A declaration: counted, then read.
+        let declare (read: Cursor -> 'a) : 'a =
+            d.Declared t
+            read p
+
         match t.Tok with
         | Tok.Ident "model" -> d.Name <- modelName p
         | Tok.Ident "domain" -> d.Domain <- DomainStatement.read p
-        | Tok.Ident "field" ->
-            d.Declared t
-            d.Fields.Add(Declarations.field p)
-        | Tok.Ident "param" ->
-            d.Declared t
-            d.Params.Add(Declarations.param p)
-        | Tok.Ident "forcing" ->
-            d.Declared t
-            d.Forcings.Add(Declarations.forcing p)
-        | Tok.Ident "const" ->
-            d.Declared t
-            d.Constants.Add(Declarations.constant p)
-        | Tok.Ident "closure" ->
-            d.Declared t
-            d.Closures.Add(Declarations.closure p)
+        | Tok.Ident "field" -> d.Fields.Add(declare Declarations.field)
+        | Tok.Ident "param" -> d.Params.Add(declare Declarations.param)
+        | Tok.Ident "forcing" -> d.Forcings.Add(declare Declarations.forcing)
+        | Tok.Ident "const" -> d.Constants.Add(declare Declarations.constant)
+        | Tok.Ident "closure" -> d.Closures.Add(declare Declarations.closure)
         | Tok.Ident "boundary" -> d.Conditions.Boundary t
         | Tok.Ident "initial" -> d.Conditions.Initial t
         | _ ->
