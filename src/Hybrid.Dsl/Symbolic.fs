@@ -383,6 +383,20 @@ module Symbolic =
 
     // ---------------------------------------------------------------- derivatives
 
+    /// The model's expressions as plain constructors (the result is simplified once, at the end), with the
+    /// smooth forms at the kinks of abs, min and max.
+    let private algebra: Algebra<Expr> = {
+        Num = Num
+        Neg = Neg
+        Add = fun a b -> Add(a, b)
+        Sub = fun a b -> Sub(a, b)
+        Mul = fun a b -> Mul(a, b)
+        Div = fun a b -> Div(a, b)
+        PowInt = fun a n -> PowInt(a, n)
+        Apply = fun fn a -> Apply(fn, a)
+        Kinks = Kinks.Smooth
+    }
+
     /// The derivative of `e` with respect to the symbol `name` (a field, parameter, forcing or coordinate),
     /// simplified. Spatial operators are linear and are differentiated through; a shifted field `u[k+m]`
     /// counts as `u`, so for a field the result is the derivative with respect to a spatially uniform
@@ -390,6 +404,7 @@ module Symbolic =
     /// `ModelException` when `name` occurs inside a closure call (closures are differentiated by autograd).
     /// One bottom-up pass with an explicit stack.
     let derivative (name: string) (e: Expr) : Expr =
+        let rule = Differentiation.rule algebra
         // Each node's result: whether it depends on `name`, and its derivative (0 when it does not).
         let node (e: Expr) (rs: (bool * Expr) list) : bool * Expr =
             let depends =
@@ -406,28 +421,17 @@ module Symbolic =
                 let d =
                     match e, ds with
                     | Sym _, _
-                    | Shift _, _ -> Num 1.0
-                    | Neg _, [ da ] -> Neg da
-                    | Add _, [ da; db ] -> Add(da, db)
-                    | Sub _, [ da; db ] -> Sub(da, db)
-                    | Mul(a, b), [ da; db ] -> Add(Mul(da, b), Mul(a, db))
-                    | Div(a, b), [ da; db ] -> Div(Sub(Mul(da, b), Mul(a, db)), PowInt(b, 2))
-                    | PowInt(a, n), [ da ] -> Mul(Mul(Num(float n), PowInt(a, n - 1)), da)
-                    | PowReal(a, b), [ da; db ] ->
-                        // a^b (b' ln a + b a'/a)
-                        Mul(PowReal(a, b), Add(Mul(db, Apply(Fn.Log, a)), Div(Mul(b, da), a)))
-                    | Apply(fn, a), [ da ] -> Mul(Pointwise.derivative fn a, da)
-                    | Min(a, b), [ da; db ]
-                    | Max(a, b), [ da; db ] ->
-                        let sign =
-                            match e with
-                            | Min _ -> -1.0
-                            | _ -> 1.0
-
-                        let half = Mul(Num 0.5, Add(da, db))
-                        let w = Sub(a, b)
-                        let dAbs = Div(Mul(w, Sub(da, db)), Apply(Fn.Abs, w))
-                        Add(half, Mul(Num(0.5 * sign), dAbs))
+                    | Shift _, _ -> rule e DiffNode.Variable
+                    | Neg a, [ da ] -> rule e (DiffNode.Neg(a, da))
+                    | Add(a, b), [ da; db ] -> rule e (DiffNode.Add(a, da, b, db))
+                    | Sub(a, b), [ da; db ] -> rule e (DiffNode.Sub(a, da, b, db))
+                    | Mul(a, b), [ da; db ] -> rule e (DiffNode.Mul(a, da, b, db))
+                    | Div(a, b), [ da; db ] -> rule e (DiffNode.Div(a, da, b, db))
+                    | PowInt(a, n), [ da ] -> rule e (DiffNode.PowInt(a, da, n))
+                    | PowReal(a, b), [ da; db ] -> rule e (DiffNode.Pow(a, da, b, db))
+                    | Apply(fn, a), [ da ] -> rule e (DiffNode.Apply(fn, a, da))
+                    | Min(a, b), [ da; db ] -> rule e (DiffNode.Min(a, da, b, db))
+                    | Max(a, b), [ da; db ] -> rule e (DiffNode.Max(a, da, b, db))
                     | Call(n, _), _ ->
                         raise (
                             ModelException(

@@ -35,6 +35,7 @@ let main argv =
         Compiler.SimulatorTextTests.tests
         Compiler.LargeModelTests.tests
         Kernels.KernelTests.tests
+        Kernels.DerivativeTests.tests
         Training.UdeTests.tests
         Training.FusionTests.tests
         Training.TrainerTests.tests

@@ -207,73 +207,61 @@ module KExpr =
             | KData i -> Some i
             | _ -> None)
 
-    /// A derivative from the `Pointwise` table (an expression in the symbol `a`) as a kernel expression with
-    /// `a` standing for `arg`. Those derivatives use only numbers, `a`, pointwise functions and arithmetic.
-    let private ofPointwise (arg: KExpr) (d: Expr) : KExpr =
-        d
-        |> Expr.fold (fun node rs ->
-            match node, rs with
-            | Num v, _ -> KConst v
-            | Sym "a", _ -> arg
-            | Neg _, [ x ] -> neg x
-            | Add _, [ x; y ] -> add x y
-            | Sub _, [ x; y ] -> sub x y
-            | Mul _, [ x; y ] -> mul x y
-            | Div _, [ x; y ] -> div x y
-            | PowInt(_, n), [ x ] -> powInt x n
-            | Apply(fn, _), [ x ] -> un (KUnary.Fn fn) x
-            | _ -> raise (HybridException($"Pointwise derivative term {node} has no kernel form.")))
+    /// Kernel expressions through the smart constructors, with TorchSharp's subgradients at the kinks of abs,
+    /// min and max (sign and step), so derivatives stay small and finite there (never 0/0).
+    let private algebra: Algebra<KExpr> = {
+        Num = KConst
+        Neg = neg
+        Add = add
+        Sub = sub
+        Mul = mul
+        Div = div
+        PowInt = powInt
+        Apply = fun fn a -> un (KUnary.Fn fn) a
+        Kinks = Kinks.Subgradient(un KUnary.Sign, un KUnary.Step)
+    }
 
-    /// ∂e/∂v where v is a leaf (a `KRead`, `KParam` or `KInput`). Abs, min and max use sign / step functions, so
-    /// the derivative is finite at their kinks (never 0/0) and equals TorchSharp's choice there.
+    /// ∂e/∂v where v is a leaf (a `KRead`, `KParam` or `KInput`), by the chain rules of `Differentiation`. Abs,
+    /// min and max use sign / step functions, so the derivative is finite at their kinks (never 0/0) and equals
+    /// TorchSharp's choice there.
     let derivative (v: KExpr) (e: KExpr) : KExpr =
+        let rule = Differentiation.rule algebra
+
         let rec d e =
             match e with
             | KRead _
             | KParam _
-            | KInput _ -> if e = v then one else zero
+            | KInput _ -> rule e (if e = v then DiffNode.Variable else DiffNode.Constant)
             | KConst _
             | KCoord _
             | KTime
-            | KData _ -> zero
-            | KPowInt(a, n) -> mul (mul (KConst(float n)) (powInt a (n - 1))) (d a)
+            | KData _ -> rule e DiffNode.Constant
+            | KPowInt(a, n) -> rule e (DiffNode.PowInt(a, d a, n))
             | KUn(op, a) ->
                 let da = d a
 
                 if da = zero then
                     zero
                 else
-                    let outer =
-                        match op with
-                        | KUnary.Neg -> KConst -1.0
-                        // |a|′ = sign(a): TorchSharp's subgradient (0 at the kink), not a/|a|.
-                        | KUnary.Fn Fn.Abs -> un KUnary.Sign a
-                        | KUnary.Fn fn -> ofPointwise a (Pointwise.derivative fn (Sym "a"))
-                        | KUnary.Sign
-                        | KUnary.Step -> zero
-
-                    mul outer da
+                    match op with
+                    | KUnary.Neg -> rule e (DiffNode.Neg(a, da))
+                    | KUnary.Fn fn -> rule e (DiffNode.Apply(fn, a, da))
+                    // sign and step are piecewise constant: derivative 0, as in TorchSharp.
+                    | KUnary.Sign
+                    | KUnary.Step -> zero
             | KBin(op, a, b) ->
                 let da = d a
                 let db = d b
 
                 match op with
-                | KBinary.Add -> add da db
-                | KBinary.Sub -> sub da db
-                | KBinary.Mul -> add (mul da b) (mul a db)
-                | KBinary.Div -> div (sub (mul da b) (mul a db)) (powInt b 2)
-                | KBinary.Pow ->
-                    // a^b (b' ln a + b a'/a)
-                    let viaBase = if da = zero then zero else div (mul b da) a
-                    let viaExponent = if db = zero then zero else mul db (un (KUnary.Fn Fn.Log) a)
-                    mul e (add viaExponent viaBase)
-                | KBinary.Max ->
-                    // a' where a > b, else b'
-                    let w = un KUnary.Step (sub a b)
-                    add (mul w da) (mul (sub one w) db)
-                | KBinary.Min ->
-                    let w = un KUnary.Step (sub b a)
-                    add (mul w da) (mul (sub one w) db)
+                | KBinary.Add -> DiffNode.Add(a, da, b, db)
+                | KBinary.Sub -> DiffNode.Sub(a, da, b, db)
+                | KBinary.Mul -> DiffNode.Mul(a, da, b, db)
+                | KBinary.Div -> DiffNode.Div(a, da, b, db)
+                | KBinary.Pow -> DiffNode.Pow(a, da, b, db)
+                | KBinary.Max -> DiffNode.Max(a, da, b, db)
+                | KBinary.Min -> DiffNode.Min(a, da, b, db)
+                |> rule e
 
         d e
 
