@@ -25,6 +25,7 @@ let main argv =
         Demos.HeatRecoveryTests.tests
         Engine.ElfVersionsTests.tests
         Engine.TensorArithmeticTests.tests
+        Engine.TorchGuardTests.tests
         Numerics.OperatorTests.tests
         Numerics.ConvergenceTests.tests
         Numerics.RolloutTests.tests

@@ -474,8 +474,10 @@ module Rollout =
     /// Integrates `dyn` with parameters θ from `u0` (one tensor per field, [B; spatial…]) and returns the
     /// states at `o.SaveTimes`. Differentiable with respect to u0, θ and `dyn.Leaves`; with checkpointing
     /// the same gradients come from recomputing each segment in the backward pass.
+    /// Runs inside `TorchGuard` (refused while another thread runs Hybrid).
     let run (dyn: Dynamics) (theta: torch.Tensor[]) (u0: torch.Tensor[]) (o: RolloutOptions) : Trajectory =
         Engine.init ()
+        use _ = TorchGuard.enter "Rollout.run"
 
         if u0.Length <> dyn.Fields.Length then
             let names = String.Join(", ", dyn.Fields)
