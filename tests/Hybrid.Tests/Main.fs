@@ -31,6 +31,7 @@ let main argv =
         Numerics.RolloutTests.tests
         Numerics.RolloutArgumentsTests.tests
         Numerics.ParameterTests.tests
+        Numerics.StabilityTests.tests
         Compiler.CompilerTests.tests
         Compiler.BackendTests.tests
         Compiler.LargeModelTests.tests

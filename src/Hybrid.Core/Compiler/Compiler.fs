@@ -972,12 +972,19 @@ module Compiler =
                 Speed = speedProbes |> Seq.fold (fun m p -> max m (p c)) 0.0
             }
 
+        // Step limits of single terms (advection speeds, reaction rates), named by term: see StabilityTerms.
+        let stability =
+            equations
+            |> Array.mapi (fun i rhs ->
+                StabilityTerms.measure (fun e -> onFastRing isFast[i] (fun () -> compileExpr e)) fields fields[i] rhs)
+
         let dynamics = {
             Fields = fields
             Grid = grid
             Explicit = explicitRhs
             Stiff = stiff
             Limits = limits
+            Terms = fun theta u -> StabilityTerms.limits stability (ctxOf theta 0.0 u)
             Leaves =
                 modules
                 |> Array.collect (fun (_, m) -> m.parameters () |> Seq.map (fun p -> p :> torch.Tensor) |> Array.ofSeq)
