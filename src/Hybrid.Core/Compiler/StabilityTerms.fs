@@ -6,6 +6,7 @@ open Hybrid.Numerics
 open Hybrid.TensorArithmetic
 
 /// The terms of an equation that bound the explicit step, read from its expression, and their measures:
+/// - diffusion: every term c·Δ(a) or c·∇·(k∇a) has the diffusivity c·k·∂a/∂f for each field f in a;
 /// - advection: every term c·∂(a) (∂x or ∂y of an expression a of the fields, times any coefficient c) moves
 ///   at speed c·∂a/∂f for each field f in a (−v ∂x(u): v; −u ∂x(u): u; ∂x(v u): v);
 /// - reaction: every pointwise term (no spatial or lattice operator, no closure) that depends on the
@@ -17,6 +18,13 @@ module internal StabilityTerms =
 
     /// An advection term: the printed term, its axis (0 = x, 1 = y) and the expression of its speed.
     type Speed = { Term: string; Axis: int; Speed: Expr }
+
+    /// A diffusion term: the printed term, the expression of its diffusivity, and whether that depends on fields.
+    type Diffusion = {
+        Term: string
+        Diffusivity: Expr
+        Nonlinear: bool
+    }
 
     /// A pointwise term: the printed term and its signed rate ∂term/∂field.
     type Rate = { Term: string; Rate: Expr }
@@ -85,6 +93,53 @@ module internal StabilityTerms =
             | _ -> ()
     ]
 
+    /// The diffusion terms among an equation's signed terms: c·Δ(a), or c·∇·(k∇a), with c, k and a pointwise;
+    /// the diffusivity is c·∂a/∂f (times k), one entry per field f that a depends on.
+    let diffusions (fields: string[]) (terms: (float * Expr) list) : Diffusion list = [
+        for sign, t in terms do
+            let operators, outer =
+                Expr.factors t
+                |> List.partition (fun f ->
+                    match f with
+                    | Laplacian _
+                    | Divergence _ -> true
+                    | _ -> false)
+
+            let inner =
+                match operators with
+                | [ Laplacian a ] -> Some([], a)
+                | [ Divergence flux ] ->
+                    match
+                        Expr.factors flux
+                        |> List.partition (fun f ->
+                            match f with
+                            | Grad _ -> true
+                            | _ -> false)
+                    with
+                    | [ Grad a ], k -> Some(k, a)
+                    | _ -> None
+                | _ -> None
+
+            match inner with
+            | Some(k, a) when
+                dependsOnAny fields a
+                && not (nonLocal a)
+                && not (List.append outer k |> List.exists nonLocal)
+                ->
+                let c = Expr.product (List.append outer k)
+
+                for f in fields do
+                    if Symbolic.dependsOn f a then
+                        let d = Symbolic.simplify (Mul(c, Symbolic.derivative f a))
+
+                        yield {
+                            Term = printed (sign, t)
+                            Diffusivity = d
+                            Nonlinear = dependsOnAny fields d
+                        }
+            | _ -> ()
+    ]
+
     /// The pointwise terms among an equation's signed terms that depend on its own field, with their signed
     /// rates ∂term/∂field.
     let rates (field: string) (terms: (float * Expr) list) : Rate list = [
@@ -117,7 +172,7 @@ module internal StabilityTerms =
         (fields: string[])
         (field: string)
         (rhs: Expr)
-        : 'c -> AdvectionSpeed[] * ReactionRate option =
+        : 'c -> DiffusionTerm[] * AdvectionSpeed[] * ReactionRate option =
         let terms = Expr.signedTerms rhs
 
         // A probe that cannot be derived or compiled is left out: the checks are advisory, the model still runs.
@@ -132,6 +187,9 @@ module internal StabilityTerms =
                 |> Array.ofList
             with _ -> [||]
 
+        let diffusions =
+            attempt (fun () -> diffusions fields terms) (fun d -> d, compile d.Diffusivity)
+
         let speeds = attempt (fun () -> speeds fields terms) (fun s -> s, compile s.Speed)
 
         let rates = attempt (fun () -> rates field terms) (fun r -> r, compile r.Rate)
@@ -139,6 +197,19 @@ module internal StabilityTerms =
         fun c ->
             use _ = torch.no_grad ()
             use _ = torch.NewDisposeScope()
+
+            let diffusion = [|
+                for d, f in diffusions do
+                    match range ((f c).abs ()) with
+                    | Some(_, high) ->
+                        yield {
+                            Field = field
+                            Term = d.Term
+                            Diffusivity = high
+                            Nonlinear = d.Nonlinear
+                        }
+                    | None -> ()
+            |]
 
             let advection = [|
                 for s, f in speeds do
@@ -175,13 +246,14 @@ module internal StabilityTerms =
                         Terms = terms
                     })
 
-            advection, reaction
+            diffusion, advection, reaction
 
     /// All equations' measures in one context, as `Dynamics.Terms` returns them.
-    let limits (measures: ('c -> AdvectionSpeed[] * ReactionRate option)[]) (c: 'c) : TermLimits =
+    let limits (measures: ('c -> DiffusionTerm[] * AdvectionSpeed[] * ReactionRate option)[]) (c: 'c) : TermLimits =
         let each = measures |> Array.map (fun m -> m c)
 
         {
-            Advection = each |> Array.collect fst
-            Reaction = each |> Array.choose snd
+            Diffusion = each |> Array.collect (fun (d, _, _) -> d)
+            Advection = each |> Array.collect (fun (_, a, _) -> a)
+            Reaction = each |> Array.choose (fun (_, _, r) -> r)
         }

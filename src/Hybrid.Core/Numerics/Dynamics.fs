@@ -39,8 +39,22 @@ type ReactionRate = {
     Terms: (string * float * float)[]
 }
 
+/// A diffusion term c·Δ(a) or ∇·(k∇a) of one equation, measured for the current θ and u.
+type DiffusionTerm = {
+    /// The field whose equation holds the term.
+    Field: string
+    /// The term as written, with its sign (e.g. "D Δu").
+    Term: string
+    /// Its largest |diffusivity| over the grid and batch.
+    Diffusivity: float
+    /// True when the diffusivity depends on the fields (nonlinear diffusion, explicit even in IMEX schemes).
+    Nonlinear: bool
+}
+
 /// Step limits of single terms, so that messages can name the term (empty for dynamics from a function).
 type TermLimits = {
+    /// Diffusion terms with their diffusivities.
+    Diffusion: DiffusionTerm[]
     /// Advection terms with their speeds.
     Advection: AdvectionSpeed[]
     /// One entry per field whose equation has a pointwise part depending on the field.
@@ -74,7 +88,11 @@ type Dynamics = {
 module Dynamics =
 
     /// No term limits.
-    let noTerms: TermLimits = { Advection = [||]; Reaction = [||] }
+    let noTerms: TermLimits = {
+        Diffusion = [||]
+        Advection = [||]
+        Reaction = [||]
+    }
 
     /// Dynamics from a plain tendency function (no stiff part, no step limits, no leaves).
     let ofFunction (fields: string[]) (grid: Grid) (f: torch.Tensor[] -> float -> torch.Tensor[] -> torch.Tensor[]) = {

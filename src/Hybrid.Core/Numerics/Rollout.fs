@@ -279,29 +279,41 @@ module Rollout =
         match o.OnUnstable with
         | OnUnstable.Ignore -> ()
         | policy ->
-            let limits, terms, start =
+            let limits, terms =
+                use _ = torch.no_grad ()
+                dyn.Limits theta u, dyn.Terms theta u
+
+            // The largest |u| at the start, read only when a field's pointwise part grows.
+            let start () =
                 use _ = torch.no_grad ()
                 use _ = torch.NewDisposeScope()
 
-                let largest =
-                    u
-                    |> Array.fold
-                        (fun m (x: torch.Tensor) ->
-                            if x.NumberOfElements > 0L then
-                                max m (x.abs().max().ToDouble())
-                            else
-                                m)
-                        0.0
-
-                dyn.Limits theta u, dyn.Terms theta u, largest
+                u
+                |> Array.fold
+                    (fun m (x: torch.Tensor) ->
+                        if x.NumberOfElements > 0L then
+                            max m (x.abs().max().ToDouble())
+                        else
+                            m)
+                    0.0
 
             let dtMax = Integrators.maxStableDt o.Scheme dyn.Grid limits
 
             let generic =
                 if o.Dt > dtMax then
+                    // Name the diffusion term when diffusion sets the limit (not the speed of an `Advect` term).
+                    let byDiffusion =
+                        Integrators.maxStableDt o.Scheme dyn.Grid { limits with Speed = 0.0 } <= dtMax
+
+                    let named =
+                        if byDiffusion then
+                            Stability.fastestDiffusion o.Scheme terms
+                        else
+                            ""
+
                     Some(
                         dtMax,
-                        $"Δt = {o.Dt:G4} is above the stability limit of {o.Scheme} for the current parameters (diffusivity {limits.Diffusivity + limits.StiffDiffusivity:G4}, speed {limits.Speed:G4}): the largest stable Δt is {dtMax:G4}. Use Dt ≤ {dtMax:G4}, or Scheme.ImexEuler / ImexCrankNicolson for stiff diffusion."
+                        $"Δt = {o.Dt:G4} is above the stability limit of {o.Scheme} for the current parameters (diffusivity {limits.Diffusivity + limits.StiffDiffusivity:G4}, speed {limits.Speed:G4}{named}): the largest stable Δt is {dtMax:G4}. Use Dt ≤ {dtMax:G4}, or Scheme.ImexEuler / ImexCrankNicolson for stiff diffusion."
                     )
                 else
                     None

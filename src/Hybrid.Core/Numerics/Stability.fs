@@ -48,7 +48,7 @@ module Stability =
         let x = axisName a.Axis
         let cfl = a.Speed * dt / h
 
-        $"The advection term '{a.Term}' of ∂{a.Field}/∂t moves at speed {g4 a.Speed} along {x}: with Δt = {g4 dt} and Δ{x} = {g4 h} its CFL number |speed|·Δt/Δ{x} is {g4 cfl}, above the limit {g4 courantLimit} of explicit schemes ({scheme}), so the step is unstable. Use Dt ≤ {g4 (advectionDt grid a)}; if that speed is not meant, check the velocity's value and units."
+        $"The advection term '{a.Term}' of ∂{a.Field}/∂t moves at speed {g4 a.Speed} along {x}: with Δt = {g4 dt} and Δ{x} = {g4 h} its CFL number |speed|·Δt/Δ{x} = {g4 cfl} is above the stability limit {g4 courantLimit} of explicit schemes ({scheme}). Use Dt ≤ {g4 (advectionDt grid a)}; if that speed is not meant, check the velocity's value and units."
 
     /// The terms of a reaction whose rate goes below zero, most negative first, as "'term' (λ down to v)".
     let private decaying (r: ReactionRate) =
@@ -68,11 +68,22 @@ module Stability =
         |> Array.map (fun (term, _, high) -> $"'{term}' (λ up to {g4 high})")
         |> fun ts -> String.Join(", ", ts)
 
+    /// The diffusion term with the largest diffusivity, as "; the fastest diffusion is 'D Δu' of ∂u/∂t, diffusivity
+    /// 10" ("" when there is none). Under an IMEX scheme only nonlinear diffusion counts (the linear part is implicit).
+    let fastestDiffusion (scheme: Scheme) (terms: TermLimits) : string =
+        terms.Diffusion
+        |> Array.filter (fun d -> d.Diffusivity > 0.0 && (d.Nonlinear || not (Integrators.isImex scheme)))
+        |> Array.sortBy (fun d -> -d.Diffusivity)
+        |> Array.tryHead
+        |> Option.map (fun d ->
+            $"; the fastest diffusion is '{d.Term}' of ∂{d.Field}/∂t, diffusivity {g4 d.Diffusivity}")
+        |> Option.defaultValue ""
+
     /// The error text for a reaction that decays too fast for `scheme` at step `dt`.
     let reactionMessage (scheme: Scheme) (dt: float) (r: ReactionRate) : string =
         let radius = Integrators.realStabilityRadius scheme
 
-        $"The pointwise (reaction) part of ∂{r.Field}/∂t decays at rate |λ| = {g4 -r.Lowest} at the start ({decaying r}; λ = ∂/∂{r.Field} of these terms): |λ|·Δt = {g4 (-r.Lowest * dt)} with Δt = {g4 dt} is above the limit {g4 radius} of {scheme} along the negative real axis, so the step is unstable. Use Dt ≤ {g4 (reactionDt scheme r)}; if that rate is not meant, check the terms' coefficients and units."
+        $"The pointwise (reaction) part of ∂{r.Field}/∂t decays at rate |λ| = {g4 -r.Lowest} at the start ({decaying r}; λ = ∂/∂{r.Field} of these terms): with Δt = {g4 dt}, |λ|·Δt = {g4 (-r.Lowest * dt)} is above the stability limit {g4 radius} of {scheme} along the negative real axis. Use Dt ≤ {g4 (reactionDt scheme r)}; if that rate is not meant, check the terms' coefficients and units."
 
     /// The term that limits the step most, when one is above its limit at step `dt`: the largest stable Δt it
     /// allows and its message.
@@ -94,22 +105,25 @@ module Stability =
     /// Why a rollout may pass `bound` by growth that the equations themselves produce: for each field whose
     /// pointwise part grows at its start (λ > 0), when e^(λ·span)·`start` passes `bound` or λ·Δt is above the
     /// scheme's limit, a sentence naming the terms, the rate, the factor over the span, the limit and the fix.
-    /// `start` is the largest |u| at the start. None when no field grows that fast.
+    /// `start` gives the largest |u| at the start (called only when a field grows). None when no field grows
+    /// that fast.
     let growthCause
         (scheme: Scheme)
         (dt: float)
         (span: float)
-        (start: float)
+        (start: unit -> float)
         (bound: float)
         (terms: TermLimits)
         : string option =
         let radius = Integrators.realStabilityRadius scheme
 
+        let start = lazy (start ())
+
         let causes =
             terms.Reaction
             |> Array.filter (fun r ->
                 r.Highest > 0.0
-                && (r.Highest * span > log (bound / max start Double.Epsilon)
+                && (r.Highest * span > log (bound / max start.Value Double.Epsilon)
                     || r.Highest * dt > radius))
             |> Array.map (fun r ->
                 let lambda = r.Highest

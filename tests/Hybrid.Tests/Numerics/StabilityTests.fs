@@ -98,6 +98,34 @@ let tests =
             Expect.equal rates [ "1000 u", 1000.0; "−w u²", -12.0 ] "pointwise terms and their signed rates"
         }
 
+        test "diffusion terms are read from the expressions: D Δu and ∇·(D(1 + u²)∇u), linear and nonlinear" {
+            let d = Sym "D"
+            let k = Mul(d, Add(Num 1.0, PowInt(u, 2)))
+            let rhs = Add(Mul(d, Laplacian u), Divergence(Mul(k, Grad u)))
+
+            let found =
+                StabilityTerms.diffusions [| "u" |] (Expr.signedTerms rhs)
+                |> List.map (fun t -> t.Term, Symbolic.eval (Map [ "D", 0.5; "u", 2.0 ]) t.Diffusivity, t.Nonlinear)
+
+            // D = 0.5; D(1 + u²) = 2.5 at u = 2.
+            Expect.equal
+                found
+                [ "D Δu", 0.5, false; "∇·(D (1 + u²) ∇u)", 2.5, true ]
+                "terms, diffusivities, nonlinearity"
+        }
+
+        test "a diffusion limit names the diffusion term" {
+            let bump = Apply(Fn.Exp, Mul(Num -40.0, PowInt(Sub(Sym "x", Num 0.3), 2)))
+            let sim = compileOn Backend.Eager (reactionWith 10.0 1.0 8 bump)
+            let message = refusal sim (rollout Scheme.Rk4 0.01 1.0)
+
+            // RK4: Δt ≤ 2.7853 / (4 · 10 · 64) = 0.001088 on 8 cells of [0, 1].
+            Expect.equal
+                message
+                "Δt = 0.01 is above the stability limit of Rk4 for the current parameters (diffusivity 10, speed 0; the fastest diffusion is 'D Δu' of ∂u/∂t, diffusivity 10): the largest stable Δt is 0.001088. Use Dt ≤ 0.001088, or Scheme.ImexEuler / ImexCrankNicolson for stiff diffusion."
+                "names the term and its diffusivity"
+        }
+
         test
             "a reaction that decays too fast for RK4 is refused before the first step, naming the term, the rate, the limit and the fix" {
             for backend in [ Backend.Eager; Backend.Kernels ] do
@@ -106,7 +134,7 @@ let tests =
 
                 Expect.equal
                     message
-                    "The pointwise (reaction) part of ∂u/∂t decays at rate |λ| = 1000 at the start ('−1000 u' (λ down to -1000); λ = ∂/∂u of these terms): |λ|·Δt = 10 with Δt = 0.01 is above the limit 2.785 of Rk4 along the negative real axis, so the step is unstable. Use Dt ≤ 0.002785; if that rate is not meant, check the terms' coefficients and units."
+                    "The pointwise (reaction) part of ∂u/∂t decays at rate |λ| = 1000 at the start ('−1000 u' (λ down to -1000); λ = ∂/∂u of these terms): with Δt = 0.01, |λ|·Δt = 10 is above the stability limit 2.785 of Rk4 along the negative real axis. Use Dt ≤ 0.002785; if that rate is not meant, check the terms' coefficients and units."
                     $"the message on {backend}"
         }
 
@@ -117,7 +145,7 @@ let tests =
             let above = refusal sim (rollout Scheme.Rk4 0.00279 0.0279)
             Expect.stringContains above "Use Dt ≤ 0.002785" "refused just above 2.7853/1000"
             let euler = refusal sim (rollout Scheme.Euler 0.00201 0.0201)
-            Expect.stringContains euler "is above the limit 2 of Euler" "Euler's radius is 2"
+            Expect.stringContains euler "is above the stability limit 2 of Euler" "Euler's radius is 2"
 
             // Δt = 0.0025: z = −2.5 inside the region; u stays uniform, so Δu = 0 and u(t) = R(z)^steps exactly.
             let values = (simulate sim (rollout Scheme.Rk4 0.0025 0.01)).Values[0]
@@ -173,14 +201,18 @@ let tests =
 
                 Expect.equal
                     message
-                    "The advection term '−v ∂x(u)' of ∂u/∂t moves at speed 100 along x: with Δt = 0.01 and Δx = 0.01 its CFL number |speed|·Δt/Δx is 100, above the limit 1 of explicit schemes (Rk4), so the step is unstable. Use Dt ≤ 0.0001; if that speed is not meant, check the velocity's value and units."
+                    "The advection term '−v ∂x(u)' of ∂u/∂t moves at speed 100 along x: with Δt = 0.01 and Δx = 0.01 its CFL number |speed|·Δt/Δx = 100 is above the stability limit 1 of explicit schemes (Rk4). Use Dt ≤ 0.0001; if that speed is not meant, check the velocity's value and units."
                     $"the message on {backend}"
         }
 
         test "the Courant limit is 1: CFL 1.01 is refused, CFL 0.99 runs and moves the bump" {
             let sim = compileOn Backend.Eager (advection 1.0)
             let above = refusal sim (rollout Scheme.Rk4 0.0101 0.0101)
-            Expect.stringContains above "its CFL number |speed|·Δt/Δx is 1.01, above the limit 1" "refused at CFL 1.01"
+
+            Expect.stringContains
+                above
+                "its CFL number |speed|·Δt/Δx = 1.01 is above the stability limit 1"
+                "refused at CFL 1.01"
 
             // 20 steps of CFL 0.99 at v = 1 move the bump's centre of mass from 0.5 to 0.5 + 0.198.
             let o = rollout Scheme.Rk4 0.0099 0.198
