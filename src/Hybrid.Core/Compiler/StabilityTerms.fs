@@ -228,12 +228,16 @@ module internal StabilityTerms =
                 if rates.Length = 0 then
                     None
                 else
-                    let values = rates |> Array.map (fun (_, f) -> f c)
-                    let total = values |> Array.reduce (fun a b -> a .+ b)
+                    let total =
+                        rates |> Array.map (fun (_, f) -> f c) |> Array.reduce (fun a b -> a .+ b)
 
-                    let terms = [|
-                        for (r, _), v in Array.zip rates values do
-                            match range v with
+                    // Each term's own range only when a message needs it (a sum may have 10⁵ terms).
+                    let terms () = [|
+                        use _ = torch.no_grad ()
+                        use _ = torch.NewDisposeScope()
+
+                        for r, f in rates do
+                            match range (f c) with
                             | Some(low, high) -> yield r.Term, low, high
                             | None -> ()
                     |]

@@ -35,8 +35,8 @@ type ReactionRate = {
     /// Largest λ over the grid and batch.
     Highest: float
     /// Each pointwise term that depends on the field, as written with its sign, with its own smallest and
-    /// largest rate.
-    Terms: (string * float * float)[]
+    /// largest rate (measured when called, for the same θ and u).
+    Terms: unit -> (string * float * float)[]
 }
 
 /// A diffusion term c·Δ(a) or ∇·(k∇a) of one equation, measured for the current θ and u.

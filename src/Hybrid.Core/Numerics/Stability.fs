@@ -52,7 +52,7 @@ module Stability =
 
     /// The terms of a reaction whose rate goes below zero, most negative first, as "'term' (λ down to v)".
     let private decaying (r: ReactionRate) =
-        r.Terms
+        r.Terms()
         |> Array.filter (fun (_, low, _) -> low < 0.0)
         |> Array.sortBy (fun (_, low, _) -> low)
         |> Array.truncate 3
@@ -61,7 +61,7 @@ module Stability =
 
     /// The terms of a reaction whose rate goes above zero, fastest first, as "'term' (λ up to v)".
     let private growing (r: ReactionRate) =
-        r.Terms
+        r.Terms()
         |> Array.filter (fun (_, _, high) -> high > 0.0)
         |> Array.sortBy (fun (_, _, high) -> -high)
         |> Array.truncate 3
