@@ -25,11 +25,13 @@ let main argv =
         Demos.HeatRecoveryTests.tests
         Engine.ElfVersionsTests.tests
         Engine.TensorArithmeticTests.tests
+        Engine.TorchGuardTests.tests
         Numerics.OperatorTests.tests
         Numerics.ConvergenceTests.tests
         Numerics.RolloutTests.tests
         Numerics.RolloutArgumentsTests.tests
         Numerics.ParameterTests.tests
+        Numerics.StabilityTests.tests
         Compiler.CompilerTests.tests
         Compiler.BackendTests.tests
         Compiler.SimulatorTextTests.tests

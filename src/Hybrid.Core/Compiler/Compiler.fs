@@ -25,7 +25,10 @@ module Compiler =
     /// Compiles `model` into a simulator. Raises `ModelException` for unknown symbols, missing modules,
     /// forcings or data. Two-scale lattices: fast fields are [B; K·J] (site n = k·J + j), a slow field in a fast
     /// equation is read at its parent site, Σⱼ sums a fast expression over each slow site's J fast sites.
+    /// Runs inside `TorchGuard` (refused while another thread runs Hybrid); `options.Seed` seeds torch's global
+    /// generator inside it, just before the closures' weights are drawn.
     let compile (options: CompileOptions) (model: Model) : Simulator =
+        use _ = TorchGuard.enter $"Compiler.compile (model '{model.Name}')"
         let r = Resolve.resolve options model
         let ec = ExprCompiler r
 

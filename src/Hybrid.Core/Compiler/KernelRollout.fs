@@ -80,7 +80,10 @@ module internal KernelRollout =
                     }
 
     /// Rolls `kernels` forward from `u0` with parameter values `theta` on `schedule`; the result has the shape and
-    /// save times of `Rollout.run`'s.
+    /// save times of `Rollout.run`'s. Runs inside `TorchGuard`, on the calling thread: the generated kernels start
+    /// no worker threads, and the neural closures they need are evaluated by torch on this thread between kernel
+    /// calls (and, in the backward pass, wherever libtorch runs this function's backward: the caller's thread on
+    /// CPU), so no other thread ever calls TorchSharp for them.
     let run
         (kernels: KernelSimulator)
         (u0: torch.Tensor[])
@@ -88,6 +91,8 @@ module internal KernelRollout =
         (o: RolloutOptions)
         (schedule: KernelSchedule)
         : Trajectory =
+        use _ = TorchGuard.enter "Simulator.Simulate"
+
         let saved =
             Kernels.rollout kernels u0 theta o.T0 o.Dt schedule.Steps schedule.SaveEvery schedule.Segment
 

@@ -113,12 +113,23 @@ module internal RightHandSide =
                 Speed = ec.SpeedProbes |> Seq.fold (fun m p -> max m (p c)) 0.0
             }
 
+        // Step limits of single terms (advection speeds, reaction rates), named by term: see StabilityTerms.
+        let stability =
+            r.Equations
+            |> Array.mapi (fun i rhs ->
+                StabilityTerms.measure
+                    (fun e -> ec.OnFastRing(r.IsFast[i], (fun () -> ec.Compile e)))
+                    r.Fields
+                    r.Fields[i]
+                    rhs)
+
         {
             Fields = r.Fields
             Grid = r.Grid
             Explicit = explicitRhs
             Stiff = stiff
             Limits = limits
+            Terms = fun theta u -> StabilityTerms.limits stability (ctxOf theta 0.0 u)
             Leaves =
                 r.Modules
                 |> Array.collect (fun (_, m) -> m.parameters () |> Seq.map (fun p -> p :> torch.Tensor) |> Array.ofSeq)

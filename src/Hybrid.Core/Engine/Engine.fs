@@ -128,8 +128,10 @@ module Engine =
             torch.set_default_dtype (dtype ()))
 
     /// Seeds TorchSharp's random generators (CPU and, when present, CUDA) so runs repeat exactly.
+    /// Refused with `InvalidOperationException` while another thread runs Hybrid (see `TorchGuard`).
     let seed (value: int) : unit =
         init ()
+        use _ = TorchGuard.enter "Engine.seed"
         torch.manual_seed (int64 value) |> ignore
 
         if torch.cuda.is_available () then

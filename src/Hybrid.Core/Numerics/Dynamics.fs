@@ -13,6 +13,54 @@ type StepLimits = {
     Speed: float
 }
 
+/// An advection term c·∂(u) of one equation, measured for the current θ and u.
+type AdvectionSpeed = {
+    /// The field whose equation holds the term.
+    Field: string
+    /// The term as written, with its sign (e.g. "−v ∂x(u)").
+    Term: string
+    /// The axis it moves along (0 = x, 1 = y).
+    Axis: int
+    /// Its largest |speed| over the grid and batch.
+    Speed: float
+}
+
+/// The pointwise (reaction) part of one field's equation, measured for the current θ and u: its rate
+/// λ = ∂(pointwise terms)/∂field (λ < 0 decays, λ > 0 grows).
+type ReactionRate = {
+    /// The field whose equation it is.
+    Field: string
+    /// Smallest λ over the grid and batch.
+    Lowest: float
+    /// Largest λ over the grid and batch.
+    Highest: float
+    /// Each pointwise term that depends on the field, as written with its sign, with its own smallest and
+    /// largest rate (measured when called, for the same θ and u).
+    Terms: unit -> (string * float * float)[]
+}
+
+/// A diffusion term c·Δ(a) or ∇·(k∇a) of one equation, measured for the current θ and u.
+type DiffusionTerm = {
+    /// The field whose equation holds the term.
+    Field: string
+    /// The term as written, with its sign (e.g. "D Δu").
+    Term: string
+    /// Its largest |diffusivity| over the grid and batch.
+    Diffusivity: float
+    /// True when the diffusivity depends on the fields (nonlinear diffusion, explicit even in IMEX schemes).
+    Nonlinear: bool
+}
+
+/// Step limits of single terms, so that messages can name the term (empty for dynamics from a function).
+type TermLimits = {
+    /// Diffusion terms with their diffusivities.
+    Diffusion: DiffusionTerm[]
+    /// Advection terms with their speeds.
+    Advection: AdvectionSpeed[]
+    /// One entry per field whose equation has a pointwise part depending on the field.
+    Reaction: ReactionRate[]
+}
+
 /// A semi-discrete system du/dt = F(θ, t, u) + L(θ) u (method of lines), the thing integrators and rollouts
 /// run. θ is an array of parameter tensors passed at every call (so checkpointing can recompute with
 /// fresh copies); u is one tensor per field, each [B; spatial…].
@@ -28,6 +76,8 @@ type Dynamics = {
     Stiff: (torch.Tensor[] -> torch.Tensor -> torch.Tensor) option[]
     /// Step limits for the current θ and u.
     Limits: torch.Tensor[] -> torch.Tensor[] -> StepLimits
+    /// Step limits of single terms (advection speeds, reaction rates) for the current θ and u.
+    Terms: torch.Tensor[] -> torch.Tensor[] -> TermLimits
     /// Leaf tensors used inside F or L but not passed in θ (e.g. neural-closure weights φ); checkpointing
     /// returns their gradients too.
     Leaves: torch.Tensor[]
@@ -36,6 +86,13 @@ type Dynamics = {
 /// Helpers for `Dynamics`.
 [<RequireQualifiedAccess>]
 module Dynamics =
+
+    /// No term limits.
+    let noTerms: TermLimits = {
+        Diffusion = [||]
+        Advection = [||]
+        Reaction = [||]
+    }
 
     /// Dynamics from a plain tendency function (no stiff part, no step limits, no leaves).
     let ofFunction (fields: string[]) (grid: Grid) (f: torch.Tensor[] -> float -> torch.Tensor[] -> torch.Tensor[]) = {
@@ -49,6 +106,7 @@ module Dynamics =
                 StiffDiffusivity = 0.0
                 Speed = 0.0
             }
+        Terms = fun _ _ -> noTerms
         Leaves = [||]
     }
 

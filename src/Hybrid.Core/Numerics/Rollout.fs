@@ -264,29 +264,91 @@ module Rollout =
             Length = total
         }
 
-    /// Raises (or warns) when the explicit step is above the stability limit; message names the largest stable Δt.
+    /// Why the current rollout may pass the blow-up bound, as `checkStability` found at its start (None when no
+    /// field grows fast): the blow-up and NaN errors name it. One rollout runs at a time (`TorchGuard`).
+    let mutable private growth: string option = None
+
+    /// Raises (or warns) when the explicit step is above a stability limit: diffusion and `Advect` speeds
+    /// (`Dynamics.Limits`: the largest stable Δt), and single terms (`Dynamics.Terms`: an advection term's CFL
+    /// number, the decay rate of a field's pointwise part against the scheme's stability region), naming the
+    /// term, its values, the limit and the fix; the most restrictive limit is reported. Also notes which terms
+    /// grow fast at the start, for the blow-up error.
     let checkStability (dyn: Dynamics) (theta: torch.Tensor[]) (u: torch.Tensor[]) (o: RolloutOptions) : unit =
+        growth <- None
+
         match o.OnUnstable with
         | OnUnstable.Ignore -> ()
         | policy ->
-            let limits =
+            let limits, terms =
                 use _ = torch.no_grad ()
-                dyn.Limits theta u
+                dyn.Limits theta u, dyn.Terms theta u
+
+            // The largest |u| at the start, read only when a field's pointwise part grows.
+            let start () =
+                use _ = torch.no_grad ()
+                use _ = torch.NewDisposeScope()
+
+                u
+                |> Array.fold
+                    (fun m (x: torch.Tensor) ->
+                        if x.NumberOfElements > 0L then
+                            max m (x.abs().max().ToDouble())
+                        else
+                            m)
+                    0.0
 
             let dtMax = Integrators.maxStableDt o.Scheme dyn.Grid limits
 
-            if o.Dt > dtMax then
-                let message =
-                    $"Δt = {o.Dt:G4} is above the stability limit of {o.Scheme} for the current parameters (diffusivity {limits.Diffusivity + limits.StiffDiffusivity:G4}, speed {limits.Speed:G4}): the largest stable Δt is {dtMax:G4}. Use Dt ≤ {dtMax:G4}, or Scheme.ImexEuler / ImexCrankNicolson for stiff diffusion."
+            let generic =
+                if o.Dt > dtMax then
+                    // Name the diffusion term when diffusion sets the limit (not the speed of an `Advect` term).
+                    let byDiffusion =
+                        Integrators.maxStableDt o.Scheme dyn.Grid { limits with Speed = 0.0 } <= dtMax
 
+                    let named =
+                        if byDiffusion then
+                            Stability.fastestDiffusion o.Scheme terms
+                        else
+                            ""
+
+                    Some(
+                        dtMax,
+                        $"Δt = {o.Dt:G4} is above the stability limit of {o.Scheme} for the current parameters (diffusivity {limits.Diffusivity + limits.StiffDiffusivity:G4}, speed {limits.Speed:G4}{named}): the largest stable Δt is {dtMax:G4}. Use Dt ≤ {dtMax:G4}, or Scheme.ImexEuler / ImexCrankNicolson for stiff diffusion."
+                    )
+                else
+                    None
+
+            let span =
+                if isNull o.SaveTimes || o.SaveTimes.Length = 0 then
+                    0.0
+                else
+                    Array.max o.SaveTimes - o.T0
+
+            growth <- Stability.growthCause o.Scheme o.Dt span start maxMagnitude terms
+
+            match
+                [ generic; Stability.violation o.Scheme dyn.Grid o.Dt terms ]
+                |> List.choose id
+                |> List.sortBy fst
+                |> List.tryHead
+            with
+            | Some(_, message) ->
                 match policy with
                 | OnUnstable.Fail -> raise (HybridException message)
                 | _ -> eprintfn "warning: %s" message
+            | None -> ()
+
+    /// The growth found at the start of the rollout, as a sentence to put in an error ("" when none).
+    let private cause () =
+        match growth with
+        | Some note -> note + " "
+        | None -> ""
 
     /// The error for a field whose max |u| = `m` passed `maxMagnitude` at `step` (time t); both back ends raise it.
+    /// It names the terms that grow fast at the start when `checkStability` found any.
     let internal blowUp (field: string) (m: float) (step: int) (t: float) : exn =
         HybridException(
-            $"Field '{field}' is blowing up: max |{field}| = {short 4 m} at step {step} (t = {short 6 t}) passed the bound {short 4 maxMagnitude} (Rollout.maxMagnitude). If the solution should stay bounded, the scheme is unstable: use a smaller Dt, or a stiff/implicit scheme (Scheme.ImexEuler or ImexCrankNicolson for stiff diffusion). If such values are real, raise Rollout.maxMagnitude."
+            $"Field '{field}' is blowing up: max |{field}| = {short 4 m} at step {step} (t = {short 6 t}) passed the bound {short 4 maxMagnitude} (Rollout.maxMagnitude). {cause ()}If the solution should stay bounded, the scheme is unstable: use a smaller Dt, or a stiff/implicit scheme (Scheme.ImexEuler or ImexCrankNicolson for stiff diffusion). If such values are real, raise Rollout.maxMagnitude."
         )
 
     /// Raises when a field holds NaN/Inf or when its max |u| passes `maxMagnitude`, naming the field, the
@@ -305,7 +367,7 @@ module Rollout =
 
                     raise (
                         HybridException(
-                            $"Field '{fields[i]}' became non-finite at step {step} (t = {t:G6}): {total.ToInt64()} values NaN/Inf ({nan.ToInt64()} NaN). Lower Dt, check the stability limit, or check parameter values."
+                            $"Field '{fields[i]}' became non-finite at step {step} (t = {t:G6}): {total.ToInt64()} values NaN/Inf ({nan.ToInt64()} NaN). {cause ()}Lower Dt, check the stability limit, or check parameter values."
                         )
                     )
 
@@ -474,8 +536,10 @@ module Rollout =
     /// Integrates `dyn` with parameters θ from `u0` (one tensor per field, [B; spatial…]) and returns the
     /// states at `o.SaveTimes`. Differentiable with respect to u0, θ and `dyn.Leaves`; with checkpointing
     /// the same gradients come from recomputing each segment in the backward pass.
+    /// Runs inside `TorchGuard` (refused while another thread runs Hybrid).
     let run (dyn: Dynamics) (theta: torch.Tensor[]) (u0: torch.Tensor[]) (o: RolloutOptions) : Trajectory =
         Engine.init ()
+        use _ = TorchGuard.enter "Rollout.run"
 
         if u0.Length <> dyn.Fields.Length then
             let names = String.Join(", ", dyn.Fields)

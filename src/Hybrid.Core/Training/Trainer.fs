@@ -223,8 +223,10 @@ module Trainer =
     /// losses are reduced to numbers. At the start of every epoch TorchSharp's global generator is reseeded
     /// from (seed, epoch) and `TrainContext.Random` is created from the same pair, so a resumed run repeats
     /// an uninterrupted one exactly. Raises `HybridException` on empty groups, a non-scalar or non-finite
-    /// loss, or a checkpoint made with another seed.
+    /// loss, or a checkpoint made with another seed. Runs inside `TorchGuard`: a call while another thread runs
+    /// Hybrid is refused with `InvalidOperationException`, and so is any call from another thread while it runs.
     let train (o: TrainOptions) (objective: Objective) : TrainResult =
+        use _ = TorchGuard.enter "Trainer.train"
         let modes = o.Modules |> Array.map (fun m -> m.training)
 
         try
@@ -238,8 +240,11 @@ module Trainer =
     /// settings except the first step's length `rate`): `iterations` outer steps of at most `maxIter` iterations
     /// each, keeping the history between them; `loss` is evaluated in a fresh dispose scope per call. Returns
     /// the loss after each outer step (once converged, the remaining entries repeat the final loss). For the
-    /// stop reason, evaluation counts and other settings use `Lbfgs.minimize` or `LbfgsOptimizer`.
+    /// stop reason, evaluation counts and other settings use `Lbfgs.minimize` or `LbfgsOptimizer`. Runs inside
+    /// `TorchGuard` (see `train`).
     let lbfgs (parameters: Parameter[]) (rate: float) (iterations: int) (maxIter: int) (loss: unit -> torch.Tensor) =
+        use _ = TorchGuard.enter "Trainer.lbfgs"
+
         let optimizer =
             LbfgsOptimizer(
                 {

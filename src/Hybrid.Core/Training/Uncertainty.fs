@@ -115,6 +115,7 @@ module Uncertainty =
     /// generator as it stands; `mcDropoutSeeded` makes them repeatable.
     let mcDropout (modules: torch.nn.Module[]) (passes: int) (predict: unit -> torch.Tensor) : Predictive =
         Engine.init ()
+        use _ = TorchGuard.enter "Uncertainty.mcDropout"
 
         if passes < 2 then
             raise (HybridException($"MC dropout needs at least 2 passes to estimate a spread, got {passes}."))
@@ -140,6 +141,7 @@ module Uncertainty =
         (predict: unit -> torch.Tensor)
         : Predictive =
         Engine.init ()
+        use _ = TorchGuard.enter "Uncertainty.mcDropoutSeeded"
         use state = torch.get_rng_state ()
 
         try
@@ -155,6 +157,7 @@ module Uncertainty =
     /// already spreads each operation over the cores.
     let ensemble (members: int) (seed: int) (create: int -> 'M) (train: 'M -> unit) : 'M[] =
         Engine.init ()
+        use _ = TorchGuard.enter "Uncertainty.ensemble"
 
         if members < 1 then
             raise (HybridException($"An ensemble needs at least one member, got {members}."))

@@ -1,0 +1,224 @@
+/// Stability checks that know their cause: a decaying reaction against the scheme's stability region, an
+/// advection term against the Courant limit (both before the first step), and fast growth named in the
+/// blow-up error; on both back ends; the terms read from the expressions.
+module Hybrid.Tests.Numerics.StabilityTests
+
+open System
+open Expecto
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+open Hybrid.Compiler
+
+let private u = Sym "u"
+
+/// ∂u/∂t = D Δu + rate·u on [0, 1] (`cells` cells, no flux) from `initial`.
+let private reactionWith (d: float) (rate: float) (cells: int) (initial: Expr) =
+    Model.empty "reaction"
+    |> Model.withDomain (Domain.Interval(0.0, 1.0, cells))
+    |> Model.addField (Model.field "u")
+    |> Model.addParam {
+        Model.param "D" d with
+            Constraint = Constraint.Positive
+    }
+    |> Model.addEquation "u" (Add(Mul(Sym "D", Laplacian u), Mul(Num rate, u)))
+    |> Model.setBoundaryAll "u" BoundaryCondition.NoFlux
+    |> Model.setInitial "u" (InitialCondition.Expr initial)
+
+/// ∂u/∂t = D Δu + rate·u with D = 0.01 from u = 1.
+let private reaction (rate: float) (cells: int) = reactionWith 0.01 rate cells (Num 1.0)
+
+/// ∂u/∂t = −v ∂x(u) on [0, 1] (100 cells, Δx = 0.01, periodic), a bump at x = 0.5.
+let private advection (v: float) =
+    Model.empty "advection"
+    |> Model.withDomain (Domain.Interval(0.0, 1.0, 100))
+    |> Model.addField (Model.field "u")
+    |> Model.addParam {
+        Model.param "v" v with
+            Learnable = false
+    }
+    |> Model.addEquation "u" (Neg(Mul(Sym "v", Partial(Axis.X, u))))
+    |> Model.setBoundaryAll "u" BoundaryCondition.Periodic
+    |> Model.setInitial "u" (InitialCondition.Expr(Apply(Fn.Exp, Mul(Num -100.0, PowInt(Sub(Sym "x", Num 0.5), 2)))))
+
+let private compileOn (backend: Backend) (m: Model) =
+    Compiler.compile
+        {
+            Compiler.defaults with
+                Backend = backend
+        }
+        m
+
+let private rollout (scheme: Scheme) (dt: float) (until: float) = {
+    Rollout.defaults with
+        Scheme = scheme
+        Dt = dt
+        SaveTimes = [| until |]
+}
+
+let private simulate (sim: Simulator) (o: RolloutOptions) =
+    use _ = torch.no_grad ()
+    sim.Simulate(sim.Initial 1, o)
+
+let private refusal (sim: Simulator) (o: RolloutOptions) : string =
+    (Expect.throwsC (fun () -> simulate sim o |> ignore) id).Message
+
+/// RK4's amplification factor for du/dt = λu over one step: 1 + z + z²/2 + z³/6 + z⁴/24, z = λΔt.
+let private rk4Factor (z: float) =
+    1.0 + z + z * z / 2.0 + z * z * z / 6.0 + z * z * z * z / 24.0
+
+let tests =
+    testList "Stability by cause" [
+        test "the terms are read from the expressions: advection speeds and pointwise rates with their signs" {
+            let v = Sym "v"
+            let fields = [| "u"; "w" |]
+
+            let rhs =
+                Sub(
+                    Add(Neg(Mul(v, Partial(Axis.X, u))), Mul(Num 1000.0, u)),
+                    Add(Mul(u, Partial(Axis.Y, u)), Mul(Sym "w", PowInt(u, 2)))
+                )
+
+            let terms = Expr.signedTerms rhs
+
+            let speeds =
+                StabilityTerms.speeds fields terms
+                |> List.map (fun s -> s.Term, s.Axis, s.Speed)
+
+            Expect.equal
+                speeds
+                [ "−v ∂x(u)", 0, v; "−u ∂y(u)", 1, u ]
+                "−v ∂x(u) moves at v along x, −u ∂y(u) at u along y"
+
+            let rates =
+                StabilityTerms.rates "u" terms
+                |> List.map (fun r -> r.Term, Symbolic.eval (Map [ "u", 3.0; "w", 2.0 ]) r.Rate)
+
+            // ∂(1000 u)/∂u = 1000; ∂(−w u²)/∂u = −2 w u = −12 at u = 3, w = 2. The advection terms are not pointwise.
+            Expect.equal rates [ "1000 u", 1000.0; "−w u²", -12.0 ] "pointwise terms and their signed rates"
+        }
+
+        test "diffusion terms are read from the expressions: D Δu and ∇·(D(1 + u²)∇u), linear and nonlinear" {
+            let d = Sym "D"
+            let k = Mul(d, Add(Num 1.0, PowInt(u, 2)))
+            let rhs = Add(Mul(d, Laplacian u), Divergence(Mul(k, Grad u)))
+
+            let found =
+                StabilityTerms.diffusions [| "u" |] (Expr.signedTerms rhs)
+                |> List.map (fun t -> t.Term, Symbolic.eval (Map [ "D", 0.5; "u", 2.0 ]) t.Diffusivity, t.Nonlinear)
+
+            // D = 0.5; D(1 + u²) = 2.5 at u = 2.
+            Expect.equal
+                found
+                [ "D Δu", 0.5, false; "∇·(D (1 + u²) ∇u)", 2.5, true ]
+                "terms, diffusivities, nonlinearity"
+        }
+
+        test "a diffusion limit names the diffusion term" {
+            let bump = Apply(Fn.Exp, Mul(Num -40.0, PowInt(Sub(Sym "x", Num 0.3), 2)))
+            let sim = compileOn Backend.Eager (reactionWith 10.0 1.0 8 bump)
+            let message = refusal sim (rollout Scheme.Rk4 0.01 1.0)
+
+            // RK4: Δt ≤ 2.7853 / (4 · 10 · 64) = 0.001088 on 8 cells of [0, 1].
+            Expect.equal
+                message
+                "Δt = 0.01 is above the stability limit of Rk4 for the current parameters (diffusivity 10, speed 0; the fastest diffusion is 'D Δu' of ∂u/∂t, diffusivity 10): the largest stable Δt is 0.001088. Use Dt ≤ 0.001088, or Scheme.ImexEuler / ImexCrankNicolson for stiff diffusion."
+                "names the term and its diffusivity"
+        }
+
+        test
+            "a reaction that decays too fast for RK4 is refused before the first step, naming the term, the rate, the limit and the fix" {
+            for backend in [ Backend.Eager; Backend.Kernels ] do
+                let sim = compileOn backend (reaction -1000.0 8)
+                let message = refusal sim (rollout Scheme.Rk4 0.01 1.0)
+
+                Expect.equal
+                    message
+                    "The pointwise (reaction) part of ∂u/∂t decays at rate |λ| = 1000 at the start ('−1000 u' (λ down to -1000); λ = ∂/∂u of these terms): with Δt = 0.01, |λ|·Δt = 10 is above the stability limit 2.785 of Rk4 along the negative real axis. Use Dt ≤ 0.002785; if that rate is not meant, check the terms' coefficients and units."
+                    $"the message on {backend}"
+        }
+
+        test
+            "the reaction limit is the scheme's stability radius: just above it is refused, just below it runs as RK4 should" {
+            let sim = compileOn Backend.Eager (reaction -1000.0 8)
+            // RK4's real stability radius 2.7853 over |λ| = 1000.
+            let above = refusal sim (rollout Scheme.Rk4 0.00279 0.0279)
+            Expect.stringContains above "Use Dt ≤ 0.002785" "refused just above 2.7853/1000"
+            let euler = refusal sim (rollout Scheme.Euler 0.00201 0.0201)
+            Expect.stringContains euler "is above the stability limit 2 of Euler" "Euler's radius is 2"
+
+            // Δt = 0.0025: z = −2.5 inside the region; u stays uniform, so Δu = 0 and u(t) = R(z)^steps exactly.
+            let values = (simulate sim (rollout Scheme.Rk4 0.0025 0.01)).Values[0]
+            let expected = rk4Factor -2.5 ** 4.0
+
+            Expect.floatClose
+                Accuracy.veryHigh
+                (values.mean().ToDouble())
+                expected
+                "four RK4 steps of z = −2.5 give R(z)⁴ = 0.6484⁴"
+        }
+
+        test
+            "∂u/∂t = D Δu + 1000 u with RK4 at Δt = 0.01: the blow-up error names the growing term, its rate, the limit and the fix" {
+            for backend in [ Backend.Eager; Backend.Kernels ] do
+                let sim = compileOn backend (reaction 1000.0 8)
+                let message = refusal sim (rollout Scheme.Rk4 0.01 1.0)
+                Expect.stringContains message "Field 'u' is blowing up: max |u| = " $"the blow-up on {backend}"
+
+                // e^(1000·1) = 10^(1000 / ln 10) = 10^434.3.
+                Expect.stringContains
+                    message
+                    "The pointwise (reaction) part of ∂u/∂t grows at rate λ = 1000 at the start ('1000 u' (λ up to 1000)): the solution grows like e^(λt), by a factor of about 10^434.3 over the span of 1. Δt = 0.01 does not resolve that growth either: λ·Δt = 10 is above 2.785 for Rk4 (Dt ≤ 0.002785 would). If that rate is not meant, check the terms' signs, coefficients and units; if it is, shorten the span or raise Rollout.maxMagnitude."
+                    $"the cause on {backend}"
+        }
+
+        test "slow growth is no cause: a diffusion blow-up of ∂u/∂t = D Δu + u names no growing term" {
+            // D = 10 on 8 cells: RK4 needs Δt ≤ 2.785 / (4·10·64) = 0.00109; at Δt = 0.01 (only warned about) the
+            // diffusion blows up, while the reaction grows by e^1 over the span: no cause of the blow-up.
+            let bump = Apply(Fn.Exp, Mul(Num -40.0, PowInt(Sub(Sym "x", Num 0.3), 2)))
+            let sim = compileOn Backend.Eager (reactionWith 10.0 1.0 8 bump)
+
+            let message =
+                refusal sim {
+                    rollout Scheme.Rk4 0.01 1.0 with
+                        OnUnstable = OnUnstable.Warn
+                }
+
+            Expect.stringContains message "Field 'u' is blowing up" "the unstable diffusion blows up"
+            Expect.isFalse (message.Contains "grows at rate") "no growing term is named as the cause"
+
+            let growing =
+                refusal (compileOn Backend.Eager (reaction 1000.0 8)) (rollout Scheme.Rk4 0.01 1.0)
+
+            Expect.stringContains growing "grows at rate λ = 1000" "while a fast-growing term is named"
+        }
+
+        test
+            "∂u/∂t = −v ∂x(u) at CFL = 100 is refused before the first step, naming the term, the CFL number, its limit and the fix" {
+            for backend in [ Backend.Eager; Backend.Kernels ] do
+                let sim = compileOn backend (advection 100.0)
+                let message = refusal sim (rollout Scheme.Rk4 0.01 1.0)
+
+                Expect.equal
+                    message
+                    "The advection term '−v ∂x(u)' of ∂u/∂t moves at speed 100 along x: with Δt = 0.01 and Δx = 0.01 its CFL number |speed|·Δt/Δx = 100 is above the stability limit 1 of explicit schemes (Rk4). Use Dt ≤ 0.0001; if that speed is not meant, check the velocity's value and units."
+                    $"the message on {backend}"
+        }
+
+        test "the Courant limit is 1: CFL 1.01 is refused, CFL 0.99 runs and moves the bump" {
+            let sim = compileOn Backend.Eager (advection 1.0)
+            let above = refusal sim (rollout Scheme.Rk4 0.0101 0.0101)
+
+            Expect.stringContains
+                above
+                "its CFL number |speed|·Δt/Δx = 1.01 is above the stability limit 1"
+                "refused at CFL 1.01"
+
+            // 20 steps of CFL 0.99 at v = 1 move the bump's centre of mass from 0.5 to 0.5 + 0.198.
+            let o = rollout Scheme.Rk4 0.0099 0.198
+            let values = (simulate sim o).Values[0].reshape ([| -1L |])
+            let x = torch.linspace (0.005, 0.995, 100L, dtype = torch.ScalarType.Float64)
+            let centre = (values * x).sum().ToDouble() / values.sum().ToDouble()
+            Expect.floatClose { absolute = 2e-3; relative = 0.0 } centre 0.698 "the bump moved by v·t = 0.198"
+        }
+    ]
