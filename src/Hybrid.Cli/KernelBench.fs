@@ -204,7 +204,9 @@ let run (path: string) (quick: bool) : int =
     /// any), the compiled eager path on its own. Returns the median speed-up over eager, its smallest value,
     /// and the median and largest kernels/plain ratio.
     let row (case: string) (reps: int) (hand: unit -> unit) (compiled: unit -> unit) (kernels: unit -> unit) plain =
-        let kernelMs, handMs, toHand, toHandLow, toHandHigh = Bench.compare reps kernels hand
+        let kernelMs, handMs, toHand, toHandLow, toHandHigh =
+            Bench.compare reps kernels hand
+
         let compiledMs = Bench.time reps compiled
         let speedup, slowest, fastest = 1.0 / toHand, 1.0 / toHandHigh, 1.0 / toHandLow
 

@@ -49,7 +49,12 @@ let main argv =
             0
         | Arguments.RunBench file -> Bench.run file 7
         | Arguments.RunBenchKernels quick ->
-            KernelBench.run (if quick then "bench/kernels-quick.md" else "bench/kernels.md") quick
+            KernelBench.run
+                (if quick then
+                     "bench/kernels-quick.md"
+                 else
+                     "bench/kernels.md")
+                quick
         | Arguments.RunBenchKernelsMemory(steps, segment) -> KernelBench.memory steps segment
         | Arguments.RunReport(folder, quick) -> report folder quick
         | Arguments.Usage(text, 0) ->

@@ -78,7 +78,7 @@ module TorchGuard =
 
                 raise (
                     InvalidOperationException(
-                        $"{name} was called on {threadName me.ManagedThreadId me.Name} while {h.Run} is running on {threadName h.Thread h.ThreadName} (for {elapsed} s). Hybrid drives torch from one thread at a time: libtorch's random generator is process-wide, so concurrent runs would mix their seeds and dropout masks and not repeat, and TorchSharp's temporary Scalars can be freed by another thread mid-call. Call Hybrid from one thread, or wait for the running call to finish before starting the next (in C#, await each TrainAsync before starting another); to train in parallel, run separate processes."
+                        $"{name} was called on {threadName me.ManagedThreadId me.Name} while {h.Run} is running on {threadName h.Thread h.ThreadName} (for {elapsed} s). Hybrid drives torch from one thread at a time: libtorch's random generator is process-wide, so concurrent runs would mix their seeds and dropout masks and not repeat, and TorchSharp's temporary Scalars can be freed by another thread mid-call. Call Hybrid from one thread, or wait for the running call to finish before starting the next (the C# facade queues its own calls on one thread); to train in parallel, run separate processes."
                     )
                 )
             | Some h -> h.Depth <- h.Depth + 1

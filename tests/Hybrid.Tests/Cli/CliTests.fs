@@ -129,7 +129,9 @@ let tests =
                     [ "report"; "out"; "--quick"; "--bogus" ],
                     "ERROR: unrecognized argument: '--bogus'.",
                     "USAGE: hybrid report"
-                    [ "bench-kernels"; "--fast" ], "ERROR: unrecognized argument: '--fast'.", "USAGE: hybrid bench-kernels"
+                    [ "bench-kernels"; "--fast" ],
+                    "ERROR: unrecognized argument: '--fast'.",
+                    "USAGE: hybrid bench-kernels"
                     [ "info"; "extra" ], "ERROR: unrecognized argument: 'extra'.", "USAGE: hybrid info"
                 ] do
                 let code, out, err, written = hybrid args

@@ -131,7 +131,7 @@ let private refusalStart (called: string) (calledOn: Thread) (running: string) (
     $"{called} was called on thread {calledOn.ManagedThreadId} ('{calledOn.Name}') while {running} is running on thread {runningOn.ManagedThreadId} ('{runningOn.Name}') (for "
 
 let private refusalEnd =
-    " s). Hybrid drives torch from one thread at a time: libtorch's random generator is process-wide, so concurrent runs would mix their seeds and dropout masks and not repeat, and TorchSharp's temporary Scalars can be freed by another thread mid-call. Call Hybrid from one thread, or wait for the running call to finish before starting the next (in C#, await each TrainAsync before starting another); to train in parallel, run separate processes."
+    " s). Hybrid drives torch from one thread at a time: libtorch's random generator is process-wide, so concurrent runs would mix their seeds and dropout masks and not repeat, and TorchSharp's temporary Scalars can be freed by another thread mid-call. Call Hybrid from one thread, or wait for the running call to finish before starting the next (the C# facade queues its own calls on one thread); to train in parallel, run separate processes."
 
 /// Each of two concurrent results equals its sequential one, or is the guard's refusal; at least one ran.
 /// Returns the number refused.
@@ -316,10 +316,10 @@ let tests =
             let calls (a: Reflection.Assembly) =
                 IlCalls.read a.Location |> List.filter (fun c -> startsThread c.Callee)
 
-            // The C# facade runs TrainAsync with Task.Run: the check must see that call.
+            // The C# facade starts its one torch thread (TorchThread): the check must see that call.
             Expect.isNonEmpty
                 (calls typeof<Hybrid.CSharp.HybridEngine>.Assembly)
-                "the check finds Task.Run in the facade"
+                "the check finds the facade's thread start"
 
             let offenders =
                 [
