@@ -58,7 +58,7 @@ public sealed class HybridModel
     // Wraps a model value after checking it.
     internal static HybridModel Checked(Model model)
     {
-        Checks.validate(model);
+        Checks.validateIn(ModelSyntax.CSharp, model);
         return new HybridModel(model);
     }
 

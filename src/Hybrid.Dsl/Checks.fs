@@ -13,6 +13,12 @@ module Checks =
     [<Literal>]
     let maxExpressionNodes = SizeRules.MaxNodes
 
+    /// The deepest nesting one expression may have, not counting the terms of a sum or the factors of a
+    /// product: 1,000 levels (e.g. exp(exp(…)) 1,000 times). A deeper expression is a problem that says to name
+    /// its parts; sums and products of any length are not limited by it.
+    [<Literal>]
+    let maxNesting = SizeRules.MaxNesting
+
     /// The rules of the domain, declarations and equations, in the order their problems are listed.
     let private modelRules: (CheckScope -> string list) list = [
         DomainRules.domain

@@ -7,6 +7,8 @@ type ModelSyntax =
     /// The F# `model "name" { … }` builder, and models built by hand with the `Model` functions:
     /// fixes read `boundary "u" noFlux`.
     | Builder
-    /// The text form read by `Parse.model` (and written, statement by statement, by the C# facade's model
-    /// builder): fixes read `boundary u noflux`.
+    /// The text form read by `Parse.model`: fixes read `boundary u noflux`.
     | Text
+    /// The C# facade's `ModelBuilder`: fixes read `.Boundary("u", "noflux")`, and where it has no method, the
+    /// text-form statement for `HybridModel.BuilderFromText`.
+    | CSharp

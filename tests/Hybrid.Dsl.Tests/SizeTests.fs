@@ -51,6 +51,39 @@ let private timed (f: unit -> 'a) : 'a * float =
 let tests =
     testSequenced
     <| testList "Sizes" [
+        test "an expression nested deeper than Checks.maxNesting is refused by name; sums of any length are not" {
+            // du/dt = −exp(−exp(…(−u)…)) with `levels` nesting levels.
+            let nested (levels: int) =
+                let mutable e = Neg(Sym "u")
+
+                for _ in 2 .. levels / 2 do
+                    e <- Neg(Apply(Fn.Exp, e))
+
+                e
+
+            let modelWith (rhs: Expr) =
+                Parse.model "model deep\nfield u\ndu/dt = -u\ninitial u = 1"
+                |> fun m -> { m with Equations = [ { m.Equations.Head with Rhs = rhs } ] }
+
+            let message (rhs: Expr) =
+                onSmallStack (fun () ->
+                    match Checks.problems (modelWith rhs) with
+                    | [] -> "valid"
+                    | p :: _ -> p)
+
+            Expect.equal Checks.maxNesting 1000 "the documented limit"
+            Expect.equal (message (nested 1000)) "valid" "at the limit"
+            Expect.stringContains (message (nested 1002)) "nests 1002 levels deep" "just past the limit"
+
+            Expect.equal
+                (message (nested 20_000))
+                "The equation of 'u' nests 20000 levels deep (operators inside operators, not counting the terms of a sum or the factors of a product), more than the limit of 1000 (Checks.maxNesting). Give parts of it names: intermediate fields, or a closure."
+                "far beyond the limit, checked on a small stack"
+
+            let flat = Expr.sum [ for _ in 1..20_000 -> Mul(Num 2.0, Sym "u") ]
+            Expect.equal (message flat) "valid" "a flat sum of 20,000 terms"
+        }
+
         test "a flat sum of 10⁵ terms parses on a 256 KiB stack, left-nested" {
             let text = String.Join(" + ", Array.create terms "u")
             let e = onSmallStack (fun () -> Parse.expr text)

@@ -9,6 +9,11 @@ module internal SizeRules =
     [<Literal>]
     let MaxNodes = 100_000
 
+    /// The deepest nesting one expression may have, not counting the terms of a sum or the factors of a
+    /// product (those are walked in loops everywhere): the compilers recurse over the rest.
+    [<Literal>]
+    let MaxNesting = 1_000
+
     /// The problem of an expression over the limit.
     let tooLarge (where: string) (nodes: int) : string =
         sprintf
@@ -35,11 +40,54 @@ module internal SizeRules =
             | BoundaryCondition.NoFlux -> ()
     ]
 
-    /// Every expression has at most `MaxNodes` nodes (counted with an explicit stack).
+    /// The nesting of `e` (a leaf has 1), where a sum's left operand of a sum, or a product's left operand of a
+    /// product, does not add a level: a flat sum of any length has nesting 2. One bottom-up pass, no recursion.
+    let nesting (e: Expr) : int =
+        e
+        |> Expr.fold (fun node kids ->
+            match node, kids with
+            | (Add _ | Sub _), [ a; b ] ->
+                let left =
+                    match node with
+                    | Add(Add _, _)
+                    | Add(Sub _, _)
+                    | Sub(Add _, _)
+                    | Sub(Sub _, _) -> a
+                    | _ -> a + 1
+
+                max left (b + 1)
+            | (Mul _ | Div _), [ a; b ] ->
+                let left =
+                    match node with
+                    | Mul(Mul _, _)
+                    | Mul(Div _, _)
+                    | Div(Mul _, _)
+                    | Div(Div _, _) -> a
+                    | _ -> a + 1
+
+                max left (b + 1)
+            | _, [] -> 1
+            | _, ks -> 1 + List.max ks)
+
+    /// The problem of an expression nested deeper than the limit.
+    let tooDeep (where: string) (levels: int) : string =
+        sprintf
+            "%s nests %d levels deep (operators inside operators, not counting the terms of a sum or the factors of a product), more than the limit of %d (Checks.maxNesting). Give parts of it names: intermediate fields, or a closure."
+            (CheckWording.sentence where)
+            levels
+            MaxNesting
+
+    /// Every expression has at most `MaxNodes` nodes and nests at most `MaxNesting` levels (counted with an
+    /// explicit stack).
     let expressionSizes (s: CheckScope) : string list = [
         for where, e in expressions s.Model do
             let n = Expr.size e
 
             if n > MaxNodes then
                 tooLarge where n
+            else
+                let d = nesting e
+
+                if d > MaxNesting then
+                    tooDeep where d
     ]
