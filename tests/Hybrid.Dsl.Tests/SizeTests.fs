@@ -63,7 +63,10 @@ let tests =
 
             let modelWith (rhs: Expr) =
                 Parse.model "model deep\nfield u\ndu/dt = -u\ninitial u = 1"
-                |> fun m -> { m with Equations = [ { m.Equations.Head with Rhs = rhs } ] }
+                |> fun m -> {
+                    m with
+                        Equations = [ { m.Equations.Head with Rhs = rhs } ]
+                }
 
             let message (rhs: Expr) =
                 onSmallStack (fun () ->

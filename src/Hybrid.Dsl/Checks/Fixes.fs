@@ -59,7 +59,10 @@ module internal CheckFixes =
         match syntax with
         | ModelSyntax.Builder -> sprintf "fastField \"%s\"" name
         | ModelSyntax.Text -> sprintf "field %s fast" name
-        | ModelSyntax.CSharp -> sprintf "field %s fast (in model text: the C# builder has no fast fields; use HybridModel.BuilderFromText)" name
+        | ModelSyntax.CSharp ->
+            sprintf
+                "field %s fast (in model text: the C# builder has no fast fields; use HybridModel.BuilderFromText)"
+                name
 
     /// A positive parameter: `param "D" (positive 0.1)` / `param D = 0.1 positive`.
     let positiveParam (syntax: ModelSyntax) (name: string) =
