@@ -43,29 +43,27 @@ module internal SizeRules =
     /// The nesting of `e` (a leaf has 1), where a sum's left operand of a sum, or a product's left operand of a
     /// product, does not add a level: a flat sum of any length has nesting 2. One bottom-up pass, no recursion.
     let nesting (e: Expr) : int =
+        // Whether a node's left operand continues its chain (a sum of a sum, a product of a product).
+        let continuesChain (node: Expr) =
+            match node with
+            | Add(l, _)
+            | Sub(l, _) ->
+                match l with
+                | Add _
+                | Sub _ -> true
+                | _ -> false
+            | Mul(l, _)
+            | Div(l, _) ->
+                match l with
+                | Mul _
+                | Div _ -> true
+                | _ -> false
+            | _ -> false
+
         e
         |> Expr.fold (fun node kids ->
             match node, kids with
-            | (Add _ | Sub _), [ a; b ] ->
-                let left =
-                    match node with
-                    | Add(Add _, _)
-                    | Add(Sub _, _)
-                    | Sub(Add _, _)
-                    | Sub(Sub _, _) -> a
-                    | _ -> a + 1
-
-                max left (b + 1)
-            | (Mul _ | Div _), [ a; b ] ->
-                let left =
-                    match node with
-                    | Mul(Mul _, _)
-                    | Mul(Div _, _)
-                    | Div(Mul _, _)
-                    | Div(Div _, _) -> a
-                    | _ -> a + 1
-
-                max left (b + 1)
+            | (Add _ | Sub _ | Mul _ | Div _), [ a; b ] -> max (if continuesChain node then a else a + 1) (b + 1)
             | _, [] -> 1
             | _, ks -> 1 + List.max ks)
 
