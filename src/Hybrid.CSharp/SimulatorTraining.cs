@@ -390,7 +390,7 @@ public sealed partial class HybridSimulator
             Tensor[] best;
             using (no_grad())
                 best = all.Select(p => p.detach().clone()).ToArray();
-            using var optimizer = optim.Adam(groups.Select(g => new TorchSharp.Modules.Adam.ParamGroup(g.Parameters, lr: g.LearningRate)), lr: 0.01);
+            using var optimizer = new Adam(groups.Select(g => Tuple.Create(g.Parameters.Select(p => (Tensor)p).ToArray(), g.LearningRate)).ToArray());
             var meta = Checkpoint.load(latest.Value, tensors, best, optimizer);
             foreach (var b in best)
                 b.Dispose();

@@ -44,6 +44,7 @@ let main argv =
         Training.LbfgsTests.tests
         Training.InitialFitTests.tests
         Training.CovarianceTests.tests
+        Training.AdamTests.tests
         Training.CheckpointTests.tests
         Training.KillResumeTests.tests
         Training.UncertaintyTests.tests

@@ -25,7 +25,7 @@ type CheckpointMeta = {
 }
 
 /// Saving and loading training state: parameter tensors (θ and φ, plus the best-so-far copy), optimizer
-/// state (TorchSharp's own format) and a small text file with the epoch, seed and loss history.
+/// state (`Adam.Save`) and a small text file with the epoch, seed and loss history.
 ///
 /// A save never puts a good state at risk. It writes every file of `epoch-NNNNNN` in a staging folder, each to
 /// a temporary name that is flushed to disk (fsync) and then renamed; it writes `manifest.txt` last, with the
@@ -39,10 +39,43 @@ module Checkpoint =
 
     let private inv = CultureInfo.InvariantCulture
 
+    /// The checkpoint format this version of Hybrid writes and reads (2: optimizer.bin holds `Adam.Save`'s
+    /// state; 1, Hybrid before 0.1.0: TorchSharp's optimizer state).
+    let formatVersion = 2
+
     /// The first line of a manifest.
-    let private manifestHeader = "hybrid-checkpoint 1"
+    let private manifestHeader = $"hybrid-checkpoint {formatVersion}"
+
+    let private headerPattern =
+        Regex(@"^hybrid-checkpoint (\d+)$", RegexOptions.CultureInvariant)
 
     let private manifestName = "manifest.txt"
+
+    /// The format of a checkpoint folder when its manifest names one other than `formatVersion` (such a folder
+    /// is not damaged: it is never fallen back from nor deleted, and loading it says which Hybrid reads it).
+    let private otherFormat (folder: string) : int option =
+        let manifest = Path.Combine(folder, manifestName)
+
+        if File.Exists manifest then
+            use reader = new StreamReader(manifest)
+
+            let m =
+                headerPattern.Match(reader.ReadLine() |> Option.ofObj |> Option.defaultValue "")
+
+            match Int32.TryParse(m.Groups[1].Value, NumberStyles.None, inv) with
+            | true, n when m.Success && n <> formatVersion -> Some n
+            | _ -> None
+        else
+            None
+
+    let private otherFormatMessage (folder: string) (n: int) =
+        let writer =
+            if n < formatVersion then
+                "an older version of Hybrid (before the optimizer state became Hybrid's own)"
+            else
+                "a newer version of Hybrid"
+
+        $"the checkpoint '{folder}' is in checkpoint format {n}, written by {writer}; this version reads format {formatVersion}. Resume it with the Hybrid that wrote it, or train afresh in another checkpoint folder (it is kept as it is)"
 
     /// Checkpoint folders: `epoch-NNNNNN`, and `epoch-NNNNNN.replaced` (an older folder of the same epoch moved
     /// aside while its successor is put in place).
@@ -180,6 +213,8 @@ module Checkpoint =
         elif not (File.Exists manifest) then
             Error
                 $"'{manifest}' is missing: the save was interrupted, or the folder was written by an older version of Hybrid"
+        elif (otherFormat folder).IsSome then
+            Error(otherFormatMessage folder (otherFormat folder).Value)
         else
             let lines = File.ReadAllLines manifest |> Array.filter (fun l -> l <> "")
 
@@ -276,6 +311,9 @@ module Checkpoint =
         let chosen =
             all
             |> Array.tryPick (fun (_, folder) ->
+                otherFormat folder
+                |> Option.iter (fun n -> raise (HybridException $"Cannot resume: {otherFormatMessage folder n}."))
+
                 match verify folder with
                 | Ok meta -> Some(folder, meta)
                 | Error p ->
@@ -356,7 +394,7 @@ module Checkpoint =
                     if tmp.shape <> t.shape then
                         raise (
                             HybridException(
-                                $"Checkpoint '{path}': a tensor has shape {tmp.shape} but the model's has {t.shape}. Resume with the same model."
+                                $"Checkpoint '{path}': a tensor has shape {ShapeText.ofShape tmp.shape} but the model's has {ShapeText.ofShape t.shape}. Resume with the same model."
                             )
                         )
 
@@ -365,29 +403,22 @@ module Checkpoint =
             Array.iter2 (fun (t: torch.Tensor) (tmp: torch.Tensor) -> t.copy_ tmp |> ignore) into loaded
             loaded |> Array.iter (fun t -> t.Dispose()))
 
-    let private loadVerified
-        (folder: string)
-        (parameters: torch.Tensor[])
-        (best: torch.Tensor[])
-        (optimizer: torch.optim.Optimizer)
-        =
+    let private loadVerified (folder: string) (parameters: torch.Tensor[]) (best: torch.Tensor[]) (optimizer: Adam) =
         readTensors (Path.Combine(folder, "parameters.bin")) parameters
         readTensors (Path.Combine(folder, "best.bin")) best
         let optimizerPath = Path.Combine(folder, "optimizer.bin")
 
-        match optimizer with
-        | :? Modules.OptimizerHelper as o when File.Exists optimizerPath ->
+        if File.Exists optimizerPath then
             wrapLoad optimizerPath (fun () ->
                 use f = File.OpenRead optimizerPath
                 use r = new BinaryReader(f)
-                o.load_state_dict r)
-        | :? Modules.OptimizerHelper ->
+                optimizer.Load r)
+        else
             raise (
                 HybridException(
                     $"Checkpoint '{folder}' has no optimizer.bin but this run's optimizer needs one. Resume with the optimizer the checkpoint was made with, or use another checkpoint folder."
                 )
             )
-        | _ -> ()
 
     /// Saves parameters, the best-so-far copies, optimizer state and meta into `dir/epoch-NNNNNN` (each file
     /// written to a temporary name, flushed to disk and renamed; a manifest with lengths and SHA-256 last),
@@ -397,7 +428,7 @@ module Checkpoint =
         (dir: string)
         (parameters: torch.Tensor[])
         (best: torch.Tensor[])
-        (optimizer: torch.optim.Optimizer)
+        (optimizer: Adam)
         (meta: CheckpointMeta)
         : string =
         Directory.CreateDirectory dir |> ignore
@@ -415,15 +446,12 @@ module Checkpoint =
         writeTensors (Path.Combine(staging, "best.bin")) best
         written.Add "best.bin"
 
-        match optimizer with
-        | :? Modules.OptimizerHelper as o ->
-            writeDurably (Path.Combine(staging, "optimizer.bin")) (fun f ->
-                use w = new BinaryWriter(f, Text.Encoding.UTF8, true)
-                o.save_state_dict w
-                w.Flush())
+        writeDurably (Path.Combine(staging, "optimizer.bin")) (fun f ->
+            use w = new BinaryWriter(f, Text.Encoding.UTF8, true)
+            optimizer.Save w
+            w.Flush())
 
-            written.Add "optimizer.bin"
-        | _ -> ()
+        written.Add "optimizer.bin"
 
         writeDurably (Path.Combine(staging, "meta.txt")) (fun f ->
             let bytes = Text.Encoding.UTF8.GetBytes(metaText meta)
@@ -480,7 +508,7 @@ module Checkpoint =
             |> Option.map snd
 
         for _, folder in candidates dir do
-            if folder <> target && Some folder <> older then
+            if folder <> target && Some folder <> older && (otherFormat folder).IsNone then
                 try
                     Directory.Delete(folder, true)
                 with _ ->
@@ -496,12 +524,10 @@ module Checkpoint =
 
     /// Loads a checkpoint folder into the given parameters, best copies and optimizer; returns the meta.
     /// The folder is verified first: a damaged file raises `HybridException` naming it (nothing is changed).
-    let load
-        (folder: string)
-        (parameters: torch.Tensor[])
-        (best: torch.Tensor[])
-        (optimizer: torch.optim.Optimizer)
-        : CheckpointMeta =
+    let load (folder: string) (parameters: torch.Tensor[]) (best: torch.Tensor[]) (optimizer: Adam) : CheckpointMeta =
+        otherFormat folder
+        |> Option.iter (fun n -> raise (HybridException $"Cannot load: {otherFormatMessage folder n}."))
+
         match verify folder with
         | Error p ->
             raise (
@@ -521,7 +547,7 @@ module Checkpoint =
         (dir: string)
         (parameters: torch.Tensor[])
         (best: torch.Tensor[])
-        (optimizer: torch.optim.Optimizer)
+        (optimizer: Adam)
         (seed: int)
         (epochs: int)
         : CheckpointMeta option =

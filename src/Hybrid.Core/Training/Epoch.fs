@@ -3,7 +3,6 @@ namespace Hybrid.Training
 open System
 open System.Collections.Generic
 open TorchSharp
-open TorchSharp.Modules
 open Hybrid
 
 /// One epoch of training: the optimizer steps over mini-batches, and the validation pass.
@@ -15,7 +14,7 @@ module internal Epoch =
         if parts.Total.dim () <> 0L then
             raise (
                 HybridException(
-                    $"Trainer: the loss must be a scalar (0-dim) tensor, got shape {parts.Total.shape}. Reduce it with .mean()."
+                    $"Trainer: the loss must be a scalar (0-dim) tensor, got shape {ShapeText.ofShape parts.Total.shape}. Reduce it with .mean()."
                 )
             )
 
@@ -34,8 +33,8 @@ module internal Epoch =
     /// returns the mean loss and the mean of each named part, in the order first reported.
     let steps
         (o: TrainOptions)
-        (optimizer: torch.optim.Optimizer)
-        (all: Parameter[])
+        (optimizer: Adam)
+        (all: Modules.Parameter[])
         (objective: Objective)
         (ctx: TrainContext)
         : float * (string * float)[] =
@@ -48,7 +47,7 @@ module internal Epoch =
 
         for step in 0 .. o.StepsPerEpoch - 1 do
             use _ = torch.NewDisposeScope()
-            optimizer.zero_grad ()
+            optimizer.ZeroGrad()
             let parts = objective.Loss { ctx with Step = step }
             let value = checkedLoss parts ctx.Epoch step
             parts.Total.backward ()
@@ -56,7 +55,7 @@ module internal Epoch =
             if o.ClipNorm > 0.0 then
                 torch.nn.utils.clip_grad_norm_ (all, o.ClipNorm) |> ignore
 
-            optimizer.step () |> ignore
+            optimizer.Step()
             sum <- sum + value
 
             for (n, t) in parts.Parts do

@@ -301,7 +301,6 @@ type internal LbfgsCore(options: LbfgsOptions, objective: float[] -> Evaluation,
 /// is a failed trial: the line search retreats from it and the fit goes on. The optimizer keeps its history
 /// between `Run` calls. Not thread-safe.
 type LbfgsOptimizer(options: LbfgsOptions, parameters: Parameter[], loss: unit -> torch.Tensor) =
-    static let shapeText (shape: int64[]) = String.Join(", ", shape)
     do Engine.init ()
 
     do
@@ -313,7 +312,7 @@ type LbfgsOptimizer(options: LbfgsOptions, parameters: Parameter[], loss: unit -
 
             raise (
                 HybridException(
-                    $"L-BFGS: parameter {i} (shape [{shapeText parameters[i].shape}]) does not require gradients. Leave out parameters that are not learnable."
+                    $"L-BFGS: parameter {i} (shape {ShapeText.ofShape parameters[i].shape}) does not require gradients. Leave out parameters that are not learnable."
                 )
             )
 
@@ -389,7 +388,7 @@ type LbfgsOptimizer(options: LbfgsOptions, parameters: Parameter[], loss: unit -
             if l.dim () <> 0L then
                 raise (
                     HybridException(
-                        $"L-BFGS: the loss must be a scalar (0-dim) tensor, got shape [{shapeText l.shape}]. Reduce it, e.g. with .mean()."
+                        $"L-BFGS: the loss must be a scalar (0-dim) tensor, got shape {ShapeText.ofShape l.shape}. Reduce it, e.g. with .mean()."
                     )
                 )
 

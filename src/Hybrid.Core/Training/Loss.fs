@@ -20,13 +20,12 @@ type LambdaSchedule =
 [<RequireQualifiedAccess>]
 module Loss =
 
-    let private shapeText (t: torch.Tensor) = System.String.Join(',', t.shape)
 
     let private sameShape (what: string) (prediction: torch.Tensor) (target: torch.Tensor) =
         if prediction.shape <> target.shape then
             raise (
                 HybridException(
-                    $"{what}: prediction has shape [{shapeText prediction}] but target has [{shapeText target}]. Apply the observation operator to the prediction first."
+                    $"{what}: prediction has shape {ShapeText.ofShape prediction.shape} but target has {ShapeText.ofShape target.shape}. Apply the observation operator to the prediction first."
                 )
             )
 

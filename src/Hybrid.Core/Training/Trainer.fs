@@ -3,7 +3,6 @@ namespace Hybrid.Training
 open System
 open System.Diagnostics
 open TorchSharp
-open TorchSharp.Modules
 open Hybrid
 
 /// Joint optimisation of θ and φ: Adam with parameter groups and schedules, gradient clipping, growing
@@ -36,7 +35,7 @@ module Trainer =
     }
 
     /// A parameter group with a constant rate.
-    let group (name: string) (rate: float) (parameters: Parameter seq) : Hybrid.Training.ParamGroup = {
+    let group (name: string) (rate: float) (parameters: Modules.Parameter seq) : Hybrid.Training.ParamGroup = {
         Name = name
         Parameters = Array.ofSeq parameters
         LearningRate = rate
@@ -112,10 +111,10 @@ module Trainer =
         let watch = Stopwatch.StartNew()
         let used = o.Groups |> Array.filter (fun g -> g.Parameters.Length > 0)
 
-        let optimizer =
-            torch.optim.Adam(
-                used |> Array.map (fun g -> Adam.ParamGroup(g.Parameters, lr = g.LearningRate)),
-                lr = used[0].LearningRate
+        use optimizer =
+            new Adam(
+                used
+                |> Array.map (fun g -> Array.map (fun p -> p :> torch.Tensor) g.Parameters, g.LearningRate)
             )
 
         let all = used |> Array.collect (fun g -> g.Parameters)
@@ -150,11 +149,9 @@ module Trainer =
             if o.Cancel.IsCancellationRequested then
                 cancelled <- true
             else
-                let controllers = optimizer.ParamGroups |> Array.ofSeq
-
                 used
                 |> Array.iteri (fun i g ->
-                    controllers[i].LearningRate <- g.LearningRate * rateFactor g.Schedule epoch o.Epochs)
+                    optimizer.LearningRate(i) <- g.LearningRate * rateFactor g.Schedule epoch o.Epochs)
 
                 torch.manual_seed (int64 (epochSeed o.Seed epoch)) |> ignore
 
@@ -242,7 +239,13 @@ module Trainer =
     /// the loss after each outer step (once converged, the remaining entries repeat the final loss). For the
     /// stop reason, evaluation counts and other settings use `Lbfgs.minimize` or `LbfgsOptimizer`. Runs inside
     /// `TorchGuard` (see `train`).
-    let lbfgs (parameters: Parameter[]) (rate: float) (iterations: int) (maxIter: int) (loss: unit -> torch.Tensor) =
+    let lbfgs
+        (parameters: Modules.Parameter[])
+        (rate: float)
+        (iterations: int)
+        (maxIter: int)
+        (loss: unit -> torch.Tensor)
+        =
         use _ = TorchGuard.enter "Trainer.lbfgs"
 
         let optimizer =

@@ -43,31 +43,19 @@ let adam
     : float =
     let watch = Stopwatch.StartNew()
 
-    let optimizers =
-        groups
-        |> Array.map (fun (ps, lr) ->
-            torch.optim.Adam(ps |> Array.map (fun p -> p :?> Modules.Parameter) |> Seq.ofArray, lr = lr))
+    use optimizer = new Adam(groups)
 
-    try
-        for iteration in 0 .. iterations - 1 do
-            use _ = torch.NewDisposeScope()
+    for iteration in 0 .. iterations - 1 do
+        use _ = torch.NewDisposeScope()
+        optimizer.ZeroGrad()
+        let l = loss iteration
+        let value = l.ToDouble()
 
-            for o in optimizers do
-                o.zero_grad ()
+        if not (Double.IsFinite value) then
+            raise (HybridException $"{what} training diverged at iteration {iteration} (loss {value}); {hint}.")
 
-            let l = loss iteration
-            let value = l.ToDouble()
-
-            if not (Double.IsFinite value) then
-                raise (HybridException $"{what} training diverged at iteration {iteration} (loss {value}); {hint}.")
-
-            l.backward ()
-
-            for o in optimizers do
-                o.step () |> ignore
-    finally
-        for o in optimizers do
-            o.Dispose()
+        l.backward ()
+        optimizer.Step()
 
     watch.Elapsed.TotalSeconds
 

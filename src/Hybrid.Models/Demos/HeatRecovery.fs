@@ -8,6 +8,7 @@ open System.Diagnostics
 open TorchSharp
 open Hybrid
 open Hybrid.TensorArithmetic
+open Hybrid.Training
 
 /// Settings of the demo. Defaults: `HeatRecovery.defaults`.
 type Settings = {
@@ -112,12 +113,12 @@ let run (s: Settings) (report: int -> float -> float -> unit) : Outcome =
            .* torch.randn (clean.shape, dtype = f64, generator = generator)
 
     let logD = torch.nn.Parameter(torch.tensor (log s.InitialD, dtype = f64))
-    let optimizer = torch.optim.Adam([| logD |], lr = s.LearningRate)
+    use optimizer = new Adam([| [| logD :> torch.Tensor |], s.LearningRate |])
     let mutable lastLoss = nan
 
     for iteration in 1 .. s.Iterations do
         use _ = torch.NewDisposeScope()
-        optimizer.zero_grad ()
+        optimizer.ZeroGrad()
         let d = logD.exp ()
 
         if d.ToDouble() > maxD then
@@ -129,7 +130,7 @@ let run (s: Settings) (report: int -> float -> float -> unit) : Outcome =
 
         let loss = (square (simulate s d u0 dx dt stepsPerSnapshot - data)).mean ()
         loss.backward ()
-        optimizer.step () |> ignore
+        optimizer.Step()
         lastLoss <- loss.ToDouble()
 
         if iteration % 25 = 0 || iteration = s.Iterations then

@@ -342,14 +342,20 @@ let tests =
                 clean + 0.01 * rms * torch.randn (clean.shape, dtype = f64, generator = gen)
 
             let sim = Compiler.compile Compiler.defaults (fisherKpp 32 0.01 0.8)
-            let optimizer = torch.optim.Adam(sim.Trainable(), lr = 0.05)
+
+            use optimizer =
+                new Hybrid.Training.Adam(
+                    [|
+                        sim.Trainable() |> Seq.map (fun p -> p :> torch.Tensor) |> Array.ofSeq, 0.05
+                    |]
+                )
 
             for _ in 1..150 do
                 use _ = torch.NewDisposeScope()
-                optimizer.zero_grad ()
+                optimizer.ZeroGrad()
                 let loss = (sim.Simulate(u0, o).Values[0] - data).square().mean ()
                 loss.backward ()
-                optimizer.step () |> ignore
+                optimizer.Step()
 
             let d, r = sim.Param("D").Get(), sim.Param("r").Get()
 

@@ -16,7 +16,7 @@ let private f64 = torch.ScalarType.Float64
 type private State = {
     Parameters: torch.Tensor[]
     Best: torch.Tensor[]
-    Optimizer: torch.optim.Optimizer
+    Optimizer: Adam
 }
 
 let private state () =
@@ -27,7 +27,7 @@ let private state () =
         torch.nn.Parameter(torch.tensor (0.0, dtype = f64))
     |]
 
-    let optimizer = torch.optim.Adam(ps, lr = 0.1)
+    let optimizer = new Adam([| ps |> Array.map (fun p -> p :> torch.Tensor), 0.1 |])
 
     {
         Parameters = ps |> Array.map (fun p -> p :> torch.Tensor)
@@ -139,7 +139,7 @@ let tests =
                 Expect.equal (Checkpoint.verify (folder dir 5)) (Ok(meta 5)) "verifies"
 
                 let lines = File.ReadAllLines(Path.Combine(folder dir 5, "manifest.txt"))
-                Expect.equal lines[0] "hybrid-checkpoint 1" "manifest header"
+                Expect.equal lines[0] "hybrid-checkpoint 2" "manifest header"
 
                 Expect.sequenceEqual
                     (lines[1..] |> Array.map (fun l -> l.Split(' ')[0]))
@@ -325,6 +325,52 @@ let tests =
 
                 Expect.equal (values s.Parameters) [| 0.0; 0.0; 0.0 |] "nothing loaded")
         }
+
+        testList "a checkpoint in another format is neither damaged nor deleted: resuming says which Hybrid reads it" [
+            for version, writer in
+                [
+                    1, "an older version of Hybrid (before the optimizer state became Hybrid's own)"
+                    3, "a newer version of Hybrid"
+                ] ->
+                test $"format {version}" {
+                    let dir = saved [ 5; 10 ]
+
+                    withDir dir (fun () ->
+                        let manifest = Path.Combine(folder dir 10, "manifest.txt")
+                        let lines = File.ReadAllLines manifest
+                        lines[0] <- $"hybrid-checkpoint {version}"
+                        File.WriteAllLines(manifest, lines)
+                        let s = state ()
+
+                        let e =
+                            Expect.throwsC
+                                (fun () -> Checkpoint.resume dir s.Parameters s.Best s.Optimizer 3 20 |> ignore)
+                                id
+
+                        Expect.equal
+                            e.Message
+                            $"Cannot resume: the checkpoint '{folder dir 10}' is in checkpoint format {version}, written by {writer}; this version reads format 2. Resume it with the Hybrid that wrote it, or train afresh in another checkpoint folder (it is kept as it is)."
+                            "names the format, the writer and what to do"
+
+                        Expect.equal (values s.Parameters) [| 0.0; 0.0; 0.0 |] "nothing loaded, not epoch 5 either"
+
+                        let e =
+                            Expect.throwsC
+                                (fun () -> Checkpoint.load (folder dir 10) s.Parameters s.Best s.Optimizer |> ignore)
+                                id
+
+                        Expect.stringContains
+                            e.Message
+                            $"Cannot load: the checkpoint '{folder dir 10}' is in checkpoint format {version}"
+                            "load says so too"
+
+                        // A later save in the same folder keeps it (and its own newest older checkpoint).
+                        setEpoch s 15
+                        Checkpoint.save dir s.Parameters s.Best s.Optimizer (meta 15) |> ignore
+                        Expect.isTrue (Directory.Exists(folder dir 10)) "the other format's folder is kept"
+                        Expect.equal (File.ReadAllLines(manifest).[0]) $"hybrid-checkpoint {version}" "untouched")
+                }
+        ]
 
         test "a checkpoint of another model names the file and the mismatch" {
             let dir = saved [ 5 ]
