@@ -36,6 +36,40 @@ module Integrators =
         | Scheme.SspRk3 -> 2.5127
         | Scheme.Rk4 -> 2.7853
 
+    /// The coefficients c₀…cₛ of the stability polynomial R(z) = Σₖ cₖ zᵏ of the scheme's explicit part
+    /// (cₖ = bᵀA^(k−1)𝟙 from its tableau; IMEX Euler's explicit part is Euler's, IMEX Crank–Nicolson's Heun's):
+    /// a step multiplies a mode of du/dt = λu by R(λΔt). RK4: 1, 1, 1/2, 1/6, 1/24.
+    let stabilityPolynomial (s: Scheme) : float[] =
+        let explicitPart =
+            match s with
+            | Scheme.ImexEuler -> Scheme.Euler
+            | Scheme.ImexCrankNicolson -> Scheme.Heun
+            | other -> other
+
+        let t = Tableau.ofScheme explicitPart
+        let n = t.B.Length
+
+        let a i j =
+            if j < t.A[i].Length then t.A[i][j] else 0.0
+
+        let mutable power = Array.create n 1.0
+
+        [|
+            yield 1.0
+
+            for _ in 1..n do
+                yield Array.fold2 (fun sum b x -> sum + b * x) 0.0 t.B power
+                let previous = power
+                power <- Array.init n (fun i -> Array.init n (fun j -> a i j * previous[j]) |> Array.sum)
+        |]
+
+    /// |R(z)|: how much one step of `s` multiplies a mode of du/dt = λu, z = λΔt (stable where ≤ 1).
+    let amplification (s: Scheme) (z: System.Numerics.Complex) : float =
+        stabilityPolynomial s
+        |> Array.rev
+        |> Array.fold (fun r c -> r * z + System.Numerics.Complex(c, 0.0)) System.Numerics.Complex.Zero
+        |> fun r -> r.Magnitude
+
     /// The largest stable Δt of `scheme` for these limits on `grid`: diffusion needs
     /// Δt ≤ r / (4 D Σ 1/h²) (r = `realStabilityRadius`), upwind advection Δt ≤ 1 / Σ(|v|/h).
     /// Infinity when nothing limits the step. IMEX schemes ignore the stiff diffusivity.

@@ -327,7 +327,12 @@ module Rollout =
             growth <- Stability.growthCause o.Scheme o.Dt span start maxMagnitude terms
 
             match
-                [ generic; Stability.violation o.Scheme dyn.Grid o.Dt terms ]
+                [
+                    generic
+                    Stability.violation o.Scheme dyn.Grid o.Dt terms
+                    CouplingProbe.worst o.Scheme o.Dt dyn theta o.T0 u
+                    |> Option.map (Stability.couplingViolation o.Scheme o.Dt)
+                ]
                 |> List.choose id
                 |> List.sortBy fst
                 |> List.tryHead

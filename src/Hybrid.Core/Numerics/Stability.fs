@@ -85,6 +85,34 @@ module Stability =
 
         $"The pointwise (reaction) part of ∂{r.Field}/∂t decays at rate |λ| = {g4 -r.Lowest} at the start ({decaying r}; λ = ∂/∂{r.Field} of these terms): with Δt = {g4 dt}, |λ|·Δt = {g4 (-r.Lowest * dt)} is above the stability limit {g4 radius} of {scheme} along the negative real axis. Use Dt ≤ {g4 (reactionDt scheme r)}; if that rate is not meant, check the terms' coefficients and units."
 
+    let private complexText (z: Numerics.Complex) =
+        if abs z.Imaginary < 1e-12 * max 1.0 (abs z.Real) then
+            g4 z.Real
+        else
+            $"{g4 z.Real} ± {g4 (abs z.Imaginary)}i"
+
+    /// The limit and error text for the worst mode of the local coupling (`CouplingProbe.worst`) at step `dt`.
+    let couplingViolation (scheme: Scheme) (dt: float) (mode: CoupledMode) : float * string =
+        let limit = CouplingProbe.stableDt scheme mode.Lambda dt
+        let z = mode.Lambda * Numerics.Complex(dt, 0.0)
+        let factor = Integrators.amplification scheme z
+
+        let equations = String.Join(", ", mode.Fields |> Array.map (fun f -> $"∂{f}/∂t"))
+
+        let entries =
+            mode.Entries
+            |> Array.map (fun (i, j, v) -> $"∂(∂{i}/∂t)/∂{j} = {g4 v}")
+            |> fun es -> String.Join(", ", es)
+
+        let what =
+            if mode.Fields.Length > 1 then
+                $"The coupled pointwise part of {equations}"
+            else
+                $"The pointwise part of {equations} (closures included)"
+
+        limit,
+        $"{what} has a mode with eigenvalue λ = {complexText mode.Lambda} at the start (largest entries of its local Jacobian there: {entries}): with Δt = {g4 dt}, |λ|·Δt = {g4 z.Magnitude} lies outside the stability region of {scheme}, whose steps multiply that mode by {g4 factor} where the solution changes by {g4 (exp z.Real)}. Use Dt ≤ {g4 limit}; if that rate is not meant, check the coupling coefficients and units."
+
     /// The term that limits the step most, when one is above its limit at step `dt`: the largest stable Δt it
     /// allows and its message.
     let violation (scheme: Scheme) (grid: Grid) (dt: float) (terms: TermLimits) : (float * string) option =

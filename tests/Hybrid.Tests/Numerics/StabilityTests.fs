@@ -67,8 +67,129 @@ let private refusal (sim: Simulator) (o: RolloutOptions) : string =
 let private rk4Factor (z: float) =
     1.0 + z + z * z / 2.0 + z * z * z / 6.0 + z * z * z * z / 24.0
 
+/// A damped stiff oscillator whose diagonal is mild: ∂u/∂t = −u + 1000 v, ∂v/∂t = −1000 u − v (an ODE, u = 1,
+/// v = 0): each equation's own rate is −1, the coupling gives λ = −1 ± 1000i.
+let private stiffOscillator =
+    let v = Sym "v"
+
+    Model.empty "stiff-oscillator"
+    |> Model.addField (Model.field "u")
+    |> Model.addField (Model.field "v")
+    |> Model.addEquation "u" (Add(Neg u, Mul(Num 1000.0, v)))
+    |> Model.addEquation "v" (Sub(Neg(Mul(Num 1000.0, u)), v))
+    |> Model.setInitial "u" (InitialCondition.Expr(Num 1.0))
+    |> Model.setInitial "v" (InitialCondition.Expr(Num 0.0))
+
+/// RK4's amplification |R(z)| for complex z, written out (independent of the library's tableau).
+let private rk4Complex (z: Numerics.Complex) =
+    (1.0 + z + z * z / 2.0 + z * z * z / 6.0 + z * z * z * z / 24.0).Magnitude
+
 let tests =
     testList "Stability by cause" [
+        test
+            "stability polynomials from the tableaux: RK4's is 1 + z + z²/2 + z³/6 + z⁴/24, and |R| = 1 at each real radius" {
+            let near (expected: float[]) (scheme: Scheme) =
+                let actual = Integrators.stabilityPolynomial scheme
+                Expect.equal actual.Length expected.Length $"{scheme}: degree"
+
+                Array.iter2
+                    (fun a e -> Expect.floatClose Accuracy.veryHigh a e $"{scheme}: coefficients")
+                    actual
+                    expected
+
+            near [| 1.0; 1.0; 0.5; 1.0 / 6.0; 1.0 / 24.0 |] Scheme.Rk4
+            near [| 1.0; 1.0; 0.5 |] Scheme.Heun
+            near [| 1.0; 1.0 |] Scheme.ImexEuler
+
+            for scheme in [ Scheme.Euler; Scheme.Heun; Scheme.SspRk3; Scheme.Rk4 ] do
+                let z = Numerics.Complex(-Integrators.realStabilityRadius scheme, 0.0)
+
+                Expect.floatClose
+                    { absolute = 2e-4; relative = 0.0 }
+                    (Integrators.amplification scheme z)
+                    1.0
+                    $"{scheme}"
+
+            let z = Numerics.Complex(-0.3, 2.1)
+            Expect.floatClose Accuracy.veryHigh (Integrators.amplification Scheme.Rk4 z) (rk4Complex z) "complex z"
+        }
+
+        test
+            "a stiff coupled system with a mild diagonal is refused by the one-step probe, naming the mode, the coupling, the limit and the fix" {
+            for backend in [ Backend.Eager; Backend.Kernels ] do
+                let sim = compileOn backend stiffOscillator
+                let message = refusal sim (rollout Scheme.Rk4 0.01 1.0)
+
+                Expect.stringStarts
+                    message
+                    "The coupled pointwise part of ∂u/∂t, ∂v/∂t has a mode with eigenvalue λ = -1 ± 1000i at the start (largest entries of its local Jacobian there: ∂(∂u/∂t)/∂v = 1000, ∂(∂v/∂t)/∂u = -1000, ∂(∂u/∂t)/∂u = -1): with Δt = 0.01, |λ|·Δt = 10 lies outside the stability region of Rk4"
+                    $"the message on {backend}"
+        }
+
+        test
+            "the probe's limit is where RK4 starts to amplify the mode by more than 5%: just below runs and decays, above is refused" {
+            let sim = compileOn Backend.Eager stiffOscillator
+            let lambda = Numerics.Complex(-1.0, 1000.0)
+
+            // The limit found independently: scan Δt for the first |R(λΔt)| above 1.05 (e^(Re λΔt) < 1 here).
+            let limit =
+                Seq.initInfinite (fun i -> 1e-7 * float i)
+                |> Seq.find (fun dt -> rk4Complex (lambda * Numerics.Complex(dt, 0.0)) > 1.05)
+
+            // RK4 is stable up to |z| = 2√2 on the imaginary axis; a 5% excess lies a little beyond.
+            Expect.isTrue (limit > 2.828e-3 && limit < 3.2e-3) $"the limit {limit} is just beyond 2√2/1000"
+            let message = refusal sim (rollout Scheme.Rk4 (limit * 1.02) (limit * 102.0))
+
+            let stated =
+                Text.RegularExpressions.Regex.Match(message, @"Use Dt ≤ ([0-9.e-]+)").Groups[1].Value
+
+            Expect.floatClose { absolute = 0.0; relative = 1e-3 } (float stated) limit "the limit stated"
+
+            // Below the strict limit 2√2/1000 it runs, and RK4 damps the oscillation: the matrix is normal and
+            // both modes have |R(z)|, so after N steps |u|² + |v|² = |R(z)|^(2N) exactly (N = 100, z = λ·0.0025).
+            let values = simulate sim (rollout Scheme.Rk4 2.5e-3 0.25)
+
+            let energy =
+                values.Values[0].square().sum().ToDouble()
+                + values.Values[1].square().sum().ToDouble()
+
+            let expected = rk4Complex (lambda * Numerics.Complex(2.5e-3, 0.0)) ** 200.0
+            Expect.floatClose { absolute = 0.0; relative = 1e-6 } energy expected "|R(z)|^(2N)"
+        }
+
+        test "a closure's pointwise rate is probed too: ∂u/∂t = R(u) with R(u) = −1000 u is refused at Δt = 0.01" {
+            let sim =
+                Model.empty "closure-decay"
+                |> Model.addField (Model.field "u")
+                |> Model.addClosure {
+                    Name = "R"
+                    Arity = 1
+                    Architecture = Architecture.Mlp([ 1; 1 ], Hybrid.Activation.Tanh)
+                    Units = None
+                }
+                |> Model.addEquation "u" (Call("R", [ u ]))
+                |> Model.setInitial "u" (InitialCondition.Expr(Num 1.0))
+                |> compileOn Backend.Eager
+
+            do
+                use _ = torch.no_grad ()
+
+                for struct (name, p) in (snd sim.Modules[0]).named_parameters () do
+                    if name.EndsWith "weight" then
+                        p.fill_ -1000.0 |> ignore
+                    else
+                        p.zero_ () |> ignore
+
+            let message = refusal sim (rollout Scheme.Rk4 0.01 1.0)
+
+            Expect.stringStarts
+                message
+                "The pointwise part of ∂u/∂t (closures included) has a mode with eigenvalue λ = -1000 at the start"
+                "the closure's rate"
+
+            Expect.stringContains message "Use Dt ≤ 0.002" "a limit near RK4's 2.785/1000"
+        }
+
         test "the terms are read from the expressions: advection speeds and pointwise rates with their signs" {
             let v = Sym "v"
             let fields = [| "u"; "w" |]
