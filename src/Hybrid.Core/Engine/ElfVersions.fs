@@ -73,8 +73,17 @@ let private cString (b: byte[]) (start: int) (limit: int) =
 
     Encoding.ASCII.GetString(b, start, e - start)
 
+/// One section header of an ELF file (the fields the version patch reads).
+type private Section = {
+    Type: uint32
+    Offset: uint64
+    Size: uint64
+    Link: uint32
+    Info: uint32
+}
+
 /// Checks the ELF header; returns the section headers as (type, offset, size, link, info).
-let private sections (b: byte[]) =
+let private sections (b: byte[]) : Section[] =
     if b.Length < 64 then
         fail $"the file has {b.Length} bytes, fewer than an ELF header (64)"
 
@@ -99,13 +108,13 @@ let private sections (b: byte[]) =
     Array.init (int shnum) (fun i ->
         let o = table + int (uint64 i * shentsize)
 
-        {|
+        {
             Type = u32 b (o + 4)
             Offset = u64 b (o + 24)
             Size = u64 b (o + 32)
             Link = u32 b (o + 40)
             Info = u32 b (o + 44)
-        |})
+        })
 
 /// For each section of `sectionType`: its bounds [start, end) and a reader of its linked string table.
 let private versionSections (b: byte[]) (sectionType: uint32) (name: string) =

@@ -5,7 +5,7 @@ open System.Runtime.CompilerServices
 
 /// The few vector operations the kernel stepper needs, on whole float64 arrays, with `Vector<float>` SIMD.
 [<AbstractClass; Sealed>]
-type Blas =
+type internal Blas =
 
     /// y ← y + a·x (x at least as long as y).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]

@@ -5,7 +5,7 @@ open System.Collections.Generic
 open System.Linq.Expressions
 
 /// Scalar functions the generated kernels call (those `System.Math` lacks).
-type KernelMath =
+type internal KernelMath =
     /// 1 / (1 + e⁻ˣ) (`Pointwise.sigmoid`)
     static member Sigmoid(x: float) : float = Hybrid.Pointwise.sigmoid x
 
@@ -24,7 +24,7 @@ type KernelMath =
 /// The right-hand side of every field for a batch: reads the padded fields (ghosts filled), θ and t, writes
 /// one value per cell and field into `output`, which has the padded layout too (its ghost entries untouched).
 /// `inputs` holds the closure outputs per call site, `data` the forcings' values (both padded layout).
-type ForwardKernel =
+type internal ForwardKernel =
     delegate of
         padded: float[][] *
         theta: float[] *
@@ -39,7 +39,7 @@ type ForwardKernel =
 /// entries ignored), adds λᵀ∂F/∂(padded fields) into `paddedAdjoint` and λᵀ∂F/∂θ into `thetaAdjoint`.
 /// `inputs` holds the closure outputs per call site; λᵀ∂F/∂(closure outputs) is added into `inputAdjoint`;
 /// `data` holds the forcings' values (no gradient).
-type AdjointKernel =
+type internal AdjointKernel =
     delegate of
         padded: float[][] *
         theta: float[] *
@@ -61,7 +61,7 @@ type AdjointKernel =
 /// loops, and are far easier to get right than emitting IL by hand; `Vector<T>` SIMD would need gathers for
 /// the stencil reads, which cost more than they save at these sizes.
 [<RequireQualifiedAccess>]
-module Codegen =
+module internal Codegen =
 
     let private math name =
         typeof<Math>.GetMethod(name, [| typeof<float> |])

@@ -4,7 +4,7 @@ open System.Runtime.CompilerServices
 
 /// A ghost whose Dirichlet or Neumann value is not a constant: its offset is `Scale` × `Value`(t, θ, x, y),
 /// recomputed whenever the ghosts are filled; `Slopes[p]` is ∂Value/∂θ for parameter `Parameters[p]`.
-type MovingGhost = {
+type internal MovingGhost = {
     /// Index into the ghost arrays of `GhostMap`.
     Entry: int
     /// 2 for Dirichlet, (2k − 1)·h for Neumann.
@@ -26,7 +26,7 @@ type MovingGhost = {
 /// of `Numerics.Boundary.pad`: on the low side u[n−k] (periodic), 2v − u[k−1] (Dirichlet v),
 /// u[k−1] + s·(2k−1)·h (Neumann s), u[k−1] (no flux); mirrored on the high side. Corner ghosts of 2-D grids
 /// stay zero (no stencil of the kernel path reads them). Built once per plan, so filling is a flat loop.
-type GhostMap = {
+type internal GhostMap = {
     /// Padded index of interior cell c (x-major), trajectory 0.
     Interior: int[]
     /// Padded values per trajectory.
@@ -47,7 +47,7 @@ type GhostMap = {
 /// Ghost cells on padded flat arrays ([B·Padded] per field), and conversion from and to unpadded
 /// values ([B·Cells] per field, x-major).
 [<RequireQualifiedAccess>]
-module Ghosts =
+module internal Ghosts =
 
     /// The map of field number `field`.
     let map (plan: KernelPlan) (field: int) : GhostMap =

@@ -4,7 +4,7 @@ open Hybrid
 
 /// Unary operations of the kernel language.
 [<RequireQualifiedAccess>]
-type KUnary =
+type internal KUnary =
     | Neg
     /// A pointwise function of the model language (values and derivatives from `Pointwise`).
     | Fn of Fn
@@ -16,7 +16,7 @@ type KUnary =
 
 /// Binary operations of the kernel language.
 [<RequireQualifiedAccess>]
-type KBinary =
+type internal KBinary =
     | Add
     | Sub
     | Mul
@@ -28,7 +28,7 @@ type KBinary =
 /// The per-cell expression a generated kernel evaluates: what one cell's right-hand side is, in terms of field
 /// values at stencil offsets, parameter values, coordinates and time. Lowered from the model's `Expr` (spatial
 /// operators become explicit stencils), differentiated here for the adjoint, and compiled to a loop.
-type KExpr =
+type internal KExpr =
     /// A constant.
     | KConst of float
     /// Field number `field` at offset (dx, dy) from the current cell (ghost cells where it leaves the grid).
@@ -54,7 +54,7 @@ type KExpr =
 /// Smart constructors (folding constants and neutral elements, so derivatives stay small) and the
 /// symbolic derivative of kernel expressions.
 [<RequireQualifiedAccess>]
-module KExpr =
+module internal KExpr =
 
     let private zero = KConst 0.0
     let private one = KConst 1.0

@@ -7,14 +7,14 @@ open Hybrid.Numerics
 /// coordinates (the normal one at the boundary face, the tangential one at the ghost's cell) and scalar
 /// parameters, evaluated when the ghosts are filled.
 [<RequireQualifiedAccess>]
-type GhostRule =
+type internal GhostRule =
     | Periodic
     | Dirichlet of value: KExpr
     | Neumann of gradient: KExpr
     | NoFlux
 
 /// One call of a neural closure in the equations: which closure, and its arguments per cell.
-type ClosureSite = {
+type internal ClosureSite = {
     /// The closure's name.
     Name: string
     /// Its arguments as kernel expressions (pointwise).
@@ -29,7 +29,7 @@ type ClosureSite = {
 /// `FastGhost`, `FastPaddedCells`). A `KRead(f, dx, _)` counts `dx` in the sites of field f's own ring, from
 /// the site of the loop that evaluates it: in a fast loop a slow field is read at the parent site n / J, in
 /// a slow loop a fast field at site k·J (so Σⱼ becomes J reads at dx = j + m).
-type KernelPlan = {
+type internal KernelPlan = {
     /// The model the plan was lowered from.
     Model: Model
     /// Where the fields live.
@@ -85,7 +85,7 @@ type KernelPlan = {
 
 /// The array layout of one field of a plan.
 [<RequireQualifiedAccess>]
-module KernelPlan =
+module internal KernelPlan =
 
     /// Unknowns of field `f` per trajectory.
     let cells (plan: KernelPlan) (f: int) =

@@ -26,7 +26,7 @@ type KernelSimulator
         |> Array.collect (fun (_, m) -> m.parameters () |> Seq.map (fun p -> p :> torch.Tensor) |> Array.ofSeq)
 
     /// The lowered model.
-    member _.Plan = plan
+    member internal _.Plan = plan
 
     /// The explicit scheme.
     member _.Scheme = scheme
@@ -41,7 +41,7 @@ type KernelSimulator
     member _.Weights = weights
 
     /// A stepper with scratch buffers for `batch` trajectories (kernels compiled on first use).
-    member _.Stepper(batch: int) =
+    member internal _.Stepper(batch: int) =
         match steppers.TryGetValue batch with
         | true, s -> s
         | _ ->

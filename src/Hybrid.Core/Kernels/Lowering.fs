@@ -7,7 +7,7 @@ open Hybrid.Numerics
 /// discretisation of `Numerics.Operators` (ghost cells as `Numerics.Boundary.pad`), so kernel and eager
 /// simulators agree to round-off.
 [<RequireQualifiedAccess>]
-module Lowering =
+module internal Lowering =
 
     /// The ghost rule of `field` on `side`: its boundary condition, with Dirichlet and Neumann values lowered
     /// (they may use t, x, y, constants and scalar parameters).

@@ -20,7 +20,7 @@ open Hybrid.TensorArithmetic
 ///
 /// Forcings (`plan.Forcings`, data as functions of time, `forcings` in the same order) are evaluated at each
 /// stage's time and broadcast to the grid; they carry no gradient.
-type Stepper
+type internal Stepper
     (
         plan: KernelPlan,
         tableau: Tableau,

@@ -4,7 +4,7 @@ open System.Collections.Generic
 open System.Runtime.CompilerServices
 
 /// What a kernel rollout does: steps, step size, which steps it saves, how often it keeps a checkpoint.
-type RolloutSpec = {
+type internal RolloutSpec = {
     /// Time of the initial state.
     T0: float
     /// Step size.
@@ -19,7 +19,7 @@ type RolloutSpec = {
 }
 
 /// A forward rollout on flat arrays: the saved states and the checkpoints the adjoint restarts from.
-type RolloutTape = {
+type internal RolloutTape = {
     /// Saved states, one per save point: [save][field][B·Cells].
     Saved: float[][][]
     /// Checkpoints by step index (0, Segment, 2·Segment, …).
@@ -28,7 +28,7 @@ type RolloutTape = {
 
 /// Forward and reverse (discrete adjoint) rollouts of a `Stepper`, with segment checkpointing.
 [<RequireQualifiedAccess>]
-module TapedRollout =
+module internal TapedRollout =
 
     let private copy (u: float[][]) = u |> Array.map Array.copy
 

@@ -6,7 +6,7 @@ open TorchSharp
 open Hybrid.TensorArithmetic
 
 /// The worst mode of a system's local coupling, as `CouplingProbe.worst` measured it at the start of a rollout.
-type CoupledMode = {
+type internal CoupledMode = {
     /// The fields coupled (one shape, in state order).
     Fields: string[]
     /// The eigenvalue λ of the local Jacobian ∂F/∂u whose steps are amplified most beyond the true solution's.

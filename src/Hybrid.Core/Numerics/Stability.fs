@@ -7,7 +7,7 @@ open Hybrid
 /// advection terms c·∂(u) against the Courant limit, the pointwise (reaction) part of an equation against the
 /// scheme's stability region along the negative real axis, and fast growth as the cause of a blow-up.
 [<RequireQualifiedAccess>]
-module Stability =
+module internal Stability =
 
     /// The Courant limit of an advection term: |c|·Δt/Δx ≤ 1 for every explicit scheme (as for `Advect`).
     let courantLimit = 1.0
