@@ -22,6 +22,10 @@ public enum IntegrationScheme
     ImexEuler,
     /// <summary>IMEX Crank–Nicolson, order 2.</summary>
     ImexCrankNicolson,
+    /// <summary>Dormand–Prince 5(4), adaptive: steps chosen to keep the estimated error within
+    /// <see cref="SimulationSettings.RelativeTolerance"/> and <see cref="SimulationSettings.AbsoluteTolerance"/>;
+    /// <see cref="SimulationSettings.Dt"/> is the first step tried.</summary>
+    Dopri5,
 }
 
 /// <summary>Which back end runs a simulator's rollouts (see <see cref="CompileSettings.Backend"/>).</summary>
@@ -83,6 +87,12 @@ public sealed class SimulationSettings
     /// step is too large (default true); false skips the check.</summary>
     public bool CheckStability { get; init; } = true;
 
+    /// <summary>Relative error tolerance of <see cref="IntegrationScheme.Dopri5"/> (default 1e-6).</summary>
+    public double RelativeTolerance { get; init; } = 1e-6;
+
+    /// <summary>Absolute error tolerance of <see cref="IntegrationScheme.Dopri5"/>, in the fields' units (default 1e-9).</summary>
+    public double AbsoluteTolerance { get; init; } = 1e-9;
+
     internal RolloutOptions ToFSharp() =>
         SaveTimes is null
             ? throw new ArgumentNullException("settings", "SimulationSettings.SaveTimes is null. Give the times to return the state at, e.g. SaveTimes = new[] { 0.5, 1.0 }.")
@@ -95,6 +105,7 @@ public sealed class SimulationSettings
                 IntegrationScheme.Rk4 => Numerics.Scheme.Rk4,
                 IntegrationScheme.ImexEuler => Numerics.Scheme.ImexEuler,
                 IntegrationScheme.ImexCrankNicolson => Numerics.Scheme.ImexCrankNicolson,
+                IntegrationScheme.Dopri5 => Numerics.Scheme.Dopri5,
                 _ => throw new HybridException($"Unknown integration scheme {Scheme}."),
             },
             Dt,
@@ -102,7 +113,8 @@ public sealed class SimulationSettings
             (double[])SaveTimes.Clone(),
             Checkpointing.Off,
             10,
-            CheckStability ? OnUnstable.Fail : OnUnstable.Ignore);
+            CheckStability ? OnUnstable.Fail : OnUnstable.Ignore,
+            new Tolerance(RelativeTolerance, AbsoluteTolerance));
 }
 
 /// <summary>

@@ -58,7 +58,8 @@ public class LynxHareTests
             .Select(f => torch.tensor(data.Observations[f].Select(v => Math.Log(v[0])).ToArray(), new long[] { times.Length, 1 }, dtype: torch.ScalarType.Float64))
             .ToArray();
         var options = new Hybrid.Numerics.RolloutOptions(
-            Hybrid.Numerics.Scheme.Rk4, Dt, times[0], times, Hybrid.Numerics.Checkpointing.Off, 10, Hybrid.Numerics.OnUnstable.Fail);
+            Hybrid.Numerics.Scheme.Rk4, Dt, times[0], times, Hybrid.Numerics.Checkpointing.Off, 10, Hybrid.Numerics.OnUnstable.Fail,
+            Hybrid.Numerics.Rollout.defaults.Tolerance);
         torch.Tensor Loss()
         {
             var start = logStart.exp();

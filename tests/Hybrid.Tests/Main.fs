@@ -32,6 +32,7 @@ let main argv =
         Numerics.RolloutArgumentsTests.tests
         Numerics.ParameterTests.tests
         Numerics.StabilityTests.tests
+        Numerics.AdaptiveTests.tests
         Compiler.CompilerTests.tests
         Compiler.BackendTests.tests
         Compiler.SimulatorTextTests.tests

@@ -18,6 +18,7 @@ module Integrators =
         | Scheme.ImexCrankNicolson -> 2
         | Scheme.SspRk3 -> 3
         | Scheme.Rk4 -> 4
+        | Scheme.Dopri5 -> 5
 
     /// True for the IMEX schemes (stiff part implicit).
     let isImex (s: Scheme) : bool =
@@ -35,9 +36,11 @@ module Integrators =
         | Scheme.ImexCrankNicolson -> 2.0
         | Scheme.SspRk3 -> 2.5127
         | Scheme.Rk4 -> 2.7853
+        | Scheme.Dopri5 -> 3.3066
 
     /// The coefficients c₀…cₛ of the stability polynomial R(z) = Σₖ cₖ zᵏ of the scheme's explicit part
-    /// (cₖ = bᵀA^(k−1)𝟙 from its tableau; IMEX Euler's explicit part is Euler's, IMEX Crank–Nicolson's Heun's):
+    /// (cₖ = bᵀA^(k−1)𝟙 from its tableau; IMEX Euler's explicit part is Euler's, IMEX Crank–Nicolson's Heun's,
+    /// Dopri5's that of its 5th-order solution):
     /// a step multiplies a mode of du/dt = λu by R(λΔt). RK4: 1, 1, 1/2, 1/6, 1/24.
     let stabilityPolynomial (s: Scheme) : float[] =
         let explicitPart =
@@ -46,7 +49,11 @@ module Integrators =
             | Scheme.ImexCrankNicolson -> Scheme.Heun
             | other -> other
 
-        let t = Tableau.ofScheme explicitPart
+        let t =
+            match explicitPart with
+            | Scheme.Dopri5 -> Tableau.dormandPrince
+            | other -> Tableau.ofScheme other
+
         let n = t.B.Length
 
         let a i j =

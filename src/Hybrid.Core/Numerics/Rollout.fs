@@ -49,6 +49,8 @@ type RolloutOptions = {
     FiniteCheckEvery: int
     /// Stability check of explicit schemes at the start of the rollout.
     OnUnstable: OnUnstable
+    /// Error tolerance of adaptive schemes (`Scheme.Dopri5`); fixed-step schemes ignore it.
+    Tolerance: Tolerance
 }
 
 /// States at the save times.
@@ -67,7 +69,8 @@ type Trajectory = {
 [<RequireQualifiedAccess>]
 module Rollout =
 
-    /// RK4, Δt = 0.01, from 0, saving at t = 1, no checkpointing, NaN/Inf check every 10 steps, fail when unstable.
+    /// RK4, Δt = 0.01, from 0, saving at t = 1, no checkpointing, NaN/Inf check every 10 steps, fail when unstable;
+    /// for adaptive schemes a relative tolerance of 1e-6 and an absolute one of 1e-9.
     let defaults: RolloutOptions = {
         Scheme = Scheme.Rk4
         Dt = 0.01
@@ -76,6 +79,7 @@ module Rollout =
         Checkpointing = Checkpointing.Off
         FiniteCheckEvery = 10
         OnUnstable = OnUnstable.Fail
+        Tolerance = { Relative = 1e-6; Absolute = 1e-9 }
     }
 
     /// The most steps one rollout may take (default 10 million): a rollout that would need more is refused
@@ -218,10 +222,35 @@ module Rollout =
 
             previous <- s)
 
+        if o.Scheme = Scheme.Dopri5 then
+            let tol = o.Tolerance
+
+            if
+                not (
+                    tol.Relative >= 0.0
+                    && tol.Absolute >= 0.0
+                    && Double.IsFinite tol.Relative
+                    && Double.IsFinite tol.Absolute
+                    && tol.Relative + tol.Absolute > 0.0
+                )
+            then
+                raise (
+                    HybridException(
+                        $"Dopri5 needs finite tolerances ≥ 0, not both 0; got Tolerance = {{ Relative = {num tol.Relative}; Absolute = {num tol.Absolute} }}. Give e.g. Tolerance = {{ Relative = 1e-6; Absolute = 1e-9 }}."
+                    )
+                )
+
+            if o.Checkpointing <> Checkpointing.Off then
+                raise (
+                    HybridException(
+                        $"Dopri5 keeps the whole autograd graph: Checkpointing = {o.Checkpointing} is not supported with adaptive steps yet. Use Checkpointing.Off, or a fixed-step scheme (Rk4) with checkpointing."
+                    )
+                )
+
         let mutable t = o.T0
         let mutable total = 0.0
 
-        for s in o.SaveTimes do
+        for s in (if o.Scheme = Scheme.Dopri5 then [||] else o.SaveTimes) do
             total <- total + stepsOf (s - t) o.Dt
             t <- s
 
@@ -537,6 +566,7 @@ module Rollout =
         | Scheme.ImexCrankNicolson -> 2
         | Scheme.SspRk3 -> 3
         | Scheme.Rk4 -> 4
+        | Scheme.Dopri5 -> 6
 
     /// Integrates `dyn` with parameters θ from `u0` (one tensor per field, [B; spatial…]) and returns the
     /// states at `o.SaveTimes`. Differentiable with respect to u0, θ and `dyn.Leaves`; with checkpointing
@@ -555,81 +585,104 @@ module Rollout =
                 )
             )
 
-        let steps = schedule o
-        checkStability dyn theta u0 o
+        if o.Scheme = Scheme.Dopri5 then
+            validate o
 
-        let saves =
-            Array.init o.SaveTimes.Length (fun _ -> Array.zeroCreate<torch.Tensor> u0.Length)
+            let check (step: int) (t: float) (u: torch.Tensor[]) =
+                if o.FiniteCheckEvery > 0 && step % o.FiniteCheckEvery = 0 then
+                    checkFinite dyn.Fields step t u
 
-        // Saves at T0 itself.
-        o.SaveTimes
-        |> Array.iteri (fun i s ->
-            if abs (s - o.T0) <= 1e-12 * max 1.0 (abs s) then
-                saves[i] <- u0)
+            let result =
+                Adaptive.integrate (Dynamics.total dyn theta) o.Tolerance o.T0 o.Dt o.SaveTimes maxSteps check u0
 
-        let savedIndices (first: int) (last: int) = [
-            for i in first .. last - 1 do
-                if steps[i].Save >= 0 then
-                    yield steps[i].Save
-        ]
+            result.Saves
+            |> Array.iteri (fun i s ->
+                if not (obj.ReferenceEquals(s, u0)) then
+                    checkFinite dyn.Fields i o.SaveTimes[i] s)
 
-        let anyGrad =
-            torch.is_grad_enabled ()
-            && (Array.append (Array.append u0 theta) dyn.Leaves
-                |> Array.exists (fun t -> t.requires_grad))
+            {
+                Fields = dyn.Fields
+                Times = Array.copy o.SaveTimes
+                Values = Array.init u0.Length (fun f -> torch.stack (result.Saves |> Array.map (fun s -> s[f]), 0L))
+                Backend = Backend.Eager
+            }
+        else
 
-        let length =
-            if anyGrad then
-                let stateBytes =
-                    u0 |> Array.sumBy (fun t -> t.NumberOfElements * int64 (t.ElementSize))
+            let steps = schedule o
+            checkStability dyn theta u0 o
 
-                segmentLength o.Checkpointing steps.Length stateBytes (stages o.Scheme)
-            else
-                steps.Length
+            let saves =
+                Array.init o.SaveTimes.Length (fun _ -> Array.zeroCreate<torch.Tensor> u0.Length)
 
-        let mutable u = u0
-        let mutable first = 0
+            // Saves at T0 itself.
+            o.SaveTimes
+            |> Array.iteri (fun i s ->
+                if abs (s - o.T0) <= 1e-12 * max 1.0 (abs s) then
+                    saves[i] <- u0)
 
-        while first < steps.Length do
-            let last = min steps.Length (first + max 1 length)
-            let indices = savedIndices first last
+            let savedIndices (first: int) (last: int) = [
+                for i in first .. last - 1 do
+                    if steps[i].Save >= 0 then
+                        yield steps[i].Save
+            ]
 
-            let next, inside =
-                if length >= steps.Length || not anyGrad then
-                    runSteps dyn o steps first last theta u
+            let anyGrad =
+                torch.is_grad_enabled ()
+                && (Array.append (Array.append u0 theta) dyn.Leaves
+                    |> Array.exists (fun t -> t.requires_grad))
+
+            let length =
+                if anyGrad then
+                    let stateBytes =
+                        u0 |> Array.sumBy (fun t -> t.NumberOfElements * int64 (t.ElementSize))
+
+                    segmentLength o.Checkpointing steps.Length stateBytes (stages o.Scheme)
                 else
-                    // The backward pass calls this after the loop has moved on: capture the bounds by value.
-                    let segmentFirst = first
+                    steps.Length
 
-                    let run (state: torch.Tensor[]) (th: torch.Tensor[]) =
-                        let e, s = runSteps dyn o steps segmentFirst last th state
-                        // Saved states are cloned so that no output of the segment appears twice.
-                        Array.append e (s |> Array.concat |> Array.map (fun t -> t.clone ()))
+            let mutable u = u0
+            let mutable first = 0
 
-                    let vars: obj[] =
-                        Array.concat [
-                            [| box run; box u.Length; box theta.Length |]
-                            u |> Array.map box
-                            theta |> Array.map box
-                            dyn.Leaves |> Array.map box
+            while first < steps.Length do
+                let last = min steps.Length (first + max 1 length)
+                let indices = savedIndices first last
+
+                let next, inside =
+                    if length >= steps.Length || not anyGrad then
+                        runSteps dyn o steps first last theta u
+                    else
+                        // The backward pass calls this after the loop has moved on: capture the bounds by value.
+                        let segmentFirst = first
+
+                        let run (state: torch.Tensor[]) (th: torch.Tensor[]) =
+                            let e, s = runSteps dyn o steps segmentFirst last th state
+                            // Saved states are cloned so that no output of the segment appears twice.
+                            Array.append e (s |> Array.concat |> Array.map (fun t -> t.clone ()))
+
+                        let vars: obj[] =
+                            Array.concat [
+                                [| box run; box u.Length; box theta.Length |]
+                                u |> Array.map box
+                                theta |> Array.map box
+                                dyn.Leaves |> Array.map box
+                            ]
+
+                        let out = Segment.apply vars |> Array.ofSeq
+                        let e = out[0 .. u.Length - 1]
+
+                        let s = [
+                            for k in 0 .. indices.Length - 1 -> out[u.Length * (k + 1) .. u.Length * (k + 2) - 1]
                         ]
 
-                    let out = Segment.apply vars |> Array.ofSeq
-                    let e = out[0 .. u.Length - 1]
+                        e, s
 
-                    let s = [
-                        for k in 0 .. indices.Length - 1 -> out[u.Length * (k + 1) .. u.Length * (k + 2) - 1]
-                    ]
+                List.iter2 (fun idx (state: torch.Tensor[]) -> saves[idx] <- state) indices inside
+                u <- next
+                first <- last
 
-                    e, s
-
-            List.iter2 (fun idx (state: torch.Tensor[]) -> saves[idx] <- state) indices inside
-            u <- next
-            first <- last
-
-        {
-            Fields = dyn.Fields
-            Times = Array.copy o.SaveTimes
-            Values = Array.init u0.Length (fun f -> torch.stack (saves |> Array.map (fun s -> s[f]), 0L))
-            Backend = Backend.Eager
-        }
+            {
+                Fields = dyn.Fields
+                Times = Array.copy o.SaveTimes
+                Values = Array.init u0.Length (fun f -> torch.stack (saves |> Array.map (fun s -> s[f]), 0L))
+                Backend = Backend.Eager
+            }

@@ -17,6 +17,18 @@ type Scheme =
     | ImexEuler
     /// IMEX Crank–Nicolson: trapezoid on both parts, predictor–corrector (Heun) for the explicit part; order 2.
     | ImexCrankNicolson
+    /// Dormand–Prince 5(4), adaptive: each step's error is estimated from the embedded 4th-order solution and
+    /// kept within `RolloutOptions.Tolerance` by PI step-size control; `Dt` is the first step tried. Order 5.
+    | Dopri5
+
+/// Error tolerance of adaptive schemes: a step is accepted when the RMS over all values of
+/// (error / (Absolute + Relative·|u|)) is at most 1.
+type Tolerance = {
+    /// Relative tolerance.
+    Relative: float
+    /// Absolute tolerance (in the fields' units).
+    Absolute: float
+}
 
 /// An explicit Runge–Kutta method as a Butcher tableau: stage i evaluates F at u + Δt Σⱼ A[i][j] kⱼ and time
 /// t + C[i] Δt; the step is u + Δt Σᵢ B[i] kᵢ.
@@ -56,6 +68,60 @@ module Tableau =
                     $"{scheme} is an IMEX scheme, not an explicit Runge–Kutta method. Use Euler, Heun, SspRk3 or Rk4 here, or Integrators.stepper for IMEX steps."
                 )
             )
+        | Scheme.Dopri5 ->
+            raise (
+                ModelException(
+                    "Dopri5 is an adaptive scheme with an embedded error estimate, not a fixed-step tableau. Use Euler, Heun, SspRk3 or Rk4 here; Rollout.run integrates Dopri5."
+                )
+            )
+
+    /// Dormand and Prince's 5(4) pair (1980), 7 stages with the last evaluated at the new state (first same as
+    /// last): B gives the 5th-order solution.
+    let dormandPrince: Tableau = {
+        A = [|
+            [||]
+            [| 1.0 / 5.0 |]
+            [| 3.0 / 40.0; 9.0 / 40.0 |]
+            [| 44.0 / 45.0; -56.0 / 15.0; 32.0 / 9.0 |]
+            [| 19372.0 / 6561.0; -25360.0 / 2187.0; 64448.0 / 6561.0; -212.0 / 729.0 |]
+            [|
+                9017.0 / 3168.0
+                -355.0 / 33.0
+                46732.0 / 5247.0
+                49.0 / 176.0
+                -5103.0 / 18656.0
+            |]
+            [|
+                35.0 / 384.0
+                0.0
+                500.0 / 1113.0
+                125.0 / 192.0
+                -2187.0 / 6784.0
+                11.0 / 84.0
+            |]
+        |]
+        B = [|
+            35.0 / 384.0
+            0.0
+            500.0 / 1113.0
+            125.0 / 192.0
+            -2187.0 / 6784.0
+            11.0 / 84.0
+            0.0
+        |]
+        C = [| 0.0; 1.0 / 5.0; 3.0 / 10.0; 4.0 / 5.0; 8.0 / 9.0; 1.0; 1.0 |]
+    }
+
+    /// The embedded 4th-order weights of `dormandPrince`; the difference to its B estimates the step's error.
+    let dormandPrinceEmbedded = [|
+        5179.0 / 57600.0
+        0.0
+        7571.0 / 16695.0
+        393.0 / 640.0
+        -92097.0 / 339200.0
+        187.0 / 2100.0
+        1.0 / 40.0
+    |]
 
     /// The weights B as whole numbers over a common divisor d: B[i] = w[i] / d (RK4: d = 6, w = 1, 2, 2, 1), so
     /// that a step can add whole multiples of the slopes and divide by d once. Falls back to d = 1, w = B.
