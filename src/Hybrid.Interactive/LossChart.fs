@@ -40,11 +40,18 @@ module LossChart =
         let sb = StringBuilder()
         let add (s: string) = sb.Append(s).Append('\n') |> ignore
         let epochs = series |> List.map (fun (_, _, l) -> l.Length) |> List.fold max 0
-        let values = series |> List.collect (fun (_, _, l) -> List.ofArray l) |> List.filter Double.IsFinite
-        add $"<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"hybrid-loss-chart\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"11\">"
+
+        let values =
+            series
+            |> List.collect (fun (_, _, l) -> List.ofArray l)
+            |> List.filter Double.IsFinite
+
+        add
+            $"<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"hybrid-loss-chart\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"11\">"
 
         if values.IsEmpty then
-            add $"<text x=\"{coordinate (width / 2.0)}\" y=\"{coordinate (height / 2.0)}\" text-anchor=\"middle\">no finite loss to draw</text>"
+            add
+                $"<text x=\"{coordinate (width / 2.0)}\" y=\"{coordinate (height / 2.0)}\" text-anchor=\"middle\">no finite loss to draw</text>"
         else
             let logarithmic = values |> List.forall (fun v -> v > 0.0)
             let scale (v: float) = if logarithmic then log10 v else v
@@ -60,15 +67,22 @@ module LossChart =
                     lo - 1.0, hi + 1.0
 
             let x0, x1 = 1.0, float (max epochs 2)
-            let px (x: float) = left + (x - x0) / (x1 - x0) * (width - left - right)
-            let py (y: float) = height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom)
+
+            let px (x: float) =
+                left + (x - x0) / (x1 - x0) * (width - left - right)
+
+            let py (y: float) =
+                height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom)
+
             let plotRight = width - right
 
             add $"<text x=\"{coordinate left}\" y=\"14\">loss per epoch</text>"
 
-            add $"<line x1=\"{coordinate left}\" y1=\"{coordinate (height - bottom)}\" x2=\"{coordinate plotRight}\" y2=\"{coordinate (height - bottom)}\" stroke=\"#444\"/>"
+            add
+                $"<line x1=\"{coordinate left}\" y1=\"{coordinate (height - bottom)}\" x2=\"{coordinate plotRight}\" y2=\"{coordinate (height - bottom)}\" stroke=\"#444\"/>"
 
-            add $"<line x1=\"{coordinate left}\" y1=\"{coordinate top}\" x2=\"{coordinate left}\" y2=\"{coordinate (height - bottom)}\" stroke=\"#444\"/>"
+            add
+                $"<line x1=\"{coordinate left}\" y1=\"{coordinate top}\" x2=\"{coordinate left}\" y2=\"{coordinate (height - bottom)}\" stroke=\"#444\"/>"
 
             let yTicks =
                 if logarithmic then
@@ -84,14 +98,18 @@ module LossChart =
                     else
                         Html.number y
 
-                add $"<line x1=\"{coordinate left}\" y1=\"{coordinate (py y)}\" x2=\"{coordinate plotRight}\" y2=\"{coordinate (py y)}\" stroke=\"#ddd\"/>"
+                add
+                    $"<line x1=\"{coordinate left}\" y1=\"{coordinate (py y)}\" x2=\"{coordinate plotRight}\" y2=\"{coordinate (py y)}\" stroke=\"#ddd\"/>"
 
-                add $"<text x=\"{coordinate (left - 4.0)}\" y=\"{coordinate (py y + 4.0)}\" text-anchor=\"end\">{label}</text>"
+                add
+                    $"<text x=\"{coordinate (left - 4.0)}\" y=\"{coordinate (py y + 4.0)}\" text-anchor=\"end\">{label}</text>"
 
             for x in ticks x0 x1 |> Array.filter (fun x -> x = round x) do
-                add $"<text x=\"{coordinate (px x)}\" y=\"{coordinate (height - bottom + 14.0)}\" text-anchor=\"middle\">{Html.number x}</text>"
+                add
+                    $"<text x=\"{coordinate (px x)}\" y=\"{coordinate (height - bottom + 14.0)}\" text-anchor=\"middle\">{Html.number x}</text>"
 
-            add $"<text x=\"{coordinate ((left + plotRight) / 2.0)}\" y=\"{coordinate (height - 6.0)}\" text-anchor=\"middle\">epoch</text>"
+            add
+                $"<text x=\"{coordinate ((left + plotRight) / 2.0)}\" y=\"{coordinate (height - 6.0)}\" text-anchor=\"middle\">epoch</text>"
 
             series
             |> List.iteri (fun i (name, colour, losses) ->
@@ -109,12 +127,16 @@ module LossChart =
                         pen <- "M")
 
                 if path.Length > 0 then
-                    add $"<path d=\"{path.ToString().TrimEnd()}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\"/>"
+                    add
+                        $"<path d=\"{path.ToString().TrimEnd()}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\"/>"
 
                 let ly = top + 14.0 * float i + 6.0
-                add $"<line x1=\"{coordinate (plotRight + 8.0)}\" y1=\"{coordinate ly}\" x2=\"{coordinate (plotRight + 24.0)}\" y2=\"{coordinate ly}\" stroke=\"{colour}\" stroke-width=\"1.5\"/>"
 
-                add $"<text x=\"{coordinate (plotRight + 28.0)}\" y=\"{coordinate (ly + 4.0)}\">{Html.escape name}</text>")
+                add
+                    $"<line x1=\"{coordinate (plotRight + 8.0)}\" y1=\"{coordinate ly}\" x2=\"{coordinate (plotRight + 24.0)}\" y2=\"{coordinate ly}\" stroke=\"{colour}\" stroke-width=\"1.5\"/>"
+
+                add
+                    $"<text x=\"{coordinate (plotRight + 28.0)}\" y=\"{coordinate (ly + 4.0)}\">{Html.escape name}</text>")
 
         add "</svg>"
         sb.ToString().TrimEnd()

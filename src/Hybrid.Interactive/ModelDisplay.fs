@@ -34,13 +34,11 @@ module ModelDisplay =
     /// The model as HTML: its name, its equations typeset by MathJax, its whole text form in a closed
     /// `<details>` element, and the script that loads MathJax where the page lacks it.
     let html (m: Model) : string =
-        String.concat
-            "\n"
-            [
-                "<div class=\"hybrid-model\">"
-                $"<div><strong>model {Html.escape m.Name}</strong></div>"
-                $"<div class=\"hybrid-equations\">{latexBlock m}</div>"
-                $"<details><summary>text form</summary><pre>{Html.escape (text m)}</pre></details>"
-                "</div>"
-                mathJax
-            ]
+        String.concat "\n" [
+            "<div class=\"hybrid-model\">"
+            $"<div><strong>model {Html.escape m.Name}</strong></div>"
+            $"<div class=\"hybrid-equations\">{latexBlock m}</div>"
+            $"<details><summary>text form</summary><pre>{Html.escape (text m)}</pre></details>"
+            "</div>"
+            mathJax
+        ]

@@ -12,11 +12,9 @@ module SimulatorDisplay =
 
     /// The description in a `<pre>` element followed by the parameters' table (`ParameterTable.html`).
     let html (s: Simulator) : string =
-        String.concat
-            "\n"
-            [
-                "<div class=\"hybrid-simulator\">"
-                $"<pre>{Html.escape s.Display}</pre>"
-                ParameterTable.html s.Parameters
-                "</div>"
-            ]
+        String.concat "\n" [
+            "<div class=\"hybrid-simulator\">"
+            $"<pre>{Html.escape s.Display}</pre>"
+            ParameterTable.html s.Parameters
+            "</div>"
+        ]

@@ -37,7 +37,9 @@ module TensorSummary =
         | dtype when isInteger dtype ->
             head.to_type(torch.ScalarType.Int64).data<int64>().ToArray()
             |> Array.map (fun v -> v.ToString(Globalization.CultureInfo.InvariantCulture))
-        | _ -> head.to_type(torch.ScalarType.Float64).data<float>().ToArray() |> Array.map Html.number
+        | _ ->
+            head.to_type(torch.ScalarType.Float64).data<float>().ToArray()
+            |> Array.map Html.number
 
     /// The summary line. A disposed tensor reads `tensor (disposed)`; complex values are not shown.
     let text (t: torch.Tensor) : string =
@@ -63,7 +65,10 @@ module TensorSummary =
                     let shown = min count (int64 ShownValues)
                     let first = String.Join(", ", firstValues t shown)
 
-                    if count > shown then $"{first}, … ({count} values)" else first
+                    if count > shown then
+                        $"{first}, … ({count} values)"
+                    else
+                        first
 
             $"{head}: {values}"
 

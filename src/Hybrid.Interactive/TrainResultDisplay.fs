@@ -40,11 +40,9 @@ module TrainResultDisplay =
             |> List.map (fun (k, v) -> $"<tr><th>{Html.escape k}</th><td>{Html.escape v}</td></tr>")
             |> String.concat "\n"
 
-        String.concat
-            "\n"
-            [
-                "<div class=\"hybrid-train-result\">"
-                $"<table class=\"hybrid-train-result-table\">\n<tbody>\n{body}\n</tbody>\n</table>"
-                LossChart.svg r
-                "</div>"
-            ]
+        String.concat "\n" [
+            "<div class=\"hybrid-train-result\">"
+            $"<table class=\"hybrid-train-result-table\">\n<tbody>\n{body}\n</tbody>\n</table>"
+            LossChart.svg r
+            "</div>"
+        ]

@@ -29,10 +29,7 @@ let tests =
                 "k = 0.5 (positive, learnable)"
                 "parameters, text"
 
-            Expect.equal
-                (Formatter.ToDisplayString(t, "text/plain"))
-                "tensor Float64 [2]: 0.5, 0.25"
-                "tensor, text"
+            Expect.equal (Formatter.ToDisplayString(t, "text/plain")) "tensor Float64 [2]: 0.5, 0.25" "tensor, text"
 
             Expect.equal
                 (Formatter.GetPreferredMimeTypesFor(typeof<Hybrid.Model>) |> List.ofSeq)

@@ -44,7 +44,11 @@ let tests =
                  + "\n</div>")
                 "simulator HTML"
 
-            Expect.stringContains html "<tr><td>k</td><td>positive</td><td>0.5</td><td>learnable</td><td>1</td></tr>" "k's row"
+            Expect.stringContains
+                html
+                "<tr><td>k</td><td>positive</td><td>0.5</td><td>learnable</td><td>1</td></tr>"
+                "k's row"
+
             Expect.stringStarts simulator.Display "Simulator of model 'decay'" "description's first line"
         }
     ]

@@ -8,13 +8,13 @@ let tests =
     testList "TensorSummary" [
         test "dtype, shape and every value when there are at most 8" {
             use t =
-                torch.tensor([| 1.0; 2.0; 3.0; 4.0; 5.0; 6.0 |], dtype = torch.float64).reshape(2L, 3L)
+                torch.tensor([| 1.0; 2.0; 3.0; 4.0; 5.0; 6.0 |], dtype = torch.float64).reshape (2L, 3L)
 
             Expect.equal (TensorSummary.text t) "tensor Float64 [2, 3]: 1, 2, 3, 4, 5, 6" "summary"
         }
 
         test "the first 8 values, then the count" {
-            use t = torch.arange(10, dtype = torch.float32)
+            use t = torch.arange (10, dtype = torch.float32)
             Expect.equal (TensorSummary.text t) "tensor Float32 [10]: 0, 1, 2, 3, 4, 5, 6, 7, … (10 values)" "summary"
         }
 
