@@ -170,6 +170,7 @@ let packedProjects = [
     "src/Hybrid.Core/Hybrid.Core.fsproj"
     "src/Hybrid.Models/Hybrid.Models.fsproj"
     "src/Hybrid.CSharp/Hybrid.CSharp.csproj"
+    "src/Hybrid.Interactive/Hybrid.Interactive.fsproj"
 ]
 
 let packagesDir = Path.Combine(root, "artifacts", "packages")
@@ -317,12 +318,57 @@ let notebookErrors (ipynb: string) =
     else
         [ $"{ipynb} was not written" ]
 
+/// Every string in the outputs of an executed notebook (.ipynb): each MIME type's data and each stream's text.
+let notebookOutputs (ipynb: string) =
+    let text (e: Text.Json.JsonElement) =
+        match e.ValueKind with
+        | Text.Json.JsonValueKind.Array -> e.EnumerateArray() |> Seq.map (fun l -> l.GetString()) |> String.concat ""
+        | Text.Json.JsonValueKind.String -> e.GetString()
+        | _ -> ""
+
+    if File.Exists ipynb then
+        use doc = Text.Json.JsonDocument.Parse(File.ReadAllText ipynb)
+
+        [
+            for cell in doc.RootElement.GetProperty("cells").EnumerateArray() do
+                match cell.TryGetProperty "outputs" with
+                | true, outputs ->
+                    for output in outputs.EnumerateArray() do
+                        match output.TryGetProperty "data" with
+                        | true, data ->
+                            for mime in data.EnumerateObject() do
+                                text mime.Value
+                        | _ -> ()
+
+                        match output.TryGetProperty "text" with
+                        | true, t -> text t
+                        | _ -> ()
+                | _ -> ()
+        ]
+    else
+        []
+
+/// What the executed docs/notebook.dib must show, exactly as Hybrid.Interactive's formatters write it: the
+/// extension script of the package loaded, the model's equation in LaTeX (HTML-escaped), the parameter table's
+/// row of K with its constraint, the summary line of the simulated tensor (u(t) = 1 / (1 + 9 exp(-0.3 t)) at
+/// t = 0.5, 1, ..., 4 to 6 digits) and the training result's table with its loss chart.
+let docsNotebookExpected = [
+    $"hybrid.interactive/{version}/interactive-extensions/dotnet/extension.dib"
+    "\\frac{\\partial u}{\\partial t} &amp;= r \\, u \\, \\left(1 - \\frac{u}{K}\\right)"
+    "<tr><td>K</td><td>in [0.5, 5]</td><td>1</td><td>learnable</td><td>1</td></tr>"
+    "tensor Float64 [20, 1]: 0.114333, 0.130423, 0.148398, 0.16837, 0.190429, 0.214632, 0.240996, 0.269487, … (20 values)"
+    "<table class=\"hybrid-train-result-table\">\n<tbody>\n<tr><th>epochs</th><td>150</td></tr>"
+    "<tr><th>ended</th><td>all epochs run</td></tr>"
+    "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"hybrid-loss-chart\""
+]
+
 /// The consumers in tests/consumers use Hybrid as an application outside this repository would: from the
 /// packages in artifacts/packages (tests/consumers/NuGet.config), restored into their own packages folder
 /// (artifacts/consumer-packages) from which Hybrid's packages are removed first, so a package restored by an
 /// earlier build cannot stand in for the one just packed. The third-party packages stay there between runs.
-/// Each consumer counts as one test (exit code 0 = passed): a script, a C# project and a notebook; so does the
-/// check of the packages' metadata before them.
+/// Each consumer counts as one test (exit code 0 = passed): a script, a C# project and a notebook, and the
+/// documentation's notebook (docs/notebook.dib, its outputs checked); so does the check of the packages' metadata
+/// before them.
 let runConsumers () =
     let consumers = Path.Combine(root, "tests", "consumers")
     let cache = Path.Combine(root, "artifacts", "consumer-packages")
@@ -409,6 +455,47 @@ let runConsumers () =
     | Error message ->
         Trace.traceError $"consumer notebook.dib: dotnet-repl 0.3.259 could not be installed: {message}"
         count (0, 1, 0)
+
+    // The documentation's notebook, run as a user would (Hybrid.Interactive from the feed, its formatters loaded
+    // by the package's extension script), passes when no cell fails and its outputs show what the formatters write.
+    let docsExecuted = Path.Combine(resultsDir, "docs-notebook.ipynb")
+    File.Delete docsExecuted
+    let docsNotebook = Path.Combine(root, "docs", "notebook.dib")
+
+    match repl with
+    | Ok repl ->
+        Trace.log "── consumer: docs/notebook.dib (dotnet-repl, #r \"nuget: Hybrid.Interactive\")"
+        let watch = Diagnostics.Stopwatch.StartNew()
+
+        let code =
+            exec
+                repl
+                $"--run \"{docsNotebook}\" --exit-after-run --output-format ipynb --output-path \"{docsExecuted}\""
+                consumers
+                env
+
+        Trace.log $"   docs/notebook.dib: exit code {code} in {watch.Elapsed.TotalSeconds:F0} s"
+        let outputs = notebookOutputs docsExecuted
+
+        let problems = [
+            if code <> 0 then
+                $"dotnet-repl exited with {code}"
+            yield! notebookErrors docsExecuted
+            for expected in docsNotebookExpected do
+                if not (outputs |> List.exists (fun o -> o.Contains expected)) then
+                    $"no output of {docsExecuted} contains '{expected}' (src/Hybrid.Interactive writes it; docs/notebook.dib shows it)"
+        ]
+
+        match problems with
+        | [] -> count (1, 0, 0)
+        | problems ->
+            Trace.traceError "consumer docs/notebook.dib failed"
+
+            for line in problems do
+                Trace.traceError $"   {line}"
+
+            count (0, 1, 0)
+    | Error _ -> count (0, 1, 0)
 
 Target.create "Consumers" (fun _ ->
     testsRan <- true
