@@ -437,8 +437,9 @@ let undocumentedAllowed: string list = [
 let missingPagesAllowed: string list = [ "reference/hybrid-dimension.html" ]
 
 /// Runs `dotnet fsdocs build` (fsdocs-tool of .config/dotnet-tools.json) with `--strict` and its warnings on
-/// missing docs turned on; gives its exit code and the lines it printed. The FD0001 and parameter warnings are
-/// not echoed: the missing-docs check below reports the ones that count.
+/// missing docs turned on; gives its exit code and the lines it printed. The FD0001 and parameter warnings, the
+/// files copied and pages written, and fsdocs' advice on unset project properties are not echoed: the
+/// missing-docs check below reports the warnings that count.
 let buildSite () =
     // fsdocs caches what it read from the projects in .fsdocs/; a stale cache could hide a changed property.
     let cache = Path.Combine(root, ".fsdocs")
@@ -469,7 +470,14 @@ let buildSite () =
         if not (isNull line) then
             lines.Enqueue line
 
-            if not (line.Contains "warning FD0001" || line.Contains "): warning: ") then
+            let quiet =
+                line.Contains "warning FD0001"
+                || line.Contains "): warning: "
+                || line.StartsWith "  copying "
+                || line.StartsWith "  Generating "
+                || line.StartsWith "please set '<"
+
+            if not quiet then
                 printfn "%s" line
 
     use p = new Diagnostics.Process(StartInfo = psi)
