@@ -436,6 +436,14 @@ let undocumentedAllowed: string list = [
 ///   are documented together (alone, Hybrid.Dsl's page is written), yet links to it from the Units module's page.
 let missingPagesAllowed: string list = [ "reference/hybrid-dimension.html" ]
 
+/// Entities whose docs fsdocs cannot read (it prints "Could not read comments from entity 'X'" and leaves them out
+/// of the site or without their docs), accepted by the missing-docs check; remove an entry once fsdocs reads it.
+/// - Hybrid.Dimension: the fsdocs defect of `missingPagesAllowed`.
+/// - Hybrid.CSharp.HybridEnsemble.TrainAsync: an `async` C# method; fsdocs 22.2.0 cannot convert its
+///   `AsyncStateMachine(typeof(…))` attribute, so the member is missing from HybridEnsemble's page (a
+///   non-async `TrainAsync` that returns the task of an async private method would be listed).
+let unreadableAllowed: string list = [ "Hybrid.Dimension"; "Hybrid.CSharp.HybridEnsemble.TrainAsync" ]
+
 /// Runs `dotnet fsdocs build` (fsdocs-tool of .config/dotnet-tools.json) with `--strict` and its warnings on
 /// missing docs turned on; gives its exit code and the lines it printed. The FD0001 and parameter warnings, the
 /// files copied and pages written, and fsdocs' advice on unset project properties are not echoed: the
@@ -492,7 +500,8 @@ let buildSite () =
 /// Public members without a `///` summary, one line each (file, line, documentation id), from fsdocs' FD0001
 /// warnings, less the members no one can document: F#'s generated `Is<Case>` properties of unions, the members
 /// the C# compiler generates for records and enums and implicit constructors (the C# compiler checks the rest:
-/// CS1591 is an error there), and the files of `undocumentedAllowed`.
+/// CS1591 is an error there), and the files of `undocumentedAllowed`; and the entities fsdocs could not read, less
+/// those of `unreadableAllowed`.
 let missingDocs (fsdocsOutput: string list) =
     let warning =
         Regex @"^(?<file>.*)\((?<line>\d+),\d+\): warning FD0001: no documentation for '(?<id>[^']+)'"
@@ -550,10 +559,22 @@ let missingDocs (fsdocsOutput: string list) =
         else
             id
 
-    entries
-    |> List.filter (fun (file, _, id) -> not (unionTester id || csharpGenerated id || allowed file))
-    |> List.distinct
-    |> List.map (fun (file, line, id) -> $"{file}({line}): {described id} has no /// summary")
+    let unreadable = [
+        for line in fsdocsOutput do
+            let m = Regex.Match(line, "^Could not read comments from entity '(?<entity>[^']+)'")
+
+            if m.Success && not (List.contains m.Groups["entity"].Value unreadableAllowed) then
+                $"""{m.Groups["entity"].Value}: fsdocs could not read its docs, so the site lacks them (see its message above)"""
+    ]
+
+    [
+        yield!
+            entries
+            |> List.filter (fun (file, _, id) -> not (unionTester id || csharpGenerated id || allowed file))
+            |> List.distinct
+            |> List.map (fun (file, line, id) -> $"{file}({line}): {described id} has no /// summary")
+        yield! List.distinct unreadable
+    ]
 
 /// Links in the site's pages that lead nowhere, one line each: every `href` and `src` that is not an external
 /// URL must name a file of the site (a folder: its index.html), and its `#anchor`, if any, an `id` or `name` in
