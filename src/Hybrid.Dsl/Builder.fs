@@ -47,16 +47,25 @@ type TimeDerivative = {
 /// The state of a `model { }` block while it is built. Each keyword prepends to a list (newest first), so a
 /// block of n declarations takes linear time; `Run` restores declaration order and builds the `Model` once.
 type ModelState = private {
+    /// The model's name, as given to `model "name"`.
     Name: string
+    /// The spatial domain and its grid (a point for ODE models).
     Domain: Domain
+    /// Declared fields (the state variables), newest first.
     Fields: FieldDecl list
+    /// Declared parameters with their constraints and starting values, newest first.
     Params: ParamDecl list
+    /// Declared forcings (known inputs over time), newest first.
     Forcings: ForcingDecl list
+    /// Declared closures (neural networks or named functions standing in for unknown terms), newest first.
     Closures: ClosureDecl list
+    /// Declared constants, newest first.
     Constants: ConstantDecl list
+    /// The equations, one per field, newest first.
     Equations: Equation list
     /// (field, side or None for every side, condition).
     Boundaries: (string * Side option * BoundaryCondition) list
+    /// The initial conditions, one per field, newest first.
     Initials: Initial list
     /// Units given with `units`: (symbol, units text).
     Units: (string * string) list
@@ -66,7 +75,9 @@ type ModelState = private {
 /// same `Model` value the programmatic API builds, checked by `Checks.validate`. A second initial condition for
 /// a field, or a second boundary condition for a field and side, is refused by the checks like a second
 /// equation; a boundary for one side after one for every side of the same field replaces it on that side.
-type ModelBuilder(name: string) =
+type ModelBuilder
+    /// Creates the builder of the model called `name` (what `model "name"` does).
+    (name: string) =
 
     /// The empty model.
     member _.Yield(_: unit) : ModelState = {

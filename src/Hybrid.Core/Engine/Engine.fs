@@ -6,6 +6,7 @@ open Hybrid.Native
 
 /// Where tensors live. CPU is the default; CUDA needs TorchSharp's CUDA runtime package.
 type Device =
+    /// The CPU (the default).
     | Cpu
     /// An NVIDIA GPU by index (0 = first).
     | Cuda of index: int
@@ -17,7 +18,9 @@ type Device =
 
 /// Floating-point precision of the tensors Hybrid creates. Float32 for speed, Float64 for checks.
 type Precision =
+    /// 32-bit floats (single precision), the default.
     | Float32
+    /// 64-bit floats (double precision).
     | Float64
 
 /// The numerical engine (TorchSharp over libtorch): loading, device, precision, seeds and threads.

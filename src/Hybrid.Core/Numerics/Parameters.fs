@@ -10,6 +10,8 @@ open Hybrid.TensorArithmetic
 /// `Positive`: value = softplus(raw); `Bounded(lo, hi)`: value = lo + (hi − lo)·sigmoid(raw); `Free`: value = raw.
 /// `shape` is [||] for a scalar, or e.g. the grid's shape for a spatial field (set everywhere to `initial`).
 type Param
+    /// Creates the parameter `name` with its constraint and starting value (a constrained value, inside the
+    /// constraint); `shape` defaults to a scalar, `dtype` to the engine's precision, `learnable` to true.
     (name: string, constr: Constraint, initial: float, ?shape: int64[], ?dtype: torch.ScalarType, ?learnable: bool) =
     do Engine.init ()
 

@@ -32,7 +32,14 @@ type Tolerance = {
 
 /// An explicit Runge–Kutta method as a Butcher tableau: stage i evaluates F at u + Δt Σⱼ A[i][j] kⱼ and time
 /// t + C[i] Δt; the step is u + Δt Σᵢ B[i] kᵢ.
-type Tableau = { A: float[][]; B: float[]; C: float[] }
+type Tableau = {
+    /// The stage coefficients: row i holds A[i][j] for the earlier stages j < i (row 0 is empty; s rows).
+    A: float[][]
+    /// The weights of the stages in the step (s values, summing to 1).
+    B: float[]
+    /// The stage times as fractions of Δt (s values, C[0] = 0).
+    C: float[]
+}
 
 /// The one set of tableaux of the explicit schemes, used by the eager integrators and the generated kernels.
 [<RequireQualifiedAccess>]

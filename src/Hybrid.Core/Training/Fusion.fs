@@ -18,7 +18,9 @@ type FusionMode =
 
 /// The fusion layer. Its learnable parts (α's raw value or the gate network) are its parameters, to be
 /// put in the φ group (or a group of their own).
-type Fusion(mode: FusionMode, ?dtype: torch.ScalarType) as this =
+type Fusion
+    /// Creates the fusion layer of `mode`, its parameters in `dtype` (default: the engine precision).
+    (mode: FusionMode, ?dtype: torch.ScalarType) as this =
     inherit torch.nn.Module("fusion")
 
     do Engine.init ()

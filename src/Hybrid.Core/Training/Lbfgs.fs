@@ -300,7 +300,10 @@ type internal LbfgsCore(options: LbfgsOptions, objective: float[] -> Evaluation,
 /// gradient is not finite, or whose loss raises a `HybridException` (a simulation's stability or NaN check),
 /// is a failed trial: the line search retreats from it and the fit goes on. The optimizer keeps its history
 /// between `Run` calls. Not thread-safe.
-type LbfgsOptimizer(options: LbfgsOptions, parameters: Parameter[], loss: unit -> torch.Tensor) =
+type LbfgsOptimizer
+    /// Creates the optimizer of `parameters` with `options`; `loss` evaluates the scalar loss at their current
+    /// values (it is called once per evaluation; the optimizer takes the gradient).
+    (options: LbfgsOptions, parameters: Parameter[], loss: unit -> torch.Tensor) =
     do Engine.init ()
 
     do

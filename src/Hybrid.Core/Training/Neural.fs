@@ -35,6 +35,8 @@ module Neural =
 /// (0 = none; dropout is active only in training mode, or in MC-dropout passes). Created in `dtype`
 /// (default: the engine precision) on the engine device; weights come from TorchSharp's (seedable) RNG.
 type Mlp
+    /// Creates the network `name`: `inputs` → `depth` hidden layers of `width` units → `outputs`; activation
+    /// Tanh and dropout 0 unless given, in `dtype` (default: the engine precision).
     (
         name: string,
         inputs: int,
@@ -118,6 +120,9 @@ type Padding =
 /// convolution to `outputs` channels; `padding` keeps the size (periodic wrap for periodic domains). For
 /// field-to-field (sub-grid) closures. Use `Cnn1d` or `Cnn2d`.
 type ConvNet
+    /// Creates the network `name` over `dims` spatial axes (1 or 2), `kind` naming it in messages: `inputs`
+    /// channels → `depth` convolutions of `width` channels and odd `kernel` size → `outputs` channels; padding
+    /// Periodic and activation Tanh unless given, in `dtype` (default: the engine precision).
     (
         kind: string,
         dims: int,
@@ -204,6 +209,9 @@ type ConvNet
 
 /// A 1-D convolutional network [B; inputs; n] → [B; outputs; n]; see `ConvNet`.
 type Cnn1d
+    /// Creates the 1-D network `name`: `inputs` channels → `depth` convolutions of `width` channels and odd
+    /// `kernel` size → `outputs` channels; padding Periodic and activation Tanh unless given, in `dtype`
+    /// (default: the engine precision).
     (
         name: string,
         inputs: int,
@@ -232,6 +240,9 @@ type Cnn1d
 
 /// A 2-D convolutional network [B; inputs; nx; ny] → [B; outputs; nx; ny]; see `ConvNet`.
 type Cnn2d
+    /// Creates the 2-D network `name`: `inputs` channels → `depth` convolutions of `width` channels and odd
+    /// `kernel` size (in both axes) → `outputs` channels; padding Periodic and activation Tanh unless given, in
+    /// `dtype` (default: the engine precision).
     (
         name: string,
         inputs: int,

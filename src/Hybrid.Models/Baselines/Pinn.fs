@@ -63,10 +63,12 @@ type Problem = {
     Collocation: float[][]
     /// Per-input shift and scale of the normalisation (network input = (x − shift) / scale).
     InputShift: float[]
+    /// Per-input scale of the normalisation (same length as `InputShift`, non-zero).
     InputScale: float[]
     /// Per-channel shift and scale of the output (u = shift + scale · network output); the data loss is measured
     /// in units of `OutputScale`.
     OutputShift: float[]
+    /// Per-channel scale of the output (same length as `OutputShift`, non-zero).
     OutputScale: float[]
     /// The residual of the equation at the collocation points, any shape (zero when the equation holds); its
     /// mean square enters the loss, so scale it to order one.

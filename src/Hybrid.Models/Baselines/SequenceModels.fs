@@ -29,6 +29,7 @@ type Architecture =
 
 /// Settings of a sequence baseline.
 type Settings = {
+    /// The network: LSTM or transformer.
     Architecture: Architecture
     /// Hidden size of the LSTM, or model width of the transformer.
     Hidden: int
@@ -82,7 +83,10 @@ let private positions (steps: int64) (width: int) =
 
 /// A causal sequence network in float64: [B; T; inputs] → [B; T; outputs], the output at step k depending on
 /// the inputs at steps 0 … k only.
-type SequenceNet(label: string, inputs: int, outputs: int, s: Settings) as this =
+type SequenceNet
+    /// Creates the network `label` with `inputs` features in and `outputs` out per step, shaped by `s`
+    /// (architecture, width, layers, heads).
+    (label: string, inputs: int, outputs: int, s: Settings) as this =
     inherit torch.nn.Module<torch.Tensor, torch.Tensor>(label)
 
     do

@@ -101,6 +101,7 @@ let quick = {
 
 /// One subject's record.
 type Subject = {
+    /// The subject's number in the data set.
     Id: int
     /// Body weight (kg).
     Weight: float
@@ -114,7 +115,9 @@ type Subject = {
 
 /// One model's result, pooled over the evaluated folds.
 type ModelResult = {
+    /// The model's short name, as in the report's tables.
     Name: string
+    /// What the model is, in one sentence, as in the report's tables.
     Description: string
     /// Mean squared error on the held-out subjects, all folds pooled ((mg/L)²).
     TestMse: float
@@ -140,6 +143,7 @@ type ModelResult = {
 
 /// Outcome of `run`.
 type Outcome = {
+    /// Every subject of the data set.
     Subjects: Subject[]
     /// Folds evaluated.
     Folds: int list
@@ -147,6 +151,7 @@ type Outcome = {
     Shown: Subject
     /// Times of the kept curves (h).
     CurveTimes: float[]
+    /// Each model's result, in the order of the report's tables.
     Models: ModelResult[]
     /// Calibration of the hybrid's deep ensemble and MC dropout on the held-out subjects, folds pooled (issue #6 e).
     Uncertainty: CaseUncertainty.MethodResult[]

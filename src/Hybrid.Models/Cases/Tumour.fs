@@ -134,7 +134,9 @@ let quick = {
 
 /// A dosing schedule: bolus doses (day, dose in units of c at the vessel).
 type Schedule = {
+    /// The schedule's name, as in the report.
     Name: string
+    /// The bolus doses: (day, dose in units of c at the vessel), in time order.
     Doses: (float * float)[]
 }
 
@@ -246,6 +248,7 @@ type ModelResult = {
 
 /// Outcome of `run`.
 type Outcome = {
+    /// The settings the case ran with.
     Settings: Settings
     /// True parameter values (D, r).
     TrueParameters: (string * float)[]

@@ -9,10 +9,16 @@ open Hybrid.Models.Common.ReportFormat
 
 /// One model's row of a case's tables (every case's results project to it).
 type ModelRow = {
+    /// The model's short name (the table's first column).
     Name: string
+    /// What the model is, in one sentence.
     Description: string
+    /// Mean squared error on the test data (in the squared units of the case's data; for models run over
+    /// several seeds, the mean over seeds).
     TestMse: float
+    /// Mean squared error on the training data (same units; NaN where the model has none).
     TrainMse: float
+    /// Training wall time (s; for models run over several seeds, the mean per seed).
     TrainSeconds: float
     /// Wall time of the model's test predictions (s; each case says what they are).
     InferenceSeconds: float
@@ -22,6 +28,8 @@ type ModelRow = {
     SeedTestMse: float[]
     /// Norm of the model's physics residual along its predictions (each case defines it; NaN if not computed).
     PhysicsResidual: float
+    /// The table's parameters column as (name, value) pairs: fitted or fixed parameters, or a network's weight
+    /// count.
     Parameters: (string * float)[]
 }
 

@@ -47,12 +47,15 @@ let defaults = {
 
 /// Outcome of `run`.
 type Outcome = {
+    /// The diffusion coefficient that generated the data (`Settings.TrueD`).
     TrueD: float
+    /// The diffusion coefficient recovered by the fit.
     RecoveredD: float
     /// |recovered − true| / true.
     RelativeError: float
     /// Mean squared misfit to the noisy data at the end.
     FinalLoss: float
+    /// Wall time of the fit.
     WallTime: TimeSpan
 }
 
