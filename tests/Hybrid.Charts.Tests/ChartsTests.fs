@@ -30,7 +30,7 @@ let private trajectory (fields: (string * float[,]) list) : Trajectory =
         let s, n = Array2D.length1 values, Array2D.length2 values
         let flat = Array.init (s * n) (fun k -> values[k / n, k % n])
         let other = flat |> Array.map (fun v -> 100.0 * v)
-        torch.tensor(Array.append flat other, [| 2L; int64 s; int64 n |], dtype = torch.float32).permute(1L, 0L, 2L)
+        torch.tensor(Array.append flat other, dtype = torch.float32).reshape(2L, int64 s, int64 n).permute (1L, 0L, 2L)
 
     {
         Fields = fields |> List.map fst |> Array.ofList
@@ -63,11 +63,11 @@ let tests =
 
         test "ofLineChart: a chart with nothing to draw is an error that says so" {
             let e =
-                Expect.throwsT<HybridException> (fun () ->
+                Figure.messageOf<HybridException> (fun () ->
                     Charts.ofLineChart { lineChart with Series = [||]; Observed = [||] } |> ignore)
 
             Expect.equal
-                e.Message
+                e
                 "Charts.ofLineChart: the chart 'hares' has no series and no observations. Give at least one series or observed point."
                 "message"
         }
@@ -125,12 +125,12 @@ let tests =
 
         test "fit: no shared field is an error naming both lists" {
             let e =
-                Expect.throwsT<HybridException> (fun () ->
+                Figure.messageOf<HybridException> (fun () ->
                     Charts.fit (trajectory [ "a", scalar [| 1.0; 2.0; 3.0 |] ]) (trajectory [ "b", scalar [| 1.0; 2.0; 3.0 |] ])
                     |> ignore)
 
             Expect.equal
-                e.Message
+                e
                 "Charts.fit: the observed fields [a] and the predicted fields [b] have no name in common. Name the observations after the model's fields."
                 "message"
         }
@@ -155,7 +155,8 @@ let tests =
             Expect.equal (Figure.numbers "y" traces[1]) [ 0.6; 0.3 ] "validation losses"
             let layout = doc.RootElement.GetProperty "layout"
             Expect.equal (layout.GetProperty("yaxis").GetProperty("type").GetString()) "log" "log axis"
-            Expect.equal (layout.GetProperty("shapes")[0].GetProperty("x0").GetDouble()) 4.0 "best epoch"
+            let shape = layout.GetProperty("shapes")[0]
+            Expect.equal (shape.GetProperty("x0").GetDouble()) 4.0 "best epoch"
             Expect.equal (Figure.title "xaxis" doc) "epoch" "x title"
         }
 

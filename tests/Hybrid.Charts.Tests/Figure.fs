@@ -30,3 +30,11 @@ let title (axis: string) (doc: JsonDocument) : string =
     let layout = doc.RootElement.GetProperty "layout"
     let owner = if axis = "" then layout else layout.GetProperty axis
     owner.GetProperty("title").GetProperty("text").GetString()
+
+/// The message of the exception of type 'E that `f` raises (fails the test when it raises none or another type).
+let messageOf<'E when 'E :> exn> (f: unit -> unit) : string =
+    try
+        f ()
+        Expecto.Tests.failtestf "expected %s, nothing was raised" typeof<'E>.Name
+    with
+    | :? 'E as e -> e.Message

@@ -54,21 +54,21 @@ let tests =
 
         test "a series of the wrong length and an unknown extension are errors that say what to give" {
             let e =
-                Expect.throwsT<ArgumentException> (fun () ->
+                Figure.messageOf<ArgumentException> (fun () ->
                     HybridCharts.WriteLinesAsync("c.html", "t", "x", "y", [| 0.0; 1.0 |], dict [ "m", [| 1.0 |] ], [||], [||])
                     |> ignore)
 
             Expect.stringStarts
-                e.Message
+                e
                 "HybridCharts.WriteLinesAsync: series 'm' has 1 values but x has 2. Give one value per x (NaN for a gap)."
                 "length message"
 
             let e =
-                Expect.throwsT<ArgumentException> (fun () ->
+                Figure.messageOf<ArgumentException> (fun () ->
                     HybridCharts.WriteSimulationAsync("c.pdf", [| 0.0 |], dict [ "m", [| 1.0 |] ]) |> ignore)
 
             Expect.stringStarts
-                e.Message
+                e
                 "HybridCharts: cannot write 'c.pdf': the extension '.pdf' is none of .html, .png, .svg, .jpg. Name the file for the format you want, e.g. chart.html."
                 "extension message"
         }
