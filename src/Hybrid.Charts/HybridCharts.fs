@@ -136,22 +136,25 @@ type HybridCharts =
         ArgumentNullException.ThrowIfNull levels
         ArgumentNullException.ThrowIfNull coverage
 
-        let calibrations = [|
-            for KeyValue(name, observed) in coverage do
-                if isNull observed || observed.Length <> levels.Length then
-                    raise (
-                        ArgumentException(
-                            $"HybridCharts.WriteReliabilityAsync: '{name}' has {(if isNull observed then 0 else observed.Length)} coverages but there are {levels.Length} levels. Give one coverage per level.",
-                            nameof coverage
-                        )
-                    )
+        let named = coverage |> Seq.map (fun pair -> pair.Key, pair.Value) |> Array.ofSeq
 
-                name,
-                {
-                    Levels = levels
-                    Coverage = observed
-                    Ece = Array.map2 (fun c l -> abs (c - l)) observed levels |> Array.average
-                }
-        |]
+        for name, observed in named do
+            if isNull observed || observed.Length <> levels.Length then
+                let count = if isNull observed then 0 else observed.Length
+
+                raise (
+                    ArgumentException(
+                        $"HybridCharts.WriteReliabilityAsync: '{name}' has {count} coverages but there are {levels.Length} levels. Give one coverage per level.",
+                        nameof coverage
+                    )
+                )
+
+        let calibrate (observed: double[]) : Calibration = {
+            Levels = levels
+            Coverage = observed
+            Ece = Array.map2 (fun c l -> abs (c - l)) observed levels |> Array.average
+        }
+
+        let calibrations = named |> Array.map (fun (name, observed) -> name, calibrate observed)
 
         HybridCharts.Output path (Charts.reliability calibrations)

@@ -53,7 +53,10 @@ let tests =
             Expect.isTrue (Double.IsNaN y[1]) "NaN stays a gap (not a number in the figure)"
             Expect.equal (Figure.numbers "y" traces[2]) [ 30.0; 47.2; 70.2 ] "observed y"
             Expect.equal (traces[2].GetProperty("mode").GetString()) "markers" "observations are dots"
-            Expect.equal (traces[0].GetProperty("line").GetProperty("color").GetString()) "#1f77b4" "the SVG's first colour"
+            Expect.equal
+                (traces[0].GetProperty("line").GetProperty("color").GetString())
+                "rgba(31, 119, 180, 1.0)"
+                "the SVG's first colour, #1f77b4"
             Expect.equal (Figure.title "" doc) "hares" "title"
             Expect.equal (Figure.title "xaxis" doc) "year" "x title"
             Expect.equal (Figure.title "yaxis" doc) "pelts" "y title"
