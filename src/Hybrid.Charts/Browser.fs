@@ -24,7 +24,10 @@ let find (variable: string option) (path: string) : string option =
         let folders = path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
 
         names
-        |> List.tryPick (fun exe -> folders |> Array.map (fun d -> Path.Combine(d, exe)) |> Array.tryFind File.Exists)
+        |> List.tryPick (fun exe ->
+            folders
+            |> Array.map (fun d -> Path.Combine(d, exe))
+            |> Array.tryFind File.Exists)
 
 /// `find` with this process's environment.
 let findHere () : string option =
@@ -33,7 +36,11 @@ let findHere () : string option =
         |> Option.ofObj
         |> Option.filter (fun s -> s <> "")
 
-    find variable (Environment.GetEnvironmentVariable "PATH" |> Option.ofObj |> Option.defaultValue "")
+    find
+        variable
+        (Environment.GetEnvironmentVariable "PATH"
+         |> Option.ofObj
+         |> Option.defaultValue "")
 
 /// The message of `ImageResult.NoBrowser`.
 let noBrowserMessage (path: string) =
@@ -65,7 +72,11 @@ let render
     lock gate (fun () ->
         PuppeteerSharpRendererOptions.localBrowserExecutablePath <- Some exe
 
-        PuppeteerSharpRendererOptions.launchOptions.Args <- [| "--no-sandbox"; "--disable-gpu"; "--disable-dev-shm-usage" |]
+        PuppeteerSharpRendererOptions.launchOptions.Args <- [|
+            "--no-sandbox"
+            "--disable-gpu"
+            "--disable-dev-shm-usage"
+        |]
 
         let save: GenericChart -> Task<unit> =
             match format with

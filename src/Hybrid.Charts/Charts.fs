@@ -156,16 +156,21 @@ module Charts =
         let plots = lines @ maps
 
         match plots with
-        | [] -> raise (HybridException "Charts.simulation: the trajectory has no fields. Simulate a model with at least one field.")
+        | [] ->
+            raise (
+                HybridException
+                    "Charts.simulation: the trajectory has no fields. Simulate a model with at least one field."
+            )
         | [ single ] -> single |> Chart.withTitle "simulation"
-        | many -> Chart.Grid(nRows = many.Length, nCols = 1) many |> Chart.withTitle "simulation"
+        | many -> Chart.Grid (nRows = many.Length, nCols = 1) many |> Chart.withTitle "simulation"
 
     /// Observed against predicted values over time (batch element 0 of both trajectories): for every field of
     /// `predicted` that `observed` also has, the observations as black dots named "<field> observed" and the
     /// prediction as a line named "<field> predicted"; fields with several values per time (sensors, cells) get one
     /// pair per value, named "<field>[k] …". Both must have the same number of values per time for a field.
     let fit (observed: Trajectory) (predicted: Trajectory) : GenericChart =
-        let shared = predicted.Fields |> Array.filter (fun f -> Array.contains f observed.Fields)
+        let shared =
+            predicted.Fields |> Array.filter (fun f -> Array.contains f observed.Fields)
 
         if shared.Length = 0 then
             raise (
@@ -201,7 +206,8 @@ module Charts =
     /// A training run's losses per epoch (`TrainResult`): "training" and, where validated, "validation" (epochs
     /// without validation are left out), on a log axis, with a dashed vertical line at the best validation epoch.
     let losses (result: TrainResult) : GenericChart =
-        let epochs (values: float[]) = Array.init values.Length (fun i -> float (i + 1))
+        let epochs (values: float[]) =
+            Array.init values.Length (fun i -> float (i + 1))
 
         let validated =
             Array.zip (epochs result.ValidationLosses) result.ValidationLosses
@@ -231,7 +237,9 @@ module Charts =
         let calibrations = Array.ofSeq calibrations
 
         if calibrations.Length = 0 then
-            raise (HybridException "Charts.reliability: no calibrations were given. Give at least one (name, Calibration).")
+            raise (
+                HybridException "Charts.reliability: no calibrations were given. Give at least one (name, Calibration)."
+            )
 
         [
             Chart.Line(

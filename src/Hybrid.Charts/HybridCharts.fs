@@ -155,6 +155,7 @@ type HybridCharts =
             Ece = Array.map2 (fun c l -> abs (c - l)) observed levels |> Array.average
         }
 
-        let calibrations = named |> Array.map (fun (name, observed) -> name, calibrate observed)
+        let calibrations =
+            named |> Array.map (fun (name, observed) -> name, calibrate observed)
 
         HybridCharts.Output path (Charts.reliability calibrations)

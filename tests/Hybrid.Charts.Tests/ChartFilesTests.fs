@@ -57,10 +57,16 @@ let tests =
 
         test "the report's page writer writes <name>.html beside the SVG; save links it" {
             inTemp (fun dir ->
-                let md = LineChart.withPages (ReportPages.writeWith false) (fun () -> LineChart.save dir "c" chart)
+                let md =
+                    LineChart.withPages (ReportPages.writeWith false) (fun () -> LineChart.save dir "c" chart)
+
                 Expect.equal md "![c](c.svg) ([interactive](c.html))" "markdown"
                 Expect.isTrue (File.Exists(Path.Combine(dir, "c.svg"))) "SVG"
-                Expect.stringContains (File.ReadAllText(Path.Combine(dir, "c.html"))) "\"name\":\"fitted model\"" "HTML")
+
+                Expect.stringContains
+                    (File.ReadAllText(Path.Combine(dir, "c.html")))
+                    "\"name\":\"fitted model\""
+                    "HTML")
         }
 
         test "the browser is HYBRID_CHROMIUM's file, else the first known name on PATH, else none" {
@@ -102,12 +108,24 @@ let tests =
             inTemp (fun dir ->
                 let fake = Path.Combine(dir, "chromium")
                 File.WriteAllText(fake, "#!/bin/sh\necho 'not a browser' >&2\nexit 3\n")
-                File.SetUnixFileMode(fake, UnixFileMode.UserRead ||| UnixFileMode.UserWrite ||| UnixFileMode.UserExecute)
+
+                File.SetUnixFileMode(
+                    fake,
+                    UnixFileMode.UserRead ||| UnixFileMode.UserWrite ||| UnixFileMode.UserExecute
+                )
+
                 let watch = Diagnostics.Stopwatch.StartNew()
                 let path = Path.Combine(dir, "c.png")
 
                 match
-                    Browser.render fake (TimeSpan.FromSeconds 20.0) ImageFormat.Png 200 100 path (Charts.ofLineChart chart)
+                    Browser.render
+                        fake
+                        (TimeSpan.FromSeconds 20.0)
+                        ImageFormat.Png
+                        200
+                        100
+                        path
+                        (Charts.ofLineChart chart)
                 with
                 | ImageResult.Failed message ->
                     Expect.stringStarts message $"{fake} " "names the browser"
@@ -137,7 +155,8 @@ let tests =
                     | other -> failtest $"expected a PNG, got {other}"
 
                     match Charts.tryWriteImage (Path.Combine(dir, "c.svg")) ImageFormat.Svg plot with
-                    | ImageResult.Written path -> Expect.stringContains (File.ReadAllText path) "fitted model" "the SVG's legend"
+                    | ImageResult.Written path ->
+                        Expect.stringContains (File.ReadAllText path) "fitted model" "the SVG's legend"
                     | other -> failtest $"expected an SVG, got {other}")
         }
     ]

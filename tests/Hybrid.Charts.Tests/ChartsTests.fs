@@ -39,7 +39,8 @@ let private trajectory (fields: (string * float[,]) list) : Trajectory =
         Backend = Backend.Eager
     }
 
-let private scalar (values: float[]) = Array2D.init values.Length 1 (fun i _ -> values[i])
+let private scalar (values: float[]) =
+    Array2D.init values.Length 1 (fun i _ -> values[i])
 
 let tests =
     testList "Charts" [
@@ -53,10 +54,12 @@ let tests =
             Expect.isTrue (Double.IsNaN y[1]) "NaN stays a gap (not a number in the figure)"
             Expect.equal (Figure.numbers "y" traces[2]) [ 30.0; 47.2; 70.2 ] "observed y"
             Expect.equal (traces[2].GetProperty("mode").GetString()) "markers" "observations are dots"
+
             Expect.equal
                 (traces[0].GetProperty("line").GetProperty("color").GetString())
                 "rgba(31, 119, 180, 1.0)"
                 "the SVG's first colour, #1f77b4"
+
             Expect.equal (Figure.title "" doc) "hares" "title"
             Expect.equal (Figure.title "xaxis" doc) "year" "x title"
             Expect.equal (Figure.title "yaxis" doc) "pelts" "y title"
@@ -67,7 +70,12 @@ let tests =
         test "ofLineChart: a chart with nothing to draw is an error that says so" {
             let e =
                 Figure.messageOf<HybridException> (fun () ->
-                    Charts.ofLineChart { lineChart with Series = [||]; Observed = [||] } |> ignore)
+                    Charts.ofLineChart {
+                        lineChart with
+                            Series = [||]
+                            Observed = [||]
+                    }
+                    |> ignore)
 
             Expect.equal
                 e
@@ -76,7 +84,9 @@ let tests =
         }
 
         test "simulation: scalar fields as lines over time from batch element 0" {
-            let t = trajectory [ "H", scalar [| 1.0; 2.0; 4.0 |]; "L", scalar [| 3.0; 2.5; 2.0 |] ]
+            let t =
+                trajectory [ "H", scalar [| 1.0; 2.0; 4.0 |]; "L", scalar [| 3.0; 2.5; 2.0 |] ]
+
             use doc = Figure.parse (Charts.simulation t)
             let traces = Figure.traces doc
             Expect.equal (traces |> List.map Figure.name) [ "H"; "L" ] "one line per field"
@@ -96,10 +106,19 @@ let tests =
             Expect.equal (traces[1].GetProperty("type").GetString()) "heatmap" "u is a heatmap"
 
             let z = [
-                for row in traces[1].GetProperty("z").EnumerateArray() -> [ for v in row.EnumerateArray() -> v.GetDouble() ]
+                for row in traces[1].GetProperty("z").EnumerateArray() ->
+                    [ for v in row.EnumerateArray() -> v.GetDouble() ]
             ]
 
-            Expect.equal z [ [ 0.0; 1.0; 2.0; 3.0 ]; [ 10.0; 11.0; 12.0; 13.0 ]; [ 20.0; 21.0; 22.0; 23.0 ] ] "one row per time"
+            Expect.equal
+                z
+                [
+                    [ 0.0; 1.0; 2.0; 3.0 ]
+                    [ 10.0; 11.0; 12.0; 13.0 ]
+                    [ 20.0; 21.0; 22.0; 23.0 ]
+                ]
+                "one row per time"
+
             Expect.equal (Figure.numbers "y" traces[1]) [ 0.0; 0.5; 1.0 ] "rows at the save times"
             Expect.equal (Figure.numbers "x" traces[1]) [ 0.0; 1.0; 2.0; 3.0 ] "columns are cells"
         }
@@ -108,7 +127,10 @@ let tests =
             let observed = trajectory [ "y", Array2D.init 3 2 (fun s k -> float (s + 10 * k)) ]
 
             let predicted = {
-                trajectory [ "y", Array2D.init 3 2 (fun s k -> float (s + 10 * k) + 0.5); "z", scalar [| 0.0; 0.0; 0.0 |] ] with
+                trajectory [
+                    "y", Array2D.init 3 2 (fun s k -> float (s + 10 * k) + 0.5)
+                    "z", scalar [| 0.0; 0.0; 0.0 |]
+                ] with
                     Times = [| 0.0; 0.25; 1.0 |]
             }
 
@@ -129,7 +151,9 @@ let tests =
         test "fit: no shared field is an error naming both lists" {
             let e =
                 Figure.messageOf<HybridException> (fun () ->
-                    Charts.fit (trajectory [ "a", scalar [| 1.0; 2.0; 3.0 |] ]) (trajectory [ "b", scalar [| 1.0; 2.0; 3.0 |] ])
+                    Charts.fit
+                        (trajectory [ "a", scalar [| 1.0; 2.0; 3.0 |] ])
+                        (trajectory [ "b", scalar [| 1.0; 2.0; 3.0 |] ])
                     |> ignore)
 
             Expect.equal
@@ -164,7 +188,12 @@ let tests =
         }
 
         test "reliability: the diagonal and each calibration's coverage against the level, ECE in the name" {
-            let c: Calibration = { Levels = [| 0.5; 0.9 |]; Coverage = [| 0.4; 0.85 |]; Ece = 0.075 }
+            let c: Calibration = {
+                Levels = [| 0.5; 0.9 |]
+                Coverage = [| 0.4; 0.85 |]
+                Ece = 0.075
+            }
+
             use doc = Figure.parse (Charts.reliability [ "ensemble", c ])
             let traces = Figure.traces doc
             Expect.equal (traces |> List.map Figure.name) [ "ideal"; "ensemble (ECE 0.075)" ] "names"

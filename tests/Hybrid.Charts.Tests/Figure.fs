@@ -36,5 +36,5 @@ let messageOf<'E when 'E :> exn> (f: unit -> unit) : string =
     try
         f ()
         Expecto.Tests.failtestf "expected %s, nothing was raised" typeof<'E>.Name
-    with
-    | :? 'E as e -> e.Message
+    with :? 'E as e ->
+        e.Message

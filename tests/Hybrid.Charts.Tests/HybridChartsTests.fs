@@ -49,13 +49,25 @@ let tests =
                     .WriteReliabilityAsync(reliability, [| 0.5; 0.9 |], dict [ "dropout", [| 0.3; 0.8 |] ])
                     .Wait()
 
-                Expect.stringContains (File.ReadAllText reliability) "\"name\":\"dropout (ECE 0.150)\"" "ECE in the name")
+                Expect.stringContains
+                    (File.ReadAllText reliability)
+                    "\"name\":\"dropout (ECE 0.150)\""
+                    "ECE in the name")
         }
 
         test "a series of the wrong length and an unknown extension are errors that say what to give" {
             let e =
                 Figure.messageOf<ArgumentException> (fun () ->
-                    HybridCharts.WriteLinesAsync("c.html", "t", "x", "y", [| 0.0; 1.0 |], dict [ "m", [| 1.0 |] ], [||], [||])
+                    HybridCharts.WriteLinesAsync(
+                        "c.html",
+                        "t",
+                        "x",
+                        "y",
+                        [| 0.0; 1.0 |],
+                        dict [ "m", [| 1.0 |] ],
+                        [||],
+                        [||]
+                    )
                     |> ignore)
 
             Expect.stringStarts
@@ -65,7 +77,8 @@ let tests =
 
             let e =
                 Figure.messageOf<ArgumentException> (fun () ->
-                    HybridCharts.WriteSimulationAsync("c.pdf", [| 0.0 |], dict [ "m", [| 1.0 |] ]) |> ignore)
+                    HybridCharts.WriteSimulationAsync("c.pdf", [| 0.0 |], dict [ "m", [| 1.0 |] ])
+                    |> ignore)
 
             Expect.stringStarts
                 e

@@ -52,7 +52,10 @@ let tests =
                 [ "-0.0003"; "-0.0002"; "-0.0001"; "0"; "0.0001"; "0.0002" ]
                 "small values"
 
-            Expect.equal (labels (LineChart.niceTicks 5.0 5.0)) [ "4.9"; "5.0"; "5.1" ] "one value, widened by a step each side"
+            Expect.equal
+                (labels (LineChart.niceTicks 5.0 5.0))
+                [ "4.9"; "5.0"; "5.1" ]
+                "one value, widened by a step each side"
         }
 
         test "no tick label is -0 for ranges whose ends round to zero" {
@@ -63,7 +66,11 @@ let tests =
                 // Within a millionth of the range: -1e-12 … 1 starts at 0.
                 let slack = 1e-6 * (hi - lo)
                 Expect.isLessThanOrEqual (fst ticks[0]) (lo + slack) $"the first tick is at or below {lo}"
-                Expect.isGreaterThanOrEqual (fst ticks[ticks.Length - 1]) (hi - slack) $"the last tick is at or above {hi}"
+
+                Expect.isGreaterThanOrEqual
+                    (fst ticks[ticks.Length - 1])
+                    (hi - slack)
+                    $"the last tick is at or above {hi}"
         }
 
         test "the SVG is well-formed XML with the ticks as labels and no -0" {
@@ -89,7 +96,10 @@ let tests =
 
         test "a NaN point leaves a gap: the line starts again after it" {
             let svg = LineChart.toSvg chart
-            let model = Regex.Match(svg, "<path d=\"([^\"]*)\" fill=\"none\" stroke=\"#1f77b4\"").Groups[1].Value
+
+            let model =
+                Regex.Match(svg, "<path d=\"([^\"]*)\" fill=\"none\" stroke=\"#1f77b4\"").Groups[1].Value
+
             Expect.equal (Regex.Matches(model, "M").Count) 2 $"two runs (M … M …) in '{model}'"
             Expect.isFalse (model.Contains "NaN") "no NaN coordinates"
         }
@@ -109,7 +119,12 @@ let tests =
                         LineChart.save dir "c" chart)
 
                 Expect.equal md "![c](c.svg) ([interactive](c.html))" "links the page"
-                Expect.equal (List.ofSeq written) [ dir, "c: hare & lynx <test>" ] "the writer got the folder, name and chart"
+
+                Expect.equal
+                    (List.ofSeq written)
+                    [ dir, "c: hare & lynx <test>" ]
+                    "the writer got the folder, name and chart"
+
                 Expect.equal (LineChart.save dir "d" chart) "![d](d.svg)" "the writer is gone after withPages"
             finally
                 Directory.Delete(dir, true)
