@@ -62,14 +62,24 @@ let niceTicks (lo: float) (hi: float) : (float * string)[] =
     let decimals = max 0 (int (-(floor (log10 step + 1e-9))))
     let first = floor (lo / step + 1e-9)
     let last = ceil (hi / step - 1e-9)
-    let first, last = if first = last then first - 1.0, last + 1.0 else first, last
+
+    let first, last =
+        if first = last then
+            first - 1.0, last + 1.0
+        else
+            first, last
 
     [|
         for k in first..last do
             let value = Math.Round(k * step, decimals)
             let label = value.ToString($"F{decimals}", CultureInfo.InvariantCulture)
             // A tiny negative value rounds to "-0.0": the axis shows "0".
-            let label = if Double.Parse(label, CultureInfo.InvariantCulture) = 0.0 then "0" else label
+            let label =
+                if Double.Parse(label, CultureInfo.InvariantCulture) = 0.0 then
+                    "0"
+                else
+                    label
+
             (if value = 0.0 then 0.0 else value), label
     |]
 
@@ -84,7 +94,13 @@ let toSvg (chart: Chart) : string =
     let all = Array.append observed (series |> Array.collect snd) |> Array.filter finite
     let xs = all |> Array.map fst
     let ys = all |> Array.map snd
-    let xs, ys = (if xs.Length = 0 then [| 0.0; 1.0 |], [| 0.0; 1.0 |] else xs, ys)
+
+    let xs, ys =
+        (if xs.Length = 0 then
+             [| 0.0; 1.0 |], [| 0.0; 1.0 |]
+         else
+             xs, ys)
+
     let xTicks = niceTicks (Array.min xs) (Array.max xs)
     let yTicks = niceTicks (min 0.0 (Array.min ys)) (Array.max ys)
     let x0, x1 = fst xTicks[0], fst xTicks[xTicks.Length - 1]
