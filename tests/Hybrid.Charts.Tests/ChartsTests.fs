@@ -123,6 +123,27 @@ let tests =
             Expect.equal (Figure.numbers "x" traces[1]) [ 0.0; 1.0; 2.0; 3.0 ] "columns are cells"
         }
 
+        test "simulation: a 2-D field as a heatmap of its last state, x across and y up" {
+            // [S = 3; B = 2; nx = 2; ny = 3]: at the last time the value at (i, j) is 200 + 3 i + j.
+            let t = trajectory [ "v", Array2D.init 3 6 (fun s k -> float (100 * s + k)) ]
+
+            let t = {
+                t with
+                    Values = [| t.Values[0].reshape (3L, 2L, 2L, 3L) |]
+            }
+
+            use doc = Figure.parse (Charts.simulation t)
+            let trace = Figure.traces doc |> List.exactlyOne
+            Expect.equal (trace.GetProperty("type").GetString()) "heatmap" "a heatmap"
+
+            let z = [
+                for row in trace.GetProperty("z").EnumerateArray() -> [ for v in row.EnumerateArray() -> v.GetDouble() ]
+            ]
+
+            Expect.equal z [ [ 200.0; 203.0 ]; [ 201.0; 204.0 ]; [ 202.0; 205.0 ] ] "rows are y, columns x, at t = 1"
+            Expect.equal (Figure.title "xaxis" doc) "v at t = 1: x cell" "x title names the time"
+        }
+
         test "fit: observed dots and predicted lines per shared field, one pair per sensor" {
             let observed = trajectory [ "y", Array2D.init 3 2 (fun s k -> float (s + 10 * k)) ]
 
