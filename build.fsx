@@ -169,9 +169,15 @@ let packedProjects = [
     "src/Hybrid.Dsl/Hybrid.Dsl.fsproj"
     "src/Hybrid.Core/Hybrid.Core.fsproj"
     "src/Hybrid.Models/Hybrid.Models.fsproj"
+    "src/Hybrid.Charts/Hybrid.Charts.fsproj"
     "src/Hybrid.CSharp/Hybrid.CSharp.csproj"
     "src/Hybrid.Interactive/Hybrid.Interactive.fsproj"
 ]
+
+/// Hybrid.Charts is in the Charts Paket group: Plotly.NET 6 needs FSharp.Core 10.1.403, so that package alone
+/// declares and references FSharp.Core 10.1 (notebook kernels with FSharp.Core 10.0 cannot load it).
+let fsharpCoreFloor (id: string) =
+    if id = "Hybrid.Charts" then "10.1.403" else "10.0.111"
 
 let packagesDir = Path.Combine(root, "artifacts", "packages")
 
@@ -254,8 +260,8 @@ let packageProblems () = [
                 if dependencyId.StartsWith("libtorch", StringComparison.OrdinalIgnoreCase) then
                     $"{id}: depends on {dependencyId} {range}; the native runtime is the application's choice (remove it from {Path.GetDirectoryName project}/paket.references)"
 
-                if dependencyId = "FSharp.Core" && range <> "10.0.111" then
-                    $"{id}: depends on FSharp.Core '{range}', expected '10.0.111' (at least 10.0.111, no upper bound, so notebook kernels with FSharp.Core 10.0 load it): use 'nuget FSharp.Core >= 10.0.111' in paket.dependencies"
+                if dependencyId = "FSharp.Core" && range <> fsharpCoreFloor id then
+                    $"{id}: depends on FSharp.Core '{range}', expected '{fsharpCoreFloor id}' (at least that, no upper bound; 10.0.x so notebook kernels with FSharp.Core 10.0 load it, except Hybrid.Charts): use 'nuget FSharp.Core >= {fsharpCoreFloor id}' in its group of paket.dependencies"
 
             // The assembly, not only the nuspec: built against FSharp.Core 10.1 it would not load in a kernel
             // that has 10.0, whatever the package declares.
@@ -275,6 +281,7 @@ let packageProblems () = [
                     if
                         metadata.GetString reference.Name = "FSharp.Core"
                         && reference.Version >= Version(10, 1)
+                        && id <> "Hybrid.Charts"
                     then
                         $"{id}: {id}.dll references FSharp.Core {reference.Version}, which notebook kernels (FSharp.Core 10.0.0.0) cannot load: build against FSharp.Core 10.0.x (paket.lock's version; DisableImplicitFSharpCoreReference stays true)"
 

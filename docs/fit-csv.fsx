@@ -184,7 +184,8 @@ for name, value in truth do
 (**
 ## 6. The plot
 
-`LineChart.saveWith` writes an SVG and an interactive HTML page: the data as dots, the fitted model as lines
+`LineChart.saveWith` writes an SVG (Hybrid.Charts turns the same chart into an interactive Plotly.NET page):
+the data as dots, the fitted model as lines
 (on a finer time grid than the data).
 *)
 

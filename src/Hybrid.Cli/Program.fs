@@ -34,7 +34,12 @@ let private demo () =
         0
 
 let private report (folder: string) (quick: bool) =
-    let path = Hybrid.Models.Report.CaseReport.write folder quick
+    // The report writes each chart's SVG; Hybrid.Charts writes its Plotly.NET page (and PNG where a browser is).
+    let path =
+        Hybrid.Models.Common.LineChart.withPages Hybrid.Charts.ReportPages.write (fun () ->
+            Hybrid.Models.Report.CaseReport.write folder quick)
+
+
     printfn "%s" (IO.File.ReadAllText path)
     printfn "wrote %s" path
     0

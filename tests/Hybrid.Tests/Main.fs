@@ -60,10 +60,8 @@ let main argv =
         Cases.EnergyBalanceTests.tests
         Cases.Lorenz96Tests.tests
         Cases.TumourTests.tests
-        Report.LineChartTests.tests
         Report.ModelTableTests.tests
         Experiments.DataEfficiencyTests.tests
         Report.ReportCsvTests.tests
-        Cli.CliTests.tests
     ]
     |> Summary.runOneAtATime argv

@@ -1,13 +1,13 @@
-/// Line charts of observed against predicted values, written twice: as a self-contained SVG (for the
-/// markdown summary) and as an interactive Plotly HTML page (zoom, hover, toggling series; plotly.js is
-/// loaded from its CDN when the page is opened).
+/// Line charts of observed against predicted values: the chart's data (`Chart`), and a self-contained SVG of it
+/// for the markdown summary (no plotting package, no browser). The interactive pages come from Hybrid.Charts
+/// (Plotly.NET), which `hybrid report` passes in as a `PageWriter`.
 module Hybrid.Models.Common.LineChart
 
 open System
 open System.Globalization
 open System.IO
 open System.Text
-open System.Text.Json
+open System.Threading
 open Hybrid.Models.Common.ReportFormat
 
 /// One chart: `Observed` (x, y) drawn as black dots, each of `Series` (name, points) as a coloured line, and
@@ -31,22 +31,80 @@ let private palette = [|
     "#17becf"
 |]
 
-/// Series past the palette's length repeat its colours dashed, so no two lines of a chart look alike (up to twice
-/// the palette's length).
-let private dashed (i: int) = i / palette.Length % 2 = 1
+/// The colour (#rrggbb) of the `i`-th series (0-based): the palette's colours in turn.
+let colour (i: int) = palette[i % palette.Length]
 
-/// The chart as a self-contained SVG document (no plotting package, no script).
+/// Whether the `i`-th series is dashed: series past the palette's length repeat its colours dashed, so no two
+/// lines of a chart look alike (up to twice the palette's length).
+let dashed (i: int) = i / palette.Length % 2 = 1
+
+/// Axis ticks for the values `lo` … `hi`: about five steps of 1, 2 or 5 times a power of ten, from the last
+/// multiple of the step at or below `lo` to the first at or above `hi`, each with its label (as many decimals as
+/// the step needs, invariant culture, "0" rather than "-0"). A range of one value is widened by one step each side.
+let niceTicks (lo: float) (hi: float) : (float * string)[] =
+    if not (Double.IsFinite lo && Double.IsFinite hi) || lo > hi then
+        invalidArg (nameof lo) $"niceTicks: the range {lo} … {hi} must be finite with lo ≤ hi."
+
+    let span =
+        if hi > lo then hi - lo
+        elif lo = 0.0 then 1.0
+        else abs lo * 0.1
+
+    let raw = span / 5.0
+    let magnitude = 10.0 ** floor (log10 raw)
+
+    let step =
+        [ 1.0; 2.0; 5.0; 10.0 ]
+        |> List.map (fun m -> m * magnitude)
+        |> List.find (fun s -> s >= raw * (1.0 - 1e-9))
+
+    // Whole multiples of the step (so 0.1 + 0.2 never shows as 0.30000000000000004), as many decimals as it needs.
+    let decimals = max 0 (int (-(floor (log10 step + 1e-9))))
+    let first = floor (lo / step + 1e-9)
+    let last = ceil (hi / step - 1e-9)
+
+    let first, last =
+        if first = last then
+            first - 1.0, last + 1.0
+        else
+            first, last
+
+    [|
+        for k in first..last do
+            let value = Math.Round(k * step, decimals)
+            let label = value.ToString($"F{decimals}", CultureInfo.InvariantCulture)
+            // A tiny negative value rounds to "-0.0": the axis shows "0".
+            let label =
+                if Double.Parse(label, CultureInfo.InvariantCulture) = 0.0 then
+                    "0"
+                else
+                    label
+
+            (if value = 0.0 then 0.0 else value), label
+    |]
+
+/// The chart as a self-contained SVG document (no plotting package, no script), with rounded axis ticks
+/// (`niceTicks`); NaN and infinite values are left out.
 let toSvg (chart: Chart) : string =
     let title, xLabel, yLabel = chart.Title, chart.XLabel, chart.YLabel
     let observed, series, split = chart.Observed, chart.Series, chart.Split
     let width, height = 760.0, 360.0
     let left, right, top, bottom = 60.0, 240.0, 30.0, 40.0
-    let all = Array.append observed (series |> Array.collect snd)
+    let finite (x, y) = Double.IsFinite x && Double.IsFinite y
+    let all = Array.append observed (series |> Array.collect snd) |> Array.filter finite
     let xs = all |> Array.map fst
     let ys = all |> Array.map snd
-    let x0, x1 = Array.min xs, Array.max xs
-    let y0 = min 0.0 (Array.min ys)
-    let y1 = Array.max ys * 1.05
+
+    let xs, ys =
+        (if xs.Length = 0 then
+             [| 0.0; 1.0 |], [| 0.0; 1.0 |]
+         else
+             xs, ys)
+
+    let xTicks = niceTicks (Array.min xs) (Array.max xs)
+    let yTicks = niceTicks (min 0.0 (Array.min ys)) (Array.max ys)
+    let x0, x1 = fst xTicks[0], fst xTicks[xTicks.Length - 1]
+    let y0, y1 = fst yTicks[0], fst yTicks[yTicks.Length - 1]
 
     let px x =
         left + (x - x0) / (x1 - x0) * (width - left - right)
@@ -54,9 +112,14 @@ let toSvg (chart: Chart) : string =
     let py y =
         height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom)
 
+    // A path per run of finite points: a NaN leaves a gap.
     let path (points: (float * float)[]) =
         points
-        |> Array.mapi (fun i (x, y) -> $"""{(if i = 0 then "M" else "L")}{inv (px x)},{inv (py y)}""")
+        |> Array.mapi (fun i p -> i, p)
+        |> Array.filter (snd >> finite)
+        |> Array.mapi (fun j (i, (x, y)) ->
+            let move = j = 0 || not (finite points[i - 1])
+            $"""{(if move then "M" else "L")}{inv (px x)},{inv (py y)}""")
         |> String.concat " "
 
     let sb = StringBuilder()
@@ -71,21 +134,13 @@ let toSvg (chart: Chart) : string =
     add
         $"""<line x1="{left}" y1="{inv (py y0)}" x2="{inv (px x1)}" y2="{inv (py y0)}" stroke="black"/><line x1="{left}" y1="{inv (py y0)}" x2="{left}" y2="{inv (py y1)}" stroke="black"/>"""
 
-    // Whole numbers on the axes unless the range is small (temperature anomalies, concentrations).
-    let yFormat = if y1 - y0 < 5.0 then "0.0#" else "0"
-    let xFormat = if x1 - x0 < 5.0 then "0.0#" else "0"
-
-    for i in 0..4 do
-        let y = y0 + float i * (y1 - y0) / 4.0
-
+    for y, label in yTicks do
         add
-            $"""<text x="{left - 6.0}" y="{inv (py y + 4.0)}" text-anchor="end">{y.ToString(yFormat, CultureInfo.InvariantCulture)}</text>"""
+            $"""<line x1="{left - 3.0}" y1="{inv (py y)}" x2="{left}" y2="{inv (py y)}" stroke="black"/><text x="{left - 6.0}" y="{inv (py y + 4.0)}" text-anchor="end">{label}</text>"""
 
-    for i in 0..4 do
-        let x = x0 + float i * (x1 - x0) / 4.0
-
+    for x, label in xTicks do
         add
-            $"""<text x="{inv (px x)}" y="{height - bottom + 16.0}" text-anchor="middle">{x.ToString(xFormat, CultureInfo.InvariantCulture)}</text>"""
+            $"""<line x1="{inv (px x)}" y1="{inv (py y0)}" x2="{inv (px x)}" y2="{inv (py y0 + 3.0)}" stroke="black"/><text x="{inv (px x)}" y="{height - bottom + 16.0}" text-anchor="middle">{label}</text>"""
 
     add
         $"""<text x="14" y="{inv ((top + height - bottom) / 2.0)}" transform="rotate(-90 14 {inv ((top + height - bottom) / 2.0)})" text-anchor="middle">{Security.SecurityElement.Escape yLabel}</text>"""
@@ -93,17 +148,19 @@ let toSvg (chart: Chart) : string =
     add
         $"""<text x="{inv ((left + width - right) / 2.0)}" y="{inv (height - 4.0)}" text-anchor="middle">{Security.SecurityElement.Escape xLabel}</text>"""
 
-    add
-        $"""<line x1="{inv (px split)}" y1="{inv (py y0)}" x2="{inv (px split)}" y2="{inv (py y1)}" stroke="gray" stroke-dasharray="4 3"/>"""
+    if Double.IsFinite split && split >= x0 && split <= x1 then
+        add
+            $"""<line x1="{inv (px split)}" y1="{inv (py y0)}" x2="{inv (px split)}" y2="{inv (py y1)}" stroke="gray" stroke-dasharray="4 3"/>"""
 
-    add $"""<path d="{path observed}" fill="none" stroke="black" stroke-width="0.8"/>"""
+    if observed.Length > 0 then
+        add $"""<path d="{path observed}" fill="none" stroke="black" stroke-width="0.8"/>"""
 
-    for x, y in observed do
+    for x, y in observed |> Array.filter finite do
         add $"""<circle cx="{inv (px x)}" cy="{inv (py y)}" r="2.5" fill="black"/>"""
 
     series
     |> Array.iteri (fun i (name, points) ->
-        let colour = palette[i % palette.Length]
+        let colour = colour i
         let dash = if dashed i then " stroke-dasharray=\"5,3\"" else ""
         add $"""<path d="{path points}" fill="none" stroke="{colour}" stroke-width="1.6"{dash}/>"""
         let ly = top + 14.0 * float (i + 1)
@@ -113,170 +170,42 @@ let toSvg (chart: Chart) : string =
 
         add $"""<text x="{width - right + 32.0}" y="{ly + 4.0}">{Security.SecurityElement.Escape name}</text>""")
 
-    add
-        $"""<circle cx="{width - right + 19.0}" cy="{top}" r="2.5" fill="black"/><text x="{width - right + 32.0}" y="{top + 4.0}">observed</text>"""
+    if observed.Length > 0 then
+        add
+            $"""<circle cx="{width - right + 19.0}" cy="{top}" r="2.5" fill="black"/><text x="{width - right + 32.0}" y="{top + 4.0}">observed</text>"""
 
     add "</svg>"
     sb.ToString()
 
-/// The plotly.js release the HTML pages load.
-[<Literal>]
-let PlotlyScript = "https://cdn.plot.ly/plotly-2.35.2.min.js"
+/// Writes a chart's interactive files beside its SVG: given the folder, the base name and the chart, it writes
+/// `<name>.html` (and may write more, e.g. `<name>.png`). Hybrid.Charts' `ReportPages.write` is the one
+/// `hybrid report` uses (Plotly.NET); Hybrid.Models itself writes only SVG.
+type PageWriter = string -> string -> Chart -> unit
 
-/// Writes one Plotly trace: `x`, `y` (NaN and ±∞ become JSON null, a gap in the line), its name and style.
-let private writeTrace (w: Utf8JsonWriter) (name: string) (points: (float * float)[]) (style: Utf8JsonWriter -> unit) =
-    let numbers (key: string) (values: float seq) =
-        w.WriteStartArray key
+/// The page writer of `save`, set by `withPages` for the code it runs (this thread and the tasks it starts).
+let private pages = AsyncLocal<PageWriter option>()
 
-        for v in values do
-            if Double.IsFinite v then
-                w.WriteNumberValue v
-            else
-                w.WriteNullValue()
+/// Runs `action` with `writer` writing the page of every chart that `save` writes inside it (the report's
+/// sections call `save`; the CLI wraps the report in this), and restores the previous writer afterwards.
+let withPages (writer: PageWriter) (action: unit -> 'T) : 'T =
+    let before = pages.Value
+    pages.Value <- Some writer
 
-        w.WriteEndArray()
+    try
+        action ()
+    finally
+        pages.Value <- before
 
-    w.WriteStartObject()
-    w.WriteString("type", "scatter")
-    w.WriteString("name", name)
-    numbers "x" (Seq.map fst points)
-    numbers "y" (Seq.map snd points)
-    style w
-    w.WriteEndObject()
+/// Writes `<name>.svg` into `dir` and, when `pages` is given, lets it write the interactive page `<name>.html`;
+/// returns the markdown that shows the SVG (and links the page where one was written).
+let saveWith (pages: PageWriter option) (dir: string) (name: string) (chart: Chart) : string =
+    File.WriteAllText(Path.Combine(dir, $"{name}.svg"), toSvg chart)
 
-/// The Plotly figure (`data` and `layout`) as JSON.
-let toPlotlyJson (chart: Chart) : string =
-    use stream = new MemoryStream()
+    match pages with
+    | Some write ->
+        write dir name chart
+        $"![{name}]({name}.svg) ([interactive]({name}.html))"
+    | None -> $"![{name}]({name}.svg)"
 
-    (use w = new Utf8JsonWriter(stream)
-     w.WriteStartObject()
-     w.WriteStartArray "data"
-
-     chart.Series
-     |> Array.iteri (fun i (name, points) ->
-         writeTrace w name points (fun w ->
-             w.WriteString("mode", "lines")
-             w.WriteStartObject "line"
-             w.WriteString("color", palette[i % palette.Length])
-             w.WriteString("dash", (if dashed i then "dash" else "solid"))
-             w.WriteEndObject()))
-
-     writeTrace w "observed" chart.Observed (fun w ->
-         w.WriteString("mode", "markers")
-         w.WriteStartObject "marker"
-         w.WriteString("color", "black")
-         w.WriteNumber("size", 6)
-         w.WriteEndObject())
-
-     w.WriteEndArray()
-     w.WriteStartObject "layout"
-     w.WriteStartObject "title"
-     w.WriteString("text", chart.Title)
-     w.WriteEndObject()
-
-     for axis, label in [ "xaxis", chart.XLabel; "yaxis", chart.YLabel ] do
-         w.WriteStartObject axis
-         w.WriteStartObject "title"
-         w.WriteString("text", label)
-         w.WriteEndObject()
-         w.WriteEndObject()
-
-     w.WriteStartArray "shapes"
-     w.WriteStartObject()
-     w.WriteString("type", "line")
-     w.WriteNumber("x0", chart.Split)
-     w.WriteNumber("x1", chart.Split)
-     w.WriteString("yref", "paper")
-     w.WriteNumber("y0", 0)
-     w.WriteNumber("y1", 1)
-     w.WriteStartObject "line"
-     w.WriteString("color", "gray")
-     w.WriteString("dash", "dash")
-     w.WriteEndObject()
-     w.WriteEndObject()
-     w.WriteEndArray()
-     w.WriteEndObject()
-     w.WriteEndObject())
-
-    Encoding.UTF8.GetString(stream.ToArray())
-
-/// The chart as an HTML page that draws it with plotly.js.
-let toHtml (chart: Chart) : string =
-    let title = Security.SecurityElement.Escape chart.Title
-
-    String.concat "\n" [
-        "<!DOCTYPE html>"
-        "<html><head><meta charset=\"utf-8\">"
-        $"<title>{title}</title>"
-        $"<script src=\"{PlotlyScript}\" charset=\"utf-8\"></script>"
-        "</head><body>"
-        "<div id=\"chart\" style=\"width:100%;max-width:1000px;height:520px\"></div>"
-        "<script>"
-        $"const figure = {toPlotlyJson chart};"
-        "Plotly.newPlot('chart', figure.data, figure.layout, {responsive: true});"
-        "</script>"
-        "</body></html>"
-        ""
-    ]
-
-/// The first Chromium or Chrome executable on PATH (`chromium`, `chromium-browser`, `google-chrome`), if any.
-let findChromium () : string option =
-    let path =
-        Environment.GetEnvironmentVariable "PATH"
-        |> Option.ofObj
-        |> Option.defaultValue ""
-
-    [ "chromium"; "chromium-browser"; "google-chrome" ]
-    |> List.tryPick (fun exe ->
-        path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-        |> Array.map (fun d -> Path.Combine(d, exe))
-        |> Array.tryFind File.Exists)
-
-/// Renders the SVG file `svg` to the PNG file `png` with headless `chromium` (the SVG is self-contained, so
-/// this works offline). Returns false, leaving no PNG, if Chromium fails or takes more than 60 s.
-let renderPng (chromium: string) (svg: string) (png: string) : bool =
-    let info =
-        Diagnostics.ProcessStartInfo(chromium, RedirectStandardOutput = true, RedirectStandardError = true)
-
-    for arg in
-        [
-            "--headless"
-            "--disable-gpu"
-            "--no-sandbox"
-            "--hide-scrollbars"
-            $"--screenshot={Path.GetFullPath png}"
-            "--window-size=760,360"
-            Uri(Path.GetFullPath svg).AbsoluteUri
-        ] do
-        info.ArgumentList.Add arg
-
-    use proc = Diagnostics.Process.Start info
-    let output = proc.StandardOutput.ReadToEndAsync()
-    let errors = proc.StandardError.ReadToEndAsync()
-
-    if proc.WaitForExit 60_000 then
-        output.Wait()
-        errors.Wait()
-        proc.ExitCode = 0 && File.Exists png
-    else
-        proc.Kill true
-        false
-
-/// Writes `<name>.svg` and `<name>.html` into `dir`, and `<name>.png` when `chromium` (see `findChromium`)
-/// is given; returns the markdown that shows the SVG and links the interactive page.
-let saveWith (chromium: string option) (dir: string) (name: string) (chart: Chart) : string =
-    let svg = Path.Combine(dir, $"{name}.svg")
-    File.WriteAllText(svg, toSvg chart)
-    File.WriteAllText(Path.Combine(dir, $"{name}.html"), toHtml chart)
-
-    match chromium with
-    | Some exe when not (renderPng exe svg (Path.Combine(dir, $"{name}.png"))) ->
-        eprintfn $"warning: {exe} could not render {name}.png; the SVG and HTML charts are written."
-    | _ -> ()
-
-    $"![{name}]({name}.svg) ([interactive]({name}.html))"
-
-let private chromium = lazy (findChromium ())
-
-/// `saveWith` with the Chromium found on PATH (PNG files only where one is installed).
-let save (dir: string) (name: string) (chart: Chart) : string = saveWith chromium.Value dir name chart
+/// `saveWith` with the page writer of the enclosing `withPages` (none outside one: SVG only).
+let save (dir: string) (name: string) (chart: Chart) : string = saveWith pages.Value dir name chart

@@ -1,6 +1,7 @@
 /// Writes the case-study report into a folder: `summary.md` (the sections of every case, in
 /// `*Report.fs`), a CSV file of every number, and charts of observed against predicted values as SVG
-/// and as interactive Plotly HTML pages (`LineChart`).
+/// (`LineChart`), with an interactive page each where the caller gives a page writer (`LineChart.withPages`;
+/// `hybrid report` gives Hybrid.Charts' Plotly.NET pages).
 module Hybrid.Models.Report.CaseReport
 
 open System

@@ -1,7 +1,7 @@
 /// The `hybrid` command as a user runs it: the built CLI (a build dependency of this project) started as a
 /// process from an empty folder; help exits 0 and prints usage to standard output, unknown verbs and options
 /// exit 2 with the error and usage on standard error, and nothing is run or written.
-module Hybrid.Tests.Cli.CliTests
+module Hybrid.Cli.Tests.CliTests
 
 open System
 open System.Diagnostics
@@ -28,7 +28,7 @@ let private cli =
              Path.Combine(root here, "src", "Hybrid.Cli", "bin", configuration, tfm, "hybrid.dll")
 
          if not (File.Exists dll) then
-             failwith $"{dll} is missing: build tests/Hybrid.Tests (it builds the CLI)."
+             failwith $"{dll} is missing: build tests/Hybrid.Cli.Tests (it builds the CLI)."
 
          dll)
 
