@@ -83,8 +83,7 @@ let private ode =
         let u, v = s[0], s[1]
         [| th[0] * u - u * v + 0.1 * Math.Sin t; u * v - v |])
 
-let private odeStart () =
-    [| (scalar 1.5).reshape 1L; (scalar 0.8).reshape 1L |]
+let private odeStart () = [| (scalar 1.5).reshape 1L; (scalar 0.8).reshape 1L |]
 
 /// The reference solution at t = 2 (RK4, 8,192 steps): computed once and shared by every temporal-order test (it
 /// costs more than all their runs together).
