@@ -350,7 +350,9 @@ let tests =
                     |]
                 )
 
-            for _ in 1..150 do
+            // 100 Adam steps: both errors stay below 0.5% from step 88 on (0.38% and 0.18% at step 100, 0.14% and 0.11%
+            // at step 150), a 4× margin to the 2% bound; a wrong gradient or simulator misses it by far.
+            for _ in 1..100 do
                 use _ = torch.NewDisposeScope()
                 optimizer.ZeroGrad()
                 let loss = (sim.Simulate(u0, o).Values[0] - data).square().mean ()
