@@ -518,9 +518,6 @@ let undocumentedAllowed: string list = [
     "src/Hybrid.Models/Common/LineChart.fs"
     "src/Hybrid.Models/Report/"
     "src/Hybrid.Cli/"
-    "src/Hybrid.Core/Kernels/"
-    "src/Hybrid.Core/Training/Adam.fs"
-    "src/Hybrid.Core/Numerics/CouplingProbe.fs"
 ]
 
 /// Pages of the site that fsdocs links to but does not write, because of a defect of fsdocs itself; the link

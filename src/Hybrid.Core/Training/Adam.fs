@@ -17,7 +17,10 @@ open Hybrid.TensorArithmetic
 /// Unlike TorchSharp's, its step keeps every number it passes to libtorch alive for the whole call (see
 /// `TensorArithmetic`): TorchSharp's step hands libtorch temporary Scalars that the garbage collector can
 /// free mid-call, which failed training runs at random ("Expected false to be true … Scalar.h").
-type Adam(groups: (torch.Tensor[] * float)[], beta1: float, beta2: float, epsilon: float) =
+type Adam
+    /// Adam over `groups` (parameters, learning rate) with the coefficients β₁ = `beta1`, β₂ = `beta2` and ε =
+    /// `epsilon`; raises `ArgumentOutOfRangeException` naming a coefficient or rate outside its range.
+    (groups: (torch.Tensor[] * float)[], beta1: float, beta2: float, epsilon: float) =
     do
         Engine.init ()
 
