@@ -5,6 +5,7 @@ namespace Hybrid.CSharp;
 
 public sealed partial class HybridSimulator
 {
+    private const int FormatVersion = 1;
     private const string Header = "hybrid-parameters 1";
 
     private IEnumerable<(string Name, Tensor Value)> Entries() =>
@@ -73,7 +74,13 @@ public sealed partial class HybridSimulator
         }
 
         if (header != Header)
+        {
+            const string prefix = "hybrid-parameters ";
+            if (header.StartsWith(prefix, StringComparison.Ordinal) && int.TryParse(header[prefix.Length..], out var format))
+                throw new HybridException(
+                    $"'{path}' is a Hybrid parameter file in format {format}, written by {(format > FormatVersion ? "a newer" : "an older")} version of Hybrid; this version reads format {FormatVersion}. Load it with the Hybrid that wrote it, or Save the parameters again from a simulator of this version.");
             throw new HybridException($"'{path}' is not a Hybrid parameter file (written by HybridSimulator.Save).");
+        }
         var model = reader.ReadString();
         var count = reader.ReadInt32();
         if (count != entries.Count)

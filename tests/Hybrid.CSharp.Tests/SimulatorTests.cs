@@ -174,6 +174,13 @@ public class SimulatorTests
             Assert.Throws<HybridException>(() => other.Load(file + ".missing"));
             File.WriteAllText(file + ".txt", "not a parameter file");
             Assert.Throws<HybridException>(() => other.Load(file + ".txt"));
+            // A file of a newer format is not "not a parameter file": the message names its format and what to do.
+            using (var newer = new BinaryWriter(File.Create(file + ".v2")))
+                newer.Write("hybrid-parameters 2");
+            var e = Assert.Throws<HybridException>(() => b.Load(file + ".v2"));
+            Assert.Equal(
+                $"'{file}.v2' is a Hybrid parameter file in format 2, written by a newer version of Hybrid; this version reads format 1. Load it with the Hybrid that wrote it, or Save the parameters again from a simulator of this version.",
+                e.Message);
         }
         finally
         {
