@@ -20,7 +20,7 @@ type internal CoupledMode = {
 /// term-by-term reaction check cannot see): at every cell, the local Jacobian J[i, j] = ∂Fᵢ/∂uⱼ among fields of
 /// one shape, from one spatially uniform finite-difference perturbation per field, and its eigenvalues, each
 /// judged by how much a step of the scheme multiplies it (|R(λΔt)|) against how much the true solution grows
-/// (e^(Re λΔt)). A spatially uniform perturbation leaves diffusion and advection of the interior unchanged, so J
+/// (e^(Re λΔt)), with the random state (dropout) the same for every evaluation and restored after. A spatially uniform perturbation leaves diffusion and advection of the interior unchanged, so J
 /// is the pointwise (reaction and closure) part, plus the uniform mode of lattice couplings. The stiff linear
 /// part that IMEX schemes solve implicitly is left out.
 [<RequireQualifiedAccess>]
@@ -78,85 +78,97 @@ module internal CouplingProbe =
         (t0: float)
         (u: torch.Tensor[])
         : CoupledMode option =
+        // Every evaluation starts from the same random state, so that dropout in a closure draws the same mask
+        // each time (else the differences would measure the masks, not the Jacobian), and the state is restored
+        // afterwards, so that the probe leaves the rollout's random numbers as they were.
+        use random = torch.get_rng_state ()
+
+        let explicit (state: torch.Tensor[]) =
+            torch.set_rng_state random
+            dyn.Explicit theta t0 state
+
         try
-            use _ = torch.no_grad ()
-            use _ = torch.NewDisposeScope()
-            let coefficients = Integrators.stabilityPolynomial scheme
-            let f0 = dyn.Explicit theta t0 u
+            try
+                use _ = torch.no_grad ()
+                use _ = torch.NewDisposeScope()
+                let coefficients = Integrators.stabilityPolynomial scheme
+                let f0 = explicit u
 
-            groups u
-            |> Array.choose (fun members ->
-                let n = members.Length
+                groups u
+                |> Array.choose (fun members ->
+                    let n = members.Length
 
-                // columns[j][i] = (Fᵢ(u + εⱼ eⱼ) − Fᵢ(u)) / εⱼ, flattened over batch and cells.
-                let columns =
-                    members
-                    |> Array.map (fun j ->
-                        let x = u[j]
-                        let scale = max 1.0 (x.abs().max().ToDouble())
+                    // columns[j][i] = (Fᵢ(u + εⱼ eⱼ) − Fᵢ(u)) / εⱼ, flattened over batch and cells.
+                    let columns =
+                        members
+                        |> Array.map (fun j ->
+                            let x = u[j]
+                            let scale = max 1.0 (x.abs().max().ToDouble())
 
-                        let eps =
-                            scale
-                            * sqrt (
-                                if x.dtype = torch.ScalarType.Float64 then
-                                    2.2e-16
-                                else
-                                    1.2e-7
-                            )
+                            let eps =
+                                scale
+                                * sqrt (
+                                    if x.dtype = torch.ScalarType.Float64 then
+                                        2.2e-16
+                                    else
+                                        1.2e-7
+                                )
 
-                        let shifted = Array.init u.Length (fun k -> if k = j then u[k] .+ eps else u[k])
-                        let f1 = dyn.Explicit theta t0 shifted
+                            let shifted = Array.init u.Length (fun k -> if k = j then u[k] .+ eps else u[k])
+                            let f1 = explicit shifted
 
-                        members |> Array.map (fun i -> ((f1[i] .- f0[i]) ./ eps).reshape [| -1L |]))
+                            members |> Array.map (fun i -> ((f1[i] .- f0[i]) ./ eps).reshape [| -1L |]))
 
-                // J[cell, i, j]
-                let jacobian =
-                    torch.stack (
-                        Array.init n (fun i -> torch.stack (Array.init n (fun j -> columns[j][i]), dim = -1L)),
-                        dim = 1L
-                    )
+                    // J[cell, i, j]
+                    let jacobian =
+                        torch.stack (
+                            Array.init n (fun i -> torch.stack (Array.init n (fun j -> columns[j][i]), dim = -1L)),
+                            dim = 1L
+                        )
 
-                let finite = torch.isfinite(jacobian).all(dim = -1L).all (dim = -1L)
+                    let finite = torch.isfinite(jacobian).all(dim = -1L).all (dim = -1L)
 
-                if not (finite.any().ToBoolean()) then
-                    None
-                else
-                    let cells = jacobian.index_select (0L, finite.nonzero().squeeze 1L)
-                    let lambdas = torch.linalg.eigvals cells
-                    let ratio = excessOf coefficients (lambdas .* dt)
-                    let flat = ratio.reshape [| -1L |]
-                    let index = flat.argmax().ToInt64()
-                    let worstRatio = flat[index].ToDouble()
-
-                    if worstRatio <= tolerance then
+                    if not (finite.any().ToBoolean()) then
                         None
                     else
-                        let cell = index / int64 n
-                        let lambda = lambdas.reshape([| -1L |])[index]
-                        let l = Complex(lambda.real.ToDouble(), lambda.imag.ToDouble())
-                        let at = cells[cell].to_type(torch.ScalarType.Float64).data<float>().ToArray()
-                        let names = members |> Array.map (fun k -> dyn.Fields[k])
+                        let cells = jacobian.index_select (0L, finite.nonzero().squeeze 1L)
+                        let lambdas = torch.linalg.eigvals cells
+                        let ratio = excessOf coefficients (lambdas .* dt)
+                        let flat = ratio.reshape [| -1L |]
+                        let index = flat.argmax().ToInt64()
+                        let worstRatio = flat[index].ToDouble()
 
-                        let entries =
-                            [|
-                                for i in 0 .. n - 1 do
-                                    for j in 0 .. n - 1 do
-                                        if at[i * n + j] <> 0.0 then
-                                            yield names[i], names[j], at[i * n + j]
-                            |]
-                            |> Array.sortBy (fun (a, b, v) -> (if a = b then 1 else 0), -abs v)
-                            |> Array.truncate 3
+                        if worstRatio <= tolerance then
+                            None
+                        else
+                            let cell = index / int64 n
+                            let lambda = lambdas.reshape([| -1L |])[index]
+                            let l = Complex(lambda.real.ToDouble(), lambda.imag.ToDouble())
+                            let at = cells[cell].to_type(torch.ScalarType.Float64).data<float>().ToArray()
+                            let names = members |> Array.map (fun k -> dyn.Fields[k])
 
-                        Some(
-                            worstRatio,
-                            {
-                                Fields = names
-                                Lambda = l
-                                Entries = entries
-                            }
-                        ))
-            |> Array.sortBy (fun (r, _) -> -r)
-            |> Array.tryHead
-            |> Option.map snd
-        with _ ->
-            None
+                            let entries =
+                                [|
+                                    for i in 0 .. n - 1 do
+                                        for j in 0 .. n - 1 do
+                                            if at[i * n + j] <> 0.0 then
+                                                yield names[i], names[j], at[i * n + j]
+                                |]
+                                |> Array.sortBy (fun (a, b, v) -> (if a = b then 1 else 0), -abs v)
+                                |> Array.truncate 3
+
+                            Some(
+                                worstRatio,
+                                {
+                                    Fields = names
+                                    Lambda = l
+                                    Entries = entries
+                                }
+                            ))
+                |> Array.sortBy (fun (r, _) -> -r)
+                |> Array.tryHead
+                |> Option.map snd
+            with _ ->
+                None
+        finally
+            torch.set_rng_state random
