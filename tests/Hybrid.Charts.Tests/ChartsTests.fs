@@ -11,17 +11,7 @@ open Hybrid.Training
 open Hybrid.Models.Common
 open Hybrid.Charts
 
-let private lineChart: LineChart.Chart = {
-    Title = "hares"
-    XLabel = "year"
-    YLabel = "pelts"
-    Observed = [| 1900.0, 30.0; 1901.0, 47.2; 1902.0, 70.2 |]
-    Series = [|
-        "model A", [| 1900.0, 31.0; 1901.0, nan; 1902.0, 69.0 |]
-        "model B", [| 1901.0, 45.0 |]
-    |]
-    Split = 1901.0
-}
+let private lineChart = Figure.sample "hares"
 
 /// A trajectory of batch size 2 (the charts show element 0) at times 0, 0.5, 1.
 let private trajectory (fields: (string * float[,]) list) : Trajectory =

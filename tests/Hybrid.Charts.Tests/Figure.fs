@@ -5,6 +5,20 @@ open System.Text.Json
 open Plotly.NET
 open Hybrid.Charts
 
+/// The charts' test data: hares observed in 1900–1902, the test period from 1901, and two model series, one with
+/// a gap (NaN) and one of a single point; `title` as given (e.g. with characters SVG must escape).
+let sample (title: string) : Hybrid.Models.Common.LineChart.Chart = {
+    Title = title
+    XLabel = "year"
+    YLabel = "pelts"
+    Observed = [| 1900.0, 30.0; 1901.0, 47.2; 1902.0, 70.2 |]
+    Series = [|
+        "model A", [| 1900.0, 31.0; 1901.0, nan; 1902.0, 69.0 |]
+        "model B", [| 1901.0, 45.0 |]
+    |]
+    Split = 1901.0
+}
+
 /// The figure's JSON document (dispose it).
 let parse (chart: GenericChart) : JsonDocument = JsonDocument.Parse(Charts.toJson chart)
 

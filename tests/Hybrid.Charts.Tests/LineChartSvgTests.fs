@@ -9,17 +9,7 @@ open System.Xml
 open Expecto
 open Hybrid.Models.Common
 
-let private chart: LineChart.Chart = {
-    Title = "hare & lynx <test>"
-    XLabel = "year"
-    YLabel = "pelts"
-    Observed = [| 1900.0, 30.0; 1901.0, 47.2; 1902.0, 70.2 |]
-    Series = [|
-        "model A", [| 1900.0, 31.0; 1901.0, nan; 1902.0, 69.0 |]
-        "model B", [| 1901.0, 45.0 |]
-    |]
-    Split = 1901.0
-}
+let private chart = Figure.sample "hare & lynx <test>"
 
 let private labels (ticks: (float * string)[]) = ticks |> Array.map snd |> List.ofArray
 

@@ -82,6 +82,16 @@ module Tableau =
                 )
             )
 
+    /// The 5th-order weights of Dormand and Prince's pair, which are also its last stage's row (first same as last).
+    let private dormandPrinceFifth = [|
+        35.0 / 384.0
+        0.0
+        500.0 / 1113.0
+        125.0 / 192.0
+        -2187.0 / 6784.0
+        11.0 / 84.0
+    |]
+
     /// Dormand and Prince's 5(4) pair (1980), 7 stages with the last evaluated at the new state (first same as
     /// last): B gives the 5th-order solution.
     let dormandPrince: Tableau = {
@@ -98,24 +108,9 @@ module Tableau =
                 49.0 / 176.0
                 -5103.0 / 18656.0
             |]
-            [|
-                35.0 / 384.0
-                0.0
-                500.0 / 1113.0
-                125.0 / 192.0
-                -2187.0 / 6784.0
-                11.0 / 84.0
-            |]
+            dormandPrinceFifth
         |]
-        B = [|
-            35.0 / 384.0
-            0.0
-            500.0 / 1113.0
-            125.0 / 192.0
-            -2187.0 / 6784.0
-            11.0 / 84.0
-            0.0
-        |]
+        B = Array.append dormandPrinceFifth [| 0.0 |]
         C = [| 0.0; 1.0 / 5.0; 3.0 / 10.0; 4.0 / 5.0; 8.0 / 9.0; 1.0; 1.0 |]
     }
 
