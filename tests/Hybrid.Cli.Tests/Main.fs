@@ -4,5 +4,5 @@ open Expecto
 
 [<EntryPoint>]
 let main argv =
-    testList "Hybrid.Cli" [ CliTests.tests ]
+    testList "Hybrid" [ CliTests.tests ]
     |> Hybrid.Tests.Summary.runOneAtATime argv
