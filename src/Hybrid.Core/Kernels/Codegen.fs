@@ -66,7 +66,15 @@ module internal Codegen =
     let private math name =
         typeof<Math>.GetMethod(name, [| typeof<float> |])
 
-    let private helper name = typeof<KernelMath>.GetMethod(name)
+    // KernelMath is internal, so its members are too: look them up as non-public.
+    let private helper (name: string) =
+        typeof<KernelMath>
+            .GetMethod(
+                name,
+                Reflection.BindingFlags.Static
+                ||| Reflection.BindingFlags.Public
+                ||| Reflection.BindingFlags.NonPublic
+            )
 
     let private pow = typeof<Math>.GetMethod("Pow", [| typeof<float>; typeof<float> |])
     let private min2 = typeof<Math>.GetMethod("Min", [| typeof<float>; typeof<float> |])
