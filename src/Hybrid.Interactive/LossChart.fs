@@ -11,8 +11,14 @@ open Hybrid.Training
 [<RequireQualifiedAccess>]
 module LossChart =
 
-    let private width, height = 480.0, 260.0
-    let private left, right, top, bottom = 60.0, 110.0, 24.0, 40.0
+    // The drawing's size and its margins (pixels); one binding each, as a private tuple pattern compiles to
+    // public properties.
+    let private width = 480.0
+    let private height = 260.0
+    let private left = 60.0
+    let private right = 110.0
+    let private top = 24.0
+    let private bottom = 40.0
 
     let private coordinate (v: float) =
         v.ToString("0.#", CultureInfo.InvariantCulture)
