@@ -1,21 +1,12 @@
+// The public surface and its documentation: Checks.fsi.
 namespace Hybrid
 
-/// The checks every model passes when it is built (by the builder, the parser, or `validate` by hand). Each
-/// problem names the symbol, the problem and the fix. The rules live in `Checks/`, one file per concept
-/// (domain, declarations, equations, expression size, symbols in expressions, operators, initial conditions,
-/// boundary conditions, units); this module runs them in order and is the one public entry point.
 [<RequireQualifiedAccess>]
 module Checks =
 
-    /// The most nodes (numbers, symbols and operators) one expression — an equation's right-hand side, an
-    /// initial condition or a boundary value — may have: 100,000, e.g. a flat sum of 50,000 terms. A larger
-    /// expression is a problem that says to split the sum into several fields or use a closure.
     [<Literal>]
     let maxExpressionNodes = SizeRules.MaxNodes
 
-    /// The deepest nesting one expression may have, not counting the terms of a sum or the factors of a
-    /// product: 1,000 levels (e.g. exp(exp(…)) 1,000 times). A deeper expression is a problem that says to name
-    /// its parts; sums and products of any length are not limited by it.
     [<Literal>]
     let maxNesting = SizeRules.MaxNesting
 
@@ -50,10 +41,6 @@ module Checks =
     let private rules =
         modelRules @ (InitialRules.everyField :: initialValueRules) @ boundaryRules
 
-    /// All problems with a model written in `syntax`, each a sentence naming the symbol, the problem and the
-    /// fix, the fix written in that syntax; empty when the model is well formed. Units are checked only when
-    /// every other rule passes (they are meaningful only once symbols resolve). Runs in time linear in the
-    /// model's size, without recursion.
     let problemsIn (syntax: ModelSyntax) (m: Model) : string list =
         let scope = CheckScope(m, syntax)
         let structural = rules |> List.collect (fun rule -> rule scope)
@@ -66,7 +53,6 @@ module Checks =
 
         List.distinct all
 
-    /// All problems with a model (`problemsIn`), the fixes written for the `model { }` builder.
     let problems (m: Model) : string list = problemsIn ModelSyntax.Builder m
 
     /// The exception `validate` raises for these problems of model `m`.
@@ -82,22 +68,13 @@ module Checks =
                     (many |> List.map (fun s -> "  - " + s) |> String.concat "\n")
             )
 
-    /// Raises `ModelException` listing every problem (one per line, fixes written in `syntax`) when the model
-    /// is ill formed: a domain without cells, duplicate or invalid names, parameter values outside their
-    /// constraints, a field without exactly one equation, initial condition, and boundary condition per side,
-    /// undefined symbols, closures called with the wrong arity, operators the domain lacks, inconsistent units,
-    /// and expressions of more than `maxExpressionNodes` nodes. `Parse.model` calls it with `ModelSyntax.Text`.
     let validateIn (syntax: ModelSyntax) (m: Model) : unit =
         match problemsIn syntax m with
         | [] -> ()
         | many -> raise (failure m many)
 
-    /// `validateIn` with the fixes written for the `model { }` builder (which calls it).
     let validate (m: Model) : unit = validateIn ModelSyntax.Builder m
 
-    /// The rules a compiled simulator needs: everything `validateIn` checks except that every field has an
-    /// initial condition (a rollout can start from a given state) and units. Raises `ModelException` with the
-    /// same problems `validateIn` reports, fixes written in `syntax`.
     let compilableIn (syntax: ModelSyntax) (m: Model) : unit =
         let scope = CheckScope(m, syntax)
 
@@ -109,20 +86,14 @@ module Checks =
         | [] -> ()
         | many -> raise (failure m many)
 
-    /// `compilableIn` with the fixes written for the `model { }` builder. The compiler and the kernel lowering
-    /// call this instead of restating those messages.
     let compilable (m: Model) : unit = compilableIn ModelSyntax.Builder m
 
-    /// The equation of a field; raises `ModelException` with the problem `validate` reports when the field has
-    /// no equation or several.
     let equationOf (m: Model) (field: string) : Equation =
         match m.Equations |> List.filter (fun e -> e.Field = field) with
         | [ eq ] -> eq
         | [] -> raise (failure m [ EquationRules.missing ModelSyntax.Builder field ])
         | many -> raise (failure m [ EquationRules.several field many.Length ])
 
-    /// The boundary condition of a field on one side; raises `ModelException` with the problem `validate`
-    /// reports when the field has none on that side or several.
     let boundaryOf (m: Model) (field: string) (side: Side) : BoundaryCondition =
         match m.Boundaries |> List.filter (fun b -> b.Field = field && b.Side = side) with
         | [ b ] -> b.Condition

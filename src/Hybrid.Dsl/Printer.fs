@@ -1,3 +1,4 @@
+// The public surface and its documentation: Printer.fsi.
 namespace Hybrid
 
 open System
@@ -5,25 +6,17 @@ open System.Collections.Generic
 open System.Globalization
 open System.Text
 
-/// The three notations a model or expression prints in.
 [<RequireQualifiedAccess>]
 type Notation =
-    /// `∂u/∂t = ∇·(D ∇u) + r u (1 − u)` (parses back).
     | Unicode
-    /// `du/dt = div(D*grad(u)) + r*u*(1 - u)` (parses back).
     | Ascii
-    /// `\frac{\partial u}{\partial t} = \nabla\cdot(D \nabla u) + …` (for papers; print only).
     | Latex
 
-/// Printing expressions and models. Unicode and ASCII output parse back to the same value
-/// (`Parse.model (Print.model n m) = m`).
 [<RequireQualifiedAccess>]
 module Print =
 
-    /// The name of a pointwise function as written in text (`Pointwise.name`: `exp`, `log`, …, `softplus`).
     let fnName (fn: Fn) : string = Pointwise.name fn
 
-    /// Formats a number so that it reads back exactly (round-trip format, invariant culture).
     let number (v: float) : string =
         v.ToString("R", CultureInfo.InvariantCulture)
 
@@ -355,8 +348,6 @@ module Print =
         | Advect _
         | FastSum _ -> spatial n lay e kids
 
-    /// Prints an expression in the given notation. Iterative (an explicit stack) and linear in the length
-    /// of the text, so a flat sum of 10⁵ terms prints in milliseconds on any thread.
     let expr (notation: Notation) (e: Expr) : string =
         let lay = Layout notation
         Expr.fold (node notation lay) e |> fst |> flatten
@@ -367,7 +358,6 @@ module Print =
         | Notation.Ascii -> sprintf "d%s/dt" field
         | Notation.Latex -> sprintf "\\frac{\\partial %s}{\\partial t}" (latexName field)
 
-    /// Prints an equation ∂field/∂t = rhs in the given notation.
     let equation (notation: Notation) (eq: Equation) : string =
         lhs notation eq.Field + " = " + expr notation eq.Rhs
 
@@ -503,9 +493,6 @@ module Print =
                     sprintf "boundary %s %s %s" (name b.Field) (side b.Side) (condition n b.Condition)
         }
 
-    /// Prints a whole model in the text form (header declarations, equations, boundary and initial
-    /// conditions, one statement per line; see docs/dsl.fsx for the grammar). Unicode and ASCII parse back
-    /// with `Parse.model`; LaTeX prints the equations only, as an `aligned` block.
     let model (notation: Notation) (m: Model) : string =
         match notation with
         | Notation.Latex ->

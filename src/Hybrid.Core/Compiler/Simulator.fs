@@ -1,3 +1,4 @@
+// The public surface and its documentation: Simulator.fsi.
 namespace Hybrid.Compiler
 
 open System
@@ -5,7 +6,6 @@ open TorchSharp
 open Hybrid
 open Hybrid.Numerics
 
-/// A model compiled to a differentiable simulator.
 [<StructuredFormatDisplay("{Display}")>]
 type Simulator
     internal
@@ -50,7 +50,6 @@ type Simulator
     let deepest =
         lazy (model.Equations |> List.fold (fun m eq -> max m (Expr.depth eq.Rhs)) 0)
 
-    /// The kernels and their schedule for a rollout with these options, or why the eager back end runs it.
     let choose (options: RolloutOptions) : Result<Hybrid.Kernels.KernelSimulator * KernelSchedule, string> =
         if backend = Backend.Eager then
             Error "the simulator was compiled with Backend.Eager"
@@ -76,22 +75,16 @@ type Simulator
 
                 KernelRollout.schedule options stateBytes |> Result.map (fun k -> kernels, k)
 
-    /// The model it was compiled from.
     member _.Model = model
 
-    /// The grid.
     member _.Grid = grid
 
-    /// The precision of its tensors.
     member _.Dtype = dtype
 
-    /// Field names in state order.
     member _.Fields = dynamics.Fields
 
-    /// Scientific parameters θ in declaration order (constrained; `Raw` is what optimisers update).
     member _.Parameters = parameters
 
-    /// The parameter named `name`; raises `ModelException` naming the declared ones otherwise.
     member _.Param(name: string) : Param =
         match parameters |> Array.tryFind (fun p -> p.Name = name) with
         | Some p -> p
@@ -99,39 +92,27 @@ type Simulator
             let names = String.Join(", ", parameters |> Array.map (fun p -> p.Name))
             raise (ModelException($"Model '{model.Name}' has no parameter '{name}'. Declared: {names}."))
 
-    /// Neural closures by name.
     member _.Modules = modules
 
-    /// The semi-discrete system (θ = `Theta ()`), for `Rollout.run` and `Residual.compute`.
     member _.Dynamics = dynamics
 
-    /// Current constrained parameter values θ (differentiable with respect to the raw parameters).
     member _.Theta() : torch.Tensor[] =
         parameters |> Array.map (fun p -> p.Value)
 
-    /// Everything trainable: raw values of learnable parameters (θ) and closure weights (φ).
     member _.Trainable() : Modules.Parameter[] =
         Array.append
             (parameters |> Array.filter (fun p -> p.Learnable) |> Array.map (fun p -> p.Raw))
             (modules |> Array.collect (fun (_, m) -> m.parameters () |> Array.ofSeq))
 
-    /// The initial state of `batch` trajectories from the model's initial conditions. Differentiable: parameters
-    /// that appear in `initial` expressions (an amplitude, a start state) get gradients through it and are
-    /// trained like any other when a loss simulates from it.
     member s.Initial(batch: int) : torch.Tensor[] = initial batch (s.Theta())
 
-    /// The back end it was compiled for (`CompileOptions.Backend`).
     member _.Backend = backend
 
-    /// Which back end `Simulate` runs a rollout with these options on (`Backend.Eager` or `Backend.Kernels`), and
-    /// why the eager one where the kernels do not apply (empty when they do).
     member _.BackendFor(options: RolloutOptions) : Backend * string =
         match choose options with
         | Ok _ -> Backend.Kernels, ""
         | Error why -> Backend.Eager, why
 
-    /// Integrates from `u0` with the current parameters, on the generated kernels or the eager back end (see
-    /// `Backend`; the result's `Backend` says which ran). Gradients flow to `u0`, θ and the networks either way.
     member s.Simulate(u0: torch.Tensor[], options: RolloutOptions) : Trajectory =
         match choose options with
         | Ok(kernels, schedule) ->
@@ -146,14 +127,10 @@ type Simulator
             )
         | Error _ -> Rollout.run dynamics (s.Theta()) u0 options
 
-    /// The physics residual of a trajectory under the current parameters.
     member s.Residual(form: ResidualForm, times: float[], values: torch.Tensor[]) : ResidualResult =
         Residual.compute dynamics (s.Theta()) form times values
 
-    /// What the REPL prints for `sim;;`: the model's name, fields, grid, parameters at their current values,
-    /// closures, forcings, back end and precision, one line each.
     member _.Display: string =
         SimulatorText.describe model dynamics.Fields parameters modules backend dtype
 
-    /// The same text as `Display`.
     override s.ToString() = s.Display

@@ -1,3 +1,4 @@
+// The public surface and its documentation: Loss.fsi.
 namespace Hybrid.Training
 
 open TorchSharp
@@ -5,18 +6,12 @@ open Hybrid
 open Hybrid.Numerics
 open Hybrid.TensorArithmetic
 
-/// How the weight λ of the physics residual changes over training.
 [<RequireQualifiedAccess>]
 type LambdaSchedule =
-    /// λ fixed.
     | Constant of float
-    /// λ moves linearly from `start` to `stop` over the first `epochs` epochs, then stays at `stop`.
     | Linear of start: float * stop: float * epochs: int
-    /// λ = start·factorᵉᵖᵒᶜʰ, capped at `cap`.
     | Exponential of start: float * factor: float * cap: float
 
-/// Loss terms: data misfit (MSE or Gaussian NLL, with missing values masked), physics residual,
-/// penalties, and the λ schedule. All return 0-dim differentiable tensors.
 [<RequireQualifiedAccess>]
 module Loss =
 
@@ -29,8 +24,6 @@ module Loss =
                 )
             )
 
-    /// Mask of observed entries: 1 where `target` is finite, 0 where it is NaN (missing), same dtype. (The
-    /// losses refuse ±∞ targets before masking: see `mse`.)
     let observedMask (target: torch.Tensor) : torch.Tensor =
         torch.isfinite(target).to_type target.dtype
 
@@ -80,16 +73,11 @@ module Loss =
 
         mask, torch.where (mask.to_type (torch.ScalarType.Bool), target, torch.zeros_like target), count
 
-    /// Mean squared error over the observed entries of `target`; missing values (NaN) are masked. Raises
-    /// `HybridException` when the target holds ±∞ (with the count and the first position): ±∞ is not missing.
     let mse (prediction: torch.Tensor) (target: torch.Tensor) : torch.Tensor =
         sameShape "Loss.mse" prediction target
         let mask, filled, count = masked "Loss.mse" target
         (square (prediction - filled) * mask).sum () / count
 
-    /// Data term for a fused model with branch supervision: MSE(ŷ) + w·(MSE(F) + MSE(G)). With w > 0 each
-    /// branch is also fitted on its own, so α learns which branch to trust instead of the branches
-    /// compensating each other's errors through α (w = 0 gives the plain fused MSE).
     let fusedMse
         (branchWeight: float)
         (fused: torch.Tensor)
@@ -107,9 +95,6 @@ module Loss =
         else
             main .+ branchWeight .* (mse physics target .+ mse neural target)
 
-    /// Gaussian negative log-likelihood ½[log 2πσ² + (y − μ)²/σ²] averaged over observed entries, for a model
-    /// that predicts a mean and a standard deviation σ > 0 (same shape as the target). Missing values (NaN)
-    /// are masked; ±∞ targets are refused as in `mse`.
     let gaussianNll (mean: torch.Tensor) (std: torch.Tensor) (target: torch.Tensor) : torch.Tensor =
         sameShape "Loss.gaussianNll" mean target
         sameShape "Loss.gaussianNll (std)" std target
@@ -122,8 +107,6 @@ module Loss =
 
         (nll * mask).sum () / count
 
-    /// The physics residual term: mean over fields of the mean-square residual 𝒫 = ∂ₜû − RHS(û) of the
-    /// predicted trajectory `values` (one tensor per field, [S; B; spatial…]) at `times`.
     let residual
         (dyn: Dynamics)
         (theta: torch.Tensor[])
@@ -138,15 +121,12 @@ module Loss =
         |> Array.reduce (.+)
         |> fun s -> s ./ float r.Values.Length
 
-    /// Gaussian prior penalty ½((θ − mean)/sd)² summed over the entries of a parameter value.
     let prior (mean: float) (sd: float) (value: torch.Tensor) : torch.Tensor =
         if not (sd > 0.0) then
             raise (HybridException($"Loss.prior: the prior standard deviation must be positive, got {sd}."))
 
         0.5 .* (square ((value .- mean) ./ sd)).sum ()
 
-    /// Smoothness penalty: mean squared first difference along every spatial axis of a field [B; spatial…]
-    /// (or of a spatial parameter [spatial…] when `batched` is false).
     let smoothness (batched: bool) (field: torch.Tensor) : torch.Tensor =
         let first = if batched then 1 else 0
         let dims = int (field.dim ())
@@ -160,7 +140,6 @@ module Loss =
                 (square (field.narrow (int64 d, 1L, n - 1L) - field.narrow (int64 d, 0L, n - 1L))).mean ())
             |> List.reduce (.+)
 
-    /// λ at an epoch (0-based).
     let lambdaAt (schedule: LambdaSchedule) (epoch: int) : float =
         match schedule with
         | LambdaSchedule.Constant l -> l

@@ -1,3 +1,4 @@
+// The public surface and its documentation: Trainer.fsi.
 namespace Hybrid.Training
 
 open System
@@ -5,14 +6,9 @@ open System.Diagnostics
 open TorchSharp
 open Hybrid
 
-/// Joint optimisation of θ and φ: Adam with parameter groups and schedules, gradient clipping, growing
-/// horizons, λ schedules, validation with early stopping, checkpoints and resume, progress; and LBFGS for
-/// θ-only fits. Runs repeat exactly for one seed (on one device and thread count).
 [<RequireQualifiedAccess>]
 module Trainer =
 
-    /// 100 epochs of 1 step, seed 0, no groups (set them), no clipping, horizon 1, λ = 0, validate every
-    /// epoch, no early stopping, no checkpoints, silent.
     let defaults: TrainOptions = {
         Epochs = 100
         StepsPerEpoch = 1
@@ -34,7 +30,6 @@ module Trainer =
         Cancel = Threading.CancellationToken.None
     }
 
-    /// A parameter group with a constant rate.
     let group (name: string) (rate: float) (parameters: Modules.Parameter seq) : Hybrid.Training.ParamGroup = {
         Name = name
         Parameters = Array.ofSeq parameters
@@ -42,7 +37,6 @@ module Trainer =
         Schedule = LrSchedule.Constant
     }
 
-    /// The horizon of an epoch.
     let horizonAt (h: HorizonSchedule) (epoch: int) : int =
         let grown =
             if h.GrowEvery > 0 then
@@ -52,7 +46,6 @@ module Trainer =
 
         max 1 (min (max h.Start h.Max) grown)
 
-    /// The learning-rate factor of a schedule at an epoch.
     let rateFactor (s: LrSchedule) (epoch: int) (epochs: int) : float =
         match s with
         | LrSchedule.Constant -> 1.0
@@ -216,12 +209,6 @@ module Trainer =
             Theta = theta ()
         }
 
-    /// Trains with Adam (one parameter group per `ParamGroup`). Every step runs in its own dispose scope;
-    /// losses are reduced to numbers. At the start of every epoch TorchSharp's global generator is reseeded
-    /// from (seed, epoch) and `TrainContext.Random` is created from the same pair, so a resumed run repeats
-    /// an uninterrupted one exactly. Raises `HybridException` on empty groups, a non-scalar or non-finite
-    /// loss, or a checkpoint made with another seed. Runs inside `TorchGuard`: a call while another thread runs
-    /// Hybrid is refused with `InvalidOperationException`, and so is any call from another thread while it runs.
     let train (o: TrainOptions) (objective: Objective) : TrainResult =
         use _ = TorchGuard.enter "Trainer.train"
         let modes = o.Modules |> Array.map (fun m -> m.training)
@@ -233,12 +220,6 @@ module Trainer =
             Array.iter2 (fun (m: torch.nn.Module) (training: bool) -> m.train training) o.Modules modes
             reraise ()
 
-    /// Fits parameters (typically θ only) with L-BFGS and a strong-Wolfe line search (`LbfgsOptimizer`, default
-    /// settings except the first step's length `rate`): `iterations` outer steps of at most `maxIter` iterations
-    /// each, keeping the history between them; `loss` is evaluated in a fresh dispose scope per call. Returns
-    /// the loss after each outer step (once converged, the remaining entries repeat the final loss). For the
-    /// stop reason, evaluation counts and other settings use `Lbfgs.minimize` or `LbfgsOptimizer`. Runs inside
-    /// `TorchGuard` (see `train`).
     let lbfgs
         (parameters: Modules.Parameter[])
         (rate: float)

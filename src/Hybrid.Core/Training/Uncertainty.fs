@@ -1,3 +1,4 @@
+// The public surface and its documentation: Uncertainty.fsi.
 namespace Hybrid.Training
 
 open System
@@ -7,30 +8,20 @@ open TorchSharp
 open Hybrid
 open Hybrid.TensorArithmetic
 
-/// A predictive distribution per point: mean and standard deviation (same shape).
 type Predictive = {
-    /// Predictive mean.
     Mean: torch.Tensor
-    /// Predictive standard deviation (≥ 0).
     Std: torch.Tensor
 }
 
-/// Calibration of central prediction intervals: at each nominal level p, the fraction of observations
-/// inside the central p-interval of the predicted Gaussian.
 type Calibration = {
-    /// Nominal levels (0.1 … 0.9 by default).
     Levels: float[]
-    /// Observed coverage at each level.
     Coverage: float[]
-    /// Expected calibration error: mean |coverage − level|.
     Ece: float
 }
 
-/// Predictive uncertainty: MC dropout, deep ensembles, calibration (ECE, reliability plot), NLL and CRPS.
 [<RequireQualifiedAccess>]
 module Uncertainty =
 
-    /// Standard normal quantile Φ⁻¹(p) (Acklam's rational approximation, relative error < 1.2e-9).
     let normalQuantile (p: float) : float =
         if not (p > 0.0 && p < 1.0) then
             raise (HybridException($"normalQuantile: p = {p} must lie strictly between 0 and 1."))
@@ -87,8 +78,6 @@ module Uncertainty =
             (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
             / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0)
 
-    /// Runs `f` with `modules` in training mode (dropout active) and puts every module and submodule back in
-    /// the mode it had before, in a `finally`: also when `f` throws.
     let withTrainingMode (modules: torch.nn.Module[]) (f: unit -> 'T) : 'T =
         // Every module with its depth and mode; restored parents first, because `train` recurses into children.
         let previous =
@@ -109,10 +98,6 @@ module Uncertainty =
             for _, m, training in previous do
                 m.train training
 
-    /// MC dropout: `passes` stochastic forward passes of `predict` with the modules in training mode (dropout
-    /// active) and no gradients; mean and standard deviation over the passes. The modules go back to the mode
-    /// they were in (eval after training), also when `predict` throws. The draws come from TorchSharp's global
-    /// generator as it stands; `mcDropoutSeeded` makes them repeatable.
     let mcDropout (modules: torch.nn.Module[]) (passes: int) (predict: unit -> torch.Tensor) : Predictive =
         Engine.init ()
         use _ = TorchGuard.enter "Uncertainty.mcDropout"
@@ -130,10 +115,6 @@ module Uncertainty =
             Std = samples.std (0L, unbiased = false)
         }
 
-    /// MC dropout with its own seed: the dropout masks are drawn after seeding the global generator with `seed`
-    /// (as `Engine.seed`), so two calls with one seed give identical draws; afterwards the CPU generator is
-    /// put back to its state before the call (also when `predict` throws), so the caller's random stream is
-    /// not disturbed. Otherwise as `mcDropout`.
     let mcDropoutSeeded
         (modules: torch.nn.Module[])
         (passes: int)
@@ -150,11 +131,6 @@ module Uncertainty =
         finally
             torch.set_rng_state state
 
-    /// Trains `members` ensemble members: member k is created by `create k` right after the global seed is
-    /// set to seed + k, then all are trained by `train`, one after another. Members are not trained on
-    /// parallel threads: TorchSharp 0.107 (its optimisers included) passes temporary Scalars to libtorch
-    /// that a garbage collection on another thread can free mid-call (see `TensorArithmetic`), and libtorch
-    /// already spreads each operation over the cores.
     let ensemble (members: int) (seed: int) (create: int -> 'M) (train: 'M -> unit) : 'M[] =
         Engine.init ()
         use _ = TorchGuard.enter "Uncertainty.ensemble"
@@ -171,8 +147,6 @@ module Uncertainty =
 
         created
 
-    /// The ensemble's predictive distribution from members' Gaussian predictions (mean, std): the mixture's
-    /// mean and standard deviation √(mean σ² + var μ). With std = 0 it is the plain ensemble spread.
     let combine (predictions: Predictive[]) : Predictive =
         if predictions.Length = 0 then
             raise (HybridException("Uncertainty.combine: no member predictions were given."))
@@ -183,8 +157,6 @@ module Uncertainty =
         let var = vars.mean ([| 0L |]) .+ (square (mus - mean)).mean ([| 0L |])
         { Mean = mean; Std = var.sqrt () }
 
-    /// Coverage of central Gaussian intervals at `levels` and the ECE (mean |coverage − level|). Missing
-    /// targets (NaN) are ignored.
     let calibration (levels: float[]) (p: Predictive) (target: torch.Tensor) : Calibration =
         use _ = torch.no_grad ()
         let ok = torch.isfinite target
@@ -207,16 +179,12 @@ module Uncertainty =
             Ece = Array.map2 (fun c l -> abs (c - l)) coverage levels |> Array.average
         }
 
-    /// The default levels 0.1, 0.2, …, 0.9.
     let defaultLevels: float[] = Array.init 9 (fun i -> float (i + 1) / 10.0)
 
-    /// Mean Gaussian negative log-likelihood of the targets under the predictive distribution.
     let nll (p: Predictive) (target: torch.Tensor) : float =
         use _ = torch.no_grad ()
         (Loss.gaussianNll p.Mean (withScalar 1e-12 p.Std.clamp_min) target).ToDouble()
 
-    /// Mean continuous ranked probability score of a Gaussian predictive distribution (closed form
-    /// σ[z(2Φ(z) − 1) + 2φ(z) − 1/√π], z = (y − μ)/σ); lower is better, in the units of y.
     let crps (p: Predictive) (target: torch.Tensor) : float =
         use _ = torch.no_grad ()
         let s = withScalar 1e-12 p.Std.clamp_min
@@ -227,8 +195,6 @@ module Uncertainty =
         let ok = torch.isfinite c
         c.masked_select(ok).mean().ToDouble()
 
-    /// A self-contained SVG reliability diagram (observed coverage against nominal level, with the
-    /// diagonal), written to `path`. Returns the SVG text.
     let reliabilitySvg (path: string) (title: string) (c: Calibration) : string =
         let inv = CultureInfo.InvariantCulture
         let size = 320.0
