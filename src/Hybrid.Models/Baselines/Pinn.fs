@@ -42,7 +42,7 @@ let defaults = {
 }
 
 /// The network's output and input at the collocation points, handed to the residual.
-type Fields = {
+type internal Fields = {
     /// u at the collocation points [M; channels], in the caller's units.
     U: torch.Tensor
     /// The collocation points [M; inputs] (requires grad).
@@ -52,7 +52,7 @@ type Fields = {
 }
 
 /// A PINN problem. Rows are points; columns are inputs (e.g. time, space, dose) or output channels.
-type Problem = {
+type internal Problem = {
     /// Data inputs [N; inputs].
     Inputs: float[][]
     /// Data targets [N; channels]; NaN marks an unobserved entry (left out of the data loss), e.g. a state that
@@ -76,7 +76,7 @@ type Problem = {
 }
 
 /// A trained PINN.
-type Trained = {
+type internal Trained = {
     /// The network (on normalised inputs).
     Net: Mlp
     /// u at any inputs [N; inputs] → [N; channels].
@@ -100,7 +100,7 @@ let private matrix (what: string) (rows: float[][]) (columns: int) =
 
 /// ∂y/∂x_j for y [M; k] computed from x [M; inputs]: one `torch.autograd.grad` per column of y, with
 /// create_graph (so the result can be differentiated and trained through) and retain_graph.
-let derivative (x: torch.Tensor) (y: torch.Tensor) (j: int) : torch.Tensor =
+let internal derivative (x: torch.Tensor) (y: torch.Tensor) (j: int) : torch.Tensor =
     let columns =
         Array.init (int y.shape[1]) (fun c ->
             let yc = y.select (1L, int64 c)
@@ -121,7 +121,7 @@ let derivative (x: torch.Tensor) (y: torch.Tensor) (j: int) : torch.Tensor =
     torch.stack (columns, 1L)
 
 /// Trains a PINN on `problem`.
-let fit (s: Settings) (problem: Problem) : Trained =
+let internal fit (s: Settings) (problem: Problem) : Trained =
     Engine.init ()
     let inputs = problem.InputShift.Length
     let channels = problem.OutputShift.Length
@@ -204,7 +204,7 @@ let fit (s: Settings) (problem: Problem) : Trained =
     }
 
 /// `fit` with the default settings but `iterations` Adam steps and network seed `seed` (what the case studies vary).
-let fitWith (iterations: int) (seed: int) (problem: Problem) : Trained =
+let internal fitWith (iterations: int) (seed: int) (problem: Problem) : Trained =
     fit
         {
             defaults with

@@ -60,7 +60,7 @@ let defaults (architecture: Architecture) = {
 }
 
 /// Name of an architecture for tables ("LSTM", "Transformer").
-let name (a: Architecture) =
+let internal name (a: Architecture) =
     match a with
     | Architecture.Lstm -> "LSTM"
     | Architecture.Transformer -> "Transformer"
@@ -83,7 +83,7 @@ let private positions (steps: int64) (width: int) =
 
 /// A causal sequence network in float64: [B; T; inputs] → [B; T; outputs], the output at step k depending on
 /// the inputs at steps 0 … k only.
-type SequenceNet
+type internal SequenceNet
     /// Creates the network `label` with `inputs` features in and `outputs` out per step, shaped by `s`
     /// (architecture, width, layers, heads).
     (label: string, inputs: int, outputs: int, s: Settings) as this =
@@ -173,7 +173,7 @@ type SequenceNet
         readout.forward hidden
 
 /// A trained sequence baseline.
-type Trained = {
+type internal Trained = {
     /// The network.
     Net: SequenceNet
     /// Settings it was trained with.
@@ -236,7 +236,7 @@ let private stepInputs (series: float[][]) (exogenous: float[][]) (start: int) (
 /// exogenous array the same length as the series). Every window of `Window` + 1 consecutive steps is a
 /// training sample, with the increment predicted at each of its `Window` positions; a record shorter than
 /// that gives one shorter window.
-let fitForecaster (s: Settings) (records: float[][][]) (exogenous: float[][][]) : Trained =
+let internal fitForecaster (s: Settings) (records: float[][][]) (exogenous: float[][][]) : Trained =
     if records.Length = 0 || records |> Array.exists (fun r -> r.Length < 2) then
         raise (HybridException "fitForecaster: give at least one record of at least two steps.")
 
@@ -326,13 +326,13 @@ let private forecastOn (model: Trained) (history: float[][]) (exogenous: float[]
 /// Forecasts `steps` steps after `history` [T; channels] (the same scaling as in training) with a trained
 /// forecaster, feeding predictions back; `exogenous` [T + steps; covariates] covers the history and the
 /// forecast (empty when the forecaster has none). Returns [steps; channels].
-let forecast (model: Trained) (history: float[][]) (exogenous: float[][]) (steps: int) : float[][] =
+let internal forecast (model: Trained) (history: float[][]) (exogenous: float[][]) (steps: int) : float[][] =
     CaseTraining.singleThreaded (fun () -> forecastOn model history exogenous steps)
 
 /// One-step-ahead predictions of a trained forecaster along an observed `series` [T; channels] with its
 /// `exogenous` inputs [T; covariates] (empty when none): row k is the prediction of x(k + 1) from the observed
 /// states up to k (at most `Window` of them), [T − 1; channels].
-let oneStep (model: Trained) (series: float[][]) (exogenous: float[][]) : float[][] =
+let internal oneStep (model: Trained) (series: float[][]) (exogenous: float[][]) : float[][] =
     use _ = torch.no_grad ()
 
     let exo =
@@ -353,7 +353,7 @@ let oneStep (model: Trained) (series: float[][]) (exogenous: float[][]) : float[
 
 /// Trains a sequence-to-sequence regression: `inputs` [records; T; features] to `targets` [records; T; outputs]
 /// at every step (all records of the same length T; scaled to order one).
-let fitRegression (s: Settings) (inputs: float[][][]) (targets: float[][][]) : Trained =
+let internal fitRegression (s: Settings) (inputs: float[][][]) (targets: float[][][]) : Trained =
     if inputs.Length = 0 || inputs.Length <> targets.Length then
         raise (
             HybridException
@@ -383,7 +383,7 @@ let fitRegression (s: Settings) (inputs: float[][][]) (targets: float[][][]) : T
     train net s (fun () -> (square (net.forward x .- y)).mean ())
 
 /// Applies a trained regression to `inputs` [records; T; features] (any T); returns [records; T; outputs].
-let regress (model: Trained) (inputs: float[][][]) : float[][][] =
+let internal regress (model: Trained) (inputs: float[][][]) : float[][][] =
     use _ = torch.no_grad ()
     use _ = torch.NewDisposeScope()
     let steps = inputs[0].Length

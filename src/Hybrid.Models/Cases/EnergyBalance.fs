@@ -190,10 +190,10 @@ type Outcome = {
 
 /// Pre-industrial CO₂ (ppm).
 [<Literal>]
-let PreindustrialCo2 = 280.0
+let internal PreindustrialCo2 = 280.0
 
 /// Forcing of a CO₂ doubling, 5.35·ln 2 (W/m²).
-let doublingForcing = 5.35 * log 2.0
+let internal doublingForcing = 5.35 * log 2.0
 
 let private invariant = Globalization.CultureInfo.InvariantCulture
 
@@ -378,7 +378,7 @@ let private adam (groups: (Modules.Parameter[] * float)[]) iterations (loss: int
 
 /// The training years whose temperatures enter the loss under `s.TrainFraction`, out of the `trainYears` up to the
 /// cut-off: (index of the first, count), the most recent ⌈f·trainYears⌉, at least 2.
-let trainingYears (s: Settings) (trainYears: int) : int * int =
+let internal trainingYears (s: Settings) (trainYears: int) : int * int =
     let kept = TrainFraction.count "Energy balance" s.TrainFraction 2 trainYears
     trainYears - kept, kept
 

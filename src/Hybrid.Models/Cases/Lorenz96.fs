@@ -255,7 +255,7 @@ type Outcome = {
 }
 
 /// A truth run sampled every `SampleInterval`.
-type TruthRun = {
+type internal TruthRun = {
     /// X, [samples][K].
     X: float[][]
     /// The sub-grid tendency U = −(h c / b) Σ_j Y, [samples][K].
@@ -288,7 +288,7 @@ let private rk4Step (m: int) (dt: float) (rhs: float[] -> float[] -> unit) (stat
 
 /// Integrates the coupled system (RK4, `TruthDt`) from a random state drawn with `seed`: `SpinUp` MTU,
 /// then `samples` samples every `SampleInterval` (the first right after the spin-up).
-let truth (s: Settings) (forcing: float) (seed: int) (samples: int) : TruthRun =
+let internal truth (s: Settings) (forcing: float) (seed: int) (samples: int) : TruthRun =
     let k, j = s.K, s.J
     let n = k * j
     let coupling = s.H * s.C / s.B
@@ -343,21 +343,21 @@ let truth (s: Settings) (forcing: float) (seed: int) (samples: int) : TruthRun =
 
 /// Hidden convolutions of the CNN closure (each followed by tanh; then one output convolution).
 [<Literal>]
-let CnnHiddenLayers = 2
+let internal CnnHiddenLayers = 2
 
 /// How many sites to each side the CNN closure's U_k sees: every convolution of width w adds ⌊w/2⌋.
-let cnnReach (s: Settings) =
+let internal cnnReach (s: Settings) =
     (CnnHiddenLayers + 1) * (s.CnnKernel / 2)
 
 /// A sub-grid closure: the K tendencies U from the K slow variables X.
-type Closure = float[] -> float[]
+type internal Closure = float[] -> float[]
 
 /// Forecasts of a model: forcing F, start state X (K) and number of samples → the path [samples][K], the start
 /// included.
-type Path = float -> float[] -> int -> float[][]
+type internal Path = float -> float[] -> int -> float[][]
 
 /// The closure that applies `u` at every site: U_k = u(X_k).
-let perSite (u: float -> float) : Closure = Array.map u
+let internal perSite (u: float -> float) : Closure = Array.map u
 
 /// Integrates the X equation with closure `u` from `x0` with RK4 at `ModelDt`; returns `samples` samples (the
 /// first is `x0`) every `SampleInterval`.
@@ -508,7 +508,7 @@ let private asFunction (net: Mlp) (k: int) : float -> float =
 /// as a plain function on the ring of sites: the weights are copied out once; each convolution is the
 /// cross-correlation output[o][k] = b[o] + Σ_i Σ_j w[o, i, j] · input[i][(k + j − ⌊width/2⌋) mod K], as in
 /// TorchSharp. `run` checks it against the network's forward pass.
-let convFunction (net: Cnn1d) : float[] -> float[] =
+let internal convFunction (net: Cnn1d) : float[] -> float[] =
     let layers = layersOf net
     let last = layers.Length - 1
 
@@ -540,7 +540,7 @@ let convFunction (net: Cnn1d) : float[] -> float[] =
 
 /// Training samples (in time, from the first) that `s.TrainFraction` keeps of the `samples` of the training period:
 /// ⌈f·samples⌉, at least `SequenceWindow + 1` (one LSTM window).
-let trainingSamples (s: Settings) (samples: int) : int =
+let internal trainingSamples (s: Settings) (samples: int) : int =
     TrainFraction.count "Lorenz-96" s.TrainFraction (s.SequenceWindow + 1) samples
 
 /// Runs the truths, fits the closures and scores every model.

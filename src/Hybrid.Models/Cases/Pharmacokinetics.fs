@@ -231,7 +231,7 @@ type private Predictor = Subject[] -> (int * float)[] -> torch.Tensor
 
 /// The training subjects of fold `fold` (1–3) under `s.TrainFraction`: of the n subjects outside the fold, in id
 /// order, the first ⌈f·n⌉ (at least one).
-let trainingSubjects (s: Settings) (subjects: Subject[]) (fold: int) : Subject[] =
+let internal trainingSubjects (s: Settings) (subjects: Subject[]) (fold: int) : Subject[] =
     let candidates = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 <> fold)
     Array.truncate (TrainFraction.count "Pharmacokinetics" s.TrainFraction 1 candidates.Length) candidates
 

@@ -157,7 +157,7 @@ type Selection = {
 }
 
 /// The most recent ⌈f·n⌉ of the `trainYears` training years (at least 2), and the window length they allow.
-let selection (s: Settings) (trainYears: int) : Selection =
+let internal selection (s: Settings) (trainYears: int) : Selection =
     let kept = TrainFraction.count "Predator–prey" s.TrainFraction 2 trainYears
 
     {

@@ -204,11 +204,11 @@ module Truth =
 
 /// How many observation times (the first, in time, of `Truth.ObservationTimes`) the training data keeps under
 /// `s.TrainFraction`: ⌈f·6⌉, at least one.
-let trainingTimes (s: Settings) : int =
+let internal trainingTimes (s: Settings) : int =
     TrainFraction.count "Tumour" s.TrainFraction 1 Truth.ObservationTimes.Length
 
 /// Fixed prior values of the scientific model: D, r, k.
-let prior = [| "D", 0.06; "r", 0.35; "k", 0.6 |]
+let internal prior = [| "D", 0.06; "r", 0.35; "k", 0.6 |]
 
 /// One model's result, over all seeds.
 type ModelResult = {
@@ -274,7 +274,7 @@ type Outcome = {
 let private f64 = torch.ScalarType.Float64
 
 /// Drug concentration c(t, x) of a schedule.
-let concentration (s: Schedule) (t: float) (x: float) =
+let internal concentration (s: Schedule) (t: float) (x: float) =
     let temporal =
         s.Doses
         |> Array.sumBy (fun (tk, dose) ->
@@ -287,7 +287,7 @@ let concentration (s: Schedule) (t: float) (x: float) =
 
 /// Cumulative exposure at the vessel, A(t) = ∫₀ᵗ c(s, 0) ds = Σₖ doseₖ τ (1 − exp(−(t − tₖ)/τ)) over the doses
 /// given at tₖ ≤ t (so dA/dt = c(t, 0), and A is continuous at a bolus).
-let exposure (s: Schedule) (t: float) =
+let internal exposure (s: Schedule) (t: float) =
     s.Doses
     |> Array.sumBy (fun (tk, dose) ->
         if tk <= t + 1e-12 then
@@ -352,7 +352,7 @@ type private KillNetwork(net: Mlp) as this =
 let private grid = Domain.Interval(0.0, 10.0, Truth.Cells)
 
 /// The truth: the catalogue's tumour model on the case's 32-cell grid with the Emax kill written out and D, r fixed.
-let truthModel: Model =
+let internal truthModel: Model =
     let u, D, r, c = sym "u", sym "D", sym "r", sym "c"
     let kmax, ec50 = sym "kmax", sym "EC50"
 
@@ -370,7 +370,7 @@ let truthModel: Model =
     }
 
 /// The scientific model: log-kill hypothesis, kill = k c, starting from the prior values.
-let scientificModel: Model =
+let internal scientificModel: Model =
     let u, D, r, k, c = sym "u", sym "D", sym "r", sym "k", sym "c"
 
     let value name =
@@ -389,11 +389,11 @@ let scientificModel: Model =
     }
 
 /// The hybrid: `Examples.tumour` (neural kill(u, c)) on the case's 32-cell grid.
-let hybridModel: Model = Examples.tumour |> Model.withDomain grid
+let internal hybridModel: Model = Examples.tumour |> Model.withDomain grid
 
 /// The truth's trajectory of one schedule with time step `dt` (Heun): u [step][cell] at t = 0, dt, …, 12, and
 /// the cell centres (for checks of the truth against its equation).
-let truthTrajectory (dt: float) (schedule: Schedule) : float[][] * float[] =
+let internal truthTrajectory (dt: float) (schedule: Schedule) : float[][] * float[] =
     Engine.init ()
     use _ = torch.NewDisposeScope()
     use _ = torch.no_grad ()

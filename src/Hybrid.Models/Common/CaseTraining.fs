@@ -1,6 +1,6 @@
 /// What the case studies share when they train networks and parameters: a seeded, deterministic network
 /// initialisation and an Adam loop over parameter groups.
-module Hybrid.Models.Common.CaseTraining
+module internal Hybrid.Models.Common.CaseTraining
 
 open System
 open System.Diagnostics

@@ -91,7 +91,7 @@ type MethodResult = {
 let private f64 = torch.ScalarType.Float64
 
 /// Adds the aleatoric noise variance to a predictive distribution: σ² = σ_model² + noise.
-let withNoise (noiseVariance: float) (p: Predictive) : Predictive =
+let internal withNoise (noiseVariance: float) (p: Predictive) : Predictive =
     if not (noiseVariance >= 0.0) then
         raise (HybridException $"CaseUncertainty.withNoise: noise variance {noiseVariance} must be ≥ 0.")
 
@@ -102,7 +102,13 @@ let withNoise (noiseVariance: float) (p: Predictive) : Predictive =
 
 /// Calibration summary against finite targets of the predictive distribution `model` (the model spread alone)
 /// with `noiseVariance` added.
-let summarise (method: string) (split: string) (noiseVariance: float) (model: Predictive) (target: torch.Tensor) =
+let internal summarise
+    (method: string)
+    (split: string)
+    (noiseVariance: float)
+    (model: Predictive)
+    (target: torch.Tensor)
+    =
     use _ = torch.no_grad ()
     let p = withNoise noiseVariance model
     let calibration = Uncertainty.calibration Uncertainty.defaultLevels p target
@@ -142,7 +148,7 @@ let private predictEval (t: Trained) =
 /// dropped with probability `net.Dropout` by zeroing its outgoing weights (the kept ones scaled by 1/(1 − p)),
 /// `f` runs with the network in eval mode, and the weights and the training mode are restored; in eval mode `f`
 /// just runs.
-let withOneMask (net: Mlp) (f: unit -> 'T) : 'T =
+let internal withOneMask (net: Mlp) (f: unit -> 'T) : 'T =
     if not net.training || net.Dropout = 0.0 then
         f ()
     else
@@ -245,12 +251,12 @@ let private runMethods
 /// `train s.Seed s.Dropout` sampled `s.Passes` times with dropout on (`Uncertainty.mcDropout`) plus its noise
 /// variance. `splits` names each split and gives its targets (flattened like `Predict`'s tensors; NaN =
 /// missing). Returns one result per method and split (ensemble first); none with `off` (Members = 0).
-let run (s: Settings) (splits: (string * torch.Tensor)[]) (train: int -> float -> Trained) : MethodResult[] =
+let internal run (s: Settings) (splits: (string * torch.Tensor)[]) (train: int -> float -> Trained) : MethodResult[] =
     if s.Members = 0 then [||] else runMethods s splits train
 
 /// "over-confident" when the observed coverage falls short of the nominal levels on average, "under-confident"
 /// when it exceeds them, "about right" within `tolerance` (mean signed gap).
-let confidence (tolerance: float) (c: Calibration) : string =
+let internal confidence (tolerance: float) (c: Calibration) : string =
     let gap = Array.map2 (fun cv l -> cv - l) c.Coverage c.Levels |> Array.average
 
     if gap < -tolerance then "over-confident"

@@ -65,21 +65,26 @@ let inline overSeeds
 
 /// Relative change of `hybrid` against `baseline` in percent ((hybrid − baseline) / baseline · 100; negative =
 /// the hybrid's error is lower).
-let change (hybrid: float) (baseline: float) : float = (hybrid - baseline) / baseline * 100.0
+let internal change (hybrid: float) (baseline: float) : float = (hybrid - baseline) / baseline * 100.0
 
 /// A percentage with no decimals, or two where no decimals would round a change just short of ±100% to 100
 /// (99.97 → "99.97", not "100").
-let percentDigits (p: float) : string =
+let internal percentDigits (p: float) : string =
     let digits = if abs p >= 99.5 && abs p < 100.0 then "F2" else "F0"
     p.ToString(digits, Globalization.CultureInfo.InvariantCulture)
 
 /// The proposal's claimed reduction: at least 20% lower MSE (up to 40%).
 [<Literal>]
-let ClaimedReduction = 20.0
+let internal ClaimedReduction = 20.0
 
 /// One sentence on how `hybridName` (test MSE `hybrid`) compares with the best of `baselines` (name, mean test
 /// MSE over seeds) on `what` (e.g. "1916–1920 forecast"), and whether the claimed 20–40% reduction holds.
-let claimSentence (what: string) (hybridName: string) (hybrid: float) (baselines: (string * float)[]) : string =
+let internal claimSentence
+    (what: string)
+    (hybridName: string)
+    (hybrid: float)
+    (baselines: (string * float)[])
+    : string =
     if baselines.Length = 0 then
         raise (Hybrid.HybridException "Comparison.claimSentence: no pure-ML baselines to compare with.")
 

@@ -1,6 +1,6 @@
 /// The table every case shares: one row per model (test and train MSE, training time, parameters), as
 /// markdown and as CSV files.
-module Hybrid.Models.Common.ModelTable
+module internal Hybrid.Models.Common.ModelTable
 
 open System
 open System.IO

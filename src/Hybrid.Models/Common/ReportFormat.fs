@@ -1,5 +1,5 @@
 /// Number formatting and generated verdicts shared by the report's writers.
-module Hybrid.Models.Common.ReportFormat
+module internal Hybrid.Models.Common.ReportFormat
 
 open System.Globalization
 

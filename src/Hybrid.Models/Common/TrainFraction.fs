@@ -2,7 +2,7 @@
 /// n training items (years, subjects, samples, observation times) a fraction keeps. Each case decides which items
 /// (the most recent years, the first subjects, …) and applies the count in the one place it selects its training
 /// data, so every model of the case sees the same reduced data; test and out-of-domain data never change.
-module Hybrid.Models.Common.TrainFraction
+module internal Hybrid.Models.Common.TrainFraction
 
 open System
 open Hybrid
