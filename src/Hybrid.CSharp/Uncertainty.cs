@@ -78,14 +78,25 @@ public sealed class HybridEnsemble : IDisposable
     /// <exception cref="ArgumentOutOfRangeException">Fewer than one member, or an option out of range.</exception>
     /// <exception cref="Hybrid.HybridException">Any training error.</exception>
     /// <exception cref="OperationCanceledException">The token was cancelled.</exception>
-    public static async Task<HybridEnsemble> TrainAsync(
+    public static Task<HybridEnsemble> TrainAsync(
         HybridModel model,
         TrainingData data,
         TrainingOptions options,
         int members,
         bool bootstrap = false,
         IProgress<TrainingProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) =>
+        TrainMembersAsync(model, data, options, members, bootstrap, progress, cancellationToken);
+
+    // The body of TrainAsync (a plain method, so that the API reference, which skips async methods, lists it).
+    private static async Task<HybridEnsemble> TrainMembersAsync(
+        HybridModel model,
+        TrainingData data,
+        TrainingOptions options,
+        int members,
+        bool bootstrap,
+        IProgress<TrainingProgress>? progress,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);

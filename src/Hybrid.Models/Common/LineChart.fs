@@ -13,11 +13,17 @@ open Hybrid.Models.Common.ReportFormat
 /// One chart: `Observed` (x, y) drawn as black dots, each of `Series` (name, points) as a coloured line, and
 /// a dashed vertical line at `Split` (the start of the test period; at the left edge it shows nothing new).
 type Chart = {
+    /// The title above the plot.
     Title: string
+    /// The x axis' label (with its units).
     XLabel: string
+    /// The y axis' label (with its units).
     YLabel: string
+    /// The observations as (x, y) points, drawn as black dots (empty for none).
     Observed: (float * float)[]
+    /// The predictions: each a name (the legend's entry) and its (x, y) points, drawn as a line.
     Series: (string * (float * float)[])[]
+    /// The x where the test period starts, drawn as a dashed vertical line (the axis' minimum for none).
     Split: float
 }
 
