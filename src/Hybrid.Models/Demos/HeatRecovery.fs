@@ -70,7 +70,14 @@ let private discretisation (s: Settings) (maxD: float) =
     dx, dt, stepsPerSnapshot
 
 /// Explicit Euler rollout; returns the snapshots after each `stepsPerSnapshot` steps, shape [Snapshots; Cells].
-let internal simulate (s: Settings) (d: torch.Tensor) (u0: torch.Tensor) (dx: float) (dt: float) (stepsPerSnapshot: int) =
+let internal simulate
+    (s: Settings)
+    (d: torch.Tensor)
+    (u0: torch.Tensor)
+    (dx: float)
+    (dt: float)
+    (stepsPerSnapshot: int)
+    =
     let zero = torch.zeros ([| 1L |], dtype = u0.dtype)
     let mutable u = u0
     let snapshots = ResizeArray()
