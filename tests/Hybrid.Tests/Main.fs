@@ -60,6 +60,7 @@ let main argv =
         Cases.EnergyBalanceTests.tests
         Cases.Lorenz96Tests.tests
         Cases.TumourTests.tests
+        Report.StatisticsTests.tests
         Report.ModelTableTests.tests
         Experiments.DataEfficiencyTests.tests
         Report.ReportCsvTests.tests

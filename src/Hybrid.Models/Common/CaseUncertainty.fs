@@ -219,7 +219,7 @@ let private runMethods
     let lengths = splits |> Array.map (fun (_, t) -> t.shape[0])
 
     let all =
-        Uncertainty.mcDropout dropout.Modules s.Passes (fun () ->
+        Uncertainty.mcDropoutSeeded dropout.Modules s.Passes s.Seed (fun () ->
             torch.cat (dropout.Predict() |> Array.map (fun p -> p.detach().to_type f64), 0L))
 
     let mc =
@@ -248,7 +248,7 @@ let private runMethods
 
 /// Runs the experiment: `s.Members` hybrids from `train seed 0.0` (seeds s.Seed + k) combined as a Gaussian
 /// mixture (each member N(prediction, its noise variance); `Uncertainty.combine`), and one hybrid from
-/// `train s.Seed s.Dropout` sampled `s.Passes` times with dropout on (`Uncertainty.mcDropout`) plus its noise
+/// `train s.Seed s.Dropout` sampled `s.Passes` times with dropout on (`Uncertainty.mcDropoutSeeded` with `s.Seed`, so repeated runs draw the same masks) plus its noise
 /// variance. `splits` names each split and gives its targets (flattened like `Predict`'s tensors; NaN =
 /// missing). Returns one result per method and split (ensemble first); none with `off` (Members = 0).
 let internal run (s: Settings) (splits: (string * torch.Tensor)[]) (train: int -> float -> Trained) : MethodResult[] =
