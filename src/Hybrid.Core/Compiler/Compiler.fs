@@ -28,4 +28,4 @@ module Compiler =
 
         let initial = Initial.build r ec options
 
-        Simulator(model, r.Grid, r.Dtype, r.Parameters, r.Modules, dynamics, initial, options.Backend, options.Forcings)
+        Simulator(r.System, r.Dtype, r.Parameters, r.Modules, dynamics, initial, options.Backend, options.Forcings)

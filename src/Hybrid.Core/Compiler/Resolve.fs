@@ -11,31 +11,34 @@ open Hybrid.Numerics
 /// and side, and initial conditions. Every "cannot compile" message is raised while resolving (by
 /// `Checks.compilable`, or here for what only compile options supply); the back ends assume a resolved model.
 type internal Resolved = {
-    Model: Model
-    Grid: Grid
+    /// The torch-free part, shared with the kernel back end.
+    System: ResolvedSystem
     Dtype: torch.ScalarType
     Device: torch.Device
-    /// Field names in state order.
-    Fields: string[]
-    FieldIndex: IDictionary<string, int>
-    /// Which fields live on the fast ring of a two-scale lattice.
-    IsFast: bool[]
-    /// Fast sites per slow site (J) of a two-scale lattice, 0 otherwise.
-    FastSites: int
     Parameters: Param[]
     ParamIndex: IDictionary<string, int>
-    Constants: IDictionary<string, float>
     Forcings: IDictionary<string, float -> torch.Tensor>
     Modules: (string * torch.nn.Module<torch.Tensor, torch.Tensor>)[]
     ModuleIndex: IDictionary<string, int>
-    Arity: IDictionary<string, int>
+} with
+
+    member r.Model = r.System.Model
+    member r.Grid = r.System.Grid
+    /// Field names in state order.
+    member r.Fields = r.System.Fields
+    member r.FieldIndex = r.System.FieldIndex
+    /// Which fields live on the fast ring of a two-scale lattice.
+    member r.IsFast = r.System.IsFast
+    /// Fast sites per slow site (J) of a two-scale lattice, 0 otherwise.
+    member r.FastSites = r.System.FastSites
+    member r.Constants = r.System.Constants
+    member r.Arity = r.System.Arity
     /// The right-hand side of each field's equation, in state order.
-    Equations: Expr[]
+    member r.Equations = r.System.Equations
     /// Each field's boundary conditions per axis (low side, high side); empty on points and lattices.
-    Conditions: (BoundaryCondition * BoundaryCondition)[][]
+    member r.Conditions = r.System.Conditions
     /// Each field's initial condition, if it has one.
-    Initials: InitialCondition option[]
-}
+    member r.Initials = r.System.Initials
 
 /// The resolve stage: `Model` + `CompileOptions` ↦ `Resolved`.
 [<RequireQualifiedAccess>]
@@ -47,12 +50,8 @@ module internal Resolve =
     let constant (r: Resolved) (v: float) =
         keep (torch.tensor (v, dtype = r.Dtype, device = r.Device))
 
-    /// The exception for a construct `Checks.compilable` refuses with the user's message: reaching it in a back
-    /// end is a bug of ours.
-    let passedChecks (model: Model) (what: string) =
-        InvalidOperationException(
-            $"Internal error: {what} in model '{model.Name}' passed Checks.compilable. Please report the model."
-        )
+    /// The exception for a construct `Checks.compilable` refuses (`ResolvedSystem.passedChecks`).
+    let passedChecks (model: Model) (what: string) = ResolvedSystem.passedChecks model what
 
     let private mlp (name: string) (layers: int list) (act: Activation) (dtype: torch.ScalarType) =
         let widths = Array.ofList layers
@@ -118,57 +117,22 @@ module internal Resolve =
                     ))
         |> Array.ofList
 
-    /// Each field's conditions per axis, from `Checks.boundaryOf` (which raises the user's message).
-    let private conditions (model: Model) (grid: Grid) (fields: string[]) =
-        fields
-        |> Array.map (fun f ->
-            if grid.Dims = 0 || grid.IsLattice then
-                [||]
-            else
-                let side = Checks.boundaryOf model f
-
-                Array.init grid.Dims (fun a ->
-                    if a = 0 then
-                        side Side.Left, side Side.Right
-                    else
-                        side Side.Bottom, side Side.Top))
-
     /// Resolves `model` under `options`. Raises `ModelException` with the checks' problems, and for forcings or
     /// modules the options do not supply.
     let resolve (options: CompileOptions) (model: Model) : Resolved =
-        Checks.compilable model
+        let system = ResolvedSystem.ofModel model
         Engine.init ()
-        let grid = Grid.ofDomain model.Domain
-        let fields = model.Fields |> List.map (fun f -> f.Name) |> Array.ofList
-        let parameters = parameters model grid options.Dtype
+        let parameters = parameters model system.Grid options.Dtype
         let forcings = forcings options model
         let modules = modules options model
 
         {
-            Model = model
-            Grid = grid
+            System = system
             Dtype = options.Dtype
             Device = Engine.torchDevice ()
-            Fields = fields
-            FieldIndex = fields |> Array.mapi (fun i f -> f, i) |> dict
-            IsFast = model.Fields |> List.map (fun f -> f.Fast) |> Array.ofList
-            FastSites =
-                match grid with
-                | Grid.Lattice(_, j) -> j
-                | _ -> 0
             Parameters = parameters
             ParamIndex = parameters |> Array.mapi (fun i p -> p.Name, i) |> dict
-            Constants = model.Constants |> List.map (fun c -> c.Name, c.Value) |> dict
             Forcings = forcings
             Modules = modules
             ModuleIndex = modules |> Array.mapi (fun i (n, _) -> n, i) |> dict
-            Arity = model.Closures |> List.map (fun c -> c.Name, c.Arity) |> dict
-            Equations = fields |> Array.map (fun f -> (Checks.equationOf model f).Rhs)
-            Conditions = conditions model grid fields
-            Initials =
-                fields
-                |> Array.map (fun f ->
-                    model.Initials
-                    |> List.tryFind (fun i -> i.Field = f)
-                    |> Option.map (fun i -> i.Value))
         }

@@ -10,8 +10,7 @@ open Hybrid.Numerics
 type Simulator
     internal
     (
-        model: Model,
-        grid: Grid,
+        system: ResolvedSystem,
         dtype: torch.ScalarType,
         parameters: Param[],
         modules: (string * torch.nn.Module<torch.Tensor, torch.Tensor>)[],
@@ -20,6 +19,8 @@ type Simulator
         backend: Backend,
         forcings: Map<string, float -> torch.Tensor>
     ) =
+
+    let model, grid = system.Model, system.Grid
 
     // Kernels per explicit scheme, generated on first use (or why they cannot be).
     let kernels =
@@ -33,13 +34,13 @@ type Simulator
                     lazy
                         (try
                             Ok(
-                                Hybrid.Kernels.Kernels.compileWith
+                                Hybrid.Kernels.Kernels.compileSystem
                                     {
                                         Modules = Map.ofArray modules
                                         Forcings = forcings
                                     }
                                     s
-                                    model
+                                    system
                             )
                          with :? ModelException as e ->
                              Error e.Message)

@@ -9,8 +9,7 @@ open Hybrid.Numerics
 type Simulator =
 
     internal new:
-        model: Model *
-        grid: Grid *
+        system: ResolvedSystem *
         dtype: torch.ScalarType *
         parameters: Param array *
         modules: (string * torch.nn.Module<torch.Tensor, torch.Tensor>) array *

@@ -4,6 +4,7 @@ open System.Collections.Generic
 open TorchSharp
 open Hybrid
 open Hybrid.Numerics
+open Hybrid.Compiler
 
 /// A model compiled to generated kernels (forward step and generated adjoint) for one explicit scheme. Rollouts
 /// run in .NET loops over float64 arrays and enter TorchSharp's autograd as one custom function, so losses,
@@ -175,13 +176,10 @@ module Kernels =
         Forcings = Map.empty
     }
 
-    /// Lowers `model` and generates its kernels for the explicit `scheme` (Euler, Heun, SspRk3, Rk4); neural
-    /// closures are evaluated by `options.Modules` and forcings by `options.Forcings` (by name; e.g.
-    /// `Map.ofArray simulator.Modules` and the eager simulator's forcings, to share them). Raises
-    /// `ModelException` naming what the kernel path cannot compile (see `Lowering.lower`; IMEX schemes) or the
-    /// closure or forcing that has no network or data.
-    let compileWith (options: KernelOptions) (scheme: Scheme) (model: Model) : KernelSimulator =
-        let plan = Lowering.lower model
+    /// `compileWith` for a resolved model (the compiled simulator's own, so both back ends read one front end).
+    let internal compileSystem (options: KernelOptions) (scheme: Scheme) (system: ResolvedSystem) : KernelSimulator =
+        let model = system.Model
+        let plan = Lowering.lower system
         Tableau.ofScheme scheme |> ignore
 
         let siteModules =
@@ -209,6 +207,14 @@ module Kernels =
                     ))
 
         KernelSimulator(plan, scheme, siteModules, forcings)
+
+    /// Lowers `model` and generates its kernels for the explicit `scheme` (Euler, Heun, SspRk3, Rk4); neural
+    /// closures are evaluated by `options.Modules` and forcings by `options.Forcings` (by name; e.g.
+    /// `Map.ofArray simulator.Modules` and the eager simulator's forcings, to share them). Raises
+    /// `ModelException` with the problems of `Checks.compilable`, naming what the kernel path cannot compile (see
+    /// `Lowering.lower`; IMEX schemes), or the closure or forcing that has no network or data.
+    let compileWith (options: KernelOptions) (scheme: Scheme) (model: Model) : KernelSimulator =
+        compileSystem options scheme (ResolvedSystem.ofModel model)
 
     /// `compileWith defaults`: for models without neural closures or forcings.
     let compile (scheme: Scheme) (model: Model) : KernelSimulator = compileWith defaults scheme model

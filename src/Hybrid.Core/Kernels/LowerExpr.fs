@@ -3,25 +3,22 @@ namespace Hybrid.Kernels
 open System
 open Hybrid
 open Hybrid.Numerics
+open Hybrid.Compiler
 
 /// Lowers the expressions of one checked model to kernel expressions: symbols to reads, parameters, constants,
 /// forcings, coordinates and time; spatial operators to `Stencils`; closure calls to numbered sites. Raises
 /// `ModelException` for constructs the kernels lack (the eager back end runs those models); what
 /// `Checks.compilable` refuses is an internal error here.
-type internal ExprLowering(model: Model, grid: Grid) =
-    let fields = model.Fields |> List.map _.Name |> Array.ofList
-    let isFast = model.Fields |> List.map _.Fast |> Array.ofList
-    let paramNames = model.Params |> List.map _.Name |> Array.ofList
+type internal ExprLowering(system: ResolvedSystem) =
+    let model, grid = system.Model, system.Grid
+    let fields, isFast, fastSites = system.Fields, system.IsFast, system.FastSites
+    let paramNames, paramSpatial = system.ParamNames, system.ParamSpatial
 
-    let paramSpatial =
-        model.Params |> List.map (fun p -> p.Shape = ParamShape.Spatial) |> Array.ofList
+    let constant name =
+        match system.Constants.TryGetValue name with
+        | true, v -> Some v
+        | _ -> None
 
-    let fastSites =
-        match grid with
-        | Grid.Lattice(_, j) -> j
-        | _ -> 0
-
-    let constants = model.Constants |> List.map (fun c -> c.Name, c.Value) |> Map.ofList
     let fieldIndex name = Array.tryFindIndex ((=) name) fields
 
     let paramIndex name =
@@ -39,11 +36,7 @@ type internal ExprLowering(model: Model, grid: Grid) =
 
     // What `Checks.compilable` refuses with the user's message; reaching it here is a bug of ours.
     let passedChecks (what: string) =
-        raise (
-            InvalidOperationException(
-                $"Internal error: {what} in '{model.Name}' passed Checks.compilable. Please report the model."
-            )
-        )
+        raise (ResolvedSystem.passedChecks model what)
 
     /// Lowers `rhs`, the equation of `field` (or a boundary value of it, `where`); `fast`: evaluated on the fast
     /// ring of a two-scale lattice.
@@ -70,7 +63,7 @@ type internal ExprLowering(model: Model, grid: Grid) =
 
         let symbol (fast: bool) (n: string) =
             // Declarations first, then coordinates and time (as the eager compiler: a field named x is the field).
-            match fieldIndex n, paramIndex n, constants.TryFind n with
+            match fieldIndex n, paramIndex n, constant n with
             | Some i, _, _ when isFast[i] && not fast -> fastOutsideSum n
             | Some i, _, _ -> KRead(i, 0, 0)
             | _, Some j, _ when paramSpatial[j] && fast -> unsupported $"the spatial parameter '{n}' on the fast ring"
@@ -167,15 +160,6 @@ type internal ExprLowering(model: Model, grid: Grid) =
             | Divergence _ -> unsupported "this ∇ / ∇· form (use ∇·(κ∇u), Δu or ∂)"
 
         lowOn fast rhs
-
-    /// Field names, in state order.
-    member _.Fields = fields
-
-    /// Per field: whether it lives on the fast ring.
-    member _.IsFast = isFast
-
-    /// Fast sites per slow site (J), 0 without a fast ring.
-    member _.FastSites = fastSites
 
     /// Parameter names in declaration order.
     member _.ParamNames = paramNames

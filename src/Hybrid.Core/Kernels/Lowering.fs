@@ -2,6 +2,7 @@ namespace Hybrid.Kernels
 
 open Hybrid
 open Hybrid.Numerics
+open Hybrid.Compiler
 
 /// Lowers a checked `Model` to a `KernelPlan`: spatial operators become explicit stencils with exactly the
 /// discretisation of `Numerics.Operators` (ghost cells as `Numerics.Boundary.pad`), so kernel and eager
@@ -9,9 +10,9 @@ open Hybrid.Numerics
 [<RequireQualifiedAccess>]
 module internal Lowering =
 
-    /// The ghost rule of `field` on `side`: its boundary condition, with Dirichlet and Neumann values lowered
-    /// (they may use t, x, y, constants and scalar parameters).
-    let private ghostRule (model: Model) (lowering: ExprLowering) (field: string) (side: Side) =
+    /// The ghost rule of one boundary condition of `field` (`side` names it in messages), with Dirichlet and
+    /// Neumann values lowered (they may use t, x, y, constants and scalar parameters).
+    let private ghostRule (lowering: ExprLowering) (field: string) (side: string) (condition: BoundaryCondition) =
         let value (e: Expr) =
             let where = $"the boundary value on side {side}"
             let v = lowering.Lower(field, where, false, e)
@@ -34,23 +35,26 @@ module internal Lowering =
 
             v
 
-        match Checks.boundaryOf model field side with
+        match condition with
         | BoundaryCondition.Periodic -> GhostRule.Periodic
         | BoundaryCondition.NoFlux -> GhostRule.NoFlux
         | BoundaryCondition.Dirichlet e -> GhostRule.Dirichlet(value e)
         | BoundaryCondition.Neumann e -> GhostRule.Neumann(value e)
 
-    /// Per field, per axis: the ghost rules on the low and the high side.
-    let private ghostRules (model: Model) (lowering: ExprLowering) =
-        let rule = ghostRule model lowering
+    /// Per field, per axis: the ghost rules on the low and the high side (the resolved conditions; periodic on a
+    /// lattice, none on a point).
+    let private ghostRules (system: ResolvedSystem) (lowering: ExprLowering) =
+        let sides = [| Side.Left, Side.Right; Side.Bottom, Side.Top |]
 
-        lowering.Fields
-        |> Array.map (fun f ->
-            match model.Domain with
-            | Domain.Interval _ -> [| rule f Side.Left, rule f Side.Right |]
-            | Domain.Rectangle _ -> [| rule f Side.Left, rule f Side.Right; rule f Side.Bottom, rule f Side.Top |]
-            | Domain.Lattice _ -> [| GhostRule.Periodic, GhostRule.Periodic |]
-            | Domain.Point -> [||])
+        system.Fields
+        |> Array.mapi (fun i f ->
+            if system.Grid.IsLattice then
+                [| GhostRule.Periodic, GhostRule.Periodic |]
+            else
+                system.Conditions[i]
+                |> Array.mapi (fun axis (low, high) ->
+                    let lowSide, highSide = sides[axis]
+                    ghostRule lowering f $"{lowSide}" low, ghostRule lowering f $"{highSide}" high))
 
     /// The widest stencil reach of the fields of one ring (slow or fast) in the right-hand sides.
     let private reach (isFast: bool[]) (rhs: KExpr[]) (fast: bool) =
@@ -67,19 +71,18 @@ module internal Lowering =
     /// spatial parameters on the fast ring of a two-scale lattice, spatial parameters inside a diffusion
     /// coefficient, closures, forcings or spatial parameters in boundary values). Closure calls become `KInput`
     /// sites, evaluated by TorchSharp.
-    let lower (model: Model) : KernelPlan =
-        Checks.compilable model
-        let grid = Grid.ofDomain model.Domain
-        let lowering = ExprLowering(model, grid)
-        let fields, isFast, fastSites = lowering.Fields, lowering.IsFast, lowering.FastSites
+    let lower (system: ResolvedSystem) : KernelPlan =
+        let model, grid = system.Model, system.Grid
+        let lowering = ExprLowering system
+        let fields, isFast, fastSites = system.Fields, system.IsFast, system.FastSites
 
         let rhs =
             fields
-            |> Array.mapi (fun i f -> lowering.Lower(f, "the equation", isFast[i], (Checks.equationOf model f).Rhs))
+            |> Array.mapi (fun i f -> lowering.Lower(f, "the equation", isFast[i], system.Equations[i]))
 
         let ghost = if grid.Dims = 0 then 0 else max 1 (reach isFast rhs false)
         let fastGhost = if fastSites = 0 then 0 else max 1 (reach isFast rhs true)
-        let rules = ghostRules model lowering
+        let rules = ghostRules system lowering
         let nx = if grid.Dims >= 1 then grid.Axes[0].Cells else 1
         let ny = if grid.Dims >= 2 then grid.Axes[1].Cells else 1
 
