@@ -181,6 +181,44 @@ module Uncertainty =
 
     let defaultLevels: float[] = Array.init 9 (fun i -> float (i + 1) / 10.0)
 
+    let varianceScale (p: Predictive) (target: torch.Tensor) : float =
+        use _ = torch.no_grad ()
+        use scope = torch.NewDisposeScope()
+        let ok = torch.isfinite target
+        let n = ok.sum().ToDouble()
+
+        if n = 0.0 then
+            raise (
+                HybridException(
+                    "Uncertainty.varianceScale: the validation targets have no observed (finite) value; give a split with data."
+                )
+            )
+
+        let std = p.Std.expand_as(target).masked_select (ok)
+        let least = std.min().ToDouble()
+
+        if not (least > 0.0) then
+            raise (
+                HybridException(
+                    $"Uncertainty.varianceScale: a predictive standard deviation is {least} where a target is observed; every one must be > 0 (add the observation noise, e.g. Uncertainty.combine with the noise's std)."
+                )
+            )
+
+        let z =
+            (target.masked_select (ok) - p.Mean.expand_as(target).masked_select (ok)) / std
+
+        sqrt ((z * z).mean().ToDouble())
+
+    let rescale (scale: float) (p: Predictive) : Predictive =
+        if not (scale > 0.0 && not (Double.IsInfinity scale)) then
+            raise (
+                HybridException(
+                    $"Uncertainty.rescale: scale = {scale}; a variance-scaling factor is finite and > 0 (from Uncertainty.varianceScale)."
+                )
+            )
+
+        { p with Std = scale .* p.Std }
+
     let nll (p: Predictive) (target: torch.Tensor) : float =
         use _ = torch.no_grad ()
         (Loss.gaussianNll p.Mean (withScalar 1e-12 p.Std.clamp_min) target).ToDouble()

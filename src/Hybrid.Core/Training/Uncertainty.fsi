@@ -69,6 +69,16 @@ module Uncertainty =
     /// The default levels 0.1, 0.2, …, 0.9.
     val defaultLevels: float array
 
+    /// Recalibration by variance scaling: the factor s = √(mean z²) of the standardised residuals
+    /// z = (target − mean) / std over the finite targets of a validation split, so that `rescale s` makes them
+    /// unit-variance there (s > 1: the predictive was overconfident). Raises `HybridException` without finite
+    /// targets or with a standard deviation ≤ 0 where a target is observed.
+    val varianceScale: p: Predictive -> target: torch.Tensor -> float
+
+    /// The predictive with its standard deviation multiplied by `scale` (> 0), the mean unchanged: apply the
+    /// `varianceScale` of a validation split to the predictions of a test split.
+    val rescale: scale: float -> p: Predictive -> Predictive
+
     /// Mean Gaussian negative log-likelihood of the targets under the predictive distribution.
     val nll: p: Predictive -> target: torch.Tensor -> float
 

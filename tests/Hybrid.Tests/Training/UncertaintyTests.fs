@@ -7,6 +7,7 @@ open Expecto
 open TorchSharp
 open Hybrid
 open Hybrid.Training
+open Hybrid.TensorArithmetic
 
 let f64 = torch.ScalarType.Float64
 
@@ -148,6 +149,40 @@ let tests =
                 (Uncertainty.normalQuantile 0.975)
                 1.959963985
                 "Φ⁻¹(0.975)"
+        }
+
+        test "variance scaling recovers an overconfidence factor of 2 and restores calibration on new data" {
+            Engine.init ()
+            let g = new torch.Generator(7UL, torch.CPU)
+            // Targets ~ N(μ, 2²) while the model claims σ = 1: s² = mean z² has relative sd √(2/n), so with
+            // n = 20,000 the factor 2 is found within 4·½√(2/n)·2 ≈ 0.02; a mean-|z| estimator gives 1.6.
+            let n = 20000L
+            let mu = torch.linspace (-3.0, 3.0, n, dtype = f64)
+
+            let draw () =
+                mu + 2.0 .* torch.randn ([| n |], dtype = f64, generator = g)
+
+            let validation, test = draw (), draw ()
+
+            let p = { Mean = mu; Std = torch.ones_like mu }
+
+            let s = Uncertainty.varianceScale p validation
+            Expect.floatClose { absolute = 0.02; relative = 0.0 } s 2.0 "the factor"
+            let before = Uncertainty.calibration Uncertainty.defaultLevels p test
+
+            let after =
+                Uncertainty.calibration Uncertainty.defaultLevels (Uncertainty.rescale s p) test
+            // Coverage of an exact Gaussian over 20,000 points scatters by ≤ √(¼/20000) ≈ 0.0035 per level.
+            Expect.isGreaterThan before.Ece 0.2 "overconfident before"
+            Expect.isLessThan after.Ece 0.01 "calibrated after, on data the factor never saw"
+
+            Expect.throwsT<HybridException> (fun () -> Uncertainty.rescale 0.0 p |> ignore) "a zero factor is refused"
+
+            Expect.throwsT<HybridException>
+                (fun () ->
+                    Uncertainty.varianceScale p (torch.zeros ([| n |], dtype = f64) .+ nan)
+                    |> ignore)
+                "no observed target"
         }
 
         test "bad uncertainty inputs fail clearly" {
