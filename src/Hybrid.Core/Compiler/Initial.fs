@@ -46,7 +46,8 @@ module internal Initial =
                     fun _ _ ->
                         raise (
                             ModelException(
-                                $"Field '{f}' has no initial condition. Add one, or pass the initial state to Simulate."
+                                InitialRules.missing ModelSyntax.Builder f
+                                + " Or pass the initial state to Simulate."
                             )
                         ))
 

@@ -294,6 +294,17 @@ let tests =
             Expect.stringContains e2.Message "Forcing 'c'" "names the forcing"
         }
 
+        test "a field without an initial condition compiles; asking for its initial state says the fix" {
+            let m = fisherKpp 8 0.1 1.0
+            let sim = Compiler.compile Compiler.defaults { m with Initials = [] }
+            let e = Expect.throwsC (fun () -> sim.Initial 1 |> ignore) id
+
+            Expect.equal
+                e.Message
+                "Field 'u' has no initial condition. Add one, e.g. initialValue \"u\" 0.0 or initial \"u\" (fun x -> ...), or initialData \"u\" \"u0\" for values given as data. Or pass the initial state to Simulate."
+                "the checks' message and the simulator's alternative"
+        }
+
         test "neural closure: gradients w.r.t. θ and φ, checkpointed = plain" {
             let model = fisherWithKill ()
 
