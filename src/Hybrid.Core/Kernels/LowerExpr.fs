@@ -5,6 +5,15 @@ open Hybrid
 open Hybrid.Numerics
 open Hybrid.Compiler
 
+/// The refusal of the kernel back end.
+[<RequireQualifiedAccess>]
+module internal KernelRefusal =
+
+    /// The one message for a construct the kernels lack: `construct` (what, where, of which field), then
+    /// `advice` (a sentence).
+    let cannotCompile (construct: string) (advice: string) =
+        ModelException($"The generated kernels cannot compile {construct}. {advice}")
+
 /// Lowers the expressions of one checked model to kernel expressions: symbols to reads, parameters, constants,
 /// forcings, coordinates and time; spatial operators to `Stencils`; closure calls to numbered sites. Raises
 /// `ModelException` for constructs the kernels lack (the eager back end runs those models); what
@@ -43,9 +52,9 @@ type internal ExprLowering(system: ResolvedSystem) =
     let lowerExpr (field: string) (where: string) (fast: bool) (rhs: Expr) =
         let unsupported (what: string) =
             raise (
-                ModelException(
-                    $"The generated kernels cannot compile {what} in {where} of '{field}'. Use the eager compiled simulator for this model, or rewrite the term."
-                )
+                KernelRefusal.cannotCompile
+                    $"{what} in {where} of '{field}'"
+                    "Use the eager compiled simulator for this model, or rewrite the term."
             )
 
         let fastOutsideSum (n: string) =

@@ -19,9 +19,9 @@ module internal Lowering =
 
             let refuse (what: string) =
                 raise (
-                    ModelException(
-                        $"The generated kernels cannot compile {what} in {where} of '{field}' ({e}). Boundary values may use t, x, y, constants and scalar parameters."
-                    )
+                    KernelRefusal.cannotCompile
+                        $"{what} in {where} of '{field}' ({e})"
+                        "Boundary values may use t, x, y, constants and scalar parameters."
                 )
 
             if not (KExpr.inputs v).IsEmpty then
