@@ -26,6 +26,9 @@ public enum IntegrationScheme
     /// <see cref="SimulationSettings.RelativeTolerance"/> and <see cref="SimulationSettings.AbsoluteTolerance"/>;
     /// <see cref="SimulationSettings.Dt"/> is the first step tried.</summary>
     Dopri5,
+    /// <summary>Rodas4, adaptive and stiff (a Rosenbrock method of order 4 with the exact Jacobian): for stiff
+    /// chemistry, pharmacokinetics and reactions, with the same tolerances as <see cref="Dopri5"/>.</summary>
+    Rodas4,
 }
 
 /// <summary>Which back end runs a simulator's rollouts (see <see cref="CompileSettings.Backend"/>).</summary>
@@ -106,6 +109,7 @@ public sealed class SimulationSettings
                 IntegrationScheme.ImexEuler => Numerics.Scheme.ImexEuler,
                 IntegrationScheme.ImexCrankNicolson => Numerics.Scheme.ImexCrankNicolson,
                 IntegrationScheme.Dopri5 => Numerics.Scheme.Dopri5,
+                IntegrationScheme.Rodas4 => Numerics.Scheme.Rodas4,
                 _ => throw new HybridException($"Unknown integration scheme {Scheme}."),
             },
             Dt,
@@ -114,7 +118,8 @@ public sealed class SimulationSettings
             Checkpointing.Off,
             10,
             CheckStability ? OnUnstable.Fail : OnUnstable.Ignore,
-            new Tolerance(RelativeTolerance, AbsoluteTolerance));
+            new Tolerance(RelativeTolerance, AbsoluteTolerance),
+            Rollout.defaults.FieldTolerances);
 }
 
 /// <summary>

@@ -49,8 +49,12 @@ type RolloutOptions = {
     FiniteCheckEvery: int
     /// Stability check of explicit schemes at the start of the rollout.
     OnUnstable: OnUnstable
-    /// Error tolerance of adaptive schemes (`Scheme.Dopri5`); fixed-step schemes ignore it.
+    /// Error tolerance of adaptive schemes (`Scheme.Dopri5`, `Scheme.Rodas4`) for every field not named in
+    /// `FieldTolerances`; fixed-step schemes ignore it.
     Tolerance: Tolerance
+    /// Tolerances of single fields by name (e.g. a tiny absolute tolerance for a species of concentration 1e-5);
+    /// the other fields use `Tolerance`. Empty by default; fixed-step schemes ignore it.
+    FieldTolerances: Map<string, Tolerance>
 }
 
 /// States at the save times.
@@ -70,7 +74,7 @@ type Trajectory = {
 module Rollout =
 
     /// RK4, Δt = 0.01, from 0, saving at t = 1, no checkpointing, NaN/Inf check every 10 steps, fail when unstable;
-    /// for adaptive schemes a relative tolerance of 1e-6 and an absolute one of 1e-9.
+    /// for adaptive schemes a relative tolerance of 1e-6 and an absolute one of 1e-9 for every field.
     let defaults: RolloutOptions = {
         Scheme = Scheme.Rk4
         Dt = 0.01
@@ -80,6 +84,7 @@ module Rollout =
         FiniteCheckEvery = 10
         OnUnstable = OnUnstable.Fail
         Tolerance = { Relative = 1e-6; Absolute = 1e-9 }
+        FieldTolerances = Map.empty
     }
 
     /// The most steps one rollout may take (default 10 million): a rollout that would need more is refused
@@ -222,35 +227,46 @@ module Rollout =
 
             previous <- s)
 
-        if o.Scheme = Scheme.Dopri5 then
-            let tol = o.Tolerance
+        if Scheme.isAdaptive o.Scheme then
+            let checkTolerance (where: string) (tol: Tolerance) =
+                if
+                    not (
+                        tol.Relative >= 0.0
+                        && tol.Absolute >= 0.0
+                        && Double.IsFinite tol.Relative
+                        && Double.IsFinite tol.Absolute
+                        && tol.Relative + tol.Absolute > 0.0
+                    )
+                then
+                    raise (
+                        HybridException(
+                            $"{o.Scheme} needs finite tolerances ≥ 0, not both 0; got {where} = {{ Relative = {num tol.Relative}; Absolute = {num tol.Absolute} }}. Give e.g. {where} = {{ Relative = 1e-6; Absolute = 1e-9 }}."
+                        )
+                    )
 
-            if
-                not (
-                    tol.Relative >= 0.0
-                    && tol.Absolute >= 0.0
-                    && Double.IsFinite tol.Relative
-                    && Double.IsFinite tol.Absolute
-                    && tol.Relative + tol.Absolute > 0.0
-                )
-            then
+            checkTolerance "Tolerance" o.Tolerance
+
+            if isNull (box o.FieldTolerances) then
                 raise (
                     HybridException(
-                        $"Dopri5 needs finite tolerances ≥ 0, not both 0; got Tolerance = {{ Relative = {num tol.Relative}; Absolute = {num tol.Absolute} }}. Give e.g. Tolerance = {{ Relative = 1e-6; Absolute = 1e-9 }}."
+                        "FieldTolerances is null. Give Map.empty when every field uses Tolerance, or a map from field names to tolerances."
                     )
                 )
+
+            for KeyValue(field, tol) in o.FieldTolerances do
+                checkTolerance $"FieldTolerances[\"{field}\"]" tol
 
             if o.Checkpointing <> Checkpointing.Off then
                 raise (
                     HybridException(
-                        $"Dopri5 keeps the whole autograd graph: Checkpointing = {o.Checkpointing} is not supported with adaptive steps yet. Use Checkpointing.Off, or a fixed-step scheme (Rk4) with checkpointing."
+                        $"{o.Scheme} keeps the whole autograd graph: Checkpointing = {o.Checkpointing} is not supported with adaptive steps yet. Use Checkpointing.Off, or a fixed-step scheme (Rk4) with checkpointing."
                     )
                 )
 
         let mutable t = o.T0
         let mutable total = 0.0
 
-        for s in (if o.Scheme = Scheme.Dopri5 then [||] else o.SaveTimes) do
+        for s in (if Scheme.isAdaptive o.Scheme then [||] else o.SaveTimes) do
             total <- total + stepsOf (s - t) o.Dt
             t <- s
 
@@ -566,7 +582,36 @@ module Rollout =
         | Scheme.ImexCrankNicolson -> 2
         | Scheme.SspRk3 -> 3
         | Scheme.Rk4 -> 4
-        | Scheme.Dopri5 -> 6
+        | Scheme.Dopri5
+        | Scheme.Rodas4 -> 6
+
+    /// Each field's tolerance: its entry in `FieldTolerances`, or `Tolerance`. Raises for a name that is not a
+    /// field, listing the fields.
+    let internal tolerances (fields: string[]) (o: RolloutOptions) : Tolerance[] =
+        for KeyValue(name, _) in o.FieldTolerances do
+            if not (Array.contains name fields) then
+                let names = String.Join(", ", fields)
+
+                raise (
+                    HybridException(
+                        $"FieldTolerances names '{name}', which is not a field of this system (fields: {names}). Use one of those names, or remove the entry."
+                    )
+                )
+
+        fields
+        |> Array.map (fun f -> o.FieldTolerances |> Map.tryFind f |> Option.defaultValue o.Tolerance)
+
+    /// The adaptive method of scheme `s` on `dyn` with parameters θ (Rodas4 builds its Jacobian with an autograd
+    /// graph when gradients through the rollout are wanted).
+    let private adaptiveMethod (dyn: Dynamics) (theta: torch.Tensor[]) (u0: torch.Tensor[]) (s: Scheme) =
+        match s with
+        | Scheme.Rodas4 ->
+            let wanted =
+                torch.is_grad_enabled ()
+                && (Array.concat [ u0; theta; dyn.Leaves ] |> Array.exists (fun t -> t.requires_grad))
+
+            Rosenbrock.method dyn theta wanted u0
+        | _ -> Adaptive.method (Dynamics.total dyn theta)
 
     /// Integrates `dyn` with parameters θ from `u0` (one tensor per field, [B; spatial…]) and returns the
     /// states at `o.SaveTimes`. Differentiable with respect to u0, θ and `dyn.Leaves`; with checkpointing
@@ -585,7 +630,7 @@ module Rollout =
                 )
             )
 
-        if o.Scheme = Scheme.Dopri5 then
+        if Scheme.isAdaptive o.Scheme then
             validate o
 
             let check (step: int) (t: float) (u: torch.Tensor[]) =
@@ -593,7 +638,15 @@ module Rollout =
                     checkFinite dyn.Fields step t u
 
             let result =
-                Adaptive.integrate (Dynamics.total dyn theta) o.Tolerance o.T0 o.Dt o.SaveTimes maxSteps check u0
+                StepControl.integrate
+                    (adaptiveMethod dyn theta u0 o.Scheme)
+                    (tolerances dyn.Fields o)
+                    o.T0
+                    o.Dt
+                    o.SaveTimes
+                    maxSteps
+                    check
+                    u0
 
             result.Saves
             |> Array.iteri (fun i s ->
