@@ -42,14 +42,17 @@ module internal RightHandSide =
         if pointwise then
             let n = r.Fields.Length
 
+            // Derived and compiled on first use (by a stiff scheme), so that other rollouts never pay for them.
             let entries =
-                Array.init n (fun i ->
-                    Array.init n (fun j ->
-                        match Symbolic.derivative r.Fields[j] r.Equations[i] with
-                        | Num 0.0 -> None
-                        | d -> Some(ec.Compile d)))
+                lazy
+                    (Array.init n (fun i ->
+                        Array.init n (fun j ->
+                            match Symbolic.derivative r.Fields[j] r.Equations[i] with
+                            | Num 0.0 -> None
+                            | d -> Some(ec.Compile d))))
 
             JacobianForm.Blocks(fun theta t u ->
+                let entries = entries.Force()
                 let c = ctxOf theta t u
                 let batch = u[0].shape[0]
                 let cells = u[0].NumberOfElements / batch
