@@ -13,31 +13,13 @@ module internal RightHandSide =
 
     let private maxAbs (t: torch.Tensor) = t.abs().max().ToDouble()
 
-    /// True when an expression reads only its own cell: no derivative in space, no lattice shift or fast sum,
-    /// and no closure call (a network may look at the whole grid).
-    let private isPointwise (e: Expr) =
-        not (
-            e
-            |> Expr.exists (fun node ->
-                match node with
-                | Partial _
-                | Grad _
-                | Divergence _
-                | Laplacian _
-                | Advect _
-                | Shift _
-                | FastSum _
-                | Call _ -> true
-                | _ -> false)
-        )
-
     /// The structure of ∂F/∂u for the stiff schemes: for a pointwise model (every equation reads only its own
     /// cell, no fast fields) the blocks ∂F_i/∂u_j in closed form, each entry the symbolic derivative of equation
     /// i with respect to field j (`Symbolic.derivative`) compiled like any expression; pointwise by autograd on a
     /// point (closures allowed); dense by autograd otherwise.
     let private jacobianForm (r: Resolved) (ec: ExprCompiler) (ctxOf: torch.Tensor[] -> float -> torch.Tensor[] -> Ctx) =
         let pointwise =
-            r.IsFast |> Array.forall not && r.Equations |> Array.forall isPointwise
+            r.IsFast |> Array.forall not && r.Equations |> Array.forall (StabilityTerms.nonLocal >> not)
 
         if pointwise then
             let n = r.Fields.Length

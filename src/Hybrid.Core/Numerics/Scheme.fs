@@ -25,7 +25,9 @@ type Scheme =
     /// Rosenbrock method of order 4 with an embedded order-3 error estimate, L-stable, with the exact Jacobian of
     /// the system (symbolic per cell where the compiler derives it, autograd otherwise) and one linear solve per
     /// stage; save times from its 3rd-order continuous extension. Same tolerance, step limit and gradients as
-    /// `Dopri5`. Order 4.
+    /// `Dopri5`. Linear solves: per cell (n×n blocks for n fields, batched) for pointwise systems of any size;
+    /// dense over all unknowns of a trajectory for systems that couple cells (stencils), up to 1,000 unknowns
+    /// (larger ones are refused with the fixes). Order 4.
     | Rodas4
 
 /// Helpers on schemes.

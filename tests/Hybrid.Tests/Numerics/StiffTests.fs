@@ -394,17 +394,12 @@ initial v = 1 + 0.2*cos(4*x)
             let y = values result.Saves[0]
             Expect.isLessThan (result.Accepted + result.Rejected) limit "within the limit"
 
-            Expect.floatClose
-                { absolute = 0.0; relative = 10.0 * tol }
-                y[0]
-                vanDerPolReference[0]
-                "y1(2000)"
-
-            Expect.floatClose
-                { absolute = 0.0; relative = 10.0 * tol }
-                y[1]
-                vanDerPolReference[1]
-                "y2(2000)"
+            for i in 0..1 do
+                Expect.floatClose
+                    { absolute = 0.0; relative = 10.0 * tol }
+                    y[i]
+                    vanDerPolReference[i]
+                    $"y{i + 1}(2000)"
 
             let e =
                 Expect.throwsC
