@@ -119,7 +119,8 @@ public sealed class SimulationSettings
             10,
             CheckStability ? OnUnstable.Fail : OnUnstable.Ignore,
             new Tolerance(RelativeTolerance, AbsoluteTolerance),
-            Rollout.defaults.FieldTolerances);
+            Rollout.defaults.FieldTolerances,
+            Rollout.defaults.Events);
 }
 
 /// <summary>

@@ -34,6 +34,7 @@ let main argv =
         Numerics.StabilityTests.tests
         Numerics.AdaptiveTests.tests
         Numerics.StiffTests.tests
+        Numerics.EventTests.tests
         Compiler.CompilerTests.tests
         Compiler.BackendTests.tests
         Compiler.SimulatorTextTests.tests

@@ -59,6 +59,9 @@ type Simulator
         elif deepest.Value > KernelRollout.maxDepth then
             Error
                 $"an equation nests {deepest.Value} levels deep (e.g. a sum of that many terms); the kernel generator takes up to {KernelRollout.maxDepth}"
+        elif not (isNull options.Events) && options.Events.Length > 0 then
+            Error
+                "the rollout has time events, which stop and restart the integration; the generated kernels run one uninterrupted schedule"
         elif Scheme.isAdaptive options.Scheme then
             Error
                 $"{options.Scheme} chooses its steps as it goes; the generated kernels take fixed steps (Euler, Heun, SspRk3, Rk4)"

@@ -55,6 +55,9 @@ type RolloutOptions = {
     /// Tolerances of single fields by name (e.g. a tiny absolute tolerance for a species of concentration 1e-5);
     /// the other fields use `Tolerance`. Empty by default; fixed-step schemes ignore it.
     FieldTolerances: Map<string, Tolerance>
+    /// Time events (doses, jumps), in increasing time order: the rollout stops exactly at each, applies its jump
+    /// and restarts. Empty by default. Rollouts with events run on the eager back end.
+    Events: TimeEvent[]
 }
 
 /// States at the save times.
@@ -85,6 +88,7 @@ module Rollout =
         OnUnstable = OnUnstable.Fail
         Tolerance = { Relative = 1e-6; Absolute = 1e-9 }
         FieldTolerances = Map.empty
+        Events = [||]
     }
 
     /// The most steps one rollout may take (default 10 million): a rollout that would need more is refused
@@ -226,6 +230,34 @@ module Rollout =
                 )
 
             previous <- s)
+
+        if isNull o.Events then
+            raise (HybridException("Events is null. Give [||] for a rollout without time events."))
+
+        let last = o.SaveTimes[o.SaveTimes.Length - 1]
+
+        o.Events
+        |> Array.iteri (fun i e ->
+            if not (Double.IsFinite e.Time) || e.Time < o.T0 && not (sameTime e.Time o.T0) then
+                raise (
+                    HybridException(
+                        $"Event {i} is at t = {num e.Time}: events must be at finite times ≥ T0 = {num o.T0}. Move it, or lower T0."
+                    )
+                )
+
+            if e.Time > last && not (sameTime e.Time last) then
+                raise (
+                    HybridException(
+                        $"Event {i} is at t = {num e.Time}, after the last save time {num last}: it would never act on a saved state. Remove it, or add a later save time."
+                    )
+                )
+
+            if i > 0 && (e.Time < o.Events[i - 1].Time || sameTime e.Time o.Events[i - 1].Time) then
+                raise (
+                    HybridException(
+                        $"Events must be in increasing time order: event {i} is at t = {num e.Time} but event {i - 1} at t = {num o.Events[i - 1].Time}. Sort them, and merge events at the same time into one jump."
+                    )
+                ))
 
         if Scheme.isAdaptive o.Scheme then
             let checkTolerance (where: string) (tol: Tolerance) =
@@ -613,13 +645,8 @@ module Rollout =
             Rosenbrock.method dyn theta wanted u0
         | _ -> Adaptive.method (Dynamics.total dyn theta)
 
-    /// Integrates `dyn` with parameters θ from `u0` (one tensor per field, [B; spatial…]) and returns the
-    /// states at `o.SaveTimes`. Differentiable with respect to u0, θ and `dyn.Leaves`; with checkpointing
-    /// the same gradients come from recomputing each segment in the backward pass.
-    /// Runs inside `TorchGuard` (refused while another thread runs Hybrid).
-    let run (dyn: Dynamics) (theta: torch.Tensor[]) (u0: torch.Tensor[]) (o: RolloutOptions) : Trajectory =
-        Engine.init ()
-        use _ = TorchGuard.enter "Rollout.run"
+    /// A rollout without time events.
+    let private runPlain (dyn: Dynamics) (theta: torch.Tensor[]) (u0: torch.Tensor[]) (o: RolloutOptions) : Trajectory =
 
         if u0.Length <> dyn.Fields.Length then
             let names = String.Join(", ", dyn.Fields)
@@ -732,6 +759,79 @@ module Rollout =
                 List.iter2 (fun idx (state: torch.Tensor[]) -> saves[idx] <- state) indices inside
                 u <- next
                 first <- last
+
+            {
+                Fields = dyn.Fields
+                Times = Array.copy o.SaveTimes
+                Values = Array.init u0.Length (fun f -> torch.stack (saves |> Array.map (fun s -> s[f]), 0L))
+                Backend = Backend.Eager
+            }
+
+    /// Integrates `dyn` with parameters θ from `u0` (one tensor per field, [B; spatial…]) and returns the
+    /// states at `o.SaveTimes`. Differentiable with respect to u0, θ and `dyn.Leaves`; with checkpointing
+    /// the same gradients come from recomputing each segment in the backward pass. With time events
+    /// (`o.Events`) the rollout runs from event to event, each piece a rollout of its own (fixed steps restart
+    /// at the event time, adaptive ones with the step size `Dt`), and applies each jump in between.
+    /// Runs inside `TorchGuard` (refused while another thread runs Hybrid).
+    let run (dyn: Dynamics) (theta: torch.Tensor[]) (u0: torch.Tensor[]) (o: RolloutOptions) : Trajectory =
+        Engine.init ()
+        use _ = TorchGuard.enter "Rollout.run"
+
+        if isNull o.Events || o.Events.Length = 0 then
+            runPlain dyn theta u0 o
+        else
+            validate o
+            let saves = Array.zeroCreate<torch.Tensor[]> o.SaveTimes.Length
+            let mutable u = u0
+            let mutable start = o.T0
+            let last = o.SaveTimes[o.SaveTimes.Length - 1]
+
+            let ends =
+                Array.append (o.Events |> Array.map (fun e -> e.Time, Some e)) [| last, None |]
+
+            ends
+            |> Array.iteri (fun k (finish, event) ->
+                // The save times of this piece: after its start (at T0 itself in the first), up to its end.
+                let indices =
+                    [|
+                        for i in 0 .. o.SaveTimes.Length - 1 do
+                            let s = o.SaveTimes[i]
+
+                            if
+                                (s > start && not (sameTime s start) || k = 0 && sameTime s start)
+                                && (s < finish || sameTime s finish)
+                            then
+                                yield i
+                    |]
+
+                if sameTime finish start then
+                    for i in indices do
+                        saves[i] <- u
+                else
+                    let times = indices |> Array.map (fun i -> o.SaveTimes[i])
+
+                    let times =
+                        if times.Length > 0 && sameTime times[times.Length - 1] finish then
+                            times
+                        else
+                            Array.append times [| finish |]
+
+                    let piece =
+                        runPlain dyn theta u {
+                            o with
+                                T0 = start
+                                SaveTimes = times
+                                Events = [||]
+                        }
+
+                    indices |> Array.iteri (fun j i -> saves[i] <- piece.Values |> Array.map (fun v -> v[int64 j]))
+                    u <- piece.Values |> Array.map (fun v -> v[int64 (times.Length - 1)])
+
+                match event with
+                | Some e -> u <- e.Jump u
+                | None -> ()
+
+                start <- finish)
 
             {
                 Fields = dyn.Fields
