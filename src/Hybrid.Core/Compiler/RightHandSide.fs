@@ -17,9 +17,14 @@ module internal RightHandSide =
     /// cell, no fast fields) the blocks ∂F_i/∂u_j in closed form, each entry the symbolic derivative of equation
     /// i with respect to field j (`Symbolic.derivative`) compiled like any expression; pointwise by autograd on a
     /// point (closures allowed); dense by autograd otherwise.
-    let private jacobianForm (r: Resolved) (ec: ExprCompiler) (ctxOf: torch.Tensor[] -> float -> torch.Tensor[] -> Ctx) =
+    let private jacobianForm
+        (r: Resolved)
+        (ec: ExprCompiler)
+        (ctxOf: torch.Tensor[] -> float -> torch.Tensor[] -> Ctx)
+        =
         let pointwise =
-            r.IsFast |> Array.forall not && r.Equations |> Array.forall (StabilityTerms.nonLocal >> not)
+            r.IsFast |> Array.forall not
+            && r.Equations |> Array.forall (StabilityTerms.nonLocal >> not)
 
         if pointwise then
             let n = r.Fields.Length

@@ -126,12 +126,4 @@ module internal Adaptive =
         (check: int -> float -> torch.Tensor[] -> unit)
         (u0: torch.Tensor[])
         : AdaptiveResult =
-        StepControl.integrate
-            (method f)
-            (Array.create u0.Length tolerance)
-            t0
-            firstStep
-            saveTimes
-            maxSteps
-            check
-            u0
+        StepControl.integrate (method f) (Array.create u0.Length tolerance) t0 firstStep saveTimes maxSteps check u0

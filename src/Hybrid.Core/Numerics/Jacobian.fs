@@ -28,7 +28,12 @@ module internal Jacobian =
     /// The layout of state `u` for system `dyn`: per cell when the system is pointwise and every field has the
     /// same cells; dense otherwise, refused (with the counts and the fixes) above `maxDense` unknowns.
     let layout (scheme: string) (dyn: Dynamics) (u: torch.Tensor[]) : StateLayout =
-        let batch = if u.Length = 0 || u[0].dim () = 0L then 1L else u[0].shape[0]
+        let batch =
+            if u.Length = 0 || u[0].dim () = 0L then
+                1L
+            else
+                u[0].shape[0]
+
         let perField = u |> Array.map (fun x -> x.NumberOfElements / max 1L batch)
 
         let sameCells =

@@ -640,7 +640,8 @@ module Rollout =
         | Scheme.Rodas4 ->
             let wanted =
                 torch.is_grad_enabled ()
-                && (Array.concat [ u0; theta; dyn.Leaves ] |> Array.exists (fun t -> t.requires_grad))
+                && (Array.concat [ u0; theta; dyn.Leaves ]
+                    |> Array.exists (fun t -> t.requires_grad))
 
             Rosenbrock.method dyn theta wanted u0
         | _ -> Adaptive.method (Dynamics.total dyn theta)
@@ -792,17 +793,16 @@ module Rollout =
             ends
             |> Array.iteri (fun k (finish, event) ->
                 // The save times of this piece: after its start (at T0 itself in the first), up to its end.
-                let indices =
-                    [|
-                        for i in 0 .. o.SaveTimes.Length - 1 do
-                            let s = o.SaveTimes[i]
+                let indices = [|
+                    for i in 0 .. o.SaveTimes.Length - 1 do
+                        let s = o.SaveTimes[i]
 
-                            if
-                                (s > start && not (sameTime s start) || k = 0 && sameTime s start)
-                                && (s < finish || sameTime s finish)
-                            then
-                                yield i
-                    |]
+                        if
+                            (s > start && not (sameTime s start) || k = 0 && sameTime s start)
+                            && (s < finish || sameTime s finish)
+                        then
+                            yield i
+                |]
 
                 if sameTime finish start then
                     for i in indices do
@@ -824,7 +824,9 @@ module Rollout =
                                 Events = [||]
                         }
 
-                    indices |> Array.iteri (fun j i -> saves[i] <- piece.Values |> Array.map (fun v -> v[int64 j]))
+                    indices
+                    |> Array.iteri (fun j i -> saves[i] <- piece.Values |> Array.map (fun v -> v[int64 j]))
+
                     u <- piece.Values |> Array.map (fun v -> v[int64 (times.Length - 1)])
 
                 match event with

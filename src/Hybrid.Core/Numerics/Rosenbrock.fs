@@ -20,24 +20,13 @@ module internal Rosenbrock =
     let private gamma = 0.25
     let private alpha = [| 0.0; 0.386; 0.21; 0.63; 1.0; 1.0 |]
 
-    let private d = [|
-        0.25
-        -0.1043
-        0.1035
-        -0.3620000000000023e-01
-        0.0
-        0.0
-    |]
+    let private d = [| 0.25; -0.1043; 0.1035; -0.3620000000000023e-01; 0.0; 0.0 |]
 
     let private a = [|
         [||]
         [| 0.1544000000000000e+01 |]
         [| 0.9466785280815826e+00; 0.2557011698983284e+00 |]
-        [|
-            0.3314825187068521e+01
-            0.2896124015972201e+01
-            0.9986419139977817e+00
-        |]
+        [| 0.3314825187068521e+01; 0.2896124015972201e+01; 0.9986419139977817e+00 |]
         [|
             0.1221224509226641e+01
             0.6019134481288629e+01
@@ -57,11 +46,7 @@ module internal Rosenbrock =
         [||]
         [| -0.5668800000000000e+01 |]
         [| -0.2430093356833875e+01; -0.2063599157091915e+00 |]
-        [|
-            -0.1073529058151375e+00
-            -0.9594562251023355e+01
-            -0.2047028614809616e+02
-        |]
+        [| -0.1073529058151375e+00; -0.9594562251023355e+01; -0.2047028614809616e+02 |]
         [|
             0.7496443313967647e+01
             -0.1024680431464352e+02
@@ -107,7 +92,12 @@ module internal Rosenbrock =
 
     /// ∂f/∂t at (t, u) by a forward difference (as RODAS does for non-autonomous systems): exactly 0 for systems
     /// that do not depend on t.
-    let private timeDerivative (f: float -> torch.Tensor -> torch.Tensor) (t: float) (f0: torch.Tensor) (u: torch.Tensor) =
+    let private timeDerivative
+        (f: float -> torch.Tensor -> torch.Tensor)
+        (t: float)
+        (f0: torch.Tensor)
+        (u: torch.Tensor)
+        =
         let delta = sqrt 2.2e-16 * max 1e-5 (abs t)
         (f (t + delta) u .- f0) ./ delta
 
@@ -165,7 +155,9 @@ module internal Rosenbrock =
         let layout = Jacobian.layout "Rodas4" dyn like
         let total = Dynamics.total dyn theta
         let unpack = Jacobian.unpack layout like
-        let f (t: float) (packed: torch.Tensor) = Jacobian.pack layout (total t (unpack packed))
+
+        let f (t: float) (packed: torch.Tensor) =
+            Jacobian.pack layout (total t (unpack packed))
 
         let jacobian (t: float) (packed: torch.Tensor) =
             match dyn.Jacobian with

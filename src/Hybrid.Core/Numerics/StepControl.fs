@@ -56,12 +56,7 @@ module internal StepControl =
 
     /// The RMS over all values of error / (absolute + relative·max(|u|, |next|)), each field with its own
     /// tolerance: ≤ 1 accepts the step.
-    let errorNorm
-        (tolerances: Tolerance[])
-        (u: torch.Tensor[])
-        (next: torch.Tensor[])
-        (error: torch.Tensor[])
-        : float =
+    let errorNorm (tolerances: Tolerance[]) (u: torch.Tensor[]) (next: torch.Tensor[]) (error: torch.Tensor[]) : float =
         use _ = torch.no_grad ()
         use _ = torch.NewDisposeScope()
         let mutable sum = 0.0
@@ -164,7 +159,16 @@ module internal StepControl =
                         inside.Add((k, s))
                         k <- k + 1
 
-                    moveOut (Seq.concat [ seq { a.Next; a.Carry }; inside |> Seq.map snd ])
+                    moveOut (
+                        Seq.concat [
+                            seq {
+                                a.Next
+                                a.Carry
+                            }
+                            inside |> Seq.map snd
+                        ]
+                    )
+
                     Some(a.Next, a.Carry, List.ofSeq inside), norm
                 else
                     None, norm

@@ -20,7 +20,8 @@ let private saves = [| 0.0; 0.5; 1.3; 1.31; 2.0; 2.9; 4.0 |]
 /// One compartment, dC/dt = −k C from C = 0, a dose of `amount` at each dose time; a save time equal to a
 /// dose time sees the state before the dose: C(t) = amount · Σ over doses before t of e^(−k (t − tᵢ)).
 let private exact (amount: float) (t: float) =
-    doses |> Array.sumBy (fun d -> if d < t then amount * exp (-k * (t - d)) else 0.0)
+    doses
+    |> Array.sumBy (fun d -> if d < t then amount * exp (-k * (t - d)) else 0.0)
 
 let private compartment =
     Dynamics.ofFunction [| "C" |] (Grid.ofDomain Domain.Point) (fun _ _ u -> [| -k .* u[0] |])
@@ -60,7 +61,10 @@ let tests =
 
         test "the gradient with respect to the dose amount flows through the jumps: dC(4)/dA = Σ e^(−k(4 − tᵢ))" {
             let amount = torch.tensor(2.0, dtype = f64).requires_grad_ true
-            let c = (Rollout.run compartment [||] (zero ()) (options Scheme.Rodas4 amount)).Values[0]
+
+            let c =
+                (Rollout.run compartment [||] (zero ()) (options Scheme.Rodas4 amount)).Values[0]
+
             c[-1L].sum().backward ()
             let analytic = doses |> Array.sumBy (fun d -> exp (-k * (4.0 - d)))
             Expect.floatClose { absolute = 0.0; relative = 1e-8 } (amount.grad.ToDouble()) analytic "dC(4)/dA"
@@ -73,7 +77,14 @@ let tests =
                     (Parse.model "model pk\ndomain point\nfield C\nparam k = 0.5\ndC/dt = -k*C\ninitial C = 0")
 
             let o = options Scheme.Rk4 (torch.tensor (2.0, dtype = f64))
-            let o = { o with Events = doses |> Array.map (fun d -> TimeEvent.dose sim.Fields "C" d (torch.tensor (2.0, dtype = f64))) }
+
+            let o = {
+                o with
+                    Events =
+                        doses
+                        |> Array.map (fun d -> TimeEvent.dose sim.Fields "C" d (torch.tensor (2.0, dtype = f64)))
+            }
+
             let backend, why = sim.BackendFor o
             Expect.equal backend Backend.Eager "eager"
             Expect.stringContains why "time events" "says why"
@@ -89,7 +100,11 @@ let tests =
             let event t = TimeEvent.dose [| "C" |] "C" t amount
 
             let refused (events: TimeEvent[]) =
-                let o = { options Scheme.Rk4 amount with Events = events }
+                let o = {
+                    options Scheme.Rk4 amount with
+                        Events = events
+                }
+
                 let e = Expect.throwsC (fun () -> Rollout.validate o) id
                 e.Message
 
@@ -103,7 +118,8 @@ let tests =
                 "Event 0 is at t = 5, after the last save time 4: it would never act on a saved state. Remove it, or add a later save time."
                 "after the end"
 
-            let e = Expect.throwsC (fun () -> TimeEvent.dose [| "A"; "C" |] "B" 1.0 amount |> ignore) id
+            let e =
+                Expect.throwsC (fun () -> TimeEvent.dose [| "A"; "C" |] "B" 1.0 amount |> ignore) id
 
             Expect.equal
                 e.Message

@@ -52,7 +52,9 @@ let private denseError (m: AdaptiveMethod) (h: float) =
     use _ = torch.no_grad ()
     let u = state [| 1.0; 1.0 |]
     let a = m.Attempt 0.0 h u (m.Start 0.0 u)
-    Array.map2 (fun x y -> abs (x - y)) (values (a.Dense 0.5)) (coupledExact (h / 2.0)) |> Array.max
+
+    Array.map2 (fun x y -> abs (x - y)) (values (a.Dense 0.5)) (coupledExact (h / 2.0))
+    |> Array.max
 
 /// HIRES (Test Set for IVP Solvers, problem HIRES: Schäfer 1975, 8 species, t ∈ [0, 321.8122]) as a model.
 let private hiresText =
@@ -101,11 +103,7 @@ let private hiresReference = [|
 |]
 
 /// Robertson's chemical kinetics (Test Set problem ROBER) at t = 1e11.
-let private robertsonReference = [|
-    0.2083340149701255e-07
-    0.8333360770334713e-13
-    0.9999999791665050
-|]
+let private robertsonReference = [| 0.2083340149701255e-07; 0.8333360770334713e-13; 0.9999999791665050 |]
 
 /// Van der Pol with μ = 10³ (problem VDPOL: y1′ = y2, y2′ = μ(1 − y1²)y2 − y1 from (2, 0)) at t = 2000.
 let private vanDerPolReference = [| 0.1706167732170469e+01; -0.8928097010248125e-03 |]
@@ -178,7 +176,10 @@ let tests =
                 use _ = torch.no_grad ()
                 let u = state [| 1.0; 1.0 |]
                 let a = m.Attempt 0.0 h u [||]
-                let embedded = Array.map2 (fun (x: torch.Tensor) (e: torch.Tensor) -> (x .- e).ToDouble()) a.Next a.Error
+
+                let embedded =
+                    Array.map2 (fun (x: torch.Tensor) (e: torch.Tensor) -> (x .- e).ToDouble()) a.Next a.Error
+
                 Array.map2 (fun x y -> abs (x - y)) embedded (coupledExact h) |> Array.max
 
             let p3 = order (local 0.1) (local 0.05)
@@ -233,10 +234,8 @@ initial v = 1 + 0.2*cos(4*x)
             for c in 0..4 do
                 let uc, vc = uv[0][c], uv[1][c]
 
-                let analytic = array2D [
-                    [ -4.0 * uc * vc + cos uc; -2.0 * uc * uc ]
-                    [ vc; uc + exp (-vc) ]
-                ]
+                let analytic =
+                    array2D [ [ -4.0 * uc * vc + cos uc; -2.0 * uc * uc ]; [ vc; uc + exp (-vc) ] ]
 
                 for i in 0..1 do
                     for j in 0..1 do
@@ -345,7 +344,9 @@ initial v = 1 + 0.2*cos(4*x)
 
             // Without its own tolerance y2 (≈ 1e-13) is far below the absolute tolerance 1e-12 and goes unchecked.
             let loose =
-                relativeErrors (Rollout.run robertson [||] (state [| 1.0; 0.0; 0.0 |]) { o with FieldTolerances = Map.empty }) robertsonReference
+                relativeErrors
+                    (Rollout.run robertson [||] (state [| 1.0; 0.0; 0.0 |]) { o with FieldTolerances = Map.empty })
+                    robertsonReference
 
             Expect.isGreaterThan loose[1] errors[1] $"y2's error without its tolerance {loose[1]} vs with {errors[1]}"
         }
@@ -370,10 +371,15 @@ initial v = 1 + 0.2*cos(4*x)
             }
 
             let e2 = Expect.throwsC (fun () -> Rollout.validate negative) id
-            Expect.stringStarts e2.Message "Rodas4 needs finite tolerances ≥ 0, not both 0; got FieldTolerances[\"y2\"] = { Relative = -1; Absolute = 1E-12 }" "message"
+
+            Expect.stringStarts
+                e2.Message
+                "Rodas4 needs finite tolerances ≥ 0, not both 0; got FieldTolerances[\"y2\"] = { Relative = -1; Absolute = 1E-12 }"
+                "message"
         }
 
-        test "Van der Pol, μ = 10³ (test set VDPOL): Rodas4 solves it in a few hundred steps; Dopri5 hits the same step limit" {
+        test
+            "Van der Pol, μ = 10³ (test set VDPOL): Rodas4 solves it in a few hundred steps; Dopri5 hits the same step limit" {
             use _ = torch.no_grad ()
             let tol = 1e-6
             let limit = 3000
@@ -396,7 +402,10 @@ initial v = 1 + 0.2*cos(4*x)
 
             for i in 0..1 do
                 Expect.floatClose
-                    { absolute = 0.0; relative = 10.0 * tol }
+                    {
+                        absolute = 0.0
+                        relative = 10.0 * tol
+                    }
                     y[i]
                     vanDerPolReference[i]
                     $"y{i + 1}(2000)"
@@ -443,10 +452,15 @@ initial v = 1 + 0.2*cos(4*x)
                     theta, b
 
                 let theta, b = bAt 100.0 1.0 true
-                let g = torch.autograd.grad ([| b |], theta) |> Array.ofSeq |> Array.map (fun x -> x.ToDouble())
+
+                let g =
+                    torch.autograd.grad ([| b |], theta)
+                    |> Array.ofSeq
+                    |> Array.map (fun x -> x.ToDouble())
 
                 let central (i: int) =
                     let step = 1e-5 * (if i = 0 then 100.0 else 1.0)
+
                     let at (s: float) =
                         use _ = torch.no_grad ()
                         let k = [| 100.0; 1.0 |]
@@ -480,7 +494,10 @@ initial v = 1 + 0.2*cos(4*x)
 
                 for a, b in List.pairwise errors do
                     let p = order a b
-                    Expect.isTrue (abs (p - expected) < 0.5) $"{name}: local error of the interpolant like h^{expected}, observed {p} ({errors})"
+
+                    Expect.isTrue
+                        (abs (p - expected) < 0.5)
+                        $"{name}: local error of the interpolant like h^{expected}, observed {p} ({errors})"
         }
 
         test "Dopri5 with dense output: save times do not shorten steps, values within the tolerance" {
@@ -499,7 +516,15 @@ initial v = 1 + 0.2*cos(4*x)
             Array.iteri2
                 (fun i (s: torch.Tensor[]) t ->
                     Array.iter2
-                        (fun x e -> Expect.floatClose { absolute = 10.0 * tol; relative = 10.0 * tol } x e $"save {i}")
+                        (fun x e ->
+                            Expect.floatClose
+                                {
+                                    absolute = 10.0 * tol
+                                    relative = 10.0 * tol
+                                }
+                                x
+                                e
+                                $"save {i}")
                         (values s)
                         (coupledExact t))
                 many.Saves
