@@ -29,6 +29,9 @@ public enum IntegrationScheme
     /// <summary>Rodas4, adaptive and stiff (a Rosenbrock method of order 4 with the exact Jacobian): for stiff
     /// chemistry, pharmacokinetics and reactions, with the same tolerances as <see cref="Dopri5"/>.</summary>
     Rodas4,
+    /// <summary>Dormand–Prince 5(4) while the problem is not stiff, Rodas4 from where it turns stiff (Hairer's
+    /// stiffness test); <c>Rollout.lastAuto()</c> says which ran where.</summary>
+    Auto,
 }
 
 /// <summary>Which back end runs a simulator's rollouts (see <see cref="CompileSettings.Backend"/>).</summary>
@@ -110,6 +113,7 @@ public sealed class SimulationSettings
                 IntegrationScheme.ImexCrankNicolson => Numerics.Scheme.ImexCrankNicolson,
                 IntegrationScheme.Dopri5 => Numerics.Scheme.Dopri5,
                 IntegrationScheme.Rodas4 => Numerics.Scheme.Rodas4,
+                IntegrationScheme.Auto => Numerics.Scheme.Auto,
                 _ => throw new HybridException($"Unknown integration scheme {Scheme}."),
             },
             Dt,

@@ -93,23 +93,53 @@ module internal Adaptive =
                 let inner = r3 .+ s .* (r4 .+ (1.0 - s) .* fifth[i])
                 u[i] .+ s .* (delta .+ (1.0 - s) .* inner))
 
+    /// Hairer's stiffness estimate of a Dormand–Prince step (DOPRI5): h·|λ| ≈ h‖k₇ − k₆‖ / ‖u₁ − y₆‖, y₆ the sixth
+    /// stage's state and u₁ the new one (both evaluated at t + h); near or above 3.3 the step sits at the pair's
+    /// stability limit.
+    let private stiffness (h: float) (u: torch.Tensor[]) (next: torch.Tensor[]) (k: torch.Tensor[][]) : float =
+        use _ = torch.no_grad ()
+        let sixth = combine k h Tableau.dormandPrince.A[5] 5 (Some u) u.Length
+        let last = k.Length - 1
+        let mutable numerator = 0.0
+        let mutable denominator = 0.0
+
+        for i in 0 .. u.Length - 1 do
+            numerator <- numerator + (square (k[last][i] .- k[last - 1][i])).sum().ToDouble()
+            denominator <- denominator + (square (next[i] .- sixth[i])).sum().ToDouble()
+
+        if denominator > 0.0 then
+            h * sqrt (numerator / denominator)
+        else
+            0.0
+
+    /// One attempted step and its stiffness estimate h·|λ| (see `stiffness`), computed when `withStiffness`.
+    let attempt
+        (f: float -> torch.Tensor[] -> torch.Tensor[])
+        (withStiffness: bool)
+        (t: float)
+        (h: float)
+        (u: torch.Tensor[])
+        (k1: torch.Tensor[])
+        : StepAttempt * float =
+        let k, next = stages f t h u k1
+        let e = Array.map2 (-) Tableau.dormandPrince.B Tableau.dormandPrinceEmbedded
+
+        {
+            Next = next
+            Error = combine k h e k.Length None u.Length
+            Dense = dense h u next k
+            Carry = k[k.Length - 1]
+            Accept = ignore
+        },
+        (if withStiffness then stiffness h u next k else 0.0)
+
     /// Dormand–Prince 5(4) on du/dt = f(t, u) as `StepControl` runs it (first same as last: the carry is f at
     /// the new state).
     let method (f: float -> torch.Tensor[] -> torch.Tensor[]) : AdaptiveMethod = {
         Name = "Dopri5"
         EstimateOrder = 4
         Start = f
-        Attempt =
-            fun t h u k1 ->
-                let k, next = stages f t h u k1
-                let e = Array.map2 (-) Tableau.dormandPrince.B Tableau.dormandPrinceEmbedded
-
-                {
-                    Next = next
-                    Error = combine k h e k.Length None u.Length
-                    Dense = dense h u next k
-                    Carry = k[k.Length - 1]
-                }
+        Attempt = fun t h u k1 -> fst (attempt f false t h u k1)
         LimitHint =
             "The problem may be stiff: use Scheme.Rodas4 (use a smaller Tolerance only if it is not stiff), or raise the limit with Rollout.maxSteps."
     }

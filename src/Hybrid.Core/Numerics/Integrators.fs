@@ -19,7 +19,8 @@ module Integrators =
         | Scheme.SspRk3 -> 3
         | Scheme.Rk4
         | Scheme.Rodas4 -> 4
-        | Scheme.Dopri5 -> 5
+        | Scheme.Dopri5
+        | Scheme.Auto -> 5
 
     /// True for the IMEX schemes (stiff part implicit).
     let isImex (s: Scheme) : bool =
@@ -38,7 +39,8 @@ module Integrators =
         | Scheme.ImexCrankNicolson -> 2.0
         | Scheme.SspRk3 -> 2.5127
         | Scheme.Rk4 -> 2.7853
-        | Scheme.Dopri5 -> 3.3066
+        | Scheme.Dopri5
+        | Scheme.Auto -> 3.3066
         | Scheme.Rodas4 -> infinity
 
     /// The coefficients c₀…cₛ of the stability polynomial R(z) = Σₖ cₖ zᵏ of the scheme's explicit part
@@ -54,7 +56,8 @@ module Integrators =
 
         let t =
             match explicitPart with
-            | Scheme.Dopri5 -> Tableau.dormandPrince
+            | Scheme.Dopri5
+            | Scheme.Auto -> Tableau.dormandPrince
             | Scheme.Rodas4 ->
                 raise (
                     ModelException(

@@ -615,7 +615,8 @@ module Rollout =
         | Scheme.SspRk3 -> 3
         | Scheme.Rk4 -> 4
         | Scheme.Dopri5
-        | Scheme.Rodas4 -> 6
+        | Scheme.Rodas4
+        | Scheme.Auto -> 6
 
     /// Each field's tolerance: its entry in `FieldTolerances`, or `Tolerance`. Raises for a name that is not a
     /// field, listing the fields.
@@ -633,17 +634,34 @@ module Rollout =
         fields
         |> Array.map (fun f -> o.FieldTolerances |> Map.tryFind f |> Option.defaultValue o.Tolerance)
 
+    /// What `Scheme.Auto` chose in the latest rollout that used it (one rollout runs at a time: `TorchGuard`).
+    let mutable private auto = "No rollout has used Scheme.Auto yet."
+
+    /// What `Scheme.Auto` chose in the latest rollout that used it, where and why, as a sentence (e.g. "Scheme.Auto
+    /// ran Dopri5 until t = 0.0127, then Rodas4 to the end: the problem turned stiff there (…)").
+    let lastAuto () : string = auto
+
     /// The adaptive method of scheme `s` on `dyn` with parameters θ (Rodas4 builds its Jacobian with an autograd
     /// graph when gradients through the rollout are wanted).
     let private adaptiveMethod (dyn: Dynamics) (theta: torch.Tensor[]) (u0: torch.Tensor[]) (s: Scheme) =
-        match s with
-        | Scheme.Rodas4 ->
+        let rodas () =
             let wanted =
                 torch.is_grad_enabled ()
                 && (Array.concat [ u0; theta; dyn.Leaves ]
                     |> Array.exists (fun t -> t.requires_grad))
 
             Rosenbrock.method dyn theta wanted u0
+
+        match s with
+        | Scheme.Rodas4 -> rodas ()
+        | Scheme.Auto ->
+            let stiff () =
+                try
+                    Ok(rodas ())
+                with :? HybridException as e ->
+                    Error e.Message
+
+            AutoScheme.method (Dynamics.total dyn theta) stiff (fun sentence -> auto <- sentence)
         | _ -> Adaptive.method (Dynamics.total dyn theta)
 
     /// A rollout without time events.

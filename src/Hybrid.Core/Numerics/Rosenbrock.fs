@@ -177,6 +177,7 @@ module internal Rosenbrock =
                         Error = unpack error
                         Dense = fun s -> unpack (interpolant s)
                         Carry = [||]
+                        Accept = ignore
                     }
             LimitHint =
                 "Rodas4 is stiff-stable, so the solution itself varies fast here (or the Tolerance is very tight): loosen the Tolerance, or raise the limit with Rollout.maxSteps."

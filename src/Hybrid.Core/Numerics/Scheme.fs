@@ -29,16 +29,21 @@ type Scheme =
     /// dense over all unknowns of a trajectory for systems that couple cells (stencils), up to 1,000 unknowns
     /// (larger ones are refused with the fixes). Order 4.
     | Rodas4
+    /// Dopri5, switching to Rodas4 for the rest of the rollout once the problem turns out stiff: Hairer's stiffness
+    /// test of DOPRI5 (h·|λ| estimated from the last two stages at the stability limit, 3.25, on 15 accepted steps
+    /// without 6 calm ones between). `Rollout.lastAuto ()` says what it chose, where and why.
+    | Auto
 
 /// Helpers on schemes.
 [<RequireQualifiedAccess>]
 module Scheme =
 
-    /// True for the adaptive schemes (`Dopri5`, `Rodas4`): steps chosen by an error estimate and a `Tolerance`.
+    /// True for the adaptive schemes (`Dopri5`, `Rodas4`, `Auto`): steps chosen by an error estimate and a `Tolerance`.
     let isAdaptive (s: Scheme) : bool =
         match s with
         | Scheme.Dopri5
-        | Scheme.Rodas4 -> true
+        | Scheme.Rodas4
+        | Scheme.Auto -> true
         | _ -> false
 
 /// Error tolerance of adaptive schemes: a step is accepted when the RMS over all values of
@@ -96,7 +101,8 @@ module Tableau =
                 )
             )
         | Scheme.Dopri5
-        | Scheme.Rodas4 ->
+        | Scheme.Rodas4
+        | Scheme.Auto ->
             raise (
                 ModelException(
                     $"{scheme} is an adaptive scheme with an embedded error estimate, not a fixed-step explicit tableau. Use Euler, Heun, SspRk3 or Rk4 here; Rollout.run integrates {scheme}."

@@ -16,6 +16,8 @@ type internal StepAttempt = {
     Dense: float -> torch.Tensor[]
     /// What the method carries to its next step when this one is accepted (Dopri5: f at Next); may be empty.
     Carry: torch.Tensor[]
+    /// Called once when the step is accepted (before the next attempt).
+    Accept: unit -> unit
 }
 
 /// An adaptive method as the step-size controller sees it.
@@ -75,14 +77,24 @@ module internal StepControl =
 
         if count = 0L then 0.0 else sqrt (sum / float count)
 
-    /// Moves each distinct tensor of `groups` out of the current dispose scope once.
-    let private moveOut (groups: torch.Tensor[] seq) =
-        let moved = HashSet<torch.Tensor>(HashIdentity.Reference)
+    /// Moves each distinct tensor of `groups` out of the current dispose scope once, except those in `outside`
+    /// (made before the scope: a tendency may return a state tensor itself, e.g. du/dt = v).
+    let private moveOut (outside: HashSet<torch.Tensor>) (groups: torch.Tensor[] seq) =
+        let moved = HashSet<torch.Tensor>(outside, HashIdentity.Reference)
 
         for group in groups do
             for x in group do
                 if moved.Add x then
                     x.MoveToOuterDisposeScope() |> ignore
+
+    /// Disposes each distinct tensor of `groups` that is not in `keep`.
+    let private release (keep: HashSet<torch.Tensor>) (groups: torch.Tensor[] seq) =
+        let seen = HashSet<torch.Tensor>(keep, HashIdentity.Reference)
+
+        for group in groups do
+            for x in group do
+                if seen.Add x then
+                    x.Dispose()
 
     /// Integrates with method `m` from (t0, u0) through `saveTimes` (increasing, ≥ t0), one tolerance per field,
     /// starting with step `firstStep`. `check step t u` runs after every accepted step (the rollout's NaN/Inf and
@@ -105,6 +117,9 @@ module internal StepControl =
         while next < saveTimes.Length && close saveTimes[next] t0 do
             saves[next] <- u0
             next <- next + 1
+
+        // Tensors never disposed here: the caller's initial state and every saved state.
+        let keep = HashSet<torch.Tensor>(u0, HashIdentity.Reference)
 
         // PI exponents for an error of order h^(q+1) (Hairer's DOPRI5 for q = 4: β = 0.04, α = 1/5 − 0.75β).
         let beta = 0.2 / float (m.EstimateOrder + 1)
@@ -159,34 +174,36 @@ module internal StepControl =
                         inside.Add((k, s))
                         k <- k + 1
 
-                    moveOut (
-                        Seq.concat [
+                    moveOut
+                        (HashSet(Seq.concat [ u; carry ], HashIdentity.Reference))
+                        (Seq.concat [
                             seq {
                                 a.Next
                                 a.Carry
                             }
                             inside |> Seq.map snd
-                        ]
-                    )
+                        ])
 
-                    Some(a.Next, a.Carry, List.ofSeq inside), norm
+                    Some(a.Next, a.Carry, List.ofSeq inside, a.Accept), norm
                 else
                     None, norm
 
             match outcome with
-            | Some(candidate, nextCarry, inside), norm ->
+            | Some(candidate, nextCarry, inside, accept), norm ->
                 accepted <- accepted + 1
+                accept ()
                 check accepted ended candidate
-
-                let saved = next > 0 && obj.ReferenceEquals(saves[next - 1], u)
-
-                if not (obj.ReferenceEquals(u, u0)) && not saved then
-                    u |> Array.iter (fun x -> x.Dispose())
-
-                carry |> Array.iter (fun x -> x.Dispose())
 
                 for k, s in inside do
                     saves[k] <- s
+                    keep.UnionWith s
+
+                // The previous state and carry, except what the caller owns, what was saved and what lives on.
+                let living = HashSet<torch.Tensor>(keep, HashIdentity.Reference)
+                living.UnionWith candidate
+                living.UnionWith nextCarry
+
+                release living [ u; carry ]
 
                 next <- next + inside.Length
                 t <- ended
@@ -213,7 +230,7 @@ module internal StepControl =
                 h <- size * factor
                 rejectedLast <- true
 
-        carry |> Array.iter (fun x -> x.Dispose())
+        release keep [ carry ]
 
         {
             Saves = saves

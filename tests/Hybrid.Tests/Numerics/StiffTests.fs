@@ -429,6 +429,43 @@ initial v = 1 + 0.2*cos(4*x)
             Expect.stringContains e.Message "The problem may be stiff: use Scheme.Rodas4" "the fix"
         }
 
+        test
+            "Scheme.Auto runs Dopri5 until Van der Pol turns stiff, then Rodas4, and says so; a non-stiff problem stays on Dopri5" {
+            use _ = torch.no_grad ()
+            let tol = 1e-6
+
+            let o = {
+                adaptive Scheme.Auto (tolerance tol 1e-9) 1e-6 [| 2000.0 |] with
+                    FieldTolerances = Map.empty
+            }
+
+            let errors =
+                relativeErrors (Rollout.run vanDerPol [||] (state [| 2.0; 0.0 |]) o) vanDerPolReference
+
+            Expect.isLessThan (Array.max errors) (10.0 * tol) $"relative errors {errors}"
+            Expect.stringStarts (Rollout.lastAuto ()) "Scheme.Auto ran Dopri5 until t = " "where it switched"
+
+            Expect.stringContains
+                (Rollout.lastAuto ())
+                ", then Rodas4 to the end: the problem turned stiff there (h·|λ| ≈ "
+                "what and why"
+
+            let calm =
+                Rollout.run coupled [||] (state [| 1.0; 1.0 |]) { o with SaveTimes = [| 1.0 |] }
+
+            let u = calm.Values |> Array.map (fun v -> v.reshape(-1L).ToDouble())
+
+            Array.iter2
+                (fun x e -> Expect.floatClose { absolute = 1e-8; relative = 1e-5 } x e "u(1), v(1)")
+                u
+                (coupledExact 1.0)
+
+            Expect.equal
+                (Rollout.lastAuto ())
+                "Scheme.Auto ran Dopri5 throughout: its stiffness test (h·|λ| ≥ 3.25 on 15 accepted steps) never fired."
+                "stays explicit"
+        }
+
         test "gradients of a stiff adaptive solve (symbolic and autograd Jacobians) = central differences = analytic" {
             let sim = Compiler.compile Compiler.defaults (Parse.model chainText)
             let t = 1.0
