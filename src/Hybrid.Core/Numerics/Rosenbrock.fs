@@ -98,7 +98,7 @@ module internal Rosenbrock =
         (f0: torch.Tensor)
         (u: torch.Tensor)
         =
-        let delta = sqrt 2.2e-16 * max 1e-5 (abs t)
+        let delta = sqrt (2.2e-16 * max 1e-5 (abs t))
         (f (t + delta) u .- f0) ./ delta
 
     /// One Rodas4 step of size h from (t, u) on the packed state (`Jacobian.pack`): f and the Jacobian act on

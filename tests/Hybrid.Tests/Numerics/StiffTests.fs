@@ -186,6 +186,25 @@ let tests =
             Expect.isTrue (p3 > 3.6 && p3 < 4.5) $"embedded order 3: local error like h⁴, observed {p3}"
         }
 
+        test
+            "a non-autonomous problem (∂f/∂t by a forward difference): u′ = −2t·u gives e^(−t²) within 10× the tolerance" {
+            use _ = torch.no_grad ()
+
+            let gaussian =
+                Dynamics.ofFunction [| "u" |] point (fun _ t u -> [| (-2.0 * t) .* u[0] |])
+
+            let saves = [| 0.5; 1.0; 2.0 |]
+            let o = adaptive Scheme.Rodas4 (tolerance 1e-8 1e-8) 1e-3 saves
+
+            let u =
+                (Rollout.run gaussian [||] (state [| 1.0 |]) o).Values[0].reshape(-1L).data<float>().ToArray()
+
+            Array.iter2
+                (fun x t -> Expect.floatClose { absolute = 1e-7; relative = 0.0 } x (exp (-t * t)) $"u({t})")
+                u
+                saves
+        }
+
         test "the Jacobian: symbolic blocks from the compiler = autograd per cell = autograd dense = analytic" {
             let model =
                 Parse.model
