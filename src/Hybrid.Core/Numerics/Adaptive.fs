@@ -143,17 +143,3 @@ module internal Adaptive =
         LimitHint =
             "The problem may be stiff: use Scheme.Rodas4 (use a smaller Tolerance only if it is not stiff), or raise the limit with Rollout.maxSteps."
     }
-
-    /// Integrates du/dt = f(t, u) with Dopri5 from (t0, u0) through `saveTimes` (increasing, ≥ t0), one
-    /// tolerance for all fields, starting with step `firstStep` (see `StepControl.integrate`).
-    let integrate
-        (f: float -> torch.Tensor[] -> torch.Tensor[])
-        (tolerance: Tolerance)
-        (t0: float)
-        (firstStep: float)
-        (saveTimes: float[])
-        (maxSteps: int)
-        (check: int -> float -> torch.Tensor[] -> unit)
-        (u0: torch.Tensor[])
-        : AdaptiveResult =
-        StepControl.integrate (method f) (Array.create u0.Length tolerance) t0 firstStep saveTimes maxSteps check u0

@@ -26,7 +26,15 @@ let private run (tol: float) (times: float[]) =
     use _ = torch.no_grad ()
 
     let r =
-        Adaptive.integrate gaussian (tolerance tol) 0.0 0.1 times 100_000 (fun _ _ _ -> ()) (one ())
+        StepControl.integrate
+            (Adaptive.method gaussian)
+            [| tolerance tol |]
+            0.0
+            0.1
+            times
+            100_000
+            (fun _ _ _ -> ())
+            (one ())
 
     let worst =
         Array.map2 (fun (s: torch.Tensor[]) t -> abs (s[0].ToDouble() - exact t)) r.Saves times
@@ -149,7 +157,15 @@ let tests =
             let e =
                 Expect.throwsC
                     (fun () ->
-                        Adaptive.integrate stiff (tolerance 1e-6) 0.0 0.01 [| 10.0 |] 200 (fun _ _ _ -> ()) (one ())
+                        StepControl.integrate
+                            (Adaptive.method stiff)
+                            [| tolerance 1e-6 |]
+                            0.0
+                            0.01
+                            [| 10.0 |]
+                            200
+                            (fun _ _ _ -> ())
+                            (one ())
                         |> ignore)
                     id
 
