@@ -26,6 +26,12 @@ public enum IntegrationScheme
     /// <see cref="SimulationSettings.RelativeTolerance"/> and <see cref="SimulationSettings.AbsoluteTolerance"/>;
     /// <see cref="SimulationSettings.Dt"/> is the first step tried.</summary>
     Dopri5,
+    /// <summary>Rodas4, adaptive and stiff (a Rosenbrock method of order 4 with the exact Jacobian): for stiff
+    /// chemistry, pharmacokinetics and reactions, with the same tolerances as <see cref="Dopri5"/>.</summary>
+    Rodas4,
+    /// <summary>Dormand–Prince 5(4) while the problem is not stiff, Rodas4 from where it turns stiff (Hairer's
+    /// stiffness test); <c>Rollout.lastAuto()</c> says which ran where.</summary>
+    Auto,
 }
 
 /// <summary>Which back end runs a simulator's rollouts (see <see cref="CompileSettings.Backend"/>).</summary>
@@ -106,6 +112,8 @@ public sealed class SimulationSettings
                 IntegrationScheme.ImexEuler => Numerics.Scheme.ImexEuler,
                 IntegrationScheme.ImexCrankNicolson => Numerics.Scheme.ImexCrankNicolson,
                 IntegrationScheme.Dopri5 => Numerics.Scheme.Dopri5,
+                IntegrationScheme.Rodas4 => Numerics.Scheme.Rodas4,
+                IntegrationScheme.Auto => Numerics.Scheme.Auto,
                 _ => throw new HybridException($"Unknown integration scheme {Scheme}."),
             },
             Dt,
@@ -114,7 +122,9 @@ public sealed class SimulationSettings
             Checkpointing.Off,
             10,
             CheckStability ? OnUnstable.Fail : OnUnstable.Ignore,
-            new Tolerance(RelativeTolerance, AbsoluteTolerance));
+            new Tolerance(RelativeTolerance, AbsoluteTolerance),
+            Rollout.defaults.FieldTolerances,
+            Rollout.defaults.Events);
 }
 
 /// <summary>

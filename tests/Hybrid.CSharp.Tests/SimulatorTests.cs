@@ -39,6 +39,23 @@ public class SimulatorTests
     }
 
     [Fact]
+    public void Rodas4SolvesAStiffDecayWithinItsTolerance()
+    {
+        // du/dt = -1000 (u - 1) from u = 0: u(t) = 1 - exp(-1000 t), stiff for an explicit scheme.
+        var sim = HybridModel.FromText("model stiff\ndomain point\nfield u\ndu/dt = -1000*(u - 1)\ninitial u = 0").Compile();
+        var r = sim.Simulate(new SimulationSettings
+        {
+            Scheme = IntegrationScheme.Rodas4,
+            Dt = 1e-4,
+            SaveTimes = new[] { 0.001, 1.0 },
+            RelativeTolerance = 1e-8,
+            AbsoluteTolerance = 1e-10,
+        });
+        Assert.Equal(1.0 - Math.Exp(-1.0), r.Series("u")[0], 7);
+        Assert.Equal(1.0, r.Series("u")[1], 9);
+    }
+
+    [Fact]
     public void SimulatesA1DModelWithCellsAndCompileSettings()
     {
         var sim = HybridModel.Example("fisher_kpp").Compile(new CompileSettings { DoublePrecision = true, ImplicitDiffusion = true, Seed = 1 });

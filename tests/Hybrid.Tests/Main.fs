@@ -33,6 +33,8 @@ let main argv =
         Numerics.ParameterTests.tests
         Numerics.StabilityTests.tests
         Numerics.AdaptiveTests.tests
+        Numerics.StiffTests.tests
+        Numerics.EventTests.tests
         Compiler.CompilerTests.tests
         Compiler.BackendTests.tests
         Compiler.SimulatorTextTests.tests

@@ -13,6 +13,48 @@ module internal RightHandSide =
 
     let private maxAbs (t: torch.Tensor) = t.abs().max().ToDouble()
 
+    /// The structure of ∂F/∂u for the stiff schemes: for a pointwise model (every equation reads only its own
+    /// cell, no fast fields) the blocks ∂F_i/∂u_j in closed form, each entry the symbolic derivative of equation
+    /// i with respect to field j (`Symbolic.derivative`) compiled like any expression; pointwise by autograd on a
+    /// point (closures allowed); dense by autograd otherwise.
+    let private jacobianForm
+        (r: Resolved)
+        (ec: ExprCompiler)
+        (ctxOf: torch.Tensor[] -> float -> torch.Tensor[] -> Ctx)
+        =
+        let pointwise =
+            r.IsFast |> Array.forall not
+            && r.Equations |> Array.forall (StabilityTerms.nonLocal >> not)
+
+        if pointwise then
+            let n = r.Fields.Length
+
+            // Derived and compiled on first use (by a stiff scheme), so that other rollouts never pay for them.
+            let entries =
+                lazy
+                    (Array.init n (fun i ->
+                        Array.init n (fun j ->
+                            match Symbolic.derivative r.Fields[j] r.Equations[i] with
+                            | Num 0.0 -> None
+                            | d -> Some(ec.Compile d))))
+
+            JacobianForm.Blocks(fun theta t u ->
+                let entries = entries.Force()
+                let c = ctxOf theta t u
+                let batch = u[0].shape[0]
+                let cells = u[0].NumberOfElements / batch
+
+                let entry i j =
+                    match entries[i][j] with
+                    | Some g -> (g c).expand_as(u[i]).reshape ([| batch; cells |])
+                    | None -> torch.zeros ([| batch; cells |], dtype = u[i].dtype, device = u[i].device)
+
+                torch.stack (Array.init n (fun i -> torch.stack (Array.init n (entry i), -1L)), -2L))
+        elif r.Grid = Grid.Point then
+            JacobianForm.Pointwise
+        else
+            JacobianForm.Dense
+
     /// The `Dynamics` of a resolved model from its IMEX split (`ImexSplit.split`).
     let build (r: Resolved) (ec: ExprCompiler) (split: ((float * Expr) list * (float * Expr) list)[]) : Dynamics =
         let compileTerms (ts: (float * Expr) list) (probeStiff: bool) : (Ctx -> torch.Tensor) option =
@@ -126,6 +168,7 @@ module internal RightHandSide =
         {
             Fields = r.Fields
             Grid = r.Grid
+            Jacobian = jacobianForm r ec ctxOf
             Explicit = explicitRhs
             Stiff = stiff
             Limits = limits

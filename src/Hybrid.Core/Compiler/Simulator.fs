@@ -59,9 +59,12 @@ type Simulator
         elif deepest.Value > KernelRollout.maxDepth then
             Error
                 $"an equation nests {deepest.Value} levels deep (e.g. a sum of that many terms); the kernel generator takes up to {KernelRollout.maxDepth}"
-        elif options.Scheme = Scheme.Dopri5 then
+        elif not (isNull options.Events) && options.Events.Length > 0 then
             Error
-                "Dopri5 chooses its steps as it goes; the generated kernels take fixed steps (Euler, Heun, SspRk3, Rk4)"
+                "the rollout has time events, which stop and restart the integration; the generated kernels run one uninterrupted schedule"
+        elif Scheme.isAdaptive options.Scheme then
+            Error
+                $"{options.Scheme} chooses its steps as it goes; the generated kernels take fixed steps (Euler, Heun, SspRk3, Rk4)"
         elif Integrators.isImex options.Scheme then
             Error $"{options.Scheme} is an IMEX scheme; the generated kernels are explicit (Euler, Heun, SspRk3, Rk4)"
         else

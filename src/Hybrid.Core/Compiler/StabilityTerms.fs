@@ -44,7 +44,7 @@ module internal StabilityTerms =
             | _ -> false)
 
     /// Not pointwise: a spatial operator, a lattice shift, a sum over the fast sites, or a closure call.
-    let private nonLocal (e: Expr) =
+    let nonLocal (e: Expr) =
         e
         |> Expr.exists (fun s ->
             match s with

@@ -61,6 +61,21 @@ type TermLimits = {
     Reaction: ReactionRate[]
 }
 
+/// What the stiff (Rosenbrock) schemes know about the Jacobian ∂F/∂u of a system's full tendency (stiff part
+/// included), and so how they assemble and solve their linear systems.
+[<RequireQualifiedAccess>]
+type JacobianForm =
+    /// No known structure: one dense Jacobian per trajectory over all unknowns of all fields, from autograd
+    /// (exact, one backward pass per unknown), up to `Jacobian.maxDense` unknowns per trajectory.
+    | Dense
+    /// Each cell's tendency depends only on that cell's values (no stencil, no coupling across cells), and
+    /// every field has the same cells: the Jacobian is block-diagonal, one n×n block per cell for n fields,
+    /// from autograd (one backward pass per field), solved per cell in one batched solve.
+    | Pointwise
+    /// Pointwise, with the blocks given in closed form: (θ, t, u) ↦ a tensor [B; cells; n; n] whose
+    /// [b, c, i, j] entry is ∂F_i/∂u_j in cell c of trajectory b (the compiler's symbolic derivatives).
+    | Blocks of (torch.Tensor[] -> float -> torch.Tensor[] -> torch.Tensor)
+
 /// A semi-discrete system du/dt = F(θ, t, u) + L(θ) u (method of lines), the thing integrators and rollouts
 /// run. θ is an array of parameter tensors passed at every call (so checkpointing can recompute with
 /// fresh copies); u is one tensor per field, each [B; spatial…].
@@ -81,6 +96,8 @@ type Dynamics = {
     /// Leaf tensors used inside F or L but not passed in θ (e.g. neural-closure weights φ); checkpointing
     /// returns their gradients too.
     Leaves: torch.Tensor[]
+    /// The structure of ∂F/∂u (and its blocks where known), for the stiff schemes (`Scheme.Rodas4`).
+    Jacobian: JacobianForm
 }
 
 /// Helpers for `Dynamics`.
@@ -94,7 +111,9 @@ module Dynamics =
         Reaction = [||]
     }
 
-    /// Dynamics from a plain tendency function (no stiff part, no step limits, no leaves).
+    /// Dynamics from a plain tendency function (no stiff part, no step limits, no leaves). Its Jacobian is
+    /// taken by autograd: per cell on `Grid.Point` (one cell), dense otherwise (f may couple cells); set
+    /// `Jacobian = JacobianForm.Pointwise` or `Blocks` when f is known to be pointwise.
     let ofFunction (fields: string[]) (grid: Grid) (f: torch.Tensor[] -> float -> torch.Tensor[] -> torch.Tensor[]) = {
         Fields = fields
         Grid = grid
@@ -108,6 +127,10 @@ module Dynamics =
             }
         Terms = fun _ _ -> noTerms
         Leaves = [||]
+        Jacobian =
+            match grid with
+            | Point -> JacobianForm.Pointwise
+            | _ -> JacobianForm.Dense
     }
 
     /// The full tendency F(θ, t, u) + L(θ)u (the stiff part evaluated explicitly).

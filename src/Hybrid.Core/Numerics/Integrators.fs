@@ -17,8 +17,10 @@ module Integrators =
         | Scheme.Heun
         | Scheme.ImexCrankNicolson -> 2
         | Scheme.SspRk3 -> 3
-        | Scheme.Rk4 -> 4
-        | Scheme.Dopri5 -> 5
+        | Scheme.Rk4
+        | Scheme.Rodas4 -> 4
+        | Scheme.Dopri5
+        | Scheme.Auto -> 5
 
     /// True for the IMEX schemes (stiff part implicit).
     let isImex (s: Scheme) : bool =
@@ -27,7 +29,8 @@ module Integrators =
         | Scheme.ImexCrankNicolson -> true
         | _ -> false
 
-    /// Extent of the stability region along the negative real axis (|hλ| ≤ value is stable).
+    /// Extent of the stability region along the negative real axis (|hλ| ≤ value is stable; infinity for the
+    /// L-stable Rodas4).
     let realStabilityRadius (s: Scheme) : float =
         match s with
         | Scheme.Euler
@@ -36,7 +39,9 @@ module Integrators =
         | Scheme.ImexCrankNicolson -> 2.0
         | Scheme.SspRk3 -> 2.5127
         | Scheme.Rk4 -> 2.7853
-        | Scheme.Dopri5 -> 3.3066
+        | Scheme.Dopri5
+        | Scheme.Auto -> 3.3066
+        | Scheme.Rodas4 -> infinity
 
     /// The coefficients c₀…cₛ of the stability polynomial R(z) = Σₖ cₖ zᵏ of the scheme's explicit part
     /// (cₖ = bᵀA^(k−1)𝟙 from its tableau; IMEX Euler's explicit part is Euler's, IMEX Crank–Nicolson's Heun's,
@@ -51,7 +56,14 @@ module Integrators =
 
         let t =
             match explicitPart with
-            | Scheme.Dopri5 -> Tableau.dormandPrince
+            | Scheme.Dopri5
+            | Scheme.Auto -> Tableau.dormandPrince
+            | Scheme.Rodas4 ->
+                raise (
+                    ModelException(
+                        "Rodas4 is a linearly implicit (Rosenbrock) scheme: its stability function is rational, not a polynomial, and it is L-stable (stable for every decaying mode)."
+                    )
+                )
             | other -> Tableau.ofScheme other
 
         let n = t.B.Length

@@ -49,8 +49,15 @@ type RolloutOptions = {
     FiniteCheckEvery: int
     /// Stability check of explicit schemes at the start of the rollout.
     OnUnstable: OnUnstable
-    /// Error tolerance of adaptive schemes (`Scheme.Dopri5`); fixed-step schemes ignore it.
+    /// Error tolerance of adaptive schemes (`Scheme.Dopri5`, `Scheme.Rodas4`) for every field not named in
+    /// `FieldTolerances`; fixed-step schemes ignore it.
     Tolerance: Tolerance
+    /// Tolerances of single fields by name (e.g. a tiny absolute tolerance for a species of concentration 1e-5);
+    /// the other fields use `Tolerance`. Empty by default; fixed-step schemes ignore it.
+    FieldTolerances: Map<string, Tolerance>
+    /// Time events (doses, jumps), in increasing time order: the rollout stops exactly at each, applies its jump
+    /// and restarts. Empty by default. Rollouts with events run on the eager back end.
+    Events: TimeEvent[]
 }
 
 /// States at the save times.
@@ -70,7 +77,7 @@ type Trajectory = {
 module Rollout =
 
     /// RK4, Δt = 0.01, from 0, saving at t = 1, no checkpointing, NaN/Inf check every 10 steps, fail when unstable;
-    /// for adaptive schemes a relative tolerance of 1e-6 and an absolute one of 1e-9.
+    /// for adaptive schemes a relative tolerance of 1e-6 and an absolute one of 1e-9 for every field.
     let defaults: RolloutOptions = {
         Scheme = Scheme.Rk4
         Dt = 0.01
@@ -80,6 +87,8 @@ module Rollout =
         FiniteCheckEvery = 10
         OnUnstable = OnUnstable.Fail
         Tolerance = { Relative = 1e-6; Absolute = 1e-9 }
+        FieldTolerances = Map.empty
+        Events = [||]
     }
 
     /// The most steps one rollout may take (default 10 million): a rollout that would need more is refused
@@ -222,35 +231,74 @@ module Rollout =
 
             previous <- s)
 
-        if o.Scheme = Scheme.Dopri5 then
-            let tol = o.Tolerance
+        if isNull o.Events then
+            raise (HybridException("Events is null. Give [||] for a rollout without time events."))
 
-            if
-                not (
-                    tol.Relative >= 0.0
-                    && tol.Absolute >= 0.0
-                    && Double.IsFinite tol.Relative
-                    && Double.IsFinite tol.Absolute
-                    && tol.Relative + tol.Absolute > 0.0
-                )
-            then
+        let last = o.SaveTimes[o.SaveTimes.Length - 1]
+
+        o.Events
+        |> Array.iteri (fun i e ->
+            if not (Double.IsFinite e.Time) || e.Time < o.T0 && not (sameTime e.Time o.T0) then
                 raise (
                     HybridException(
-                        $"Dopri5 needs finite tolerances ≥ 0, not both 0; got Tolerance = {{ Relative = {num tol.Relative}; Absolute = {num tol.Absolute} }}. Give e.g. Tolerance = {{ Relative = 1e-6; Absolute = 1e-9 }}."
+                        $"Event {i} is at t = {num e.Time}: events must be at finite times ≥ T0 = {num o.T0}. Move it, or lower T0."
                     )
                 )
+
+            if e.Time > last && not (sameTime e.Time last) then
+                raise (
+                    HybridException(
+                        $"Event {i} is at t = {num e.Time}, after the last save time {num last}: it would never act on a saved state. Remove it, or add a later save time."
+                    )
+                )
+
+            if i > 0 && (e.Time < o.Events[i - 1].Time || sameTime e.Time o.Events[i - 1].Time) then
+                raise (
+                    HybridException(
+                        $"Events must be in increasing time order: event {i} is at t = {num e.Time} but event {i - 1} at t = {num o.Events[i - 1].Time}. Sort them, and merge events at the same time into one jump."
+                    )
+                ))
+
+        if Scheme.isAdaptive o.Scheme then
+            let checkTolerance (where: string) (tol: Tolerance) =
+                if
+                    not (
+                        tol.Relative >= 0.0
+                        && tol.Absolute >= 0.0
+                        && Double.IsFinite tol.Relative
+                        && Double.IsFinite tol.Absolute
+                        && tol.Relative + tol.Absolute > 0.0
+                    )
+                then
+                    raise (
+                        HybridException(
+                            $"{o.Scheme} needs finite tolerances ≥ 0, not both 0; got {where} = {{ Relative = {num tol.Relative}; Absolute = {num tol.Absolute} }}. Give e.g. {where} = {{ Relative = 1e-6; Absolute = 1e-9 }}."
+                        )
+                    )
+
+            checkTolerance "Tolerance" o.Tolerance
+
+            if isNull (box o.FieldTolerances) then
+                raise (
+                    HybridException(
+                        "FieldTolerances is null. Give Map.empty when every field uses Tolerance, or a map from field names to tolerances."
+                    )
+                )
+
+            for KeyValue(field, tol) in o.FieldTolerances do
+                checkTolerance $"FieldTolerances[\"{field}\"]" tol
 
             if o.Checkpointing <> Checkpointing.Off then
                 raise (
                     HybridException(
-                        $"Dopri5 keeps the whole autograd graph: Checkpointing = {o.Checkpointing} is not supported with adaptive steps yet. Use Checkpointing.Off, or a fixed-step scheme (Rk4) with checkpointing."
+                        $"{o.Scheme} keeps the whole autograd graph: Checkpointing = {o.Checkpointing} is not supported with adaptive steps yet. Use Checkpointing.Off, or a fixed-step scheme (Rk4) with checkpointing."
                     )
                 )
 
         let mutable t = o.T0
         let mutable total = 0.0
 
-        for s in (if o.Scheme = Scheme.Dopri5 then [||] else o.SaveTimes) do
+        for s in (if Scheme.isAdaptive o.Scheme then [||] else o.SaveTimes) do
             total <- total + stepsOf (s - t) o.Dt
             t <- s
 
@@ -566,15 +614,58 @@ module Rollout =
         | Scheme.ImexCrankNicolson -> 2
         | Scheme.SspRk3 -> 3
         | Scheme.Rk4 -> 4
-        | Scheme.Dopri5 -> 6
+        | Scheme.Dopri5
+        | Scheme.Rodas4
+        | Scheme.Auto -> 6
 
-    /// Integrates `dyn` with parameters θ from `u0` (one tensor per field, [B; spatial…]) and returns the
-    /// states at `o.SaveTimes`. Differentiable with respect to u0, θ and `dyn.Leaves`; with checkpointing
-    /// the same gradients come from recomputing each segment in the backward pass.
-    /// Runs inside `TorchGuard` (refused while another thread runs Hybrid).
-    let run (dyn: Dynamics) (theta: torch.Tensor[]) (u0: torch.Tensor[]) (o: RolloutOptions) : Trajectory =
-        Engine.init ()
-        use _ = TorchGuard.enter "Rollout.run"
+    /// Each field's tolerance: its entry in `FieldTolerances`, or `Tolerance`. Raises for a name that is not a
+    /// field, listing the fields.
+    let internal tolerances (fields: string[]) (o: RolloutOptions) : Tolerance[] =
+        for KeyValue(name, _) in o.FieldTolerances do
+            if not (Array.contains name fields) then
+                let names = String.Join(", ", fields)
+
+                raise (
+                    HybridException(
+                        $"FieldTolerances names '{name}', which is not a field of this system (fields: {names}). Use one of those names, or remove the entry."
+                    )
+                )
+
+        fields
+        |> Array.map (fun f -> o.FieldTolerances |> Map.tryFind f |> Option.defaultValue o.Tolerance)
+
+    /// What `Scheme.Auto` chose in the latest rollout that used it (one rollout runs at a time: `TorchGuard`).
+    let mutable private auto = "No rollout has used Scheme.Auto yet."
+
+    /// What `Scheme.Auto` chose in the latest rollout that used it, where and why, as a sentence (e.g. "Scheme.Auto
+    /// ran Dopri5 until t = 0.0127, then Rodas4 to the end: the problem turned stiff there (…)").
+    let lastAuto () : string = auto
+
+    /// The adaptive method of scheme `s` on `dyn` with parameters θ (Rodas4 builds its Jacobian with an autograd
+    /// graph when gradients through the rollout are wanted).
+    let private adaptiveMethod (dyn: Dynamics) (theta: torch.Tensor[]) (u0: torch.Tensor[]) (s: Scheme) =
+        let rodas () =
+            let wanted =
+                torch.is_grad_enabled ()
+                && (Array.concat [ u0; theta; dyn.Leaves ]
+                    |> Array.exists (fun t -> t.requires_grad))
+
+            Rosenbrock.method dyn theta wanted u0
+
+        match s with
+        | Scheme.Rodas4 -> rodas ()
+        | Scheme.Auto ->
+            let stiff () =
+                try
+                    Ok(rodas ())
+                with :? HybridException as e ->
+                    Error e.Message
+
+            AutoScheme.method (Dynamics.total dyn theta) stiff (fun sentence -> auto <- sentence)
+        | _ -> Adaptive.method (Dynamics.total dyn theta)
+
+    /// A rollout without time events.
+    let private runPlain (dyn: Dynamics) (theta: torch.Tensor[]) (u0: torch.Tensor[]) (o: RolloutOptions) : Trajectory =
 
         if u0.Length <> dyn.Fields.Length then
             let names = String.Join(", ", dyn.Fields)
@@ -585,7 +676,7 @@ module Rollout =
                 )
             )
 
-        if o.Scheme = Scheme.Dopri5 then
+        if Scheme.isAdaptive o.Scheme then
             validate o
 
             let check (step: int) (t: float) (u: torch.Tensor[]) =
@@ -593,7 +684,15 @@ module Rollout =
                     checkFinite dyn.Fields step t u
 
             let result =
-                Adaptive.integrate (Dynamics.total dyn theta) o.Tolerance o.T0 o.Dt o.SaveTimes maxSteps check u0
+                StepControl.integrate
+                    (adaptiveMethod dyn theta u0 o.Scheme)
+                    (tolerances dyn.Fields o)
+                    o.T0
+                    o.Dt
+                    o.SaveTimes
+                    maxSteps
+                    check
+                    u0
 
             result.Saves
             |> Array.iteri (fun i s ->
@@ -679,6 +778,80 @@ module Rollout =
                 List.iter2 (fun idx (state: torch.Tensor[]) -> saves[idx] <- state) indices inside
                 u <- next
                 first <- last
+
+            {
+                Fields = dyn.Fields
+                Times = Array.copy o.SaveTimes
+                Values = Array.init u0.Length (fun f -> torch.stack (saves |> Array.map (fun s -> s[f]), 0L))
+                Backend = Backend.Eager
+            }
+
+    /// Integrates `dyn` with parameters θ from `u0` (one tensor per field, [B; spatial…]) and returns the
+    /// states at `o.SaveTimes`. Differentiable with respect to u0, θ and `dyn.Leaves`; with checkpointing
+    /// the same gradients come from recomputing each segment in the backward pass. With time events
+    /// (`o.Events`) the rollout runs from event to event, each piece a rollout of its own (fixed steps restart
+    /// at the event time, adaptive ones with the step size `Dt`), and applies each jump in between.
+    /// Runs inside `TorchGuard` (refused while another thread runs Hybrid).
+    let run (dyn: Dynamics) (theta: torch.Tensor[]) (u0: torch.Tensor[]) (o: RolloutOptions) : Trajectory =
+        Engine.init ()
+        use _ = TorchGuard.enter "Rollout.run"
+
+        if isNull o.Events || o.Events.Length = 0 then
+            runPlain dyn theta u0 o
+        else
+            validate o
+            let saves = Array.zeroCreate<torch.Tensor[]> o.SaveTimes.Length
+            let mutable u = u0
+            let mutable start = o.T0
+            let last = o.SaveTimes[o.SaveTimes.Length - 1]
+
+            let ends =
+                Array.append (o.Events |> Array.map (fun e -> e.Time, Some e)) [| last, None |]
+
+            ends
+            |> Array.iteri (fun k (finish, event) ->
+                // The save times of this piece: after its start (at T0 itself in the first), up to its end.
+                let indices = [|
+                    for i in 0 .. o.SaveTimes.Length - 1 do
+                        let s = o.SaveTimes[i]
+
+                        if
+                            (s > start && not (sameTime s start) || k = 0 && sameTime s start)
+                            && (s < finish || sameTime s finish)
+                        then
+                            yield i
+                |]
+
+                if sameTime finish start then
+                    for i in indices do
+                        saves[i] <- u
+                else
+                    let times = indices |> Array.map (fun i -> o.SaveTimes[i])
+
+                    let times =
+                        if times.Length > 0 && sameTime times[times.Length - 1] finish then
+                            times
+                        else
+                            Array.append times [| finish |]
+
+                    let piece =
+                        runPlain dyn theta u {
+                            o with
+                                T0 = start
+                                SaveTimes = times
+                                Events = [||]
+                        }
+
+                    indices
+                    |> Array.iteri (fun j i -> saves[i] <- piece.Values |> Array.map (fun v -> v[int64 j]))
+
+                    u <- piece.Values |> Array.map (fun v -> v[int64 (times.Length - 1)])
+
+                match event with
+                | Some e -> u <- e.Jump u
+                | None -> ()
+
+                start <- finish)
 
             {
                 Fields = dyn.Fields

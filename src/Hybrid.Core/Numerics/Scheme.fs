@@ -18,8 +18,33 @@ type Scheme =
     /// IMEX Crank–Nicolson: trapezoid on both parts, predictor–corrector (Heun) for the explicit part; order 2.
     | ImexCrankNicolson
     /// Dormand–Prince 5(4), adaptive: each step's error is estimated from the embedded 4th-order solution and
-    /// kept within `RolloutOptions.Tolerance` by PI step-size control; `Dt` is the first step tried. Order 5.
+    /// kept within `RolloutOptions.Tolerance` by PI step-size control; `Dt` is the first step tried; save times
+    /// are read from its 4th-order continuous extension (they do not shorten steps). Order 5.
     | Dopri5
+    /// Rodas4 (Hairer and Wanner's RODAS, Solving ODEs II §IV.7), adaptive and stiff: a stiffly accurate
+    /// Rosenbrock method of order 4 with an embedded order-3 error estimate, L-stable, with the exact Jacobian of
+    /// the system (symbolic per cell where the compiler derives it, autograd otherwise) and one linear solve per
+    /// stage; save times from its 3rd-order continuous extension. Same tolerance, step limit and gradients as
+    /// `Dopri5`. Linear solves: per cell (n×n blocks for n fields, batched) for pointwise systems of any size;
+    /// dense over all unknowns of a trajectory for systems that couple cells (stencils), up to 1,000 unknowns
+    /// (larger ones are refused with the fixes). Order 4.
+    | Rodas4
+    /// Dopri5, switching to Rodas4 for the rest of the rollout once the problem turns out stiff: Hairer's stiffness
+    /// test of DOPRI5 (h·|λ| estimated from the last two stages at the stability limit, 3.25, on 15 accepted steps
+    /// without 6 calm ones between). `Rollout.lastAuto ()` says what it chose, where and why.
+    | Auto
+
+/// Helpers on schemes.
+[<RequireQualifiedAccess>]
+module Scheme =
+
+    /// True for the adaptive schemes (`Dopri5`, `Rodas4`, `Auto`): steps chosen by an error estimate and a `Tolerance`.
+    let isAdaptive (s: Scheme) : bool =
+        match s with
+        | Scheme.Dopri5
+        | Scheme.Rodas4
+        | Scheme.Auto -> true
+        | _ -> false
 
 /// Error tolerance of adaptive schemes: a step is accepted when the RMS over all values of
 /// (error / (Absolute + Relative·|u|)) is at most 1.
@@ -75,10 +100,12 @@ module Tableau =
                     $"{scheme} is an IMEX scheme, not an explicit Runge–Kutta method. Use Euler, Heun, SspRk3 or Rk4 here, or Integrators.stepper for IMEX steps."
                 )
             )
-        | Scheme.Dopri5 ->
+        | Scheme.Dopri5
+        | Scheme.Rodas4
+        | Scheme.Auto ->
             raise (
                 ModelException(
-                    "Dopri5 is an adaptive scheme with an embedded error estimate, not a fixed-step tableau. Use Euler, Heun, SspRk3 or Rk4 here; Rollout.run integrates Dopri5."
+                    $"{scheme} is an adaptive scheme with an embedded error estimate, not a fixed-step explicit tableau. Use Euler, Heun, SspRk3 or Rk4 here; Rollout.run integrates {scheme}."
                 )
             )
 

@@ -1,0 +1,239 @@
+namespace Hybrid.Numerics
+
+open System
+open System.Collections.Generic
+open TorchSharp
+open Hybrid
+open Hybrid.TensorArithmetic
+
+/// One attempted step of an adaptive method from (t, u) with size h.
+type internal StepAttempt = {
+    /// The new state (the method's higher-order solution).
+    Next: torch.Tensor[]
+    /// The error estimate per field (higher- minus lower-order solution).
+    Error: torch.Tensor[]
+    /// The continuous extension on the step: s ∈ [0, 1] ↦ the state at t + s·h (s = 0: u; s = 1: Next).
+    Dense: float -> torch.Tensor[]
+    /// What the method carries to its next step when this one is accepted (Dopri5: f at Next); may be empty.
+    Carry: torch.Tensor[]
+    /// Called once when the step is accepted (before the next attempt).
+    Accept: unit -> unit
+}
+
+/// An adaptive method as the step-size controller sees it.
+type internal AdaptiveMethod = {
+    /// Its name in messages (the `Scheme` case).
+    Name: string
+    /// The order q of the lower-order solution of the error estimate: errors scale like h^(q+1).
+    EstimateOrder: int
+    /// The carry at the start (t0, u0).
+    Start: float -> torch.Tensor[] -> torch.Tensor[]
+    /// Attempts a step: t, h, u, carry.
+    Attempt: float -> float -> torch.Tensor[] -> torch.Tensor[] -> StepAttempt
+    /// The sentence the step-limit error adds about the likely cause and the fix.
+    LimitHint: string
+}
+
+/// What an adaptive run did: the states at the save times, and the numbers of accepted and rejected steps.
+type internal AdaptiveResult = {
+    Saves: torch.Tensor[][]
+    Accepted: int
+    Rejected: int
+}
+
+/// The step-size control all adaptive schemes share: the error norm over the fields with their tolerances, a PI
+/// controller (Hairer, Nørsett and Wanner, Solving ODEs I, §II.4; Gustafsson 1991), the step limit, and save
+/// times read from the method's continuous extension, so that they never shorten a step (only the last save time
+/// is landed on exactly).
+/// Gradients: the accepted steps and the interpolants are ordinary tensor operations, so autograd differentiates
+/// the computed solution; the step sizes are numbers read from the error estimates and count as fixed in the
+/// backward pass (the derivative of the step-size choice is not taken, as in DifferentialEquations.jl and
+/// diffrax's discrete adjoints).
+[<RequireQualifiedAccess>]
+module internal StepControl =
+
+    let private safety = 0.9
+    let private smallest = 0.2
+    let private largest = 10.0
+
+    /// The RMS over all values of error / (absolute + relative·max(|u|, |next|)), each field with its own
+    /// tolerance: ≤ 1 accepts the step.
+    let errorNorm (tolerances: Tolerance[]) (u: torch.Tensor[]) (next: torch.Tensor[]) (error: torch.Tensor[]) : float =
+        use _ = torch.no_grad ()
+        use _ = torch.NewDisposeScope()
+        let mutable sum = 0.0
+        let mutable count = 0L
+
+        for i in 0 .. u.Length - 1 do
+            if u[i].NumberOfElements > 0L then
+                let tolerance = tolerances[i]
+
+                let scale =
+                    tolerance.Absolute
+                    .+ tolerance.Relative .* torch.maximum (u[i].abs (), next[i].abs ())
+
+                sum <- sum + (square (error[i] ./ scale)).sum().ToDouble()
+                count <- count + u[i].NumberOfElements
+
+        if count = 0L then 0.0 else sqrt (sum / float count)
+
+    /// Moves each distinct tensor of `groups` out of the current dispose scope once, except those in `outside`
+    /// (made before the scope: a tendency may return a state tensor itself, e.g. du/dt = v).
+    let private moveOut (outside: HashSet<torch.Tensor>) (groups: torch.Tensor[] seq) =
+        let moved = HashSet<torch.Tensor>(outside, HashIdentity.Reference)
+
+        for group in groups do
+            for x in group do
+                if moved.Add x then
+                    x.MoveToOuterDisposeScope() |> ignore
+
+    /// Disposes each distinct tensor of `groups` that is not in `keep`.
+    let private release (keep: HashSet<torch.Tensor>) (groups: torch.Tensor[] seq) =
+        let seen = HashSet<torch.Tensor>(keep, HashIdentity.Reference)
+
+        for group in groups do
+            for x in group do
+                if seen.Add x then
+                    x.Dispose()
+
+    /// Integrates with method `m` from (t0, u0) through `saveTimes` (increasing, ≥ t0), one tolerance per field,
+    /// starting with step `firstStep`. `check step t u` runs after every accepted step (the rollout's NaN/Inf and
+    /// blow-up check). Raises `HybridException` when more than `maxSteps` steps (accepted and rejected) would be
+    /// needed, or when the step size falls below round-off.
+    let integrate
+        (m: AdaptiveMethod)
+        (tolerances: Tolerance[])
+        (t0: float)
+        (firstStep: float)
+        (saveTimes: float[])
+        (maxSteps: int)
+        (check: int -> float -> torch.Tensor[] -> unit)
+        (u0: torch.Tensor[])
+        : AdaptiveResult =
+        let saves = Array.zeroCreate<torch.Tensor[]> saveTimes.Length
+        let close (a: float) (b: float) = abs (a - b) <= 1e-12 * max 1.0 (abs b)
+        let mutable next = 0
+
+        while next < saveTimes.Length && close saveTimes[next] t0 do
+            saves[next] <- u0
+            next <- next + 1
+
+        // Tensors never disposed here: the caller's initial state and every saved state.
+        let keep = HashSet<torch.Tensor>(u0, HashIdentity.Reference)
+
+        // PI exponents for an error of order h^(q+1) (Hairer's DOPRI5 for q = 4: β = 0.04, α = 1/5 − 0.75β).
+        let beta = 0.2 / float (m.EstimateOrder + 1)
+        let alpha = 1.0 / float (m.EstimateOrder + 1) - 0.75 * beta
+        let final = saveTimes[saveTimes.Length - 1]
+        let mutable t = t0
+        let mutable u = u0
+        let mutable carry = if next < saveTimes.Length then m.Start t0 u0 else [||]
+        let mutable h = firstStep
+        let mutable previousError = 1e-4
+        let mutable rejectedLast = false
+        let mutable accepted = 0
+        let mutable rejected = 0
+
+        while next < saveTimes.Length do
+            let landing = t + h >= final || close (t + h) final
+            let size = if landing then final - t else h
+
+            if accepted + rejected >= maxSteps then
+                raise (
+                    HybridException(
+                        $"{m.Name} needed more than {maxSteps} steps ({accepted} accepted, {rejected} rejected) and reached only t = {t:G6} of {final:G6}, with steps of {size:G3}. {m.LimitHint}"
+                    )
+                )
+
+            if size <= 1e-14 * max 1.0 (abs t) then
+                raise (
+                    HybridException(
+                        $"{m.Name}'s step size fell to {size:G3} at t = {t:G6}, below round-off: the solution changes too fast for any step there (a singularity or a blow-up). Check the model's terms near t = {t:G6}, or loosen the Tolerance."
+                    )
+                )
+
+            let ended = if landing then final else t + size
+
+            let outcome =
+                use _ = torch.NewDisposeScope()
+                let a = m.Attempt t size u carry
+                let norm = errorNorm tolerances u a.Next a.Error
+
+                if norm <= 1.0 then
+                    // Save times inside the step from the continuous extension; the step's end from Next itself.
+                    let inside = ResizeArray<int * torch.Tensor[]>()
+                    let mutable k = next
+
+                    while k < saveTimes.Length && (saveTimes[k] < ended || close saveTimes[k] ended) do
+                        let s =
+                            if close saveTimes[k] ended then
+                                a.Next
+                            else
+                                a.Dense((saveTimes[k] - t) / size)
+
+                        inside.Add((k, s))
+                        k <- k + 1
+
+                    moveOut
+                        (HashSet(Seq.concat [ u; carry ], HashIdentity.Reference))
+                        (Seq.concat [
+                            seq {
+                                a.Next
+                                a.Carry
+                            }
+                            inside |> Seq.map snd
+                        ])
+
+                    Some(a.Next, a.Carry, List.ofSeq inside, a.Accept), norm
+                else
+                    None, norm
+
+            match outcome with
+            | Some(candidate, nextCarry, inside, accept), norm ->
+                accepted <- accepted + 1
+                accept ()
+                check accepted ended candidate
+
+                for k, s in inside do
+                    saves[k] <- s
+                    keep.UnionWith s
+
+                // The previous state and carry, except what the caller owns, what was saved and what lives on.
+                let living = HashSet<torch.Tensor>(keep, HashIdentity.Reference)
+                living.UnionWith candidate
+                living.UnionWith nextCarry
+
+                release living [ u; carry ]
+
+                next <- next + inside.Length
+                t <- ended
+                u <- candidate
+                carry <- nextCarry
+
+                let factor =
+                    safety * Math.Pow(max norm 1e-10, -alpha) * Math.Pow(previousError, beta)
+                    |> max smallest
+                    |> min (if rejectedLast then 1.0 else largest)
+
+                h <- size * factor
+                previousError <- max norm 1e-4
+                rejectedLast <- false
+            | None, norm ->
+                rejected <- rejected + 1
+
+                let factor =
+                    if Double.IsFinite norm then
+                        max smallest (safety * Math.Pow(norm, -alpha))
+                    else
+                        smallest
+
+                h <- size * factor
+                rejectedLast <- true
+
+        release keep [ carry ]
+
+        {
+            Saves = saves
+            Accepted = accepted
+            Rejected = rejected
+        }
