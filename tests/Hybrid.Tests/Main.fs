@@ -63,5 +63,7 @@ let main argv =
         Report.ModelTableTests.tests
         Experiments.DataEfficiencyTests.tests
         Report.ReportCsvTests.tests
+        Tasks.TaskFormatTests.tests
+        Tasks.SweepFolderTests.tests
     ]
     |> Summary.runOneAtATime argv
