@@ -9,7 +9,7 @@ open System.IO
 open Expecto
 
 /// hybrid.dll of the configuration this test assembly was built in (bin/<configuration>/<tfm>/).
-let private cli =
+let internal cli =
     lazy
         (let here =
             DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar))
