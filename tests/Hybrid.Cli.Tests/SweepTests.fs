@@ -69,6 +69,74 @@ let private csvWithout (drop: string list) (path: string) =
 
     lines |> Array.map (fun l -> let cells = l.Split ',' in keep |> Array.map (fun i -> cells[i]) |> String.concat ",")
 
+/// The energy-balance section's tasks under the "tiny" settings run in this process (once for all tests).
+let private inProcess =
+    lazy
+        (let dir = temporaryFolder ()
+         Experiment.inProcess EnergyBalanceTasks.experiment dir "tiny" |> ignore
+         dir)
+
+/// Checks that the merged report in `merged` has the same CSV and SVG files as the in-process run (wall-time
+/// columns left out).
+let private expectSameFiles (merged: string) =
+    let files =
+        Directory.GetFiles(inProcess.Value)
+        |> Array.map Path.GetFileName
+        |> Array.filter (fun f -> f.EndsWith ".csv" || f.EndsWith ".svg")
+        |> Array.sort
+
+    Expect.equal
+        files
+        [|
+            "energy-balance-calibration.csv"
+            "energy-balance-data.csv"
+            "energy-balance-metrics.csv"
+            "energy-balance-parameters.csv"
+            "energy-balance-reliability.svg"
+            "energy-balance-simulations.csv"
+            "energy-balance.svg"
+        |]
+        "the section's files"
+
+    for f in files do
+        let read dir =
+            csvWithout [ "train_seconds"; "inference_seconds" ] (Path.Combine(dir, f))
+
+        Expect.equal (read merged) (read inProcess.Value) $"{f}: same numbers"
+
+/// The repository's root (the folder above this test assembly that holds scripts/slurm).
+let private repositoryRoot () =
+    let rec up (d: DirectoryInfo) =
+        if isNull d then
+            failwith $"no folder above {AppContext.BaseDirectory} holds scripts/slurm/start.sh"
+        elif File.Exists(Path.Combine(d.FullName, "scripts", "slurm", "start.sh")) then
+            d.FullName
+        else
+            up d.Parent
+
+    up (DirectoryInfo AppContext.BaseDirectory)
+
+/// Runs a script of scripts/slurm with `args`: exit code and standard error.
+let private slurmScript (name: string) (args: string list) =
+    let info = ProcessStartInfo("bash")
+    info.ArgumentList.Add(Path.Combine(repositoryRoot (), "scripts", "slurm", name))
+
+    for a in args do
+        info.ArgumentList.Add a
+
+    info.RedirectStandardError <- true
+    info.RedirectStandardOutput <- true
+    use p = Process.Start info
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEndAsync()
+
+    if not (p.WaitForExit 180_000) then
+        p.Kill true
+        failwith $"{name} did not finish within 180 s"
+
+    p.WaitForExit()
+    p.ExitCode, out.Result + err.Result
+
 let tests =
     testSequenced
     <| testList "Sweep" [
@@ -188,36 +256,56 @@ let tests =
             Expect.equal code 0 $"run: {err}"
             let code, _, err = hybrid 120 [] [ "sweep"; "merge"; folder ]
             Expect.equal code 0 $"merge: {err}"
-            let merged = Path.Combine(folder, "report")
-            let local = Path.Combine(folder, "in-process")
-            Directory.CreateDirectory local |> ignore
-            Experiment.inProcess EnergyBalanceTasks.experiment local "tiny" |> ignore
-
-            let files =
-                Directory.GetFiles(local)
-                |> Array.map Path.GetFileName
-                |> Array.filter (fun f -> f.EndsWith ".csv" || f.EndsWith ".svg")
-                |> Array.sort
-
-            Expect.equal
-                files
-                [|
-                    "energy-balance-calibration.csv"
-                    "energy-balance-data.csv"
-                    "energy-balance-metrics.csv"
-                    "energy-balance-parameters.csv"
-                    "energy-balance-reliability.svg"
-                    "energy-balance-simulations.csv"
-                    "energy-balance.svg"
-                |]
-                "the section's files"
-
-            for f in files do
-                let read dir =
-                    csvWithout [ "train_seconds"; "inference_seconds" ] (Path.Combine(dir, f))
-
-                Expect.equal (read merged) (read local) $"{f}: same numbers"
-
+            expectSameFiles (Path.Combine(folder, "report"))
             Directory.Delete(folder, true)
+        }
+
+        test "energy balance on a private Slurm of three emulated nodes merges into the same files" {
+            let cluster = temporaryFolder ()
+            let code, log = slurmScript "start.sh" [ cluster; "3" ]
+            Expect.equal code 0 $"start.sh: {log}"
+            let pids = File.ReadAllLines(Path.Combine(cluster, "pids")) |> Array.map int
+            Expect.equal pids.Length 5 "munged, slurmctld and three slurmd"
+
+            try
+                let folder = temporaryFolder ()
+                let slurmConf = [ "SLURM_CONF", Path.Combine(cluster, "slurm.conf") ]
+
+                let code, _, _ =
+                    hybrid 60 [] [ "sweep"; "plan"; folder; "--settings"; "tiny"; "--only"; "energy-balance" ]
+
+                Expect.equal code 0 "plan"
+
+                let code, out, _ =
+                    hybrid 60 [] [ "sweep"; "run"; folder; "--on"; "slurm"; "--dry-run"; "--limit"; "3" ]
+
+                Expect.equal code 0 "dry run"
+                Expect.stringContains out "#SBATCH --array=0-9%3\n#SBATCH --cpus-per-task=1" "the array of 10 tasks"
+                Expect.stringContains out "sbatch --parsable --dependency=afterany:<array job id>" "the merge job"
+                Expect.isFalse (Directory.Exists(Path.Combine(folder, "results"))) "nothing ran"
+
+                let code, _, err =
+                    hybrid 300 slurmConf [ "sweep"; "run"; folder; "--on"; "slurm"; "--limit"; "3" ]
+
+                Expect.equal code 0 $"run: {err}"
+                Expect.stringContains err "sweep: 10/10 done, 0 running, 0 failed" "progress to the end"
+                // The merge job wrote the report.
+                Expect.isTrue (File.Exists(Path.Combine(folder, "report", "summary.md"))) "merged by the merge job"
+                expectSameFiles (Path.Combine(folder, "report"))
+                Directory.Delete(folder, true)
+            finally
+                let code, log = slurmScript "stop.sh" [ cluster ]
+                Expect.equal code 0 $"stop.sh: {log}"
+
+                for pid in pids do
+                    let alive =
+                        try
+                            not (Process.GetProcessById(pid).HasExited)
+                        with :? ArgumentException ->
+                            false
+
+                    Expect.isFalse alive $"daemon {pid} stopped"
+
+                Directory.Delete(cluster, true)
         }
     ]
