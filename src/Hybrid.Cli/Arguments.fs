@@ -39,7 +39,8 @@ type SweepPlanArgs =
         member a.Usage =
             match a with
             | Quick -> "the quick settings (default: the full report's)."
-            | Settings _ -> "a settings key: quick, full, or tiny (tests); the synthetic experiment has tiny, slow, failing."
+            | Settings _ ->
+                "a settings key: quick, full, or tiny (tests); the synthetic experiment has tiny, slow, failing."
             | Only _ ->
                 "only these experiments (default: every section of the report): lorenz96, predator-prey, pharmacokinetics, energy-balance, tumour, data-efficiency, synthetic."
             | Folder _ -> "the sweep's folder: tasks.jsonl, results/, logs/."
@@ -65,7 +66,8 @@ type SweepRunArgs =
             | On _ ->
                 "run every unfinished task: local (the default) or local:k (a pool of k processes), or slurm (a job array and a merge job)."
             | Retry -> "also run the failed tasks again (finished ones are always skipped)."
-            | Threads _ -> "libtorch threads per task (default: $SLURM_CPUS_PER_TASK, or the cores shared out by the pool)."
+            | Threads _ ->
+                "libtorch threads per task (default: $SLURM_CPUS_PER_TASK, or the cores shared out by the pool)."
             | Dry_Run -> "with --on slurm: write sweep.sbatch and print the commands, submit nothing."
             | Limit _ -> "with --on slurm: at most this many array tasks at once (default 16)."
             | Record_Exit _ -> "record that the task of --index exited with this code (the sbatch script calls it)."
@@ -106,7 +108,8 @@ type SweepArgs =
         member a.Usage =
             match a with
             | Plan _ -> "write tasks.jsonl: the report's runs as tasks, one a line with a stable id."
-            | Run _ -> "run tasks: one (--index) or all unfinished ones on a back end (--on); finished tasks are skipped."
+            | Run _ ->
+                "run tasks: one (--index) or all unfinished ones on a back end (--on); finished tasks are skipped."
             | Status _ -> "list done, failed and missing tasks."
             | Merge _ -> "build the report from the results (refused with missing ones unless --partial)."
 
@@ -218,7 +221,9 @@ let backendOf (results: ParseResults<'T>) (text: string) : Backend =
         | _ ->
             raise (
                 UnknownOption(
-                    results.Parser.PrintUsage($"ERROR: --on {text}: the pool size must be a whole number ≥ 1, e.g. local:2.")
+                    results.Parser.PrintUsage(
+                        $"ERROR: --on {text}: the pool size must be a whole number ≥ 1, e.g. local:2."
+                    )
                 )
             )
     | [| "slurm" |] -> Slurm
@@ -271,7 +276,11 @@ let parse (argv: string[]) : Command =
                     | None when p.Contains SweepPlanArgs.Quick -> "quick"
                     | None -> "full"
 
-                SweepPlan(positional p (p.GetResult SweepPlanArgs.Folder), key, p.GetResults SweepPlanArgs.Only |> List.concat)
+                SweepPlan(
+                    positional p (p.GetResult SweepPlanArgs.Folder),
+                    key,
+                    p.GetResults SweepPlanArgs.Only |> List.concat
+                )
             | Some(Run p) ->
                 let folder = positional p (p.GetResult SweepRunArgs.Folder)
                 let threads = p.TryGetResult SweepRunArgs.Threads
@@ -286,7 +295,11 @@ let parse (argv: string[]) : Command =
                         p.TryGetResult SweepRunArgs.Limit |> Option.defaultValue 16
                     )
 
-                match p.TryGetResult SweepRunArgs.Record_Exit, p.TryGetResult SweepRunArgs.On, p.TryGetResult SweepRunArgs.Index with
+                match
+                    p.TryGetResult SweepRunArgs.Record_Exit,
+                    p.TryGetResult SweepRunArgs.On,
+                    p.TryGetResult SweepRunArgs.Index
+                with
                 | Some code, _, index -> SweepRecordExit(folder, index, code, p.TryGetResult SweepRunArgs.Log)
                 | None, Some text, _ -> all (backendOf p text)
                 | None, None, Some i -> SweepRunOne(folder, Some i, threads)

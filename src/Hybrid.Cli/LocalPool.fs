@@ -41,7 +41,17 @@ let private start (folder: string) (threads: int) (entry: SweepStatus.Entry) : C
     let exe, leading = selfCommand ()
     let info = ProcessStartInfo exe
 
-    for a in leading @ [ "sweep"; "run"; folder; "--index"; string entry.Index; "--threads"; string threads ] do
+    for a in
+        leading
+        @ [
+            "sweep"
+            "run"
+            folder
+            "--index"
+            string entry.Index
+            "--threads"
+            string threads
+        ] do
         info.ArgumentList.Add a
 
     info.RedirectStandardOutput <- true
@@ -138,7 +148,8 @@ let run (folder: string) (workers: int) (threads: int) (retry: bool) : int =
                 if not (File.Exists(SweepFolder.errorPath folder id)) then
                     SweepFolder.writeError folder id code (SweepFolder.lastLines 20 (SweepFolder.logPath folder id))
 
-                eprintfn $"sweep: task {c.Entry.Index} ({TaskSpec.describe c.Entry.Task}) failed with exit code {code}; its log: {SweepFolder.logPath folder id}"
+                eprintfn
+                    $"sweep: task {c.Entry.Index} ({TaskSpec.describe c.Entry.Task}) failed with exit code {code}; its log: {SweepFolder.logPath folder id}"
 
             changed <- true
 

@@ -111,7 +111,11 @@ let run (folder: string) (retry: bool) (threads: int) (dryRun: bool) (limit: int
 
     if pending.Length = 0 then
         eprintfn $"sweep: every task of {folder} is done (or failed: run with --retry); nothing to submit"
-        if SweepStatus.pending true entries |> Array.isEmpty then 0 else 1
+
+        if SweepStatus.pending true entries |> Array.isEmpty then
+            0
+        else
+            1
     else
         let exe, leading = LocalPool.selfCommand ()
         let hybrid = exe :: leading |> List.map quote |> String.concat " "
@@ -119,10 +123,7 @@ let run (folder: string) (retry: bool) (threads: int) (dryRun: bool) (limit: int
         let arrayPath = Path.Combine(folder, "sweep.sbatch")
         let mergePath = Path.Combine(folder, "merge.sbatch")
 
-        File.WriteAllText(
-            arrayPath,
-            arrayScript folder hybrid (pending |> Array.map (fun e -> e.Index)) threads limit
-        )
+        File.WriteAllText(arrayPath, arrayScript folder hybrid (pending |> Array.map (fun e -> e.Index)) threads limit)
 
         File.WriteAllText(mergePath, mergeScript folder hybrid)
 
@@ -134,7 +135,9 @@ let run (folder: string) (retry: bool) (threads: int) (dryRun: bool) (limit: int
             0
         else
             let array = slurm "sbatch" [ "--parsable"; arrayPath ]
-            let merge = slurm "sbatch" [ "--parsable"; $"--dependency=afterany:{array}"; mergePath ]
+
+            let merge =
+                slurm "sbatch" [ "--parsable"; $"--dependency=afterany:{array}"; mergePath ]
 
             eprintfn
                 $"sweep: submitted {pending.Length} tasks as job array {array} and the merge as job {merge} (afterany); following progress (Ctrl+C stops following, not the jobs)"
@@ -153,7 +156,9 @@ let run (folder: string) (retry: bool) (threads: int) (dryRun: bool) (limit: int
                 queued <- lines.Length > 0
 
                 let running =
-                    lines |> Array.filter (fun l -> l.StartsWith(array + "_") && l.EndsWith " R") |> Array.length
+                    lines
+                    |> Array.filter (fun l -> l.StartsWith(array + "_") && l.EndsWith " R")
+                    |> Array.length
 
                 let now = SweepStatus.read folder
                 let finished, failed, _ = SweepStatus.counts now

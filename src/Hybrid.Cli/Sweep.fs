@@ -44,7 +44,10 @@ let private entryOf (folder: string) (index: int option) =
         | None ->
             fromEnvironment "SLURM_ARRAY_TASK_ID"
             |> Option.defaultWith (fun () ->
-                raise (HybridException "No task index: give --index N, or run inside a Slurm array job ($SLURM_ARRAY_TASK_ID)."))
+                raise (
+                    HybridException
+                        "No task index: give --index N, or run inside a Slurm array job ($SLURM_ARRAY_TASK_ID)."
+                ))
 
     let entries = SweepStatus.read folder
 
@@ -91,7 +94,11 @@ let recordExit (folder: string) (index: int option) (code: int) (log: string opt
     let entry = entryOf folder index
 
     if code <> 0 && not (File.Exists(SweepFolder.resultPath folder entry.Id)) then
-        SweepFolder.writeError folder entry.Id code (log |> Option.map (SweepFolder.lastLines 20) |> Option.defaultValue [])
+        SweepFolder.writeError
+            folder
+            entry.Id
+            code
+            (log |> Option.map (SweepFolder.lastLines 20) |> Option.defaultValue [])
 
     0
 
@@ -107,7 +114,13 @@ let status (folder: string) : int =
         match e.State with
         | SweepStatus.Failed text ->
             let lines = text.Trim().Split '\n'
-            let last = if lines.Length > 1 then " … " + lines[lines.Length - 1] else ""
+
+            let last =
+                if lines.Length > 1 then
+                    " … " + lines[lines.Length - 1]
+                else
+                    ""
+
             printfn $"failed  {e.Index} {e.Id} {TaskSpec.describe e.Task}: {lines[0]}{last}"
         | SweepStatus.Missing -> printfn $"missing {e.Index} {e.Id} {TaskSpec.describe e.Task}"
         | SweepStatus.Done -> ()

@@ -56,8 +56,7 @@ let private results (folder: string) =
         Map.empty
 
 /// The synthetic section's table: model a over seeds 1–3 has MSE 10 + seed/4 (mean 10.5), b 20 + seed/4.
-let private synthetic3 =
-    "| a | 10.500000 | 3 |\n| b | 20.500000 | 3 |"
+let private synthetic3 = "| a | 10.500000 | 3 |\n| b | 20.500000 | 3 |"
 
 /// A report CSV with the columns named in `drop` (wall times) left out.
 let private csvWithout (drop: string list) (path: string) =
@@ -65,9 +64,13 @@ let private csvWithout (drop: string list) (path: string) =
     let header = lines[0].Split ','
 
     let keep =
-        header |> Array.indexed |> Array.filter (fun (_, h) -> not (List.contains h drop)) |> Array.map fst
+        header
+        |> Array.indexed
+        |> Array.filter (fun (_, h) -> not (List.contains h drop))
+        |> Array.map fst
 
-    lines |> Array.map (fun l -> let cells = l.Split ',' in keep |> Array.map (fun i -> cells[i]) |> String.concat ",")
+    lines
+    |> Array.map (fun l -> let cells = l.Split ',' in keep |> Array.map (fun i -> cells[i]) |> String.concat ",")
 
 /// The energy-balance section's tasks under the "tiny" settings run in this process (once for all tests).
 let private inProcess =
@@ -146,16 +149,37 @@ let tests =
             for argv, expected in
                 [
                     [| "sweep"; "plan"; "s"; "--quick" |], Hybrid.Cli.Arguments.SweepPlan("s", "quick", [])
-                    [| "sweep"; "plan"; "s"; "--settings"; "tiny"; "--only"; "energy-balance"; "synthetic" |],
+                    [|
+                        "sweep"
+                        "plan"
+                        "s"
+                        "--settings"
+                        "tiny"
+                        "--only"
+                        "energy-balance"
+                        "synthetic"
+                    |],
                     Hybrid.Cli.Arguments.SweepPlan("s", "tiny", [ "energy-balance"; "synthetic" ])
                     [| "sweep"; "plan"; "s" |], Hybrid.Cli.Arguments.SweepPlan("s", "full", [])
                     [| "sweep"; "run"; "s"; "--index"; "3" |], Hybrid.Cli.Arguments.SweepRunOne("s", Some 3, None)
                     [| "sweep"; "run"; "s"; "--on"; "local:3"; "--retry" |],
                     Hybrid.Cli.Arguments.SweepRun("s", Hybrid.Cli.Arguments.Local(Some 3), true, None, false, 16)
-                    [| "sweep"; "run"; "s"; "--on"; "slurm"; "--dry-run"; "--threads"; "2"; "--limit"; "4" |],
+                    [|
+                        "sweep"
+                        "run"
+                        "s"
+                        "--on"
+                        "slurm"
+                        "--dry-run"
+                        "--threads"
+                        "2"
+                        "--limit"
+                        "4"
+                    |],
                     Hybrid.Cli.Arguments.SweepRun("s", Hybrid.Cli.Arguments.Slurm, false, Some 2, true, 4)
                     [| "sweep"; "status"; "s" |], Hybrid.Cli.Arguments.SweepStatus "s"
-                    [| "sweep"; "merge"; "s"; "--partial"; "--out"; "r" |], Hybrid.Cli.Arguments.SweepMerge("s", Some "r", true)
+                    [| "sweep"; "merge"; "s"; "--partial"; "--out"; "r" |],
+                    Hybrid.Cli.Arguments.SweepMerge("s", Some "r", true)
                     [| "report"; "--quick"; "--on"; "local:2"; "out" |],
                     Hybrid.Cli.Arguments.RunReportOn("out", true, Hybrid.Cli.Arguments.Local(Some 2))
                 ] do
@@ -163,13 +187,19 @@ let tests =
 
             match parse [| "sweep"; "run"; "s"; "--on"; "local:0" |] with
             | Hybrid.Cli.Arguments.Usage(text, 2) ->
-                Expect.stringStarts text "ERROR: --on local:0: the pool size must be a whole number ≥ 1, e.g. local:2." "message"
+                Expect.stringStarts
+                    text
+                    "ERROR: --on local:0: the pool size must be a whole number ≥ 1, e.g. local:2."
+                    "message"
             | other -> failtest $"local:0 parsed as {other}"
         }
 
         test "a failed task is recorded with its exit code and last lines, refused by the merge, and retried" {
             let folder = temporaryFolder ()
-            let code, _, _ = hybrid 60 [] [ "sweep"; "plan"; folder; "--settings"; "failing"; "--only"; "synthetic" ]
+
+            let code, _, _ =
+                hybrid 60 [] [ "sweep"; "plan"; folder; "--settings"; "failing"; "--only"; "synthetic" ]
+
             Expect.equal code 0 "plan"
 
             let code, _, err =
@@ -208,7 +238,10 @@ let tests =
 
         test "a sweep killed midway resumes: finished results stay valid and are not computed again" {
             let folder = temporaryFolder ()
-            let code, _, _ = hybrid 60 [] [ "sweep"; "plan"; folder; "--settings"; "slow"; "--only"; "synthetic" ]
+
+            let code, _, _ =
+                hybrid 60 [] [ "sweep"; "plan"; folder; "--settings"; "slow"; "--only"; "synthetic" ]
+
             Expect.equal code 0 "plan"
             use pool = Process.Start(startInfo [ "sweep"; "run"; folder; "--on"; "local:2" ] [])
             pool.StandardOutput.ReadToEndAsync() |> ignore

@@ -406,7 +406,13 @@ type PartResult = {
 /// uncertainty experiment (where it has members).
 let parts (s: Settings) : Part list = [
     yield { Model = "physics"; Seed = 0 }
-    for model, first in [ "hybrid", s.Seed; "LSTM", s.Seed + 100; "Transformer", s.Seed + 100; "PINN", s.Seed + 100 ] do
+    for model, first in
+        [
+            "hybrid", s.Seed
+            "LSTM", s.Seed + 100
+            "Transformer", s.Seed + 100
+            "PINN", s.Seed + 100
+        ] do
         for seed in Comparison.seeds first s.Seeds do
             yield { Model = model; Seed = seed }
     if s.Uncertainty.Members > 0 then
@@ -529,7 +535,10 @@ let runPart (s: Settings) (part: Part) : PartResult =
             | true, (values, seconds) ->
                 use _ = torch.no_grad ()
 
-                Array.iter2 (fun (p: Modules.Parameter) (v: float) -> withScalar v p.fill_ |> ignore) physicsParameters values
+                Array.iter2
+                    (fun (p: Modules.Parameter) (v: float) -> withScalar v p.fill_ |> ignore)
+                    physicsParameters
+                    values
 
                 seconds
             | _ ->

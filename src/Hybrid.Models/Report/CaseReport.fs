@@ -31,8 +31,7 @@ let compose (dir: string) (command: string) (sections: string list) (footer: str
     let stamp =
         DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)
 
-    md.AppendLine
-        $"Generated {stamp} UTC by `{command}`. Every number is also in the CSV files next to this one."
+    md.AppendLine $"Generated {stamp} UTC by `{command}`. Every number is also in the CSV files next to this one."
     |> ignore
 
     md.AppendLine "" |> ignore
@@ -60,8 +59,7 @@ let write (dir: string) (quick: bool) : string =
 
     let markdown =
         sections
-        |> List.mapi (fun i e ->
-            step $"{i + 1}/{sections.Length} {e.Title}" (fun () -> Experiment.inProcess e dir key))
+        |> List.mapi (fun i e -> step $"{i + 1}/{sections.Length} {e.Title}" (fun () -> Experiment.inProcess e dir key))
 
     let flag = if quick then " --quick" else ""
     compose dir $"hybrid report{flag}" markdown $"Made in {clock.Elapsed.TotalSeconds:F0} s on {machine ()}."

@@ -49,7 +49,8 @@ let private modelRows (seed: int) (m: EnergyBalance.ModelResult) : ResultRow[] =
             row "" "inference_seconds" m.InferenceSeconds
             row "" "epochs" (float m.Epochs)
         |]
-        (m.Parameters |> Array.map (fun (n, v) -> row "" (ResultRow.ParameterPrefix + n) v))
+        (m.Parameters
+         |> Array.map (fun (n, v) -> row "" (ResultRow.ParameterPrefix + n) v))
 
 /// The task result of one part's result (rows, one "simulated:<model>" series and "description:<model>" text per
 /// model; the uncertainty part's methods as `UncertaintyRows`).
@@ -77,21 +78,20 @@ let ofResult (r: TaskResult) : EnergyBalance.Part * EnergyBalance.PartResult =
     let model name : EnergyBalance.ModelResult =
         let rows = r.Rows |> Array.filter (fun row -> row.Model = name)
 
-        let value split metric =
-            ResultRow.value name split metric rows
+        let value split metric = ResultRow.value name split metric rows
 
         {
-                Name = name
-                Description = TaskResult.text $"description:{name}" r
-                TestMse = value "test" "mse"
-                TrainMse = value "train" "mse"
-                TrainSeconds = value "" "seconds"
-                InferenceSeconds = value "" "inference_seconds"
-                SeedTestMse = [||]
-                PhysicsResidual = nan
-                Epochs = int (value "" "epochs")
-                Parameters = ResultRow.parameters name rows
-                Simulated = TaskResult.series $"simulated:{name}" r
+            Name = name
+            Description = TaskResult.text $"description:{name}" r
+            TestMse = value "test" "mse"
+            TrainMse = value "train" "mse"
+            TrainSeconds = value "" "seconds"
+            InferenceSeconds = value "" "inference_seconds"
+            SeedTestMse = [||]
+            PhysicsResidual = nan
+            Epochs = int (value "" "epochs")
+            Parameters = ResultRow.parameters name rows
+            Simulated = TaskResult.series $"simulated:{name}" r
         }
 
     let models = names |> Array.map model
@@ -118,14 +118,7 @@ let experiment: Experiment = {
     Name = Name
     Title = "energy balance"
     Tasks = fun key -> EnergyBalance.parts (settings key) |> List.map (task key)
-    Run =
-        fun _ t ->
-            toResult
-                t
-                (EnergyBalance.runPart (settings t.Settings) {
-                    Model = t.Model
-                    Seed = t.Seed
-                })
+    Run = fun _ t -> toResult t (EnergyBalance.runPart (settings t.Settings) { Model = t.Model; Seed = t.Seed })
     Assemble =
         fun dir key results ->
             EnergyBalanceReport.write dir (EnergyBalance.assemble (settings key) (results |> List.map ofResult))

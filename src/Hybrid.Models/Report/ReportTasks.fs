@@ -15,7 +15,12 @@ let report: Experiment list = [
     SectionTask.experiment "predator-prey" "predator–prey" (fun dir key ->
         PredatorPreyReport.write
             dir
-            (PredatorPrey.run (if quickOf key then PredatorPrey.quick else PredatorPrey.defaults)))
+            (PredatorPrey.run (
+                if quickOf key then
+                    PredatorPrey.quick
+                else
+                    PredatorPrey.defaults
+            )))
     SectionTask.experiment "pharmacokinetics" "pharmacokinetics" (fun dir key ->
         PharmacokineticsReport.write
             dir

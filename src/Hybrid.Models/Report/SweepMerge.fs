@@ -51,7 +51,9 @@ let merge (folder: string) (dir: string) (partial: bool) : string =
                 for t in tasks do
                     copyFolder (SweepFolder.filesPath folder t.Id) dir
 
-                let results = tasks |> Array.map (fun t -> SweepFolder.readResult folder t.Id) |> Array.toList
+                let results =
+                    tasks |> Array.map (fun t -> SweepFolder.readResult folder t.Id) |> Array.toList
+
                 eprintfn $"merge: {e.Title} ({tasks.Length} tasks)"
                 e.Assemble dir key results
             else

@@ -42,7 +42,9 @@ module Experiment =
     /// and wall time.
     let run (e: Experiment) (files: string) (task: TaskSpec) : TaskResult =
         if task.Experiment <> e.Name then
-            raise (HybridException $"The task {TaskSpec.describe task} belongs to '{task.Experiment}', not to '{e.Name}'.")
+            raise (
+                HybridException $"The task {TaskSpec.describe task} belongs to '{task.Experiment}', not to '{e.Name}'."
+            )
 
         Engine.init ()
         Engine.seed task.Seed
@@ -71,5 +73,4 @@ module Experiment =
         | "quick" -> quick
         | "full" -> full
         | "tiny" -> tiny
-        | other ->
-            raise (HybridException $"Unknown settings key '{other}'; use quick, full or tiny (tests).")
+        | other -> raise (HybridException $"Unknown settings key '{other}'; use quick, full or tiny (tests).")

@@ -67,7 +67,10 @@ let readPlan (folder: string) : (string * TaskSpec)[] =
             try
                 JsonDocument.Parse line
             with :? JsonException as e ->
-                raise (HybridException $"{where} is not valid JSON ({e.Message}); write the plan again with `hybrid sweep plan`.")
+                raise (
+                    HybridException
+                        $"{where} is not valid JSON ({e.Message}); write the plan again with `hybrid sweep plan`."
+                )
 
         let task =
             match doc.RootElement.TryGetProperty "task" with
@@ -98,7 +101,8 @@ let writeResult (folder: string) (r: TaskResult) : unit =
 /// Records a failed task: `results/<id>.err` with its exit code and the last lines of its standard error.
 let writeError (folder: string) (id: string) (exitCode: int) (lastLines: string list) : unit =
     let text =
-        $"exit code {exitCode}\n" + (lastLines |> List.map (fun l -> l + "\n") |> String.concat "")
+        $"exit code {exitCode}\n"
+        + (lastLines |> List.map (fun l -> l + "\n") |> String.concat "")
 
     AtomicFile.write (errorPath folder id) text
 

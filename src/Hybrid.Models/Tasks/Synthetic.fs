@@ -49,7 +49,10 @@ let private run (_: string) (task: TaskSpec) : TaskResult =
     if task.Settings = "slow" then
         Thread.Sleep SlowMilliseconds
 
-    if task.Model = "flaky" && not (String.IsNullOrEmpty(Environment.GetEnvironmentVariable FailVariable)) then
+    if
+        task.Model = "flaky"
+        && not (String.IsNullOrEmpty(Environment.GetEnvironmentVariable FailVariable))
+    then
         eprintfn $"synthetic: the flaky task fails as asked ({FailVariable} is set)"
         exit 3
 
@@ -64,9 +67,12 @@ let private run (_: string) (task: TaskSpec) : TaskResult =
 
     Experiment.result
         task
-        [| row "test" "mse" (mse task.Model task.Seed); row "" "param:k" (float task.Seed * 0.1) |]
-        [| $"curve:{task.Model}", [| float task.Seed; nan; 1.0 / 3.0 |] |]
-        [| $"description:{task.Model}", $"synthetic model {task.Model}" |]
+        [|
+            row "test" "mse" (mse task.Model task.Seed)
+            row "" "param:k" (float task.Seed * 0.1)
+        |] [| $"curve:{task.Model}", [| float task.Seed; nan; 1.0 / 3.0 |] |] [|
+            $"description:{task.Model}", $"synthetic model {task.Model}"
+        |]
 
 /// The section: one line per model, "| model | mean test MSE | seeds |", means with six decimals, in plan order.
 let private assemble (dir: string) (_: string) (results: TaskResult list) : string =
@@ -79,18 +85,25 @@ let private assemble (dir: string) (_: string) (results: TaskResult list) : stri
         "|---|---:|---:|"
         for model in rows |> List.map (fun r -> r.Model) |> List.distinct do
             let mses =
-                rows |> List.filter (fun r -> r.Model = model && r.Metric = "mse") |> List.map (fun r -> r.Value)
+                rows
+                |> List.filter (fun r -> r.Model = model && r.Metric = "mse")
+                |> List.map (fun r -> r.Value)
 
-            let mean = (List.average mses).ToString("F6", Globalization.CultureInfo.InvariantCulture)
+            let mean =
+                (List.average mses).ToString("F6", Globalization.CultureInfo.InvariantCulture)
+
             $"| {model} | {mean} | {mses.Length} |"
     ]
 
-    File.WriteAllLines(Path.Combine(dir, "synthetic.csv"), [
-        "model,seed,test_mse"
-        for r in rows do
-            if r.Metric = "mse" then
-                $"""{r.Model},{r.Seed},{r.Value.ToString("R", Globalization.CultureInfo.InvariantCulture)}"""
-    ])
+    File.WriteAllLines(
+        Path.Combine(dir, "synthetic.csv"),
+        [
+            "model,seed,test_mse"
+            for r in rows do
+                if r.Metric = "mse" then
+                    $"""{r.Model},{r.Seed},{r.Value.ToString("R", Globalization.CultureInfo.InvariantCulture)}"""
+        ]
+    )
 
     String.concat "\n" lines + "\n\n"
 

@@ -174,7 +174,8 @@ module TaskResult =
                     }
             |]
             Series = [|
-                for p in (field "series").EnumerateObject() -> p.Name, [| for v in p.Value.EnumerateArray() -> readFloat v |]
+                for p in (field "series").EnumerateObject() ->
+                    p.Name, [| for v in p.Value.EnumerateArray() -> readFloat v |]
             |]
             Texts = [| for p in (field "texts").EnumerateObject() -> p.Name, p.Value.GetString() |]
         }

@@ -53,8 +53,7 @@ let tests =
         test "a plan with a task twice is refused" {
             let t = TaskSpec.create "synthetic" "tiny" "a" 1
 
-            let e =
-                raises (fun () -> SweepFolder.writePlan (temporaryFolder ()) [ t; t ])
+            let e = raises (fun () -> SweepFolder.writePlan (temporaryFolder ()) [ t; t ])
 
             Expect.equal e "The plan holds the task synthetic/tiny a seed 1 twice; each task must be unique." "message"
         }
@@ -70,7 +69,11 @@ let tests =
             Expect.equal (SweepStatus.counts entries) (1, 1, 4) "1 done, 1 failed, 4 missing"
             Expect.equal entries[1].State (SweepStatus.Failed "exit code 3\nline one\nline two\n") "the .err text"
             Expect.equal (SweepStatus.pending false entries |> Array.map (fun e -> e.Index)) [| 2..5 |] "run: missing"
-            Expect.equal (SweepStatus.pending true entries |> Array.map (fun e -> e.Index)) [| 1..5 |] "retry: failed too"
+
+            Expect.equal
+                (SweepStatus.pending true entries |> Array.map (fun e -> e.Index))
+                [| 1..5 |]
+                "retry: failed too"
             // A result written later replaces the failure.
             SweepFolder.writeResult folder (Experiment.run e folder tasks[1])
             Expect.isFalse (File.Exists(SweepFolder.errorPath folder (TaskSpec.id tasks[1]))) ".err removed"
@@ -79,7 +82,11 @@ let tests =
         }
 
         test "progress lines count and estimate the time left" {
-            Expect.equal (SweepStatus.progressLine 40 12 2 1 (Some 10.0) 2) "12/40 done, 2 running, 1 failed, ETA 2 min 15 s" "27 left × 10 s / 2"
+            Expect.equal
+                (SweepStatus.progressLine 40 12 2 1 (Some 10.0) 2)
+                "12/40 done, 2 running, 1 failed, ETA 2 min 15 s"
+                "27 left × 10 s / 2"
+
             Expect.equal (SweepStatus.progressLine 6 0 2 0 None 2) "0/6 done, 2 running, 0 failed" "no ETA yet"
         }
 
@@ -121,8 +128,7 @@ let tests =
 
             let out = Path.Combine(folder, "report")
 
-            let error =
-                raises (fun () -> SweepMerge.merge folder out false |> ignore)
+            let error = raises (fun () -> SweepMerge.merge folder out false |> ignore)
 
             Expect.equal
                 error

@@ -44,9 +44,9 @@ let private sample () =
                     Seed = 3
                     Value = nan
                 }
-            |]
-            [| "simulated:hybrid", [| 1.0 / 3.0; -2.5e-300; infinity; -infinity |] |]
-            [| "description:hybrid", "two-box EBM + MLP, \"quoted\" — ünïcode" |] with
+            |] [| "simulated:hybrid", [| 1.0 / 3.0; -2.5e-300; infinity; -infinity |] |] [|
+                "description:hybrid", "two-box EBM + MLP, \"quoted\" — ünïcode"
+            |] with
             Seconds = 12.5
     }
 
@@ -60,7 +60,11 @@ let tests =
     testList "Tasks.Format" [
         test "a task's canonical JSON and id are pinned (SHA-256 of the canonical text, first 16 hex digits)" {
             let t = TaskSpec.create "synthetic" "tiny" "a" 1
-            Expect.equal (TaskSpec.canonical t) """{"experiment":"synthetic","settings":"tiny","model":"a","seed":1}""" "canonical"
+
+            Expect.equal
+                (TaskSpec.canonical t)
+                """{"experiment":"synthetic","settings":"tiny","model":"a","seed":1}"""
+                "canonical"
             // python3: hashlib.sha256(canonical.encode()).hexdigest()[:16]
             Expect.equal (TaskSpec.id t) "12008613a685eb9d" "id"
             let withOptions = (sample ()).Task
@@ -96,10 +100,10 @@ let tests =
         }
 
         test "a result of another format says which Hybrid writes it" {
-            let json = (TaskResult.toJson (sample ())).Replace("hybrid-task-result 1", "hybrid-task-result 2")
+            let json =
+                (TaskResult.toJson (sample ())).Replace("hybrid-task-result 1", "hybrid-task-result 2")
 
-            let e =
-                raises (fun () -> TaskResult.ofJson "results/x.json" json |> ignore)
+            let e = raises (fun () -> TaskResult.ofJson "results/x.json" json |> ignore)
 
             Expect.equal
                 e
@@ -108,11 +112,12 @@ let tests =
         }
 
         test "a result whose id does not match its task is refused" {
-            let json = (TaskResult.toJson (sample ())).Replace("\"seed\": 3,\n    \"share\"", "\"seed\": 4,\n    \"share\"")
+            let json =
+                (TaskResult.toJson (sample ())).Replace("\"seed\": 3,\n    \"share\"", "\"seed\": 4,\n    \"share\"")
+
             Expect.notEqual json (TaskResult.toJson (sample ())) "the task's seed was edited"
 
-            let e =
-                raises (fun () -> TaskResult.ofJson "r.json" json |> ignore)
+            let e = raises (fun () -> TaskResult.ofJson "r.json" json |> ignore)
 
             Expect.stringContains e "has id 81bb8f887454d653 but its task" "names the id"
             Expect.stringContains e "the file was edited or copied from another task" "says why"
@@ -124,8 +129,16 @@ let tests =
             AtomicFile.write path "first"
             AtomicFile.write path "second, longer"
             Expect.equal (File.ReadAllText path) "second, longer" "replaced whole"
-            Expect.equal (Directory.GetFiles(Path.Combine(folder, "sub")) |> Array.map Path.GetFileName) [| "r.json" |] "no temporary file"
-            Expect.isTrue (AtomicFile.isTemporary $".r.json.tmp-{Environment.ProcessId}") "the temporary name is recognised"
+
+            Expect.equal
+                (Directory.GetFiles(Path.Combine(folder, "sub")) |> Array.map Path.GetFileName)
+                [| "r.json" |]
+                "no temporary file"
+
+            Expect.isTrue
+                (AtomicFile.isTemporary $".r.json.tmp-{Environment.ProcessId}")
+                "the temporary name is recognised"
+
             Directory.Delete(folder, true)
         }
     ]
