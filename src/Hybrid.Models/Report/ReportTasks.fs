@@ -1,5 +1,5 @@
 /// The report as tasks: its sections in report order, each an `Experiment` (energy balance split into one task
-/// per model and seed, the other sections one task each for now), and the synthetic experiment for tests.
+/// per model and seed, data efficiency into one per case and share, the other sections one task each for now), and the synthetic experiment for tests.
 module Hybrid.Models.Report.ReportTasks
 
 open Hybrid
@@ -33,8 +33,7 @@ let report: Experiment list = [
     EnergyBalanceTasks.experiment
     SectionTask.experiment "tumour" "tumour growth" (fun dir key ->
         TumourReport.write dir (Tumour.run (if quickOf key then Tumour.quick else Tumour.defaults)))
-    SectionTask.experiment "data-efficiency" "data efficiency" (fun dir key ->
-        DataEfficiencyReport.write dir (quickOf key))
+    DataEfficiencyTasks.experiment
 ]
 
 /// Every experiment a sweep can run: the report's and the synthetic one.
