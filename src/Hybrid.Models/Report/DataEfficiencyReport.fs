@@ -215,8 +215,11 @@ let private chosen (quick: bool) =
 /// The experiment's runs: (case stem, share), every case at every share, in the order `write` reports them.
 let runs (quick: bool) : (string * float) list =
     let _, cases, fractions = chosen quick
-    [ for c in cases do
-          for f in fractions -> c.Stem, f ]
+
+    [
+        for c in cases do
+            for f in fractions -> c.Stem, f
+    ]
 
 /// One run: the case `stem` with `TrainFraction = share`, every model's (name, test MSE).
 let runOne (quick: bool) (stem: string) (share: float) : (string * float)[] =

@@ -46,14 +46,11 @@ let experiment: Experiment = {
                      Metric = "mse"
                      Seed = 0
                      Value = mse
-                 }))
-                [||]
-                [||]
+                 })) [||] [||]
     Assemble =
         fun dir key results ->
             results
             |> List.map (fun r ->
-                (r.Task.Model, r.Task.Share.Value),
-                (r.Rows |> Array.map (fun row -> row.Model, row.Value), r.Seconds))
+                (r.Task.Model, r.Task.Share.Value), (r.Rows |> Array.map (fun row -> row.Model, row.Value), r.Seconds))
             |> DataEfficiencyReport.assemble dir (quickOf key)
 }

@@ -2,7 +2,8 @@
 /// "failing" settings, "flaky") over seeds 1–3, each task's numbers a known function of its model and seed.
 /// Settings keys: "tiny" (instant tasks), "slow" (each task sleeps `SlowMilliseconds`, for kill-and-resume tests),
 /// "failing" (adds "flaky", which exits the process with code 3 while the environment variable
-/// `HYBRID_SYNTHETIC_FAIL` is set, and succeeds otherwise).
+/// `HYBRID_SYNTHETIC_FAIL` is set, and succeeds otherwise), "many" (a and b over seeds 1–60: 120 tasks of
+/// `ManyMilliseconds` each, for trying a back end at scale).
 module Hybrid.Models.Tasks.Synthetic
 
 open System
@@ -18,6 +19,10 @@ let Name = "synthetic"
 /// How long a task sleeps under the "slow" settings (ms).
 [<Literal>]
 let SlowMilliseconds = 1500
+
+/// How long a task sleeps under the "many" settings (ms).
+[<Literal>]
+let ManyMilliseconds = 2000
 
 /// The environment variable that makes the "flaky" task fail.
 [<Literal>]
@@ -36,18 +41,22 @@ let mse (model: string) (seed: int) : float =
 let private models (settings: string) =
     match settings with
     | "tiny"
-    | "slow" -> [ "a"; "b" ]
+    | "slow"
+    | "many" -> [ "a"; "b" ]
     | "failing" -> [ "a"; "b"; "flaky" ]
-    | other -> raise (HybridException $"Synthetic: unknown settings key '{other}'; use tiny, slow or failing.")
+    | other -> raise (HybridException $"Synthetic: unknown settings key '{other}'; use tiny, slow, failing or many.")
 
 let private tasks (settings: string) = [
     for model in models settings do
-        for seed in 1..3 -> TaskSpec.create Name settings model seed
+        for seed in 1 .. (if settings = "many" then 60 else 3) -> TaskSpec.create Name settings model seed
 ]
 
 let private run (_: string) (task: TaskSpec) : TaskResult =
     if task.Settings = "slow" then
         Thread.Sleep SlowMilliseconds
+
+    if task.Settings = "many" then
+        Thread.Sleep ManyMilliseconds
 
     if
         task.Model = "flaky"
