@@ -194,6 +194,22 @@ let tests =
             | other -> failtest $"local:0 parsed as {other}"
         }
 
+        test "the Slurm array lists the unfinished tasks' indices as ranges, with the threads and the failure record" {
+            Expect.equal (Hybrid.Cli.Slurm.arrayList [| 0; 1; 2; 3; 5; 7; 8; 9 |]) "0-3,5,7-9" "ranges"
+            Expect.equal (Hybrid.Cli.Slurm.arrayList [| 4 |]) "4" "one task"
+            let script = Hybrid.Cli.Slurm.arrayScript "/s w" "'dotnet' '/h.dll'" [| 3; 4; 6 |] 2 5
+            Expect.stringContains script "#SBATCH --array=3-4,6%5\n#SBATCH --cpus-per-task=2\n" "array and CPUs"
+            Expect.stringContains script "hybrid=('dotnet' '/h.dll')\n" "the command as a bash array"
+
+            Expect.stringContains
+                script
+                "\"${hybrid[@]}\" sweep run '/s w' --index \"$SLURM_ARRAY_TASK_ID\" --threads \"$SLURM_CPUS_PER_TASK\""
+                "one task per index, quoted folder, threads from Slurm"
+
+            Expect.stringContains script "--record-exit \"$code\" --log \"$log\"" "a failure is recorded"
+            Expect.equal (Hybrid.Cli.Slurm.quote "it's") "'it'\\''s'" "a quote inside quotes"
+        }
+
         test "a failed task is recorded with its exit code and last lines, refused by the merge, and retried" {
             let folder = temporaryFolder ()
 
