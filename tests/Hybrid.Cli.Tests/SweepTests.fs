@@ -197,7 +197,10 @@ let tests =
         test "the Slurm array lists the unfinished tasks' indices as ranges, with the threads and the failure record" {
             Expect.equal (Hybrid.Cli.Slurm.arrayList [| 0; 1; 2; 3; 5; 7; 8; 9 |]) "0-3,5,7-9" "ranges"
             Expect.equal (Hybrid.Cli.Slurm.arrayList [| 4 |]) "4" "one task"
-            let script = Hybrid.Cli.Slurm.arrayScript "/s w" "'dotnet' '/h.dll'" [| 3; 4; 6 |] 2 5
+
+            let script =
+                Hybrid.Cli.Slurm.arrayScript "/s w" "'dotnet' '/h.dll'" [| 3; 4; 6 |] 2 5
+
             Expect.stringContains script "#SBATCH --array=3-4,6%5\n#SBATCH --cpus-per-task=2\n" "array and CPUs"
             Expect.stringContains script "hybrid=('dotnet' '/h.dll')\n" "the command as a bash array"
 

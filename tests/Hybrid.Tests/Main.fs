@@ -65,5 +65,6 @@ let main argv =
         Report.ReportCsvTests.tests
         Tasks.TaskFormatTests.tests
         Tasks.SweepFolderTests.tests
+        Tasks.CaseTasksTests.tests
     ]
     |> Summary.runOneAtATime argv

@@ -1,5 +1,5 @@
-/// The report as tasks: its sections in report order, each an `Experiment` (energy balance split into one task
-/// per model and seed, data efficiency into one per case and share, the other sections one task each for now), and the synthetic experiment for tests.
+/// The report as tasks: its sections in report order, each an `Experiment` (energy balance and predator–prey split into one
+/// task per model and seed, data efficiency into one per case and share, the other sections one task each for now), and the synthetic experiment for tests.
 module Hybrid.Models.Report.ReportTasks
 
 open Hybrid
@@ -12,15 +12,7 @@ let private quickOf (key: string) = key = "quick"
 let report: Experiment list = [
     SectionTask.experiment "lorenz96" "two-scale Lorenz-96" (fun dir key ->
         Lorenz96Report.write dir (Lorenz96.run (if quickOf key then Lorenz96.quick else Lorenz96.defaults)))
-    SectionTask.experiment "predator-prey" "predator–prey" (fun dir key ->
-        PredatorPreyReport.write
-            dir
-            (PredatorPrey.run (
-                if quickOf key then
-                    PredatorPrey.quick
-                else
-                    PredatorPrey.defaults
-            )))
+    PredatorPreyTasks.experiment
     SectionTask.experiment "pharmacokinetics" "pharmacokinetics" (fun dir key ->
         PharmacokineticsReport.write
             dir
