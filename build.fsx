@@ -862,7 +862,9 @@ Target.create "Bench" (fun _ ->
 
 Target.create "Report" (fun _ ->
     // Case studies against their baselines, full settings: report/summary.md, CSV files of every number, charts.
-    dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- report report")
+    // The report's tasks run as a sweep in report/sweep on a pool of local processes (one per core, one thread
+    // each); a run stopped midway resumes where it stopped.
+    dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- report --on local report")
 
 "Restore" ==> "Build" ==> "Pack" ==> "Test" |> ignore
 "Pack" ==> "Consumers" |> ignore

@@ -12,17 +12,106 @@ type NoOptions =
     interface IArgParserTemplate with
         member _.Usage = "(none)"
 
-/// `hybrid report [--quick] [folder]`.
+/// `hybrid report [--quick] [--on local[:k]] [folder]`.
 [<HelpFlags("--help", "-h")>]
 type ReportArgs =
     | Quick
+    | [<Unique>] On of backend: string
     | [<MainCommand; Unique>] Folder of folder: string
 
     interface IArgParserTemplate with
         member a.Usage =
             match a with
             | Quick -> "quick settings: small budgets, one seed, a few minutes (the full run takes about 40 minutes)."
+            | On _ ->
+                "run the report's tasks as a sweep in <folder>/sweep on a pool of local processes (local or local:k), then merge; resumes where an earlier run stopped."
             | Folder _ -> "folder for summary.md, the CSV files and the charts (default: report)."
+
+/// `hybrid sweep plan <folder> [--quick] [--settings key] [--only name …]`.
+[<HelpFlags("--help", "-h")>]
+type SweepPlanArgs =
+    | Quick
+    | [<Unique>] Settings of key: string
+    | Only of names: string list
+    | [<MainCommand; ExactlyOnce>] Folder of folder: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Quick -> "the quick settings (default: the full report's)."
+            | Settings _ ->
+                "a settings key: quick, full, or tiny (tests); the synthetic experiment has tiny, slow, failing."
+            | Only _ ->
+                "only these experiments (default: every section of the report): lorenz96, predator-prey, pharmacokinetics, energy-balance, tumour, data-efficiency, synthetic."
+            | Folder _ -> "the sweep's folder: tasks.jsonl, results/, logs/."
+
+/// `hybrid sweep run <folder> [--index N | --on local[:k]|slurm] [--retry] [--threads t] [--dry-run]`.
+[<HelpFlags("--help", "-h")>]
+type SweepRunArgs =
+    | [<Unique>] Index of index: int
+    | [<Unique>] On of backend: string
+    | Retry
+    | [<Unique>] Threads of threads: int
+    | [<CustomCommandLine("--dry-run")>] Dry_Run
+    | [<Unique>] Limit of tasks: int
+    | [<Unique; Hidden; CustomCommandLine("--record-exit")>] Record_Exit of code: int
+    | [<Unique; Hidden>] Log of file: string
+    | [<MainCommand; ExactlyOnce>] Folder of folder: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Index _ ->
+                "run the one task on this line of tasks.jsonl (from 0; default: $SLURM_ARRAY_TASK_ID where set) in this process."
+            | On _ ->
+                "run every unfinished task: local (the default) or local:k (a pool of k processes), or slurm (a job array and a merge job)."
+            | Retry -> "also run the failed tasks again (finished ones are always skipped)."
+            | Threads _ ->
+                "libtorch threads per task (default: $SLURM_CPUS_PER_TASK, or the cores shared out by the pool)."
+            | Dry_Run -> "with --on slurm: write sweep.sbatch and print the commands, submit nothing."
+            | Limit _ -> "with --on slurm: at most this many array tasks at once (default 16)."
+            | Record_Exit _ -> "record that the task of --index exited with this code (the sbatch script calls it)."
+            | Log _ -> "the task's standard-error log whose last lines --record-exit keeps."
+            | Folder _ -> "the sweep's folder (written by hybrid sweep plan)."
+
+/// `hybrid sweep status <folder>`.
+[<HelpFlags("--help", "-h")>]
+type SweepStatusArgs =
+    | [<MainCommand; ExactlyOnce>] Folder of folder: string
+
+    interface IArgParserTemplate with
+        member _.Usage = "the sweep's folder."
+
+/// `hybrid sweep merge <folder> [--partial] [--out dir]`.
+[<HelpFlags("--help", "-h")>]
+type SweepMergeArgs =
+    | Partial
+    | [<Unique>] Out of dir: string
+    | [<MainCommand; ExactlyOnce>] Folder of folder: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Partial -> "merge even with failed or missing tasks (their sections say what they lack)."
+            | Out _ -> "the report folder (default: <folder>/report)."
+            | Folder _ -> "the sweep's folder."
+
+/// `hybrid sweep plan|run|status|merge`.
+[<HelpFlags("--help", "-h")>]
+type SweepArgs =
+    | [<CliPrefix(CliPrefix.None)>] Plan of ParseResults<SweepPlanArgs>
+    | [<CliPrefix(CliPrefix.None)>] Run of ParseResults<SweepRunArgs>
+    | [<CliPrefix(CliPrefix.None)>] Status of ParseResults<SweepStatusArgs>
+    | [<CliPrefix(CliPrefix.None)>] Merge of ParseResults<SweepMergeArgs>
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Plan _ -> "write tasks.jsonl: the report's runs as tasks, one a line with a stable id."
+            | Run _ ->
+                "run tasks: one (--index) or all unfinished ones on a back end (--on); finished tasks are skipped."
+            | Status _ -> "list done, failed and missing tasks."
+            | Merge _ -> "build the report from the results (refused with missing ones unless --partial)."
 
 /// `hybrid bench [file]`.
 [<HelpFlags("--help", "-h")>]
@@ -59,6 +148,7 @@ type Verbs =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-kernels-memory"); Hidden>] Bench_Kernels_Memory of
         ParseResults<BenchKernelsMemoryArgs>
     | [<CliPrefix(CliPrefix.None)>] Report of ParseResults<ReportArgs>
+    | [<CliPrefix(CliPrefix.None)>] Sweep of ParseResults<SweepArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -72,6 +162,15 @@ type Verbs =
             | Bench_Kernels_Memory _ -> "peak memory of one kernel rollout (run by bench-kernels in a fresh process)."
             | Report _ ->
                 "run the case studies against their baselines; writes summary.md, CSV files and charts (default folder: report)."
+            | Sweep _ ->
+                "the report's runs as tasks: plan, run on a local process pool or Slurm, status, merge (resumable)."
+
+/// Where a sweep's tasks run.
+type Backend =
+    /// A pool of child processes on this machine (`None`: as many as the cores allow).
+    | Local of workers: int option
+    /// A Slurm job array plus a merge job.
+    | Slurm
 
 /// What the command line asks for.
 type Command =
@@ -81,6 +180,20 @@ type Command =
     | RunBenchKernels of quick: bool
     | RunBenchKernelsMemory of steps: int * segment: int
     | RunReport of folder: string * quick: bool
+    /// `hybrid report --on …`: plan the report in `<folder>/sweep`, run it on the back end, merge into `folder`.
+    | RunReportOn of folder: string * quick: bool * backend: Backend
+    /// `hybrid sweep plan`.
+    | SweepPlan of folder: string * settings: string * only: string list
+    /// `hybrid sweep run --index` (index `None`: from $SLURM_ARRAY_TASK_ID).
+    | SweepRunOne of folder: string * index: int option * threads: int option
+    /// `hybrid sweep run --index N --record-exit code --log file`.
+    | SweepRecordExit of folder: string * index: int option * code: int * log: string option
+    /// `hybrid sweep run --on …`.
+    | SweepRun of folder: string * backend: Backend * retry: bool * threads: int option * dryRun: bool * limit: int
+    /// `hybrid sweep status`.
+    | SweepStatus of folder: string
+    /// `hybrid sweep merge`.
+    | SweepMerge of folder: string * out: string option * partial: bool
     /// Print `text` (usage or an error with usage) and exit with `code`: 0 for help (to standard output), 2
     /// for a usage error (to standard error).
     | Usage of text: string * code: int
@@ -97,6 +210,27 @@ let private positional (results: ParseResults<'T>) (value: string) =
         raise (UnknownOption(results.Parser.PrintUsage($"ERROR: unrecognized argument: '{value}'.")))
     else
         value
+
+/// The back end of `--on`: "local", "local:k" (k ≥ 1) or "slurm".
+let backendOf (results: ParseResults<'T>) (text: string) : Backend =
+    match text.Split ':' with
+    | [| "local" |] -> Local None
+    | [| "local"; k |] ->
+        match System.Int32.TryParse k with
+        | true, n when n >= 1 -> Local(Some n)
+        | _ ->
+            raise (
+                UnknownOption(
+                    results.Parser.PrintUsage(
+                        $"ERROR: --on {text}: the pool size must be a whole number ≥ 1, e.g. local:2."
+                    )
+                )
+            )
+    | [| "slurm" |] -> Slurm
+    | _ ->
+        raise (
+            UnknownOption(results.Parser.PrintUsage($"ERROR: --on {text}: use local, local:k (e.g. local:2) or slurm."))
+        )
 
 /// Parses `argv`. No verb runs the demo. Never raises: help and errors come back as `Usage`.
 let parse (argv: string[]) : Command =
@@ -120,7 +254,66 @@ let parse (argv: string[]) : Command =
                 |> Option.map (positional r)
                 |> Option.defaultValue "report"
 
-            RunReport(folder, r.Contains ReportArgs.Quick)
+            match r.TryGetResult ReportArgs.On with
+            | None -> RunReport(folder, r.Contains ReportArgs.Quick)
+            | Some text ->
+                match backendOf r text with
+                | Local _ as pool -> RunReportOn(folder, r.Contains ReportArgs.Quick, pool)
+                | Slurm ->
+                    raise (
+                        UnknownOption(
+                            r.Parser.PrintUsage(
+                                "ERROR: hybrid report --on slurm: plan and submit with hybrid sweep plan and hybrid sweep run --on slurm, then hybrid sweep merge."
+                            )
+                        )
+                    )
+        | Some(Sweep r) ->
+            match r.TryGetSubCommand() with
+            | Some(Plan p) ->
+                let key =
+                    match p.TryGetResult SweepPlanArgs.Settings with
+                    | Some key -> key
+                    | None when p.Contains SweepPlanArgs.Quick -> "quick"
+                    | None -> "full"
+
+                SweepPlan(
+                    positional p (p.GetResult SweepPlanArgs.Folder),
+                    key,
+                    p.GetResults SweepPlanArgs.Only |> List.concat
+                )
+            | Some(Run p) ->
+                let folder = positional p (p.GetResult SweepRunArgs.Folder)
+                let threads = p.TryGetResult SweepRunArgs.Threads
+
+                let all backend =
+                    SweepRun(
+                        folder,
+                        backend,
+                        p.Contains SweepRunArgs.Retry,
+                        threads,
+                        p.Contains SweepRunArgs.Dry_Run,
+                        p.TryGetResult SweepRunArgs.Limit |> Option.defaultValue 16
+                    )
+
+                match
+                    p.TryGetResult SweepRunArgs.Record_Exit,
+                    p.TryGetResult SweepRunArgs.On,
+                    p.TryGetResult SweepRunArgs.Index
+                with
+                | Some code, _, index -> SweepRecordExit(folder, index, code, p.TryGetResult SweepRunArgs.Log)
+                | None, Some text, _ -> all (backendOf p text)
+                | None, None, Some i -> SweepRunOne(folder, Some i, threads)
+                | None, None, None when not (isNull (System.Environment.GetEnvironmentVariable "SLURM_ARRAY_TASK_ID")) ->
+                    SweepRunOne(folder, None, threads)
+                | None, None, None -> all (Local None)
+            | Some(Status p) -> SweepStatus(positional p (p.GetResult SweepStatusArgs.Folder))
+            | Some(Merge p) ->
+                SweepMerge(
+                    positional p (p.GetResult SweepMergeArgs.Folder),
+                    p.TryGetResult SweepMergeArgs.Out,
+                    p.Contains SweepMergeArgs.Partial
+                )
+            | None -> Usage(r.Parser.PrintUsage("ERROR: missing a sweep verb: plan, run, status or merge."), 2)
     with
     | :? ArguParseException as e ->
         match e.ErrorCode with

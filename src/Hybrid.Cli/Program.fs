@@ -44,6 +44,27 @@ let private report (folder: string) (quick: bool) =
     printfn "wrote %s" path
     0
 
+/// Runs every unfinished task of the sweep in `folder` on `backend`.
+let private sweepRun folder backend retry threads dryRun limit =
+    match backend with
+    | Arguments.Local workers ->
+        let k, t = LocalPool.shape workers threads
+        LocalPool.run folder k t retry
+    | Arguments.Slurm -> Slurm.run folder retry (defaultArg threads 1) dryRun limit
+
+/// `hybrid report --on local[:k]`: the report as a sweep in `<folder>/sweep` (resumed where one is there), merged
+/// into `folder`.
+let private reportOn (folder: string) (quick: bool) (backend: Arguments.Backend) =
+    let sweep = IO.Path.Combine(folder, "sweep")
+    Sweep.plan sweep (Hybrid.Models.Tasks.Experiment.settingsKey quick) [] |> ignore
+
+    match sweepRun sweep backend true None false 16 with
+    | 0 ->
+        Sweep.merge sweep (Some folder) false |> ignore
+        printfn "%s" (IO.File.ReadAllText(IO.Path.Combine(folder, "summary.md")))
+        0
+    | code -> code
+
 [<EntryPoint>]
 let main argv =
     try
@@ -62,6 +83,14 @@ let main argv =
                 quick
         | Arguments.RunBenchKernelsMemory(steps, segment) -> KernelBench.memory steps segment
         | Arguments.RunReport(folder, quick) -> report folder quick
+        | Arguments.RunReportOn(folder, quick, backend) -> reportOn folder quick backend
+        | Arguments.SweepPlan(folder, key, only) -> Sweep.plan folder key only
+        | Arguments.SweepRunOne(folder, index, threads) -> Sweep.runOne folder index threads
+        | Arguments.SweepRecordExit(folder, index, code, log) -> Sweep.recordExit folder index code log
+        | Arguments.SweepRun(folder, backend, retry, threads, dryRun, limit) ->
+            sweepRun folder backend retry threads dryRun limit
+        | Arguments.SweepStatus folder -> Sweep.status folder
+        | Arguments.SweepMerge(folder, out, partial) -> Sweep.merge folder out partial
         | Arguments.Usage(text, 0) ->
             printfn "%s" text
             0

@@ -9,7 +9,7 @@ open System.IO
 open Expecto
 
 /// hybrid.dll of the configuration this test assembly was built in (bin/<configuration>/<tfm>/).
-let private cli =
+let internal cli =
     lazy
         (let here =
             DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar))
@@ -90,7 +90,7 @@ let tests =
             Expect.equal code 0 "exit code"
             Expect.stringStarts out "USAGE: hybrid [--help] [<subcommand> [<options>]]" "usage line"
 
-            for verb in [ "demo"; "info"; "bench"; "bench-kernels"; "report" ] do
+            for verb in [ "demo"; "info"; "bench"; "bench-kernels"; "report"; "sweep" ] do
                 Expect.stringContains out $"\n    {verb} <options>" $"lists {verb}"
 
             Expect.isFalse (out.Contains "bench-kernels-memory") "the internal verb is hidden"
@@ -102,7 +102,13 @@ let tests =
             for flag in [ "--help"; "-h" ] do
                 let code, out, err, written = hybrid [ "report"; flag ]
                 Expect.equal code 0 $"exit code ({flag})"
-                Expect.stringStarts out "USAGE: hybrid report [--help] [--quick] [<folder>]" "usage line"
+
+                Expect.stringStarts
+                    out
+                    "USAGE: hybrid report [--help] [--quick] [--on <backend>] [<folder>]"
+                    "usage line"
+
+                Expect.stringContains out "--on <backend>" "documents --on"
                 Expect.stringContains out "--quick" "documents --quick"
                 Expect.equal err "" "nothing on standard error"
                 Expect.isEmpty written "no report folder"
@@ -115,6 +121,7 @@ let tests =
                     "info", "USAGE: hybrid info [--help]"
                     "bench", "USAGE: hybrid bench [--help] [<file>]"
                     "bench-kernels", "USAGE: hybrid bench-kernels [--help] [--quick]"
+                    "sweep", "USAGE: hybrid sweep [--help] [<subcommand> [<options>]]"
                 ] do
                 let code, out, _, _ = hybrid [ verb; "--help" ]
                 Expect.equal code 0 $"{verb} --help exit code"

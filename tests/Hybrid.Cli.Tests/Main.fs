@@ -4,4 +4,5 @@ open Expecto
 
 [<EntryPoint>]
 let main argv =
-    testList "Hybrid" [ CliTests.tests ] |> Hybrid.Tests.Summary.runOneAtATime argv
+    testList "Hybrid" [ CliTests.tests; SweepTests.tests ]
+    |> Hybrid.Tests.Summary.runOneAtATime argv

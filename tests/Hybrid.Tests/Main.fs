@@ -66,5 +66,8 @@ let main argv =
         Report.ModelTableTests.tests
         Experiments.DataEfficiencyTests.tests
         Report.ReportCsvTests.tests
+        Tasks.TaskFormatTests.tests
+        Tasks.SweepFolderTests.tests
+        Tasks.CaseTasksTests.tests
     ]
     |> Summary.runOneAtATime argv

@@ -382,8 +382,61 @@ let internal trainingYears (s: Settings) (trainYears: int) : int * int =
     let kept = TrainFraction.count "Energy balance" s.TrainFraction 2 trainYears
     trainYears - kept, kept
 
-/// Runs every model on the split at `s.CutoffYear`.
-let run (s: Settings) : Outcome =
+/// One independent part of the case's work (a task of the report's sweep): the models it trains and the network
+/// seed they start from. "physics" fits both physics models (no seed: 0); "hybrid", "LSTM", "Transformer" and
+/// "PINN" train one seed of that model (the hybrid and the PINN refit the physics they start from, which is
+/// deterministic); "uncertainty" runs the hybrid's deep ensemble and MC dropout (seed: the first member's).
+type Part = {
+    /// "physics", "hybrid", "LSTM", "Transformer", "PINN" or "uncertainty".
+    Model: string
+    /// The network seed (0 for "physics").
+    Seed: int
+}
+
+/// What one part computed.
+type PartResult = {
+    /// The models it trained, one seed each (`SeedTestMse` empty and `PhysicsResidual` NaN: `assemble` fills them).
+    Models: ModelResult[]
+    /// The calibration results of the "uncertainty" part (empty for the others).
+    Uncertainty: CaseUncertainty.MethodResult[]
+}
+
+/// The parts of a run under `s`, in the order `run` takes them: the physics, then each network over its
+/// `Seeds` seeds (the hybrid from `Seed`, the sequence models and the PINN from `Seed` + 100), then the
+/// uncertainty experiment (where it has members).
+let parts (s: Settings) : Part list = [
+    yield { Model = "physics"; Seed = 0 }
+    for model, first in
+        [
+            "hybrid", s.Seed
+            "LSTM", s.Seed + 100
+            "Transformer", s.Seed + 100
+            "PINN", s.Seed + 100
+        ] do
+        for seed in Comparison.seeds first s.Seeds do
+            yield { Model = model; Seed = seed }
+    if s.Uncertainty.Members > 0 then
+        yield {
+            Model = "uncertainty"
+            Seed = s.Uncertainty.Seed
+        }
+]
+
+/// The physics fits this process made: raw parameter values (C, C_d, λ, γ, T₀) and the fit's wall time per settings.
+let private physicsFits =
+    Collections.Concurrent.ConcurrentDictionary<Settings, float[] * float>()
+
+/// Runs one part of the case on the split at `s.CutoffYear` (any part, in any order or process: each sets up
+/// the data and the physics it needs itself).
+let runPart (s: Settings) (part: Part) : PartResult =
+    let known = [ "physics"; "hybrid"; "LSTM"; "Transformer"; "PINN"; "uncertainty" ]
+
+    if not (List.contains part.Model known) then
+        let names = String.concat ", " known
+
+        raise (HybridException $"Energy balance: there is no part '{part.Model}'; the parts are {names}.")
+
+    let needsPhysics = part.Model <> "LSTM" && part.Model <> "Transformer"
     Engine.init ()
     use outer = torch.NewDisposeScope()
     let data = load ()
@@ -472,10 +525,30 @@ let run (s: Settings) : Outcome =
     let physicsParameters =
         Array.append (ps |> Array.map (fun p -> p.Raw)) [| offset.Raw |]
 
+    // The physics fit is deterministic: a process fits once per settings and puts the same values back for the
+    // next part that needs them (the in-process report's parts); a fresh process fits again.
     let physicsSeconds =
-        adam [| physicsParameters, 0.1 |] s.PhysicsIterations (fun _ ->
-            let surface, _ = rollout (physicsOf ps) forcing None
-            trainMse surface offset.Value)
+        if not needsPhysics then
+            0.0
+        else
+            match physicsFits.TryGetValue s with
+            | true, (values, seconds) ->
+                use _ = torch.no_grad ()
+
+                Array.iter2
+                    (fun (p: Modules.Parameter) (v: float) -> withScalar v p.fill_ |> ignore)
+                    physicsParameters
+                    values
+
+                seconds
+            | _ ->
+                let seconds =
+                    adam [| physicsParameters, 0.1 |] s.PhysicsIterations (fun _ ->
+                        let surface, _ = rollout (physicsOf ps) forcing None
+                        trainMse surface offset.Value)
+
+                physicsFits[s] <- (physicsParameters |> Array.map (fun p -> p.ToDouble()), seconds)
+                seconds
 
     let fittedModel =
         use _ = torch.no_grad ()
@@ -512,42 +585,20 @@ let run (s: Settings) : Outcome =
         use _ = torch.no_grad ()
         Array.iter2 (fun (p: Modules.Parameter) (v: torch.Tensor) -> p.copy_ v |> ignore) physicsParameters values
 
-    // A network model over the `Seeds` seeds from `first`: the mean test MSE and time, the rest from the first seed.
-    let overSeeds first (model: int -> ModelResult) =
-        Comparison.overSeeds (Comparison.seeds first s.Seeds) model (fun r mses seconds -> {
-            r with
-                TestMse = mses.Mean
-                TrainSeconds = seconds
-                SeedTestMse = mses.Runs
-        })
+    let hybridModel seed =
+        reset fittedValues
+        let net = hybridNet seed 0.0
+        let hybridSeconds = trainHybrid net s.HybridIterations
+        use _ = torch.no_grad ()
+        let p = physicsOf ps
 
-    let hybridModel =
-        overSeeds s.Seed (fun seed ->
-            reset fittedValues
-            let net = hybridNet seed 0.0
-            let hybridSeconds = trainHybrid net s.HybridIterations
-            use _ = torch.no_grad ()
-            let p = physicsOf ps
-
-            evaluate
-                "hybrid (EBM + MLP)"
-                $"two-box EBM + MLP correction N(T, F) (output scaled by {s.CorrectionScale} W/m2) on the surface energy budget, trained jointly from the fitted EBM"
-                (fun () -> fst (rollout p forcing (Some(correctionOf net))) .+ offset.Value)
-                (physicsSeconds + hybridSeconds)
-                (s.PhysicsIterations + s.HybridIterations)
-                (Array.append (named p (offset.Get())) [| "network weights", float (Neural.parameterCount net) |]))
-
-    let testTrendMse =
-        let xs = Array.init testYears float
-        let ys = data.Temperature |> Array.skip trainYears
-        let mx, my = Array.average xs, Array.average ys
-
-        let slope =
-            Array.fold2 (fun acc x y -> acc + (x - mx) * (y - my)) 0.0 xs ys
-            / Array.sumBy (fun x -> (x - mx) * (x - mx)) xs
-
-        Array.map2 (fun x y -> let e = my + slope * (x - mx) - y in e * e) xs ys
-        |> Array.average
+        evaluate
+            "hybrid (EBM + MLP)"
+            $"two-box EBM + MLP correction N(T, F) (output scaled by {s.CorrectionScale} W/m2) on the surface energy budget, trained jointly from the fitted EBM"
+            (fun () -> fst (rollout p forcing (Some(correctionOf net))) .+ offset.Value)
+            (physicsSeconds + hybridSeconds)
+            (s.PhysicsIterations + s.HybridIterations)
+            (Array.append (named p (offset.Get())) [| "network weights", float (Neural.parameterCount net) |])
 
     // All training years (the context of one-step predictions and forecasts) and the years kept (what is fitted).
     let fullHistory =
@@ -633,7 +684,7 @@ let run (s: Settings) : Outcome =
 
     // Uncertainty of the hybrid: each member starts from the fitted physics (the physics values the parameters
     // held before are put back afterwards); its noise variance is its training-year MSE.
-    let uncertainty =
+    let uncertainty () =
         let hybridValues = physicsParameters |> Array.map (fun p -> p.detach().clone ())
 
         let results =
@@ -657,6 +708,84 @@ let run (s: Settings) : Outcome =
 
         reset hybridValues
         results
+
+    match part.Model with
+    | "physics" -> {
+        Models = [| literatureModel; fittedModel |]
+        Uncertainty = [||]
+      }
+    | "hybrid" -> {
+        Models = [| hybridModel part.Seed |]
+        Uncertainty = [||]
+      }
+    | "LSTM" -> {
+        Models = [| sequenceModel SequenceModels.Architecture.Lstm part.Seed |]
+        Uncertainty = [||]
+      }
+    | "Transformer" -> {
+        Models = [| sequenceModel SequenceModels.Architecture.Transformer part.Seed |]
+        Uncertainty = [||]
+      }
+    | "PINN" -> {
+        Models = [| pinnModel part.Seed |]
+        Uncertainty = [||]
+      }
+    | _ -> {
+        Models = [||]
+        Uncertainty = uncertainty ()
+      }
+
+/// Builds the outcome from the results of every part of `parts s` (in any order): each network model's row is its
+/// first seed's run with the mean test MSE and training time over its seeds and the per-seed test MSEs; every
+/// model's physics residual is computed from its simulated record and the fitted physics. A missing part raises a
+/// `HybridException` that names it.
+let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
+    let data = load ()
+
+    let trainYears =
+        data.Years |> Array.filter (fun y -> y <= s.CutoffYear) |> Array.length
+
+    let testYears = data.Years.Length - trainYears
+
+    let resultOf (part: Part) =
+        results
+        |> List.tryFind (fun (p, _) -> p = part)
+        |> Option.map snd
+        |> Option.defaultWith (fun () ->
+            raise (
+                HybridException
+                    $"Energy balance: the part {part.Model} (seed {part.Seed}) has no result; run it before assembling the outcome."
+            ))
+
+    let physics = (resultOf { Model = "physics"; Seed = 0 }).Models
+    let fittedModel = physics[1]
+
+    // A network model over its seeds: the first seed's run with the mean test MSE and time over all of them.
+    let overSeeds model first =
+        let runs =
+            Comparison.seeds first s.Seeds
+            |> Array.map (fun seed -> (resultOf { Model = model; Seed = seed }).Models[0])
+
+        let mses = Comparison.summarise (runs |> Array.map (fun r -> r.TestMse))
+
+        {
+            runs[0] with
+                TestMse = mses.Mean
+                TrainSeconds = runs |> Array.averageBy (fun r -> r.TrainSeconds)
+                SeedTestMse = mses.Runs
+        }
+
+    let testTrendMse =
+        let xs = Array.init testYears float
+        let ys = data.Temperature |> Array.skip trainYears
+        let mx, my = Array.average xs, Array.average ys
+
+        let slope =
+            Array.fold2 (fun acc x y -> acc + (x - mx) * (y - my)) 0.0 xs ys
+            / Array.sumBy (fun x -> (x - mx) * (x - mx)) xs
+
+        Array.map2 (fun x y -> let e = my + slope * (x - mx) - y in e * e) xs ys
+        |> Array.average
 
     // The physics residual of a simulated record (see `ModelResult.PhysicsResidual`), in plain floats.
     let physicsResidual (simulated: float[]) =
@@ -684,16 +813,29 @@ let run (s: Settings) : Outcome =
         TestTrendMse = testTrendMse
         Models =
             [|
-                literatureModel
+                physics[0]
                 fittedModel
-                hybridModel
-                overSeeds (s.Seed + 100) (sequenceModel SequenceModels.Architecture.Lstm)
-                overSeeds (s.Seed + 100) (sequenceModel SequenceModels.Architecture.Transformer)
-                overSeeds (s.Seed + 100) pinnModel
+                overSeeds "hybrid" s.Seed
+                overSeeds "LSTM" (s.Seed + 100)
+                overSeeds "Transformer" (s.Seed + 100)
+                overSeeds "PINN" (s.Seed + 100)
             |]
             |> Array.map (fun m -> {
                 m with
                     PhysicsResidual = physicsResidual m.Simulated
             })
-        Uncertainty = uncertainty
+        Uncertainty =
+            if s.Uncertainty.Members > 0 then
+                (resultOf {
+                    Model = "uncertainty"
+                    Seed = s.Uncertainty.Seed
+                })
+                    .Uncertainty
+            else
+                [||]
     }
+
+/// Runs every model on the split at `s.CutoffYear`: every part of `parts s` in this process, one after another,
+/// then `assemble`.
+let run (s: Settings) : Outcome =
+    parts s |> List.map (fun p -> p, runPart s p) |> assemble s

@@ -255,7 +255,65 @@ let private rows (t: torch.Tensor) : float[][] =
     Array.init n (fun i -> [| a[2 * i]; a[2 * i + 1] |])
 
 /// Runs every model on the 1900–1915 / 1916–1920 split.
-let run (s: Settings) : Outcome =
+/// One independent part of the case's work (a task of the report's sweep): the models it trains and the network
+/// seed they start from. "physics" gives persistence and the three Lotka–Volterra models (no seed: 0); "hybrid",
+/// "interaction", "MLP", "LSTM", "Transformer" and "PINN" train one seed of that model (the hybrids and the PINN
+/// refit the physics they start from, which is deterministic); "uncertainty" runs the additive hybrid's deep
+/// ensemble and MC dropout (seed: the first member's).
+type Part = {
+    /// "physics", "hybrid", "interaction", "MLP", "LSTM", "Transformer", "PINN" or "uncertainty".
+    Model: string
+    /// The network seed (0 for "physics").
+    Seed: int
+}
+
+/// What one part computed.
+type PartResult = {
+    /// The models it trained, one seed each (`SeedTestMse` empty and `PhysicsResidual` NaN: `assemble` fills them).
+    Models: ModelResult[]
+    /// The calibration results of the "uncertainty" part (empty for the others).
+    Uncertainty: CaseUncertainty.MethodResult[]
+}
+
+/// The networks of the case and the first seed of each (its seeds are `Comparison.seeds first Seeds`).
+let private networks (s: Settings) = [
+    "hybrid", s.Seed
+    "interaction", s.Seed + 2
+    "MLP", s.Seed + 1
+    "LSTM", s.Seed + 100
+    "Transformer", s.Seed + 100
+    "PINN", s.Seed + 100
+]
+
+/// The parts of a run under `s`, in the order `run` takes them: the physics, each network over its `Seeds` seeds,
+/// then the uncertainty experiment (where it has members).
+let parts (s: Settings) : Part list = [
+    yield { Model = "physics"; Seed = 0 }
+    for model, first in networks s do
+        for seed in Comparison.seeds first s.Seeds do
+            yield { Model = model; Seed = seed }
+    if s.Uncertainty.Members > 0 then
+        yield {
+            Model = "uncertainty"
+            Seed = s.Uncertainty.Seed
+        }
+]
+
+/// The physics fits this process made: log-parameters (α, β, γ, δ) and the fit's wall time per settings.
+let private physicsFits =
+    Collections.Concurrent.ConcurrentDictionary<Settings, float[] * float>()
+
+/// Runs one part of the case (any part, in any order or process: each sets up the data and the physics it
+/// needs itself).
+let runPart (s: Settings) (part: Part) : PartResult =
+    let known = "physics" :: (networks s |> List.map fst) @ [ "uncertainty" ]
+
+    if not (List.contains part.Model known) then
+        let names = String.concat ", " known
+        raise (HybridException $"Predator–prey: there is no part '{part.Model}'; the parts are {names}.")
+
+    let needsPhysics = not (List.contains part.Model [ "MLP"; "LSTM"; "Transformer" ])
+
     Engine.init ()
     use outer = torch.NewDisposeScope()
     let years, observed = load ()
@@ -335,9 +393,25 @@ let run (s: Settings) : Outcome =
     let logP =
         torch.nn.Parameter((torch.tensor ([| 1.0; 0.05; 1.0; 0.05 |], dtype = f64)).log ())
 
+    // The physics fit is deterministic: a process fits once per settings and puts the same values back for the
+    // next part that needs them (the in-process report's parts); a fresh process fits again.
     let physicsSeconds =
-        train [| [| logP :> torch.Tensor |], 0.05 |] s.PhysicsIterations kept.WindowYears (fun h ->
-            windowLoss (lvSimulate (logP.exp ())) h)
+        if not needsPhysics then
+            0.0
+        else
+            match physicsFits.TryGetValue s with
+            | true, (values, seconds) ->
+                use _ = torch.no_grad ()
+                use v = torch.tensor (values, dtype = f64)
+                logP.copy_ v |> ignore
+                seconds
+            | _ ->
+                let seconds =
+                    train [| [| logP :> torch.Tensor |], 0.05 |] s.PhysicsIterations kept.WindowYears (fun h ->
+                        windowLoss (lvSimulate (logP.exp ())) h)
+
+                physicsFits[s] <- (logP.detach().data<float>().ToArray(), seconds)
+                seconds
 
     let fittedP = logP.detach().exp ()
 
@@ -400,19 +474,9 @@ let run (s: Settings) : Outcome =
 
         result, net, simulate
 
-    // A network model over the `Seeds` seeds from `first`: the mean test MSE and time, the rest from the first seed.
-    let overSeeds first (model: int -> ModelResult) =
-        Comparison.overSeeds (Comparison.seeds first s.Seeds) model (fun r mses seconds -> {
-            r with
-                TestMse = mses.Mean
-                TrainSeconds = seconds
-                SeedTestMse = mses.Runs
-        })
-
-    let hybridModel name description first rates =
-        overSeeds first (fun seed ->
-            let result, _, _ = hybridTrained 0.0 s.HybridIterations name description seed rates
-            result)
+    let hybridModel name description rates seed =
+        let result, _, _ = hybridTrained 0.0 s.HybridIterations name description seed rates
+        result
 
     let additiveRates (p: torch.Tensor) (n: torch.Tensor) x = lotkaVolterra p x .+ scale .* n
 
@@ -421,7 +485,6 @@ let run (s: Settings) : Outcome =
         hybridModel
             "hybrid (LV + MLP)"
             "Lotka–Volterra + additive MLP correction on both rates, trained jointly from the fitted LV"
-            s.Seed
             additiveRates
 
     // Neural interaction: the predation and conversion rates β, δ become β·exp(N₁(H, L)), δ·exp(N₂(H, L)),
@@ -430,7 +493,6 @@ let run (s: Settings) : Outcome =
         hybridModel
             "hybrid (neural interaction)"
             "dH/dt = αH − β e^N₁ HL, dL/dt = δ e^N₂ HL − γL; N(H, L) an MLP, trained jointly from the fitted LV"
-            (s.Seed + 2)
             (fun p n x ->
                 let h = x.select (1L, 0L)
                 let l = x.select (1L, 1L)
@@ -445,24 +507,23 @@ let run (s: Settings) : Outcome =
                 ))
 
     // Pure data-driven: autoregressive residual MLP, one year a step.
-    let data =
-        overSeeds (s.Seed + 1) (fun seed ->
-            let ar = new Mlp("autoregressive", 2, 2, s.Width, 2, dtype = f64)
-            CaseTraining.initialise ar seed false
+    let data seed =
+        let ar = new Mlp("autoregressive", 2, 2, s.Width, 2, dtype = f64)
+        CaseTraining.initialise ar seed false
 
-            let arStep (x: torch.Tensor) =
-                x .+ scale .* ar.forward (x ./ inputScale)
+        let arStep (x: torch.Tensor) =
+            x .+ scale .* ar.forward (x ./ inputScale)
 
-            let arSeconds =
-                train
-                    [| Neural.parameters ar |> Array.map (fun p -> p :> torch.Tensor), 5e-3 |]
-                    s.DataIterations
-                    kept.WindowYears
-                    (fun h -> windowLoss (iterate arStep) h)
+        let arSeconds =
+            train
+                [| Neural.parameters ar |> Array.map (fun p -> p :> torch.Tensor), 5e-3 |]
+                s.DataIterations
+                kept.WindowYears
+                (fun h -> windowLoss (iterate arStep) h)
 
-            evaluate "MLP autoregressive" "x(t+1) = x(t) + MLP(x(t)), no physics" (iterate arStep) true arSeconds [|
-                "network weights", float (Neural.parameterCount ar)
-            |])
+        evaluate "MLP autoregressive" "x(t+1) = x(t) + MLP(x(t)), no physics" (iterate arStep) true arSeconds [|
+            "network weights", float (Neural.parameterCount ar)
+        |]
 
     // Pure data-driven sequence baselines and the PINN, each over `Seeds` seeds: `fit` gives one seed's forecast of
     // the test years with its wall time, train MSE, training seconds and network size.
@@ -473,23 +534,22 @@ let run (s: Settings) : Outcome =
         |> Array.concat
         |> Array.average
 
-    let baseline name description epochs (fit: int -> (float[][] * float) * float * float * int64) =
-        overSeeds (s.Seed + 100) (fun seed ->
-            let (forecast, inference), trainMse, seconds, weights = fit seed
+    let baseline name description epochs (fit: int -> (float[][] * float) * float * float * int64) seed =
+        let (forecast, inference), trainMse, seconds, weights = fit seed
 
-            {
-                Name = name
-                Description = description
-                TestMse = testMse forecast
-                TrainMse = trainMse
-                TrainSeconds = seconds
-                InferenceSeconds = inference
-                Epochs = epochs
-                SeedTestMse = [||]
-                PhysicsResidual = nan
-                Parameters = [| "network weights", float weights |]
-                Forecast = forecast
-            })
+        {
+            Name = name
+            Description = description
+            TestMse = testMse forecast
+            TrainMse = trainMse
+            TrainSeconds = seconds
+            InferenceSeconds = inference
+            Epochs = epochs
+            SeedTestMse = [||]
+            PhysicsResidual = nan
+            Parameters = [| "network weights", float weights |]
+            Forecast = forecast
+        }
 
     let history =
         observed[first .. trainYears - 1]
@@ -554,7 +614,7 @@ let run (s: Settings) : Outcome =
 
     // Uncertainty of the additive hybrid: members are the same hybrid from other network seeds; the noise
     // variance is each member's training-window MSE (1- to 5-year forecasts from every training year).
-    let uncertainty =
+    let uncertainty () =
         CaseUncertainty.run s.Uncertainty [| "1916–1920", truthTest.reshape -1L |] (fun seed dropout ->
             let result, net, simulate =
                 hybridTrained dropout s.Uncertainty.Iterations "member" "" seed additiveRates
@@ -564,6 +624,77 @@ let run (s: Settings) : Outcome =
                 Predict = fun () -> [| (simulate last testYears).narrow(0L, 1L, int64 testYears).reshape -1L |]
                 NoiseVariance = result.TrainMse
             })
+
+    let one (m: ModelResult) = { Models = [| m |]; Uncertainty = [||] }
+
+    match part.Model with
+    | "physics" -> {
+        Models = [| persistence; prior; literature; trainedFor s.PhysicsIterations fitted |]
+        Uncertainty = [||]
+      }
+    | "hybrid" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (hybrid part.Seed))
+    | "interaction" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (interaction part.Seed))
+    | "MLP" -> one (trainedFor s.DataIterations (data part.Seed))
+    | "LSTM" -> one (sequence SequenceModels.Architecture.Lstm part.Seed)
+    | "Transformer" -> one (sequence SequenceModels.Architecture.Transformer part.Seed)
+    | "PINN" -> one (pinn part.Seed)
+    | _ -> {
+        Models = [||]
+        Uncertainty = uncertainty ()
+      }
+
+/// Builds the outcome from the results of every part of `parts s` (in any order): each network model's row is its
+/// first seed's run with the mean test MSE and training time over its seeds and the per-seed test MSEs; every
+/// model's physics residual is computed from its forecast and the fitted physics. A missing part raises a
+/// `HybridException` that names it.
+let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
+    Engine.init ()
+    use _ = torch.NewDisposeScope()
+    let years, observed = load ()
+    let trainYears = years |> Array.filter (fun y -> y <= 1915) |> Array.length
+
+    let obs =
+        torch.tensor(Array.concat observed, dtype = f64).reshape (int64 years.Length, 2L)
+
+    let last = obs.narrow (0L, int64 (trainYears - 1), 1L)
+
+    let resultOf (part: Part) =
+        results
+        |> List.tryFind (fun (p, _) -> p = part)
+        |> Option.map snd
+        |> Option.defaultWith (fun () ->
+            raise (
+                HybridException
+                    $"Predator–prey: the part {part.Model} (seed {part.Seed}) has no result; run it before assembling the outcome."
+            ))
+
+    let physics = (resultOf { Model = "physics"; Seed = 0 }).Models
+
+    let fittedP =
+        let named = physics[3].Parameters
+
+        let value name =
+            named |> Array.find (fun (n, _) -> n = name) |> snd
+
+        torch.tensor ([| value "alpha"; value "beta"; value "gamma"; value "delta" |], dtype = f64)
+
+    let lvSimulate (p: torch.Tensor) x0 years =
+        rollout (lotkaVolterra p) x0 years s.Substeps
+
+    // A network model over its seeds: the first seed's run with the mean test MSE and time over all of them.
+    let overSeeds model first =
+        let runs =
+            Comparison.seeds first s.Seeds
+            |> Array.map (fun seed -> (resultOf { Model = model; Seed = seed }).Models[0])
+
+        let mses = Comparison.summarise (runs |> Array.map (fun r -> r.TestMse))
+
+        {
+            runs[0] with
+                TestMse = mses.Mean
+                TrainSeconds = runs |> Array.averageBy (fun r -> r.TrainSeconds)
+                SeedTestMse = mses.Runs
+        }
 
     // The physics residual of a forecast (see `ModelResult.PhysicsResidual`).
     let physicsResidual (forecast: float[][]) =
@@ -591,18 +722,19 @@ let run (s: Settings) : Outcome =
         Years = years
         Observed = observed
         TrainYears = trainYears
-        Models =
-            Array.map withResidual [|
-                persistence
-                prior
-                literature
-                trainedFor s.PhysicsIterations fitted
-                trainedFor (s.PhysicsIterations + s.HybridIterations) hybrid
-                trainedFor (s.PhysicsIterations + s.HybridIterations) interaction
-                trainedFor s.DataIterations data
-                sequence SequenceModels.Architecture.Lstm
-                sequence SequenceModels.Architecture.Transformer
-                pinn
-            |]
-        Uncertainty = uncertainty
+        Models = Array.map withResidual [| yield! physics; for model, first in networks s -> overSeeds model first |]
+        Uncertainty =
+            if s.Uncertainty.Members > 0 then
+                (resultOf {
+                    Model = "uncertainty"
+                    Seed = s.Uncertainty.Seed
+                })
+                    .Uncertainty
+            else
+                [||]
     }
+
+/// Runs every model (see the module's summary): every part of `parts s` in this process, one after another, then
+/// `assemble`.
+let run (s: Settings) : Outcome =
+    parts s |> List.map (fun p -> p, runPart s p) |> assemble s

@@ -35,8 +35,8 @@ type Result = {
     Seconds: float[]
 }
 
-/// Runs `runCase f` (every model's (name, test MSE) with `TrainFraction = f`) for each of `fractions`.
-let run (case: string) (fractions: float[]) (runCase: float -> (string * float)[]) : Result =
+/// Checks that `fractions` are shares of the training data, distinct and ascending (a `HybridException` otherwise).
+let checkFractions (case: string) (fractions: float[]) : unit =
     if fractions.Length = 0 then
         raise (HybridException $"DataEfficiency.run '{case}': no fractions given; pass e.g. [| 0.5; 1.0 |].")
 
@@ -50,13 +50,9 @@ let run (case: string) (fractions: float[]) (runCase: float -> (string * float)[
     if Array.sort fractions <> fractions || Array.distinct fractions <> fractions then
         raise (HybridException $"DataEfficiency.run '{case}': fractions %A{fractions} must be distinct and ascending.")
 
-    let runs =
-        fractions
-        |> Array.map (fun f ->
-            let watch = Stopwatch.StartNew()
-            let rows = runCase f
-            rows, watch.Elapsed.TotalSeconds)
-
+/// The result from one run per fraction (every model's (name, test MSE), the run's wall time in seconds), in the
+/// order of `fractions`: the same models at every fraction, or a `HybridException`.
+let ofRuns (case: string) (fractions: float[]) (runs: ((string * float)[] * float)[]) : Result =
     let models = runs[0] |> fst |> Array.map fst
 
     runs
@@ -76,6 +72,17 @@ let run (case: string) (fractions: float[]) (runCase: float -> (string * float)[
             |> Array.mapi (fun m _ -> runs |> Array.map (fun (rows, _) -> snd rows[m]))
         Seconds = runs |> Array.map snd
     }
+
+/// Runs `runCase f` (every model's (name, test MSE) with `TrainFraction = f`) for each of `fractions`.
+let run (case: string) (fractions: float[]) (runCase: float -> (string * float)[]) : Result =
+    checkFractions case fractions
+
+    fractions
+    |> Array.map (fun f ->
+        let watch = Stopwatch.StartNew()
+        let rows = runCase f
+        rows, watch.Elapsed.TotalSeconds)
+    |> ofRuns case fractions
 
 /// A fraction as a percentage, "10%", "25%", "50%", "100%".
 let percent (f: float) = $"{100.0 * f:G4}%%"

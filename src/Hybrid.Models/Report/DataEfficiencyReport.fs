@@ -199,17 +199,44 @@ let private cases (seeds: int) : Case list =
 [<Literal>]
 let Seeds = 3
 
-/// Runs the experiment and returns the section of summary.md (files into `dir`). Full mode: every case at
-/// `DataEfficiency.fractions`, networks over `Seeds` seeds; `quick`: Lorenz-96 only (the cheapest case with a
-/// hybrid and a pure-ML model), at 50% and 100% (what the claim needs), one seed.
-let write (dir: string) (quick: bool) : string =
+/// The cases and shares of the experiment (see `write`): every case at `DataEfficiency.fractions` with networks
+/// over `Seeds` seeds, or with `quick` Lorenz-96 only at 50% and 100%, one seed.
+let private chosen (quick: bool) =
     let seeds = if quick then 1 else Seeds
 
-    let chosen, fractions =
+    let cases =
         if quick then
-            cases seeds |> List.filter (fun c -> c.Stem = "lorenz96"), [| 0.5; 1.0 |]
+            cases seeds |> List.filter (fun c -> c.Stem = "lorenz96")
         else
-            cases seeds, DataEfficiency.fractions
+            cases seeds
+
+    seeds, cases, (if quick then [| 0.5; 1.0 |] else DataEfficiency.fractions)
+
+/// The experiment's runs: (case stem, share), every case at every share, in the order `write` reports them.
+let runs (quick: bool) : (string * float) list =
+    let _, cases, fractions = chosen quick
+
+    [
+        for c in cases do
+            for f in fractions -> c.Stem, f
+    ]
+
+/// One run: the case `stem` with `TrainFraction = share`, every model's (name, test MSE).
+let runOne (quick: bool) (stem: string) (share: float) : (string * float)[] =
+    let _, cases, _ = chosen quick
+
+    match cases |> List.tryFind (fun c -> c.Stem = stem) with
+    | Some c ->
+        eprintfn $"report: data efficiency, {c.Title} at {DataEfficiency.percent share} ..."
+        c.Run share
+    | None ->
+        let known = cases |> List.map (fun c -> c.Stem) |> String.concat ", "
+        raise (Hybrid.HybridException $"Data efficiency: no case '{stem}' in these settings; the cases are {known}.")
+
+/// The section of summary.md (files into `dir`) from the result of every run of `runs quick`: (stem, share) →
+/// (every model's (name, test MSE), wall time in seconds).
+let assemble (dir: string) (quick: bool) (results: ((string * float) * ((string * float)[] * float)) list) : string =
+    let seeds, cases, fractions = chosen quick
 
     let md = StringBuilder()
     let add (s: string) = md.AppendLine s |> ignore
@@ -226,16 +253,43 @@ let write (dir: string) (quick: bool) : string =
 
     add ""
 
-    for c in chosen do
+    for c in cases do
         let selects =
             fractions
             |> Array.map (fun f -> $"{DataEfficiency.percent f}: {c.Selects f}")
             |> String.concat "; "
 
-        eprintfn $"report: data efficiency, {c.Title} ({fractions.Length} shares) ..."
-        let result = DataEfficiency.run c.Stem fractions c.Run
+        let caseRuns =
+            fractions
+            |> Array.map (fun f ->
+                results
+                |> List.tryFind (fun (key, _) -> key = (c.Stem, f))
+                |> Option.map snd
+                |> Option.defaultWith (fun () ->
+                    raise (
+                        Hybrid.HybridException
+                            $"Data efficiency: no result for {c.Title} at {DataEfficiency.percent f}; run it before assembling the section."
+                    )))
+
+        let result = DataEfficiency.ofRuns c.Stem fractions caseRuns
 
         md.Append(DataEfficiency.write dir c.Title $"Training data per share: {selects}. {c.Remark}" c.Metric result)
         |> ignore
 
     md.ToString()
+
+/// Runs the experiment and returns the section of summary.md (files into `dir`). Full mode: every case at
+/// `DataEfficiency.fractions`, networks over `Seeds` seeds; `quick`: Lorenz-96 only (the cheapest case with a
+/// hybrid and a pure-ML model), at 50% and 100% (what the claim needs), one seed.
+let write (dir: string) (quick: bool) : string =
+    let _, _, fractions = chosen quick
+
+    for stem in runs quick |> List.map fst |> List.distinct do
+        DataEfficiency.checkFractions stem fractions
+
+    runs quick
+    |> List.map (fun (stem, f) ->
+        let watch = Diagnostics.Stopwatch.StartNew()
+        let rows = runOne quick stem f
+        (stem, f), (rows, watch.Elapsed.TotalSeconds))
+    |> assemble dir quick

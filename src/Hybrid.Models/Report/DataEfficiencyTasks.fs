@@ -1,0 +1,56 @@
+/// The data-efficiency experiment as tasks: one task per case and share of its training data (`Share`; seed 0,
+/// the case's own network seeds inside), each carrying every model's test MSE as rows, and the section assembled
+/// by `DataEfficiencyReport.assemble` with each task's wall time as the run's time.
+module Hybrid.Models.Report.DataEfficiencyTasks
+
+open Hybrid
+open Hybrid.Models.Common
+open Hybrid.Models.Tasks
+
+/// The experiment's name in tasks.
+[<Literal>]
+let Name = "data-efficiency"
+
+let private quickOf (key: string) =
+    match key with
+    | "quick" -> true
+    | "full" -> false
+    | other ->
+        raise (
+            HybridException
+                $"The data-efficiency section runs under the settings quick or full, not '{other}'; plan it with --quick or without."
+        )
+
+/// The data-efficiency experiment as tasks.
+let experiment: Experiment = {
+    Name = Name
+    Title = "data efficiency"
+    Tasks =
+        fun key ->
+            DataEfficiencyReport.runs (quickOf key)
+            |> List.map (fun (stem, share) -> {
+                TaskSpec.create Name key stem 0 with
+                    Share = Some share
+            })
+    Run =
+        fun _ t ->
+            let rows = DataEfficiencyReport.runOne (quickOf t.Settings) t.Model t.Share.Value
+
+            Experiment.result
+                t
+                (rows
+                 |> Array.map (fun (model, mse) -> {
+                     Case = t.Model
+                     Model = model
+                     Split = "test"
+                     Metric = "mse"
+                     Seed = 0
+                     Value = mse
+                 })) [||] [||]
+    Assemble =
+        fun dir key results ->
+            results
+            |> List.map (fun r ->
+                (r.Task.Model, r.Task.Share.Value), (r.Rows |> Array.map (fun row -> row.Model, row.Value), r.Seconds))
+            |> DataEfficiencyReport.assemble dir (quickOf key)
+}

@@ -1,0 +1,50 @@
+/// The report as tasks: its sections in report order, each an `Experiment` (energy balance and predator–prey split into one
+/// task per model and seed, data efficiency into one per case and share, the other sections one task each for now), and the synthetic experiment for tests.
+module Hybrid.Models.Report.ReportTasks
+
+open Hybrid
+open Hybrid.Models.Cases
+open Hybrid.Models.Tasks
+
+let private quickOf (key: string) = key = "quick"
+
+/// The report's sections as experiments, in report order (the flagship first).
+let report: Experiment list = [
+    SectionTask.experiment "lorenz96" "two-scale Lorenz-96" (fun dir key ->
+        Lorenz96Report.write dir (Lorenz96.run (if quickOf key then Lorenz96.quick else Lorenz96.defaults)))
+    PredatorPreyTasks.experiment
+    SectionTask.experiment "pharmacokinetics" "pharmacokinetics" (fun dir key ->
+        PharmacokineticsReport.write
+            dir
+            (Pharmacokinetics.run (
+                if quickOf key then
+                    Pharmacokinetics.quick
+                else
+                    Pharmacokinetics.defaults
+            )))
+    EnergyBalanceTasks.experiment
+    SectionTask.experiment "tumour" "tumour growth" (fun dir key ->
+        TumourReport.write dir (Tumour.run (if quickOf key then Tumour.quick else Tumour.defaults)))
+    DataEfficiencyTasks.experiment
+]
+
+/// Every experiment a sweep can run: the report's and the synthetic one.
+let all: Experiment list = report @ [ Synthetic.experiment ]
+
+/// The experiment named `name`; an unknown name raises a `HybridException` that lists the known ones.
+let find (name: string) : Experiment =
+    all
+    |> List.tryFind (fun e -> e.Name = name)
+    |> Option.defaultWith (fun () ->
+        let known = all |> List.map (fun e -> e.Name) |> String.concat ", "
+        raise (HybridException $"There is no experiment '{name}'; the known ones are {known}."))
+
+/// The tasks of the experiments named in `only` (all of the report's where empty) under the settings key, in
+/// report order.
+let plan (key: string) (only: string list) : TaskSpec list =
+    let chosen =
+        match only with
+        | [] -> report
+        | names -> names |> List.map find
+
+    chosen |> List.collect (fun e -> e.Tasks key)

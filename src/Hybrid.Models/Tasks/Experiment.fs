@@ -1,0 +1,76 @@
+namespace Hybrid.Models.Tasks
+
+open System
+open System.Diagnostics
+open Hybrid
+open Hybrid.Models.Common
+
+/// A case study or experiment of the report as tasks: the one code path of an in-process run and a distributed
+/// one (a sweep). `Tasks` plans, `Run` computes one task (in any process, in any order), `Assemble` builds the
+/// report section from the results.
+type Experiment = {
+    /// The name tasks carry (`TaskSpec.Experiment`), e.g. "energy-balance".
+    Name: string
+    /// The section's title in progress lines, e.g. "energy balance".
+    Title: string
+    /// The tasks under a settings key ("quick", "full", "tiny"), in the order an in-process run takes them.
+    Tasks: string -> TaskSpec list
+    /// Computes one task. `files` is a folder the task may write files into that the section keeps (in a sweep
+    /// `files/<id>/`, copied next to summary.md by the merge); most tasks return rows only. The returned result's
+    /// id, task and wall time are set by `Experiment.run`.
+    Run: string -> TaskSpec -> TaskResult
+    /// Writes the section's files into the report folder (first argument) and returns its markdown, from the
+    /// results of every task of `Tasks settings` (third argument, in plan order) under the settings key (second).
+    Assemble: string -> string -> TaskResult list -> string
+}
+
+/// Running and assembling experiments.
+module Experiment =
+
+    /// A result of `task` with these rows, series and texts (id set, wall time 0 until `run` sets it).
+    let result (task: TaskSpec) (rows: ResultRow[]) (series: (string * float[])[]) (texts: (string * string)[]) = {
+        Id = TaskSpec.id task
+        Task = task
+        Rows = rows
+        Series = series
+        Texts = texts
+        Seconds = 0.0
+    }
+
+    /// Runs one task of `e`: seeds TorchSharp's global generator from the task's seed (so anything that draws from
+    /// it, such as MC dropout, gives the same numbers in every process), runs it, and sets the result's id, task
+    /// and wall time.
+    let run (e: Experiment) (files: string) (task: TaskSpec) : TaskResult =
+        if task.Experiment <> e.Name then
+            raise (
+                HybridException $"The task {TaskSpec.describe task} belongs to '{task.Experiment}', not to '{e.Name}'."
+            )
+
+        Engine.init ()
+        Engine.seed task.Seed
+        let watch = Stopwatch.StartNew()
+        let r = e.Run files task
+
+        {
+            r with
+                Id = TaskSpec.id task
+                Task = task
+                Seconds = watch.Elapsed.TotalSeconds
+        }
+
+    /// The section of `e` run in this process: every task one after another (files into `dir`), then `Assemble`
+    /// into `dir`.
+    let inProcess (e: Experiment) (dir: string) (settings: string) : string =
+        e.Tasks settings |> List.map (run e dir) |> e.Assemble dir settings
+
+    /// The settings key of a `--quick` flag: "quick" or "full".
+    let settingsKey (quick: bool) = if quick then "quick" else "full"
+
+    /// Picks the settings of a key among quick, full and (for tests) tiny; an unknown key raises a
+    /// `HybridException` that names the known ones.
+    let pick (key: string) (quick: 'S) (full: 'S) (tiny: 'S) : 'S =
+        match key with
+        | "quick" -> quick
+        | "full" -> full
+        | "tiny" -> tiny
+        | other -> raise (HybridException $"Unknown settings key '{other}'; use quick, full or tiny (tests).")
