@@ -539,7 +539,7 @@ let siteRoot = "/"
 /// Files whose public members may still lack `///` docs because they are being rewritten elsewhere; the
 /// missing-docs check skips them. Paths relative to the repository root; a folder ends with '/'. Empty this
 /// list once those files are documented.
-let undocumentedAllowed: string list = [ "src/Hybrid.Models/Report/"; "src/Hybrid.Cli/" ]
+let undocumentedAllowed: string list = [ "src/Hybrid.Cli/" ]
 
 /// Pages of the site that fsdocs links to but does not write, because of a defect of fsdocs itself; the link
 /// check accepts links to them. Remove an entry when fsdocs writes the page (the check then passes without it).

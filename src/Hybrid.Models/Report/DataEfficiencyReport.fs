@@ -2,7 +2,7 @@
 /// `Experiments.DataEfficiency` with which settings and shares, and what each case's share selects. Every case runs
 /// with its QUICK settings here (four full-settings runs per case would take most of an hour), so the numbers are
 /// comparable across shares within a case but not with the full-settings tables above.
-module Hybrid.Models.Report.DataEfficiencyReport
+module internal Hybrid.Models.Report.DataEfficiencyReport
 
 open System
 open System.Text

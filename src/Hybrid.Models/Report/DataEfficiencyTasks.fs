@@ -1,7 +1,7 @@
 /// The data-efficiency experiment as tasks: one task per case and share of its training data (`Share`; seed 0,
 /// the case's own network seeds inside), each carrying every model's test MSE as rows, and the section assembled
 /// by `DataEfficiencyReport.assemble` with each task's wall time as the run's time.
-module Hybrid.Models.Report.DataEfficiencyTasks
+module internal Hybrid.Models.Report.DataEfficiencyTasks
 
 open Hybrid
 open Hybrid.Models.Common

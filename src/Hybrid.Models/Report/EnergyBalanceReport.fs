@@ -1,5 +1,5 @@
 /// The energy-balance section of the report: global temperature simulated from CO₂ forcing.
-module Hybrid.Models.Report.EnergyBalanceReport
+module internal Hybrid.Models.Report.EnergyBalanceReport
 
 open System
 open System.IO

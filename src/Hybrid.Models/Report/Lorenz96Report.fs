@@ -1,5 +1,5 @@
 /// The two-scale Lorenz-96 section of the report: forecast skill and long-run statistics of sub-grid closures.
-module Hybrid.Models.Report.Lorenz96Report
+module internal Hybrid.Models.Report.Lorenz96Report
 
 open System
 open System.Globalization

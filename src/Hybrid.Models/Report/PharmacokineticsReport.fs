@@ -1,5 +1,5 @@
 /// The pharmacokinetics section of the report: theophylline concentrations of held-out subjects.
-module Hybrid.Models.Report.PharmacokineticsReport
+module internal Hybrid.Models.Report.PharmacokineticsReport
 
 open System
 open System.IO

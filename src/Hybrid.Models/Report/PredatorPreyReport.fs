@@ -1,5 +1,5 @@
 /// The predator–prey section of the report: lynx–hare forecasts for 1916–1920 against the observations.
-module Hybrid.Models.Report.PredatorPreyReport
+module internal Hybrid.Models.Report.PredatorPreyReport
 
 open System
 open System.IO

@@ -1,7 +1,7 @@
 /// The predator–prey case as tasks: one task per part of the case (`PredatorPrey.parts`: the physics, each network
 /// model per seed, the uncertainty experiment), its models carried as result rows, forecasts and descriptions, and
 /// the section assembled from them by `PredatorPreyReport.write`.
-module Hybrid.Models.Report.PredatorPreyTasks
+module internal Hybrid.Models.Report.PredatorPreyTasks
 
 open Hybrid.Models.Cases
 open Hybrid.Models.Common

@@ -1,7 +1,7 @@
 /// A report section not yet split into finer tasks, as one task: the task runs the whole case (or experiment) and
 /// writes its section's files (CSV files, charts) into its files folder, and carries the section's markdown as its
 /// one text, "markdown". A sweep still runs such sections in parallel with each other and with the finer tasks.
-module Hybrid.Models.Report.SectionTask
+module internal Hybrid.Models.Report.SectionTask
 
 open Hybrid
 open Hybrid.Models.Tasks

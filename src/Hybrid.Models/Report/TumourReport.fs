@@ -1,7 +1,7 @@
 /// The tumour-growth twin section of the report: in- and out-of-domain errors, parameter recovery over seeds,
 /// physics residuals, training and inference times, the learned kill curves, the pure-ML baselines (LSTM,
 /// transformer) and the PINN against the hybrid, and the hybrid's uncertainty (deep ensemble, MC dropout).
-module Hybrid.Models.Report.TumourReport
+module internal Hybrid.Models.Report.TumourReport
 
 open System
 open System.IO

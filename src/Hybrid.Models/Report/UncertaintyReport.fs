@@ -1,7 +1,7 @@
 /// The uncertainty part of each case's report section (issue #6, experiment e): a CSV of coverage per level,
 /// a reliability chart (observed against nominal coverage, the diagonal as a series), a table and generated
 /// sentences saying whether the deep ensemble and MC dropout are over- or under-confident.
-module Hybrid.Models.Report.UncertaintyReport
+module internal Hybrid.Models.Report.UncertaintyReport
 
 open System.IO
 open Hybrid.Training
