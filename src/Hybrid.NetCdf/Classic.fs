@@ -79,7 +79,9 @@ type private Writer(stream: Stream) =
         w.Padded bytes
 
 let private attributeSize (name: string, value: AttributeValue) =
-    let nameSize = 4L + padded (int64 (Encoding.UTF8.GetByteCount(name.Normalize NormalizationForm.FormC)))
+    let nameSize =
+        4L
+        + padded (int64 (Encoding.UTF8.GetByteCount(name.Normalize NormalizationForm.FormC)))
 
     let valuesSize =
         match value with
@@ -96,7 +98,8 @@ let private listSize (items: 'a list) (size: 'a -> int64) =
 let private attributesSize (attributes: (string * AttributeValue) list) = listSize attributes attributeSize
 
 let private nameSize (name: string) =
-    4L + padded (int64 (Encoding.UTF8.GetByteCount(name.Normalize NormalizationForm.FormC)))
+    4L
+    + padded (int64 (Encoding.UTF8.GetByteCount(name.Normalize NormalizationForm.FormC)))
 
 let private headerSize (offsetSize: int64) (dataset: Dataset) =
     4L
@@ -171,7 +174,9 @@ let write (path: string) (dataset: Dataset) =
     let dimensionIndex =
         dataset.Dimensions |> List.mapi (fun i d -> d.Name, i) |> Map.ofList
 
-    use file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 <<< 16)
+    use file =
+        new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 <<< 16)
+
     let w = Writer(file)
     file.Write([| byte 'C'; byte 'D'; byte 'F'; version |], 0, 4)
     w.Int32 0
@@ -269,14 +274,21 @@ type private Reader(path: string, stream: Stream) =
         let bytes = r.Bytes(int (padded (int64 n)))
         Encoding.UTF8.GetString(bytes, 0, n)
 
-    member _.Seek(offset: int64) = stream.Seek(offset, SeekOrigin.Begin) |> ignore
+    member _.Seek(offset: int64) =
+        stream.Seek(offset, SeekOrigin.Begin) |> ignore
 
 /// Values of `count` elements of NetCDF type `ncType` from big-endian `bytes`.
 let private decode (ncType: int) (count: int) (bytes: byte[]) (at: int) : VariableData =
     match ncType with
     | 1 -> VariableData.Int32(Array.init count (fun i -> int (sbyte bytes[at + i])))
-    | 3 -> VariableData.Int32(Array.init count (fun i -> int (BinaryPrimitives.ReadInt16BigEndian(ReadOnlySpan(bytes, at + i * 2, 2)))))
-    | 4 -> VariableData.Int32(Array.init count (fun i -> BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(bytes, at + i * 4, 4))))
+    | 3 ->
+        VariableData.Int32(
+            Array.init count (fun i -> int (BinaryPrimitives.ReadInt16BigEndian(ReadOnlySpan(bytes, at + i * 2, 2))))
+        )
+    | 4 ->
+        VariableData.Int32(
+            Array.init count (fun i -> BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(bytes, at + i * 4, 4)))
+        )
     | 5 -> Float32(Array.init count (fun i -> BinaryPrimitives.ReadSingleBigEndian(ReadOnlySpan(bytes, at + i * 4, 4))))
     | _ -> Float64(Array.init count (fun i -> BinaryPrimitives.ReadDoubleBigEndian(ReadOnlySpan(bytes, at + i * 8, 8))))
 
@@ -324,7 +336,9 @@ type private Header = {
 
 /// Reads a CDF-1 or CDF-2 file (the caller has checked the first three bytes are "CDF").
 let read (path: string) : Dataset =
-    use file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 <<< 16)
+    use file =
+        new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 <<< 16)
+
     let r = Reader(path, file)
     let magic = r.Bytes 4
     let version = magic[3]
@@ -381,7 +395,8 @@ let read (path: string) : Dataset =
                         let id = r.Int32()
 
                         if id < 0 || id >= dimensions.Length then
-                            r.Fail $"variable '{name}' names dimension id {id}, but the file has {dimensions.Length} dimensions"
+                            r.Fail
+                                $"variable '{name}' names dimension id {id}, but the file has {dimensions.Length} dimensions"
 
                         id)
 
@@ -413,11 +428,16 @@ let read (path: string) : Dataset =
 
     let recordSize =
         match recordVariables with
-        | [ (_, dims, _, t, _, _) ] -> int64 (typeSize t) * (dims.Tail |> List.fold (fun a d -> a * int64 (length d)) 1L)
+        | [ (_, dims, _, t, _, _) ] ->
+            int64 (typeSize t)
+            * (dims.Tail |> List.fold (fun a d -> a * int64 (length d)) 1L)
         | many ->
             many
             |> List.sumBy (fun (_, dims, _, t, _, _) ->
-                padded (int64 (typeSize t) * (dims.Tail |> List.fold (fun a d -> a * int64 (length d)) 1L)))
+                padded (
+                    int64 (typeSize t)
+                    * (dims.Tail |> List.fold (fun a d -> a * int64 (length d)) 1L)
+                ))
 
     let variables =
         header.Variables
@@ -469,7 +489,9 @@ let read (path: string) : Dataset =
             })
 
     {
-        Dimensions = header.Dimensions |> List.mapi (fun i (name, _) -> { Name = name; Length = length i })
+        Dimensions =
+            header.Dimensions
+            |> List.mapi (fun i (name, _) -> { Name = name; Length = length i })
         Variables = variables
         Attributes = header.Attributes
     }

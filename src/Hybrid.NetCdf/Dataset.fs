@@ -108,7 +108,8 @@ module Dataset =
         match dataset.Variables |> List.tryFind (fun v -> v.Name = name) with
         | Some v -> v
         | None ->
-            let names = dataset.Variables |> List.map (fun v -> $"'{v.Name}'") |> String.concat ", "
+            let names =
+                dataset.Variables |> List.map (fun v -> $"'{v.Name}'") |> String.concat ", "
 
             raise (
                 NetCdfException(

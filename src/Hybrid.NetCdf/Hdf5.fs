@@ -158,8 +158,14 @@ let read (path: string) : Dataset =
                 | _ -> unsupported path what (describe d.Type + " (unsigned)")
 
             let data =
-                numbers path what d.Type (fun () -> d.Read<float[]>()) (fun () -> d.Read<float32[]>()) readInt (fun () ->
-                    d.Read<int64[]>())
+                numbers
+                    path
+                    what
+                    d.Type
+                    (fun () -> d.Read<float[]>())
+                    (fun () -> d.Read<float32[]>())
+                    readInt
+                    (fun () -> d.Read<int64[]>())
 
             {
                 Name = d.Name

@@ -42,7 +42,8 @@ module NetCdf =
 
             for d in v.Dimensions do
                 if not (lengths.ContainsKey d) then
-                    let known = dataset.Dimensions |> List.map (fun d -> $"'{d.Name}'") |> String.concat ", "
+                    let known =
+                        dataset.Dimensions |> List.map (fun d -> $"'{d.Name}'") |> String.concat ", "
 
                     refuse
                         path
@@ -119,7 +120,9 @@ module NetCdf =
     let read (path: string) : Dataset =
         if not (File.Exists path) then
             raise (
-                NetCdfException($"Cannot read '{path}': there is no such file. Check the path (relative paths start at {Environment.CurrentDirectory}).")
+                NetCdfException(
+                    $"Cannot read '{path}': there is no such file. Check the path (relative paths start at {Environment.CurrentDirectory})."
+                )
             )
 
         let magic =
@@ -128,10 +131,14 @@ module NetCdf =
             let n = stream.Read(bytes, 0, 8)
             bytes[.. n - 1]
 
-        let isHdf5 = magic = [| 0x89uy; byte 'H'; byte 'D'; byte 'F'; 13uy; 10uy; 26uy; 10uy |]
+        let isHdf5 =
+            magic = [| 0x89uy; byte 'H'; byte 'D'; byte 'F'; 13uy; 10uy; 26uy; 10uy |]
 
         let isClassic =
-            magic.Length >= 4 && magic[0] = byte 'C' && magic[1] = byte 'D' && magic[2] = byte 'F'
+            magic.Length >= 4
+            && magic[0] = byte 'C'
+            && magic[1] = byte 'D'
+            && magic[2] = byte 'F'
 
         let dataset =
             if isClassic then

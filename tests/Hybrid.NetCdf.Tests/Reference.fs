@@ -26,7 +26,7 @@ let dataset =
                         }
                     else
                         v)
-       }
+    }
     |> Dataset.withVariable {
         Name = "tas"
         Dimensions = [ "time"; "lat"; "lon" ]
@@ -93,7 +93,9 @@ let check (read: Dataset) =
     Expect.equal (Variable.longName tas) (Some "near-surface air temperature") "tas's long_name"
 
     Expect.equal
-        (tas.Attributes |> List.tryFind (fun (n, _) -> n = "_FillValue") |> Option.map snd)
+        (tas.Attributes
+         |> List.tryFind (fun (n, _) -> n = "_FillValue")
+         |> Option.map snd)
         (Some(Float32s [| -9999.0f |]))
         "tas's _FillValue"
 

@@ -31,25 +31,25 @@ let tests =
                         "i32", Int32s [| -7; System.Int32.MaxValue |]
                         "text", Text "Grad Celsius, Ünïcödé"
                     ]
-                  }
+                }
                 |> Dataset.withVariable {
                     Name = "b"
                     Dimensions = [ "x" ]
                     Data = Float32 [| 1.5f; -3.25f; 1e-45f |]
                     Attributes = []
-                  }
+                }
                 |> Dataset.withVariable {
                     Name = "c"
                     Dimensions = [ "y" ]
                     Data = Int32 [| System.Int32.MinValue; 42 |]
                     Attributes = []
-                  }
+                }
                 |> Dataset.withVariable {
                     Name = "g"
                     Dimensions = []
                     Data = Float64 [| 9.81 |]
                     Attributes = [ "units", Text "m s-2" ]
-                  }
+                }
                 |> Dataset.withAttribute "history" (Text "made by a test")
 
             Expect.equal (roundTrip written) written "the same dataset"
@@ -102,7 +102,12 @@ let tests =
             |> NetCdf.write file.Path
 
             let bytes = File.ReadAllBytes file.Path
-            let stored = System.Buffers.Binary.BinaryPrimitives.ReadDoubleBigEndian(System.ReadOnlySpan(bytes, bytes.Length - 16, 8))
+
+            let stored =
+                System.Buffers.Binary.BinaryPrimitives.ReadDoubleBigEndian(
+                    System.ReadOnlySpan(bytes, bytes.Length - 16, 8)
+                )
+
             Expect.equal stored -1.0 "the file holds the fill value"
 
             match (Dataset.variable "v" (NetCdf.read file.Path)).Data with
