@@ -154,8 +154,9 @@ let private writeAttributes (w: Writer) (attributes: (string * AttributeValue) l
 /// The largest offset CDF-1 can hold; a dataset whose data starts beyond it is written as CDF-2.
 let classicOffsetLimit = int64 Int32.MaxValue
 
-/// Writes a checked dataset (Validate.forWrite) as CDF-1, or CDF-2 where an offset needs 64 bits.
-let write (path: string) (dataset: Dataset) =
+/// Writes a checked dataset as CDF-1, or as CDF-2 where a variable's data start beyond `offsetLimit`
+/// (classicOffsetLimit; tests pass a smaller one to write CDF-2 without 2 GiB of data).
+let write (offsetLimit: int64) (path: string) (dataset: Dataset) =
     let offsets (offsetSize: int64) =
         let start = headerSize offsetSize dataset
 
@@ -166,7 +167,7 @@ let write (path: string) (dataset: Dataset) =
     let classic = offsets 4L
 
     let version, offsetSize, begins =
-        if classic |> List.forall (fun b -> b <= classicOffsetLimit) then
+        if classic |> List.forall (fun b -> b <= offsetLimit) then
             1uy, 4L, classic
         else
             2uy, 8L, offsets 8L

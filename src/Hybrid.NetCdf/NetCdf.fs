@@ -100,18 +100,22 @@ module NetCdf =
           }
         | _ -> v
 
+    /// `write` with the offset past which CDF-2 is written (tests write CDF-2 without 2 GiB of data).
+    let internal writeClassic (offsetLimit: int64) (path: string) (dataset: Dataset) =
+        checkForWrite path dataset
+
+        Classic.write offsetLimit path {
+            dataset with
+                Variables = dataset.Variables |> List.map fillMissing
+        }
+
     /// Writes `dataset` to `path` as a NetCDF classic file (CDF-1, or CDF-2 "64-bit offset" when its data reach
     /// past 2 GiB), which every NetCDF reader (netCDF-C, xarray, CDO, NCO, Panoply) reads. NaN values of a float
     /// variable with a `_FillValue` are written as that fill value. Raises NetCdfException naming the dimension
     /// or variable when a name is not a NetCDF name, a dimension is missing or has no points, or a variable's
     /// number of values does not match its dimensions.
     let write (path: string) (dataset: Dataset) =
-        checkForWrite path dataset
-
-        Classic.write path {
-            dataset with
-                Variables = dataset.Variables |> List.map fillMissing
-        }
+        writeClassic Classic.classicOffsetLimit path dataset
 
     /// Reads a NetCDF file: classic (CDF-1) or 64-bit offset (CDF-2), or NetCDF-4 (HDF5, the root group; xarray's
     /// default). byte and short values are widened to int32, 64-bit integers (below 2^53) to float64. Values of

@@ -45,7 +45,15 @@ let tests =
             withPython (fun python ->
                 use file = new TempFile(".nc")
                 NetCdf.write file.Path dataset
-                let code, output = run python [ script; "check"; file.Path ]
+                let code, output = run python [ script; "check"; file.Path; "NETCDF3_CLASSIC" ]
+                Expect.equal (code, output.Trim()) (0, "ok") "netcdf_client.py check")
+        }
+
+        test "xarray reads what Hybrid wrote as CDF-2 (64-bit offset)" {
+            withPython (fun python ->
+                use file = new TempFile(".nc")
+                NetCdf.writeClassic 0L file.Path dataset
+                let code, output = run python [ script; "check"; file.Path; "NETCDF3_64BIT_OFFSET" ]
                 Expect.equal (code, output.Trim()) (0, "ok") "netcdf_client.py check")
         }
 

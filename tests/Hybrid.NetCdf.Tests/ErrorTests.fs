@@ -91,4 +91,16 @@ let tests =
                 "The dataset has no variable 'Tas'; it has 'time', 'lat', 'lon', 'tas', 'count'. Use one of those names (they are case-sensitive)."
                 "message"
         }
+
+        test "an HDF5 file whose variables have no dimension names is refused as plain HDF5" {
+            use file = new TempFile(".h5")
+            let h5 = PureHDF.H5File()
+            h5["t"] <- PureHDF.H5Dataset([| 1.0; 2.0; 3.0 |])
+            h5.Write file.Path
+
+            Expect.equal
+                (message (fun () -> NetCdf.read file.Path |> ignore))
+                $"'{file.Path}': variable 't' has 1 dimensions but no dimension names (no DIMENSION_LIST): it is plain HDF5, not NetCDF-4. Write the file with netCDF-C, xarray or h5netcdf so that its dimensions are named."
+                "message"
+        }
     ]

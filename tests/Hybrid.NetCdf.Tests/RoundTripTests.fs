@@ -55,6 +55,13 @@ let tests =
             Expect.equal (roundTrip written) written "the same dataset"
         }
 
+        test "past the classic offset limit the file is CDF-2 (64-bit offsets) and reads back the same" {
+            use file = new TempFile(".nc")
+            NetCdf.writeClassic 0L file.Path dataset
+            Expect.equal (File.ReadAllBytes(file.Path).[..3]) "CDF\002"B "magic: CDF, version 2"
+            check (NetCdf.read file.Path)
+        }
+
         test "a tiny file has exactly the bytes the classic format specifies" {
             use file = new TempFile(".nc")
 

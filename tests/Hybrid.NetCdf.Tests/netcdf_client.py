@@ -1,6 +1,7 @@
 """A real NetCDF client for Hybrid.NetCdf's tests (xarray with the netCDF4 backend, i.e. netCDF-C).
 
-  python3 netcdf_client.py check PATH         reads a file Hybrid wrote and checks it against the reference
+  python3 netcdf_client.py check PATH MODEL   reads a file Hybrid wrote and checks it against the reference and
+                                              its data model (NETCDF3_CLASSIC or NETCDF3_64BIT_OFFSET)
   python3 netcdf_client.py write NC4 NC3 REC  writes the reference as NetCDF-4, as NetCDF-3 classic, and as
                                               NetCDF-3 classic with an unlimited (record) time dimension
 
@@ -34,9 +35,9 @@ def reference():
     return ds
 
 
-def check(path):
+def check(path, expected_model):
     model = netCDF4.Dataset(path).data_model
-    assert model == "NETCDF3_CLASSIC", f"data model {model}, expected NETCDF3_CLASSIC"
+    assert model == expected_model, f"data model {model}, expected {expected_model}"
     ds = xr.open_dataset(path, decode_times=False)
     ref = reference()
     assert ds["tas"].dims == ("time", "lat", "lon"), ds["tas"].dims
@@ -65,6 +66,6 @@ def write(nc4, nc3, rec):
 
 if __name__ == "__main__":
     if sys.argv[1] == "check":
-        check(sys.argv[2])
+        check(sys.argv[2], sys.argv[3])
     else:
         write(sys.argv[2], sys.argv[3], sys.argv[4])
