@@ -2,7 +2,9 @@ namespace Hybrid.NetCdf
 
 /// Raised when a NetCDF file cannot be read or a dataset cannot be written; the message names the file, the
 /// variable or attribute, what is wrong and the fix.
-type NetCdfException(message: string) =
+type NetCdfException
+    /// Creates the exception with its message: the file, the variable or attribute, what is wrong, the fix.
+    (message: string) =
     inherit System.Exception(message)
 
 /// The value of an attribute: text, or an array of numbers of one type.
