@@ -4,5 +4,10 @@ open Expecto
 
 [<EntryPoint>]
 let main argv =
-    testList "Hybrid.NetCdf" [ RoundTripTests.tests; ClientTests.tests; ErrorTests.tests ]
+    testList "Hybrid.NetCdf" [
+        RoundTripTests.tests
+        PropertyTests.tests
+        ClientTests.tests
+        ErrorTests.tests
+    ]
     |> Hybrid.Tests.Summary.run argv
