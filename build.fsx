@@ -197,6 +197,7 @@ let packedProjects = [
     "src/Hybrid.Charts/Hybrid.Charts.fsproj"
     "src/Hybrid.CSharp/Hybrid.CSharp.csproj"
     "src/Hybrid.Interactive/Hybrid.Interactive.fsproj"
+    "src/Hybrid.NetCdf/Hybrid.NetCdf.fsproj"
 ]
 
 /// Hybrid.Charts is in the Charts Paket group: Plotly.NET 6 needs FSharp.Core 10.1.403, so that package alone
