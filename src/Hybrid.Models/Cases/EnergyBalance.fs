@@ -386,41 +386,25 @@ let internal trainingYears (s: Settings) (trainYears: int) : int * int =
 /// seed they start from. "physics" fits both physics models (no seed: 0); "hybrid", "LSTM", "Transformer" and
 /// "PINN" train one seed of that model (the hybrid and the PINN refit the physics they start from, which is
 /// deterministic); "uncertainty" runs the hybrid's deep ensemble and MC dropout (seed: the first member's).
-type Part = {
-    /// "physics", "hybrid", "LSTM", "Transformer", "PINN" or "uncertainty".
-    Model: string
-    /// The network seed (0 for "physics").
-    Seed: int
-}
+/// Its Model is "physics", "hybrid", "LSTM", "Transformer", "PINN" or "uncertainty".
+type Part = CasePart.Part
 
 /// What one part computed.
-type PartResult = {
-    /// The models it trained, one seed each (`SeedTestMse` empty and `PhysicsResidual` NaN: `assemble` fills them).
-    Models: ModelResult[]
-    /// The calibration results of the "uncertainty" part (empty for the others).
-    Uncertainty: CaseUncertainty.MethodResult[]
-}
+type PartResult = CasePart.PartResult<ModelResult>
 
 /// The parts of a run under `s`, in the order `run` takes them: the physics, then each network over its
 /// `Seeds` seeds (the hybrid from `Seed`, the sequence models and the PINN from `Seed` + 100), then the
 /// uncertainty experiment (where it has members).
-let parts (s: Settings) : Part list = [
-    yield { Model = "physics"; Seed = 0 }
-    for model, first in
+let parts (s: Settings) : Part list =
+    CasePart.parts
         [
             "hybrid", s.Seed
             "LSTM", s.Seed + 100
             "Transformer", s.Seed + 100
             "PINN", s.Seed + 100
-        ] do
-        for seed in Comparison.seeds first s.Seeds do
-            yield { Model = model; Seed = seed }
-    if s.Uncertainty.Members > 0 then
-        yield {
-            Model = "uncertainty"
-            Seed = s.Uncertainty.Seed
-        }
-]
+        ]
+        s.Seeds
+        s.Uncertainty
 
 /// The physics fits this process made: raw parameter values (C, C_d, λ, γ, T₀) and the fit's wall time per settings.
 let private physicsFits =
@@ -429,12 +413,7 @@ let private physicsFits =
 /// Runs one part of the case on the split at `s.CutoffYear` (any part, in any order or process: each sets up
 /// the data and the physics it needs itself).
 let runPart (s: Settings) (part: Part) : PartResult =
-    let known = [ "physics"; "hybrid"; "LSTM"; "Transformer"; "PINN"; "uncertainty" ]
-
-    if not (List.contains part.Model known) then
-        let names = String.concat ", " known
-
-        raise (HybridException $"Energy balance: there is no part '{part.Model}'; the parts are {names}.")
+    CasePart.checkKnown "Energy balance" [ "physics"; "hybrid"; "LSTM"; "Transformer"; "PINN"; "uncertainty" ] part
 
     let needsPhysics = part.Model <> "LSTM" && part.Model <> "Transformer"
     Engine.init ()
@@ -711,7 +690,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
     match part.Model with
     | "physics" -> {
-        Models = [| literatureModel; fittedModel |]
+        CasePart.PartResult.Models = [| literatureModel; fittedModel |]
         Uncertainty = [||]
       }
     | "hybrid" -> {
@@ -731,7 +710,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
         Uncertainty = [||]
       }
     | _ -> {
-        Models = [||]
+        CasePart.PartResult.Models = [||]
         Uncertainty = uncertainty ()
       }
 

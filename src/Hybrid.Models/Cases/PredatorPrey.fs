@@ -260,20 +260,11 @@ let private rows (t: torch.Tensor) : float[][] =
 /// "interaction", "MLP", "LSTM", "Transformer" and "PINN" train one seed of that model (the hybrids and the PINN
 /// refit the physics they start from, which is deterministic); "uncertainty" runs the additive hybrid's deep
 /// ensemble and MC dropout (seed: the first member's).
-type Part = {
-    /// "physics", "hybrid", "interaction", "MLP", "LSTM", "Transformer", "PINN" or "uncertainty".
-    Model: string
-    /// The network seed (0 for "physics").
-    Seed: int
-}
+/// Its Model is "physics", "hybrid", "interaction", "MLP", "LSTM", "Transformer", "PINN" or "uncertainty".
+type Part = CasePart.Part
 
 /// What one part computed.
-type PartResult = {
-    /// The models it trained, one seed each (`SeedTestMse` empty and `PhysicsResidual` NaN: `assemble` fills them).
-    Models: ModelResult[]
-    /// The calibration results of the "uncertainty" part (empty for the others).
-    Uncertainty: CaseUncertainty.MethodResult[]
-}
+type PartResult = CasePart.PartResult<ModelResult>
 
 /// The networks of the case and the first seed of each (its seeds are `Comparison.seeds first Seeds`).
 let private networks (s: Settings) = [
@@ -287,17 +278,8 @@ let private networks (s: Settings) = [
 
 /// The parts of a run under `s`, in the order `run` takes them: the physics, each network over its `Seeds` seeds,
 /// then the uncertainty experiment (where it has members).
-let parts (s: Settings) : Part list = [
-    yield { Model = "physics"; Seed = 0 }
-    for model, first in networks s do
-        for seed in Comparison.seeds first s.Seeds do
-            yield { Model = model; Seed = seed }
-    if s.Uncertainty.Members > 0 then
-        yield {
-            Model = "uncertainty"
-            Seed = s.Uncertainty.Seed
-        }
-]
+let parts (s: Settings) : Part list =
+    CasePart.parts (networks s) s.Seeds s.Uncertainty
 
 /// The physics fits this process made: log-parameters (α, β, γ, δ) and the fit's wall time per settings.
 let private physicsFits =
@@ -306,11 +288,7 @@ let private physicsFits =
 /// Runs one part of the case (any part, in any order or process: each sets up the data and the physics it
 /// needs itself).
 let runPart (s: Settings) (part: Part) : PartResult =
-    let known = "physics" :: (networks s |> List.map fst) @ [ "uncertainty" ]
-
-    if not (List.contains part.Model known) then
-        let names = String.concat ", " known
-        raise (HybridException $"Predator–prey: there is no part '{part.Model}'; the parts are {names}.")
+    CasePart.checkKnown "Predator–prey" ("physics" :: (networks s |> List.map fst) @ [ "uncertainty" ]) part
 
     let needsPhysics = not (List.contains part.Model [ "MLP"; "LSTM"; "Transformer" ])
 
@@ -625,11 +603,11 @@ let runPart (s: Settings) (part: Part) : PartResult =
                 NoiseVariance = result.TrainMse
             })
 
-    let one (m: ModelResult) = { Models = [| m |]; Uncertainty = [||] }
+    let one (m: ModelResult) : PartResult = { Models = [| m |]; Uncertainty = [||] }
 
     match part.Model with
     | "physics" -> {
-        Models = [| persistence; prior; literature; trainedFor s.PhysicsIterations fitted |]
+        CasePart.PartResult.Models = [| persistence; prior; literature; trainedFor s.PhysicsIterations fitted |]
         Uncertainty = [||]
       }
     | "hybrid" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (hybrid part.Seed))
@@ -639,7 +617,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
     | "Transformer" -> one (sequence SequenceModels.Architecture.Transformer part.Seed)
     | "PINN" -> one (pinn part.Seed)
     | _ -> {
-        Models = [||]
+        CasePart.PartResult.Models = [||]
         Uncertainty = uncertainty ()
       }
 

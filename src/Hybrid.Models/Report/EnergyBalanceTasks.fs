@@ -29,95 +29,38 @@ let settings (key: string) : EnergyBalance.Settings =
             }
     }
 
-let private task (key: string) (p: EnergyBalance.Part) = TaskSpec.create Name key p.Model p.Seed
-
-let private modelRows (seed: int) (m: EnergyBalance.ModelResult) : ResultRow[] =
-    let row split metric value = {
-        Case = Name
-        Model = m.Name
-        Split = split
-        Metric = metric
-        Seed = seed
-        Value = value
-    }
-
-    Array.append
-        [|
-            row "test" "mse" m.TestMse
-            row "train" "mse" m.TrainMse
-            row "" "seconds" m.TrainSeconds
-            row "" "inference_seconds" m.InferenceSeconds
-            row "" "epochs" (float m.Epochs)
-        |]
-        (m.Parameters
-         |> Array.map (fun (n, v) -> row "" (ResultRow.ParameterPrefix + n) v))
-
 /// The task result of one part's result (rows, one "simulated:<model>" series and "description:<model>" text per
 /// model; the uncertainty part's methods as `UncertaintyRows`).
 let toResult (task: TaskSpec) (r: EnergyBalance.PartResult) : TaskResult =
-    Experiment.result
-        task
-        (Array.append
-            (r.Models |> Array.collect (modelRows task.Seed))
-            (UncertaintyRows.rows Name task.Seed r.Uncertainty))
-        (Array.append
-            (r.Models |> Array.map (fun m -> $"simulated:{m.Name}", m.Simulated))
-            (UncertaintyRows.series r.Uncertainty))
-        (r.Models |> Array.map (fun m -> $"description:{m.Name}", m.Description))
+    CasePartTasks.toResult Name "simulated" ModelTable.rowOf (fun (m: EnergyBalance.ModelResult) -> m.Simulated) task r
 
 /// The part's result back from its task result.
 let ofResult (r: TaskResult) : EnergyBalance.Part * EnergyBalance.PartResult =
-    let names =
-        r.Texts
-        |> Array.choose (fun (k, _) ->
-            if k.StartsWith "description:" then
-                Some(k.Substring "description:".Length)
-            else
-                None)
-
-    let model name : EnergyBalance.ModelResult =
-        let rows = r.Rows |> Array.filter (fun row -> row.Model = name)
-
-        let value split metric = ResultRow.value name split metric rows
-
-        {
-            Name = name
-            Description = TaskResult.text $"description:{name}" r
-            TestMse = value "test" "mse"
-            TrainMse = value "train" "mse"
-            TrainSeconds = value "" "seconds"
-            InferenceSeconds = value "" "inference_seconds"
-            SeedTestMse = [||]
-            PhysicsResidual = nan
-            Epochs = int (value "" "epochs")
-            Parameters = ResultRow.parameters name rows
-            Simulated = TaskResult.series $"simulated:{name}" r
-        }
-
-    let models = names |> Array.map model
-
-    let part: EnergyBalance.Part = {
-        Model = r.Task.Model
-        Seed = r.Task.Seed
-    }
-
-    let uncertainty =
-        if r.Task.Model = "uncertainty" then
-            UncertaintyRows.ofResult r
-        else
-            [||]
-
-    part,
-    {
-        Models = models
-        Uncertainty = uncertainty
-    }
+    CasePartTasks.ofResult
+        "simulated"
+        (fun (row: ModelTable.ModelRow) series -> {
+            EnergyBalance.ModelResult.Name = row.Name
+            Description = row.Description
+            TestMse = row.TestMse
+            TrainMse = row.TrainMse
+            TrainSeconds = row.TrainSeconds
+            InferenceSeconds = row.InferenceSeconds
+            Epochs = row.Epochs
+            SeedTestMse = row.SeedTestMse
+            PhysicsResidual = row.PhysicsResidual
+            Parameters = row.Parameters
+            Simulated = series
+        })
+        r
 
 /// The energy-balance section as tasks.
 let experiment: Experiment = {
     Name = Name
     Title = "energy balance"
-    Tasks = fun key -> EnergyBalance.parts (settings key) |> List.map (task key)
+    Tasks =
+        fun key ->
+            EnergyBalance.parts (settings key)
+            |> List.map (fun p -> TaskSpec.create Name key p.Model p.Seed)
     Run = fun _ t -> toResult t (EnergyBalance.runPart (settings t.Settings) { Model = t.Model; Seed = t.Seed })
     Assemble =
         fun dir key results ->

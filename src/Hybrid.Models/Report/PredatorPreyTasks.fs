@@ -29,82 +29,35 @@ let settings (key: string) : PredatorPrey.Settings =
             }
     }
 
-let private modelRows (seed: int) (m: PredatorPrey.ModelResult) : ResultRow[] =
-    let row split metric value = {
-        Case = Name
-        Model = m.Name
-        Split = split
-        Metric = metric
-        Seed = seed
-        Value = value
-    }
-
-    Array.append
-        [|
-            row "test" "mse" m.TestMse
-            row "train" "mse" m.TrainMse
-            row "" "seconds" m.TrainSeconds
-            row "" "inference_seconds" m.InferenceSeconds
-            row "" "epochs" (float m.Epochs)
-        |]
-        (m.Parameters
-         |> Array.map (fun (n, v) -> row "" (ResultRow.ParameterPrefix + n) v))
-
-/// The task result of one part's result (rows, one "forecast:<model>" series (hare, lynx per year, flattened) and
-/// "description:<model>" text per model; the uncertainty part's methods as `UncertaintyRows`).
+/// The task result of one part's result (rows, one "forecast:<model>" series and "description:<model>" text per
+/// model; the uncertainty part's methods as `UncertaintyRows`).
 let toResult (task: TaskSpec) (r: PredatorPrey.PartResult) : TaskResult =
-    Experiment.result
+    CasePartTasks.toResult
+        Name
+        "forecast"
+        ModelTable.rowOf
+        (fun (m: PredatorPrey.ModelResult) -> Array.concat m.Forecast)
         task
-        (Array.append
-            (r.Models |> Array.collect (modelRows task.Seed))
-            (UncertaintyRows.rows Name task.Seed r.Uncertainty))
-        (Array.append
-            (r.Models |> Array.map (fun m -> $"forecast:{m.Name}", Array.concat m.Forecast))
-            (UncertaintyRows.series r.Uncertainty))
-        (r.Models |> Array.map (fun m -> $"description:{m.Name}", m.Description))
+        r
 
 /// The part's result back from its task result.
 let ofResult (r: TaskResult) : PredatorPrey.Part * PredatorPrey.PartResult =
-    let names =
-        r.Texts
-        |> Array.choose (fun (k, _) ->
-            if k.StartsWith "description:" then
-                Some(k.Substring "description:".Length)
-            else
-                None)
-
-    let model name : PredatorPrey.ModelResult =
-        let rows = r.Rows |> Array.filter (fun row -> row.Model = name)
-        let value split metric = ResultRow.value name split metric rows
-
-        {
-            Name = name
-            Description = TaskResult.text $"description:{name}" r
-            TestMse = value "test" "mse"
-            TrainMse = value "train" "mse"
-            TrainSeconds = value "" "seconds"
-            InferenceSeconds = value "" "inference_seconds"
-            Epochs = int (value "" "epochs")
-            SeedTestMse = [||]
-            PhysicsResidual = nan
-            Parameters = ResultRow.parameters name rows
-            Forecast = TaskResult.series $"forecast:{name}" r |> Array.chunkBySize 2
-        }
-
-    let part: PredatorPrey.Part = {
-        Model = r.Task.Model
-        Seed = r.Task.Seed
-    }
-
-    part,
-    {
-        Models = names |> Array.map model
-        Uncertainty =
-            if r.Task.Model = "uncertainty" then
-                UncertaintyRows.ofResult r
-            else
-                [||]
-    }
+    CasePartTasks.ofResult
+        "forecast"
+        (fun (row: ModelTable.ModelRow) series -> {
+            PredatorPrey.ModelResult.Name = row.Name
+            Description = row.Description
+            TestMse = row.TestMse
+            TrainMse = row.TrainMse
+            TrainSeconds = row.TrainSeconds
+            InferenceSeconds = row.InferenceSeconds
+            Epochs = row.Epochs
+            SeedTestMse = row.SeedTestMse
+            PhysicsResidual = row.PhysicsResidual
+            Parameters = row.Parameters
+            Forecast = series |> Array.chunkBySize 2
+        })
+        r
 
 /// The predator–prey section as tasks.
 let experiment: Experiment = {

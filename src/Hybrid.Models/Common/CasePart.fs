@@ -1,0 +1,40 @@
+/// A case split into parts that run as separate tasks (`EnergyBalance.parts`, `PredatorPrey.parts`): the physics
+/// fit, each network model at each of its seeds, and the uncertainty experiment.
+module Hybrid.Models.Common.CasePart
+
+/// One part of a case run.
+type Part = {
+    /// "physics", a network model's name, or "uncertainty".
+    Model: string
+    /// The network seed (0 for "physics").
+    Seed: int
+}
+
+/// What one part produced.
+type PartResult<'M> = {
+    /// The models it trained, one seed each (`SeedTestMse` empty and `PhysicsResidual` NaN: the case's `assemble`
+    /// fills them).
+    Models: 'M[]
+    /// The calibration results of the "uncertainty" part (empty for the others).
+    Uncertainty: CaseUncertainty.MethodResult[]
+}
+
+/// The parts of a run, in the order the case's `run` takes them: the physics, each network (name, first seed)
+/// over `seeds` seeds (`Comparison.seeds`), then the uncertainty experiment where it has members.
+let parts (networks: (string * int) list) (seeds: int) (uncertainty: CaseUncertainty.Settings) : Part list = [
+    yield { Model = "physics"; Seed = 0 }
+    for model, first in networks do
+        for seed in Comparison.seeds first seeds do
+            yield { Model = model; Seed = seed }
+    if uncertainty.Members > 0 then
+        yield {
+            Model = "uncertainty"
+            Seed = uncertainty.Seed
+        }
+]
+
+/// Refuses a part that is not one of `known` (the case's parts), naming them.
+let checkKnown (case: string) (known: string list) (part: Part) =
+    if not (List.contains part.Model known) then
+        let names = String.concat ", " known
+        raise (Hybrid.HybridException $"{case}: there is no part '{part.Model}'; the parts are {names}.")

@@ -1,0 +1,98 @@
+/// What the cases run in parts (`CasePart`) share as tasks: a part's models as result rows (the shared table's
+/// fields, parameters as "param:<name>"), one named series and a "description:<model>" text per model, and the
+/// uncertainty part's methods as `UncertaintyRows`; and the way back.
+module internal Hybrid.Models.Report.CasePartTasks
+
+open Hybrid.Models.Common
+open Hybrid.Models.Common.ModelTable
+open Hybrid.Models.Tasks
+
+let private modelRows (case: string) (seed: int) (m: ModelRow) : ResultRow[] =
+    let row split metric value = {
+        Case = case
+        Model = m.Name
+        Split = split
+        Metric = metric
+        Seed = seed
+        Value = value
+    }
+
+    Array.append
+        [|
+            row "test" "mse" m.TestMse
+            row "train" "mse" m.TrainMse
+            row "" "seconds" m.TrainSeconds
+            row "" "inference_seconds" m.InferenceSeconds
+            row "" "epochs" (float m.Epochs)
+        |]
+        (m.Parameters
+         |> Array.map (fun (n, v) -> row "" (ResultRow.ParameterPrefix + n) v))
+
+/// The task result of a part of `case`: each model's rows (by `row`, its shared-table fields), its series named
+/// "<kind>:<model>" (by `series`) and its description; the uncertainty part's methods.
+let toResult
+    (case: string)
+    (kind: string)
+    (row: 'M -> ModelRow)
+    (series: 'M -> float[])
+    (task: TaskSpec)
+    (r: CasePart.PartResult<'M>)
+    : TaskResult =
+    let rows = r.Models |> Array.map row
+
+    Experiment.result
+        task
+        (Array.append
+            (rows |> Array.collect (modelRows case task.Seed))
+            (UncertaintyRows.rows case task.Seed r.Uncertainty))
+        (Array.append
+            (Array.map2 (fun (m: ModelRow) x -> $"{kind}:{m.Name}", series x) rows r.Models)
+            (UncertaintyRows.series r.Uncertainty))
+        (rows |> Array.map (fun m -> $"description:{m.Name}", m.Description))
+
+/// A part and its result back from a task result: each model rebuilt by `model` from its shared-table row
+/// (`SeedTestMse` empty, `PhysicsResidual` NaN) and its "<kind>:<model>" series.
+let ofResult
+    (kind: string)
+    (model: ModelRow -> float[] -> 'M)
+    (r: TaskResult)
+    : CasePart.Part * CasePart.PartResult<'M> =
+    let names =
+        r.Texts
+        |> Array.choose (fun (k, _) ->
+            if k.StartsWith "description:" then
+                Some(k.Substring "description:".Length)
+            else
+                None)
+
+    let rebuild name =
+        let rows = r.Rows |> Array.filter (fun row -> row.Model = name)
+        let value split metric = ResultRow.value name split metric rows
+
+        model
+            {
+                Name = name
+                Description = TaskResult.text $"description:{name}" r
+                TestMse = value "test" "mse"
+                TrainMse = value "train" "mse"
+                TrainSeconds = value "" "seconds"
+                InferenceSeconds = value "" "inference_seconds"
+                Epochs = int (value "" "epochs")
+                SeedTestMse = [||]
+                PhysicsResidual = nan
+                Parameters = ResultRow.parameters name rows
+            }
+            (TaskResult.series $"{kind}:{name}" r)
+
+    {
+        Model = r.Task.Model
+        Seed = r.Task.Seed
+    },
+    {
+        Models = names |> Array.map rebuild
+        Uncertainty =
+            if r.Task.Model = "uncertainty" then
+                UncertaintyRows.ofResult r
+            else
+                [||]
+    }
