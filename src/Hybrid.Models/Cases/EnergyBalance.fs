@@ -803,15 +803,7 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
                 m with
                     PhysicsResidual = physicsResidual m.Simulated
             })
-        Uncertainty =
-            if s.Uncertainty.Members > 0 then
-                (resultOf {
-                    Model = "uncertainty"
-                    Seed = s.Uncertainty.Seed
-                })
-                    .Uncertainty
-            else
-                [||]
+        Uncertainty = CasePart.uncertainty s.Uncertainty resultOf
     }
 
 /// Runs every model on the split at `s.CutoffYear`: every part of `parts s` in this process, one after another,

@@ -701,15 +701,7 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
         Observed = observed
         TrainYears = trainYears
         Models = Array.map withResidual [| yield! physics; for model, first in networks s -> overSeeds model first |]
-        Uncertainty =
-            if s.Uncertainty.Members > 0 then
-                (resultOf {
-                    Model = "uncertainty"
-                    Seed = s.Uncertainty.Seed
-                })
-                    .Uncertainty
-            else
-                [||]
+        Uncertainty = CasePart.uncertainty s.Uncertainty resultOf
     }
 
 /// Runs every model (see the module's summary): every part of `parts s` in this process, one after another, then

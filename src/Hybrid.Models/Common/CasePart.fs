@@ -38,3 +38,15 @@ let checkKnown (case: string) (known: string list) (part: Part) =
     if not (List.contains part.Model known) then
         let names = String.concat ", " known
         raise (Hybrid.HybridException $"{case}: there is no part '{part.Model}'; the parts are {names}.")
+
+/// The calibration results of a run: those of its "uncertainty" part (`resultOf` finds a part's result) where the
+/// settings have ensemble members, none otherwise.
+let uncertainty (settings: CaseUncertainty.Settings) (resultOf: Part -> PartResult<'M>) =
+    if settings.Members > 0 then
+        (resultOf {
+            Model = "uncertainty"
+            Seed = settings.Seed
+        })
+            .Uncertainty
+    else
+        [||]
