@@ -4,7 +4,7 @@
 /// where the residual is written by the caller from u and its input derivatives (`Fields.D`, computed with
 /// `torch.autograd.grad` and create_graph, so derivatives of derivatives work and the loss can be trained).
 /// The network sees normalised inputs (x − InputShift) / InputScale and returns OutputShift + OutputScale · N,
-/// so derivatives are in the caller's units. Seeded (`CaseTraining.initialise`), trained with `CaseTraining.adam`.
+/// so derivatives are in the caller's units. Seeded (`CaseTraining.initialise`), trained with `Trainer.train` (`CaseTraining.network`).
 module Hybrid.Models.Baselines.Pinn
 
 open System
@@ -12,7 +12,6 @@ open TorchSharp
 open Hybrid
 open Hybrid.TensorArithmetic
 open Hybrid.Training
-open Hybrid.Models.Common
 open Hybrid.Models.Common
 
 /// Settings of a PINN.
@@ -167,18 +166,11 @@ let internal fit (s: Settings) (problem: Problem) : Trained =
 
         data, (square residual).mean ()
 
-    let seconds =
+    let fit =
         CaseTraining.singleThreaded (fun () ->
-            CaseTraining.adam
-                "PINN"
-                "lower the learning rate or the residual weight, or rescale the residual"
-                [|
-                    Neural.parameters net |> Array.map (fun p -> p :> torch.Tensor), s.LearningRate
-                |]
-                s.Iterations
-                (fun _ ->
-                    let data, residual = terms ()
-                    data .+ s.ResidualWeight .* residual))
+            CaseTraining.network net s.LearningRate s.Iterations s.Seed (fun _ ->
+                let data, residual = terms ()
+                data .+ s.ResidualWeight .* residual))
 
     let dataLoss, residualLoss =
         use _ = torch.NewDisposeScope()
@@ -197,8 +189,8 @@ let internal fit (s: Settings) (problem: Problem) : Trained =
     {
         Net = net
         Predict = predict
-        Epochs = s.Iterations
-        Seconds = seconds
+        Epochs = fit.Epochs
+        Seconds = fit.WallTime.TotalSeconds
         DataLoss = dataLoss
         ResidualLoss = residualLoss
     }

@@ -1,21 +1,23 @@
 /// Pure data-driven sequence baselines: a causal LSTM or transformer network on a multivariate time series with
 /// optional exogenous inputs (forcing, dose, covariates), used two ways:
 ///  - `fitForecaster` / `forecast`: autoregressive forecasting. The input at step k is (x(k), u(k + 1)), the
-///    state and the exogenous input of the step's target; the network predicts the increment x(k + 1) − x(k)
-///    at every position of windows of `Window` steps (teacher forcing, full batch). Forecasts feed their own
-///    predictions back, with the last `Window` states as context.
+///    state and the exogenous input of the step's target; the network predicts the increment x(k + 1) − x(k).
+///    Training sees windows of `Window` steps, full batch: the first `WarmStart` share of the iterations with
+///    teacher forcing (the observed states as inputs, MSE of the increments), the rest on free-running rollouts
+///    (after the first half of a window as observed context, the network feeds its own predictions back; MSE of
+///    the predicted states), the multi-step objective the hybrids' rollouts have too. Forecasts feed their predictions back the same way, with the
+///    last `Window` states as context.
 ///  - `fitRegression` / `regress`: sequence-to-sequence regression from inputs to outputs at every step
 ///    (e.g. a concentration curve from sampling times and dose), with no observed outputs as inputs.
 /// Values are taken as given: scale series and inputs to order one before calling. Networks are tiny (the
 /// case studies have 16–120 points), initialised from `Settings.Seed` with `CaseTraining.initialise` and
-/// trained with `CaseTraining.adam`, so the same seed gives the same result.
+/// trained with `Trainer.train` (Adam; `CaseTraining.network`), so the same seed gives the same result.
 module Hybrid.Models.Baselines.SequenceModels
 
 open System
 open TorchSharp
 open Hybrid
 open Hybrid.TensorArithmetic
-open Hybrid.Models.Common
 open Hybrid.Models.Common
 
 /// The network behind a sequence baseline.
@@ -41,13 +43,17 @@ type Settings = {
     Window: int
     /// Adam iterations; each is one full-batch epoch over every training window.
     Iterations: int
+    /// Share of `Iterations` (0 … 1) a forecaster trains with teacher forcing before it trains on free-running
+    /// rollouts of its windows (1 = teacher forcing only; ignored by the regression).
+    WarmStart: float
     /// Adam learning rate.
     LearningRate: float
     /// Seed of the weight initialisation.
     Seed: int
 }
 
-/// A small default: 16 hidden units, one layer, two heads, 8-step windows, 400 Adam iterations at 1e-2.
+/// A small default: 16 hidden units, one layer, two heads, 8-step windows, 400 Adam iterations at 1e-2, the
+/// first third of them with teacher forcing.
 let defaults (architecture: Architecture) = {
     Architecture = architecture
     Hidden = 16
@@ -55,6 +61,7 @@ let defaults (architecture: Architecture) = {
     Heads = 2
     Window = 8
     Iterations = 400
+    WarmStart = 1.0 / 3.0
     LearningRate = 1e-2
     Seed = 1
 }
@@ -182,8 +189,8 @@ type internal Trained = {
     Epochs: int
     /// Training wall time (s).
     Seconds: float
-    /// Final training loss: MSE of the one-step increments (forecaster) or of the outputs (regression), in the
-    /// scaled units it was given.
+    /// Final training loss: MSE of the one-step increments under teacher forcing (forecaster) or of the outputs
+    /// (regression), in the scaled units it was given.
     TrainLoss: float
 }
 
@@ -197,28 +204,23 @@ let private width (what: string) (rows: float[][]) =
     | Some i -> raise (HybridException $"{what}: row {i} has {rows[i].Length} values, row 0 has {w}; give equal rows.")
     | None -> w
 
-let private train (net: SequenceNet) (s: Settings) (loss: unit -> torch.Tensor) =
+/// Trains `net` from its seeded initialisation on `loss epoch` with `CaseTraining.network` (Adam, one full batch
+/// an epoch); `final` is the reported training loss after the last epoch.
+let private train (net: SequenceNet) (s: Settings) (loss: int -> torch.Tensor) (final: unit -> torch.Tensor) =
     CaseTraining.initialise net s.Seed false
 
-    let seconds =
+    let fit =
         CaseTraining.singleThreaded (fun () ->
-            CaseTraining.adam
-                $"{name s.Architecture} baseline"
-                "lower the learning rate"
-                [|
-                    Training.Neural.parameters net |> Array.map (fun p -> p :> torch.Tensor), s.LearningRate
-                |]
-                s.Iterations
-                (fun _ -> loss ()))
+            CaseTraining.network net s.LearningRate s.Iterations s.Seed (fun context -> loss context.Epoch))
 
     use _ = torch.no_grad ()
 
     {
         Net = net
         Settings = s
-        Epochs = s.Iterations
-        Seconds = seconds
-        TrainLoss = (loss ()).ToDouble()
+        Epochs = fit.Epochs
+        Seconds = fit.WallTime.TotalSeconds
+        TrainLoss = (final ()).ToDouble()
     }
 
 /// Step inputs (x(k), u(k + 1)) for k = start … start + steps − 1 of one record: [steps; channels + covariates].
@@ -230,6 +232,41 @@ let private stepInputs (series: float[][]) (exogenous: float[][]) (start: int) (
             series[k]
         else
             Array.append series[k] exogenous[k + 1])
+
+/// The observed states after each step of teacher-forced windows: x(k) + Δx(k), [B; W; channels].
+let private observedStates (channels: int) (x: torch.Tensor) (dx: torch.Tensor) =
+    x.narrow (2L, 0L, int64 channels) .+ dx
+
+/// A free-running rollout of `net` over windows whose teacher-forced inputs are `x` [B; W; channels +
+/// covariates]: the first `context` steps see the observed states (a forecast's history), every later step the
+/// predicted state with the observed exogenous input of that step. Returns the predicted states after steps
+/// `context` − 1 … W − 1, [B; W − context + 1; channels]. Differentiable (the multi-step objective); one forward
+/// pass per predicted step over the growing prefix, as a forecast makes them.
+let internal rollWindow (net: SequenceNet) (channels: int) (context: int) (x: torch.Tensor) =
+    let steps = int x.shape[1]
+    let covariates = x.shape[2] - int64 channels
+
+    let input (state: torch.Tensor) k =
+        if covariates = 0L then
+            state
+        else
+            torch.cat ([| state; x.select(1L, int64 k).narrow (1L, int64 channels, covariates) |], 1L)
+
+    let inputs = ResizeArray [ for k in 0 .. context - 1 -> x.select (1L, int64 k) ]
+    let predicted = ResizeArray<torch.Tensor>()
+
+    let mutable state =
+        x.select(1L, int64 (context - 1)).narrow (1L, 0L, int64 channels)
+
+    for k in context - 1 .. steps - 1 do
+        let increment = (net.forward (torch.stack (inputs, 1L))).select (1L, int64 k)
+        state <- state .+ increment
+        predicted.Add state
+
+        if k + 1 < steps then
+            inputs.Add(input state (k + 1))
+
+    torch.stack (predicted, 1L)
 
 /// Trains an autoregressive forecaster on `records`, each a series [T; channels] (scaled to order one) with
 /// its exogenous inputs [T; covariates] (`exogenous` empty, or one array per record; give each record's
@@ -248,6 +285,12 @@ let internal fitForecaster (s: Settings) (records: float[][][]) (exogenous: floa
 
     if s.Window < 1 then
         raise (HybridException $"fitForecaster: Window {s.Window} must be at least 1.")
+
+    if not (s.WarmStart >= 0.0 && s.WarmStart <= 1.0) then
+        raise (
+            HybridException
+                $"fitForecaster: WarmStart {s.WarmStart} is the share of iterations with teacher forcing; give a value in [0, 1] (e.g. 1/3)."
+        )
 
     let channels = width "fitForecaster series" records[0]
 
@@ -287,11 +330,35 @@ let internal fitForecaster (s: Settings) (records: float[][][]) (exogenous: floa
     let count = windows |> Array.sumBy (fun (_, dx) -> float dx.NumberOfElements)
     let net = new SequenceNet("forecaster", channels + covariates, channels, s)
 
-    train net s (fun () ->
+    let teacherForced () =
         windows
         |> Array.map (fun (x, dx) -> (square (net.forward x .- dx)).sum ())
         |> Array.reduce (.+)
-        |> fun total -> total ./ count)
+        |> fun total -> total ./ count
+
+    // Free-running windows keep the first half of their steps as observed context (at least one).
+    let freeCount =
+        windows
+        |> Array.sumBy (fun (_, dx) ->
+            let steps = int dx.shape[1]
+            float (dx.shape[0] * int64 (steps - max 1 (steps / 2) + 1) * int64 channels))
+
+    let freeRunning () =
+        windows
+        |> Array.map (fun (x, dx) ->
+            let steps = int x.shape[1]
+            let context = max 1 (steps / 2)
+
+            let observed =
+                (observedStates channels x dx).narrow (1L, int64 (context - 1), int64 (steps - context + 1))
+
+            (square (rollWindow net channels context x .- observed)).sum ())
+        |> Array.reduce (.+)
+        |> fun total -> total ./ freeCount
+
+    let warm = int (Math.Round(s.WarmStart * float s.Iterations))
+
+    train net s (fun epoch -> if epoch < warm then teacherForced () else freeRunning ()) teacherForced
 
 let private forecastOn (model: Trained) (history: float[][]) (exogenous: float[][]) (steps: int) : float[][] =
     let channels = model.Net.Outputs
@@ -380,7 +447,8 @@ let internal fitRegression (s: Settings) (inputs: float[][][]) (targets: float[]
         (matrix (Array.concat targets) outputs).reshape (b, int64 steps, int64 outputs)
 
     let net = new SequenceNet("regression", features, outputs, s)
-    train net s (fun () -> (square (net.forward x .- y)).mean ())
+    let loss () = (square (net.forward x .- y)).mean ()
+    train net s (fun _ -> loss ()) loss
 
 /// Applies a trained regression to `inputs` [records; T; features] (any T); returns [records; T; outputs].
 let internal regress (model: Trained) (inputs: float[][][]) : float[][][] =

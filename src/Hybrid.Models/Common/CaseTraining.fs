@@ -59,6 +59,27 @@ let adam
 
     watch.Elapsed.TotalSeconds
 
+/// Trains the parameters of `net` alone (one group "phi" at `rate`) with `Trainer.train` for `epochs` full-batch
+/// epochs from `seed` (the trainer's epoch seeds; the weights themselves are set by `initialise`), `net` in
+/// training mode. `loss` sees the trainer's context (its epoch, for objectives that change during training). The
+/// pure-ML baselines' one entry to the trainer.
+let network (net: torch.nn.Module) (rate: float) (epochs: int) (seed: int) (loss: TrainContext -> torch.Tensor) =
+    Trainer.train
+        {
+            Trainer.defaults with
+                Epochs = epochs
+                Seed = seed
+                Groups = [| Trainer.group "phi" rate (Neural.parameters net) |]
+                Modules = [| net |]
+        }
+        {
+            Loss =
+                fun context ->
+                    let l = loss context
+                    { Total = l; Parts = [| "data", l |] }
+            Validation = None
+        }
+
 /// Runs `f` with libtorch limited to one intra-op thread and restores the previous count afterwards. For tiny
 /// networks (tens of units, batches of tens) extra threads cost more than they save, and when the machine's
 /// cores are busy their spin-waiting makes training many times slower (measured here: a 1-D PINN fit took
