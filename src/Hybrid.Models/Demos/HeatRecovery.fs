@@ -1,6 +1,6 @@
-/// The foundation demo: simulate the 1-D heat equation ∂u/∂t = D ∂²u/∂x² on [0, 1] with u = 0 at
-/// both ends, add Gaussian noise, and recover D by gradient descent through the simulation
-/// (TorchSharp autograd through every explicit Euler step). Replaced by the flagship case study later.
+/// The foundation demo: the 1-D heat equation ∂u/∂t = D ∂²u/∂x² on [0, 1] with u = 0 at both ends, written as a
+/// `model { }`, compiled, simulated with noise added, and D recovered by `Trainer.train` through the simulator
+/// (autograd through every explicit Euler step).
 module Hybrid.Models.Demos.HeatRecovery
 
 open System
@@ -9,6 +9,8 @@ open TorchSharp
 open Hybrid
 open Hybrid.TensorArithmetic
 open Hybrid.Training
+open Hybrid.Numerics
+open Hybrid.Compiler
 
 /// Settings of the demo. Defaults: `HeatRecovery.defaults`.
 type Settings = {
@@ -16,7 +18,7 @@ type Settings = {
     TrueD: float
     /// Starting value of the fit.
     InitialD: float
-    /// Interior grid points (Dirichlet boundaries u(0) = u(1) = 0 are not counted).
+    /// Grid cells on [0, 1] (cell-centred; u = 0 on both boundaries).
     Cells: int
     /// Simulated time span.
     Duration: float
@@ -53,105 +55,114 @@ type Outcome = {
     RecoveredD: float
     /// |recovered − true| / true.
     RelativeError: float
-    /// Mean squared misfit to the noisy data at the end.
+    /// Mean squared misfit to the noisy data in the last iteration.
     FinalLoss: float
     /// Wall time of the fit.
     WallTime: TimeSpan
 }
 
-/// Grid spacing and a stable explicit time step for diffusion coefficients up to `maxD`.
-let private discretisation (s: Settings) (maxD: float) =
-    let dx = 1.0 / float (s.Cells + 1)
+/// The heat equation as a model: D positive (softplus-parameterised, so Adam on its raw value is Adam on log D
+/// for small D), u = 0 at both ends, u(0, x) = sin(πx) + ½ sin(3πx).
+let internal heat (s: Settings) =
+    let u, d = sym "u", sym "D"
+
+    model "heat" {
+        domain (interval 0.0 1.0) (cells s.Cells)
+        field "u"
+        param "D" (positive s.InitialD)
+        equation (dt u == d * lap u)
+        boundary "u" (dirichlet 0.0)
+        initial "u" (fun x -> sin (Math.PI * x) + 0.5 * sin (3.0 * Math.PI * x))
+    }
+
+/// Explicit Euler with a time step stable for diffusion coefficients up to `maxD` (diffusion number ≤ 0.4), saving
+/// the `Snapshots` evenly spaced times after t = 0.
+let private rollout (s: Settings) (maxD: float) =
+    let dx = 1.0 / float s.Cells
 
     let stepsPerSnapshot =
         int (ceil (s.Duration / float s.Snapshots * maxD / (0.4 * dx * dx)))
 
-    let dt = s.Duration / float (s.Snapshots * stepsPerSnapshot)
-    dx, dt, stepsPerSnapshot
+    {
+        Rollout.defaults with
+            Scheme = Scheme.Euler
+            Dt = s.Duration / float (s.Snapshots * stepsPerSnapshot)
+            SaveTimes = Array.init s.Snapshots (fun i -> s.Duration * float (i + 1) / float s.Snapshots)
+    }
 
-/// Explicit Euler rollout; returns the snapshots after each `stepsPerSnapshot` steps, shape [Snapshots; Cells].
-let internal simulate
-    (s: Settings)
-    (d: torch.Tensor)
-    (u0: torch.Tensor)
-    (dx: float)
-    (dt: float)
-    (stepsPerSnapshot: int)
-    =
-    let zero = torch.zeros ([| 1L |], dtype = u0.dtype)
-    let mutable u = u0
-    let snapshots = ResizeArray()
-
-    for _ in 1 .. s.Snapshots do
-        for _ in 1..stepsPerSnapshot do
-            let padded = torch.cat ([| zero; u; zero |], 0L)
-            let n = int64 s.Cells
-
-            let laplacian =
-                (padded.narrow (0L, 2L, n) .- 2.0 .* u .+ padded.narrow (0L, 0L, n))
-                ./ (dx * dx)
-
-            u <- u .+ dt .* d .* laplacian
-
-        snapshots.Add u
-
-    torch.stack (snapshots, 0L)
-
-/// Runs the demo. `report` is called every 25 iterations with (iteration, loss, current D).
+/// Runs the demo: the model compiled by `Compiler.compile`, the data simulated by it at the true D plus noise, D
+/// fitted from `InitialD` by `Trainer.train` (Adam on D's raw value, gradients through every Euler step). `report`
+/// is called every 25 iterations and at the last with (iteration, loss, current D).
 let run (s: Settings) (report: int -> float -> float -> unit) : Outcome =
     Engine.init ()
     let watch = Stopwatch.StartNew()
-    // Largest D the fit may visit: the time step stays stable (diffusion number ≤ 0.4) up to it.
+    // Largest D the fit may visit: the time step stays stable up to it.
     let maxD = 4.0 * max s.TrueD s.InitialD
-    let dx, dt, stepsPerSnapshot = discretisation s maxD
-    let f64 = torch.ScalarType.Float64
+    let options = rollout s maxD
     use outer = torch.NewDisposeScope()
-    let x = torch.linspace (dx, 1.0 - dx, int64 s.Cells, dtype = f64)
-    let u0 = torch.sin (Math.PI .* x) .+ 0.5 .* torch.sin (3.0 * Math.PI .* x)
+    let sim = Compiler.compile Compiler.defaults (heat s)
+    let d = sim.Param "D"
+    let u0 = sim.Initial 1
 
     let data =
         use _ = torch.no_grad ()
-
-        let clean =
-            simulate s (torch.tensor (s.TrueD, dtype = f64)) u0 dx dt stepsPerSnapshot
-
+        d.Set s.TrueD
+        let clean = sim.Simulate(u0, options).Values[0]
+        d.Set s.InitialD
         use generator = new torch.Generator(uint64 s.Seed)
         let rms = (square clean).mean().sqrt().ToDouble()
 
         clean
         .+ s.NoiseLevel * rms
-           .* torch.randn (clean.shape, dtype = f64, generator = generator)
+           .* torch.randn (clean.shape, dtype = clean.dtype, generator = generator)
 
-    let logD = torch.nn.Parameter(torch.tensor (log s.InitialD, dtype = f64))
-    use optimizer = new Adam([| [| logD :> torch.Tensor |], s.LearningRate |])
-    let mutable lastLoss = nan
+    let progress =
+        { new IProgress<ProgressReport> with
+            member _.Report r =
+                if r.Epoch % 25 = 0 || r.Epoch = r.Epochs then
+                    report r.Epoch r.TrainLoss (snd r.Theta[0])
+        }
 
-    for iteration in 1 .. s.Iterations do
-        use _ = torch.NewDisposeScope()
-        optimizer.ZeroGrad()
-        let d = logD.exp ()
+    let fit =
+        Trainer.train
+            {
+                Trainer.defaults with
+                    Epochs = s.Iterations
+                    Seed = s.Seed
+                    Groups = [| Trainer.group "D" s.LearningRate [ d.Raw ] |]
+                    Theta = [| "D", (fun () -> d.Value.ToDouble()) |]
+                    Progress = {
+                        Progress.silent with
+                            Hook = Some progress
+                    }
+            }
+            {
+                Loss =
+                    fun context ->
+                        let current = d.Value.ToDouble()
 
-        if d.ToDouble() > maxD then
-            raise (
-                HybridException(
-                    $"The fitted diffusion coefficient D = {d.ToDouble():G4} left the stable range (≤ {maxD:G4}) at iteration {iteration}; lower LearningRate (now {s.LearningRate})."
-                )
-            )
+                        if current > maxD then
+                            raise (
+                                HybridException(
+                                    $"The fitted diffusion coefficient D = {current:G4} left the stable range (≤ {maxD:G4}) at iteration {context.Epoch + 1}; lower LearningRate (now {s.LearningRate})."
+                                )
+                            )
 
-        let loss = (square (simulate s d u0 dx dt stepsPerSnapshot - data)).mean ()
-        loss.backward ()
-        optimizer.Step()
-        lastLoss <- loss.ToDouble()
+                        let loss = (square (sim.Simulate(u0, options).Values[0] .- data)).mean ()
 
-        if iteration % 25 = 0 || iteration = s.Iterations then
-            report iteration lastLoss (logD.exp().ToDouble())
+                        {
+                            Total = loss
+                            Parts = [| "data", loss |]
+                        }
+                Validation = None
+            }
 
-    let recovered = logD.exp().ToDouble()
+    let recovered = d.Value.ToDouble()
 
     {
         TrueD = s.TrueD
         RecoveredD = recovered
         RelativeError = abs (recovered - s.TrueD) / s.TrueD
-        FinalLoss = lastLoss
+        FinalLoss = fit.TrainLosses[fit.TrainLosses.Length - 1]
         WallTime = watch.Elapsed
     }
