@@ -1,8 +1,10 @@
-/// What every case study's uncertainty experiment shares (issue #6, experiment e): a deep ensemble of the
-/// case's hybrid (members trained from different network seeds) and MC dropout (the hybrid's network with
-/// dropout, many stochastic passes), each turned into a Gaussian predictive distribution per test value, with
-/// the aleatoric noise variance estimated from the training residuals added; then coverage of central
-/// intervals, ECE, NLL and CRPS on every split the case evaluates (test, out of domain).
+/// What every case study's uncertainty experiment shares (issue #6, experiment e; issue #15, item 6): a deep
+/// ensemble of each compared model — the case's hybrid and its pure-ML baselines alike (members trained from
+/// different network seeds) — and MC dropout where the model has a dropout network (many stochastic passes),
+/// each turned into a Gaussian predictive distribution per test value, with the aleatoric noise variance
+/// estimated from the training residuals added; then coverage of central intervals, ECE with a bootstrap
+/// interval, NLL and CRPS on every split the case evaluates (test, out of domain), before and after
+/// recalibration by variance scaling fitted on a validation split.
 module Hybrid.Models.Common.CaseUncertainty
 
 open System
@@ -56,14 +58,32 @@ type Trained = {
     NoiseVariance: float
 }
 
-/// One method's calibration on one split.
+/// A model whose uncertainty is compared.
+type Candidate = {
+    /// Its name in the tables ("hybrid", "LSTM").
+    Name: string
+    /// Trains it from a network seed with a dropout probability (0 for ensemble members).
+    Train: int -> float -> Trained
+    /// Whether MC dropout applies (its network takes a dropout probability).
+    Dropout: bool
+}
+
+/// One model's and method's calibration on one split.
 type MethodResult = {
+    /// The model (`Candidate.Name`; "hybrid" for `run`).
+    Model: string
     /// "deep ensemble (M = …)" or "MC dropout (p = …, T = …)".
     Method: string
     /// Split name (e.g. "test", "F = 24 (out of domain)").
     Split: string
+    /// The factor its predictive standard deviations were multiplied by: 1 as trained, the validation split's
+    /// `Uncertainty.varianceScale` after recalibration.
+    VarianceScale: float
     /// Coverage at `Uncertainty.defaultLevels` (0.1 … 0.9) and the ECE.
     Calibration: Calibration
+    /// The ECE with its 95% percentile-bootstrap interval over the values (`Statistics.bootstrap`, 200
+    /// resamples, seeded).
+    EceInterval: Statistics.Interval
     /// Observed coverage of the central 50% interval.
     Coverage50: float
     /// Observed coverage of the central 90% interval.
@@ -100,17 +120,45 @@ let internal withNoise (noiseVariance: float) (p: Predictive) : Predictive =
         Std = (square p.Std .+ noiseVariance).sqrt ()
     }
 
+/// Resamples of the ECE's bootstrap interval.
+let private eceResamples = 200
+
+/// The ECE of `p` against the finite targets, with its 95% percentile-bootstrap interval over those values
+/// (resampled with replacement, seed 0: the same predictions give the same interval).
+let internal eceInterval (p: Predictive) (target: torch.Tensor) : Statistics.Interval =
+    use _ = torch.no_grad ()
+    let ok = torch.isfinite target
+
+    let mean, std, y =
+        p.Mean.masked_select ok, p.Std.masked_select ok, target.masked_select ok
+
+    let n = int y.shape[0]
+
+    Statistics.bootstrap 0.95 eceResamples 0 n (fun indices ->
+        use _ = torch.NewDisposeScope()
+        let i = torch.tensor (indices |> Array.map int64)
+
+        let resampled = {
+            Mean = mean.index_select (0L, i)
+            Std = std.index_select (0L, i)
+        }
+
+        (Uncertainty.calibration Uncertainty.defaultLevels resampled (y.index_select (0L, i))).Ece)
+
 /// Calibration summary against finite targets of the predictive distribution `model` (the model spread alone)
-/// with `noiseVariance` added.
+/// with `noiseVariance` added, both standard deviations multiplied by `scale` (1 as trained).
 let internal summarise
+    (name: string)
     (method: string)
     (split: string)
     (noiseVariance: float)
-    (model: Predictive)
+    (scale: float)
+    (spread: Predictive)
     (target: torch.Tensor)
     =
     use _ = torch.no_grad ()
-    let p = withNoise noiseVariance model
+    let model = Uncertainty.rescale scale spread
+    let p = Uncertainty.rescale scale (withNoise noiseVariance spread)
     let calibration = Uncertainty.calibration Uncertainty.defaultLevels p target
 
     let at level =
@@ -119,16 +167,19 @@ let internal summarise
     let ok = torch.isfinite target
 
     {
+        Model = name
         Method = method
         Split = split
+        VarianceScale = scale
         Calibration = calibration
+        EceInterval = eceInterval p target
         Coverage50 = at 0.5
         Coverage90 = at 0.9
         Nll = Uncertainty.nll p target
         Crps = Uncertainty.crps p target
         Rmse = (square (p.Mean - target)).masked_select(ok).mean().sqrt().ToDouble()
         MeanStd = (square p.Std).masked_select(ok).mean().sqrt().ToDouble()
-        NoiseStd = sqrt noiseVariance
+        NoiseStd = scale * sqrt noiseVariance
         ModelStd = (square model.Std).masked_select(ok).mean().sqrt().ToDouble()
         ModelCoverage90 = (Uncertainty.calibration [| 0.9 |] model target).Coverage[0]
         Points = int (ok.sum().ToInt64())
@@ -179,80 +230,142 @@ let internal withOneMask (net: Mlp) (f: unit -> 'T) : 'T =
             use _ = torch.no_grad ()
             Array.iter2 (fun (w: Modules.Parameter) (v: torch.Tensor) -> w.copy_ v |> ignore) weights saved
 
-/// The ensemble and MC-dropout experiment proper (`run` without the switch).
-let private runMethods
-    (s: Settings)
-    (splits: (string * torch.Tensor)[])
-    (train: int -> float -> Trained)
-    : MethodResult[] =
-    if s.Members < 2 then
-        raise (HybridException $"CaseUncertainty: Members = {s.Members}; an ensemble spread needs at least 2.")
+/// A method's predictive distribution (model spread alone) and noise variance on every split, in split order.
+type private Method = {
+    Name: string
+    Spread: Predictive[]
+    Noise: float
+    Seconds: float
+}
 
+/// The deep ensemble of `c`: `s.Members` members from seeds s.Seed + k, combined as a Gaussian mixture (each
+/// member N(prediction, its noise variance); `Uncertainty.combine`): the mixture's variance is the mean noise
+/// variance plus the members' spread, so the model spread alone is the combination without noise.
+let private ensemble (s: Settings) (splits: int) (c: Candidate) : Method =
     let watch = Diagnostics.Stopwatch.StartNew()
 
     let members =
         Array.init s.Members (fun k ->
-            let t = train (s.Seed + k) 0.0
+            let t = c.Train (s.Seed + k) 0.0
             predictEval t, t.NoiseVariance)
 
-    let ensemble =
-        splits
-        |> Array.mapi (fun i (name, target) ->
-            // Each member N(prediction, its noise variance); the mixture's variance is the mean noise variance
-            // plus the members' spread, so the model spread alone is the combination without noise.
-            let model =
+    {
+        Name = $"deep ensemble (M = {s.Members})"
+        Spread =
+            Array.init splits (fun i ->
                 members
                 |> Array.map (fun (predictions, _) -> {
                     Mean = predictions[i]
                     Std = torch.zeros_like predictions[i]
                 })
-                |> Uncertainty.combine
+                |> Uncertainty.combine)
+        Noise = members |> Array.averageBy snd
+        Seconds = watch.Elapsed.TotalSeconds
+    }
 
-            let noise = members |> Array.averageBy snd
-            summarise $"deep ensemble (M = {s.Members})" name noise model (target.to_type f64))
-
-    let ensembleSeconds = watch.Elapsed.TotalSeconds
-    watch.Restart()
-    let dropout = train s.Seed s.Dropout
-
-    // One set of passes for all splits: each pass predicts every split, concatenated.
-    let lengths = splits |> Array.map (fun (_, t) -> t.shape[0])
+/// MC dropout of `c`: one network trained from `train s.Seed s.Dropout`, sampled `s.Passes` times with dropout
+/// on (`Uncertainty.mcDropoutSeeded` with `s.Seed`, so repeated runs draw the same masks), one set of passes for
+/// all splits (each pass predicts every split, concatenated).
+let private dropout (s: Settings) (lengths: int64[]) (c: Candidate) : Method =
+    let watch = Diagnostics.Stopwatch.StartNew()
+    let trained = c.Train s.Seed s.Dropout
 
     let all =
-        Uncertainty.mcDropoutSeeded dropout.Modules s.Passes s.Seed (fun () ->
-            torch.cat (dropout.Predict() |> Array.map (fun p -> p.detach().to_type f64), 0L))
+        Uncertainty.mcDropoutSeeded trained.Modules s.Passes s.Seed (fun () ->
+            torch.cat (trained.Predict() |> Array.map (fun p -> p.detach().to_type f64), 0L))
 
-    let mc =
-        splits
-        |> Array.mapi (fun i (name, target) ->
-            let offset = Array.sum lengths[.. i - 1]
+    {
+        Name = $"MC dropout (p = {s.Dropout}, T = {s.Passes})"
+        Spread =
+            lengths
+            |> Array.mapi (fun i length ->
+                let offset = Array.sum lengths[.. i - 1]
 
-            let model = {
-                Mean = all.Mean.narrow (0L, offset, lengths[i])
-                Std = all.Std.narrow (0L, offset, lengths[i])
-            }
+                {
+                    Mean = all.Mean.narrow (0L, offset, length)
+                    Std = all.Std.narrow (0L, offset, length)
+                })
+        Noise = trained.NoiseVariance
+        Seconds = watch.Elapsed.TotalSeconds
+    }
 
-            summarise
-                $"MC dropout (p = {s.Dropout}, T = {s.Passes})"
-                name
-                dropout.NoiseVariance
-                model
-                (target.to_type f64))
+/// Runs the experiment for every candidate: its deep ensemble, and MC dropout where `Dropout` is set. `splits`
+/// names each split and gives its targets (flattened like `Predict`'s tensors; NaN = missing). With
+/// `validation` naming one of the splits, every method is also recalibrated by variance scaling
+/// (`Uncertainty.varianceScale` of the full predictive — spread and noise — on that split) and each other split
+/// gets a second row with the rescaled predictive (the validation split's own rows stay as trained). Returns, per
+/// candidate in order, per method (ensemble first), the rows of every split as trained, then the recalibrated
+/// ones; none with `off` (Members = 0).
+let internal runModels
+    (s: Settings)
+    (validation: string option)
+    (splits: (string * torch.Tensor)[])
+    (candidates: Candidate[])
+    : MethodResult[] =
+    if s.Members = 0 then
+        [||]
+    else
+        if s.Members < 2 then
+            raise (HybridException $"CaseUncertainty: Members = {s.Members}; an ensemble spread needs at least 2.")
 
-    let dropoutSeconds = watch.Elapsed.TotalSeconds
+        let names = splits |> Array.map fst
 
-    Array.append
-        (ensemble |> Array.map (fun r -> { r with Seconds = ensembleSeconds }))
-        (mc |> Array.map (fun r -> { r with Seconds = dropoutSeconds }))
+        let validationIndex =
+            validation
+            |> Option.map (fun v ->
+                match Array.tryFindIndex ((=) v) names with
+                | Some i -> i
+                | None ->
+                    let known = String.Join(", ", names)
 
+                    raise (
+                        HybridException
+                            $"CaseUncertainty: the validation split '{v}' is not one of the splits ({known}); name one of them or give None."
+                    ))
 
-/// Runs the experiment: `s.Members` hybrids from `train seed 0.0` (seeds s.Seed + k) combined as a Gaussian
-/// mixture (each member N(prediction, its noise variance); `Uncertainty.combine`), and one hybrid from
-/// `train s.Seed s.Dropout` sampled `s.Passes` times with dropout on (`Uncertainty.mcDropoutSeeded` with `s.Seed`, so repeated runs draw the same masks) plus its noise
-/// variance. `splits` names each split and gives its targets (flattened like `Predict`'s tensors; NaN =
-/// missing). Returns one result per method and split (ensemble first); none with `off` (Members = 0).
+        let targets = splits |> Array.map (fun (_, t) -> t.to_type f64)
+        let lengths = targets |> Array.map (fun t -> t.shape[0])
+
+        [|
+            for c in candidates do
+                let methods = [|
+                    ensemble s splits.Length c
+                    if c.Dropout then
+                        dropout s lengths c
+                |]
+
+                for m in methods do
+                    let rows =
+                        Array.init splits.Length (fun i ->
+                            summarise c.Name m.Name names[i] m.Noise 1.0 m.Spread[i] targets[i])
+
+                    let recalibrated =
+                        match validationIndex with
+                        | None -> [||]
+                        | Some v ->
+                            let scale = Uncertainty.varianceScale (withNoise m.Noise m.Spread[v]) targets[v]
+
+                            Array.init splits.Length id
+                            |> Array.filter ((<>) v)
+                            |> Array.map (fun i ->
+                                summarise c.Name m.Name names[i] m.Noise scale m.Spread[i] targets[i])
+
+                    yield!
+                        Array.append rows recalibrated
+                        |> Array.map (fun r -> { r with Seconds = m.Seconds })
+        |]
+
+/// The hybrid's experiment alone, without recalibration: `runModels s None splits` with one candidate "hybrid"
+/// whose `train` gives ensemble members (`train seed 0.0`, seeds s.Seed + k) and the MC-dropout network
+/// (`train s.Seed s.Dropout`).
 let internal run (s: Settings) (splits: (string * torch.Tensor)[]) (train: int -> float -> Trained) : MethodResult[] =
-    if s.Members = 0 then [||] else runMethods s splits train
+    runModels s None splits [|
+        {
+            Name = "hybrid"
+            Train = train
+            Dropout = true
+        }
+    |]
 
 /// "over-confident" when the observed coverage falls short of the nominal levels on average, "under-confident"
 /// when it exceeds them, "about right" within `tolerance` (mean signed gap).

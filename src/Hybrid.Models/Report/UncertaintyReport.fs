@@ -1,6 +1,7 @@
-/// The uncertainty part of each case's report section (issue #6, experiment e): a CSV of coverage per level,
-/// a reliability chart (observed against nominal coverage, the diagonal as a series), a table and generated
-/// sentences saying whether the deep ensemble and MC dropout are over- or under-confident.
+/// The uncertainty part of each case's report section (issue #6, experiment e; issue #15, item 6): a CSV of
+/// coverage per level, a reliability chart (observed against nominal coverage, the diagonal as a series), a table
+/// with the ECE's bootstrap interval, and generated sentences saying whether each model's deep ensemble and MC
+/// dropout are over- or under-confident, before and after recalibration, and which calibrates best.
 module internal Hybrid.Models.Report.UncertaintyReport
 
 open System.IO
@@ -12,21 +13,36 @@ open Hybrid.Models.Common.ReportFormat
 /// Mean signed coverage gap (observed − nominal) within which a method counts as "about right".
 let Tolerance = 0.05
 
-/// Writes `<case>-calibration.csv`: method, split (quoted where they contain commas), level, expected and
-/// observed coverage.
+/// Writes `<case>-calibration.csv`: model, method, variance scale (1 as trained), split (quoted where they contain
+/// commas), level, expected and observed coverage.
 let writeCsv (dir: string) (case: string) (results: CaseUncertainty.MethodResult[]) =
-    Csv.write (Path.Combine(dir, $"{case}-calibration.csv")) [| "method"; "split"; "level"; "expected"; "observed" |] [
+    Csv.write (Path.Combine(dir, $"{case}-calibration.csv")) [|
+        "model"
+        "method"
+        "variance_scale"
+        "split"
+        "level"
+        "expected"
+        "observed"
+    |] [
         for r in results do
             for l, c in Array.zip r.Calibration.Levels r.Calibration.Coverage ->
-                [| r.Method; r.Split; inv l; inv l; inv c |]
+                [| r.Model; r.Method; inv r.VarianceScale; r.Split; inv l; inv l; inv c |]
     ]
+
+/// How a row names itself: model, method and split, with the variance scale where it was recalibrated.
+let private label (r: CaseUncertainty.MethodResult) =
+    if r.VarianceScale = 1.0 then
+        $"{r.Model}, {r.Method}, {r.Split}"
+    else
+        $"{r.Model}, {r.Method} recalibrated (σ × {r.VarianceScale:F2}), {r.Split}"
 
 /// The reliability chart (SVG + HTML) of every method and split; returns its markdown.
 let chart (dir: string) (case: string) (results: CaseUncertainty.MethodResult[]) : string =
     let series =
         results
         |> Array.map (fun r ->
-            $"{r.Method}, {r.Split}",
+            label r,
             Array.append [| 0.0, 0.0 |] (Array.zip r.Calibration.Levels r.Calibration.Coverage)
             |> fun a -> Array.append a [| 1.0, 1.0 |])
 
@@ -41,13 +57,15 @@ let chart (dir: string) (case: string) (results: CaseUncertainty.MethodResult[])
 
 /// The markdown table of the results (`digits` after the point for NLL, CRPS, RMSE and spreads).
 let table (digits: int) (results: CaseUncertainty.MethodResult[]) : string list = [
-    "| method | split | values | ECE | 50% coverage | 90% coverage | NLL | CRPS | RMSE | predictive σ | noise σ | model σ | 90% coverage, model σ alone |"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| model | method | σ scale | split | values | ECE [95% CI] | 50% coverage | 90% coverage | NLL | CRPS | RMSE | predictive σ | noise σ | model σ | 90% coverage, model σ alone |"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for r in results do
         let f (x: float) =
             x.ToString($"F{digits}", System.Globalization.CultureInfo.InvariantCulture)
 
-        $"| {r.Method} | {r.Split} | {r.Points} | {r.Calibration.Ece:F3} | {r.Coverage50:F2} | {r.Coverage90:F2} | {r.Nll:F2} | {f r.Crps} | {f r.Rmse} | {f r.MeanStd} | {f r.NoiseStd} | {f r.ModelStd} | {r.ModelCoverage90:F2} |"
+        let e = r.EceInterval
+
+        $"| {r.Model} | {r.Method} | {r.VarianceScale:F2} | {r.Split} | {r.Points} | {r.Calibration.Ece:F3} [{e.Lower:F3}, {e.Upper:F3}] | {r.Coverage50:F2} | {r.Coverage90:F2} | {r.Nll:F2} | {f r.Crps} | {f r.Rmse} | {f r.MeanStd} | {f r.NoiseStd} | {f r.ModelStd} | {r.ModelCoverage90:F2} |"
 ]
 
 /// Generated sentences: each method's verdict per split, and which method has the lower ECE and CRPS.
@@ -55,40 +73,42 @@ let sentences (results: CaseUncertainty.MethodResult[]) : string list = [
     for r in results do
         let verdict = CaseUncertainty.confidence Tolerance r.Calibration
 
-        $"- {r.Method}, {r.Split}: {verdict} (its 50%% intervals cover {100.0 * r.Coverage50:F0}%% and its 90%% intervals {100.0 * r.Coverage90:F0}%% of {r.Points} values; ECE {r.Calibration.Ece:F3})."
+        $"- {label r}: {verdict} (its 50%% intervals cover {100.0 * r.Coverage50:F0}%% and its 90%% intervals {100.0 * r.Coverage90:F0}%% of {r.Points} values; ECE {r.Calibration.Ece:F3}, 95%% CI {r.EceInterval.Lower:F3}–{r.EceInterval.Upper:F3})."
 
-        let share = 100.0 * r.ModelStd * r.ModelStd / (r.MeanStd * r.MeanStd)
+        if r.VarianceScale = 1.0 then
+            let share = 100.0 * r.ModelStd * r.ModelStd / (r.MeanStd * r.MeanStd)
 
-        let noiseVsError = if r.NoiseStd > r.Rmse then "above" else "below"
+            let noiseVsError = if r.NoiseStd > r.Rmse then "above" else "below"
 
-        $"  The noise σ estimated from the training residuals ({r.NoiseStd:G3}) is {noiseVsError} the RMSE of the predictive mean on this split ({r.Rmse:G3})."
+            $"  The noise σ estimated from the training residuals ({r.NoiseStd:G3}) is {noiseVsError} the RMSE of the predictive mean on this split ({r.Rmse:G3})."
 
-        $"  The model spread is {share:F0}%% of its predictive variance; alone (no noise added) its 90%% intervals would cover {100.0 * r.ModelCoverage90:F0}%%."
+            $"  The model spread is {share:F0}%% of its predictive variance; alone (no noise added) its 90%% intervals would cover {100.0 * r.ModelCoverage90:F0}%%."
 
-    for split in results |> Array.map (fun r -> r.Split) |> Array.distinct do
-        let here = results |> Array.filter (fun r -> r.Split = split)
+    // Per split and calibration state, the row with the lowest ECE and the one with the lowest CRPS, and whether the
+    // ECE intervals of the best and the worst overlap (then the ranking is within resampling noise).
+    for (split, scaled), here in results |> Array.groupBy (fun r -> r.Split, r.VarianceScale <> 1.0) do
+        if here.Length >= 2 then
+            let byEce = here |> Array.sortBy (fun r -> r.Calibration.Ece)
+            let best, worst = byEce[0], byEce[byEce.Length - 1]
+            let crps = here |> Array.minBy (fun r -> r.Crps)
+            let state = if scaled then " after recalibration" else ""
 
-        if here.Length = 2 then
-            let a, b = here[0], here[1]
-
-            let lower name (x: float) (y: float) =
-                if x < y then
-                    $"{a.Method} has the lower {name} ({x:G4} vs {y:G4})"
-                elif y < x then
-                    $"{b.Method} has the lower {name} ({y:G4} vs {x:G4})"
+            let overlap =
+                if best.EceInterval.Upper >= worst.EceInterval.Lower then
+                    "their ECE intervals overlap, so the ranking is within resampling noise"
                 else
-                    $"both have {name} {x:G4}"
+                    "their ECE intervals do not overlap"
 
-            let ece = lower "ECE" a.Calibration.Ece b.Calibration.Ece
-            let crps = lower "CRPS" a.Crps b.Crps
-            $"- {split}: {ece}; {crps}."
+            $"- {split}{state}: the lowest ECE is {best.Model}, {best.Method} ({best.Calibration.Ece:F3}), the highest {worst.Model}, {worst.Method} ({worst.Calibration.Ece:F3}): {overlap}; the lowest CRPS is {crps.Model}, {crps.Method} ({crps.Crps:G4})."
+
+    let asTrained = results |> Array.filter (fun r -> r.VarianceScale = 1.0)
 
     let shares =
-        results
+        asTrained
         |> Array.map (fun r -> 100.0 * r.ModelStd * r.ModelStd / (r.MeanStd * r.MeanStd))
 
     let largest = Array.max shares
-    let bestAlone = results |> Array.map (fun r -> r.ModelCoverage90) |> Array.max
+    let bestAlone = asTrained |> Array.map (fun r -> r.ModelCoverage90) |> Array.max
 
     if largest < 50.0 then
         $"- In every row the model spread (ensemble or dropout) is at most {largest:F0}%% of the predictive variance: the intervals' width comes mostly from the residual noise. The model spread alone would be over-confident: its 90%% intervals cover at most {100.0 * bestAlone:F0}%% of the values."
@@ -97,10 +117,10 @@ let sentences (results: CaseUncertainty.MethodResult[]) : string list = [
 
     let seconds =
         results
-        |> Array.distinctBy (fun r -> r.Method)
+        |> Array.distinctBy (fun r -> r.Model, r.Method)
         |> Array.sumBy (fun r -> r.Seconds)
 
-    $"- The experiment took {seconds:F0} s (training the extra hybrids and sampling them)."
+    $"- The experiment took {seconds:F0} s (training the extra networks and sampling them)."
 
     let points = results |> Array.map (fun r -> r.Points) |> Array.min
 
@@ -119,10 +139,10 @@ let section (dir: string) (case: string) (setup: string) (digits: int) (results:
         let md = chart dir case results
 
         [
-            "### Uncertainty: deep ensemble and MC dropout"
+            "### Uncertainty: deep ensembles and MC dropout"
             ""
             setup
-            + $" Both predictive distributions are Gaussian; the aleatoric noise variance (the training residuals' mean square) is added to the model spread. A method is called over-confident when its intervals cover less than their nominal level on average over 10%%–90%% (by more than {Tolerance:F2}), under-confident when they cover more. Coverage per level: `{case}-calibration.csv`."
+            + $" Both predictive distributions are Gaussian; the aleatoric noise variance (the training residuals' mean square) is added to the model spread. Recalibrated rows (σ scale ≠ 1) multiply every predictive σ by the variance-scaling factor √(mean z²) of the validation split named in the setup, fitted there and applied to the other splits. The ECE's interval is a 95%% percentile bootstrap over the values (200 resamples). A method is called over-confident when its intervals cover less than their nominal level on average over 10%%–90%% (by more than {Tolerance:F2}), under-confident when they cover more. Coverage per level: `{case}-calibration.csv`."
             ""
             yield! table digits results
             ""

@@ -8,6 +8,9 @@ open Hybrid.Models.Common
 
 let private metrics: (string * (CaseUncertainty.MethodResult -> float)) list = [
     "ece", fun m -> m.Calibration.Ece
+    "ece_lower", fun m -> m.EceInterval.Lower
+    "ece_upper", fun m -> m.EceInterval.Upper
+    "variance_scale", fun m -> m.VarianceScale
     "coverage50", fun m -> m.Coverage50
     "coverage90", fun m -> m.Coverage90
     "nll", fun m -> m.Nll
@@ -21,13 +24,21 @@ let private metrics: (string * (CaseUncertainty.MethodResult -> float)) list = [
     "seconds", fun m -> m.Seconds
 ]
 
-/// The rows of `results` (model = method, split = split; one row per metric) for `case` and `seed`.
+/// A result's key in the rows' model column: "model|method", with "|recalibrated" after variance scaling.
+let private key (m: CaseUncertainty.MethodResult) =
+    if m.VarianceScale = 1.0 then
+        $"{m.Model}|{m.Method}"
+    else
+        $"{m.Model}|{m.Method}|recalibrated"
+
+/// The rows of `results` (model = "model|method[|recalibrated]", split = split; one row per metric) for `case`
+/// and `seed`.
 let rows (case: string) (seed: int) (results: CaseUncertainty.MethodResult[]) : ResultRow[] = [|
     for m in results do
         for metric, value in metrics ->
             {
                 Case = case
-                Model = m.Method
+                Model = key m
                 Split = m.Split
                 Metric = metric
                 Seed = seed
@@ -35,11 +46,11 @@ let rows (case: string) (seed: int) (results: CaseUncertainty.MethodResult[]) : 
             }
 |]
 
-/// The calibration curves of `results`: "levels:<method>|<split>" and "coverage:<method>|<split>".
+/// The calibration curves of `results`: "levels:<key>|<split>" and "coverage:<key>|<split>" (the key as in `rows`).
 let series (results: CaseUncertainty.MethodResult[]) : (string * float[])[] = [|
     for m in results do
-        $"levels:{m.Method}|{m.Split}", m.Calibration.Levels
-        $"coverage:{m.Method}|{m.Split}", m.Calibration.Coverage
+        $"levels:{key m}|{m.Split}", m.Calibration.Levels
+        $"coverage:{key m}|{m.Split}", m.Calibration.Coverage
 |]
 
 /// The method results back from a task result written with `rows` and `series`, in their order.
@@ -50,19 +61,30 @@ let ofResult (r: TaskResult) : CaseUncertainty.MethodResult[] =
         |> Array.map (fun row -> row.Model, row.Split)
 
     [|
-        for method, split in pairs ->
+        for key, split in pairs ->
             let value metric =
                 r.Rows
-                |> Array.filter (fun row -> row.Model = method && row.Split = split)
-                |> ResultRow.value method split metric
+                |> Array.filter (fun row -> row.Model = key && row.Split = split)
+                |> ResultRow.value key split metric
+
+            let parts = key.Split '|'
 
             {
-                Method = method
+                Model = parts[0]
+                Method = parts[1]
+                VarianceScale = value "variance_scale"
                 Split = split
                 Calibration = {
-                    Levels = TaskResult.series $"levels:{method}|{split}" r
-                    Coverage = TaskResult.series $"coverage:{method}|{split}" r
+                    Levels = TaskResult.series $"levels:{key}|{split}" r
+                    Coverage = TaskResult.series $"coverage:{key}|{split}" r
                     Ece = value "ece"
+                }
+                EceInterval = {
+                    Estimate = value "ece"
+                    Lower = value "ece_lower"
+                    Upper = value "ece_upper"
+                    Level = 0.95
+                    Count = int (value "points")
                 }
                 Coverage50 = value "coverage50"
                 Coverage90 = value "coverage90"

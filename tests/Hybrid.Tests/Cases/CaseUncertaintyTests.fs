@@ -40,6 +40,18 @@ let checkResult (r: CaseUncertainty.MethodResult) =
 
     Expect.isGreaterThan r.Points 0 $"{what}: values"
 
+/// A fake candidate: members predict μ exactly and report a noise variance of `spread`² (as in `experiment`).
+let private candidate (name: string) (mu: torch.Tensor) (spread: float) : CaseUncertainty.Candidate = {
+    Name = name
+    Train =
+        fun _ _ -> {
+            Modules = [||]
+            Predict = fun () -> [| mu.clone (); mu.clone () |]
+            NoiseVariance = spread * spread
+        }
+    Dropout = false
+}
+
 let tests =
     testSequenced
     <| testList "Cases.CaseUncertainty" [
@@ -95,5 +107,92 @@ let tests =
             net.eval () |> ignore
             Expect.sequenceEqual (values ()) plain "weights restored"
             Expect.sequenceEqual (CaseUncertainty.withOneMask net values) plain "eval mode: no mask"
+        }
+
+        // Targets y = μ + ε with ε ~ N(0, 1) on a validation and a test split of 2000 values each. A model reporting
+        // σ = 0.5 is over-confident by a factor 2; variance scaling fitted on the validation split must find s ≈ 2
+        // (the standard error of √(mean z²) over 2000 values is ≈ 2 · 1/√4000 ≈ 0.03) and make the test split
+        // calibrated. A model reporting σ = 1 is calibrated already and must keep s ≈ 1.
+        test "variance scaling on a validation split recalibrates an over-confident model, and leaves a calibrated one" {
+            Engine.seed 12
+            let mu = torch.linspace (-2.0, 2.0, 2000L, dtype = f64)
+            let validation = mu .+ torch.randn (2000L, dtype = f64)
+            let test = mu .+ torch.randn (2000L, dtype = f64)
+
+            let results =
+                CaseUncertainty.runModels CaseUncertainty.quick (Some "validation") [|
+                    "validation", validation
+                    "test", test
+                |] [| candidate "narrow" mu 0.5; candidate "right" mu 1.0 |]
+
+            let row model scaled =
+                results
+                |> Array.find (fun r -> r.Model = model && r.Split = "test" && (r.VarianceScale <> 1.0) = scaled)
+
+            Expect.equal results.Length 6 "per model: validation and test as trained, test recalibrated"
+
+            Expect.equal
+                (CaseUncertainty.confidence 0.05 (row "narrow" false).Calibration)
+                "over-confident"
+                "narrow, as trained"
+
+            Expect.floatClose { absolute = 0.1; relative = 0.0 } (row "narrow" true).VarianceScale 2.0 "narrow: s ≈ 2"
+            Expect.isLessThan (row "narrow" true).Calibration.Ece 0.03 "narrow, recalibrated: ECE"
+
+            Expect.floatClose
+                { absolute = 0.03; relative = 0.0 }
+                (row "narrow" true).Coverage90
+                0.9
+                "narrow, recalibrated: 90%% coverage"
+
+            Expect.floatClose { absolute = 0.05; relative = 0.0 } (row "right" true).VarianceScale 1.0 "right: s ≈ 1"
+
+            Expect.isFalse
+                (results
+                 |> Array.exists (fun r -> r.Split = "validation" && r.VarianceScale <> 1.0))
+                "the validation split is not scored after its own recalibration"
+        }
+
+        // The ECE of 2000 values has a bootstrap interval of a few hundredths: it must hold the estimate, and the
+        // intervals of a calibrated model (ECE ≈ 0) and of one reporting σ × 0.2 (ECE ≈ 0.3) must not overlap.
+        test "the ECE's bootstrap interval holds the estimate and separates a calibrated from a miscalibrated model" {
+            Engine.seed 13
+            let mu = torch.linspace (-2.0, 2.0, 2000L, dtype = f64)
+            let y = mu .+ torch.randn (2000L, dtype = f64)
+
+            let results =
+                CaseUncertainty.runModels CaseUncertainty.quick None [| "a", y; "b", y |] [|
+                    candidate "right" mu 1.0
+                    candidate "narrow" mu 0.2
+                |]
+
+            for r in results do
+                let e = r.EceInterval
+                Expect.floatClose Accuracy.veryHigh e.Estimate r.Calibration.Ece $"{r.Model}: the estimate is the ECE"
+
+                Expect.isTrue
+                    (e.Lower <= e.Estimate && e.Estimate <= e.Upper)
+                    $"{r.Model}: {e.Lower} ≤ {e.Estimate} ≤ {e.Upper}"
+
+                Expect.isLessThan (e.Upper - e.Lower) 0.05 $"{r.Model}: width with 2000 values"
+
+            let right = results |> Array.find (fun r -> r.Model = "right")
+            let narrow = results |> Array.find (fun r -> r.Model = "narrow")
+            Expect.isLessThan right.EceInterval.Upper narrow.EceInterval.Lower "the intervals do not overlap"
+        }
+
+        test "a validation split that is not one of the splits is refused, naming the splits" {
+            let y = torch.zeros (10L, dtype = f64)
+
+            let e =
+                Expect.throwsC
+                    (fun () ->
+                        CaseUncertainty.runModels CaseUncertainty.quick (Some "valid") [| "validation", y; "test", y |] [|
+                            candidate "m" y 1.0
+                        |]
+                        |> ignore)
+                    id
+
+            Expect.stringContains e.Message "'valid' is not one of the splits (validation, test)" "names both"
         }
     ]

@@ -106,12 +106,21 @@ let tests =
 
         test "the calibration and data-efficiency CSV files read back through the library's reader" {
             let result: CaseUncertainty.MethodResult = {
+                Model = "hybrid"
                 Method = "deep ensemble (M = 5)"
+                VarianceScale = 1.25
                 Split = "F = 24, out of domain"
                 Calibration = {
                     Levels = [| 0.1; 0.5 |]
                     Coverage = [| 0.125; 0.5 |]
                     Ece = 0.0125
+                }
+                EceInterval = {
+                    Estimate = 0.0125
+                    Lower = 0.01
+                    Upper = 0.02
+                    Level = 0.95
+                    Count = 10
                 }
                 Coverage50 = 0.5
                 Coverage90 = 0.9
@@ -137,13 +146,41 @@ let tests =
             inTempDir (fun dir ->
                 UncertaintyReport.writeCsv dir "case" [| result |]
                 let calibration = Csv.read (Path.Combine(dir, "case-calibration.csv"))
-                Expect.equal calibration.Columns [| "method"; "split"; "level"; "expected"; "observed" |] "header"
+
+                Expect.equal
+                    calibration.Columns
+                    [|
+                        "model"
+                        "method"
+                        "variance_scale"
+                        "split"
+                        "level"
+                        "expected"
+                        "observed"
+                    |]
+                    "header"
 
                 Expect.equal
                     calibration.Rows
                     [|
-                        [| "deep ensemble (M = 5)"; "F = 24, out of domain"; "0.1"; "0.1"; "0.125" |]
-                        [| "deep ensemble (M = 5)"; "F = 24, out of domain"; "0.5"; "0.5"; "0.5" |]
+                        [|
+                            "hybrid"
+                            "deep ensemble (M = 5)"
+                            "1.25"
+                            "F = 24, out of domain"
+                            "0.1"
+                            "0.1"
+                            "0.125"
+                        |]
+                        [|
+                            "hybrid"
+                            "deep ensemble (M = 5)"
+                            "1.25"
+                            "F = 24, out of domain"
+                            "0.5"
+                            "0.5"
+                            "0.5"
+                        |]
                     |]
                     "rows"
 
