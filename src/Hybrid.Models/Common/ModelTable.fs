@@ -52,14 +52,21 @@ let inline rowOf (m: ^M) : ModelRow = {
 let isPureMl (name: string) =
     name = "LSTM" || name = "Transformer" || name.StartsWith "MLP"
 
-/// The generated sentences on the proposal's claim: for each hybrid row (name starting with "hybrid"), its change
-/// against the best pure-ML row (by mean test MSE) on `what`, as markdown bullets; none when a case has no
-/// pure-ML row.
+/// A row's test MSE per seed: `SeedTestMse`, or its one `TestMse` where it ran once.
+let seedRuns (m: ModelRow) =
+    if m.SeedTestMse.Length > 0 then
+        m.SeedTestMse
+    else
+        [| m.TestMse |]
+
+/// The generated sentences on the proposal's claim: for each hybrid row (name starting with "hybrid"), its error
+/// ratio against the best pure-ML row on `what` with its interval and verdict (`Comparison.claimSentence`), as
+/// markdown bullets; none when a case has no pure-ML row.
 let claimLines (what: string) (models: ModelRow[]) : string list =
     let baselines =
         models
         |> Array.filter (fun m -> isPureMl m.Name)
-        |> Array.map (fun m -> m.Name, m.TestMse)
+        |> Array.map (fun m -> m.Name, seedRuns m)
 
     if baselines.Length = 0 then
         []
@@ -67,7 +74,7 @@ let claimLines (what: string) (models: ModelRow[]) : string list =
         [
             for h in models |> Array.filter (fun m -> m.Name.StartsWith "hybrid") ->
                 "- "
-                + Hybrid.Models.Common.Comparison.claimSentence what h.Name h.TestMse baselines
+                + Hybrid.Models.Common.Comparison.claimSentence what h.Name (seedRuns h) baselines
         ]
 
 /// Sample standard deviation of a row's per-seed test MSEs (NaN for fewer than two seeds).

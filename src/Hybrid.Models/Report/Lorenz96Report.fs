@@ -228,6 +228,13 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
     // and out of domain, on the forecast MSE (RMSE²) at the longest lead.
     let pureMl = o.Models |> Array.filter (fun m -> ModelTable.isPureMl m.Name)
 
+    // A model's forecast MSE at forcing i and the longest lead per network seed (its one run where it has none).
+    let seedRuns (m: Lorenz96.ModelResult) i =
+        if m.SeedRmse.Length = 0 then
+            [| mse (m.Skills[i].Rmse[longest]) |]
+        else
+            m.SeedRmse |> Array.map (fun r -> mse (r[i][longest]))
+
     for i, k in Array.indexed cnn.Skills do
         let where = if i = 0 then "in domain" else "out of domain"
 
@@ -237,8 +244,8 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
                 + Hybrid.Models.Common.Comparison.claimSentence
                     $"F = {k.Forcing:G3} forecasts ({where}), MSE of X at {s.Leads[longest]:G3} MTU"
                     hybrid.Name
-                    (mse hybrid.Skills[i].Rmse[longest])
-                    (pureMl |> Array.map (fun m -> m.Name, mse m.Skills[i].Rmse[longest]))
+                    (seedRuns hybrid i)
+                    (pureMl |> Array.map (fun m -> m.Name, seedRuns m i))
             )
 
     for i, t in Array.indexed o.Truth do

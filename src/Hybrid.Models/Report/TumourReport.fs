@@ -230,8 +230,8 @@ let write (dir: string) (o: Tumour.Outcome) : string =
 
     for what, mse in
         [
-            "in-domain test schedules (unseen timings)", (fun (m: Tumour.ModelResult) -> m.InDomainMse)
-            "out-of-domain test schedules (unseen, higher doses)", (fun m -> m.OutOfDomainMse)
+            "in-domain test schedules (unseen timings)", (fun (m: Tumour.ModelResult) -> m.SeedInDomainMse)
+            "out-of-domain test schedules (unseen, higher doses)", (fun m -> m.SeedOutOfDomainMse)
         ] do
         add (
             "- "

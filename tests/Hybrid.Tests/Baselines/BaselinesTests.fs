@@ -198,20 +198,47 @@ let tests =
             Expect.floatClose Accuracy.veryHigh s.Spread 1.0 "sample standard deviation"
             Expect.floatClose Accuracy.veryHigh (Comparison.change 0.7 1.0) -30.0 "30% lower"
 
+            // Ratios per seed 0.50, 0.55, 0.52 against the LSTM (the best baseline by geometric mean): the interval
+            // of the ratio lies far below 0.8, so "at least 20% lower" holds.
             let holds =
-                Comparison.claimSentence "test years" "hybrid" 0.7 [| "LSTM", 1.0; "Transformer", 1.2 |]
+                Comparison.claimSentence "test years" "hybrid" [| 0.5; 0.55; 0.52 |] [|
+                    "LSTM", [| 1.0; 1.0; 1.0 |]
+                    "Transformer", [| 1.2; 1.3; 1.1 |]
+                |]
 
-            Expect.stringContains holds "30% lower than the best pure-ML baseline, LSTM" "names the best baseline"
-            Expect.stringContains holds "reduction holds" "30% is inside the claim"
+            Expect.stringContains holds "best pure-ML baseline, LSTM" "names the best baseline"
+            Expect.stringContains holds "over 3 seeds" "says how many pairs"
+            Expect.stringContains holds "at least 20% lower error holds" "the whole interval is below 0.8"
 
-            let fails = Comparison.claimSentence "test years" "hybrid" 1.1 [| "LSTM", 1.0 |]
-            Expect.stringContains fails "10% higher" "higher"
-            Expect.stringContains fails "does not hold" "the claim fails"
+            // Ratios 0.95, 0.97, 0.93: the whole interval lies above 0.8, so the claim fails.
+            let fails =
+                Comparison.claimSentence "test years" "hybrid" [| 0.95; 0.97; 0.93 |] [| "LSTM", [| 1.0; 1.0; 1.0 |] |]
 
-            let almostAll =
-                Comparison.claimSentence "test years" "hybrid" 0.0003 [| "LSTM", 1.0 |]
+            Expect.stringContains fails "lower error fails" "less than 20% lower throughout"
 
-            Expect.stringContains almostAll "99.97% lower" "not rounded to 100%"
+            // Ratios 0.5 and 1.1: the interval straddles 0.8.
+            let unsure =
+                Comparison.claimSentence "test years" "hybrid" [| 0.5; 1.1 |] [| "LSTM", [| 1.0; 1.0 |] |]
+
+            Expect.stringContains unsure "is inconclusive" "straddles"
+
+            let c = Comparison.claim [| 0.5; 1.1 |] [| "LSTM", [| 1.0; 1.0 |] |]
+            let r = c.Ratio.Value
+            // log ratios log 0.5, log 1.1: mean −0.299, sd 0.558, t(0.975, 1) = 12.706, half-width 12.706·0.558/√2.
+            Expect.floatClose Accuracy.high r.Estimate (sqrt 0.55) "geometric mean ratio √(0.5 · 1.1)"
+
+            Expect.floatClose
+                Accuracy.medium
+                (log r.Upper - log r.Estimate)
+                (12.706204736 * 0.557523546 / sqrt 2.0)
+                "t half-width"
+
+            let once =
+                Comparison.claimSentence "test years" "hybrid" [| 0.0003 |] [| "LSTM", [| 1.0 |] |]
+
+            Expect.stringContains once "99.97% lower" "not rounded to 100%"
+            Expect.stringContains once "from one seed" "no interval"
+            Expect.stringContains once "is inconclusive" "one seed cannot decide"
             Expect.equal (Hybrid.Models.Common.ReportFormat.percentChange 0 0.0003 1.0) "-99.97%" "likewise"
             Expect.equal (Hybrid.Models.Common.ReportFormat.percentChange 0 0.5 1.0) "-50%" "no decimals otherwise"
         }
