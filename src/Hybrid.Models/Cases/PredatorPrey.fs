@@ -1,24 +1,30 @@
 /// Case study: the Hudson's Bay Company lynx–hare pelt record (Hewitt 1921), 1900–1920, thousands of pelts.
-/// Train on 1900–1915, forecast 1916–1920 from the observed 1915 state. Models, all on the same split and
-/// the same windowed objective (every training start, rolled out `Horizon` years, MSE on pelts / 10):
+/// Train on 1900–1915, forecast 1916–1920 from the observed 1915 state. Every differential equation below is a DSL
+/// model (`lotkaVolterraModel`, `additiveModel`, `interactionModel`) compiled by `Compiler.compile` (domain point,
+/// fields H and L) and integrated by `Simulator.Simulate` (RK4, `Substeps` steps a year); every model is trained by
+/// `Trainer.train`. Models:
 ///  - persistence: the 1915 value held for five years (no training);
 ///  - Lotka–Volterra with prior parameters (α = γ = 1, β = δ = 0.05; the prior means of Carpenter 2018);
 ///  - Lotka–Volterra with the literature fit (α 0.55, β 0.028, γ 0.80, δ 0.024; Carpenter 2018, fitted to
 ///    all of 1900–1920, so these parameters have seen the test years: a reference, not a fair baseline);
-///  - Lotka–Volterra with its four parameters fitted here (Adam on log-parameters);
+///  - Lotka–Volterra fitted here (`fitLotkaVolterra`): the four rates and the first training year's state (H0, L0
+///    as parameters of its `initial` lines) by maximum likelihood under log-normal errors (MSE of log counts along
+///    one trajectory), Adam with a growing horizon (`TrainOptions.Horizon`) then L-BFGS (`Trainer.lbfgs`);
 ///  - hybrid (universal differential equation): Lotka–Volterra + an MLP correction N(H, L) on both rates,
-///    started from the fitted physics with the correction at zero, trained jointly, with an L2 penalty;
+///    started from the fitted rates with the correction at zero, trained jointly with an L2 penalty on the windowed
+///    objective (every training start, rolled out up to `Horizon` years, MSE on pelts / 10; the windows
+///    (`Windows`) grow from one year to `Horizon` over the first third of the epochs);
 ///  - hybrid with a neural interaction: β and δ multiplied by exp N(H, L) (the H·L form kept), same training;
-///  - pure data-driven: an autoregressive MLP, x(t + 1) = x(t) + N(x(t)), same windows;
+///  - pure data-driven: an autoregressive MLP, x(t + 1) = x(t) + N(x(t)), same windows and trainer;
 ///  - pure data-driven sequence models (`Baselines.SequenceModels`): an LSTM and a transformer forecaster on the
 ///    1900–1915 record (one-step increments, teacher forcing, `SequenceWindow`-year context), forecasting
 ///    1916–1920 from the last years of the record;
-///  - PINN (`Baselines.Pinn`): an MLP (H, L)(t) fitted to 1900–1915 plus the Lotka–Volterra residual with the
-///    parameters fitted here ("LV fitted"), enforced on 1900–1920 (the equation is known in the forecast years).
+///  - PINN (`Baselines.Pinn`): an MLP (H, L)(t) fitted to 1900–1915 plus the residual of the compiled Lotka–Volterra
+///    model with the parameters fitted here ("LV fitted"), enforced on 1900–1920 (the equation is known in the
+///    forecast years).
 /// Every model with a network (both hybrids, the autoregressive MLP, the sequence models and the PINN) is trained
 /// from `Seeds` network seeds: its test MSE is the mean over them (the spread is reported); its forecast,
 /// parameters and train MSE are those of the first seed. The physics fits start from fixed values (no seed).
-/// The right-hand sides are integrated with classical RK4 (`Substeps` steps a year) written out here.
 module Hybrid.Models.Cases.PredatorPrey
 
 open System
@@ -35,7 +41,7 @@ open Hybrid.Models.Common
 
 /// Settings of the case. `defaults` for the report, `quick` for tests and CI.
 type Settings = {
-    /// Adam iterations for the fitted Lotka–Volterra model.
+    /// Adam iterations for the fitted Lotka–Volterra model (before its L-BFGS polish).
     PhysicsIterations: int
     /// Adam iterations for the hybrid (after the physics fit it starts from).
     HybridIterations: int
