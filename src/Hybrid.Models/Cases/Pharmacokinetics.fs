@@ -251,7 +251,12 @@ let private compileWith (m: Model) (net: Mlp option) =
         | Some n -> Map [ "N", n :> torch.nn.Module<torch.Tensor, torch.Tensor> ]
         | None -> Map.empty
 
-    Compiler.compile { Compiler.defaults with Modules = modules } m
+    Compiler.compile
+        {
+            Compiler.defaults with
+                Modules = modules
+        }
+        m
 
 /// The concentrations `sim` predicts at (subject index into `doses`, time) pairs: one batch from A(0) = dose,
 /// C(0) = 0, RK4 with step `dt`, saved at the union of the pairs' times; [pairs].

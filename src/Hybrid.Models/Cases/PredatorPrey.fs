@@ -286,7 +286,12 @@ let private compileWith (m: Model) (net: Mlp option) =
         | Some n -> Map [ "NH", new Output(n, 0L) :> torch.nn.Module<_, _>; "NL", new Output(n, 1L) ]
         | None -> Map.empty
 
-    Compiler.compile { Compiler.defaults with Modules = modules } m
+    Compiler.compile
+        {
+            Compiler.defaults with
+                Modules = modules
+        }
+        m
 
 /// The Lotka–Volterra rates, in the order of the parameter values the case passes around.
 let private rates = [ "alpha"; "beta"; "gamma"; "delta" ]
