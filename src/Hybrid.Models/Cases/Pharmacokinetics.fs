@@ -95,12 +95,13 @@ let defaults = {
     }
 }
 
-/// Tests and CI: the third fold only (train on subjects 1–8, test on 9–12), RK4 step 0.5 h, fewer iterations.
+/// Tests and CI: the third fold only (train on subjects 1–8, test on 9–12), RK4 step 0.5 h, fewer iterations (the
+/// physics fit's L-BFGS polish finishes what 60 Adam steps leave).
 let quick = {
     defaults with
         Folds = [ 3 ]
         Dt = 0.5
-        PhysicsIterations = 200
+        PhysicsIterations = 60
         HybridIterations = 80
         DataIterations = 400
         SequenceIterations = 200
@@ -261,7 +262,9 @@ let private compileWith (m: Model) (net: Mlp option) =
 /// The concentrations `sim` predicts at (subject index into `doses`, time) pairs: one batch from A(0) = dose,
 /// C(0) = 0, RK4 with step `dt`, saved at the union of the pairs' times; [pairs].
 let internal predictAt (sim: Simulator) (dt: float) (doses: float[]) (pairs: (int * float)[]) : torch.Tensor =
-    let times = Array.append [| 0.0 |] (pairs |> Array.map snd) |> Array.distinct |> Array.sort
+    let times =
+        Array.append [| 0.0 |] (pairs |> Array.map snd) |> Array.distinct |> Array.sort
+
     let index = Dictionary<float, int>()
     times |> Array.iteri (fun i t -> index[t] <- i)
     let d = torch.tensor (doses, dtype = f64)
@@ -277,8 +280,7 @@ let internal predictAt (sim: Simulator) (dt: float) (doses: float[]) (pairs: (in
 
     let c = sim.Simulate([| d; torch.zeros_like d |], options).Values[1] // [times; B]
 
-    let flat =
-        pairs |> Array.map (fun (b, t) -> int64 (index[t] * doses.Length + b))
+    let flat = pairs |> Array.map (fun (b, t) -> int64 (index[t] * doses.Length + b))
 
     c.reshape(-1L).index_select (0L, torch.tensor flat)
 
@@ -362,8 +364,7 @@ let run (s: Settings) : Outcome =
     let values (sim: Simulator) =
         physical |> List.map (fun n -> (sim.Param n).Get()) |> Array.ofList
 
-    let named (v: float[]) =
-        [| "ka (1/h)", v[0]; "ke (1/h)", v[1]; "V (L/kg)", v[2] |]
+    let named (v: float[]) = [| "ka (1/h)", v[0]; "ke (1/h)", v[1]; "V (L/kg)", v[2] |]
 
     let curveTimes = Array.init 101 (fun i -> 0.25 * float i)
     let lastFold = List.last s.Folds
@@ -586,7 +587,9 @@ let run (s: Settings) : Outcome =
 
                     torch.tensor (values, dtype = f64)
 
-            predictor, physicsSeconds + m.Seconds, Array.append (named p) [| "network weights", float (Neural.parameterCount m.Net) |]),
+            predictor,
+            physicsSeconds + m.Seconds,
+            Array.append (named p) [| "network weights", float (Neural.parameterCount m.Net) |]),
         true,
         s.PhysicsIterations + s.PinnIterations
 
@@ -608,7 +611,10 @@ let run (s: Settings) : Outcome =
             use _ = torch.no_grad ()
             let pairs, observed = samples (fun _ -> true) test
             let predicted, t = CaseTraining.timed (fun () -> predict test pairs)
-            let errors = (predicted .- torch.tensor (observed, dtype = f64)).data<float>().ToArray()
+
+            let errors =
+                (predicted .- torch.tensor (observed, dtype = f64)).data<float>().ToArray()
+
             inference <- inference + t
 
             for (_, time), e in Array.zip pairs errors do
@@ -657,17 +663,18 @@ let run (s: Settings) : Outcome =
         let sim = physicsWith (fst (fitPhysics (trainingSubjects s subjects lastFold)))
         let d = torch.tensor ([| shown.Dose |], dtype = f64)
 
-        let along times =
-            {
-                Rollout.defaults with
-                    Scheme = Scheme.Rk4
-                    Dt = s.Dt
-                    SaveTimes = times
-                    FiniteCheckEvery = 0
-                    OnUnstable = OnUnstable.Ignore
-            }
+        let along times = {
+            Rollout.defaults with
+                Scheme = Scheme.Rk4
+                Dt = s.Dt
+                SaveTimes = times
+                FiniteCheckEvery = 0
+                OnUnstable = OnUnstable.Ignore
+        }
 
-        let gut = sim.Simulate([| d; torch.zeros_like d |], along curveTimes).Values[0].reshape -1L
+        let gut =
+            sim.Simulate([| d; torch.zeros_like d |], along curveTimes).Values[0].reshape -1L
+
         let n = int64 (curveTimes.Length - 1)
         let c = torch.tensor (curve, dtype = f64)
         let step = curveTimes[1] - curveTimes[0]
@@ -724,7 +731,8 @@ let run (s: Settings) : Outcome =
                     Predict =
                         fun () -> [|
                             torch.cat (
-                                fits |> Array.map (fun (test, predict, _, _) -> predict test (fst (samples late test))),
+                                fits
+                                |> Array.map (fun (test, predict, _, _) -> predict test (fst (samples late test))),
                                 0L
                             )
                         |]

@@ -259,18 +259,14 @@ let private hybridOf (name: string) (hare: Expr list -> Expr) (lynx: Expr list -
 
 /// The additive hybrid: dH/dt = αH − βHL + 10·NH(H, L), dL/dt = δHL − γL + 10·NL(H, L).
 let internal additiveModel: Model =
-    hybridOf
-        "lynx_hare_additive"
-        (fun x -> x[2] * x[0] - x[3] * x[0] * x[1] + scale * x[6])
-        (fun x -> x[5] * x[0] * x[1] - x[4] * x[1] + scale * x[7])
+    hybridOf "lynx_hare_additive" (fun x -> x[2] * x[0] - x[3] * x[0] * x[1] + scale * x[6]) (fun x ->
+        x[5] * x[0] * x[1] - x[4] * x[1] + scale * x[7])
 
 /// The neural-interaction hybrid: dH/dt = αH − β e^NH HL, dL/dt = δ e^NL HL − γL (the interaction keeps the H·L
 /// form: it vanishes with either species and stays positive).
 let internal interactionModel: Model =
-    hybridOf
-        "lynx_hare_interaction"
-        (fun x -> x[2] * x[0] - x[3] * exp x[6] * x[0] * x[1])
-        (fun x -> x[5] * exp x[7] * x[0] * x[1] - x[4] * x[1])
+    hybridOf "lynx_hare_interaction" (fun x -> x[2] * x[0] - x[3] * exp x[6] * x[0] * x[1]) (fun x ->
+        x[5] * exp x[7] * x[0] * x[1] - x[4] * x[1])
 
 /// One output of a two-output network, as a closure module [..., 2] → [..., 1].
 type private Output(net: Mlp, index: int64) as this =
@@ -373,7 +369,11 @@ let internal fitLotkaVolterra (iterations: int) (substeps: int) (startYears: int
             Loss =
                 fun ctx ->
                     let l = (square (residuals ctx.Horizon ())).mean ()
-                    { Total = l; Parts = [| "log MSE", l |] }
+
+                    {
+                        Total = l
+                        Parts = [| "log MSE", l |]
+                    }
             Validation = None
         }
     |> ignore
@@ -522,13 +522,14 @@ let runPart (s: Settings) (part: Part) : PartResult =
             | true, fit -> fit
             | _ ->
                 let sim, _, seconds =
-                    fitLotkaVolterra
-                        s.PhysicsIterations
-                        s.Substeps
-                        kept.WindowYears
-                        observed[first .. trainYears - 1]
+                    fitLotkaVolterra s.PhysicsIterations s.Substeps kept.WindowYears observed[first .. trainYears - 1]
 
-                let fit = (rates @ [ "H0"; "L0" ] |> List.map (fun n -> (sim.Param n).Get()) |> Array.ofList), seconds
+                let fit =
+                    (rates @ [ "H0"; "L0" ]
+                     |> List.map (fun n -> (sim.Param n).Get())
+                     |> Array.ofList),
+                    seconds
+
                 physicsFits[s] <- fit
                 fit
 

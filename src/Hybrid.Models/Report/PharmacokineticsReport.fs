@@ -61,7 +61,9 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
     for om in o.Models |> Array.filter (fun m -> not (m.Name.StartsWith "hybrid")) do
         add $"- {hm.Name} {verdict hm.TestMse om.TestMse} {om.Name} ({hm.TestMse:F3} vs {om.TestMse:F3})."
 
-    ModelTable.claimLines $"held-out subjects after {o.Cutoff} h (out of distribution: later times and subjects not seen in training)" rows
+    ModelTable.claimLines
+        $"held-out subjects after {o.Cutoff} h (out of distribution: later times and subjects not seen in training)"
+        rows
     |> List.iter add
 
     add ""

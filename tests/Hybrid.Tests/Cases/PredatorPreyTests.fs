@@ -44,7 +44,15 @@ let private reference (dt: float) (years: int) =
 let private literature () =
     let sim = Compiler.compile Compiler.defaults PredatorPrey.lotkaVolterraModel
 
-    for n, v in [ "alpha", 0.55; "beta", 0.028; "gamma", 0.80; "delta", 0.024; "H0", 30.0; "L0", 4.0 ] do
+    for n, v in
+        [
+            "alpha", 0.55
+            "beta", 0.028
+            "gamma", 0.80
+            "delta", 0.024
+            "H0", 30.0
+            "L0", 4.0
+        ] do
         (sim.Param n).Set v
 
     sim
@@ -89,7 +97,10 @@ let tests =
                 use gen = new torch.Generator(20261205UL)
 
                 let noisy (x: torch.Tensor) =
-                    (x.squeeze(1L).log () .+ sigma .* torch.randn (16L, dtype = f64, generator = gen)).exp().data<float>().ToArray()
+                    (x.squeeze(1L).log () .+ sigma .* torch.randn (16L, dtype = f64, generator = gen))
+                        .exp()
+                        .data<float>()
+                        .ToArray()
 
                 Array.map2 (fun h l -> [| h; l |]) (noisy v[0]) (noisy v[1])
 
@@ -113,7 +124,8 @@ let tests =
                 truth
         }
 
-        test "the fitted physics forecasts with its own flow: its physics residual is round-off, every other model's is not" {
+        test
+            "the fitted physics forecasts with its own flow: its physics residual is round-off, every other model's is not" {
             let models = outcome.Force().Models
             let fitted = (model "LV fitted").PhysicsResidual
             let others = models |> Array.filter (fun m -> m.Name <> "LV fitted")
