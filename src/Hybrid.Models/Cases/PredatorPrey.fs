@@ -71,6 +71,9 @@ type Settings = {
     TrainFraction: float
     /// Uncertainty of the additive hybrid (deep ensemble, MC dropout); `Iterations` are its hybrid iterations.
     Uncertainty: CaseUncertainty.Settings
+    /// Adds the learning-rate ablation row (issue #15, 2 d): the additive hybrid with separate rates, θ (the LV rates)
+    /// 0.05 and φ (the network) 5e-3, against the table's shared rate 5e-3 for both; same seeds, data and budget.
+    Ablation: bool
 }
 
 /// The report settings: 600 / 800 / 1500 Adam iterations, 5-year windows, 10 RK4 steps a year.
@@ -93,9 +96,10 @@ let defaults = {
         CaseUncertainty.defaults with
             Iterations = 250
     }
+    Ablation = true
 }
 
-/// Settings for tests and CI (about 10 s): 250 / 250 / 500 iterations, 2 RK4 steps a year.
+/// Settings for tests and CI (about a minute): 250 / 250 / 500 iterations, 2 RK4 steps a year, no ablation row.
 let quick = {
     defaults with
         PhysicsIterations = 250
@@ -109,6 +113,7 @@ let quick = {
             CaseUncertainty.quick with
                 Iterations = 50
         }
+        Ablation = false
 }
 
 /// One model's result.
@@ -394,7 +399,8 @@ let private rows (t: torch.Tensor) : float[][] =
 /// "interaction", "MLP", "LSTM", "Transformer" and "PINN" train one seed of that model (the hybrids and the PINN
 /// refit the physics they start from, which is deterministic); "uncertainty" runs the additive hybrid's deep
 /// ensemble and MC dropout (seed: the first member's).
-/// Its Model is "physics", "hybrid", "interaction", "MLP", "LSTM", "Transformer", "PINN" or "uncertainty".
+/// Its Model is "physics", "hybrid", "interaction", "MLP", "LSTM", "Transformer", "PINN", "separate rates" (the
+/// learning-rate ablation, with `Settings.Ablation`) or "uncertainty".
 type Part = CasePart.Part
 
 /// What one part computed.
@@ -408,7 +414,13 @@ let private networks (s: Settings) = [
     "LSTM", s.Seed + 100
     "Transformer", s.Seed + 100
     "PINN", s.Seed + 100
+    if s.Ablation then
+        "separate rates", s.Seed
 ]
+
+/// The name of the learning-rate ablation row (see `Settings.Ablation`).
+[<Literal>]
+let SeparateRates = "ablation: hybrid (LV + MLP), separate θ/φ rates"
 
 /// The parts of a run under `s`, in the order `run` takes them: the physics, each network over its `Seeds` seeds,
 /// then the uncertainty experiment (where it has members).
@@ -554,7 +566,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
     // A hybrid `m`: the network (NH, NL) starts at zero (so the hybrid starts as the fitted LV) and is trained
     // jointly with the LV rates, with an L2 penalty on its outputs at the training states. Returns the result, the
     // network and the trained rollout.
-    let hybridTrained dropout iterations name description seed (m: Model) =
+    let hybridTrained thetaRate dropout iterations name description seed (m: Model) =
         let net = new Mlp("correction", 2, 2, s.Width, 2, dropout = dropout, dtype = f64)
         CaseTraining.initialise net seed true
         let sim = compileWith m (Some net)
@@ -568,7 +580,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
                         Epochs = iterations
                         Seed = seed
                         Groups = [|
-                            Trainer.group "theta" 5e-3 [ for n in rates -> (sim.Param n).Raw ]
+                            Trainer.group "theta" thetaRate [ for n in rates -> (sim.Param n).Raw ]
                             Trainer.group "phi" 5e-3 (Neural.parameters net)
                         |]
                         Horizon = growing iterations
@@ -601,7 +613,21 @@ let runPart (s: Settings) (part: Part) : PartResult =
         result, net, simulate
 
     let hybridModel name description m seed =
-        let result, _, _ = hybridTrained 0.0 s.HybridIterations name description seed m
+        let result, _, _ = hybridTrained 5e-3 0.0 s.HybridIterations name description seed m
+        result
+
+    // The learning-rate ablation: the additive hybrid with θ at 0.05 (the physics fit's rate) and φ at 5e-3.
+    let separateRates seed =
+        let result, _, _ =
+            hybridTrained
+                0.05
+                0.0
+                s.HybridIterations
+                SeparateRates
+                "the additive hybrid with separate Adam rates: θ (α, β, γ, δ) 0.05, φ 5e-3 (the table's hybrid: 5e-3 for both)"
+                seed
+                additiveModel
+
         result
 
     let hybrid =
@@ -745,7 +771,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
     let uncertainty () =
         CaseUncertainty.run s.Uncertainty [| "1916–1920", truthTest.reshape -1L |] (fun seed dropout ->
             let result, net, simulate =
-                hybridTrained dropout s.Uncertainty.Iterations "member" "" seed additiveModel
+                hybridTrained 5e-3 dropout s.Uncertainty.Iterations "member" "" seed additiveModel
 
             {
                 Modules = [| net |]
@@ -762,6 +788,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
       }
     | "hybrid" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (hybrid part.Seed))
     | "interaction" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (interaction part.Seed))
+    | "separate rates" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (separateRates part.Seed))
     | "MLP" -> one (trainedFor s.DataIterations (data part.Seed))
     | "LSTM" -> one (sequence SequenceModels.Architecture.Lstm part.Seed)
     | "Transformer" -> one (sequence SequenceModels.Architecture.Transformer part.Seed)

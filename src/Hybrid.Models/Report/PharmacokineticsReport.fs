@@ -58,7 +58,9 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
     add $"- Lowest test MSE: {best.Name} ({best.TestMse:F3})."
     let hm = o.Models |> Array.find (fun m -> m.Name.StartsWith "hybrid")
 
-    for om in o.Models |> Array.filter (fun m -> not (m.Name.StartsWith "hybrid")) do
+    for om in
+        o.Models
+        |> Array.filter (fun m -> not (m.Name.StartsWith "hybrid") && m.Name <> Pharmacokinetics.SeparateRates) do
         add $"- {hm.Name} {verdict hm.TestMse om.TestMse} {om.Name} ({hm.TestMse:F3} vs {om.TestMse:F3})."
 
     ModelTable.claimLines
@@ -79,6 +81,23 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
 
     ModelTable.seedLines 3 [ "1-cpt textbook"; "1-cpt fitted" ] rows
     |> List.iter add
+
+    match o.Models |> Array.tryFind (fun m -> m.Name = Pharmacokinetics.SeparateRates) with
+    | None -> ()
+    | Some separate ->
+        let seeds (m: Pharmacokinetics.ModelResult) =
+            m.SeedTestMse |> Array.map (fun v -> $"{v:F3}") |> String.concat ", "
+
+        add ""
+        add "Ablation (issue #15, 2 d): separate against shared learning rates for θ and φ, the hybrid, same folds, samples, seeds and budget:"
+        add ""
+        add "| variant | θ rate | φ rate | test MSE (after the cutoff) | in-distribution MSE | per seed |"
+        add "|---|---|---|---|---|---|"
+        add $"| shared (the table's hybrid) | 5e-3 | 5e-3 | {hm.TestMse:F3} | {hm.InDistributionMse:F3} | {seeds hm} |"
+        add $"| separate | 0.05 | 5e-3 | {separate.TestMse:F3} | {separate.InDistributionMse:F3} | {seeds separate} |"
+        add ""
+        add $"- Separate rates {verdict separate.TestMse hm.TestMse} shared rates after the cutoff ({percentChange 0 separate.TestMse hm.TestMse}). The physics-residual weight λ is 0 in every model here (no λ ablation yet)."
+        add ""
 
     add
         "- Each seed of a network row is trained on every fold; training times are per seed, summed over folds; epochs are per fold."
