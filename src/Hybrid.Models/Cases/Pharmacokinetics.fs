@@ -465,7 +465,9 @@ let run (s: Settings) : Outcome =
         "hybrid (1-cpt + MLP elimination)",
         "dC/dt = ka A / V − ke C − N(C); N an MLP started at zero, trained jointly from the fitted model",
         (fun train ->
-            let predictor, seconds, parameters, _ = fitHybrid 5e-3 seed 0.0 s.HybridIterations train
+            let predictor, seconds, parameters, _ =
+                fitHybrid 5e-3 seed 0.0 s.HybridIterations train
+
             predictor, seconds, parameters),
         true,
         s.PhysicsIterations + s.HybridIterations
@@ -475,7 +477,9 @@ let run (s: Settings) : Outcome =
         SeparateRates,
         "the hybrid with separate Adam rates: θ (ka, ke, V) 0.05, φ 5e-3 (the table's hybrid: 5e-3 for both)",
         (fun train ->
-            let predictor, seconds, parameters, _ = fitHybrid 0.05 seed 0.0 s.HybridIterations train
+            let predictor, seconds, parameters, _ =
+                fitHybrid 0.05 seed 0.0 s.HybridIterations train
+
             predictor, seconds, parameters),
         true,
         s.PhysicsIterations + s.HybridIterations

@@ -89,14 +89,20 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
             m.SeedTestMse |> Array.map (fun v -> $"{v:F3}") |> String.concat ", "
 
         add ""
-        add "Ablation (issue #15, 2 d): separate against shared learning rates for θ and φ, the hybrid, same folds, samples, seeds and budget:"
+
+        add
+            "Ablation (issue #15, 2 d): separate against shared learning rates for θ and φ, the hybrid, same folds, samples, seeds and budget:"
+
         add ""
         add "| variant | θ rate | φ rate | test MSE (after the cutoff) | in-distribution MSE | per seed |"
         add "|---|---|---|---|---|---|"
         add $"| shared (the table's hybrid) | 5e-3 | 5e-3 | {hm.TestMse:F3} | {hm.InDistributionMse:F3} | {seeds hm} |"
         add $"| separate | 0.05 | 5e-3 | {separate.TestMse:F3} | {separate.InDistributionMse:F3} | {seeds separate} |"
         add ""
-        add $"- Separate rates {verdict separate.TestMse hm.TestMse} shared rates after the cutoff ({percentChange 0 separate.TestMse hm.TestMse}). The physics-residual weight λ is 0 in every model here (no λ ablation yet)."
+
+        add
+            $"- Separate rates {verdict separate.TestMse hm.TestMse} shared rates after the cutoff ({percentChange 0 separate.TestMse hm.TestMse}). The physics-residual weight λ is 0 in every model here (no λ ablation yet)."
+
         add ""
 
     add

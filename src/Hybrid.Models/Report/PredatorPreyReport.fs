@@ -98,18 +98,25 @@ let write (dir: string) (o: PredatorPrey.Outcome) : string =
     | None -> ()
     | Some separate ->
         let shared = byName "hybrid (LV + MLP)"
+
         let seeds (m: PredatorPrey.ModelResult) =
             m.SeedTestMse |> Array.map (fun v -> $"{v:F2}") |> String.concat ", "
 
         add ""
-        add "Ablation (issue #15, 2 d): separate against shared learning rates for θ and φ, the additive hybrid, same data, seeds and budget:"
+
+        add
+            "Ablation (issue #15, 2 d): separate against shared learning rates for θ and φ, the additive hybrid, same data, seeds and budget:"
+
         add ""
         add "| variant | θ rate | φ rate | test MSE | per seed |"
         add "|---|---|---|---|---|"
         add $"| shared (the table's hybrid) | 5e-3 | 5e-3 | {shared.TestMse:F2} | {seeds shared} |"
         add $"| separate | 0.05 | 5e-3 | {separate.TestMse:F2} | {seeds separate} |"
         add ""
-        add $"- Separate rates {verdict separate.TestMse shared.TestMse} shared rates on 1916–1920 ({percentChange 0 separate.TestMse shared.TestMse}; five test years, so noisy). The physics-residual weight λ is 0 in every model here (no λ ablation yet)."
+
+        add
+            $"- Separate rates {verdict separate.TestMse shared.TestMse} shared rates on 1916–1920 ({percentChange 0 separate.TestMse shared.TestMse}; five test years, so noisy). The physics-residual weight λ is 0 in every model here (no λ ablation yet)."
+
     add ""
     add (String.concat " " charts)
     add ""
