@@ -1,24 +1,30 @@
 /// Case study: the Hudson's Bay Company lynx–hare pelt record (Hewitt 1921), 1900–1920, thousands of pelts.
-/// Train on 1900–1915, forecast 1916–1920 from the observed 1915 state. Models, all on the same split and
-/// the same windowed objective (every training start, rolled out `Horizon` years, MSE on pelts / 10):
+/// Train on 1900–1915, forecast 1916–1920 from the observed 1915 state. Every differential equation below is a DSL
+/// model (`lotkaVolterraModel`, `additiveModel`, `interactionModel`) compiled by `Compiler.compile` (domain point,
+/// fields H and L) and integrated by `Simulator.Simulate` (RK4, `Substeps` steps a year); every model is trained by
+/// `Trainer.train`. Models:
 ///  - persistence: the 1915 value held for five years (no training);
 ///  - Lotka–Volterra with prior parameters (α = γ = 1, β = δ = 0.05; the prior means of Carpenter 2018);
 ///  - Lotka–Volterra with the literature fit (α 0.55, β 0.028, γ 0.80, δ 0.024; Carpenter 2018, fitted to
 ///    all of 1900–1920, so these parameters have seen the test years: a reference, not a fair baseline);
-///  - Lotka–Volterra with its four parameters fitted here (Adam on log-parameters);
+///  - Lotka–Volterra fitted here (`fitLotkaVolterra`): the four rates and the first training year's state (H0, L0
+///    as parameters of its `initial` lines) by maximum likelihood under log-normal errors (MSE of log counts along
+///    one trajectory), Adam with a growing horizon (`TrainOptions.Horizon`) then L-BFGS (`Trainer.lbfgs`);
 ///  - hybrid (universal differential equation): Lotka–Volterra + an MLP correction N(H, L) on both rates,
-///    started from the fitted physics with the correction at zero, trained jointly, with an L2 penalty;
+///    started from the fitted rates with the correction at zero, trained jointly with an L2 penalty on the windowed
+///    objective (every training start, rolled out up to `Horizon` years, MSE on pelts / 10; the windows
+///    (`Windows`) grow from one year to `Horizon` over the first third of the epochs);
 ///  - hybrid with a neural interaction: β and δ multiplied by exp N(H, L) (the H·L form kept), same training;
-///  - pure data-driven: an autoregressive MLP, x(t + 1) = x(t) + N(x(t)), same windows;
+///  - pure data-driven: an autoregressive MLP, x(t + 1) = x(t) + N(x(t)), same windows and trainer;
 ///  - pure data-driven sequence models (`Baselines.SequenceModels`): an LSTM and a transformer forecaster on the
 ///    1900–1915 record (one-step increments, teacher forcing, `SequenceWindow`-year context), forecasting
 ///    1916–1920 from the last years of the record;
-///  - PINN (`Baselines.Pinn`): an MLP (H, L)(t) fitted to 1900–1915 plus the Lotka–Volterra residual with the
-///    parameters fitted here ("LV fitted"), enforced on 1900–1920 (the equation is known in the forecast years).
+///  - PINN (`Baselines.Pinn`): an MLP (H, L)(t) fitted to 1900–1915 plus the residual of the compiled Lotka–Volterra
+///    model with the parameters fitted here ("LV fitted"), enforced on 1900–1920 (the equation is known in the
+///    forecast years).
 /// Every model with a network (both hybrids, the autoregressive MLP, the sequence models and the PINN) is trained
 /// from `Seeds` network seeds: its test MSE is the mean over them (the spread is reported); its forecast,
 /// parameters and train MSE are those of the first seed. The physics fits start from fixed values (no seed).
-/// The right-hand sides are integrated with classical RK4 (`Substeps` steps a year) written out here.
 module Hybrid.Models.Cases.PredatorPrey
 
 open System
@@ -27,13 +33,15 @@ open System.IO
 open TorchSharp
 open Hybrid
 open Hybrid.TensorArithmetic
+open Hybrid.Numerics
+open Hybrid.Compiler
 open Hybrid.Training
 open Hybrid.Models.Baselines
 open Hybrid.Models.Common
 
 /// Settings of the case. `defaults` for the report, `quick` for tests and CI.
 type Settings = {
-    /// Adam iterations for the fitted Lotka–Volterra model.
+    /// Adam iterations for the fitted Lotka–Volterra model (before its L-BFGS polish).
     PhysicsIterations: int
     /// Adam iterations for the hybrid (after the physics fit it starts from).
     HybridIterations: int
@@ -63,6 +71,9 @@ type Settings = {
     TrainFraction: float
     /// Uncertainty of the additive hybrid (deep ensemble, MC dropout); `Iterations` are its hybrid iterations.
     Uncertainty: CaseUncertainty.Settings
+    /// Adds the learning-rate ablation row (issue #15, 2 d): the additive hybrid with separate rates, θ (the LV rates)
+    /// 0.05 and φ (the network) 5e-3, against the table's shared rate 5e-3 for both; same seeds, data and budget.
+    Ablation: bool
 }
 
 /// The report settings: 600 / 800 / 1500 Adam iterations, 5-year windows, 10 RK4 steps a year.
@@ -85,9 +96,10 @@ let defaults = {
         CaseUncertainty.defaults with
             Iterations = 250
     }
+    Ablation = true
 }
 
-/// Settings for tests and CI (about 10 s): 250 / 250 / 500 iterations, 2 RK4 steps a year.
+/// Settings for tests and CI (about a minute): 250 / 250 / 500 iterations, 2 RK4 steps a year, no ablation row.
 let quick = {
     defaults with
         PhysicsIterations = 250
@@ -101,6 +113,7 @@ let quick = {
             CaseUncertainty.quick with
                 Iterations = 50
         }
+        Ablation = false
 }
 
 /// One model's result.
@@ -192,32 +205,99 @@ let private f64 = torch.ScalarType.Float64
 let private scale = 10.0 // loss and network outputs work in tens of thousands of pelts
 let private inputScale = 50.0
 
-/// Lotka–Volterra rates for a batch x [B; 2] (hare, lynx) and parameters p = [α; β; γ; δ].
-let private lotkaVolterra (p: torch.Tensor) (x: torch.Tensor) =
-    let h = x.select (1L, 0L)
-    let l = x.select (1L, 1L)
-    let hl = h * l
-    torch.stack ([| p[0L] * h - p[1L] * hl; p[3L] * hl - p[2L] * l |], 1L)
+/// Lotka–Volterra as a DSL model: dH/dt = αH − βHL, dL/dt = δHL − γL (hares H, lynx L, thousands of pelts, t in
+/// years), starting from the prior means (α = γ = 1, β = δ = 0.05); the start state (H0, L0) is a pair of parameters,
+/// so the physics fit estimates it with the rates.
+let internal lotkaVolterraModel: Model =
+    let H, L = sym "H", sym "L"
+    let alpha, beta, gamma, delta = sym "alpha", sym "beta", sym "gamma", sym "delta"
 
-/// RK4 over `years` years with `substeps` steps a year; returns [years + 1; B; 2] (the start included).
-let private rollout (rhs: torch.Tensor -> torch.Tensor) (x0: torch.Tensor) (years: int) (substeps: int) =
-    let dt = 1.0 / float substeps
-    let states = ResizeArray [ x0 ]
-    let mutable x = x0
+    model "lynx_hare_lv" {
+        domain point
+        field "H"
+        field "L"
+        param "alpha" (positive 1.0)
+        param "beta" (positive 0.05)
+        param "gamma" (positive 1.0)
+        param "delta" (positive 0.05)
+        param "H0" (positive 30.0)
+        param "L0" (positive 4.0)
+        equation (dt H == alpha * H - beta * H * L)
+        equation (dt L == delta * H * L - gamma * L)
+        initialValue "H" (sym "H0")
+        initialValue "L" (sym "L0")
+    }
 
-    for _ in 1..years do
-        for _ in 1..substeps do
-            let k1 = rhs x
-            let k2 = rhs (x .+ (0.5 * dt) .* k1)
-            let k3 = rhs (x .+ (0.5 * dt) .* k2)
-            let k4 = rhs (x .+ dt .* k3)
-            x <- x .+ (dt / 6.0) .* (k1 .+ 2.0 .* k2 .+ 2.0 .* k3 .+ k4)
+/// A hybrid of the case: Lotka–Volterra with the closures "NH" and "NL" (the two outputs of one MLP of
+/// (H, L) / 50) placed by `hare` and `lynx`, which get (H, L, α, β, γ, δ, NH, NL) and give each species' rate. Its
+/// windows start from observed states, so its initial values are unused placeholders.
+let private hybridOf (name: string) (hare: Expr list -> Expr) (lynx: Expr list -> Expr) : Model =
+    let H, L = sym "H", sym "L"
+    let inputs = [ H / inputScale; L / inputScale ]
 
-        states.Add x
+    let terms = [
+        H
+        L
+        sym "alpha"
+        sym "beta"
+        sym "gamma"
+        sym "delta"
+        call "NH" inputs
+        call "NL" inputs
+    ]
 
-    torch.stack (states, 0L)
+    model name {
+        domain point
+        field "H"
+        field "L"
+        param "alpha" (positive 1.0)
+        param "beta" (positive 0.05)
+        param "gamma" (positive 1.0)
+        param "delta" (positive 0.05)
+        neural "NH" (named "NH" 2)
+        neural "NL" (named "NL" 2)
+        equation (dt H == hare terms)
+        equation (dt L == lynx terms)
+        initialValue "H" 30.0
+        initialValue "L" 4.0
+    }
 
-/// Discrete rollout of a one-year map; returns [years + 1; B; 2].
+/// The additive hybrid: dH/dt = αH − βHL + 10·NH(H, L), dL/dt = δHL − γL + 10·NL(H, L).
+let internal additiveModel: Model =
+    hybridOf "lynx_hare_additive" (fun x -> x[2] * x[0] - x[3] * x[0] * x[1] + scale * x[6]) (fun x ->
+        x[5] * x[0] * x[1] - x[4] * x[1] + scale * x[7])
+
+/// The neural-interaction hybrid: dH/dt = αH − β e^NH HL, dL/dt = δ e^NL HL − γL (the interaction keeps the H·L
+/// form: it vanishes with either species and stays positive).
+let internal interactionModel: Model =
+    hybridOf "lynx_hare_interaction" (fun x -> x[2] * x[0] - x[3] * exp x[6] * x[0] * x[1]) (fun x ->
+        x[5] * exp x[7] * x[0] * x[1] - x[4] * x[1])
+
+/// One output of a two-output network, as a closure module [..., 2] → [..., 1].
+type private Output(net: Mlp, index: int64) as this =
+    inherit torch.nn.Module<torch.Tensor, torch.Tensor>($"output{index}")
+    do this.register_module ("net", net)
+
+    override _.forward(x: torch.Tensor) = (net.forward x).narrow (-1L, index, 1L)
+
+/// `m` compiled with the outputs of `net` (if any) as its closures NH and NL.
+let private compileWith (m: Model) (net: Mlp option) =
+    let modules =
+        match net with
+        | Some n -> Map [ "NH", new Output(n, 0L) :> torch.nn.Module<_, _>; "NL", new Output(n, 1L) ]
+        | None -> Map.empty
+
+    Compiler.compile
+        {
+            Compiler.defaults with
+                Modules = modules
+        }
+        m
+
+/// The Lotka–Volterra rates, in the order of the parameter values the case passes around.
+let private rates = [ "alpha"; "beta"; "gamma"; "delta" ]
+
+/// Discrete rollout of a one-year map (the autoregressive MLP); returns [years + 1; B; 2].
 let private iterate (step: torch.Tensor -> torch.Tensor) (x0: torch.Tensor) (years: int) =
     let states = ResizeArray [ x0 ]
     let mutable x = x0
@@ -228,26 +308,85 @@ let private iterate (step: torch.Tensor -> torch.Tensor) (x0: torch.Tensor) (yea
 
     torch.stack (states, 0L)
 
-/// Training windows of `horizon` years inside observations `first` … `trainYears − 1`: starts [B; 2] and
-/// targets [horizon + 1; B; 2].
-let private windows (obs: torch.Tensor) (first: int) (trainYears: int) (horizon: int) =
-    let starts = [| first .. trainYears - 1 - horizon |]
+/// RK4 with `substeps` steps a year, saving every year for `years` years.
+let private yearly (substeps: int) (years: int) = {
+    Rollout.defaults with
+        Scheme = Scheme.Rk4
+        Dt = 1.0 / float substeps
+        SaveTimes = Array.init (years + 1) float
+        FiniteCheckEvery = 0
+        OnUnstable = OnUnstable.Ignore
+}
 
-    let targets =
-        starts |> Array.map (fun s -> obs.narrow (0L, int64 s, int64 (horizon + 1)))
+/// `sim` from states x0 [B; 2] (hare, lynx) over `years` years: [years + 1; B; 2] (the start included).
+let private simulateFrom (sim: Simulator) (substeps: int) (x0: torch.Tensor) (years: int) =
+    let u0 = [| x0.select (1L, 0L); x0.select (1L, 1L) |]
+    torch.stack (sim.Simulate(u0, yearly substeps years).Values, 2L)
 
-    let t = torch.stack (targets, 1L)
-    t[0L], t
+/// The tendency (dH/dt, dL/dt) of `sim` at states x [N; 2] with its current parameters held fixed (for the PINN's
+/// residual): [N; 2].
+let private tendency (sim: Simulator) (x: torch.Tensor) =
+    let theta = sim.Theta() |> Array.map (fun t -> t.detach ())
 
-/// Horizon of the windows at an iteration: grows 1 → `horizon` over the first third, then stays.
-let private horizonAt (iteration: int) (iterations: int) (horizon: int) =
-    min horizon (1 + iteration * horizon / max 1 (iterations / 3))
+    torch.stack (Dynamics.total sim.Dynamics theta 0.0 [| x.select (1L, 0L); x.select (1L, 1L) |], 1L)
 
-/// Adam over parameter groups for `iterations` steps on `loss horizon` (the horizon grows with the
-/// iteration); returns the wall time in seconds.
-let private train (groups: (torch.Tensor[] * float)[]) (iterations: int) (horizon: int) (loss: int -> torch.Tensor) =
-    CaseTraining.adam "Predator–prey" "lower the learning rate or the horizon" groups iterations (fun iteration ->
-        loss (horizonAt iteration iterations horizon))
+/// The parameters of the physics fit's L-BFGS polish: outer steps of at most 20 iterations each.
+let private polishSteps = 10
+
+/// Fits α, β, γ, δ and the start state (H0, L0) of `lotkaVolterraModel` to yearly counts `observed`
+/// [year; hare, lynx] (year 0 at t = 0) by maximum likelihood under independent log-normal errors of one variance:
+/// the mean squared difference of log counts along one trajectory from (H0, L0). Adam (`Trainer.train`, rate 0.05,
+/// `iterations` epochs) with the fitted stretch of the record growing from `startYears` years to all of it by the
+/// first third of the epochs, then L-BFGS (`Trainer.lbfgs`) on the whole record. Starts from the prior means and
+/// the first observation. Returns the simulator (at the estimate), its log-residuals function (simulated − observed
+/// log counts over the whole record, for standard errors) and the wall time in seconds.
+let internal fitLotkaVolterra (iterations: int) (substeps: int) (startYears: int) (observed: float[][]) =
+    let years = observed.Length - 1
+    let sim = compileWith lotkaVolterraModel None
+    (sim.Param "H0").Set(observed[0][0])
+    (sim.Param "L0").Set(observed[0][1])
+
+    let logObserved =
+        torch.tensor(Array.concat observed, dtype = f64).reshape(int64 observed.Length, 2L).log ()
+
+    let residuals (span: int) () =
+        let path =
+            torch.stack(sim.Simulate(sim.Initial 1, yearly substeps span).Values, 2L).squeeze 1L
+
+        let positive = withScalar 1e-9 (fun floor -> path.clamp_min floor)
+        positive.log () .- logObserved.narrow (0L, 0L, int64 (span + 1))
+
+    let start = max 1 (min startYears years)
+    let watch = Stopwatch.StartNew()
+
+    Trainer.train
+        {
+            Trainer.defaults with
+                Epochs = iterations
+                Groups = [| Trainer.group "theta" 0.05 (sim.Trainable()) |]
+                Horizon = {
+                    Start = start
+                    Max = years
+                    GrowEvery = max 1 (iterations / 3 / max 1 (years - start))
+                }
+        }
+        {
+            Loss =
+                fun ctx ->
+                    let l = (square (residuals ctx.Horizon ())).mean ()
+
+                    {
+                        Total = l
+                        Parts = [| "log MSE", l |]
+                    }
+            Validation = None
+        }
+    |> ignore
+
+    Trainer.lbfgs (sim.Trainable()) 1.0 polishSteps 20 (fun () -> (square (residuals years ())).mean ())
+    |> ignore
+
+    sim, (fun () -> (residuals years ()).reshape -1L), watch.Elapsed.TotalSeconds
 
 let private rows (t: torch.Tensor) : float[][] =
     let a = t.contiguous().data<float>().ToArray()
@@ -260,7 +399,8 @@ let private rows (t: torch.Tensor) : float[][] =
 /// "interaction", "MLP", "LSTM", "Transformer" and "PINN" train one seed of that model (the hybrids and the PINN
 /// refit the physics they start from, which is deterministic); "uncertainty" runs the additive hybrid's deep
 /// ensemble and MC dropout (seed: the first member's).
-/// Its Model is "physics", "hybrid", "interaction", "MLP", "LSTM", "Transformer", "PINN" or "uncertainty".
+/// Its Model is "physics", "hybrid", "interaction", "MLP", "LSTM", "Transformer", "PINN", "separate rates" (the
+/// learning-rate ablation, with `Settings.Ablation`) or "uncertainty".
 type Part = CasePart.Part
 
 /// What one part computed.
@@ -274,7 +414,13 @@ let private networks (s: Settings) = [
     "LSTM", s.Seed + 100
     "Transformer", s.Seed + 100
     "PINN", s.Seed + 100
+    if s.Ablation then
+        "separate rates", s.Seed
 ]
+
+/// The name of the learning-rate ablation row (see `Settings.Ablation`).
+[<Literal>]
+let SeparateRates = "ablation: hybrid (LV + MLP), separate θ/φ rates"
 
 /// The parts of a run under `s`, in the order `run` takes them: the physics, each network over its `Seeds` seeds,
 /// then the uncertainty experiment (where it has members).
@@ -306,11 +452,20 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
     let truthTest = obs.narrow (0L, int64 trainYears, int64 testYears)
     let last = obs.narrow (0L, int64 (trainYears - 1), 1L) // observed 1915, [1; 2]
+    let keptObs = (obs.narrow (0L, int64 first, int64 kept.KeptYears)).unsqueeze 1L // [kept; 1; 2]
 
-    // Window loss on scaled values for a rollout function (x0 [B; 2], years) → [years + 1; B; 2].
+    // Window loss on scaled values for a rollout function (x0 [B; 2], years) → [years + 1; B; 2]: every window of
+    // h years in the kept training years (`Windows`), started from its observed first state.
     let windowLoss (simulate: torch.Tensor -> int -> torch.Tensor) (h: int) =
-        let x0, target = windows obs first trainYears h
-        (square ((simulate x0 h - target) ./ scale)).mean ()
+        let target = Windows.take keptObs (Windows.starts kept.KeptYears 1 h) h
+        (square ((simulate target[0L] h .- target) ./ scale)).mean ()
+
+    // The windows grow from one year to `WindowYears` over the first third of the epochs (`TrainOptions.Horizon`).
+    let growing (epochs: int) = {
+        Start = 1
+        Max = kept.WindowYears
+        GrowEvery = max 1 (epochs / 3 / kept.WindowYears)
+    }
 
     let evaluate name description (simulate: torch.Tensor -> int -> torch.Tensor) trained seconds parameters =
         use _ = torch.no_grad ()
@@ -327,7 +482,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
         {
             Name = name
             Description = description
-            TestMse = (square (forecast - truthTest)).mean().ToDouble()
+            TestMse = (square (forecast .- truthTest)).mean().ToDouble()
             TrainMse = trainMse
             TrainSeconds = seconds
             InferenceSeconds = inference
@@ -338,16 +493,17 @@ let runPart (s: Settings) (part: Part) : PartResult =
             Forecast = rows forecast
         }
 
-    let lvSimulate (p: torch.Tensor) x0 years =
-        rollout (lotkaVolterra p) x0 years s.Substeps
+    let named (sim: Simulator) (names: string list) =
+        names |> List.map (fun n -> n, (sim.Param n).Get()) |> Array.ofList
 
-    let named (p: torch.Tensor) =
-        let v = p.data<float>().ToArray()
-        [| "alpha", v[0]; "beta", v[1]; "gamma", v[2]; "delta", v[3] |]
+    let lvWith (values: float[]) =
+        let sim = compileWith lotkaVolterraModel None
+        List.iteri (fun i n -> (sim.Param n).Set values[i]) rates
+        sim
 
     let fixedModel name description (values: float[]) =
-        let p = torch.tensor (values, dtype = f64)
-        evaluate name description (lvSimulate p) false 0.0 (named p)
+        let sim = lvWith values
+        evaluate name description (simulateFrom sim s.Substeps) false 0.0 (named sim rates)
 
     let persistence =
         evaluate
@@ -367,79 +523,83 @@ let runPart (s: Settings) (part: Part) : PartResult =
             "Lotka–Volterra, Carpenter (2018) posterior means (fitted to 1900–1920: has seen the test years)"
             [| 0.55; 0.028; 0.80; 0.024 |]
 
-    // Fitted physics: Adam on log-parameters from the prior.
-    let logP =
-        torch.nn.Parameter((torch.tensor ([| 1.0; 0.05; 1.0; 0.05 |], dtype = f64)).log ())
-
-    // The physics fit is deterministic: a process fits once per settings and puts the same values back for the
-    // next part that needs them (the in-process report's parts); a fresh process fits again.
-    let physicsSeconds =
+    // Fitted physics (see `fitLotkaVolterra`). The fit is deterministic: a process fits once per settings and puts
+    // the same values back for the next part that needs them (the in-process report's parts); a fresh process fits
+    // again.
+    let fittedValues, physicsSeconds =
         if not needsPhysics then
-            0.0
+            [||], 0.0
         else
             match physicsFits.TryGetValue s with
-            | true, (values, seconds) ->
-                use _ = torch.no_grad ()
-                use v = torch.tensor (values, dtype = f64)
-                logP.copy_ v |> ignore
-                seconds
+            | true, fit -> fit
             | _ ->
-                let seconds =
-                    train [| [| logP :> torch.Tensor |], 0.05 |] s.PhysicsIterations kept.WindowYears (fun h ->
-                        windowLoss (lvSimulate (logP.exp ())) h)
+                let sim, _, seconds =
+                    fitLotkaVolterra s.PhysicsIterations s.Substeps kept.WindowYears observed[first .. trainYears - 1]
 
-                physicsFits[s] <- (logP.detach().data<float>().ToArray(), seconds)
-                seconds
+                let fit =
+                    (rates @ [ "H0"; "L0" ]
+                     |> List.map (fun n -> (sim.Param n).Get())
+                     |> Array.ofList),
+                    seconds
 
-    let fittedP = logP.detach().exp ()
+                physicsFits[s] <- fit
+                fit
 
-    let fitted =
+    let fittedSim () = lvWith fittedValues
+
+    let fitted () =
+        let sim = fittedSim ()
+
         evaluate
             "LV fitted"
-            "Lotka–Volterra, four parameters fitted on 1900–1915"
-            (lvSimulate fittedP)
+            "Lotka–Volterra, four rates and the first training year's state fitted on 1900–1915 (log-normal likelihood)"
+            (simulateFrom sim s.Substeps)
             true
             physicsSeconds
-            (named fittedP)
+            (Array.append (named sim rates) [|
+                $"H({years[first]})", fittedValues[4]
+                $"L({years[first]})", fittedValues[5]
+            |])
 
-    let trainingStates =
-        obs.narrow (0L, int64 first, int64 kept.KeptYears) ./ inputScale
+    let trainingStates = keptObs.squeeze 1L ./ inputScale
 
-    // A hybrid: rates (p, net output n at x / inputScale, x) → dx/dt; the network starts at zero (so the
-    // hybrid starts as the fitted LV) and is trained jointly with the LV parameters, with an L2 penalty on n
-    // at the training states. Returns the result, the network and the trained rollout.
-    let hybridTrained
-        dropout
-        iterations
-        name
-        description
-        seed
-        (rates: torch.Tensor -> torch.Tensor -> torch.Tensor -> torch.Tensor)
-        =
+    // A hybrid `m`: the network (NH, NL) starts at zero (so the hybrid starts as the fitted LV) and is trained
+    // jointly with the LV rates, with an L2 penalty on its outputs at the training states. Returns the result, the
+    // network and the trained rollout.
+    let hybridTrained thetaRate dropout iterations name description seed (m: Model) =
         let net = new Mlp("correction", 2, 2, s.Width, 2, dropout = dropout, dtype = f64)
         CaseTraining.initialise net seed true
-        let logQ = torch.nn.Parameter(fittedP.log().clone ())
+        let sim = compileWith m (Some net)
+        List.iteri (fun i n -> (sim.Param n).Set fittedValues[i]) rates
+        let simulate = simulateFrom sim s.Substeps
 
-        let rhs (p: torch.Tensor) (x: torch.Tensor) =
-            rates p (net.forward (x ./ inputScale)) x
+        let fit =
+            Trainer.train
+                {
+                    Trainer.defaults with
+                        Epochs = iterations
+                        Seed = seed
+                        Groups = [|
+                            Trainer.group "theta" thetaRate [ for n in rates -> (sim.Param n).Raw ]
+                            Trainer.group "phi" 5e-3 (Neural.parameters net)
+                        |]
+                        Horizon = growing iterations
+                        Modules = [| net |]
+                }
+                {
+                    Loss =
+                        fun ctx ->
+                            let data = windowLoss simulate ctx.Horizon
+                            let penalty = s.CorrectionPenalty .* (square (net.forward trainingStates)).mean ()
 
-        let seconds =
-            train
-                [|
-                    Neural.parameters net |> Array.map (fun p -> p :> torch.Tensor), 5e-3
-                    [| logQ :> torch.Tensor |], 5e-3
-                |]
-                iterations
-                kept.WindowYears
-                (fun h ->
-                    let p = logQ.exp ()
+                            {
+                                Total = data .+ penalty
+                                Parts = [| "data", data; "penalty", penalty |]
+                            }
+                    Validation = None
+                }
 
-                    windowLoss (fun x0 years -> rollout (rhs p) x0 years s.Substeps) h
-                    .+ s.CorrectionPenalty .* (square (net.forward trainingStates)).mean ())
-
-        let p = logQ.detach().exp ()
         net.eval () |> ignore
-        let simulate x0 years = rollout (rhs p) x0 years s.Substeps
 
         let result =
             evaluate
@@ -447,44 +607,42 @@ let runPart (s: Settings) (part: Part) : PartResult =
                 description
                 simulate
                 true
-                (physicsSeconds + seconds)
-                (Array.append (named p) [| "network weights", float (Neural.parameterCount net) |])
+                (physicsSeconds + fit.WallTime.TotalSeconds)
+                (Array.append (named sim rates) [| "network weights", float (Neural.parameterCount net) |])
 
         result, net, simulate
 
-    let hybridModel name description rates seed =
-        let result, _, _ = hybridTrained 0.0 s.HybridIterations name description seed rates
+    let hybridModel name description m seed =
+        let result, _, _ = hybridTrained 5e-3 0.0 s.HybridIterations name description seed m
         result
 
-    let additiveRates (p: torch.Tensor) (n: torch.Tensor) x = lotkaVolterra p x .+ scale .* n
+    // The learning-rate ablation: the additive hybrid with θ at 0.05 (the physics fit's rate) and φ at 5e-3.
+    let separateRates seed =
+        let result, _, _ =
+            hybridTrained
+                0.05
+                0.0
+                s.HybridIterations
+                SeparateRates
+                "the additive hybrid with separate Adam rates: θ (α, β, γ, δ) 0.05, φ 5e-3 (the table's hybrid: 5e-3 for both)"
+                seed
+                additiveModel
 
-    // Additive: LV + scale · N(H, L) on both rates.
+        result
+
     let hybrid =
         hybridModel
             "hybrid (LV + MLP)"
             "Lotka–Volterra + additive MLP correction on both rates, trained jointly from the fitted LV"
-            additiveRates
+            additiveModel
 
-    // Neural interaction: the predation and conversion rates β, δ become β·exp(N₁(H, L)), δ·exp(N₂(H, L)),
-    // so the interaction keeps the H·L form (it vanishes with either species) and stays positive.
     let interaction =
         hybridModel
             "hybrid (neural interaction)"
             "dH/dt = αH − β e^N₁ HL, dL/dt = δ e^N₂ HL − γL; N(H, L) an MLP, trained jointly from the fitted LV"
-            (fun p n x ->
-                let h = x.select (1L, 0L)
-                let l = x.select (1L, 1L)
-                let hl = h * l
+            interactionModel
 
-                torch.stack (
-                    [|
-                        p[0L] * h - p[1L] * n.select(1L, 0L).exp () * hl
-                        p[3L] * n.select(1L, 1L).exp () * hl - p[2L] * l
-                    |],
-                    1L
-                ))
-
-    // Pure data-driven: autoregressive residual MLP, one year a step.
+    // Pure data-driven: autoregressive residual MLP, one year a step, on the same windows.
     let data seed =
         let ar = new Mlp("autoregressive", 2, 2, s.Width, 2, dtype = f64)
         CaseTraining.initialise ar seed false
@@ -492,16 +650,31 @@ let runPart (s: Settings) (part: Part) : PartResult =
         let arStep (x: torch.Tensor) =
             x .+ scale .* ar.forward (x ./ inputScale)
 
-        let arSeconds =
-            train
-                [| Neural.parameters ar |> Array.map (fun p -> p :> torch.Tensor), 5e-3 |]
-                s.DataIterations
-                kept.WindowYears
-                (fun h -> windowLoss (iterate arStep) h)
+        let fit =
+            Trainer.train
+                {
+                    Trainer.defaults with
+                        Epochs = s.DataIterations
+                        Seed = seed
+                        Groups = [| Trainer.group "phi" 5e-3 (Neural.parameters ar) |]
+                        Horizon = growing s.DataIterations
+                        Modules = [| ar |]
+                }
+                {
+                    Loss =
+                        fun ctx ->
+                            let l = windowLoss (iterate arStep) ctx.Horizon
+                            { Total = l; Parts = [| "data", l |] }
+                    Validation = None
+                }
 
-        evaluate "MLP autoregressive" "x(t+1) = x(t) + MLP(x(t)), no physics" (iterate arStep) true arSeconds [|
-            "network weights", float (Neural.parameterCount ar)
-        |]
+        evaluate
+            "MLP autoregressive"
+            "x(t+1) = x(t) + MLP(x(t)), no physics"
+            (iterate arStep)
+            true
+            fit.WallTime.TotalSeconds
+            [| "network weights", float (Neural.parameterCount ar) |]
 
     // Pure data-driven sequence baselines and the PINN, each over `Seeds` seeds: `fit` gives one seed's forecast of
     // the test years with its wall time, train MSE, training seconds and network size.
@@ -555,7 +728,9 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
                 forecast, m.TrainLoss * inputScale * inputScale, m.Seconds, Neural.parameterCount m.Net)
 
-    let pinn =
+    let pinn seed =
+        let physicsSim = fittedSim ()
+
         baseline
             "PINN"
             "MLP (H, L)(t) on 1900–1915 data + Lotka–Volterra residual (LV fitted parameters) on 1900–1920"
@@ -570,7 +745,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
                     Pinn.InputScale = [| 10.0 |]
                     Pinn.OutputShift = [| 30.0; 30.0 |]
                     Pinn.OutputScale = [| 30.0; 30.0 |]
-                    Pinn.Residual = fun f -> (f.D f.U 0 .- lotkaVolterra fittedP f.U) ./ scale
+                    Pinn.Residual = fun f -> (f.D f.U 0 .- tendency physicsSim f.U) ./ scale
                 }
 
                 let m = Pinn.fitWith s.PinnIterations seed problem
@@ -587,6 +762,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
                     |> Array.average
 
                 (Array.skip trainYears predicted, inference), trainMse, m.Seconds, Neural.parameterCount m.Net)
+            seed
 
     let trainedFor epochs (m: ModelResult) = { m with Epochs = epochs }
 
@@ -595,7 +771,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
     let uncertainty () =
         CaseUncertainty.run s.Uncertainty [| "1916–1920", truthTest.reshape -1L |] (fun seed dropout ->
             let result, net, simulate =
-                hybridTrained dropout s.Uncertainty.Iterations "member" "" seed additiveRates
+                hybridTrained 5e-3 dropout s.Uncertainty.Iterations "member" "" seed additiveModel
 
             {
                 Modules = [| net |]
@@ -607,11 +783,12 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
     match part.Model with
     | "physics" -> {
-        CasePart.PartResult.Models = [| persistence; prior; literature; trainedFor s.PhysicsIterations fitted |]
+        CasePart.PartResult.Models = [| persistence; prior; literature; trainedFor s.PhysicsIterations (fitted ()) |]
         Uncertainty = [||]
       }
     | "hybrid" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (hybrid part.Seed))
     | "interaction" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (interaction part.Seed))
+    | "separate rates" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (separateRates part.Seed))
     | "MLP" -> one (trainedFor s.DataIterations (data part.Seed))
     | "LSTM" -> one (sequence SequenceModels.Architecture.Lstm part.Seed)
     | "Transformer" -> one (sequence SequenceModels.Architecture.Transformer part.Seed)
@@ -648,16 +825,15 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
 
     let physics = (resultOf { Model = "physics"; Seed = 0 }).Models
 
-    let fittedP =
+    // The fitted Lotka–Volterra model, from its rates in the physics part's "LV fitted" row.
+    let fittedSim =
         let named = physics[3].Parameters
+        let sim = compileWith lotkaVolterraModel None
 
-        let value name =
-            named |> Array.find (fun (n, _) -> n = name) |> snd
+        for n in rates do
+            (sim.Param n).Set(named |> Array.find (fun (k, _) -> k = n) |> snd)
 
-        torch.tensor ([| value "alpha"; value "beta"; value "gamma"; value "delta" |], dtype = f64)
-
-    let lvSimulate (p: torch.Tensor) x0 years =
-        rollout (lotkaVolterra p) x0 years s.Substeps
+        sim
 
     // A network model over its seeds: the first seed's run with the mean test MSE and time over all of them.
     let overSeeds model first =
@@ -688,8 +864,8 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
             )
 
         let n = path.shape[0] - 1L
-        let flowed = (lvSimulate fittedP (path.narrow (0L, 0L, n)) 1)[1L]
-        (square (path.narrow (0L, 1L, n) - flowed)).mean().sqrt().ToDouble()
+        let flowed = (simulateFrom fittedSim s.Substeps (path.narrow (0L, 0L, n)) 1)[1L]
+        (square (path.narrow (0L, 1L, n) .- flowed)).mean().sqrt().ToDouble()
 
     let withResidual (m: ModelResult) = {
         m with
