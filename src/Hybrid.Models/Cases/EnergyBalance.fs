@@ -10,29 +10,33 @@
 /// so a comes out above the airborne-fraction estimate (≈ 0.45 / 2.12 ≈ 0.21 ppm/GtC): it also carries the
 /// land-use CO₂ that grew roughly in proportion.
 ///
-/// Physics: the two-box energy-balance model (Held et al. 2010; Geoffroy et al. 2013), one explicit step a year,
-///   C dT/dt = F − λT − γ(T − T_d) + N,   C_d dT_d/dt = γ(T − T_d),
-/// T the surface (mixed layer) and T_d the deep-ocean anomaly from a pre-industrial equilibrium, both 0 in
-/// 1880 (F(1880) ≈ 0.05 W/m², close to equilibrium). The observed anomalies are relative to a 20th-century
-/// mean, so every model predicts T + T₀ with an offset T₀. C, C_d, λ, γ are `Param`s constrained positive
-/// (softplus), each in units that make it of order one (C in 10, C_d in 100 W·yr·m⁻²·K⁻¹). The equilibrium
-/// climate sensitivity is ECS = 5.35·ln 2 / λ. CO₂ is the only forcing: the other greenhouse gases, aerosols,
-/// volcanoes and the sun are what the fitted parameters and the neural term have to absorb.
+/// Physics: the two-box energy-balance model (Held et al. 2010; Geoffroy et al. 2013) as a DSL model
+/// (`physicsModel`, `domain point`, fields T and T_d, the forcing F given to the compiler as a function of time,
+/// linear between the annual values), compiled by `Compiler.compile` and integrated by `Simulator.Simulate` with
+/// RK4, one step a year, in one rollout from 1880 saved at every year:
+///   C dT/dt = F − λ(T − T₀) − γ(T − T₀ − T_d) + N,   C_d dT_d/dt = γ(T − T₀ − T_d),   T(1880) = T₀, T_d(1880) = 0,
+/// T the observed anomaly (relative to a 20th-century mean) and T − T₀, T_d the surface and deep-ocean departures
+/// from a pre-industrial equilibrium in 1880 (F(1880) ≈ 0.05 W/m², close to equilibrium); T₀ is a parameter in
+/// the `initial` expression. C, C_d, λ, γ are DSL parameters declared `positive` (softplus), each in units that
+/// make it of order one (C in 10, C_d in 100 W·yr·m⁻²·K⁻¹). The equilibrium climate sensitivity is
+/// ECS = 5.35·ln 2 / λ. CO₂ is the only forcing: the other greenhouse gases, aerosols, volcanoes and the sun are
+/// what the fitted parameters and the neural term have to absorb.
 /// Models, all on the same split and the same objective (MSE of the annual anomaly over 1880–2000, one
 /// rollout from 1880; the forcing is known in every year, so the test years continue the same rollout):
 ///  - EBM literature: CMIP5 multi-model means of Geoffroy et al. (2013): C 7.3, C_d 106 W·yr·m⁻²·K⁻¹,
-///    λ 1.13, γ 0.73 W·m⁻²·K⁻¹; only T₀ is fitted (closed form: the mean training residual);
-///  - EBM fitted: C, C_d, λ, γ and T₀ fitted with Adam (learning rate 0.1) from the literature values;
-///  - hybrid (EBM + MLP): the fitted EBM plus N(T, F), a small MLP (tanh) whose output is scaled by
-///    `CorrectionScale` W/m², started at zero and trained jointly with the physics, with an L2 penalty on N
-///    along the training years;
+///    λ 1.13, γ 0.73 W·m⁻²·K⁻¹; only T₀ is fitted (closed form: the mean training residual of the run from T₀ = 0);
+///  - EBM fitted: C, C_d, λ, γ and T₀ fitted by `Trainer.train` (Adam, learning rate 0.1, one group θ) from the
+///    literature values;
+///  - hybrid (EBM + MLP): `hybridModel`, the fitted EBM plus N(T − T₀, F/2), a DSL closure (MLP, tanh) whose
+///    output is scaled by `CorrectionScale` W/m², started at zero and trained jointly with the physics by
+///    `Trainer.train` (groups θ and φ), with an L2 penalty on N along the training years;
 ///  - LSTM and transformer (`Baselines.SequenceModels`), pure data-driven forecasters of T with the forcing as an
 ///    exogenous input (one-step increments, teacher forcing, `SequenceWindow`-year context), trained on
 ///    1880–2000 and forecasting 2001–2018 from the observed record with the forcing known; their training-years
 ///    values (and train MSE) are one-step-ahead predictions;
 ///  - PINN (`Baselines.Pinn`): an MLP (T + T₀, T_d)(t) fitted to the training years (and T_d(1880) = 0) plus the
 ///    continuous-time two-box residual with the "EBM fitted" parameters and offset, enforced at every year
-///    1880–2018 (the forcing is known there). The case's EBM steps once a year; the PINN's residual is the ODE.
+///    1880–2018 (the forcing is known there).
 /// Every model with a network (the hybrid, the sequence models, the PINN) is trained from `Seeds` network seeds:
 /// its test MSE is the mean over them (the spread is reported); its curve, parameters and train MSE are those of
 /// the first seed. The physics fits have no seed.
@@ -44,6 +48,7 @@ open System.IO
 open TorchSharp
 open Hybrid
 open Hybrid.Numerics
+open Hybrid.Compiler
 open Hybrid.TensorArithmetic
 open Hybrid.Training
 open Hybrid.Models.Baselines
@@ -159,9 +164,9 @@ type ModelResult = {
     InferenceSeconds: float
     /// Test MSE per seed for the models run over several seeds (`TestMse` is their mean); empty otherwise.
     SeedTestMse: float[]
-    /// Physics residual of `Simulated`: its one-year defect under the fitted two-box step (the "EBM fitted" C, C_d,
-    /// λ, γ, T₀), T(k + 1) − Φ(T(k), T_d(k), F(k)), with the deep box T_d driven by the model's own T, RMS over
-    /// 1880–2018 (°C; 0 up to round-off for "EBM fitted" itself).
+    /// Physics residual of `Simulated`: its one-year defect under one RK4 step of the compiled two-box model with
+    /// the "EBM fitted" C, C_d, λ, γ, T₀ (`Simulator.Residual`, consistent form), T(k + 1) − Φ(T(k), T_d(k)), with
+    /// T_d the fitted model's own deep box, RMS over 1880–2018 (°C; 0 up to round-off for "EBM fitted" itself).
     PhysicsResidual: float
     /// Training epochs (Adam iterations, each a rollout over the training years; a hybrid's include the
     /// physics fit's; 0 for the literature model, whose offset is computed in closed form).
@@ -286,95 +291,118 @@ let load () : Data =
 
 let private f64 = torch.ScalarType.Float64
 
-/// The four physical parameters of the two-box model as tensors (W·yr·m⁻²·K⁻¹ and W·m⁻²·K⁻¹).
-type private Physics = {
-    C: torch.Tensor
-    Cd: torch.Tensor
-    Lambda: torch.Tensor
-    Gamma: torch.Tensor
+/// Geoffroy et al. (2013), CMIP5 multi-model means: C, C_d, λ, γ (W·yr·m⁻²·K⁻¹ and W·m⁻²·K⁻¹).
+let internal literature = [| 7.3; 106.0; 1.13; 0.73 |]
+
+/// The models' parameters C, C_d, λ, γ are these physical values divided by `scales` (units that make each of order one).
+let internal scales = [| 10.0; 100.0; 1.0; 1.0 |]
+
+/// The DSL names of C, C_d, λ, γ (in `scales`).
+let internal parameterNames = [| "C"; "C_d"; "lambda"; "gamma" |]
+
+/// The time scheme of every rollout of the case: classical RK4, one step a year (the forcing is linear between
+/// years).
+let internal scheme = Scheme.Rk4
+
+/// The two-box model's equations with an optional extra term on the surface budget (W/m²). T is the observed
+/// anomaly (T + T₀ of the class description), so the state's departure from pre-industrial equilibrium is T − T₀.
+let private twoBox (extra: Expr option) =
+    let T, Td, F = sym "T", sym "T_d", sym "F"
+    let C, Cd, lambda, gamma, t0 = sym "C", sym "C_d", sym "lambda", sym "gamma", sym "T0"
+    let exchange = gamma * (T - t0 - Td)
+    let budget = F - lambda * (T - t0) - exchange
+
+    let budget =
+        match extra with
+        | Some e -> budget + e
+        | None -> budget
+
+    dt T == budget / (scales[0] * C), dt Td == exchange / (scales[1] * Cd)
+
+/// The two-box energy-balance model (literature values; T₀ = 0):
+///   10 C dT/dt = F − λ (T − T₀) − γ (T − T₀ − T_d),   100 C_d dT_d/dt = γ (T − T₀ − T_d),
+///   T(1880) = T₀, T_d(1880) = 0,
+/// time in years since 1880, C and C_d in 10 and 100 W·yr·m⁻²·K⁻¹, λ and γ in W·m⁻²·K⁻¹ (all positive), T₀ the
+/// 1880 anomaly (°C, free), F the forcing (W/m²) given as `CompileOptions.Forcings["F"]`.
+let internal physicsModel: Model =
+    let surface, deep = twoBox None
+
+    model "two_box_ebm" {
+        domain point
+        field "T"
+        field "T_d"
+        param "C" (positive (literature[0] / scales[0]))
+        param "C_d" (positive (literature[1] / scales[1]))
+        param "lambda" (positive literature[2])
+        param "gamma" (positive literature[3])
+        param "T0" (free 0.0)
+        forcing "F"
+        equation surface
+        equation deep
+        initialValue "T" (sym "T0")
+        initialValue "T_d" 0.0
+    }
+
+/// The hybrid: `physicsModel` plus `scale`·N(T − T₀, F/2) W/m² on the surface budget, N the closure "N" (an MLP
+/// 2 → width → width → 1, tanh; the case supplies its own seeded module under that name).
+let internal hybridModel (width: int) (scale: float) : Model =
+    let T, F, t0 = sym "T", sym "F", sym "T0"
+    let surface, deep = twoBox (Some(scale * call "N" [ T - t0; F / 2.0 ]))
+
+    model "two_box_ebm_hybrid" {
+        domain point
+        field "T"
+        field "T_d"
+        param "C" (positive (literature[0] / scales[0]))
+        param "C_d" (positive (literature[1] / scales[1]))
+        param "lambda" (positive literature[2])
+        param "gamma" (positive literature[3])
+        param "T0" (free 0.0)
+        forcing "F"
+        neural "N" (mlp [ 2; width; width; 1 ])
+        equation surface
+        equation deep
+        initialValue "T" (sym "T0")
+        initialValue "T_d" 0.0
+    }
+
+/// An annual series as a forcing of time in years since its first year: linear between years, constant beyond
+/// the ends; a 0-dim tensor.
+let internal interpolated (values: float[]) (t: float) : torch.Tensor =
+    let last = values.Length - 1
+    let k = max 0 (min (last - 1) (int (floor t)))
+    let w = max 0.0 (min 1.0 (t - float k))
+    torch.tensor ((1.0 - w) * values[k] + w * values[k + 1], dtype = f64)
+
+/// Compiles `m` with the annual forcing `forcing` and the closures `modules`.
+let internal compileWith (forcing: float[]) (modules: (string * torch.nn.Module<torch.Tensor, torch.Tensor>) list) m =
+    Compiler.compile
+        {
+            Compiler.defaults with
+                Forcings = Map [ "F", interpolated forcing ]
+                Modules = Map modules
+        }
+        m
+
+/// Rollout options of the case: `scheme`, one step a year, saving every year 0 … years − 1 (since the first).
+let internal yearly (years: int) : RolloutOptions = {
+    Rollout.defaults with
+        Scheme = scheme
+        Dt = 1.0
+        SaveTimes = Array.init years float
+        FiniteCheckEvery = 0
+        OnUnstable = OnUnstable.Ignore
 }
 
-/// Geoffroy et al. (2013), CMIP5 multi-model means: C, C_d, λ, γ.
-let private literature = [| 7.3; 106.0; 1.13; 0.73 |]
+/// The simulated record of `sim` from its initial state: (T, T_d), each [years].
+let internal simulateRecord (sim: Simulator) (years: int) : torch.Tensor * torch.Tensor =
+    let v = sim.Simulate(sim.Initial 1, yearly years).Values
+    v[0].reshape -1L, v[1].reshape -1L
 
-/// Units that make each learnable parameter of order one.
-let private units = [| 10.0; 100.0; 1.0; 1.0 |]
-
-/// Learnable C, C_d, λ, γ (positive) starting from `initial`.
-let private physicsParams (initial: float[]) =
-    Array.map3
-        (fun name v u -> Param(name, Constraint.Positive, v / u, dtype = f64))
-        [| "C"; "C_d"; "lambda"; "gamma" |]
-        initial
-        units
-
-let private physicsOf (ps: Param[]) : Physics =
-    let value i = ps[i].Value .* units[i]
-
-    {
-        C = value 0
-        Cd = value 1
-        Lambda = value 2
-        Gamma = value 3
-    }
-
-let private constantPhysics (values: float[]) : Physics =
-    let t (v: float) = torch.tensor (v, dtype = f64)
-
-    {
-        C = t values[0]
-        Cd = t values[1]
-        Lambda = t values[2]
-        Gamma = t values[3]
-    }
-
-/// One explicit (Euler) step a year of the two-box model, written as x(k+1) = A x(k) + b (F(k) + N(k)) with
-/// x = (T, T_d): A = [1 − (λ + γ)/C, γ/C; γ/C_d, 1 − γ/C_d], b = (1/C, 0). `correction` gets (T [1], year k)
-/// and returns N [1] (W/m²) or None. Returns the surface anomalies T [years] and the corrections [years − 1].
-let private rollout
-    (p: Physics)
-    (forcing: torch.Tensor[])
-    (correction: (torch.Tensor -> int -> torch.Tensor) option)
-    : torch.Tensor * torch.Tensor option =
-    let g = p.Gamma / p.C
-    let gd = p.Gamma / p.Cd
-
-    let a =
-        torch.stack([| 1.0 .- (p.Lambda .+ p.Gamma) / p.C; g; gd; 1.0 .- gd |]).reshape (2L, 2L)
-
-    let b = torch.stack [| 1.0 ./ p.C; torch.zeros_like p.C |]
-    let steps = forcing.Length
-    let mutable x = torch.zeros (2L, dtype = f64)
-    let surface = ResizeArray [ x.narrow (0L, 0L, 1L) ]
-    let corrections = ResizeArray()
-
-    for k in 0 .. steps - 2 do
-        let drive =
-            match correction with
-            | None -> forcing[k]
-            | Some n ->
-                let nk = n (x.narrow (0L, 0L, 1L)) k
-                corrections.Add nk
-                forcing[k] .+ nk
-
-        x <- a.mv x .+ b * drive
-        surface.Add(x.narrow (0L, 0L, 1L))
-
-    let corrected =
-        if corrections.Count = 0 then
-            None
-        else
-            Some(torch.cat (corrections, 0L))
-
-    torch.cat (surface, 0L), corrected
-
-/// Adam over parameter groups for `iterations` steps on `loss`; returns the wall time in seconds.
-let private adam (groups: (Modules.Parameter[] * float)[]) iterations (loss: int -> torch.Tensor) =
-    let tensors =
-        groups
-        |> Array.map (fun (ps, lr) -> (ps |> Array.map (fun p -> p :> torch.Tensor)), lr)
-
-    CaseTraining.adam "Energy-balance" "lower the learning rate" tensors iterations loss
+/// C, C_d, λ, γ in physical units and T₀ of a compiled two-box model (with or without its network).
+let private physicalValues (sim: Simulator) =
+    let physical = Array.map2 (fun name u -> (sim.Param name).Get() * u) parameterNames scales
+    physical, (sim.Param "T0").Get()
 
 /// The training years whose temperatures enter the loss under `s.TrainFraction`, out of the `trainYears` up to the
 /// cut-off: (index of the first, count), the most recent ⌈f·trainYears⌉, at least 2.
@@ -410,6 +438,17 @@ let parts (s: Settings) : Part list =
 let private physicsFits =
     Collections.Concurrent.ConcurrentDictionary<Settings, float[] * float>()
 
+/// The raw values of the two-box parameters of `sim` (C, C_d, λ, γ, T₀; the hybrid's physics too).
+let private physicsRaw (sim: Simulator) =
+    Array.append parameterNames [| "T0" |]
+    |> Array.map (fun name -> (sim.Param name).Raw)
+
+/// Puts raw values (`physicsRaw` order) into `sim`'s two-box parameters.
+let private setRaw (sim: Simulator) (values: float[]) =
+    use _ = torch.no_grad ()
+
+    Array.iter2 (fun (p: Modules.Parameter) (v: float) -> withScalar v p.fill_ |> ignore) (physicsRaw sim) values
+
 /// Runs one part of the case on the split at `s.CutoffYear` (any part, in any order or process: each sets up
 /// the data and the physics it needs itself).
 let runPart (s: Settings) (part: Part) : PartResult =
@@ -419,11 +458,12 @@ let runPart (s: Settings) (part: Part) : PartResult =
     Engine.init ()
     use outer = torch.NewDisposeScope()
     let data = load ()
+    let years = data.Years.Length
 
     let trainYears =
         data.Years |> Array.filter (fun y -> y <= s.CutoffYear) |> Array.length
 
-    let testYears = data.Years.Length - trainYears
+    let testYears = years - trainYears
 
     if trainYears < 30 || testYears < 1 then
         raise (HybridException $"Energy balance: cut-off year {s.CutoffYear} leaves too few training or test years.")
@@ -436,25 +476,21 @@ let runPart (s: Settings) (part: Part) : PartResult =
     let fitObserved = observed.narrow (0L, int64 first, int64 kept)
     let testObserved = observed.narrow (0L, int64 trainYears, int64 testYears)
 
-    let forcing =
-        data.Forcing |> Array.map (fun f -> torch.tensor ([| f |], dtype = f64))
+    // Network inputs per year: (T − T₀, F / 2), both of order one (the closure's arguments in `hybridModel`).
+    let halfForcing = torch.tensor (data.Forcing, dtype = f64) ./ 2.0
 
-    // Network inputs per year: F / 2 (W/m²), next to T (°C); both are of order one.
-    let scaledForcing =
-        data.Forcing |> Array.map (fun f -> torch.tensor ([| f / 2.0 |], dtype = f64))
+    let fitted (surface: torch.Tensor) =
+        surface.narrow (0L, int64 first, int64 kept)
 
-    let trainMse (surface: torch.Tensor) (offset: torch.Tensor) =
-        square(surface.narrow (0L, int64 first, int64 kept) .+ offset - fitObserved).mean ()
-
-    let named (p: Physics) (offset: float) =
-        let v (t: torch.Tensor) = t.ToDouble()
+    let named (sim: Simulator) =
+        let physical, offset = physicalValues sim
 
         [|
-            "C (W yr/m2/K)", v p.C
-            "C_d (W yr/m2/K)", v p.Cd
-            "lambda (W/m2/K)", v p.Lambda
-            "gamma (W/m2/K)", v p.Gamma
-            "ECS (K)", doublingForcing / v p.Lambda
+            "C (W yr/m2/K)", physical[0]
+            "C_d (W yr/m2/K)", physical[1]
+            "lambda (W/m2/K)", physical[2]
+            "gamma (W/m2/K)", physical[3]
+            "ECS (K)", doublingForcing / physical[2]
             "T0 (C)", offset
         |]
 
@@ -476,33 +512,35 @@ let runPart (s: Settings) (part: Part) : PartResult =
             Simulated = simulated.data<float>().ToArray()
         }
 
-    // Literature parameters; the offset is the mean training residual (the least-squares T₀).
+    let record (sim: Simulator) () = fst (simulateRecord sim years)
+
+    // Literature parameters; T₀ is the mean training residual of the run from T₀ = 0 (the least-squares T₀:
+    // T − T₀ does not depend on T₀).
+    let literatureSim = compileWith data.Forcing [] physicsModel
+
     let literatureModel =
-        use _ = torch.no_grad ()
-        let p = constantPhysics literature
-        let surface, _ = rollout p forcing None
+        (literatureSim.Param "T0").Set 0.0
 
         let offset =
-            (fitObserved - surface.narrow (0L, int64 first, int64 kept)).mean().ToDouble()
+            use _ = torch.no_grad ()
+            (fitObserved - fitted (record literatureSim ())).mean().ToDouble()
+
+        (literatureSim.Param "T0").Set offset
 
         evaluate
             "EBM literature"
             "two-box EBM, Geoffroy et al. (2013) CMIP5 means; only the offset T0 fitted (closed form)"
-            (fun () -> fst (rollout p forcing None) .+ offset)
+            (record literatureSim)
             0.0
             0
-            (named p offset)
+            (named literatureSim)
 
-    // Fitted physics: Adam from the literature values; the offset starts at the literature model's.
-    let ps = physicsParams literature
+    // Fitted physics: Adam on C, C_d, λ, γ, T₀ from the literature values and offset (`Trainer.train`).
+    let fittedSim = compileWith data.Forcing [] physicsModel
+    (fittedSim.Param "T0").Set((literatureSim.Param "T0").Get())
 
-    let offsetOf (m: ModelResult) =
-        m.Parameters |> Array.find (fun (n, _) -> n = "T0 (C)") |> snd
-
-    let offset = Param("T0", Constraint.Free, offsetOf literatureModel, dtype = f64)
-
-    let physicsParameters =
-        Array.append (ps |> Array.map (fun p -> p.Raw)) [| offset.Raw |]
+    let trainLoss (sim: Simulator) =
+        Loss.mse (fitted (fst (simulateRecord sim years))) fitObserved
 
     // The physics fit is deterministic: a process fits once per settings and puts the same values back for the
     // next part that needs them (the in-process report's parts); a fresh process fits again.
@@ -512,72 +550,101 @@ let runPart (s: Settings) (part: Part) : PartResult =
         else
             match physicsFits.TryGetValue s with
             | true, (values, seconds) ->
-                use _ = torch.no_grad ()
-
-                Array.iter2
-                    (fun (p: Modules.Parameter) (v: float) -> withScalar v p.fill_ |> ignore)
-                    physicsParameters
-                    values
-
+                setRaw fittedSim values
                 seconds
             | _ ->
-                let seconds =
-                    adam [| physicsParameters, 0.1 |] s.PhysicsIterations (fun _ ->
-                        let surface, _ = rollout (physicsOf ps) forcing None
-                        trainMse surface offset.Value)
+                let fit =
+                    Trainer.train
+                        {
+                            Trainer.defaults with
+                                Epochs = s.PhysicsIterations
+                                Groups = [| Trainer.group "theta" 0.1 (fittedSim.Trainable()) |]
+                        }
+                        {
+                            Loss =
+                                fun _ ->
+                                    let l = trainLoss fittedSim
+                                    { Total = l; Parts = [| "data", l |] }
+                            Validation = None
+                        }
 
-                physicsFits[s] <- (physicsParameters |> Array.map (fun p -> p.ToDouble()), seconds)
+                let seconds = fit.WallTime.TotalSeconds
+                physicsFits[s] <- (physicsRaw fittedSim |> Array.map (fun p -> p.ToDouble()), seconds)
                 seconds
 
     let fittedModel =
-        use _ = torch.no_grad ()
-        let p = physicsOf ps
-
         evaluate
             "EBM fitted"
             "two-box EBM, C, C_d, lambda, gamma and T0 fitted on the training years"
-            (fun () -> fst (rollout p forcing None) .+ offset.Value)
+            (record fittedSim)
             physicsSeconds
             s.PhysicsIterations
-            (named p (offset.Get()))
+            (named fittedSim)
 
-    // Hybrid: the fitted physics plus N(T, F), trained jointly from there. The fitted values are kept for the
-    // uncertainty members, which start from them too.
-    let fittedValues = physicsParameters |> Array.map (fun p -> p.detach().clone ())
+    // Hybrid: the fitted physics plus N(T − T₀, F/2), trained jointly from there (θ and φ as two groups).
+    let fittedRaw = physicsRaw fittedSim |> Array.map (fun p -> p.ToDouble())
 
-    let hybridNet seed dropout =
-        let net = new Mlp("correction", 2, 1, s.Width, 2, dropout = dropout, dtype = f64)
+    let trainHybrid seed dropout iterations =
+        let net = new Mlp("N", 2, 1, s.Width, 2, dropout = dropout, dtype = f64)
         CaseTraining.initialise net seed true
-        net
 
-    let correctionOf (net: Mlp) (t: torch.Tensor) (k: int) =
-        net.forward (torch.cat ([| t; scaledForcing[k] |], 0L)) .* s.CorrectionScale
+        let sim =
+            compileWith data.Forcing [ "N", net ] (hybridModel s.Width s.CorrectionScale)
 
-    let trainHybrid (net: Mlp) iterations =
-        adam [| Neural.parameters net, 5e-3; physicsParameters, 5e-3 |] iterations (fun _ ->
-            let surface, n = rollout (physicsOf ps) forcing (Some(correctionOf net))
-            let trainN = n.Value.narrow (0L, int64 first, int64 (kept - 1)) ./ s.CorrectionScale
-            trainMse surface offset.Value .+ (square trainN).mean () .* s.CorrectionPenalty)
+        setRaw sim fittedRaw
 
-    // Puts `values` into the physics parameters (every hybrid starts from the fitted EBM).
-    let reset (values: torch.Tensor[]) =
-        use _ = torch.no_grad ()
-        Array.iter2 (fun (p: Modules.Parameter) (v: torch.Tensor) -> p.copy_ v |> ignore) physicsParameters values
+        // The L2 penalty on N (the network's output, before the scale) along the kept training years.
+        let penalty (surface: torch.Tensor) =
+            let inputs =
+                torch.stack (
+                    [|
+                        fitted surface .- (sim.Param "T0").Value
+                        halfForcing.narrow (0L, int64 first, int64 kept)
+                    |],
+                    1L
+                )
 
-    let hybridModel seed =
-        reset fittedValues
-        let net = hybridNet seed 0.0
-        let hybridSeconds = trainHybrid net s.HybridIterations
-        use _ = torch.no_grad ()
-        let p = physicsOf ps
+            (square (net.forward inputs)).mean ()
+
+        let fit =
+            Trainer.train
+                {
+                    Trainer.defaults with
+                        Epochs = iterations
+                        Seed = seed
+                        Groups = [|
+                            Trainer.group "theta" 5e-3 (physicsRaw sim)
+                            Trainer.group "phi" 5e-3 (Neural.parameters net)
+                        |]
+                        Modules = [| net |]
+                }
+                {
+                    Loss =
+                        fun _ ->
+                            let surface, _ = simulateRecord sim years
+                            let misfit = Loss.mse (fitted surface) fitObserved
+                            let n = penalty surface
+
+                            {
+                                Total = misfit .+ n .* s.CorrectionPenalty
+                                Parts = [| "data", misfit; "N penalty", n |]
+                            }
+                    Validation = None
+                }
+
+        net.eval () |> ignore
+        sim, net, fit.WallTime.TotalSeconds
+
+    let hybridResult seed =
+        let sim, net, hybridSeconds = trainHybrid seed 0.0 s.HybridIterations
 
         evaluate
             "hybrid (EBM + MLP)"
-            $"two-box EBM + MLP correction N(T, F) (output scaled by {s.CorrectionScale} W/m2) on the surface energy budget, trained jointly from the fitted EBM"
-            (fun () -> fst (rollout p forcing (Some(correctionOf net))) .+ offset.Value)
+            $"two-box EBM + MLP correction N(T - T0, F/2) (output scaled by {s.CorrectionScale} W/m2) on the surface energy budget, compiled from the DSL and trained jointly (Trainer.train) from the fitted EBM"
+            (record sim)
             (physicsSeconds + hybridSeconds)
             (s.PhysicsIterations + s.HybridIterations)
-            (Array.append (named p (offset.Get())) [| "network weights", float (Neural.parameterCount net) |])
+            (Array.append (named sim) [| "network weights", float (Neural.parameterCount net) |])
 
     // All training years (the context of one-step predictions and forecasts) and the years kept (what is fitted).
     let fullHistory =
@@ -661,32 +728,22 @@ let runPart (s: Settings) (part: Part) : PartResult =
             s.PinnIterations
             [| "network weights", float (Neural.parameterCount m.Net) |]
 
-    // Uncertainty of the hybrid: each member starts from the fitted physics (the physics values the parameters
-    // held before are put back afterwards); its noise variance is its training-year MSE.
+    // Uncertainty of the hybrid: each member is its own hybrid trained from the fitted physics; its noise variance
+    // is its training-year MSE.
     let uncertainty () =
-        let hybridValues = physicsParameters |> Array.map (fun p -> p.detach().clone ())
+        CaseUncertainty.run s.Uncertainty [| $"{s.CutoffYear + 1}–2018", testObserved |] (fun seed dropout ->
+            let sim, net, _ = trainHybrid seed dropout s.Uncertainty.Iterations
 
-        let results =
-            CaseUncertainty.run s.Uncertainty [| $"{s.CutoffYear + 1}–2018", testObserved |] (fun seed dropout ->
-                reset fittedValues
-                let net = hybridNet seed dropout
-                trainHybrid net s.Uncertainty.Iterations |> ignore
-                net.eval () |> ignore
+            let simulated () =
+                use _ = torch.no_grad ()
+                record sim ()
 
-                let simulated () =
-                    use _ = torch.no_grad ()
-                    let surface, _ = rollout (physicsOf ps) forcing (Some(correctionOf net))
-                    surface .+ offset.Value
-
-                {
-                    Modules = [| net |]
-                    Predict = fun () -> [| (simulated ()).narrow (0L, int64 trainYears, int64 testYears) |]
-                    NoiseVariance =
-                        (square (simulated().narrow (0L, 0L, int64 trainYears) - trainObserved)).mean().ToDouble()
-                })
-
-        reset hybridValues
-        results
+            {
+                Modules = [| net |]
+                Predict = fun () -> [| (simulated ()).narrow (0L, int64 trainYears, int64 testYears) |]
+                NoiseVariance =
+                    (square (simulated().narrow (0L, 0L, int64 trainYears) - trainObserved)).mean().ToDouble()
+            })
 
     match part.Model with
     | "physics" -> {
@@ -694,7 +751,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
         Uncertainty = [||]
       }
     | "hybrid" -> {
-        Models = [| hybridModel part.Seed |]
+        Models = [| hybridResult part.Seed |]
         Uncertainty = [||]
       }
     | "LSTM" -> {
@@ -766,25 +823,33 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
         Array.map2 (fun x y -> let e = my + slope * (x - mx) - y in e * e) xs ys
         |> Array.average
 
-    // The physics residual of a simulated record (see `ModelResult.PhysicsResidual`), in plain floats.
-    let physicsResidual (simulated: float[]) =
+    // The physics residual of a simulated record (see `ModelResult.PhysicsResidual`): the compiled two-box model
+    // with the fitted values, its consistent RK4 residual of (T, T_d) with T_d the fitted model's deep box.
+    let physicsResidual =
+        Engine.init ()
+        use _ = torch.no_grad ()
+
         let value name =
             fittedModel.Parameters |> Array.find (fun (n, _) -> n = name) |> snd
 
-        let c, cd = value "C (W yr/m2/K)", value "C_d (W yr/m2/K)"
-        let lambda, gamma = value "lambda (W/m2/K)", value "gamma (W/m2/K)"
-        let t = simulated |> Array.map (fun v -> v - value "T0 (C)")
-        let mutable deep = 0.0
+        let sim = compileWith data.Forcing [] physicsModel
 
-        Array.init (t.Length - 1) (fun k ->
-            let next =
-                (1.0 - (lambda + gamma) / c) * t[k] + gamma / c * deep + data.Forcing[k] / c
+        Array.iteri
+            (fun i (name: string) -> (sim.Param parameterNames[i]).Set(value name / scales[i]))
+            [| "C (W yr/m2/K)"; "C_d (W yr/m2/K)"; "lambda (W/m2/K)"; "gamma (W/m2/K)" |]
 
-            deep <- gamma / cd * t[k] + (1.0 - gamma / cd) * deep
-            let d = t[k + 1] - next
-            d * d)
-        |> Array.average
-        |> sqrt
+        (sim.Param "T0").Set(value "T0 (C)")
+        let years = data.Years.Length
+        let _, deep = simulateRecord sim years
+        let deep = deep.reshape(-1L, 1L).detach().clone ()
+        let times = Array.init years float
+
+        fun (simulated: float[]) ->
+            use _ = torch.NewDisposeScope()
+            use _ = torch.no_grad ()
+            let surface = torch.tensor(simulated, dtype = f64).reshape (-1L, 1L)
+            let r = sim.Residual(ResidualForm.Consistent scheme, times, [| surface; deep |])
+            r.Norms[0].ToDouble()
 
     {
         Data = data
