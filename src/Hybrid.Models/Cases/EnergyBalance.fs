@@ -13,7 +13,8 @@
 /// Physics: the two-box energy-balance model (Held et al. 2010; Geoffroy et al. 2013) as a DSL model
 /// (`physicsModel`, `domain point`, fields T and T_d, the forcing F given to the compiler as a function of time,
 /// linear between the annual values), compiled by `Compiler.compile` and integrated by `Simulator.Simulate` with
-/// RK4, one step a year, in one rollout from 1880 saved at every year:
+/// explicit Euler, one step a year (the discrete two-box model of the literature), in one rollout from 1880 saved
+/// at every year:
 ///   C dT/dt = F − λ(T − T₀) − γ(T − T₀ − T_d) + N,   C_d dT_d/dt = γ(T − T₀ − T_d),   T(1880) = T₀, T_d(1880) = 0,
 /// T the observed anomaly (relative to a 20th-century mean) and T − T₀, T_d the surface and deep-ocean departures
 /// from a pre-industrial equilibrium in 1880 (F(1880) ≈ 0.05 W/m², close to equilibrium); T₀ is a parameter in
@@ -164,7 +165,7 @@ type ModelResult = {
     InferenceSeconds: float
     /// Test MSE per seed for the models run over several seeds (`TestMse` is their mean); empty otherwise.
     SeedTestMse: float[]
-    /// Physics residual of `Simulated`: its one-year defect under one RK4 step of the compiled two-box model with
+    /// Physics residual of `Simulated`: its one-year defect under one Euler step of the compiled two-box model with
     /// the "EBM fitted" C, C_d, λ, γ, T₀ (`Simulator.Residual`, consistent form), T(k + 1) − Φ(T(k), T_d(k)), with
     /// T_d the fitted model's own deep box, RMS over 1880–2018 (°C; 0 up to round-off for "EBM fitted" itself).
     PhysicsResidual: float
@@ -300,9 +301,10 @@ let internal scales = [| 10.0; 100.0; 1.0; 1.0 |]
 /// The DSL names of C, C_d, λ, γ (in `scales`).
 let internal parameterNames = [| "C"; "C_d"; "lambda"; "gamma" |]
 
-/// The time scheme of every rollout of the case: classical RK4, one step a year (the forcing is linear between
-/// years).
-let internal scheme = Scheme.Rk4
+/// The time scheme of every rollout of the case: explicit Euler, one step a year (so the forcing enters at the
+/// years themselves). Each evaluation of the hybrid's network costs about as much as the rest of a step, so
+/// RK4's four stages would make training four times slower for a difference far below the year-to-year noise.
+let internal scheme = Scheme.Euler
 
 /// The two-box model's equations with an optional extra term on the surface budget (W/m²). T is the observed
 /// anomaly (T + T₀ of the class description), so the state's departure from pre-industrial equilibrium is T − T₀.
@@ -443,12 +445,114 @@ let private physicsRaw (sim: Simulator) =
     Array.append parameterNames [| "T0" |]
     |> Array.map (fun name -> (sim.Param name).Raw)
 
-/// Puts raw values (`physicsRaw` order) into `sim`'s two-box parameters.
-let private setRaw (sim: Simulator) (values: float[]) =
+/// The raw values of the two-box parameters of `sim` as numbers (`physicsRaw` order).
+let internal physicsValues (sim: Simulator) : float[] =
+    physicsRaw sim |> Array.map (fun p -> p.ToDouble())
+
+/// Puts raw values (`physicsValues` order) into `sim`'s two-box parameters.
+let internal setPhysics (sim: Simulator) (values: float[]) =
     use _ = torch.no_grad ()
 
     Array.iter2 (fun (p: Modules.Parameter) (v: float) -> withScalar v p.fill_ |> ignore) (physicsRaw sim) values
 
+/// What a model is fitted to: the annual forcing from the first year (W/m²), the anomalies of those years [years]
+/// and the years the loss covers (index of the first, count).
+type internal Target = {
+    /// Forcing per year (W/m²); its length is the number of years every rollout covers.
+    Forcing: float[]
+    /// Anomalies per year (°C), [years]; only `First` … `First + Kept − 1` are read.
+    Observed: torch.Tensor
+    /// Index of the first year the loss covers.
+    First: int
+    /// Number of years the loss covers.
+    Kept: int
+}
+
+/// The years of `target` that the loss covers, of a record [years].
+let private covered (target: Target) (record: torch.Tensor) =
+    record.narrow (0L, int64 target.First, int64 target.Kept)
+
+/// MSE of the surface anomaly of `sim`'s rollout (up to the last covered year) against the covered years of `target`.
+let private misfit (target: Target) (sim: Simulator) =
+    let surface, _ = simulateRecord sim (target.First + target.Kept)
+    Loss.mse (covered target surface) (covered target target.Observed)
+
+/// Fits C, C_d, λ, γ, T₀ of `sim` (`physicsModel` compiled on `target.Forcing`, from its current values) to
+/// `target` by `Trainer.train`: Adam, one group θ at rate 0.1 decaying to 0.001 (cosine), `epochs` rollouts.
+/// Returns the wall time (s).
+let internal fitPhysics (target: Target) (sim: Simulator) (epochs: int) : float =
+    let fit =
+        Trainer.train
+            {
+                Trainer.defaults with
+                    Epochs = epochs
+                    Groups = [|
+                        {
+                            Trainer.group "theta" 0.1 (sim.Trainable()) with
+                                Schedule = LrSchedule.Cosine 0.01
+                        }
+                    |]
+            }
+            {
+                Loss =
+                    fun _ ->
+                        let l = misfit target sim
+                        { Total = l; Parts = [| "data", l |] }
+                Validation = None
+            }
+
+    fit.WallTime.TotalSeconds
+
+/// A hybrid (`hybridModel`) with its network N from `seed` (output layer zero, dropout `dropout`) and its physics
+/// from the raw values `start` (`physicsValues` order), trained on `target` by `Trainer.train` for `epochs`
+/// rollouts: Adam with the groups θ (C, C_d, λ, γ, T₀) and φ (the network), both at rate 5e-3, on the MSE plus
+/// `s.CorrectionPenalty` times the mean square of N along the covered years. Returns the simulator, the network
+/// (in eval mode) and the wall time (s).
+let internal trainHybrid (s: Settings) (target: Target) (start: float[]) seed dropout epochs =
+    let net = new Mlp("N", 2, 1, s.Width, 2, dropout = dropout, dtype = f64)
+    CaseTraining.initialise net seed true
+
+    let sim =
+        compileWith target.Forcing [ "N", net ] (hybridModel s.Width s.CorrectionScale)
+
+    setPhysics sim start
+    let halfForcing = torch.tensor (target.Forcing, dtype = f64) ./ 2.0
+
+    // The network's inputs along the covered years, as in the closure call N(T − T₀, F/2).
+    let penalty (surface: torch.Tensor) =
+        let inputs =
+            torch.stack ([| covered target surface .- (sim.Param "T0").Value; covered target halfForcing |], 1L)
+
+        (square (net.forward inputs)).mean ()
+
+    let fit =
+        Trainer.train
+            {
+                Trainer.defaults with
+                    Epochs = epochs
+                    Seed = seed
+                    Groups = [|
+                        Trainer.group "theta" 5e-3 (physicsRaw sim)
+                        Trainer.group "phi" 5e-3 (Neural.parameters net)
+                    |]
+                    Modules = [| net |]
+            }
+            {
+                Loss =
+                    fun _ ->
+                        let surface, _ = simulateRecord sim (target.First + target.Kept)
+                        let data = Loss.mse (covered target surface) (covered target target.Observed)
+                        let n = penalty surface
+
+                        {
+                            Total = data .+ n .* s.CorrectionPenalty
+                            Parts = [| "data", data; "N penalty", n |]
+                        }
+                Validation = None
+            }
+
+    net.eval () |> ignore
+    sim, net, fit.WallTime.TotalSeconds
 /// Runs one part of the case on the split at `s.CutoffYear` (any part, in any order or process: each sets up
 /// the data and the physics it needs itself).
 let runPart (s: Settings) (part: Part) : PartResult =
@@ -475,9 +579,6 @@ let runPart (s: Settings) (part: Part) : PartResult =
     let first, kept = trainingYears s trainYears
     let fitObserved = observed.narrow (0L, int64 first, int64 kept)
     let testObserved = observed.narrow (0L, int64 trainYears, int64 testYears)
-
-    // Network inputs per year: (T − T₀, F / 2), both of order one (the closure's arguments in `hybridModel`).
-    let halfForcing = torch.tensor (data.Forcing, dtype = f64) ./ 2.0
 
     let fitted (surface: torch.Tensor) =
         surface.narrow (0L, int64 first, int64 kept)
@@ -539,8 +640,12 @@ let runPart (s: Settings) (part: Part) : PartResult =
     let fittedSim = compileWith data.Forcing [] physicsModel
     (fittedSim.Param "T0").Set((literatureSim.Param "T0").Get())
 
-    let trainLoss (sim: Simulator) =
-        Loss.mse (fitted (fst (simulateRecord sim years))) fitObserved
+    let target = {
+        Forcing = data.Forcing
+        Observed = observed
+        First = first
+        Kept = kept
+    }
 
     // The physics fit is deterministic: a process fits once per settings and puts the same values back for the
     // next part that needs them (the in-process report's parts); a fresh process fits again.
@@ -550,26 +655,11 @@ let runPart (s: Settings) (part: Part) : PartResult =
         else
             match physicsFits.TryGetValue s with
             | true, (values, seconds) ->
-                setRaw fittedSim values
+                setPhysics fittedSim values
                 seconds
             | _ ->
-                let fit =
-                    Trainer.train
-                        {
-                            Trainer.defaults with
-                                Epochs = s.PhysicsIterations
-                                Groups = [| Trainer.group "theta" 0.1 (fittedSim.Trainable()) |]
-                        }
-                        {
-                            Loss =
-                                fun _ ->
-                                    let l = trainLoss fittedSim
-                                    { Total = l; Parts = [| "data", l |] }
-                            Validation = None
-                        }
-
-                let seconds = fit.WallTime.TotalSeconds
-                physicsFits[s] <- (physicsRaw fittedSim |> Array.map (fun p -> p.ToDouble()), seconds)
+                let seconds = fitPhysics target fittedSim s.PhysicsIterations
+                physicsFits[s] <- (physicsValues fittedSim, seconds)
                 seconds
 
     let fittedModel =
@@ -582,61 +672,10 @@ let runPart (s: Settings) (part: Part) : PartResult =
             (named fittedSim)
 
     // Hybrid: the fitted physics plus N(T − T₀, F/2), trained jointly from there (θ and φ as two groups).
-    let fittedRaw = physicsRaw fittedSim |> Array.map (fun p -> p.ToDouble())
-
-    let trainHybrid seed dropout iterations =
-        let net = new Mlp("N", 2, 1, s.Width, 2, dropout = dropout, dtype = f64)
-        CaseTraining.initialise net seed true
-
-        let sim =
-            compileWith data.Forcing [ "N", net ] (hybridModel s.Width s.CorrectionScale)
-
-        setRaw sim fittedRaw
-
-        // The L2 penalty on N (the network's output, before the scale) along the kept training years.
-        let penalty (surface: torch.Tensor) =
-            let inputs =
-                torch.stack (
-                    [|
-                        fitted surface .- (sim.Param "T0").Value
-                        halfForcing.narrow (0L, int64 first, int64 kept)
-                    |],
-                    1L
-                )
-
-            (square (net.forward inputs)).mean ()
-
-        let fit =
-            Trainer.train
-                {
-                    Trainer.defaults with
-                        Epochs = iterations
-                        Seed = seed
-                        Groups = [|
-                            Trainer.group "theta" 5e-3 (physicsRaw sim)
-                            Trainer.group "phi" 5e-3 (Neural.parameters net)
-                        |]
-                        Modules = [| net |]
-                }
-                {
-                    Loss =
-                        fun _ ->
-                            let surface, _ = simulateRecord sim years
-                            let misfit = Loss.mse (fitted surface) fitObserved
-                            let n = penalty surface
-
-                            {
-                                Total = misfit .+ n .* s.CorrectionPenalty
-                                Parts = [| "data", misfit; "N penalty", n |]
-                            }
-                    Validation = None
-                }
-
-        net.eval () |> ignore
-        sim, net, fit.WallTime.TotalSeconds
+    let fittedRaw = physicsValues fittedSim
 
     let hybridResult seed =
-        let sim, net, hybridSeconds = trainHybrid seed 0.0 s.HybridIterations
+        let sim, net, hybridSeconds = trainHybrid s target fittedRaw seed 0.0 s.HybridIterations
 
         evaluate
             "hybrid (EBM + MLP)"
@@ -732,7 +771,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
     // is its training-year MSE.
     let uncertainty () =
         CaseUncertainty.run s.Uncertainty [| $"{s.CutoffYear + 1}–2018", testObserved |] (fun seed dropout ->
-            let sim, net, _ = trainHybrid seed dropout s.Uncertainty.Iterations
+            let sim, net, _ = trainHybrid s target fittedRaw seed dropout s.Uncertainty.Iterations
 
             let simulated () =
                 use _ = torch.no_grad ()
@@ -824,7 +863,7 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
         |> Array.average
 
     // The physics residual of a simulated record (see `ModelResult.PhysicsResidual`): the compiled two-box model
-    // with the fitted values, its consistent RK4 residual of (T, T_d) with T_d the fitted model's deep box.
+    // with the fitted values, its consistent Euler residual of (T, T_d) with T_d the fitted model's deep box.
     let physicsResidual =
         Engine.init ()
         use _ = torch.no_grad ()
