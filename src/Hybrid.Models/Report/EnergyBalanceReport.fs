@@ -69,7 +69,7 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
     add ""
 
     add
-        $"Train {d.Years[0]}–{cutoff}, test {firstTest}–{lastYear}; every model is one rollout from {d.Years[0]} driven by the CO₂ forcing F = 5.35 ln(C/280) W/m², and all are scored on the annual anomaly (°C², NOAA global land–ocean). Training time and epochs (Adam iterations, each one rollout over the training years) of a hybrid include the physics fit it starts from. Data: NOAA and CDIAC via dslabs `temp_carbon` (`data/temperature-carbon-annual.csv`), Scripps Mauna Loa CO₂ (`data/mauna-loa-co2-monthly.csv`)."
+        $"Train {d.Years[0]}–{cutoff}, test {firstTest}–{lastYear}; every model is one rollout from {d.Years[0]} driven by the CO₂ forcing F = 5.35 ln(C/280) W/m², and all are scored on the annual anomaly (°C², NOAA global land–ocean). The two-box model and the hybrid are declared in the DSL (fields T and T_d, the forcing F given to the compiler as a function of time, T₀ a parameter of the initial state), compiled by `Compiler.compile`, integrated by the simulator (explicit Euler, one step a year) and trained by `Trainer.train` (θ: C, C_d, λ, γ, T₀; the hybrid adds the network's group φ). Training time and epochs (Adam iterations, each one rollout over the training years) of a hybrid include the physics fit it starts from. Data: NOAA and CDIAC via dslabs `temp_carbon` (`data/temperature-carbon-annual.csv`), Scripps Mauna Loa CO₂ (`data/mauna-loa-co2-monthly.csv`)."
 
     add ""
 
@@ -79,7 +79,7 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
     add ""
 
     add
-        "Physics residual: the simulated record's one-year defect under the fitted two-box step (EBM fitted's C, C_d, λ, γ, T₀), T(k + 1) − Φ(T(k), T_d(k), F(k)), with the deep box driven by the model's own T, RMS over 1880–2018 in °C (0 for EBM fitted itself; the sequence models' training years are one-step predictions from the observed record). Inference s: simulating 1880–2018."
+        "Physics residual: the simulated record's one-year defect under one step of the compiled two-box model with EBM fitted's C, C_d, λ, γ, T₀ (the simulator's consistent residual), T(k + 1) − Φ(T(k), T_d(k)), with T_d the fitted model's own deep box, RMS over 1880–2018 in °C (0 for EBM fitted itself; the sequence models' training years are one-step predictions from the observed record). Inference s: simulating 1880–2018."
 
     add ""
     ModelTable.markdown 5 rows |> List.iter add
