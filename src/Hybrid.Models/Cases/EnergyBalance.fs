@@ -310,7 +310,10 @@ let internal scheme = Scheme.Euler
 /// anomaly (T + T₀ of the class description), so the state's departure from pre-industrial equilibrium is T − T₀.
 let private twoBox (extra: Expr option) =
     let T, Td, F = sym "T", sym "T_d", sym "F"
-    let C, Cd, lambda, gamma, t0 = sym "C", sym "C_d", sym "lambda", sym "gamma", sym "T0"
+
+    let C, Cd, lambda, gamma, t0 =
+        sym "C", sym "C_d", sym "lambda", sym "gamma", sym "T0"
+
     let exchange = gamma * (T - t0 - Td)
     let budget = F - lambda * (T - t0) - exchange
 
@@ -403,7 +406,9 @@ let internal simulateRecord (sim: Simulator) (years: int) : torch.Tensor * torch
 
 /// C, C_d, λ, γ in physical units and T₀ of a compiled two-box model (with or without its network).
 let private physicalValues (sim: Simulator) =
-    let physical = Array.map2 (fun name u -> (sim.Param name).Get() * u) parameterNames scales
+    let physical =
+        Array.map2 (fun name u -> (sim.Param name).Get() * u) parameterNames scales
+
     physical, (sim.Param "T0").Get()
 
 /// The training years whose temperatures enter the loss under `s.TrainFraction`, out of the `trainYears` up to the
@@ -521,7 +526,13 @@ let internal trainHybrid (s: Settings) (target: Target) (start: float[]) seed dr
     // The network's inputs along the covered years, as in the closure call N(T − T₀, F/2).
     let penalty (surface: torch.Tensor) =
         let inputs =
-            torch.stack ([| covered target surface .- (sim.Param "T0").Value; covered target halfForcing |], 1L)
+            torch.stack (
+                [|
+                    covered target surface .- (sim.Param "T0").Value
+                    covered target halfForcing
+                |],
+                1L
+            )
 
         (square (net.forward inputs)).mean ()
 
@@ -553,6 +564,7 @@ let internal trainHybrid (s: Settings) (target: Target) (start: float[]) seed dr
 
     net.eval () |> ignore
     sim, net, fit.WallTime.TotalSeconds
+
 /// Runs one part of the case on the split at `s.CutoffYear` (any part, in any order or process: each sets up
 /// the data and the physics it needs itself).
 let runPart (s: Settings) (part: Part) : PartResult =
@@ -675,7 +687,8 @@ let runPart (s: Settings) (part: Part) : PartResult =
     let fittedRaw = physicsValues fittedSim
 
     let hybridResult seed =
-        let sim, net, hybridSeconds = trainHybrid s target fittedRaw seed 0.0 s.HybridIterations
+        let sim, net, hybridSeconds =
+            trainHybrid s target fittedRaw seed 0.0 s.HybridIterations
 
         evaluate
             "hybrid (EBM + MLP)"
@@ -771,7 +784,8 @@ let runPart (s: Settings) (part: Part) : PartResult =
     // is its training-year MSE.
     let uncertainty () =
         CaseUncertainty.run s.Uncertainty [| $"{s.CutoffYear + 1}–2018", testObserved |] (fun seed dropout ->
-            let sim, net, _ = trainHybrid s target fittedRaw seed dropout s.Uncertainty.Iterations
+            let sim, net, _ =
+                trainHybrid s target fittedRaw seed dropout s.Uncertainty.Iterations
 
             let simulated () =
                 use _ = torch.no_grad ()
@@ -873,9 +887,12 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
 
         let sim = compileWith data.Forcing [] physicsModel
 
-        Array.iteri
-            (fun i (name: string) -> (sim.Param parameterNames[i]).Set(value name / scales[i]))
-            [| "C (W yr/m2/K)"; "C_d (W yr/m2/K)"; "lambda (W/m2/K)"; "gamma (W/m2/K)" |]
+        Array.iteri (fun i (name: string) -> (sim.Param parameterNames[i]).Set(value name / scales[i])) [|
+            "C (W yr/m2/K)"
+            "C_d (W yr/m2/K)"
+            "lambda (W/m2/K)"
+            "gamma (W/m2/K)"
+        |]
 
         (sim.Param "T0").Set(value "T0 (C)")
         let years = data.Years.Length

@@ -424,9 +424,9 @@ let internal restrictedTruth (cells: int) (scheme: Scheme) (dt: float) (schedule
     let u = sim.Simulate(sim.Initial schedules.Length, options).Values[0]
     drug.Clear()
 
-    u.reshape(int64 times.Length, int64 schedules.Length, int64 Truth.Cells, int64 (cells / Truth.Cells)).mean (
-        [| 3L |]
-    )
+    u
+        .reshape(int64 times.Length, int64 schedules.Length, int64 Truth.Cells, int64 (cells / Truth.Cells))
+        .mean ([| 3L |])
 
 /// The scientific model: log-kill hypothesis, kill = k c, starting from the prior values.
 let internal scientificModel: Model =
@@ -893,6 +893,7 @@ and private runWith (s: Settings) : Outcome =
             // Pure-ML baselines and the PINN, with the seed's data; network seeds = the seed.
             let lstm = sequenceModel data seed SequenceModels.Architecture.Lstm
             let transformer = sequenceModel data seed SequenceModels.Architecture.Transformer
+
             let pinn =
                 pinnModel data seed ((hybridSim.Param "D").Get()) ((hybridSim.Param "r").Get())
 

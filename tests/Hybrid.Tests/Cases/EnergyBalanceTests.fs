@@ -24,9 +24,7 @@ let private f64 = torch.ScalarType.Float64
 
 /// Sets C, C_d (physical units), λ, γ and T₀ of a compiled two-box model.
 let private setPhysical (sim: Hybrid.Compiler.Simulator) (values: float[]) (t0: float) =
-    Array.iteri
-        (fun i name -> (sim.Param name).Set(values[i] / EnergyBalance.scales[i]))
-        EnergyBalance.parameterNames
+    Array.iteri (fun i name -> (sim.Param name).Set(values[i] / EnergyBalance.scales[i])) EnergyBalance.parameterNames
 
     (sim.Param "T0").Set t0
 
@@ -44,12 +42,15 @@ let private surfaceOf (sim: Hybrid.Compiler.Simulator) years =
 /// `record` plus Gaussian noise of standard deviation `sigma` from a generator seeded with `seed`.
 let private noisy (record: torch.Tensor) (sigma: float) (seed: int) =
     use generator = new torch.Generator(uint64 seed)
-    record .+ torch.randn (record.shape, dtype = f64, generator = generator) .* sigma
+
+    record
+    .+ torch.randn (record.shape, dtype = f64, generator = generator) .* sigma
 
 /// The truth of the hybrid twin: `physicsModel` with the truth's values fixed and an extra feedback
 /// −0.3 (T − T₀)² W/m² on the surface budget.
 let private feedbackTruth =
-    let v (x: float) = x.ToString("R", Globalization.CultureInfo.InvariantCulture)
+    let v (x: float) =
+        x.ToString("R", Globalization.CultureInfo.InvariantCulture)
 
     Parse.model
         $"""
@@ -117,7 +118,9 @@ let tests =
             let mu1, mu2 = (trace + root) / 2.0, (trace - root) / 2.0
             let a1 = (f / c + mu2 * f / lambda) / (mu1 - mu2)
             let a2 = -f / lambda - a1
-            let b1, b2 = a1 * (c * mu1 + lambda + gamma) / gamma, a2 * (c * mu2 + lambda + gamma) / gamma
+
+            let b1, b2 =
+                a1 * (c * mu1 + lambda + gamma) / gamma, a2 * (c * mu2 + lambda + gamma) / gamma
 
             for i, t in Array.indexed times do
                 let surface = truthOffset + f / lambda + a1 * exp (mu1 * t) + a2 * exp (mu2 * t)
@@ -184,8 +187,7 @@ let tests =
             let forcing =
                 Array.init years (fun k -> 2.0 + 3.0 * sin (2.0 * Math.PI * float k / 50.0))
 
-            let clean =
-                surfaceOf (EnergyBalance.compileWith forcing [] feedbackTruth) years
+            let clean = surfaceOf (EnergyBalance.compileWith forcing [] feedbackTruth) years
 
             let target: EnergyBalance.Target = {
                 Forcing = forcing
@@ -197,7 +199,13 @@ let tests =
             let testMse (sim: Hybrid.Compiler.Simulator) =
                 let test = int64 (years - trainYears)
                 let s = surfaceOf sim years
-                (square (s.narrow (0L, int64 trainYears, test) - clean.narrow (0L, int64 trainYears, test))).mean().ToDouble()
+
+                (square (
+                    s.narrow (0L, int64 trainYears, test)
+                    - clean.narrow (0L, int64 trainYears, test)
+                ))
+                    .mean()
+                    .ToDouble()
 
             let physics = EnergyBalance.compileWith forcing [] EnergyBalance.physicsModel
             EnergyBalance.fitPhysics target physics 200 |> ignore

@@ -93,12 +93,18 @@ let tests =
         // The inverse crime the truth avoids: the models' own grid and scheme (32 cells, Heun, Δt = 0.4) run on
         // the true equation. The restricted fine truth must differ from it by more than a tenth of the noise
         // (RMS over the training observations): the observations then carry the models' discretisation error.
-        test "the truth is not the models' own discretisation: it differs from the 32-cell Heun run of the true equation" {
+        test
+            "the truth is not the models' own discretisation: it differs from the 32-cell Heun run of the true equation" {
             use _ = torch.NewDisposeScope()
             let times = Tumour.Truth.ObservationTimes
 
             let fine =
-                Tumour.restrictedTruth Tumour.Truth.FineCells Tumour.Truth.Scheme Tumour.Truth.FineDt Tumour.training times
+                Tumour.restrictedTruth
+                    Tumour.Truth.FineCells
+                    Tumour.Truth.Scheme
+                    Tumour.Truth.FineDt
+                    Tumour.training
+                    times
 
             let coarse =
                 Tumour.restrictedTruth Tumour.Truth.Cells Tumour.quick.Scheme Tumour.quick.Dt Tumour.training times
