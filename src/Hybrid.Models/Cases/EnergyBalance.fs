@@ -26,7 +26,7 @@
 /// rollout from 1880; the forcing is known in every year, so the test years continue the same rollout):
 ///  - EBM literature: CMIP5 multi-model means of Geoffroy et al. (2013): C 7.3, C_d 106 W·yr·m⁻²·K⁻¹,
 ///    λ 1.13, γ 0.73 W·m⁻²·K⁻¹; only T₀ is fitted (closed form: the mean training residual of the run from T₀ = 0);
-///  - EBM fitted: C, C_d, λ, γ and T₀ fitted by `Trainer.train` (Adam, learning rate 0.1, one group θ) from the
+///  - EBM fitted: C, C_d, λ, γ and T₀ fitted by `Trainer.train` (Adam, rate 0.1 with a cosine decay to 0.001, one group θ) from the
 ///    literature values;
 ///  - hybrid (EBM + MLP): `hybridModel`, the fitted EBM plus N(T − T₀, F/2), a DSL closure (MLP, tanh) whose
 ///    output is scaled by `CorrectionScale` W/m², started at zero and trained jointly with the physics by
@@ -86,6 +86,9 @@ type Settings = {
     TrainFraction: float
     /// Uncertainty of the hybrid (deep ensemble, MC dropout); `Iterations` are its hybrid iterations.
     Uncertainty: CaseUncertainty.Settings
+    /// Whether the run includes the ablation of the hybrid's training (part "ablation", the first seed only, the
+    /// same data and budget): separate learning rates for θ and φ, and a λ schedule on the physics residual.
+    Ablation: bool
 }
 
 /// The report settings: 1500 physics and 600 hybrid Adam iterations, cut-off 2000.
@@ -102,6 +105,7 @@ let defaults = {
     PinnIterations = 2000
     Seeds = 3
     TrainFraction = 1.0
+    Ablation = true
     // Members get the quick hybrid budget (150 iterations, not 600): six hybrids at 600 took ≈ 5 min on a loaded
     // two-core machine.
     Uncertainty = {
@@ -119,6 +123,7 @@ let quick = {
         SequenceIterations = 150
         PinnIterations = 500
         Seeds = 1
+        Ablation = false
         Uncertainty = {
             CaseUncertainty.quick with
                 Iterations = 15
@@ -192,6 +197,10 @@ type Outcome = {
     Models: ModelResult[]
     /// Calibration of the hybrid's deep ensemble and MC dropout on the test years (issue #6 e).
     Uncertainty: CaseUncertainty.MethodResult[]
+    /// The ablation of the hybrid's training (empty without `Settings.Ablation`): the hybrid as reported (first
+    /// seed: θ and φ at one rate, λ = 0), then each variant trained from the same fitted EBM, network seed, data
+    /// and budget.
+    Ablation: ModelResult[]
 }
 
 /// Pre-industrial CO₂ (ppm).
@@ -429,17 +438,23 @@ type PartResult = CasePart.PartResult<ModelResult>
 
 /// The parts of a run under `s`, in the order `run` takes them: the physics, then each network over its
 /// `Seeds` seeds (the hybrid from `Seed`, the sequence models and the PINN from `Seed` + 100), then the
-/// uncertainty experiment (where it has members).
+/// uncertainty experiment (where it has members), then the ablation (with `Ablation`).
 let parts (s: Settings) : Part list =
-    CasePart.parts
-        [
-            "hybrid", s.Seed
-            "LSTM", s.Seed + 100
-            "Transformer", s.Seed + 100
-            "PINN", s.Seed + 100
-        ]
-        s.Seeds
-        s.Uncertainty
+    let networks =
+        CasePart.parts
+            [
+                "hybrid", s.Seed
+                "LSTM", s.Seed + 100
+                "Transformer", s.Seed + 100
+                "PINN", s.Seed + 100
+            ]
+            s.Seeds
+            s.Uncertainty
+
+    if s.Ablation then
+        networks @ [ { Model = "ablation"; Seed = s.Seed } ]
+    else
+        networks
 
 /// The physics fits this process made: raw parameter values (C, C_d, λ, γ, T₀) and the fit's wall time per settings.
 let private physicsFits =
@@ -508,12 +523,38 @@ let internal fitPhysics (target: Target) (sim: Simulator) (epochs: int) : float 
 
     fit.WallTime.TotalSeconds
 
+/// How a hybrid is trained: the learning rate of the network's group φ (θ's is 5e-3) and the λ schedule of the
+/// physics-residual term (λ times the mean square of the record's residual under the fitted EBM, `Simulator.Residual`
+/// in the consistent form of `scheme`).
+type internal Variant = {
+    /// Learning rate of φ.
+    PhiRate: float
+    /// Weight of the physics residual per epoch.
+    Lambda: LambdaSchedule
+}
+
+/// The hybrid as the case reports it: θ and φ at one rate (5e-3), no physics-residual term.
+let internal reported = {
+    PhiRate = 5e-3
+    Lambda = LambdaSchedule.Constant 0.0
+}
+
 /// A hybrid (`hybridModel`) with its network N from `seed` (output layer zero, dropout `dropout`) and its physics
 /// from the raw values `start` (`physicsValues` order), trained on `target` by `Trainer.train` for `epochs`
 /// rollouts: Adam with the groups θ (C, C_d, λ, γ, T₀) and φ (the network), both at rate 5e-3, on the MSE plus
-/// `s.CorrectionPenalty` times the mean square of N along the covered years. Returns the simulator, the network
-/// (in eval mode) and the wall time (s).
-let internal trainHybrid (s: Settings) (target: Target) (start: float[]) seed dropout epochs =
+/// `s.CorrectionPenalty` times the mean square of N along the covered years; `variant` may set φ's rate and add a
+/// physics-residual term under `physics` (the fitted EBM). Returns the simulator, the network (in eval mode) and
+/// the wall time (s).
+let internal trainVariant
+    (variant: Variant)
+    (physics: Simulator option)
+    (s: Settings)
+    (target: Target)
+    (start: float[])
+    seed
+    dropout
+    epochs
+    =
     let net = new Mlp("N", 2, 1, s.Width, 2, dropout = dropout, dtype = f64)
     CaseTraining.initialise net seed true
 
@@ -544,31 +585,57 @@ let internal trainHybrid (s: Settings) (target: Target) (start: float[]) seed dr
                     Seed = seed
                     Groups = [|
                         Trainer.group "theta" 5e-3 (physicsRaw sim)
-                        Trainer.group "phi" 5e-3 (Neural.parameters net)
+                        Trainer.group "phi" variant.PhiRate (Neural.parameters net)
                     |]
                     Modules = [| net |]
+                    Lambda = variant.Lambda
             }
             {
                 Loss =
-                    fun _ ->
-                        let surface, _ = simulateRecord sim (target.First + target.Kept)
+                    fun context ->
+                        let years = target.First + target.Kept
+                        let surface, deep = simulateRecord sim years
                         let data = Loss.mse (covered target surface) (covered target target.Observed)
                         let n = penalty surface
+                        let total = data .+ n .* s.CorrectionPenalty
 
-                        {
-                            Total = data .+ n .* s.CorrectionPenalty
-                            Parts = [| "data", data; "N penalty", n |]
-                        }
+                        match physics with
+                        | Some p when context.Lambda > 0.0 ->
+                            let r =
+                                p.Residual(
+                                    ResidualForm.Consistent scheme,
+                                    Array.init years float,
+                                    [| surface.reshape (-1L, 1L); deep.reshape (-1L, 1L) |]
+                                )
+
+                            let residual = square r.Norms[0]
+
+                            {
+                                Total = total .+ residual .* context.Lambda
+                                Parts = [| "data", data; "N penalty", n; "physics residual", residual |]
+                            }
+                        | _ ->
+                            {
+                                Total = total
+                                Parts = [| "data", data; "N penalty", n |]
+                            }
                 Validation = None
             }
 
     net.eval () |> ignore
     sim, net, fit.WallTime.TotalSeconds
 
+/// `trainVariant reported`: the hybrid as the case reports it.
+let internal trainHybrid (s: Settings) (target: Target) (start: float[]) seed dropout epochs =
+    trainVariant reported None s target start seed dropout epochs
+
 /// Runs one part of the case on the split at `s.CutoffYear` (any part, in any order or process: each sets up
 /// the data and the physics it needs itself).
 let runPart (s: Settings) (part: Part) : PartResult =
-    CasePart.checkKnown "Energy balance" [ "physics"; "hybrid"; "LSTM"; "Transformer"; "PINN"; "uncertainty" ] part
+    CasePart.checkKnown
+        "Energy balance"
+        [ "physics"; "hybrid"; "LSTM"; "Transformer"; "PINN"; "uncertainty"; "ablation" ]
+        part
 
     let needsPhysics = part.Model <> "LSTM" && part.Model <> "Transformer"
     Engine.init ()
@@ -798,7 +865,39 @@ let runPart (s: Settings) (part: Part) : PartResult =
                     (square (simulated().narrow (0L, 0L, int64 trainYears) - trainObserved)).mean().ToDouble()
             })
 
+    // The ablation: the hybrid's variants from the same fitted EBM, network seed, data and budget.
+    let ablation seed =
+        let variant name description v =
+            let sim, net, seconds =
+                trainVariant v (Some fittedSim) s target fittedRaw seed 0.0 s.HybridIterations
+
+            evaluate
+                name
+                description
+                (record sim)
+                (physicsSeconds + seconds)
+                (s.PhysicsIterations + s.HybridIterations)
+                (Array.append (named sim) [| "network weights", float (Neural.parameterCount net) |])
+
+        [|
+            variant
+                "ablation: separate rates"
+                "the hybrid with its own learning rates: theta 5e-3, phi 2e-2 (reported: both 5e-3)"
+                { reported with PhiRate = 2e-2 }
+            variant
+                "ablation: lambda schedule"
+                "the hybrid plus lambda times the mean square physics residual of its record under the fitted EBM, lambda from 0 to 1e3 over the first half of the epochs (reported: lambda = 0)"
+                {
+                    reported with
+                        Lambda = LambdaSchedule.Linear(0.0, 1e3, s.HybridIterations / 2)
+                }
+        |]
+
     match part.Model with
+    | "ablation" -> {
+        CasePart.PartResult.Models = ablation part.Seed
+        Uncertainty = [||]
+      }
     | "physics" -> {
         CasePart.PartResult.Models = [| literatureModel; fittedModel |]
         Uncertainty = [||]
@@ -925,6 +1024,17 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
                     PhysicsResidual = physicsResidual m.Simulated
             })
         Uncertainty = CasePart.uncertainty s.Uncertainty resultOf
+        Ablation =
+            if s.Ablation then
+                Array.append
+                    (resultOf { Model = "hybrid"; Seed = s.Seed }).Models
+                    (resultOf { Model = "ablation"; Seed = s.Seed }).Models
+                |> Array.map (fun m -> {
+                    m with
+                        PhysicsResidual = physicsResidual m.Simulated
+                })
+            else
+                [||]
     }
 
 /// Runs every model on the split at `s.CutoffYear`: every part of `parts s` in this process, one after another,

@@ -126,6 +126,17 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
 
     ModelTable.seedLines 5 [ "EBM literature"; "EBM fitted" ] rows |> List.iter add
 
+    if o.Ablation.Length > 0 then
+        add ""
+        add "### Ablation: how the hybrid is trained"
+        add ""
+
+        add
+            $"The hybrid's first seed as reported above (θ and φ at one learning rate, 5e-3; no physics-residual term, λ = 0), then each variant trained from the same fitted EBM, with the same network seed, training years and budget ({o.Ablation[0].Epochs} epochs with the physics fit). One seed each: a difference smaller than the spread over seeds above is not evidence either way. Physics residual as in the table above."
+
+        add ""
+        ModelTable.markdown 5 (o.Ablation |> Array.map ModelTable.rowOf) |> List.iter add
+
     add ""
     add chart
     add ""

@@ -288,6 +288,34 @@ let tests =
                     Expect.floatClose Accuracy.veryHigh m.TestMse (Array.average m.SeedTestMse) $"{m.Name}: the mean"
         }
 
+        // The ablation part trains each variant from the fitted EBM with the hybrid's budget; only the report's
+        // settings include it. Small budgets: the bookkeeping does not depend on them.
+        test "the ablation part: a variant with separate rates and one with a lambda schedule, only with Ablation" {
+            let small = {
+                EnergyBalance.quick with
+                    PhysicsIterations = 20
+                    HybridIterations = 6
+                    Ablation = true
+            }
+
+            Expect.isFalse
+                (EnergyBalance.parts EnergyBalance.quick |> List.exists (fun p -> p.Model = "ablation"))
+                "quick: no ablation"
+
+            Expect.contains (EnergyBalance.parts small) { Model = "ablation"; Seed = small.Seed } "with Ablation"
+
+            let result = EnergyBalance.runPart small { Model = "ablation"; Seed = small.Seed }
+
+            Expect.equal
+                (result.Models |> Array.map (fun m -> m.Name))
+                [| "ablation: separate rates"; "ablation: lambda schedule" |]
+                "the variants"
+
+            for m in result.Models do
+                Expect.equal m.Epochs 26 $"{m.Name}: physics fit and hybrid epochs"
+                Expect.equal m.Simulated.Length 139 $"{m.Name}: 1880–2018"
+        }
+
         test "the uncertainty of the hybrid: ensemble and MC dropout on the test years, one value per test year" {
             let u = outcome.Force().Uncertainty
             Expect.equal u.Length 2 "ensemble and MC dropout"
