@@ -26,8 +26,8 @@
 /// rollout from 1880; the forcing is known in every year, so the test years continue the same rollout):
 ///  - EBM literature: CMIP5 multi-model means of Geoffroy et al. (2013): C 7.3, C_d 106 W·yr·m⁻²·K⁻¹,
 ///    λ 1.13, γ 0.73 W·m⁻²·K⁻¹; only T₀ is fitted (closed form: the mean training residual of the run from T₀ = 0);
-///  - EBM fitted: C, C_d, λ, γ and T₀ fitted by `Trainer.train` (Adam, rate 0.1 with a cosine decay to 0.001, one group θ) from the
-///    literature values;
+///  - EBM fitted: C, C_d, λ, γ and T₀ fitted by `Trainer.train` (Adam, one group θ, rate 0.1 with a cosine decay
+///    to 0.001) from the literature values;
 ///  - hybrid (EBM + MLP): `hybridModel`, the fitted EBM plus N(T − T₀, F/2), a DSL closure (MLP, tanh) whose
 ///    output is scaled by `CorrectionScale` W/m², started at zero and trained jointly with the physics by
 ///    `Trainer.train` (groups θ and φ), with an L2 penalty on N along the training years;
@@ -41,6 +41,9 @@
 /// Every model with a network (the hybrid, the sequence models, the PINN) is trained from `Seeds` network seeds:
 /// its test MSE is the mean over them (the spread is reported); its curve, parameters and train MSE are those of
 /// the first seed. The physics fits have no seed.
+/// Ablation (`Settings.Ablation`, the report's settings): the hybrid's first seed retrained from the same fitted EBM,
+/// network seed, data and budget with separate learning rates for θ and φ, and with a λ schedule on the physics
+/// residual of its record under the fitted EBM (`Outcome.Ablation`).
 module Hybrid.Models.Cases.EnergyBalance
 
 open System
