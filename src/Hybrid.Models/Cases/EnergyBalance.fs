@@ -10,32 +10,40 @@
 /// so a comes out above the airborne-fraction estimate (≈ 0.45 / 2.12 ≈ 0.21 ppm/GtC): it also carries the
 /// land-use CO₂ that grew roughly in proportion.
 ///
-/// Physics: the two-box energy-balance model (Held et al. 2010; Geoffroy et al. 2013), one explicit step a year,
-///   C dT/dt = F − λT − γ(T − T_d) + N,   C_d dT_d/dt = γ(T − T_d),
-/// T the surface (mixed layer) and T_d the deep-ocean anomaly from a pre-industrial equilibrium, both 0 in
-/// 1880 (F(1880) ≈ 0.05 W/m², close to equilibrium). The observed anomalies are relative to a 20th-century
-/// mean, so every model predicts T + T₀ with an offset T₀. C, C_d, λ, γ are `Param`s constrained positive
-/// (softplus), each in units that make it of order one (C in 10, C_d in 100 W·yr·m⁻²·K⁻¹). The equilibrium
-/// climate sensitivity is ECS = 5.35·ln 2 / λ. CO₂ is the only forcing: the other greenhouse gases, aerosols,
-/// volcanoes and the sun are what the fitted parameters and the neural term have to absorb.
+/// Physics: the two-box energy-balance model (Held et al. 2010; Geoffroy et al. 2013) as a DSL model
+/// (`physicsModel`, `domain point`, fields T and T_d, the forcing F given to the compiler as a function of time,
+/// linear between the annual values), compiled by `Compiler.compile` and integrated by `Simulator.Simulate` with
+/// explicit Euler, one step a year (the discrete two-box model of the literature), in one rollout from 1880 saved
+/// at every year:
+///   C dT/dt = F − λ(T − T₀) − γ(T − T₀ − T_d) + N,   C_d dT_d/dt = γ(T − T₀ − T_d),   T(1880) = T₀, T_d(1880) = 0,
+/// T the observed anomaly (relative to a 20th-century mean) and T − T₀, T_d the surface and deep-ocean departures
+/// from a pre-industrial equilibrium in 1880 (F(1880) ≈ 0.05 W/m², close to equilibrium); T₀ is a parameter in
+/// the `initial` expression. C, C_d, λ, γ are DSL parameters declared `positive` (softplus), each in units that
+/// make it of order one (C in 10, C_d in 100 W·yr·m⁻²·K⁻¹). The equilibrium climate sensitivity is
+/// ECS = 5.35·ln 2 / λ. CO₂ is the only forcing: the other greenhouse gases, aerosols, volcanoes and the sun are
+/// what the fitted parameters and the neural term have to absorb.
 /// Models, all on the same split and the same objective (MSE of the annual anomaly over 1880–2000, one
 /// rollout from 1880; the forcing is known in every year, so the test years continue the same rollout):
 ///  - EBM literature: CMIP5 multi-model means of Geoffroy et al. (2013): C 7.3, C_d 106 W·yr·m⁻²·K⁻¹,
-///    λ 1.13, γ 0.73 W·m⁻²·K⁻¹; only T₀ is fitted (closed form: the mean training residual);
-///  - EBM fitted: C, C_d, λ, γ and T₀ fitted with Adam (learning rate 0.1) from the literature values;
-///  - hybrid (EBM + MLP): the fitted EBM plus N(T, F), a small MLP (tanh) whose output is scaled by
-///    `CorrectionScale` W/m², started at zero and trained jointly with the physics, with an L2 penalty on N
-///    along the training years;
+///    λ 1.13, γ 0.73 W·m⁻²·K⁻¹; only T₀ is fitted (closed form: the mean training residual of the run from T₀ = 0);
+///  - EBM fitted: C, C_d, λ, γ and T₀ fitted by `Trainer.train` (Adam, one group θ, rate 0.1 with a cosine decay
+///    to 0.001) from the literature values;
+///  - hybrid (EBM + MLP): `hybridModel`, the fitted EBM plus N(T − T₀, F/2), a DSL closure (MLP, tanh) whose
+///    output is scaled by `CorrectionScale` W/m², started at zero and trained jointly with the physics by
+///    `Trainer.train` (groups θ and φ), with an L2 penalty on N along the training years;
 ///  - LSTM and transformer (`Baselines.SequenceModels`), pure data-driven forecasters of T with the forcing as an
 ///    exogenous input (one-step increments, teacher forcing, `SequenceWindow`-year context), trained on
 ///    1880–2000 and forecasting 2001–2018 from the observed record with the forcing known; their training-years
 ///    values (and train MSE) are one-step-ahead predictions;
 ///  - PINN (`Baselines.Pinn`): an MLP (T + T₀, T_d)(t) fitted to the training years (and T_d(1880) = 0) plus the
 ///    continuous-time two-box residual with the "EBM fitted" parameters and offset, enforced at every year
-///    1880–2018 (the forcing is known there). The case's EBM steps once a year; the PINN's residual is the ODE.
+///    1880–2018 (the forcing is known there).
 /// Every model with a network (the hybrid, the sequence models, the PINN) is trained from `Seeds` network seeds:
 /// its test MSE is the mean over them (the spread is reported); its curve, parameters and train MSE are those of
 /// the first seed. The physics fits have no seed.
+/// Ablation (`Settings.Ablation`, the report's settings): the hybrid's first seed retrained from the same fitted EBM,
+/// network seed, data and budget with separate learning rates for θ and φ, and with a λ schedule on the physics
+/// residual of its record under the fitted EBM (`Outcome.Ablation`).
 module Hybrid.Models.Cases.EnergyBalance
 
 open System
@@ -44,6 +52,7 @@ open System.IO
 open TorchSharp
 open Hybrid
 open Hybrid.Numerics
+open Hybrid.Compiler
 open Hybrid.TensorArithmetic
 open Hybrid.Training
 open Hybrid.Models.Baselines
@@ -80,6 +89,9 @@ type Settings = {
     TrainFraction: float
     /// Uncertainty of the hybrid (deep ensemble, MC dropout); `Iterations` are its hybrid iterations.
     Uncertainty: CaseUncertainty.Settings
+    /// Whether the run includes the ablation of the hybrid's training (part "ablation", the first seed only, the
+    /// same data and budget): separate learning rates for θ and φ, and a λ schedule on the physics residual.
+    Ablation: bool
 }
 
 /// The report settings: 1500 physics and 600 hybrid Adam iterations, cut-off 2000.
@@ -96,6 +108,7 @@ let defaults = {
     PinnIterations = 2000
     Seeds = 3
     TrainFraction = 1.0
+    Ablation = true
     // Members get the quick hybrid budget (150 iterations, not 600): six hybrids at 600 took ≈ 5 min on a loaded
     // two-core machine.
     Uncertainty = {
@@ -113,6 +126,7 @@ let quick = {
         SequenceIterations = 150
         PinnIterations = 500
         Seeds = 1
+        Ablation = false
         Uncertainty = {
             CaseUncertainty.quick with
                 Iterations = 15
@@ -159,9 +173,9 @@ type ModelResult = {
     InferenceSeconds: float
     /// Test MSE per seed for the models run over several seeds (`TestMse` is their mean); empty otherwise.
     SeedTestMse: float[]
-    /// Physics residual of `Simulated`: its one-year defect under the fitted two-box step (the "EBM fitted" C, C_d,
-    /// λ, γ, T₀), T(k + 1) − Φ(T(k), T_d(k), F(k)), with the deep box T_d driven by the model's own T, RMS over
-    /// 1880–2018 (°C; 0 up to round-off for "EBM fitted" itself).
+    /// Physics residual of `Simulated`: its one-year defect under one Euler step of the compiled two-box model with
+    /// the "EBM fitted" C, C_d, λ, γ, T₀ (`Simulator.Residual`, consistent form), T(k + 1) − Φ(T(k), T_d(k)), with
+    /// T_d the fitted model's own deep box, RMS over 1880–2018 (°C; 0 up to round-off for "EBM fitted" itself).
     PhysicsResidual: float
     /// Training epochs (Adam iterations, each a rollout over the training years; a hybrid's include the
     /// physics fit's; 0 for the literature model, whose offset is computed in closed form).
@@ -186,6 +200,10 @@ type Outcome = {
     Models: ModelResult[]
     /// Calibration of the hybrid's deep ensemble and MC dropout on the test years (issue #6 e).
     Uncertainty: CaseUncertainty.MethodResult[]
+    /// The ablation of the hybrid's training (empty without `Settings.Ablation`): the hybrid as reported (first
+    /// seed: θ and φ at one rate, λ = 0), then each variant trained from the same fitted EBM, network seed, data
+    /// and budget.
+    Ablation: ModelResult[]
 }
 
 /// Pre-industrial CO₂ (ppm).
@@ -286,95 +304,124 @@ let load () : Data =
 
 let private f64 = torch.ScalarType.Float64
 
-/// The four physical parameters of the two-box model as tensors (W·yr·m⁻²·K⁻¹ and W·m⁻²·K⁻¹).
-type private Physics = {
-    C: torch.Tensor
-    Cd: torch.Tensor
-    Lambda: torch.Tensor
-    Gamma: torch.Tensor
+/// Geoffroy et al. (2013), CMIP5 multi-model means: C, C_d, λ, γ (W·yr·m⁻²·K⁻¹ and W·m⁻²·K⁻¹).
+let internal literature = [| 7.3; 106.0; 1.13; 0.73 |]
+
+/// The models' parameters C, C_d, λ, γ are these physical values divided by `scales` (units that make each of order one).
+let internal scales = [| 10.0; 100.0; 1.0; 1.0 |]
+
+/// The DSL names of C, C_d, λ, γ (in `scales`).
+let internal parameterNames = [| "C"; "C_d"; "lambda"; "gamma" |]
+
+/// The time scheme of every rollout of the case: explicit Euler, one step a year (so the forcing enters at the
+/// years themselves). Each evaluation of the hybrid's network costs about as much as the rest of a step, so
+/// RK4's four stages would make training four times slower for a difference far below the year-to-year noise.
+let internal scheme = Scheme.Euler
+
+/// The two-box model's equations with an optional extra term on the surface budget (W/m²). T is the observed
+/// anomaly (T + T₀ of the class description), so the state's departure from pre-industrial equilibrium is T − T₀.
+let private twoBox (extra: Expr option) =
+    let T, Td, F = sym "T", sym "T_d", sym "F"
+
+    let C, Cd, lambda, gamma, t0 =
+        sym "C", sym "C_d", sym "lambda", sym "gamma", sym "T0"
+
+    let exchange = gamma * (T - t0 - Td)
+    let budget = F - lambda * (T - t0) - exchange
+
+    let budget =
+        match extra with
+        | Some e -> budget + e
+        | None -> budget
+
+    dt T == budget / (scales[0] * C), dt Td == exchange / (scales[1] * Cd)
+
+/// The two-box energy-balance model (literature values; T₀ = 0):
+///   10 C dT/dt = F − λ (T − T₀) − γ (T − T₀ − T_d),   100 C_d dT_d/dt = γ (T − T₀ − T_d),
+///   T(1880) = T₀, T_d(1880) = 0,
+/// time in years since 1880, C and C_d in 10 and 100 W·yr·m⁻²·K⁻¹, λ and γ in W·m⁻²·K⁻¹ (all positive), T₀ the
+/// 1880 anomaly (°C, free), F the forcing (W/m²) given as `CompileOptions.Forcings["F"]`.
+let internal physicsModel: Model =
+    let surface, deep = twoBox None
+
+    model "two_box_ebm" {
+        domain point
+        field "T"
+        field "T_d"
+        param "C" (positive (literature[0] / scales[0]))
+        param "C_d" (positive (literature[1] / scales[1]))
+        param "lambda" (positive literature[2])
+        param "gamma" (positive literature[3])
+        param "T0" (free 0.0)
+        forcing "F"
+        equation surface
+        equation deep
+        initialValue "T" (sym "T0")
+        initialValue "T_d" 0.0
+    }
+
+/// The hybrid: `physicsModel` plus `scale`·N(T − T₀, F/2) W/m² on the surface budget, N the closure "N" (an MLP
+/// 2 → width → width → 1, tanh; the case supplies its own seeded module under that name).
+let internal hybridModel (width: int) (scale: float) : Model =
+    let T, F, t0 = sym "T", sym "F", sym "T0"
+    let surface, deep = twoBox (Some(scale * call "N" [ T - t0; F / 2.0 ]))
+
+    model "two_box_ebm_hybrid" {
+        domain point
+        field "T"
+        field "T_d"
+        param "C" (positive (literature[0] / scales[0]))
+        param "C_d" (positive (literature[1] / scales[1]))
+        param "lambda" (positive literature[2])
+        param "gamma" (positive literature[3])
+        param "T0" (free 0.0)
+        forcing "F"
+        neural "N" (mlp [ 2; width; width; 1 ])
+        equation surface
+        equation deep
+        initialValue "T" (sym "T0")
+        initialValue "T_d" 0.0
+    }
+
+/// An annual series as a forcing of time in years since its first year: linear between years, constant beyond
+/// the ends; a 0-dim tensor.
+let internal interpolated (values: float[]) (t: float) : torch.Tensor =
+    let last = values.Length - 1
+    let k = max 0 (min (last - 1) (int (floor t)))
+    let w = max 0.0 (min 1.0 (t - float k))
+    torch.tensor ((1.0 - w) * values[k] + w * values[k + 1], dtype = f64)
+
+/// Compiles `m` with the annual forcing `forcing` and the closures `modules`.
+let internal compileWith (forcing: float[]) (modules: (string * torch.nn.Module<torch.Tensor, torch.Tensor>) list) m =
+    Compiler.compile
+        {
+            Compiler.defaults with
+                Forcings = Map [ "F", interpolated forcing ]
+                Modules = Map modules
+        }
+        m
+
+/// Rollout options of the case: `scheme`, one step a year, saving every year 0 … years − 1 (since the first).
+let internal yearly (years: int) : RolloutOptions = {
+    Rollout.defaults with
+        Scheme = scheme
+        Dt = 1.0
+        SaveTimes = Array.init years float
+        FiniteCheckEvery = 0
+        OnUnstable = OnUnstable.Ignore
 }
 
-/// Geoffroy et al. (2013), CMIP5 multi-model means: C, C_d, λ, γ.
-let private literature = [| 7.3; 106.0; 1.13; 0.73 |]
+/// The simulated record of `sim` from its initial state: (T, T_d), each [years].
+let internal simulateRecord (sim: Simulator) (years: int) : torch.Tensor * torch.Tensor =
+    let v = sim.Simulate(sim.Initial 1, yearly years).Values
+    v[0].reshape -1L, v[1].reshape -1L
 
-/// Units that make each learnable parameter of order one.
-let private units = [| 10.0; 100.0; 1.0; 1.0 |]
+/// C, C_d, λ, γ in physical units and T₀ of a compiled two-box model (with or without its network).
+let private physicalValues (sim: Simulator) =
+    let physical =
+        Array.map2 (fun name u -> (sim.Param name).Get() * u) parameterNames scales
 
-/// Learnable C, C_d, λ, γ (positive) starting from `initial`.
-let private physicsParams (initial: float[]) =
-    Array.map3
-        (fun name v u -> Param(name, Constraint.Positive, v / u, dtype = f64))
-        [| "C"; "C_d"; "lambda"; "gamma" |]
-        initial
-        units
-
-let private physicsOf (ps: Param[]) : Physics =
-    let value i = ps[i].Value .* units[i]
-
-    {
-        C = value 0
-        Cd = value 1
-        Lambda = value 2
-        Gamma = value 3
-    }
-
-let private constantPhysics (values: float[]) : Physics =
-    let t (v: float) = torch.tensor (v, dtype = f64)
-
-    {
-        C = t values[0]
-        Cd = t values[1]
-        Lambda = t values[2]
-        Gamma = t values[3]
-    }
-
-/// One explicit (Euler) step a year of the two-box model, written as x(k+1) = A x(k) + b (F(k) + N(k)) with
-/// x = (T, T_d): A = [1 − (λ + γ)/C, γ/C; γ/C_d, 1 − γ/C_d], b = (1/C, 0). `correction` gets (T [1], year k)
-/// and returns N [1] (W/m²) or None. Returns the surface anomalies T [years] and the corrections [years − 1].
-let private rollout
-    (p: Physics)
-    (forcing: torch.Tensor[])
-    (correction: (torch.Tensor -> int -> torch.Tensor) option)
-    : torch.Tensor * torch.Tensor option =
-    let g = p.Gamma / p.C
-    let gd = p.Gamma / p.Cd
-
-    let a =
-        torch.stack([| 1.0 .- (p.Lambda .+ p.Gamma) / p.C; g; gd; 1.0 .- gd |]).reshape (2L, 2L)
-
-    let b = torch.stack [| 1.0 ./ p.C; torch.zeros_like p.C |]
-    let steps = forcing.Length
-    let mutable x = torch.zeros (2L, dtype = f64)
-    let surface = ResizeArray [ x.narrow (0L, 0L, 1L) ]
-    let corrections = ResizeArray()
-
-    for k in 0 .. steps - 2 do
-        let drive =
-            match correction with
-            | None -> forcing[k]
-            | Some n ->
-                let nk = n (x.narrow (0L, 0L, 1L)) k
-                corrections.Add nk
-                forcing[k] .+ nk
-
-        x <- a.mv x .+ b * drive
-        surface.Add(x.narrow (0L, 0L, 1L))
-
-    let corrected =
-        if corrections.Count = 0 then
-            None
-        else
-            Some(torch.cat (corrections, 0L))
-
-    torch.cat (surface, 0L), corrected
-
-/// Adam over parameter groups for `iterations` steps on `loss`; returns the wall time in seconds.
-let private adam (groups: (Modules.Parameter[] * float)[]) iterations (loss: int -> torch.Tensor) =
-    let tensors =
-        groups
-        |> Array.map (fun (ps, lr) -> (ps |> Array.map (fun p -> p :> torch.Tensor)), lr)
-
-    CaseTraining.adam "Energy-balance" "lower the learning rate" tensors iterations loss
+    physical, (sim.Param "T0").Get()
 
 /// The training years whose temperatures enter the loss under `s.TrainFraction`, out of the `trainYears` up to the
 /// cut-off: (index of the first, count), the most recent ⌈f·trainYears⌉, at least 2.
@@ -394,36 +441,215 @@ type PartResult = CasePart.PartResult<ModelResult>
 
 /// The parts of a run under `s`, in the order `run` takes them: the physics, then each network over its
 /// `Seeds` seeds (the hybrid from `Seed`, the sequence models and the PINN from `Seed` + 100), then the
-/// uncertainty experiment (where it has members).
+/// uncertainty experiment (where it has members), then the ablation (with `Ablation`).
 let parts (s: Settings) : Part list =
-    CasePart.parts
-        [
-            "hybrid", s.Seed
-            "LSTM", s.Seed + 100
-            "Transformer", s.Seed + 100
-            "PINN", s.Seed + 100
-        ]
-        s.Seeds
-        s.Uncertainty
+    let networks =
+        CasePart.parts
+            [
+                "hybrid", s.Seed
+                "LSTM", s.Seed + 100
+                "Transformer", s.Seed + 100
+                "PINN", s.Seed + 100
+            ]
+            s.Seeds
+            s.Uncertainty
+
+    if s.Ablation then
+        networks @ [ { Model = "ablation"; Seed = s.Seed } ]
+    else
+        networks
 
 /// The physics fits this process made: raw parameter values (C, C_d, λ, γ, T₀) and the fit's wall time per settings.
 let private physicsFits =
     Collections.Concurrent.ConcurrentDictionary<Settings, float[] * float>()
 
+/// The raw values of the two-box parameters of `sim` (C, C_d, λ, γ, T₀; the hybrid's physics too).
+let private physicsRaw (sim: Simulator) =
+    Array.append parameterNames [| "T0" |]
+    |> Array.map (fun name -> (sim.Param name).Raw)
+
+/// The raw values of the two-box parameters of `sim` as numbers (`physicsRaw` order).
+let internal physicsValues (sim: Simulator) : float[] =
+    physicsRaw sim |> Array.map (fun p -> p.ToDouble())
+
+/// Puts raw values (`physicsValues` order) into `sim`'s two-box parameters.
+let internal setPhysics (sim: Simulator) (values: float[]) =
+    use _ = torch.no_grad ()
+
+    Array.iter2 (fun (p: Modules.Parameter) (v: float) -> withScalar v p.fill_ |> ignore) (physicsRaw sim) values
+
+/// What a model is fitted to: the annual forcing from the first year (W/m²), the anomalies of those years [years]
+/// and the years the loss covers (index of the first, count).
+type internal Target = {
+    /// Forcing per year (W/m²); its length is the number of years every rollout covers.
+    Forcing: float[]
+    /// Anomalies per year (°C), [years]; only `First` … `First + Kept − 1` are read.
+    Observed: torch.Tensor
+    /// Index of the first year the loss covers.
+    First: int
+    /// Number of years the loss covers.
+    Kept: int
+}
+
+/// The years of `target` that the loss covers, of a record [years].
+let private covered (target: Target) (record: torch.Tensor) =
+    record.narrow (0L, int64 target.First, int64 target.Kept)
+
+/// MSE of the surface anomaly of `sim`'s rollout (up to the last covered year) against the covered years of `target`.
+let private misfit (target: Target) (sim: Simulator) =
+    let surface, _ = simulateRecord sim (target.First + target.Kept)
+    Loss.mse (covered target surface) (covered target target.Observed)
+
+/// Fits C, C_d, λ, γ, T₀ of `sim` (`physicsModel` compiled on `target.Forcing`, from its current values) to
+/// `target` by `Trainer.train`: Adam, one group θ at rate 0.1 decaying to 0.001 (cosine), `epochs` rollouts.
+/// Returns the wall time (s).
+let internal fitPhysics (target: Target) (sim: Simulator) (epochs: int) : float =
+    let fit =
+        Trainer.train
+            {
+                Trainer.defaults with
+                    Epochs = epochs
+                    Groups = [|
+                        {
+                            Trainer.group "theta" 0.1 (sim.Trainable()) with
+                                Schedule = LrSchedule.Cosine 0.01
+                        }
+                    |]
+            }
+            {
+                Loss =
+                    fun _ ->
+                        let l = misfit target sim
+                        { Total = l; Parts = [| "data", l |] }
+                Validation = None
+            }
+
+    fit.WallTime.TotalSeconds
+
+/// How a hybrid is trained: the learning rate of the network's group φ (θ's is 5e-3) and the λ schedule of the
+/// physics-residual term (λ times the mean square of the record's residual under the fitted EBM, `Simulator.Residual`
+/// in the consistent form of `scheme`).
+type internal Variant = {
+    /// Learning rate of φ.
+    PhiRate: float
+    /// Weight of the physics residual per epoch.
+    Lambda: LambdaSchedule
+}
+
+/// The hybrid as the case reports it: θ and φ at one rate (5e-3), no physics-residual term.
+let internal reported = {
+    PhiRate = 5e-3
+    Lambda = LambdaSchedule.Constant 0.0
+}
+
+/// A hybrid (`hybridModel`) with its network N from `seed` (output layer zero, dropout `dropout`) and its physics
+/// from the raw values `start` (`physicsValues` order), trained on `target` by `Trainer.train` for `epochs`
+/// rollouts: Adam with the groups θ (C, C_d, λ, γ, T₀) and φ (the network), both at rate 5e-3, on the MSE plus
+/// `s.CorrectionPenalty` times the mean square of N along the covered years; `variant` may set φ's rate and add a
+/// physics-residual term under `physics` (the fitted EBM). Returns the simulator, the network (in eval mode) and
+/// the wall time (s).
+let internal trainVariant
+    (variant: Variant)
+    (physics: Simulator option)
+    (s: Settings)
+    (target: Target)
+    (start: float[])
+    seed
+    dropout
+    epochs
+    =
+    let net = new Mlp("N", 2, 1, s.Width, 2, dropout = dropout, dtype = f64)
+    CaseTraining.initialise net seed true
+
+    let sim =
+        compileWith target.Forcing [ "N", net ] (hybridModel s.Width s.CorrectionScale)
+
+    setPhysics sim start
+    let halfForcing = torch.tensor (target.Forcing, dtype = f64) ./ 2.0
+
+    // The network's inputs along the covered years, as in the closure call N(T − T₀, F/2).
+    let penalty (surface: torch.Tensor) =
+        let inputs =
+            torch.stack (
+                [|
+                    covered target surface .- (sim.Param "T0").Value
+                    covered target halfForcing
+                |],
+                1L
+            )
+
+        (square (net.forward inputs)).mean ()
+
+    let fit =
+        Trainer.train
+            {
+                Trainer.defaults with
+                    Epochs = epochs
+                    Seed = seed
+                    Groups = [|
+                        Trainer.group "theta" 5e-3 (physicsRaw sim)
+                        Trainer.group "phi" variant.PhiRate (Neural.parameters net)
+                    |]
+                    Modules = [| net |]
+                    Lambda = variant.Lambda
+            }
+            {
+                Loss =
+                    fun context ->
+                        let years = target.First + target.Kept
+                        let surface, deep = simulateRecord sim years
+                        let data = Loss.mse (covered target surface) (covered target target.Observed)
+                        let n = penalty surface
+                        let total = data .+ n .* s.CorrectionPenalty
+
+                        match physics with
+                        | Some p when context.Lambda > 0.0 ->
+                            let r =
+                                p.Residual(
+                                    ResidualForm.Consistent scheme,
+                                    Array.init years float,
+                                    [| surface.reshape (-1L, 1L); deep.reshape (-1L, 1L) |]
+                                )
+
+                            let residual = square r.Norms[0]
+
+                            {
+                                Total = total .+ residual .* context.Lambda
+                                Parts = [| "data", data; "N penalty", n; "physics residual", residual |]
+                            }
+                        | _ ->
+                            {
+                                Total = total
+                                Parts = [| "data", data; "N penalty", n |]
+                            }
+                Validation = None
+            }
+
+    net.eval () |> ignore
+    sim, net, fit.WallTime.TotalSeconds
+
+/// `trainVariant reported`: the hybrid as the case reports it.
+let internal trainHybrid (s: Settings) (target: Target) (start: float[]) seed dropout epochs =
+    trainVariant reported None s target start seed dropout epochs
+
 /// Runs one part of the case on the split at `s.CutoffYear` (any part, in any order or process: each sets up
 /// the data and the physics it needs itself).
 let runPart (s: Settings) (part: Part) : PartResult =
-    CasePart.checkKnown "Energy balance" [ "physics"; "hybrid"; "LSTM"; "Transformer"; "PINN"; "uncertainty" ] part
+    CasePart.checkKnown
+        "Energy balance"
+        [ "physics"; "hybrid"; "LSTM"; "Transformer"; "PINN"; "uncertainty"; "ablation" ]
+        part
 
     let needsPhysics = part.Model <> "LSTM" && part.Model <> "Transformer"
     Engine.init ()
     use outer = torch.NewDisposeScope()
     let data = load ()
+    let years = data.Years.Length
 
     let trainYears =
         data.Years |> Array.filter (fun y -> y <= s.CutoffYear) |> Array.length
 
-    let testYears = data.Years.Length - trainYears
+    let testYears = years - trainYears
 
     if trainYears < 30 || testYears < 1 then
         raise (HybridException $"Energy balance: cut-off year {s.CutoffYear} leaves too few training or test years.")
@@ -436,25 +662,18 @@ let runPart (s: Settings) (part: Part) : PartResult =
     let fitObserved = observed.narrow (0L, int64 first, int64 kept)
     let testObserved = observed.narrow (0L, int64 trainYears, int64 testYears)
 
-    let forcing =
-        data.Forcing |> Array.map (fun f -> torch.tensor ([| f |], dtype = f64))
+    let fitted (surface: torch.Tensor) =
+        surface.narrow (0L, int64 first, int64 kept)
 
-    // Network inputs per year: F / 2 (W/m²), next to T (°C); both are of order one.
-    let scaledForcing =
-        data.Forcing |> Array.map (fun f -> torch.tensor ([| f / 2.0 |], dtype = f64))
-
-    let trainMse (surface: torch.Tensor) (offset: torch.Tensor) =
-        square(surface.narrow (0L, int64 first, int64 kept) .+ offset - fitObserved).mean ()
-
-    let named (p: Physics) (offset: float) =
-        let v (t: torch.Tensor) = t.ToDouble()
+    let named (sim: Simulator) =
+        let physical, offset = physicalValues sim
 
         [|
-            "C (W yr/m2/K)", v p.C
-            "C_d (W yr/m2/K)", v p.Cd
-            "lambda (W/m2/K)", v p.Lambda
-            "gamma (W/m2/K)", v p.Gamma
-            "ECS (K)", doublingForcing / v p.Lambda
+            "C (W yr/m2/K)", physical[0]
+            "C_d (W yr/m2/K)", physical[1]
+            "lambda (W/m2/K)", physical[2]
+            "gamma (W/m2/K)", physical[3]
+            "ECS (K)", doublingForcing / physical[2]
             "T0 (C)", offset
         |]
 
@@ -476,33 +695,39 @@ let runPart (s: Settings) (part: Part) : PartResult =
             Simulated = simulated.data<float>().ToArray()
         }
 
-    // Literature parameters; the offset is the mean training residual (the least-squares T₀).
+    let record (sim: Simulator) () = fst (simulateRecord sim years)
+
+    // Literature parameters; T₀ is the mean training residual of the run from T₀ = 0 (the least-squares T₀:
+    // T − T₀ does not depend on T₀).
+    let literatureSim = compileWith data.Forcing [] physicsModel
+
     let literatureModel =
-        use _ = torch.no_grad ()
-        let p = constantPhysics literature
-        let surface, _ = rollout p forcing None
+        (literatureSim.Param "T0").Set 0.0
 
         let offset =
-            (fitObserved - surface.narrow (0L, int64 first, int64 kept)).mean().ToDouble()
+            use _ = torch.no_grad ()
+            (fitObserved - fitted (record literatureSim ())).mean().ToDouble()
+
+        (literatureSim.Param "T0").Set offset
 
         evaluate
             "EBM literature"
             "two-box EBM, Geoffroy et al. (2013) CMIP5 means; only the offset T0 fitted (closed form)"
-            (fun () -> fst (rollout p forcing None) .+ offset)
+            (record literatureSim)
             0.0
             0
-            (named p offset)
+            (named literatureSim)
 
-    // Fitted physics: Adam from the literature values; the offset starts at the literature model's.
-    let ps = physicsParams literature
+    // Fitted physics: Adam on C, C_d, λ, γ, T₀ from the literature values and offset (`Trainer.train`).
+    let fittedSim = compileWith data.Forcing [] physicsModel
+    (fittedSim.Param "T0").Set((literatureSim.Param "T0").Get())
 
-    let offsetOf (m: ModelResult) =
-        m.Parameters |> Array.find (fun (n, _) -> n = "T0 (C)") |> snd
-
-    let offset = Param("T0", Constraint.Free, offsetOf literatureModel, dtype = f64)
-
-    let physicsParameters =
-        Array.append (ps |> Array.map (fun p -> p.Raw)) [| offset.Raw |]
+    let target = {
+        Forcing = data.Forcing
+        Observed = observed
+        First = first
+        Kept = kept
+    }
 
     // The physics fit is deterministic: a process fits once per settings and puts the same values back for the
     // next part that needs them (the in-process report's parts); a fresh process fits again.
@@ -512,72 +737,36 @@ let runPart (s: Settings) (part: Part) : PartResult =
         else
             match physicsFits.TryGetValue s with
             | true, (values, seconds) ->
-                use _ = torch.no_grad ()
-
-                Array.iter2
-                    (fun (p: Modules.Parameter) (v: float) -> withScalar v p.fill_ |> ignore)
-                    physicsParameters
-                    values
-
+                setPhysics fittedSim values
                 seconds
             | _ ->
-                let seconds =
-                    adam [| physicsParameters, 0.1 |] s.PhysicsIterations (fun _ ->
-                        let surface, _ = rollout (physicsOf ps) forcing None
-                        trainMse surface offset.Value)
-
-                physicsFits[s] <- (physicsParameters |> Array.map (fun p -> p.ToDouble()), seconds)
+                let seconds = fitPhysics target fittedSim s.PhysicsIterations
+                physicsFits[s] <- (physicsValues fittedSim, seconds)
                 seconds
 
     let fittedModel =
-        use _ = torch.no_grad ()
-        let p = physicsOf ps
-
         evaluate
             "EBM fitted"
             "two-box EBM, C, C_d, lambda, gamma and T0 fitted on the training years"
-            (fun () -> fst (rollout p forcing None) .+ offset.Value)
+            (record fittedSim)
             physicsSeconds
             s.PhysicsIterations
-            (named p (offset.Get()))
+            (named fittedSim)
 
-    // Hybrid: the fitted physics plus N(T, F), trained jointly from there. The fitted values are kept for the
-    // uncertainty members, which start from them too.
-    let fittedValues = physicsParameters |> Array.map (fun p -> p.detach().clone ())
+    // Hybrid: the fitted physics plus N(T − T₀, F/2), trained jointly from there (θ and φ as two groups).
+    let fittedRaw = physicsValues fittedSim
 
-    let hybridNet seed dropout =
-        let net = new Mlp("correction", 2, 1, s.Width, 2, dropout = dropout, dtype = f64)
-        CaseTraining.initialise net seed true
-        net
-
-    let correctionOf (net: Mlp) (t: torch.Tensor) (k: int) =
-        net.forward (torch.cat ([| t; scaledForcing[k] |], 0L)) .* s.CorrectionScale
-
-    let trainHybrid (net: Mlp) iterations =
-        adam [| Neural.parameters net, 5e-3; physicsParameters, 5e-3 |] iterations (fun _ ->
-            let surface, n = rollout (physicsOf ps) forcing (Some(correctionOf net))
-            let trainN = n.Value.narrow (0L, int64 first, int64 (kept - 1)) ./ s.CorrectionScale
-            trainMse surface offset.Value .+ (square trainN).mean () .* s.CorrectionPenalty)
-
-    // Puts `values` into the physics parameters (every hybrid starts from the fitted EBM).
-    let reset (values: torch.Tensor[]) =
-        use _ = torch.no_grad ()
-        Array.iter2 (fun (p: Modules.Parameter) (v: torch.Tensor) -> p.copy_ v |> ignore) physicsParameters values
-
-    let hybridModel seed =
-        reset fittedValues
-        let net = hybridNet seed 0.0
-        let hybridSeconds = trainHybrid net s.HybridIterations
-        use _ = torch.no_grad ()
-        let p = physicsOf ps
+    let hybridResult seed =
+        let sim, net, hybridSeconds =
+            trainHybrid s target fittedRaw seed 0.0 s.HybridIterations
 
         evaluate
             "hybrid (EBM + MLP)"
-            $"two-box EBM + MLP correction N(T, F) (output scaled by {s.CorrectionScale} W/m2) on the surface energy budget, trained jointly from the fitted EBM"
-            (fun () -> fst (rollout p forcing (Some(correctionOf net))) .+ offset.Value)
+            $"two-box EBM + MLP correction N(T - T0, F/2) (output scaled by {s.CorrectionScale} W/m2) on the surface energy budget, compiled from the DSL and trained jointly (Trainer.train) from the fitted EBM"
+            (record sim)
             (physicsSeconds + hybridSeconds)
             (s.PhysicsIterations + s.HybridIterations)
-            (Array.append (named p (offset.Get())) [| "network weights", float (Neural.parameterCount net) |])
+            (Array.append (named sim) [| "network weights", float (Neural.parameterCount net) |])
 
     // All training years (the context of one-step predictions and forecasts) and the years kept (what is fitted).
     let fullHistory =
@@ -661,40 +850,63 @@ let runPart (s: Settings) (part: Part) : PartResult =
             s.PinnIterations
             [| "network weights", float (Neural.parameterCount m.Net) |]
 
-    // Uncertainty of the hybrid: each member starts from the fitted physics (the physics values the parameters
-    // held before are put back afterwards); its noise variance is its training-year MSE.
+    // Uncertainty of the hybrid: each member is its own hybrid trained from the fitted physics; its noise variance
+    // is its training-year MSE.
     let uncertainty () =
-        let hybridValues = physicsParameters |> Array.map (fun p -> p.detach().clone ())
+        CaseUncertainty.run s.Uncertainty [| $"{s.CutoffYear + 1}–2018", testObserved |] (fun seed dropout ->
+            let sim, net, _ =
+                trainHybrid s target fittedRaw seed dropout s.Uncertainty.Iterations
 
-        let results =
-            CaseUncertainty.run s.Uncertainty [| $"{s.CutoffYear + 1}–2018", testObserved |] (fun seed dropout ->
-                reset fittedValues
-                let net = hybridNet seed dropout
-                trainHybrid net s.Uncertainty.Iterations |> ignore
-                net.eval () |> ignore
+            let simulated () =
+                use _ = torch.no_grad ()
+                record sim ()
 
-                let simulated () =
-                    use _ = torch.no_grad ()
-                    let surface, _ = rollout (physicsOf ps) forcing (Some(correctionOf net))
-                    surface .+ offset.Value
+            {
+                Modules = [| net |]
+                Predict = fun () -> [| (simulated ()).narrow (0L, int64 trainYears, int64 testYears) |]
+                NoiseVariance =
+                    (square (simulated().narrow (0L, 0L, int64 trainYears) - trainObserved)).mean().ToDouble()
+            })
 
+    // The ablation: the hybrid's variants from the same fitted EBM, network seed, data and budget.
+    let ablation seed =
+        let variant name description v =
+            let sim, net, seconds =
+                trainVariant v (Some fittedSim) s target fittedRaw seed 0.0 s.HybridIterations
+
+            evaluate
+                name
+                description
+                (record sim)
+                (physicsSeconds + seconds)
+                (s.PhysicsIterations + s.HybridIterations)
+                (Array.append (named sim) [| "network weights", float (Neural.parameterCount net) |])
+
+        [|
+            variant
+                "ablation: separate rates"
+                "the hybrid with its own learning rates: theta 5e-3, phi 2e-2 (reported: both 5e-3)"
+                { reported with PhiRate = 2e-2 }
+            variant
+                "ablation: lambda schedule"
+                "the hybrid plus lambda times the mean square physics residual of its record under the fitted EBM, lambda from 0 to 1e3 over the first half of the epochs (reported: lambda = 0)"
                 {
-                    Modules = [| net |]
-                    Predict = fun () -> [| (simulated ()).narrow (0L, int64 trainYears, int64 testYears) |]
-                    NoiseVariance =
-                        (square (simulated().narrow (0L, 0L, int64 trainYears) - trainObserved)).mean().ToDouble()
-                })
-
-        reset hybridValues
-        results
+                    reported with
+                        Lambda = LambdaSchedule.Linear(0.0, 1e3, s.HybridIterations / 2)
+                }
+        |]
 
     match part.Model with
+    | "ablation" -> {
+        CasePart.PartResult.Models = ablation part.Seed
+        Uncertainty = [||]
+      }
     | "physics" -> {
         CasePart.PartResult.Models = [| literatureModel; fittedModel |]
         Uncertainty = [||]
       }
     | "hybrid" -> {
-        Models = [| hybridModel part.Seed |]
+        Models = [| hybridResult part.Seed |]
         Uncertainty = [||]
       }
     | "LSTM" -> {
@@ -766,25 +978,36 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
         Array.map2 (fun x y -> let e = my + slope * (x - mx) - y in e * e) xs ys
         |> Array.average
 
-    // The physics residual of a simulated record (see `ModelResult.PhysicsResidual`), in plain floats.
-    let physicsResidual (simulated: float[]) =
+    // The physics residual of a simulated record (see `ModelResult.PhysicsResidual`): the compiled two-box model
+    // with the fitted values, its consistent Euler residual of (T, T_d) with T_d the fitted model's deep box.
+    let physicsResidual =
+        Engine.init ()
+        use _ = torch.no_grad ()
+
         let value name =
             fittedModel.Parameters |> Array.find (fun (n, _) -> n = name) |> snd
 
-        let c, cd = value "C (W yr/m2/K)", value "C_d (W yr/m2/K)"
-        let lambda, gamma = value "lambda (W/m2/K)", value "gamma (W/m2/K)"
-        let t = simulated |> Array.map (fun v -> v - value "T0 (C)")
-        let mutable deep = 0.0
+        let sim = compileWith data.Forcing [] physicsModel
 
-        Array.init (t.Length - 1) (fun k ->
-            let next =
-                (1.0 - (lambda + gamma) / c) * t[k] + gamma / c * deep + data.Forcing[k] / c
+        Array.iteri (fun i (name: string) -> (sim.Param parameterNames[i]).Set(value name / scales[i])) [|
+            "C (W yr/m2/K)"
+            "C_d (W yr/m2/K)"
+            "lambda (W/m2/K)"
+            "gamma (W/m2/K)"
+        |]
 
-            deep <- gamma / cd * t[k] + (1.0 - gamma / cd) * deep
-            let d = t[k + 1] - next
-            d * d)
-        |> Array.average
-        |> sqrt
+        (sim.Param "T0").Set(value "T0 (C)")
+        let years = data.Years.Length
+        let _, deep = simulateRecord sim years
+        let deep = deep.reshape(-1L, 1L).detach().clone ()
+        let times = Array.init years float
+
+        fun (simulated: float[]) ->
+            use _ = torch.NewDisposeScope()
+            use _ = torch.no_grad ()
+            let surface = torch.tensor(simulated, dtype = f64).reshape (-1L, 1L)
+            let r = sim.Residual(ResidualForm.Consistent scheme, times, [| surface; deep |])
+            r.Norms[0].ToDouble()
 
     {
         Data = data
@@ -804,6 +1027,17 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
                     PhysicsResidual = physicsResidual m.Simulated
             })
         Uncertainty = CasePart.uncertainty s.Uncertainty resultOf
+        Ablation =
+            if s.Ablation then
+                Array.append
+                    (resultOf { Model = "hybrid"; Seed = s.Seed }).Models
+                    (resultOf { Model = "ablation"; Seed = s.Seed }).Models
+                |> Array.map (fun m -> {
+                    m with
+                        PhysicsResidual = physicsResidual m.Simulated
+                })
+            else
+                [||]
     }
 
 /// Runs every model on the split at `s.CutoffYear`: every part of `parts s` in this process, one after another,

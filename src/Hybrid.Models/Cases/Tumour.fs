@@ -11,8 +11,10 @@
 /// Training: a control arm (no drug), 0.5 every 2 days and 2.0 every 4 days (c up to 2.15); in-domain test: the
 /// same doses at unseen times; out-of-domain test: unseen schedules with larger doses or denser dosing, c up to
 /// 4.4, twice the training range, where the Emax curve is flatter than anything in training. Errors are
-/// against the noise-free truth. The truth is integrated with the models' discretisation (grid, scheme, Δt),
-/// so the errors measure model error, not discretisation error.
+/// against the noise-free truth. The truth is not the models' own discretisation (no inverse crime): it is the
+/// same equation compiled on a grid four times finer (128 cells) and integrated with RK4 at Δt = 0.02
+/// (`restrictedTruth`), then restricted to the models' 32 cells by cell averages. Its observations and the
+/// errors therefore include the models' discretisation error (32 cells, Heun at Δt = 0.4), as real data would.
 /// Models (the prior, fitted and hybrid models are each a `model { }` compiled by `Compiler.compile` with c as a
 /// forcing, integrated with Heun, Δt = `Dt`):
 ///  - prior: the scientific model with the log-kill hypothesis (kill proportional to c; Skipper, Schabel and
@@ -30,13 +32,16 @@
 ///    vessel over that step, (A(t + 2) − A(t)) / 2 with A the exposure (`exposure`); c(t, x) = c(t, 0)·exp(−x/ℓ)
 ///    on every cell, so this loses no spatial information, only the timing within a step. They predict the
 ///    observation times only, so they have no physics residual (NaN) and no kill curve;
-///  - PINN (`Baselines.Pinn`): an MLP u(t, x, A(t)) of time, position and the exposure at the vessel (the
+///  - PINN (`Baselines.Pinn`): an MLP (u, κ)(t, x, A(t)) of time, position and the exposure at the vessel (the
 ///    schedule enters only through A, continuous in t with dA/dt = c(t, 0)), fitted to the noisy training
-///    observations and the known u(0, x), plus the residual of the log-kill equation with the FITTED model's
-///    D, r, k, ∂u/∂t + ∂u/∂A·c(t, 0) − D ∂²u/∂x² − r u (1 − u) + k c u (the time derivative through A by the
-///    chain rule), at every day and every second cell of all eight schedules (the schedules, hence c, are known
-///    for the test schedules too; no boundary condition is imposed). It is scored on its values on the step
-///    grid, so its physics residual under the true equation is computed like the simulators'.
+///    observations of u and the known u(0, x), plus the residual of the known physics only, with the kill left
+///    unknown as it is for the hybrid: ∂u/∂t + ∂u/∂A·c(t, 0) − D ∂²u/∂x² − r u (1 − u) + c κ u (the time
+///    derivative through A by the chain rule), D and r the hybrid's of the same seed and the kill c·κ learned
+///    by the PINN's own network (its second output, unobserved): no kill law is imposed, only that no drug means
+///    no kill, as in the hybrid's closure. Enforced at every day and every second cell of all eight schedules (the
+///    schedules, hence c, are known for the test schedules too; no boundary condition is imposed). It is scored
+///    on its values on the step grid, so its physics residual under the true equation is computed like the
+///    simulators'.
 /// Every model runs over `Seeds` (each seed draws its own observation noise and network initialisation; the
 /// baselines' network seeds are the same numbers); MSEs are the mean over seeds, with the per-seed values kept.
 /// Uncertainty (`CaseUncertainty.run`, settings `Uncertainty`): a deep ensemble of hybrids from other network
@@ -44,8 +49,9 @@
 /// `CaseUncertainty.withOneMask`), all trained on the first seed's data from its fitted D, r; targets: noisy
 /// observations (noise of the same `Noise`, a fixed draw) of the in- and out-of-domain schedules at the
 /// observation times; noise variance: the member's MSE against its training data.
-/// The physics residual of a model is that of its predicted test trajectories under the true equation
-/// (`Residual.compute`, consistent Heun form at the step spacing: 0 up to round-off on the truth's own run).
+/// The physics residual of a model is that of its predicted test trajectories under the true equation on the
+/// models' grid (`Residual.compute`, consistent Heun form at the step spacing: 0 up to round-off for a run of the
+/// true equation on that grid; the restricted fine truth has the discretisation error as its residual).
 module Hybrid.Models.Cases.Tumour
 
 open System
@@ -199,8 +205,14 @@ module Truth =
     let Horizon = 12.0
     /// Observation times (days).
     let ObservationTimes = Array.init 6 (fun i -> 2.0 * float (i + 1))
-    /// Grid cells.
+    /// Grid cells of the models.
     let Cells = 32
+    /// Grid cells of the truth: four times the models', so that each model cell holds four of the truth's.
+    let FineCells = 128
+    /// Time scheme of the truth (the models use Heun).
+    let Scheme = Scheme.Rk4
+    /// Time step of the truth (days): stable for RK4 on 128 cells (D Δt/Δx² ≈ 0.1) and on 256 cells (≈ 0.4).
+    let FineDt = 0.02
 
 /// How many observation times (the first, in time, of `Truth.ObservationTimes`) the training data keeps under
 /// `s.TrainFraction`: ⌈f·6⌉, at least one.
@@ -262,7 +274,8 @@ type Outcome = {
     BurdenTimes: float[]
     /// True burden per out-of-domain schedule.
     TrueBurden: float[][]
-    /// RMS residual of the truth's own trajectory under the true equation (round-off: a check).
+    /// RMS residual of the (restricted, fine-grid) truth's trajectory under the true equation on the models' grid
+    /// and scheme: the discretisation error the models' grid and scheme cannot represent (not round-off).
     TruthResidualNorm: float
     /// Every model, in the order of the table.
     Models: ModelResult[]
@@ -349,15 +362,19 @@ type private KillNetwork(net: Mlp) as this =
         let both = net.forward (torch.stack ([| x; noDrug |], 0L))
         both[0L] - both[1L]
 
-let private grid = Domain.Interval(0.0, 10.0, Truth.Cells)
+/// [0, 10] in `cells` uniform cells.
+let private gridOf (cells: int) = Domain.Interval(0.0, 10.0, cells)
 
-/// The truth: the catalogue's tumour model on the case's 32-cell grid with the Emax kill written out and D, r fixed.
-let internal truthModel: Model =
+let private grid = gridOf Truth.Cells
+
+/// The truth's equation: the catalogue's tumour model on a grid of `cells` cells with the Emax kill written out and
+/// D, r fixed.
+let internal truthModelOn (cells: int) : Model =
     let u, D, r, c = sym "u", sym "D", sym "r", sym "c"
     let kmax, ec50 = sym "kmax", sym "EC50"
 
     model "tumour_truth" {
-        domain grid
+        domain (gridOf cells)
         field "u"
         param "D" (fixedAt Truth.D)
         param "r" (fixedAt Truth.r)
@@ -368,6 +385,48 @@ let internal truthModel: Model =
         boundary "u" noFlux
         initial "u" (fun x -> exp (-((x - 5.0) ** 2)))
     }
+
+/// The truth's equation on the models' 32-cell grid (their physics residual is taken under it).
+let internal truthModel: Model = truthModelOn Truth.Cells
+
+/// The truth of `schedules` saved at `times`, computed through the compiler on a grid of `cells` cells (a multiple of
+/// `Truth.Cells`) with `scheme` and time step `dt`, then restricted to the models' 32 cells by cell averages (each
+/// model cell is the mean of the fine cells it holds): [times; schedules; 32]. Without gradients.
+let internal restrictedTruth (cells: int) (scheme: Scheme) (dt: float) (schedules: Schedule[]) (times: float[]) =
+    if cells < Truth.Cells || cells % Truth.Cells <> 0 then
+        raise (
+            HybridException
+                $"Tumour: the truth's grid has {cells} cells; it must be a multiple of the models' {Truth.Cells} so that each model cell is a whole number of its cells. Use e.g. {4 * Truth.Cells}."
+        )
+
+    Engine.init ()
+    use _ = torch.no_grad ()
+    let drug = Drug(Grid.ofDomain (gridOf cells))
+
+    let sim =
+        Compiler.compile
+            {
+                Compiler.defaults with
+                    Forcings = Map [ "c", drug.At ]
+            }
+            (truthModelOn cells)
+
+    let options = {
+        Rollout.defaults with
+            Scheme = scheme
+            Dt = dt
+            SaveTimes = times
+            FiniteCheckEvery = 0
+            OnUnstable = OnUnstable.Ignore
+    }
+
+    drug.Use schedules
+    let u = sim.Simulate(sim.Initial schedules.Length, options).Values[0]
+    drug.Clear()
+
+    u
+        .reshape(int64 times.Length, int64 schedules.Length, int64 Truth.Cells, int64 (cells / Truth.Cells))
+        .mean ([| 3L |])
 
 /// The scientific model: log-kill hypothesis, kill = k c, starting from the prior values.
 let internal scientificModel: Model =
@@ -488,9 +547,9 @@ and private runWith (s: Settings) : Outcome =
     let truthSim = compile truthModel Map.empty
     let testSchedules = Array.append inDomain outOfDomain
 
+    // The truth: 128 cells and RK4 at Δt = 0.02, restricted to the models' cells (no inverse crime).
     let truthOf schedules =
-        use _ = torch.no_grad ()
-        (simulate truthSim schedules).DetachFromDisposeScope()
+        (restrictedTruth Truth.FineCells Truth.Scheme Truth.FineDt schedules stepTimes).DetachFromDisposeScope()
 
     let truthTrain, truthIn, truthOut, truthTest =
         truthOf training, truthOf inDomain, truthOf outOfDomain, truthOf testSchedules
@@ -725,20 +784,20 @@ and private runWith (s: Settings) : Outcome =
         let values = m.Predict points |> Array.map (fun row -> row[0])
         torch.tensor(values, dtype = f64).reshape (int64 stepTimes.Length, int64 schedules.Length, cells)
 
-    let pinnModel (data: torch.Tensor) seed (fitted: Simulator) =
+    // The PINN's physics is the known part only: diffusion and logistic growth with D, r (the hybrid's of the same
+    // seed, learned jointly with its kill), plus a kill c·κ(t, x, A) with κ the network's second output, learned
+    // like u: no kill law is imposed, only "no drug, no kill" (the kill vanishes with c).
+    let pinnModel (data: torch.Tensor) seed (d: float) (r: float) =
         let kept = int data.shape[0]
-
-        let d, r, k =
-            (fitted.Param "D").Get(), (fitted.Param "r").Get(), (fitted.Param "k").Get()
 
         let observations = [|
             for b, schedule in Array.indexed training do
                 for i in 0 .. kept - 1 do
                     let row = data[int64 i, int64 b].data<float>().ToArray()
 
-                    for j, x in Array.indexed centres -> point schedule Truth.ObservationTimes[i] x, [| row[j] |]
+                    for j, x in Array.indexed centres -> point schedule Truth.ObservationTimes[i] x, [| row[j]; nan |]
 
-            for j, x in Array.indexed centres -> [| 0.0; x; 0.0 |], [| initial[j] |]
+            for j, x in Array.indexed centres -> [| 0.0; x; 0.0 |], [| initial[j]; nan |]
         |]
 
         let problem = {
@@ -747,14 +806,15 @@ and private runWith (s: Settings) : Outcome =
             Pinn.Collocation = collocation |> Array.map (fun (schedule, t, x) -> point schedule t x)
             Pinn.InputShift = [| 6.0; 5.0; 5.0 |]
             Pinn.InputScale = [| 6.0; 5.0; 5.0 |]
-            Pinn.OutputShift = [| 0.5 |]
-            Pinn.OutputScale = [| 0.5 |]
+            Pinn.OutputShift = [| 0.5; 0.0 |]
+            Pinn.OutputScale = [| 0.5; 1.0 |]
             Pinn.Residual =
                 fun f ->
-                    let u = f.U
+                    let u = f.U.narrow (1L, 0L, 1L)
+                    let kappa = f.U.narrow (1L, 1L, 1L)
                     let dudt = f.D u 0 .+ f.D u 2 .* vessel
                     let uxx = f.D (f.D u 1) 1
-                    dudt .- d .* uxx .- r .* u .* (1.0 .- u) .+ k .* local .* u
+                    dudt .- d .* uxx .- r .* u .* (1.0 .- u) .+ kappa .* local .* u
         }
 
         let m = Pinn.fitWith s.PinnIterations seed problem
@@ -833,7 +893,9 @@ and private runWith (s: Settings) : Outcome =
             // Pure-ML baselines and the PINN, with the seed's data; network seeds = the seed.
             let lstm = sequenceModel data seed SequenceModels.Architecture.Lstm
             let transformer = sequenceModel data seed SequenceModels.Architecture.Transformer
-            let pinn = pinnModel data seed fittedSim
+
+            let pinn =
+                pinnModel data seed ((hybridSim.Param "D").Get()) ((hybridSim.Param "r").Get())
 
             [| priorResult; fittedResult; hybridResult; lstm; transformer; pinn |], (data, fittedD, fittedR))
         |> Array.ofList
@@ -859,7 +921,7 @@ and private runWith (s: Settings) : Outcome =
         "Transformer",
         "pure data-driven: transformer forecaster of the 32-cell profile at the observation times, mean vessel concentration per 2-day step as exogenous input, free forecast from u(0, x); no physics"
         "PINN",
-        "MLP u(t, x, A) (A: drug exposure at the vessel) on the training observations and u(0, x) + log-kill residual with the fitted D, r, k on all eight schedules"
+        "MLP (u, kappa)(t, x, A) (A: drug exposure at the vessel) on the training observations and u(0, x) + residual of the known physics (diffusion, logistic growth with the hybrid's D, r) with a learned kill c kappa, on all eight schedules"
     |]
 
     let models =
