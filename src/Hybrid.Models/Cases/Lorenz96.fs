@@ -445,17 +445,17 @@ let internal cnnModel (s: Settings) (z: Standardisation) : Model =
         initialValue "X" 0.0
     }
 
-/// The CNN over the ring of sites as a closure of one site's stencil: [..., 2r + 1] → [..., 1], the output of
-/// `net` (a `Cnn1d` with one input and one output channel whose convolutions reach r sites in all) at the centre
-/// of the stencil. That output depends on the 2r + 1 values and on no padding, so it equals the network run on
-/// the whole periodic ring at the stencil's site.
+/// The CNN over the ring of sites as a closure of one site's stencil: [..., 2r + 1] → [..., 1], the layers of
+/// `net` (a `Cnn1d` with one input and one output channel whose convolutions reach r sites in all, tanh between
+/// them) applied without padding, so that the 2r + 1 values shrink to the one output at the stencil's centre:
+/// the network run on the whole periodic ring, at the stencil's site.
 type internal StencilCnn(net: Cnn1d, reach: int) as this =
     inherit torch.nn.Module<torch.Tensor, torch.Tensor>("stencil_cnn")
 
     do this.register_module ("net", net)
 
-    /// The wrapped network.
-    member _.Net = net
+    let layers =
+        Neural.parameters net |> Array.chunkBySize 2 |> Array.map (fun pair -> pair[0], pair[1])
 
     override _.forward(x: torch.Tensor) : torch.Tensor =
         let width = int64 (2 * reach + 1)
@@ -466,9 +466,15 @@ type internal StencilCnn(net: Cnn1d, reach: int) as this =
                     $"Lorenz-96 CNN closure: expects stencils of {width} values in the last dimension, got shape [{String.Join(',', x.shape)}]."
             )
 
-        let rows = x.reshape (-1L, 1L, width)
-        let centre = (net.forward rows).select(1L, 0L).narrow (1L, int64 reach, 1L)
-        centre.reshape (Array.append x.shape[.. x.shape.Length - 2] [| 1L |])
+        let mutable h = x.reshape (-1L, 1L, width)
+
+        for i, (w, b) in Array.indexed layers do
+            h <- torch.nn.functional.conv1d (h, w, b)
+
+            if i < layers.Length - 1 then
+                h <- torch.tanh h
+
+        h.reshape (Array.append x.shape[.. x.shape.Length - 2] [| 1L |])
 
 /// The standardised stencils of a batch of states [N; K]: [N; K; 2r + 1], entry m + r the value at site k + m.
 let internal stencils (reach: int) (x: torch.Tensor) : torch.Tensor =
@@ -541,7 +547,10 @@ type internal XModel = {
 /// samples → the paths [start][sample][K], the start included.
 type internal Paths = float[] -> float[][] -> int -> float[][][]
 
-/// Compiles an X-only model with the closures' networks `modules` (by closure name).
+/// Compiles an X-only model with the closures' networks `modules` (by closure name): on the generated kernels
+/// where they apply (`Backend.Auto`) for models without networks; on the eager back end for models with one (the
+/// kernel rollout of this case's network closures through the solver raised an index error in the generated
+/// step, and with one libtorch thread the eager back end is as fast here: the networks dominate).
 let internal compileX (m: Model) (modules: (string * torch.nn.Module<torch.Tensor, torch.Tensor>) list) : XModel =
     let f = ForcingValues()
     f.Use [| 0.0 |]
@@ -552,6 +561,7 @@ let internal compileX (m: Model) (modules: (string * torch.nn.Module<torch.Tenso
                 Compiler.defaults with
                     Forcings = Map [ "F", f.At ]
                     Modules = Map modules
+                    Backend = if List.isEmpty modules then Backend.Auto else Backend.Eager
             }
             m
 
@@ -628,8 +638,8 @@ type internal ClosureNetwork = {
     Module: torch.nn.Module<torch.Tensor, torch.Tensor>
     /// The network whose weights are trained.
     Net: torch.nn.Module
-    /// The network's inputs from standardised states [N; K]: [N; K; arity].
-    Inputs: torch.Tensor -> torch.Tensor
+    /// The closure at every site of standardised states [N; K]: [N; K] (what the regression fits).
+    Ring: torch.Tensor -> torch.Tensor
     /// The X equation calling it.
     Model: Model
 }
@@ -637,18 +647,19 @@ type internal ClosureNetwork = {
 /// A new closure network of `kind` from `seed` (dropout only for the MLP). `CaseTraining.initialise` scales
 /// weights by 1/√(shape[1]), the input channels of a convolution kernel [out; in; width], whose fan-in is
 /// in · width: kernels are scaled by a further 1/√width.
-let internal newNetwork (s: Settings) (z: Standardisation) (kind: string) (seed: int) (dropout: float) =
+/// `zeroOutput` starts the network's output layer at zero (the closure then starts at U = μ_U).
+let internal newNetwork (s: Settings) (z: Standardisation) (kind: string) (seed: int) (dropout: float) (zeroOutput: bool) =
     match kind with
     | "MLP" ->
         let net = new Mlp("U", 1, 1, s.Width, 2, dropout = dropout, dtype = f64)
-        CaseTraining.initialise net seed false
+        CaseTraining.initialise net seed zeroOutput
 
         {
             Kind = kind
             Name = "U"
             Module = net :> torch.nn.Module<torch.Tensor, torch.Tensor>
             Net = net :> torch.nn.Module
-            Inputs = fun x -> x.unsqueeze -1L
+            Ring = fun x -> (net.forward (x.unsqueeze -1L)).squeeze -1L
             Model = mlpModel s z
         }
     | _ ->
@@ -657,7 +668,7 @@ let internal newNetwork (s: Settings) (z: Standardisation) (kind: string) (seed:
         let net =
             new Cnn1d("C", 1, 1, s.CnnChannels, CnnHiddenLayers, s.CnnKernel, padding = Padding.Periodic, dtype = f64)
 
-        CaseTraining.initialise net seed false
+        CaseTraining.initialise net seed zeroOutput
 
         using (torch.no_grad ()) (fun _ ->
             for p in Neural.parameters net do
@@ -669,9 +680,79 @@ let internal newNetwork (s: Settings) (z: Standardisation) (kind: string) (seed:
             Name = "C"
             Module = new StencilCnn(net, reach) :> torch.nn.Module<torch.Tensor, torch.Tensor>
             Net = net :> torch.nn.Module
-            Inputs = stencils reach
+            Ring = fun x -> (net.forward (x.unsqueeze 1L)).squeeze 1L
             Model = cnnModel s z
         }
+
+/// A-priori training of `c`: `epochs` full-batch Adam epochs (`Trainer.train`, rate `LearningRate`) of regression
+/// of the closure at every site of the standardised states `x` [N; K] onto the standardised sub-grid terms `u`
+/// [N; K]. Returns the wall time in seconds; leaves the network in eval mode.
+let internal trainAPriori (s: Settings) (c: ClosureNetwork) (x: torch.Tensor) (u: torch.Tensor) seed epochs =
+    let fit =
+        Trainer.train
+            {
+                Trainer.defaults with
+                    Epochs = epochs
+                    Seed = seed
+                    Groups = [| Trainer.group "phi" s.LearningRate (Neural.parameters c.Net) |]
+                    Modules = [| c.Net |]
+            }
+            {
+                Loss =
+                    fun _ ->
+                        let l = (square (c.Ring x .- u)).mean ()
+                        { Total = l; Parts = [| "regression", l |] }
+                Validation = None
+            }
+
+    c.Net.eval () |> ignore
+    fit.WallTime.TotalSeconds
+
+/// A-posteriori training of `c` through the solver: `PosteriorEpochs` Adam epochs (`Trainer.train`, rate
+/// `PosteriorRate`, gradient norm clipped at 1) on the MSE of X of the compiled model `x` (which calls `c`) over
+/// `Windows` random windows of the trajectory `data` [samples; 1; K] per epoch, from the window's first state
+/// (multiple shooting), the horizon growing from 1 sample to `MaxHorizon` over the first half of the epochs.
+/// Returns the wall time in seconds; leaves the network in eval mode.
+let internal trainThroughSolver (s: Settings) (c: ClosureNetwork) (x: XModel) (data: torch.Tensor) seed =
+    let snapshots = int data.shape[0]
+
+    let fit =
+        Trainer.train
+            {
+                Trainer.defaults with
+                    Epochs = s.PosteriorEpochs
+                    Seed = seed
+                    Groups = [| Trainer.group "phi" s.PosteriorRate (Neural.parameters c.Net) |]
+                    ClipNorm = 1.0
+                    Horizon = {
+                        Start = 1
+                        Max = s.MaxHorizon
+                        GrowEvery = max 1 (s.PosteriorEpochs / (2 * s.MaxHorizon))
+                    }
+                    Modules = [| c.Net |]
+            }
+            {
+                Loss =
+                    fun ctx ->
+                        let pairs =
+                            Windows.starts snapshots 1 ctx.Horizon |> Windows.sample ctx.Random s.Windows
+
+                        let windows = Windows.take data pairs ctx.Horizon
+                        let predicted = simulateX s x [| s.Forcing |] (windows.select (0L, 0L)) (ctx.Horizon + 1)
+
+                        let l =
+                            (square (
+                                predicted.narrow (0L, 1L, int64 ctx.Horizon)
+                                .- windows.narrow (0L, 1L, int64 ctx.Horizon)
+                            ))
+                                .mean ()
+
+                        { Total = l; Parts = [| "rollout", l |] }
+                Validation = None
+            }
+
+    c.Net.eval () |> ignore
+    fit.WallTime.TotalSeconds
 
 /// Runs the truths, fits the closures and scores every model.
 let rec run (s: Settings) : Outcome =
@@ -865,73 +946,6 @@ and private runWith (s: Settings) : Outcome =
     let trainTrajectory =
         torch.tensor(trainX, dtype = f64).reshape(int64 train.X.Length, 1L, int64 s.K).DetachFromDisposeScope()
 
-    // A-priori: `epochs` full-batch Adam epochs of regression onto the standardised U (`Trainer.train`).
-    let regress (c: ClosureNetwork) seed epochs =
-        let inputs = c.Inputs standardX
-
-        let fit =
-            Trainer.train
-                {
-                    Trainer.defaults with
-                        Epochs = epochs
-                        Seed = seed
-                        Groups = [| Trainer.group "phi" s.LearningRate (Neural.parameters c.Net) |]
-                        Modules = [| c.Module |]
-                }
-                {
-                    Loss =
-                        fun _ ->
-                            let l = (square ((c.Module.forward inputs).squeeze -1L .- standardU)).mean ()
-                            { Total = l; Parts = [| "regression", l |] }
-                    Validation = None
-                }
-
-        c.Module.eval () |> ignore
-        fit.WallTime.TotalSeconds
-
-    // A-posteriori: `PosteriorEpochs` Adam epochs on the rollout MSE of X over random windows of the training run
-    // (multiple shooting, horizon growing from 1 sample to `MaxHorizon`), through `Simulate` (`Trainer.train`).
-    let throughSolver (c: ClosureNetwork) (x: XModel) seed =
-        let snapshots = int trainTrajectory.shape[0]
-
-        let fit =
-            Trainer.train
-                {
-                    Trainer.defaults with
-                        Epochs = s.PosteriorEpochs
-                        Seed = seed
-                        Groups = [| Trainer.group "phi" s.PosteriorRate (Neural.parameters c.Net) |]
-                        ClipNorm = 1.0
-                        Horizon = {
-                            Start = 1
-                            Max = s.MaxHorizon
-                            GrowEvery = max 1 (s.PosteriorEpochs / (2 * s.MaxHorizon))
-                        }
-                        Modules = [| c.Module |]
-                }
-                {
-                    Loss =
-                        fun ctx ->
-                            let pairs =
-                                Windows.starts snapshots 1 ctx.Horizon |> Windows.sample ctx.Random s.Windows
-
-                            let windows = Windows.take trainTrajectory pairs ctx.Horizon
-                            let predicted = simulateX s x [| s.Forcing |] (windows.select (0L, 0L)) (ctx.Horizon + 1)
-
-                            let l =
-                                (square (
-                                    predicted.narrow (0L, 1L, int64 ctx.Horizon)
-                                    .- windows.narrow (0L, 1L, int64 ctx.Horizon)
-                                ))
-                                    .mean ()
-
-                            { Total = l; Parts = [| "rollout", l |] }
-                    Validation = None
-                }
-
-        c.Module.eval () |> ignore
-        fit.WallTime.TotalSeconds
-
     // Copies the weights of `source` into `target` (same architecture).
     let copyWeights (source: ClosureNetwork) (target: ClosureNetwork) =
         use _ = torch.no_grad ()
@@ -945,13 +959,13 @@ and private runWith (s: Settings) : Outcome =
     // through the solver) and the a-priori-only network (the same start, then `PosteriorEpochs` more regression
     // epochs). Returns (compiled model, network, seconds) for each.
     let trainBoth kind seed =
-        let posterior = newNetwork s z kind seed 0.0
-        let warm = regress posterior seed s.Epochs
-        let prior = newNetwork s z kind seed 0.0
+        let posterior = newNetwork s z kind seed 0.0 false
+        let warm = trainAPriori s posterior standardX standardU seed s.Epochs
+        let prior = newNetwork s z kind seed 0.0 false
         copyWeights posterior prior
-        let priorMore = regress prior seed s.PosteriorEpochs
+        let priorMore = trainAPriori s prior standardX standardU seed s.PosteriorEpochs
         let posteriorX = compileX posterior.Model [ posterior.Name, posterior.Module ]
-        let solver = throughSolver posterior posteriorX seed
+        let solver = trainThroughSolver s posterior posteriorX trainTrajectory seed
         let priorX = compileX prior.Model [ prior.Name, prior.Module ]
         (posteriorX, posterior, warm + solver), (priorX, prior, warm + priorMore)
 
@@ -1130,8 +1144,8 @@ and private runWith (s: Settings) : Outcome =
                 name, torch.tensor (at r s.Starts, dtype = f64))
 
         CaseUncertainty.run s.Uncertainty splits (fun seed dropout ->
-            let c = newNetwork s z "MLP" seed dropout
-            regress c seed s.Uncertainty.Iterations |> ignore
+            let c = newNetwork s z "MLP" seed dropout false
+            trainAPriori s c standardX standardU seed s.Uncertainty.Iterations |> ignore
             let x = compileX c.Model [ c.Name, c.Module ]
             let paths = pathsOf s x
             let trainForecasts = forecasts paths s.Forcing train Int32.MaxValue
