@@ -348,7 +348,13 @@ let internal truthModel (s: Settings) : Model =
         constant "c" s.C
         constant "b" s.B
         equation (dt X == -(shift X -1) * (shift X -2 - shift X 1) - X + F - h * c / b * sumFast Y)
-        equation (dt Y == -c * b * shiftFast Y 1 * (shiftFast Y 2 - shiftFast Y -1) - c * Y + h * c / b * X)
+
+        equation (
+            dt Y
+            == -c * b * shiftFast Y 1 * (shiftFast Y 2 - shiftFast Y -1) - c * Y
+               + h * c / b * X
+        )
+
         initialValue "X" 0.0
         initialValue "Y" 0.0
     }
@@ -429,8 +435,7 @@ let internal cnnModel (s: Settings) (z: Standardisation) : Model =
     let closure = call "C"
     let r = cnnReach s
 
-    let stencil =
-        [ for m in -r .. r -> ((if m = 0 then X else shift X m) - mx) / sx ]
+    let stencil = [ for m in -r .. r -> ((if m = 0 then X else shift X m) - mx) / sx ]
 
     model "lorenz96_cnn" {
         domain (lattice s.K)
@@ -455,7 +460,9 @@ type internal StencilCnn(net: Cnn1d, reach: int) as this =
     do this.register_module ("net", net)
 
     let layers =
-        Neural.parameters net |> Array.chunkBySize 2 |> Array.map (fun pair -> pair[0], pair[1])
+        Neural.parameters net
+        |> Array.chunkBySize 2
+        |> Array.map (fun pair -> pair[0], pair[1])
 
     override _.forward(x: torch.Tensor) : torch.Tensor =
         let width = int64 (2 * reach + 1)
@@ -522,7 +529,9 @@ let internal truth (s: Settings) (forcing: float) (seed: int) (samples: int) : T
     |]
 
     let trajectory = sim.Simulate(u0, options)
-    let xs = trajectory.Values[0].reshape(int64 samples, int64 k).data<float>().ToArray()
+
+    let xs =
+        trajectory.Values[0].reshape(int64 samples, int64 k).data<float>().ToArray()
 
     let us =
         (trajectory.Values[1].reshape (int64 samples, int64 k, int64 j)).sum(2L).data<float>().ToArray()
@@ -595,7 +604,8 @@ let internal closureAt (s: Settings) (truncated: XModel) (x: XModel) (xs: float[
         m.Forcing.Use [| 0.0 |]
         (Dynamics.total m.Simulator.Dynamics (m.Simulator.Theta()) 0.0 [| state |])[0]
 
-    (tendency x .- tendency truncated).data<float>().ToArray() |> Array.chunkBySize s.K
+    (tendency x .- tendency truncated).data<float>().ToArray()
+    |> Array.chunkBySize s.K
 
 /// Mean, standard deviation and autocorrelation at `lagSamples` of X pooled over sites.
 let private statistics (xs: float[][]) (lagSamples: int) =
@@ -615,7 +625,7 @@ let private statistics (xs: float[][]) (lagSamples: int) =
 /// `scale`); returns (a0, a1, a2, a3) in the original units.
 let private cubicFit (xs: float[]) (us: float[]) (scale: float) =
     use _ = torch.NewDisposeScope()
-    let z = torch.tensor(xs, dtype = f64) ./ scale
+    let z = torch.tensor (xs, dtype = f64) ./ scale
     let design = torch.stack ([| torch.ones_like z; z; z .* z; z .* z .* z |], 1L)
     let target = torch.tensor(us, dtype = f64).unsqueeze 1L
     let struct (solution, _, _, _) = torch.linalg.lstsq (design, target)
@@ -648,7 +658,14 @@ type internal ClosureNetwork = {
 /// weights by 1/√(shape[1]), the input channels of a convolution kernel [out; in; width], whose fan-in is
 /// in · width: kernels are scaled by a further 1/√width.
 /// `zeroOutput` starts the network's output layer at zero (the closure then starts at U = μ_U).
-let internal newNetwork (s: Settings) (z: Standardisation) (kind: string) (seed: int) (dropout: float) (zeroOutput: bool) =
+let internal newNetwork
+    (s: Settings)
+    (z: Standardisation)
+    (kind: string)
+    (seed: int)
+    (dropout: float)
+    (zeroOutput: bool)
+    =
     match kind with
     | "MLP" ->
         let net = new Mlp("U", 1, 1, s.Width, 2, dropout = dropout, dtype = f64)
@@ -701,7 +718,11 @@ let internal trainAPriori (s: Settings) (c: ClosureNetwork) (x: torch.Tensor) (u
                 Loss =
                     fun _ ->
                         let l = (square (c.Ring x .- u)).mean ()
-                        { Total = l; Parts = [| "regression", l |] }
+
+                        {
+                            Total = l
+                            Parts = [| "regression", l |]
+                        }
                 Validation = None
             }
 
@@ -738,7 +759,9 @@ let internal trainThroughSolver (s: Settings) (c: ClosureNetwork) (x: XModel) (d
                             Windows.starts snapshots 1 ctx.Horizon |> Windows.sample ctx.Random s.Windows
 
                         let windows = Windows.take data pairs ctx.Horizon
-                        let predicted = simulateX s x [| s.Forcing |] (windows.select (0L, 0L)) (ctx.Horizon + 1)
+
+                        let predicted =
+                            simulateX s x [| s.Forcing |] (windows.select (0L, 0L)) (ctx.Horizon + 1)
 
                         let l =
                             (square (
@@ -747,7 +770,10 @@ let internal trainThroughSolver (s: Settings) (c: ClosureNetwork) (x: XModel) (d
                             ))
                                 .mean ()
 
-                        { Total = l; Parts = [| "rollout", l |] }
+                        {
+                            Total = l
+                            Parts = [| "rollout", l |]
+                        }
                 Validation = None
             }
 
@@ -823,7 +849,9 @@ and private runWith (s: Settings) : Outcome =
             })
 
     let grid = Array.init 121 (fun i -> -20.0 + 0.5 * float i)
-    let startsOf (r: TruthRun) = Array.init s.Starts (fun n -> r.X[n * spacing])
+
+    let startsOf (r: TruthRun) =
+        Array.init s.Starts (fun n -> r.X[n * spacing])
 
     // Forecast RMSE at every lead, [forcing][lead], of the forecasts `paths` from the test start states.
     let rmsesOf (paths: Paths) =
@@ -843,9 +871,14 @@ and private runWith (s: Settings) : Outcome =
     // The physics residual of paths [start][sample][K] (see `ModelResult.PhysicsResidual`): every sample but the
     // last flowed over one interval by the truncated model, all in one batch.
     let physicsResidualOf (paths: float[][][]) =
-        let pairs = paths |> Array.collect (fun xs -> Array.init (xs.Length - 1) (fun t -> xs[t], xs[t + 1]))
+        let pairs =
+            paths
+            |> Array.collect (fun xs -> Array.init (xs.Length - 1) (fun t -> xs[t], xs[t + 1]))
 
-        if pairs |> Array.exists (fun (a, b) -> not (Array.forall Double.IsFinite a && Array.forall Double.IsFinite b)) then
+        if
+            pairs
+            |> Array.exists (fun (a, b) -> not (Array.forall Double.IsFinite a && Array.forall Double.IsFinite b))
+        then
             nan
         else
             let flowed = truncatedPaths [| s.Forcing |] (Array.map fst pairs) 2
@@ -855,7 +888,8 @@ and private runWith (s: Settings) : Outcome =
         physicsResidualOf (Array.init s.Starts (fun n -> tests[0].X[n * spacing .. n * spacing + maxLead]))
 
     let closureCurve (x: XModel) =
-        closureAt s truncatedX x (grid |> Array.map (fun v -> Array.create s.K v)) |> Array.map (fun u -> u[0])
+        closureAt s truncatedX x (grid |> Array.map (fun v -> Array.create s.K v))
+        |> Array.map (fun u -> u[0])
 
     // A model's scores from its forecasts `paths` and its compiled model (None where it has no closure).
     let evaluatePaths name description (paths: Paths) (x: XModel option) seconds epochs parameters =
@@ -874,7 +908,10 @@ and private runWith (s: Settings) : Outcome =
                 {
                     Forcing = forcings[i]
                     Rmse = rmses[i]
-                    ClosureMse = x |> Option.map (fun x -> mseOf (closureAt s truncatedX x r.X) r.U) |> Option.defaultValue nan
+                    ClosureMse =
+                        x
+                        |> Option.map (fun x -> mseOf (closureAt s truncatedX x r.X) r.U)
+                        |> Option.defaultValue nan
                     Mean = mean
                     Std = std
                     Autocorrelation = ac
@@ -885,7 +922,10 @@ and private runWith (s: Settings) : Outcome =
         {
             Name = name
             Description = description
-            TrainMse = x |> Option.map (fun x -> mseOf (closureAt s truncatedX x train.X) train.U) |> Option.defaultValue nan
+            TrainMse =
+                x
+                |> Option.map (fun x -> mseOf (closureAt s truncatedX x train.X) train.U)
+                |> Option.defaultValue nan
             TrainSeconds = seconds
             InferenceSeconds = inference
             Epochs = epochs
@@ -939,8 +979,11 @@ and private runWith (s: Settings) : Outcome =
     let samplesTensor (values: float[]) =
         torch.tensor(values, dtype = f64).reshape(int64 train.X.Length, int64 s.K).DetachFromDisposeScope()
 
-    let standardX = samplesTensor (trainX |> Array.map (fun x -> (x - z.MeanX) / z.ScaleX))
-    let standardU = samplesTensor (trainU |> Array.map (fun u -> (u - z.MeanU) / z.ScaleU))
+    let standardX =
+        samplesTensor (trainX |> Array.map (fun x -> (x - z.MeanX) / z.ScaleX))
+
+    let standardU =
+        samplesTensor (trainU |> Array.map (fun u -> (u - z.MeanU) / z.ScaleU))
 
     // The training run's X as trajectory data [samples; 1; K] for the rollout windows.
     let trainTrajectory =
@@ -1000,7 +1043,8 @@ and private runWith (s: Settings) : Outcome =
 
         first
         |> Array.mapi (fun i leads ->
-            leads |> Array.mapi (fun l _ -> sqrt (seedRmse |> Array.averageBy (fun r -> r[i][l] * r[i][l]))))
+            leads
+            |> Array.mapi (fun l _ -> sqrt (seedRmse |> Array.averageBy (fun r -> r[i][l] * r[i][l]))))
 
     // Both closure networks of `kind` over the seeds: the table's model (a-posteriori) and the ablation rows.
     let closureRows kind name description =
@@ -1009,12 +1053,13 @@ and private runWith (s: Settings) : Outcome =
         let asFit ((x: XModel), (c: ClosureNetwork), seconds) =
             pathsOf s x, Some x, seconds, [| "network weights", float (Neural.parameterCount c.Net) |]
 
-        let row = overSeeds name description (s.Epochs + s.PosteriorEpochs) (trained |> Array.map (fst >> asFit))
+        let row =
+            overSeeds name description (s.Epochs + s.PosteriorEpochs) (trained |> Array.map (fst >> asFit))
 
-        let priorSeeds =
-            trained |> Array.map (fun (_, (x, _, _)) -> rmsesOf (pathsOf s x))
+        let priorSeeds = trained |> Array.map (fun (_, (x, _, _)) -> rmsesOf (pathsOf s x))
 
-        let closureMse (x: XModel) = mseOf (closureAt s truncatedX x tests[0].X) tests[0].U
+        let closureMse (x: XModel) =
+            mseOf (closureAt s truncatedX x tests[0].X) tests[0].U
 
         let ablation = [|
             {
@@ -1083,7 +1128,11 @@ and private runWith (s: Settings) : Outcome =
                              let f = if fs.Length = 1 then fs[0] else fs[n]
 
                              let path =
-                                 SequenceModels.forecast model (scaled [| x0 |]) (forcingInput f samples) (samples - 1)
+                                 SequenceModels.forecast
+                                     model
+                                     (scaled [| x0 |])
+                                     (forcingInput f samples)
+                                     (samples - 1)
 
                              Array.append [| x0 |] (path |> Array.map (Array.map (fun x -> 10.0 * x))))
 
@@ -1159,7 +1208,8 @@ and private runWith (s: Settings) : Outcome =
                     fun () ->
                         CaseUncertainty.withOneMask (c.Net :?> Mlp) (fun () ->
                             tests
-                            |> Array.mapi (fun i r -> torch.tensor (forecasts paths forcings[i] r s.Starts, dtype = f64)))
+                            |> Array.mapi (fun i r ->
+                                torch.tensor (forecasts paths forcings[i] r s.Starts, dtype = f64)))
                 NoiseVariance = Array.average trainError
             })
 

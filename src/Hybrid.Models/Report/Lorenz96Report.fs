@@ -178,7 +178,8 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
     Csv.write (Path.Combine(dir, "lorenz96-ablation.csv")) [| "closure"; "training"; "forcing"; "lead_mtu"; "rmse_x" |] [
         for a in o.Ablation do
             for i, t in Array.indexed o.Truth do
-                for l, lead in Array.indexed s.Leads -> [| a.Closure; a.Training; inv t.Forcing; inv lead; inv (a.Rmse[i][l]) |]
+                for l, lead in Array.indexed s.Leads ->
+                    [| a.Closure; a.Training; inv t.Forcing; inv lead; inv (a.Rmse[i][l]) |]
     ]
 
     add ""

@@ -45,7 +45,9 @@ let private hybrids = [ "hybrid (X + MLP)"; "hybrid (X + CNN)" ]
 /// The textbook two-scale Lorenz-96 tendencies (Wilks 2005) at x [K], y [K·J] (fast ring n = k·J + j).
 let private textbook (k: int) (j: int) (h: float) (b: float) (c: float) (f: float) (x: float[]) (y: float[]) =
     let n = k * j
-    let at (v: float[]) i = v[((i % v.Length) + v.Length) % v.Length]
+
+    let at (v: float[]) i =
+        v[((i % v.Length) + v.Length) % v.Length]
 
     let dx =
         Array.init k (fun i ->
@@ -54,7 +56,8 @@ let private textbook (k: int) (j: int) (h: float) (b: float) (c: float) (f: floa
 
     let dy =
         Array.init n (fun i ->
-            -c * b * at y (i + 1) * (at y (i + 2) - at y (i - 1)) - c * y[i] + h * c / b * x[i / j])
+            -c * b * at y (i + 1) * (at y (i + 2) - at y (i - 1)) - c * y[i]
+            + h * c / b * x[i / j])
 
     dx, dy
 
@@ -99,10 +102,18 @@ let tests =
                 let gotY = d[1].data<float>().ToArray()
 
                 for i in 0 .. k - 1 do
-                    Expect.floatClose { absolute = 1e-12; relative = 1e-12 } gotX[i] dx[i] $"K = {k}, J = {j}: dX_{i}/dt"
+                    Expect.floatClose
+                        { absolute = 1e-12; relative = 1e-12 }
+                        gotX[i]
+                        dx[i]
+                        $"K = {k}, J = {j}: dX_{i}/dt"
 
                 for i in 0 .. k * j - 1 do
-                    Expect.floatClose { absolute = 1e-12; relative = 1e-12 } gotY[i] dy[i] $"K = {k}, J = {j}: dY_{i}/dt"
+                    Expect.floatClose
+                        { absolute = 1e-12; relative = 1e-12 }
+                        gotY[i]
+                        dy[i]
+                        $"K = {k}, J = {j}: dY_{i}/dt"
         }
 
         // Step-size check of the truth (compiled, RK4). Chaos lets any difference grow, so the comparison is short:
@@ -133,9 +144,16 @@ let tests =
             torch.random.manual_seed 11L |> ignore
 
             for kernel in [ 3; 5 ] do
-                let s = { Lorenz96.quick with CnnKernel = kernel }
+                let s = {
+                    Lorenz96.quick with
+                        CnnKernel = kernel
+                }
+
                 let reach = Lorenz96.cnnReach s
-                use net = new Cnn1d("c", 1, 1, 6, Lorenz96.CnnHiddenLayers, kernel, padding = Padding.Periodic, dtype = f64)
+
+                use net =
+                    new Cnn1d("c", 1, 1, 6, Lorenz96.CnnHiddenLayers, kernel, padding = Padding.Periodic, dtype = f64)
+
                 use stencil = new Lorenz96.StencilCnn(net, reach)
                 use _ = torch.no_grad ()
                 use states = torch.randn (5L, 8L, dtype = f64)
@@ -145,7 +163,11 @@ let tests =
                 let got = sites.data<float>().ToArray()
 
                 for i in 0 .. expected.Length - 1 do
-                    Expect.floatClose { absolute = 1e-12; relative = 1e-12 } got[i] expected[i] $"kernel {kernel}, entry {i}"
+                    Expect.floatClose
+                        { absolute = 1e-12; relative = 1e-12 }
+                        got[i]
+                        expected[i]
+                        $"kernel {kernel}, entry {i}"
 
                 // Not trivially local: moving one neighbour changes the site's output.
                 use moved = states.clone ()
@@ -187,7 +209,9 @@ let tests =
 
                 let c = Lorenz96.newNetwork s z "MLP" 5 0.0 true
                 let x = Lorenz96.compileX c.Model [ c.Name, c.Module ]
-                let truncated = Lorenz96.pathsOf s (Lorenz96.compileX (Lorenz96.truncatedModel s) [])
+
+                let truncated =
+                    Lorenz96.pathsOf s (Lorenz96.compileX (Lorenz96.truncatedModel s) [])
 
                 let error (paths: Lorenz96.Paths) =
                     let forecasts = paths [| s.Forcing |] starts (lead + 1)
@@ -264,7 +288,8 @@ let tests =
                 Expect.notEqual (firstOf prior) (firstOf posterior) $"{kind}: a-priori is another network"
         }
 
-        test "the physics residual: round-off for the truncated model, the size of the truth's sub-grid effect for the hybrids" {
+        test
+            "the physics residual: round-off for the truncated model, the size of the truth's sub-grid effect for the hybrids" {
             let o = outcome.Force()
             let truth = o.TruthPhysicsResidual
             let truncated = (model "truncated").PhysicsResidual
