@@ -279,6 +279,28 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
 
         add $"- F = {t.Forcing:G3}, free-run mean / std minus the truth's: {gaps}."
 
+    // The ablation (issue #15, 2 e): a-posteriori against a-priori training of the same closure from the same
+    // seeds, forecast MSE at the longest lead paired by seed (`Statistics.errorRatio`, 95% t-interval).
+    for kind in o.Ablation |> Array.map (fun a -> a.Closure) |> Array.distinct do
+        let rows = o.Ablation |> Array.filter (fun a -> a.Closure = kind)
+        let prior, posterior = rows[0], rows[1]
+
+        let cells =
+            o.Truth
+            |> Array.mapi (fun i t ->
+                let mses (a: Lorenz96.AblationRow) =
+                    a.SeedRmse |> Array.map (fun r -> mse (r[i][longest]))
+
+                if seeds.Length >= 2 then
+                    let ratio = Statistics.errorRatio 0.95 (mses posterior) (mses prior)
+                    $"F = {t.Forcing:G3}: ratio {ratio.Estimate:F3} [{ratio.Lower:F3}, {ratio.Upper:F3}]"
+                else
+                    $"F = {t.Forcing:G3}: ratio {mse (posterior.Rmse[i][longest]) / mse (prior.Rmse[i][longest]):F3}")
+            |> String.concat "; "
+
+        add
+            $"- Ablation, {kind} closure: forecast MSE at {s.Leads[longest]:G3} MTU trained a-posteriori (through the solver) over trained a-priori only (regression onto U), same seeds, data and epochs (below 1: through the solver is better; 95%% t-interval of the ratio from log-MSEs paired by seed): {cells}."
+
     add
         $"- The closures are deterministic functions of the current X (of X_k alone, or for the CNN of the sites within {Lorenz96.cnnReach s} of k); the truth's U_k scatters widely around its conditional mean (the closure MSE floor), which a stochastic or memory closure would be needed to represent (Arnold et al. 2013). The long-run statistics come from one free run per model (the first network seed's, and one truth run of the same length), with no estimate of their sampling noise; one truth seed is used."
 

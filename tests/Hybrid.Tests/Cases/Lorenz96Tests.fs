@@ -288,6 +288,41 @@ let tests =
                 Expect.notEqual (firstOf prior) (firstOf posterior) $"{kind}: a-priori is another network"
         }
 
+        // The report section shows the ablation: its table rows with the RMSE the outcome holds, and the paired
+        // ratio sentence per closure; the CSV file has a row per closure, training, forcing and lead.
+        test "the report section has the a-priori against a-posteriori table, its sentences and its CSV file" {
+            let o = outcome.Force()
+
+            let dir =
+                IO.Path.Combine(IO.Path.GetTempPath(), $"hybrid-lorenz96-report-{Guid.NewGuid():N}")
+
+            IO.Directory.CreateDirectory dir |> ignore
+
+            try
+                let md = Hybrid.Models.Report.Lorenz96Report.write dir o
+                let last = ci.Leads.Length - 1
+
+                for a in o.Ablation do
+                    let cells = a.Rmse |> Array.map (fun r -> $" {r[last]:F3} |") |> String.concat ""
+
+                    Expect.stringContains
+                        md
+                        $"| {a.Closure} | {a.Training} | {a.Epochs} |{cells}"
+                        $"{a.Closure}, {a.Training}: table row"
+
+                for kind in [ "MLP"; "CNN" ] do
+                    Expect.stringContains md $"- Ablation, {kind} closure: forecast MSE" $"{kind}: ratio sentence"
+
+                let csv = IO.File.ReadAllLines(IO.Path.Combine(dir, "lorenz96-ablation.csv"))
+
+                Expect.equal
+                    csv.Length
+                    (1 + o.Ablation.Length * o.Truth.Length * ci.Leads.Length)
+                    "header + one row each"
+            finally
+                IO.Directory.Delete(dir, true)
+        }
+
         test
             "the physics residual: round-off for the truncated model, the size of the truth's sub-grid effect for the hybrids" {
             let o = outcome.Force()
