@@ -4,30 +4,37 @@
 ///   dY_i/dt = −c b Y_{i+1}(Y_{i+2} − Y_{i−1}) − c Y_i + (h c / b) X_{k(i)},
 /// the Y's on one periodic ring of K·J sites (Y_{j,k}, j = 0 … J−1, belongs to slow site k).
 ///
-/// Truth: the coupled system integrated with classical RK4 in plain F# arrays (dt = 0.001 MTU, as in Arnold et
-/// al. 2013) after a spin-up, sampled every 0.05 MTU. (Hybrid's DSL compiler handles two-scale lattices, but
-/// Hybrid.Models does not reference Hybrid.Dsl; the generator here is the textbook right-hand side above.)
+/// Every model is a DSL model (`model { }`) compiled by `Compiler.compile` and integrated by `Simulator.Simulate`
+/// (classical RK4, `Backend.Auto`: the generated kernels where they apply); every network is trained by
+/// `Trainer.train`. The case holds no integrator, right-hand side or optimiser loop of its own.
+///
+/// Truth: `truthModel`, the coupled system on the compiler's two-scale lattice (`twoScaleLattice K J`, F a
+/// forcing), RK4 at `TruthDt` (0.001 MTU, as in Arnold et al. 2013) from a random state after a spin-up, sampled
+/// every `SampleInterval` (0.05 MTU); the sub-grid term U_k = −(h c / b) Σ_j Y_{j,k} is read off the sampled Y's.
 /// The training period comes first; the test period follows it in the same run (held-out initial states).
 /// Out of domain: separate truth runs at F = 18 and F = 24, scored with the closures trained at F = 20.
 ///
-/// Models: all but the sequence baselines are the X equation alone (8 variables) integrated with RK4 at
-/// dt = 0.005 MTU, each with its own sub-grid closure U = U(X) (the vector of the K tendencies from the vector of
-/// the K slow variables), all fitted offline on the same training samples (X, U):
+/// Models: all but the sequence baselines are the X equation alone on the one-scale lattice (`lattice K`, F a
+/// forcing), RK4 at `ModelDt`, each with its own sub-grid term U:
 ///  - truncated: U = 0 (the scientific model with fixed parameters, no sub-grid term);
-///  - cubic closure: U_k = a0 + a1 X_k + a2 X_k² + a3 X_k³ per site, fitted by least squares (Wilks 2005 style);
-///  - hybrid (X + MLP): U_k = N(X_k) per site, a small MLP (one input, two tanh hidden layers), a local
-///    (pointwise) closure, i.e. a CNN of kernel width 1;
-///  - hybrid (X + CNN): U = C(X), a 1-D convolutional network (`Cnn1d`) over the periodic ring of the K sites
-///    (circular padding; two tanh hidden convolutions of `CnnChannels` channels and an output convolution, all
-///    of width `CnnKernel`, so U_k sees X_{k−3} … X_{k+3} for width 3) — the GCM-plus-CNN set-up at small scale.
-///    Both networks are trained with full-batch Adam on the standardised samples (one mean and standard
-///    deviation for all X and one for all U) from each of `NetworkSeeds`, and run in the forecasts as plain F#
-///    functions copied from the trained weights (checked against the TorchSharp forward pass);
+///  - cubic closure: U_k = a0 + a1 X_k + a2 X_k² + a3 X_k³ per site (fixed parameters of the model), fitted by
+///    least squares on the training pairs (X_k, U_k) (Wilks 2005 style);
+///  - hybrid (X + MLP): U_k = μ_U + σ_U N((X_k − μ_X)/σ_X), a `neural` closure N of one argument (an MLP, two
+///    tanh hidden layers): a local (pointwise) closure;
+///  - hybrid (X + CNN): U_k = μ_U + σ_U C(stencil), a `named` closure of the 2r + 1 standardised values
+///    X_{k−r} … X_{k+r} (r = `cnnReach`): a 1-D CNN (`Cnn1d`, two tanh hidden convolutions of `CnnChannels`
+///    channels and an output convolution, all of width `CnnKernel`) whose output at the centre is exactly the
+///    CNN over the periodic ring of sites at site k (`StencilCnn`) — the GCM-plus-CNN set-up at small scale.
+///    Both networks are trained in two stages from each of `NetworkSeeds`: a-priori, `Epochs` full-batch Adam
+///    epochs of regression onto the true U on the standardised training pairs (`Trainer.train`); then
+///    a-posteriori, through the solver, `PosteriorEpochs` Adam epochs on the rollout loss of X alone (multiple
+///    shooting: `Windows` random windows of the training run's X per epoch, the horizon growing from one
+///    sample to `MaxHorizon` samples; `Trainer.train` with `TrainOptions.Horizon`). The ablation (`Ablation`)
+///    trains the same networks a-priori only for `Epochs + PosteriorEpochs` epochs (same data, same number of
+///    Adam steps) and scores them the same way;
 ///  - LSTM and Transformer (`Baselines.SequenceModels`), pure data-driven: forecasters of the 8 X's (÷ 10) with
-///    the forcing (÷ 20) as exogenous input, trained on the F = 20 training run (one-step increments over
-///    `SequenceWindow`-sample windows, teacher forcing; `SequenceIterations` and `TransformerIterations` Adam
-///    iterations, the transformer's halved in the report settings for about the same training time) from each of
-///    `NetworkSeeds` like the closures, forecasting from the start state alone like the other models. They have no closure (closure MSE and curve NaN) and their train MSE is
+///    the forcing (÷ 20) as exogenous input, trained on the F = 20 training run, forecasting from the start
+///    state alone like the other models. They have no closure (closure MSE and curve NaN) and their train MSE is
 ///    NaN (the one-step training MSE is listed as a parameter).
 /// No PINN baseline: a PINN fits u(t) on one trajectory's time domain, but every test forecast here starts from
 /// an unseen state of a chaotic system with only that state known (no data over the forecast window to fit),
@@ -42,6 +49,8 @@ open System
 open System.Diagnostics
 open TorchSharp
 open Hybrid
+open Hybrid.Numerics
+open Hybrid.Compiler
 open Hybrid.TensorArithmetic
 open Hybrid.Training
 open Hybrid.Models.Baselines
@@ -65,7 +74,7 @@ type Settings = {
     OutOfDomain: float[]
     /// RK4 step of the truth (MTU).
     TruthDt: float
-    /// RK4 step of the X-only models (MTU).
+    /// RK4 step of the X-only models (MTU); `SampleInterval` must be a whole number of steps.
     ModelDt: float
     /// Spin-up of every truth run, discarded (MTU).
     SpinUp: float
@@ -85,10 +94,20 @@ type Settings = {
     Lag: float
     /// Hidden width of the closure network (two hidden layers, tanh).
     Width: int
-    /// Adam epochs (full batch) of the closure network.
+    /// Adam epochs (full batch) of the closure networks' a-priori stage (regression onto the true U).
     Epochs: int
-    /// Adam learning rate.
+    /// Adam learning rate of the a-priori stage.
     LearningRate: float
+    /// Adam epochs of the closure networks' a-posteriori stage (rollouts of X through the solver), after the
+    /// a-priori stage.
+    PosteriorEpochs: int
+    /// Adam learning rate of the a-posteriori stage.
+    PosteriorRate: float
+    /// Rollout windows of the training run's X per a-posteriori epoch (drawn at random).
+    Windows: int
+    /// Longest rollout window of the a-posteriori stage (samples of `SampleInterval`); the horizon grows from 1
+    /// to it over the first half of the epochs.
+    MaxHorizon: int
     /// Seed of the truth's initial state (the out-of-domain runs use `Seed + 1`, `Seed + 2`, …).
     Seed: int
     /// Seeds of the closure networks (MLP and CNN, each trained once per seed; forecast errors are the mean over
@@ -109,14 +128,15 @@ type Settings = {
     /// Share of the training period every closure and the LSTM see, in (0, 1]: the first ⌈f·N⌉ of the N samples
     /// (each K pairs (X_k, U_k)) in time (see `trainingSamples`); 1 keeps all. The test runs never change.
     TrainFraction: float
-    /// Uncertainty of the hybrid's X forecasts (deep ensemble of closures, MC dropout); `Iterations` are the
-    /// closure's Adam epochs.
+    /// Uncertainty of the MLP hybrid's X forecasts (deep ensemble of closures, MC dropout); `Iterations` are the
+    /// closure's a-priori Adam epochs (the members are not trained through the solver).
     Uncertainty: CaseUncertainty.Settings
     /// Lead (MTU) of the forecasts whose uncertainty is scored.
     UncertaintyLead: float
 }
 
-/// The report settings: 200 MTU of training data, 100 start states, free runs of 200 MTU, 1000 epochs.
+/// The report settings: 200 MTU of training data, 100 start states, free runs of 200 MTU, 1000 a-priori and 200
+/// a-posteriori epochs.
 let defaults = {
     K = 8
     J = 32
@@ -126,7 +146,7 @@ let defaults = {
     Forcing = 20.0
     OutOfDomain = [| 18.0; 24.0 |]
     TruthDt = 0.001
-    ModelDt = 0.005
+    ModelDt = 0.01
     SpinUp = 10.0
     TrainSpan = 200.0
     SampleInterval = 0.05
@@ -138,6 +158,10 @@ let defaults = {
     Width = 16
     Epochs = 1000
     LearningRate = 1e-2
+    PosteriorEpochs = 200
+    PosteriorRate = 2e-3
+    Windows = 64
+    MaxHorizon = 10
     Seed = 1
     NetworkSeeds = [ 5; 6; 7 ]
     CnnChannels = 16
@@ -158,8 +182,8 @@ let defaults = {
     UncertaintyLead = 0.5
 }
 
-/// Settings for tests and CI: 30 MTU of training data, 30 start states, free runs of 50 MTU, 300 epochs, two
-/// network seeds.
+/// Settings for `hybrid report --quick`: 30 MTU of training data, 30 start states, free runs of 50 MTU, 300
+/// a-priori and 60 a-posteriori epochs, two network seeds.
 let quick = {
     defaults with
         NetworkSeeds = [ 5; 6 ]
@@ -168,6 +192,9 @@ let quick = {
         Starts = 30
         FreeRun = 50.0
         Epochs = 300
+        PosteriorEpochs = 60
+        Windows = 32
+        MaxHorizon = 6
         SequenceIterations = 60
         TransformerIterations = 60
         Uncertainty = {
@@ -219,14 +246,32 @@ type ModelResult = {
     SeedRmse: float[][][]
     /// Physics residual of the in-domain test forecasts: their defect under the X equation with no sub-grid term
     /// from each sample to the next, x(t + Δ) − Φ(x(t)) with Φ the truncated model's RK4 flow over one sampling
-    /// interval, RMS over start states, samples up to the largest lead and sites (0 up to round-off for
-    /// "truncated" itself; `Outcome.TruthPhysicsResidual` is the truth's, the size of the real sub-grid effect).
+    /// interval (`Simulate` of the compiled truncated model), RMS over start states, samples up to the largest lead
+    /// and sites (0 up to round-off for "truncated" itself; `Outcome.TruthPhysicsResidual` is the truth's, the size of the real sub-grid effect).
     PhysicsResidual: float
     /// X_0 of the first in-domain test forecast, every sample up to the largest lead.
     Example: float[]
     /// The closure U_0 at the uniform state X_k = x (every site) for x on `Outcome.ClosureGrid` (for the per-site
     /// closures the same as U(x) at any site); NaN where the model has no closure.
     Closure: float[]
+}
+
+/// One row of the a-priori against a-posteriori ablation (issue #15, 2 e): a closure network trained one way.
+type AblationRow = {
+    /// "MLP" or "CNN".
+    Closure: string
+    /// "a-priori (regression onto U)" or "a-posteriori (through the solver)".
+    Training: string
+    /// Adam epochs in all (the same for both trainings of a closure).
+    Epochs: int
+    /// Forecast RMSE of X, [forcing][lead] (in-domain first), the root of the mean MSE over network seeds.
+    Rmse: float[][]
+    /// Forecast RMSE per network seed, [seed][forcing][lead].
+    SeedRmse: float[][][]
+    /// MSE of the closure against the truth's U on the in-domain test samples, mean over network seeds.
+    ClosureMse: float
+    /// Training wall time in seconds, mean over network seeds.
+    TrainSeconds: float
 }
 
 /// Outcome of `run`.
@@ -249,6 +294,8 @@ type Outcome = {
     ClosureGrid: float[]
     /// Every model, in the order of the table.
     Models: ModelResult[]
+    /// A-priori against a-posteriori training of each closure network (MLP first, then CNN; a-priori first).
+    Ablation: AblationRow[]
     /// Calibration of the hybrid's X forecasts at `Settings.UncertaintyLead` (deep ensemble, MC dropout), in
     /// domain and at each out-of-domain forcing (issue #6 e).
     Uncertainty: CaseUncertainty.MethodResult[]
@@ -262,84 +309,116 @@ type internal TruthRun = {
     U: float[][]
 }
 
+let private f64 = torch.ScalarType.Float64
+
 let private steps (span: float) (dt: float) = int (Math.Round(span / dt))
 
-/// One classical RK4 step of size `dt` on `state` (length `m`) in place, for the right-hand side `rhs z d`
-/// that writes dz/dt into `d`; the stage buffers are allocated once.
-let private rk4Step (m: int) (dt: float) (rhs: float[] -> float[] -> unit) (state: float[]) : unit -> unit =
-    let k1, k2, k3, k4, tmp =
-        Array.zeroCreate m, Array.zeroCreate m, Array.zeroCreate m, Array.zeroCreate m, Array.zeroCreate m
+/// The forcing F of the compiled models: one value for every trajectory of a rollout (0-dim) or one per
+/// trajectory ([B; 1]), set before each rollout.
+type internal ForcingValues() =
+    let mutable current: torch.Tensor = null
 
-    let stage (h: float) (k: float[]) =
-        for i in 0 .. m - 1 do
-            tmp[i] <- state[i] + h * k[i]
+    /// Makes `values` the forcing of the next rollouts: one value for all trajectories, or one per trajectory.
+    member _.Use(values: float[]) =
+        if not (isNull current) then
+            current.Dispose()
 
-    fun () ->
-        rhs state k1
-        stage (0.5 * dt) k1
-        rhs tmp k2
-        stage (0.5 * dt) k2
-        rhs tmp k3
-        stage dt k3
-        rhs tmp k4
+        let t =
+            if values.Length = 1 then
+                torch.tensor (values[0], dtype = f64)
+            else
+                torch.tensor(values, dtype = f64).reshape (int64 values.Length, 1L)
 
-        for i in 0 .. m - 1 do
-            state[i] <- state[i] + dt / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i])
+        current <- t.DetachFromDisposeScope()
 
-/// Integrates the coupled system (RK4, `TruthDt`) from a random state drawn with `seed`: `SpinUp` MTU,
-/// then `samples` samples every `SampleInterval` (the first right after the spin-up).
-let internal truth (s: Settings) (forcing: float) (seed: int) (samples: int) : TruthRun =
-    let k, j = s.K, s.J
-    let n = k * j
-    let coupling = s.H * s.C / s.B
-    let cb = s.C * s.B
-    let rng = Random seed
-    let x0 = Array.init k (fun _ -> forcing * (0.5 + rng.NextDouble()) * 0.5)
-    let y0 = Array.init n (fun _ -> 0.1 * (rng.NextDouble() - 0.5))
-    let state = Array.append x0 y0
-    let m = k + n
+    /// F at time t (constant in time).
+    member _.At(_: float) : torch.Tensor = current
 
-    let rhs (z: float[]) (d: float[]) =
-        for i in 0 .. k - 1 do
-            let xm1 = z[(i + k - 1) % k]
-            let xm2 = z[(i + k - 2) % k]
-            let xp1 = z[(i + 1) % k]
-            let mutable sum = 0.0
+/// The two-scale Lorenz-96 system of `s` as a DSL model on the compiler's two-scale lattice (K slow sites with J
+/// fast sites each), F a forcing. The initial conditions are placeholders: every run starts from given states.
+let internal truthModel (s: Settings) : Model =
+    let X, Y, F, h, c, b = sym "X", sym "Y", sym "F", sym "h", sym "c", sym "b"
 
-            for jj in 0 .. j - 1 do
-                sum <- sum + z[k + i * j + jj]
+    model "lorenz96_two_scale" {
+        domain (twoScaleLattice s.K s.J)
+        field "X"
+        fastField "Y"
+        forcing "F"
+        constant "h" s.H
+        constant "c" s.C
+        constant "b" s.B
+        equation (dt X == -(shift X -1) * (shift X -2 - shift X 1) - X + F - h * c / b * sumFast Y)
 
-            d[i] <- -xm1 * (xm2 - xp1) - z[i] + forcing - coupling * sum
+        equation (
+            dt Y
+            == -c * b * shiftFast Y 1 * (shiftFast Y 2 - shiftFast Y -1) - c * Y
+               + h * c / b * X
+        )
 
-        for i in 0 .. n - 1 do
-            let yp1 = z[k + (i + 1) % n]
-            let yp2 = z[k + (i + 2) % n]
-            let ym1 = z[k + (i + n - 1) % n]
-            d[k + i] <- -cb * yp1 * (yp2 - ym1) - s.C * z[k + i] + coupling * z[i / j]
+        initialValue "X" 0.0
+        initialValue "Y" 0.0
+    }
 
-    let dt = s.TruthDt
-    let step = rk4Step m dt rhs state
+/// The X equation's resolved part −X_{k−1}(X_{k−2} − X_{k+1}) − X_k + F.
+let private resolved =
+    let X, F = sym "X", sym "F"
+    -(shift X -1) * (shift X -2 - shift X 1) - X + F
 
-    for _ in 1 .. steps s.SpinUp dt do
-        step ()
+/// The truncated model: the X equation on the one-scale lattice of K sites with no sub-grid term (U = 0).
+let internal truncatedModel (s: Settings) : Model =
+    let X = sym "X"
 
-    let per = steps s.SampleInterval dt
-    let xs = Array.zeroCreate samples
-    let us = Array.zeroCreate samples
+    model "lorenz96_truncated" {
+        domain (lattice s.K)
+        field "X"
+        forcing "F"
+        equation (dt X == resolved)
+        initialValue "X" 0.0
+    }
 
-    for t in 0 .. samples - 1 do
-        if t > 0 then
-            for _ in 1..per do
-                step ()
+/// The X equation with the cubic closure U_k = a0 + a1 X_k + a2 X_k² + a3 X_k³ (coefficients fixed at `a`).
+let internal cubicModel (s: Settings) (a: float[]) : Model =
+    let X, a0, a1, a2, a3 = sym "X", sym "a0", sym "a1", sym "a2", sym "a3"
 
-        if not (Array.forall Double.IsFinite state) then
-            raise (HybridException $"Lorenz-96 truth (F = {forcing}) blew up; lower TruthDt.")
+    model "lorenz96_cubic" {
+        domain (lattice s.K)
+        field "X"
+        forcing "F"
+        param "a0" (fixedAt a[0])
+        param "a1" (fixedAt a[1])
+        param "a2" (fixedAt a[2])
+        param "a3" (fixedAt a[3])
+        equation (dt X == resolved + a0 + a1 * X + a2 * X * X + a3 * X * X * X)
+        initialValue "X" 0.0
+    }
 
-        xs[t] <- Array.sub state 0 k
+/// Standardisation of the closure networks: U = MeanU + ScaleU · N((X − MeanX) / ScaleX), one (mean, scale) pair
+/// for all X and one for all U of the training pairs.
+type internal Standardisation = {
+    MeanX: float
+    ScaleX: float
+    MeanU: float
+    ScaleU: float
+}
 
-        us[t] <- Array.init k (fun i -> -coupling * Array.sum (Array.sub state (k + i * j) j))
+/// The X equation with the pointwise neural closure U_k = μ_U + σ_U · U((X_k − μ_X)/σ_X); the network is the
+/// module named "U".
+let internal mlpModel (s: Settings) (z: Standardisation) : Model =
+    let X, mx, sx, mu, su = sym "X", sym "mx", sym "sx", sym "mu", sym "su"
+    let closure = call "U"
 
-    { X = xs; U = us }
+    model "lorenz96_mlp" {
+        domain (lattice s.K)
+        field "X"
+        forcing "F"
+        constant "mx" z.MeanX
+        constant "sx" z.ScaleX
+        constant "mu" z.MeanU
+        constant "su" z.ScaleU
+        neural "U" (named "U" 1)
+        equation (dt X == resolved + mu + su * closure [ (X - mx) / sx ])
+        initialValue "X" 0.0
+    }
 
 /// Hidden convolutions of the CNN closure (each followed by tanh; then one output convolution).
 [<Literal>]
@@ -349,46 +428,184 @@ let internal CnnHiddenLayers = 2
 let internal cnnReach (s: Settings) =
     (CnnHiddenLayers + 1) * (s.CnnKernel / 2)
 
-/// A sub-grid closure: the K tendencies U from the K slow variables X.
-type internal Closure = float[] -> float[]
+/// The X equation with the CNN closure U_k = μ_U + σ_U · C(z_{k−r}, …, z_{k+r}), z = (X − μ_X)/σ_X and
+/// r = `cnnReach`; the network is the module named "C" (a `StencilCnn`).
+let internal cnnModel (s: Settings) (z: Standardisation) : Model =
+    let X, mx, sx, mu, su = sym "X", sym "mx", sym "sx", sym "mu", sym "su"
+    let closure = call "C"
+    let r = cnnReach s
 
-/// Forecasts of a model: forcing F, start state X (K) and number of samples → the path [samples][K], the start
-/// included.
-type internal Path = float -> float[] -> int -> float[][]
+    let stencil = [ for m in -r .. r -> ((if m = 0 then X else shift X m) - mx) / sx ]
 
-/// The closure that applies `u` at every site: U_k = u(X_k).
-let internal perSite (u: float -> float) : Closure = Array.map u
+    model "lorenz96_cnn" {
+        domain (lattice s.K)
+        field "X"
+        forcing "F"
+        constant "mx" z.MeanX
+        constant "sx" z.ScaleX
+        constant "mu" z.MeanU
+        constant "su" z.ScaleU
+        neural "C" (named "C" (2 * r + 1))
+        equation (dt X == resolved + mu + su * closure stencil)
+        initialValue "X" 0.0
+    }
 
-/// Integrates the X equation with closure `u` from `x0` with RK4 at `ModelDt`; returns `samples` samples (the
-/// first is `x0`) every `SampleInterval`.
-let private forecast (s: Settings) (forcing: float) (u: Closure) (x0: float[]) (samples: int) =
-    let k = s.K
-    let dt = s.ModelDt
+/// The CNN over the ring of sites as a closure of one site's stencil: [..., 2r + 1] → [..., 1], the layers of
+/// `net` (a `Cnn1d` with one input and one output channel whose convolutions reach r sites in all, tanh between
+/// them) applied without padding, so that the 2r + 1 values shrink to the one output at the stencil's centre:
+/// the network run on the whole periodic ring, at the stencil's site.
+type internal StencilCnn(net: Cnn1d, reach: int) as this =
+    inherit torch.nn.Module<torch.Tensor, torch.Tensor>("stencil_cnn")
 
-    let rhs (z: float[]) (d: float[]) =
-        let uz = u z
+    do this.register_module ("net", net)
 
-        for i in 0 .. k - 1 do
-            d[i] <-
-                -z[(i + k - 1) % k] * (z[(i + k - 2) % k] - z[(i + 1) % k]) - z[i]
-                + forcing
-                + uz[i]
+    let layers =
+        Neural.parameters net
+        |> Array.chunkBySize 2
+        |> Array.map (fun pair -> pair[0], pair[1])
 
-    let state = Array.copy x0
+    override _.forward(x: torch.Tensor) : torch.Tensor =
+        let width = int64 (2 * reach + 1)
 
-    let step = rk4Step k dt rhs state
+        if x.dim () = 0L || x.shape[x.shape.Length - 1] <> width then
+            raise (
+                HybridException
+                    $"Lorenz-96 CNN closure: expects stencils of {width} values in the last dimension, got shape [{String.Join(',', x.shape)}]."
+            )
 
-    let per = steps s.SampleInterval dt
-    let out = Array.zeroCreate samples
+        let mutable h = x.reshape (-1L, 1L, width)
 
-    for t in 0 .. samples - 1 do
-        if t > 0 then
-            for _ in 1..per do
-                step ()
+        for i, (w, b) in Array.indexed layers do
+            h <- torch.nn.functional.conv1d (h, w, b)
 
-        out[t] <- Array.copy state
+            if i < layers.Length - 1 then
+                h <- torch.tanh h
 
-    out
+        h.reshape (Array.append x.shape[.. x.shape.Length - 2] [| 1L |])
+
+/// The standardised stencils of a batch of states [N; K]: [N; K; 2r + 1], entry m + r the value at site k + m.
+let internal stencils (reach: int) (x: torch.Tensor) : torch.Tensor =
+    torch.stack ([| for m in -reach .. reach -> torch.roll (x, int64 -m, 1L) |], -1L)
+
+/// Rollout options of `samples` samples every `SampleInterval` (the first at t = 0) with RK4 at `dt`.
+let private rolloutOptions (s: Settings) (dt: float) (samples: int) = {
+    Rollout.defaults with
+        Scheme = Scheme.Rk4
+        Dt = dt
+        SaveTimes = Array.init samples (fun i -> float i * s.SampleInterval)
+        FiniteCheckEvery = 0
+        OnUnstable = OnUnstable.Ignore
+}
+
+/// Integrates the coupled system (`truthModel`, RK4 at `TruthDt`, `Simulate`) from a random state drawn with
+/// `seed`: `SpinUp` MTU, then `samples` samples every `SampleInterval` (the first right after the spin-up).
+let internal truth (s: Settings) (forcing: float) (seed: int) (samples: int) : TruthRun =
+    Engine.init ()
+    use _ = torch.NewDisposeScope()
+    use _ = torch.no_grad ()
+    let k, j = s.K, s.J
+    let rng = Random seed
+    let x0 = Array.init k (fun _ -> forcing * (0.5 + rng.NextDouble()) * 0.5)
+    let y0 = Array.init (k * j) (fun _ -> 0.1 * (rng.NextDouble() - 0.5))
+    let f = ForcingValues()
+    f.Use [| forcing |]
+
+    let sim =
+        Compiler.compile
+            {
+                Compiler.defaults with
+                    Forcings = Map [ "F", f.At ]
+            }
+            (truthModel s)
+
+    let options = {
+        rolloutOptions s s.TruthDt samples with
+            SaveTimes = Array.init samples (fun i -> s.SpinUp + float i * s.SampleInterval)
+    }
+
+    let u0 = [|
+        torch.tensor(x0, dtype = f64).reshape (1L, int64 k)
+        torch.tensor(y0, dtype = f64).reshape (1L, int64 (k * j))
+    |]
+
+    let trajectory = sim.Simulate(u0, options)
+
+    let xs =
+        trajectory.Values[0].reshape(int64 samples, int64 k).data<float>().ToArray()
+
+    let us =
+        (trajectory.Values[1].reshape (int64 samples, int64 k, int64 j)).sum(2L).data<float>().ToArray()
+
+    if not (Array.forall Double.IsFinite xs && Array.forall Double.IsFinite us) then
+        raise (HybridException $"Lorenz-96 truth (F = {forcing}) blew up; lower TruthDt (now {s.TruthDt}).")
+
+    let coupling = s.H * s.C / s.B
+
+    {
+        X = Array.chunkBySize k xs
+        U = Array.chunkBySize k us |> Array.map (Array.map (fun v -> -coupling * v))
+    }
+
+/// A compiled X-only model with its forcing: `Paths` runs it.
+type internal XModel = {
+    Simulator: Simulator
+    Forcing: ForcingValues
+}
+
+/// Forecasts of a model: the forcing of each start state, the start states (each K values) and the number of
+/// samples → the paths [start][sample][K], the start included.
+type internal Paths = float[] -> float[][] -> int -> float[][][]
+
+/// Compiles an X-only model with the closures' networks `modules` (by closure name): on the generated kernels
+/// where they apply (`Backend.Auto`) for models without networks; on the eager back end for models with one (the
+/// kernel rollout of this case's network closures through the solver raised an index error in the generated
+/// step, and with one libtorch thread the eager back end is as fast here: the networks dominate).
+let internal compileX (m: Model) (modules: (string * torch.nn.Module<torch.Tensor, torch.Tensor>) list) : XModel =
+    let f = ForcingValues()
+    f.Use [| 0.0 |]
+
+    let sim =
+        Compiler.compile
+            {
+                Compiler.defaults with
+                    Forcings = Map [ "F", f.At ]
+                    Modules = Map modules
+                    Backend = if List.isEmpty modules then Backend.Auto else Backend.Eager
+            }
+            m
+
+    { Simulator = sim; Forcing = f }
+
+/// The rollouts of `x` from the start states `x0` ([B; K] tensor) at the forcings `forcings` (one, or one per start):
+/// [samples; B; K].
+let private simulateX (s: Settings) (x: XModel) (forcings: float[]) (x0: torch.Tensor) (samples: int) =
+    x.Forcing.Use forcings
+    x.Simulator.Simulate([| x0 |], rolloutOptions s s.ModelDt samples).Values[0]
+
+/// The paths of `x` (no gradients), batched over the start states.
+let internal pathsOf (s: Settings) (x: XModel) : Paths =
+    fun forcings starts samples ->
+        use _ = torch.NewDisposeScope()
+        use _ = torch.no_grad ()
+        let b = starts.Length
+        let x0 = torch.tensor(Array.concat starts, dtype = f64).reshape (int64 b, int64 s.K)
+        let values = (simulateX s x forcings x0 samples).data<float>().ToArray()
+        Array.init b (fun n -> Array.init samples (fun t -> Array.sub values ((t * b + n) * s.K) s.K))
+
+/// The sub-grid term U(X) of the compiled X-only model `x` at the states `xs` ([N][K]): its tendency minus that
+/// of the compiled truncated model `truncated` (both `Dynamics.total` at F = 0), [N][K].
+let internal closureAt (s: Settings) (truncated: XModel) (x: XModel) (xs: float[][]) : float[][] =
+    use _ = torch.NewDisposeScope()
+    use _ = torch.no_grad ()
+    let n = xs.Length
+    let state = torch.tensor(Array.concat xs, dtype = f64).reshape (int64 n, int64 s.K)
+
+    let tendency (m: XModel) =
+        m.Forcing.Use [| 0.0 |]
+        (Dynamics.total m.Simulator.Dynamics (m.Simulator.Theta()) 0.0 [| state |])[0]
+
+    (tendency x .- tendency truncated).data<float>().ToArray()
+    |> Array.chunkBySize s.K
 
 /// Mean, standard deviation and autocorrelation at `lagSamples` of X pooled over sites.
 let private statistics (xs: float[][]) (lagSamples: int) =
@@ -404,152 +621,183 @@ let private statistics (xs: float[][]) (lagSamples: int) =
 
     mean, sqrt var, (if var > 0.0 then cov / var else nan)
 
-/// Least-squares cubic a0 + a1 x + a2 x² + a3 x³ through the pairs (normal equations, Gaussian elimination
-/// with partial pivoting on x scaled by `scale`); returns (a0, a1, a2, a3) in the original units.
+/// Least-squares cubic a0 + a1 x + a2 x² + a3 x³ through the pairs (`torch.linalg.lstsq` on x scaled by
+/// `scale`); returns (a0, a1, a2, a3) in the original units.
 let private cubicFit (xs: float[]) (us: float[]) (scale: float) =
-    let p = 4
-    let a = Array2D.zeroCreate (p) (p + 1)
-
-    for n in 0 .. xs.Length - 1 do
-        let z = xs[n] / scale
-        let basis = [| 1.0; z; z * z; z * z * z |]
-
-        for r in 0 .. p - 1 do
-            for c in 0 .. p - 1 do
-                a[r, c] <- a[r, c] + basis[r] * basis[c]
-
-            a[r, p] <- a[r, p] + basis[r] * us[n]
-
-    for col in 0 .. p - 1 do
-        let pivot = [ col .. p - 1 ] |> List.maxBy (fun r -> abs a[r, col])
-
-        for c in 0..p do
-            let t = a[col, c]
-            a[col, c] <- a[pivot, c]
-            a[pivot, c] <- t
-
-        for r in 0 .. p - 1 do
-            if r <> col then
-                let f = a[r, col] / a[col, col]
-
-                for c in col..p do
-                    a[r, c] <- a[r, c] - f * a[col, c]
-
-    Array.init p (fun r -> a[r, p] / a[r, r] / Math.Pow(scale, float r))
-
-let private f64 = torch.ScalarType.Float64
-
-/// Weights and biases of a network's layers in order: (weight shape, weight values, bias values).
-let private layersOf (net: torch.nn.Module) =
-    net.named_parameters ()
-    |> Seq.map (fun struct (_, p) -> p.shape, p.data<float>().ToArray())
-    |> Array.ofSeq
-    |> Array.chunkBySize 2
-    |> Array.map (fun pair -> fst pair[0], snd pair[0], snd pair[1])
-
-/// An MLP [B; K] → [B; K] on standardised values, the same network at every site.
-let private applyMlp (net: Mlp) (x: torch.Tensor) =
-    (net.forward (x.unsqueeze -1L)).squeeze -1L
-
-/// A CNN [B; K] → [B; K] on standardised values, over the ring of sites.
-let private applyCnn (net: Cnn1d) (x: torch.Tensor) =
-    (net.forward (x.unsqueeze 1L)).squeeze 1L
-
-/// Raises unless `f`, a network copied into plain F#, agrees with `apply` (the network on [B; K]) on a few
-/// deterministic probe states of `k` sites.
-let private verify (what: string) (k: int) (apply: torch.Tensor -> torch.Tensor) (f: float[] -> float[]) =
-    use _ = torch.no_grad ()
-
-    let probes =
-        Array.init 4 (fun p -> Array.init k (fun i -> 2.5 * sin (1.7 * float (p * k + i) + 0.3)))
-
-    use input =
-        torch.tensor(Array.concat probes, dtype = f64).reshape (int64 probes.Length, int64 k)
-
-    use output = apply input
-    let expected = output.data<float>().ToArray() |> Array.chunkBySize k
-
-    for x, e in Array.zip probes expected do
-        let got = f x
-
-        for i in 0 .. k - 1 do
-            if abs (got[i] - e[i]) > 1e-9 * (1.0 + abs e[i]) then
-                raise (HybridException $"Lorenz-96: the copied {what} disagrees with its forward pass at site {i}.")
-
-/// The trained MLP as a plain function of one standardised value (weights copied out; tanh between the linear
-/// layers), checked against the network's own forward pass.
-let private asFunction (net: Mlp) (k: int) : float -> float =
-    let layers = layersOf net
-    let last = layers.Length - 1
-
-    let f (x: float) =
-        let mutable h = [| x |]
-
-        for l, (shape, w, b) in Array.indexed layers do
-            let rows, cols = int shape[0], int shape[1]
-
-            let next =
-                Array.init rows (fun r ->
-                    let mutable acc = b[r]
-
-                    for c in 0 .. cols - 1 do
-                        acc <- acc + w[r * cols + c] * h[c]
-
-                    acc)
-
-            h <- if l < last then Array.map tanh next else next
-
-        h[0]
-
-    verify "network" k (applyMlp net) (perSite f)
-    f
-
-/// A 1-D CNN (`Cnn1d` with periodic padding, tanh between the convolutions, one input and one output channel)
-/// as a plain function on the ring of sites: the weights are copied out once; each convolution is the
-/// cross-correlation output[o][k] = b[o] + Σ_i Σ_j w[o, i, j] · input[i][(k + j − ⌊width/2⌋) mod K], as in
-/// TorchSharp. `run` checks it against the network's forward pass.
-let internal convFunction (net: Cnn1d) : float[] -> float[] =
-    let layers = layersOf net
-    let last = layers.Length - 1
-
-    fun (x: float[]) ->
-        let k = x.Length
-        let mutable h = [| x |]
-
-        for l, (shape, w, b) in Array.indexed layers do
-            let outs, ins, width = int shape[0], int shape[1], int shape[2]
-            let half = width / 2
-
-            let next =
-                Array.init outs (fun o ->
-                    Array.init k (fun site ->
-                        let mutable acc = b[o]
-
-                        for i in 0 .. ins - 1 do
-                            let row = h[i]
-                            let offset = (o * ins + i) * width
-
-                            for j in 0 .. width - 1 do
-                                acc <- acc + w[offset + j] * row[((site + j - half) % k + k) % k]
-
-                        acc))
-
-            h <- if l < last then Array.map (Array.map tanh) next else next
-
-        h[0]
+    use _ = torch.NewDisposeScope()
+    let z = torch.tensor (xs, dtype = f64) ./ scale
+    let design = torch.stack ([| torch.ones_like z; z; z .* z; z .* z .* z |], 1L)
+    let target = torch.tensor(us, dtype = f64).unsqueeze 1L
+    let struct (solution, _, _, _) = torch.linalg.lstsq (design, target)
+    let solution = solution.reshape(-1L).data<float>().ToArray()
+    Array.init 4 (fun r -> solution[r] / Math.Pow(scale, float r))
 
 /// Training samples (in time, from the first) that `s.TrainFraction` keeps of the `samples` of the training period:
-/// ⌈f·samples⌉, at least `SequenceWindow + 1` (one LSTM window).
+/// ⌈f·samples⌉, at least `SequenceWindow + 1` (one LSTM window) and `MaxHorizon + 1` (one rollout window).
 let internal trainingSamples (s: Settings) (samples: int) : int =
-    TrainFraction.count "Lorenz-96" s.TrainFraction (s.SequenceWindow + 1) samples
+    TrainFraction.count "Lorenz-96" s.TrainFraction (max (s.SequenceWindow + 1) (s.MaxHorizon + 1)) samples
+
+/// A closure network of the case: its module as the compiled model calls it, the network (for initialisation,
+/// dropout and parameters), and the model that calls it.
+type internal ClosureNetwork = {
+    /// "MLP" or "CNN".
+    Kind: string
+    /// The closure's name in the model.
+    Name: string
+    /// What the compiled model calls.
+    Module: torch.nn.Module<torch.Tensor, torch.Tensor>
+    /// The network whose weights are trained.
+    Net: torch.nn.Module
+    /// The closure at every site of standardised states [N; K]: [N; K] (what the regression fits).
+    Ring: torch.Tensor -> torch.Tensor
+    /// The X equation calling it.
+    Model: Model
+}
+
+/// A new closure network of `kind` from `seed` (dropout only for the MLP). `CaseTraining.initialise` scales
+/// weights by 1/√(shape[1]), the input channels of a convolution kernel [out; in; width], whose fan-in is
+/// in · width: kernels are scaled by a further 1/√width.
+/// `zeroOutput` starts the network's output layer at zero (the closure then starts at U = μ_U).
+let internal newNetwork
+    (s: Settings)
+    (z: Standardisation)
+    (kind: string)
+    (seed: int)
+    (dropout: float)
+    (zeroOutput: bool)
+    =
+    match kind with
+    | "MLP" ->
+        let net = new Mlp("U", 1, 1, s.Width, 2, dropout = dropout, dtype = f64)
+        CaseTraining.initialise net seed zeroOutput
+
+        {
+            Kind = kind
+            Name = "U"
+            Module = net :> torch.nn.Module<torch.Tensor, torch.Tensor>
+            Net = net :> torch.nn.Module
+            Ring = fun x -> (net.forward (x.unsqueeze -1L)).squeeze -1L
+            Model = mlpModel s z
+        }
+    | _ ->
+        let reach = cnnReach s
+
+        let net =
+            new Cnn1d("C", 1, 1, s.CnnChannels, CnnHiddenLayers, s.CnnKernel, padding = Padding.Periodic, dtype = f64)
+
+        CaseTraining.initialise net seed zeroOutput
+
+        using (torch.no_grad ()) (fun _ ->
+            for p in Neural.parameters net do
+                if p.dim () = 3L then
+                    withScalar (1.0 / sqrt (float p.shape[2])) p.mul_ |> ignore)
+
+        {
+            Kind = kind
+            Name = "C"
+            Module = new StencilCnn(net, reach) :> torch.nn.Module<torch.Tensor, torch.Tensor>
+            Net = net :> torch.nn.Module
+            Ring = fun x -> (net.forward (x.unsqueeze 1L)).squeeze 1L
+            Model = cnnModel s z
+        }
+
+/// A-priori training of `c`: `epochs` full-batch Adam epochs (`Trainer.train`, rate `LearningRate`) of regression
+/// of the closure at every site of the standardised states `x` [N; K] onto the standardised sub-grid terms `u`
+/// [N; K]. Returns the wall time in seconds; leaves the network in eval mode.
+let internal trainAPriori (s: Settings) (c: ClosureNetwork) (x: torch.Tensor) (u: torch.Tensor) seed epochs =
+    let fit =
+        Trainer.train
+            {
+                Trainer.defaults with
+                    Epochs = epochs
+                    Seed = seed
+                    Groups = [| Trainer.group "phi" s.LearningRate (Neural.parameters c.Net) |]
+                    Modules = [| c.Net |]
+            }
+            {
+                Loss =
+                    fun _ ->
+                        let l = (square (c.Ring x .- u)).mean ()
+
+                        {
+                            Total = l
+                            Parts = [| "regression", l |]
+                        }
+                Validation = None
+            }
+
+    c.Net.eval () |> ignore
+    fit.WallTime.TotalSeconds
+
+/// A-posteriori training of `c` through the solver: `PosteriorEpochs` Adam epochs (`Trainer.train`, rate
+/// `PosteriorRate`, gradient norm clipped at 1) on the MSE of X of the compiled model `x` (which calls `c`) over
+/// `Windows` random windows of the trajectory `data` [samples; 1; K] per epoch, from the window's first state
+/// (multiple shooting), the horizon growing from 1 sample to `MaxHorizon` over the first half of the epochs.
+/// Returns the wall time in seconds; leaves the network in eval mode.
+let internal trainThroughSolver (s: Settings) (c: ClosureNetwork) (x: XModel) (data: torch.Tensor) seed =
+    let snapshots = int data.shape[0]
+
+    let fit =
+        Trainer.train
+            {
+                Trainer.defaults with
+                    Epochs = s.PosteriorEpochs
+                    Seed = seed
+                    Groups = [| Trainer.group "phi" s.PosteriorRate (Neural.parameters c.Net) |]
+                    ClipNorm = 1.0
+                    Horizon = {
+                        Start = 1
+                        Max = s.MaxHorizon
+                        GrowEvery = max 1 (s.PosteriorEpochs / (2 * s.MaxHorizon))
+                    }
+                    Modules = [| c.Net |]
+            }
+            {
+                Loss =
+                    fun ctx ->
+                        let pairs =
+                            Windows.starts snapshots 1 ctx.Horizon |> Windows.sample ctx.Random s.Windows
+
+                        let windows = Windows.take data pairs ctx.Horizon
+
+                        let predicted =
+                            simulateX s x [| s.Forcing |] (windows.select (0L, 0L)) (ctx.Horizon + 1)
+
+                        let l =
+                            (square (
+                                predicted.narrow (0L, 1L, int64 ctx.Horizon)
+                                .- windows.narrow (0L, 1L, int64 ctx.Horizon)
+                            ))
+                                .mean ()
+
+                        {
+                            Total = l
+                            Parts = [| "rollout", l |]
+                        }
+                Validation = None
+            }
+
+    c.Net.eval () |> ignore
+    fit.WallTime.TotalSeconds
 
 /// Runs the truths, fits the closures and scores every model.
-let run (s: Settings) : Outcome =
+let rec run (s: Settings) : Outcome =
     Engine.init ()
 
     if List.isEmpty s.NetworkSeeds then
         raise (HybridException "Lorenz-96: NetworkSeeds is empty; give at least one seed, e.g. [ 5 ].")
 
+    let perSample = steps s.SampleInterval s.ModelDt
+
+    if abs (float perSample * s.ModelDt - s.SampleInterval) > 1e-9 then
+        raise (
+            HybridException
+                $"Lorenz-96: SampleInterval {s.SampleInterval} is not a whole number of model steps ModelDt = {s.ModelDt}; choose ModelDt = SampleInterval / n."
+        )
+
+    CaseTraining.singleThreaded (fun () -> runWith s)
+
+and private runWith (s: Settings) : Outcome =
     use outer = torch.NewDisposeScope()
     let lagSamples = steps s.Lag s.SampleInterval
     let leadSamples = s.Leads |> Array.map (fun l -> steps l s.SampleInterval)
@@ -581,8 +829,8 @@ let run (s: Settings) : Outcome =
     let trainX = Array.concat train.X
     let trainU = Array.concat train.U
 
-    let closureMse (u: Closure) (xs: float[][]) (us: float[][]) =
-        Array.map2 (fun x t -> Array.map2 (fun a b -> (a - b) * (a - b)) (u x) t) xs us
+    let mseOf (a: float[][]) (b: float[][]) =
+        Array.map2 (Array.map2 (fun (p: float) q -> (p - q) * (p - q))) a b
         |> Array.concat
         |> Array.average
 
@@ -602,69 +850,81 @@ let run (s: Settings) : Outcome =
 
     let grid = Array.init 121 (fun i -> -20.0 + 0.5 * float i)
 
-    // Forecast RMSE at every lead, [forcing][lead], of the forecasts `path f x0 samples` ([samples][K], the start
-    // included) from the test start states.
-    let rmsesOf (path: float -> float[] -> int -> float[][]) =
+    let startsOf (r: TruthRun) =
+        Array.init s.Starts (fun n -> r.X[n * spacing])
+
+    // Forecast RMSE at every lead, [forcing][lead], of the forecasts `paths` from the test start states.
+    let rmsesOf (paths: Paths) =
         tests
         |> Array.mapi (fun i r ->
-            let squared =
-                Array.init s.Starts (fun n ->
-                    let start = n * spacing
-                    let path = path forcings[i] r.X[start] (maxLead + 1)
+            let forecasts = paths [| forcings[i] |] (startsOf r) (maxLead + 1)
 
-                    leadSamples
-                    |> Array.map (fun l ->
-                        Array.map2 (fun a b -> (a - b) * (a - b)) path[l] r.X[start + l]
-                        |> Array.average))
+            leadSamples
+            |> Array.map (fun l ->
+                Array.init s.Starts (fun n -> mseOf [| forecasts[n][l] |] [| r.X[n * spacing + l] |])
+                |> Array.average
+                |> sqrt))
 
-            Array.init leadSamples.Length (fun l -> sqrt (squared |> Array.averageBy (fun e -> e[l]))))
+    let truncatedX = compileX (truncatedModel s) []
+    let truncatedPaths = pathsOf s truncatedX
 
-    // The physics residual of paths [start][sample][K] (see `ModelResult.PhysicsResidual`).
+    // The physics residual of paths [start][sample][K] (see `ModelResult.PhysicsResidual`): every sample but the
+    // last flowed over one interval by the truncated model, all in one batch.
     let physicsResidualOf (paths: float[][][]) =
-        let none: Closure = fun x -> Array.zeroCreate x.Length
+        let pairs =
+            paths
+            |> Array.collect (fun xs -> Array.init (xs.Length - 1) (fun t -> xs[t], xs[t + 1]))
 
-        paths
-        |> Array.collect (fun xs ->
-            Array.init (xs.Length - 1) (fun t ->
-                let flowed = (forecast s s.Forcing none xs[t] 2)[1]
-                Array.map2 (fun a b -> (a - b) * (a - b)) xs[t + 1] flowed |> Array.average))
-        |> Array.average
-        |> sqrt
+        if
+            pairs
+            |> Array.exists (fun (a, b) -> not (Array.forall Double.IsFinite a && Array.forall Double.IsFinite b))
+        then
+            nan
+        else
+            let flowed = truncatedPaths [| s.Forcing |] (Array.map fst pairs) 2
+            mseOf (Array.map snd pairs) (flowed |> Array.map (fun p -> p[1])) |> sqrt
 
     let truthResidual =
         physicsResidualOf (Array.init s.Starts (fun n -> tests[0].X[n * spacing .. n * spacing + maxLead]))
 
-    // A model's scores from its forecasts `path` and its closure (None where it has none).
-    let evaluatePaths name description path (u: Closure option) seconds epochs parameters =
-        let rmses, inference = CaseTraining.timed (fun () -> rmsesOf path)
+    let closureCurve (x: XModel) =
+        closureAt s truncatedX x (grid |> Array.map (fun v -> Array.create s.K v))
+        |> Array.map (fun u -> u[0])
+
+    // A model's scores from its forecasts `paths` and its compiled model (None where it has no closure).
+    let evaluatePaths name description (paths: Paths) (x: XModel option) seconds epochs parameters =
+        let rmses, inference = CaseTraining.timed (fun () -> rmsesOf paths)
+        let free = paths forcings (tests |> Array.map (fun r -> r.X[0])) freeSamples
 
         let skills =
             tests
             |> Array.mapi (fun i r ->
-                let f = forcings[i]
-                let free = path f r.X[0] freeSamples
-
                 let mean, std, ac =
-                    if Array.forall (Array.forall Double.IsFinite) free then
-                        statistics free lagSamples
+                    if Array.forall (Array.forall Double.IsFinite) free[i] then
+                        statistics free[i] lagSamples
                     else
                         nan, nan, nan
 
                 {
-                    Forcing = f
+                    Forcing = forcings[i]
                     Rmse = rmses[i]
-                    ClosureMse = u |> Option.map (fun u -> closureMse u r.X r.U) |> Option.defaultValue nan
+                    ClosureMse =
+                        x
+                        |> Option.map (fun x -> mseOf (closureAt s truncatedX x r.X) r.U)
+                        |> Option.defaultValue nan
                     Mean = mean
                     Std = std
                     Autocorrelation = ac
                 })
 
+        let inDomainPaths = paths [| s.Forcing |] (startsOf tests[0]) (maxLead + 1)
+
         {
             Name = name
             Description = description
             TrainMse =
-                u
-                |> Option.map (fun u -> closureMse u train.X train.U)
+                x
+                |> Option.map (fun x -> mseOf (closureAt s truncatedX x train.X) train.U)
                 |> Option.defaultValue nan
             TrainSeconds = seconds
             InferenceSeconds = inference
@@ -672,30 +932,20 @@ let run (s: Settings) : Outcome =
             Parameters = parameters
             Skills = skills
             SeedRmse = [||]
-            PhysicsResidual =
-                physicsResidualOf (Array.init s.Starts (fun n -> path s.Forcing tests[0].X[n * spacing] (maxLead + 1)))
-            Example = path s.Forcing tests[0].X[0] (maxLead + 1) |> Array.map (fun x -> x[0])
+            PhysicsResidual = physicsResidualOf inDomainPaths
+            Example = inDomainPaths[0] |> Array.map (fun x -> x[0])
             Closure =
-                match u with
-                | Some u -> grid |> Array.map (fun x -> (u (Array.create s.K x))[0])
+                match x with
+                | Some x -> closureCurve x
                 | None -> Array.create grid.Length nan
         }
 
-    let evaluate name description (u: Closure) seconds epochs parameters =
-        evaluatePaths
-            name
-            description
-            (fun f x0 samples -> forecast s f u x0 samples)
-            (Some u)
-            seconds
-            epochs
-            parameters
-
     let truncated =
-        evaluate
+        evaluatePaths
             "truncated"
             "X equation with no sub-grid term (U = 0): the scientific model with fixed parameters"
-            (fun x -> Array.zeroCreate x.Length)
+            truncatedPaths
+            (Some truncatedX)
             0.0
             0
             [||]
@@ -703,97 +953,76 @@ let run (s: Settings) : Outcome =
     let cubicWatch = Stopwatch.StartNew()
     let a = cubicFit trainX trainU 10.0
     let cubicSeconds = cubicWatch.Elapsed.TotalSeconds
+    let cubicX = compileX (cubicModel s a) []
 
     let cubic =
-        evaluate
+        evaluatePaths
             "cubic closure"
             "X equation + U = a0 + a1 X + a2 X^2 + a3 X^3 per site, least squares on the training pairs (Wilks 2005 style)"
-            (perSite (fun x -> a[0] + x * (a[1] + x * (a[2] + x * a[3]))))
+            (pathsOf s cubicX)
+            (Some cubicX)
             cubicSeconds
             0
             [| "a0", a[0]; "a1", a[1]; "a2", a[2]; "a3", a[3] |]
 
-    // The closure networks work on standardised values: U = mu + su · N((X − mx) / sx), one (m, s) pair for all X
-    // and one for all U; full-batch Adam on the training samples [N; K].
-    let mx, sx =
-        let m = Array.average trainX
-        m, sqrt (trainX |> Array.averageBy (fun v -> (v - m) * (v - m)))
+    let z =
+        let mx = Array.average trainX
+        let mu = Array.average trainU
 
-    let mu, su =
-        let m = Array.average trainU
-        m, sqrt (trainU |> Array.averageBy (fun v -> (v - m) * (v - m)))
+        {
+            MeanX = mx
+            ScaleX = sqrt (trainX |> Array.averageBy (fun v -> (v - mx) * (v - mx)))
+            MeanU = mu
+            ScaleU = sqrt (trainU |> Array.averageBy (fun v -> (v - mu) * (v - mu)))
+        }
 
     let samplesTensor (values: float[]) =
-        torch.tensor(values, dtype = f64).reshape (int64 train.X.Length, int64 s.K)
+        torch.tensor(values, dtype = f64).reshape(int64 train.X.Length, int64 s.K).DetachFromDisposeScope()
 
-    let inputs = samplesTensor (trainX |> Array.map (fun x -> (x - mx) / sx))
-    let targets = samplesTensor (trainU |> Array.map (fun u -> (u - mu) / su))
+    let standardX =
+        samplesTensor (trainX |> Array.map (fun x -> (x - z.MeanX) / z.ScaleX))
 
-    // Trains `net` (`apply`: the network on standardised [N; K]) from `seed` for `epochs`; returns the seconds.
-    // `CaseTraining.initialise` scales weights by 1/√(shape[1]), the input channels of a convolution kernel
-    // [out; in; width], whose fan-in is in · width: kernels are scaled by a further 1/√width.
-    let fitNetwork what (net: torch.nn.Module) (apply: torch.Tensor -> torch.Tensor) seed epochs =
-        CaseTraining.initialise net seed false
+    let standardU =
+        samplesTensor (trainU |> Array.map (fun u -> (u - z.MeanU) / z.ScaleU))
 
-        using (torch.no_grad ()) (fun _ ->
-            for p in Neural.parameters net do
-                if p.dim () = 3L then
-                    withScalar (1.0 / sqrt (float p.shape[2])) p.mul_ |> ignore)
+    // The training run's X as trajectory data [samples; 1; K] for the rollout windows.
+    let trainTrajectory =
+        torch.tensor(trainX, dtype = f64).reshape(int64 train.X.Length, 1L, int64 s.K).DetachFromDisposeScope()
 
-        let networkParameters =
-            Neural.parameters net |> Array.map (fun p -> p :> torch.Tensor)
+    // Copies the weights of `source` into `target` (same architecture).
+    let copyWeights (source: ClosureNetwork) (target: ClosureNetwork) =
+        use _ = torch.no_grad ()
 
-        let seconds =
-            CaseTraining.singleThreaded (fun () ->
-                CaseTraining.adam
-                    $"Lorenz-96 {what}"
-                    "lower the learning rate"
-                    [| networkParameters, s.LearningRate |]
-                    epochs
-                    (fun _ -> (square (apply inputs - targets)).mean ()))
+        Array.iter2
+            (fun (t: Modules.Parameter) (v: Modules.Parameter) -> t.copy_ v |> ignore)
+            (Neural.parameters target.Net)
+            (Neural.parameters source.Net)
 
-        net.eval () |> ignore
-        seconds
+    // Both trainings of one closure network from one seed: the a-posteriori network (a-priori `Epochs`, then
+    // through the solver) and the a-priori-only network (the same start, then `PosteriorEpochs` more regression
+    // epochs). Returns (compiled model, network, seconds) for each.
+    let trainBoth kind seed =
+        let posterior = newNetwork s z kind seed 0.0 false
+        let warm = trainAPriori s posterior standardX standardU seed s.Epochs
+        let prior = newNetwork s z kind seed 0.0 false
+        copyWeights posterior prior
+        let priorMore = trainAPriori s prior standardX standardU seed s.PosteriorEpochs
+        let posteriorX = compileX posterior.Model [ posterior.Name, posterior.Module ]
+        let solver = trainThroughSolver s posterior posteriorX trainTrajectory seed
+        let priorX = compileX prior.Model [ prior.Name, prior.Module ]
+        (posteriorX, posterior, warm + solver), (priorX, prior, warm + priorMore)
 
-    // The MLP closure network from a seed (with dropout probability `dropout`), trained for `epochs`.
-    let fitClosure seed dropout epochs =
-        let net = new Mlp("closure", 1, 1, s.Width, 2, dropout = dropout, dtype = f64)
-        let seconds = fitNetwork "MLP closure" net (applyMlp net) seed epochs
-        net, seconds
-
-    // The CNN closure network from a seed, trained for `Epochs`.
-    let fitCnn seed =
-        let net =
-            new Cnn1d(
-                "closure",
-                1,
-                1,
-                s.CnnChannels,
-                CnnHiddenLayers,
-                s.CnnKernel,
-                padding = Padding.Periodic,
-                dtype = f64
-            )
-
-        net, fitNetwork "CNN closure" net (applyCnn net) seed s.Epochs
-
-    let closureOf (n: float[] -> float[]) : Closure =
-        fun x -> n (x |> Array.map (fun v -> (v - mx) / sx)) |> Array.map (fun v -> mu + su * v)
-
-    // A closure network over `NetworkSeeds`; `fit seed` gives its closure, training seconds and parameters.
-    // Every seed's forecast RMSE is kept; the rest (statistics, closure curve) is the first seed's.
-    // A network model over `NetworkSeeds`: `fit seed` gives its forecasts (forcing, start state, samples → path),
-    // its closure (None for the sequence models), training seconds and parameters; the first seed's run is scored in
-    // full, the others' forecast RMSEs are combined with it.
-    let overSeeds name description epochs (fit: int -> Path * Closure option * float * (string * float)[]) =
-        let fits = s.NetworkSeeds |> List.map fit |> Array.ofList
-        let path0, u0, _, parameters = fits[0]
-        let first = evaluatePaths name description path0 u0 0.0 epochs parameters
+    // A network model over `NetworkSeeds`: `fit seed` gives its forecasts, its compiled model (None for the
+    // sequence models), training seconds and parameters; the first seed's run is scored in full, the others'
+    // forecast RMSEs are combined with it.
+    let overSeeds name description epochs (fits: (Paths * XModel option * float * (string * float)[])[]) =
+        let path0, x0, _, parameters = fits[0]
+        let first = evaluatePaths name description path0 x0 0.0 epochs parameters
 
         let seedRmse =
             Array.append
                 [| first.Skills |> Array.map (fun k -> k.Rmse) |]
-                (fits[1..] |> Array.map (fun (path, _, _, _) -> rmsesOf path))
+                (fits[1..] |> Array.map (fun (paths, _, _, _) -> rmsesOf paths))
 
         {
             first with
@@ -809,31 +1038,66 @@ let run (s: Settings) : Outcome =
                     })
         }
 
-    // The forecasts of the X equation with closure `u`.
-    let closurePath (u: Closure) : Path =
-        fun f x0 samples -> forecast s f u x0 samples
+    let combine (seedRmse: float[][][]) =
+        let first = seedRmse[0]
 
-    let hybrid =
-        overSeeds
+        first
+        |> Array.mapi (fun i leads ->
+            leads
+            |> Array.mapi (fun l _ -> sqrt (seedRmse |> Array.averageBy (fun r -> r[i][l] * r[i][l]))))
+
+    // Both closure networks of `kind` over the seeds: the table's model (a-posteriori) and the ablation rows.
+    let closureRows kind name description =
+        let trained = s.NetworkSeeds |> List.map (trainBoth kind) |> Array.ofList
+
+        let asFit ((x: XModel), (c: ClosureNetwork), seconds) =
+            pathsOf s x, Some x, seconds, [| "network weights", float (Neural.parameterCount c.Net) |]
+
+        let row =
+            overSeeds name description (s.Epochs + s.PosteriorEpochs) (trained |> Array.map (fst >> asFit))
+
+        let priorSeeds = trained |> Array.map (fun (_, (x, _, _)) -> rmsesOf (pathsOf s x))
+
+        let closureMse (x: XModel) =
+            mseOf (closureAt s truncatedX x tests[0].X) tests[0].U
+
+        let ablation = [|
+            {
+                Closure = kind
+                Training = "a-priori (regression onto U)"
+                Epochs = s.Epochs + s.PosteriorEpochs
+                Rmse = combine priorSeeds
+                SeedRmse = priorSeeds
+                ClosureMse = trained |> Array.averageBy (fun (_, (x, _, _)) -> closureMse x)
+                TrainSeconds = trained |> Array.averageBy (fun (_, (_, _, t)) -> t)
+            }
+            {
+                Closure = kind
+                Training = "a-posteriori (through the solver)"
+                Epochs = s.Epochs + s.PosteriorEpochs
+                Rmse = row.Skills |> Array.map (fun k -> k.Rmse)
+                SeedRmse = row.SeedRmse
+                ClosureMse = trained |> Array.averageBy (fun ((x, _, _), _) -> closureMse x)
+                TrainSeconds = row.TrainSeconds
+            }
+        |]
+
+        row, ablation
+
+    let trainingText =
+        $"a-priori {s.Epochs} full-batch Adam epochs of regression onto U (lr {s.LearningRate}), then a-posteriori {s.PosteriorEpochs} Adam epochs on {s.Windows} rollout windows of X (horizon 1 to {s.MaxHorizon} samples, lr {s.PosteriorRate}) through the solver"
+
+    let hybrid, mlpAblation =
+        closureRows
+            "MLP"
             "hybrid (X + MLP)"
-            $"X equation + U_k = N(X_k) per site (a local closure: a CNN of kernel width 1), MLP 1-{s.Width}-{s.Width}-1 (tanh) on standardised pairs, full-batch Adam (lr {s.LearningRate})"
-            s.Epochs
-            (fun seed ->
-                let net, seconds = fitClosure seed 0.0 s.Epochs
-                let u = closureOf (perSite (asFunction net s.K))
-                closurePath u, Some u, seconds, [| "network weights", float (Neural.parameterCount net) |])
+            $"X equation + U_k = N(X_k) per site (a local closure), MLP 1-{s.Width}-{s.Width}-1 (tanh) on standardised values; {trainingText}"
 
-    let cnn =
-        overSeeds
+    let cnn, cnnAblation =
+        closureRows
+            "CNN"
             "hybrid (X + CNN)"
-            $"X equation + U = C(X), 1-D CNN over the periodic ring of the {s.K} sites, {s.CnnChannels}-{s.CnnChannels} channels (tanh), kernel width {s.CnnKernel} (circular padding) on standardised samples, full-batch Adam (lr {s.LearningRate})"
-            s.Epochs
-            (fun seed ->
-                let net, seconds = fitCnn seed
-                let f = convFunction net
-                verify "CNN" s.K (applyCnn net) f
-                let u = closureOf f
-                closurePath u, Some u, seconds, [| "network weights", float (Neural.parameterCount net) |])
+            $"X equation + U = C(X), 1-D CNN over the periodic ring of the {s.K} sites (the stencil of {2 * cnnReach s + 1} sites), {s.CnnChannels}-{s.CnnChannels} channels (tanh), kernel width {s.CnnKernel}, on standardised values; {trainingText}"
 
     // Pure data-driven: LSTM and transformer forecasters of X (÷ 10) with the forcing (÷ 20) as exogenous input.
     let forcingInput (f: float) samples = Array.create samples [| f / 20.0 |]
@@ -844,32 +1108,42 @@ let run (s: Settings) : Outcome =
             (SequenceModels.name architecture)
             $"pure data-driven: {what} forecaster of the {s.K} X's with F as exogenous input, {s.SequenceWindow}-sample context, trained on the F = {s.Forcing} run; no closure"
             iterations
-            (fun seed ->
-                let model =
-                    SequenceModels.fitForecaster
-                        {
-                            SequenceModels.defaults architecture with
-                                Hidden = hidden
-                                Heads = 4
-                                Window = s.SequenceWindow
-                                Iterations = iterations
-                                Seed = seed
-                        } [| scaled train.X |] [| forcingInput s.Forcing train.X.Length |]
+            (s.NetworkSeeds
+             |> List.map (fun seed ->
+                 let model =
+                     SequenceModels.fitForecaster
+                         {
+                             SequenceModels.defaults architecture with
+                                 Hidden = hidden
+                                 Heads = 4
+                                 Window = s.SequenceWindow
+                                 Iterations = iterations
+                                 Seed = seed
+                         } [| scaled train.X |] [| forcingInput s.Forcing train.X.Length |]
 
-                let path: Path =
-                    fun f x0 samples ->
-                        let path =
-                            SequenceModels.forecast model (scaled [| x0 |]) (forcingInput f samples) (samples - 1)
+                 let paths: Paths =
+                     fun fs starts samples ->
+                         starts
+                         |> Array.mapi (fun n x0 ->
+                             let f = if fs.Length = 1 then fs[0] else fs[n]
 
-                        Array.append [| x0 |] (path |> Array.map (Array.map (fun x -> 10.0 * x)))
+                             let path =
+                                 SequenceModels.forecast
+                                     model
+                                     (scaled [| x0 |])
+                                     (forcingInput f samples)
+                                     (samples - 1)
 
-                path,
-                None,
-                model.Seconds,
-                [|
-                    "network weights", float (Neural.parameterCount model.Net)
-                    "one-step train MSE", model.TrainLoss * 100.0
-                |])
+                             Array.append [| x0 |] (path |> Array.map (Array.map (fun x -> 10.0 * x))))
+
+                 paths,
+                 None,
+                 model.Seconds,
+                 [|
+                     "network weights", float (Neural.parameterCount model.Net)
+                     "one-step train MSE", model.TrainLoss * 100.0
+                 |])
+             |> Array.ofList)
 
     let lstmRow =
         sequenceRow SequenceModels.Architecture.Lstm 32 s.SequenceIterations "LSTM (32 hidden units)"
@@ -888,10 +1162,10 @@ let run (s: Settings) : Outcome =
         |> Array.map (fun (bin, pairs) -> bin + 0.5, Array.averageBy snd pairs)
         |> Array.sortBy fst
 
-    // Uncertainty of the hybrid's X forecasts at `UncertaintyLead` from every test start state. A member is the
-    // closure from another network seed; its noise variance is its forecast MSE at that lead from start states
-    // of the training run. MC dropout: in training mode each pass draws one dropout mask (kept units scaled by
-    // 1/(1 − p)) and uses it at every site and step of every forecast.
+    // Uncertainty of the MLP hybrid's X forecasts at `UncertaintyLead` from every test start state. A member is the
+    // closure from another network seed (a-priori, `Uncertainty.Iterations` epochs); its noise variance is its
+    // forecast MSE at that lead from start states of the training run. MC dropout: in training mode each pass
+    // draws one dropout mask (kept units scaled by 1/(1 − p)) and uses it at every site and step of every forecast.
     let uncertainty =
         let lead = steps s.UncertaintyLead s.SampleInterval
 
@@ -903,13 +1177,9 @@ let run (s: Settings) : Outcome =
         let at (r: TruthRun) limit =
             starts r limit |> Array.collect (fun n -> r.X[n + lead])
 
-        let forecasts f (u: Closure) (r: TruthRun) limit =
-            starts r limit
-            |> Array.collect (fun n -> (forecast s f u r.X[n] (lead + 1))[lead])
-
-        // One MC-dropout draw of the closure: one mask for every site and step of every forecast.
-        let sampled (net: Mlp) : float -> float =
-            CaseUncertainty.withOneMask net (fun () -> asFunction net s.K)
+        let forecasts (paths: Paths) f (r: TruthRun) limit =
+            paths [| f |] (starts r limit |> Array.map (fun n -> r.X[n])) (lead + 1)
+            |> Array.collect (fun p -> p[lead])
 
         let splits =
             tests
@@ -923,23 +1193,23 @@ let run (s: Settings) : Outcome =
                 name, torch.tensor (at r s.Starts, dtype = f64))
 
         CaseUncertainty.run s.Uncertainty splits (fun seed dropout ->
-            let net, _ = fitClosure seed dropout s.Uncertainty.Iterations
-            let deterministic = closureOf (perSite (asFunction net s.K))
+            let c = newNetwork s z "MLP" seed dropout false
+            trainAPriori s c standardX standardU seed s.Uncertainty.Iterations |> ignore
+            let x = compileX c.Model [ c.Name, c.Module ]
+            let paths = pathsOf s x
+            let trainForecasts = forecasts paths s.Forcing train Int32.MaxValue
 
             let trainError =
-                Array.map2
-                    (fun a b -> (a - b) * (a - b))
-                    (forecasts s.Forcing deterministic train Int32.MaxValue)
-                    (at train Int32.MaxValue)
+                Array.map2 (fun a b -> (a - b) * (a - b)) trainForecasts (at train Int32.MaxValue)
 
             {
-                Modules = [| net |]
+                Modules = [| c.Net |]
                 Predict =
                     fun () ->
-                        let u = closureOf (perSite (sampled net))
-
-                        tests
-                        |> Array.mapi (fun i r -> torch.tensor (forecasts forcings[i] u r s.Starts, dtype = f64))
+                        CaseUncertainty.withOneMask (c.Net :?> Mlp) (fun () ->
+                            tests
+                            |> Array.mapi (fun i r ->
+                                torch.tensor (forecasts paths forcings[i] r s.Starts, dtype = f64)))
                 NoiseVariance = Array.average trainError
             })
 
@@ -953,5 +1223,6 @@ let run (s: Settings) : Outcome =
         BinnedTruth = binned
         ClosureGrid = grid
         Models = [| truncated; cubic; hybrid; cnn; lstmRow; transformerRow |]
+        Ablation = Array.append mlpAblation cnnAblation
         Uncertainty = uncertainty
     }

@@ -119,7 +119,7 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
     add ""
 
     add
-        $"Truth: the coupled X–Y system, K = {s.K}, J = {s.J}, h = {s.H:G3}, b = {s.B:G3}, c = {s.C:G3} (Wilks 2005; Arnold et al. 2013), RK4 at dt = {s.TruthDt:G3} MTU in plain F# arrays, {s.SpinUp:G3} MTU spin-up. Training: {o.TrainPairs} pairs (X_k, U_k = −(hc/b) Σ_j Y_jk) from {s.TrainSpan:G3} MTU at F = {s.Forcing:G3}, every {s.SampleInterval:G3} MTU. Every model but the sequence baselines is the X equation alone, RK4 at dt = {s.ModelDt:G3} MTU, with its closure: per site U_k = U(X_k) (cubic, MLP), or U = C(X) from all {s.K} sites (CNN over the periodic ring, kernel width {s.CnnKernel}); the networks are copied into plain F# functions for the forecasts (checked against TorchSharp). The MLP and CNN closures and the LSTM and transformer are trained from each of {seeds.Length} network seed(s) ({seedList}): their forecast errors combine the seeds (RMSE = root of the mean MSE over seeds; test MSE in the table as mean ± sample sd), while train MSE, closure MSE, the long-run statistics, the example forecast and the closure curves are the first seed's. No PINN baseline: a PINN fits u(t) on one trajectory's time domain, but each test forecast starts from an unseen state of a chaotic system with nothing observed over its window, and the sub-grid term has no known equation for the residual, so a PINN would reduce to the truncated X equation (the truncated row) or, learning U from the training run, to the hybrid. Test: {s.Starts} held-out start states {s.StartSpacing:G3} MTU apart after the training period (truth X; the fast variables are unknown to the models); out of domain: fresh truth runs at F = {ood}, closures trained at F = {s.Forcing:G3}. Truth integrations took {o.TruthSeconds:F1} s."
+        $"Truth: the coupled X–Y system, K = {s.K}, J = {s.J}, h = {s.H:G3}, b = {s.B:G3}, c = {s.C:G3} (Wilks 2005; Arnold et al. 2013), declared in the DSL on the compiler's two-scale lattice and integrated by the compiled simulator (RK4 at dt = {s.TruthDt:G3} MTU), {s.SpinUp:G3} MTU spin-up. Training: {o.TrainPairs} pairs (X_k, U_k = −(hc/b) Σ_j Y_jk) from {s.TrainSpan:G3} MTU at F = {s.Forcing:G3}, every {s.SampleInterval:G3} MTU. Every model but the sequence baselines is the X equation alone, a DSL model on the one-scale lattice of {s.K} sites integrated by the compiled simulator (RK4 at dt = {s.ModelDt:G3} MTU), with its closure: per site U_k = U(X_k) (cubic, a `neural` MLP closure), or U_k from the stencil of {2 * Lorenz96.cnnReach s + 1} sites around k (a CNN over the periodic ring, kernel width {s.CnnKernel}, as a `named` closure). The MLP and CNN closures are trained with `Trainer.train` in two stages: a-priori, {s.Epochs} epochs of regression onto the true U; then a-posteriori, {s.PosteriorEpochs} epochs on the rollout error of X alone through the solver ({s.Windows} random windows of the training run per epoch, horizon growing from 1 to {s.MaxHorizon} samples); the ablation below trains the same networks a-priori only for as many epochs. The MLP and CNN closures and the LSTM and transformer are trained from each of {seeds.Length} network seed(s) ({seedList}): their forecast errors combine the seeds (RMSE = root of the mean MSE over seeds; test MSE in the table as mean ± sample sd), while train MSE, closure MSE, the long-run statistics, the example forecast and the closure curves are the first seed's. No PINN baseline: a PINN fits u(t) on one trajectory's time domain, but each test forecast starts from an unseen state of a chaotic system with nothing observed over its window, and the sub-grid term has no known equation for the residual, so a PINN would reduce to the truncated X equation (the truncated row) or, learning U from the training run, to the hybrid. Test: {s.Starts} held-out start states {s.StartSpacing:G3} MTU apart after the training period (truth X; the fast variables are unknown to the models); out of domain: fresh truth runs at F = {ood}, closures trained at F = {s.Forcing:G3}. Truth integrations took {o.TruthSeconds:F1} s."
 
     add ""
 
@@ -157,6 +157,30 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
 
     for name, k in statRows do
         add $"| {name} | {k.Forcing:G3} | {k.Mean:F3} | {k.Std:F3} | {k.Autocorrelation:F3} |"
+
+    add ""
+
+    add
+        $"Ablation (issue #15, 2 e): each closure network trained a-priori only (regression onto the true U, a target no baseline sees) against a-posteriori (the same a-priori start, then through the solver on X alone), on the same training run and with the same number of Adam epochs; forecast RMSE of X at {s.Leads[last]:G3} MTU (root of the mean MSE over {seeds.Length} network seed(s)) at each forcing, and the closure's MSE against U on the in-domain test samples:"
+
+    add ""
+
+    let forcingHeads =
+        o.Truth |> Array.map (fun t -> $" F = {t.Forcing:G3} |") |> String.concat ""
+
+    add $"| closure | training | epochs |{forcingHeads} closure MSE | train s |"
+    add ("|---|---|---:|" + String.replicate o.Truth.Length "---:|" + "---:|---:|")
+
+    for a in o.Ablation do
+        let cells = a.Rmse |> Array.map (fun r -> $" {r[last]:F3} |") |> String.concat ""
+        add $"| {a.Closure} | {a.Training} | {a.Epochs} |{cells} {a.ClosureMse:F2} | {a.TrainSeconds:F1} |"
+
+    Csv.write (Path.Combine(dir, "lorenz96-ablation.csv")) [| "closure"; "training"; "forcing"; "lead_mtu"; "rmse_x" |] [
+        for a in o.Ablation do
+            for i, t in Array.indexed o.Truth do
+                for l, lead in Array.indexed s.Leads ->
+                    [| a.Closure; a.Training; inv t.Forcing; inv lead; inv (a.Rmse[i][l]) |]
+    ]
 
     add ""
     add "What the numbers say (generated from the tables):"
@@ -262,6 +286,28 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
 
         add $"- F = {t.Forcing:G3}, free-run mean / std minus the truth's: {gaps}."
 
+    // The ablation (issue #15, 2 e): a-posteriori against a-priori training of the same closure from the same
+    // seeds, forecast MSE at the longest lead paired by seed (`Statistics.errorRatio`, 95% t-interval).
+    for kind in o.Ablation |> Array.map (fun a -> a.Closure) |> Array.distinct do
+        let rows = o.Ablation |> Array.filter (fun a -> a.Closure = kind)
+        let prior, posterior = rows[0], rows[1]
+
+        let cells =
+            o.Truth
+            |> Array.mapi (fun i t ->
+                let mses (a: Lorenz96.AblationRow) =
+                    a.SeedRmse |> Array.map (fun r -> mse (r[i][longest]))
+
+                if seeds.Length >= 2 then
+                    let ratio = Statistics.errorRatio 0.95 (mses posterior) (mses prior)
+                    $"F = {t.Forcing:G3}: ratio {ratio.Estimate:F3} [{ratio.Lower:F3}, {ratio.Upper:F3}]"
+                else
+                    $"F = {t.Forcing:G3}: ratio {mse (posterior.Rmse[i][longest]) / mse (prior.Rmse[i][longest]):F3}")
+            |> String.concat "; "
+
+        add
+            $"- Ablation, {kind} closure: forecast MSE at {s.Leads[longest]:G3} MTU trained a-posteriori (through the solver) over trained a-priori only (regression onto U), same seeds, data and epochs (below 1: through the solver is better; 95%% t-interval of the ratio from log-MSEs paired by seed): {cells}."
+
     add
         $"- The closures are deterministic functions of the current X (of X_k alone, or for the CNN of the sites within {Lorenz96.cnnReach s} of k); the truth's U_k scatters widely around its conditional mean (the closure MSE floor), which a stochastic or memory closure would be needed to represent (Arnold et al. 2013). The long-run statistics come from one free run per model (the first network seed's, and one truth run of the same length), with no estimate of their sampling noise; one truth seed is used."
 
@@ -272,7 +318,7 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
     UncertaintyReport.section
         dir
         "lorenz96"
-        $"The MLP hybrid's (pointwise closure's) X forecasts at lead {o.Settings.UncertaintyLead} MTU from the {o.Settings.Starts} test start states (all {o.Settings.K} sites), at F = {o.Settings.Forcing} and out of domain: a deep ensemble (M closures from M network seeds, each trained for {o.Settings.Uncertainty.Iterations} epochs) and MC dropout (p = dropout probability, T passes; each pass draws one dropout mask and keeps it at every site and step of every forecast). Noise variance: the member's forecast MSE at the same lead from start states of the training run (F = {o.Settings.Forcing}), the same at every forcing."
+        $"The MLP hybrid's (pointwise closure's) X forecasts at lead {o.Settings.UncertaintyLead} MTU from the {o.Settings.Starts} test start states (all {o.Settings.K} sites), at F = {o.Settings.Forcing} and out of domain: a deep ensemble (M closures from M network seeds, each trained a-priori for {o.Settings.Uncertainty.Iterations} epochs of regression onto U, not through the solver) and MC dropout (p = dropout probability, T passes; each pass draws one dropout mask and keeps it at every site and step of every forecast). Noise variance: the member's forecast MSE at the same lead from start states of the training run (F = {o.Settings.Forcing}), the same at every forcing."
         3
         o.Uncertainty
     |> List.iter add

@@ -30,6 +30,8 @@ let private tiny = {
         Starts = 5
         FreeRun = 5.0
         Epochs = 100
+        PosteriorEpochs = 10
+        MaxHorizon = 3
         SequenceIterations = 20
         Uncertainty = CaseUncertainty.off
 }
