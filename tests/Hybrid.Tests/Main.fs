@@ -64,6 +64,7 @@ let main argv =
         Cases.TumourTests.tests
         Report.StatisticsTests.tests
         Report.ModelTableTests.tests
+        Report.ClaimsTests.tests
         Experiments.DataEfficiencyTests.tests
         Report.ReportCsvTests.tests
         Tasks.TaskFormatTests.tests

@@ -169,6 +169,39 @@ let claimLines (r: Result) : string list =
                     $"- More data does not always help here: the test MSE rises by more than {tolerance} from one share to the next larger one for {names}. Each share is one subset of the training data (the most recent years, the first subjects or samples, …), so the differences mix how much data with which data (and with training noise); single shares should not be over-read."
             ]
 
+/// The data-efficiency cells of the claims table (`Claims`), one per hybrid: its test MSE at 50% over the best
+/// pure-ML model's at 100%, with the same tolerance as `claimLines`. The runs give one number per model and share
+/// (the mean over seeds), so there is no interval and every cell is inconclusive, with the ratio as its detail; not
+/// tested without a pure-ML model or without both shares.
+let internal claimCells (r: Result) : Claims.Cell[] =
+    let outcome = Claims.outcomes[1]
+    let indexed = r.Models |> Array.indexed
+    let ml = indexed |> Array.filter (fun (_, n) -> ModelTable.isPureMl n)
+    let hybrids = indexed |> Array.filter (fun (_, n: string) -> n.StartsWith "hybrid")
+
+    if ml.Length = 0 || hybrids.Length = 0 then
+        [|
+            Claims.notTested r.Case outcome "no pure-ML model (or no hybrid) in this case"
+        |]
+    elif (at r (fst ml[0]) 1.0).IsNone || (at r (fst ml[0]) 0.5).IsNone then
+        [|
+            Claims.notTested r.Case outcome "the 50% and 100% runs are not both in these settings"
+        |]
+    else
+        let mlIndex, mlName = ml |> Array.minBy (fun (i, _) -> (at r i 1.0).Value)
+        let ml100 = (at r mlIndex 1.0).Value
+
+        [|
+            for i, h in hybrids ->
+                let h50 = (at r i 0.5).Value
+
+                Claims.ofVerdict
+                    r.Case
+                    outcome
+                    Claims.Verdict.Inconclusive
+                    $"{h} at 50%% over {mlName} at 100%%: MSE ratio {h50 / ml100:F2} (matches at ≤ {1.0 + Tolerance:F2}); seed means only, no interval"
+        |]
+
 /// Writes `<case>-data-efficiency.csv` (model, fraction, test MSE) into `dir` with the library's CSV writer (a model
 /// name with a comma is quoted, e.g. "MLP C(t, dose)").
 let writeCsv (dir: string) (r: Result) =

@@ -21,8 +21,9 @@ let private step (name: string) (section: unit -> string) : string =
     eprintfn $"report: {name} done in {watch.Elapsed.TotalSeconds:F0} s"
     md
 
-/// Writes `dir`/summary.md: the title, a line saying `command` generated it, the sections' markdown in order and
-/// the closing line `footer`; returns its path.
+/// Writes `dir`/summary.md: the title, a line saying `command` generated it, the claims table from the sections'
+/// `*-claims.csv` files in `dir` (`Claims`), the sections' markdown in order and the closing line `footer`; returns
+/// its path.
 let compose (dir: string) (command: string) (sections: string list) (footer: string) : string =
     let md = StringBuilder()
     md.AppendLine "# Case-study report" |> ignore
@@ -35,6 +36,9 @@ let compose (dir: string) (command: string) (sections: string list) (footer: str
     |> ignore
 
     md.AppendLine "" |> ignore
+
+    for line in Hybrid.Models.Common.Claims.markdown (Hybrid.Models.Common.Claims.readAll dir) do
+        md.AppendLine line |> ignore
 
     for section in sections do
         md.Append section |> ignore
@@ -53,6 +57,7 @@ let machine () =
 /// line as each section starts and ends.
 let write (dir: string) (quick: bool) : string =
     Directory.CreateDirectory dir |> ignore
+    Hybrid.Models.Common.Claims.clear dir
     let clock = Diagnostics.Stopwatch.StartNew()
     let key = Experiment.settingsKey quick
     let sections = ReportTasks.report

@@ -239,6 +239,7 @@ let assemble (dir: string) (quick: bool) (results: ((string * float) * ((string 
     let seeds, cases, fractions = chosen quick
 
     let md = StringBuilder()
+    let cells = ResizeArray<Claims.Cell>()
     let add (s: string) = md.AppendLine s |> ignore
     let shares = fractions |> Array.map DataEfficiency.percent |> String.concat ", "
     add $"## Data efficiency: {shares} of the training data"
@@ -272,10 +273,12 @@ let assemble (dir: string) (quick: bool) (results: ((string * float) * ((string 
                     )))
 
         let result = DataEfficiency.ofRuns c.Stem fractions caseRuns
+        cells.AddRange(DataEfficiency.claimCells result)
 
         md.Append(DataEfficiency.write dir c.Title $"Training data per share: {selects}. {c.Remark}" c.Metric result)
         |> ignore
 
+    Claims.write dir "data-efficiency" (cells.ToArray())
     md.ToString()
 
 /// Runs the experiment and returns the section of summary.md (files into `dir`). Full mode: every case at

@@ -135,11 +135,23 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
             $"The hybrid's first seed as reported above (θ and φ at one learning rate, 5e-3; no physics-residual term, λ = 0), then each variant trained from the same fitted EBM, with the same network seed, training years and budget ({o.Ablation[0].Epochs} epochs with the physics fit). One seed each: a difference smaller than the spread over seeds above is not evidence either way. Physics residual as in the table above."
 
         add ""
-        ModelTable.markdown 5 (o.Ablation |> Array.map ModelTable.rowOf) |> List.iter add
+
+        ModelTable.markdown 5 (o.Ablation |> Array.map ModelTable.rowOf)
+        |> List.iter add
 
     add ""
     add chart
     add ""
+
+    Claims.write dir "energy-balance" [|
+        yield! Claims.oodOfRows "energy-balance" $"{firstTest}–{lastYear}" rows
+        Claims.interpretable
+            "energy-balance"
+            (Claims.estimatesOnly [|
+                for name in [ "lambda (W/m2/K)"; "ECS (K)"; "gamma (W/m2/K)" ] -> name, parameter hybrid name
+            |])
+        yield! Claims.calibrated "energy-balance" o.Uncertainty
+    |]
 
     UncertaintyReport.section
         dir

@@ -315,6 +315,23 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
     add $"{example} {closureChart}"
     add ""
 
+    Claims.write dir "lorenz96" [|
+        for i, k in Array.indexed cnn.Skills do
+            if i > 0 then
+                for hybrid in hybrids do
+                    Claims.ood
+                        "lorenz96"
+                        $"F = {k.Forcing:G3}, {s.Leads[longest]:G3} MTU"
+                        hybrid.Name
+                        (seedRuns hybrid i)
+                        (pureMl |> Array.map (fun m -> m.Name, seedRuns m i))
+        Claims.notTested
+            "lorenz96"
+            Claims.outcomes[2]
+            "the closure is the only unknown: no scientific parameter is fitted"
+        yield! Claims.calibrated "lorenz96" o.Uncertainty
+    |]
+
     UncertaintyReport.section
         dir
         "lorenz96"

@@ -115,6 +115,14 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
     add chart
     add ""
 
+    Claims.write dir "pharmacokinetics" [|
+        yield! Claims.oodOfRows "pharmacokinetics" $"held-out subjects after {o.Cutoff} h" rows
+        Claims.interpretable
+            "pharmacokinetics"
+            (Claims.estimatesOnly (hm.Parameters |> Array.filter (fun (n, _) -> n <> "network weights")))
+        yield! Claims.calibrated "pharmacokinetics" o.Uncertainty
+    |]
+
     UncertaintyReport.section
         dir
         "pharmacokinetics"

@@ -123,6 +123,17 @@ let write (dir: string) (o: PredatorPrey.Outcome) : string =
 
     let u = PredatorPrey.defaults.Uncertainty
 
+    Claims.write dir "predator-prey" [|
+        yield! Claims.oodOfRows "predator-prey" "1916–1920" rows
+        Claims.interpretable
+            "predator-prey"
+            (Claims.estimatesOnly (
+                (byName "hybrid (LV + MLP)").Parameters
+                |> Array.filter (fun (n, _) -> n <> "network weights")
+            ))
+        yield! Claims.calibrated "predator-prey" o.Uncertainty
+    |]
+
     UncertaintyReport.section
         dir
         "predator-prey"

@@ -37,6 +37,7 @@ let merge (folder: string) (dir: string) (partial: bool) : string =
         )
 
     Directory.CreateDirectory dir |> ignore
+    Hybrid.Models.Common.Claims.clear dir
 
     let groups =
         entries

@@ -260,6 +260,23 @@ let write (dir: string) (o: Tumour.Outcome) : string =
     add burdenChart
     add ""
 
+    let truths = dict o.TrueParameters
+
+    Claims.write dir "tumour" [|
+        Claims.ood
+            "tumour"
+            "out-of-domain schedules"
+            hybrid.Name
+            hybrid.SeedOutOfDomainMse
+            (pureMl |> Array.map (fun m -> m.Name, m.SeedOutOfDomainMse))
+        Claims.interpretable "tumour" [|
+            for name, values in hybrid.Parameters do
+                if truths.ContainsKey name then
+                    Claims.overSeeds name values (Some truths[name]) None
+        |]
+        yield! Claims.calibrated "tumour" o.Uncertainty
+    |]
+
     UncertaintyReport.section
         dir
         "tumour"

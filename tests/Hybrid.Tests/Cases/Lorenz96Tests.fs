@@ -319,6 +319,33 @@ let tests =
                     csv.Length
                     (1 + o.Ablation.Length * o.Truth.Length * ci.Leads.Length)
                     "header + one row each"
+
+                // The claims page's cells of this case: an OOD cell per hybrid and out-of-domain forcing, the
+                // closure-only case's not-tested interpretability cell, a calibration cell per uncertainty split.
+                let cells = Hybrid.Models.Common.Claims.readAll dir
+
+                let about outcome =
+                    cells |> Array.filter (fun c -> c.Outcome = outcome)
+
+                let outcomes = Hybrid.Models.Common.Claims.outcomes
+
+                Expect.equal
+                    (about outcomes[0]).Length
+                    (2 * (o.Truth.Length - 1))
+                    "OOD: two hybrids × forcings out of domain"
+
+                Expect.equal
+                    ((about outcomes[2]) |> Array.map (fun c -> c.Verdict))
+                    [| Hybrid.Models.Common.Claims.Verdict.NotTested |]
+                    "no scientific parameter"
+
+                let splits =
+                    o.Uncertainty
+                    |> Array.filter (fun r -> r.Model = "hybrid")
+                    |> Array.map (fun r -> r.Split)
+                    |> Array.distinct
+
+                Expect.equal (about outcomes[3]).Length (max 1 splits.Length) "calibration: one cell per split"
             finally
                 IO.Directory.Delete(dir, true)
         }
