@@ -1,5 +1,5 @@
 /// What the case studies share when they train networks and parameters: a seeded, deterministic network
-/// initialisation and an Adam loop over parameter groups.
+/// initialisation and the pure-ML baselines' entry to `Trainer.train`.
 module internal Hybrid.Models.Common.CaseTraining
 
 open System
@@ -30,34 +30,6 @@ let initialise (net: torch.nn.Module) (seed: int) (zeroOutput: bool) =
                 .* k
 
             p.copy_ values |> ignore
-
-/// Adam over parameter groups (tensors, learning rate) for `iterations` steps on `loss iteration`, each step
-/// in its own dispose scope; returns the wall time in seconds. A non-finite loss raises a `HybridException`
-/// "{what} training diverged at iteration i (loss v); {hint}."
-let adam
-    (what: string)
-    (hint: string)
-    (groups: (torch.Tensor[] * float)[])
-    (iterations: int)
-    (loss: int -> torch.Tensor)
-    : float =
-    let watch = Stopwatch.StartNew()
-
-    use optimizer = new Adam(groups)
-
-    for iteration in 0 .. iterations - 1 do
-        use _ = torch.NewDisposeScope()
-        optimizer.ZeroGrad()
-        let l = loss iteration
-        let value = l.ToDouble()
-
-        if not (Double.IsFinite value) then
-            raise (HybridException $"{what} training diverged at iteration {iteration} (loss {value}); {hint}.")
-
-        l.backward ()
-        optimizer.Step()
-
-    watch.Elapsed.TotalSeconds
 
 /// Trains the parameters of `net` alone (one group "phi" at `rate`) with `Trainer.train` for `epochs` full-batch
 /// epochs from `seed` (the trainer's epoch seeds; the weights themselves are set by `initialise`), `net` in
