@@ -87,7 +87,7 @@ let defaults = {
     Seed = 11
     SequenceIterations = 800
     PinnIterations = 2000
-    Seeds = 3
+    Seeds = 5
     TrainFraction = 1.0
     Cutoff = 8.0
     // Three members on the quick hybrid budget (80 iterations, not 200): every member is one hybrid per fold.
@@ -111,7 +111,7 @@ let quick = {
         DataIterations = 400
         SequenceIterations = 200
         PinnIterations = 500
-        Seeds = 1
+        Seeds = 3
         Uncertainty = {
             CaseUncertainty.quick with
                 Iterations = 10

@@ -12,7 +12,8 @@ open Hybrid.Training
 open Hybrid.TensorArithmetic
 open Hybrid.Models.Cases
 
-let private outcome = lazy (EnergyBalance.run EnergyBalance.quick)
+let private outcome =
+    lazy (EnergyBalance.run { EnergyBalance.quick with Seeds = 1 })
 
 let private model name =
     outcome.Force().Models |> Array.find (fun m -> m.Name = name)
@@ -263,6 +264,7 @@ let tests =
                     HybridIterations = 5
                     SequenceIterations = 10
                     PinnIterations = 20
+                    Seeds = 1
                     Uncertainty = Hybrid.Models.Common.CaseUncertainty.off
             }
 
@@ -299,12 +301,23 @@ let tests =
             }
 
             Expect.isFalse
-                (EnergyBalance.parts EnergyBalance.quick |> List.exists (fun p -> p.Model = "ablation"))
+                (EnergyBalance.parts EnergyBalance.quick
+                 |> List.exists (fun p -> p.Model = "ablation"))
                 "quick: no ablation"
 
-            Expect.contains (EnergyBalance.parts small) { Model = "ablation"; Seed = small.Seed } "with Ablation"
+            Expect.contains
+                (EnergyBalance.parts small)
+                {
+                    Model = "ablation"
+                    Seed = small.Seed
+                }
+                "with Ablation"
 
-            let result = EnergyBalance.runPart small { Model = "ablation"; Seed = small.Seed }
+            let result =
+                EnergyBalance.runPart small {
+                    Model = "ablation"
+                    Seed = small.Seed
+                }
 
             Expect.equal
                 (result.Models |> Array.map (fun m -> m.Name))

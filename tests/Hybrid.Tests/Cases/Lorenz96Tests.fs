@@ -19,6 +19,7 @@ let private f64 = torch.ScalarType.Float64
 /// CI settings: the case's structure (K = 8, J = 32, three forcings, two network seeds) with short spans and budgets.
 let private ci = {
     Lorenz96.quick with
+        NetworkSeeds = [ 5; 6 ]
         SpinUp = 2.0
         TrainSpan = 20.0
         Starts = 10

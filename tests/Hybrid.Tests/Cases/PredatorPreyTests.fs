@@ -18,6 +18,7 @@ let private outcome =
     lazy
         (PredatorPrey.run {
             PredatorPrey.quick with
+                Seeds = 1
                 Uncertainty = Hybrid.Models.Common.CaseUncertainty.off
         })
 
@@ -159,7 +160,7 @@ let tests =
                     "PINN"
                 ] do
                 let m = model name
-                Expect.equal m.SeedTestMse.Length PredatorPrey.quick.Seeds $"{name}: one test MSE per seed"
+                Expect.equal m.SeedTestMse.Length 1 $"{name}: one test MSE per seed"
                 Expect.equal m.Forecast.Length 5 $"{name}: five test years"
                 Expect.isGreaterThan m.Epochs 0 $"{name}: epochs"
                 Expect.isGreaterThan m.TrainSeconds 0.0 $"{name}: wall time"
