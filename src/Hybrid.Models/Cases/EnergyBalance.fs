@@ -495,10 +495,13 @@ type internal Target = {
 let private covered (target: Target) (record: torch.Tensor) =
     record.narrow (0L, int64 target.First, int64 target.Kept)
 
-/// MSE of the surface anomaly of `sim`'s rollout (up to the last covered year) against the covered years of `target`.
-let private misfit (target: Target) (sim: Simulator) =
+/// The surface anomaly of `sim`'s rollout (up to the last covered year) minus the covered years of `target`.
+let private residuals (target: Target) (sim: Simulator) =
     let surface, _ = simulateRecord sim (target.First + target.Kept)
-    Loss.mse (covered target surface) (covered target target.Observed)
+    covered target surface .- covered target target.Observed
+
+/// MSE of the surface anomaly of `sim`'s rollout (up to the last covered year) against the covered years of `target`.
+let private misfit (target: Target) (sim: Simulator) = (square (residuals target sim)).mean ()
 
 /// Fits C, C_d, λ, γ, T₀ of `sim` (`physicsModel` compiled on `target.Forcing`, from its current values) to
 /// `target` by `Trainer.train`: Adam, one group θ at rate 0.1 decaying to 0.001 (cosine), `epochs` rollouts.
@@ -767,13 +770,22 @@ let runPart (s: Settings) (part: Part) : PartResult =
         let sim, net, hybridSeconds =
             trainHybrid s target fittedRaw seed 0.0 s.HybridIterations
 
+        // Standard errors of C, C_d, λ, γ (physical units) on the covered years, the network at its trained weights.
+        let errors =
+            CaseTraining.standardErrors (fun () -> residuals target sim) sim (List.ofArray parameterNames)
+            |> Array.mapi (fun i (_, se) -> fst ((named sim)[i]) + CaseTraining.StandardErrorSuffix, se * scales[i])
+
         evaluate
             "hybrid (EBM + MLP)"
             $"two-box EBM + MLP correction N(T - T0, F/2) (output scaled by {s.CorrectionScale} W/m2) on the surface energy budget, compiled from the DSL and trained jointly (Trainer.train) from the fitted EBM"
             (record sim)
             (physicsSeconds + hybridSeconds)
             (s.PhysicsIterations + s.HybridIterations)
-            (Array.append (named sim) [| "network weights", float (Neural.parameterCount net) |])
+            (Array.concat [
+                named sim
+                errors
+                [| "network weights", float (Neural.parameterCount net) |]
+            ])
 
     // All training years (the context of one-step predictions and forecasts) and the years kept (what is fitted).
     let fullHistory =

@@ -251,6 +251,9 @@ let internal hybridModel: Model =
 /// The names of the physical parameters, in the order of the value arrays the case passes around.
 let private physical = [ "ka"; "ke"; "V" ]
 
+/// Textbook theophylline values of ka (1/h), ke (1/h, t½ 8 h) and V (L/kg), in `physical` order.
+let internal textbook = [| 1.5; 0.087; 0.5 |]
+
 /// `m` compiled with `net` (if any) as its closure N.
 let private compileWith (m: Model) (net: Mlp option) =
     let modules =
@@ -379,7 +382,6 @@ let run (s: Settings) : Outcome =
     let curveTimes = Array.init 101 (fun i -> 0.25 * float i)
     let lastFold = List.last s.Folds
     let shown = subjects[4 * lastFold - 4]
-    let textbook = [| 1.5; 0.087; 0.5 |]
 
     let physicsWith (v: float[]) =
         let sim = compileWith oneCompartmentModel None
@@ -439,9 +441,21 @@ let run (s: Settings) : Outcome =
 
         net.eval () |> ignore
 
+        // Standard errors of ka, ke, V on the training samples, the network at its trained weights.
+        let errors =
+            let pairs, observed = samples early train
+            let target = torch.tensor (observed, dtype = f64)
+
+            CaseTraining.standardErrors (fun () -> predict train pairs .- target) sim physical
+            |> Array.mapi (fun i (_, se) -> fst ((named (values sim))[i]) + CaseTraining.StandardErrorSuffix, se)
+
         predict,
         physicsSeconds + fit.WallTime.TotalSeconds,
-        Array.append (named (values sim)) [| "network weights", float (Neural.parameterCount net) |],
+        Array.concat [
+            named (values sim)
+            errors
+            [| "network weights", float (Neural.parameterCount net) |]
+        ],
         net
 
     let models: (string * string * (Subject[] -> Predictor * float * (string * float)[]) * bool * int)[] = [|

@@ -298,6 +298,9 @@ let private compileWith (m: Model) (net: Mlp option) =
 /// The Lotka–Volterra rates, in the order of the parameter values the case passes around.
 let private rates = [ "alpha"; "beta"; "gamma"; "delta" ]
 
+/// Carpenter's (2018) posterior means of α, β, γ, δ (fitted to 1900–1920), in `rates` order.
+let internal literature = [| 0.55; 0.028; 0.80; 0.024 |]
+
 /// Discrete rollout of a one-year map (the autoregressive MLP); returns [years + 1; B; 2].
 let private iterate (step: torch.Tensor -> torch.Tensor) (x0: torch.Tensor) (years: int) =
     let states = ResizeArray [ x0 ]
@@ -457,9 +460,12 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
     // Window loss on scaled values for a rollout function (x0 [B; 2], years) → [years + 1; B; 2]: every window of
     // h years in the kept training years (`Windows`), started from its observed first state.
-    let windowLoss (simulate: torch.Tensor -> int -> torch.Tensor) (h: int) =
+    let windowResiduals (simulate: torch.Tensor -> int -> torch.Tensor) (h: int) =
         let target = Windows.take keptObs (Windows.starts kept.KeptYears 1 h) h
-        (square ((simulate target[0L] h .- target) ./ scale)).mean ()
+        (simulate target[0L] h .- target) ./ scale
+
+    let windowLoss simulate (h: int) =
+        (square (windowResiduals simulate h)).mean ()
 
     // The windows grow from one year to `WindowYears` over the first third of the epochs (`TrainOptions.Horizon`).
     let growing (epochs: int) = {
@@ -522,7 +528,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
         fixedModel
             "LV literature"
             "Lotka–Volterra, Carpenter (2018) posterior means (fitted to 1900–1920: has seen the test years)"
-            [| 0.55; 0.028; 0.80; 0.024 |]
+            literature
 
     // Fitted physics (see `fitLotkaVolterra`). The fit is deterministic: a process fits once per settings and puts
     // the same values back for the next part that needs them (the in-process report's parts); a fresh process fits
@@ -602,6 +608,10 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
         net.eval () |> ignore
 
+        // Standard errors of the rates on the full training windows, the network held at its trained weights.
+        let errors =
+            CaseTraining.standardErrors (fun () -> (windowResiduals simulate kept.WindowYears).reshape -1L) sim rates
+
         let result =
             evaluate
                 name
@@ -609,7 +619,11 @@ let runPart (s: Settings) (part: Part) : PartResult =
                 simulate
                 true
                 (physicsSeconds + fit.WallTime.TotalSeconds)
-                (Array.append (named sim rates) [| "network weights", float (Neural.parameterCount net) |])
+                (Array.concat [
+                    named sim rates
+                    errors
+                    [| "network weights", float (Neural.parameterCount net) |]
+                ])
 
         result, net, simulate
 

@@ -7,6 +7,7 @@ open System.Diagnostics
 open TorchSharp
 open Hybrid
 open Hybrid.TensorArithmetic
+open Hybrid.Compiler
 open Hybrid.Training
 
 /// Deterministic initialisation of a network from `seed` (independent of TorchSharp's global RNG): weight
@@ -70,3 +71,18 @@ let timed (f: unit -> 'T) : 'T * float =
     let watch = Stopwatch.StartNew()
     let result = f ()
     result, watch.Elapsed.TotalSeconds
+
+/// Suffix of a standard error's entry in a model's parameter list: "alpha" has its standard error as "alpha SE".
+[<Literal>]
+let StandardErrorSuffix = " SE"
+
+/// Gauss–Newton standard errors (`Covariance.gaussNewton`) of the parameters `names` of `sim` at their current
+/// values from the residual vector `residuals ()` (the training data's, the loss it was fitted by being their mean
+/// square), as parameter-list entries (name + `StandardErrorSuffix`, value). For a hybrid, the network stays at
+/// its trained weights: the errors are conditional on it (smaller than if φ's uncertainty were propagated).
+let standardErrors (residuals: unit -> torch.Tensor) (sim: Simulator) (names: string list) : (string * float)[] =
+    let cov = Covariance.gaussNewton residuals [| for n in names -> sim.Param n |]
+
+    names
+    |> List.mapi (fun i n -> n + StandardErrorSuffix, cov.StandardErrors[i])
+    |> Array.ofList

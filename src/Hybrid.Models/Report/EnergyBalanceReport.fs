@@ -147,9 +147,11 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
         yield! Claims.oodOfRows "energy-balance" $"{firstTest}–{lastYear}" rows
         Claims.interpretable
             "energy-balance"
-            (Claims.estimatesOnly [|
-                for name in [ "lambda (W/m2/K)"; "ECS (K)"; "gamma (W/m2/K)" ] -> name, parameter hybrid name
-            |])
+            (Claims.againstLiterature "energy-balance" hybrid.Parameters [
+                for i, name in
+                    Array.indexed [| "C (W yr/m2/K)"; "C_d (W yr/m2/K)"; "lambda (W/m2/K)"; "gamma (W/m2/K)" |] ->
+                    name, EnergyBalance.literature[i]
+            ])
         yield! Claims.calibrated "energy-balance" o.Uncertainty
     |]
 

@@ -119,7 +119,10 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
         yield! Claims.oodOfRows "pharmacokinetics" $"held-out subjects after {o.Cutoff} h" rows
         Claims.interpretable
             "pharmacokinetics"
-            (Claims.estimatesOnly (hm.Parameters |> Array.filter (fun (n, _) -> n <> "network weights")))
+            (Claims.againstLiterature
+                "pharmacokinetics"
+                hm.Parameters
+                (List.zip [ "ka (1/h)"; "ke (1/h)"; "V (L/kg)" ] (List.ofArray Pharmacokinetics.textbook)))
         yield! Claims.calibrated "pharmacokinetics" o.Uncertainty
     |]
 

@@ -127,10 +127,10 @@ let write (dir: string) (o: PredatorPrey.Outcome) : string =
         yield! Claims.oodOfRows "predator-prey" "1916–1920" rows
         Claims.interpretable
             "predator-prey"
-            (Claims.estimatesOnly (
+            (Claims.againstLiterature
+                "predator-prey"
                 (byName "hybrid (LV + MLP)").Parameters
-                |> Array.filter (fun (n, _) -> n <> "network weights")
-            ))
+                (List.zip [ "alpha"; "beta"; "gamma"; "delta" ] (List.ofArray PredatorPrey.literature)))
         yield! Claims.calibrated "predator-prey" o.Uncertainty
     |]
 

@@ -122,6 +122,37 @@ let tests =
                 "one seed: no SE"
         }
 
+        test "interpretable θ on real data: literature values looked up with their standard errors, a factor of two" {
+            let fitted = [|
+                "ka (1/h)", 1.2
+                "ka (1/h) SE", 0.1
+                "ke (1/h)", 0.1
+                "V (L/kg)", 0.45
+                "V (L/kg) SE", 0.02
+            |]
+
+            let ps =
+                Claims.againstLiterature "pk" fitted [ "ka (1/h)", 1.5; "ke (1/h)", 0.087; "V (L/kg)", 0.5 ]
+
+            Expect.equal
+                (ps |> Array.map (fun p -> p.Plausible))
+                [| Some(0.75, 3.0); Some(0.0435, 0.174); Some(0.25, 1.0) |]
+                "÷2 to ×2"
+
+            Expect.equal ps[0].StandardError 0.1 "ka's SE"
+            Expect.isTrue (Double.IsNaN ps[1].StandardError) "ke has none"
+            Expect.equal (Claims.interpretable "pk" ps).Verdict Claims.Verdict.Inconclusive "a missing SE"
+
+            Expect.equal
+                (Claims.interpretable "pk" [| ps[0]; ps[2] |]).Verdict
+                Claims.Verdict.Holds
+                "[1.0, 1.4] and [0.41, 0.49]"
+
+            Expect.throwsT<Hybrid.HybridException>
+                (fun () -> Claims.againstLiterature "pk" fitted [ "CL", 1.0 ] |> ignore)
+                "a name the model lacks"
+        }
+
         test "calibration: the hybrid's best ECE interval against 0.05, other models and recalibrated rows ignored" {
             let rows = [|
                 uncertaintyRow "hybrid" "test" 0.03 0.02 0.04
