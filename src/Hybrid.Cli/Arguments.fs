@@ -22,7 +22,8 @@ type ReportArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Quick -> "quick settings: small budgets, three seeds, several minutes (the full run, five seeds, takes over an hour on two cores)."
+            | Quick ->
+                "quick settings: small budgets, three seeds, several minutes (the full run, five seeds, takes over an hour on two cores)."
             | On _ ->
                 "run the report's tasks as a sweep in <folder>/sweep on a pool of local processes (local or local:k), then merge; resumes where an earlier run stopped."
             | Folder _ -> "folder for summary.md, the CSV files and the charts (default: report)."
