@@ -279,6 +279,44 @@ let tests =
             Expect.equal (List.distinct ids).Length 60 "every task its own id"
         }
 
+        test
+            "the quick section from task results: each subset's block named, the claim from the interval, files written" {
+            let dir =
+                Path.Combine(Path.GetTempPath(), $"hybrid-data-efficiency-{Guid.NewGuid():N}")
+
+            Directory.CreateDirectory dir |> ignore
+
+            try
+                // The hybrid's MSE at 50% is 0.5, 0.55, 0.6 of the LSTM's at 100% by subset: the claim holds.
+                let mse share subset =
+                    let k = float subset
+
+                    [|
+                        "LSTM", (if share = 1.0 then k else 2.0 * k)
+                        "hybrid x", (if share = 1.0 then 0.4 * k else (0.45 + 0.05 * k) * k)
+                    |]
+
+                let results =
+                    DataEfficiencyReport.runs true
+                    |> List.map (fun (stem, share, subset) -> (stem, share, subset), (mse share subset, 1.0))
+
+                let md = DataEfficiencyReport.assemble dir true results
+                Expect.stringContains md "50%: subset 1: samples " "each subset's block at 50%"
+                Expect.stringContains md "(every subset)" "one text at 100%"
+                Expect.stringContains md "the claim HOLDS" "the claim from the interval"
+                let cells = Claims.readAll dir
+
+                Expect.equal
+                    (cells |> Array.map (fun c -> c.Case, c.Verdict))
+                    [| "lorenz96", Claims.Verdict.Holds |]
+                    "cell"
+
+                let csv = File.ReadAllLines(Path.Combine(dir, "lorenz96-data-efficiency.csv"))
+                Expect.equal csv.Length (1 + 2 * 2 * 3) "a line per model, share and subset"
+            finally
+                Directory.Delete(dir, true)
+        }
+
         test "predator–prey: a fraction keeps the most recent years, windows shortened where needed" {
             let at f =
                 PredatorPrey.selection
