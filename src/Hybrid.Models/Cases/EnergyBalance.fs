@@ -87,6 +87,9 @@ type Settings = {
     /// ⌈f·n⌉ years up to the cut-off (see `trainingYears`); 1 keeps all. Every rollout still starts in 1880 (the
     /// forcing is known throughout) and the test years never change.
     TrainFraction: float
+    /// Which block of years a `TrainFraction` below 1 keeps: 0 the most recent, a seed ≥ 1 a seeded random
+    /// contiguous block of as many (`TrainFraction.blockStart`; see `trainingYears`).
+    TrainSubset: int
     /// Uncertainty of the hybrid (deep ensemble, MC dropout); `Iterations` are its hybrid iterations.
     Uncertainty: CaseUncertainty.Settings
     /// Whether the run includes the ablation of the hybrid's training (part "ablation", the first seed only, the
@@ -108,6 +111,7 @@ let defaults = {
     PinnIterations = 2000
     Seeds = 5
     TrainFraction = 1.0
+    TrainSubset = 0
     Ablation = true
     // Members get the quick hybrid budget (150 iterations, not 600): six hybrids at 600 took ≈ 5 min on a loaded
     // two-core machine.
@@ -423,11 +427,12 @@ let private physicalValues (sim: Simulator) =
 
     physical, (sim.Param "T0").Get()
 
-/// The training years whose temperatures enter the loss under `s.TrainFraction`, out of the `trainYears` up to the
-/// cut-off: (index of the first, count), the most recent ⌈f·trainYears⌉, at least 2.
+/// The training years whose temperatures enter the loss under `s.TrainFraction` and `s.TrainSubset`, out of the
+/// `trainYears` up to the cut-off: (index of the first, count), ⌈f·trainYears⌉ contiguous years, at least 2: the
+/// most recent for subset 0, a seeded random block otherwise.
 let internal trainingYears (s: Settings) (trainYears: int) : int * int =
     let kept = TrainFraction.count "Energy balance" s.TrainFraction 2 trainYears
-    trainYears - kept, kept
+    TrainFraction.blockStart "Energy balance" s.TrainSubset (trainYears - kept) kept trainYears, kept
 
 /// One independent part of the case's work (a task of the report's sweep): the models it trains and the network
 /// seed they start from. "physics" fits both physics models (no seed: 0); "hybrid", "LSTM", "Transformer" and

@@ -64,6 +64,9 @@ type Settings = {
     /// Share of each fold's training subjects every model sees, in (0, 1]: the first ⌈f·n⌉ of them by id, at
     /// least one (see `trainingSubjects`); 1 keeps all. The held-out subjects never change.
     TrainFraction: float
+    /// Which subjects a `TrainFraction` below 1 keeps: 0 the first by id, a seed ≥ 1 a seeded random choice of
+    /// as many (`TrainFraction.indices`; see `trainingSubjects`). All of them at `TrainFraction` = 1.
+    TrainSubset: int
     /// Hours after the dose up to which samples are trained on (and scored as in-distribution); later samples of
     /// the held-out subjects are the out-of-distribution test.
     Cutoff: float
@@ -89,6 +92,7 @@ let defaults = {
     PinnIterations = 2000
     Seeds = 5
     TrainFraction = 1.0
+    TrainSubset = 0
     Cutoff = 8.0
     // Three members on the quick hybrid budget (80 iterations, not 200): every member is one hybrid per fold.
     Uncertainty = {
@@ -351,11 +355,16 @@ let SeparateRates = "ablation: hybrid, separate θ/φ rates"
 /// A model's predictor for a fold: (subjects, (subject index, time) pairs) → concentrations.
 type private Predictor = Subject[] -> (int * float)[] -> torch.Tensor
 
-/// The training subjects of fold `fold` (1–3) under `s.TrainFraction`: of the n subjects outside the fold, in id
-/// order, the first ⌈f·n⌉ (at least one).
+/// The training subjects of fold `fold` (1–3) under `s.TrainFraction` and `s.TrainSubset`: of the n subjects
+/// outside the fold, in id order, ⌈f·n⌉ (at least one): the first for subset 0, a seeded random choice otherwise.
 let internal trainingSubjects (s: Settings) (subjects: Subject[]) (fold: int) : Subject[] =
     let candidates = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 <> fold)
-    Array.truncate (TrainFraction.count "Pharmacokinetics" s.TrainFraction 1 candidates.Length) candidates
+
+    let kept =
+        TrainFraction.count "Pharmacokinetics" s.TrainFraction 1 candidates.Length
+
+    TrainFraction.indices "Pharmacokinetics" s.TrainSubset kept candidates.Length
+    |> Array.map (fun i -> candidates[i])
 
 /// Runs every model on the evaluated folds.
 let run (s: Settings) : Outcome =

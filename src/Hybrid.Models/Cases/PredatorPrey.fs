@@ -69,6 +69,10 @@ type Settings = {
     /// Share of the training years every model sees, in (0, 1]: the most recent ⌈f·16⌉ years up to 1915 (see
     /// `selection`); 1 keeps all. The test years never change.
     TrainFraction: float
+    /// Which block of years a `TrainFraction` below 1 keeps: 0 the most recent, a seed ≥ 1 a seeded random
+    /// contiguous block of as many (`TrainFraction.blockStart`; see `selection`). Forecasts still start from the
+    /// observed 1915 state.
+    TrainSubset: int
     /// Uncertainty of the additive hybrid (deep ensemble, MC dropout); `Iterations` are its hybrid iterations.
     Uncertainty: CaseUncertainty.Settings
     /// Adds the learning-rate ablation row (issue #15, 2 d): the additive hybrid with separate rates, θ (the LV rates)
@@ -92,6 +96,7 @@ let defaults = {
     PinnIterations = 2000
     Seeds = 5
     TrainFraction = 1.0
+    TrainSubset = 0
     // Members get the quick hybrid budget (250 iterations, not 800) to keep the report's run time modest.
     Uncertainty = {
         CaseUncertainty.defaults with
@@ -163,19 +168,21 @@ type Outcome = {
 type Selection = {
     /// Index of the first training year kept (0 = 1900).
     FirstYear: int
-    /// Training years kept: the most recent ⌈TrainFraction · trainYears⌉, at least 2 (one transition).
+    /// Training years kept: ⌈TrainFraction · trainYears⌉ contiguous years, at least 2 (one transition).
+    /// The most recent for `TrainSubset` 0, a seeded random block otherwise.
     KeptYears: int
     /// Years each training window is rolled out: `Horizon`, shortened to `KeptYears − 1` when fewer years are
     /// kept (two years leave one one-year window). The sequence models shorten their context likewise.
     WindowYears: int
 }
 
-/// The most recent ⌈f·n⌉ of the `trainYears` training years (at least 2), and the window length they allow.
+/// ⌈f·n⌉ contiguous years of the `trainYears` training years (at least 2; the most recent for subset 0, a seeded
+/// random block otherwise), and the window length they allow.
 let internal selection (s: Settings) (trainYears: int) : Selection =
     let kept = TrainFraction.count "Predator–prey" s.TrainFraction 2 trainYears
 
     {
-        FirstYear = trainYears - kept
+        FirstYear = TrainFraction.blockStart "Predator–prey" s.TrainSubset (trainYears - kept) kept trainYears
         KeptYears = kept
         WindowYears = min s.Horizon (kept - 1)
     }
@@ -447,9 +454,10 @@ let runPart (s: Settings) (part: Part) : PartResult =
     let years, observed = load ()
     let trainYears = years |> Array.filter (fun y -> y <= 1915) |> Array.length
     let testYears = years.Length - trainYears
-    // The one place the training data is selected: every model below sees years first … trainYears − 1 only.
+    // The one place the training data is selected: every model below sees years first … lastKept only.
     let kept = selection s trainYears
     let first = kept.FirstYear
+    let lastKept = first + kept.KeptYears - 1
 
     let obs =
         torch.tensor(Array.concat observed, dtype = f64).reshape (int64 years.Length, 2L)
@@ -541,7 +549,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
             | true, fit -> fit
             | _ ->
                 let sim, _, seconds =
-                    fitLotkaVolterra s.PhysicsIterations s.Substeps kept.WindowYears observed[first .. trainYears - 1]
+                    fitLotkaVolterra s.PhysicsIterations s.Substeps kept.WindowYears observed[first..lastKept]
 
                 let fit =
                     (rates @ [ "H0"; "L0" ]
@@ -718,7 +726,11 @@ let runPart (s: Settings) (part: Part) : PartResult =
         }
 
     let history =
-        observed[first .. trainYears - 1]
+        observed[first..lastKept] |> Array.map (Array.map (fun v -> v / inputScale))
+
+    // Forecasts start from as many years as were kept, up to 1915 (the kept years themselves for subset 0).
+    let context =
+        observed[trainYears - kept.KeptYears .. trainYears - 1]
         |> Array.map (Array.map (fun v -> v / inputScale))
 
     let sequence architecture =
@@ -738,7 +750,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
                 let forecast =
                     CaseTraining.timed (fun () ->
-                        SequenceModels.forecast m history [||] testYears
+                        SequenceModels.forecast m context [||] testYears
                         |> Array.map (Array.map (fun v -> v * inputScale)))
 
                 forecast, m.TrainLoss * inputScale * inputScale, m.Seconds, Neural.parameterCount m.Net)
@@ -752,8 +764,8 @@ let runPart (s: Settings) (part: Part) : PartResult =
             s.PinnIterations
             (fun seed ->
                 let problem = {
-                    Pinn.Inputs = years[first .. trainYears - 1] |> Array.map (fun y -> [| float y |])
-                    Pinn.Targets = observed[first .. trainYears - 1]
+                    Pinn.Inputs = years[first..lastKept] |> Array.map (fun y -> [| float y |])
+                    Pinn.Targets = observed[first..lastKept]
                     Pinn.Collocation =
                         Array.init (4 * (years.Length - 1) + 1) (fun i -> [| float years[0] + 0.25 * float i |])
                     Pinn.InputShift = [| float years[0] + 10.0 |]
@@ -771,7 +783,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
                 let trainMse =
                     Array.map2
                         (Array.map2 (fun (a: float) b -> (a - b) * (a - b)))
-                        predicted[first .. trainYears - 1]
+                        predicted[first..lastKept]
                         problem.Targets
                     |> Array.concat
                     |> Array.average

@@ -94,6 +94,10 @@ type Settings = {
     /// Share of the observation times (of the training schedules) every model is fitted to, in (0, 1]: the first
     /// ⌈f·6⌉ of days 2, 4, …, 12 (see `trainingTimes`); 1 keeps all. The test schedules never change.
     TrainFraction: float
+    /// The training data's replicate: 0 the case's own noise draw per seed; a seed ≥ 1 another draw of the
+    /// observation noise (`noiseSeed`). The observation times stay the first ones (every model, the sequence
+    /// models too, runs from day 0, so a later block of one time would leave them no transition).
+    TrainSubset: int
     /// Adam iterations (full-batch epochs) of the LSTM and transformer baselines (run over `Seeds`).
     SequenceIterations: int
     /// Adam iterations of the PINN (run over `Seeds`).
@@ -115,6 +119,7 @@ let defaults = {
     Threads = 1
     Seeds = [ 1; 2; 3; 4; 5 ]
     TrainFraction = 1.0
+    TrainSubset = 0
     SequenceIterations = 600
     PinnIterations = 1000
     // Members get 100 hybrid epochs (not 300; the quick hybrid budget) to keep the report's run time modest.
@@ -218,6 +223,14 @@ module Truth =
 /// `s.TrainFraction`: ⌈f·6⌉, at least one.
 let internal trainingTimes (s: Settings) : int =
     TrainFraction.count "Tumour" s.TrainFraction 1 Truth.ObservationTimes.Length
+
+/// The seed of the observation noise of network seed `seed` under `s.TrainSubset`: 1000 + seed for subset 0 (the
+/// case's own draw), 1000 + seed + 100000 · subset otherwise (another draw, the same at every `TrainFraction`).
+let internal noiseSeed (s: Settings) (seed: int) : int =
+    if s.TrainSubset < 0 then
+        raise (HybridException $"Tumour: TrainSubset = {s.TrainSubset} is negative; give 0 or a subset seed ≥ 1.")
+
+    1000 + seed + 100000 * s.TrainSubset
 
 /// Fixed prior values of the scientific model: D, r, k.
 let internal prior = [| "D", 0.06; "r", 0.35; "k", 0.6 |]
@@ -836,7 +849,7 @@ and private runWith (s: Settings) : Outcome =
 
             let data =
                 use _ = torch.no_grad ()
-                use generator = new torch.Generator(uint64 (1000 + seed))
+                use generator = new torch.Generator(uint64 (noiseSeed s seed))
 
                 let noise =
                     torch.randn (truthTrain.shape, dtype = f64, generator = generator) .* s.Noise

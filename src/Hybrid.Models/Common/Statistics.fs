@@ -105,19 +105,25 @@ let errorRatio (level: float) (candidate: float[]) (baseline: float[]) : Interva
             Upper = exp i.Upper
     }
 
+/// The verdict on "the error ratio is at most `bar`" from the interval of an error ratio (`errorRatio`): `Holds`
+/// when its upper end is at most `bar`, `Fails` when its lower end is above it, `Inconclusive` otherwise. `bar`
+/// must be positive, e.g. 1.1 for "at most 10% higher error".
+let verdictAt (bar: float) (ratio: Interval) : Verdict =
+    if not (bar > 0.0 && Double.IsFinite bar) then
+        refuse $"Statistics.verdictAt: bar = {bar}; an error-ratio bar is a positive number, e.g. 1.1."
+
+    if ratio.Upper <= bar then Verdict.Holds
+    elif ratio.Lower > bar then Verdict.Fails
+    else Verdict.Inconclusive
+
 /// The verdict on "at least `reductionPercent`% lower error" from the interval of an error ratio (`errorRatio`):
-/// `Holds` when its upper end is at most 1 − X/100, `Fails` when its lower end is above it, `Inconclusive`
-/// otherwise.
+/// `verdictAt` the bar 1 − X/100.
 let verdict (reductionPercent: float) (ratio: Interval) : Verdict =
     if not (reductionPercent >= 0.0 && reductionPercent < 100.0) then
         refuse
             $"Statistics.verdict: reductionPercent = {reductionPercent}; a claimed reduction lies in [0, 100), e.g. 20 for \"20%% lower error\"."
 
-    let bar = 1.0 - reductionPercent / 100.0
-
-    if ratio.Upper <= bar then Verdict.Holds
-    elif ratio.Lower > bar then Verdict.Fails
-    else Verdict.Inconclusive
+    verdictAt (1.0 - reductionPercent / 100.0) ratio
 
 /// A percentile bootstrap interval at `level` of `statistic` over `n` items: `resamples` resamples of the item
 /// indices drawn with replacement from a generator seeded with `seed` (the same seed gives the same interval);

@@ -1,7 +1,8 @@
 /// The "Data efficiency" section of the report (issue #6, experiment (b)): which cases run
-/// `Experiments.DataEfficiency` with which settings and shares, and what each case's share selects. Every case runs
-/// with its QUICK settings here (four full-settings runs per case would take most of an hour), so the numbers are
-/// comparable across shares within a case but not with the full-settings tables above.
+/// `Experiments.DataEfficiency` with which settings, shares and training subsets, and what each case's share and
+/// subset select. Every case runs with its QUICK settings here (four full-settings runs per case and subset would
+/// take hours), so the numbers are comparable across shares within a case but not with the full-settings tables
+/// above.
 module internal Hybrid.Models.Report.DataEfficiencyReport
 
 open System
@@ -10,16 +11,16 @@ open Hybrid.Models.Cases
 open Hybrid.Models.Common
 open Hybrid.Models.Experiments
 
-/// One case of the experiment: file stem, heading, what a share selects (generated per fraction), metric, and the
-/// case's run at a fraction → every model's (name, test MSE).
+/// One case of the experiment: file stem, heading, what a share and subset select (generated per fraction and
+/// subset seed), metric, and the case's run at a fraction and subset seed → every model's (name, test MSE).
 type private Case = {
     Stem: string
     Title: string
-    Selects: float -> string
+    Selects: float -> int -> string
     /// What else the reader must know about the selection in this case.
     Remark: string
     Metric: string
-    Run: float -> (string * float)[]
+    Run: float -> int -> (string * float)[]
 }
 
 /// The cases, every model with a network trained from `seeds` seeds (where the case supports it; see `write`).
@@ -49,25 +50,27 @@ let private cases (seeds: int) : Case list =
             Stem = "lorenz96"
             Title = "Two-scale Lorenz-96"
             Selects =
-                fun f ->
-                    let n =
-                        Lorenz96.trainingSamples
+                fun f k ->
+                    let first, n =
+                        Lorenz96.trainingBlock
                             {
                                 Lorenz96.quick with
                                     TrainFraction = f
+                                    TrainSubset = k
                             }
                             lorenzSamples
 
-                    $"{n} samples ({n * Lorenz96.quick.K} pairs)"
+                    $"samples {first + 1}–{first + n} of {lorenzSamples} ({n * Lorenz96.quick.K} pairs)"
             Remark =
-                "The closures and the sequence baselines (LSTM, transformer) see the first samples of the training run in time; the test runs start after the whole training period."
+                "The closures and the sequence baselines (LSTM, transformer) see one contiguous block of samples of the training run (a random block per subset); the test runs start after the whole training period."
             Metric = "X at the last lead, in domain"
             Run =
-                fun f ->
+                fun f k ->
                     let o =
                         Lorenz96.run {
                             Lorenz96.quick with
                                 TrainFraction = f
+                                TrainSubset = k
                                 // Every network over the experiment's seeds.
                                 NetworkSeeds = List.init seeds (fun i -> List.head Lorenz96.quick.NetworkSeeds + i)
                                 Uncertainty = CaseUncertainty.off
@@ -82,24 +85,26 @@ let private cases (seeds: int) : Case list =
             Stem = "predator-prey"
             Title = "Predator–prey"
             Selects =
-                fun f ->
-                    let k =
+                fun f k ->
+                    let kept =
                         PredatorPrey.selection
                             {
                                 PredatorPrey.quick with
                                     TrainFraction = f
+                                    TrainSubset = k
                             }
                             ppYears
 
-                    $"the last {k.KeptYears} years, {k.WindowYears}-year windows"
+                    $"{1900 + kept.FirstYear}–{1900 + kept.FirstYear + kept.KeptYears - 1} ({kept.KeptYears} years, {kept.WindowYears}-year windows)"
             Remark =
-                "Windows shorter than five years where fewer than six years are kept; the LSTM and transformer shorten their context likewise. The forecast still starts from the observed 1915 state."
+                "A random block of contiguous years per subset; windows shorter than five years where fewer than six years are kept. The forecast still starts from the observed 1915 state (the LSTM and transformer from as many years up to 1915 as were kept, as context)."
             Metric = "thousands of pelts²"
             Run =
-                fun f ->
+                fun f k ->
                     (PredatorPrey.run {
                         PredatorPrey.quick with
                             TrainFraction = f
+                            TrainSubset = k
                             Seeds = seeds
                             Uncertainty = CaseUncertainty.off
                     })
@@ -110,25 +115,27 @@ let private cases (seeds: int) : Case list =
             Stem = "pharmacokinetics"
             Title = "Pharmacokinetics"
             Selects =
-                fun f ->
+                fun f k ->
                     let kept =
                         Pharmacokinetics.trainingSubjects
                             {
                                 Pharmacokinetics.quick with
                                     TrainFraction = f
+                                    TrainSubset = k
                             }
                             pkSubjects
                             pkFold
 
                     let ids = kept |> Array.map (fun x -> string x.Id) |> String.concat ", "
                     $"{kept.Length} of {pkCandidates} subjects (ids {ids})"
-            Remark = "The held-out fold is the same at every share."
+            Remark = "A random choice of subjects per subset; the held-out fold is the same at every share."
             Metric = $"(mg/L)², held-out subjects after {Pharmacokinetics.quick.Cutoff} h"
             Run =
-                fun f ->
+                fun f k ->
                     (Pharmacokinetics.run {
                         Pharmacokinetics.quick with
                             TrainFraction = f
+                            TrainSubset = k
                             Seeds = seeds
                             Uncertainty = CaseUncertainty.off
                     })
@@ -139,24 +146,26 @@ let private cases (seeds: int) : Case list =
             Stem = "energy-balance"
             Title = "Energy balance"
             Selects =
-                fun f ->
+                fun f k ->
                     let first, kept =
                         EnergyBalance.trainingYears
                             {
                                 EnergyBalance.quick with
                                     TrainFraction = f
+                                    TrainSubset = k
                             }
                             ebYears
 
                     $"{ebData.Years[first]}–{ebData.Years[first + kept - 1]} ({kept} years)"
             Remark =
-                "Every rollout still starts in 1880 (the forcing is known throughout); only the years kept enter the loss, including the literature model's fitted offset T0."
+                "A random block of contiguous years per subset. Every rollout still starts in 1880 (the forcing is known throughout); only the years kept enter the loss, including the literature model's fitted offset T0."
             Metric = "°C², 2001–2018"
             Run =
-                fun f ->
+                fun f k ->
                     (EnergyBalance.run {
                         EnergyBalance.quick with
                             TrainFraction = f
+                            TrainSubset = k
                             Seeds = seeds
                             Uncertainty = CaseUncertainty.off
                     })
@@ -167,7 +176,7 @@ let private cases (seeds: int) : Case list =
             Stem = "tumour"
             Title = "Tumour growth"
             Selects =
-                fun f ->
+                fun f _ ->
                     let n = Tumour.trainingTimes { Tumour.quick with TrainFraction = f }
                     let times = Tumour.Truth.ObservationTimes
                     let last = times[n - 1]
@@ -180,13 +189,14 @@ let private cases (seeds: int) : Case list =
 
                     $"{days} ({n} of {times.Length} observation times)"
             Remark =
-                "All three training schedules at the first observation times, for every model (the LSTM and transformer records and the PINN's data end there too)."
+                "All three training schedules at the first observation times, for every model (the LSTM and transformer records and the PINN's data end there too). The observation times are the same for every subset (every model runs from day 0, and a later block of one time would leave the sequence models no transition): a subset here is another draw of the observation noise, the same draw at every share."
             Metric = "out-of-domain schedules"
             Run =
-                fun f ->
+                fun f k ->
                     (Tumour.run {
                         Tumour.quick with
                             TrainFraction = f
+                            TrainSubset = k
                             Seeds = List.init seeds (fun i -> i + 1)
                             Uncertainty = CaseUncertainty.off
                     })
@@ -199,8 +209,16 @@ let private cases (seeds: int) : Case list =
 [<Literal>]
 let Seeds = 3
 
+/// Random training subsets per share (the replicates), in the full experiment and in `--quick`: subset seeds
+/// 1 … `Subsets` (`Settings.TrainSubset`).
+[<Literal>]
+let Subsets = 3
+
+/// The subset seeds every share runs.
+let subsets = Array.init Subsets (fun i -> i + 1)
+
 /// The cases and shares of the experiment (see `write`): every case at `DataEfficiency.fractions` with networks
-/// over `Seeds` seeds, or with `quick` Lorenz-96 only at 50% and 100%, one seed.
+/// over `Seeds` seeds, or with `quick` Lorenz-96 only at 50% and 100%, one seed; `subsets` in both.
 let private chosen (quick: bool) =
     let seeds = if quick then 1 else Seeds
 
@@ -212,30 +230,48 @@ let private chosen (quick: bool) =
 
     seeds, cases, (if quick then [| 0.5; 1.0 |] else DataEfficiency.fractions)
 
-/// The experiment's runs: (case stem, share), every case at every share, in the order `write` reports them.
-let runs (quick: bool) : (string * float) list =
+/// The experiment's runs: (case stem, share, subset seed), every case at every share and subset, in the order
+/// `write` reports them.
+let runs (quick: bool) : (string * float * int) list =
     let _, cases, fractions = chosen quick
 
     [
         for c in cases do
-            for f in fractions -> c.Stem, f
+            for f in fractions do
+                for k in subsets -> c.Stem, f, k
     ]
 
-/// One run: the case `stem` with `TrainFraction = share`, every model's (name, test MSE).
-let runOne (quick: bool) (stem: string) (share: float) : (string * float)[] =
+/// One run: the case `stem` with `TrainFraction = share` and `TrainSubset = subset`, every model's (name, test MSE).
+let runOne (quick: bool) (stem: string) (share: float) (subset: int) : (string * float)[] =
     let _, cases, _ = chosen quick
 
     match cases |> List.tryFind (fun c -> c.Stem = stem) with
     | Some c ->
-        eprintfn $"report: data efficiency, {c.Title} at {DataEfficiency.percent share} ..."
-        c.Run share
+        eprintfn $"report: data efficiency, {c.Title} at {DataEfficiency.percent share}, subset {subset} ..."
+        c.Run share subset
     | None ->
         let known = cases |> List.map (fun c -> c.Stem) |> String.concat ", "
         raise (Hybrid.HybridException $"Data efficiency: no case '{stem}' in these settings; the cases are {known}.")
 
-/// The section of summary.md (files into `dir`) from the result of every run of `runs quick`: (stem, share) →
-/// (every model's (name, test MSE), wall time in seconds).
-let assemble (dir: string) (quick: bool) (results: ((string * float) * ((string * float)[] * float)) list) : string =
+/// What `c` trains on at share `f`, over the subsets: one text where every subset selects the same (e.g. at 100%).
+let private selection (c: Case) (f: float) =
+    let each = subsets |> Array.map (c.Selects f)
+
+    if Array.distinct each |> Array.length = 1 then
+        $"{DataEfficiency.percent f}: {each[0]} (every subset)"
+    else
+        let listed =
+            Array.map2 (fun k s -> $"subset {k}: {s}") subsets each |> String.concat "; "
+
+        $"{DataEfficiency.percent f}: {listed}"
+
+/// The section of summary.md (files into `dir`) from the result of every run of `runs quick`: (stem, share, subset)
+/// → (every model's (name, test MSE), wall time in seconds).
+let assemble
+    (dir: string)
+    (quick: bool)
+    (results: ((string * float * int) * ((string * float)[] * float)) list)
+    : string =
     let seeds, cases, fractions = chosen quick
 
     let md = StringBuilder()
@@ -246,36 +282,37 @@ let assemble (dir: string) (quick: bool) (results: ((string * float) * ((string 
     add ""
 
     add
-        $"Issue #6, experiment (b): the proposal claims the hybrid matches pure machine learning with half the data. Each case below is rerun with a share of its training data (`TrainFraction`), the same reduced data for every model of the case (physics fit, hybrid, LSTM / transformer / MLP, PINN); the test data never change. To bound the run time every case runs with its QUICK settings (fewer iterations than the tables above), each model with a network trained from {seeds} seed(s) (the mean test MSE is shown), so single numbers are noisy. \"Matches\" means the hybrid's test MSE at 50%% is at most {100.0 * DataEfficiency.Tolerance:G3}%% above the best pure-ML model's at 100%%. Charts show log10 of the test MSE."
+        $"Issue #6, experiment (b): the proposal claims the hybrid matches pure machine learning with half the data. Each case below is rerun with a share of its training data (`TrainFraction`), the same reduced data for every model of the case (physics fit, hybrid, LSTM / transformer / MLP, PINN); the test data never change. Each share runs on {Subsets} random subsets of the training data (`TrainSubset` 1–{Subsets}: a random contiguous block of years, samples or times for time series, a random choice of subjects for exchangeable ones; at 100%% every subset is the whole set), with the case's network seeds as they are. To bound the run time every case runs with its QUICK settings (fewer iterations than the tables above), each model with a network trained from {seeds} seed(s) (the mean test MSE over them per run); the tables show the mean over the subsets, the CSV files every replicate. The claim is decided on the ratio MSE(hybrid at 50%%, subset r) / MSE(best pure-ML model at 100%%, subset r) with a {100.0 * DataEfficiency.Level:G3}%% Student-t interval over the subsets on the log scale: it holds when the whole interval is at most {1.0 + DataEfficiency.Tolerance:F2} (at most {100.0 * DataEfficiency.Tolerance:G3}%% above), fails when the whole interval is above, and is inconclusive otherwise. The interval covers the choice of training subset only (the network seeds are the same in every replicate). Charts show log10 of the mean test MSE."
 
     if quick then
         add ""
-        add "`--quick`: one case (Lorenz-96, the cheapest with both a hybrid and a pure-ML model) at 50% and 100% only."
+
+        add
+            $"`--quick`: one case (Lorenz-96, the cheapest with both a hybrid and a pure-ML model) at 50%% and 100%% only, {Subsets} subsets."
 
     add ""
 
     for c in cases do
-        let selects =
-            fractions
-            |> Array.map (fun f -> $"{DataEfficiency.percent f}: {c.Selects f}")
-            |> String.concat "; "
+        let selects = fractions |> Array.map (selection c) |> String.concat ". "
 
         let caseRuns =
             fractions
             |> Array.map (fun f ->
-                results
-                |> List.tryFind (fun (key, _) -> key = (c.Stem, f))
-                |> Option.map snd
-                |> Option.defaultWith (fun () ->
-                    raise (
-                        Hybrid.HybridException
-                            $"Data efficiency: no result for {c.Title} at {DataEfficiency.percent f}; run it before assembling the section."
-                    )))
+                subsets
+                |> Array.map (fun k ->
+                    results
+                    |> List.tryFind (fun (key, _) -> key = (c.Stem, f, k))
+                    |> Option.map snd
+                    |> Option.defaultWith (fun () ->
+                        raise (
+                            Hybrid.HybridException
+                                $"Data efficiency: no result for {c.Title} at {DataEfficiency.percent f}, subset {k}; run it before assembling the section."
+                        ))))
 
-        let result = DataEfficiency.ofRuns c.Stem fractions caseRuns
+        let result = DataEfficiency.ofRuns c.Stem fractions subsets caseRuns
         cells.AddRange(DataEfficiency.claimCells result)
 
-        md.Append(DataEfficiency.write dir c.Title $"Training data per share: {selects}. {c.Remark}" c.Metric result)
+        md.Append(DataEfficiency.write dir c.Title $"Training data per share. {selects}. {c.Remark}" c.Metric result)
         |> ignore
 
     Claims.write dir "data-efficiency" (cells.ToArray())
@@ -283,16 +320,17 @@ let assemble (dir: string) (quick: bool) (results: ((string * float) * ((string 
 
 /// Runs the experiment and returns the section of summary.md (files into `dir`). Full mode: every case at
 /// `DataEfficiency.fractions`, networks over `Seeds` seeds; `quick`: Lorenz-96 only (the cheapest case with a
-/// hybrid and a pure-ML model), at 50% and 100% (what the claim needs), one seed.
+/// hybrid and a pure-ML model), at 50% and 100% (what the claim needs), one seed; `Subsets` subsets per share in
+/// both.
 let write (dir: string) (quick: bool) : string =
     let _, _, fractions = chosen quick
 
-    for stem in runs quick |> List.map fst |> List.distinct do
-        DataEfficiency.checkFractions stem fractions
+    for stem in runs quick |> List.map (fun (stem, _, _) -> stem) |> List.distinct do
+        DataEfficiency.checkRuns stem fractions subsets
 
     runs quick
-    |> List.map (fun (stem, f) ->
+    |> List.map (fun (stem, f, k) ->
         let watch = Diagnostics.Stopwatch.StartNew()
-        let rows = runOne quick stem f
-        (stem, f), (rows, watch.Elapsed.TotalSeconds))
+        let rows = runOne quick stem f k
+        (stem, f, k), (rows, watch.Elapsed.TotalSeconds))
     |> assemble dir quick

@@ -1,6 +1,8 @@
-/// The data-efficiency experiment as tasks: one task per case and share of its training data (`Share`; seed 0,
-/// the case's own network seeds inside), each carrying every model's test MSE as rows, and the section assembled
-/// by `DataEfficiencyReport.assemble` with each task's wall time as the run's time.
+/// The data-efficiency experiment as tasks: one task per case, share of its training data (`Share`) and training
+/// subset (the task's `Seed` is the subset seed, `Settings.TrainSubset`; the case's own network seeds run inside),
+/// so a sweep runs the replicates in parallel; each carries every model's test MSE as rows (their `Seed` the subset
+/// seed too), and the section is assembled by `DataEfficiencyReport.assemble` with each task's wall time as the
+/// run's time.
 module internal Hybrid.Models.Report.DataEfficiencyTasks
 
 open Hybrid
@@ -28,13 +30,14 @@ let experiment: Experiment = {
     Tasks =
         fun key ->
             DataEfficiencyReport.runs (quickOf key)
-            |> List.map (fun (stem, share) -> {
-                TaskSpec.create Name key stem 0 with
+            |> List.map (fun (stem, share, subset) -> {
+                TaskSpec.create Name key stem subset with
                     Share = Some share
             })
     Run =
         fun _ t ->
-            let rows = DataEfficiencyReport.runOne (quickOf t.Settings) t.Model t.Share.Value
+            let rows =
+                DataEfficiencyReport.runOne (quickOf t.Settings) t.Model t.Share.Value t.Seed
 
             Experiment.result
                 t
@@ -44,13 +47,14 @@ let experiment: Experiment = {
                      Model = model
                      Split = "test"
                      Metric = "mse"
-                     Seed = 0
+                     Seed = t.Seed
                      Value = mse
                  })) [||] [||]
     Assemble =
         fun dir key results ->
             results
             |> List.map (fun r ->
-                (r.Task.Model, r.Task.Share.Value), (r.Rows |> Array.map (fun row -> row.Model, row.Value), r.Seconds))
+                (r.Task.Model, r.Task.Share.Value, r.Task.Seed),
+                (r.Rows |> Array.map (fun row -> row.Model, row.Value), r.Seconds))
             |> DataEfficiencyReport.assemble dir (quickOf key)
 }

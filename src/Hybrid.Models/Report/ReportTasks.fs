@@ -1,5 +1,5 @@
 /// The report as tasks: its sections in report order, each an `Experiment` (energy balance and predator–prey split into one
-/// task per model and seed, data efficiency into one per case and share, the other sections one task each for now), and the synthetic experiment for tests.
+/// task per model and seed, data efficiency into one per case, share and training subset, the other sections one task each for now), and the synthetic experiment for tests.
 module Hybrid.Models.Report.ReportTasks
 
 open Hybrid

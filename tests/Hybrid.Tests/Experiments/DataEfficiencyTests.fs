@@ -1,7 +1,8 @@
-/// The data-efficiency experiment (issue #6 (b)): what each case's `TrainFraction` selects (the pure selection
-/// functions, no training), the claim sentences on synthetic numbers, and one real run of the runner on the
-/// cheapest case (Lorenz-96, quick settings cut further: shorter free runs and fewer start states and epochs,
-/// two fractions).
+/// The data-efficiency experiment (issue #6 (b)): what each case's `TrainFraction` and `TrainSubset` select (the
+/// pure selection functions, no training), the seeded blocks and subsets of `TrainFraction`, the half-the-data ratio
+/// interval and verdict and the claim sentences on synthetic numbers, the task plan, and one real run of the runner
+/// on the cheapest case (Lorenz-96, quick settings cut further: shorter free runs and fewer start states and epochs,
+/// two fractions, one subset).
 module Hybrid.Tests.Experiments.DataEfficiencyTests
 
 open System
@@ -11,14 +12,26 @@ open Hybrid
 open Hybrid.Models.Cases
 open Hybrid.Models.Common
 open Hybrid.Models.Experiments
+open Hybrid.Models.Report
 
-let private synthetic (models: (string * float[])[]) : DataEfficiency.Result = {
-    Case = "synthetic"
-    Fractions = [| 0.25; 0.5; 1.0 |]
-    Models = Array.map fst models
-    TestMse = Array.map snd models
-    Seconds = [| 0.0; 0.0; 0.0 |]
-}
+/// A result at 25%, 50% and 100% from (model, [fraction][subset] test MSEs) over `subsets` subsets.
+let private replicated (subsets: int) (models: (string * float[][])[]) : DataEfficiency.Result =
+    DataEfficiency.ofRuns
+        "synthetic"
+        [| 0.25; 0.5; 1.0 |]
+        (Array.init subsets (fun k -> k + 1))
+        (Array.init 3 (fun i ->
+            Array.init subsets (fun k -> (models |> Array.map (fun (name, mse) -> name, mse[i][k])), 0.0)))
+
+/// A result at 25%, 50% and 100% with one subset: (model, test MSE per fraction).
+let private synthetic (models: (string * float[])[]) : DataEfficiency.Result =
+    replicated
+        1
+        (models
+         |> Array.map (fun (name, mse) -> name, mse |> Array.map (fun v -> [| v |])))
+
+let private close (expected: float) (actual: float) (what: string) =
+    Expect.floatClose Accuracy.veryHigh actual expected what
 
 /// Lorenz-96 quick settings cut to what the runner test needs (most of a quick run is the 50-MTU free runs; one
 /// network seed: the runner sees one MSE per model and fraction whatever the number of seeds behind it).
@@ -53,6 +66,255 @@ let tests =
                 TrainFraction.count "Case X" 1.5 1 10 |> ignore
             with :? HybridException as e ->
                 Expect.stringContains e.Message "Case X: TrainFraction = 1.5" "the message names the case and value"
+        }
+
+        test "TrainFraction.blockStart: subset 0 is the fixed block, a seed a deterministic random block in range" {
+            Expect.equal (TrainFraction.blockStart "t" 0 7 50 100) 7 "subset 0: the case's own start"
+
+            for seed in 1..20 do
+                let start = TrainFraction.blockStart "t" seed 0 50 100
+                Expect.isTrue (start >= 0 && start <= 50) $"seed {seed}: the block {start}…{start + 49} lies in 0…99"
+                Expect.equal (TrainFraction.blockStart "t" seed 0 50 100) start $"seed {seed}: the same again"
+                Expect.equal (TrainFraction.blockStart "t" seed 0 100 100) 0 $"seed {seed}: all items start at 0"
+
+            let starts =
+                [ 1..3 ] |> List.map (fun seed -> TrainFraction.blockStart "t" seed 0 50 100)
+
+            Expect.equal (List.distinct starts) starts $"seeds 1, 2, 3 keep different blocks: %A{starts}"
+
+            let e =
+                Expect.throwsC (fun () -> TrainFraction.blockStart "Case X" -1 0 5 10 |> ignore) id
+
+            Expect.stringContains e.Message "Case X: TrainSubset = -1" "names the case and value"
+
+            Expect.throwsT<HybridException>
+                (fun () -> TrainFraction.blockStart "t" 1 0 11 10 |> ignore)
+                "more items than there are"
+        }
+
+        test "TrainFraction.indices: subset 0 the first, a seed a deterministic random choice of the right count" {
+            Expect.equal (TrainFraction.indices "t" 0 4 8) [| 0..3 |] "subset 0: the first four"
+
+            for seed in 1..20 do
+                let chosen = TrainFraction.indices "t" seed 4 8
+                Expect.equal chosen.Length 4 $"seed {seed}: four"
+                Expect.equal (Array.distinct chosen) chosen $"seed {seed}: distinct"
+                Expect.equal (Array.sort chosen) chosen $"seed {seed}: ascending"
+                Expect.all chosen (fun i -> i >= 0 && i < 8) $"seed {seed}: in range"
+                Expect.equal (TrainFraction.indices "t" seed 4 8) chosen $"seed {seed}: the same again"
+                Expect.equal (TrainFraction.indices "t" seed 8 8) [| 0..7 |] $"seed {seed}: all at 100%%"
+
+            let choices = [ 1..3 ] |> List.map (fun seed -> TrainFraction.indices "t" seed 4 8)
+            Expect.equal (List.distinct choices) choices $"seeds 1, 2, 3 keep different subjects: %A{choices}"
+
+            // Over many seeds every index is chosen about count/n = half the time (uniform choice).
+            let hits = Array.zeroCreate 8
+
+            for seed in 1..2000 do
+                for i in TrainFraction.indices "t" seed 4 8 do
+                    hits[i] <- hits[i] + 1
+
+            // Binomial(2000, 0.5): sd ≈ 22; 5 sd either side.
+            Expect.all hits (fun h -> abs (h - 1000) < 112) $"each index about 1000 times of 2000: %A{hits}"
+        }
+
+        test "each case at 50% with subset seeds 1 and 2 trains on different data of the same size; at 100% on all" {
+            let l96 f k =
+                Lorenz96.trainingBlock
+                    {
+                        Lorenz96.quick with
+                            TrainFraction = f
+                            TrainSubset = k
+                    }
+                    600
+
+            Expect.notEqual (l96 0.5 1) (l96 0.5 2) "Lorenz-96: different blocks"
+            Expect.equal (snd (l96 0.5 1)) (snd (l96 0.5 2)) "Lorenz-96: 300 samples each"
+            Expect.equal (l96 1.0 2) (0, 600) "Lorenz-96: all at 100%"
+
+            let subjects = Pharmacokinetics.load ()
+
+            let pk f k =
+                Pharmacokinetics.trainingSubjects
+                    {
+                        Pharmacokinetics.quick with
+                            TrainFraction = f
+                            TrainSubset = k
+                    }
+                    subjects
+                    3
+                |> Array.map (fun x -> x.Id)
+
+            Expect.notEqual (pk 0.5 1) (pk 0.5 2) "pharmacokinetics: different subjects"
+            Expect.equal [ (pk 0.5 1).Length; (pk 0.5 2).Length ] [ 4; 4 ] "four of eight each"
+            Expect.equal (pk 1.0 2) [| 1..8 |] "pharmacokinetics: all at 100%"
+
+            let eb f k =
+                EnergyBalance.trainingYears
+                    {
+                        EnergyBalance.quick with
+                            TrainFraction = f
+                            TrainSubset = k
+                    }
+                    121
+
+            Expect.notEqual (eb 0.5 1) (eb 0.5 2) "energy balance: different blocks"
+            Expect.equal (snd (eb 0.5 1)) 61 "61 years"
+            Expect.equal (eb 1.0 3) (0, 121) "energy balance: all at 100%"
+
+            let pp f k =
+                PredatorPrey.selection
+                    {
+                        PredatorPrey.quick with
+                            TrainFraction = f
+                            TrainSubset = k
+                    }
+                    16
+
+            Expect.notEqual (pp 0.5 1).FirstYear (pp 0.5 2).FirstYear "predator–prey: different blocks"
+            Expect.equal (pp 0.5 2).KeptYears 8 "eight years"
+            Expect.isLessThanOrEqual ((pp 0.5 2).FirstYear + 8) 16 "inside 1900–1915"
+
+            let noise k =
+                Tumour.noiseSeed { Tumour.quick with TrainSubset = k } 1
+
+            Expect.equal (noise 0) 1001 "tumour: subset 0 keeps the case's own noise draw"
+            Expect.notEqual (noise 1) (noise 2) "tumour: another noise draw per subset"
+        }
+
+        test "the half-the-data ratio: the paired t-interval on the log scale, and its verdict" {
+            // Ratios 1, 2, 4 (log: 0, ln 2, 2 ln 2; mean ln 2, sd ln 2): 2 · exp(± t(0.975, 2) · ln 2 / √3).
+            match DataEfficiency.halfDataRatio [| 1.0; 2.0; 4.0 |] [| 1.0; 1.0; 1.0 |] with
+            | Ok i ->
+                let half = 4.302652729911275 * log 2.0 / sqrt 3.0
+                close 2.0 i.Estimate "geometric mean ratio"
+                close (2.0 * exp -half) i.Lower "lower"
+                close (2.0 * exp half) i.Upper "upper"
+                Expect.equal i.Count 3 "three subsets"
+
+                Expect.equal
+                    (DataEfficiency.halfDataVerdict i)
+                    Statistics.Verdict.Inconclusive
+                    "0.36…11.2 straddles 1.1"
+            | Error e -> failtest e
+
+            let verdictOf h ml =
+                match DataEfficiency.halfDataRatio h ml with
+                | Ok i -> DataEfficiency.halfDataVerdict i
+                | Error e -> failtest e
+
+            // Paired by subset: the ratios are 0.5, 0.55, 0.6 (upper end ≈ 0.69) although the MSEs vary 4-fold.
+            Expect.equal
+                (verdictOf [| 0.5; 1.1; 2.4 |] [| 1.0; 2.0; 4.0 |])
+                Statistics.Verdict.Holds
+                "ratios 0.5–0.6: the whole interval ≤ 1.1"
+
+            Expect.equal
+                (verdictOf [| 2.0; 4.4; 9.6 |] [| 1.0; 2.0; 4.0 |])
+                Statistics.Verdict.Fails
+                "ratios 2–2.4: the whole interval above 1.1 (lower end ≈ 1.75)"
+
+            let errorOf h ml =
+                match DataEfficiency.halfDataRatio h ml with
+                | Ok i -> failtest $"expected no interval, got %A{i}"
+                | Error e -> e
+
+            Expect.stringContains (errorOf [| 0.5 |] [| 1.0 |]) "one subset" "one replicate"
+            Expect.stringContains (errorOf [| 0.5; infinity |] [| 1.0; 1.0 |]) "blew up" "a run blew up"
+        }
+
+        test "claim cells: holds, fails or inconclusive from the subsets' interval; inconclusive with one subset" {
+            let r =
+                replicated 3 [|
+                    "LSTM", [| [| 9.0; 9.0; 9.0 |]; [| 5.0; 5.0; 5.0 |]; [| 1.0; 2.0; 4.0 |] |]
+                    "Transformer", [| [| 9.0; 9.0; 9.0 |]; [| 9.0; 9.0; 9.0 |]; [| 8.0; 8.0; 8.0 |] |]
+                    "hybrid good", [| [| 1.0; 1.0; 1.0 |]; [| 0.5; 1.1; 2.4 |]; [| 0.5; 0.5; 0.5 |] |]
+                    "hybrid poor", [| [| 9.0; 9.0; 9.0 |]; [| 2.0; 4.4; 9.6 |]; [| 2.0; 2.0; 2.0 |] |]
+                |]
+
+            let cells = DataEfficiency.claimCells r
+
+            Expect.equal
+                (cells |> Array.map (fun c -> c.Verdict))
+                [| Claims.Verdict.Holds; Claims.Verdict.Fails |]
+                "verdicts"
+
+            Expect.stringContains cells[0].Detail "hybrid good at 50% over LSTM at 100%: MSE ratio 0.55 [" "detail"
+            Expect.stringContains cells[0].Detail "3 subsets (matches at ≤ 1.10)" "replicates and bar"
+
+            let lines = DataEfficiency.claimLines r |> String.concat "\n"
+            Expect.stringContains lines "the claim HOLDS" "sentence: holds"
+            Expect.stringContains lines "the claim does NOT hold" "sentence: fails"
+            Expect.stringContains lines "95% t-interval over 3 subsets" "sentence: interval"
+
+            let one =
+                synthetic [| "MLP x", [| 3.0; 2.0; 1.0 |]; "hybrid a", [| 1.2; 1.05; 1.0 |] |]
+                |> DataEfficiency.claimCells
+
+            Expect.equal one[0].Verdict Claims.Verdict.Inconclusive "one subset: no interval"
+            Expect.stringContains one[0].Detail "MSE ratio of the means 1.05" "ratio of the means"
+            Expect.stringContains one[0].Detail "one subset, no interval" "why"
+        }
+
+        test "the task plan: one task per case × share × subset, distinct ids; --quick Lorenz-96 at 50% and 100%" {
+            let plan key =
+                DataEfficiencyTasks.experiment.Tasks key
+                |> List.map (fun t -> t.Model, t.Share.Value, t.Seed)
+
+            let expected stems fractions = [
+                for stem in stems do
+                    for f in fractions do
+                        for k in 1..3 -> stem, f, k
+            ]
+
+            let stems = [ "lorenz96"; "predator-prey"; "pharmacokinetics"; "energy-balance"; "tumour" ]
+
+            Expect.equal (plan "full") (expected stems [ 0.1; 0.25; 0.5; 1.0 ]) "full: 5 cases × 4 shares × 3 subsets"
+            Expect.equal (plan "quick") (expected [ "lorenz96" ] [ 0.5; 1.0 ]) "quick: Lorenz-96 × 2 shares × 3 subsets"
+
+            let ids =
+                DataEfficiencyTasks.experiment.Tasks "full"
+                |> List.map Hybrid.Models.Tasks.TaskSpec.id
+
+            Expect.equal (List.distinct ids).Length 60 "every task its own id"
+        }
+
+        test
+            "the quick section from task results: each subset's block named, the claim from the interval, files written" {
+            let dir =
+                Path.Combine(Path.GetTempPath(), $"hybrid-data-efficiency-{Guid.NewGuid():N}")
+
+            Directory.CreateDirectory dir |> ignore
+
+            try
+                // The hybrid's MSE at 50% is 0.5, 0.55, 0.6 of the LSTM's at 100% by subset: the claim holds.
+                let mse share subset =
+                    let k = float subset
+
+                    [|
+                        "LSTM", (if share = 1.0 then k else 2.0 * k)
+                        "hybrid x", (if share = 1.0 then 0.4 * k else (0.45 + 0.05 * k) * k)
+                    |]
+
+                let results =
+                    DataEfficiencyReport.runs true
+                    |> List.map (fun (stem, share, subset) -> (stem, share, subset), (mse share subset, 1.0))
+
+                let md = DataEfficiencyReport.assemble dir true results
+                Expect.stringContains md "50%: subset 1: samples " "each subset's block at 50%"
+                Expect.stringContains md "(every subset)" "one text at 100%"
+                Expect.stringContains md "the claim HOLDS" "the claim from the interval"
+                let cells = Claims.readAll dir
+
+                Expect.equal
+                    (cells |> Array.map (fun c -> c.Case, c.Verdict))
+                    [| "lorenz96", Claims.Verdict.Holds |]
+                    "cell"
+
+                let csv = File.ReadAllLines(Path.Combine(dir, "lorenz96-data-efficiency.csv"))
+                Expect.equal csv.Length (1 + 2 * 2 * 3) "a line per model, share and subset"
+            finally
+                Directory.Delete(dir, true)
         }
 
         test "predator–prey: a fraction keeps the most recent years, windows shortened where needed" {
@@ -153,15 +415,21 @@ let tests =
             Expect.equal [ times 0.1; times 0.25; times 0.5; times 1.0 ] [ 1; 2; 3; 6 ] "of six observation times"
         }
 
-        test "claim sentences: holds within the tolerance, and says why it fails" {
+        test "claim sentences (one subset): the verdict waits for an interval, and says why the means miss" {
             let holds =
                 synthetic [| "MLP x", [| 3.0; 2.0; 1.0 |]; "hybrid a", [| 1.2; 1.05; 1.0 |] |]
                 |> DataEfficiency.claimLines
                 |> String.concat "\n"
 
-            Expect.stringContains holds "the claim HOLDS" "1.05 is within 10% of 1.0"
+            Expect.stringContains
+                holds
+                "the claim is not decided (on the means it would hold"
+                "1.05 is within 10% of 1.0"
 
-            Expect.stringContains holds "Shares at which hybrid a is within 10% of MLP x at 100%: 50%, 100%." "shares"
+            Expect.stringContains
+                holds
+                "Shares at which hybrid a's mean is within 10% of MLP x at 100%: 50%, 100%."
+                "shares"
 
 
             let lines =
@@ -174,7 +442,11 @@ let tests =
                 |> DataEfficiency.claimLines
                 |> String.concat "\n"
 
-            Expect.stringContains lines "Best pure-ML model with all the training data: LSTM (1)" "best ML at 100%"
+            Expect.stringContains
+                lines
+                "Best pure-ML model with all the training data: LSTM (1, mean over one subset)"
+                "best ML at 100%"
+
             Expect.stringContains lines "hybrid accurate with 50% of the training data: test MSE 1.5" "hybrid at 50%"
             Expect.stringContains lines "halving the data raises its MSE by +67%" "why: data efficiency"
             Expect.stringContains lines "fails on accuracy, not on data efficiency" "why: accuracy"
@@ -208,29 +480,46 @@ let tests =
             try
                 DataEfficiency.writeCsv dir (synthetic [| "MLP C(t, dose)", [| 3.0; 2.0; 1.0 |] |])
                 let csv = File.ReadAllLines(Path.Combine(dir, "synthetic-data-efficiency.csv"))
-                Expect.equal csv[1] "\"MLP C(t, dose)\",0.25,3" "quoted name"
+                Expect.equal csv[0] "model,fraction,subset,test_mse" "header"
+                Expect.equal csv[1] "\"MLP C(t, dose)\",0.25,1,3" "quoted name"
             finally
                 Directory.Delete(dir, true)
         }
 
-        test "the runner rejects unusable fractions" {
-            let run fs =
-                DataEfficiency.run "c" fs (fun _ -> [| "m", 1.0 |]) |> ignore
+        test "the runner rejects unusable fractions and subsets" {
+            let run fs ks =
+                DataEfficiency.run "c" fs ks (fun _ _ -> [| "m", 1.0 |]) |> ignore
 
-            Expect.throwsT<HybridException> (fun () -> run [||]) "none"
-            Expect.throwsT<HybridException> (fun () -> run [| 0.0; 1.0 |]) "zero"
-            Expect.throwsT<HybridException> (fun () -> run [| 1.0; 0.5 |]) "descending"
+            Expect.throwsT<HybridException> (fun () -> run [||] [| 1 |]) "none"
+            Expect.throwsT<HybridException> (fun () -> run [| 0.0; 1.0 |] [| 1 |]) "zero"
+            Expect.throwsT<HybridException> (fun () -> run [| 1.0; 0.5 |] [| 1 |]) "descending"
+            Expect.throwsT<HybridException> (fun () -> run [| 0.5; 1.0 |] [||]) "no subset"
+            Expect.throwsT<HybridException> (fun () -> run [| 0.5; 1.0 |] [| 1; 1 |]) "repeated subset"
 
             Expect.throwsT<HybridException>
-                (fun () -> DataEfficiency.run "c" [| 0.5; 1.0 |] (fun f -> [| $"m{f}", 1.0 |]) |> ignore)
+                (fun () ->
+                    DataEfficiency.run "c" [| 0.5; 1.0 |] [| 1 |] (fun f _ -> [| $"m{f}", 1.0 |])
+                    |> ignore)
                 "different models per fraction"
+
+            Expect.throwsT<HybridException>
+                (fun () ->
+                    DataEfficiency.run "c" [| 1.0 |] [| 1; 2 |] (fun _ k -> [| $"m{k}", 1.0 |])
+                    |> ignore)
+                "different models per subset"
         }
 
         test
             "a real run on Lorenz-96 (cut quick settings, 25% and 100%): every model at every fraction, finite, files written" {
             let r =
-                DataEfficiency.run "lorenz96" [| 0.25; 1.0 |] (fun f ->
-                    let o = Lorenz96.run { tiny with TrainFraction = f }
+                DataEfficiency.run "lorenz96" [| 0.25; 1.0 |] [| 1 |] (fun f k ->
+                    let o =
+                        Lorenz96.run {
+                            tiny with
+                                TrainFraction = f
+                                TrainSubset = k
+                        }
+
                     let last = tiny.Leads.Length - 1
 
                     o.Models

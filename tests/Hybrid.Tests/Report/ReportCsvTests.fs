@@ -138,8 +138,10 @@ let tests =
             let efficiency: DataEfficiency.Result = {
                 Case = "case"
                 Fractions = [| 0.5; 1.0 |]
+                Subsets = [| 1; 2 |]
                 Models = [| "MLP C(t, dose)"; "hybrid" |]
-                TestMse = [| [| 3.0; 2.0 |]; [| 1.0; 0.5 |] |]
+                Replicates = [| [| [| 3.0; 4.0 |]; [| 2.0; 2.0 |] |]; [| [| 1.0; 1.5 |]; [| 0.5; 0.5 |] |] |]
+                TestMse = [| [| 3.5; 2.0 |]; [| 1.25; 0.5 |] |]
                 Seconds = [| 0.0; 0.0 |]
             }
 
@@ -187,15 +189,21 @@ let tests =
                 DataEfficiency.writeCsv dir efficiency
                 let shares = Csv.read (Path.Combine(dir, "case-data-efficiency.csv"))
 
+                Expect.equal shares.Columns [| "model"; "fraction"; "subset"; "test_mse" |] "header"
+
                 Expect.equal
                     shares.Rows
                     [|
-                        [| "MLP C(t, dose)"; "0.5"; "3" |]
-                        [| "MLP C(t, dose)"; "1"; "2" |]
-                        [| "hybrid"; "0.5"; "1" |]
-                        [| "hybrid"; "1"; "0.5" |]
+                        [| "MLP C(t, dose)"; "0.5"; "1"; "3" |]
+                        [| "MLP C(t, dose)"; "0.5"; "2"; "4" |]
+                        [| "MLP C(t, dose)"; "1"; "1"; "2" |]
+                        [| "MLP C(t, dose)"; "1"; "2"; "2" |]
+                        [| "hybrid"; "0.5"; "1"; "1" |]
+                        [| "hybrid"; "0.5"; "2"; "1.5" |]
+                        [| "hybrid"; "1"; "1"; "0.5" |]
+                        [| "hybrid"; "1"; "2"; "0.5" |]
                     |]
-                    "rows")
+                    "rows, one per replicate")
         }
 
         test

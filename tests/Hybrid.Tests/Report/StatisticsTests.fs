@@ -79,6 +79,21 @@ let tests =
             Expect.equal (Statistics.verdict 0.0 (interval 0.7 0.9)) Statistics.Verdict.Holds "any reduction: holds"
         }
 
+        test
+            "the verdict at a bar above 1 (at most 10% higher error): holds, fails or inconclusive by the whole interval" {
+            Expect.equal (Statistics.verdictAt 1.1 (interval 0.6 1.05)) Statistics.Verdict.Holds "all ≤ 1.1"
+            Expect.equal (Statistics.verdictAt 1.1 (interval 0.9 1.1)) Statistics.Verdict.Holds "upper end exactly 1.1"
+            Expect.equal (Statistics.verdictAt 1.1 (interval 1.15 2.0)) Statistics.Verdict.Fails "all above 1.1"
+            Expect.equal (Statistics.verdictAt 1.1 (interval 1.0 1.2)) Statistics.Verdict.Inconclusive "straddles 1.1"
+
+            Expect.equal
+                (Statistics.verdictAt 0.8 (interval 0.7 0.9))
+                (Statistics.verdict 20.0 (interval 0.7 0.9))
+                "verdict 20% is verdictAt 0.8"
+
+            throwsWith "bar = 0" (fun () -> Statistics.verdictAt 0.0 (interval 0.7 0.9) |> ignore)
+        }
+
         test "the percentile bootstrap of a mean matches the normal interval, repeats by seed" {
             let random = Random 5
             // 400 standard normal draws (Box–Muller).
