@@ -602,7 +602,12 @@ let runPart (s: Settings) (part: Part) : PartResult =
             rates
             |> List.filter (fun n -> sim.Parameters |> Array.exists (fun p -> p.Name = n))
 
-        List.iteri (fun i n -> if List.contains n present then (sim.Param n).Set fittedValues[i]) rates
+        List.iteri
+            (fun i n ->
+                if List.contains n present then
+                    (sim.Param n).Set fittedValues[i])
+            rates
+
         let simulate = simulateFrom sim s.Substeps
 
         let fit =

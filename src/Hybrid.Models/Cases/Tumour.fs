@@ -945,7 +945,15 @@ and private runWith (s: Settings) : Outcome =
             let pinn =
                 pinnModel data seed ((hybridSim.Param "D").Get()) ((hybridSim.Param "r").Get())
 
-            [| priorResult; fittedResult; hybridResult; controlResult; lstm; transformer; pinn |],
+            [|
+                priorResult
+                fittedResult
+                hybridResult
+                controlResult
+                lstm
+                transformer
+                pinn
+            |],
             (data, fittedD, fittedR))
         |> Array.ofList
 

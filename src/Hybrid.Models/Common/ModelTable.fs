@@ -109,8 +109,7 @@ let noPhysicsLines (what: string) (models: ModelRow[]) : string list =
                 if pairs < 2 then
                     $"- What the physics adds on the {what}: {h.Name}'s MSE ({g h.TestMse}) is {f (h.TestMse / control.TestMse)}× that of {NoPhysics} ({g control.TestMse}; the same network, seeds and training without the scientific terms), from one seed (no interval)."
                 else
-                    let r =
-                        Statistics.errorRatio 0.95 hybrid[.. pairs - 1] baseline[.. pairs - 1]
+                    let r = Statistics.errorRatio 0.95 hybrid[.. pairs - 1] baseline[.. pairs - 1]
 
                     $"- What the physics adds on the {what}: {h.Name}'s MSE is {f r.Estimate}× that of {NoPhysics} (the same network, seeds and training without the scientific terms; ratio of geometric means over {pairs} seeds, 95%% CI {f r.Lower}–{f r.Upper} from log-MSE differences paired by seed)."
         ]

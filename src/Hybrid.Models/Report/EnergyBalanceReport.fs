@@ -99,7 +99,8 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
     ModelTable.claimLines $"{firstTest}–{lastYear} test years (out of domain: forcing above any training year's)" rows
     |> List.iter add
 
-    ModelTable.noPhysicsLines $"{firstTest}–{lastYear} test years" rows |> List.iter add
+    ModelTable.noPhysicsLines $"{firstTest}–{lastYear} test years" rows
+    |> List.iter add
 
     let pinn = byName "PINN"
 
