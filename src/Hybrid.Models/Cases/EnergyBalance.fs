@@ -31,6 +31,9 @@
 ///  - hybrid (EBM + MLP): `hybridModel`, the fitted EBM plus N(T − T₀, F/2), a DSL closure (MLP, tanh) whose
 ///    output is scaled by `CorrectionScale` W/m², started at zero and trained jointly with the physics by
 ///    `Trainer.train` (groups θ and φ), with an L2 penalty on N along the training years;
+///  - neural ODE (no physics), the "same network, no physics" control (`neuralOdeModel`): dT/dt = N(T − T₀, F/2)
+///    scaled like the hybrid's (÷ the literature heat capacity), one rollout from T(1880) = T₀, trained exactly like
+///    the hybrid (same network seeds, rates, penalty and epochs) but from the seed with T₀ as its only parameter;
 ///  - LSTM and transformer (`Baselines.SequenceModels`), pure data-driven forecasters of T with the forcing as an
 ///    exogenous input (one-step increments, teacher forcing, `SequenceWindow`-year context), trained on
 ///    1880–2000 and forecasting 2001–2018 from the observed record with the forcing known; their training-years
@@ -38,7 +41,7 @@
 ///  - PINN (`Baselines.Pinn`): an MLP (T + T₀, T_d)(t) fitted to the training years (and T_d(1880) = 0) plus the
 ///    continuous-time two-box residual with the "EBM fitted" parameters and offset, enforced at every year
 ///    1880–2018 (the forcing is known there).
-/// Every model with a network (the hybrid, the sequence models, the PINN) is trained from `Seeds` network seeds:
+/// Every model with a network (the hybrid, the control, the sequence models, the PINN) is trained from `Seeds` network seeds:
 /// its test MSE is the mean over them (the spread is reported); its curve, parameters and train MSE are those of
 /// the first seed. The physics fits have no seed.
 /// Ablation (`Settings.Ablation`, the report's settings): the hybrid's first seed retrained from the same fitted EBM,
@@ -387,6 +390,24 @@ let internal hybridModel (width: int) (scale: float) : Model =
         initialValue "T_d" 0.0
     }
 
+/// The "same network, no physics" control (`ModelTable.NoPhysics`): the hybrid's surface equation with the two-box
+/// terms removed, one field T and no deep ocean:
+///   dT/dt = `scale`·N(T − T₀, F/2) / C_lit,   T(1880) = T₀,
+/// N the same closure "N" as the hybrid's, C_lit = 7.3 W·yr·m⁻²·K⁻¹ (`literature`'s heat capacity) a fixed
+/// conversion of the network's W/m² to K/yr (not fitted), T₀ the parameter of the initial state.
+let internal neuralOdeModel (width: int) (scale: float) : Model =
+    let T, F, t0 = sym "T", sym "F", sym "T0"
+
+    model "neural_ode_temperature" {
+        domain point
+        field "T"
+        param "T0" (free 0.0)
+        forcing "F"
+        neural "N" (mlp [ 2; width; width; 1 ])
+        equation (dt T == scale * call "N" [ T - t0; F / 2.0 ] / literature[0])
+        initialValue "T" (sym "T0")
+    }
+
 /// An annual series as a forcing of time in years since its first year: linear between years, constant beyond
 /// the ends; a 0-dim tensor.
 let internal interpolated (values: float[]) (t: float) : torch.Tensor =
@@ -420,6 +441,10 @@ let internal simulateRecord (sim: Simulator) (years: int) : torch.Tensor * torch
     let v = sim.Simulate(sim.Initial 1, yearly years).Values
     v[0].reshape -1L, v[1].reshape -1L
 
+/// The simulated surface anomaly T of `sim` from its initial state, [years] (also for the one-field control).
+let internal simulateSurface (sim: Simulator) (years: int) : torch.Tensor =
+    sim.Simulate(sim.Initial 1, yearly years).Values[0].reshape -1L
+
 /// C, C_d, λ, γ in physical units and T₀ of a compiled two-box model (with or without its network).
 let private physicalValues (sim: Simulator) =
     let physical =
@@ -435,23 +460,26 @@ let internal trainingYears (s: Settings) (trainYears: int) : int * int =
     TrainFraction.blockStart "Energy balance" s.TrainSubset (trainYears - kept) kept trainYears, kept
 
 /// One independent part of the case's work (a task of the report's sweep): the models it trains and the network
-/// seed they start from. "physics" fits both physics models (no seed: 0); "hybrid", "LSTM", "Transformer" and
-/// "PINN" train one seed of that model (the hybrid and the PINN refit the physics they start from, which is
+/// seed they start from. "physics" fits both physics models (no seed: 0); "hybrid", `ModelTable.NoPhysics` (the
+/// control), "LSTM", "Transformer" and "PINN" train one seed of that model (the hybrid and the PINN refit the physics they start from, which is
 /// deterministic); "uncertainty" runs the hybrid's deep ensemble and MC dropout (seed: the first member's).
-/// Its Model is "physics", "hybrid", "LSTM", "Transformer", "PINN" or "uncertainty".
+/// Its Model is "physics", "hybrid", `ModelTable.NoPhysics`, "LSTM", "Transformer", "PINN", "uncertainty" or
+/// "ablation".
 type Part = CasePart.Part
 
 /// What one part computed.
 type PartResult = CasePart.PartResult<ModelResult>
 
 /// The parts of a run under `s`, in the order `run` takes them: the physics, then each network over its
-/// `Seeds` seeds (the hybrid from `Seed`, the sequence models and the PINN from `Seed` + 100), then the
+/// `Seeds` seeds (the hybrid and the control from `Seed`, the sequence models and the PINN from `Seed` + 100), then the
 /// uncertainty experiment (where it has members), then the ablation (with `Ablation`).
 let parts (s: Settings) : Part list =
     let networks =
         CasePart.parts
             [
                 "hybrid", s.Seed
+                // The control has the hybrid's seeds: the same network initialisations.
+                ModelTable.NoPhysics, s.Seed
                 "LSTM", s.Seed + 100
                 "Transformer", s.Seed + 100
                 "PINN", s.Seed + 100
@@ -468,9 +496,11 @@ let parts (s: Settings) : Part list =
 let private physicsFits =
     Collections.Concurrent.ConcurrentDictionary<Settings, float[] * float>()
 
-/// The raw values of the two-box parameters of `sim` (C, C_d, λ, γ, T₀; the hybrid's physics too).
+/// The raw values of the two-box parameters of `sim` (C, C_d, λ, γ, T₀; the hybrid's physics too; T₀ alone for
+/// the no-physics control, the only one it declares).
 let private physicsRaw (sim: Simulator) =
     Array.append parameterNames [| "T0" |]
+    |> Array.filter (fun name -> sim.Parameters |> Array.exists (fun p -> p.Name = name))
     |> Array.map (fun name -> (sim.Param name).Raw)
 
 /// The raw values of the two-box parameters of `sim` as numbers (`physicsRaw` order).
@@ -536,22 +566,29 @@ let internal fitPhysics (target: Target) (sim: Simulator) (epochs: int) : float 
 
 /// How a hybrid is trained: the learning rate of the network's group φ (θ's is 5e-3) and the λ schedule of the
 /// physics-residual term (λ times the mean square of the record's residual under the fitted EBM, `Simulator.Residual`
-/// in the consistent form of `scheme`).
+/// in the consistent form of `scheme`), and whether the two-box terms are removed (the no-physics control).
 type internal Variant = {
     /// Learning rate of φ.
     PhiRate: float
     /// Weight of the physics residual per epoch.
     Lambda: LambdaSchedule
+    /// Trains `neuralOdeModel` (the network alone, θ = T₀ only) instead of `hybridModel`.
+    NoPhysics: bool
 }
 
 /// The hybrid as the case reports it: θ and φ at one rate (5e-3), no physics-residual term.
 let internal reported = {
     PhiRate = 5e-3
     Lambda = LambdaSchedule.Constant 0.0
+    NoPhysics = false
 }
 
-/// A hybrid (`hybridModel`) with its network N from `seed` (output layer zero, dropout `dropout`) and its physics
-/// from the raw values `start` (`physicsValues` order), trained on `target` by `Trainer.train` for `epochs`
+/// The "same network, no physics" control: `reported` on `neuralOdeModel`.
+let internal noPhysics = { reported with NoPhysics = true }
+
+/// A hybrid (`hybridModel`, or `neuralOdeModel` under `variant.NoPhysics`) with its network N from `seed` (output
+/// layer zero, dropout `dropout`) and its physics from the raw values `start` (`physicsValues` order; T₀ alone for
+/// the control), trained on `target` by `Trainer.train` for `epochs`
 /// rollouts: Adam with the groups θ (C, C_d, λ, γ, T₀) and φ (the network), both at rate 5e-3, on the MSE plus
 /// `s.CorrectionPenalty` times the mean square of N along the covered years; `variant` may set φ's rate and add a
 /// physics-residual term under `physics` (the fitted EBM). Returns the simulator, the network (in eval mode) and
@@ -570,7 +607,13 @@ let internal trainVariant
     CaseTraining.initialise net seed true
 
     let sim =
-        compileWith target.Forcing [ "N", net ] (hybridModel s.Width s.CorrectionScale)
+        compileWith
+            target.Forcing
+            [ "N", net ]
+            (if variant.NoPhysics then
+                 neuralOdeModel s.Width s.CorrectionScale
+             else
+                 hybridModel s.Width s.CorrectionScale)
 
     setPhysics sim start
     let halfForcing = torch.tensor (target.Forcing, dtype = f64) ./ 2.0
@@ -605,7 +648,8 @@ let internal trainVariant
                 Loss =
                     fun context ->
                         let years = target.First + target.Kept
-                        let surface, deep = simulateRecord sim years
+                        let record = sim.Simulate(sim.Initial 1, yearly years).Values
+                        let surface = record[0].reshape -1L
                         let data = Loss.mse (covered target surface) (covered target target.Observed)
                         let n = penalty surface
                         let total = data .+ n .* s.CorrectionPenalty
@@ -616,7 +660,7 @@ let internal trainVariant
                                 p.Residual(
                                     ResidualForm.Consistent scheme,
                                     Array.init years float,
-                                    [| surface.reshape (-1L, 1L); deep.reshape (-1L, 1L) |]
+                                    [| surface.reshape (-1L, 1L); record[1].reshape (-1L, 1L) |]
                                 )
 
                             let residual = square r.Norms[0]
@@ -647,6 +691,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
         [
             "physics"
             "hybrid"
+            ModelTable.NoPhysics
             "LSTM"
             "Transformer"
             "PINN"
@@ -655,7 +700,9 @@ let runPart (s: Settings) (part: Part) : PartResult =
         ]
         part
 
-    let needsPhysics = part.Model <> "LSTM" && part.Model <> "Transformer"
+    let needsPhysics =
+        not (List.contains part.Model [ "LSTM"; "Transformer"; ModelTable.NoPhysics ])
+
     Engine.init ()
     use outer = torch.NewDisposeScope()
     let data = load ()
@@ -710,7 +757,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
             Simulated = simulated.data<float>().ToArray()
         }
 
-    let record (sim: Simulator) () = fst (simulateRecord sim years)
+    let record (sim: Simulator) () = simulateSurface sim years
 
     // Literature parameters; T₀ is the mean training residual of the run from T₀ = 0 (the least-squares T₀:
     // T − T₀ does not depend on T₀).
@@ -791,6 +838,27 @@ let runPart (s: Settings) (part: Part) : PartResult =
                 errors
                 [| "network weights", float (Neural.parameterCount net) |]
             ])
+
+    // The "same network, no physics" control: the hybrid's network, seed, rates, penalty and epochs on dT/dt = N
+    // alone; T₀ starts at the mean anomaly of the first ten years the loss covers (data, not a physics fit).
+    let noPhysicsResult seed =
+        let start =
+            use _ = torch.no_grad ()
+            (fitted observed).narrow(0L, 0L, int64 (min 10 kept)).mean().ToDouble()
+
+        let sim, net, seconds =
+            trainVariant noPhysics None s target [| start |] seed 0.0 s.HybridIterations
+
+        evaluate
+            ModelTable.NoPhysics
+            $"dT/dt = N(T - T0, F/2) x {s.CorrectionScale} W/m2 / 7.3 W yr/m2/K: the hybrid's network, seeds, Adam rates, penalty and epochs without the two-box terms (T0 fitted with it)"
+            (record sim)
+            seconds
+            s.HybridIterations
+            [|
+                "T0 (C)", (sim.Param "T0").Get()
+                "network weights", float (Neural.parameterCount net)
+            |]
 
     // All training years (the context of one-step predictions and forecasts) and the years kept (what is fitted).
     let fullHistory =
@@ -933,6 +1001,10 @@ let runPart (s: Settings) (part: Part) : PartResult =
         Models = [| hybridResult part.Seed |]
         Uncertainty = [||]
       }
+    | ModelTable.NoPhysics -> {
+        Models = [| noPhysicsResult part.Seed |]
+        Uncertainty = [||]
+      }
     | "LSTM" -> {
         Models = [| sequenceModel SequenceModels.Architecture.Lstm part.Seed |]
         Uncertainty = [||]
@@ -1042,6 +1114,7 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
                 physics[0]
                 fittedModel
                 overSeeds "hybrid" s.Seed
+                overSeeds ModelTable.NoPhysics s.Seed
                 overSeeds "LSTM" (s.Seed + 100)
                 overSeeds "Transformer" (s.Seed + 100)
                 overSeeds "PINN" (s.Seed + 100)

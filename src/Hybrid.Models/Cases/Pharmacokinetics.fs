@@ -22,6 +22,9 @@
 /// model with a network (the hybrid, the MLP, the sequence models, the PINN) is trained from `Seeds` network seeds:
 /// its test MSE is the mean over them (the spread is reported); its curve, parameters and train MSE are those of the
 /// first seed. The physics fits have no seed.
+/// No "same network, no physics" control (`ModelTable.NoPhysics`): without the absorption physics the hybrid's
+/// network N(C / 10) never sees the dose, and dC/dt = −N(C / 10) from C(0) = 0 is monotone (one autonomous
+/// dimension), so it cannot rise and fall; the report's section says so.
 module Hybrid.Models.Cases.Pharmacokinetics
 
 open System

@@ -15,6 +15,9 @@
 ///    objective (every training start, rolled out up to `Horizon` years, MSE on pelts / 10; the windows
 ///    (`Windows`) grow from one year to `Horizon` over the first third of the epochs);
 ///  - hybrid with a neural interaction: β and δ multiplied by exp N(H, L) (the H·L form kept), same training;
+///  - "same network, no physics" control (`neuralOdeModel`, `ModelTable.NoPhysics`): the additive hybrid's equation
+///    without the Lotka–Volterra terms, dH/dt = 10·NH(H, L), dL/dt = 10·NL(H, L), with the additive hybrid's network
+///    seeds, Adam rate, penalty, windows and iterations (the network starts at zero: du/dt = 0);
 ///  - pure data-driven: an autoregressive MLP, x(t + 1) = x(t) + N(x(t)), same windows and trainer;
 ///  - pure data-driven sequence models (`Baselines.SequenceModels`): an LSTM and a transformer forecaster on the
 ///    1900–1915 record (one-step increments, teacher forcing, `SequenceWindow`-year context), forecasting
@@ -22,7 +25,7 @@
 ///  - PINN (`Baselines.Pinn`): an MLP (H, L)(t) fitted to 1900–1915 plus the residual of the compiled Lotka–Volterra
 ///    model with the parameters fitted here ("LV fitted"), enforced on 1900–1920 (the equation is known in the
 ///    forecast years).
-/// Every model with a network (both hybrids, the autoregressive MLP, the sequence models and the PINN) is trained
+/// Every model with a network (both hybrids, the control, the autoregressive MLP, the sequence models and the PINN) is trained
 /// from `Seeds` network seeds: its test MSE is the mean over them (the spread is reported); its forecast,
 /// parameters and train MSE are those of the first seed. The physics fits start from fixed values (no seed).
 module Hybrid.Models.Cases.PredatorPrey
@@ -281,6 +284,24 @@ let internal interactionModel: Model =
     hybridOf "lynx_hare_interaction" (fun x -> x[2] * x[0] - x[3] * exp x[6] * x[0] * x[1]) (fun x ->
         x[5] * exp x[7] * x[0] * x[1] - x[4] * x[1])
 
+/// The "same network, no physics" control (`ModelTable.NoPhysics`): the additive hybrid with the Lotka–Volterra
+/// terms removed, a neural ODE dH/dt = 10·NH(H, L), dL/dt = 10·NL(H, L) (the same closures of (H, L) / 50).
+let internal neuralOdeModel: Model =
+    let H, L = sym "H", sym "L"
+    let inputs = [ H / inputScale; L / inputScale ]
+
+    model "lynx_hare_neural_ode" {
+        domain point
+        field "H"
+        field "L"
+        neural "NH" (named "NH" 2)
+        neural "NL" (named "NL" 2)
+        equation (dt H == scale * call "NH" inputs)
+        equation (dt L == scale * call "NL" inputs)
+        initialValue "H" 30.0
+        initialValue "L" 4.0
+    }
+
 /// One output of a two-output network, as a closure module [..., 2] → [..., 1].
 type private Output(net: Mlp, index: int64) as this =
     inherit torch.nn.Module<torch.Tensor, torch.Tensor>($"output{index}")
@@ -289,7 +310,7 @@ type private Output(net: Mlp, index: int64) as this =
     override _.forward(x: torch.Tensor) = (net.forward x).narrow (-1L, index, 1L)
 
 /// `m` compiled with the outputs of `net` (if any) as its closures NH and NL.
-let private compileWith (m: Model) (net: Mlp option) =
+let internal compileWith (m: Model) (net: Mlp option) =
     let modules =
         match net with
         | Some n -> Map [ "NH", new Output(n, 0L) :> torch.nn.Module<_, _>; "NL", new Output(n, 1L) ]
@@ -410,7 +431,8 @@ let private rows (t: torch.Tensor) : float[][] =
 /// "interaction", "MLP", "LSTM", "Transformer" and "PINN" train one seed of that model (the hybrids and the PINN
 /// refit the physics they start from, which is deterministic); "uncertainty" runs the additive hybrid's deep
 /// ensemble and MC dropout (seed: the first member's).
-/// Its Model is "physics", "hybrid", "interaction", "MLP", "LSTM", "Transformer", "PINN", "separate rates" (the
+/// Its Model is "physics", "hybrid", "interaction", `ModelTable.NoPhysics` (the control, trained like "hybrid" without
+/// the physics fit), "MLP", "LSTM", "Transformer", "PINN", "separate rates" (the
 /// learning-rate ablation, with `Settings.Ablation`) or "uncertainty".
 type Part = CasePart.Part
 
@@ -421,6 +443,8 @@ type PartResult = CasePart.PartResult<ModelResult>
 let private networks (s: Settings) = [
     "hybrid", s.Seed
     "interaction", s.Seed + 2
+    // The control has the additive hybrid's seeds: the same network initialisations.
+    ModelTable.NoPhysics, s.Seed
     "MLP", s.Seed + 1
     "LSTM", s.Seed + 100
     "Transformer", s.Seed + 100
@@ -447,7 +471,8 @@ let private physicsFits =
 let runPart (s: Settings) (part: Part) : PartResult =
     CasePart.checkKnown "Predator–prey" ("physics" :: (networks s |> List.map fst) @ [ "uncertainty" ]) part
 
-    let needsPhysics = not (List.contains part.Model [ "MLP"; "LSTM"; "Transformer" ])
+    let needsPhysics =
+        not (List.contains part.Model [ "MLP"; "LSTM"; "Transformer"; ModelTable.NoPhysics ])
 
     Engine.init ()
     use outer = torch.NewDisposeScope()
@@ -580,12 +605,23 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
     // A hybrid `m`: the network (NH, NL) starts at zero (so the hybrid starts as the fitted LV) and is trained
     // jointly with the LV rates, with an L2 penalty on its outputs at the training states. Returns the result, the
-    // network and the trained rollout.
+    // network and the trained rollout. For the no-physics control (a model without the rates) the same code trains
+    // the network alone.
     let hybridTrained thetaRate dropout iterations name description seed (m: Model) =
         let net = new Mlp("correction", 2, 2, s.Width, 2, dropout = dropout, dtype = f64)
         CaseTraining.initialise net seed true
         let sim = compileWith m (Some net)
-        List.iteri (fun i n -> (sim.Param n).Set fittedValues[i]) rates
+
+        let present =
+            rates
+            |> List.filter (fun n -> sim.Parameters |> Array.exists (fun p -> p.Name = n))
+
+        List.iteri
+            (fun i n ->
+                if List.contains n present then
+                    (sim.Param n).Set fittedValues[i])
+            rates
+
         let simulate = simulateFrom sim s.Substeps
 
         let fit =
@@ -595,7 +631,8 @@ let runPart (s: Settings) (part: Part) : PartResult =
                         Epochs = iterations
                         Seed = seed
                         Groups = [|
-                            Trainer.group "theta" thetaRate [ for n in rates -> (sim.Param n).Raw ]
+                            if not present.IsEmpty then
+                                Trainer.group "theta" thetaRate [ for n in present -> (sim.Param n).Raw ]
                             Trainer.group "phi" 5e-3 (Neural.parameters net)
                         |]
                         Horizon = growing iterations
@@ -618,7 +655,13 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
         // Standard errors of the rates on the full training windows, the network held at its trained weights.
         let errors =
-            CaseTraining.standardErrors (fun () -> (windowResiduals simulate kept.WindowYears).reshape -1L) sim rates
+            if present.IsEmpty then
+                [||]
+            else
+                CaseTraining.standardErrors
+                    (fun () -> (windowResiduals simulate kept.WindowYears).reshape -1L)
+                    sim
+                    present
 
         let result =
             evaluate
@@ -628,7 +671,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
                 true
                 (physicsSeconds + fit.WallTime.TotalSeconds)
                 (Array.concat [
-                    named sim rates
+                    named sim present
                     errors
                     [| "network weights", float (Neural.parameterCount net) |]
                 ])
@@ -664,6 +707,13 @@ let runPart (s: Settings) (part: Part) : PartResult =
             "hybrid (neural interaction)"
             "dH/dt = αH − β e^N₁ HL, dL/dt = δ e^N₂ HL − γL; N(H, L) an MLP, trained jointly from the fitted LV"
             interactionModel
+
+    // The "same network, no physics" control: the additive hybrid's network, seeds, rate, penalty and windows.
+    let noPhysics =
+        hybridModel
+            ModelTable.NoPhysics
+            "dH/dt = 10 NH(H, L), dL/dt = 10 NL(H, L): the additive hybrid without its Lotka–Volterra terms (same MLP, seeds, Adam rate, penalty and windows), starting at zero"
+            neuralOdeModel
 
     // Pure data-driven: autoregressive residual MLP, one year a step, on the same windows.
     let data seed =
@@ -815,6 +865,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
       }
     | "hybrid" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (hybrid part.Seed))
     | "interaction" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (interaction part.Seed))
+    | ModelTable.NoPhysics -> one (trainedFor s.HybridIterations (noPhysics part.Seed))
     | "separate rates" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (separateRates part.Seed))
     | "MLP" -> one (trainedFor s.DataIterations (data part.Seed))
     | "LSTM" -> one (sequence SequenceModels.Architecture.Lstm part.Seed)

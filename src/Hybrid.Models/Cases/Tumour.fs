@@ -24,6 +24,9 @@
 ///  - hybrid: `Examples.tumour` with D, r learnable and the closure kill(u, c) = N(u, c) − N(u, 0), N an MLP
 ///    (tanh, output layer started at zero) so that no drug means no kill (otherwise N could trade off against
 ///    r); trained jointly with D, r, starting from the fitted model's D, r;
+///  - neural ODE (no physics), the "same network, no physics" control (`neuralOdeModel`): ∂u/∂t = N(u, c) per
+///    cell, N the hybrid's network (same inputs, width, seed, zero output layer), trained like the hybrid (same
+///    rate, epochs and data loss) but from the seed: no diffusion, growth or kill form, so no spatial coupling;
 ///  - LSTM and transformer (`Baselines.SequenceModels`, 32 hidden units), pure data-driven: autoregressive
 ///    forecasters of the 32-cell profile u at the observation times (one step = 2 days), with the drug as
 ///    exogenous input, trained on the noisy training observations (teacher forcing, one-step increments, the
@@ -463,6 +466,23 @@ let internal scientificModel: Model =
 /// The hybrid: `Examples.tumour` (neural kill(u, c)) on the case's 32-cell grid.
 let internal hybridModel: Model = Examples.tumour |> Model.withDomain grid
 
+/// The "same network, no physics" control (`ModelTable.NoPhysics`): the hybrid's equation with its scientific terms
+/// (diffusion, logistic growth and the kill's form −kill·u with no drug, no kill) removed, a neural ODE
+/// ∂u/∂t = N(u, c) in every cell, N the closure "N" of the same inputs (u, c) as the hybrid's kill network; the same
+/// grid, forcing, boundary and initial state.
+let internal neuralOdeModel: Model =
+    let u, c = sym "u", sym "c"
+
+    model "tumour_neural_ode" {
+        domain grid
+        field "u"
+        neural "N" (named "N" 2)
+        forcing "c"
+        equation (dt u == call "N" [ u; c ])
+        boundary "u" noFlux
+        initial "u" (fun x -> exp (-((x - 5.0) ** 2)))
+    }
+
 /// The truth's trajectory of one schedule with time step `dt` (Heun): u [step][cell] at t = 0, dt, …, 12, and
 /// the cell centres (for checks of the truth against its equation).
 let internal truthTrajectory (dt: float) (schedule: Schedule) : float[][] * float[] =
@@ -663,6 +683,33 @@ and private runWith (s: Settings) : Outcome =
         let parameters = sim.Parameters |> Array.map (fun p -> p.Name, p.Get())
         scoreTrajectories test (simulate sim training) trainSeconds inferenceSeconds parameters kill
 
+    /// Trains `sim` on `data` with `Trainer.train` for `epochs` epochs from `seed`: Adam on the data loss with the
+    /// groups θ (`theta`, omitted when empty) and φ (the parameters of `net`, inside `closure`), both at
+    /// `HybridRate`. The training wall time (s).
+    let trainOn (data: torch.Tensor) (sim: Simulator) theta (net: Mlp) (closure: torch.nn.Module) seed epochs =
+        let fit =
+            Trainer.train
+                {
+                    Trainer.defaults with
+                        Epochs = epochs
+                        Seed = seed
+                        Groups = [|
+                            if not (List.isEmpty theta) then
+                                Trainer.group "theta" s.HybridRate theta
+                            Trainer.group "phi" s.HybridRate (Neural.parameters net)
+                        |]
+                        Modules = [| closure |]
+                }
+                {
+                    Loss =
+                        fun _ ->
+                            let l = dataLoss data sim
+                            { Total = l; Parts = [| "data", l |] }
+                    Validation = None
+                }
+
+        fit.WallTime.TotalSeconds
+
     /// The hybrid (`Examples.tumour`, kill = N(u, c) − N(u, 0)) trained on `data` from D = d, r = r: the
     /// simulator, its kill module, the network and the training wall time (s).
     let trainHybrid (data: torch.Tensor) (d: float) (r: float) (seed: int) (dropout: float) (epochs: int) =
@@ -676,27 +723,24 @@ and private runWith (s: Settings) : Outcome =
         (sim.Param "D").Set d
         (sim.Param "r").Set r
 
-        let fit =
-            Trainer.train
-                {
-                    Trainer.defaults with
-                        Epochs = epochs
-                        Seed = seed
-                        Groups = [|
-                            Trainer.group "theta" s.HybridRate [ (sim.Param "D").Raw; (sim.Param "r").Raw ]
-                            Trainer.group "phi" s.HybridRate (Neural.parameters net)
-                        |]
-                        Modules = [| kill |]
-                }
-                {
-                    Loss =
-                        fun _ ->
-                            let l = dataLoss data sim
-                            { Total = l; Parts = [| "data", l |] }
-                    Validation = None
-                }
+        let seconds =
+            trainOn data sim [ (sim.Param "D").Raw; (sim.Param "r").Raw ] net (kill :> torch.nn.Module) seed epochs
 
-        sim, kill, net, fit.WallTime.TotalSeconds
+        sim, kill, net, seconds
+
+    /// The "same network, no physics" control (`neuralOdeModel`): the hybrid's network N (same seed, width and
+    /// zero output layer) as the whole right-hand side, trained like the hybrid (`trainOn`, φ alone): the simulator,
+    /// the network and the training wall time (s).
+    let trainNoPhysics (data: torch.Tensor) (seed: int) (epochs: int) =
+        let net = new Mlp("kill", 2, 1, s.Width, 2, dtype = f64)
+        CaseTraining.initialise net seed true
+
+        let sim =
+            compile neuralOdeModel (Map [ "N", (net :> torch.nn.Module<torch.Tensor, torch.Tensor>) ])
+
+        let seconds = trainOn data sim [] net (net :> torch.nn.Module) seed epochs
+        net.eval () |> ignore
+        sim, net, seconds
 
     // The sequence models' view of a schedule: the known u(0, x) and, per observation step, the mean concentration
     // at the vessel over the step (÷ 2 to order one); row 0 (before the first step) is unused by the forecaster.
@@ -903,6 +947,10 @@ and private runWith (s: Settings) : Outcome =
             let hybridResult =
                 score hybridSim hybridKill (fit.WallTime.TotalSeconds + hybridSeconds)
 
+            // The no-physics control: the hybrid's network, seed, rate and epochs on ∂u/∂t = N(u, c) alone.
+            let controlSim, _, controlSeconds = trainNoPhysics data seed s.HybridEpochs
+            let controlResult = score controlSim [||] controlSeconds
+
             // Pure-ML baselines and the PINN, with the seed's data; network seeds = the seed.
             let lstm = sequenceModel data seed SequenceModels.Architecture.Lstm
             let transformer = sequenceModel data seed SequenceModels.Architecture.Transformer
@@ -910,13 +958,23 @@ and private runWith (s: Settings) : Outcome =
             let pinn =
                 pinnModel data seed ((hybridSim.Param "D").Get()) ((hybridSim.Param "r").Get())
 
-            [| priorResult; fittedResult; hybridResult; lstm; transformer; pinn |], (data, fittedD, fittedR))
+            [|
+                priorResult
+                fittedResult
+                hybridResult
+                controlResult
+                lstm
+                transformer
+                pinn
+            |],
+            (data, fittedD, fittedR))
         |> Array.ofList
 
     let epochs = [|
         0
         s.PhysicsEpochs
         s.PhysicsEpochs + s.HybridEpochs
+        s.HybridEpochs
         s.SequenceIterations
         s.SequenceIterations
         s.PinnIterations
@@ -929,6 +987,8 @@ and private runWith (s: Settings) : Outcome =
         "scientific model, kill = k c, D, r and k fitted to the training schedules (Adam)"
         "hybrid (D r + MLP kill)",
         "Examples.tumour: D, r learnable, kill(u, c) = N(u, c) - N(u, 0) with N an MLP (no drug, no kill), trained jointly from the fitted D, r"
+        ModelTable.NoPhysics,
+        "du/dt = N(u, c) in every cell: the hybrid's network (same inputs, width, seeds, zero output layer, Adam rate and epochs) with no diffusion, growth or kill form; no physics"
         "LSTM",
         "pure data-driven: LSTM forecaster of the 32-cell profile at the observation times, mean vessel concentration per 2-day step as exogenous input, free forecast from u(0, x); no physics"
         "Transformer",

@@ -48,9 +48,19 @@ let inline rowOf (m: ^M) : ModelRow = {
     Parameters = (^M: (member Parameters: (string * float)[]) m)
 }
 
-/// Rows of a pure-ML model: the names of the LSTM, transformer and MLP baselines the hybrids are compared with.
+/// The name of every case's "same network, no physics" control (issue #15, item 3): the hybrid's equation with its
+/// scientific terms removed, a neural ODE du/dt = N(u, inputs) with the hybrid's network (architecture, inputs,
+/// width, seeds), optimiser, rate, epochs and objective, compiled and trained by the same code path.
+[<Literal>]
+let NoPhysics = "neural ODE (no physics)"
+
+/// Rows of a pure-ML model: the names of the LSTM, transformer and MLP baselines and of the "same network, no
+/// physics" control (`NoPhysics`) the hybrids are compared with.
 let isPureMl (name: string) =
-    name = "LSTM" || name = "Transformer" || name.StartsWith "MLP"
+    name = "LSTM"
+    || name = "Transformer"
+    || name.StartsWith "MLP"
+    || name = NoPhysics
 
 /// A row's test MSE per seed: `SeedTestMse`, or its one `TestMse` where it ran once.
 let seedRuns (m: ModelRow) =
@@ -75,6 +85,33 @@ let claimLines (what: string) (models: ModelRow[]) : string list =
             for h in models |> Array.filter (fun m -> m.Name.StartsWith "hybrid") ->
                 "- "
                 + Hybrid.Models.Common.Comparison.claimSentence what h.Name (seedRuns h) baselines
+        ]
+
+/// The generated sentences on what the physics adds: for each hybrid row (name starting with "hybrid"), its test MSE
+/// against the "same network, no physics" control's (`NoPhysics`) on `what`, as the ratio of geometric means with its
+/// 95% interval from log-MSE differences paired by seed (`Statistics.errorRatio`; the ratio alone with fewer than two
+/// paired seeds); none when the table has no control row.
+let noPhysicsLines (what: string) (models: ModelRow[]) : string list =
+    match models |> Array.tryFind (fun m -> m.Name = NoPhysics) with
+    | None -> []
+    | Some control ->
+        let f (v: float) =
+            v.ToString("F2", Globalization.CultureInfo.InvariantCulture)
+
+        let g (v: float) =
+            v.ToString("g3", Globalization.CultureInfo.InvariantCulture)
+
+        [
+            for h in models |> Array.filter (fun m -> m.Name.StartsWith "hybrid") ->
+                let hybrid, baseline = seedRuns h, seedRuns control
+                let pairs = min hybrid.Length baseline.Length
+
+                if pairs < 2 then
+                    $"- What the physics adds on the {what}: {h.Name}'s MSE ({g h.TestMse}) is {f (h.TestMse / control.TestMse)}× that of {NoPhysics} ({g control.TestMse}; the same network, seeds and training without the scientific terms), from one seed (no interval)."
+                else
+                    let r = Statistics.errorRatio 0.95 hybrid[.. pairs - 1] baseline[.. pairs - 1]
+
+                    $"- What the physics adds on the {what}: {h.Name}'s MSE is {f r.Estimate}× that of {NoPhysics} (the same network, seeds and training without the scientific terms; ratio of geometric means over {pairs} seeds, 95%% CI {f r.Lower}–{f r.Upper} from log-MSE differences paired by seed)."
         ]
 
 /// Sample standard deviation of a row's per-seed test MSEs (NaN for fewer than two seeds).

@@ -69,7 +69,7 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
     add ""
 
     add
-        $"Train {d.Years[0]}–{cutoff}, test {firstTest}–{lastYear}; every model is one rollout from {d.Years[0]} driven by the CO₂ forcing F = 5.35 ln(C/280) W/m², and all are scored on the annual anomaly (°C², NOAA global land–ocean). The two-box model and the hybrid are declared in the DSL (fields T and T_d, the forcing F given to the compiler as a function of time, T₀ a parameter of the initial state), compiled by `Compiler.compile`, integrated by the simulator (explicit Euler, one step a year) and trained by `Trainer.train` (θ: C, C_d, λ, γ, T₀; the hybrid adds the network's group φ). Training time and epochs (Adam iterations, each one rollout over the training years) of a hybrid include the physics fit it starts from. Data: NOAA and CDIAC via dslabs `temp_carbon` (`data/temperature-carbon-annual.csv`), Scripps Mauna Loa CO₂ (`data/mauna-loa-co2-monthly.csv`)."
+        $"Train {d.Years[0]}–{cutoff}, test {firstTest}–{lastYear}; every model is one rollout from {d.Years[0]} driven by the CO₂ forcing F = 5.35 ln(C/280) W/m², and all are scored on the annual anomaly (°C², NOAA global land–ocean). The two-box model and the hybrid are declared in the DSL (fields T and T_d, the forcing F given to the compiler as a function of time, T₀ a parameter of the initial state), compiled by `Compiler.compile`, integrated by the simulator (explicit Euler, one step a year) and trained by `Trainer.train` (θ: C, C_d, λ, γ, T₀; the hybrid adds the network's group φ). Training time and epochs (Adam iterations, each one rollout over the training years) of a hybrid include the physics fit it starts from. The neural ODE (no physics) is the “same network, no physics” control: the hybrid's surface equation without the two-box terms, dT/dt = 0.5 N(T − T₀, F/2) / 7.3 (the network's W/m² over the literature heat capacity, a fixed conversion), no deep ocean, declared and trained like the hybrid (same network seeds, rates, penalty and hybrid epochs; T₀ its only other parameter, started from the mean of the first ten training years, not from a physics fit); it counts as a pure-ML baseline. Data: NOAA and CDIAC via dslabs `temp_carbon` (`data/temperature-carbon-annual.csv`), Scripps Mauna Loa CO₂ (`data/mauna-loa-co2-monthly.csv`)."
 
     add ""
 
@@ -97,6 +97,9 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
             $"- {hybrid.Name} {verdict hybrid.TestMse om.TestMse} {other} on {firstTest}–{lastYear} ({hybrid.TestMse:F5} vs {om.TestMse:F5}, {percentChange 1 hybrid.TestMse om.TestMse})."
 
     ModelTable.claimLines $"{firstTest}–{lastYear} test years (out of domain: forcing above any training year's)" rows
+    |> List.iter add
+
+    ModelTable.noPhysicsLines $"{firstTest}–{lastYear} test years" rows
     |> List.iter add
 
     let pinn = byName "PINN"

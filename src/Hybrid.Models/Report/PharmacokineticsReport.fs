@@ -68,6 +68,9 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
         rows
     |> List.iter add
 
+    add
+        "- No “same network, no physics” control (a neural ODE with the hybrid's network and the scientific terms removed) in this case: the hybrid's network sees the plasma concentration C alone, and the dose enters only through the absorption physics (the gut amount A and ka A / V). Removed, that leaves dC/dt = −N(C/10) from C(0) = 0, the same curve for every subject whatever the dose, and a one-dimensional autonomous ODE is monotone, so it cannot rise and fall as every concentration curve does. The MLP C(t, dose) row is the pure-ML model with the dose as input."
+
     add ""
     add $"In-distribution MSE (held-out subjects, samples up to {o.Cutoff} h, (mg/L)²):"
     add ""

@@ -56,7 +56,7 @@ let write (dir: string) (o: PredatorPrey.Outcome) : string =
     add ""
 
     add
-        "Train 1900–1915, forecast 1916–1920 from the observed 1915 state. Every equation is a DSL model compiled by `Compiler.compile` and integrated by `Simulate` (RK4); every model is trained by `Trainer.train`. LV fitted: the four rates and the 1900 state fitted by maximum likelihood under log-normal errors (MSE of log counts along one trajectory; Adam with a growing horizon, then L-BFGS). The hybrids and the autoregressive MLP: windows from every training year, growing from one to five years. Test MSE: both species, thousands of pelts squared. Train MSE: five-year windows from every training year. A hybrid's training time includes the physics fit it starts from. Physics residual: the forecast's one-year defect under the fitted Lotka–Volterra flow, x(y + 1) − Φ(x(y)) from the observed 1915 state through 1920, RMS over years and species (thousands of pelts; 0 for LV fitted itself, so it measures how far a model departs from the fitted physics). Inference s: the 1916–1920 forecast. Data: Hewitt (1921), `data/hudson-bay-lynx-hare.csv`."
+        "Train 1900–1915, forecast 1916–1920 from the observed 1915 state. Every equation is a DSL model compiled by `Compiler.compile` and integrated by `Simulate` (RK4); every model is trained by `Trainer.train`. LV fitted: the four rates and the 1900 state fitted by maximum likelihood under log-normal errors (MSE of log counts along one trajectory; Adam with a growing horizon, then L-BFGS). The hybrids, the neural ODE and the autoregressive MLP: windows from every training year, growing from one to five years. The neural ODE (no physics) is the “same network, no physics” control: the additive hybrid's equation without its Lotka–Volterra terms, dH/dt = 10 NH(H, L), dL/dt = 10 NL(H, L), with the additive hybrid's network, seeds, Adam rate, penalty, windows and iterations (it has no physics fit to start from, so its epochs are the hybrid's network iterations alone); it counts as a pure-ML baseline. Test MSE: both species, thousands of pelts squared. Train MSE: five-year windows from every training year. A hybrid's training time includes the physics fit it starts from. Physics residual: the forecast's one-year defect under the fitted Lotka–Volterra flow, x(y + 1) − Φ(x(y)) from the observed 1915 state through 1920, RMS over years and species (thousands of pelts; 0 for LV fitted itself, so it measures how far a model departs from the fitted physics). Inference s: the 1916–1920 forecast. Data: Hewitt (1921), `data/hudson-bay-lynx-hare.csv`."
 
     add ""
     ModelTable.markdown 2 rows |> List.iter add
@@ -81,6 +81,7 @@ let write (dir: string) (o: PredatorPrey.Outcome) : string =
                 $"- {h} {verdict hm.TestMse om.TestMse} {other} on 1916–1920 ({hm.TestMse:F2} vs {om.TestMse:F2}, {percentChange 0 hm.TestMse om.TestMse})."
 
     ModelTable.claimLines "1916–1920 forecast" rows |> List.iter add
+    ModelTable.noPhysicsLines "1916–1920 forecast" rows |> List.iter add
     let pinn = byName "PINN"
 
     for h in [ "hybrid (LV + MLP)"; "hybrid (neural interaction)" ] do

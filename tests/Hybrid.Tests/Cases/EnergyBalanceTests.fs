@@ -9,6 +9,7 @@ open Expecto
 open TorchSharp
 open Hybrid
 open Hybrid.Training
+open Hybrid.Numerics
 open Hybrid.TensorArithmetic
 open Hybrid.Models.Cases
 
@@ -222,6 +223,55 @@ let tests =
 
             let h, p = testMse hybrid, testMse physics
             Expect.isLessThan h (0.5 * p) $"test MSE: hybrid {h}, EBM fitted {p} (°C²)"
+        }
+
+        // The control must be the network and nothing else: its compiled right-hand side at two states and a
+        // forcing year equals 0.5·N(T − T₀, F/2) / 7.3 from the network called directly (non-zero output layer).
+        test "the no-physics control's right-hand side is the network alone: 0.5 N(T - T0, F/2) / 7.3" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+            let data = EnergyBalance.load ()
+            let net = new Mlp("N", 2, 1, 16, 2, dtype = f64)
+            Hybrid.Models.Common.CaseTraining.initialise net 3 false
+
+            let sim =
+                EnergyBalance.compileWith data.Forcing [ "N", net ] (EnergyBalance.neuralOdeModel 16 0.5)
+
+            (sim.Param "T0").Set 0.3
+            Expect.equal (sim.Parameters |> Array.map (fun p -> p.Name)) [| "T0" |] "T0 its only parameter"
+            let year = 100
+            let t = torch.tensor ([| 0.1; 0.8 |], dtype = f64)
+            let theta = sim.Theta()
+            let tendency = Dynamics.total sim.Dynamics theta (float year) [| t |]
+            let rhs = tendency[0].data<float>().ToArray()
+            let half = data.Forcing[year] / 2.0
+
+            let inputs =
+                torch.tensor([| 0.1 - 0.3; half; 0.8 - 0.3; half |], dtype = f64).reshape (2L, 2L)
+
+            let expected = (net.forward inputs).data<float>().ToArray()
+
+            for b in 0..1 do
+                Expect.floatClose Accuracy.veryHigh rhs[b] (0.5 * expected[b] / 7.3) $"state {b}"
+                Expect.isGreaterThan (abs expected[b]) 1e-3 "the network's output is not zero"
+        }
+
+        // Row bookkeeping: the control is trained over exactly the hybrid's seeds, for the hybrid's epochs without
+        // the physics fit, and reports T0 and the same network.
+        test "the no-physics control runs over the hybrid's seeds and epochs" {
+            let seedsOf name =
+                EnergyBalance.parts EnergyBalance.quick
+                |> List.filter (fun p -> p.Model = name)
+                |> List.map (fun p -> p.Seed)
+
+            let control = Hybrid.Models.Common.ModelTable.NoPhysics
+            Expect.equal (seedsOf control) (seedsOf "hybrid") "the hybrid's seeds"
+            Expect.equal (seedsOf control).Length EnergyBalance.quick.Seeds "one part per seed"
+            let c = model control
+            let h = model "hybrid (EBM + MLP)"
+            Expect.equal c.Epochs EnergyBalance.quick.HybridIterations "the hybrid's network epochs"
+            Expect.equal (parameter c "network weights") (parameter h "network weights") "the same network"
+            Expect.equal (c.Parameters |> Array.map fst) [| "T0 (C)"; "network weights" |] "no two-box parameter"
         }
 
         test "the physics residual is round-off for the fitted physics and clearly positive for every other model" {

@@ -140,6 +140,55 @@ let tests =
                     $"{m.Name}: {m.PhysicsResidual} thousands of pelts"
         }
 
+        // The control must be the network and nothing else: its compiled right-hand side at two states equals
+        // 10·N(H/50, L/50) from the network called directly (a non-zero output layer, so the check bites).
+        test "the no-physics control's right-hand side is the network alone: 10 N(H/50, L/50), no Lotka–Volterra term" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+            let net = new Mlp("correction", 2, 2, 16, 2, dtype = f64)
+            Hybrid.Models.Common.CaseTraining.initialise net 7 false
+            let sim = PredatorPrey.compileWith PredatorPrey.neuralOdeModel (Some net)
+            Expect.isEmpty sim.Parameters "no scientific parameter"
+            let h = torch.tensor ([| 30.0; 5.0 |], dtype = f64)
+            let l = torch.tensor ([| 4.0; 60.0 |], dtype = f64)
+            let theta = sim.Theta()
+            let rhs = Dynamics.total sim.Dynamics theta 0.0 [| h; l |]
+
+            let expected =
+                (10.0 .* net.forward (torch.stack ([| h; l |], 1L) ./ 50.0)).data<float>().ToArray()
+
+            for k in 0..1 do
+                let values = rhs[k].data<float>().ToArray()
+
+                for b in 0..1 do
+                    Expect.floatClose Accuracy.veryHigh values[b] expected[2 * b + k] $"species {k}, state {b}"
+
+                    Expect.isGreaterThan (abs expected[2 * b + k]) 1e-3 "the network's output is not zero"
+        }
+
+        // Row bookkeeping: the control is trained over exactly the additive hybrid's seeds, for the hybrid's network
+        // iterations (no physics fit before them), and reports the same network with no rates.
+        test "the no-physics control runs over the hybrid's seeds and network iterations" {
+            let seedsOf name =
+                PredatorPrey.parts PredatorPrey.quick
+                |> List.filter (fun p -> p.Model = name)
+                |> List.map (fun p -> p.Seed)
+
+            let control = Hybrid.Models.Common.ModelTable.NoPhysics
+            Expect.equal (seedsOf control) (seedsOf "hybrid") "the hybrid's seeds"
+            Expect.equal (seedsOf control).Length PredatorPrey.quick.Seeds "one part per seed"
+            let c = model control
+            let h = model "hybrid (LV + MLP)"
+            Expect.equal c.Epochs PredatorPrey.quick.HybridIterations "the hybrid's network iterations"
+            Expect.equal h.Epochs (PredatorPrey.quick.PhysicsIterations + c.Epochs) "the hybrid's, with its physics fit"
+            Expect.equal c.SeedTestMse.Length 1 "one seed in this run"
+
+            Expect.equal
+                c.Parameters
+                [| h.Parameters |> Array.find (fun (n, _) -> n = "network weights") |]
+                "the same network"
+        }
+
         // Both hybrids start as the fitted Lotka–Volterra model (correction at zero, the fitted rates): their
         // training windows fit better than that start only if training through the solver works.
         test "both hybrids fit the training windows better than the fitted Lotka–Volterra model they start from" {

@@ -117,12 +117,14 @@ let tests =
             Expect.isGreaterThan outcome.Value.TruthResidualNorm 1e-6 "the truth's residual on the models' grid"
         }
 
-        test "the LSTM, transformer and PINN rows report their seeds, epochs and training time" {
+        test "the LSTM, transformer, PINN and no-physics rows report their seeds, epochs and training time" {
             for name, epochs in
                 [
                     "LSTM", Tumour.quick.SequenceIterations
                     "Transformer", Tumour.quick.SequenceIterations
                     "PINN", Tumour.quick.PinnIterations
+                    // The no-physics control: the hybrid's network epochs, over the same seeds.
+                    ModelTable.NoPhysics, Tumour.quick.HybridEpochs
                 ] do
                 let m = model name
                 let seeds = settings.Seeds.Length
@@ -130,6 +132,45 @@ let tests =
                 Expect.equal m.SeedInDomainMse.Length seeds $"{name}: one in-domain MSE per seed"
                 Expect.equal m.Epochs epochs $"{name}: epochs"
                 Expect.equal m.Burden.Length Tumour.outOfDomain.Length $"{name}: a burden curve per unseen schedule"
+        }
+
+        // The control must be the network and nothing else: its compiled right-hand side on the 32 cells equals
+        // N(u, c) from the network called directly (non-zero output layer): no diffusion, growth or kill form.
+        test "the no-physics control's right-hand side is the network alone: N(u, c) in every cell" {
+            Hybrid.Engine.init ()
+            use _ = torch.NewDisposeScope()
+            let f64 = torch.ScalarType.Float64
+            let net = new Hybrid.Training.Mlp("kill", 2, 1, 16, 2, dtype = f64)
+            CaseTraining.initialise net 1 false
+            let cells = 32L
+            let u = (torch.linspace (0.0, 1.0, cells, dtype = f64)).reshape (1L, cells)
+            let c = (torch.linspace (2.0, 0.0, cells, dtype = f64)).reshape (1L, cells)
+
+            let sim =
+                Hybrid.Compiler.Compiler.compile
+                    {
+                        Hybrid.Compiler.Compiler.defaults with
+                            Forcings = Map [ "c", (fun _ -> c) ]
+                            Modules = Map [ "N", (net :> torch.nn.Module<torch.Tensor, torch.Tensor>) ]
+                    }
+                    Tumour.neuralOdeModel
+
+            Expect.isEmpty sim.Parameters "no scientific parameter"
+
+            let theta = sim.Theta()
+
+            let tendency = Hybrid.Numerics.Dynamics.total sim.Dynamics theta 0.0 [| u |]
+            let rhs = tendency[0].reshape(-1L).data<float>().ToArray()
+
+            let expected =
+                (net.forward (torch.stack ([| u; c |], -1L))).reshape(-1L).data<float>().ToArray()
+
+            Expect.equal rhs.Length 32 "one value per cell"
+
+            for j in 0..31 do
+                Expect.floatClose Accuracy.veryHigh rhs[j] expected[j] $"cell {j}"
+
+            Expect.isGreaterThan (expected |> Array.map abs |> Array.max) 1e-3 "the network's output is not zero"
         }
 
         test "the uncertainty of the hybrid: ensemble and MC dropout in and out of domain, finite and well formed" {

@@ -37,6 +37,57 @@ let tests =
                 "a tie is not a win"
         }
 
+        test "the no-physics control is a pure-ML row: the claim's and the claims table's baseline set include it" {
+            Expect.isTrue (ModelTable.isPureMl ModelTable.NoPhysics) "the control counts as pure ML"
+            Expect.isFalse (ModelTable.isPureMl "hybrid (A)") "a hybrid does not"
+            Expect.isFalse (ModelTable.isPureMl "physics prior") "nor the physics"
+
+            // The control is the best pure-ML row here (geometric mean 1.0 against the LSTM's 2.0), so both the
+            // claim sentence and the claims table must name it as the baseline; ratio 0.5 on every seed.
+            let rows = [|
+                row "hybrid (A)" 0.5 [| 0.5; 0.5; 0.5 |]
+                row ModelTable.NoPhysics 1.0 [| 0.9; 1.0; 1.0 / 0.9 |]
+                row "LSTM" 2.0 [| 2.0; 2.0; 2.0 |]
+            |]
+
+            let lines = ModelTable.claimLines "test" rows
+            Expect.equal lines.Length 1 "one sentence per hybrid"
+
+            Expect.stringContains
+                lines[0]
+                $"the best pure-ML baseline, {ModelTable.NoPhysics}"
+                "the control is the baseline"
+
+            let cells = Claims.oodOfRows "c" "test" rows
+            Expect.stringContains cells[0].Detail $"hybrid (A) vs {ModelTable.NoPhysics}" "and in the claims table"
+        }
+
+        test "what the physics adds: each hybrid's MSE ratio to the no-physics control, none without a control" {
+            let control = row ModelTable.NoPhysics 4.0 [| 4.0; 4.0 |]
+
+            let rows = [|
+                row "hybrid (A)" 1.0 [| 1.0; 1.0 |]
+                control
+                row "LSTM" 2.0 [| 2.0; 2.0 |]
+            |]
+
+            let lines = ModelTable.noPhysicsLines "test" rows
+            Expect.equal lines.Length 1 "one line per hybrid"
+            // log-ratios log(1/4) on both seeds: no spread, so the interval is the point 0.25.
+            Expect.stringContains lines[0] "hybrid (A)'s MSE is 0.25× that of neural ODE (no physics)" "the ratio"
+            Expect.stringContains lines[0] "95% CI 0.25–0.25" "its interval"
+
+            let one =
+                ModelTable.noPhysicsLines "test" [|
+                    row "hybrid (A)" 1.0 [| 1.0 |]
+                    row ModelTable.NoPhysics 4.0 [| 4.0 |]
+                |]
+
+            Expect.stringContains one[0] "is 0.25× that of" "one seed: the ratio of the MSEs"
+            Expect.stringContains one[0] "no interval" "and says so"
+            Expect.isEmpty (ModelTable.noPhysicsLines "test" [| rows[0]; rows[2] |]) "no control row, no line"
+        }
+
         test "one seed: no per-seed sentence, the table shows the MSE alone" {
             let rows = [| row "hybrid (A)" 1.25 [| 1.25 |]; row "physics" 2.0 [||] |]
             Expect.equal (ModelTable.seedLines 2 [ "physics" ] rows).Length 1 "the seed count only"

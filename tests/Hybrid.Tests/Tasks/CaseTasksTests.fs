@@ -16,7 +16,7 @@ let tests =
             let s = PredatorPreyTasks.settings "tiny"
             let e = PredatorPreyTasks.experiment
             let tasks = e.Tasks "tiny"
-            Expect.equal tasks.Length 14 "physics, 6 networks × 2 seeds, uncertainty"
+            Expect.equal tasks.Length 16 "physics, 7 networks × 2 seeds, uncertainty"
 
             let fromTasks =
                 tasks
