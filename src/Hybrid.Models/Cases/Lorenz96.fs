@@ -14,7 +14,7 @@
 /// The training period comes first; the test period follows it in the same run (held-out initial states).
 /// Out of domain: separate truth runs at F = 18 and F = 24, scored with the closures trained at F = 20.
 ///
-/// Models: all but the sequence baselines are the X equation alone on the one-scale lattice (`lattice K`, F a
+/// Models: all but the sequence baselines and the no-physics control are the X equation alone on the one-scale lattice (`lattice K`, F a
 /// forcing), RK4 at `ModelDt`, each with its own sub-grid term U:
 ///  - truncated: U = 0 (the scientific model with fixed parameters, no sub-grid term);
 ///  - cubic closure: U_k = a0 + a1 X_k + a2 X_k² + a3 X_k³ per site (fixed parameters of the model), fitted by
@@ -32,6 +32,14 @@
 ///    sample to `MaxHorizon` samples; `Trainer.train` with `TrainOptions.Horizon`). The ablation (`Ablation`)
 ///    trains the same networks a-priori only for `Epochs + PosteriorEpochs` epochs (same data, same number of
 ///    Adam steps) and scores them the same way;
+///  - neural ODE (no physics), the "same network, no physics" control (`noPhysicsModel`, `ModelTable.NoPhysics`):
+///    dX_k/dt = μ_T + σ_T C(stencil), the CNN hybrid's `named` closure (same network, width, channels, kernel,
+///    input standardisation and seeds) with the resolved terms (advection, −X_k, F) removed, so it sees neither F
+///    nor any Lorenz-96 term. Trained in the CNN hybrid's two stages from each of `NetworkSeeds`: a-priori, `Epochs`
+///    epochs of regression onto the observed tendency of X (`observedTendency`: centred differences of the training
+///    samples, data every model may use; μ_T, σ_T its mean and standard deviation, as μ_U, σ_U are U's for the
+///    hybrid), not onto U (which needs the fast variables); then `PosteriorEpochs` epochs through the solver with
+///    the hybrid's windows, horizon and rate (`trainThroughSolver`). No closure (closure MSE and curve NaN);
 ///  - LSTM and Transformer (`Baselines.SequenceModels`), pure data-driven: forecasters of the 8 X's (÷ 10) with
 ///    the forcing (÷ 20) as exogenous input, trained on the F = 20 training run, forecasting from the start
 ///    state alone like the other models. They have no closure (closure MSE and curve NaN) and their train MSE is
@@ -455,6 +463,42 @@ let internal cnnModel (s: Settings) (z: Standardisation) : Model =
         initialValue "X" 0.0
     }
 
+/// The "same network, no physics" control (`ModelTable.NoPhysics`): the CNN hybrid's equation with the resolved
+/// Lorenz-96 terms (advection, −X, F) removed, a neural ODE dX_k/dt = μ_T + σ_T · C(z_{k−r}, …, z_{k+r}) on the
+/// same lattice, with the CNN hybrid's closure "C" of the same standardised stencil (`cnnModel`); `z.MeanU` and
+/// `z.ScaleU` are here the mean and scale μ_T, σ_T of its target, the observed tendency of X (`observedTendency`).
+/// No forcing: F enters the X equation only through the removed terms.
+let internal noPhysicsModel (s: Settings) (z: Standardisation) : Model =
+    let X, mx, sx, mu, su = sym "X", sym "mx", sym "sx", sym "mu", sym "su"
+    let closure = call "C"
+    let r = cnnReach s
+
+    let stencil = [ for m in -r .. r -> ((if m = 0 then X else shift X m) - mx) / sx ]
+
+    model "lorenz96_neural_ode" {
+        domain (lattice s.K)
+        field "X"
+        constant "mx" z.MeanX
+        constant "sx" z.ScaleX
+        constant "mu" z.MeanU
+        constant "su" z.ScaleU
+        neural "C" (named "C" (2 * r + 1))
+        equation (dt X == mu + su * closure stencil)
+        initialValue "X" 0.0
+    }
+
+/// The observed tendency of X at the samples `xs` ([N][K], every `interval` MTU, N ≥ 3): centred differences
+/// (X(t + Δ) − X(t − Δ)) / (2Δ) at the interior samples 1 … N − 2, [N − 2][K] (exact for X linear in time, second
+/// order otherwise). What a model may regress onto without the fast variables (the control's a-priori target).
+let internal observedTendency (interval: float) (xs: float[][]) : float[][] =
+    if xs.Length < 3 then
+        raise (
+            HybridException
+                $"Lorenz-96: the observed tendency needs at least 3 samples for centred differences, got {xs.Length}; keep more training samples (TrainFraction, TrainSpan)."
+        )
+
+    Array.init (xs.Length - 2) (fun t -> Array.map2 (fun (a: float) b -> (a - b) / (2.0 * interval)) xs[t + 2] xs[t])
+
 /// The CNN over the ring of sites as a closure of one site's stencil: [..., 2r + 1] → [..., 1], the layers of
 /// `net` (a `Cnn1d` with one input and one output channel whose convolutions reach r sites in all, tanh between
 /// them) applied without padding, so that the 2r + 1 values shrink to the one output at the stencil's centre:
@@ -711,6 +755,14 @@ let internal newNetwork
             Ring = fun x -> (net.forward (x.unsqueeze 1L)).squeeze 1L
             Model = cnnModel s z
         }
+
+/// The "same network, no physics" control from `seed`: the CNN hybrid's network as `newNetwork s z "CNN" seed 0.0
+/// false` makes it (same architecture and initial weights), called by `noPhysicsModel s z` instead of `cnnModel`;
+/// `z.MeanU`, `z.ScaleU` standardise the observed tendency of X.
+let internal newControl (s: Settings) (z: Standardisation) (seed: int) : ClosureNetwork = {
+    newNetwork s z "CNN" seed 0.0 false with
+        Model = noPhysicsModel s z
+}
 
 /// A-priori training of `c`: `epochs` full-batch Adam epochs (`Trainer.train`, rate `LearningRate`) of regression
 /// of the closure at every site of the standardised states `x` [N; K] onto the standardised sub-grid terms `u`
@@ -1110,6 +1162,47 @@ and private runWith (s: Settings) : Outcome =
             "hybrid (X + CNN)"
             $"X equation + U = C(X), 1-D CNN over the periodic ring of the {s.K} sites (the stencil of {2 * cnnReach s + 1} sites), {s.CnnChannels}-{s.CnnChannels} channels (tanh), kernel width {s.CnnKernel}, on standardised values; {trainingText}"
 
+    // The "same network, no physics" control over the seeds: the CNN hybrid's network and two-stage training, with
+    // the observed tendency of X (centred differences of the training samples) as the a-priori target in place of U.
+    let control =
+        let tendency = observedTendency s.SampleInterval train.X
+        let allT = Array.concat tendency
+        let mt = Array.average allT
+
+        let zt = {
+            z with
+                MeanU = mt
+                ScaleU = sqrt (allT |> Array.averageBy (fun v -> (v - mt) * (v - mt)))
+        }
+
+        let interior (values: float[][]) =
+            torch
+                .tensor(Array.concat values, dtype = f64)
+                .reshape(int64 values.Length, int64 s.K)
+                .DetachFromDisposeScope()
+
+        let inputs =
+            interior (
+                train.X[1 .. train.X.Length - 2]
+                |> Array.map (Array.map (fun x -> (x - z.MeanX) / z.ScaleX))
+            )
+
+        let target =
+            interior (tendency |> Array.map (Array.map (fun t -> (t - zt.MeanU) / zt.ScaleU)))
+
+        overSeeds
+            ModelTable.NoPhysics
+            $"dX_k/dt = C(X) alone: the CNN hybrid's network ({s.CnnChannels}-{s.CnnChannels} channels, kernel width {s.CnnKernel}, stencil of {2 * cnnReach s + 1} sites, seeds) with no advection, -X or F; a-priori {s.Epochs} epochs of regression onto the observed tendency of X (centred differences of the training samples, not U), then the hybrid's {s.PosteriorEpochs} epochs through the solver; no physics"
+            (s.Epochs + s.PosteriorEpochs)
+            (s.NetworkSeeds
+             |> List.map (fun seed ->
+                 let c = newControl s zt seed
+                 let warm = trainAPriori s c inputs target seed s.Epochs
+                 let x = compileX c.Model [ c.Name, c.Module ]
+                 let solver = trainThroughSolver s c x trainTrajectory seed
+                 pathsOf s x, None, warm + solver, [| "network weights", float (Neural.parameterCount c.Net) |])
+             |> Array.ofList)
+
     // Pure data-driven: LSTM and transformer forecasters of X (÷ 10) with the forcing (÷ 20) as exogenous input.
     let forcingInput (f: float) samples = Array.create samples [| f / 20.0 |]
     let scaled = Array.map (Array.map (fun (x: float) -> x / 10.0))
@@ -1233,7 +1326,7 @@ and private runWith (s: Settings) : Outcome =
         TruthExample = Array.init (maxLead + 1) (fun t -> tests[0].X[t][0])
         BinnedTruth = binned
         ClosureGrid = grid
-        Models = [| truncated; cubic; hybrid; cnn; lstmRow; transformerRow |]
+        Models = [| truncated; cubic; hybrid; cnn; control; lstmRow; transformerRow |]
         Ablation = Array.append mlpAblation cnnAblation
         Uncertainty = uncertainty
     }

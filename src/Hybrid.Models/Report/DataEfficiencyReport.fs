@@ -62,7 +62,7 @@ let private cases (seeds: int) : Case list =
 
                     $"samples {first + 1}–{first + n} of {lorenzSamples} ({n * Lorenz96.quick.K} pairs)"
             Remark =
-                "The closures and the sequence baselines (LSTM, transformer) see one contiguous block of samples of the training run (a random block per subset); the test runs start after the whole training period."
+                "The closures, the no-physics control (neural ODE) and the sequence baselines (LSTM, transformer) see one contiguous block of samples of the training run (a random block per subset); the test runs start after the whole training period."
             Metric = "X at the last lead, in domain"
             Run =
                 fun f k ->

@@ -16,20 +16,21 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
     let s = o.Settings
     let last = s.Leads.Length - 1
 
-    let rows =
-        o.Models
-        |> Array.map (fun m -> {
-            Name = m.Name
-            Description = m.Description
-            TestMse = m.Skills[0].Rmse[last] * m.Skills[0].Rmse[last]
-            TrainMse = m.TrainMse
-            TrainSeconds = m.TrainSeconds
-            InferenceSeconds = m.InferenceSeconds
-            Epochs = m.Epochs
-            SeedTestMse = m.SeedRmse |> Array.map (fun r -> r[0][last] * r[0][last])
-            PhysicsResidual = m.PhysicsResidual
-            Parameters = m.Parameters
-        })
+    // A model's row with the forecast MSE of X at forcing i (0: in domain) and the longest lead as its test MSE.
+    let rowAt i (m: Lorenz96.ModelResult) = {
+        Name = m.Name
+        Description = m.Description
+        TestMse = m.Skills[i].Rmse[last] * m.Skills[i].Rmse[last]
+        TrainMse = m.TrainMse
+        TrainSeconds = m.TrainSeconds
+        InferenceSeconds = m.InferenceSeconds
+        Epochs = m.Epochs
+        SeedTestMse = m.SeedRmse |> Array.map (fun r -> r[i][last] * r[i][last])
+        PhysicsResidual = m.PhysicsResidual
+        Parameters = m.Parameters
+    }
+
+    let rows = o.Models |> Array.map (rowAt 0)
 
     ModelTable.writeCsv dir "lorenz96" rows
 
@@ -119,7 +120,7 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
     add ""
 
     add
-        $"Truth: the coupled X–Y system, K = {s.K}, J = {s.J}, h = {s.H:G3}, b = {s.B:G3}, c = {s.C:G3} (Wilks 2005; Arnold et al. 2013), declared in the DSL on the compiler's two-scale lattice and integrated by the compiled simulator (RK4 at dt = {s.TruthDt:G3} MTU), {s.SpinUp:G3} MTU spin-up. Training: {o.TrainPairs} pairs (X_k, U_k = −(hc/b) Σ_j Y_jk) from {s.TrainSpan:G3} MTU at F = {s.Forcing:G3}, every {s.SampleInterval:G3} MTU. Every model but the sequence baselines is the X equation alone, a DSL model on the one-scale lattice of {s.K} sites integrated by the compiled simulator (RK4 at dt = {s.ModelDt:G3} MTU), with its closure: per site U_k = U(X_k) (cubic, a `neural` MLP closure), or U_k from the stencil of {2 * Lorenz96.cnnReach s + 1} sites around k (a CNN over the periodic ring, kernel width {s.CnnKernel}, as a `named` closure). The MLP and CNN closures are trained with `Trainer.train` in two stages: a-priori, {s.Epochs} epochs of regression onto the true U; then a-posteriori, {s.PosteriorEpochs} epochs on the rollout error of X alone through the solver ({s.Windows} random windows of the training run per epoch, horizon growing from 1 to {s.MaxHorizon} samples); the ablation below trains the same networks a-priori only for as many epochs. The MLP and CNN closures and the LSTM and transformer are trained from each of {seeds.Length} network seed(s) ({seedList}): their forecast errors combine the seeds (RMSE = root of the mean MSE over seeds; test MSE in the table as mean ± sample sd), while train MSE, closure MSE, the long-run statistics, the example forecast and the closure curves are the first seed's. No PINN baseline: a PINN fits u(t) on one trajectory's time domain, but each test forecast starts from an unseen state of a chaotic system with nothing observed over its window, and the sub-grid term has no known equation for the residual, so a PINN would reduce to the truncated X equation (the truncated row) or, learning U from the training run, to the hybrid. Test: {s.Starts} held-out start states {s.StartSpacing:G3} MTU apart after the training period (truth X; the fast variables are unknown to the models); out of domain: fresh truth runs at F = {ood}, closures trained at F = {s.Forcing:G3}. Truth integrations took {o.TruthSeconds:F1} s."
+        $"Truth: the coupled X–Y system, K = {s.K}, J = {s.J}, h = {s.H:G3}, b = {s.B:G3}, c = {s.C:G3} (Wilks 2005; Arnold et al. 2013), declared in the DSL on the compiler's two-scale lattice and integrated by the compiled simulator (RK4 at dt = {s.TruthDt:G3} MTU), {s.SpinUp:G3} MTU spin-up. Training: {o.TrainPairs} pairs (X_k, U_k = −(hc/b) Σ_j Y_jk) from {s.TrainSpan:G3} MTU at F = {s.Forcing:G3}, every {s.SampleInterval:G3} MTU. Every model but the sequence baselines and the neural ODE is the X equation alone, a DSL model on the one-scale lattice of {s.K} sites integrated by the compiled simulator (RK4 at dt = {s.ModelDt:G3} MTU), with its closure: per site U_k = U(X_k) (cubic, a `neural` MLP closure), or U_k from the stencil of {2 * Lorenz96.cnnReach s + 1} sites around k (a CNN over the periodic ring, kernel width {s.CnnKernel}, as a `named` closure). The MLP and CNN closures are trained with `Trainer.train` in two stages: a-priori, {s.Epochs} epochs of regression onto the true U; then a-posteriori, {s.PosteriorEpochs} epochs on the rollout error of X alone through the solver ({s.Windows} random windows of the training run per epoch, horizon growing from 1 to {s.MaxHorizon} samples); the ablation below trains the same networks a-priori only for as many epochs. The neural ODE (no physics) is the “same network, no physics” control, also counted as pure ML: dX_k/dt = C(stencil) with the CNN hybrid's network (same `named` closure, {s.CnnChannels}-{s.CnnChannels} channels, kernel width {s.CnnKernel}, input standardisation, output scaling by the mean and sd of its target, seeds), declared in the DSL on the same lattice and integrated the same way, but with the resolved Lorenz-96 terms (advection, −X_k and F) removed, so it does not see F; trained in the CNN hybrid's two stages with the same budget, except that its a-priori target is the observed tendency of X (centred differences of the training samples {s.SampleInterval:G3} MTU apart), since the true U needs the fast variables, then the same {s.PosteriorEpochs} epochs through the solver. The MLP and CNN closures, the neural ODE and the LSTM and transformer are trained from each of {seeds.Length} network seed(s) ({seedList}): their forecast errors combine the seeds (RMSE = root of the mean MSE over seeds; test MSE in the table as mean ± sample sd), while train MSE, closure MSE, the long-run statistics, the example forecast and the closure curves are the first seed's. No PINN baseline: a PINN fits u(t) on one trajectory's time domain, but each test forecast starts from an unseen state of a chaotic system with nothing observed over its window, and the sub-grid term has no known equation for the residual, so a PINN would reduce to the truncated X equation (the truncated row) or, learning U from the training run, to the hybrid. Test: {s.Starts} held-out start states {s.StartSpacing:G3} MTU apart after the training period (truth X; the fast variables are unknown to the models); out of domain: fresh truth runs at F = {ood}, closures trained at F = {s.Forcing:G3}. Truth integrations took {o.TruthSeconds:F1} s."
 
     add ""
 
@@ -271,6 +272,16 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
                     (seedRuns hybrid i)
                     (pureMl |> Array.map (fun m -> m.Name, seedRuns m i))
             )
+
+    // What the physics adds: the CNN hybrid against the control with its network, paired by seed, at each forcing.
+    for i, k in Array.indexed cnn.Skills do
+        let where = if i = 0 then "in domain" else "out of domain"
+
+        o.Models
+        |> Array.filter (fun m -> m.Name = cnn.Name || m.Name = ModelTable.NoPhysics)
+        |> Array.map (rowAt i)
+        |> ModelTable.noPhysicsLines $"F = {k.Forcing:G3} forecasts ({where}), MSE of X at {s.Leads[longest]:G3} MTU"
+        |> List.iter add
 
     for i, t in Array.indexed o.Truth do
         let gaps =

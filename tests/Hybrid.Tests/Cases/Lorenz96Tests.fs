@@ -11,6 +11,7 @@ open Hybrid
 open Hybrid.Numerics
 open Hybrid.Compiler
 open Hybrid.Training
+open Hybrid.TensorArithmetic
 open Hybrid.Models.Cases
 open Hybrid.Models.Common
 
@@ -240,6 +241,111 @@ let tests =
                     $"0.2-MTU forecast RMSE of X: trained through the solver {after:G3} against truncated {reference:G3}")
         }
 
+        // The control must be the CNN and nothing else: its compiled right-hand side at random states equals
+        // μ_T + σ_T C(stencil) from the network called directly (random, non-zero output layer, so the check bites),
+        // at every forcing (no F); the CNN hybrid with the same network does move with F, by exactly ΔF.
+        test "the no-physics control's right-hand side is the CNN alone on the stencils, with no forcing" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+            torch.random.manual_seed 3L |> ignore
+
+            let z: Lorenz96.Standardisation = {
+                MeanX = 2.5
+                ScaleX = 3.5
+                MeanU = 1.5
+                ScaleU = 40.0
+            }
+
+            let s = Lorenz96.quick
+            let reach = Lorenz96.cnnReach s
+            let c = Lorenz96.newControl s z 7
+            Expect.isEmpty c.Model.Forcings "no forcing declared"
+            let control = Lorenz96.compileX c.Model [ c.Name, c.Module ]
+            Expect.isEmpty control.Simulator.Parameters "no scientific parameter"
+            let hybrid = Lorenz96.compileX (Lorenz96.cnnModel s z) [ c.Name, c.Module ]
+            use _ = torch.no_grad ()
+            let states = 8.0 .* torch.randn (5L, int64 s.K, dtype = f64)
+
+            let rhs (x: Lorenz96.XModel) (f: float) =
+                x.Forcing.Use [| f |]
+
+                let theta = x.Simulator.Theta()
+                let d = Dynamics.total x.Simulator.Dynamics theta 0.0 [| states |]
+                d[0].data<float>().ToArray()
+
+            let standard = (states .- z.MeanX) ./ z.ScaleX
+            let network = (c.Module.forward (Lorenz96.stencils reach standard)).squeeze -1L
+            let onRing = (c.Ring standard).data<float>().ToArray()
+            let outputs = network.data<float>().ToArray()
+            let expected = (z.MeanU .+ (z.ScaleU .* network)).data<float>().ToArray()
+            Expect.isGreaterThan (outputs |> Array.map abs |> Array.max) 1e-3 "the network's output is not zero"
+
+            for i in 0 .. outputs.Length - 1 do
+                Expect.floatClose Accuracy.veryHigh outputs[i] onRing[i] $"entry {i}: stencil = ring"
+
+            let atZero = rhs control 0.0
+
+            for f in [ 0.0; 20.0; 24.0 ] do
+                let got = rhs control f
+                let withPhysics = rhs hybrid f
+                let withoutF = rhs hybrid 0.0
+
+                for i in 0 .. expected.Length - 1 do
+                    Expect.floatClose Accuracy.veryHigh got[i] expected[i] $"F = {f}, entry {i}"
+                    Expect.equal got[i] atZero[i] $"F = {f}, entry {i}: unchanged by F"
+
+                    Expect.floatClose
+                        Accuracy.high
+                        (withPhysics[i] - withoutF[i])
+                        f
+                        $"F = {f}, entry {i}: the hybrid with the same network moves by F"
+        }
+
+        // Centred differences are exact for polynomials of degree two; a quadratic in time (per site) gives its
+        // derivative b + 2 c t at each interior sample, so the alignment of rows with samples is checked too.
+        test "the observed tendency is the exact derivative of X quadratic in time, at the interior samples" {
+            let interval = 0.05
+            let a, b, c = [| 3.0; -1.0; 7.5 |], [| 2.0; -4.0; 0.5 |], [| 0.0; 1.5; -3.0 |]
+
+            let xs =
+                Array.init 9 (fun n ->
+                    let t = float n * interval
+                    Array.init 3 (fun k -> a[k] + b[k] * t + c[k] * t * t))
+
+            let got = Lorenz96.observedTendency interval xs
+            Expect.equal got.Length (xs.Length - 2) "the interior samples"
+
+            for row in 0 .. got.Length - 1 do
+                let t = float (row + 1) * interval
+
+                for k in 0..2 do
+                    Expect.floatClose
+                        { absolute = 1e-11; relative = 1e-11 }
+                        (got[row][k])
+                        (b[k] + 2.0 * c[k] * t)
+                        $"sample {row + 1}, site {k}"
+
+            Expect.throwsT<HybridException>
+                (fun () -> Lorenz96.observedTendency interval xs[..1] |> ignore)
+                "two samples: no centred difference"
+        }
+
+        // Row bookkeeping: the control runs over the CNN hybrid's seeds with its epochs and network, and is counted
+        // as pure ML; it has no closure.
+        test "the no-physics control runs over the CNN hybrid's seeds, epochs and network; no closure" {
+            let c = model ModelTable.NoPhysics
+            let h = model "hybrid (X + CNN)"
+            Expect.isTrue (ModelTable.isPureMl c.Name) "a pure-ML baseline of the claim"
+            Expect.equal c.SeedRmse.Length ci.NetworkSeeds.Length "one RMSE set per network seed"
+            Expect.equal c.Epochs (ci.Epochs + ci.PosteriorEpochs) "a-priori + through the solver"
+            Expect.equal c.Epochs h.Epochs "the CNN hybrid's epochs"
+            Expect.equal c.Parameters h.Parameters "the same network"
+            Expect.isTrue (Double.IsNaN c.TrainMse) "no closure: no train MSE against U"
+            Expect.isTrue (c.Skills |> Array.forall (fun k -> Double.IsNaN k.ClosureMse)) "no closure MSE"
+            Expect.isTrue (c.Closure |> Array.forall Double.IsNaN) "no closure curve"
+            Expect.notEqual c.SeedRmse h.SeedRmse "another model than the hybrid"
+        }
+
         test "the fitted closures fit the training pairs far better than no closure" {
             let truncated = (model "truncated").TrainMse
             Expect.isLessThan (model "cubic closure").TrainMse (0.2 * truncated) "cubic vs U = 0"
@@ -253,7 +359,7 @@ let tests =
             let seeds = o.Settings.NetworkSeeds.Length
             Expect.isGreaterThan seeds 1 "CI settings have several seeds"
 
-            for name in hybrids @ [ "LSTM"; "Transformer" ] do
+            for name in hybrids @ [ ModelTable.NoPhysics; "LSTM"; "Transformer" ] do
                 let m = model name
                 Expect.equal m.SeedRmse.Length seeds $"{name}: one RMSE set per seed"
 
@@ -313,6 +419,17 @@ let tests =
 
                 for kind in [ "MLP"; "CNN" ] do
                     Expect.stringContains md $"- Ablation, {kind} closure: forecast MSE" $"{kind}: ratio sentence"
+
+                // What the physics adds: one line per forcing, the CNN hybrid (the control's network) only.
+                let physicsLines =
+                    md.Split '\n' |> Array.filter (fun l -> l.StartsWith "- What the physics adds")
+
+                Expect.equal physicsLines.Length o.Truth.Length "one line per forcing"
+
+                for l, t in Array.zip physicsLines o.Truth do
+                    Expect.stringContains l $"F = {t.Forcing:G3} forecasts" "its forcing"
+                    Expect.stringContains l "hybrid (X + CNN)'s MSE" "the CNN hybrid"
+                    Expect.isFalse (l.Contains "MLP") "not the MLP hybrid (another network)"
 
                 let csv = IO.File.ReadAllLines(IO.Path.Combine(dir, "lorenz96-ablation.csv"))
 
