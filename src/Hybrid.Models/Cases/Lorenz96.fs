@@ -14,8 +14,8 @@
 /// The training period comes first; the test period follows it in the same run (held-out initial states).
 /// Out of domain: separate truth runs at F = 18 and F = 24, scored with the closures trained at F = 20.
 ///
-/// Models: all but the sequence baselines and the no-physics control are the X equation alone on the one-scale lattice (`lattice K`, F a
-/// forcing), RK4 at `ModelDt`, each with its own sub-grid term U:
+/// Models: all but the sequence baselines and the no-physics control are the X equation alone on the one-scale
+/// lattice (`lattice K`, F a forcing), RK4 at `ModelDt`, each with its own sub-grid term U:
 ///  - truncated: U = 0 (the scientific model with fixed parameters, no sub-grid term);
 ///  - cubic closure: U_k = a0 + a1 X_k + a2 X_k² + a3 X_k³ per site (fixed parameters of the model), fitted by
 ///    least squares on the training pairs (X_k, U_k) (Wilks 2005 style);
@@ -224,7 +224,7 @@ type Skill = {
     /// model fitted over several network seeds, the root of the mean over seeds of the squared RMSE (the MSE).
     Rmse: float[]
     /// Mean squared error of the closure U(X) against the truth's U over the test samples and sites (NaN for the
-    /// truth and the sequence baselines).
+    /// truth, the sequence baselines and the no-physics control, which have no closure).
     ClosureMse: float
     /// Long-run mean of X (free run of `Settings.FreeRun` MTU).
     Mean: float
@@ -240,7 +240,8 @@ type ModelResult = {
     Name: string
     /// What the model is.
     Description: string
-    /// Mean squared error of the closure on the training pairs (NaN for the sequence baselines).
+    /// Mean squared error of the closure on the training pairs (NaN for the sequence baselines and the no-physics
+    /// control).
     TrainMse: float
     /// Training wall time in seconds.
     TrainSeconds: float
@@ -488,8 +489,8 @@ let internal noPhysicsModel (s: Settings) (z: Standardisation) : Model =
     }
 
 /// The observed tendency of X at the samples `xs` ([N][K], every `interval` MTU, N ≥ 3): centred differences
-/// (X(t + Δ) − X(t − Δ)) / (2Δ) at the interior samples 1 … N − 2, [N − 2][K] (exact for X linear in time, second
-/// order otherwise). What a model may regress onto without the fast variables (the control's a-priori target).
+/// (X(t + Δ) − X(t − Δ)) / (2Δ) at the interior samples 1 … N − 2, [N − 2][K] (exact for X quadratic in time,
+/// second order otherwise). What a model may regress onto without the fast variables (the control's a-priori target).
 let internal observedTendency (interval: float) (xs: float[][]) : float[][] =
     if xs.Length < 3 then
         raise (
