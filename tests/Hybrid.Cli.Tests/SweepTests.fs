@@ -92,6 +92,7 @@ let private expectSameFiles (merged: string) =
         files
         [|
             "energy-balance-calibration.csv"
+            "energy-balance-claims.csv"
             "energy-balance-data.csv"
             "energy-balance-metrics.csv"
             "energy-balance-parameters.csv"
@@ -303,7 +304,7 @@ let tests =
                 hybrid 60 [] [ "sweep"; "plan"; folder; "--settings"; "tiny"; "--only"; "energy-balance" ]
 
             Expect.equal code 0 "plan"
-            Expect.stringContains out "10 tasks" "physics, 2 seeds of 4 networks, uncertainty"
+            Expect.stringContains out "12 tasks" "physics, 2 seeds of 5 networks (hybrid, no-physics control, LSTM, transformer, PINN), uncertainty"
             let code, _, err = hybrid 300 [] [ "sweep"; "run"; folder; "--on"; "local:2" ]
             Expect.equal code 0 $"run: {err}"
             let code, _, err = hybrid 120 [] [ "sweep"; "merge"; folder ]
@@ -332,7 +333,7 @@ let tests =
                     hybrid 60 [] [ "sweep"; "run"; folder; "--on"; "slurm"; "--dry-run"; "--limit"; "3" ]
 
                 Expect.equal code 0 "dry run"
-                Expect.stringContains out "#SBATCH --array=0-9%3\n#SBATCH --cpus-per-task=1" "the array of 10 tasks"
+                Expect.stringContains out "#SBATCH --array=0-11%3\n#SBATCH --cpus-per-task=1" "the array of 12 tasks"
                 Expect.stringContains out "sbatch --parsable --dependency=afterany:<array job id>" "the merge job"
                 Expect.isFalse (Directory.Exists(Path.Combine(folder, "results"))) "nothing ran"
 
@@ -340,7 +341,7 @@ let tests =
                     hybrid 300 slurmConf [ "sweep"; "run"; folder; "--on"; "slurm"; "--limit"; "3" ]
 
                 Expect.equal code 0 $"run: {err}"
-                Expect.stringContains err "sweep: 10/10 done, 0 running, 0 failed" "progress to the end"
+                Expect.stringContains err "sweep: 12/12 done, 0 running, 0 failed" "progress to the end"
                 // The merge job wrote the report.
                 Expect.isTrue (File.Exists(Path.Combine(folder, "report", "summary.md"))) "merged by the merge job"
                 expectSameFiles (Path.Combine(folder, "report"))
