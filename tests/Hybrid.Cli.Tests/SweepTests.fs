@@ -304,7 +304,12 @@ let tests =
                 hybrid 60 [] [ "sweep"; "plan"; folder; "--settings"; "tiny"; "--only"; "energy-balance" ]
 
             Expect.equal code 0 "plan"
-            Expect.stringContains out "12 tasks" "physics, 2 seeds of 5 networks (hybrid, no-physics control, LSTM, transformer, PINN), uncertainty"
+
+            Expect.stringContains
+                out
+                "12 tasks"
+                "physics, 2 seeds of 5 networks (hybrid, no-physics control, LSTM, transformer, PINN), uncertainty"
+
             let code, _, err = hybrid 300 [] [ "sweep"; "run"; folder; "--on"; "local:2" ]
             Expect.equal code 0 $"run: {err}"
             let code, _, err = hybrid 120 [] [ "sweep"; "merge"; folder ]
