@@ -859,7 +859,13 @@ Target.create "Run" (fun _ ->
 Target.create "Bench" (fun _ ->
     // Benchmarks, not tests: each writes its figures (with the machine) to bench/*.md for the README.
     dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- bench bench/results.md"
-    dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- bench-kernels")
+    dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- bench-kernels"
+    // Work–precision against SciPy: installs Debian's python3-scipy where it is missing and apt-get is at hand.
+    if exec "sh" "-c \"/usr/bin/python3 -c 'import scipy' || python3 -c 'import scipy'\"" root [] <> 0 then
+        exec "sh" "-c \"command -v apt-get && apt-get install -y -qq --no-install-recommends python3-scipy\"" root []
+        |> ignore
+
+    dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- bench-stiff")
 
 Target.create "Report" (fun _ ->
     // Case studies against their baselines, full settings: report/summary.md, CSV files of every number, charts.

@@ -131,6 +131,15 @@ type BenchKernelsArgs =
         member _.Usage =
             "smaller sizes and fewer repeats; writes bench/kernels-quick.md instead of bench/kernels.md."
 
+/// `hybrid bench-stiff [--quick]`.
+[<HelpFlags("--help", "-h")>]
+type BenchStiffArgs =
+    | Quick
+
+    interface IArgParserTemplate with
+        member _.Usage =
+            "tolerances 1e-3, 1e-5, 1e-7 and a 10 s budget per SciPy run; writes bench/work-precision-quick.* instead of bench/work-precision.*."
+
 /// `hybrid bench-kernels-memory steps segment` (used by `bench-kernels` to measure one rollout in a fresh process).
 [<HelpFlags("--help", "-h")>]
 type BenchKernelsMemoryArgs =
@@ -148,6 +157,7 @@ type Verbs =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-kernels")>] Bench_Kernels of ParseResults<BenchKernelsArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-kernels-memory"); Hidden>] Bench_Kernels_Memory of
         ParseResults<BenchKernelsMemoryArgs>
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-stiff")>] Bench_Stiff of ParseResults<BenchStiffArgs>
     | [<CliPrefix(CliPrefix.None)>] Report of ParseResults<ReportArgs>
     | [<CliPrefix(CliPrefix.None)>] Sweep of ParseResults<SweepArgs>
 
@@ -160,6 +170,8 @@ type Verbs =
                 "compiled simulators vs hand-written TorchSharp, and checkpointing memory; writes bench/results.md."
             | Bench_Kernels _ ->
                 "generated kernels vs eager TorchSharp vs a hand-written loop, scaling, long-rollout memory; writes bench/kernels.md."
+            | Bench_Stiff _ ->
+                "work-precision of Hybrid's Rodas4 and Auto against SciPy's solve_ivp on HIRES, Robertson, Van der Pol and Pollution; writes bench/work-precision.md, .csv and .html (needs python3-scipy)."
             | Bench_Kernels_Memory _ -> "peak memory of one kernel rollout (run by bench-kernels in a fresh process)."
             | Report _ ->
                 "run the case studies against their baselines; writes summary.md, CSV files and charts (default folder: report)."
@@ -180,6 +192,7 @@ type Command =
     | RunBench of file: string
     | RunBenchKernels of quick: bool
     | RunBenchKernelsMemory of steps: int * segment: int
+    | RunBenchStiff of quick: bool
     | RunReport of folder: string * quick: bool
     /// `hybrid report --on …`: plan the report in `<folder>/sweep`, run it on the back end, merge into `folder`.
     | RunReportOn of folder: string * quick: bool * backend: Backend
@@ -248,6 +261,7 @@ let parse (argv: string[]) : Command =
             |> Option.defaultValue "bench/results.md"
             |> RunBench
         | Some(Bench_Kernels r) -> RunBenchKernels(r.Contains BenchKernelsArgs.Quick)
+        | Some(Bench_Stiff r) -> RunBenchStiff(r.Contains BenchStiffArgs.Quick)
         | Some(Bench_Kernels_Memory r) -> RunBenchKernelsMemory(r.GetResult BenchKernelsMemoryArgs.Rollout)
         | Some(Report r) ->
             let folder =

@@ -82,6 +82,11 @@ let main argv =
                      "bench/kernels.md")
                 quick
         | Arguments.RunBenchKernelsMemory(steps, segment) -> KernelBench.memory steps segment
+        | Arguments.RunBenchStiff quick ->
+            if quick then
+                WorkPrecision.write WorkPrecision.quick "bench/work-precision-quick"
+            else
+                WorkPrecision.write WorkPrecision.defaults "bench/work-precision"
         | Arguments.RunReport(folder, quick) -> report folder quick
         | Arguments.RunReportOn(folder, quick, backend) -> reportOn folder quick backend
         | Arguments.SweepPlan(folder, key, only) -> Sweep.plan folder key only

@@ -80,6 +80,8 @@ let tests =
                     [| "bench"; "b.md" |], Hybrid.Cli.Arguments.RunBench "b.md"
                     [| "bench-kernels" |], Hybrid.Cli.Arguments.RunBenchKernels false
                     [| "bench-kernels"; "--quick" |], Hybrid.Cli.Arguments.RunBenchKernels true
+                    [| "bench-stiff" |], Hybrid.Cli.Arguments.RunBenchStiff false
+                    [| "bench-stiff"; "--quick" |], Hybrid.Cli.Arguments.RunBenchStiff true
                     [| "bench-kernels-memory"; "1000"; "32" |], Hybrid.Cli.Arguments.RunBenchKernelsMemory(1000, 32)
                 ] do
                 Expect.equal (parse argv) expected $"hybrid {String.Join(' ', argv)}"
