@@ -861,7 +861,10 @@ Target.create "Bench" (fun _ ->
     dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- bench bench/results.md"
     dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- bench-kernels"
     // Work–precision against SciPy: installs Debian's python3-scipy where it is missing and apt-get is at hand.
-    if exec "sh" "-c \"/usr/bin/python3 -c 'import scipy' || python3 -c 'import scipy'\"" root [] <> 0 then
+    if
+        exec "sh" "-c \"/usr/bin/python3 -c 'import scipy' || python3 -c 'import scipy'\"" root []
+        <> 0
+    then
         exec "sh" "-c \"command -v apt-get && apt-get install -y -qq --no-install-recommends python3-scipy\"" root []
         |> ignore
 

@@ -22,7 +22,8 @@ def softplus(x):
 """
 
 /// An expression as Python: the ASCII form with `^` as `**` (same precedence: above unary minus and products).
-let private python (e: Expr) = (Print.expr Notation.Ascii e).Replace("^", "**")
+let private python (e: Expr) =
+    (Print.expr Notation.Ascii e).Replace("^", "**")
 
 /// Python source defining `FIELDS`, the model's constants and parameters (at their declared values), `f(t, y)` and
 /// `jac(t, y)`. Refuses a model that is not a system of ODEs (a point domain) or has forcings or neural closures.
@@ -62,23 +63,21 @@ let ofModel (m: Model) : string =
         for p in m.Params -> $"{p.Name} = {Print.number p.Value}"
     ]
 
-    String.concat
-        "\n"
-        [
-            preamble
-            yield! numbers
-            $"FIELDS = [{quoted}]"
-            ""
-            ""
-            "def f(t, y):"
-            $"    {unpack} = y"
-            "    return np.array([" + String.Join(", ", rhs |> List.map python) + "])"
-            ""
-            ""
-            "def jac(t, y):"
-            $"    {unpack} = y"
-            $"    J = np.zeros(({fields.Length}, {fields.Length}))"
-            yield! jacobian
-            "    return J"
-            ""
-        ]
+    String.concat "\n" [
+        preamble
+        yield! numbers
+        $"FIELDS = [{quoted}]"
+        ""
+        ""
+        "def f(t, y):"
+        $"    {unpack} = y"
+        "    return np.array([" + String.Join(", ", rhs |> List.map python) + "])"
+        ""
+        ""
+        "def jac(t, y):"
+        $"    {unpack} = y"
+        $"    J = np.zeros(({fields.Length}, {fields.Length}))"
+        yield! jacobian
+        "    return J"
+        ""
+    ]

@@ -80,15 +80,13 @@ let private listOf (xs: float[]) =
 
 /// The whole script for `p` starting from `initial` (one value per field).
 let script (p: IvpTestSet.Problem) (initial: float[]) : string =
-    String.concat
-        "\n"
-        [
-            PythonExport.ofModel (Parse.model p.Text)
-            $"Y0 = {listOf initial}"
-            $"T_END = {Print.number p.End}"
-            $"SCALE = {listOf p.Scale}"
-            driver
-        ]
+    String.concat "\n" [
+        PythonExport.ofModel (Parse.model p.Text)
+        $"Y0 = {listOf initial}"
+        $"T_END = {Print.number p.End}"
+        $"SCALE = {listOf p.Scale}"
+        driver
+    ]
 
 /// The first Python that imports SciPy: `python3` on the path, else Debian's /usr/bin/python3 (a pyenv or venv
 /// python3 on the path may lack the system's packages).
@@ -115,12 +113,16 @@ let run (p: IvpTestSet.Problem) (initial: float[]) (methods: string list) (toler
                     "SciPy is not available to python3 (nor to /usr/bin/python3): install it (Debian: apt-get install python3-scipy; elsewhere: pip install scipy) and run the benchmark again."
             ))
 
-    let path = Path.Combine(Path.GetTempPath(), $"hybrid-scipy-{p.Name}-{Guid.NewGuid():N}.py")
+    let path =
+        Path.Combine(Path.GetTempPath(), $"hybrid-scipy-{p.Name}-{Guid.NewGuid():N}.py")
+
     File.WriteAllText(path, script p initial)
 
     try
         let tols = String.Join(",", tolerances |> List.map Print.number)
-        let info = ProcessStartInfo(python, RedirectStandardOutput = true, RedirectStandardError = true)
+
+        let info =
+            ProcessStartInfo(python, RedirectStandardOutput = true, RedirectStandardError = true)
 
         for a in [ path; String.Join(",", methods); tols; Print.number budget ] do
             info.ArgumentList.Add a

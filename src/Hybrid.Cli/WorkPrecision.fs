@@ -66,9 +66,19 @@ let options (p: IvpTestSet.Problem) (fields: string[]) (scheme: Scheme) (tol: fl
         Dt = p.FirstStep
         SaveTimes = [| p.End |]
         FiniteCheckEvery = 0
-        Tolerance = { Relative = tol; Absolute = tol * Array.min p.Scale }
+        Tolerance = {
+            Relative = tol
+            Absolute = tol * Array.min p.Scale
+        }
         FieldTolerances =
-            Array.mapi (fun i f -> f, { Relative = tol; Absolute = tol * p.Scale[i] }) fields
+            Array.mapi
+                (fun i f ->
+                    f,
+                    {
+                        Relative = tol
+                        Absolute = tol * p.Scale[i]
+                    })
+                fields
             |> Map.ofArray
 }
 
@@ -147,8 +157,7 @@ let run (s: Settings) (progress: string -> unit) : Row list = [
     for p in s.Problems do
         let sim = Compiler.compile Compiler.defaults (Parse.model p.Text)
 
-        let initial =
-            (sim.Initial 1) |> Array.map (fun v -> v.reshape(-1L).ToDouble())
+        let initial = (sim.Initial 1) |> Array.map (fun v -> v.reshape(-1L).ToDouble())
 
         for scheme in s.Schemes do
             progress $"{p.Name}: Hybrid {fst scheme}"
@@ -184,7 +193,8 @@ let speedups (rows: Row list) : (Row * float option) list =
 
         r, scipyTimeAt scipy r.Error |> Option.map (fun t -> t / r.Seconds))
 
-let private g (v: float) = v.ToString("G3", Globalization.CultureInfo.InvariantCulture)
+let private g (v: float) =
+    v.ToString("G3", Globalization.CultureInfo.InvariantCulture)
 
 /// The rows as CSV (problem, solver, tolerance, error, seconds, status).
 let csv (rows: Row list) : string =
@@ -262,8 +272,7 @@ let markdown (s: Settings) (rows: Row list) (machine: string) (seconds: float) :
     line "|---|---|---|---|---|"
 
     for r, ratio in speedups rows do
-        let shown =
-            ratio |> Option.map (fun x -> $"{x:F2}×") |> Option.defaultValue "—"
+        let shown = ratio |> Option.map (fun x -> g x + "×") |> Option.defaultValue "—"
 
         line $"| {r.Problem} | {r.Solver} | {g r.Tolerance} | {g r.Error} | {shown} |"
 
@@ -305,7 +314,9 @@ let write (s: Settings) (stem: string) : int =
     let watch = Stopwatch.StartNew()
     let before = load ()
     let rows = run s (fun line -> eprintfn "%s" line)
-    let machine = $"{Bench.machine ()}; load average {before} at the start, {load ()} at the end"
+
+    let machine =
+        $"{Bench.machine ()}; load average {before} at the start, {load ()} at the end"
 
     match Path.GetDirectoryName(Path.GetFullPath stem) with
     | null -> ()

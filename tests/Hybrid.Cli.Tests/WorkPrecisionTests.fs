@@ -21,7 +21,9 @@ let private python (code: string) =
         File.WriteAllText(path, code)
 
         try
-            let info = ProcessStartInfo(py, RedirectStandardOutput = true, RedirectStandardError = true)
+            let info =
+                ProcessStartInfo(py, RedirectStandardOutput = true, RedirectStandardError = true)
+
             info.ArgumentList.Add path
             use proc = Process.Start info
             let err = proc.StandardError.ReadToEndAsync()
@@ -75,7 +77,11 @@ let tests =
 
                 Array.iteri
                     (fun i (v: float) ->
-                        Expect.floatClose Accuracy.veryHigh v expected[i] $"{p.Name}: f[{i}] Python {v} vs model {expected[i]}")
+                        Expect.floatClose
+                            Accuracy.veryHigh
+                            v
+                            expected[i]
+                            $"{p.Name}: f[{i}] Python {v} vs model {expected[i]}")
                     f
 
                 for c in 0 .. n - 1 do
@@ -118,7 +124,10 @@ let tests =
                 row "SciPy B" 1e-2 0.5
                 row "SciPy B" 1e-4 2.0
                 // A failed run does not count.
-                { row "SciPy C" 1e-3 0.001 with Status = "timeout" }
+                {
+                    row "SciPy C" 1e-3 0.001 with
+                        Status = "timeout"
+                }
             ]
 
             let t = (WorkPrecision.scipyTimeAt rows 1e-3).Value
