@@ -124,7 +124,8 @@ public sealed class SimulationSettings
             CheckStability ? OnUnstable.Fail : OnUnstable.Ignore,
             new Tolerance(RelativeTolerance, AbsoluteTolerance),
             Rollout.defaults.FieldTolerances,
-            Rollout.defaults.Events);
+            Rollout.defaults.Events,
+            Rollout.defaults.StateEvents);
 }
 
 /// <summary>

@@ -60,7 +60,7 @@ public class LynxHareTests
         var options = new Hybrid.Numerics.RolloutOptions(
             Hybrid.Numerics.Scheme.Rk4, Dt, times[0], times, Hybrid.Numerics.Checkpointing.Off, 10, Hybrid.Numerics.OnUnstable.Fail,
             Hybrid.Numerics.Rollout.defaults.Tolerance, Hybrid.Numerics.Rollout.defaults.FieldTolerances,
-            Hybrid.Numerics.Rollout.defaults.Events);
+            Hybrid.Numerics.Rollout.defaults.Events, Hybrid.Numerics.Rollout.defaults.StateEvents);
         torch.Tensor Loss()
         {
             var start = logStart.exp();

@@ -35,6 +35,7 @@ let main argv =
         Numerics.AdaptiveTests.tests
         Numerics.StiffTests.tests
         Numerics.EventTests.tests
+        Numerics.StateEventTests.tests
         Compiler.CompilerTests.tests
         Compiler.BackendTests.tests
         Compiler.SimulatorTextTests.tests

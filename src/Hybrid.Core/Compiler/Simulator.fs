@@ -62,6 +62,9 @@ type Simulator
         elif not (isNull options.Events) && options.Events.Length > 0 then
             Error
                 "the rollout has time events, which stop and restart the integration; the generated kernels run one uninterrupted schedule"
+        elif not (isNull options.StateEvents) && options.StateEvents.Length > 0 then
+            Error
+                "the rollout has state events, which stop and restart the integration; the generated kernels run one uninterrupted schedule"
         elif Scheme.isAdaptive options.Scheme then
             Error
                 $"{options.Scheme} chooses its steps as it goes; the generated kernels take fixed steps (Euler, Heun, SspRk3, Rk4)"

@@ -58,6 +58,10 @@ type RolloutOptions = {
     /// Time events (doses, jumps), in increasing time order: the rollout stops exactly at each, applies its jump
     /// and restarts. Empty by default. Rollouts with events run on the eager back end.
     Events: TimeEvent[]
+    /// State events (a jump where a condition of the state crosses zero: a bounce, a threshold), located on the
+    /// continuous extension of the adaptive schemes (`Dopri5`, `Rodas4`, `Auto`); fixed-step schemes refuse them.
+    /// Empty by default. `Rollout.lastEvents ()` lists where they fired.
+    StateEvents: StateEvent[]
 }
 
 /// States at the save times.
@@ -89,6 +93,7 @@ module Rollout =
         Tolerance = { Relative = 1e-6; Absolute = 1e-9 }
         FieldTolerances = Map.empty
         Events = [||]
+        StateEvents = [||]
     }
 
     /// The most steps one rollout may take (default 10 million): a rollout that would need more is refused
@@ -233,6 +238,18 @@ module Rollout =
 
         if isNull o.Events then
             raise (HybridException("Events is null. Give [||] for a rollout without time events."))
+
+        if isNull o.StateEvents then
+            raise (HybridException("StateEvents is null. Give [||] for a rollout without state events."))
+
+        if o.StateEvents.Length > 0 && not (Scheme.isAdaptive o.Scheme) then
+            let names = String.Join(", ", o.StateEvents |> Array.map (fun e -> $"'{e.Name}'"))
+
+            raise (
+                HybridException(
+                    $"State events ({names}) need an adaptive scheme, which locates the crossing on its continuous extension; {o.Scheme} takes fixed steps. Use Scheme.Dopri5, Scheme.Rodas4 or Scheme.Auto."
+                )
+            )
 
         let last = o.SaveTimes[o.SaveTimes.Length - 1]
 
@@ -637,6 +654,12 @@ module Rollout =
     /// What `Scheme.Auto` chose in the latest rollout that used it (one rollout runs at a time: `TorchGuard`).
     let mutable private auto = "No rollout has used Scheme.Auto yet."
 
+    let private fired = Collections.Generic.List<string * float * int[]>()
+
+    /// The state events the latest rollout with state events fired, in order: each event's name, its time and
+    /// the trajectories (batch indices) that took its jump.
+    let lastEvents () : (string * float * int[])[] = fired.ToArray()
+
     /// What `Scheme.Auto` chose in the latest rollout that used it, where and why, as a sentence (e.g. "Scheme.Auto
     /// ran Dopri5 until t = 0.0127, then Rodas4 to the end: the problem turned stiff there (…)").
     let lastAuto () : string = auto
@@ -683,8 +706,19 @@ module Rollout =
                 if o.FiniteCheckEvery > 0 && step % o.FiniteCheckEvery = 0 then
                     checkFinite dyn.Fields step t u
 
+            let events: EventSetup =
+                if o.StateEvents.Length = 0 then
+                    EventLocation.none
+                else
+                    {
+                        Events = o.StateEvents
+                        Tendency = Dynamics.total dyn theta
+                        Fired = fun name time batch -> fired.Add((name, time, batch))
+                    }
+
             let result =
-                StepControl.integrate
+                StepControl.integrateWith
+                    events
                     (adaptiveMethod dyn theta u0 o.Scheme)
                     (tolerances dyn.Fields o)
                     o.T0
@@ -795,6 +829,9 @@ module Rollout =
     let run (dyn: Dynamics) (theta: torch.Tensor[]) (u0: torch.Tensor[]) (o: RolloutOptions) : Trajectory =
         Engine.init ()
         use _ = TorchGuard.enter "Rollout.run"
+
+        if not (isNull o.StateEvents) && o.StateEvents.Length > 0 then
+            fired.Clear()
 
         if isNull o.Events || o.Events.Length = 0 then
             runPlain dyn theta u0 o

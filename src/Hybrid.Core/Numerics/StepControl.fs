@@ -97,10 +97,14 @@ module internal StepControl =
                     x.Dispose()
 
     /// Integrates with method `m` from (t0, u0) through `saveTimes` (increasing, ≥ t0), one tolerance per field,
-    /// starting with step `firstStep`. `check step t u` runs after every accepted step (the rollout's NaN/Inf and
-    /// blow-up check). Raises `HybridException` when more than `maxSteps` steps (accepted and rejected) would be
-    /// needed, or when the step size falls below round-off.
-    let integrate
+    /// starting with step `firstStep`, with the state events of `setup`: after each accepted step, the earliest
+    /// crossing inside it (`EventLocation.locate`) cuts the step there, the save times up to it are read from the
+    /// step's continuous extension (the state before the jump), and the integration restarts from the state after
+    /// it (`EventLocation.after`) with the method's start carry. `check step t u` runs after every accepted step
+    /// (the rollout's NaN/Inf and blow-up check). Raises `HybridException` when more than `maxSteps` steps
+    /// (accepted and rejected) would be needed, or when the step size falls below round-off.
+    let integrateWith
+        (setup: EventSetup)
         (m: AdaptiveMethod)
         (tolerances: Tolerance[])
         (t0: float)
@@ -134,6 +138,14 @@ module internal StepControl =
         let mutable accepted = 0
         let mutable rejected = 0
 
+        let conditions (time: float) (state: torch.Tensor[]) =
+            setup.Events |> Array.map (fun e -> EventLocation.values e time state)
+
+        // The events' conditions at the current state, and the fraction below which a crossing is ignored (just
+        // after an event its own condition sits on zero).
+        let mutable gAt = if next < saveTimes.Length then conditions t0 u0 else [||]
+        let mutable skipBelow = -1.0
+
         while next < saveTimes.Length do
             let landing = t + h >= final || close (t + h) final
             let size = if landing then final - t else h
@@ -160,38 +172,76 @@ module internal StepControl =
                 let norm = errorNorm tolerances u a.Next a.Error
 
                 if norm <= 1.0 then
-                    // Save times inside the step from the continuous extension; the step's end from Next itself.
+                    let gEnd = conditions ended a.Next
+
+                    let located =
+                        if setup.Events.Length = 0 then
+                            None
+                        else
+                            EventLocation.locate setup.Events a.Dense t size gAt gEnd skipBelow
+
+                    // Where the accepted part of the step ends (at the event, where one fires) and its state there
+                    // (just before the jump).
+                    let reached, last =
+                        match located with
+                        | Some l -> t + l.Fraction * size, a.Dense l.Fraction
+                        | None -> ended, a.Next
+
+                    // Save times inside the step from the continuous extension; the step's end from its state.
                     let inside = ResizeArray<int * torch.Tensor[]>()
                     let mutable k = next
 
-                    while k < saveTimes.Length && (saveTimes[k] < ended || close saveTimes[k] ended) do
+                    while k < saveTimes.Length && (saveTimes[k] < reached || close saveTimes[k] reached) do
                         let s =
-                            if close saveTimes[k] ended then
-                                a.Next
+                            if close saveTimes[k] reached then
+                                last
                             else
                                 a.Dense((saveTimes[k] - t) / size)
 
                         inside.Add((k, s))
                         k <- k + 1
 
+                    let candidate, nextCarry, event =
+                        match located with
+                        | Some l -> EventLocation.after setup.Tendency a.Dense t size l, [||], Some(l, reached)
+                        | None -> a.Next, a.Carry, None
+
                     moveOut
                         (HashSet(Seq.concat [ u; carry ], HashIdentity.Reference))
                         (Seq.concat [
                             seq {
-                                a.Next
-                                a.Carry
+                                candidate
+                                nextCarry
                             }
                             inside |> Seq.map snd
                         ])
 
-                    Some(a.Next, a.Carry, List.ofSeq inside, a.Accept), norm
+                    Some(candidate, nextCarry, List.ofSeq inside, a.Accept, event, gEnd), norm
                 else
                     None, norm
 
             match outcome with
-            | Some(candidate, nextCarry, inside, accept), norm ->
+            | Some(candidate, nextCarry, inside, accept, event, gEnd), norm ->
                 accepted <- accepted + 1
                 accept ()
+
+                let ended, nextCarry =
+                    match event with
+                    | Some(l, reached) ->
+                        setup.Fired
+                            l.Event.Name
+                            reached
+                            (l.Triggered |> Array.indexed |> Array.filter snd |> Array.map fst)
+
+                        reached, m.Start reached candidate
+                    | None -> ended, nextCarry
+
+                gAt <-
+                    match event with
+                    | Some _ -> conditions ended candidate
+                    | None -> gEnd
+
+                skipBelow <- if event.IsSome then 1e-9 else -1.0
                 check accepted ended candidate
 
                 for k, s in inside do
@@ -237,3 +287,16 @@ module internal StepControl =
             Accepted = accepted
             Rejected = rejected
         }
+
+    /// `integrateWith` without state events.
+    let integrate
+        (m: AdaptiveMethod)
+        (tolerances: Tolerance[])
+        (t0: float)
+        (firstStep: float)
+        (saveTimes: float[])
+        (maxSteps: int)
+        (check: int -> float -> torch.Tensor[] -> unit)
+        (u0: torch.Tensor[])
+        : AdaptiveResult =
+        integrateWith EventLocation.none m tolerances t0 firstStep saveTimes maxSteps check u0
