@@ -118,8 +118,9 @@ type Settings = {
     MaxHorizon: int
     /// Seed of the truth's initial state (the out-of-domain runs use `Seed + 1`, `Seed + 2`, …).
     Seed: int
-    /// Seeds of the closure networks (MLP and CNN, each trained once per seed; forecast errors are the mean over
-    /// seeds, the long-run statistics and closure curves the first seed's); the sequence baselines use the first.
+    /// Seeds of the network models (the MLP and CNN closures, the no-physics control, the LSTM and the transformer,
+    /// each trained once per seed, one part each; forecast errors are the mean over seeds, the long-run statistics
+    /// and closure curves the first seed's).
     NetworkSeeds: int list
     /// Channels of the CNN closure's two hidden convolutions.
     CnnChannels: int
