@@ -71,5 +71,6 @@ let main argv =
         Tasks.TaskFormatTests.tests
         Tasks.SweepFolderTests.tests
         Tasks.CaseTasksTests.tests
+        Tasks.Lorenz96TasksTests.tests
     ]
     |> Summary.runOneAtATime argv

@@ -118,8 +118,9 @@ type Settings = {
     MaxHorizon: int
     /// Seed of the truth's initial state (the out-of-domain runs use `Seed + 1`, `Seed + 2`, …).
     Seed: int
-    /// Seeds of the closure networks (MLP and CNN, each trained once per seed; forecast errors are the mean over
-    /// seeds, the long-run statistics and closure curves the first seed's); the sequence baselines use the first.
+    /// Seeds of the network models (the MLP and CNN closures, the no-physics control, the LSTM and the transformer,
+    /// each trained once per seed, one part each; forecast errors are the mean over seeds, the long-run statistics
+    /// and closure curves the first seed's).
     NetworkSeeds: int list
     /// Channels of the CNN closure's two hidden convolutions.
     CnnChannels: int
@@ -442,27 +443,41 @@ let internal CnnHiddenLayers = 2
 let internal cnnReach (s: Settings) =
     (CnnHiddenLayers + 1) * (s.CnnKernel / 2)
 
+/// The X equation `name` with the CNN closure "C" (a `StencilCnn`) of the standardised stencil
+/// z_{k−r}, …, z_{k+r}, z = (X − μ_X)/σ_X and r = `cnnReach`: dX_k/dt = R + μ + σ · C(stencil), R the resolved
+/// part with the forcing F where `physics`, nothing (and no forcing declared) otherwise; μ, σ are `z.MeanU`,
+/// `z.ScaleU`.
+let private stencilClosureModel (s: Settings) (z: Standardisation) (name: string) (physics: bool) : Model =
+    let X, mx, sx, mu, su = sym "X", sym "mx", sym "sx", sym "mu", sym "su"
+    let r = cnnReach s
+    let stencil = [ for m in -r .. r -> ((if m = 0 then X else shift X m) - mx) / sx ]
+    let closure = mu + su * call "C" stencil
+    let rhs = if physics then resolved + closure else closure
+
+    let declared =
+        model name {
+            domain (lattice s.K)
+            field "X"
+            forcing "F"
+            constant "mx" z.MeanX
+            constant "sx" z.ScaleX
+            constant "mu" z.MeanU
+            constant "su" z.ScaleU
+            neural "C" (named "C" (2 * r + 1))
+            equation (dt X == rhs)
+            initialValue "X" 0.0
+        }
+
+    // Without the resolved terms F appears nowhere: that model declares no forcing.
+    if physics then
+        declared
+    else
+        { declared with Forcings = [] }
+
 /// The X equation with the CNN closure U_k = μ_U + σ_U · C(z_{k−r}, …, z_{k+r}), z = (X − μ_X)/σ_X and
 /// r = `cnnReach`; the network is the module named "C" (a `StencilCnn`).
 let internal cnnModel (s: Settings) (z: Standardisation) : Model =
-    let X, mx, sx, mu, su = sym "X", sym "mx", sym "sx", sym "mu", sym "su"
-    let closure = call "C"
-    let r = cnnReach s
-
-    let stencil = [ for m in -r .. r -> ((if m = 0 then X else shift X m) - mx) / sx ]
-
-    model "lorenz96_cnn" {
-        domain (lattice s.K)
-        field "X"
-        forcing "F"
-        constant "mx" z.MeanX
-        constant "sx" z.ScaleX
-        constant "mu" z.MeanU
-        constant "su" z.ScaleU
-        neural "C" (named "C" (2 * r + 1))
-        equation (dt X == resolved + mu + su * closure stencil)
-        initialValue "X" 0.0
-    }
+    stencilClosureModel s z "lorenz96_cnn" true
 
 /// The "same network, no physics" control (`ModelTable.NoPhysics`): the CNN hybrid's equation with the resolved
 /// Lorenz-96 terms (advection, −X, F) removed, a neural ODE dX_k/dt = μ_T + σ_T · C(z_{k−r}, …, z_{k+r}) on the
@@ -470,23 +485,7 @@ let internal cnnModel (s: Settings) (z: Standardisation) : Model =
 /// `z.ScaleU` are here the mean and scale μ_T, σ_T of its target, the observed tendency of X (`observedTendency`).
 /// No forcing: F enters the X equation only through the removed terms.
 let internal noPhysicsModel (s: Settings) (z: Standardisation) : Model =
-    let X, mx, sx, mu, su = sym "X", sym "mx", sym "sx", sym "mu", sym "su"
-    let closure = call "C"
-    let r = cnnReach s
-
-    let stencil = [ for m in -r .. r -> ((if m = 0 then X else shift X m) - mx) / sx ]
-
-    model "lorenz96_neural_ode" {
-        domain (lattice s.K)
-        field "X"
-        constant "mx" z.MeanX
-        constant "sx" z.ScaleX
-        constant "mu" z.MeanU
-        constant "su" z.ScaleU
-        neural "C" (named "C" (2 * r + 1))
-        equation (dt X == mu + su * closure stencil)
-        initialValue "X" 0.0
-    }
+    stencilClosureModel s z "lorenz96_neural_ode" false
 
 /// The observed tendency of X at the samples `xs` ([N][K], every `interval` MTU, N ≥ 3): centred differences
 /// (X(t + Δ) − X(t − Δ)) / (2Δ) at the interior samples 1 … N − 2, [N − 2][K] (exact for X quadratic in time,
@@ -671,15 +670,50 @@ let private statistics (xs: float[][]) (lagSamples: int) =
 
     mean, sqrt var, (if var > 0.0 then cov / var else nan)
 
-/// Least-squares cubic a0 + a1 x + a2 x² + a3 x³ through the pairs (`torch.linalg.lstsq` on x scaled by
-/// `scale`); returns (a0, a1, a2, a3) in the original units.
-let private cubicFit (xs: float[]) (us: float[]) (scale: float) =
-    use _ = torch.NewDisposeScope()
-    let z = torch.tensor (xs, dtype = f64) ./ scale
-    let design = torch.stack ([| torch.ones_like z; z; z .* z; z .* z .* z |], 1L)
-    let target = torch.tensor(us, dtype = f64).unsqueeze 1L
-    let struct (solution, _, _, _) = torch.linalg.lstsq (design, target)
-    let solution = solution.reshape(-1L).data<float>().ToArray()
+/// Least-squares cubic a0 + a1 x + a2 x² + a3 x³ through the pairs: the normal equations of the design
+/// (1, z, z², z³), z = x / `scale`, summed in the pairs' order and solved by Gaussian elimination with partial
+/// pivoting, in plain double arithmetic, so that every run gives the same bits (`torch.linalg.lstsq` gave results
+/// that moved in the last digits from call to call, which the free runs of a chaotic system then amplify); returns
+/// (a0, a1, a2, a3) in the original units.
+let internal cubicFit (xs: float[]) (us: float[]) (scale: float) : float[] =
+    let gram = Array2D.zeroCreate 4 5
+
+    for i in 0 .. xs.Length - 1 do
+        let z = xs[i] / scale
+        let powers = [| 1.0; z; z * z; z * z * z |]
+
+        for r in 0..3 do
+            for c in 0..3 do
+                gram[r, c] <- gram[r, c] + powers[r] * powers[c]
+
+            gram[r, 4] <- gram[r, 4] + powers[r] * us[i]
+
+    for col in 0..3 do
+        let pivot = seq { col..3 } |> Seq.maxBy (fun r -> abs gram[r, col])
+
+        for c in 0..4 do
+            let t = gram[col, c]
+            gram[col, c] <- gram[pivot, c]
+            gram[pivot, c] <- t
+
+        if gram[col, col] = 0.0 then
+            raise (
+                HybridException
+                    $"Lorenz-96: the cubic closure's least-squares fit is singular ({xs.Length} pairs); keep more training samples."
+            )
+
+        for r in col + 1 .. 3 do
+            let f = gram[r, col] / gram[col, col]
+
+            for c in col..4 do
+                gram[r, c] <- gram[r, c] - f * gram[col, c]
+
+    let solution = Array.zeroCreate 4
+
+    for r in 3..-1..0 do
+        let rest = Seq.sum (seq { for c in r + 1 .. 3 -> gram[r, c] * solution[c] })
+        solution[r] <- (gram[r, 4] - rest) / gram[r, r]
+
     Array.init 4 (fun r -> solution[r] / Math.Pow(scale, float r))
 
 /// Training samples (in time, from the first) that `s.TrainFraction` keeps of the `samples` of the training period:
@@ -844,10 +878,60 @@ let internal trainThroughSolver (s: Settings) (c: ClosureNetwork) (x: XModel) (d
     c.Net.eval () |> ignore
     fit.WallTime.TotalSeconds
 
-/// Runs the truths, fits the closures and scores every model.
-let rec run (s: Settings) : Outcome =
-    Engine.init ()
+/// One part of the case's work (a task of the report's sweep): "physics" (the truncated model and the cubic
+/// closure; seed 0); "MLP" and "CNN" (that closure network from one of `NetworkSeeds`, trained both ways: its
+/// hybrid and the ablation's a-priori-only network); `ModelTable.NoPhysics` (the control), "LSTM" and
+/// "Transformer" (one network seed each); "uncertainty" (the MLP hybrid's deep ensemble and MC dropout; seed: the
+/// first member's). Each part integrates the truth it needs itself (`truthRun`: once per process and settings).
+type Part = CasePart.Part
 
+/// The truth's scores, from the "physics" part.
+type TruthResult = {
+    /// `Outcome.Truth`: the truth's long-run statistics per forcing, in-domain first (Rmse empty).
+    Skills: Skill[]
+    /// `Outcome.TruthPhysicsResidual`.
+    PhysicsResidual: float
+    /// `Outcome.TruthSeconds`: the wall time of the truth integrations (as measured when this process made them).
+    Seconds: float
+    /// `Outcome.TruthExample`.
+    Example: float[]
+    /// `Outcome.BinnedTruth`.
+    Binned: (float * float)[]
+}
+
+/// What one part computed.
+type PartResult = {
+    /// The models it scored. "physics": truncated and cubic closure, in full. A network part: its model at its seed,
+    /// in full at the first of `NetworkSeeds`; at any other seed only what `assemble` combines over seeds (each
+    /// `Skills[i].Rmse`, the in-domain `Skills[0].ClosureMse` where it has a closure, `TrainSeconds`; the other
+    /// scores NaN or empty). "MLP" and "CNN" then the a-priori-only network (`priorName`), scored like another seed.
+    Models: ModelResult[]
+    /// The truth's scores (the "physics" part's; None for the others).
+    Truth: TruthResult option
+    /// The calibration results (the "uncertainty" part's; empty for the others).
+    Uncertainty: CaseUncertainty.MethodResult[]
+}
+
+/// The network parts of a run, each over `NetworkSeeds`, in the order of the table.
+let private networkParts = [ "MLP"; "CNN"; ModelTable.NoPhysics; "LSTM"; "Transformer" ]
+
+/// The table name of a network part's model.
+let private rowName (part: string) =
+    match part with
+    | "MLP" -> "hybrid (X + MLP)"
+    | "CNN" -> "hybrid (X + CNN)"
+    | "LSTM" -> SequenceModels.name SequenceModels.Architecture.Lstm
+    | "Transformer" -> SequenceModels.name SequenceModels.Architecture.Transformer
+    | other -> other
+
+/// The name, in an "MLP" or "CNN" part's result, of the closure network trained a-priori only (the ablation).
+let priorName (kind: string) = $"{kind} closure, a-priori only"
+
+/// Values of X at which `ModelResult.Closure` is given (`Outcome.ClosureGrid`).
+let private closureGrid = Array.init 121 (fun i -> -20.0 + 0.5 * float i)
+
+/// Refuses settings the case cannot run.
+let private check (s: Settings) =
     if List.isEmpty s.NetworkSeeds then
         raise (HybridException "Lorenz-96: NetworkSeeds is empty; give at least one seed, e.g. [ 5 ].")
 
@@ -859,9 +943,69 @@ let rec run (s: Settings) : Outcome =
                 $"Lorenz-96: SampleInterval {s.SampleInterval} is not a whole number of model steps ModelDt = {s.ModelDt}; choose ModelDt = SampleInterval / n."
         )
 
-    CaseTraining.singleThreaded (fun () -> runWith s)
+/// The parts of a run under `s`, in the order `run` takes them: the physics, then each network model (MLP, CNN,
+/// the no-physics control, LSTM, transformer) at each of `NetworkSeeds`, then the uncertainty experiment (where it
+/// has members).
+let parts (s: Settings) : Part list =
+    check s
+    CasePart.partsOver [ for model in networkParts -> model, s.NetworkSeeds ] s.Uncertainty
 
-and private runWith (s: Settings) : Outcome =
+/// What a truth run depends on (`truth`'s arguments).
+type private TruthKey = {
+    K: int
+    J: int
+    H: float
+    B: float
+    C: float
+    TruthDt: float
+    SpinUp: float
+    SampleInterval: float
+    Forcing: float
+    Seed: int
+    Samples: int
+}
+
+/// The truth runs this process made, with the wall time each took.
+let private truthRuns =
+    Collections.Concurrent.ConcurrentDictionary<TruthKey, Lazy<TruthRun * float>>()
+
+/// `truth s forcing seed samples` and the seconds it took. The truth is deterministic: a process integrates it
+/// once per key and hands the same run to the next part that needs it (the in-process report's parts, the
+/// data-efficiency runs); a fresh process integrates it again.
+let private truthRun (s: Settings) (forcing: float) (seed: int) (samples: int) : TruthRun * float =
+    let key = {
+        K = s.K
+        J = s.J
+        H = s.H
+        B = s.B
+        C = s.C
+        TruthDt = s.TruthDt
+        SpinUp = s.SpinUp
+        SampleInterval = s.SampleInterval
+        Forcing = forcing
+        Seed = seed
+        Samples = samples
+    }
+
+    truthRuns.GetOrAdd(key, fun _ -> lazy (CaseTraining.timed (fun () -> truth s forcing seed samples))).Value
+
+/// The forecast RMSE [forcing][lead] of several network seeds ([seed][forcing][lead]) combined: the root of the mean
+/// over seeds of the squared RMSE.
+let private combine (seedRmse: float[][][]) =
+    seedRmse[0]
+    |> Array.mapi (fun i leads ->
+        leads
+        |> Array.mapi (fun l _ -> sqrt (seedRmse |> Array.averageBy (fun r -> r[i][l] * r[i][l]))))
+
+/// Runs one part of the case (any part, in any order or process: each integrates the truth and sets up the data it
+/// needs itself).
+let rec runPart (s: Settings) (part: Part) : PartResult =
+    CasePart.checkKnown "Lorenz-96" ("physics" :: networkParts @ [ "uncertainty" ]) part
+    check s
+    Engine.init ()
+    CaseTraining.singleThreaded (fun () -> runPartWith s part)
+
+and private runPartWith (s: Settings) (part: Part) : PartResult =
     use outer = torch.NewDisposeScope()
     let lagSamples = steps s.Lag s.SampleInterval
     let leadSamples = s.Leads |> Array.map (fun l -> steps l s.SampleInterval)
@@ -871,8 +1015,8 @@ and private runWith (s: Settings) : Outcome =
     let trainSamples = steps s.TrainSpan s.SampleInterval
     let testSamples = max ((s.Starts - 1) * spacing + maxLead + 1) freeSamples
 
-    let truthWatch = Stopwatch.StartNew()
-    let inDomain = truth s s.Forcing s.Seed (trainSamples + testSamples)
+    let inDomain, inDomainSeconds =
+        truthRun s s.Forcing s.Seed (trainSamples + testSamples)
 
     let split (r: TruthRun) from count = {
         X = Array.sub r.X from count
@@ -884,12 +1028,14 @@ and private runWith (s: Settings) : Outcome =
     let train = trainingBlock s trainSamples ||> split inDomain
     let forcings = Array.append [| s.Forcing |] s.OutOfDomain
 
-    let tests =
-        Array.append
-            [| split inDomain trainSamples testSamples |]
-            (s.OutOfDomain |> Array.mapi (fun i f -> truth s f (s.Seed + i + 1) testSamples))
+    let outOfDomain =
+        s.OutOfDomain
+        |> Array.mapi (fun i f -> truthRun s f (s.Seed + i + 1) testSamples)
 
-    let truthSeconds = truthWatch.Elapsed.TotalSeconds
+    let tests =
+        Array.append [| split inDomain trainSamples testSamples |] (Array.map fst outOfDomain)
+
+    let truthSeconds = inDomainSeconds + Array.sumBy snd outOfDomain
     let trainX = Array.concat train.X
     let trainU = Array.concat train.U
 
@@ -897,22 +1043,6 @@ and private runWith (s: Settings) : Outcome =
         Array.map2 (Array.map2 (fun (p: float) q -> (p - q) * (p - q))) a b
         |> Array.concat
         |> Array.average
-
-    let truthSkills =
-        tests
-        |> Array.mapi (fun i r ->
-            let mean, std, ac = statistics (Array.sub r.X 0 freeSamples) lagSamples
-
-            {
-                Forcing = forcings[i]
-                Rmse = [||]
-                ClosureMse = nan
-                Mean = mean
-                Std = std
-                Autocorrelation = ac
-            })
-
-    let grid = Array.init 121 (fun i -> -20.0 + 0.5 * float i)
 
     let startsOf (r: TruthRun) =
         Array.init s.Starts (fun n -> r.X[n * spacing])
@@ -948,12 +1078,13 @@ and private runWith (s: Settings) : Outcome =
             let flowed = truncatedPaths [| s.Forcing |] (Array.map fst pairs) 2
             mseOf (Array.map snd pairs) (flowed |> Array.map (fun p -> p[1])) |> sqrt
 
-    let truthResidual =
-        physicsResidualOf (Array.init s.Starts (fun n -> tests[0].X[n * spacing .. n * spacing + maxLead]))
-
     let closureCurve (x: XModel) =
-        closureAt s truncatedX x (grid |> Array.map (fun v -> Array.create s.K v))
+        closureAt s truncatedX x (closureGrid |> Array.map (fun v -> Array.create s.K v))
         |> Array.map (fun u -> u[0])
+
+    // The closure's MSE against the truth's U on the test samples of forcing i.
+    let closureMse (x: XModel) i =
+        mseOf (closureAt s truncatedX x tests[i].X) tests[i].U
 
     // A model's scores from its forecasts `paths` and its compiled model (None where it has no closure).
     let evaluatePaths name description (paths: Paths) (x: XModel option) seconds epochs parameters =
@@ -962,7 +1093,7 @@ and private runWith (s: Settings) : Outcome =
 
         let skills =
             tests
-            |> Array.mapi (fun i r ->
+            |> Array.mapi (fun i _ ->
                 let mean, std, ac =
                     if Array.forall (Array.forall Double.IsFinite) free[i] then
                         statistics free[i] lagSamples
@@ -972,10 +1103,7 @@ and private runWith (s: Settings) : Outcome =
                 {
                     Forcing = forcings[i]
                     Rmse = rmses[i]
-                    ClosureMse =
-                        x
-                        |> Option.map (fun x -> mseOf (closureAt s truncatedX x r.X) r.U)
-                        |> Option.defaultValue nan
+                    ClosureMse = x |> Option.map (fun x -> closureMse x i) |> Option.defaultValue nan
                     Mean = mean
                     Std = std
                     Autocorrelation = ac
@@ -1001,33 +1129,44 @@ and private runWith (s: Settings) : Outcome =
             Closure =
                 match x with
                 | Some x -> closureCurve x
-                | None -> Array.create grid.Length nan
+                | None -> Array.create closureGrid.Length nan
         }
 
-    let truncated =
-        evaluatePaths
-            "truncated"
-            "X equation with no sub-grid term (U = 0): the scientific model with fixed parameters"
-            truncatedPaths
-            (Some truncatedX)
-            0.0
-            0
-            [||]
+    // What `assemble` combines over seeds: the forecast RMSEs and, with a closure, its in-domain MSE (see
+    // `PartResult.Models`).
+    let seedScores name description (paths: Paths) (x: XModel option) seconds epochs parameters = {
+        Name = name
+        Description = description
+        TrainMse = nan
+        TrainSeconds = seconds
+        InferenceSeconds = nan
+        Epochs = epochs
+        Parameters = parameters
+        Skills =
+            rmsesOf paths
+            |> Array.mapi (fun i rmse -> {
+                Forcing = forcings[i]
+                Rmse = rmse
+                ClosureMse =
+                    match x with
+                    | Some x when i = 0 -> closureMse x 0
+                    | _ -> nan
+                Mean = nan
+                Std = nan
+                Autocorrelation = nan
+            })
+        SeedRmse = [||]
+        PhysicsResidual = nan
+        Example = [||]
+        Closure = [||]
+    }
 
-    let cubicWatch = Stopwatch.StartNew()
-    let a = cubicFit trainX trainU 10.0
-    let cubicSeconds = cubicWatch.Elapsed.TotalSeconds
-    let cubicX = compileX (cubicModel s a) []
-
-    let cubic =
-        evaluatePaths
-            "cubic closure"
-            "X equation + U = a0 + a1 X + a2 X^2 + a3 X^3 per site, least squares on the training pairs (Wilks 2005 style)"
-            (pathsOf s cubicX)
-            (Some cubicX)
-            cubicSeconds
-            0
-            [| "a0", a[0]; "a1", a[1]; "a2", a[2]; "a3", a[3] |]
+    // A network model at the part's seed: in full at the first network seed, its seed scores at the others.
+    let atSeed name description paths x seconds epochs parameters =
+        if part.Seed = List.head s.NetworkSeeds then
+            evaluatePaths name description paths x seconds epochs parameters
+        else
+            seedScores name description paths x seconds epochs parameters
 
     let z =
         let mx = Array.average trainX
@@ -1043,15 +1182,75 @@ and private runWith (s: Settings) : Outcome =
     let samplesTensor (values: float[]) =
         torch.tensor(values, dtype = f64).reshape(int64 train.X.Length, int64 s.K).DetachFromDisposeScope()
 
-    let standardX =
+    let standardX () =
         samplesTensor (trainX |> Array.map (fun x -> (x - z.MeanX) / z.ScaleX))
 
-    let standardU =
+    let standardU () =
         samplesTensor (trainU |> Array.map (fun u -> (u - z.MeanU) / z.ScaleU))
 
     // The training run's X as trajectory data [samples; 1; K] for the rollout windows.
-    let trainTrajectory =
+    let trainTrajectory () =
         torch.tensor(trainX, dtype = f64).reshape(int64 train.X.Length, 1L, int64 s.K).DetachFromDisposeScope()
+
+    let networkWeights (net: torch.nn.Module) = [| "network weights", float (Neural.parameterCount net) |]
+
+    let physics () =
+        let truncated =
+            evaluatePaths
+                "truncated"
+                "X equation with no sub-grid term (U = 0): the scientific model with fixed parameters"
+                truncatedPaths
+                (Some truncatedX)
+                0.0
+                0
+                [||]
+
+        let cubicWatch = Stopwatch.StartNew()
+        let a = cubicFit trainX trainU 10.0
+        let cubicSeconds = cubicWatch.Elapsed.TotalSeconds
+        let cubicX = compileX (cubicModel s a) []
+
+        let cubic =
+            evaluatePaths
+                "cubic closure"
+                "X equation + U = a0 + a1 X + a2 X^2 + a3 X^3 per site, least squares on the training pairs (Wilks 2005 style)"
+                (pathsOf s cubicX)
+                (Some cubicX)
+                cubicSeconds
+                0
+                [| "a0", a[0]; "a1", a[1]; "a2", a[2]; "a3", a[3] |]
+
+        let truth = {
+            Skills =
+                tests
+                |> Array.mapi (fun i r ->
+                    let mean, std, ac = statistics (Array.sub r.X 0 freeSamples) lagSamples
+
+                    {
+                        Forcing = forcings[i]
+                        Rmse = [||]
+                        ClosureMse = nan
+                        Mean = mean
+                        Std = std
+                        Autocorrelation = ac
+                    })
+            PhysicsResidual =
+                physicsResidualOf (Array.init s.Starts (fun n -> tests[0].X[n * spacing .. n * spacing + maxLead]))
+            Seconds = truthSeconds
+            Example = Array.init (maxLead + 1) (fun t -> tests[0].X[t][0])
+            Binned =
+                Array.zip trainX trainU
+                |> Array.groupBy (fun (x, _) -> floor x)
+                |> Array.filter (fun (_, pairs) -> pairs.Length >= 10)
+                |> Array.map (fun (bin, pairs) -> bin + 0.5, Array.averageBy snd pairs)
+                |> Array.sortBy fst
+        }
+
+        {
+            Models = [| truncated; cubic |]
+            Truth = Some truth
+            Uncertainty = [||]
+        }
 
     // Copies the weights of `source` into `target` (same architecture).
     let copyWeights (source: ClosureNetwork) (target: ClosureNetwork) =
@@ -1062,110 +1261,56 @@ and private runWith (s: Settings) : Outcome =
             (Neural.parameters target.Net)
             (Neural.parameters source.Net)
 
-    // Both trainings of one closure network from one seed: the a-posteriori network (a-priori `Epochs`, then
-    // through the solver) and the a-priori-only network (the same start, then `PosteriorEpochs` more regression
-    // epochs). Returns (compiled model, network, seconds) for each.
-    let trainBoth kind seed =
+    let trainingText =
+        $"a-priori {s.Epochs} full-batch Adam epochs of regression onto U (lr {s.LearningRate}), then a-posteriori {s.PosteriorEpochs} Adam epochs on {s.Windows} rollout windows of X (horizon 1 to {s.MaxHorizon} samples, lr {s.PosteriorRate}) through the solver"
+
+    // Both trainings of the closure network of `kind` from the part's seed: the hybrid (a-priori `Epochs`, then
+    // through the solver) and the ablation's a-priori-only network (the same start, then `PosteriorEpochs` more
+    // regression epochs), scored on the same budget.
+    let closurePart kind =
+        let seed = part.Seed
+        let standardX, standardU = standardX (), standardU ()
         let posterior = newNetwork s z kind seed 0.0 false
         let warm = trainAPriori s posterior standardX standardU seed s.Epochs
         let prior = newNetwork s z kind seed 0.0 false
         copyWeights posterior prior
         let priorMore = trainAPriori s prior standardX standardU seed s.PosteriorEpochs
         let posteriorX = compileX posterior.Model [ posterior.Name, posterior.Module ]
-        let solver = trainThroughSolver s posterior posteriorX trainTrajectory seed
+        let solver = trainThroughSolver s posterior posteriorX (trainTrajectory ()) seed
         let priorX = compileX prior.Model [ prior.Name, prior.Module ]
-        (posteriorX, posterior, warm + solver), (priorX, prior, warm + priorMore)
+        let epochs = s.Epochs + s.PosteriorEpochs
 
-    // A network model over `NetworkSeeds`: `fit seed` gives its forecasts, its compiled model (None for the
-    // sequence models), training seconds and parameters; the first seed's run is scored in full, the others'
-    // forecast RMSEs are combined with it.
-    let overSeeds name description epochs (fits: (Paths * XModel option * float * (string * float)[])[]) =
-        let path0, x0, _, parameters = fits[0]
-        let first = evaluatePaths name description path0 x0 0.0 epochs parameters
+        let description =
+            match kind with
+            | "MLP" ->
+                $"X equation + U_k = N(X_k) per site (a local closure), MLP 1-{s.Width}-{s.Width}-1 (tanh) on standardised values; {trainingText}"
+            | _ ->
+                $"X equation + U = C(X), 1-D CNN over the periodic ring of the {s.K} sites (the stencil of {2 * cnnReach s + 1} sites), {s.CnnChannels}-{s.CnnChannels} channels (tanh), kernel width {s.CnnKernel}, on standardised values; {trainingText}"
 
-        let seedRmse =
-            Array.append
-                [| first.Skills |> Array.map (fun k -> k.Rmse) |]
-                (fits[1..] |> Array.map (fun (paths, _, _, _) -> rmsesOf paths))
-
-        {
-            first with
-                TrainSeconds = fits |> Array.averageBy (fun (_, _, seconds, _) -> seconds)
-                SeedRmse = seedRmse
-                Skills =
-                    first.Skills
-                    |> Array.mapi (fun i k -> {
-                        k with
-                            Rmse =
-                                Array.init k.Rmse.Length (fun l ->
-                                    sqrt (seedRmse |> Array.averageBy (fun r -> r[i][l] * r[i][l])))
-                    })
-        }
-
-    let combine (seedRmse: float[][][]) =
-        let first = seedRmse[0]
-
-        first
-        |> Array.mapi (fun i leads ->
-            leads
-            |> Array.mapi (fun l _ -> sqrt (seedRmse |> Array.averageBy (fun r -> r[i][l] * r[i][l]))))
-
-    // Both closure networks of `kind` over the seeds: the table's model (a-posteriori) and the ablation rows.
-    let closureRows kind name description =
-        let trained = s.NetworkSeeds |> List.map (trainBoth kind) |> Array.ofList
-
-        let asFit ((x: XModel), (c: ClosureNetwork), seconds) =
-            pathsOf s x, Some x, seconds, [| "network weights", float (Neural.parameterCount c.Net) |]
-
-        let row =
-            overSeeds name description (s.Epochs + s.PosteriorEpochs) (trained |> Array.map (fst >> asFit))
-
-        let priorSeeds = trained |> Array.map (fun (_, (x, _, _)) -> rmsesOf (pathsOf s x))
-
-        let closureMse (x: XModel) =
-            mseOf (closureAt s truncatedX x tests[0].X) tests[0].U
-
-        let ablation = [|
-            {
-                Closure = kind
-                Training = "a-priori (regression onto U)"
-                Epochs = s.Epochs + s.PosteriorEpochs
-                Rmse = combine priorSeeds
-                SeedRmse = priorSeeds
-                ClosureMse = trained |> Array.averageBy (fun (_, (x, _, _)) -> closureMse x)
-                TrainSeconds = trained |> Array.averageBy (fun (_, (_, _, t)) -> t)
-            }
-            {
-                Closure = kind
-                Training = "a-posteriori (through the solver)"
-                Epochs = s.Epochs + s.PosteriorEpochs
-                Rmse = row.Skills |> Array.map (fun k -> k.Rmse)
-                SeedRmse = row.SeedRmse
-                ClosureMse = trained |> Array.averageBy (fun ((x, _, _), _) -> closureMse x)
-                TrainSeconds = row.TrainSeconds
-            }
+        [|
+            atSeed
+                (rowName kind)
+                description
+                (pathsOf s posteriorX)
+                (Some posteriorX)
+                (warm + solver)
+                epochs
+                (networkWeights posterior.Net)
+            seedScores
+                (priorName kind)
+                "a-priori (regression onto U)"
+                (pathsOf s priorX)
+                (Some priorX)
+                (warm + priorMore)
+                epochs
+                (networkWeights prior.Net)
         |]
 
-        row, ablation
-
-    let trainingText =
-        $"a-priori {s.Epochs} full-batch Adam epochs of regression onto U (lr {s.LearningRate}), then a-posteriori {s.PosteriorEpochs} Adam epochs on {s.Windows} rollout windows of X (horizon 1 to {s.MaxHorizon} samples, lr {s.PosteriorRate}) through the solver"
-
-    let hybrid, mlpAblation =
-        closureRows
-            "MLP"
-            "hybrid (X + MLP)"
-            $"X equation + U_k = N(X_k) per site (a local closure), MLP 1-{s.Width}-{s.Width}-1 (tanh) on standardised values; {trainingText}"
-
-    let cnn, cnnAblation =
-        closureRows
-            "CNN"
-            "hybrid (X + CNN)"
-            $"X equation + U = C(X), 1-D CNN over the periodic ring of the {s.K} sites (the stencil of {2 * cnnReach s + 1} sites), {s.CnnChannels}-{s.CnnChannels} channels (tanh), kernel width {s.CnnKernel}, on standardised values; {trainingText}"
-
-    // The "same network, no physics" control over the seeds: the CNN hybrid's network and two-stage training, with
-    // the observed tendency of X (centred differences of the training samples) as the a-priori target in place of U.
-    let control =
+    // The "same network, no physics" control at the part's seed: the CNN hybrid's network and two-stage training,
+    // with the observed tendency of X (centred differences of the training samples) as the a-priori target in place
+    // of U.
+    let controlPart () =
+        let seed = part.Seed
         let tendency = observedTendency s.SampleInterval train.X
         let allT = Array.concat tendency
         let mt = Array.average allT
@@ -1191,87 +1336,65 @@ and private runWith (s: Settings) : Outcome =
         let target =
             interior (tendency |> Array.map (Array.map (fun t -> (t - zt.MeanU) / zt.ScaleU)))
 
-        overSeeds
+        let c = newControl s zt seed
+        let warm = trainAPriori s c inputs target seed s.Epochs
+        let x = compileX c.Model [ c.Name, c.Module ]
+        let solver = trainThroughSolver s c x (trainTrajectory ()) seed
+
+        atSeed
             ModelTable.NoPhysics
             $"dX_k/dt = C(X) alone: the CNN hybrid's network ({s.CnnChannels}-{s.CnnChannels} channels, kernel width {s.CnnKernel}, stencil of {2 * cnnReach s + 1} sites, seeds) with no advection, -X or F; a-priori {s.Epochs} epochs of regression onto the observed tendency of X (centred differences of the training samples, not U), then the hybrid's {s.PosteriorEpochs} epochs through the solver; no physics"
+            (pathsOf s x)
+            None
+            (warm + solver)
             (s.Epochs + s.PosteriorEpochs)
-            (s.NetworkSeeds
-             |> List.map (fun seed ->
-                 let c = newControl s zt seed
-                 let warm = trainAPriori s c inputs target seed s.Epochs
-                 let x = compileX c.Model [ c.Name, c.Module ]
-                 let solver = trainThroughSolver s c x trainTrajectory seed
-                 pathsOf s x, None, warm + solver, [| "network weights", float (Neural.parameterCount c.Net) |])
-             |> Array.ofList)
+            (networkWeights c.Net)
 
     // Pure data-driven: LSTM and transformer forecasters of X (÷ 10) with the forcing (÷ 20) as exogenous input.
     let forcingInput (f: float) samples = Array.create samples [| f / 20.0 |]
     let scaled = Array.map (Array.map (fun (x: float) -> x / 10.0))
 
-    let sequenceRow architecture hidden iterations what =
-        overSeeds
+    let sequencePart architecture hidden iterations what =
+        let model =
+            SequenceModels.fitForecaster
+                {
+                    SequenceModels.defaults architecture with
+                        Hidden = hidden
+                        Heads = 4
+                        Window = s.SequenceWindow
+                        Iterations = iterations
+                        Seed = part.Seed
+                } [| scaled train.X |] [| forcingInput s.Forcing train.X.Length |]
+
+        let paths: Paths =
+            fun fs starts samples ->
+                starts
+                |> Array.mapi (fun n x0 ->
+                    let f = if fs.Length = 1 then fs[0] else fs[n]
+
+                    let path =
+                        SequenceModels.forecast model (scaled [| x0 |]) (forcingInput f samples) (samples - 1)
+
+                    Array.append [| x0 |] (path |> Array.map (Array.map (fun x -> 10.0 * x))))
+
+        atSeed
             (SequenceModels.name architecture)
             $"pure data-driven: {what} forecaster of the {s.K} X's with F as exogenous input, {s.SequenceWindow}-sample context, trained on the F = {s.Forcing} run; no closure"
+            paths
+            None
+            model.Seconds
             iterations
-            (s.NetworkSeeds
-             |> List.map (fun seed ->
-                 let model =
-                     SequenceModels.fitForecaster
-                         {
-                             SequenceModels.defaults architecture with
-                                 Hidden = hidden
-                                 Heads = 4
-                                 Window = s.SequenceWindow
-                                 Iterations = iterations
-                                 Seed = seed
-                         } [| scaled train.X |] [| forcingInput s.Forcing train.X.Length |]
-
-                 let paths: Paths =
-                     fun fs starts samples ->
-                         starts
-                         |> Array.mapi (fun n x0 ->
-                             let f = if fs.Length = 1 then fs[0] else fs[n]
-
-                             let path =
-                                 SequenceModels.forecast
-                                     model
-                                     (scaled [| x0 |])
-                                     (forcingInput f samples)
-                                     (samples - 1)
-
-                             Array.append [| x0 |] (path |> Array.map (Array.map (fun x -> 10.0 * x))))
-
-                 paths,
-                 None,
-                 model.Seconds,
-                 [|
-                     "network weights", float (Neural.parameterCount model.Net)
-                     "one-step train MSE", model.TrainLoss * 100.0
-                 |])
-             |> Array.ofList)
-
-    let lstmRow =
-        sequenceRow SequenceModels.Architecture.Lstm 32 s.SequenceIterations "LSTM (32 hidden units)"
-
-    let transformerRow =
-        sequenceRow
-            SequenceModels.Architecture.Transformer
-            s.TransformerWidth
-            s.TransformerIterations
-            $"transformer (width {s.TransformerWidth}, 4 heads, one causal encoder layer)"
-
-    let binned =
-        Array.zip trainX trainU
-        |> Array.groupBy (fun (x, _) -> floor x)
-        |> Array.filter (fun (_, pairs) -> pairs.Length >= 10)
-        |> Array.map (fun (bin, pairs) -> bin + 0.5, Array.averageBy snd pairs)
-        |> Array.sortBy fst
+            [|
+                "network weights", float (Neural.parameterCount model.Net)
+                "one-step train MSE", model.TrainLoss * 100.0
+            |]
 
     // Uncertainty of the MLP hybrid's X forecasts at `UncertaintyLead` from every test start state. A member is the
     // closure from another network seed (a-priori, `Uncertainty.Iterations` epochs); its noise variance is its
     // forecast MSE at that lead from start states of the training run. MC dropout: in training mode each pass
     // draws one dropout mask (kept units scaled by 1/(1 − p)) and uses it at every site and step of every forecast.
-    let uncertainty =
+    let uncertainty () =
+        let standardX, standardU = standardX (), standardU ()
         let lead = steps s.UncertaintyLead s.SampleInterval
 
         // Start states: every `spacing` samples, at most `limit` (the test runs use the first `Starts`).
@@ -1318,16 +1441,153 @@ and private runWith (s: Settings) : Outcome =
                 NoiseVariance = Array.average trainError
             })
 
+    let models (m: ModelResult[]) = {
+        Models = m
+        Truth = None
+        Uncertainty = [||]
+    }
+
+    match part.Model with
+    | "physics" -> physics ()
+    | "MLP"
+    | "CNN" -> models (closurePart part.Model)
+    | ModelTable.NoPhysics -> models [| controlPart () |]
+    | "LSTM" ->
+        models [|
+            sequencePart SequenceModels.Architecture.Lstm 32 s.SequenceIterations "LSTM (32 hidden units)"
+        |]
+    | "Transformer" ->
+        models [|
+            sequencePart
+                SequenceModels.Architecture.Transformer
+                s.TransformerWidth
+                s.TransformerIterations
+                $"transformer (width {s.TransformerWidth}, 4 heads, one causal encoder layer)"
+        |]
+    | _ -> {
+        Models = [||]
+        Truth = None
+        Uncertainty = uncertainty ()
+      }
+
+/// Builds the outcome from the results of every part of `parts s` (in any order): each network model's row is its
+/// first seed's run with the forecast RMSE combined over seeds (`Skill.Rmse`), the per-seed RMSEs and the mean
+/// training time; the ablation's rows from the MLP and CNN parts' two networks. A missing part raises a
+/// `HybridException` that names it.
+let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
+    check s
+
+    let resultOf (part: Part) =
+        results
+        |> List.tryFind (fun (p, _) -> p = part)
+        |> Option.map snd
+        |> Option.defaultWith (fun () ->
+            raise (
+                HybridException
+                    $"Lorenz-96: the part {part.Model} (seed {part.Seed}) has no result; run it before assembling the outcome."
+            ))
+
+    let physics = resultOf { Model = "physics"; Seed = 0 }
+
+    let truth =
+        physics.Truth
+        |> Option.defaultWith (fun () ->
+            raise (HybridException "Lorenz-96: the result of the physics part has no truth scores; run it again."))
+
+    // The model `name` of the network part `model` at every network seed, in `NetworkSeeds` order.
+    let runsOf model name =
+        s.NetworkSeeds
+        |> List.map (fun seed ->
+            (resultOf { Model = model; Seed = seed }).Models
+            |> Array.tryFind (fun m -> m.Name = name)
+            |> Option.defaultWith (fun () ->
+                raise (
+                    HybridException
+                        $"Lorenz-96: the result of the part {model} (seed {seed}) has no model '{name}'; run it again."
+                )))
+        |> Array.ofList
+
+    let rmses (runs: ModelResult[]) =
+        runs |> Array.map (fun m -> m.Skills |> Array.map (fun k -> k.Rmse))
+
+    // A network model over the seeds: the first seed's run with the combined RMSEs, the per-seed ones, mean time.
+    let overSeeds (runs: ModelResult[]) =
+        let seedRmse = rmses runs
+        let combined = combine seedRmse
+
+        {
+            runs[0] with
+                TrainSeconds = runs |> Array.averageBy (fun r -> r.TrainSeconds)
+                SeedRmse = seedRmse
+                Skills = runs[0].Skills |> Array.mapi (fun i k -> { k with Rmse = combined[i] })
+        }
+
+    let network part = overSeeds (runsOf part (rowName part))
+
+    // A closure network's table row and its two ablation rows (a-priori only, then a-posteriori).
+    let closureRows kind =
+        let posterior = runsOf kind (rowName kind)
+        let row = overSeeds posterior
+        let prior = runsOf kind (priorName kind)
+        let priorSeeds = rmses prior
+
+        row,
+        [|
+            {
+                Closure = kind
+                Training = "a-priori (regression onto U)"
+                Epochs = s.Epochs + s.PosteriorEpochs
+                Rmse = combine priorSeeds
+                SeedRmse = priorSeeds
+                ClosureMse = prior |> Array.averageBy (fun m -> m.Skills[0].ClosureMse)
+                TrainSeconds = prior |> Array.averageBy (fun m -> m.TrainSeconds)
+            }
+            {
+                Closure = kind
+                Training = "a-posteriori (through the solver)"
+                Epochs = s.Epochs + s.PosteriorEpochs
+                Rmse = row.Skills |> Array.map (fun k -> k.Rmse)
+                SeedRmse = row.SeedRmse
+                ClosureMse = posterior |> Array.averageBy (fun m -> m.Skills[0].ClosureMse)
+                TrainSeconds = row.TrainSeconds
+            }
+        |]
+
+    let mlp, mlpAblation = closureRows "MLP"
+    let cnn, cnnAblation = closureRows "CNN"
+    let trainSamples = steps s.TrainSpan s.SampleInterval
+
     {
         Settings = s
-        Truth = truthSkills
-        TrainPairs = trainX.Length
-        TruthPhysicsResidual = truthResidual
-        TruthSeconds = truthSeconds
-        TruthExample = Array.init (maxLead + 1) (fun t -> tests[0].X[t][0])
-        BinnedTruth = binned
-        ClosureGrid = grid
-        Models = [| truncated; cubic; hybrid; cnn; control; lstmRow; transformerRow |]
+        Truth = truth.Skills
+        TrainPairs = snd (trainingBlock s trainSamples) * s.K
+        TruthPhysicsResidual = truth.PhysicsResidual
+        TruthSeconds = truth.Seconds
+        TruthExample = truth.Example
+        BinnedTruth = truth.Binned
+        ClosureGrid = closureGrid
+        Models = [|
+            physics.Models[0]
+            physics.Models[1]
+            mlp
+            cnn
+            network ModelTable.NoPhysics
+            network "LSTM"
+            network "Transformer"
+        |]
         Ablation = Array.append mlpAblation cnnAblation
-        Uncertainty = uncertainty
+        Uncertainty =
+            if s.Uncertainty.Members > 0 then
+                (resultOf {
+                    Model = "uncertainty"
+                    Seed = s.Uncertainty.Seed
+                })
+                    .Uncertainty
+            else
+                [||]
     }
+
+/// Runs the truths, fits the closures and scores every model: every part of `parts s` in this process, one after
+/// another, then `assemble`.
+let run (s: Settings) : Outcome =
+    parts s |> List.map (fun p -> p, runPart s p) |> assemble s

@@ -19,12 +19,12 @@ type PartResult<'M> = {
     Uncertainty: CaseUncertainty.MethodResult[]
 }
 
-/// The parts of a run, in the order the case's `run` takes them: the physics, each network (name, first seed)
-/// over `seeds` seeds (`Comparison.seeds`), then the uncertainty experiment where it has members.
-let parts (networks: (string * int) list) (seeds: int) (uncertainty: CaseUncertainty.Settings) : Part list = [
+/// The parts of a run, in the order the case's `run` takes them: the physics, each network (name, its seeds in
+/// order), then the uncertainty experiment where it has members.
+let partsOver (networks: (string * int list) list) (uncertainty: CaseUncertainty.Settings) : Part list = [
     yield { Model = "physics"; Seed = 0 }
-    for model, first in networks do
-        for seed in Comparison.seeds first seeds do
+    for model, seeds in networks do
+        for seed in seeds do
             yield { Model = model; Seed = seed }
     if uncertainty.Members > 0 then
         yield {
@@ -32,6 +32,15 @@ let parts (networks: (string * int) list) (seeds: int) (uncertainty: CaseUncerta
             Seed = uncertainty.Seed
         }
 ]
+
+/// The parts of a run, in the order the case's `run` takes them: the physics, each network (name, first seed)
+/// over `seeds` seeds (`Comparison.seeds`), then the uncertainty experiment where it has members.
+let parts (networks: (string * int) list) (seeds: int) (uncertainty: CaseUncertainty.Settings) : Part list =
+    partsOver
+        [
+            for model, first in networks -> model, List.ofArray (Comparison.seeds first seeds)
+        ]
+        uncertainty
 
 /// Refuses a part that is not one of `known` (the case's parts), naming them.
 let checkKnown (case: string) (known: string list) (part: Part) =

@@ -1,6 +1,6 @@
 /// What the cases run in parts (`CasePart`) share as tasks: a part's models as result rows (the shared table's
-/// fields, parameters as "param:<name>"), one named series and a "description:<model>" text per model, and the
-/// uncertainty part's methods as `UncertaintyRows`; and the way back.
+/// fields, parameters as "param:<name>"), named series ("<kind>:<model>") and a "description:<model>" text per
+/// model, and the uncertainty part's methods as `UncertaintyRows`; and the way back.
 module internal Hybrid.Models.Report.CasePartTasks
 
 open Hybrid.Models.Common
@@ -24,17 +24,17 @@ let private modelRows (case: string) (seed: int) (m: ModelRow) : ResultRow[] =
             row "" "seconds" m.TrainSeconds
             row "" "inference_seconds" m.InferenceSeconds
             row "" "epochs" (float m.Epochs)
+            row "" "physics_residual" m.PhysicsResidual
         |]
         (m.Parameters
          |> Array.map (fun (n, v) -> row "" (ResultRow.ParameterPrefix + n) v))
 
-/// The task result of a part of `case`: each model's rows (by `row`, its shared-table fields), its series named
-/// "<kind>:<model>" (by `series`) and its description; the uncertainty part's methods.
+/// The task result of a part of `case`: each model's rows (by `row`, its shared-table fields), its series (by
+/// `series`, each (kind, values) named "<kind>:<model>") and its description; the uncertainty part's methods.
 let toResult
     (case: string)
-    (kind: string)
     (row: 'M -> ModelRow)
-    (series: 'M -> float[])
+    (series: 'M -> (string * float[])[])
     (task: TaskSpec)
     (r: CasePart.PartResult<'M>)
     : TaskResult =
@@ -46,17 +46,18 @@ let toResult
             (rows |> Array.collect (modelRows case task.Seed))
             (UncertaintyRows.rows case task.Seed r.Uncertainty))
         (Array.append
-            (Array.map2 (fun (m: ModelRow) x -> $"{kind}:{m.Name}", series x) rows r.Models)
+            (Array.map2
+                (fun (m: ModelRow) x -> series x |> Array.map (fun (kind, values) -> $"{kind}:{m.Name}", values))
+                rows
+                r.Models
+             |> Array.concat)
             (UncertaintyRows.series r.Uncertainty))
         (rows |> Array.map (fun m -> $"description:{m.Name}", m.Description))
 
 /// A part and its result back from a task result: each model rebuilt by `model` from its shared-table row
-/// (`SeedTestMse` empty, `PhysicsResidual` NaN) and its "<kind>:<model>" series.
-let ofResult
-    (kind: string)
-    (model: ModelRow -> float[] -> 'M)
-    (r: TaskResult)
-    : CasePart.Part * CasePart.PartResult<'M> =
+/// (`SeedTestMse` empty; `PhysicsResidual` as the part computed it, NaN where the case's `assemble` fills it or
+/// the result predates the row) and its series (`series kind` is its "<kind>:<model>" series).
+let ofResult (model: ModelRow -> (string -> float[]) -> 'M) (r: TaskResult) : CasePart.Part * CasePart.PartResult<'M> =
     let names =
         r.Texts
         |> Array.choose (fun (k, _) ->
@@ -79,10 +80,14 @@ let ofResult
                 InferenceSeconds = value "" "inference_seconds"
                 Epochs = int (value "" "epochs")
                 SeedTestMse = [||]
-                PhysicsResidual = nan
+                PhysicsResidual =
+                    rows
+                    |> Array.tryFind (fun row -> row.Split = "" && row.Metric = "physics_residual")
+                    |> Option.map (fun row -> row.Value)
+                    |> Option.defaultValue nan
                 Parameters = ResultRow.parameters name rows
             }
-            (TaskResult.series $"{kind}:{name}" r)
+            (fun kind -> TaskResult.series $"{kind}:{name}" r)
 
     {
         Model = r.Task.Model

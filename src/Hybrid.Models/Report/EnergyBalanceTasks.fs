@@ -32,12 +32,16 @@ let settings (key: string) : EnergyBalance.Settings =
 /// The task result of one part's result (rows, one "simulated:<model>" series and "description:<model>" text per
 /// model; the uncertainty part's methods as `UncertaintyRows`).
 let toResult (task: TaskSpec) (r: EnergyBalance.PartResult) : TaskResult =
-    CasePartTasks.toResult Name "simulated" ModelTable.rowOf (fun (m: EnergyBalance.ModelResult) -> m.Simulated) task r
+    CasePartTasks.toResult
+        Name
+        ModelTable.rowOf
+        (fun (m: EnergyBalance.ModelResult) -> [| "simulated", m.Simulated |])
+        task
+        r
 
 /// The part's result back from its task result.
 let ofResult (r: TaskResult) : EnergyBalance.Part * EnergyBalance.PartResult =
     CasePartTasks.ofResult
-        "simulated"
         (fun (row: ModelTable.ModelRow) series -> {
             EnergyBalance.ModelResult.Name = row.Name
             Description = row.Description
@@ -49,7 +53,7 @@ let ofResult (r: TaskResult) : EnergyBalance.Part * EnergyBalance.PartResult =
             SeedTestMse = row.SeedTestMse
             PhysicsResidual = row.PhysicsResidual
             Parameters = row.Parameters
-            Simulated = series
+            Simulated = series "simulated"
         })
         r
 

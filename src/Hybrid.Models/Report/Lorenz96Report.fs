@@ -11,13 +11,12 @@ open Hybrid.Models.Common
 open Hybrid.Models.Common.ReportFormat
 open Hybrid.Models.Common.ModelTable
 
-/// Writes the two-scale Lorenz-96 files into `dir` and returns its section of summary.md.
-let write (dir: string) (o: Lorenz96.Outcome) : string =
-    let s = o.Settings
-    let last = s.Leads.Length - 1
+/// A model's row of the shared table with the forecast MSE of X at forcing i (0: in domain) and the longest lead as
+/// its test MSE (per network seed too, where it has seeds).
+let rowAt (i: int) (m: Lorenz96.ModelResult) : ModelRow =
+    let last = m.Skills[i].Rmse.Length - 1
 
-    // A model's row with the forecast MSE of X at forcing i (0: in domain) and the longest lead as its test MSE.
-    let rowAt i (m: Lorenz96.ModelResult) = {
+    {
         Name = m.Name
         Description = m.Description
         TestMse = m.Skills[i].Rmse[last] * m.Skills[i].Rmse[last]
@@ -29,6 +28,11 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
         PhysicsResidual = m.PhysicsResidual
         Parameters = m.Parameters
     }
+
+/// Writes the two-scale Lorenz-96 files into `dir` and returns its section of summary.md.
+let write (dir: string) (o: Lorenz96.Outcome) : string =
+    let s = o.Settings
+    let last = s.Leads.Length - 1
 
     let rows = o.Models |> Array.map (rowAt 0)
 

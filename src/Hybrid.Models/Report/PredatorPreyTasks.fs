@@ -34,16 +34,14 @@ let settings (key: string) : PredatorPrey.Settings =
 let toResult (task: TaskSpec) (r: PredatorPrey.PartResult) : TaskResult =
     CasePartTasks.toResult
         Name
-        "forecast"
         ModelTable.rowOf
-        (fun (m: PredatorPrey.ModelResult) -> Array.concat m.Forecast)
+        (fun (m: PredatorPrey.ModelResult) -> [| "forecast", Array.concat m.Forecast |])
         task
         r
 
 /// The part's result back from its task result.
 let ofResult (r: TaskResult) : PredatorPrey.Part * PredatorPrey.PartResult =
     CasePartTasks.ofResult
-        "forecast"
         (fun (row: ModelTable.ModelRow) series -> {
             PredatorPrey.ModelResult.Name = row.Name
             Description = row.Description
@@ -55,7 +53,7 @@ let ofResult (r: TaskResult) : PredatorPrey.Part * PredatorPrey.PartResult =
             SeedTestMse = row.SeedTestMse
             PhysicsResidual = row.PhysicsResidual
             Parameters = row.Parameters
-            Forecast = series |> Array.chunkBySize 2
+            Forecast = series "forecast" |> Array.chunkBySize 2
         })
         r
 

@@ -1,5 +1,6 @@
-/// The report as tasks: its sections in report order, each an `Experiment` (energy balance and predator–prey split into one
-/// task per model and seed, data efficiency into one per case, share and training subset, the other sections one task each for now), and the synthetic experiment for tests.
+/// The report as tasks: its sections in report order, each an `Experiment` (Lorenz-96, energy balance and
+/// predator–prey split into one task per model and seed, data efficiency into one per case, share and training
+/// subset, the other sections one task each for now), and the synthetic experiment for tests.
 module Hybrid.Models.Report.ReportTasks
 
 open Hybrid
@@ -10,8 +11,7 @@ let private quickOf (key: string) = key = "quick"
 
 /// The report's sections as experiments, in report order (the flagship first).
 let report: Experiment list = [
-    SectionTask.experiment "lorenz96" "two-scale Lorenz-96" (fun dir key ->
-        Lorenz96Report.write dir (Lorenz96.run (if quickOf key then Lorenz96.quick else Lorenz96.defaults)))
+    Lorenz96Tasks.experiment
     PredatorPreyTasks.experiment
     SectionTask.experiment "pharmacokinetics" "pharmacokinetics" (fun dir key ->
         PharmacokineticsReport.write

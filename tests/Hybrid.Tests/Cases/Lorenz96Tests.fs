@@ -330,6 +330,28 @@ let tests =
                 "two samples: no centred difference"
         }
 
+        // Noise-free pairs on a known cubic over the range of X give its coefficients back to round-off (the normal
+        // equations of the scaled design are well conditioned); pairs off the cubic by ±e alternately at the same x
+        // give the same fit (their mean is the cubic). Two calls give the same bits.
+        test "the cubic closure's least-squares fit recovers a known cubic, and repeats bit for bit" {
+            let a = [| 0.7; -0.9; 0.03; -0.0015 |]
+
+            let cubic x =
+                a[0] + a[1] * x + a[2] * x * x + a[3] * x * x * x
+
+            let xs = Array.init 400 (fun i -> -8.0 + 0.07 * float (i / 2))
+            let exact = xs |> Array.map cubic
+            let noisy = exact |> Array.mapi (fun i u -> if i % 2 = 0 then u + 0.5 else u - 0.5)
+
+            for us, what in [ exact, "exact"; noisy, "symmetric noise" ] do
+                let fit = Lorenz96.cubicFit xs us 10.0
+
+                for r in 0..3 do
+                    Expect.floatClose { absolute = 1e-11; relative = 1e-9 } fit[r] a[r] $"{what}: a{r}"
+
+            Expect.equal (Lorenz96.cubicFit xs noisy 10.0) (Lorenz96.cubicFit xs noisy 10.0) "the same bits"
+        }
+
         // Row bookkeeping: the control runs over the CNN hybrid's seeds with its epochs and network, and is counted
         // as pure ML; it has no closure.
         test "the no-physics control runs over the CNN hybrid's seeds, epochs and network; no closure" {
