@@ -14,7 +14,7 @@ let Name = "energy-balance"
 
 /// The settings of a key: "quick", "full" (the report's), and "tiny" (two seeds of a few iterations each, for
 /// the sweep tests; seconds, not minutes).
-let settings (key: string) : EnergyBalance.Settings =
+let baseSettings (key: string) : EnergyBalance.Settings =
     Experiment.pick key EnergyBalance.quick EnergyBalance.defaults {
         EnergyBalance.quick with
             PhysicsIterations = 40
@@ -29,16 +29,46 @@ let settings (key: string) : EnergyBalance.Settings =
             }
     }
 
+/// The settings of a key with the hyper-parameters `hybrid tune` chose (`tuning/energy-balance.csv`, `TuningFile.load`)
+/// for "quick" and "full" where the file exists; "tiny" (tests) never reads it. The report does not tune.
+let settings (key: string) : EnergyBalance.Settings =
+    let s = baseSettings key
+
+    if key = "tiny" then
+        s
+    else
+        { s with Tuned = Hybrid.Models.Tuning.TuningFile.load Name }
+
 /// The task result of one part's result (rows, one "simulated:<model>" series and "description:<model>" text per
 /// model; the uncertainty part's methods as `UncertaintyRows`).
 let toResult (task: TaskSpec) (r: EnergyBalance.PartResult) : TaskResult =
-    CasePartTasks.toResult Name "simulated" ModelTable.rowOf (fun (m: EnergyBalance.ModelResult) -> m.Simulated) task r
+    let validation = [|
+        for m in r.Models ->
+            {
+                Case = Name
+                Model = m.Name
+                Split = "validation"
+                Metric = "mse"
+                Seed = task.Seed
+                Value = m.ValidationMse
+            }
+    |]
+
+    let result =
+        CasePartTasks.toResult Name "simulated" ModelTable.rowOf (fun (m: EnergyBalance.ModelResult) -> m.Simulated) task r
+
+    { result with Rows = Array.append result.Rows validation }
 
 /// The part's result back from its task result.
 let ofResult (r: TaskResult) : EnergyBalance.Part * EnergyBalance.PartResult =
-    CasePartTasks.ofResult
-        "simulated"
-        (fun (row: ModelTable.ModelRow) series -> {
+    // The validation MSE of each model from its "validation" row (NaN in a result written without one).
+    let validation (name: string) =
+        r.Rows
+        |> Array.tryFind (fun row -> row.Model = name && row.Split = "validation" && row.Metric = "mse")
+        |> Option.map (fun row -> row.Value)
+        |> Option.defaultValue nan
+
+    let model (row: ModelTable.ModelRow) (series: float[]) : EnergyBalance.ModelResult = {
             EnergyBalance.ModelResult.Name = row.Name
             Description = row.Description
             TestMse = row.TestMse
@@ -47,11 +77,21 @@ let ofResult (r: TaskResult) : EnergyBalance.Part * EnergyBalance.PartResult =
             InferenceSeconds = row.InferenceSeconds
             Epochs = row.Epochs
             SeedTestMse = row.SeedTestMse
+            ValidationMse = nan
             PhysicsResidual = row.PhysicsResidual
             Parameters = row.Parameters
             Simulated = series
-        })
-        r
+        }
+
+    let part, result = CasePartTasks.ofResult "simulated" model r
+
+    part,
+    {
+        result with
+            Models =
+                result.Models
+                |> Array.map (fun m -> { m with ValidationMse = validation m.Name })
+    }
 
 /// The energy-balance section as tasks.
 let experiment: Experiment = {

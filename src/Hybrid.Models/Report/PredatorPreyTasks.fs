@@ -13,7 +13,7 @@ let Name = "predator-prey"
 
 /// The settings of a key: "quick", "full" (the report's), and "tiny" (two seeds of a few iterations each, for
 /// tests).
-let settings (key: string) : PredatorPrey.Settings =
+let baseSettings (key: string) : PredatorPrey.Settings =
     Experiment.pick key PredatorPrey.quick PredatorPrey.defaults {
         PredatorPrey.quick with
             PhysicsIterations = 40
@@ -29,22 +29,52 @@ let settings (key: string) : PredatorPrey.Settings =
             }
     }
 
+/// The settings of a key with the hyper-parameters `hybrid tune` chose (`tuning/predator-prey.csv`, `TuningFile.load`)
+/// for "quick" and "full" where the file exists; "tiny" (tests) never reads it. The report does not tune.
+let settings (key: string) : PredatorPrey.Settings =
+    let s = baseSettings key
+
+    if key = "tiny" then
+        s
+    else
+        { s with Tuned = Hybrid.Models.Tuning.TuningFile.load Name }
+
 /// The task result of one part's result (rows, one "forecast:<model>" series and "description:<model>" text per
 /// model; the uncertainty part's methods as `UncertaintyRows`).
 let toResult (task: TaskSpec) (r: PredatorPrey.PartResult) : TaskResult =
-    CasePartTasks.toResult
-        Name
-        "forecast"
-        ModelTable.rowOf
-        (fun (m: PredatorPrey.ModelResult) -> Array.concat m.Forecast)
-        task
-        r
+    let validation = [|
+        for m in r.Models ->
+            {
+                Case = Name
+                Model = m.Name
+                Split = "validation"
+                Metric = "mse"
+                Seed = task.Seed
+                Value = m.ValidationMse
+            }
+    |]
+
+    let result =
+        CasePartTasks.toResult
+            Name
+            "forecast"
+            ModelTable.rowOf
+            (fun (m: PredatorPrey.ModelResult) -> Array.concat m.Forecast)
+            task
+            r
+
+    { result with Rows = Array.append result.Rows validation }
 
 /// The part's result back from its task result.
 let ofResult (r: TaskResult) : PredatorPrey.Part * PredatorPrey.PartResult =
-    CasePartTasks.ofResult
-        "forecast"
-        (fun (row: ModelTable.ModelRow) series -> {
+    // The validation MSE of each model from its "validation" row (NaN in a result written without one).
+    let validation (name: string) =
+        r.Rows
+        |> Array.tryFind (fun row -> row.Model = name && row.Split = "validation" && row.Metric = "mse")
+        |> Option.map (fun row -> row.Value)
+        |> Option.defaultValue nan
+
+    let model (row: ModelTable.ModelRow) (series: float[]) : PredatorPrey.ModelResult = {
             PredatorPrey.ModelResult.Name = row.Name
             Description = row.Description
             TestMse = row.TestMse
@@ -53,11 +83,21 @@ let ofResult (r: TaskResult) : PredatorPrey.Part * PredatorPrey.PartResult =
             InferenceSeconds = row.InferenceSeconds
             Epochs = row.Epochs
             SeedTestMse = row.SeedTestMse
+            ValidationMse = nan
             PhysicsResidual = row.PhysicsResidual
             Parameters = row.Parameters
             Forecast = series |> Array.chunkBySize 2
-        })
-        r
+        }
+
+    let part, result = CasePartTasks.ofResult "forecast" model r
+
+    part,
+    {
+        result with
+            Models =
+                result.Models
+                |> Array.map (fun m -> { m with ValidationMse = validation m.Name })
+    }
 
 /// The predator–prey section as tasks.
 let experiment: Experiment = {
