@@ -165,9 +165,18 @@ let experiment (search: Search) (trials: int) : Experiment = {
     Tasks = fun key -> tasks search key trials
     Run = fun _ t -> run search t
     Assemble =
-        fun dir _ results ->
+        fun dir key results ->
             let chosen = choose results
             let path = TuningFile.path dir search.Case
-            TuningFile.write path chosen
+
+            let trialCounts =
+                chosen |> List.map (fun c -> c.Trials) |> List.distinct |> List.map string |> String.concat "/"
+
+            TuningFile.write
+                path
+                [
+                    $"Chosen by `hybrid tune --case {search.Case}` under the \"{key}\" settings: {trialCounts} random trials per model, each scored by the validation MSE of one run (the last block of the training data held out, early stopping on it)."
+                ]
+                chosen
             summary search path chosen
 }

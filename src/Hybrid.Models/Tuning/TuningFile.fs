@@ -27,9 +27,11 @@ let columns = [| "model"; "hyperparameter"; "value"; "validation_mse"; "trials" 
 
 let private number (v: float) = v.ToString("R", CultureInfo.InvariantCulture)
 
-/// The file's text for `chosen` (models in the order given).
-let format (chosen: Chosen list) : string =
-    Csv.format "tuning file" columns [
+/// The file's text for `chosen` (models in the order given), after `comments` as "# " lines (where the settings came
+/// from; readers skip them).
+let format (comments: string list) (chosen: Chosen list) : string =
+    (comments |> List.map (fun c -> "# " + c + "\n") |> String.concat "")
+    + Csv.format "tuning file" columns [
         for c in chosen do
             for name, value in c.Values -> [| c.Model; name; number value; number c.ValidationMse; string c.Trials |]
     ]
@@ -67,14 +69,14 @@ let parse (source: string) (text: string) : Chosen list =
         })
     |> List.ofArray
 
-/// Writes the file at `path` (its folder created).
-let write (path: string) (chosen: Chosen list) : unit =
+/// Writes the file at `path` (its folder created), `comments` first (see `format`).
+let write (path: string) (comments: string list) (chosen: Chosen list) : unit =
     match Path.GetDirectoryName path with
     | null
     | "" -> ()
     | dir -> Directory.CreateDirectory dir |> ignore
 
-    File.WriteAllText(path, format chosen)
+    File.WriteAllText(path, format comments chosen)
 
 /// Reads the file at `path`.
 let read (path: string) : Chosen list = parse path (File.ReadAllText path)

@@ -150,6 +150,7 @@ let tests =
                 Observed = observed
                 First = 0
                 Kept = years
+                Validation = 0
             }
 
             let sim = EnergyBalance.compileWith forcing [] EnergyBalance.physicsModel
@@ -196,6 +197,7 @@ let tests =
                 Observed = noisy clean 0.02 5
                 First = 0
                 Kept = trainYears
+                Validation = 0
             }
 
             let testMse (sim: Hybrid.Compiler.Simulator) =
