@@ -617,7 +617,7 @@ let private validationMisfit (target: Target) (sim: Simulator) : float =
         nan
     else
         use _ = torch.no_grad ()
-        let surface, _ = simulateRecord sim (target.First + target.Kept + target.Validation)
+        let surface = simulateSurface sim (target.First + target.Kept + target.Validation)
         let start = int64 (target.First + target.Kept)
         let v = int64 target.Validation
         (square (surface.narrow (0L, start, v) .- target.Observed.narrow (0L, start, v))).mean().ToDouble()
