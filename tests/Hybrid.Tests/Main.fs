@@ -70,5 +70,6 @@ let main argv =
         Tasks.TaskFormatTests.tests
         Tasks.SweepFolderTests.tests
         Tasks.CaseTasksTests.tests
+        Tuning.TuningTests.tests
     ]
     |> Summary.runOneAtATime argv

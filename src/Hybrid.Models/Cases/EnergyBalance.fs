@@ -473,6 +473,15 @@ let internal trainingYears (s: Settings) (trainYears: int) : int * int =
     let kept = TrainFraction.count "Energy balance" s.TrainFraction 2 trainYears
     TrainFraction.blockStart "Energy balance" s.TrainSubset (trainYears - kept) kept trainYears, kept
 
+/// The years every model is fitted to and the validation block after them, out of the `trainYears` up to the cut-off:
+/// (index of the first fitted year, number fitted, number of validation years). The covered block of
+/// `trainingYears` ends with `EarlyStopping.heldOut` years (at least 20 left to fit; 0 for none) held out for
+/// validation; the test years come after all of it.
+let internal split (s: Settings) (trainYears: int) : int * int * int =
+    let first, covered = trainingYears s trainYears
+    let validation = EarlyStopping.heldOut s.EarlyStopping covered 20
+    first, covered - validation, validation
+
 /// One independent part of the case's work (a task of the report's sweep): the models it trains and the network
 /// seed they start from. "physics" fits both physics models (no seed: 0); "hybrid", `ModelTable.NoPhysics` (the
 /// control), "LSTM", "Transformer" and "PINN" train one seed of that model (the hybrid and the PINN refit the physics they start from, which is
@@ -776,10 +785,8 @@ let runPart (s: Settings) (part: Part) : PartResult =
     let trainObserved = observed.narrow (0L, 0L, int64 trainYears)
     // The one place the training data is selected: every model is fitted to years first … trainYears − 1 only
     // (rollouts still start in 1880); "train MSE" in the table stays the error over all training years.
-    let first, covered = trainingYears s trainYears
     // The last years of the covered ones are the validation block; every model is fitted to the `kept` before them.
-    let validationYears = EarlyStopping.heldOut s.EarlyStopping covered 20
-    let kept = covered - validationYears
+    let first, kept, validationYears = split s trainYears
     let fitObserved = observed.narrow (0L, int64 first, int64 kept)
 
     let validationObserved =
