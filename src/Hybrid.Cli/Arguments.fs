@@ -133,8 +133,7 @@ type TuneArgs =
             | Trials _ -> "random trials per model, 1 to 8 (default 8), the same for every model of a case."
             | Quick -> "tune under the quick settings (default: the full report's)."
             | Settings _ -> "a settings key: quick, full, or tiny (tests)."
-            | On _ ->
-                "where the trials run: local (default), local:k (a pool of k processes) or slurm (a job array)."
+            | On _ -> "where the trials run: local (default), local:k (a pool of k processes) or slurm (a job array)."
             | Out _ -> "folder of the chosen settings, <case>.csv (default: tuning, the files the report reads)."
             | Sweep _ -> "the trials' sweep folder (default: <out>/sweep); a run stopped midway resumes from it."
 
@@ -223,13 +222,7 @@ type Command =
     /// `hybrid sweep merge`.
     | SweepMerge of folder: string * out: string option * partial: bool
     /// `hybrid tune`.
-    | RunTune of
-        cases: string list *
-        trials: int *
-        settings: string *
-        backend: Backend *
-        out: string *
-        sweep: string
+    | RunTune of cases: string list * trials: int * settings: string * backend: Backend * out: string * sweep: string
     /// Print `text` (usage or an error with usage) and exit with `code`: 0 for help (to standard output), 2
     /// for a usage error (to standard error).
     | Usage of text: string * code: int

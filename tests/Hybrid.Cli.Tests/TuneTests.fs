@@ -18,7 +18,16 @@ let tests =
             let parse = Hybrid.Cli.Arguments.parse
 
             Expect.equal
-                (parse [| "tune"; "--case"; "energy-balance"; "--trials"; "3"; "--quick"; "--on"; "local:2" |])
+                (parse [|
+                    "tune"
+                    "--case"
+                    "energy-balance"
+                    "--trials"
+                    "3"
+                    "--quick"
+                    "--on"
+                    "local:2"
+                |])
                 (Hybrid.Cli.Arguments.RunTune(
                     [ "energy-balance" ],
                     3,
@@ -41,22 +50,19 @@ let tests =
             let out = Path.Combine(root, "tuning")
 
             let run () =
-                SweepTests.hybrid
-                    600
-                    []
-                    [
-                        "tune"
-                        "--case"
-                        "energy-balance"
-                        "--settings"
-                        "tiny"
-                        "--trials"
-                        "2"
-                        "--on"
-                        "local:2"
-                        "--out"
-                        out
-                    ]
+                SweepTests.hybrid 600 [] [
+                    "tune"
+                    "--case"
+                    "energy-balance"
+                    "--settings"
+                    "tiny"
+                    "--trials"
+                    "2"
+                    "--on"
+                    "local:2"
+                    "--out"
+                    out
+                ]
 
             let code, stdout, stderr = run ()
             Expect.equal code 0 $"hybrid tune exits 0; stderr: {stderr}"

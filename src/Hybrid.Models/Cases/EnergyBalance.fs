@@ -47,6 +47,11 @@
 /// Ablation (`Settings.Ablation`, the report's settings): the hybrid's first seed retrained from the same fitted EBM,
 /// network seed, data and budget with separate learning rates for θ and φ, and with a λ schedule on the physics
 /// residual of its record under the fitted EBM (`Outcome.Ablation`).
+/// Validation (`Settings.EarlyStopping`): the last 20% of the training years (1977–2000 of 1880–2000) are the
+/// validation block; every model, the physics fits included, is fitted to 1880–1976, and every network stops early
+/// on its MSE over 1977–2000 (the rollouts' years; the sequence models' forecast of them from 1976, the forcing
+/// known), patience a quarter of its epochs, the best epoch's weights restored. Learning rates and widths come from
+/// `Settings.Tuned` (`hybrid tune`) where tuned.
 module Hybrid.Models.Cases.EnergyBalance
 
 open System
@@ -618,7 +623,12 @@ let internal noPhysics = { reported with NoPhysics = true }
 /// `variant` with θ and φ at the tuned rate of `model` (both 5e-3 where it has none).
 let internal tunedRates (s: Settings) (model: string) (variant: Variant) : Variant =
     let rate = Tuned.value s.Tuned model Tuned.LearningRate 5e-3
-    { variant with ThetaRate = rate; PhiRate = rate }
+
+    {
+        variant with
+            ThetaRate = rate
+            PhiRate = rate
+    }
 
 /// The surface anomaly's MSE over the validation years of `target` of `sim`'s rollout (NaN without them).
 let private validationMisfit (target: Target) (sim: Simulator) : float =
@@ -648,11 +658,7 @@ let internal trainVariant
     dropout
     epochs
     =
-    let key =
-        if variant.NoPhysics then
-            ModelTable.NoPhysics
-        else
-            "hybrid"
+    let key = if variant.NoPhysics then ModelTable.NoPhysics else "hybrid"
 
     let net =
         new Mlp("N", 2, 1, Tuned.width s.Tuned key s.Width, 2, dropout = dropout, dtype = f64)
@@ -707,39 +713,37 @@ let internal trainVariant
         }
 
     let fit =
-        Trainer.train
-            options
-            {
-                Loss =
-                    fun context ->
-                        let years = target.First + target.Kept
-                        let record = sim.Simulate(sim.Initial 1, yearly years).Values
-                        let surface = record[0].reshape -1L
-                        let data = Loss.mse (covered target surface) (covered target target.Observed)
-                        let n = penalty surface
-                        let total = data .+ n .* s.CorrectionPenalty
+        Trainer.train options {
+            Loss =
+                fun context ->
+                    let years = target.First + target.Kept
+                    let record = sim.Simulate(sim.Initial 1, yearly years).Values
+                    let surface = record[0].reshape -1L
+                    let data = Loss.mse (covered target surface) (covered target target.Observed)
+                    let n = penalty surface
+                    let total = data .+ n .* s.CorrectionPenalty
 
-                        match physics with
-                        | Some p when context.Lambda > 0.0 ->
-                            let r =
-                                p.Residual(
-                                    ResidualForm.Consistent scheme,
-                                    Array.init years float,
-                                    [| surface.reshape (-1L, 1L); record[1].reshape (-1L, 1L) |]
-                                )
+                    match physics with
+                    | Some p when context.Lambda > 0.0 ->
+                        let r =
+                            p.Residual(
+                                ResidualForm.Consistent scheme,
+                                Array.init years float,
+                                [| surface.reshape (-1L, 1L); record[1].reshape (-1L, 1L) |]
+                            )
 
-                            let residual = square r.Norms[0]
+                        let residual = square r.Norms[0]
 
-                            {
-                                Total = total .+ residual .* context.Lambda
-                                Parts = [| "data", data; "N penalty", n; "physics residual", residual |]
-                            }
-                        | _ -> {
-                            Total = total
-                            Parts = [| "data", data; "N penalty", n |]
-                          }
-                Validation = validation
-            }
+                        {
+                            Total = total .+ residual .* context.Lambda
+                            Parts = [| "data", data; "N penalty", n; "physics residual", residual |]
+                        }
+                    | _ -> {
+                        Total = total
+                        Parts = [| "data", data; "N penalty", n |]
+                      }
+            Validation = validation
+        }
 
     net.eval () |> ignore
     sim, net, fit.WallTime.TotalSeconds
@@ -796,7 +800,13 @@ let runPart (s: Settings) (part: Part) : PartResult =
         if validationYears = 0 then
             nan
         else
-            (square (simulated.narrow (0L, int64 (first + kept), int64 validationYears) .- validationObserved)).mean().ToDouble()
+            (square (
+                simulated.narrow (0L, int64 (first + kept), int64 validationYears)
+                .- validationObserved
+            ))
+                .mean()
+                .ToDouble()
+
     let testObserved = observed.narrow (0L, int64 trainYears, int64 testYears)
 
     let fitted (surface: torch.Tensor) =
@@ -924,7 +934,15 @@ let runPart (s: Settings) (part: Part) : PartResult =
             (fitted observed).narrow(0L, 0L, int64 (min 10 kept)).mean().ToDouble()
 
         let sim, net, seconds =
-            trainVariant (tunedRates s ModelTable.NoPhysics noPhysics) None s target [| start |] seed 0.0 s.HybridIterations
+            trainVariant
+                (tunedRates s ModelTable.NoPhysics noPhysics)
+                None
+                s
+                target
+                [| start |]
+                seed
+                0.0
+                s.HybridIterations
 
         evaluate
             ModelTable.NoPhysics
@@ -953,7 +971,10 @@ let runPart (s: Settings) (part: Part) : PartResult =
             let forecast =
                 SequenceModels.forecast m fullHistory[.. first + kept - 1] exogenous validationYears
 
-            (Array.map2 (fun (p: float[]) (t: float) -> (p[0] - t) * (p[0] - t)) forecast data.Temperature[first + kept .. first + kept + validationYears - 1])
+            (Array.map2
+                (fun (p: float[]) (t: float) -> (p[0] - t) * (p[0] - t))
+                forecast
+                data.Temperature[first + kept .. first + kept + validationYears - 1])
             |> Array.average
 
         let m =
@@ -961,7 +982,10 @@ let runPart (s: Settings) (part: Part) : PartResult =
                 (if validationYears = 0 then
                      None
                  else
-                     Some { Score = validate; Rule = s.EarlyStopping })
+                     Some {
+                         Score = validate
+                         Rule = s.EarlyStopping
+                     })
                 {
                     SequenceModels.defaults architecture with
                         Window = s.SequenceWindow

@@ -28,6 +28,10 @@
 /// Every model with a network (both hybrids, the control, the autoregressive MLP, the sequence models and the PINN) is trained
 /// from `Seeds` network seeds: its test MSE is the mean over them (the spread is reported); its forecast,
 /// parameters and train MSE are those of the first seed. The physics fits start from fixed values (no seed).
+/// Validation (`Settings.EarlyStopping`): the last 20% of the kept training years (1913–1915 of 1900–1915) are the
+/// validation block; every model, the physics fit included, is fitted to the years before them (1900–1912), and every
+/// network stops early on its forecast of them from the observed 1912 state (patience a quarter of its epochs, the
+/// best epoch's weights restored). Learning rates and widths come from `Settings.Tuned` (`hybrid tune`) where tuned.
 module Hybrid.Models.Cases.PredatorPrey
 
 open System
@@ -537,7 +541,10 @@ let runPart (s: Settings) (part: Part) : PartResult =
         if kept.ValidationYears = 0 then
             None
         else
-            Some { Score = score; Rule = s.EarlyStopping }
+            Some {
+                Score = score
+                Rule = s.EarlyStopping
+            }
 
     // Trainer options and validation of a model trained for `epochs` with early stopping on `score`.
     let stopping (score: unit -> float) (epochs: int) (o: TrainOptions) =
@@ -695,20 +702,18 @@ let runPart (s: Settings) (part: Part) : PartResult =
             }
 
         let fit =
-            Trainer.train
-                options
-                {
-                    Loss =
-                        fun ctx ->
-                            let data = windowLoss simulate ctx.Horizon
-                            let penalty = s.CorrectionPenalty .* (square (net.forward trainingStates)).mean ()
+            Trainer.train options {
+                Loss =
+                    fun ctx ->
+                        let data = windowLoss simulate ctx.Horizon
+                        let penalty = s.CorrectionPenalty .* (square (net.forward trainingStates)).mean ()
 
-                            {
-                                Total = data .+ penalty
-                                Parts = [| "data", data; "penalty", penalty |]
-                            }
-                    Validation = validation
-                }
+                        {
+                            Total = data .+ penalty
+                            Parts = [| "data", data; "penalty", penalty |]
+                        }
+                Validation = validation
+            }
 
         net.eval () |> ignore
 
@@ -740,7 +745,10 @@ let runPart (s: Settings) (part: Part) : PartResult =
     // The table's hybrids and the control: θ and φ at one rate (5e-3, or the model's tuned rate).
     let hybridModel key name description m seed =
         let rate = Tuned.value s.Tuned key Tuned.LearningRate 5e-3
-        let result, _, _ = hybridTrained key rate rate 0.0 s.HybridIterations name description seed m
+
+        let result, _, _ =
+            hybridTrained key rate rate 0.0 s.HybridIterations name description seed m
+
         result
 
     // The learning-rate ablation: the additive hybrid with θ at 0.05 (the physics fit's rate) and φ at 5e-3.
@@ -877,7 +885,10 @@ let runPart (s: Settings) (part: Part) : PartResult =
                         (if kept.ValidationYears = 0 then
                              None
                          else
-                             Some { Score = validate; Rule = s.EarlyStopping })
+                             Some {
+                                 Score = validate
+                                 Rule = s.EarlyStopping
+                             })
                         {
                             SequenceModels.defaults architecture with
                                 Window = s.SequenceWindow
@@ -892,8 +903,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
                         SequenceModels.forecast m context [||] testYears
                         |> Array.map (Array.map (fun v -> v * inputScale)))
 
-                let validation =
-                    if kept.ValidationYears = 0 then nan else validate m
+                let validation = if kept.ValidationYears = 0 then nan else validate m
 
                 forecast, m.TrainLoss * inputScale * inputScale, validation, m.Seconds, Neural.parameterCount m.Net)
 
@@ -920,7 +930,8 @@ let runPart (s: Settings) (part: Part) : PartResult =
                 let validationYears =
                     years[lastFit + 1 .. lastKept] |> Array.map (fun y -> [| float y |])
 
-                let validate (predict: float[][] -> float[][]) = validationRows (predict validationYears)
+                let validate (predict: float[][] -> float[][]) =
+                    validationRows (predict validationYears)
 
                 let m =
                     Pinn.fitValidated
@@ -946,11 +957,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
                     |> Array.concat
                     |> Array.average
 
-                let validation =
-                    if kept.ValidationYears = 0 then
-                        nan
-                    else
-                        validate m.Predict
+                let validation = if kept.ValidationYears = 0 then nan else validate m.Predict
 
                 (Array.skip trainYears predicted, inference),
                 trainMse,

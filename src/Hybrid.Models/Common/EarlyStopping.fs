@@ -20,10 +20,18 @@ type Rule = {
 
 /// The rule of the report's runs: the last 20% of the training block for validation, patience a quarter of the
 /// epochs, validated every 5 epochs.
-let defaults = { Share = 0.2; Patience = 0.25; Every = 5 }
+let defaults = {
+    Share = 0.2
+    Patience = 0.25
+    Every = 5
+}
 
 /// No validation: every training item is trained on, no early stopping.
-let off = { Share = 0.0; Patience = 0.0; Every = 1 }
+let off = {
+    Share = 0.0
+    Patience = 0.0
+    Every = 1
+}
 
 /// The number of items held out at the end of a training block of `n`: round(Share · n), at least 1 when the share
 /// is positive, and 0 (no validation) when that would leave fewer than `minFit` items to train on.

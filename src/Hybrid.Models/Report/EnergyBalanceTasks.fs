@@ -37,7 +37,10 @@ let settings (key: string) : EnergyBalance.Settings =
     if key = "tiny" then
         s
     else
-        { s with Tuned = Hybrid.Models.Tuning.TuningFile.load Name }
+        {
+            s with
+                Tuned = Hybrid.Models.Tuning.TuningFile.load Name
+        }
 
 /// The task result of one part's result (rows, one "simulated:<model>" series and "description:<model>" text per
 /// model; the uncertainty part's methods as `UncertaintyRows`).
@@ -55,9 +58,18 @@ let toResult (task: TaskSpec) (r: EnergyBalance.PartResult) : TaskResult =
     |]
 
     let result =
-        CasePartTasks.toResult Name "simulated" ModelTable.rowOf (fun (m: EnergyBalance.ModelResult) -> m.Simulated) task r
+        CasePartTasks.toResult
+            Name
+            "simulated"
+            ModelTable.rowOf
+            (fun (m: EnergyBalance.ModelResult) -> m.Simulated)
+            task
+            r
 
-    { result with Rows = Array.append result.Rows validation }
+    {
+        result with
+            Rows = Array.append result.Rows validation
+    }
 
 /// The part's result back from its task result.
 let ofResult (r: TaskResult) : EnergyBalance.Part * EnergyBalance.PartResult =
@@ -69,19 +81,19 @@ let ofResult (r: TaskResult) : EnergyBalance.Part * EnergyBalance.PartResult =
         |> Option.defaultValue nan
 
     let model (row: ModelTable.ModelRow) (series: float[]) : EnergyBalance.ModelResult = {
-            EnergyBalance.ModelResult.Name = row.Name
-            Description = row.Description
-            TestMse = row.TestMse
-            TrainMse = row.TrainMse
-            TrainSeconds = row.TrainSeconds
-            InferenceSeconds = row.InferenceSeconds
-            Epochs = row.Epochs
-            SeedTestMse = row.SeedTestMse
-            ValidationMse = nan
-            PhysicsResidual = row.PhysicsResidual
-            Parameters = row.Parameters
-            Simulated = series
-        }
+        EnergyBalance.ModelResult.Name = row.Name
+        Description = row.Description
+        TestMse = row.TestMse
+        TrainMse = row.TrainMse
+        TrainSeconds = row.TrainSeconds
+        InferenceSeconds = row.InferenceSeconds
+        Epochs = row.Epochs
+        SeedTestMse = row.SeedTestMse
+        ValidationMse = nan
+        PhysicsResidual = row.PhysicsResidual
+        Parameters = row.Parameters
+        Simulated = series
+    }
 
     let part, result = CasePartTasks.ofResult "simulated" model r
 
@@ -90,7 +102,10 @@ let ofResult (r: TaskResult) : EnergyBalance.Part * EnergyBalance.PartResult =
         result with
             Models =
                 result.Models
-                |> Array.map (fun m -> { m with ValidationMse = validation m.Name })
+                |> Array.map (fun m -> {
+                    m with
+                        ValidationMse = validation m.Name
+                })
     }
 
 /// The energy-balance section as tasks.

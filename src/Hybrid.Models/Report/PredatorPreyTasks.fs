@@ -37,7 +37,10 @@ let settings (key: string) : PredatorPrey.Settings =
     if key = "tiny" then
         s
     else
-        { s with Tuned = Hybrid.Models.Tuning.TuningFile.load Name }
+        {
+            s with
+                Tuned = Hybrid.Models.Tuning.TuningFile.load Name
+        }
 
 /// The task result of one part's result (rows, one "forecast:<model>" series and "description:<model>" text per
 /// model; the uncertainty part's methods as `UncertaintyRows`).
@@ -63,7 +66,10 @@ let toResult (task: TaskSpec) (r: PredatorPrey.PartResult) : TaskResult =
             task
             r
 
-    { result with Rows = Array.append result.Rows validation }
+    {
+        result with
+            Rows = Array.append result.Rows validation
+    }
 
 /// The part's result back from its task result.
 let ofResult (r: TaskResult) : PredatorPrey.Part * PredatorPrey.PartResult =
@@ -75,19 +81,19 @@ let ofResult (r: TaskResult) : PredatorPrey.Part * PredatorPrey.PartResult =
         |> Option.defaultValue nan
 
     let model (row: ModelTable.ModelRow) (series: float[]) : PredatorPrey.ModelResult = {
-            PredatorPrey.ModelResult.Name = row.Name
-            Description = row.Description
-            TestMse = row.TestMse
-            TrainMse = row.TrainMse
-            TrainSeconds = row.TrainSeconds
-            InferenceSeconds = row.InferenceSeconds
-            Epochs = row.Epochs
-            SeedTestMse = row.SeedTestMse
-            ValidationMse = nan
-            PhysicsResidual = row.PhysicsResidual
-            Parameters = row.Parameters
-            Forecast = series |> Array.chunkBySize 2
-        }
+        PredatorPrey.ModelResult.Name = row.Name
+        Description = row.Description
+        TestMse = row.TestMse
+        TrainMse = row.TrainMse
+        TrainSeconds = row.TrainSeconds
+        InferenceSeconds = row.InferenceSeconds
+        Epochs = row.Epochs
+        SeedTestMse = row.SeedTestMse
+        ValidationMse = nan
+        PhysicsResidual = row.PhysicsResidual
+        Parameters = row.Parameters
+        Forecast = series |> Array.chunkBySize 2
+    }
 
     let part, result = CasePartTasks.ofResult "forecast" model r
 
@@ -96,7 +102,10 @@ let ofResult (r: TaskResult) : PredatorPrey.Part * PredatorPrey.PartResult =
         result with
             Models =
                 result.Models
-                |> Array.map (fun m -> { m with ValidationMse = validation m.Name })
+                |> Array.map (fun m -> {
+                    m with
+                        ValidationMse = validation m.Name
+                })
     }
 
 /// The predator–prey section as tasks.

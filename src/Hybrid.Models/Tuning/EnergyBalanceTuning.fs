@@ -16,9 +16,18 @@ open Hybrid.Models.Tuning.SearchSpace
 let space (model: string) : HyperParameter list =
     match model with
     | "LSTM"
-    | "Transformer" -> [ logUniform Tuned.LearningRate 1e-3 5e-2; oneOf Tuned.Width [ 8.0; 16.0; 32.0 ] ]
-    | "PINN" -> [ logUniform Tuned.LearningRate 1e-3 5e-2; oneOf Tuned.Width [ 16.0; 32.0; 64.0 ] ]
-    | _ -> [ logUniform Tuned.LearningRate 1e-3 3e-2; oneOf Tuned.Width [ 8.0; 16.0; 32.0 ] ]
+    | "Transformer" -> [
+        logUniform Tuned.LearningRate 1e-3 5e-2
+        oneOf Tuned.Width [ 8.0; 16.0; 32.0 ]
+      ]
+    | "PINN" -> [
+        logUniform Tuned.LearningRate 1e-3 5e-2
+        oneOf Tuned.Width [ 16.0; 32.0; 64.0 ]
+      ]
+    | _ -> [
+        logUniform Tuned.LearningRate 1e-3 3e-2
+        oneOf Tuned.Width [ 8.0; 16.0; 32.0 ]
+      ]
 
 /// The models tuned under a settings key with their first report seed (`EnergyBalance.parts`), in the file's order.
 let models (key: string) : TuningExperiment.TunedModel list =

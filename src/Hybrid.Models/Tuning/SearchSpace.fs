@@ -25,7 +25,10 @@ let logUniform (name: string) (low: float) (high: float) : HyperParameter =
     if not (low > 0.0 && high > low) then
         raise (HybridException $"The log-uniform range of '{name}' is [{low}, {high}]; give 0 < low < high.")
 
-    { Name = name; Range = LogUniform(low, high) }
+    {
+        Name = name
+        Range = LogUniform(low, high)
+    }
 
 /// A hyper-parameter drawn from a list of values.
 let oneOf (name: string) (values: float list) : HyperParameter =

@@ -105,9 +105,7 @@ let run (search: Search) (task: TaskSpec) : TaskResult =
         task
         (Array.append
             [| row "validation" "mse" mse |]
-            (values |> Array.map (fun (n, v) -> row "" (ResultRow.ParameterPrefix + n) v)))
-        [||]
-        [||]
+            (values |> Array.map (fun (n, v) -> row "" (ResultRow.ParameterPrefix + n) v))) [||] [||]
 
 /// A trial's score back from its task result.
 let scoreOf (r: TaskResult) : Selection.TrialScore = {
@@ -170,7 +168,11 @@ let experiment (search: Search) (trials: int) : Experiment = {
             let path = TuningFile.path dir search.Case
 
             let trialCounts =
-                chosen |> List.map (fun c -> c.Trials) |> List.distinct |> List.map string |> String.concat "/"
+                chosen
+                |> List.map (fun c -> c.Trials)
+                |> List.distinct
+                |> List.map string
+                |> String.concat "/"
 
             TuningFile.write
                 path
@@ -178,5 +180,6 @@ let experiment (search: Search) (trials: int) : Experiment = {
                     $"Chosen by `hybrid tune --case {search.Case}` under the \"{key}\" settings: {trialCounts} random trials per model, each scored by the validation MSE of one run (the last block of the training data held out, early stopping on it)."
                 ]
                 chosen
+
             summary search path chosen
 }

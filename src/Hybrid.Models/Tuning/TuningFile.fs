@@ -25,7 +25,8 @@ type Chosen = {
 /// The file's columns.
 let columns = [| "model"; "hyperparameter"; "value"; "validation_mse"; "trials" |]
 
-let private number (v: float) = v.ToString("R", CultureInfo.InvariantCulture)
+let private number (v: float) =
+    v.ToString("R", CultureInfo.InvariantCulture)
 
 /// The file's text for `chosen` (models in the order given), after `comments` as "# " lines (where the settings came
 /// from; readers skip them).

@@ -318,7 +318,8 @@ let tests =
         }
 
         // The quick settings hold out round(0.2 · kept) years (at least 1) for validation where at least 3 remain.
-        test "predator–prey: a fraction keeps the most recent years, the last of them for validation, windows shortened where needed" {
+        test
+            "predator–prey: a fraction keeps the most recent years, the last of them for validation, windows shortened where needed" {
             let at f =
                 PredatorPrey.selection
                     {

@@ -48,9 +48,7 @@ let private trialResult (model: string) (trial: int) (mse: float) (lr: float) =
                 Seed = 1
                 Value = lr
             }
-        |]
-        [||]
-        [||]
+        |] [||] [||]
 
 let tests =
     testList "Tuning" [
@@ -63,9 +61,7 @@ let tests =
             let again = Array.init 4000 (fun _ -> SearchSpace.sample (Random 7) rate)
             Expect.equal draws[0] again[0] "the same seed gives the same first draw"
 
-            Expect.isTrue
-                (draws |> Array.forall (fun v -> v >= 1e-3 && v <= 1e-1))
-                "every draw within [1e-3, 1e-1]"
+            Expect.isTrue (draws |> Array.forall (fun v -> v >= 1e-3 && v <= 1e-1)) "every draw within [1e-3, 1e-1]"
 
             for q, expected in [ 0.25, -2.5; 0.5, -2.0; 0.75, -1.5 ] do
                 let actual = log10 (quantile q draws)
@@ -183,7 +179,11 @@ let tests =
 
                     let k = PredatorPrey.selection s 16
                     let fit = [ k.FirstYear .. k.FirstYear + k.KeptYears - k.ValidationYears - 1 ]
-                    let validation = [ k.FirstYear + k.KeptYears - k.ValidationYears .. k.FirstYear + k.KeptYears - 1 ]
+
+                    let validation = [
+                        k.FirstYear + k.KeptYears - k.ValidationYears .. k.FirstYear + k.KeptYears - 1
+                    ]
+
                     let test = [ 16..20 ]
                     let where = $"fraction {f}, subset {subset}"
                     Expect.isGreaterThan validation.Length 0 $"{where}: a validation block"
