@@ -114,6 +114,29 @@ type SweepArgs =
             | Status _ -> "list done, failed and missing tasks."
             | Merge _ -> "build the report from the results (refused with missing ones unless --partial)."
 
+/// `hybrid tune [--case name …] [--trials N] [--quick] [--settings key] [--on local[:k]|slurm] [--out folder]
+/// [--sweep folder]`.
+[<HelpFlags("--help", "-h")>]
+type TuneArgs =
+    | Case of names: string list
+    | [<Unique>] Trials of count: int
+    | Quick
+    | [<Unique>] Settings of key: string
+    | [<Unique>] On of backend: string
+    | [<Unique>] Out of folder: string
+    | [<Unique>] Sweep of folder: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Case _ -> "only these cases (default: every case with a search): predator-prey, energy-balance."
+            | Trials _ -> "random trials per model, 1 to 8 (default 8), the same for every model of a case."
+            | Quick -> "tune under the quick settings (default: the full report's)."
+            | Settings _ -> "a settings key: quick, full, or tiny (tests)."
+            | On _ -> "where the trials run: local (default), local:k (a pool of k processes) or slurm (a job array)."
+            | Out _ -> "folder of the chosen settings, <case>.csv (default: tuning, the files the report reads)."
+            | Sweep _ -> "the trials' sweep folder (default: <out>/sweep); a run stopped midway resumes from it."
+
 /// `hybrid bench [file]`.
 [<HelpFlags("--help", "-h")>]
 type BenchArgs =
@@ -160,6 +183,7 @@ type Verbs =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-stiff")>] Bench_Stiff of ParseResults<BenchStiffArgs>
     | [<CliPrefix(CliPrefix.None)>] Report of ParseResults<ReportArgs>
     | [<CliPrefix(CliPrefix.None)>] Sweep of ParseResults<SweepArgs>
+    | [<CliPrefix(CliPrefix.None)>] Tune of ParseResults<TuneArgs>
 
     interface IArgParserTemplate with
         member a.Usage =
@@ -177,6 +201,8 @@ type Verbs =
                 "run the case studies against their baselines; writes summary.md, CSV files and charts (default folder: report)."
             | Sweep _ ->
                 "the report's runs as tasks: plan, run on a local process pool or Slurm, status, merge (resumable)."
+            | Tune _ ->
+                "random search of each network's learning rate and width on the validation block (≤ 8 trials per model); writes tuning/<case>.csv, which the report reads."
 
 /// Where a sweep's tasks run.
 type Backend =
@@ -208,6 +234,8 @@ type Command =
     | SweepStatus of folder: string
     /// `hybrid sweep merge`.
     | SweepMerge of folder: string * out: string option * partial: bool
+    /// `hybrid tune`.
+    | RunTune of cases: string list * trials: int * settings: string * backend: Backend * out: string * sweep: string
     /// Print `text` (usage or an error with usage) and exit with `code`: 0 for help (to standard output), 2
     /// for a usage error (to standard error).
     | Usage of text: string * code: int
@@ -329,6 +357,37 @@ let parse (argv: string[]) : Command =
                     p.Contains SweepMergeArgs.Partial
                 )
             | None -> Usage(r.Parser.PrintUsage("ERROR: missing a sweep verb: plan, run, status or merge."), 2)
+        | Some(Tune r) ->
+            let key =
+                match r.TryGetResult TuneArgs.Settings with
+                | Some key -> key
+                | None when r.Contains TuneArgs.Quick -> "quick"
+                | None -> "full"
+
+            let trials = r.TryGetResult TuneArgs.Trials |> Option.defaultValue 8
+
+            if trials < 1 || trials > 8 then
+                raise (
+                    UnknownOption(
+                        r.Parser.PrintUsage(
+                            $"ERROR: --trials {trials}: give 1 to 8 trials per model (the same for every model)."
+                        )
+                    )
+                )
+
+            let out = r.TryGetResult TuneArgs.Out |> Option.defaultValue "tuning"
+
+            RunTune(
+                r.GetResults TuneArgs.Case |> List.concat,
+                trials,
+                key,
+                r.TryGetResult TuneArgs.On
+                |> Option.map (backendOf r)
+                |> Option.defaultValue (Local None),
+                out,
+                r.TryGetResult TuneArgs.Sweep
+                |> Option.defaultValue (System.IO.Path.Combine(out, "sweep"))
+            )
     with
     | :? ArguParseException as e ->
         match e.ErrorCode with

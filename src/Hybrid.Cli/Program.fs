@@ -96,6 +96,7 @@ let main argv =
             sweepRun folder backend retry threads dryRun limit
         | Arguments.SweepStatus folder -> Sweep.status folder
         | Arguments.SweepMerge(folder, out, partial) -> Sweep.merge folder out partial
+        | Arguments.RunTune(cases, trials, key, backend, out, sweep) -> Tune.run cases trials key backend out sweep
         | Arguments.Usage(text, 0) ->
             printfn "%s" text
             0

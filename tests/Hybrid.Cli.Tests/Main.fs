@@ -4,5 +4,5 @@ open Expecto
 
 [<EntryPoint>]
 let main argv =
-    testList "Hybrid" [ CliTests.tests; SweepTests.tests; WorkPrecisionTests.tests ]
+    testList "Hybrid" [ CliTests.tests; SweepTests.tests; WorkPrecisionTests.tests; TuneTests.tests ]
     |> Hybrid.Tests.Summary.runOneAtATime argv

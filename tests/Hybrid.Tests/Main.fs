@@ -72,5 +72,6 @@ let main argv =
         Tasks.SweepFolderTests.tests
         Tasks.CaseTasksTests.tests
         Tasks.Lorenz96TasksTests.tests
+        Tuning.TuningTests.tests
     ]
     |> Summary.runOneAtATime argv

@@ -119,8 +119,14 @@ let internal derivative (x: torch.Tensor) (y: torch.Tensor) (j: int) : torch.Ten
 
     torch.stack (columns, 1L)
 
-/// Trains a PINN on `problem`.
-let internal fit (s: Settings) (problem: Problem) : Trained =
+/// Trains a PINN on `problem`, with early stopping where `validation` is given: its validation MSE from the
+/// network's predictions at any inputs (`Trained.Predict`) and the case's rule.
+let internal fitValidated
+    (validation: ((float[][] -> float[][]) -> float) option)
+    (rule: EarlyStopping.Rule)
+    (s: Settings)
+    (problem: Problem)
+    : Trained =
     Engine.init ()
     let inputs = problem.InputShift.Length
     let channels = problem.OutputShift.Length
@@ -166,17 +172,6 @@ let internal fit (s: Settings) (problem: Problem) : Trained =
 
         data, (square residual).mean ()
 
-    let fit =
-        CaseTraining.singleThreaded (fun () ->
-            CaseTraining.network net s.LearningRate s.Iterations s.Seed (fun _ ->
-                let data, residual = terms ()
-                data .+ s.ResidualWeight .* residual))
-
-    let dataLoss, residualLoss =
-        use _ = torch.NewDisposeScope()
-        let data, residual = terms ()
-        data.ToDouble(), residual.ToDouble()
-
     let predict (points: float[][]) =
         use _ = torch.no_grad ()
         use _ = torch.NewDisposeScope()
@@ -186,6 +181,24 @@ let internal fit (s: Settings) (problem: Problem) : Trained =
 
         Array.init points.Length (fun i -> Array.sub values (i * channels) channels)
 
+    let check =
+        validation
+        |> Option.map (fun score -> {
+            EarlyStopping.Check.Score = fun () -> score predict
+            EarlyStopping.Check.Rule = rule
+        })
+
+    let fit =
+        CaseTraining.singleThreaded (fun () ->
+            CaseTraining.networkWith check net s.LearningRate s.Iterations s.Seed (fun _ ->
+                let data, residual = terms ()
+                data .+ s.ResidualWeight .* residual))
+
+    let dataLoss, residualLoss =
+        use _ = torch.NewDisposeScope()
+        let data, residual = terms ()
+        data.ToDouble(), residual.ToDouble()
+
     {
         Net = net
         Predict = predict
@@ -194,6 +207,10 @@ let internal fit (s: Settings) (problem: Problem) : Trained =
         DataLoss = dataLoss
         ResidualLoss = residualLoss
     }
+
+/// Trains a PINN on `problem` (every iteration, no validation).
+let internal fit (s: Settings) (problem: Problem) : Trained =
+    fitValidated None EarlyStopping.off s problem
 
 /// `fit` with the default settings but `iterations` Adam steps and network seed `seed` (what the case studies vary).
 let internal fitWith (iterations: int) (seed: int) (problem: Problem) : Trained =

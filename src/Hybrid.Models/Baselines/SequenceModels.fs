@@ -204,14 +204,45 @@ let private width (what: string) (rows: float[][]) =
     | Some i -> raise (HybridException $"{what}: row {i} has {rows[i].Length} values, row 0 has {w}; give equal rows.")
     | None -> w
 
-/// Trains `net` from its seeded initialisation on `loss epoch` with `CaseTraining.network` (Adam, one full batch
-/// an epoch); `final` is the reported training loss after the last epoch.
-let private train (net: SequenceNet) (s: Settings) (loss: int -> torch.Tensor) (final: unit -> torch.Tensor) =
+/// Early stopping of a sequence baseline: its validation MSE from the model as it is during training (e.g. a
+/// forecast of the validation block, `forecast`) and the case's rule.
+type internal Validation = {
+    /// The validation MSE of the model (its network at the current weights).
+    Score: Trained -> float
+    /// The case's early-stopping rule.
+    Rule: EarlyStopping.Rule
+}
+
+/// Trains `net` from its seeded initialisation on `loss epoch` with `CaseTraining.networkWith` (Adam, one full batch
+/// an epoch; early stopping on `validation` where given); `final` is the reported training loss after the last epoch
+/// (after the best epoch's weights are put back).
+let private train
+    (net: SequenceNet)
+    (s: Settings)
+    (validation: Validation option)
+    (loss: int -> torch.Tensor)
+    (final: unit -> torch.Tensor)
+    =
     CaseTraining.initialise net s.Seed false
+
+    let current = {
+        Net = net
+        Settings = s
+        Epochs = 0
+        Seconds = 0.0
+        TrainLoss = nan
+    }
+
+    let check =
+        validation
+        |> Option.map (fun v -> {
+            EarlyStopping.Check.Score = fun () -> v.Score current
+            EarlyStopping.Check.Rule = v.Rule
+        })
 
     let fit =
         CaseTraining.singleThreaded (fun () ->
-            CaseTraining.network net s.LearningRate s.Iterations s.Seed (fun context -> loss context.Epoch))
+            CaseTraining.networkWith check net s.LearningRate s.Iterations s.Seed (fun context -> loss context.Epoch))
 
     use _ = torch.no_grad ()
 
@@ -272,8 +303,13 @@ let internal rollWindow (net: SequenceNet) (channels: int) (context: int) (x: to
 /// its exogenous inputs [T; covariates] (`exogenous` empty, or one array per record; give each record's
 /// exogenous array the same length as the series). Every window of `Window` + 1 consecutive steps is a
 /// training sample, with the increment predicted at each of its `Window` positions; a record shorter than
-/// that gives one shorter window.
-let internal fitForecaster (s: Settings) (records: float[][][]) (exogenous: float[][][]) : Trained =
+/// that gives one shorter window. With `validation`, training stops early on its score (see `Validation`).
+let internal fitForecasterWith
+    (validation: Validation option)
+    (s: Settings)
+    (records: float[][][])
+    (exogenous: float[][][])
+    : Trained =
     if records.Length = 0 || records |> Array.exists (fun r -> r.Length < 2) then
         raise (HybridException "fitForecaster: give at least one record of at least two steps.")
 
@@ -358,7 +394,11 @@ let internal fitForecaster (s: Settings) (records: float[][][]) (exogenous: floa
 
     let warm = int (Math.Round(s.WarmStart * float s.Iterations))
 
-    train net s (fun epoch -> if epoch < warm then teacherForced () else freeRunning ()) teacherForced
+    train net s validation (fun epoch -> if epoch < warm then teacherForced () else freeRunning ()) teacherForced
+
+/// `fitForecasterWith` without validation: every iteration runs.
+let internal fitForecaster (s: Settings) (records: float[][][]) (exogenous: float[][][]) : Trained =
+    fitForecasterWith None s records exogenous
 
 let private forecastOn (model: Trained) (history: float[][]) (exogenous: float[][]) (steps: int) : float[][] =
     let channels = model.Net.Outputs
@@ -448,7 +488,7 @@ let internal fitRegression (s: Settings) (inputs: float[][][]) (targets: float[]
 
     let net = new SequenceNet("regression", features, outputs, s)
     let loss () = (square (net.forward x .- y)).mean ()
-    train net s (fun _ -> loss ()) loss
+    train net s None (fun _ -> loss ()) loss
 
 /// Applies a trained regression to `inputs` [records; T; features] (any T); returns [records; T; outputs].
 let internal regress (model: Trained) (inputs: float[][][]) : float[][][] =

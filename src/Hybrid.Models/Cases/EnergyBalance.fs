@@ -47,6 +47,11 @@
 /// Ablation (`Settings.Ablation`, the report's settings): the hybrid's first seed retrained from the same fitted EBM,
 /// network seed, data and budget with separate learning rates for θ and φ, and with a λ schedule on the physics
 /// residual of its record under the fitted EBM (`Outcome.Ablation`).
+/// Validation (`Settings.EarlyStopping`): the last 20% of the training years (1977–2000 of 1880–2000) are the
+/// validation block; every model, the physics fits included, is fitted to 1880–1976, and every network stops early
+/// on its MSE over 1977–2000 (the rollouts' years; the sequence models' forecast of them from 1976, the forcing
+/// known), patience a quarter of its epochs, the best epoch's weights restored. Learning rates and widths come from
+/// `Settings.Tuned` (`hybrid tune`) where tuned.
 module Hybrid.Models.Cases.EnergyBalance
 
 open System
@@ -60,6 +65,7 @@ open Hybrid.TensorArithmetic
 open Hybrid.Training
 open Hybrid.Models.Baselines
 open Hybrid.Models.Common
+open Hybrid.Models.Tuning
 
 /// Settings of the case. `defaults` for the report, `quick` for tests and CI.
 type Settings = {
@@ -95,6 +101,14 @@ type Settings = {
     TrainSubset: int
     /// Uncertainty of the hybrid (deep ensemble, MC dropout); `Iterations` are its hybrid iterations.
     Uncertainty: CaseUncertainty.Settings
+    /// The validation block and early stopping of every network model: the last `Share` of the covered training
+    /// years (the last 24 of 1880–2000 by default: 1977–2000) are held out, every model (the physics fits too) is
+    /// fitted to the years before them, and every network stops early on its MSE over them (`Target.Validation`).
+    EarlyStopping: EarlyStopping.Rule
+    /// Hyper-parameters chosen by `hybrid tune` (`tuning/energy-balance.csv`): per model, "learning rate" and
+    /// "width"; a model without them uses the defaults (5e-3 for θ and φ and `Width` for the hybrid and the
+    /// control, 1e-2 and 16 for the sequence models, 1e-2 and 32 for the PINN).
+    Tuned: Tuned.Values
     /// Whether the run includes the ablation of the hybrid's training (part "ablation", the first seed only, the
     /// same data and budget): separate learning rates for θ and φ, and a λ schedule on the physics residual.
     Ablation: bool
@@ -116,6 +130,8 @@ let defaults = {
     TrainFraction = 1.0
     TrainSubset = 0
     Ablation = true
+    EarlyStopping = EarlyStopping.defaults
+    Tuned = Tuned.none
     // Members get the quick hybrid budget (150 iterations, not 600): six hybrids at 600 took ≈ 5 min on a loaded
     // two-core machine.
     Uncertainty = {
@@ -172,6 +188,9 @@ type ModelResult = {
     TestMse: float
     /// Mean squared error on the training years (°C²).
     TrainMse: float
+    /// Mean squared error on the validation years (°C²; the sequence models': their forecast of them from the
+    /// years before, what early stopping and tuning score); NaN without a validation block.
+    ValidationMse: float
     /// Training wall time in seconds (a hybrid's includes the physics fit it starts from; for models run over
     /// several seeds, the mean per seed).
     TrainSeconds: float
@@ -459,6 +478,15 @@ let internal trainingYears (s: Settings) (trainYears: int) : int * int =
     let kept = TrainFraction.count "Energy balance" s.TrainFraction 2 trainYears
     TrainFraction.blockStart "Energy balance" s.TrainSubset (trainYears - kept) kept trainYears, kept
 
+/// The years every model is fitted to and the validation block after them, out of the `trainYears` up to the cut-off:
+/// (index of the first fitted year, number fitted, number of validation years). The covered block of
+/// `trainingYears` ends with `EarlyStopping.heldOut` years (at least 20 left to fit; 0 for none) held out for
+/// validation; the test years come after all of it.
+let internal split (s: Settings) (trainYears: int) : int * int * int =
+    let first, covered = trainingYears s trainYears
+    let validation = EarlyStopping.heldOut s.EarlyStopping covered 20
+    first, covered - validation, validation
+
 /// One independent part of the case's work (a task of the report's sweep): the models it trains and the network
 /// seed they start from. "physics" fits both physics models (no seed: 0); "hybrid", `ModelTable.NoPhysics` (the
 /// control), "LSTM", "Transformer" and "PINN" train one seed of that model (the hybrid and the PINN refit the physics they start from, which is
@@ -524,6 +552,9 @@ type internal Target = {
     First: int
     /// Number of years the loss covers.
     Kept: int
+    /// Number of validation years right after the covered ones (0 for none): early stopping scores the rollout's
+    /// MSE over them.
+    Validation: int
 }
 
 /// The years of `target` that the loss covers, of a record [years].
@@ -564,10 +595,12 @@ let internal fitPhysics (target: Target) (sim: Simulator) (epochs: int) : float 
 
     fit.WallTime.TotalSeconds
 
-/// How a hybrid is trained: the learning rate of the network's group φ (θ's is 5e-3) and the λ schedule of the
+/// How a hybrid is trained: the learning rates of the groups θ and φ and the λ schedule of the
 /// physics-residual term (λ times the mean square of the record's residual under the fitted EBM, `Simulator.Residual`
 /// in the consistent form of `scheme`), and whether the two-box terms are removed (the no-physics control).
 type internal Variant = {
+    /// Learning rate of θ.
+    ThetaRate: float
     /// Learning rate of φ.
     PhiRate: float
     /// Weight of the physics residual per epoch.
@@ -578,6 +611,7 @@ type internal Variant = {
 
 /// The hybrid as the case reports it: θ and φ at one rate (5e-3), no physics-residual term.
 let internal reported = {
+    ThetaRate = 5e-3
     PhiRate = 5e-3
     Lambda = LambdaSchedule.Constant 0.0
     NoPhysics = false
@@ -585,6 +619,27 @@ let internal reported = {
 
 /// The "same network, no physics" control: `reported` on `neuralOdeModel`.
 let internal noPhysics = { reported with NoPhysics = true }
+
+/// `variant` with θ and φ at the tuned rate of `model` (both 5e-3 where it has none).
+let internal tunedRates (s: Settings) (model: string) (variant: Variant) : Variant =
+    let rate = Tuned.value s.Tuned model Tuned.LearningRate 5e-3
+
+    {
+        variant with
+            ThetaRate = rate
+            PhiRate = rate
+    }
+
+/// The surface anomaly's MSE over the validation years of `target` of `sim`'s rollout (NaN without them).
+let private validationMisfit (target: Target) (sim: Simulator) : float =
+    if target.Validation = 0 then
+        nan
+    else
+        use _ = torch.no_grad ()
+        let surface = simulateSurface sim (target.First + target.Kept + target.Validation)
+        let start = int64 (target.First + target.Kept)
+        let v = int64 target.Validation
+        (square (surface.narrow (0L, start, v) .- target.Observed.narrow (0L, start, v))).mean().ToDouble()
 
 /// A hybrid (`hybridModel`, or `neuralOdeModel` under `variant.NoPhysics`) with its network N from `seed` (output
 /// layer zero, dropout `dropout`) and its physics from the raw values `start` (`physicsValues` order; T₀ alone for
@@ -603,7 +658,11 @@ let internal trainVariant
     dropout
     epochs
     =
-    let net = new Mlp("N", 2, 1, s.Width, 2, dropout = dropout, dtype = f64)
+    let key = if variant.NoPhysics then ModelTable.NoPhysics else "hybrid"
+
+    let net =
+        new Mlp("N", 2, 1, Tuned.width s.Tuned key s.Width, 2, dropout = dropout, dtype = f64)
+
     CaseTraining.initialise net seed true
 
     let sim =
@@ -611,9 +670,9 @@ let internal trainVariant
             target.Forcing
             [ "N", net ]
             (if variant.NoPhysics then
-                 neuralOdeModel s.Width s.CorrectionScale
+                 neuralOdeModel (Tuned.width s.Tuned key s.Width) s.CorrectionScale
              else
-                 hybridModel s.Width s.CorrectionScale)
+                 hybridModel (Tuned.width s.Tuned key s.Width) s.CorrectionScale)
 
     setPhysics sim start
     let halfForcing = torch.tensor (target.Forcing, dtype = f64) ./ 2.0
@@ -631,57 +690,67 @@ let internal trainVariant
 
         (square (net.forward inputs)).mean ()
 
+    let check: EarlyStopping.Check option =
+        if target.Validation = 0 then
+            None
+        else
+            Some {
+                Score = fun () -> validationMisfit target sim
+                Rule = s.EarlyStopping
+            }
+
+    let options, validation =
+        EarlyStopping.apply check epochs {
+            Trainer.defaults with
+                Epochs = epochs
+                Seed = seed
+                Groups = [|
+                    Trainer.group "theta" variant.ThetaRate (physicsRaw sim)
+                    Trainer.group "phi" variant.PhiRate (Neural.parameters net)
+                |]
+                Modules = [| net |]
+                Lambda = variant.Lambda
+        }
+
     let fit =
-        Trainer.train
-            {
-                Trainer.defaults with
-                    Epochs = epochs
-                    Seed = seed
-                    Groups = [|
-                        Trainer.group "theta" 5e-3 (physicsRaw sim)
-                        Trainer.group "phi" variant.PhiRate (Neural.parameters net)
-                    |]
-                    Modules = [| net |]
-                    Lambda = variant.Lambda
-            }
-            {
-                Loss =
-                    fun context ->
-                        let years = target.First + target.Kept
-                        let record = sim.Simulate(sim.Initial 1, yearly years).Values
-                        let surface = record[0].reshape -1L
-                        let data = Loss.mse (covered target surface) (covered target target.Observed)
-                        let n = penalty surface
-                        let total = data .+ n .* s.CorrectionPenalty
+        Trainer.train options {
+            Loss =
+                fun context ->
+                    let years = target.First + target.Kept
+                    let record = sim.Simulate(sim.Initial 1, yearly years).Values
+                    let surface = record[0].reshape -1L
+                    let data = Loss.mse (covered target surface) (covered target target.Observed)
+                    let n = penalty surface
+                    let total = data .+ n .* s.CorrectionPenalty
 
-                        match physics with
-                        | Some p when context.Lambda > 0.0 ->
-                            let r =
-                                p.Residual(
-                                    ResidualForm.Consistent scheme,
-                                    Array.init years float,
-                                    [| surface.reshape (-1L, 1L); record[1].reshape (-1L, 1L) |]
-                                )
+                    match physics with
+                    | Some p when context.Lambda > 0.0 ->
+                        let r =
+                            p.Residual(
+                                ResidualForm.Consistent scheme,
+                                Array.init years float,
+                                [| surface.reshape (-1L, 1L); record[1].reshape (-1L, 1L) |]
+                            )
 
-                            let residual = square r.Norms[0]
+                        let residual = square r.Norms[0]
 
-                            {
-                                Total = total .+ residual .* context.Lambda
-                                Parts = [| "data", data; "N penalty", n; "physics residual", residual |]
-                            }
-                        | _ -> {
-                            Total = total
-                            Parts = [| "data", data; "N penalty", n |]
-                          }
-                Validation = None
-            }
+                        {
+                            Total = total .+ residual .* context.Lambda
+                            Parts = [| "data", data; "N penalty", n; "physics residual", residual |]
+                        }
+                    | _ -> {
+                        Total = total
+                        Parts = [| "data", data; "N penalty", n |]
+                      }
+            Validation = validation
+        }
 
     net.eval () |> ignore
     sim, net, fit.WallTime.TotalSeconds
 
-/// `trainVariant reported`: the hybrid as the case reports it.
+/// `trainVariant reported` at the hybrid's tuned rate: the hybrid as the case reports it.
 let internal trainHybrid (s: Settings) (target: Target) (start: float[]) seed dropout epochs =
-    trainVariant reported None s target start seed dropout epochs
+    trainVariant (tunedRates s "hybrid" reported) None s target start seed dropout epochs
 
 /// Runs one part of the case on the split at `s.CutoffYear` (any part, in any order or process: each sets up
 /// the data and the physics it needs itself).
@@ -720,8 +789,24 @@ let runPart (s: Settings) (part: Part) : PartResult =
     let trainObserved = observed.narrow (0L, 0L, int64 trainYears)
     // The one place the training data is selected: every model is fitted to years first … trainYears − 1 only
     // (rollouts still start in 1880); "train MSE" in the table stays the error over all training years.
-    let first, kept = trainingYears s trainYears
+    // The last years of the covered ones are the validation block; every model is fitted to the `kept` before them.
+    let first, kept, validationYears = split s trainYears
     let fitObserved = observed.narrow (0L, int64 first, int64 kept)
+
+    let validationObserved =
+        observed.narrow (0L, int64 (first + kept), int64 validationYears)
+
+    let validationOf (simulated: torch.Tensor) =
+        if validationYears = 0 then
+            nan
+        else
+            (square (
+                simulated.narrow (0L, int64 (first + kept), int64 validationYears)
+                .- validationObserved
+            ))
+                .mean()
+                .ToDouble()
+
     let testObserved = observed.narrow (0L, int64 trainYears, int64 testYears)
 
     let fitted (surface: torch.Tensor) =
@@ -748,6 +833,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
             Description = description
             TestMse = square(simulated.narrow (0L, int64 trainYears, int64 testYears) - testObserved).mean().ToDouble()
             TrainMse = square(simulated.narrow (0L, 0L, int64 trainYears) - trainObserved).mean().ToDouble()
+            ValidationMse = validationOf simulated
             TrainSeconds = seconds
             InferenceSeconds = inference
             SeedTestMse = [||]
@@ -789,6 +875,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
         Observed = observed
         First = first
         Kept = kept
+        Validation = validationYears
     }
 
     // The physics fit is deterministic: a process fits once per settings and puts the same values back for the
@@ -847,7 +934,15 @@ let runPart (s: Settings) (part: Part) : PartResult =
             (fitted observed).narrow(0L, 0L, int64 (min 10 kept)).mean().ToDouble()
 
         let sim, net, seconds =
-            trainVariant noPhysics None s target [| start |] seed 0.0 s.HybridIterations
+            trainVariant
+                (tunedRates s ModelTable.NoPhysics noPhysics)
+                None
+                s
+                target
+                [| start |]
+                seed
+                0.0
+                s.HybridIterations
 
         evaluate
             ModelTable.NoPhysics
@@ -864,19 +959,41 @@ let runPart (s: Settings) (part: Part) : PartResult =
     let fullHistory =
         data.Temperature |> Array.take trainYears |> Array.map (fun t -> [| t |])
 
-    let history = fullHistory[first..]
+    let history = fullHistory[first .. first + kept - 1]
 
     let exogenous = data.Forcing |> Array.map (fun f -> [| f / 2.0 |])
 
     let sequenceModel architecture seed =
+        let key = SequenceModels.name architecture
+
+        // The validation years forecast from the years before them with the forcing known, as the test years are.
+        let validate (m: SequenceModels.Trained) =
+            let forecast =
+                SequenceModels.forecast m fullHistory[.. first + kept - 1] exogenous validationYears
+
+            (Array.map2
+                (fun (p: float[]) (t: float) -> (p[0] - t) * (p[0] - t))
+                forecast
+                data.Temperature[first + kept .. first + kept + validationYears - 1])
+            |> Array.average
+
         let m =
-            SequenceModels.fitForecaster
+            SequenceModels.fitForecasterWith
+                (if validationYears = 0 then
+                     None
+                 else
+                     Some {
+                         Score = validate
+                         Rule = s.EarlyStopping
+                     })
                 {
                     SequenceModels.defaults architecture with
                         Window = s.SequenceWindow
                         Iterations = s.SequenceIterations
                         Seed = seed
-                } [| history |] [| exogenous[first .. trainYears - 1] |]
+                        Hidden = Tuned.width s.Tuned key 16
+                        LearningRate = Tuned.value s.Tuned key Tuned.LearningRate 1e-2
+                } [| history |] [| exogenous[first .. first + kept - 1] |]
 
         let simulate () =
             let fitted = SequenceModels.oneStep m fullHistory exogenous
@@ -888,13 +1005,16 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
             torch.tensor (simulated, dtype = f64)
 
-        evaluate
-            (SequenceModels.name architecture)
-            $"{SequenceModels.name architecture} forecaster of T with F as exogenous input, {s.SequenceWindow}-year context, no physics; training years one-step ahead"
-            simulate
-            m.Seconds
-            s.SequenceIterations
-            [| "network weights", float (Neural.parameterCount m.Net) |]
+        {
+            evaluate
+                (SequenceModels.name architecture)
+                $"{SequenceModels.name architecture} forecaster of T with F as exogenous input, {s.SequenceWindow}-year context, no physics; training years one-step ahead"
+                simulate
+                m.Seconds
+                s.SequenceIterations
+                [| "network weights", float (Neural.parameterCount m.Net) |] with
+                ValidationMse = if validationYears = 0 then nan else validate m
+        }
 
     let pinnModel seed =
         let value name =
@@ -911,7 +1031,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
         let forcingTensor = torch.tensor (data.Forcing, dtype = f64)
 
         let problem = {
-            Pinn.Inputs = Array.append (yearsOf data.Years[first .. trainYears - 1]) (yearsOf data.Years[0..0])
+            Pinn.Inputs = Array.append (yearsOf data.Years[first .. first + kept - 1]) (yearsOf data.Years[0..0])
             Pinn.Targets = Array.append (history |> Array.map (fun row -> [| row[0]; nan |])) [| [| nan; 0.0 |] |]
             Pinn.Collocation = yearsOf data.Years
             Pinn.InputShift = [| 1949.0 |]
@@ -932,7 +1052,28 @@ let runPart (s: Settings) (part: Part) : PartResult =
                     torch.stack ([| surface; ocean |], 1L)
         }
 
-        let m = Pinn.fitWith s.PinnIterations seed problem
+        let validationInputs =
+            yearsOf data.Years[first + kept .. first + kept + validationYears - 1]
+
+        let validate (predict: float[][] -> float[][]) =
+            Array.map2
+                (fun (p: float[]) (t: float) -> (p[0] - t) * (p[0] - t))
+                (predict validationInputs)
+                data.Temperature[first + kept .. first + kept + validationYears - 1]
+            |> Array.average
+
+        let m =
+            Pinn.fitValidated
+                (if validationYears = 0 then None else Some validate)
+                s.EarlyStopping
+                {
+                    Pinn.defaults with
+                        Iterations = s.PinnIterations
+                        Seed = seed
+                        Width = Tuned.width s.Tuned "PINN" Pinn.defaults.Width
+                        LearningRate = Tuned.value s.Tuned "PINN" Tuned.LearningRate Pinn.defaults.LearningRate
+                }
+                problem
 
         evaluate
             "PINN"

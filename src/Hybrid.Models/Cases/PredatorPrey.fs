@@ -28,6 +28,10 @@
 /// Every model with a network (both hybrids, the control, the autoregressive MLP, the sequence models and the PINN) is trained
 /// from `Seeds` network seeds: its test MSE is the mean over them (the spread is reported); its forecast,
 /// parameters and train MSE are those of the first seed. The physics fits start from fixed values (no seed).
+/// Validation (`Settings.EarlyStopping`): the last 20% of the kept training years (1913–1915 of 1900–1915) are the
+/// validation block; every model, the physics fit included, is fitted to the years before them (1900–1912), and every
+/// network stops early on its forecast of them from the observed 1912 state (patience a quarter of its epochs, the
+/// best epoch's weights restored). Learning rates and widths come from `Settings.Tuned` (`hybrid tune`) where tuned.
 module Hybrid.Models.Cases.PredatorPrey
 
 open System
@@ -41,6 +45,7 @@ open Hybrid.Compiler
 open Hybrid.Training
 open Hybrid.Models.Baselines
 open Hybrid.Models.Common
+open Hybrid.Models.Tuning
 
 /// Settings of the case. `defaults` for the report, `quick` for tests and CI.
 type Settings = {
@@ -78,6 +83,14 @@ type Settings = {
     TrainSubset: int
     /// Uncertainty of the additive hybrid (deep ensemble, MC dropout); `Iterations` are its hybrid iterations.
     Uncertainty: CaseUncertainty.Settings
+    /// The validation block and early stopping of every network model: the last `Share` of the kept training years
+    /// (`Selection.ValidationYears`) are held out, every model (the physics fit too) trains on the years before them,
+    /// and every network stops early on its forecast of them from the last training year's observed state.
+    EarlyStopping: EarlyStopping.Rule
+    /// Hyper-parameters chosen by `hybrid tune` (`tuning/predator-prey.csv`): per model, "learning rate" and
+    /// "width"; a model without them uses the defaults (5e-3 and `Width` for the ODE models and the MLP, 1e-2 and 16
+    /// for the sequence models, 1e-2 and 32 for the PINN).
+    Tuned: Tuned.Values
     /// Adds the learning-rate ablation row (issue #15, 2 d): the additive hybrid with separate rates, θ (the LV rates)
     /// 0.05 and φ (the network) 5e-3, against the table's shared rate 5e-3 for both; same seeds, data and budget.
     Ablation: bool
@@ -106,6 +119,8 @@ let defaults = {
             Iterations = 250
     }
     Ablation = true
+    EarlyStopping = EarlyStopping.defaults
+    Tuned = Tuned.none
 }
 
 /// Quick settings (`hybrid report --quick`, three seeds; tests cut them to one): 250 / 250 / 500 iterations, 2 RK4 steps a year, no ablation row.
@@ -135,6 +150,9 @@ type ModelResult = {
     TestMse: float
     /// Mean squared error of the `Horizon`-year training windows, 1900–1915 (thousands²); NaN if untrained.
     TrainMse: float
+    /// Mean squared error of the forecast of the validation years from the last training year's observed state
+    /// (thousands²; what early stopping and tuning score); NaN without a validation block.
+    ValidationMse: float
     /// Training wall time in seconds (0 for fixed models; for models run over several seeds, the mean per seed).
     TrainSeconds: float
     /// Wall time of the test forecast, 1916–1920 (s; the first seed's).
@@ -174,8 +192,11 @@ type Selection = {
     /// Training years kept: ⌈TrainFraction · trainYears⌉ contiguous years, at least 2 (one transition).
     /// The most recent for `TrainSubset` 0, a seeded random block otherwise.
     KeptYears: int
-    /// Years each training window is rolled out: `Horizon`, shortened to `KeptYears − 1` when fewer years are
-    /// kept (two years leave one one-year window). The sequence models shorten their context likewise.
+    /// The last years of the kept ones held out as validation data (`EarlyStopping.heldOut` of `KeptYears`, leaving
+    /// at least 3 years to train on; 0 for none): every model trains on the `KeptYears − ValidationYears` years before.
+    ValidationYears: int
+    /// Years each training window is rolled out: `Horizon`, shortened to `KeptYears − ValidationYears − 1` when
+    /// fewer years are trained on (two years leave one one-year window).
     WindowYears: int
 }
 
@@ -183,11 +204,13 @@ type Selection = {
 /// random block otherwise), and the window length they allow.
 let internal selection (s: Settings) (trainYears: int) : Selection =
     let kept = TrainFraction.count "Predator–prey" s.TrainFraction 2 trainYears
+    let validation = EarlyStopping.heldOut s.EarlyStopping kept 3
 
     {
         FirstYear = TrainFraction.blockStart "Predator–prey" s.TrainSubset (trainYears - kept) kept trainYears
         KeptYears = kept
-        WindowYears = min s.Horizon (kept - 1)
+        ValidationYears = validation
+        WindowYears = min s.Horizon (kept - validation - 1)
     }
 
 /// The record as shipped with the library (data/hudson-bay-lynx-hare.csv): years and [hare, lynx] rows.
@@ -483,18 +506,55 @@ let runPart (s: Settings) (part: Part) : PartResult =
     let kept = selection s trainYears
     let first = kept.FirstYear
     let lastKept = first + kept.KeptYears - 1
+    // Models train on years first … lastFit; lastFit + 1 … lastKept are the validation years.
+    let fitYears = kept.KeptYears - kept.ValidationYears
+    let lastFit = first + fitYears - 1
 
     let obs =
         torch.tensor(Array.concat observed, dtype = f64).reshape (int64 years.Length, 2L)
 
     let truthTest = obs.narrow (0L, int64 trainYears, int64 testYears)
     let last = obs.narrow (0L, int64 (trainYears - 1), 1L) // observed 1915, [1; 2]
-    let keptObs = (obs.narrow (0L, int64 first, int64 kept.KeptYears)).unsqueeze 1L // [kept; 1; 2]
+    let keptObs = (obs.narrow (0L, int64 first, int64 fitYears)).unsqueeze 1L // [fit years; 1; 2]
+    let fitEnd = obs.narrow (0L, int64 lastFit, 1L) // the last training year's observed state, [1; 2]
+
+    let validationTruth =
+        obs.narrow (0L, int64 (lastFit + 1), int64 kept.ValidationYears)
+
+    // The validation MSE of a forecast of the validation years [years; 2] (NaN without them).
+    let validationOf (forecast: torch.Tensor) =
+        if kept.ValidationYears = 0 then
+            nan
+        else
+            (square (forecast .- validationTruth)).mean().ToDouble()
+
+    // A rollout model's validation MSE: its forecast from the last training year's observed state.
+    let validationMse (simulate: torch.Tensor -> int -> torch.Tensor) =
+        if kept.ValidationYears = 0 then
+            nan
+        else
+            use _ = torch.no_grad ()
+            validationOf ((simulate fitEnd kept.ValidationYears).narrow(0L, 1L, int64 kept.ValidationYears).squeeze 1L)
+
+    // Early stopping on `score` (the case's rule; none without validation years).
+    let checkOf (score: unit -> float) : EarlyStopping.Check option =
+        if kept.ValidationYears = 0 then
+            None
+        else
+            Some {
+                Score = score
+                Rule = s.EarlyStopping
+            }
+
+    // Trainer options and validation of a model trained for `epochs` with early stopping on `score`.
+    let stopping (score: unit -> float) (epochs: int) (o: TrainOptions) =
+        EarlyStopping.apply (checkOf score) epochs o
+
 
     // Window loss on scaled values for a rollout function (x0 [B; 2], years) → [years + 1; B; 2]: every window of
     // h years in the kept training years (`Windows`), started from its observed first state.
     let windowResiduals (simulate: torch.Tensor -> int -> torch.Tensor) (h: int) =
-        let target = Windows.take keptObs (Windows.starts kept.KeptYears 1 h) h
+        let target = Windows.take keptObs (Windows.starts fitYears 1 h) h
         (simulate target[0L] h .- target) ./ scale
 
     let windowLoss simulate (h: int) =
@@ -524,6 +584,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
             Description = description
             TestMse = (square (forecast .- truthTest)).mean().ToDouble()
             TrainMse = trainMse
+            ValidationMse = validationMse simulate
             TrainSeconds = seconds
             InferenceSeconds = inference
             Epochs = 0
@@ -574,7 +635,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
             | true, fit -> fit
             | _ ->
                 let sim, _, seconds =
-                    fitLotkaVolterra s.PhysicsIterations s.Substeps kept.WindowYears observed[first..lastKept]
+                    fitLotkaVolterra s.PhysicsIterations s.Substeps kept.WindowYears observed[first..lastFit]
 
                 let fit =
                     (rates @ [ "H0"; "L0" ]
@@ -607,8 +668,10 @@ let runPart (s: Settings) (part: Part) : PartResult =
     // jointly with the LV rates, with an L2 penalty on its outputs at the training states. Returns the result, the
     // network and the trained rollout. For the no-physics control (a model without the rates) the same code trains
     // the network alone.
-    let hybridTrained thetaRate dropout iterations name description seed (m: Model) =
-        let net = new Mlp("correction", 2, 2, s.Width, 2, dropout = dropout, dtype = f64)
+    let hybridTrained key thetaRate phiRate dropout iterations name description seed (m: Model) =
+        let net =
+            new Mlp("correction", 2, 2, Tuned.width s.Tuned key s.Width, 2, dropout = dropout, dtype = f64)
+
         CaseTraining.initialise net seed true
         let sim = compileWith m (Some net)
 
@@ -624,32 +687,33 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
         let simulate = simulateFrom sim s.Substeps
 
-        let fit =
-            Trainer.train
-                {
-                    Trainer.defaults with
-                        Epochs = iterations
-                        Seed = seed
-                        Groups = [|
-                            if not present.IsEmpty then
-                                Trainer.group "theta" thetaRate [ for n in present -> (sim.Param n).Raw ]
-                            Trainer.group "phi" 5e-3 (Neural.parameters net)
-                        |]
-                        Horizon = growing iterations
-                        Modules = [| net |]
-                }
-                {
-                    Loss =
-                        fun ctx ->
-                            let data = windowLoss simulate ctx.Horizon
-                            let penalty = s.CorrectionPenalty .* (square (net.forward trainingStates)).mean ()
+        let options, validation =
+            stopping (fun () -> validationMse simulate) iterations {
+                Trainer.defaults with
+                    Epochs = iterations
+                    Seed = seed
+                    Groups = [|
+                        if not present.IsEmpty then
+                            Trainer.group "theta" thetaRate [ for n in present -> (sim.Param n).Raw ]
+                        Trainer.group "phi" phiRate (Neural.parameters net)
+                    |]
+                    Horizon = growing iterations
+                    Modules = [| net |]
+            }
 
-                            {
-                                Total = data .+ penalty
-                                Parts = [| "data", data; "penalty", penalty |]
-                            }
-                    Validation = None
-                }
+        let fit =
+            Trainer.train options {
+                Loss =
+                    fun ctx ->
+                        let data = windowLoss simulate ctx.Horizon
+                        let penalty = s.CorrectionPenalty .* (square (net.forward trainingStates)).mean ()
+
+                        {
+                            Total = data .+ penalty
+                            Parts = [| "data", data; "penalty", penalty |]
+                        }
+                Validation = validation
+            }
 
         net.eval () |> ignore
 
@@ -678,15 +742,22 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
         result, net, simulate
 
-    let hybridModel name description m seed =
-        let result, _, _ = hybridTrained 5e-3 0.0 s.HybridIterations name description seed m
+    // The table's hybrids and the control: θ and φ at one rate (5e-3, or the model's tuned rate).
+    let hybridModel key name description m seed =
+        let rate = Tuned.value s.Tuned key Tuned.LearningRate 5e-3
+
+        let result, _, _ =
+            hybridTrained key rate rate 0.0 s.HybridIterations name description seed m
+
         result
 
     // The learning-rate ablation: the additive hybrid with θ at 0.05 (the physics fit's rate) and φ at 5e-3.
     let separateRates seed =
         let result, _, _ =
             hybridTrained
+                "hybrid"
                 0.05
+                5e-3
                 0.0
                 s.HybridIterations
                 SeparateRates
@@ -698,12 +769,14 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
     let hybrid =
         hybridModel
+            "hybrid"
             "hybrid (LV + MLP)"
             "Lotka–Volterra + additive MLP correction on both rates, trained jointly from the fitted LV"
             additiveModel
 
     let interaction =
         hybridModel
+            "interaction"
             "hybrid (neural interaction)"
             "dH/dt = αH − β e^N₁ HL, dL/dt = δ e^N₂ HL − γL; N(H, L) an MLP, trained jointly from the fitted LV"
             interactionModel
@@ -712,34 +785,40 @@ let runPart (s: Settings) (part: Part) : PartResult =
     let noPhysics =
         hybridModel
             ModelTable.NoPhysics
+            ModelTable.NoPhysics
             "dH/dt = 10 NH(H, L), dL/dt = 10 NL(H, L): the additive hybrid without its Lotka–Volterra terms (same MLP, seeds, Adam rate, penalty and windows), starting at zero"
             neuralOdeModel
 
     // Pure data-driven: autoregressive residual MLP, one year a step, on the same windows.
     let data seed =
-        let ar = new Mlp("autoregressive", 2, 2, s.Width, 2, dtype = f64)
+        let ar =
+            new Mlp("autoregressive", 2, 2, Tuned.width s.Tuned "MLP" s.Width, 2, dtype = f64)
+
         CaseTraining.initialise ar seed false
 
         let arStep (x: torch.Tensor) =
             x .+ scale .* ar.forward (x ./ inputScale)
 
+        let options, validation =
+            stopping (fun () -> validationMse (iterate arStep)) s.DataIterations {
+                Trainer.defaults with
+                    Epochs = s.DataIterations
+                    Seed = seed
+                    Groups = [|
+                        Trainer.group "phi" (Tuned.value s.Tuned "MLP" Tuned.LearningRate 5e-3) (Neural.parameters ar)
+                    |]
+                    Horizon = growing s.DataIterations
+                    Modules = [| ar |]
+            }
+
         let fit =
-            Trainer.train
-                {
-                    Trainer.defaults with
-                        Epochs = s.DataIterations
-                        Seed = seed
-                        Groups = [| Trainer.group "phi" 5e-3 (Neural.parameters ar) |]
-                        Horizon = growing s.DataIterations
-                        Modules = [| ar |]
-                }
-                {
-                    Loss =
-                        fun ctx ->
-                            let l = windowLoss (iterate arStep) ctx.Horizon
-                            { Total = l; Parts = [| "data", l |] }
-                    Validation = None
-                }
+            Trainer.train options {
+                Loss =
+                    fun ctx ->
+                        let l = windowLoss (iterate arStep) ctx.Horizon
+                        { Total = l; Parts = [| "data", l |] }
+                Validation = validation
+            }
 
         evaluate
             "MLP autoregressive"
@@ -758,14 +837,15 @@ let runPart (s: Settings) (part: Part) : PartResult =
         |> Array.concat
         |> Array.average
 
-    let baseline name description epochs (fit: int -> (float[][] * float) * float * float * int64) seed =
-        let (forecast, inference), trainMse, seconds, weights = fit seed
+    let baseline name description epochs (fit: int -> (float[][] * float) * float * float * float * int64) seed =
+        let (forecast, inference), trainMse, validation, seconds, weights = fit seed
 
         {
             Name = name
             Description = description
             TestMse = testMse forecast
             TrainMse = trainMse
+            ValidationMse = validation
             TrainSeconds = seconds
             InferenceSeconds = inference
             Epochs = epochs
@@ -776,7 +856,10 @@ let runPart (s: Settings) (part: Part) : PartResult =
         }
 
     let history =
-        observed[first..lastKept] |> Array.map (Array.map (fun v -> v / inputScale))
+        observed[first..lastFit] |> Array.map (Array.map (fun v -> v / inputScale))
+
+    let validationRows (forecast: float[][]) =
+        validationOf (torch.tensor(Array.concat forecast, dtype = f64).reshape (int64 forecast.Length, 2L))
 
     // Forecasts start from as many years as were kept, up to 1915 (the kept years themselves for subset 0).
     let context =
@@ -789,13 +872,30 @@ let runPart (s: Settings) (part: Part) : PartResult =
             $"{SequenceModels.name architecture} forecaster of the record (÷ {inputScale}), {s.SequenceWindow}-year context, no physics; train MSE one-step"
             s.SequenceIterations
             (fun seed ->
+                let key = SequenceModels.name architecture
+
+                // The validation years forecast from the training years, as the test years are from 1915.
+                let validate (m: SequenceModels.Trained) =
+                    SequenceModels.forecast m history [||] kept.ValidationYears
+                    |> Array.map (Array.map (fun v -> v * inputScale))
+                    |> validationRows
+
                 let m =
-                    SequenceModels.fitForecaster
+                    SequenceModels.fitForecasterWith
+                        (if kept.ValidationYears = 0 then
+                             None
+                         else
+                             Some {
+                                 Score = validate
+                                 Rule = s.EarlyStopping
+                             })
                         {
                             SequenceModels.defaults architecture with
                                 Window = s.SequenceWindow
                                 Iterations = s.SequenceIterations
                                 Seed = seed
+                                Hidden = Tuned.width s.Tuned key 16
+                                LearningRate = Tuned.value s.Tuned key Tuned.LearningRate 1e-2
                         } [| history |] [||]
 
                 let forecast =
@@ -803,7 +903,9 @@ let runPart (s: Settings) (part: Part) : PartResult =
                         SequenceModels.forecast m context [||] testYears
                         |> Array.map (Array.map (fun v -> v * inputScale)))
 
-                forecast, m.TrainLoss * inputScale * inputScale, m.Seconds, Neural.parameterCount m.Net)
+                let validation = if kept.ValidationYears = 0 then nan else validate m
+
+                forecast, m.TrainLoss * inputScale * inputScale, validation, m.Seconds, Neural.parameterCount m.Net)
 
     let pinn seed =
         let physicsSim = fittedSim ()
@@ -814,8 +916,8 @@ let runPart (s: Settings) (part: Part) : PartResult =
             s.PinnIterations
             (fun seed ->
                 let problem = {
-                    Pinn.Inputs = years[first..lastKept] |> Array.map (fun y -> [| float y |])
-                    Pinn.Targets = observed[first..lastKept]
+                    Pinn.Inputs = years[first..lastFit] |> Array.map (fun y -> [| float y |])
+                    Pinn.Targets = observed[first..lastFit]
                     Pinn.Collocation =
                         Array.init (4 * (years.Length - 1) + 1) (fun i -> [| float years[0] + 0.25 * float i |])
                     Pinn.InputShift = [| float years[0] + 10.0 |]
@@ -825,7 +927,24 @@ let runPart (s: Settings) (part: Part) : PartResult =
                     Pinn.Residual = fun f -> (f.D f.U 0 .- tendency physicsSim f.U) ./ scale
                 }
 
-                let m = Pinn.fitWith s.PinnIterations seed problem
+                let validationYears =
+                    years[lastFit + 1 .. lastKept] |> Array.map (fun y -> [| float y |])
+
+                let validate (predict: float[][] -> float[][]) =
+                    validationRows (predict validationYears)
+
+                let m =
+                    Pinn.fitValidated
+                        (if kept.ValidationYears = 0 then None else Some validate)
+                        s.EarlyStopping
+                        {
+                            Pinn.defaults with
+                                Iterations = s.PinnIterations
+                                Seed = seed
+                                Width = Tuned.width s.Tuned "PINN" Pinn.defaults.Width
+                                LearningRate = Tuned.value s.Tuned "PINN" Tuned.LearningRate Pinn.defaults.LearningRate
+                        }
+                        problem
 
                 let predicted, inference =
                     CaseTraining.timed (fun () -> m.Predict(years |> Array.map (fun y -> [| float y |])))
@@ -833,12 +952,18 @@ let runPart (s: Settings) (part: Part) : PartResult =
                 let trainMse =
                     Array.map2
                         (Array.map2 (fun (a: float) b -> (a - b) * (a - b)))
-                        predicted[first..lastKept]
+                        predicted[first..lastFit]
                         problem.Targets
                     |> Array.concat
                     |> Array.average
 
-                (Array.skip trainYears predicted, inference), trainMse, m.Seconds, Neural.parameterCount m.Net)
+                let validation = if kept.ValidationYears = 0 then nan else validate m.Predict
+
+                (Array.skip trainYears predicted, inference),
+                trainMse,
+                validation,
+                m.Seconds,
+                Neural.parameterCount m.Net)
             seed
 
     let trainedFor epochs (m: ModelResult) = { m with Epochs = epochs }
@@ -848,7 +973,8 @@ let runPart (s: Settings) (part: Part) : PartResult =
     let uncertainty () =
         CaseUncertainty.run s.Uncertainty [| "1916–1920", truthTest.reshape -1L |] (fun seed dropout ->
             let result, net, simulate =
-                hybridTrained 5e-3 dropout s.Uncertainty.Iterations "member" "" seed additiveModel
+                let rate = Tuned.value s.Tuned "hybrid" Tuned.LearningRate 5e-3
+                hybridTrained "hybrid" rate rate dropout s.Uncertainty.Iterations "member" "" seed additiveModel
 
             {
                 Modules = [| net |]

@@ -34,24 +34,37 @@ let initialise (net: torch.nn.Module) (seed: int) (zeroOutput: bool) =
 
 /// Trains the parameters of `net` alone (one group "phi" at `rate`) with `Trainer.train` for `epochs` full-batch
 /// epochs from `seed` (the trainer's epoch seeds; the weights themselves are set by `initialise`), `net` in
-/// training mode. `loss` sees the trainer's context (its epoch, for objectives that change during training). The
-/// pure-ML baselines' one entry to the trainer.
-let network (net: torch.nn.Module) (rate: float) (epochs: int) (seed: int) (loss: TrainContext -> torch.Tensor) =
-    Trainer.train
-        {
+/// training mode, with early stopping on `check` where given (`EarlyStopping.apply`: validated every `Every` epochs,
+/// the best epoch restored). `loss` sees the trainer's context (its epoch, for objectives that change during
+/// training). The pure-ML baselines' one entry to the trainer.
+let networkWith
+    (check: EarlyStopping.Check option)
+    (net: torch.nn.Module)
+    (rate: float)
+    (epochs: int)
+    (seed: int)
+    (loss: TrainContext -> torch.Tensor)
+    =
+    let options, validation =
+        EarlyStopping.apply check epochs {
             Trainer.defaults with
                 Epochs = epochs
                 Seed = seed
                 Groups = [| Trainer.group "phi" rate (Neural.parameters net) |]
                 Modules = [| net |]
         }
-        {
-            Loss =
-                fun context ->
-                    let l = loss context
-                    { Total = l; Parts = [| "data", l |] }
-            Validation = None
-        }
+
+    Trainer.train options {
+        Loss =
+            fun context ->
+                let l = loss context
+                { Total = l; Parts = [| "data", l |] }
+        Validation = validation
+    }
+
+/// `networkWith` without validation: every epoch runs, the last parameters are kept.
+let network (net: torch.nn.Module) (rate: float) (epochs: int) (seed: int) (loss: TrainContext -> torch.Tensor) =
+    networkWith None net rate epochs seed loss
 
 /// Runs `f` with libtorch limited to one intra-op thread and restores the previous count afterwards. For tiny
 /// networks (tens of units, batches of tens) extra threads cost more than they save, and when the machine's

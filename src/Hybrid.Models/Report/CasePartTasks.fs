@@ -101,3 +101,26 @@ let ofResult (model: ModelRow -> (string -> float[]) -> 'M) (r: TaskResult) : Ca
             else
                 [||]
     }
+
+/// Each model's validation MSE (`validation` of the model) as a "validation" "mse" row of `case` at `seed`: the
+/// cases with early stopping add them to a part's result rows.
+let validationRows (case: string) (seed: int) (validation: 'M -> string * float) (models: 'M[]) : ResultRow[] =
+    models
+    |> Array.map (fun m ->
+        let name, value = validation m
+
+        {
+            Case = case
+            Model = name
+            Split = "validation"
+            Metric = "mse"
+            Seed = seed
+            Value = value
+        })
+
+/// The validation MSE of model `name` in a task result (NaN in a result written without one).
+let validationOf (r: TaskResult) (name: string) : float =
+    r.Rows
+    |> Array.tryFind (fun row -> row.Model = name && row.Split = "validation" && row.Metric = "mse")
+    |> Option.map (fun row -> row.Value)
+    |> Option.defaultValue nan

@@ -107,6 +107,8 @@ let private cases (seeds: int) : Case list =
                             TrainSubset = k
                             Seeds = seeds
                             Uncertainty = CaseUncertainty.off
+                            // The hyper-parameters `hybrid tune` chose, as in the case's own section.
+                            Tuned = Hybrid.Models.Tuning.TuningFile.load "predator-prey"
                     })
                         .Models
                     |> Array.map (fun m -> m.Name, m.TestMse)
@@ -168,6 +170,8 @@ let private cases (seeds: int) : Case list =
                             TrainSubset = k
                             Seeds = seeds
                             Uncertainty = CaseUncertainty.off
+                            // The hyper-parameters `hybrid tune` chose, as in the case's own section.
+                            Tuned = Hybrid.Models.Tuning.TuningFile.load "energy-balance"
                     })
                         .Models
                     |> Array.map (fun m -> m.Name, m.TestMse)

@@ -14,7 +14,7 @@ let Name = "energy-balance"
 
 /// The settings of a key: "quick", "full" (the report's), and "tiny" (two seeds of a few iterations each, for
 /// the sweep tests; seconds, not minutes).
-let settings (key: string) : EnergyBalance.Settings =
+let baseSettings (key: string) : EnergyBalance.Settings =
     Experiment.pick key EnergyBalance.quick EnergyBalance.defaults {
         EnergyBalance.quick with
             PhysicsIterations = 40
@@ -29,17 +29,43 @@ let settings (key: string) : EnergyBalance.Settings =
             }
     }
 
+/// The settings of a key with the hyper-parameters `hybrid tune` chose (`tuning/energy-balance.csv`, `TuningFile.load`)
+/// for "quick" and "full" where the file exists; "tiny" (tests) never reads it. The report does not tune.
+let settings (key: string) : EnergyBalance.Settings =
+    let s = baseSettings key
+
+    if key = "tiny" then
+        s
+    else
+        {
+            s with
+                Tuned = Hybrid.Models.Tuning.TuningFile.load Name
+        }
+
 /// The task result of one part's result (rows, one "simulated:<model>" series and "description:<model>" text per
 /// model; the uncertainty part's methods as `UncertaintyRows`).
 let toResult (task: TaskSpec) (r: EnergyBalance.PartResult) : TaskResult =
-    CasePartTasks.toResult
-        Name
-        ModelTable.rowOf
-        (fun (m: EnergyBalance.ModelResult) -> [| "simulated", m.Simulated |])
-        task
-        r
+    let result =
+        CasePartTasks.toResult
+            Name
+            ModelTable.rowOf
+            (fun (m: EnergyBalance.ModelResult) -> [| "simulated", m.Simulated |])
+            task
+            r
 
-/// The part's result back from its task result.
+    {
+        result with
+            Rows =
+                Array.append
+                    result.Rows
+                    (CasePartTasks.validationRows
+                        Name
+                        task.Seed
+                        (fun (m: EnergyBalance.ModelResult) -> m.Name, m.ValidationMse)
+                        r.Models)
+    }
+
+/// The part's result back from its task result (each model's validation MSE from its "validation" row).
 let ofResult (r: TaskResult) : EnergyBalance.Part * EnergyBalance.PartResult =
     CasePartTasks.ofResult
         (fun (row: ModelTable.ModelRow) series -> {
@@ -51,6 +77,7 @@ let ofResult (r: TaskResult) : EnergyBalance.Part * EnergyBalance.PartResult =
             InferenceSeconds = row.InferenceSeconds
             Epochs = row.Epochs
             SeedTestMse = row.SeedTestMse
+            ValidationMse = CasePartTasks.validationOf r row.Name
             PhysicsResidual = row.PhysicsResidual
             Parameters = row.Parameters
             Simulated = series "simulated"

@@ -13,7 +13,7 @@ let Name = "predator-prey"
 
 /// The settings of a key: "quick", "full" (the report's), and "tiny" (two seeds of a few iterations each, for
 /// tests).
-let settings (key: string) : PredatorPrey.Settings =
+let baseSettings (key: string) : PredatorPrey.Settings =
     Experiment.pick key PredatorPrey.quick PredatorPrey.defaults {
         PredatorPrey.quick with
             PhysicsIterations = 40
@@ -29,17 +29,43 @@ let settings (key: string) : PredatorPrey.Settings =
             }
     }
 
+/// The settings of a key with the hyper-parameters `hybrid tune` chose (`tuning/predator-prey.csv`, `TuningFile.load`)
+/// for "quick" and "full" where the file exists; "tiny" (tests) never reads it. The report does not tune.
+let settings (key: string) : PredatorPrey.Settings =
+    let s = baseSettings key
+
+    if key = "tiny" then
+        s
+    else
+        {
+            s with
+                Tuned = Hybrid.Models.Tuning.TuningFile.load Name
+        }
+
 /// The task result of one part's result (rows, one "forecast:<model>" series and "description:<model>" text per
 /// model; the uncertainty part's methods as `UncertaintyRows`).
 let toResult (task: TaskSpec) (r: PredatorPrey.PartResult) : TaskResult =
-    CasePartTasks.toResult
-        Name
-        ModelTable.rowOf
-        (fun (m: PredatorPrey.ModelResult) -> [| "forecast", Array.concat m.Forecast |])
-        task
-        r
+    let result =
+        CasePartTasks.toResult
+            Name
+            ModelTable.rowOf
+            (fun (m: PredatorPrey.ModelResult) -> [| "forecast", Array.concat m.Forecast |])
+            task
+            r
 
-/// The part's result back from its task result.
+    {
+        result with
+            Rows =
+                Array.append
+                    result.Rows
+                    (CasePartTasks.validationRows
+                        Name
+                        task.Seed
+                        (fun (m: PredatorPrey.ModelResult) -> m.Name, m.ValidationMse)
+                        r.Models)
+    }
+
+/// The part's result back from its task result (each model's validation MSE from its "validation" row).
 let ofResult (r: TaskResult) : PredatorPrey.Part * PredatorPrey.PartResult =
     CasePartTasks.ofResult
         (fun (row: ModelTable.ModelRow) series -> {
@@ -51,6 +77,7 @@ let ofResult (r: TaskResult) : PredatorPrey.Part * PredatorPrey.PartResult =
             InferenceSeconds = row.InferenceSeconds
             Epochs = row.Epochs
             SeedTestMse = row.SeedTestMse
+            ValidationMse = CasePartTasks.validationOf r row.Name
             PhysicsResidual = row.PhysicsResidual
             Parameters = row.Parameters
             Forecast = series "forecast" |> Array.chunkBySize 2

@@ -28,8 +28,12 @@ let report: Experiment list = [
     DataEfficiencyTasks.experiment
 ]
 
-/// Every experiment a sweep can run: the report's and the synthetic one.
-let all: Experiment list = report @ [ Synthetic.experiment ]
+/// Every experiment a sweep can run: the report's, the hyper-parameter searches of `hybrid tune`
+/// ("tune-<case>") and the synthetic one.
+let all: Experiment list =
+    report
+    @ Hybrid.Models.Tuning.TuningTasks.experiments Hybrid.Models.Tuning.TuningExperiment.DefaultTrials
+    @ [ Synthetic.experiment ]
 
 /// The experiment named `name`; an unknown name raises a `HybridException` that lists the known ones.
 let find (name: string) : Experiment =

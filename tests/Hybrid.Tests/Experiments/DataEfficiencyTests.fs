@@ -317,7 +317,9 @@ let tests =
                 Directory.Delete(dir, true)
         }
 
-        test "predator–prey: a fraction keeps the most recent years, windows shortened where needed" {
+        // The quick settings hold out round(0.2 · kept) years (at least 1) for validation where at least 3 remain.
+        test
+            "predator–prey: a fraction keeps the most recent years, the last of them for validation, windows shortened where needed" {
             let at f =
                 PredatorPrey.selection
                     {
@@ -331,36 +333,40 @@ let tests =
                 {
                     FirstYear = 0
                     KeptYears = 16
+                    ValidationYears = 3
                     WindowYears = 5
                 }
-                "all 16 years, 5-year windows"
+                "all 16 years, 1913–1915 for validation, 5-year windows"
 
             Expect.equal
                 (at 0.5)
                 {
                     FirstYear = 8
                     KeptYears = 8
+                    ValidationYears = 2
                     WindowYears = 5
                 }
-                "1908–1915"
+                "1908–1915, 1914–1915 for validation"
 
             Expect.equal
                 (at 0.25)
                 {
                     FirstYear = 12
                     KeptYears = 4
-                    WindowYears = 3
+                    ValidationYears = 1
+                    WindowYears = 2
                 }
-                "1912–1915, 3-year window"
+                "1912–1915, 1915 for validation, 2-year windows"
 
             Expect.equal
                 (at 0.1)
                 {
                     FirstYear = 14
                     KeptYears = 2
+                    ValidationYears = 0
                     WindowYears = 1
                 }
-                "1914–1915, one 1-year window"
+                "1914–1915, no validation (one year would be left to train on), one 1-year window"
         }
 
         test "pharmacokinetics: a fraction keeps the first ⌈f·n⌉ training subjects of the fold" {

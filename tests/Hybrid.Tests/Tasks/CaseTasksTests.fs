@@ -36,6 +36,7 @@ let tests =
                 Expect.equal (bits a.TestMse) (bits b.TestMse) $"{a.Name}: test MSE"
                 Expect.equal (Array.map bits a.SeedTestMse) (Array.map bits b.SeedTestMse) $"{a.Name}: per seed"
                 Expect.equal (bits a.TrainMse) (bits b.TrainMse) $"{a.Name}: train MSE"
+                Expect.equal (bits a.ValidationMse) (bits b.ValidationMse) $"{a.Name}: validation MSE"
                 Expect.equal (bits a.PhysicsResidual) (bits b.PhysicsResidual) $"{a.Name}: physics residual"
                 Expect.equal a.Epochs b.Epochs $"{a.Name}: epochs"
                 Expect.equal a.Description b.Description $"{a.Name}: description"
