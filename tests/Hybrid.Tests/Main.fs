@@ -43,6 +43,7 @@ let main argv =
         Kernels.DerivativeTests.tests
         Training.UdeTests.tests
         Training.FusionTests.tests
+        Training.FusedRolloutTests.tests
         Training.TrainerTests.tests
         Training.LbfgsTests.tests
         Training.InitialFitTests.tests
