@@ -65,6 +65,7 @@ let main argv =
         Cases.TumourTests.tests
         Report.StatisticsTests.tests
         Report.ModelTableTests.tests
+        Report.AblationTableTests.tests
         Report.ClaimsTests.tests
         Experiments.DataEfficiencyTests.tests
         Report.ReportCsvTests.tests

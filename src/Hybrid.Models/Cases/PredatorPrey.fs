@@ -78,8 +78,10 @@ type Settings = {
     TrainSubset: int
     /// Uncertainty of the additive hybrid (deep ensemble, MC dropout); `Iterations` are its hybrid iterations.
     Uncertainty: CaseUncertainty.Settings
-    /// Adds the learning-rate ablation row (issue #15, 2 d): the additive hybrid with separate rates, θ (the LV rates)
-    /// 0.05 and φ (the network) 5e-3, against the table's shared rate 5e-3 for both; same seeds, data and budget.
+    /// Adds the ablation (issue #15, 2 b–d; `Outcome.Ablation`), each variant from the additive hybrid's network seeds,
+    /// data, windows and budget: separate rates (θ 0.05, φ 5e-3 against the table's 5e-3 for both), a λ schedule on
+    /// the physics residual, and α-fusion of the Lotka–Volterra model with the no-physics neural ODE (scalar α,
+    /// per-point gate).
     Ablation: bool
 }
 
@@ -165,6 +167,8 @@ type Outcome = {
     Models: ModelResult[]
     /// Calibration of the additive hybrid's deep ensemble and MC dropout on 1916–1920 (issue #6 e).
     Uncertainty: CaseUncertainty.MethodResult[]
+    /// The ablation rows (`AblationTable.names`, over the additive hybrid's seeds; empty without `Settings.Ablation`).
+    Ablation: ModelResult[]
 }
 
 /// The training data a `TrainFraction` keeps out of the `trainYears` training years.
@@ -432,12 +436,16 @@ let private rows (t: torch.Tensor) : float[][] =
 /// refit the physics they start from, which is deterministic); "uncertainty" runs the additive hybrid's deep
 /// ensemble and MC dropout (seed: the first member's).
 /// Its Model is "physics", "hybrid", "interaction", `ModelTable.NoPhysics` (the control, trained like "hybrid" without
-/// the physics fit), "MLP", "LSTM", "Transformer", "PINN", "separate rates" (the
-/// learning-rate ablation, with `Settings.Ablation`) or "uncertainty".
+/// the physics fit), "MLP", "LSTM", "Transformer", "PINN", the ablation's "separate rates", "lambda schedule",
+/// "fused scalar" and "fused gate" (with `Settings.Ablation`) or "uncertainty".
 type Part = CasePart.Part
 
 /// What one part computed.
 type PartResult = CasePart.PartResult<ModelResult>
+
+/// The parts of the ablation (`Settings.Ablation`), in the table's order: separate rates, a λ schedule, α-fusion with
+/// a scalar α and with a per-point gate (`AblationTable.names`).
+let private ablationParts = [ "separate rates"; "lambda schedule"; "fused scalar"; "fused gate" ]
 
 /// The networks of the case and the first seed of each (its seeds are `Comparison.seeds first Seeds`).
 let private networks (s: Settings) = [
@@ -449,13 +457,10 @@ let private networks (s: Settings) = [
     "LSTM", s.Seed + 100
     "Transformer", s.Seed + 100
     "PINN", s.Seed + 100
+    // The ablation (`Settings.Ablation`) has the additive hybrid's seeds: paired with its runs.
     if s.Ablation then
-        "separate rates", s.Seed
+        yield! ablationParts |> List.map (fun p -> p, s.Seed)
 ]
-
-/// The name of the learning-rate ablation row (see `Settings.Ablation`).
-[<Literal>]
-let SeparateRates = "ablation: hybrid (LV + MLP), separate θ/φ rates"
 
 /// The parts of a run under `s`, in the order `run` takes them: the physics, each network over its `Seeds` seeds,
 /// then the uncertainty experiment (where it has members).
@@ -499,6 +504,21 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
     let windowLoss simulate (h: int) =
         (square (windowResiduals simulate h)).mean ()
+
+    // A rollout of every window of h years and its observations, both [h + 1; B; 2].
+    let windowPath (simulate: torch.Tensor -> int -> torch.Tensor) (h: int) =
+        let target = Windows.take keptObs (Windows.starts kept.KeptYears 1 h) h
+        simulate target[0L] h, target
+
+    // The physics residual of window paths [h + 1; B; 2] under `physics` (the fitted Lotka–Volterra flow, fixed):
+    // each year's state minus the flow of the previous one over a year, in tens of thousands of pelts, [h; B; 2].
+    let defect (physics: Simulator) (path: torch.Tensor) =
+        let h, b = path.shape[0] - 1L, path.shape[1]
+
+        let flowed =
+            (simulateFrom physics s.Substeps (path.narrow(0L, 0L, h).reshape (-1L, 2L)) 1)[1L]
+
+        (path.narrow (0L, 1L, h) .- flowed.reshape (h, b, 2L)) ./ scale
 
     // The windows grow from one year to `WindowYears` over the first third of the epochs (`TrainOptions.Horizon`).
     let growing (epochs: int) = {
@@ -607,7 +627,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
     // jointly with the LV rates, with an L2 penalty on its outputs at the training states. Returns the result, the
     // network and the trained rollout. For the no-physics control (a model without the rates) the same code trains
     // the network alone.
-    let hybridTrained thetaRate dropout iterations name description seed (m: Model) =
+    let hybridTrained thetaRate lambda dropout iterations name description seed (m: Model) =
         let net = new Mlp("correction", 2, 2, s.Width, 2, dropout = dropout, dtype = f64)
         CaseTraining.initialise net seed true
         let sim = compileWith m (Some net)
@@ -624,32 +644,32 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
         let simulate = simulateFrom sim s.Substeps
 
-        let fit =
-            Trainer.train
-                {
-                    Trainer.defaults with
-                        Epochs = iterations
-                        Seed = seed
-                        Groups = [|
-                            if not present.IsEmpty then
-                                Trainer.group "theta" thetaRate [ for n in present -> (sim.Param n).Raw ]
-                            Trainer.group "phi" 5e-3 (Neural.parameters net)
-                        |]
-                        Horizon = growing iterations
-                        Modules = [| net |]
-                }
-                {
-                    Loss =
-                        fun ctx ->
-                            let data = windowLoss simulate ctx.Horizon
-                            let penalty = s.CorrectionPenalty .* (square (net.forward trainingStates)).mean ()
+        let physics =
+            match lambda with
+            | LambdaSchedule.Constant 0.0 -> None
+            | _ -> Some(fittedSim ())
 
-                            {
-                                Total = data .+ penalty
-                                Parts = [| "data", data; "penalty", penalty |]
-                            }
-                    Validation = None
+        let fit =
+            CaseTraining.joint
+                {
+                    CaseTraining.hybridDefaults [ for n in present -> (sim.Param n).Raw ] net iterations seed with
+                        ThetaRate = thetaRate
+                        Horizon = growing iterations
+                        Lambda = lambda
                 }
+                (fun ctx ->
+                    let path, target = windowPath simulate ctx.Horizon
+                    let data = (square ((path .- target) ./ scale)).mean ()
+                    let penalty = s.CorrectionPenalty .* (square (net.forward trainingStates)).mean ()
+
+                    [
+                        "data", data
+                        "penalty", penalty
+                        match physics with
+                        | Some p when ctx.Lambda > 0.0 ->
+                            "physics residual", ctx.Lambda .* (square (defect p path)).mean ()
+                        | _ -> ()
+                    ])
 
         net.eval () |> ignore
 
@@ -679,22 +699,122 @@ let runPart (s: Settings) (part: Part) : PartResult =
         result, net, simulate
 
     let hybridModel name description m seed =
-        let result, _, _ = hybridTrained 5e-3 0.0 s.HybridIterations name description seed m
+        let result, _, _ =
+            hybridTrained 5e-3 (LambdaSchedule.Constant 0.0) 0.0 s.HybridIterations name description seed m
+
         result
 
-    // The learning-rate ablation: the additive hybrid with θ at 0.05 (the physics fit's rate) and φ at 5e-3.
+    // The ablation (issue #15, 2 b–d), each from the additive hybrid's network seeds, data, windows and budget.
+    // Learning rates: θ at 0.05 (the physics fit's rate) and φ at 5e-3.
     let separateRates seed =
         let result, _, _ =
             hybridTrained
                 0.05
+                (LambdaSchedule.Constant 0.0)
                 0.0
                 s.HybridIterations
-                SeparateRates
+                AblationTable.SeparateRates
                 "the additive hybrid with separate Adam rates: θ (α, β, γ, δ) 0.05, φ 5e-3 (the table's hybrid: 5e-3 for both)"
                 seed
                 additiveModel
 
         result
+
+    // λ schedule: the additive hybrid plus λ times the mean square of its windows' one-year defect under the fitted
+    // Lotka–Volterra flow (the physics residual of the table, in tens of thousands of pelts), λ from 0 to 1 over the
+    // first half of the epochs.
+    let lambdaSchedule seed =
+        let result, _, _ =
+            hybridTrained
+                5e-3
+                (LambdaSchedule.Linear(0.0, 1.0, s.HybridIterations / 2))
+                0.0
+                s.HybridIterations
+                AblationTable.LambdaSchedule
+                "the additive hybrid plus λ × the mean square one-year defect of its training windows under the fitted LV flow (÷ 10), λ from 0 to 1 over the first half of the epochs (the table's hybrid: λ = 0)"
+                seed
+                additiveModel
+
+        result
+
+    // α-fusion: ŷ = α·F_θ + (1 − α)·G_φ, F_θ the Lotka–Volterra model from the fitted rates (θ trainable) and G_φ the
+    // no-physics control's neural ODE with the additive hybrid's network (seeds, width, zero start), both rolled out
+    // by the compiled simulator from each window's observed start; trained end to end on the hybrid's objective.
+    let fused (mode: FusionMode) name description seed =
+        let net = new Mlp("correction", 2, 2, s.Width, 2, dtype = f64)
+        CaseTraining.initialise net seed true
+        let neural = compileWith neuralOdeModel (Some net)
+        let physics = fittedSim ()
+        let fusion = new Fusion(mode, dtype = f64)
+
+        match mode with
+        | FusionMode.Gate _ -> CaseTraining.initialise fusion seed true // the gate starts at 0.5 everywhere
+        | _ -> ()
+
+        let simulate (x0: torch.Tensor) (years: int) =
+            let u0 = [| x0.select (1L, 0L); x0.select (1L, 1L) |]
+            let options = yearly s.Substeps years
+
+            let y =
+                FusedRollout.run
+                    fusion
+                    [| inputScale; inputScale |]
+                    physics
+                    u0
+                    options
+                    (neural.Simulate(u0, options).Values)
+
+            torch.stack (y.Fused, 2L)
+
+        let fit =
+            CaseTraining.joint
+                {
+                    CaseTraining.hybridDefaults [ for n in rates -> (physics.Param n).Raw ] net s.HybridIterations seed with
+                        Fusion = Some fusion
+                        FusionRate = CaseTraining.fusionRate mode
+                        Horizon = growing s.HybridIterations
+                }
+                (fun ctx -> [
+                    "data", windowLoss simulate ctx.Horizon
+                    "penalty", s.CorrectionPenalty .* (square (net.forward trainingStates)).mean ()
+                ])
+
+        net.eval () |> ignore
+        fusion.eval () |> ignore
+
+        // The learned α, or the gate's mean over the test forecast (both species, 1916–1920).
+        let alpha =
+            use _ = torch.no_grad ()
+            simulate last testYears |> ignore
+            fusion.Alpha
+
+        evaluate
+            name
+            description
+            simulate
+            true
+            (physicsSeconds + fit.WallTime.TotalSeconds)
+            (Array.concat [
+                named physics rates
+                [|
+                    (match mode with
+                     | FusionMode.Gate _ -> "mean gate α", alpha
+                     | _ -> "α", alpha)
+                    "network weights", float (Neural.parameterCount net + Neural.parameterCount fusion)
+                |]
+            ])
+
+    let fusedScalar =
+        fused
+            (FusionMode.Scalar 0.5)
+            AblationTable.FusedScalar
+            "ŷ = α LV + (1 − α) G: LV from the fitted rates (θ trainable) fused with the neural ODE dx/dt = 10 N(x / 50) of the hybrid's network (G, no physics), one learned α from 0.5 (Adam 0.05), end to end on the hybrid's windows, penalty and budget"
+
+    let fusedGate =
+        fused
+            (FusionMode.Gate(1, s.Width))
+            AblationTable.FusedGate
+            $"ŷ = α(t, LV) LV + (1 − α) G: as the scalar fusion, α a per-point gate (MLP of the window time and LV / 50, {s.Width} units, started at 0.5, φ's rate 5e-3)"
 
     let hybrid =
         hybridModel
@@ -848,7 +968,15 @@ let runPart (s: Settings) (part: Part) : PartResult =
     let uncertainty () =
         CaseUncertainty.run s.Uncertainty [| "1916–1920", truthTest.reshape -1L |] (fun seed dropout ->
             let result, net, simulate =
-                hybridTrained 5e-3 dropout s.Uncertainty.Iterations "member" "" seed additiveModel
+                hybridTrained
+                    5e-3
+                    (LambdaSchedule.Constant 0.0)
+                    dropout
+                    s.Uncertainty.Iterations
+                    "member"
+                    ""
+                    seed
+                    additiveModel
 
             {
                 Modules = [| net |]
@@ -867,6 +995,9 @@ let runPart (s: Settings) (part: Part) : PartResult =
     | "interaction" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (interaction part.Seed))
     | ModelTable.NoPhysics -> one (trainedFor s.HybridIterations (noPhysics part.Seed))
     | "separate rates" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (separateRates part.Seed))
+    | "lambda schedule" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (lambdaSchedule part.Seed))
+    | "fused scalar" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (fusedScalar part.Seed))
+    | "fused gate" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (fusedGate part.Seed))
     | "MLP" -> one (trainedFor s.DataIterations (data part.Seed))
     | "LSTM" -> one (sequence SequenceModels.Architecture.Lstm part.Seed)
     | "Transformer" -> one (sequence SequenceModels.Architecture.Transformer part.Seed)
@@ -954,8 +1085,21 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
         Years = years
         Observed = observed
         TrainYears = trainYears
-        Models = Array.map withResidual [| yield! physics; for model, first in networks s -> overSeeds model first |]
+        Models =
+            Array.map withResidual [|
+                yield! physics
+                for model, first in networks s do
+                    if not (List.contains model ablationParts) then
+                        overSeeds model first
+            |]
         Uncertainty = CasePart.uncertainty s.Uncertainty resultOf
+        Ablation =
+            [|
+                for model, first in networks s do
+                    if List.contains model ablationParts then
+                        overSeeds model first
+            |]
+            |> Array.map withResidual
     }
 
 /// Runs every model (see the module's summary): every part of `parts s` in this process, one after another, then
