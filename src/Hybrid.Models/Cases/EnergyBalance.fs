@@ -714,11 +714,7 @@ let internal trainFused
         compileWith target.Forcing [ "N", net ] (neuralOdeModel s.Width s.CorrectionScale)
 
     setPhysics neural [| neuralStart |]
-    let fusion = new Fusion(mode, dtype = f64)
-
-    match mode with
-    | FusionMode.Gate _ -> CaseTraining.initialise fusion seed true // the gate starts at 0.5 everywhere
-    | _ -> ()
+    let fusion = CaseTraining.fusionLayer mode seed
 
     let halfForcing = torch.tensor (target.Forcing, dtype = f64) ./ 2.0
 
@@ -1073,12 +1069,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
                 simulate
                 (physicsSeconds + seconds)
                 (s.PhysicsIterations + s.HybridIterations)
-                (Array.append (named physics) [|
-                    (match mode with
-                     | FusionMode.Gate _ -> "mean gate alpha", alpha
-                     | _ -> "alpha", alpha)
-                    "network weights", weights
-                |])
+                (Array.append (named physics) [| CaseTraining.fusionParameter mode alpha; "network weights", weights |])
 
         [|
             variant

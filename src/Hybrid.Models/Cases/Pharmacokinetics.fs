@@ -25,6 +25,9 @@
 /// No "same network, no physics" control (`ModelTable.NoPhysics`): without the absorption physics the hybrid's
 /// network N(C / 10) never sees the dose, and dC/dt = −N(C / 10) from C(0) = 0 is monotone (one autonomous
 /// dimension), so it cannot rise and fall; the report's section says so.
+/// Ablation (`Settings.Ablation`; `Outcome.Ablation`), over the hybrid's seeds with its folds, samples and budget:
+/// separate θ/φ rates, a λ schedule on the hybrid's residual under the fitted model over 0–25 h, and α-fusion of the
+/// one-compartment model with an MLP C(t, dose) (`FusedRollout.fuse`; a scalar α and a per-point gate).
 module Hybrid.Models.Cases.Pharmacokinetics
 
 open System
@@ -559,11 +562,7 @@ let run (s: Settings) : Outcome =
             let physics = physicsWith p0
             let net = new Mlp("branch", 2, 1, s.Width, 2, dtype = f64)
             CaseTraining.initialise net seed true
-            let fusion = new Fusion(mode, dtype = f64)
-
-            match mode with
-            | FusionMode.Gate _ -> CaseTraining.initialise fusion seed true // the gate starts at 0.5 everywhere
-            | _ -> ()
+            let fusion = CaseTraining.fusionLayer mode seed
 
             let predictor: Predictor =
                 fun group pairs ->
@@ -605,9 +604,7 @@ let run (s: Settings) : Outcome =
             predictor,
             physicsSeconds + fit.WallTime.TotalSeconds,
             Array.append (named (values physics)) [|
-                (match mode with
-                 | FusionMode.Gate _ -> "mean gate α", alpha
-                 | _ -> "α", alpha)
+                CaseTraining.fusionParameter mode alpha
                 "network weights", float (Neural.parameterCount net + Neural.parameterCount fusion)
             |]),
         true,

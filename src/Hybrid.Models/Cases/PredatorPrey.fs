@@ -28,6 +28,9 @@
 /// Every model with a network (both hybrids, the control, the autoregressive MLP, the sequence models and the PINN) is trained
 /// from `Seeds` network seeds: its test MSE is the mean over them (the spread is reported); its forecast,
 /// parameters and train MSE are those of the first seed. The physics fits start from fixed values (no seed).
+/// Ablation (`Settings.Ablation`; `Outcome.Ablation`), over the additive hybrid's seeds with its data and budget: separate
+/// θ/φ rates, a λ schedule on the one-year defect under the fitted LV flow, and α-fusion of the LV model with the
+/// no-physics neural ODE (`FusedRollout`; a scalar α and a per-point gate).
 module Hybrid.Models.Cases.PredatorPrey
 
 open System
@@ -745,11 +748,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
         CaseTraining.initialise net seed true
         let neural = compileWith neuralOdeModel (Some net)
         let physics = fittedSim ()
-        let fusion = new Fusion(mode, dtype = f64)
-
-        match mode with
-        | FusionMode.Gate _ -> CaseTraining.initialise fusion seed true // the gate starts at 0.5 everywhere
-        | _ -> ()
+        let fusion = CaseTraining.fusionLayer mode seed
 
         let simulate (x0: torch.Tensor) (years: int) =
             let u0 = [| x0.select (1L, 0L); x0.select (1L, 1L) |]
@@ -797,9 +796,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
             (Array.concat [
                 named physics rates
                 [|
-                    (match mode with
-                     | FusionMode.Gate _ -> "mean gate α", alpha
-                     | _ -> "α", alpha)
+                    CaseTraining.fusionParameter mode alpha
                     "network weights", float (Neural.parameterCount net + Neural.parameterCount fusion)
                 |]
             ])

@@ -99,6 +99,24 @@ let fusionRate (mode: FusionMode) : float =
     | FusionMode.Gate _ -> 5e-3
     | _ -> 0.05
 
+/// The fusion layer of the cases' α-fusion ablation in float64: a scalar α starts at 0.5; a gate's network is set by
+/// `initialise` from `seed` with its output layer zero, so it too starts at 0.5 at every point.
+let fusionLayer (mode: FusionMode) (seed: int) : Fusion =
+    let fusion = new Fusion(mode, dtype = torch.ScalarType.Float64)
+
+    match mode with
+    | FusionMode.Gate _ -> initialise fusion seed true
+    | _ -> ()
+
+    fusion
+
+/// A fused model's parameter-list entry for its fusion weight `alpha` (`Fusion.Alpha`): ("α", the learned scalar) or
+/// ("mean gate α", the gate's mean over the points the case last fused).
+let fusionParameter (mode: FusionMode) (alpha: float) : string * float =
+    match mode with
+    | FusionMode.Gate _ -> "mean gate α", alpha
+    | _ -> "α", alpha
+
 /// Trains `j`'s groups with `Trainer.train` on `loss`, which returns the named terms of the objective (their sum is
 /// minimised; each is reported). The case studies' one entry to the trainer for hybrids and fused models.
 let joint (j: Joint) (loss: TrainContext -> (string * torch.Tensor) list) : TrainResult =

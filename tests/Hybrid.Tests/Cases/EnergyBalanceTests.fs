@@ -378,14 +378,12 @@ let tests =
                 Expect.equal m.Epochs 26 $"{m.Name}: physics fit and hybrid epochs"
                 Expect.equal m.Simulated.Length 139 $"{m.Name}: 1880–2018"
 
-            let alpha =
-                result.Models[2].Parameters |> Array.find (fun (n, _) -> n = "alpha") |> snd
+            let alpha = result.Models[2].Parameters |> Array.find (fun (n, _) -> n = "α") |> snd
 
             Expect.notEqual alpha 0.5 "alpha was trained away from its start"
 
             Expect.isTrue
-                (result.Models[3].Parameters
-                 |> Array.exists (fun (n, _) -> n = "mean gate alpha"))
+                (result.Models[3].Parameters |> Array.exists (fun (n, _) -> n = "mean gate α"))
                 "the mean gate"
         }
 
