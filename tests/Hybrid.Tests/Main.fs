@@ -44,6 +44,7 @@ let main argv =
         Kernels.DerivativeTests.tests
         Training.UdeTests.tests
         Training.FusionTests.tests
+        Training.FusedRolloutTests.tests
         Training.TrainerTests.tests
         Training.LbfgsTests.tests
         Training.InitialFitTests.tests
@@ -65,6 +66,7 @@ let main argv =
         Cases.TumourTests.tests
         Report.StatisticsTests.tests
         Report.ModelTableTests.tests
+        Report.AblationTableTests.tests
         Report.ClaimsTests.tests
         Experiments.DataEfficiencyTests.tests
         Report.ReportCsvTests.tests

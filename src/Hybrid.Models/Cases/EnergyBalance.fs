@@ -44,9 +44,10 @@
 /// Every model with a network (the hybrid, the control, the sequence models, the PINN) is trained from `Seeds` network seeds:
 /// its test MSE is the mean over them (the spread is reported); its curve, parameters and train MSE are those of
 /// the first seed. The physics fits have no seed.
-/// Ablation (`Settings.Ablation`, the report's settings): the hybrid's first seed retrained from the same fitted EBM,
-/// network seed, data and budget with separate learning rates for θ and φ, and with a λ schedule on the physics
-/// residual of its record under the fitted EBM (`Outcome.Ablation`).
+/// Ablation (`Settings.Ablation`, the report's settings; `Outcome.Ablation`): over the hybrid's seeds, from the same
+/// fitted EBM, data and budget, the hybrid with separate learning rates for θ and φ, with a λ schedule on the physics
+/// residual of its record under the fitted EBM, and α-fusion (`trainFused`) of the two-box model with the no-physics
+/// neural ODE, with a scalar α and with a per-year gate.
 /// Validation (`Settings.EarlyStopping`): the last 20% of the training years (1977–2000 of 1880–2000) are the
 /// validation block; every model, the physics fits included, is fitted to 1880–1976, and every network stops early
 /// on its MSE over 1977–2000 (the rollouts' years; the sequence models' forecast of them from 1976, the forcing
@@ -109,8 +110,9 @@ type Settings = {
     /// "width"; a model without them uses the defaults (5e-3 for θ and φ and `Width` for the hybrid and the
     /// control, 1e-2 and 16 for the sequence models, 1e-2 and 32 for the PINN).
     Tuned: Tuned.Values
-    /// Whether the run includes the ablation of the hybrid's training (part "ablation", the first seed only, the
-    /// same data and budget): separate learning rates for θ and φ, and a λ schedule on the physics residual.
+    /// Whether the run includes the ablation (issue #15, 2 b–d; part "ablation", one per hybrid seed, the same data
+    /// and budget): separate learning rates for θ and φ, a λ schedule on the physics residual, and α-fusion of the
+    /// fitted two-box model with the no-physics neural ODE (scalar α, per-year gate).
     Ablation: bool
 }
 
@@ -226,9 +228,9 @@ type Outcome = {
     Models: ModelResult[]
     /// Calibration of the hybrid's deep ensemble and MC dropout on the test years (issue #6 e).
     Uncertainty: CaseUncertainty.MethodResult[]
-    /// The ablation of the hybrid's training (empty without `Settings.Ablation`): the hybrid as reported (first
-    /// seed: θ and φ at one rate, λ = 0), then each variant trained from the same fitted EBM, network seed, data
-    /// and budget.
+    /// The ablation rows (`AblationTable.names`; empty without `Settings.Ablation`): each variant trained from the same
+    /// fitted EBM, network seeds, data and budget as the hybrid, over its seeds (mean test MSE, per-seed MSEs; the
+    /// rest from the first seed).
     Ablation: ModelResult[]
 }
 
@@ -516,7 +518,10 @@ let parts (s: Settings) : Part list =
             s.Uncertainty
 
     if s.Ablation then
-        networks @ [ { Model = "ablation"; Seed = s.Seed } ]
+        networks
+        @ [
+            for seed in Comparison.seeds s.Seed s.Seeds -> { Model = "ablation"; Seed = seed }
+        ]
     else
         networks
 
@@ -630,16 +635,31 @@ let internal tunedRates (s: Settings) (model: string) (variant: Variant) : Varia
             PhiRate = rate
     }
 
-/// The surface anomaly's MSE over the validation years of `target` of `sim`'s rollout (NaN without them).
-let private validationMisfit (target: Target) (sim: Simulator) : float =
+/// The MSE over the validation years of `target` of the surface anomaly `surface years` gives for the first
+/// `years` years (NaN without validation years).
+let private validationMisfitOf (target: Target) (surface: int -> torch.Tensor) : float =
     if target.Validation = 0 then
         nan
     else
         use _ = torch.no_grad ()
-        let surface = simulateSurface sim (target.First + target.Kept + target.Validation)
+        let record = surface (target.First + target.Kept + target.Validation)
         let start = int64 (target.First + target.Kept)
         let v = int64 target.Validation
-        (square (surface.narrow (0L, start, v) .- target.Observed.narrow (0L, start, v))).mean().ToDouble()
+        (square (record.narrow (0L, start, v) .- target.Observed.narrow (0L, start, v))).mean().ToDouble()
+
+/// The surface anomaly's MSE over the validation years of `target` of `sim`'s rollout (NaN without them).
+let private validationMisfit (target: Target) (sim: Simulator) : float =
+    validationMisfitOf target (simulateSurface sim)
+
+/// Early stopping on `score` under the case's rule (None without validation years).
+let private stoppingOn (s: Settings) (target: Target) (score: unit -> float) : EarlyStopping.Check option =
+    if target.Validation = 0 then
+        None
+    else
+        Some {
+            Score = score
+            Rule = s.EarlyStopping
+        }
 
 /// A hybrid (`hybridModel`, or `neuralOdeModel` under `variant.NoPhysics`) with its network N from `seed` (output
 /// layer zero, dropout `dropout`) and its physics from the raw values `start` (`physicsValues` order; T₀ alone for
@@ -690,17 +710,8 @@ let internal trainVariant
 
         (square (net.forward inputs)).mean ()
 
-    let check: EarlyStopping.Check option =
-        if target.Validation = 0 then
-            None
-        else
-            Some {
-                Score = fun () -> validationMisfit target sim
-                Rule = s.EarlyStopping
-            }
-
     let options, validation =
-        EarlyStopping.apply check epochs {
+        EarlyStopping.apply (stoppingOn s target (fun () -> validationMisfit target sim)) epochs {
             Trainer.defaults with
                 Epochs = epochs
                 Seed = seed
@@ -751,6 +762,86 @@ let internal trainVariant
 /// `trainVariant reported` at the hybrid's tuned rate: the hybrid as the case reports it.
 let internal trainHybrid (s: Settings) (target: Target) (start: float[]) seed dropout epochs =
     trainVariant (tunedRates s "hybrid" reported) None s target start seed dropout epochs
+
+/// α-fusion of the fitted two-box model with the no-physics control's neural ODE (issue #15, 2 b): ŷ = α·F_θ +
+/// (1 − α)·G_φ on the surface anomaly of every year, F_θ the two-box model (`physicsModel`) from the raw values
+/// `start` (θ: C, C_d, λ, γ, T₀, trainable), G_φ `neuralOdeModel` with the hybrid's network N from `seed` (output
+/// layer zero) and its own T₀ from `neuralStart`, both rolled out from 1880 by the compiled simulator and fused by
+/// `FusedRollout.fuse` (a gate sees the year over the last one and F_θ); trained end to end with the hybrid's groups,
+/// rates, penalty (on N along G's covered years) and `epochs`, α in a group of its own (`CaseTraining.fusionRate`).
+/// Returns the fused record's function ([years], the surface anomaly), the physics branch's simulator, the learned α
+/// or mean gate over the record, the network and fusion layer's weight count and the wall time (s).
+let internal trainFused
+    (mode: FusionMode)
+    (s: Settings)
+    (target: Target)
+    (start: float[])
+    (neuralStart: float)
+    seed
+    epochs
+    =
+    let width = Tuned.width s.Tuned "hybrid" s.Width
+    let rate = Tuned.value s.Tuned "hybrid" Tuned.LearningRate 5e-3
+    let net = new Mlp("N", 2, 1, width, 2, dtype = f64)
+    CaseTraining.initialise net seed true
+    let physics = compileWith target.Forcing [] physicsModel
+    setPhysics physics start
+
+    let neural =
+        compileWith target.Forcing [ "N", net ] (neuralOdeModel width s.CorrectionScale)
+
+    setPhysics neural [| neuralStart |]
+    let fusion = CaseTraining.fusionLayer mode seed
+
+    let halfForcing = torch.tensor (target.Forcing, dtype = f64) ./ 2.0
+
+    // The fused surface anomaly and G's own, over the first `years` years.
+    let record (years: int) =
+        let f = simulateSurface physics years
+        let g = simulateSurface neural years
+        let time = torch.linspace (0.0, 1.0, int64 years, dtype = f64)
+        (FusedRollout.fuse fusion [| 1.0 |] time [| f |] [| g |]).Fused[0], g
+
+    let fit =
+        CaseTraining.joint
+            {
+                CaseTraining.hybridDefaults
+                    (List.ofArray (Array.append (physicsRaw physics) (physicsRaw neural)))
+                    net
+                    epochs
+                    seed with
+                    ThetaRate = rate
+                    PhiRate = rate
+                    Fusion = Some fusion
+                    FusionRate = CaseTraining.fusionRate mode
+                    Stopping =
+                        stoppingOn s target (fun () -> validationMisfitOf target (fun years -> fst (record years)))
+            }
+            (fun _ ->
+                let y, g = record (target.First + target.Kept)
+
+                let inputs =
+                    torch.stack ([| covered target g .- (neural.Param "T0").Value; covered target halfForcing |], 1L)
+
+                [
+                    "data", Loss.mse (covered target y) (covered target target.Observed)
+                    "N penalty", s.CorrectionPenalty .* (square (net.forward inputs)).mean ()
+                ])
+
+    net.eval () |> ignore
+    fusion.eval () |> ignore
+    let years = target.Forcing.Length
+
+    let alpha =
+        use _ = torch.no_grad ()
+        record years |> ignore
+        fusion.Alpha
+
+    (fun () -> fst (record years)),
+    physics,
+    alpha,
+    float (Neural.parameterCount net + Neural.parameterCount fusion),
+    fit.WallTime.TotalSeconds
 
 /// Runs one part of the case on the split at `s.CutoffYear` (any part, in any order or process: each sets up
 /// the data and the physics it needs itself).
@@ -1101,7 +1192,8 @@ let runPart (s: Settings) (part: Part) : PartResult =
                     (square (simulated().narrow (0L, 0L, int64 trainYears) - trainObserved)).mean().ToDouble()
             })
 
-    // The ablation: the hybrid's variants from the same fitted EBM, network seed, data and budget.
+    // The ablation (issue #15, 2 b–d): the hybrid's variants from the same fitted EBM, network seed, data and
+    // budget, in `AblationTable.names` order.
     let ablation seed =
         let variant name description v =
             let sim, net, seconds =
@@ -1115,18 +1207,49 @@ let runPart (s: Settings) (part: Part) : PartResult =
                 (s.PhysicsIterations + s.HybridIterations)
                 (Array.append (named sim) [| "network weights", float (Neural.parameterCount net) |])
 
+        // The fused models' G starts like the control: T₀ at the mean anomaly of the first ten covered years.
+        let neuralStart =
+            use _ = torch.no_grad ()
+            (fitted observed).narrow(0L, 0L, int64 (min 10 kept)).mean().ToDouble()
+
+        let fused mode name description =
+            let simulate, physics, alpha, weights, seconds =
+                trainFused mode s target fittedRaw neuralStart seed s.HybridIterations
+
+            evaluate
+                name
+                description
+                simulate
+                (physicsSeconds + seconds)
+                (s.PhysicsIterations + s.HybridIterations)
+                (Array.append (named physics) [| CaseTraining.fusionParameter mode alpha; "network weights", weights |])
+
+        // The table's hybrid: θ and φ at one rate (5e-3, or its tuned rate).
+        let hybrid = tunedRates s "hybrid" reported
+
         [|
             variant
-                "ablation: separate rates"
-                "the hybrid with its own learning rates: theta 5e-3, phi 2e-2 (reported: both 5e-3)"
-                { reported with PhiRate = 2e-2 }
+                AblationTable.SeparateRates
+                $"the hybrid with its own learning rates: theta {hybrid.ThetaRate}, phi {4.0 * hybrid.PhiRate} (reported: both {hybrid.PhiRate})"
+                {
+                    hybrid with
+                        PhiRate = 4.0 * hybrid.PhiRate
+                }
             variant
-                "ablation: lambda schedule"
+                AblationTable.LambdaSchedule
                 "the hybrid plus lambda times the mean square physics residual of its record under the fitted EBM, lambda from 0 to 1e3 over the first half of the epochs (reported: lambda = 0)"
                 {
-                    reported with
+                    hybrid with
                         Lambda = LambdaSchedule.Linear(0.0, 1e3, s.HybridIterations / 2)
                 }
+            fused
+                (FusionMode.Scalar 0.5)
+                AblationTable.FusedScalar
+                "alpha EBM + (1 - alpha) G: the two-box model from the fitted values (theta trainable) fused with the no-physics neural ODE dT/dt = N(T - T0, F/2) of the hybrid's network (G), one learned alpha from 0.5 (Adam 0.05), end to end on the hybrid's years, penalty and budget"
+            fused
+                (FusionMode.Gate(1, s.Width))
+                AblationTable.FusedGate
+                $"alpha(t, T) EBM + (1 - alpha) G: as the scalar fusion, alpha a per-year gate (MLP of the year over the last and the EBM's T, {s.Width} units, started at 0.5, phi's rate 5e-3)"
         |]
 
     match part.Model with
@@ -1267,13 +1390,25 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
         Uncertainty = CasePart.uncertainty s.Uncertainty resultOf
         Ablation =
             if s.Ablation then
-                Array.append
-                    (resultOf { Model = "hybrid"; Seed = s.Seed }).Models
-                    (resultOf { Model = "ablation"; Seed = s.Seed }).Models
-                |> Array.map (fun m -> {
-                    m with
-                        PhysicsResidual = physicsResidual m.Simulated
-                })
+                let seeds = Comparison.seeds s.Seed s.Seeds
+
+                let parts =
+                    seeds
+                    |> Array.map (fun seed -> (resultOf { Model = "ablation"; Seed = seed }).Models)
+
+                [|
+                    for i in 0 .. parts[0].Length - 1 ->
+                        let runs = parts |> Array.map (fun models -> models[i])
+                        let mses = Comparison.summarise (runs |> Array.map (fun r -> r.TestMse))
+
+                        {
+                            runs[0] with
+                                TestMse = mses.Mean
+                                TrainSeconds = runs |> Array.averageBy (fun r -> r.TrainSeconds)
+                                SeedTestMse = mses.Runs
+                                PhysicsResidual = physicsResidual runs[0].Simulated
+                        }
+                |]
             else
                 [||]
     }

@@ -25,6 +25,9 @@
 /// No "same network, no physics" control (`ModelTable.NoPhysics`): without the absorption physics the hybrid's
 /// network N(C / 10) never sees the dose, and dC/dt = −N(C / 10) from C(0) = 0 is monotone (one autonomous
 /// dimension), so it cannot rise and fall; the report's section says so.
+/// Ablation (`Settings.Ablation`; `Outcome.Ablation`), over the hybrid's seeds with its folds, samples and budget:
+/// separate θ/φ rates, a λ schedule on the hybrid's residual under the fitted model over 0–25 h, and α-fusion of the
+/// one-compartment model with an MLP C(t, dose) (`FusedRollout.fuse`; a scalar α and a per-point gate).
 module Hybrid.Models.Cases.Pharmacokinetics
 
 open System
@@ -76,8 +79,9 @@ type Settings = {
     /// Uncertainty of the hybrid (deep ensemble, MC dropout) on every fold's held-out subjects after `Cutoff`;
     /// `Iterations` are its hybrid iterations.
     Uncertainty: CaseUncertainty.Settings
-    /// Adds the learning-rate ablation row (issue #15, 2 d): the hybrid with separate rates, θ (ka, ke, V) 0.05 and φ
-    /// (the network) 5e-3, against the table's shared rate 5e-3 for both; same seeds, data and budget.
+    /// Adds the ablation (issue #15, 2 b–d; `Outcome.Ablation`), each variant from the hybrid's network seeds, folds,
+    /// samples and budget: separate rates (θ 0.05, φ 5e-3 against the table's 5e-3 for both), a λ schedule on the
+    /// physics residual, and α-fusion of the one-compartment model with an MLP C(t, dose) (scalar α, per-point gate).
     Ablation: bool
 }
 
@@ -188,6 +192,8 @@ type Outcome = {
     /// Calibration of the hybrid's deep ensemble and MC dropout on the held-out subjects after `Cutoff`, folds
     /// pooled (issue #6 e).
     Uncertainty: CaseUncertainty.MethodResult[]
+    /// The ablation rows (`AblationTable.names`, over the hybrid's seeds; empty without `Settings.Ablation`).
+    Ablation: ModelResult[]
 }
 
 /// The data set as shipped with the library (data/theophylline-pk.csv).
@@ -351,10 +357,6 @@ let internal fitOneCompartment (iterations: int) (dt: float) (keep: float -> boo
 
     sim, residuals, watch.Elapsed.TotalSeconds
 
-/// The name of the learning-rate ablation row (see `Settings.Ablation`).
-[<Literal>]
-let SeparateRates = "ablation: hybrid, separate θ/φ rates"
-
 /// A model's predictor for a fold: (subjects, (subject index, time) pairs) → concentrations.
 type private Predictor = Subject[] -> (int * float)[] -> torch.Tensor
 
@@ -417,7 +419,7 @@ let run (s: Settings) : Outcome =
 
     // The hybrid on a fold's training subjects: network seed, dropout, hybrid iterations → predictor, seconds,
     // parameters and the network.
-    let fitHybrid thetaRate seed dropout iterations (train: Subject[]) =
+    let fitHybrid thetaRate lambda seed dropout iterations (train: Subject[]) =
         let p0, physicsSeconds = fitPhysics train
         let net = new Mlp("elimination", 1, 1, s.Width, 2, dropout = dropout, dtype = f64)
         CaseTraining.initialise net seed true
@@ -426,30 +428,49 @@ let run (s: Settings) : Outcome =
         let grid = torch.linspace(0.0, 1.2, 25L, dtype = f64).unsqueeze 1L
         let predict = odePredictor sim
 
-        let fit =
-            Trainer.train
-                {
-                    Trainer.defaults with
-                        Epochs = iterations
-                        Seed = seed
-                        Groups = [|
-                            Trainer.group "theta" thetaRate [ for n in physical -> (sim.Param n).Raw ]
-                            Trainer.group "phi" 5e-3 (Neural.parameters net)
-                        |]
-                        Modules = [| net |]
-                }
-                {
-                    Loss =
-                        fun _ ->
-                            let data = mseOn predict early train
-                            let penalty = s.CorrectionPenalty .* (square (net.forward grid)).mean ()
+        // The physics residual (λ > 0 only): the hybrid's (A, C) for the training subjects' doses every `Dt` over
+        // 0–25 h against one RK4 step of the fitted one-compartment model (fixed), mean square over both fields.
+        let physics =
+            match lambda with
+            | LambdaSchedule.Constant 0.0 -> None
+            | _ -> Some(physicsWith p0)
 
-                            {
-                                Total = data .+ penalty
-                                Parts = [| "data", data; "penalty", penalty |]
-                            }
-                    Validation = None
+        let residualTimes =
+            Array.init (int (round (horizon / s.Dt)) + 1) (fun i -> float i * s.Dt)
+
+        let residual (p: Simulator) =
+            let d = torch.tensor (dosesOf train, dtype = f64)
+
+            let path =
+                sim.Simulate(
+                    [| d; torch.zeros_like d |],
+                    {
+                        Rollout.defaults with
+                            Scheme = Scheme.Rk4
+                            Dt = s.Dt
+                            SaveTimes = residualTimes
+                            FiniteCheckEvery = 0
+                            OnUnstable = OnUnstable.Ignore
+                    }
+                )
+
+            let r = p.Residual(ResidualForm.Consistent Scheme.Rk4, residualTimes, path.Values)
+            r.Values |> Array.map (fun v -> (square v).mean ()) |> Array.reduce (.+)
+
+        let fit =
+            CaseTraining.joint
+                {
+                    CaseTraining.hybridDefaults [ for n in physical -> (sim.Param n).Raw ] net iterations seed with
+                        ThetaRate = thetaRate
+                        Lambda = lambda
                 }
+                (fun ctx -> [
+                    "data", mseOn predict early train
+                    "penalty", s.CorrectionPenalty .* (square (net.forward grid)).mean ()
+                    match physics with
+                    | Some p when ctx.Lambda > 0.0 -> "physics residual", ctx.Lambda .* residual p
+                    | _ -> ()
+                ])
 
         net.eval () |> ignore
 
@@ -492,23 +513,114 @@ let run (s: Settings) : Outcome =
         "dC/dt = ka A / V − ke C − N(C); N an MLP started at zero, trained jointly from the fitted model",
         (fun train ->
             let predictor, seconds, parameters, _ =
-                fitHybrid 5e-3 seed 0.0 s.HybridIterations train
+                fitHybrid 5e-3 (LambdaSchedule.Constant 0.0) seed 0.0 s.HybridIterations train
 
             predictor, seconds, parameters),
         true,
         s.PhysicsIterations + s.HybridIterations
 
-    // The learning-rate ablation: the same hybrid with θ at 0.05 (the physics fit's rate) and φ at 5e-3.
+    // The ablation (issue #15, 2 b–d), each from the hybrid's network seeds, folds, samples and budget. Learning
+    // rates: θ at 0.05 (the physics fit's rate) and φ at 5e-3.
     let separateRow seed =
-        SeparateRates,
+        AblationTable.SeparateRates,
         "the hybrid with separate Adam rates: θ (ka, ke, V) 0.05, φ 5e-3 (the table's hybrid: 5e-3 for both)",
         (fun train ->
             let predictor, seconds, parameters, _ =
-                fitHybrid 0.05 seed 0.0 s.HybridIterations train
+                fitHybrid 0.05 (LambdaSchedule.Constant 0.0) seed 0.0 s.HybridIterations train
 
             predictor, seconds, parameters),
         true,
         s.PhysicsIterations + s.HybridIterations
+
+    // λ schedule: the hybrid plus λ times its physics residual under the fitted model over 0–25 h (beyond the
+    // cutoff too: the equation is known there), λ from 0 to 1 over the first half of the epochs.
+    let lambdaRow seed =
+        AblationTable.LambdaSchedule,
+        "the hybrid plus λ × the mean square residual of its (A, C) for the training doses, every Dt over 0–25 h, under the fitted one-compartment model (mg/L/h), λ from 0 to 1 over the first half of the epochs (the table's hybrid: λ = 0)",
+        (fun train ->
+            let predictor, seconds, parameters, _ =
+                fitHybrid
+                    5e-3
+                    (LambdaSchedule.Linear(0.0, 1.0, s.HybridIterations / 2))
+                    seed
+                    0.0
+                    s.HybridIterations
+                    train
+
+            predictor, seconds, parameters),
+        true,
+        s.PhysicsIterations + s.HybridIterations
+
+    // α-fusion: ŷ = α·F_θ + (1 − α)·G_φ at every sample, F_θ the one-compartment model from the fold's fitted ka, ke, V
+    // (θ trainable, the compiled simulator) and G_φ an MLP C(t, dose) of the hybrid's network size (two hidden layers
+    // of `Width`, seeds, zero start), trained end to end on the hybrid's objective and budget.
+    let fusedRow (mode: FusionMode) name description seed =
+        name,
+        description,
+        (fun (train: Subject[]) ->
+            let p0, physicsSeconds = fitPhysics train
+            let physics = physicsWith p0
+            let net = new Mlp("branch", 2, 1, s.Width, 2, dtype = f64)
+            CaseTraining.initialise net seed true
+            let fusion = CaseTraining.fusionLayer mode seed
+
+            let predictor: Predictor =
+                fun group pairs ->
+                    let inputs =
+                        pairs |> Array.collect (fun (b, t) -> [| t / horizon; group[b].Dose / 5.0 |])
+
+                    let x = torch.tensor(inputs, dtype = f64).reshape (int64 pairs.Length, 2L)
+                    let neural = 10.0 .* (net.forward x).squeeze 1L
+                    let time = x.select (1L, 0L)
+
+                    (FusedRollout.fuse fusion [| 10.0 |] time [| predictAt physics s.Dt (dosesOf group) pairs |] [|
+                        neural
+                    |])
+                        .Fused[0]
+
+            let fit =
+                CaseTraining.joint
+                    {
+                        CaseTraining.hybridDefaults
+                            [ for n in physical -> (physics.Param n).Raw ]
+                            net
+                            s.HybridIterations
+                            seed with
+                            Fusion = Some fusion
+                            FusionRate = CaseTraining.fusionRate mode
+                    }
+                    (fun _ -> [ "data", mseOn predictor early train ])
+
+            net.eval () |> ignore
+            fusion.eval () |> ignore
+
+            // The learned α, or the gate's mean over the training samples.
+            let alpha =
+                use _ = torch.no_grad ()
+                let pairs, _ = samples early train
+                predictor train pairs |> ignore
+                fusion.Alpha
+
+            predictor,
+            physicsSeconds + fit.WallTime.TotalSeconds,
+            Array.append (named (values physics)) [|
+                CaseTraining.fusionParameter mode alpha
+                "network weights", float (Neural.parameterCount net + Neural.parameterCount fusion)
+            |]),
+        true,
+        s.PhysicsIterations + s.HybridIterations
+
+    let fusedScalar =
+        fusedRow
+            (FusionMode.Scalar 0.5)
+            AblationTable.FusedScalar
+            "ŷ = α 1-cpt + (1 − α) G: the one-compartment model from the fitted ka, ke, V (θ trainable) fused with an MLP G(t, dose) of the hybrid's network size (no physics), one learned α from 0.5 (Adam 0.05), end to end on the hybrid's samples and budget (no penalty: G predicts C itself, not a correction)"
+
+    let fusedGate =
+        fusedRow
+            (FusionMode.Gate(1, s.Width))
+            AblationTable.FusedGate
+            $"ŷ = α(t, C) 1-cpt + (1 − α) G: as the scalar fusion, α a per-point gate (MLP of t / 25 and the one-compartment C / 10, {s.Width} units, started at 0.5, φ's rate 5e-3)"
 
     let mlpRow seed =
         "MLP C(t, dose)",
@@ -741,9 +853,15 @@ let run (s: Settings) : Outcome =
             overSeeds (s.Seed + 100) (sequenceRow SequenceModels.Architecture.Lstm)
             overSeeds (s.Seed + 100) (sequenceRow SequenceModels.Architecture.Transformer)
             overSeeds (s.Seed + 100) pinnRow
-            if s.Ablation then
-                overSeeds s.Seed separateRow
         |]
+
+    // The ablation, over the hybrid's seeds (paired with its runs).
+    let ablation =
+        if s.Ablation then
+            [| separateRow; lambdaRow; fusedScalar; fusedGate |]
+            |> Array.map (overSeeds s.Seed)
+        else
+            [||]
 
     // Uncertainty of the hybrid: a member is the hybrid trained on every evaluated fold (one network per fold,
     // same seed), predicting each fold's held-out subjects after the cutoff; its noise variance is the mean training
@@ -773,7 +891,10 @@ let run (s: Settings) : Outcome =
                     |> List.map (fun fold ->
                         let test = fst (split fold)
                         let train = trainingSubjects s subjects fold
-                        let predict, _, _, net = fitHybrid 5e-3 seed dropout s.Uncertainty.Iterations train
+
+                        let predict, _, _, net =
+                            fitHybrid 5e-3 (LambdaSchedule.Constant 0.0) seed dropout s.Uncertainty.Iterations train
+
                         let trainMse = (use _ = torch.no_grad () in (mseOn predict early train).ToDouble())
                         test, predict, net, trainMse)
                     |> Array.ofList
@@ -804,4 +925,10 @@ let run (s: Settings) : Outcome =
                     PhysicsResidual = physicsResidual m.Curve
             })
         Uncertainty = uncertainty
+        Ablation =
+            ablation
+            |> Array.map (fun m -> {
+                m with
+                    PhysicsResidual = physicsResidual m.Curve
+            })
     }

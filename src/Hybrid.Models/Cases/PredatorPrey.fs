@@ -32,6 +32,9 @@
 /// validation block; every model, the physics fit included, is fitted to the years before them (1900–1912), and every
 /// network stops early on its forecast of them from the observed 1912 state (patience a quarter of its epochs, the
 /// best epoch's weights restored). Learning rates and widths come from `Settings.Tuned` (`hybrid tune`) where tuned.
+/// Ablation (`Settings.Ablation`; `Outcome.Ablation`), over the additive hybrid's seeds with its data and budget: separate
+/// θ/φ rates, a λ schedule on the one-year defect under the fitted LV flow, and α-fusion of the LV model with the
+/// no-physics neural ODE (`FusedRollout`; a scalar α and a per-point gate).
 module Hybrid.Models.Cases.PredatorPrey
 
 open System
@@ -91,8 +94,10 @@ type Settings = {
     /// "width"; a model without them uses the defaults (5e-3 and `Width` for the ODE models and the MLP, 1e-2 and 16
     /// for the sequence models, 1e-2 and 32 for the PINN).
     Tuned: Tuned.Values
-    /// Adds the learning-rate ablation row (issue #15, 2 d): the additive hybrid with separate rates, θ (the LV rates)
-    /// 0.05 and φ (the network) 5e-3, against the table's shared rate 5e-3 for both; same seeds, data and budget.
+    /// Adds the ablation (issue #15, 2 b–d; `Outcome.Ablation`), each variant from the additive hybrid's network seeds,
+    /// data, windows and budget: separate rates (θ 0.05, φ 5e-3 against the table's 5e-3 for both), a λ schedule on
+    /// the physics residual, and α-fusion of the Lotka–Volterra model with the no-physics neural ODE (scalar α,
+    /// per-point gate).
     Ablation: bool
 }
 
@@ -183,6 +188,8 @@ type Outcome = {
     Models: ModelResult[]
     /// Calibration of the additive hybrid's deep ensemble and MC dropout on 1916–1920 (issue #6 e).
     Uncertainty: CaseUncertainty.MethodResult[]
+    /// The ablation rows (`AblationTable.names`, over the additive hybrid's seeds; empty without `Settings.Ablation`).
+    Ablation: ModelResult[]
 }
 
 /// The training data a `TrainFraction` keeps out of the `trainYears` training years.
@@ -455,12 +462,16 @@ let private rows (t: torch.Tensor) : float[][] =
 /// refit the physics they start from, which is deterministic); "uncertainty" runs the additive hybrid's deep
 /// ensemble and MC dropout (seed: the first member's).
 /// Its Model is "physics", "hybrid", "interaction", `ModelTable.NoPhysics` (the control, trained like "hybrid" without
-/// the physics fit), "MLP", "LSTM", "Transformer", "PINN", "separate rates" (the
-/// learning-rate ablation, with `Settings.Ablation`) or "uncertainty".
+/// the physics fit), "MLP", "LSTM", "Transformer", "PINN", the ablation's "separate rates", "lambda schedule",
+/// "fused scalar" and "fused gate" (with `Settings.Ablation`) or "uncertainty".
 type Part = CasePart.Part
 
 /// What one part computed.
 type PartResult = CasePart.PartResult<ModelResult>
+
+/// The parts of the ablation (`Settings.Ablation`), in the table's order: separate rates, a λ schedule, α-fusion with
+/// a scalar α and with a per-point gate (`AblationTable.names`).
+let private ablationParts = [ "separate rates"; "lambda schedule"; "fused scalar"; "fused gate" ]
 
 /// The networks of the case and the first seed of each (its seeds are `Comparison.seeds first Seeds`).
 let private networks (s: Settings) = [
@@ -472,13 +483,10 @@ let private networks (s: Settings) = [
     "LSTM", s.Seed + 100
     "Transformer", s.Seed + 100
     "PINN", s.Seed + 100
+    // The ablation (`Settings.Ablation`) has the additive hybrid's seeds: paired with its runs.
     if s.Ablation then
-        "separate rates", s.Seed
+        yield! ablationParts |> List.map (fun p -> p, s.Seed)
 ]
-
-/// The name of the learning-rate ablation row (see `Settings.Ablation`).
-[<Literal>]
-let SeparateRates = "ablation: hybrid (LV + MLP), separate θ/φ rates"
 
 /// The parts of a run under `s`, in the order `run` takes them: the physics, each network over its `Seeds` seeds,
 /// then the uncertainty experiment (where it has members).
@@ -559,6 +567,21 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
     let windowLoss simulate (h: int) =
         (square (windowResiduals simulate h)).mean ()
+
+    // A rollout of every window of h years and its observations, both [h + 1; B; 2].
+    let windowPath (simulate: torch.Tensor -> int -> torch.Tensor) (h: int) =
+        let target = Windows.take keptObs (Windows.starts fitYears 1 h) h
+        simulate target[0L] h, target
+
+    // The physics residual of window paths [h + 1; B; 2] under `physics` (the fitted Lotka–Volterra flow, fixed):
+    // each year's state minus the flow of the previous one over a year, in tens of thousands of pelts, [h; B; 2].
+    let defect (physics: Simulator) (path: torch.Tensor) =
+        let h, b = path.shape[0] - 1L, path.shape[1]
+
+        let flowed =
+            (simulateFrom physics s.Substeps (path.narrow(0L, 0L, h).reshape (-1L, 2L)) 1)[1L]
+
+        (path.narrow (0L, 1L, h) .- flowed.reshape (h, b, 2L)) ./ scale
 
     // The windows grow from one year to `WindowYears` over the first third of the epochs (`TrainOptions.Horizon`).
     let growing (epochs: int) = {
@@ -668,7 +691,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
     // jointly with the LV rates, with an L2 penalty on its outputs at the training states. Returns the result, the
     // network and the trained rollout. For the no-physics control (a model without the rates) the same code trains
     // the network alone.
-    let hybridTrained key thetaRate phiRate dropout iterations name description seed (m: Model) =
+    let hybridTrained key thetaRate phiRate lambda dropout iterations name description seed (m: Model) =
         let net =
             new Mlp("correction", 2, 2, Tuned.width s.Tuned key s.Width, 2, dropout = dropout, dtype = f64)
 
@@ -687,33 +710,34 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
         let simulate = simulateFrom sim s.Substeps
 
-        let options, validation =
-            stopping (fun () -> validationMse simulate) iterations {
-                Trainer.defaults with
-                    Epochs = iterations
-                    Seed = seed
-                    Groups = [|
-                        if not present.IsEmpty then
-                            Trainer.group "theta" thetaRate [ for n in present -> (sim.Param n).Raw ]
-                        Trainer.group "phi" phiRate (Neural.parameters net)
-                    |]
-                    Horizon = growing iterations
-                    Modules = [| net |]
-            }
+        let physics =
+            match lambda with
+            | LambdaSchedule.Constant 0.0 -> None
+            | _ -> Some(fittedSim ())
 
         let fit =
-            Trainer.train options {
-                Loss =
-                    fun ctx ->
-                        let data = windowLoss simulate ctx.Horizon
-                        let penalty = s.CorrectionPenalty .* (square (net.forward trainingStates)).mean ()
+            CaseTraining.joint
+                {
+                    CaseTraining.hybridDefaults [ for n in present -> (sim.Param n).Raw ] net iterations seed with
+                        ThetaRate = thetaRate
+                        PhiRate = phiRate
+                        Horizon = growing iterations
+                        Lambda = lambda
+                        Stopping = checkOf (fun () -> validationMse simulate)
+                }
+                (fun ctx ->
+                    let path, target = windowPath simulate ctx.Horizon
+                    let data = (square ((path .- target) ./ scale)).mean ()
+                    let penalty = s.CorrectionPenalty .* (square (net.forward trainingStates)).mean ()
 
-                        {
-                            Total = data .+ penalty
-                            Parts = [| "data", data; "penalty", penalty |]
-                        }
-                Validation = validation
-            }
+                    [
+                        "data", data
+                        "penalty", penalty
+                        match physics with
+                        | Some p when ctx.Lambda > 0.0 ->
+                            "physics residual", ctx.Lambda .* (square (defect p path)).mean ()
+                        | _ -> ()
+                    ])
 
         net.eval () |> ignore
 
@@ -747,25 +771,125 @@ let runPart (s: Settings) (part: Part) : PartResult =
         let rate = Tuned.value s.Tuned key Tuned.LearningRate 5e-3
 
         let result, _, _ =
-            hybridTrained key rate rate 0.0 s.HybridIterations name description seed m
+            hybridTrained key rate rate (LambdaSchedule.Constant 0.0) 0.0 s.HybridIterations name description seed m
 
         result
 
-    // The learning-rate ablation: the additive hybrid with θ at 0.05 (the physics fit's rate) and φ at 5e-3.
+    // The ablation (issue #15, 2 b–d), each from the additive hybrid's network seeds, data, windows, budget, width
+    // and rate (5e-3 or its tuned rate). Learning rates: θ at 0.05 (the physics fit's rate), φ at the hybrid's.
+    let hybridRate = Tuned.value s.Tuned "hybrid" Tuned.LearningRate 5e-3
+
     let separateRates seed =
         let result, _, _ =
             hybridTrained
                 "hybrid"
                 0.05
-                5e-3
+                hybridRate
+                (LambdaSchedule.Constant 0.0)
                 0.0
                 s.HybridIterations
-                SeparateRates
-                "the additive hybrid with separate Adam rates: θ (α, β, γ, δ) 0.05, φ 5e-3 (the table's hybrid: 5e-3 for both)"
+                AblationTable.SeparateRates
+                $"the additive hybrid with separate Adam rates: θ (α, β, γ, δ) 0.05, φ {hybridRate} (the table's hybrid: {hybridRate} for both)"
                 seed
                 additiveModel
 
         result
+
+    // λ schedule: the additive hybrid plus λ times the mean square of its windows' one-year defect under the fitted
+    // Lotka–Volterra flow (the physics residual of the table, in tens of thousands of pelts), λ from 0 to 1 over the
+    // first half of the epochs.
+    let lambdaSchedule seed =
+        let result, _, _ =
+            hybridTrained
+                "hybrid"
+                hybridRate
+                hybridRate
+                (LambdaSchedule.Linear(0.0, 1.0, s.HybridIterations / 2))
+                0.0
+                s.HybridIterations
+                AblationTable.LambdaSchedule
+                "the additive hybrid plus λ × the mean square one-year defect of its training windows under the fitted LV flow (÷ 10), λ from 0 to 1 over the first half of the epochs (the table's hybrid: λ = 0)"
+                seed
+                additiveModel
+
+        result
+
+    // α-fusion: ŷ = α·F_θ + (1 − α)·G_φ, F_θ the Lotka–Volterra model from the fitted rates (θ trainable) and G_φ the
+    // no-physics control's neural ODE with the additive hybrid's network (seeds, width, zero start), both rolled out
+    // by the compiled simulator from each window's observed start; trained end to end on the hybrid's objective.
+    let fused (mode: FusionMode) name description seed =
+        let net =
+            new Mlp("correction", 2, 2, Tuned.width s.Tuned "hybrid" s.Width, 2, dtype = f64)
+
+        CaseTraining.initialise net seed true
+        let neural = compileWith neuralOdeModel (Some net)
+        let physics = fittedSim ()
+        let fusion = CaseTraining.fusionLayer mode seed
+
+        let simulate (x0: torch.Tensor) (years: int) =
+            let u0 = [| x0.select (1L, 0L); x0.select (1L, 1L) |]
+            let options = yearly s.Substeps years
+
+            let y =
+                FusedRollout.run
+                    fusion
+                    [| inputScale; inputScale |]
+                    physics
+                    u0
+                    options
+                    (neural.Simulate(u0, options).Values)
+
+            torch.stack (y.Fused, 2L)
+
+        let fit =
+            CaseTraining.joint
+                {
+                    CaseTraining.hybridDefaults [ for n in rates -> (physics.Param n).Raw ] net s.HybridIterations seed with
+                        PhiRate = hybridRate
+                        Fusion = Some fusion
+                        FusionRate = CaseTraining.fusionRate mode
+                        Horizon = growing s.HybridIterations
+                        Stopping = checkOf (fun () -> validationMse simulate)
+                }
+                (fun ctx -> [
+                    "data", windowLoss simulate ctx.Horizon
+                    "penalty", s.CorrectionPenalty .* (square (net.forward trainingStates)).mean ()
+                ])
+
+        net.eval () |> ignore
+        fusion.eval () |> ignore
+
+        // The learned α, or the gate's mean over the test forecast (both species, 1916–1920).
+        let alpha =
+            use _ = torch.no_grad ()
+            simulate last testYears |> ignore
+            fusion.Alpha
+
+        evaluate
+            name
+            description
+            simulate
+            true
+            (physicsSeconds + fit.WallTime.TotalSeconds)
+            (Array.concat [
+                named physics rates
+                [|
+                    CaseTraining.fusionParameter mode alpha
+                    "network weights", float (Neural.parameterCount net + Neural.parameterCount fusion)
+                |]
+            ])
+
+    let fusedScalar =
+        fused
+            (FusionMode.Scalar 0.5)
+            AblationTable.FusedScalar
+            "ŷ = α LV + (1 − α) G: LV from the fitted rates (θ trainable) fused with the neural ODE dx/dt = 10 N(x / 50) of the hybrid's network (G, no physics), one learned α from 0.5 (Adam 0.05), end to end on the hybrid's windows, penalty and budget"
+
+    let fusedGate =
+        fused
+            (FusionMode.Gate(1, s.Width))
+            AblationTable.FusedGate
+            $"ŷ = α(t, LV) LV + (1 − α) G: as the scalar fusion, α a per-point gate (MLP of the window time and LV / 50, {s.Width} units, started at 0.5, φ's rate 5e-3)"
 
     let hybrid =
         hybridModel
@@ -974,7 +1098,18 @@ let runPart (s: Settings) (part: Part) : PartResult =
         CaseUncertainty.run s.Uncertainty [| "1916–1920", truthTest.reshape -1L |] (fun seed dropout ->
             let result, net, simulate =
                 let rate = Tuned.value s.Tuned "hybrid" Tuned.LearningRate 5e-3
-                hybridTrained "hybrid" rate rate dropout s.Uncertainty.Iterations "member" "" seed additiveModel
+
+                hybridTrained
+                    "hybrid"
+                    rate
+                    rate
+                    (LambdaSchedule.Constant 0.0)
+                    dropout
+                    s.Uncertainty.Iterations
+                    "member"
+                    ""
+                    seed
+                    additiveModel
 
             {
                 Modules = [| net |]
@@ -993,6 +1128,9 @@ let runPart (s: Settings) (part: Part) : PartResult =
     | "interaction" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (interaction part.Seed))
     | ModelTable.NoPhysics -> one (trainedFor s.HybridIterations (noPhysics part.Seed))
     | "separate rates" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (separateRates part.Seed))
+    | "lambda schedule" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (lambdaSchedule part.Seed))
+    | "fused scalar" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (fusedScalar part.Seed))
+    | "fused gate" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (fusedGate part.Seed))
     | "MLP" -> one (trainedFor s.DataIterations (data part.Seed))
     | "LSTM" -> one (sequence SequenceModels.Architecture.Lstm part.Seed)
     | "Transformer" -> one (sequence SequenceModels.Architecture.Transformer part.Seed)
@@ -1080,8 +1218,21 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
         Years = years
         Observed = observed
         TrainYears = trainYears
-        Models = Array.map withResidual [| yield! physics; for model, first in networks s -> overSeeds model first |]
+        Models =
+            Array.map withResidual [|
+                yield! physics
+                for model, first in networks s do
+                    if not (List.contains model ablationParts) then
+                        overSeeds model first
+            |]
         Uncertainty = CasePart.uncertainty s.Uncertainty resultOf
+        Ablation =
+            [|
+                for model, first in networks s do
+                    if List.contains model ablationParts then
+                        overSeeds model first
+            |]
+            |> Array.map withResidual
     }
 
 /// Runs every model (see the module's summary): every part of `parts s` in this process, one after another, then

@@ -66,6 +66,113 @@ let networkWith
 let network (net: torch.nn.Module) (rate: float) (epochs: int) (seed: int) (loss: TrainContext -> torch.Tensor) =
     networkWith None net rate epochs seed loss
 
+/// How a case trains a hybrid jointly (`joint`): θ and φ as two Adam groups, optionally a fusion layer's α or gate
+/// as a third, with the case's budget, windows and λ schedule.
+type Joint = {
+    /// θ: the scientific parameters' raw values (none for a model without them: no θ group).
+    Theta: Modules.Parameter list
+    /// θ's learning rate.
+    ThetaRate: float
+    /// φ: the networks, trained at `PhiRate` and switched to training mode for the steps.
+    Networks: torch.nn.Module list
+    /// φ's learning rate.
+    PhiRate: float
+    /// A fusion layer (α-fusion, `Fusion`) trained as its own group "alpha" at `FusionRate`; None for a hybrid.
+    Fusion: Fusion option
+    /// The fusion layer's learning rate.
+    FusionRate: float
+    /// Adam iterations (full-batch epochs).
+    Epochs: int
+    /// The trainer's seed.
+    Seed: int
+    /// The rollout horizon's growth (`Trainer.defaults`' fixed horizon where the case has no windows).
+    Horizon: HorizonSchedule
+    /// The weight λ of a physics-residual term per epoch (the loss reads it from the context).
+    Lambda: LambdaSchedule
+    /// Early stopping on the case's validation block (`EarlyStopping.Check`); None trains every epoch.
+    Stopping: EarlyStopping.Check option
+}
+
+/// The case studies' hybrid set-up: θ and φ at one rate, 5e-3, no fusion layer, λ = 0, `Trainer.defaults`' horizon,
+/// no early stopping.
+let hybridDefaults (theta: Modules.Parameter list) (net: torch.nn.Module) (epochs: int) (seed: int) : Joint = {
+    Theta = theta
+    ThetaRate = 5e-3
+    Networks = [ net ]
+    PhiRate = 5e-3
+    Fusion = None
+    FusionRate = 5e-3
+    Epochs = epochs
+    Seed = seed
+    Horizon = Trainer.defaults.Horizon
+    Lambda = LambdaSchedule.Constant 0.0
+    Stopping = None
+}
+
+/// The fusion layer's learning rate in the cases' α-fusion ablation: 0.05 for a scalar α (one number, the physics
+/// fits' rate), φ's 5e-3 for a gate (a network).
+let fusionRate (mode: FusionMode) : float =
+    match mode with
+    | FusionMode.Gate _ -> 5e-3
+    | _ -> 0.05
+
+/// The fusion layer of the cases' α-fusion ablation in float64: a scalar α starts at 0.5; a gate's network is set by
+/// `initialise` from `seed` with its output layer zero, so it too starts at 0.5 at every point.
+let fusionLayer (mode: FusionMode) (seed: int) : Fusion =
+    let fusion = new Fusion(mode, dtype = torch.ScalarType.Float64)
+
+    match mode with
+    | FusionMode.Gate _ -> initialise fusion seed true
+    | _ -> ()
+
+    fusion
+
+/// A fused model's parameter-list entry for its fusion weight `alpha` (`Fusion.Alpha`): ("α", the learned scalar) or
+/// ("mean gate α", the gate's mean over the points the case last fused).
+let fusionParameter (mode: FusionMode) (alpha: float) : string * float =
+    match mode with
+    | FusionMode.Gate _ -> "mean gate α", alpha
+    | _ -> "α", alpha
+
+/// Trains `j`'s groups with `Trainer.train` on `loss`, which returns the named terms of the objective (their sum is
+/// minimised; each is reported), stopping early where `j.Stopping` says. The case studies' one entry to the trainer
+/// for hybrids and fused models.
+let joint (j: Joint) (loss: TrainContext -> (string * torch.Tensor) list) : TrainResult =
+    let options, validation =
+        EarlyStopping.apply j.Stopping j.Epochs {
+            Trainer.defaults with
+                Epochs = j.Epochs
+                Seed = j.Seed
+                Groups = [|
+                    if not j.Theta.IsEmpty then
+                        Trainer.group "theta" j.ThetaRate j.Theta
+                    Trainer.group "phi" j.PhiRate (j.Networks |> Seq.collect Neural.parameters)
+                    match j.Fusion with
+                    | Some f -> Trainer.group "alpha" j.FusionRate (Neural.parameters f)
+                    | None -> ()
+                |]
+                Horizon = j.Horizon
+                Lambda = j.Lambda
+                Modules = [|
+                    yield! j.Networks
+                    match j.Fusion with
+                    | Some f -> f :> torch.nn.Module
+                    | None -> ()
+                |]
+        }
+
+    Trainer.train options {
+        Loss =
+            fun context ->
+                let parts = loss context |> Array.ofList
+
+                {
+                    Total = parts |> Array.map snd |> Array.reduce (.+)
+                    Parts = parts
+                }
+        Validation = validation
+    }
+
 /// Runs `f` with libtorch limited to one intra-op thread and restores the previous count afterwards. For tiny
 /// networks (tens of units, batches of tens) extra threads cost more than they save, and when the machine's
 /// cores are busy their spin-waiting makes training many times slower (measured here: a 1-D PINN fit took

@@ -131,15 +131,15 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
 
     if o.Ablation.Length > 0 then
         add ""
-        add "### Ablation: how the hybrid is trained"
-        add ""
 
-        add
-            $"The hybrid's first seed as reported above (θ and φ at one learning rate, 5e-3; no physics-residual term, λ = 0), then each variant trained from the same fitted EBM, with the same network seed, training years and budget ({o.Ablation[0].Epochs} epochs with the physics fit). One seed each: a difference smaller than the spread over seeds above is not evidence either way. Physics residual as in the table above."
-
-        add ""
-
-        ModelTable.markdown 5 (o.Ablation |> Array.map ModelTable.rowOf)
+        AblationTable.section
+            dir
+            "energy-balance"
+            5
+            $"Issue #15, item 2 (b–d): the hybrid (EBM + MLP) as in the table above (θ and φ at one Adam rate, 5e-3; no physics-residual term, λ = 0) against variants trained from the same fitted EBM, network seeds, training years and iterations ({hybrid.Epochs} with the physics fit). Test MSE on {firstTest}–{lastYear} (°C²); physics residual as in the table above. The fused models' parameters include the learned α (scalar) or the mean of the gate over 1880–{lastYear}."
+            (rowOf hybrid)
+            (o.Ablation |> Array.map rowOf)
+            []
         |> List.iter add
 
     add ""

@@ -58,9 +58,7 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
     add $"- Lowest test MSE: {best.Name} ({best.TestMse:F3})."
     let hm = o.Models |> Array.find (fun m -> m.Name.StartsWith "hybrid")
 
-    for om in
-        o.Models
-        |> Array.filter (fun m -> not (m.Name.StartsWith "hybrid") && m.Name <> Pharmacokinetics.SeparateRates) do
+    for om in o.Models |> Array.filter (fun m -> not (m.Name.StartsWith "hybrid")) do
         add $"- {hm.Name} {verdict hm.TestMse om.TestMse} {om.Name} ({hm.TestMse:F3} vs {om.TestMse:F3})."
 
     ModelTable.claimLines
@@ -85,26 +83,16 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
     ModelTable.seedLines 3 [ "1-cpt textbook"; "1-cpt fitted" ] rows
     |> List.iter add
 
-    match o.Models |> Array.tryFind (fun m -> m.Name = Pharmacokinetics.SeparateRates) with
-    | None -> ()
-    | Some separate ->
-        let seeds (m: Pharmacokinetics.ModelResult) =
-            m.SeedTestMse |> Array.map (fun v -> $"{v:F3}") |> String.concat ", "
-
-        add ""
-
-        add
-            "Ablation (issue #15, 2 d): separate against shared learning rates for θ and φ, the hybrid, same folds, samples, seeds and budget:"
-
-        add ""
-        add "| variant | θ rate | φ rate | test MSE (after the cutoff) | in-distribution MSE | per seed |"
-        add "|---|---|---|---|---|---|"
-        add $"| shared (the table's hybrid) | 5e-3 | 5e-3 | {hm.TestMse:F3} | {hm.InDistributionMse:F3} | {seeds hm} |"
-        add $"| separate | 0.05 | 5e-3 | {separate.TestMse:F3} | {separate.InDistributionMse:F3} | {seeds separate} |"
-        add ""
-
-        add
-            $"- Separate rates {verdict separate.TestMse hm.TestMse} shared rates after the cutoff ({percentChange 0 separate.TestMse hm.TestMse}). The physics-residual weight λ is 0 in every model here (no λ ablation yet)."
+    if o.Ablation.Length > 0 then
+        AblationTable.section
+            dir
+            "pharmacokinetics"
+            3
+            $"Issue #15, item 2 (b–d): the hybrid (1-cpt + MLP elimination) as in the table above (θ and φ at one Adam rate, 5e-3; no physics-residual term, λ = 0) against variants trained from the same fitted ka, ke, V, network seeds, folds, training samples and iterations ({hm.Epochs} per fold with the physics fit). Test MSE: held-out subjects after {o.Cutoff} h, folds pooled, (mg/L)². The fused models' parameters (last fold) include the learned α (scalar) or the mean of the gate over the training samples."
+            (rowOf hm)
+            (o.Ablation |> Array.map rowOf)
+            []
+        |> List.iter add
 
         add ""
 

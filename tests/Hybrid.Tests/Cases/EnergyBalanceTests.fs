@@ -345,9 +345,10 @@ let tests =
                     Expect.floatClose Accuracy.veryHigh m.TestMse (Array.average m.SeedTestMse) $"{m.Name}: the mean"
         }
 
-        // The ablation part trains each variant from the fitted EBM with the hybrid's budget; only the report's
-        // settings include it. Small budgets: the bookkeeping does not depend on them.
-        test "the ablation part: a variant with separate rates and one with a lambda schedule, only with Ablation" {
+        // The ablation parts (one per hybrid seed) train each variant from the fitted EBM with the hybrid's budget;
+        // only the report's settings include them. Small budgets: the bookkeeping does not depend on them.
+        test
+            "the ablation parts: separate rates, a lambda schedule and two fused models per hybrid seed, only with Ablation" {
             let small = {
                 EnergyBalance.quick with
                     PhysicsIterations = 20
@@ -360,13 +361,12 @@ let tests =
                  |> List.exists (fun p -> p.Model = "ablation"))
                 "quick: no ablation"
 
-            Expect.contains
-                (EnergyBalance.parts small)
-                {
-                    Model = "ablation"
-                    Seed = small.Seed
-                }
-                "with Ablation"
+            let seedsOf name =
+                EnergyBalance.parts small
+                |> List.filter (fun p -> p.Model = name)
+                |> List.map (fun p -> p.Seed)
+
+            Expect.equal (seedsOf "ablation") (seedsOf "hybrid") "one ablation part per hybrid seed"
 
             let result =
                 EnergyBalance.runPart small {
@@ -375,13 +375,21 @@ let tests =
                 }
 
             Expect.equal
-                (result.Models |> Array.map (fun m -> m.Name))
-                [| "ablation: separate rates"; "ablation: lambda schedule" |]
+                (result.Models |> Array.map (fun m -> m.Name) |> List.ofArray)
+                Hybrid.Models.Common.AblationTable.names
                 "the variants"
 
             for m in result.Models do
                 Expect.equal m.Epochs 26 $"{m.Name}: physics fit and hybrid epochs"
                 Expect.equal m.Simulated.Length 139 $"{m.Name}: 1880–2018"
+
+            let alpha = result.Models[2].Parameters |> Array.find (fun (n, _) -> n = "α") |> snd
+
+            Expect.notEqual alpha 0.5 "alpha was trained away from its start"
+
+            Expect.isTrue
+                (result.Models[3].Parameters |> Array.exists (fun (n, _) -> n = "mean gate α"))
+                "the mean gate"
         }
 
         test "the uncertainty of the hybrid: ensemble and MC dropout on the test years, one value per test year" {

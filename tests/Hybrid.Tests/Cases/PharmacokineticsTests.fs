@@ -144,4 +144,59 @@ let tests =
                 Expect.isGreaterThan m.Epochs 0 $"{name}: epochs"
                 Expect.isGreaterThan m.TrainSeconds 0.0 $"{name}: wall time"
         }
+
+        // The ablation (tiny budgets, two seeds: the bookkeeping does not depend on them): every variant over the
+        // hybrid's seeds with its budget, kept out of the model table, a fused model reporting its learned α, and the
+        // section's one ablation table with a row per variant.
+        test "a tiny run with Ablation gives the four ablation rows over the hybrid's seeds and one ablation table" {
+            let s = {
+                Pharmacokinetics.quick with
+                    PhysicsIterations = 20
+                    HybridIterations = 6
+                    DataIterations = 10
+                    SequenceIterations = 5
+                    PinnIterations = 10
+                    Seeds = 2
+                    Ablation = true
+                    Uncertainty = Hybrid.Models.Common.CaseUncertainty.off
+            }
+
+            let o = Pharmacokinetics.run s
+
+            let hybrid =
+                o.Models |> Array.find (fun m -> m.Name = "hybrid (1-cpt + MLP elimination)")
+
+            Expect.equal
+                (o.Ablation |> Array.map (fun m -> m.Name) |> List.ofArray)
+                Hybrid.Models.Common.AblationTable.names
+                "the four variants in order"
+
+            Expect.isFalse
+                (o.Models
+                 |> Array.exists (fun m -> Hybrid.Models.Common.AblationTable.isAblation m.Name))
+                "no ablation row in the model table"
+
+            for m in o.Ablation do
+                Expect.equal m.SeedTestMse.Length 2 $"{m.Name}: the hybrid's two seeds"
+                Expect.equal m.Epochs hybrid.Epochs $"{m.Name}: the hybrid's budget"
+                Expect.notEqual m.SeedTestMse hybrid.SeedTestMse $"{m.Name}: another model than the hybrid"
+
+            let alpha = o.Ablation[2].Parameters |> Array.find (fun (n, _) -> n = "α") |> snd
+            Expect.notEqual alpha 0.5 "α was trained away from its start"
+            Expect.isTrue (o.Ablation[3].Parameters |> Array.exists (fun (n, _) -> n = "mean gate α")) "the mean gate"
+
+            let dir =
+                System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"pk-ablation-{System.Guid.NewGuid()}")
+
+            System.IO.Directory.CreateDirectory dir |> ignore
+
+            try
+                let md = Hybrid.Models.Report.PharmacokineticsReport.write dir o
+                Expect.stringContains md "### Ablation: the proposal's mechanisms" "the ablation section"
+
+                for m in o.Ablation do
+                    Expect.stringContains md $"| {m.Name} | " $"{m.Name}: a row of the table"
+            finally
+                System.IO.Directory.Delete(dir, true)
+        }
     ]

@@ -3,6 +3,7 @@
 /// what training through the solver must achieve whatever the data say.
 module Hybrid.Tests.Cases.PredatorPreyTests
 
+open System
 open Expecto
 open TorchSharp
 open Hybrid
@@ -217,5 +218,41 @@ let tests =
                 Expect.equal m.Forecast.Length 5 $"{name}: five test years"
                 Expect.isGreaterThan m.Epochs 0 $"{name}: epochs"
                 Expect.isGreaterThan m.TrainSeconds 0.0 $"{name}: wall time"
+        }
+
+        // The ablation (tiny budgets, one seed: the bookkeeping does not depend on them): its parts are planned over
+        // the additive hybrid's seeds only with Ablation, and each trains its variant with the hybrid's budget; a
+        // fused model reports its learned α.
+        test "the ablation parts: four variants over the hybrid's seeds with its budget, only with Ablation" {
+            let s = {
+                Hybrid.Models.Report.PredatorPreyTasks.settings "tiny" with
+                    Ablation = true
+                    Uncertainty = Hybrid.Models.Common.CaseUncertainty.off
+            }
+
+            let seedsOf (settings: PredatorPrey.Settings) name =
+                PredatorPrey.parts settings
+                |> List.filter (fun p -> p.Model = name)
+                |> List.map (fun p -> p.Seed)
+
+            let variants = [ "separate rates"; "lambda schedule"; "fused scalar"; "fused gate" ]
+
+            for v in variants do
+                Expect.equal (seedsOf s v) (seedsOf s "hybrid") $"{v}: the hybrid's seeds"
+                Expect.isEmpty (seedsOf PredatorPrey.quick v) $"{v}: not in the quick settings"
+
+            let rows =
+                variants
+                |> List.map (fun v -> (PredatorPrey.runPart s { Model = v; Seed = s.Seed }).Models[0])
+
+            Expect.equal (rows |> List.map (fun m -> m.Name)) Hybrid.Models.Common.AblationTable.names "the rows"
+
+            for m in rows do
+                Expect.equal m.Epochs (s.PhysicsIterations + s.HybridIterations) $"{m.Name}: the hybrid's budget"
+                Expect.equal m.Forecast.Length 5 $"{m.Name}: five test years"
+
+            let alpha = rows[2].Parameters |> Array.find (fun (n, _) -> n = "α") |> snd
+            Expect.notEqual alpha 0.5 "α was trained away from its start"
+            Expect.isTrue (rows[3].Parameters |> Array.exists (fun (n, _) -> n = "mean gate α")) "the mean gate"
         }
     ]
