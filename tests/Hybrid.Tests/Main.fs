@@ -75,5 +75,6 @@ let main argv =
         Tasks.CaseTasksTests.tests
         Tasks.Lorenz96TasksTests.tests
         Tuning.TuningTests.tests
+        Tuning.CaseTuningTests.tests
     ]
     |> Summary.runOneAtATime argv

@@ -459,8 +459,14 @@ let internal oneStep (model: Trained) (series: float[][]) (exogenous: float[][])
         Array.map2 (+) series[k] (dx.data<float>().ToArray()))
 
 /// Trains a sequence-to-sequence regression: `inputs` [records; T; features] to `targets` [records; T; outputs]
-/// at every step (all records of the same length T; scaled to order one).
-let internal fitRegression (s: Settings) (inputs: float[][][]) (targets: float[][][]) : Trained =
+/// at every step (all records of the same length T; scaled to order one). With `validation`, training stops early on
+/// its score (see `Validation`).
+let internal fitRegressionWith
+    (validation: Validation option)
+    (s: Settings)
+    (inputs: float[][][])
+    (targets: float[][][])
+    : Trained =
     if inputs.Length = 0 || inputs.Length <> targets.Length then
         raise (
             HybridException
@@ -488,7 +494,11 @@ let internal fitRegression (s: Settings) (inputs: float[][][]) (targets: float[]
 
     let net = new SequenceNet("regression", features, outputs, s)
     let loss () = (square (net.forward x .- y)).mean ()
-    train net s None (fun _ -> loss ()) loss
+    train net s validation (fun _ -> loss ()) loss
+
+/// `fitRegressionWith` without validation: every iteration runs.
+let internal fitRegression (s: Settings) (inputs: float[][][]) (targets: float[][][]) : Trained =
+    fitRegressionWith None s inputs targets
 
 /// Applies a trained regression to `inputs` [records; T; features] (any T); returns [records; T; outputs].
 let internal regress (model: Trained) (inputs: float[][][]) : float[][][] =

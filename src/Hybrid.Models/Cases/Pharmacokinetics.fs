@@ -28,6 +28,14 @@
 /// Ablation (`Settings.Ablation`; `Outcome.Ablation`), over the hybrid's seeds with its folds, samples and budget:
 /// separate θ/φ rates, a λ schedule on the hybrid's residual under the fitted model over 0–25 h, and α-fusion of the
 /// one-compartment model with an MLP C(t, dose) (`FusedRollout.fuse`; a scalar α and a per-point gate).
+/// Validation (`Settings.EarlyStopping`, `validationSplit`): the last 20% of each fold's training subjects (two of
+/// eight) are held out with their samples up to `Cutoff`; every model, the physics fit included, is fitted to the
+/// other training subjects' samples up to `Cutoff`, and every network (the hybrid, the ablation variants and fused
+/// models, the MLP, the sequence models and the PINN) stops early on its MSE on the validation subjects (patience a
+/// quarter of its epochs, the best epoch's weights restored). Held-out subjects, not the last sampling times, so that
+/// no sample after `Cutoff` is used for training or for choosing a model (the out-of-distribution test stays a
+/// test of extrapolation in time) and the fit keeps the whole 0–`Cutoff` range, its early elimination included.
+/// Learning rates and widths come from `Settings.Tuned` (`hybrid tune`, keys `tunedModels`) where tuned.
 module Hybrid.Models.Cases.Pharmacokinetics
 
 open System
@@ -41,6 +49,7 @@ open Hybrid.Compiler
 open Hybrid.Training
 open Hybrid.Models.Baselines
 open Hybrid.Models.Common
+open Hybrid.Models.Tuning
 
 /// Settings of the case.
 type Settings = {
@@ -83,6 +92,16 @@ type Settings = {
     /// samples and budget: separate rates (θ 0.05, φ 5e-3 against the table's 5e-3 for both), a λ schedule on the
     /// physics residual, and α-fusion of the one-compartment model with an MLP C(t, dose) (scalar α, per-point gate).
     Ablation: bool
+    /// The validation split and early-stopping rule (`validationSplit`); `EarlyStopping.off` trains on every kept
+    /// training subject for the whole budget.
+    EarlyStopping: EarlyStopping.Rule
+    /// Tuned learning rates and widths by model key ("hybrid", "MLP", "LSTM", "Transformer", "PINN"; `hybrid tune`);
+    /// a model without one uses the defaults (hybrid 5e-3 and `Width`, MLP 1e-2 and 16, sequence models 1e-2 and
+    /// 16, PINN `Pinn.defaults`). The ablation variants and fused models use the hybrid's.
+    Tuned: Tuned.Values
+    /// The network models to run, by key (as `Tuned`); empty runs every model, the ablation and the uncertainty
+    /// experiment. `hybrid tune` runs one model at a time.
+    Only: string list
 }
 
 /// Report settings: all three folds, RK4 step 0.25 h, training samples up to 8 h.
@@ -108,6 +127,9 @@ let defaults = {
             Iterations = 80
     }
     Ablation = true
+    EarlyStopping = EarlyStopping.defaults
+    Tuned = Tuned.none
+    Only = []
 }
 
 /// Tests and CI: the third fold only (train on subjects 1–8, test on 9–12), RK4 step 0.5 h, no ablation row, fewer
@@ -157,6 +179,9 @@ type ModelResult = {
     InDistributionMse: float
     /// Mean squared error on the training samples, averaged over folds; NaN if untrained.
     TrainMse: float
+    /// Mean squared error on the validation subjects' samples up to `Cutoff`, all folds pooled (the first seed's;
+    /// NaN without validation subjects).
+    ValidationMse: float
     /// Training wall time summed over folds (s; for models run over several seeds, the mean per seed).
     TrainSeconds: float
     /// Wall time of predicting the held-out subjects, summed over folds (s; the first seed's).
@@ -371,6 +396,18 @@ let internal trainingSubjects (s: Settings) (subjects: Subject[]) (fold: int) : 
     TrainFraction.indices "Pharmacokinetics" s.TrainSubset kept candidates.Length
     |> Array.map (fun i -> candidates[i])
 
+/// The kept training subjects of fold `fold` (`trainingSubjects`) split into the subjects every model is fitted to
+/// and the validation subjects: the last `EarlyStopping.heldOut` of them (20% by default, leaving at least two to
+/// fit; none when fewer would remain), with their samples up to `Cutoff` only (see the module's doc).
+let internal validationSplit (s: Settings) (subjects: Subject[]) (fold: int) : Subject[] * Subject[] =
+    let kept = trainingSubjects s subjects fold
+    let held = EarlyStopping.heldOut s.EarlyStopping kept.Length 2
+    kept[.. kept.Length - held - 1], kept[kept.Length - held ..]
+
+/// The keys of the network models (`Settings.Tuned`, `Settings.Only`) and their first network seed's offset from
+/// `Settings.Seed`.
+let tunedModels = [ "hybrid", 0; "MLP", 1; "LSTM", 100; "Transformer", 100; "PINN", 100 ]
+
 /// Runs every model on the evaluated folds.
 let run (s: Settings) : Outcome =
     Engine.init ()
@@ -406,6 +443,24 @@ let run (s: Settings) : Outcome =
     // the uncertainty members all start from it); the seconds reported are those of that one fit.
     let physicsFits = Dictionary<int list, float[] * float>()
 
+    // Early stopping of a model predicting with `predict` on the validation subjects' samples up to the cutoff (none
+    // without validation subjects).
+    let checkOf (predict: Predictor) (validation: Subject[]) : EarlyStopping.Check option =
+        if validation.Length = 0 then
+            None
+        else
+            Some {
+                Score = fun () -> (mseOn predict early validation).ToDouble()
+                Rule = s.EarlyStopping
+            }
+
+    // The tuned (or default) width and learning rate of the hybrid, shared by the ablation variants and fused models.
+    let hybridWidth = Tuned.width s.Tuned "hybrid" s.Width
+    let hybridRate = Tuned.value s.Tuned "hybrid" Tuned.LearningRate 5e-3
+
+    let wanted (key: string) =
+        s.Only.IsEmpty || List.contains key s.Only
+
     let fitPhysics (train: Subject[]) =
         let key = train |> Array.map (fun x -> x.Id) |> List.ofArray
 
@@ -417,11 +472,15 @@ let run (s: Settings) : Outcome =
             physicsFits[key] <- fit
             fit
 
-    // The hybrid on a fold's training subjects: network seed, dropout, hybrid iterations → predictor, seconds,
-    // parameters and the network.
-    let fitHybrid thetaRate lambda seed dropout iterations (train: Subject[]) =
+    // The hybrid on a fold's training subjects, stopping early on its validation subjects (none: every iteration):
+    // θ and φ rates, λ schedule, network seed, dropout, hybrid iterations → predictor, seconds, parameters and the
+    // network.
+    let fitHybrid thetaRate phiRate lambda seed dropout iterations (train: Subject[]) (validation: Subject[]) =
         let p0, physicsSeconds = fitPhysics train
-        let net = new Mlp("elimination", 1, 1, s.Width, 2, dropout = dropout, dtype = f64)
+
+        let net =
+            new Mlp("elimination", 1, 1, hybridWidth, 2, dropout = dropout, dtype = f64)
+
         CaseTraining.initialise net seed true
         let sim = compileWith hybridModel (Some net)
         List.iteri (fun i n -> (sim.Param n).Set p0[i]) physical
@@ -462,7 +521,9 @@ let run (s: Settings) : Outcome =
                 {
                     CaseTraining.hybridDefaults [ for n in physical -> (sim.Param n).Raw ] net iterations seed with
                         ThetaRate = thetaRate
+                        PhiRate = phiRate
                         Lambda = lambda
+                        Stopping = checkOf predict validation
                 }
                 (fun ctx -> [
                     "data", mseOn predict early train
@@ -491,16 +552,16 @@ let run (s: Settings) : Outcome =
         ],
         net
 
-    let models: (string * string * (Subject[] -> Predictor * float * (string * float)[]) * bool * int)[] = [|
+    let models: (string * string * (Subject[] -> Subject[] -> Predictor * float * (string * float)[]) * bool * int)[] = [|
         "1-cpt textbook",
         "one compartment, textbook theophylline values (ka 1.5 /h, t½ 8 h, V 0.5 L/kg), no fitting",
-        (fun _ -> odePredictor (physicsWith textbook), 0.0, named textbook),
+        (fun _ _ -> odePredictor (physicsWith textbook), 0.0, named textbook),
         false,
         0
 
         "1-cpt fitted",
         "one compartment, ka, ke, V fitted to the training samples (least squares)",
-        (fun train ->
+        (fun train _ ->
             let p, seconds = fitPhysics train
             odePredictor (physicsWith p), seconds, named p),
         true,
@@ -510,23 +571,31 @@ let run (s: Settings) : Outcome =
     // The models with a network, as functions of the seed (each is run over `Seeds` seeds).
     let hybridRow seed =
         "hybrid (1-cpt + MLP elimination)",
-        "dC/dt = ka A / V − ke C − N(C); N an MLP started at zero, trained jointly from the fitted model",
-        (fun train ->
+        $"dC/dt = ka A / V − ke C − N(C); N an MLP ({hybridWidth} units) started at zero, trained jointly from the fitted model (Adam {hybridRate:G3})",
+        (fun train validation ->
             let predictor, seconds, parameters, _ =
-                fitHybrid 5e-3 (LambdaSchedule.Constant 0.0) seed 0.0 s.HybridIterations train
+                fitHybrid
+                    hybridRate
+                    hybridRate
+                    (LambdaSchedule.Constant 0.0)
+                    seed
+                    0.0
+                    s.HybridIterations
+                    train
+                    validation
 
             predictor, seconds, parameters),
         true,
         s.PhysicsIterations + s.HybridIterations
 
-    // The ablation (issue #15, 2 b–d), each from the hybrid's network seeds, folds, samples and budget. Learning
-    // rates: θ at 0.05 (the physics fit's rate) and φ at 5e-3.
+    // The ablation (issue #15, 2 b–d), each from the hybrid's network seeds, folds, samples, budget, width and rate.
+    // Learning rates: θ at 0.05 (the physics fit's rate) and φ at the hybrid's.
     let separateRow seed =
         AblationTable.SeparateRates,
-        "the hybrid with separate Adam rates: θ (ka, ke, V) 0.05, φ 5e-3 (the table's hybrid: 5e-3 for both)",
-        (fun train ->
+        $"the hybrid with separate Adam rates: θ (ka, ke, V) 0.05, φ {hybridRate:G3} (the table's hybrid: {hybridRate:G3} for both)",
+        (fun train validation ->
             let predictor, seconds, parameters, _ =
-                fitHybrid 0.05 (LambdaSchedule.Constant 0.0) seed 0.0 s.HybridIterations train
+                fitHybrid 0.05 hybridRate (LambdaSchedule.Constant 0.0) seed 0.0 s.HybridIterations train validation
 
             predictor, seconds, parameters),
         true,
@@ -537,15 +606,17 @@ let run (s: Settings) : Outcome =
     let lambdaRow seed =
         AblationTable.LambdaSchedule,
         "the hybrid plus λ × the mean square residual of its (A, C) for the training doses, every Dt over 0–25 h, under the fitted one-compartment model (mg/L/h), λ from 0 to 1 over the first half of the epochs (the table's hybrid: λ = 0)",
-        (fun train ->
+        (fun train validation ->
             let predictor, seconds, parameters, _ =
                 fitHybrid
-                    5e-3
+                    hybridRate
+                    hybridRate
                     (LambdaSchedule.Linear(0.0, 1.0, s.HybridIterations / 2))
                     seed
                     0.0
                     s.HybridIterations
                     train
+                    validation
 
             predictor, seconds, parameters),
         true,
@@ -557,10 +628,10 @@ let run (s: Settings) : Outcome =
     let fusedRow (mode: FusionMode) name description seed =
         name,
         description,
-        (fun (train: Subject[]) ->
+        (fun (train: Subject[]) (validation: Subject[]) ->
             let p0, physicsSeconds = fitPhysics train
             let physics = physicsWith p0
-            let net = new Mlp("branch", 2, 1, s.Width, 2, dtype = f64)
+            let net = new Mlp("branch", 2, 1, hybridWidth, 2, dtype = f64)
             CaseTraining.initialise net seed true
             let fusion = CaseTraining.fusionLayer mode seed
 
@@ -586,8 +657,11 @@ let run (s: Settings) : Outcome =
                             net
                             s.HybridIterations
                             seed with
+                            ThetaRate = hybridRate
+                            PhiRate = hybridRate
                             Fusion = Some fusion
                             FusionRate = CaseTraining.fusionRate mode
+                            Stopping = checkOf predictor validation
                     }
                     (fun _ -> [ "data", mseOn predictor early train ])
 
@@ -618,15 +692,18 @@ let run (s: Settings) : Outcome =
 
     let fusedGate =
         fusedRow
-            (FusionMode.Gate(1, s.Width))
+            (FusionMode.Gate(1, hybridWidth))
             AblationTable.FusedGate
-            $"ŷ = α(t, C) 1-cpt + (1 − α) G: as the scalar fusion, α a per-point gate (MLP of t / 25 and the one-compartment C / 10, {s.Width} units, started at 0.5, φ's rate 5e-3)"
+            $"ŷ = α(t, C) 1-cpt + (1 − α) G: as the scalar fusion, α a per-point gate (MLP of t / 25 and the one-compartment C / 10, {hybridWidth} units, started at 0.5, φ's rate 5e-3)"
+
+    let mlpWidth = Tuned.width s.Tuned "MLP" 16
+    let mlpRate = Tuned.value s.Tuned "MLP" Tuned.LearningRate 1e-2
 
     let mlpRow seed =
         "MLP C(t, dose)",
-        "MLP from (time, dose) to concentration, no physics",
-        (fun train ->
-            let net = new Mlp("concentration", 2, 1, 16, 2, dtype = f64)
+        $"MLP from (time, dose) to concentration ({mlpWidth} units, Adam {mlpRate:G3}), no physics",
+        (fun train validation ->
+            let net = new Mlp("concentration", 2, 1, mlpWidth, 2, dtype = f64)
             CaseTraining.initialise net seed false
 
             let predictor: Predictor =
@@ -638,21 +715,8 @@ let run (s: Settings) : Outcome =
                     10.0 .* (net.forward x).squeeze 1L
 
             let fit =
-                Trainer.train
-                    {
-                        Trainer.defaults with
-                            Epochs = s.DataIterations
-                            Seed = seed
-                            Groups = [| Trainer.group "phi" 1e-2 (Neural.parameters net) |]
-                            Modules = [| net |]
-                    }
-                    {
-                        Loss =
-                            fun _ ->
-                                let l = mseOn predictor early train
-                                { Total = l; Parts = [| "data", l |] }
-                        Validation = None
-                    }
+                CaseTraining.networkWith (checkOf predictor validation) net mlpRate s.DataIterations seed (fun _ ->
+                    mseOn predictor early train)
 
             predictor, fit.WallTime.TotalSeconds, [| "network weights", float (Neural.parameterCount net) |]),
         true,
@@ -670,9 +734,13 @@ let run (s: Settings) : Outcome =
                 [| t / horizon; group[b].Dose / 5.0; (t - previous) / horizon |]))
 
     let sequenceRow architecture seed =
-        SequenceModels.name architecture,
-        $"{SequenceModels.name architecture}: (t, dose, time since last sample) sequence to concentration, no physics",
-        (fun (train: Subject[]) ->
+        let key = SequenceModels.name architecture
+        let width = Tuned.width s.Tuned key 16
+        let rate = Tuned.value s.Tuned key Tuned.LearningRate 1e-2
+
+        key,
+        $"{key}: (t, dose, time since last sample) sequence to concentration ({width} units, Adam {rate:G3}), no physics",
+        (fun (train: Subject[]) (validation: Subject[]) ->
             let trainPairs, trainObserved = samples early train
 
             let targets =
@@ -680,17 +748,7 @@ let run (s: Settings) : Outcome =
                 |> Array.groupBy (fst >> fst)
                 |> Array.map (fun (_, rows) -> rows |> Array.map (fun (_, c) -> [| c / 10.0 |]))
 
-            let m =
-                SequenceModels.fitRegression
-                    {
-                        SequenceModels.defaults architecture with
-                            Iterations = s.SequenceIterations
-                            Seed = seed
-                    }
-                    (sequenceInputs train trainPairs)
-                    targets
-
-            let predictor: Predictor =
+            let predictorOf (m: SequenceModels.Trained) : Predictor =
                 fun group pairs ->
                     let values =
                         SequenceModels.regress m (sequenceInputs group pairs)
@@ -698,6 +756,27 @@ let run (s: Settings) : Outcome =
                         |> Array.map (fun row -> 10.0 * row[0])
 
                     torch.tensor (values, dtype = f64)
+
+            let m =
+                SequenceModels.fitRegressionWith
+                    (if validation.Length = 0 then
+                         None
+                     else
+                         Some {
+                             Score = fun m -> (mseOn (predictorOf m) early validation).ToDouble()
+                             Rule = s.EarlyStopping
+                         })
+                    {
+                        SequenceModels.defaults architecture with
+                            Iterations = s.SequenceIterations
+                            Seed = seed
+                            Hidden = width
+                            LearningRate = rate
+                    }
+                    (sequenceInputs train trainPairs)
+                    targets
+
+            let predictor = predictorOf m
 
             predictor, m.Seconds, [| "network weights", float (Neural.parameterCount m.Net) |]),
         true,
@@ -707,10 +786,15 @@ let run (s: Settings) : Outcome =
     // on a (t, dose) grid over 0–25 h.
     let doses = subjects |> Array.map (fun sub -> sub.Dose)
 
+    let pinnWidth = Tuned.width s.Tuned "PINN" Pinn.defaults.Width
+
+    let pinnRate =
+        Tuned.value s.Tuned "PINN" Tuned.LearningRate Pinn.defaults.LearningRate
+
     let pinnRow seed =
         "PINN",
-        "MLP (A, C)(t, dose) on the training concentrations and A(0) = dose + one-compartment residual (fold's fitted ka, ke, V)",
-        (fun (train: Subject[]) ->
+        $"MLP (A, C)(t, dose) ({pinnWidth} units, Adam {pinnRate:G3}) on the training concentrations and A(0) = dose + one-compartment residual (fold's fitted ka, ke, V)",
+        (fun (train: Subject[]) (validation: Subject[]) ->
             let p, physicsSeconds = fitPhysics train
             let physicsSim = physicsWith p
             let lowest, highest = Array.min doses, Array.max doses
@@ -739,15 +823,31 @@ let run (s: Settings) : Outcome =
                 Pinn.Residual = fun f -> (f.D f.U 0 .- tendency physicsSim f.U) ./ 5.0
             }
 
-            let m = Pinn.fitWith s.PinnIterations seed problem
-
-            let predictor: Predictor =
+            let predictorOf (predict: float[][] -> float[][]) : Predictor =
                 fun group pairs ->
                     let values =
-                        m.Predict(pairs |> Array.map (fun (b, t) -> [| t; group[b].Dose |]))
+                        predict (pairs |> Array.map (fun (b, t) -> [| t; group[b].Dose |]))
                         |> Array.map (fun row -> row[1])
 
                     torch.tensor (values, dtype = f64)
+
+            let m =
+                Pinn.fitValidated
+                    (if validation.Length = 0 then
+                         None
+                     else
+                         Some(fun predict -> (mseOn (predictorOf predict) early validation).ToDouble()))
+                    s.EarlyStopping
+                    {
+                        Pinn.defaults with
+                            Iterations = s.PinnIterations
+                            Seed = seed
+                            Width = pinnWidth
+                            LearningRate = pinnRate
+                    }
+                    problem
+
+            let predictor = predictorOf m.Predict
 
             predictor,
             physicsSeconds + m.Seconds,
@@ -755,9 +855,12 @@ let run (s: Settings) : Outcome =
         true,
         s.PhysicsIterations + s.PinnIterations
 
-    let evaluateModel (name, description, fit: Subject[] -> Predictor * float * (string * float)[], trained, epochs) =
+    let evaluateModel
+        (name, description, fit: Subject[] -> Subject[] -> Predictor * float * (string * float)[], trained, epochs)
+        =
         let mutable lateSquared, lateCount = 0.0, 0
         let mutable earlySquared, earlyCount = 0.0, 0
+        let mutable validationSquared, validationCount = 0.0, 0
         let mutable trainSum = 0.0
         let mutable seconds = 0.0
         let mutable inference = 0.0
@@ -767,10 +870,25 @@ let run (s: Settings) : Outcome =
         for fold in s.Folds do
             let test = subjects |> Array.filter (fun x -> (x.Id - 1) / 4 + 1 = fold)
             // The one place the training data is selected: every model is fitted to these subjects' samples up to
-            // the cutoff only.
-            let train = trainingSubjects s subjects fold
-            let predict, trainSeconds, ps = fit train
+            // the cutoff only, and networks stop early on the validation subjects' samples up to the cutoff.
+            let train, validation = validationSplit s subjects fold
+            let predict, trainSeconds, ps = fit train validation
             use _ = torch.no_grad ()
+
+            if validation.Length > 0 then
+                let validationPairs, validationObserved = samples early validation
+
+                let squared =
+                    (square (
+                        predict validation validationPairs
+                        .- torch.tensor (validationObserved, dtype = f64)
+                    ))
+                        .sum()
+                        .ToDouble()
+
+                validationSquared <- validationSquared + squared
+                validationCount <- validationCount + validationPairs.Length
+
             let pairs, observed = samples (fun _ -> true) test
             let predicted, t = CaseTraining.timed (fun () -> predict test pairs)
 
@@ -800,6 +918,11 @@ let run (s: Settings) : Outcome =
             TestMse = lateSquared / float lateCount
             InDistributionMse = earlySquared / float earlyCount
             TrainMse = if trained then trainSum / float s.Folds.Length else nan
+            ValidationMse =
+                if validationCount = 0 then
+                    nan
+                else
+                    validationSquared / float validationCount
             TrainSeconds = seconds
             InferenceSeconds = inference
             Epochs = epochs
@@ -822,7 +945,7 @@ let run (s: Settings) : Outcome =
     // from (A(t), C(t)) under the fitted simulator, A(t) from its own trajectory of the shown subject.
     let physicsResidual (curve: float[]) =
         use _ = torch.no_grad ()
-        let sim = physicsWith (fst (fitPhysics (trainingSubjects s subjects lastFold)))
+        let sim = physicsWith (fst (fitPhysics (fst (validationSplit s subjects lastFold))))
         let d = torch.tensor ([| shown.Dose |], dtype = f64)
 
         let along times = {
@@ -846,26 +969,39 @@ let run (s: Settings) : Outcome =
 
         (square (c.narrow (0L, 1L, n) .- flowed)).mean().sqrt().ToDouble()
 
+    let offset key =
+        tunedModels |> List.find (fst >> (=) key) |> snd
+
     let results =
-        Array.append (Array.map evaluateModel models) [|
-            overSeeds s.Seed hybridRow
-            overSeeds (s.Seed + 1) mlpRow
-            overSeeds (s.Seed + 100) (sequenceRow SequenceModels.Architecture.Lstm)
-            overSeeds (s.Seed + 100) (sequenceRow SequenceModels.Architecture.Transformer)
-            overSeeds (s.Seed + 100) pinnRow
-        |]
+        Array.append
+            (if s.Only.IsEmpty then
+                 Array.map evaluateModel models
+             else
+                 [||])
+            [|
+                for key, row in
+                    [
+                        "hybrid", hybridRow
+                        "MLP", mlpRow
+                        "LSTM", sequenceRow SequenceModels.Architecture.Lstm
+                        "Transformer", sequenceRow SequenceModels.Architecture.Transformer
+                        "PINN", pinnRow
+                    ] do
+                    if wanted key then
+                        overSeeds (s.Seed + offset key) row
+            |]
 
     // The ablation, over the hybrid's seeds (paired with its runs).
     let ablation =
-        if s.Ablation then
+        if s.Ablation && s.Only.IsEmpty then
             [| separateRow; lambdaRow; fusedScalar; fusedGate |]
             |> Array.map (overSeeds s.Seed)
         else
             [||]
 
-    // Uncertainty of the hybrid: a member is the hybrid trained on every evaluated fold (one network per fold,
-    // same seed), predicting each fold's held-out subjects after the cutoff; its noise variance is the mean training
-    // MSE.
+    // Uncertainty of the hybrid (not with `Only`): a member is the hybrid trained on every evaluated fold (one
+    // network per fold, same seed, the fit subjects, no early stopping), predicting each fold's held-out subjects after
+    // the cutoff; its noise variance is the mean training MSE.
     let uncertainty =
         let foldOf (x: Subject) = (x.Id - 1) / 4 + 1
 
@@ -883,17 +1019,28 @@ let run (s: Settings) : Outcome =
             |> String.concat ", "
 
         CaseUncertainty.run
-            s.Uncertainty
+            (if s.Only.IsEmpty then
+                 s.Uncertainty
+             else
+                 CaseUncertainty.off)
             [| $"held-out subjects {name}, t > {s.Cutoff} h", torch.cat (heldOut, 0L) |]
             (fun seed dropout ->
                 let fits =
                     s.Folds
                     |> List.map (fun fold ->
                         let test = fst (split fold)
-                        let train = trainingSubjects s subjects fold
+                        let train = fst (validationSplit s subjects fold)
 
                         let predict, _, _, net =
-                            fitHybrid 5e-3 (LambdaSchedule.Constant 0.0) seed dropout s.Uncertainty.Iterations train
+                            fitHybrid
+                                hybridRate
+                                hybridRate
+                                (LambdaSchedule.Constant 0.0)
+                                seed
+                                dropout
+                                s.Uncertainty.Iterations
+                                train
+                                [||]
 
                         let trainMse = (use _ = torch.no_grad () in (mseOn predict early train).ToDouble())
                         test, predict, net, trainMse)

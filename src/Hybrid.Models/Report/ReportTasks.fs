@@ -13,15 +13,8 @@ let private quickOf (key: string) = key = "quick"
 let report: Experiment list = [
     Lorenz96Tasks.experiment
     PredatorPreyTasks.experiment
-    SectionTask.experiment "pharmacokinetics" "pharmacokinetics" (fun dir key ->
-        PharmacokineticsReport.write
-            dir
-            (Pharmacokinetics.run (
-                if quickOf key then
-                    Pharmacokinetics.quick
-                else
-                    Pharmacokinetics.defaults
-            )))
+    SectionTask.experiment PharmacokineticsTasks.Name "pharmacokinetics" (fun dir key ->
+        PharmacokineticsReport.write dir (Pharmacokinetics.run (PharmacokineticsTasks.settings key)))
     EnergyBalanceTasks.experiment
     SectionTask.experiment "tumour" "tumour growth" (fun dir key ->
         TumourReport.write dir (Tumour.run (if quickOf key then Tumour.quick else Tumour.defaults)))

@@ -5,7 +5,11 @@ open Hybrid
 open Hybrid.Models.Tasks
 
 /// The cases with a search, in report order.
-let searches: TuningExperiment.Search list = [ PredatorPreyTuning.search; EnergyBalanceTuning.search ]
+let searches: TuningExperiment.Search list = [
+    PredatorPreyTuning.search
+    PharmacokineticsTuning.search
+    EnergyBalanceTuning.search
+]
 
 /// The search of `case` (e.g. "energy-balance"); an unknown name raises a `HybridException` that lists the known
 /// ones.

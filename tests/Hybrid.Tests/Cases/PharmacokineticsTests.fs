@@ -13,12 +13,15 @@ open Hybrid.Models.Cases
 
 let private f64 = torch.ScalarType.Float64
 
+// Without validation subjects or early stopping: every model trains on subjects 1–8 for its whole budget (what the
+// hybrid's training-fit test checks; validation and early stopping have their own tests in `CaseTuningTests`).
 let private outcome =
     lazy
         (Pharmacokinetics.run {
             Pharmacokinetics.quick with
                 Seeds = 1
                 Uncertainty = Hybrid.Models.Common.CaseUncertainty.off
+                EarlyStopping = Hybrid.Models.Common.EarlyStopping.off
         })
 
 let private model name =

@@ -1,0 +1,38 @@
+/// The pharmacokinetics case's settings as the report and `hybrid tune` run it (one task for the section,
+/// `SectionTask`): the settings of a key, with the hyper-parameters `hybrid tune` chose where they exist.
+module internal Hybrid.Models.Report.PharmacokineticsTasks
+
+open Hybrid.Models.Cases
+open Hybrid.Models.Tasks
+
+/// The case's name in tasks and its tuning file's name.
+[<Literal>]
+let Name = "pharmacokinetics"
+
+/// The settings of a key: "quick", "full" (the report's), and "tiny" (one seed of a few iterations, no uncertainty
+/// and no ablation, for tests; seconds, not minutes).
+let baseSettings (key: string) : Pharmacokinetics.Settings =
+    Experiment.pick key Pharmacokinetics.quick Pharmacokinetics.defaults {
+        Pharmacokinetics.quick with
+            PhysicsIterations = 20
+            HybridIterations = 10
+            DataIterations = 20
+            SequenceIterations = 10
+            PinnIterations = 20
+            Seeds = 1
+            Uncertainty = Hybrid.Models.Common.CaseUncertainty.off
+    }
+
+/// The settings of a key with the hyper-parameters `hybrid tune` chose (`tuning/pharmacokinetics.csv`,
+/// `TuningFile.load`) for "quick" and "full" where the file exists; "tiny" (tests) never reads it. The report does
+/// not tune.
+let settings (key: string) : Pharmacokinetics.Settings =
+    let s = baseSettings key
+
+    if key = "tiny" then
+        s
+    else
+        {
+            s with
+                Tuned = Hybrid.Models.Tuning.TuningFile.load Name
+        }

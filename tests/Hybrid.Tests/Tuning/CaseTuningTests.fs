@@ -1,0 +1,157 @@
+/// Validation, early stopping and `hybrid tune` in the cases that run as one section task (pharmacokinetics,
+/// tumour) and in Lorenz-96: each case's validation block disjoint from its training and test data, a tiny run with
+/// early stopping that reports a validation MSE (checked against the same MSE computed directly where a model has
+/// no network), each search space's draws within its bounds, and the report's settings reading a tuning file from
+/// $HYBRID_TUNING (a temporary folder) while "tiny" never does.
+module Hybrid.Tests.Tuning.CaseTuningTests
+
+open System
+open System.IO
+open Expecto
+open TorchSharp
+open Hybrid
+open Hybrid.TensorArithmetic
+open Hybrid.Models.Cases
+open Hybrid.Models.Common
+open Hybrid.Models.Report
+open Hybrid.Models.Tuning
+
+/// Every trial of every model of `search` under "quick" lies in its model's space: a log-uniform value within its
+/// bounds, a listed value one of the list.
+let private drawsWithin (search: TuningExperiment.Search) =
+    for m in search.Models "quick" do
+        for trial in 0 .. TuningExperiment.MaxTrials - 1 do
+            let values = SearchSpace.draw m.DrawSeed m.Space trial
+            Expect.equal (values |> Array.map fst) (m.Space |> List.map (fun p -> p.Name) |> Array.ofList) m.Model
+
+            for p, (_, v) in Seq.zip m.Space values do
+                match p.Range with
+                | SearchSpace.LogUniform(low, high) ->
+                    Expect.isTrue (v >= low && v <= high) $"{m.Model} trial {trial}: {p.Name} {v} in [{low}, {high}]"
+                | SearchSpace.OneOf listed ->
+                    Expect.contains listed v $"{m.Model} trial {trial}: {p.Name} {v} one of the list"
+
+/// `settings "quick"` reads the tuning file of `case` from $HYBRID_TUNING (a temporary folder holding one written
+/// here) and `settings "tiny"` does not: `tunedOf` gives a settings' tuned values.
+let private readsTuningFile (case: string) (model: string) (tunedOf: string -> Tuned.Values) =
+    let folder = Path.Combine(Path.GetTempPath(), $"hybrid-tuning-{Guid.NewGuid():N}")
+    let before = Environment.GetEnvironmentVariable "HYBRID_TUNING"
+
+    try
+        TuningFile.write (TuningFile.path folder case) [ "test" ] [
+            {
+                Model = model
+                Values = [| Tuned.LearningRate, 0.0123; Tuned.Width, 24.0 |]
+                ValidationMse = 1.5
+                Trials = 3
+            }
+        ]
+
+        Environment.SetEnvironmentVariable("HYBRID_TUNING", folder)
+        let quick = tunedOf "quick"
+        Expect.equal (Tuned.value quick model Tuned.LearningRate nan) 0.0123 $"{case} quick: the file's rate"
+        Expect.equal (Tuned.width quick model 0) 24 $"{case} quick: the file's width"
+        Expect.equal (tunedOf "tiny") Tuned.none $"{case} tiny: never reads the file"
+    finally
+        Environment.SetEnvironmentVariable("HYBRID_TUNING", before)
+        Directory.Delete(folder, true)
+
+let tests =
+    testSequenced
+    <| testList "Tuning.Cases" [
+        test "pharmacokinetics: the validation subjects are training subjects, disjoint from the fit and test ones" {
+            let subjects = Pharmacokinetics.load ()
+
+            for f in [ 1.0; 0.5; 0.25 ] do
+                for subset in [ 0; 1; 2 ] do
+                    for fold in [ 1; 2; 3 ] do
+                        let s = {
+                            Pharmacokinetics.quick with
+                                TrainFraction = f
+                                TrainSubset = subset
+                        }
+
+                        let where = $"fraction {f}, subset {subset}, fold {fold}"
+
+                        let ids (xs: Pharmacokinetics.Subject[]) =
+                            xs |> Array.map (fun x -> x.Id) |> Set.ofArray
+
+                        let fit, validation = Pharmacokinetics.validationSplit s subjects fold
+                        let kept = Pharmacokinetics.trainingSubjects s subjects fold
+                        let test = set [ 4 * fold - 3 .. 4 * fold ]
+                        Expect.equal (Set.union (ids fit) (ids validation)) (ids kept) $"{where}: fit ∪ validation"
+                        Expect.isEmpty (Set.intersect (ids fit) (ids validation)) $"{where}: fit ∩ validation"
+                        Expect.isEmpty (Set.intersect (ids validation) test) $"{where}: validation ∩ test"
+                        Expect.isEmpty (Set.intersect (ids fit) test) $"{where}: fit ∩ test"
+
+                        // round(0.2 n) of n kept subjects, none when fewer than two would be left to fit.
+                        let expected =
+                            let v = max 1 (int (Math.Round(0.2 * float kept.Length)))
+                            if kept.Length - v < 2 then 0 else v
+
+                        Expect.equal validation.Length expected $"{where}: 20%% of {kept.Length} held out"
+
+            let fit, validation =
+                Pharmacokinetics.validationSplit
+                    {
+                        Pharmacokinetics.quick with
+                            EarlyStopping = EarlyStopping.off
+                    }
+                    subjects
+                    3
+
+            Expect.equal (fit.Length, validation.Length) (8, 0) "EarlyStopping.off: every training subject is fitted"
+        }
+
+        // The fitted physics has no network: its validation MSE must be the MSE of the same least-squares fit
+        // (deterministic) on the fit subjects, predicting the validation subjects' samples up to 8 h.
+        test "pharmacokinetics: a tiny run reports validation MSEs, the fitted physics' equal to a direct computation" {
+            let s = PharmacokineticsTasks.baseSettings "tiny"
+            let outcome = Pharmacokinetics.run s
+
+            for m in outcome.Models do
+                Expect.isTrue (Double.IsFinite m.ValidationMse && m.ValidationMse > 0.0) $"{m.Name}: {m.ValidationMse}"
+
+            let subjects = Pharmacokinetics.load ()
+            let fit, validation = Pharmacokinetics.validationSplit s subjects 3
+            use _ = torch.NewDisposeScope()
+
+            let sim, _, _ =
+                Pharmacokinetics.fitOneCompartment s.PhysicsIterations s.Dt (fun t -> t <= s.Cutoff) fit
+
+            let pairs, observed = Pharmacokinetics.samples (fun t -> t <= s.Cutoff) validation
+
+            let direct =
+                use _ = torch.no_grad ()
+
+                (square (
+                    Pharmacokinetics.predictAt sim s.Dt (validation |> Array.map (fun x -> x.Dose)) pairs
+                    .- torch.tensor (observed, dtype = torch.float64)
+                ))
+                    .mean()
+                    .ToDouble()
+
+            let reported =
+                (outcome.Models |> Array.find (fun m -> m.Name = "1-cpt fitted")).ValidationMse
+
+            Expect.floatClose Accuracy.veryHigh reported direct "1-cpt fitted: validation MSE"
+
+            let tuned =
+                PharmacokineticsTuning.score "tiny" "hybrid" s.Seed [| Tuned.LearningRate, 0.02; Tuned.Width, 4.0 |]
+
+            Expect.isTrue (Double.IsFinite tuned && tuned > 0.0) $"a tuning trial's score: {tuned}"
+        }
+
+        test "pharmacokinetics: every model's trials draw within its search space" {
+            drawsWithin PharmacokineticsTuning.search
+
+            Expect.equal
+                (PharmacokineticsTuning.models "quick" |> List.map (fun m -> m.Model))
+                [ "hybrid"; "MLP"; "LSTM"; "Transformer"; "PINN" ]
+                "every network model is tuned"
+        }
+
+        test "pharmacokinetics: the report's settings read tuning/pharmacokinetics.csv, tiny never does" {
+            readsTuningFile PharmacokineticsTasks.Name "hybrid" (fun key -> (PharmacokineticsTasks.settings key).Tuned)
+        }
+    ]
