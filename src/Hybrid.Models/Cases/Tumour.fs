@@ -55,6 +55,12 @@
 /// The physics residual of a model is that of its predicted test trajectories under the true equation on the
 /// models' grid (`Residual.compute`, consistent Heun form at the step spacing: 0 up to round-off for a run of the
 /// true equation on that grid; the restricted fine truth has the discretisation error as its residual).
+/// Validation (`Settings.EarlyStopping`, `validationTimes`): the last 20% of the kept observation times (day 12 of
+/// days 2–12) of the training schedules are held out; every model, the physics fit included, is fitted to the
+/// earlier times, and every network (the hybrid, the control, the sequence models, the PINN) stops early on its MSE
+/// against the noisy observations of the held-out times (patience a quarter of its epochs, the best epoch's weights
+/// restored). The test schedules take no part. Learning rates and widths come from `Settings.Tuned` (`hybrid tune`,
+/// keys `tunedModels`) where tuned.
 module Hybrid.Models.Cases.Tumour
 
 open System
@@ -68,6 +74,7 @@ open Hybrid.TensorArithmetic
 open Hybrid.Training
 open Hybrid.Models.Baselines
 open Hybrid.Models.Common
+open Hybrid.Models.Tuning
 
 /// Settings of the case. `defaults` for the report, `quick` for tests and CI.
 type Settings = {
@@ -107,6 +114,17 @@ type Settings = {
     PinnIterations: int
     /// Uncertainty of the hybrid (deep ensemble, MC dropout); `Iterations` are each member's hybrid epochs.
     Uncertainty: CaseUncertainty.Settings
+    /// The validation split and early-stopping rule (`validationTimes`); `EarlyStopping.off` fits every kept
+    /// observation time for the whole budget.
+    EarlyStopping: EarlyStopping.Rule
+    /// Tuned learning rates and widths by model key (`tunedModels`; `hybrid tune`); a model without one uses the
+    /// defaults (the hybrid and the control `HybridRate` and `Width`, the sequence models 1e-2 and 32 units, the
+    /// PINN `Pinn.defaults`).
+    Tuned: Tuned.Values
+    /// The network models to run, by key (as `Tuned`); empty runs every model and the uncertainty experiment. The
+    /// physics fit always runs (the hybrid starts from it), the hybrid also for the PINN (which uses its D, r), but
+    /// only the listed models are reported. `hybrid tune` runs one model at a time.
+    Only: string list
 }
 
 /// Report settings: five seeds.
@@ -130,6 +148,9 @@ let defaults = {
         CaseUncertainty.defaults with
             Iterations = 100
     }
+    EarlyStopping = EarlyStopping.defaults
+    Tuned = Tuned.none
+    Only = []
 }
 
 /// Quick settings (`hybrid report --quick`): three seeds, a third of the epochs (tests cut them to one).
@@ -227,6 +248,17 @@ module Truth =
 let internal trainingTimes (s: Settings) : int =
     TrainFraction.count "Tumour" s.TrainFraction 1 Truth.ObservationTimes.Length
 
+/// The kept observation times (`trainingTimes`) split into the number every model is fitted to (the first) and the
+/// number held out as validation data (the last `EarlyStopping.heldOut` of them: one of six by default, day 12;
+/// none when fewer than one would be left to fit).
+let internal validationTimes (s: Settings) : int * int =
+    let kept = trainingTimes s
+    let held = EarlyStopping.heldOut s.EarlyStopping kept 1
+    kept - held, held
+
+/// The keys of the network models (`Settings.Tuned`, `Settings.Only`), in table order.
+let tunedModels = [ "hybrid"; ModelTable.NoPhysics; "LSTM"; "Transformer"; "PINN" ]
+
 /// The seed of the observation noise of network seed `seed` under `s.TrainSubset`: 1000 + seed for subset 0 (the
 /// case's own draw), 1000 + seed + 100000 · subset otherwise (another draw, the same at every `TrainFraction`).
 let internal noiseSeed (s: Settings) (seed: int) : int =
@@ -253,6 +285,9 @@ type ModelResult = {
     OutOfDomainMse: float
     /// The same on the training schedules (noise-free truth), mean over seeds.
     TrainMse: float
+    /// MSE against the noisy observations of the training schedules at the validation times (`validationTimes`),
+    /// mean over seeds; NaN without validation times.
+    ValidationMse: float
     /// RMS physics residual of the predicted test trajectories (in- and out-of-domain) under the true
     /// equation, mean over seeds; NaN for the sequence models (they predict the observation times only).
     ResidualNorm: float
@@ -634,9 +669,43 @@ and private runWith (s: Settings) : Outcome =
 
     let centres = drug.Centres
     let cells = int64 centres.Length
+    let fitTimes, heldTimes = validationTimes s
 
-    /// Scores predictions: test [times; 5; cells] and train [times; 3; cells] at the observation times.
+    // The MSE of predictions at every observation time of the training schedules [6; 3; cells] against the held-out
+    // noisy observations [heldTimes; 3; cells] of the validation times (NaN without them).
+    let validationOf (trainAtObservations: torch.Tensor) (held: torch.Tensor option) =
+        match held with
+        | Some h ->
+            use _ = torch.no_grad ()
+            (square (trainAtObservations.narrow (0L, int64 fitTimes, int64 heldTimes) .- h)).mean().ToDouble()
+        | None -> nan
+
+    // Early stopping on `score` (the case's rule; none without validation times).
+    let checkOf (held: torch.Tensor option) (score: unit -> float) : EarlyStopping.Check option =
+        held
+        |> Option.map (fun _ -> {
+            Score = score
+            Rule = s.EarlyStopping
+        })
+
+    // The validation MSE of a simulator (its rollout of the training schedules).
+    let simulatorValidation (sim: Simulator) (held: torch.Tensor option) () =
+        use _ = torch.no_grad ()
+        validationOf (atObservations (simulate sim training)) held
+
+    // The tuned (or default) width and learning rate of a network model.
+    let widthOf key fallback = Tuned.width s.Tuned key fallback
+
+    let rateOf key fallback =
+        Tuned.value s.Tuned key Tuned.LearningRate fallback
+
+    let wanted (key: string) =
+        s.Only.IsEmpty || List.contains key s.Only
+
+    /// Scores predictions: test [times; 5; cells] and train [times; 3; cells] at the observation times (the train
+    /// ones' validation times against `held`).
     let scored
+        (held: torch.Tensor option)
         (testAtObservations: torch.Tensor)
         (trainAtObservations: torch.Tensor)
         (residual: float)
@@ -652,6 +721,7 @@ and private runWith (s: Settings) : Outcome =
             InDomain = error (testAtObservations.narrow (1L, 0L, nIn)) truthIn
             OutOfDomain = error (testAtObservations.narrow (1L, nIn, int64 outOfDomain.Length)) truthOut
             Train = error trainAtObservations truthTrain
+            Validation = validationOf trainAtObservations held
             Residual = residual
             TrainSeconds = trainSeconds
             InferenceSeconds = inferenceSeconds
@@ -661,11 +731,20 @@ and private runWith (s: Settings) : Outcome =
         |}
 
     /// Scores whole trajectories on the step grid (test [steps + 1; 5; cells], train [steps + 1; 3; cells]).
-    let scoreTrajectories (test: torch.Tensor) (train: torch.Tensor) trainSeconds inferenceSeconds parameters kill =
+    let scoreTrajectories
+        held
+        (test: torch.Tensor)
+        (train: torch.Tensor)
+        trainSeconds
+        inferenceSeconds
+        parameters
+        kill
+        =
         use _ = torch.no_grad ()
         let nIn = int64 inDomain.Length
 
         scored
+            held
             (atObservations test)
             (atObservations train)
             (residualNorm test)
@@ -675,45 +754,40 @@ and private runWith (s: Settings) : Outcome =
             kill
             (burden stepTimes (test.narrow (1L, nIn, int64 outOfDomain.Length)))
 
-    let score (sim: Simulator) (kill: float[]) (trainSeconds: float) =
+    let score held (sim: Simulator) (kill: float[]) (trainSeconds: float) =
         use _ = torch.no_grad ()
         let watch = Stopwatch.StartNew()
         let test = simulate sim testSchedules
         let inferenceSeconds = watch.Elapsed.TotalSeconds
         let parameters = sim.Parameters |> Array.map (fun p -> p.Name, p.Get())
-        scoreTrajectories test (simulate sim training) trainSeconds inferenceSeconds parameters kill
+        scoreTrajectories held test (simulate sim training) trainSeconds inferenceSeconds parameters kill
 
-    /// Trains `sim` on `data` with `Trainer.train` for `epochs` epochs from `seed`: Adam on the data loss with the
-    /// groups θ (`theta`, omitted when empty) and φ (the parameters of `net`, inside `closure`), both at
-    /// `HybridRate`. The training wall time (s).
-    let trainOn (data: torch.Tensor) (sim: Simulator) theta (net: Mlp) (closure: torch.nn.Module) seed epochs =
+    /// Trains `sim` on `data` with `CaseTraining.joint` for `epochs` epochs from `seed`: Adam on the data loss with
+    /// the groups θ (`theta`, omitted when empty) and φ (the parameters of `closure`), both at `rate`, stopping early
+    /// on the validation times (`held`; none: every epoch). The training wall time (s).
+    let trainOn (data: torch.Tensor) held rate (sim: Simulator) theta (closure: torch.nn.Module) seed epochs =
         let fit =
-            Trainer.train
+            CaseTraining.joint
                 {
-                    Trainer.defaults with
-                        Epochs = epochs
-                        Seed = seed
-                        Groups = [|
-                            if not (List.isEmpty theta) then
-                                Trainer.group "theta" s.HybridRate theta
-                            Trainer.group "phi" s.HybridRate (Neural.parameters net)
-                        |]
-                        Modules = [| closure |]
+                    CaseTraining.hybridDefaults theta closure epochs seed with
+                        ThetaRate = rate
+                        PhiRate = rate
+                        Stopping = checkOf held (simulatorValidation sim held)
                 }
-                {
-                    Loss =
-                        fun _ ->
-                            let l = dataLoss data sim
-                            { Total = l; Parts = [| "data", l |] }
-                    Validation = None
-                }
+                (fun _ -> [ "data", dataLoss data sim ])
 
         fit.WallTime.TotalSeconds
 
-    /// The hybrid (`Examples.tumour`, kill = N(u, c) − N(u, 0)) trained on `data` from D = d, r = r: the
-    /// simulator, its kill module, the network and the training wall time (s).
-    let trainHybrid (data: torch.Tensor) (d: float) (r: float) (seed: int) (dropout: float) (epochs: int) =
-        let net = new Mlp("kill", 2, 1, s.Width, 2, dropout = dropout, dtype = f64)
+    let hybridWidth, hybridRate = widthOf "hybrid" s.Width, rateOf "hybrid" s.HybridRate
+
+    let controlWidth, controlRate =
+        widthOf ModelTable.NoPhysics s.Width, rateOf ModelTable.NoPhysics s.HybridRate
+
+    /// The hybrid (`Examples.tumour`, kill = N(u, c) − N(u, 0)) trained on `data` from D = d, r = r at the hybrid's
+    /// width and rate, stopping early on `held`: the simulator, its kill module, the network and the training wall
+    /// time (s).
+    let trainHybrid (data: torch.Tensor) held (d: float) (r: float) (seed: int) (dropout: float) (epochs: int) =
+        let net = new Mlp("kill", 2, 1, hybridWidth, 2, dropout = dropout, dtype = f64)
         CaseTraining.initialise net seed true
         let kill = new KillNetwork(net)
 
@@ -724,21 +798,31 @@ and private runWith (s: Settings) : Outcome =
         (sim.Param "r").Set r
 
         let seconds =
-            trainOn data sim [ (sim.Param "D").Raw; (sim.Param "r").Raw ] net (kill :> torch.nn.Module) seed epochs
+            trainOn
+                data
+                held
+                hybridRate
+                sim
+                [ (sim.Param "D").Raw; (sim.Param "r").Raw ]
+                (kill :> torch.nn.Module)
+                seed
+                epochs
 
         sim, kill, net, seconds
 
-    /// The "same network, no physics" control (`neuralOdeModel`): the hybrid's network N (same seed, width and
-    /// zero output layer) as the whole right-hand side, trained like the hybrid (`trainOn`, φ alone): the simulator,
-    /// the network and the training wall time (s).
-    let trainNoPhysics (data: torch.Tensor) (seed: int) (epochs: int) =
-        let net = new Mlp("kill", 2, 1, s.Width, 2, dtype = f64)
+    /// The "same network, no physics" control (`neuralOdeModel`): the hybrid's network N (same seed and zero output
+    /// layer; its own tuned width and rate where tuned, else the hybrid's defaults) as the whole right-hand side,
+    /// trained like the hybrid (`trainOn`, φ alone): the simulator, the network and the training wall time (s).
+    let trainNoPhysics (data: torch.Tensor) held (seed: int) (epochs: int) =
+        let net = new Mlp("kill", 2, 1, controlWidth, 2, dtype = f64)
         CaseTraining.initialise net seed true
 
         let sim =
             compile neuralOdeModel (Map [ "N", (net :> torch.nn.Module<torch.Tensor, torch.Tensor>) ])
 
-        let seconds = trainOn data sim [] net (net :> torch.nn.Module) seed epochs
+        let seconds =
+            trainOn data held controlRate sim [] (net :> torch.nn.Module) seed epochs
+
         net.eval () |> ignore
         sim, net, seconds
 
@@ -771,8 +855,9 @@ and private runWith (s: Settings) : Outcome =
 
         torch.tensor(values, dtype = f64).reshape (int64 observationCount, int64 schedules.Length, cells)
 
-    let sequenceModel (data: torch.Tensor) seed architecture =
+    let sequenceModel (data: torch.Tensor) held seed architecture =
         let kept = int data.shape[0]
+        let key = SequenceModels.name architecture
 
         let records =
             training
@@ -783,10 +868,16 @@ and private runWith (s: Settings) : Outcome =
             training |> Array.map (fun schedule -> (drugSteps schedule)[0..kept])
 
         let m =
-            SequenceModels.fitForecaster
+            SequenceModels.fitForecasterWith
+                (held
+                 |> Option.map (fun _ -> {
+                     SequenceModels.Validation.Score = fun m -> validationOf (forecastAll m training) held
+                     SequenceModels.Validation.Rule = s.EarlyStopping
+                 }))
                 {
                     SequenceModels.defaults architecture with
-                        Hidden = 32
+                        Hidden = widthOf key 32
+                        LearningRate = rateOf key 1e-2
                         Window = observationCount
                         Iterations = s.SequenceIterations
                         Seed = seed
@@ -802,6 +893,7 @@ and private runWith (s: Settings) : Outcome =
             torch.cat ([| (torch.tensor (initial, dtype = f64)).expand (1L, t.shape[1], cells); t |], 0L)
 
         scored
+            held
             test
             (forecastAll m training)
             nan
@@ -844,7 +936,7 @@ and private runWith (s: Settings) : Outcome =
     // The PINN's physics is the known part only: diffusion and logistic growth with D, r (the hybrid's of the same
     // seed, learned jointly with its kill), plus a kill c·κ(t, x, A) with κ the network's second output, learned
     // like u: no kill law is imposed, only "no drug, no kill" (the kill vanishes with c).
-    let pinnModel (data: torch.Tensor) seed (d: float) (r: float) =
+    let pinnModel (data: torch.Tensor) held seed (d: float) (r: float) =
         let kept = int data.shape[0]
 
         let observations = [|
@@ -874,24 +966,51 @@ and private runWith (s: Settings) : Outcome =
                     dudt .- d .* uxx .- r .* u .* (1.0 .- u) .+ kappa .* local .* u
         }
 
-        let m = Pinn.fitWith s.PinnIterations seed problem
+        // The validation times of the training schedules, [heldTimes; 3; cells] as the held-out observations.
+        let validationPoints = [|
+            for i in fitTimes .. fitTimes + heldTimes - 1 do
+                for schedule in training do
+                    for x in centres -> point schedule Truth.ObservationTimes[i] x
+        |]
+
+        let validate (h: torch.Tensor) (predict: float[][] -> float[][]) =
+            let values = predict validationPoints |> Array.map (fun row -> row[0])
+            use _ = torch.no_grad ()
+
+            let predicted =
+                torch.tensor(values, dtype = f64).reshape (int64 heldTimes, int64 training.Length, cells)
+
+            (square (predicted .- h)).mean().ToDouble()
+
+        let m =
+            Pinn.fitValidated
+                (held |> Option.map validate)
+                s.EarlyStopping
+                {
+                    Pinn.defaults with
+                        Iterations = s.PinnIterations
+                        Seed = seed
+                        Width = widthOf "PINN" Pinn.defaults.Width
+                        LearningRate = rateOf "PINN" Pinn.defaults.LearningRate
+                }
+                problem
 
         let watch = Stopwatch.StartNew()
         let test = pinnTrajectory m testSchedules
         let inferenceSeconds = watch.Elapsed.TotalSeconds
 
-        scoreTrajectories test (pinnTrajectory m training) m.Seconds inferenceSeconds [|
+        scoreTrajectories held test (pinnTrajectory m training) m.Seconds inferenceSeconds [|
             "network weights", float (Neural.parameterCount m.Net)
         |] [||]
 
-    // Per seed: the models' scores in the order of the table, and the seed's data and fitted D, r (the
-    // uncertainty members start from the first seed's).
+    // Per seed: the models' scores by key (the wanted ones, in the order of the table), and the seed's data and
+    // fitted D, r (the uncertainty members start from the first seed's).
     let perSeed =
         s.Seeds
         |> List.map (fun seed ->
             Engine.seed seed
 
-            let data =
+            let data, held =
                 use _ = torch.no_grad ()
                 use generator = new torch.Generator(uint64 (noiseSeed s seed))
 
@@ -899,8 +1018,15 @@ and private runWith (s: Settings) : Outcome =
                     torch.randn (truthTrain.shape, dtype = f64, generator = generator) .* s.Noise
 
                 // The one place the training data is selected: the first observation times only (the noise
-                // is drawn for all six, so a smaller fraction keeps the same values at the times it keeps).
-                (atObservations (truthTrain .+ noise)).narrow(0L, 0L, int64 (trainingTimes s)).DetachFromDisposeScope()
+                // is drawn for all six, so a smaller fraction keeps the same values at the times it keeps), the last
+                // of them held out as validation data.
+                let observations = atObservations (truthTrain .+ noise)
+
+                observations.narrow(0L, 0L, int64 fitTimes).DetachFromDisposeScope(),
+                (if heldTimes = 0 then
+                     None
+                 else
+                     Some(observations.narrow(0L, int64 fitTimes, int64 heldTimes).DetachFromDisposeScope()))
 
             // Prior: nothing fitted.
             let priorSim = compile scientificModel Map.empty
@@ -909,9 +1035,9 @@ and private runWith (s: Settings) : Outcome =
                 let k = (sim.Param "k").Get()
                 killConcentrations |> Array.map (fun c -> k * c)
 
-            let priorResult = score priorSim (linearKill priorSim) 0.0
+            let priorResult = score held priorSim (linearKill priorSim) 0.0
 
-            // Fitted: D, r, k by Adam from the prior values.
+            // Fitted: D, r, k by Adam from the prior values, on the fit times.
             let fittedSim = compile scientificModel Map.empty
 
             let fit =
@@ -930,77 +1056,106 @@ and private runWith (s: Settings) : Outcome =
                         Validation = None
                     }
 
-            let fittedResult = score fittedSim (linearKill fittedSim) fit.WallTime.TotalSeconds
+            let fittedResult =
+                score held fittedSim (linearKill fittedSim) fit.WallTime.TotalSeconds
 
-            // Hybrid: Examples.tumour with kill = N(u, c) − N(u, 0), from the fitted D and r.
             let fittedD, fittedR = (fittedSim.Param "D").Get(), (fittedSim.Param "r").Get()
 
-            let hybridSim, kill, _, hybridSeconds =
-                trainHybrid data fittedD fittedR seed 0.0 s.HybridEpochs
+            // Hybrid: Examples.tumour with kill = N(u, c) − N(u, 0), from the fitted D and r (also for the PINN,
+            // which uses its D, r).
+            let hybrid =
+                if wanted "hybrid" || wanted "PINN" then
+                    let hybridSim, kill, _, hybridSeconds =
+                        trainHybrid data held fittedD fittedR seed 0.0 s.HybridEpochs
 
-            let hybridKill =
-                use _ = torch.no_grad ()
-                let c = torch.tensor (killConcentrations, dtype = f64)
-                let input = torch.stack ([| torch.ones_like c .* 0.5; c |], -1L)
-                (kill.forward input).squeeze(-1L).data<float>().ToArray()
+                    let hybridKill =
+                        use _ = torch.no_grad ()
+                        let c = torch.tensor (killConcentrations, dtype = f64)
+                        let input = torch.stack ([| torch.ones_like c .* 0.5; c |], -1L)
+                        (kill.forward input).squeeze(-1L).data<float>().ToArray()
 
-            let hybridResult =
-                score hybridSim hybridKill (fit.WallTime.TotalSeconds + hybridSeconds)
+                    Some(hybridSim, score held hybridSim hybridKill (fit.WallTime.TotalSeconds + hybridSeconds))
+                else
+                    None
 
-            // The no-physics control: the hybrid's network, seed, rate and epochs on ∂u/∂t = N(u, c) alone.
-            let controlSim, _, controlSeconds = trainNoPhysics data seed s.HybridEpochs
-            let controlResult = score controlSim [||] controlSeconds
+            let results = [|
+                if s.Only.IsEmpty then
+                    "prior", priorResult
+                    "fitted", fittedResult
 
-            // Pure-ML baselines and the PINN, with the seed's data; network seeds = the seed.
-            let lstm = sequenceModel data seed SequenceModels.Architecture.Lstm
-            let transformer = sequenceModel data seed SequenceModels.Architecture.Transformer
+                match hybrid with
+                | Some(_, result) when wanted "hybrid" -> "hybrid", result
+                | _ -> ()
 
-            let pinn =
-                pinnModel data seed ((hybridSim.Param "D").Get()) ((hybridSim.Param "r").Get())
+                // The no-physics control: the hybrid's network, seed and epochs on ∂u/∂t = N(u, c) alone.
+                if wanted ModelTable.NoPhysics then
+                    let controlSim, _, controlSeconds = trainNoPhysics data held seed s.HybridEpochs
+                    ModelTable.NoPhysics, score held controlSim [||] controlSeconds
 
-            [|
-                priorResult
-                fittedResult
-                hybridResult
-                controlResult
-                lstm
-                transformer
-                pinn
-            |],
-            (data, fittedD, fittedR))
+                // Pure-ML baselines and the PINN, with the seed's data; network seeds = the seed.
+                if wanted "LSTM" then
+                    "LSTM", sequenceModel data held seed SequenceModels.Architecture.Lstm
+
+                if wanted "Transformer" then
+                    "Transformer", sequenceModel data held seed SequenceModels.Architecture.Transformer
+
+                match hybrid with
+                | Some(hybridSim, _) when wanted "PINN" ->
+                    "PINN", pinnModel data held seed ((hybridSim.Param "D").Get()) ((hybridSim.Param "r").Get())
+                | _ -> ()
+            |]
+
+            results, (data, fittedD, fittedR))
         |> Array.ofList
 
-    let epochs = [|
+    let lstmWidth, lstmRate = widthOf "LSTM" 32, rateOf "LSTM" 1e-2
+
+    let transformerWidth, transformerRate =
+        widthOf "Transformer" 32, rateOf "Transformer" 1e-2
+
+    let pinnWidth, pinnRate =
+        widthOf "PINN" Pinn.defaults.Width, rateOf "PINN" Pinn.defaults.LearningRate
+
+    // Key, name, description and epochs (the budget; early stopping may end sooner) of every row, in table order.
+    let rows = [|
+        "prior",
+        "prior (log-kill, fixed prior values)",
+        "scientific model, kill = k c (log-kill hypothesis) with prior values D 0.06, r 0.35 /day, k 0.6 /day; nothing fitted",
         0
+        "fitted",
+        "fitted (log-kill, D r k fitted)",
+        "scientific model, kill = k c, D, r and k fitted to the training schedules (Adam)",
         s.PhysicsEpochs
+        "hybrid",
+        "hybrid (D r + MLP kill)",
+        $"Examples.tumour: D, r learnable, kill(u, c) = N(u, c) - N(u, 0) with N an MLP ({hybridWidth} units; no drug, no kill), trained jointly from the fitted D, r (Adam {hybridRate:G3})",
         s.PhysicsEpochs + s.HybridEpochs
+        ModelTable.NoPhysics,
+        ModelTable.NoPhysics,
+        $"du/dt = N(u, c) in every cell: the hybrid's network form ({controlWidth} units, same inputs, seeds, zero output layer, epochs; Adam {controlRate:G3}) with no diffusion, growth or kill form; no physics",
         s.HybridEpochs
+        "LSTM",
+        "LSTM",
+        $"pure data-driven: LSTM forecaster ({lstmWidth} units, Adam {lstmRate:G3}) of the 32-cell profile at the observation times, mean vessel concentration per 2-day step as exogenous input, free forecast from u(0, x); no physics",
         s.SequenceIterations
+        "Transformer",
+        "Transformer",
+        $"pure data-driven: transformer forecaster ({transformerWidth} units, Adam {transformerRate:G3}) of the 32-cell profile at the observation times, mean vessel concentration per 2-day step as exogenous input, free forecast from u(0, x); no physics",
         s.SequenceIterations
+        "PINN",
+        "PINN",
+        $"MLP (u, kappa)(t, x, A) ({pinnWidth} units, Adam {pinnRate:G3}; A: drug exposure at the vessel) on the training observations and u(0, x) + residual of the known physics (diffusion, logistic growth with the hybrid's D, r) with a learned kill c kappa, on all eight schedules",
         s.PinnIterations
     |]
 
-    let names = [|
-        "prior (log-kill, fixed prior values)",
-        "scientific model, kill = k c (log-kill hypothesis) with prior values D 0.06, r 0.35 /day, k 0.6 /day; nothing fitted"
-        "fitted (log-kill, D r k fitted)",
-        "scientific model, kill = k c, D, r and k fitted to the training schedules (Adam)"
-        "hybrid (D r + MLP kill)",
-        "Examples.tumour: D, r learnable, kill(u, c) = N(u, c) - N(u, 0) with N an MLP (no drug, no kill), trained jointly from the fitted D, r"
-        ModelTable.NoPhysics,
-        "du/dt = N(u, c) in every cell: the hybrid's network (same inputs, width, seeds, zero output layer, Adam rate and epochs) with no diffusion, growth or kill form; no physics"
-        "LSTM",
-        "pure data-driven: LSTM forecaster of the 32-cell profile at the observation times, mean vessel concentration per 2-day step as exogenous input, free forecast from u(0, x); no physics"
-        "Transformer",
-        "pure data-driven: transformer forecaster of the 32-cell profile at the observation times, mean vessel concentration per 2-day step as exogenous input, free forecast from u(0, x); no physics"
-        "PINN",
-        "MLP (u, kappa)(t, x, A) (A: drug exposure at the vessel) on the training observations and u(0, x) + residual of the known physics (diffusion, logistic growth with the hybrid's D, r) with a learned kill c kappa, on all eight schedules"
-    |]
-
     let models =
-        names
-        |> Array.mapi (fun i (name, description) ->
-            let runs = perSeed |> Array.map (fun (r, _) -> r[i])
+        rows
+        |> Array.filter (fun (key, _, _, _) -> (fst perSeed[0]) |> Array.exists (fun (k, _) -> k = key))
+        |> Array.map (fun (key, name, description, epochs) ->
+            let runs =
+                perSeed
+                |> Array.map (fun (r, _) -> r |> Array.find (fun (k, _) -> k = key) |> snd)
+
             let mean f = runs |> Array.averageBy f
 
             {
@@ -1010,10 +1165,11 @@ and private runWith (s: Settings) : Outcome =
                 SeedInDomainMse = runs |> Array.map (fun r -> r.InDomain)
                 OutOfDomainMse = mean (fun r -> r.OutOfDomain)
                 TrainMse = mean (fun r -> r.Train)
+                ValidationMse = mean (fun r -> r.Validation)
                 ResidualNorm = mean (fun r -> r.Residual)
                 TrainSeconds = mean (fun r -> r.TrainSeconds)
                 InferenceSeconds = mean (fun r -> r.InferenceSeconds)
-                Epochs = epochs[i]
+                Epochs = epochs
                 SeedOutOfDomainMse = runs |> Array.map (fun r -> r.OutOfDomain)
                 Parameters =
                     runs[0].Parameters
@@ -1022,8 +1178,8 @@ and private runWith (s: Settings) : Outcome =
                 Burden = runs[0].Burden
             })
 
-    // Uncertainty of the hybrid: members from other network seeds, all on the first seed's data from its fitted
-    // D, r; targets are a fixed draw of noisy observations of the test schedules.
+    // Uncertainty of the hybrid (not with `Only`): members from other network seeds, all on the first seed's fit
+    // times from its fitted D, r (no early stopping); targets are a fixed draw of noisy observations of the test schedules.
     let uncertainty =
         let data, d, r = snd perSeed[0]
 
@@ -1042,27 +1198,33 @@ and private runWith (s: Settings) : Outcome =
             "out of domain (unseen schedules)", observedAt truthOut 2002
         |]
 
-        CaseUncertainty.run s.Uncertainty splits (fun seed dropout ->
-            let sim, _, net, _ = trainHybrid data d r seed dropout s.Uncertainty.Iterations
+        CaseUncertainty.run
+            (if s.Only.IsEmpty then
+                 s.Uncertainty
+             else
+                 CaseUncertainty.off)
+            splits
+            (fun seed dropout ->
+                let sim, _, net, _ = trainHybrid data None d r seed dropout s.Uncertainty.Iterations
 
-            let predict () =
-                use _ = torch.no_grad ()
+                let predict () =
+                    use _ = torch.no_grad ()
 
-                CaseUncertainty.withOneMask net (fun () -> [|
-                    (atObservations (simulate sim inDomain)).reshape -1L
-                    (atObservations (simulate sim outOfDomain)).reshape -1L
-                |])
+                    CaseUncertainty.withOneMask net (fun () -> [|
+                        (atObservations (simulate sim inDomain)).reshape -1L
+                        (atObservations (simulate sim outOfDomain)).reshape -1L
+                    |])
 
-            let noise =
-                use _ = torch.no_grad ()
-                net.eval () |> ignore
-                (dataLoss data sim).ToDouble()
+                let noise =
+                    use _ = torch.no_grad ()
+                    net.eval () |> ignore
+                    (dataLoss data sim).ToDouble()
 
-            {
-                Modules = [| net |]
-                Predict = predict
-                NoiseVariance = noise
-            })
+                {
+                    Modules = [| net |]
+                    Predict = predict
+                    NoiseVariance = noise
+                })
 
     let outcome = {
         Settings = s

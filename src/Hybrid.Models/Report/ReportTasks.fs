@@ -7,8 +7,6 @@ open Hybrid
 open Hybrid.Models.Cases
 open Hybrid.Models.Tasks
 
-let private quickOf (key: string) = key = "quick"
-
 /// The report's sections as experiments, in report order (the flagship first).
 let report: Experiment list = [
     Lorenz96Tasks.experiment
@@ -16,8 +14,8 @@ let report: Experiment list = [
     SectionTask.experiment PharmacokineticsTasks.Name "pharmacokinetics" (fun dir key ->
         PharmacokineticsReport.write dir (Pharmacokinetics.run (PharmacokineticsTasks.settings key)))
     EnergyBalanceTasks.experiment
-    SectionTask.experiment "tumour" "tumour growth" (fun dir key ->
-        TumourReport.write dir (Tumour.run (if quickOf key then Tumour.quick else Tumour.defaults)))
+    SectionTask.experiment TumourTasks.Name "tumour growth" (fun dir key ->
+        TumourReport.write dir (Tumour.run (TumourTasks.settings key)))
     DataEfficiencyTasks.experiment
 ]
 

@@ -9,6 +9,7 @@ let searches: TuningExperiment.Search list = [
     PredatorPreyTuning.search
     PharmacokineticsTuning.search
     EnergyBalanceTuning.search
+    TumourTuning.search
 ]
 
 /// The search of `case` (e.g. "energy-balance"); an unknown name raises a `HybridException` that lists the known

@@ -11,8 +11,14 @@ open Hybrid.Models.Cases
 open Hybrid.Models.Common
 open Hybrid.Models.Report
 
-/// The quick settings with one seed (the quick report's three triple the run time; the bookkeeping is the same).
-let private settings = { Tumour.quick with Seeds = [ 1 ] }
+/// The quick settings with one seed (the quick report's three triple the run time; the bookkeeping is the same),
+/// without validation times or early stopping: every model fits all six observation times for its whole budget (what
+/// the kill-curve tests check; validation and early stopping have their own tests in `CaseTuningTests`).
+let private settings = {
+    Tumour.quick with
+        Seeds = [ 1 ]
+        EarlyStopping = EarlyStopping.off
+}
 
 let private outcome = lazy (Tumour.run settings)
 

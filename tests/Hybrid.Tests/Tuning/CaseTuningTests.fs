@@ -154,4 +154,91 @@ let tests =
         test "pharmacokinetics: the report's settings read tuning/pharmacokinetics.csv, tiny never does" {
             readsTuningFile PharmacokineticsTasks.Name "hybrid" (fun key -> (PharmacokineticsTasks.settings key).Tuned)
         }
+
+        test
+            "tumour: the validation times are the last kept training times, disjoint from the fit times and test schedules" {
+            for f in [ 1.0; 0.5; 1.0 / 3.0; 1.0 / 6.0 ] do
+                let s = { Tumour.quick with TrainFraction = f }
+                let kept = Tumour.trainingTimes s
+                let fit, held = Tumour.validationTimes s
+                let where = $"fraction {f}"
+                Expect.equal (fit + held) kept $"{where}: fit + validation = the kept times"
+
+                // round(0.2 n) of n kept times, none when no time would be left to fit.
+                let expected =
+                    let v = max 1 (int (Math.Round(0.2 * float kept)))
+                    if kept - v < 1 then 0 else v
+
+                Expect.equal held expected $"{where}: 20%% of {kept} held out"
+                let fitDays = set Tumour.Truth.ObservationTimes[.. fit - 1]
+                let validationDays = set Tumour.Truth.ObservationTimes[fit .. kept - 1]
+                Expect.isEmpty (Set.intersect fitDays validationDays) $"{where}: fit ∩ validation"
+
+                if held > 0 then
+                    Expect.isLessThan
+                        (Set.maxElement fitDays)
+                        (Set.minElement validationDays)
+                        $"{where}: the last block"
+
+            let _, held = Tumour.validationTimes Tumour.quick
+            Expect.equal held 1 "all six times kept: day 12 held out"
+
+            let names (xs: Tumour.Schedule[]) =
+                xs |> Array.map (fun x -> x.Name) |> Set.ofArray
+
+            Expect.isEmpty
+                (Set.intersect (names Tumour.training) (names (Array.append Tumour.inDomain Tumour.outOfDomain)))
+                "validation data come from the training schedules only, never a test schedule"
+        }
+
+        // The tuning trial of the hybrid (`Only`, its default rate and width) must train exactly what the whole
+        // run trains (same seed, noise, fit times, physics start): its validation MSE equal to the whole run's.
+        test "tumour: a tiny run reports validation MSEs, and a tuning trial scores the hybrid as the whole run does" {
+            let s = TumourTasks.baseSettings "tiny"
+            let outcome = Tumour.run s
+
+            Expect.equal
+                (outcome.Models |> Array.map (fun m -> m.Name))
+                [|
+                    "prior (log-kill, fixed prior values)"
+                    "fitted (log-kill, D r k fitted)"
+                    "hybrid (D r + MLP kill)"
+                    ModelTable.NoPhysics
+                    "LSTM"
+                    "Transformer"
+                    "PINN"
+                |]
+                "every model"
+
+            for m in outcome.Models do
+                Expect.isTrue (Double.IsFinite m.ValidationMse && m.ValidationMse > 0.0) $"{m.Name}: {m.ValidationMse}"
+
+            let hybrid =
+                (outcome.Models |> Array.find (fun m -> m.Name = "hybrid (D r + MLP kill)")).ValidationMse
+
+            let trial = TumourTuning.score "tiny" "hybrid" 1 [||]
+            Expect.floatClose Accuracy.veryHigh trial hybrid "the trial's validation MSE"
+
+            let off =
+                Tumour.run {
+                    s with
+                        EarlyStopping = EarlyStopping.off
+                        Only = [ "hybrid" ]
+                }
+
+            Expect.isTrue (Double.IsNaN off.Models[0].ValidationMse) "EarlyStopping.off: no validation times, NaN"
+        }
+
+        test "tumour: every model's trials draw within its search space" {
+            drawsWithin TumourTuning.search
+
+            Expect.equal
+                (TumourTuning.models "quick" |> List.map (fun m -> m.Model))
+                [ "hybrid"; ModelTable.NoPhysics; "LSTM"; "Transformer"; "PINN" ]
+                "every network model is tuned"
+        }
+
+        test "tumour: the report's settings read tuning/tumour.csv, tiny never does" {
+            readsTuningFile TumourTasks.Name ModelTable.NoPhysics (fun key -> (TumourTasks.settings key).Tuned)
+        }
     ]
