@@ -51,6 +51,12 @@
 /// Scores: forecast RMSE of X at fixed leads from held-out initial states (truth X, the fast variables unknown
 /// to the models), and the long-run statistics of a free run (mean, standard deviation, lag-0.5-MTU
 /// autocorrelation of X, pooled over sites) against the truth's over a run of the same length.
+/// Validation (`Settings.EarlyStopping`, `validationBlock`): the last 20% of the training block's samples are held
+/// out; every model, the cubic fit and the standardisation included, is fitted to the samples before them, and the
+/// closures' a-posteriori stage, the control's and the LSTM and transformer stop early on forecasts of up to
+/// `MaxHorizon` samples from at most 20 start states of the held-out block (patience a quarter of their epochs, the
+/// best epoch's weights restored); the a-priori regression runs its whole budget. Widths and learning rates come from
+/// `Settings.Tuned` (`hybrid tune`, `tunedFor`) where tuned.
 module Hybrid.Models.Cases.Lorenz96
 
 open System
@@ -63,6 +69,7 @@ open Hybrid.TensorArithmetic
 open Hybrid.Training
 open Hybrid.Models.Baselines
 open Hybrid.Models.Common
+open Hybrid.Models.Tuning
 
 /// Settings of the case. `defaults` for the report, `quick` for tests and CI.
 type Settings = {
@@ -145,6 +152,13 @@ type Settings = {
     Uncertainty: CaseUncertainty.Settings
     /// Lead (MTU) of the forecasts whose uncertainty is scored.
     UncertaintyLead: float
+    /// The validation split and early-stopping rule (`validationBlock`); `EarlyStopping.off` trains on the whole
+    /// training block for the whole budget.
+    EarlyStopping: EarlyStopping.Rule
+    /// Tuned learning rates and widths by part ("MLP", "CNN", the control, "LSTM", "Transformer"; `hybrid tune`,
+    /// applied by `tunedFor`); a part without one uses the settings above (the LSTM 32 units, the sequence models'
+    /// rate 1e-2).
+    Tuned: Tuned.Values
 }
 
 /// The report settings: 200 MTU of training data, 100 start states, free runs of 200 MTU, 1000 a-priori and 200
@@ -193,6 +207,8 @@ let defaults = {
             Iterations = 300
     }
     UncertaintyLead = 0.5
+    EarlyStopping = EarlyStopping.defaults
+    Tuned = Tuned.none
 }
 
 /// Settings for `hybrid report --quick`: 30 MTU of training data, 30 start states, free runs of 50 MTU, 300
@@ -259,6 +275,9 @@ type ModelResult = {
     /// Forecast RMSE per network seed, [seed][forcing][lead] (in `Settings.NetworkSeeds` order) for the models fitted
     /// over `NetworkSeeds`; empty for the others.
     SeedRmse: float[][][]
+    /// Validation MSE of X: forecasts from start states of the validation block (`validationBlock`) over up to
+    /// `MaxHorizon` samples against the training run's X there (the first seed's; NaN without a validation block).
+    ValidationMse: float
     /// Physics residual of the in-domain test forecasts: their defect under the X equation with no sub-grid term
     /// from each sample to the next, x(t + Δ) − Φ(x(t)) with Φ the truncated model's RK4 flow over one sampling
     /// interval (`Simulate` of the compiled truncated model), RMS over start states, samples up to the largest lead
@@ -727,6 +746,48 @@ let internal trainingBlock (s: Settings) (samples: int) : int * int =
     let count = trainingSamples s samples
     TrainFraction.blockStart "Lorenz-96" s.TrainSubset 0 count samples, count
 
+/// The training block (`trainingBlock`: first index, count) split into the samples every model is fitted to (the
+/// first `count − held`) and the validation block after them (the last `held`: `EarlyStopping.heldOut` of the
+/// count, leaving at least `SequenceWindow + 1` and `MaxHorizon + 1` samples to fit; 0 for none). Returns (first,
+/// fit count, held). The test runs start after the whole training period, so the validation block is disjoint from
+/// both.
+let internal validationBlock (s: Settings) (samples: int) : int * int * int =
+    let first, count = trainingBlock s samples
+
+    let held =
+        EarlyStopping.heldOut s.EarlyStopping count (max (s.SequenceWindow + 1) (s.MaxHorizon + 1))
+
+    first, count - held, held
+
+/// `s` with the tuned width and learning rate of `part` (`Settings.Tuned`): the MLP closure's `Width`, the CNN
+/// closure's and the control's `CnnChannels`, the a-priori `LearningRate` of all three (the uncertainty part uses
+/// the MLP's), the transformer's `TransformerWidth`. The LSTM's width and the sequence models' rates are read where
+/// they are trained.
+let internal tunedFor (part: string) (s: Settings) : Settings =
+    let key = if part = "uncertainty" then "MLP" else part
+    let width fallback = Tuned.width s.Tuned key fallback
+
+    let rate fallback =
+        Tuned.value s.Tuned key Tuned.LearningRate fallback
+
+    match key with
+    | "MLP" -> {
+        s with
+            Width = width s.Width
+            LearningRate = rate s.LearningRate
+      }
+    | "CNN"
+    | ModelTable.NoPhysics -> {
+        s with
+            CnnChannels = width s.CnnChannels
+            LearningRate = rate s.LearningRate
+      }
+    | "Transformer" -> {
+        s with
+            TransformerWidth = width s.TransformerWidth
+      }
+    | _ -> s
+
 /// A closure network of the case: its module as the compiled model calls it, the network (for initialisation,
 /// dropout and parameters), and the model that calls it.
 type internal ClosureNetwork = {
@@ -831,52 +892,65 @@ let internal trainAPriori (s: Settings) (c: ClosureNetwork) (x: torch.Tensor) (u
 /// `PosteriorRate`, gradient norm clipped at 1) on the MSE of X of the compiled model `x` (which calls `c`) over
 /// `Windows` random windows of the trajectory `data` [samples; 1; K] per epoch, from the window's first state
 /// (multiple shooting), the horizon growing from 1 sample to `MaxHorizon` over the first half of the epochs.
-/// Returns the wall time in seconds; leaves the network in eval mode.
-let internal trainThroughSolver (s: Settings) (c: ClosureNetwork) (x: XModel) (data: torch.Tensor) seed =
+/// Stops early on `check` where given (`EarlyStopping.apply`; the best epoch's weights restored). Returns the wall
+/// time in seconds; leaves the network in eval mode.
+let internal trainThroughSolverWith
+    (check: EarlyStopping.Check option)
+    (s: Settings)
+    (c: ClosureNetwork)
+    (x: XModel)
+    (data: torch.Tensor)
+    seed
+    =
     let snapshots = int data.shape[0]
 
+    let options, validation =
+        EarlyStopping.apply check s.PosteriorEpochs {
+            Trainer.defaults with
+                Epochs = s.PosteriorEpochs
+                Seed = seed
+                Groups = [| Trainer.group "phi" s.PosteriorRate (Neural.parameters c.Net) |]
+                ClipNorm = 1.0
+                Horizon = {
+                    Start = 1
+                    Max = s.MaxHorizon
+                    GrowEvery = max 1 (s.PosteriorEpochs / (2 * s.MaxHorizon))
+                }
+                Modules = [| c.Net |]
+        }
+
     let fit =
-        Trainer.train
-            {
-                Trainer.defaults with
-                    Epochs = s.PosteriorEpochs
-                    Seed = seed
-                    Groups = [| Trainer.group "phi" s.PosteriorRate (Neural.parameters c.Net) |]
-                    ClipNorm = 1.0
-                    Horizon = {
-                        Start = 1
-                        Max = s.MaxHorizon
-                        GrowEvery = max 1 (s.PosteriorEpochs / (2 * s.MaxHorizon))
+        Trainer.train options {
+            Loss =
+                fun ctx ->
+                    let pairs =
+                        Windows.starts snapshots 1 ctx.Horizon |> Windows.sample ctx.Random s.Windows
+
+                    let windows = Windows.take data pairs ctx.Horizon
+
+                    let predicted =
+                        simulateX s x [| s.Forcing |] (windows.select (0L, 0L)) (ctx.Horizon + 1)
+
+                    let l =
+                        (square (
+                            predicted.narrow (0L, 1L, int64 ctx.Horizon)
+                            .- windows.narrow (0L, 1L, int64 ctx.Horizon)
+                        ))
+                            .mean ()
+
+                    {
+                        Total = l
+                        Parts = [| "rollout", l |]
                     }
-                    Modules = [| c.Net |]
-            }
-            {
-                Loss =
-                    fun ctx ->
-                        let pairs =
-                            Windows.starts snapshots 1 ctx.Horizon |> Windows.sample ctx.Random s.Windows
-
-                        let windows = Windows.take data pairs ctx.Horizon
-
-                        let predicted =
-                            simulateX s x [| s.Forcing |] (windows.select (0L, 0L)) (ctx.Horizon + 1)
-
-                        let l =
-                            (square (
-                                predicted.narrow (0L, 1L, int64 ctx.Horizon)
-                                .- windows.narrow (0L, 1L, int64 ctx.Horizon)
-                            ))
-                                .mean ()
-
-                        {
-                            Total = l
-                            Parts = [| "rollout", l |]
-                        }
-                Validation = None
-            }
+            Validation = validation
+        }
 
     c.Net.eval () |> ignore
     fit.WallTime.TotalSeconds
+
+/// `trainThroughSolverWith` without validation: every epoch runs.
+let internal trainThroughSolver (s: Settings) (c: ClosureNetwork) (x: XModel) (data: torch.Tensor) seed =
+    trainThroughSolverWith None s c x data seed
 
 /// One part of the case's work (a task of the report's sweep): "physics" (the truncated model and the cubic
 /// closure; seed 0); "MLP" and "CNN" (that closure network from one of `NetworkSeeds`, trained both ways: its
@@ -1005,8 +1079,9 @@ let rec runPart (s: Settings) (part: Part) : PartResult =
     Engine.init ()
     CaseTraining.singleThreaded (fun () -> runPartWith s part)
 
-and private runPartWith (s: Settings) (part: Part) : PartResult =
+and private runPartWith (settings: Settings) (part: Part) : PartResult =
     use outer = torch.NewDisposeScope()
+    let s = tunedFor part.Model settings
     let lagSamples = steps s.Lag s.SampleInterval
     let leadSamples = s.Leads |> Array.map (fun l -> steps l s.SampleInterval)
     let maxLead = Array.max leadSamples
@@ -1023,9 +1098,12 @@ and private runPartWith (s: Settings) (part: Part) : PartResult =
         U = Array.sub r.U from count
     }
 
-    // The one place the training data is selected: every closure and the LSTM see one block of samples only; the
-    // test run still starts after the whole training period.
-    let train = trainingBlock s trainSamples ||> split inDomain
+    // The one place the training data is selected: every closure and the LSTM see one block of samples only, fitted
+    // to its first samples (`train`) and validated on its last (`validation`); the test run still starts after the
+    // whole training period.
+    let first, fitCount, heldCount = validationBlock s trainSamples
+    let train = split inDomain first fitCount
+    let validation = split inDomain (first + fitCount) heldCount
     let forcings = Array.append [| s.Forcing |] s.OutOfDomain
 
     let outOfDomain =
@@ -1061,6 +1139,40 @@ and private runPartWith (s: Settings) (part: Part) : PartResult =
 
     let truncatedX = compileX (truncatedModel s) []
     let truncatedPaths = pathsOf s truncatedX
+
+    // Validation: forecasts of `validationHorizon` samples from at most 20 evenly spaced start states of the
+    // validation block, scored against the truth's X there (the targets all lie in the block).
+    let validationHorizon = min s.MaxHorizon (heldCount - 1)
+
+    let validationStarts =
+        if heldCount < 2 then
+            [||]
+        else
+            let last = heldCount - 1 - validationHorizon
+            let step = max 1 ((last + 1) / 20)
+            [| 0..step..last |]
+
+    let validationOf (paths: Paths) =
+        if validationStarts.Length = 0 then
+            nan
+        else
+            let forecasts =
+                paths [| s.Forcing |] (validationStarts |> Array.map (fun i -> validation.X[i])) (validationHorizon + 1)
+
+            validationStarts
+            |> Array.mapi (fun n i ->
+                mseOf (forecasts[n][1..validationHorizon]) (validation.X[i + 1 .. i + validationHorizon]))
+            |> Array.average
+
+    // Early stopping on the validation forecasts of `paths` (the case's rule; none without a validation block).
+    let checkOf (paths: Paths) : EarlyStopping.Check option =
+        if validationStarts.Length = 0 then
+            None
+        else
+            Some {
+                Score = fun () -> validationOf paths
+                Rule = s.EarlyStopping
+            }
 
     // The physics residual of paths [start][sample][K] (see `ModelResult.PhysicsResidual`): every sample but the
     // last flowed over one interval by the truncated model, all in one batch.
@@ -1124,6 +1236,7 @@ and private runPartWith (s: Settings) (part: Part) : PartResult =
             Parameters = parameters
             Skills = skills
             SeedRmse = [||]
+            ValidationMse = validationOf paths
             PhysicsResidual = physicsResidualOf inDomainPaths
             Example = inDomainPaths[0] |> Array.map (fun x -> x[0])
             Closure =
@@ -1156,6 +1269,7 @@ and private runPartWith (s: Settings) (part: Part) : PartResult =
                 Autocorrelation = nan
             })
         SeedRmse = [||]
+        ValidationMse = validationOf paths
         PhysicsResidual = nan
         Example = [||]
         Closure = [||]
@@ -1276,7 +1390,10 @@ and private runPartWith (s: Settings) (part: Part) : PartResult =
         copyWeights posterior prior
         let priorMore = trainAPriori s prior standardX standardU seed s.PosteriorEpochs
         let posteriorX = compileX posterior.Model [ posterior.Name, posterior.Module ]
-        let solver = trainThroughSolver s posterior posteriorX (trainTrajectory ()) seed
+
+        let solver =
+            trainThroughSolverWith (checkOf (pathsOf s posteriorX)) s posterior posteriorX (trainTrajectory ()) seed
+
         let priorX = compileX prior.Model [ prior.Name, prior.Module ]
         let epochs = s.Epochs + s.PosteriorEpochs
 
@@ -1339,11 +1456,13 @@ and private runPartWith (s: Settings) (part: Part) : PartResult =
         let c = newControl s zt seed
         let warm = trainAPriori s c inputs target seed s.Epochs
         let x = compileX c.Model [ c.Name, c.Module ]
-        let solver = trainThroughSolver s c x (trainTrajectory ()) seed
+
+        let solver =
+            trainThroughSolverWith (checkOf (pathsOf s x)) s c x (trainTrajectory ()) seed
 
         atSeed
             ModelTable.NoPhysics
-            $"dX_k/dt = C(X) alone: the CNN hybrid's network ({s.CnnChannels}-{s.CnnChannels} channels, kernel width {s.CnnKernel}, stencil of {2 * cnnReach s + 1} sites, seeds) with no advection, -X or F; a-priori {s.Epochs} epochs of regression onto the observed tendency of X (centred differences of the training samples, not U), then the hybrid's {s.PosteriorEpochs} epochs through the solver; no physics"
+            $"dX_k/dt = C(X) alone: the CNN hybrid's network form ({s.CnnChannels}-{s.CnnChannels} channels, kernel width {s.CnnKernel}, stencil of {2 * cnnReach s + 1} sites, seeds) with no advection, -X or F; a-priori {s.Epochs} epochs of regression onto the observed tendency of X (centred differences of the training samples, not U), then the hybrid's {s.PosteriorEpochs} epochs through the solver; no physics"
             (pathsOf s x)
             None
             (warm + solver)
@@ -1355,18 +1474,7 @@ and private runPartWith (s: Settings) (part: Part) : PartResult =
     let scaled = Array.map (Array.map (fun (x: float) -> x / 10.0))
 
     let sequencePart architecture hidden iterations what =
-        let model =
-            SequenceModels.fitForecaster
-                {
-                    SequenceModels.defaults architecture with
-                        Hidden = hidden
-                        Heads = 4
-                        Window = s.SequenceWindow
-                        Iterations = iterations
-                        Seed = part.Seed
-                } [| scaled train.X |] [| forcingInput s.Forcing train.X.Length |]
-
-        let paths: Paths =
+        let pathsOf (model: SequenceModels.Trained) : Paths =
             fun fs starts samples ->
                 starts
                 |> Array.mapi (fun n x0 ->
@@ -1376,6 +1484,27 @@ and private runPartWith (s: Settings) (part: Part) : PartResult =
                         SequenceModels.forecast model (scaled [| x0 |]) (forcingInput f samples) (samples - 1)
 
                     Array.append [| x0 |] (path |> Array.map (Array.map (fun x -> 10.0 * x))))
+
+        let model =
+            SequenceModels.fitForecasterWith
+                (if validationStarts.Length = 0 then
+                     None
+                 else
+                     Some {
+                         Score = fun m -> validationOf (pathsOf m)
+                         Rule = s.EarlyStopping
+                     })
+                {
+                    SequenceModels.defaults architecture with
+                        Hidden = hidden
+                        Heads = 4
+                        Window = s.SequenceWindow
+                        Iterations = iterations
+                        Seed = part.Seed
+                        LearningRate = Tuned.value s.Tuned (SequenceModels.name architecture) Tuned.LearningRate 1e-2
+                } [| scaled train.X |] [| forcingInput s.Forcing train.X.Length |]
+
+        let paths = pathsOf model
 
         atSeed
             (SequenceModels.name architecture)
@@ -1454,15 +1583,24 @@ and private runPartWith (s: Settings) (part: Part) : PartResult =
     | ModelTable.NoPhysics -> models [| controlPart () |]
     | "LSTM" ->
         models [|
-            sequencePart SequenceModels.Architecture.Lstm 32 s.SequenceIterations "LSTM (32 hidden units)"
+            let hidden = Tuned.width s.Tuned "LSTM" 32
+            let rate = Tuned.value s.Tuned "LSTM" Tuned.LearningRate 1e-2
+
+            sequencePart
+                SequenceModels.Architecture.Lstm
+                hidden
+                s.SequenceIterations
+                $"LSTM ({hidden} hidden units, Adam {rate:G3})"
         |]
     | "Transformer" ->
+        let rate = Tuned.value s.Tuned "Transformer" Tuned.LearningRate 1e-2
+
         models [|
             sequencePart
                 SequenceModels.Architecture.Transformer
                 s.TransformerWidth
                 s.TransformerIterations
-                $"transformer (width {s.TransformerWidth}, 4 heads, one causal encoder layer)"
+                $"transformer (width {s.TransformerWidth}, 4 heads, one causal encoder layer, Adam {rate:G3})"
         |]
     | _ -> {
         Models = [||]

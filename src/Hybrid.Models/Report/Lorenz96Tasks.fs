@@ -19,7 +19,7 @@ let private Truth = "truth"
 
 /// The settings of a key: "quick", "full" (the report's), and "tiny" (two network seeds of a few epochs each on
 /// 10 MTU of training data and 5 start states, for tests; seconds, not minutes).
-let settings (key: string) : Lorenz96.Settings =
+let baseSettings (key: string) : Lorenz96.Settings =
     Experiment.pick key Lorenz96.quick Lorenz96.defaults {
         Lorenz96.quick with
             NetworkSeeds = [ 5; 6 ]
@@ -39,6 +39,19 @@ let settings (key: string) : Lorenz96.Settings =
                     Passes = 4
             }
     }
+
+/// The settings of a key with the hyper-parameters `hybrid tune` chose (`tuning/lorenz96.csv`, `TuningFile.load`)
+/// for "quick" and "full" where the file exists; "tiny" (tests) never reads it. The report does not tune.
+let settings (key: string) : Lorenz96.Settings =
+    let s = baseSettings key
+
+    if key = "tiny" then
+        s
+    else
+        {
+            s with
+                Tuned = Hybrid.Models.Tuning.TuningFile.load Name
+        }
 
 /// Skills per forcing as series (kind, values): "forcing", "rmse" (forcing-major, then lead), "closure_mse", "mean",
 /// "std", "autocorrelation".
@@ -80,11 +93,23 @@ let private modelSeries (m: Lorenz96.ModelResult) : (string * float[])[] =
 /// its series and description (`CasePartTasks`); the truth's rows ("physics_residual", "seconds") and series (its
 /// skills, "example", "binned_x", "binned_u"), model "truth", where the part has them; the uncertainty part's methods.
 let toResult (task: TaskSpec) (r: Lorenz96.PartResult) : TaskResult =
-    let result =
+    let parts =
         CasePartTasks.toResult Name (Lorenz96Report.rowAt 0) modelSeries task {
             Models = r.Models
             Uncertainty = r.Uncertainty
         }
+
+    let result = {
+        parts with
+            Rows =
+                Array.append
+                    parts.Rows
+                    (CasePartTasks.validationRows
+                        Name
+                        task.Seed
+                        (fun (m: Lorenz96.ModelResult) -> m.Name, m.ValidationMse)
+                        r.Models)
+    }
 
     match r.Truth with
     | None -> result
@@ -126,6 +151,7 @@ let ofResult (r: TaskResult) : Lorenz96.Part * Lorenz96.PartResult =
                 Parameters = row.Parameters
                 Skills = skillsOf series
                 SeedRmse = [||]
+                ValidationMse = CasePartTasks.validationOf r row.Name
                 PhysicsResidual = row.PhysicsResidual
                 Example = series "example"
                 Closure = series "closure"

@@ -241,4 +241,83 @@ let tests =
         test "tumour: the report's settings read tuning/tumour.csv, tiny never does" {
             readsTuningFile TumourTasks.Name ModelTable.NoPhysics (fun key -> (TumourTasks.settings key).Tuned)
         }
+
+        test
+            "lorenz96: the validation block is the training block's end, disjoint from the fit samples and the test run" {
+            let samples = 600
+
+            for f in [ 1.0; 0.5; 0.1 ] do
+                for subset in [ 0; 1; 2 ] do
+                    let s = {
+                        Lorenz96.quick with
+                            TrainFraction = f
+                            TrainSubset = subset
+                    }
+
+                    let where = $"fraction {f}, subset {subset}"
+                    let blockFirst, count = Lorenz96.trainingBlock s samples
+                    let first, fit, held = Lorenz96.validationBlock s samples
+                    Expect.equal (first, fit + held) (blockFirst, count) $"{where}: fit + validation = the kept block"
+
+                    Expect.equal held (int (Math.Round(0.2 * float count))) $"{where}: 20%% of {count} samples held out"
+
+                    let fitSamples = set [ first .. first + fit - 1 ]
+                    let validation = set [ first + fit .. first + fit + held - 1 ]
+                    Expect.isEmpty (Set.intersect fitSamples validation) $"{where}: fit ∩ validation"
+                    Expect.isLessThan (Set.maxElement fitSamples) (Set.minElement validation) $"{where}: the last block"
+
+                    // The test run starts at sample `samples` of the same truth run (after the training period).
+                    Expect.isLessThan (Set.maxElement validation) samples $"{where}: before the test samples"
+        }
+
+        // A part's validation MSE must survive the task result (the sweep's carrier), and a tuning trial (the part
+        // with its default width and rate) must score the part exactly as the report's run of it does.
+        test "lorenz96: a tiny part reports validation MSEs through its task result, and a tuning trial scores it" {
+            let s = Lorenz96Tasks.settings "tiny"
+            let seed = List.head s.NetworkSeeds
+
+            for model in [ "MLP"; "LSTM" ] do
+                let r = Lorenz96.runPart s { Model = model; Seed = seed }
+
+                for m in r.Models do
+                    Expect.isTrue
+                        (Double.IsFinite m.ValidationMse && m.ValidationMse > 0.0)
+                        $"{model}: {m.Name}: {m.ValidationMse}"
+
+                let task = Hybrid.Models.Tasks.TaskSpec.create Lorenz96Tasks.Name "tiny" model seed
+                let _, back = Lorenz96Tasks.ofResult (Lorenz96Tasks.toResult task r)
+
+                Expect.equal
+                    (back.Models |> Array.map (fun m -> m.Name, m.ValidationMse))
+                    (r.Models |> Array.map (fun m -> m.Name, m.ValidationMse))
+                    $"{model}: validation MSEs through the task result"
+
+                if model = "MLP" then
+                    let trial = Lorenz96Tuning.score "tiny" model seed [||]
+                    Expect.floatClose Accuracy.veryHigh trial r.Models[0].ValidationMse "the trial's validation MSE"
+        }
+
+        test "lorenz96: every part's trials draw within its search space" {
+            drawsWithin Lorenz96Tuning.search
+
+            Expect.equal
+                (Lorenz96Tuning.models "quick" |> List.map (fun m -> m.Model))
+                [ "MLP"; "CNN"; ModelTable.NoPhysics; "LSTM"; "Transformer" ]
+                "every network part is tuned"
+        }
+
+        test "lorenz96: the report's settings read tuning/lorenz96.csv, tiny never does" {
+            readsTuningFile Lorenz96Tasks.Name "CNN" (fun key -> (Lorenz96Tasks.settings key).Tuned)
+
+            // Applied: the CNN part's channels and a-priori rate, the MLP's untouched.
+            let tuned = {
+                Lorenz96.quick with
+                    Tuned = Tuned.withModel "CNN" [| Tuned.LearningRate, 0.0123; Tuned.Width, 24.0 |] Tuned.none
+            }
+
+            let cnn = Lorenz96.tunedFor "CNN" tuned
+            Expect.equal (cnn.CnnChannels, cnn.LearningRate) (24, 0.0123) "CNN: channels and rate"
+            let mlp = Lorenz96.tunedFor "MLP" tuned
+            Expect.equal (mlp.Width, mlp.LearningRate) (Lorenz96.quick.Width, Lorenz96.quick.LearningRate) "MLP"
+        }
     ]
