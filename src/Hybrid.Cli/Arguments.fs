@@ -129,7 +129,8 @@ type TuneArgs =
     interface IArgParserTemplate with
         member a.Usage =
             match a with
-            | Case _ -> "only these cases (default: every case with a search): predator-prey, energy-balance."
+            | Case _ ->
+                "only these cases (default: every case with a search): lorenz96, predator-prey, pharmacokinetics, energy-balance, tumour."
             | Trials _ -> "random trials per model, 1 to 8 (default 8), the same for every model of a case."
             | Quick -> "tune under the quick settings (default: the full report's)."
             | Settings _ -> "a settings key: quick, full, or tiny (tests)."

@@ -1005,9 +1005,12 @@ let runPart (s: Settings) (part: Part) : PartResult =
             CaseTraining.standardErrors (fun () -> residuals target sim) sim (List.ofArray parameterNames)
             |> Array.mapi (fun i (_, se) -> fst ((named sim)[i]) + CaseTraining.StandardErrorSuffix, se * scales[i])
 
+        let width = Tuned.width s.Tuned "hybrid" s.Width
+        let rate = Tuned.value s.Tuned "hybrid" Tuned.LearningRate 5e-3
+
         evaluate
             "hybrid (EBM + MLP)"
-            $"two-box EBM + MLP correction N(T - T0, F/2) (output scaled by {s.CorrectionScale} W/m2) on the surface energy budget, compiled from the DSL and trained jointly (Trainer.train) from the fitted EBM"
+            $"two-box EBM + MLP correction N(T - T0, F/2) ({width} units, output scaled by {s.CorrectionScale} W/m2) on the surface energy budget, compiled from the DSL and trained jointly (Trainer.train, Adam {rate:G3} for θ and φ) from the fitted EBM"
             (record sim)
             (physicsSeconds + hybridSeconds)
             (s.PhysicsIterations + s.HybridIterations)
@@ -1035,9 +1038,12 @@ let runPart (s: Settings) (part: Part) : PartResult =
                 0.0
                 s.HybridIterations
 
+        let width = Tuned.width s.Tuned ModelTable.NoPhysics s.Width
+        let rate = Tuned.value s.Tuned ModelTable.NoPhysics Tuned.LearningRate 5e-3
+
         evaluate
             ModelTable.NoPhysics
-            $"dT/dt = N(T - T0, F/2) x {s.CorrectionScale} W/m2 / 7.3 W yr/m2/K: the hybrid's network, seeds, Adam rates, penalty and epochs without the two-box terms (T0 fitted with it)"
+            $"dT/dt = N(T - T0, F/2) x {s.CorrectionScale} W/m2 / 7.3 W yr/m2/K: the hybrid's network form ({width} units, Adam {rate:G3} for T0 and N; the hybrid's seeds, penalty and epochs) without the two-box terms (T0 fitted with it)"
             (record sim)
             seconds
             s.HybridIterations

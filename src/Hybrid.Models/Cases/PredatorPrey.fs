@@ -891,26 +891,40 @@ let runPart (s: Settings) (part: Part) : PartResult =
             AblationTable.FusedGate
             $"ŷ = α(t, LV) LV + (1 − α) G: as the scalar fusion, α a per-point gate (MLP of the window time and LV / 50, {s.Width} units, started at 0.5, φ's rate 5e-3)"
 
+    // The width and rate a model trains with: its tuned ones, else the case's (`Width`, 5e-3), as its description
+    // states them.
+    let widthOf key = Tuned.width s.Tuned key s.Width
+
+    let rateOf key =
+        Tuned.value s.Tuned key Tuned.LearningRate 5e-3
+
     let hybrid =
+        let width, rate = widthOf "hybrid", rateOf "hybrid"
+
         hybridModel
             "hybrid"
             "hybrid (LV + MLP)"
-            "Lotka–Volterra + additive MLP correction on both rates, trained jointly from the fitted LV"
+            $"Lotka–Volterra + additive MLP correction ({width} units) on both rates, trained jointly from the fitted LV (Adam {rate:G3} for θ and φ)"
             additiveModel
 
     let interaction =
+        let width, rate = widthOf "interaction", rateOf "interaction"
+
         hybridModel
             "interaction"
             "hybrid (neural interaction)"
-            "dH/dt = αH − β e^N₁ HL, dL/dt = δ e^N₂ HL − γL; N(H, L) an MLP, trained jointly from the fitted LV"
+            $"dH/dt = αH − β e^N₁ HL, dL/dt = δ e^N₂ HL − γL; N(H, L) an MLP ({width} units), trained jointly from the fitted LV (Adam {rate:G3} for θ and φ)"
             interactionModel
 
-    // The "same network, no physics" control: the additive hybrid's network, seeds, rate, penalty and windows.
+    // The "same network, no physics" control: the additive hybrid's network form, seeds, penalty and windows, at its
+    // own width and rate where tuned.
     let noPhysics =
+        let width, rate = widthOf ModelTable.NoPhysics, rateOf ModelTable.NoPhysics
+
         hybridModel
             ModelTable.NoPhysics
             ModelTable.NoPhysics
-            "dH/dt = 10 NH(H, L), dL/dt = 10 NL(H, L): the additive hybrid without its Lotka–Volterra terms (same MLP, seeds, Adam rate, penalty and windows), starting at zero"
+            $"dH/dt = 10 NH(H, L), dL/dt = 10 NL(H, L): the additive hybrid without its Lotka–Volterra terms (its MLP form, {width} units, Adam {rate:G3}; same seeds, penalty and windows), starting at zero"
             neuralOdeModel
 
     // Pure data-driven: autoregressive residual MLP, one year a step, on the same windows.

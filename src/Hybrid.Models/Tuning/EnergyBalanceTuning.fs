@@ -1,4 +1,4 @@
-/// The energy balance case's hyper-parameter search (`hybrid tune --case predator-prey`): the learning rate
+/// The energy balance case's hyper-parameter search (`hybrid tune --case energy-balance`): the learning rate
 /// (log-uniform) and the width of every network model (the two hybrids, the no-physics control, the autoregressive
 /// MLP, the LSTM, the transformer and the PINN), each trial one run of the model from its first report seed on
 /// 1900–1915 without the validation years, scored by its forecast MSE of the validation years.

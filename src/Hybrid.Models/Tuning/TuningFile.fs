@@ -1,7 +1,7 @@
 /// The file of a case's chosen hyper-parameters, `tuning/<case>.csv` (RFC 4180, written by the library's CSV
 /// writer): one row per model and hyper-parameter with the chosen value, the validation MSE of the trial that chose
-/// it and the number of trials. `hybrid tune` writes it; the report reads it (`EnergyBalanceTasks.settings`,
-/// `PredatorPreyTasks.settings`) and never tunes again.
+/// it and the number of trials. `hybrid tune` writes it; the report reads it (each case's `…Tasks.settings`,
+/// e.g. `PredatorPreyTasks.settings`) and never tunes again.
 module Hybrid.Models.Tuning.TuningFile
 
 open System

@@ -2,7 +2,8 @@
 /// tumour) and in Lorenz-96: each case's validation block disjoint from its training and test data, a tiny run with
 /// early stopping that reports a validation MSE (checked against the same MSE computed directly where a model has
 /// no network), each search space's draws within its bounds, and the report's settings reading a tuning file from
-/// $HYBRID_TUNING (a temporary folder) while "tiny" never does.
+/// $HYBRID_TUNING (a temporary folder) while "tiny" never does; and the no-physics control's description in
+/// predator–prey and energy balance stating its own tuned width and rate.
 module Hybrid.Tests.Tuning.CaseTuningTests
 
 open System
@@ -319,5 +320,42 @@ let tests =
             Expect.equal (cnn.CnnChannels, cnn.LearningRate) (24, 0.0123) "CNN: channels and rate"
             let mlp = Lorenz96.tunedFor "MLP" tuned
             Expect.equal (mlp.Width, mlp.LearningRate) (Lorenz96.quick.Width, Lorenz96.quick.LearningRate) "MLP"
+        }
+
+        // With a tuning file the control no longer shares the hybrid's width and rate: its description must state
+        // its own (tiny runs of the control part with tuned values that no default equals).
+        test "predator–prey and energy balance: the control's description states its tuned width and rate" {
+            let values = [| Tuned.LearningRate, 0.0123; Tuned.Width, 24.0 |]
+            let tuned = Tuned.withModel ModelTable.NoPhysics values Tuned.none
+
+            let pp =
+                PredatorPrey.runPart
+                    {
+                        PredatorPreyTasks.baseSettings "tiny" with
+                            Tuned = tuned
+                    }
+                    {
+                        Model = ModelTable.NoPhysics
+                        Seed = (PredatorPreyTasks.baseSettings "tiny").Seed
+                    }
+
+            let eb =
+                EnergyBalance.runPart
+                    {
+                        EnergyBalanceTasks.baseSettings "tiny" with
+                            Tuned = tuned
+                    }
+                    {
+                        Model = ModelTable.NoPhysics
+                        Seed = (EnergyBalanceTasks.baseSettings "tiny").Seed
+                    }
+
+            for case, description in
+                [
+                    "predator–prey", pp.Models[0].Description
+                    "energy balance", eb.Models[0].Description
+                ] do
+                Expect.stringContains description "24 units" $"{case}: the tuned width"
+                Expect.stringContains description "0.0123" $"{case}: the tuned rate"
         }
     ]
