@@ -944,8 +944,9 @@ let run (s: Settings) : Outcome =
     // The physics residual of a curve of the shown subject (see `ModelResult.PhysicsResidual`): each step of 0.25 h
     // from (A(t), C(t)) under the fitted simulator, A(t) from its own trajectory of the shown subject.
     let physicsResidual (curve: float[]) =
-        use _ = torch.no_grad ()
+        // The fit first (with gradients: a run of one network model alone has not cached it yet).
         let sim = physicsWith (fst (fitPhysics (fst (validationSplit s subjects lastFold))))
+        use _ = torch.no_grad ()
         let d = torch.tensor ([| shown.Dose |], dtype = f64)
 
         let along times = {

@@ -137,10 +137,16 @@ let tests =
 
             Expect.floatClose Accuracy.veryHigh reported direct "1-cpt fitted: validation MSE"
 
-            let tuned =
-                PharmacokineticsTuning.score "tiny" "hybrid" s.Seed [| Tuned.LearningRate, 0.02; Tuned.Width, 4.0 |]
+            // A trial runs its model alone: the hybrid (which fits the physics it starts from) and the MLP (which does
+            // not, so the physics residual's fit happens after it).
+            for model, offset in [ "hybrid", 0; "MLP", 1 ] do
+                let tuned =
+                    PharmacokineticsTuning.score "tiny" model (s.Seed + offset) [|
+                        Tuned.LearningRate, 0.02
+                        Tuned.Width, 4.0
+                    |]
 
-            Expect.isTrue (Double.IsFinite tuned && tuned > 0.0) $"a tuning trial's score: {tuned}"
+                Expect.isTrue (Double.IsFinite tuned && tuned > 0.0) $"{model}: a tuning trial's score: {tuned}"
         }
 
         test "pharmacokinetics: every model's trials draw within its search space" {
