@@ -109,7 +109,7 @@ type Settings = {
     /// Hyper-parameters chosen by `hybrid tune` (`tuning/energy-balance.csv`): per model, "learning rate" and
     /// "width"; a model without them uses the defaults (5e-3 for θ and φ and `Width` for the hybrid and the
     /// control, 1e-2 and 16 for the sequence models, 1e-2 and 32 for the PINN).
-    Tuned: Tuned.Values
+    Tuned: Map<string, Map<string, float>>
     /// Whether the run includes the ablation (issue #15, 2 b–d; part "ablation", one per hybrid seed, the same data
     /// and budget): separate learning rates for θ and φ, a λ schedule on the physics residual, and α-fusion of the
     /// fitted two-box model with the no-physics neural ODE (scalar α, per-year gate).

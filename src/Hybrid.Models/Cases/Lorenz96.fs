@@ -158,7 +158,7 @@ type Settings = {
     /// Tuned learning rates and widths by part ("MLP", "CNN", the control, "LSTM", "Transformer"; `hybrid tune`,
     /// applied by `tunedFor`); a part without one uses the settings above (the LSTM 32 units, the sequence models'
     /// rate 1e-2).
-    Tuned: Tuned.Values
+    Tuned: Map<string, Map<string, float>>
 }
 
 /// The report settings: 200 MTU of training data, 100 start states, free runs of 200 MTU, 1000 a-priori and 200

@@ -98,7 +98,7 @@ type Settings = {
     /// Tuned learning rates and widths by model key ("hybrid", "MLP", "LSTM", "Transformer", "PINN"; `hybrid tune`);
     /// a model without one uses the defaults (hybrid 5e-3 and `Width`, MLP 1e-2 and 16, sequence models 1e-2 and
     /// 16, PINN `Pinn.defaults`). The ablation variants and fused models use the hybrid's.
-    Tuned: Tuned.Values
+    Tuned: Map<string, Map<string, float>>
     /// The network models to run, by key (as `Tuned`); empty runs every model, the ablation and the uncertainty
     /// experiment. `hybrid tune` runs one model at a time.
     Only: string list

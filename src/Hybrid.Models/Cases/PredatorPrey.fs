@@ -93,7 +93,7 @@ type Settings = {
     /// Hyper-parameters chosen by `hybrid tune` (`tuning/predator-prey.csv`): per model, "learning rate" and
     /// "width"; a model without them uses the defaults (5e-3 and `Width` for the ODE models and the MLP, 1e-2 and 16
     /// for the sequence models, 1e-2 and 32 for the PINN).
-    Tuned: Tuned.Values
+    Tuned: Map<string, Map<string, float>>
     /// Adds the ablation (issue #15, 2 b–d; `Outcome.Ablation`), each variant from the additive hybrid's network seeds,
     /// data, windows and budget: separate rates (θ 0.05, φ 5e-3 against the table's 5e-3 for both), a λ schedule on
     /// the physics residual, and α-fusion of the Lotka–Volterra model with the no-physics neural ODE (scalar α,

@@ -120,7 +120,7 @@ type Settings = {
     /// Tuned learning rates and widths by model key (`tunedModels`; `hybrid tune`); a model without one uses the
     /// defaults (the hybrid and the control `HybridRate` and `Width`, the sequence models 1e-2 and 32 units, the
     /// PINN `Pinn.defaults`).
-    Tuned: Tuned.Values
+    Tuned: Map<string, Map<string, float>>
     /// The network models to run, by key (as `Tuned`); empty runs every model and the uncertainty experiment. The
     /// physics fit always runs (the hybrid starts from it), the hybrid also for the PINN (which uses its D, r), but
     /// only the listed models are reported. `hybrid tune` runs one model at a time.

@@ -3,11 +3,8 @@
 /// the case's own default where nothing was tuned.
 module Hybrid.Models.Tuning.Tuned
 
-/// Model name → hyper-parameter name → value.
-type Values = Map<string, Map<string, float>>
-
-/// Nothing tuned: every model uses its defaults.
-let none: Values = Map.empty
+/// Nothing tuned (model name → hyper-parameter name → value, empty): every model uses its defaults.
+let none: Map<string, Map<string, float>> = Map.empty
 
 /// The learning rate (Adam) of a model: the name every case's search space uses.
 [<Literal>]
@@ -19,16 +16,20 @@ let LearningRate = "learning rate"
 let Width = "width"
 
 /// The tuned value of `name` for `model`, or `fallback` where it has none.
-let value (tuned: Values) (model: string) (name: string) (fallback: float) : float =
+let value (tuned: Map<string, Map<string, float>>) (model: string) (name: string) (fallback: float) : float =
     tuned
     |> Map.tryFind model
     |> Option.bind (Map.tryFind name)
     |> Option.defaultValue fallback
 
 /// The tuned width of `model` as a whole number of units, or `fallback`.
-let width (tuned: Values) (model: string) (fallback: int) : int =
+let width (tuned: Map<string, Map<string, float>>) (model: string) (fallback: int) : int =
     int (System.Math.Round(value tuned model Width (float fallback)))
 
 /// `tuned` with `values` set for `model` (replacing what it had).
-let withModel (model: string) (values: (string * float)[]) (tuned: Values) : Values =
+let withModel
+    (model: string)
+    (values: (string * float)[])
+    (tuned: Map<string, Map<string, float>>)
+    : Map<string, Map<string, float>> =
     Map.add model (Map.ofArray values) tuned

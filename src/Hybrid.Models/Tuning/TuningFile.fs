@@ -83,7 +83,7 @@ let write (path: string) (comments: string list) (chosen: Chosen list) : unit =
 let read (path: string) : Chosen list = parse path (File.ReadAllText path)
 
 /// The chosen settings as the values a case's settings carry.
-let values (chosen: Chosen list) : Tuned.Values =
+let values (chosen: Chosen list) : Map<string, Map<string, float>> =
     chosen
     |> List.fold (fun acc c -> Tuned.withModel c.Model c.Values acc) Tuned.none
 
@@ -99,6 +99,6 @@ let folder () : string =
 let path (folder: string) (case: string) : string = Path.Combine(folder, case + ".csv")
 
 /// The tuned values of `case` from `folder ()`, none where it has no file.
-let load (case: string) : Tuned.Values =
+let load (case: string) : Map<string, Map<string, float>> =
     let p = path (folder ()) case
     if File.Exists p then values (read p) else Tuned.none

@@ -34,7 +34,7 @@ let private drawsWithin (search: TuningExperiment.Search) =
 
 /// `settings "quick"` reads the tuning file of `case` from $HYBRID_TUNING (a temporary folder holding one written
 /// here) and `settings "tiny"` does not: `tunedOf` gives a settings' tuned values.
-let private readsTuningFile (case: string) (model: string) (tunedOf: string -> Tuned.Values) =
+let private readsTuningFile (case: string) (model: string) (tunedOf: string -> Map<string, Map<string, float>>) =
     let folder = Path.Combine(Path.GetTempPath(), $"hybrid-tuning-{Guid.NewGuid():N}")
     let before = Environment.GetEnvironmentVariable "HYBRID_TUNING"
 
