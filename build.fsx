@@ -538,9 +538,10 @@ let siteDir = Path.Combine(root, "artifacts", "docs")
 let siteRoot = "/"
 
 /// Files whose public members may still lack `///` docs because they are being rewritten elsewhere; the
-/// missing-docs check skips them. Paths relative to the repository root; a folder ends with '/'. Empty this
-/// list once those files are documented.
-let undocumentedAllowed: string list = [ "src/Hybrid.Cli/" ]
+/// missing-docs check skips them. Paths relative to the repository root; a folder ends with '/'. Empty: every
+/// public member of the documented packages has docs (the CLI is an application, not on the site, and its
+/// modules are internal).
+let undocumentedAllowed: string list = []
 
 /// Pages of the site that fsdocs links to but does not write, because of a defect of fsdocs itself; the link
 /// check accepts links to them. Remove an entry when fsdocs writes the page (the check then passes without it).

@@ -1,5 +1,5 @@
 /// The `hybrid` command line: verbs and options (Argu templates), parsed into a `Command`.
-module Hybrid.Cli.Arguments
+module internal Hybrid.Cli.Arguments
 
 open Argu
 

@@ -1,6 +1,6 @@
 /// `hybrid bench`: compiled simulators against hand-written eager TorchSharp code doing the same operations,
 /// and the peak memory of a long rollout with and without checkpointing. Writes bench/results.md.
-module Hybrid.Cli.Bench
+module internal Hybrid.Cli.Bench
 
 open System
 open System.Diagnostics

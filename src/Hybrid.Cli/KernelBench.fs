@@ -2,7 +2,7 @@
 /// TorchSharp, the compiled eager simulator, and a hand-written plain F# loop with a hand-written adjoint
 /// (the practical limit on a CPU); a scaling table over grid size; peak memory of long rollouts with and
 /// without checkpointing. Writes bench/kernels.md.
-module Hybrid.Cli.KernelBench
+module internal Hybrid.Cli.KernelBench
 
 open System
 open System.IO

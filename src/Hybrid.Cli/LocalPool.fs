@@ -2,7 +2,7 @@
 /// --threads t`), each running one task and writing its result; the pool starts the next task as one ends,
 /// records a child that died without a result as failed (exit code and the last lines of its log), and prints
 /// progress on standard error.
-module Hybrid.Cli.LocalPool
+module internal Hybrid.Cli.LocalPool
 
 open System
 open System.Diagnostics

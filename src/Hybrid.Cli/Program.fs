@@ -1,6 +1,6 @@
 /// `hybrid` — the command-line front door: `hybrid --help` lists the verbs, `hybrid <verb> --help` their
 /// options (see `Arguments`). `hybrid demo` runs the heat-equation recovery demo.
-module Hybrid.Cli.Program
+module internal Hybrid.Cli.Program
 
 open System
 open Hybrid

@@ -4,7 +4,7 @@
 /// `<folder>/merge.sbatch`, which runs `hybrid sweep merge` after the array (`--dependency=afterany`); submits
 /// both and follows the sweep's progress until they leave the queue, or with `--dry-run` prints them and submits
 /// nothing. Both files are plain scripts to edit and submit by hand (partition, account, time limits).
-module Hybrid.Cli.Slurm
+module internal Hybrid.Cli.Slurm
 
 open System
 open System.Diagnostics

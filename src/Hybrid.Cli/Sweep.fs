@@ -1,7 +1,7 @@
 /// `hybrid sweep`: the report's runs as tasks in a folder (see `Hybrid.Models.Tasks.SweepFolder`). `plan` writes
 /// tasks.jsonl, `run --index N` runs one task in this process, `run --on …` runs every unfinished one on a back end
 /// (`LocalPool`, `Slurm`), `status` lists done, failed and missing tasks, `merge` builds the report.
-module Hybrid.Cli.Sweep
+module internal Hybrid.Cli.Sweep
 
 open System
 open System.IO

@@ -2,7 +2,7 @@
 /// (`Hybrid.Models.Tuning.TuningExperiment`), run on a local process pool or Slurm like `hybrid sweep run`, then
 /// each case's best trial per model written to `<out>/<case>.csv` (default `tuning/`), the file the report reads.
 /// The sweep's folder (default `<out>/sweep`) keeps every finished trial, so a run stopped midway resumes.
-module Hybrid.Cli.Tune
+module internal Hybrid.Cli.Tune
 
 open System.IO
 open Hybrid

@@ -58,19 +58,25 @@ let private results (folder: string) =
 /// The synthetic section's table: model a over seeds 1–3 has MSE 10 + seed/4 (mean 10.5), b 20 + seed/4.
 let private synthetic3 = "| a | 10.500000 | 3 |\n| b | 20.500000 | 3 |"
 
-/// A report CSV with the columns named in `drop` (wall times) left out.
+/// A report CSV with the columns named in `drop` (wall times) left out, and a long-format file's wall-time rows.
 let private csvWithout (drop: string list) (path: string) =
-    let lines = File.ReadAllLines path
-    let header = lines[0].Split ','
+    let table = Hybrid.Training.Csv.read path
 
     let keep =
-        header
+        table.Columns
         |> Array.indexed
         |> Array.filter (fun (_, h) -> not (List.contains h drop))
         |> Array.map fst
 
-    lines
-    |> Array.map (fun l -> let cells = l.Split ',' in keep |> Array.map (fun i -> cells[i]) |> String.concat ",")
+    // In a long-format results file (a "metric" column) the wall times are rows, not columns: drop those rows.
+    let timing (cells: string[]) =
+        match Array.tryFindIndex ((=) "metric") table.Columns with
+        | Some m -> List.contains cells[m] [ "seconds"; "inference_seconds" ]
+        | None -> false
+
+    table.Rows
+    |> Array.filter (timing >> not)
+    |> Array.map (fun cells -> keep |> Array.map (fun i -> cells[i]))
 
 /// The energy-balance section's tasks under the "tiny" settings run in this process (once for all tests).
 let private inProcess =
@@ -97,6 +103,7 @@ let private expectSameFiles (merged: string) =
             "energy-balance-metrics.csv"
             "energy-balance-parameters.csv"
             "energy-balance-reliability.svg"
+            "energy-balance-results.csv"
             "energy-balance-simulations.csv"
             "energy-balance.svg"
         |]

@@ -196,13 +196,23 @@ let timed (f: unit -> 'T) : 'T * float =
 [<Literal>]
 let StandardErrorSuffix = " SE"
 
-/// Gauss–Newton standard errors (`Covariance.gaussNewton`) of the parameters `names` of `sim` at their current
-/// values from the residual vector `residuals ()` (the training data's, the loss it was fitted by being their mean
-/// square), as parameter-list entries (name + `StandardErrorSuffix`, value). For a hybrid, the network stays at
-/// its trained weights: the errors are conditional on it (smaller than if φ's uncertainty were propagated).
-let standardErrors (residuals: unit -> torch.Tensor) (sim: Simulator) (names: string list) : (string * float)[] =
-    let cov = Covariance.gaussNewton residuals [| for n in names -> sim.Param n |]
+/// Gauss–Newton standard errors (`Covariance.gaussNewton`) of `parameters` (name, parameter) at their current values
+/// from the residual vector `residuals ()`, as parameter-list entries (name + `StandardErrorSuffix`, value). Where
+/// the covariance cannot be formed — a parameter the residuals do not determine (JᵀJ singular) or no more residuals
+/// than parameters, which `Covariance.gaussNewton` refuses — every standard error is +∞ (the data do not bound
+/// them; a trained model is still reported) and the reason goes to standard error.
+let standardErrorsOf (residuals: unit -> torch.Tensor) (parameters: (string * Hybrid.Numerics.Param)[]) : (string * float)[] =
+    let errors =
+        try
+            (Covariance.gaussNewton residuals (Array.map snd parameters)).StandardErrors
+        with :? HybridException as e ->
+            eprintfn $"standard errors: {e.Message} They are reported as infinite."
+            Array.create parameters.Length infinity
 
-    names
-    |> List.mapi (fun i n -> n + StandardErrorSuffix, cov.StandardErrors[i])
-    |> Array.ofList
+    Array.map2 (fun (n, _) se -> n + StandardErrorSuffix, se) parameters errors
+
+/// `standardErrorsOf` the parameters `names` of `sim` from the residual vector `residuals ()` (the training data's,
+/// the loss it was fitted by being their mean square). For a hybrid, the network stays at its trained weights: the
+/// errors are conditional on it (smaller than if φ's uncertainty were propagated).
+let standardErrors (residuals: unit -> torch.Tensor) (sim: Simulator) (names: string list) : (string * float)[] =
+    standardErrorsOf residuals [| for n in names -> n, sim.Param n |]

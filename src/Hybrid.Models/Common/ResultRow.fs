@@ -45,3 +45,56 @@ module ResultRow =
         |> Seq.filter (fun r -> r.Model = model && r.Split = "" && r.Metric.StartsWith ParameterPrefix)
         |> Seq.map (fun r -> r.Metric.Substring ParameterPrefix.Length, r.Value)
         |> Seq.toArray
+
+    /// The columns of a long-format results file (`<case>-results.csv` in the report): one `ResultRow` a line.
+    let columns = [| "case"; "model"; "split"; "metric"; "seed"; "value" |]
+
+    let private number (v: float) =
+        v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)
+
+    /// Writes `rows` to `path` in long format (`columns`; RFC 4180 through the library's CSV writer, numbers in
+    /// round-trip form, NaN as "NaN").
+    let writeCsv (path: string) (rows: ResultRow seq) : unit =
+        Hybrid.Training.Csv.write path columns [
+            for r in rows -> [| r.Case; r.Model; r.Split; r.Metric; string r.Seed; number r.Value |]
+        ]
+
+    /// The rows of a long-format results file (`writeCsv`); a `HybridException` names the file, line and cell of a
+    /// missing column, a seed that is not an integer or a value that is not a number.
+    let readCsv (path: string) : ResultRow[] =
+        let table = Hybrid.Training.Csv.read path
+
+        let column name =
+            match Array.tryFindIndex ((=) name) table.Columns with
+            | Some i -> i
+            | None ->
+                let expected = String.concat ", " columns
+
+                raise (
+                    Hybrid.HybridException $"{path} has no column '{name}'; a results file has the columns {expected}."
+                )
+
+        let case, model, split, metric, seed, value =
+            column "case", column "model", column "split", column "metric", column "seed", column "value"
+
+        let invariant = System.Globalization.CultureInfo.InvariantCulture
+
+        table.Rows
+        |> Array.mapi (fun i cells ->
+            let bad what (cell: string) =
+                Hybrid.HybridException $"{path}, line {table.Lines[i]}: '{cell}' is not {what}."
+
+            {
+                Case = cells[case]
+                Model = cells[model]
+                Split = cells[split]
+                Metric = cells[metric]
+                Seed =
+                    match System.Int32.TryParse(cells[seed], System.Globalization.NumberStyles.Integer, invariant) with
+                    | true, s -> s
+                    | _ -> raise (bad "a whole-number seed" cells[seed])
+                Value =
+                    match System.Double.TryParse(cells[value], System.Globalization.NumberStyles.Float, invariant) with
+                    | true, v -> v
+                    | _ -> raise (bad "a number" cells[value])
+            })

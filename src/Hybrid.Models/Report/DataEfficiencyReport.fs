@@ -74,6 +74,8 @@ let private cases (seeds: int) : Case list =
                                 // Every network over the experiment's seeds.
                                 NetworkSeeds = List.init seeds (fun i -> List.head Lorenz96.quick.NetworkSeeds + i)
                                 Uncertainty = CaseUncertainty.off
+                                // The hyper-parameters `hybrid tune` chose, as in the case's own section.
+                                Tuned = Hybrid.Models.Tuning.TuningFile.load "lorenz96"
                         }
 
                     let last = Lorenz96.quick.Leads.Length - 1
@@ -140,6 +142,8 @@ let private cases (seeds: int) : Case list =
                             TrainSubset = k
                             Seeds = seeds
                             Uncertainty = CaseUncertainty.off
+                            // The hyper-parameters `hybrid tune` chose, as in the case's own section.
+                            Tuned = Hybrid.Models.Tuning.TuningFile.load "pharmacokinetics"
                     })
                         .Models
                     |> Array.map (fun m -> m.Name, m.TestMse)
@@ -203,6 +207,8 @@ let private cases (seeds: int) : Case list =
                             TrainSubset = k
                             Seeds = List.init seeds (fun i -> i + 1)
                             Uncertainty = CaseUncertainty.off
+                            // The hyper-parameters `hybrid tune` chose, as in the case's own section.
+                            Tuned = Hybrid.Models.Tuning.TuningFile.load "tumour"
                     })
                         .Models
                     |> Array.map (fun m -> m.Name, m.OutOfDomainMse)

@@ -58,10 +58,42 @@ module Experiment =
                 Seconds = watch.Elapsed.TotalSeconds
         }
 
-    /// The section of `e` run in this process: every task one after another (files into `dir`), then `Assemble`
-    /// into `dir`.
+    /// The name of an experiment's long-format results file in the report folder: `<name>-results.csv`.
+    let resultsFile (name: string) = $"{name}-results.csv"
+
+    /// The rows of `results` in task order as written to the results file: a task's rows as it made them, except
+    /// that a task with a training share (`TaskSpec.Share`, data efficiency) names it in the rows' split, e.g.
+    /// "test, share 0.5".
+    let resultRows (results: TaskResult list) : ResultRow[] =
+        results
+        |> List.toArray
+        |> Array.collect (fun r ->
+            match r.Task.Share with
+            | None -> r.Rows
+            | Some share ->
+                let text = share.ToString("R", Globalization.CultureInfo.InvariantCulture)
+
+                r.Rows
+                |> Array.map (fun row -> {
+                    row with
+                        Split = $"{row.Split}, share {text}"
+                }))
+
+    /// Writes every row of `results` (`resultRows`) into `dir`/`<name>-results.csv` in long format
+    /// (`ResultRow.writeCsv`: case, model, split, metric, seed, value), the same rows the tasks' result files carry;
+    /// writes nothing where the tasks carry no rows (a section run as one task).
+    let writeResults (name: string) (dir: string) (results: TaskResult list) : unit =
+        let rows = resultRows results
+
+        if rows.Length > 0 then
+            ResultRow.writeCsv (IO.Path.Combine(dir, resultsFile name)) rows
+
+    /// The section of `e` run in this process: every task one after another (files into `dir`), its rows into
+    /// `<name>-results.csv` (`writeResults`), then `Assemble` into `dir`.
     let inProcess (e: Experiment) (dir: string) (settings: string) : string =
-        e.Tasks settings |> List.map (run e dir) |> e.Assemble dir settings
+        let results = e.Tasks settings |> List.map (run e dir)
+        writeResults e.Name dir results
+        e.Assemble dir settings results
 
     /// The settings key of a `--quick` flag: "quick" or "full".
     let settingsKey (quick: bool) = if quick then "quick" else "full"

@@ -82,7 +82,10 @@ let trialValues (search: Search) (key: string) (model: string) (trial: int) : (s
     let m = modelOf search key model
     SearchSpace.draw m.DrawSeed m.Space trial
 
-/// Runs one trial task: its values, its score; rows "param:<name>" with the values and ("validation", "mse").
+/// Runs one trial task: its values, its score; rows "param:<name>" with the values and ("validation", "mse"). A
+/// trial whose run the library refuses or stops (a `HybridException`: the rollout blew up under a too-large
+/// learning rate, a stability check) scores +∞, so `Selection.best` passes it over, and its result carries the
+/// reason as the text "failed"; the search goes on.
 let run (search: Search) (task: TaskSpec) : TaskResult =
     let trial =
         task.Trial
@@ -90,7 +93,13 @@ let run (search: Search) (task: TaskSpec) : TaskResult =
             raise (HybridException $"The task {TaskSpec.describe task} has no trial; tuning tasks name one."))
 
     let values = trialValues search task.Settings task.Model trial
-    let mse = search.Score task.Settings task.Model task.Seed values
+
+    let mse, failure =
+        try
+            search.Score task.Settings task.Model task.Seed values, None
+        with :? HybridException as e ->
+            eprintfn $"tune: {TaskSpec.describe task} failed, scored +∞: {e.Message}"
+            infinity, Some e.Message
 
     let row split metric value = {
         Case = search.Case
@@ -105,7 +114,9 @@ let run (search: Search) (task: TaskSpec) : TaskResult =
         task
         (Array.append
             [| row "validation" "mse" mse |]
-            (values |> Array.map (fun (n, v) -> row "" (ResultRow.ParameterPrefix + n) v))) [||] [||]
+            (values |> Array.map (fun (n, v) -> row "" (ResultRow.ParameterPrefix + n) v)))
+        [||]
+        (failure |> Option.map (fun m -> "failed", m) |> Option.toArray)
 
 /// A trial's score back from its task result.
 let scoreOf (r: TaskResult) : Selection.TrialScore = {

@@ -1,6 +1,10 @@
 module Hybrid.Tests.Report.ModelTableTests
 
 open Expecto
+open TorchSharp
+open Hybrid
+open Hybrid.TensorArithmetic
+open Hybrid.Numerics
 open Hybrid.Models.Report
 open Hybrid.Models.Common
 
@@ -95,5 +99,30 @@ let tests =
             Expect.stringContains table[2] "| hybrid (A) | 1.25 | — | — |" "no ± for one seed, no residual"
             let spread = ModelTable.markdown 2 [| row "hybrid (A)" 2.0 [| 1.0; 3.0 |] |]
             Expect.stringContains spread[2] "2.00 ± 1.41 (2 seeds)" "mean ± sample sd"
+        }
+
+        test "a table's standard errors: Gauss–Newton's where identifiable, +∞ (not a crash) where JᵀJ is singular" {
+            let xs = [| 1.0; 2.0; 3.0; 4.0; 5.0; 6.0 |]
+            let ys = [| 2.1; 3.9; 6.2; 7.8; 10.1; 12.2 |]
+            let x = torch.tensor (xs, dtype = torch.float64)
+            let y = torch.tensor (ys, dtype = torch.float64)
+            let a = Param("a", Constraint.Free, 2.0, dtype = torch.float64)
+            let b = Param("b", Constraint.Free, 1.0, dtype = torch.float64)
+            let line () = a.Value .* x .- y
+            let ses = CaseTraining.standardErrorsOf line [| "a", a |]
+            let expected = (Training.Covariance.gaussNewton line [| a |]).StandardErrors[0]
+            Expect.equal ses [| "a SE", expected |] "the covariance's standard error, named"
+            Expect.isTrue (expected > 0.0 && expected < infinity) "a finite SE"
+            // y = a·b·x: a change of a is undone by b, so the covariance refuses; the table says +∞ for both.
+            let product () = a.Value .* b.Value .* x .- y
+
+            Expect.throwsT<HybridException>
+                (fun () -> Training.Covariance.gaussNewton product [| a; b |] |> ignore)
+                "the covariance refuses"
+
+            Expect.equal
+                (CaseTraining.standardErrorsOf product [| "a", a; "b", b |])
+                [| "a SE", infinity; "b SE", infinity |]
+                "infinite, not a crash"
         }
     ]

@@ -113,6 +113,26 @@ let tests =
                 (File.ReadAllText(Path.Combine(inProcessDir, "synthetic.csv")))
                 "same CSV"
 
+            // The long-format results file: every task's rows in plan order, the same from the merge and in process.
+            let merged =
+                Hybrid.Models.Common.ResultRow.readCsv (Path.Combine(out, "synthetic-results.csv"))
+
+            Expect.equal
+                merged
+                (Hybrid.Models.Common.ResultRow.readCsv (Path.Combine(inProcessDir, "synthetic-results.csv")))
+                "same results file"
+
+            Expect.equal
+                [
+                    for (r: Hybrid.Models.Common.ResultRow) in merged -> r.Model, r.Seed, r.Metric, r.Value
+                ]
+                [
+                    for t in tasks do
+                        (t.Model, t.Seed, "mse", Synthetic.mse t.Model t.Seed)
+                        (t.Model, t.Seed, "param:k", float t.Seed * 0.1)
+                ]
+                "every task's rows, in plan order"
+
             Expect.stringContains summary "Merged from 6 task results" "footer"
             Directory.Delete(folder, true)
         }

@@ -141,4 +141,55 @@ let tests =
 
             Directory.Delete(folder, true)
         }
+
+        test "a long-format results file reads back every row exactly; the share is in the split; bad cells are named" {
+            let folder = temporaryFolder ()
+            let path = Path.Combine(folder, "case-results.csv")
+            let r = sample ()
+            // A model name with a comma and a quote, and a negative seed, must survive the file as they are.
+            let odd = {
+                r.Rows[0] with
+                    Model = "MLP C(t, dose) \"wide\""
+                    Seed = -4
+                    Value = -1e-300
+            }
+
+            let result = {
+                r with
+                    Rows = Array.append r.Rows [| odd |]
+            }
+
+            Experiment.writeResults "case" folder [ result ]
+            Expect.equal (Experiment.resultsFile "case") "case-results.csv" "file name"
+            let back = ResultRow.readCsv path
+            Expect.equal back.Length 3 "three rows"
+
+            Expect.equal
+                [ for b in back -> b.Case, b.Model, b.Split, b.Metric, b.Seed ]
+                [
+                    for x in result.Rows -> x.Case, x.Model, x.Split + ", share 0.5", x.Metric, x.Seed
+                ]
+                "names, the share in the split, seeds"
+
+            Expect.equal back[0].Value (0.1 + 0.2) "round trip of 0.30000000000000004"
+            Expect.isTrue (Double.IsNaN back[1].Value) "NaN"
+            Expect.equal back[2].Value -1e-300 "tiny negative"
+
+            File.WriteAllText(path, "case,model,split,metric,seed,value\nc,m,test,mse,1.5,2\n")
+
+            Expect.stringContains
+                (raises (fun () -> ResultRow.readCsv path |> ignore))
+                "line 2: '1.5' is not a whole-number seed"
+                "seed"
+
+            File.WriteAllText(path, "case,model,split,metric,seed,value\nc,m,test,mse,1,x\n")
+            Expect.stringContains (raises (fun () -> ResultRow.readCsv path |> ignore)) "'x' is not a number" "value"
+            File.WriteAllText(path, "case,model,split,metric,value\nc,m,test,mse,1\n")
+            Expect.stringContains (raises (fun () -> ResultRow.readCsv path |> ignore)) "has no column 'seed'" "column"
+            // Tasks without rows (a section run as one task) write no file.
+            File.Delete path
+            Experiment.writeResults "case" folder [ { r with Rows = [||] } ]
+            Expect.isFalse (File.Exists path) "no rows, no file"
+            Directory.Delete(folder, true)
+        }
     ]

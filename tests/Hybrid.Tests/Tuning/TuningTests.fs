@@ -249,4 +249,56 @@ let tests =
             Expect.equal (score ()) (Array.min history) "the best epoch's weights are back"
             Expect.isLessThan (Array.min history) history[history.Length - 1] "the last epoch was worse"
         }
+
+        test "a trial the library stops (a blow-up) scores +∞ with its reason, and the search picks another" {
+            let search: TuningExperiment.Search = {
+                Case = "fake"
+                Title = "fake"
+                Models =
+                    fun _ -> [
+                        {
+                            Model = "net"
+                            Seed = 1
+                            Space = [ rate ]
+                            DrawSeed = 5
+                        }
+                    ]
+                Score =
+                    fun _ _ _ values ->
+                        let lr = snd values[0]
+
+                        if lr > 0.01 then
+                            raise (HybridException "Field 'u' is blowing up")
+                        else
+                            lr
+            }
+
+            let results = [
+                for t in TuningExperiment.tasks search "quick" 8 -> TuningExperiment.run search t
+            ]
+
+            let rates = [
+                for t in 0..7 -> snd ((TuningExperiment.trialValues search "quick" "net" t).[0])
+            ]
+
+            Expect.isTrue (rates |> List.exists (fun r -> r > 0.01)) "some trial blows up"
+            Expect.isTrue (rates |> List.exists (fun r -> r <= 0.01)) "some trial does not"
+
+            for r, lr in List.zip results rates do
+                let mse = ResultRow.value "net" "validation" "mse" r.Rows
+
+                if lr > 0.01 then
+                    Expect.equal mse infinity "+∞"
+                    Expect.equal (TaskResult.text "failed" r) "Field 'u' is blowing up" "the reason"
+                else
+                    Expect.equal mse lr "the score"
+                    Expect.isEmpty r.Texts "no failure text"
+
+            let chosen = TuningExperiment.choose results
+
+            Expect.equal
+                chosen.Head.ValidationMse
+                (rates |> List.filter (fun r -> r <= 0.01) |> List.min)
+                "the best finite"
+        }
     ]
