@@ -203,6 +203,8 @@ let private cases (seeds: int) : Case list =
                             TrainSubset = k
                             Seeds = List.init seeds (fun i -> i + 1)
                             Uncertainty = CaseUncertainty.off
+                            // The model table only: the ablation is the case section's.
+                            Ablation = false
                     })
                         .Models
                     |> Array.map (fun m -> m.Name, m.OutOfDomainMse)
