@@ -194,7 +194,12 @@ let tests =
             let cells = 32L
 
             let c =
-                torch.stack ([| torch.linspace (2.0, 0.0, cells, dtype = f64); torch.linspace (0.5, 0.1, cells, dtype = f64) |])
+                torch.stack (
+                    [|
+                        torch.linspace (2.0, 0.0, cells, dtype = f64)
+                        torch.linspace (0.5, 0.1, cells, dtype = f64)
+                    |]
+                )
 
             let compile modules model =
                 Hybrid.Compiler.Compiler.compile
@@ -211,9 +216,7 @@ let tests =
             (physics.Param "k").Set 0.8
 
             let neural =
-                compile
-                    (Map [ "N", (net :> torch.nn.Module<torch.Tensor, torch.Tensor>) ])
-                    Tumour.neuralOdeModel
+                compile (Map [ "N", (net :> torch.nn.Module<torch.Tensor, torch.Tensor>) ]) Tumour.neuralOdeModel
 
             let options = {
                 Hybrid.Numerics.Rollout.defaults with
@@ -253,8 +256,7 @@ let tests =
                     (alpha * f[i] + (1.0 - alpha) * g[i])
                     $"point {i}: α F + (1 − α) G"
 
-            let gate =
-                CaseTraining.fusionLayer (Hybrid.Training.FusionMode.Gate(1, 16)) 1
+            let gate = CaseTraining.fusionLayer (Hybrid.Training.FusionMode.Gate(1, 16)) 1
 
             let gated =
                 use _ = torch.no_grad ()
@@ -293,7 +295,9 @@ let tests =
                 AblationTable.names
                 "the four variants in order"
 
-            Expect.isFalse (o.Models |> Array.exists (fun m -> AblationTable.isAblation m.Name)) "no ablation row in the table"
+            Expect.isFalse
+                (o.Models |> Array.exists (fun m -> AblationTable.isAblation m.Name))
+                "no ablation row in the table"
 
             for m in o.Ablation do
                 Expect.equal m.SeedOutOfDomainMse.Length 2 $"{m.Name}: one out-of-domain MSE per hybrid seed"
@@ -310,7 +314,9 @@ let tests =
 
             for m in o.Ablation[2..] do
                 for name in [ "D"; "r"; "k" ] do
-                    Expect.isTrue (m.Parameters |> Array.exists (fun (n, _) -> n = name)) $"{m.Name}: the log-kill {name}"
+                    Expect.isTrue
+                        (m.Parameters |> Array.exists (fun (n, _) -> n = name))
+                        $"{m.Name}: the log-kill {name}"
 
             Expect.isTrue (o.Ablation[3].Parameters |> Array.exists (fun (n, _) -> n = "mean gate α")) "the mean gate"
 
@@ -318,7 +324,11 @@ let tests =
             for m in alone.Models do
                 let same = o.Models |> Array.find (fun x -> x.Name = m.Name)
 
-                for mse in [ (fun (x: Tumour.ModelResult) -> x.SeedOutOfDomainMse[0]); (fun x -> x.SeedInDomainMse[0]) ] do
+                for mse in
+                    [
+                        (fun (x: Tumour.ModelResult) -> x.SeedOutOfDomainMse[0])
+                        (fun x -> x.SeedInDomainMse[0])
+                    ] do
                     Expect.floatClose Accuracy.veryHigh (mse same) (mse m) $"{m.Name}: unmoved by the ablation"
 
             Expect.isEmpty alone.Ablation "no ablation without Ablation"
