@@ -44,6 +44,10 @@ for m in outcome.Models do
 
 printfn "truth residual under its own equation: %.2e (round-off)" outcome.TruthResidualNorm
 
+// The ablation (issue #15, 2 b–d): the hybrid trained other ways and α-fusion, over the hybrid's seeds.
+for m in outcome.Ablation do
+    printfn "%-38s %10.6f %10.6f" m.Name m.InDomainMse m.OutOfDomainMse
+
 printfn "parameters (true D = %g, r = %g), one value per seed:" Tumour.Truth.D Tumour.Truth.r
 
 for m in outcome.Models do

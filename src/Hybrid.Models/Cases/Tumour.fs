@@ -55,6 +55,13 @@
 /// The physics residual of a model is that of its predicted test trajectories under the true equation on the
 /// models' grid (`Residual.compute`, consistent Heun form at the step spacing: 0 up to round-off for a run of the
 /// true equation on that grid; the restricted fine truth has the discretisation error as its residual).
+/// Ablation (issue #15, 2 b–d; `Settings.Ablation`, `Outcome.Ablation`), run after every other model, over the
+/// hybrid's seeds (each seed's noise draw and network seed), from its fitted D, r with its width, rate, epochs, early
+/// stopping and out-of-domain scoring: the hybrid with separate θ/φ rates (θ = D, r at `PhysicsRate`), the hybrid
+/// plus λ × the mean square residual of its training trajectories under the fitted log-kill model (the modeller's
+/// scientific model, not the hidden Emax truth; λ from 0 to 1 over the first half of the epochs), and α-fusion
+/// ŷ = α·F + (1 − α)·G (`fusedTrajectory`) of the fitted log-kill model F (D, r, k trainable) with the no-physics
+/// neural ODE G of the hybrid's network size (a scalar α and a per-point gate), trained end to end.
 /// Validation (`Settings.EarlyStopping`, `validationTimes`): the last 20% of the kept observation times (day 12 of
 /// days 2–12) of the training schedules are held out; every model, the physics fit included, is fitted to the
 /// earlier times, and every network (the hybrid, the control, the sequence models, the PINN) stops early on its MSE
@@ -114,6 +121,11 @@ type Settings = {
     PinnIterations: int
     /// Uncertainty of the hybrid (deep ensemble, MC dropout); `Iterations` are each member's hybrid epochs.
     Uncertainty: CaseUncertainty.Settings
+    /// Adds the ablation (issue #15, 2 b–d; `Outcome.Ablation`), each variant over the hybrid's seeds with its data,
+    /// fitted start, width, rate, epochs and early stopping: separate θ/φ rates, a λ schedule on a physics residual
+    /// under the fitted log-kill model, and α-fusion of the fitted log-kill model with the no-physics neural ODE
+    /// (scalar α, per-point gate). Runs after every other model (their numbers do not depend on it); not with `Only`.
+    Ablation: bool
     /// The validation split and early-stopping rule (`validationTimes`); `EarlyStopping.off` fits every kept
     /// observation time for the whole budget.
     EarlyStopping: EarlyStopping.Rule
@@ -148,12 +160,14 @@ let defaults = {
         CaseUncertainty.defaults with
             Iterations = 100
     }
+    Ablation = true
     EarlyStopping = EarlyStopping.defaults
     Tuned = Tuned.none
     Only = []
 }
 
-/// Quick settings (`hybrid report --quick`): three seeds, a third of the epochs (tests cut them to one).
+/// Quick settings (`hybrid report --quick`): three seeds, a third of the epochs, no ablation rows (as in the other
+/// cases' quick settings; tests cut the seeds to one).
 let quick = {
     defaults with
         PhysicsEpochs = 40
@@ -165,6 +179,7 @@ let quick = {
             CaseUncertainty.quick with
                 Iterations = 30
         }
+        Ablation = false
 }
 
 /// A dosing schedule: bolus doses (day, dose in units of c at the vessel).
@@ -333,6 +348,23 @@ type Outcome = {
     /// Calibration of the hybrid's deep ensemble and MC dropout, in and out of domain (issue #6 e); empty with
     /// `CaseUncertainty.off`.
     Uncertainty: CaseUncertainty.MethodResult[]
+    /// The ablation rows (`AblationTable.names`, in that order, over the hybrid's seeds; empty without
+    /// `Settings.Ablation` or with `Settings.Only`).
+    Ablation: ModelResult[]
+}
+
+/// One model's scores for one seed (`ModelResult` holds their means over seeds).
+type private Scores = {
+    InDomain: float
+    OutOfDomain: float
+    Train: float
+    Validation: float
+    Residual: float
+    TrainSeconds: float
+    InferenceSeconds: float
+    Parameters: (string * float)[]
+    Kill: float[]
+    Burden: (float * float)[][]
 }
 
 let private f64 = torch.ScalarType.Float64
@@ -517,6 +549,22 @@ let internal neuralOdeModel: Model =
         boundary "u" noFlux
         initial "u" (fun x -> exp (-((x - 5.0) ** 2)))
     }
+
+/// The α-fused prediction of the ablation (`Settings.Ablation`): ŷ = α·F + (1 − α)·G over the whole trajectory
+/// ([S; batch; cells], S the save times of `options`), F the rollout of `physics` (the log-kill model) and G that of
+/// `neural` (the no-physics neural ODE, `neuralOdeModel`), both from `physics`' initial state u(0, x) for `batch`
+/// schedules (the forcing c must already describe them), fused by `FusedRollout.run` with scale 1 (u is 0–1); a
+/// gate sees the time over the last save time and F.
+let internal fusedTrajectory
+    (fusion: Fusion)
+    (physics: Simulator)
+    (neural: Simulator)
+    (batch: int)
+    (options: RolloutOptions)
+    : torch.Tensor =
+    let u0 = physics.Initial batch
+    let g = neural.Simulate(u0, options).Values
+    (FusedRollout.run fusion [| 1.0 |] physics u0 options g).Fused[0]
 
 /// The truth's trajectory of one schedule with time step `dt` (Heun): u [step][cell] at t = 0, dt, …, 12, and
 /// the cell centres (for checks of the truth against its equation).
@@ -717,7 +765,7 @@ and private runWith (s: Settings) : Outcome =
         =
         let nIn = int64 inDomain.Length
 
-        {|
+        {
             InDomain = error (testAtObservations.narrow (1L, 0L, nIn)) truthIn
             OutOfDomain = error (testAtObservations.narrow (1L, nIn, int64 outOfDomain.Length)) truthOut
             Train = error trainAtObservations truthTrain
@@ -728,7 +776,7 @@ and private runWith (s: Settings) : Outcome =
             Parameters = parameters
             Kill = kill
             Burden = burden
-        |}
+        }
 
     /// Scores whole trajectories on the step grid (test [steps + 1; 5; cells], train [steps + 1; 3; cells]).
     let scoreTrajectories
@@ -762,21 +810,58 @@ and private runWith (s: Settings) : Outcome =
         let parameters = sim.Parameters |> Array.map (fun p -> p.Name, p.Get())
         scoreTrajectories held test (simulate sim training) trainSeconds inferenceSeconds parameters kill
 
+    /// Mean square residual of a trajectory of the training schedules [steps + 1; 3; cells] under `physics` (the
+    /// consistent form of the case's scheme on the step grid), differentiable in the trajectory.
+    let trainingResidual (physics: Simulator) (trajectory: torch.Tensor) =
+        drug.Use training
+
+        let result =
+            physics.Residual(ResidualForm.Consistent s.Scheme, stepTimes, [| trajectory |])
+
+        (square result.Values[0]).mean ()
+
     /// Trains `sim` on `data` with `CaseTraining.joint` for `epochs` epochs from `seed`: Adam on the data loss with
-    /// the groups θ (`theta`, omitted when empty) and φ (the parameters of `closure`), both at `rate`, stopping early
-    /// on the validation times (`held`; none: every epoch). The training wall time (s).
-    let trainOn (data: torch.Tensor) held rate (sim: Simulator) theta (closure: torch.nn.Module) seed epochs =
+    /// the groups θ (`theta`, omitted when empty) at `thetaRate` and φ (the parameters of `closure`) at `phiRate`,
+    /// plus λ (`lambda`) × `trainingResidual physics` of the rollout where `physics` is given and λ > 0, stopping
+    /// early on the validation times (`held`; none: every epoch). The training wall time (s).
+    let trainOnWith
+        (data: torch.Tensor)
+        held
+        thetaRate
+        phiRate
+        lambda
+        (physics: Simulator option)
+        (sim: Simulator)
+        theta
+        (closure: torch.nn.Module)
+        seed
+        epochs
+        =
         let fit =
             CaseTraining.joint
                 {
                     CaseTraining.hybridDefaults theta closure epochs seed with
-                        ThetaRate = rate
-                        PhiRate = rate
+                        ThetaRate = thetaRate
+                        PhiRate = phiRate
+                        Lambda = lambda
                         Stopping = checkOf held (simulatorValidation sim held)
                 }
-                (fun _ -> [ "data", dataLoss data sim ])
+                (fun ctx ->
+                    match physics with
+                    | Some p when ctx.Lambda > 0.0 ->
+                        let path = simulate sim training
+
+                        [
+                            "data", Loss.mse ((atObservations path).narrow (0L, 0L, data.shape[0])) data
+                            "physics residual", ctx.Lambda .* trainingResidual p path
+                        ]
+                    | _ -> [ "data", dataLoss data sim ])
 
         fit.WallTime.TotalSeconds
+
+    /// `trainOnWith` with θ and φ at one rate and no physics-residual term (the table's models).
+    let trainOn (data: torch.Tensor) held rate (sim: Simulator) theta (closure: torch.nn.Module) seed epochs =
+        trainOnWith data held rate rate (LambdaSchedule.Constant 0.0) None sim theta closure seed epochs
 
     let hybridWidth, hybridRate = widthOf "hybrid" s.Width, rateOf "hybrid" s.HybridRate
 
@@ -784,9 +869,21 @@ and private runWith (s: Settings) : Outcome =
         widthOf ModelTable.NoPhysics s.Width, rateOf ModelTable.NoPhysics s.HybridRate
 
     /// The hybrid (`Examples.tumour`, kill = N(u, c) − N(u, 0)) trained on `data` from D = d, r = r at the hybrid's
-    /// width and rate, stopping early on `held`: the simulator, its kill module, the network and the training wall
-    /// time (s).
-    let trainHybrid (data: torch.Tensor) held (d: float) (r: float) (seed: int) (dropout: float) (epochs: int) =
+    /// width, θ (D, r) at `thetaRate` and φ at `phiRate`, plus λ × its residual under `physics` (`trainOnWith`),
+    /// stopping early on `held`: the simulator, its kill module, the network and the training wall time (s).
+    let trainHybridWith
+        thetaRate
+        phiRate
+        lambda
+        physics
+        (data: torch.Tensor)
+        held
+        (d: float)
+        (r: float)
+        (seed: int)
+        (dropout: float)
+        (epochs: int)
+        =
         let net = new Mlp("kill", 2, 1, hybridWidth, 2, dropout = dropout, dtype = f64)
         CaseTraining.initialise net seed true
         let kill = new KillNetwork(net)
@@ -798,10 +895,13 @@ and private runWith (s: Settings) : Outcome =
         (sim.Param "r").Set r
 
         let seconds =
-            trainOn
+            trainOnWith
                 data
                 held
-                hybridRate
+                thetaRate
+                phiRate
+                lambda
+                physics
                 sim
                 [ (sim.Param "D").Raw; (sim.Param "r").Raw ]
                 (kill :> torch.nn.Module)
@@ -809,6 +909,10 @@ and private runWith (s: Settings) : Outcome =
                 epochs
 
         sim, kill, net, seconds
+
+    /// The table's hybrid: `trainHybridWith` at the hybrid's rate for θ and φ, λ = 0.
+    let trainHybrid data held d r seed dropout epochs =
+        trainHybridWith hybridRate hybridRate (LambdaSchedule.Constant 0.0) None data held d r seed dropout epochs
 
     /// The "same network, no physics" control (`neuralOdeModel`): the hybrid's network N (same seed and zero output
     /// layer; its own tuned width and rate where tuned, else the hybrid's defaults) as the whole right-hand side,
@@ -1105,7 +1209,8 @@ and private runWith (s: Settings) : Outcome =
                 | _ -> ()
             |]
 
-            results, (data, fittedD, fittedR))
+            let fittedK = (fittedSim.Param "k").Get()
+            results, (data, held, fittedD, fittedR, fittedK, fit.WallTime.TotalSeconds))
         |> Array.ofList
 
     let lstmWidth, lstmRate = widthOf "LSTM" 32, rateOf "LSTM" 1e-2
@@ -1148,40 +1253,42 @@ and private runWith (s: Settings) : Outcome =
         s.PinnIterations
     |]
 
+    /// A model's result from its scores per seed.
+    let summarise name description epochs (runs: Scores[]) : ModelResult =
+        let mean f = runs |> Array.averageBy f
+
+        {
+            Name = name
+            Description = description
+            InDomainMse = mean (fun r -> r.InDomain)
+            SeedInDomainMse = runs |> Array.map (fun r -> r.InDomain)
+            OutOfDomainMse = mean (fun r -> r.OutOfDomain)
+            TrainMse = mean (fun r -> r.Train)
+            ValidationMse = mean (fun r -> r.Validation)
+            ResidualNorm = mean (fun r -> r.Residual)
+            TrainSeconds = mean (fun r -> r.TrainSeconds)
+            InferenceSeconds = mean (fun r -> r.InferenceSeconds)
+            Epochs = epochs
+            SeedOutOfDomainMse = runs |> Array.map (fun r -> r.OutOfDomain)
+            Parameters =
+                runs[0].Parameters
+                |> Array.mapi (fun j (n, _) -> n, runs |> Array.map (fun r -> snd r.Parameters[j]))
+            Kill = runs[0].Kill
+            Burden = runs[0].Burden
+        }
+
     let models =
         rows
         |> Array.filter (fun (key, _, _, _) -> (fst perSeed[0]) |> Array.exists (fun (k, _) -> k = key))
         |> Array.map (fun (key, name, description, epochs) ->
-            let runs =
-                perSeed
-                |> Array.map (fun (r, _) -> r |> Array.find (fun (k, _) -> k = key) |> snd)
-
-            let mean f = runs |> Array.averageBy f
-
-            {
-                Name = name
-                Description = description
-                InDomainMse = mean (fun r -> r.InDomain)
-                SeedInDomainMse = runs |> Array.map (fun r -> r.InDomain)
-                OutOfDomainMse = mean (fun r -> r.OutOfDomain)
-                TrainMse = mean (fun r -> r.Train)
-                ValidationMse = mean (fun r -> r.Validation)
-                ResidualNorm = mean (fun r -> r.Residual)
-                TrainSeconds = mean (fun r -> r.TrainSeconds)
-                InferenceSeconds = mean (fun r -> r.InferenceSeconds)
-                Epochs = epochs
-                SeedOutOfDomainMse = runs |> Array.map (fun r -> r.OutOfDomain)
-                Parameters =
-                    runs[0].Parameters
-                    |> Array.mapi (fun j (n, _) -> n, runs |> Array.map (fun r -> snd r.Parameters[j]))
-                Kill = runs[0].Kill
-                Burden = runs[0].Burden
-            })
+            perSeed
+            |> Array.map (fun (r, _) -> r |> Array.find (fun (k, _) -> k = key) |> snd)
+            |> summarise name description epochs)
 
     // Uncertainty of the hybrid (not with `Only`): members from other network seeds, all on the first seed's fit
     // times from its fitted D, r (no early stopping); targets are a fixed draw of noisy observations of the test schedules.
     let uncertainty =
-        let data, d, r = snd perSeed[0]
+        let data, _, d, r, _, _ = snd perSeed[0]
 
         let observedAt (truth: torch.Tensor) (seed: int) =
             use _ = torch.no_grad ()
@@ -1226,6 +1333,118 @@ and private runWith (s: Settings) : Outcome =
                     NoiseVariance = noise
                 })
 
+    // The ablation (issue #15, 2 b–d), after every other model (their draws and numbers do not depend on it): each
+    // variant over the hybrid's seeds, from the seed's data, validation times and fitted start, with the hybrid's
+    // width, rate, epochs and early stopping, scored like the table's rows (out of domain in the report's table).
+    let ablation =
+        if s.Ablation && s.Only.IsEmpty then
+            let perVariant =
+                perSeed
+                |> Array.mapi (fun i (_, (data, held, d, r, k, physicsSeconds)) ->
+                    let seed = s.Seeds[i]
+                    Engine.seed seed
+
+                    // The fitted log-kill model of this seed (fixed): the λ schedule's physics.
+                    let fitted () =
+                        let sim = compile scientificModel Map.empty
+                        (sim.Param "D").Set d
+                        (sim.Param "r").Set r
+                        (sim.Param "k").Set k
+                        sim
+
+                    let hybridVariant thetaRate lambda physics =
+                        let sim, _, _, seconds =
+                            trainHybridWith thetaRate hybridRate lambda physics data held d r seed 0.0 s.HybridEpochs
+
+                        score held sim [||] (physicsSeconds + seconds)
+
+                    // α-fusion: F the fitted log-kill model (D, r, k trainable at the hybrid's rate), G the no-physics
+                    // neural ODE with the hybrid's network size (seed, zero output layer), both rolled out by the
+                    // compiled simulators from u(0, x); trained end to end on the hybrid's data loss and budget.
+                    let fused mode =
+                        let physics = fitted ()
+                        let net = new Mlp("kill", 2, 1, hybridWidth, 2, dtype = f64)
+                        CaseTraining.initialise net seed true
+
+                        let neural =
+                            compile neuralOdeModel (Map [ "N", (net :> torch.nn.Module<torch.Tensor, torch.Tensor>) ])
+
+                        let fusion = CaseTraining.fusionLayer mode seed
+
+                        let predict (schedules: Schedule[]) =
+                            drug.Use schedules
+                            fusedTrajectory fusion physics neural schedules.Length options
+
+                        let validate () =
+                            use _ = torch.no_grad ()
+                            validationOf (atObservations (predict training)) held
+
+                        let fit =
+                            CaseTraining.joint
+                                {
+                                    CaseTraining.hybridDefaults
+                                        [ for n in [ "D"; "r"; "k" ] -> (physics.Param n).Raw ]
+                                        net
+                                        s.HybridEpochs
+                                        seed with
+                                        ThetaRate = hybridRate
+                                        PhiRate = hybridRate
+                                        Fusion = Some fusion
+                                        FusionRate = CaseTraining.fusionRate mode
+                                        Stopping = checkOf held validate
+                                }
+                                (fun _ ->
+                                    let path = atObservations (predict training)
+                                    [ "data", Loss.mse (path.narrow (0L, 0L, data.shape[0])) data ])
+
+                        net.eval () |> ignore
+                        fusion.eval () |> ignore
+                        use _ = torch.no_grad ()
+                        let watch = Stopwatch.StartNew()
+                        let test = predict testSchedules
+                        let inferenceSeconds = watch.Elapsed.TotalSeconds
+                        // The learned α, or the gate's mean over the training schedules' trajectories.
+                        let train = predict training
+                        let alpha = fusion.Alpha
+
+                        scoreTrajectories
+                            held
+                            test
+                            train
+                            (physicsSeconds + fit.WallTime.TotalSeconds)
+                            inferenceSeconds
+                            (Array.append (physics.Parameters |> Array.map (fun p -> p.Name, p.Get())) [|
+                                CaseTraining.fusionParameter mode alpha
+                                "network weights", float (Neural.parameterCount net + Neural.parameterCount fusion)
+                            |])
+                            [||]
+
+                    [|
+                        hybridVariant s.PhysicsRate (LambdaSchedule.Constant 0.0) None
+                        hybridVariant
+                            hybridRate
+                            (LambdaSchedule.Linear(0.0, 1.0, s.HybridEpochs / 2))
+                            (Some(fitted ()))
+                        fused (FusionMode.Scalar 0.5)
+                        fused (FusionMode.Gate(1, hybridWidth))
+                    |])
+
+            let descriptions = [|
+                $"the hybrid with separate Adam rates: θ (D, r) {s.PhysicsRate:G3} (the physics fit's), φ {hybridRate:G3} (the table's hybrid: {hybridRate:G3} for both)"
+                $"the hybrid plus λ × the mean square residual of its training trajectories (every step, every cell; 1/day²) under the fitted log-kill model (kill = k c with the seed's fitted D, r, k: the modeller's scientific model, not the hidden Emax truth), λ from 0 to 1 over the first half of the epochs (the table's hybrid: λ = 0)"
+                $"ŷ = α F + (1 − α) G: F the fitted log-kill model (D, r, k trainable, Adam {hybridRate:G3}), G the no-physics neural ODE du/dt = N(u, c) with the hybrid's network ({hybridWidth} units, seed, zero output layer; Adam {hybridRate:G3}), one learned α from 0.5 (Adam {CaseTraining.fusionRate (FusionMode.Scalar 0.5):G3}), end to end on the hybrid's data loss, epochs and early stopping"
+                $"ŷ = α(t, F) F + (1 − α) G: as the scalar fusion, α a per-point gate (MLP of t / 12 days and F, {hybridWidth} units, started at 0.5, Adam {CaseTraining.fusionRate (FusionMode.Gate(1, hybridWidth)):G3}); mean gate over the training trajectories"
+            |]
+
+            AblationTable.names
+            |> List.mapi (fun j name ->
+                perVariant
+                |> Array.map (fun runs -> runs[j])
+                |> summarise name descriptions[j] (s.PhysicsEpochs + s.HybridEpochs))
+            |> Array.ofList
+        else
+            [||]
+
     let outcome = {
         Settings = s
         TrueParameters = [| "D", Truth.D; "r", Truth.r |]
@@ -1237,6 +1456,7 @@ and private runWith (s: Settings) : Outcome =
         TruthResidualNorm = truthResidual
         Models = models
         Uncertainty = uncertainty
+        Ablation = ablation
     }
 
     drug.Clear()

@@ -209,6 +209,8 @@ let private cases (seeds: int) : Case list =
                             Uncertainty = CaseUncertainty.off
                             // The hyper-parameters `hybrid tune` chose, as in the case's own section.
                             Tuned = Hybrid.Models.Tuning.TuningFile.load "tumour"
+                            // The model table only: the ablation is the case section's.
+                            Ablation = false
                     })
                         .Models
                     |> Array.map (fun m -> m.Name, m.OutOfDomainMse)

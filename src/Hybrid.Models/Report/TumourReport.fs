@@ -32,20 +32,20 @@ let write (dir: string) (o: Tumour.Outcome) : string =
     let s = o.Settings
 
     // The shared table's CSV files: test MSE = out-of-domain, parameters = mean over seeds.
-    let rows =
-        o.Models
-        |> Array.map (fun m -> {
-            Name = m.Name
-            Description = m.Description
-            TestMse = m.OutOfDomainMse
-            TrainMse = m.TrainMse
-            TrainSeconds = m.TrainSeconds
-            InferenceSeconds = m.InferenceSeconds
-            Epochs = m.Epochs
-            SeedTestMse = m.SeedOutOfDomainMse
-            PhysicsResidual = m.ResidualNorm
-            Parameters = m.Parameters |> Array.map (fun (n, vs) -> n, mean vs)
-        })
+    let rowOf (m: Tumour.ModelResult) : ModelRow = {
+        Name = m.Name
+        Description = m.Description
+        TestMse = m.OutOfDomainMse
+        TrainMse = m.TrainMse
+        TrainSeconds = m.TrainSeconds
+        InferenceSeconds = m.InferenceSeconds
+        Epochs = m.Epochs
+        SeedTestMse = m.SeedOutOfDomainMse
+        PhysicsResidual = m.ResidualNorm
+        Parameters = m.Parameters |> Array.map (fun (n, vs) -> n, mean vs)
+    }
+
+    let rows = o.Models |> Array.map rowOf
 
     ModelTable.writeCsv dir "tumour" rows
 
@@ -255,6 +255,19 @@ let write (dir: string) (o: Tumour.Outcome) : string =
 
     add
         $"- Times: training {fitted.TrainSeconds:F1} s (fitted) and {hybrid.TrainSeconds:F1} s (hybrid, including the physics fit it starts from) per seed; one prediction of the five test schedules takes {hybrid.InferenceSeconds:F3} s (hybrid) against {prior.InferenceSeconds:F3} s (scientific model)."
+
+    if o.Ablation.Length > 0 then
+        add ""
+
+        AblationTable.section
+            dir
+            "tumour"
+            7
+            $"Issue #15, item 2 (b–d): {hybrid.Name} as in the table above (θ = D, r and φ at one Adam rate, the hybrid's; no physics-residual term, λ = 0) against variants trained from the same fitted D, r (the fused models: the fitted D, r, k), seeds (each seed's noise draw and network initialisation), training observations, validation time (day 12, early stopping) and epochs ({hybrid.Epochs} with the physics fit). Test MSE: the out-of-domain schedules, as in the table above. Physics residual: RMS under the true equation of the out- and in-domain test trajectories, as above. Parameters: means over seeds; the fused models' include the learned α (scalar) or the mean of the gate over the training trajectories."
+            (rowOf hybrid)
+            (o.Ablation |> Array.map rowOf)
+            []
+        |> List.iter add
 
     add ""
     add killChart

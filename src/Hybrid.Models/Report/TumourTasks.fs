@@ -9,8 +9,8 @@ open Hybrid.Models.Tasks
 [<Literal>]
 let Name = "tumour"
 
-/// The settings of a key: "quick", "full" (the report's), and "tiny" (one seed of a few epochs, no uncertainty, for
-/// tests; seconds, not minutes).
+/// The settings of a key: "quick", "full" (the report's), and "tiny" (one seed of a few epochs, no uncertainty or
+/// ablation, for tests; seconds, not minutes).
 let baseSettings (key: string) : Tumour.Settings =
     Experiment.pick key Tumour.quick Tumour.defaults {
         Tumour.quick with
@@ -20,6 +20,7 @@ let baseSettings (key: string) : Tumour.Settings =
             PinnIterations = 10
             Seeds = [ 1 ]
             Uncertainty = Hybrid.Models.Common.CaseUncertainty.off
+            Ablation = false
     }
 
 /// The settings of a key with the hyper-parameters `hybrid tune` chose (`tuning/tumour.csv`, `TuningFile.load`) for

@@ -10,6 +10,7 @@ open TorchSharp
 open Hybrid.Models.Cases
 open Hybrid.Models.Common
 open Hybrid.Models.Report
+open Hybrid.TensorArithmetic
 
 /// The quick settings with one seed (the quick report's three triple the run time; the bookkeeping is the same),
 /// without validation times or early stopping: every model fits all six observation times for its whole budget (what
@@ -18,6 +19,7 @@ let private settings = {
     Tumour.quick with
         Seeds = [ 1 ]
         EarlyStopping = EarlyStopping.off
+        Ablation = false
 }
 
 let private outcome = lazy (Tumour.run settings)
@@ -177,6 +179,176 @@ let tests =
                 Expect.floatClose Accuracy.veryHigh rhs[j] expected[j] $"cell {j}"
 
             Expect.isGreaterThan (expected |> Array.map abs |> Array.max) 1e-3 "the network's output is not zero"
+        }
+
+        // The ablation's fused model must be what it claims: ŷ = α F + (1 − α) G with F the log-kill model's rollout
+        // and G the neural ODE's, both from u(0, x), on a given forcing (two schedules, a non-zero network). α = 1 and
+        // α = 0 (sigmoid(±800) is exactly 1 and 0 in float64, the scale 1) give each branch bit for bit; an α in
+        // between the mix to round-off; the case's gate starts at 0.5 at every point.
+        test "the ablation's fused model is α F + (1 − α) G of the log-kill model and the neural ODE" {
+            Hybrid.Engine.init ()
+            use _ = torch.NewDisposeScope()
+            let f64 = torch.ScalarType.Float64
+            let net = new Hybrid.Training.Mlp("kill", 2, 1, 16, 2, dtype = f64)
+            CaseTraining.initialise net 1 false
+            let cells = 32L
+
+            let c =
+                torch.stack (
+                    [|
+                        torch.linspace (2.0, 0.0, cells, dtype = f64)
+                        torch.linspace (0.5, 0.1, cells, dtype = f64)
+                    |]
+                )
+
+            let compile modules model =
+                Hybrid.Compiler.Compiler.compile
+                    {
+                        Hybrid.Compiler.Compiler.defaults with
+                            Forcings = Map [ "c", (fun t -> c .* exp (-0.3 * t)) ]
+                            Modules = modules
+                    }
+                    model
+
+            let physics = compile Map.empty Tumour.scientificModel
+            (physics.Param "D").Set 0.04
+            (physics.Param "r").Set 0.45
+            (physics.Param "k").Set 0.8
+
+            let neural =
+                compile (Map [ "N", (net :> torch.nn.Module<torch.Tensor, torch.Tensor>) ]) Tumour.neuralOdeModel
+
+            let options = {
+                Hybrid.Numerics.Rollout.defaults with
+                    Scheme = Tumour.quick.Scheme
+                    Dt = Tumour.quick.Dt
+                    SaveTimes = Array.init 11 (fun i -> 0.4 * float i)
+                    FiniteCheckEvery = 0
+            }
+
+            let values (t: torch.Tensor) =
+                t.detach().reshape(-1L).data<float>().ToArray()
+
+            let f = values (physics.Simulate(physics.Initial 2, options).Values[0])
+            let g = values (neural.Simulate(physics.Initial 2, options).Values[0])
+            Expect.isGreaterThan (Array.map2 (fun a b -> abs (a - b)) f g |> Array.max) 1e-3 "the branches differ"
+            let fusion = CaseTraining.fusionLayer (Hybrid.Training.FusionMode.Scalar 0.5) 1
+
+            let fusedAt raw =
+                use _ = torch.no_grad ()
+
+                for p in fusion.parameters () do
+                    withScalar raw p.fill_ |> ignore
+
+                values (Tumour.fusedTrajectory fusion physics neural 2 options)
+
+            Expect.equal (fusedAt 800.0) f "α = 1: the log-kill model's rollout"
+            Expect.equal fusion.Alpha 1.0 "α = 1"
+            Expect.equal (fusedAt -800.0) g "α = 0: the neural ODE's rollout"
+            let mixed = fusedAt 0.7
+            let alpha = 1.0 / (1.0 + exp -0.7)
+            Expect.floatClose Accuracy.veryHigh fusion.Alpha alpha "α = sigmoid(0.7)"
+
+            for i in 0 .. f.Length - 1 do
+                Expect.floatClose
+                    Accuracy.veryHigh
+                    mixed[i]
+                    (alpha * f[i] + (1.0 - alpha) * g[i])
+                    $"point {i}: α F + (1 − α) G"
+
+            let gate = CaseTraining.fusionLayer (Hybrid.Training.FusionMode.Gate(1, 16)) 1
+
+            let gated =
+                use _ = torch.no_grad ()
+                values (Tumour.fusedTrajectory gate physics neural 2 options)
+
+            Expect.equal gate.Alpha 0.5 "the gate starts at 0.5"
+
+            for i in 0 .. f.Length - 1 do
+                Expect.floatClose Accuracy.veryHigh gated[i] (0.5 * f[i] + 0.5 * g[i]) $"point {i}: (F + G) / 2"
+        }
+
+        // The ablation on tiny budgets over two seeds (the bookkeeping does not depend on the budget): the four
+        // variants in order over the hybrid's seeds with its epochs, not in the model table, each another model than
+        // the hybrid; the fused models report their learned α or mean gate; the model table is the same as without
+        // the ablation (its first seed against a one-seed run); the section has one ablation table and its CSV file.
+        test "a tiny run with Ablation gives the four ablation rows over the hybrid's seeds and leaves the table alone" {
+            let tiny = {
+                TumourTasks.baseSettings "tiny" with
+                    HybridEpochs = 6
+                    SequenceIterations = 5
+                    PinnIterations = 5
+            }
+
+            let o =
+                Tumour.run {
+                    tiny with
+                        Seeds = [ 1; 2 ]
+                        Ablation = true
+                }
+
+            let alone = Tumour.run tiny
+            let h = o.Models |> Array.find (fun m -> m.Name = hybrid)
+
+            Expect.equal
+                (o.Ablation |> Array.map (fun m -> m.Name) |> List.ofArray)
+                AblationTable.names
+                "the four variants in order"
+
+            Expect.isFalse
+                (o.Models |> Array.exists (fun m -> AblationTable.isAblation m.Name))
+                "no ablation row in the table"
+
+            for m in o.Ablation do
+                Expect.equal m.SeedOutOfDomainMse.Length 2 $"{m.Name}: one out-of-domain MSE per hybrid seed"
+                Expect.equal m.SeedInDomainMse.Length 2 $"{m.Name}: one in-domain MSE per hybrid seed"
+                Expect.equal m.Epochs h.Epochs $"{m.Name}: the hybrid's budget"
+                Expect.notEqual m.SeedOutOfDomainMse h.SeedOutOfDomainMse $"{m.Name}: another model than the hybrid"
+
+                Expect.isTrue
+                    (m.SeedOutOfDomainMse |> Array.forall (fun v -> Double.IsFinite v && v > 0.0))
+                    $"{m.Name}: finite MSEs"
+
+            let alpha = o.Ablation[2].Parameters |> Array.find (fun (n, _) -> n = "α") |> snd
+            Expect.all alpha (fun a -> a <> 0.5) "α was trained away from its start (each seed)"
+
+            for m in o.Ablation[2..] do
+                for name in [ "D"; "r"; "k" ] do
+                    Expect.isTrue
+                        (m.Parameters |> Array.exists (fun (n, _) -> n = name))
+                        $"{m.Name}: the log-kill {name}"
+
+            Expect.isTrue (o.Ablation[3].Parameters |> Array.exists (fun (n, _) -> n = "mean gate α")) "the mean gate"
+
+            // To round-off: the LSTM and transformer differ by ~1e-16 between two runs in one process anyway.
+            for m in alone.Models do
+                let same = o.Models |> Array.find (fun x -> x.Name = m.Name)
+
+                for mse in
+                    [
+                        (fun (x: Tumour.ModelResult) -> x.SeedOutOfDomainMse[0])
+                        (fun x -> x.SeedInDomainMse[0])
+                    ] do
+                    Expect.floatClose Accuracy.veryHigh (mse same) (mse m) $"{m.Name}: unmoved by the ablation"
+
+            Expect.isEmpty alone.Ablation "no ablation without Ablation"
+
+            let dir =
+                IO.Path.Combine(IO.Path.GetTempPath(), $"tumour-ablation-{Guid.NewGuid()}")
+
+            IO.Directory.CreateDirectory dir |> ignore
+
+            try
+                let md = TumourReport.write dir o
+                Expect.stringContains md "### Ablation: the proposal's mechanisms" "the ablation section"
+
+                for m in o.Ablation do
+                    Expect.stringContains md $"| {m.Name} | " $"{m.Name}: a row of the table"
+
+                let csv = Hybrid.Training.Csv.read (IO.Path.Combine(dir, "tumour-ablation.csv"))
+                Expect.equal csv.Rows.Length 5 "the hybrid and four variants"
+            finally
+                IO.Directory.Delete(dir, true)
         }
 
         test "the uncertainty of the hybrid: ensemble and MC dropout in and out of domain, finite and well formed" {
