@@ -58,8 +58,8 @@ let private results (folder: string) =
 /// The synthetic section's table: model a over seeds 1–3 has MSE 10 + seed/4 (mean 10.5), b 20 + seed/4.
 let private synthetic3 = "| a | 10.500000 | 3 |\n| b | 20.500000 | 3 |"
 
-/// A report CSV with the columns named in `drop` (wall times) left out, and a long-format file's wall-time rows.
-let private csvWithout (drop: string list) (path: string) =
+/// A report CSV's rows without the columns named in `drop` and, in a long-format file, without the wall-time rows.
+let private withoutColumns (drop: string list) (path: string) =
     let table = Hybrid.Training.Csv.read path
 
     let keep =
@@ -74,9 +74,29 @@ let private csvWithout (drop: string list) (path: string) =
         | Some m -> List.contains cells[m] [ "seconds"; "inference_seconds" ]
         | None -> false
 
+    // Its values are written in full (round-trip) precision, where the transformer baseline's last digits are not
+    // repeatable run to run (libtorch); nine significant digits, like the six of the wide tables, are.
+    let value = Array.tryFindIndex ((=) "value") table.Columns
+
+    let shown (i: int) (cell: string) =
+        match
+            value, Double.TryParse(cell, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture)
+        with
+        | Some v, (true, x) when v = i -> x.ToString("G9", Globalization.CultureInfo.InvariantCulture)
+        | _ -> cell
+
     table.Rows
     |> Array.filter (timing >> not)
-    |> Array.map (fun cells -> keep |> Array.map (fun i -> cells[i]))
+    |> Array.map (fun cells -> keep |> Array.map (fun i -> shown i cells[i]))
+
+/// A report file as rows to compare: a CSV file without the columns named in `drop` (wall times) and a long-format
+/// file's wall-time rows; a chart whole.
+let private csvWithout (drop: string list) (path: string) =
+    if not (path.EndsWith ".csv") then
+        // A chart: compared whole.
+        [| File.ReadAllLines path |]
+    else
+        withoutColumns drop path
 
 /// The energy-balance section's tasks under the "tiny" settings run in this process (once for all tests).
 let private inProcess =

@@ -40,7 +40,21 @@ let private row name mse seeds (pars: (string * float)[]) : ModelTable.ModelRow 
 
 /// The columns of the committed report files that hold text; every other column must read as numbers.
 let private textColumns =
-    set [ "model"; "parameter"; "schedule"; "method"; "split" ]
+    set [
+        "model"
+        "parameter"
+        "schedule"
+        "method"
+        "split"
+        // Long-format results files, claims files and Lorenz-96's ablation.
+        "case"
+        "metric"
+        "outcome"
+        "verdict"
+        "detail"
+        "closure"
+        "training"
+    ]
 
 /// Rows that are not models of the metrics table (observations and truths).
 let private references = set [ "truth"; "observed"; "truth (binned mean)" ]
@@ -255,17 +269,25 @@ let tests =
                     | Error why -> $"{name}: {why}"
                     | Ok t ->
                         match caseOf name, Array.tryFindIndex ((=) "model") t.Columns with
-                        | Some case, Some m when not (name.EndsWith "-calibration.csv") ->
+                        // A results file holds every part's models (e.g. Lorenz-96's a-priori-only networks).
+                        | Some case, Some m when not (name.EndsWith "-calibration.csv" || name.EndsWith "-results.csv") ->
                             let models = metricsOf case
 
                             for cells in t.Rows do
-                                if not (models.Contains cells[m] || references.Contains cells[m]) then
+                                if
+                                    not (
+                                        models.Contains cells[m]
+                                        || references.Contains cells[m]
+                                        || Hybrid.Models.Common.AblationTable.isAblation cells[m]
+                                    )
+                                then
                                     $"{name}: model '{cells[m]}' is not a row of {case}-metrics.csv"
                         | _ -> ()
 
                         for column in t.Columns do
                             if not (textColumns.Contains column) then
-                                match attempt (fun () -> Data.column t column) with
+                                // ±∞ is a legitimate number here (a standard error the data do not bound).
+                                match attempt (fun () -> Data.columnWith NonFinite.Allow t column) with
                                 | Error why -> $"{name}: {why}"
                                 | Ok _ -> ()
             ]
