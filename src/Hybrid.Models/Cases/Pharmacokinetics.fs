@@ -36,6 +36,10 @@
 /// no sample after `Cutoff` is used for training or for choosing a model (the out-of-distribution test stays a
 /// test of extrapolation in time) and the fit keeps the whole 0–`Cutoff` range, its early elimination included.
 /// Learning rates and widths come from `Settings.Tuned` (`hybrid tune`, keys `tunedModels`) where tuned.
+/// The run is split into parts (`parts`; the report's tasks, `PharmacokineticsTasks`): the physics, each network model
+/// at each of its seeds, each ablation variant at each of the hybrid's seeds and the uncertainty experiment, each
+/// computed alone by `runPart` (in any order or process) and put together by `assemble`; `run` does both in one
+/// process.
 module Hybrid.Models.Cases.Pharmacokinetics
 
 open System
@@ -99,9 +103,6 @@ type Settings = {
     /// a model without one uses the defaults (hybrid 5e-3 and `Width`, MLP 1e-2 and 16, sequence models 1e-2 and
     /// 16, PINN `Pinn.defaults`). The ablation variants and fused models use the hybrid's.
     Tuned: Map<string, Map<string, float>>
-    /// The network models to run, by key (as `Tuned`); empty runs every model, the ablation and the uncertainty
-    /// experiment. `hybrid tune` runs one model at a time.
-    Only: string list
 }
 
 /// Report settings: all three folds, RK4 step 0.25 h, training samples up to 8 h.
@@ -129,7 +130,6 @@ let defaults = {
     Ablation = true
     EarlyStopping = EarlyStopping.defaults
     Tuned = Tuned.none
-    Only = []
 }
 
 /// Tests and CI: the third fold only (train on subjects 1–8, test on 9–12), RK4 step 0.5 h, no ablation row, fewer
@@ -404,12 +404,67 @@ let internal validationSplit (s: Settings) (subjects: Subject[]) (fold: int) : S
     let held = EarlyStopping.heldOut s.EarlyStopping kept.Length 2
     kept[.. kept.Length - held - 1], kept[kept.Length - held ..]
 
-/// The keys of the network models (`Settings.Tuned`, `Settings.Only`) and their first network seed's offset from
-/// `Settings.Seed`.
+/// The keys of the network models (`Settings.Tuned`) and their first network seed's offset from `Settings.Seed`, in
+/// the table's order.
 let tunedModels = [ "hybrid", 0; "MLP", 1; "LSTM", 100; "Transformer", 100; "PINN", 100 ]
 
-/// Runs every model on the evaluated folds.
-let run (s: Settings) : Outcome =
+/// One independent part of the case's work (a task of the report's sweep): the models it trains and the network
+/// seed they start from. "physics" gives the textbook and the fitted one-compartment models (no seed: 0); "hybrid",
+/// "MLP", "LSTM", "Transformer" and "PINN" train one seed of that model on every evaluated fold (the hybrid and the
+/// PINN refit the physics they start from, which is deterministic); with `Settings.Ablation`, "separate rates",
+/// "lambda schedule", "fused scalar" and "fused gate" train one of the hybrid's seeds of an ablation variant;
+/// "uncertainty" runs the hybrid's deep ensemble and MC dropout (seed: the first member's).
+type Part = CasePart.Part
+
+/// What one part computed.
+type PartResult = CasePart.PartResult<ModelResult>
+
+/// The parts of the ablation (`Settings.Ablation`), in the table's order (`AblationTable.names`): separate rates,
+/// a λ schedule, α-fusion with a scalar α and with a per-point gate.
+let private ablationParts = [ "separate rates"; "lambda schedule"; "fused scalar"; "fused gate" ]
+
+/// The networks of the case and the first seed of each (its seeds are `Comparison.seeds first Seeds`): the models
+/// of `tunedModels`, then the ablation variants with the hybrid's seeds (paired with its runs).
+let private networks (s: Settings) = [
+    for key, offset in tunedModels -> key, s.Seed + offset
+    if s.Ablation then
+        yield! ablationParts |> List.map (fun p -> p, s.Seed)
+]
+
+/// The parts of a run under `s`, in the order `run` takes them: the physics, each network over its `Seeds` seeds
+/// (the ablation's after the table's models), then the uncertainty experiment (where it has members).
+let parts (s: Settings) : Part list =
+    CasePart.parts (networks s) s.Seeds s.Uncertainty
+
+/// The fitted physics' name in the table.
+[<Literal>]
+let private Fitted = "1-cpt fitted"
+
+/// The names of ka, ke and V among a model's parameters, in `physical` order.
+let private labels = [| "ka (1/h)"; "ke (1/h)"; "V (L/kg)" |]
+
+/// Values of ka, ke, V (in `physical` order) with their names among a model's parameters.
+let private named (v: float[]) = Array.zip labels v
+
+/// Times of the kept curves: 0–25 h every 0.25 h.
+let private curveTimes () =
+    Array.init 101 (fun i -> 0.25 * float i)
+
+/// `oneCompartmentModel` compiled with ka, ke, V set to `v` (in `physical` order).
+let private physicsWith (v: float[]) =
+    let sim = compileWith oneCompartmentModel None
+    List.iteri (fun i n -> (sim.Param n).Set v[i]) physical
+    sim
+
+/// The physics fits this process made: ka, ke, V and the fit's wall time per (Adam iterations, RK4 step, cutoff,
+/// training subjects' ids).
+let private physicsFits =
+    Collections.Concurrent.ConcurrentDictionary<int * float * float * int list, float[] * float>()
+
+/// Runs one part of the case (any part, in any order or process: each loads the data and fits the physics it
+/// starts from itself) on every evaluated fold. An unknown part raises a `HybridException` that names the parts.
+let runPart (s: Settings) (part: Part) : PartResult =
+    CasePart.checkKnown "Pharmacokinetics" ("physics" :: (networks s |> List.map fst) @ [ "uncertainty" ]) part
     Engine.init ()
     use outer = torch.NewDisposeScope()
     let subjects = load ()
@@ -428,20 +483,9 @@ let run (s: Settings) : Outcome =
     let values (sim: Simulator) =
         physical |> List.map (fun n -> (sim.Param n).Get()) |> Array.ofList
 
-    let named (v: float[]) = [| "ka (1/h)", v[0]; "ke (1/h)", v[1]; "V (L/kg)", v[2] |]
-
-    let curveTimes = Array.init 101 (fun i -> 0.25 * float i)
+    let curveTimes = curveTimes ()
     let lastFold = List.last s.Folds
     let shown = subjects[4 * lastFold - 4]
-
-    let physicsWith (v: float[]) =
-        let sim = compileWith oneCompartmentModel None
-        List.iteri (fun i n -> (sim.Param n).Set v[i]) physical
-        sim
-
-    // The fit is deterministic, so it is done once per training set (the fitted model, the hybrid, the PINN and
-    // the uncertainty members all start from it); the seconds reported are those of that one fit.
-    let physicsFits = Dictionary<int list, float[] * float>()
 
     // Early stopping of a model predicting with `predict` on the validation subjects' samples up to the cutoff (none
     // without validation subjects).
@@ -458,19 +502,19 @@ let run (s: Settings) : Outcome =
     let hybridWidth = Tuned.width s.Tuned "hybrid" s.Width
     let hybridRate = Tuned.value s.Tuned "hybrid" Tuned.LearningRate 5e-3
 
-    let wanted (key: string) =
-        s.Only.IsEmpty || List.contains key s.Only
-
+    // The fit is deterministic: a process fits once per training set and settings of the fit (`physicsFits`) and
+    // hands the same values to every later part that starts from it (the fitted model, the hybrid, the PINN, the
+    // ablation and the uncertainty members); a fresh process fits again. The seconds are those of that one fit.
     let fitPhysics (train: Subject[]) =
-        let key = train |> Array.map (fun x -> x.Id) |> List.ofArray
+        let key =
+            s.PhysicsIterations, s.Dt, s.Cutoff, (train |> Array.map (fun x -> x.Id) |> List.ofArray)
 
-        match physicsFits.TryGetValue key with
-        | true, fit -> fit
-        | _ ->
-            let sim, _, seconds = fitOneCompartment s.PhysicsIterations s.Dt early train
-            let fit = values sim, seconds
-            physicsFits[key] <- fit
-            fit
+        physicsFits.GetOrAdd(
+            key,
+            fun _ ->
+                let sim, _, seconds = fitOneCompartment s.PhysicsIterations s.Dt early train
+                values sim, seconds
+        )
 
     // The hybrid on a fold's training subjects, stopping early on its validation subjects (none: every iteration):
     // θ and φ rates, λ schedule, network seed, dropout, hybrid iterations → predictor, seconds, parameters and the
@@ -559,7 +603,7 @@ let run (s: Settings) : Outcome =
         false,
         0
 
-        "1-cpt fitted",
+        Fitted,
         "one compartment, ka, ke, V fitted to the training samples (least squares)",
         (fun train _ ->
             let p, seconds = fitPhysics train
@@ -932,78 +976,10 @@ let run (s: Settings) : Outcome =
             Curve = curve
         }
 
-    // A network model over the `Seeds` seeds from `first`: the mean test MSE and time, the rest from the first seed.
-    let overSeeds first (model: int -> _) =
-        Comparison.overSeeds (Comparison.seeds first s.Seeds) (model >> evaluateModel) (fun r mses seconds -> {
-            r with
-                TestMse = mses.Mean
-                TrainSeconds = seconds
-                SeedTestMse = mses.Runs
-        })
-
-    // The physics residual of a curve of the shown subject (see `ModelResult.PhysicsResidual`): each step of 0.25 h
-    // from (A(t), C(t)) under the fitted simulator, A(t) from its own trajectory of the shown subject.
-    let physicsResidual (curve: float[]) =
-        // The fit first (with gradients: a run of one network model alone has not cached it yet).
-        let sim = physicsWith (fst (fitPhysics (fst (validationSplit s subjects lastFold))))
-        use _ = torch.no_grad ()
-        let d = torch.tensor ([| shown.Dose |], dtype = f64)
-
-        let along times = {
-            Rollout.defaults with
-                Scheme = Scheme.Rk4
-                Dt = s.Dt
-                SaveTimes = times
-                FiniteCheckEvery = 0
-                OnUnstable = OnUnstable.Ignore
-        }
-
-        let gut =
-            sim.Simulate([| d; torch.zeros_like d |], along curveTimes).Values[0].reshape -1L
-
-        let n = int64 (curveTimes.Length - 1)
-        let c = torch.tensor (curve, dtype = f64)
-        let step = curveTimes[1] - curveTimes[0]
-
-        let flowed =
-            sim.Simulate([| gut.narrow (0L, 0L, n); c.narrow (0L, 0L, n) |], along [| 0.0; step |]).Values[1][1L]
-
-        (square (c.narrow (0L, 1L, n) .- flowed)).mean().sqrt().ToDouble()
-
-    let offset key =
-        tunedModels |> List.find (fst >> (=) key) |> snd
-
-    let results =
-        Array.append
-            (if s.Only.IsEmpty then
-                 Array.map evaluateModel models
-             else
-                 [||])
-            [|
-                for key, row in
-                    [
-                        "hybrid", hybridRow
-                        "MLP", mlpRow
-                        "LSTM", sequenceRow SequenceModels.Architecture.Lstm
-                        "Transformer", sequenceRow SequenceModels.Architecture.Transformer
-                        "PINN", pinnRow
-                    ] do
-                    if wanted key then
-                        overSeeds (s.Seed + offset key) row
-            |]
-
-    // The ablation, over the hybrid's seeds (paired with its runs).
-    let ablation =
-        if s.Ablation && s.Only.IsEmpty then
-            [| separateRow; lambdaRow; fusedScalar; fusedGate |]
-            |> Array.map (overSeeds s.Seed)
-        else
-            [||]
-
-    // Uncertainty of the hybrid (not with `Only`): a member is the hybrid trained on every evaluated fold (one
-    // network per fold, same seed, the fit subjects, no early stopping), predicting each fold's held-out subjects after
-    // the cutoff; its noise variance is the mean training MSE.
-    let uncertainty =
+    // Uncertainty of the hybrid: a member is the hybrid trained on every evaluated fold (one network per fold, same
+    // seed, the fit subjects, no early stopping), predicting each fold's held-out subjects after the cutoff; its noise
+    // variance is the mean training MSE.
+    let uncertainty () =
         let foldOf (x: Subject) = (x.Id - 1) / 4 + 1
 
         let split fold =
@@ -1020,10 +996,7 @@ let run (s: Settings) : Outcome =
             |> String.concat ", "
 
         CaseUncertainty.run
-            (if s.Only.IsEmpty then
-                 s.Uncertainty
-             else
-                 CaseUncertainty.off)
+            s.Uncertainty
             [| $"held-out subjects {name}, t > {s.Cutoff} h", torch.cat (heldOut, 0L) |]
             (fun seed dropout ->
                 let fits =
@@ -1060,6 +1033,109 @@ let run (s: Settings) : Outcome =
                     NoiseVariance = fits |> Array.averageBy (fun (_, _, _, m) -> m)
                 })
 
+    let one row : PartResult = {
+        Models = [| evaluateModel row |]
+        Uncertainty = [||]
+    }
+
+    match part.Model with
+    | "physics" -> {
+        CasePart.PartResult.Models = Array.map evaluateModel models
+        Uncertainty = [||]
+      }
+    | "hybrid" -> one (hybridRow part.Seed)
+    | "MLP" -> one (mlpRow part.Seed)
+    | "LSTM" -> one (sequenceRow SequenceModels.Architecture.Lstm part.Seed)
+    | "Transformer" -> one (sequenceRow SequenceModels.Architecture.Transformer part.Seed)
+    | "PINN" -> one (pinnRow part.Seed)
+    | "separate rates" -> one (separateRow part.Seed)
+    | "lambda schedule" -> one (lambdaRow part.Seed)
+    | "fused scalar" -> one (fusedScalar part.Seed)
+    | "fused gate" -> one (fusedGate part.Seed)
+    | _ -> {
+        CasePart.PartResult.Models = [||]
+        Uncertainty = uncertainty ()
+      }
+
+/// Builds the outcome from the results of every part of `parts s` (in any order): each network model's row is its
+/// first seed's run with the mean test MSE and training time over its seeds and the per-seed test MSEs; every
+/// model's physics residual is computed from its curve and the last fold's fitted ka, ke, V (the "1-cpt fitted"
+/// row's parameters). A missing part raises a `HybridException` that names it.
+let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
+    Engine.init ()
+    use _ = torch.NewDisposeScope()
+    let subjects = load ()
+    let curveTimes = curveTimes ()
+    let shown = subjects[4 * List.last s.Folds - 4]
+
+    let resultOf (part: Part) =
+        results
+        |> List.tryFind (fun (p, _) -> p = part)
+        |> Option.map snd
+        |> Option.defaultWith (fun () ->
+            raise (
+                HybridException
+                    $"Pharmacokinetics: the part {part.Model} (seed {part.Seed}) has no result; run it before assembling the outcome."
+            ))
+
+    let physics = (resultOf { Model = "physics"; Seed = 0 }).Models
+
+    // The fitted one-compartment model of the last fold, from the "1-cpt fitted" row's ka, ke, V.
+    let fittedSim =
+        let fitted = physics |> Array.find (fun m -> m.Name = Fitted)
+
+        physicsWith (
+            labels
+            |> Array.map (fun l -> fitted.Parameters |> Array.find (fun (n, _) -> n = l) |> snd)
+        )
+
+    // A network model over its seeds: the first seed's run with the mean test MSE and time over all of them.
+    let overSeeds model first =
+        let runs =
+            Comparison.seeds first s.Seeds
+            |> Array.map (fun seed -> (resultOf { Model = model; Seed = seed }).Models[0])
+
+        let mses = Comparison.summarise (runs |> Array.map (fun r -> r.TestMse))
+
+        {
+            runs[0] with
+                TestMse = mses.Mean
+                TrainSeconds = runs |> Array.averageBy (fun r -> r.TrainSeconds)
+                SeedTestMse = mses.Runs
+        }
+
+    // The physics residual of a curve of the shown subject (see `ModelResult.PhysicsResidual`): each step of 0.25 h
+    // from (A(t), C(t)) under the fitted simulator, A(t) from its own trajectory of the shown subject.
+    let physicsResidual (curve: float[]) =
+        use _ = torch.no_grad ()
+        let d = torch.tensor ([| shown.Dose |], dtype = f64)
+
+        let along times = {
+            Rollout.defaults with
+                Scheme = Scheme.Rk4
+                Dt = s.Dt
+                SaveTimes = times
+                FiniteCheckEvery = 0
+                OnUnstable = OnUnstable.Ignore
+        }
+
+        let gut =
+            fittedSim.Simulate([| d; torch.zeros_like d |], along curveTimes).Values[0].reshape -1L
+
+        let n = int64 (curveTimes.Length - 1)
+        let c = torch.tensor (curve, dtype = f64)
+        let step = curveTimes[1] - curveTimes[0]
+
+        let flowed =
+            fittedSim.Simulate([| gut.narrow (0L, 0L, n); c.narrow (0L, 0L, n) |], along [| 0.0; step |]).Values[1][1L]
+
+        (square (c.narrow (0L, 1L, n) .- flowed)).mean().sqrt().ToDouble()
+
+    let withResidual (m: ModelResult) = {
+        m with
+            PhysicsResidual = physicsResidual m.Curve
+    }
+
     {
         Subjects = subjects
         Folds = s.Folds
@@ -1067,16 +1143,23 @@ let run (s: Settings) : Outcome =
         Shown = shown
         CurveTimes = curveTimes
         Models =
-            results
-            |> Array.map (fun m -> {
-                m with
-                    PhysicsResidual = physicsResidual m.Curve
-            })
-        Uncertainty = uncertainty
+            Array.map withResidual [|
+                yield! physics
+                for model, first in networks s do
+                    if not (List.contains model ablationParts) then
+                        overSeeds model first
+            |]
+        Uncertainty = CasePart.uncertainty s.Uncertainty resultOf
         Ablation =
-            ablation
-            |> Array.map (fun m -> {
-                m with
-                    PhysicsResidual = physicsResidual m.Curve
-            })
+            [|
+                for model, first in networks s do
+                    if List.contains model ablationParts then
+                        overSeeds model first
+            |]
+            |> Array.map withResidual
     }
+
+/// Runs every model on the evaluated folds (see the module's summary): every part of `parts s` in this process, one
+/// after another, then `assemble`.
+let run (s: Settings) : Outcome =
+    parts s |> List.map (fun p -> p, runPart s p) |> assemble s

@@ -1,5 +1,5 @@
-/// A case split into parts that run as separate tasks (`EnergyBalance.parts`, `PredatorPrey.parts`): the physics
-/// fit, each network model at each of its seeds, and the uncertainty experiment.
+/// A case split into parts that run as separate tasks (`EnergyBalance.parts`, `PredatorPrey.parts`,
+/// `Pharmacokinetics.parts`): the physics fit, each network model at each of its seeds, and the uncertainty experiment.
 module Hybrid.Models.Common.CasePart
 
 /// One part of a case run.

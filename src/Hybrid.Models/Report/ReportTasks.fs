@@ -1,6 +1,6 @@
-/// The report as tasks: its sections in report order, each an `Experiment` (Lorenz-96, energy balance and
-/// predator–prey split into one task per model and seed, data efficiency into one per case, share and training
-/// subset, the other sections one task each for now), and the synthetic experiment for tests.
+/// The report as tasks: its sections in report order, each an `Experiment` (Lorenz-96, predator–prey,
+/// pharmacokinetics and energy balance split into one task per model and seed, data efficiency into one per case,
+/// share and training subset, the tumour section one task for now), and the synthetic experiment for tests.
 module Hybrid.Models.Report.ReportTasks
 
 open Hybrid
@@ -11,8 +11,7 @@ open Hybrid.Models.Tasks
 let report: Experiment list = [
     Lorenz96Tasks.experiment
     PredatorPreyTasks.experiment
-    SectionTask.experiment PharmacokineticsTasks.Name "pharmacokinetics" (fun dir key ->
-        PharmacokineticsReport.write dir (Pharmacokinetics.run (PharmacokineticsTasks.settings key)))
+    PharmacokineticsTasks.experiment
     EnergyBalanceTasks.experiment
     SectionTask.experiment TumourTasks.Name "tumour growth" (fun dir key ->
         TumourReport.write dir (Tumour.run (TumourTasks.settings key)))

@@ -42,17 +42,13 @@ let models (key: string) : TuningExperiment.TunedModel list =
         DrawSeed = 1700 + i
     })
 
-/// The validation MSE of one run of `model` from network seed `seed` with `values` (the base settings of `key`, one
-/// seed, no other model run or tuned).
+/// The validation MSE of one run of `model` from network seed `seed` with `values`: its part of the case
+/// (`Pharmacokinetics.runPart`) under the base settings of `key`, no other model run or tuned.
 let score (key: string) (model: string) (seed: int) (values: (string * float)[]) : float =
     let s = PharmacokineticsTasks.baseSettings key
 
-    let offset =
-        Pharmacokinetics.tunedModels
-        |> List.tryFind (fst >> (=) model)
-        |> Option.map snd
-        |> Option.defaultWith (fun () ->
-            raise (HybridException $"Tuning pharmacokinetics: there is no model '{model}'."))
+    if not (Pharmacokinetics.tunedModels |> List.exists (fst >> (=) model)) then
+        raise (HybridException $"Tuning pharmacokinetics: there is no model '{model}'.")
 
     if s.EarlyStopping.Share = 0.0 then
         raise (
@@ -60,16 +56,15 @@ let score (key: string) (model: string) (seed: int) (values: (string * float)[])
                 "Tuning pharmacokinetics: the settings hold out no validation subjects (EarlyStopping.Share = 0); tuning needs them."
         )
 
-    let outcome =
-        Pharmacokinetics.run {
-            s with
-                Seed = seed - offset
-                Seeds = 1
-                Only = [ model ]
-                Tuned = Tuned.withModel model values Tuned.none
-        }
+    let result =
+        Pharmacokinetics.runPart
+            {
+                s with
+                    Tuned = Tuned.withModel model values Tuned.none
+            }
+            { Model = model; Seed = seed }
 
-    outcome.Models[0].ValidationMse
+    result.Models[0].ValidationMse
 
 /// The search.
 let search: TuningExperiment.Search = {

@@ -1,14 +1,66 @@
-/// A case split into tasks gives the outcome of its one-process run: the predator–prey case under the "tiny"
-/// settings (two seeds), every task's result written to JSON and read back before the outcome is assembled, against
-/// `PredatorPrey.run` with the same settings (same seeds: the same numbers, bit for bit).
+/// A case split into tasks gives the outcome of its one-process run: the predator–prey and pharmacokinetics cases
+/// under the "tiny" settings (two seeds), every task's result written to JSON and read back before the outcome is
+/// assembled, against the case's `run` with the same settings (same seeds: the same numbers, bit for bit); a part
+/// missing from the results is named, an unknown part is refused.
 module Hybrid.Tests.Tasks.CaseTasksTests
 
+open System
+open System.IO
 open Expecto
+open Hybrid
 open Hybrid.Models.Cases
 open Hybrid.Models.Tasks
 open Hybrid.Models.Report
 
-let private bits (v: float) = System.BitConverter.DoubleToInt64Bits v
+let private bits (v: float) = BitConverter.DoubleToInt64Bits v
+
+/// The message of the `HybridException` that `f` raises (the test fails if it raises none).
+let private raisedMessage (f: unit -> unit) : string =
+    try
+        f ()
+        failtest "no HybridException was raised"
+        ""
+    with :? HybridException as e ->
+        e.Message
+
+/// The pharmacokinetics tasks under "tiny" in an order unlike the plan's (by task id), each run alone
+/// (`Experiment.run` seeds the global generator from its own seed), its result written to JSON and read back.
+let private pkFromTasks =
+    lazy
+        (let e = PharmacokineticsTasks.experiment
+
+         e.Tasks "tiny"
+         |> List.sortBy TaskSpec.id
+         |> List.map (fun t ->
+             let r = Experiment.run e "" t
+
+             TaskResult.ofJson "memory" (TaskResult.toJson r)
+             |> PharmacokineticsTasks.ofResult))
+
+/// `o` with every wall time set to 0 (the one thing allowed to differ between two runs).
+let private timeless (o: Pharmacokinetics.Outcome) : Pharmacokinetics.Outcome =
+    let still (m: Pharmacokinetics.ModelResult) = {
+        m with
+            TrainSeconds = 0.0
+            InferenceSeconds = 0.0
+    }
+
+    {
+        o with
+            Models = Array.map still o.Models
+            Ablation = Array.map still o.Ablation
+            Uncertainty = o.Uncertainty |> Array.map (fun u -> { u with Seconds = 0.0 })
+    }
+
+/// The section's markdown of `o` (its files into a temporary folder, deleted after).
+let private pkMarkdown (o: Pharmacokinetics.Outcome) : string =
+    let dir = Path.Combine(Path.GetTempPath(), $"pk-tasks-{Guid.NewGuid()}")
+    Directory.CreateDirectory dir |> ignore
+
+    try
+        PharmacokineticsReport.write dir o
+    finally
+        Directory.Delete(dir, true)
 
 let tests =
     testList "Tasks.Cases" [
@@ -62,5 +114,103 @@ let tests =
 
             Expect.equal (ensemble fromTasks).Length 1 "one ensemble result"
             Expect.equal (ensemble fromTasks) (ensemble direct) "the deep ensemble's calibration"
+        }
+
+        test "pharmacokinetics from task results read back from JSON, in another order = the one-process run" {
+            let s = PharmacokineticsTasks.settings "tiny"
+            let tasks = PharmacokineticsTasks.experiment.Tasks "tiny"
+
+            Expect.equal
+                tasks.Length
+                20
+                "physics, 5 networks × 2 seeds, 4 ablation variants × the hybrid's 2 seeds, uncertainty"
+
+            Expect.notEqual
+                (pkFromTasks.Force() |> List.map (fun (p, _) -> p.Model, p.Seed))
+                (tasks |> List.map (fun t -> t.Model, t.Seed))
+                "the tasks run in another order than the plan's"
+
+            let fromTasks = Pharmacokinetics.assemble s (pkFromTasks.Force())
+            let direct = Pharmacokinetics.run s
+
+            let same (what: string) (a: Pharmacokinetics.ModelResult[]) (b: Pharmacokinetics.ModelResult[]) =
+                Expect.equal
+                    (a |> Array.map (fun m -> m.Name))
+                    (b |> Array.map (fun m -> m.Name))
+                    $"{what}: the same rows"
+
+                for a, b in Array.zip a b do
+                    let numbers (m: Pharmacokinetics.ModelResult) =
+                        Array.map bits [|
+                            m.TestMse
+                            m.InDistributionMse
+                            m.TrainMse
+                            m.ValidationMse
+                            m.PhysicsResidual
+                        |]
+
+                    Expect.equal
+                        (numbers a)
+                        (numbers b)
+                        $"{a.Name}: test, in-distribution, train, validation MSE, residual"
+
+                    Expect.equal (Array.map bits a.SeedTestMse) (Array.map bits b.SeedTestMse) $"{a.Name}: per seed"
+                    Expect.equal (Array.map bits a.Curve) (Array.map bits b.Curve) $"{a.Name}: curve"
+                    Expect.equal a.Epochs b.Epochs $"{a.Name}: epochs"
+                    Expect.equal a.Description b.Description $"{a.Name}: description"
+
+                    Expect.equal
+                        (a.Parameters |> Array.map (fun (n, v) -> n, bits v))
+                        (b.Parameters |> Array.map (fun (n, v) -> n, bits v))
+                        $"{a.Name}: parameters"
+
+            same "models" fromTasks.Models direct.Models
+            same "ablation" fromTasks.Ablation direct.Ablation
+            Expect.equal fromTasks.Models.Length 7 "textbook, fitted and 5 network models"
+            Expect.equal fromTasks.Ablation.Length 4 "the four ablation variants"
+            Expect.equal fromTasks.Models[2].SeedTestMse.Length 2 "two seeds"
+
+            // The deep ensemble's members and the MC-dropout masks have their own seeds.
+            let calibration (o: Pharmacokinetics.Outcome) =
+                o.Uncertainty
+                |> Array.map (fun u -> u.Method, u.Split, bits u.Calibration.Ece, bits u.Nll, bits u.Crps, bits u.Rmse)
+
+            Expect.equal (calibration fromTasks).Length 2 "the deep ensemble and MC dropout"
+            Expect.equal (calibration fromTasks) (calibration direct) "the uncertainty experiment"
+
+            Expect.equal
+                (pkMarkdown (timeless fromTasks))
+                (pkMarkdown (timeless direct))
+                "the section, wall times aside"
+        }
+
+        test "pharmacokinetics: a part missing from the results is named, an unknown part is refused" {
+            let s = PharmacokineticsTasks.settings "tiny"
+
+            let withoutHybrid =
+                pkFromTasks.Force()
+                |> List.filter (fun (p, _) -> not (p.Model = "hybrid" && p.Seed = s.Seed + 1000))
+
+            Expect.stringContains
+                (raisedMessage (fun () -> Pharmacokinetics.assemble s withoutHybrid |> ignore))
+                $"the part hybrid (seed {s.Seed + 1000}) has no result"
+                "names the missing part"
+
+            let unknown =
+                raisedMessage (fun () -> Pharmacokinetics.runPart s { Model = "GRU"; Seed = 0 } |> ignore)
+
+            Expect.stringContains unknown "there is no part 'GRU'" "names the part"
+
+            Expect.stringContains
+                unknown
+                "physics, hybrid, MLP, LSTM, Transformer, PINN, separate rates, lambda schedule, fused scalar, fused gate, uncertainty"
+                "lists the parts"
+
+            Expect.stringContains
+                (raisedMessage (fun () ->
+                    Pharmacokinetics.runPart { s with Ablation = false } { Model = "fused gate"; Seed = s.Seed }
+                    |> ignore))
+                "there is no part 'fused gate'"
+                "no ablation part without the ablation"
         }
     ]

@@ -1,5 +1,4 @@
-/// Validation, early stopping and `hybrid tune` in the cases that run as one section task (pharmacokinetics,
-/// tumour) and in Lorenz-96: each case's validation block disjoint from its training and test data, a tiny run with
+/// Validation, early stopping and `hybrid tune` in pharmacokinetics, tumour and Lorenz-96: each case's validation block disjoint from its training and test data, a tiny run with
 /// early stopping that reports a validation MSE (checked against the same MSE computed directly where a model has
 /// no network), each search space's draws within its bounds, and the report's settings reading a tuning file from
 /// $HYBRID_TUNING (a temporary folder) while "tiny" never does; and the no-physics control's description in
@@ -105,9 +104,17 @@ let tests =
         }
 
         // The fitted physics has no network: its validation MSE must be the MSE of the same least-squares fit
-        // (deterministic) on the fit subjects, predicting the validation subjects' samples up to 8 h.
+        // (deterministic) on the fit subjects, predicting the validation subjects' samples up to 8 h. A tuning trial
+        // of the hybrid with no tuned values trains exactly what the whole run trains from its first seed.
         test "pharmacokinetics: a tiny run reports validation MSEs, the fitted physics' equal to a direct computation" {
-            let s = PharmacokineticsTasks.baseSettings "tiny"
+            // One seed, no ablation or uncertainty: the validation MSEs need no more.
+            let s = {
+                PharmacokineticsTasks.baseSettings "tiny" with
+                    Seeds = 1
+                    Ablation = false
+                    Uncertainty = CaseUncertainty.off
+            }
+
             let outcome = Pharmacokinetics.run s
 
             for m in outcome.Models do
@@ -137,8 +144,18 @@ let tests =
 
             Expect.floatClose Accuracy.veryHigh reported direct "1-cpt fitted: validation MSE"
 
-            // A trial runs its model alone: the hybrid (which fits the physics it starts from) and the MLP (which does
-            // not, so the physics residual's fit happens after it).
+            let hybrid =
+                (outcome.Models
+                 |> Array.find (fun m -> m.Name = "hybrid (1-cpt + MLP elimination)"))
+                    .ValidationMse
+
+            Expect.equal
+                (BitConverter.DoubleToInt64Bits(PharmacokineticsTuning.score "tiny" "hybrid" s.Seed [||]))
+                (BitConverter.DoubleToInt64Bits hybrid)
+                "the hybrid's trial with no tuned values: the run's validation MSE"
+
+            // A trial runs its model's part alone: the hybrid (which fits the physics it starts from) and the MLP (which
+            // does not).
             for model, offset in [ "hybrid", 0; "MLP", 1 ] do
                 let tuned =
                     PharmacokineticsTuning.score "tiny" model (s.Seed + offset) [|
