@@ -21,6 +21,9 @@ type private Case = {
     Remark: string
     Metric: string
     Run: float -> int -> (string * float)[]
+    /// Whether a subset also redraws the observation noise (the tumour twin): its runs differ even where every
+    /// subset selects the same data.
+    NoiseSubsets: bool
 }
 
 /// The cases, every model with a network trained from `seeds` seeds (where the case supports it; see `write`).
@@ -64,6 +67,7 @@ let private cases (seeds: int) : Case list =
             Remark =
                 "The closures, the no-physics control (neural ODE) and the sequence baselines (LSTM, transformer) see one contiguous block of samples of the training run (a random block per subset); the test runs start after the whole training period."
             Metric = "X at the last lead, in domain"
+            NoiseSubsets = false
             Run =
                 fun f k ->
                     let o =
@@ -101,6 +105,7 @@ let private cases (seeds: int) : Case list =
             Remark =
                 "A random block of contiguous years per subset; windows shorter than five years where fewer than six years are kept. The forecast still starts from the observed 1915 state (the LSTM and transformer from as many years up to 1915 as were kept, as context)."
             Metric = "thousands of pelts²"
+            NoiseSubsets = false
             Run =
                 fun f k ->
                     (PredatorPrey.run {
@@ -134,6 +139,7 @@ let private cases (seeds: int) : Case list =
                     $"{kept.Length} of {pkCandidates} subjects (ids {ids})"
             Remark = "A random choice of subjects per subset; the held-out fold is the same at every share."
             Metric = $"(mg/L)², held-out subjects after {Pharmacokinetics.quick.Cutoff} h"
+            NoiseSubsets = false
             Run =
                 fun f k ->
                     (Pharmacokinetics.run {
@@ -166,6 +172,7 @@ let private cases (seeds: int) : Case list =
             Remark =
                 "A random block of contiguous years per subset. Every rollout still starts in 1880 (the forcing is known throughout); only the years kept enter the loss, including the literature model's fitted offset T0."
             Metric = "°C², 2001–2018"
+            NoiseSubsets = false
             Run =
                 fun f k ->
                     (EnergyBalance.run {
@@ -199,6 +206,7 @@ let private cases (seeds: int) : Case list =
             Remark =
                 "All three training schedules at the first observation times, for every model (the LSTM and transformer records and the PINN's data end there too). The observation times are the same for every subset (every model runs from day 0, and a later block of one time would leave the sequence models no transition): a subset here is another draw of the observation noise, the same draw at every share."
             Metric = "out-of-domain schedules"
+            NoiseSubsets = true
             Run =
                 fun f k ->
                     (Tumour.run {
@@ -217,9 +225,10 @@ let private cases (seeds: int) : Case list =
         }
     ]
 
-/// Seeds of every network model in the full experiment (one in `--quick`).
+/// Seeds of every network model, in the full experiment and in `--quick` alike (the interval is over the training
+/// subsets; one seed keeps the full experiment, every case at four shares, within the report's time budget).
 [<Literal>]
-let Seeds = 3
+let Seeds = 1
 
 /// Random training subsets per share (the replicates), in the full experiment and in `--quick`: subset seeds
 /// 1 … `Subsets` (`Settings.TrainSubset`).
@@ -229,10 +238,10 @@ let Subsets = 3
 /// The subset seeds every share runs.
 let subsets = Array.init Subsets (fun i -> i + 1)
 
-/// The cases and shares of the experiment (see `write`): every case at `DataEfficiency.fractions` with networks
-/// over `Seeds` seeds, or with `quick` Lorenz-96 only at 50% and 100%, one seed; `subsets` in both.
+/// The cases and shares of the experiment (see `write`): every case at `DataEfficiency.fractions`, or with `quick`
+/// Lorenz-96 only at 50% and 100%; networks over `Seeds` seeds and `subsets` in both.
 let private chosen (quick: bool) =
-    let seeds = if quick then 1 else Seeds
+    let seeds = Seeds
 
     let cases =
         if quick then
@@ -242,15 +251,25 @@ let private chosen (quick: bool) =
 
     seeds, cases, (if quick then [| 0.5; 1.0 |] else DataEfficiency.fractions)
 
+/// The subset whose run stands for subset `k` of `c` at share `f`: the first where every subset selects the same
+/// data (e.g. at 100%) and the case draws no noise per subset, since those runs are the same run; `k` otherwise.
+let private runFor (c: Case) (f: float) (k: int) =
+    let selections = subsets |> Array.map (c.Selects f) |> Array.distinct
+
+    if selections.Length = 1 && not c.NoiseSubsets then
+        subsets[0]
+    else
+        k
+
 /// The experiment's runs: (case stem, share, subset seed), every case at every share and subset, in the order
-/// `write` reports them.
+/// `write` reports them; one run per share where the subsets are the same run (`runFor`, e.g. at 100%).
 let runs (quick: bool) : (string * float * int) list =
     let _, cases, fractions = chosen quick
 
     [
         for c in cases do
             for f in fractions do
-                for k in subsets -> c.Stem, f, k
+                for k in subsets |> Array.map (runFor c f) |> Array.distinct -> c.Stem, f, k
     ]
 
 /// One run: the case `stem` with `TrainFraction = share` and `TrainSubset = subset`, every model's (name, test MSE).
@@ -294,7 +313,7 @@ let assemble
     add ""
 
     add
-        $"Issue #6, experiment (b): the proposal claims the hybrid matches pure machine learning with half the data. Each case below is rerun with a share of its training data (`TrainFraction`), the same reduced data for every model of the case (physics fit, hybrid, LSTM / transformer / MLP, PINN); the test data never change. Each share runs on {Subsets} random subsets of the training data (`TrainSubset` 1–{Subsets}: a random contiguous block of years, samples or times for time series, a random choice of subjects for exchangeable ones; at 100%% every subset is the whole set), with the case's network seeds as they are. To bound the run time every case runs with its QUICK settings (fewer iterations than the tables above), each model with a network trained from {seeds} seed(s) (the mean test MSE over them per run); the tables show the mean over the subsets, the CSV files every replicate. The claim is decided on the ratio MSE(hybrid at 50%%, subset r) / MSE(best pure-ML model at 100%%, subset r) with a {100.0 * DataEfficiency.Level:G3}%% Student-t interval over the subsets on the log scale: it holds when the whole interval is at most {1.0 + DataEfficiency.Tolerance:F2} (at most {100.0 * DataEfficiency.Tolerance:G3}%% above), fails when the whole interval is above, and is inconclusive otherwise. The interval covers the choice of training subset only (the network seeds are the same in every replicate). Charts show log10 of the mean test MSE."
+        $"Issue #6, experiment (b): the proposal claims the hybrid matches pure machine learning with half the data. Each case below is rerun with a share of its training data (`TrainFraction`), the same reduced data for every model of the case (physics fit, hybrid, LSTM / transformer / MLP, PINN); the test data never change. Each share runs on {Subsets} random subsets of the training data (`TrainSubset` 1–{Subsets}: a random contiguous block of years, samples or times for time series, a random choice of subjects for exchangeable ones; at 100%% every subset is the whole set, so one run stands for all of them, except in the tumour twin, whose subsets redraw the observation noise), with the case's network seeds as they are. To bound the run time every case runs with its QUICK settings (fewer iterations than the tables above), each model with a network trained from {seeds} seed(s) (the mean test MSE over them per run); the tables show the mean over the subsets, the CSV files every replicate. The claim is decided on the ratio MSE(hybrid at 50%%, subset r) / MSE(best pure-ML model at 100%%, subset r) with a {100.0 * DataEfficiency.Level:G3}%% Student-t interval over the subsets on the log scale: it holds when the whole interval is at most {1.0 + DataEfficiency.Tolerance:F2} (at most {100.0 * DataEfficiency.Tolerance:G3}%% above), fails when the whole interval is above, and is inconclusive otherwise. The interval covers the choice of training subset only (the network seeds are the same in every replicate). Charts show log10 of the mean test MSE."
 
     if quick then
         add ""
@@ -313,7 +332,7 @@ let assemble
                 subsets
                 |> Array.map (fun k ->
                     results
-                    |> List.tryFind (fun (key, _) -> key = (c.Stem, f, k))
+                    |> List.tryFind (fun (key, _) -> key = (c.Stem, f, runFor c f k))
                     |> Option.map snd
                     |> Option.defaultWith (fun () ->
                         raise (
@@ -331,9 +350,8 @@ let assemble
     md.ToString()
 
 /// Runs the experiment and returns the section of summary.md (files into `dir`). Full mode: every case at
-/// `DataEfficiency.fractions`, networks over `Seeds` seeds; `quick`: Lorenz-96 only (the cheapest case with a
-/// hybrid and a pure-ML model), at 50% and 100% (what the claim needs), one seed; `Subsets` subsets per share in
-/// both.
+/// `DataEfficiency.fractions`; `quick`: Lorenz-96 only (the cheapest case with a hybrid and a pure-ML model), at 50%
+/// and 100% (what the claim needs); networks over `Seeds` seeds and `Subsets` subsets per share in both (`runs`).
 let write (dir: string) (quick: bool) : string =
     let _, _, fractions = chosen quick
 

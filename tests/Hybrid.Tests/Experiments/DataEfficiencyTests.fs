@@ -256,27 +256,36 @@ let tests =
             Expect.stringContains one[0].Detail "one subset, no interval" "why"
         }
 
-        test "the task plan: one task per case × share × subset, distinct ids; --quick Lorenz-96 at 50% and 100%" {
+        test
+            "the task plan: one task per case × share × subset (one run where the subsets are the same run), distinct ids" {
             let plan key =
                 DataEfficiencyTasks.experiment.Tasks key
                 |> List.map (fun t -> t.Model, t.Share.Value, t.Seed)
 
+            // At 100% every subset is the whole training set: one run, except in the tumour twin (noise per subset).
             let expected stems fractions = [
                 for stem in stems do
                     for f in fractions do
-                        for k in 1..3 -> stem, f, k
+                        for k in (if f = 1.0 && stem <> "tumour" then [ 1 ] else [ 1..3 ]) -> stem, f, k
             ]
 
             let stems = [ "lorenz96"; "predator-prey"; "pharmacokinetics"; "energy-balance"; "tumour" ]
 
-            Expect.equal (plan "full") (expected stems [ 0.1; 0.25; 0.5; 1.0 ]) "full: 5 cases × 4 shares × 3 subsets"
-            Expect.equal (plan "quick") (expected [ "lorenz96" ] [ 0.5; 1.0 ]) "quick: Lorenz-96 × 2 shares × 3 subsets"
+            Expect.equal
+                (plan "full")
+                (expected stems [ 0.1; 0.25; 0.5; 1.0 ])
+                "full: 5 cases × 3 shares × 3 subsets, + one run at 100% (three for the tumour)"
+
+            Expect.equal
+                (plan "quick")
+                (expected [ "lorenz96" ] [ 0.5; 1.0 ])
+                "quick: Lorenz-96, 3 subsets at 50%, 1 run at 100%"
 
             let ids =
                 DataEfficiencyTasks.experiment.Tasks "full"
                 |> List.map Hybrid.Models.Tasks.TaskSpec.id
 
-            Expect.equal (List.distinct ids).Length 60 "every task its own id"
+            Expect.equal (List.distinct ids).Length 52 "every task its own id"
         }
 
         test
@@ -287,17 +296,30 @@ let tests =
             Directory.CreateDirectory dir |> ignore
 
             try
-                // The hybrid's MSE at 50% is 0.5, 0.55, 0.6 of the LSTM's at 100% by subset: the claim holds.
+                // At 100% every subset is the same run (one run, subset 1); the hybrid's MSE at 50% is 0.5, 0.55, 0.6
+                // of the LSTM's at 100% by subset: the claim holds.
                 let mse share subset =
                     let k = float subset
 
                     [|
-                        "LSTM", (if share = 1.0 then k else 2.0 * k)
-                        "hybrid x", (if share = 1.0 then 0.4 * k else (0.45 + 0.05 * k) * k)
+                        "LSTM", (if share = 1.0 then 1.0 else 2.0 * k)
+                        "hybrid x", (if share = 1.0 then 0.4 else 0.45 + 0.05 * k)
                     |]
 
+                let runs = DataEfficiencyReport.runs true
+
+                Expect.equal
+                    runs
+                    [
+                        "lorenz96", 0.5, 1
+                        "lorenz96", 0.5, 2
+                        "lorenz96", 0.5, 3
+                        "lorenz96", 1.0, 1
+                    ]
+                    "three subsets at 50%, one run at 100% (every subset the whole training run)"
+
                 let results =
-                    DataEfficiencyReport.runs true
+                    runs
                     |> List.map (fun (stem, share, subset) -> (stem, share, subset), (mse share subset, 1.0))
 
                 let md = DataEfficiencyReport.assemble dir true results
