@@ -105,9 +105,9 @@ type Settings = {
     Width: int
     /// Standard deviation of the observation noise (u is 0–1).
     Noise: float
-    /// libtorch intra-op threads during `run` (the previous count is restored afterwards). The tensors are tiny
-    /// ([3; 32]), so more threads only add synchronisation; on a busy 2-core machine the default count made the
-    /// quick run several times slower.
+    /// libtorch intra-op threads during `run`, `runPart` and `assemble` (the previous count is restored afterwards).
+    /// The tensors are tiny ([3; 32]), so more threads only add synchronisation; on a busy 2-core machine the default
+    /// count made the quick run several times slower.
     Threads: int
     /// Seeds: each one draws the observation noise and the network initialisation; the MSEs are averaged
     /// over them and the parameters reported per seed.
@@ -688,8 +688,8 @@ let private burden (times: float[]) (trajectory: torch.Tensor) =
     let mean = trajectory.mean ([| 2L |]) // [times; B]
     Array.init (int mean.shape[1]) (fun b -> Array.zip times (mean.select(1L, int64 b).data<float>().ToArray()))
 
-/// A model's result from its runs (each one seed or several, in seed order): the means over every seed, the per-seed
-/// values and parameters concatenated, the kill and burden curves of the first.
+/// A model's result from its one-seed runs (a part's each, in seed order): the means over the seeds, the per-seed
+/// values and parameters in seed order, the first seed's name, description, epochs, kill and burden curves.
 let private overRuns (runs: ModelResult[]) : ModelResult =
     let seeds (f: ModelResult -> float[]) = runs |> Array.collect f
     let mean f = Array.average (seeds f)
