@@ -1,7 +1,8 @@
 /// A case split into tasks gives the outcome of its one-process run: the predator–prey, pharmacokinetics and tumour
 /// cases under the "tiny" settings (two seeds), every task's result written to JSON and read back before the outcome is
 /// assembled, against the case's `run` with the same settings (same seeds: the same numbers, bit for bit); a part
-/// missing from the results is named, an unknown part is refused.
+/// missing from the results is named, an unknown part is refused; the tumour section keeps its long-format results
+/// file.
 module Hybrid.Tests.Tasks.CaseTasksTests
 
 open System
@@ -65,15 +66,17 @@ let private pkMarkdown (o: Pharmacokinetics.Outcome) : string =
 /// The tumour tasks under "tiny" in the reverse of the plan's order (the uncertainty and the ablation before the
 /// physics fits they start from, the PINN before the hybrid whose D, r it uses), each run alone (`Experiment.run`
 /// seeds the global generator from its own seed), its result written to JSON and read back.
-let private tumourFromTasks =
+let private tumourResults =
     lazy
         (let e = TumourTasks.experiment
 
          e.Tasks "tiny"
          |> List.rev
-         |> List.map (fun t ->
-             let r = Experiment.run e "" t
-             TaskResult.ofJson "memory" (TaskResult.toJson r) |> TumourTasks.ofResult))
+         |> List.map (fun t -> TaskResult.ofJson "memory" (TaskResult.toJson (Experiment.run e "" t))))
+
+/// The parts and their results from `tumourResults`.
+let private tumourFromTasks =
+    lazy (tumourResults.Force() |> List.map TumourTasks.ofResult)
 
 /// The tumour outcome `o` with every wall time set to 0.
 let private tumourTimeless (o: Tumour.Outcome) : Tumour.Outcome =
@@ -327,6 +330,33 @@ let tests =
                 (tumourMarkdown (tumourTimeless fromTasks))
                 (tumourMarkdown (tumourTimeless direct))
                 "the section, wall times aside"
+        }
+
+        test "tumour: the section's files keep the long-format results file beside the wide error table" {
+            let s = TumourTasks.settings "tiny"
+            let results = tumourResults.Force()
+            let dir = Path.Combine(Path.GetTempPath(), $"tumour-files-{Guid.NewGuid()}")
+            Directory.CreateDirectory dir |> ignore
+
+            try
+                // As `Experiment.inProcess` and the sweep's merge do: the rows first, then the section's own files.
+                Experiment.writeResults TumourTasks.Name dir results
+                TumourReport.write dir (Tumour.assemble s (tumourFromTasks.Force())) |> ignore
+
+                let key (r: Hybrid.Models.Common.ResultRow) =
+                    r.Case, r.Model, r.Split, r.Metric, r.Seed, bits r.Value
+
+                let written =
+                    Hybrid.Models.Common.ResultRow.readCsv (Path.Combine(dir, Experiment.resultsFile TumourTasks.Name))
+
+                Expect.equal
+                    (Array.map key written)
+                    (Array.map key (Experiment.resultRows results))
+                    "tumour-results.csv: every task's rows"
+
+                Expect.isTrue (File.Exists(Path.Combine(dir, "tumour-errors.csv"))) "the wide error table"
+            finally
+                Directory.Delete(dir, true)
         }
 
         test "tumour: a part missing from the results is named, an unknown part is refused" {
