@@ -55,7 +55,7 @@
 /// The physics residual of a model is that of its predicted test trajectories under the true equation on the
 /// models' grid (`Residual.compute`, consistent Heun form at the step spacing: 0 up to round-off for a run of the
 /// true equation on that grid; the restricted fine truth has the discretisation error as its residual).
-/// Ablation (issue #15, 2 b–d; `Settings.Ablation`, `Outcome.Ablation`), run after every other model, over the
+/// Ablation (issue #15, 2 b–d; `Settings.Ablation`, `Outcome.Ablation`), over the
 /// hybrid's seeds (each seed's noise draw and network seed), from its fitted D, r with its width, rate, epochs, early
 /// stopping and out-of-domain scoring: the hybrid with separate θ/φ rates (θ = D, r at `PhysicsRate`), the hybrid
 /// plus λ × the mean square residual of its training trajectories under the fitted log-kill model (the modeller's
@@ -68,6 +68,10 @@
 /// against the noisy observations of the held-out times (patience a quarter of its epochs, the best epoch's weights
 /// restored). The test schedules take no part. Learning rates and widths come from `Settings.Tuned` (`hybrid tune`,
 /// keys `tunedModels`) where tuned.
+/// The run is split into parts (`parts`; the report's tasks, `TumourTasks`): the physics at each seed, each network
+/// model at each seed, each ablation variant at each of the hybrid's seeds and the uncertainty experiment, each
+/// computed alone by `runPart` (in any order or process) and put together by `assemble`; `run` does both in one
+/// process.
 module Hybrid.Models.Cases.Tumour
 
 open System
@@ -101,9 +105,9 @@ type Settings = {
     Width: int
     /// Standard deviation of the observation noise (u is 0–1).
     Noise: float
-    /// libtorch intra-op threads during `run` (the previous count is restored afterwards). The tensors are tiny
-    /// ([3; 32]), so more threads only add synchronisation; on a busy 2-core machine the default count made the
-    /// quick run several times slower.
+    /// libtorch intra-op threads during `run`, `runPart` and `assemble` (the previous count is restored afterwards).
+    /// The tensors are tiny ([3; 32]), so more threads only add synchronisation; on a busy 2-core machine the default
+    /// count made the quick run several times slower.
     Threads: int
     /// Seeds: each one draws the observation noise and the network initialisation; the MSEs are averaged
     /// over them and the parameters reported per seed.
@@ -124,7 +128,7 @@ type Settings = {
     /// Adds the ablation (issue #15, 2 b–d; `Outcome.Ablation`), each variant over the hybrid's seeds with its data,
     /// fitted start, width, rate, epochs and early stopping: separate θ/φ rates, a λ schedule on a physics residual
     /// under the fitted log-kill model, and α-fusion of the fitted log-kill model with the no-physics neural ODE
-    /// (scalar α, per-point gate). Runs after every other model (their numbers do not depend on it); not with `Only`.
+    /// (scalar α, per-point gate): four more parts per seed (`parts`).
     Ablation: bool
     /// The validation split and early-stopping rule (`validationTimes`); `EarlyStopping.off` fits every kept
     /// observation time for the whole budget.
@@ -133,10 +137,6 @@ type Settings = {
     /// defaults (the hybrid and the control `HybridRate` and `Width`, the sequence models 1e-2 and 32 units, the
     /// PINN `Pinn.defaults`).
     Tuned: Map<string, Map<string, float>>
-    /// The network models to run, by key (as `Tuned`); empty runs every model and the uncertainty experiment. The
-    /// physics fit always runs (the hybrid starts from it), the hybrid also for the PINN (which uses its D, r), but
-    /// only the listed models are reported. `hybrid tune` runs one model at a time.
-    Only: string list
 }
 
 /// Report settings: five seeds.
@@ -163,7 +163,6 @@ let defaults = {
     Ablation = true
     EarlyStopping = EarlyStopping.defaults
     Tuned = Tuned.none
-    Only = []
 }
 
 /// Quick settings (`hybrid report --quick`): three seeds, a third of the epochs, no ablation rows (as in the other
@@ -271,7 +270,7 @@ let internal validationTimes (s: Settings) : int * int =
     let held = EarlyStopping.heldOut s.EarlyStopping kept 1
     kept - held, held
 
-/// The keys of the network models (`Settings.Tuned`, `Settings.Only`), in table order.
+/// The keys of the network models (`Settings.Tuned`) and of their parts (`parts`), in table order.
 let tunedModels = [ "hybrid"; ModelTable.NoPhysics; "LSTM"; "Transformer"; "PINN" ]
 
 /// The seed of the observation noise of network seed `seed` under `s.TrainSubset`: 1000 + seed for subset 0 (the
@@ -349,7 +348,7 @@ type Outcome = {
     /// `CaseUncertainty.off`.
     Uncertainty: CaseUncertainty.MethodResult[]
     /// The ablation rows (`AblationTable.names`, in that order, over the hybrid's seeds; empty without
-    /// `Settings.Ablation` or with `Settings.Only`).
+    /// `Settings.Ablation`).
     Ablation: ModelResult[]
 }
 
@@ -602,30 +601,166 @@ let internal truthTrajectory (dt: float) (schedule: Schedule) : float[][] * floa
     drug.Clear()
     values, drug.Centres
 
-/// Runs the truth, fits the models for every seed and scores them (with `s.Threads` libtorch threads).
-let rec run (s: Settings) : Outcome =
+/// One independent part of the case's work (a task of the report's sweep) and its seed: "physics" the prior and the
+/// fitted log-kill models on that seed's noise draw; "hybrid", `ModelTable.NoPhysics`, "LSTM", "Transformer" and
+/// "PINN" one seed of that model (its noise draw and network seed); with `Settings.Ablation`, "separate rates",
+/// "lambda schedule", "fused scalar" and "fused gate" one of the hybrid's seeds of an ablation variant; "uncertainty"
+/// the hybrid's deep ensemble and MC dropout on the first seed's data (seed: the first member's,
+/// `CaseUncertainty.Settings.Seed`). A part that starts from the same seed's physics fit (the hybrid, the ablation,
+/// the uncertainty members) or uses the same seed's hybrid's D, r (the PINN) computes them itself, or takes them from
+/// this process's earlier computation with the same inputs (`runPart`).
+type Part = CasePart.Part
+
+/// What one part computed: its models, each over its one seed (`SeedInDomainMse`, `SeedOutOfDomainMse` and every
+/// parameter's values of length 1), or the uncertainty experiment's methods.
+type PartResult = CasePart.PartResult<ModelResult>
+
+/// The parts of the ablation (`Settings.Ablation`), in the table's order (`AblationTable.names`): separate rates,
+/// a λ schedule, α-fusion with a scalar α and with a per-point gate.
+let private ablationParts = [ "separate rates"; "lambda schedule"; "fused scalar"; "fused gate" ]
+
+/// The network parts of a run: the models of `tunedModels`, then the ablation variants with `Settings.Ablation`.
+let private networks (s: Settings) =
+    tunedModels @ (if s.Ablation then ablationParts else [])
+
+/// The parts of a run under `s`, in the order `run` takes them: the physics at every seed, each network at every
+/// seed (the ablation's after the table's models), then the uncertainty experiment (where it has members).
+let parts (s: Settings) : Part list =
+    CasePart.perSeed ("physics" :: networks s) s.Seeds s.Uncertainty
+
+/// Runs `f` with `s.Threads` libtorch intra-op threads (the previous count restored afterwards).
+let private withThreads (s: Settings) (f: unit -> 'T) : 'T =
     Engine.init ()
     let threads = torch.get_num_threads ()
 
     if threads = s.Threads then
-        runWith s
+        f ()
     else
         Engine.useThreads s.Threads
 
         try
-            runWith s
+            f ()
         finally
             Engine.useThreads threads
 
-and private runWith (s: Settings) : Outcome =
-    use outer = torch.NewDisposeScope()
-
+/// The save times of every rollout: 0, `Dt`, …, 12 days (`Dt` must divide the horizon).
+let private stepTimesOf (s: Settings) : float[] =
     let steps = int (round (Truth.Horizon / s.Dt))
 
     if abs (float steps * s.Dt - Truth.Horizon) > 1e-9 then
         raise (HybridException $"Tumour: Dt = {s.Dt} must divide the horizon {Truth.Horizon} days.")
 
-    let stepTimes = Array.init (steps + 1) (fun i -> float i * s.Dt)
+    Array.init (steps + 1) (fun i -> float i * s.Dt)
+
+/// The truths this process computed, by (Dt, libtorch threads).
+let private truthCache =
+    Collections.Concurrent.ConcurrentDictionary<float * int, torch.Tensor * torch.Tensor * torch.Tensor * torch.Tensor>()
+
+/// The truth (128 cells and RK4 at Δt = 0.02, restricted to the models' cells: no inverse crime) of the training,
+/// in-domain, out-of-domain and all test schedules at `stepTimes`, [steps + 1; B; cells] each; computed once per
+/// process and time step (deterministic), outside any dispose scope.
+let private truths (s: Settings) (stepTimes: float[]) =
+    truthCache.GetOrAdd(
+        (s.Dt, s.Threads),
+        fun _ ->
+            use _ = torch.NewDisposeScope()
+
+            let truthOf schedules =
+                (restrictedTruth Truth.FineCells Truth.Scheme Truth.FineDt schedules stepTimes).DetachFromDisposeScope()
+
+            truthOf training, truthOf inDomain, truthOf outOfDomain, truthOf (Array.append inDomain outOfDomain)
+    )
+
+/// The largest concentration at the vessel of `schedules` on the step grid.
+let private maxConcentration (stepTimes: float[]) (schedules: Schedule[]) =
+    schedules
+    |> Array.map (fun sch -> stepTimes |> Array.map (fun t -> concentration sch t 0.0) |> Array.max)
+    |> Array.max
+
+/// Concentrations of the kill curves: 41 from 0 to the largest out-of-domain c.
+let private killConcentrationsOf (stepTimes: float[]) =
+    let oodMaxConcentration = maxConcentration stepTimes outOfDomain
+    Array.init 41 (fun i -> oodMaxConcentration * float i / 40.0)
+
+/// Mean u over the domain of a trajectory [times; B; cells] at `times`: (day, mean u) per schedule.
+let private burden (times: float[]) (trajectory: torch.Tensor) =
+    use _ = torch.no_grad ()
+    let mean = trajectory.mean ([| 2L |]) // [times; B]
+    Array.init (int mean.shape[1]) (fun b -> Array.zip times (mean.select(1L, int64 b).data<float>().ToArray()))
+
+/// A model's result from its one-seed runs (a part's each, in seed order): the means over the seeds, the per-seed
+/// values and parameters in seed order, the first seed's name, description, epochs, kill and burden curves.
+let private overRuns (runs: ModelResult[]) : ModelResult =
+    let seeds (f: ModelResult -> float[]) = runs |> Array.collect f
+    let mean f = Array.average (seeds f)
+
+    {
+        runs[0] with
+            InDomainMse = mean (fun r -> r.SeedInDomainMse)
+            SeedInDomainMse = seeds (fun r -> r.SeedInDomainMse)
+            OutOfDomainMse = mean (fun r -> r.SeedOutOfDomainMse)
+            TrainMse = mean (fun r -> [| r.TrainMse |])
+            ValidationMse = mean (fun r -> [| r.ValidationMse |])
+            ResidualNorm = mean (fun r -> [| r.ResidualNorm |])
+            TrainSeconds = mean (fun r -> [| r.TrainSeconds |])
+            InferenceSeconds = mean (fun r -> [| r.InferenceSeconds |])
+            SeedOutOfDomainMse = seeds (fun r -> r.SeedOutOfDomainMse)
+            Parameters =
+                runs[0].Parameters
+                |> Array.mapi (fun j (n, _) -> n, runs |> Array.collect (fun r -> snd r.Parameters[j]))
+    }
+
+/// The inputs of the physics fit of a seed: the settings with every field the fit does not read reset, and the seed.
+let private fitKey (s: Settings) (seed: int) =
+    {
+        s with
+            HybridEpochs = 0
+            HybridRate = 0.0
+            Width = 0
+            Seeds = []
+            SequenceIterations = 0
+            PinnIterations = 0
+            Uncertainty = CaseUncertainty.off
+            Ablation = false
+            Tuned = Tuned.none
+    },
+    seed
+
+/// The physics fits this process made: the fitted D, r, k and the fit's wall time (s) by `fitKey`.
+let private physicsFits =
+    Collections.Concurrent.ConcurrentDictionary<Settings * int, float * float * float * float>()
+
+/// The inputs of the hybrid of a seed (as the PINN uses its D, r): the settings with every field the hybrid does
+/// not read reset (its own tuned values kept), and the seed.
+let private hybridKey (s: Settings) (seed: int) =
+    {
+        s with
+            Seeds = []
+            SequenceIterations = 0
+            PinnIterations = 0
+            Uncertainty = CaseUncertainty.off
+            Ablation = false
+            Tuned = s.Tuned |> Map.filter (fun key _ -> key = "hybrid")
+    },
+    seed
+
+/// The hybrids this process trained: their learned D, r by `hybridKey`.
+let private hybridFits =
+    Collections.Concurrent.ConcurrentDictionary<Settings * int, float * float>()
+
+/// Runs one part of the case (any part, in any order or process; see `Part`) with `s.Threads` libtorch threads,
+/// from TorchSharp's global generator seeded with the part's seed. An unknown part raises a `HybridException` that
+/// names the parts.
+let rec runPart (s: Settings) (part: Part) : PartResult =
+    CasePart.checkKnown "Tumour" ("physics" :: networks s @ [ "uncertainty" ]) part
+
+    withThreads s (fun () ->
+        Engine.seed part.Seed
+        partWith s part)
+
+and private partWith (s: Settings) (part: Part) : PartResult =
+    use outer = torch.NewDisposeScope()
+    let stepTimes = stepTimesOf s
 
     let observed =
         Truth.ObservationTimes
@@ -663,12 +798,7 @@ and private runWith (s: Settings) : Outcome =
     let truthSim = compile truthModel Map.empty
     let testSchedules = Array.append inDomain outOfDomain
 
-    // The truth: 128 cells and RK4 at Δt = 0.02, restricted to the models' cells (no inverse crime).
-    let truthOf schedules =
-        (restrictedTruth Truth.FineCells Truth.Scheme Truth.FineDt schedules stepTimes).DetachFromDisposeScope()
-
-    let truthTrain, truthIn, truthOut, truthTest =
-        truthOf training, truthOf inDomain, truthOf outOfDomain, truthOf testSchedules
+    let truthTrain, truthIn, truthOut, _ = truths s stepTimes
 
     /// RMS residual under the true equation of a trajectory of the test schedules.
     let residualNorm (trajectory: torch.Tensor) =
@@ -680,29 +810,7 @@ and private runWith (s: Settings) : Outcome =
 
         result.Norms[0].ToDouble()
 
-    let truthResidual = residualNorm truthTest
-
-    let trainingMaxConcentration =
-        training
-        |> Array.map (fun sch -> stepTimes |> Array.map (fun t -> concentration sch t 0.0) |> Array.max)
-        |> Array.max
-
-    let oodMaxConcentration =
-        outOfDomain
-        |> Array.map (fun sch -> stepTimes |> Array.map (fun t -> concentration sch t 0.0) |> Array.max)
-        |> Array.max
-
-    let killConcentrations =
-        Array.init 41 (fun i -> oodMaxConcentration * float i / 40.0)
-
-    let trueKill =
-        killConcentrations |> Array.map (fun c -> Truth.KMax * c / (Truth.EC50 + c))
-
-    /// Mean u over the domain of a trajectory [times; B; cells] at `times`: (day, mean u) per schedule.
-    let burden (times: float[]) (trajectory: torch.Tensor) =
-        use _ = torch.no_grad ()
-        let mean = trajectory.mean ([| 2L |]) // [times; B]
-        Array.init (int mean.shape[1]) (fun b -> Array.zip times (mean.select(1L, int64 b).data<float>().ToArray()))
+    let killConcentrations = killConcentrationsOf stepTimes
 
     let burdenTimes = Array.append [| 0.0 |] Truth.ObservationTimes
 
@@ -746,9 +854,6 @@ and private runWith (s: Settings) : Outcome =
 
     let rateOf key fallback =
         Tuned.value s.Tuned key Tuned.LearningRate fallback
-
-    let wanted (key: string) =
-        s.Only.IsEmpty || List.contains key s.Only
 
     /// Scores predictions: test [times; 5; cells] and train [times; 3; cells] at the observation times (the train
     /// ones' validation times against `held`).
@@ -1107,111 +1212,72 @@ and private runWith (s: Settings) : Outcome =
             "network weights", float (Neural.parameterCount m.Net)
         |] [||]
 
-    // Per seed: the models' scores by key (the wanted ones, in the order of the table), and the seed's data and
-    // fitted D, r (the uncertainty members start from the first seed's).
-    let perSeed =
-        s.Seeds
-        |> List.map (fun seed ->
-            Engine.seed seed
+    // The seed's training data (the kept observation times, the noise of `noiseSeed`) and its validation data.
+    let dataOf (seed: int) =
+        use _ = torch.no_grad ()
+        use generator = new torch.Generator(uint64 (noiseSeed s seed))
 
-            let data, held =
-                use _ = torch.no_grad ()
-                use generator = new torch.Generator(uint64 (noiseSeed s seed))
+        let noise =
+            torch.randn (truthTrain.shape, dtype = f64, generator = generator) .* s.Noise
 
-                let noise =
-                    torch.randn (truthTrain.shape, dtype = f64, generator = generator) .* s.Noise
+        // The one place the training data is selected: the first observation times only (the noise is drawn for all
+        // six, so a smaller fraction keeps the same values at the times it keeps), the last of them held out as
+        // validation data.
+        let observations = atObservations (truthTrain .+ noise)
 
-                // The one place the training data is selected: the first observation times only (the noise
-                // is drawn for all six, so a smaller fraction keeps the same values at the times it keeps), the last
-                // of them held out as validation data.
-                let observations = atObservations (truthTrain .+ noise)
+        observations.narrow(0L, 0L, int64 fitTimes).DetachFromDisposeScope(),
+        (if heldTimes = 0 then
+             None
+         else
+             Some(observations.narrow(0L, int64 fitTimes, int64 heldTimes).DetachFromDisposeScope()))
 
-                observations.narrow(0L, 0L, int64 fitTimes).DetachFromDisposeScope(),
-                (if heldTimes = 0 then
-                     None
-                 else
-                     Some(observations.narrow(0L, int64 fitTimes, int64 heldTimes).DetachFromDisposeScope()))
+    let linearKill (sim: Simulator) =
+        let k = (sim.Param "k").Get()
+        killConcentrations |> Array.map (fun c -> k * c)
 
-            // Prior: nothing fitted.
-            let priorSim = compile scientificModel Map.empty
+    // Fitted: D, r, k by Adam from the prior values on the seed's fit times: the simulator and the fit's wall time
+    // (s), recorded in `physicsFits` for the later parts of this process that start from it.
+    let fitPhysics (seed: int) (data: torch.Tensor) =
+        let fittedSim = compile scientificModel Map.empty
 
-            let linearKill (sim: Simulator) =
-                let k = (sim.Param "k").Get()
-                killConcentrations |> Array.map (fun c -> k * c)
+        let fit =
+            Trainer.train
+                {
+                    Trainer.defaults with
+                        Epochs = s.PhysicsEpochs
+                        Seed = seed
+                        Groups = [| Trainer.group "theta" s.PhysicsRate (fittedSim.Trainable()) |]
+                }
+                {
+                    Loss =
+                        fun _ ->
+                            let l = dataLoss data fittedSim
+                            { Total = l; Parts = [| "data", l |] }
+                    Validation = None
+                }
 
-            let priorResult = score held priorSim (linearKill priorSim) 0.0
+        let value (n: string) = (fittedSim.Param n).Get()
+        physicsFits[fitKey s seed] <- (value "D", value "r", value "k", fit.WallTime.TotalSeconds)
+        fittedSim, fit.WallTime.TotalSeconds
 
-            // Fitted: D, r, k by Adam from the prior values, on the fit times.
-            let fittedSim = compile scientificModel Map.empty
+    // The seed's fitted D, r, k and the fit's wall time: this process's fit with the same inputs, or a new one.
+    let fittedOf (seed: int) (data: torch.Tensor) =
+        match physicsFits.TryGetValue(fitKey s seed) with
+        | true, fit -> fit
+        | _ ->
+            fitPhysics seed data |> ignore
+            physicsFits[fitKey s seed]
 
-            let fit =
-                Trainer.train
-                    {
-                        Trainer.defaults with
-                            Epochs = s.PhysicsEpochs
-                            Seed = seed
-                            Groups = [| Trainer.group "theta" s.PhysicsRate (fittedSim.Trainable()) |]
-                    }
-                    {
-                        Loss =
-                            fun _ ->
-                                let l = dataLoss data fittedSim
-                                { Total = l; Parts = [| "data", l |] }
-                        Validation = None
-                    }
+    // Hybrid: Examples.tumour with kill = N(u, c) − N(u, 0), from the seed's fitted D and r: the simulator, its kill
+    // module and the training wall time with the fit's; its D, r recorded in `hybridFits` (the PINN uses them).
+    let hybridOf (seed: int) (data: torch.Tensor) held =
+        let fittedD, fittedR, _, fitSeconds = fittedOf seed data
 
-            let fittedResult =
-                score held fittedSim (linearKill fittedSim) fit.WallTime.TotalSeconds
+        let hybridSim, kill, _, hybridSeconds =
+            trainHybrid data held fittedD fittedR seed 0.0 s.HybridEpochs
 
-            let fittedD, fittedR = (fittedSim.Param "D").Get(), (fittedSim.Param "r").Get()
-
-            // Hybrid: Examples.tumour with kill = N(u, c) − N(u, 0), from the fitted D and r (also for the PINN,
-            // which uses its D, r).
-            let hybrid =
-                if wanted "hybrid" || wanted "PINN" then
-                    let hybridSim, kill, _, hybridSeconds =
-                        trainHybrid data held fittedD fittedR seed 0.0 s.HybridEpochs
-
-                    let hybridKill =
-                        use _ = torch.no_grad ()
-                        let c = torch.tensor (killConcentrations, dtype = f64)
-                        let input = torch.stack ([| torch.ones_like c .* 0.5; c |], -1L)
-                        (kill.forward input).squeeze(-1L).data<float>().ToArray()
-
-                    Some(hybridSim, score held hybridSim hybridKill (fit.WallTime.TotalSeconds + hybridSeconds))
-                else
-                    None
-
-            let results = [|
-                if s.Only.IsEmpty then
-                    "prior", priorResult
-                    "fitted", fittedResult
-
-                match hybrid with
-                | Some(_, result) when wanted "hybrid" -> "hybrid", result
-                | _ -> ()
-
-                // The no-physics control: the hybrid's network, seed and epochs on ∂u/∂t = N(u, c) alone.
-                if wanted ModelTable.NoPhysics then
-                    let controlSim, _, controlSeconds = trainNoPhysics data held seed s.HybridEpochs
-                    ModelTable.NoPhysics, score held controlSim [||] controlSeconds
-
-                // Pure-ML baselines and the PINN, with the seed's data; network seeds = the seed.
-                if wanted "LSTM" then
-                    "LSTM", sequenceModel data held seed SequenceModels.Architecture.Lstm
-
-                if wanted "Transformer" then
-                    "Transformer", sequenceModel data held seed SequenceModels.Architecture.Transformer
-
-                match hybrid with
-                | Some(hybridSim, _) when wanted "PINN" ->
-                    "PINN", pinnModel data held seed ((hybridSim.Param "D").Get()) ((hybridSim.Param "r").Get())
-                | _ -> ()
-            |]
-
-            let fittedK = (fittedSim.Param "k").Get()
-            results, (data, held, fittedD, fittedR, fittedK, fit.WallTime.TotalSeconds))
-        |> Array.ofList
+        hybridFits[hybridKey s seed] <- ((hybridSim.Param "D").Get(), (hybridSim.Param "r").Get())
+        hybridSim, kill, fitSeconds + hybridSeconds
 
     let lstmWidth, lstmRate = widthOf "LSTM" 32, rateOf "LSTM" 1e-2
 
@@ -1277,18 +1343,117 @@ and private runWith (s: Settings) : Outcome =
             Burden = runs[0].Burden
         }
 
-    let models =
-        rows
-        |> Array.filter (fun (key, _, _, _) -> (fst perSeed[0]) |> Array.exists (fun (k, _) -> k = key))
-        |> Array.map (fun (key, name, description, epochs) ->
-            perSeed
-            |> Array.map (fun (r, _) -> r |> Array.find (fun (k, _) -> k = key) |> snd)
-            |> summarise name description epochs)
+    // A part's one model: its scores under the row of `key` (`rows`).
+    let resultOf (key: string) (scores: Scores) : ModelResult =
+        let _, name, description, epochs = rows |> Array.find (fun (k, _, _, _) -> k = key)
+        summarise name description epochs [| scores |]
 
-    // Uncertainty of the hybrid (not with `Only`): members from other network seeds, all on the first seed's fit
-    // times from its fitted D, r (no early stopping); targets are a fixed draw of noisy observations of the test schedules.
-    let uncertainty =
-        let data, _, d, r, _, _ = snd perSeed[0]
+    // The ablation (issue #15, 2 b–d): one variant at one of the hybrid's seeds, from the seed's data, validation
+    // times and fitted start, with the hybrid's width, rate, epochs and early stopping, scored like the table's rows
+    // (out of domain in the report's table).
+    let ablationOf (variant: string) (seed: int) (data: torch.Tensor) held =
+        let d, r, k, physicsSeconds = fittedOf seed data
+
+        // The fitted log-kill model of this seed (fixed): the λ schedule's physics.
+        let fitted () =
+            let sim = compile scientificModel Map.empty
+            (sim.Param "D").Set d
+            (sim.Param "r").Set r
+            (sim.Param "k").Set k
+            sim
+
+        let hybridVariant thetaRate lambda physics =
+            let sim, _, _, seconds =
+                trainHybridWith thetaRate hybridRate lambda physics data held d r seed 0.0 s.HybridEpochs
+
+            score held sim [||] (physicsSeconds + seconds)
+
+        // α-fusion: F the fitted log-kill model (D, r, k trainable at the hybrid's rate), G the no-physics
+        // neural ODE with the hybrid's network size (seed, zero output layer), both rolled out by the
+        // compiled simulators from u(0, x); trained end to end on the hybrid's data loss and budget.
+        let fused mode =
+            let physics = fitted ()
+            let net = new Mlp("kill", 2, 1, hybridWidth, 2, dtype = f64)
+            CaseTraining.initialise net seed true
+
+            let neural =
+                compile neuralOdeModel (Map [ "N", (net :> torch.nn.Module<torch.Tensor, torch.Tensor>) ])
+
+            let fusion = CaseTraining.fusionLayer mode seed
+
+            let predict (schedules: Schedule[]) =
+                drug.Use schedules
+                fusedTrajectory fusion physics neural schedules.Length options
+
+            let validate () =
+                use _ = torch.no_grad ()
+                validationOf (atObservations (predict training)) held
+
+            let fit =
+                CaseTraining.joint
+                    {
+                        CaseTraining.hybridDefaults
+                            [ for n in [ "D"; "r"; "k" ] -> (physics.Param n).Raw ]
+                            net
+                            s.HybridEpochs
+                            seed with
+                            ThetaRate = hybridRate
+                            PhiRate = hybridRate
+                            Fusion = Some fusion
+                            FusionRate = CaseTraining.fusionRate mode
+                            Stopping = checkOf held validate
+                    }
+                    (fun _ ->
+                        let path = atObservations (predict training)
+                        [ "data", Loss.mse (path.narrow (0L, 0L, data.shape[0])) data ])
+
+            net.eval () |> ignore
+            fusion.eval () |> ignore
+            use _ = torch.no_grad ()
+            let watch = Stopwatch.StartNew()
+            let test = predict testSchedules
+            let inferenceSeconds = watch.Elapsed.TotalSeconds
+            // The learned α, or the gate's mean over the training schedules' trajectories.
+            let train = predict training
+            let alpha = fusion.Alpha
+
+            scoreTrajectories
+                held
+                test
+                train
+                (physicsSeconds + fit.WallTime.TotalSeconds)
+                inferenceSeconds
+                (Array.append (physics.Parameters |> Array.map (fun p -> p.Name, p.Get())) [|
+                    CaseTraining.fusionParameter mode alpha
+                    "network weights", float (Neural.parameterCount net + Neural.parameterCount fusion)
+                |])
+                [||]
+
+        let descriptions = [|
+            $"the hybrid with separate Adam rates: θ (D, r) {s.PhysicsRate:G3} (the physics fit's), φ {hybridRate:G3} (the table's hybrid: {hybridRate:G3} for both)"
+            $"the hybrid plus λ × the mean square residual of its training trajectories (every step, every cell; 1/day²) under the fitted log-kill model (kill = k c with the seed's fitted D, r, k: the modeller's scientific model, not the hidden Emax truth), λ from 0 to 1 over the first half of the epochs (the table's hybrid: λ = 0)"
+            $"ŷ = α F + (1 − α) G: F the fitted log-kill model (D, r, k trainable, Adam {hybridRate:G3}), G the no-physics neural ODE du/dt = N(u, c) with the hybrid's network ({hybridWidth} units, seed, zero output layer; Adam {hybridRate:G3}), one learned α from 0.5 (Adam {CaseTraining.fusionRate (FusionMode.Scalar 0.5):G3}), end to end on the hybrid's data loss, epochs and early stopping"
+            $"ŷ = α(t, F) F + (1 − α) G: as the scalar fusion, α a per-point gate (MLP of t / 12 days and F, {hybridWidth} units, started at 0.5, Adam {CaseTraining.fusionRate (FusionMode.Gate(1, hybridWidth)):G3}); mean gate over the training trajectories"
+        |]
+
+        let j = List.findIndex ((=) variant) ablationParts
+
+        let scores =
+            match variant with
+            | "separate rates" -> hybridVariant s.PhysicsRate (LambdaSchedule.Constant 0.0) None
+            | "lambda schedule" ->
+                hybridVariant hybridRate (LambdaSchedule.Linear(0.0, 1.0, s.HybridEpochs / 2)) (Some(fitted ()))
+            | "fused scalar" -> fused (FusionMode.Scalar 0.5)
+            | _ -> fused (FusionMode.Gate(1, hybridWidth))
+
+        summarise AblationTable.names[j] descriptions[j] (s.PhysicsEpochs + s.HybridEpochs) [| scores |]
+
+    // Uncertainty of the hybrid: members from other network seeds, all on the first seed's fit times from its fitted
+    // D, r (no early stopping); targets are a fixed draw of noisy observations of the test schedules.
+    let uncertainty () =
+        let first = List.head s.Seeds
+        let data, _ = dataOf first
+        let d, r, _, _ = fittedOf first data
 
         let observedAt (truth: torch.Tensor) (seed: int) =
             use _ = torch.no_grad ()
@@ -1305,159 +1470,164 @@ and private runWith (s: Settings) : Outcome =
             "out of domain (unseen schedules)", observedAt truthOut 2002
         |]
 
-        CaseUncertainty.run
-            (if s.Only.IsEmpty then
-                 s.Uncertainty
-             else
-                 CaseUncertainty.off)
-            splits
-            (fun seed dropout ->
-                let sim, _, net, _ = trainHybrid data None d r seed dropout s.Uncertainty.Iterations
+        CaseUncertainty.run s.Uncertainty splits (fun seed dropout ->
+            let sim, _, net, _ = trainHybrid data None d r seed dropout s.Uncertainty.Iterations
 
-                let predict () =
-                    use _ = torch.no_grad ()
+            let predict () =
+                use _ = torch.no_grad ()
 
-                    CaseUncertainty.withOneMask net (fun () -> [|
-                        (atObservations (simulate sim inDomain)).reshape -1L
-                        (atObservations (simulate sim outOfDomain)).reshape -1L
-                    |])
+                CaseUncertainty.withOneMask net (fun () -> [|
+                    (atObservations (simulate sim inDomain)).reshape -1L
+                    (atObservations (simulate sim outOfDomain)).reshape -1L
+                |])
 
-                let noise =
-                    use _ = torch.no_grad ()
-                    net.eval () |> ignore
-                    (dataLoss data sim).ToDouble()
+            let noise =
+                use _ = torch.no_grad ()
+                net.eval () |> ignore
+                (dataLoss data sim).ToDouble()
 
-                {
-                    Modules = [| net |]
-                    Predict = predict
-                    NoiseVariance = noise
-                })
+            {
+                Modules = [| net |]
+                Predict = predict
+                NoiseVariance = noise
+            })
 
-    // The ablation (issue #15, 2 b–d), after every other model (their draws and numbers do not depend on it): each
-    // variant over the hybrid's seeds, from the seed's data, validation times and fitted start, with the hybrid's
-    // width, rate, epochs and early stopping, scored like the table's rows (out of domain in the report's table).
-    let ablation =
-        if s.Ablation && s.Only.IsEmpty then
-            let perVariant =
-                perSeed
-                |> Array.mapi (fun i (_, (data, held, d, r, k, physicsSeconds)) ->
-                    let seed = s.Seeds[i]
-                    Engine.seed seed
-
-                    // The fitted log-kill model of this seed (fixed): the λ schedule's physics.
-                    let fitted () =
-                        let sim = compile scientificModel Map.empty
-                        (sim.Param "D").Set d
-                        (sim.Param "r").Set r
-                        (sim.Param "k").Set k
-                        sim
-
-                    let hybridVariant thetaRate lambda physics =
-                        let sim, _, _, seconds =
-                            trainHybridWith thetaRate hybridRate lambda physics data held d r seed 0.0 s.HybridEpochs
-
-                        score held sim [||] (physicsSeconds + seconds)
-
-                    // α-fusion: F the fitted log-kill model (D, r, k trainable at the hybrid's rate), G the no-physics
-                    // neural ODE with the hybrid's network size (seed, zero output layer), both rolled out by the
-                    // compiled simulators from u(0, x); trained end to end on the hybrid's data loss and budget.
-                    let fused mode =
-                        let physics = fitted ()
-                        let net = new Mlp("kill", 2, 1, hybridWidth, 2, dtype = f64)
-                        CaseTraining.initialise net seed true
-
-                        let neural =
-                            compile neuralOdeModel (Map [ "N", (net :> torch.nn.Module<torch.Tensor, torch.Tensor>) ])
-
-                        let fusion = CaseTraining.fusionLayer mode seed
-
-                        let predict (schedules: Schedule[]) =
-                            drug.Use schedules
-                            fusedTrajectory fusion physics neural schedules.Length options
-
-                        let validate () =
-                            use _ = torch.no_grad ()
-                            validationOf (atObservations (predict training)) held
-
-                        let fit =
-                            CaseTraining.joint
-                                {
-                                    CaseTraining.hybridDefaults
-                                        [ for n in [ "D"; "r"; "k" ] -> (physics.Param n).Raw ]
-                                        net
-                                        s.HybridEpochs
-                                        seed with
-                                        ThetaRate = hybridRate
-                                        PhiRate = hybridRate
-                                        Fusion = Some fusion
-                                        FusionRate = CaseTraining.fusionRate mode
-                                        Stopping = checkOf held validate
-                                }
-                                (fun _ ->
-                                    let path = atObservations (predict training)
-                                    [ "data", Loss.mse (path.narrow (0L, 0L, data.shape[0])) data ])
-
-                        net.eval () |> ignore
-                        fusion.eval () |> ignore
-                        use _ = torch.no_grad ()
-                        let watch = Stopwatch.StartNew()
-                        let test = predict testSchedules
-                        let inferenceSeconds = watch.Elapsed.TotalSeconds
-                        // The learned α, or the gate's mean over the training schedules' trajectories.
-                        let train = predict training
-                        let alpha = fusion.Alpha
-
-                        scoreTrajectories
-                            held
-                            test
-                            train
-                            (physicsSeconds + fit.WallTime.TotalSeconds)
-                            inferenceSeconds
-                            (Array.append (physics.Parameters |> Array.map (fun p -> p.Name, p.Get())) [|
-                                CaseTraining.fusionParameter mode alpha
-                                "network weights", float (Neural.parameterCount net + Neural.parameterCount fusion)
-                            |])
-                            [||]
-
-                    [|
-                        hybridVariant s.PhysicsRate (LambdaSchedule.Constant 0.0) None
-                        hybridVariant
-                            hybridRate
-                            (LambdaSchedule.Linear(0.0, 1.0, s.HybridEpochs / 2))
-                            (Some(fitted ()))
-                        fused (FusionMode.Scalar 0.5)
-                        fused (FusionMode.Gate(1, hybridWidth))
-                    |])
-
-            let descriptions = [|
-                $"the hybrid with separate Adam rates: θ (D, r) {s.PhysicsRate:G3} (the physics fit's), φ {hybridRate:G3} (the table's hybrid: {hybridRate:G3} for both)"
-                $"the hybrid plus λ × the mean square residual of its training trajectories (every step, every cell; 1/day²) under the fitted log-kill model (kill = k c with the seed's fitted D, r, k: the modeller's scientific model, not the hidden Emax truth), λ from 0 to 1 over the first half of the epochs (the table's hybrid: λ = 0)"
-                $"ŷ = α F + (1 − α) G: F the fitted log-kill model (D, r, k trainable, Adam {hybridRate:G3}), G the no-physics neural ODE du/dt = N(u, c) with the hybrid's network ({hybridWidth} units, seed, zero output layer; Adam {hybridRate:G3}), one learned α from 0.5 (Adam {CaseTraining.fusionRate (FusionMode.Scalar 0.5):G3}), end to end on the hybrid's data loss, epochs and early stopping"
-                $"ŷ = α(t, F) F + (1 − α) G: as the scalar fusion, α a per-point gate (MLP of t / 12 days and F, {hybridWidth} units, started at 0.5, Adam {CaseTraining.fusionRate (FusionMode.Gate(1, hybridWidth)):G3}); mean gate over the training trajectories"
-            |]
-
-            AblationTable.names
-            |> List.mapi (fun j name ->
-                perVariant
-                |> Array.map (fun runs -> runs[j])
-                |> summarise name descriptions[j] (s.PhysicsEpochs + s.HybridEpochs))
-            |> Array.ofList
-        else
-            [||]
-
-    let outcome = {
-        Settings = s
-        TrueParameters = [| "D", Truth.D; "r", Truth.r |]
-        KillConcentrations = killConcentrations
-        TrueKill = trueKill
-        TrainingMaxConcentration = trainingMaxConcentration
-        BurdenTimes = stepTimes
-        TrueBurden = burden stepTimes truthOut |> Array.map (Array.map snd)
-        TruthResidualNorm = truthResidual
-        Models = models
-        Uncertainty = uncertainty
-        Ablation = ablation
+    let one (m: ModelResult) : PartResult = {
+        CasePart.PartResult.Models = [| m |]
+        CasePart.PartResult.Uncertainty = [||]
     }
 
+    let result =
+        match part.Model with
+        | "uncertainty" -> {
+            CasePart.PartResult.Models = [||]
+            CasePart.PartResult.Uncertainty = uncertainty ()
+          }
+        | model ->
+            let seed = part.Seed
+            let data, held = dataOf seed
+
+            match model with
+            | "physics" ->
+                // Prior: nothing fitted.
+                let priorSim = compile scientificModel Map.empty
+                let priorResult = score held priorSim (linearKill priorSim) 0.0
+                let fittedSim, fitSeconds = fitPhysics seed data
+
+                {
+                    CasePart.PartResult.Models = [|
+                        resultOf "prior" priorResult
+                        resultOf "fitted" (score held fittedSim (linearKill fittedSim) fitSeconds)
+                    |]
+                    CasePart.PartResult.Uncertainty = [||]
+                }
+            | "hybrid" ->
+                let hybridSim, kill, seconds = hybridOf seed data held
+
+                let hybridKill =
+                    use _ = torch.no_grad ()
+                    let c = torch.tensor (killConcentrations, dtype = f64)
+                    let input = torch.stack ([| torch.ones_like c .* 0.5; c |], -1L)
+                    (kill.forward input).squeeze(-1L).data<float>().ToArray()
+
+                one (resultOf "hybrid" (score held hybridSim hybridKill seconds))
+            | ModelTable.NoPhysics ->
+                // The no-physics control: the hybrid's network, seed and epochs on ∂u/∂t = N(u, c) alone.
+                let controlSim, _, controlSeconds = trainNoPhysics data held seed s.HybridEpochs
+                one (resultOf ModelTable.NoPhysics (score held controlSim [||] controlSeconds))
+            // Pure-ML baselines and the PINN, with the seed's data; network seeds = the seed.
+            | "LSTM" -> one (resultOf "LSTM" (sequenceModel data held seed SequenceModels.Architecture.Lstm))
+            | "Transformer" ->
+                one (resultOf "Transformer" (sequenceModel data held seed SequenceModels.Architecture.Transformer))
+            | "PINN" ->
+                // The same seed's hybrid's D, r: this process's hybrid with the same inputs, or a new one.
+                let d, r =
+                    match hybridFits.TryGetValue(hybridKey s seed) with
+                    | true, dr -> dr
+                    | _ ->
+                        let hybridSim, _, _ = hybridOf seed data held
+                        (hybridSim.Param "D").Get(), (hybridSim.Param "r").Get()
+
+                one (resultOf "PINN" (pinnModel data held seed d r))
+            | variant -> one (ablationOf variant seed data held)
+
     drug.Clear()
-    outcome
+    result
+
+/// Builds the outcome from the results of every part of `parts s` (in any order): each model's row over the seeds
+/// (`Settings.Seeds`, in that order) from its parts' one-seed rows (means over the seeds, per-seed MSEs and
+/// parameters, the first seed's kill and burden curves), and the truth's burden and residual, recomputed. A missing
+/// part raises a `HybridException` that names it.
+let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
+    withThreads s (fun () ->
+        use _ = torch.NewDisposeScope()
+
+        let resultOf (part: Part) =
+            results
+            |> List.tryFind (fun (p, _) -> p = part)
+            |> Option.map snd
+            |> Option.defaultWith (fun () ->
+                raise (
+                    HybridException
+                        $"Tumour: the part {part.Model} (seed {part.Seed}) has no result; run it before assembling the outcome."
+                ))
+
+        // The model at `index` of every seed's part `model`, over the seeds.
+        let overSeeds (model: string) (index: int) =
+            s.Seeds
+            |> List.map (fun seed -> (resultOf { Model = model; Seed = seed }).Models[index])
+            |> Array.ofList
+            |> overRuns
+
+        let stepTimes = stepTimesOf s
+        let _, _, truthOut, truthTest = truths s stepTimes
+
+        // The truth's RMS residual under the true equation on the models' grid and scheme.
+        let truthResidual =
+            use _ = torch.no_grad ()
+            let drug = Drug(Grid.ofDomain grid)
+
+            let truthSim =
+                Compiler.compile
+                    {
+                        Compiler.defaults with
+                            Forcings = Map [ "c", drug.At ]
+                    }
+                    truthModel
+
+            drug.Use(Array.append inDomain outOfDomain)
+
+            let norm =
+                truthSim.Residual(ResidualForm.Consistent s.Scheme, stepTimes, [| truthTest |]).Norms[0].ToDouble()
+
+            drug.Clear()
+            norm
+
+        let killConcentrations = killConcentrationsOf stepTimes
+
+        {
+            Settings = s
+            TrueParameters = [| "D", Truth.D; "r", Truth.r |]
+            KillConcentrations = killConcentrations
+            TrueKill = killConcentrations |> Array.map (fun c -> Truth.KMax * c / (Truth.EC50 + c))
+            TrainingMaxConcentration = maxConcentration stepTimes training
+            BurdenTimes = stepTimes
+            TrueBurden = burden stepTimes truthOut |> Array.map (Array.map snd)
+            TruthResidualNorm = truthResidual
+            Models = [|
+                yield overSeeds "physics" 0
+                yield overSeeds "physics" 1
+                for model in tunedModels -> overSeeds model 0
+            |]
+            Uncertainty = CasePart.uncertainty s.Uncertainty resultOf
+            Ablation =
+                if s.Ablation then
+                    ablationParts |> List.map (fun p -> overSeeds p 0) |> Array.ofList
+                else
+                    [||]
+        })
+
+/// Runs the truth, fits the models for every seed and scores them (with `s.Threads` libtorch threads; see the
+/// module's summary): every part of `parts s` in this process, one after another, then `assemble`.
+let run (s: Settings) : Outcome =
+    parts s |> List.map (fun p -> p, runPart s p) |> assemble s

@@ -1,12 +1,13 @@
 /// A case split into parts that run as separate tasks (`EnergyBalance.parts`, `PredatorPrey.parts`,
-/// `Pharmacokinetics.parts`): the physics fit, each network model at each of its seeds, and the uncertainty experiment.
+/// `Pharmacokinetics.parts`, `Tumour.parts`): the physics fit (once, or per seed where each seed draws its own data),
+/// each network model at each of its seeds, and the uncertainty experiment.
 module Hybrid.Models.Common.CasePart
 
 /// One part of a case run.
 type Part = {
     /// "physics", a network model's name, or "uncertainty".
     Model: string
-    /// The network seed (0 for "physics").
+    /// The network seed (0 for a "physics" fitted once; the seed of its data where the physics is fitted per seed).
     Seed: int
 }
 
@@ -41,6 +42,20 @@ let parts (networks: (string * int) list) (seeds: int) (uncertainty: CaseUncerta
             for model, first in networks -> model, List.ofArray (Comparison.seeds first seeds)
         ]
         uncertainty
+
+/// The parts of a run whose physics is fitted per seed (the tumour twin, where every seed draws its own observation
+/// noise), in the order the case's `run` takes them: each of `models` ("physics" first) at every seed of `seeds` in
+/// order, then the uncertainty experiment where it has members.
+let perSeed (models: string list) (seeds: int list) (uncertainty: CaseUncertainty.Settings) : Part list = [
+    for model in models do
+        for seed in seeds do
+            yield { Model = model; Seed = seed }
+    if uncertainty.Members > 0 then
+        yield {
+            Model = "uncertainty"
+            Seed = uncertainty.Seed
+        }
+]
 
 /// Refuses a part that is not one of `known` (the case's parts), naming them.
 let checkKnown (case: string) (known: string list) (part: Part) =

@@ -1,6 +1,6 @@
 /// The report as tasks: its sections in report order, each an `Experiment` (Lorenz-96, predator–prey,
-/// pharmacokinetics and energy balance split into one task per model and seed, data efficiency into one per case,
-/// share and training subset, the tumour section one task for now), and the synthetic experiment for tests.
+/// pharmacokinetics, energy balance and tumour split into one task per model and seed, data efficiency into one per
+/// case, share and training subset), and the synthetic experiment for tests.
 module Hybrid.Models.Report.ReportTasks
 
 open Hybrid
@@ -13,8 +13,7 @@ let report: Experiment list = [
     PredatorPreyTasks.experiment
     PharmacokineticsTasks.experiment
     EnergyBalanceTasks.experiment
-    SectionTask.experiment TumourTasks.Name "tumour growth" (fun dir key ->
-        TumourReport.write dir (Tumour.run (TumourTasks.settings key)))
+    TumourTasks.experiment
     DataEfficiencyTasks.experiment
 ]
 

@@ -49,7 +49,7 @@ let write (dir: string) (o: Tumour.Outcome) : string =
 
     ModelTable.writeCsv dir "tumour" rows
 
-    Csv.write (Path.Combine(dir, "tumour-results.csv")) [|
+    Csv.write (Path.Combine(dir, "tumour-errors.csv")) [|
         "model"
         "in_domain_mse"
         "out_of_domain_mse"

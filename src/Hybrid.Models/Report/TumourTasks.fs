@@ -1,16 +1,21 @@
-/// The tumour case's settings as the report and `hybrid tune` run it (one task for the section, `SectionTask`): the
-/// settings of a key, with the hyper-parameters `hybrid tune` chose where they exist.
+/// The tumour case as tasks: one task per part of the case (`Tumour.parts`: the physics at each seed, each network
+/// model per seed, the ablation variants per seed with `Settings.Ablation`, the uncertainty experiment), its models
+/// carried as result rows (the shared table's, the out-of-domain MSE as "test"; "in-domain" and "validation" MSEs),
+/// the kill curve ("kill:<model>"), the burden curves of the unseen schedules ("burden-day-<i>:<model>",
+/// "burden-<i>:<model>") and descriptions, and the section assembled from them by `TumourReport.write`; the settings
+/// of a key as the report and `hybrid tune` run them.
 module internal Hybrid.Models.Report.TumourTasks
 
 open Hybrid.Models.Cases
+open Hybrid.Models.Common
 open Hybrid.Models.Tasks
 
 /// The case's name in tasks and its tuning file's name.
 [<Literal>]
 let Name = "tumour"
 
-/// The settings of a key: "quick", "full" (the report's), and "tiny" (one seed of a few epochs, no uncertainty or
-/// ablation, for tests; seconds, not minutes).
+/// The settings of a key: "quick", "full" (the report's), and "tiny" (two seeds of a few epochs each, the ablation
+/// and a two-member uncertainty experiment of 3 epochs, for tests; seconds, not minutes).
 let baseSettings (key: string) : Tumour.Settings =
     Experiment.pick key Tumour.quick Tumour.defaults {
         Tumour.quick with
@@ -18,9 +23,13 @@ let baseSettings (key: string) : Tumour.Settings =
             HybridEpochs = 10
             SequenceIterations = 10
             PinnIterations = 10
-            Seeds = [ 1 ]
-            Uncertainty = Hybrid.Models.Common.CaseUncertainty.off
-            Ablation = false
+            Seeds = [ 1; 2 ]
+            Ablation = true
+            Uncertainty = {
+                Tumour.quick.Uncertainty with
+                    Iterations = 3
+                    Passes = 4
+            }
     }
 
 /// The settings of a key with the hyper-parameters `hybrid tune` chose (`tuning/tumour.csv`, `TuningFile.load`) for
@@ -35,3 +44,102 @@ let settings (key: string) : Tumour.Settings =
             s with
                 Tuned = Hybrid.Models.Tuning.TuningFile.load Name
         }
+
+/// The split of the in-domain MSE rows (the in-domain test schedules: unseen timings).
+[<Literal>]
+let InDomain = "in-domain"
+
+/// The shared table's row of a part's one-seed model: the out-of-domain MSE as the test MSE, the residual norm as
+/// the physics residual, each parameter's one value.
+let private rowOf (m: Tumour.ModelResult) : ModelTable.ModelRow = {
+    Name = m.Name
+    Description = m.Description
+    TestMse = m.OutOfDomainMse
+    TrainMse = m.TrainMse
+    TrainSeconds = m.TrainSeconds
+    InferenceSeconds = m.InferenceSeconds
+    Epochs = m.Epochs
+    SeedTestMse = [||]
+    PhysicsResidual = m.ResidualNorm
+    Parameters = m.Parameters |> Array.map (fun (n, vs) -> n, Array.exactlyOne vs)
+}
+
+/// A model's series: its kill curve ("kill"; empty without a kill term) and, per unseen schedule i, its burden
+/// curve's days ("burden-day-<i>") and mean u ("burden-<i>").
+let private seriesOf (m: Tumour.ModelResult) : (string * float[])[] = [|
+    "kill", m.Kill
+    for i, curve in Array.indexed m.Burden do
+        $"burden-day-{i}", Array.map fst curve
+        $"burden-{i}", Array.map snd curve
+|]
+
+/// The task result of one part's result (rows, series and a "description:<model>" text per model; each model's
+/// in-domain and validation MSEs as "in-domain" and "validation" "mse" rows; the uncertainty part's methods as
+/// `UncertaintyRows`).
+let toResult (task: TaskSpec) (r: Tumour.PartResult) : TaskResult =
+    let result = CasePartTasks.toResult Name rowOf seriesOf task r
+
+    let inDomain =
+        r.Models
+        |> Array.map (fun m -> {
+            ResultRow.Case = Name
+            Model = m.Name
+            Split = InDomain
+            Metric = "mse"
+            Seed = task.Seed
+            Value = m.InDomainMse
+        })
+
+    {
+        result with
+            Rows =
+                Array.concat [
+                    result.Rows
+                    inDomain
+                    CasePartTasks.validationRows
+                        Name
+                        task.Seed
+                        (fun (m: Tumour.ModelResult) -> m.Name, m.ValidationMse)
+                        r.Models
+                ]
+    }
+
+/// The part's result back from its task result: each model over its one seed.
+let ofResult (r: TaskResult) : Tumour.Part * Tumour.PartResult =
+    CasePartTasks.ofResult
+        (fun (row: ModelTable.ModelRow) series ->
+            let inDomain = ResultRow.value row.Name InDomain "mse" r.Rows
+
+            {
+                Tumour.ModelResult.Name = row.Name
+                Description = row.Description
+                InDomainMse = inDomain
+                SeedInDomainMse = [| inDomain |]
+                OutOfDomainMse = row.TestMse
+                TrainMse = row.TrainMse
+                ValidationMse = CasePartTasks.validationOf r row.Name
+                ResidualNorm = row.PhysicsResidual
+                TrainSeconds = row.TrainSeconds
+                InferenceSeconds = row.InferenceSeconds
+                Epochs = row.Epochs
+                SeedOutOfDomainMse = [| row.TestMse |]
+                Parameters = row.Parameters |> Array.map (fun (n, v) -> n, [| v |])
+                Kill = series "kill"
+                Burden =
+                    Array.init Tumour.outOfDomain.Length (fun i ->
+                        Array.zip (series $"burden-day-{i}") (series $"burden-{i}"))
+            })
+        r
+
+/// The tumour section as tasks.
+let experiment: Experiment = {
+    Name = Name
+    Title = "tumour growth"
+    Tasks =
+        fun key ->
+            Tumour.parts (settings key)
+            |> List.map (fun p -> TaskSpec.create Name key p.Model p.Seed)
+    Run = fun _ t -> toResult t (Tumour.runPart (settings t.Settings) { Model = t.Model; Seed = t.Seed })
+    Assemble =
+        fun dir key results -> TumourReport.write dir (Tumour.assemble (settings key) (results |> List.map ofResult))
+}

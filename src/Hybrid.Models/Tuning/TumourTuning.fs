@@ -38,8 +38,9 @@ let models (key: string) : TuningExperiment.TunedModel list =
         DrawSeed = 1800 + i
     })
 
-/// The validation MSE of one run of `model` from seed `seed` with `values` (the base settings of `key`, that seed
-/// alone, no other model reported or tuned; the PINN also trains the hybrid at its defaults for its D, r).
+/// The validation MSE of one run of `model` from seed `seed` with `values`: its part of the case (`Tumour.runPart`)
+/// under the base settings of `key`, no other model tuned (the PINN's part also trains the hybrid at its defaults for
+/// its D, r).
 let score (key: string) (model: string) (seed: int) (values: (string * float)[]) : float =
     let s = TumourTasks.baseSettings key
 
@@ -52,15 +53,15 @@ let score (key: string) (model: string) (seed: int) (values: (string * float)[])
                 "Tuning tumour: the settings hold out no validation times (EarlyStopping.Share = 0); tuning needs them."
         )
 
-    let outcome =
-        Tumour.run {
-            s with
-                Seeds = [ seed ]
-                Only = [ model ]
-                Tuned = Tuned.withModel model values Tuned.none
-        }
+    let result =
+        Tumour.runPart
+            {
+                s with
+                    Tuned = Tuned.withModel model values Tuned.none
+            }
+            { Model = model; Seed = seed }
 
-    outcome.Models[0].ValidationMse
+    result.Models[0].ValidationMse
 
 /// The search.
 let search: TuningExperiment.Search = {

@@ -273,11 +273,15 @@ let tests =
         // the hybrid; the fused models report their learned α or mean gate; the model table is the same as without
         // the ablation (its first seed against a one-seed run); the section has one ablation table and its CSV file.
         test "a tiny run with Ablation gives the four ablation rows over the hybrid's seeds and leaves the table alone" {
+            // One seed without the ablation or the uncertainty experiment (the "tiny" key has both).
             let tiny = {
                 TumourTasks.baseSettings "tiny" with
                     HybridEpochs = 6
                     SequenceIterations = 5
                     PinnIterations = 5
+                    Seeds = [ 1 ]
+                    Ablation = false
+                    Uncertainty = CaseUncertainty.off
             }
 
             let o =

@@ -1,7 +1,8 @@
-/// A case split into tasks gives the outcome of its one-process run: the predator–prey and pharmacokinetics cases
-/// under the "tiny" settings (two seeds), every task's result written to JSON and read back before the outcome is
+/// A case split into tasks gives the outcome of its one-process run: the predator–prey, pharmacokinetics and tumour
+/// cases under the "tiny" settings (two seeds), every task's result written to JSON and read back before the outcome is
 /// assembled, against the case's `run` with the same settings (same seeds: the same numbers, bit for bit); a part
-/// missing from the results is named, an unknown part is refused.
+/// missing from the results is named, an unknown part is refused; the tumour section keeps its long-format results
+/// file.
 module Hybrid.Tests.Tasks.CaseTasksTests
 
 open System
@@ -59,6 +60,46 @@ let private pkMarkdown (o: Pharmacokinetics.Outcome) : string =
 
     try
         PharmacokineticsReport.write dir o
+    finally
+        Directory.Delete(dir, true)
+
+/// The tumour tasks under "tiny" in the reverse of the plan's order (the uncertainty and the ablation before the
+/// physics fits they start from, the PINN before the hybrid whose D, r it uses), each run alone (`Experiment.run`
+/// seeds the global generator from its own seed), its result written to JSON and read back.
+let private tumourResults =
+    lazy
+        (let e = TumourTasks.experiment
+
+         e.Tasks "tiny"
+         |> List.rev
+         |> List.map (fun t -> TaskResult.ofJson "memory" (TaskResult.toJson (Experiment.run e "" t))))
+
+/// The parts and their results from `tumourResults`.
+let private tumourFromTasks =
+    lazy (tumourResults.Force() |> List.map TumourTasks.ofResult)
+
+/// The tumour outcome `o` with every wall time set to 0.
+let private tumourTimeless (o: Tumour.Outcome) : Tumour.Outcome =
+    let still (m: Tumour.ModelResult) = {
+        m with
+            TrainSeconds = 0.0
+            InferenceSeconds = 0.0
+    }
+
+    {
+        o with
+            Models = Array.map still o.Models
+            Ablation = Array.map still o.Ablation
+            Uncertainty = o.Uncertainty |> Array.map (fun u -> { u with Seconds = 0.0 })
+    }
+
+/// The tumour section's markdown of `o` (its files into a temporary folder, deleted after).
+let private tumourMarkdown (o: Tumour.Outcome) : string =
+    let dir = Path.Combine(Path.GetTempPath(), $"tumour-tasks-{Guid.NewGuid()}")
+    Directory.CreateDirectory dir |> ignore
+
+    try
+        TumourReport.write dir o
     finally
         Directory.Delete(dir, true)
 
@@ -209,6 +250,140 @@ let tests =
             Expect.stringContains
                 (raisedMessage (fun () ->
                     Pharmacokinetics.runPart { s with Ablation = false } { Model = "fused gate"; Seed = s.Seed }
+                    |> ignore))
+                "there is no part 'fused gate'"
+                "no ablation part without the ablation"
+        }
+
+        test "tumour from task results read back from JSON, in reverse order = the one-process run" {
+            let s = TumourTasks.settings "tiny"
+            let tasks = TumourTasks.experiment.Tasks "tiny"
+
+            Expect.equal
+                tasks.Length
+                21
+                "physics, 5 networks and 4 ablation variants, each at 2 seeds (its noise draw and network seed), uncertainty"
+
+            let fromTasks = Tumour.assemble s (tumourFromTasks.Force())
+            let direct = Tumour.run s
+
+            // Every number bit for bit, except the LSTM's and the transformer's: their last digits are not repeatable
+            // from run to run (seen: 3e-16), so theirs agree to 1e-10.
+            let same (what: string) (a: Tumour.ModelResult[]) (b: Tumour.ModelResult[]) =
+                Expect.equal
+                    (a |> Array.map (fun m -> m.Name))
+                    (b |> Array.map (fun m -> m.Name))
+                    $"{what}: the same rows"
+
+                for a, b in Array.zip a b do
+                    let numbers (m: Tumour.ModelResult) =
+                        Array.concat [
+                            [|
+                                m.InDomainMse
+                                m.OutOfDomainMse
+                                m.TrainMse
+                                m.ValidationMse
+                                m.ResidualNorm
+                            |]
+                            m.SeedInDomainMse
+                            m.SeedOutOfDomainMse
+                            m.Kill
+                            m.Burden |> Array.concat |> Array.collect (fun (t, u) -> [| t; u |])
+                            m.Parameters |> Array.collect snd
+                        ]
+
+                    let x, y = numbers a, numbers b
+                    Expect.equal x.Length y.Length $"{a.Name}: as many numbers"
+
+                    if a.Name = "LSTM" || a.Name = "Transformer" then
+                        for u, v in Array.zip x y do
+                            Expect.isTrue
+                                (abs (u - v) <= 1e-10 || (Double.IsNaN u && Double.IsNaN v))
+                                $"{a.Name}: {u} against {v}"
+                    else
+                        Expect.equal
+                            (Array.map bits x)
+                            (Array.map bits y)
+                            $"{a.Name}: MSEs, residual, curves, parameters"
+
+                    Expect.equal (Array.map fst a.Parameters) (Array.map fst b.Parameters) $"{a.Name}: parameter names"
+                    Expect.equal a.Epochs b.Epochs $"{a.Name}: epochs"
+                    Expect.equal a.Description b.Description $"{a.Name}: description"
+
+            same "models" fromTasks.Models direct.Models
+            same "ablation" fromTasks.Ablation direct.Ablation
+            Expect.equal fromTasks.Models.Length 7 "prior, fitted and 5 network models"
+            Expect.equal fromTasks.Ablation.Length 4 "the four ablation variants"
+            Expect.equal fromTasks.Models[1].SeedOutOfDomainMse.Length 2 "the fit at two seeds"
+            Expect.equal (snd fromTasks.Models[2].Parameters[0]).Length 2 "the hybrid's D at two seeds"
+
+            Expect.equal (bits fromTasks.TruthResidualNorm) (bits direct.TruthResidualNorm) "the truth's residual"
+
+            let calibration (o: Tumour.Outcome) =
+                o.Uncertainty
+                |> Array.map (fun u -> u.Method, u.Split, bits u.Calibration.Ece, bits u.Nll, bits u.Crps, bits u.Rmse)
+
+            Expect.equal (calibration fromTasks).Length 4 "the deep ensemble and MC dropout, in and out of domain"
+            Expect.equal (calibration fromTasks) (calibration direct) "the uncertainty experiment"
+
+            Expect.equal
+                (tumourMarkdown (tumourTimeless fromTasks))
+                (tumourMarkdown (tumourTimeless direct))
+                "the section, wall times aside"
+        }
+
+        test "tumour: the section's files keep the long-format results file beside the wide error table" {
+            let s = TumourTasks.settings "tiny"
+            let results = tumourResults.Force()
+            let dir = Path.Combine(Path.GetTempPath(), $"tumour-files-{Guid.NewGuid()}")
+            Directory.CreateDirectory dir |> ignore
+
+            try
+                // As `Experiment.inProcess` and the sweep's merge do: the rows first, then the section's own files.
+                Experiment.writeResults TumourTasks.Name dir results
+                TumourReport.write dir (Tumour.assemble s (tumourFromTasks.Force())) |> ignore
+
+                let key (r: Hybrid.Models.Common.ResultRow) =
+                    r.Case, r.Model, r.Split, r.Metric, r.Seed, bits r.Value
+
+                let written =
+                    Hybrid.Models.Common.ResultRow.readCsv (Path.Combine(dir, Experiment.resultsFile TumourTasks.Name))
+
+                Expect.equal
+                    (Array.map key written)
+                    (Array.map key (Experiment.resultRows results))
+                    "tumour-results.csv: every task's rows"
+
+                Expect.isTrue (File.Exists(Path.Combine(dir, "tumour-errors.csv"))) "the wide error table"
+            finally
+                Directory.Delete(dir, true)
+        }
+
+        test "tumour: a part missing from the results is named, an unknown part is refused" {
+            let s = TumourTasks.settings "tiny"
+
+            let withoutHybrid =
+                tumourFromTasks.Force()
+                |> List.filter (fun (p, _) -> not (p.Model = "hybrid" && p.Seed = 2))
+
+            Expect.stringContains
+                (raisedMessage (fun () -> Tumour.assemble s withoutHybrid |> ignore))
+                "the part hybrid (seed 2) has no result"
+                "names the missing part"
+
+            let unknown =
+                raisedMessage (fun () -> Tumour.runPart s { Model = "GRU"; Seed = 1 } |> ignore)
+
+            Expect.stringContains unknown "there is no part 'GRU'" "names the part"
+
+            Expect.stringContains
+                unknown
+                "physics, hybrid, neural ODE (no physics), LSTM, Transformer, PINN, separate rates, lambda schedule, fused scalar, fused gate, uncertainty"
+                "lists the parts"
+
+            Expect.stringContains
+                (raisedMessage (fun () ->
+                    Tumour.runPart { s with Ablation = false } { Model = "fused gate"; Seed = 1 }
                     |> ignore))
                 "there is no part 'fused gate'"
                 "no ablation part without the ablation"

@@ -214,9 +214,20 @@ let tests =
                     |> Array.sort
 
                 Expect.contains (files dir) "lorenz96-claims.csv" "the claims file"
-                Expect.equal (files dir) (files reference) "the one-process run's files"
+                // The tasks' rows in long format: what the section writes beside the one-process run's files.
+                let results = Experiment.resultsFile "lorenz96"
+                Expect.contains (files dir) results "the results file"
 
-                for f in files dir |> Array.filter (fun f -> f.EndsWith ".csv") do
+                let rows = Hybrid.Models.Common.ResultRow.readCsv (Path.Combine(dir, results))
+
+                Expect.isTrue
+                    (rows
+                     |> Array.exists (fun r -> r.Model = "hybrid (X + CNN)" && r.Split = "test" && r.Metric = "mse"))
+                    "the CNN hybrid's test MSE per seed"
+
+                Expect.equal (files dir |> Array.filter ((<>) results)) (files reference) "the one-process run's files"
+
+                for f in files reference |> Array.filter (fun f -> f.EndsWith ".csv") do
                     Expect.equal
                         (csvWithoutTimes (Path.Combine(dir, f)))
                         (csvWithoutTimes (Path.Combine(reference, f)))

@@ -215,10 +215,17 @@ let tests =
                 "validation data come from the training schedules only, never a test schedule"
         }
 
-        // The tuning trial of the hybrid (`Only`, its default rate and width) must train exactly what the whole
-        // run trains (same seed, noise, fit times, physics start): its validation MSE equal to the whole run's.
+        // The tuning trial of the hybrid (its part, its default rate and width) must train exactly what the whole run
+        // trains (same seed, noise, fit times, physics start): its validation MSE equal to the whole run's.
         test "tumour: a tiny run reports validation MSEs, and a tuning trial scores the hybrid as the whole run does" {
-            let s = TumourTasks.baseSettings "tiny"
+            // One seed, no ablation or uncertainty: the validation MSEs need no more.
+            let s = {
+                TumourTasks.baseSettings "tiny" with
+                    Seeds = [ 1 ]
+                    Ablation = false
+                    Uncertainty = CaseUncertainty.off
+            }
+
             let outcome = Tumour.run s
 
             Expect.equal
@@ -237,18 +244,22 @@ let tests =
             for m in outcome.Models do
                 Expect.isTrue (Double.IsFinite m.ValidationMse && m.ValidationMse > 0.0) $"{m.Name}: {m.ValidationMse}"
 
-            let hybrid =
-                (outcome.Models |> Array.find (fun m -> m.Name = "hybrid (D r + MLP kill)")).ValidationMse
+            // The PINN's trial also needs the hybrid's D, r of its seed.
+            for key, name in [ "hybrid", "hybrid (D r + MLP kill)"; "PINN", "PINN" ] do
+                let run = (outcome.Models |> Array.find (fun m -> m.Name = name)).ValidationMse
 
-            let trial = TumourTuning.score "tiny" "hybrid" 1 [||]
-            Expect.floatClose Accuracy.veryHigh trial hybrid "the trial's validation MSE"
+                Expect.equal
+                    (BitConverter.DoubleToInt64Bits(TumourTuning.score "tiny" key 1 [||]))
+                    (BitConverter.DoubleToInt64Bits run)
+                    $"the {key}'s trial with no tuned values: the run's validation MSE"
 
             let off =
-                Tumour.run {
-                    s with
-                        EarlyStopping = EarlyStopping.off
-                        Only = [ "hybrid" ]
-                }
+                Tumour.runPart
+                    {
+                        s with
+                            EarlyStopping = EarlyStopping.off
+                    }
+                    { Model = "hybrid"; Seed = 1 }
 
             Expect.isTrue (Double.IsNaN off.Models[0].ValidationMse) "EarlyStopping.off: no validation times, NaN"
         }
