@@ -201,7 +201,10 @@ let StandardErrorSuffix = " SE"
 /// the covariance cannot be formed — a parameter the residuals do not determine (JᵀJ singular) or no more residuals
 /// than parameters, which `Covariance.gaussNewton` refuses — every standard error is +∞ (the data do not bound
 /// them; a trained model is still reported) and the reason goes to standard error.
-let standardErrorsOf (residuals: unit -> torch.Tensor) (parameters: (string * Hybrid.Numerics.Param)[]) : (string * float)[] =
+let standardErrorsOf
+    (residuals: unit -> torch.Tensor)
+    (parameters: (string * Hybrid.Numerics.Param)[])
+    : (string * float)[] =
     let errors =
         try
             (Covariance.gaussNewton residuals (Array.map snd parameters)).StandardErrors
