@@ -57,6 +57,7 @@ type SweepRunArgs =
     | [<Unique>] Limit of tasks: int
     | [<Unique; Hidden; CustomCommandLine("--record-exit")>] Record_Exit of code: int
     | [<Unique; Hidden>] Log of file: string
+    | [<Hidden>] Worker
     | [<MainCommand; ExactlyOnce>] Folder of folder: string
 
     interface IArgParserTemplate with
@@ -73,6 +74,7 @@ type SweepRunArgs =
             | Limit _ -> "with --on slurm: at most this many array tasks at once (default 16)."
             | Record_Exit _ -> "record that the task of --index exited with this code (the sbatch script calls it)."
             | Log _ -> "the task's standard-error log whose last lines --record-exit keeps."
+            | Worker -> "run the tasks whose indices arrive on standard input, one a line (the local pool's workers)."
             | Folder _ -> "the sweep's folder (written by hybrid sweep plan)."
 
 /// `hybrid sweep status <folder>`.
@@ -229,6 +231,8 @@ type Command =
     | SweepRunOne of folder: string * index: int option * threads: int option
     /// `hybrid sweep run --index N --record-exit code --log file`.
     | SweepRecordExit of folder: string * index: int option * code: int * log: string option
+    /// `hybrid sweep run <folder> --worker`: run the tasks whose indices arrive on standard input.
+    | SweepWorker of folder: string * threads: int option
     /// `hybrid sweep run --on …`.
     | SweepRun of folder: string * backend: Backend * retry: bool * threads: int option * dryRun: bool * limit: int
     /// `hybrid sweep status`.
@@ -345,6 +349,7 @@ let parse (argv: string[]) : Command =
                     p.TryGetResult SweepRunArgs.Index
                 with
                 | Some code, _, index -> SweepRecordExit(folder, index, code, p.TryGetResult SweepRunArgs.Log)
+                | None, None, None when p.Contains SweepRunArgs.Worker -> SweepWorker(folder, threads)
                 | None, Some text, _ -> all (backendOf p text)
                 | None, None, Some i -> SweepRunOne(folder, Some i, threads)
                 | None, None, None when not (isNull (System.Environment.GetEnvironmentVariable "SLURM_ARRAY_TASK_ID")) ->

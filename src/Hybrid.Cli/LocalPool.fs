@@ -1,7 +1,8 @@
-/// The local back end of `hybrid sweep run`: a pool of k child processes (`hybrid sweep run <folder> --index N
-/// --threads t`), each running one task and writing its result; the pool starts the next task as one ends,
-/// records a child that died without a result as failed (exit code and the last lines of its log), and prints
-/// progress on standard error.
+/// The local back end of `hybrid sweep run`: a pool of k worker processes (`hybrid sweep run <folder> --worker
+/// --threads t`), each running one task at a time and many tasks in its life (so the cases' per-process caches and
+/// libtorch's start are shared by the tasks it runs); the pool hands the next task to a worker as it finishes one,
+/// writes each task's output into its own log, records a task whose worker died without a result as failed (exit
+/// code and the last lines of its log) and starts another worker, and prints progress on standard error.
 module internal Hybrid.Cli.LocalPool
 
 open System
@@ -30,54 +31,79 @@ let shape (workers: int option) (threads: int option) : int * int =
     | None, Some t -> max 1 (cores / t), t
     | None, None -> cores, 1
 
-type private Child = {
+// The task a worker is running: its entry, its log and its clock; `Streams` counts the finish markers read
+// (stdout and stderr: both mean all of the task's output has been read).
+type private Running = {
     Entry: SweepStatus.Entry
-    Process: Process
     Log: StreamWriter
     Clock: Stopwatch
+    mutable Streams: int
+    mutable Code: int
 }
 
-let private start (folder: string) (threads: int) (entry: SweepStatus.Entry) : Child =
+type private Worker = {
+    Process: Process
+    mutable Current: Running option
+    /// Output read while no task runs (start-up, shut-down).
+    Idle: StreamWriter
+}
+
+let private start (folder: string) (threads: int) (number: int) : Worker =
     let exe, leading = selfCommand ()
     let info = ProcessStartInfo exe
 
-    for a in
-        leading
-        @ [
-            "sweep"
-            "run"
-            folder
-            "--index"
-            string entry.Index
-            "--threads"
-            string threads
-        ] do
+    for a in leading @ [ "sweep"; "run"; folder; "--worker"; "--threads"; string threads ] do
         info.ArgumentList.Add a
 
+    info.RedirectStandardInput <- true
     info.RedirectStandardOutput <- true
     info.RedirectStandardError <- true
     info.UseShellExecute <- false
-    let logPath = SweepFolder.logPath folder entry.Id
-    Directory.CreateDirectory(Path.GetDirectoryName logPath) |> ignore
-    let log = new StreamWriter(logPath, false, AutoFlush = true)
+    let idlePath = Path.Combine(folder, "logs", $"worker-{number}.log")
+    Directory.CreateDirectory(Path.GetDirectoryName idlePath) |> ignore
     let p = new Process(StartInfo = info)
 
-    let write (line: string) =
-        if not (isNull line) then
-            lock log (fun () -> log.WriteLine line)
+    let w = {
+        Process = p
+        Current = None
+        Idle = new StreamWriter(idlePath, true, AutoFlush = true)
+    }
 
-    p.OutputDataReceived.Add(fun e -> write e.Data)
-    p.ErrorDataReceived.Add(fun e -> write e.Data)
+    let read (line: string) =
+        if not (isNull line) then
+            lock w (fun () ->
+                match w.Current with
+                | Some r when line.StartsWith Sweep.WorkerMarker ->
+                    let parts = line.Substring(Sweep.WorkerMarker.Length).Trim().Split ' '
+                    r.Code <- int parts[1]
+                    r.Streams <- r.Streams + 1
+                | Some r -> r.Log.WriteLine line
+                | None -> w.Idle.WriteLine line)
+
+    p.OutputDataReceived.Add(fun e -> read e.Data)
+    p.ErrorDataReceived.Add(fun e -> read e.Data)
     p.Start() |> ignore
     p.BeginOutputReadLine()
     p.BeginErrorReadLine()
+    w
 
-    {
-        Entry = entry
-        Process = p
-        Log = log
-        Clock = Stopwatch.StartNew()
-    }
+// Hands `entry` to the idle worker `w`: its output goes to the task's log from now on.
+let private assign (folder: string) (w: Worker) (entry: SweepStatus.Entry) =
+    let logPath = SweepFolder.logPath folder entry.Id
+    Directory.CreateDirectory(Path.GetDirectoryName logPath) |> ignore
+
+    lock w (fun () ->
+        w.Current <-
+            Some {
+                Entry = entry
+                Log = new StreamWriter(logPath, false, AutoFlush = true)
+                Clock = Stopwatch.StartNew()
+                Streams = 0
+                Code = 0
+            })
+
+    w.Process.StandardInput.WriteLine(string entry.Index)
+    w.Process.StandardInput.Flush()
 
 /// Runs the unfinished tasks of the sweep in `folder` (with `retry` the failed ones too) on `workers` processes of
 /// `threads` libtorch threads each. Returns 0 when every task of the plan is done, 1 otherwise (with a line
@@ -91,18 +117,22 @@ let run (folder: string) (workers: int) (threads: int) (retry: bool) : int =
     let mutable failed = if retry then 0 else failedBefore
     let durations = ResizeArray<float>()
     let queue = Collections.Generic.Queue pending
-    let running = ResizeArray<Child>()
+    let pool = ResizeArray<Worker>()
+    let mutable started = 0
 
-    // A pool stopped by a signal (Ctrl+C, SIGTERM) stops its children too; their tasks stay missing.
-    let stopChildren () =
-        for c in running.ToArray() do
+    // A pool stopped by a signal (Ctrl+C, SIGTERM) stops its workers too; their tasks stay missing.
+    let stopWorkers () =
+        for w in pool.ToArray() do
             try
-                if not c.Process.HasExited then
-                    c.Process.Kill true
+                if not w.Process.HasExited then
+                    w.Process.Kill true
             with _ ->
                 ()
 
-    use _ = AppDomain.CurrentDomain.ProcessExit.Subscribe(fun _ -> stopChildren ())
+    use _ = AppDomain.CurrentDomain.ProcessExit.Subscribe(fun _ -> stopWorkers ())
+
+    let running () =
+        pool |> Seq.filter (fun w -> w.Current.IsSome) |> Seq.length
 
     let progress () =
         let perTask =
@@ -111,47 +141,91 @@ let run (folder: string) (workers: int) (threads: int) (retry: bool) : int =
             else
                 Some(Seq.average durations)
 
-        eprintfn "sweep: %s" (SweepStatus.progressLine total finished running.Count failed perTask workers)
+        eprintfn "sweep: %s" (SweepStatus.progressLine total finished (running ()) failed perTask workers)
 
     eprintfn
         $"sweep: {folder}: {total} tasks, {finishedBefore} done already, {pending.Length} to run on {workers} processes of {threads} thread(s)"
 
+    // Books the end of the task `r`: done when its result is on disk, failed otherwise (its `.err` written by the
+    // worker, or here with the exit code and the log's last lines when the worker died).
+    let finish (r: Running) (code: int) =
+        lock r.Log (fun () -> r.Log.Dispose())
+        let id = r.Entry.Id
+
+        if File.Exists(SweepFolder.resultPath folder id) then
+            finished <- finished + 1
+            durations.Add r.Clock.Elapsed.TotalSeconds
+        else
+            failed <- failed + 1
+
+            if not (File.Exists(SweepFolder.errorPath folder id)) then
+                SweepFolder.writeError folder id code (SweepFolder.lastLines 20 (SweepFolder.logPath folder id))
+
+            eprintfn
+                $"sweep: task {r.Entry.Index} ({TaskSpec.describe r.Entry.Task}) failed with exit code {code}; its log: {SweepFolder.logPath folder id}"
+
     let mutable changed = false
 
-    while queue.Count > 0 || running.Count > 0 do
-        while queue.Count > 0 && running.Count < workers do
-            running.Add(start folder threads (queue.Dequeue()))
+    while queue.Count > 0 || running () > 0 do
+        // Idle workers take the next tasks; new workers start while tasks wait and the pool is not full.
+        for w in pool.ToArray() do
+            if w.Current.IsNone && queue.Count > 0 && not w.Process.HasExited then
+                assign folder w (queue.Dequeue())
 
-        // One line per ended task, once the pool has started the next one.
+        while queue.Count > 0 && pool.Count < workers do
+            started <- started + 1
+            let w = start folder threads started
+            pool.Add w
+            assign folder w (queue.Dequeue())
+
+        // One line per ended task, once the pool has handed out the next one.
         if changed then
             progress ()
             changed <- false
 
-        let ended = running |> Seq.tryFind (fun c -> c.Process.HasExited)
+        let ended =
+            pool
+            |> Seq.tryPick (fun w ->
+                lock w (fun () ->
+                    match w.Current with
+                    | Some r when r.Streams >= 2 ->
+                        w.Current <- None
+                        Some(w, r, r.Code, false)
+                    | Some r when w.Process.HasExited -> Some(w, r, 0, true)
+                    | _ -> None))
 
         match ended with
-        | None -> Threading.Thread.Sleep 100
-        | Some c ->
-            c.Process.WaitForExit()
-            running.Remove c |> ignore
-            let code = c.Process.ExitCode
-            lock c.Log (fun () -> c.Log.Dispose())
-            c.Process.Dispose()
-            let id = c.Entry.Id
+        | None ->
+            // A worker that ended between tasks (it should not) leaves the pool; another starts if tasks wait.
+            for w in pool.ToArray() do
+                if w.Current.IsNone && w.Process.HasExited then
+                    pool.Remove w |> ignore
+                    w.Idle.Dispose()
 
-            if File.Exists(SweepFolder.resultPath folder id) then
-                finished <- finished + 1
-                durations.Add c.Clock.Elapsed.TotalSeconds
+            Threading.Thread.Sleep 50
+        | Some(w, r, code, died) ->
+            if died then
+                // Read the rest of its output into the task's log before booking the failure.
+                w.Process.WaitForExit()
+                lock w (fun () -> w.Current <- None)
+                finish r w.Process.ExitCode
+                pool.Remove w |> ignore
+                w.Idle.Dispose()
+                w.Process.Dispose()
             else
-                failed <- failed + 1
-
-                if not (File.Exists(SweepFolder.errorPath folder id)) then
-                    SweepFolder.writeError folder id code (SweepFolder.lastLines 20 (SweepFolder.logPath folder id))
-
-                eprintfn
-                    $"sweep: task {c.Entry.Index} ({TaskSpec.describe c.Entry.Task}) failed with exit code {code}; its log: {SweepFolder.logPath folder id}"
+                finish r code
 
             changed <- true
+
+    // Every task has ended: the workers read the end of their input and exit.
+    for w in pool do
+        try
+            w.Process.StandardInput.Close()
+            w.Process.WaitForExit 10000 |> ignore
+        with _ ->
+            ()
+
+        w.Idle.Dispose()
 
     if changed then
         progress ()

@@ -92,6 +92,7 @@ let main argv =
         | Arguments.SweepPlan(folder, key, only) -> Sweep.plan folder key only
         | Arguments.SweepRunOne(folder, index, threads) -> Sweep.runOne folder index threads
         | Arguments.SweepRecordExit(folder, index, code, log) -> Sweep.recordExit folder index code log
+        | Arguments.SweepWorker(folder, threads) -> Sweep.worker folder threads
         | Arguments.SweepRun(folder, backend, retry, threads, dryRun, limit) ->
             sweepRun folder backend retry threads dryRun limit
         | Arguments.SweepStatus folder -> Sweep.status folder

@@ -59,6 +59,28 @@ let private entryOf (folder: string) (index: int option) =
 
     entries[i]
 
+// Runs the task of `entry` in this process and writes its result, or its `.err` file (code 1 and the error)
+// when it raises; returns the exit code.
+let private runEntry (folder: string) (entry: SweepStatus.Entry) : int =
+    eprintfn $"sweep: task {entry.Index} ({TaskSpec.describe entry.Task}, id {entry.Id}) ..."
+
+    try
+        let e = ReportTasks.find entry.Task.Experiment
+        let files = SweepFolder.filesPath folder entry.Id
+        Directory.CreateDirectory files |> ignore
+
+        let r =
+            LineChart.withPages Hybrid.Charts.ReportPages.write (fun () -> Experiment.run e files entry.Task)
+
+        SweepFolder.writeResult folder r
+        eprintfn $"sweep: task {entry.Index} done in {r.Seconds:F1} s"
+        0
+    with e ->
+        eprintfn "%s" (e.ToString())
+        let lines = e.ToString().Split('\n') |> Array.truncate 20 |> Array.toList
+        SweepFolder.writeError folder entry.Id 1 lines
+        1
+
 /// `hybrid sweep run --index N`: runs one task in this process (skipped when it is done) and writes its result,
 /// or its `.err` file (exit code 1 and the error) when it raises.
 let runOne (folder: string) (index: int option) (threads: int option) : int =
@@ -69,24 +91,43 @@ let runOne (folder: string) (index: int option) (threads: int option) : int =
         0
     else
         threadsFor threads |> Option.iter Engine.useThreads
-        eprintfn $"sweep: task {entry.Index} ({TaskSpec.describe entry.Task}, id {entry.Id}) ..."
+        runEntry folder entry
 
-        try
-            let e = ReportTasks.find entry.Task.Experiment
-            let files = SweepFolder.filesPath folder entry.Id
-            Directory.CreateDirectory files |> ignore
+/// The line a worker (`worker`) writes on standard output and on standard error after each task, followed by the
+/// task's index and exit code. Each stream is ordered, so a pool that has read the marker on both has read all of
+/// the task's output.
+[<Literal>]
+let WorkerMarker = "##hybrid-sweep-worker## finished"
 
-            let r =
-                LineChart.withPages Hybrid.Charts.ReportPages.write (fun () -> Experiment.run e files entry.Task)
+/// `hybrid sweep run --worker`: the local pool's worker. Reads task indices from standard input, one a line, and
+/// runs each in this process as `--index` would (a finished task skipped), then writes `WorkerMarker`, the index
+/// and the exit code on both output streams; ends at the end of its input. One process runs many tasks, so the
+/// cases' per-process caches (a truth, a physics fit) serve every task after the first, and the process start and
+/// libtorch's initialisation are paid once. A task that ends the process (a crash, an `exit`) ends the worker: the
+/// pool records the task as failed and starts another worker.
+let worker (folder: string) (threads: int option) : int =
+    threadsFor threads |> Option.iter Engine.useThreads
+    let mutable line = Console.In.ReadLine()
 
-            SweepFolder.writeResult folder r
-            eprintfn $"sweep: task {entry.Index} done in {r.Seconds:F1} s"
-            0
-        with e ->
-            eprintfn "%s" (e.ToString())
-            let lines = e.ToString().Split('\n') |> Array.truncate 20 |> Array.toList
-            SweepFolder.writeError folder entry.Id 1 lines
-            1
+    while not (isNull line) do
+        let index = Int32.Parse(line.Trim(), Globalization.CultureInfo.InvariantCulture)
+        let entry = entryOf folder (Some index)
+
+        let code =
+            if entry.State = SweepStatus.Done then
+                eprintfn $"sweep: task {entry.Index} ({TaskSpec.describe entry.Task}) is done already; skipped"
+                0
+            else
+                runEntry folder entry
+
+        let marker = $"{WorkerMarker} {index} {code}"
+        Console.Error.WriteLine marker
+        Console.Error.Flush()
+        Console.Out.WriteLine marker
+        Console.Out.Flush()
+        line <- Console.In.ReadLine()
+
+    0
 
 /// `hybrid sweep run --index N --record-exit code --log file`: records a task's failure (its exit code and the
 /// last lines of its log) unless it wrote its result.

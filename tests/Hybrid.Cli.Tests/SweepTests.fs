@@ -339,6 +339,20 @@ let tests =
 
             let code, _, err = hybrid 300 [] [ "sweep"; "run"; folder; "--on"; "local:2" ]
             Expect.equal code 0 $"run: {err}"
+            // Two worker processes ran the 12 tasks, and each task's log holds its own output and no other's.
+            let logs = Path.Combine(folder, "logs")
+            Expect.equal (Directory.GetFiles(logs, "worker-*.log").Length) 2 "two workers for twelve tasks"
+            let plan = SweepStatus.read folder
+
+            for e in plan do
+                let i = e.Index
+                let log = File.ReadAllText(SweepFolder.logPath folder e.Id)
+                Expect.stringContains log $"sweep: task {i} done in" $"task {i}'s log"
+
+                for j in 0 .. plan.Length - 1 do
+                    if j <> i then
+                        Expect.isFalse (log.Contains $"sweep: task {j} (") $"task {j}'s output is not in task {i}'s log"
+
             let code, _, err = hybrid 120 [] [ "sweep"; "merge"; folder ]
             Expect.equal code 0 $"merge: {err}"
             expectSameFiles (Path.Combine(folder, "report"))
