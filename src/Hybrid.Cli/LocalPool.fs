@@ -1,8 +1,9 @@
 /// The local back end of `hybrid sweep run`: a pool of k worker processes (`hybrid sweep run <folder> --worker
 /// --threads t`), each running one task at a time and many tasks in its life (so the cases' per-process caches and
-/// libtorch's start are shared by the tasks it runs); the pool hands the next task to a worker as it finishes one,
-/// writes each task's output into its own log, records a task whose worker died without a result as failed (exit
-/// code and the last lines of its log) and starts another worker, and prints progress on standard error.
+/// libtorch's start are shared by the tasks it runs). The pool hands a worker its next task as it finishes one,
+/// longest first (`TaskOrder`), writes each task's output into its own log, records a task whose worker died
+/// without a result as failed (exit code and the last lines of its log) and starts another worker, and prints
+/// progress on standard error.
 module internal Hybrid.Cli.LocalPool
 
 open System
@@ -116,7 +117,8 @@ let run (folder: string) (workers: int) (threads: int) (retry: bool) : int =
     let mutable finished = finishedBefore
     let mutable failed = if retry then 0 else failedBefore
     let durations = ResizeArray<float>()
-    let queue = Collections.Generic.Queue pending
+    let queue = ResizeArray pending
+    let mutable measured = TaskOrder.measuredIn folder entries
     let pool = ResizeArray<Worker>()
     let mutable started = 0
 
@@ -154,7 +156,11 @@ let run (folder: string) (workers: int) (threads: int) (retry: bool) : int =
 
         if File.Exists(SweepFolder.resultPath folder id) then
             finished <- finished + 1
-            durations.Add r.Clock.Elapsed.TotalSeconds
+            let seconds = r.Clock.Elapsed.TotalSeconds
+            durations.Add seconds
+            let kind = TaskOrder.kindOf r.Entry.Task
+
+            measured <- measured.Add(kind, seconds :: (measured.TryFind kind |> Option.defaultValue []))
         else
             failed <- failed + 1
 
@@ -164,19 +170,33 @@ let run (folder: string) (workers: int) (threads: int) (retry: bool) : int =
             eprintfn
                 $"sweep: task {r.Entry.Index} ({TaskSpec.describe r.Entry.Task}) failed with exit code {code}; its log: {SweepFolder.logPath folder id}"
 
+    // The next task, longest first (`TaskOrder`), taken off the queue.
+    let dequeue () =
+        let kinds = [
+            for w in pool do
+                match w.Current with
+                | Some r -> TaskOrder.kindOf r.Entry.Task
+                | None -> ()
+        ]
+
+        let i = (TaskOrder.next (List.ofSeq queue) measured kinds).Value
+        let e = queue[i]
+        queue.RemoveAt i
+        e
+
     let mutable changed = false
 
     while queue.Count > 0 || running () > 0 do
         // Idle workers take the next tasks; new workers start while tasks wait and the pool is not full.
         for w in pool.ToArray() do
             if w.Current.IsNone && queue.Count > 0 && not w.Process.HasExited then
-                assign folder w (queue.Dequeue())
+                assign folder w (dequeue ())
 
         while queue.Count > 0 && pool.Count < workers do
             started <- started + 1
             let w = start folder threads started
             pool.Add w
-            assign folder w (queue.Dequeue())
+            assign folder w (dequeue ())
 
         // One line per ended task, once the pool has handed out the next one.
         if changed then

@@ -10,6 +10,7 @@ open System.IO
 open Expecto
 open Hybrid.Models.Tasks
 open Hybrid.Models.Report
+open Hybrid.Cli
 
 let private temporaryFolder () =
     let folder =
@@ -220,6 +221,50 @@ let tests =
                     "ERROR: --on local:0: the pool size must be a whole number ≥ 1, e.g. local:2."
                     "message"
             | other -> failtest $"local:0 parsed as {other}"
+        }
+
+        test "the pool hands out unmeasured kinds first, then the costliest kind, in plan order among equals" {
+            let entry i model seed : SweepStatus.Entry = {
+                Index = i
+                Id = string i
+                Task = TaskSpec.create "case" "quick" model seed
+                State = SweepStatus.Missing
+            }
+
+            let kind model =
+                TaskOrder.kindOf (TaskSpec.create "case" "quick" model 0)
+
+            let pending = [ entry 0 "physics" 0; entry 1 "MLP" 1; entry 2 "LSTM" 1; entry 3 "LSTM" 2 ]
+            let next = Hybrid.Cli.TaskOrder.next
+
+            // Nothing measured: plan order, skipping a kind already running (being measured).
+            Expect.equal (next pending Map.empty []) (Some 0) "first unmeasured"
+            Expect.equal (next pending Map.empty [ kind "physics"; kind "MLP" ]) (Some 2) "LSTM not running yet"
+
+            // All measured: the costliest (LSTM, mean 30 s) first, its first seed first.
+            let measured =
+                Map.ofList [
+                    kind "physics", [ 1.0 ]
+                    kind "MLP", [ 5.0; 7.0 ]
+                    kind "LSTM", [ 20.0; 40.0 ]
+                ]
+
+            Expect.equal (next pending measured []) (Some 2) "costliest kind"
+            Expect.equal (next [ entry 0 "physics" 0; entry 1 "MLP" 1 ] measured []) (Some 1) "MLP (6 s) before physics"
+
+            // A kind being measured (running, no time yet) waits behind every measured one.
+            let partly = measured |> Map.remove (kind "LSTM")
+
+            Expect.equal (next pending partly [ kind "LSTM" ]) (Some 1) "measured MLP before the running LSTM's seeds"
+            Expect.equal (next [] measured []) None "nothing pending"
+
+            // A data share is part of the kind: another share is another kind, measured or not.
+            let share (s: float) = {
+                (TaskSpec.create "data-efficiency" "quick" "lorenz96" 0) with
+                    Share = Some s
+            }
+
+            Expect.notEqual (TaskOrder.kindOf (share 0.5)) (TaskOrder.kindOf (share 1.0)) "share in the kind"
         }
 
         test "the Slurm array lists the unfinished tasks' indices as ranges, with the threads and the failure record" {
