@@ -84,14 +84,15 @@ type Simulator
             Error
                 "the rollout has state events, which stop and restart the integration; the generated kernels run one uninterrupted schedule"
         elif Scheme.isAdaptive options.Scheme then
-            if dtype <> torch.ScalarType.Float64 then
+            match pointKernels.Value with
+            | Error why -> Error why
+            | Ok _ when dtype <> torch.ScalarType.Float64 ->
                 Error
                     $"the generated kernels run {options.Scheme} in float64 only, and the simulator computes in {dtype} (its steps would differ from the eager back end's)"
-            elif wantsGradients u0 then
+            | Ok _ when wantsGradients u0 ->
                 Error
                     $"the rollout needs gradients (grad mode is on and the initial state, a parameter or a network requires grad), and the generated kernels run {options.Scheme} forward only (run it under torch.no_grad() for a forward solve)"
-            else
-                pointKernels.Value |> Result.map KernelRun.Adaptive
+            | Ok kernels -> Ok(KernelRun.Adaptive kernels)
         elif Integrators.isImex options.Scheme then
             Error $"{options.Scheme} is an IMEX scheme; the generated kernels are explicit (Euler, Heun, SspRk3, Rk4)"
         else
