@@ -42,6 +42,7 @@ let main argv =
         Compiler.LargeModelTests.tests
         Kernels.KernelTests.tests
         Kernels.DerivativeTests.tests
+        Kernels.AdaptiveKernelTests.tests
         Training.UdeTests.tests
         Training.FusionTests.tests
         Training.FusedRolloutTests.tests

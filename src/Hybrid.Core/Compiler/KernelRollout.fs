@@ -15,6 +15,13 @@ type internal KernelSchedule = {
     Segment: int
 }
 
+/// How the generated kernels run a rollout: fixed steps on a schedule, or an adaptive scheme on a point system.
+type internal KernelRun =
+    /// An explicit Runge–Kutta scheme (Euler, Heun, SspRk3, Rk4) on its kernel simulator and schedule.
+    | Fixed of KernelSimulator * KernelSchedule
+    /// Dopri5, Rodas4 or Auto on a point system's kernels (forward only).
+    | Adaptive of PointKernels
+
 /// Running a `Simulator`'s rollouts on the generated kernels: which rollouts they can run, and running them
 /// with the same inputs and result as `Rollout.run`.
 module internal KernelRollout =
@@ -109,5 +116,86 @@ module internal KernelRollout =
             Fields = kernels.Fields
             Times = Array.copy o.SaveTimes
             Values = values
+            Backend = Backend.Kernels
+        }
+
+    /// Runs an adaptive rollout (`Dopri5`, `Rodas4`, `Auto`) of a point system on the generated kernels
+    /// (`AdaptiveKernels`): the same checks, steps and result as `Rollout.run` on the eager back end, to round-off,
+    /// without gradients (the caller sends rollouts that need them to the eager back end).
+    let runAdaptive
+        (kernels: PointKernels)
+        (fields: string[])
+        (u0: torch.Tensor[])
+        (theta: torch.Tensor[])
+        (o: RolloutOptions)
+        : Trajectory =
+        use _ = TorchGuard.enter "Simulator.Simulate"
+
+        if u0.Length <> fields.Length then
+            let names = String.Join(", ", fields)
+
+            raise (
+                HybridException(
+                    $"The initial state has {u0.Length} tensors but the system has {fields.Length} fields ({names})."
+                )
+            )
+
+        Rollout.validate o
+        let tolerances = Rollout.tolerances fields o
+        let batch = int u0[0].shape[0]
+
+        let toArray (x: torch.Tensor) =
+            x.detach().to_type(torch.ScalarType.Float64).cpu().contiguous().data<float>().ToArray()
+
+        let start = u0 |> Array.map toArray
+
+        if start |> Array.exists (fun v -> v.Length <> batch) then
+            raise (
+                HybridException(
+                    $"""The initial state of a point system has one value per trajectory in each field ([{batch}]); got shapes {String.Join(", ", u0 |> Array.map (fun x -> ShapeText.ofShape x.shape))}."""
+                )
+            )
+
+        let thetaValues = theta |> Array.collect toArray
+
+        // The NaN/Inf and blow-up check of `Rollout.checkFinite`, raising its message; tensors only when it fires.
+        let check (step: int) (t: float) (u: float[][]) =
+            match AdaptiveKernels.firstBad Rollout.maxMagnitude u with
+            | Some _ -> Rollout.checkFinite fields step t (u |> Array.map (fun v -> torch.tensor v))
+            | None -> ()
+
+        let result =
+            AdaptiveKernels.integrate
+                kernels
+                thetaValues
+                o.Scheme
+                tolerances
+                o.T0
+                o.Dt
+                o.SaveTimes
+                Rollout.maxSteps
+                (fun step t u ->
+                    if o.FiniteCheckEvery > 0 && step % o.FiniteCheckEvery = 0 then
+                        check step t u)
+                Rollout.reportAuto
+                start
+
+        Rollout.reportSteps result.Accepted result.Rejected
+
+        result.Saves
+        |> Array.iteri (fun i s ->
+            if not (obj.ReferenceEquals(s, start)) then
+                check i o.SaveTimes[i] s)
+
+        {
+            Fields = fields
+            Times = Array.copy o.SaveTimes
+            Values =
+                Array.init fields.Length (fun f ->
+                    let values = result.Saves |> Array.collect (fun s -> s[f])
+                    let shape = Array.append [| int64 o.SaveTimes.Length |] u0[f].shape
+
+                    torch.tensor(values, dtype = torch.ScalarType.Float64).reshape(shape).to_type(u0[f].dtype).``to``
+                        u0[f].device)
             Backend = Backend.Kernels
         }

@@ -51,7 +51,25 @@ type Simulator
     let deepest =
         lazy (model.Equations |> List.fold (fun m eq -> max m (Expr.depth eq.Rhs)) 0)
 
-    let choose (options: RolloutOptions) : Result<Hybrid.Kernels.KernelSimulator * KernelSchedule, string> =
+    // The point-system kernels of the adaptive schemes, generated on first use (or why they cannot be).
+    let pointKernels =
+        lazy
+            (try
+                let plan = Hybrid.Kernels.Lowering.lower system
+
+                match Hybrid.Kernels.AdaptiveKernels.refusal plan with
+                | Some why -> Error why
+                | None -> Ok(Hybrid.Kernels.AdaptiveKernels.compile plan)
+             with :? ModelException as e ->
+                 Error e.Message)
+
+    // Whether a rollout from u0 needs gradients: grad mode on and u0, a parameter or a network weight requires grad.
+    let wantsGradients (u0: torch.Tensor[]) =
+        torch.is_grad_enabled ()
+        && (Array.concat [ u0; parameters |> Array.map (fun p -> p.Value); dynamics.Leaves ]
+            |> Array.exists (fun t -> t.requires_grad))
+
+    let choose (options: RolloutOptions) (u0: torch.Tensor[]) : Result<KernelRun, string> =
         if backend = Backend.Eager then
             Error "the simulator was compiled with Backend.Eager"
         elif Engine.torchDevice().``type`` <> DeviceType.CPU then
@@ -66,8 +84,15 @@ type Simulator
             Error
                 "the rollout has state events, which stop and restart the integration; the generated kernels run one uninterrupted schedule"
         elif Scheme.isAdaptive options.Scheme then
-            Error
-                $"{options.Scheme} chooses its steps as it goes; the generated kernels take fixed steps (Euler, Heun, SspRk3, Rk4)"
+            match pointKernels.Value with
+            | Error why -> Error why
+            | Ok _ when dtype <> torch.ScalarType.Float64 ->
+                Error
+                    $"the generated kernels run {options.Scheme} in float64 only, and the simulator computes in {dtype} (its steps would differ from the eager back end's)"
+            | Ok _ when wantsGradients u0 ->
+                Error
+                    $"the rollout needs gradients (grad mode is on and the initial state, a parameter or a network requires grad), and the generated kernels run {options.Scheme} forward only (run it under torch.no_grad() for a forward solve)"
+            | Ok kernels -> Ok(KernelRun.Adaptive kernels)
         elif Integrators.isImex options.Scheme then
             Error $"{options.Scheme} is an IMEX scheme; the generated kernels are explicit (Euler, Heun, SspRk3, Rk4)"
         else
@@ -80,7 +105,8 @@ type Simulator
                     * int64 dynamics.Fields.Length
                     * int64 (Integrators.order options.Scheme + 1)
 
-                KernelRollout.schedule options stateBytes |> Result.map (fun k -> kernels, k)
+                KernelRollout.schedule options stateBytes
+                |> Result.map (fun k -> KernelRun.Fixed(kernels, k))
 
     member _.Model = model
 
@@ -115,17 +141,22 @@ type Simulator
 
     member _.Backend = backend
 
-    member _.BackendFor(options: RolloutOptions) : Backend * string =
-        match choose options with
+    member s.BackendFor(options: RolloutOptions) : Backend * string = s.BackendFor(options, [||])
+
+    member _.BackendFor(options: RolloutOptions, u0: torch.Tensor[]) : Backend * string =
+        match choose options u0 with
         | Ok _ -> Backend.Kernels, ""
         | Error why -> Backend.Eager, why
 
     member s.Simulate(u0: torch.Tensor[], options: RolloutOptions) : Trajectory =
-        match choose options with
-        | Ok(kernels, schedule) ->
+        match choose options u0 with
+        | Ok(KernelRun.Fixed(kernels, schedule)) ->
             let theta = s.Theta()
             Rollout.checkStability dynamics theta u0 options
             KernelRollout.run kernels u0 theta options schedule
+        | Ok(KernelRun.Adaptive kernels) ->
+            Engine.init ()
+            KernelRollout.runAdaptive kernels dynamics.Fields u0 (s.Theta()) options
         | Error why when backend = Backend.Kernels ->
             raise (
                 ModelException(

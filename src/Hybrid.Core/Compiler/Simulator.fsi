@@ -20,8 +20,14 @@ type Simulator =
             Simulator
 
     /// Which back end `Simulate` runs a rollout with these options on (`Backend.Eager` or `Backend.Kernels`), and
-    /// why the eager one where the kernels do not apply (empty when they do).
+    /// why the eager one where the kernels do not apply (empty when they do). For the adaptive schemes this
+    /// overload judges whether gradients are wanted from the parameters and networks alone: an initial state that
+    /// requires grad also sends the rollout to the eager back end (see the overload with `u0`).
     member BackendFor: options: RolloutOptions -> Backend * string
+
+    /// `BackendFor` for a rollout from `u0`: adaptive schemes run on the kernels only when no gradient is wanted
+    /// (grad mode off, or none of `u0`, the parameters and the networks' weights requires grad).
+    member BackendFor: options: RolloutOptions * u0: torch.Tensor array -> Backend * string
 
     /// The initial state of `batch` trajectories from the model's initial conditions. Differentiable: parameters
     /// that appear in `initial` expressions (an amplitude, a start state) get gradients through it and are

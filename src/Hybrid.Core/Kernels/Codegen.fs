@@ -53,6 +53,19 @@ type internal AdjointKernel =
         data: float[][] ->
             unit
 
+/// The exact Jacobian of the right-hand side of a pointwise plan: writes ∂F_f/∂u_g at each cell into
+/// `jacobian[(p·n + f)·n + g]`, p the cell's padded index and n the number of fields (every entry, zeros included).
+type internal JacobianKernel =
+    delegate of
+        padded: float[][] *
+        theta: float[] *
+        t: float *
+        jacobian: float[] *
+        batch: int *
+        inputs: float[][] *
+        data: float[][] ->
+            unit
+
 /// Generates the generated kernels of a `KernelPlan` as LINQ expression trees compiled to IL once: one loop over
 /// trajectories and cells whose body evaluates the whole right-hand side (and, for the adjoint, every partial
 /// derivative), with common subexpressions computed once per cell.
@@ -500,6 +513,50 @@ module internal Codegen =
                     r.Batch
                     r.Inputs.Parameter
                     inputAdjoint.Parameter
+                    r.Data.Parameter
+                |]
+            )
+            .Compile()
+
+    /// Compiles the exact Jacobian of a pointwise plan (every read at the cell itself; raises otherwise), from the
+    /// symbolic derivatives `adjoint` takes too: one n×n block per cell.
+    let jacobian (plan: KernelPlan) : JacobianKernel =
+        let n = plan.Fields.Length
+
+        if
+            plan.Rhs
+            |> Array.exists (fun e -> KExpr.reads e |> List.exists (fun (_, dx, dy) -> dx <> 0 || dy <> 0))
+        then
+            invalidArg "plan" "Codegen.jacobian takes pointwise plans only (every read at the cell itself)."
+
+        let r = reads plan
+        let target = Expression.Parameter(typeof<float[]>, "jacobian")
+
+        let body =
+            kernelBody
+                plan
+                r
+                [ r.Padded; r.Inputs; r.Data ]
+                (fun em cell equations ->
+                    for f in equations do
+                        for g in 0 .. n - 1 do
+                            let index =
+                                add (mul (add (mul cell.Pbase (intConst n)) (intConst f)) (intConst n)) (intConst g)
+
+                            let value = em.Emit(KExpr.derivative (KRead(g, 0, 0)) plan.Rhs[f])
+                            em.Add(Expression.Assign(Expression.ArrayAccess(target, index), value)))
+                []
+
+        Expression
+            .Lambda<JacobianKernel>(
+                body,
+                [|
+                    r.Padded.Parameter
+                    r.Theta
+                    r.T
+                    target
+                    r.Batch
+                    r.Inputs.Parameter
                     r.Data.Parameter
                 |]
             )

@@ -12,18 +12,6 @@ open Hybrid.TensorArithmetic
 [<RequireQualifiedAccess>]
 module internal Adaptive =
 
-    /// The coefficients d of the 4th-order continuous extension of Dormand and Prince's pair (Hairer's DOPRI5,
-    /// after Shampine 1986), one per stage (the second is 0).
-    let private denseWeights = [|
-        -12715105075.0 / 11282082432.0
-        0.0
-        87487479700.0 / 32700410799.0
-        -10690763975.0 / 1880347072.0
-        701980252875.0 / 199316789632.0
-        -1453857185.0 / 822651844.0
-        69997945.0 / 29380423.0
-    |]
-
     /// Σⱼ (h·wⱼ) k[j][field] over the non-zero weights (plus `start[field]` when given).
     let private combine
         (k: torch.Tensor[][])
@@ -83,7 +71,7 @@ module internal Adaptive =
     /// t + s·h, y₀ + s(Δ + (1 − s)(hk₁ − Δ + s(Δ − hk₇ − (hk₁ − Δ) + (1 − s)·h Σ dⱼkⱼ))) with Δ = next − u.
     let dense (h: float) (u: torch.Tensor[]) (next: torch.Tensor[]) (k: torch.Tensor[][]) : float -> torch.Tensor[] =
         let last = k.Length - 1
-        let fifth = combine k h denseWeights k.Length None u.Length
+        let fifth = combine k h Tableau.dormandPrinceDense k.Length None u.Length
 
         fun (s: float) ->
             Array.init u.Length (fun i ->
@@ -133,6 +121,10 @@ module internal Adaptive =
         },
         (if withStiffness then stiffness h u next k else 0.0)
 
+    /// The hint of Dopri5's step-limit error.
+    let limitHint =
+        "The problem may be stiff: use Scheme.Rodas4 (use a smaller Tolerance only if it is not stiff), or raise the limit with Rollout.maxSteps."
+
     /// Dormand–Prince 5(4) on du/dt = f(t, u) as `StepControl` runs it (first same as last: the carry is f at
     /// the new state).
     let method (f: float -> torch.Tensor[] -> torch.Tensor[]) : AdaptiveMethod = {
@@ -140,6 +132,5 @@ module internal Adaptive =
         EstimateOrder = 4
         Start = f
         Attempt = fun t h u k1 -> fst (attempt f false t h u k1)
-        LimitHint =
-            "The problem may be stiff: use Scheme.Rodas4 (use a smaller Tolerance only if it is not stiff), or raise the limit with Rollout.maxSteps."
+        LimitHint = limitHint
     }

@@ -14,6 +14,41 @@ module internal AutoScheme =
     let private needed = 15
     let private calm = 6
 
+    /// The sentence `Rollout.lastAuto` gives while Dopri5 runs (from the start of a rollout).
+    let throughout =
+        $"Scheme.Auto ran Dopri5 throughout: its stiffness test (h·|λ| ≥ {limit} on {needed} accepted steps) never fired."
+
+    /// The sentence once Rodas4 took over at time t, the last step's h·|λ| being `ratio`.
+    let switched (t: float) (ratio: float) =
+        $"Scheme.Auto ran Dopri5 until t = {t:G6}, then Rodas4 to the end: the problem turned stiff there (h·|λ| ≈ {ratio:G3} at Dopri5's steps, {needed} accepted steps at its stability limit)."
+
+    /// The sentence when the problem turned stiff at t but Rodas4 cannot run the system (`why`).
+    let cannotSwitch (t: float) (why: string) =
+        $"Scheme.Auto ran Dopri5 throughout: the problem turned stiff at t = {t:G6}, but Rodas4 cannot run this system ({why})."
+
+    /// The hint of the step-limit error.
+    let limitHint =
+        "Scheme.Auto switches to Rodas4 only once it detects stiffness: loosen the Tolerance, use Scheme.Rodas4 from the start, or raise the limit with Rollout.maxSteps."
+
+    /// Hairer's stiffness test as a counter over accepted Dopri5 steps, shared by both back ends: `Accepted ratio`
+    /// records one accepted step's h·|λ| and returns true once the problem counts as stiff (then stop watching).
+    type Watch() =
+        let mutable stiffSteps = 0
+        let mutable calmSteps = 0
+
+        /// Records an accepted step's h·|λ|; true when `needed` steps sat at the limit without `calm` calm ones between.
+        member _.Accepted(ratio: float) : bool =
+            if ratio >= limit then
+                stiffSteps <- stiffSteps + 1
+                calmSteps <- 0
+            else
+                calmSteps <- calmSteps + 1
+
+                if calmSteps >= calm then
+                    stiffSteps <- 0
+
+            stiffSteps >= needed
+
     /// Auto on du/dt = f(t, u): `stiff ()` builds the Rodas4 method when needed (or says why it cannot run this
     /// system); `report` receives the sentence saying what was chosen, first when the rollout starts and again
     /// when the choice changes.
@@ -24,34 +59,19 @@ module internal AutoScheme =
         : AdaptiveMethod =
         let mutable rodas: AdaptiveMethod option = None
         let mutable watching = true
-        let mutable stiffSteps = 0
-        let mutable calmSteps = 0
+        let watch = Watch()
 
-        report
-            $"Scheme.Auto ran Dopri5 throughout: its stiffness test (h·|λ| ≥ {limit} on {needed} accepted steps) never fired."
+        report throughout
 
         let accepted (t: float) (ratio: float) () =
-            if ratio >= limit then
-                stiffSteps <- stiffSteps + 1
-                calmSteps <- 0
-            else
-                calmSteps <- calmSteps + 1
-
-                if calmSteps >= calm then
-                    stiffSteps <- 0
-
-            if stiffSteps >= needed then
+            if watch.Accepted ratio then
                 watching <- false
 
                 match stiff () with
                 | Ok m ->
                     rodas <- Some m
-
-                    report
-                        $"Scheme.Auto ran Dopri5 until t = {t:G6}, then Rodas4 to the end: the problem turned stiff there (h·|λ| ≈ {ratio:G3} at Dopri5's steps, {needed} accepted steps at its stability limit)."
-                | Error why ->
-                    report
-                        $"Scheme.Auto ran Dopri5 throughout: the problem turned stiff at t = {t:G6}, but Rodas4 cannot run this system ({why})."
+                    report (switched t ratio)
+                | Error why -> report (cannotSwitch t why)
 
         {
             Name = "Auto"
@@ -71,6 +91,5 @@ module internal AutoScheme =
                             }
                         else
                             a
-            LimitHint =
-                "Scheme.Auto switches to Rodas4 only once it detects stiffness: loosen the Tolerance, use Scheme.Rodas4 from the start, or raise the limit with Rollout.maxSteps."
+            LimitHint = limitHint
         }

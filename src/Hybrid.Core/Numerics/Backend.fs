@@ -9,6 +9,9 @@ type Backend =
     | Auto
     /// TorchSharp operations: every model, scheme and device.
     | Eager
-    /// Generated kernels with generated adjoints (explicit schemes, CPU, save times on the step grid); a rollout
-    /// they cannot run raises `ModelException` naming the reason.
+    /// Generated kernels: the explicit fixed-step schemes (Euler, Heun, SspRk3, Rk4) with generated adjoints (CPU,
+    /// save times on the step grid), and the adaptive schemes (Dopri5, Rodas4, Auto) forward only for point systems
+    /// (ODE models without a spatial grid, neural closures or forcing data; float64; no gradient wanted), taking
+    /// the eager back end's steps; rollouts with time or state events run eager. A rollout they cannot run raises
+    /// `ModelException` naming the reason.
     | Kernels

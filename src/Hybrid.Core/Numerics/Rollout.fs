@@ -664,6 +664,18 @@ module Rollout =
     /// ran Dopri5 until t = 0.0127, then Rodas4 to the end: the problem turned stiff there (…)").
     let lastAuto () : string = auto
 
+    let mutable private stepCounts = (0, 0)
+
+    /// The accepted and rejected steps of the latest adaptive rollout (either back end; with time events, its last
+    /// piece): how tests check that two back ends took the same steps.
+    let internal lastSteps () : int * int = stepCounts
+
+    /// Records the step counts of an adaptive rollout.
+    let internal reportSteps (accepted: int) (rejected: int) = stepCounts <- (accepted, rejected)
+
+    /// Records what `Scheme.Auto` chose (the kernel back end's adaptive rollouts report here too).
+    let internal reportAuto (sentence: string) = auto <- sentence
+
     /// The adaptive method of scheme `s` on `dyn` with parameters θ (Rodas4 builds its Jacobian with an autograd
     /// graph when gradients through the rollout are wanted).
     let private adaptiveMethod (dyn: Dynamics) (theta: torch.Tensor[]) (u0: torch.Tensor[]) (s: Scheme) =
@@ -684,7 +696,7 @@ module Rollout =
                 with :? HybridException as e ->
                     Error e.Message
 
-            AutoScheme.method (Dynamics.total dyn theta) stiff (fun sentence -> auto <- sentence)
+            AutoScheme.method (Dynamics.total dyn theta) stiff reportAuto
         | _ -> Adaptive.method (Dynamics.total dyn theta)
 
     /// A rollout without time events.
@@ -727,6 +739,8 @@ module Rollout =
                     maxSteps
                     check
                     u0
+
+            reportSteps result.Accepted result.Rejected
 
             result.Saves
             |> Array.iteri (fun i s ->

@@ -14,71 +14,6 @@ open Hybrid.TensorArithmetic
 [<RequireQualifiedAccess>]
 module internal Rosenbrock =
 
-    // Rodas4 in Hairer and Wanner's variables Uᵢ (their rodas.f, METH = 1): stage i solves
-    // (1/(γh) I − J) Uᵢ = f(t + αᵢh, u + Σⱼ aᵢⱼUⱼ) + Σⱼ (cᵢⱼ/h) Uⱼ + h dᵢ ∂f/∂t,
-    // the new state is u + Σⱼ a₆ⱼUⱼ + U₆ (stiffly accurate) and U₆ is the error estimate.
-    let private gamma = 0.25
-    let private alpha = [| 0.0; 0.386; 0.21; 0.63; 1.0; 1.0 |]
-
-    let private d = [| 0.25; -0.1043; 0.1035; -0.3620000000000023e-01; 0.0; 0.0 |]
-
-    let private a = [|
-        [||]
-        [| 0.1544000000000000e+01 |]
-        [| 0.9466785280815826e+00; 0.2557011698983284e+00 |]
-        [| 0.3314825187068521e+01; 0.2896124015972201e+01; 0.9986419139977817e+00 |]
-        [|
-            0.1221224509226641e+01
-            0.6019134481288629e+01
-            0.1253708332932087e+02
-            -0.6878860361058950e+00
-        |]
-        [|
-            0.1221224509226641e+01
-            0.6019134481288629e+01
-            0.1253708332932087e+02
-            -0.6878860361058950e+00
-            1.0
-        |]
-    |]
-
-    let private c = [|
-        [||]
-        [| -0.5668800000000000e+01 |]
-        [| -0.2430093356833875e+01; -0.2063599157091915e+00 |]
-        [| -0.1073529058151375e+00; -0.9594562251023355e+01; -0.2047028614809616e+02 |]
-        [|
-            0.7496443313967647e+01
-            -0.1024680431464352e+02
-            -0.3399990352819905e+02
-            0.1170890893206160e+02
-        |]
-        [|
-            0.8083246795921522e+01
-            -0.7981132988064893e+01
-            -0.3152159432874371e+02
-            0.1631930543123136e+02
-            -0.6058818238834054e+01
-        |]
-    |]
-
-    // The continuous extension: u(t + sh) ≈ (1 − s) u + s (u₁ + (1 − s)(D₂ + s D₃)), Dₖ = Σⱼ dₖⱼ Uⱼ (j ≤ 5).
-    let private dense2 = [|
-        0.1012623508344586e+02
-        -0.7487995877610167e+01
-        -0.3480091861555747e+02
-        -0.7992771707568823e+01
-        0.1025137723295662e+01
-    |]
-
-    let private dense3 = [|
-        -0.6762803392801253e+00
-        0.6087714651680015e+01
-        0.1643084320892478e+02
-        0.2476722511418386e+02
-        -0.6594389125716872e+01
-    |]
-
     /// Σⱼ wⱼ·xs[j] over the non-zero weights, plus `start` when given (null when nothing is added).
     let private weighted (weights: float[]) (xs: torch.Tensor[]) (start: torch.Tensor) : torch.Tensor =
         let mutable sum = start
@@ -113,7 +48,7 @@ module internal Rosenbrock =
         let j = jacobian t u
         let size = j.shape[j.shape.Length - 1]
         let eye = torch.eye (size, dtype = u.dtype, device = u.device)
-        let matrix = (1.0 / (gamma * h)) .* eye .- j
+        let matrix = (1.0 / (Rodas4Tableau.gamma * h)) .* eye .- j
         // One inverse per step and a matrix product per stage: on the small blocks of pointwise systems this is
         // several times cheaper than LU solves in the backward pass (measured: 17 ms → see the tests' timings).
         let inverse = torch.linalg.inv matrix
@@ -124,17 +59,17 @@ module internal Rosenbrock =
         let f0 = f t u
         let ft = timeDerivative f t f0 u
         let stages = Array.zeroCreate<torch.Tensor> 6
-        stages[0] <- solve (f0 .+ (h * d[0]) .* ft)
+        stages[0] <- solve (f0 .+ (h * Rodas4Tableau.d[0]) .* ft)
         let mutable input = u
 
         for i in 1..5 do
-            input <- weighted a[i] stages u
-            let fi = f (t + alpha[i] * h) input
-            let coupling = weighted (c[i] |> Array.map (fun x -> x / h)) stages fi
+            input <- weighted Rodas4Tableau.a[i] stages u
+            let fi = f (t + Rodas4Tableau.alpha[i] * h) input
+            let coupling = weighted (Rodas4Tableau.c[i] |> Array.map (fun x -> x / h)) stages fi
 
             let rhs =
-                if d[i] <> 0.0 then
-                    coupling .+ (h * d[i]) .* ft
+                if Rodas4Tableau.d[i] <> 0.0 then
+                    coupling .+ (h * Rodas4Tableau.d[i]) .* ft
                 else
                     coupling
 
@@ -143,11 +78,15 @@ module internal Rosenbrock =
         let next = input .+ stages[5]
 
         let interpolant (s: float) =
-            let d2 = weighted dense2 stages null
-            let d3 = weighted dense3 stages null
+            let d2 = weighted Rodas4Tableau.dense2 stages null
+            let d3 = weighted Rodas4Tableau.dense3 stages null
             (1.0 - s) .* u .+ s .* (next .+ (1.0 - s) .* (d2 .+ s .* d3))
 
         next, stages[5], interpolant
+
+    /// The hint of Rodas4's step-limit error.
+    let limitHint =
+        "Rodas4 is stiff-stable, so the solution itself varies fast here (or the Tolerance is very tight): loosen the Tolerance, or raise the limit with Rollout.maxSteps."
 
     /// Rodas4 on system `dyn` with parameters θ as `StepControl` runs it. `createGraph`: build the Jacobian with
     /// an autograd graph (when gradients through the rollout are wanted).
@@ -179,6 +118,5 @@ module internal Rosenbrock =
                         Carry = [||]
                         Accept = ignore
                     }
-            LimitHint =
-                "Rodas4 is stiff-stable, so the solution itself varies fast here (or the Tolerance is very tight): loosen the Tolerance, or raise the limit with Rollout.maxSteps."
+            LimitHint = limitHint
         }

@@ -152,6 +152,18 @@ module Tableau =
         1.0 / 40.0
     |]
 
+    /// The coefficients d of the 4th-order continuous extension of Dormand and Prince's pair (Hairer's DOPRI5,
+    /// after Shampine 1986), one per stage (the second is 0).
+    let dormandPrinceDense = [|
+        -12715105075.0 / 11282082432.0
+        0.0
+        87487479700.0 / 32700410799.0
+        -10690763975.0 / 1880347072.0
+        701980252875.0 / 199316789632.0
+        -1453857185.0 / 822651844.0
+        69997945.0 / 29380423.0
+    |]
+
     /// The weights B as whole numbers over a common divisor d: B[i] = w[i] / d (RK4: d = 6, w = 1, 2, 2, 1), so
     /// that a step can add whole multiples of the slopes and divide by d once. Falls back to d = 1, w = B.
     let integerWeights (t: Tableau) : float * float[] =

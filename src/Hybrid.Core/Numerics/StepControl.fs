@@ -41,6 +41,39 @@ type internal AdaptiveResult = {
     Rejected: int
 }
 
+/// The PI step-size controller all adaptive schemes share, on both back ends (Hairer, Nørsett and Wanner, Solving
+/// ODEs I, §II.4; Gustafsson 1991): after a step with error norm ‖e‖ (≤ 1 accepts it) the next step is h times the
+/// factor it returns. Safety 0.9, factors within [0.2, 10], no growth right after a rejection; exponents for an error
+/// of order h^(q+1), q = `estimateOrder` (Hairer's DOPRI5 for q = 4: β = 0.04, α = 1/5 − 0.75β).
+type internal PiController(estimateOrder: int) =
+    let safety = 0.9
+    let smallest = 0.2
+    let largest = 10.0
+    let beta = 0.2 / float (estimateOrder + 1)
+    let alpha = 1.0 / float (estimateOrder + 1) - 0.75 * beta
+    let mutable previousError = 1e-4
+    let mutable rejectedLast = false
+
+    /// The factor of the next step after an accepted step with error norm `norm`.
+    member _.Accepted(norm: float) : float =
+        let factor =
+            safety * Math.Pow(max norm 1e-10, -alpha) * Math.Pow(previousError, beta)
+            |> max smallest
+            |> min (if rejectedLast then 1.0 else largest)
+
+        previousError <- max norm 1e-4
+        rejectedLast <- false
+        factor
+
+    /// The factor of the retried step after a rejected step with error norm `norm` (> 1 or not finite).
+    member _.Rejected(norm: float) : float =
+        rejectedLast <- true
+
+        if Double.IsFinite norm then
+            max smallest (safety * Math.Pow(norm, -alpha))
+        else
+            smallest
+
 /// The step-size control all adaptive schemes share: the error norm over the fields with their tolerances, a PI
 /// controller (Hairer, Nørsett and Wanner, Solving ODEs I, §II.4; Gustafsson 1991), the step limit, and save
 /// times read from the method's continuous extension, so that they never shorten a step (only the last save time
@@ -52,9 +85,36 @@ type internal AdaptiveResult = {
 [<RequireQualifiedAccess>]
 module internal StepControl =
 
-    let private safety = 0.9
-    let private smallest = 0.2
-    let private largest = 10.0
+    /// True when two times agree to round-off (relative 1e-12): a save time at the end of a step is that step's end.
+    let sameTime (a: float) (b: float) = abs (a - b) <= 1e-12 * max 1.0 (abs b)
+
+    /// One error term's scale: absolute + relative·max(|u|, |next|).
+    let scale (tolerance: Tolerance) (u: float) (next: float) =
+        tolerance.Absolute + tolerance.Relative * max (abs u) (abs next)
+
+    /// The error raised when a method would need more than `maxSteps` steps.
+    let limitError
+        (name: string)
+        (hint: string)
+        (maxSteps: int)
+        (accepted: int)
+        (rejected: int)
+        (t: float)
+        (final: float)
+        (size: float)
+        =
+        HybridException(
+            $"{name} needed more than {maxSteps} steps ({accepted} accepted, {rejected} rejected) and reached only t = {t:G6} of {final:G6}, with steps of {size:G3}. {hint}"
+        )
+
+    /// True when step `size` at time t is below round-off.
+    let belowRoundOff (size: float) (t: float) = size <= 1e-14 * max 1.0 (abs t)
+
+    /// The error raised when the step size falls below round-off at time t.
+    let roundOffError (name: string) (size: float) (t: float) =
+        HybridException(
+            $"{name}'s step size fell to {size:G3} at t = {t:G6}, below round-off: the solution changes too fast for any step there (a singularity or a blow-up). Check the model's terms near t = {t:G6}, or loosen the Tolerance."
+        )
 
     /// The RMS over all values of error / (absolute + relative·max(|u|, |next|)), each field with its own
     /// tolerance: ≤ 1 accepts the step.
@@ -115,7 +175,7 @@ module internal StepControl =
         (u0: torch.Tensor[])
         : AdaptiveResult =
         let saves = Array.zeroCreate<torch.Tensor[]> saveTimes.Length
-        let close (a: float) (b: float) = abs (a - b) <= 1e-12 * max 1.0 (abs b)
+        let close = sameTime
         let mutable next = 0
 
         while next < saveTimes.Length && close saveTimes[next] t0 do
@@ -125,16 +185,12 @@ module internal StepControl =
         // Tensors never disposed here: the caller's initial state and every saved state.
         let keep = HashSet<torch.Tensor>(u0, HashIdentity.Reference)
 
-        // PI exponents for an error of order h^(q+1) (Hairer's DOPRI5 for q = 4: β = 0.04, α = 1/5 − 0.75β).
-        let beta = 0.2 / float (m.EstimateOrder + 1)
-        let alpha = 1.0 / float (m.EstimateOrder + 1) - 0.75 * beta
+        let controller = PiController m.EstimateOrder
         let final = saveTimes[saveTimes.Length - 1]
         let mutable t = t0
         let mutable u = u0
         let mutable carry = if next < saveTimes.Length then m.Start t0 u0 else [||]
         let mutable h = firstStep
-        let mutable previousError = 1e-4
-        let mutable rejectedLast = false
         let mutable accepted = 0
         let mutable rejected = 0
 
@@ -151,18 +207,10 @@ module internal StepControl =
             let size = if landing then final - t else h
 
             if accepted + rejected >= maxSteps then
-                raise (
-                    HybridException(
-                        $"{m.Name} needed more than {maxSteps} steps ({accepted} accepted, {rejected} rejected) and reached only t = {t:G6} of {final:G6}, with steps of {size:G3}. {m.LimitHint}"
-                    )
-                )
+                raise (limitError m.Name m.LimitHint maxSteps accepted rejected t final size)
 
-            if size <= 1e-14 * max 1.0 (abs t) then
-                raise (
-                    HybridException(
-                        $"{m.Name}'s step size fell to {size:G3} at t = {t:G6}, below round-off: the solution changes too fast for any step there (a singularity or a blow-up). Check the model's terms near t = {t:G6}, or loosen the Tolerance."
-                    )
-                )
+            if belowRoundOff size t then
+                raise (roundOffError m.Name size t)
 
             let ended = if landing then final else t + size
 
@@ -260,25 +308,10 @@ module internal StepControl =
                 u <- candidate
                 carry <- nextCarry
 
-                let factor =
-                    safety * Math.Pow(max norm 1e-10, -alpha) * Math.Pow(previousError, beta)
-                    |> max smallest
-                    |> min (if rejectedLast then 1.0 else largest)
-
-                h <- size * factor
-                previousError <- max norm 1e-4
-                rejectedLast <- false
+                h <- size * controller.Accepted norm
             | None, norm ->
                 rejected <- rejected + 1
-
-                let factor =
-                    if Double.IsFinite norm then
-                        max smallest (safety * Math.Pow(norm, -alpha))
-                    else
-                        smallest
-
-                h <- size * factor
-                rejectedLast <- true
+                h <- size * controller.Rejected norm
 
         release keep [ carry ]
 

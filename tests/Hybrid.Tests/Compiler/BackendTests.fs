@@ -9,7 +9,8 @@ open Hybrid.Numerics
 open Hybrid.Compiler
 open Hybrid.TensorArithmetic
 
-let private compileWith (backend: Backend) (m: Model) =
+/// `Compiler.compile` with back end `backend` and seed 3 (shared with the adaptive kernel tests).
+let compileWith (backend: Backend) (m: Model) =
     Compiler.compile
         {
             Compiler.defaults with

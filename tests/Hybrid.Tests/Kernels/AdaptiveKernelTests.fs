@@ -1,0 +1,149 @@
+/// Dopri5, Rodas4 and Auto on the generated kernels (`AdaptiveKernels`) against the eager back end on the test-set
+/// problems: the same steps (accepted and rejected counts) and the same states to round-off; what the kernels refuse
+/// and why; which back end `Backend.Auto` picks.
+module Hybrid.Tests.Kernels.AdaptiveKernelTests
+
+open Expecto
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+open Hybrid.Compiler
+
+let private compileWith (backend: Backend) (text: string) =
+    Hybrid.Tests.Compiler.BackendTests.compileWith backend (Parse.model text)
+
+/// Options of problem `p` at relative tolerance `rtol` (absolute tolerances per field from `p.Scale`), saving at
+/// `saves`.
+let private options (p: IvpTestSet.Problem) (fields: string[]) (scheme: Scheme) (rtol: float) (saves: float[]) = {
+    Rollout.defaults with
+        Scheme = scheme
+        Dt = p.FirstStep
+        SaveTimes = saves
+        Tolerance = {
+            Relative = rtol
+            Absolute = rtol * Array.min p.Scale
+        }
+        FieldTolerances =
+            fields
+            |> Array.mapi (fun i f ->
+                f,
+                {
+                    Relative = rtol
+                    Absolute = rtol * p.Scale[i]
+                })
+            |> Map.ofArray
+}
+
+/// Runs `sim` forward (no gradients) and returns the back end that ran, the step counts and the saved values.
+let private run (sim: Simulator) (o: RolloutOptions) =
+    use _ = torch.no_grad ()
+    let traj = sim.Simulate(sim.Initial 1, o)
+
+    let values =
+        traj.Values |> Array.map (fun v -> v.reshape(-1L).data<float>().ToArray())
+
+    traj.Backend, Rollout.lastSteps (), values, Rollout.lastAuto ()
+
+/// The largest difference over every saved value of every field, relative to that field's largest magnitude.
+let private maxRelative (a: float[][]) (b: float[][]) =
+    Array.map2
+        (fun (x: float[]) (y: float[]) ->
+            let scale = y |> Array.map abs |> Array.max |> max 1e-300
+            Array.map2 (fun u v -> abs (u - v) / scale) x y |> Array.max)
+        a
+        b
+    |> Array.max
+
+/// Kernel against eager: same back-end labels, same steps, states within `bound` (relative to each field's size).
+let private agree (p: IvpTestSet.Problem) (scheme: Scheme) (rtol: float) (saves: float[]) (bound: float) =
+    let auto = compileWith Backend.Auto p.Text
+    let eager = compileWith Backend.Eager p.Text
+    let o = options p auto.Fields scheme rtol saves
+    let ranK, stepsK, valuesK, autoK = run auto o
+    let ranE, stepsE, valuesE, autoE = run eager o
+    Expect.equal ranK Backend.Kernels "the kernels ran"
+    Expect.equal ranE Backend.Eager "the eager back end ran"
+    Expect.equal stepsK stepsE "the same accepted and rejected steps"
+    Expect.isGreaterThan (fst stepsK) 5 "a real run"
+
+    if scheme = Scheme.Auto then
+        Expect.equal autoK autoE "Auto chose alike"
+
+    let difference = maxRelative valuesK valuesE
+    Expect.isLessThan difference bound $"states agree to round-off ({difference:G3}; steps {stepsK})"
+    autoK
+
+let tests =
+    testList "Adaptive kernels" [
+        test "Dopri5 on the kernels takes the eager steps on HIRES, ROBER and VDPOL (states to 1e-12)" {
+            agree IvpTestSet.hires Scheme.Dopri5 1e-6 [| 0.5; 1.0; 2.0 |] 1e-12 |> ignore
+            agree IvpTestSet.robertson Scheme.Dopri5 1e-5 [| 0.01; 0.02 |] 1e-12 |> ignore
+            agree IvpTestSet.vanDerPol Scheme.Dopri5 1e-5 [| 0.05; 0.1 |] 1e-12 |> ignore
+        }
+
+        test "Rodas4 on the kernels takes the eager steps on HIRES, ROBER and VDPOL (states to 1e-11)" {
+            agree IvpTestSet.hires Scheme.Rodas4 1e-5 [| 10.0; IvpTestSet.hires.End |] 1e-11
+            |> ignore
+
+            agree IvpTestSet.robertson Scheme.Rodas4 1e-5 [| 1.0; 1e5; IvpTestSet.robertson.End |] 1e-11
+            |> ignore
+
+            agree IvpTestSet.vanDerPol Scheme.Rodas4 1e-5 [| 1.0; IvpTestSet.vanDerPol.End |] 1e-11
+            |> ignore
+        }
+
+        test "Auto on the kernels switches where the eager back end does, with its steps (HIRES, ROBER, VDPOL)" {
+            let hires = agree IvpTestSet.hires Scheme.Auto 1e-5 [| 10.0; 50.0 |] 1e-11
+            Expect.stringContains hires "then Rodas4" "HIRES turns stiff"
+            let rober = agree IvpTestSet.robertson Scheme.Auto 1e-5 [| 1.0; 100.0 |] 1e-11
+            Expect.stringContains rober "then Rodas4" "ROBER turns stiff"
+            agree IvpTestSet.vanDerPol Scheme.Auto 1e-5 [| 1.0; 5.0 |] 1e-11 |> ignore
+        }
+
+        test "Auto picks the kernels for forward adaptive solves of point systems, the eager back end otherwise" {
+            let p = IvpTestSet.hires
+            let auto = compileWith Backend.Auto p.Text
+            let o = options p auto.Fields Scheme.Rodas4 1e-5 [| 1.0 |]
+
+            let forward () =
+                use _ = torch.no_grad ()
+                auto.BackendFor o
+
+            Expect.equal (forward ()) (Backend.Kernels, "") "forward: kernels"
+
+            // Gradients wanted: a parameter requires grad with grad mode on.
+            use _ = torch.enable_grad ()
+            let u0 = auto.Initial 1 |> Array.map (fun x -> x.detach().requires_grad_ true)
+            let backend, why = auto.BackendFor(o, u0)
+            Expect.equal backend Backend.Eager "gradients: eager"
+            Expect.stringContains why "forward only" "says why"
+            let traj = auto.Simulate(u0, o)
+            Expect.equal traj.Backend Backend.Eager "ran eager"
+            Expect.isTrue traj.Values[0].requires_grad "with a graph"
+        }
+
+        test "the kernels refuse adaptive schemes on a grid, and Backend.Kernels says so by name" {
+            let heat =
+                "model heat\ndomain interval [0, 1] cells 8\nfield u\nparam D = 0.1\ndu/dt = D lap(u)\nboundary u noflux\ninitial u = cos(3*x)"
+
+            let o = {
+                Rollout.defaults with
+                    Scheme = Scheme.Dopri5
+                    SaveTimes = [| 0.1 |]
+            }
+
+            use _ = torch.no_grad ()
+            let auto = compileWith Backend.Auto heat
+            let backend, why = auto.BackendFor o
+            Expect.equal backend Backend.Eager "a grid runs eager"
+            Expect.stringContains why "point systems" "says why"
+            Expect.equal (auto.Simulate(auto.Initial 1, o)).Backend Backend.Eager "ran eager"
+            let kernels = compileWith Backend.Kernels heat
+
+            let e =
+                Expect.throwsC (fun () -> kernels.Simulate(kernels.Initial 1, o) |> ignore) id
+
+            Expect.stringContains e.Message "cannot run on the generated kernels" "Kernels refuses"
+            Expect.stringContains e.Message "point systems" "and names the reason"
+        }
+    ]
