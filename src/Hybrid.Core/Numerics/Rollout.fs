@@ -49,7 +49,7 @@ type RolloutOptions = {
     FiniteCheckEvery: int
     /// Stability check of explicit schemes at the start of the rollout.
     OnUnstable: OnUnstable
-    /// Error tolerance of adaptive schemes (`Scheme.Dopri5`, `Scheme.Rodas4`) for every field not named in
+    /// Error tolerance of adaptive schemes (`Dopri5`, `Rodas4`, `Auto`, `KenCarp4`) for every field not named in
     /// `FieldTolerances`; fixed-step schemes ignore it.
     Tolerance: Tolerance
     /// Tolerances of single fields by name (e.g. a tiny absolute tolerance for a species of concentration 1e-5);

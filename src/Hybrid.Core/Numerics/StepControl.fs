@@ -80,7 +80,7 @@ type internal PiController(estimateOrder: int) =
 /// The step-size control all adaptive schemes share: the error norm over the fields with their tolerances, a PI
 /// controller (Hairer, Nørsett and Wanner, Solving ODEs I, §II.4; Gustafsson 1991), the step limit, and save
 /// times read from the method's continuous extension, so that they never shorten a step (only the last save time
-/// is landed on exactly).
+/// is landed on exactly), or, for methods with `LandsOnSaves` (KenCarp4), steps shortened to end on each save time.
 /// Gradients: the accepted steps and the interpolants are ordinary tensor operations, so autograd differentiates
 /// the computed solution; the step sizes are numbers read from the error estimates and count as fixed in the
 /// backward pass (the derivative of the step-size choice is not taken, as in DifferentialEquations.jl and
