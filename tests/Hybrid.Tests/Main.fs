@@ -34,6 +34,7 @@ let main argv =
         Numerics.StabilityTests.tests
         Numerics.AdaptiveTests.tests
         Numerics.StiffTests.tests
+        Numerics.ImexAdaptiveTests.tests
         Numerics.EventTests.tests
         Numerics.StateEventTests.tests
         Compiler.CompilerTests.tests

@@ -83,6 +83,9 @@ type Simulator
         elif not (isNull options.StateEvents) && options.StateEvents.Length > 0 then
             Error
                 "the rollout has state events, which stop and restart the integration; the generated kernels run one uninterrupted schedule"
+        elif options.Scheme = Scheme.KenCarp4 then
+            Error
+                "KenCarp4 (adaptive IMEX, with banded and conjugate-gradient solves) runs on the eager back end only; the generated kernels run Dopri5, Rodas4 and Auto adaptively"
         elif Scheme.isAdaptive options.Scheme then
             match pointKernels.Value with
             | Error why -> Error why

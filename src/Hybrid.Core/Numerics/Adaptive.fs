@@ -133,4 +133,5 @@ module internal Adaptive =
         Start = f
         Attempt = fun t h u k1 -> fst (attempt f false t h u k1)
         LimitHint = limitHint
+        LandsOnSaves = false
     }

@@ -92,4 +92,5 @@ module internal AutoScheme =
                         else
                             a
             LimitHint = limitHint
+            LandsOnSaves = false
         }

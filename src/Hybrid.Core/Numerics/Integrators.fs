@@ -18,7 +18,8 @@ module Integrators =
         | Scheme.ImexCrankNicolson -> 2
         | Scheme.SspRk3 -> 3
         | Scheme.Rk4
-        | Scheme.Rodas4 -> 4
+        | Scheme.Rodas4
+        | Scheme.KenCarp4 -> 4
         | Scheme.Dopri5
         | Scheme.Auto -> 5
 
@@ -26,7 +27,8 @@ module Integrators =
     let isImex (s: Scheme) : bool =
         match s with
         | Scheme.ImexEuler
-        | Scheme.ImexCrankNicolson -> true
+        | Scheme.ImexCrankNicolson
+        | Scheme.KenCarp4 -> true
         | _ -> false
 
     /// Extent of the stability region along the negative real axis (|hλ| ≤ value is stable; infinity for the
@@ -41,6 +43,7 @@ module Integrators =
         | Scheme.Rk4 -> 2.7853
         | Scheme.Dopri5
         | Scheme.Auto -> 3.3066
+        | Scheme.KenCarp4 -> KenCarp4Tableau.explicitRealStability
         | Scheme.Rodas4 -> infinity
 
     /// The coefficients c₀…cₛ of the stability polynomial R(z) = Σₖ cₖ zᵏ of the scheme's explicit part
@@ -58,6 +61,11 @@ module Integrators =
             match explicitPart with
             | Scheme.Dopri5
             | Scheme.Auto -> Tableau.dormandPrince
+            | Scheme.KenCarp4 -> {
+                A = KenCarp4Tableau.explicitA
+                B = KenCarp4Tableau.b
+                C = KenCarp4Tableau.c
+              }
             | Scheme.Rodas4 ->
                 raise (
                     ModelException(
@@ -162,42 +170,20 @@ module Integrators =
 
             u[f] .+ (h / divisor) .* sum)
 
-    /// Largest number of unknowns per field for which the dense implicit solve is assembled.
-    let maxImplicitUnknowns = 4096
-
-    /// Assembles the matrix of an affine operator L(u) = A u + b on fields of shape [·; spatial…] by
-    /// applying it to the identity (rows of the result are A eᵢ, i.e. the result is Aᵀ) and to zero.
-    /// Returns (Aᵀ [N; N], b [1; N]). Differentiable with respect to whatever L depends on.
-    let assemble
-        (l: torch.Tensor -> torch.Tensor)
-        (spatialShape: int64[])
-        (dtype: torch.ScalarType)
-        (device: torch.Device)
-        =
-        let n = spatialShape |> Array.fold (*) 1L
-
-        if n > int64 maxImplicitUnknowns then
+    /// A step function (t, h, u) ↦ u(t + h) for `scheme` on `dyn` with parameters θ. For IMEX schemes the implicit
+    /// systems (I − c h L) x = r are solved as `ImplicitSolve.create` fits them to the grid (call this inside the scope
+    /// whose tensors should own them): up to `ImplicitSolve.maxDense` unknowns per field by a dense inverse per
+    /// distinct step size in `stepSizes` (`torch.linalg.inv`: exact, differentiable by libtorch's autograd, one matrix
+    /// product per step afterwards); on larger grids by the banded solve (1-D) or conjugate gradients (2-D, relative
+    /// residual 1e-10 in float64, 1e-5 in float32), differentiated by their adjoint solves.
+    let stepper (scheme: Scheme) (dyn: Dynamics) (theta: torch.Tensor[]) (stepSizes: float seq) (like: torch.Tensor[]) =
+        if scheme = Scheme.KenCarp4 then
             raise (
                 ModelException(
-                    $"The implicit diffusion solve assembles a dense {n}×{n} matrix, above the limit of {maxImplicitUnknowns} unknowns per field. Use an explicit scheme (Rk4, SspRk3) with a smaller Δt, or a coarser grid."
+                    "KenCarp4 is an adaptive IMEX scheme with an embedded error estimate; Rollout.run integrates it with step-size control. Use ImexEuler or ImexCrankNicolson for fixed IMEX steps."
                 )
             )
 
-        let eye =
-            torch.eye(n, dtype = dtype, device = device).reshape (Array.append [| n |] spatialShape)
-
-        let zero =
-            torch.zeros (Array.append [| 1L |] spatialShape, dtype = dtype, device = device)
-
-        let b = (l zero).reshape ([| 1L; n |])
-        let at = (l eye).reshape ([| n; n |]) - b
-        at, b
-
-    /// A step function (t, h, u) ↦ u(t + h) for `scheme` on `dyn` with parameters θ. For IMEX schemes the
-    /// implicit matrices (I − c h A)⁻¹ are assembled once per distinct step size in `stepSizes` (call this
-    /// inside the scope whose tensors should own them), by a dense inverse through `torch.linalg.inv`:
-    /// exact, differentiable by libtorch's autograd, and one matrix product per step afterwards.
-    let stepper (scheme: Scheme) (dyn: Dynamics) (theta: torch.Tensor[]) (stepSizes: float seq) (like: torch.Tensor[]) =
         if not (isImex scheme) then
             let f = Dynamics.total dyn theta
             fun (t: float) (h: float) (u: torch.Tensor[]) -> explicitStep scheme f t h u
@@ -207,75 +193,61 @@ module Integrators =
                 | Scheme.ImexEuler -> 1.0
                 | _ -> 0.5
 
-            // Per field: Aᵀ, b, and for each h the inverse (I − c h Aᵀ)⁻¹.
+            // Per field: the implicit operator, its dense inverses made now for the known step sizes.
             let ops =
                 dyn.Stiff
                 |> Array.mapi (fun i stiff ->
                     stiff
                     |> Option.map (fun l ->
-                        let u = like[i]
-                        let spatialShape = u.shape[1..]
-                        let at, b = assemble (l theta) spatialShape u.dtype u.device
-                        let n = at.shape[0]
-                        let eye = torch.eye (n, dtype = u.dtype, device = u.device)
-                        let inverses = Dictionary<float, torch.Tensor>()
+                        let tolerance =
+                            if like[i].dtype = torch.ScalarType.Float64 then
+                                1e-10
+                            else
+                                1e-5
 
-                        for h in stepSizes do
-                            if not (inverses.ContainsKey h) then
-                                inverses[h] <- torch.linalg.inv (eye - (c * h) .* at)
+                        let op = ImplicitSolve.create (l theta) like[i] tolerance true
 
-                        at, b, inverses))
+                        if op.Method = "dense" then
+                            for h in stepSizes do
+                                op.Solve (c * h) like[i] |> ignore
+
+                        op))
 
             let f = dyn.Explicit theta
 
-            let solve i (h: float) (rhs: torch.Tensor) (shape: int64[]) =
+            let solve i (h: float) (rhs: torch.Tensor) =
                 match ops[i] with
-                | Some(_, _, inverses) ->
-                    let inverse: torch.Tensor = inverses[h]
-                    rhs.reshape([| shape[0]; -1L |]).matmul(inverse).reshape shape
+                | Some op -> op.Solve (c * h) rhs
                 | None -> rhs
 
-            // (u + c h (A u + b)) for the trapezoid's explicit half, u otherwise.
+            // u + c h (L u + b) for the trapezoid's explicit half, u + h b for backward Euler.
             let explicitHalf i (h: float) (u: torch.Tensor) =
                 match ops[i] with
-                | Some(at, b, _) when c < 1.0 ->
-                    let flat = u.reshape ([| u.shape[0]; -1L |])
-                    (flat .+ (c * h) .* (flat.matmul at .+ b)).reshape u.shape
-                | Some(_, b, _) -> (u.reshape ([| u.shape[0]; -1L |]) .+ h .* b).reshape u.shape
+                | Some op when c < 1.0 -> u .+ (c * h) .* op.Apply u
+                | Some op -> u .+ h .* op.Affine
                 | None -> u
 
             fun (t: float) (h: float) (u: torch.Tensor[]) ->
                 let k1 = f t u
 
                 if c = 1.0 then
-                    Array.init u.Length (fun i ->
-                        let rhs =
-                            match ops[i] with
-                            | Some _ -> explicitHalf i h u[i] .+ h .* k1[i]
-                            | None -> u[i] .+ h .* k1[i]
-
-                        solve i h rhs u[i].shape)
+                    Array.init u.Length (fun i -> solve i h (explicitHalf i h u[i] .+ h .* k1[i]))
                 else
                     let withB i (x: torch.Tensor) =
                         match ops[i] with
-                        | Some(_, b, _) -> (x.reshape ([| x.shape[0]; -1L |]) .+ (0.5 * h) .* b).reshape x.shape
+                        | Some op -> x .+ (0.5 * h) .* op.Affine
                         | None -> x
 
-                    // Trapezoid: (I − h/2 A) u' = (I + h/2 A) u + h b + h·(explicit part).
+                    // Trapezoid: (I − h/2 L) u' = (I + h/2 L) u + h b + h·(explicit part).
                     let predictor =
                         Array.init u.Length (fun i ->
-                            let rhs =
-                                match ops[i] with
-                                | Some _ -> withB i (explicitHalf i h u[i]) .+ h .* k1[i]
-                                | None -> u[i] .+ h .* k1[i]
-
-                            solve i h rhs u[i].shape)
+                            match ops[i] with
+                            | Some _ -> solve i h (withB i (explicitHalf i h u[i]) .+ h .* k1[i])
+                            | None -> u[i] .+ h .* k1[i])
 
                     let k2 = f (t + h) predictor
 
                     Array.init u.Length (fun i ->
                         match ops[i] with
-                        | Some _ ->
-                            let rhs = withB i (explicitHalf i h u[i]) .+ (0.5 * h) .* (k1[i] .+ k2[i])
-                            solve i h rhs u[i].shape
+                        | Some _ -> solve i h (withB i (explicitHalf i h u[i]) .+ (0.5 * h) .* (k1[i] .+ k2[i]))
                         | None -> u[i] .+ (0.5 * h) .* (k1[i] .+ k2[i]))

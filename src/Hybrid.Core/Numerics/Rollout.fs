@@ -49,7 +49,7 @@ type RolloutOptions = {
     FiniteCheckEvery: int
     /// Stability check of explicit schemes at the start of the rollout.
     OnUnstable: OnUnstable
-    /// Error tolerance of adaptive schemes (`Scheme.Dopri5`, `Scheme.Rodas4`) for every field not named in
+    /// Error tolerance of adaptive schemes (`Dopri5`, `Rodas4`, `Auto`, `KenCarp4`) for every field not named in
     /// `FieldTolerances`; fixed-step schemes ignore it.
     Tolerance: Tolerance
     /// Tolerances of single fields by name (e.g. a tiny absolute tolerance for a species of concentration 1e-5);
@@ -633,7 +633,8 @@ module Rollout =
         | Scheme.Rk4 -> 4
         | Scheme.Dopri5
         | Scheme.Rodas4
-        | Scheme.Auto -> 6
+        | Scheme.Auto
+        | Scheme.KenCarp4 -> 6
 
     /// Each field's tolerance: its entry in `FieldTolerances`, or `Tolerance`. Raises for a name that is not a
     /// field, listing the fields.
@@ -676,9 +677,16 @@ module Rollout =
     /// Records what `Scheme.Auto` chose (the kernel back end's adaptive rollouts report here too).
     let internal reportAuto (sentence: string) = auto <- sentence
 
-    /// The adaptive method of scheme `s` on `dyn` with parameters θ (Rodas4 builds its Jacobian with an autograd
-    /// graph when gradients through the rollout are wanted).
-    let private adaptiveMethod (dyn: Dynamics) (theta: torch.Tensor[]) (u0: torch.Tensor[]) (s: Scheme) =
+    /// The adaptive method of scheme `s` on `dyn` with parameters θ and per-field tolerances (Rodas4 builds its
+    /// Jacobian with an autograd graph when gradients through the rollout are wanted; KenCarp4 ties its iterative
+    /// solves' stopping tolerance to them).
+    let private adaptiveMethod
+        (dyn: Dynamics)
+        (theta: torch.Tensor[])
+        (u0: torch.Tensor[])
+        (tolerances: Tolerance[])
+        (s: Scheme)
+        =
         let rodas () =
             let wanted =
                 torch.is_grad_enabled ()
@@ -689,6 +697,7 @@ module Rollout =
 
         match s with
         | Scheme.Rodas4 -> rodas ()
+        | Scheme.KenCarp4 -> AdditiveRungeKutta.method dyn theta tolerances u0
         | Scheme.Auto ->
             let stiff () =
                 try
@@ -728,11 +737,13 @@ module Rollout =
                         Fired = fun name time batch -> fired.Add((name, time, batch))
                     }
 
+            let perField = tolerances dyn.Fields o
+
             let result =
                 StepControl.integrateWith
                     events
-                    (adaptiveMethod dyn theta u0 o.Scheme)
-                    (tolerances dyn.Fields o)
+                    (adaptiveMethod dyn theta u0 perField o.Scheme)
+                    perField
                     o.T0
                     o.Dt
                     o.SaveTimes

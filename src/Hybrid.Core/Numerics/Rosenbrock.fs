@@ -119,4 +119,5 @@ module internal Rosenbrock =
                         Accept = ignore
                     }
             LimitHint = limitHint
+            LandsOnSaves = false
         }

@@ -33,17 +33,30 @@ type Scheme =
     /// test of DOPRI5 (h·|λ| estimated from the last two stages at the stability limit, 3.25, on 15 accepted steps
     /// without 6 calm ones between). `Rollout.lastAuto ()` says what it chose, where and why.
     | Auto
+    /// KenCarp4 (Kennedy and Carpenter's additive Runge–Kutta pair ARK4(3)6L[2]SA, 2003), adaptive IMEX: the
+    /// compiler's stiff part (linear diffusion of a field by itself, compiled with `ImplicitDiffusion = true`) is
+    /// integrated by an L-stable, stiffly accurate ESDIRK tableau with constant diagonal γ = 1/4, the rest (reactions,
+    /// advection, nonlinear diffusion) by the paired explicit tableau, six stages, order 4 with an embedded order-3
+    /// error estimate under the same `Tolerance`, PI control, step limit and gradients as `Dopri5`. Steps land on the
+    /// save times (state events are located on a cubic Hermite interpolant). The implicit stage systems
+    /// (I − γhL)x = r are solved as fits the grid: banded (cyclic tridiagonal, O(N)) on 1-D grids, conjugate gradients
+    /// (stopping at a residual 1,000× below the relative tolerance) on 2-D grids with a symmetric L, dense up to 4,096
+    /// unknowns otherwise; gradients go through the solves by their adjoint solves. Without a stiff part it is a
+    /// 4th-order explicit pair. Eager back end only. Order 4.
+    | KenCarp4
 
 /// Helpers on schemes.
 [<RequireQualifiedAccess>]
 module Scheme =
 
-    /// True for the adaptive schemes (`Dopri5`, `Rodas4`, `Auto`): steps chosen by an error estimate and a `Tolerance`.
+    /// True for the adaptive schemes (`Dopri5`, `Rodas4`, `Auto`, `KenCarp4`): steps chosen by an error estimate and a
+    /// `Tolerance`.
     let isAdaptive (s: Scheme) : bool =
         match s with
         | Scheme.Dopri5
         | Scheme.Rodas4
-        | Scheme.Auto -> true
+        | Scheme.Auto
+        | Scheme.KenCarp4 -> true
         | _ -> false
 
 /// Error tolerance of adaptive schemes: a step is accepted when the RMS over all values of
@@ -102,7 +115,8 @@ module Tableau =
             )
         | Scheme.Dopri5
         | Scheme.Rodas4
-        | Scheme.Auto ->
+        | Scheme.Auto
+        | Scheme.KenCarp4 ->
             raise (
                 ModelException(
                     $"{scheme} is an adaptive scheme with an embedded error estimate, not a fixed-step explicit tableau. Use Euler, Heun, SspRk3 or Rk4 here; Rollout.run integrates {scheme}."

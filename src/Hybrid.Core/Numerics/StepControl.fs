@@ -32,6 +32,9 @@ type internal AdaptiveMethod = {
     Attempt: float -> float -> torch.Tensor[] -> torch.Tensor[] -> StepAttempt
     /// The sentence the step-limit error adds about the likely cause and the fix.
     LimitHint: string
+    /// True when steps are shortened to end on every save time (save times are then the steps' own ends, not read
+    /// from the continuous extension); false when only the last save time is landed on.
+    LandsOnSaves: bool
 }
 
 /// What an adaptive run did: the states at the save times, and the numbers of accepted and rejected steps.
@@ -77,7 +80,7 @@ type internal PiController(estimateOrder: int) =
 /// The step-size control all adaptive schemes share: the error norm over the fields with their tolerances, a PI
 /// controller (Hairer, Nørsett and Wanner, Solving ODEs I, §II.4; Gustafsson 1991), the step limit, and save
 /// times read from the method's continuous extension, so that they never shorten a step (only the last save time
-/// is landed on exactly).
+/// is landed on exactly), or, for methods with `LandsOnSaves` (KenCarp4), steps shortened to end on each save time.
 /// Gradients: the accepted steps and the interpolants are ordinary tensor operations, so autograd differentiates
 /// the computed solution; the step sizes are numbers read from the error estimates and count as fixed in the
 /// backward pass (the derivative of the step-size choice is not taken, as in DifferentialEquations.jl and
@@ -203,8 +206,9 @@ module internal StepControl =
         let mutable skipBelow = -1.0
 
         while next < saveTimes.Length do
-            let landing = t + h >= final || close (t + h) final
-            let size = if landing then final - t else h
+            let target = if m.LandsOnSaves then saveTimes[next] else final
+            let landing = t + h >= target || close (t + h) target
+            let size = if landing then target - t else h
 
             if accepted + rejected >= maxSteps then
                 raise (limitError m.Name m.LimitHint maxSteps accepted rejected t final size)
@@ -212,7 +216,7 @@ module internal StepControl =
             if belowRoundOff size t then
                 raise (roundOffError m.Name size t)
 
-            let ended = if landing then final else t + size
+            let ended = if landing then target else t + size
 
             let outcome =
                 use _ = torch.NewDisposeScope()
@@ -308,7 +312,9 @@ module internal StepControl =
                 u <- candidate
                 carry <- nextCarry
 
-                h <- size * controller.Accepted norm
+                // A step shortened to land on a save time does not shrink the next one below the size proposed before.
+                let proposed = size * controller.Accepted norm
+                h <- if landing && size < h then max proposed h else proposed
             | None, norm ->
                 rejected <- rejected + 1
                 h <- size * controller.Rejected norm

@@ -140,4 +140,55 @@ let tests =
             Expect.stringContains e.Message "Backend.Auto" "and names the fix"
             Expect.equal (kernels.Simulate(kernels.Initial 1, options [| 0.01 |])).Backend Backend.Kernels "on the grid"
         }
+
+        test "KenCarp4 runs eager on a compiled model with implicit diffusion, and the kernels refuse it by name" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+            let m = CompilerTests.fisherKpp 32 0.5 1.5
+
+            let compile backend =
+                Compiler.compile
+                    {
+                        Compiler.defaults with
+                            Backend = backend
+                            ImplicitDiffusion = true
+                            Seed = 3
+                    }
+                    m
+
+            let auto = compile Backend.Auto
+            let kernels = compile Backend.Kernels
+
+            let o = {
+                options [| 0.05; 0.1 |] with
+                    Scheme = Scheme.KenCarp4
+                    Tolerance = { Relative = 1e-8; Absolute = 1e-10 }
+            }
+
+            let backend, why = auto.BackendFor o
+            Expect.equal backend Backend.Eager "Auto goes eager"
+            Expect.stringContains why "KenCarp4" "the reason names the scheme"
+
+            let e =
+                Expect.throwsC (fun () -> kernels.Simulate(kernels.Initial 1, o) |> ignore) id
+
+            Expect.stringContains e.Message "KenCarp4" "Kernels refuses by name"
+
+            let u0 = auto.Initial 1
+            let traj = auto.Simulate(u0, o)
+            Expect.equal traj.Backend Backend.Eager "ran eager"
+            // The same model by Rodas4 (all terms through its exact Jacobian) at a tight tolerance.
+            let reference =
+                auto.Simulate(
+                    u0,
+                    {
+                        o with
+                            Scheme = Scheme.Rodas4
+                            Tolerance = { Relative = 1e-9; Absolute = 1e-11 }
+                    }
+                )
+
+            let err = (traj.Values[0] - reference.Values[0]).abs().max().ToDouble()
+            Expect.isLessThan err 1e-6 "KenCarp4 agrees with Rodas4"
+        }
     ]
