@@ -32,6 +32,10 @@ public enum IntegrationScheme
     /// <summary>Dormand–Prince 5(4) while the problem is not stiff, Rodas4 from where it turns stiff (Hairer's
     /// stiffness test); <c>Rollout.lastAuto()</c> says which ran where.</summary>
     Auto,
+    /// <summary>KenCarp4, adaptive IMEX (Kennedy and Carpenter's ARK4(3)6L[2]SA): implicit linear diffusion (compile with
+    /// <see cref="CompileSettings.ImplicitDiffusion"/>), explicit rest, with the same tolerances as <see cref="Dopri5"/>;
+    /// for stiff diffusion with a non-stiff reaction on a grid.</summary>
+    KenCarp4,
 }
 
 /// <summary>Which back end runs a simulator's rollouts (see <see cref="CompileSettings.Backend"/>).</summary>
@@ -114,6 +118,7 @@ public sealed class SimulationSettings
                 IntegrationScheme.Dopri5 => Numerics.Scheme.Dopri5,
                 IntegrationScheme.Rodas4 => Numerics.Scheme.Rodas4,
                 IntegrationScheme.Auto => Numerics.Scheme.Auto,
+                IntegrationScheme.KenCarp4 => Numerics.Scheme.KenCarp4,
                 _ => throw new HybridException($"Unknown integration scheme {Scheme}."),
             },
             Dt,
