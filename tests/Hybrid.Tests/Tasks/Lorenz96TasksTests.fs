@@ -106,12 +106,20 @@ let tests =
                 yield "physics", 0
                 for m in networks do
                     for seed in s.NetworkSeeds -> m, seed
-                yield "uncertainty", s.Uncertainty.Seed
+                for candidate in [ "hybrid"; ModelTable.NoPhysics; "LSTM"; "Transformer" ] do
+                    for k in 0 .. s.Uncertainty.Members - 1 -> $"uncertainty:{candidate}", s.Uncertainty.Seed + k
+
+                    if candidate = "hybrid" then
+                        yield "uncertainty:hybrid:MC dropout", s.Uncertainty.Seed
             ]
 
-            for key, count in [ "tiny", 12; "quick", 17; "full", 27 ] do
+            for key, count in [ "tiny", 20; "quick", 25; "full", 47 ] do
                 Expect.equal (names key) (expected (Lorenz96Tasks.settings key)) $"{key}: the parts in order"
-                Expect.equal (names key).Length count $"{key}: 1 + 5 networks × seeds + 1"
+
+                Expect.equal
+                    (names key).Length
+                    count
+                    $"{key}: 1 + 5 networks × seeds + 4 models × members + the hybrid's MC dropout"
 
             Expect.equal
                 (ReportTasks.plan "quick" [ "lorenz96" ] |> List.map (fun t -> t.Model, t.Seed))
@@ -174,7 +182,10 @@ let tests =
                 x.Uncertainty
                 |> Array.map (fun u -> u.Method, u.Split, bits u.Calibration.Ece, bits u.Nll, bits u.Crps, bits u.Rmse)
 
-            Expect.equal (uncertainty o).Length 6 "two methods at three forcings"
+            Expect.equal
+                (uncertainty o).Length
+                35
+                "5 methods (4 models' ensembles, the hybrid's MC dropout): validation and three forcings as trained, the forcings recalibrated"
             Expect.equal (uncertainty o) (uncertainty d) "the calibration"
         }
 
