@@ -1093,21 +1093,21 @@ let runPart (s: Settings) (part: Part) : PartResult =
             |> Array.average
 
         SequenceModels.fitForecasterWith
-                (if validationYears = 0 then
-                     None
-                 else
-                     Some {
-                         Score = validate
-                         Rule = s.EarlyStopping
-                     })
-                {
-                    SequenceModels.defaults architecture with
-                        Window = s.SequenceWindow
-                        Iterations = iterations
-                        Seed = seed
-                        Hidden = Tuned.width s.Tuned key 16
-                        LearningRate = Tuned.value s.Tuned key Tuned.LearningRate 1e-2
-                } [| history |] [| exogenous[first .. first + kept - 1] |]
+            (if validationYears = 0 then
+                 None
+             else
+                 Some {
+                     Score = validate
+                     Rule = s.EarlyStopping
+                 })
+            {
+                SequenceModels.defaults architecture with
+                    Window = s.SequenceWindow
+                    Iterations = iterations
+                    Seed = seed
+                    Hidden = Tuned.width s.Tuned key 16
+                    LearningRate = Tuned.value s.Tuned key Tuned.LearningRate 1e-2
+            } [| history |] [| exogenous[first .. first + kept - 1] |]
 
     // A sequence model's record: the training years one step ahead, then the test years' forecast.
     let sequenceRecord (m: SequenceModels.Trained) () =

@@ -772,6 +772,7 @@ let internal tunedFor (part: string) (s: Settings) : Settings =
         | CasePart.UncertaintyOf("hybrid", _) -> "MLP"
         | CasePart.UncertaintyOf(candidate, _) -> candidate
         | _ -> part
+
     let width fallback = Tuned.width s.Tuned key fallback
 
     let rate fallback =
@@ -1512,22 +1513,22 @@ and private runPartWith (settings: Settings) (part: Part) : PartResult =
         let pathsOf = sequencePaths
 
         SequenceModels.fitForecasterWith
-                (if validationStarts.Length = 0 then
-                     None
-                 else
-                     Some {
-                         Score = fun m -> validationOf (pathsOf m)
-                         Rule = s.EarlyStopping
-                     })
-                {
-                    SequenceModels.defaults architecture with
-                        Hidden = hidden
-                        Heads = 4
-                        Window = s.SequenceWindow
-                        Iterations = iterations
-                        Seed = seed
-                        LearningRate = Tuned.value s.Tuned (SequenceModels.name architecture) Tuned.LearningRate 1e-2
-                } [| scaled train.X |] [| forcingInput s.Forcing train.X.Length |]
+            (if validationStarts.Length = 0 then
+                 None
+             else
+                 Some {
+                     Score = fun m -> validationOf (pathsOf m)
+                     Rule = s.EarlyStopping
+                 })
+            {
+                SequenceModels.defaults architecture with
+                    Hidden = hidden
+                    Heads = 4
+                    Window = s.SequenceWindow
+                    Iterations = iterations
+                    Seed = seed
+                    LearningRate = Tuned.value s.Tuned (SequenceModels.name architecture) Tuned.LearningRate 1e-2
+            } [| scaled train.X |] [| forcingInput s.Forcing train.X.Length |]
 
     let sequencePart architecture hidden iterations what =
         let model = sequenceTrained architecture hidden iterations part.Seed
@@ -1608,7 +1609,8 @@ and private runPartWith (settings: Settings) (part: Part) : PartResult =
                             torch.tensor (forecastsAt paths s.Forcing validation Int32.MaxValue, dtype = f64)
                         yield!
                             tests
-                            |> Array.mapi (fun i r -> torch.tensor (forecastsAt paths forcings[i] r s.Starts, dtype = f64))
+                            |> Array.mapi (fun i r ->
+                                torch.tensor (forecastsAt paths forcings[i] r s.Starts, dtype = f64))
                     |])
             NoiseVariance = Array.average trainError
         }
@@ -1619,7 +1621,10 @@ and private runPartWith (settings: Settings) (part: Part) : PartResult =
         match candidate with
         | "hybrid" ->
             let c = newNetwork s z "MLP" seed dropout false
-            trainAPriori s c (standardX ()) (standardU ()) seed s.Uncertainty.Iterations |> ignore
+
+            trainAPriori s c (standardX ()) (standardU ()) seed s.Uncertainty.Iterations
+            |> ignore
+
             let x = compileX c.Model [ c.Name, c.Module ]
             fromPaths [| c.Net |] (CaseUncertainty.withOneMask (c.Net :?> Mlp)) (pathsOf s x)
         | "LSTM" ->
@@ -1792,8 +1797,7 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
             network "Transformer"
         |]
         Ablation = Array.append mlpAblation cnnAblation
-        Uncertainty =
-            CasePart.uncertaintyOf s.Uncertainty uncertaintyCandidates (fun p -> (resultOf p).Uncertainty)
+        Uncertainty = CasePart.uncertaintyOf s.Uncertainty uncertaintyCandidates (fun p -> (resultOf p).Uncertainty)
     }
 
 /// Runs the truths, fits the closures and scores every model: every part of `parts s` in this process, one after

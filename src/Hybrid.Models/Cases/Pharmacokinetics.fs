@@ -478,7 +478,8 @@ let private physicsFits =
 let runPart (s: Settings) (part: Part) : PartResult =
     CasePart.checkKnown
         "Pharmacokinetics"
-        ("physics" :: (networks s |> List.map fst) @ CasePart.uncertaintyModels uncertaintyCandidates)
+        ("physics" :: (networks s |> List.map fst)
+         @ CasePart.uncertaintyModels uncertaintyCandidates)
         part
 
     Engine.init ()
@@ -1092,9 +1093,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
         | "LSTM" ->
             perFold (rowFit (sequenceRowFor (budget s.SequenceIterations) SequenceModels.Architecture.Lstm seed))
         | _ ->
-            perFold (
-                rowFit (sequenceRowFor (budget s.SequenceIterations) SequenceModels.Architecture.Transformer seed)
-            )
+            perFold (rowFit (sequenceRowFor (budget s.SequenceIterations) SequenceModels.Architecture.Transformer seed))
 
     let one row : PartResult = {
         Models = [| evaluateModel row |]

@@ -515,7 +515,8 @@ let private physicsFits =
 let runPart (s: Settings) (part: Part) : PartResult =
     CasePart.checkKnown
         "Predator–prey"
-        ("physics" :: (networks s |> List.map fst) @ CasePart.uncertaintyModels uncertaintyCandidates)
+        ("physics" :: (networks s |> List.map fst)
+         @ CasePart.uncertaintyModels uncertaintyCandidates)
         part
 
     let needsPhysics =
@@ -1052,9 +1053,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
                     Seed = seed
                     Hidden = Tuned.width s.Tuned key 16
                     LearningRate = Tuned.value s.Tuned key Tuned.LearningRate 1e-2
-            }
-            [| history |]
-            [||]
+            } [| history |] [||]
 
     let sequence architecture =
         baseline
@@ -1142,7 +1141,8 @@ let runPart (s: Settings) (part: Part) : PartResult =
         $"{years[trainYears]}–{years[years.Length - 1]}", truthTest.reshape -1L
     |]
 
-    let flat (forecast: float[][]) = torch.tensor (Array.concat forecast, dtype = f64)
+    let flat (forecast: float[][]) =
+        torch.tensor (Array.concat forecast, dtype = f64)
 
     // A rollout model's predictions on the uncertainty splits.
     let rolloutPredictions (simulate: torch.Tensor -> int -> torch.Tensor) () = [|

@@ -160,7 +160,8 @@ let uncertaintyResult
     (dropout: bool)
     (seed: int)
     (train: int -> float -> CaseUncertainty.Trained)
-    : PartResult<'M> = {
-    Models = [||]
-    Uncertainty = [| CaseUncertainty.output s splits dropout seed train |]
-}
+    : PartResult<'M> =
+    {
+        Models = [||]
+        Uncertainty = [| CaseUncertainty.output s splits dropout seed train |]
+    }

@@ -406,7 +406,8 @@ let internal combine (s: Settings) (validation: string option) (candidates: Cand
 
             for m in methods do
                 let rows =
-                    Array.init names.Length (fun i -> summarise c.Name m.Name names[i] m.Noise 1.0 m.Spread[i] targets[i])
+                    Array.init names.Length (fun i ->
+                        summarise c.Name m.Name names[i] m.Noise 1.0 m.Spread[i] targets[i])
 
                 let recalibrated =
                     match validationIndex with
@@ -418,7 +419,9 @@ let internal combine (s: Settings) (validation: string option) (candidates: Cand
                         |> Array.filter ((<>) v)
                         |> Array.map (fun i -> summarise c.Name m.Name names[i] m.Noise scale m.Spread[i] targets[i])
 
-                yield! Array.append rows recalibrated |> Array.map (fun r -> { r with Seconds = m.Seconds })
+                yield!
+                    Array.append rows recalibrated
+                    |> Array.map (fun r -> { r with Seconds = m.Seconds })
     |]
 
 /// Runs the experiment for every candidate in this process: its deep ensemble (`s.Members` outputs from seeds

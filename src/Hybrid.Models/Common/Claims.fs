@@ -129,7 +129,10 @@ let CalibratedEce = 0.05
 /// not-tested cell without hybrid rows (the experiment was off).
 let calibrated (case: string) (results: CaseUncertainty.MethodResult[]) : Cell[] =
     let outcome = outcomes[3]
-    let scored = results |> Array.filter (fun r -> r.Split <> CaseUncertainty.Validation)
+
+    let scored =
+        results |> Array.filter (fun r -> r.Split <> CaseUncertainty.Validation)
+
     let hybridRows = scored |> Array.filter (fun r -> r.Model = "hybrid")
 
     if hybridRows.Length = 0 then

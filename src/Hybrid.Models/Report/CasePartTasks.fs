@@ -100,8 +100,7 @@ let ofResult (model: ModelRow -> (string -> float[]) -> 'M) (r: TaskResult) : Ca
         Uncertainty =
             match r.Task.Model with
             | CasePart.UncertaintyOf _ -> [| UncertaintyRows.ofResult r |]
-            | _ ->
-                [||]
+            | _ -> [||]
     }
 
 /// Each model's validation MSE (`validation` of the model) as a "validation" "mse" row of `case` at `seed`: the

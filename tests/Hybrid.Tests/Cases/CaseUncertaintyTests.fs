@@ -78,9 +78,21 @@ let private twin () =
             }
 
     let candidates: CaseUncertainty.Candidate[] = [|
-        { Name = "hybrid"; Train = trainer 0.25; Dropout = true }
-        { Name = "narrow"; Train = trainer 0.01; Dropout = false }
-        { Name = "right"; Train = trainer 0.91; Dropout = false }
+        {
+            Name = "hybrid"
+            Train = trainer 0.25
+            Dropout = true
+        }
+        {
+            Name = "narrow"
+            Train = trainer 0.01
+            Dropout = false
+        }
+        {
+            Name = "right"
+            Train = trainer 0.91
+            Dropout = false
+        }
     |]
 
     mu, splits, candidates
@@ -118,10 +130,13 @@ let tests =
         // `runModels` bit for bit but for the wall times.
         test "member tasks read back from JSON and assembled = the same outputs in memory = runModels" {
             let _, splits, candidates = twin ()
-            let s = { CaseUncertainty.quick with Passes = 3 }
 
-            let names =
-                candidates |> Array.map (fun c -> c.Name, c.Dropout) |> List.ofArray
+            let s = {
+                CaseUncertainty.quick with
+                    Passes = 3
+            }
+
+            let names = candidates |> Array.map (fun c -> c.Name, c.Dropout) |> List.ofArray
 
             let parts = CasePart.uncertaintyParts s names
             Expect.equal parts.Length (3 * s.Members + 1) "a part per member and the hybrid's MC dropout"
@@ -155,7 +170,9 @@ let tests =
 
             let inMemory = assemble results
             let fromJson = assemble readBack
-            let direct = CaseUncertainty.runModels s (Some CaseUncertainty.Validation) splits candidates
+
+            let direct =
+                CaseUncertainty.runModels s (Some CaseUncertainty.Validation) splits candidates
 
             let keys (rs: CaseUncertainty.MethodResult[]) =
                 rs |> Array.map (fun r -> r.Model, r.Method, r.Split)
@@ -170,10 +187,7 @@ let tests =
 
             Expect.equal (Array.map rowBits inMemory) (Array.map rowBits direct) "= runModels, bit for bit"
 
-            Expect.equal
-                fromJson.Length
-                ((3 + 1) * 3)
-                "4 methods: validation and test as trained, test recalibrated"
+            Expect.equal fromJson.Length ((3 + 1) * 3) "4 methods: validation and test as trained, test recalibrated"
         }
 
         // The recalibrated rows' σ scale must be √(mean z²) of the full predictive on the validation split, z the
@@ -213,8 +227,7 @@ let tests =
                         Expect.equal r.VarianceScale 1.0 $"{c.Name}, {r.Method}: the validation row is as trained"
 
                 let recalibrated =
-                    rows
-                    |> Array.filter (fun r -> r.Split = "test" && r.VarianceScale <> 1.0)
+                    rows |> Array.filter (fun r -> r.Split = "test" && r.VarianceScale <> 1.0)
 
                 Expect.isGreaterThan recalibrated.Length 0 $"{c.Name}: recalibrated rows"
 
@@ -225,7 +238,15 @@ let tests =
                 results
                 |> Array.find (fun r -> r.Model = "right" && r.Split = "test" && r.VarianceScale <> 1.0)
 
-            Expect.floatClose { absolute = 3.0 / sqrt 2000.0; relative = 0.0 } right.VarianceScale 1.0 "right: s ≈ 1"
+            Expect.floatClose
+                {
+                    absolute = 3.0 / sqrt 2000.0
+                    relative = 0.0
+                }
+                right.VarianceScale
+                1.0
+                "right: s ≈ 1"
+
             Expect.isLessThan right.Calibration.Ece 0.04 "right, recalibrated: ECE"
 
             let narrow =
@@ -234,7 +255,10 @@ let tests =
 
             // σ = √(0.09 + 0.01) ≈ 0.32 against errors of σ 1: s ≈ 3.2, and the recalibrated test split is calibrated.
             Expect.floatClose
-                { absolute = 3.0 * 3.16 / sqrt 2000.0; relative = 0.0 }
+                {
+                    absolute = 3.0 * 3.16 / sqrt 2000.0
+                    relative = 0.0
+                }
                 narrow.VarianceScale
                 (1.0 / sqrt 0.1)
                 "narrow: s ≈ 1/√0.1"

@@ -523,6 +523,9 @@ let tests =
 
             for r in o.Uncertainty do
                 if r.Split <> CaseUncertainty.Validation then
-                    Expect.equal r.Points (o.Settings.Starts * o.Settings.K) $"{r.Method}, {r.Split}: every start and site"
+                    Expect.equal
+                        r.Points
+                        (o.Settings.Starts * o.Settings.K)
+                        $"{r.Method}, {r.Split}: every start and site"
         }
     ]

@@ -153,7 +153,8 @@ let tests =
                 "a name the model lacks"
         }
 
-        test "calibration: the hybrid's best ECE interval against 0.05, recalibrated where it was, baselines named, validation split left out" {
+        test
+            "calibration: the hybrid's best ECE interval against 0.05, recalibrated where it was, baselines named, validation split left out" {
             let rows = [|
                 uncertaintyRow "hybrid" "test" 0.03 0.02 0.04
                 uncertaintyRow "hybrid" "test" 0.08 0.06 0.10
@@ -188,7 +189,10 @@ let tests =
                     uncertaintyRow "hybrid" "test" 0.08 0.06 0.10
                     recalibrated
                     uncertaintyRow "LSTM" "test" 0.2 0.15 0.25
-                    { uncertaintyRow "LSTM" "test" 0.04 0.03 0.06 with VarianceScale = 2.0 }
+                    {
+                        uncertaintyRow "LSTM" "test" 0.04 0.03 0.06 with
+                            VarianceScale = 2.0
+                    }
                     uncertaintyRow "hybrid" CaseUncertainty.Validation 0.3 0.2 0.4
                 |]
                 |> Array.exactlyOne

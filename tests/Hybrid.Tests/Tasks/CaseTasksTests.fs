@@ -20,7 +20,9 @@ let private bits (v: float) = BitConverter.DoubleToInt64Bits v
 /// except the LSTM's and the transformer's (their last digits are not repeatable from run to run, seen: 3e-16),
 /// which agree to 1e-10.
 let private sameCalibration (a: CaseUncertainty.MethodResult[]) (b: CaseUncertainty.MethodResult[]) =
-    let key (u: CaseUncertainty.MethodResult) = u.Model, u.Method, u.Split, u.VarianceScale <> 1.0
+    let key (u: CaseUncertainty.MethodResult) =
+        u.Model, u.Method, u.Split, u.VarianceScale <> 1.0
+
     Expect.equal (Array.map key a) (Array.map key b) "the same calibration rows"
 
     for u, v in Array.zip a b do
@@ -137,6 +139,7 @@ let tests =
             let s = PredatorPreyTasks.settings "tiny"
             let e = PredatorPreyTasks.experiment
             let tasks = e.Tasks "tiny"
+
             Expect.equal
                 tasks.Length
                 24

@@ -186,6 +186,7 @@ let tests =
                 (uncertainty o).Length
                 35
                 "5 methods (4 models' ensembles, the hybrid's MC dropout): validation and three forcings as trained, the forcings recalibrated"
+
             Expect.equal (uncertainty o) (uncertainty d) "the calibration"
         }
 
