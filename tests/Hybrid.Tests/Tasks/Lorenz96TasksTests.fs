@@ -180,14 +180,26 @@ let tests =
 
             let uncertainty (x: Lorenz96.Outcome) =
                 x.Uncertainty
-                |> Array.map (fun u -> u.Method, u.Split, bits u.Calibration.Ece, bits u.Nll, bits u.Crps, bits u.Rmse)
+                |> Array.map (fun u -> u.Model, u.Method, u.Split, [| u.Calibration.Ece; u.Nll; u.Crps; u.Rmse |])
 
             Expect.equal
                 (uncertainty o).Length
                 35
                 "5 methods (4 models' ensembles, the hybrid's MC dropout): validation and three forcings as trained, the forcings recalibrated"
 
-            Expect.equal (uncertainty o) (uncertainty d) "the calibration"
+            // Bit for bit, except the LSTM's and the transformer's: their last digits are not repeatable from run to
+            // run (seen: 2 ulp), so theirs agree to 1e-10.
+            for (model, method, split, x), (_, _, _, y) in Array.zip (uncertainty o) (uncertainty d) do
+                if model = "LSTM" || model = "Transformer" then
+                    for u, v in Array.zip x y do
+                        Expect.isTrue (abs (u - v) <= 1e-10 * max 1.0 (abs v)) $"{model}, {method}, {split}: {u} ≈ {v}"
+                else
+                    Expect.equal (Array.map bits x) (Array.map bits y) $"{model}, {method}, {split}: the calibration"
+
+            Expect.equal
+                (uncertainty o |> Array.map (fun (m, r, s, _) -> m, r, s))
+                (uncertainty d |> Array.map (fun (m, r, s, _) -> m, r, s))
+                "the same calibration rows"
         }
 
         test "a missing part is named; an unknown part is refused with the known ones" {
