@@ -100,7 +100,9 @@ type Settings = {
     /// Which block of years a `TrainFraction` below 1 keeps: 0 the most recent, a seed ≥ 1 a seeded random
     /// contiguous block of as many (`TrainFraction.blockStart`; see `trainingYears`).
     TrainSubset: int
-    /// Uncertainty of the hybrid (deep ensemble, MC dropout); `Iterations` are its hybrid iterations.
+    /// Uncertainty of the hybrid (deep ensemble, MC dropout) and of the pure-ML models (deep ensembles: the control,
+    /// the LSTM and the transformer); `Iterations` are the hybrid members' iterations, the others get the same
+    /// fraction of their own budget (`CaseUncertainty.budget`).
     Uncertainty: CaseUncertainty.Settings
     /// The validation block and early stopping of every network model: the last `Share` of the covered training
     /// years (the last 24 of 1880–2000 by default: 1977–2000) are held out, every model (the physics fits too) is
@@ -226,7 +228,8 @@ type Outcome = {
     TestTrendMse: float
     /// Every model, in the order of the table.
     Models: ModelResult[]
-    /// Calibration of the hybrid's deep ensemble and MC dropout on the test years (issue #6 e).
+    /// Calibration of the hybrid's deep ensemble and MC dropout, and of the pure-ML models' deep ensembles, on the
+    /// validation and test years, as trained and recalibrated on the validation years (issue #6 e).
     Uncertainty: CaseUncertainty.MethodResult[]
     /// The ablation rows (`AblationTable.names`; empty without `Settings.Ablation`): each variant trained from the same
     /// fitted EBM, network seeds, data and budget as the hybrid, over its seeds (mean test MSE, per-seed MSEs; the
@@ -500,9 +503,19 @@ type Part = CasePart.Part
 /// What one part computed.
 type PartResult = CasePart.PartResult<ModelResult>
 
+/// The models whose uncertainty is compared (name, whether MC dropout applies): the hybrid, and the pure-ML models
+/// that forecast the same years: the control, the LSTM and the transformer (ensembles only).
+let uncertaintyCandidates = [
+    "hybrid", true
+    ModelTable.NoPhysics, false
+    "LSTM", false
+    "Transformer", false
+]
+
 /// The parts of a run under `s`, in the order `run` takes them: the physics, then each network over its
 /// `Seeds` seeds (the hybrid and the control from `Seed`, the sequence models and the PINN from `Seed` + 100), then the
-/// uncertainty experiment (where it has members), then the ablation (with `Ablation`).
+/// uncertainty parts (`CasePart.uncertaintyParts`; none with `CaseUncertainty.off`), then the ablation (with
+/// `Ablation`).
 let parts (s: Settings) : Part list =
     let networks =
         CasePart.parts
@@ -515,7 +528,7 @@ let parts (s: Settings) : Part list =
                 "PINN", s.Seed + 100
             ]
             s.Seeds
-            s.Uncertainty
+            (CasePart.uncertaintyParts s.Uncertainty uncertaintyCandidates)
 
     if s.Ablation then
         networks
@@ -855,13 +868,15 @@ let runPart (s: Settings) (part: Part) : PartResult =
             "LSTM"
             "Transformer"
             "PINN"
-            "uncertainty"
             "ablation"
+            yield! CasePart.uncertaintyModels uncertaintyCandidates
         ]
         part
 
     let needsPhysics =
-        not (List.contains part.Model [ "LSTM"; "Transformer"; ModelTable.NoPhysics ])
+        match part.Model with
+        | CasePart.UncertaintyOf(candidate, _) -> candidate = "hybrid"
+        | model -> not (List.contains model [ "LSTM"; "Transformer"; ModelTable.NoPhysics ])
 
     Engine.init ()
     use outer = torch.NewDisposeScope()
@@ -1022,21 +1037,23 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
     // The "same network, no physics" control: the hybrid's network, seed, rates, penalty and epochs on dT/dt = N
     // alone; T₀ starts at the mean anomaly of the first ten years the loss covers (data, not a physics fit).
-    let noPhysicsResult seed =
-        let start =
-            use _ = torch.no_grad ()
-            (fitted observed).narrow(0L, 0L, int64 (min 10 kept)).mean().ToDouble()
+    let noPhysicsStart =
+        use _ = torch.no_grad ()
+        (fitted observed).narrow(0L, 0L, int64 (min 10 kept)).mean().ToDouble()
 
-        let sim, net, seconds =
-            trainVariant
-                (tunedRates s ModelTable.NoPhysics noPhysics)
-                None
-                s
-                target
-                [| start |]
-                seed
-                0.0
-                s.HybridIterations
+    let noPhysicsTrained seed iterations =
+        trainVariant
+            (tunedRates s ModelTable.NoPhysics noPhysics)
+            None
+            s
+            target
+            [| noPhysicsStart |]
+            seed
+            0.0
+            iterations
+
+    let noPhysicsResult seed =
+        let sim, net, seconds = noPhysicsTrained seed s.HybridIterations
 
         let width = Tuned.width s.Tuned ModelTable.NoPhysics s.Width
         let rate = Tuned.value s.Tuned ModelTable.NoPhysics Tuned.LearningRate 5e-3
@@ -1060,47 +1077,59 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
     let exogenous = data.Forcing |> Array.map (fun f -> [| f / 2.0 |])
 
-    let sequenceModel architecture seed =
+    // The validation years forecast from the years before them with the forcing known, as the test years are.
+    let sequenceValidation (m: SequenceModels.Trained) =
+        SequenceModels.forecast m fullHistory[.. first + kept - 1] exogenous validationYears
+        |> Array.map (fun row -> row[0])
+
+    let sequenceTrained architecture iterations seed =
         let key = SequenceModels.name architecture
 
-        // The validation years forecast from the years before them with the forcing known, as the test years are.
         let validate (m: SequenceModels.Trained) =
-            let forecast =
-                SequenceModels.forecast m fullHistory[.. first + kept - 1] exogenous validationYears
-
             (Array.map2
-                (fun (p: float[]) (t: float) -> (p[0] - t) * (p[0] - t))
-                forecast
+                (fun (p: float) (t: float) -> (p - t) * (p - t))
+                (sequenceValidation m)
                 data.Temperature[first + kept .. first + kept + validationYears - 1])
             |> Array.average
 
-        let m =
-            SequenceModels.fitForecasterWith
-                (if validationYears = 0 then
-                     None
-                 else
-                     Some {
-                         Score = validate
-                         Rule = s.EarlyStopping
-                     })
-                {
-                    SequenceModels.defaults architecture with
-                        Window = s.SequenceWindow
-                        Iterations = s.SequenceIterations
-                        Seed = seed
-                        Hidden = Tuned.width s.Tuned key 16
-                        LearningRate = Tuned.value s.Tuned key Tuned.LearningRate 1e-2
-                } [| history |] [| exogenous[first .. first + kept - 1] |]
+        SequenceModels.fitForecasterWith
+            (if validationYears = 0 then
+                 None
+             else
+                 Some {
+                     Score = validate
+                     Rule = s.EarlyStopping
+                 })
+            {
+                SequenceModels.defaults architecture with
+                    Window = s.SequenceWindow
+                    Iterations = iterations
+                    Seed = seed
+                    Hidden = Tuned.width s.Tuned key 16
+                    LearningRate = Tuned.value s.Tuned key Tuned.LearningRate 1e-2
+            } [| history |] [| exogenous[first .. first + kept - 1] |]
 
-        let simulate () =
-            let fitted = SequenceModels.oneStep m fullHistory exogenous
-            let forecast = SequenceModels.forecast m fullHistory exogenous testYears
+    // A sequence model's record: the training years one step ahead, then the test years' forecast.
+    let sequenceRecord (m: SequenceModels.Trained) () =
+        let fitted = SequenceModels.oneStep m fullHistory exogenous
+        let forecast = SequenceModels.forecast m fullHistory exogenous testYears
 
-            let simulated =
-                Array.concat [| fullHistory[0..0]; fitted; forecast |]
-                |> Array.map (fun row -> row[0])
+        let simulated =
+            Array.concat [| fullHistory[0..0]; fitted; forecast |]
+            |> Array.map (fun row -> row[0])
 
-            torch.tensor (simulated, dtype = f64)
+        torch.tensor (simulated, dtype = f64)
+
+    let sequenceModel architecture seed =
+        let m = sequenceTrained architecture s.SequenceIterations seed
+        let simulate = sequenceRecord m
+
+        let validate (m: SequenceModels.Trained) =
+            (Array.map2
+                (fun (p: float) (t: float) -> (p - t) * (p - t))
+                (sequenceValidation m)
+                data.Temperature[first + kept .. first + kept + validationYears - 1])
+            |> Array.average
 
         {
             evaluate
@@ -1180,23 +1209,72 @@ let runPart (s: Settings) (part: Part) : PartResult =
             s.PinnIterations
             [| "network weights", float (Neural.parameterCount m.Net) |]
 
-    // Uncertainty of the hybrid: each member is its own hybrid trained from the fitted physics; its noise variance
-    // is its training-year MSE.
-    let uncertainty () =
-        CaseUncertainty.run s.Uncertainty [| $"{s.CutoffYear + 1}–2018", testObserved |] (fun seed dropout ->
+    // The uncertainty experiment's splits: the validation years (where there are any) and the test years.
+    let uncertaintySplits = [|
+        if validationYears > 0 then
+            CaseUncertainty.Validation, validationObserved
+        $"{s.CutoffYear + 1}–2018", testObserved
+    |]
+
+    // A model's predictions on the uncertainty splits from its simulated record, and its noise variance: the
+    // record's MSE over the training years (mostly year-to-year variability the model cannot follow).
+    let fromRecord (modules: torch.nn.Module[]) (simulate: unit -> torch.Tensor) : CaseUncertainty.Trained =
+        let simulated () =
+            use _ = torch.no_grad ()
+            simulate ()
+
+        {
+            Modules = modules
+            Predict =
+                fun () ->
+                    let record = simulated ()
+
+                    [|
+                        if validationYears > 0 then
+                            record.narrow (0L, int64 (first + kept), int64 validationYears)
+                        record.narrow (0L, int64 trainYears, int64 testYears)
+                    |]
+            NoiseVariance = (square (simulated().narrow (0L, 0L, int64 trainYears) - trainObserved)).mean().ToDouble()
+        }
+
+    // One network of the uncertainty experiment per candidate: the hybrid (members and the MC-dropout network, from
+    // the fitted physics) at `Uncertainty.Iterations` and the control at the same (both have `HybridIterations`),
+    // the sequence models at the same fraction of `SequenceIterations`.
+    let uncertaintyTrainer (candidate: string) (seed: int) (dropout: float) : CaseUncertainty.Trained =
+        match candidate with
+        | "hybrid" ->
             let sim, net, _ =
                 trainHybrid s target fittedRaw seed dropout s.Uncertainty.Iterations
 
-            let simulated () =
-                use _ = torch.no_grad ()
-                record sim ()
+            fromRecord [| net |] (record sim)
+        | "LSTM"
+        | "Transformer" ->
+            let architecture =
+                if candidate = "LSTM" then
+                    SequenceModels.Architecture.Lstm
+                else
+                    SequenceModels.Architecture.Transformer
+
+            let m =
+                sequenceTrained
+                    architecture
+                    (CaseUncertainty.budget s.Uncertainty s.HybridIterations s.SequenceIterations)
+                    seed
+
+            let trained = fromRecord [| m.Net |] (sequenceRecord m)
 
             {
-                Modules = [| net |]
-                Predict = fun () -> [| (simulated ()).narrow (0L, int64 trainYears, int64 testYears) |]
-                NoiseVariance =
-                    (square (simulated().narrow (0L, 0L, int64 trainYears) - trainObserved)).mean().ToDouble()
-            })
+                trained with
+                    Predict =
+                        fun () -> [|
+                            if validationYears > 0 then
+                                torch.tensor (sequenceValidation m, dtype = f64)
+                            (sequenceRecord m ()).narrow (0L, int64 trainYears, int64 testYears)
+                        |]
+            }
+        | _ ->
+            let sim, net, _ = noPhysicsTrained seed s.Uncertainty.Iterations
+            fromRecord [| net |] (record sim)
 
     // The ablation (issue #15, 2 b–d): the hybrid's variants from the same fitted EBM, network seed, data and
     // budget, in `AblationTable.names` order.
@@ -1287,10 +1365,9 @@ let runPart (s: Settings) (part: Part) : PartResult =
         Models = [| pinnModel part.Seed |]
         Uncertainty = [||]
       }
-    | _ -> {
-        CasePart.PartResult.Models = [||]
-        Uncertainty = uncertainty ()
-      }
+    | CasePart.UncertaintyOf(candidate, dropout) ->
+        CasePart.uncertaintyResult s.Uncertainty uncertaintySplits dropout part.Seed (uncertaintyTrainer candidate)
+    | other -> raise (HybridException $"Energy balance: there is no part '{other}'.")
 
 /// Builds the outcome from the results of every part of `parts s` (in any order): each network model's row is its
 /// first seed's run with the mean test MSE and training time over its seeds and the per-seed test MSEs; every
@@ -1393,7 +1470,7 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
                 m with
                     PhysicsResidual = physicsResidual m.Simulated
             })
-        Uncertainty = CasePart.uncertainty s.Uncertainty resultOf
+        Uncertainty = CasePart.uncertainty s.Uncertainty uncertaintyCandidates resultOf
         Ablation =
             if s.Ablation then
                 let seeds = Comparison.seeds s.Seed s.Seeds

@@ -147,8 +147,10 @@ type Settings = {
     /// Which block of samples a `TrainFraction` below 1 keeps: 0 the first, a seed ≥ 1 a seeded random contiguous
     /// block of as many (`TrainFraction.blockStart`; see `trainingBlock`).
     TrainSubset: int
-    /// Uncertainty of the MLP hybrid's X forecasts (deep ensemble of closures, MC dropout); `Iterations` are the
-    /// closure's a-priori Adam epochs (the members are not trained through the solver).
+    /// Uncertainty of the MLP hybrid's X forecasts (deep ensemble of closures, MC dropout) and of the pure-ML models'
+    /// (deep ensembles of the control and the LSTM and transformer forecasters); `Iterations` are the closure's a-priori
+    /// Adam epochs (the members are not trained through the solver, nor is the control's), the sequence models get the
+    /// same fraction of their own budget (`CaseUncertainty.budget` of `Epochs`).
     Uncertainty: CaseUncertainty.Settings
     /// Lead (MTU) of the forecasts whose uncertainty is scored.
     UncertaintyLead: float
@@ -331,8 +333,9 @@ type Outcome = {
     Models: ModelResult[]
     /// A-priori against a-posteriori training of each closure network (MLP first, then CNN; a-priori first).
     Ablation: AblationRow[]
-    /// Calibration of the hybrid's X forecasts at `Settings.UncertaintyLead` (deep ensemble, MC dropout), in
-    /// domain and at each out-of-domain forcing (issue #6 e).
+    /// Calibration of the X forecasts at `Settings.UncertaintyLead` of the hybrid (deep ensemble, MC dropout) and of
+    /// the pure-ML models (deep ensembles), on the validation block, in domain and at each out-of-domain forcing, as
+    /// trained and recalibrated on the validation block (issue #6 e).
     Uncertainty: CaseUncertainty.MethodResult[]
 }
 
@@ -765,7 +768,12 @@ let internal validationBlock (s: Settings) (samples: int) : int * int * int =
 /// the MLP's), the transformer's `TransformerWidth`. The LSTM's width and the sequence models' rates are read where
 /// they are trained.
 let internal tunedFor (part: string) (s: Settings) : Settings =
-    let key = if part = "uncertainty" then "MLP" else part
+    let key =
+        match part with
+        | CasePart.UncertaintyOf("hybrid", _) -> "MLP"
+        | CasePart.UncertaintyOf(candidate, _) -> candidate
+        | _ -> part
+
     let width fallback = Tuned.width s.Tuned key fallback
 
     let rate fallback =
@@ -956,8 +964,10 @@ let internal trainThroughSolver (s: Settings) (c: ClosureNetwork) (x: XModel) (d
 /// One part of the case's work (a task of the report's sweep): "physics" (the truncated model and the cubic
 /// closure; seed 0); "MLP" and "CNN" (that closure network from one of `NetworkSeeds`, trained both ways: its
 /// hybrid and the ablation's a-priori-only network); `ModelTable.NoPhysics` (the control), "LSTM" and
-/// "Transformer" (one network seed each); "uncertainty" (the MLP hybrid's deep ensemble and MC dropout; seed: the
-/// first member's). Each part integrates the truth it needs itself (`truthRun`: once per process and settings).
+/// "Transformer" (one network seed each); "uncertainty:<model>" (one ensemble member, seed `Uncertainty.Seed` + k, of
+/// the MLP hybrid "hybrid", the control, the LSTM or the transformer) and "uncertainty:hybrid:MC dropout" (the MLP
+/// hybrid's MC-dropout closure; `CasePart.uncertaintyParts`). Each part integrates the truth it needs itself
+/// (`truthRun`: once per process and settings).
 type Part = CasePart.Part
 
 /// The truth's scores, from the "physics" part.
@@ -983,12 +993,21 @@ type PartResult = {
     Models: ModelResult[]
     /// The truth's scores (the "physics" part's; None for the others).
     Truth: TruthResult option
-    /// The calibration results (the "uncertainty" part's; empty for the others).
-    Uncertainty: CaseUncertainty.MethodResult[]
+    /// The output of an uncertainty part (one; empty for the others).
+    Uncertainty: CaseUncertainty.Output[]
 }
 
 /// The network parts of a run, each over `NetworkSeeds`, in the order of the table.
 let private networkParts = [ "MLP"; "CNN"; ModelTable.NoPhysics; "LSTM"; "Transformer" ]
+
+/// The models whose uncertainty is compared (name, whether MC dropout applies): the MLP hybrid ("hybrid"), and the
+/// pure-ML models that forecast the same X's: the control, the LSTM and the transformer (ensembles only).
+let uncertaintyCandidates = [
+    "hybrid", true
+    ModelTable.NoPhysics, false
+    "LSTM", false
+    "Transformer", false
+]
 
 /// The table name of a network part's model.
 let private rowName (part: string) =
@@ -1019,11 +1038,14 @@ let private check (s: Settings) =
         )
 
 /// The parts of a run under `s`, in the order `run` takes them: the physics, then each network model (MLP, CNN,
-/// the no-physics control, LSTM, transformer) at each of `NetworkSeeds`, then the uncertainty experiment (where it
-/// has members).
+/// the no-physics control, LSTM, transformer) at each of `NetworkSeeds`, then the uncertainty parts
+/// (`CasePart.uncertaintyParts`; none with `CaseUncertainty.off`).
 let parts (s: Settings) : Part list =
     check s
-    CasePart.partsOver [ for model in networkParts -> model, s.NetworkSeeds ] s.Uncertainty
+
+    CasePart.partsOver
+        [ for model in networkParts -> model, s.NetworkSeeds ]
+        (CasePart.uncertaintyParts s.Uncertainty uncertaintyCandidates)
 
 /// What a truth run depends on (`truth`'s arguments).
 type private TruthKey = {
@@ -1075,7 +1097,7 @@ let private combine (seedRmse: float[][][]) =
 /// Runs one part of the case (any part, in any order or process: each integrates the truth and sets up the data it
 /// needs itself).
 let rec runPart (s: Settings) (part: Part) : PartResult =
-    CasePart.checkKnown "Lorenz-96" ("physics" :: networkParts @ [ "uncertainty" ]) part
+    CasePart.checkKnown "Lorenz-96" ("physics" :: networkParts @ CasePart.uncertaintyModels uncertaintyCandidates) part
     check s
     Engine.init ()
     CaseTraining.singleThreaded (fun () -> runPartWith s part)
@@ -1427,8 +1449,7 @@ and private runPartWith (settings: Settings) (part: Part) : PartResult =
     // The "same network, no physics" control at the part's seed: the CNN hybrid's network and two-stage training,
     // with the observed tendency of X (centred differences of the training samples) as the a-priori target in place
     // of U.
-    let controlPart () =
-        let seed = part.Seed
+    let controlAPriori seed epochs =
         let tendency = observedTendency s.SampleInterval train.X
         let allT = Array.concat tendency
         let mt = Array.average allT
@@ -1455,7 +1476,11 @@ and private runPartWith (settings: Settings) (part: Part) : PartResult =
             interior (tendency |> Array.map (Array.map (fun t -> (t - zt.MeanU) / zt.ScaleU)))
 
         let c = newControl s zt seed
-        let warm = trainAPriori s c inputs target seed s.Epochs
+        c, trainAPriori s c inputs target seed epochs
+
+    let controlPart () =
+        let seed = part.Seed
+        let c, warm = controlAPriori seed s.Epochs
         let x = compileX c.Model [ c.Name, c.Module ]
 
         let solver =
@@ -1474,38 +1499,41 @@ and private runPartWith (settings: Settings) (part: Part) : PartResult =
     let forcingInput (f: float) samples = Array.create samples [| f / 20.0 |]
     let scaled = Array.map (Array.map (fun (x: float) -> x / 10.0))
 
+    let sequencePaths (model: SequenceModels.Trained) : Paths =
+        fun fs starts samples ->
+            starts
+            |> Array.mapi (fun n x0 ->
+                let f = if fs.Length = 1 then fs[0] else fs[n]
+
+                let path =
+                    SequenceModels.forecast model (scaled [| x0 |]) (forcingInput f samples) (samples - 1)
+
+                Array.append [| x0 |] (path |> Array.map (Array.map (fun x -> 10.0 * x))))
+
+    let sequenceTrained architecture hidden iterations seed =
+        let pathsOf = sequencePaths
+
+        SequenceModels.fitForecasterWith
+            (if validationStarts.Length = 0 then
+                 None
+             else
+                 Some {
+                     Score = fun m -> validationOf (pathsOf m)
+                     Rule = s.EarlyStopping
+                 })
+            {
+                SequenceModels.defaults architecture with
+                    Hidden = hidden
+                    Heads = 4
+                    Window = s.SequenceWindow
+                    Iterations = iterations
+                    Seed = seed
+                    LearningRate = Tuned.value s.Tuned (SequenceModels.name architecture) Tuned.LearningRate 1e-2
+            } [| scaled train.X |] [| forcingInput s.Forcing train.X.Length |]
+
     let sequencePart architecture hidden iterations what =
-        let pathsOf (model: SequenceModels.Trained) : Paths =
-            fun fs starts samples ->
-                starts
-                |> Array.mapi (fun n x0 ->
-                    let f = if fs.Length = 1 then fs[0] else fs[n]
-
-                    let path =
-                        SequenceModels.forecast model (scaled [| x0 |]) (forcingInput f samples) (samples - 1)
-
-                    Array.append [| x0 |] (path |> Array.map (Array.map (fun x -> 10.0 * x))))
-
-        let model =
-            SequenceModels.fitForecasterWith
-                (if validationStarts.Length = 0 then
-                     None
-                 else
-                     Some {
-                         Score = fun m -> validationOf (pathsOf m)
-                         Rule = s.EarlyStopping
-                     })
-                {
-                    SequenceModels.defaults architecture with
-                        Hidden = hidden
-                        Heads = 4
-                        Window = s.SequenceWindow
-                        Iterations = iterations
-                        Seed = part.Seed
-                        LearningRate = Tuned.value s.Tuned (SequenceModels.name architecture) Tuned.LearningRate 1e-2
-                } [| scaled train.X |] [| forcingInput s.Forcing train.X.Length |]
-
-        let paths = pathsOf model
+        let model = sequenceTrained architecture hidden iterations part.Seed
+        let paths = sequencePaths model
 
         atSeed
             (SequenceModels.name architecture)
@@ -1519,27 +1547,37 @@ and private runPartWith (settings: Settings) (part: Part) : PartResult =
                 "one-step train MSE", model.TrainLoss * 100.0
             |]
 
-    // Uncertainty of the MLP hybrid's X forecasts at `UncertaintyLead` from every test start state. A member is the
-    // closure from another network seed (a-priori, `Uncertainty.Iterations` epochs); its noise variance is its
-    // forecast MSE at that lead from start states of the training run. MC dropout: in training mode each pass
-    // draws one dropout mask (kept units scaled by 1/(1 − p)) and uses it at every site and step of every forecast.
-    let uncertainty () =
-        let standardX, standardU = standardX (), standardU ()
-        let lead = steps s.UncertaintyLead s.SampleInterval
+    // Uncertainty of the X forecasts at `UncertaintyLead` from every test start state and from the validation
+    // block's. A member of the MLP hybrid is the closure from another network seed (a-priori, `Uncertainty.Iterations`
+    // epochs), one of the control its network regressed a-priori onto the observed tendency for as many epochs, one
+    // of a sequence model that forecaster at the same fraction of its own iterations; the noise variance is the
+    // member's forecast MSE at that lead from start states of the training run. MC dropout (the hybrid): in training
+    // mode each pass draws one dropout mask (kept units scaled by 1/(1 − p)) and uses it at every site and step of
+    // every forecast.
+    let lead = steps s.UncertaintyLead s.SampleInterval
 
-        // Start states: every `spacing` samples, at most `limit` (the test runs use the first `Starts`).
-        let starts (r: TruthRun) limit =
+    // Start states: every `spacing` samples whose lead lies in the run, at most `limit` (the test runs use the first
+    // `Starts`).
+    let uncertaintyStarts (r: TruthRun) limit =
+        if r.X.Length - 1 - lead < 0 then
+            [||]
+        else
             Array.init ((r.X.Length - 1 - lead) / spacing + 1) (fun n -> n * spacing)
             |> Array.truncate limit
 
-        let at (r: TruthRun) limit =
-            starts r limit |> Array.collect (fun n -> r.X[n + lead])
+    let at (r: TruthRun) limit =
+        uncertaintyStarts r limit |> Array.collect (fun n -> r.X[n + lead])
 
-        let forecasts (paths: Paths) f (r: TruthRun) limit =
-            paths [| f |] (starts r limit |> Array.map (fun n -> r.X[n])) (lead + 1)
-            |> Array.collect (fun p -> p[lead])
+    let forecastsAt (paths: Paths) f (r: TruthRun) limit =
+        paths [| f |] (uncertaintyStarts r limit |> Array.map (fun n -> r.X[n])) (lead + 1)
+        |> Array.collect (fun p -> p[lead])
 
-        let splits =
+    let hasValidation = (uncertaintyStarts validation Int32.MaxValue).Length > 0
+
+    let uncertaintySplits = [|
+        if hasValidation then
+            CaseUncertainty.Validation, torch.tensor (at validation Int32.MaxValue, dtype = f64)
+        yield!
             tests
             |> Array.mapi (fun i r ->
                 let name =
@@ -1549,27 +1587,69 @@ and private runPartWith (settings: Settings) (part: Part) : PartResult =
                         $"F = {forcings[i]} (out of domain)"
 
                 name, torch.tensor (at r s.Starts, dtype = f64))
+    |]
 
-        CaseUncertainty.run s.Uncertainty splits (fun seed dropout ->
-            let c = newNetwork s z "MLP" seed dropout false
-            trainAPriori s c standardX standardU seed s.Uncertainty.Iterations |> ignore
-            let x = compileX c.Model [ c.Name, c.Module ]
-            let paths = pathsOf s x
-            let trainForecasts = forecasts paths s.Forcing train Int32.MaxValue
+    // The forecasts of `paths` on the uncertainty splits, and their noise variance.
+    let fromPaths
+        (modules: torch.nn.Module[])
+        (mask: (unit -> torch.Tensor[]) -> torch.Tensor[])
+        (paths: Paths)
+        : CaseUncertainty.Trained =
+        let trainError =
+            Array.map2
+                (fun a b -> (a - b) * (a - b))
+                (forecastsAt paths s.Forcing train Int32.MaxValue)
+                (at train Int32.MaxValue)
 
-            let trainError =
-                Array.map2 (fun a b -> (a - b) * (a - b)) trainForecasts (at train Int32.MaxValue)
-
-            {
-                Modules = [| c.Net |]
-                Predict =
-                    fun () ->
-                        CaseUncertainty.withOneMask (c.Net :?> Mlp) (fun () ->
+        {
+            Modules = modules
+            Predict =
+                fun () ->
+                    mask (fun () -> [|
+                        if hasValidation then
+                            torch.tensor (forecastsAt paths s.Forcing validation Int32.MaxValue, dtype = f64)
+                        yield!
                             tests
                             |> Array.mapi (fun i r ->
-                                torch.tensor (forecasts paths forcings[i] r s.Starts, dtype = f64)))
-                NoiseVariance = Array.average trainError
-            })
+                                torch.tensor (forecastsAt paths forcings[i] r s.Starts, dtype = f64))
+                    |])
+            NoiseVariance = Array.average trainError
+        }
+
+    let uncertaintyTrainer (candidate: string) (seed: int) (dropout: float) : CaseUncertainty.Trained =
+        let budget = CaseUncertainty.budget s.Uncertainty s.Epochs
+
+        match candidate with
+        | "hybrid" ->
+            let c = newNetwork s z "MLP" seed dropout false
+
+            trainAPriori s c (standardX ()) (standardU ()) seed s.Uncertainty.Iterations
+            |> ignore
+
+            let x = compileX c.Model [ c.Name, c.Module ]
+            fromPaths [| c.Net |] (CaseUncertainty.withOneMask (c.Net :?> Mlp)) (pathsOf s x)
+        | "LSTM" ->
+            let m =
+                sequenceTrained
+                    SequenceModels.Architecture.Lstm
+                    (Tuned.width s.Tuned "LSTM" 32)
+                    (budget s.SequenceIterations)
+                    seed
+
+            fromPaths [| m.Net |] (fun f -> f ()) (sequencePaths m)
+        | "Transformer" ->
+            let m =
+                sequenceTrained
+                    SequenceModels.Architecture.Transformer
+                    s.TransformerWidth
+                    (budget s.TransformerIterations)
+                    seed
+
+            fromPaths [| m.Net |] (fun f -> f ()) (sequencePaths m)
+        | _ ->
+            let c, _ = controlAPriori seed s.Uncertainty.Iterations
+            let x = compileX c.Model [ c.Name, c.Module ]
+            fromPaths [| c.Net |] (fun f -> f ()) (pathsOf s x)
 
     let models (m: ModelResult[]) = {
         Models = m
@@ -1603,11 +1683,14 @@ and private runPartWith (settings: Settings) (part: Part) : PartResult =
                 s.TransformerIterations
                 $"transformer (width {s.TransformerWidth}, 4 heads, one causal encoder layer, Adam {rate:G3})"
         |]
-    | _ -> {
+    | CasePart.UncertaintyOf(candidate, dropout) -> {
         Models = [||]
         Truth = None
-        Uncertainty = uncertainty ()
+        Uncertainty = [|
+            CaseUncertainty.output s.Uncertainty uncertaintySplits dropout part.Seed (uncertaintyTrainer candidate)
+        |]
       }
+    | other -> raise (HybridException $"Lorenz-96: there is no part '{other}'.")
 
 /// Builds the outcome from the results of every part of `parts s` (in any order): each network model's row is its
 /// first seed's run with the forecast RMSE combined over seeds (`Skill.Rmse`), the per-seed RMSEs and the mean
@@ -1715,15 +1798,7 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
             network "Transformer"
         |]
         Ablation = Array.append mlpAblation cnnAblation
-        Uncertainty =
-            if s.Uncertainty.Members > 0 then
-                (resultOf {
-                    Model = "uncertainty"
-                    Seed = s.Uncertainty.Seed
-                })
-                    .Uncertainty
-            else
-                [||]
+        Uncertainty = CasePart.uncertaintyOf s.Uncertainty uncertaintyCandidates (fun p -> (resultOf p).Uncertainty)
     }
 
 /// Runs the truths, fits the closures and scores every model: every part of `parts s` in this process, one after

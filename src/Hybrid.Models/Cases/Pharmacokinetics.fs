@@ -89,8 +89,10 @@ type Settings = {
     /// Hours after the dose up to which samples are trained on (and scored as in-distribution); later samples of
     /// the held-out subjects are the out-of-distribution test.
     Cutoff: float
-    /// Uncertainty of the hybrid (deep ensemble, MC dropout) on every fold's held-out subjects after `Cutoff`;
-    /// `Iterations` are its hybrid iterations.
+    /// Uncertainty of the hybrid (deep ensemble, MC dropout) and of the pure-ML models (deep ensembles: the MLP,
+    /// the LSTM and the transformer) on every fold's held-out subjects after `Cutoff`, recalibrated on the validation
+    /// subjects' samples after `Cutoff`; `Iterations` are the hybrid members' iterations, the others get the same
+    /// fraction of their own budget (`CaseUncertainty.budget`).
     Uncertainty: CaseUncertainty.Settings
     /// Adds the ablation (issue #15, 2 b–d; `Outcome.Ablation`), each variant from the hybrid's network seeds, folds,
     /// samples and budget: separate rates (θ 0.05, φ 5e-3 against the table's 5e-3 for both), a λ schedule on the
@@ -214,8 +216,9 @@ type Outcome = {
     CurveTimes: float[]
     /// Each model's result, in the order of the report's tables.
     Models: ModelResult[]
-    /// Calibration of the hybrid's deep ensemble and MC dropout on the held-out subjects after `Cutoff`, folds
-    /// pooled (issue #6 e).
+    /// Calibration of the hybrid's deep ensemble and MC dropout, and of the pure-ML models' deep ensembles, on the
+    /// validation subjects and the held-out subjects after `Cutoff`, folds pooled, as trained and recalibrated on the
+    /// validation subjects (issue #6 e).
     Uncertainty: CaseUncertainty.MethodResult[]
     /// The ablation rows (`AblationTable.names`, over the hybrid's seeds; empty without `Settings.Ablation`).
     Ablation: ModelResult[]
@@ -413,7 +416,9 @@ let tunedModels = [ "hybrid", 0; "MLP", 1; "LSTM", 100; "Transformer", 100; "PIN
 /// "MLP", "LSTM", "Transformer" and "PINN" train one seed of that model on every evaluated fold (the hybrid and the
 /// PINN refit the physics they start from, which is deterministic); with `Settings.Ablation`, "separate rates",
 /// "lambda schedule", "fused scalar" and "fused gate" train one of the hybrid's seeds of an ablation variant;
-/// "uncertainty" runs the hybrid's deep ensemble and MC dropout (seed: the first member's).
+/// "uncertainty:<model>" trains one ensemble member (seed `Uncertainty.Seed` + k) of the hybrid, the MLP, the LSTM or
+/// the transformer on every fold, and "uncertainty:hybrid:MC dropout" the hybrid's MC-dropout networks
+/// (`CasePart.uncertaintyParts`).
 type Part = CasePart.Part
 
 /// What one part computed.
@@ -432,9 +437,16 @@ let private networks (s: Settings) = [
 ]
 
 /// The parts of a run under `s`, in the order `run` takes them: the physics, each network over its `Seeds` seeds
-/// (the ablation's after the table's models), then the uncertainty experiment (where it has members).
+/// The models whose uncertainty is compared (name, whether MC dropout applies): the hybrid, and the pure-ML models
+/// that predict the same concentrations: the MLP C(t, dose), the LSTM and the transformer (ensembles only; the case
+/// has no "same network, no physics" control).
+let uncertaintyCandidates = [ "hybrid", true; "MLP", false; "LSTM", false; "Transformer", false ]
+
+/// The parts of a run under `s`, in the order `run` takes them: the physics, each network over its `Seeds` seeds
+/// (the ablation's after the table's models), then the uncertainty parts (`CasePart.uncertaintyParts`; none with
+/// `CaseUncertainty.off`).
 let parts (s: Settings) : Part list =
-    CasePart.parts (networks s) s.Seeds s.Uncertainty
+    CasePart.parts (networks s) s.Seeds (CasePart.uncertaintyParts s.Uncertainty uncertaintyCandidates)
 
 /// The fitted physics' name in the table.
 [<Literal>]
@@ -464,7 +476,12 @@ let private physicsFits =
 /// Runs one part of the case (any part, in any order or process: each loads the data and fits the physics it
 /// starts from itself) on every evaluated fold. An unknown part raises a `HybridException` that names the parts.
 let runPart (s: Settings) (part: Part) : PartResult =
-    CasePart.checkKnown "Pharmacokinetics" ("physics" :: (networks s |> List.map fst) @ [ "uncertainty" ]) part
+    CasePart.checkKnown
+        "Pharmacokinetics"
+        ("physics" :: (networks s |> List.map fst)
+         @ CasePart.uncertaintyModels uncertaintyCandidates)
+        part
+
     Engine.init ()
     use outer = torch.NewDisposeScope()
     let subjects = load ()
@@ -743,7 +760,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
     let mlpWidth = Tuned.width s.Tuned "MLP" 16
     let mlpRate = Tuned.value s.Tuned "MLP" Tuned.LearningRate 1e-2
 
-    let mlpRow seed =
+    let mlpRowFor iterations seed =
         "MLP C(t, dose)",
         $"MLP from (time, dose) to concentration ({mlpWidth} units, Adam {mlpRate:G3}), no physics",
         (fun train validation ->
@@ -759,12 +776,14 @@ let runPart (s: Settings) (part: Part) : PartResult =
                     10.0 .* (net.forward x).squeeze 1L
 
             let fit =
-                CaseTraining.networkWith (checkOf predictor validation) net mlpRate s.DataIterations seed (fun _ ->
+                CaseTraining.networkWith (checkOf predictor validation) net mlpRate iterations seed (fun _ ->
                     mseOn predictor early train)
 
             predictor, fit.WallTime.TotalSeconds, [| "network weights", float (Neural.parameterCount net) |]),
         true,
-        s.DataIterations
+        iterations
+
+    let mlpRow seed = mlpRowFor s.DataIterations seed
 
     // Pure data-driven sequence models: (t / 25, dose / 5, time since the previous sample / 25) per sample to
     // C / 10, one sequence per subject (the given pairs of each subject, in order).
@@ -777,7 +796,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
                 let previous = if i = 0 then 0.0 else snd ps[i - 1]
                 [| t / horizon; group[b].Dose / 5.0; (t - previous) / horizon |]))
 
-    let sequenceRow architecture seed =
+    let sequenceRowFor iterations architecture seed =
         let key = SequenceModels.name architecture
         let width = Tuned.width s.Tuned key 16
         let rate = Tuned.value s.Tuned key Tuned.LearningRate 1e-2
@@ -812,7 +831,7 @@ let runPart (s: Settings) (part: Part) : PartResult =
                          })
                     {
                         SequenceModels.defaults architecture with
-                            Iterations = s.SequenceIterations
+                            Iterations = iterations
                             Seed = seed
                             Hidden = width
                             LearningRate = rate
@@ -824,7 +843,10 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
             predictor, m.Seconds, [| "network weights", float (Neural.parameterCount m.Net) |]),
         true,
-        s.SequenceIterations
+        iterations
+
+    let sequenceRow architecture seed =
+        sequenceRowFor s.SequenceIterations architecture seed
 
     // PINN: (A, C)(t, dose) with the residual of the compiled one-compartment model (the fold's fitted ka, ke, V)
     // on a (t, dose) grid over 0–25 h.
@@ -976,62 +998,102 @@ let runPart (s: Settings) (part: Part) : PartResult =
             Curve = curve
         }
 
-    // Uncertainty of the hybrid: a member is the hybrid trained on every evaluated fold (one network per fold, same
-    // seed, the fit subjects, no early stopping), predicting each fold's held-out subjects after the cutoff; its noise
-    // variance is the mean training MSE.
-    let uncertainty () =
-        let foldOf (x: Subject) = (x.Id - 1) / 4 + 1
+    // The uncertainty experiment: a network of a candidate is that model trained on every evaluated fold (one
+    // network per fold, same seed, the fit subjects, no early stopping), predicting each fold's validation subjects
+    // and held-out subjects after the cutoff (samples no model trains on); its noise variance is the mean training MSE
+    // over the folds.
+    let foldOf (x: Subject) = (x.Id - 1) / 4 + 1
 
-        let split fold =
-            subjects |> Array.partition (fun x -> foldOf x = fold)
+    let heldOutOf fold =
+        subjects |> Array.filter (fun x -> foldOf x = fold)
 
-        let heldOut =
+    let validationOf fold = snd (validationSplit s subjects fold)
+
+    let hasValidation =
+        s.Folds |> List.exists (fun fold -> (validationOf fold).Length > 0)
+
+    let lateTargets (groupOf: int -> Subject[]) =
+        torch.cat (
             s.Folds
-            |> List.map (fun fold -> torch.tensor (snd (samples late (fst (split fold))), dtype = f64))
-            |> Array.ofList
+            |> List.map (fun fold -> torch.tensor (snd (samples late (groupOf fold)), dtype = f64))
+            |> Array.ofList,
+            0L
+        )
 
+    let uncertaintySplits =
         let name =
             s.Folds
             |> List.map (fun fold -> $"{4 * fold - 3}–{4 * fold}")
             |> String.concat ", "
 
-        CaseUncertainty.run
-            s.Uncertainty
-            [| $"held-out subjects {name}, t > {s.Cutoff} h", torch.cat (heldOut, 0L) |]
-            (fun seed dropout ->
-                let fits =
-                    s.Folds
-                    |> List.map (fun fold ->
-                        let test = fst (split fold)
-                        let train = fst (validationSplit s subjects fold)
+        [|
+            if hasValidation then
+                CaseUncertainty.Validation, lateTargets validationOf
+            $"held-out subjects {name}, t > {s.Cutoff} h", lateTargets heldOutOf
+        |]
 
-                        let predict, _, _, net =
-                            fitHybrid
-                                hybridRate
-                                hybridRate
-                                (LambdaSchedule.Constant 0.0)
-                                seed
-                                dropout
-                                s.Uncertainty.Iterations
-                                train
-                                [||]
+    // One network per fold of `fit` (a model's fit: training and validation subjects → predictor), its modules.
+    let perFold (fit: Subject[] -> Predictor * torch.nn.Module[]) : CaseUncertainty.Trained =
+        let fits =
+            s.Folds
+            |> List.map (fun fold ->
+                let train = fst (validationSplit s subjects fold)
+                let predict, modules = fit train
+                let trainMse = (use _ = torch.no_grad () in (mseOn predict early train).ToDouble())
+                fold, predict, modules, trainMse)
+            |> Array.ofList
 
-                        let trainMse = (use _ = torch.no_grad () in (mseOn predict early train).ToDouble())
-                        test, predict, net, trainMse)
-                    |> Array.ofList
+        let predictOn (groupOf: int -> Subject[]) =
+            torch.cat (
+                fits
+                |> Array.map (fun (fold, predict, _, _) ->
+                    let group = groupOf fold
+                    predict group (fst (samples late group))),
+                0L
+            )
 
-                {
-                    Modules = fits |> Array.map (fun (_, _, net, _) -> net :> torch.nn.Module)
-                    Predict =
-                        fun () -> [|
-                            torch.cat (
-                                fits
-                                |> Array.map (fun (test, predict, _, _) -> predict test (fst (samples late test))),
-                                0L
-                            )
-                        |]
-                    NoiseVariance = fits |> Array.averageBy (fun (_, _, _, m) -> m)
-                })
+        {
+            Modules = fits |> Array.collect (fun (_, _, modules, _) -> modules)
+            Predict =
+                fun () -> [|
+                    if hasValidation then
+                        predictOn validationOf
+                    predictOn heldOutOf
+                |]
+            NoiseVariance = fits |> Array.averageBy (fun (_, _, _, m) -> m)
+        }
+
+    // A table model's row (`mlpRowFor`, `sequenceRowFor`) as a fit without early stopping (its networks are not
+    // needed: these candidates have no MC dropout).
+    let rowFit (_, _, fit: Subject[] -> Subject[] -> Predictor * float * (string * float)[], _, _) (train: Subject[]) =
+        let predict, _, _ = fit train [||]
+        predict, [||]
+
+    // The hybrid members and MC-dropout networks at `Uncertainty.Iterations`, the pure-ML models at the same fraction
+    // of their own budget.
+    let uncertaintyTrainer (candidate: string) (seed: int) (dropout: float) : CaseUncertainty.Trained =
+        let budget = CaseUncertainty.budget s.Uncertainty s.HybridIterations
+
+        match candidate with
+        | "hybrid" ->
+            perFold (fun train ->
+                let predict, _, _, net =
+                    fitHybrid
+                        hybridRate
+                        hybridRate
+                        (LambdaSchedule.Constant 0.0)
+                        seed
+                        dropout
+                        s.Uncertainty.Iterations
+                        train
+                        [||]
+
+                predict, [| net :> torch.nn.Module |])
+        | "MLP" -> perFold (rowFit (mlpRowFor (budget s.DataIterations) seed))
+        | "LSTM" ->
+            perFold (rowFit (sequenceRowFor (budget s.SequenceIterations) SequenceModels.Architecture.Lstm seed))
+        | _ ->
+            perFold (rowFit (sequenceRowFor (budget s.SequenceIterations) SequenceModels.Architecture.Transformer seed))
 
     let one row : PartResult = {
         Models = [| evaluateModel row |]
@@ -1052,10 +1114,9 @@ let runPart (s: Settings) (part: Part) : PartResult =
     | "lambda schedule" -> one (lambdaRow part.Seed)
     | "fused scalar" -> one (fusedScalar part.Seed)
     | "fused gate" -> one (fusedGate part.Seed)
-    | _ -> {
-        CasePart.PartResult.Models = [||]
-        Uncertainty = uncertainty ()
-      }
+    | CasePart.UncertaintyOf(candidate, dropout) ->
+        CasePart.uncertaintyResult s.Uncertainty uncertaintySplits dropout part.Seed (uncertaintyTrainer candidate)
+    | other -> raise (HybridException $"Pharmacokinetics: there is no part '{other}'.")
 
 /// Builds the outcome from the results of every part of `parts s` (in any order): each network model's row is its
 /// first seed's run with the mean test MSE and training time over its seeds and the per-seed test MSEs; every
@@ -1149,7 +1210,7 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
                     if not (List.contains model ablationParts) then
                         overSeeds model first
             |]
-        Uncertainty = CasePart.uncertainty s.Uncertainty resultOf
+        Uncertainty = CasePart.uncertainty s.Uncertainty uncertaintyCandidates resultOf
         Ablation =
             [|
                 for model, first in networks s do

@@ -84,7 +84,9 @@ type Settings = {
     /// contiguous block of as many (`TrainFraction.blockStart`; see `selection`). Forecasts still start from the
     /// observed 1915 state.
     TrainSubset: int
-    /// Uncertainty of the additive hybrid (deep ensemble, MC dropout); `Iterations` are its hybrid iterations.
+    /// Uncertainty of the additive hybrid (deep ensemble, MC dropout) and of the pure-ML models (deep ensembles:
+    /// the control, the LSTM and the transformer); `Iterations` are the hybrid members' iterations, the others get
+    /// the same fraction of their own budget (`CaseUncertainty.budget`).
     Uncertainty: CaseUncertainty.Settings
     /// The validation block and early stopping of every network model: the last `Share` of the kept training years
     /// (`Selection.ValidationYears`) are held out, every model (the physics fit too) trains on the years before them,
@@ -186,7 +188,8 @@ type Outcome = {
     TrainYears: int
     /// Every model, in the order of the table.
     Models: ModelResult[]
-    /// Calibration of the additive hybrid's deep ensemble and MC dropout on 1916–1920 (issue #6 e).
+    /// Calibration of the additive hybrid's deep ensemble and MC dropout, and of the pure-ML models' deep ensembles,
+    /// on the validation years and 1916–1920, as trained and recalibrated on the validation years (issue #6 e).
     Uncertainty: CaseUncertainty.MethodResult[]
     /// The ablation rows (`AblationTable.names`, over the additive hybrid's seeds; empty without `Settings.Ablation`).
     Ablation: ModelResult[]
@@ -459,11 +462,12 @@ let private rows (t: torch.Tensor) : float[][] =
 /// One independent part of the case's work (a task of the report's sweep): the models it trains and the network
 /// seed they start from. "physics" gives persistence and the three Lotka–Volterra models (no seed: 0); "hybrid",
 /// "interaction", "MLP", "LSTM", "Transformer" and "PINN" train one seed of that model (the hybrids and the PINN
-/// refit the physics they start from, which is deterministic); "uncertainty" runs the additive hybrid's deep
-/// ensemble and MC dropout (seed: the first member's).
+/// refit the physics they start from, which is deterministic); "uncertainty:<model>" trains one ensemble member
+/// (seed `Uncertainty.Seed` + k) of the additive hybrid, the control, the LSTM or the transformer, and
+/// "uncertainty:hybrid:MC dropout" the hybrid's MC-dropout network (`CasePart.uncertaintyParts`).
 /// Its Model is "physics", "hybrid", "interaction", `ModelTable.NoPhysics` (the control, trained like "hybrid" without
 /// the physics fit), "MLP", "LSTM", "Transformer", "PINN", the ablation's "separate rates", "lambda schedule",
-/// "fused scalar" and "fused gate" (with `Settings.Ablation`) or "uncertainty".
+/// "fused scalar" and "fused gate" (with `Settings.Ablation`) or an uncertainty part.
 type Part = CasePart.Part
 
 /// What one part computed.
@@ -488,10 +492,19 @@ let private networks (s: Settings) = [
         yield! ablationParts |> List.map (fun p -> p, s.Seed)
 ]
 
+/// The models whose uncertainty is compared (name, whether MC dropout applies): the additive hybrid, and the pure-ML
+/// models that forecast the same years: the control, the LSTM and the transformer (ensembles only).
+let uncertaintyCandidates = [
+    "hybrid", true
+    ModelTable.NoPhysics, false
+    "LSTM", false
+    "Transformer", false
+]
+
 /// The parts of a run under `s`, in the order `run` takes them: the physics, each network over its `Seeds` seeds,
-/// then the uncertainty experiment (where it has members).
+/// then the uncertainty parts (`CasePart.uncertaintyParts`; none with `CaseUncertainty.off`).
 let parts (s: Settings) : Part list =
-    CasePart.parts (networks s) s.Seeds s.Uncertainty
+    CasePart.parts (networks s) s.Seeds (CasePart.uncertaintyParts s.Uncertainty uncertaintyCandidates)
 
 /// The physics fits this process made: log-parameters (α, β, γ, δ) and the fit's wall time per settings.
 let private physicsFits =
@@ -500,10 +513,16 @@ let private physicsFits =
 /// Runs one part of the case (any part, in any order or process: each sets up the data and the physics it
 /// needs itself).
 let runPart (s: Settings) (part: Part) : PartResult =
-    CasePart.checkKnown "Predator–prey" ("physics" :: (networks s |> List.map fst) @ [ "uncertainty" ]) part
+    CasePart.checkKnown
+        "Predator–prey"
+        ("physics" :: (networks s |> List.map fst)
+         @ CasePart.uncertaintyModels uncertaintyCandidates)
+        part
 
     let needsPhysics =
-        not (List.contains part.Model [ "MLP"; "LSTM"; "Transformer"; ModelTable.NoPhysics ])
+        match part.Model with
+        | CasePart.UncertaintyOf(candidate, _) -> candidate = "hybrid"
+        | model -> not (List.contains model [ "MLP"; "LSTM"; "Transformer"; ModelTable.NoPhysics ])
 
     Engine.init ()
     use outer = torch.NewDisposeScope()
@@ -1004,44 +1023,52 @@ let runPart (s: Settings) (part: Part) : PartResult =
         observed[trainYears - kept.KeptYears .. trainYears - 1]
         |> Array.map (Array.map (fun v -> v / inputScale))
 
+    // The validation years forecast from the training years, as the test years are from 1915.
+    let sequenceValidation (m: SequenceModels.Trained) =
+        SequenceModels.forecast m history [||] kept.ValidationYears
+        |> Array.map (Array.map (fun v -> v * inputScale))
+
+    // The test years forecast from 1915.
+    let sequenceTest (m: SequenceModels.Trained) =
+        SequenceModels.forecast m context [||] testYears
+        |> Array.map (Array.map (fun v -> v * inputScale))
+
+    // A sequence model trained for `iterations` from `seed`, stopping early on its validation forecast.
+    let sequenceTrained architecture iterations seed =
+        let key = SequenceModels.name architecture
+        let validate = sequenceValidation >> validationRows
+
+        SequenceModels.fitForecasterWith
+            (if kept.ValidationYears = 0 then
+                 None
+             else
+                 Some {
+                     Score = validate
+                     Rule = s.EarlyStopping
+                 })
+            {
+                SequenceModels.defaults architecture with
+                    Window = s.SequenceWindow
+                    Iterations = iterations
+                    Seed = seed
+                    Hidden = Tuned.width s.Tuned key 16
+                    LearningRate = Tuned.value s.Tuned key Tuned.LearningRate 1e-2
+            } [| history |] [||]
+
     let sequence architecture =
         baseline
             (SequenceModels.name architecture)
             $"{SequenceModels.name architecture} forecaster of the record (÷ {inputScale}), {s.SequenceWindow}-year context, no physics; train MSE one-step"
             s.SequenceIterations
             (fun seed ->
-                let key = SequenceModels.name architecture
+                let m = sequenceTrained architecture s.SequenceIterations seed
+                let forecast = CaseTraining.timed (fun () -> sequenceTest m)
 
-                // The validation years forecast from the training years, as the test years are from 1915.
-                let validate (m: SequenceModels.Trained) =
-                    SequenceModels.forecast m history [||] kept.ValidationYears
-                    |> Array.map (Array.map (fun v -> v * inputScale))
-                    |> validationRows
-
-                let m =
-                    SequenceModels.fitForecasterWith
-                        (if kept.ValidationYears = 0 then
-                             None
-                         else
-                             Some {
-                                 Score = validate
-                                 Rule = s.EarlyStopping
-                             })
-                        {
-                            SequenceModels.defaults architecture with
-                                Window = s.SequenceWindow
-                                Iterations = s.SequenceIterations
-                                Seed = seed
-                                Hidden = Tuned.width s.Tuned key 16
-                                LearningRate = Tuned.value s.Tuned key Tuned.LearningRate 1e-2
-                        } [| history |] [||]
-
-                let forecast =
-                    CaseTraining.timed (fun () ->
-                        SequenceModels.forecast m context [||] testYears
-                        |> Array.map (Array.map (fun v -> v * inputScale)))
-
-                let validation = if kept.ValidationYears = 0 then nan else validate m
+                let validation =
+                    if kept.ValidationYears = 0 then
+                        nan
+                    else
+                        validationRows (sequenceValidation m)
 
                 forecast, m.TrainLoss * inputScale * inputScale, validation, m.Seconds, Neural.parameterCount m.Net)
 
@@ -1106,15 +1133,35 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
     let trainedFor epochs (m: ModelResult) = { m with Epochs = epochs }
 
-    // Uncertainty of the additive hybrid: members are the same hybrid from other network seeds; the noise
-    // variance is each member's training-window MSE (1- to 5-year forecasts from every training year).
-    let uncertainty () =
-        CaseUncertainty.run s.Uncertainty [| "1916–1920", truthTest.reshape -1L |] (fun seed dropout ->
+    // The uncertainty experiment's splits: the validation years (where there are any; forecast from the last
+    // training year's observed state) and the test years (from 1915), flattened [year; hare, lynx].
+    let uncertaintySplits = [|
+        if kept.ValidationYears > 0 then
+            CaseUncertainty.Validation, validationTruth.reshape -1L
+        $"{years[trainYears]}–{years[years.Length - 1]}", truthTest.reshape -1L
+    |]
+
+    let flat (forecast: float[][]) =
+        torch.tensor (Array.concat forecast, dtype = f64)
+
+    // A rollout model's predictions on the uncertainty splits.
+    let rolloutPredictions (simulate: torch.Tensor -> int -> torch.Tensor) () = [|
+        if kept.ValidationYears > 0 then
+            (simulate fitEnd kept.ValidationYears).narrow(0L, 1L, int64 kept.ValidationYears).reshape -1L
+        (simulate last testYears).narrow(0L, 1L, int64 testYears).reshape -1L
+    |]
+
+    // One network of the uncertainty experiment per candidate: the additive hybrid (members and the MC-dropout
+    // network) at `Uncertainty.Iterations` and the control at the same (both have `HybridIterations`), the sequence
+    // models at the same fraction of `SequenceIterations`; the noise variance is the network's training MSE (the
+    // rollouts' over the training windows, the sequence models' one-step).
+    let uncertaintyTrainer (candidate: string) (seed: int) (dropout: float) : CaseUncertainty.Trained =
+        let rollout key model : CaseUncertainty.Trained =
             let result, net, simulate =
-                let rate = Tuned.value s.Tuned "hybrid" Tuned.LearningRate 5e-3
+                let rate = Tuned.value s.Tuned key Tuned.LearningRate 5e-3
 
                 hybridTrained
-                    "hybrid"
+                    key
                     rate
                     rate
                     (LambdaSchedule.Constant 0.0)
@@ -1123,13 +1170,37 @@ let runPart (s: Settings) (part: Part) : PartResult =
                     "member"
                     ""
                     seed
-                    additiveModel
+                    model
 
             {
                 Modules = [| net |]
-                Predict = fun () -> [| (simulate last testYears).narrow(0L, 1L, int64 testYears).reshape -1L |]
+                Predict = rolloutPredictions simulate
                 NoiseVariance = result.TrainMse
-            })
+            }
+
+        let sequenceMember architecture : CaseUncertainty.Trained =
+            let m =
+                sequenceTrained
+                    architecture
+                    (CaseUncertainty.budget s.Uncertainty s.HybridIterations s.SequenceIterations)
+                    seed
+
+            {
+                Modules = [| m.Net |]
+                Predict =
+                    fun () -> [|
+                        if kept.ValidationYears > 0 then
+                            flat (sequenceValidation m)
+                        flat (sequenceTest m)
+                    |]
+                NoiseVariance = m.TrainLoss * inputScale * inputScale
+            }
+
+        match candidate with
+        | "hybrid" -> rollout "hybrid" additiveModel
+        | "LSTM" -> sequenceMember SequenceModels.Architecture.Lstm
+        | "Transformer" -> sequenceMember SequenceModels.Architecture.Transformer
+        | _ -> rollout ModelTable.NoPhysics neuralOdeModel
 
     let one (m: ModelResult) : PartResult = { Models = [| m |]; Uncertainty = [||] }
 
@@ -1149,10 +1220,9 @@ let runPart (s: Settings) (part: Part) : PartResult =
     | "LSTM" -> one (sequence SequenceModels.Architecture.Lstm part.Seed)
     | "Transformer" -> one (sequence SequenceModels.Architecture.Transformer part.Seed)
     | "PINN" -> one (pinn part.Seed)
-    | _ -> {
-        CasePart.PartResult.Models = [||]
-        Uncertainty = uncertainty ()
-      }
+    | CasePart.UncertaintyOf(candidate, dropout) ->
+        CasePart.uncertaintyResult s.Uncertainty uncertaintySplits dropout part.Seed (uncertaintyTrainer candidate)
+    | other -> raise (HybridException $"Predator–prey: there is no part '{other}'.")
 
 /// Builds the outcome from the results of every part of `parts s` (in any order): each network model's row is its
 /// first seed's run with the mean test MSE and training time over its seeds and the per-seed test MSEs; every
@@ -1239,7 +1309,7 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
                     if not (List.contains model ablationParts) then
                         overSeeds model first
             |]
-        Uncertainty = CasePart.uncertainty s.Uncertainty resultOf
+        Uncertainty = CasePart.uncertainty s.Uncertainty uncertaintyCandidates resultOf
         Ablation =
             [|
                 for model, first in networks s do

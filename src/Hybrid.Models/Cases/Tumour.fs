@@ -47,11 +47,13 @@
 ///    simulators'.
 /// Every model runs over `Seeds` (each seed draws its own observation noise and network initialisation; the
 /// baselines' network seeds are the same numbers); MSEs are the mean over seeds, with the per-seed values kept.
-/// Uncertainty (`CaseUncertainty.run`, settings `Uncertainty`): a deep ensemble of hybrids from other network
-/// seeds and MC dropout of one hybrid trained with dropout (one mask per pass, kept for the whole rollout:
-/// `CaseUncertainty.withOneMask`), all trained on the first seed's data from its fitted D, r; targets: noisy
-/// observations (noise of the same `Noise`, a fixed draw) of the in- and out-of-domain schedules at the
-/// observation times; noise variance: the member's MSE against its training data.
+/// Uncertainty (`CaseUncertainty`, settings `Uncertainty`, one task per network): a deep ensemble of hybrids from
+/// other network seeds and MC dropout of one hybrid trained with dropout (one mask per pass, kept for the whole
+/// rollout: `CaseUncertainty.withOneMask`), trained on the first seed's data from its fitted D, r, and deep ensembles
+/// of the control, the LSTM and the transformer on the same data; targets: the held-out validation observations
+/// (recalibration by variance scaling is fitted there) and noisy observations (noise of the same `Noise`, a fixed
+/// draw) of the in- and out-of-domain schedules at the observation times; noise variance: the member's MSE against
+/// its training data.
 /// The physics residual of a model is that of its predicted test trajectories under the true equation on the
 /// models' grid (`Residual.compute`, consistent Heun form at the step spacing: 0 up to round-off for a run of the
 /// true equation on that grid; the restricted fine truth has the discretisation error as its residual).
@@ -123,7 +125,9 @@ type Settings = {
     SequenceIterations: int
     /// Adam iterations of the PINN (run over `Seeds`).
     PinnIterations: int
-    /// Uncertainty of the hybrid (deep ensemble, MC dropout); `Iterations` are each member's hybrid epochs.
+    /// Uncertainty of the hybrid (deep ensemble, MC dropout) and of the pure-ML models (deep ensembles: the control,
+    /// the LSTM and the transformer); `Iterations` are each hybrid member's epochs, the control's too, the sequence
+    /// models get the same fraction of their own budget (`CaseUncertainty.budget`).
     Uncertainty: CaseUncertainty.Settings
     /// Adds the ablation (issue #15, 2 b–d; `Outcome.Ablation`), each variant over the hybrid's seeds with its data,
     /// fitted start, width, rate, epochs and early stopping: separate θ/φ rates, a λ schedule on a physics residual
@@ -344,8 +348,9 @@ type Outcome = {
     TruthResidualNorm: float
     /// Every model, in the order of the table.
     Models: ModelResult[]
-    /// Calibration of the hybrid's deep ensemble and MC dropout, in and out of domain (issue #6 e); empty with
-    /// `CaseUncertainty.off`.
+    /// Calibration of the hybrid's deep ensemble and MC dropout and of the pure-ML models' deep ensembles, on the
+    /// validation times, in and out of domain, as trained and recalibrated on the validation times (issue #6 e);
+    /// empty with `CaseUncertainty.off`.
     Uncertainty: CaseUncertainty.MethodResult[]
     /// The ablation rows (`AblationTable.names`, in that order, over the hybrid's seeds; empty without
     /// `Settings.Ablation`).
@@ -604,9 +609,10 @@ let internal truthTrajectory (dt: float) (schedule: Schedule) : float[][] * floa
 /// One independent part of the case's work (a task of the report's sweep) and its seed: "physics" the prior and the
 /// fitted log-kill models on that seed's noise draw; "hybrid", `ModelTable.NoPhysics`, "LSTM", "Transformer" and
 /// "PINN" one seed of that model (its noise draw and network seed); with `Settings.Ablation`, "separate rates",
-/// "lambda schedule", "fused scalar" and "fused gate" one of the hybrid's seeds of an ablation variant; "uncertainty"
-/// the hybrid's deep ensemble and MC dropout on the first seed's data (seed: the first member's,
-/// `CaseUncertainty.Settings.Seed`). A part that starts from the same seed's physics fit (the hybrid, the ablation,
+/// "lambda schedule", "fused scalar" and "fused gate" one of the hybrid's seeds of an ablation variant;
+/// "uncertainty:<model>" one ensemble member (seed `Uncertainty.Seed` + k) of the hybrid, the control, the LSTM or the
+/// transformer, and "uncertainty:hybrid:MC dropout" the hybrid's MC-dropout network, all on the first seed's data
+/// (`CasePart.uncertaintyParts`). A part that starts from the same seed's physics fit (the hybrid, the ablation,
 /// the uncertainty members) or uses the same seed's hybrid's D, r (the PINN) computes them itself, or takes them from
 /// this process's earlier computation with the same inputs (`runPart`).
 type Part = CasePart.Part
@@ -619,14 +625,24 @@ type PartResult = CasePart.PartResult<ModelResult>
 /// a λ schedule, α-fusion with a scalar α and with a per-point gate.
 let private ablationParts = [ "separate rates"; "lambda schedule"; "fused scalar"; "fused gate" ]
 
+/// The models whose uncertainty is compared (name, whether MC dropout applies): the hybrid, and the pure-ML models
+/// that predict the same observations: the control, the LSTM and the transformer (ensembles only).
+let uncertaintyCandidates = [
+    "hybrid", true
+    ModelTable.NoPhysics, false
+    "LSTM", false
+    "Transformer", false
+]
+
 /// The network parts of a run: the models of `tunedModels`, then the ablation variants with `Settings.Ablation`.
 let private networks (s: Settings) =
     tunedModels @ (if s.Ablation then ablationParts else [])
 
 /// The parts of a run under `s`, in the order `run` takes them: the physics at every seed, each network at every
-/// seed (the ablation's after the table's models), then the uncertainty experiment (where it has members).
+/// seed (the ablation's after the table's models), then the uncertainty parts (`CasePart.uncertaintyParts`; none with
+/// `CaseUncertainty.off`).
 let parts (s: Settings) : Part list =
-    CasePart.perSeed ("physics" :: networks s) s.Seeds s.Uncertainty
+    CasePart.perSeed ("physics" :: networks s) s.Seeds (CasePart.uncertaintyParts s.Uncertainty uncertaintyCandidates)
 
 /// Runs `f` with `s.Threads` libtorch intra-op threads (the previous count restored afterwards).
 let private withThreads (s: Settings) (f: unit -> 'T) : 'T =
@@ -752,7 +768,7 @@ let private hybridFits =
 /// from TorchSharp's global generator seeded with the part's seed. An unknown part raises a `HybridException` that
 /// names the parts.
 let rec runPart (s: Settings) (part: Part) : PartResult =
-    CasePart.checkKnown "Tumour" ("physics" :: networks s @ [ "uncertainty" ]) part
+    CasePart.checkKnown "Tumour" ("physics" :: networks s @ CasePart.uncertaintyModels uncertaintyCandidates) part
 
     withThreads s (fun () ->
         Engine.seed part.Seed
@@ -1064,7 +1080,7 @@ and private partWith (s: Settings) (part: Part) : PartResult =
 
         torch.tensor(values, dtype = f64).reshape (int64 observationCount, int64 schedules.Length, cells)
 
-    let sequenceModel (data: torch.Tensor) held seed architecture =
+    let sequenceTrained (data: torch.Tensor) held seed architecture iterations =
         let kept = int data.shape[0]
         let key = SequenceModels.name architecture
 
@@ -1076,23 +1092,25 @@ and private partWith (s: Settings) (part: Part) : PartResult =
         let exogenous =
             training |> Array.map (fun schedule -> (drugSteps schedule)[0..kept])
 
-        let m =
-            SequenceModels.fitForecasterWith
-                (held
-                 |> Option.map (fun _ -> {
-                     SequenceModels.Validation.Score = fun m -> validationOf (forecastAll m training) held
-                     SequenceModels.Validation.Rule = s.EarlyStopping
-                 }))
-                {
-                    SequenceModels.defaults architecture with
-                        Hidden = widthOf key 32
-                        LearningRate = rateOf key 1e-2
-                        Window = observationCount
-                        Iterations = s.SequenceIterations
-                        Seed = seed
-                }
-                records
-                exogenous
+        SequenceModels.fitForecasterWith
+            (held
+             |> Option.map (fun _ -> {
+                 SequenceModels.Validation.Score = fun m -> validationOf (forecastAll m training) held
+                 SequenceModels.Validation.Rule = s.EarlyStopping
+             }))
+            {
+                SequenceModels.defaults architecture with
+                    Hidden = widthOf key 32
+                    LearningRate = rateOf key 1e-2
+                    Window = observationCount
+                    Iterations = iterations
+                    Seed = seed
+            }
+            records
+            exogenous
+
+    let sequenceModel (data: torch.Tensor) held seed architecture =
+        let m = sequenceTrained data held seed architecture s.SequenceIterations
 
         let watch = Stopwatch.StartNew()
         let test = forecastAll m testSchedules
@@ -1448,13 +1466,11 @@ and private partWith (s: Settings) (part: Part) : PartResult =
 
         summarise AblationTable.names[j] descriptions[j] (s.PhysicsEpochs + s.HybridEpochs) [| scores |]
 
-    // Uncertainty of the hybrid: members from other network seeds, all on the first seed's fit times from its fitted
-    // D, r (no early stopping); targets are a fixed draw of noisy observations of the test schedules.
-    let uncertainty () =
-        let first = List.head s.Seeds
-        let data, _ = dataOf first
-        let d, r, _, _ = fittedOf first data
-
+    // The uncertainty experiment: every network on the first seed's fit times (no early stopping), the hybrid's from
+    // its fitted D, r; targets are the held-out noisy observations of the validation times (the first seed's) and a
+    // fixed draw of noisy observations of the test schedules; the noise variance is the network's MSE against its
+    // training data.
+    let uncertaintySplits () =
         let observedAt (truth: torch.Tensor) (seed: int) =
             use _ = torch.no_grad ()
             use generator = new torch.Generator(uint64 seed)
@@ -1465,32 +1481,81 @@ and private partWith (s: Settings) (part: Part) : PartResult =
                 .reshape
                 -1L
 
-        let splits = [|
+        let _, held = dataOf (List.head s.Seeds)
+
+        [|
+            match held with
+            | Some h -> CaseUncertainty.Validation, h.reshape -1L
+            | None -> ()
             "in domain (unseen timings)", observedAt truthIn 2001
             "out of domain (unseen schedules)", observedAt truthOut 2002
         |]
 
-        CaseUncertainty.run s.Uncertainty splits (fun seed dropout ->
+    // A network's predictions [times; B; cells] of the training and the test schedules at the observation times →
+    // the uncertainty splits' predictions and its training MSE.
+    let fromPredictions
+        (modules: torch.nn.Module[])
+        (data: torch.Tensor)
+        (predict: Schedule[] -> torch.Tensor)
+        : CaseUncertainty.Trained =
+        let hasValidation = heldTimes > 0 && (snd (dataOf (List.head s.Seeds))).IsSome
+
+        {
+            Modules = modules
+            Predict =
+                fun () ->
+                    use _ = torch.no_grad ()
+
+                    [|
+                        if hasValidation then
+                            (predict training).narrow(0L, int64 fitTimes, int64 heldTimes).reshape -1L
+                        (predict inDomain).reshape -1L
+                        (predict outOfDomain).reshape -1L
+                    |]
+            NoiseVariance =
+                use _ = torch.no_grad ()
+
+                for m in modules do
+                    m.eval () |> ignore
+
+                (square ((predict training).narrow (0L, 0L, data.shape[0]) .- data)).mean().ToDouble()
+        }
+
+    // The hybrid members and MC-dropout network and the control at `Uncertainty.Iterations` (both have
+    // `HybridEpochs`), the sequence models at the same fraction of `SequenceIterations`.
+    let uncertaintyTrainer (candidate: string) (seed: int) (dropout: float) : CaseUncertainty.Trained =
+        let first = List.head s.Seeds
+        let data, _ = dataOf first
+
+        let rollout (sim: Simulator) (net: Mlp) =
+            fromPredictions [| net |] data (fun schedules ->
+                CaseUncertainty.withOneMask net (fun () -> atObservations (simulate sim schedules)))
+
+        match candidate with
+        | "hybrid" ->
+            let d, r, _, _ = fittedOf first data
             let sim, _, net, _ = trainHybrid data None d r seed dropout s.Uncertainty.Iterations
+            rollout sim net
+        | "LSTM"
+        | "Transformer" ->
+            let architecture =
+                if candidate = "LSTM" then
+                    SequenceModels.Architecture.Lstm
+                else
+                    SequenceModels.Architecture.Transformer
 
-            let predict () =
-                use _ = torch.no_grad ()
+            let m =
+                sequenceTrained
+                    data
+                    None
+                    seed
+                    architecture
+                    (CaseUncertainty.budget s.Uncertainty s.HybridEpochs s.SequenceIterations)
 
-                CaseUncertainty.withOneMask net (fun () -> [|
-                    (atObservations (simulate sim inDomain)).reshape -1L
-                    (atObservations (simulate sim outOfDomain)).reshape -1L
-                |])
-
-            let noise =
-                use _ = torch.no_grad ()
-                net.eval () |> ignore
-                (dataLoss data sim).ToDouble()
-
-            {
-                Modules = [| net |]
-                Predict = predict
-                NoiseVariance = noise
-            })
+            fromPredictions [| m.Net |] data (forecastAll m)
+        | _ ->
+            let sim, net, _ = trainNoPhysics data None seed s.Uncertainty.Iterations
+            rollout sim net
 
     let one (m: ModelResult) : PartResult = {
         CasePart.PartResult.Models = [| m |]
@@ -1499,10 +1564,13 @@ and private partWith (s: Settings) (part: Part) : PartResult =
 
     let result =
         match part.Model with
-        | "uncertainty" -> {
-            CasePart.PartResult.Models = [||]
-            CasePart.PartResult.Uncertainty = uncertainty ()
-          }
+        | CasePart.UncertaintyOf(candidate, dropout) ->
+            CasePart.uncertaintyResult
+                s.Uncertainty
+                (uncertaintySplits ())
+                dropout
+                part.Seed
+                (uncertaintyTrainer candidate)
         | model ->
             let seed = part.Seed
             let data, held = dataOf seed
@@ -1619,7 +1687,7 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
                 yield overSeeds "physics" 1
                 for model in tunedModels -> overSeeds model 0
             |]
-            Uncertainty = CasePart.uncertainty s.Uncertainty resultOf
+            Uncertainty = CasePart.uncertainty s.Uncertainty uncertaintyCandidates resultOf
             Ablation =
                 if s.Ablation then
                     ablationParts |> List.map (fun p -> overSeeds p 0) |> Array.ofList

@@ -230,6 +230,92 @@ let internal withOneMask (net: Mlp) (f: unit -> 'T) : 'T =
             use _ = torch.no_grad ()
             Array.iter2 (fun (w: Modules.Parameter) (v: torch.Tensor) -> w.copy_ v |> ignore) weights saved
 
+/// The name of the split that recalibration is fitted on, where a case gives one: the validation block the case
+/// holds out of its training data for early stopping.
+[<Literal>]
+let Validation = "validation"
+
+/// What one task of the experiment produced: one trained network's predictions (an ensemble member) or the passes
+/// of one MC-dropout network, on every split, with the split's targets, as plain numbers so a task result carries
+/// them exactly.
+type Output = {
+    /// Split names, in the case's order.
+    Splits: string[]
+    /// Targets per split, flattened (NaN = missing).
+    Targets: float[][]
+    /// Predictions per split (a member), or the mean over the passes (MC dropout).
+    Mean: float[][]
+    /// Zero per value (a member), or the standard deviation over the passes (MC dropout): the model spread.
+    Std: float[][]
+    /// Mean squared training residual of the trained network (the aleatoric noise variance estimate).
+    NoiseVariance: float
+    /// Wall time of training and predicting, in seconds.
+    Seconds: float
+}
+
+let private values (t: torch.Tensor) : float[] =
+    use _ = torch.no_grad ()
+    t.detach().to_type(f64).contiguous().data<float>().ToArray()
+
+/// One task of the experiment for a model trained by `train`: with `dropout` false, the ensemble member trained from
+/// network seed `seed` (`train seed 0.0`) and its predictions on every split in eval mode; with `dropout` true, the
+/// network trained from `train seed s.Dropout`, sampled `s.Passes` times with dropout on
+/// (`Uncertainty.mcDropoutSeeded` with `seed`, so repeated runs draw the same masks; each pass predicts every
+/// split). `splits` names each split and gives its targets, flattened like `Predict`'s tensors.
+let internal output
+    (s: Settings)
+    (splits: (string * torch.Tensor)[])
+    (dropout: bool)
+    (seed: int)
+    (train: int -> float -> Trained)
+    : Output =
+    let watch = Diagnostics.Stopwatch.StartNew()
+    let targets = splits |> Array.map (snd >> values)
+    let lengths = targets |> Array.map (fun t -> int64 t.Length)
+
+    let check (what: string) (predictions: float[][]) =
+        if predictions.Length <> splits.Length then
+            raise (
+                HybridException
+                    $"CaseUncertainty: {what} gave {predictions.Length} splits, not {splits.Length}; Predict returns one tensor per split."
+            )
+
+        for i in 0 .. splits.Length - 1 do
+            if int64 predictions[i].Length <> lengths[i] then
+                raise (
+                    HybridException
+                        $"CaseUncertainty: {what} gave {predictions[i].Length} values on '{fst splits[i]}', which has {lengths[i]} targets."
+                )
+
+        predictions
+
+    let mean, std, noise =
+        if dropout then
+            let trained = train seed s.Dropout
+
+            let all =
+                Uncertainty.mcDropoutSeeded trained.Modules s.Passes seed (fun () ->
+                    torch.cat (trained.Predict() |> Array.map (fun p -> p.detach().to_type f64), 0L))
+
+            let cut (t: torch.Tensor) =
+                lengths
+                |> Array.mapi (fun i length -> values (t.narrow (0L, Array.sum lengths[.. i - 1], length)))
+
+            check "MC dropout" (cut all.Mean), cut all.Std, trained.NoiseVariance
+        else
+            let trained = train seed 0.0
+            let predicted = check "a member" (predictEval trained |> Array.map values)
+            predicted, predicted |> Array.map (Array.map (fun _ -> 0.0)), trained.NoiseVariance
+
+    {
+        Output.Splits = Array.map fst splits
+        Targets = targets
+        Mean = mean
+        Std = std
+        NoiseVariance = noise
+        Seconds = watch.Elapsed.TotalSeconds
+    }
+
 /// A method's predictive distribution (model spread alone) and noise variance on every split, in split order.
 type private Method = {
     Name: string
@@ -238,64 +324,110 @@ type private Method = {
     Seconds: float
 }
 
-/// The deep ensemble of `c`: `s.Members` members from seeds s.Seed + k, combined as a Gaussian mixture (each
-/// member N(prediction, its noise variance); `Uncertainty.combine`): the mixture's variance is the mean noise
-/// variance plus the members' spread, so the model spread alone is the combination without noise.
-let private ensemble (s: Settings) (splits: int) (c: Candidate) : Method =
-    let watch = Diagnostics.Stopwatch.StartNew()
+let private tensor (v: float[]) = torch.tensor (v, dtype = f64)
 
-    let members =
-        Array.init s.Members (fun k ->
-            let t = c.Train (s.Seed + k) 0.0
-            predictEval t, t.NoiseVariance)
+/// The deep ensemble of `members` (their outputs as members), combined as a Gaussian mixture (each member
+/// N(prediction, its noise variance); `Uncertainty.combine`): the mixture's variance is the mean noise variance plus
+/// the members' spread, so the model spread alone is the combination without noise.
+let private ensemble (members: Output[]) : Method = {
+    Name = $"deep ensemble (M = {members.Length})"
+    Spread =
+        Array.init members[0].Splits.Length (fun i ->
+            members
+            |> Array.map (fun m -> {
+                Predictive.Mean = tensor m.Mean[i]
+                Std = torch.zeros (int64 m.Mean[i].Length, dtype = f64)
+            })
+            |> Uncertainty.combine)
+    Noise = members |> Array.averageBy (fun m -> m.NoiseVariance)
+    Seconds = members |> Array.sumBy (fun m -> m.Seconds)
+}
 
-    {
-        Name = $"deep ensemble (M = {s.Members})"
-        Spread =
-            Array.init splits (fun i ->
-                members
-                |> Array.map (fun (predictions, _) -> {
-                    Mean = predictions[i]
-                    Std = torch.zeros_like predictions[i]
-                })
-                |> Uncertainty.combine)
-        Noise = members |> Array.averageBy snd
-        Seconds = watch.Elapsed.TotalSeconds
-    }
+/// MC dropout from its one output (the passes' mean and spread per split).
+let private dropoutOf (s: Settings) (o: Output) : Method = {
+    Name = $"MC dropout (p = {s.Dropout}, T = {s.Passes})"
+    Spread =
+        Array.init o.Splits.Length (fun i -> {
+            Predictive.Mean = tensor o.Mean[i]
+            Std = tensor o.Std[i]
+        })
+    Noise = o.NoiseVariance
+    Seconds = o.Seconds
+}
 
-/// MC dropout of `c`: one network trained from `train s.Seed s.Dropout`, sampled `s.Passes` times with dropout
-/// on (`Uncertainty.mcDropoutSeeded` with `s.Seed`, so repeated runs draw the same masks), one set of passes for
-/// all splits (each pass predicts every split, concatenated).
-let private dropout (s: Settings) (lengths: int64[]) (c: Candidate) : Method =
-    let watch = Diagnostics.Stopwatch.StartNew()
-    let trained = c.Train s.Seed s.Dropout
+/// The outputs of one compared model: its name, its ensemble members' outputs in member order, and its MC-dropout
+/// output where it has a dropout network.
+type CandidateOutputs = {
+    /// The model's name in the tables.
+    Name: string
+    /// One output per member (member k trained from seed `Settings.Seed` + k).
+    Members: Output[]
+    /// The MC-dropout output, where the model has a dropout network.
+    Dropout: Output option
+}
 
-    let all =
-        Uncertainty.mcDropoutSeeded trained.Modules s.Passes s.Seed (fun () ->
-            torch.cat (trained.Predict() |> Array.map (fun p -> p.detach().to_type f64), 0L))
+/// The calibration rows of every candidate from its outputs (the one place they are computed, whether the outputs
+/// were made in this process or read back from task results): per candidate in order, per method (ensemble first),
+/// the rows of every split as trained, then — where the candidate's splits include `validation` — the rows of every
+/// other split recalibrated by variance scaling (`Uncertainty.varianceScale` of the full predictive, spread and
+/// noise, on the validation split). A candidate without that split is not recalibrated.
+let internal combine (s: Settings) (validation: string option) (candidates: CandidateOutputs[]) : MethodResult[] =
+    use _ = torch.NewDisposeScope()
 
-    {
-        Name = $"MC dropout (p = {s.Dropout}, T = {s.Passes})"
-        Spread =
-            lengths
-            |> Array.mapi (fun i length ->
-                let offset = Array.sum lengths[.. i - 1]
+    [|
+        for c in candidates do
+            if c.Members.Length < 2 then
+                raise (
+                    HybridException
+                        $"CaseUncertainty: {c.Name} has {c.Members.Length} members; an ensemble spread needs at least 2."
+                )
 
-                {
-                    Mean = all.Mean.narrow (0L, offset, length)
-                    Std = all.Std.narrow (0L, offset, length)
-                })
-        Noise = trained.NoiseVariance
-        Seconds = watch.Elapsed.TotalSeconds
-    }
+            let first = c.Members[0]
+            let names = first.Splits
 
-/// Runs the experiment for every candidate: its deep ensemble, and MC dropout where `Dropout` is set. `splits`
-/// names each split and gives its targets (flattened like `Predict`'s tensors; NaN = missing). With
-/// `validation` naming one of the splits, every method is also recalibrated by variance scaling
-/// (`Uncertainty.varianceScale` of the full predictive — spread and noise — on that split) and each other split
-/// gets a second row with the rescaled predictive (the validation split's own rows stay as trained). Returns, per
-/// candidate in order, per method (ensemble first), the rows of every split as trained, then the recalibrated
-/// ones; none with `off` (Members = 0).
+            for o in Array.append c.Members (Option.toArray c.Dropout) do
+                if o.Splits <> names || o.Targets <> first.Targets then
+                    raise (
+                        HybridException
+                            $"CaseUncertainty: the outputs of {c.Name} do not share their splits and targets; every task of a model predicts the same splits."
+                    )
+
+            let targets = first.Targets |> Array.map tensor
+
+            let validationIndex =
+                validation |> Option.bind (fun v -> Array.tryFindIndex ((=) v) names)
+
+            let methods = [|
+                ensemble c.Members
+                match c.Dropout with
+                | Some o -> dropoutOf s o
+                | None -> ()
+            |]
+
+            for m in methods do
+                let rows =
+                    Array.init names.Length (fun i ->
+                        summarise c.Name m.Name names[i] m.Noise 1.0 m.Spread[i] targets[i])
+
+                let recalibrated =
+                    match validationIndex with
+                    | None -> [||]
+                    | Some v ->
+                        let scale = Uncertainty.varianceScale (withNoise m.Noise m.Spread[v]) targets[v]
+
+                        Array.init names.Length id
+                        |> Array.filter ((<>) v)
+                        |> Array.map (fun i -> summarise c.Name m.Name names[i] m.Noise scale m.Spread[i] targets[i])
+
+                yield!
+                    Array.append rows recalibrated
+                    |> Array.map (fun r -> { r with Seconds = m.Seconds })
+    |]
+
+/// Runs the experiment for every candidate in this process: its deep ensemble (`s.Members` outputs from seeds
+/// s.Seed + k), and MC dropout (seed s.Seed) where `Dropout` is set, then `combine`. `splits` names each split and
+/// gives its targets (flattened like `Predict`'s tensors; NaN = missing). With `validation` naming one of the splits,
+/// every method is also recalibrated on it (see `combine`). None with `off` (Members = 0).
 let internal runModels
     (s: Settings)
     (validation: string option)
@@ -310,50 +442,27 @@ let internal runModels
 
         let names = splits |> Array.map fst
 
-        let validationIndex =
-            validation
-            |> Option.map (fun v ->
-                match Array.tryFindIndex ((=) v) names with
-                | Some i -> i
-                | None ->
-                    let known = String.Join(", ", names)
+        validation
+        |> Option.iter (fun v ->
+            if not (Array.contains v names) then
+                let known = String.Join(", ", names)
 
-                    raise (
-                        HybridException
-                            $"CaseUncertainty: the validation split '{v}' is not one of the splits ({known}); name one of them or give None."
-                    ))
+                raise (
+                    HybridException
+                        $"CaseUncertainty: the validation split '{v}' is not one of the splits ({known}); name one of them or give None."
+                ))
 
-        let targets = splits |> Array.map (fun (_, t) -> t.to_type f64)
-        let lengths = targets |> Array.map (fun t -> t.shape[0])
-
-        [|
-            for c in candidates do
-                let methods = [|
-                    ensemble s splits.Length c
-                    if c.Dropout then
-                        dropout s lengths c
-                |]
-
-                for m in methods do
-                    let rows =
-                        Array.init splits.Length (fun i ->
-                            summarise c.Name m.Name names[i] m.Noise 1.0 m.Spread[i] targets[i])
-
-                    let recalibrated =
-                        match validationIndex with
-                        | None -> [||]
-                        | Some v ->
-                            let scale = Uncertainty.varianceScale (withNoise m.Noise m.Spread[v]) targets[v]
-
-                            Array.init splits.Length id
-                            |> Array.filter ((<>) v)
-                            |> Array.map (fun i ->
-                                summarise c.Name m.Name names[i] m.Noise scale m.Spread[i] targets[i])
-
-                    yield!
-                        Array.append rows recalibrated
-                        |> Array.map (fun r -> { r with Seconds = m.Seconds })
-        |]
+        candidates
+        |> Array.map (fun c -> {
+            CandidateOutputs.Name = c.Name
+            Members = Array.init s.Members (fun k -> output s splits false (s.Seed + k) c.Train)
+            Dropout =
+                if c.Dropout then
+                    Some(output s splits true s.Seed c.Train)
+                else
+                    None
+        })
+        |> combine s validation
 
 /// The hybrid's experiment alone, without recalibration: `runModels s None splits` with one candidate "hybrid"
 /// whose `train` gives ensemble members (`train seed 0.0`, seeds s.Seed + k) and the MC-dropout network
@@ -361,11 +470,16 @@ let internal runModels
 let internal run (s: Settings) (splits: (string * torch.Tensor)[]) (train: int -> float -> Trained) : MethodResult[] =
     runModels s None splits [|
         {
-            Name = "hybrid"
+            Candidate.Name = "hybrid"
             Train = train
             Dropout = true
         }
     |]
+
+/// The iterations of a compared model's member: its own budget `own` scaled by the fraction of the hybrid's budget
+/// `hybrid` that the hybrid's members get (`s.Iterations` of `hybrid`), at least 1.
+let internal budget (s: Settings) (hybrid: int) (own: int) : int =
+    max 1 (int (Math.Round(float own * float s.Iterations / float hybrid)))
 
 /// "over-confident" when the observed coverage falls short of the nominal levels on average, "under-confident"
 /// when it exceeds them, "about right" within `tolerance` (mean signed gap).

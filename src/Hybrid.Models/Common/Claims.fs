@@ -120,15 +120,20 @@ let oodOfRows (case: string) (split: string) (models: ModelTable.ModelRow[]) : C
 [<Literal>]
 let CalibratedEce = 0.05
 
-/// The calibration outcome from the hybrid's uncertainty rows as trained (`CaseUncertainty.MethodResult`, model
-/// "hybrid", variance scale 1), one cell per split: the method with the lowest ECE; holds when the upper end of its
-/// ECE's bootstrap interval is at most `CalibratedEce`, fails when the lower end is above it, inconclusive
-/// otherwise. One not-tested cell without rows (the experiment was off).
+/// The calibration outcome from the uncertainty rows (`CaseUncertainty.MethodResult`), one cell per split other than
+/// the validation split (`CaseUncertainty.Validation`, where recalibration is fitted): among the hybrid's rows
+/// (model "hybrid") on that split — the recalibrated ones (variance scale ≠ 1) where there are any, else those as
+/// trained — the method with the lowest ECE; holds when the upper end of its ECE's bootstrap interval is at most
+/// `CalibratedEce`, fails when the lower end is above it, inconclusive otherwise. The detail also names the best
+/// other model on the same split and in the same state (recalibrated or as trained) with its ECE interval. One
+/// not-tested cell without hybrid rows (the experiment was off).
 let calibrated (case: string) (results: CaseUncertainty.MethodResult[]) : Cell[] =
     let outcome = outcomes[3]
 
-    let hybridRows =
-        results |> Array.filter (fun r -> r.Model = "hybrid" && r.VarianceScale = 1.0)
+    let scored =
+        results |> Array.filter (fun r -> r.Split <> CaseUncertainty.Validation)
+
+    let hybridRows = scored |> Array.filter (fun r -> r.Model = "hybrid")
 
     if hybridRows.Length = 0 then
         [|
@@ -137,7 +142,10 @@ let calibrated (case: string) (results: CaseUncertainty.MethodResult[]) : Cell[]
     else
         [|
             for split, rows in hybridRows |> Array.groupBy (fun r -> r.Split) ->
-                let best = rows |> Array.minBy (fun r -> r.Calibration.Ece)
+                let recalibrated = rows |> Array.filter (fun r -> r.VarianceScale <> 1.0)
+                let scaled = recalibrated.Length > 0
+                let pool = if scaled then recalibrated else rows
+                let best = pool |> Array.minBy (fun r -> r.Calibration.Ece)
                 let e = best.EceInterval
 
                 let verdict =
@@ -145,11 +153,31 @@ let calibrated (case: string) (results: CaseUncertainty.MethodResult[]) : Cell[]
                     elif e.Lower > CalibratedEce then Verdict.Fails
                     else Verdict.Inconclusive
 
+                let state =
+                    if scaled then
+                        $" recalibrated (σ × {f2 best.VarianceScale})"
+                    else
+                        ""
+
+                let others =
+                    scored
+                    |> Array.filter (fun r ->
+                        r.Model <> "hybrid" && r.Split = split && (r.VarianceScale <> 1.0) = scaled)
+
+                let comparison =
+                    if others.Length = 0 then
+                        ""
+                    else
+                        let o = others |> Array.minBy (fun r -> r.Calibration.Ece)
+                        let oe = o.EceInterval
+
+                        $"; best baseline {o.Model} {o.Method}: ECE {f3 o.Calibration.Ece} [{f3 oe.Lower}, {f3 oe.Upper}]"
+
                 cell
                     case
                     outcome
                     verdict
-                    $"hybrid {best.Method} on {split}: ECE {f3 best.Calibration.Ece} [{f3 e.Lower}, {f3 e.Upper}] against ≤ {f2 CalibratedEce}, {best.Points} values"
+                    $"hybrid {best.Method}{state} on {split}: ECE {f3 best.Calibration.Ece} [{f3 e.Lower}, {f3 e.Upper}] against ≤ {f2 CalibratedEce}, {best.Points} values{comparison}"
         |]
 
 /// One fitted parameter for the interpretability outcome: its estimate and standard error (NaN where none was

@@ -1,6 +1,6 @@
 /// What the cases run in parts (`CasePart`) share as tasks: a part's models as result rows (the shared table's
 /// fields, parameters as "param:<name>"), named series ("<kind>:<model>") and a "description:<model>" text per
-/// model, and the uncertainty part's methods as `UncertaintyRows`; and the way back.
+/// model, and an uncertainty part's output as `UncertaintyRows`; and the way back.
 module internal Hybrid.Models.Report.CasePartTasks
 
 open Hybrid.Models.Common
@@ -30,7 +30,7 @@ let private modelRows (case: string) (seed: int) (m: ModelRow) : ResultRow[] =
          |> Array.map (fun (n, v) -> row "" (ResultRow.ParameterPrefix + n) v))
 
 /// The task result of a part of `case`: each model's rows (by `row`, its shared-table fields), its series (by
-/// `series`, each (kind, values) named "<kind>:<model>") and its description; the uncertainty part's methods.
+/// `series`, each (kind, values) named "<kind>:<model>") and its description; an uncertainty part's output.
 let toResult
     (case: string)
     (row: 'M -> ModelRow)
@@ -44,15 +44,17 @@ let toResult
         task
         (Array.append
             (rows |> Array.collect (modelRows case task.Seed))
-            (UncertaintyRows.rows case task.Seed r.Uncertainty))
+            (r.Uncertainty |> Array.collect (UncertaintyRows.rows case task.Model task.Seed)))
         (Array.append
             (Array.map2
                 (fun (m: ModelRow) x -> series x |> Array.map (fun (kind, values) -> $"{kind}:{m.Name}", values))
                 rows
                 r.Models
              |> Array.concat)
-            (UncertaintyRows.series r.Uncertainty))
-        (rows |> Array.map (fun m -> $"description:{m.Name}", m.Description))
+            (r.Uncertainty |> Array.collect UncertaintyRows.series))
+        (Array.append
+            (rows |> Array.map (fun m -> $"description:{m.Name}", m.Description))
+            (r.Uncertainty |> Array.collect UncertaintyRows.texts))
 
 /// A part and its result back from a task result: each model rebuilt by `model` from its shared-table row
 /// (`SeedTestMse` empty; `PhysicsResidual` as the part computed it, NaN where the case's `assemble` fills it or
@@ -96,10 +98,9 @@ let ofResult (model: ModelRow -> (string -> float[]) -> 'M) (r: TaskResult) : Ca
     {
         Models = names |> Array.map rebuild
         Uncertainty =
-            if r.Task.Model = "uncertainty" then
-                UncertaintyRows.ofResult r
-            else
-                [||]
+            match r.Task.Model with
+            | CasePart.UncertaintyOf _ -> [| UncertaintyRows.ofResult r |]
+            | _ -> [||]
     }
 
 /// Each model's validation MSE (`validation` of the model) as a "validation" "mse" row of `case` at `seed`: the

@@ -43,7 +43,7 @@ let settings (key: string) : EnergyBalance.Settings =
         }
 
 /// The task result of one part's result (rows, one "simulated:<model>" series and "description:<model>" text per
-/// model; the uncertainty part's methods as `UncertaintyRows`).
+/// model; an uncertainty part's output as `UncertaintyRows`).
 let toResult (task: TaskSpec) (r: EnergyBalance.PartResult) : TaskResult =
     let result =
         CasePartTasks.toResult

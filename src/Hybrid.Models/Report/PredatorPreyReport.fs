@@ -130,7 +130,7 @@ let write (dir: string) (o: PredatorPrey.Outcome) : string =
     UncertaintyReport.section
         dir
         "predator-prey"
-        $"The additive hybrid (LV + MLP) on the ten 1916–1920 values: a deep ensemble (M members from M network seeds) and MC dropout (p = dropout probability, T passes) of one hybrid trained with dropout; in the report settings every member is trained for {u.Iterations} hybrid iterations, not {PredatorPrey.defaults.HybridIterations} (the quick budget, to keep the report's run time modest). Noise variance: the member's training-window MSE (1- to 5-year forecasts)."
+        $"The additive hybrid (LV + MLP) on the ten 1916–1920 values: a deep ensemble (M members from M network seeds) and MC dropout (p = dropout probability, T passes) of one hybrid trained with dropout; in the report settings every member is trained for {u.Iterations} hybrid iterations, not {PredatorPrey.defaults.HybridIterations} (the quick budget, to keep the report's run time modest). Noise variance: the member's training-window MSE (1- to 5-year forecasts). The pure-ML models are compared too: deep ensembles (M members each, from the same seeds; no MC dropout) of the no-physics control (at the hybrid members' iterations), the LSTM and the transformer (at the same fraction of their own iterations; noise variance: their one-step training MSE). Validation split: the validation years held out of every model's training, forecast from the last training year (the networks stop early on them, so recalibration is fitted on years that chose their stopping epoch)."
         2
         o.Uncertainty
     |> List.iter add

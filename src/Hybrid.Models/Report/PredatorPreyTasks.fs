@@ -43,7 +43,7 @@ let settings (key: string) : PredatorPrey.Settings =
         }
 
 /// The task result of one part's result (rows, one "forecast:<model>" series and "description:<model>" text per
-/// model; the uncertainty part's methods as `UncertaintyRows`).
+/// model; an uncertainty part's output as `UncertaintyRows`).
 let toResult (task: TaskSpec) (r: PredatorPrey.PartResult) : TaskResult =
     let result =
         CasePartTasks.toResult

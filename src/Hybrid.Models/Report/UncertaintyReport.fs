@@ -1,7 +1,8 @@
 /// The uncertainty part of each case's report section (issue #6, experiment e; issue #15, item 6): a CSV of
 /// coverage per level, a reliability chart (observed against nominal coverage, the diagonal as a series), a table
-/// with the ECE's bootstrap interval, and generated sentences saying whether each model's deep ensemble and MC
-/// dropout are over- or under-confident, before and after recalibration, and which calibrates best.
+/// with the ECE's bootstrap interval, and generated sentences saying whether each compared model's deep ensemble
+/// (the hybrid's and the pure-ML models') and MC dropout are over- or under-confident, before and after
+/// recalibration on the validation split, which calibrates best, and which could not be recalibrated.
 module internal Hybrid.Models.Report.UncertaintyReport
 
 open System.IO
@@ -101,6 +102,11 @@ let sentences (results: CaseUncertainty.MethodResult[]) : string list = [
 
             $"- {split}{state}: the lowest ECE is {best.Model}, {best.Method} ({best.Calibration.Ece:F3}), the highest {worst.Model}, {worst.Method} ({worst.Calibration.Ece:F3}): {overlap}; the lowest CRPS is {crps.Model}, {crps.Method} ({crps.Crps:G4})."
 
+    // Models and methods without a validation split cannot be recalibrated: say so rather than leave the rows out.
+    for (model, method), rows in results |> Array.groupBy (fun r -> r.Model, r.Method) do
+        if not (rows |> Array.exists (fun r -> r.Split = CaseUncertainty.Validation)) then
+            $"- {model}, {method}: no predictions on a validation split in these settings, so it is not recalibrated."
+
     let asTrained = results |> Array.filter (fun r -> r.VarianceScale = 1.0)
 
     let shares =
@@ -142,7 +148,7 @@ let section (dir: string) (case: string) (setup: string) (digits: int) (results:
             "### Uncertainty: deep ensembles and MC dropout"
             ""
             setup
-            + $" Both predictive distributions are Gaussian; the aleatoric noise variance (the training residuals' mean square) is added to the model spread. Recalibrated rows (σ scale ≠ 1) multiply every predictive σ by the variance-scaling factor √(mean z²) of the validation split named in the setup, fitted there and applied to the other splits. The ECE's interval is a 95%% percentile bootstrap over the values (200 resamples). A method is called over-confident when its intervals cover less than their nominal level on average over 10%%–90%% (by more than {Tolerance:F2}), under-confident when they cover more. Coverage per level: `{case}-calibration.csv`."
+            + $" Both predictive distributions are Gaussian; the aleatoric noise variance (the training residuals' mean square) is added to the model spread. Recalibrated rows (σ scale ≠ 1) multiply every predictive σ by the variance-scaling factor √(mean z²) of the split “{CaseUncertainty.Validation}” (data held out of every model's training, described in the setup), fitted there per model and method and applied to the other splits. The ECE's interval is a 95%% percentile bootstrap over the values (200 resamples). A method is called over-confident when its intervals cover less than their nominal level on average over 10%%–90%% (by more than {Tolerance:F2}), under-confident when they cover more. Coverage per level: `{case}-calibration.csv`."
             ""
             yield! table digits results
             ""

@@ -1,101 +1,59 @@
-/// A case's uncertainty results (`CaseUncertainty.MethodResult`) as result rows and series and back, so an
-/// uncertainty task's result file carries everything the section shows.
+/// An uncertainty task's output (`CaseUncertainty.Output`: one ensemble member's or one MC-dropout network's
+/// predictions on every split, with the targets) as result rows, series and texts and back, exactly, so that the
+/// case's `assemble` computes the same calibration rows from task results as a run in one process.
 module Hybrid.Models.Tasks.UncertaintyRows
 
 open Hybrid
-open Hybrid.Training
 open Hybrid.Models.Common
 
-let private metrics: (string * (CaseUncertainty.MethodResult -> float)) list = [
-    "ece", fun m -> m.Calibration.Ece
-    "ece_lower", fun m -> m.EceInterval.Lower
-    "ece_upper", fun m -> m.EceInterval.Upper
-    "variance_scale", fun m -> m.VarianceScale
-    "coverage50", fun m -> m.Coverage50
-    "coverage90", fun m -> m.Coverage90
-    "nll", fun m -> m.Nll
-    "crps", fun m -> m.Crps
-    "rmse", fun m -> m.Rmse
-    "mean_std", fun m -> m.MeanStd
-    "noise_std", fun m -> m.NoiseStd
-    "model_std", fun m -> m.ModelStd
-    "model_coverage90", fun m -> m.ModelCoverage90
-    "points", fun m -> float m.Points
-    "seconds", fun m -> m.Seconds
-]
+/// The rows of `o` for `case`, `model` (the part's model) and `seed`: "noise_variance" and "seconds" (split "").
+let rows (case: string) (model: string) (seed: int) (o: CaseUncertainty.Output) : ResultRow[] =
+    let row metric value = {
+        Case = case
+        Model = model
+        Split = ""
+        Metric = metric
+        Seed = seed
+        Value = value
+    }
 
-/// A result's key in the rows' model column: "model|method", with "|recalibrated" after variance scaling.
-let private key (m: CaseUncertainty.MethodResult) =
-    if m.VarianceScale = 1.0 then
-        $"{m.Model}|{m.Method}"
-    else
-        $"{m.Model}|{m.Method}|recalibrated"
+    [| row "noise_variance" o.NoiseVariance; row "seconds" o.Seconds |]
 
-/// The rows of `results` (model = "model|method[|recalibrated]", split = split; one row per metric) for `case`
-/// and `seed`.
-let rows (case: string) (seed: int) (results: CaseUncertainty.MethodResult[]) : ResultRow[] = [|
-    for m in results do
-        for metric, value in metrics ->
-            {
-                Case = case
-                Model = key m
-                Split = m.Split
-                Metric = metric
-                Seed = seed
-                Value = value m
-            }
+/// The series of `o`, per split i (in order): "uncertainty-target:i", "uncertainty-mean:i", "uncertainty-std:i".
+let series (o: CaseUncertainty.Output) : (string * float[])[] = [|
+    for i in 0 .. o.Splits.Length - 1 do
+        $"uncertainty-target:{i}", o.Targets[i]
+        $"uncertainty-mean:{i}", o.Mean[i]
+        $"uncertainty-std:{i}", o.Std[i]
 |]
 
-/// The calibration curves of `results`: "levels:<key>|<split>" and "coverage:<key>|<split>" (the key as in `rows`).
-let series (results: CaseUncertainty.MethodResult[]) : (string * float[])[] = [|
-    for m in results do
-        $"levels:{key m}|{m.Split}", m.Calibration.Levels
-        $"coverage:{key m}|{m.Split}", m.Calibration.Coverage
-|]
+/// The texts of `o`: each split's name as "uncertainty-split:i".
+let texts (o: CaseUncertainty.Output) : (string * string)[] =
+    o.Splits |> Array.mapi (fun i name -> $"uncertainty-split:{i}", name)
 
-/// The method results back from a task result written with `rows` and `series`, in their order.
-let ofResult (r: TaskResult) : CaseUncertainty.MethodResult[] =
-    let pairs =
-        r.Rows
-        |> Array.filter (fun row -> row.Metric = "ece")
-        |> Array.map (fun row -> row.Model, row.Split)
+/// The output back from a task result written with `rows`, `series` and `texts`.
+let ofResult (r: TaskResult) : CaseUncertainty.Output =
+    let splits =
+        r.Texts
+        |> Array.choose (fun (k, v) ->
+            if k.StartsWith "uncertainty-split:" then
+                Some(int (k.Substring "uncertainty-split:".Length), v)
+            else
+                None)
+        |> Array.sortBy fst
+        |> Array.map snd
 
-    [|
-        for key, split in pairs ->
-            let value metric =
-                r.Rows
-                |> Array.filter (fun row -> row.Model = key && row.Split = split)
-                |> ResultRow.value key split metric
+    let each kind =
+        Array.init splits.Length (fun i -> TaskResult.series $"uncertainty-{kind}:{i}" r)
 
-            let parts = key.Split '|'
+    let value metric =
+        ResultRow.value r.Task.Model "" metric r.Rows
 
-            {
-                Model = parts[0]
-                Method = parts[1]
-                VarianceScale = value "variance_scale"
-                Split = split
-                Calibration = {
-                    Levels = TaskResult.series $"levels:{key}|{split}" r
-                    Coverage = TaskResult.series $"coverage:{key}|{split}" r
-                    Ece = value "ece"
-                }
-                EceInterval = {
-                    Estimate = value "ece"
-                    Lower = value "ece_lower"
-                    Upper = value "ece_upper"
-                    Level = 0.95
-                    Count = int (value "points")
-                }
-                Coverage50 = value "coverage50"
-                Coverage90 = value "coverage90"
-                Nll = value "nll"
-                Crps = value "crps"
-                Rmse = value "rmse"
-                MeanStd = value "mean_std"
-                NoiseStd = value "noise_std"
-                ModelStd = value "model_std"
-                ModelCoverage90 = value "model_coverage90"
-                Points = int (value "points")
-                Seconds = value "seconds"
-            }
-    |]
+    {
+        Splits = splits
+        Targets = each "target"
+        Mean = each "mean"
+        Std = each "std"
+        NoiseVariance = value "noise_variance"
+        Seconds = value "seconds"
+    }

@@ -8,6 +8,8 @@ open Hybrid
 open Hybrid.TensorArithmetic
 open Hybrid.Models.Cases
 open Hybrid.Models.Common
+open Hybrid.Models.Tasks
+open Hybrid.Models.Report
 
 let private f64 = torch.ScalarType.Float64
 
@@ -52,9 +54,218 @@ let private candidate (name: string) (mu: torch.Tensor) (spread: float) : CaseUn
     Dropout = false
 }
 
+/// A synthetic case of 1000 validation and 1000 test targets y = μ + ε, ε ~ N(0, 1), and three candidates whose
+/// members predict μ ± 0.3 (the sign by the seed's parity, so an ensemble of two has a model spread of 0.3) with a
+/// noise variance `noise`: "hybrid" (noise 0.25, MC dropout on; no network, so its passes agree), "narrow" (noise
+/// 0.01) and "right" (noise 1 − 0.09, calibrated as trained).
+let private twin () =
+    Engine.seed 21
+    let mu = torch.linspace (-2.0, 2.0, 1000L, dtype = f64)
+
+    let splits = [|
+        CaseUncertainty.Validation, mu .+ torch.randn (1000L, dtype = f64)
+        "test", mu .+ torch.randn (1000L, dtype = f64)
+    |]
+
+    let trainer (noise: float) : int -> float -> CaseUncertainty.Trained =
+        fun seed _ ->
+            let shift = if seed % 2 = 0 then 0.3 else -0.3
+
+            {
+                Modules = [||]
+                Predict = fun () -> [| mu .+ shift; mu .+ shift |]
+                NoiseVariance = noise
+            }
+
+    let candidates: CaseUncertainty.Candidate[] = [|
+        {
+            Name = "hybrid"
+            Train = trainer 0.25
+            Dropout = true
+        }
+        {
+            Name = "narrow"
+            Train = trainer 0.01
+            Dropout = false
+        }
+        {
+            Name = "right"
+            Train = trainer 0.91
+            Dropout = false
+        }
+    |]
+
+    mu, splits, candidates
+
+/// Every number of a calibration row, as bits (equal rows give equal arrays).
+let private rowBits (r: CaseUncertainty.MethodResult) =
+    Array.map
+        System.BitConverter.DoubleToInt64Bits
+        (Array.concat [
+            [|
+                r.VarianceScale
+                r.Calibration.Ece
+                r.EceInterval.Lower
+                r.EceInterval.Upper
+                r.Coverage50
+                r.Coverage90
+                r.Nll
+                r.Crps
+                r.Rmse
+                r.MeanStd
+                r.NoiseStd
+                r.ModelStd
+                r.ModelCoverage90
+                float r.Points
+            |]
+            r.Calibration.Coverage
+        ])
+
 let tests =
     testSequenced
     <| testList "Cases.CaseUncertainty" [
+        // The task path: one output per (candidate, member) and per MC-dropout network, each written as a task result,
+        // read back from JSON and combined by `CasePart.uncertainty`, must give the rows of the same outputs combined
+        // in memory bit for bit (wall times included: they travel with the outputs), and the rows of the one-process
+        // `runModels` bit for bit but for the wall times.
+        test "member tasks read back from JSON and assembled = the same outputs in memory = runModels" {
+            let _, splits, candidates = twin ()
+
+            let s = {
+                CaseUncertainty.quick with
+                    Passes = 3
+            }
+
+            let names = candidates |> Array.map (fun c -> c.Name, c.Dropout) |> List.ofArray
+
+            let parts = CasePart.uncertaintyParts s names
+            Expect.equal parts.Length (3 * s.Members + 1) "a part per member and the hybrid's MC dropout"
+
+            let trainerOf name =
+                (candidates |> Array.find (fun c -> c.Name = name)).Train
+
+            let results =
+                parts
+                |> List.map (fun part ->
+                    match part.Model with
+                    | CasePart.UncertaintyOf(name, dropout) ->
+                        let r: CasePart.PartResult<ModelTable.ModelRow> =
+                            CasePart.uncertaintyResult s splits dropout part.Seed (trainerOf name)
+
+                        part, r
+                    | other -> failtest $"not an uncertainty part: {other}")
+
+            let readBack =
+                results
+                |> List.map (fun (part, r) ->
+                    let task = TaskSpec.create "synthetic" "tiny" part.Model part.Seed
+
+                    CasePartTasks.toResult "synthetic" id (fun _ -> [||]) task r
+                    |> TaskResult.toJson
+                    |> TaskResult.ofJson "memory"
+                    |> CasePartTasks.ofResult (fun row _ -> row))
+
+            let assemble (rs: (CasePart.Part * CasePart.PartResult<ModelTable.ModelRow>) list) =
+                CasePart.uncertainty s names (fun p -> rs |> List.find (fun (q, _) -> q = p) |> snd)
+
+            let inMemory = assemble results
+            let fromJson = assemble readBack
+
+            let direct =
+                CaseUncertainty.runModels s (Some CaseUncertainty.Validation) splits candidates
+
+            let keys (rs: CaseUncertainty.MethodResult[]) =
+                rs |> Array.map (fun r -> r.Model, r.Method, r.Split)
+
+            Expect.equal (keys fromJson) (keys inMemory) "the same rows in the same order"
+            Expect.equal (keys inMemory) (keys direct) "the same rows as runModels"
+
+            Expect.equal
+                (fromJson |> Array.map (fun r -> rowBits r, r.Seconds))
+                (inMemory |> Array.map (fun r -> rowBits r, r.Seconds))
+                "from JSON = in memory, bit for bit"
+
+            Expect.equal (Array.map rowBits inMemory) (Array.map rowBits direct) "= runModels, bit for bit"
+
+            Expect.equal fromJson.Length ((3 + 1) * 3) "4 methods: validation and test as trained, test recalibrated"
+        }
+
+        // The recalibrated rows' σ scale must be √(mean z²) of the full predictive on the validation split, z the
+        // standardised error: computed here from the twin's known predictive (see `twin`), not by the
+        // library. The validation split's own rows stay as trained, and the twin's calibrated candidate ("right",
+        // σ = 1 exactly) keeps a scale within 3 standard errors (≈ 1/√2000 each) of 1 and a test ECE below 0.04.
+        test "the recalibrated rows' σ scale is √(mean z²) on the validation split; the validation rows are unscaled" {
+            let mu, splits, candidates = twin ()
+            let s = CaseUncertainty.quick
+
+            let results =
+                CaseUncertainty.runModels s (Some CaseUncertainty.Validation) splits candidates
+
+            let validation = (snd splits[0]).data<float>().ToArray()
+            let means = mu.data<float>().ToArray()
+
+            for c in candidates do
+                let noise = (c.Train 0 0.0).NoiseVariance
+
+                // The ensemble: mean μ, σ² = 0.3² + noise. MC dropout: one network from seed `s.Seed` (even: μ + 0.3),
+                // its passes agree, σ² = noise.
+                let expected (r: CaseUncertainty.MethodResult) =
+                    let shift, sigma =
+                        if r.Method.StartsWith "MC dropout" then
+                            0.3, sqrt noise
+                        else
+                            0.0, sqrt (0.09 + noise)
+
+                    Array.map2 (fun (y: float) m -> ((y - m - shift) / sigma) ** 2.0) validation means
+                    |> Array.average
+                    |> sqrt
+
+                let rows = results |> Array.filter (fun r -> r.Model = c.Name)
+
+                for r in rows do
+                    if r.Split = CaseUncertainty.Validation then
+                        Expect.equal r.VarianceScale 1.0 $"{c.Name}, {r.Method}: the validation row is as trained"
+
+                let recalibrated =
+                    rows |> Array.filter (fun r -> r.Split = "test" && r.VarianceScale <> 1.0)
+
+                Expect.isGreaterThan recalibrated.Length 0 $"{c.Name}: recalibrated rows"
+
+                for r in recalibrated do
+                    Expect.floatClose Accuracy.high r.VarianceScale (expected r) $"{c.Name}, {r.Method}: σ scale"
+
+            let right =
+                results
+                |> Array.find (fun r -> r.Model = "right" && r.Split = "test" && r.VarianceScale <> 1.0)
+
+            Expect.floatClose
+                {
+                    absolute = 3.0 / sqrt 2000.0
+                    relative = 0.0
+                }
+                right.VarianceScale
+                1.0
+                "right: s ≈ 1"
+
+            Expect.isLessThan right.Calibration.Ece 0.04 "right, recalibrated: ECE"
+
+            let narrow =
+                results
+                |> Array.find (fun r -> r.Model = "narrow" && r.Split = "test" && r.VarianceScale <> 1.0)
+
+            // σ = √(0.09 + 0.01) ≈ 0.32 against errors of σ 1: s ≈ 3.2, and the recalibrated test split is calibrated.
+            Expect.floatClose
+                {
+                    absolute = 3.0 * 3.16 / sqrt 2000.0
+                    relative = 0.0
+                }
+                narrow.VarianceScale
+                (1.0 / sqrt 0.1)
+                "narrow: s ≈ 1/√0.1"
+
+            Expect.isLessThan narrow.Calibration.Ece 0.04 "narrow, recalibrated: ECE"
+        }
+
         test "the right Gaussian spread is calibrated: ECE below 0.02, both methods" {
             for r in experiment 1.0 do
                 checkResult r

@@ -481,7 +481,7 @@ let tests =
 
                 let splits =
                     o.Uncertainty
-                    |> Array.filter (fun r -> r.Model = "hybrid")
+                    |> Array.filter (fun r -> r.Model = "hybrid" && r.Split <> CaseUncertainty.Validation)
                     |> Array.map (fun r -> r.Split)
                     |> Array.distinct
 
@@ -513,11 +513,19 @@ let tests =
                     Expect.isLessThan hybrid.Rmse[i] truncated.Rmse[i] $"{name} < truncated at lead {lead} MTU"
         }
 
-        test "the uncertainty of the hybrid: ensemble and MC dropout at every forcing, every start and site scored" {
+        test "the uncertainty of the hybrid and the pure-ML models: every forcing, every start and site scored" {
             let o = outcome.Force()
-            Expect.equal o.Uncertainty.Length (2 * (1 + o.Settings.OutOfDomain.Length)) "two methods per forcing"
+
+            Expect.equal
+                o.Uncertainty.Length
+                (5 * (1 + 2 * (1 + o.Settings.OutOfDomain.Length)))
+                "5 methods (4 models' ensembles, the hybrid's MC dropout): validation, each forcing as trained and recalibrated"
 
             for r in o.Uncertainty do
-                Expect.equal r.Points (o.Settings.Starts * o.Settings.K) $"{r.Method}, {r.Split}: every start and site"
+                if r.Split <> CaseUncertainty.Validation then
+                    Expect.equal
+                        r.Points
+                        (o.Settings.Starts * o.Settings.K)
+                        $"{r.Method}, {r.Split}: every start and site"
         }
     ]

@@ -355,12 +355,20 @@ let tests =
                 IO.Directory.Delete(dir, true)
         }
 
-        test "the uncertainty of the hybrid: ensemble and MC dropout in and out of domain, finite and well formed" {
+        test "the uncertainty of the hybrid and the pure-ML models: in and out of domain, finite and well formed" {
             let u = outcome.Force().Uncertainty
-            Expect.equal u.Length 4 "two methods × two splits"
+
+            // These settings hold no validation times out (`EarlyStopping.off`): nothing to recalibrate on.
+            Expect.equal
+                u.Length
+                10
+                "5 methods (4 models' ensembles, the hybrid's MC dropout): in and out of domain as trained, no validation split"
+
+            Expect.isFalse (u |> Array.exists (fun r -> r.VarianceScale <> 1.0)) "no recalibrated rows"
+
             let cells = Tumour.Truth.Cells * Tumour.Truth.ObservationTimes.Length
 
-            for r in u do
+            for r in u |> Array.filter (fun r -> r.Split <> CaseUncertainty.Validation) do
                 CaseUncertaintyTests.checkResult r
 
                 let schedules =

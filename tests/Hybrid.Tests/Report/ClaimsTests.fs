@@ -153,7 +153,8 @@ let tests =
                 "a name the model lacks"
         }
 
-        test "calibration: the hybrid's best ECE interval against 0.05, other models and recalibrated rows ignored" {
+        test
+            "calibration: the hybrid's best ECE interval against 0.05, recalibrated where it was, baselines named, validation split left out" {
             let rows = [|
                 uncertaintyRow "hybrid" "test" 0.03 0.02 0.04
                 uncertaintyRow "hybrid" "test" 0.08 0.06 0.10
@@ -183,10 +184,30 @@ let tests =
                     VarianceScale = 1.5
             }
 
-            Expect.equal
-                (Claims.calibrated "c" [| recalibrated |] |> Array.exactlyOne).Verdict
-                Claims.Verdict.NotTested
-                "as trained only"
+            let withRecalibration =
+                Claims.calibrated "c" [|
+                    uncertaintyRow "hybrid" "test" 0.08 0.06 0.10
+                    recalibrated
+                    uncertaintyRow "LSTM" "test" 0.2 0.15 0.25
+                    {
+                        uncertaintyRow "LSTM" "test" 0.04 0.03 0.06 with
+                            VarianceScale = 2.0
+                    }
+                    uncertaintyRow "hybrid" CaseUncertainty.Validation 0.3 0.2 0.4
+                |]
+                |> Array.exactlyOne
+
+            Expect.equal withRecalibration.Verdict Claims.Verdict.Holds "recalibrated [0.00, 0.02] ≤ 0.05"
+
+            Expect.stringContains
+                withRecalibration.Detail
+                "recalibrated (σ × 1.50) on test: ECE 0.010 [0.000, 0.020]"
+                "the recalibrated row, not the one as trained"
+
+            Expect.stringContains
+                withRecalibration.Detail
+                "best baseline LSTM deep ensemble (M = 5): ECE 0.040 [0.030, 0.060]"
+                "the baselines after recalibration"
 
             let splits =
                 Claims.calibrated "c" [|
