@@ -678,8 +678,8 @@ module Rollout =
     let internal reportAuto (sentence: string) = auto <- sentence
 
     /// The adaptive method of scheme `s` on `dyn` with parameters θ and per-field tolerances (Rodas4 builds its
-    /// Jacobian with an autograd graph when gradients through the rollout are wanted; KenCarp4 ties its iterative
-    /// solves' stopping tolerance to them).
+    /// Jacobian with an autograd graph when gradients through the rollout are wanted; Rodas4 and KenCarp4 tie their
+    /// iterative solves' stopping tolerance to the tolerances).
     let private adaptiveMethod
         (dyn: Dynamics)
         (theta: torch.Tensor[])
@@ -693,7 +693,7 @@ module Rollout =
                 && (Array.concat [ u0; theta; dyn.Leaves ]
                     |> Array.exists (fun t -> t.requires_grad))
 
-            Rosenbrock.method dyn theta wanted u0
+            Rosenbrock.method dyn theta wanted tolerances u0
 
         match s with
         | Scheme.Rodas4 -> rodas ()
