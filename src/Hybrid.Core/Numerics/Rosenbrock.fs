@@ -98,8 +98,10 @@ module internal Rosenbrock =
         "Rodas4 is stiff-stable, so the solution itself varies fast here (or the Tolerance is very tight): loosen the Tolerance, or raise the limit with Rollout.maxSteps."
 
     /// The unknowns per trajectory up to which a system that fits a grid solve keeps the dense Jacobian and solve
-    /// instead (0: the grid solve always; the dense Jacobian needs one backward pass per unknown, the grid's one per
-    /// colour and field, so the grid solve is faster at every size measured, see the tests' timings).
+    /// instead. 0: the grid solve always. Measured on a 1-D Brusselator (2 fields, 27 steps, a loaded 2-core
+    /// machine): from 6 to 40 unknowns neither path was consistently faster (53–231 ms either way, varying between
+    /// runs), at 200 unknowns the grid path took 0.10–0.20 s and the dense one 0.97–1.23 s (its Jacobian needs one
+    /// backward pass per unknown, the grid's one per colour and field).
     let denseUpTo = 0
 
     /// The spatial shape [nx] or [nx; ny] of state `u` when Rodas4 may solve on the grid: a system without a known
@@ -197,22 +199,23 @@ module internal Rosenbrock =
 
         adaptive layout like f (fun t h u -> denseSolve (jacobian t u) h)
 
-    /// Rodas4 on system `dyn` with parameters θ as `StepControl` runs it, with the linear solves `solveName` names.
-    /// `createGraph`: build the Jacobian with an autograd graph (when gradients through the rollout are wanted);
-    /// `tolerances`: the step's tolerances, to which BiCGSTAB's stopping tolerance is tied
+    /// Rodas4 on system `dyn` with parameters θ as `StepControl` runs it, with the linear solves `solveName` names,
+    /// and that name. `createGraph`: build the Jacobian with an autograd graph (when gradients through the rollout are
+    /// wanted); `tolerances`: the step's tolerances, to which BiCGSTAB's stopping tolerance is tied
     /// (`StepControl.solveTolerance`).
-    let method
+    let create
         (dyn: Dynamics)
         (theta: torch.Tensor[])
         (createGraph: bool)
         (tolerances: Tolerance[])
         (like: torch.Tensor[])
-        : AdaptiveMethod =
+        : string * AdaptiveMethod =
         let total = Dynamics.total dyn theta
+        let name = solveName dyn theta like
 
-        match solveName dyn theta like with
+        match name with
         | "block tridiagonal"
-        | "BiCGSTAB" as name ->
+        | "BiCGSTAB" ->
             let spatial = like[0].shape[1..]
             let layout = gridLayout spatial like.Length
             let unpack = Jacobian.unpack layout like
@@ -242,5 +245,15 @@ module internal Rosenbrock =
                         )
                     )
 
-            adaptive layout like f linear
-        | _ -> denseMethod dyn theta createGraph like
+            name, adaptive layout like f linear
+        | _ -> name, denseMethod dyn theta createGraph like
+
+    /// `create`'s method alone.
+    let method
+        (dyn: Dynamics)
+        (theta: torch.Tensor[])
+        (createGraph: bool)
+        (tolerances: Tolerance[])
+        (like: torch.Tensor[])
+        : AdaptiveMethod =
+        snd (create dyn theta createGraph tolerances like)
