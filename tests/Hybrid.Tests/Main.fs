@@ -35,6 +35,7 @@ let main argv =
         Numerics.AdaptiveTests.tests
         Numerics.StiffTests.tests
         Numerics.ImexAdaptiveTests.tests
+        Numerics.GridRosenbrockTests.tests
         Numerics.EventTests.tests
         Numerics.StateEventTests.tests
         Compiler.CompilerTests.tests

@@ -28,29 +28,12 @@ module internal AdditiveRungeKutta =
     /// x + h·s, or x when s is null.
     let private plus (x: torch.Tensor) (h: float) (s: torch.Tensor) = if isNull s then x else x .+ h .* s
 
-    /// The relative residual at which conjugate gradients stop for these tolerances: 1,000× below the smallest
-    /// relative tolerance, within [1e-13, 1e-6] (1e-10 when every tolerance is absolute only); in float32 at least 1e-6.
-    let solveTolerance (tolerances: Tolerance[]) (dtype: torch.ScalarType) : float =
-        let relative =
-            tolerances |> Array.map (fun t -> t.Relative) |> Array.filter (fun r -> r > 0.0)
-
-        let tied =
-            if relative.Length = 0 then
-                1e-10
-            else
-                1e-3 * Array.min relative |> max 1e-13 |> min 1e-6
-
-        if dtype = torch.ScalarType.Float64 then
-            tied
-        else
-            max tied 1e-6
-
     /// The hint of KenCarp4's step-limit error.
     let limitHint =
         "KenCarp4 solves only the linear diffusion implicitly: steps this small mean the explicit part is stiff (a fast reaction, fast advection, nonlinear diffusion) or the solution varies fast. Use Scheme.Rodas4 for stiff reactions, loosen the Tolerance, or raise the limit with Rollout.maxSteps."
 
     /// KenCarp4 on `dyn` with parameters θ as `StepControl` runs it, with the stiff parts' implicit operators built
-    /// for fields shaped like `like` (`ImplicitSolve.create`; conjugate gradients stop at `solveTolerance`).
+    /// for fields shaped like `like` (`ImplicitSolve.create`; conjugate gradients stop at `StepControl.solveTolerance`).
     let method
         (dyn: Dynamics)
         (theta: torch.Tensor[])
@@ -62,7 +45,7 @@ module internal AdditiveRungeKutta =
             |> Array.mapi (fun i stiff ->
                 stiff
                 |> Option.map (fun l ->
-                    ImplicitSolve.create (l theta) like[i] (solveTolerance tolerances like[i].dtype) false))
+                    ImplicitSolve.create (l theta) like[i] (StepControl.solveTolerance tolerances like[i].dtype) false))
 
         let explicitPart = dyn.Explicit theta
         let stages = KenCarp4Tableau.c.Length

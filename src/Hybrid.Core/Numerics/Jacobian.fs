@@ -26,7 +26,8 @@ module internal Jacobian =
     let maxDense = 1000
 
     /// The layout of state `u` for system `dyn`: per cell when the system is pointwise and every field has the
-    /// same cells; dense otherwise, refused (with the counts and the fixes) above `maxDense` unknowns.
+    /// same cells; dense otherwise, refused (with the counts and the fixes) above `maxDense` unknowns (Rodas4 asks
+    /// only when its grid solves do not apply, see `Rosenbrock.solveName`).
     let layout (scheme: string) (dyn: Dynamics) (u: torch.Tensor[]) : StateLayout =
         let batch =
             if u.Length = 0 || u[0].dim () = 0L then
@@ -54,7 +55,7 @@ module internal Jacobian =
 
                 raise (
                     HybridException(
-                        $"{scheme} needs the Jacobian of the system, and this one couples cells (a stencil: derivatives in space, or a closure over the grid), so it is dense: {total} unknowns per trajectory (fields {fields}), above the limit of {maxDense}. {scheme} supports pointwise systems of any size (reactions, ODEs: one small block per cell) and coupled ones up to {maxDense} unknowns. Use a coarser grid, Scheme.Dopri5, or Scheme.ImexEuler / ImexCrankNicolson for stiff linear diffusion."
+                        $"{scheme} needs the Jacobian of the system, and this one couples cells beyond the nearest-neighbour stencils of its grid solves (a wider stencil, a closure over the grid, fields on different cells, or a grid that is not 1-D or 2-D with at least 3 cells per axis), so it is dense: {total} unknowns per trajectory (fields {fields}), above the limit of {maxDense}. {scheme} supports pointwise systems of any size (reactions, ODEs: one small block per cell), nearest-neighbour stencils on 1-D and 2-D grids of any size (block tridiagonal and BiCGSTAB solves), and other coupled systems up to {maxDense} unknowns. Use a coarser grid, Scheme.Dopri5, or Scheme.KenCarp4 for stiff linear diffusion."
                     )
                 )
 

@@ -655,6 +655,9 @@ module Rollout =
     /// What `Scheme.Auto` chose in the latest rollout that used it (one rollout runs at a time: `TorchGuard`).
     let mutable private auto = "No rollout has used Scheme.Auto yet."
 
+    /// How the latest Rodas4 method solved its linear systems.
+    let mutable private rodasSolve = "No rollout has used Scheme.Rodas4 yet."
+
     let private fired = Collections.Generic.List<string * float * int[]>()
 
     /// The state events the latest rollout with state events fired, in order: each event's name, its time and
@@ -664,6 +667,11 @@ module Rollout =
     /// What `Scheme.Auto` chose in the latest rollout that used it, where and why, as a sentence (e.g. "Scheme.Auto
     /// ran Dopri5 until t = 0.0127, then Rodas4 to the end: the problem turned stiff there (…)").
     let lastAuto () : string = auto
+
+    /// How the latest Rodas4 method (`Scheme.Rodas4`, or `Scheme.Auto`'s stiff part, on the eager back end) solved
+    /// its linear systems: "per cell" (pointwise systems), "block tridiagonal" (1-D grids), "BiCGSTAB" (2-D grids)
+    /// or "dense".
+    let lastRodasSolve () : string = rodasSolve
 
     let mutable private stepCounts = (0, 0)
 
@@ -678,8 +686,8 @@ module Rollout =
     let internal reportAuto (sentence: string) = auto <- sentence
 
     /// The adaptive method of scheme `s` on `dyn` with parameters θ and per-field tolerances (Rodas4 builds its
-    /// Jacobian with an autograd graph when gradients through the rollout are wanted; KenCarp4 ties its iterative
-    /// solves' stopping tolerance to them).
+    /// Jacobian with an autograd graph when gradients through the rollout are wanted; Rodas4 and KenCarp4 tie their
+    /// iterative solves' stopping tolerance to the tolerances).
     let private adaptiveMethod
         (dyn: Dynamics)
         (theta: torch.Tensor[])
@@ -693,7 +701,9 @@ module Rollout =
                 && (Array.concat [ u0; theta; dyn.Leaves ]
                     |> Array.exists (fun t -> t.requires_grad))
 
-            Rosenbrock.method dyn theta wanted u0
+            let name, m = Rosenbrock.create dyn theta wanted tolerances u0
+            rodasSolve <- name
+            m
 
         match s with
         | Scheme.Rodas4 -> rodas ()

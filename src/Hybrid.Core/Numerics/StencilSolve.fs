@@ -5,15 +5,17 @@ open TorchSharp
 open Hybrid
 open Hybrid.TensorArithmetic
 
-/// How the systems A x = r of one `StencilMatrix` layout are solved, without a graph: `Forward a r` with A's entries
-/// a [N; K] and right-hand sides r [B; N]; `Transposed a g` solves Aᵀ λ = g (the adjoint solve of the backward pass).
+/// How the systems A x = r of one stencil layout are solved, without a graph: `Forward a r` with A's entries a (a
+/// `StencilMatrix`'s [N; K], or a `BlockStencil`'s [B; N; K; n; n]) and right-hand sides r ([B; N], or [B; N; n]);
+/// `Transposed a g` solves Aᵀ λ = g (the adjoint solve of the backward pass); `Gradient λ x` is ∂ℓ/∂a, the entries
+/// of −λxᵀ that the layout stores.
 type internal StencilSolver = {
-    /// The layout of the entries.
-    Layout: StencilMatrix
     /// Solves A x = r.
     Forward: torch.Tensor -> torch.Tensor -> torch.Tensor
     /// Solves Aᵀ λ = g.
     Transposed: torch.Tensor -> torch.Tensor -> torch.Tensor
+    /// ∂ℓ/∂a from the adjoint solution λ and the solution x.
+    Gradient: torch.Tensor -> torch.Tensor -> torch.Tensor
 }
 
 /// Solves of stencil systems: the cyclic tridiagonal (banded) solve of 1-D grids, preconditioned conjugate
@@ -28,6 +30,15 @@ module internal StencilSolve =
 
     let private ofArray (like: torch.Tensor) (shape: int64[]) (values: float[]) =
         torch.tensor(values, dtype = torch.ScalarType.Float64).reshape(shape).to_type(like.dtype).``to`` like.device
+
+    /// ∂ℓ/∂a = −λxᵀ at the entries of layout m (a [N; K] shared by the right-hand sides, so summed over them).
+    let private entryGradient (m: StencilMatrix) (lambda: torch.Tensor) (x: torch.Tensor) =
+        let k = m.Columns.shape[1]
+
+        let gathered =
+            x.index_select(1L, m.Columns.reshape (-1L)).reshape ([| x.shape[0]; int64 m.Size; k |])
+
+        -((lambda.unsqueeze 2L * gathered).sum (0L))
 
     /// The banded solver of a 1-D layout (entries ordered itself, +x, −x): one cyclic tridiagonal solve per
     /// right-hand side (`Tridiagonal.solve`), on the CPU in float64.
@@ -51,9 +62,9 @@ module internal StencilSolve =
             StencilMatrix.transposedValues { layout with Values = a }
 
         {
-            Layout = layout
             Forward = run
             Transposed = fun a g -> run (transposedOf a) g
+            Gradient = entryGradient layout
         }
 
     /// Conjugate gradients with the Jacobi preconditioner for a symmetric positive definite A, batched over the
@@ -107,9 +118,9 @@ module internal StencilSolve =
             x
 
         {
-            Layout = layout
             Forward = run
             Transposed = fun a g -> run (StencilMatrix.transposedValues { layout with Values = a }) g
+            Gradient = entryGradient layout
         }
 
     /// The autograd function x = A⁻¹ r: inputs (solver, entries a [N; K], right-hand sides r [B; N]).
@@ -133,15 +144,8 @@ module internal StencilSolve =
             let a, x = saved[0], saved[1]
             use _ = torch.no_grad ()
             let lambda = solver.Transposed a grads[0]
-            let layout = solver.Layout
-            let k = layout.Columns.shape[1]
+            List<torch.Tensor>([| null; solver.Gradient lambda x; lambda |])
 
-            let gathered =
-                x.index_select(1L, layout.Columns.reshape (-1L)).reshape ([| x.shape[0]; int64 layout.Size; k |])
-
-            let da = -((lambda.unsqueeze 2L * gathered).sum (0L))
-            List<torch.Tensor>([| null; da; lambda |])
-
-    /// x with A x = r (A's entries a [N; K] in `solver`'s layout, r [B; N]), differentiable in a and r.
+    /// x with A x = r (A's entries a in `solver`'s layout), differentiable in a and r.
     let solve (solver: StencilSolver) (a: torch.Tensor) (r: torch.Tensor) : torch.Tensor =
         (Solve.apply [| box solver; box a; box r |]).[0]

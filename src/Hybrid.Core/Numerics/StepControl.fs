@@ -95,6 +95,24 @@ module internal StepControl =
     let scale (tolerance: Tolerance) (u: float) (next: float) =
         tolerance.Absolute + tolerance.Relative * max (abs u) (abs next)
 
+    /// The relative residual at which the iterative linear solves of the implicit schemes (conjugate gradients, BiCGSTAB) stop
+    /// for these tolerances: 1,000× below the smallest
+    /// relative tolerance, within [1e-13, 1e-6] (1e-10 when every tolerance is absolute only); in float32 at least 1e-6.
+    let solveTolerance (tolerances: Tolerance[]) (dtype: torch.ScalarType) : float =
+        let relative =
+            tolerances |> Array.map (fun t -> t.Relative) |> Array.filter (fun r -> r > 0.0)
+
+        let tied =
+            if relative.Length = 0 then
+                1e-10
+            else
+                1e-3 * Array.min relative |> max 1e-13 |> min 1e-6
+
+        if dtype = torch.ScalarType.Float64 then
+            tied
+        else
+            max tied 1e-6
+
     /// The error raised when a method would need more than `maxSteps` steps.
     let limitError
         (name: string)

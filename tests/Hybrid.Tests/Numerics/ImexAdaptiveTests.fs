@@ -15,10 +15,6 @@ open Hybrid.Tests.Numerics.Support
 
 let private pi = Math.PI
 
-/// The eigenvalue of the discrete 1-D Laplacian (3 points, spacing d) on sin(2πkx): (4/d²) sin²(πkd).
-let private discreteEigen (d: float) (k: float) =
-    4.0 / (d * d) * (sin (pi * k * d) ** 2.0)
-
 /// Manufactured u = 0.5 + a(t) sin(2πx), a = 0.25 e⁻ᵗ, for ∂u/∂t = κΔₕu + r u(1 − u) + S on a periodic grid of
 /// n cells: S uses the discrete Laplacian's eigenvalue, so this u solves the semi-discrete system exactly and the
 /// error is the time integration's alone. θ = [κ; r].
@@ -38,16 +34,6 @@ let private manufactured (n: int) =
     }
 
     dyn, g, (fun (t: float) -> Grid.init g 1 f64 (fun x _ -> 0.5 + 0.25 * exp -t * sin (2.0 * pi * x)))
-
-let private tolerance (relative: float) (absolute: float) = {
-    Relative = relative
-    Absolute = absolute
-}
-
-let private adaptive scheme (tol: Tolerance) (dt: float) (saves: float[]) = {
-    options scheme dt saves with
-        Tolerance = tol
-}
 
 /// bᵀ M v.
 let private dot (b: float[]) (v: float[]) =
@@ -71,27 +57,6 @@ let private reactionDiffusion (g: Grid) (bcs: FieldBoundary) = {
     Dynamics.ofFunction [| "u" |] g (fun th _ u -> [| th[1] * u[0] * (1.0 - u[0]) |]) with
         Stiff = [| Some(fun th u -> th[0] * Operators.laplacian g bcs u) |]
 }
-
-/// Central differences of a scalar function of θ against autograd, relative error per parameter.
-let private gradientErrors (loss: torch.Tensor[] -> torch.Tensor) (theta: float[]) =
-    let leaves = theta |> Array.map leaf
-
-    let g =
-        torch.autograd.grad ([| loss leaves |], leaves)
-        |> Array.ofSeq
-        |> Array.map (fun x -> x.ToDouble())
-
-    theta
-    |> Array.mapi (fun i v ->
-        let step = 1e-5 * max 1.0 (abs v)
-
-        let at (s: float) =
-            use _ = torch.no_grad ()
-            (loss (theta |> Array.mapi (fun j w -> scalar (if j = i then w + s * step else w)))).ToDouble()
-
-        let fd = (at 1.0 - at -1.0) / (2.0 * step)
-        printfn "∂/∂θ%d: autograd %.12g, central differences %.12g" i g[i] fd
-        abs (g[i] - fd) / abs fd)
 
 let tests =
     testList "KenCarp4 and grid solves" [

@@ -117,7 +117,9 @@ let private chainExact (k1: float) (k2: float) (t: float) =
 let tests =
     testList "Stiff Rodas4" [
         test "Rodas4 converges with order 4 on fixed steps, its error estimate with order 3" {
-            let m = Rosenbrock.method coupled [||] false (state [| 1.0; 1.0 |])
+            let m =
+                Rosenbrock.method coupled [||] false [| { Relative = 1e-6; Absolute = 1e-9 } |] (state [| 1.0; 1.0 |])
+
             let errors = [ 8; 16; 32 ] |> List.map (fixedSteps m)
 
             for a, b in List.pairwise errors do
@@ -234,7 +236,8 @@ initial v = 1 + 0.2*cos(4*x)
             Expect.equal outside 0.0 "no coupling across cells"
         }
 
-        test "a stencil's dense Jacobian by autograd is the Laplacian matrix; above 1,000 unknowns Rodas4 refuses" {
+        test
+            "a stencil's dense Jacobian by autograd is the Laplacian matrix; a global coupling above 1,000 unknowns is refused" {
             let heat (cells: int) =
                 Parse.model (
                     $"model heat\ndomain interval [0, 1] cells {cells}\nfield u\nparam D = 0.1\ndu/dt = D lap(u)\nboundary u noflux\ninitial u = cos(3*x)"
@@ -268,22 +271,38 @@ initial v = 1 + 0.2*cos(4*x)
                         expected
                         $"J[{i}, {k}]"
 
+            // A stencil system of any size takes the grid solve (`GridRosenbrockTests`); one that couples every cell
+            // (here through the grid mean) is dense and refused above 1,000 unknowns.
             let big = Compiler.compile Compiler.defaults (heat 1200)
+
+            Expect.equal
+                (Rosenbrock.solveName big.Dynamics (big.Theta()) (big.Initial 1))
+                "block tridiagonal"
+                "a 1-D stencil takes the block tridiagonal solve"
+
+            let line = Grid.line 0.0 1.0 1200
+
+            let meanField =
+                Dynamics.ofFunction [| "u" |] line (fun _ _ u -> [| u[0].mean ([| 1L |], true) - u[0] |])
 
             let e =
                 Expect.throwsC
                     (fun () ->
-                        big.Simulate(big.Initial 1, adaptive Scheme.Rodas4 (tolerance 1e-6 1e-9) 1e-3 [| 0.01 |])
+                        Rollout.run
+                            meanField
+                            [||]
+                            [| Grid.init line 1 f64 (fun x _ -> x) |]
+                            (adaptive Scheme.Rodas4 (tolerance 1e-6 1e-9) 1e-3 [| 0.01 |])
                         |> ignore)
                     id
 
             Expect.stringStarts
                 e.Message
-                "Rodas4 needs the Jacobian of the system, and this one couples cells (a stencil"
+                "Rodas4 needs the Jacobian of the system, and this one couples cells beyond the nearest-neighbour stencils"
                 "what"
 
             Expect.stringContains e.Message "1200 unknowns per trajectory (fields u), above the limit of 1000" "values"
-            Expect.stringContains e.Message "Use a coarser grid, Scheme.Dopri5, or Scheme.ImexEuler" "the fix"
+            Expect.stringContains e.Message "Use a coarser grid, Scheme.Dopri5, or Scheme.KenCarp4" "the fix"
         }
 
         test "HIRES (compiled, symbolic Jacobian) at t = 321.8122 within 10× the tolerance of the test set's reference" {
@@ -390,7 +409,8 @@ initial v = 1 + 0.2*cos(4*x)
             let solve (m: AdaptiveMethod) =
                 StepControl.integrate m tolerances 0.0 1e-6 [| 2000.0 |] limit (fun _ _ _ -> ()) u0
 
-            let result = solve (Rosenbrock.method vanDerPol [||] false u0)
+            let result =
+                solve (Rosenbrock.method vanDerPol [||] false [| { Relative = 1e-6; Absolute = 1e-9 } |] u0)
 
             let y = values result.Saves[0]
             Expect.isLessThan (result.Accepted + result.Rejected) limit "within the limit"
@@ -507,7 +527,9 @@ initial v = 1 + 0.2*cos(4*x)
 
         test "continuous extensions: Dopri5's has order 4 (local error h⁵), Rodas4's order 3 (local error h⁴)" {
             let dopri = Adaptive.method (Dynamics.total coupled [||])
-            let rodas = Rosenbrock.method coupled [||] false (state [| 1.0; 1.0 |])
+
+            let rodas =
+                Rosenbrock.method coupled [||] false [| { Relative = 1e-6; Absolute = 1e-9 } |] (state [| 1.0; 1.0 |])
 
             for name, m, expected in [ "Dopri5", dopri, 5.0; "Rodas4", rodas, 4.0 ] do
                 let errors = [ 0.04; 0.02; 0.01 ] |> List.map (denseError m)

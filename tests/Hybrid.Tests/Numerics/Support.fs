@@ -98,3 +98,40 @@ let options scheme dt saves = {
         FiniteCheckEvery = 0
         OnUnstable = OnUnstable.Ignore
 }
+
+/// A tolerance with these relative and absolute parts.
+let tolerance (relative: float) (absolute: float) = {
+    Relative = relative
+    Absolute = absolute
+}
+
+/// `options` for an adaptive scheme with tolerance `tol` and first step dt.
+let adaptive scheme (tol: Tolerance) (dt: float) (saves: float[]) = {
+    options scheme dt saves with
+        Tolerance = tol
+}
+
+/// The eigenvalue of the discrete 1-D Laplacian (3 points, spacing d) on sin(2πkx): (4/d²) sin²(πkd).
+let discreteEigen (d: float) (k: float) =
+    4.0 / (d * d) * (sin (System.Math.PI * k * d) ** 2.0)
+
+/// Central differences of a scalar function of θ against autograd, relative error per parameter.
+let gradientErrors (loss: torch.Tensor[] -> torch.Tensor) (theta: float[]) =
+    let leaves = theta |> Array.map leaf
+
+    let g =
+        torch.autograd.grad ([| loss leaves |], leaves)
+        |> Array.ofSeq
+        |> Array.map (fun x -> x.ToDouble())
+
+    theta
+    |> Array.mapi (fun i v ->
+        let step = 1e-5 * max 1.0 (abs v)
+
+        let at (s: float) =
+            use _ = torch.no_grad ()
+            (loss (theta |> Array.mapi (fun j w -> scalar (if j = i then w + s * step else w)))).ToDouble()
+
+        let fd = (at 1.0 - at -1.0) / (2.0 * step)
+        printfn "∂/∂θ%d: autograd %.12g, central differences %.12g" i g[i] fd
+        abs (g[i] - fd) / abs fd)
