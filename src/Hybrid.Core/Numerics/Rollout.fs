@@ -407,7 +407,7 @@ module Rollout =
 
                     Some(
                         dtMax,
-                        $"Δt = {o.Dt:G4} is above the stability limit of {o.Scheme} for the current parameters (diffusivity {limits.Diffusivity + limits.StiffDiffusivity:G4}, speed {limits.Speed:G4}{named}): the largest stable Δt is {dtMax:G4}. Use Dt ≤ {dtMax:G4}, or Scheme.ImexEuler / ImexCrankNicolson for stiff diffusion."
+                        $"Δt = {o.Dt:G4} is above the stability limit of {o.Scheme} for the current parameters (diffusivity {limits.Diffusivity + limits.StiffDiffusivity:G4}, speed {limits.Speed:G4}{named}): the largest stable Δt is {dtMax:G4}. Use Dt ≤ {dtMax:G4}, or for stiff diffusion an IMEX scheme with implicit diffusion (CompileOptions.ImplicitDiffusion): Scheme.KenCarp4 (adaptive), ImexEuler or ImexCrankNicolson, or Scheme.Rodas4 (adaptive and stiff)."
                     )
                 else
                     None

@@ -48,7 +48,7 @@ module internal Stability =
         let x = axisName a.Axis
         let cfl = a.Speed * dt / h
 
-        $"The advection term '{a.Term}' of ∂{a.Field}/∂t moves at speed {g4 a.Speed} along {x}: with Δt = {g4 dt} and Δ{x} = {g4 h} its CFL number |speed|·Δt/Δ{x} = {g4 cfl} is above the stability limit {g4 courantLimit} of explicit schemes ({scheme}). Use Dt ≤ {g4 (advectionDt grid a)}; if that speed is not meant, check the velocity's value and units."
+        $"The advection term '{a.Term}' of ∂{a.Field}/∂t moves at speed {g4 a.Speed} along {x}: with Δt = {g4 dt} and Δ{x} = {g4 h} its CFL number |speed|·Δt/Δ{x} = {g4 cfl} is above the stability limit {g4 courantLimit} of explicit schemes ({scheme}). Use Dt ≤ {g4 (advectionDt grid a)}, or Scheme.Dopri5 (adaptive: steps chosen by an error estimate); if that speed is not meant, check the velocity's value and units."
 
     /// The terms of a reaction whose rate goes below zero, most negative first, as "'term' (λ down to v)".
     let private decaying (r: ReactionRate) =
@@ -83,7 +83,7 @@ module internal Stability =
     let reactionMessage (scheme: Scheme) (dt: float) (r: ReactionRate) : string =
         let radius = Integrators.realStabilityRadius scheme
 
-        $"The pointwise (reaction) part of ∂{r.Field}/∂t decays at rate |λ| = {g4 -r.Lowest} at the start ({decaying r}; λ = ∂/∂{r.Field} of these terms): with Δt = {g4 dt}, |λ|·Δt = {g4 (-r.Lowest * dt)} is above the stability limit {g4 radius} of {scheme} along the negative real axis. Use Dt ≤ {g4 (reactionDt scheme r)}; if that rate is not meant, check the terms' coefficients and units."
+        $"The pointwise (reaction) part of ∂{r.Field}/∂t decays at rate |λ| = {g4 -r.Lowest} at the start ({decaying r}; λ = ∂/∂{r.Field} of these terms): with Δt = {g4 dt}, |λ|·Δt = {g4 (-r.Lowest * dt)} is above the stability limit {g4 radius} of {scheme} along the negative real axis. Use Dt ≤ {g4 (reactionDt scheme r)}, or a stiff scheme: Scheme.Rodas4, or Scheme.Auto (Dopri5 switching to Rodas4 where the problem turns stiff); if that rate is not meant, check the terms' coefficients and units."
 
     let private complexText (z: Numerics.Complex) =
         if abs z.Imaginary < 1e-12 * max 1.0 (abs z.Real) then
@@ -111,7 +111,7 @@ module internal Stability =
                 $"The pointwise part of {equations} (closures included)"
 
         limit,
-        $"{what} has a mode with eigenvalue λ = {complexText mode.Lambda} at the start (largest entries of its local Jacobian there: {entries}): with Δt = {g4 dt}, |λ|·Δt = {g4 z.Magnitude} lies outside the stability region of {scheme}, whose steps multiply that mode by {g4 factor} where the solution changes by {g4 (exp z.Real)}. Use Dt ≤ {g4 limit}; if that rate is not meant, check the coupling coefficients and units."
+        $"{what} has a mode with eigenvalue λ = {complexText mode.Lambda} at the start (largest entries of its local Jacobian there: {entries}): with Δt = {g4 dt}, |λ|·Δt = {g4 z.Magnitude} lies outside the stability region of {scheme}, whose steps multiply that mode by {g4 factor} where the solution changes by {g4 (exp z.Real)}. Use Dt ≤ {g4 limit}, or a stiff scheme: Scheme.Rodas4, or Scheme.Auto (Dopri5 switching to Rodas4 where the problem turns stiff); if that rate is not meant, check the coupling coefficients and units."
 
     /// The term that limits the step most, when one is above its limit at step `dt`: the largest stable Δt it
     /// allows and its message.

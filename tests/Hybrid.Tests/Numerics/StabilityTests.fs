@@ -243,7 +243,7 @@ let tests =
             // RK4: Δt ≤ 2.7853 / (4 · 10 · 64) = 0.001088 on 8 cells of [0, 1].
             Expect.equal
                 message
-                "Δt = 0.01 is above the stability limit of Rk4 for the current parameters (diffusivity 10, speed 0; the fastest diffusion is 'D Δu' of ∂u/∂t, diffusivity 10): the largest stable Δt is 0.001088. Use Dt ≤ 0.001088, or Scheme.ImexEuler / ImexCrankNicolson for stiff diffusion."
+                "Δt = 0.01 is above the stability limit of Rk4 for the current parameters (diffusivity 10, speed 0; the fastest diffusion is 'D Δu' of ∂u/∂t, diffusivity 10): the largest stable Δt is 0.001088. Use Dt ≤ 0.001088, or for stiff diffusion an IMEX scheme with implicit diffusion (CompileOptions.ImplicitDiffusion): Scheme.KenCarp4 (adaptive), ImexEuler or ImexCrankNicolson, or Scheme.Rodas4 (adaptive and stiff)."
                 "names the term and its diffusivity"
         }
 
@@ -255,7 +255,7 @@ let tests =
 
                 Expect.equal
                     message
-                    "The pointwise (reaction) part of ∂u/∂t decays at rate |λ| = 1000 at the start ('−1000 u' (λ down to -1000); λ = ∂/∂u of these terms): with Δt = 0.01, |λ|·Δt = 10 is above the stability limit 2.785 of Rk4 along the negative real axis. Use Dt ≤ 0.002785; if that rate is not meant, check the terms' coefficients and units."
+                    "The pointwise (reaction) part of ∂u/∂t decays at rate |λ| = 1000 at the start ('−1000 u' (λ down to -1000); λ = ∂/∂u of these terms): with Δt = 0.01, |λ|·Δt = 10 is above the stability limit 2.785 of Rk4 along the negative real axis. Use Dt ≤ 0.002785, or a stiff scheme: Scheme.Rodas4, or Scheme.Auto (Dopri5 switching to Rodas4 where the problem turns stiff); if that rate is not meant, check the terms' coefficients and units."
                     $"the message on {backend}"
         }
 
@@ -322,7 +322,7 @@ let tests =
 
                 Expect.equal
                     message
-                    "The advection term '−v ∂x(u)' of ∂u/∂t moves at speed 100 along x: with Δt = 0.01 and Δx = 0.01 its CFL number |speed|·Δt/Δx = 100 is above the stability limit 1 of explicit schemes (Rk4). Use Dt ≤ 0.0001; if that speed is not meant, check the velocity's value and units."
+                    "The advection term '−v ∂x(u)' of ∂u/∂t moves at speed 100 along x: with Δt = 0.01 and Δx = 0.01 its CFL number |speed|·Δt/Δx = 100 is above the stability limit 1 of explicit schemes (Rk4). Use Dt ≤ 0.0001, or Scheme.Dopri5 (adaptive: steps chosen by an error estimate); if that speed is not meant, check the velocity's value and units."
                     $"the message on {backend}"
         }
 
