@@ -333,6 +333,11 @@ type Outcome = {
     /// Calibration of the hybrid's X forecasts at `Settings.UncertaintyLead` (deep ensemble, MC dropout), in
     /// domain and at each out-of-domain forcing (issue #6 e).
     Uncertainty: CaseUncertainty.MethodResult[]
+    /// Every number of the run as long-format rows, what the report's shared table is computed from: every part's
+    /// rows in the order of `parts` (per model and network seed: the squared in-domain RMSE at the longest lead as
+    /// "test" "mse", train MSE, times, epochs, physics residual, parameters, validation MSE; the uncertainty
+    /// experiment's; the truth's residual and time).
+    Rows: ResultRow[]
 }
 
 /// A truth run sampled every `SampleInterval`.
@@ -984,6 +989,8 @@ type PartResult = {
     Truth: TruthResult option
     /// The calibration results (the "uncertainty" part's; empty for the others).
     Uncertainty: CaseUncertainty.MethodResult[]
+    /// Every number the part computed as long-format rows (its task result's rows; `runPart`).
+    Rows: ResultRow[]
 }
 
 /// The network parts of a run, each over `NetworkSeeds`, in the order of the table.
@@ -1071,13 +1078,55 @@ let private combine (seedRmse: float[][][]) =
         leads
         |> Array.mapi (fun l _ -> sqrt (seedRmse |> Array.averageBy (fun r -> r[i][l] * r[i][l]))))
 
+/// The case's name in rows.
+[<Literal>]
+let private Case = "lorenz96"
+
+/// The model name of the truth's rows.
+[<Literal>]
+let private TruthName = "truth"
+
+/// A part's result with its numbers as rows at `seed`: each model's (`CasePart.modelRows`; test MSE: the squared
+/// forecast RMSE of X in domain at the longest lead), the uncertainty experiment's (`UncertaintyRows`), each model's
+/// "validation" "mse", then the truth's "physics_residual" and "seconds" (model "truth") where the part has them.
+let private withRows (seed: int) (r: PartResult) : PartResult = {
+    r with
+        Rows =
+            Array.concat [
+                r.Models
+                |> Array.collect (fun m ->
+                    let last = m.Skills[0].Rmse.Length - 1
+
+                    CasePart.modelRows
+                        Case
+                        seed
+                        m.Name
+                        (m.Skills[0].Rmse[last] * m.Skills[0].Rmse[last])
+                        m.TrainMse
+                        m.TrainSeconds
+                        m.InferenceSeconds
+                        m.Epochs
+                        m.PhysicsResidual
+                        m.Parameters)
+                Hybrid.Models.Tasks.UncertaintyRows.rows Case seed r.Uncertainty
+                r.Models
+                |> Array.map (fun m -> CasePart.row Case seed m.Name "validation" "mse" m.ValidationMse)
+                match r.Truth with
+                | None -> [||]
+                | Some t -> [|
+                    CasePart.row Case seed TruthName "" "physics_residual" t.PhysicsResidual
+                    CasePart.row Case seed TruthName "" "seconds" t.Seconds
+                  |]
+            ]
+}
+
 /// Runs one part of the case (any part, in any order or process: each integrates the truth and sets up the data it
 /// needs itself).
 let rec runPart (s: Settings) (part: Part) : PartResult =
     CasePart.checkKnown "Lorenz-96" ("physics" :: networkParts @ [ "uncertainty" ]) part
     check s
     Engine.init ()
-    CaseTraining.singleThreaded (fun () -> runPartWith s part)
+    CaseTraining.singleThreaded (fun () -> runPartWith s part) |> withRows part.Seed
 
 and private runPartWith (settings: Settings) (part: Part) : PartResult =
     use outer = torch.NewDisposeScope()
@@ -1364,6 +1413,7 @@ and private runPartWith (settings: Settings) (part: Part) : PartResult =
             Models = [| truncated; cubic |]
             Truth = Some truth
             Uncertainty = [||]
+            Rows = [||]
         }
 
     // Copies the weights of `source` into `target` (same architecture).
@@ -1574,6 +1624,7 @@ and private runPartWith (settings: Settings) (part: Part) : PartResult =
         Models = m
         Truth = None
         Uncertainty = [||]
+        Rows = [||]
     }
 
     match part.Model with
@@ -1606,6 +1657,7 @@ and private runPartWith (settings: Settings) (part: Part) : PartResult =
         Models = [||]
         Truth = None
         Uncertainty = uncertainty ()
+        Rows = [||]
       }
 
 /// Builds the outcome from the results of every part of `parts s` (in any order): each network model's row is its
@@ -1723,6 +1775,7 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
                     .Uncertainty
             else
                 [||]
+        Rows = parts s |> List.toArray |> Array.collect (fun p -> (resultOf p).Rows)
     }
 
 /// Runs the truths, fits the closures and scores every model: every part of `parts s` in this process, one after

@@ -31,23 +31,14 @@ let private spread (vs: float[]) =
 let write (dir: string) (o: Tumour.Outcome) : string =
     let s = o.Settings
 
-    // The shared table's CSV files: test MSE = out-of-domain, parameters = mean over seeds.
-    let rowOf (m: Tumour.ModelResult) : ModelRow = {
-        Name = m.Name
-        Description = m.Description
-        TestMse = m.OutOfDomainMse
-        TrainMse = m.TrainMse
-        TrainSeconds = m.TrainSeconds
-        InferenceSeconds = m.InferenceSeconds
-        Epochs = m.Epochs
-        SeedTestMse = m.SeedOutOfDomainMse
-        PhysicsResidual = m.ResidualNorm
-        Parameters = m.Parameters |> Array.map (fun (n, vs) -> n, mean vs)
+    // The shared table's CSV files, from the run's result rows: test MSE = out-of-domain ("test" rows), the other
+    // numbers and the parameters the means over the seeds.
+    let table = {
+        ModelTable.table (o.Models |> Array.map (fun m -> m.Name, m.Description)) o.Rows with
+            SeedMeans = true
     }
 
-    let rows = o.Models |> Array.map rowOf
-
-    ModelTable.writeCsv dir "tumour" rows
+    ModelTable.writeCsv dir "tumour" table
 
     Csv.write (Path.Combine(dir, "tumour-errors.csv")) [|
         "model"
@@ -238,7 +229,7 @@ let write (dir: string) (o: Tumour.Outcome) : string =
             + Comparison.claimSentence what hybrid.Name (mse hybrid) (pureMl |> Array.map (fun m -> m.Name, mse m))
         )
 
-    ModelTable.noPhysicsLines "out-of-domain test schedules" rows |> List.iter add
+    ModelTable.noPhysicsLines "out-of-domain test schedules" table |> List.iter add
 
     let pinn = byName "PINN"
 
@@ -264,8 +255,13 @@ let write (dir: string) (o: Tumour.Outcome) : string =
             "tumour"
             7
             $"Issue #15, item 2 (b–d): {hybrid.Name} as in the table above (θ = D, r and φ at one Adam rate, the hybrid's; no physics-residual term, λ = 0) against variants trained from the same fitted D, r (the fused models: the fitted D, r, k), seeds (each seed's noise draw and network initialisation), training observations, validation time (day 12, early stopping) and epochs ({hybrid.Epochs} with the physics fit). Test MSE: the out-of-domain schedules, as in the table above. Physics residual: RMS under the true equation of the out- and in-domain test trajectories, as above. Parameters: means over seeds; the fused models' include the learned α (scalar) or the mean of the gate over the training trajectories."
-            (rowOf hybrid)
-            (o.Ablation |> Array.map rowOf)
+            {
+                table with
+                    Models =
+                        Array.append
+                            [| hybrid.Name, hybrid.Description |]
+                            (o.Ablation |> Array.map (fun m -> m.Name, m.Description))
+            }
             []
         |> List.iter add
 
