@@ -47,7 +47,7 @@ let settings (key: string) : Tumour.Settings =
 
 /// The split of the in-domain MSE rows (the in-domain test schedules: unseen timings).
 [<Literal>]
-let InDomain = "in-domain"
+let InDomain = TumourReport.InDomain
 
 /// A model's series: its kill curve ("kill"; empty without a kill term) and, per unseen schedule i, its burden
 /// curve's days ("burden-day-<i>") and mean u ("burden-<i>").
