@@ -38,6 +38,15 @@ let private pkFromTasks =
              TaskResult.ofJson "memory" (TaskResult.toJson r)
              |> PharmacokineticsTasks.ofResult))
 
+/// `rows` with every wall time ("seconds", "inference_seconds") set to 0.
+let private stillRows (rows: Hybrid.Models.Common.ResultRow[]) =
+    rows
+    |> Array.map (fun r ->
+        if r.Metric = "seconds" || r.Metric = "inference_seconds" then
+            { r with Value = 0.0 }
+        else
+            r)
+
 /// `o` with every wall time set to 0 (the one thing allowed to differ between two runs).
 let private timeless (o: Pharmacokinetics.Outcome) : Pharmacokinetics.Outcome =
     let still (m: Pharmacokinetics.ModelResult) = {
@@ -51,6 +60,7 @@ let private timeless (o: Pharmacokinetics.Outcome) : Pharmacokinetics.Outcome =
             Models = Array.map still o.Models
             Ablation = Array.map still o.Ablation
             Uncertainty = o.Uncertainty |> Array.map (fun u -> { u with Seconds = 0.0 })
+            Rows = stillRows o.Rows
     }
 
 /// The section's markdown of `o` (its files into a temporary folder, deleted after).
@@ -91,6 +101,7 @@ let private tumourTimeless (o: Tumour.Outcome) : Tumour.Outcome =
             Models = Array.map still o.Models
             Ablation = Array.map still o.Ablation
             Uncertainty = o.Uncertainty |> Array.map (fun u -> { u with Seconds = 0.0 })
+            Rows = stillRows o.Rows
     }
 
 /// The tumour section's markdown of `o` (its files into a temporary folder, deleted after).
@@ -207,6 +218,16 @@ let tests =
 
             same "models" fromTasks.Models direct.Models
             same "ablation" fromTasks.Ablation direct.Ablation
+
+            // The rows the section's tables are computed from: the same rows in the same (plan) order, wall times aside.
+            let key (r: Hybrid.Models.Common.ResultRow) =
+                r.Case, r.Model, r.Split, r.Metric, r.Seed, bits r.Value
+
+            Expect.equal
+                (stillRows fromTasks.Rows |> Array.map key)
+                (stillRows direct.Rows |> Array.map key)
+                "the rows, wall times aside"
+
             Expect.equal fromTasks.Models.Length 7 "textbook, fitted and 5 network models"
             Expect.equal fromTasks.Ablation.Length 4 "the four ablation variants"
             Expect.equal fromTasks.Models[2].SeedTestMse.Length 2 "two seeds"
@@ -318,6 +339,16 @@ let tests =
             Expect.equal (snd fromTasks.Models[2].Parameters[0]).Length 2 "the hybrid's D at two seeds"
 
             Expect.equal (bits fromTasks.TruthResidualNorm) (bits direct.TruthResidualNorm) "the truth's residual"
+
+            // The rows the section's tables are computed from: the same rows in the same (plan) order, wall times aside.
+            let key (r: Hybrid.Models.Common.ResultRow) =
+                r.Case, r.Model, r.Split, r.Metric, r.Seed, bits r.Value
+
+            Expect.equal
+                (stillRows fromTasks.Rows |> Array.map key)
+                (stillRows direct.Rows |> Array.map key)
+                "the rows, wall times aside"
+
 
             let calibration (o: Tumour.Outcome) =
                 o.Uncertainty
