@@ -340,14 +340,22 @@ let tests =
 
             Expect.equal (bits fromTasks.TruthResidualNorm) (bits direct.TruthResidualNorm) "the truth's residual"
 
-            // The rows the section's tables are computed from: the same rows in the same (plan) order, wall times aside.
+            // The rows the section's tables are computed from: the same rows in the same (plan) order, wall times aside;
+            // every value bit for bit but the LSTM's and the transformer's (to 1e-10, as above).
             let key (r: Hybrid.Models.Common.ResultRow) =
-                r.Case, r.Model, r.Split, r.Metric, r.Seed, bits r.Value
+                r.Case, r.Model, r.Split, r.Metric, r.Seed
 
-            Expect.equal
-                (stillRows fromTasks.Rows |> Array.map key)
-                (stillRows direct.Rows |> Array.map key)
-                "the rows, wall times aside"
+            let rowsA, rowsB = stillRows fromTasks.Rows, stillRows direct.Rows
+            Expect.equal (Array.map key rowsA) (Array.map key rowsB) "the rows, wall times aside"
+
+            for a, b in Array.zip rowsA rowsB do
+                if a.Model = "LSTM" || a.Model = "Transformer" then
+                    Expect.isTrue
+                        (abs (a.Value - b.Value) <= 1e-10
+                         || (Double.IsNaN a.Value && Double.IsNaN b.Value))
+                        $"{key a}: {a.Value} against {b.Value}"
+                else
+                    Expect.equal (bits a.Value) (bits b.Value) $"{key a}: the value"
 
 
             let calibration (o: Tumour.Outcome) =
