@@ -481,8 +481,10 @@ let private physicsFits =
 let private runModels (s: Settings) (part: Part) : PartResult =
     CasePart.checkKnown
         "Pharmacokinetics"
-        ("physics" :: (networks s |> List.map fst) @ CasePart.uncertaintyModels uncertaintyCandidates)
+        ("physics" :: (networks s |> List.map fst)
+         @ CasePart.uncertaintyModels uncertaintyCandidates)
         part
+
     Engine.init ()
     use outer = torch.NewDisposeScope()
     let subjects = load ()

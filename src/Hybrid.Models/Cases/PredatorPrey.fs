@@ -518,7 +518,8 @@ let private physicsFits =
 let private runModels (s: Settings) (part: Part) : PartResult =
     CasePart.checkKnown
         "Predator–prey"
-        ("physics" :: (networks s |> List.map fst) @ CasePart.uncertaintyModels uncertaintyCandidates)
+        ("physics" :: (networks s |> List.map fst)
+         @ CasePart.uncertaintyModels uncertaintyCandidates)
         part
 
     let needsPhysics =

@@ -156,7 +156,9 @@ let tests =
                         part,
                         {
                             r with
-                                Rows = r.Uncertainty |> Array.collect (UncertaintyRows.rows "synthetic" part.Model part.Seed)
+                                Rows =
+                                    r.Uncertainty
+                                    |> Array.collect (UncertaintyRows.rows "synthetic" part.Model part.Seed)
                         }
                     | other -> failtest $"not an uncertainty part: {other}")
 
