@@ -235,6 +235,10 @@ type Outcome = {
     /// fitted EBM, network seeds, data and budget as the hybrid, over its seeds (mean test MSE, per-seed MSEs; the
     /// rest from the first seed).
     Ablation: ModelResult[]
+    /// Every number of the run as long-format rows, what the report's tables are computed from: every part's rows in
+    /// the order of `parts` (each model's metrics and parameters per seed, validation MSEs, the uncertainty
+    /// experiment's), each model's physics residual at its first seed as `assemble` computes it.
+    Rows: ResultRow[]
 }
 
 /// Pre-industrial CO₂ (ppm).
@@ -856,9 +860,8 @@ let internal trainFused
     float (Neural.parameterCount net + Neural.parameterCount fusion),
     fit.WallTime.TotalSeconds
 
-/// Runs one part of the case on the split at `s.CutoffYear` (any part, in any order or process: each sets up
-/// the data and the physics it needs itself).
-let runPart (s: Settings) (part: Part) : PartResult =
+/// The models of one part of the case and its uncertainty experiment (`runPart` adds their rows).
+let private runModels (s: Settings) (part: Part) : PartResult =
     CasePart.checkKnown
         "Energy balance"
         [
@@ -1339,35 +1342,77 @@ let runPart (s: Settings) (part: Part) : PartResult =
     match part.Model with
     | "ablation" -> {
         CasePart.PartResult.Models = ablation part.Seed
+        Rows = [||]
         Uncertainty = [||]
       }
     | "physics" -> {
         CasePart.PartResult.Models = [| literatureModel; fittedModel |]
+        Rows = [||]
         Uncertainty = [||]
       }
     | "hybrid" -> {
         Models = [| hybridResult part.Seed |]
+        Rows = [||]
         Uncertainty = [||]
       }
     | ModelTable.NoPhysics -> {
         Models = [| noPhysicsResult part.Seed |]
+        Rows = [||]
         Uncertainty = [||]
       }
     | "LSTM" -> {
         Models = [| sequenceModel SequenceModels.Architecture.Lstm part.Seed |]
+        Rows = [||]
         Uncertainty = [||]
       }
     | "Transformer" -> {
         Models = [| sequenceModel SequenceModels.Architecture.Transformer part.Seed |]
+        Rows = [||]
         Uncertainty = [||]
       }
     | "PINN" -> {
         Models = [| pinnModel part.Seed |]
+        Rows = [||]
         Uncertainty = [||]
       }
     | CasePart.UncertaintyOf(candidate, dropout) ->
         CasePart.uncertaintyResult s.Uncertainty uncertaintySplits dropout part.Seed (uncertaintyTrainer candidate)
     | other -> raise (HybridException $"Energy balance: there is no part '{other}'.")
+
+/// The case's name in rows.
+[<Literal>]
+let private Case = "energy-balance"
+
+/// Runs one part of the case on the split at `s.CutoffYear` (any part, in any order or process: each sets up
+/// the data and the physics it needs itself); its numbers leave it as rows: each model's (`CasePart.modelRows`; the
+/// physics residual NaN, which `assemble` computes), the uncertainty experiment's (`UncertaintyRows`), then each
+/// model's "validation" "mse".
+let runPart (s: Settings) (part: Part) : PartResult =
+    let r = runModels s part
+
+    {
+        r with
+            Rows =
+                Array.concat [
+                    r.Models
+                    |> Array.collect (fun m ->
+                        CasePart.modelRows
+                            Case
+                            part.Seed
+                            m.Name
+                            m.TestMse
+                            m.TrainMse
+                            m.TrainSeconds
+                            m.InferenceSeconds
+                            m.Epochs
+                            m.PhysicsResidual
+                            m.Parameters)
+                    r.Uncertainty
+                    |> Array.collect (Hybrid.Models.Tasks.UncertaintyRows.rows Case part.Model part.Seed)
+                    r.Models
+                    |> Array.map (fun m -> CasePart.row Case part.Seed m.Name "validation" "mse" m.ValidationMse)
+                ]
+    }
 
 /// Builds the outcome from the results of every part of `parts s` (in any order): each network model's row is its
 /// first seed's run with the mean test MSE and training time over its seeds and the per-seed test MSEs; every
@@ -1452,48 +1497,57 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
             let r = sim.Residual(ResidualForm.Consistent scheme, times, [| surface; deep |])
             r.Norms[0].ToDouble()
 
+    let models =
+        [|
+            physics[0]
+            fittedModel
+            overSeeds "hybrid" s.Seed
+            overSeeds ModelTable.NoPhysics s.Seed
+            overSeeds "LSTM" (s.Seed + 100)
+            overSeeds "Transformer" (s.Seed + 100)
+            overSeeds "PINN" (s.Seed + 100)
+        |]
+        |> Array.map (fun m -> {
+            m with
+                PhysicsResidual = physicsResidual m.Simulated
+        })
+
+    let ablation =
+        if s.Ablation then
+            let seeds = Comparison.seeds s.Seed s.Seeds
+
+            let parts =
+                seeds
+                |> Array.map (fun seed -> (resultOf { Model = "ablation"; Seed = seed }).Models)
+
+            [|
+                for i in 0 .. parts[0].Length - 1 ->
+                    let runs = parts |> Array.map (fun models -> models[i])
+                    let mses = Comparison.summarise (runs |> Array.map (fun r -> r.TestMse))
+
+                    {
+                        runs[0] with
+                            TestMse = mses.Mean
+                            TrainSeconds = runs |> Array.averageBy (fun r -> r.TrainSeconds)
+                            SeedTestMse = mses.Runs
+                            PhysicsResidual = physicsResidual runs[0].Simulated
+                    }
+            |]
+        else
+            [||]
+
     {
         Data = data
         TrainYears = trainYears
         TestTrendMse = testTrendMse
-        Models =
-            [|
-                physics[0]
-                fittedModel
-                overSeeds "hybrid" s.Seed
-                overSeeds ModelTable.NoPhysics s.Seed
-                overSeeds "LSTM" (s.Seed + 100)
-                overSeeds "Transformer" (s.Seed + 100)
-                overSeeds "PINN" (s.Seed + 100)
-            |]
-            |> Array.map (fun m -> {
-                m with
-                    PhysicsResidual = physicsResidual m.Simulated
-            })
+        Models = models
         Uncertainty = CasePart.uncertainty s.Uncertainty uncertaintyCandidates resultOf
-        Ablation =
-            if s.Ablation then
-                let seeds = Comparison.seeds s.Seed s.Seeds
-
-                let parts =
-                    seeds
-                    |> Array.map (fun seed -> (resultOf { Model = "ablation"; Seed = seed }).Models)
-
-                [|
-                    for i in 0 .. parts[0].Length - 1 ->
-                        let runs = parts |> Array.map (fun models -> models[i])
-                        let mses = Comparison.summarise (runs |> Array.map (fun r -> r.TestMse))
-
-                        {
-                            runs[0] with
-                                TestMse = mses.Mean
-                                TrainSeconds = runs |> Array.averageBy (fun r -> r.TrainSeconds)
-                                SeedTestMse = mses.Runs
-                                PhysicsResidual = physicsResidual runs[0].Simulated
-                        }
-                |]
-            else
-                [||]
+        Ablation = ablation
+        Rows =
+            Array.append models ablation
+            |> Array.fold
+                (fun rows m -> CasePart.withResidual m.Name m.PhysicsResidual rows)
+                (CasePart.rowsOf (parts s) resultOf)
     }
 
 /// Runs every model on the split at `s.CutoffYear`: every part of `parts s` in this process, one after another,

@@ -337,6 +337,11 @@ type Outcome = {
     /// the pure-ML models (deep ensembles), on the validation block, in domain and at each out-of-domain forcing, as
     /// trained and recalibrated on the validation block (issue #6 e).
     Uncertainty: CaseUncertainty.MethodResult[]
+    /// Every number of the run as long-format rows, what the report's shared table is computed from: every part's
+    /// rows in the order of `parts` (per model and network seed: the squared in-domain RMSE at the longest lead as
+    /// "test" "mse", train MSE, times, epochs, physics residual, parameters, validation MSE; the uncertainty
+    /// experiment's; the truth's residual and time).
+    Rows: ResultRow[]
 }
 
 /// A truth run sampled every `SampleInterval`.
@@ -995,6 +1000,8 @@ type PartResult = {
     Truth: TruthResult option
     /// The output of an uncertainty part (one; empty for the others).
     Uncertainty: CaseUncertainty.Output[]
+    /// Every number the part computed as long-format rows (its task result's rows; `runPart`).
+    Rows: ResultRow[]
 }
 
 /// The network parts of a run, each over `NetworkSeeds`, in the order of the table.
@@ -1094,13 +1101,59 @@ let private combine (seedRmse: float[][][]) =
         leads
         |> Array.mapi (fun l _ -> sqrt (seedRmse |> Array.averageBy (fun r -> r[i][l] * r[i][l]))))
 
+/// The case's name in rows.
+[<Literal>]
+let private Case = "lorenz96"
+
+/// The model name of the truth's rows.
+[<Literal>]
+let private TruthName = "truth"
+
+/// A part's result with its numbers as rows at the part's seed: each model's (`CasePart.modelRows`; test MSE: the squared
+/// forecast RMSE of X in domain at the longest lead), the uncertainty experiment's (`UncertaintyRows`), each model's
+/// "validation" "mse", then the truth's "physics_residual" and "seconds" (model "truth") where the part has them.
+let private withRows (part: Part) (r: PartResult) : PartResult =
+    let seed = part.Seed
+
+    {
+        r with
+            Rows =
+                Array.concat [
+                    r.Models
+                    |> Array.collect (fun m ->
+                        let last = m.Skills[0].Rmse.Length - 1
+
+                        CasePart.modelRows
+                            Case
+                            seed
+                            m.Name
+                            (m.Skills[0].Rmse[last] * m.Skills[0].Rmse[last])
+                            m.TrainMse
+                            m.TrainSeconds
+                            m.InferenceSeconds
+                            m.Epochs
+                            m.PhysicsResidual
+                            m.Parameters)
+                    r.Uncertainty
+                    |> Array.collect (Hybrid.Models.Tasks.UncertaintyRows.rows Case part.Model seed)
+                    r.Models
+                    |> Array.map (fun m -> CasePart.row Case seed m.Name "validation" "mse" m.ValidationMse)
+                    match r.Truth with
+                    | None -> [||]
+                    | Some t -> [|
+                        CasePart.row Case seed TruthName "" "physics_residual" t.PhysicsResidual
+                        CasePart.row Case seed TruthName "" "seconds" t.Seconds
+                      |]
+                ]
+    }
+
 /// Runs one part of the case (any part, in any order or process: each integrates the truth and sets up the data it
 /// needs itself).
 let rec runPart (s: Settings) (part: Part) : PartResult =
     CasePart.checkKnown "Lorenz-96" ("physics" :: networkParts @ CasePart.uncertaintyModels uncertaintyCandidates) part
     check s
     Engine.init ()
-    CaseTraining.singleThreaded (fun () -> runPartWith s part)
+    CaseTraining.singleThreaded (fun () -> runPartWith s part) |> withRows part
 
 and private runPartWith (settings: Settings) (part: Part) : PartResult =
     use outer = torch.NewDisposeScope()
@@ -1387,6 +1440,7 @@ and private runPartWith (settings: Settings) (part: Part) : PartResult =
             Models = [| truncated; cubic |]
             Truth = Some truth
             Uncertainty = [||]
+            Rows = [||]
         }
 
     // Copies the weights of `source` into `target` (same architecture).
@@ -1655,6 +1709,7 @@ and private runPartWith (settings: Settings) (part: Part) : PartResult =
         Models = m
         Truth = None
         Uncertainty = [||]
+        Rows = [||]
     }
 
     match part.Model with
@@ -1689,6 +1744,7 @@ and private runPartWith (settings: Settings) (part: Part) : PartResult =
         Uncertainty = [|
             CaseUncertainty.output s.Uncertainty uncertaintySplits dropout part.Seed (uncertaintyTrainer candidate)
         |]
+        Rows = [||]
       }
     | other -> raise (HybridException $"Lorenz-96: there is no part '{other}'.")
 
@@ -1799,6 +1855,7 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
         |]
         Ablation = Array.append mlpAblation cnnAblation
         Uncertainty = CasePart.uncertaintyOf s.Uncertainty uncertaintyCandidates (fun p -> (resultOf p).Uncertainty)
+        Rows = parts s |> List.toArray |> Array.collect (fun p -> (resultOf p).Rows)
     }
 
 /// Runs the truths, fits the closures and scores every model: every part of `parts s` in this process, one after

@@ -222,6 +222,10 @@ type Outcome = {
     Uncertainty: CaseUncertainty.MethodResult[]
     /// The ablation rows (`AblationTable.names`, over the hybrid's seeds; empty without `Settings.Ablation`).
     Ablation: ModelResult[]
+    /// Every number of the run as long-format rows, what the report's tables are computed from: every part's rows in
+    /// the order of `parts` (each model's metrics and parameters per seed, in-distribution and validation MSEs, the
+    /// uncertainty experiment's), each model's physics residual at its first seed as `assemble` computes it.
+    Rows: ResultRow[]
 }
 
 /// The data set as shipped with the library (data/theophylline-pk.csv).
@@ -473,9 +477,8 @@ let private physicsWith (v: float[]) =
 let private physicsFits =
     Collections.Concurrent.ConcurrentDictionary<int * float * float * int list, float[] * float>()
 
-/// Runs one part of the case (any part, in any order or process: each loads the data and fits the physics it
-/// starts from itself) on every evaluated fold. An unknown part raises a `HybridException` that names the parts.
-let runPart (s: Settings) (part: Part) : PartResult =
+/// The models of one part of the case and its uncertainty experiment (`runPart` adds their rows).
+let private runModels (s: Settings) (part: Part) : PartResult =
     CasePart.checkKnown
         "Pharmacokinetics"
         ("physics" :: (networks s |> List.map fst)
@@ -1097,12 +1100,14 @@ let runPart (s: Settings) (part: Part) : PartResult =
 
     let one row : PartResult = {
         Models = [| evaluateModel row |]
+        Rows = [||]
         Uncertainty = [||]
     }
 
     match part.Model with
     | "physics" -> {
         CasePart.PartResult.Models = Array.map evaluateModel models
+        Rows = [||]
         Uncertainty = [||]
       }
     | "hybrid" -> one (hybridRow part.Seed)
@@ -1117,6 +1122,45 @@ let runPart (s: Settings) (part: Part) : PartResult =
     | CasePart.UncertaintyOf(candidate, dropout) ->
         CasePart.uncertaintyResult s.Uncertainty uncertaintySplits dropout part.Seed (uncertaintyTrainer candidate)
     | other -> raise (HybridException $"Pharmacokinetics: there is no part '{other}'.")
+
+/// The case's name in rows.
+[<Literal>]
+let private Case = "pharmacokinetics"
+
+/// Runs one part of the case (any part, in any order or process: each loads the data and fits the physics it
+/// starts from itself) on every evaluated fold. An unknown part raises a `HybridException` that names the parts.
+/// Its numbers leave it as rows: each model's (`CasePart.modelRows`; the physics residual NaN, which `assemble`
+/// computes), the uncertainty experiment's (`UncertaintyRows`), each model's "in-distribution" "mse", then its
+/// "validation" "mse".
+let runPart (s: Settings) (part: Part) : PartResult =
+    let r = runModels s part
+
+    {
+        r with
+            Rows =
+                Array.concat [
+                    r.Models
+                    |> Array.collect (fun m ->
+                        CasePart.modelRows
+                            Case
+                            part.Seed
+                            m.Name
+                            m.TestMse
+                            m.TrainMse
+                            m.TrainSeconds
+                            m.InferenceSeconds
+                            m.Epochs
+                            m.PhysicsResidual
+                            m.Parameters)
+                    r.Uncertainty
+                    |> Array.collect (Hybrid.Models.Tasks.UncertaintyRows.rows Case part.Model part.Seed)
+                    r.Models
+                    |> Array.map (fun m ->
+                        CasePart.row Case part.Seed m.Name "in-distribution" "mse" m.InDistributionMse)
+                    r.Models
+                    |> Array.map (fun m -> CasePart.row Case part.Seed m.Name "validation" "mse" m.ValidationMse)
+                ]
+    }
 
 /// Builds the outcome from the results of every part of `parts s` (in any order): each network model's row is its
 /// first seed's run with the mean test MSE and training time over its seeds and the per-seed test MSEs; every
@@ -1197,27 +1241,36 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
             PhysicsResidual = physicsResidual m.Curve
     }
 
+    let models =
+        Array.map withResidual [|
+            yield! physics
+            for model, first in networks s do
+                if not (List.contains model ablationParts) then
+                    overSeeds model first
+        |]
+
+    let ablation =
+        [|
+            for model, first in networks s do
+                if List.contains model ablationParts then
+                    overSeeds model first
+        |]
+        |> Array.map withResidual
+
     {
         Subjects = subjects
         Folds = s.Folds
         Cutoff = s.Cutoff
         Shown = shown
         CurveTimes = curveTimes
-        Models =
-            Array.map withResidual [|
-                yield! physics
-                for model, first in networks s do
-                    if not (List.contains model ablationParts) then
-                        overSeeds model first
-            |]
+        Models = models
         Uncertainty = CasePart.uncertainty s.Uncertainty uncertaintyCandidates resultOf
-        Ablation =
-            [|
-                for model, first in networks s do
-                    if List.contains model ablationParts then
-                        overSeeds model first
-            |]
-            |> Array.map withResidual
+        Ablation = ablation
+        Rows =
+            Array.append models ablation
+            |> Array.fold
+                (fun rows m -> CasePart.withResidual m.Name m.PhysicsResidual rows)
+                (CasePart.rowsOf (parts s) resultOf)
     }
 
 /// Runs every model on the evaluated folds (see the module's summary): every part of `parts s` in this process, one

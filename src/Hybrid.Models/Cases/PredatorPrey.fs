@@ -193,6 +193,10 @@ type Outcome = {
     Uncertainty: CaseUncertainty.MethodResult[]
     /// The ablation rows (`AblationTable.names`, over the additive hybrid's seeds; empty without `Settings.Ablation`).
     Ablation: ModelResult[]
+    /// Every number of the run as long-format rows, what the report's tables are computed from: every part's rows in
+    /// the order of `parts` (each model's metrics and parameters per seed, validation MSEs, the uncertainty
+    /// experiment's), each model's physics residual at its first seed as `assemble` computes it.
+    Rows: ResultRow[]
 }
 
 /// The training data a `TrainFraction` keeps out of the `trainYears` training years.
@@ -510,9 +514,8 @@ let parts (s: Settings) : Part list =
 let private physicsFits =
     Collections.Concurrent.ConcurrentDictionary<Settings, float[] * float>()
 
-/// Runs one part of the case (any part, in any order or process: each sets up the data and the physics it
-/// needs itself).
-let runPart (s: Settings) (part: Part) : PartResult =
+/// The models of one part of the case and its uncertainty experiment (`runPart` adds their rows).
+let private runModels (s: Settings) (part: Part) : PartResult =
     CasePart.checkKnown
         "Predator–prey"
         ("physics" :: (networks s |> List.map fst)
@@ -1202,11 +1205,16 @@ let runPart (s: Settings) (part: Part) : PartResult =
         | "Transformer" -> sequenceMember SequenceModels.Architecture.Transformer
         | _ -> rollout ModelTable.NoPhysics neuralOdeModel
 
-    let one (m: ModelResult) : PartResult = { Models = [| m |]; Uncertainty = [||] }
+    let one (m: ModelResult) : PartResult = {
+        Models = [| m |]
+        Rows = [||]
+        Uncertainty = [||]
+    }
 
     match part.Model with
     | "physics" -> {
         CasePart.PartResult.Models = [| persistence; prior; literature; trainedFor s.PhysicsIterations (fitted ()) |]
+        Rows = [||]
         Uncertainty = [||]
       }
     | "hybrid" -> one (trainedFor (s.PhysicsIterations + s.HybridIterations) (hybrid part.Seed))
@@ -1223,6 +1231,40 @@ let runPart (s: Settings) (part: Part) : PartResult =
     | CasePart.UncertaintyOf(candidate, dropout) ->
         CasePart.uncertaintyResult s.Uncertainty uncertaintySplits dropout part.Seed (uncertaintyTrainer candidate)
     | other -> raise (HybridException $"Predator–prey: there is no part '{other}'.")
+
+/// The case's name in rows.
+[<Literal>]
+let private Case = "predator-prey"
+
+/// Runs one part of the case (any part, in any order or process: each sets up the data and the physics it
+/// needs itself); its numbers leave it as rows: each model's (`CasePart.modelRows`; the physics residual NaN, which
+/// `assemble` computes), the uncertainty experiment's (`UncertaintyRows`), then each model's "validation" "mse".
+let runPart (s: Settings) (part: Part) : PartResult =
+    let r = runModels s part
+
+    {
+        r with
+            Rows =
+                Array.concat [
+                    r.Models
+                    |> Array.collect (fun m ->
+                        CasePart.modelRows
+                            Case
+                            part.Seed
+                            m.Name
+                            m.TestMse
+                            m.TrainMse
+                            m.TrainSeconds
+                            m.InferenceSeconds
+                            m.Epochs
+                            m.PhysicsResidual
+                            m.Parameters)
+                    r.Uncertainty
+                    |> Array.collect (Hybrid.Models.Tasks.UncertaintyRows.rows Case part.Model part.Seed)
+                    r.Models
+                    |> Array.map (fun m -> CasePart.row Case part.Seed m.Name "validation" "mse" m.ValidationMse)
+                ]
+    }
 
 /// Builds the outcome from the results of every part of `parts s` (in any order): each network model's row is its
 /// first seed's run with the mean test MSE and training time over its seeds and the per-seed test MSEs; every
@@ -1298,25 +1340,34 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
             PhysicsResidual = physicsResidual m.Forecast
     }
 
+    let models =
+        Array.map withResidual [|
+            yield! physics
+            for model, first in networks s do
+                if not (List.contains model ablationParts) then
+                    overSeeds model first
+        |]
+
+    let ablation =
+        [|
+            for model, first in networks s do
+                if List.contains model ablationParts then
+                    overSeeds model first
+        |]
+        |> Array.map withResidual
+
     {
         Years = years
         Observed = observed
         TrainYears = trainYears
-        Models =
-            Array.map withResidual [|
-                yield! physics
-                for model, first in networks s do
-                    if not (List.contains model ablationParts) then
-                        overSeeds model first
-            |]
+        Models = models
         Uncertainty = CasePart.uncertainty s.Uncertainty uncertaintyCandidates resultOf
-        Ablation =
-            [|
-                for model, first in networks s do
-                    if List.contains model ablationParts then
-                        overSeeds model first
-            |]
-            |> Array.map withResidual
+        Ablation = ablation
+        Rows =
+            Array.append models ablation
+            |> Array.fold
+                (fun rows m -> CasePart.withResidual m.Name m.PhysicsResidual rows)
+                (CasePart.rowsOf (parts s) resultOf)
     }
 
 /// Runs every model (see the module's summary): every part of `parts s` in this process, one after another, then

@@ -355,6 +355,10 @@ type Outcome = {
     /// The ablation rows (`AblationTable.names`, in that order, over the hybrid's seeds; empty without
     /// `Settings.Ablation`).
     Ablation: ModelResult[]
+    /// Every number of the run as long-format rows, what the report's tables are computed from: every part's rows in
+    /// the order of `parts` (per model and seed: the out-of-domain MSE as "test" "mse", the in-domain and validation
+    /// MSEs, train MSE, times, epochs, residual norm as "physics_residual", parameters; the uncertainty experiment's).
+    Rows: ResultRow[]
 }
 
 /// One model's scores for one seed (`ModelResult` holds their means over seeds).
@@ -764,15 +768,52 @@ let private hybridKey (s: Settings) (seed: int) =
 let private hybridFits =
     Collections.Concurrent.ConcurrentDictionary<Settings * int, float * float>()
 
+/// The case's name in rows.
+[<Literal>]
+let private Case = "tumour"
+
+/// A part's result with its numbers as rows at the part's seed: each model's (`CasePart.modelRows`: the out-of-domain MSE as
+/// the "test" "mse", the residual norm as the physics residual, each parameter's one value), the uncertainty
+/// experiment's (`UncertaintyRows`), each model's "in-domain" "mse", then its "validation" "mse".
+let private withRows (part: Part) (r: PartResult) : PartResult =
+    let seed = part.Seed
+
+    {
+        r with
+            Rows =
+                Array.concat [
+                    r.Models
+                    |> Array.collect (fun m ->
+                        CasePart.modelRows
+                            Case
+                            seed
+                            m.Name
+                            m.OutOfDomainMse
+                            m.TrainMse
+                            m.TrainSeconds
+                            m.InferenceSeconds
+                            m.Epochs
+                            m.ResidualNorm
+                            (m.Parameters |> Array.map (fun (n, vs) -> n, Array.exactlyOne vs)))
+                    r.Uncertainty
+                    |> Array.collect (Hybrid.Models.Tasks.UncertaintyRows.rows Case part.Model seed)
+                    r.Models
+                    |> Array.map (fun m -> CasePart.row Case seed m.Name "in-domain" "mse" m.InDomainMse)
+                    r.Models
+                    |> Array.map (fun m -> CasePart.row Case seed m.Name "validation" "mse" m.ValidationMse)
+                ]
+    }
+
 /// Runs one part of the case (any part, in any order or process; see `Part`) with `s.Threads` libtorch threads,
-/// from TorchSharp's global generator seeded with the part's seed. An unknown part raises a `HybridException` that
-/// names the parts.
+/// from TorchSharp's global generator seeded with the part's seed; its numbers leave it as rows (`withRows`). An
+/// unknown part raises a `HybridException` that names the parts.
 let rec runPart (s: Settings) (part: Part) : PartResult =
     CasePart.checkKnown "Tumour" ("physics" :: networks s @ CasePart.uncertaintyModels uncertaintyCandidates) part
 
     withThreads s (fun () ->
         Engine.seed part.Seed
         partWith s part)
+    |> withRows part
 
 and private partWith (s: Settings) (part: Part) : PartResult =
     use outer = torch.NewDisposeScope()
@@ -1559,6 +1600,7 @@ and private partWith (s: Settings) (part: Part) : PartResult =
 
     let one (m: ModelResult) : PartResult = {
         CasePart.PartResult.Models = [| m |]
+        CasePart.PartResult.Rows = [||]
         CasePart.PartResult.Uncertainty = [||]
     }
 
@@ -1587,6 +1629,7 @@ and private partWith (s: Settings) (part: Part) : PartResult =
                         resultOf "prior" priorResult
                         resultOf "fitted" (score held fittedSim (linearKill fittedSim) fitSeconds)
                     |]
+                    CasePart.PartResult.Rows = [||]
                     CasePart.PartResult.Uncertainty = [||]
                 }
             | "hybrid" ->
@@ -1693,6 +1736,7 @@ let assemble (s: Settings) (results: (Part * PartResult) list) : Outcome =
                     ablationParts |> List.map (fun p -> overSeeds p 0) |> Array.ofList
                 else
                     [||]
+            Rows = CasePart.rowsOf (parts s) resultOf
         })
 
 /// Runs the truth, fits the models for every seed and scores them (with `s.Threads` libtorch threads; see the

@@ -3,6 +3,8 @@
 /// each network model at each of its seeds, and the uncertainty experiment as one task per trained network: each
 /// compared model's ensemble members ("uncertainty:<model>", seed `Settings.Seed` + k) and its MC-dropout network
 /// ("uncertainty:<model>:MC dropout", seed `Settings.Seed`) where it has one.
+/// A part's numbers leave it as result rows (`PartResult.Rows`, its task result's rows); the case's `assemble` gathers
+/// them in plan order (`rowsOf`) into the rows its report's tables are computed from.
 module Hybrid.Models.Common.CasePart
 
 /// One part of a case run.
@@ -15,9 +17,13 @@ type Part = {
 
 /// What one part produced.
 type PartResult<'M> = {
-    /// The models it trained, one seed each (`SeedTestMse` empty and `PhysicsResidual` NaN: the case's `assemble`
-    /// fills them).
+    /// The models it trained, one seed each: what the case's `assemble` needs beyond their numbers (forecasts,
+    /// curves and descriptions for its plots and sentences).
     Models: 'M[]
+    /// Every number the part computed as long-format rows (`ResultRow`: each model's shared-table metrics and
+    /// parameters, the case's own splits; an uncertainty part's noise variance and seconds): its task result's rows,
+    /// and what the report's tables are computed from.
+    Rows: ResultRow[]
     /// The output of an uncertainty part (one; empty for the others).
     Uncertainty: CaseUncertainty.Output[]
 }
@@ -103,6 +109,76 @@ let perSeed (models: string list) (seeds: int list) (uncertainty: Part list) : P
     yield! uncertainty
 ]
 
+/// The rows of one model of a part of `case` at `seed`: "test" and "train" "mse", training "seconds",
+/// "inference_seconds", "epochs", "physics_residual" (NaN where the case's `assemble` computes it) and each
+/// parameter as "param:<name>", in that order.
+let internal modelRows
+    (case: string)
+    (seed: int)
+    (name: string)
+    (testMse: float)
+    (trainMse: float)
+    (trainSeconds: float)
+    (inferenceSeconds: float)
+    (epochs: int)
+    (physicsResidual: float)
+    (parameters: (string * float)[])
+    : ResultRow[] =
+    let row split metric value = {
+        Case = case
+        Model = name
+        Split = split
+        Metric = metric
+        Seed = seed
+        Value = value
+    }
+
+    Array.append
+        [|
+            row "test" "mse" testMse
+            row "train" "mse" trainMse
+            row "" "seconds" trainSeconds
+            row "" "inference_seconds" inferenceSeconds
+            row "" "epochs" (float epochs)
+            row "" "physics_residual" physicsResidual
+        |]
+        (parameters |> Array.map (fun (n, v) -> row "" (ResultRow.ParameterPrefix + n) v))
+
+/// A row of `case` at `seed` for one model's number on one split, e.g. its "validation" "mse".
+let internal row (case: string) (seed: int) (name: string) (split: string) (metric: string) (value: float) : ResultRow = {
+    Case = case
+    Model = name
+    Split = split
+    Metric = metric
+    Seed = seed
+    Value = value
+}
+
+/// The rows of a run, from the results of its parts in the order of `parts` (`resultOf` finds a part's result): the
+/// order the tables read a model's seeds in, whatever order the parts ran in.
+let internal rowsOf (parts: Part list) (resultOf: Part -> PartResult<'M>) : ResultRow[] =
+    parts |> List.toArray |> Array.collect (fun p -> (resultOf p).Rows)
+
+/// `rows` with model `name`'s physics residual at its first seed (its first "physics_residual" row) set to `value`,
+/// or a row added where it has none: the residual a case's `assemble` computes from the first seed's predictions.
+let internal withResidual (name: string) (value: float) (rows: ResultRow[]) : ResultRow[] =
+    match
+        rows
+        |> Array.tryFindIndex (fun r -> r.Model = name && r.Split = "" && r.Metric = "physics_residual")
+    with
+    | Some i -> rows |> Array.mapi (fun j r -> if j = i then { r with Value = value } else r)
+    | None ->
+        Array.append rows [|
+            {
+                Case = (rows |> Array.tryHead |> Option.map (fun r -> r.Case) |> Option.defaultValue "")
+                Model = name
+                Split = ""
+                Metric = "physics_residual"
+                Seed = 0
+                Value = value
+            }
+        |]
+
 /// Refuses a part that is not one of `known` (the case's parts), naming them.
 let checkKnown (case: string) (known: string list) (part: Part) =
     if not (List.contains part.Model known) then
@@ -163,5 +239,6 @@ let uncertaintyResult
     : PartResult<'M> =
     {
         Models = [||]
+        Rows = [||]
         Uncertainty = [| CaseUncertainty.output s splits dropout seed train |]
     }

@@ -102,18 +102,18 @@ let ood (case: string) (split: string) (hybridName: string) (hybrid: float[]) (b
                 verdict
                 $"{hybridName} vs {c.Baseline} on {split}: MSE ratio {f2 r.Estimate} [{f2 r.Lower}, {f2 r.Upper}], {c.Pairs} seeds"
 
-/// The out-of-domain error outcome of every hybrid row of a case's table (name starting with "hybrid") against its
-/// pure-ML rows (`ModelTable.isPureMl`), each by its per-seed test MSE (`ModelTable.seedRuns`) on `split`: one cell
-/// per hybrid (`ood`).
-let oodOfRows (case: string) (split: string) (models: ModelTable.ModelRow[]) : Cell[] =
+/// The out-of-domain error outcome of every hybrid of a case's table (name starting with "hybrid") against its
+/// pure-ML models (`ModelTable.isPureMl`), each by its per-seed test MSE from the table's result rows
+/// (`ModelTable.seedRuns`) on `split`: one cell per hybrid (`ood`).
+let oodOfRows (case: string) (split: string) (t: ModelTable.Table) : Cell[] =
     let baselines =
-        models
-        |> Array.filter (fun m -> ModelTable.isPureMl m.Name)
-        |> Array.map (fun m -> m.Name, ModelTable.seedRuns m)
+        ModelTable.names t
+        |> Array.filter ModelTable.isPureMl
+        |> Array.map (fun m -> m, ModelTable.seedRuns t m)
 
-    models
-    |> Array.filter (fun m -> m.Name.StartsWith "hybrid")
-    |> Array.map (fun h -> ood case split h.Name (ModelTable.seedRuns h) baselines)
+    ModelTable.names t
+    |> Array.filter (fun m -> m.StartsWith "hybrid")
+    |> Array.map (fun h -> ood case split h (ModelTable.seedRuns t h) baselines)
 
 /// The largest ECE (mean |coverage − level| over the levels 10%–90%) that counts as calibrated: 0.05, five
 /// percentage points of coverage on average.

@@ -12,9 +12,11 @@ open Hybrid.Models.Common.ModelTable
 
 /// Writes the energy-balance files into `dir` and returns its section of summary.md.
 let write (dir: string) (o: EnergyBalance.Outcome) : string =
-    let rows = o.Models |> Array.map ModelTable.rowOf
+    // The shared table, from the run's result rows.
+    let table =
+        ModelTable.table (o.Models |> Array.map (fun m -> m.Name, m.Description)) o.Rows
 
-    ModelTable.writeCsv dir "energy-balance" rows
+    ModelTable.writeCsv dir "energy-balance" table
     let d = o.Data
 
     Csv.write (Path.Combine(dir, "energy-balance-data.csv")) [|
@@ -54,11 +56,8 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
             Split = float cutoff + 0.5
         }
 
-    let byName name =
-        o.Models |> Array.find (fun m -> m.Name = name)
-
-    let parameter (m: EnergyBalance.ModelResult) name =
-        m.Parameters |> Array.find (fun (n, _) -> n = name) |> snd
+    let parameter (model: string) name =
+        ModelTable.parameters table model |> Array.find (fun (n, _) -> n = name) |> snd
 
     let md = StringBuilder()
     let add (s: string) = md.AppendLine s |> ignore
@@ -82,41 +81,42 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
         "Physics residual: the simulated record's one-year defect under one step of the compiled two-box model with EBM fitted's C, C_d, λ, γ, T₀ (the simulator's consistent residual), T(k + 1) − Φ(T(k), T_d(k)), with T_d the fitted model's own deep box, RMS over 1880–2018 in °C (0 for EBM fitted itself; the sequence models' training years are one-step predictions from the observed record). Inference s: simulating 1880–2018."
 
     add ""
-    ModelTable.markdown 5 rows |> List.iter add
+    ModelTable.markdown 5 table |> List.iter add
     add ""
     add "What the numbers say (generated from the table):"
     add ""
-    let best = o.Models |> Array.minBy (fun m -> m.TestMse)
-    add $"- Lowest test MSE: {best.Name} ({best.TestMse:F5})."
-    let hybrid = byName "hybrid (EBM + MLP)"
+    let mse name = ModelTable.testMse table name
+    let best = ModelTable.names table |> Array.minBy mse
+    add $"- Lowest test MSE: {best} ({mse best:F5})."
+    let hybrid = "hybrid (EBM + MLP)"
+    let hm = mse hybrid
 
     for other in [ "EBM literature"; "EBM fitted" ] do
-        let om = byName other
+        let om = mse other
 
         add
-            $"- {hybrid.Name} {verdict hybrid.TestMse om.TestMse} {other} on {firstTest}–{lastYear} ({hybrid.TestMse:F5} vs {om.TestMse:F5}, {percentChange 1 hybrid.TestMse om.TestMse})."
+            $"- {hybrid} {verdict hm om} {other} on {firstTest}–{lastYear} ({hm:F5} vs {om:F5}, {percentChange 1 hm om})."
 
-    ModelTable.claimLines $"{firstTest}–{lastYear} test years (out of domain: forcing above any training year's)" rows
+    ModelTable.claimLines $"{firstTest}–{lastYear} test years (out of domain: forcing above any training year's)" table
     |> List.iter add
 
-    ModelTable.noPhysicsLines $"{firstTest}–{lastYear} test years" rows
+    ModelTable.noPhysicsLines $"{firstTest}–{lastYear} test years" table
     |> List.iter add
 
-    let pinn = byName "PINN"
+    let pinn = mse "PINN"
 
     add
-        $"- {hybrid.Name} {verdict hybrid.TestMse pinn.TestMse} the PINN (two-box residual with the fitted parameters) ({hybrid.TestMse:F5} vs {pinn.TestMse:F5}, {percentChange 1 hybrid.TestMse pinn.TestMse}). The sequence models' training-years values are one-step-ahead predictions from the observed record, their test years a free forecast with the forcing known."
+        $"- {hybrid} {verdict hm pinn} the PINN (two-box residual with the fitted parameters) ({hm:F5} vs {pinn:F5}, {percentChange 1 hm pinn}). The sequence models' training-years values are one-step-ahead predictions from the observed record, their test years a free forecast with the forcing known."
 
     add
         $"- Yardstick: the best straight line through the {firstTest}–{lastYear} observations themselves (an oracle that has seen the test years) leaves MSE {o.TestTrendMse:F5}. Every model is within a few per cent of it (a slightly curved forced response can even get under it), so what is left is year-to-year variability (the early-2000s slowdown, the 2015–16 El Niño) and the differences between the models are far smaller than it: none of the test comparisons above is meaningful on its own."
 
     for name in [ "EBM fitted"; "hybrid (EBM + MLP)" ] do
-        let m = byName name
-        let lambda = parameter m "lambda (W/m2/K)"
-        let ecs = parameter m "ECS (K)"
-        let c = parameter m "C (W yr/m2/K)"
-        let cd = parameter m "C_d (W yr/m2/K)"
-        let gamma = parameter m "gamma (W/m2/K)"
+        let lambda = parameter name "lambda (W/m2/K)"
+        let ecs = parameter name "ECS (K)"
+        let c = parameter name "C (W yr/m2/K)"
+        let cd = parameter name "C_d (W yr/m2/K)"
+        let gamma = parameter name "gamma (W/m2/K)"
 
         add
             $"- {name}: λ = {lambda:F2} W/m²/K, ECS = 5.35 ln 2 / λ = {ecs:F2} K, C = {c:F1}, C_d = {cd:F2} W yr/m²/K, γ = {gamma:F2} W/m²/K (literature: λ 1.13, ECS 3.28 K, C 7.3, C_d 106, γ 0.73)."
@@ -127,7 +127,7 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
     add
         "- The neural term N(T, F) lowers the training MSE only a little: the largest misses (the warm 1940s, the volcanic and aerosol cooling of the 1960s–70s) are not functions of the model's state and forcing."
 
-    ModelTable.seedLines 5 [ "EBM literature"; "EBM fitted" ] rows |> List.iter add
+    ModelTable.seedLines 5 [ "EBM literature"; "EBM fitted" ] table |> List.iter add
 
     if o.Ablation.Length > 0 then
         add ""
@@ -136,9 +136,12 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
             dir
             "energy-balance"
             5
-            $"Issue #15, item 2 (b–d): the hybrid (EBM + MLP) as in the table above (θ and φ at one Adam rate, the hybrid's: 5e-3 or its tuned rate; no physics-residual term, λ = 0) against variants trained from the same fitted EBM, network seeds, training years and iterations ({hybrid.Epochs} with the physics fit). Test MSE on {firstTest}–{lastYear} (°C²); physics residual as in the table above. The fused models' parameters include the learned α (scalar) or the mean of the gate over 1880–{lastYear}."
-            (rowOf hybrid)
-            (o.Ablation |> Array.map rowOf)
+            $"Issue #15, item 2 (b–d): the hybrid (EBM + MLP) as in the table above (θ and φ at one Adam rate, the hybrid's: 5e-3 or its tuned rate; no physics-residual term, λ = 0) against variants trained from the same fitted EBM, network seeds, training years and iterations ({ModelTable.epochs table hybrid} with the physics fit). Test MSE on {firstTest}–{lastYear} (°C²); physics residual as in the table above. The fused models' parameters include the learned α (scalar) or the mean of the gate over 1880–{lastYear}."
+            (ModelTable.table
+                (Array.append
+                    [| hybrid, ModelTable.description table hybrid |]
+                    (o.Ablation |> Array.map (fun m -> m.Name, m.Description)))
+                o.Rows)
             []
         |> List.iter add
 
@@ -147,10 +150,10 @@ let write (dir: string) (o: EnergyBalance.Outcome) : string =
     add ""
 
     Claims.write dir "energy-balance" [|
-        yield! Claims.oodOfRows "energy-balance" $"{firstTest}–{lastYear}" rows
+        yield! Claims.oodOfRows "energy-balance" $"{firstTest}–{lastYear}" table
         Claims.interpretable
             "energy-balance"
-            (Claims.againstLiterature "energy-balance" hybrid.Parameters [
+            (Claims.againstLiterature "energy-balance" (ModelTable.parameters table hybrid) [
                 for i, name in
                     Array.indexed [| "C (W yr/m2/K)"; "C_d (W yr/m2/K)"; "lambda (W/m2/K)"; "gamma (W/m2/K)" |] ->
                     name, EnergyBalance.literature[i]

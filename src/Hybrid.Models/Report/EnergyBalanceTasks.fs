@@ -42,46 +42,36 @@ let settings (key: string) : EnergyBalance.Settings =
                 Tuned = Hybrid.Models.Tuning.TuningFile.load Name
         }
 
-/// The task result of one part's result (rows, one "simulated:<model>" series and "description:<model>" text per
+/// The task result of one part's result (its rows, one "simulated:<model>" series and "description:<model>" text per
 /// model; an uncertainty part's output as `UncertaintyRows`).
 let toResult (task: TaskSpec) (r: EnergyBalance.PartResult) : TaskResult =
-    let result =
-        CasePartTasks.toResult
-            Name
-            ModelTable.rowOf
-            (fun (m: EnergyBalance.ModelResult) -> [| "simulated", m.Simulated |])
-            task
-            r
+    CasePartTasks.toResult
+        (fun (m: EnergyBalance.ModelResult) -> m.Name)
+        (fun m -> m.Description)
+        (fun m -> [| "simulated", m.Simulated |])
+        task
+        r
 
-    {
-        result with
-            Rows =
-                Array.append
-                    result.Rows
-                    (CasePartTasks.validationRows
-                        Name
-                        task.Seed
-                        (fun (m: EnergyBalance.ModelResult) -> m.Name, m.ValidationMse)
-                        r.Models)
-    }
-
-/// The part's result back from its task result (each model's validation MSE from its "validation" row).
+/// The part's result back from its task result (each model's numbers from its rows).
 let ofResult (r: TaskResult) : EnergyBalance.Part * EnergyBalance.PartResult =
     CasePartTasks.ofResult
-        (fun (row: ModelTable.ModelRow) series -> {
-            EnergyBalance.ModelResult.Name = row.Name
-            Description = row.Description
-            TestMse = row.TestMse
-            TrainMse = row.TrainMse
-            TrainSeconds = row.TrainSeconds
-            InferenceSeconds = row.InferenceSeconds
-            Epochs = row.Epochs
-            SeedTestMse = row.SeedTestMse
-            ValidationMse = CasePartTasks.validationOf r row.Name
-            PhysicsResidual = row.PhysicsResidual
-            Parameters = row.Parameters
-            Simulated = series "simulated"
-        })
+        (fun name description rows series ->
+            let value split metric = ResultRow.value name split metric rows
+
+            {
+                EnergyBalance.ModelResult.Name = name
+                Description = description
+                TestMse = value "test" "mse"
+                TrainMse = value "train" "mse"
+                TrainSeconds = value "" "seconds"
+                InferenceSeconds = value "" "inference_seconds"
+                Epochs = int (value "" "epochs")
+                SeedTestMse = [||]
+                ValidationMse = CasePartTasks.validationOf rows
+                PhysicsResidual = CasePartTasks.residualOf rows
+                Parameters = ResultRow.parameters name rows
+                Simulated = series "simulated"
+            })
         r
 
 /// The energy-balance section as tasks.

@@ -11,32 +11,38 @@ open Hybrid.Models.Common
 open Hybrid.Models.Common.ReportFormat
 open Hybrid.Models.Common.ModelTable
 
-/// A model's row of the shared table with the forecast MSE of X at forcing i (0: in domain) and the longest lead as
-/// its test MSE (per network seed too, where it has seeds).
-let rowAt (i: int) (m: Lorenz96.ModelResult) : ModelRow =
+/// Rows of model `m` with the forecast MSE of X at forcing i (0: in domain) and the longest lead as its "test" "mse",
+/// one per network seed (its one run where it has none): what the out-of-domain sentences compare (the shared table
+/// reads the run's rows, `Outcome.Rows`, which hold the in-domain ones).
+let private skillRows (i: int) (m: Lorenz96.ModelResult) : ResultRow[] =
     let last = m.Skills[i].Rmse.Length - 1
 
-    {
-        Name = m.Name
-        Description = m.Description
-        TestMse = m.Skills[i].Rmse[last] * m.Skills[i].Rmse[last]
-        TrainMse = m.TrainMse
-        TrainSeconds = m.TrainSeconds
-        InferenceSeconds = m.InferenceSeconds
-        Epochs = m.Epochs
-        SeedTestMse = m.SeedRmse |> Array.map (fun r -> r[i][last] * r[i][last])
-        PhysicsResidual = m.PhysicsResidual
-        Parameters = m.Parameters
-    }
+    let runs =
+        if m.SeedRmse.Length = 0 then
+            [| m.Skills[i].Rmse[last] |]
+        else
+            m.SeedRmse |> Array.map (fun r -> r[i][last])
+
+    runs
+    |> Array.mapi (fun seed rmse -> {
+        Case = "lorenz96"
+        Model = m.Name
+        Split = "test"
+        Metric = "mse"
+        Seed = seed
+        Value = rmse * rmse
+    })
 
 /// Writes the two-scale Lorenz-96 files into `dir` and returns its section of summary.md.
 let write (dir: string) (o: Lorenz96.Outcome) : string =
     let s = o.Settings
     let last = s.Leads.Length - 1
 
-    let rows = o.Models |> Array.map (rowAt 0)
+    // The shared table, from the run's result rows.
+    let table =
+        ModelTable.table (o.Models |> Array.map (fun m -> m.Name, m.Description)) o.Rows
 
-    ModelTable.writeCsv dir "lorenz96" rows
+    ModelTable.writeCsv dir "lorenz96" table
 
     Csv.write (Path.Combine(dir, "lorenz96-forecasts.csv")) [| "model"; "forcing"; "lead_mtu"; "rmse_x" |] [
         for m in o.Models do
@@ -132,7 +138,7 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
         $"Shared table: test MSE = squared forecast RMSE of X at lead {s.Leads[last]:G3} MTU in domain; train MSE = the closure's MSE against U_k on the training pairs; physics residual = the in-domain forecasts' defect under the X equation with no sub-grid term from each {s.SampleInterval:G3}-MTU sample to the next (RMS over start states, samples up to {s.Leads[last]:G3} MTU and sites; 0 for truncated itself, {o.TruthPhysicsResidual:G3} for the truth's own X: the size of the real sub-grid effect over one interval); inference s = forecasting every test start state at every forcing to the largest lead (the first seed's network)."
 
     add ""
-    ModelTable.markdown 3 rows |> List.iter add
+    ModelTable.markdown 3 table |> List.iter add
     add ""
 
     add
@@ -281,9 +287,13 @@ let write (dir: string) (o: Lorenz96.Outcome) : string =
     for i, k in Array.indexed cnn.Skills do
         let where = if i = 0 then "in domain" else "out of domain"
 
-        o.Models
-        |> Array.filter (fun m -> m.Name = cnn.Name || m.Name = ModelTable.NoPhysics)
-        |> Array.map (rowAt i)
+        let compared =
+            o.Models
+            |> Array.filter (fun m -> m.Name = cnn.Name || m.Name = ModelTable.NoPhysics)
+
+        ModelTable.table
+            (compared |> Array.map (fun m -> m.Name, m.Description))
+            (compared |> Array.collect (skillRows i))
         |> ModelTable.noPhysicsLines $"F = {k.Forcing:G3} forecasts ({where}), MSE of X at {s.Leads[longest]:G3} MTU"
         |> List.iter add
 

@@ -89,73 +89,55 @@ let private skillsOf (series: string -> float[]) : Lorenz96.Skill[] =
 let private modelSeries (m: Lorenz96.ModelResult) : (string * float[])[] =
     Array.append (skillSeries m.Skills) [| "example", m.Example; "closure", m.Closure |]
 
-/// The task result of one part's result: each model's shared-table rows (test MSE: in domain at the longest lead),
-/// its series and description (`CasePartTasks`); the truth's rows ("physics_residual", "seconds") and series (its
-/// skills, "example", "binned_x", "binned_u"), model "truth", where the part has them; the uncertainty part's methods.
+/// The task result of one part's result: its rows as they are (each model's shared-table rows, test MSE: in domain
+/// at the longest lead; the truth's "physics_residual" and "seconds", model "truth", where the part has them), each
+/// model's series and description (`CasePartTasks`); the truth's series (its skills, "example", "binned_x",
+/// "binned_u") where the part has them; the uncertainty part's calibration curves.
 let toResult (task: TaskSpec) (r: Lorenz96.PartResult) : TaskResult =
-    let parts =
-        CasePartTasks.toResult Name (Lorenz96Report.rowAt 0) modelSeries task {
+    let result =
+        CasePartTasks.toResult (fun (m: Lorenz96.ModelResult) -> m.Name) (fun m -> m.Description) modelSeries task {
             Models = r.Models
+            Rows = r.Rows
             Uncertainty = r.Uncertainty
         }
 
-    let result = {
-        parts with
-            Rows =
-                Array.append
-                    parts.Rows
-                    (CasePartTasks.validationRows
-                        Name
-                        task.Seed
-                        (fun (m: Lorenz96.ModelResult) -> m.Name, m.ValidationMse)
-                        r.Models)
-    }
-
     match r.Truth with
     | None -> result
-    | Some t ->
-        let row metric value = {
-            Case = Name
-            Model = Truth
-            Split = ""
-            Metric = metric
-            Seed = task.Seed
-            Value = value
-        }
-
-        {
-            result with
-                Rows = Array.append result.Rows [| row "physics_residual" t.PhysicsResidual; row "seconds" t.Seconds |]
-                Series =
-                    Array.append
-                        result.Series
-                        (Array.append (skillSeries t.Skills) [|
-                            "example", t.Example
-                            "binned_x", Array.map fst t.Binned
-                            "binned_u", Array.map snd t.Binned
-                         |]
-                         |> Array.map (fun (kind, values) -> $"{kind}:{Truth}", values))
-        }
+    | Some t -> {
+        result with
+            Series =
+                Array.append
+                    result.Series
+                    (Array.append (skillSeries t.Skills) [|
+                        "example", t.Example
+                        "binned_x", Array.map fst t.Binned
+                        "binned_u", Array.map snd t.Binned
+                     |]
+                     |> Array.map (fun (kind, values) -> $"{kind}:{Truth}", values))
+      }
 
 /// The part's result back from its task result.
 let ofResult (r: TaskResult) : Lorenz96.Part * Lorenz96.PartResult =
     let part, models =
         CasePartTasks.ofResult
-            (fun (row: ModelTable.ModelRow) series -> {
-                Lorenz96.ModelResult.Name = row.Name
-                Description = row.Description
-                TrainMse = row.TrainMse
-                TrainSeconds = row.TrainSeconds
-                InferenceSeconds = row.InferenceSeconds
-                Epochs = row.Epochs
-                Parameters = row.Parameters
-                Skills = skillsOf series
-                SeedRmse = [||]
-                ValidationMse = CasePartTasks.validationOf r row.Name
-                PhysicsResidual = row.PhysicsResidual
-                Example = series "example"
-                Closure = series "closure"
-            })
+            (fun name description rows series ->
+                let value split metric = ResultRow.value name split metric rows
+
+                {
+                    Lorenz96.ModelResult.Name = name
+                    Description = description
+                    TrainMse = value "train" "mse"
+                    TrainSeconds = value "" "seconds"
+                    InferenceSeconds = value "" "inference_seconds"
+                    Epochs = int (value "" "epochs")
+                    Parameters = ResultRow.parameters name rows
+                    Skills = skillsOf series
+                    SeedRmse = [||]
+                    ValidationMse = CasePartTasks.validationOf rows
+                    PhysicsResidual = CasePartTasks.residualOf rows
+                    Example = series "example"
+                    Closure = series "closure"
+                })
             r
 
     let truth =
@@ -178,6 +160,7 @@ let ofResult (r: TaskResult) : Lorenz96.Part * Lorenz96.PartResult =
         Models = models.Models
         Truth = truth
         Uncertainty = models.Uncertainty
+        Rows = r.Rows
     }
 
 /// The two-scale Lorenz-96 section as tasks; each task says on standard error which part it runs.

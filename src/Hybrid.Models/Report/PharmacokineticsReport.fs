@@ -10,11 +10,17 @@ open Hybrid.Models.Common
 open Hybrid.Models.Common.ReportFormat
 open Hybrid.Models.Common.ModelTable
 
+/// The split of the in-distribution MSE rows (held-out subjects' samples up to the cutoff).
+[<Literal>]
+let InDistribution = "in-distribution"
+
 /// Writes the pharmacokinetics files into `dir` and returns its section of summary.md.
 let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
-    let rows = o.Models |> Array.map ModelTable.rowOf
+    // The shared table, from the run's result rows.
+    let table =
+        ModelTable.table (o.Models |> Array.map (fun m -> m.Name, m.Description)) o.Rows
 
-    ModelTable.writeCsv dir "pharmacokinetics" rows
+    ModelTable.writeCsv dir "pharmacokinetics" table
 
     let subject = string o.Shown.Id
 
@@ -49,21 +55,22 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
         $"Out-of-distribution split, extrapolation in time and in subjects: leave-subjects-out folds {folds} (fold k holds out subjects 4k−3 … 4k; the others train), and every model is trained on the training subjects' samples up to {o.Cutoff} h after the dose only. Validation: the last 20%% of each fold's training subjects (two of eight) are held out with their samples up to {o.Cutoff} h; every model, the physics fit included, is fitted to the other training subjects, and every network stops early on its MSE on the validation subjects (patience a quarter of its epochs, the best epoch's weights restored); learning rates and widths are those `hybrid tune` chose where `tuning/pharmacokinetics.csv` exists (each row's description names them). Predictions for held-out subjects use only their dose. Test MSE: the held-out subjects' samples after {o.Cutoff} h (9, 12 and 24 h, the late elimination no training sample shows), all folds pooled, (mg/L)². In-distribution MSE (below the table): the held-out subjects' samples up to {o.Cutoff} h. Train MSE: training samples, averaged over folds. Parameters: last fold. Every model with an equation is the DSL one-compartment model (or its hybrid) compiled by `Compiler.compile`, integrated by `Simulate` (RK4, the dose as the start state A(0)) and trained by `Trainer.train` (the fitted model polished by `Trainer.lbfgs`). The hybrid's training time includes the physics fit it starts from. Physics residual: the defect of the model's curve for subject {o.Shown.Id} (every 0.25 h) under the one-compartment flow with the last fold's fitted ka, ke, V, C(t + Δ) − Φ(C(t), A(t)) with the fitted model's gut amount A(t), RMS in mg/L (0 for 1-cpt fitted itself). Inference s: predicting the held-out subjects, summed over folds. Data: Boeckmann, Sheiner and Beal (1994), `data/theophylline-pk.csv`."
 
     add ""
-    ModelTable.markdown 3 rows |> List.iter add
+    ModelTable.markdown 3 table |> List.iter add
 
     add ""
     add "What the numbers say (generated from the table):"
     add ""
-    let best = o.Models |> Array.minBy (fun m -> m.TestMse)
-    add $"- Lowest test MSE: {best.Name} ({best.TestMse:F3})."
-    let hm = o.Models |> Array.find (fun m -> m.Name.StartsWith "hybrid")
+    let mse name = ModelTable.testMse table name
+    let best = ModelTable.names table |> Array.minBy mse
+    add $"- Lowest test MSE: {best} ({mse best:F3})."
+    let hybrid = ModelTable.names table |> Array.find (fun m -> m.StartsWith "hybrid")
 
-    for om in o.Models |> Array.filter (fun m -> not (m.Name.StartsWith "hybrid")) do
-        add $"- {hm.Name} {verdict hm.TestMse om.TestMse} {om.Name} ({hm.TestMse:F3} vs {om.TestMse:F3})."
+    for other in ModelTable.names table |> Array.filter (fun m -> not (m.StartsWith "hybrid")) do
+        add $"- {hybrid} {verdict (mse hybrid) (mse other)} {other} ({mse hybrid:F3} vs {mse other:F3})."
 
     ModelTable.claimLines
         $"held-out subjects after {o.Cutoff} h (out of distribution: later times and subjects not seen in training)"
-        rows
+        table
     |> List.iter add
 
     add
@@ -75,12 +82,14 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
     add "| model | in-distribution MSE | out-of-distribution (test) MSE |"
     add "|---|---|---|"
 
-    for m in o.Models do
-        add $"| {m.Name} | {m.InDistributionMse:F3} | {m.TestMse:F3} |"
+    for m in ModelTable.names table do
+        // The first seed's in-distribution MSE (its first row), the test MSE's mean over the seeds.
+        let inDistribution = ResultRow.value m InDistribution "mse" o.Rows
+        add $"| {m} | {inDistribution:F3} | {mse m:F3} |"
 
     add ""
 
-    ModelTable.seedLines 3 [ "1-cpt textbook"; "1-cpt fitted" ] rows
+    ModelTable.seedLines 3 [ "1-cpt textbook"; "1-cpt fitted" ] table
     |> List.iter add
 
     if o.Ablation.Length > 0 then
@@ -88,9 +97,12 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
             dir
             "pharmacokinetics"
             3
-            $"Issue #15, item 2 (b–d): the hybrid (1-cpt + MLP elimination) as in the table above (θ and φ at one Adam rate, the hybrid's: 5e-3 or its tuned rate; no physics-residual term, λ = 0) against variants trained from the same fitted ka, ke, V, network seeds, folds, training samples and iterations ({hm.Epochs} per fold with the physics fit). Test MSE: held-out subjects after {o.Cutoff} h, folds pooled, (mg/L)². The fused models' parameters (last fold) include the learned α (scalar) or the mean of the gate over the training samples."
-            (rowOf hm)
-            (o.Ablation |> Array.map rowOf)
+            $"Issue #15, item 2 (b–d): the hybrid (1-cpt + MLP elimination) as in the table above (θ and φ at one Adam rate, the hybrid's: 5e-3 or its tuned rate; no physics-residual term, λ = 0) against variants trained from the same fitted ka, ke, V, network seeds, folds, training samples and iterations ({ModelTable.epochs table hybrid} per fold with the physics fit). Test MSE: held-out subjects after {o.Cutoff} h, folds pooled, (mg/L)². The fused models' parameters (last fold) include the learned α (scalar) or the mean of the gate over the training samples."
+            (ModelTable.table
+                (Array.append
+                    [| hybrid, ModelTable.description table hybrid |]
+                    (o.Ablation |> Array.map (fun m -> m.Name, m.Description)))
+                o.Rows)
             []
         |> List.iter add
 
@@ -107,12 +119,12 @@ let write (dir: string) (o: Pharmacokinetics.Outcome) : string =
     add ""
 
     Claims.write dir "pharmacokinetics" [|
-        yield! Claims.oodOfRows "pharmacokinetics" $"held-out subjects after {o.Cutoff} h" rows
+        yield! Claims.oodOfRows "pharmacokinetics" $"held-out subjects after {o.Cutoff} h" table
         Claims.interpretable
             "pharmacokinetics"
             (Claims.againstLiterature
                 "pharmacokinetics"
-                hm.Parameters
+                (ModelTable.parameters table hybrid)
                 (List.zip [ "ka (1/h)"; "ke (1/h)"; "V (L/kg)" ] (List.ofArray Pharmacokinetics.textbook)))
         yield! Claims.calibrated "pharmacokinetics" o.Uncertainty
     |]

@@ -48,63 +48,40 @@ let settings (key: string) : Pharmacokinetics.Settings =
 
 /// The split of the in-distribution MSE rows (held-out subjects' samples up to the cutoff).
 [<Literal>]
-let InDistribution = "in-distribution"
+let InDistribution = PharmacokineticsReport.InDistribution
 
-/// The task result of one part's result (rows, one "curve:<model>" series and "description:<model>" text per model;
-/// each model's in-distribution and validation MSEs as "in-distribution" and "validation" "mse" rows; the uncertainty
-/// part's methods as `UncertaintyRows`).
+/// The task result of one part's result (its rows, with each model's in-distribution and validation MSEs as
+/// "in-distribution" and "validation" "mse" rows; one "curve:<model>" series and "description:<model>" text per model;
+/// the uncertainty part's calibration curves).
 let toResult (task: TaskSpec) (r: Pharmacokinetics.PartResult) : TaskResult =
-    let result =
-        CasePartTasks.toResult
-            Name
-            ModelTable.rowOf
-            (fun (m: Pharmacokinetics.ModelResult) -> [| "curve", m.Curve |])
-            task
-            r
+    CasePartTasks.toResult
+        (fun (m: Pharmacokinetics.ModelResult) -> m.Name)
+        (fun m -> m.Description)
+        (fun m -> [| "curve", m.Curve |])
+        task
+        r
 
-    let inDistribution =
-        r.Models
-        |> Array.map (fun m -> {
-            ResultRow.Case = Name
-            Model = m.Name
-            Split = InDistribution
-            Metric = "mse"
-            Seed = task.Seed
-            Value = m.InDistributionMse
-        })
-
-    {
-        result with
-            Rows =
-                Array.concat [
-                    result.Rows
-                    inDistribution
-                    CasePartTasks.validationRows
-                        Name
-                        task.Seed
-                        (fun (m: Pharmacokinetics.ModelResult) -> m.Name, m.ValidationMse)
-                        r.Models
-                ]
-    }
-
-/// The part's result back from its task result (each model's in-distribution and validation MSEs from its rows).
+/// The part's result back from its task result (each model's numbers from its rows).
 let ofResult (r: TaskResult) : Pharmacokinetics.Part * Pharmacokinetics.PartResult =
     CasePartTasks.ofResult
-        (fun (row: ModelTable.ModelRow) series -> {
-            Pharmacokinetics.ModelResult.Name = row.Name
-            Description = row.Description
-            TestMse = row.TestMse
-            InDistributionMse = ResultRow.value row.Name InDistribution "mse" r.Rows
-            TrainMse = row.TrainMse
-            ValidationMse = CasePartTasks.validationOf r row.Name
-            TrainSeconds = row.TrainSeconds
-            InferenceSeconds = row.InferenceSeconds
-            Epochs = row.Epochs
-            SeedTestMse = row.SeedTestMse
-            PhysicsResidual = row.PhysicsResidual
-            Parameters = row.Parameters
-            Curve = series "curve"
-        })
+        (fun name description rows series ->
+            let value split metric = ResultRow.value name split metric rows
+
+            {
+                Pharmacokinetics.ModelResult.Name = name
+                Description = description
+                TestMse = value "test" "mse"
+                InDistributionMse = value InDistribution "mse"
+                TrainMse = value "train" "mse"
+                ValidationMse = CasePartTasks.validationOf rows
+                TrainSeconds = value "" "seconds"
+                InferenceSeconds = value "" "inference_seconds"
+                Epochs = int (value "" "epochs")
+                SeedTestMse = [||]
+                PhysicsResidual = CasePartTasks.residualOf rows
+                Parameters = ResultRow.parameters name rows
+                Curve = series "curve"
+            })
         r
 
 /// The pharmacokinetics section as tasks.

@@ -42,46 +42,36 @@ let settings (key: string) : PredatorPrey.Settings =
                 Tuned = Hybrid.Models.Tuning.TuningFile.load Name
         }
 
-/// The task result of one part's result (rows, one "forecast:<model>" series and "description:<model>" text per
+/// The task result of one part's result (its rows, one "forecast:<model>" series and "description:<model>" text per
 /// model; an uncertainty part's output as `UncertaintyRows`).
 let toResult (task: TaskSpec) (r: PredatorPrey.PartResult) : TaskResult =
-    let result =
-        CasePartTasks.toResult
-            Name
-            ModelTable.rowOf
-            (fun (m: PredatorPrey.ModelResult) -> [| "forecast", Array.concat m.Forecast |])
-            task
-            r
+    CasePartTasks.toResult
+        (fun (m: PredatorPrey.ModelResult) -> m.Name)
+        (fun m -> m.Description)
+        (fun m -> [| "forecast", Array.concat m.Forecast |])
+        task
+        r
 
-    {
-        result with
-            Rows =
-                Array.append
-                    result.Rows
-                    (CasePartTasks.validationRows
-                        Name
-                        task.Seed
-                        (fun (m: PredatorPrey.ModelResult) -> m.Name, m.ValidationMse)
-                        r.Models)
-    }
-
-/// The part's result back from its task result (each model's validation MSE from its "validation" row).
+/// The part's result back from its task result (each model's numbers from its rows).
 let ofResult (r: TaskResult) : PredatorPrey.Part * PredatorPrey.PartResult =
     CasePartTasks.ofResult
-        (fun (row: ModelTable.ModelRow) series -> {
-            PredatorPrey.ModelResult.Name = row.Name
-            Description = row.Description
-            TestMse = row.TestMse
-            TrainMse = row.TrainMse
-            TrainSeconds = row.TrainSeconds
-            InferenceSeconds = row.InferenceSeconds
-            Epochs = row.Epochs
-            SeedTestMse = row.SeedTestMse
-            ValidationMse = CasePartTasks.validationOf r row.Name
-            PhysicsResidual = row.PhysicsResidual
-            Parameters = row.Parameters
-            Forecast = series "forecast" |> Array.chunkBySize 2
-        })
+        (fun name description rows series ->
+            let value split metric = ResultRow.value name split metric rows
+
+            {
+                PredatorPrey.ModelResult.Name = name
+                Description = description
+                TestMse = value "test" "mse"
+                TrainMse = value "train" "mse"
+                TrainSeconds = value "" "seconds"
+                InferenceSeconds = value "" "inference_seconds"
+                Epochs = int (value "" "epochs")
+                SeedTestMse = [||]
+                ValidationMse = CasePartTasks.validationOf rows
+                PhysicsResidual = CasePartTasks.residualOf rows
+                Parameters = ResultRow.parameters name rows
+                Forecast = series "forecast" |> Array.chunkBySize 2
+            })
         r
 
 /// The predator–prey section as tasks.

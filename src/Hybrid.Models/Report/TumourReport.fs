@@ -27,27 +27,39 @@ let private spread (vs: float[]) =
         let m = mean vs
         sqrt ((vs |> Array.sumBy (fun v -> (v - m) * (v - m))) / float (vs.Length - 1))
 
+/// The split of the in-domain MSE rows (the in-domain test schedules: unseen timings).
+[<Literal>]
+let InDomain = "in-domain"
+
 /// Writes the tumour files into `dir` and returns its section of summary.md.
 let write (dir: string) (o: Tumour.Outcome) : string =
     let s = o.Settings
 
-    // The shared table's CSV files: test MSE = out-of-domain, parameters = mean over seeds.
-    let rowOf (m: Tumour.ModelResult) : ModelRow = {
-        Name = m.Name
-        Description = m.Description
-        TestMse = m.OutOfDomainMse
-        TrainMse = m.TrainMse
-        TrainSeconds = m.TrainSeconds
-        InferenceSeconds = m.InferenceSeconds
-        Epochs = m.Epochs
-        SeedTestMse = m.SeedOutOfDomainMse
-        PhysicsResidual = m.ResidualNorm
-        Parameters = m.Parameters |> Array.map (fun (n, vs) -> n, mean vs)
+    // The shared table's CSV files, from the run's result rows: test MSE = out-of-domain ("test" rows), the other
+    // numbers and the parameters the means over the seeds.
+    let table = {
+        ModelTable.table (o.Models |> Array.map (fun m -> m.Name, m.Description)) o.Rows with
+            SeedMeans = true
     }
 
-    let rows = o.Models |> Array.map rowOf
+    ModelTable.writeCsv dir "tumour" table
 
-    ModelTable.writeCsv dir "tumour" rows
+    // A model's values of one split and metric per seed, in seed order, from the run's rows.
+    let perSeed (model: string) (split: string) (metric: string) =
+        o.Rows
+        |> Array.filter (fun r -> r.Model = model && r.Split = split && r.Metric = metric)
+        |> Array.map (fun r -> r.Value)
+
+    let inDomainRuns m = perSeed m InDomain "mse"
+    let inDomain m = mean (inDomainRuns m)
+    let outOfDomain m = ModelTable.testMse table m
+    let residualOf m = ModelTable.physicsResidual table m
+    // A model's parameters, each with its value per seed.
+    let parametersOf m =
+        ModelTable.parameters table m
+        |> Array.map (fun (n, _) -> n, perSeed m "" (ResultRow.ParameterPrefix + n))
+
+    let models = ModelTable.names table
 
     Csv.write (Path.Combine(dir, "tumour-errors.csv")) [|
         "model"
@@ -58,15 +70,15 @@ let write (dir: string) (o: Tumour.Outcome) : string =
         "train_seconds"
         "inference_seconds"
     |] [
-        for m in o.Models ->
+        for m in models ->
             [|
-                m.Name
-                inv m.InDomainMse
-                inv m.OutOfDomainMse
-                inv m.TrainMse
-                inv m.ResidualNorm
-                inv m.TrainSeconds
-                inv m.InferenceSeconds
+                m
+                inv (inDomain m)
+                inv (outOfDomain m)
+                inv (ModelTable.trainMse table m)
+                inv (residualOf m)
+                inv (ModelTable.trainSeconds table m)
+                inv (ModelTable.inferenceSeconds table m)
             |]
     ]
 
@@ -74,11 +86,11 @@ let write (dir: string) (o: Tumour.Outcome) : string =
         o.TrueParameters |> Array.tryFind (fun (n, _) -> n = name) |> Option.map snd
 
     Csv.write (Path.Combine(dir, "tumour-parameters-seeds.csv")) [| "model"; "parameter"; "seed"; "value"; "truth" |] [
-        for m in o.Models do
-            for n, vs in m.Parameters do
+        for m in models do
+            for n, vs in parametersOf m do
                 let truth = truthOf n |> Option.map inv |> Option.defaultValue ""
 
-                for seed, v in List.zip s.Seeds (List.ofArray vs) -> [| m.Name; n; string seed; inv v; truth |]
+                for seed, v in List.zip s.Seeds (List.ofArray vs) -> [| m; n; string seed; inv v; truth |]
     ]
 
     let withKill = o.Models |> Array.filter (fun m -> m.Kill.Length > 0)
@@ -122,9 +134,14 @@ let write (dir: string) (o: Tumour.Outcome) : string =
         }
 
     let byName (prefix: string) =
-        o.Models |> Array.find (fun m -> m.Name.StartsWith prefix)
+        models |> Array.find (fun m -> m.StartsWith prefix)
 
     let prior, fitted, hybrid = byName "prior", byName "fitted", byName "hybrid"
+
+    // A model's kill curve (its first seed's).
+    let killOf (name: string) =
+        (o.Models |> Array.find (fun m -> m.Name = name)).Kill
+
     let md = StringBuilder()
     let add (x: string) = md.AppendLine x |> ignore
 
@@ -152,15 +169,21 @@ let write (dir: string) (o: Tumour.Outcome) : string =
         else
             sci summary.Mean
 
-    for m in o.Models do
+    for m in models do
         let residual =
-            if Double.IsNaN m.ResidualNorm then
+            if Double.IsNaN(residualOf m) then
                 "—"
             else
-                $"{m.ResidualNorm:F4}"
+                $"{residualOf m:F4}"
+
+        let train, seconds, epochs, inference =
+            ModelTable.trainMse table m,
+            ModelTable.trainSeconds table m,
+            ModelTable.epochs table m,
+            ModelTable.inferenceSeconds table m
 
         add
-            $"| {m.Name} | {withSpread m.SeedInDomainMse} | {withSpread m.SeedOutOfDomainMse} | {sci m.TrainMse} | {residual} | {m.TrainSeconds:F1} | {m.Epochs} | {m.InferenceSeconds:F3} | {m.Description} |"
+            $"| {m} | {withSpread (inDomainRuns m)} | {withSpread (ModelTable.seedRuns table m)} | {sci train} | {residual} | {seconds:F1} | {epochs} | {inference:F3} | {ModelTable.description table m} |"
 
     add ""
     let seedList = s.Seeds |> List.map string |> String.concat ", "
@@ -169,8 +192,8 @@ let write (dir: string) (o: Tumour.Outcome) : string =
     add "| parameter | truth | prior | fitted (log-kill) | hybrid |"
     add "|---|---:|---:|---:|---:|"
 
-    let cell (m: Tumour.ModelResult) name =
-        match m.Parameters |> Array.tryFind (fun (n, _) -> n = name) with
+    let cell m name =
+        match parametersOf m |> Array.tryFind (fun (n, _) -> n = name) with
         | Some(_, vs) when vs.Length > 1 -> $"{mean vs:F4} ± {spread vs:F4}"
         | Some(_, vs) -> $"{mean vs:F4}"
         | None -> "—"
@@ -184,22 +207,27 @@ let write (dir: string) (o: Tumour.Outcome) : string =
     add ""
 
     for reference in [ prior; fitted ] do
+        let h, r = outOfDomain hybrid, outOfDomain reference
+        let hi, ri = inDomain hybrid, inDomain reference
+
         add
-            $"- {hybrid.Name} {verdict hybrid.OutOfDomainMse reference.OutOfDomainMse} {reference.Name} out of domain ({sci hybrid.OutOfDomainMse} vs {sci reference.OutOfDomainMse}, {percentChange 0 hybrid.OutOfDomainMse reference.OutOfDomainMse}) and {verdict hybrid.InDomainMse reference.InDomainMse} it in domain ({sci hybrid.InDomainMse} vs {sci reference.InDomainMse})."
+            $"- {hybrid} {verdict h r} {reference} out of domain ({sci h} vs {sci r}, {percentChange 0 h r}) and {verdict hi ri} it in domain ({sci hi} vs {sci ri})."
 
     let last = o.KillConcentrations.Length - 1
 
+    let fittedKill, hybridKill, priorKill = killOf fitted, killOf hybrid, killOf prior
+
     let direction =
-        if fitted.Kill[last] > o.TrueKill[last] then
+        if fittedKill[last] > o.TrueKill[last] then
             "overshoots"
         else
             "undershoots"
 
     add
-        $"- Kill at the largest out-of-domain concentration c = {o.KillConcentrations[last]:F2}: truth {o.TrueKill[last]:F2} /day, hybrid {hybrid.Kill[last]:F2}, fitted log-kill {fitted.Kill[last]:F2}, prior {prior.Kill[last]:F2}. A kill linear in c cannot level off as the Emax truth does; fitted to the training doses it {direction} the truth there by {percentChange 0 fitted.Kill[last] o.TrueKill[last]}, the network by {percentChange 0 hybrid.Kill[last] o.TrueKill[last]}. The fitted log-kill model {verdict fitted.OutOfDomainMse prior.OutOfDomainMse} the prior out of domain ({sci fitted.OutOfDomainMse} vs {sci prior.OutOfDomainMse}) and {verdict fitted.InDomainMse prior.InDomainMse} it in domain ({sci fitted.InDomainMse} vs {sci prior.InDomainMse})."
+        $"- Kill at the largest out-of-domain concentration c = {o.KillConcentrations[last]:F2}: truth {o.TrueKill[last]:F2} /day, hybrid {hybridKill[last]:F2}, fitted log-kill {fittedKill[last]:F2}, prior {priorKill[last]:F2}. A kill linear in c cannot level off as the Emax truth does; fitted to the training doses it {direction} the truth there by {percentChange 0 fittedKill[last] o.TrueKill[last]}, the network by {percentChange 0 hybridKill[last] o.TrueKill[last]}. The fitted log-kill model {verdict (outOfDomain fitted) (outOfDomain prior)} the prior out of domain ({sci (outOfDomain fitted)} vs {sci (outOfDomain prior)}) and {verdict (inDomain fitted) (inDomain prior)} it in domain ({sci (inDomain fitted)} vs {sci (inDomain prior)})."
 
-    let relative (m: Tumour.ModelResult) name truth =
-        let vs = m.Parameters |> Array.find (fun (n, _) -> n = name) |> snd
+    let relative m name truth =
+        let vs = parametersOf m |> Array.find (fun (n, _) -> n = name) |> snd
         percentChange 1 (mean vs) truth
 
     let fittedD, fittedR =
@@ -208,8 +236,8 @@ let write (dir: string) (o: Tumour.Outcome) : string =
     let hybridD, hybridR =
         relative hybrid "D" Tumour.Truth.D, relative hybrid "r" Tumour.Truth.r
 
-    let error (m: Tumour.ModelResult) name truth =
-        let vs = m.Parameters |> Array.find (fun (n, _) -> n = name) |> snd
+    let error m name truth =
+        let vs = parametersOf m |> Array.find (fun (n, _) -> n = name) |> snd
         abs (mean vs - truth)
 
     let closer =
@@ -226,35 +254,35 @@ let write (dir: string) (o: Tumour.Outcome) : string =
 
     // The proposal's claim (issue #6): the hybrid against the best pure-ML baseline (LSTM, transformer), in and
     // out of domain.
-    let pureMl = o.Models |> Array.filter (fun m -> ModelTable.isPureMl m.Name)
+    let pureMl = models |> Array.filter ModelTable.isPureMl
 
     for what, mse in
         [
-            "in-domain test schedules (unseen timings)", (fun (m: Tumour.ModelResult) -> m.SeedInDomainMse)
-            "out-of-domain test schedules (unseen, higher doses)", (fun m -> m.SeedOutOfDomainMse)
+            "in-domain test schedules (unseen timings)", inDomainRuns
+            "out-of-domain test schedules (unseen, higher doses)", ModelTable.seedRuns table
         ] do
         add (
             "- "
-            + Comparison.claimSentence what hybrid.Name (mse hybrid) (pureMl |> Array.map (fun m -> m.Name, mse m))
+            + Comparison.claimSentence what hybrid (mse hybrid) (pureMl |> Array.map (fun m -> m, mse m))
         )
 
-    ModelTable.noPhysicsLines "out-of-domain test schedules" rows |> List.iter add
+    ModelTable.noPhysicsLines "out-of-domain test schedules" table |> List.iter add
 
     let pinn = byName "PINN"
 
     add
-        $"- {hybrid.Name} {verdict hybrid.OutOfDomainMse pinn.OutOfDomainMse} the PINN (known physics with a learned kill) out of domain ({sci hybrid.OutOfDomainMse} vs {sci pinn.OutOfDomainMse}, {percentChange 0 hybrid.OutOfDomainMse pinn.OutOfDomainMse}) and {verdict hybrid.InDomainMse pinn.InDomainMse} it in domain ({sci hybrid.InDomainMse} vs {sci pinn.InDomainMse}). The LSTM, transformer and PINN rows are the mean over the same {s.Seeds.Length} seed(s) as the other models (each seed its own observation noise and network initialisation)."
+        $"- {hybrid} {verdict (outOfDomain hybrid) (outOfDomain pinn)} the PINN (known physics with a learned kill) out of domain ({sci (outOfDomain hybrid)} vs {sci (outOfDomain pinn)}, {percentChange 0 (outOfDomain hybrid) (outOfDomain pinn)}) and {verdict (inDomain hybrid) (inDomain pinn)} it in domain ({sci (inDomain hybrid)} vs {sci (inDomain pinn)}). The LSTM, transformer and PINN rows are the mean over the same {s.Seeds.Length} seed(s) as the other models (each seed its own observation noise and network initialisation)."
 
     let closest =
-        o.Models
-        |> Array.filter (fun m -> Double.IsFinite m.ResidualNorm)
-        |> Array.minBy (fun m -> m.ResidualNorm)
+        models
+        |> Array.filter (fun m -> Double.IsFinite(residualOf m))
+        |> Array.minBy residualOf
 
     add
-        $"- Residual under the true equation: prior {prior.ResidualNorm:F4}, fitted {fitted.ResidualNorm:F4}, hybrid {hybrid.ResidualNorm:F4}, PINN {pinn.ResidualNorm:F4}; the trajectories of {closest.Name} come closest to obeying the true physics."
+        $"- Residual under the true equation: prior {residualOf prior:F4}, fitted {residualOf fitted:F4}, hybrid {residualOf hybrid:F4}, PINN {residualOf pinn:F4}; the trajectories of {closest} come closest to obeying the true physics."
 
     add
-        $"- Times: training {fitted.TrainSeconds:F1} s (fitted) and {hybrid.TrainSeconds:F1} s (hybrid, including the physics fit it starts from) per seed; one prediction of the five test schedules takes {hybrid.InferenceSeconds:F3} s (hybrid) against {prior.InferenceSeconds:F3} s (scientific model)."
+        $"- Times: training {ModelTable.trainSeconds table fitted:F1} s (fitted) and {ModelTable.trainSeconds table hybrid:F1} s (hybrid, including the physics fit it starts from) per seed; one prediction of the five test schedules takes {ModelTable.inferenceSeconds table hybrid:F3} s (hybrid) against {ModelTable.inferenceSeconds table prior:F3} s (scientific model)."
 
     if o.Ablation.Length > 0 then
         add ""
@@ -263,9 +291,14 @@ let write (dir: string) (o: Tumour.Outcome) : string =
             dir
             "tumour"
             7
-            $"Issue #15, item 2 (b–d): {hybrid.Name} as in the table above (θ = D, r and φ at one Adam rate, the hybrid's; no physics-residual term, λ = 0) against variants trained from the same fitted D, r (the fused models: the fitted D, r, k), seeds (each seed's noise draw and network initialisation), training observations, validation time (day 12, early stopping) and epochs ({hybrid.Epochs} with the physics fit). Test MSE: the out-of-domain schedules, as in the table above. Physics residual: RMS under the true equation of the out- and in-domain test trajectories, as above. Parameters: means over seeds; the fused models' include the learned α (scalar) or the mean of the gate over the training trajectories."
-            (rowOf hybrid)
-            (o.Ablation |> Array.map rowOf)
+            $"Issue #15, item 2 (b–d): {hybrid} as in the table above (θ = D, r and φ at one Adam rate, the hybrid's; no physics-residual term, λ = 0) against variants trained from the same fitted D, r (the fused models: the fitted D, r, k), seeds (each seed's noise draw and network initialisation), training observations, validation time (day 12, early stopping) and epochs ({ModelTable.epochs table hybrid} with the physics fit). Test MSE: the out-of-domain schedules, as in the table above. Physics residual: RMS under the true equation of the out- and in-domain test trajectories, as above. Parameters: means over seeds; the fused models' include the learned α (scalar) or the mean of the gate over the training trajectories."
+            {
+                table with
+                    Models =
+                        Array.append
+                            [| hybrid, ModelTable.description table hybrid |]
+                            (o.Ablation |> Array.map (fun m -> m.Name, m.Description))
+            }
             []
         |> List.iter add
 
@@ -278,14 +311,9 @@ let write (dir: string) (o: Tumour.Outcome) : string =
     let truths = dict o.TrueParameters
 
     Claims.write dir "tumour" [|
-        Claims.ood
-            "tumour"
-            "out-of-domain schedules"
-            hybrid.Name
-            hybrid.SeedOutOfDomainMse
-            (pureMl |> Array.map (fun m -> m.Name, m.SeedOutOfDomainMse))
+        yield! Claims.oodOfRows "tumour" "out-of-domain schedules" table
         Claims.interpretable "tumour" [|
-            for name, values in hybrid.Parameters do
+            for name, values in parametersOf hybrid do
                 if truths.ContainsKey name then
                     Claims.overSeeds name values (Some truths[name]) None
         |]

@@ -47,22 +47,7 @@ let settings (key: string) : Tumour.Settings =
 
 /// The split of the in-domain MSE rows (the in-domain test schedules: unseen timings).
 [<Literal>]
-let InDomain = "in-domain"
-
-/// The shared table's row of a part's one-seed model: the out-of-domain MSE as the test MSE, the residual norm as
-/// the physics residual, each parameter's one value.
-let private rowOf (m: Tumour.ModelResult) : ModelTable.ModelRow = {
-    Name = m.Name
-    Description = m.Description
-    TestMse = m.OutOfDomainMse
-    TrainMse = m.TrainMse
-    TrainSeconds = m.TrainSeconds
-    InferenceSeconds = m.InferenceSeconds
-    Epochs = m.Epochs
-    SeedTestMse = [||]
-    PhysicsResidual = m.ResidualNorm
-    Parameters = m.Parameters |> Array.map (fun (n, vs) -> n, Array.exactlyOne vs)
-}
+let InDomain = TumourReport.InDomain
 
 /// A model's series: its kill curve ("kill"; empty without a kill term) and, per unseen schedule i, its burden
 /// curve's days ("burden-day-<i>") and mean u ("burden-<i>").
@@ -73,57 +58,34 @@ let private seriesOf (m: Tumour.ModelResult) : (string * float[])[] = [|
         $"burden-{i}", Array.map snd curve
 |]
 
-/// The task result of one part's result (rows, series and a "description:<model>" text per model; each model's
-/// in-domain and validation MSEs as "in-domain" and "validation" "mse" rows; the uncertainty part's methods as
-/// `UncertaintyRows`).
+/// The task result of one part's result (its rows, with each model's in-domain and validation MSEs as "in-domain"
+/// and "validation" "mse" rows; its series and a "description:<model>" text per model; the uncertainty part's
+/// calibration curves).
 let toResult (task: TaskSpec) (r: Tumour.PartResult) : TaskResult =
-    let result = CasePartTasks.toResult Name rowOf seriesOf task r
+    CasePartTasks.toResult (fun (m: Tumour.ModelResult) -> m.Name) (fun m -> m.Description) seriesOf task r
 
-    let inDomain =
-        r.Models
-        |> Array.map (fun m -> {
-            ResultRow.Case = Name
-            Model = m.Name
-            Split = InDomain
-            Metric = "mse"
-            Seed = task.Seed
-            Value = m.InDomainMse
-        })
-
-    {
-        result with
-            Rows =
-                Array.concat [
-                    result.Rows
-                    inDomain
-                    CasePartTasks.validationRows
-                        Name
-                        task.Seed
-                        (fun (m: Tumour.ModelResult) -> m.Name, m.ValidationMse)
-                        r.Models
-                ]
-    }
-
-/// The part's result back from its task result: each model over its one seed.
+/// The part's result back from its task result: each model over its one seed, its numbers from its rows.
 let ofResult (r: TaskResult) : Tumour.Part * Tumour.PartResult =
     CasePartTasks.ofResult
-        (fun (row: ModelTable.ModelRow) series ->
-            let inDomain = ResultRow.value row.Name InDomain "mse" r.Rows
+        (fun name description rows series ->
+            let value split metric = ResultRow.value name split metric rows
+            let inDomain = value InDomain "mse"
+            let outOfDomain = value "test" "mse"
 
             {
-                Tumour.ModelResult.Name = row.Name
-                Description = row.Description
+                Tumour.ModelResult.Name = name
+                Description = description
                 InDomainMse = inDomain
                 SeedInDomainMse = [| inDomain |]
-                OutOfDomainMse = row.TestMse
-                TrainMse = row.TrainMse
-                ValidationMse = CasePartTasks.validationOf r row.Name
-                ResidualNorm = row.PhysicsResidual
-                TrainSeconds = row.TrainSeconds
-                InferenceSeconds = row.InferenceSeconds
-                Epochs = row.Epochs
-                SeedOutOfDomainMse = [| row.TestMse |]
-                Parameters = row.Parameters |> Array.map (fun (n, v) -> n, [| v |])
+                OutOfDomainMse = outOfDomain
+                TrainMse = value "train" "mse"
+                ValidationMse = CasePartTasks.validationOf rows
+                ResidualNorm = CasePartTasks.residualOf rows
+                TrainSeconds = value "" "seconds"
+                InferenceSeconds = value "" "inference_seconds"
+                Epochs = int (value "" "epochs")
+                SeedOutOfDomainMse = [| outOfDomain |]
+                Parameters = ResultRow.parameters name rows |> Array.map (fun (n, v) -> n, [| v |])
                 Kill = series "kill"
                 Burden =
                     Array.init Tumour.outOfDomain.Length (fun i ->

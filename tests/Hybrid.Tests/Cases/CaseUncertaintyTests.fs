@@ -149,10 +149,17 @@ let tests =
                 |> List.map (fun part ->
                     match part.Model with
                     | CasePart.UncertaintyOf(name, dropout) ->
-                        let r: CasePart.PartResult<ModelTable.ModelRow> =
+                        let r: CasePart.PartResult<string> =
                             CasePart.uncertaintyResult s splits dropout part.Seed (trainerOf name)
 
-                        part, r
+                        // As a case's `runPart` does: the output's rows (noise variance, seconds).
+                        part,
+                        {
+                            r with
+                                Rows =
+                                    r.Uncertainty
+                                    |> Array.collect (UncertaintyRows.rows "synthetic" part.Model part.Seed)
+                        }
                     | other -> failtest $"not an uncertainty part: {other}")
 
             let readBack =
@@ -160,12 +167,12 @@ let tests =
                 |> List.map (fun (part, r) ->
                     let task = TaskSpec.create "synthetic" "tiny" part.Model part.Seed
 
-                    CasePartTasks.toResult "synthetic" id (fun _ -> [||]) task r
+                    CasePartTasks.toResult id id (fun _ -> [||]) task r
                     |> TaskResult.toJson
                     |> TaskResult.ofJson "memory"
-                    |> CasePartTasks.ofResult (fun row _ -> row))
+                    |> CasePartTasks.ofResult (fun name _ _ _ -> name))
 
-            let assemble (rs: (CasePart.Part * CasePart.PartResult<ModelTable.ModelRow>) list) =
+            let assemble (rs: (CasePart.Part * CasePart.PartResult<string>) list) =
                 CasePart.uncertainty s names (fun p -> rs |> List.find (fun (q, _) -> q = p) |> snd)
 
             let inMemory = assemble results

@@ -77,27 +77,17 @@ let tests =
         }
 
         test "OOD error of a case's table: one cell per hybrid row against the pure-ML rows, by per-seed MSE" {
-            let row name (seeds: float[]) : ModelTable.ModelRow = {
-                Name = name
-                Description = ""
-                TestMse = Array.average seeds
-                TrainMse = nan
-                TrainSeconds = 0.0
-                InferenceSeconds = 0.0
-                Epochs = 0
-                SeedTestMse = seeds
-                PhysicsResidual = nan
-                Parameters = [||]
-            }
-
             let cells =
-                Claims.oodOfRows "c" "test" [|
-                    row "hybrid (a)" [| 0.5; 0.55; 0.52 |]
-                    row "hybrid (b)" [| 0.95; 0.97; 0.93 |]
-                    row "fitted physics" [| 0.1; 0.1; 0.1 |]
-                    row "LSTM" [| 1.0; 1.0; 1.0 |]
-                    row "Transformer" [| 2.0; 2.0; 2.0 |]
-                |]
+                Claims.oodOfRows
+                    "c"
+                    "test"
+                    (TableRows.table [
+                        "hybrid (a)", [| 0.5; 0.55; 0.52 |]
+                        "hybrid (b)", [| 0.95; 0.97; 0.93 |]
+                        "fitted physics", [| 0.1; 0.1; 0.1 |]
+                        "LSTM", [| 1.0; 1.0; 1.0 |]
+                        "Transformer", [| 2.0; 2.0; 2.0 |]
+                    ])
 
             Expect.equal
                 (cells |> Array.map (fun c -> c.Verdict))

@@ -8,28 +8,16 @@ open Hybrid.Numerics
 open Hybrid.Models.Report
 open Hybrid.Models.Common
 
-let private row name mse seeds : ModelTable.ModelRow = {
-    Name = name
-    Description = ""
-    TestMse = mse
-    TrainMse = nan
-    TrainSeconds = 0.0
-    InferenceSeconds = 0.0
-    Epochs = 0
-    SeedTestMse = seeds
-    PhysicsResidual = nan
-    Parameters = [||]
-}
-
 [<Tests>]
 let tests =
     testList "Report.ModelTable" [
         test "the seed sentences count a hybrid's seeds that beat each reference" {
-            let rows = [|
-                row "physics prior" 2.0 [||]
-                row "hybrid (A)" 2.0 [| 1.5; 2.5; 2.0 |]
-                row "LSTM" 3.0 [| 3.0; 3.0; 3.0 |]
-            |]
+            let rows =
+                TableRows.table [
+                    "physics prior", [| 2.0 |]
+                    "hybrid (A)", [| 1.5; 2.5; 2.0 |]
+                    "LSTM", [| 3.0; 3.0; 3.0 |]
+                ]
 
             let lines = ModelTable.seedLines 1 [ "physics prior"; "missing row" ] rows
             Expect.equal lines.Length 2 "the seed count, then one line per hybrid and reference found"
@@ -48,11 +36,12 @@ let tests =
 
             // The control is the best pure-ML row here (geometric mean 1.0 against the LSTM's 2.0), so both the
             // claim sentence and the claims table must name it as the baseline; ratio 0.5 on every seed.
-            let rows = [|
-                row "hybrid (A)" 0.5 [| 0.5; 0.5; 0.5 |]
-                row ModelTable.NoPhysics 1.0 [| 0.9; 1.0; 1.0 / 0.9 |]
-                row "LSTM" 2.0 [| 2.0; 2.0; 2.0 |]
-            |]
+            let rows =
+                TableRows.table [
+                    "hybrid (A)", [| 0.5; 0.5; 0.5 |]
+                    ModelTable.NoPhysics, [| 0.9; 1.0; 1.0 / 0.9 |]
+                    "LSTM", [| 2.0; 2.0; 2.0 |]
+                ]
 
             let lines = ModelTable.claimLines "test" rows
             Expect.equal lines.Length 1 "one sentence per hybrid"
@@ -67,13 +56,13 @@ let tests =
         }
 
         test "what the physics adds: each hybrid's MSE ratio to the no-physics control, none without a control" {
-            let control = row ModelTable.NoPhysics 4.0 [| 4.0; 4.0 |]
+            let models = [
+                "hybrid (A)", [| 1.0; 1.0 |]
+                ModelTable.NoPhysics, [| 4.0; 4.0 |]
+                "LSTM", [| 2.0; 2.0 |]
+            ]
 
-            let rows = [|
-                row "hybrid (A)" 1.0 [| 1.0; 1.0 |]
-                control
-                row "LSTM" 2.0 [| 2.0; 2.0 |]
-            |]
+            let rows = TableRows.table models
 
             let lines = ModelTable.noPhysicsLines "test" rows
             Expect.equal lines.Length 1 "one line per hybrid"
@@ -82,22 +71,27 @@ let tests =
             Expect.stringContains lines[0] "95% CI 0.25–0.25" "its interval"
 
             let one =
-                ModelTable.noPhysicsLines "test" [|
-                    row "hybrid (A)" 1.0 [| 1.0 |]
-                    row ModelTable.NoPhysics 4.0 [| 4.0 |]
-                |]
+                ModelTable.noPhysicsLines
+                    "test"
+                    (TableRows.table [ "hybrid (A)", [| 1.0 |]; ModelTable.NoPhysics, [| 4.0 |] ])
 
             Expect.stringContains one[0] "is 0.25× that of" "one seed: the ratio of the MSEs"
             Expect.stringContains one[0] "no interval" "and says so"
-            Expect.isEmpty (ModelTable.noPhysicsLines "test" [| rows[0]; rows[2] |]) "no control row, no line"
+
+            Expect.isEmpty
+                (ModelTable.noPhysicsLines "test" (TableRows.table [ models[0]; models[2] ]))
+                "no control row, no line"
         }
 
         test "one seed: no per-seed sentence, the table shows the MSE alone" {
-            let rows = [| row "hybrid (A)" 1.25 [| 1.25 |]; row "physics" 2.0 [||] |]
+            let rows = TableRows.table [ "hybrid (A)", [| 1.25 |]; "physics", [| 2.0 |] ]
             Expect.equal (ModelTable.seedLines 2 [ "physics" ] rows).Length 1 "the seed count only"
             let table = ModelTable.markdown 2 rows
             Expect.stringContains table[2] "| hybrid (A) | 1.25 | — | — |" "no ± for one seed, no residual"
-            let spread = ModelTable.markdown 2 [| row "hybrid (A)" 2.0 [| 1.0; 3.0 |] |]
+
+            let spread =
+                ModelTable.markdown 2 (TableRows.table [ "hybrid (A)", [| 1.0; 3.0 |] ])
+
             Expect.stringContains spread[2] "2.00 ± 1.41 (2 seeds)" "mean ± sample sd"
         }
 

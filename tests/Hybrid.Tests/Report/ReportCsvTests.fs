@@ -25,18 +25,10 @@ let private inTempDir (f: string -> unit) =
     finally
         Directory.Delete(dir, true)
 
-let private row name mse seeds (pars: (string * float)[]) : ModelTable.ModelRow = {
-    Name = name
-    Description = "unused in the CSV files"
-    TestMse = mse
-    TrainMse = 0.125
-    TrainSeconds = 2.5
-    InferenceSeconds = 0.001
-    Epochs = 150
-    SeedTestMse = seeds
-    PhysicsResidual = nan
-    Parameters = pars
-}
+/// A model's rows for the shared table's CSV files: test MSE per seed, then train MSE 0.125, 2.5 s of training,
+/// 0.001 s of inference, 150 epochs and `pars` at its first seed.
+let private row name (seeds: float[]) (pars: (string * float)[]) =
+    (name, "unused in the CSV files"), TableRows.modelRows name seeds 0.125 2.5 0.001 150 pars
 
 /// The columns of the committed report files that hold text; every other column must read as numbers.
 let private textColumns =
@@ -72,10 +64,12 @@ let private committed () =
 let tests =
     testList "Report CSV files" [
         test "the shared model table's CSV files read back through the library's reader, names with commas whole" {
-            let rows = [|
-                row "prior (log-kill, fixed prior values)" 0.5 [| 0.25; 0.75 |] [| "D", 0.06; "ka (1/h), oral", 1.5 |]
-                row "a \"quoted\" name" 2.0 [||] [| "network weights", 97.0 |]
+            let models = [|
+                row "prior (log-kill, fixed prior values)" [| 0.25; 0.75 |] [| "D", 0.06; "ka (1/h), oral", 1.5 |]
+                row "a \"quoted\" name" [| 2.0 |] [| "network weights", 97.0 |]
             |]
+
+            let rows = ModelTable.table (Array.map fst models) (Array.collect snd models)
 
             inTempDir (fun dir ->
                 ModelTable.writeCsv dir "case" rows

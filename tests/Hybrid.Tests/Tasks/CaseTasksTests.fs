@@ -68,6 +68,15 @@ let private pkFromTasks =
              TaskResult.ofJson "memory" (TaskResult.toJson r)
              |> PharmacokineticsTasks.ofResult))
 
+/// `rows` with every wall time ("seconds", "inference_seconds") set to 0.
+let private stillRows (rows: Hybrid.Models.Common.ResultRow[]) =
+    rows
+    |> Array.map (fun r ->
+        if r.Metric = "seconds" || r.Metric = "inference_seconds" then
+            { r with Value = 0.0 }
+        else
+            r)
+
 /// `o` with every wall time set to 0 (the one thing allowed to differ between two runs).
 let private timeless (o: Pharmacokinetics.Outcome) : Pharmacokinetics.Outcome =
     let still (m: Pharmacokinetics.ModelResult) = {
@@ -81,6 +90,7 @@ let private timeless (o: Pharmacokinetics.Outcome) : Pharmacokinetics.Outcome =
             Models = Array.map still o.Models
             Ablation = Array.map still o.Ablation
             Uncertainty = o.Uncertainty |> Array.map (fun u -> { u with Seconds = 0.0 })
+            Rows = stillRows o.Rows
     }
 
 /// The section's markdown of `o` (its files into a temporary folder, deleted after).
@@ -121,6 +131,7 @@ let private tumourTimeless (o: Tumour.Outcome) : Tumour.Outcome =
             Models = Array.map still o.Models
             Ablation = Array.map still o.Ablation
             Uncertainty = o.Uncertainty |> Array.map (fun u -> { u with Seconds = 0.0 })
+            Rows = stillRows o.Rows
     }
 
 /// The tumour section's markdown of `o` (its files into a temporary folder, deleted after).
@@ -243,6 +254,16 @@ let tests =
 
             same "models" fromTasks.Models direct.Models
             same "ablation" fromTasks.Ablation direct.Ablation
+
+            // The rows the section's tables are computed from: the same rows in the same (plan) order, wall times aside.
+            let key (r: Hybrid.Models.Common.ResultRow) =
+                r.Case, r.Model, r.Split, r.Metric, r.Seed, bits r.Value
+
+            Expect.equal
+                (stillRows fromTasks.Rows |> Array.map key)
+                (stillRows direct.Rows |> Array.map key)
+                "the rows, wall times aside"
+
             Expect.equal fromTasks.Models.Length 7 "textbook, fitted and 5 network models"
             Expect.equal fromTasks.Ablation.Length 4 "the four ablation variants"
             Expect.equal fromTasks.Models[2].SeedTestMse.Length 2 "two seeds"
@@ -359,6 +380,24 @@ let tests =
                 fromTasks.Uncertainty.Length
                 25
                 "4 models' ensembles and the hybrid's MC dropout: validation, in and out of domain as trained, both recalibrated"
+
+            // The rows the section's tables are computed from: the same rows in the same (plan) order, wall times aside;
+            // every value bit for bit but the LSTM's and the transformer's, their ensemble members' included (to 1e-10,
+            // as above).
+            let key (r: Hybrid.Models.Common.ResultRow) =
+                r.Case, r.Model, r.Split, r.Metric, r.Seed
+
+            let rowsA, rowsB = stillRows fromTasks.Rows, stillRows direct.Rows
+            Expect.equal (Array.map key rowsA) (Array.map key rowsB) "the rows, wall times aside"
+
+            for a, b in Array.zip rowsA rowsB do
+                if a.Model.Contains "LSTM" || a.Model.Contains "Transformer" then
+                    Expect.isTrue
+                        (abs (a.Value - b.Value) <= 1e-10
+                         || (Double.IsNaN a.Value && Double.IsNaN b.Value))
+                        $"{key a}: {a.Value} against {b.Value}"
+                else
+                    Expect.equal (bits a.Value) (bits b.Value) $"{key a}: the value"
 
             sameCalibration fromTasks.Uncertainty direct.Uncertainty
 
