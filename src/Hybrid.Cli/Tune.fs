@@ -64,7 +64,7 @@ let run
                 |> Array.map (fun entry -> SweepFolder.readResult sweep entry.Id)
                 |> Array.toList
 
-            printfn "%s" (e.Assemble out key results)
+            printfn "%s" (e.Assemble out key results).Markdown
             eprintfn $"tune: wrote {TuningFile.path out s.Case}"
 
         0

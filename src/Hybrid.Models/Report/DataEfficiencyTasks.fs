@@ -57,4 +57,5 @@ let experiment: Experiment = {
                 (r.Task.Model, r.Task.Share.Value, r.Task.Seed),
                 (r.Rows |> Array.map (fun row -> row.Model, row.Value), r.Seconds))
             |> DataEfficiencyReport.assemble dir (quickOf key)
+            |> fun markdown -> Experiment.fromTasks markdown results
 }

@@ -85,5 +85,10 @@ let experiment: Experiment = {
     Run = fun _ t -> toResult t (EnergyBalance.runPart (settings t.Settings) { Model = t.Model; Seed = t.Seed })
     Assemble =
         fun dir key results ->
-            EnergyBalanceReport.write dir (EnergyBalance.assemble (settings key) (results |> List.map ofResult))
+            let o = EnergyBalance.assemble (settings key) (results |> List.map ofResult)
+
+            {
+                Markdown = EnergyBalanceReport.write dir o
+                Rows = Array.append o.Rows (UncertaintyRows.calibration Name o.Uncertainty)
+            }
 }

@@ -177,5 +177,10 @@ let experiment: Experiment = {
             toResult t (Lorenz96.runPart (settings t.Settings) { Model = t.Model; Seed = t.Seed })
     Assemble =
         fun dir key results ->
-            Lorenz96Report.write dir (Lorenz96.assemble (settings key) (results |> List.map ofResult))
+            let o = Lorenz96.assemble (settings key) (results |> List.map ofResult)
+
+            {
+                Markdown = Lorenz96Report.write dir o
+                Rows = Array.append o.Rows (UncertaintyRows.calibration Name o.Uncertainty)
+            }
 }

@@ -95,5 +95,10 @@ let experiment: Experiment = {
     Run = fun _ t -> toResult t (Pharmacokinetics.runPart (settings t.Settings) { Model = t.Model; Seed = t.Seed })
     Assemble =
         fun dir key results ->
-            PharmacokineticsReport.write dir (Pharmacokinetics.assemble (settings key) (results |> List.map ofResult))
+            let o = Pharmacokinetics.assemble (settings key) (results |> List.map ofResult)
+
+            {
+                Markdown = PharmacokineticsReport.write dir o
+                Rows = Array.append o.Rows (UncertaintyRows.calibration Name o.Uncertainty)
+            }
 }

@@ -85,5 +85,10 @@ let experiment: Experiment = {
     Run = fun _ t -> toResult t (PredatorPrey.runPart (settings t.Settings) { Model = t.Model; Seed = t.Seed })
     Assemble =
         fun dir key results ->
-            PredatorPreyReport.write dir (PredatorPrey.assemble (settings key) (results |> List.map ofResult))
+            let o = PredatorPrey.assemble (settings key) (results |> List.map ofResult)
+
+            {
+                Markdown = PredatorPreyReport.write dir o
+                Rows = Array.append o.Rows (UncertaintyRows.calibration Name o.Uncertainty)
+            }
 }

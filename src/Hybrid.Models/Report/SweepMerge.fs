@@ -56,8 +56,7 @@ let merge (folder: string) (dir: string) (partial: bool) : string =
                     tasks |> Array.map (fun t -> SweepFolder.readResult folder t.Id) |> Array.toList
 
                 eprintfn $"merge: {e.Title} ({tasks.Length} tasks)"
-                Experiment.writeResults e.Name dir results
-                e.Assemble dir key results
+                Experiment.assemble e dir key results
             else
                 let lacking =
                     tasks |> Array.filter (fun t -> t.State <> SweepStatus.Done) |> Array.length

@@ -103,5 +103,11 @@ let experiment: Experiment = {
             |> List.map (fun p -> TaskSpec.create Name key p.Model p.Seed)
     Run = fun _ t -> toResult t (Tumour.runPart (settings t.Settings) { Model = t.Model; Seed = t.Seed })
     Assemble =
-        fun dir key results -> TumourReport.write dir (Tumour.assemble (settings key) (results |> List.map ofResult))
+        fun dir key results ->
+            let o = Tumour.assemble (settings key) (results |> List.map ofResult)
+
+            {
+                Markdown = TumourReport.write dir o
+                Rows = Array.append o.Rows (UncertaintyRows.calibration Name o.Uncertainty)
+            }
 }

@@ -5,6 +5,16 @@ open System.Diagnostics
 open Hybrid
 open Hybrid.Models.Common
 
+/// A report section built from its tasks' results: its markdown, and every number it shows as long-format rows
+/// (the tasks' rows and what the section derives from them, e.g. a physics residual computed over seeds or a
+/// calibration metric computed from ensemble members), which go to `<name>-results.csv`.
+type Section = {
+    /// The section's markdown.
+    Markdown: string
+    /// Every number of the section as rows.
+    Rows: ResultRow[]
+}
+
 /// A case study or experiment of the report as tasks: the one code path of an in-process run and a distributed
 /// one (a sweep). `Tasks` plans, `Run` computes one task (in any process, in any order), `Assemble` builds the
 /// report section from the results.
@@ -19,9 +29,9 @@ type Experiment = {
     /// `files/<id>/`, copied next to summary.md by the merge); most tasks return rows only. The returned result's
     /// id, task and wall time are set by `Experiment.run`.
     Run: string -> TaskSpec -> TaskResult
-    /// Writes the section's files into the report folder (first argument) and returns its markdown, from the
-    /// results of every task of `Tasks settings` (third argument, in plan order) under the settings key (second).
-    Assemble: string -> string -> TaskResult list -> string
+    /// Writes the section's files into the report folder (first argument) and returns its markdown and rows, from
+    /// the results of every task of `Tasks settings` (third argument, in plan order) under the settings key (second).
+    Assemble: string -> string -> TaskResult list -> Section
 }
 
 /// Running and assembling experiments.
@@ -79,21 +89,31 @@ module Experiment =
                         Split = $"{row.Split}, share {text}"
                 }))
 
-    /// Writes every row of `results` (`resultRows`) into `dir`/`<name>-results.csv` in long format
-    /// (`ResultRow.writeCsv`: case, model, split, metric, seed, value), the same rows the tasks' result files carry;
-    /// writes nothing where the tasks carry no rows (a section run as one task).
-    let writeResults (name: string) (dir: string) (results: TaskResult list) : unit =
-        let rows = resultRows results
-
+    /// Writes `rows` (a section's, `Section.Rows`) into `dir`/`<name>-results.csv` in long format
+    /// (`ResultRow.writeCsv`: case, model, split, metric, seed, value); writes nothing where there are none.
+    let writeResults (name: string) (dir: string) (rows: ResultRow[]) : unit =
         if rows.Length > 0 then
             ResultRow.writeCsv (IO.Path.Combine(dir, resultsFile name)) rows
 
-    /// The section of `e` run in this process: every task one after another (files into `dir`), its rows into
-    /// `<name>-results.csv` (`writeResults`), then `Assemble` into `dir`.
+    /// Assembles the section of `e` from `results` into `dir` (`Assemble`), writes its rows into
+    /// `<name>-results.csv` (`writeResults`) and returns its markdown: what an in-process run and a sweep's merge
+    /// both do. Initialises the engine first: a merge process runs no task, and assembling may use tensors (the
+    /// calibration of ensemble members' outputs).
+    let assemble (e: Experiment) (dir: string) (settings: string) (results: TaskResult list) : string =
+        Engine.init ()
+        let section = e.Assemble dir settings results
+        writeResults e.Name dir section.Rows
+        section.Markdown
+
+    /// The section of `e` run in this process: every task one after another (files into `dir`), then `assemble`.
     let inProcess (e: Experiment) (dir: string) (settings: string) : string =
-        let results = e.Tasks settings |> List.map (run e dir)
-        writeResults e.Name dir results
-        e.Assemble dir settings results
+        e.Tasks settings |> List.map (run e dir) |> assemble e dir settings
+
+    /// A section whose rows are its tasks' rows as they are (`resultRows`): for experiments that derive no number.
+    let fromTasks (markdown: string) (results: TaskResult list) : Section = {
+        Markdown = markdown
+        Rows = resultRows results
+    }
 
     /// The settings key of a `--quick` flag: "quick" or "full".
     let settingsKey (quick: bool) = if quick then "quick" else "full"

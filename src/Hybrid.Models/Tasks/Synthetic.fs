@@ -122,5 +122,5 @@ let experiment: Experiment = {
     Title = "synthetic"
     Tasks = tasks
     Run = run
-    Assemble = assemble
+    Assemble = fun dir key results -> Experiment.fromTasks (assemble dir key results) results
 }

@@ -57,3 +57,45 @@ let ofResult (r: TaskResult) : CaseUncertainty.Output =
         NoiseVariance = value "noise_variance"
         Seconds = value "seconds"
     }
+
+let private calibrationMetrics: (string * (CaseUncertainty.MethodResult -> float)) list = [
+    "ece", fun m -> m.Calibration.Ece
+    "ece_lower", fun m -> m.EceInterval.Lower
+    "ece_upper", fun m -> m.EceInterval.Upper
+    "variance_scale", fun m -> m.VarianceScale
+    "coverage50", fun m -> m.Coverage50
+    "coverage90", fun m -> m.Coverage90
+    "nll", fun m -> m.Nll
+    "crps", fun m -> m.Crps
+    "rmse", fun m -> m.Rmse
+    "mean_std", fun m -> m.MeanStd
+    "noise_std", fun m -> m.NoiseStd
+    "model_std", fun m -> m.ModelStd
+    "model_coverage90", fun m -> m.ModelCoverage90
+    "points", fun m -> float m.Points
+    "seconds", fun m -> m.Seconds
+]
+
+/// The calibration results of a case's uncertainty experiment (what its `assemble` computes from the member tasks'
+/// outputs) as rows of `case`: model "model|method", with "|recalibrated" after variance scaling; split the
+/// split's name; one row per metric (ECE with its bootstrap bounds, variance scale, coverage of the 50% and 90%
+/// intervals, NLL, CRPS, RMSE, mean predictive σ, noise σ, model σ, the model spread's 90% coverage, points,
+/// seconds); seed 0. They go to the section's `<case>-results.csv` with the tasks' rows.
+let calibration (case: string) (results: CaseUncertainty.MethodResult[]) : ResultRow[] = [|
+    for m in results do
+        let model =
+            if m.VarianceScale = 1.0 then
+                $"{m.Model}|{m.Method}"
+            else
+                $"{m.Model}|{m.Method}|recalibrated"
+
+        for metric, value in calibrationMetrics ->
+            {
+                Case = case
+                Model = model
+                Split = m.Split
+                Metric = metric
+                Seed = 0
+                Value = value m
+            }
+|]

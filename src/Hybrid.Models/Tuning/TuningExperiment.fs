@@ -192,5 +192,5 @@ let experiment (search: Search) (trials: int) : Experiment = {
                 ]
                 chosen
 
-            summary search path chosen
+            Experiment.fromTasks (summary search path chosen) results
 }

@@ -407,27 +407,44 @@ let tests =
                 "the section, wall times aside"
         }
 
-        test "tumour: the section's files keep the long-format results file beside the wide error table" {
-            let s = TumourTasks.settings "tiny"
-            let results = tumourResults.Force()
+        test "tumour: the section's results file holds every task's row and the calibration rows it derives" {
+            // In plan order, as a merge reads them (`tumourResults` is reversed).
+            let results = tumourResults.Force() |> List.rev
             let dir = Path.Combine(Path.GetTempPath(), $"tumour-files-{Guid.NewGuid()}")
             Directory.CreateDirectory dir |> ignore
 
             try
-                // As `Experiment.inProcess` and the sweep's merge do: the rows first, then the section's own files.
-                Experiment.writeResults TumourTasks.Name dir results
-                TumourReport.write dir (Tumour.assemble s (tumourFromTasks.Force())) |> ignore
+                // As `Experiment.inProcess` and the sweep's merge do: assemble, then the section's rows to the file.
+                Experiment.assemble TumourTasks.experiment dir "tiny" results |> ignore
 
                 let key (r: Hybrid.Models.Common.ResultRow) =
                     r.Case, r.Model, r.Split, r.Metric, r.Seed, bits r.Value
 
                 let written =
                     Hybrid.Models.Common.ResultRow.readCsv (Path.Combine(dir, Experiment.resultsFile TumourTasks.Name))
+                    |> Array.map key
 
-                Expect.equal
-                    (Array.map key written)
-                    (Array.map key (Experiment.resultRows results))
-                    "tumour-results.csv: every task's rows"
+                // Every task's row is there, unchanged (the tumour's tables read the rows as the tasks wrote them).
+                let taskRows = Experiment.resultRows results |> Array.map key
+                Expect.equal written[.. taskRows.Length - 1] taskRows "the tasks' rows first, as written"
+
+                // Then the calibration rows the section computed from the ensemble members' outputs: the ECE of the
+                // hybrid's deep ensemble on each split it shows, the same values as the assembled outcome's.
+                let o = Tumour.assemble (TumourTasks.settings "tiny") (tumourFromTasks.Force())
+                let ensembles = o.Uncertainty |> Array.filter (fun m -> m.Model = "hybrid")
+                Expect.isNonEmpty ensembles "the hybrid's calibration results"
+
+                for m in ensembles do
+                    let model =
+                        if m.VarianceScale = 1.0 then
+                            $"hybrid|{m.Method}"
+                        else
+                            $"hybrid|{m.Method}|recalibrated"
+
+                    Expect.contains
+                        written
+                        (TumourTasks.Name, model, m.Split, "ece", 0, bits m.Calibration.Ece)
+                        $"{model} on {m.Split}: its ECE"
 
                 Expect.isTrue (File.Exists(Path.Combine(dir, "tumour-errors.csv"))) "the wide error table"
             finally

@@ -159,7 +159,7 @@ let tests =
                     Rows = Array.append r.Rows [| odd |]
             }
 
-            Experiment.writeResults "case" folder [ result ]
+            Experiment.writeResults "case" folder (Experiment.resultRows [ result ])
             Expect.equal (Experiment.resultsFile "case") "case-results.csv" "file name"
             let back = ResultRow.readCsv path
             Expect.equal back.Length 3 "three rows"
@@ -188,7 +188,7 @@ let tests =
             Expect.stringContains (raises (fun () -> ResultRow.readCsv path |> ignore)) "has no column 'seed'" "column"
             // Tasks without rows (a section run as one task) write no file.
             File.Delete path
-            Experiment.writeResults "case" folder [ { r with Rows = [||] } ]
+            Experiment.writeResults "case" folder (Experiment.resultRows [ { r with Rows = [||] } ])
             Expect.isFalse (File.Exists path) "no rows, no file"
             Directory.Delete(folder, true)
         }
