@@ -379,14 +379,14 @@ let tests =
 
             Expect.stringContains
                 out
-                "12 tasks"
-                "physics, 2 seeds of 5 networks (hybrid, no-physics control, LSTM, transformer, PINN), uncertainty"
+                "20 tasks"
+                "physics, 2 seeds of 5 networks (hybrid, no-physics control, LSTM, transformer, PINN), uncertainty: 2 members of 4 models and the hybrid's MC dropout"
 
             let code, _, err = hybrid 300 [] [ "sweep"; "run"; folder; "--on"; "local:2" ]
             Expect.equal code 0 $"run: {err}"
-            // Two worker processes ran the 12 tasks, and each task's log holds its own output and no other's.
+            // Two worker processes ran the 20 tasks, and each task's log holds its own output and no other's.
             let logs = Path.Combine(folder, "logs")
-            Expect.equal (Directory.GetFiles(logs, "worker-*.log").Length) 2 "two workers for twelve tasks"
+            Expect.equal (Directory.GetFiles(logs, "worker-*.log").Length) 2 "two workers for twenty tasks"
             let plan = SweepStatus.read folder
 
             for e in plan do
@@ -424,7 +424,7 @@ let tests =
                     hybrid 60 [] [ "sweep"; "run"; folder; "--on"; "slurm"; "--dry-run"; "--limit"; "3" ]
 
                 Expect.equal code 0 "dry run"
-                Expect.stringContains out "#SBATCH --array=0-11%3\n#SBATCH --cpus-per-task=1" "the array of 12 tasks"
+                Expect.stringContains out "#SBATCH --array=0-19%3\n#SBATCH --cpus-per-task=1" "the array of 20 tasks"
                 Expect.stringContains out "sbatch --parsable --dependency=afterany:<array job id>" "the merge job"
                 Expect.isFalse (Directory.Exists(Path.Combine(folder, "results"))) "nothing ran"
 
@@ -432,7 +432,7 @@ let tests =
                     hybrid 300 slurmConf [ "sweep"; "run"; folder; "--on"; "slurm"; "--limit"; "3" ]
 
                 Expect.equal code 0 $"run: {err}"
-                Expect.stringContains err "sweep: 12/12 done, 0 running, 0 failed" "progress to the end"
+                Expect.stringContains err "sweep: 20/20 done, 0 running, 0 failed" "progress to the end"
                 // The merge job wrote the report.
                 Expect.isTrue (File.Exists(Path.Combine(folder, "report", "summary.md"))) "merged by the merge job"
                 expectSameFiles (Path.Combine(folder, "report"))

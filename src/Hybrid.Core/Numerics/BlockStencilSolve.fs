@@ -30,7 +30,7 @@ module internal BlockStencilSolve =
         use _ = torch.no_grad ()
         let res = BlockStencil.apply { m with Values = a } x - r
         let norm (v: torch.Tensor) = v.abs().amax ([| 1L; 2L |])
-        (norm res / norm(r).clamp_min (1e-300)).max().ToDouble()
+        (norm res / withScalar 1e-300 (fun s -> (norm r).clamp_min s)).max().ToDouble()
 
     /// The solver of a 1-D layout (blocks ordered itself, +x, −x): one block cyclic tridiagonal solve per
     /// trajectory. Raises when the residual exceeds 1e-8 (float64; 1e-3 in float32) of the right-hand side, which
@@ -97,7 +97,7 @@ module internal BlockStencilSolve =
 
             let dot (x: torch.Tensor) (y: torch.Tensor) = (x * y).sum ([| 1L; 2L |])
             let norms (v: torch.Tensor) = (dot v v).sqrt ()
-            let target = (tolerance .* norms b).clamp_min (1e-300)
+            let target = withScalar 1e-300 (fun s -> (tolerance .* norms b).clamp_min s)
             // Per-trajectory scalars as [B; 1; 1] to scale [B; Cells; n].
             let column (s: torch.Tensor) = s.reshape ([| -1L; 1L; 1L |])
 
@@ -127,7 +127,7 @@ module internal BlockStencilSolve =
                 let live = column (active ())
                 let rho = dot shadow r
                 let beta = (rho / zeroAsOne rhoOld) * (alpha / zeroAsOne omega)
-                p <- r + column beta * (p - column omega * v)
+                p <- r .+ column beta * (p - column omega * v)
                 let pHat = precondition p
                 v <- BlockStencil.apply m pHat
                 let curvature = dot shadow v
@@ -144,8 +144,8 @@ module internal BlockStencilSolve =
                 let sHat = precondition s
                 let t = BlockStencil.apply m sHat
                 omega <- dot t s / zeroAsOne (dot t t)
-                let update = column alpha * pHat + column omega * sHat
-                x <- torch.where (live, x + update, x)
+                let update = column alpha * pHat .+ column omega * sHat
+                x <- torch.where (live, x .+ update, x)
                 r <- torch.where (live, s - column omega * t, r)
                 rhoOld <- rho
                 iterations <- iterations + 1

@@ -108,9 +108,10 @@ module internal ImplicitSolve =
         let k = m.Columns.shape[1]
 
         let identity =
-            torch
-                .zeros([| int64 m.Size; k |], dtype = like.dtype, device = like.device)
-                .index_fill_ (1L, torch.tensor ([| 0L |], device = like.device), 1.0)
+            withScalar 1.0 (fun one ->
+                torch
+                    .zeros([| int64 m.Size; k |], dtype = like.dtype, device = like.device)
+                    .index_fill_ (1L, torch.tensor ([| 0L |], device = like.device), one))
 
         let zero =
             torch.zeros (Array.append [| 1L |] spatial, dtype = like.dtype, device = like.device)

@@ -75,8 +75,8 @@ module internal StencilSolve =
             use _ = torch.no_grad ()
             let m = { layout with Values = a }
             let inverseDiagonal = a.select(1L, 0L).reciprocal().unsqueeze 0L
-            let norms (v: torch.Tensor) = v.square().sum(1L).sqrt ()
-            let target = (tolerance .* norms b).clamp_min (1e-300)
+            let norms (v: torch.Tensor) = (square v).sum(1L).sqrt ()
+            let target = withScalar 1e-300 (fun s -> (tolerance .* norms b).clamp_min s)
             let mutable x = b.clone ()
             let mutable r = b - StencilMatrix.apply m x
             let mutable z = r * inverseDiagonal
@@ -107,11 +107,11 @@ module internal StencilSolve =
                     )
 
                 let alpha = (rz / curvature).unsqueeze 1L
-                x <- x + alpha * p
+                x <- x .+ alpha * p
                 r <- r - alpha * ap
                 z <- r * inverseDiagonal
                 let next = (r * z).sum (1L)
-                p <- z + (next / rz).unsqueeze 1L * p
+                p <- z .+ (next / rz).unsqueeze 1L * p
                 rz <- next
                 iterations <- iterations + 1
 
