@@ -2,7 +2,7 @@
 /// ensemble of each compared model — the case's hybrid and its pure-ML baselines alike (members trained from
 /// different network seeds) — and MC dropout where the model has a dropout network (many stochastic passes),
 /// each turned into a Gaussian predictive distribution per test value, with the aleatoric noise variance
-/// estimated from the training residuals added; then coverage of central intervals, ECE with a bootstrap
+/// estimated from the training residuals added; then coverage of central intervals, ECE with a basic bootstrap
 /// interval, NLL and CRPS on every split the case evaluates (test, out of domain), before and after
 /// recalibration by variance scaling fitted on a validation split.
 module Hybrid.Models.Common.CaseUncertainty
@@ -81,8 +81,8 @@ type MethodResult = {
     VarianceScale: float
     /// Coverage at `Uncertainty.defaultLevels` (0.1 … 0.9) and the ECE.
     Calibration: Calibration
-    /// The ECE with its 95% percentile-bootstrap interval over the values (`Statistics.bootstrap`, 200
-    /// resamples, seeded).
+    /// The ECE's bias-corrected estimate with its 95% basic-bootstrap interval over the values
+    /// (`Statistics.basicBootstrap`, 200 resamples, seeded, clipped at 0); `Calibration.Ece` is the plug-in value.
     EceInterval: Statistics.Interval
     /// Observed coverage of the central 50% interval.
     Coverage50: float
@@ -123,8 +123,10 @@ let internal withNoise (noiseVariance: float) (p: Predictive) : Predictive =
 /// Resamples of the ECE's bootstrap interval.
 let private eceResamples = 200
 
-/// The ECE of `p` against the finite targets, with its 95% percentile-bootstrap interval over those values
-/// (resampled with replacement, seed 0: the same predictions give the same interval).
+/// The ECE of `p` against the finite targets, bias-corrected, with its 95% basic-bootstrap interval over those
+/// values (resampled with replacement, seed 0: the same predictions give the same interval; clipped at 0). The
+/// plug-in ECE is biased upward (sampling noise in the observed coverages only adds to |coverage − level|), so
+/// its percentile interval often lies wholly above it; the basic bootstrap removes the estimated bias.
 let internal eceInterval (p: Predictive) (target: torch.Tensor) : Statistics.Interval =
     use _ = torch.no_grad ()
     let ok = torch.isfinite target
@@ -134,7 +136,7 @@ let internal eceInterval (p: Predictive) (target: torch.Tensor) : Statistics.Int
 
     let n = int y.shape[0]
 
-    Statistics.bootstrap 0.95 eceResamples 0 n (fun indices ->
+    Statistics.basicBootstrap 0.95 eceResamples 0 n 0.0 (fun indices ->
         use _ = torch.NewDisposeScope()
         let i = torch.tensor (indices |> Array.map int64)
 

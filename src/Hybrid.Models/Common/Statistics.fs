@@ -1,6 +1,7 @@
 /// The statistics of the report's comparisons, one rule for every case and for the quick and the full settings:
 /// a two-sided Student-t interval of a mean over seeds, the ratio of two models' errors from log-MSE differences
-/// paired by seed, the verdict on a claim of "at least X% lower error", and a percentile bootstrap interval.
+/// paired by seed, the verdict on a claim of "at least X% lower error", and percentile and basic (bias-corrected)
+/// bootstrap intervals.
 module Hybrid.Models.Common.Statistics
 
 open System
@@ -125,18 +126,17 @@ let verdict (reductionPercent: float) (ratio: Interval) : Verdict =
 
     verdictAt (1.0 - reductionPercent / 100.0) ratio
 
-/// A percentile bootstrap interval at `level` of `statistic` over `n` items: `resamples` resamples of the item
-/// indices drawn with replacement from a generator seeded with `seed` (the same seed gives the same interval);
-/// the estimate is the statistic of all items in order.
-let bootstrap (level: float) (resamples: int) (seed: int) (n: int) (statistic: int[] -> float) : Interval =
-    checkLevel "bootstrap" level
+/// The sorted statistics of `resamples` resamples of `n` item indices drawn with replacement from a generator
+/// seeded with `seed`, and the function giving their `p`-quantile (linear interpolation between order statistics).
+let private resampled (name: string) (level: float) (resamples: int) (seed: int) (n: int) (statistic: int[] -> float) =
+    checkLevel name level
 
     if n < 2 then
-        refuse $"Statistics.bootstrap: n = {n}; resampling needs at least 2 items."
+        refuse $"Statistics.{name}: n = {n}; resampling needs at least 2 items."
 
     if resamples < 100 then
         refuse
-            $"Statistics.bootstrap: resamples = {resamples}; a percentile interval needs at least 100 (1,000 or more for 95%%)."
+            $"Statistics.{name}: resamples = {resamples}; a bootstrap interval needs at least 100 (1,000 or more for 95%%)."
 
     let random = Random seed
 
@@ -144,16 +144,51 @@ let bootstrap (level: float) (resamples: int) (seed: int) (n: int) (statistic: i
         Array.init resamples (fun _ -> statistic (Array.init n (fun _ -> random.Next n)))
         |> Array.sort
 
-    let at (p: float) =
+    let quantile (p: float) =
         let position = p * float (resamples - 1)
         let lo = int (floor position)
         let hi = min (resamples - 1) (lo + 1)
         draws[lo] + (position - float lo) * (draws[hi] - draws[lo])
 
+    draws, quantile
+
+/// A percentile bootstrap interval at `level` of `statistic` over `n` items: `resamples` resamples of the item
+/// indices drawn with replacement from a generator seeded with `seed` (the same seed gives the same interval);
+/// the estimate is the statistic of all items in order. Right for a statistic without bias (a mean); for a biased
+/// one use `basicBootstrap`.
+let bootstrap (level: float) (resamples: int) (seed: int) (n: int) (statistic: int[] -> float) : Interval =
+    let _, quantile = resampled "bootstrap" level resamples seed n statistic
+
     {
         Estimate = statistic (Array.init n id)
-        Lower = at ((1.0 - level) / 2.0)
-        Upper = at ((1.0 + level) / 2.0)
+        Lower = quantile ((1.0 - level) / 2.0)
+        Upper = quantile ((1.0 + level) / 2.0)
+        Level = level
+        Count = n
+    }
+
+/// The basic (reflected) bootstrap at `level` of a statistic that is biased and bounded below by `least`, such as
+/// the ECE (a mean of absolute deviations: sampling noise alone makes it positive, so the plug-in value θ̂ lies
+/// above the true one and its resamples θ* lie above θ̂ again; a percentile interval then often misses θ̂). The
+/// bias is estimated by mean(θ*) − θ̂ and removed: the estimate is 2θ̂ − mean(θ*), the interval
+/// [2θ̂ − q(1 − α/2), 2θ̂ − q(α/2)] (q the quantiles of θ*), each clipped at `least` (Efron and Tibshirani 1993,
+/// ch. 10 and 13). Resamples as `bootstrap`.
+let basicBootstrap
+    (level: float)
+    (resamples: int)
+    (seed: int)
+    (n: int)
+    (least: float)
+    (statistic: int[] -> float)
+    : Interval =
+    let draws, quantile = resampled "basicBootstrap" level resamples seed n statistic
+    let plugIn = statistic (Array.init n id)
+    let reflect (v: float) = max least (2.0 * plugIn - v)
+
+    {
+        Estimate = reflect (Array.average draws)
+        Lower = reflect (quantile ((1.0 + level) / 2.0))
+        Upper = reflect (quantile ((1.0 - level) / 2.0))
         Level = level
         Count = n
     }

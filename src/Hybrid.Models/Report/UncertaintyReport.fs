@@ -58,15 +58,15 @@ let chart (dir: string) (case: string) (results: CaseUncertainty.MethodResult[])
 
 /// The markdown table of the results (`digits` after the point for NLL, CRPS, RMSE and spreads).
 let table (digits: int) (results: CaseUncertainty.MethodResult[]) : string list = [
-    "| model | method | σ scale | split | values | ECE [95% CI] | 50% coverage | 90% coverage | NLL | CRPS | RMSE | predictive σ | noise σ | model σ | 90% coverage, model σ alone |"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| model | method | σ scale | split | values | ECE | ECE bias-corrected [95% CI] | 50% coverage | 90% coverage | NLL | CRPS | RMSE | predictive σ | noise σ | model σ | 90% coverage, model σ alone |"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for r in results do
         let f (x: float) =
             x.ToString($"F{digits}", System.Globalization.CultureInfo.InvariantCulture)
 
         let e = r.EceInterval
 
-        $"| {r.Model} | {r.Method} | {r.VarianceScale:F2} | {r.Split} | {r.Points} | {r.Calibration.Ece:F3} [{e.Lower:F3}, {e.Upper:F3}] | {r.Coverage50:F2} | {r.Coverage90:F2} | {r.Nll:F2} | {f r.Crps} | {f r.Rmse} | {f r.MeanStd} | {f r.NoiseStd} | {f r.ModelStd} | {r.ModelCoverage90:F2} |"
+        $"| {r.Model} | {r.Method} | {r.VarianceScale:F2} | {r.Split} | {r.Points} | {r.Calibration.Ece:F3} | {e.Estimate:F3} [{e.Lower:F3}, {e.Upper:F3}] | {r.Coverage50:F2} | {r.Coverage90:F2} | {r.Nll:F2} | {f r.Crps} | {f r.Rmse} | {f r.MeanStd} | {f r.NoiseStd} | {f r.ModelStd} | {r.ModelCoverage90:F2} |"
 ]
 
 /// Generated sentences: each method's verdict per split, and which method has the lower ECE and CRPS.
@@ -74,7 +74,7 @@ let sentences (results: CaseUncertainty.MethodResult[]) : string list = [
     for r in results do
         let verdict = CaseUncertainty.confidence Tolerance r.Calibration
 
-        $"- {label r}: {verdict} (its 50%% intervals cover {100.0 * r.Coverage50:F0}%% and its 90%% intervals {100.0 * r.Coverage90:F0}%% of {r.Points} values; ECE {r.Calibration.Ece:F3}, 95%% CI {r.EceInterval.Lower:F3}–{r.EceInterval.Upper:F3})."
+        $"- {label r}: {verdict} (its 50%% intervals cover {100.0 * r.Coverage50:F0}%% and its 90%% intervals {100.0 * r.Coverage90:F0}%% of {r.Points} values; ECE {r.Calibration.Ece:F3}, bias-corrected {r.EceInterval.Estimate:F3}, 95%% CI {r.EceInterval.Lower:F3}–{r.EceInterval.Upper:F3})."
 
         if r.VarianceScale = 1.0 then
             let share = 100.0 * r.ModelStd * r.ModelStd / (r.MeanStd * r.MeanStd)
@@ -148,7 +148,7 @@ let section (dir: string) (case: string) (setup: string) (digits: int) (results:
             "### Uncertainty: deep ensembles and MC dropout"
             ""
             setup
-            + $" Both predictive distributions are Gaussian; the aleatoric noise variance (the training residuals' mean square) is added to the model spread. Recalibrated rows (σ scale ≠ 1) multiply every predictive σ by the variance-scaling factor √(mean z²) of the split “{CaseUncertainty.Validation}” (data held out of every model's training, described in the setup), fitted there per model and method and applied to the other splits. The ECE's interval is a 95%% percentile bootstrap over the values (200 resamples). A method is called over-confident when its intervals cover less than their nominal level on average over 10%%–90%% (by more than {Tolerance:F2}), under-confident when they cover more. Coverage per level: `{case}-calibration.csv`."
+            + $" Both predictive distributions are Gaussian; the aleatoric noise variance (the training residuals' mean square) is added to the model spread. Recalibrated rows (σ scale ≠ 1) multiply every predictive σ by the variance-scaling factor √(mean z²) of the split “{CaseUncertainty.Validation}” (data held out of every model's training, described in the setup), fitted there per model and method and applied to the other splits. The ECE (expected calibration error: the mean over levels of |coverage − level|) is biased upward, since sampling noise in the observed coverages only adds to it; the table gives the plug-in value and the bias-corrected one with its 95%% basic-bootstrap interval over the values (200 resamples: estimate 2·ECE − mean of the resampled ECEs, interval reflected likewise, clipped at 0). A method is called over-confident when its intervals cover less than their nominal level on average over 10%%–90%% (by more than {Tolerance:F2}), under-confident when they cover more. Coverage per level: `{case}-calibration.csv`."
             ""
             yield! table digits results
             ""

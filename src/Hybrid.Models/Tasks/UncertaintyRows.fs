@@ -60,6 +60,7 @@ let ofResult (r: TaskResult) : CaseUncertainty.Output =
 
 let private calibrationMetrics: (string * (CaseUncertainty.MethodResult -> float)) list = [
     "ece", fun m -> m.Calibration.Ece
+    "ece_corrected", fun m -> m.EceInterval.Estimate
     "ece_lower", fun m -> m.EceInterval.Lower
     "ece_upper", fun m -> m.EceInterval.Upper
     "variance_scale", fun m -> m.VarianceScale
@@ -78,7 +79,7 @@ let private calibrationMetrics: (string * (CaseUncertainty.MethodResult -> float
 
 /// The calibration results of a case's uncertainty experiment (what its `assemble` computes from the member tasks'
 /// outputs) as rows of `case`: model "model|method", with "|recalibrated" after variance scaling; split the
-/// split's name; one row per metric (ECE with its bootstrap bounds, variance scale, coverage of the 50% and 90%
+/// split's name; one row per metric (ECE, its bias-corrected value with its basic-bootstrap bounds, variance scale, coverage of the 50% and 90%
 /// intervals, NLL, CRPS, RMSE, mean predictive σ, noise σ, model σ, the model spread's 90% coverage, points,
 /// seconds); seed 0. They go to the section's `<case>-results.csv` with the tasks' rows.
 let calibration (case: string) (results: CaseUncertainty.MethodResult[]) : ResultRow[] = [|

@@ -153,7 +153,11 @@ let tests =
 
             let c = Claims.calibrated "c" rows |> Array.exactlyOne
             Expect.equal c.Verdict Claims.Verdict.Holds "[0.02, 0.04] ≤ 0.05"
-            Expect.stringContains c.Detail "ECE 0.030 [0.020, 0.040]" "the hybrid's best, not the LSTM's"
+
+            Expect.stringContains
+                c.Detail
+                "ECE 0.030, bias-corrected 0.030 [0.020, 0.040]"
+                "the hybrid's best, not the LSTM's"
 
             Expect.equal
                 (Claims.calibrated "c" [| uncertaintyRow "hybrid" "test" 0.08 0.06 0.1 |]
@@ -191,12 +195,12 @@ let tests =
 
             Expect.stringContains
                 withRecalibration.Detail
-                "recalibrated (σ × 1.50) on test: ECE 0.010 [0.000, 0.020]"
+                "recalibrated (σ × 1.50) on test: ECE 0.010, bias-corrected 0.010 [0.000, 0.020]"
                 "the recalibrated row, not the one as trained"
 
             Expect.stringContains
                 withRecalibration.Detail
-                "best baseline LSTM deep ensemble (M = 5): ECE 0.040 [0.030, 0.060]"
+                "best baseline LSTM deep ensemble (M = 5): ECE 0.040, bias-corrected 0.040 [0.030, 0.060]"
                 "the baselines after recalibration"
 
             let splits =

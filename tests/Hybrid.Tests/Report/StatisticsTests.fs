@@ -115,6 +115,40 @@ let tests =
             Expect.notEqual (Statistics.bootstrap 0.95 4000 12 xs.Length mean) b "another seed, another interval"
         }
 
+        // The plug-in variance (divisor n) is biased by −σ²/n, and its resamples' mean is (n − 1)/n of it, so the
+        // basic bootstrap's estimate 2θ̂ − mean(θ*) is θ̂ (n + 1)/n up to Monte-Carlo error sd(θ*)/√resamples; the
+        // percentile estimate stays θ̂. |mean| of centred values is biased upward like the ECE: clipped at 0.
+        test "the basic bootstrap removes the bias of the plug-in variance and clips at the statistic's bound" {
+            let random = Random 7
+
+            let xs =
+                Array.init 30 (fun _ ->
+                    sqrt (-2.0 * log (1.0 - random.NextDouble()))
+                    * cos (2.0 * Math.PI * random.NextDouble()))
+
+            let variance (idx: int[]) =
+                let m = idx |> Array.averageBy (fun i -> xs[i])
+                idx |> Array.averageBy (fun i -> (xs[i] - m) ** 2.0)
+
+            let plugIn = variance (Array.init 30 id)
+            let b = Statistics.basicBootstrap 0.95 4000 3 30 0.0 variance
+            let sdDraws = plugIn * sqrt (2.0 / 29.0)
+
+            Expect.isLessThan
+                (abs (b.Estimate - plugIn * 31.0 / 30.0))
+                (4.0 * sdDraws / sqrt 4000.0)
+                $"estimate {b.Estimate} against θ̂ (n + 1)/n = {plugIn * 31.0 / 30.0}"
+
+            Expect.isTrue (b.Lower < b.Estimate && b.Estimate < b.Upper) "the interval holds the estimate"
+
+            let absMean (idx: int[]) =
+                abs (idx |> Array.averageBy (fun i -> xs[i] - Array.average xs))
+
+            let clipped = Statistics.basicBootstrap 0.95 1000 3 30 0.0 absMean
+            Expect.equal clipped.Lower 0.0 "|mean| of centred values: the reflected lower end is clipped at 0"
+            Expect.equal clipped.Estimate 0.0 "and so is the bias-corrected estimate"
+        }
+
         test "bad input is refused with the values and the fix" {
             throwsWith "3 candidate MSEs but 2 baseline MSEs; pair them by seed" (fun () ->
                 Statistics.errorRatio 0.95 [| 1.0; 2.0; 3.0 |] [| 1.0; 2.0 |] |> ignore)
