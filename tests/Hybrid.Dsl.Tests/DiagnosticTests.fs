@@ -92,7 +92,12 @@ let tests =
                     field "omega"
                     diagnostic "psi"
                     param "nu" 0.01
-                    equation (dt (sym "omega") == sym "nu" * lap (sym "omega") + dy (sym "psi") * dx (sym "omega"))
+
+                    equation (
+                        dt (sym "omega")
+                        == sym "nu" * lap (sym "omega") + dy (sym "psi") * dx (sym "omega")
+                    )
+
                     equation (screenedPoisson (sym "psi") 4.0 == sym "omega")
                     boundary "omega" periodic
                     boundary "psi" periodic
@@ -183,7 +188,10 @@ let tests =
                     ))
 
             Expect.stringContains cycle "depend on each other in a cycle (psi → chi → psi)" "cycle"
-            let self = modelError (fun () -> Parse.model (edited "Δpsi = omega" "Δpsi = omega + psi"))
+
+            let self =
+                modelError (fun () -> Parse.model (edited "Δpsi = omega" "Δpsi = omega + psi"))
+
             Expect.stringContains self "The elliptic equation of 'psi' uses 'psi' itself" "self"
             Expect.stringContains self "Δpsi − c psi" "fix"
             // Ordered without a cycle: fine.
@@ -195,7 +203,8 @@ let tests =
         }
 
         test "a diagnostic field needs boundary conditions and a spatial domain" {
-            let missing = modelError (fun () -> Parse.model (edited "boundary psi periodic\n" ""))
+            let missing =
+                modelError (fun () -> Parse.model (edited "boundary psi periodic\n" ""))
 
             Expect.stringContains
                 missing
@@ -203,11 +212,12 @@ let tests =
                 "boundary"
 
             let point =
-                modelError (fun () -> Parse.model "field u\nfield psi diagnostic\ndu/dt = psi\nlap(psi) = u\ninitial u = 0")
+                modelError (fun () ->
+                    Parse.model "field u\nfield psi diagnostic\ndu/dt = psi\nlap(psi) = u\ninitial u = 0")
 
             Expect.stringContains
                 point
-                "Diagnostic field 'psi' is solved from an elliptic equation on a 1-D interval or 2-D rectangle, but the domain is a point"
+                "Diagnostic field 'psi' is solved from an elliptic equation on a 1-D interval or 2-D rectangle, but the domain is a 0-D model. Declare e.g. domain interval [0, 1] cells 100"
                 "domain"
         }
 

@@ -169,8 +169,7 @@ type Simulator
             )
         | Error _ -> Rollout.run dynamics (s.Theta()) u0 options
 
-    member _.Diagnostics: string[] =
-        system.Diagnostics |> Array.map (fun d -> d.Field)
+    member _.Diagnostics: string[] = system.Diagnostics |> Array.map (fun d -> d.Field)
 
     member s.Diagnose(trajectory: Trajectory) : Trajectory =
         let theta = s.Theta()
@@ -178,7 +177,8 @@ type Simulator
 
         let atTimes =
             trajectory.Times
-            |> Array.mapi (fun k t -> diagnose theta t (trajectory.Values |> Array.map (fun v -> v.select (0L, int64 k))))
+            |> Array.mapi (fun k t ->
+                diagnose theta t (trajectory.Values |> Array.map (fun v -> v.select (0L, int64 k))))
 
         {
             trajectory with

@@ -120,12 +120,11 @@ module internal EllipticSolve =
             use _ = torch.no_grad ()
 
             match StencilMatrix.probe operator zero with
-            | Some m ->
-                {
-                    m with
-                        Values = m.Values.detach().DetachFromDisposeScope()
-                        Columns = m.Columns.DetachFromDisposeScope()
-                }
+            | Some m -> {
+                m with
+                    Values = m.Values.detach().DetachFromDisposeScope()
+                    Columns = m.Columns.DetachFromDisposeScope()
+              }
             | None ->
                 raise (
                     ModelException(

@@ -71,7 +71,11 @@ module internal DiagnosticRules =
                     (CheckFixes.diagnostic s.Syntax eq.Field)
                     (CheckWording.suggest eq.Field s.DiagnosticNames)
 
-            if System.Double.IsNaN eq.Screening || System.Double.IsInfinity eq.Screening || eq.Screening < 0.0 then
+            if
+                System.Double.IsNaN eq.Screening
+                || System.Double.IsInfinity eq.Screening
+                || eq.Screening < 0.0
+            then
                 sprintf
                     "The elliptic equation of '%s' has κ² = %g in (Δ − κ²)%s = …; κ² must be a finite number ≥ 0 (a negative κ² makes the operator indefinite). Use Δ%s − c %s with c ≥ 0."
                     eq.Field

@@ -54,7 +54,8 @@ let private solved (m: Model) =
     sim, psi, x, y
 
 /// A number as the text form reads it back exactly.
-let private num (v: float) = v.ToString("R", Globalization.CultureInfo.InvariantCulture)
+let private num (v: float) =
+    v.ToString("R", Globalization.CultureInfo.InvariantCulture)
 
 let private pi = Math.PI
 
@@ -151,8 +152,10 @@ let tests =
                 let sim, psi, x, y = solved (poissonModel 24 "" equation lines)
 
                 let f =
-                    (1.0 + torch.exp (torch.sin (2.0 * Math.PI * x)) * torch.cos (2.0 * Math.PI * y) + x)
-                        .expand([| 1L; 24L; 24L |])
+                    (1.0
+                     + torch.exp (torch.sin (2.0 * Math.PI * x)) * torch.cos (2.0 * Math.PI * y)
+                     + x)
+                        .expand ([| 1L; 24L; 24L |])
 
                 let target = if centred then f - f.mean () else f
                 let lap = Operators.laplacian sim.Grid (bcs sim.Grid) psi - k2 * psi
@@ -165,7 +168,11 @@ let tests =
                     Expect.isLessThan err bound (sprintf "%s with %s: residual %g" equation lines err)
                 else
                     let relative = err / maxAbs f
-                    Expect.isLessThan relative 1e-10 (sprintf "%s with %s: relative residual %g" equation lines relative)
+
+                    Expect.isLessThan
+                        relative
+                        1e-10
+                        (sprintf "%s with %s: relative residual %g" equation lines relative)
 
                 if centred then
                     Expect.isLessThan (abs (psi.mean().ToDouble())) 1e-12 "ψ has zero mean"
@@ -235,6 +242,7 @@ let tests =
                 )
 
             let sim = Compiler.compile f64 m
+
             let options = {
                 Rollout.defaults with
                     Dt = 0.02
@@ -269,13 +277,7 @@ let tests =
         test "the kernel back end refuses a diagnostic field by name" {
             let m = poissonModel 8 "" "Δpsi = u" "boundary psi periodic"
 
-            let sim =
-                Compiler.compile
-                    {
-                        f64 with
-                            Backend = Backend.Kernels
-                    }
-                    m
+            let sim = Compiler.compile { f64 with Backend = Backend.Kernels } m
 
             let message =
                 try
