@@ -249,6 +249,11 @@ let tests =
                     SaveTimes = [| 2.0 |]
             }
 
+            Expect.stringContains
+                sim.Display
+                "\n  diagnostic: Δpsi = omega\n"
+                "the REPL display names the diagnostic field"
+
             let backend, why = sim.BackendFor options
             Expect.equal backend Backend.Eager "diagnostic fields run eager"
             Expect.stringContains why "the diagnostic field 'psi' (elliptic solve Δpsi = omega)" "names the field"
