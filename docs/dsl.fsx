@@ -69,7 +69,7 @@ check "builder = catalogue" (tumour = Examples.tumour)
 | `neural "S" (named "cnn" 1)` | a module supplied to the compiler under a key |
 | `units "D" "m^2/s"` | units of a declared symbol (enables dimensional analysis) |
 | `equation (dt u == rhs)` | ∂u/∂t = rhs |
-| `equation "du/dt = rhs; dv/dt = …"` | equations as text |
+| `equation "du/dt = rhs; dv/dt = …"` | equations as text (a line `lap(psi) = rhs` or `Δpsi = rhs` is an elliptic equation) |
 | `equation (poisson psi == rhs)` | Δψ = rhs, the elliptic equation of a diagnostic field |
 | `equation (screenedPoisson psi k2 == rhs)` | Δψ − κ²ψ = rhs with κ² = k2 ≥ 0 |
 | `boundary "u" noFlux` | the same condition on every side |

@@ -297,14 +297,19 @@ type ModelBuilder(name: string) =
         if isNull text then
             nullArg "text"
 
-        let eqs =
-            text.Split([| ';'; '\n' |])
-            |> Array.filter (fun l -> l.Trim() <> "")
-            |> Array.map Parse.equation
+        let lines = text.Split([| ';'; '\n' |]) |> Array.filter (fun l -> l.Trim() <> "")
+
+        // Δψ = … (lap(psi) = …) is a diagnostic field's elliptic equation; anything else a time equation.
+        let elliptic, timed = lines |> Array.partition EllipticStatement.startsElliptic
+        let eqs = timed |> Array.map Parse.equation
 
         {
             s with
                 Equations = Array.fold (fun acc e -> e :: acc) s.Equations eqs
+                EllipticEquations =
+                    elliptic
+                    |> Array.map Parse.ellipticEquation
+                    |> Array.fold (fun acc e -> e :: acc) s.EllipticEquations
         }
 
     [<CustomOperation("equation")>]

@@ -145,7 +145,8 @@ type ModelBuilder =
     [<CustomOperation("domain")>]
     member Domain: s: ModelState * shape: DomainShape * resolution: Resolution -> ModelState
 
-    /// equation "du/dt = r*u": adds equations written as text (several separated by ';' or newlines).
+    /// equation "du/dt = r*u": adds equations written as text (several separated by ';' or newlines); a line that
+    /// starts with Δ, ∇² or `lap` is a diagnostic field's elliptic equation (`equation "lap(psi) = omega"`).
     [<CustomOperation("equation")>]
     member Equation: s: ModelState * text: string -> ModelState
 

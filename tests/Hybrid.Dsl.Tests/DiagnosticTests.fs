@@ -78,6 +78,23 @@ let tests =
 
         test "text and builder give the same model" { Expect.equal (Parse.model vortexText) vortex "same value" }
 
+        test "the builder's text equations take elliptic lines too" {
+            let fromText =
+                model "vortex" {
+                    domain (rectangle (0.0, 1.0) (0.0, 1.0)) (cells2 8 8)
+                    field "omega"
+                    diagnostic "psi"
+                    param "nu" 0.01
+                    equation "∂omega/∂t = ∂y(psi) ∂x(omega) − ∂x(psi) ∂y(omega) + nu Δomega; lap(psi) = omega"
+                    boundary "omega" periodic
+                    boundary "psi" periodic
+                    initial2 "omega" (fun x y -> sin x * sin y)
+                }
+
+            Expect.equal fromText vortex "same model"
+            Expect.equal (Parse.ellipticEquation "Δpsi − 2 psi = omega").Screening 2.0 "Parse.ellipticEquation"
+        }
+
         test "ASCII lap(psi) - c*psi and Unicode Δψ − c ψ read the screening constant κ²" {
             let ascii = Parse.model (edited "Δpsi = omega" "lap(psi) - 4*psi = omega")
             let unicode = Parse.model (edited "Δpsi = omega" "Δpsi − 2.5 psi = omega")

@@ -39,3 +39,18 @@ module internal EllipticStatement =
                 Screening = screening
                 Rhs = expression p
             }
+
+    /// True when a statement's text starts like an elliptic equation (Δ, ∇² or `lap`), not like ∂u/∂t.
+    let startsElliptic (text: string) : bool =
+        let t = text.TrimStart()
+        t.StartsWith "Δ" || t.StartsWith "∇²" || t.StartsWith "lap"
+
+    /// Parses text holding one elliptic equation `Δψ = rhs` (or `lap(psi) = rhs`, `Δψ − c ψ = rhs`).
+    let parse (text: string) : EllipticEquation =
+        let p = Cursor(text, Lexer.tokenize text)
+        let eq = read p
+
+        if p.Peek.Tok <> Tok.Eof && p.Peek.Tok <> Tok.Newline then
+            failAt p p.Peek (sprintf "unexpected %s after the equation" (describe p.Peek))
+
+        eq
