@@ -57,6 +57,7 @@ check "builder = catalogue" (tumour = Examples.tumour)
 | `domain (twoScaleLattice K J)` | lattice with J fast sites per slow site (two-scale Lorenz-96) |
 | `field "u"` | a state variable; needs one equation and an initial condition |
 | `fastField "Y"` | a state variable on the fast sub-lattice |
+| `diagnostic "psi"` | a diagnostic field: solved from its elliptic equation at every instant, no initial condition |
 | `param "D" (positive 0.05)` | learnable parameter kept > 0 |
 | `param "a" (bounded lo hi v)` | learnable parameter kept in [lo, hi] |
 | `param "a" (free v)` / `param "a" v` | learnable, unconstrained |
@@ -68,7 +69,9 @@ check "builder = catalogue" (tumour = Examples.tumour)
 | `neural "S" (named "cnn" 1)` | a module supplied to the compiler under a key |
 | `units "D" "m^2/s"` | units of a declared symbol (enables dimensional analysis) |
 | `equation (dt u == rhs)` | ∂u/∂t = rhs |
-| `equation "du/dt = rhs; dv/dt = …"` | equations as text |
+| `equation "du/dt = rhs; dv/dt = …"` | equations as text (a line `lap(psi) = rhs` or `Δpsi = rhs` is an elliptic equation) |
+| `equation (poisson psi == rhs)` | Δψ = rhs, the elliptic equation of a diagnostic field |
+| `equation (screenedPoisson psi k2 == rhs)` | Δψ − κ²ψ = rhs with κ² = k2 ≥ 0 |
 | `boundary "u" noFlux` | the same condition on every side |
 | `boundary "u" left (dirichlet 1.0)` | one side: `left right bottom top` |
 | `noFlux`, `periodic`, `dirichlet v`, `dirichletExpr e`, `neumann v`, `neumannExpr e` | conditions |
@@ -90,6 +93,7 @@ check "builder = catalogue" (tumour = Examples.tumour)
 | `shift X 1`, `shiftFast Y -1`, `sumFast e` | X[k+1], Y[j−1], Σⱼ e |
 | `call "kill" [u; c]` | closure call kill(u, c) |
 | `dt u == rhs` | an `Equation` |
+| `poisson psi == rhs`, `screenedPoisson psi k2 == rhs` | an `EllipticEquation` (Δ − κ²)ψ = rhs |
 *)
 
 (**
@@ -136,12 +140,14 @@ check
 | `domain rectangle [a, b] x [c, d] cells nx x ny` | 2-D rectangle (`×` may replace `x`: `cells 32 × 32`) |
 | `domain lattice K` / `domain lattice K x J` | periodic lattice, optionally with J fast sites per slow site |
 | `field u [units]` / `field Y fast` | state variable |
+| `field psi diagnostic [units]` | diagnostic field (see below) |
 | `param D = v [options] [units]` | options: `positive` (or `> 0` before `=`), `in [lo, hi]`, `fixed`, `learnable`, `spatial` |
 | `forcing c [units]` | input given as data |
 | `const F = 10 [units]` | named number |
 | `closure kill/2 = mlp [2, 32, 1] tanh [units]` | activation: `tanh relu gelu silu sigmoid softplus` (default tanh) |
 | `closure S/1 = named "cnn"` | module supplied to the compiler |
 | `∂u/∂t = rhs` / `du/dt = rhs` | the equation of field u |
+| `Δpsi = rhs` / `lap(psi) = rhs` | the elliptic equation of diagnostic field psi; `Δpsi − 4 psi = rhs` / `lap(psi) - 4*psi = rhs` for (Δ − κ²)ψ |
 | `boundary u noflux` | every side; conditions `periodic`, `noflux`, `dirichlet <expr>`, `neumann <expr>` |
 | `boundary u left dirichlet 1 - t` | one side: `left right bottom top`; after `boundary u noflux` it replaces that side |
 | `initial u = <expr>` / `initial u = data "u0"` | initial condition |
@@ -184,8 +190,9 @@ Scale is ignored (mg and kg are both mass): dimensional analysis compares dimens
 ```
 (EBNF: { x } repeats x zero or more times, [ x ] makes x optional.)
 text       := { [ statement ] ( NEWLINE | ";" ) }
-statement  := lhs "=" sum | declaration
+statement  := lhs "=" sum | elliptic "=" sum | declaration
 lhs        := "∂" IDENT "/" "∂" "t" | "d"IDENT "/" "dt"
+elliptic   := ( "Δ" | "∇²" ) IDENT [ "−" [ NUMBER ] IDENT ]       or lap(IDENT) [ "-" [ NUMBER "*" ] IDENT ]
 sum        := product { ( "+" | "-" ) product }
 product    := unary { ( "*" | "·" | "×" | "/" | "÷" ) unary | power }     juxtaposition = product
 unary      := "-" NUMBER             a negative literal, unless a power follows
@@ -227,6 +234,81 @@ sums a fast expression over the J fast sites of site k.
 *)
 
 printfn "%s" (Print.model Notation.Unicode Examples.lorenz96)
+
+(**
+## Diagnostic (elliptic) fields
+
+A *diagnostic* field is not integrated in time: it is defined at every instant by a linear elliptic equation
+(Δ − κ²)ψ = rhs with a constant κ² ≥ 0, for example the streamfunction of the vorticity, Δψ = ω. Equations
+use it like any field (velocities u = −∂ψ/∂y, v = ∂ψ/∂x); the eager back end solves it at every evaluation of
+the right-hand side (every stage of a scheme), before the equations read it, differentiably with respect to
+everything upstream. Rules (`Checks`):
+
+- it needs a 1-D interval or a 2-D rectangle, one elliptic equation, boundary conditions on every side like a
+  field, and no ∂/∂t equation and no initial condition;
+- its right-hand side may use state fields, parameters, forcings, constants, coordinates, closures and other
+  diagnostic fields, as long as no diagnostic field depends on itself through them (no cycle);
+- the discrete operator is the equations' own Δ (the three- or five-point stencil with ghost cells), so the
+  compiler's Δ of the solution gives back the right-hand side;
+- where Δ − κ² is singular, that is κ² = 0 on a domain periodic on every axis or walled only by Neumann or
+  no-flux conditions, the solution is fixed by **zero mean**: the right-hand side's mean is projected out first
+  (on a periodic domain Δψ has zero mean, so only the mean-free part of the right-hand side can be matched).
+
+Periodic on every axis, the solve is spectral (FFT) with the eigenvalues of that same stencil; with walls, it is
+a banded solve (1-D) or conjugate gradients with a Jacobi preconditioner (relative residual 1e-12 in float64,
+1e-6 in float32), differentiated by the adjoint solve. `Simulator.Diagnose trajectory` returns the diagnostic
+fields along a trajectory, to plot them. The generated kernels do not solve elliptic equations: `Backend.Auto`
+runs such a model on the eager back end and `Simulator.BackendFor` says why.
+*)
+
+let vorticityText =
+    """
+model vorticity
+domain rectangle [0, 6.283185307179586] x [0, 6.283185307179586] cells 32 x 32
+field omega
+field psi diagnostic
+param nu = 0.01
+∂omega/∂t = ∂y(psi) ∂x(omega) − ∂x(psi) ∂y(omega) + nu Δomega
+Δpsi = omega
+boundary omega periodic
+boundary psi periodic
+initial omega = sin(x) sin(y)
+"""
+
+let vorticity =
+    let omega, psi, nu = sym "omega", sym "psi", sym "nu"
+
+    model "vorticity" {
+        domain (rectangle (0.0, 6.283185307179586) (0.0, 6.283185307179586)) (cells2 32 32)
+        field "omega"
+        diagnostic "psi"
+        param "nu" 0.01
+        equation (dt omega == dy psi * dx omega - dx psi * dy omega + nu * lap omega)
+        equation (poisson psi == omega)
+        boundary "omega" periodic
+        boundary "psi" periodic
+        initial2 "omega" (fun x y -> sin x * sin y)
+    }
+
+check "diagnostic field: text = builder" (Parse.model vorticityText = vorticity)
+check "diagnostic field: round trip" (Parse.model (Print.model Notation.Ascii vorticity) = vorticity)
+
+check
+    "elliptic equation in ASCII"
+    (Print.ellipticEquation Notation.Ascii vorticity.EllipticEquations.Head = "lap(psi) = omega")
+
+let timeEquationOfDiagnostic =
+    try
+        Parse.model (vorticityText + "∂psi/∂t = 0\n") |> ignore
+        ""
+    with :? ModelException as e ->
+        e.Message
+
+printfn "%s" timeEquationOfDiagnostic
+
+check
+    "a diagnostic field has no time equation"
+    (timeEquationOfDiagnostic.Contains "Diagnostic field 'psi' has a time equation")
 
 (**
 ## Symbolic tools

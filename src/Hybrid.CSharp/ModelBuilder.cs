@@ -334,7 +334,10 @@ public sealed class ModelBuilder
             Join(_start?.Constants, _constants),
             Join(_start?.Equations, _equations),
             Join(_start?.Boundaries, boundaries),
-            Join(_start?.Initials, _initials));
+            Join(_start?.Initials, _initials),
+            // Diagnostic fields come only from a model text (BuilderFromText): field psi diagnostic, lap(psi) = ...
+            Join(_start?.Diagnostics, new List<DiagnosticDecl>()),
+            Join(_start?.EllipticEquations, new List<EllipticEquation>()));
     }
 
     /// <summary>The model built so far in the ASCII text form (unchecked).</summary>

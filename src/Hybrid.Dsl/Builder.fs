@@ -27,6 +27,23 @@ type TimeDerivative = {
 
     static member (==)(lhs: TimeDerivative, rhs: float) : Equation = { Field = lhs.Field; Rhs = Num rhs }
 
+type EllipticOperator = {
+    Field: string
+    Screening: float
+} with
+
+    static member (==)(lhs: EllipticOperator, rhs: Expr) : EllipticEquation = {
+        Field = lhs.Field
+        Screening = lhs.Screening
+        Rhs = rhs
+    }
+
+    static member (==)(lhs: EllipticOperator, rhs: float) : EllipticEquation = {
+        Field = lhs.Field
+        Screening = lhs.Screening
+        Rhs = Num rhs
+    }
+
 type ModelState = private {
     Name: string
     Domain: Domain
@@ -39,6 +56,8 @@ type ModelState = private {
     Boundaries: (string * Side option * BoundaryCondition) list
     Initials: Initial list
     Units: (string * string) list
+    Diagnostics: DiagnosticDecl list
+    EllipticEquations: EllipticEquation list
 }
 
 type ModelBuilder(name: string) =
@@ -55,6 +74,8 @@ type ModelBuilder(name: string) =
         Boundaries = []
         Initials = []
         Units = []
+        Diagnostics = []
+        EllipticEquations = []
     }
 
     member _.Run(s: ModelState) : Model =
@@ -115,6 +136,14 @@ type ModelBuilder(name: string) =
                     Units = unitsOf p.Name p.Units
             })
 
+        let diagnostics =
+            s.Diagnostics
+            |> List.rev
+            |> List.map (fun d -> {
+                d with
+                    Units = unitsOf d.Name d.Units
+            })
+
         for sym, text in List.rev s.Units do
             if not (found.Contains sym) then
                 raise (
@@ -154,6 +183,8 @@ type ModelBuilder(name: string) =
             Equations = List.rev s.Equations
             Boundaries = Model.expandBoundaries sides boundaries
             Initials = List.rev s.Initials
+            Diagnostics = diagnostics
+            EllipticEquations = List.rev s.EllipticEquations
         }
 
         Checks.validate m
@@ -266,15 +297,32 @@ type ModelBuilder(name: string) =
         if isNull text then
             nullArg "text"
 
-        let eqs =
-            text.Split([| ';'; '\n' |])
-            |> Array.filter (fun l -> l.Trim() <> "")
-            |> Array.map Parse.equation
+        let lines = text.Split([| ';'; '\n' |]) |> Array.filter (fun l -> l.Trim() <> "")
+
+        // Δψ = … (lap(psi) = …) is a diagnostic field's elliptic equation; anything else a time equation.
+        let elliptic, timed = lines |> Array.partition EllipticStatement.startsElliptic
+        let eqs = timed |> Array.map Parse.equation
 
         {
             s with
                 Equations = Array.fold (fun acc e -> e :: acc) s.Equations eqs
+                EllipticEquations =
+                    elliptic
+                    |> Array.map Parse.ellipticEquation
+                    |> Array.fold (fun acc e -> e :: acc) s.EllipticEquations
         }
+
+    [<CustomOperation("equation")>]
+    member _.Equation(s: ModelState, eq: EllipticEquation) : ModelState = {
+        s with
+            EllipticEquations = eq :: s.EllipticEquations
+    }
+
+    [<CustomOperation("diagnostic")>]
+    member _.Diagnostic(s: ModelState, fieldName: string) : ModelState = {
+        s with
+            Diagnostics = ({ Name = fieldName; Units = None }: DiagnosticDecl) :: s.Diagnostics
+    }
 
     [<CustomOperation("boundary")>]
     member _.Boundary(s: ModelState, fieldName: string, condition: BoundaryCondition) : ModelState = {
@@ -333,6 +381,25 @@ module Dsl =
                         (Print.expr Notation.Unicode other)
                 )
             )
+
+    let private ellipticOperator (what: string) (psi: Expr) (kappa2: float) : EllipticOperator =
+        match psi with
+        | Sym n -> { Field = n; Screening = kappa2 }
+        | other ->
+            raise (
+                ModelException(
+                    sprintf
+                        "%s needs a diagnostic field symbol, as in %s psi == …, but was given '%s'."
+                        what
+                        what
+                        (Print.expr Notation.Unicode other)
+                )
+            )
+
+    let poisson (psi: Expr) : EllipticOperator = ellipticOperator "poisson" psi 0.0
+
+    let screenedPoisson (psi: Expr) (kappa2: float) : EllipticOperator =
+        ellipticOperator "screenedPoisson" psi kappa2
 
     let div (e: Expr) : Expr = Divergence e
     let grad (e: Expr) : Expr = Grad e

@@ -54,6 +54,23 @@ type TimeDerivative = {
     /// ∂u/∂t = rhs
     static member (==): lhs: TimeDerivative * rhs: Expr -> Equation
 
+/// The left-hand side (Δ − κ²)ψ of a diagnostic field's elliptic equation; `poisson psi == rhs` (κ² = 0) or
+/// `screenedPoisson psi k2 == rhs` makes the equation.
+type EllipticOperator = {
+
+    /// The diagnostic field solved for.
+    Field: string
+
+    /// κ² ≥ 0.
+    Screening: float
+} with
+
+    /// (Δ − κ²)ψ = constant
+    static member (==): lhs: EllipticOperator * rhs: float -> EllipticEquation
+
+    /// (Δ − κ²)ψ = rhs
+    static member (==): lhs: EllipticOperator * rhs: Expr -> EllipticEquation
+
 /// The state of a `model { }` block while it is built. Each keyword prepends to a list (newest first), so a
 /// block of n declarations takes linear time; `Run` restores declaration order and builds the `Model` once.
 type ModelState = private {
@@ -90,6 +107,12 @@ type ModelState = private {
 
     /// Units given with `units`: (symbol, units text).
     Units: (string * string) list
+
+    /// Declared diagnostic fields, newest first.
+    Diagnostics: DiagnosticDecl list
+
+    /// The elliptic equations of the diagnostic fields, newest first.
+    EllipticEquations: EllipticEquation list
 }
 
 /// The `model "name" { … }` computation expression. Each keyword is a record update; the block returns the
@@ -122,13 +145,25 @@ type ModelBuilder =
     [<CustomOperation("domain")>]
     member Domain: s: ModelState * shape: DomainShape * resolution: Resolution -> ModelState
 
-    /// equation "du/dt = r*u": adds equations written as text (several separated by ';' or newlines).
+    /// equation "du/dt = r*u": adds equations written as text (several separated by ';' or newlines); a line that
+    /// starts with Δ, ∇² or `lap` is a diagnostic field's elliptic equation (`equation "lap(psi) = omega"`).
     [<CustomOperation("equation")>]
     member Equation: s: ModelState * text: string -> ModelState
 
     /// equation (dt u == rhs): adds the equation of a field.
     [<CustomOperation("equation")>]
     member Equation: s: ModelState * eq: Equation -> ModelState
+
+    /// equation (poisson psi == omega): adds the elliptic equation Δψ = ω of a diagnostic field (declared with
+    /// `diagnostic "psi"`), solved at every evaluation of the right-hand side.
+    [<CustomOperation("equation")>]
+    member Equation: s: ModelState * eq: EllipticEquation -> ModelState
+
+    /// diagnostic "psi": declares a diagnostic field, defined at every instant by its elliptic equation
+    /// (`equation (poisson psi == omega)`) instead of a time derivative; it needs boundary conditions but no initial
+    /// condition.
+    [<CustomOperation("diagnostic")>]
+    member Diagnostic: s: ModelState * fieldName: string -> ModelState
 
     /// fastField "Y": declares a fast variable on a two-scale lattice's fast sub-lattice.
     [<CustomOperation("fastField")>]
@@ -201,6 +236,14 @@ module Dsl =
 
     /// The left-hand side ∂u/∂t: `dt u == rhs`. Raises ModelException unless `u` is a symbol.
     val dt: u: Expr -> TimeDerivative
+
+    /// The left-hand side Δψ of a diagnostic field's Poisson equation: `poisson psi == rhs` is Δψ = rhs. Raises
+    /// ModelException unless `psi` is a symbol.
+    val poisson: psi: Expr -> EllipticOperator
+
+    /// The left-hand side (Δ − κ²)ψ of a screened Poisson equation (κ² = `kappa2` ≥ 0): `screenedPoisson psi 4.0 ==
+    /// rhs` is Δψ − 4ψ = rhs. Raises ModelException unless `psi` is a symbol.
+    val screenedPoisson: psi: Expr -> kappa2: float -> EllipticOperator
 
     /// ∇·e
     val div: e: Expr -> Expr

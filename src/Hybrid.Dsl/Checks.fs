@@ -25,6 +25,12 @@ module Checks =
         SizeRules.expressionSizes
         ExpressionRules.equations
         OperatorRules.equations
+        DiagnosticRules.domain
+        DiagnosticRules.onePerDiagnostic
+        DiagnosticRules.ofDiagnostics
+        DiagnosticRules.rightHandSides
+        OperatorRules.ellipticEquations
+        DiagnosticRules.acyclic
     ]
 
     /// The rules of the initial conditions given (not that every field has one).

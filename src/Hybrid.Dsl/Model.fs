@@ -48,6 +48,9 @@ type ParamDecl = {
     Units: Units option
 }
 
+// Declared before ForcingDecl, so that a record literal { Name = …; Units = … } still means a forcing.
+type DiagnosticDecl = { Name: string; Units: Units option }
+
 type ForcingDecl = { Name: string; Units: Units option }
 
 type ClosureDecl = {
@@ -95,6 +98,12 @@ type Initial = {
     Value: InitialCondition
 }
 
+type EllipticEquation = {
+    Field: string
+    Screening: float
+    Rhs: Expr
+}
+
 type Model = {
     Name: string
     Domain: Domain
@@ -106,6 +115,8 @@ type Model = {
     Equations: Equation list
     Boundaries: Boundary list
     Initials: Initial list
+    Diagnostics: DiagnosticDecl list
+    EllipticEquations: EllipticEquation list
 }
 
 [<RequireQualifiedAccess>]
@@ -117,6 +128,7 @@ type SymbolKind =
     | Closure
     | Constant
     | Coordinate
+    | Diagnostic
 
 [<RequireQualifiedAccess>]
 module Model =
@@ -132,6 +144,8 @@ module Model =
         Equations = []
         Boundaries = []
         Initials = []
+        Diagnostics = []
+        EllipticEquations = []
     }
 
     let field (name: string) : FieldDecl = {
@@ -184,6 +198,24 @@ module Model =
     let addEquation (field: string) (rhs: Expr) (m: Model) : Model = {
         m with
             Equations = m.Equations @ [ { Field = field; Rhs = rhs } ]
+    }
+
+    let addDiagnostic (d: DiagnosticDecl) (m: Model) : Model = {
+        m with
+            Diagnostics = m.Diagnostics @ [ d ]
+    }
+
+    let addElliptic (field: string) (screening: float) (rhs: Expr) (m: Model) : Model = {
+        m with
+            EllipticEquations =
+                m.EllipticEquations
+                @ [
+                    {
+                        Field = field
+                        Screening = screening
+                        Rhs = rhs
+                    }
+                ]
     }
 
     let setBoundary (field: string) (side: Side) (bc: BoundaryCondition) (m: Model) : Model =
@@ -261,6 +293,7 @@ module Model =
         @ (m.Forcings |> List.map (fun f -> f.Name, "forcing"))
         @ (m.Closures |> List.map (fun c -> c.Name, "closure"))
         @ (m.Constants |> List.map (fun c -> c.Name, "constant"))
+        @ (m.Diagnostics |> List.map (fun d -> d.Name, "diagnostic field"))
 
     let kindOf (name: string) (m: Model) : SymbolKind option =
         match m.Fields |> List.tryFind (fun f -> f.Name = name) with
@@ -274,6 +307,8 @@ module Model =
                 Some SymbolKind.Closure
             elif m.Constants |> List.exists (fun p -> p.Name = name) then
                 Some SymbolKind.Constant
+            elif m.Diagnostics |> List.exists (fun d -> d.Name = name) then
+                Some SymbolKind.Diagnostic
             elif List.contains name Expr.coordinates then
                 Some SymbolKind.Coordinate
             else

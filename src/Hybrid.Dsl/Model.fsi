@@ -108,6 +108,18 @@ type ParamDecl = {
     Units: Units option
 }
 
+/// A diagnostic field: not a state variable but defined at every instant by a linear elliptic equation
+/// (`EllipticEquation`), e.g. the streamfunction ψ of the vorticity ω by Δψ = ω. It has no ∂/∂t equation and no
+/// initial condition; it needs boundary conditions like a field, and equations may use it like a field.
+type DiagnosticDecl = {
+
+    /// Symbol name.
+    Name: string
+
+    /// Units of the field's values, when declared.
+    Units: Units option
+}
+
 /// An input given as data (a drug concentration, CO₂, a dosing rate), looked up by name at run time.
 type ForcingDecl = {
 
@@ -223,6 +235,23 @@ type Initial = {
     Value: InitialCondition
 }
 
+/// (Δ − κ²) field = rhs: the linear elliptic equation that defines a diagnostic field at every instant, with the
+/// same discrete Laplacian the equations' Δ uses. On a domain periodic on every axis with κ² = 0 (and with only
+/// Neumann or no-flux walls), Δ has the constants as null space: the solve removes the mean of the right-hand side
+/// and returns the solution of zero mean.
+type EllipticEquation = {
+
+    /// The diagnostic field solved for.
+    Field: string
+
+    /// κ² ≥ 0, the screening constant (0 for the Poisson equation Δψ = rhs).
+    Screening: float
+
+    /// The right-hand side: state fields, parameters, forcings, constants, coordinates, and diagnostic fields
+    /// defined without a cycle.
+    Rhs: Expr
+}
+
 /// A complete model: the value that the `model { }` builder, the text parser and the programmatic API all
 /// produce, and that the compiler, printer and checks consume. All lists keep declaration order.
 type Model = {
@@ -256,6 +285,12 @@ type Model = {
 
     /// One initial condition per field.
     Initials: Initial list
+
+    /// Diagnostic fields (solved, not integrated).
+    Diagnostics: DiagnosticDecl list
+
+    /// One elliptic equation per diagnostic field.
+    EllipticEquations: EllipticEquation list
 }
 
 /// What a name in an expression refers to, by the model's declarations.
@@ -282,6 +317,9 @@ type SymbolKind =
 
     /// A coordinate: `x`, `y` or time `t`.
     | Coordinate
+
+    /// A diagnostic field (defined by an elliptic equation).
+    | Diagnostic
 
 /// Smart constructors for building models by hand (the programmatic API). None of them checks; call
 /// `Checks.validate` (the builder and parser do).
@@ -325,6 +363,12 @@ module Model =
     /// Adds the equation ∂field/∂t = rhs.
     val addEquation: field: string -> rhs: Expr -> m: Model -> Model
 
+    /// Adds a diagnostic field.
+    val addDiagnostic: d: DiagnosticDecl -> m: Model -> Model
+
+    /// Adds the elliptic equation (Δ − κ²) field = rhs of a diagnostic field (`screening` = κ²).
+    val addElliptic: field: string -> screening: float -> rhs: Expr -> m: Model -> Model
+
     /// Sets the boundary condition of a field on one side: replaces an earlier one on that side in place,
     /// or appends.
     val setBoundary: field: string -> side: Side -> bc: BoundaryCondition -> m: Model -> Model
@@ -345,7 +389,8 @@ module Model =
     /// The equation of a field, if any.
     val tryEquation: field: string -> m: Model -> Equation option
 
-    /// All declared names with their kind ("field", "parameter", "forcing", "closure", "constant"),
+    /// All declared names with their kind ("field", "parameter", "forcing", "closure", "constant",
+    /// "diagnostic field"),
     /// in declaration order (duplicates kept).
     val declarations: m: Model -> (string * string) list
 

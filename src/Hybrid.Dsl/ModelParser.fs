@@ -19,6 +19,8 @@ module internal ModelParser =
         member val Closures = ResizeArray<ClosureDecl>()
         member val Constants = ResizeArray<ConstantDecl>()
         member val Equations = ResizeArray<Equation>()
+        member val Diagnostics = ResizeArray<DiagnosticDecl>()
+        member val EllipticEquations = ResizeArray<EllipticEquation>()
         member val Conditions = ConditionLines(p)
 
         /// Counts the declaration at `t`, refusing more than `Limits.MaxDeclarations`.
@@ -53,19 +55,24 @@ module internal ModelParser =
         match t.Tok with
         | Tok.Ident "model" -> d.Name <- modelName p
         | Tok.Ident "domain" -> d.Domain <- DomainStatement.read p
-        | Tok.Ident "field" -> d.Fields.Add(declare Declarations.field)
+        | Tok.Ident "field" ->
+            match declare Declarations.fieldOrDiagnostic with
+            | Choice1Of2 f -> d.Fields.Add f
+            | Choice2Of2 g -> d.Diagnostics.Add g
         | Tok.Ident "param" -> d.Params.Add(declare Declarations.param)
         | Tok.Ident "forcing" -> d.Forcings.Add(declare Declarations.forcing)
         | Tok.Ident "const" -> d.Constants.Add(declare Declarations.constant)
         | Tok.Ident "closure" -> d.Closures.Add(declare Declarations.closure)
         | Tok.Ident "boundary" -> d.Conditions.Boundary t
         | Tok.Ident "initial" -> d.Conditions.Initial t
+        | Tok.Laplace
+        | Tok.Ident "lap" -> d.EllipticEquations.Add(EllipticStatement.read p)
         | _ ->
             failAt
                 p
                 t
                 (sprintf
-                    "expected an equation (∂u/∂t = … or du/dt = …) or a declaration (model, domain, field, param, forcing, closure, const, boundary, initial) but found %s"
+                    "expected an equation (∂u/∂t = … or du/dt = …, Δψ = … for a diagnostic field) or a declaration (model, domain, field, param, forcing, closure, const, boundary, initial) but found %s"
                     (describe t))
 
     /// An equation `∂u/∂t = rhs` or `du/dt = rhs`, or else a statement that starts with a keyword.
@@ -108,4 +115,6 @@ module internal ModelParser =
             Equations = List.ofSeq d.Equations
             Boundaries = d.Conditions.Boundaries d.Domain
             Initials = d.Conditions.Initials
+            Diagnostics = List.ofSeq d.Diagnostics
+            EllipticEquations = List.ofSeq d.EllipticEquations
         }

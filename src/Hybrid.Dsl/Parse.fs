@@ -48,6 +48,8 @@ module Parse =
 
     let equation (text: string) : Equation = guard text ExprParser.parseEquation
 
+    let ellipticEquation (text: string) : EllipticEquation = guard text EllipticStatement.parse
+
     let modelUnchecked (text: string) : Model = guard text ModelParser.parse
 
     let model (text: string) : Model =

@@ -19,6 +19,10 @@ module Parse =
     /// Parses one equation `∂u/∂t = rhs` or `du/dt = rhs`.
     val equation: text: string -> Equation
 
+    /// Parses one elliptic equation of a diagnostic field: `Δψ = rhs`, `Δψ − c ψ = rhs` with a number c ≥ 0
+    /// (ASCII `lap(psi) = rhs`, `lap(psi) - c*psi = rhs`).
+    val ellipticEquation: text: string -> EllipticEquation
+
     /// Parses a model from its text form without checking it (see `model`). A repeated initial condition, or a
     /// repeated boundary condition for the same field and side, is a ParseException naming both lines; a
     /// boundary line for one side after a line for every side of the same field replaces it on that side.

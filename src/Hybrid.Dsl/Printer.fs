@@ -361,6 +361,16 @@ module Print =
     let equation (notation: Notation) (eq: Equation) : string =
         lhs notation eq.Field + " = " + expr notation eq.Rhs
 
+    /// The left-hand side (Δ − κ²)ψ as the expression Δψ or Δψ − κ² ψ (which parses back to the same κ²).
+    let private ellipticLhs (eq: EllipticEquation) : Expr =
+        if eq.Screening = 0.0 then
+            Laplacian(Sym eq.Field)
+        else
+            Sub(Laplacian(Sym eq.Field), Mul(Num eq.Screening, Sym eq.Field))
+
+    let ellipticEquation (notation: Notation) (eq: EllipticEquation) : string =
+        expr notation (ellipticLhs eq) + " = " + expr notation eq.Rhs
+
     let private isIdent (s: string) =
         s.Length > 0
         && (Char.IsLetter s[0] || s[0] = '_')
@@ -447,6 +457,9 @@ module Print =
             for f in m.Fields do
                 sprintf "field %s%s%s" (name f.Name) (if f.Fast then " fast" else "") (units f.Units)
 
+            for d in m.Diagnostics do
+                sprintf "field %s diagnostic%s" (name d.Name) (units d.Units)
+
             for p in m.Params do
                 paramLine p
 
@@ -499,6 +512,11 @@ module Print =
             let lines =
                 m.Equations
                 |> List.map (fun eq -> lhs Notation.Latex eq.Field + " &= " + expr Notation.Latex eq.Rhs)
+                |> fun time ->
+                    time
+                    @ (m.EllipticEquations
+                       |> List.map (fun eq ->
+                           expr Notation.Latex (ellipticLhs eq) + " &= " + expr Notation.Latex eq.Rhs))
 
             "\\begin{aligned}\n" + String.concat " \\\\\n" lines + "\n\\end{aligned}"
         | Notation.Unicode
@@ -507,6 +525,9 @@ module Print =
 
             for eq in m.Equations do
                 lines.Add(equation notation eq)
+
+            for eq in m.EllipticEquations do
+                lines.Add(ellipticEquation notation eq)
 
             lines.AddRange(boundaryLines notation m)
 

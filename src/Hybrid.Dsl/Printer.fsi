@@ -31,6 +31,9 @@ module Print =
     /// Prints an equation ∂field/∂t = rhs in the given notation.
     val equation: notation: Notation -> eq: Equation -> string
 
+    /// Prints the elliptic equation of a diagnostic field: `Δψ = rhs`, or `Δψ − κ² ψ = rhs` (ASCII `lap(psi) = rhs`).
+    val ellipticEquation: notation: Notation -> eq: EllipticEquation -> string
+
     /// Prints a whole model in the text form (header declarations, equations, boundary and initial
     /// conditions, one statement per line; see docs/dsl.fsx for the grammar). Unicode and ASCII parse back
     /// with `Parse.model`; LaTeX prints the equations only, as an `aligned` block.

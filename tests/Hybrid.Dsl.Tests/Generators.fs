@@ -306,5 +306,7 @@ let anyModel: Gen<Model> =
             Equations = equations
             Boundaries = List.concat boundaries
             Initials = initials
+            Diagnostics = []
+            EllipticEquations = []
         }
     }

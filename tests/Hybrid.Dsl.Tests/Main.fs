@@ -24,5 +24,6 @@ let main argv =
         OperatorRulesTests.tests
         LargeInputTests.tests
         FixSyntaxTests.tests
+        DiagnosticTests.tests
     ]
     |> Hybrid.Tests.Summary.run argv

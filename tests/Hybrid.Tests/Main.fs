@@ -39,6 +39,7 @@ let main argv =
         Numerics.EventTests.tests
         Numerics.StateEventTests.tests
         Compiler.CompilerTests.tests
+        Compiler.EllipticTests.tests
         Compiler.BackendTests.tests
         Compiler.SimulatorTextTests.tests
         Compiler.LargeModelTests.tests

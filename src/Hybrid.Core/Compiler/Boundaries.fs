@@ -9,10 +9,15 @@ open Hybrid.Numerics
 [<RequireQualifiedAccess>]
 module internal Boundaries =
 
-    /// Each field's `FieldBoundary` per context. `compile` compiles a boundary value that is not a number (on
-    /// first use, so it may be the expression compiler that is being built).
-    let ofFields (r: Resolved) (compile: Expr -> Ctx -> torch.Tensor) : (Ctx -> FieldBoundary)[] =
-        r.Conditions
+    /// The `FieldBoundary` per context of each entry of `conditions` (per axis: low side, high side). `compile`
+    /// compiles a boundary value that is not a number (on first use, so it may be the expression compiler that is
+    /// being built).
+    let ofConditions
+        (r: Resolved)
+        (conditions: (BoundaryCondition * BoundaryCondition)[][])
+        (compile: Expr -> Ctx -> torch.Tensor)
+        : (Ctx -> FieldBoundary)[] =
+        conditions
         |> Array.map (fun axes ->
             if axes.Length = 0 then
                 fun _ -> [||]
@@ -46,6 +51,10 @@ module internal Boundaries =
                 let sides = axes |> Array.mapi (fun a (lo, hi) -> make a true lo, make a false hi)
 
                 fun c -> sides |> Array.map (fun (lo, hi) -> { Low = lo c; High = hi c }))
+
+    /// Each field's `FieldBoundary` per context (`ofConditions` of the resolved fields' conditions).
+    let ofFields (r: Resolved) (compile: Expr -> Ctx -> torch.Tensor) : (Ctx -> FieldBoundary)[] =
+        ofConditions r r.Conditions compile
 
     /// The conditions of an operator's operand: those of the fields it reads (`Checks.compilable` has made sure
     /// they agree on every side), or no-flux walls for an operand without fields (a coordinate or parameter

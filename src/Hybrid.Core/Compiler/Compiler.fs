@@ -28,4 +28,24 @@ module Compiler =
 
         let initial = Initial.build r ec options
 
-        Simulator(r.System, r.Dtype, r.Parameters, r.Modules, dynamics, initial, options.Backend, options.Forcings)
+        let diagnose (theta: torch.Tensor[]) (t: float) (u: torch.Tensor[]) =
+            let c: Ctx = {
+                Fields = u
+                Theta = theta
+                T = t
+                Coords = ec.Centres
+            }
+
+            ec.Diagnostics |> Array.map (fun f -> f c)
+
+        Simulator(
+            r.System,
+            r.Dtype,
+            r.Parameters,
+            r.Modules,
+            dynamics,
+            initial,
+            options.Backend,
+            options.Forcings,
+            diagnose
+        )

@@ -104,8 +104,27 @@ type internal ExprCompiler(r: Resolved) =
 
     let boundaries = Boundaries.ofFields r (fun e -> boundaryExpr.Value e)
 
+    // Diagnostic fields: their boundary conditions per context, and their solves (compiled on first use).
+    let diagnosticIndex =
+        r.System.Diagnostics |> Array.mapi (fun i d -> d.Field, i) |> dict
+
+    let diagnosticBoundaries =
+        Boundaries.ofConditions r r.System.DiagnosticConditions (fun e -> boundaryExpr.Value e)
+
+    let diagnosticsIn (e: Expr) : string list =
+        Expr.subterms e
+        |> List.choose (fun s ->
+            match s with
+            | Sym n when diagnosticIndex.ContainsKey n -> Some n
+            | _ -> None)
+        |> List.distinct
+
     let bcsOf (e: Expr) : Ctx -> FieldBoundary =
-        Boundaries.ofOperand r boundaries (fieldsOf e)
+        match diagnosticsIn e with
+        | d :: _ when (fieldsOf e).IsEmpty -> diagnosticBoundaries[diagnosticIndex[d]]
+        | _ -> Boundaries.ofOperand r boundaries (fieldsOf e)
+
+    let diagnosticSolves = Dictionary<string, Ctx -> torch.Tensor>()
 
     let diffusivityProbes = List<bool * (Ctx -> float)>()
     let speedProbes = List<Ctx -> float>()
@@ -215,6 +234,7 @@ type internal ExprCompiler(r: Resolved) =
         | Sym n when forcings.ContainsKey n ->
             let f = forcings[n]
             fun c -> f c.T
+        | Sym n when diagnosticIndex.ContainsKey n -> compileDiagnostic n
         | Sym "x" when fast.Value -> fun _ -> fastCoordinate
         | Sym "x" when grid.Dims >= 1 -> fun c -> c.Coords[0]
         | Sym "y" when grid.Dims >= 2 -> fun c -> c.Coords[1]
@@ -335,6 +355,43 @@ type internal ExprCompiler(r: Resolved) =
                 let v = (fa c).expand ([| batch; k * int64 fastSites |])
                 v.reshape([| batch; k; int64 fastSites |]).sum (2L)
         | Grad _ -> raise (passedChecks "a gradient outside a divergence")
+
+    /// The diagnostic field `n`: its elliptic equation solved once per context (`EllipticSolve`), after the
+    /// diagnostic fields its right-hand side uses (compiled first by the same recursion; `Checks` refuses cycles).
+    and compileDiagnostic (n: string) : Ctx -> torch.Tensor =
+        match diagnosticSolves.TryGetValue n with
+        | true, f -> f
+        | _ ->
+            let i = diagnosticIndex[n]
+            let eq = r.System.Diagnostics[i]
+            let zero = constant 0.0
+
+            let kinds =
+                r.System.DiagnosticConditions[i]
+                |> Array.map (fun (lo, hi) ->
+                    let kind (b: BoundaryCondition) =
+                        match b with
+                        | BoundaryCondition.Periodic -> Bc.Periodic
+                        | BoundaryCondition.NoFlux -> Bc.NoFlux
+                        | BoundaryCondition.Dirichlet _ -> Bc.Dirichlet zero
+                        | BoundaryCondition.Neumann _ -> Bc.Neumann zero
+
+                    { Low = kind lo; High = kind hi })
+
+            let solver =
+                EllipticSolve.create grid kinds eq.Screening dtype device (EllipticSolve.tolerance dtype)
+
+            let frhs = onFastRing false (fun () -> compileExpr eq.Rhs)
+            let bcs = diagnosticBoundaries[i]
+
+            let f =
+                once (fun c ->
+                    let batch = if c.Fields.Length > 0 then int c.Fields[0].shape[0] else 1
+                    let rhs = (frhs c).expand (Grid.fieldShape grid batch)
+                    solver.Solve (bcs c) rhs)
+
+            diagnosticSolves[n] <- f
+            f
 
     /// A left-nested chain of sums and differences, or of products and quotients, evaluated in a loop in
     /// the order written (the same operations, and so the same rounding, as nested binary nodes). Numbers
@@ -494,6 +551,13 @@ type internal ExprCompiler(r: Resolved) =
 
     /// The state indices of the fields `e` reads.
     member _.FieldsOf(e: Expr) : Set<int> = fieldsOf e
+
+    /// Whether `e` reads a diagnostic field (whose value depends on every field through its elliptic solve).
+    member _.UsesDiagnostic(e: Expr) : bool = not (diagnosticsIn e).IsEmpty
+
+    /// Each diagnostic field's value in a context, in the order of `ResolvedSystem.Diagnostics`.
+    member _.Diagnostics: (Ctx -> torch.Tensor)[] =
+        r.System.Diagnostics |> Array.map (fun d -> compileDiagnostic d.Field)
 
     /// Whether `e` reads the time t.
     member _.UsesTime(e: Expr) : bool = usesTime e

@@ -15,6 +15,7 @@ module internal ImexSplit =
             k
             |> List.forall (fun x ->
                 (ec.FieldsOf x).IsEmpty
+                && not (ec.UsesDiagnostic x)
                 && not (ec.UsesTime x)
                 && not (Expr.hasSpatialOperator x))
 

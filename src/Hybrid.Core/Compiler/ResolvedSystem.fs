@@ -32,6 +32,10 @@ type internal ResolvedSystem = {
     Conditions: (BoundaryCondition * BoundaryCondition)[][]
     /// Each field's initial condition, if it has one.
     Initials: InitialCondition option[]
+    /// The diagnostic fields' elliptic equations, in declaration order of the diagnostic fields.
+    Diagnostics: EllipticEquation[]
+    /// Each diagnostic field's boundary conditions per axis (low side, high side), like `Conditions`.
+    DiagnosticConditions: (BoundaryCondition * BoundaryCondition)[][]
 }
 
 /// Builds the `ResolvedSystem` of a model: the one place both back ends get fields, equations and boundary
@@ -89,4 +93,10 @@ module internal ResolvedSystem =
                     model.Initials
                     |> List.tryFind (fun i -> i.Field = f)
                     |> Option.map (fun i -> i.Value))
+            Diagnostics =
+                model.Diagnostics
+                |> List.map (fun d -> model.EllipticEquations |> List.find (fun e -> e.Field = d.Name))
+                |> Array.ofList
+            DiagnosticConditions =
+                conditions model grid (model.Diagnostics |> List.map (fun d -> d.Name) |> Array.ofList)
         }

@@ -24,6 +24,8 @@ module internal RightHandSide =
         =
         let pointwise =
             r.IsFast |> Array.forall not
+            // A diagnostic field reads every cell of the fields its elliptic right-hand side uses.
+            && r.System.Diagnostics.Length = 0
             && r.Equations |> Array.forall (StabilityTerms.nonLocal >> not)
 
         if pointwise then

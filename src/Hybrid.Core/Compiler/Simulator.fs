@@ -17,7 +17,8 @@ type Simulator
         dynamics: Dynamics,
         initial: int -> torch.Tensor[] -> torch.Tensor[],
         backend: Backend,
-        forcings: Map<string, float -> torch.Tensor>
+        forcings: Map<string, float -> torch.Tensor>,
+        diagnose: torch.Tensor[] -> float -> torch.Tensor[] -> torch.Tensor[]
     ) =
 
     let model, grid = system.Model, system.Grid
@@ -167,6 +168,28 @@ type Simulator
                 )
             )
         | Error _ -> Rollout.run dynamics (s.Theta()) u0 options
+
+    member _.Diagnostics: string[] = system.Diagnostics |> Array.map (fun d -> d.Field)
+
+    member s.Diagnose(trajectory: Trajectory) : Trajectory =
+        let theta = s.Theta()
+        let names = s.Diagnostics
+
+        let atTimes =
+            trajectory.Times
+            |> Array.mapi (fun k t ->
+                diagnose theta t (trajectory.Values |> Array.map (fun v -> v.select (0L, int64 k))))
+
+        {
+            trajectory with
+                Fields = names
+                Values =
+                    Array.init names.Length (fun d ->
+                        if atTimes.Length = 0 then
+                            torch.zeros ([| 0L |], dtype = dtype)
+                        else
+                            torch.stack (atTimes |> Array.map (fun x -> x[d]), 0L))
+        }
 
     member s.Residual(form: ResidualForm, times: float[], values: torch.Tensor[]) : ResidualResult =
         Residual.compute dynamics (s.Theta()) form times values

@@ -16,7 +16,8 @@ type Simulator =
         dynamics: Dynamics *
         initial: (int -> torch.Tensor array -> torch.Tensor array) *
         backend: Backend *
-        forcings: Map<string, (float -> torch.Tensor)> ->
+        forcings: Map<string, (float -> torch.Tensor)> *
+        diagnose: (torch.Tensor array -> float -> torch.Tensor array -> torch.Tensor array) ->
             Simulator
 
     /// Which back end `Simulate` runs a rollout with these options on (`Backend.Eager` or `Backend.Kernels`), and
@@ -39,6 +40,15 @@ type Simulator =
 
     /// The physics residual of a trajectory under the current parameters.
     member Residual: form: ResidualForm * times: float array * values: torch.Tensor array -> ResidualResult
+
+    /// The diagnostic fields (solved from their elliptic equations, not integrated) of a trajectory of this
+    /// simulator: a `Trajectory` with the same times whose `Fields` are the diagnostic fields' names (`Diagnostics`)
+    /// and whose `Values` hold each at every save time, [S; B; spatial…], solved as the right-hand side solves them
+    /// (differentiable). Empty `Fields` for a model without diagnostic fields.
+    member Diagnose: trajectory: Trajectory -> Trajectory
+
+    /// The diagnostic fields' names, in declaration order (empty for most models).
+    member Diagnostics: string array
 
     /// Integrates from `u0` with the current parameters, on the generated kernels or the eager back end (see
     /// `Backend`; the result's `Backend` says which ran). Gradients flow to `u0`, θ and the networks either way.

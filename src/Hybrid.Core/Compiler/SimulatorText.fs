@@ -82,6 +82,13 @@ module internal SimulatorText =
         [
             sprintf "Simulator of model '%s'" m.Name
             sprintf "  fields:     %s" (list fields)
+
+            // Only for models that have them, so other models print as before.
+            if not m.EllipticEquations.IsEmpty then
+                sprintf
+                    "  diagnostic: %s"
+                    (list (m.EllipticEquations |> Seq.map (Print.ellipticEquation Notation.Unicode)))
+
             sprintf "  grid:       %s" (grid m.Domain)
             sprintf "  parameters: %s" (list (parameters |> Seq.map parameter))
             sprintf "  closures:   %s" (list (modules |> Seq.map (closure m)))

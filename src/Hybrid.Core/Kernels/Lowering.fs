@@ -67,12 +67,21 @@ module internal Lowering =
         |> Array.fold max 0
 
     /// Lowers `model`; raises `ModelException` naming the field and the construct the kernel path lacks
-    /// (operators of non-field expressions, closures inside a diffusion coefficient, closures, forcings and
+    /// (diagnostic fields, whose elliptic solves run eager; operators of non-field expressions, closures inside a diffusion coefficient, closures, forcings and
     /// spatial parameters on the fast ring of a two-scale lattice, spatial parameters inside a diffusion
     /// coefficient, closures, forcings or spatial parameters in boundary values). Closure calls become `KInput`
     /// sites, evaluated by TorchSharp.
     let lower (system: ResolvedSystem) : KernelPlan =
         let model, grid = system.Model, system.Grid
+
+        // The elliptic solves of diagnostic fields run through TorchSharp (FFT, conjugate gradients): eager only.
+        for d in system.Diagnostics |> Array.truncate 1 do
+            raise (
+                KernelRefusal.cannotCompile
+                    $"the diagnostic field '{d.Field}' (elliptic solve {Print.ellipticEquation Notation.Unicode d})"
+                    "Diagnostic fields run on the eager back end (Backend.Eager; Backend.Auto picks it for this model)."
+            )
+
         let lowering = ExprLowering system
         let fields, isFast, fastSites = system.Fields, system.IsFast, system.FastSites
 

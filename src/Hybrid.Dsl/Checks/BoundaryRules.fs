@@ -37,7 +37,7 @@ module internal BoundaryRules =
     let values (s: CheckScope) : string list = [
         if not s.Sides.IsEmpty then
             for b in s.Model.Boundaries do
-                if not (s.IsField b.Field) then
+                if not (s.IsField b.Field) && not (s.IsDiagnostic b.Field) then
                     sprintf
                         "There is a boundary condition for '%s', which is not a declared field. Declare it or remove the condition.%s"
                         b.Field
@@ -56,13 +56,13 @@ module internal BoundaryRules =
                         ExpressionRules.inExpression
                             s
                             (CheckWording.inBoundary b.Side b.Field)
-                            (s.IsField >> not)
+                            (fun n -> not (s.IsField n) && not (s.IsDiagnostic n))
                             "boundary values may use coordinates, t, parameters, constants and forcings, not fields"
                             e
                 | _ -> ()
     ]
 
-    let private periodicPairs (field: string) (bcs: Boundary list) (sides: Side list) = [
+    let periodicPairs (field: string) (bcs: Boundary list) (sides: Side list) = [
         let periodic side =
             bcs
             |> List.exists (fun b -> b.Side = side && b.Condition = BoundaryCondition.Periodic)
@@ -76,18 +76,18 @@ module internal BoundaryRules =
                     (CheckWording.sideName (if periodic a then b else a))
     ]
 
-    /// Each field has exactly one condition on each side of the domain, and periodic conditions come in
-    /// pairs of opposite sides.
+    /// Each field (diagnostic fields too) has exactly one condition on each side of the domain, and periodic
+    /// conditions come in pairs of opposite sides.
     let everySide (s: CheckScope) : string list = [
         if not s.Sides.IsEmpty then
-            for f in s.Model.Fields do
-                let bcs = s.BoundariesOf f.Name
+            for f in (s.Model.Fields |> List.map (fun f -> f.Name)) @ s.DiagnosticNames do
+                let bcs = s.BoundariesOf f
 
                 for side in s.Sides do
                     match bcs |> List.filter (fun b -> b.Side = side) with
-                    | [] -> missing s.Syntax s.Model.Domain f.Name side
+                    | [] -> missing s.Syntax s.Model.Domain f side
                     | [ _ ] -> ()
-                    | _ -> several f.Name side
+                    | _ -> several f side
 
-                yield! periodicPairs f.Name bcs s.Sides
+                yield! periodicPairs f bcs s.Sides
     ]

@@ -24,7 +24,7 @@ module internal EquationRules =
     /// Each equation is the equation of a declared field.
     let ofFields (s: CheckScope) : string list = [
         for eq in s.Model.Equations do
-            if not (s.IsField eq.Field) then
+            if not (s.IsField eq.Field) && not (s.IsDiagnostic eq.Field) then
                 sprintf
                     "There is an equation for '%s', which is not a declared field%s. Declare it with %s.%s"
                     eq.Field

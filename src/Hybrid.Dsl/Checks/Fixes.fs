@@ -133,3 +133,17 @@ module internal CheckFixes =
         | ModelSyntax.Builder -> "sumFast (...)"
         | ModelSyntax.Text -> "Σ_j(...) (sum_j(...) in ASCII)"
         | ModelSyntax.CSharp -> "Σ_j(...) (sum_j(...) in ASCII)"
+
+    /// A diagnostic field declaration: `diagnostic "psi"` / `field psi diagnostic`.
+    let diagnostic (syntax: ModelSyntax) (name: string) =
+        match syntax with
+        | ModelSyntax.Builder -> sprintf "diagnostic \"%s\"" name
+        | ModelSyntax.Text -> sprintf "field %s diagnostic" name
+        | ModelSyntax.CSharp -> sprintf "field %s diagnostic (in model text: use HybridModel.BuilderFromText)" name
+
+    /// A diagnostic field's elliptic equation: `equation (poisson psi == ...)` / `Δpsi = ...`.
+    let ellipticEquation (syntax: ModelSyntax) (name: string) =
+        match syntax with
+        | ModelSyntax.Builder -> sprintf "equation (poisson %s == ...)" name
+        | ModelSyntax.Text -> sprintf "Δ%s = ... (lap(%s) = ... in ASCII)" name name
+        | ModelSyntax.CSharp -> sprintf "lap(%s) = ... (in model text: use HybridModel.BuilderFromText)" name

@@ -19,7 +19,7 @@ module internal InitialRules =
     /// names its data.
     let values (s: CheckScope) : string list = [
         for i in s.Model.Initials do
-            if not (s.IsField i.Field) then
+            if not (s.IsField i.Field) && not (s.IsDiagnostic i.Field) then
                 sprintf
                     "There is an initial condition for '%s', which is not a declared field. Declare it with %s or remove it.%s"
                     i.Field
@@ -32,7 +32,7 @@ module internal InitialRules =
                     ExpressionRules.inExpression
                         s
                         (CheckWording.inInitial i.Field)
-                        (s.IsField >> not)
+                        (fun n -> not (s.IsField n) && not (s.IsDiagnostic n))
                         "initial conditions may use coordinates, parameters, constants and forcings, not fields"
                         e
             | InitialCondition.FromData key ->

@@ -112,7 +112,7 @@ module internal OperatorRules =
         |> Expr.iter (fun node ->
             match node with
             | Sym n
-            | Shift(n, _, _) when s.IsField n && not (found.Contains n) -> found.Add n
+            | Shift(n, _, _) when (s.IsField n || s.IsDiagnostic n) && not (found.Contains n) -> found.Add n
             | _ -> ())
 
         List.ofSeq found
@@ -180,6 +180,14 @@ module internal OperatorRules =
     /// The operator rules of every equation's right-hand side.
     let equations (s: CheckScope) : string list = [
         for eq in s.Model.Equations do
+            let where = CheckWording.inEquation eq.Field
+            yield! placement where eq.Rhs
+            yield! operands s where eq.Rhs
+    ]
+
+    /// The operator rules of every diagnostic field's elliptic right-hand side.
+    let ellipticEquations (s: CheckScope) : string list = [
+        for eq in s.Model.EllipticEquations do
             let where = CheckWording.inEquation eq.Field
             yield! placement where eq.Rhs
             yield! operands s where eq.Rhs

@@ -55,6 +55,8 @@ type internal CheckScope(m: Model, syntax: ModelSyntax) =
     let equations = ByName(m.Equations, (fun e -> e.Field))
     let initials = ByName(m.Initials, (fun i -> i.Field))
     let boundaries = ByName(m.Boundaries, (fun b -> b.Field))
+    let diagnostics = ByName(m.Diagnostics, (fun d -> d.Name))
+    let elliptic = ByName(m.EllipticEquations, (fun e -> e.Field))
 
     /// The model checked.
     member _.Model = m
@@ -105,6 +107,15 @@ type internal CheckScope(m: Model, syntax: ModelSyntax) =
 
     /// The boundary conditions of a field, in order.
     member _.BoundariesOf(field: string) = boundaries.Get field
+
+    /// True when the name is a declared diagnostic field.
+    member _.IsDiagnostic(name: string) = diagnostics.Contains name
+
+    /// Diagnostic field names in declaration order.
+    member val DiagnosticNames = m.Diagnostics |> List.map (fun d -> d.Name)
+
+    /// The elliptic equations of a diagnostic field, in order.
+    member _.EllipticOf(field: string) = elliptic.Get field
 
     /// Number of spatial dimensions of the domain.
     member val Dims = Model.spatialDims m.Domain

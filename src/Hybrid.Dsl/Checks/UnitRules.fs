@@ -34,6 +34,7 @@ module internal UnitRules =
         let forcings = ByName(m.Forcings, (fun f -> f.Name))
         let constants = ByName(m.Constants, (fun c -> c.Name))
         let closures = ByName(m.Closures, (fun c -> c.Name))
+        let diagnostics = ByName(m.Diagnostics, (fun d -> d.Name))
 
         let first (by: ByName<'T>) (units: 'T -> Units option) (n: string) =
             by.TryFirst n |> Option.bind (units >> dimOf)
@@ -46,6 +47,7 @@ module internal UnitRules =
                 first parameters (fun p -> p.Units) n
                 first forcings (fun f -> f.Units) n
                 first constants (fun c -> c.Units) n
+                first diagnostics (fun d -> d.Units) n
             ]
             |> List.tryPick id
 

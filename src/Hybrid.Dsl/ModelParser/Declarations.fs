@@ -34,6 +34,16 @@ module internal Declarations =
             Fast = fast
         }
 
+    /// `field u [fast | diagnostic] [units]`: a state field, or a diagnostic field (defined by an elliptic equation).
+    let fieldOrDiagnostic (p: Cursor) : Choice<FieldDecl, DiagnosticDecl> =
+        if p.PeekAt(2).Tok = Tok.Ident "diagnostic" then
+            p.Advance() |> ignore
+            let n = name p "field"
+            p.Advance() |> ignore
+            Choice2Of2({ Name = n; Units = units p }: DiagnosticDecl)
+        else
+            Choice1Of2(field p)
+
     /// `forcing f [units]`.
     let forcing (p: Cursor) : ForcingDecl =
         p.Advance() |> ignore
