@@ -335,6 +335,24 @@ type internal ExprCompiler(r: Resolved) =
                 let v = (fa c).expand ([| batch; k * int64 fastSites |])
                 v.reshape([| batch; k; int64 fastSites |]).sum (2L)
         | Grad _ -> raise (passedChecks "a gradient outside a divergence")
+        | Jacobian(a, b) ->
+            let fa, fb = compileExpr a, compileExpr b
+            let ba, bb = bcsOf a, bcsOf b
+            fun c -> Operators.jacobian grid (ba c) (bb c) (fa c) (fb c)
+        | FluxAdvect(vs, a) ->
+            let fvs = vs |> List.map compileExpr |> Array.ofList
+            let bvs = vs |> List.map bcsOf |> Array.ofList
+            let fa = compileExpr a
+            let bcs = bcsOf a
+            speedProbes.Add(fun c -> fvs |> Array.sumBy (fun f -> maxAbs (f c)))
+
+            fun c ->
+                Operators.fluxAdvection
+                    grid
+                    (bvs |> Array.map (fun b -> b c))
+                    (bcs c)
+                    (fvs |> Array.map (fun f -> f c))
+                    (fa c)
 
     /// A left-nested chain of sums and differences, or of products and quotients, evaluated in a loop in
     /// the order written (the same operations, and so the same rounding, as nested binary nodes). Numbers

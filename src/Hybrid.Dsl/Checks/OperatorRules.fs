@@ -133,11 +133,13 @@ module internal OperatorRules =
                         | Partial(_, Sym _)
                         | Laplacian(Sym _)
                         | Grad(Sym _)
-                        | Advect(_, Sym _) -> None
+                        | Advect(_, Sym _)
+                        | FluxAdvect(_, Sym _) -> None
                         | Partial(_, a)
                         | Laplacian a
                         | Grad a
-                        | Advect(_, a) -> Some a
+                        | Advect(_, a)
+                        | FluxAdvect(_, a) -> Some a
                         // ∇·(κ ∇u) (one gradient among the factors) is in flux form: each field keeps its own
                         // conditions. Any other vector takes the conditions of its fields.
                         | Divergence inner when
@@ -152,28 +154,37 @@ module internal OperatorRules =
                         | Divergence inner -> Some inner
                         | _ -> None
 
-                    match operand with
-                    | Some a ->
-                        match fieldsIn s a with
-                        | first :: others ->
-                            for other in others do
-                                let differing =
-                                    s.Sides
-                                    |> List.filter (fun side ->
-                                        let c1, c2 = conditionOf first side, conditionOf other side
-                                        c1.IsSome && c2.IsSome && c1 <> c2)
+                    // The Jacobian's two operands take their own fields' conditions, each checked alike.
+                    let jacobianOperands =
+                        match node with
+                        | Jacobian(a, b) ->
+                            [ a; b ]
+                            |> List.filter (fun x ->
+                                match x with
+                                | Sym _ -> false
+                                | _ -> true)
+                        | _ -> []
 
-                                if not differing.IsEmpty then
-                                    sprintf
-                                        "%s applies '%s' to an expression of '%s' and '%s', whose boundary conditions differ on the %s side%s, so the expression's values beyond the wall are ambiguous. Apply the operator to each field (e.g. expand the product rule), or give both fields the same boundary conditions."
-                                        (CheckWording.sentence where)
-                                        (CheckWording.term node)
-                                        first
-                                        other
-                                        (differing |> List.map CheckWording.sideName |> String.concat " and ")
-                                        (if differing.Length > 1 then "s" else "")
-                        | [] -> ()
-                    | None -> ()
+                    for a in Option.toList operand @ jacobianOperands do
+                      match fieldsIn s a with
+                      | first :: others ->
+                          for other in others do
+                              let differing =
+                                  s.Sides
+                                  |> List.filter (fun side ->
+                                      let c1, c2 = conditionOf first side, conditionOf other side
+                                      c1.IsSome && c2.IsSome && c1 <> c2)
+
+                              if not differing.IsEmpty then
+                                  sprintf
+                                      "%s applies '%s' to an expression of '%s' and '%s', whose boundary conditions differ on the %s side%s, so the expression's values beyond the wall are ambiguous. Apply the operator to each field (e.g. expand the product rule), or give both fields the same boundary conditions."
+                                      (CheckWording.sentence where)
+                                      (CheckWording.term node)
+                                      first
+                                      other
+                                      (differing |> List.map CheckWording.sideName |> String.concat " and ")
+                                      (if differing.Length > 1 then "s" else "")
+                      | [] -> ()
         ]
         |> List.distinct
 
