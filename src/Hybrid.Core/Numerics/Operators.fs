@@ -168,14 +168,22 @@ module Operators =
 
         (jpp .+ jpx .+ jxp) ./ (12.0 * g.Axes[0].Spacing * g.Axes[1].Spacing)
 
-    /// The van Leer limited slope of a cell from its backward and forward differences a and b:
-    /// (a|b| + |a|b) / (|a| + |b|), the harmonic mean 2ab/(a + b) where a and b have the same sign, 0 otherwise
-    /// (0 where both are 0, with a zero derivative there).
-    let private vanLeer (a: torch.Tensor) (b: torch.Tensor) : torch.Tensor =
-        let absA, absB = a.abs (), b.abs ()
-        let den = absA .+ absB
-        let positive = den.gt (torch.zeros_like den)
-        (a * absB .+ absA * b) / torch.where (positive, den, torch.ones_like den)
+    /// A cell's values at its two faces, reconstructed linearly with the van Leer limited slope σ = 2ab/(a + b)
+    /// (0 unless the backward and forward differences a = qᵢ − qᵢ₋₁ and b = qᵢ₊₁ − qᵢ have the same sign): the
+    /// right face qᵢ + σ/2 and the left face qᵢ − σ/2. Each is written as an interpolation between the cell and the
+    /// neighbour on that side, from whichever end is nearer (qᵢ + t·b for a weight t = a/(a + b) ≤ ½, else
+    /// qᵢ₊₁ − (1 − t)·b), so a face value between two non-negative cells is non-negative in floating point too.
+    let private vanLeerFaces (before: torch.Tensor) (cell: torch.Tensor) (after: torch.Tensor) =
+        let a = cell - before
+        let b = after - cell
+        let zeros = torch.zeros_like cell
+        let same = (a * b).gt zeros
+        let den = torch.where (same, a .+ b, torch.ones_like cell)
+        let t = torch.where (same, a / den, zeros)
+        let s = torch.where (same, b / den, zeros)
+        let right = torch.where (withScalar 0.5 t.le, cell .+ t * b, after - s * b)
+        let left = torch.where (withScalar 0.5 s.le, cell - s * a, before .+ t * a)
+        left, right
 
     /// ∇·(v q) of a tracer q by a finite-volume upwind scheme on a MUSCL reconstruction with the van Leer limiter:
     /// per axis, q is reconstructed linearly in each cell with the limited slope of its two neighbouring
@@ -209,12 +217,13 @@ module Operators =
             let v = if v.shape = q.shape then v else v.expand (q.shape)
             let faceV = toFaces g velocityBcs[a] a v
             let p = Boundary.pad g bcsQ a 2 q
-            let diffs = p.narrow (d, 1L, n + 3L) - p.narrow (d, 0L, n + 3L)
-            // Cells −1 … n: their values and limited slopes.
-            let cells = p.narrow (d, 1L, n + 2L)
-            let slopes = vanLeer (diffs.narrow (d, 0L, n + 2L)) (diffs.narrow (d, 1L, n + 2L))
-            let left = cells.narrow (d, 0L, n + 1L) .+ 0.5 .* slopes.narrow (d, 0L, n + 1L)
-            let right = cells.narrow (d, 1L, n + 1L) .- 0.5 .* slopes.narrow (d, 1L, n + 1L)
+            // Cells −1 … n, each with its two neighbours: their face values.
+            let cellLeft, cellRight =
+                vanLeerFaces (p.narrow (d, 0L, n + 2L)) (p.narrow (d, 1L, n + 2L)) (p.narrow (d, 2L, n + 2L))
+
+            // Face f = 0 … n lies between cells f − 1 and f.
+            let left = cellRight.narrow (d, 0L, n + 1L)
+            let right = cellLeft.narrow (d, 1L, n + 1L)
             let forward = torch.nn.functional.relu faceV
             let flux = forward * left .+ (faceV - forward) * right
             (flux.narrow (d, 1L, n) - flux.narrow (d, 0L, n)) ./ h)
