@@ -14,7 +14,19 @@ module internal ExprParser =
     /// Words with a built-in meaning inside expressions; they cannot name symbols.
     let reserved: string list =
         (functions |> List.map fst)
-        @ [ "min"; "max"; "grad"; "div"; "lap"; "dx"; "dy"; "advect"; "sum_j"; "jacobian"; "advectFlux" ]
+        @ [
+            "min"
+            "max"
+            "grad"
+            "div"
+            "lap"
+            "dx"
+            "dy"
+            "advect"
+            "sum_j"
+            "jacobian"
+            "advectFlux"
+        ]
 
     /// A position in the token array, the bracket/prefix nesting depth and the number of terms read in the
     /// current expression.

@@ -337,7 +337,14 @@ module Print =
                     | [ kv ] -> lay.Operand kv
                     | _ -> cat [ str "\\left("; lay.Args kvs; str "\\right)" ]
 
-                cat [ str "\\nabla\\cdot\\left("; v; str "\\, "; lay.Operand(List.last ks); str "\\right)_{\\mathrm{lim}}" ], 3
+                cat [
+                    str "\\nabla\\cdot\\left("
+                    v
+                    str "\\, "
+                    lay.Operand(List.last ks)
+                    str "\\right)_{\\mathrm{lim}}"
+                ],
+                3
             | _ -> cat [ str "advectFlux("; lay.Args ks; str ")" ], 4
         | _ -> invalidArg "e" "Print: not a spatial operator with its operand."
 

@@ -57,14 +57,23 @@ let tests =
             Expect.equal (p (Print.expr Notation.Ascii e)) e "ASCII round trip"
             let f = FluxAdvect([ Sym "u"; Sym "v" ], Sym "q")
             Expect.equal (Print.expr Notation.Unicode f) "advectFlux(u, v, q)" "Unicode flux form"
-            Expect.equal (Print.expr Notation.Latex f) "\\nabla\\cdot\\left(\\left(u, v\\right)\\, q\\right)_{\\mathrm{lim}}" "LaTeX flux form"
+
+            Expect.equal
+                (Print.expr Notation.Latex f)
+                "\\nabla\\cdot\\left(\\left(u, v\\right)\\, q\\right)_{\\mathrm{lim}}"
+                "LaTeX flux form"
+
             Expect.equal (p (Print.expr Notation.Ascii f)) f "ASCII round trip"
         }
 
         test "a wrong number of arguments is refused with the operator's form" {
             Expect.stringContains (parseError "J(q)") "the Jacobian takes two arguments" "J(q)"
             Expect.stringContains (parseError "jacobian(a, b, c)") "but was given 3" "three arguments"
-            Expect.stringContains (parseError "advectFlux(q)") "'advectFlux' takes the velocity components" "one argument"
+
+            Expect.stringContains
+                (parseError "advectFlux(q)")
+                "'advectFlux' takes the velocity components"
+                "one argument"
         }
 
         test "the Jacobian on an interval is refused, naming the rectangle fix" {

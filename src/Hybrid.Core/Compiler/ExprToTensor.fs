@@ -357,6 +357,7 @@ type internal ExprCompiler(r: Resolved) =
                 | true, false -> wrapsLike b a, bcsOf b
                 | false, true -> bcsOf a, wrapsLike a b
                 | _ -> bcsOf a, bcsOf b
+
             fun c -> Operators.jacobian grid (ba c) (bb c) (fa c) (fb c)
         | FluxAdvect(vs, a) ->
             let fvs = vs |> List.map compileExpr |> Array.ofList
@@ -368,6 +369,7 @@ type internal ExprCompiler(r: Resolved) =
                 vs
                 |> List.map (fun v -> if (fieldsOf v).IsEmpty then wrapsLike a v else bcsOf v)
                 |> Array.ofList
+
             speedProbes.Add(fun c -> fvs |> Array.sumBy (fun f -> maxAbs (f c)))
 
             fun c ->

@@ -128,7 +128,11 @@ module Operators =
             | Bc.Neumann s -> Bc.Neumann(extendValue 2L s)
             | other -> other
 
-        let xSides = { Low = extend bcs[0].Low; High = extend bcs[0].High }
+        let xSides = {
+            Low = extend bcs[0].Low
+            High = extend bcs[0].High
+        }
+
         Boundary.pad g [| xSides; bcs[1] |] 0 1 byY
 
     /// J(a, b) = ∂a/∂x ∂b/∂y − ∂a/∂y ∂b/∂x on a 2-D rectangle in Arakawa's (1966) form: the mean of the three
@@ -153,18 +157,18 @@ module Operators =
         let pa = padCorners g bcsA full[0]
         let pb = padCorners g bcsB full[1]
         // The value at offset (i, j) from each cell.
-        let at (p: torch.Tensor) (i: int64) (j: int64) = p.narrow(1L, 1L + i, nx).narrow (2L, 1L + j, ny)
+        let at (p: torch.Tensor) (i: int64) (j: int64) =
+            p.narrow(1L, 1L + i, nx).narrow (2L, 1L + j, ny)
+
         let aE, aW, aN, aS = at pa 1L 0L, at pa -1L 0L, at pa 0L 1L, at pa 0L -1L
         let bE, bW, bN, bS = at pb 1L 0L, at pb -1L 0L, at pb 0L 1L, at pb 0L -1L
         let aNE, aNW, aSE, aSW = at pa 1L 1L, at pa -1L 1L, at pa 1L -1L, at pa -1L -1L
         let bNE, bNW, bSE, bSW = at pb 1L 1L, at pb -1L 1L, at pb 1L -1L, at pb -1L -1L
         let jpp = (aE - aW) * (bN - bS) - (aN - aS) * (bE - bW)
 
-        let jpx =
-            aE * (bNE - bSE) - aW * (bNW - bSW) - aN * (bNE - bNW) .+ aS * (bSE - bSW)
+        let jpx = aE * (bNE - bSE) - aW * (bNW - bSW) - aN * (bNE - bNW) .+ aS * (bSE - bSW)
 
-        let jxp =
-            bN * (aNE - aNW) - bS * (aSE - aSW) - bE * (aNE - aSE) .+ bW * (aNW - aSW)
+        let jxp = bN * (aNE - aNW) - bS * (aSE - aSW) - bE * (aNE - aSE) .+ bW * (aNW - aSW)
 
         (jpp .+ jpx .+ jxp) ./ (12.0 * g.Axes[0].Spacing * g.Axes[1].Spacing)
 

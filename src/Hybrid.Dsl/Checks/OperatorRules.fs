@@ -166,25 +166,25 @@ module internal OperatorRules =
                         | _ -> []
 
                     for a in Option.toList operand @ jacobianOperands do
-                      match fieldsIn s a with
-                      | first :: others ->
-                          for other in others do
-                              let differing =
-                                  s.Sides
-                                  |> List.filter (fun side ->
-                                      let c1, c2 = conditionOf first side, conditionOf other side
-                                      c1.IsSome && c2.IsSome && c1 <> c2)
+                        match fieldsIn s a with
+                        | first :: others ->
+                            for other in others do
+                                let differing =
+                                    s.Sides
+                                    |> List.filter (fun side ->
+                                        let c1, c2 = conditionOf first side, conditionOf other side
+                                        c1.IsSome && c2.IsSome && c1 <> c2)
 
-                              if not differing.IsEmpty then
-                                  sprintf
-                                      "%s applies '%s' to an expression of '%s' and '%s', whose boundary conditions differ on the %s side%s, so the expression's values beyond the wall are ambiguous. Apply the operator to each field (e.g. expand the product rule), or give both fields the same boundary conditions."
-                                      (CheckWording.sentence where)
-                                      (CheckWording.term node)
-                                      first
-                                      other
-                                      (differing |> List.map CheckWording.sideName |> String.concat " and ")
-                                      (if differing.Length > 1 then "s" else "")
-                      | [] -> ()
+                                if not differing.IsEmpty then
+                                    sprintf
+                                        "%s applies '%s' to an expression of '%s' and '%s', whose boundary conditions differ on the %s side%s, so the expression's values beyond the wall are ambiguous. Apply the operator to each field (e.g. expand the product rule), or give both fields the same boundary conditions."
+                                        (CheckWording.sentence where)
+                                        (CheckWording.term node)
+                                        first
+                                        other
+                                        (differing |> List.map CheckWording.sideName |> String.concat " and ")
+                                        (if differing.Length > 1 then "s" else "")
+                        | [] -> ()
         ]
         |> List.distinct
 

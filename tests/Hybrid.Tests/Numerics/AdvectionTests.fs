@@ -15,7 +15,8 @@ open Hybrid.Tests.Numerics.Support
 let private twoPi = 2.0 * Math.PI
 
 /// The doubly periodic square [0, 2π]² with n × n cells.
-let private periodicSquare (n: int) = Grid.plane (0.0, twoPi, n) (0.0, twoPi, n)
+let private periodicSquare (n: int) =
+    Grid.plane (0.0, twoPi, n) (0.0, twoPi, n)
 
 /// A smooth doubly periodic field: a few Fourier modes with seeded random amplitudes and phases.
 let private smooth (seed: int) (g: Grid) =
@@ -38,7 +39,8 @@ let private centralJacobian (g: Grid) (a: torch.Tensor) (b: torch.Tensor) =
     - Operators.ddy g bcs a * Operators.ddx g bcs b
 
 /// Compiles a model text (float64, the eager back end unless told otherwise).
-let private compile (text: string) = Compiler.compile Compiler.defaults (Parse.model text)
+let private compile (text: string) =
+    Compiler.compile Compiler.defaults (Parse.model text)
 
 /// ∂q/∂t = −J(ψ, q) with ψ a field held fixed, on the periodic square with 24² cells; `jacobian` spells J.
 let private rotation (jacobian: string) =
@@ -84,8 +86,12 @@ let tests =
 
         test "Arakawa: second-order convergence to the analytic Jacobian (order 2 ± 0.2 over 32², 64², 128²)" {
             use _ = torch.NewDisposeScope()
-            let psi x y = sin x * cos (2.0 * y) + 0.3 * cos (x + y)
-            let q x y = cos (3.0 * x) * sin y + 0.2 * sin (x - 2.0 * y)
+
+            let psi x y =
+                sin x * cos (2.0 * y) + 0.3 * cos (x + y)
+
+            let q x y =
+                cos (3.0 * x) * sin y + 0.2 * sin (x - 2.0 * y)
             // ∂ψ/∂x ∂q/∂y − ∂ψ/∂y ∂q/∂x, by hand.
             let exact x y =
                 let px = cos x * cos (2.0 * y) - 0.3 * sin (x + y)
@@ -119,7 +125,11 @@ let tests =
 
             // For a skew-symmetric linear system SSP-RK3 damps each mode by |R(iz)|² = 1 − z⁴/12: a drift ∝ Δt³.
             for o in orders enstrophy do
-                Expect.floatClose { absolute = 0.3; relative = 0.0 } o 3.0 $"order of the Σq² drift {o:F3} ({enstrophy})"
+                Expect.floatClose
+                    { absolute = 0.3; relative = 0.0 }
+                    o
+                    3.0
+                    $"order of the Σq² drift {o:F3} ({enstrophy})"
 
             // The same model with the central J⁺⁺ drifts by a Δt-independent amount, far above Arakawa's.
             let central = compile (rotation "dx(psi) dy(q) - dy(psi) dx(q)")
@@ -131,7 +141,8 @@ let tests =
                 $"central J⁺⁺ drift {centralDrift:E2} vs Arakawa {List.last enstrophy:E2} (Σq² = {size:F2})"
         }
 
-        test "flux advection keeps a step profile ≥ 0 at Courant number ½ (Euler, Heun, SspRk3); centred differences do not" {
+        test
+            "flux advection keeps a step profile ≥ 0 at Courant number ½ (Euler, Heun, SspRk3); centred differences do not" {
             use _ = torch.NewDisposeScope()
 
             let model advection =
@@ -170,7 +181,8 @@ let tests =
             Expect.isLessThan (q.max().ToDouble()) (1.0 + 1e-12) "no overshoot above the initial maximum"
         }
 
-        test "flux advection: second order for a smooth monotone profile (2 ± 0.2), first order at least through extrema" {
+        test
+            "flux advection: second order for a smooth monotone profile (2 ± 0.2), first order at least through extrema" {
             use _ = torch.NewDisposeScope()
             // The operator on q = eˣ with v = 1 + x/2 on [0, 1], interior cells: ∇·(v q) = (1.5 + x/2) eˣ.
             let operatorErrors =
@@ -197,7 +209,10 @@ let tests =
                             $"model wave\ndomain interval [0, 1] cells {n}\nfield q\ndq/dt = -advectFlux(1, q)\nboundary q periodic\ninitial q = 1 + 0.5 sin({twoPi:R} x)"
 
                     let u0 = sim.Initial 1
-                    let q = (sim.Simulate(u0, options Scheme.SspRk3 (0.4 / float n) [| 1.0 |])).Values[0]
+
+                    let q =
+                        (sim.Simulate(u0, options Scheme.SspRk3 (0.4 / float n) [| 1.0 |])).Values[0]
+
                     (q - u0[0]).abs().mean().ToDouble())
 
             for o in orders periodErrors do
@@ -213,14 +228,22 @@ let tests =
             let w = torch.randn (Grid.fieldShape g 2, dtype = f64, generator = gen)
 
             let walls (v: torch.Tensor) = [|
-                { Low = Bc.Dirichlet v; High = Bc.NoFlux }
-                { Low = Bc.Neumann v; High = Bc.Dirichlet v }
+                {
+                    Low = Bc.Dirichlet v
+                    High = Bc.NoFlux
+                }
+                {
+                    Low = Bc.Neumann v
+                    High = Bc.Dirichlet v
+                }
             |]
 
             let errJ =
-                gradCheck
-                    (fun xs -> (w * Operators.jacobian g (walls xs[2]) (Boundary.periodic g) xs[0] xs[1]).sum ())
-                    [| a0; b0; scalar 0.4 |]
+                gradCheck (fun xs -> (w * Operators.jacobian g (walls xs[2]) (Boundary.periodic g) xs[0] xs[1]).sum ()) [|
+                    a0
+                    b0
+                    scalar 0.4
+                |]
 
             Expect.isLessThan errJ 1e-6 $"J: relative error {errJ:E2}"
             let q0 = init (fun x y -> 1.0 + 0.5 * sin (4.0 * x + y))
@@ -232,7 +255,8 @@ let tests =
                     (fun xs ->
                         let bcs = walls xs[3]
 
-                        (w * Operators.fluxAdvection g [| bcs; Boundary.periodic g |] bcs [| xs[0]; xs[1] |] xs[2])
+                        (w
+                         * Operators.fluxAdvection g [| bcs; Boundary.periodic g |] bcs [| xs[0]; xs[1] |] xs[2])
                             .sum ())
                     [| u0; v0; q0; scalar 0.4 |]
 
@@ -299,7 +323,11 @@ let tests =
             use _ = torch.NewDisposeScope()
             let o = options Scheme.Rk4 0.05 [| 0.2 |]
 
-            for term, name in [ "J(psi, q)", "the Arakawa Jacobian"; "advectFlux(psi, psi, q)", "the limited flux advection" ] do
+            for term, name in
+                [
+                    "J(psi, q)", "the Arakawa Jacobian"
+                    "advectFlux(psi, psi, q)", "the limited flux advection"
+                ] do
                 let text = (rotation term).Replace("rotation", "refused")
                 let auto = compile text
                 let backend, why = auto.BackendFor o
@@ -307,10 +335,14 @@ let tests =
                 Expect.stringContains why name $"{term}: the reason names the operator"
 
                 let kernels =
-                    Compiler.compile { Compiler.defaults with Backend = Backend.Kernels } (Parse.model text)
+                    Compiler.compile
+                        {
+                            Compiler.defaults with
+                                Backend = Backend.Kernels
+                        }
+                        (Parse.model text)
 
-                Expect.throwsC
-                    (fun () -> kernels.Simulate(kernels.Initial 1, o) |> ignore)
-                    (fun e -> Expect.stringContains e.Message name $"{term}: Backend.Kernels names the operator")
+                Expect.throwsC (fun () -> kernels.Simulate(kernels.Initial 1, o) |> ignore) (fun e ->
+                    Expect.stringContains e.Message name $"{term}: Backend.Kernels names the operator")
         }
     ]
