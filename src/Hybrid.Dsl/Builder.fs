@@ -413,6 +413,9 @@ module Dsl =
     let emin (a: Expr) (b: Expr) : Expr = Min(a, b)
     let emax (a: Expr) (b: Expr) : Expr = Max(a, b)
     let call (name: string) (args: Expr list) : Expr = Call(name, args)
+    let jacobian (a: Expr) (b: Expr) : Expr = Jacobian(a, b)
+    let advectFlux (v: Expr) (q: Expr) : Expr = FluxAdvect([ v ], q)
+    let advectFlux2 (vx: Expr) (vy: Expr) (q: Expr) : Expr = FluxAdvect([ vx; vy ], q)
 
     let shift (u: Expr) (m: int) : Expr =
         match u with

@@ -290,6 +290,18 @@ module Dsl =
     /// Σⱼ e over the fast sites of each slow site.
     val sumFast: e: Expr -> Expr
 
+    /// J(a, b) = ∂a/∂x ∂b/∂y − ∂a/∂y ∂b/∂x, the Arakawa Jacobian on a 2-D rectangle: `−jacobian psi q` advects q
+    /// by the streamfunction ψ's velocity (−∂ψ/∂y, ∂ψ/∂x), conserving Σq, Σq² and Σψq on periodic grids.
+    val jacobian: a: Expr -> b: Expr -> Expr
+
+    /// ∇·(v q) in 1-D in limited flux form (upwind fluxes of a van Leer-limited reconstruction of q): `−advectFlux
+    /// v q` conserves Σq and keeps q ≥ 0 under the Courant limit |v|·Δt/Δx ≤ ½.
+    val advectFlux: v: Expr -> q: Expr -> Expr
+
+    /// ∇·((vx, vy) q) in 2-D in limited flux form: `−advectFlux2 vx vy q` conserves Σq and keeps q ≥ 0 under the
+    /// Courant limit (|vx|/Δx + |vy|/Δy)·Δt ≤ ½.
+    val advectFlux2: vx: Expr -> vy: Expr -> q: Expr -> Expr
+
     /// A 0-D model (ODEs).
     val point: Domain
 

@@ -93,6 +93,15 @@ type Expr =
     | Shift of string * LatticeIndex * int
     /// Σⱼ e: the sum over the J fast sites of the current slow site k of a fast expression.
     | FastSum of Expr
+    /// J(a, b) = ∂a/∂x ∂b/∂y − ∂a/∂y ∂b/∂x on a 2-D rectangle, in Arakawa's (1966) form (the mean of J⁺⁺, J⁺ˣ and
+    /// Jˣ⁺ on the 9-point stencil), which conserves Σ J, Σ a·J and Σ b·J to round-off on a doubly periodic grid.
+    /// ∂q/∂t = −J(ψ, q) advects q by the velocity (−∂ψ/∂y, ∂ψ/∂x) of the streamfunction ψ.
+    | Jacobian of Expr * Expr
+    /// ∇·(v q) in finite-volume flux form with upwind fluxes of a van Leer-limited (MUSCL) reconstruction of q:
+    /// velocity components (one per spatial axis, x first, averaged to the faces) and the advected tracer q.
+    /// Conserves Σq on periodic grids and keeps q ≥ 0 under a Courant limit (see `Operators.fluxAdvection`);
+    /// ∂q/∂t = −∇·(v q) is the conservative counterpart of `Advect`.
+    | FluxAdvect of Expr list * Expr
 
     /// a + b
     static member (+)(a: Expr, b: Expr) = Add(a, b)
@@ -156,6 +165,8 @@ type Expr =
         | Max(a, b) -> [ a; b ]
         | Call(_, args) -> args
         | Advect(vs, u) -> vs @ [ u ]
+        | Jacobian(a, b) -> [ a; b ]
+        | FluxAdvect(vs, u) -> vs @ [ u ]
 
     /// A number per union case, for ordering and hashing.
     static member private CaseNumber(e: Expr) : int =
@@ -180,6 +191,8 @@ type Expr =
         | Advect _ -> 17
         | Shift _ -> 18
         | FastSum _ -> 19
+        | Jacobian _ -> 20
+        | FluxAdvect _ -> 21
 
     /// Compares the data a node carries besides its children (same tag assumed).
     static member private ComparePayload(a: Expr, b: Expr) : int =
@@ -199,6 +212,7 @@ type Expr =
             let c = System.String.CompareOrdinal(m, n)
             if c <> 0 then c else compare xs.Length ys.Length
         | Advect(vs, _), Advect(ws, _) -> compare vs.Length ws.Length
+        | FluxAdvect(vs, _), FluxAdvect(ws, _) -> compare vs.Length ws.Length
         | _ -> 0
 
     /// Pre-order comparison of two trees with an explicit stack: tags, then payloads, then children.
@@ -352,6 +366,13 @@ module Expr =
     /// Σⱼ e over the fast sites of the current slow site.
     let fastSum e : Expr = FastSum e
 
+    /// J(a, b), the Arakawa Jacobian ∂a/∂x ∂b/∂y − ∂a/∂y ∂b/∂x (2-D rectangles).
+    let jacobian a b : Expr = Jacobian(a, b)
+
+    /// ∇·(v q), the limited flux-form advection of the tracer `q` by the velocity components `velocity` (one
+    /// per spatial axis, x first).
+    let fluxAdvect (velocity: Expr list) (q: Expr) : Expr = FluxAdvect(velocity, q)
+
     /// The direct children of an expression, left to right.
     let children (e: Expr) : Expr list = Expr.Kids e
 
@@ -378,6 +399,8 @@ module Expr =
         | Max(a, b) -> Max(f a, f b)
         | Call(n, args) -> Call(n, List.map f args)
         | Advect(vs, u) -> Advect(List.map f vs, f u)
+        | Jacobian(a, b) -> Jacobian(f a, f b)
+        | FluxAdvect(vs, u) -> FluxAdvect(List.map f vs, f u)
 
     /// Rebuilds a node with the given children (as many, in the order `children` lists them); leaves are
     /// returned as they are.
@@ -401,6 +424,8 @@ module Expr =
         | Max _, [ a; b ] -> Max(a, b)
         | Call(n, _), args -> Call(n, args)
         | Advect(vs, _), xs when xs.Length = vs.Length + 1 -> Advect(List.take vs.Length xs, List.last xs)
+        | Jacobian _, [ a; b ] -> Jacobian(a, b)
+        | FluxAdvect(vs, _), xs when xs.Length = vs.Length + 1 -> FluxAdvect(List.take vs.Length xs, List.last xs)
         | _ -> invalidArg "cs" $"Expr.withChildren: {cs.Length} children do not fit this node."
 
     /// Folds an expression bottom-up: `f node results` gets each node with the results of its children (in
@@ -513,7 +538,7 @@ module Expr =
     let depth (e: Expr) : int =
         fold (fun _ rs -> 1 + (if rs.IsEmpty then 0 else List.max rs)) e
 
-    /// True when the expression contains a spatial operator (∂, ∇, ∇·, Δ, advection).
+    /// True when the expression contains a spatial operator (∂, ∇, ∇·, Δ, advection, the Jacobian).
     let hasSpatialOperator (e: Expr) : bool =
         e
         |> exists (fun s ->
@@ -522,7 +547,9 @@ module Expr =
             | Grad _
             | Divergence _
             | Laplacian _
-            | Advect _ -> true
+            | Advect _
+            | Jacobian _
+            | FluxAdvect _ -> true
             | _ -> false)
 
     /// Number of nodes in the expression tree.

@@ -14,7 +14,19 @@ module internal ExprParser =
     /// Words with a built-in meaning inside expressions; they cannot name symbols.
     let reserved: string list =
         (functions |> List.map fst)
-        @ [ "min"; "max"; "grad"; "div"; "lap"; "dx"; "dy"; "advect"; "sum_j" ]
+        @ [
+            "min"
+            "max"
+            "grad"
+            "div"
+            "lap"
+            "dx"
+            "dy"
+            "advect"
+            "sum_j"
+            "jacobian"
+            "advectFlux"
+        ]
 
     /// A position in the token array, the bracket/prefix nesting depth and the number of terms read in the
     /// current expression.
@@ -332,6 +344,8 @@ module internal ExprParser =
             let next = p.Peek
             let isBuiltin = List.contains name reserved
             let callParen = isOp next "(" && (not next.SpaceBefore || isBuiltin)
+            // `J(a, b)` (no space before the parenthesis) is the Jacobian; `J` alone stays a symbol.
+            let name = if name = "J" && callParen then "jacobian" else name
 
             if callParen then
                 p.Advance() |> ignore
@@ -386,6 +400,26 @@ module internal ExprParser =
                                     xs.Length)
 
                         Advect(List.take (xs.Length - 1) xs, List.last xs)
+                    | "jacobian" ->
+                        if xs.Length <> 2 then
+                            failAt
+                                p
+                                t
+                                (sprintf
+                                    "the Jacobian takes two arguments, J(a, b) = ∂a/∂x ∂b/∂y − ∂a/∂y ∂b/∂x (e.g. J(psi, q) or jacobian(psi, q)), but was given %d"
+                                    xs.Length)
+
+                        Jacobian(xs[0], xs[1])
+                    | "advectFlux" ->
+                        if xs.Length < 2 || xs.Length > 3 then
+                            failAt
+                                p
+                                t
+                                (sprintf
+                                    "'advectFlux' takes the velocity components then the advected tracer, e.g. advectFlux(v, q) or advectFlux(vx, vy, q), but was given %d arguments"
+                                    xs.Length)
+
+                        FluxAdvect(List.take (xs.Length - 1) xs, List.last xs)
                     | _ -> Call(name, xs)
             elif isBuiltin then
                 failAt p t (sprintf "'%s' is a built-in function; call it with parentheses, e.g. %s(u)" name name)

@@ -322,6 +322,30 @@ module Print =
             | Notation.Ascii -> cat [ str "sum_j("; fst ka; str ")" ], 3
             | Notation.Unicode -> cat [ str "Σ_j"; lay.Wrap(fst ka) ], 3
             | Notation.Latex -> cat [ str "\\sum_{j} "; lay.Wrap(fst ka) ], 3
+        | Jacobian _, ks ->
+            match n with
+            | Notation.Ascii -> cat [ str "jacobian("; lay.Args ks; str ")" ], 4
+            | Notation.Unicode
+            | Notation.Latex -> cat [ str "J("; lay.Args ks; str ")" ], 4
+        | FluxAdvect(vs, _), ks ->
+            match n with
+            | Notation.Latex ->
+                let kvs = List.take vs.Length ks
+
+                let v =
+                    match kvs with
+                    | [ kv ] -> lay.Operand kv
+                    | _ -> cat [ str "\\left("; lay.Args kvs; str "\\right)" ]
+
+                cat [
+                    str "\\nabla\\cdot\\left("
+                    v
+                    str "\\, "
+                    lay.Operand(List.last ks)
+                    str "\\right)_{\\mathrm{lim}}"
+                ],
+                3
+            | _ -> cat [ str "advectFlux("; lay.Args ks; str ")" ], 4
         | _ -> invalidArg "e" "Print: not a spatial operator with its operand."
 
     /// One node printed from its printed children.
@@ -346,7 +370,9 @@ module Print =
         | Divergence _
         | Laplacian _
         | Advect _
-        | FastSum _ -> spatial n lay e kids
+        | FastSum _
+        | Jacobian _
+        | FluxAdvect _ -> spatial n lay e kids
 
     let expr (notation: Notation) (e: Expr) : string =
         let lay = Layout notation

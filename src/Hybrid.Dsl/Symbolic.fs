@@ -336,6 +336,9 @@ module Symbolic =
         | Partial(_, Num _) -> Num 0.0
         | Divergence(Num 0.0) -> Num 0.0
         | Advect(_, Num _) -> Num 0.0
+        | Jacobian(Num _, _)
+        | Jacobian(_, Num _) -> Num 0.0
+        | FluxAdvect(_, Num 0.0) -> Num 0.0
         | FastSum(Num 0.0) -> Num 0.0
         | _ -> e
 
@@ -457,6 +460,20 @@ module Symbolic =
 
                         Add(part1, Advect(vs, du))
                     | FastSum _, [ da ] -> FastSum da
+                    // J is bilinear (its discrete form too): d J(a, b) = J(da, b) + J(a, db).
+                    | Jacobian(a, b), [ da; db ] -> Add(Jacobian(da, b), Jacobian(a, db))
+                    // As for `Advect`: linear in each of v and q for a fixed upwind direction and limiter state.
+                    | FluxAdvect(vs, q), _ ->
+                        let dvs = List.take vs.Length ds
+                        let dq = List.last ds
+
+                        let part1 =
+                            if dvs |> List.forall ((=) (Num 0.0)) then
+                                Num 0.0
+                            else
+                                FluxAdvect(dvs, q)
+
+                        Add(part1, FluxAdvect(vs, dq))
                     | _ -> Num 0.0
 
                 true, d

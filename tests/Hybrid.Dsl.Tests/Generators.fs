@@ -76,6 +76,14 @@ let rec anyExpr (size: int) : Gen<Expr> =
                 return Advect(vs, u)
             }
             1, sub |> Gen.map FastSum
+            1, Gen.map2 (fun a b -> Jacobian(a, b)) sub sub
+            1,
+            gen {
+                let! k = Gen.choose (1, 2)
+                let! vs = Gen.listOfLength k sub
+                let! q = sub
+                return FluxAdvect(vs, q)
+            }
         ]
 
 /// Pointwise expressions in the symbols a, b, c that are smooth where finite (for derivative checks).

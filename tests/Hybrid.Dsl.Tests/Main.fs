@@ -22,6 +22,7 @@ let main argv =
         PropertyTests.tests
         ChecksTests.tests
         OperatorRulesTests.tests
+        AdvectionSyntaxTests.tests
         LargeInputTests.tests
         FixSyntaxTests.tests
         DiagnosticTests.tests

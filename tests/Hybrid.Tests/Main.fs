@@ -28,6 +28,7 @@ let main argv =
         Engine.TorchGuardTests.tests
         Numerics.OperatorTests.tests
         Numerics.ConvergenceTests.tests
+        Numerics.AdvectionTests.tests
         Numerics.RolloutTests.tests
         Numerics.RolloutArgumentsTests.tests
         Numerics.ParameterTests.tests

@@ -126,6 +126,19 @@ type internal ExprCompiler(r: Resolved) =
 
     let diagnosticSolves = Dictionary<string, Ctx -> torch.Tensor>()
 
+    /// The conditions of `e` (an operand that reads no field), periodic on the axes where `like`'s are.
+    let wrapsLike (like: Expr) (e: Expr) : Ctx -> FieldBoundary =
+        let own, other = bcsOf e, bcsOf like
+
+        fun c ->
+            Array.map2
+                (fun (mine: Sides) (theirs: Sides) ->
+                    match theirs.Low with
+                    | Bc.Periodic -> theirs
+                    | _ -> mine)
+                (own c)
+                (other c)
+
     let diffusivityProbes = List<bool * (Ctx -> float)>()
     let speedProbes = List<Ctx -> float>()
 
@@ -355,6 +368,37 @@ type internal ExprCompiler(r: Resolved) =
                 let v = (fa c).expand ([| batch; k * int64 fastSites |])
                 v.reshape([| batch; k; int64 fastSites |]).sum (2L)
         | Grad _ -> raise (passedChecks "a gradient outside a divergence")
+        | Jacobian(a, b) ->
+            let fa, fb = compileExpr a, compileExpr b
+            // An operand that reads no field (e.g. a streamfunction of x and y) wraps on the axes where the other
+            // operand is periodic.
+            let ba, bb =
+                match (fieldsOf a).IsEmpty, (fieldsOf b).IsEmpty with
+                | true, false -> wrapsLike b a, bcsOf b
+                | false, true -> bcsOf a, wrapsLike a b
+                | _ -> bcsOf a, bcsOf b
+
+            fun c -> Operators.jacobian grid (ba c) (bb c) (fa c) (fb c)
+        | FluxAdvect(vs, a) ->
+            let fvs = vs |> List.map compileExpr |> Array.ofList
+            let fa = compileExpr a
+            let bcs = bcsOf a
+            // A velocity that reads no field wraps on the axes where the tracer is periodic: both boundary faces of
+            // such an axis then get one velocity, and Σq is conserved.
+            let bvs =
+                vs
+                |> List.map (fun v -> if (fieldsOf v).IsEmpty then wrapsLike a v else bcsOf v)
+                |> Array.ofList
+
+            speedProbes.Add(fun c -> fvs |> Array.sumBy (fun f -> maxAbs (f c)))
+
+            fun c ->
+                Operators.fluxAdvection
+                    grid
+                    (bvs |> Array.map (fun b -> b c))
+                    (bcs c)
+                    (fvs |> Array.map (fun f -> f c))
+                    (fa c)
 
     /// The diagnostic field `n`: its elliptic equation solved once per context (`EllipticSolve`), after the
     /// diagnostic fields its right-hand side uses (compiled first by the same recursion; `Checks` refuses cycles).

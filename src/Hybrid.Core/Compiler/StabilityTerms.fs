@@ -55,7 +55,9 @@ module internal StabilityTerms =
             | Advect _
             | Shift _
             | FastSum _
-            | Call _ -> true
+            | Call _
+            | Jacobian _
+            | FluxAdvect _ -> true
             | _ -> false)
 
     /// The advection terms among an equation's signed terms: a term whose factors are one ∂x(a) or ∂y(a), with

@@ -167,6 +167,10 @@ type internal ExprLowering(system: ResolvedSystem) =
             | FastSum a -> Stencils.sumOverFastSites fastSites isFast (lowOn true a)
             | Grad _
             | Divergence _ -> unsupported "this ∇ / ∇· form (use ∇·(κ∇u), Δu or ∂)"
+            // The kernels' ghost maps fill the edges of a 2-D grid, not the corners that J's 9-point stencil reads.
+            | Jacobian _ -> unsupported "the Arakawa Jacobian J(a, b) (its 9-point stencil reads corner ghost cells)"
+            | FluxAdvect _ ->
+                unsupported "the limited flux advection advectFlux(…) (its van Leer limiter has no kernel stencil)"
 
         lowOn fast rhs
 

@@ -104,7 +104,8 @@ module internal ExpressionRules =
         | Grad _
         | Divergence _
         | Laplacian _
-        | Advect _ when dims = 0 ->
+        | Advect _
+        | FluxAdvect _ when dims = 0 ->
             sprintf
                 "%s uses the spatial operator '%s' but the domain is a %s. Declare a spatial domain, e.g. %s, or remove the operator."
                 (CheckWording.sentence where)
@@ -114,6 +115,22 @@ module internal ExpressionRules =
         | Advect(vs, _) when vs.Length <> dims ->
             sprintf
                 "Advection '%s' in %s has %d velocity component%s but the domain has %d dimension%s. Give one component per axis."
+                (CheckWording.term e)
+                where
+                vs.Length
+                (if vs.Length = 1 then "" else "s")
+                dims
+                (if dims = 1 then "" else "s")
+        | Jacobian _ when dims <> 2 ->
+            sprintf
+                "%s uses the Jacobian '%s' but the domain is a %s. The Arakawa Jacobian J(a, b) needs a 2-D rectangle domain, e.g. %s; in 1-D use the flux advection advectFlux(v, q) or advect(v, q)."
+                (CheckWording.sentence where)
+                (CheckWording.term e)
+                domain
+                (CheckFixes.rectangle s.Syntax)
+        | FluxAdvect(vs, _) when vs.Length <> dims ->
+            sprintf
+                "Flux advection '%s' in %s has %d velocity component%s but the domain has %d dimension%s. Give one component per axis, e.g. advectFlux(u, v, q) on a rectangle."
                 (CheckWording.term e)
                 where
                 vs.Length

@@ -133,11 +133,13 @@ module internal OperatorRules =
                         | Partial(_, Sym _)
                         | Laplacian(Sym _)
                         | Grad(Sym _)
-                        | Advect(_, Sym _) -> None
+                        | Advect(_, Sym _)
+                        | FluxAdvect(_, Sym _) -> None
                         | Partial(_, a)
                         | Laplacian a
                         | Grad a
-                        | Advect(_, a) -> Some a
+                        | Advect(_, a)
+                        | FluxAdvect(_, a) -> Some a
                         // ∇·(κ ∇u) (one gradient among the factors) is in flux form: each field keeps its own
                         // conditions. Any other vector takes the conditions of its fields.
                         | Divergence inner when
@@ -152,8 +154,18 @@ module internal OperatorRules =
                         | Divergence inner -> Some inner
                         | _ -> None
 
-                    match operand with
-                    | Some a ->
+                    // The Jacobian's two operands take their own fields' conditions, each checked alike.
+                    let jacobianOperands =
+                        match node with
+                        | Jacobian(a, b) ->
+                            [ a; b ]
+                            |> List.filter (fun x ->
+                                match x with
+                                | Sym _ -> false
+                                | _ -> true)
+                        | _ -> []
+
+                    for a in Option.toList operand @ jacobianOperands do
                         match fieldsIn s a with
                         | first :: others ->
                             for other in others do
@@ -173,7 +185,6 @@ module internal OperatorRules =
                                         (differing |> List.map CheckWording.sideName |> String.concat " and ")
                                         (if differing.Length > 1 then "s" else "")
                         | [] -> ()
-                    | None -> ()
         ]
         |> List.distinct
 

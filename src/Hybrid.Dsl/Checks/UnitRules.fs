@@ -141,6 +141,12 @@ module internal UnitRules =
                 | Some d :: _, Some d' -> Some(combine (combine d d' 1) length -1)
                 | _ -> None
             | FastSum _, [ da ] -> da
+            | FluxAdvect(vs, _), ds ->
+                match List.truncate vs.Length ds, List.last ds with
+                | Some d :: _, Some d' -> Some(combine (combine d d' 1) length -1)
+                | _ -> None
+            | Jacobian _, [ Some da; Some db ] -> Some(combine (combine da db 1) (scale length 2) -1)
+            | Jacobian _, [ _; _ ] -> None
             | _ -> invalidArg "e" "UnitRules.infer: a node with the wrong number of children."
 
         Expr.fold node e
