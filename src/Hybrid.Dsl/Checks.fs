@@ -25,6 +25,7 @@ module Checks =
         SizeRules.expressionSizes
         ExpressionRules.equations
         OperatorRules.equations
+        ExpressionRules.fieldwiseArguments
     ]
 
     /// The rules of the initial conditions given (not that every field has one).

@@ -139,6 +139,7 @@ module internal UnitRules =
                 | Some d :: _, Some d' -> Some(combine (combine d d' 1) length -1)
                 | _ -> None
             | FastSum _, [ da ] -> da
+            | CallOutput(n, _, _), _ -> dims.Closure n
             | _ -> invalidArg "e" "UnitRules.infer: a node with the wrong number of children."
 
         Expr.fold node e
