@@ -24,5 +24,6 @@ let main argv =
         OperatorRulesTests.tests
         LargeInputTests.tests
         FixSyntaxTests.tests
+        FieldClosureTests.tests
     ]
     |> Hybrid.Tests.Summary.run argv
