@@ -40,6 +40,7 @@ let main argv =
         Numerics.StateEventTests.tests
         Compiler.CompilerTests.tests
         Compiler.BackendTests.tests
+        Compiler.FieldClosureTests.tests
         Compiler.SimulatorTextTests.tests
         Compiler.LargeModelTests.tests
         Kernels.KernelTests.tests
