@@ -407,7 +407,10 @@ module internal ExprParser =
                         let close = p.Peek
 
                         if not (isOp close "]") then
-                            failAt p close (sprintf "expected ']' to close %s(...)[%d] but found %s" name index (describe close))
+                            failAt
+                                p
+                                close
+                                (sprintf "expected ']' to close %s(...)[%d] but found %s" name index (describe close))
 
                         p.Advance() |> ignore
                         CallOutput(name, index, xs)

@@ -36,8 +36,14 @@ let private twoFields (spec: ClosureSpec) (rhsW: Expr) (rhsQ: Expr) =
                 }
             ]
             Equations = [
-                { Field = "w"; Rhs = sym "nu" * lap w + rhsW }
-                { Field = "q"; Rhs = sym "nu" * lap q + rhsQ }
+                {
+                    Field = "w"
+                    Rhs = sym "nu" * lap w + rhsW
+                }
+                {
+                    Field = "q"
+                    Rhs = sym "nu" * lap q + rhsQ
+                }
             ]
     }
 
@@ -56,7 +62,10 @@ let tests =
     testList "Field closures" [
         test "sgs(w, q)[2] parses to the second output, and prints back in Unicode, ASCII and LaTeX" {
             let e = Parse.expr "sgs(w, q)[2] - 0.5 q"
-            let expected = Sub(CallOutput("sgs", 2, [ Sym "w"; Sym "q" ]), Mul(Num 0.5, Sym "q"))
+
+            let expected =
+                Sub(CallOutput("sgs", 2, [ Sym "w"; Sym "q" ]), Mul(Num 0.5, Sym "q"))
+
             Expect.equal e expected "parsed"
             Expect.equal (Print.expr Notation.Unicode e) "sgs(w, q)[2] − 0.5 q" "Unicode"
             Expect.equal (Print.expr Notation.Ascii e) "sgs(w, q)[2] - 0.5*q" "ASCII"
@@ -65,7 +74,9 @@ let tests =
         }
 
         test "a model with a CNN closure round-trips through its Unicode and ASCII text" {
-            let m = twoFields (cnnWith Activation.Relu 5 [ 2; 8; 2 ]) (sgs 1 [ w; q ]) (sgs 2 [ w; q ])
+            let m =
+                twoFields (cnnWith Activation.Relu 5 [ 2; 8; 2 ]) (sgs 1 [ w; q ]) (sgs 2 [ w; q ])
+
             Checks.validate m
 
             for notation in [ Notation.Unicode; Notation.Ascii ] do
@@ -76,7 +87,9 @@ let tests =
 
         test "text: cnn's kernel and activation default to 3 and tanh; named \"key\" fieldwise outputs n" {
             let arch (line: string) =
-                let m = Parse.modelUnchecked ("model m\ndomain interval [0, 1] cells 8\nfield u\n" + line)
+                let m =
+                    Parse.modelUnchecked ("model m\ndomain interval [0, 1] cells 8\nfield u\n" + line)
+
                 m.Closures.Head.Architecture
 
             Expect.equal (arch "closure g/2 = cnn [2, 4, 3]") (Architecture.Cnn([ 2; 4; 3 ], 3, Activation.Tanh)) "cnn"
@@ -86,7 +99,11 @@ let tests =
                 (Architecture.NamedField("mine", 3))
                 "named fieldwise"
 
-            Expect.equal (arch "closure g/2 = named \"mine\" fieldwise") (Architecture.NamedField("mine", 1)) "one output"
+            Expect.equal
+                (arch "closure g/2 = named \"mine\" fieldwise")
+                (Architecture.NamedField("mine", 1))
+                "one output"
+
             Expect.equal (arch "closure g/2 = named \"mine\"") (Architecture.Named "mine") "pointwise"
 
             let m = twoFields (namedField "mine" 2 2) (sgs 1 [ w; q ]) (sgs 2 [ w; q ])
@@ -158,8 +175,18 @@ let tests =
                             Units = None
                         }
                     ]
-                    Equations = [ { Field = "u"; Rhs = Call("g", [ Sym "u" ]) } ]
-                    Initials = [ { Field = "u"; Value = InitialCondition.Expr(Num 1.0) } ]
+                    Equations = [
+                        {
+                            Field = "u"
+                            Rhs = Call("g", [ Sym "u" ])
+                        }
+                    ]
+                    Initials = [
+                        {
+                            Field = "u"
+                            Value = InitialCondition.Expr(Num 1.0)
+                        }
+                    ]
             }
 
             contains

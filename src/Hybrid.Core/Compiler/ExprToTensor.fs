@@ -187,8 +187,7 @@ type internal ExprCompiler(r: Resolved) =
         | None -> raise (unknown name)
 
     let fieldwise (name: string) =
-        model.Closures
-        |> List.exists (fun c -> c.Name = name && Model.isFieldwise c)
+        model.Closures |> List.exists (fun c -> c.Name = name && Model.isFieldwise c)
 
     // One evaluator per closure over whole fields and argument list, run once per context: every output the
     // equations pick comes from the same forward pass.
@@ -230,12 +229,15 @@ type internal ExprCompiler(r: Resolved) =
                     let batch = ctx.Fields[0].shape[0]
 
                     let values: torch.Tensor[] =
-                        values
-                        |> Array.map (fun v -> v.expand (Array.append [| batch |] spatial))
+                        values |> Array.map (fun v -> v.expand (Array.append [| batch |] spatial))
 
                     let y = m.forward (torch.stack (values, 1L))
 
-                    if y.dim () <> int64 (spatial.Length + 2) || y.shape[1] <> outputs || y.shape[2..] <> spatial then
+                    if
+                        y.dim () <> int64 (spatial.Length + 2)
+                        || y.shape[1] <> outputs
+                        || y.shape[2..] <> spatial
+                    then
                         raise (
                             ModelException(
                                 $"Closure '{name}' returned shape [{String.Join(',', y.shape)}] but runs on whole fields with {outputs} output(s): it must return [batch; {outputs}; {String.Join(',', spatial)}]. Check the module's output channels and padding."

@@ -135,7 +135,12 @@ module internal DeclarationRules =
                     sprintf "Closure '%s' names an empty module. Give the module's name." c.Name
             | Architecture.Cnn(channels, kernel, _) ->
                 let sep = if s.Syntax = ModelSyntax.Builder then "; " else ", "
-                let example = if s.Syntax = ModelSyntax.Builder then "cnn [2; 16; 2]" else "cnn [2, 16, 2]"
+
+                let example =
+                    if s.Syntax = ModelSyntax.Builder then
+                        "cnn [2; 16; 2]"
+                    else
+                        "cnn [2, 16, 2]"
 
                 if channels.Length < 2 then
                     sprintf

@@ -176,9 +176,7 @@ module internal Declarations =
             failAt
                 p
                 a
-                (sprintf
-                    "expected an architecture (mlp [..], cnn [..] or named \"..\") but found %s"
-                    (describe a))
+                (sprintf "expected an architecture (mlp [..], cnn [..] or named \"..\") but found %s" (describe a))
 
     /// `closure g/arity = architecture [units]`.
     let closure (p: Cursor) : ClosureDecl =

@@ -55,11 +55,16 @@ let private periodicModel (n: int) (spec: ClosureSpec) =
 
 let private randomFields (batch: int) (n: int) (seed: int) =
     Engine.seed seed
-    [| torch.randn (int64 batch, int64 n, int64 n, dtype = f64); torch.randn (int64 batch, int64 n, int64 n, dtype = f64) |]
+
+    [|
+        torch.randn (int64 batch, int64 n, int64 n, dtype = f64)
+        torch.randn (int64 batch, int64 n, int64 n, dtype = f64)
+    |]
 
 let private maxDiff (a: torch.Tensor) (b: torch.Tensor) = (a - b).abs().max().ToDouble()
 
-let private rhs (sim: Simulator) (u: torch.Tensor[]) = sim.Dynamics.Explicit (sim.Theta()) 0.0 u
+let private rhs (sim: Simulator) (u: torch.Tensor[]) =
+    sim.Dynamics.Explicit (sim.Theta()) 0.0 u
 
 let private rollout (dt: float) (steps: int) = {
     Rollout.defaults with
@@ -76,7 +81,8 @@ let private smoothFields (batch: int) (n: int) (seed: int) =
     let grid = Grid.ofDomain (Domain.Rectangle(0.0, 1.0, 0.0, 1.0, n, n))
 
     let one () =
-        let modes = Array.init 3 (fun _ -> rnd.Next(1, 3), rnd.Next(0, 3), rnd.NextDouble() - 0.5, rnd.NextDouble() * 6.28)
+        let modes =
+            Array.init 3 (fun _ -> rnd.Next(1, 3), rnd.Next(0, 3), rnd.NextDouble() - 0.5, rnd.NextDouble() * 6.28)
 
         Grid.init grid 1 f64 (fun x y ->
             modes
@@ -113,12 +119,17 @@ let tests =
 
             counting.Calls <- 0
             let steps = 3
-            named.Simulate(Array.map (fun (t: torch.Tensor) -> t.clone ()) u, rollout 0.001 steps) |> ignore
+
+            named.Simulate(Array.map (fun (t: torch.Tensor) -> t.clone ()) u, rollout 0.001 steps)
+            |> ignore
+
             Expect.equal counting.Calls (2 * steps) "Heun: two evaluations per step, one forward pass each"
         }
 
         test "circular padding makes the closure translation-equivariant; zero padding does not" {
-            let sim = Compiler.compile Compiler.defaults (periodicModel 8 (cnnWith Activation.Tanh 3 [ 2; 6; 2 ]))
+            let sim =
+                Compiler.compile Compiler.defaults (periodicModel 8 (cnnWith Activation.Tanh 3 [ 2; 6; 2 ]))
+
             let net = snd sim.Modules[0] :?> FieldCnn
             Expect.equal net.Padding [| Padding.Periodic; Padding.Periodic |] "periodic on both axes"
             let u = randomFields 2 8 2
@@ -129,7 +140,8 @@ let tests =
                 Expect.isLessThan (maxDiff moved[f] (shift base'[f])) 1e-12 $"field {f}: shifted in, shifted out"
 
             // The same weights behind zero padding.
-            let zeros = new FieldCnn("zeros", 2, [ 2; 6; 2 ], 3, Activation.Tanh, [| Padding.Zeros; Padding.Zeros |], f64)
+            let zeros =
+                new FieldCnn("zeros", 2, [ 2; 6; 2 ], 3, Activation.Tanh, [| Padding.Zeros; Padding.Zeros |], f64)
 
             do
                 use _ = torch.no_grad ()
@@ -152,7 +164,9 @@ let tests =
         }
 
         test "padding follows the boundary conditions: circular where periodic, replicate elsewhere" {
-            let sim = Compiler.compile Compiler.defaults (closureModel 8 (cnn [ 2; 2 ]) noFlux (num 0.0) (num 0.0))
+            let sim =
+                Compiler.compile Compiler.defaults (closureModel 8 (cnn [ 2; 2 ]) noFlux (num 0.0) (num 0.0))
+
             let net = snd sim.Modules[0] :?> FieldCnn
             Expect.equal net.Padding [| Padding.Periodic; Padding.Replicate |] "x periodic, y walled"
         }
@@ -165,7 +179,9 @@ let tests =
         }
 
         test "gradients w.r.t. the CNN's weights through a rollout match central finite differences (float64)" {
-            let sim = Compiler.compile Compiler.defaults (periodicModel 6 (cnnWith Activation.Tanh 3 [ 2; 3; 2 ]))
+            let sim =
+                Compiler.compile Compiler.defaults (periodicModel 6 (cnnWith Activation.Tanh 3 [ 2; 3; 2 ]))
+
             let u0 = smoothFields 2 6 3
             let options = rollout 0.02 4
 
@@ -175,7 +191,10 @@ let tests =
 
             let ps = sim.Trainable()
             let l = loss ()
-            let grads = torch.autograd.grad ([| l |], ps |> Array.map (fun p -> p :> torch.Tensor))
+
+            let grads =
+                torch.autograd.grad ([| l |], ps |> Array.map (fun p -> p :> torch.Tensor))
+
             let h = 1e-6
 
             for pi, index in [ 0, 0L; 0, 7L; 1, 1L; 2, 5L; 3, 0L ] do
@@ -194,7 +213,10 @@ let tests =
                 let g: torch.Tensor = grads[pi].view (-1L)
                 let ad = g[index].ToDouble()
                 // Central differences: error O(h²·f''') plus rounding O(ε·|f|/h) ≈ 1e-9 relative here.
-                Expect.isLessThan (abs (fd - ad)) (1e-6 * max 1.0 (abs ad)) $"parameter {pi}[{index}]: fd {fd} vs ad {ad}"
+                Expect.isLessThan
+                    (abs (fd - ad))
+                    (1e-6 * max 1.0 (abs ad))
+                    $"parameter {pi}[{index}]: fd {fd} vs ad {ad}"
         }
 
         test "twin: a linear CNN closure trained through the solver recovers a linear sub-grid correction" {
@@ -210,8 +232,14 @@ let tests =
                     m with
                         Closures = []
                         Equations = [
-                            { Field = "w"; Rhs = fst physics + (q - w) }
-                            { Field = "q"; Rhs = snd physics + 0.3 * dx w }
+                            {
+                                Field = "w"
+                                Rhs = fst physics + (q - w)
+                            }
+                            {
+                                Field = "q"
+                                Rhs = snd physics + 0.3 * dx w
+                            }
                         ]
                 }
 
