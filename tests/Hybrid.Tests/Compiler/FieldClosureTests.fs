@@ -286,7 +286,7 @@ let tests =
                 Trainer.train
                     {
                         Trainer.defaults with
-                            Epochs = 150
+                            Epochs = 100
                             Groups = [| Trainer.group "phi" 0.05 (sim.Trainable()) |]
                             Modules = [| snd sim.Modules[0] |]
                     }
