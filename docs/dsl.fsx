@@ -66,7 +66,9 @@ check "builder = catalogue" (tumour = Examples.tumour)
 | `forcing "c"` | an input given as data under that name (drug, CO₂, dosing rate) |
 | `constant "F" 8.0` | a named fixed number |
 | `neural "kill" (mlp [2; 32; 1])` | neural closure, arity = first width, tanh; `mlpWith Activation.Relu [...]` |
-| `neural "S" (named "cnn" 1)` | a module supplied to the compiler under a key |
+| `neural "S" (named "cnn" 1)` | a module supplied to the compiler under a key, applied pointwise ([..., arity] → [..., 1]) |
+| `neural "sgs" (cnn [2; 16; 2])` | a CNN over whole fields: channels from inputs (= arity) to outputs, kernel 3, tanh; `cnnWith Activation.Relu 5 [...]`; padding circular on periodic sides, replicate elsewhere |
+| `neural "sgs" (namedField "mine" 2 2)` | a module under a key applied to whole fields: [B; arity; spatial…] → [B; outputs; spatial…] |
 | `units "D" "m^2/s"` | units of a declared symbol (enables dimensional analysis) |
 | `equation (dt u == rhs)` | ∂u/∂t = rhs |
 | `equation "du/dt = rhs; dv/dt = …"` | equations as text (a line `lap(psi) = rhs` or `Δpsi = rhs` is an elliptic equation) |
@@ -94,6 +96,7 @@ check "builder = catalogue" (tumour = Examples.tumour)
 | `advectFlux v q`, `advectFlux2 vx vy q` | ∇·(v q), limited flux form |
 | `shift X 1`, `shiftFast Y -1`, `sumFast e` | X[k+1], Y[j−1], Σⱼ e |
 | `call "kill" [u; c]` | closure call kill(u, c) |
+| `callOutput "sgs" 2 [w; q]` | output 2 (numbered from 1) of a closure with several outputs: sgs(w, q)[2] |
 | `dt u == rhs` | an `Equation` |
 | `poisson psi == rhs`, `screenedPoisson psi k2 == rhs` | an `EllipticEquation` (Δ − κ²)ψ = rhs |
 *)
@@ -147,7 +150,9 @@ check
 | `forcing c [units]` | input given as data |
 | `const F = 10 [units]` | named number |
 | `closure kill/2 = mlp [2, 32, 1] tanh [units]` | activation: `tanh relu gelu silu sigmoid softplus` (default tanh) |
-| `closure S/1 = named "cnn"` | module supplied to the compiler |
+| `closure S/1 = named "cnn"` | module supplied to the compiler (pointwise) |
+| `closure sgs/2 = cnn [2, 16, 2] kernel 3 tanh` | CNN over whole fields (`kernel` default 3, activation default tanh); outputs = last width |
+| `closure sgs/2 = named "mine" fieldwise outputs 2` | a supplied module over whole fields with 2 outputs (`outputs` default 1) |
 | `∂u/∂t = rhs` / `du/dt = rhs` | the equation of field u |
 | `Δpsi = rhs` / `lap(psi) = rhs` | the elliptic equation of diagnostic field psi; `Δpsi − 4 psi = rhs` / `lap(psi) - 4*psi = rhs` for (Δ − κ²)ψ |
 | `boundary u noflux` | every side; conditions `periodic`, `noflux`, `dirichlet <expr>`, `neumann <expr>` |
@@ -177,6 +182,7 @@ Scale is ignored (mg and kg are both mass): dimensional analysis compares dimens
 | `exp(u)` … `softplus(u)`, `√u` | `exp(u)` … `softplus(u)`, `sqrt(u)` | exp log sqrt abs sin cos tanh sigmoid softplus |
 | `min(a, b)`, `max(a, b)` | same | minimum, maximum |
 | `kill(u, c)` | same | closure call: the `(` must follow the name with no space (`r (1 − u)` is a product) |
+| `sgs(w, q)[2]` | same | output 2 (numbered from 1) of a closure with several outputs; LaTeX `\mathrm{sgs}_{2}(w, q)` |
 | `∂x(u)`, `∂y(u)` | `dx(u)`, `dy(u)` | partial derivatives |
 | `∇u` | `grad(u)` | gradient (use inside a divergence) |
 | `∇·(D ∇u)` | `div(D*grad(u))` | divergence (conservative flux form) |
@@ -377,6 +383,37 @@ printfn "%s" (Print.equation Notation.Latex moist.Equations[2])
 (The streamfunction here relaxes towards Δψ = ω as a stand-in; declared as a diagnostic field (above) it is
 solved exactly at every stage.)
 *)
+### Closures over whole fields with several outputs
+
+A sub-grid closure often sees several fields at once and returns one tendency per field. Declare it as a CNN
+(`cnn`, built and seeded by the compiler) or a module of your own (`namedField`, supplied in
+`CompileOptions.Modules`) and pick its outputs with `sgs(w, q)[1]`, `sgs(w, q)[2]`: the compiler runs the
+network once per right-hand-side evaluation on the whole fields (arguments stacked as channels, the batch as
+the batch) and hands each equation its channel, so every call must pass the same arguments. Its weights are
+trained with the other closures' (`Simulator.Trainable`). Intervals, rectangles and lattices without fast
+sites; the generated kernels refuse such closures by name, and `Backend.Auto` runs the model on the eager back
+end. The CNN pads each axis circularly where the fields it reads are periodic on both sides (which keeps it
+translation-equivariant there) and by replicating the edge cell elsewhere.
+*)
+
+let subgrid =
+    Parse.model
+        """
+model subgrid
+domain rectangle [0, 1] x [0, 1] cells 16 x 16
+field w
+field q
+param nu = 0.01 fixed
+closure sgs/2 = cnn [2, 8, 2] kernel 3 tanh
+∂w/∂t = nu Δw + sgs(w, q)[1]
+∂q/∂t = nu Δq + sgs(w, q)[2]
+boundary w periodic
+boundary q periodic
+initial w = sin(6.283185307179586 x)
+initial q = cos(6.283185307179586 y)
+"""
+
+check "a closure with two outputs round-trips" (Parse.model (Print.model Notation.Ascii subgrid) = subgrid)
 
 (**
 ## Symbolic tools

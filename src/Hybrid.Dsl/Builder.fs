@@ -416,6 +416,7 @@ module Dsl =
     let jacobian (a: Expr) (b: Expr) : Expr = Jacobian(a, b)
     let advectFlux (v: Expr) (q: Expr) : Expr = FluxAdvect([ v ], q)
     let advectFlux2 (vx: Expr) (vy: Expr) (q: Expr) : Expr = FluxAdvect([ vx; vy ], q)
+    let callOutput (name: string) (index: int) (args: Expr list) : Expr = CallOutput(name, index, args)
 
     let shift (u: Expr) (m: int) : Expr =
         match u with
@@ -485,6 +486,21 @@ module Dsl =
     let named (key: string) (arity: int) : ClosureSpec = {
         Arity = arity
         Architecture = Architecture.Named key
+    }
+
+    let cnnWith (activation: Activation) (kernel: int) (channels: int list) : ClosureSpec = {
+        Arity =
+            (match channels with
+             | first :: _ -> first
+             | [] -> 0)
+        Architecture = Architecture.Cnn(channels, kernel, activation)
+    }
+
+    let cnn (channels: int list) : ClosureSpec = cnnWith Activation.Tanh 3 channels
+
+    let namedField (key: string) (arity: int) (outputs: int) : ClosureSpec = {
+        Arity = arity
+        Architecture = Architecture.NamedField(key, outputs)
     }
 
     let noFlux: BoundaryCondition = BoundaryCondition.NoFlux

@@ -281,6 +281,10 @@ module Dsl =
     /// A closure call: `let kill = call "kill"` then `kill [u; c]`.
     val call: name: string -> args: Expr list -> Expr
 
+    /// Output `index` (1-based) of a closure with several outputs: `let sgs = callOutput "sgs"` then
+    /// `sgs 1 [w; q]` is sgs(w, q)[1].
+    val callOutput: name: string -> index: int -> args: Expr list -> Expr
+
     /// u[k+m]: a slow field shifted along the periodic lattice.
     val shift: u: Expr -> m: int -> Expr
 
@@ -349,6 +353,18 @@ module Dsl =
 
     /// A module supplied to the compiler under `key`, taking `arity` arguments.
     val named: key: string -> arity: int -> ClosureSpec
+
+    /// A CNN over whole fields with tanh between layers and kernel size 3: channel widths from inputs (= arity,
+    /// the arguments as channels) to outputs (the closure's number of outputs), e.g. cnn [2; 16; 16; 2]. Padding
+    /// follows the boundary conditions (circular on periodic sides, replicate elsewhere).
+    val cnn: channels: int list -> ClosureSpec
+
+    /// A CNN over whole fields with the given activation and odd kernel size.
+    val cnnWith: activation: Activation -> kernel: int -> channels: int list -> ClosureSpec
+
+    /// A module supplied to the compiler under `key`, applied to whole fields: `arity` arguments as channels
+    /// [B; arity; spatial…] → [B; outputs; spatial…].
+    val namedField: key: string -> arity: int -> outputs: int -> ClosureSpec
 
     /// Zero flux through the side.
     val noFlux: BoundaryCondition

@@ -31,6 +31,7 @@ module Checks =
         DiagnosticRules.rightHandSides
         OperatorRules.ellipticEquations
         DiagnosticRules.acyclic
+        ExpressionRules.fieldwiseArguments
     ]
 
     /// The rules of the initial conditions given (not that every field has one).

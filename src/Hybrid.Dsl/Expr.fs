@@ -102,6 +102,9 @@ type Expr =
     /// Conserves Σq on periodic grids and keeps q ≥ 0 under a Courant limit (see `Operators.fluxAdvection`);
     /// ∂q/∂t = −∇·(v q) is the conservative counterpart of `Advect`.
     | FluxAdvect of Expr list * Expr
+    /// Output `index` (1-based, as written) of a declared closure with several outputs, called with these
+    /// arguments: `sgs(ω, q)[2]` is the second output of the closure `sgs` at (ω, q).
+    | CallOutput of string * int * Expr list
 
     /// a + b
     static member (+)(a: Expr, b: Expr) = Add(a, b)
@@ -167,6 +170,7 @@ type Expr =
         | Advect(vs, u) -> vs @ [ u ]
         | Jacobian(a, b) -> [ a; b ]
         | FluxAdvect(vs, u) -> vs @ [ u ]
+        | CallOutput(_, _, args) -> args
 
     /// A number per union case, for ordering and hashing.
     static member private CaseNumber(e: Expr) : int =
@@ -193,6 +197,7 @@ type Expr =
         | FastSum _ -> 19
         | Jacobian _ -> 20
         | FluxAdvect _ -> 21
+        | CallOutput _ -> 22
 
     /// Compares the data a node carries besides its children (same tag assumed).
     static member private ComparePayload(a: Expr, b: Expr) : int =
@@ -211,6 +216,12 @@ type Expr =
         | Call(m, xs), Call(n, ys) ->
             let c = System.String.CompareOrdinal(m, n)
             if c <> 0 then c else compare xs.Length ys.Length
+        | CallOutput(m, i, xs), CallOutput(n, j, ys) ->
+            let c = System.String.CompareOrdinal(m, n)
+
+            if c <> 0 then c
+            elif i <> j then compare i j
+            else compare xs.Length ys.Length
         | Advect(vs, _), Advect(ws, _) -> compare vs.Length ws.Length
         | FluxAdvect(vs, _), FluxAdvect(ws, _) -> compare vs.Length ws.Length
         | _ -> 0
@@ -263,6 +274,7 @@ type Expr =
                 | Apply(f, _) -> hash f
                 | Partial(x, _) -> hash x
                 | Call(n, xs) -> n.GetHashCode() + xs.Length
+                | CallOutput(n, i, xs) -> n.GetHashCode() + 13 * i + xs.Length
                 | _ -> 0
 
             h <- (h * 31 + Expr.CaseNumber e) * 31 + payload
@@ -342,6 +354,9 @@ module Expr =
     /// A closure call `name(args)`.
     let call (name: string) (args: Expr list) : Expr = Call(name, args)
 
+    /// Output `index` (1-based) of a closure with several outputs: `callOutput "sgs" 2 [w; q]` is sgs(w, q)[2].
+    let callOutput (name: string) (index: int) (args: Expr list) : Expr = CallOutput(name, index, args)
+
     /// ∇·(e)
     let divergence e : Expr = Divergence e
 
@@ -401,6 +416,7 @@ module Expr =
         | Advect(vs, u) -> Advect(List.map f vs, f u)
         | Jacobian(a, b) -> Jacobian(f a, f b)
         | FluxAdvect(vs, u) -> FluxAdvect(List.map f vs, f u)
+        | CallOutput(n, i, args) -> CallOutput(n, i, List.map f args)
 
     /// Rebuilds a node with the given children (as many, in the order `children` lists them); leaves are
     /// returned as they are.
@@ -426,6 +442,7 @@ module Expr =
         | Advect(vs, _), xs when xs.Length = vs.Length + 1 -> Advect(List.take vs.Length xs, List.last xs)
         | Jacobian _, [ a; b ] -> Jacobian(a, b)
         | FluxAdvect(vs, _), xs when xs.Length = vs.Length + 1 -> FluxAdvect(List.take vs.Length xs, List.last xs)
+        | CallOutput(n, i, _), args -> CallOutput(n, i, args)
         | _ -> invalidArg "cs" $"Expr.withChildren: {cs.Length} children do not fit this node."
 
     /// Folds an expression bottom-up: `f node results` gets each node with the results of its children (in

@@ -420,6 +420,34 @@ module internal ExprParser =
                                     xs.Length)
 
                         FluxAdvect(List.take (xs.Length - 1) xs, List.last xs)
+                    | _ when isOp p.Peek "[" && not p.Peek.SpaceBefore ->
+                        // name(args)[n]: output n (1-based) of a closure with several outputs.
+                        p.Advance() |> ignore
+                        let ix = p.Advance()
+
+                        let index =
+                            match ix.Tok with
+                            | Tok.Number(v, true) when v >= 1.0 && v <= 1e6 -> int v
+                            | _ ->
+                                failAt
+                                    p
+                                    ix
+                                    (sprintf
+                                        "expected the output number in %s(...)[n], a whole number from 1 (e.g. %s(u, v)[1] for the first output), but found %s"
+                                        name
+                                        name
+                                        (describe ix))
+
+                        let close = p.Peek
+
+                        if not (isOp close "]") then
+                            failAt
+                                p
+                                close
+                                (sprintf "expected ']' to close %s(...)[%d] but found %s" name index (describe close))
+
+                        p.Advance() |> ignore
+                        CallOutput(name, index, xs)
                     | _ -> Call(name, xs)
             elif isBuiltin then
                 failAt p t (sprintf "'%s' is a built-in function; call it with parentheses, e.g. %s(u)" name name)

@@ -32,6 +32,8 @@ type Activation =
 type Architecture =
     | Mlp of layers: int list * activation: Activation
     | Named of string
+    | Cnn of channels: int list * kernel: int * activation: Activation
+    | NamedField of key: string * outputs: int
 
 type FieldDecl = {
     Name: string
@@ -294,6 +296,20 @@ module Model =
         @ (m.Closures |> List.map (fun c -> c.Name, "closure"))
         @ (m.Constants |> List.map (fun c -> c.Name, "constant"))
         @ (m.Diagnostics |> List.map (fun d -> d.Name, "diagnostic field"))
+
+    let outputs (c: ClosureDecl) : int =
+        match c.Architecture with
+        | Architecture.Mlp _
+        | Architecture.Named _ -> 1
+        | Architecture.Cnn(channels, _, _) -> (if channels.IsEmpty then 1 else List.last channels)
+        | Architecture.NamedField(_, n) -> n
+
+    let isFieldwise (c: ClosureDecl) : bool =
+        match c.Architecture with
+        | Architecture.Mlp _
+        | Architecture.Named _ -> false
+        | Architecture.Cnn _
+        | Architecture.NamedField _ -> true
 
     let kindOf (name: string) (m: Model) : SymbolKind option =
         match m.Fields |> List.tryFind (fun f -> f.Name = name) with

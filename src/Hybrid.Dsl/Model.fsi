@@ -70,8 +70,21 @@ type Architecture =
     /// last = 1), with the activation between hidden layers.
     | Mlp of layers: int list * activation: Activation
 
-    /// A module the compiler looks up by this name (e.g. a CNN sub-grid model supplied by the user).
+    /// A module the compiler looks up by this name, applied pointwise: [..., arity] → [..., 1].
     | Named of string
+
+    /// A convolutional network over whole fields (sub-grid closures), built by the compiler: channel widths
+    /// from inputs (first = arity, the arguments stacked as channels) through the hidden layers to outputs (last =
+    /// the closure's number of outputs), convolutions of odd size `kernel` along every axis, `activation` between
+    /// them. Padding follows the arguments' boundary conditions: circular on periodic sides (and lattices),
+    /// replicate (the edge cell repeated) elsewhere. Evaluated once per right-hand-side evaluation; with several
+    /// outputs, equations pick one with `CallOutput`. Intervals, rectangles and slow lattice fields only.
+    | Cnn of channels: int list * kernel: int * activation: Activation
+
+    /// A module the compiler looks up under `key`, applied to whole fields: the arguments stacked as channels
+    /// [B; arity; spatial…] → [B; outputs; spatial…] (a user's own CNN). Evaluated once per right-hand-side
+    /// evaluation; with several outputs, equations pick one with `CallOutput`.
+    | NamedField of key: string * outputs: int
 
 /// A state variable: one equation ∂u/∂t = … per field.
 type FieldDecl = {
@@ -397,3 +410,10 @@ module Model =
     /// What `name` refers to in model `m` (the first declaration when there are duplicates), or None when it
     /// is not declared.
     val kindOf: name: string -> m: Model -> SymbolKind option
+
+    /// How many outputs a closure returns: the last channel width of a `Cnn`, the count of a `NamedField`, 1
+    /// for MLPs and pointwise named modules.
+    val outputs: c: ClosureDecl -> int
+
+    /// True for closures evaluated on whole fields (`Cnn`, `NamedField`), false for pointwise ones.
+    val isFieldwise: c: ClosureDecl -> bool

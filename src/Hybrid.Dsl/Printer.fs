@@ -279,6 +279,11 @@ module Print =
                 cat [ str ("\\mathrm{" + name + "}\\left("); lay.Args ks; str "\\right)" ], 4
             else
                 cat [ str (name + "("); lay.Args ks; str ")" ], 4
+        | CallOutput(name, i, _), ks ->
+            if latex then
+                cat [ str (sprintf "\\mathrm{%s}_{%d}\\left(" name i); lay.Args ks; str "\\right)" ], 4
+            else
+                cat [ str (name + "("); lay.Args ks; str (sprintf ")[%d]" i) ], 4
         | _ -> invalidArg "e" "Print: not a call with its arguments."
 
     /// ∂, ∇, ∇·, Δ, advection and the fast sum from their printed operands.
@@ -373,6 +378,7 @@ module Print =
         | FastSum _
         | Jacobian _
         | FluxAdvect _ -> spatial n lay e kids
+        | CallOutput _ -> calls n lay e kids
 
     let expr (notation: Notation) (e: Expr) : string =
         let lay = Layout notation
@@ -471,6 +477,14 @@ module Print =
             | Architecture.Mlp(layers, act) ->
                 sprintf "mlp [%s] %s" (layers |> List.map string |> String.concat ", ") (activation act)
             | Architecture.Named s -> sprintf "named \"%s\"" (s.Replace("\"", "'"))
+            | Architecture.Cnn(channels, kernel, act) ->
+                sprintf
+                    "cnn [%s] kernel %d %s"
+                    (channels |> List.map string |> String.concat ", ")
+                    kernel
+                    (activation act)
+            | Architecture.NamedField(s, outputs) ->
+                sprintf "named \"%s\" fieldwise outputs %d" (s.Replace("\"", "'")) outputs
 
         sprintf "closure %s/%d = %s%s" (name c.Name) c.Arity arch (units c.Units)
 

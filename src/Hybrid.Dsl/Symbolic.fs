@@ -28,7 +28,8 @@ module Symbolic =
         e
         |> Expr.iter (fun s ->
             match s with
-            | Call(n, args) -> acc.Add((n, args.Length))
+            | Call(n, args)
+            | CallOutput(n, _, args) -> acc.Add((n, args.Length))
             | _ -> ())
 
         List.ofSeq acc
@@ -107,6 +108,15 @@ module Symbolic =
             | Min _, [ a; b ] -> min a b
             | Max _, [ a; b ] -> max a b
             | Call(n, _), args -> closures n args
+            | CallOutput(n, i, _), _ ->
+                raise (
+                    ModelException(
+                        sprintf
+                            "Cannot evaluate output %d of closure '%s' at a point: it returns several outputs; compile the model to evaluate it on a grid."
+                            i
+                            n
+                    )
+                )
             | _ ->
                 raise (
                     ModelException(
@@ -435,7 +445,8 @@ module Symbolic =
                     | Apply(fn, a), [ da ] -> rule e (DiffNode.Apply(fn, a, da))
                     | Min(a, b), [ da; db ] -> rule e (DiffNode.Min(a, da, b, db))
                     | Max(a, b), [ da; db ] -> rule e (DiffNode.Max(a, da, b, db))
-                    | Call(n, _), _ ->
+                    | Call(n, _), _
+                    | CallOutput(n, _, _), _ ->
                         raise (
                             ModelException(
                                 sprintf

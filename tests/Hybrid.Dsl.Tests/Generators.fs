@@ -64,6 +64,14 @@ let rec anyExpr (size: int) : Gen<Expr> =
                 let! args = Gen.listOfLength k sub
                 return Call(n, args)
             }
+            1,
+            gen {
+                let! n = Gen.elements [ "sgs"; "f" ]
+                let! i = Gen.choose (1, 3)
+                let! k = Gen.choose (1, 3)
+                let! args = Gen.listOfLength k sub
+                return CallOutput(n, i, args)
+            }
             1, Gen.map2 (fun ax a -> Partial(ax, a)) (Gen.elements [ Axis.X; Axis.Y ]) sub
             1, sub |> Gen.map Grad
             1, sub |> Gen.map Divergence
@@ -242,6 +250,15 @@ let anyModel: Gen<Model> =
                         Activation.Softplus
                     ])
                 Gen.elements [ "cnn"; "sub grid"; "a-b" ] |> Gen.map Architecture.Named
+                Gen.map3
+                    (fun ls k a -> Architecture.Cnn(ls, k, a))
+                    (Gen.listOfLength 3 (Gen.choose (1, 64)))
+                    (Gen.elements [ 1; 3; 5 ])
+                    (Gen.elements [ Activation.Tanh; Activation.Relu ])
+                Gen.map2
+                    (fun key n -> Architecture.NamedField(key, n))
+                    (Gen.elements [ "cnn"; "sub grid" ])
+                    (Gen.choose (1, 4))
             ]
 
         let! hasClosure = Gen.elements [ true; false ]

@@ -26,5 +26,6 @@ let main argv =
         LargeInputTests.tests
         FixSyntaxTests.tests
         DiagnosticTests.tests
+        FieldClosureTests.tests
     ]
     |> Hybrid.Tests.Summary.run argv

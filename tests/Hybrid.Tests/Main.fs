@@ -42,6 +42,7 @@ let main argv =
         Compiler.CompilerTests.tests
         Compiler.EllipticTests.tests
         Compiler.BackendTests.tests
+        Compiler.FieldClosureTests.tests
         Compiler.SimulatorTextTests.tests
         Compiler.LargeModelTests.tests
         Kernels.KernelTests.tests

@@ -213,6 +213,74 @@ type internal ExprCompiler(r: Resolved) =
                 last <- v
                 v
 
+    let closureDecl (name: string) =
+        match model.Closures |> List.tryFind (fun c -> c.Name = name) with
+        | Some c -> c
+        | None -> raise (unknown name)
+
+    let fieldwise (name: string) =
+        model.Closures |> List.exists (fun c -> c.Name = name && Model.isFieldwise c)
+
+    // One evaluator per closure over whole fields and argument list, run once per context: every output the
+    // equations pick comes from the same forward pass.
+    let fieldwiseRuns =
+        Dictionary<struct (string * Expr list), Ctx -> torch.Tensor>(HashIdentity.Structural)
+
+    /// A closure over whole fields at `args`: the arguments broadcast to [B; spatial…] and stacked as channels
+    /// [B; arity; spatial…], the module applied once per context; [B; outputs; spatial…].
+    let fieldwiseRun (compileArg: Expr -> Ctx -> torch.Tensor) (name: string) (args: Expr list) =
+        let key = struct (name, args)
+
+        match fieldwiseRuns.TryGetValue key with
+        | true, f -> f
+        | _ ->
+            let c = closureDecl name
+
+            if c.Arity <> args.Length then
+                raise (passedChecks $"the call of '{name}' with {args.Length} argument(s)")
+
+            if fast.Value then
+                raise (passedChecks $"the closure '{name}' over whole fields on the fast ring")
+
+            let m = snd modules[moduleIndex[name]]
+            let outputs = int64 (Model.outputs c)
+            let fargs: (Ctx -> torch.Tensor)[] = args |> List.map compileArg |> Array.ofList
+            let spatial = grid.Shape
+
+            let f =
+                once (fun ctx ->
+                    let values: torch.Tensor[] =
+                        torch.broadcast_tensors (fargs |> Array.map (fun f -> f ctx)) |> Array.ofSeq
+
+                    let values: torch.Tensor[] =
+                        if values[0].dim () = int64 spatial.Length then
+                            values |> Array.map (fun v -> v.unsqueeze 0L)
+                        else
+                            values
+
+                    let batch = ctx.Fields[0].shape[0]
+
+                    let values: torch.Tensor[] =
+                        values |> Array.map (fun v -> v.expand (Array.append [| batch |] spatial))
+
+                    let y = m.forward (torch.stack (values, 1L))
+
+                    if
+                        y.dim () <> int64 (spatial.Length + 2)
+                        || y.shape[1] <> outputs
+                        || y.shape[2..] <> spatial
+                    then
+                        raise (
+                            ModelException(
+                                $"Closure '{name}' returned shape [{String.Join(',', y.shape)}] but runs on whole fields with {outputs} output(s): it must return [batch; {outputs}; {String.Join(',', spatial)}]. Check the module's output channels and padding."
+                            )
+                        )
+
+                    y)
+
+            fieldwiseRuns[key] <- f
+            f
+
     let rec compileExpr (e: Expr) : Ctx -> torch.Tensor =
         match repeatedNumber e with
         | Some id ->
@@ -298,6 +366,18 @@ type internal ExprCompiler(r: Resolved) =
         | Max(a, b) ->
             let fa, fb = compileExpr a, compileExpr b
             fun c -> torch.maximum (fa c, fb c)
+        | Call(name, args) when fieldwise name ->
+            let run = fieldwiseRun compileExpr name args
+            fun c -> (run c).select (1L, 0L)
+        | CallOutput(name, i, args) when fieldwise name ->
+            if i < 1 || i > Model.outputs (closureDecl name) then
+                raise (passedChecks $"output {i} of '{name}'")
+
+            let run = fieldwiseRun compileExpr name args
+            let channel = int64 (i - 1)
+            fun c -> (run c).select (1L, channel)
+        | CallOutput(name, 1, args) -> compileTerm (Call(name, args))
+        | CallOutput(name, i, _) -> raise (passedChecks $"output {i} of the one-output closure '{name}'")
         | Call(name, args) ->
             if not (moduleIndex.ContainsKey name) then
                 raise (unknown name)

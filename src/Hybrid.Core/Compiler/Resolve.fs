@@ -97,8 +97,50 @@ module internal Resolve =
                 ))
         |> dict
 
-    /// The closures' modules: supplied ones, or MLPs initialised from `options.Seed`.
-    let private modules (options: CompileOptions) (model: Model) =
+    /// The padding of a CNN closure's axes: circular along an axis where every field its calls read (every field
+    /// when they read none) is periodic on both sides, and on lattices; replicate (the edge cell repeated)
+    /// elsewhere.
+    let cnnPadding (system: ResolvedSystem) (closure: string) : Hybrid.Training.Padding[] =
+        let grid = system.Grid
+
+        if grid.IsLattice then
+            [| Hybrid.Training.Padding.Periodic |]
+        else
+            let read =
+                system.Equations
+                |> Seq.collect Expr.subterms
+                |> Seq.collect (fun node ->
+                    match node with
+                    | Call(n, args)
+                    | CallOutput(n, _, args) when n = closure -> args |> Seq.collect Expr.subterms
+                    | _ -> Seq.empty)
+                |> Seq.choose (fun node ->
+                    match node with
+                    | Sym n when system.FieldIndex.ContainsKey n -> Some system.FieldIndex[n]
+                    | _ -> None)
+                |> Seq.distinct
+                |> Array.ofSeq
+
+            let fields =
+                if read.Length = 0 then
+                    Array.init system.Fields.Length id
+                else
+                    read
+
+            Array.init grid.Dims (fun a ->
+                if
+                    fields
+                    |> Array.forall (fun f ->
+                        let low, high = system.Conditions[f][a]
+                        low = BoundaryCondition.Periodic && high = BoundaryCondition.Periodic)
+                then
+                    Hybrid.Training.Padding.Periodic
+                else
+                    Hybrid.Training.Padding.Replicate)
+
+    /// The closures' modules: supplied ones, or MLPs and CNNs initialised from `options.Seed`.
+    let private modules (options: CompileOptions) (system: ResolvedSystem) =
+        let model = system.Model
         torch.manual_seed (int64 options.Seed) |> ignore
 
         model.Closures
@@ -106,6 +148,21 @@ module internal Resolve =
             match options.Modules.TryFind c.Name, c.Architecture with
             | Some m, _ -> c.Name, m
             | None, Architecture.Mlp(layers, act) -> c.Name, mlp c.Name layers act options.Dtype
+            | None, Architecture.Cnn(channels, kernel, act) ->
+                let dims = max 1 system.Grid.Dims
+
+                c.Name,
+                new Hybrid.Training.FieldCnn(
+                    c.Name,
+                    dims,
+                    channels,
+                    kernel,
+                    act,
+                    cnnPadding system c.Name,
+                    options.Dtype
+                )
+                :> torch.nn.Module<torch.Tensor, torch.Tensor>
+            | None, Architecture.NamedField(key, _)
             | None, Architecture.Named key ->
                 match options.Modules.TryFind key with
                 | Some m -> c.Name, m
@@ -124,7 +181,7 @@ module internal Resolve =
         Engine.init ()
         let parameters = parameters model system.Grid options.Dtype
         let forcings = forcings options model
-        let modules = modules options model
+        let modules = modules options system
 
         {
             System = system

@@ -51,6 +51,17 @@ module internal SimulatorText =
                 (layers |> List.map string |> String.concat "; ")
                 ((sprintf "%A" act).ToLowerInvariant())
         | Some { Architecture = Architecture.Named n } -> sprintf "module '%s'" n
+        | Some {
+                   Architecture = Architecture.Cnn(channels, kernel, act)
+               } ->
+            sprintf
+                "CNN [%s] kernel %d %s"
+                (channels |> List.map string |> String.concat "; ")
+                kernel
+                ((sprintf "%A" act).ToLowerInvariant())
+        | Some {
+                   Architecture = Architecture.NamedField(n, outputs)
+               } -> sprintf "module '%s' over whole fields, %d output(s)" n outputs
         | None -> "module"
 
     let private closure (m: Model) (name: string, net: torch.nn.Module<torch.Tensor, torch.Tensor>) =

@@ -40,7 +40,8 @@ module internal StabilityTerms =
         e
         |> Expr.exists (fun s ->
             match s with
-            | Call _ -> true
+            | Call _
+            | CallOutput _ -> true
             | _ -> false)
 
     /// Not pointwise: a spatial operator, a lattice shift, a sum over the fast sites, or a closure call.
@@ -58,6 +59,7 @@ module internal StabilityTerms =
             | Call _
             | Jacobian _
             | FluxAdvect _ -> true
+            | CallOutput _ -> true
             | _ -> false)
 
     /// The advection terms among an equation's signed terms: a term whose factors are one ∂x(a) or ∂y(a), with

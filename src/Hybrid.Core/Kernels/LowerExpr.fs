@@ -93,6 +93,17 @@ type internal ExprLowering(system: ResolvedSystem) =
             | None -> passedChecks $"the call of '{name}', not a declared closure"
             | Some c when c.Arity <> args.Length -> passedChecks $"the call of '{name}' with {args.Length} argument(s)"
             | Some _ when fast -> unsupported $"the neural closure '{name}' on the fast ring"
+            | Some c when Model.isFieldwise c ->
+                let kind =
+                    match c.Architecture with
+                    | Architecture.Cnn _ -> "CNN"
+                    | _ -> "a module"
+
+                raise (
+                    KernelRefusal.cannotCompile
+                        $"the closure '{name}' ({kind} over whole fields) in {where} of '{field}'"
+                        $"Closure {name} ({kind}) runs on the eager back end: Backend.Auto picks it, or compile with Backend.Eager."
+                )
             | Some _ ->
                 let lowered = args |> List.map low |> Array.ofList
 
@@ -149,6 +160,12 @@ type internal ExprLowering(system: ResolvedSystem) =
             | Min(a, b) -> KExpr.bin KBinary.Min (low a) (low b)
             | Max(a, b) -> KExpr.bin KBinary.Max (low a) (low b)
             | Call(name, args) -> call low fast name args
+            | CallOutput(name, 1, args) -> call low fast name args
+            | CallOutput(name, i, args) ->
+                if model.Closures |> List.exists (fun c -> c.Name = name && Model.isFieldwise c) then
+                    call low fast name args
+                else
+                    passedChecks $"output {i} of '{name}'"
             | Laplacian a -> Stencils.laplacian grid (fieldOf fast a "Δ")
             | Divergence(Grad a) -> Stencils.laplacian grid (fieldOf fast a "∇·∇")
             | Partial(axis, a) ->

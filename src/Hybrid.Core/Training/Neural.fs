@@ -114,6 +114,8 @@ type Padding =
     | Periodic
     /// Zeros outside the domain: the output has the input's size.
     | Zeros
+    /// The edge cell repeated outside the domain (a zero-gradient extension): the output has the input's size.
+    | Replicate
 
 /// A convolutional network over `dims` spatial axes (1 or 2): [B; inputs; spatial…] → [B; outputs; spatial…].
 /// `depth` hidden convolutions of `width` channels and odd `kernel` size with `activation`, then a
@@ -185,6 +187,7 @@ type ConvNet
             match pad with
             | Padding.Periodic -> torch.nn.functional.pad (x, widths, PaddingModes.Circular)
             | Padding.Zeros -> torch.nn.functional.pad (x, widths, PaddingModes.Constant)
+            | Padding.Replicate -> torch.nn.functional.pad (x, widths, PaddingModes.Replicate)
 
     /// Applies the network to [B; inputs; spatial…].
     override _.forward(x: torch.Tensor) : torch.Tensor =

@@ -133,6 +133,54 @@ module internal DeclarationRules =
             | Architecture.Named name ->
                 if System.String.IsNullOrWhiteSpace name then
                     sprintf "Closure '%s' names an empty module. Give the module's name." c.Name
+            | Architecture.Cnn(channels, kernel, _) ->
+                let sep = if s.Syntax = ModelSyntax.Builder then "; " else ", "
+
+                let example =
+                    if s.Syntax = ModelSyntax.Builder then
+                        "cnn [2; 16; 2]"
+                    else
+                        "cnn [2, 16, 2]"
+
+                if channels.Length < 2 then
+                    sprintf
+                        "Closure '%s' has a CNN with %d channel widths. Give the inputs (= arity) and outputs, e.g. %s."
+                        c.Name
+                        channels.Length
+                        example
+                elif channels.Head <> c.Arity then
+                    sprintf
+                        "Closure '%s' takes %d arguments but its CNN is [%s]. The first channel width is the number of arguments: make it %d."
+                        c.Name
+                        c.Arity
+                        (channels |> List.map string |> String.concat sep)
+                        c.Arity
+                elif channels |> List.exists (fun w -> w < 1) then
+                    sprintf "Closure '%s' has a CNN layer of width < 1. Give positive channel widths." c.Name
+
+                if kernel < 1 || kernel % 2 = 0 then
+                    sprintf
+                        "Closure '%s' has a CNN kernel of size %d. Give an odd positive size (e.g. 3 or 5) so that the output stays centred on its cell."
+                        c.Name
+                        kernel
+            | Architecture.NamedField(name, outputs) ->
+                if System.String.IsNullOrWhiteSpace name then
+                    sprintf "Closure '%s' names an empty module. Give the module's name." c.Name
+
+                if outputs < 1 then
+                    sprintf "Closure '%s' has %d outputs. Give at least 1." c.Name outputs
+
+            if Model.isFieldwise c then
+                match s.Model.Domain with
+                | Domain.Interval _
+                | Domain.Rectangle _
+                | Domain.Lattice(_, 0) -> ()
+                | _ ->
+                    sprintf
+                        "Closure '%s' runs on whole fields (a CNN) but the domain is a %s. Use an interval, a rectangle or a lattice without fast sites, or a pointwise closure (e.g. %s)."
+                        c.Name
+                        (CheckWording.domainName s.Model.Domain)
+                        (CheckFixes.mlp s.Syntax c.Arity)
     ]
 
     /// Fast fields need a lattice with a fast sub-lattice.

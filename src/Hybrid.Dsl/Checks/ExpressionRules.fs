@@ -59,6 +59,41 @@ module internal ExpressionRules =
                     (CheckWording.suggest n s.ClosureNames)
     ]
 
+    /// A bare call `f(...)` of a closure with several outputs: it must pick one.
+    let private unpicked (s: CheckScope) (where: string) (n: string) (args: Expr list) = [
+        match s.Closure n with
+        | Some c when Model.outputs c > 1 ->
+            sprintf
+                "Closure '%s' returns %d outputs but %s calls it as '%s' without picking one. Pick an output (numbered 1 to %d), e.g. %s."
+                n
+                (Model.outputs c)
+                where
+                (CheckWording.term (Call(n, args)))
+                (Model.outputs c)
+                (CheckFixes.callOutput s.Syntax n 1 args)
+        | _ -> ()
+    ]
+
+    /// `f(...)[i]`: the output number lies between 1 and the closure's number of outputs.
+    let private picked (s: CheckScope) (where: string) (n: string) (i: int) (args: Expr list) = [
+        match s.Closure n with
+        | Some c when i < 1 || i > Model.outputs c ->
+            let k = Model.outputs c
+
+            sprintf
+                "'%s' in %s picks output %d of closure '%s', which returns %d output%s (numbered 1 to %d). Use %s, or declare the closure with %d outputs."
+                (CheckWording.term (CallOutput(n, i, args)))
+                where
+                i
+                n
+                k
+                (if k = 1 then "" else "s")
+                k
+                (CheckFixes.callOutput s.Syntax n (max 1 (min i k)) args)
+                i
+        | _ -> ()
+    ]
+
     let private shift (s: CheckScope) (where: string) (e: Expr) (n: string) (ix: LatticeIndex) = [
         if not (s.IsField n) then
             sprintf "'%s[...]' in %s shifts '%s', which is not a field. Only fields can be shifted." n where n
@@ -150,7 +185,12 @@ module internal ExpressionRules =
         |> Expr.iter (fun node ->
             match node with
             | Sym n -> out.AddRange(symbol s where allowed allowedWhy n)
-            | Call(n, args) -> out.AddRange(call s where n args)
+            | Call(n, args) ->
+                out.AddRange(call s where n args)
+                out.AddRange(unpicked s where n args)
+            | CallOutput(n, i, args) ->
+                out.AddRange(call s where n args)
+                out.AddRange(picked s where n i args)
             | Shift(n, ix, _) -> out.AddRange(shift s where node n ix)
             | _ -> out.AddRange(operator s where node))
 
@@ -193,6 +233,34 @@ module internal ExpressionRules =
                         "The fast sum Σ_j appears in the equation of the fast field '%s'. Use it in slow equations only."
                         eq.Field
                 | _ -> ()
+    ]
+
+    /// A closure over whole fields (`Model.isFieldwise`) is evaluated once per right-hand-side evaluation, so every
+    /// call of it in the equations passes the same arguments.
+    let fieldwiseArguments (s: CheckScope) : string list = [
+        for c in s.Model.Closures |> List.filter Model.isFieldwise do
+            let calls =
+                s.Model.Equations
+                |> List.collect (fun eq -> Expr.subterms eq.Rhs)
+                |> List.choose (fun node ->
+                    match node with
+                    | Call(n, args)
+                    | CallOutput(n, _, args) when n = c.Name -> Some args
+                    | _ -> None)
+                |> List.distinct
+
+            match calls with
+            | first :: second :: _ ->
+                let text (args: Expr list) = CheckWording.term (Call(c.Name, args))
+
+                sprintf
+                    "Closure '%s' runs once per step on whole fields, so every call must pass the same arguments, but it is called as %s and as %s. Call it with the same arguments everywhere, e.g. %s and %s."
+                    c.Name
+                    (text first)
+                    (text second)
+                    (CheckFixes.callOutput s.Syntax c.Name 1 first)
+                    (CheckFixes.callOutput s.Syntax c.Name (min 2 (Model.outputs c)) first)
+            | _ -> ()
     ]
 
     /// Every equation's right-hand side: its symbols and operators (`inExpression`), then its fast sums.

@@ -92,6 +92,19 @@ module internal CheckFixes =
         | ModelSyntax.Text -> sprintf "closure %s/%d = %s" name arity (mlp syntax arity)
         | ModelSyntax.CSharp -> sprintf ".Closure(\"%s\", %d, new[] { 32 })" name arity
 
+    /// Output `index` of a closure with several outputs, called with `args`: `callOutput "f" 1 [u; v]` /
+    /// `f(u, v)[1]` (the C# facade declares models as text).
+    let callOutput (syntax: ModelSyntax) (name: string) (index: int) (args: Expr list) =
+        match syntax with
+        | ModelSyntax.Builder ->
+            sprintf
+                "callOutput \"%s\" %d [ %s ]"
+                name
+                index
+                (args |> List.map (Print.expr Notation.Ascii) |> String.concat "; ")
+        | ModelSyntax.Text
+        | ModelSyntax.CSharp -> Print.expr Notation.Unicode (CallOutput(name, index, args))
+
     /// A call of a closure with one argument: `call "f" [u]` / `f(u)`.
     let call (syntax: ModelSyntax) (name: string) =
         match syntax with

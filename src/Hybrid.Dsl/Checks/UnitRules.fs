@@ -147,6 +147,7 @@ module internal UnitRules =
                 | _ -> None
             | Jacobian _, [ Some da; Some db ] -> Some(combine (combine da db 1) (scale length 2) -1)
             | Jacobian _, [ _; _ ] -> None
+            | CallOutput(n, _, _), _ -> dims.Closure n
             | _ -> invalidArg "e" "UnitRules.infer: a node with the wrong number of children."
 
         Expr.fold node e

@@ -131,30 +131,62 @@ module internal Declarations =
                 failAt p p.Peek (sprintf "unknown activation '%s'; use tanh, relu, gelu, silu, sigmoid or softplus" s)
         | _ -> Activation.Tanh
 
-    /// `mlp [w1, w2, …] [activation]` or `named "key"`.
+    /// `[w1, w2, …]`: the layer (or channel) widths of a network.
+    let private widths (p: Cursor) : int list =
+        expectOp p "[" "to open the layer widths"
+        let layers = ResizeArray<int>()
+        layers.Add(integer p "a layer width")
+
+        while isOp p.Peek "," do
+            p.Advance() |> ignore
+            layers.Add(integer p "a layer width")
+
+        expectOp p "]" "to close the layer widths"
+        List.ofSeq layers
+
+    /// `mlp [w1, w2, …] [activation]`, `cnn [c1, …] [kernel k] [activation]`, `named "key"` or
+    /// `named "key" fieldwise [outputs n]`.
     let private architecture (p: Cursor) : Architecture =
         let a = p.Advance()
 
         match a.Tok with
         | Tok.Ident "mlp" ->
-            expectOp p "[" "to open the layer widths"
-            let layers = ResizeArray<int>()
-            layers.Add(integer p "a layer width")
-
-            while isOp p.Peek "," do
-                p.Advance() |> ignore
-                layers.Add(integer p "a layer width")
-
-            expectOp p "]" "to close the layer widths"
+            let layers = widths p
             let act = activation p
-            Architecture.Mlp(List.ofSeq layers, act)
+            Architecture.Mlp(layers, act)
+        | Tok.Ident "cnn" ->
+            let channels = widths p
+
+            let kernel =
+                if p.Peek.Tok = Tok.Ident "kernel" then
+                    p.Advance() |> ignore
+                    integer p "the kernel size (odd, e.g. kernel 3)"
+                else
+                    3
+
+            Architecture.Cnn(channels, kernel, activation p)
         | Tok.Ident "named" ->
             let s = p.Advance()
 
             match s.Tok with
+            | Tok.Str key when p.Peek.Tok = Tok.Ident "fieldwise" ->
+                p.Advance() |> ignore
+
+                let outputs =
+                    if p.Peek.Tok = Tok.Ident "outputs" then
+                        p.Advance() |> ignore
+                        integer p "the number of outputs (e.g. outputs 2)"
+                    else
+                        1
+
+                Architecture.NamedField(key, outputs)
             | Tok.Str key -> Architecture.Named key
             | _ -> failAt p s (sprintf "expected a quoted module name after 'named' but found %s" (describe s))
-        | _ -> failAt p a (sprintf "expected an architecture (mlp [..] or named \"..\") but found %s" (describe a))
+        | _ ->
+            failAt
+                p
+                a
+                (sprintf "expected an architecture (mlp [..], cnn [..] or named \"..\") but found %s" (describe a))
 
     /// `closure g/arity = architecture [units]`.
     let closure (p: Cursor) : ClosureDecl =

@@ -1,0 +1,131 @@
+namespace Hybrid.Training
+
+open System
+open TorchSharp
+open TorchSharp.Modules
+open Hybrid
+
+/// The network of an `Architecture.Cnn` closure: a convolutional network over `dims` spatial axes (1 or 2),
+/// [B; channels₀; spatial…] → [B; channelsₙ; spatial…], one convolution of odd size `kernel` (along every axis)
+/// between each pair of consecutive channel widths, `activation` between convolutions (none after the last).
+/// Before every convolution each axis is padded by kernel / 2 cells with its own `Padding` (axis 0 = x first):
+/// `Periodic` (circular) on periodic axes keeps the network translation-equivariant there; `Replicate` or
+/// `Zeros` on walled ones. The output has the input's spatial size. Created in `dtype` (default: the engine
+/// precision) on the engine device; weights from TorchSharp's (seedable) RNG.
+type FieldCnn
+    /// Creates the network `name` over `dims` spatial axes: channel widths `channels` (at least two: inputs, …,
+    /// outputs), odd `kernel`, `activation` between convolutions, one `Padding` per spatial axis.
+    (
+        name: string,
+        dims: int,
+        channels: int list,
+        kernel: int,
+        activation: Activation,
+        padding: Hybrid.Training.Padding[],
+        ?dtype: torch.ScalarType
+    ) as this =
+    inherit torch.nn.Module<torch.Tensor, torch.Tensor>(name)
+
+    do
+        Engine.init ()
+
+        if dims < 1 || dims > 2 then
+            raise (HybridException($"FieldCnn '{name}': {dims} spatial axes; it runs on 1 or 2."))
+
+        if channels.Length < 2 || channels |> List.exists (fun c -> c < 1) then
+            raise (
+                HybridException(
+                    $"FieldCnn '{name}': channel widths %A{channels}; give at least two positive widths (inputs, …, outputs)."
+                )
+            )
+
+        if kernel < 1 || kernel % 2 = 0 then
+            raise (HybridException($"FieldCnn '{name}': kernel {kernel} must be odd and positive (e.g. 3 or 5)."))
+
+        if padding.Length <> dims then
+            raise (
+                HybridException(
+                    $"FieldCnn '{name}': {padding.Length} paddings for {dims} spatial axes; give one per axis (x first)."
+                )
+            )
+
+    let widths = Array.ofList channels
+    let half = int64 (kernel / 2)
+
+    let convs =
+        let list = new ModuleList<torch.nn.Module<torch.Tensor, torch.Tensor>>()
+
+        for i in 0 .. widths.Length - 2 do
+            let cin, cout = int64 widths[i], int64 widths[i + 1]
+
+            let conv: torch.nn.Module<torch.Tensor, torch.Tensor> =
+                if dims = 1 then
+                    torch.nn.Conv1d(cin, cout, int64 kernel)
+                else
+                    torch.nn.Conv2d(cin, cout, int64 kernel)
+
+            list.Add conv
+
+        list
+
+    let act = Neural.activationModule activation
+
+    do
+        this.register_module ("convs", convs)
+
+        this.``to`` (Engine.torchDevice (), defaultArg dtype (Engine.dtype ()))
+        |> ignore
+
+    let mode (p: Hybrid.Training.Padding) =
+        match p with
+        | Hybrid.Training.Padding.Periodic -> PaddingModes.Circular
+        | Hybrid.Training.Padding.Zeros -> PaddingModes.Constant
+        | Hybrid.Training.Padding.Replicate -> PaddingModes.Replicate
+
+    // torch's pad widths run from the last axis backwards: axis a (x = 0) sits at 2 (dims − 1 − a).
+    let padded (x: torch.Tensor) =
+        if half = 0L then
+            x
+        elif padding |> Array.forall (fun p -> p = padding[0]) then
+            torch.nn.functional.pad (x, Array.create (2 * dims) half, mode padding[0])
+        else
+            let mutable h = x
+
+            for a in 0 .. dims - 1 do
+                let w = Array.zeroCreate<int64> (2 * dims)
+                let at = 2 * (dims - 1 - a)
+                w[at] <- half
+                w[at + 1] <- half
+                h <- torch.nn.functional.pad (h, w, mode padding[a])
+
+            h
+
+    /// Input channels (the closure's arity).
+    member _.Inputs = widths[0]
+
+    /// Output channels (the closure's number of outputs).
+    member _.Outputs = widths[widths.Length - 1]
+
+    /// The padding of each spatial axis, x first.
+    member _.Padding = Array.copy padding
+
+    /// Applies the network to [B; inputs; spatial…].
+    override _.forward(x: torch.Tensor) : torch.Tensor =
+        if x.dim () <> int64 (dims + 2) || x.shape[1] <> int64 widths[0] then
+            let spatial = if dims = 1 then "n" else "nx; ny"
+
+            raise (
+                HybridException(
+                    $"FieldCnn '{name}' expects [batch; {widths[0]}; {spatial}], got shape [{String.Join(',', x.shape)}]."
+                )
+            )
+
+        let mutable h = x
+
+        for i in 0 .. convs.Count - 1 do
+            h <- convs[i].forward (padded h)
+
+            if i < convs.Count - 1 then
+                h <- act.forward h
+
+        h
