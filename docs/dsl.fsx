@@ -383,6 +383,8 @@ printfn "%s" (Print.equation Notation.Latex moist.Equations[2])
 (The streamfunction here relaxes towards Δψ = ω as a stand-in; declared as a diagnostic field (above) it is
 solved exactly at every stage.)
 *)
+
+(**
 ### Closures over whole fields with several outputs
 
 A sub-grid closure often sees several fields at once and returns one tendency per field. Declare it as a CNN
