@@ -70,6 +70,7 @@ let main argv =
         Cases.EnergyBalanceTests.tests
         Cases.Lorenz96Tests.tests
         Cases.TumourTests.tests
+        Cases.ClimateTests.tests
         Report.StatisticsTests.tests
         Report.ModelTableTests.tests
         Report.AblationTableTests.tests
