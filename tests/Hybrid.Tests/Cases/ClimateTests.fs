@@ -35,7 +35,7 @@ let private model name =
 
 let tests =
     testSequenced
-    <| testList "Hybrid.Cases.Climate" [
+    <| testList "Cases.Climate" [
         test "the truth is not the coarse model's own output" {
             let d = data.Force()
             let physics = Climate.physics.Build settings d
