@@ -446,7 +446,7 @@ module Rollout =
     /// The error for a field whose max |u| = `m` passed `maxMagnitude` at `step` (time t); both back ends raise it.
     /// It names the terms that grow fast at the start when `checkStability` found any.
     let internal blowUp (field: string) (m: float) (step: int) (t: float) : exn =
-        HybridException(
+        DivergenceException(
             $"Field '{field}' is blowing up: max |{field}| = {short 4 m} at step {step} (t = {short 6 t}) passed the bound {short 4 maxMagnitude} (Rollout.maxMagnitude). {cause ()}If the solution should stay bounded, the scheme is unstable: use a smaller Dt, or a stiff/implicit scheme (Scheme.ImexEuler or ImexCrankNicolson for stiff diffusion). If such values are real, raise Rollout.maxMagnitude."
         )
 
@@ -465,7 +465,7 @@ module Rollout =
                     use total = torch.isfinite(x).logical_not().sum ()
 
                     raise (
-                        HybridException(
+                        DivergenceException(
                             $"Field '{fields[i]}' became non-finite at step {step} (t = {t:G6}): {total.ToInt64()} values NaN/Inf ({nan.ToInt64()} NaN). {cause ()}Lower Dt, check the stability limit, or check parameter values."
                         )
                     )
