@@ -332,7 +332,8 @@ arguments may be any expressions of fields, parameters and coordinates.
   zero to round-off, so the scheme conserves the mean and the variance (enstrophy) of q, and the kinetic energy
   when q = Δψ: the time integration is then the only source of drift. On walled sides each operand's ghost cells
   come from its own boundary conditions (corners reflected by both); the three sums then change only by terms at
-  the boundary cells, which vanish when ψ is constant along the walls. A `J` not followed by `(` is an ordinary
+  the boundary cells, which vanish when ψ is constant along each wall in the row of cells next to it (a Dirichlet
+  condition alone fixes ψ on the wall, half a cell away, not in those cells). A `J` not followed by `(` is an ordinary
   symbol; `J(…)` is always the Jacobian, so a closure cannot be called `J`.
 - `advectFlux(u, v, q)` (builder `advectFlux2 u v q`; 1-D `advectFlux(v, q)`) is ∇·(v q) by finite volumes: the
   velocity averaged to the cell faces, q reconstructed in each cell with a van Leer-limited slope (MUSCL), the face

@@ -149,8 +149,7 @@ let tests =
 
         test "a closure over whole fields inside a flux coefficient κ is refused, naming it, the equation and the fix" {
             // κ of ∇·(κ ∇w) is evaluated on the cell faces, where a CNN over the cell-centred fields has no value.
-            let m =
-                twoFields (cnn [ 2; 8; 2 ]) (div (sgs 1 [ w; q ] * grad w)) (sgs 2 [ w; q ])
+            let m = twoFields (cnn [ 2; 8; 2 ]) (div (sgs 1 [ w; q ] * grad w)) (sgs 2 [ w; q ])
 
             let builder = raised (fun () -> Checks.validate m)
 

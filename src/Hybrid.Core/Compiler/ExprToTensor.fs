@@ -503,7 +503,14 @@ type internal ExprCompiler(r: Resolved) =
                     { Low = kind lo; High = kind hi })
 
             let solver =
-                EllipticSolve.create grid kinds eq.Screening dtype device (EllipticSolve.tolerance dtype)
+                EllipticSolve.create
+                    grid
+                    kinds
+                    eq.Screening
+                    dtype
+                    device
+                    (EllipticSolve.tolerance dtype)
+                    (EllipticSolve.caller $"the diagnostic field '{n}' ({Print.ellipticEquation Notation.Unicode eq})")
 
             let frhs = onFastRing false (fun () -> compileExpr eq.Rhs)
             let bcs = diagnosticBoundaries[i]

@@ -129,17 +129,11 @@ module internal StabilityTerms =
                     for f in fields do
                         if Symbolic.dependsOn f operand then
                             yield entry (axisOf axis) (Mul(Mul(c, other), Symbolic.derivative f operand)) false
-            | [], [ Jacobian(a, b) ] when
-                dependsOnAny fields b
-                && not (outer |> List.exists nonLocal)
-                ->
+            | [], [ Jacobian(a, b) ] when dependsOnAny fields b && not (outer |> List.exists nonLocal) ->
                 let c = Expr.product outer
                 yield entry 0 (Mul(c, Partial(Axis.Y, a))) false
                 yield entry 1 (Mul(c, Partial(Axis.X, a))) false
-            | [], [ FluxAdvect(vs, q) ] when
-                dependsOnAny fields q
-                && not (outer |> List.exists nonLocal)
-                ->
+            | [], [ FluxAdvect(vs, q) ] when dependsOnAny fields q && not (outer |> List.exists nonLocal) ->
                 let c = Expr.product outer
 
                 for axis, v in List.indexed vs do

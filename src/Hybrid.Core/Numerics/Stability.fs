@@ -68,7 +68,13 @@ module internal Stability =
 
     /// The error text for an advection term above the Courant limit at step `dt` (`all`: every advection entry, for
     /// the positivity bound of a limited flux-form term).
-    let advectionMessage (scheme: Scheme) (grid: Grid) (dt: float) (all: AdvectionSpeed[]) (a: AdvectionSpeed) : string =
+    let advectionMessage
+        (scheme: Scheme)
+        (grid: Grid)
+        (dt: float)
+        (all: AdvectionSpeed[])
+        (a: AdvectionSpeed)
+        : string =
         let h = spacing grid a.Axis
         let x = axisName a.Axis
         let cfl = a.Speed * dt / h

@@ -292,7 +292,7 @@ module internal ExpressionRules =
                             let factors = Expr.factors inner
 
                             match List.partition isGrad factors with
-                            | [ Grad u ], kappaFactors when not kappaFactors.IsEmpty ->
+                            | [ Grad _ ], kappaFactors when not kappaFactors.IsEmpty ->
                                 let kappa = Expr.product kappaFactors
 
                                 for call in Expr.subterms kappa do

@@ -343,6 +343,53 @@ let tests =
                 Expect.isLessThan err 1e-3 (sprintf "%s: relative difference %g" lines err)
         }
 
+        test "conjugate gradients that fail name the diagnostic field and its equation, not the implicit diffusion" {
+            // A right-hand side that is not finite (log 0 = −∞) never converges: the compiler's solve gives up after
+            // its 2N + 100 iterations.
+            let m = poissonModel 6 "" "Δpsi = log(u)" "boundary psi dirichlet 0"
+            let sim = Compiler.compile f64 m
+
+            let message =
+                try
+                    diagnose sim (sim.Initial 1) |> ignore
+                    "no exception"
+                with :? HybridException as e ->
+                    e.Message
+
+            Expect.stringStarts
+                message
+                "Conjugate gradients did not reach the relative residual 1E-12 in 172 iterations on 36 unknowns while solving the elliptic equation of the diagnostic field 'psi' (Δpsi = log(u))."
+                "names the field and its equation"
+
+            Expect.stringContains message "the right-hand side is probably not finite" "and the likely cause"
+            Expect.isFalse (message.Contains "implicit diffusion") "not the implicit diffusion's words"
+
+            // A finite right-hand side with an iteration cap of 1 fails the same way, with the cap in the message.
+            let g = Grid.plane (0.0, 1.0, 6) (0.0, 1.0, 6)
+            let walls = Boundary.uniform g (Boundary.dirichlet 0.0)
+
+            let solver =
+                EllipticSolve.create g walls 0.0 torch.ScalarType.Float64 torch.CPU 1e-12 {
+                    EllipticSolve.caller "the diagnostic field 'psi' (Δpsi = f)" with
+                        MaxIterations = Some 1
+                }
+
+            let f =
+                Grid.init g 1 torch.ScalarType.Float64 (fun x y -> sin (3.0 * x) + cos (2.0 * y))
+
+            let capped =
+                try
+                    solver.Solve walls f |> ignore
+                    "no exception"
+                with :? HybridException as e ->
+                    e.Message
+
+            Expect.stringStarts
+                capped
+                "Conjugate gradients did not reach the relative residual 1E-12 in 1 iterations on 36 unknowns while solving the elliptic equation of the diagnostic field 'psi' (Δpsi = f)."
+                "the cap and the caller's context"
+        }
+
         test "the kernel back end refuses a diagnostic field by name" {
             let m = poissonModel 8 "" "Δpsi = u" "boundary psi periodic"
 
