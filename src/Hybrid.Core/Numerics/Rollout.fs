@@ -399,15 +399,16 @@ module Rollout =
                     let byDiffusion =
                         Integrators.maxStableDt o.Scheme dyn.Grid { limits with Speed = 0.0 } <= dtMax
 
-                    let named =
+                    // Otherwise name the fastest advection term, and the positivity bound of a limited flux form.
+                    let named, note =
                         if byDiffusion then
-                            Stability.fastestDiffusion o.Scheme terms
+                            Stability.fastestDiffusion o.Scheme terms, ""
                         else
-                            ""
+                            Stability.fastestAdvection dyn.Grid terms
 
                     Some(
                         dtMax,
-                        $"Δt = {o.Dt:G4} is above the stability limit of {o.Scheme} for the current parameters (diffusivity {limits.Diffusivity + limits.StiffDiffusivity:G4}, speed {limits.Speed:G4}{named}): the largest stable Δt is {dtMax:G4}. Use Dt ≤ {dtMax:G4}, or for stiff diffusion an IMEX scheme with implicit diffusion (CompileOptions.ImplicitDiffusion): Scheme.KenCarp4 (adaptive), ImexEuler or ImexCrankNicolson, or Scheme.Rodas4 (adaptive and stiff)."
+                        $"Δt = {o.Dt:G4} is above the stability limit of {o.Scheme} for the current parameters (diffusivity {limits.Diffusivity + limits.StiffDiffusivity:G4}, speed {limits.Speed:G4}{named}): the largest stable Δt is {dtMax:G4}. Use Dt ≤ {dtMax:G4}, or for stiff diffusion an IMEX scheme with implicit diffusion (CompileOptions.ImplicitDiffusion): Scheme.KenCarp4 (adaptive), ImexEuler or ImexCrankNicolson, or Scheme.Rodas4 (adaptive and stiff).{note}"
                     )
                 else
                     None
