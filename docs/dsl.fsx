@@ -268,7 +268,10 @@ Periodic on every axis, the solve is spectral (FFT) with the eigenvalues of that
 a banded solve (1-D) or conjugate gradients with a Jacobi preconditioner (relative residual 1e-12 in float64,
 1e-6 in float32), differentiated by the adjoint solve. `Simulator.Diagnose trajectory` returns the diagnostic
 fields along a trajectory, to plot them. The generated kernels do not solve elliptic equations: `Backend.Auto`
-runs such a model on the eager back end and `Simulator.BackendFor` says why.
+runs such a model on the eager back end and `Simulator.BackendFor` says why. Inside a flux coefficient, as in
+∇·((1 + ψ²)∇u), the cell-centred solution is averaged to the cell faces like any field (one solve per evaluation).
+A failing conjugate-gradient solve names the diagnostic field and its equation. The C# facade declares them with
+`.Diagnostic("psi")` and `.Elliptic("lap(psi) = omega")`.
 *)
 
 let vorticityText =
@@ -332,14 +335,19 @@ arguments may be any expressions of fields, parameters and coordinates.
   zero to round-off, so the scheme conserves the mean and the variance (enstrophy) of q, and the kinetic energy
   when q = Δψ: the time integration is then the only source of drift. On walled sides each operand's ghost cells
   come from its own boundary conditions (corners reflected by both); the three sums then change only by terms at
-  the boundary cells, which vanish when ψ is constant along the walls. A `J` not followed by `(` is an ordinary
-  symbol; `J(…)` is always the Jacobian, so a closure cannot be called `J`.
+  the boundary cells, which vanish when ψ is constant along each wall in the row of cells next to it (a Dirichlet
+  condition alone fixes ψ on the wall, half a cell away, not in those cells). A `J` not followed by `(` is an ordinary
+  symbol; `J(…)` is always the Jacobian, so a closure cannot be called `J`. Before the first step, the stability
+  check takes J's speed from the gradient of its first argument (the velocity (−∂ψ/∂y, ∂ψ/∂x)), as it does for the
+  same advection written out as ∂y(ψ) ∂x(q) − ∂x(ψ) ∂y(q), and refuses an explicit scheme whose Δt puts it above
+  the Courant limit 1, naming the term and the largest stable Δt.
 - `advectFlux(u, v, q)` (builder `advectFlux2 u v q`; 1-D `advectFlux(v, q)`) is ∇·(v q) by finite volumes: the
   velocity averaged to the cell faces, q reconstructed in each cell with a van Leer-limited slope (MUSCL), the face
   flux taken from the upwind side. Σq is conserved to round-off on periodic axes (and through walls where the
   face velocity is zero). The face values stay between neighbouring cell values, so q stays ≥ 0 when
   Δt·(max|u|/Δx + max|v|/Δy) ≤ ½ with `Scheme.Euler`, `Scheme.Heun` (SSP-RK2) and `Scheme.SspRk3`, which are
-  convex combinations of Euler steps; RK4 and the adaptive schemes carry no such guarantee. It is second order
+  convex combinations of Euler steps; RK4 and the adaptive schemes carry no such guarantee. When Δt is above the
+  stability limit, the refusal names the term and quotes that positivity bound as well. It is second order
   where q is smooth, first order at extrema, where the limiter flattens the reconstruction. `advect(v, q)` remains
   the non-conservative first-order upwind form (v·∇)q.
 
@@ -395,7 +403,9 @@ the batch) and hands each equation its channel, so every call must pass the same
 trained with the other closures' (`Simulator.Trainable`). Intervals, rectangles and lattices without fast
 sites; the generated kernels refuse such closures by name, and `Backend.Auto` runs the model on the eager back
 end. The CNN pads each axis circularly where the fields it reads are periodic on both sides (which keeps it
-translation-equivariant there) and by replicating the edge cell elsewhere.
+translation-equivariant there) and by replicating the edge cell elsewhere. Such a closure cannot stand in the flux
+coefficient κ of ∇·(κ∇u), which is evaluated on the cell faces: the checks refuse it and suggest a term of its own or
+a pointwise MLP closure in κ. The C# facade declares one with `.CnnClosure("sgs", 2, new[] { 8 }, outputs: 2)`.
 *)
 
 let subgrid =

@@ -29,6 +29,8 @@ public sealed class ModelBuilder
     private readonly List<FsEquation> _equations = new();
     private readonly List<FsInitial> _initials = new();
     private readonly List<(string Field, Side? Side, BoundaryCondition Condition)> _boundaries = new();
+    private readonly List<DiagnosticDecl> _diagnostics = new();
+    private readonly List<EllipticEquation> _elliptic = new();
 
     internal ModelBuilder(string? name, Model? start)
     {
@@ -170,6 +172,75 @@ public sealed class ModelBuilder
     }
 
     /// <summary>
+    /// A diagnostic field: not integrated in time but solved at every instant from its elliptic equation
+    /// (<see cref="Elliptic"/>), e.g. the streamfunction of the vorticity; it needs boundary conditions on every side and
+    /// no initial condition (the text form's <c>field psi diagnostic</c>).
+    /// </summary>
+    /// <exception cref="ArgumentException">The name is null or not an identifier.</exception>
+    public ModelBuilder Diagnostic(string name)
+    {
+        _diagnostics.Add(new DiagnosticDecl(Name(name, nameof(name), "field"), FSharpOption<Units>.None));
+        return this;
+    }
+
+    /// <summary>
+    /// The elliptic equation of a diagnostic field in text form: <c>"lap(psi) = omega"</c> or <c>"Δpsi = omega"</c>
+    /// for Δψ = ω, <c>"lap(psi) - 4*psi = omega"</c> for (Δ − 4)ψ = ω (a number c ≥ 0 times ψ).
+    /// </summary>
+    /// <exception cref="ArgumentNullException">The text is null.</exception>
+    /// <exception cref="ArgumentException">The text holds a line break (one call per equation).</exception>
+    /// <exception cref="Hybrid.ParseException">The text is not exactly one elliptic equation (with the column within it).</exception>
+    public ModelBuilder Elliptic(string text)
+    {
+        _elliptic.Add(Parse.ellipticEquation(OneLine(text, nameof(text), ".Elliptic(\"lap(psi) = omega\")")));
+        return this;
+    }
+
+    /// <summary>
+    /// A closure over whole fields <c>name(a, b, …)</c> with <paramref name="outputs"/> outputs: a CNN whose input channels
+    /// are the <paramref name="arity"/> arguments, through <paramref name="hidden"/> channels to one channel per output,
+    /// convolutions of odd size <paramref name="kernel"/> along every axis (the text form's
+    /// <c>closure sgs/2 = cnn [2, 16, 2] kernel 3 tanh</c>). It runs once per right-hand-side evaluation on the whole
+    /// fields; equations pick an output with <c>sgs(w, q)[1]</c>, <c>sgs(w, q)[2]</c> (1-based). Intervals and rectangles.
+    /// </summary>
+    /// <param name="name">Function name used in equations.</param>
+    /// <param name="arity">Number of arguments (≥ 1), the input channels.</param>
+    /// <param name="hidden">Channels of the hidden layers (each ≥ 1), e.g. <c>new[] { 16 }</c>.</param>
+    /// <param name="outputs">Number of outputs (≥ 1), the last layer's channels.</param>
+    /// <param name="kernel">Convolution size along each axis, odd and ≥ 1 (default 3).</param>
+    /// <param name="activation">Activation between layers (default tanh).</param>
+    /// <exception cref="ArgumentException">A bad name.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A bad arity, width, output count or kernel size.</exception>
+    public ModelBuilder CnnClosure(
+        string name, int arity, int[] hidden, int outputs = 1, int kernel = 3, ClosureActivation activation = ClosureActivation.Tanh)
+    {
+        Name(name, nameof(name), "closure");
+        ArgumentNullException.ThrowIfNull(hidden);
+        Argument.AtLeast(arity, 1, nameof(arity), "a closure takes at least one argument");
+        for (var i = 0; i < hidden.Length; i++)
+            Argument.AtLeast(hidden[i], 1, $"{nameof(hidden)}[{i}]", "every hidden layer needs at least one channel");
+        Argument.AtLeast(outputs, 1, nameof(outputs), "a closure returns at least one output");
+        Argument.AtLeast(kernel, 1, nameof(kernel), "a convolution covers at least one cell");
+        if (kernel % 2 == 0)
+            throw new ArgumentOutOfRangeException(
+                nameof(kernel), kernel, $"kernel must be odd (centred on the cell), got {kernel}. Use e.g. kernel: {kernel + 1}.");
+        var channels = ListModule.OfSeq(new[] { arity }.Concat(hidden).Append(outputs));
+        _closures.Add(new ClosureDecl(name, arity, Architecture.NewCnn(channels, kernel, ToActivation(activation)), FSharpOption<Units>.None));
+        return this;
+    }
+
+    private static Activation ToActivation(ClosureActivation activation) => activation switch
+    {
+        ClosureActivation.Tanh => Activation.Tanh,
+        ClosureActivation.Relu => Activation.Relu,
+        ClosureActivation.Gelu => Activation.Gelu,
+        ClosureActivation.Silu => Activation.Silu,
+        ClosureActivation.Sigmoid => Activation.Sigmoid,
+        ClosureActivation.Softplus => Activation.Softplus,
+        _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation; use a ClosureActivation member, e.g. ClosureActivation.Tanh."),
+    };
+
+    /// <summary>
     /// A neural closure <c>name(a, b, …)</c>: an MLP applied pointwise with layer widths from the
     /// <paramref name="arity"/> inputs through <paramref name="hidden"/> to one output.
     /// </summary>
@@ -186,27 +257,24 @@ public sealed class ModelBuilder
         for (var i = 0; i < hidden.Length; i++)
             Argument.AtLeast(hidden[i], 1, $"{nameof(hidden)}[{i}]", "every hidden layer needs at least one unit");
         var layers = ListModule.OfSeq(new[] { arity }.Concat(hidden).Append(1));
-        var act = activation switch
-        {
-            ClosureActivation.Tanh => Activation.Tanh,
-            ClosureActivation.Relu => Activation.Relu,
-            ClosureActivation.Gelu => Activation.Gelu,
-            ClosureActivation.Silu => Activation.Silu,
-            ClosureActivation.Sigmoid => Activation.Sigmoid,
-            ClosureActivation.Softplus => Activation.Softplus,
-            _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation; use a ClosureActivation member, e.g. ClosureActivation.Tanh."),
-        };
-        _closures.Add(new ClosureDecl(name, arity, Architecture.NewMlp(layers, act), FSharpOption<Units>.None));
+        _closures.Add(new ClosureDecl(name, arity, Architecture.NewMlp(layers, ToActivation(activation)), FSharpOption<Units>.None));
         return this;
     }
 
     /// <summary>One equation in text form, e.g. <c>"dH/dt = alpha*H - beta*H*L"</c> or <c>"∂u/∂t = D Δu"</c>.</summary>
     /// <exception cref="ArgumentNullException">The text is null.</exception>
-    /// <exception cref="ArgumentException">The text holds a line break (one call per equation).</exception>
+    /// <exception cref="ArgumentException">The text holds a line break (one call per equation), or is the elliptic
+    /// equation of a diagnostic field (give that to <see cref="Elliptic"/>).</exception>
     /// <exception cref="Hybrid.ParseException">The text is not exactly one equation (with the column within it).</exception>
     public ModelBuilder Equation(string text)
     {
-        _equations.Add(Parse.equation(OneLine(text, nameof(text), ".Equation(\"du/dt = -k*u\")")));
+        var line = OneLine(text, nameof(text), ".Equation(\"du/dt = -k*u\")");
+        var t = line.TrimStart();
+        if (t.StartsWith("Δ", StringComparison.Ordinal) || t.StartsWith("∇²", StringComparison.Ordinal) || Starts(t.Replace("(", " "), "lap"))
+            throw new ArgumentException(
+                $"\"{line}\" is the elliptic equation of a diagnostic field, not a time equation. Declare the field with .Diagnostic(...) and give its equation with .Elliptic(\"{line}\").",
+                nameof(text));
+        _equations.Add(Parse.equation(line));
         return this;
     }
 
@@ -335,9 +403,8 @@ public sealed class ModelBuilder
             Join(_start?.Equations, _equations),
             Join(_start?.Boundaries, boundaries),
             Join(_start?.Initials, _initials),
-            // Diagnostic fields come only from a model text (BuilderFromText): field psi diagnostic, lap(psi) = ...
-            Join(_start?.Diagnostics, new List<DiagnosticDecl>()),
-            Join(_start?.EllipticEquations, new List<EllipticEquation>()));
+            Join(_start?.Diagnostics, _diagnostics),
+            Join(_start?.EllipticEquations, _elliptic));
     }
 
     /// <summary>The model built so far in the ASCII text form (unchecked).</summary>

@@ -314,7 +314,8 @@ public sealed partial class HybridSimulator
                     hook is null ? FSharpOption<IProgress<ProgressReport>>.None : FSharpOption<IProgress<ProgressReport>>.Some(hook)),
                 _inner.Parameters.Select(p => Tuple.Create(p.Name, FuncConvert.FromFunc(() => p.Get()))).ToArray(),
                 _inner.Modules.Select(m => (nn.Module)m.Item2).ToArray(),
-                token);
+                token,
+                Trainer.defaults.Recoveries);
 
             var result = Trainer.train(trainOptions, objective);
             if (result.Cancelled)

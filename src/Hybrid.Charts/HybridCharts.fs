@@ -124,6 +124,7 @@ type HybridCharts =
             Cancelled = false
             WallTime = TimeSpan.Zero
             Theta = [||]
+            Recoveries = 0
         }
 
         HybridCharts.Output path (Charts.losses result)

@@ -32,6 +32,7 @@ module Checks =
         OperatorRules.ellipticEquations
         DiagnosticRules.acyclic
         ExpressionRules.fieldwiseArguments
+        ExpressionRules.fieldwiseInFluxCoefficients
     ]
 
     /// The rules of the initial conditions given (not that every field has one).

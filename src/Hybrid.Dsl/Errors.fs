@@ -31,6 +31,14 @@ type ParseException
     /// 1-based column of the offending character.
     member _.Column = column
 
+/// Raised when a simulation or a training run diverges: a field holds NaN or ±∞ or passes
+/// `Rollout.maxMagnitude`, or a training loss is not finite. `TrainOptions.Recoveries` lets the trainer roll back
+/// and retry with smaller learning rates instead of failing.
+type DivergenceException
+    /// Creates the exception with its message (the field or loss, the value, where, and the fix).
+    (message: string) =
+    inherit HybridException(message)
+
 /// Raised when the numerical engine (TorchSharp/libtorch) cannot be loaded or configured.
 type EngineException
     /// Creates the exception with its message (what could not be loaded or set, and the fix) and the exception

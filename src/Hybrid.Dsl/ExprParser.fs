@@ -11,22 +11,8 @@ module internal ExprParser =
     let functions: (string * Fn) list =
         Pointwise.all |> List.map (fun fn -> Pointwise.name fn, fn)
 
-    /// Words with a built-in meaning inside expressions; they cannot name symbols.
-    let reserved: string list =
-        (functions |> List.map fst)
-        @ [
-            "min"
-            "max"
-            "grad"
-            "div"
-            "lap"
-            "dx"
-            "dy"
-            "advect"
-            "sum_j"
-            "jacobian"
-            "advectFlux"
-        ]
+    /// Words with a built-in meaning inside expressions; they cannot name symbols (`ReservedWords.all`).
+    let reserved: string list = ReservedWords.all
 
     /// A position in the token array, the bracket/prefix nesting depth and the number of terms read in the
     /// current expression.

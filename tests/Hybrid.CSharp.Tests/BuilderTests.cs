@@ -1,4 +1,5 @@
 using Hybrid.CSharp;
+using Microsoft.FSharp.Collections;
 using Xunit;
 
 namespace Hybrid.CSharp.Tests;
@@ -110,5 +111,73 @@ public class BuilderTests
         Assert.Throws<ArgumentException>(() => built.Boundary("v", "bottom top noflux"));
         var bad = Assert.Throws<ArgumentException>(() => built.Boundary("u", "sticky"));
         Assert.Contains("noflux, periodic, dirichlet <expr> or neumann <expr>", bad.Message);
+    }
+
+    [Fact]
+    public void TheVorticityModelOfTheDocsWithADiagnosticStreamfunction()
+    {
+        // docs/dsl.fsx, "Diagnostic (elliptic) fields": the same model as its text.
+        const string text = """
+            model vorticity
+            domain rectangle [0, 6.283185307179586] x [0, 6.283185307179586] cells 32 x 32
+            field omega
+            field psi diagnostic
+            param nu = 0.01
+            ∂omega/∂t = ∂y(psi) ∂x(omega) − ∂x(psi) ∂y(omega) + nu Δomega
+            Δpsi = omega
+            boundary omega periodic
+            boundary psi periodic
+            initial omega = sin(x) sin(y)
+            """;
+        var built = HybridModel.Builder("vorticity")
+            .Rectangle(0, 6.283185307179586, 0, 6.283185307179586, 32, 32)
+            .Field("omega").Diagnostic("psi").Parameter("nu", 0.01)
+            .Equation("∂omega/∂t = ∂y(psi) ∂x(omega) − ∂x(psi) ∂y(omega) + nu Δomega")
+            .Elliptic("lap(psi) = omega")
+            .Boundary("omega", "periodic").Boundary("psi", "periodic")
+            .Initial("omega", "sin(x) sin(y)");
+        Assert.Equal(HybridModel.FromText(text).Definition, built.Build().Definition);
+        // (Δ − 4)ψ = ω in ASCII.
+        var screened = HybridModel.Builder("m").Elliptic("lap(psi) - 4*psi = omega").Unchecked().EllipticEquations.Head;
+        Assert.Equal(("psi", 4.0), (screened.Field, screened.Screening));
+        var misplaced = Assert.Throws<ArgumentException>(() => HybridModel.Builder("m").Equation("lap(psi) = omega"));
+        Assert.Contains("is the elliptic equation of a diagnostic field, not a time equation. Declare the field with .Diagnostic(...) and give its equation with .Elliptic(\"lap(psi) = omega\").", misplaced.Message);
+        // Without its elliptic equation, the check's fix is written as a builder call.
+        var missing = Assert.Throws<ModelException>(() => HybridModel.Builder("vorticity")
+            .Rectangle(0, 1, 0, 1, 8, 8).Field("omega").Diagnostic("psi")
+            .Equation("domega/dt = dx(psi)").Boundary("omega", "periodic").Boundary("psi", "periodic")
+            .Initial("omega", 0).Build());
+        Assert.Contains("Diagnostic field 'psi' has no elliptic equation. Add one, e.g. .Elliptic(\"lap(psi) = ...\").", missing.Message);
+    }
+
+    [Fact]
+    public void ACnnClosureWithTwoOutputsIsTheTextFormsClosure()
+    {
+        // docs/dsl.fsx, "Closures over whole fields with several outputs".
+        const string text = """
+            model subgrid
+            domain rectangle [0, 1] x [0, 1] cells 16 x 16
+            field w
+            field q
+            param nu = 0.01 fixed
+            closure sgs/2 = cnn [2, 8, 2] kernel 3 tanh
+            ∂w/∂t = nu Δw + sgs(w, q)[1]
+            ∂q/∂t = nu Δq + sgs(w, q)[2]
+            boundary w periodic
+            boundary q periodic
+            initial w = sin(6.283185307179586 x)
+            initial q = cos(6.283185307179586 y)
+            """;
+        var built = HybridModel.Builder("subgrid")
+            .Rectangle(0, 1, 0, 1, 16, 16).Field("w").Field("q").Parameter("nu", 0.01, learnable: false)
+            .CnnClosure("sgs", 2, new[] { 8 }, outputs: 2)
+            .Equation("∂w/∂t = nu Δw + sgs(w, q)[1]").Equation("∂q/∂t = nu Δq + sgs(w, q)[2]")
+            .Boundary("w", "periodic").Boundary("q", "periodic")
+            .Initial("w", "sin(6.283185307179586 x)").Initial("q", "cos(6.283185307179586 y)");
+        Assert.Equal(HybridModel.FromText(text).Definition, built.Build().Definition);
+        var relu = HybridModel.Builder("m").CnnClosure("g", 1, new[] { 4, 4 }, outputs: 3, kernel: 5, activation: ClosureActivation.Relu).Unchecked();
+        Assert.Equal(Architecture.NewCnn(ListModule.OfSeq(new[] { 1, 4, 4, 3 }), 5, Activation.Relu), relu.Closures.Head.Architecture);
+        Assert.Equal("kernel", Assert.Throws<ArgumentOutOfRangeException>(() => HybridModel.Builder("m").CnnClosure("g", 1, new[] { 4 }, kernel: 4)).ParamName);
+        Assert.Equal("outputs", Assert.Throws<ArgumentOutOfRangeException>(() => HybridModel.Builder("m").CnnClosure("g", 1, new[] { 4 }, outputs: 0)).ParamName);
     }
 }

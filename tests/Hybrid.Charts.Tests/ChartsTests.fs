@@ -183,6 +183,7 @@ let tests =
                 Cancelled = false
                 WallTime = TimeSpan.Zero
                 Theta = [||]
+                Recoveries = 0
             }
 
             use doc = Figure.parse (Charts.losses result)

@@ -96,6 +96,21 @@ let tests =
             Expect.equal (validateMessage (Parse.modelUnchecked text)) "valid" "accepted, as the compilers run it"
         }
 
+        // The parser and the checks share one list of reserved words (`ReservedWords.all`): a model built without
+        // the parser that names a parameter after an operator (jacobian, advectFlux) or a function is refused.
+        test "a declaration named after an operator or a function is refused, as the parser refuses it" {
+            for name in [ "jacobian"; "advectFlux"; "lap"; "softplus" ] do
+                let m = {
+                    fisher with
+                        Params = fisher.Params @ [ Model.param name 1.0 ]
+                }
+
+                Expect.stringContains
+                    (validateMessage m)
+                    $"The parameter '{name}' uses a built-in function name. Choose another name."
+                    name
+        }
+
         test "equationOf returns a field's equation" {
             Expect.equal (Checks.equationOf fisher "u") fisher.Equations.Head "the equation of u"
         }

@@ -147,6 +147,30 @@ let tests =
                 "Closure 'sgs' runs once per step on whole fields, so every call must pass the same arguments, but it is called as sgs(w, q) and as sgs(q, w)."
         }
 
+        test "a closure over whole fields inside a flux coefficient κ is refused, naming it, the equation and the fix" {
+            // κ of ∇·(κ ∇w) is evaluated on the cell faces, where a CNN over the cell-centred fields has no value.
+            let m = twoFields (cnn [ 2; 8; 2 ]) (div (sgs 1 [ w; q ] * grad w)) (sgs 2 [ w; q ])
+
+            let builder = raised (fun () -> Checks.validate m)
+
+            contains
+                builder
+                "The equation of 'w' calls the closure 'sgs' (as sgs(w, q)[1]) inside the flux coefficient κ of ∇·(sgs(w, q)[1] ∇w)."
+
+            contains
+                builder
+                "Compute the closure as a term of its own (e.g. + callOutput \"sgs\" 1 [ w; q ]), or use a pointwise MLP closure in κ (e.g. neural \"kappa\" (mlp [2; 32; 1]))."
+
+            let text = raised (fun () -> Parse.model (Print.model Notation.Unicode m))
+
+            contains
+                text
+                "Compute the closure as a term of its own (e.g. + sgs(w, q)[1]), or use a pointwise MLP closure in κ (e.g. closure kappa/2 = mlp [2, 32, 1])."
+
+            // The same closure as a term of its own, and a pointwise closure in κ, pass.
+            Checks.validate (twoFields (cnn [ 2; 8; 2 ]) (div (sym "nu" * grad w) + sgs 1 [ w; q ]) (sgs 2 [ w; q ]))
+        }
+
         test "the CNN's channels fit the arity, its kernel is odd, and it needs a spatial domain" {
             let m = twoFields (cnn [ 2; 8; 2 ]) (sgs 1 [ w; q ]) (sgs 2 [ w; q ])
 

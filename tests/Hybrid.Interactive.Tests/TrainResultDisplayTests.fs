@@ -14,6 +14,7 @@ let private result: TrainResult = {
     Cancelled = false
     WallTime = TimeSpan.FromSeconds 1.25
     Theta = [| "r", 0.7; "K", 2.0 |]
+    Recoveries = 0
 }
 
 let tests =

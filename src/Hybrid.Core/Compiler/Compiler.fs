@@ -34,6 +34,7 @@ module Compiler =
                 Theta = theta
                 T = t
                 Coords = ec.Centres
+                Faces = None
             }
 
             ec.Diagnostics |> Array.map (fun f -> f c)

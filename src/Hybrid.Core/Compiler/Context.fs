@@ -9,4 +9,7 @@ type internal Ctx = {
     Theta: torch.Tensor[]
     T: float
     Coords: torch.Tensor[]
+    /// Inside a flux coefficient on the faces along an axis: the cell-centred context this one was made from, and
+    /// the axis (diagnostic fields are solved on the cells and averaged to these faces); None at the cell centres.
+    Faces: (Ctx * int) option
 }

@@ -503,16 +503,30 @@ type internal ExprCompiler(r: Resolved) =
                     { Low = kind lo; High = kind hi })
 
             let solver =
-                EllipticSolve.create grid kinds eq.Screening dtype device (EllipticSolve.tolerance dtype)
+                EllipticSolve.create
+                    grid
+                    kinds
+                    eq.Screening
+                    dtype
+                    device
+                    (EllipticSolve.tolerance dtype)
+                    (EllipticSolve.caller $"the diagnostic field '{n}' ({Print.ellipticEquation Notation.Unicode eq})")
 
             let frhs = onFastRing false (fun () -> compileExpr eq.Rhs)
             let bcs = diagnosticBoundaries[i]
 
-            let f =
+            let solve =
                 once (fun c ->
                     let batch = if c.Fields.Length > 0 then int c.Fields[0].shape[0] else 1
                     let rhs = (frhs c).expand (Grid.fieldShape grid batch)
                     solver.Solve (bcs c) rhs)
+
+            // Inside a flux coefficient on the faces along axis a: the cell-centred solution (solved once per
+            // context, shared with the equations' other uses of it) averaged to the faces like any field.
+            let f (c: Ctx) =
+                match c.Faces with
+                | Some(cells, a) -> Operators.toFaces grid (bcs cells) a (solve cells)
+                | None -> solve c
 
             diagnosticSolves[n] <- f
             f
@@ -623,6 +637,7 @@ type internal ExprCompiler(r: Resolved) =
                         c with
                             Fields = faceFields
                             Coords = coords
+                            Faces = Some(c, a)
                     }
 
             diffusivityProbes.Add(false, (fun c -> Array.init grid.Dims (fun a -> maxAbs (atFaces c a)) |> Array.max))

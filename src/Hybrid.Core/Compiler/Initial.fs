@@ -28,6 +28,7 @@ module internal Initial =
                             Theta = theta
                             T = 0.0
                             Coords = ec.Centres
+                            Faces = None
                         }
 
                         let v = fe c

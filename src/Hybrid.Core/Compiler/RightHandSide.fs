@@ -117,6 +117,7 @@ module internal RightHandSide =
             Theta = theta
             T = t
             Coords = ec.Centres
+            Faces = None
         }
 
         let explicitRhs (theta: torch.Tensor[]) (t: float) (u: torch.Tensor[]) =

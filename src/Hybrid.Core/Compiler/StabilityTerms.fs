@@ -8,7 +8,10 @@ open Hybrid.TensorArithmetic
 /// The terms of an equation that bound the explicit step, read from its expression, and their measures:
 /// - diffusion: every term c·Δ(a) or c·∇·(k∇a) has the diffusivity c·k·∂a/∂f for each field f in a;
 /// - advection: every term c·∂(a) (∂x or ∂y of an expression a of the fields, times any coefficient c) moves
-///   at speed c·∂a/∂f for each field f in a (−v ∂x(u): v; −u ∂x(u): u; ∂x(v u): v);
+///   at speed c·∂a/∂f for each field f in a (−v ∂x(u): v; −u ∂x(u): u; ∂x(v u): v); a product of two derivatives
+///   c·∂(a)·∂(b) moves a field of b along b's axis at c·∂(a)·∂b/∂f, and a field of a alike (∂y(ψ) ∂x(ω): ω at
+///   ∂y(ψ) along x, whether ψ is a field or a diagnostic streamfunction); c·J(a, b) moves b at the velocity
+///   c·(−∂y(a), ∂x(a)); c·advectFlux(v, q) moves q at c·v, which keeps q ≥ 0 only at half the Courant limit;
 /// - reaction: every pointwise term (no spatial or lattice operator, no closure) that depends on the
 ///   equation's own field f has the rate ∂term/∂f; their sum is the rate λ of the equation's pointwise part.
 /// The compiler compiles the speed and rate expressions like any other, once, and `Dynamics.Terms` evaluates
@@ -16,8 +19,14 @@ open Hybrid.TensorArithmetic
 [<RequireQualifiedAccess>]
 module internal StabilityTerms =
 
-    /// An advection term: the printed term, its axis (0 = x, 1 = y) and the expression of its speed.
-    type Speed = { Term: string; Axis: int; Speed: Expr }
+    /// An advection term: the printed term, its axis (0 = x, 1 = y), the expression of its speed, and whether it is
+    /// a limited flux form (advectFlux) whose positivity needs half the Courant limit.
+    type Speed = {
+        Term: string
+        Axis: int
+        Speed: Expr
+        Positivity: bool
+    }
 
     /// A diffusion term: the printed term, the expression of its diffusivity, and whether that depends on fields.
     type Diffusion = {
@@ -62,12 +71,26 @@ module internal StabilityTerms =
             | CallOutput _ -> true
             | _ -> false)
 
-    /// The advection terms among an equation's signed terms: a term whose factors are one ∂x(a) or ∂y(a), with
-    /// a pointwise in the fields, and a pointwise coefficient. Its speed along the axis is c·∂a/∂f, one entry per
-    /// field f that a depends on.
+    /// The advection terms among an equation's signed terms, each with a pointwise coefficient c: a term whose
+    /// factors are one ∂x(a) or ∂y(a), with a pointwise in the fields, moves along its axis at c·∂a/∂f, one entry per
+    /// field f that a depends on; a product of two derivatives ∂(a)·∂(b) of pointwise expressions moves the fields of
+    /// each along its axis at c times the other derivative (times ∂a/∂f); J(a, b) moves b at c·(−∂y(a), ∂x(a)) (the
+    /// speed from the gradient of its first argument); advectFlux(v, q) moves q at c·vₐ along each axis a.
     let speeds (fields: string[]) (terms: (float * Expr) list) : Speed list = [
+        let axisOf (axis: Axis) =
+            match axis with
+            | Axis.X -> 0
+            | Axis.Y -> 1
+
         for sign, t in terms do
             let fs = Expr.factors t
+
+            let entry (axis: int) (speed: Expr) (positivity: bool) = {
+                Term = printed (sign, t)
+                Axis = axis
+                Speed = Symbolic.simplify speed
+                Positivity = positivity
+            }
 
             let partials, coefficient =
                 fs
@@ -76,8 +99,16 @@ module internal StabilityTerms =
                     | Partial _ -> true
                     | _ -> false)
 
-            match partials with
-            | [ Partial(axis, a) ] when
+            let operators, outer =
+                fs
+                |> List.partition (fun f ->
+                    match f with
+                    | Jacobian _
+                    | FluxAdvect _ -> true
+                    | _ -> false)
+
+            match partials, operators with
+            | [ Partial(axis, a) ], [] when
                 dependsOnAny fields a
                 && not (nonLocal a)
                 && not (coefficient |> List.exists nonLocal)
@@ -86,14 +117,27 @@ module internal StabilityTerms =
 
                 for f in fields do
                     if Symbolic.dependsOn f a then
-                        yield {
-                            Term = printed (sign, t)
-                            Axis =
-                                match axis with
-                                | Axis.X -> 0
-                                | Axis.Y -> 1
-                            Speed = Symbolic.simplify (Mul(c, Symbolic.derivative f a))
-                        }
+                        yield entry (axisOf axis) (Mul(c, Symbolic.derivative f a)) false
+            | [ Partial(axisA, a) as da; Partial(axisB, b) as db ], [] when
+                not (nonLocal a)
+                && not (nonLocal b)
+                && not (coefficient |> List.exists nonLocal)
+                ->
+                let c = Expr.product coefficient
+
+                for axis, operand, other in [ axisA, a, db; axisB, b, da ] do
+                    for f in fields do
+                        if Symbolic.dependsOn f operand then
+                            yield entry (axisOf axis) (Mul(Mul(c, other), Symbolic.derivative f operand)) false
+            | [], [ Jacobian(a, b) ] when dependsOnAny fields b && not (outer |> List.exists nonLocal) ->
+                let c = Expr.product outer
+                yield entry 0 (Mul(c, Partial(Axis.Y, a))) false
+                yield entry 1 (Mul(c, Partial(Axis.X, a))) false
+            | [], [ FluxAdvect(vs, q) ] when dependsOnAny fields q && not (outer |> List.exists nonLocal) ->
+                let c = Expr.product outer
+
+                for axis, v in List.indexed vs do
+                    yield entry axis (Mul(c, v)) true
             | _ -> ()
     ]
 
@@ -224,6 +268,7 @@ module internal StabilityTerms =
                             Term = s.Term
                             Axis = s.Axis
                             Speed = high
+                            Positivity = s.Positivity
                         }
                     | None -> ()
             |]

@@ -360,7 +360,7 @@ type internal Stepper
 
                     if not (Double.IsFinite v) then
                         raise (
-                            HybridException(
+                            DivergenceException(
                                 $"The kernel rollout produced {v} in field '{plan.Fields[f]}' at step {step} (t = {t:G6}), cell {c} of trajectory {b}. Reduce the time step or check the parameters."
                             )
                         )

@@ -13,7 +13,8 @@ type StepLimits = {
     Speed: float
 }
 
-/// An advection term c·∂(u) of one equation, measured for the current θ and u.
+/// An advection term of one equation (c·∂(u), a product of two derivatives, J(ψ, q) or advectFlux), one entry per
+/// axis it moves along, measured for the current θ and u.
 type AdvectionSpeed = {
     /// The field whose equation holds the term.
     Field: string
@@ -23,6 +24,9 @@ type AdvectionSpeed = {
     Axis: int
     /// Its largest |speed| over the grid and batch.
     Speed: float
+    /// True for a limited flux-form term (advectFlux), which keeps its tracer ≥ 0 only while Δt·Σₐ max|vₐ|/Δₐ ≤ ½
+    /// (with Scheme.Euler, Heun or SspRk3), below the stability limit.
+    Positivity: bool
 }
 
 /// The pointwise (reaction) part of one field's equation, measured for the current θ and u: its rate

@@ -31,6 +31,16 @@ module internal EllipticSolve =
     let tolerance (dtype: torch.ScalarType) =
         if dtype = torch.ScalarType.Float64 then 1e-12 else 1e-6
 
+    /// The failure messages of conjugate gradients for the elliptic equation of `context` (e.g. "the diagnostic field
+    /// 'psi' (Δpsi = omega)"), with the default iteration cap.
+    let caller (context: string) : CgCaller = {
+        NotConverged =
+            $" while solving the elliptic equation of {context}. Its operator Δ − κ² is symmetric and definite on these boundary conditions, so the right-hand side is probably not finite (NaN or ∞: check the fields and parameters it reads), or round-off stalls the iteration: compile in float64 (CompileOptions.Dtype) or use a coarser grid."
+        NotPositive =
+            $" while solving the elliptic equation of {context}: its operator κ² − Δ is not positive definite in floating point on these boundary conditions. Check that the right-hand side is finite, compile in float64 (CompileOptions.Dtype), or give the field a Dirichlet side or κ² > 0."
+        MaxIterations = None
+    }
+
     let private periodicEverywhere (bcs: FieldBoundary) =
         bcs
         |> Array.forall (fun s ->
@@ -105,6 +115,7 @@ module internal EllipticSolve =
         (dtype: torch.ScalarType)
         (device: torch.Device)
         (cgTolerance: float)
+        (cg: CgCaller)
         =
         let spatial = grid.Shape
         let n = spatial |> Array.fold (*) 1L
@@ -138,7 +149,7 @@ module internal EllipticSolve =
             if grid.Dims = 1 && not singular then
                 "banded", StencilSolve.banded m
             else
-                "conjugate gradients", StencilSolve.conjugateGradient m cgTolerance
+                "conjugate gradients", StencilSolve.conjugateGradient cg m cgTolerance
 
         let centred (v: torch.Tensor) =
             if singular then
@@ -158,7 +169,7 @@ module internal EllipticSolve =
 
     /// The solver of (Δₕ − κ²)ψ = f on `grid` (1-D or 2-D) for boundary conditions of the kinds in `kinds` (values
     /// ignored), κ² = `screening` ≥ 0, in this precision and device; `cgTolerance` is the relative residual of
-    /// conjugate gradients (see `tolerance`).
+    /// conjugate gradients (see `tolerance`), `cg` names the equation in their failure messages (see `caller`).
     let create
         (grid: Grid)
         (kinds: FieldBoundary)
@@ -166,6 +177,7 @@ module internal EllipticSolve =
         (dtype: torch.ScalarType)
         (device: torch.Device)
         (cgTolerance: float)
+        (cg: CgCaller)
         : EllipticSolver =
         if grid.Dims < 1 || grid.Dims > 2 || grid.IsLattice then
             raise (ModelException "An elliptic solve needs a 1-D interval or a 2-D rectangle grid.")
@@ -187,4 +199,4 @@ module internal EllipticSolve =
 
                     { Low = h s.Low; High = h s.High })
 
-            onStencil grid homogeneous screening dtype device cgTolerance
+            onStencil grid homogeneous screening dtype device cgTolerance cg

@@ -167,5 +167,10 @@ module internal ImplicitSolve =
                         )
                     )
             | Some m when StencilMatrix.isSymmetric m ->
-                onStencil "conjugate gradients" l like m (StencilSolve.conjugateGradient m cgTolerance)
+                onStencil
+                    "conjugate gradients"
+                    l
+                    like
+                    m
+                    (StencilSolve.conjugateGradient StencilSolve.implicitDiffusion m cgTolerance)
             | _ -> dense l like preferDense

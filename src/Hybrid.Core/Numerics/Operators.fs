@@ -141,9 +141,11 @@ module Operators =
     /// (corners included). On a doubly periodic grid the sums Σ J, Σ a·J(a, b) and Σ b·J(a, b) are zero to
     /// round-off, so ∂q/∂t = −J(ψ, q) conserves the mean of q, of q² (enstrophy when q is the vorticity) and,
     /// with q = Δψ, the kinetic energy; the error is second order in the spacing. With walls the three sums
-    /// change only by terms at the boundary cells, computed from the ghost cells the conditions fill (they
-    /// vanish, e.g., where a is constant along the wall and its ghost cells mirror that constant, as for a
-    /// streamfunction with a Dirichlet condition). `a` and `b` broadcast against each other to [B; nx; ny].
+    /// change only by terms at the boundary cells, computed from the ghost cells the conditions fill. They vanish
+    /// when a is constant along each wall in the row of cells next to it (a Dirichlet, Neumann 0 or no-flux
+    /// condition then mirrors that constant into the ghost cells), whatever b's conditions; a Dirichlet condition
+    /// alone does not make it so (it fixes a on the wall, half a cell away, and a ψ = sin(πx) sin(πy) varies along the
+    /// cells next to the wall). `a` and `b` broadcast against each other to [B; nx; ny].
     let jacobian (g: Grid) (bcsA: FieldBoundary) (bcsB: FieldBoundary) (a: torch.Tensor) (b: torch.Tensor) =
         if g.Dims <> 2 || g.IsLattice then
             raise (

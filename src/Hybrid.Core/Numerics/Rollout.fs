@@ -399,15 +399,16 @@ module Rollout =
                     let byDiffusion =
                         Integrators.maxStableDt o.Scheme dyn.Grid { limits with Speed = 0.0 } <= dtMax
 
-                    let named =
+                    // Otherwise name the fastest advection term, and the positivity bound of a limited flux form.
+                    let named, note =
                         if byDiffusion then
-                            Stability.fastestDiffusion o.Scheme terms
+                            Stability.fastestDiffusion o.Scheme terms, ""
                         else
-                            ""
+                            Stability.fastestAdvection dyn.Grid terms
 
                     Some(
                         dtMax,
-                        $"Δt = {o.Dt:G4} is above the stability limit of {o.Scheme} for the current parameters (diffusivity {limits.Diffusivity + limits.StiffDiffusivity:G4}, speed {limits.Speed:G4}{named}): the largest stable Δt is {dtMax:G4}. Use Dt ≤ {dtMax:G4}, or for stiff diffusion an IMEX scheme with implicit diffusion (CompileOptions.ImplicitDiffusion): Scheme.KenCarp4 (adaptive), ImexEuler or ImexCrankNicolson, or Scheme.Rodas4 (adaptive and stiff)."
+                        $"Δt = {o.Dt:G4} is above the stability limit of {o.Scheme} for the current parameters (diffusivity {limits.Diffusivity + limits.StiffDiffusivity:G4}, speed {limits.Speed:G4}{named}): the largest stable Δt is {dtMax:G4}. Use Dt ≤ {dtMax:G4}, or for stiff diffusion an IMEX scheme with implicit diffusion (CompileOptions.ImplicitDiffusion): Scheme.KenCarp4 (adaptive), ImexEuler or ImexCrankNicolson, or Scheme.Rodas4 (adaptive and stiff).{note}"
                     )
                 else
                     None
@@ -446,7 +447,7 @@ module Rollout =
     /// The error for a field whose max |u| = `m` passed `maxMagnitude` at `step` (time t); both back ends raise it.
     /// It names the terms that grow fast at the start when `checkStability` found any.
     let internal blowUp (field: string) (m: float) (step: int) (t: float) : exn =
-        HybridException(
+        DivergenceException(
             $"Field '{field}' is blowing up: max |{field}| = {short 4 m} at step {step} (t = {short 6 t}) passed the bound {short 4 maxMagnitude} (Rollout.maxMagnitude). {cause ()}If the solution should stay bounded, the scheme is unstable: use a smaller Dt, or a stiff/implicit scheme (Scheme.ImexEuler or ImexCrankNicolson for stiff diffusion). If such values are real, raise Rollout.maxMagnitude."
         )
 
@@ -465,7 +466,7 @@ module Rollout =
                     use total = torch.isfinite(x).logical_not().sum ()
 
                     raise (
-                        HybridException(
+                        DivergenceException(
                             $"Field '{fields[i]}' became non-finite at step {step} (t = {t:G6}): {total.ToInt64()} values NaN/Inf ({nan.ToInt64()} NaN). {cause ()}Lower Dt, check the stability limit, or check parameter values."
                         )
                     )

@@ -42,13 +42,57 @@ module internal Stability =
         else
             infinity
 
-    /// The error text for an advection term above the Courant limit at step `dt`.
-    let advectionMessage (scheme: Scheme) (grid: Grid) (dt: float) (a: AdvectionSpeed) : string =
+    /// The Courant number of a limited flux-form term (advectFlux) up to which it keeps its tracer ≥ 0 under
+    /// Scheme.Euler, Heun and SspRk3: Δt·Σₐ max|vₐ|/Δₐ ≤ ½.
+    let positivityLimit = 0.5
+
+    /// The largest Δt at which the limited flux-form term of `a` keeps its tracer ≥ 0 (Δt·Σₐ max|vₐ|/Δₐ ≤ ½, summed
+    /// over that term's entries in `all`); ∞ for other terms.
+    let positivityDt (grid: Grid) (all: AdvectionSpeed[]) (a: AdvectionSpeed) : float =
+        let rate =
+            all
+            |> Array.filter (fun b -> b.Positivity && b.Field = a.Field && b.Term = a.Term)
+            |> Array.sumBy (fun b -> b.Speed / spacing grid b.Axis)
+
+        if a.Positivity && rate > 0.0 then
+            positivityLimit / rate
+        else
+            infinity
+
+    /// " advectFlux keeps …" on the Courant number ½ that positivity needs, for a limited flux-form term; "" otherwise.
+    let private positivityNote (grid: Grid) (all: AdvectionSpeed[]) (a: AdvectionSpeed) =
+        if a.Positivity then
+            $" advectFlux keeps its tracer ≥ 0 only at Courant numbers Δt·Σₐ max|vₐ|/Δₐ ≤ {g4 positivityLimit} (with Scheme.Euler, Heun or SspRk3): Dt ≤ {g4 (positivityDt grid all a)} for that."
+        else
+            ""
+
+    /// The error text for an advection term above the Courant limit at step `dt` (`all`: every advection entry, for
+    /// the positivity bound of a limited flux-form term).
+    let advectionMessage
+        (scheme: Scheme)
+        (grid: Grid)
+        (dt: float)
+        (all: AdvectionSpeed[])
+        (a: AdvectionSpeed)
+        : string =
         let h = spacing grid a.Axis
         let x = axisName a.Axis
         let cfl = a.Speed * dt / h
 
-        $"The advection term '{a.Term}' of ∂{a.Field}/∂t moves at speed {g4 a.Speed} along {x}: with Δt = {g4 dt} and Δ{x} = {g4 h} its CFL number |speed|·Δt/Δ{x} = {g4 cfl} is above the stability limit {g4 courantLimit} of explicit schemes ({scheme}). Use Dt ≤ {g4 (advectionDt grid a)}, or Scheme.Dopri5 (adaptive: steps chosen by an error estimate); if that speed is not meant, check the velocity's value and units."
+        $"The advection term '{a.Term}' of ∂{a.Field}/∂t moves at speed {g4 a.Speed} along {x}: with Δt = {g4 dt} and Δ{x} = {g4 h} its CFL number |speed|·Δt/Δ{x} = {g4 cfl} is above the stability limit {g4 courantLimit} of explicit schemes ({scheme}). Use Dt ≤ {g4 (advectionDt grid a)}, or Scheme.Dopri5 (adaptive: steps chosen by an error estimate); if that speed is not meant, check the velocity's value and units.{positivityNote grid all a}"
+
+    /// The advection term with the largest speed: the clause "; the fastest advection is '−advectFlux(u, q)' of ∂q/∂t,
+    /// speed 3 along x" and, for a limited flux-form term, the sentence on its positivity bound ("" each when there is
+    /// none).
+    let fastestAdvection (grid: Grid) (terms: TermLimits) : string * string =
+        terms.Advection
+        |> Array.filter (fun a -> a.Speed > 0.0)
+        |> Array.sortBy (fun a -> -a.Speed)
+        |> Array.tryHead
+        |> Option.map (fun a ->
+            $"; the fastest advection is '{a.Term}' of ∂{a.Field}/∂t, speed {g4 a.Speed} along {axisName a.Axis}",
+            positivityNote grid terms.Advection a)
+        |> Option.defaultValue ("", "")
 
     /// The terms of a reaction whose rate goes below zero, most negative first, as "'term' (λ down to v)".
     let private decaying (r: ReactionRate) =
@@ -118,7 +162,7 @@ module internal Stability =
     let violation (scheme: Scheme) (grid: Grid) (dt: float) (terms: TermLimits) : (float * string) option =
         let advection =
             terms.Advection
-            |> Array.map (fun a -> advectionDt grid a, (fun () -> advectionMessage scheme grid dt a))
+            |> Array.map (fun a -> advectionDt grid a, (fun () -> advectionMessage scheme grid dt terms.Advection a))
 
         let reaction =
             terms.Reaction

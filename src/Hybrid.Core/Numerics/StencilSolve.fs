@@ -18,6 +18,17 @@ type internal StencilSolver = {
     Gradient: torch.Tensor -> torch.Tensor -> torch.Tensor
 }
 
+/// Who runs conjugate gradients: the ends of its failure messages (the system being solved and the fix), and its
+/// iteration cap.
+type internal CgCaller = {
+    /// Follows "Conjugate gradients did not reach the relative residual r in n iterations on N unknowns".
+    NotConverged: string
+    /// Follows "Conjugate gradients met pᵀAp ≤ 0".
+    NotPositive: string
+    /// The iterations before it gives up (None: 2N + 100 for N unknowns).
+    MaxIterations: int option
+}
+
 /// Solves of stencil systems: the cyclic tridiagonal (banded) solve of 1-D grids, preconditioned conjugate
 /// gradients on 2-D grids, and the autograd function that differentiates either by the adjoint solve:
 /// x = A⁻¹r gives ∂ℓ/∂r = λ and ∂ℓ/∂A[i, j] = −λᵢxⱼ with Aᵀλ = ∂ℓ/∂x (so gradients reach whatever A's entries depend
@@ -67,10 +78,20 @@ module internal StencilSolve =
             Gradient = entryGradient layout
         }
 
+    /// The failure messages of the implicit diffusion's solves (I − γhL) x = r.
+    let implicitDiffusion: CgCaller = {
+        NotConverged =
+            ". The implicit diffusion operator may not be symmetric negative semi-definite; use Backend.Eager with a smaller grid (dense solve) or an explicit scheme."
+        NotPositive =
+            ": the matrix I − γhL of the implicit diffusion is not positive definite, so the diffusivity is negative somewhere. Give the diffusion a positive coefficient, or integrate it explicitly (compile without ImplicitDiffusion)."
+        MaxIterations = None
+    }
+
     /// Conjugate gradients with the Jacobi preconditioner for a symmetric positive definite A, batched over the
     /// right-hand sides: stops when every residual is at most `tolerance` times its right-hand side (2-norm).
-    /// Raises when A turns out not positive definite (pᵀAp ≤ 0) or after 2N + 100 iterations.
-    let conjugateGradient (layout: StencilMatrix) (tolerance: float) : StencilSolver =
+    /// Raises, with `caller`'s words, when A turns out not positive definite (pᵀAp ≤ 0) or after
+    /// `caller.MaxIterations` (default 2N + 100) iterations.
+    let conjugateGradient (caller: CgCaller) (layout: StencilMatrix) (tolerance: float) : StencilSolver =
         let run (a: torch.Tensor) (b: torch.Tensor) =
             use _ = torch.no_grad ()
             let m = { layout with Values = a }
@@ -83,7 +104,7 @@ module internal StencilSolve =
             let mutable p = z.clone ()
             let mutable rz = (r * z).sum (1L)
             let mutable iterations = 0
-            let limit = 2 * layout.Size + 100
+            let limit = defaultArg caller.MaxIterations (2 * layout.Size + 100)
 
             let converged () =
                 (norms r - target).max().ToDouble() <= 0.0
@@ -92,7 +113,7 @@ module internal StencilSolve =
                 if iterations >= limit then
                     raise (
                         HybridException(
-                            $"Conjugate gradients did not reach the relative residual {tolerance:G3} in {limit} iterations on {layout.Size} unknowns. The implicit diffusion operator may not be symmetric negative semi-definite; use Backend.Eager with a smaller grid (dense solve) or an explicit scheme."
+                            $"Conjugate gradients did not reach the relative residual {tolerance:G3} in {limit} iterations on {layout.Size} unknowns{caller.NotConverged}"
                         )
                     )
 
@@ -100,11 +121,7 @@ module internal StencilSolve =
                 let curvature = (p * ap).sum (1L)
 
                 if curvature.min().ToDouble() <= 0.0 then
-                    raise (
-                        HybridException(
-                            "Conjugate gradients met pᵀAp ≤ 0: the matrix I − γhL of the implicit diffusion is not positive definite, so the diffusivity is negative somewhere. Give the diffusion a positive coefficient, or integrate it explicitly (compile without ImplicitDiffusion)."
-                        )
-                    )
+                    raise (HybridException("Conjugate gradients met pᵀAp ≤ 0" + caller.NotPositive))
 
                 let alpha = (rz / curvature).unsqueeze 1L
                 x <- x .+ alpha * p

@@ -22,7 +22,7 @@ module internal Epoch =
 
         if Double.IsNaN value || Double.IsInfinity value then
             raise (
-                HybridException(
+                DivergenceException(
                     $"Trainer: the loss became {value} at epoch {epoch + 1}, step {step + 1}. Lower the learning rates, clip gradients (ClipNorm), or shorten the horizon."
                 )
             )

@@ -110,6 +110,13 @@ type TrainOptions = {
     Modules: torch.nn.Module[]
     /// Checked before every epoch; cancelling stops after the current epoch (result `Cancelled`).
     Cancel: Threading.CancellationToken
+    /// How many times an epoch that diverges (a `DivergenceException`: a rollout blowing up or a non-finite loss)
+    /// is rolled back and retried: the parameters go back to the start of the last epoch whose losses were all
+    /// finite (a blow-up usually shows one epoch after the step that caused it), the optimizer's moments are
+    /// reset and every learning rate is halved for the rest of the run (each recovery is printed to stderr). 0 fails at once; past the
+    /// limit the run fails with the last divergence. Runs that never diverge are unchanged by it. `Trainer.defaults`:
+    /// 3.
+    Recoveries: int
 }
 
 /// Outcome of a training run.
@@ -130,4 +137,6 @@ type TrainResult = {
     WallTime: TimeSpan
     /// Final θ values (from `TrainOptions.Theta`).
     Theta: (string * float)[]
+    /// Diverged epochs rolled back and retried at half the learning rates (`TrainOptions.Recoveries`).
+    Recoveries: int
 }

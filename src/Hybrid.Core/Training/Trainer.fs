@@ -28,6 +28,7 @@ module Trainer =
         Theta = [||]
         Modules = [||]
         Cancel = Threading.CancellationToken.None
+        Recoveries = 3
     }
 
     let group (name: string) (rate: float) (parameters: Modules.Parameter seq) : Hybrid.Training.ParamGroup = {
@@ -76,6 +77,13 @@ module Trainer =
                     )
                 )
 
+        if o.Recoveries < 0 then
+            raise (
+                HybridException(
+                    $"Trainer: Recoveries = {o.Recoveries}; give 0 (fail at the first divergence) or more (e.g. 3)."
+                )
+            )
+
         if o.Epochs < 0 || o.StepsPerEpoch < 1 then
             raise (
                 HybridException(
@@ -104,23 +112,31 @@ module Trainer =
         let watch = Stopwatch.StartNew()
         let used = o.Groups |> Array.filter (fun g -> g.Parameters.Length > 0)
 
-        use optimizer =
+        let newAdam () =
             new Adam(
                 used
                 |> Array.map (fun g -> Array.map (fun p -> p :> torch.Tensor) g.Parameters, g.LearningRate)
             )
+
+        let optimizer = ref (newAdam ())
+
+        use _ =
+            { new IDisposable with
+                member _.Dispose() =
+                    (optimizer.Value :> IDisposable).Dispose()
+            }
 
         let all = used |> Array.collect (fun g -> g.Parameters)
         let allTensors = all |> Array.map (fun p -> p :> torch.Tensor)
         let best = BestParameters all
         let trainLosses = ResizeArray<float>()
         let validationLosses = ResizeArray<float>()
-        let start = resume o allTensors best optimizer (trainLosses, validationLosses)
+        let start = resume o allTensors best optimizer.Value (trainLosses, validationLosses)
 
         let saveCheckpoint (epoch: int) =
             match o.CheckpointDir with
             | Some dir ->
-                Checkpoint.save dir allTensors best.Copies optimizer {
+                Checkpoint.save dir allTensors best.Copies optimizer.Value {
                     Epoch = epoch
                     Seed = o.Seed
                     BestValidation = best.Validation
@@ -137,6 +153,61 @@ module Trainer =
         let mutable stoppedEarly = false
         let mutable cancelled = false
         let mutable epoch = start
+        // Divergence recovery (copies only when recoveries are allowed): the parameters at the start of this
+        // attempt at an epoch, and those at the start of the last epoch whose steps all had finite losses (a
+        // blow-up usually shows one epoch after the step that caused it, so that is where a recovery goes back to).
+        let recoveries = ref 0
+        let rateScale = ref 1.0
+        let hasLastGood = ref false
+
+        let snapshot () =
+            if o.Recoveries > 0 then
+                use _ = torch.no_grad ()
+                all |> Array.map (fun p -> p.detach().clone ())
+            else
+                [||]
+
+        let thisStart, lastGood = snapshot (), snapshot ()
+
+        let copy (source: torch.Tensor[]) (target: torch.Tensor[]) =
+            use _ = torch.no_grad ()
+            Array.iter2 (fun (t: torch.Tensor) (s: torch.Tensor) -> t.copy_ s |> ignore) target source
+
+        /// One epoch's steps; a divergence within the allowed recoveries puts back the last good parameters,
+        /// halves the rates, resets the optimizer and runs the epoch again.
+        let rec stepsOf (ctx: TrainContext) =
+            if o.Recoveries > 0 then
+                copy allTensors thisStart
+
+            try
+                let result = Epoch.steps o optimizer.Value all objective ctx
+
+                if o.Recoveries > 0 then
+                    copy thisStart lastGood
+                    hasLastGood.Value <- true
+
+                result
+            with :? DivergenceException as e when recoveries.Value < o.Recoveries ->
+                recoveries.Value <- recoveries.Value + 1
+                rateScale.Value <- rateScale.Value * 0.5
+                copy (if hasLastGood.Value then lastGood else thisStart) allTensors
+                (optimizer.Value :> IDisposable).Dispose()
+                optimizer.Value <- newAdam ()
+
+                used
+                |> Array.iteri (fun i g ->
+                    optimizer.Value.LearningRate(i) <-
+                        g.LearningRate * rateFactor g.Schedule ctx.Epoch o.Epochs * rateScale.Value)
+
+                eprintfn
+                    "Trainer: epoch %d diverged (%s); back to the last parameters with a finite loss, learning rates × %g, optimizer reset (recovery %d of %d)."
+                    (ctx.Epoch + 1)
+                    e.Message
+                    rateScale.Value
+                    recoveries.Value
+                    o.Recoveries
+
+                stepsOf ctx
 
         while epoch < o.Epochs && not stoppedEarly && not cancelled do
             if o.Cancel.IsCancellationRequested then
@@ -144,7 +215,8 @@ module Trainer =
             else
                 used
                 |> Array.iteri (fun i g ->
-                    optimizer.LearningRate(i) <- g.LearningRate * rateFactor g.Schedule epoch o.Epochs)
+                    optimizer.Value.LearningRate(i) <-
+                        g.LearningRate * rateFactor g.Schedule epoch o.Epochs * rateScale.Value)
 
                 torch.manual_seed (int64 (epochSeed o.Seed epoch)) |> ignore
 
@@ -156,7 +228,7 @@ module Trainer =
                     Random = Random(epochSeed o.Seed epoch)
                 }
 
-                let trainLoss, parts = Epoch.steps o optimizer all objective ctx
+                let trainLoss, parts = stepsOf ctx
                 trainLosses.Add trainLoss
 
                 let validation =
@@ -207,6 +279,7 @@ module Trainer =
             Cancelled = cancelled
             WallTime = watch.Elapsed
             Theta = theta ()
+            Recoveries = recoveries.Value
         }
 
     let train (o: TrainOptions) (objective: Objective) : TrainResult =

@@ -4,27 +4,7 @@ namespace Hybrid
 [<RequireQualifiedAccess>]
 module internal DeclarationRules =
 
-    let private builtIns =
-        set [
-            "exp"
-            "log"
-            "sqrt"
-            "abs"
-            "sin"
-            "cos"
-            "tanh"
-            "sigmoid"
-            "softplus"
-            "min"
-            "max"
-            "grad"
-            "div"
-            "lap"
-            "dx"
-            "dy"
-            "advect"
-            "sum_j"
-        ]
+    let private builtIns = set ReservedWords.all
 
     /// Each name is declared once.
     let duplicates (s: CheckScope) : string list = [

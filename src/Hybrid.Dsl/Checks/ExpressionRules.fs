@@ -263,6 +263,69 @@ module internal ExpressionRules =
             | _ -> ()
     ]
 
+    /// A closure over whole fields runs on the cell-centred fields, but the flux coefficient κ of ∇·(κ ∇u) is
+    /// evaluated on the cell faces, so such a closure may not stand in κ (in an equation or an elliptic equation).
+    let fieldwiseInFluxCoefficients (s: CheckScope) : string list =
+        let fieldwise =
+            s.Model.Closures
+            |> List.filter Model.isFieldwise
+            |> List.map (fun c -> c.Name, c)
+            |> Map.ofList
+
+        if fieldwise.IsEmpty then
+            []
+        else
+            let isGrad (e: Expr) =
+                match e with
+                | Grad _ -> true
+                | _ -> false
+
+            let sources =
+                [ for eq in s.Model.Equations -> eq.Field, eq.Rhs ]
+                @ [ for eq in s.Model.EllipticEquations -> eq.Field, eq.Rhs ]
+
+            [
+                for field, rhs in sources do
+                    for node in Expr.subterms rhs do
+                        match node with
+                        | Divergence inner ->
+                            let factors = Expr.factors inner
+
+                            match List.partition isGrad factors with
+                            | [ Grad _ ], kappaFactors when not kappaFactors.IsEmpty ->
+                                let kappa = Expr.product kappaFactors
+
+                                for call in Expr.subterms kappa do
+                                    match call with
+                                    | Call(n, args)
+                                    | CallOutput(n, _, args) when fieldwise.ContainsKey n ->
+                                        let c = fieldwise[n]
+
+                                        let ownTerm =
+                                            match call, s.Syntax with
+                                            | CallOutput(_, i, _), _ -> CheckFixes.callOutput s.Syntax n i args
+                                            | _, ModelSyntax.Builder ->
+                                                sprintf
+                                                    "call \"%s\" [ %s ]"
+                                                    n
+                                                    (args |> List.map (Print.expr Notation.Ascii) |> String.concat "; ")
+                                            | _ -> CheckWording.term call
+
+                                        sprintf
+                                            "%s calls the closure '%s' (as %s) inside the flux coefficient κ of %s. '%s' runs on whole fields at the cell centres, but κ is evaluated on the cell faces. Compute the closure as a term of its own (e.g. + %s), or use a pointwise MLP closure in κ (e.g. %s)."
+                                            (CheckWording.sentence (CheckWording.inEquation field))
+                                            n
+                                            (CheckWording.term call)
+                                            (CheckWording.term node)
+                                            n
+                                            ownTerm
+                                            (CheckFixes.closure s.Syntax "kappa" c.Arity)
+                                    | _ -> ()
+                            | _ -> ()
+                        | _ -> ()
+            ]
+            |> List.distinct
+
     /// Every equation's right-hand side: its symbols and operators (`inExpression`), then its fast sums.
     let equations (s: CheckScope) : string list = [
         for eq in s.Model.Equations do

@@ -152,11 +152,11 @@ module internal CheckFixes =
         match syntax with
         | ModelSyntax.Builder -> sprintf "diagnostic \"%s\"" name
         | ModelSyntax.Text -> sprintf "field %s diagnostic" name
-        | ModelSyntax.CSharp -> sprintf "field %s diagnostic (in model text: use HybridModel.BuilderFromText)" name
+        | ModelSyntax.CSharp -> sprintf ".Diagnostic(\"%s\")" name
 
     /// A diagnostic field's elliptic equation: `equation (poisson psi == ...)` / `Δpsi = ...`.
     let ellipticEquation (syntax: ModelSyntax) (name: string) =
         match syntax with
         | ModelSyntax.Builder -> sprintf "equation (poisson %s == ...)" name
         | ModelSyntax.Text -> sprintf "Δ%s = ... (lap(%s) = ... in ASCII)" name name
-        | ModelSyntax.CSharp -> sprintf "lap(%s) = ... (in model text: use HybridModel.BuilderFromText)" name
+        | ModelSyntax.CSharp -> sprintf ".Elliptic(\"lap(%s) = ...\")" name

@@ -279,6 +279,54 @@ let tests =
             Expect.isLessThan (maxAbs (psiT - omegaT / lambda)) 1e-12 "ψ(T) from ω(T)"
         }
 
+        test "a diagnostic field in a flux coefficient: κ's face values average the cell-centred solution" {
+            // ∇·(κ ∇u) with κ = 1 + ψ² + u/10: the compiler solves Δψ = u once on the cells and averages ψ to the
+            // faces like u; by hand, κᵢ₊½ = 1 + ((ψᵢ + ψᵢ₊₁)/2)² + (uᵢ + uᵢ₊₁)/20, Fᵢ₊½ = κᵢ₊½ (uᵢ₊₁ − uᵢ)/h and the
+            // tendency Σₐ (Fᵢ₊½ − Fᵢ₋½)/h (periodic, so neighbours by rolling).
+            let nx, ny = 16, 12
+
+            let m =
+                Parse.model (
+                    String.concat "\n" [
+                        "model faces"
+                        $"domain rectangle [0, 1] x [0, 1] cells {nx} x {ny}"
+                        "field u"
+                        "field psi diagnostic"
+                        "∂u/∂t = ∇·((1 + psi² + 0.1 u) ∇u)"
+                        "Δpsi = 40 u"
+                        "boundary u periodic"
+                        "boundary psi periodic"
+                        $"initial u = sin({num (2.0 * pi)} x) cos({num (2.0 * pi)} y) + 0.5 sin({num (4.0 * pi)} y)"
+                    ]
+                )
+
+            let sim = Compiler.compile f64 m
+            let u0 = sim.Initial 1
+            let tendency = (Dynamics.total sim.Dynamics (sim.Theta()) 0.0 u0)[0]
+            let u = u0[0]
+            let psi = (diagnose sim u0)[0]
+            Expect.isGreaterThan (maxAbs psi) 0.1 "ψ is not small"
+
+            let byHand =
+                [ 1, 1.0 / float nx; 2, 1.0 / float ny ]
+                |> List.map (fun (dim, h) ->
+                    let next (t: torch.Tensor) = torch.roll (t, -1L, int64 dim)
+                    let psiFace = 0.5 * (psi + next psi)
+                    let uFace = 0.5 * (u + next u)
+                    let kappa = 1.0 + psiFace * psiFace + 0.1 * uFace
+                    let flux = kappa * (next u - u) / h
+                    (flux - torch.roll (flux, 1L, int64 dim)) / h)
+                |> List.reduce (+)
+
+            let scale = maxAbs byHand
+            Expect.isGreaterThan scale 1.0 "a tendency to compare"
+
+            Expect.isLessThan
+                (maxAbs (tendency - byHand) / scale)
+                1e-12
+                "the compiled tendency is the hand-computed flux divergence"
+        }
+
         test "float32 solves agree with float64 to float32's tolerance (spectral and conjugate gradients)" {
             for lines in [ "boundary psi periodic"; "boundary psi dirichlet 0.5" ] do
                 let m =
@@ -293,6 +341,53 @@ let tests =
                 // CG stops at relative residual 1e-6 in float32; the condition number of Δₕ on 32² cells is ≈ 400.
                 let err = maxAbs (single - double) / maxAbs double
                 Expect.isLessThan err 1e-3 (sprintf "%s: relative difference %g" lines err)
+        }
+
+        test "conjugate gradients that fail name the diagnostic field and its equation, not the implicit diffusion" {
+            // A right-hand side that is not finite (log 0 = −∞) never converges: the compiler's solve gives up after
+            // its 2N + 100 iterations.
+            let m = poissonModel 6 "" "Δpsi = log(u)" "boundary psi dirichlet 0"
+            let sim = Compiler.compile f64 m
+
+            let message =
+                try
+                    diagnose sim (sim.Initial 1) |> ignore
+                    "no exception"
+                with :? HybridException as e ->
+                    e.Message
+
+            Expect.stringStarts
+                message
+                "Conjugate gradients did not reach the relative residual 1E-12 in 172 iterations on 36 unknowns while solving the elliptic equation of the diagnostic field 'psi' (Δpsi = log(u))."
+                "names the field and its equation"
+
+            Expect.stringContains message "the right-hand side is probably not finite" "and the likely cause"
+            Expect.isFalse (message.Contains "implicit diffusion") "not the implicit diffusion's words"
+
+            // A finite right-hand side with an iteration cap of 1 fails the same way, with the cap in the message.
+            let g = Grid.plane (0.0, 1.0, 6) (0.0, 1.0, 6)
+            let walls = Boundary.uniform g (Boundary.dirichlet 0.0)
+
+            let solver =
+                EllipticSolve.create g walls 0.0 torch.ScalarType.Float64 torch.CPU 1e-12 {
+                    EllipticSolve.caller "the diagnostic field 'psi' (Δpsi = f)" with
+                        MaxIterations = Some 1
+                }
+
+            let f =
+                Grid.init g 1 torch.ScalarType.Float64 (fun x y -> sin (3.0 * x) + cos (2.0 * y))
+
+            let capped =
+                try
+                    solver.Solve walls f |> ignore
+                    "no exception"
+                with :? HybridException as e ->
+                    e.Message
+
+            Expect.stringStarts
+                capped
+                "Conjugate gradients did not reach the relative residual 1E-12 in 1 iterations on 36 unknowns while solving the elliptic equation of the diagnostic field 'psi' (Δpsi = f)."
+                "the cap and the caller's context"
         }
 
         test "the kernel back end refuses a diagnostic field by name" {

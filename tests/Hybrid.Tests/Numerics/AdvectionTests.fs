@@ -84,6 +84,52 @@ let tests =
             Expect.isLessThan antisymmetric 1e-13 "J(q, ψ) = −J(ψ, q)"
         }
 
+        test "Arakawa with walls: ΣJ, Σψ·J, Σq·J vanish to round-off when ψ is constant along the walls, not otherwise" {
+            use _ = torch.NewDisposeScope()
+            let nx, ny = 16, 12
+            let g = Grid.plane (0.0, 1.0, nx) (0.0, 1.0, ny)
+            let hx, hy = 1.0 / float nx, 1.0 / float ny
+            // Zero at the centres of the first and last cells along each axis, so ψ is constant (0) in the cells next
+            // to every wall, and the wall conditions mirror that constant into the ghost cells.
+            let bump (t: float) (h: float) =
+                sin (Math.PI * (t - h / 2.0) / (1.0 - h))
+
+            let still = Grid.init g 1 f64 (fun x y -> 1.0 + bump x hx * bump y hy)
+            // The same plus 0.3 x y, which varies along the walls x = 1 and y = 1.
+            let sloped =
+                Grid.init g 1 f64 (fun x y -> 1.0 + bump x hx * bump y hy + 0.3 * x * y)
+
+            let q =
+                Grid.init g 1 f64 (fun x y ->
+                    exp (-8.0 * ((x - 0.4) ** 2.0 + (y - 0.6) ** 2.0)) + 0.3 * cos (2.0 * x + y))
+
+            let walls = [
+                "Dirichlet 0", Boundary.uniform g (Boundary.dirichlet 0.0)
+                "no flux", Boundary.noFlux g
+            ]
+
+            // The three sums relative to Σ (|ψ| + |q| + 1)|J|.
+            let sums (psi: torch.Tensor) bcsPsi bcsQ =
+                let j = Operators.jacobian g bcsPsi bcsQ psi q
+                let scale = sum ((psi.abs () + q.abs () + 1.0) * j.abs ())
+                [ abs (sum j) / scale; abs (sum (psi * j)) / scale; abs (sum (q * j)) / scale ]
+
+            for psiWall, bcsPsi in walls do
+                for qWall, bcsQ in walls do
+                    let held = sums still bcsPsi bcsQ
+                    let broken = sums sloped bcsPsi bcsQ
+                    let case = $"ψ {psiWall}, q {qWall}"
+
+                    for name, value in List.zip [ "Σ J"; "Σ ψ J"; "Σ q J" ] held do
+                        Expect.isLessThan value 1e-14 $"{case}: {name} with ψ constant along the walls"
+
+                    // The boundary terms of a ψ that varies along a wall are of the order of the sums themselves.
+                    Expect.isGreaterThan
+                        (List.max broken)
+                        1e-4
+                        $"{case}: a ψ varying along a wall breaks a sum {broken}"
+        }
+
         test "Arakawa: second-order convergence to the analytic Jacobian (order 2 ± 0.2 over 32², 64², 128²)" {
             use _ = torch.NewDisposeScope()
 

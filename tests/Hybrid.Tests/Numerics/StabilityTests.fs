@@ -342,4 +342,83 @@ let tests =
             let centre = (values * x).sum().ToDouble() / values.sum().ToDouble()
             Expect.floatClose { absolute = 2e-3; relative = 0.0 } centre 0.698 "the bump moved by v·t = 0.198"
         }
+        test "J(ψ, q) and ∂y(ψ) ∂x(ω) of a diagnostic streamfunction: refused at CFL 1.05, run at 0.95, naming the term" {
+            // ω = 20 sin x sin y on 16² cells of [0, 2π]²: ψ = ω/λₕ (λₕ = −2(2 − 2cos h)/h², Δₕ's eigenvalue), so the
+            // velocity's largest component is 20 max|sin x| max|cos y| (sin h/h)/|λₕ| at the cell centres.
+            let n = 16
+            let h = 2.0 * Math.PI / float n
+            let lambda = 2.0 * (2.0 - 2.0 * cos h) / (h * h)
+            let centre = sin (3.5 * h)
+            let speed = 20.0 * centre * centre * (sin h / h) / lambda
+            let limit = h / speed
+
+            let g4 (v: float) =
+                v.ToString("G4", Globalization.CultureInfo.InvariantCulture)
+
+            let side = (2.0 * Math.PI).ToString("R", Globalization.CultureInfo.InvariantCulture)
+
+            // Each form with the terms (and axes) that may be named: both axes have the same speed and limit.
+            for advection, named in
+                [
+                    "−J(psi, omega)", [ "−J(psi, omega)", "x"; "−J(psi, omega)", "y" ]
+                    "∂y(psi) ∂x(omega) − ∂x(psi) ∂y(omega)", [ "∂y(psi) ∂x(omega)", "x"; "−∂x(psi) ∂y(omega)", "y" ]
+                ] do
+                let sim =
+                    Parse.model (
+                        String.concat "\n" [
+                            "model vorticity"
+                            $"domain rectangle [0, {side}] x [0, {side}] cells {n} x {n}"
+                            "field omega"
+                            "field psi diagnostic"
+                            "param nu = 0.01"
+                            $"∂omega/∂t = {advection} + nu Δomega"
+                            "Δpsi = omega"
+                            "boundary omega periodic"
+                            "boundary psi periodic"
+                            "initial omega = 20 sin(x) sin(y)"
+                        ]
+                    )
+                    |> compileOn Backend.Eager
+
+                let message = refusal sim (rollout Scheme.Rk4 (1.05 * limit) (2.0 * limit))
+
+                let expected (term: string, axis: string) =
+                    $"The advection term '{term}' of ∂omega/∂t moves at speed {g4 speed} along {axis}: with Δt = {g4 (1.05 * limit)} and Δ{axis} = {g4 h} its CFL number |speed|·Δt/Δ{axis} = 1.05 is above the stability limit 1 of explicit schemes (Rk4). Use Dt ≤ {g4 limit}, or Scheme.Dopri5"
+
+                Expect.isTrue
+                    (named |> List.exists (fun n -> message.StartsWith(expected n)))
+                    $"{advection}: refused, naming a term; expected e.g.\n{expected named.Head}\ngot\n{message}"
+
+                let tr = simulate sim (rollout Scheme.Rk4 (0.95 * limit) (1.9 * limit))
+                Expect.isTrue (tr.Values[0].isfinite().all().ToBoolean()) $"{advection}: runs at CFL 0.95"
+        }
+
+        test "advectFlux above the Courant limit: the message names the term and the positivity bound ½" {
+            let sim =
+                Parse.model (
+                    String.concat "\n" [
+                        "model tracer"
+                        "domain interval [0, 1] cells 100"
+                        "field q"
+                        "param v = 10 fixed"
+                        "∂q/∂t = −advectFlux(v, q)"
+                        "boundary q periodic"
+                        "initial q = exp(−100 (x − 0.5)²)"
+                    ]
+                )
+                |> compileOn Backend.Eager
+
+            let message = refusal sim (rollout Scheme.Heun 0.01 0.02)
+
+            // Stability: Δt ≤ Δx/|v| = 0.001; positivity: Δt ≤ ½ Δx/|v| = 0.0005.
+            Expect.stringStarts
+                message
+                "Δt = 0.01 is above the stability limit of Heun for the current parameters (diffusivity 0, speed 10; the fastest advection is '−advectFlux(v, q)' of ∂q/∂t, speed 10 along x): the largest stable Δt is 0.001."
+                "names the fastest advection term"
+
+            Expect.stringEnds
+                message
+                "advectFlux keeps its tracer ≥ 0 only at Courant numbers Δt·Σₐ max|vₐ|/Δₐ ≤ 0.5 (with Scheme.Euler, Heun or SspRk3): Dt ≤ 0.0005 for that."
+                "and the positivity bound"
+        }
     ]

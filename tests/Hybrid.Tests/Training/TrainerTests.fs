@@ -206,6 +206,55 @@ let tests =
             Expect.equal reports[5].Eta TimeSpan.Zero "no time left at the end"
         }
 
+        // x_n = (1 − k)ⁿ, n = 1 … 20, against data from k = 1.5, "blows up" (a DivergenceException, as a rollout
+        // raises) when |x₂₀| > 1e6, i.e. |1 − k| > 2. Adam's first step moves k by its rate: from 0.2 at rate 4 to
+        // 4.2, where epoch 2 diverges. A recovery puts k back to 0.2 (the last parameters with a finite loss),
+        // halves the rate and resets Adam, so epoch 2 steps to 0.2 + 2 = 2.2; without recoveries the run fails.
+        test "a diverging epoch is rolled back to the last finite loss and retried at half the rate" {
+            let data =
+                Array.init 20 (fun n -> (1.0 - 1.5) ** float (n + 1))
+                |> fun d -> torch.tensor (d, dtype = f64)
+
+            let train (recoveries: int) =
+                let k = torch.nn.Parameter(torch.tensor (0.2, dtype = f64))
+
+                let objective = {
+                    Loss =
+                        fun _ ->
+                            let xs = Array.zeroCreate<torch.Tensor> 20
+                            let mutable x = 1.0 - k
+
+                            for n in 0..19 do
+                                xs[n] <- x
+                                x <- x * (1.0 - k)
+
+                            if abs (xs[19].ToDouble()) > 1e6 then
+                                raise (DivergenceException $"x₂₀ = {xs[19].ToDouble()} at k = {k.ToDouble()}")
+
+                            let l = (torch.stack xs - data).square().mean ()
+                            { Total = l; Parts = [||] }
+                    Validation = None
+                }
+
+                let options = {
+                    Trainer.defaults with
+                        Epochs = 2
+                        Groups = [| Trainer.group "theta" 4.0 [ k ] |]
+                        Recoveries = recoveries
+                }
+
+                let r = Trainer.train options objective
+                r, k.ToDouble()
+
+            Expect.throwsT<DivergenceException> (fun () -> train 0 |> ignore) "no recoveries: the second epoch fails"
+            let r, k = train 3
+            Expect.equal r.Recoveries 1 "one recovery"
+            Expect.equal r.Epochs 2 "both epochs done"
+            Expect.floatClose { absolute = 1e-6; relative = 0.0 } k 2.2 "k stepped from 0.2 at rate 2"
+            Expect.isTrue (r.TrainLosses |> Array.forall Double.IsFinite) "finite losses"
+            Expect.equal Trainer.defaults.Recoveries 3 "the default allows three recoveries"
+        }
+
         test "bad training settings fail clearly" {
             let e =
                 Expect.throwsC
