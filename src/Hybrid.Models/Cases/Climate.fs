@@ -8,7 +8,7 @@
 /// along one run: a training block, a validation block (early stopping) and a test block; out of distribution: a
 /// run with 1.5× the forcing, branched from the spun-up state. Every model runs on the coarse grid with Heun
 /// (SSP-RK2) at its own Δt and the coarse viscosity: no model shares the truth's grid, scheme or step.
-/// Models (`models`, each a named builder; later slices add more to the list):
+/// Models (each a named builder; `ClimateModels.all` lists them in the report's order, their own files define the rest):
 ///  - physics: the coarse equations with fixed parameters, no closure;
 ///  - hybrid (a posteriori): the same plus a whole-field CNN closure sgs(ω, q) (two outputs, one tendency each),
 ///    its output layer started at zero (so it starts as the physics), trained end to end through unrolled solver
@@ -321,10 +321,6 @@ let hybrid: ModelBuilder = {
             }
 }
 
-/// The models of this slice, in the report's order (later slices add the classic closure, the a-priori hybrid,
-/// α-fusion and the pure-ML emulators here).
-let models: ModelBuilder list = [ physics; hybrid ]
-
 /// Regional precipitation between two accumulated-precipitation states p0, p1 ([B; n; n]): (p1 − p0) summed over
 /// `regions` × `regions` blocks of cells times the cell area (2π/n)², [B; regions; regions]. The regions' sum is
 /// the domain integral of the precipitation.
@@ -386,7 +382,7 @@ type ModelResult = {
 
 /// Outcome of `run`.
 type Outcome = {
-    /// Every model's results, in `models`' order.
+    /// Every model's results, in the builders' order.
     Models: ModelResult list
     /// Wall time of generating the truth (0 when it came from the cache).
     TruthSeconds: float
@@ -420,6 +416,3 @@ let runModels (s: Settings) (builders: ModelBuilder list) : Outcome =
         }
     finally
         Engine.useThreads threads
-
-/// Runs every model of this slice (`models`).
-let run (s: Settings) : Outcome = runModels s models

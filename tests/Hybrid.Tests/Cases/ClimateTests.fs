@@ -26,7 +26,7 @@ let private settings = {
         }
 }
 
-let private outcome = lazy (Climate.run settings)
+let private outcome = lazy (ClimateModels.run settings)
 
 let private data = lazy (Climate.data settings)
 
