@@ -49,6 +49,9 @@ type Settings = {
     Epochs: int
     /// Adam learning rate of the hybrid's network.
     Rate: float
+    /// Adam learning rate of fitted scientific coefficients (the raw values of the classic closure's positive
+    /// Leith coefficients, c = softplus(raw)), trained with everything else as the hybrid is.
+    CoefficientRate: float
     /// Clip the global gradient norm of each Adam step to this value (0 = no clipping): long unrolls through an
     /// unbounded closure otherwise take steps that blow the rollout up.
     ClipNorm: float
@@ -94,6 +97,7 @@ let quick = {
     Hidden = [ 16; 16 ]
     Epochs = 60
     Rate = 1e-3
+    CoefficientRate = 0.05
     ClipNorm = 0.1
     Batch = 4
     Horizon = { Start = 1; Max = 4; GrowEvery = 15 }
@@ -197,7 +201,8 @@ type ModelBuilder = {
 let modelText (s: Settings) (closure: int list) : string =
     ClimateModel.text s.Truth.Physics s.Truth.ModelCells s.ModelNu closure
 
-let private compile (s: Settings) (closure: int list) : Simulator =
+/// Compiles a coarse model's text in the truth's precision, seeded with `s.Seed`, on the eager back end.
+let internal compileText (s: Settings) (text: string) : Simulator =
     Compiler.compile
         {
             Compiler.defaults with
@@ -205,7 +210,10 @@ let private compile (s: Settings) (closure: int list) : Simulator =
                 Seed = s.Seed
                 Backend = Backend.Eager
         }
-        (Parse.model (modelText s closure))
+        (Parse.model text)
+
+/// Compiles the coarse model (`modelText`) with `closure` hidden widths.
+let internal compile (s: Settings) (closure: int list) : Simulator = compileText s (modelText s closure)
 
 let private rolloutOptions (s: Settings) (intervals: int) = {
     Rollout.defaults with
@@ -216,7 +224,9 @@ let private rolloutOptions (s: Settings) (intervals: int) = {
         OnUnstable = OnUnstable.Ignore
 }
 
-let private forecastWith (s: Settings) (sim: Simulator) (u0: torch.Tensor[]) (intervals: int) =
+/// `sim` rolled out from `u0` with the models' scheme and step, saved every interval: the `Trained.Forecast` of a
+/// coarse model (differentiable).
+let internal forecastWith (s: Settings) (sim: Simulator) (u0: torch.Tensor[]) (intervals: int) =
     sim.Simulate(u0, rolloutOptions s intervals).Values
 
 /// The truth's states at `starts` (indices into `run`), each field [B; n; n].
@@ -253,72 +263,101 @@ let physics: ModelBuilder = {
             }
 }
 
+/// The CNN closure of a coarse model compiled with a closure (its first module) and the closure's weights, with the
+/// output layer (the last convolution's weight and bias) set to zero: the model starts as the coarse physics.
+let internal zeroedClosure (sim: Simulator) : torch.nn.Module<torch.Tensor, torch.Tensor> * Modules.Parameter[] =
+    let net = snd sim.Modules[0]
+    let weights = Neural.parameters net
+
+    do
+        use _ = torch.no_grad ()
+
+        for p in weights[weights.Length - 2 ..] do
+            p.zero_ () |> ignore
+
+    net, weights
+
+/// Trains `groups` through the solver, the one training set-up every model trained on forecasts shares:
+/// `Trainer.train` for `s.Epochs` epochs of one Adam step on `s.Batch` windows drawn at random from the training
+/// block, the loss the normalised error of `forecast` over saves 1 … H against the truth (Σ over ω, q, P of MSE /
+/// `Data.Scales`) with H from `s.Horizon`, the global gradient norm clipped at `s.ClipNorm`, and early stopping on
+/// the same error at the longest lead on the validation block (`s.EarlyStopping`, best epoch restored). `forecast`
+/// (as `Trained.Forecast`) must be differentiable in the groups' parameters; `modules` are switched between
+/// training and eval mode. Returns the trained model named `name`, forecasting with `forecast`.
+let trainThroughSolver
+    (s: Settings)
+    (d: Data)
+    (name: string)
+    (forecast: torch.Tensor[] -> int -> torch.Tensor[])
+    (groups: ParamGroup[])
+    (modules: torch.nn.Module[])
+    : Trained =
+    let main = d.Truth.Main
+
+    let check: EarlyStopping.Check = {
+        Rule = s.EarlyStopping
+        Score =
+            fun () ->
+                let lead = List.max s.Leads
+                let u0 = startStates main d.ValidationStarts
+                let target = truthWindows main d.ValidationStarts lead
+                (windowLoss d (forecast u0 lead) target).ToDouble()
+    }
+
+    let watch = Stopwatch.StartNew()
+
+    let options, validation =
+        EarlyStopping.apply (Some check) s.Epochs {
+            Trainer.defaults with
+                Epochs = s.Epochs
+                Seed = s.Seed
+                Groups = groups
+                ClipNorm = s.ClipNorm
+                Horizon = s.Horizon
+                Modules = modules
+        }
+
+    let result =
+        Trainer.train options {
+            Loss =
+                fun context ->
+                    let starts =
+                        Array.init s.Batch (fun _ -> d.TrainStarts[context.Random.Next d.TrainStarts.Length])
+
+                    let u0 = startStates main starts
+                    let target = truthWindows main starts context.Horizon
+                    let loss = windowLoss d (forecast u0 context.Horizon) target
+
+                    {
+                        Total = loss
+                        Parts = [| "data", loss |]
+                    }
+            Validation = validation
+        }
+
+    {
+        Name = name
+        Forecast = forecast
+        TrainLosses = result.TrainLosses
+        TrainSeconds = watch.Elapsed.TotalSeconds
+    }
+
 /// The a-posteriori hybrid: the coarse equations plus `sgs(omega, q)[1]`, `sgs(omega, q)[2]`, a CNN over the whole
-/// fields (output layer started at zero), trained through the solver with a growing horizon.
+/// fields (output layer started at zero), trained through the solver with a growing horizon (`trainThroughSolver`).
 let hybrid: ModelBuilder = {
     Name = "hybrid, a posteriori (coarse physics + CNN closure)"
     Build =
         fun s d ->
             let sim = compile s s.Hidden
-            let net = snd sim.Modules[0]
-            let weights = Neural.parameters net
+            let net, weights = zeroedClosure sim
 
-            // The output layer (the last convolution's weight and bias) starts at zero: the hybrid starts as the physics.
-            do
-                use _ = torch.no_grad ()
-
-                for p in weights[weights.Length - 2 ..] do
-                    p.zero_ () |> ignore
-
-            let main = d.Truth.Main
-
-            let check: EarlyStopping.Check = {
-                Rule = s.EarlyStopping
-                Score =
-                    fun () ->
-                        let lead = List.max s.Leads
-                        let u0 = startStates main d.ValidationStarts
-                        let target = truthWindows main d.ValidationStarts lead
-                        (windowLoss d (forecastWith s sim u0 lead) target).ToDouble()
-            }
-
-            let watch = Stopwatch.StartNew()
-
-            let options, validation =
-                EarlyStopping.apply (Some check) s.Epochs {
-                    Trainer.defaults with
-                        Epochs = s.Epochs
-                        Seed = s.Seed
-                        Groups = [| Trainer.group "phi" s.Rate weights |]
-                        ClipNorm = s.ClipNorm
-                        Horizon = s.Horizon
-                        Modules = [| net |]
-                }
-
-            let result =
-                Trainer.train options {
-                    Loss =
-                        fun context ->
-                            let starts =
-                                Array.init s.Batch (fun _ -> d.TrainStarts[context.Random.Next d.TrainStarts.Length])
-
-                            let u0 = startStates main starts
-                            let target = truthWindows main starts context.Horizon
-                            let loss = windowLoss d (forecastWith s sim u0 context.Horizon) target
-
-                            {
-                                Total = loss
-                                Parts = [| "data", loss |]
-                            }
-                    Validation = validation
-                }
-
-            {
-                Name = "hybrid, a posteriori (coarse physics + CNN closure)"
-                Forecast = forecastWith s sim
-                TrainLosses = result.TrainLosses
-                TrainSeconds = watch.Elapsed.TotalSeconds
-            }
+            trainThroughSolver
+                s
+                d
+                "hybrid, a posteriori (coarse physics + CNN closure)"
+                (forecastWith s sim)
+                [| Trainer.group "phi" s.Rate weights |]
+                [| net :> torch.nn.Module |]
 }
 
 /// Regional precipitation between two accumulated-precipitation states p0, p1 ([B; n; n]): (p1 − p0) summed over

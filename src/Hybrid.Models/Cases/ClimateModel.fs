@@ -74,10 +74,28 @@ let reference = {
 let private num (v: float) =
     v.ToString("R", CultureInfo.InvariantCulture)
 
+/// The starting values of the learnable coefficients of Leith's eddy viscosity and diffusivity (`textWith`).
+type Leith = {
+    /// c_ω of the eddy viscosity ν* = (c_ω Δ)³ |∇ω| on the vorticity.
+    Omega: float
+    /// c_q of the eddy diffusivity κ* = (c_q Δ)³ |∇ω| on the humidity.
+    Q: float
+}
+
+/// |∇ω| in Leith's eddy coefficients is regularised as √(∂xω² + ∂yω² + ε²) with this ε (ω's gradients are of order
+/// 1–10): the square root's derivative 1/(2√x) is infinite at x = 0, and 0 · ∞ would put a NaN into the gradient
+/// wherever ∇ω vanishes.
+let leithEpsilon = 1e-3
+
 /// The model's text form on an `n` × `n` grid with viscosity `nu`. `closure` = [] writes the physics alone; the
 /// hidden widths of a whole-field CNN closure (e.g. [16; 16]) add `closure sgs/2 = cnn [2, …, 2] kernel 3 tanh`
-/// and its two outputs, sgs(omega, q)[1] to the vorticity and sgs(omega, q)[2] to the humidity tendency.
-let text (p: Physics) (n: int) (nu: float) (closure: int list) : string =
+/// and its two outputs, sgs(omega, q)[1] to the vorticity and sgs(omega, q)[2] to the humidity tendency. `leith`
+/// adds Leith's (1996) eddy viscosity ν* Δω, ν* = (c_ω Δ)³ |∇ω|, to the vorticity and an eddy diffusivity κ* Δq of
+/// the same form, κ* = (c_q Δ)³ |∇ω|, to the humidity (Δ = 2π/n the grid spacing, |∇ω| regularised by
+/// `leithEpsilon`), with c_ω = `cw` and c_q = `cq` learnable positive parameters started at the given values. The
+/// terms are written ν* Δω, not ∇·(ν* ∇ω): the DSL evaluates a flux coefficient κ of ∇·(κ∇u) on the cell faces, where
+/// it cannot take ∂x(ω), ∂y(ω); the two forms differ by ∇ν*·∇ω. Without `leith` the text is `text`'s.
+let textWith (p: Physics) (n: int) (nu: float) (closure: int list) (leith: Leith option) : string =
     let qsat = $"{num p.QsatMean} − {num p.QsatAmplitude} cos(y)"
     let condensation = $"softplus(k (q − ({qsat})))/(k tau)"
 
@@ -87,6 +105,17 @@ let text (p: Physics) (n: int) (nu: float) (closure: int list) : string =
         | hidden ->
             let widths = [ 2 ] @ hidden @ [ 2 ] |> List.map string |> String.concat ", "
             $"closure sgs/2 = cnn [{widths}] kernel 3 tanh\n", " + sgs(omega, q)[1]", " + sgs(omega, q)[2]"
+
+    let leithLines, leithOmega, leithQ =
+        match leith with
+        | None -> "", "", ""
+        | Some c ->
+            let h = 2.0 * System.Math.PI / float n
+            let gradient = $"sqrt(∂x(omega)^2 + ∂y(omega)^2 + {num (leithEpsilon * leithEpsilon)})"
+
+            $"param cw = {num c.Omega} positive\nparam cq = {num c.Q} positive\n",
+            $" + cw^3 {num (h * h * h)} {gradient} Δomega",
+            $" + cq^3 {num (h * h * h)} {gradient} Δq"
 
     $"""model climate
 domain rectangle [0, 6.283185307179586] x [0, 6.283185307179586] cells {n} x {n}
@@ -101,9 +130,9 @@ param F0 = {num p.Forcing} fixed
 param E = {num p.Evaporation} fixed
 param k = {num p.Sharpness} fixed
 param tau = {num p.CondensationTime} fixed
-{closureLine}∂omega/∂t = −J(psi, omega) − beta ∂x(psi) + F0 cos(4 y) − mu omega + nu Δomega{sgsOmega}
+{leithLines}{closureLine}∂omega/∂t = −J(psi, omega) − beta ∂x(psi) + F0 cos(4 y) − mu omega + nu Δomega{leithOmega}{sgsOmega}
 Δpsi = omega
-∂q/∂t = −advectFlux(−∂y(psi), ∂x(psi), q) + E max({qsat} − q, 0) − {condensation}{sgsQ}
+∂q/∂t = −advectFlux(−∂y(psi), ∂x(psi), q) + E max({qsat} − q, 0) − {condensation}{leithQ}{sgsQ}
 ∂P/∂t = {condensation}
 boundary omega periodic
 boundary psi periodic
@@ -113,3 +142,7 @@ initial omega = 2 sin(4 y) + 0.5 sin(3 x + 1) cos(2 y) + 0.3 cos(5 x + 2 y)
 initial q = {qsat}
 initial P = 0
 """
+
+/// The model's text form without Leith's terms (`textWith … None`): the physics alone, or with a CNN closure of
+/// `closure` hidden widths (see `textWith`).
+let text (p: Physics) (n: int) (nu: float) (closure: int list) : string = textWith p n nu closure None

@@ -59,6 +59,10 @@ type Truth = {
     Main: Run
     /// The out-of-distribution run (forcing scaled by `OodForcingFactor`).
     Ood: Run
+    /// The fine model's own tendencies (its right-hand side, ψ solved from ω) at every saved state of `Main`,
+    /// coarse-grained: ω, q and P, each [S; 1; n; n] like `Main.Fields`, for the a-priori closure's sub-grid targets
+    /// (which read only the training block's).
+    Tendencies: torch.Tensor[]
     /// Wall time of the generation in seconds.
     Seconds: float
 }
@@ -75,7 +79,8 @@ let coarseGrain (f: int) (t: torch.Tensor) : torch.Tensor =
 
 let private cache = Dictionary<Settings, Truth>()
 
-let private compile (s: Settings) (physics: ClimateModel.Physics) =
+/// The fine model of `s` with `physics` (the fine grid, its viscosity, the eager back end, the truth's precision).
+let internal compile (s: Settings) (physics: ClimateModel.Physics) =
     Compiler.compile
         {
             Compiler.defaults with
@@ -103,6 +108,12 @@ let private coarse (s: Settings) (tr: Trajectory) : Run =
         FineQMin = tr.Values[1].min().ToDouble()
     }
 
+/// The tendencies of the fine simulator `fine` (its full right-hand side at time `t`, diagnostic fields solved)
+/// at fine states `u` (ω, q, P, each [B; N; N]), coarse-grained by `factor` × `factor` block averages: each [B; n; n].
+let coarseTendencies (fine: Simulator) (factor: int) (t: float) (u: torch.Tensor[]) : torch.Tensor[] =
+    Dynamics.total fine.Dynamics (fine.Theta()) t u
+    |> Array.map (coarseGrain factor)
+
 let private make (s: Settings) : Truth =
     if s.Cells % s.ModelCells <> 0 then
         raise (HybridException $"Climate truth: {s.Cells} fine cells are not a multiple of {s.ModelCells} model cells.")
@@ -127,9 +138,17 @@ let private make (s: Settings) : Truth =
     let ood =
         oodSim.Simulate(spun, options s s.SpinUp (saves (s.SpinUp + s.OodAdjust) s.OodIntervals))
 
+    // One right-hand side over all saved states at once (the saves as the batch; the equations are autonomous).
+    let tendencies =
+        let states = main.Values |> Array.map (fun v -> v.squeeze 1L)
+
+        coarseTendencies sim (s.Cells / s.ModelCells) 0.0 states
+        |> Array.map (fun v -> v.unsqueeze(1L).MoveToOuterDisposeScope())
+
     {
         Main = coarse s main
         Ood = coarse s ood
+        Tendencies = tendencies
         Seconds = watch.Elapsed.TotalSeconds
     }
 
