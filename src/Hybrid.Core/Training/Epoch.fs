@@ -29,33 +29,36 @@ module internal Epoch =
 
         value
 
-    /// The names of the groups with a gradient that holds a NaN or ±∞ (empty when every gradient is finite): one
-    /// libtorch test per parameter and one read of the combined result.
+    /// The names of the groups with a gradient that holds a NaN or ±∞ (empty when every gradient is finite). A NaN or
+    /// ±∞ makes the sum of a parameter's gradient entries non-finite, so one sum per parameter decides the common case;
+    /// only a non-finite sum (which finite gradients give only when they overflow it) tests each entry.
     let private nonFiniteGroups (o: TrainOptions) : string[] =
-        let finite (p: Modules.Parameter) =
+        let withGrad (f: torch.Tensor -> 'T) (p: Modules.Parameter) =
             use grad = p.grad
+            if isNull grad then None else Some(f grad)
 
-            if isNull grad then
-                None
-            else
-                use ok = torch.isfinite grad
-                Some(ok.all ())
+        let sumOf (t: torch.Tensor) =
+            use sum = t.sum ()
+            sum.ToDouble()
 
-        let perGroup = o.Groups |> Array.map (fun g -> g.Name, g.Parameters |> Array.choose finite)
-        let flags = perGroup |> Array.collect snd
+        let total =
+            o.Groups
+            |> Array.sumBy (fun g -> g.Parameters |> Array.choose (withGrad sumOf) |> Array.sum)
 
-        let allFinite =
-            flags.Length = 0
-            || (use stacked = torch.stack flags
-                use all = stacked.all ()
-                all.ToBoolean())
-
-        if allFinite then
+        if Double.IsFinite total then
             [||]
         else
-            perGroup
-            |> Array.filter (fun (_, fs) -> fs |> Array.exists (fun f -> not (f.ToBoolean())))
-            |> Array.map fst
+            let finite (t: torch.Tensor) =
+                use ok = torch.isfinite t
+                use all = ok.all ()
+                all.ToBoolean()
+
+            o.Groups
+            |> Array.filter (fun g ->
+                g.Parameters
+                |> Array.choose (withGrad finite)
+                |> Array.exists not)
+            |> Array.map (fun g -> g.Name)
 
     /// Raises `DivergenceException` before the optimizer step when a gradient is not finite although the loss is:
     /// Adam would write the NaN into the parameters (and clipping the global norm would spread it to all of them).

@@ -34,6 +34,11 @@ let private data = lazy (Climate.data settings)
 let private model name =
     outcome.Force().Models |> List.find (fun m -> m.Name = name)
 
+/// How much worse than the physics the classic closure's test ω MSE may be. Its coefficients can fall back to ~0 (then
+/// it is the physics), but they are fitted on the training block and chosen on the validation block, and the
+/// cut-down test block holds only 9 windows, so a fit that helps there can still cost a little here.
+let private classicTolerance = 0.05
+
 /// ω MSE of a model on the test block at the longest lead.
 let private testOmega (m: Climate.ModelResult) =
     let lead = List.max settings.Leads
@@ -192,10 +197,11 @@ let tests =
             let start = dict [ "cw", ClimateClassic.start.Omega; "cq", ClimateClassic.start.Q ]
 
             for name, value in fitted.Coefficients do
-                printfn "classic closure: %s = %.4f (start %.2f)" name value start[name]
+                let initial = start[name]
+                printfn "classic closure: %s = %.4f (start %.2f)" name value initial
                 // Five Adam steps (the first validation) at the coefficient rate move a coefficient with a
                 // non-zero gradient by far more than 0.01; an untrained one stays at its start to round-off.
-                Expect.isGreaterThan (abs (value - start[name])) 0.01 $"{name} moved from its start"
+                Expect.isGreaterThan (abs (value - initial)) 0.01 $"{name} moved from its start"
 
             let classic = testOmega (model ClimateClassic.name)
             let physics = testOmega (model Climate.physics.Name)

@@ -268,7 +268,8 @@ let tests =
                     Loss =
                         fun _ ->
                             let below = k.lt (torch.tensor (5.0, dtype = f64))
-                            let branch = torch.where (below, 0.1 * torch.sqrt (5.0 - k), torch.zeros_like k)
+                            let rest = torch.tensor (5.0, dtype = f64) - k
+                            let branch = torch.where (below, 0.1 * torch.sqrt rest, torch.zeros_like k)
                             let l = (k - 3.0).square () + branch
                             { Total = l; Parts = [||] }
                     Validation = None
