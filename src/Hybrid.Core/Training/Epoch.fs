@@ -54,10 +54,7 @@ module internal Epoch =
                 all.ToBoolean()
 
             o.Groups
-            |> Array.filter (fun g ->
-                g.Parameters
-                |> Array.choose (withGrad finite)
-                |> Array.exists not)
+            |> Array.filter (fun g -> g.Parameters |> Array.choose (withGrad finite) |> Array.exists not)
             |> Array.map (fun g -> g.Name)
 
     /// Raises `DivergenceException` before the optimizer step when a gradient is not finite although the loss is:

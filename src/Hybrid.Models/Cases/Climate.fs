@@ -351,13 +351,9 @@ let hybrid: ModelBuilder = {
             let sim = compile s s.Hidden
             let net, weights = zeroedClosure sim
 
-            trainThroughSolver
-                s
-                d
-                "hybrid, a posteriori (coarse physics + CNN closure)"
-                (forecastWith s sim)
-                [| Trainer.group "phi" s.Rate weights |]
-                [| net :> torch.nn.Module |]
+            trainThroughSolver s d "hybrid, a posteriori (coarse physics + CNN closure)" (forecastWith s sim) [|
+                Trainer.group "phi" s.Rate weights
+            |] [| net :> torch.nn.Module |]
 }
 
 /// Regional precipitation between two accumulated-precipitation states p0, p1 ([B; n; n]): (p1 − p0) summed over

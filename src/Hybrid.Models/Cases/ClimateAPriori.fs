@@ -55,7 +55,10 @@ let private train (s: Settings) (d: Data) : Fitted =
     let sample (indices: int[]) =
         use _ = torch.no_grad ()
         let index = torch.tensor (indices |> Array.map int64)
-        let pick (fields: torch.Tensor[]) = fields |> Array.map (fun v -> v.index_select(0L, index).squeeze 1L)
+
+        let pick (fields: torch.Tensor[]) =
+            fields |> Array.map (fun v -> v.index_select(0L, index).squeeze 1L)
+
         let states = pick main.Fields
         let inputs = torch.stack ([| states[0]; states[1] |], 1L)
         let targets = subgridTargets physics (pick d.Truth.Tendencies) states
@@ -105,8 +108,14 @@ let private train (s: Settings) (d: Data) : Fitted =
                 fun context ->
                     let picks = Array.init s.Batch (fun _ -> int64 (context.Random.Next(int count)))
                     let index = torch.tensor picks
-                    let l = loss (trainInputs.index_select (0L, index)) (trainTargets.index_select (0L, index))
-                    { Total = l; Parts = [| "sub-grid", l |] }
+
+                    let l =
+                        loss (trainInputs.index_select (0L, index)) (trainTargets.index_select (0L, index))
+
+                    {
+                        Total = l
+                        Parts = [| "sub-grid", l |]
+                    }
             Validation = validation
         }
 
@@ -135,4 +144,7 @@ let fit (s: Settings) (d: Data) : Fitted =
             f)
 
 /// The a-priori hybrid as a model of the case (`fit`).
-let apriori: ModelBuilder = { Name = name; Build = fun s d -> (fit s d).Trained }
+let apriori: ModelBuilder = {
+    Name = name
+    Build = fun s d -> (fit s d).Trained
+}

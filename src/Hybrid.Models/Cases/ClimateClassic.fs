@@ -11,6 +11,7 @@
 module Hybrid.Models.Cases.ClimateClassic
 
 open System.Collections.Generic
+open TorchSharp
 open Hybrid.Training
 open Hybrid.Models.Cases.Climate
 
@@ -19,7 +20,8 @@ open Hybrid.Models.Cases.Climate
 let start: ClimateModel.Leith = { Omega = 0.5; Q = 0.5 }
 
 /// The model's name in the report.
-let name = "coarse physics + Leith eddy viscosity and diffusivity (fitted coefficients)"
+let name =
+    "coarse physics + Leith eddy viscosity and diffusivity (fitted coefficients)"
 
 /// A fitted classic closure.
 type Fitted = {
@@ -36,13 +38,7 @@ let private train (s: Settings) (d: Data) : Fitted =
         compileText s (ClimateModel.textWith s.Truth.Physics s.Truth.ModelCells s.ModelNu [] (Some start))
 
     let trained =
-        trainThroughSolver
-            s
-            d
-            name
-            (forecastWith s sim)
-            [| Trainer.group "theta" s.CoefficientRate (sim.Trainable()) |]
-            [||]
+        trainThroughSolver s d name (forecastWith s sim) [| Trainer.group "theta" s.CoefficientRate (sim.Trainable()) |] [||]
 
     {
         Trained = trained
@@ -61,4 +57,7 @@ let fit (s: Settings) (d: Data) : Fitted =
             f)
 
 /// The classic closure as a model of the case (`fit`).
-let leith: ModelBuilder = { Name = name; Build = fun s d -> (fit s d).Trained }
+let leith: ModelBuilder = {
+    Name = name
+    Build = fun s d -> (fit s d).Trained
+}

@@ -111,7 +111,9 @@ let textWith (p: Physics) (n: int) (nu: float) (closure: int list) (leith: Leith
         | None -> "", "", ""
         | Some c ->
             let h = 2.0 * System.Math.PI / float n
-            let gradient = $"sqrt(∂x(omega)^2 + ∂y(omega)^2 + {num (leithEpsilon * leithEpsilon)})"
+
+            let gradient =
+                $"sqrt(∂x(omega)^2 + ∂y(omega)^2 + {num (leithEpsilon * leithEpsilon)})"
 
             $"param cw = {num c.Omega} positive\nparam cq = {num c.Q} positive\n",
             $" + cw^3 {num (h * h * h)} {gradient} Δomega",

@@ -47,7 +47,8 @@ let private testOmega (m: Climate.ModelResult) =
 /// The mean of cos(k·o) over the offsets o of the f fine cell centres from their coarse cell's centre (fine spacing
 /// h): the factor by which a block average scales a mode cos(k x + φ) (or sin) sampled at the fine centres.
 let private blockFactor (f: int) (h: float) (k: float) =
-    Seq.init f (fun j -> cos (k * (float j - float (f - 1) / 2.0) * h)) |> Seq.average
+    Seq.init f (fun j -> cos (k * (float j - float (f - 1) / 2.0) * h))
+    |> Seq.average
 
 /// The multiplier of the five-point Laplacian on the mode sin(x) at spacing h: (2 cos h − 2)/h².
 let private laplacianOfSin (h: float) = (2.0 * cos h - 2.0) / (h * h)
@@ -140,13 +141,16 @@ let tests =
             let pointwise (q: float) (y: float) =
                 let excess = p.Sharpness * (q - qsat y)
                 let softplus = Math.Max(excess, 0.0) + Math.Log(1.0 + Math.Exp(-abs excess))
-                p.Evaporation * Math.Max(qsat y - q, 0.0) - softplus / (p.Sharpness * p.CondensationTime)
 
-            let centres (h: float) (n: int) = Array.init n (fun i -> (float i + 0.5) * h)
+                p.Evaporation * Math.Max(qsat y - q, 0.0)
+                - softplus / (p.Sharpness * p.CondensationTime)
+
+            let centres (h: float) (n: int) =
+                Array.init n (fun i -> (float i + 0.5) * h)
+
             let xc = centres hc t.ModelCells
 
-            let offsets =
-                Array.init f (fun j -> (float j - float (f - 1) / 2.0) * hf)
+            let offsets = Array.init f (fun j -> (float j - float (f - 1) / 2.0) * hf)
 
             let expected =
                 Array.init 2 (fun c ->
@@ -169,7 +173,9 @@ let tests =
 
                                 fineMean - pointwise (0.02 + 0.01 * s1 * sin x) y)))
 
-            let expected = torch.tensor (expected |> Array.collect (Array.collect id), dtype = torch.ScalarType.Float64)
+            let expected =
+                torch.tensor (expected |> Array.collect (Array.collect id), dtype = torch.ScalarType.Float64)
+
             let measured = target[0].to_type(torch.ScalarType.Float64).reshape (expected.shape)
             let rms (v: torch.Tensor) = (square v).mean().sqrt().ToDouble()
 
