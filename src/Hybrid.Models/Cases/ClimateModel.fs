@@ -116,8 +116,8 @@ let textWith (p: Physics) (n: int) (nu: float) (closure: int list) (leith: Leith
                 $"sqrt(∂x(omega)^2 + ∂y(omega)^2 + {num (leithEpsilon * leithEpsilon)})"
 
             $"param cw = {num c.Omega} positive\nparam cq = {num c.Q} positive\n",
-            $" + {num (h * h * h)} cw^3 {gradient} Δomega",
-            $" + {num (h * h * h)} cq^3 {gradient} Δq"
+            $" + {num (h * h * h)} cw³ {gradient} Δomega",
+            $" + {num (h * h * h)} cq³ {gradient} Δq"
 
     $"""model climate
 domain rectangle [0, 6.283185307179586] x [0, 6.283185307179586] cells {n} x {n}
