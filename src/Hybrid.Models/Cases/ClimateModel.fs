@@ -113,7 +113,7 @@ let textWith (p: Physics) (n: int) (nu: float) (closure: int list) (leith: Leith
             let h = 2.0 * System.Math.PI / float n
 
             let gradient =
-                $"sqrt(∂x(omega)^2 + ∂y(omega)^2 + {num (leithEpsilon * leithEpsilon)})"
+                $"sqrt(∂x(omega) ∂x(omega) + ∂y(omega) ∂y(omega) + {num (leithEpsilon * leithEpsilon)})"
 
             $"param cw = {num c.Omega} positive\nparam cq = {num c.Q} positive\n",
             $" + {num (h * h * h)} cw³ {gradient} Δomega",

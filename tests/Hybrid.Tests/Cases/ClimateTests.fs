@@ -197,7 +197,8 @@ let tests =
                 Expect.isLessThan deviation 1e-5 $"{field}: sub-grid target against its analytic value"
         }
 
-        // Pending: the classic closure's first training loss is NaN (its forward, before any step); not yet found why.
+        // Pending: with the classic closure in the shared run, a later network fit (group 'phi') hit a NaN gradient
+        // under a finite loss at epoch 17 (caught by the trainer's check); not yet found which operation.
         ptest "the classic closure's coefficients move from their start; its test error is no worse than the physics'" {
             // The shared run first, so that the fit below is the one it trained (cached by the settings).
             outcome.Force() |> ignore
