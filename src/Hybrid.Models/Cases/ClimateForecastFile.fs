@@ -21,7 +21,7 @@ let private values (t: torch.Tensor) : VariableData =
     else
         Float32(t.to_type(torch.ScalarType.Float32).data<float32>().ToArray())
 
-let private coordinate (name: string) (axis: string option) (longName: string) (data: float[]) = {
+let private coordinate (name: string) (axis: string option) (longName: string) (data: float[]) : Variable = {
     Name = name
     Dimensions = [ name ]
     Data = Float64 data
@@ -77,7 +77,7 @@ let write
     let bounds =
         Array.init r (fun i -> [| float i * region; float (i + 1) * region |]) |> Array.concat
 
-    let fieldVariable (name: string) (t: torch.Tensor) (attributes: (string * AttributeValue) list) = {
+    let fieldVariable (name: string) (t: torch.Tensor) (attributes: (string * AttributeValue) list) : Variable = {
         Name = name
         Dimensions = [ "start"; "lead"; "y"; "x" ]
         Data = field t

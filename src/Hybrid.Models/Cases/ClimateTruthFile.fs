@@ -99,7 +99,7 @@ let private dataset (s: ClimateTruth.Settings) (kind: RunKind) (run: ClimateTrut
     let source =
         $"Hybrid (Hybrid.Models.Cases.ClimateTruth): the model below on a fine {s.Cells} x {s.Cells} grid, {scheme} with dt = {num s.Dt} and nu = {num s.Nu} in {s.Dtype}; {runText s kind}; saved every {num s.SaveEvery} time units and coarse-grained by block averages to {n} x {n} cells.\n\n{fineText}"
 
-    let axis (name: string) (axisName: string) (longName: string) values = {
+    let axis (name: string) (axisName: string) (longName: string) values : Variable = {
         Name = name
         Dimensions = [ name ]
         Data = Float64 values
@@ -110,7 +110,7 @@ let private dataset (s: ClimateTruth.Settings) (kind: RunKind) (run: ClimateTrut
         ]
     }
 
-    let field (name: string) (index: int) (attributes: (string * AttributeValue) list) = {
+    let field (name: string) (index: int) (attributes: (string * AttributeValue) list) : Variable = {
         Name = name
         Dimensions = [ names.Time; names.Y; names.X ]
         Data = fieldData (run.Fields[index])
