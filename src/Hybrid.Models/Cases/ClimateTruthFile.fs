@@ -273,9 +273,11 @@ let private fieldTensor
     let wanted = [ n.Time; n.Y; n.X ]
 
     if List.sort v.Dimensions <> List.sort wanted then
+        let over = String.concat ", " v.Dimensions
+
         fail
             path
-            $"variable '{name}' ({what}) is over ({String.concat ", " v.Dimensions}); the case reads fields over '{n.Time}', '{n.Y}' and '{n.X}' (in any order). Drop the other dimensions (xarray: ds = ds.squeeze()), or name the file's dimensions in the truth files' Names (Time, Y, X)."
+            $"variable '{name}' ({what}) is over ({over}); the case reads fields over '{n.Time}', '{n.Y}' and '{n.X}' (in any order). Drop the other dimensions (xarray: ds = ds.squeeze()), or name the file's dimensions in the truth files' Names (Time, Y, X)."
 
     let length d =
         (ds.Dimensions |> List.find (fun x -> x.Name = d)).Length

@@ -164,7 +164,7 @@ let tests =
                     Expect.equal omega.Length (r.Times.Length * n * n) "values of omega"
                     // Read with Hybrid.NetCdf alone: (time, y, x) in C order against the tensor's [time; 1; x; y].
                     for s, ix, iy in [ 0, 1, 2; r.Times.Length - 1, 13, 4; 2, 7, 15 ] do
-                        let expected = r.Fields[0][int64 s, 0L, int64 ix, int64 iy].ToDouble()
+                        let expected = (r.Fields[0]).[int64 s, 0L, int64 ix, int64 iy].ToDouble()
                         Expect.equal (omega[(s * n + iy) * n + ix]) expected $"omega at save {s}, x {ix}, y {iy}"
 
                 let back =
@@ -192,7 +192,7 @@ let tests =
                         let s, ix, iy = r.Times.Length - 2, 3, 11
 
                         let at f =
-                            num (r.Fields[f][int64 s, 0L, int64 ix, int64 iy].ToDouble())
+                            num ((r.Fields[f]).[int64 s, 0L, int64 ix, int64 iy].ToDouble())
 
                         let code, output =
                             run python [
