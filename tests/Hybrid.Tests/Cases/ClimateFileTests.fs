@@ -17,20 +17,21 @@ open Hybrid.NetCdf
 open Hybrid.Models.Cases
 open Hybrid.TensorArithmetic
 
-/// Tiny settings: truth on 32² (SSP-RK3, Δt = 0.02, ν = 2e-3) spun up for 1 time unit, 10 saved intervals in
-/// distribution (4 training, 2 validation, the rest test) and 4 out of it; models on 16² (ν = 8e-3), leads 1 and 2,
-/// 4 × 4 regions. The physics is all these tests run.
+/// Tiny settings: truth on 32² (SSP-RK3, Δt = 0.04, ν = 2e-3) spun up for 0.5 time units, saved every 0.25: 10
+/// saved intervals in distribution (4 training, 2 validation, the rest test) and 4 out of it; models on 16²
+/// (ν = 8e-3), leads 1 and 2, 4 × 4 regions. The physics is all these tests run.
 let private settings = {
     Climate.quick with
         Truth = {
             Climate.quick.Truth with
                 Cells = 32
                 Nu = 2e-3
-                Dt = 0.02
+                Dt = 0.04
                 ModelCells = 16
-                SpinUp = 1.0
+                SpinUp = 0.5
+                SaveEvery = 0.25
                 Intervals = 10
-                OodAdjust = 0.5
+                OodAdjust = 0.25
                 OodIntervals = 4
         }
         ModelNu = 8e-3
@@ -296,7 +297,7 @@ let tests =
 
         test "a truth file with unevenly spaced times is refused at the save that is off" {
             refused
-                (mapValues "time" (fun t -> setAt 5 (t[5] + 0.1) t))
+                (mapValues "time" (fun t -> setAt 5 (t[5] + 0.05) t))
                 settings.Truth
                 ClimateTruthFile.InDistribution
                 [ "'time' is unevenly spaced"; "save 5" ]
@@ -308,9 +309,9 @@ let tests =
                 "OodIntervals = 4"
             ]
 
-            refused id { settings.Truth with SaveEvery = 0.25 } ClimateTruthFile.InDistribution [
-                "'time' is spaced by 0.5"
-                "SaveEvery = 0.5"
+            refused id { settings.Truth with SaveEvery = 0.5 } ClimateTruthFile.InDistribution [
+                "'time' is spaced by 0.25"
+                "SaveEvery = 0.25"
             ]
         }
 
