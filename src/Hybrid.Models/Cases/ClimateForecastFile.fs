@@ -75,7 +75,8 @@ let write
     let regionCentres = Array.init r (fun i -> (float i + 0.5) * region)
 
     let bounds =
-        Array.init r (fun i -> [| float i * region; float (i + 1) * region |]) |> Array.concat
+        Array.init r (fun i -> [| float i * region; float (i + 1) * region |])
+        |> Array.concat
 
     let fieldVariable (name: string) (t: torch.Tensor) (attributes: (string * AttributeValue) list) : Variable = {
         Name = name
@@ -141,7 +142,11 @@ let write
                 centres
         )
         |> Dataset.withVariable (
-            coordinate "x" (Some "X") "zonal coordinate, non-dimensional: cell centres of the periodic domain [0, 2π)" centres
+            coordinate
+                "x"
+                (Some "X")
+                "zonal coordinate, non-dimensional: cell centres of the periodic domain [0, 2π)"
+                centres
         )
         |> withVariables (regionAxis "region_y" "Y" "meridional")
         |> withVariables (regionAxis "region_x" "X" "zonal")
@@ -157,8 +162,7 @@ let write
         |> Dataset.withVariable (
             fieldVariable "P" (forecast[2]) [
                 "long_name",
-                Text
-                    "forecast accumulated precipitation P (non-dimensional; it starts from the truth's P at the start)"
+                Text "forecast accumulated precipitation P (non-dimensional; it starts from the truth's P at the start)"
             ]
         )
         |> Dataset.withVariable {

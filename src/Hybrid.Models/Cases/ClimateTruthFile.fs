@@ -103,11 +103,7 @@ let private dataset (s: ClimateTruth.Settings) (kind: RunKind) (run: ClimateTrut
         Name = name
         Dimensions = [ name ]
         Data = Float64 values
-        Attributes = [
-            "units", Text "1"
-            "axis", Text axisName
-            "long_name", Text longName
-        ]
+        Attributes = [ "units", Text "1"; "axis", Text axisName; "long_name", Text longName ]
     }
 
     let field (name: string) (index: int) (attributes: (string * AttributeValue) list) : Variable = {
@@ -127,7 +123,11 @@ let private dataset (s: ClimateTruth.Settings) (kind: RunKind) (run: ClimateTrut
     |> Dataset.withDimension names.Y n
     |> Dataset.withDimension names.X n
     |> Dataset.withVariable (
-        axis names.Time "T" "time in the model's non-dimensional time units (one unit is about one eddy turnover)" run.Times
+        axis
+            names.Time
+            "T"
+            "time in the model's non-dimensional time units (one unit is about one eddy turnover)"
+            run.Times
     )
     |> Dataset.withVariable (
         axis
@@ -285,7 +285,7 @@ let private fieldTensor
     let lengths = v.Dimensions |> List.map length |> Array.ofList
     // Strides of the file's C order, picked out for time, x and y.
     let strides =
-        Array.init lengths.Length (fun k -> Array.fold ( * ) 1 (lengths[k + 1 ..]))
+        Array.init lengths.Length (fun k -> Array.fold (*) 1 (lengths[k + 1 ..]))
 
     let stride d =
         strides[List.findIndex ((=) d) v.Dimensions]
@@ -309,9 +309,7 @@ let private fieldTensor
             $"variable '{name}' ({what}) has {count} missing or non-finite values, the first at {n.Time} index {k / (cells * cells)}, {n.X} index {k / cells % cells}, {n.Y} index {k % cells}. The models start from and are scored against every cell: fill the gaps (xarray: ds[\"{name}\"].interpolate_na(...)) or cut the affected saves."
     | None -> ()
 
-    torch
-        .tensor(out, dtype = dtype, device = Engine.torchDevice ())
-        .reshape (int64 saves, 1L, int64 cells, int64 cells)
+    torch.tensor(out, dtype = dtype, device = Engine.torchDevice ()).reshape (int64 saves, 1L, int64 cells, int64 cells)
 
 /// Reads run `kind` of the truth from the NetCDF file `path` (classic or NetCDF-4, Hybrid's or another code's) with
 /// the dimension and variable names `n`, and checks it against the truth settings `s`:

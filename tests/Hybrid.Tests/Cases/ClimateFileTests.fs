@@ -216,7 +216,8 @@ let tests =
                         Expect.equal (code, output.Trim()) (0, "ok") $"climate_files.py check-truth ({name})"))
         }
 
-        test "the case scores from a truth xarray wrote (NetCDF-4, float64, its own names and order) as from the generated one" {
+        test
+            "the case scores from a truth xarray wrote (NetCDF-4, float64, its own names and order) as from the generated one" {
             withPython (fun python ->
                 inFolder (fun folder ->
                     let main, ood = written folder
@@ -296,18 +297,14 @@ let tests =
         }
 
         test "a truth file with unevenly spaced times is refused at the save that is off" {
-            refused
-                (mapValues "time" (fun t -> setAt 5 (t[5] + 0.05) t))
-                settings.Truth
-                ClimateTruthFile.InDistribution
-                [ "'time' is unevenly spaced"; "save 5" ]
+            refused (mapValues "time" (fun t -> setAt 5 (t[5] + 0.05) t)) settings.Truth ClimateTruthFile.InDistribution [
+                "'time' is unevenly spaced"
+                "save 5"
+            ]
         }
 
         test "a truth file with another number of saves or save interval is refused with the setting to change" {
-            refused id settings.Truth ClimateTruthFile.OutOfDistribution [
-                "'time' has 11 saves"
-                "OodIntervals = 4"
-            ]
+            refused id settings.Truth ClimateTruthFile.OutOfDistribution [ "'time' has 11 saves"; "OodIntervals = 4" ]
 
             refused id { settings.Truth with SaveEvery = 0.5 } ClimateTruthFile.InDistribution [
                 "'time' is spaced by 0.25"
@@ -350,17 +347,16 @@ let tests =
                 let n = settings.Truth.ModelCells
                 let r = settings.Regions
                 let leads = intervals + 1
-                let values name = Dataset.variable name file |> Variable.values
+
+                let values name =
+                    Dataset.variable name file |> Variable.values
 
                 Expect.equal
                     (Dataset.variable "start_index" file).Data
                     (VariableData.Int32 starts)
                     "start indices into the truth's time"
 
-                Expect.equal
-                    (values "lead")
-                    (Array.init leads (fun k -> float k * settings.Truth.SaveEvery))
-                    "leads"
+                Expect.equal (values "lead") (Array.init leads (fun k -> float k * settings.Truth.SaveEvery)) "leads"
 
                 let omega, p, precipitation = values "omega", values "P", values "precipitation"
                 let truthOmega = d.Truth.Main.Fields[0]
