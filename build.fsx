@@ -193,11 +193,11 @@ let version =
 let packedProjects = [
     "src/Hybrid.Dsl/Hybrid.Dsl.fsproj"
     "src/Hybrid.Core/Hybrid.Core.fsproj"
+    "src/Hybrid.NetCdf/Hybrid.NetCdf.fsproj"
     "src/Hybrid.Models/Hybrid.Models.fsproj"
     "src/Hybrid.Charts/Hybrid.Charts.fsproj"
     "src/Hybrid.CSharp/Hybrid.CSharp.csproj"
     "src/Hybrid.Interactive/Hybrid.Interactive.fsproj"
-    "src/Hybrid.NetCdf/Hybrid.NetCdf.fsproj"
 ]
 
 /// Hybrid.Charts is in the Charts Paket group: Plotly.NET 6 needs FSharp.Core 10.1.403, so that package alone

@@ -71,6 +71,7 @@ let main argv =
         Cases.Lorenz96Tests.tests
         Cases.TumourTests.tests
         Cases.ClimateTests.tests
+        Cases.ClimateFileTests.tests
         Report.StatisticsTests.tests
         Report.ModelTableTests.tests
         Report.AblationTableTests.tests

@@ -31,6 +31,9 @@ open Hybrid.Models.Common
 type Settings = {
     /// How the truth is made (fine grid, scheme, spin-up, splits' length, out-of-distribution run).
     Truth: ClimateTruth.Settings
+    /// Where the truth comes from: generated from `Truth` (the default), or read from NetCDF files (Hybrid's own or
+    /// another code's, `ClimateTruthSource.Files`), checked against `Truth`'s grid, save interval and run lengths.
+    TruthSource: ClimateTruthSource.Source
     /// Viscosity ν of the models' coarse grid.
     ModelNu: float
     /// Time step of the models (Heun).
@@ -88,6 +91,7 @@ let quick = {
         OodIntervals = 12
         Dtype = torch.ScalarType.Float32
     }
+    TruthSource = ClimateTruthSource.Generated
     ModelNu = 2e-3
     ModelDt = 0.05
     TrainIntervals = 24
@@ -143,9 +147,9 @@ type Data = {
     Scales: float[]
 }
 
-/// Splits the truth of `s` (generated or taken from the cache).
+/// Splits the truth of `s` (generated or taken from the cache, or read from files: `s.TruthSource`).
 let data (s: Settings) : Data =
-    let truth = ClimateTruth.generate s.Truth
+    let truth = ClimateTruthSource.load s.TruthSource s.Truth
     let maxLead = List.max s.Leads
     let horizon = s.Horizon.Max
     let trainEnd = s.TrainIntervals

@@ -46,6 +46,12 @@ type Fitted = {
 let private cache = Dictionary<Settings, Fitted>()
 
 let private train (s: Settings) (d: Data) : Fitted =
+    if d.Truth.Tendencies.Length = 0 then
+        raise (
+            HybridException
+                "Climate a-priori hybrid: its sub-grid targets need the fine model's coarse-grained tendencies, which a truth read from files does not have (TruthSource = Files). Use the generated truth (TruthSource = Generated), or leave the a-priori hybrid out of the models run on files."
+        )
+
     let sim = compile s s.Hidden
     let net, weights = zeroedClosure sim
     let physics = compile s []
