@@ -78,8 +78,8 @@ module Spectra =
         if isNull fields || fields.Length = 0 then
             raise (HybridException "Spectra.ofArrays: no fields; give at least one n × m vorticity field.")
 
-        let n = Array2D.length1 fields[0]
-        let m = Array2D.length2 fields[0]
+        let n = Array2D.length1 (fields[0])
+        let m = Array2D.length2 (fields[0])
 
         for f in fields do
             if Array2D.length1 f <> n || Array2D.length2 f <> m then
@@ -131,8 +131,8 @@ module Spectra =
 
         use _ = torch.no_grad ()
         let shape = omega.shape
-        let n = int shape[shape.Length - 2]
-        let m = int shape[shape.Length - 1]
+        let n = int (shape[shape.Length - 2])
+        let m = int (shape[shape.Length - 1])
 
         let values =
             omega.detach().to_type(torch.ScalarType.Float64).contiguous().reshape(-1L).data<float>().ToArray()

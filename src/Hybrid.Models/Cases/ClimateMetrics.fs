@@ -131,8 +131,8 @@ let scores (s: Climate.Settings) (forecast: torch.Tensor[]) (target: torch.Tenso
 
     {
         Leads = leads
-        Omega = leads |> Array.map (fun l -> mse (at forecast[0] l) (at target[0] l))
-        Q = leads |> Array.map (fun l -> mse (at forecast[1] l) (at target[1] l))
+        Omega = leads |> Array.map (fun l -> mse (at (forecast[0]) l) (at (target[0]) l))
+        Q = leads |> Array.map (fun l -> mse (at (forecast[1]) l) (at (target[1]) l))
         Precipitation = leads |> Array.map (fun l -> mse (regionalAt s forecast l) (regionalAt s target l))
         TotalPrecipitation =
             leads
@@ -154,12 +154,12 @@ let private nanSpectrum (n: int) : Spectrum =
 /// exceeds `limit`.
 let freeRun (s: Climate.Settings) (limit: float) (states: torch.Tensor[]) : FreeRun =
     use _ = torch.no_grad ()
-    let saves = int states[0].shape[0]
+    let saves = int (states[0].shape[0])
     let t = saves - 1
-    let n = int states[0].shape[3]
+    let n = int (states[0].shape[3])
     let cells = n * n
-    let omega = values states[0]
-    let p = values states[2]
+    let omega = values (states[0])
+    let p = values (states[2])
     let dt = s.Truth.SaveEvery
 
     let blowUp =
@@ -239,7 +239,7 @@ let residual (s: Climate.Settings) (physics: Climate.Trained) (states: torch.Ten
 /// [T + 1; 1; n; n].
 let truthSpan (s: Climate.Settings) (d: Climate.Data) : torch.Tensor[] =
     d.Truth.Main.Fields
-    |> Array.map (fun v -> v.narrow (0L, int64 d.TestStarts[0], int64 (s.FreeRunIntervals + 1)))
+    |> Array.map (fun v -> v.narrow (0L, int64 (d.TestStarts[0]), int64 (s.FreeRunIntervals + 1)))
 
 /// The blow-up threshold of the free runs: `BlowUpFactor` × the truth's largest |ω| over their span.
 let blowUpLimit (s: Climate.Settings) (d: Climate.Data) : float =

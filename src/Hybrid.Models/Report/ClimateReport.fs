@@ -45,7 +45,7 @@ let interval (values: float[]) : string =
 
     match finite.Length with
     | 0 -> "not finite"
-    | 1 -> g3 finite[0] + note
+    | 1 -> g3 (finite[0]) + note
     | _ ->
         let i = Statistics.meanInterval 0.95 finite
         $"{g3 i.Estimate} [{g3 i.Lower}, {g3 i.Upper}]{note}"
@@ -78,8 +78,8 @@ let comparison (hybrid: float[]) (other: float[]) : (Statistics.Interval * Stati
 
     let n = min hybrid.Length other.Length
 
-    if n >= 2 && usable hybrid[.. n - 1] && usable other[.. n - 1] then
-        let r = Statistics.errorRatio 0.95 hybrid[.. n - 1] other[.. n - 1]
+    if n >= 2 && usable (hybrid[.. n - 1]) && usable (other[.. n - 1]) then
+        let r = Statistics.errorRatio 0.95 (hybrid[.. n - 1]) (other[.. n - 1])
         Some(r, Statistics.verdict ClaimedReduction r)
     else
         None
@@ -157,10 +157,10 @@ let write
                             split
                             string lead
                             inv (float lead * saveEvery)
-                            inv sc.Omega[i]
-                            inv sc.Q[i]
-                            inv sc.Precipitation[i]
-                            inv sc.TotalPrecipitation[i]
+                            inv (sc.Omega[i])
+                            inv (sc.Q[i])
+                            inv (sc.Precipitation[i])
+                            inv (sc.TotalPrecipitation[i])
                         |]
     ]
 
@@ -229,7 +229,7 @@ let write
     Csv.write (Path.Combine(dir, "climate-spectra.csv")) [| "model"; "seed"; "k"; "energy"; "enstrophy" |] [
         let rows (name: string) (seed: int) (sp: Spectrum) = [
             for k in 0 .. sp.Wavenumbers.Length - 1 ->
-                [| name; string seed; inv sp.Wavenumbers[k]; inv sp.Energy[k]; inv sp.Enstrophy[k] |]
+                [| name; string seed; inv (sp.Wavenumbers[k]); inv (sp.Energy[k]); inv (sp.Enstrophy[k]) |]
         ]
 
         yield! rows "truth" 0 truth.Free.Spectrum
@@ -241,13 +241,13 @@ let write
 
     Csv.write (Path.Combine(dir, "climate-precipitation-maps.csv")) [| "model"; "seed"; "x"; "y"; "rate" |] [
         let rows (name: string) (seed: int) (map: float[]) = [
-            for c in 0 .. map.Length - 1 -> [| name; string seed; string (c / n); string (c % n); inv map[c] |]
+            for c in 0 .. map.Length - 1 -> [| name; string seed; string (c / n); string (c % n); inv (map[c]) |]
         ]
 
         yield! rows "truth" 0 truth.Free.MeanMap
 
         for name, es in models do
-            yield! rows name es[0].Seed es[0].Free.MeanMap
+            yield! rows name (es[0].Seed) (es[0].Free.MeanMap)
     ]
 
     // Figures: precipitation maps, spectra, error against lead.
@@ -267,13 +267,13 @@ let write
             "precipitation per unit area and time"
             (Array.append
                 [| panel "truth (coarse-grained)" truth.Free.MeanMap |]
-                (models |> Array.mapi (fun i (name, es) -> panel $"{i + 1}. {name}" es[0].Free.MeanMap)))
+                (models |> Array.mapi (fun i (name, es) -> panel $"{i + 1}. {name}" (es[0].Free.MeanMap))))
 
     let logSpectrum (sp: Spectrum) =
         [|
             for k in 1 .. sp.Wavenumbers.Length - 1 do
                 if sp.Energy[k] > 0.0 then
-                    sp.Wavenumbers[k], log10 sp.Energy[k]
+                    sp.Wavenumbers[k], log10 (sp.Energy[k])
         |]
 
     let meanSpectrum (es: ClimateMetrics.Evaluation[]) : Spectrum option =
@@ -423,9 +423,10 @@ let write
             let sorted = regions |> Array.indexed |> Array.sortBy snd
             let worst, highest = sorted[sorted.Length - 1]
             let wx, wy = worst / s.Regions, worst % s.Regions
+            let lowest, median = snd (sorted[0]), snd (sorted[sorted.Length / 2])
 
             add
-                $"| {name} | {split} | {g3 (snd sorted[0])} | {g3 (snd sorted[sorted.Length / 2])} | {g3 highest} ({wx}, {wy}) |"
+                $"| {name} | {split} | {g3 lowest} | {g3 median} | {g3 highest} ({wx}, {wy}) |"
 
     add ""
 
@@ -523,9 +524,9 @@ let write
                 hybridName
                 (hs |> Array.map (fun e -> e.Ood.Precipitation[last]))
                 pureMl
-        | None -> Claims.notTested Case Claims.outcomes[0] "no a-posteriori hybrid in this run"
-        Claims.notTested Case Claims.outcomes[1] "the climate case has no data-efficiency runs yet"
-        Claims.notTested Case Claims.outcomes[2] "the closure is the only unknown: no scientific parameter is fitted"
+        | None -> Claims.notTested Case (Claims.outcomes[0]) "no a-posteriori hybrid in this run"
+        Claims.notTested Case (Claims.outcomes[1]) "the climate case has no data-efficiency runs yet"
+        Claims.notTested Case (Claims.outcomes[2]) "the closure is the only unknown: no scientific parameter is fitted"
         yield! Claims.calibrated Case hybridCalibration
     |]
 

@@ -30,13 +30,13 @@ let tests =
 
             let s = Spectra.ofArrays [| omega |]
             Expect.equal s.Wavenumbers.Length 24 "shells 0 … round(√2 · 16) = 23"
-            Expect.equal s.Wavenumbers[5] 5.0 "the wavenumber of shell 5"
+            Expect.equal (s.Wavenumbers[5]) 5.0 "the wavenumber of shell 5"
             // A cosine of amplitude a has two coefficients ±k of a/2: Σ|ω̂|² = a²/2, Z = ½ of that.
-            close "Z(1): the (0, 1) and (1, 1) modes" ((b * b + c * c) / 4.0) s.Enstrophy[1]
-            close "Z(5): the (3, 4) mode" (a * a / 4.0) s.Enstrophy[5]
+            close "Z(1): the (0, 1) and (1, 1) modes" ((b * b + c * c) / 4.0) (s.Enstrophy[1])
+            close "Z(5): the (3, 4) mode" (a * a / 4.0) (s.Enstrophy[5])
             // E uses each wavevector's own |k|²: 1 for (0, 1), 2 for (1, 1); Z(1)/1² would be (b² + c²)/4.
-            close "E(1)" (b * b / 4.0 + c * c / 8.0) s.Energy[1]
-            close "E(5)" (a * a / 100.0) s.Energy[5]
+            close "E(1)" (b * b / 4.0 + c * c / 8.0) (s.Energy[1])
+            close "E(5)" (a * a / 100.0) (s.Energy[5])
 
             for k in 0 .. s.Wavenumbers.Length - 1 do
                 if k <> 1 && k <> 5 then
@@ -51,7 +51,7 @@ let tests =
             let meanSquare = (omega |> Seq.cast<float> |> Seq.sumBy (fun v -> v * v)) / float (24 * 24)
             close "Σ Z" (0.5 * meanSquare) (Array.sum s.Enstrophy)
             // The energy of the mean (k = 0) is not defined: shell 0 holds none.
-            Expect.equal s.Energy[0] 0.0 "E(0)"
+            Expect.equal (s.Energy[0]) 0.0 "E(0)"
         }
 
         test "a tensor of fields [B; n; n] gives the average of their spectra" {
@@ -66,9 +66,9 @@ let tests =
                 )
 
             let s = Spectra.ofTensor t
-            close "Z(2): half of the first field's 1/4" 0.125 s.Enstrophy[2]
-            close "Z(3): half of the second field's 9/4" 1.125 s.Enstrophy[3]
-            close "E(3)" (1.125 / 9.0) s.Energy[3]
+            close "Z(2): half of the first field's 1/4" 0.125 (s.Enstrophy[2])
+            close "Z(3): half of the second field's 9/4" 1.125 (s.Enstrophy[3])
+            close "E(3)" (1.125 / 9.0) (s.Energy[3])
         }
 
         test "fields of different shapes and non-finite values are refused by name" {

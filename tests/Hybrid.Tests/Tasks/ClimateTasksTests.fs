@@ -116,7 +116,7 @@ let tests =
                 |> List.filter (fun e -> e.Name = Climate.physics.Name)
 
             Expect.equal seeds.Length 2 "the physics at both seeds"
-            Expect.equal (numbers seeds[1] |> Array.map bits) (numbers seeds[0] |> Array.map bits) "the same numbers at every seed"
+            Expect.equal (numbers (seeds[1]) |> Array.map bits) (numbers (seeds[0]) |> Array.map bits) "the same numbers at every seed"
         }
 
         test "the section from the tiny tasks: markdown, files, the claim per comparison, claims and calibration" {
