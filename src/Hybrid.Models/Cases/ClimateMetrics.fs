@@ -244,7 +244,8 @@ let truthSpan (s: Climate.Settings) (d: Climate.Data) : torch.Tensor[] =
 /// The blow-up threshold of the free runs: `BlowUpFactor` × the truth's largest |ω| over their span.
 let blowUpLimit (s: Climate.Settings) (d: Climate.Data) : float =
     use _ = torch.no_grad ()
-    BlowUpFactor * ((truthSpan s d)[0].abs().max().ToDouble())
+    let omega = (truthSpan s d)[0]
+    BlowUpFactor * omega.abs().max().ToDouble()
 
 /// The truth's reference values: its statistics over the free runs' span, the physics residual of its test windows
 /// under `physics` (the coarse physics), and its generation time.

@@ -105,8 +105,8 @@ let calibration (models: (string * ClimateMetrics.Evaluation[])[]) : CaseUncerta
     |> Array.filter (fun (_, es) -> es.Length >= 2 && es |> Array.forall finite)
     |> Array.map (fun (name, es) -> {
         CaseUncertainty.CandidateOutputs.Name = name
-        Members = es |> Array.map (fun e -> e.Uncertainty)
-        Dropout = None
+        CaseUncertainty.CandidateOutputs.Members = es |> Array.map (fun e -> e.Uncertainty)
+        CaseUncertainty.CandidateOutputs.Dropout = None
     })
     |> CaseUncertainty.combine CaseUncertainty.defaults (Some CaseUncertainty.Validation)
 

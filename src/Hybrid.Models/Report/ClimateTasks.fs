@@ -73,13 +73,14 @@ let runModel (key: string) (name: string) (seed: int) : ClimateMetrics.Evaluatio
 /// "omega_mse:lead<l>", "q_mse:lead<l>", "precipitation_mse:lead<l>", "total_precipitation_mse:lead<l>", then
 /// "precipitation_mse:region<r>" at the longest lead.
 let private scoreRows (row: string -> string -> float -> ResultRow) (split: string) (sc: ClimateMetrics.SplitScores) = [|
-    row split "mse" sc.Precipitation[sc.Precipitation.Length - 1]
+    yield row split "mse" (sc.Precipitation[sc.Precipitation.Length - 1])
     for i, lead in Array.indexed sc.Leads do
-        row split $"omega_mse:lead{lead}" sc.Omega[i]
-        row split $"q_mse:lead{lead}" sc.Q[i]
-        row split $"precipitation_mse:lead{lead}" sc.Precipitation[i]
-        row split $"total_precipitation_mse:lead{lead}" sc.TotalPrecipitation[i]
-    for r, v in Array.indexed sc.PerRegion -> row split $"precipitation_mse:region{r}" v
+        yield row split $"omega_mse:lead{lead}" (sc.Omega[i])
+        yield row split $"q_mse:lead{lead}" (sc.Q[i])
+        yield row split $"precipitation_mse:lead{lead}" (sc.Precipitation[i])
+        yield row split $"total_precipitation_mse:lead{lead}" (sc.TotalPrecipitation[i])
+    for r, v in Array.indexed sc.PerRegion do
+        yield row split $"precipitation_mse:region{r}" v
 |]
 
 /// The scores back from `scoreRows` (`value split metric` finds a number).

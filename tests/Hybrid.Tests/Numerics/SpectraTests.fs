@@ -58,12 +58,10 @@ let tests =
             let f1 = field 16 (fun x _ -> cos (2.0 * x))
             let f2 = field 16 (fun _ y -> 3.0 * sin (3.0 * y))
 
-            let t =
-                torch.tensor (
-                    Array.append (f1 |> Seq.cast<float> |> Array.ofSeq) (f2 |> Seq.cast<float> |> Array.ofSeq),
-                    [| 2L; 16L; 16L |],
-                    dtype = torch.ScalarType.Float64
-                )
+            let flat =
+                Array.append (f1 |> Seq.cast<float> |> Array.ofSeq) (f2 |> Seq.cast<float> |> Array.ofSeq)
+
+            let t = torch.tensor(flat, dtype = torch.ScalarType.Float64).reshape (2L, 16L, 16L)
 
             let s = Spectra.ofTensor t
             close "Z(2): half of the first field's 1/4" 0.125 (s.Enstrophy[2])
