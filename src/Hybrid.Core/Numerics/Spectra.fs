@@ -31,7 +31,7 @@ module Spectra =
 
         let twiddles (len: int) =
             Array.init len (fun p -> cos (2.0 * Math.PI * float p / float len)),
-            Array.init len (fun p -> -sin (2.0 * Math.PI * float p / float len))
+            Array.init len (fun p -> -sin(2.0 * Math.PI * float p / float len))
 
         let cm, sm = twiddles m
         let cn, sn = twiddles n
@@ -91,10 +91,12 @@ module Spectra =
             f
             |> Array2D.iter (fun v ->
                 if not (Double.IsFinite v) then
-                    raise (HybridException $"Spectra.ofArrays: the value {v} is not finite; a spectrum needs finite fields."))
+                    raise (
+                        HybridException
+                            $"Spectra.ofArrays: the value {v} is not finite; a spectrum needs finite fields."
+                    ))
 
-        let largest =
-            int (Math.Round(sqrt (float ((n / 2) * (n / 2) + (m / 2) * (m / 2)))))
+        let largest = int (Math.Round(sqrt (float ((n / 2) * (n / 2) + (m / 2) * (m / 2)))))
 
         let enstrophy = Array.zeroCreate (largest + 1)
         let energy = Array.zeroCreate (largest + 1)

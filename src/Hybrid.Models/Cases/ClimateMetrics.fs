@@ -133,7 +133,9 @@ let scores (s: Climate.Settings) (forecast: torch.Tensor[]) (target: torch.Tenso
         Leads = leads
         Omega = leads |> Array.map (fun l -> mse (at (forecast[0]) l) (at (target[0]) l))
         Q = leads |> Array.map (fun l -> mse (at (forecast[1]) l) (at (target[1]) l))
-        Precipitation = leads |> Array.map (fun l -> mse (regionalAt s forecast l) (regionalAt s target l))
+        Precipitation =
+            leads
+            |> Array.map (fun l -> mse (regionalAt s forecast l) (regionalAt s target l))
         TotalPrecipitation =
             leads
             |> Array.map (fun l -> mse (total (regionalAt s forecast l)) (total (regionalAt s target l)))
@@ -204,11 +206,11 @@ let freeRun (s: Climate.Settings) (limit: float) (states: torch.Tensor[]) : Free
 
                     sum * area / dt))
 
-        let mean = Array.init (r * r) (fun region -> rates |> Array.averageBy (fun x -> x[region]))
+        let mean =
+            Array.init (r * r) (fun region -> rates |> Array.averageBy (fun x -> x[region]))
 
         let variance =
-            Array.init (r * r) (fun region ->
-                rates |> Array.averageBy (fun x -> (x[region] - mean[region]) ** 2.0))
+            Array.init (r * r) (fun region -> rates |> Array.averageBy (fun x -> (x[region] - mean[region]) ** 2.0))
 
         let quarter = max 1 (saves / 4)
 
@@ -287,7 +289,9 @@ let evaluate
     let testForecast, testTarget = windows main d.TestStarts
     let oodForecast, oodTarget = windows ood d.OodStarts
     let validationForecast, validationTarget = windows main d.ValidationStarts
-    let trainStarts = d.TrainStarts |> Array.filter (fun i -> i + lead <= s.TrainIntervals)
+
+    let trainStarts =
+        d.TrainStarts |> Array.filter (fun i -> i + lead <= s.TrainIntervals)
 
     if trainStarts.Length = 0 then
         raise (
@@ -297,15 +301,14 @@ let evaluate
 
     let trainForecast, trainTarget = windows main trainStarts
     let watch = Stopwatch.StartNew()
-    let free = m.Forecast (Climate.startStates main [| d.TestStarts[0] |]) s.FreeRunIntervals
+
+    let free =
+        m.Forecast (Climate.startStates main [| d.TestStarts[0] |]) s.FreeRunIntervals
+
     let freeSeconds = watch.Elapsed.TotalSeconds
     let regional states = values (regionalAt s states lead)
 
-    let predicted = [|
-        regional validationForecast
-        regional testForecast
-        regional oodForecast
-    |]
+    let predicted = [| regional validationForecast; regional testForecast; regional oodForecast |]
 
     {
         Evaluation.Name = m.Name

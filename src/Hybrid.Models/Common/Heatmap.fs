@@ -21,13 +21,7 @@ type Panel = {
 }
 
 /// The colour scale's stops (viridis, from low to high).
-let private stops = [|
-    68, 1, 84
-    59, 82, 139
-    33, 145, 140
-    94, 201, 98
-    253, 231, 37
-|]
+let private stops = [| 68, 1, 84; 59, 82, 139; 33, 145, 140; 94, 201, 98; 253, 231, 37 |]
 
 /// The colour (#rrggbb) of `v` on the scale lo … hi (clipped to it; the middle of the scale where lo = hi).
 let colour (lo: float) (hi: float) (v: float) : string =
@@ -56,7 +50,9 @@ let toSvg (title: string) (label: string) (panels: Panel[]) : string =
     let top = 46.0
     let left = 10.0
     let barWidth = 16.0
-    let finite = panels |> Array.collect (fun p -> p.Values) |> Array.filter Double.IsFinite
+
+    let finite =
+        panels |> Array.collect (fun p -> p.Values) |> Array.filter Double.IsFinite
 
     let lo, hi =
         if finite.Length = 0 then

@@ -59,8 +59,10 @@ let spectrumLogError (truth: Spectrum) (model: Spectrum) : float =
         for k in 1 .. min shells (model.Energy.Length - 1) do
             let t, m = truth.Energy[k], model.Energy[k]
 
-            if Double.IsNaN m then nan
-            elif t > 0.0 && m > 0.0 then abs (log10 (m / t))
+            if Double.IsNaN m then
+                nan
+            elif t > 0.0 && m > 0.0 then
+                abs (log10 (m / t))
     |]
 
     if logs.Length = 0 then nan else Array.average logs
@@ -229,7 +231,13 @@ let write
     Csv.write (Path.Combine(dir, "climate-spectra.csv")) [| "model"; "seed"; "k"; "energy"; "enstrophy" |] [
         let rows (name: string) (seed: int) (sp: Spectrum) = [
             for k in 0 .. sp.Wavenumbers.Length - 1 ->
-                [| name; string seed; inv (sp.Wavenumbers[k]); inv (sp.Energy[k]); inv (sp.Enstrophy[k]) |]
+                [|
+                    name
+                    string seed
+                    inv (sp.Wavenumbers[k])
+                    inv (sp.Energy[k])
+                    inv (sp.Enstrophy[k])
+                |]
         ]
 
         yield! rows "truth" 0 truth.Free.Spectrum
@@ -267,14 +275,14 @@ let write
             "precipitation per unit area and time"
             (Array.append
                 [| panel "truth (coarse-grained)" truth.Free.MeanMap |]
-                (models |> Array.mapi (fun i (name, es) -> panel $"{i + 1}. {name}" (es[0].Free.MeanMap))))
+                (models
+                 |> Array.mapi (fun i (name, es) -> panel $"{i + 1}. {name}" (es[0].Free.MeanMap))))
 
-    let logSpectrum (sp: Spectrum) =
-        [|
-            for k in 1 .. sp.Wavenumbers.Length - 1 do
-                if sp.Energy[k] > 0.0 then
-                    sp.Wavenumbers[k], log10 (sp.Energy[k])
-        |]
+    let logSpectrum (sp: Spectrum) = [|
+        for k in 1 .. sp.Wavenumbers.Length - 1 do
+            if sp.Energy[k] > 0.0 then
+                sp.Wavenumbers[k], log10 (sp.Energy[k])
+    |]
 
     let meanSpectrum (es: ClimateMetrics.Evaluation[]) : Spectrum option =
         match stable es with
@@ -284,15 +292,17 @@ let write
 
             Some {
                 first with
-                    Energy = Array.init first.Energy.Length (fun k -> ok |> Array.averageBy (fun e -> e.Free.Spectrum.Energy[k]))
+                    Energy =
+                        Array.init first.Energy.Length (fun k ->
+                            ok |> Array.averageBy (fun e -> e.Free.Spectrum.Energy[k]))
                     Enstrophy =
-                        Array.init first.Enstrophy.Length (fun k -> ok |> Array.averageBy (fun e -> e.Free.Spectrum.Enstrophy[k]))
+                        Array.init first.Enstrophy.Length (fun k ->
+                            ok |> Array.averageBy (fun e -> e.Free.Spectrum.Enstrophy[k]))
             }
 
     let spectra =
         LineChart.save dir "climate-spectra" {
-            Title =
-                $"Kinetic energy spectrum of the free runs' last quarter (mean over stable seeds; truth as dots)"
+            Title = $"Kinetic energy spectrum of the free runs' last quarter (mean over stable seeds; truth as dots)"
             XLabel = "wavenumber k"
             YLabel = "log10 E(k)"
             Observed = logSpectrum truth.Free.Spectrum
@@ -316,17 +326,21 @@ let write
                 |> Array.map (fun (name, es) ->
                     name,
                     leads
-                    |> Array.mapi (fun i lead -> float lead * saveEvery, meanOver es (fun e -> (pick e).Precipitation[i])))
+                    |> Array.mapi (fun i lead ->
+                        float lead * saveEvery, meanOver es (fun e -> (pick e).Precipitation[i])))
             Split = 0.0
         }
 
     let testChart = errorChart "climate-error-test" "test block" (fun e -> e.Test)
-    let oodChart = errorChart "climate-error-ood" "out of distribution (1.5 F0)" (fun e -> e.Ood)
+
+    let oodChart =
+        errorChart "climate-error-ood" "out of distribution (1.5 F0)" (fun e -> e.Ood)
 
     // The markdown.
     let md = StringBuilder()
     let add (line: string) = md.AppendLine line |> ignore
     let t = s.Truth
+
     let seeds =
         models
         |> Array.tryHead
@@ -337,6 +351,7 @@ let write
 
     let leadList =
         String.Join(", ", leads |> Array.map (fun l -> g3 (float l * saveEvery)))
+
     add "## Climate GCM-lite (twin experiment, flagship): a CNN sub-grid closure learned through the solver"
     add ""
 
@@ -344,7 +359,10 @@ let write
         $"Truth: a forced barotropic vorticity equation on a doubly periodic β-plane [0, 2π]² with a humidity q (limited flux advection, evaporation towards a warm-equator saturation q_sat(y), smooth condensation) and the accumulated precipitation P, on a fine grid of {t.Cells}² cells (SSP-RK3, Δt = {t.Dt:G3}, ν = {t.Nu:G3}), spun up for {t.SpinUp:G3} time units, saved every {saveEvery:G3} and block-averaged to the models' {n}² grid. Splits in time along one run: training {float s.TrainIntervals * saveEvery:G3} time units, validation {float s.ValidationIntervals * saveEvery:G3} (early stopping, recalibration), test the rest ({float (t.Intervals - s.TrainIntervals - s.ValidationIntervals) * saveEvery:G3}); out of distribution: a run with {t.OodForcingFactor:G3} × the forcing F0, branched from the spun-up state, {t.OodAdjust:G3} time units of adjustment, then {float t.OodIntervals * saveEvery:G3} of test. Every model runs on the coarse grid with Heun at Δt = {s.ModelDt:G3} and ν = {s.ModelNu:G3}: no model shares the truth's grid, scheme or step. Models with a network are trained on the same windows, objective (normalised MSE of ω, q and P over the rollout), budget ({s.Epochs} epochs of {s.Batch} windows, horizon growing from {s.Horizon.Start} to {s.Horizon.Max} saves) and early-stopping rule, each from {seeds.Length} seed(s) ({seedList}); models without randomness give the same numbers at every seed. Precipitation is regional: P(t0 + lead) − P(t0) summed over {s.Regions} × {s.Regions} blocks (times the cell area); errors are scored at leads {leadList} time units from every start of the test block and of the out-of-distribution run. Truth generation took {truth.Seconds:F1} s."
 
     add ""
-    add "The a-posteriori hybrid's model, as the DSL text it is compiled from (the coarse physics is the same without the `closure` line and the two `sgs` terms):"
+
+    add
+        "The a-posteriori hybrid's model, as the DSL text it is compiled from (the coarse physics is the same without the `closure` line and the two `sgs` terms):"
+
     add ""
     add "```text"
     add ((Climate.modelText s s.Hidden).TrimEnd())
@@ -375,7 +393,11 @@ let write
 
         add ""
 
-        for split, pick in [ "out of distribution", (fun (e: ClimateMetrics.Evaluation) -> e.Ood); "test", (fun e -> e.Test) ] do
+        for split, pick in
+            [
+                "out of distribution", (fun (e: ClimateMetrics.Evaluation) -> e.Ood)
+                "test", (fun e -> e.Test)
+            ] do
             for name, es in models do
                 if name <> hybridName then
                     let h = hs |> Array.map (fun e -> (pick e).Precipitation[last])
@@ -395,13 +417,19 @@ let write
 
         add ""
 
-    add "Field errors at each lead, mean over seeds (ω and q MSE against the coarse-grained truth; precipitation: regional MSE):"
+    add
+        "Field errors at each lead, mean over seeds (ω and q MSE against the coarse-grained truth; precipitation: regional MSE):"
+
     add ""
     add "| model | split | lead | ω MSE | q MSE | precipitation MSE |"
     add "|---|---|---:|---:|---:|---:|"
 
     for name, es in models do
-        for split, pick in [ "test", (fun (e: ClimateMetrics.Evaluation) -> e.Test); "out of distribution", (fun e -> e.Ood) ] do
+        for split, pick in
+            [
+                "test", (fun (e: ClimateMetrics.Evaluation) -> e.Test)
+                "out of distribution", (fun e -> e.Ood)
+            ] do
             for i, lead in Array.indexed leads do
                 add
                     $"| {name} | {split} | {g3 (float lead * saveEvery)} | {g3 (meanOver es (fun e -> (pick e).Omega[i]))} | {g3 (meanOver es (fun e -> (pick e).Q[i]))} | {g3 (meanOver es (fun e -> (pick e).Precipitation[i]))} |"
@@ -416,7 +444,11 @@ let write
     add "|---|---|---:|---:|---:|"
 
     for name, es in models do
-        for split, pick in [ "test", (fun (e: ClimateMetrics.Evaluation) -> e.Test); "out of distribution", (fun e -> e.Ood) ] do
+        for split, pick in
+            [
+                "test", (fun (e: ClimateMetrics.Evaluation) -> e.Test)
+                "out of distribution", (fun e -> e.Ood)
+            ] do
             let regions =
                 Array.init (s.Regions * s.Regions) (fun r -> meanOver es (fun e -> (pick e).PerRegion[r]))
 
@@ -425,8 +457,7 @@ let write
             let wx, wy = worst / s.Regions, worst % s.Regions
             let lowest, median = snd (sorted[0]), snd (sorted[sorted.Length / 2])
 
-            add
-                $"| {name} | {split} | {g3 lowest} | {g3 median} | {g3 highest} ({wx}, {wy}) |"
+            add $"| {name} | {split} | {g3 lowest} | {g3 median} | {g3 highest} ({wx}, {wy}) |"
 
     add ""
 
@@ -436,7 +467,10 @@ let write
         $"Free runs of {freeTime:G3} time units ({s.FreeRunIntervals} saves, {float s.FreeRunIntervals / float s.Horizon.Max:G3} × the largest training horizon) from the test block's start, against the truth over the same span. Unstable: ω not finite or |ω| above {ClimateMetrics.BlowUpFactor:G3} × the truth's largest. Precipitation rate: the domain integral per unit time; map RMSE: of the mean precipitation rate per cell against the truth's; regional variance: each region's precipitation rate's variance over the run's intervals, mean over regions; energy and enstrophy: Σ E(k) and Σ Z(k) of ω over the run's last quarter (`Spectra`: Z(k) = ½ Σ over the shell of |ω̂|², E(k) the same over |k|²); spectrum error: mean |log10 E/E_truth| over k = 1 … {n / 2}. Mean over the stable seeds:"
 
     add ""
-    add "| model | stable seeds | first blow-up | precipitation rate | map RMSE | regional variance | energy | enstrophy | spectrum error (decades) |"
+
+    add
+        "| model | stable seeds | first blow-up | precipitation rate | map RMSE | regional variance | energy | enstrophy | spectrum error (decades) |"
+
     add "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     let tf = truth.Free
 
@@ -454,7 +488,10 @@ let write
                 g3 (blown |> Array.map (fun e -> e.Free.BlowUp) |> Array.min)
 
         let mean (pick: ClimateMetrics.Evaluation -> float) =
-            if ok.Length = 0 then "—" else g3 (ok |> Array.averageBy pick)
+            if ok.Length = 0 then
+                "—"
+            else
+                g3 (ok |> Array.averageBy pick)
 
         add
             $"| {name} | {ok.Length} of {es.Length} | {first} | {mean (fun e -> Array.sum e.Free.RegionMean)} | {mean (fun e -> mapRmse e.Free.MeanMap tf.MeanMap)} | {mean (fun e -> Array.average e.Free.RegionVariance)} | {mean (fun e -> Array.sum e.Free.Spectrum.Energy)} | {mean (fun e -> Array.sum e.Free.Spectrum.Enstrophy)} | {mean (fun e -> spectrumLogError tf.Spectrum e.Free.Spectrum)} |"
@@ -480,8 +517,7 @@ let write
     | Some(_, hs) ->
         let ratio = meanOver hs (fun e -> e.InferenceSecondsPerTime) / truth.SecondsPerTime
 
-        let word =
-            if ratio <= 0.1 then "holds" else "fails"
+        let word = if ratio <= 0.1 then "holds" else "fails"
 
         add
             $"- The issue's cost goal (the coarse hybrid at most 1/10 of the truth's cost per simulated time unit) {word} here: {ratio:F3} of it. Both are measured in the same process and thread count; the truth also pays for its fine grid's spin-up and the out-of-distribution run, counted in its simulated time."
@@ -492,7 +528,12 @@ let write
 
         if ok.Length < es.Length then
             add
-                $"- {name}: {es.Length - ok.Length} of {es.Length} free runs blew up (first at {g3 (es |> Array.map (fun e -> e.Free.BlowUp) |> Array.filter (not << Double.IsNaN) |> Array.min)} time units)."
+                $"- {name}: {es.Length - ok.Length} of {es.Length} free runs blew up (first at {g3 (
+                                                                                                    es
+                                                                                                    |> Array.map (fun e -> e.Free.BlowUp)
+                                                                                                    |> Array.filter (not << Double.IsNaN)
+                                                                                                    |> Array.min
+                                                                                                )} time units)."
 
     add ""
     add $"{maps}"

@@ -84,14 +84,20 @@ let private scoreRows (row: string -> string -> float -> ResultRow) (split: stri
 |]
 
 /// The scores back from `scoreRows` (`value split metric` finds a number).
-let private scoresOf (leads: int[]) (regions: int) (value: string -> string -> float) (split: string) : ClimateMetrics.SplitScores = {
-    ClimateMetrics.SplitScores.Leads = leads
-    Omega = leads |> Array.map (fun l -> value split $"omega_mse:lead{l}")
-    Q = leads |> Array.map (fun l -> value split $"q_mse:lead{l}")
-    Precipitation = leads |> Array.map (fun l -> value split $"precipitation_mse:lead{l}")
-    TotalPrecipitation = leads |> Array.map (fun l -> value split $"total_precipitation_mse:lead{l}")
-    PerRegion = Array.init (regions * regions) (fun r -> value split $"precipitation_mse:region{r}")
-}
+let private scoresOf
+    (leads: int[])
+    (regions: int)
+    (value: string -> string -> float)
+    (split: string)
+    : ClimateMetrics.SplitScores =
+    {
+        ClimateMetrics.SplitScores.Leads = leads
+        Omega = leads |> Array.map (fun l -> value split $"omega_mse:lead{l}")
+        Q = leads |> Array.map (fun l -> value split $"q_mse:lead{l}")
+        Precipitation = leads |> Array.map (fun l -> value split $"precipitation_mse:lead{l}")
+        TotalPrecipitation = leads |> Array.map (fun l -> value split $"total_precipitation_mse:lead{l}")
+        PerRegion = Array.init (regions * regions) (fun r -> value split $"precipitation_mse:region{r}")
+    }
 
 /// A free run's series, each named "<prefix>:<kind>".
 let private freeSeries (prefix: string) (f: ClimateMetrics.FreeRun) : (string * float[])[] = [|
@@ -104,18 +110,24 @@ let private freeSeries (prefix: string) (f: ClimateMetrics.FreeRun) : (string * 
 |]
 
 /// The free run back from `freeSeries` (`series name` finds one) with its intervals and blow-up time.
-let private freeOf (series: string -> float[]) (prefix: string) (intervals: int) (blowUp: float) : ClimateMetrics.FreeRun = {
-    ClimateMetrics.FreeRun.Intervals = intervals
-    BlowUp = blowUp
-    MeanMap = series $"{prefix}:mean_map"
-    RegionMean = series $"{prefix}:region_mean"
-    RegionVariance = series $"{prefix}:region_variance"
-    Spectrum = {
-        Spectrum.Wavenumbers = series $"{prefix}:wavenumbers"
-        Energy = series $"{prefix}:energy"
-        Enstrophy = series $"{prefix}:enstrophy"
+let private freeOf
+    (series: string -> float[])
+    (prefix: string)
+    (intervals: int)
+    (blowUp: float)
+    : ClimateMetrics.FreeRun =
+    {
+        ClimateMetrics.FreeRun.Intervals = intervals
+        BlowUp = blowUp
+        MeanMap = series $"{prefix}:mean_map"
+        RegionMean = series $"{prefix}:region_mean"
+        RegionVariance = series $"{prefix}:region_variance"
+        Spectrum = {
+            Spectrum.Wavenumbers = series $"{prefix}:wavenumbers"
+            Energy = series $"{prefix}:energy"
+            Enstrophy = series $"{prefix}:enstrophy"
+        }
     }
-}
 
 /// The task result of one model and seed: its rows (case "climate", the model's name, the seed): the test ("test")
 /// and out-of-distribution ("ood") scores (`scoreRows`), "free" "blowup_time", and "" "physics_residual",
@@ -162,8 +174,13 @@ let toResult (task: TaskSpec) (e: ClimateMetrics.Evaluation, t: ClimateMetrics.T
 let ofResult (r: TaskResult) : ClimateMetrics.Evaluation * ClimateMetrics.TruthReference =
     let s = settings r.Task.Settings
     let name = r.Task.Model
-    let value split metric = ResultRow.value name split metric r.Rows
-    let truth split metric = ResultRow.value Truth split metric r.Rows
+
+    let value split metric =
+        ResultRow.value name split metric r.Rows
+
+    let truth split metric =
+        ResultRow.value Truth split metric r.Rows
+
     let series kind = TaskResult.series kind r
     let leads = Array.ofList s.Leads
 

@@ -48,7 +48,10 @@ let tests =
             let rng = Random 7
             let omega = Array2D.init 24 24 (fun _ _ -> rng.NextDouble() - 0.5)
             let s = Spectra.ofArrays [| omega |]
-            let meanSquare = (omega |> Seq.cast<float> |> Seq.sumBy (fun v -> v * v)) / float (24 * 24)
+
+            let meanSquare =
+                (omega |> Seq.cast<float> |> Seq.sumBy (fun v -> v * v)) / float (24 * 24)
+
             close "Σ Z" (0.5 * meanSquare) (Array.sum s.Enstrophy)
             // The energy of the mean (k = 0) is not defined: shell 0 holds none.
             Expect.equal (s.Energy[0]) 0.0 "E(0)"

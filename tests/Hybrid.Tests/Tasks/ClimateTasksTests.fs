@@ -45,7 +45,9 @@ let private numbers (e: ClimateMetrics.Evaluation) : float[] =
     ]
 
 let private folder () =
-    let dir = Path.Combine(Path.GetTempPath(), $"hybrid-climate-tasks-{Guid.NewGuid():N}")
+    let dir =
+        Path.Combine(Path.GetTempPath(), $"hybrid-climate-tasks-{Guid.NewGuid():N}")
+
     Directory.CreateDirectory dir |> ignore
     dir
 
@@ -69,13 +71,21 @@ let tests =
                 (ClimateTasks.experiment.Tasks "quick")
                 "the report plans them"
 
-            Expect.equal (List.head ReportTasks.report).Name ClimateTasks.Name "the flagship is the report's first section"
+            Expect.equal
+                (List.head ReportTasks.report).Name
+                ClimateTasks.Name
+                "the flagship is the report's first section"
         }
 
         test "a task's result through JSON gives back its numbers bit for bit" {
             let r = results.Value.Head
             let e, t = ClimateTasks.ofResult r
-            let again, truth = ClimateTasks.ofResult (TaskResult.ofJson "again" (TaskResult.toJson (ClimateTasks.toResult r.Task (e, t))))
+
+            let again, truth =
+                ClimateTasks.ofResult (
+                    TaskResult.ofJson "again" (TaskResult.toJson (ClimateTasks.toResult r.Task (e, t)))
+                )
+
             Expect.equal (numbers again |> Array.map bits) (numbers e |> Array.map bits) "the evaluation"
             Expect.equal (bits truth.PhysicsResidual) (bits t.PhysicsResidual) "the truth's residual"
             Expect.equal (truth.Free.MeanMap |> Array.map bits) (t.Free.MeanMap |> Array.map bits) "the truth's map"
@@ -116,7 +126,11 @@ let tests =
                 |> List.filter (fun e -> e.Name = Climate.physics.Name)
 
             Expect.equal seeds.Length 2 "the physics at both seeds"
-            Expect.equal (numbers (seeds[1]) |> Array.map bits) (numbers (seeds[0]) |> Array.map bits) "the same numbers at every seed"
+
+            Expect.equal
+                (numbers (seeds[1]) |> Array.map bits)
+                (numbers (seeds[0]) |> Array.map bits)
+                "the same numbers at every seed"
         }
 
         test "the section from the tiny tasks: markdown, files, the claim per comparison, claims and calibration" {
@@ -126,43 +140,56 @@ let tests =
                 let md = Experiment.assemble ClimateTasks.experiment dir "tiny" results.Value
                 Expect.stringStarts md "## Climate GCM-lite" "the section"
                 Expect.stringContains md "model climate" "the model's DSL text"
-                Expect.stringContains md $"- out of distribution: hybrid / {Climate.physics.Name}: " "the claim against the physics"
 
-                for file in [
-                    "climate-forecasts.csv"
-                    "climate-regions.csv"
-                    "climate-free-runs.csv"
-                    "climate-spectra.csv"
-                    "climate-precipitation-maps.csv"
-                    "climate-precipitation-maps.svg"
-                    "climate-spectra.svg"
-                    "climate-error-test.svg"
-                    "climate-error-ood.svg"
-                    "climate-claims.csv"
-                    "climate-calibration.csv"
-                    Experiment.resultsFile "climate"
-                ] do
+                Expect.stringContains
+                    md
+                    $"- out of distribution: hybrid / {Climate.physics.Name}: "
+                    "the claim against the physics"
+
+                for file in
+                    [
+                        "climate-forecasts.csv"
+                        "climate-regions.csv"
+                        "climate-free-runs.csv"
+                        "climate-spectra.csv"
+                        "climate-precipitation-maps.csv"
+                        "climate-precipitation-maps.svg"
+                        "climate-spectra.svg"
+                        "climate-error-test.svg"
+                        "climate-error-ood.svg"
+                        "climate-claims.csv"
+                        "climate-calibration.csv"
+                        Experiment.resultsFile "climate"
+                    ] do
                     Expect.isTrue (File.Exists(Path.Combine(dir, file))) $"{file} is written"
 
                 let cells = Claims.readAll dir
-                Expect.equal (cells |> Array.map (fun c -> c.Outcome) |> Array.distinct |> Array.sort) (Array.sort Claims.outcomes) "a cell per outcome"
+
+                Expect.equal
+                    (cells |> Array.map (fun c -> c.Outcome) |> Array.distinct |> Array.sort)
+                    (Array.sort Claims.outcomes)
+                    "a cell per outcome"
+
                 Expect.isTrue (cells |> Array.forall (fun c -> c.Case = "climate")) "of this case"
 
                 let rows = ResultRow.readCsv (Path.Combine(dir, Experiment.resultsFile "climate"))
 
                 for b in ClimateModels.all do
                     let ood =
-                        rows |> Array.filter (fun r -> r.Model = b.Name && r.Split = "ood" && r.Metric = "mse")
+                        rows
+                        |> Array.filter (fun r -> r.Model = b.Name && r.Split = "ood" && r.Metric = "mse")
 
                     Expect.equal ood.Length 2 $"{b.Name}: its OOD precipitation MSE per seed"
 
                     Expect.isTrue
-                        (rows |> Array.exists (fun r -> r.Model = $"{b.Name}|deep ensemble (M = 2)" && r.Metric = "ece"))
+                        (rows
+                         |> Array.exists (fun r -> r.Model = $"{b.Name}|deep ensemble (M = 2)" && r.Metric = "ece"))
                         $"{b.Name}: the calibration of its ensemble over seeds"
 
                 Expect.isTrue
                     (rows
-                     |> Array.exists (fun r -> r.Model = "truth" && r.Split = "free" && r.Metric = "map_rmse" && r.Value = 0.0))
+                     |> Array.exists (fun r ->
+                         r.Model = "truth" && r.Split = "free" && r.Metric = "map_rmse" && r.Value = 0.0))
                     "the truth's map against itself"
             finally
                 Directory.Delete(dir, true)
