@@ -29,6 +29,7 @@ let main argv =
         Numerics.OperatorTests.tests
         Numerics.ConvergenceTests.tests
         Numerics.AdvectionTests.tests
+        Numerics.SpectraTests.tests
         Numerics.RolloutTests.tests
         Numerics.RolloutArgumentsTests.tests
         Numerics.ParameterTests.tests
@@ -82,6 +83,7 @@ let main argv =
         Tasks.SweepFolderTests.tests
         Tasks.CaseTasksTests.tests
         Tasks.Lorenz96TasksTests.tests
+        Tasks.ClimateTasksTests.tests
         Tuning.TuningTests.tests
         Tuning.CaseTuningTests.tests
     ]

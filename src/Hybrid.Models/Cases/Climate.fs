@@ -64,6 +64,9 @@ type Settings = {
     Horizon: HorizonSchedule
     /// Early stopping on the validation block (its `Share` is not used: the block is `ValidationIntervals`).
     EarlyStopping: EarlyStopping.Rule
+    /// Saved intervals of the free runs, from the test block's start (at least 10 × the largest training horizon; the
+    /// in-distribution truth must reach that far: `Truth.Intervals` ≥ training + validation + this).
+    FreeRunIntervals: int
     /// Seed of the network's weights and the trainer.
     Seed: int
     /// libtorch intra-op threads during `run` (the previous count is restored afterwards).
@@ -72,9 +75,10 @@ type Settings = {
 
 /// Quick settings: truth on 128² (SSP-RK3, Δt = 0.01, ν = 5e-4), spun up for 20 time units, models on 32² (Heun,
 /// Δt = 0.05, ν = 2e-3, four times the truth's: the grid is four times coarser and ν scales like a grid Reynolds
-/// number), saves every 0.5; train 12 time units, validation 3, test 6; out of distribution 1.5 F0, 4 units of
-/// adjustment, 6 of test; 4 × 4 regions; 60 epochs of 4 windows at rate 1e-3 (3e-3 with the gradient norm clipped at 1
-/// blew the rollout up), gradient norm clipped at 0.1, horizon growing from 1 to 4 saves.
+/// number), saves every 0.5; train 12 time units, validation 3, test 20 (long enough for the free runs of 40 saves,
+/// 10 × the largest training horizon); out of distribution 1.5 F0, 4 units of adjustment, 6 of test; 4 × 4 regions; 60
+/// epochs of 4 windows at rate 1e-3 (3e-3 with the gradient norm clipped at 1 blew the rollout up), gradient norm
+/// clipped at 0.1, horizon growing from 1 to 4 saves.
 let quick = {
     Truth = {
         Physics = ClimateModel.reference
@@ -85,7 +89,7 @@ let quick = {
         ModelCells = 32
         SpinUp = 20.0
         SaveEvery = 0.5
-        Intervals = 42
+        Intervals = 70
         OodForcingFactor = 1.5
         OodAdjust = 4.0
         OodIntervals = 12
@@ -106,12 +110,13 @@ let quick = {
     Batch = 4
     Horizon = { Start = 1; Max = 4; GrowEvery = 15 }
     EarlyStopping = EarlyStopping.defaults
+    FreeRunIntervals = 40
     Seed = 1
     Threads = 1
 }
 
 /// Full settings: truth on 256² (Δt = 0.005, ν = 1.5e-4), models on 64² (Δt = 0.025, ν = 6e-4), 8 × 8 regions,
-/// longer training.
+/// longer training; free runs of 80 saves (10 × the horizon of 8), so an in-distribution run of 110 saves.
 let full = {
     quick with
         Truth = {
@@ -120,7 +125,9 @@ let full = {
                 Nu = 1.5e-4
                 Dt = 0.005
                 ModelCells = 64
+                Intervals = 110
         }
+        FreeRunIntervals = 80
         ModelNu = 6e-4
         ModelDt = 0.025
         Regions = 8
@@ -160,6 +167,12 @@ let data (s: Settings) : Data =
         raise (
             HybridException
                 $"Climate: {total} saved intervals leave no test block after {trainEnd} training and {s.ValidationIntervals} validation intervals at lead {maxLead}."
+        )
+
+    if validationEnd + s.FreeRunIntervals > total then
+        raise (
+            HybridException
+                $"Climate: {total} saved intervals hold no free run of {s.FreeRunIntervals} after {trainEnd} training and {s.ValidationIntervals} validation intervals; set Truth.Intervals to at least {validationEnd + s.FreeRunIntervals}."
         )
 
     let scales =
