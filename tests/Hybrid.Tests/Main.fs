@@ -49,6 +49,7 @@ let main argv =
         Kernels.DerivativeTests.tests
         Kernels.AdaptiveKernelTests.tests
         Training.UdeTests.tests
+        Training.ConvLstmTests.tests
         Training.FusionTests.tests
         Training.FusedRolloutTests.tests
         Training.TrainerTests.tests
@@ -71,6 +72,7 @@ let main argv =
         Cases.Lorenz96Tests.tests
         Cases.TumourTests.tests
         Cases.ClimateTests.tests
+        Cases.ClimateMlTests.tests
         Report.StatisticsTests.tests
         Report.ModelTableTests.tests
         Report.AblationTableTests.tests
