@@ -37,7 +37,7 @@ type ConvLstmCell
         inputs: int,
         hidden: int,
         kernel: int,
-        padding: Padding[],
+        padding: Hybrid.Training.Padding[],
         ?dtype: torch.ScalarType
     ) as this =
     inherit torch.nn.Module(name)
@@ -132,11 +132,12 @@ type ConvLstmCell
             )
 
         let expected = Array.append [| x.shape[0]; int64 hidden |] x.shape[2..]
+        let expectedText = String.Join(", ", expected)
 
         if state.Hidden.shape <> expected || state.Cell.shape <> expected then
             raise (
                 HybridException(
-                    $"ConvLstmCell '{name}': the state has shapes {shapeText state.Hidden} (h) and {shapeText state.Cell} (c), the input {shapeText x}; both must be [{String.Join(", ", expected)}] (use ZeroState for a first step)."
+                    $"ConvLstmCell '{name}': the state has shapes {shapeText state.Hidden} (h) and {shapeText state.Cell} (c), the input {shapeText x}; both must be [{expectedText}] (use ZeroState for a first step)."
                 )
             )
 

@@ -8,15 +8,15 @@ open TorchSharp
 module internal FieldPadding =
 
     /// TorchSharp's padding mode of a `Padding`.
-    let mode (p: Padding) =
+    let mode (p: Hybrid.Training.Padding) =
         match p with
-        | Padding.Periodic -> PaddingModes.Circular
-        | Padding.Zeros -> PaddingModes.Constant
-        | Padding.Replicate -> PaddingModes.Replicate
+        | Hybrid.Training.Padding.Periodic -> PaddingModes.Circular
+        | Hybrid.Training.Padding.Zeros -> PaddingModes.Constant
+        | Hybrid.Training.Padding.Replicate -> PaddingModes.Replicate
 
     /// `x` ([B; channels; spatial…], `padding.Length` spatial axes) padded by `half` cells on both sides of each
     /// spatial axis a with `padding[a]`; `x` itself when `half` is 0.
-    let pad (padding: Padding[]) (half: int64) (x: torch.Tensor) : torch.Tensor =
+    let pad (padding: Hybrid.Training.Padding[]) (half: int64) (x: torch.Tensor) : torch.Tensor =
         let dims = padding.Length
 
         if half = 0L then

@@ -74,8 +74,7 @@ let create (s: Climate.Settings) (d: Climate.Data) : Network =
             p.zero_ () |> ignore
 
         let bias =
-            ClimateUnroll.meanPrecipitationChange s d
-            / (ClimateUnroll.changeScales d)[2]
+            ClimateUnroll.meanPrecipitationChange s d / (ClimateUnroll.changeScales d)[2]
 
         use precipitation = ps[ps.Length - 1].narrow (0L, 2L, 1L)
         withScalar bias precipitation.fill_ |> ignore
@@ -84,7 +83,7 @@ let create (s: Climate.Settings) (d: Climate.Data) : Network =
 
 /// The modules of `net` (its cells and read-out), for the trainer and for counting weights.
 let modules (net: Network) : torch.nn.Module[] =
-    Array.append (net.Cells |> Array.map (fun c -> c :> torch.nn.Module)) [| net.Readout |]
+    Array.append (net.Cells |> Array.map (fun c -> c :> torch.nn.Module)) [| net.Readout :> torch.nn.Module |]
 
 /// The forecast of `net`: from states u0 (ω, q, P, each [B; n; n]) the states at 0 … `intervals` saves, each field
 /// [intervals + 1; B; n; n], one recurrent step per saved interval from zero hidden states.

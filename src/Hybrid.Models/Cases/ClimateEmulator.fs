@@ -19,6 +19,7 @@ module Hybrid.Models.Cases.ClimateEmulator
 open System.Globalization
 open TorchSharp
 open Hybrid
+open Hybrid.Numerics
 open Hybrid.Compiler
 open Hybrid.TensorArithmetic
 open Hybrid.Training

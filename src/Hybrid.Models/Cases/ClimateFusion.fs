@@ -19,6 +19,7 @@ module Hybrid.Models.Cases.ClimateFusion
 
 open TorchSharp
 open Hybrid
+open Hybrid.Numerics
 open Hybrid.Compiler
 open Hybrid.TensorArithmetic
 open Hybrid.Training
@@ -71,7 +72,10 @@ let create (mode: FusionMode) (s: Climate.Settings) (d: Climate.Data) : Fused =
 let forecast (s: Climate.Settings) (d: Climate.Data) (m: Fused) (u0: torch.Tensor[]) (intervals: int) : torch.Tensor[] =
     let scales = ClimateUnroll.changeScales d
     let one = ClimateUnroll.rolloutOptions s 1
-    let next (sim: Simulator) (u: torch.Tensor[]) = sim.Simulate(u, one).Values |> Array.map (fun v -> v[1L])
+
+    let next (sim: Simulator) (u: torch.Tensor[]) =
+        sim.Simulate(u, one).Values |> Array.map (fun v -> v[1L])
+
     let saves = Array.init u0.Length (fun _ -> ResizeArray<torch.Tensor>())
     let mutable u = u0
 

@@ -54,7 +54,10 @@ let tests =
             let change = climatology[2][1L] .- u0[2]
             Expect.isGreaterThan mean 0.0 "it rains in the training block"
             // Float32: the rate times Δt summed over 10 Heun steps and added to P of order 0.1–1.
-            Expect.isLessThan (gap change (withScalar mean (fun s -> torch.full_like (change, s)))) (1e-5 * (1.0 + u0[2].abs().max().ToDouble())) "the mean rain everywhere"
+            Expect.isLessThan
+                (gap change (withScalar mean (fun s -> torch.full_like (change, s))))
+                (1e-5 * (1.0 + u0[2].abs().max().ToDouble()))
+                "the mean rain everywhere"
 
             // Every output weight zero: nothing changes, at all, anywhere (no physics leaked in).
             let weights = Neural.parameters (snd sim.Modules[0])
@@ -75,8 +78,7 @@ let tests =
             let net = ClimateConvLstm.create settings d
             let emulatorCount = Neural.parameterCount (snd emulator.Modules[0])
 
-            let convLstmCount =
-                ClimateConvLstm.modules net |> Array.sumBy Neural.parameterCount
+            let convLstmCount = ClimateConvLstm.modules net |> Array.sumBy Neural.parameterCount
 
             printfn $"climate weights: CNN emulator {emulatorCount}, ConvLSTM {convLstmCount}"
             Expect.equal emulatorCount (int64 (ClimateEmulator.weightCount settings)) "the emulator's count formula"
@@ -104,7 +106,11 @@ let tests =
             Expect.equal (gap (forecast[1][3L]) (u0[1])) 0.0 "q is persistent"
             let mean = ClimateUnroll.meanPrecipitationChange settings d
             let change = forecast[2][3L] .- u0[2]
-            Expect.isLessThan (gap change (withScalar (3.0 * mean) (fun s -> torch.full_like (change, s)))) (1e-5 * (1.0 + u0[2].abs().max().ToDouble())) "three intervals of the mean rain"
+
+            Expect.isLessThan
+                (gap change (withScalar (3.0 * mean) (fun s -> torch.full_like (change, s))))
+                (1e-5 * (1.0 + u0[2].abs().max().ToDouble()))
+                "three intervals of the mean rain"
         }
 
         test "the fused model starts halfway between the physics and the emulator, with a scalar α or a gate" {
@@ -135,7 +141,12 @@ let tests =
         test "each new model trains: its loss falls by more than its noise, to finite forecasts" {
             let horizon1 = settings.Horizon.GrowEvery
 
-            for name in [ ClimateFusion.name (FusionMode.Scalar 0.5); ClimateEmulator.Name; ClimateConvLstm.Name ] do
+            for name in
+                [
+                    ClimateFusion.name (FusionMode.Scalar 0.5)
+                    ClimateEmulator.Name
+                    ClimateConvLstm.Name
+                ] do
                 let m = result name
                 // The first horizon's epochs (one window length, so comparable): the first and last k epochs.
                 let losses = m.TrainLosses[.. horizon1 - 1]
@@ -158,6 +169,8 @@ let tests =
                             $"{name}: finite {split} field errors at lead {lead}"
 
                     for lead, p in scores.Precipitation do
-                        Expect.isTrue (System.Double.IsFinite p) $"{name}: finite {split} precipitation error at lead {lead}"
+                        Expect.isTrue
+                            (System.Double.IsFinite p)
+                            $"{name}: finite {split} precipitation error at lead {lead}"
         }
     ]

@@ -35,7 +35,10 @@ let tests =
             Expect.isLessThan (s.Hidden.abs().max().ToDouble()) 1.0 "|h| < 1"
             Expect.isGreaterThan (s.Hidden.abs().max().ToDouble()) 0.0 "h ≠ 0"
             let oneD = new ConvLstmCell("line", 1, 1, 2, 5, [| Padding.Zeros |], f64)
-            let y = oneD.Step(torch.randn (3L, 1L, 7L, dtype = f64), oneD.ZeroState(3, [| 7L |]))
+
+            let y =
+                oneD.Step(torch.randn (3L, 1L, 7L, dtype = f64), oneD.ZeroState(3, [| 7L |]))
+
             Expect.sequenceEqual y.Hidden.shape [| 3L; 2L; 7L |] "1-D h"
         }
 
@@ -88,7 +91,9 @@ let tests =
             let x = torch.randn (2L, 2L, 6L, 5L, dtype = f64)
             let h = torch.randn (2L, 3L, 6L, 5L, dtype = f64)
             let c = torch.randn (2L, 3L, 6L, 5L, dtype = f64)
-            let shift (t: torch.Tensor) = torch.roll (t, [| 2L; -1L |], [| 2L; 3L |])
+
+            let shift (t: torch.Tensor) =
+                torch.roll (t, [| 2L; -1L |], [| 2L; 3L |])
 
             let gap (cell: ConvLstmCell) =
                 use _ = torch.no_grad ()
@@ -98,7 +103,9 @@ let tests =
                 (shiftedThenStepped.Hidden .- shift steppedThenShifted.Hidden).abs().max().ToDouble()
 
             let periodic = new ConvLstmCell("p", 2, 2, 3, 3, periodic2, f64)
-            let walled = new ConvLstmCell("z", 2, 2, 3, 3, [| Padding.Zeros; Padding.Zeros |], f64)
+
+            let walled =
+                new ConvLstmCell("z", 2, 2, 3, 3, [| Padding.Zeros; Padding.Zeros |], f64)
             // Float64 round-off of O(1) values: ~1e-15.
             Expect.isLessThan (gap periodic) 1e-12 "periodic: equivariant"
             Expect.isGreaterThan (gap walled) 1e-3 "zero padding: the walls break the symmetry"
@@ -113,7 +120,7 @@ let tests =
             let xs = Array.init 3 (fun _ -> torch.randn (2L, 2L, 5L, 4L, dtype = f64))
             let rh = torch.randn (2L, 3L, 5L, 4L, dtype = f64)
             let rc = torch.randn (2L, 3L, 5L, 4L, dtype = f64)
-            let x0 = xs[0].detach().clone().requires_grad_(true)
+            let x0 = xs[0].detach().clone().requires_grad_ (true)
             let inputs () = Array.append [| x0 |] xs[1..]
 
             let loss () =
@@ -129,15 +136,16 @@ let tests =
 
             let h = 1e-6
 
-            for which, (t: torch.Tensor), index in [
-                0, weight :> torch.Tensor, 0L
-                0, weight :> torch.Tensor, 37L
-                0, weight :> torch.Tensor, 400L
-                1, bias :> torch.Tensor, 1L
-                1, bias :> torch.Tensor, 4L
-                2, x0, 0L
-                2, x0, 33L
-            ] do
+            for which, (t: torch.Tensor), index in
+                [
+                    0, weight :> torch.Tensor, 0L
+                    0, weight :> torch.Tensor, 37L
+                    0, weight :> torch.Tensor, 400L
+                    1, bias :> torch.Tensor, 1L
+                    1, bias :> torch.Tensor, 4L
+                    2, x0, 0L
+                    2, x0, 33L
+                ] do
                 let flat = t.view (-1L)
 
                 let at (delta: float) =
@@ -149,9 +157,13 @@ let tests =
                     v
 
                 let fd = (at h - at (-h)) / (2.0 * h)
-                let ad = grads[which].view(-1L)[index].ToDouble()
+                let g: torch.Tensor = grads[which].reshape (-1L)
+                let ad = g[index].ToDouble()
                 // Central differences: error O(h² f''') plus rounding O(ε |f| / h) ≈ 1e-9 here.
-                Expect.isLessThan (abs (fd - ad)) (1e-6 * max 1.0 (abs ad)) $"input {which}[{index}]: fd {fd} vs ad {ad}"
+                Expect.isLessThan
+                    (abs (fd - ad))
+                    (1e-6 * max 1.0 (abs ad))
+                    $"input {which}[{index}]: fd {fd} vs ad {ad}"
         }
 
         test "the state carries memory: it learns to output the input of two steps ago" {
@@ -161,7 +173,10 @@ let tests =
             Engine.seed 5
             let f32 = torch.ScalarType.Float32
             let cell = new ConvLstmCell("memory", 1, 1, 8, 1, [| Padding.Periodic |], f32)
-            let head = new FieldCnn("readout", 1, [ 8; 1 ], 1, Activation.Tanh, [| Padding.Periodic |], f32)
+
+            let head =
+                new FieldCnn("readout", 1, [ 8; 1 ], 1, Activation.Tanh, [| Padding.Periodic |], f32)
+
             let length, batch, cells = 6, 32, 4
 
             let mse () =
@@ -184,7 +199,7 @@ let tests =
                 Trainer.train
                     {
                         Trainer.defaults with
-                            Epochs = 300
+                            Epochs = 150
                             Seed = 5
                             Groups = [|
                                 Trainer.group
