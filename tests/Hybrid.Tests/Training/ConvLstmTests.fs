@@ -199,7 +199,7 @@ let tests =
                 Trainer.train
                     {
                         Trainer.defaults with
-                            Epochs = 150
+                            Epochs = 220
                             Seed = 5
                             Groups = [|
                                 Trainer.group
