@@ -50,6 +50,7 @@ let main argv =
         Kernels.DerivativeTests.tests
         Kernels.AdaptiveKernelTests.tests
         Training.UdeTests.tests
+        Training.ConvLstmTests.tests
         Training.FusionTests.tests
         Training.FusedRolloutTests.tests
         Training.TrainerTests.tests
@@ -73,6 +74,7 @@ let main argv =
         Cases.TumourTests.tests
         Cases.ClimateTests.tests
         Cases.ClimateFileTests.tests
+        Cases.ClimateMlTests.tests
         Report.StatisticsTests.tests
         Report.ModelTableTests.tests
         Report.AblationTableTests.tests

@@ -76,30 +76,6 @@ type FieldCnn
         this.``to`` (Engine.torchDevice (), defaultArg dtype (Engine.dtype ()))
         |> ignore
 
-    let mode (p: Hybrid.Training.Padding) =
-        match p with
-        | Hybrid.Training.Padding.Periodic -> PaddingModes.Circular
-        | Hybrid.Training.Padding.Zeros -> PaddingModes.Constant
-        | Hybrid.Training.Padding.Replicate -> PaddingModes.Replicate
-
-    // torch's pad widths run from the last axis backwards: axis a (x = 0) sits at 2 (dims − 1 − a).
-    let padded (x: torch.Tensor) =
-        if half = 0L then
-            x
-        elif padding |> Array.forall (fun p -> p = padding[0]) then
-            torch.nn.functional.pad (x, Array.create (2 * dims) half, mode padding[0])
-        else
-            let mutable h = x
-
-            for a in 0 .. dims - 1 do
-                let w = Array.zeroCreate<int64> (2 * dims)
-                let at = 2 * (dims - 1 - a)
-                w[at] <- half
-                w[at + 1] <- half
-                h <- torch.nn.functional.pad (h, w, mode padding[a])
-
-            h
-
     /// Input channels (the closure's arity).
     member _.Inputs = widths[0]
 
@@ -123,7 +99,7 @@ type FieldCnn
         let mutable h = x
 
         for i in 0 .. convs.Count - 1 do
-            h <- convs[i].forward (padded h)
+            h <- convs[i].forward (FieldPadding.pad padding half h)
 
             if i < convs.Count - 1 then
                 h <- act.forward h

@@ -4,7 +4,14 @@
 module Hybrid.Models.Cases.ClimateModels
 
 /// Every model of the climate case, in the report's order.
-let all: Climate.ModelBuilder list = [ Climate.physics; ClimateAPriori.apriori; Climate.hybrid ]
+let all: Climate.ModelBuilder list = [
+    Climate.physics
+    ClimateAPriori.apriori
+    Climate.hybrid
+    ClimateFusion.scalar
+    ClimateEmulator.emulator
+    ClimateConvLstm.convLstm
+]
 
 /// Runs every model (`all`) on the case's data and scores them (`Climate.runModels`).
 let run (s: Climate.Settings) : Climate.Outcome = Climate.runModels s all

@@ -13,7 +13,7 @@ open Hybrid.TensorArithmetic
 
 /// The quick settings cut for CI: truth on 64² (still SSP-RK3 at its own Δt = 0.02, twice the models' resolution, so
 /// not their discretisation), 30 epochs with the horizon growing every 8.
-let private settings = {
+let internal settings = {
     Climate.quick with
         Truth = {
             Climate.quick.Truth with
@@ -27,7 +27,8 @@ let private settings = {
         }
 }
 
-let private outcome = lazy (ClimateModels.run settings)
+/// The shared run of every model (`ClimateModels.all`), also read by `ClimateMlTests`.
+let internal outcome = lazy (ClimateModels.run settings)
 
 let private data = lazy (Climate.data settings)
 
