@@ -232,7 +232,9 @@ let internal compileText (s: Settings) (text: string) : Simulator =
 /// Compiles the coarse model (`modelText`) with `closure` hidden widths.
 let internal compile (s: Settings) (closure: int list) : Simulator = compileText s (modelText s closure)
 
-let private rolloutOptions (s: Settings) (intervals: int) = {
+/// The models' rollout over `intervals` saved intervals: Heun at `ModelDt`, saves every `Truth.SaveEvery` from 0,
+/// no finite checks (the trainer's divergence recovery handles blow-ups).
+let internal rolloutOptions (s: Settings) (intervals: int) = {
     Rollout.defaults with
         Scheme = Scheme.Heun
         Dt = s.ModelDt

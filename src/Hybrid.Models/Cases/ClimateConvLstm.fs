@@ -11,7 +11,7 @@
 /// CNN emulator's (`ClimateEmulator.weightCount`; quick settings: 5 channels, 3,118 weights against the emulator's
 /// 3,059). The read-out starts at zero except the precipitation channel's bias, set to rain the training block's
 /// mean (as the emulator), so it starts as persistence with climatological precipitation; it is trained with
-/// `Trainer.train` on the case's objective and budget (`ClimateUnroll.train`).
+/// `Trainer.train` on the case's objective and budget (`Climate.trainThroughSolver`).
 module Hybrid.Models.Cases.ClimateConvLstm
 
 open TorchSharp
@@ -128,18 +128,11 @@ let convLstm: Climate.ModelBuilder = {
             let net = create s d
             let ms = modules net
 
-            let result, seconds =
-                ClimateUnroll.train
-                    s
-                    d
-                    [| Trainer.group "phi" s.Rate (ms |> Array.collect Neural.parameters) |]
-                    ms
-                    (forecast d net)
-
-            {
-                Name = Name
-                Forecast = forecast d net
-                TrainLosses = result.TrainLosses
-                TrainSeconds = seconds
-            }
+            Climate.trainThroughSolver
+                s
+                d
+                Name
+                (forecast d net)
+                [| Trainer.group "phi" s.Rate (ms |> Array.collect Neural.parameters) |]
+                ms
 }

@@ -13,7 +13,7 @@
 /// persistence with zero precipitation (softplus(0) = log 2 would rain). Training starts there, with the output
 /// layer's weights zero and the precipitation channel's bias set so that it rains the training block's mean rate
 /// everywhere (so max(·, 0) passes gradients from the first step); it is trained through the rollout by
-/// `Trainer.train` on the case's objective and budget (`ClimateUnroll.train`).
+/// `Trainer.train` on the case's objective and budget (`Climate.trainThroughSolver`).
 module Hybrid.Models.Cases.ClimateEmulator
 
 open System.Globalization
@@ -104,7 +104,7 @@ let create (s: Climate.Settings) (d: Climate.Data) : Simulator =
 
 /// The forecast of the emulator `sim`: from states u0 (ω, q, P, each [B; n; n]) the states at 0 … `intervals` saves.
 let forecast (s: Climate.Settings) (sim: Simulator) (u0: torch.Tensor[]) (intervals: int) : torch.Tensor[] =
-    sim.Simulate(u0, ClimateUnroll.rolloutOptions s intervals).Values
+    sim.Simulate(u0, Climate.rolloutOptions s intervals).Values
 
 /// The CNN emulator, trained through its Heun rollout with the a-posteriori hybrid's objective and budget.
 let emulator: Climate.ModelBuilder = {
@@ -114,18 +114,7 @@ let emulator: Climate.ModelBuilder = {
             let sim = create s d
             let net = snd sim.Modules[0]
 
-            let result, seconds =
-                ClimateUnroll.train
-                    s
-                    d
-                    [| Trainer.group "phi" s.Rate (Neural.parameters net) |]
-                    [| net :> torch.nn.Module |]
-                    (forecast s sim)
-
-            {
-                Name = Name
-                Forecast = forecast s sim
-                TrainLosses = result.TrainLosses
-                TrainSeconds = seconds
-            }
+            Climate.trainThroughSolver s d Name (forecast s sim) [|
+                Trainer.group "phi" s.Rate (Neural.parameters net)
+            |] [| net :> torch.nn.Module |]
 }

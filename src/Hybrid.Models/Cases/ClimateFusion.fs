@@ -13,7 +13,7 @@
 ///
 /// α starts at 0.5 (a gate's network with its output layer zero, so 0.5 everywhere) and trains in its own group at
 /// `CaseTraining.fusionRate` (0.05 for a scalar, as the other cases' α-fusion), the emulator's network at `s.Rate`,
-/// both by `Trainer.train` on the case's objective and budget (`ClimateUnroll.train`). The learned α (the mean gate)
+/// both by `Trainer.train` on the case's objective and budget (`Climate.trainThroughSolver`). The learned α (the mean gate)
 /// is printed to standard error after training.
 module Hybrid.Models.Cases.ClimateFusion
 
@@ -71,7 +71,7 @@ let create (mode: FusionMode) (s: Climate.Settings) (d: Climate.Data) : Fused =
 /// field [intervals + 1; B; n; n], the fused state fed back every interval.
 let forecast (s: Climate.Settings) (d: Climate.Data) (m: Fused) (u0: torch.Tensor[]) (intervals: int) : torch.Tensor[] =
     let scales = ClimateUnroll.changeScales d
-    let one = ClimateUnroll.rolloutOptions s 1
+    let one = Climate.rolloutOptions s 1
 
     let next (sim: Simulator) (u: torch.Tensor[]) =
         sim.Simulate(u, one).Values |> Array.map (fun v -> v[1L])
@@ -110,25 +110,14 @@ let fused (mode: FusionMode) : Climate.ModelBuilder =
                 let m = create mode s d
                 let net = snd m.Emulator.Modules[0]
 
-                let result, seconds =
-                    ClimateUnroll.train
-                        s
-                        d
-                        [|
-                            Trainer.group "phi" s.Rate (Neural.parameters net)
-                            Trainer.group "alpha" (CaseTraining.fusionRate mode) (Neural.parameters m.Fusion)
-                        |]
-                        [| net :> torch.nn.Module; m.Fusion |]
-                        (forecast s d m)
+                let trained =
+                    Climate.trainThroughSolver s d label (forecast s d m) [|
+                        Trainer.group "phi" s.Rate (Neural.parameters net)
+                        Trainer.group "alpha" (CaseTraining.fusionRate mode) (Neural.parameters m.Fusion)
+                    |] [| net :> torch.nn.Module; m.Fusion |]
 
                 eprintfn $"{label}: α = {m.Fusion.Alpha:g3} after training"
-
-                {
-                    Name = label
-                    Forecast = forecast s d m
-                    TrainLosses = result.TrainLosses
-                    TrainSeconds = seconds
-                }
+                trained
     }
 
 /// The α-fusion with one learned scalar α (starting at 0.5): the report's fused model.

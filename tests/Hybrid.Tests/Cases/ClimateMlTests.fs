@@ -120,7 +120,7 @@ let tests =
 
             let scalar = ClimateFusion.create (FusionMode.Scalar 0.5) settings d
             let gate = ClimateFusion.create (FusionMode.Gate(1, 4)) settings d
-            let one = ClimateUnroll.rolloutOptions settings 1
+            let one = Climate.rolloutOptions settings 1
             let physics = scalar.Physics.Simulate(u0, one).Values
             let emulator = scalar.Emulator.Simulate(u0, one).Values
 
