@@ -50,6 +50,7 @@ let main argv =
         Kernels.DerivativeTests.tests
         Kernels.AdaptiveKernelTests.tests
         Training.UdeTests.tests
+        Training.ConvolutionTests.tests
         Training.ConvLstmTests.tests
         Training.FusionTests.tests
         Training.FusedRolloutTests.tests

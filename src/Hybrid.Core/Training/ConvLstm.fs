@@ -66,11 +66,7 @@ type ConvLstmCell
     let channels = int64 (inputs + hidden)
     let gateChannels = 4L * int64 hidden
 
-    let conv: torch.nn.Module<torch.Tensor, torch.Tensor> =
-        if dims = 1 then
-            torch.nn.Conv1d(channels, gateChannels, int64 kernel)
-        else
-            torch.nn.Conv2d(channels, gateChannels, int64 kernel)
+    let conv = Convolution.create dims channels gateChannels (int64 kernel)
 
     do
         this.register_module ("gates", conv)
@@ -142,7 +138,7 @@ type ConvLstmCell
             )
 
         let gates =
-            conv.forward (FieldPadding.pad padding half (torch.cat ([| x; state.Hidden |], 1L)))
+            Convolution.apply conv (FieldPadding.pad padding half (torch.cat ([| x; state.Hidden |], 1L)))
 
         let parts = gates.chunk (4L, 1L)
         let i = torch.sigmoid (parts[0])

@@ -53,18 +53,10 @@ type FieldCnn
     let half = int64 (kernel / 2)
 
     let convs =
-        let list = new ModuleList<torch.nn.Module<torch.Tensor, torch.Tensor>>()
+        let list = new ModuleList<Modules.Convolution>()
 
         for i in 0 .. widths.Length - 2 do
-            let cin, cout = int64 widths[i], int64 widths[i + 1]
-
-            let conv: torch.nn.Module<torch.Tensor, torch.Tensor> =
-                if dims = 1 then
-                    torch.nn.Conv1d(cin, cout, int64 kernel)
-                else
-                    torch.nn.Conv2d(cin, cout, int64 kernel)
-
-            list.Add conv
+            list.Add(Convolution.create dims (int64 widths[i]) (int64 widths[i + 1]) (int64 kernel))
 
         list
 
@@ -99,7 +91,7 @@ type FieldCnn
         let mutable h = x
 
         for i in 0 .. convs.Count - 1 do
-            h <- convs[i].forward (FieldPadding.pad padding half h)
+            h <- Convolution.apply convs[i] (FieldPadding.pad padding half h)
 
             if i < convs.Count - 1 then
                 h <- act.forward h

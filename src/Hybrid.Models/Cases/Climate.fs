@@ -202,6 +202,8 @@ type Trained = {
     Forecast: torch.Tensor[] -> int -> torch.Tensor[]
     /// Training losses per epoch (empty for a model without training).
     TrainLosses: float[]
+    /// Validation losses per epoch (`validationLoss`; NaN where not validated, empty for a model without training).
+    ValidationLosses: float[]
     /// Wall time of training in seconds.
     TrainSeconds: float
 }
@@ -278,6 +280,7 @@ let physics: ModelBuilder = {
                 Name = "coarse physics (fixed parameters)"
                 Forecast = forecastWith s sim
                 TrainLosses = [||]
+                ValidationLosses = [||]
                 TrainSeconds = 0.0
             }
 }
@@ -295,6 +298,17 @@ let internal zeroedClosure (sim: Simulator) : torch.nn.Module<torch.Tensor, torc
             p.zero_ () |> ignore
 
     net, weights
+
+/// The validation score of a forecast (as `Trained.Forecast`): the normalised error over saves 1 … L against the
+/// truth on every validation window, L the longest lead (Σ over ω, q, P of MSE / `Data.Scales`); what early stopping
+/// watches. Without gradients.
+let validationLoss (s: Settings) (d: Data) (forecast: torch.Tensor[] -> int -> torch.Tensor[]) : float =
+    use _ = torch.no_grad ()
+    use _ = torch.NewDisposeScope()
+    let lead = List.max s.Leads
+    let u0 = startStates d.Truth.Main d.ValidationStarts
+    let target = truthWindows d.Truth.Main d.ValidationStarts lead
+    (windowLoss d (forecast u0 lead) target).ToDouble()
 
 /// Trains `groups` through the solver, the one training set-up every model trained on forecasts shares:
 /// `Trainer.train` for `s.Epochs` epochs of one Adam step on `s.Batch` windows drawn at random from the training
@@ -315,12 +329,7 @@ let trainThroughSolver
 
     let check: EarlyStopping.Check = {
         Rule = s.EarlyStopping
-        Score =
-            fun () ->
-                let lead = List.max s.Leads
-                let u0 = startStates main d.ValidationStarts
-                let target = truthWindows main d.ValidationStarts lead
-                (windowLoss d (forecast u0 lead) target).ToDouble()
+        Score = fun () -> validationLoss s d forecast
     }
 
     let watch = Stopwatch.StartNew()
@@ -358,6 +367,7 @@ let trainThroughSolver
         Name = name
         Forecast = forecast
         TrainLosses = result.TrainLosses
+        ValidationLosses = result.ValidationLosses
         TrainSeconds = watch.Elapsed.TotalSeconds
     }
 
@@ -432,6 +442,8 @@ type ModelResult = {
     TrainSeconds: float
     /// Training losses per epoch.
     TrainLosses: float[]
+    /// Validation losses per epoch (`Trained.ValidationLosses`).
+    ValidationLosses: float[]
 }
 
 /// Outcome of `run`.
@@ -464,6 +476,7 @@ let runModels (s: Settings) (builders: ModelBuilder list) : Outcome =
                         Ood = score s m d.Truth.Ood d.OodStarts
                         TrainSeconds = m.TrainSeconds
                         TrainLosses = m.TrainLosses
+                        ValidationLosses = m.ValidationLosses
                     }
             ]
             TruthSeconds = truthSeconds

@@ -132,6 +132,7 @@ let private train (s: Settings) (d: Data) : Fitted =
             Name = name
             Forecast = forecastWith s sim
             TrainLosses = result.TrainLosses
+            ValidationLosses = result.ValidationLosses
             TrainSeconds = seconds
         }
         OfflineBefore = before

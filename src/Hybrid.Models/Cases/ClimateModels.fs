@@ -6,6 +6,7 @@ module Hybrid.Models.Cases.ClimateModels
 /// Every model of the climate case, in the report's order.
 let all: Climate.ModelBuilder list = [
     Climate.physics
+    ClimateClassic.leith
     ClimateAPriori.apriori
     Climate.hybrid
     ClimateFusion.scalar

@@ -92,10 +92,12 @@ let private verdictWord (v: Statistics.Verdict) =
     | Statistics.Verdict.Fails -> "fails"
     | Statistics.Verdict.Inconclusive -> "inconclusive"
 
-/// Whether a model of this case counts as pure ML for the claims table: the shared names (`ModelTable.isPureMl`) or
-/// a name starting with "pure ML".
+/// Whether a model of this case counts as pure ML for the claims table: the shared names (`ModelTable.isPureMl`),
+/// the CNN emulator or the ConvLSTM.
 let isPureMl (name: string) =
-    ModelTable.isPureMl name || name.StartsWith "pure ML"
+    ModelTable.isPureMl name
+    || name = ClimateEmulator.Name
+    || name = ClimateConvLstm.Name
 
 /// The calibration of each model's ensemble over its seeds (at least two, every forecast finite), recalibrated on
 /// the validation block (`CaseUncertainty.combine`).

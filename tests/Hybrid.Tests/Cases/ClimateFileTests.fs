@@ -37,6 +37,7 @@ let private settings = {
         ModelNu = 8e-3
         TrainIntervals = 4
         ValidationIntervals = 2
+        FreeRunIntervals = 4
         Leads = [ 1; 2 ]
         Horizon = {
             Climate.quick.Horizon with
