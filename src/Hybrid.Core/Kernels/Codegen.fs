@@ -443,10 +443,10 @@ module internal Codegen =
                 else
                     Expression.MakeBinary(kind, x, y) :> Expression
 
-        let plus = binary ExpressionType.Add vectorAdd
-        let minus = binary ExpressionType.Subtract vectorSub
-        let times = binary ExpressionType.Multiply vectorMul
-        let over = binary ExpressionType.Divide vectorDiv
+        let plus (x: Expression) (y: Expression) = binary ExpressionType.Add vectorAdd x y
+        let minus (x: Expression) (y: Expression) = binary ExpressionType.Subtract vectorSub x y
+        let times (x: Expression) (y: Expression) = binary ExpressionType.Multiply vectorMul x y
+        let over (x: Expression) (y: Expression) = binary ExpressionType.Divide vectorDiv x y
 
         /// Whether the value of `e` depends on the cell other than through field reads (closure outputs,
         /// forcings, coordinates, spatial parameters): then evaluating it at a neighbour reads elsewhere.

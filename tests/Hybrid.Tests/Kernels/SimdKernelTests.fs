@@ -115,8 +115,9 @@ let private tolerance = 1e-12
 
 /// Forward and adjoint of `plan`, scalar against SIMD, on random padded fields (ghosts too), θ, closure outputs,
 /// forcings and λ (ghost entries too, which both must ignore), with random starting adjoints (both add to them).
-let private agreement (name: string) (plan: KernelPlan) =
+let private agreement (name: string) (model: Model) =
     test name {
+        let plan = planOf model
         Expect.isTrue (Codegen.vectorises plan) "the plan takes the SIMD path"
         let rng = Random 19
         let batch = 2
@@ -171,10 +172,10 @@ let private agreement (name: string) (plan: KernelPlan) =
 
 let tests =
     testList "SIMD kernels = scalar kernels (forward, and the gather-form adjoint against the scatter form)" [
-        for n in [ 1; 2; 3; 5; 8; 9; 23 ] -> agreement $"1-D, {n} cells (W = {Codegen.width})" (planOf (line n))
+        for n in [ 2; 3; 5; 8; 9; 23 ] -> agreement $"1-D, {n} cells (W = {Codegen.width})" (line n)
 
-        for nx, ny in [ 1, 1; 2, 3; 3, 5; 5, 4; 7, 11; 6, 9 ] ->
-            agreement $"2-D, {nx} × {ny} cells (W = {Codegen.width})" (planOf (plane nx ny))
+        for nx, ny in [ 2, 2; 2, 3; 3, 5; 5, 4; 7, 11; 6, 9 ] ->
+            agreement $"2-D, {nx} × {ny} cells (W = {Codegen.width})" (plane nx ny)
 
-        for k in [ 3; 4; 5; 13 ] -> agreement $"Lorenz-96 lattice, K = {k}" (planOf (lorenz k))
+        for k in [ 3; 4; 5; 13 ] -> agreement $"Lorenz-96 lattice, K = {k}" (lorenz k)
     ]
