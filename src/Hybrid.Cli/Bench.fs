@@ -244,7 +244,8 @@ let run (path: string) (reps: int) : int =
     say "|---|---|---|---|---|---|"
 
     let row case mode (c: Spread, h: Spread, ratio: Spread) =
-        say $"| {case} | {mode} | {c.Median:F1} | {h.Median:F1} | {ratio.Median:F2}× | {ratio.Low:F2}–{ratio.High:F2}× |"
+        say
+            $"| {case} | {mode} | {c.Median:F1} | {h.Median:F1} | {ratio.Median:F2}× | {ratio.Low:F2}–{ratio.High:F2}× |"
 
     // Fisher–KPP.
     let n = 256

@@ -142,13 +142,7 @@ let private compiledLoss (c: Simulator) (u0: torch.Tensor[]) (dt: float) (steps:
 
 /// Forward + backward of L = Σ (final state)² through a hand-written eager RK4 rollout. `rhs ()` computes the
 /// parameters' values once per run, as the kernel and compiled paths do, and returns the right-hand side.
-let private handLoss
-    (rhs: unit -> torch.Tensor[] -> torch.Tensor[])
-    (u0: torch.Tensor[])
-    (dt: float)
-    (steps: int)
-    ()
-    =
+let private handLoss (rhs: unit -> torch.Tensor[] -> torch.Tensor[]) (u0: torch.Tensor[]) (dt: float) (steps: int) () =
     use _ = torch.NewDisposeScope()
     let u = Bench.handRollout (rhs ()) dt steps u0
     (u |> Array.map (fun s -> s.square().sum ()) |> Array.reduce (+)).backward ()
@@ -223,7 +217,9 @@ let run (path: string) (quick: bool) : int =
         let kernelMs, handMs, toHand = Bench.compare warmup reps kernels hand
         let compiledMs = Bench.time warmup reps compiled
         let aloneMs = Bench.time warmup reps kernels
-        let speedup, slowest, fastest = 1.0 / toHand.Median, 1.0 / toHand.High, 1.0 / toHand.Low
+
+        let speedup, slowest, fastest =
+            1.0 / toHand.Median, 1.0 / toHand.High, 1.0 / toHand.Low
 
         let plainCell, ratioCell, vsPlain =
             match plain with
@@ -318,7 +314,8 @@ let run (path: string) (quick: bool) : int =
     goal
         "kernel times in the pairs and alone agree within 15% (all three cases)"
         (abs (worst - 1.0) <= 0.15)
-        ("paired / alone: " + (consistent |> List.map (fun r -> $"{r:F2}") |> String.concat ", "))
+        ("paired / alone: "
+         + (consistent |> List.map (fun r -> $"{r:F2}") |> String.concat ", "))
 
     // Scaling: where each path wins.
     say ""
@@ -332,7 +329,10 @@ let run (path: string) (quick: bool) : int =
 
     let scale (label: string) (c: Simulator) (f: KernelSimulator) (init: torch.Tensor[]) (dt: float) (steps: int) =
         let e = (Bench.time warmup 3 (compiledLoss c init dt steps)).Median
-        let fu = (Bench.time warmup 3 (fusedLoss f c.Theta init dt steps (sqrtSegment steps))).Median
+
+        let fu =
+            (Bench.time warmup 3 (fusedLoss f c.Theta init dt steps (sqrtSegment steps))).Median
+
         say $"| {label} | {steps} | {e:F1} | {fu:F1} | {e / fu:F1}× |"
 
     for nn in (if quick then [ 64; 256 ] else [ 64; 256; 1024; 4096 ]) do

@@ -252,7 +252,9 @@ module internal Codegen =
             whileLoop
                 (Expression.LessThanOrEqual(v, intConst (hi - width)))
                 (Expression.Block(vectorBody, Expression.AddAssign(v, intConst width))),
-            whileLoop (Expression.LessThan(v, intConst hi)) (Expression.Block(scalarBody, Expression.PreIncrementAssign(v)))
+            whileLoop
+                (Expression.LessThan(v, intConst hi))
+                (Expression.Block(scalarBody, Expression.PreIncrementAssign(v)))
         )
         :> Expression
 
@@ -394,9 +396,7 @@ module internal Codegen =
         member _.Numbers =
             if isNull numbers then
                 numbers <-
-                    hoist
-                        "lanes"
-                        (Expression.New(vectorLoad, Expression.Constant(Array.init width float), intConst 0))
+                    hoist "lanes" (Expression.New(vectorLoad, Expression.Constant(Array.init width float), intConst 0))
                     :> Expression
 
             numbers
@@ -420,7 +420,10 @@ module internal Codegen =
         let locals = ResizeArray<ParameterExpression>()
         let statements = ResizeArray<Expression>()
         let memo = Dictionary<KExpr * int * int, Expression>(HashIdentity.Structural)
-        let loads = Dictionary<ParameterExpression * int * int, Expression>(HashIdentity.Structural)
+
+        let loads =
+            Dictionary<ParameterExpression * int * int, Expression>(HashIdentity.Structural)
+
         let strideX = if cell.Fast then 1 else plan.Py
         // The axis the vectors run along: y on 2-D grids, x otherwise.
         let contiguous = if plan.Grid.Dims >= 2 then 1 else 0
@@ -444,9 +447,15 @@ module internal Codegen =
                     Expression.MakeBinary(kind, x, y) :> Expression
 
         let plus (x: Expression) (y: Expression) = binary ExpressionType.Add vectorAdd x y
-        let minus (x: Expression) (y: Expression) = binary ExpressionType.Subtract vectorSub x y
-        let times (x: Expression) (y: Expression) = binary ExpressionType.Multiply vectorMul x y
-        let over (x: Expression) (y: Expression) = binary ExpressionType.Divide vectorDiv x y
+
+        let minus (x: Expression) (y: Expression) =
+            binary ExpressionType.Subtract vectorSub x y
+
+        let times (x: Expression) (y: Expression) =
+            binary ExpressionType.Multiply vectorMul x y
+
+        let over (x: Expression) (y: Expression) =
+            binary ExpressionType.Divide vectorDiv x y
 
         /// Whether the value of `e` depends on the cell other than through field reads (closure outputs,
         /// forcings, coordinates, spatial parameters): then evaluating it at a neighbour reads elsewhere.
@@ -514,9 +523,7 @@ module internal Codegen =
                     match e with
                     | KConst c -> constant c
                     | KParam i when plan.ParamSpatial[i] ->
-                        load
-                            r.Theta
-                            (add (intConst (plan.ParamOffsets[i] + sx * plan.Ny + sy)) this.CellIndex)
+                        load r.Theta (add (intConst (plan.ParamOffsets[i] + sx * plan.Ny + sy)) this.CellIndex)
                     | KParam i ->
                         if vector then
                             lanes.Value.Param i
@@ -666,7 +673,9 @@ module internal Codegen =
         Expression.Assign(
             cell.Pbase,
             add
-                (add (mul cell.B (intConst plan.PaddedCells)) (mul (add cell.Ix (intConst plan.Ghost)) (intConst plan.Py)))
+                (add
+                    (mul cell.B (intConst plan.PaddedCells))
+                    (mul (add cell.Ix (intConst plan.Ghost)) (intConst plan.Py)))
                 (add cell.Iy (intConst gy))
         )
         :> Expression
@@ -682,7 +691,9 @@ module internal Codegen =
         (epilogue: Expression list)
         =
         let slow = newCell false
-        let cellOf fast = if fast then { slow with Fast = true } else slow
+
+        let cellOf fast =
+            if fast then { slow with Fast = true } else slow
 
         let ringLoops (fast: bool) =
             let equations =
@@ -699,7 +710,9 @@ module internal Codegen =
                         Expression.Assign(
                             cell.Pbase,
                             add
-                                (add (mul cell.B (intConst plan.FastPaddedCells)) (add cell.Ix (intConst plan.FastGhost)))
+                                (add
+                                    (mul cell.B (intConst plan.FastPaddedCells))
+                                    (add cell.Ix (intConst plan.FastGhost)))
                                 cell.Iy
                         )
                         :> Expression
@@ -964,7 +977,11 @@ module internal Codegen =
 
         let vectorAccumulators =
             plan.Params
-            |> Array.mapi (fun i name -> if plan.ParamSpatial[i] then null else lanes.Accumulator("vd" + name))
+            |> Array.mapi (fun i name ->
+                if plan.ParamSpatial[i] then
+                    null
+                else
+                    lanes.Accumulator("vd" + name))
 
         /// λᵀ∂F/∂θ and λᵀ∂F/∂(closure outputs) of the current cell, each statement wrapped by `guard`.
         let ownTerms (em: Emitter) (guard: Expression -> Expression) =
@@ -983,7 +1000,12 @@ module internal Codegen =
                             |> guard
                             |> em.Add
                         else
-                            let acc = if em.IsVector then vectorAccumulators[p] else accumulators[p]
+                            let acc =
+                                if em.IsVector then
+                                    vectorAccumulators[p]
+                                else
+                                    accumulators[p]
+
                             em.Accumulate(acc, value) |> guard |> em.Add
 
                 for site in KExpr.inputs rhs do
@@ -997,7 +1019,10 @@ module internal Codegen =
         /// Whether the cell (x, y) lies outside the core.
         let outsideCore (x: Expression) (y: Expression) =
             let outside (v: Expression) (n: int) =
-                Expression.OrElse(Expression.LessThan(v, intConst g), Expression.GreaterThanOrEqual(v, intConst (n - g)))
+                Expression.OrElse(
+                    Expression.LessThan(v, intConst g),
+                    Expression.GreaterThanOrEqual(v, intConst (n - g))
+                )
 
             if twoD then
                 Expression.OrElse(outside x plan.Nx, outside y plan.Ny) :> Expression
@@ -1096,8 +1121,7 @@ module internal Codegen =
                     None
                 else
                     Some(
-                        Expression.AddAssign(acc, Expression.Call(helper "VSum", vectorAccumulators[i]))
-                        :> Expression
+                        Expression.AddAssign(acc, Expression.Call(helper "VSum", vectorAccumulators[i])) :> Expression
                     ))
             |> Array.choose id
 

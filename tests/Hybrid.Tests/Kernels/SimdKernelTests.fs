@@ -34,8 +34,7 @@ let internal line (n: int) =
     }
     |> Model.addEquation
         "u"
-        (Divergence(Sym "D" * (1.0 + PowInt(u, 2)) * Grad u)
-         + Sym "r" * u * (1.0 - u)
+        (Divergence(Sym "D" * (1.0 + PowInt(u, 2)) * Grad u) + Sym "r" * u * (1.0 - u)
          - Advect([ Sym "a" * Apply(Fn.Cos, 8.0 * Sym "t") ], u)
          + 0.1 * Apply(Fn.Exp, -u) * Apply(Fn.Sin, 3.0 * x)
          + 0.01 * Apply(Fn.Abs, u - 1.0)
@@ -125,7 +124,10 @@ let private agreement (name: string) (model: Model) =
         let size f = batch * KernelPlan.padded plan f
         let padded = Array.init fields (fun f -> uniform rng (size f) 0.5 1.5)
         let theta = uniform rng plan.ThetaLength 0.2 1.0
-        let cellArrays n = Array.init n (fun _ -> uniform rng (batch * plan.PaddedCells) -1.0 1.0)
+
+        let cellArrays n =
+            Array.init n (fun _ -> uniform rng (batch * plan.PaddedCells) -1.0 1.0)
+
         let inputs = cellArrays plan.Sites.Length
         let data = cellArrays plan.Forcings.Length
         let t = 0.3
@@ -151,8 +153,7 @@ let private agreement (name: string) (model: Model) =
         let run (vectorise: bool) =
             let pa, ta, ia = copies paddedAdjoint, Array.copy thetaAdjoint, copies inputAdjoint
 
-            (Codegen.adjointWith vectorise plan)
-                .Invoke(padded, theta, t, lambda, pa, ta, batch, inputs, ia, data)
+            (Codegen.adjointWith vectorise plan).Invoke(padded, theta, t, lambda, pa, ta, batch, inputs, ia, data)
 
             pa, ta, ia
 
