@@ -21,6 +21,22 @@ let private f64 = torch.ScalarType.Float64
 
 let private median (xs: float list) = (List.sort xs)[xs.Length / 2]
 
+/// The median of some measurements and their smallest and largest value.
+type internal Spread = {
+    /// The median (the upper one of an even count).
+    Median: float
+    /// The smallest value.
+    Low: float
+    /// The largest value.
+    High: float
+}
+
+let private spread (xs: float list) = {
+    Median = median xs
+    Low = List.min xs
+    High = List.max xs
+}
+
 /// Collects garbage and runs pending finalizers (TorchSharp tensors free native memory in finalizers), so
 /// that one measurement does not pay for the garbage of the previous one.
 let private settle () =
@@ -28,31 +44,34 @@ let private settle () =
     GC.WaitForPendingFinalizers()
     GC.Collect()
 
-/// Median wall time (ms) of `reps` runs after one warm-up, each started on a settled heap.
-let internal time (reps: int) (f: unit -> unit) =
-    f ()
+/// Runs `f` at least twice and until `seconds` have passed: long enough for .NET's tiered JIT to have
+/// recompiled the hot methods (30 calls, then a background compile after a 100 ms delay), so the timed runs
+/// measure optimised code, not the warm-up.
+let internal warmUp (seconds: float) (f: unit -> unit) =
+    let w = Stopwatch.StartNew()
+    let mutable runs = 0
 
-    [
-        for _ in 1..reps ->
-            settle ()
-            let w = Stopwatch.StartNew()
-            f ()
-            w.Elapsed.TotalMilliseconds
-    ]
-    |> median
-
-/// Compiled against hand-written, interleaved so that a slow spell of the machine hits both: after one
-/// warm-up of each, `reps` pairs, each pair timed in alternating order on a settled heap. Returns the median
-/// times (ms), the median of the per-pair ratios compiled/hand-written, and the smallest and largest ratio.
-let internal compare (reps: int) (compiled: unit -> unit) (hand: unit -> unit) =
-    let once (f: unit -> unit) =
-        settle ()
-        let w = Stopwatch.StartNew()
+    while runs < 2 || w.Elapsed.TotalSeconds < seconds do
         f ()
-        w.Elapsed.TotalMilliseconds
+        runs <- runs + 1
 
-    compiled ()
-    hand ()
+let private once (f: unit -> unit) =
+    settle ()
+    let w = Stopwatch.StartNew()
+    f ()
+    w.Elapsed.TotalMilliseconds
+
+/// Wall times (ms) of `reps` runs after `warmUp warmup`, each started on a settled heap: median and range.
+let internal time (warmup: float) (reps: int) (f: unit -> unit) =
+    warmUp warmup f
+    [ for _ in 1..reps -> once f ] |> spread
+
+/// Compiled against hand-written, interleaved so that a slow spell of the machine hits both: after
+/// `warmUp warmup` of each, `reps` pairs, each pair timed in alternating order on a settled heap. Returns the
+/// times (ms) of each side and the per-pair ratios compiled/hand-written, each as median and range.
+let internal compare (warmup: float) (reps: int) (compiled: unit -> unit) (hand: unit -> unit) =
+    warmUp warmup compiled
+    warmUp warmup hand
 
     let pairs = [
         for k in 1..reps ->
@@ -64,8 +83,7 @@ let internal compare (reps: int) (compiled: unit -> unit) (hand: unit -> unit) =
                 once compiled, h
     ]
 
-    let ratios = pairs |> List.map (fun (c, h) -> c / h)
-    median (List.map fst pairs), median (List.map snd pairs), median ratios, List.min ratios, List.max ratios
+    spread (List.map fst pairs), spread (List.map snd pairs), spread (pairs |> List.map (fun (c, h) -> c / h))
 
 let private rk4 (f: torch.Tensor[] -> torch.Tensor[]) (h: float) (u: torch.Tensor[]) =
     let axpy (a: torch.Tensor[]) (s: float) (k: torch.Tensor[]) =
@@ -219,14 +237,15 @@ let run (path: string) (reps: int) : int =
     let date = DateTime.UtcNow.ToString "yyyy-MM-dd"
 
     say
-        $"Machine: {machine ()}. Date: {date}. float64, batch 1. After a warm-up of each, {reps} pairs of runs (Gray–Scott: {gsReps}), compiled and hand-written interleaved in alternating order, each on a settled heap; times are medians, the ratio is the median of the per-pair ratios, and its range shows the machine's noise."
+        $"Machine: {machine ()}. Date: {date}. float64, batch 1. After a warm-up of each (at least two runs and 0.5 s), {reps} pairs of runs (Gray–Scott: {gsReps}), compiled and hand-written interleaved in alternating order, each on a settled heap; times are medians, the ratio is the median of the per-pair ratios, and its range shows the machine's noise."
 
     say ""
     say "| case | mode | compiled (ms) | hand-written (ms) | ratio (median) | ratio range |"
     say "|---|---|---|---|---|---|"
 
-    let row case mode (c: float, h: float, ratio: float, lo: float, hi: float) =
-        say $"| {case} | {mode} | {c:F1} | {h:F1} | {ratio:F2}× | {lo:F2}–{hi:F2}× |"
+    let row case mode (c: Spread, h: Spread, ratio: Spread) =
+        say
+            $"| {case} | {mode} | {c.Median:F1} | {h.Median:F1} | {ratio.Median:F2}× | {ratio.Low:F2}–{ratio.High:F2}× |"
 
     // Fisher–KPP.
     let n = 256
@@ -296,8 +315,8 @@ let run (path: string) (reps: int) : int =
         | Some b -> note $"| {name} | {float b / 1e6:F1} |"
         | None -> note $"| {name} | n/a (/proc not readable) |"
 
-    row "Fisher–KPP 1-D, N = 256, 1,000 RK4 steps" "forward" (compare reps fwdCompiled fwdHand)
-    row "Fisher–KPP 1-D, N = 256, 1,000 RK4 steps" "forward + backward" (compare reps bwdCompiled bwdHand)
+    row "Fisher–KPP 1-D, N = 256, 1,000 RK4 steps" "forward" (compare 0.5 reps fwdCompiled fwdHand)
+    row "Fisher–KPP 1-D, N = 256, 1,000 RK4 steps" "forward + backward" (compare 0.5 reps bwdCompiled bwdHand)
 
     // Gray–Scott.
     let m = 128
@@ -332,8 +351,8 @@ let run (path: string) (reps: int) : int =
         let u = handRollout (grayScottHand m (gs.Theta())) 1.0 gsSteps v0
         u[1].square().sum().backward ()
 
-    row "Gray–Scott 2-D, 128², 500 RK4 steps" "forward" (compare gsReps gsFwdCompiled gsFwdHand)
-    row "Gray–Scott 2-D, 128², 500 RK4 steps" "forward + backward" (compare gsReps gsBwdCompiled gsBwdHand)
+    row "Gray–Scott 2-D, 128², 500 RK4 steps" "forward" (compare 0.5 gsReps gsFwdCompiled gsFwdHand)
+    row "Gray–Scott 2-D, 128², 500 RK4 steps" "forward + backward" (compare 0.5 gsReps gsBwdCompiled gsBwdHand)
 
     for l in memoryLines do
         say l

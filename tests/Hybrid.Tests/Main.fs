@@ -46,6 +46,7 @@ let main argv =
         Compiler.FieldClosureTests.tests
         Compiler.SimulatorTextTests.tests
         Compiler.LargeModelTests.tests
+        Kernels.SimdKernelTests.tests
         Kernels.KernelTests.tests
         Kernels.DerivativeTests.tests
         Kernels.AdaptiveKernelTests.tests

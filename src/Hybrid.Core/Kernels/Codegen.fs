@@ -3,8 +3,11 @@ namespace Hybrid.Kernels
 open System
 open System.Collections.Generic
 open System.Linq.Expressions
+open System.Numerics
+open System.Runtime.CompilerServices
 
-/// Scalar functions the generated kernels call (those `System.Math` lacks).
+/// Functions the generated kernels call: scalar ones `System.Math` lacks, and their `Vector<float>` forms for the
+/// vectorised loops (lane by lane through the scalar function where no SIMD form gives the same values).
 type internal KernelMath =
     /// 1 / (1 + e⁻ˣ) (`Pointwise.sigmoid`)
     static member Sigmoid(x: float) : float = Hybrid.Pointwise.sigmoid x
@@ -20,6 +23,89 @@ type internal KernelMath =
         if x > 0.0 then 1.0
         elif x = 0.0 then 0.5
         else 0.0
+
+    /// `f` applied to every lane of `x`.
+    static member inline private Lanes([<InlineIfLambda>] f: float -> float, x: Vector<float>) : Vector<float> =
+        let mutable result = x
+
+        for i in 0 .. Vector<float>.Count - 1 do
+            result <- Vector.WithElement(result, i, f (x[i]))
+
+        result
+
+    /// eˣ per lane (`Math.Exp`).
+    static member VExp(x: Vector<float>) = KernelMath.Lanes(Math.Exp, x)
+
+    /// log x per lane (`Math.Log`).
+    static member VLog(x: Vector<float>) = KernelMath.Lanes(Math.Log, x)
+
+    /// sin x per lane (`Math.Sin`).
+    static member VSin(x: Vector<float>) = KernelMath.Lanes(Math.Sin, x)
+
+    /// cos x per lane (`Math.Cos`).
+    static member VCos(x: Vector<float>) = KernelMath.Lanes(Math.Cos, x)
+
+    /// tanh x per lane (`Math.Tanh`).
+    static member VTanh(x: Vector<float>) = KernelMath.Lanes(Math.Tanh, x)
+
+    /// `Sigmoid` per lane.
+    static member VSigmoid(x: Vector<float>) =
+        KernelMath.Lanes(Hybrid.Pointwise.sigmoid, x)
+
+    /// `Softplus` per lane.
+    static member VSoftplus(x: Vector<float>) =
+        KernelMath.Lanes(Hybrid.Pointwise.softplus, x)
+
+    /// xʸ per lane (`Math.Pow`).
+    static member VPow(x: Vector<float>, y: Vector<float>) : Vector<float> =
+        let mutable result = x
+
+        for i in 0 .. Vector<float>.Count - 1 do
+            result <- Vector.WithElement(result, i, Math.Pow(x[i], y[i]))
+
+        result
+
+    /// √x (correctly rounded, as `Math.Sqrt`).
+    [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
+    static member VSqrt(x: Vector<float>) = Vector.SquareRoot x
+
+    /// |x|.
+    [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
+    static member VAbs(x: Vector<float>) = Vector.Abs x
+
+    /// min(x, y) per lane.
+    [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
+    static member VMin(x: Vector<float>, y: Vector<float>) = Vector.Min(x, y)
+
+    /// max(x, y) per lane.
+    [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
+    static member VMax(x: Vector<float>, y: Vector<float>) = Vector.Max(x, y)
+
+    /// `Sign` per lane (0 where x is NaN, where the scalar form throws).
+    [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
+    static member VSign(x: Vector<float>) : Vector<float> =
+        let zero = Vector<float>.Zero
+
+        Vector.ConditionalSelect(
+            Vector.GreaterThan(x, zero),
+            Vector<float>.One,
+            Vector.ConditionalSelect(Vector.LessThan(x, zero), -Vector<float>.One, zero)
+        )
+
+    /// `Step` per lane.
+    [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
+    static member VStep(x: Vector<float>) : Vector<float> =
+        let zero = Vector<float>.Zero
+
+        Vector.ConditionalSelect(
+            Vector.GreaterThan(x, zero),
+            Vector<float>.One,
+            Vector.ConditionalSelect(Vector.Equals(x, zero), Vector<float>(0.5), zero)
+        )
+
+    /// The sum of the lanes.
+    [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
+    static member VSum(x: Vector<float>) : float = Vector.Sum x
 
 /// The right-hand side of every field for a batch: reads the padded fields (ghosts filled), θ and t, writes
 /// one value per cell and field into `output`, which has the padded layout too (its ghost entries untouched).
@@ -71,8 +157,16 @@ type internal JacobianKernel =
 /// derivative), with common subexpressions computed once per cell.
 ///
 /// Why expression trees: they are in the base library, compile to IL the JIT optimises like hand-written
-/// loops, and are far easier to get right than emitting IL by hand; `Vector<T>` SIMD would need gathers for
-/// the stencil reads, which cost more than they save at these sizes.
+/// loops, and are far easier to get right than emitting IL by hand.
+///
+/// SIMD: on padded 1-D and 2-D grids (`vectorises`) the loops run along the contiguous axis (y on 2-D grids, x
+/// on 1-D ones) W = `Vector<float>.Count` cells at a time: a stencil read at offset (dx, dy) is one contiguous
+/// load at the shifted index, ghost cells come from the padding, and the cells left over at the end of a row run
+/// one by one (the scalar tail). The adjoint is in gather form there: each cell reads its neighbours' λ and
+/// evaluates the derivatives at those neighbours, instead of scattering into its neighbours' adjoints, which
+/// vectors cannot do; only a band of 2·ghost cells along the boundary (whose neighbours are ghosts) scatters,
+/// one cell at a time. Two-scale lattices, whose reads across rings would need gathers, and point systems keep
+/// the scalar loops and the scatter form.
 [<RequireQualifiedAccess>]
 module internal Codegen =
 
@@ -93,25 +187,76 @@ module internal Codegen =
     let private min2 = typeof<Math>.GetMethod("Min", [| typeof<float>; typeof<float> |])
     let private max2 = typeof<Math>.GetMethod("Max", [| typeof<float>; typeof<float> |])
 
+    /// The vector type of the vectorised loops and its members.
+    let private vectorType = typeof<Vector<float>>
+
+    /// Lanes per vector (W).
+    let internal width = Vector<float>.Count
+
+    let private vectorOperator (name: string) =
+        vectorType.GetMethod(name, [| vectorType; vectorType |])
+
+    let private vectorAdd = vectorOperator "op_Addition"
+    let private vectorSub = vectorOperator "op_Subtraction"
+    let private vectorMul = vectorOperator "op_Multiply"
+    let private vectorDiv = vectorOperator "op_Division"
+    let private vectorNeg = vectorType.GetMethod("op_UnaryNegation", [| vectorType |])
+
+    /// `new Vector<float>(array, index)`: W values from array[index].
+    let private vectorLoad =
+        vectorType.GetConstructor([| typeof<float[]>; typeof<int> |])
+
+    /// `new Vector<float>(value)`: every lane the same.
+    let private vectorBroadcast = vectorType.GetConstructor([| typeof<float> |])
+
+    /// `vector.CopyTo(array, index)`.
+    let private vectorStore =
+        vectorType.GetMethod("CopyTo", [| typeof<float[]>; typeof<int> |])
+
     let private intConst (i: int) = Expression.Constant(i) :> Expression
     let private add (a: Expression) (b: Expression) = Expression.Add(a, b) :> Expression
     let private mul (a: Expression) (b: Expression) = Expression.Multiply(a, b) :> Expression
 
+    /// `while (condition) body`
+    let private whileLoop (condition: Expression) (body: Expression) : Expression =
+        let exit = Expression.Label("exit")
+        Expression.Loop(Expression.IfThenElse(condition, body, Expression.Break(exit)), exit) :> Expression
+
     /// `for (v = 0; v < count; v++) body`
     let private loop (v: ParameterExpression) (count: Expression) (body: Expression) : Expression =
-        let exit = Expression.Label("exit")
-
         Expression.Block(
             Expression.Assign(v, intConst 0),
-            Expression.Loop(
-                Expression.IfThenElse(
-                    Expression.LessThan(v, count),
-                    Expression.Block(body, Expression.PreIncrementAssign(v)),
-                    Expression.Break(exit)
-                ),
-                exit
-            )
+            whileLoop (Expression.LessThan(v, count)) (Expression.Block(body, Expression.PreIncrementAssign(v)))
         )
+        :> Expression
+
+    /// `for (v = lo; v < hi; v++) body`
+    let private range (v: ParameterExpression) (lo: int) (hi: int) (body: Expression) : Expression =
+        Expression.Block(
+            Expression.Assign(v, intConst lo),
+            whileLoop (Expression.LessThan(v, intConst hi)) (Expression.Block(body, Expression.PreIncrementAssign(v)))
+        )
+        :> Expression
+
+    /// v over [lo, hi): W at a time with `vectorBody` while a whole vector fits, then one at a time with
+    /// `scalarBody` (the tail).
+    let private vectorRange
+        (v: ParameterExpression)
+        (lo: int)
+        (hi: int)
+        (vectorBody: Expression)
+        (scalarBody: Expression)
+        : Expression =
+        Expression.Block(
+            Expression.Assign(v, intConst lo),
+            whileLoop
+                (Expression.LessThanOrEqual(v, intConst (hi - width)))
+                (Expression.Block(vectorBody, Expression.AddAssign(v, intConst width))),
+            whileLoop
+                (Expression.LessThan(v, intConst hi))
+                (Expression.Block(scalarBody, Expression.PreIncrementAssign(v)))
+        )
+        :> Expression
 
     /// One local per array of `jagged` holding `jagged[i]`, and the assignments that load them (before the
     /// loops, so the loop body indexes flat arrays).
@@ -171,6 +316,16 @@ module internal Codegen =
                     Expression.Variable(typeof<float>, name))
     }
 
+    /// The assignments that load the scalar parameters into their locals.
+    let private loadTheta (plan: KernelPlan) (r: Reads) =
+        r.ThetaLocals
+        |> Array.mapi (fun i v ->
+            if isNull v then
+                None
+            else
+                Some(Expression.Assign(v, Expression.ArrayIndex(r.Theta, intConst plan.ParamOffsets[i])) :> Expression))
+        |> Array.choose id
+
     /// The loop variables of one cell: trajectory `B`, cell (`Ix`, `Iy`) of the ring being looped over (`Fast`:
     /// the fast ring of a two-scale lattice, site n = `Ix`), and `Pbase`, the cell's index in that ring's
     /// padded arrays.
@@ -182,18 +337,158 @@ module internal Codegen =
         Fast: bool
     }
 
-    /// Emits kernel expressions into a statement list, one local per distinct non-leaf subexpression.
-    type private Emitter(plan: KernelPlan, r: Reads, cell: Cell) =
+    let private newCell (fast: bool) = {
+        B = Expression.Variable(typeof<int>, "b")
+        Ix = Expression.Variable(typeof<int>, "ix")
+        Iy = Expression.Variable(typeof<int>, "iy")
+        Pbase = Expression.Variable(typeof<int>, "pbase")
+        Fast = fast
+    }
+
+    /// Vector values a vectorised kernel computes once, before its loops: constants, scalar parameters and t in
+    /// every lane, the lane numbers 0 … W − 1, and accumulators.
+    type private Lanes(r: Reads) =
+        let locals = ResizeArray<ParameterExpression>()
+        let inits = ResizeArray<Expression>()
+        let constants = Dictionary<int64, Expression>()
+        let parameters = Dictionary<int, Expression>()
+        let mutable time: Expression = null
+        let mutable numbers: Expression = null
+
+        let hoist (name: string) (value: Expression) =
+            let v = Expression.Variable(vectorType, name)
+            locals.Add v
+            inits.Add(Expression.Assign(v, value))
+            v
+
+        let broadcast (name: string) (value: Expression) =
+            hoist name (Expression.New(vectorBroadcast, value)) :> Expression
+
+        /// c in every lane (keyed by its bits, so −0 and NaN stay themselves).
+        member _.Constant(c: float) =
+            let key = BitConverter.DoubleToInt64Bits c
+
+            match constants.TryGetValue key with
+            | true, v -> v
+            | _ ->
+                let v = broadcast "c" (Expression.Constant(c))
+                constants[key] <- v
+                v
+
+        /// Scalar parameter i in every lane.
+        member _.Param(i: int) =
+            match parameters.TryGetValue i with
+            | true, v -> v
+            | _ ->
+                let theta = r.ThetaLocals[i]
+                let v = broadcast theta.Name theta
+                parameters[i] <- v
+                v
+
+        /// t in every lane.
+        member _.Time =
+            if isNull time then
+                time <- broadcast "t" r.T
+
+            time
+
+        /// The lane numbers 0, 1, …, W − 1.
+        member _.Numbers =
+            if isNull numbers then
+                numbers <-
+                    hoist "lanes" (Expression.New(vectorLoad, Expression.Constant(Array.init width float), intConst 0))
+                    :> Expression
+
+            numbers
+
+        /// A vector accumulator, zero at the start of the kernel.
+        member _.Accumulator(name: string) =
+            hoist name (Expression.Default(vectorType))
+
+        /// The locals.
+        member _.Locals = locals :> seq<_>
+
+        /// Their assignments (after `loadTheta`: the parameters' broadcasts read its locals).
+        member _.Inits = inits :> seq<_>
+
+    /// Emits kernel expressions into a statement list, one local per distinct non-leaf subexpression: scalar
+    /// values, or with `lanes` vectors of W consecutive cells along the contiguous axis (reads as contiguous
+    /// loads). `EmitAt` evaluates an expression at a neighbouring cell (the gather-form adjoint).
+    type private Emitter(plan: KernelPlan, r: Reads, cell: Cell, lanes: Lanes option) =
+        let vector = lanes.IsSome
+        let valueType = if vector then vectorType else typeof<float>
         let locals = ResizeArray<ParameterExpression>()
         let statements = ResizeArray<Expression>()
-        let memo = Dictionary<KExpr, Expression>(HashIdentity.Structural)
+        let memo = Dictionary<KExpr * int * int, Expression>(HashIdentity.Structural)
+
+        let loads =
+            Dictionary<ParameterExpression * int * int, Expression>(HashIdentity.Structural)
+
         let strideX = if cell.Fast then 1 else plan.Py
+        // The axis the vectors run along: y on 2-D grids, x otherwise.
+        let contiguous = if plan.Grid.Dims >= 2 then 1 else 0
 
         let bind (value: Expression) =
-            let v = Expression.Variable(typeof<float>)
+            let v = Expression.Variable(valueType)
             locals.Add v
             statements.Add(Expression.Assign(v, value))
             v :> Expression
+
+        let constant (c: float) =
+            match lanes with
+            | Some l -> l.Constant c
+            | None -> Expression.Constant(c) :> Expression
+
+        let binary (kind: ExpressionType) (operator: Reflection.MethodInfo) =
+            fun (x: Expression) (y: Expression) ->
+                if vector then
+                    Expression.MakeBinary(kind, x, y, false, operator) :> Expression
+                else
+                    Expression.MakeBinary(kind, x, y) :> Expression
+
+        let plus (x: Expression) (y: Expression) = binary ExpressionType.Add vectorAdd x y
+
+        let minus (x: Expression) (y: Expression) =
+            binary ExpressionType.Subtract vectorSub x y
+
+        let times (x: Expression) (y: Expression) =
+            binary ExpressionType.Multiply vectorMul x y
+
+        let over (x: Expression) (y: Expression) =
+            binary ExpressionType.Divide vectorDiv x y
+
+        /// Whether the value of `e` depends on the cell other than through field reads (closure outputs,
+        /// forcings, coordinates, spatial parameters): then evaluating it at a neighbour reads elsewhere.
+        let rec positional (e: KExpr) =
+            match e with
+            | KInput _
+            | KData _
+            | KCoord _ -> true
+            | KParam i -> plan.ParamSpatial[i]
+            | KConst _
+            | KRead _
+            | KTime -> false
+            | KPowInt(a, _)
+            | KUn(_, a) -> positional a
+            | KBin(_, a, b) -> positional a || positional b
+
+        /// The padded index of the cell (sx, sy) away from the current one (same ring).
+        let at (sx: int) (sy: int) =
+            let o = sx * strideX + sy
+
+            if o = 0 then
+                cell.Pbase :> Expression
+            else
+                add cell.Pbase (intConst o)
+
+        let load (array: Expression) (index: Expression) =
+            if vector then
+                bind (Expression.New(vectorLoad, array, index))
+            else
+                bind (Expression.ArrayIndex(array, index))
+
+        /// Whether the values are vectors.
+        member _.IsVector = vector
 
         /// Index into field `f`'s padded array of a read at offset (dx, dy) from the current cell; across the
         /// rings of a two-scale lattice, from the parent site n / J (fast loop) or the first child site k·J
@@ -213,87 +508,154 @@ module internal Codegen =
         /// The interior index ix·Ny + iy of the current (slow) cell: where spatial parameters keep its value.
         member _.CellIndex = add (mul cell.Ix (intConst plan.Ny)) cell.Iy
 
-        member this.Emit(e: KExpr) : Expression =
-            match memo.TryGetValue e with
+        /// The value of `e` at the current cell.
+        member this.Emit(e: KExpr) : Expression = this.EmitAt(e, 0, 0)
+
+        /// The value of `e` with its closure outputs, forcings, coordinates and spatial parameters taken at the
+        /// cell (sx, sy) away from the current one; field reads keep their offsets from the current cell.
+        member this.EmitAt(e: KExpr, sx: int, sy: int) : Expression =
+            let key = if positional e then (e, sx, sy) else (e, 0, 0)
+
+            match memo.TryGetValue key with
             | true, v -> v
             | _ ->
                 let value =
                     match e with
-                    | KConst c -> Expression.Constant(c) :> Expression
+                    | KConst c -> constant c
                     | KParam i when plan.ParamSpatial[i] ->
-                        bind (Expression.ArrayIndex(r.Theta, add (intConst plan.ParamOffsets[i]) this.CellIndex))
-                    | KParam i -> r.ThetaLocals[i] :> Expression
-                    | KTime -> r.T
-                    | KInput site -> bind (Expression.ArrayIndex(r.Inputs.Locals[site], cell.Pbase))
-                    | KData forcing -> bind (Expression.ArrayIndex(r.Data.Locals[forcing], cell.Pbase))
-                    | KRead(f, dx, dy) -> bind (Expression.ArrayIndex(r.Padded.Locals[f], this.ReadIndex(f, dx, dy)))
+                        load r.Theta (add (intConst (plan.ParamOffsets[i] + sx * plan.Ny + sy)) this.CellIndex)
+                    | KParam i ->
+                        if vector then
+                            lanes.Value.Param i
+                        else
+                            r.ThetaLocals[i] :> Expression
+                    | KTime -> if vector then lanes.Value.Time else r.T :> Expression
+                    | KInput site -> load r.Inputs.Locals[site] (at sx sy)
+                    | KData forcing -> load r.Data.Locals[forcing] (at sx sy)
+                    | KRead(f, dx, dy) -> load r.Padded.Locals[f] (this.ReadIndex(f, dx, dy))
                     | KCoord(axis, shift) ->
                         let a = plan.Grid.Axes[axis]
+                        let s = if axis = 0 then sx else sy
                         let i = if axis = 0 then cell.Ix else cell.Iy
+                        let i = if s = 0 then i :> Expression else add i (intConst s)
+                        let index = Expression.Convert(i, typeof<float>) :> Expression
+                        let first = a.Lo + 0.5 * a.Spacing + shift
 
                         let centre =
                             Expression.Add(
-                                Expression.Constant(a.Lo + 0.5 * a.Spacing + shift),
-                                Expression.Multiply(
-                                    Expression.Convert(i, typeof<float>),
-                                    Expression.Constant(a.Spacing)
-                                )
+                                Expression.Constant(first),
+                                Expression.Multiply(index, Expression.Constant(a.Spacing))
                             )
 
-                        bind centre
+                        if vector && axis = contiguous then
+                            // Lane k holds cell i + k: (i + k) is exact in float64, so each lane equals the scalar value.
+                            let l = lanes.Value
+                            let indices = plus (Expression.New(vectorBroadcast, index)) l.Numbers
+                            bind (plus (l.Constant first) (times indices (l.Constant a.Spacing)))
+                        elif vector then
+                            bind (Expression.New(vectorBroadcast, centre))
+                        else
+                            bind centre
                     | KPowInt(a, n) ->
-                        let x = this.Emit a
+                        let x = this.EmitAt(a, sx, sy)
                         let m = abs n
 
                         let positive =
                             if m <= 4 then
-                                List.replicate m x |> List.reduce mul
+                                List.replicate m x |> List.reduce times
+                            elif vector then
+                                Expression.Call(helper "VPow", x, constant (float m)) :> Expression
                             else
                                 Expression.Call(pow, x, Expression.Constant(float m)) :> Expression
 
-                        bind (
-                            if n < 0 then
-                                Expression.Divide(Expression.Constant(1.0), positive) :> Expression
-                            else
-                                positive
-                        )
+                        bind (if n < 0 then over (constant 1.0) positive else positive)
                     | KUn(op, a) ->
-                        let x = this.Emit a
+                        let x = this.EmitAt(a, sx, sy)
 
-                        let call (m: Reflection.MethodInfo) = Expression.Call(m, x) :> Expression
+                        let call (scalar: Reflection.MethodInfo) (name: string) =
+                            if vector then
+                                Expression.Call(helper ("V" + name), x) :> Expression
+                            else
+                                Expression.Call(scalar, x) :> Expression
 
                         bind (
                             match op with
-                            | KUnary.Neg -> Expression.Negate(x) :> Expression
-                            | KUnary.Fn Hybrid.Fn.Exp -> call (math "Exp")
-                            | KUnary.Fn Hybrid.Fn.Log -> call (math "Log")
-                            | KUnary.Fn Hybrid.Fn.Sqrt -> call (math "Sqrt")
-                            | KUnary.Fn Hybrid.Fn.Abs -> call (math "Abs")
-                            | KUnary.Fn Hybrid.Fn.Sin -> call (math "Sin")
-                            | KUnary.Fn Hybrid.Fn.Cos -> call (math "Cos")
-                            | KUnary.Fn Hybrid.Fn.Tanh -> call (math "Tanh")
-                            | KUnary.Fn Hybrid.Fn.Sigmoid -> call (helper "Sigmoid")
-                            | KUnary.Fn Hybrid.Fn.Softplus -> call (helper "Softplus")
-                            | KUnary.Sign -> call (helper "Sign")
-                            | KUnary.Step -> call (helper "Step")
+                            | KUnary.Neg ->
+                                if vector then
+                                    Expression.Negate(x, vectorNeg) :> Expression
+                                else
+                                    Expression.Negate(x) :> Expression
+                            | KUnary.Fn Hybrid.Fn.Exp -> call (math "Exp") "Exp"
+                            | KUnary.Fn Hybrid.Fn.Log -> call (math "Log") "Log"
+                            | KUnary.Fn Hybrid.Fn.Sqrt -> call (math "Sqrt") "Sqrt"
+                            | KUnary.Fn Hybrid.Fn.Abs -> call (math "Abs") "Abs"
+                            | KUnary.Fn Hybrid.Fn.Sin -> call (math "Sin") "Sin"
+                            | KUnary.Fn Hybrid.Fn.Cos -> call (math "Cos") "Cos"
+                            | KUnary.Fn Hybrid.Fn.Tanh -> call (math "Tanh") "Tanh"
+                            | KUnary.Fn Hybrid.Fn.Sigmoid -> call (helper "Sigmoid") "Sigmoid"
+                            | KUnary.Fn Hybrid.Fn.Softplus -> call (helper "Softplus") "Softplus"
+                            | KUnary.Sign -> call (helper "Sign") "Sign"
+                            | KUnary.Step -> call (helper "Step") "Step"
                         )
                     | KBin(op, a, b) ->
-                        let x = this.Emit a
-                        let y = this.Emit b
+                        let x = this.EmitAt(a, sx, sy)
+                        let y = this.EmitAt(b, sx, sy)
+
+                        let call (scalar: Reflection.MethodInfo) (name: string) =
+                            if vector then
+                                Expression.Call(helper ("V" + name), x, y) :> Expression
+                            else
+                                Expression.Call(scalar, x, y) :> Expression
 
                         bind (
                             match op with
-                            | KBinary.Add -> Expression.Add(x, y) :> Expression
-                            | KBinary.Sub -> Expression.Subtract(x, y) :> Expression
-                            | KBinary.Mul -> Expression.Multiply(x, y) :> Expression
-                            | KBinary.Div -> Expression.Divide(x, y) :> Expression
-                            | KBinary.Pow -> Expression.Call(pow, x, y) :> Expression
-                            | KBinary.Min -> Expression.Call(min2, x, y) :> Expression
-                            | KBinary.Max -> Expression.Call(max2, x, y) :> Expression
+                            | KBinary.Add -> plus x y
+                            | KBinary.Sub -> minus x y
+                            | KBinary.Mul -> times x y
+                            | KBinary.Div -> over x y
+                            | KBinary.Pow -> call pow "Pow"
+                            | KBinary.Min -> call min2 "Min"
+                            | KBinary.Max -> call max2 "Max"
                         )
 
-                memo[e] <- value
+                memo[key] <- value
                 value
+
+        /// `array` at the cell (sx, sy) away from the current one (loaded once per cell body).
+        member _.LoadAt(array: ParameterExpression, sx: int, sy: int) =
+            let key = (array, sx, sy)
+
+            match loads.TryGetValue key with
+            | true, v -> v
+            | _ ->
+                let v = load array (at sx sy)
+                loads[key] <- v
+                v
+
+        /// a·b, bound to a local.
+        member _.Product(a: Expression, b: Expression) = bind (times a b)
+
+        /// The sum of `terms` (in order), bound to a local.
+        member _.Sum(terms: Expression list) = bind (List.reduce plus terms)
+
+        /// The statement array[index] += value (W entries from index for vectors).
+        member _.AddInto(array: Expression, index: Expression, value: Expression) : Expression =
+            if vector then
+                Expression.Call(plus (Expression.New(vectorLoad, array, index)) value, vectorStore, array, index)
+                :> Expression
+            else
+                Expression.AddAssign(Expression.ArrayAccess(array, index), value) :> Expression
+
+        /// The statement array[index] = value (W entries from index for vectors).
+        member _.Store(array: Expression, index: Expression, value: Expression) : Expression =
+            if vector then
+                Expression.Call(value, vectorStore, array, index) :> Expression
+            else
+                Expression.Assign(Expression.ArrayAccess(array, index), value) :> Expression
+
+        /// The statement accumulator += value.
+        member _.Accumulate(accumulator: ParameterExpression, value: Expression) : Expression =
+            Expression.Assign(accumulator, plus accumulator value) :> Expression
 
         /// Adds a statement (after the locals it uses were bound).
         member _.Add(s: Expression) = statements.Add s
@@ -304,9 +666,23 @@ module internal Codegen =
         /// The per-cell body: its locals and statements.
         member _.Body = Expression.Block(locals, statements) :> Expression
 
+    /// pbase = b·P + (ix + g)·Py + (iy + gy) for a cell of the slow ring.
+    let private setBase (plan: KernelPlan) (cell: Cell) =
+        let gy = if plan.Grid.Dims >= 2 then plan.Ghost else 0
+
+        Expression.Assign(
+            cell.Pbase,
+            add
+                (add
+                    (mul cell.B (intConst plan.PaddedCells))
+                    (mul (add cell.Ix (intConst plan.Ghost)) (intConst plan.Py)))
+                (add cell.Iy (intConst gy))
+        )
+        :> Expression
+
     /// The kernel body: θ loaded into locals, then for each ring that has equations (slow, then fast),
     /// `for b, for ix, for iy: <cell body>` over that ring's cells, then `epilogue`. `cellBody` gets the
-    /// cell and the indices into `plan.Rhs` of the equations evaluated on its ring.
+    /// cell and the indices into `plan.Rhs` of the equations evaluated on its ring. Scalar loops.
     let private kernelBody
         (plan: KernelPlan)
         (r: Reads)
@@ -314,10 +690,10 @@ module internal Codegen =
         (cellBody: Emitter -> Cell -> int list -> unit)
         (epilogue: Expression list)
         =
-        let b = Expression.Variable(typeof<int>, "b")
-        let ix = Expression.Variable(typeof<int>, "ix")
-        let iy = Expression.Variable(typeof<int>, "iy")
-        let pbase = Expression.Variable(typeof<int>, "pbase")
+        let slow = newCell false
+
+        let cellOf fast =
+            if fast then { slow with Fast = true } else slow
 
         let ringLoops (fast: bool) =
             let equations =
@@ -326,58 +702,36 @@ module internal Codegen =
             if equations.IsEmpty then
                 None
             else
-                let cell = {
-                    B = b
-                    Ix = ix
-                    Iy = iy
-                    Pbase = pbase
-                    Fast = fast
-                }
+                let cell = cellOf fast
 
-                let g, gy, padded, nx, ny, py =
-                    if fast then
-                        plan.FastGhost, 0, plan.FastPaddedCells, plan.FastCells, 1, 1
-                    else
-                        plan.Ghost,
-                        (if plan.Grid.Dims >= 2 then plan.Ghost else 0),
-                        plan.PaddedCells,
-                        plan.Nx,
-                        plan.Ny,
-                        plan.Py
-
-                // pbase = b·P + (ix + g)·Py + (iy + gy)
                 let setBase =
-                    Expression.Assign(
-                        pbase,
-                        add
-                            (add (mul b (intConst padded)) (mul (add ix (intConst g)) (intConst py)))
-                            (add iy (intConst gy))
-                    )
+                    if fast then
+                        // pbase = b·P + ix + g on the fast ring.
+                        Expression.Assign(
+                            cell.Pbase,
+                            add
+                                (add
+                                    (mul cell.B (intConst plan.FastPaddedCells))
+                                    (add cell.Ix (intConst plan.FastGhost)))
+                                cell.Iy
+                        )
+                        :> Expression
+                    else
+                        setBase plan cell
 
-                let em = Emitter(plan, r, cell)
+                let nx, ny = if fast then plan.FastCells, 1 else plan.Nx, plan.Ny
+                let em = Emitter(plan, r, cell, None)
                 cellBody em cell equations
                 let inner = Expression.Block(setBase, em.Body) :> Expression
-                Some(loop b r.Batch (loop ix (intConst nx) (loop iy (intConst ny) inner)))
+                Some(loop cell.B r.Batch (loop cell.Ix (intConst nx) (loop cell.Iy (intConst ny) inner)))
 
         let scalars = r.ThetaLocals |> Array.filter (isNull >> not)
 
-        let loadTheta =
-            r.ThetaLocals
-            |> Array.mapi (fun i v ->
-                if isNull v then
-                    None
-                else
-                    Some(
-                        Expression.Assign(v, Expression.ArrayIndex(r.Theta, intConst plan.ParamOffsets[i]))
-                        :> Expression
-                    ))
-            |> Array.choose id
-
         let body =
             Expression.Block(
-                Array.append [| b; ix; iy; pbase |] scalars,
+                Array.append [| slow.B; slow.Ix; slow.Iy; slow.Pbase |] scalars,
                 Array.concat [
-                    loadTheta
+                    loadTheta plan r
                     [ false; true ] |> List.choose ringLoops |> Array.ofList
                     Array.ofList epilogue
                     [| Expression.Empty() :> Expression |]
@@ -390,22 +744,68 @@ module internal Codegen =
         )
         :> Expression
 
-    /// Compiles the right-hand side of every field.
-    let forward (plan: KernelPlan) : ForwardKernel =
-        let r = reads plan
-        let output = arrays "output" plan.Rhs.Length
+    /// Whether `forward` and `adjoint` vectorise a plan's loops: padded 1-D and 2-D grids, not point systems
+    /// and not two-scale lattices (whose reads across rings would need gathers).
+    let vectorises (plan: KernelPlan) =
+        plan.FastSites = 0 && plan.Grid.Dims >= 1
 
-        let body =
-            kernelBody
-                plan
-                r
-                [ r.Padded; output; r.Inputs; r.Data ]
-                (fun em cell equations ->
-                    for f in equations do
-                        let value = em.Emit plan.Rhs[f]
-                        em.Add(Expression.Assign(Expression.ArrayAccess(output.Locals[f], cell.Pbase), value)))
-                []
+    /// Loops over the cells (ix, iy) ∈ [x0, x1) × [y0, y1) of every trajectory (y ignored on 1-D grids), along
+    /// the contiguous axis W cells at a time with a fresh `body true`, the rest one by one with a fresh
+    /// `body false`; each body is preceded by setting pbase.
+    let private vectorLoops
+        (plan: KernelPlan)
+        (cell: Cell)
+        (batch: Expression)
+        (x0: int, x1: int)
+        (y0: int, y1: int)
+        (body: bool -> Expression)
+        =
+        let withBase (vector: bool) =
+            Expression.Block(setBase plan cell, body vector) :> Expression
 
+        let inner =
+            if plan.Grid.Dims >= 2 then
+                range cell.Ix x0 x1 (vectorRange cell.Iy y0 y1 (withBase true) (withBase false))
+            else
+                Expression.Block(
+                    Expression.Assign(cell.Iy, intConst 0),
+                    vectorRange cell.Ix x0 x1 (withBase true) (withBase false)
+                )
+                :> Expression
+
+        loop cell.B batch inner
+
+    /// A vectorised kernel's body: the arrays and θ in locals, the lanes' vectors, then `statements`.
+    let private vectorBody
+        (plan: KernelPlan)
+        (r: Reads)
+        (cell: Cell)
+        (lanes: Lanes)
+        (hoisted: Arrays list)
+        (variables: ParameterExpression seq)
+        (statements: Expression seq)
+        =
+        let scalars = r.ThetaLocals |> Array.filter (isNull >> not)
+
+        Expression.Block(
+            Seq.concat [
+                hoisted |> Seq.collect _.Locals
+                Seq.ofList [ cell.B; cell.Ix; cell.Iy; cell.Pbase ]
+                Seq.ofArray scalars
+                lanes.Locals
+                variables
+            ],
+            Seq.concat [
+                hoisted |> Seq.collect _.Loads
+                Seq.ofArray (loadTheta plan r)
+                lanes.Inits
+                statements
+                Seq.singleton (Expression.Empty() :> Expression)
+            ]
+        )
+        :> Expression
+
+    let private forwardLambda (r: Reads) (output: Arrays) (body: Expression) =
         Expression
             .Lambda<ForwardKernel>(
                 body,
@@ -421,15 +821,73 @@ module internal Codegen =
             )
             .Compile()
 
-    /// Compiles the vector–Jacobian product of the right-hand side (derivatives taken symbolically here).
-    let adjoint (plan: KernelPlan) : AdjointKernel =
+    /// Compiles the right-hand side of every field; `vectorise` picks the SIMD loops where the plan allows them
+    /// (`vectorises`), else scalar loops.
+    let forwardWith (vectorise: bool) (plan: KernelPlan) : ForwardKernel =
         let r = reads plan
-        let lambda = arrays "lambda" plan.Rhs.Length
-        let paddedAdjoint = arrays "paddedAdjoint" plan.Fields.Length
-        let thetaAdjoint = Expression.Parameter(typeof<float[]>, "thetaAdjoint")
-        let inputAdjoint = arrays "inputAdjoint" plan.Sites.Length
+        let output = arrays "output" plan.Rhs.Length
 
-        // Scalar parameters accumulate in locals, added to θ̄ once; spatial ones are added per cell.
+        if vectorise && vectorises plan then
+            let lanes = Lanes r
+            let cell = newCell false
+
+            let body (vector: bool) =
+                let em = Emitter(plan, r, cell, (if vector then Some lanes else None))
+
+                for f in 0 .. plan.Rhs.Length - 1 do
+                    em.Add(em.Store(output.Locals[f], cell.Pbase, em.Emit plan.Rhs[f]))
+
+                em.Body
+
+            let loops = vectorLoops plan cell r.Batch (0, plan.Nx) (0, plan.Ny) body
+
+            vectorBody plan r cell lanes [ r.Padded; output; r.Inputs; r.Data ] Seq.empty (Seq.singleton loops)
+            |> forwardLambda r output
+        else
+            kernelBody
+                plan
+                r
+                [ r.Padded; output; r.Inputs; r.Data ]
+                (fun em cell equations ->
+                    for f in equations do
+                        let value = em.Emit plan.Rhs[f]
+                        em.Add(Expression.Assign(Expression.ArrayAccess(output.Locals[f], cell.Pbase), value)))
+                []
+            |> forwardLambda r output
+
+    /// Compiles the right-hand side of every field (SIMD loops where `vectorises` allows them).
+    let forward (plan: KernelPlan) : ForwardKernel = forwardWith true plan
+
+    /// The arrays of an adjoint kernel besides `Reads`.
+    type private AdjointArrays = {
+        Lambda: Arrays
+        PaddedAdjoint: Arrays
+        ThetaAdjoint: ParameterExpression
+        InputAdjoint: Arrays
+    }
+
+    let private adjointLambda (r: Reads) (a: AdjointArrays) (body: Expression) =
+        Expression
+            .Lambda<AdjointKernel>(
+                body,
+                [|
+                    r.Padded.Parameter
+                    r.Theta
+                    r.T
+                    a.Lambda.Parameter
+                    a.PaddedAdjoint.Parameter
+                    a.ThetaAdjoint
+                    r.Batch
+                    r.Inputs.Parameter
+                    a.InputAdjoint.Parameter
+                    r.Data.Parameter
+                |]
+            )
+            .Compile()
+
+    /// The scalar accumulators of the scalar parameters' adjoints (null for spatial parameters), and the
+    /// statements that add them into θ̄ at the end.
+    let private thetaAccumulators (plan: KernelPlan) (thetaAdjoint: ParameterExpression) =
         let accumulators =
             plan.Params
             |> Array.mapi (fun i name ->
@@ -438,17 +896,35 @@ module internal Codegen =
                 else
                     Expression.Variable(typeof<float>, "d" + name))
 
+        let flush =
+            accumulators
+            |> Array.mapi (fun i acc ->
+                if isNull acc then
+                    None
+                else
+                    Some(
+                        Expression.AddAssign(Expression.ArrayAccess(thetaAdjoint, intConst plan.ParamOffsets[i]), acc)
+                        :> Expression
+                    ))
+            |> Array.choose id
+            |> List.ofArray
+
+        accumulators, flush
+
+    /// The scatter form: each cell adds λᵀ∂F/∂(its reads) into the adjoints of the cells it reads.
+    let private scatterAdjoint (plan: KernelPlan) (r: Reads) (a: AdjointArrays) =
+        let accumulators, flush = thetaAccumulators plan a.ThetaAdjoint
         let scalarAccumulators = accumulators |> Array.filter (isNull >> not)
 
         let body =
             kernelBody
                 plan
                 r
-                [ r.Padded; lambda; paddedAdjoint; r.Inputs; inputAdjoint; r.Data ]
+                [ r.Padded; a.Lambda; a.PaddedAdjoint; r.Inputs; a.InputAdjoint; r.Data ]
                 (fun em cell equations ->
                     for f in equations do
                         let rhs = plan.Rhs[f]
-                        let lam = em.Bind(Expression.ArrayIndex(lambda.Locals[f], cell.Pbase))
+                        let lam = em.Bind(Expression.ArrayIndex(a.Lambda.Locals[f], cell.Pbase))
 
                         let accumulate (target: Expression) (d: KExpr) =
                             if d <> KConst 0.0 then
@@ -456,14 +932,14 @@ module internal Codegen =
 
                         for field, dx, dy in KExpr.reads rhs do
                             accumulate
-                                (Expression.ArrayAccess(paddedAdjoint.Locals[field], em.ReadIndex(field, dx, dy)))
+                                (Expression.ArrayAccess(a.PaddedAdjoint.Locals[field], em.ReadIndex(field, dx, dy)))
                                 (KExpr.derivative (KRead(field, dx, dy)) rhs)
 
                         for p in KExpr.parameters rhs do
                             let target =
                                 if plan.ParamSpatial[p] then
                                     Expression.ArrayAccess(
-                                        thetaAdjoint,
+                                        a.ThetaAdjoint,
                                         add (intConst plan.ParamOffsets[p]) em.CellIndex
                                     )
                                     :> Expression
@@ -474,49 +950,222 @@ module internal Codegen =
 
                         for site in KExpr.inputs rhs do
                             accumulate
-                                (Expression.ArrayAccess(inputAdjoint.Locals[site], cell.Pbase))
+                                (Expression.ArrayAccess(a.InputAdjoint.Locals[site], cell.Pbase))
                                 (KExpr.derivative (KInput site) rhs))
-                (accumulators
-                 |> Array.mapi (fun i acc ->
-                     if isNull acc then
-                         None
-                     else
-                         Some(
-                             Expression.AddAssign(
-                                 Expression.ArrayAccess(thetaAdjoint, intConst plan.ParamOffsets[i]),
-                                 acc
-                             )
-                             :> Expression
-                         ))
-                 |> Array.choose id
-                 |> List.ofArray)
+                flush
 
-        let withAccumulators =
-            Expression.Block(
-                scalarAccumulators,
-                Array.append
-                    (scalarAccumulators
-                     |> Array.map (fun a -> Expression.Assign(a, Expression.Constant(0.0)) :> Expression))
-                    [| body |]
-            )
+        Expression.Block(
+            scalarAccumulators,
+            Array.append
+                (scalarAccumulators
+                 |> Array.map (fun acc -> Expression.Assign(acc, Expression.Constant(0.0)) :> Expression))
+                [| body |]
+        )
+        :> Expression
 
-        Expression
-            .Lambda<AdjointKernel>(
-                withAccumulators,
-                [|
-                    r.Padded.Parameter
-                    r.Theta
-                    r.T
-                    lambda.Parameter
-                    paddedAdjoint.Parameter
-                    thetaAdjoint
-                    r.Batch
-                    r.Inputs.Parameter
-                    inputAdjoint.Parameter
-                    r.Data.Parameter
-                |]
-            )
-            .Compile()
+    /// The gather form, vectorised (see the module's notes): a scalar pass over the band of 2·ghost cells along
+    /// the boundary scatters into the adjoints of the cells outside the core (ghosts included) and adds the
+    /// terms of θ and the closure outputs of the cells outside the core; a vectorised pass over the core (cells
+    /// at least `ghost` from the boundary) gathers each core cell's adjoint from its neighbours and adds its own
+    /// terms of θ and the closure outputs.
+    let private gatherAdjoint (plan: KernelPlan) (r: Reads) (a: AdjointArrays) =
+        let lanes = Lanes r
+        let cell = newCell false
+        let g = plan.Ghost
+        let twoD = plan.Grid.Dims >= 2
+        let accumulators, flush = thetaAccumulators plan a.ThetaAdjoint
+
+        let vectorAccumulators =
+            plan.Params
+            |> Array.mapi (fun i name ->
+                if plan.ParamSpatial[i] then
+                    null
+                else
+                    lanes.Accumulator("vd" + name))
+
+        /// λᵀ∂F/∂θ and λᵀ∂F/∂(closure outputs) of the current cell, each statement wrapped by `guard`.
+        let ownTerms (em: Emitter) (guard: Expression -> Expression) =
+            for f in 0 .. plan.Rhs.Length - 1 do
+                let rhs = plan.Rhs[f]
+                let lam = em.LoadAt(a.Lambda.Locals[f], 0, 0)
+
+                for p in KExpr.parameters rhs do
+                    let d = KExpr.derivative (KParam p) rhs
+
+                    if d <> KConst 0.0 then
+                        let value = em.Product(lam, em.Emit d)
+
+                        if plan.ParamSpatial[p] then
+                            em.AddInto(a.ThetaAdjoint, add (intConst plan.ParamOffsets[p]) em.CellIndex, value)
+                            |> guard
+                            |> em.Add
+                        else
+                            let acc =
+                                if em.IsVector then
+                                    vectorAccumulators[p]
+                                else
+                                    accumulators[p]
+
+                            em.Accumulate(acc, value) |> guard |> em.Add
+
+                for site in KExpr.inputs rhs do
+                    let d = KExpr.derivative (KInput site) rhs
+
+                    if d <> KConst 0.0 then
+                        em.AddInto(a.InputAdjoint.Locals[site], cell.Pbase, em.Product(lam, em.Emit d))
+                        |> guard
+                        |> em.Add
+
+        /// Whether the cell (x, y) lies outside the core.
+        let outsideCore (x: Expression) (y: Expression) =
+            let outside (v: Expression) (n: int) =
+                Expression.OrElse(
+                    Expression.LessThan(v, intConst g),
+                    Expression.GreaterThanOrEqual(v, intConst (n - g))
+                )
+
+            if twoD then
+                Expression.OrElse(outside x plan.Nx, outside y plan.Ny) :> Expression
+            else
+                outside x plan.Nx :> Expression
+
+        // The band: scatter, one cell at a time, into the cells outside the core only.
+        let bandBody () =
+            let em = Emitter(plan, r, cell, None)
+
+            for f in 0 .. plan.Rhs.Length - 1 do
+                let rhs = plan.Rhs[f]
+                let lam = em.LoadAt(a.Lambda.Locals[f], 0, 0)
+
+                for field, dx, dy in KExpr.reads rhs do
+                    let d = KExpr.derivative (KRead(field, dx, dy)) rhs
+
+                    if d <> KConst 0.0 then
+                        let value = em.Product(lam, em.Emit d)
+
+                        Expression.IfThen(
+                            outsideCore (add cell.Ix (intConst dx)) (add cell.Iy (intConst dy)),
+                            em.AddInto(a.PaddedAdjoint.Locals[field], em.ReadIndex(field, dx, dy), value)
+                        )
+                        |> em.Add
+
+            let own = outsideCore cell.Ix cell.Iy
+            ownTerms em (fun s -> Expression.IfThen(own, s))
+            Expression.Block(setBase plan cell, em.Body) :> Expression
+
+        let frame = 2 * g
+
+        let band =
+            let inner =
+                if twoD then
+                    range
+                        cell.Ix
+                        0
+                        plan.Nx
+                        (Expression.IfThenElse(
+                            Expression.OrElse(
+                                Expression.LessThan(cell.Ix, intConst frame),
+                                Expression.GreaterThanOrEqual(cell.Ix, intConst (plan.Nx - frame))
+                            ),
+                            range cell.Iy 0 plan.Ny (bandBody ()),
+                            Expression.Block(
+                                range cell.Iy 0 (min frame plan.Ny) (bandBody ()),
+                                range cell.Iy (max frame (plan.Ny - frame)) plan.Ny (bandBody ())
+                            )
+                        ))
+                else
+                    Expression.Block(
+                        Expression.Assign(cell.Iy, intConst 0),
+                        range cell.Ix 0 (min frame plan.Nx) (bandBody ()),
+                        range cell.Ix (max frame (plan.Nx - frame)) plan.Nx (bandBody ())
+                    )
+                    :> Expression
+
+            loop cell.B r.Batch inner
+
+        // The core: gather. The read of field h at offset o by equation f at cell q − o lands on cell q with
+        // weight λ_f(q − o)·∂F_f/∂u_h(o), the derivative taken at q − o (its reads shifted by −o).
+        let coreBody (vector: bool) =
+            let em = Emitter(plan, r, cell, (if vector then Some lanes else None))
+
+            for field in 0 .. plan.Fields.Length - 1 do
+                let terms = [
+                    for f in 0 .. plan.Rhs.Length - 1 do
+                        let rhs = plan.Rhs[f]
+
+                        for h, dx, dy in KExpr.reads rhs |> List.filter (fun (h, _, _) -> h = field) do
+                            let d = KExpr.derivative (KRead(h, dx, dy)) rhs
+
+                            if d <> KConst 0.0 then
+                                let atSource =
+                                    d
+                                    |> KExpr.mapLeaves (function
+                                        | KRead(k, ex, ey) -> KRead(k, ex - dx, ey - dy)
+                                        | leaf -> leaf)
+
+                                em.Product(em.LoadAt(a.Lambda.Locals[f], -dx, -dy), em.EmitAt(atSource, -dx, -dy))
+                ]
+
+                if not terms.IsEmpty then
+                    em.Add(em.AddInto(a.PaddedAdjoint.Locals[field], cell.Pbase, em.Sum terms))
+
+            ownTerms em id
+            em.Body
+
+        let core = vectorLoops plan cell r.Batch (g, plan.Nx - g) (g, plan.Ny - g) coreBody
+
+        let reduce =
+            accumulators
+            |> Array.mapi (fun i acc ->
+                if isNull acc then
+                    None
+                else
+                    Some(
+                        Expression.AddAssign(acc, Expression.Call(helper "VSum", vectorAccumulators[i])) :> Expression
+                    ))
+            |> Array.choose id
+
+        let scalarAccumulators = accumulators |> Array.filter (isNull >> not)
+
+        vectorBody
+            plan
+            r
+            cell
+            lanes
+            [ r.Padded; a.Lambda; a.PaddedAdjoint; r.Inputs; a.InputAdjoint; r.Data ]
+            scalarAccumulators
+            (Seq.concat [
+                scalarAccumulators
+                |> Seq.map (fun acc -> Expression.Assign(acc, Expression.Constant(0.0)) :> Expression)
+                Seq.ofList [ band; core ]
+                Seq.ofArray reduce
+                Seq.ofList flush
+            ])
+
+    /// Compiles the vector–Jacobian product of the right-hand side (derivatives taken symbolically here);
+    /// `vectorise` picks the vectorised gather form where the plan allows it (`vectorises`), else the scalar
+    /// scatter form.
+    let adjointWith (vectorise: bool) (plan: KernelPlan) : AdjointKernel =
+        let r = reads plan
+
+        let a = {
+            Lambda = arrays "lambda" plan.Rhs.Length
+            PaddedAdjoint = arrays "paddedAdjoint" plan.Fields.Length
+            ThetaAdjoint = Expression.Parameter(typeof<float[]>, "thetaAdjoint")
+            InputAdjoint = arrays "inputAdjoint" plan.Sites.Length
+        }
+
+        let body =
+            if vectorise && vectorises plan then
+                gatherAdjoint plan r a
+            else
+                scatterAdjoint plan r a
+
+        adjointLambda r a body
+
+    /// Compiles the vector–Jacobian product of the right-hand side (the vectorised gather form where
+    /// `vectorises` allows it).
+    let adjoint (plan: KernelPlan) : AdjointKernel = adjointWith true plan
 
     /// Compiles the exact Jacobian of a pointwise plan (every read at the cell itself; raises otherwise), from the
     /// symbolic derivatives `adjoint` takes too: one n×n block per cell.

@@ -646,6 +646,11 @@ let private suiteModels: SuiteModel list =
         agrees "UdeTests: Fisher–KPP UDE with R(u)" Hybrid.Tests.Training.UdeTests.fisherUde None
         agrees "KernelTests: 2-D spatial parameter and moving boundary values" planeSpatialMoving None
         agrees "KernelTests: a forcing inside a diffusion coefficient" forcedKappa None
+        agrees
+            "SimdKernelTests: 1-D, 23 cells (SIMD loops with a scalar tail), every leaf and function"
+            (SimdKernelTests.line 23)
+            None
+        agrees "SimdKernelTests: 2-D, 7 × 11 cells (SIMD loops with a scalar tail)" (SimdKernelTests.plane 7 11) None
     ]
     @ [ for c in cases -> agrees $"KernelTests: {c.Name}" c.Model (Some c.Initial) ]
 
