@@ -129,6 +129,7 @@ let runXunit (project: string) =
 /// (`<Case>.run <Case>.quick`), the very runs the case tests of tests/Hybrid.Tests make, so running them again
 /// would add minutes to CI and test nothing new; type-checking keeps them in step with the API.
 let typeCheckedScripts = [
+    "climate.fsx"
     "energy-balance.fsx"
     "lorenz96.fsx"
     "pharmacokinetics.fsx"
@@ -193,11 +194,11 @@ let version =
 let packedProjects = [
     "src/Hybrid.Dsl/Hybrid.Dsl.fsproj"
     "src/Hybrid.Core/Hybrid.Core.fsproj"
+    "src/Hybrid.NetCdf/Hybrid.NetCdf.fsproj"
     "src/Hybrid.Models/Hybrid.Models.fsproj"
     "src/Hybrid.Charts/Hybrid.Charts.fsproj"
     "src/Hybrid.CSharp/Hybrid.CSharp.csproj"
     "src/Hybrid.Interactive/Hybrid.Interactive.fsproj"
-    "src/Hybrid.NetCdf/Hybrid.NetCdf.fsproj"
 ]
 
 /// Hybrid.Charts is in the Charts Paket group: Plotly.NET 6 needs FSharp.Core 10.1.403, so that package alone
@@ -852,8 +853,9 @@ Target.create "CheckFormat" (fun _ ->
 
 Target.create "Format" (fun _ -> dotnet $"fantomas {formatted}")
 
-// The flagship job: every case study against its baselines end to end with the quick settings (a few minutes
-// on 2 cores); the report goes to report/. `Report` runs the full settings.
+// The flagship job: every case study against its baselines end to end with the quick settings, the climate
+// GCM-lite case first (ReportTasks.report's order); the report goes to report/. `Report` runs the full settings.
+// `hybrid climate` runs the climate case alone.
 Target.create "Run" (fun _ ->
     dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- report --quick report")
 

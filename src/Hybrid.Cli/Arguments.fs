@@ -28,6 +28,19 @@ type ReportArgs =
                 "run the report's tasks as a sweep in <folder>/sweep on a pool of local processes (local or local:k), then merge; resumes where an earlier run stopped."
             | Folder _ -> "folder for summary.md, the CSV files and the charts (default: report)."
 
+/// `hybrid climate [--full] [folder]`.
+[<HelpFlags("--help", "-h")>]
+type ClimateArgs =
+    | Full
+    | [<MainCommand; Unique>] Folder of folder: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Full ->
+                "the full settings: truth on 256², models on 64², five seeds (hours on two cores); default: the quick ones (minutes)."
+            | Folder _ -> "folder for summary.md, the CSV files and the figures (default: climate)."
+
 /// `hybrid sweep plan <folder> [--quick] [--settings key] [--only name …]`.
 [<HelpFlags("--help", "-h")>]
 type SweepPlanArgs =
@@ -43,7 +56,7 @@ type SweepPlanArgs =
             | Settings _ ->
                 "a settings key: quick, full, or tiny (tests); the synthetic experiment has tiny, slow, failing."
             | Only _ ->
-                "only these experiments (default: every section of the report): lorenz96, predator-prey, pharmacokinetics, energy-balance, tumour, data-efficiency, synthetic."
+                "only these experiments (default: every section of the report): climate, lorenz96, predator-prey, pharmacokinetics, energy-balance, tumour, data-efficiency, synthetic."
             | Folder _ -> "the sweep's folder: tasks.jsonl, results/, logs/."
 
 /// `hybrid sweep run <folder> [--index N | --on local[:k]|slurm] [--retry] [--threads t] [--dry-run]`.
@@ -185,6 +198,7 @@ type Verbs =
         ParseResults<BenchKernelsMemoryArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-stiff")>] Bench_Stiff of ParseResults<BenchStiffArgs>
     | [<CliPrefix(CliPrefix.None)>] Report of ParseResults<ReportArgs>
+    | [<CliPrefix(CliPrefix.None)>] Climate of ParseResults<ClimateArgs>
     | [<CliPrefix(CliPrefix.None)>] Sweep of ParseResults<SweepArgs>
     | [<CliPrefix(CliPrefix.None)>] Tune of ParseResults<TuneArgs>
 
@@ -202,6 +216,8 @@ type Verbs =
             | Bench_Kernels_Memory _ -> "peak memory of one kernel rollout (run by bench-kernels in a fresh process)."
             | Report _ ->
                 "run the case studies against their baselines; writes summary.md, CSV files and charts (default folder: report)."
+            | Climate _ ->
+                "the flagship: the climate GCM-lite case (a CNN sub-grid closure learned through the solver) against its baselines, quick settings; writes summary.md, CSV files and figures (default folder: climate)."
             | Sweep _ ->
                 "the report's runs as tasks: plan, run on a local process pool or Slurm, status, merge (resumable)."
             | Tune _ ->
@@ -225,6 +241,8 @@ type Command =
     | RunReport of folder: string * quick: bool
     /// `hybrid report --on …`: plan the report in `<folder>/sweep`, run it on the back end, merge into `folder`.
     | RunReportOn of folder: string * quick: bool * backend: Backend
+    /// `hybrid climate [--full] [folder]`: the climate case alone, in this process (quick unless --full).
+    | RunClimate of folder: string * quick: bool
     /// `hybrid sweep plan`.
     | SweepPlan of folder: string * settings: string * only: string list
     /// `hybrid sweep run --index` (index `None`: from $SLURM_ARRAY_TASK_ID).
@@ -315,6 +333,13 @@ let parse (argv: string[]) : Command =
                             )
                         )
                     )
+        | Some(Climate r) ->
+            RunClimate(
+                r.TryGetResult ClimateArgs.Folder
+                |> Option.map (positional r)
+                |> Option.defaultValue "climate",
+                not (r.Contains ClimateArgs.Full)
+            )
         | Some(Sweep r) ->
             match r.TryGetSubCommand() with
             | Some(Plan p) ->

@@ -44,6 +44,23 @@ let private report (folder: string) (quick: bool) =
     printfn "wrote %s" path
     0
 
+/// `hybrid climate`: the climate case alone (every model of `ClimateModels.all` at every seed) in this process, its
+/// section, CSV files and figures written into `folder` with summary.md, which it prints.
+let private climate (folder: string) (quick: bool) =
+    let flag = if quick then "" else " --full"
+
+    let path =
+        Hybrid.Models.Common.LineChart.withPages Hybrid.Charts.ReportPages.write (fun () ->
+            Hybrid.Models.Report.CaseReport.writeSections
+                folder
+                (Hybrid.Models.Tasks.Experiment.settingsKey quick)
+                [ Hybrid.Models.Report.ClimateTasks.experiment ]
+                $"hybrid climate{flag} {folder}")
+
+    printfn "%s" (IO.File.ReadAllText path)
+    printfn "wrote %s" path
+    0
+
 /// Runs every unfinished task of the sweep in `folder` on `backend`.
 let private sweepRun folder backend retry threads dryRun limit =
     match backend with
@@ -89,6 +106,7 @@ let main argv =
                 WorkPrecision.write WorkPrecision.defaults "bench/work-precision"
         | Arguments.RunReport(folder, quick) -> report folder quick
         | Arguments.RunReportOn(folder, quick, backend) -> reportOn folder quick backend
+        | Arguments.RunClimate(folder, quick) -> climate folder quick
         | Arguments.SweepPlan(folder, key, only) -> Sweep.plan folder key only
         | Arguments.SweepRunOne(folder, index, threads) -> Sweep.runOne folder index threads
         | Arguments.SweepRecordExit(folder, index, code, log) -> Sweep.recordExit folder index code log

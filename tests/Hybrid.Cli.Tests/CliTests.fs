@@ -76,6 +76,10 @@ let tests =
                     [| "report"; "--quick"; "report" |], Hybrid.Cli.Arguments.RunReport("report", true)
                     [| "report"; "out"; "--quick" |], Hybrid.Cli.Arguments.RunReport("out", true)
                     [| "report"; "out" |], Hybrid.Cli.Arguments.RunReport("out", false)
+                    [| "climate" |], Hybrid.Cli.Arguments.RunClimate("climate", true)
+                    [| "climate"; "--full" |], Hybrid.Cli.Arguments.RunClimate("climate", false)
+                    [| "climate"; "out"; "--full" |], Hybrid.Cli.Arguments.RunClimate("out", false)
+                    [| "climate"; "out" |], Hybrid.Cli.Arguments.RunClimate("out", true)
                     [| "bench" |], Hybrid.Cli.Arguments.RunBench "bench/results.md"
                     [| "bench"; "b.md" |], Hybrid.Cli.Arguments.RunBench "b.md"
                     [| "bench-kernels" |], Hybrid.Cli.Arguments.RunBenchKernels false
@@ -92,7 +96,7 @@ let tests =
             Expect.equal code 0 "exit code"
             Expect.stringStarts out "USAGE: hybrid [--help] [<subcommand> [<options>]]" "usage line"
 
-            for verb in [ "demo"; "info"; "bench"; "bench-kernels"; "report"; "sweep" ] do
+            for verb in [ "demo"; "info"; "bench"; "bench-kernels"; "report"; "climate"; "sweep" ] do
                 Expect.stringContains out $"\n    {verb} <options>" $"lists {verb}"
 
             Expect.isFalse (out.Contains "bench-kernels-memory") "the internal verb is hidden"
@@ -123,6 +127,7 @@ let tests =
                     "info", "USAGE: hybrid info [--help]"
                     "bench", "USAGE: hybrid bench [--help] [<file>]"
                     "bench-kernels", "USAGE: hybrid bench-kernels [--help] [--quick]"
+                    "climate", "USAGE: hybrid climate [--help] [--full] [<folder>]"
                     "sweep", "USAGE: hybrid sweep [--help] [<subcommand> [<options>]]"
                 ] do
                 let code, out, _, _ = hybrid [ verb; "--help" ]
@@ -142,6 +147,7 @@ let tests =
                     "ERROR: unrecognized argument: '--fast'.",
                     "USAGE: hybrid bench-kernels"
                     [ "info"; "extra" ], "ERROR: unrecognized argument: 'extra'.", "USAGE: hybrid info"
+                    [ "climate"; "--quick" ], "ERROR: unrecognized argument: '--quick'.", "USAGE: hybrid climate"
                 ] do
                 let code, out, err, written = hybrid args
                 Expect.equal code 2 $"hybrid {args}: exit code"

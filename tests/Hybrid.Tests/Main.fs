@@ -29,6 +29,7 @@ let main argv =
         Numerics.OperatorTests.tests
         Numerics.ConvergenceTests.tests
         Numerics.AdvectionTests.tests
+        Numerics.SpectraTests.tests
         Numerics.RolloutTests.tests
         Numerics.RolloutArgumentsTests.tests
         Numerics.ParameterTests.tests
@@ -50,6 +51,8 @@ let main argv =
         Kernels.DerivativeTests.tests
         Kernels.AdaptiveKernelTests.tests
         Training.UdeTests.tests
+        Training.ConvolutionTests.tests
+        Training.ConvLstmTests.tests
         Training.FusionTests.tests
         Training.FusedRolloutTests.tests
         Training.TrainerTests.tests
@@ -71,6 +74,9 @@ let main argv =
         Cases.EnergyBalanceTests.tests
         Cases.Lorenz96Tests.tests
         Cases.TumourTests.tests
+        Cases.ClimateTests.tests
+        Cases.ClimateFileTests.tests
+        Cases.ClimateMlTests.tests
         Report.StatisticsTests.tests
         Report.ModelTableTests.tests
         Report.AblationTableTests.tests
@@ -81,6 +87,7 @@ let main argv =
         Tasks.SweepFolderTests.tests
         Tasks.CaseTasksTests.tests
         Tasks.Lorenz96TasksTests.tests
+        Tasks.ClimateTasksTests.tests
         Tuning.TuningTests.tests
         Tuning.CaseTuningTests.tests
     ]

@@ -53,18 +53,10 @@ type FieldCnn
     let half = int64 (kernel / 2)
 
     let convs =
-        let list = new ModuleList<torch.nn.Module<torch.Tensor, torch.Tensor>>()
+        let list = new ModuleList<Modules.Convolution>()
 
         for i in 0 .. widths.Length - 2 do
-            let cin, cout = int64 widths[i], int64 widths[i + 1]
-
-            let conv: torch.nn.Module<torch.Tensor, torch.Tensor> =
-                if dims = 1 then
-                    torch.nn.Conv1d(cin, cout, int64 kernel)
-                else
-                    torch.nn.Conv2d(cin, cout, int64 kernel)
-
-            list.Add conv
+            list.Add(Convolution.create dims (int64 widths[i]) (int64 widths[i + 1]) (int64 kernel))
 
         list
 
@@ -75,30 +67,6 @@ type FieldCnn
 
         this.``to`` (Engine.torchDevice (), defaultArg dtype (Engine.dtype ()))
         |> ignore
-
-    let mode (p: Hybrid.Training.Padding) =
-        match p with
-        | Hybrid.Training.Padding.Periodic -> PaddingModes.Circular
-        | Hybrid.Training.Padding.Zeros -> PaddingModes.Constant
-        | Hybrid.Training.Padding.Replicate -> PaddingModes.Replicate
-
-    // torch's pad widths run from the last axis backwards: axis a (x = 0) sits at 2 (dims − 1 − a).
-    let padded (x: torch.Tensor) =
-        if half = 0L then
-            x
-        elif padding |> Array.forall (fun p -> p = padding[0]) then
-            torch.nn.functional.pad (x, Array.create (2 * dims) half, mode padding[0])
-        else
-            let mutable h = x
-
-            for a in 0 .. dims - 1 do
-                let w = Array.zeroCreate<int64> (2 * dims)
-                let at = 2 * (dims - 1 - a)
-                w[at] <- half
-                w[at + 1] <- half
-                h <- torch.nn.functional.pad (h, w, mode padding[a])
-
-            h
 
     /// Input channels (the closure's arity).
     member _.Inputs = widths[0]
@@ -123,7 +91,7 @@ type FieldCnn
         let mutable h = x
 
         for i in 0 .. convs.Count - 1 do
-            h <- convs[i].forward (padded h)
+            h <- Convolution.apply convs[i] (FieldPadding.pad padding half h)
 
             if i < convs.Count - 1 then
                 h <- act.forward h

@@ -153,14 +153,11 @@ type ConvNet
     let pad = defaultArg padding Padding.Periodic
     let half = int64 (kernel / 2)
 
-    let conv (i: int) (o: int) : torch.nn.Module<torch.Tensor, torch.Tensor> =
-        if dims = 1 then
-            torch.nn.Conv1d(int64 i, int64 o, int64 kernel)
-        else
-            torch.nn.Conv2d(int64 i, int64 o, int64 kernel)
+    let conv (i: int) (o: int) =
+        Convolution.create dims (int64 i) (int64 o) (int64 kernel)
 
     let convs =
-        let list = new ModuleList<torch.nn.Module<torch.Tensor, torch.Tensor>>()
+        let list = new ModuleList<Modules.Convolution>()
         let mutable last = inputs
 
         for _ in 0 .. depth - 1 do
@@ -203,7 +200,7 @@ type ConvNet
         let mutable h = x
 
         for i in 0 .. convs.Count - 1 do
-            h <- convs[i].forward (padded h)
+            h <- Convolution.apply convs[i] (padded h)
 
             if i < convs.Count - 1 then
                 h <- act.forward h

@@ -110,7 +110,8 @@ type TrainOptions = {
     Modules: torch.nn.Module[]
     /// Checked before every epoch; cancelling stops after the current epoch (result `Cancelled`).
     Cancel: Threading.CancellationToken
-    /// How many times an epoch that diverges (a `DivergenceException`: a rollout blowing up or a non-finite loss)
+    /// How many times an epoch that diverges (a `DivergenceException`: a rollout blowing up, a non-finite loss, or a
+    /// non-finite gradient under a finite loss, caught before the optimizer step writes it into the parameters)
     /// is rolled back and retried: the parameters go back to the start of the last epoch whose losses were all
     /// finite (a blow-up usually shows one epoch after the step that caused it), the optimizer's moments are
     /// reset and every learning rate is halved for the rest of the run (each recovery is printed to stderr). 0 fails at once; past the

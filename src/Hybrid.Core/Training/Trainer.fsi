@@ -27,8 +27,10 @@ module Trainer =
     /// Trains with Adam (one parameter group per `ParamGroup`). Every step runs in its own dispose scope;
     /// losses are reduced to numbers. At the start of every epoch TorchSharp's global generator is reseeded
     /// from (seed, epoch) and `TrainContext.Random` is created from the same pair, so a resumed run repeats
-    /// an uninterrupted one exactly. Raises `HybridException` on empty groups, a non-scalar or non-finite
-    /// loss, or a checkpoint made with another seed. Runs inside `TorchGuard`: a call while another thread runs
+    /// an uninterrupted one exactly. Raises `HybridException` on empty groups, a non-scalar loss or a
+    /// checkpoint made with another seed; a non-finite loss, or a non-finite gradient under a finite loss (checked
+    /// before every optimizer step, so no NaN reaches the parameters), is a `DivergenceException`, which
+    /// `TrainOptions.Recoveries` rolls back and retries at half the rates before it fails the run. Runs inside `TorchGuard`: a call while another thread runs
     /// Hybrid is refused with `InvalidOperationException`, and so is any call from another thread while it runs.
     val train: o: TrainOptions -> objective: Objective -> TrainResult
 

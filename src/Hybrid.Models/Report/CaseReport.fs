@@ -52,19 +52,23 @@ let compose (dir: string) (command: string) (sections: string list) (footer: str
 let machine () =
     $"{Environment.ProcessorCount} cores, {Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}, {Hybrid.Engine.describe ()}"
 
-/// Runs the case studies (`quick`: the quick settings) in this process, every task of every section one after
-/// another, and writes the report into `dir`; returns summary.md's path. Progress goes to standard error, one
-/// line as each section starts and ends.
-let write (dir: string) (quick: bool) : string =
+/// Runs `sections` under the settings key `key` ("quick", "full", "tiny") in this process, every task of every
+/// section one after another, and writes their report into `dir` (`compose`, naming `command` as what generated it);
+/// returns summary.md's path. Progress goes to standard error, one line as each section starts and ends.
+let writeSections (dir: string) (key: string) (sections: Experiment list) (command: string) : string =
     Directory.CreateDirectory dir |> ignore
     Hybrid.Models.Common.Claims.clear dir
     let clock = Diagnostics.Stopwatch.StartNew()
-    let key = Experiment.settingsKey quick
-    let sections = ReportTasks.report
 
     let markdown =
         sections
         |> List.mapi (fun i e -> step $"{i + 1}/{sections.Length} {e.Title}" (fun () -> Experiment.inProcess e dir key))
 
+    compose dir command markdown $"Made in {clock.Elapsed.TotalSeconds:F0} s on {machine ()}."
+
+/// Runs the case studies (`quick`: the quick settings) in this process, every task of every section one after
+/// another, and writes the report into `dir`; returns summary.md's path. Progress goes to standard error, one
+/// line as each section starts and ends.
+let write (dir: string) (quick: bool) : string =
     let flag = if quick then " --quick" else ""
-    compose dir $"hybrid report{flag}" markdown $"Made in {clock.Elapsed.TotalSeconds:F0} s on {machine ()}."
+    writeSections dir (Experiment.settingsKey quick) ReportTasks.report $"hybrid report{flag}"

@@ -1,5 +1,5 @@
-/// The report as tasks: its sections in report order, each an `Experiment` (Lorenz-96, predator–prey,
-/// pharmacokinetics, energy balance and tumour split into one task per model and seed, data efficiency into one per
+/// The report as tasks: its sections in report order, each an `Experiment` (the climate flagship, Lorenz-96,
+/// predator–prey, pharmacokinetics, energy balance and tumour split into one task per model and seed, data efficiency into one per
 /// case, share and training subset), and the synthetic experiment for tests.
 module Hybrid.Models.Report.ReportTasks
 
@@ -9,6 +9,7 @@ open Hybrid.Models.Tasks
 
 /// The report's sections as experiments, in report order (the flagship first).
 let report: Experiment list = [
+    ClimateTasks.experiment
     Lorenz96Tasks.experiment
     PredatorPreyTasks.experiment
     PharmacokineticsTasks.experiment

@@ -255,6 +255,56 @@ let tests =
             Expect.equal Trainer.defaults.Recoveries 3 "the default allows three recoveries"
         }
 
+        // loss(k) = (k − 3)² + where(k < 5, 0.1 √(5 − k), 0): finite for every k, but for k > 5 the unused branch is
+        // √(negative) = NaN, and its gradient (0 · NaN) makes ∂loss/∂k NaN: the torch.where trap. Adam's first step
+        // at rate 5 takes k from 0.5 to 5.5; there the gradient is NaN under the finite loss 6.25. The trainer refuses
+        // the step (without the check Adam wrote k = NaN and the run ended without an error); a recovery puts k back
+        // to 0.5, halves the rate and resets Adam, so epoch 2 steps to 0.5 + 2.5 = 3.
+        test "a NaN gradient under a finite loss is a divergence caught before the step, and recovered from" {
+            let train (recoveries: int) =
+                let k = torch.nn.Parameter(torch.tensor (0.5, dtype = f64))
+
+                let objective = {
+                    Loss =
+                        fun _ ->
+                            let below = k.lt (torch.tensor (5.0, dtype = f64))
+                            let rest = torch.tensor (5.0, dtype = f64) - k
+                            let branch = torch.where (below, 0.1 * torch.sqrt rest, torch.zeros_like k)
+                            let l = (k - 3.0).square () + branch
+                            { Total = l; Parts = [||] }
+                    Validation = None
+                }
+
+                let options = {
+                    Trainer.defaults with
+                        Epochs = 2
+                        Groups = [| Trainer.group "theta" 5.0 [ k ] |]
+                        Recoveries = recoveries
+                }
+
+                let outcome =
+                    try
+                        Ok(Trainer.train options objective)
+                    with :? DivergenceException as e ->
+                        Error e.Message
+
+                outcome, k.ToDouble()
+
+            match train 0 with
+            | Error message, k ->
+                Expect.stringContains message "gradient of group 'theta'" "the message names the group"
+                Expect.stringContains message "epoch 2, step 1" "and the step"
+                Expect.floatClose { absolute = 1e-6; relative = 0.0 } k 5.5 "the NaN never reached the parameter"
+            | Ok _, k -> failtest $"no recoveries: the NaN gradient of epoch 2 must fail the run (k = {k})"
+
+            match train 3 with
+            | Ok r, k ->
+                Expect.equal r.Recoveries 1 "one recovery"
+                Expect.equal r.Epochs 2 "both epochs done"
+                Expect.floatClose { absolute = 1e-6; relative = 0.0 } k 3.0 "k stepped from 0.5 at rate 2.5"
+            | Error message, _ -> failtest $"with recoveries the run completes: {message}"
+        }
+
         test "bad training settings fail clearly" {
             let e =
                 Expect.throwsC
