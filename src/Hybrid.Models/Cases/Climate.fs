@@ -193,6 +193,21 @@ let data (s: Settings) : Data =
         Scales = scales
     }
 
+/// `make ()` on the first call with settings `s` in a process, then its cached result (keyed by `s`, which determines
+/// the data): how a model fitted once serves both the report and the tests that look inside it.
+let internal cachedBy
+    (cache: System.Collections.Generic.Dictionary<Settings, 'T>)
+    (s: Settings)
+    (make: unit -> 'T)
+    : 'T =
+    lock cache (fun () ->
+        match cache.TryGetValue s with
+        | true, v -> v
+        | _ ->
+            let v = make ()
+            cache[s] <- v
+            v)
+
 /// A trained model: forecasts from coarse start states.
 type Trained = {
     /// The model's name.

@@ -141,14 +141,7 @@ let private train (s: Settings) (d: Data) : Fitted =
 
 /// The a-priori closure fitted on the data of `s`: fitted on the first call in a process and cached (keyed by `s`,
 /// which determines the data), so that the report and the tests that look at its offline loss share one fit.
-let fit (s: Settings) (d: Data) : Fitted =
-    lock cache (fun () ->
-        match cache.TryGetValue s with
-        | true, f -> f
-        | _ ->
-            let f = train s d
-            cache[s] <- f
-            f)
+let fit (s: Settings) (d: Data) : Fitted = cachedBy cache s (fun () -> train s d)
 
 /// The a-priori hybrid as a model of the case (`fit`).
 let apriori: ModelBuilder = {

@@ -47,14 +47,7 @@ let private train (s: Settings) (d: Data) : Fitted =
 
 /// The classic closure fitted on the data of `s`: trained on the first call in a process and cached (keyed by `s`,
 /// which determines the data), so that the report and the tests that look at its coefficients share one fit.
-let fit (s: Settings) (d: Data) : Fitted =
-    lock cache (fun () ->
-        match cache.TryGetValue s with
-        | true, f -> f
-        | _ ->
-            let f = train s d
-            cache[s] <- f
-            f)
+let fit (s: Settings) (d: Data) : Fitted = cachedBy cache s (fun () -> train s d)
 
 /// The classic closure as a model of the case (`fit`).
 let leith: ModelBuilder = {

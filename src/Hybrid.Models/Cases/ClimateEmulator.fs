@@ -77,15 +77,7 @@ let create (s: Climate.Settings) (d: Climate.Data) : Simulator =
     let scales = ClimateUnroll.changeScales d
     let rates = scales |> Array.map (fun c -> c / s.Truth.SaveEvery)
 
-    let sim =
-        Compiler.compile
-            {
-                Compiler.defaults with
-                    Dtype = s.Truth.Dtype
-                    Seed = s.Seed
-                    Backend = Backend.Eager
-            }
-            (Parse.model (text s.Truth.ModelCells s.Hidden rates))
+    let sim = Climate.compileText s (text s.Truth.ModelCells s.Hidden rates)
 
     let weights = Neural.parameters (snd sim.Modules[0])
 

@@ -45,15 +45,7 @@ type Fused = {
 /// The fused model of `mode` for `s` and the data `d`, untrained: the coarse physics, a fresh emulator and a fusion
 /// layer in `s.Truth.Dtype` starting at α = 0.5 (a gate's network from `s.Seed`, its output layer zero).
 let create (mode: FusionMode) (s: Climate.Settings) (d: Climate.Data) : Fused =
-    let physics =
-        Compiler.compile
-            {
-                Compiler.defaults with
-                    Dtype = s.Truth.Dtype
-                    Seed = s.Seed
-                    Backend = Backend.Eager
-            }
-            (Parse.model (Climate.modelText s []))
+    let physics = Climate.compile s []
 
     let fusion = new Fusion(mode, dtype = s.Truth.Dtype)
 
