@@ -4,7 +4,7 @@
 /// with Δψ = ω, a humidity q advected in limited flux form with evaporation towards q_sat(y) (warm equator, cold
 /// poles) and smooth condensation C, and the accumulated precipitation ∂P/∂t = C.
 /// Truth (`ClimateTruth`): the same equations on a fine grid (quick 128², full 256²) with SSP-RK3 at a small Δt and a
-/// viscosity for that grid, spun up, then block-averaged to the models' grid (quick 32², full 64²). Splits, in time
+/// viscosity for that grid, spun up, then block-averaged to the models' grid (32²). Splits, in time
 /// along one run: a training block, a validation block (early stopping) and a test block; out of distribution: a
 /// run with 1.5× the forcing, branched from the spun-up state. Every model runs on the coarse grid with Heun
 /// (SSP-RK2) at its own Δt and the coarse viscosity: no model shares the truth's grid, scheme or step.
@@ -115,8 +115,13 @@ let quick = {
     Threads = 1
 }
 
-/// Full settings: truth on 256² (Δt = 0.005, ν = 1.5e-4), models on 64² (Δt = 0.025, ν = 6e-4), 8 × 8 regions,
-/// longer training; free runs of 80 saves (10 × the horizon of 8), so an in-distribution run of 110 saves.
+/// Full settings: truth on 256² (Δt = 0.005, ν = 1.5e-4) coarse-grained by 8 to the models' 32² grid (the models'
+/// Δt and ν as in `quick`; Kochkov et al. 2021 coarsen 8–10×), 8 × 8 regions of 4² cells, leads up to 8 saves, 100
+/// epochs of 4 windows with the horizon growing from 1 to 8 saves (every 12 epochs); free runs of 80 saves (10 × the
+/// horizon of 8), so an in-distribution run of 110 saves. Models on 64² would cost about 30 × as much per epoch
+/// (4 × the cells, half the step, twice the batch and horizon): hours per model and seed on two cores, far beyond the
+/// report's budget; the truth keeps the issue's ≥ 256². Estimated from the quick run (not yet measured): about 40 min on
+/// two cores, 15 of them the truth generated once per worker process.
 let full = {
     quick with
         Truth = {
@@ -124,16 +129,12 @@ let full = {
                 Cells = 256
                 Nu = 1.5e-4
                 Dt = 0.005
-                ModelCells = 64
                 Intervals = 110
         }
         FreeRunIntervals = 80
-        ModelNu = 6e-4
-        ModelDt = 0.025
         Regions = 8
-        Epochs = 200
-        Batch = 8
-        Horizon = { Start = 1; Max = 8; GrowEvery = 20 }
+        Epochs = 100
+        Horizon = { Start = 1; Max = 8; GrowEvery = 12 }
         Leads = [ 1; 2; 4; 8 ]
 }
 
