@@ -31,18 +31,33 @@ type internal Spread = {
     High: float
 }
 
-let private spread (xs: float list) = {
+let internal spread (xs: float list) = {
     Median = median xs
     Low = List.min xs
     High = List.max xs
 }
 
+/// glibc's malloc_trim: consolidates the allocator's free lists and returns free memory to the system.
+[<Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")>]
+extern int private mallocTrim(unativeint pad)
+
 /// Collects garbage and runs pending finalizers (TorchSharp tensors free native memory in finalizers), so
-/// that one measurement does not pay for the garbage of the previous one.
-let private settle () =
+/// that one measurement does not pay for the garbage of the previous one; then, on glibc, consolidates the
+/// native heap (`malloc_trim`). An eager TorchSharp run frees hundreds of thousands of small native blocks
+/// into glibc's fast bins, and the next large allocation walks and merges them all (malloc_consolidate):
+/// 30–50 ms charged to whatever runs next, which made kernels timed right after an eager run 4–15× slower
+/// than alone (measured: Fisher–KPP kernels 5 ms alone, 34–65 ms right after an eager run, 6.6 ms with
+/// GLIBC_TUNABLES=glibc.malloc.mxfast=0, which turns the fast bins off).
+let internal settle () =
     GC.Collect()
     GC.WaitForPendingFinalizers()
     GC.Collect()
+
+    if OperatingSystem.IsLinux() then
+        try
+            mallocTrim 0un |> ignore
+        with _ ->
+            ()
 
 /// Runs `f` at least twice and until `seconds` have passed: long enough for .NET's tiered JIT to have
 /// recompiled the hot methods (30 calls, then a background compile after a 100 ms delay), so the timed runs
@@ -55,7 +70,7 @@ let internal warmUp (seconds: float) (f: unit -> unit) =
         f ()
         runs <- runs + 1
 
-let private once (f: unit -> unit) =
+let internal once (f: unit -> unit) =
     settle ()
     let w = Stopwatch.StartNew()
     f ()
