@@ -67,7 +67,12 @@ def rollout(kind: str, u: List[torch.Tensor], theta: List[torch.Tensor], dt: flo
         k2 = rhs(kind, [u[i] + (0.5 * dt) * k1[i] for i in range(len(u))], theta, h)
         k3 = rhs(kind, [u[i] + (0.5 * dt) * k2[i] for i in range(len(u))], theta, h)
         k4 = rhs(kind, [u[i] + dt * k3[i] for i in range(len(u))], theta, h)
-        u = [u[i] + (dt / 6.0) * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]) for i in range(len(u))]
+        # The step as Hybrid's kernel stepper sums it, weight by weight (u + Δt·bᵢ·kᵢ, i = 1 … 4): the same
+        # rounding, which matters on Lorenz-96, whose chaos amplifies any difference over 1,000 steps.
+        u = [
+            u[i] + (dt * (1.0 / 6.0)) * k1[i] + (dt * (1.0 / 3.0)) * k2[i] + (dt * (1.0 / 3.0)) * k3[i] + (dt * (1.0 / 6.0)) * k4[i]
+            for i in range(len(u))
+        ]
     loss = torch.zeros((), dtype=u[0].dtype)
     for x in u:
         loss = loss + (x * x).sum()

@@ -164,7 +164,7 @@ type BenchPeersArgs =
 
     interface IArgParserTemplate with
         member _.Usage =
-            "tiny problems and 3 runs (a check that the peers agree, no figures to quote); writes bench/peers-quick.md instead of bench/peers.md."
+            "tiny 1-D and 2-D problems, the full Lorenz-96, 3 runs (a check that the peers agree, no figures to quote); writes bench/peers-quick.md instead of bench/peers.md."
 
 /// `hybrid bench-stiff [--quick]`.
 [<HelpFlags("--help", "-h")>]
