@@ -81,9 +81,17 @@ let internal time (warmup: float) (reps: int) (f: unit -> unit) =
     warmUp warmup f
     [ for _ in 1..reps -> once f ] |> spread
 
+/// `f` run once untimed, then timed (`once`): what another workload left in the process (the native heap's
+/// free lists, caches) is paid by the untimed run, so a side timed right after a different one measures what
+/// it costs when run repeatedly, as in a training loop, and not the other side's after-effects.
+let internal primed (f: unit -> unit) =
+    f ()
+    once f
+
 /// Compiled against hand-written, interleaved so that a slow spell of the machine hits both: after
-/// `warmUp warmup` of each, `reps` pairs, each pair timed in alternating order on a settled heap. Returns the
-/// times (ms) of each side and the per-pair ratios compiled/hand-written, each as median and range.
+/// `warmUp warmup` of each, `reps` pairs, each pair timed in alternating order on a settled heap, each timed
+/// run `primed` by an untimed run of the same side. Returns the times (ms) of each side and the per-pair
+/// ratios compiled/hand-written, each as median and range.
 let internal compare (warmup: float) (reps: int) (compiled: unit -> unit) (hand: unit -> unit) =
     warmUp warmup compiled
     warmUp warmup hand
@@ -91,11 +99,11 @@ let internal compare (warmup: float) (reps: int) (compiled: unit -> unit) (hand:
     let pairs = [
         for k in 1..reps ->
             if k % 2 = 1 then
-                let c = once compiled
-                c, once hand
+                let c = primed compiled
+                c, primed hand
             else
-                let h = once hand
-                once compiled, h
+                let h = primed hand
+                primed compiled, h
     ]
 
     spread (List.map fst pairs), spread (List.map snd pairs), spread (pairs |> List.map (fun (c, h) -> c / h))

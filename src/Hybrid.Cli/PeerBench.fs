@@ -276,7 +276,7 @@ let run (path: string) (quick: bool) : int =
     say ""
 
     say
-        $"float64, batch 1, forward + backward of L = Σ u_T² (all fields), gradients with respect to the parameters' values; the same initial states and parameter values on both sides (sent to bench/peers.py from Hybrid's). Kernels: generated forward and adjoint, checkpoints every ⌈√T⌉ steps. Compiled eager: Hybrid's TorchSharp back end. PyTorch eager: the same RK4 loop and right-hand sides written in PyTorch; TorchScript: torch.jit.script of the whole loop (its profiling executor optimises after the warm-up runs). Each side is warmed up first ({warmup} s and at least two runs for Hybrid, three runs for each PyTorch mode), then {reps} rounds: each round runs all four sides once, in an order rotated from round to round, so a slow spell of the machine touches every side. Times are medians (smallest–largest) in ms, each side's own time of its run (PyTorch's measured inside Python, without the messaging). Ratios are medians (smallest–largest) of the per-round ratios; none is printed where the two sides' loss and gradients differ by more than 1e-9 (relative)."
+        $"float64, batch 1, forward + backward of L = Σ u_T² (all fields), gradients with respect to the parameters' values; the same initial states and parameter values on both sides (sent to bench/peers.py from Hybrid's). Kernels: generated forward and adjoint, checkpoints every ⌈√T⌉ steps. Compiled eager: Hybrid's TorchSharp back end. PyTorch eager: the same RK4 loop and right-hand sides written in PyTorch; TorchScript: torch.jit.script of the whole loop (its profiling executor optimises after the warm-up runs). Each side is warmed up first ({warmup} s and at least two runs for Hybrid, three runs for each PyTorch mode), then {reps} rounds: each round runs all four sides, in an order rotated from round to round, so a slow spell of the machine touches every side; each side runs twice in a row and its second run is timed, so no side pays for what the one before it left in the process (see `hybrid bench-kernels`' notes: glibc's free lists after an eager run). Times are medians (smallest–largest) in ms, each side's own time of its run (PyTorch's measured inside Python, without the messaging). Ratios are medians (smallest–largest) of the per-round ratios; none is printed where the two sides' loss and gradients differ by more than 1e-9 (relative)."
 
     say ""
 
@@ -328,10 +328,14 @@ let run (path: string) (quick: bool) : int =
             let scriptDiff = difference hybrid scriptOutcome
 
             let sides: (unit -> float)[] = [|
-                (fun () -> Bench.once kernels)
-                (fun () -> Bench.once compiled)
-                (fun () -> fst (peer.Run(i, "eager")))
-                (fun () -> fst (peer.Run(i, "script")))
+                (fun () -> Bench.primed kernels)
+                (fun () -> Bench.primed compiled)
+                (fun () ->
+                    peer.Run(i, "eager") |> ignore
+                    fst (peer.Run(i, "eager")))
+                (fun () ->
+                    peer.Run(i, "script") |> ignore
+                    fst (peer.Run(i, "script")))
             |]
 
             let rounds = [
