@@ -863,6 +863,16 @@ Target.create "Bench" (fun _ ->
     // Benchmarks, not tests: each writes its figures (with the machine) to bench/*.md for the README.
     dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- bench bench/results.md"
     dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- bench-kernels"
+    // PyTorch peers: installs Debian's python3-torch where it is missing and apt-get is at hand (the bench skips
+    // the peer with a note where PyTorch still cannot be imported).
+    if
+        exec "sh" "-c \"python3 -c 'import torch' || /usr/bin/python3 -c 'import torch'\"" root []
+        <> 0
+    then
+        exec "sh" "-c \"command -v apt-get && apt-get install -y -qq --no-install-recommends python3-torch\"" root []
+        |> ignore
+
+    dotnet $"run --project src/Hybrid.Cli -c {configuration} --no-build -- bench-peers"
     // Work–precision against SciPy: installs Debian's python3-scipy where it is missing and apt-get is at hand.
     if
         exec "sh" "-c \"/usr/bin/python3 -c 'import scipy' || python3 -c 'import scipy'\"" root []

@@ -170,6 +170,15 @@ type BenchKernelsArgs =
         member _.Usage =
             "smaller sizes and fewer repeats; writes bench/kernels-quick.md instead of bench/kernels.md."
 
+/// `hybrid bench-peers [--quick]`.
+[<HelpFlags("--help", "-h")>]
+type BenchPeersArgs =
+    | Quick
+
+    interface IArgParserTemplate with
+        member _.Usage =
+            "tiny 1-D and 2-D problems, the full Lorenz-96, 3 runs (a check that the peers agree, no figures to quote); writes bench/peers-quick.md instead of bench/peers.md."
+
 /// `hybrid bench-stiff [--quick]`.
 [<HelpFlags("--help", "-h")>]
 type BenchStiffArgs =
@@ -196,6 +205,7 @@ type Verbs =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-kernels")>] Bench_Kernels of ParseResults<BenchKernelsArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-kernels-memory"); Hidden>] Bench_Kernels_Memory of
         ParseResults<BenchKernelsMemoryArgs>
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-peers")>] Bench_Peers of ParseResults<BenchPeersArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-stiff")>] Bench_Stiff of ParseResults<BenchStiffArgs>
     | [<CliPrefix(CliPrefix.None)>] Report of ParseResults<ReportArgs>
     | [<CliPrefix(CliPrefix.None)>] Climate of ParseResults<ClimateArgs>
@@ -211,6 +221,8 @@ type Verbs =
                 "compiled simulators vs hand-written TorchSharp, and checkpointing memory; writes bench/results.md."
             | Bench_Kernels _ ->
                 "generated kernels vs eager TorchSharp vs a hand-written loop, scaling, long-rollout memory; writes bench/kernels.md."
+            | Bench_Peers _ ->
+                "the kernel bench's three problems in PyTorch (eager and TorchScript, Debian's python3-torch) against Hybrid's kernels and compiled eager code, interleaved, with a roofline line; writes bench/peers.md."
             | Bench_Stiff _ ->
                 "work-precision of Hybrid's Rodas4 and Auto against SciPy's solve_ivp on HIRES, Robertson, Van der Pol and Pollution; writes bench/work-precision.md, .csv and .html (needs python3-scipy)."
             | Bench_Kernels_Memory _ -> "peak memory of one kernel rollout (run by bench-kernels in a fresh process)."
@@ -237,6 +249,7 @@ type Command =
     | RunBench of file: string
     | RunBenchKernels of quick: bool
     | RunBenchKernelsMemory of steps: int * segment: int
+    | RunBenchPeers of quick: bool
     | RunBenchStiff of quick: bool
     | RunReport of folder: string * quick: bool
     /// `hybrid report --on …`: plan the report in `<folder>/sweep`, run it on the back end, merge into `folder`.
@@ -312,6 +325,7 @@ let parse (argv: string[]) : Command =
             |> Option.defaultValue "bench/results.md"
             |> RunBench
         | Some(Bench_Kernels r) -> RunBenchKernels(r.Contains BenchKernelsArgs.Quick)
+        | Some(Bench_Peers r) -> RunBenchPeers(r.Contains BenchPeersArgs.Quick)
         | Some(Bench_Stiff r) -> RunBenchStiff(r.Contains BenchStiffArgs.Quick)
         | Some(Bench_Kernels_Memory r) -> RunBenchKernelsMemory(r.GetResult BenchKernelsMemoryArgs.Rollout)
         | Some(Report r) ->

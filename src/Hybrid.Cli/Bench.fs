@@ -31,18 +31,33 @@ type internal Spread = {
     High: float
 }
 
-let private spread (xs: float list) = {
+let internal spread (xs: float list) = {
     Median = median xs
     Low = List.min xs
     High = List.max xs
 }
 
+/// glibc's malloc_trim: consolidates the allocator's free lists and returns free memory to the system.
+[<Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")>]
+extern int private mallocTrim(unativeint pad)
+
 /// Collects garbage and runs pending finalizers (TorchSharp tensors free native memory in finalizers), so
-/// that one measurement does not pay for the garbage of the previous one.
-let private settle () =
+/// that one measurement does not pay for the garbage of the previous one; then, on glibc, consolidates the
+/// native heap (`malloc_trim`). An eager TorchSharp run frees hundreds of thousands of small native blocks
+/// into glibc's fast bins, and the next large allocation walks and merges them all (malloc_consolidate):
+/// 30–50 ms charged to whatever runs next, which made kernels timed right after an eager run 4–15× slower
+/// than alone (measured: Fisher–KPP kernels 5 ms alone, 34–65 ms right after an eager run, 6.6 ms with
+/// GLIBC_TUNABLES=glibc.malloc.mxfast=0, which turns the fast bins off).
+let internal settle () =
     GC.Collect()
     GC.WaitForPendingFinalizers()
     GC.Collect()
+
+    if OperatingSystem.IsLinux() then
+        try
+            mallocTrim 0un |> ignore
+        with _ ->
+            ()
 
 /// Runs `f` at least twice and until `seconds` have passed: long enough for .NET's tiered JIT to have
 /// recompiled the hot methods (30 calls, then a background compile after a 100 ms delay), so the timed runs
@@ -55,7 +70,7 @@ let internal warmUp (seconds: float) (f: unit -> unit) =
         f ()
         runs <- runs + 1
 
-let private once (f: unit -> unit) =
+let internal once (f: unit -> unit) =
     settle ()
     let w = Stopwatch.StartNew()
     f ()
@@ -66,9 +81,17 @@ let internal time (warmup: float) (reps: int) (f: unit -> unit) =
     warmUp warmup f
     [ for _ in 1..reps -> once f ] |> spread
 
+/// `f` run once untimed, then timed (`once`): what another workload left in the process (the native heap's
+/// free lists, caches) is paid by the untimed run, so a side timed right after a different one measures what
+/// it costs when run repeatedly, as in a training loop, and not the other side's after-effects.
+let internal primed (f: unit -> unit) =
+    f ()
+    once f
+
 /// Compiled against hand-written, interleaved so that a slow spell of the machine hits both: after
-/// `warmUp warmup` of each, `reps` pairs, each pair timed in alternating order on a settled heap. Returns the
-/// times (ms) of each side and the per-pair ratios compiled/hand-written, each as median and range.
+/// `warmUp warmup` of each, `reps` pairs, each pair timed in alternating order on a settled heap, each timed
+/// run `primed` by an untimed run of the same side. Returns the times (ms) of each side and the per-pair
+/// ratios compiled/hand-written, each as median and range.
 let internal compare (warmup: float) (reps: int) (compiled: unit -> unit) (hand: unit -> unit) =
     warmUp warmup compiled
     warmUp warmup hand
@@ -76,11 +99,11 @@ let internal compare (warmup: float) (reps: int) (compiled: unit -> unit) (hand:
     let pairs = [
         for k in 1..reps ->
             if k % 2 = 1 then
-                let c = once compiled
-                c, once hand
+                let c = primed compiled
+                c, primed hand
             else
-                let h = once hand
-                once compiled, h
+                let h = primed hand
+                primed compiled, h
     ]
 
     spread (List.map fst pairs), spread (List.map snd pairs), spread (pairs |> List.map (fun (c, h) -> c / h))

@@ -89,7 +89,7 @@ module private PlainFisher =
         loss, gd, gr
 
 /// One-scale Lorenz-96, dXₖ/dt = (Xₖ₊₁ − Xₖ₋₂) Xₖ₋₁ − Xₖ + F.
-let private lorenzModel (k: int) =
+let internal lorenzModel (k: int) =
     let shift m = Shift("X", LatticeIndex.K, m)
 
     Model.empty "lorenz96"
@@ -102,17 +102,17 @@ let private lorenzHand (f: torch.Tensor) (s: torch.Tensor[]) =
     let x = s[0]
     [| (x.roll (-1L, 1L) - x.roll (2L, 1L)) * x.roll (1L, 1L) - x + f |]
 
-let private lorenzInitial (k: int) = [|
+let internal lorenzInitial (k: int) = [|
     torch
         .tensor(Array.init k (fun i -> 8.0 + (if i = 0 then 0.01 else 0.0)), dtype = torch.ScalarType.Float64)
         .reshape ([| 1L; int64 k |])
 |]
 
 /// Checkpoint segment of ⌈√T⌉ steps: the kernel path's default, small tapes that stay in cache.
-let private sqrtSegment (steps: int) = int (ceil (sqrt (float steps)))
+let internal sqrtSegment (steps: int) = int (ceil (sqrt (float steps)))
 
 /// Forward + backward of L = Σ (final state)² through the kernel simulator, checkpoints every `segment` steps.
-let private fusedLoss
+let internal fusedLoss
     (sim: KernelSimulator)
     (theta: unit -> torch.Tensor[])
     (u0: torch.Tensor[])
@@ -126,7 +126,7 @@ let private fusedLoss
     let loss = saved |> Array.map (fun s -> s.square().sum ()) |> Array.reduce (+)
     loss.backward ()
 
-let private compiledLoss (c: Simulator) (u0: torch.Tensor[]) (dt: float) (steps: int) () =
+let internal compiledLoss (c: Simulator) (u0: torch.Tensor[]) (dt: float) (steps: int) () =
     use _ = torch.NewDisposeScope()
 
     let o = {
@@ -142,7 +142,7 @@ let private compiledLoss (c: Simulator) (u0: torch.Tensor[]) (dt: float) (steps:
 
 /// Forward + backward of L = Σ (final state)² through a hand-written eager RK4 rollout. `rhs ()` computes the
 /// parameters' values once per run, as the kernel and compiled paths do, and returns the right-hand side.
-let private handLoss (rhs: unit -> torch.Tensor[] -> torch.Tensor[]) (u0: torch.Tensor[]) (dt: float) (steps: int) () =
+let internal handLoss (rhs: unit -> torch.Tensor[] -> torch.Tensor[]) (u0: torch.Tensor[]) (dt: float) (steps: int) () =
     use _ = torch.NewDisposeScope()
     let u = Bench.handRollout (rhs ()) dt steps u0
     (u |> Array.map (fun s -> s.square().sum ()) |> Array.reduce (+)).backward ()
@@ -164,7 +164,7 @@ let run (path: string) (quick: bool) : int =
     say ""
 
     say
-        $"Machine: {Bench.machine ()}. Date: {date}. float64, batch 1, forward + backward of L = Σ u_T². The kernel path keeps checkpoints every ⌈√T⌉ steps and recomputes each segment in the backward pass (its default); the plain loop keeps every state. Each side is warmed up first (at least two runs and {warmup} s, so .NET's tiered JIT has optimised the hot paths), then timed {reps} times on a settled heap; times are medians with the smallest and largest in brackets. The ratios come from {reps} pairs timed back to back in alternating order (kernels with hand-written eager, kernels with the plain loop), so a slow spell of the machine hits both sides of a pair: each is the median of the per-pair ratios, with their smallest and largest in brackets. \"Kernels in pairs\" are the kernel runs of the pairs with hand-written eager, \"kernels alone\" {reps} runs in a row; the hand-written eager code computes the parameters' values once per run, as the other paths do."
+        $"Machine: {Bench.machine ()}. Date: {date}. float64, batch 1, forward + backward of L = Σ u_T². The kernel path keeps checkpoints every ⌈√T⌉ steps and recomputes each segment in the backward pass (its default); the plain loop keeps every state. Each side is warmed up first (at least two runs and {warmup} s, so .NET's tiered JIT has optimised the hot paths), then timed {reps} times on a settled heap; times are medians with the smallest and largest in brackets. The ratios come from {reps} pairs timed back to back in alternating order (kernels with hand-written eager, kernels with the plain loop), so a slow spell of the machine hits both sides of a pair: each is the median of the per-pair ratios, with their smallest and largest in brackets. \"Kernels in pairs\" are the kernel runs of the pairs with hand-written eager, \"kernels alone\" {reps} runs in a row; the hand-written eager code computes the parameters' values once per run, as the other paths do. Before every timed run the .NET heap is collected and glibc's heap consolidated (`malloc_trim`): an eager run frees hundreds of thousands of small native blocks into glibc's fast bins, and the next large allocation walks and merges them all (30–50 ms), which made kernels timed right after an eager run 4–15× slower than alone (the cause found by turning the fast bins off with GLIBC_TUNABLES=glibc.malloc.mxfast=0: most of the gap went away). Under heavy load a smaller gap remained after the consolidation, so every timed run in the pairs follows an untimed run of the same side: each side is timed as it runs repeatedly, not with the other side's after-effects."
 
     say ""
 

@@ -99,6 +99,8 @@ let main argv =
                      "bench/kernels.md")
                 quick
         | Arguments.RunBenchKernelsMemory(steps, segment) -> KernelBench.memory steps segment
+        | Arguments.RunBenchPeers quick ->
+            PeerBench.run (if quick then "bench/peers-quick.md" else "bench/peers.md") quick
         | Arguments.RunBenchStiff quick ->
             if quick then
                 WorkPrecision.write WorkPrecision.quick "bench/work-precision-quick"

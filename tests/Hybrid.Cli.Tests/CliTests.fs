@@ -84,6 +84,8 @@ let tests =
                     [| "bench"; "b.md" |], Hybrid.Cli.Arguments.RunBench "b.md"
                     [| "bench-kernels" |], Hybrid.Cli.Arguments.RunBenchKernels false
                     [| "bench-kernels"; "--quick" |], Hybrid.Cli.Arguments.RunBenchKernels true
+                    [| "bench-peers" |], Hybrid.Cli.Arguments.RunBenchPeers false
+                    [| "bench-peers"; "--quick" |], Hybrid.Cli.Arguments.RunBenchPeers true
                     [| "bench-stiff" |], Hybrid.Cli.Arguments.RunBenchStiff false
                     [| "bench-stiff"; "--quick" |], Hybrid.Cli.Arguments.RunBenchStiff true
                     [| "bench-kernels-memory"; "1000"; "32" |], Hybrid.Cli.Arguments.RunBenchKernelsMemory(1000, 32)
@@ -96,7 +98,7 @@ let tests =
             Expect.equal code 0 "exit code"
             Expect.stringStarts out "USAGE: hybrid [--help] [<subcommand> [<options>]]" "usage line"
 
-            for verb in [ "demo"; "info"; "bench"; "bench-kernels"; "report"; "climate"; "sweep" ] do
+            for verb in [ "demo"; "info"; "bench"; "bench-kernels"; "bench-peers"; "report"; "climate"; "sweep" ] do
                 Expect.stringContains out $"\n    {verb} <options>" $"lists {verb}"
 
             Expect.isFalse (out.Contains "bench-kernels-memory") "the internal verb is hidden"
@@ -128,6 +130,7 @@ let tests =
                     "bench", "USAGE: hybrid bench [--help] [<file>]"
                     "bench-kernels", "USAGE: hybrid bench-kernels [--help] [--quick]"
                     "climate", "USAGE: hybrid climate [--help] [--full] [<folder>]"
+                    "bench-peers", "USAGE: hybrid bench-peers [--help] [--quick]"
                     "sweep", "USAGE: hybrid sweep [--help] [<subcommand> [<options>]]"
                 ] do
                 let code, out, _, _ = hybrid [ verb; "--help" ]

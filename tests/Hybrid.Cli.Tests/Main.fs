@@ -4,5 +4,11 @@ open Expecto
 
 [<EntryPoint>]
 let main argv =
-    testList "Hybrid" [ CliTests.tests; SweepTests.tests; WorkPrecisionTests.tests; TuneTests.tests ]
+    testList "Hybrid" [
+        CliTests.tests
+        SweepTests.tests
+        WorkPrecisionTests.tests
+        PeerBenchTests.tests
+        TuneTests.tests
+    ]
     |> Hybrid.Tests.Summary.runOneAtATime argv

@@ -49,6 +49,7 @@ let main argv =
         Kernels.SimdKernelTests.tests
         Kernels.KernelTests.tests
         Kernels.DerivativeTests.tests
+        Kernels.KernelCostTests.tests
         Kernels.AdaptiveKernelTests.tests
         Training.UdeTests.tests
         Training.ConvolutionTests.tests

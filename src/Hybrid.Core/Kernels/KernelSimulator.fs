@@ -158,6 +158,24 @@ type internal KernelRolloutFunction() =
 
         List<torch.Tensor>(Seq.append [ null; null; gu0; gtheta ] weightGrads)
 
+/// Arithmetic operations per cell of a kernel simulator's generated loops, counted from its kernel expressions
+/// by the generator's rules (`Kernels.operations`): for a roofline, FLOPs = operations × cells × steps.
+type KernelOperations = {
+    /// One evaluation of the right-hand side of every field at one cell (distinct subexpressions once).
+    RightHandSide: int
+    /// One evaluation of the vector–Jacobian product at one cell (the gather form: derivatives at the
+    /// neighbours, their products with λ, the sums and the parameters' accumulations).
+    Adjoint: int
+    /// Right-hand-side evaluations per step of the scheme.
+    Stages: int
+    /// Forward, per cell and step: `Stages` × `RightHandSide` plus the stage combinations (a multiply and an
+    /// add per nonzero tableau entry and field).
+    ForwardPerStep: int
+    /// Adjoint, per cell and step: `Stages` × `Adjoint` plus the adjoint stage combinations (per stage and
+    /// field a scale and an add into λ, and a multiply and an add per nonzero entry of the tableau's A).
+    AdjointPerStep: int
+}
+
 /// What a kernel simulator needs besides its model.
 type KernelOptions = {
     /// Networks of the neural closures, by closure name (maps [rows; arity] to [rows; 1]).
@@ -218,6 +236,30 @@ module Kernels =
 
     /// `compileWith defaults`: for models without neural closures or forcings.
     let compile (scheme: Scheme) (model: Model) : KernelSimulator = compileWith defaults scheme model
+
+    /// Arithmetic operations per cell of `sim`'s generated forward and adjoint loops and of its scheme's stage
+    /// combinations, counted from the kernel expressions (see `KernelOperations`). A forward + backward pass
+    /// with checkpoints runs the forward twice (once more to recompute each segment) and the adjoint once.
+    let operations (sim: KernelSimulator) : KernelOperations =
+        let plan = sim.Plan
+        let tableau = Tableau.ofScheme sim.Scheme
+        let stages = tableau.B.Length
+
+        let nonzero (xs: float seq) =
+            xs |> Seq.filter (fun v -> v <> 0.0) |> Seq.length
+
+        let entriesA = tableau.A |> Seq.sumBy nonzero
+        let fields = plan.Fields.Length
+        let rhs = KernelCost.forward plan
+        let adjoint = KernelCost.adjoint plan
+
+        {
+            RightHandSide = rhs
+            Adjoint = adjoint
+            Stages = stages
+            ForwardPerStep = stages * rhs + fields * 2 * (entriesA + nonzero tableau.B)
+            AdjointPerStep = stages * adjoint + fields * (2 * stages + 2 * entriesA)
+        }
 
     /// Rolls `sim` forward `steps` steps of size `dt` from time `t0` and returns each field's saved states,
     /// shape [S; B; spatial…] with S = steps / saveEvery (the states after steps saveEvery, 2·saveEvery, …).
