@@ -98,7 +98,17 @@ let tests =
             Expect.equal code 0 "exit code"
             Expect.stringStarts out "USAGE: hybrid [--help] [<subcommand> [<options>]]" "usage line"
 
-            for verb in [ "demo"; "info"; "bench"; "bench-kernels"; "bench-peers"; "report"; "climate"; "sweep" ] do
+            for verb in
+                [
+                    "demo"
+                    "info"
+                    "bench"
+                    "bench-kernels"
+                    "bench-peers"
+                    "report"
+                    "climate"
+                    "sweep"
+                ] do
                 Expect.stringContains out $"\n    {verb} <options>" $"lists {verb}"
 
             Expect.isFalse (out.Contains "bench-kernels-memory") "the internal verb is hidden"
