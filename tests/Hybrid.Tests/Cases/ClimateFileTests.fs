@@ -11,6 +11,7 @@ open System.Diagnostics
 open System.Globalization
 open System.IO
 open Expecto
+open Hybrid.Tests.XarrayClient
 open TorchSharp
 open Hybrid
 open Hybrid.NetCdf
@@ -49,34 +50,6 @@ let private settings = {
 let private truth = lazy (ClimateTruth.generate settings.Truth)
 
 let private script = Path.Combine(AppContext.BaseDirectory, "climate_files.py")
-
-/// Runs `python` with `arguments`; the exit code and what it printed.
-let private run (python: string) (arguments: string list) =
-    let start = ProcessStartInfo(python, arguments)
-    start.RedirectStandardOutput <- true
-    start.RedirectStandardError <- true
-
-    try
-        use p = Process.Start start
-        let output = p.StandardOutput.ReadToEndAsync()
-        let error = p.StandardError.ReadToEnd()
-        p.WaitForExit()
-        p.ExitCode, output.Result + error
-    with :? ComponentModel.Win32Exception as e ->
-        -1, e.Message
-
-/// Debian's python3 first: the apt packages install into it, not into another python3 on the PATH.
-let private python =
-    lazy
-        ([ "/usr/bin/python3"; "python3" ]
-         |> List.tryFind (fun p -> fst (run p [ "-c"; "import xarray, netCDF4" ]) = 0))
-
-let private withPython (body: string -> unit) =
-    match python.Value with
-    | Some p -> body p
-    | None ->
-        skiptest
-            "no python3 with xarray and netCDF4 here: install them with 'apt-get install -y python3-xarray python3-netcdf4' (the build does on CI)"
 
 /// A fresh folder under the temporary folder, deleted after `body`.
 let private inFolder (body: string -> unit) =
