@@ -145,7 +145,7 @@ type TuneArgs =
         member a.Usage =
             match a with
             | Case _ ->
-                "only these cases (default: every case with a search): lorenz96, predator-prey, pharmacokinetics, energy-balance, tumour."
+                "only these cases (default: every case with a search): climate, lorenz96, predator-prey, pharmacokinetics, energy-balance, tumour."
             | Trials _ -> "random trials per model, 1 to 8 (default 8), the same for every model of a case."
             | Quick -> "tune under the quick settings (default: the full report's)."
             | Settings _ -> "a settings key: quick, full, or tiny (tests)."
@@ -233,7 +233,7 @@ type Verbs =
             | Sweep _ ->
                 "the report's runs as tasks: plan, run on a local process pool or Slurm, status, merge (resumable)."
             | Tune _ ->
-                "random search of each network's learning rate and width on the validation block (≤ 8 trials per model); writes tuning/<case>.csv, which the report reads."
+                "random search of each model's learning rate (and, outside climate, its width) on the validation block (≤ 8 trials per model); writes tuning/<case>.csv, which the report reads."
 
 /// Where a sweep's tasks run.
 type Backend =

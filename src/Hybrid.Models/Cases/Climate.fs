@@ -26,6 +26,7 @@ open Hybrid.Compiler
 open Hybrid.TensorArithmetic
 open Hybrid.Training
 open Hybrid.Models.Common
+open Hybrid.Models.Tuning
 
 /// Settings of the case: `quick` for tests and CI, `full` for the report.
 type Settings = {
@@ -71,7 +72,15 @@ type Settings = {
     Seed: int
     /// libtorch intra-op threads during `run` (the previous count is restored afterwards).
     Threads: int
+    /// Tuned learning rates by model name (`hybrid tune --case climate`, `tuning/climate.csv`; applied by
+    /// `tunedFor`): a network's `Tuned.LearningRate` replaces `Rate`, the classic closure's `CoefficientRateName`
+    /// replaces `CoefficientRate`; a model without one uses those.
+    Tuned: Map<string, Map<string, float>>
 }
+
+/// The name of the classic closure's tuned coefficient rate (`Settings.Tuned`).
+[<Literal>]
+let CoefficientRateName = "coefficient rate"
 
 /// Quick settings: truth on 128² (SSP-RK3, Δt = 0.01, ν = 5e-4), spun up for 20 time units, models on 32² (Heun,
 /// Δt = 0.05, ν = 2e-3, four times the truth's: the grid is four times coarser and ν scales like a grid Reynolds
@@ -113,6 +122,7 @@ let quick = {
     FreeRunIntervals = 40
     Seed = 1
     Threads = 1
+    Tuned = Tuned.none
 }
 
 /// Full settings: truth on 256² (Δt = 0.005, ν = 1.5e-4) coarse-grained by 8 to the models' 32² grid (the models'
@@ -231,6 +241,18 @@ type ModelBuilder = {
     /// Builds and trains it.
     Build: Settings -> Data -> Trained
 }
+
+/// `s` with the tuned rates of the model named `name` (`Settings.Tuned`): its `Tuned.LearningRate` as `Rate` and
+/// its `CoefficientRateName` as `CoefficientRate`, each kept where not tuned.
+let tunedFor (name: string) (s: Settings) : Settings = {
+    s with
+        Rate = Tuned.value s.Tuned name Tuned.LearningRate s.Rate
+        CoefficientRate = Tuned.value s.Tuned name CoefficientRateName s.CoefficientRate
+}
+
+/// Builds the model of `b` on `d` under `s` with its tuned rates (`tunedFor`): how the report, the tuning search and
+/// `runModels` build every model.
+let build (b: ModelBuilder) (s: Settings) (d: Data) : Trained = b.Build (tunedFor b.Name s) d
 
 /// The coarse model's text: `ClimateModel.text` at the models' grid and viscosity, with `closure` hidden widths.
 let modelText (s: Settings) (closure: int list) : string =
@@ -470,13 +492,20 @@ type Outcome = {
     TruthSeconds: float
 }
 
-/// Runs `builders` on the case's data with `s.Threads` libtorch threads and scores them on the test block and the
-/// out-of-distribution run.
-let runModels (s: Settings) (builders: ModelBuilder list) : Outcome =
+/// `f ()` with `s.Threads` libtorch intra-op threads (the previous count restored afterwards).
+let withThreads (s: Settings) (f: unit -> 'T) : 'T =
     let threads = torch.get_num_threads ()
     Engine.useThreads s.Threads
 
     try
+        f ()
+    finally
+        Engine.useThreads threads
+
+/// Runs `builders` on the case's data with `s.Threads` libtorch threads and scores them on the test block and the
+/// out-of-distribution run.
+let runModels (s: Settings) (builders: ModelBuilder list) : Outcome =
+    withThreads s (fun () ->
         let watch = Stopwatch.StartNew()
         let d = data s
         let truthSeconds = watch.Elapsed.TotalSeconds
@@ -484,7 +513,7 @@ let runModels (s: Settings) (builders: ModelBuilder list) : Outcome =
         {
             Models = [
                 for b in builders ->
-                    let m = b.Build s d
+                    let m = build b s d
 
                     {
                         Name = m.Name
@@ -496,6 +525,4 @@ let runModels (s: Settings) (builders: ModelBuilder list) : Outcome =
                     }
             ]
             TruthSeconds = truthSeconds
-        }
-    finally
-        Engine.useThreads threads
+        })

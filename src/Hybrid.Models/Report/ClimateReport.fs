@@ -114,6 +114,27 @@ let calibration (models: (string * ClimateMetrics.Evaluation[])[]) : CaseUncerta
     })
     |> CaseUncertainty.combine CaseUncertainty.defaults (Some CaseUncertainty.Validation)
 
+/// The sentence on learning rates: each trained model's rate(s) from `s.Tuned` (`hybrid tune --case climate`),
+/// or the defaults where nothing was tuned.
+let private rates (s: Climate.Settings) : string =
+    if Map.isEmpty s.Tuned then
+        $"Learning rates: no tuning file (`tuning/climate.csv`), so every network learns at {g3 s.Rate} and the classic closure's coefficients at {g3 s.CoefficientRate}."
+    else
+        let chosen =
+            s.Tuned
+            |> Map.toList
+            |> List.map (fun (model, values) ->
+                let v =
+                    values
+                    |> Map.toList
+                    |> List.map (fun (name, x) -> $"{name} {g3 x}")
+                    |> String.concat ", "
+
+                $"{model}: {v}")
+            |> String.concat "; "
+
+        $"Learning rates: each trained model's own, chosen by `hybrid tune --case climate` (the same number of random trials for every model, each one build scored by its best validation error; `tuning/climate.csv`): {chosen}. A model without a row learns at {g3 s.Rate} (networks) or {g3 s.CoefficientRate} (the classic closure's coefficients)."
+
 /// Writes the climate files into `dir` and returns the section's markdown and the rows it derives (free-run
 /// comparisons with the truth, the claim's ratios, the calibration).
 let write
@@ -360,6 +381,8 @@ let write
     add
         $"Truth: a forced barotropic vorticity equation on a doubly periodic β-plane [0, 2π]² with a humidity q (limited flux advection, evaporation towards a warm-equator saturation q_sat(y), smooth condensation) and the accumulated precipitation P, on a fine grid of {t.Cells}² cells (SSP-RK3, Δt = {t.Dt:G3}, ν = {t.Nu:G3}), spun up for {t.SpinUp:G3} time units, saved every {saveEvery:G3} and block-averaged to the models' {n}² grid. Splits in time along one run: training {float s.TrainIntervals * saveEvery:G3} time units, validation {float s.ValidationIntervals * saveEvery:G3} (early stopping, recalibration), test the rest ({float (t.Intervals - s.TrainIntervals - s.ValidationIntervals) * saveEvery:G3}); out of distribution: a run with {t.OodForcingFactor:G3} × the forcing F0, branched from the spun-up state, {t.OodAdjust:G3} time units of adjustment, then {float t.OodIntervals * saveEvery:G3} of test. Every model runs on the coarse grid with Heun at Δt = {s.ModelDt:G3} and ν = {s.ModelNu:G3}: no model shares the truth's grid, scheme or step. Models with a network are trained on the same windows, objective (normalised MSE of ω, q and P over the rollout), budget ({s.Epochs} epochs of {s.Batch} windows, horizon growing from {s.Horizon.Start} to {s.Horizon.Max} saves) and early-stopping rule, each from {seeds.Length} seed(s) ({seedList}); models without randomness give the same numbers at every seed. Precipitation is regional: P(t0 + lead) − P(t0) summed over {s.Regions} × {s.Regions} blocks (times the cell area); errors are scored at leads {leadList} time units from every start of the test block and of the out-of-distribution run. Truth generation took {truth.Seconds:F1} s."
 
+    add ""
+    add (rates s)
     add ""
 
     add

@@ -38,8 +38,21 @@ let tiny: Climate.Settings = {
 }
 
 /// The settings of a key: "quick" (`Climate.quick`), "full" (`Climate.full`) and "tiny" (tests, seconds).
-let settings (key: string) : Climate.Settings =
+let baseSettings (key: string) : Climate.Settings =
     Experiment.pick key Climate.quick Climate.full tiny
+
+/// The settings of a key with the learning rates `hybrid tune` chose (`tuning/climate.csv`, `TuningFile.load`) for
+/// "quick" and "full" where the file exists; "tiny" (tests) never reads it. The report does not tune.
+let settings (key: string) : Climate.Settings =
+    let s = baseSettings key
+
+    if key = "tiny" then
+        s
+    else
+        {
+            s with
+                Tuned = Hybrid.Models.Tuning.TuningFile.load Name
+        }
 
 /// The seeds every model runs at: 3 (quick), 5 (full) or 2 (tiny), from the settings' seed, 1000 apart.
 let seeds (key: string) : int list =
@@ -53,21 +66,17 @@ let builder (name: string) : Climate.ModelBuilder =
         let known = ClimateModels.all |> List.map (fun b -> b.Name) |> String.concat "; "
         raise (HybridException $"climate: there is no model '{name}'; the models are {known}."))
 
-/// Builds the model named `name` from `seed` under the settings of `key` and measures it and the truth, with the
-/// settings' libtorch threads (the previous count restored afterwards).
+/// Builds the model named `name` from `seed` under the settings of `key` (its tuned rates, `Climate.build`) and
+/// measures it and the truth, with the settings' libtorch threads.
 let runModel (key: string) (name: string) (seed: int) : ClimateMetrics.Evaluation * ClimateMetrics.TruthReference =
     let b = builder name
     let s = { settings key with Seed = seed }
-    let threads = torch.get_num_threads ()
-    Engine.useThreads s.Threads
 
-    try
+    Climate.withThreads s (fun () ->
         let d = Climate.data s
-        let m = b.Build s d
+        let m = Climate.build b s d
         let physics = Climate.physics.Build s d
-        ClimateMetrics.evaluate s d physics m seed, ClimateMetrics.truth s d physics
-    finally
-        Engine.useThreads threads
+        ClimateMetrics.evaluate s d physics m seed, ClimateMetrics.truth s d physics)
 
 /// The rows of a split's scores: "mse" (the regional precipitation MSE at the longest lead), then per lead
 /// "omega_mse:lead<l>", "q_mse:lead<l>", "precipitation_mse:lead<l>", "total_precipitation_mse:lead<l>", then

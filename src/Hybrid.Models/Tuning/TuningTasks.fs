@@ -6,6 +6,7 @@ open Hybrid.Models.Tasks
 
 /// The cases with a search, in report order.
 let searches: TuningExperiment.Search list = [
+    ClimateTuning.search
     Lorenz96Tuning.search
     PredatorPreyTuning.search
     PharmacokineticsTuning.search

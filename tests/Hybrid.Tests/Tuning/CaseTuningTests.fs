@@ -1,4 +1,4 @@
-/// Validation, early stopping and `hybrid tune` in pharmacokinetics, tumour and Lorenz-96: each case's validation block disjoint from its training and test data, a tiny run with
+/// Validation, early stopping and `hybrid tune` in pharmacokinetics, tumour, Lorenz-96 and climate: each case's validation block disjoint from its training and test data, a tiny run with
 /// early stopping that reports a validation MSE (checked against the same MSE computed directly where a model has
 /// no network), each search space's draws within its bounds, and the report's settings reading a tuning file from
 /// $HYBRID_TUNING (a temporary folder) while "tiny" never does; and the no-physics control's description in
@@ -354,6 +354,67 @@ let tests =
             Expect.equal (cnn.CnnChannels, cnn.LearningRate) (24, 0.0123) "CNN: channels and rate"
             let mlp = Lorenz96.tunedFor "MLP" tuned
             Expect.equal (mlp.Width, mlp.LearningRate) (Lorenz96.quick.Width, Lorenz96.quick.LearningRate) "MLP"
+        }
+
+        test "climate: every trained model's trials draw within its search space; the physics is not tuned" {
+            drawsWithin ClimateTuning.search
+
+            Expect.equal
+                (ClimateTuning.models "quick" |> List.map (fun m -> m.Model))
+                (ClimateModels.all
+                 |> List.map (fun b -> b.Name)
+                 |> List.filter ((<>) Climate.physics.Name))
+                "every trained model is tuned"
+
+            let seeds =
+                ClimateTuning.models "quick" |> List.map (fun m -> m.Seed) |> List.distinct
+
+            Expect.equal seeds [ List.head (ClimateTasks.seeds "quick") ] "every model from the first report seed"
+        }
+
+        test "climate: the report's settings read tuning/climate.csv, tiny never does; a model's rates are its own" {
+            readsTuningFile ClimateTasks.Name Climate.hybrid.Name (fun key -> (ClimateTasks.settings key).Tuned)
+
+            let tuned = {
+                Climate.quick with
+                    Tuned =
+                        Tuned.none
+                        |> Tuned.withModel Climate.hybrid.Name [| Tuned.LearningRate, 0.0123 |]
+                        |> Tuned.withModel ClimateClassic.leith.Name [| Climate.CoefficientRateName, 0.0456 |]
+            }
+
+            let hybrid = Climate.tunedFor Climate.hybrid.Name tuned
+            Expect.equal (hybrid.Rate, hybrid.CoefficientRate) (0.0123, Climate.quick.CoefficientRate) "hybrid"
+            let leith = Climate.tunedFor ClimateClassic.leith.Name tuned
+            Expect.equal (leith.Rate, leith.CoefficientRate) (Climate.quick.Rate, 0.0456) "Leith closure"
+            let emulator = Climate.tunedFor ClimateEmulator.Name tuned
+
+            Expect.equal
+                (emulator.Rate, emulator.CoefficientRate)
+                (Climate.quick.Rate, Climate.quick.CoefficientRate)
+                "emulator"
+        }
+
+        // A trial is one build of the model with the trial's rate: its score must be the best validation error of
+        // the same build done directly, and another rate must train differently (the rate reaches the optimiser).
+        test "climate: a tuning trial scores the build's best validation error, and its rate reaches the training" {
+            let s = ClimateTasks.settings "tiny"
+            let d = Climate.data s
+            let name = Climate.hybrid.Name
+            // With the settings' threads, as the trial runs (float32 sums depend on the thread count).
+            let direct = Climate.withThreads s (fun () -> Climate.build Climate.hybrid s d)
+            let best = direct.ValidationLosses |> Array.filter Double.IsFinite |> Array.min
+            let trial = ClimateTuning.score "tiny" name s.Seed [| Tuned.LearningRate, s.Rate |]
+            Expect.floatClose Accuracy.veryHigh trial best "the trial with the default rate = the direct build"
+
+            let other =
+                ClimateTuning.score "tiny" name s.Seed [| Tuned.LearningRate, 30.0 * s.Rate |]
+
+            Expect.notEqual other trial "a 30 × larger rate trains another model"
+
+            Expect.throwsT<HybridException>
+                (fun () -> ClimateTuning.score "tiny" Climate.physics.Name s.Seed [||] |> ignore)
+                "the physics has nothing to tune"
         }
 
         // With a tuning file the control no longer shares the hybrid's width and rate: its description must state
