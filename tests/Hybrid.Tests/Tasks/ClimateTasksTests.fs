@@ -10,6 +10,7 @@ module Hybrid.Tests.Tasks.ClimateTasksTests
 open System
 open System.IO
 open Expecto
+open Hybrid.Numerics
 open Hybrid.Models.Cases
 open Hybrid.Models.Common
 open Hybrid.Models.Tasks
@@ -131,6 +132,46 @@ let tests =
                 (numbers (seeds[1]) |> Array.map bits)
                 (numbers (seeds[0]) |> Array.map bits)
                 "the same numbers at every seed"
+        }
+
+        // Shells 0 … 11 as on a 16² grid (K = ⌊√2·8⌉ = 11, so n/2 = 8): the truth leaves shells 1 and 3 empty.
+        test "the spectrum error covers the shells 1 … n/2 the truth fills; energy in its empty shells is counted apart" {
+            let spectrum (energy: float[]) = {
+                Spectrum.Wavenumbers = Array.init energy.Length float
+                Energy = energy
+                Enstrophy = energy
+            }
+
+            let t = [| 0.0; 1e-14; 1.0; 1e-15; 0.5; 0.3; 0.2; 0.1; 0.05; 0.04; 0.03; 0.02 |]
+            let truth = spectrum t
+            Expect.equal (ClimateReport.emptyShells truth) [| 1; 3 |] "the empty shells"
+            Expect.equal (ClimateReport.spectrumLogError truth truth) 0.0 "the truth against itself"
+            // Ten times the truth in every filled shell up to n/2 = 8, 0.1 in each empty one, anything beyond n/2.
+            let model =
+                t
+                |> Array.mapi (fun k e ->
+                    if k = 1 || k = 3 then 0.1
+                    elif k <= 8 then 10.0 * e
+                    else 99.0)
+
+            Expect.floatClose Accuracy.veryHigh (ClimateReport.spectrumLogError truth (spectrum model)) 1.0 "one decade"
+            let filled = 10.0 * (1.0 + 0.5 + 0.3 + 0.2 + 0.1 + 0.05)
+
+            Expect.floatClose
+                Accuracy.veryHigh
+                (ClimateReport.emptyShellShare truth (spectrum model))
+                (0.2 / (0.2 + filled))
+                "the share in shells 1 and 3 of shells 1 … 8"
+        }
+
+        test "the generated truth's ω keeps its forcing's symmetry (shells 1 and 3 empty), and so does the physics" {
+            let physics, truth = ClimateTasks.ofResult results.Value.Head
+            Expect.equal (ClimateReport.emptyShells truth.Free.Spectrum) [| 1; 3 |] "the truth's empty shells"
+
+            Expect.isLessThan
+                (ClimateReport.emptyShellShare truth.Free.Spectrum physics.Free.Spectrum)
+                1e-9
+                "the coarse physics keeps the symmetry to round-off"
         }
 
         test "the section from the tiny tasks: markdown, files, the claim per comparison, claims and calibration" {
