@@ -7,6 +7,7 @@ module Hybrid.Tests.Cases.ClimateTests
 open System
 open Expecto
 open TorchSharp
+open Hybrid
 open Hybrid.Numerics
 open Hybrid.Models.Cases
 open Hybrid.TensorArithmetic
@@ -57,6 +58,56 @@ let private laplacianOfSin (h: float) = (2.0 * cos h - 2.0) / (h * h)
 let tests =
     testSequenced
     <| testList "Cases.Climate" [
+        // The full settings once had a validation block (6 saves) shorter than their longest lead (8): no validation
+        // window, and an FFT of an empty batch failed an hour into the report. The check must catch such settings
+        // before any truth is generated, and name the field to change.
+        test "splits without a window are refused before the truth is made; quick and full have every block" {
+            Climate.checkSplits Climate.quick
+            Climate.checkSplits Climate.full
+            Climate.checkSplits settings
+
+            let refused (s: Climate.Settings) (field: string) =
+                let message =
+                    try
+                        Climate.checkSplits s
+                        "accepted"
+                    with :? HybridException as e ->
+                        e.Message
+
+                Expect.stringContains message field $"the message names {field}"
+
+            refused
+                {
+                    Climate.full with
+                        ValidationIntervals = 6
+                }
+                "ValidationIntervals to at least 8"
+
+            refused
+                {
+                    Climate.quick with
+                        TrainIntervals = 3
+                }
+                "TrainIntervals to at least 4"
+
+            refused
+                {
+                    Climate.quick with
+                        Truth = {
+                            Climate.quick.Truth with
+                                OodIntervals = 3
+                        }
+                }
+                "OodIntervals to at least 4"
+
+            refused
+                {
+                    Climate.quick with
+                        FreeRunIntervals = 60
+                }
+                "Truth.Intervals to at least 90"
+        }
+
         test "the truth is not the coarse model's own output" {
             let d = data.Force()
             let physics = Climate.physics.Build settings d
