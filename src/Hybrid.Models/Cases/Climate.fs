@@ -10,8 +10,8 @@
 /// (SSP-RK2) at its own Δt and the coarse viscosity: no model shares the truth's grid, scheme or step.
 /// Models (each a named builder; `ClimateModels.all` lists them in the report's order, their own files define the rest):
 ///  - physics: the coarse equations with fixed parameters, no closure;
-///  - hybrid (a posteriori): the same plus a whole-field CNN closure sgs(ω, q) (two outputs, one tendency each),
-///    its output layer started at zero (so it starts as the physics), trained end to end through unrolled solver
+///  - hybrid (a posteriori): the same plus whole-field CNN closures, sgsomega(ω) of the vorticity and sgsq(ω, q) of
+///    the humidity, output layers started at zero (so it starts as the physics), trained end to end through unrolled solver
 ///    steps by `Trainer.train` with a growing horizon, on normalised errors of ω, q and the accumulated P.
 /// Metrics: field MSE of ω and q at a few leads, and the MSE of regional precipitation (P(t0 + lead) − P(t0) summed
 /// over `Regions` × `Regions` blocks, times the cell area), on the test block and the out-of-distribution run.
@@ -47,7 +47,7 @@ type Settings = {
     Regions: int
     /// Forecast leads, in saved intervals, at which the models are scored (the last is also the validation lead).
     Leads: int list
-    /// Hidden widths of the hybrid's CNN closure (kernel 3, tanh).
+    /// Hidden widths of each of the hybrid's CNN closures, of ω and of q (kernel 3, tanh; `ClimateModel.textWith`).
     Hidden: int list
     /// Adam epochs of the hybrid.
     Epochs: int
@@ -354,19 +354,26 @@ let physics: ModelBuilder = {
             }
 }
 
-/// The CNN closure of a coarse model compiled with a closure (its first module) and the closure's weights, with the
-/// output layer (the last convolution's weight and bias) set to zero: the model starts as the coarse physics.
-let internal zeroedClosure (sim: Simulator) : torch.nn.Module<torch.Tensor, torch.Tensor> * Modules.Parameter[] =
-    let net = snd sim.Modules[0]
-    let weights = Neural.parameters net
+/// The CNN closures of a coarse model compiled with closures (its modules: `sgsomega`, then `sgsq`) and their
+/// weights, each output layer (the last convolution's weight and bias) set to zero: the model starts as the coarse
+/// physics.
+let internal zeroedClosure (sim: Simulator) : torch.nn.Module<torch.Tensor, torch.Tensor>[] * Modules.Parameter[] =
+    let nets = sim.Modules |> Array.map snd
 
-    do
-        use _ = torch.no_grad ()
+    let weights =
+        nets
+        |> Array.collect (fun net ->
+            let w = Neural.parameters net
 
-        for p in weights[weights.Length - 2 ..] do
-            p.zero_ () |> ignore
+            do
+                use _ = torch.no_grad ()
 
-    net, weights
+                for p in w[w.Length - 2 ..] do
+                    p.zero_ () |> ignore
+
+            w)
+
+    nets, weights
 
 /// The validation score of a forecast (as `Trained.Forecast`): the normalised error over saves 1 … L against the
 /// truth on every validation window, L the longest lead (Σ over ω, q, P of MSE / `Data.Scales`); what early stopping
@@ -440,18 +447,22 @@ let trainThroughSolver
         TrainSeconds = watch.Elapsed.TotalSeconds
     }
 
-/// The a-posteriori hybrid: the coarse equations plus `sgs(omega, q)[1]`, `sgs(omega, q)[2]`, a CNN over the whole
-/// fields (output layer started at zero), trained through the solver with a growing horizon (`trainThroughSolver`).
+/// The a-posteriori hybrid: the coarse equations plus `sgsomega(omega)` and `sgsq(omega, q)`, CNNs over the whole
+/// fields (output layers started at zero), trained through the solver with a growing horizon (`trainThroughSolver`).
 let hybrid: ModelBuilder = {
     Name = "hybrid, a posteriori (coarse physics + CNN closure)"
     Build =
         fun s d ->
             let sim = compile s s.Hidden
-            let net, weights = zeroedClosure sim
+            let nets, weights = zeroedClosure sim
 
-            trainThroughSolver s d "hybrid, a posteriori (coarse physics + CNN closure)" (forecastWith s sim) [|
-                Trainer.group "phi" s.Rate weights
-            |] [| net :> torch.nn.Module |]
+            trainThroughSolver
+                s
+                d
+                "hybrid, a posteriori (coarse physics + CNN closure)"
+                (forecastWith s sim)
+                [| Trainer.group "phi" s.Rate weights |]
+                (nets |> Array.map (fun net -> net :> torch.nn.Module))
 }
 
 /// Regional precipitation between two accumulated-precipitation states p0, p1 ([B; n; n]): (p1 − p0) summed over

@@ -1,8 +1,8 @@
-/// The climate case's a-priori hybrid (issue #16): the a-posteriori hybrid's CNN closure (the same widths, the same
-/// zero output layer at the start) fitted offline, by regression, to the sub-grid tendencies of the coarse physics,
+/// The climate case's a-priori hybrid (issue #16): the a-posteriori hybrid's CNN closures (the same widths, the same
+/// zero output layers at the start) fitted offline, by regression, to the sub-grid tendencies of the coarse physics,
 /// then run inside the coarse model exactly like the a-posteriori hybrid. The sub-grid tendency of a saved fine state
 /// u_f is what the coarse right-hand side misses of the coarse-grained fine one,
-/// coarseGrain(RHS_fine(u_f)) − RHS_coarse(coarseGrain(u_f)), for ω and q (the closure's two outputs); both right-hand
+/// coarseGrain(RHS_fine(u_f)) − RHS_coarse(coarseGrain(u_f)), for ω and q (the two closures' outputs); both right-hand
 /// sides are the compiled simulators' own (`Dynamics.total`, ψ solved from ω), the fine one kept by the truth
 /// (`ClimateTruth.Truth.Tendencies`). The fit minimises the closure's MSE against the targets of the training block's
 /// saves, each channel divided by its mean square target, with `Trainer.train` for the same epochs, batch, rate and
@@ -28,7 +28,7 @@ let name = "hybrid, a priori (coarse physics + CNN closure fitted offline)"
 /// The sub-grid targets at coarse states: `fine`, the coarse-grained tendencies of the fine model at the fine states
 /// behind them (ω, q, P, each [S; n; n]), minus the coarse `physics`' own right-hand side at the coarse states
 /// `states` (ω, q, P, each [S; n; n]; the equations are autonomous). ω and q stacked as channels, [S; 2; n; n]: what
-/// `sgs(omega, q)[1]` and `sgs(omega, q)[2]` should add.
+/// `sgsomega(omega)` and `sgsq(omega, q)` should add.
 let subgridTargets (physics: Simulator) (fine: torch.Tensor[]) (states: torch.Tensor[]) : torch.Tensor =
     let coarse = Dynamics.total physics.Dynamics (physics.Theta()) 0.0 states
     torch.stack ([| fine[0] .- coarse[0]; fine[1] .- coarse[1] |], 1L)
@@ -53,7 +53,17 @@ let private train (s: Settings) (d: Data) : Fitted =
         )
 
     let sim = compile s s.Hidden
-    let net, weights = zeroedClosure sim
+    let nets, weights = zeroedClosure sim
+
+    // The closures' outputs stacked as the targets are: sgsomega(ω), sgsq(ω, q).
+    let closure name =
+        sim.Modules |> Array.find (fun (n, _) -> n = name) |> snd
+
+    let sgsOmega, sgsQ = closure "sgsomega", closure "sgsq"
+
+    let closures (inputs: torch.Tensor) =
+        torch.cat ([| sgsOmega.forward (inputs.narrow (1L, 0L, 1L)); sgsQ.forward inputs |], 1L)
+
     let physics = compile s []
     let main = d.Truth.Main
 
@@ -81,7 +91,7 @@ let private train (s: Settings) (d: Data) : Fitted =
     let scales = (square trainTargets).mean ([| 0L; 2L; 3L |], keepdim = true)
 
     let loss (inputs: torch.Tensor) (targets: torch.Tensor) =
-        let error = square (net.forward inputs .- targets) ./ scales
+        let error = square (closures inputs .- targets) ./ scales
         error.mean([| 0L; 2L; 3L |]).sum ()
 
     let offline () =
@@ -103,7 +113,7 @@ let private train (s: Settings) (d: Data) : Fitted =
                 Seed = s.Seed
                 Groups = [| Trainer.group "phi" s.Rate weights |]
                 ClipNorm = s.ClipNorm
-                Modules = [| net |]
+                Modules = nets |> Array.map (fun net -> net :> torch.nn.Module)
         }
 
     let count = trainInputs.shape[0]

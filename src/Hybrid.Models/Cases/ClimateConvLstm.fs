@@ -8,8 +8,8 @@
 /// with s the training block's root-mean-square change per interval (`ClimateUnroll.changeScales`). Every forecast
 /// starts from zero hidden states: the model sees the same start state as every other model and nothing before it,
 /// so what it remembers is its own forecast's history. Its hidden width is the one whose weight count is nearest the
-/// CNN emulator's (`ClimateEmulator.weightCount`; quick settings: 5 channels, 3,118 weights against the emulator's
-/// 3,059). The read-out starts at zero except the precipitation channel's bias, set to rain the training block's
+/// CNN emulator's (`ClimateEmulator.weightCount`; quick and full settings: 7 channels, 5,876 weights against the
+/// emulator's 5,379). The read-out starts at zero except the precipitation channel's bias, set to rain the training block's
 /// mean (as the emulator), so it starts as persistence with climatological precipitation; it is trained with
 /// `Trainer.train` on the case's objective and budget (`Climate.trainThroughSolver`).
 module Hybrid.Models.Cases.ClimateConvLstm

@@ -1,6 +1,6 @@
 /// The climate case's pure-ML emulator (issue #16): no physics at all, the tendencies of ω, q and the accumulated
-/// precipitation P given by one whole-field CNN of the a-posteriori hybrid's hidden widths (kernel 3, tanh), written
-/// in the DSL and stepped by the same Heun rollout:
+/// precipitation P given by one whole-field CNN with as many weights as the a-posteriori hybrid's two closures
+/// (`hidden`; kernel 3, tanh), written in the DSL and stepped by the same Heun rollout:
 ///
 ///     closure net/2 = cnn [2, …, 3] kernel 3 tanh
 ///     ∂omega/∂t = comega net(omega, q)[1]
@@ -34,15 +34,25 @@ let private num (v: float) =
 /// The channel widths of the emulator's CNN: 2 inputs (ω, q), `hidden`, 3 outputs (the tendencies of ω, q, P).
 let widths (hidden: int list) : int list = [ 2 ] @ hidden @ [ 3 ]
 
-/// The number of weights of a CNN with channel `widths` and a square kernel of size `kernel` (2-D): Σ over its
-/// convolutions of c_in · c_out · kernel² + c_out.
-let cnnWeights (widths: int list) (kernel: int) : int =
-    widths
-    |> List.pairwise
-    |> List.sumBy (fun (cin, cout) -> cin * cout * kernel * kernel + cout)
+/// The emulator's hidden widths at `s`: layers of the hybrid's first hidden width (16 in the quick and full
+/// settings), as many as bring its weight count nearest the hybrid's two closures together
+/// (`ClimateModel.closureWeights`), so that the pure-ML model has the hybrid's capacity: [16; 16; 16], 5,379
+/// weights, against the closures' 5,394 at [16; 16]. Widths stay the hybrid's (a multiple of 16) rather than a
+/// width in between: libtorch 2.10's oneDNN convolutions on float32 CPU tensors read NaN from the padding of channel
+/// counts that are not (`Convolution`), and a [22; 22] emulator's forecasts turned NaN in the tests.
+let hidden (s: Climate.Settings) : int list =
+    let target = ClimateModel.closureWeights s.Hidden
+    let width = List.head s.Hidden
 
-/// The emulator's weight count at `s`'s hidden widths (3,059 for the quick and full settings' [16; 16]).
-let weightCount (s: Climate.Settings) : int = cnnWeights (widths s.Hidden) 3
+    let count layers =
+        ClimateModel.cnnWeights (widths (List.replicate layers width)) 3
+
+    let layers = [ 1..64 ] |> List.minBy (fun l -> abs (count l - target))
+    List.replicate layers width
+
+/// The emulator's weight count at `s` (`hidden`).
+let weightCount (s: Climate.Settings) : int =
+    ClimateModel.cnnWeights (widths (hidden s)) 3
 
 /// The emulator's text on an `n` × `n` periodic square [0, 2π]² with CNN hidden widths `hidden` and the fixed
 /// tendency scales `rates` (of ω, q and P). The initial conditions (zero) are never used: every forecast starts from
@@ -77,7 +87,7 @@ let create (s: Climate.Settings) (d: Climate.Data) : Simulator =
     let scales = ClimateUnroll.changeScales d
     let rates = scales |> Array.map (fun c -> c / s.Truth.SaveEvery)
 
-    let sim = Climate.compileText s (text s.Truth.ModelCells s.Hidden rates)
+    let sim = Climate.compileText s (text s.Truth.ModelCells (hidden s) rates)
 
     let weights = Neural.parameters (snd sim.Modules[0])
 

@@ -88,8 +88,12 @@ type Leith = {
 let leithEpsilon = 1e-3
 
 /// The model's text form on an `n` × `n` grid with viscosity `nu`. `closure` = [] writes the physics alone; the
-/// hidden widths of a whole-field CNN closure (e.g. [16; 16]) add `closure sgs/2 = cnn [2, …, 2] kernel 3 tanh`
-/// and its two outputs, sgs(omega, q)[1] to the vorticity and sgs(omega, q)[2] to the humidity tendency. `leith`
+/// hidden widths of the whole-field CNN closures (e.g. [16; 16]) add two: `sgsomega(omega)` (`cnn [1, …, 1]`) to the
+/// vorticity and `sgsq(omega, q)` (`cnn [2, …, 1]`) to the humidity tendency, kernel 3, tanh. The vorticity's
+/// closure reads ω alone: the flow does not feel the moisture, and a convolution with periodic padding commutes with
+/// shifts by whole cells, so it keeps the translation symmetry of the forcing and the start (shifts by (0, π) and
+/// (π, π/2)), which a closure of ω that read q (whose q_sat(y) lacks it) broke: free runs filled the domain-scale
+/// shell that the truth leaves empty. `leith`
 /// adds Leith's (1996) eddy viscosity ν* Δω, ν* = (c_ω Δ)³ |∇ω|, to the vorticity and an eddy diffusivity κ* Δq of
 /// the same form, κ* = (c_q Δ)³ |∇ω|, to the humidity (Δ = 2π/n the grid spacing, |∇ω| regularised by
 /// `leithEpsilon`), with c_ω = `cw` and c_q = `cq` learnable positive parameters started at the given values. The
@@ -103,8 +107,12 @@ let textWith (p: Physics) (n: int) (nu: float) (closure: int list) (leith: Leith
         match closure with
         | [] -> "", "", ""
         | hidden ->
-            let widths = [ 2 ] @ hidden @ [ 2 ] |> List.map string |> String.concat ", "
-            $"closure sgs/2 = cnn [{widths}] kernel 3 tanh\n", " + sgs(omega, q)[1]", " + sgs(omega, q)[2]"
+            let widths inputs =
+                [ inputs ] @ hidden @ [ 1 ] |> List.map string |> String.concat ", "
+
+            $"closure sgsomega/1 = cnn [{widths 1}] kernel 3 tanh\nclosure sgsq/2 = cnn [{widths 2}] kernel 3 tanh\n",
+            " + sgsomega(omega)",
+            " + sgsq(omega, q)"
 
     let leithLines, leithOmega, leithQ =
         match leith with
@@ -148,3 +156,15 @@ initial P = 0
 /// The model's text form without Leith's terms (`textWith … None`): the physics alone, or with a CNN closure of
 /// `closure` hidden widths (see `textWith`).
 let text (p: Physics) (n: int) (nu: float) (closure: int list) : string = textWith p n nu closure None
+
+/// The number of weights of a 2-D CNN with channel `widths` and a square kernel of size `kernel`: Σ over its
+/// convolutions of c_in · c_out · kernel² + c_out.
+let cnnWeights (widths: int list) (kernel: int) : int =
+    widths
+    |> List.pairwise
+    |> List.sumBy (fun (cin, cout) -> cin * cout * kernel * kernel + cout)
+
+/// The weights of the closures of `hidden` widths (`textWith`): `sgsomega` [1, …, 1] and `sgsq` [2, …, 1], kernel 3
+/// (5,394 at [16; 16]).
+let closureWeights (hidden: int list) : int =
+    cnnWeights ([ 1 ] @ hidden @ [ 1 ]) 3 + cnnWeights ([ 2 ] @ hidden @ [ 1 ]) 3

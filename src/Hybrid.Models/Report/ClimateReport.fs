@@ -421,7 +421,12 @@ let write
     add ""
 
     add
-        "The a-posteriori hybrid's model, as the DSL text it is compiled from (the coarse physics is the same without the `closure` line and the two `sgs` terms):"
+        "No PINN and no transformer. A PINN fits one space-time solution on one domain, but every forecast here starts from a state it has never seen, over a window with nothing observed inside it, and the unknown (the sub-grid tendency) has no equation whose residual it could minimise: with the known equations' residual alone it would learn the coarse physics (the first row), and learning the sub-grid term from the training run makes it the hybrid. A transformer over the fields' patches, at the emulator's weight count and with the training block's few dozen saves, would be a weaker version of the CNN emulator rather than a credible baseline; the ConvLSTM is the recurrent sequence model."
+
+    add ""
+
+    add
+        "The a-posteriori hybrid's model, as the DSL text it is compiled from (the coarse physics is the same without the two `closure` lines and their terms):"
 
     add ""
     add "```text"
