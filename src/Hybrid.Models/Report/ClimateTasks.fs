@@ -41,18 +41,12 @@ let tiny: Climate.Settings = {
 let baseSettings (key: string) : Climate.Settings =
     Experiment.pick key Climate.quick Climate.full tiny
 
-/// The settings of a key with the learning rates `hybrid tune` chose (`tuning/climate.csv`, `TuningFile.load`) for
+/// The settings of a key with the learning rates `hybrid tune` chose (`tuning/climate.csv`, `TuningFile.forKey`) for
 /// "quick" and "full" where the file exists; "tiny" (tests) never reads it. The report does not tune.
-let settings (key: string) : Climate.Settings =
-    let s = baseSettings key
-
-    if key = "tiny" then
-        s
-    else
-        {
-            s with
-                Tuned = Hybrid.Models.Tuning.TuningFile.load Name
-        }
+let settings (key: string) : Climate.Settings = {
+    baseSettings key with
+        Tuned = Hybrid.Models.Tuning.TuningFile.forKey key Name
+}
 
 /// The seeds every model runs at: 3 (quick), 5 (full) or 2 (tiny), from the settings' seed, 1000 apart.
 let seeds (key: string) : int list =

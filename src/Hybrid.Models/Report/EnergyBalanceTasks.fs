@@ -29,18 +29,12 @@ let baseSettings (key: string) : EnergyBalance.Settings =
             }
     }
 
-/// The settings of a key with the hyper-parameters `hybrid tune` chose (`tuning/energy-balance.csv`, `TuningFile.load`)
+/// The settings of a key with the hyper-parameters `hybrid tune` chose (`tuning/energy-balance.csv`, `TuningFile.forKey`)
 /// for "quick" and "full" where the file exists; "tiny" (tests) never reads it. The report does not tune.
-let settings (key: string) : EnergyBalance.Settings =
-    let s = baseSettings key
-
-    if key = "tiny" then
-        s
-    else
-        {
-            s with
-                Tuned = Hybrid.Models.Tuning.TuningFile.load Name
-        }
+let settings (key: string) : EnergyBalance.Settings = {
+    baseSettings key with
+        Tuned = Hybrid.Models.Tuning.TuningFile.forKey key Name
+}
 
 /// The task result of one part's result (its rows, one "simulated:<model>" series and "description:<model>" text per
 /// model; an uncertainty part's output as `UncertaintyRows`).

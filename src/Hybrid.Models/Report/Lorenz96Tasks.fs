@@ -40,18 +40,12 @@ let baseSettings (key: string) : Lorenz96.Settings =
             }
     }
 
-/// The settings of a key with the hyper-parameters `hybrid tune` chose (`tuning/lorenz96.csv`, `TuningFile.load`)
+/// The settings of a key with the hyper-parameters `hybrid tune` chose (`tuning/lorenz96.csv`, `TuningFile.forKey`)
 /// for "quick" and "full" where the file exists; "tiny" (tests) never reads it. The report does not tune.
-let settings (key: string) : Lorenz96.Settings =
-    let s = baseSettings key
-
-    if key = "tiny" then
-        s
-    else
-        {
-            s with
-                Tuned = Hybrid.Models.Tuning.TuningFile.load Name
-        }
+let settings (key: string) : Lorenz96.Settings = {
+    baseSettings key with
+        Tuned = Hybrid.Models.Tuning.TuningFile.forKey key Name
+}
 
 /// Skills per forcing as series (kind, values): "forcing", "rmse" (forcing-major, then lead), "closure_mse", "mean",
 /// "std", "autocorrelation".

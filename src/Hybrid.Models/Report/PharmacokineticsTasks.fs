@@ -33,18 +33,12 @@ let baseSettings (key: string) : Pharmacokinetics.Settings =
     }
 
 /// The settings of a key with the hyper-parameters `hybrid tune` chose (`tuning/pharmacokinetics.csv`,
-/// `TuningFile.load`) for "quick" and "full" where the file exists; "tiny" (tests) never reads it. The report does
+/// `TuningFile.forKey`) for "quick" and "full" where the file exists; "tiny" (tests) never reads it. The report does
 /// not tune.
-let settings (key: string) : Pharmacokinetics.Settings =
-    let s = baseSettings key
-
-    if key = "tiny" then
-        s
-    else
-        {
-            s with
-                Tuned = Hybrid.Models.Tuning.TuningFile.load Name
-        }
+let settings (key: string) : Pharmacokinetics.Settings = {
+    baseSettings key with
+        Tuned = Hybrid.Models.Tuning.TuningFile.forKey key Name
+}
 
 /// The split of the in-distribution MSE rows (held-out subjects' samples up to the cutoff).
 [<Literal>]

@@ -32,18 +32,12 @@ let baseSettings (key: string) : Tumour.Settings =
             }
     }
 
-/// The settings of a key with the hyper-parameters `hybrid tune` chose (`tuning/tumour.csv`, `TuningFile.load`) for
+/// The settings of a key with the hyper-parameters `hybrid tune` chose (`tuning/tumour.csv`, `TuningFile.forKey`) for
 /// "quick" and "full" where the file exists; "tiny" (tests) never reads it. The report does not tune.
-let settings (key: string) : Tumour.Settings =
-    let s = baseSettings key
-
-    if key = "tiny" then
-        s
-    else
-        {
-            s with
-                Tuned = Hybrid.Models.Tuning.TuningFile.load Name
-        }
+let settings (key: string) : Tumour.Settings = {
+    baseSettings key with
+        Tuned = Hybrid.Models.Tuning.TuningFile.forKey key Name
+}
 
 /// The split of the in-domain MSE rows (the in-domain test schedules: unseen timings).
 [<Literal>]

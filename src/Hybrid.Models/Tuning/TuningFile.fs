@@ -102,3 +102,8 @@ let path (folder: string) (case: string) : string = Path.Combine(folder, case + 
 let load (case: string) : Map<string, Map<string, float>> =
     let p = path (folder ()) case
     if File.Exists p then values (read p) else Tuned.none
+
+/// The tuned values the report's settings of `key` carry for `case`: `load case` for "quick" and "full" (none where
+/// the file is missing), nothing for "tiny" (tests never read a tuning file). The report does not tune.
+let forKey (key: string) (case: string) : Map<string, Map<string, float>> =
+    if key = "tiny" then Tuned.none else load case
