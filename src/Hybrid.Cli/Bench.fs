@@ -41,17 +41,22 @@ let internal spread (xs: float list) = {
 [<Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")>]
 extern int private mallocTrim(unativeint pad)
 
-/// Collects garbage and runs pending finalizers (TorchSharp tensors free native memory in finalizers), so
-/// that one measurement does not pay for the garbage of the previous one; then, on glibc, consolidates the
-/// native heap (`malloc_trim`). An eager TorchSharp run frees hundreds of thousands of small native blocks
-/// into glibc's fast bins, and the next large allocation walks and merges them all (malloc_consolidate):
-/// 30–50 ms charged to whatever runs next, which made kernels timed right after an eager run 4–15× slower
-/// than alone (measured: Fisher–KPP kernels 5 ms alone, 34–65 ms right after an eager run, 6.6 ms with
-/// GLIBC_TUNABLES=glibc.malloc.mxfast=0, which turns the fast bins off).
-let internal settle () =
+/// Collects garbage and runs pending finalizers (TorchSharp tensors free native memory in finalizers), so that
+/// one measurement does not pay for the garbage of the previous one.
+let private collect () =
     GC.Collect()
     GC.WaitForPendingFinalizers()
     GC.Collect()
+
+/// `collect`, then, on glibc, consolidates the native heap (`malloc_trim`). An eager TorchSharp run frees hundreds
+/// of thousands of small native blocks into glibc's fast bins, and the next large allocation walks and merges them
+/// all (malloc_consolidate): 30–50 ms charged to whatever runs next, which made kernels timed right after an eager
+/// run 4–15× slower than alone (measured: Fisher–KPP kernels 5 ms alone, 34–65 ms right after an eager run, 6.6 ms
+/// with GLIBC_TUNABLES=glibc.malloc.mxfast=0, which turns the fast bins off). Never right before a timed run:
+/// malloc_trim also returns the free memory to the system, so an eager run timed after it pays a page fault for
+/// every fresh block (its compiled Gray–Scott 128² took 25 s in the harness against 3.2 s run repeatedly).
+let internal settle () =
+    collect ()
 
     if OperatingSystem.IsLinux() then
         try
@@ -70,26 +75,31 @@ let internal warmUp (seconds: float) (f: unit -> unit) =
         f ()
         runs <- runs + 1
 
+/// One timed run of `f` (ms) after `collect`: the heap as the previous run left it, as in a loop.
 let internal once (f: unit -> unit) =
-    settle ()
+    collect ()
     let w = Stopwatch.StartNew()
     f ()
     w.Elapsed.TotalMilliseconds
 
-/// Wall times (ms) of `reps` runs after `warmUp warmup`, each started on a settled heap: median and range.
+/// Wall times (ms) of `reps` runs after `settle` and `warmUp warmup` (each after the previous run of `f` itself):
+/// median and range.
 let internal time (warmup: float) (reps: int) (f: unit -> unit) =
+    settle ()
     warmUp warmup f
     [ for _ in 1..reps -> once f ] |> spread
 
-/// `f` run once untimed, then timed (`once`): what another workload left in the process (the native heap's
-/// free lists, caches) is paid by the untimed run, so a side timed right after a different one measures what
-/// it costs when run repeatedly, as in a training loop, and not the other side's after-effects.
+/// `settle`, `f` run once untimed, then timed (`once`): what another workload left in the process (the native
+/// heap's free lists, caches) is consolidated and then paid by the untimed run, so a side timed right after a
+/// different one measures what it costs when run repeatedly, as in a training loop, and not the other side's
+/// after-effects.
 let internal primed (f: unit -> unit) =
+    settle ()
     f ()
     once f
 
 /// Compiled against hand-written, interleaved so that a slow spell of the machine hits both: after
-/// `warmUp warmup` of each, `reps` pairs, each pair timed in alternating order on a settled heap, each timed
+/// `warmUp warmup` of each, `reps` pairs, each pair timed in alternating order, each timed
 /// run `primed` by an untimed run of the same side. Returns the times (ms) of each side and the per-pair
 /// ratios compiled/hand-written, each as median and range.
 let internal compare (warmup: float) (reps: int) (compiled: unit -> unit) (hand: unit -> unit) =
@@ -260,7 +270,7 @@ let run (path: string) (reps: int) : int =
     let date = DateTime.UtcNow.ToString "yyyy-MM-dd"
 
     say
-        $"Machine: {machine ()}. Date: {date}. float64, batch 1. After a warm-up of each (at least two runs and 0.5 s), {reps} pairs of runs (Gray–Scott: {gsReps}), compiled and hand-written interleaved in alternating order, each on a settled heap; times are medians, the ratio is the median of the per-pair ratios, and its range shows the machine's noise."
+        $"Machine: {machine ()}. Date: {date}. float64, batch 1. After a warm-up of each (at least two runs and 0.5 s), {reps} pairs of runs (Gray–Scott: {gsReps}), compiled and hand-written interleaved in alternating order, each timed run after a consolidated heap and an untimed run of the same side; times are medians, the ratio is the median of the per-pair ratios, and its range shows the machine's noise."
 
     say ""
     say "| case | mode | compiled (ms) | hand-written (ms) | ratio (median) | ratio range |"
