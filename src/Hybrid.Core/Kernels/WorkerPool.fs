@@ -1,0 +1,157 @@
+namespace Hybrid.Kernels
+
+open System
+open System.Threading
+
+/// A unit of parallel work: `Execute j` runs part j of a pass (parts are independent: no two write the same
+/// memory). Passes are objects made once and reused, so running one allocates nothing.
+type internal IParts =
+    abstract Execute: part: int -> unit
+
+/// The persistent threads the generated kernels split their passes over. `Run` hands the parts of one pass to the
+/// calling thread and `threads − 1` workers, which take parts from a shared counter; each part runs exactly once
+/// and the call returns when all have run, rethrowing the first failure. Idle workers spin for about
+/// `spinMicroseconds` after a pass (the next pass of a step follows within microseconds) and then block, so an
+/// idle pool costs no CPU. Workers never call TorchSharp: parts are plain array loops.
+///
+/// One pass at a time: a `Run` that finds the pool busy (another thread's pass, or a part calling `Run`) runs its
+/// parts on the calling thread, in order. Which thread runs a part never changes its result: parts own their
+/// outputs, and partial sums are combined by the caller in part order.
+type internal WorkerPool(threads: int, spinMicroseconds: float) =
+    let gate = obj ()
+    let mutable generation = 0L
+    let mutable disposed = false
+    let mutable work: IParts = Unchecked.defaultof<_>
+    let mutable count = 0
+    let mutable next = 0
+    let mutable pending = 0
+    let mutable failure: exn = null
+    // 1 while a pass's state is complete and parts may be taken; workers inside `drain` are counted in `active`,
+    // and the caller changes the state only after closing the pass and seeing no worker active.
+    let mutable isOpen = 0
+    let mutable active = 0
+    let mutable busy = 0
+
+    /// Takes and runs parts until none is left.
+    let drain () =
+        let mutable part = Interlocked.Increment(&next) - 1
+
+        while part < count do
+            try
+                work.Execute part
+            with e ->
+                Interlocked.CompareExchange(&failure, e, null) |> ignore
+
+            Interlocked.Decrement(&pending) |> ignore
+            part <- Interlocked.Increment(&next) - 1
+
+    let spinTicks =
+        int64 (spinMicroseconds * float Diagnostics.Stopwatch.Frequency / 1e6)
+
+    let workerLoop () =
+        let mutable seen = 0L
+
+        while not (Volatile.Read(&disposed)) do
+            // Spin briefly for the next pass, then block until one is posted.
+            let started = Diagnostics.Stopwatch.GetTimestamp()
+            let mutable spinner = SpinWait()
+
+            while Volatile.Read(&generation) = seen
+                  && Diagnostics.Stopwatch.GetTimestamp() - started < spinTicks do
+                spinner.SpinOnce(-1)
+
+            if Volatile.Read(&generation) = seen then
+                lock gate (fun () ->
+                    while Volatile.Read(&generation) = seen && not disposed do
+                        Monitor.Wait gate |> ignore)
+
+            seen <- Volatile.Read(&generation)
+            Interlocked.Increment(&active) |> ignore
+
+            if Volatile.Read(&isOpen) = 1 then
+                drain ()
+
+            Interlocked.Decrement(&active) |> ignore
+
+    let workers =
+        Array.init (max 0 (threads - 1)) (fun i ->
+            let thread = Thread(workerLoop, IsBackground = true, Name = $"hybrid-kernel-{i + 1}")
+            thread.Start()
+            thread)
+
+    /// Threads that run parts, the caller's included.
+    member _.Threads = workers.Length + 1
+
+    /// Runs parts 0 … parts − 1 of `pass`, over the pool when it is free and has workers, else on this thread.
+    member _.Run(parts: int, pass: IParts) =
+        if parts = 1 || workers.Length = 0 || Interlocked.CompareExchange(&busy, 1, 0) <> 0 then
+            for j in 0 .. parts - 1 do
+                pass.Execute j
+        else
+            try
+                work <- pass
+                count <- parts
+                failure <- null
+                pending <- parts
+                next <- 0
+                Interlocked.Exchange(&isOpen, 1) |> ignore
+
+                lock gate (fun () ->
+                    Interlocked.Increment(&generation) |> ignore
+                    Monitor.PulseAll gate)
+
+                drain ()
+                let mutable spinner = SpinWait()
+
+                while Volatile.Read(&pending) > 0 do
+                    spinner.SpinOnce(-1)
+
+                // Close the pass, then wait for workers still inside `drain` (they find no part left) to leave.
+                Interlocked.Exchange(&isOpen, 0) |> ignore
+
+                while Volatile.Read(&active) > 0 do
+                    spinner.SpinOnce(-1)
+
+                work <- Unchecked.defaultof<_>
+
+                match failure with
+                | null -> ()
+                | e -> Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e).Throw()
+            finally
+                Volatile.Write(&busy, 0)
+
+    interface IDisposable with
+        member _.Dispose() =
+            lock gate (fun () ->
+                disposed <- true
+                Monitor.PulseAll gate)
+
+/// The process's kernel thread pool and its size.
+[<RequireQualifiedAccess>]
+module internal KernelThreads =
+
+    /// Threads for the kernels: $HYBRID_THREADS, else $SLURM_CPUS_PER_TASK, else the processor count; a value
+    /// that is not a positive integer is refused with the variable's name.
+    let configured () =
+        let read (name: string) =
+            match Environment.GetEnvironmentVariable name with
+            | null
+            | "" -> None
+            | text ->
+                match Int32.TryParse(text.Trim()) with
+                | true, n when n >= 1 -> Some n
+                | _ ->
+                    raise (
+                        ArgumentException(
+                            $"{name} = '{text}' is not a number of threads: set it to a positive integer (e.g. {name}=2) or unset it."
+                        )
+                    )
+
+        read "HYBRID_THREADS"
+        |> Option.orElse (read "SLURM_CPUS_PER_TASK")
+        |> Option.defaultValue Environment.ProcessorCount
+
+    let private shared = lazy (new WorkerPool(configured (), 50.0))
+
+    /// The shared pool (started on first use).
+    let pool () = shared.Value
