@@ -35,7 +35,6 @@ type internal Stepper
     // Large vectorised grids split their passes over the kernel worker pool (`RowSplit`); the rest run whole.
     let split = RowSplit.ofPlan plan batch
     let threaded = split.Rows.Length > 1
-    let pool = if threaded then KernelThreads.pool () else Unchecked.defaultof<_>
     let forward = if threaded then null else Codegen.forward plan
     let adjoint = if threaded then null else Codegen.adjoint plan
 
@@ -57,7 +56,7 @@ type internal Stepper
     /// Runs `parts` parts of `pass`: over the pool when split, else in order on this thread.
     let run (parts: int) (pass: IParts) =
         if threaded then
-            pool.Run(parts, pass)
+            KernelThreads.pool().Run(parts, pass)
         else
             for j in 0 .. parts - 1 do
                 pass.Execute j
@@ -269,7 +268,7 @@ type internal Stepper
     let rhs (u: float[][]) (theta: float[]) (t: float) (output: float[][]) =
         if threaded then
             forwardPass.Set(u, theta, t, output, inputs, data)
-            pool.Run(forwardPass.Parts, forwardPass)
+            KernelThreads.pool().Run(forwardPass.Parts, forwardPass)
         else
             forward.Invoke(u, theta, t, output, batch, inputs, data)
 
@@ -367,7 +366,7 @@ type internal Stepper
                 Array.Clear a
 
             if threaded then
-                adjointPass.Run(pool, s[i], theta, ti, kAdjoint, stageAdjoint[i], thetaAdjoint, inputs, inputAdjoint, data)
+                adjointPass.Run(KernelThreads.pool (), s[i], theta, ti, kAdjoint, stageAdjoint[i], thetaAdjoint, inputs, inputAdjoint, data)
             else
                 adjoint.Invoke(
                     s[i],

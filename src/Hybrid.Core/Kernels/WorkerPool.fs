@@ -151,7 +151,32 @@ module internal KernelThreads =
         |> Option.orElse (read "SLURM_CPUS_PER_TASK")
         |> Option.defaultValue Environment.ProcessorCount
 
-    let private shared = lazy (new WorkerPool(configured (), 50.0))
+    let private gate = obj ()
+    let private pools = Collections.Generic.Dictionary<int, WorkerPool>()
+    let mutable private current: WorkerPool option = None
 
-    /// The shared pool (started on first use).
-    let pool () = shared.Value
+    let private poolOf (threads: int) =
+        lock gate (fun () ->
+            match pools.TryGetValue threads with
+            | true, p -> p
+            | _ ->
+                let p = new WorkerPool(threads, 50.0)
+                pools[threads] <- p
+                p)
+
+    /// The pool the kernels use: `configured ()` threads, started on first use, unless `useThreads` chose another.
+    let pool () =
+        match current with
+        | Some p -> p
+        | None ->
+            let p = poolOf (configured ())
+            current <- Some p
+            p
+
+    /// Makes the kernels run on `threads` threads from now on (benchmarks compare thread counts in one process;
+    /// each count's pool is started once and kept).
+    let useThreads (threads: int) =
+        if threads < 1 then
+            invalidArg "threads" $"threads = {threads}: give at least 1."
+
+        current <- Some(poolOf threads)
