@@ -377,7 +377,9 @@ let run (path: string) (quick: bool) : int =
             let f = Kernels.compile Scheme.Rk4 c.Model
             let init = Bench.grayScottInitial nn
             let dt = min 1.0 (0.2 / float (nn * nn) / 2e-5)
-            let parts = (RowSplit.ofPlan (Lowering.lower (ResolvedSystem.ofModel c.Model)) 1).Rows.Length
+
+            let parts =
+                (RowSplit.ofPlan (Lowering.lower (ResolvedSystem.ofModel c.Model)) 1).Rows.Length
 
             let on (threads: int) () =
                 KernelThreads.useThreads threads
@@ -386,7 +388,10 @@ let run (path: string) (quick: bool) : int =
             let one, two, ratio = Bench.compare warmup reps (on 1) (on 2)
             KernelThreads.useThreads (KernelThreads.configured ())
             let speedup = 1.0 / ratio.Median
-            say $"| {nn}² | {parts} | {ms 1 one} | {ms 1 two} | {speedup:F2}× ({1.0 / ratio.High:F2}–{1.0 / ratio.Low:F2}) |"
+
+            say
+                $"| {nn}² | {parts} | {ms 1 one} | {ms 1 two} | {speedup:F2}× ({1.0 / ratio.High:F2}–{1.0 / ratio.Low:F2}) |"
+
             nn, speedup
     ]
 

@@ -282,10 +282,12 @@ module internal Codegen =
     let private minInt = typeof<Math>.GetMethod("Min", [| typeof<int>; typeof<int> |])
 
     /// max(a, b) of ints.
-    let private atLeast (a: Expression) (b: Expression) = Expression.Call(maxInt, a, b) :> Expression
+    let private atLeast (a: Expression) (b: Expression) =
+        Expression.Call(maxInt, a, b) :> Expression
 
     /// min(a, b) of ints.
-    let private atMost (a: Expression) (b: Expression) = Expression.Call(minInt, a, b) :> Expression
+    let private atMost (a: Expression) (b: Expression) =
+        Expression.Call(minInt, a, b) :> Expression
 
     /// v over [lo, hi): W at a time with `vectorBody` while a whole vector fits, then one at a time with
     /// `scalarBody` (the tail).
@@ -301,9 +303,7 @@ module internal Codegen =
             whileLoop
                 (Expression.LessThanOrEqual(v, Expression.Subtract(hi, intConst width)))
                 (Expression.Block(vectorBody, Expression.AddAssign(v, intConst width))),
-            whileLoop
-                (Expression.LessThan(v, hi))
-                (Expression.Block(scalarBody, Expression.PreIncrementAssign(v)))
+            whileLoop (Expression.LessThan(v, hi)) (Expression.Block(scalarBody, Expression.PreIncrementAssign(v)))
         )
         :> Expression
 
@@ -1247,7 +1247,10 @@ module internal Codegen =
                 (Seq.concat [
                     scalarAccumulators
                     |> Seq.map (fun acc -> Expression.Assign(acc, Expression.Constant(0.0)) :> Expression)
-                    (if band then Seq.singleton bandLoops else Seq.append [ core ] reduce)
+                    (if band then
+                         Seq.singleton bandLoops
+                     else
+                         Seq.append [ core ] reduce)
                     Seq.ofList flush
                 ])
 

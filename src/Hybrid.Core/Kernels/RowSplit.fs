@@ -32,7 +32,8 @@ module internal RowSplit =
             else
                 min n (int (int64 n * int64 j / int64 parts) / align * align)
 
-        Array.init parts (fun j -> cut j, cut (j + 1)) |> Array.filter (fun (lo, hi) -> hi > lo)
+        Array.init parts (fun j -> cut j, cut (j + 1))
+        |> Array.filter (fun (lo, hi) -> hi > lo)
 
     /// The split of a plan's passes for `batch` trajectories: one part (no split) unless the kernels vectorise
     /// (`Codegen.vectorises`) and the grid has at least 2 × `minimumCells` cells over the batch.
@@ -90,25 +91,22 @@ type internal CombinationPass(split: RowSplit, fields: int, maxTerms: int) =
     interface IParts with
         [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
         member _.Execute(part: int) =
-            let f = part / split.Flat.Length
+            // Range-major (part = range·fields + field), so that consecutive parts cover the same rows in every pass.
+            let f = part % fields
             let y = target[f]
             // Unsplit, a field's whole array (the fast ring of a two-scale lattice has its own length).
             let lo, hi =
                 if split.Flat.Length = 1 then
                     0, y.Length
                 else
-                    split.Flat[part % split.Flat.Length]
+                    split.Flat[part / fields]
 
             let x = if isNull origin then null else origin[f]
             let width = Vector<float>.Count
             let mutable i = lo
 
             while i <= hi - width do
-                let mutable v =
-                    if isNull x then
-                        Vector<float>.Zero
-                    else
-                        Vector<float>(x, i)
+                let mutable v = if isNull x then Vector<float>.Zero else Vector<float>(x, i)
 
                 for j in 0 .. count - 1 do
                     let term = terms[j]
@@ -141,7 +139,9 @@ type internal ForwardPass(split: RowSplit, rows: ForwardRows, batch: int) =
     member _.Parts = split.Rows.Length
 
     /// Sets the next run's arguments (those of `ForwardKernel`).
-    member _.Set(u: float[][], th: float[], time: float, out: float[][], closureOutputs: float[][], forcings: float[][]) =
+    member _.Set
+        (u: float[][], th: float[], time: float, out: float[][], closureOutputs: float[][], forcings: float[][])
+        =
         padded <- u
         theta <- th
         t <- time

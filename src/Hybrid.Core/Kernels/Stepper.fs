@@ -366,7 +366,18 @@ type internal Stepper
                 Array.Clear a
 
             if threaded then
-                adjointPass.Run(KernelThreads.pool (), s[i], theta, ti, kAdjoint, stageAdjoint[i], thetaAdjoint, inputs, inputAdjoint, data)
+                adjointPass.Run(
+                    KernelThreads.pool (),
+                    s[i],
+                    theta,
+                    ti,
+                    kAdjoint,
+                    stageAdjoint[i],
+                    thetaAdjoint,
+                    inputs,
+                    inputAdjoint,
+                    data
+                )
             else
                 adjoint.Invoke(
                     s[i],

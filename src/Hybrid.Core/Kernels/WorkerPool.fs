@@ -9,10 +9,12 @@ type internal IParts =
     abstract Execute: part: int -> unit
 
 /// The persistent threads the generated kernels split their passes over. `Run` hands the parts of one pass to the
-/// calling thread and `threads − 1` workers, which take parts from a shared counter; each part runs exactly once
-/// and the call returns when all have run, rethrowing the first failure. Idle workers spin for about
-/// `spinMicroseconds` after a pass (the next pass of a step follows within microseconds) and then block, so an
-/// idle pool costs no CPU. Workers never call TorchSharp: parts are plain array loops.
+/// calling thread and `threads − 1` workers: thread i first runs its own block of parts (the i-th of T contiguous
+/// blocks, so each core works on the same rows pass after pass and finds them in its cache), then takes parts the
+/// others have not started. Each part runs exactly once and the call returns when all have run, rethrowing the
+/// first failure. Idle workers spin for about `spinMicroseconds` after a pass (the next pass of a step follows
+/// within microseconds) and then block, so an idle pool costs no CPU. Workers never call TorchSharp: parts are
+/// plain array loops.
 ///
 /// One pass at a time: a `Run` that finds the pool busy (another thread's pass, or a part calling `Run`) runs its
 /// parts on the calling thread, in order. Which thread runs a part never changes its result: parts own their
@@ -23,7 +25,6 @@ type internal WorkerPool(threads: int, spinMicroseconds: float) =
     let mutable disposed = false
     let mutable work: IParts = Unchecked.defaultof<_>
     let mutable count = 0
-    let mutable next = 0
     let mutable pending = 0
     let mutable failure: exn = null
     // 1 while a pass's state is complete and parts may be taken; workers inside `drain` are counted in `active`,
@@ -32,33 +33,46 @@ type internal WorkerPool(threads: int, spinMicroseconds: float) =
     let mutable active = 0
     let mutable busy = 0
 
-    /// Takes and runs parts until none is left.
-    let drain () =
-        let mutable part = Interlocked.Increment(&next) - 1
+    // claimed[j] = 1 once a thread took part j of the current pass.
+    let mutable claimed = Array.zeroCreate<int> 64
 
-        while part < count do
+    /// Runs part j if no other thread took it.
+    let tryRun (j: int) =
+        if Interlocked.CompareExchange(&claimed[j], 1, 0) = 0 then
             try
-                work.Execute part
+                work.Execute j
             with e ->
                 Interlocked.CompareExchange(&failure, e, null) |> ignore
 
             Interlocked.Decrement(&pending) |> ignore
-            part <- Interlocked.Increment(&next) - 1
+
+    /// Thread `me` (0 = the caller) runs its own block of parts — parts [me·n/T, (me + 1)·n/T), the same rows
+    /// pass after pass, so each core keeps working on the data it wrote last (its cache) — then takes what the
+    /// others have not started.
+    let drain (me: int) =
+        let first = int (int64 me * int64 count / int64 threads)
+        let last = int (int64 (me + 1) * int64 count / int64 threads)
+
+        for j in first .. last - 1 do
+            tryRun j
+
+        for j in 0 .. count - 1 do
+            if Volatile.Read(&claimed[j]) = 0 then
+                tryRun j
 
     let spinTicks =
         int64 (spinMicroseconds * float Diagnostics.Stopwatch.Frequency / 1e6)
 
-    let workerLoop () =
+    let workerLoop (me: int) () =
         let mutable seen = 0L
 
         while not (Volatile.Read(&disposed)) do
             // Spin briefly for the next pass, then block until one is posted.
             let started = Diagnostics.Stopwatch.GetTimestamp()
-            let mutable spinner = SpinWait()
 
             while Volatile.Read(&generation) = seen
                   && Diagnostics.Stopwatch.GetTimestamp() - started < spinTicks do
-                spinner.SpinOnce(-1)
+                Thread.SpinWait(20)
 
             if Volatile.Read(&generation) = seen then
                 lock gate (fun () ->
@@ -69,13 +83,15 @@ type internal WorkerPool(threads: int, spinMicroseconds: float) =
             Interlocked.Increment(&active) |> ignore
 
             if Volatile.Read(&isOpen) = 1 then
-                drain ()
+                drain me
 
             Interlocked.Decrement(&active) |> ignore
 
     let workers =
         Array.init (max 0 (threads - 1)) (fun i ->
-            let thread = Thread(workerLoop, IsBackground = true, Name = $"hybrid-kernel-{i + 1}")
+            let thread =
+                Thread(workerLoop (i + 1), IsBackground = true, Name = $"hybrid-kernel-{i + 1}")
+
             thread.Start()
             thread)
 
@@ -93,14 +109,19 @@ type internal WorkerPool(threads: int, spinMicroseconds: float) =
                 count <- parts
                 failure <- null
                 pending <- parts
-                next <- 0
+
+                if claimed.Length < parts then
+                    claimed <- Array.zeroCreate parts
+                else
+                    Array.Clear(claimed, 0, parts)
+
                 Interlocked.Exchange(&isOpen, 1) |> ignore
 
                 lock gate (fun () ->
                     Interlocked.Increment(&generation) |> ignore
                     Monitor.PulseAll gate)
 
-                drain ()
+                drain 0
                 let mutable spinner = SpinWait()
 
                 while Volatile.Read(&pending) > 0 do

@@ -324,14 +324,19 @@ let tests =
             // The one exception: the kernels' worker pool (Kernels/WorkerPool.fs), whose parts are plain array
             // loops: neither it nor the passes it runs (Kernels/RowSplit.fs) call TorchSharp.
             let inPool (c: IlCalls.Call) =
-                [ "WorkerPool"; "KernelThreads"; "RowSplit"; "ForwardPass"; "AdjointPass"; "CombinationPass" ]
+                [
+                    "WorkerPool"
+                    "KernelThreads"
+                    "RowSplit"
+                    "ForwardPass"
+                    "AdjointPass"
+                    "CombinationPass"
+                ]
                 |> List.exists c.Caller.Contains
 
             let core = typeof<Hybrid.Numerics.Grid>.Assembly
 
-            Expect.isNonEmpty
-                (calls core |> List.filter inPool)
-                "the check finds the kernel worker pool's thread start"
+            Expect.isNonEmpty (calls core |> List.filter inPool) "the check finds the kernel worker pool's thread start"
 
             let poolTorch =
                 IlCalls.read core.Location

@@ -55,7 +55,10 @@ let private poolTests =
                     for _ in 1..200 do
                         let pass = Counting(parts, -1)
                         pool.Run(parts, pass)
-                        Expect.isTrue (pass.Runs |> Array.forall ((=) 1)) $"{threads} threads, {parts} parts: {pass.Runs}"
+
+                        Expect.isTrue
+                            (pass.Runs |> Array.forall ((=) 1))
+                            $"{threads} threads, {parts} parts: {pass.Runs}"
         }
 
         test "a failing part's exception reaches the caller, and the pool keeps working" {
@@ -105,13 +108,12 @@ let private poolTests =
         test "the workers take parts: a slow pass runs on more than one thread" {
             use pool = new WorkerPool(2, 50.0)
 
-            let used =
-                [
-                    for _ in 1..50 do
-                        let pass = Counting(32, -1)
-                        pool.Run(32, pass)
-                        pass.Threads
-                ]
+            let used = [
+                for _ in 1..50 do
+                    let pass = Counting(32, -1)
+                    pool.Run(32, pass)
+                    pass.Threads
+            ]
 
             Expect.exists used (fun n -> n > 1) "some pass ran on the worker too"
         }
@@ -165,11 +167,10 @@ let private splitTests =
             Expect.equal (RowSplit.ofPlan (planOf (SimdKernelTests.line 1000)) 4).Rows.Length 1 "small"
 
             let lattice =
-                planOf
-                    {
-                        Examples.lorenz96 with
-                            Domain = Domain.Lattice(64, 32)
-                    }
+                planOf {
+                    Examples.lorenz96 with
+                        Domain = Domain.Lattice(64, 32)
+                }
 
             Expect.equal (RowSplit.ofPlan lattice 64).Rows.Length 1 "two-scale lattice"
         }
@@ -189,14 +190,21 @@ let private passAgreement (name: string) (model: Model) (cuts: int list) =
         let split = {
             Rows = rows
             Flat =
-                List.pairwise ([ 0 ] @ (cuts |> List.map (fun c -> c * size / plan.Nx / Codegen.width * Codegen.width)) @ [ size ])
+                List.pairwise (
+                    [ 0 ]
+                    @ (cuts |> List.map (fun c -> c * size / plan.Nx / Codegen.width * Codegen.width))
+                    @ [ size ]
+                )
                 |> Array.ofList
             Length = size
         }
 
         let padded = Array.init fields (fun _ -> uniform rng size 0.5 1.5)
         let theta = uniform rng plan.ThetaLength 0.2 1.0
-        let cellArrays n = Array.init n (fun _ -> uniform rng size -1.0 1.0)
+
+        let cellArrays n =
+            Array.init n (fun _ -> uniform rng size -1.0 1.0)
+
         let inputs = cellArrays plan.Sites.Length
         let data = cellArrays plan.Forcings.Length
         let t = 0.3
@@ -275,9 +283,10 @@ let tests =
                 20
             ]
             passAgreement "2-D, 40 × 17, rows cut at 20" (SimdKernelTests.plane 40 17) [ 20 ]
-            passAgreement
-                $"1-D, 203 cells, blocks cut at 2W, 10W, 20W (W = {Codegen.width})"
-                (SimdKernelTests.line 203)
-                [ 2 * Codegen.width; 10 * Codegen.width; 20 * Codegen.width ]
+            passAgreement $"1-D, 203 cells, blocks cut at 2W, 10W, 20W (W = {Codegen.width})" (SimdKernelTests.line 203) [
+                2 * Codegen.width
+                10 * Codegen.width
+                20 * Codegen.width
+            ]
         ]
     ]
