@@ -361,6 +361,50 @@ let run (path: string) (quick: bool) : int =
             (min 1.0 (0.2 / float (nn * nn) / 2e-5))
             20
 
+    // Threads: the same kernels on 1 and on 2 threads of the worker pool, interleaved in pairs.
+    say ""
+
+    say
+        $"Threads (Gray–Scott 2-D, forward + backward, 20 RK4 steps; kernels on the worker pool with 1 and 2 threads, {reps} interleaved pairs after the warm-up; the passes are split into the same parts whatever the thread count, so both compute the same numbers; ms):"
+
+    say ""
+    say "| grid | parts | 1 thread | 2 threads | speed-up 1 → 2 threads |"
+    say "|---|---|---|---|---|"
+
+    let threadSpeedups = [
+        for nn in (if quick then [ 256 ] else [ 128; 256; 512 ]) ->
+            let c = Compiler.compile Bench.eagerOnly (Bench.grayScottModel nn)
+            let f = Kernels.compile Scheme.Rk4 c.Model
+            let init = Bench.grayScottInitial nn
+            let dt = min 1.0 (0.2 / float (nn * nn) / 2e-5)
+
+            let parts =
+                (RowSplit.ofPlan (Lowering.lower (ResolvedSystem.ofModel c.Model)) 1).Rows.Length
+
+            let on (threads: int) () =
+                KernelThreads.useThreads threads
+                fusedLoss f c.Theta init dt 20 (sqrtSegment 20) ()
+
+            let one, two, ratio = Bench.compare warmup reps (on 1) (on 2)
+            KernelThreads.useThreads (KernelThreads.configured ())
+            let speedup = 1.0 / ratio.Median
+
+            say
+                $"| {nn}² | {parts} | {ms 1 one} | {ms 1 two} | {speedup:F2}× ({1.0 / ratio.High:F2}–{1.0 / ratio.Low:F2}) |"
+
+            nn, speedup
+    ]
+
+    match threadSpeedups |> List.tryFind (fun (nn, _) -> nn = 256) with
+    | Some(_, speedup) ->
+        say ""
+
+        goal
+            "≥ 1.7× from 1 to 2 threads at 256²"
+            (speedup >= 1.7)
+            $"{speedup:F2}× on {Environment.ProcessorCount} visible cores"
+    | None -> ()
+
     // Memory of long rollouts with gradients, each in a fresh process (a process's peak resident set only
     // grows, so earlier runs would hide later peaks).
     say ""

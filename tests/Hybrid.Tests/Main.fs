@@ -47,6 +47,7 @@ let main argv =
         Compiler.SimulatorTextTests.tests
         Compiler.LargeModelTests.tests
         Kernels.SimdKernelTests.tests
+        Kernels.ThreadedKernelTests.tests
         Kernels.KernelTests.tests
         Kernels.DerivativeTests.tests
         Kernels.KernelCostTests.tests

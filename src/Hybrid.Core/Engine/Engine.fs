@@ -140,10 +140,12 @@ module Engine =
         if torch.cuda.is_available () then
             torch.cuda.manual_seed_all (int64 value)
 
-    /// Sets the number of CPU threads libtorch uses for intra-op parallelism (must be ≥ 1).
+    /// Sets the number of CPU threads libtorch uses for intra-op parallelism and the generated kernels' worker
+    /// pool uses (must be ≥ 1; the kernels' default is $HYBRID_THREADS, else $SLURM_CPUS_PER_TASK, else the cores).
     let useThreads (count: int) : unit =
         if count < 1 then
             raise (EngineException($"Thread count must be at least 1, got {count}."))
 
         init ()
         torch.set_num_threads count
+        Hybrid.Kernels.KernelThreads.useThreads count

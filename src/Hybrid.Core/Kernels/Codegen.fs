@@ -139,6 +139,42 @@ type internal AdjointKernel =
         data: float[][] ->
             unit
 
+/// `ForwardKernel` over the cells whose outer index (x: rows on 2-D grids, cells on 1-D ones) lies in [x0, x1), for
+/// every trajectory: calls over disjoint ranges write disjoint cells, so they may run on different threads.
+type internal ForwardRows =
+    delegate of
+        padded: float[][] *
+        theta: float[] *
+        t: float *
+        output: float[][] *
+        batch: int *
+        inputs: float[][] *
+        data: float[][] *
+        x0: int *
+        x1: int ->
+            unit
+
+/// One part of the vectorised gather-form `AdjointKernel` (`Codegen.adjointParts`): the core over the rows
+/// [x0, x1), or the boundary band within them. Parts write the adjoints of disjoint cells; each adds its scalar
+/// parameters' terms into `scalarAdjoint` (at the parameters' θ offsets) and its spatial parameters' terms into
+/// `thetaAdjoint`, so parts that run at once take separate `scalarAdjoint` arrays, summed afterwards.
+type internal AdjointRows =
+    delegate of
+        padded: float[][] *
+        theta: float[] *
+        t: float *
+        lambda: float[][] *
+        paddedAdjoint: float[][] *
+        thetaAdjoint: float[] *
+        scalarAdjoint: float[] *
+        batch: int *
+        inputs: float[][] *
+        inputAdjoint: float[][] *
+        data: float[][] *
+        x0: int *
+        x1: int ->
+            unit
+
 /// The exact Jacobian of the right-hand side of a pointwise plan: writes ∂F_f/∂u_g at each cell into
 /// `jacobian[(p·n + f)·n + g]`, p the cell's padded index and n the number of fields (every entry, zeros included).
 type internal JacobianKernel =
@@ -230,31 +266,44 @@ module internal Codegen =
         )
         :> Expression
 
-    /// `for (v = lo; v < hi; v++) body`
-    let private range (v: ParameterExpression) (lo: int) (hi: int) (body: Expression) : Expression =
+    /// `for (v = lo; v < hi; v++) body`, bounds as expressions.
+    let private rangeOf (v: ParameterExpression) (lo: Expression) (hi: Expression) (body: Expression) : Expression =
         Expression.Block(
-            Expression.Assign(v, intConst lo),
-            whileLoop (Expression.LessThan(v, intConst hi)) (Expression.Block(body, Expression.PreIncrementAssign(v)))
+            Expression.Assign(v, lo),
+            whileLoop (Expression.LessThan(v, hi)) (Expression.Block(body, Expression.PreIncrementAssign(v)))
         )
         :> Expression
+
+    /// `for (v = lo; v < hi; v++) body`
+    let private range (v: ParameterExpression) (lo: int) (hi: int) (body: Expression) : Expression =
+        rangeOf v (intConst lo) (intConst hi) body
+
+    let private maxInt = typeof<Math>.GetMethod("Max", [| typeof<int>; typeof<int> |])
+    let private minInt = typeof<Math>.GetMethod("Min", [| typeof<int>; typeof<int> |])
+
+    /// max(a, b) of ints.
+    let private atLeast (a: Expression) (b: Expression) =
+        Expression.Call(maxInt, a, b) :> Expression
+
+    /// min(a, b) of ints.
+    let private atMost (a: Expression) (b: Expression) =
+        Expression.Call(minInt, a, b) :> Expression
 
     /// v over [lo, hi): W at a time with `vectorBody` while a whole vector fits, then one at a time with
     /// `scalarBody` (the tail).
     let private vectorRange
         (v: ParameterExpression)
-        (lo: int)
-        (hi: int)
+        (lo: Expression)
+        (hi: Expression)
         (vectorBody: Expression)
         (scalarBody: Expression)
         : Expression =
         Expression.Block(
-            Expression.Assign(v, intConst lo),
+            Expression.Assign(v, lo),
             whileLoop
-                (Expression.LessThanOrEqual(v, intConst (hi - width)))
+                (Expression.LessThanOrEqual(v, Expression.Subtract(hi, intConst width)))
                 (Expression.Block(vectorBody, Expression.AddAssign(v, intConst width))),
-            whileLoop
-                (Expression.LessThan(v, intConst hi))
-                (Expression.Block(scalarBody, Expression.PreIncrementAssign(v)))
+            whileLoop (Expression.LessThan(v, hi)) (Expression.Block(scalarBody, Expression.PreIncrementAssign(v)))
         )
         :> Expression
 
@@ -749,14 +798,15 @@ module internal Codegen =
     let vectorises (plan: KernelPlan) =
         plan.FastSites = 0 && plan.Grid.Dims >= 1
 
-    /// Loops over the cells (ix, iy) ∈ [x0, x1) × [y0, y1) of every trajectory (y ignored on 1-D grids), along
+    /// Loops over the cells (ix, iy) ∈ [x0, x1) × [y0, y1) of every trajectory (y ignored on 1-D grids; x bounds
+    /// are expressions, e.g. a kernel's row arguments), along
     /// the contiguous axis W cells at a time with a fresh `body true`, the rest one by one with a fresh
     /// `body false`; each body is preceded by setting pbase.
     let private vectorLoops
         (plan: KernelPlan)
         (cell: Cell)
         (batch: Expression)
-        (x0: int, x1: int)
+        (x0: Expression, x1: Expression)
         (y0: int, y1: int)
         (body: bool -> Expression)
         =
@@ -765,7 +815,7 @@ module internal Codegen =
 
         let inner =
             if plan.Grid.Dims >= 2 then
-                range cell.Ix x0 x1 (vectorRange cell.Iy y0 y1 (withBase true) (withBase false))
+                rangeOf cell.Ix x0 x1 (vectorRange cell.Iy (intConst y0) (intConst y1) (withBase true) (withBase false))
             else
                 Expression.Block(
                     Expression.Assign(cell.Iy, intConst 0),
@@ -821,29 +871,66 @@ module internal Codegen =
             )
             .Compile()
 
+    /// The row-range parameters x0, x1 of `ForwardRows` and `AdjointRows`.
+    let private rowBounds () =
+        Expression.Parameter(typeof<int>, "x0"), Expression.Parameter(typeof<int>, "x1")
+
+    let private requireVectorised (plan: KernelPlan) (what: string) =
+        if not (vectorises plan) then
+            invalidArg "plan" $"Codegen.{what} takes plans whose loops vectorise (padded 1-D and 2-D grids)."
+
+    /// Compiles the vectorised right-hand side of every field over a range of rows (`vectorises` plans only).
+    let forwardRows (plan: KernelPlan) : ForwardRows =
+        requireVectorised plan "forwardRows"
+        let r = reads plan
+        let output = arrays "output" plan.Rhs.Length
+        let x0, x1 = rowBounds ()
+        let lanes = Lanes r
+        let cell = newCell false
+
+        let body (vector: bool) =
+            let em = Emitter(plan, r, cell, (if vector then Some lanes else None))
+
+            for f in 0 .. plan.Rhs.Length - 1 do
+                em.Add(em.Store(output.Locals[f], cell.Pbase, em.Emit plan.Rhs[f]))
+
+            em.Body
+
+        let loops = vectorLoops plan cell r.Batch (x0, x1) (0, plan.Ny) body
+
+        let kernel =
+            vectorBody plan r cell lanes [ r.Padded; output; r.Inputs; r.Data ] Seq.empty (Seq.singleton loops)
+
+        Expression
+            .Lambda<ForwardRows>(
+                kernel,
+                [|
+                    r.Padded.Parameter
+                    r.Theta
+                    r.T
+                    output.Parameter
+                    r.Batch
+                    r.Inputs.Parameter
+                    r.Data.Parameter
+                    x0
+                    x1
+                |]
+            )
+            .Compile()
+
     /// Compiles the right-hand side of every field; `vectorise` picks the SIMD loops where the plan allows them
     /// (`vectorises`), else scalar loops.
     let forwardWith (vectorise: bool) (plan: KernelPlan) : ForwardKernel =
-        let r = reads plan
-        let output = arrays "output" plan.Rhs.Length
-
         if vectorise && vectorises plan then
-            let lanes = Lanes r
-            let cell = newCell false
+            let rows = forwardRows plan
+            let nx = plan.Nx
 
-            let body (vector: bool) =
-                let em = Emitter(plan, r, cell, (if vector then Some lanes else None))
-
-                for f in 0 .. plan.Rhs.Length - 1 do
-                    em.Add(em.Store(output.Locals[f], cell.Pbase, em.Emit plan.Rhs[f]))
-
-                em.Body
-
-            let loops = vectorLoops plan cell r.Batch (0, plan.Nx) (0, plan.Ny) body
-
-            vectorBody plan r cell lanes [ r.Padded; output; r.Inputs; r.Data ] Seq.empty (Seq.singleton loops)
-            |> forwardLambda r output
+            ForwardKernel(fun padded theta t output batch inputs data ->
+                rows.Invoke(padded, theta, t, output, batch, inputs, data, 0, nx))
         else
+            let r = reads plan
+            let output = arrays "output" plan.Rhs.Length
+
             kernelBody
                 plan
                 r
@@ -864,6 +951,13 @@ module internal Codegen =
         PaddedAdjoint: Arrays
         ThetaAdjoint: ParameterExpression
         InputAdjoint: Arrays
+    }
+
+    let private adjointArrays (plan: KernelPlan) = {
+        Lambda = arrays "lambda" plan.Rhs.Length
+        PaddedAdjoint = arrays "paddedAdjoint" plan.Fields.Length
+        ThetaAdjoint = Expression.Parameter(typeof<float[]>, "thetaAdjoint")
+        InputAdjoint = arrays "inputAdjoint" plan.Sites.Length
     }
 
     let private adjointLambda (r: Reads) (a: AdjointArrays) (body: Expression) =
@@ -968,12 +1062,20 @@ module internal Codegen =
     /// terms of θ and the closure outputs of the cells outside the core; a vectorised pass over the core (cells
     /// at least `ghost` from the boundary) gathers each core cell's adjoint from its neighbours and adds its own
     /// terms of θ and the closure outputs.
-    let private gatherAdjoint (plan: KernelPlan) (r: Reads) (a: AdjointArrays) =
+    ///
+    /// `band` picks the part: the band (scalar) or the core (vectorised), each over the rows [x0, x1) it is given.
+    /// The two write the adjoints of disjoint cells (outside the core, inside it) and may run at once; two calls of
+    /// the core over disjoint rows may too, but two of the band may not (its scatter crosses rows).
+    let private gatherPart (plan: KernelPlan) (band: bool) : AdjointRows =
+        let r = reads plan
+        let a = adjointArrays plan
+        let scalarAdjoint = Expression.Parameter(typeof<float[]>, "scalarAdjoint")
+        let x0, x1 = rowBounds ()
         let lanes = Lanes r
         let cell = newCell false
         let g = plan.Ghost
         let twoD = plan.Grid.Dims >= 2
-        let accumulators, flush = thetaAccumulators plan a.ThetaAdjoint
+        let accumulators, flush = thetaAccumulators plan scalarAdjoint
 
         let vectorAccumulators =
             plan.Params
@@ -1055,13 +1157,13 @@ module internal Codegen =
 
         let frame = 2 * g
 
-        let band =
+        let bandLoops =
             let inner =
                 if twoD then
-                    range
+                    rangeOf
                         cell.Ix
-                        0
-                        plan.Nx
+                        x0
+                        x1
                         (Expression.IfThenElse(
                             Expression.OrElse(
                                 Expression.LessThan(cell.Ix, intConst frame),
@@ -1076,8 +1178,8 @@ module internal Codegen =
                 else
                     Expression.Block(
                         Expression.Assign(cell.Iy, intConst 0),
-                        range cell.Ix 0 (min frame plan.Nx) (bandBody ()),
-                        range cell.Ix (max frame (plan.Nx - frame)) plan.Nx (bandBody ())
+                        rangeOf cell.Ix x0 (atMost x1 (intConst (min frame plan.Nx))) (bandBody ()),
+                        rangeOf cell.Ix (atLeast x0 (intConst (max frame (plan.Nx - frame)))) x1 (bandBody ())
                     )
                     :> Expression
 
@@ -1112,7 +1214,14 @@ module internal Codegen =
             ownTerms em id
             em.Body
 
-        let core = vectorLoops plan cell r.Batch (g, plan.Nx - g) (g, plan.Ny - g) coreBody
+        let core =
+            vectorLoops
+                plan
+                cell
+                r.Batch
+                (atLeast x0 (intConst g), atMost x1 (intConst (plan.Nx - g)))
+                (g, plan.Ny - g)
+                coreBody
 
         let reduce =
             accumulators
@@ -1127,41 +1236,95 @@ module internal Codegen =
 
         let scalarAccumulators = accumulators |> Array.filter (isNull >> not)
 
-        vectorBody
-            plan
-            r
-            cell
-            lanes
-            [ r.Padded; a.Lambda; a.PaddedAdjoint; r.Inputs; a.InputAdjoint; r.Data ]
-            scalarAccumulators
-            (Seq.concat [
+        let kernel =
+            vectorBody
+                plan
+                r
+                cell
+                lanes
+                [ r.Padded; a.Lambda; a.PaddedAdjoint; r.Inputs; a.InputAdjoint; r.Data ]
                 scalarAccumulators
-                |> Seq.map (fun acc -> Expression.Assign(acc, Expression.Constant(0.0)) :> Expression)
-                Seq.ofList [ band; core ]
-                Seq.ofArray reduce
-                Seq.ofList flush
-            ])
+                (Seq.concat [
+                    scalarAccumulators
+                    |> Seq.map (fun acc -> Expression.Assign(acc, Expression.Constant(0.0)) :> Expression)
+                    (if band then
+                         Seq.singleton bandLoops
+                     else
+                         Seq.append [ core ] reduce)
+                    Seq.ofList flush
+                ])
+
+        Expression
+            .Lambda<AdjointRows>(
+                kernel,
+                [|
+                    r.Padded.Parameter
+                    r.Theta
+                    r.T
+                    a.Lambda.Parameter
+                    a.PaddedAdjoint.Parameter
+                    a.ThetaAdjoint
+                    scalarAdjoint
+                    r.Batch
+                    r.Inputs.Parameter
+                    a.InputAdjoint.Parameter
+                    r.Data.Parameter
+                    x0
+                    x1
+                |]
+            )
+            .Compile()
+
+    /// The vectorised gather-form adjoint in its two parts (band, core), each over a range of rows
+    /// (`vectorises` plans only; see `AdjointRows`).
+    let adjointParts (plan: KernelPlan) : AdjointRows * AdjointRows =
+        requireVectorised plan "adjointParts"
+        gatherPart plan true, gatherPart plan false
 
     /// Compiles the vector–Jacobian product of the right-hand side (derivatives taken symbolically here);
     /// `vectorise` picks the vectorised gather form where the plan allows it (`vectorises`), else the scalar
     /// scatter form.
     let adjointWith (vectorise: bool) (plan: KernelPlan) : AdjointKernel =
-        let r = reads plan
+        if vectorise && vectorises plan then
+            let band, core = adjointParts plan
+            let nx = plan.Nx
 
-        let a = {
-            Lambda = arrays "lambda" plan.Rhs.Length
-            PaddedAdjoint = arrays "paddedAdjoint" plan.Fields.Length
-            ThetaAdjoint = Expression.Parameter(typeof<float[]>, "thetaAdjoint")
-            InputAdjoint = arrays "inputAdjoint" plan.Sites.Length
-        }
+            AdjointKernel(fun padded theta t lambda paddedAdjoint thetaAdjoint batch inputs inputAdjoint data ->
+                band.Invoke(
+                    padded,
+                    theta,
+                    t,
+                    lambda,
+                    paddedAdjoint,
+                    thetaAdjoint,
+                    thetaAdjoint,
+                    batch,
+                    inputs,
+                    inputAdjoint,
+                    data,
+                    0,
+                    nx
+                )
 
-        let body =
-            if vectorise && vectorises plan then
-                gatherAdjoint plan r a
-            else
-                scatterAdjoint plan r a
-
-        adjointLambda r a body
+                core.Invoke(
+                    padded,
+                    theta,
+                    t,
+                    lambda,
+                    paddedAdjoint,
+                    thetaAdjoint,
+                    thetaAdjoint,
+                    batch,
+                    inputs,
+                    inputAdjoint,
+                    data,
+                    0,
+                    nx
+                ))
+        else
+            let r = reads plan
+            let a = adjointArrays plan
+            adjointLambda r a (scatterAdjoint plan r a)
 
     /// Compiles the vector–Jacobian product of the right-hand side (the vectorised gather form where
     /// `vectorises` allows it).

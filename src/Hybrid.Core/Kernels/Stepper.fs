@@ -28,11 +28,38 @@ type internal Stepper
         modules: torch.nn.Module<torch.Tensor, torch.Tensor>[],
         forcings: (float -> torch.Tensor)[]
     ) =
-    let forward = Codegen.forward plan
-    let adjoint = Codegen.adjoint plan
     let fields = plan.Fields.Length
     let stages = tableau.B.Length
     let size = batch * plan.PaddedCells
+
+    // Large vectorised grids split their passes over the kernel worker pool (`RowSplit`); the rest run whole.
+    let split = RowSplit.ofPlan plan batch
+    let threaded = split.Rows.Length > 1
+    let forward = if threaded then null else Codegen.forward plan
+    let adjoint = if threaded then null else Codegen.adjoint plan
+
+    let forwardPass =
+        if threaded then
+            ForwardPass(split, Codegen.forwardRows plan, batch)
+        else
+            Unchecked.defaultof<_>
+
+    let adjointPass =
+        if threaded then
+            let band, core = Codegen.adjointParts plan
+            AdjointPass(split, band, core, plan, batch)
+        else
+            Unchecked.defaultof<_>
+
+    let combination = CombinationPass(split, fields, stages + 1)
+
+    /// Runs `parts` parts of `pass`: over the pool when split, else in order on this thread.
+    let run (parts: int) (pass: IParts) =
+        if threaded then
+            KernelThreads.pool().Run(parts, pass)
+        else
+            for j in 0 .. parts - 1 do
+                pass.Execute j
 
     let newState () =
         Array.init fields (fun f -> Array.zeroCreate<float> (batch * KernelPlan.padded plan f))
@@ -229,17 +256,21 @@ type internal Stepper
     /// s[i] = u + Δt Σⱼ A[i][j] k[j], ghosts filled (at the stage's time t).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let stageInput (u: float[][]) (theta: float[]) (t: float) (dt: float) (i: int) =
-        for f in 0 .. fields - 1 do
-            let target = s[i][f]
-            Array.blit u[f] 0 target 0 target.Length
+        combination.Set(s[i], u)
 
-            for j in 0 .. tableau.A[i].Length - 1 do
-                let a = dt * tableau.A[i][j]
+        for j in 0 .. tableau.A[i].Length - 1 do
+            combination.Add(dt * tableau.A[i][j], k[j])
 
-                if a <> 0.0 then
-                    Blas.Axpy(a, k[j][f], target)
-
+        run combination.Parts combination
         fillGhosts s[i] theta t
+
+    /// F(u, t) into `output` (ghosts of `u` filled; closures and forcings evaluated).
+    let rhs (u: float[][]) (theta: float[]) (t: float) (output: float[][]) =
+        if threaded then
+            forwardPass.Set(u, theta, t, output, inputs, data)
+            KernelThreads.pool().Run(forwardPass.Parts, forwardPass)
+        else
+            forward.Invoke(u, theta, t, output, batch, inputs, data)
 
     /// The lowered model.
     member _.Plan = plan
@@ -260,7 +291,7 @@ type internal Stepper
     member _.Rhs(u: float[][], theta: float[], t: float, output: float[][]) =
         evalForcings t
         evalClosures u theta t
-        forward.Invoke(u, theta, t, output, batch, inputs, data)
+        rhs u theta t output
 
     /// The networks of the closures (name, module), each once, in the order of `ClosureGradients`.
     member _.Networks = networks
@@ -283,14 +314,14 @@ type internal Stepper
             stageInput u theta (t + tableau.C[i] * dt) dt i
             evalForcings (t + tableau.C[i] * dt)
             evalClosures s[i] theta (t + tableau.C[i] * dt)
-            forward.Invoke(s[i], theta, t + tableau.C[i] * dt, k[i], batch, inputs, data)
+            rhs s[i] theta (t + tableau.C[i] * dt) k[i]
 
-        for f in 0 .. fields - 1 do
-            let target = next[f]
-            Array.blit u[f] 0 target 0 target.Length
+        combination.Set(next, u)
 
-            for i in 0 .. stages - 1 do
-                Blas.Axpy(dt * tableau.B[i], k[i][f], target)
+        for i in 0 .. stages - 1 do
+            combination.Add(dt * tableau.B[i], k[i])
+
+        run combination.Parts combination
 
     /// The adjoint of `Step` from `u` at time t: given λ′ = ∂L/∂(next) (ghost entries zero), writes ∂L/∂u
     /// into `lambda` (ghost entries zero) and adds ∂L/∂θ into `thetaAdjoint`. Stages are recomputed from `u`.
@@ -312,21 +343,20 @@ type internal Stepper
             if i < stages - 1 then
                 evalForcings (t + tableau.C[i] * dt)
                 evalClosures s[i] theta (t + tableau.C[i] * dt)
-                forward.Invoke(s[i], theta, t + tableau.C[i] * dt, k[i], batch, inputs, data)
+                rhs s[i] theta (t + tableau.C[i] * dt) k[i]
 
         for i in stages - 1 .. -1 .. 0 do
             // k̄ᵢ = Δt Bᵢ λ′ + Δt Σ_{m>i} A[m][i] s̄ₘ
-            for f in 0 .. fields - 1 do
-                Blas.Scale(dt * tableau.B[i], lambdaNext[f], kAdjoint[f])
+            combination.Set(kAdjoint, null)
+            combination.Add(dt * tableau.B[i], lambdaNext)
 
-                for m in i + 1 .. stages - 1 do
-                    let a = dt * tableau.A[m][i]
+            for m in i + 1 .. stages - 1 do
+                combination.Add(dt * tableau.A[m][i], stageAdjoint[m])
 
-                    if a <> 0.0 then
-                        Blas.Axpy(a, stageAdjoint[m][f], kAdjoint[f])
-
-            for f in 0 .. fields - 1 do
-                Array.Clear(stageAdjoint[i][f])
+            run combination.Parts combination
+            // s̄ᵢ ← 0
+            combination.Set(stageAdjoint[i], null)
+            run combination.Parts combination
 
             let ti = t + tableau.C[i] * dt
             evalForcings ti
@@ -335,16 +365,42 @@ type internal Stepper
             for a in inputAdjoint do
                 Array.Clear a
 
-            adjoint.Invoke(s[i], theta, ti, kAdjoint, stageAdjoint[i], thetaAdjoint, batch, inputs, inputAdjoint, data)
+            if threaded then
+                adjointPass.Run(
+                    KernelThreads.pool (),
+                    s[i],
+                    theta,
+                    ti,
+                    kAdjoint,
+                    stageAdjoint[i],
+                    thetaAdjoint,
+                    inputs,
+                    inputAdjoint,
+                    data
+                )
+            else
+                adjoint.Invoke(
+                    s[i],
+                    theta,
+                    ti,
+                    kAdjoint,
+                    stageAdjoint[i],
+                    thetaAdjoint,
+                    batch,
+                    inputs,
+                    inputAdjoint,
+                    data
+                )
+
             closureAdjoint s[i] theta ti stageAdjoint[i] thetaAdjoint
             Ghosts.fold maps batch theta plan.ParamOffsets ti stageAdjoint[i] thetaAdjoint
 
-        for f in 0 .. fields - 1 do
-            let target = lambda[f]
-            Array.blit lambdaNext[f] 0 target 0 target.Length
+        combination.Set(lambda, lambdaNext)
 
-            for i in 0 .. stages - 1 do
-                Blas.Axpy(1.0, stageAdjoint[i][f], target)
+        for i in 0 .. stages - 1 do
+            combination.Add(1.0, stageAdjoint[i])
+
+        run combination.Parts combination
 
     /// Raises when a field holds NaN or ±∞ in its interior after `step` (time t), or when its max |u| passes
     /// `Rollout.maxMagnitude` (the eager back end's error).

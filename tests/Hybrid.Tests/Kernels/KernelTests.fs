@@ -651,6 +651,10 @@ let private suiteModels: SuiteModel list =
             (SimdKernelTests.line 23)
             None
         agrees "SimdKernelTests: 2-D, 7 × 11 cells (SIMD loops with a scalar tail)" (SimdKernelTests.plane 7 11) None
+        agrees
+            "SimdKernelTests: 2-D, 100 × 90 cells, 2 trajectories (passes split over the kernel worker pool)"
+            (SimdKernelTests.plane 100 90)
+            None
     ]
     @ [ for c in cases -> agrees $"KernelTests: {c.Name}" c.Model (Some c.Initial) ]
 

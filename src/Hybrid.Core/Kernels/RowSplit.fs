@@ -1,0 +1,240 @@
+namespace Hybrid.Kernels
+
+open System
+open System.Numerics
+open System.Runtime.CompilerServices
+
+/// How a stepper splits its passes into parts for the worker pool: ranges of the kernels' outer index (rows of a
+/// 2-D grid, cells of a 1-D one) and ranges of the flat padded arrays for the stage combinations. The split
+/// depends on the plan and the batch only, never on the number of threads, so results are the same bit for bit
+/// whatever the thread count (partial sums are combined in part order).
+type internal RowSplit = {
+    /// [x0, x1) of each kernel part, covering 0 … Nx − 1 in order.
+    Rows: (int * int)[]
+    /// [lo, hi) of each part of a flat per-field array of `Length` entries, in order (multiples of the vector
+    /// width except the last end).
+    Flat: (int * int)[]
+    /// Entries of one field's flat array (batch × padded cells).
+    Length: int
+}
+
+[<RequireQualifiedAccess>]
+module internal RowSplit =
+
+    /// The fewest cells (times trajectories) a part gets: below twice this a pass is not split.
+    let minimumCells = 8192
+
+    /// [0, n) in `parts` nearly equal ranges whose inner ends are multiples of `align`.
+    let private ranges (n: int) (parts: int) (align: int) =
+        let cut (j: int) =
+            if j = parts then
+                n
+            else
+                min n (int (int64 n * int64 j / int64 parts) / align * align)
+
+        Array.init parts (fun j -> cut j, cut (j + 1))
+        |> Array.filter (fun (lo, hi) -> hi > lo)
+
+    /// The split of a plan's passes for `batch` trajectories: one part (no split) unless the kernels vectorise
+    /// (`Codegen.vectorises`) and the grid has at least 2 × `minimumCells` cells over the batch.
+    let ofPlan (plan: KernelPlan) (batch: int) : RowSplit =
+        let length = batch * plan.PaddedCells
+        let work = batch * plan.Cells
+
+        let parts =
+            if Codegen.vectorises plan then
+                let outer =
+                    if plan.Grid.Dims >= 2 then
+                        plan.Nx
+                    else
+                        plan.Nx / Codegen.width
+
+                max 1 (min outer (work / minimumCells))
+            else
+                1
+
+        let align = if plan.Grid.Dims >= 2 then 1 else Codegen.width
+        let rows = ranges plan.Nx parts align
+
+        {
+            Rows = rows
+            Flat = ranges length rows.Length Codegen.width
+            Length = length
+        }
+
+/// target = base + Σⱼ cⱼ·termⱼ (base optional) over every field, as pool parts: one per field and flat range.
+/// Set up once per call (`Set`), run by `WorkerPool.Run(Parts, this)`; it allocates nothing.
+[<Sealed>]
+type internal CombinationPass(split: RowSplit, fields: int, maxTerms: int) =
+    let coefficients = Array.zeroCreate<float> maxTerms
+    let terms = Array.zeroCreate<float[][]> maxTerms
+    let mutable count = 0
+    let mutable target: float[][] = null
+    let mutable origin: float[][] = null
+
+    /// Parts of one run.
+    member _.Parts = fields * split.Flat.Length
+
+    /// Sets the next run: target ← origin (or 0 when null) + Σ coefficient·term over the terms added with `Add`.
+    member _.Set(into: float[][], from: float[][]) =
+        target <- into
+        origin <- from
+        count <- 0
+
+    /// Adds c·term to the next run (a zero coefficient is skipped).
+    member _.Add(c: float, term: float[][]) =
+        if c <> 0.0 then
+            coefficients[count] <- c
+            terms[count] <- term
+            count <- count + 1
+
+    interface IParts with
+        [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+        member _.Execute(part: int) =
+            // Range-major (part = range·fields + field), so that consecutive parts cover the same rows in every pass.
+            let f = part % fields
+            let y = target[f]
+            // Unsplit, a field's whole array (the fast ring of a two-scale lattice has its own length).
+            let lo, hi =
+                if split.Flat.Length = 1 then
+                    0, y.Length
+                else
+                    split.Flat[part / fields]
+
+            let x = if isNull origin then null else origin[f]
+            let width = Vector<float>.Count
+            let mutable i = lo
+
+            while i <= hi - width do
+                let mutable v = if isNull x then Vector<float>.Zero else Vector<float>(x, i)
+
+                for j in 0 .. count - 1 do
+                    let term = terms[j]
+                    v <- v + Vector<float>(coefficients[j]) * Vector<float>(term[f], i)
+
+                v.CopyTo(y, i)
+                i <- i + width
+
+            while i < hi do
+                let mutable v = if isNull x then 0.0 else x[i]
+
+                for j in 0 .. count - 1 do
+                    let term = terms[j]
+                    v <- v + coefficients[j] * term[f][i]
+
+                y[i] <- v
+                i <- i + 1
+
+/// The forward kernel over the split's rows, as pool parts.
+[<Sealed>]
+type internal ForwardPass(split: RowSplit, rows: ForwardRows, batch: int) =
+    let mutable padded: float[][] = null
+    let mutable theta: float[] = null
+    let mutable t = 0.0
+    let mutable output: float[][] = null
+    let mutable inputs: float[][] = null
+    let mutable data: float[][] = null
+
+    /// Parts of one run.
+    member _.Parts = split.Rows.Length
+
+    /// Sets the next run's arguments (those of `ForwardKernel`).
+    member _.Set
+        (u: float[][], th: float[], time: float, out: float[][], closureOutputs: float[][], forcings: float[][])
+        =
+        padded <- u
+        theta <- th
+        t <- time
+        output <- out
+        inputs <- closureOutputs
+        data <- forcings
+
+    interface IParts with
+        member _.Execute(part: int) =
+            let x0, x1 = split.Rows[part]
+            rows.Invoke(padded, theta, t, output, batch, inputs, data, x0, x1)
+
+/// The gather-form adjoint as pool parts: part 0 is the boundary band over all rows, parts 1 … the core over the
+/// split's rows. Each part adds its scalar parameters' terms into its own array; `Run` sums them into θ̄ in part
+/// order after the parts ran.
+[<Sealed>]
+type internal AdjointPass(split: RowSplit, band: AdjointRows, core: AdjointRows, plan: KernelPlan, batch: int) =
+    let scalarOffsets =
+        plan.ParamOffsets
+        |> Array.indexed
+        |> Array.filter (fun (p, _) -> not plan.ParamSpatial[p])
+        |> Array.map snd
+
+    let partials =
+        Array.init (split.Rows.Length + 1) (fun _ -> Array.zeroCreate<float> plan.ThetaLength)
+
+    let mutable padded: float[][] = null
+    let mutable theta: float[] = null
+    let mutable t = 0.0
+    let mutable lambda: float[][] = null
+    let mutable paddedAdjoint: float[][] = null
+    let mutable thetaAdjoint: float[] = null
+    let mutable inputs: float[][] = null
+    let mutable inputAdjoint: float[][] = null
+    let mutable data: float[][] = null
+
+    /// Parts of one run.
+    member _.Parts = split.Rows.Length + 1
+
+    /// Runs the adjoint (the arguments of `AdjointKernel`) over `pool`.
+    member this.Run
+        (
+            pool: WorkerPool,
+            u: float[][],
+            th: float[],
+            time: float,
+            lam: float[][],
+            uBar: float[][],
+            thBar: float[],
+            closureOutputs: float[][],
+            closureBar: float[][],
+            forcings: float[][]
+        ) =
+        padded <- u
+        theta <- th
+        t <- time
+        lambda <- lam
+        paddedAdjoint <- uBar
+        thetaAdjoint <- thBar
+        inputs <- closureOutputs
+        inputAdjoint <- closureBar
+        data <- forcings
+
+        for p in partials do
+            for o in scalarOffsets do
+                p[o] <- 0.0
+
+        pool.Run(this.Parts, this)
+
+        for p in partials do
+            for o in scalarOffsets do
+                thBar[o] <- thBar[o] + p[o]
+
+    interface IParts with
+        member _.Execute(part: int) =
+            let kernel, (x0, x1) =
+                if part = 0 then
+                    band, (0, plan.Nx)
+                else
+                    core, split.Rows[part - 1]
+
+            kernel.Invoke(
+                padded,
+                theta,
+                t,
+                lambda,
+                paddedAdjoint,
+                thetaAdjoint,
+                partials[part],
+                batch,
+                inputs,
+                inputAdjoint,
+                data,
+                x0,
+                x1
+            )
