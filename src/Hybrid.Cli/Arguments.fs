@@ -170,6 +170,18 @@ type BenchKernelsArgs =
         member _.Usage =
             "smaller sizes and fewer repeats; writes bench/kernels-quick.md instead of bench/kernels.md."
 
+/// `hybrid bench-gpu [--quick] [--cpu]`.
+[<HelpFlags("--help", "-h")>]
+type BenchGpuArgs =
+    | Quick
+    | Cpu
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Quick -> "64² and 128² instead of 512² and 1024²; writes bench/gpu-results-quick.md."
+            | Cpu -> "ILGPU's CPU accelerator even where a CUDA GPU is present."
+
 /// `hybrid bench-peers [--quick]`.
 [<HelpFlags("--help", "-h")>]
 type BenchPeersArgs =
@@ -205,6 +217,7 @@ type Verbs =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-kernels")>] Bench_Kernels of ParseResults<BenchKernelsArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-kernels-memory"); Hidden>] Bench_Kernels_Memory of
         ParseResults<BenchKernelsMemoryArgs>
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-gpu")>] Bench_Gpu of ParseResults<BenchGpuArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-peers")>] Bench_Peers of ParseResults<BenchPeersArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-stiff")>] Bench_Stiff of ParseResults<BenchStiffArgs>
     | [<CliPrefix(CliPrefix.None)>] Report of ParseResults<ReportArgs>
@@ -221,6 +234,8 @@ type Verbs =
                 "compiled simulators vs hand-written TorchSharp, and checkpointing memory; writes bench/results.md."
             | Bench_Kernels _ ->
                 "generated kernels vs eager TorchSharp vs a hand-written loop, scaling, long-rollout memory; writes bench/kernels.md."
+            | Bench_Gpu _ ->
+                "Gray–Scott 2-D forward and adjoint kernels on a CUDA GPU through ILGPU (its CPU accelerator where there is none) against the host kernels; writes bench/gpu-results.md."
             | Bench_Peers _ ->
                 "the kernel bench's three problems in PyTorch (eager and TorchScript, Debian's python3-torch) against Hybrid's kernels and compiled eager code, interleaved, with a roofline line; writes bench/peers.md."
             | Bench_Stiff _ ->
@@ -249,6 +264,7 @@ type Command =
     | RunBench of file: string
     | RunBenchKernels of quick: bool
     | RunBenchKernelsMemory of steps: int * segment: int
+    | RunBenchGpu of quick: bool * cpu: bool
     | RunBenchPeers of quick: bool
     | RunBenchStiff of quick: bool
     | RunReport of folder: string * quick: bool
@@ -325,6 +341,7 @@ let parse (argv: string[]) : Command =
             |> Option.defaultValue "bench/results.md"
             |> RunBench
         | Some(Bench_Kernels r) -> RunBenchKernels(r.Contains BenchKernelsArgs.Quick)
+        | Some(Bench_Gpu r) -> RunBenchGpu(r.Contains BenchGpuArgs.Quick, r.Contains BenchGpuArgs.Cpu)
         | Some(Bench_Peers r) -> RunBenchPeers(r.Contains BenchPeersArgs.Quick)
         | Some(Bench_Stiff r) -> RunBenchStiff(r.Contains BenchStiffArgs.Quick)
         | Some(Bench_Kernels_Memory r) -> RunBenchKernelsMemory(r.GetResult BenchKernelsMemoryArgs.Rollout)

@@ -99,6 +99,14 @@ let main argv =
                      "bench/kernels.md")
                 quick
         | Arguments.RunBenchKernelsMemory(steps, segment) -> KernelBench.memory steps segment
+        | Arguments.RunBenchGpu(quick, cpu) ->
+            GpuBenchRun.run
+                (if quick then
+                     "bench/gpu-results-quick.md"
+                 else
+                     "bench/gpu-results.md")
+                quick
+                cpu
         | Arguments.RunBenchPeers quick ->
             PeerBench.run (if quick then "bench/peers-quick.md" else "bench/peers.md") quick
         | Arguments.RunBenchStiff quick ->

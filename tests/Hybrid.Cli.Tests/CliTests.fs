@@ -84,6 +84,8 @@ let tests =
                     [| "bench"; "b.md" |], Hybrid.Cli.Arguments.RunBench "b.md"
                     [| "bench-kernels" |], Hybrid.Cli.Arguments.RunBenchKernels false
                     [| "bench-kernels"; "--quick" |], Hybrid.Cli.Arguments.RunBenchKernels true
+                    [| "bench-gpu" |], Hybrid.Cli.Arguments.RunBenchGpu(false, false)
+                    [| "bench-gpu"; "--quick"; "--cpu" |], Hybrid.Cli.Arguments.RunBenchGpu(true, true)
                     [| "bench-peers" |], Hybrid.Cli.Arguments.RunBenchPeers false
                     [| "bench-peers"; "--quick" |], Hybrid.Cli.Arguments.RunBenchPeers true
                     [| "bench-stiff" |], Hybrid.Cli.Arguments.RunBenchStiff false
@@ -104,6 +106,7 @@ let tests =
                     "info"
                     "bench"
                     "bench-kernels"
+                    "bench-gpu"
                     "bench-peers"
                     "report"
                     "climate"
