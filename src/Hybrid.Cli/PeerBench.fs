@@ -91,24 +91,43 @@ let problems (quick: bool) : Problem[] =
         }
 
     let n, fSteps = (if quick then 16, 20 else 256, 1000)
-    let m, gSteps = (if quick then 8, 10 else 128, 500)
+    // Gray–Scott at the issue's two sizes, 20 steps each (500 steps at 128² made PyTorch eager's tape 5 GB), with
+    // Δt inside RK4's stability limit for the diffusion (Du Δt / h² ≤ 0.2).
+    let grayScott (m: int) =
+        let steps = if quick then 10 else 20
+        let dt = min 1.0 (0.2 / float (m * m) / 2e-5)
+
+        make $"Gray–Scott 2-D, {m}², {steps} RK4 steps" "grayscott" m steps dt (Bench.grayScottModel m) (fun _ ->
+            Bench.grayScottInitial m)
+
     // Lorenz-96 at full size even when quick: its chaos amplifies any difference in rounding over 1,000 steps
     // (a step summed in another order than Hybrid's stepper differs by 1e-8), and it costs a second.
     let k, lSteps = 40, 1000
 
     [|
-        make $"Fisher–KPP 1-D, N = {n}, {fSteps:N0} RK4 steps" "fisher" n fSteps 0.01 (Bench.fisherModel n) (fun c ->
-            c.Initial 1)
-        make $"Gray–Scott 2-D, {m}², {gSteps} RK4 steps" "grayscott" m gSteps 1.0 (Bench.grayScottModel m) (fun _ ->
-            Bench.grayScottInitial m)
-        make
-            $"Lorenz-96, K = {k}, {lSteps:N0} RK4 steps"
-            "lorenz96"
-            k
-            lSteps
-            0.005
-            (KernelBench.lorenzModel k)
-            (fun _ -> KernelBench.lorenzInitial k)
+        yield
+            make
+                $"Fisher–KPP 1-D, N = {n}, {fSteps:N0} RK4 steps"
+                "fisher"
+                n
+                fSteps
+                0.01
+                (Bench.fisherModel n)
+                (fun c -> c.Initial 1)
+        yield!
+            (if quick then
+                 [ grayScott 8 ]
+             else
+                 [ grayScott 128; grayScott 512 ])
+        yield
+            make
+                $"Lorenz-96, K = {k}, {lSteps:N0} RK4 steps"
+                "lorenz96"
+                k
+                lSteps
+                0.005
+                (KernelBench.lorenzModel k)
+                (fun _ -> KernelBench.lorenzInitial k)
     |]
 
 /// The parameters' values of a problem (the compiled simulator's constrained values).
@@ -293,6 +312,9 @@ let run (path: string) (quick: bool) : int =
         $"{s.Median:F2}× ({s.Low:F2}–{s.High:F2})"
 
     let kernelMedians = Collections.Generic.List<float>()
+    // Per problem (when PyTorch ran and agreed): the median per-round ratios PyTorch eager / kernels and
+    // TorchScript / kernels.
+    let speedups = Collections.Generic.Dictionary<int, float * float>()
 
     let running =
         match peer with
@@ -357,6 +379,9 @@ let run (path: string) (quick: bool) : int =
 
             kernelMedians.Add (column 0).Median
 
+            if eagerDiff <= 1e-9 && scriptDiff <= 1e-9 then
+                speedups[i] <- ((per 2 0).Median, (per 3 0).Median)
+
             let guarded (diff: float) (s: Bench.Spread) =
                 if diff <= 1e-9 then
                     ratio s
@@ -405,6 +430,42 @@ let run (path: string) (quick: bool) : int =
 
         say
             $"| {ps[i].Label} | {o.ForwardPerStep}; {o.AdjointPerStep} | {total / 1e6:F1} M | {kernelMedians[i]:F2} | {rate:F2} | {rate / peak:P0} |"
+
+    // The issue's goals, on this run's medians.
+    say ""
+    say "Goals (medians of the per-round ratios):"
+
+    let goal (text: string) (met: bool option) (detail: string) =
+        let verdict =
+            match met with
+            | Some true -> "met"
+            | Some false -> "missed"
+            | None -> "not measured"
+
+        say $"- {text}: {verdict} ({detail})"
+
+    let vsPeers (size: int) (eagerBar: float) (scriptBar: float) =
+        let label = $"Gray–Scott 2-D, {size}²"
+
+        match ps |> Array.tryFindIndex (fun p -> p.Label.StartsWith label) with
+        | Some i when speedups.ContainsKey i ->
+            let e, t = speedups[i]
+
+            goal
+                $"{label}: kernels ≥ {eagerBar:G}× PyTorch eager and ≥ {scriptBar:G}× TorchScript"
+                (Some(e >= eagerBar && t >= scriptBar))
+                $"{e:F2}× and {t:F2}×"
+        | Some _ -> goal $"{label}: kernels against PyTorch" None "PyTorch did not run or did not agree"
+        | None -> goal $"{label}: kernels against PyTorch" None "not in this run (--quick)"
+
+    vsPeers 128 10.0 8.0
+    vsPeers 512 2.0 2.0
+    let toSimd = kernelMedians[0] / simdTime.Median
+
+    goal
+        "1-D forward + backward within 2× of the hand-written SIMD reference"
+        (Some(toSimd <= 2.0))
+        $"kernels {kernelMedians[0]:F2} ms, reference {simdTime.Median:F2} ms: {toSimd:F2}×"
 
     printfn "written to %s" path
     if simdDiff > 1e-10 then 1 else 0
