@@ -17,7 +17,8 @@ type internal GhostRule =
 type internal ClosureSite = {
     /// The closure's name.
     Name: string
-    /// Its arguments as kernel expressions (pointwise).
+    /// Its arguments as kernel expressions per cell (for a call inside a diffusion coefficient, taken at one
+    /// face of the cell: fields and parameters averaged over the face's two cells).
     Args: KExpr[]
 }
 
