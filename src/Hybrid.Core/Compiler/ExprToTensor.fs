@@ -90,6 +90,25 @@ type internal ExprCompiler(r: Resolved) =
 
         Set.ofSeq found
 
+    /// The indices in θ of the spatial parameters `e` reads.
+    let spatialParamsOf (e: Expr) : Set<int> =
+        Expr.subterms e
+        |> List.choose (fun s ->
+            match s with
+            | Sym n when paramIndex.ContainsKey n && r.System.ParamSpatial[paramIndex[n]] -> Some paramIndex[n]
+            | _ -> None)
+        |> Set.ofList
+
+    /// The ghost cells of a spatial parameter inside a diffusion coefficient of an operand with conditions
+    /// `operand`: wrapped along the axes where the operand is periodic, the edge value repeated elsewhere, so
+    /// that its face values are the mean of the two cells (the edge cell's own value at a wall).
+    let parameterSides (operand: FieldBoundary) : FieldBoundary =
+        operand
+        |> Array.map (fun (sides: Sides) ->
+            match sides.Low with
+            | Bc.Periodic -> sides
+            | _ -> Boundary.both Bc.NoFlux)
+
     let usesTime (e: Expr) =
         e
         |> Expr.exists (fun s ->
@@ -615,9 +634,11 @@ type internal ExprCompiler(r: Resolved) =
             let bcs = bcsOf u
             let kappa = Expr.product kappaFactors
             let kappaFields = fieldsOf kappa
+            let kappaSpatial = spatialParamsOf kappa
             let fk = compileExpr kappa
 
-            // κ at the faces along axis a: fields replaced by their face values, coordinates by faces.
+            // κ at the faces along axis a: fields and spatial parameters replaced by their face values, coordinates
+            // by faces.
             let atFaces (c: Ctx) (a: int) =
                 if kappaFactors.IsEmpty then
                     fk c
@@ -630,12 +651,26 @@ type internal ExprCompiler(r: Resolved) =
                             else
                                 f)
 
+                    let faceTheta =
+                        if kappaSpatial.IsEmpty then
+                            c.Theta
+                        else
+                            let sides = parameterSides (bcs c)
+
+                            c.Theta
+                            |> Array.mapi (fun i p ->
+                                if kappaSpatial.Contains i then
+                                    Operators.toFaces grid sides a p
+                                else
+                                    p)
+
                     let coords =
                         Array.init grid.Dims (fun d -> if d = a then faceCoords[a] else c.Coords[d])
 
                     fk {
                         c with
                             Fields = faceFields
+                            Theta = faceTheta
                             Coords = coords
                             Faces = Some(c, a)
                     }

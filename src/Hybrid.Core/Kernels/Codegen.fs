@@ -354,7 +354,7 @@ module internal Codegen =
         Theta = Expression.Parameter(typeof<float[]>, "theta")
         T = Expression.Parameter(typeof<float>, "t")
         Batch = Expression.Parameter(typeof<int>, "batch")
-        Inputs = arrays "inputs" plan.Sites.Length
+        Inputs = arrays "inputs" (plan.Sites.Length + plan.ParamCopies.Length)
         Data = arrays "data" plan.Forcings.Length
         ThetaLocals =
             plan.Params
@@ -516,6 +516,7 @@ module internal Codegen =
             | KParam i -> plan.ParamSpatial[i]
             | KConst _
             | KRead _
+            | KParamAt _
             | KTime -> false
             | KPowInt(a, _)
             | KUn(_, a) -> positional a
@@ -554,6 +555,9 @@ module internal Codegen =
                     (add (mul cell.B (intConst plan.PaddedCells)) (Expression.Divide(cell.Ix, intConst plan.FastSites)))
                     (intConst (plan.Ghost + dx))
 
+        /// Index into a slow-grid array (a parameter copy) of the cell (dx, dy) away from the current one.
+        member _.At(dx: int, dy: int) = at dx dy
+
         /// The interior index ix·Ny + iy of the current (slow) cell: where spatial parameters keep its value.
         member _.CellIndex = add (mul cell.Ix (intConst plan.Ny)) cell.Iy
 
@@ -561,7 +565,8 @@ module internal Codegen =
         member this.Emit(e: KExpr) : Expression = this.EmitAt(e, 0, 0)
 
         /// The value of `e` with its closure outputs, forcings, coordinates and spatial parameters taken at the
-        /// cell (sx, sy) away from the current one; field reads keep their offsets from the current cell.
+        /// cell (sx, sy) away from the current one; field reads and parameter-copy reads keep their offsets from
+        /// the current cell.
         member this.EmitAt(e: KExpr, sx: int, sy: int) : Expression =
             let key = if positional e then (e, sx, sy) else (e, 0, 0)
 
@@ -582,6 +587,7 @@ module internal Codegen =
                     | KInput site -> load r.Inputs.Locals[site] (at sx sy)
                     | KData forcing -> load r.Data.Locals[forcing] (at sx sy)
                     | KRead(f, dx, dy) -> load r.Padded.Locals[f] (this.ReadIndex(f, dx, dy))
+                    | KParamAt(c, dx, dy) -> load r.Inputs.Locals[plan.Sites.Length + c] (at dx dy)
                     | KCoord(axis, shift) ->
                         let a = plan.Grid.Axes[axis]
                         let s = if axis = 0 then sx else sy
@@ -957,8 +963,16 @@ module internal Codegen =
         Lambda = arrays "lambda" plan.Rhs.Length
         PaddedAdjoint = arrays "paddedAdjoint" plan.Fields.Length
         ThetaAdjoint = Expression.Parameter(typeof<float[]>, "thetaAdjoint")
-        InputAdjoint = arrays "inputAdjoint" plan.Sites.Length
+        InputAdjoint = arrays "inputAdjoint" (plan.Sites.Length + plan.ParamCopies.Length)
     }
+
+    /// The adjoint array of read target `target` (`KernelPlan.readTargets`: a field's padded adjoint, or a
+    /// parameter copy's entry of `InputAdjoint`, after the sites'), and the index there of the read at (dx, dy).
+    let private adjointTarget (plan: KernelPlan) (a: AdjointArrays) (em: Emitter) (target: int) (dx: int) (dy: int) =
+        if target < plan.Fields.Length then
+            a.PaddedAdjoint.Locals[target], em.ReadIndex(target, dx, dy)
+        else
+            a.InputAdjoint.Locals[plan.Sites.Length + target - plan.Fields.Length], em.At(dx, dy)
 
     let private adjointLambda (r: Reads) (a: AdjointArrays) (body: Expression) =
         Expression
@@ -1024,10 +1038,9 @@ module internal Codegen =
                             if d <> KConst 0.0 then
                                 em.Add(Expression.AddAssign(target, mul lam (em.Emit d)))
 
-                        for field, dx, dy in KExpr.reads rhs do
-                            accumulate
-                                (Expression.ArrayAccess(a.PaddedAdjoint.Locals[field], em.ReadIndex(field, dx, dy)))
-                                (KExpr.derivative (KRead(field, dx, dy)) rhs)
+                        for leaf, target, dx, dy in KernelPlan.offsetReads plan rhs do
+                            let array, index = adjointTarget plan a em target dx dy
+                            accumulate (Expression.ArrayAccess(array, index)) (KExpr.derivative leaf rhs)
 
                         for p in KExpr.parameters rhs do
                             let target =
@@ -1139,15 +1152,16 @@ module internal Codegen =
                 let rhs = plan.Rhs[f]
                 let lam = em.LoadAt(a.Lambda.Locals[f], 0, 0)
 
-                for field, dx, dy in KExpr.reads rhs do
-                    let d = KExpr.derivative (KRead(field, dx, dy)) rhs
+                for leaf, target, dx, dy in KernelPlan.offsetReads plan rhs do
+                    let d = KExpr.derivative leaf rhs
 
                     if d <> KConst 0.0 then
                         let value = em.Product(lam, em.Emit d)
+                        let array, index = adjointTarget plan a em target dx dy
 
                         Expression.IfThen(
                             outsideCore (add cell.Ix (intConst dx)) (add cell.Iy (intConst dy)),
-                            em.AddInto(a.PaddedAdjoint.Locals[field], em.ReadIndex(field, dx, dy), value)
+                            em.AddInto(array, index, value)
                         )
                         |> em.Add
 
@@ -1185,31 +1199,21 @@ module internal Codegen =
 
             loop cell.B r.Batch inner
 
-        // The core: gather. The read of field h at offset o by equation f at cell q − o lands on cell q with
-        // weight λ_f(q − o)·∂F_f/∂u_h(o), the derivative taken at q − o (its reads shifted by −o).
+        // The core: gather. The read of a field (or parameter copy) h at offset o by equation f at cell q − o
+        // lands on cell q with weight λ_f(q − o)·∂F_f/∂u_h(o), the derivative taken at q − o (its reads shifted
+        // by −o).
         let coreBody (vector: bool) =
             let em = Emitter(plan, r, cell, (if vector then Some lanes else None))
 
-            for field in 0 .. plan.Fields.Length - 1 do
+            for target in 0 .. KernelPlan.readTargets plan - 1 do
                 let terms = [
-                    for f in 0 .. plan.Rhs.Length - 1 do
-                        let rhs = plan.Rhs[f]
-
-                        for h, dx, dy in KExpr.reads rhs |> List.filter (fun (h, _, _) -> h = field) do
-                            let d = KExpr.derivative (KRead(h, dx, dy)) rhs
-
-                            if d <> KConst 0.0 then
-                                let atSource =
-                                    d
-                                    |> KExpr.mapLeaves (function
-                                        | KRead(k, ex, ey) -> KRead(k, ex - dx, ey - dy)
-                                        | leaf -> leaf)
-
-                                em.Product(em.LoadAt(a.Lambda.Locals[f], -dx, -dy), em.EmitAt(atSource, -dx, -dy))
+                    for f, atSource, dx, dy in KernelPlan.gatherTerms plan target ->
+                        em.Product(em.LoadAt(a.Lambda.Locals[f], -dx, -dy), em.EmitAt(atSource, -dx, -dy))
                 ]
 
                 if not terms.IsEmpty then
-                    em.Add(em.AddInto(a.PaddedAdjoint.Locals[field], cell.Pbase, em.Sum terms))
+                    let array, _ = adjointTarget plan a em target 0 0
+                    em.Add(em.AddInto(array, cell.Pbase, em.Sum terms))
 
             ownTerms em id
             em.Body

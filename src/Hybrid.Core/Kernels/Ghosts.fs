@@ -49,8 +49,8 @@ type internal GhostMap = {
 [<RequireQualifiedAccess>]
 module internal Ghosts =
 
-    /// The map of field number `field`.
-    let map (plan: KernelPlan) (field: int) : GhostMap =
+    /// The map of an array of the plan's fast ring (`fast`) or slow grid with ghost rules `rules` per axis.
+    let private mapWith (plan: KernelPlan) (fast: bool) (rules: (GhostRule * GhostRule)[]) : GhostMap =
         let ghosts = ResizeArray<int * int * float * float>()
         let moving = ResizeArray<MovingGhost>()
 
@@ -85,7 +85,7 @@ module internal Ghosts =
             | GhostRule.NoFlux -> ghosts.Add(place ghostPosition, place mirror, 1.0, 0.0)
 
         let interior, padded =
-            if plan.Fast[field] then
+            if fast then
                 // The fast ring of a two-scale lattice: 1-D, periodic.
                 let g = plan.FastGhost
                 let n = plan.FastCells
@@ -104,15 +104,15 @@ module internal Ghosts =
                 match plan.Grid.Dims with
                 | 0 -> ()
                 | 1 ->
-                    let low, high = plan.Rules[field][0]
+                    let low, high = rules[0]
                     let h = axes[0].Spacing
 
                     for k in 1..g do
                         side low plan.Nx h (fun i -> at i 0) (axes[0].Lo, 0.0) k false
                         side high plan.Nx h (fun i -> at i 0) (axes[0].Hi, 0.0) k true
                 | _ ->
-                    let lowX, highX = plan.Rules[field][0]
-                    let lowY, highY = plan.Rules[field][1]
+                    let lowX, highX = rules[0]
+                    let lowY, highY = rules[1]
                     let hx = axes[0].Spacing
                     let hy = axes[1].Spacing
 
@@ -138,6 +138,21 @@ module internal Ghosts =
             Offset = ghosts |> Seq.map (fun (_, _, _, d) -> d) |> Array.ofSeq
             Moving = moving.ToArray()
         }
+
+    /// The map of field number `field`.
+    let map (plan: KernelPlan) (field: int) : GhostMap =
+        mapWith plan plan.Fast[field] plan.Rules[field]
+
+    /// The map of a padded copy of a spatial parameter: ghosts wrap along its periodic axes and mirror the
+    /// interior elsewhere (the no-flux rule, so the first ghost repeats the edge cell).
+    let copyMap (plan: KernelPlan) (copy: ParamCopy) : GhostMap =
+        copy.Periodic
+        |> Array.map (fun periodic ->
+            if periodic then
+                GhostRule.Periodic, GhostRule.Periodic
+            else
+                GhostRule.NoFlux, GhostRule.NoFlux)
+        |> mapWith plan false
 
     /// Copies unpadded values ([B·Cells] per field) into the interior of padded arrays ([B·Padded]).
     let scatter (maps: GhostMap[]) (batch: int) (values: float[][]) (padded: float[][]) =

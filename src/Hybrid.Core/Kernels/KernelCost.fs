@@ -22,6 +22,7 @@ module internal KernelCost =
                 | KConst _
                 | KRead _
                 | KParam _
+                | KParamAt _
                 | KCoord _
                 | KTime
                 | KInput _
@@ -48,30 +49,18 @@ module internal KernelCost =
         distinct (plan.Rhs |> Seq.map (fun e -> e, 0, 0))
 
     /// Operations per cell of one evaluation of the vector–Jacobian product in gather form (the form of the
-    /// vectorised core): per field, λ_f(q − o)·∂F_f/∂u(o) for every read o, the derivative evaluated at q − o,
+    /// vectorised core): per field (and parameter copy), λ_f(q − o)·∂F_f/∂u(o) for every read o, the derivative evaluated at q − o,
     /// summed and added into the adjoint; per scalar parameter, λ·∂F/∂θ accumulated.
     let adjoint (plan: KernelPlan) =
         let derivatives = ResizeArray<KExpr * int * int>()
         let mutable extra = 0
 
-        for field in 0 .. plan.Fields.Length - 1 do
+        for target in 0 .. KernelPlan.readTargets plan - 1 do
             let mutable terms = 0
 
-            for f in 0 .. plan.Rhs.Length - 1 do
-                let rhs = plan.Rhs[f]
-
-                for h, dx, dy in KExpr.reads rhs |> List.filter (fun (h, _, _) -> h = field) do
-                    let d = KExpr.derivative (KRead(h, dx, dy)) rhs
-
-                    if d <> KConst 0.0 then
-                        let atSource =
-                            d
-                            |> KExpr.mapLeaves (function
-                                | KRead(k, ex, ey) -> KRead(k, ex - dx, ey - dy)
-                                | leaf -> leaf)
-
-                        derivatives.Add((atSource, -dx, -dy))
-                        terms <- terms + 1
+            for _, atSource, dx, dy in KernelPlan.gatherTerms plan target do
+                derivatives.Add((atSource, -dx, -dy))
+                terms <- terms + 1
 
             // One product per term, the sum of the terms, and the add into the adjoint.
             if terms > 0 then

@@ -33,8 +33,12 @@ type internal KExpr =
     | KConst of float
     /// Field number `field` at offset (dx, dy) from the current cell (ghost cells where it leaves the grid).
     | KRead of field: int * dx: int * dy: int
-    /// Scalar parameter number `index` (its constrained value).
+    /// Parameter number `index` (its constrained value; a spatial one at the current cell).
     | KParam of index: int
+    /// A spatial parameter at offset (dx, dy) from the current cell, read from its padded copy number `copy`
+    /// (`KernelPlan.ParamCopies`: which parameter, and its ghost cells): the face values of a diffusion
+    /// coefficient read it at the cell and at its neighbour across the face.
+    | KParamAt of copy: int * dx: int * dy: int
     /// Cell-centre coordinate along `axis` (0 = x, 1 = y) plus `shift` (for face values: ±h/2).
     | KCoord of axis: int * shift: float
     /// The time t of the stage.
@@ -157,6 +161,7 @@ module internal KExpr =
         | KConst _
         | KRead _
         | KParam _
+        | KParamAt _
         | KCoord _
         | KTime
         | KInput _
@@ -186,12 +191,28 @@ module internal KExpr =
             | KRead(f, dx, dy) -> Some(f, dx, dy)
             | _ -> None)
 
-    /// Every parameter index used in the expression.
+    /// Every parameter index used in the expression (at the cell, `KParam`).
     let parameters (e: KExpr) : int list =
         e
         |> collect (function
             | KParam i -> Some i
             | _ -> None)
+
+    /// Every distinct read of a parameter copy (copy, dx, dy) in the expression.
+    let copyReads (e: KExpr) : (int * int * int) list =
+        e
+        |> collect (function
+            | KParamAt(c, dx, dy) -> Some(c, dx, dy)
+            | _ -> None)
+
+    /// `e` as seen from the cell (dx, dy) away: the offsets of its field reads and parameter-copy reads moved by
+    /// (dx, dy) (the leaves that depend on the cell otherwise are the emitter's business, `Codegen`).
+    let shiftReads (dx: int) (dy: int) (e: KExpr) : KExpr =
+        e
+        |> mapLeaves (function
+            | KRead(f, ex, ey) -> KRead(f, ex + dx, ey + dy)
+            | KParamAt(c, ex, ey) -> KParamAt(c, ex + dx, ey + dy)
+            | leaf -> leaf)
 
     /// Every closure call site whose output the expression uses.
     let inputs (e: KExpr) : int list =
@@ -221,7 +242,7 @@ module internal KExpr =
         Kinks = Kinks.Subgradient(un KUnary.Sign, un KUnary.Step)
     }
 
-    /// ∂e/∂v where v is a leaf (a `KRead`, `KParam` or `KInput`), by the chain rules of `Differentiation`. Abs,
+    /// ∂e/∂v where v is a leaf (a `KRead`, `KParam`, `KParamAt` or `KInput`), by the chain rules of `Differentiation`. Abs,
     /// min and max use sign / step functions, so the derivative is finite at their kinks (never 0/0) and equals
     /// TorchSharp's choice there.
     let derivative (v: KExpr) (e: KExpr) : KExpr =
@@ -231,6 +252,7 @@ module internal KExpr =
             match e with
             | KRead _
             | KParam _
+            | KParamAt _
             | KInput _ -> rule e (if e = v then DiffNode.Variable else DiffNode.Constant)
             | KConst _
             | KCoord _
@@ -275,6 +297,7 @@ module internal KExpr =
         | KTime -> t
         | KCoord(axis, shift) -> (if axis = 0 then x else y) + shift
         | KRead _
+        | KParamAt _
         | KInput _
         | KData _ -> raise (HybridException($"Cannot evaluate {e} outside a kernel (it needs the grid's arrays)."))
         | KPowInt(a, n) -> pown (evaluate theta offsets t x y a) n

@@ -17,8 +17,19 @@ type internal GhostRule =
 type internal ClosureSite = {
     /// The closure's name.
     Name: string
-    /// Its arguments as kernel expressions (pointwise).
+    /// Its arguments as kernel expressions per cell (for a call inside a diffusion coefficient, taken at one
+    /// face of the cell: fields and parameters averaged over the face's two cells).
     Args: KExpr[]
+}
+
+/// A padded copy of a spatial parameter, which a diffusion coefficient reads at the faces (`KParamAt`): its
+/// values per cell, with ghost cells wrapped along the axes where the diffused field is periodic and the edge
+/// value repeated elsewhere (as the eager back end's κ at faces).
+type internal ParamCopy = {
+    /// The parameter (index into `KernelPlan.Params`).
+    Param: int
+    /// Per spatial axis: whether the ghosts wrap around (else they repeat the edge cell).
+    Periodic: bool[]
 }
 
 /// Everything a generated kernel needs to know about a model: the per-cell right-hand side of every field as a
@@ -55,6 +66,9 @@ type internal KernelPlan = {
     Rules: (GhostRule * GhostRule)[][]
     /// Neural closure call sites, numbered as the `KInput` leaves of `Rhs`.
     Sites: ClosureSite[]
+    /// Padded copies of spatial parameters, numbered as the copies of `KParamAt` leaves. The kernels' `inputs`
+    /// (and `inputAdjoint`) arrays hold the sites' outputs, then these copies (padded layout, per trajectory).
+    ParamCopies: ParamCopy[]
     /// Forcings read by the equations, numbered as the `KData` leaves of `Rhs`.
     Forcings: string[]
     /// Forcings read inside a diffusion coefficient: taken at the cell, so they must be uniform in space.
@@ -97,3 +111,30 @@ module internal KernelPlan =
             plan.FastPaddedCells
         else
             plan.PaddedCells
+
+    /// The arrays a kernel reads at offsets from the cell, numbered: the fields 0 … F − 1, then the parameter
+    /// copies F + c.
+    let readTargets (plan: KernelPlan) =
+        plan.Fields.Length + plan.ParamCopies.Length
+
+    /// The reads of `rhs` at offsets from the cell (`KRead`, `KParamAt`), each with the number of the array it
+    /// reads (`readTargets`) and its offset.
+    let offsetReads (plan: KernelPlan) (rhs: KExpr) : (KExpr * int * int * int) list = [
+        for f, dx, dy in KExpr.reads rhs -> KRead(f, dx, dy), f, dx, dy
+        for c, dx, dy in KExpr.copyReads rhs -> KParamAt(c, dx, dy), plan.Fields.Length + c, dx, dy
+    ]
+
+    /// The gather form of the adjoint of array `target` (`readTargets`): per read of it at offset o = (dx, dy) by
+    /// equation f, (f, ∂F_f/∂(read) with its reads shifted by −o, dx, dy). Cell q gathers λ_f(q − o) times that
+    /// derivative evaluated at q − o.
+    let gatherTerms (plan: KernelPlan) (target: int) : (int * KExpr * int * int) list = [
+        for f in 0 .. plan.Rhs.Length - 1 do
+            let rhs = plan.Rhs[f]
+
+            for leaf, h, dx, dy in offsetReads plan rhs do
+                if h = target then
+                    let d = KExpr.derivative leaf rhs
+
+                    if d <> KConst 0.0 then
+                        yield f, KExpr.shiftReads -dx -dy d, dx, dy
+    ]

@@ -34,6 +34,7 @@ type internal ExprLowering(system: ResolvedSystem) =
         Array.tryFindIndex ((=) name) paramNames
 
     let sites = ResizeArray<ClosureSite>()
+    let paramCopies = ResizeArray<ParamCopy>()
     let forcings = ResizeArray<string>()
     let faceForcings = ResizeArray<int>()
 
@@ -113,24 +114,65 @@ type internal ExprLowering(system: ResolvedSystem) =
                 sites.Add { Name = name; Args = lowered }
                 KInput(sites.Count - 1)
 
+        // κ is evaluated at each face on face values, as the eager back end does: a closure inside κ becomes
+        // one site per face direction (its arguments at that face), a spatial parameter the mean of its padded
+        // copy at the two cells of the face.
         let diffusion (low: Expr -> KExpr) (fast: bool) (k: Expr) (a: Expr) =
             let f = fieldOf fast a "∇·(κ∇·)"
+            // The sites `low k` registers are κ's calls at the cells: they are replaced by the sites at the faces.
+            let first = sites.Count
             let kappa = low k
-
-            if not (KExpr.inputs kappa).IsEmpty then
-                unsupported "a neural closure inside a diffusion coefficient (κ at faces)"
+            let cellSites = sites.GetRange(first, sites.Count - first).ToArray()
+            sites.RemoveRange(first, cellSites.Length)
 
             // A forcing in κ is taken at the cell: it must be uniform in space (checked by the stepper), as the
             // eager simulator's κ at faces requires.
-            for i in KExpr.data kappa do
-                if not (faceForcings.Contains i) then
-                    faceForcings.Add i
+            for e in Array.append [| kappa |] (cellSites |> Array.collect _.Args) do
+                for i in KExpr.data e do
+                    if not (faceForcings.Contains i) then
+                        faceForcings.Add i
 
-            for p in KExpr.parameters kappa do
+            // The copy's ghosts wrap where the diffused field is periodic (lattices are), else repeat the edge.
+            let periodic =
+                Array.init grid.Dims (fun axis ->
+                    system.Conditions[f].Length = 0
+                    || (match system.Conditions[f][axis] with
+                        | BoundaryCondition.Periodic, _ -> true
+                        | _ -> false))
+
+            let copyOf (p: int) =
                 if paramSpatial[p] then
-                    unsupported $"the spatial parameter '{paramNames[p]}' inside a diffusion coefficient (κ at faces)"
+                    let copy = { Param = p; Periodic = periodic }
 
-            Stencils.diffusion grid f kappa
+                    match Seq.tryFindIndex (fun c -> c = copy) paramCopies with
+                    | Some i -> Some i
+                    | None ->
+                        paramCopies.Add copy
+                        Some(paramCopies.Count - 1)
+                else
+                    None
+
+            let kappaAt axis dir =
+                let siteAt (s: int) =
+                    let cell = cellSites[s - first]
+
+                    let args =
+                        cell.Args
+                        |> Array.map (
+                            Stencils.atFace
+                                grid
+                                copyOf
+                                (fun _ -> passedChecks $"a call of '{cell.Name}' whose arguments call closures")
+                                axis
+                                dir
+                        )
+
+                    sites.Add { Name = cell.Name; Args = args }
+                    KInput(sites.Count - 1)
+
+                Stencils.atFace grid copyOf siteAt axis dir kappa
+
+            Stencils.diffusion grid f kappaAt
 
         let shift (fast: bool) (name: string) (index: LatticeIndex) (m: int) =
             match index, fieldIndex name with
@@ -199,6 +241,10 @@ type internal ExprLowering(system: ResolvedSystem) =
 
     /// The closure call sites met so far, numbered as `KInput` leaves.
     member _.Sites = sites.ToArray()
+
+    /// The padded copies of spatial parameters met so far (inside diffusion coefficients), numbered as the
+    /// copies of `KParamAt` leaves.
+    member _.ParamCopies = paramCopies.ToArray()
 
     /// The forcings met so far, numbered as `KData` leaves.
     member _.Forcings = forcings.ToArray()

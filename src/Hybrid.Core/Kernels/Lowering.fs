@@ -67,10 +67,11 @@ module internal Lowering =
         |> Array.fold max 0
 
     /// Lowers `model`; raises `ModelException` naming the field and the construct the kernel path lacks
-    /// (diagnostic fields, whose elliptic solves run eager; operators of non-field expressions, closures inside a diffusion coefficient, closures, forcings and
-    /// spatial parameters on the fast ring of a two-scale lattice, spatial parameters inside a diffusion
-    /// coefficient, closures, forcings or spatial parameters in boundary values). Closure calls become `KInput`
-    /// sites, evaluated by TorchSharp.
+    /// (diagnostic fields, whose elliptic solves run eager; operators of non-field expressions, closures,
+    /// forcings and spatial parameters on the fast ring of a two-scale lattice, closures, forcings or spatial
+    /// parameters in boundary values). Closure calls become `KInput` sites, evaluated by TorchSharp (inside a
+    /// diffusion coefficient, one per face direction); spatial parameters inside a diffusion coefficient are
+    /// read from padded copies (`ParamCopies`).
     let lower (system: ResolvedSystem) : KernelPlan =
         let model, grid = system.Model, system.Grid
 
@@ -89,7 +90,14 @@ module internal Lowering =
             fields
             |> Array.mapi (fun i f -> lowering.Lower(f, "the equation", isFast[i], system.Equations[i]))
 
-        let ghost = if grid.Dims = 0 then 0 else max 1 (reach isFast rhs false)
+        let args = lowering.Sites |> Array.collect _.Args
+
+        let ghost =
+            if grid.Dims = 0 then
+                0
+            else
+                max 1 (reach isFast (Array.append rhs args) false)
+
         let fastGhost = if fastSites = 0 then 0 else max 1 (reach isFast rhs true)
         let rules = ghostRules system lowering
         let nx = if grid.Dims >= 1 then grid.Axes[0].Cells else 1
@@ -117,6 +125,7 @@ module internal Lowering =
             Ghost = ghost
             Rules = rules
             Sites = lowering.Sites
+            ParamCopies = lowering.ParamCopies
             Forcings = lowering.Forcings
             FaceForcings = lowering.FaceForcings
             Nx = nx

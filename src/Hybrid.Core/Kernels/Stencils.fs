@@ -14,16 +14,24 @@ module internal Stencils =
         let ex, ey = unit axis
         KRead(f, ex * offset, ey * offset)
 
-    /// κ evaluated at the face between the cell and its neighbour in direction `dir` (±1) along `axis`: fields
-    /// become the mean of the two cells (as `Operators.toFaces`), the coordinate moves by ±h/2.
-    let atFace (grid: Grid) axis dir (k: KExpr) =
+    /// κ evaluated at the face between the cell and its neighbour in direction `dir` (±1) along `axis`, as the
+    /// eager back end evaluates it on face values: fields become the mean of the two cells (as
+    /// `Operators.toFaces`), a spatial parameter p the mean of its padded copy `copyOf p` at the two cells (None:
+    /// a scalar parameter, unchanged), the coordinate moves by ±h/2, and the output of closure call site s
+    /// becomes `siteAt s`, the site whose arguments are taken at this face.
+    let atFace (grid: Grid) (copyOf: int -> int option) (siteAt: int -> KExpr) axis dir (k: KExpr) =
         let ex, ey = unit axis
 
         k
         |> KExpr.mapLeaves (fun leaf ->
             match leaf with
             | KRead(f, dx, dy) -> KExpr.mul (KConst 0.5) (KExpr.add leaf (KRead(f, dx + dir * ex, dy + dir * ey)))
+            | KParam p ->
+                match copyOf p with
+                | Some c -> KExpr.mul (KConst 0.5) (KExpr.add (KParamAt(c, 0, 0)) (KParamAt(c, dir * ex, dir * ey)))
+                | None -> leaf
             | KCoord(a, s) when a = axis -> KCoord(a, s + float dir * 0.5 * grid.Axes[axis].Spacing)
+            | KInput s -> siteAt s
             | other -> other)
 
     /// Σⱼ of a fast-ring expression, seen from slow site k: J copies with fast reads moved to site k·J + j (slow
@@ -56,15 +64,15 @@ module internal Stencils =
     let partial (grid: Grid) f axis =
         KExpr.div (KExpr.sub (read f axis 1) (read f axis -1)) (KConst(2.0 * grid.Axes[axis].Spacing))
 
-    /// ∇·(κ∇f) in flux form, κ at the faces.
-    let diffusion (grid: Grid) f (kappa: KExpr) =
+    /// ∇·(κ∇f) in flux form, κ at the faces: `kappaAt axis dir` is κ at the face in direction `dir` (±1) along
+    /// `axis` (`atFace`), called once per face.
+    let diffusion (grid: Grid) f (kappaAt: int -> int -> KExpr) =
         [ 0 .. grid.Dims - 1 ]
         |> List.map (fun ax ->
             let h = grid.Axes[ax].Spacing
-            let up = KExpr.mul (atFace grid ax 1 kappa) (KExpr.sub (read f ax 1) (read f ax 0))
+            let up = KExpr.mul (kappaAt ax 1) (KExpr.sub (read f ax 1) (read f ax 0))
 
-            let down =
-                KExpr.mul (atFace grid ax -1 kappa) (KExpr.sub (read f ax 0) (read f ax -1))
+            let down = KExpr.mul (kappaAt ax -1) (KExpr.sub (read f ax 0) (read f ax -1))
 
             KExpr.div (KExpr.sub up down) (KConst(h * h)))
         |> List.reduce KExpr.add

@@ -19,7 +19,9 @@ open Hybrid.TensorArithmetic
 /// gradients (`ClosureGradients`).
 ///
 /// Forcings (`plan.Forcings`, data as functions of time, `forcings` in the same order) are evaluated at each
-/// stage's time and broadcast to the grid; they carry no gradient.
+/// stage's time and broadcast to the grid; they carry no gradient. Spatial parameters that diffusion
+/// coefficients read at faces are copied from θ into padded arrays with ghosts (`plan.ParamCopies`) once per
+/// step; the adjoint folds the copies' adjoints back into θ̄.
 type internal Stepper
     (
         plan: KernelPlan,
@@ -108,8 +110,37 @@ type internal Stepper
 
     let argValues = newArrays argsPlan.Rhs.Length
     let argLambda = newArrays argsPlan.Rhs.Length
-    let inputs = newArrays sites.Length
-    let inputAdjoint = newArrays sites.Length
+
+    // The padded copies of the spatial parameters that diffusion coefficients read at faces (`plan.ParamCopies`),
+    // and their adjoints: the kernels' inputs after the sites' outputs.
+    let copyMaps = plan.ParamCopies |> Array.map (Ghosts.copyMap plan)
+    let copies = newArrays plan.ParamCopies.Length
+    let copyAdjoint = newArrays plan.ParamCopies.Length
+    let inputs = Array.append (newArrays sites.Length) copies
+    let inputAdjoint = Array.append (newArrays sites.Length) copyAdjoint
+
+    /// `visit c i p` for every copy c, trajectory and cell: i the cell's entry of θ, p its padded index in copy c.
+    let eachCopyCell (visit: int -> int -> int -> unit) =
+        for c in 0 .. copies.Length - 1 do
+            let offset = plan.ParamOffsets[plan.ParamCopies[c].Param]
+            let interior = copyMaps[c].Interior
+
+            for b in 0 .. batch - 1 do
+                for cell in 0 .. interior.Length - 1 do
+                    visit c (offset + cell) (b * plan.PaddedCells + interior[cell])
+
+    /// Fills the parameter copies from θ: the interior of every trajectory, then the ghosts.
+    let fillCopies (theta: float[]) =
+        if copies.Length > 0 then
+            eachCopyCell (fun c i p -> copies[c][p] <- theta[i])
+            Ghosts.fill copyMaps batch copies
+
+    /// The transpose of `fillCopies`: adds the copies' adjoints into θ̄ (ghosts folded into the cells they copy).
+    let foldCopies (theta: float[]) (thetaAdjoint: float[]) =
+        if copies.Length > 0 then
+            Ghosts.fold copyMaps batch theta plan.ParamOffsets 0.0 copyAdjoint thetaAdjoint
+            eachCopyCell (fun c i p -> thetaAdjoint[i] <- thetaAdjoint[i] + copyAdjoint[c][p])
+
     let rows = batch * plan.Cells
     let gy = if plan.Grid.Dims >= 2 then plan.Ghost else 0
 
@@ -192,7 +223,7 @@ type internal Stepper
         match argsForward with
         | None -> ()
         | Some kernel ->
-            kernel.Invoke(u, theta, t, argValues, batch, [||], data)
+            kernel.Invoke(u, theta, t, argValues, batch, copies, data)
 
             for j in 0 .. sites.Length - 1 do
                 use _ = torch.NewDisposeScope()
@@ -251,7 +282,7 @@ type internal Stepper
                 for w in 0 .. accumulators.Length - 1 do
                     addInPlace accumulators[w] grads[w + 1] |> ignore
 
-            kernel.Invoke(u, theta, t, argLambda, stateAdjoint, thetaAdjoint, batch, [||], [||], data)
+            kernel.Invoke(u, theta, t, argLambda, stateAdjoint, thetaAdjoint, batch, copies, copyAdjoint, data)
 
     /// s[i] = u + Δt Σⱼ A[i][j] k[j], ghosts filled (at the stage's time t).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
@@ -289,6 +320,7 @@ type internal Stepper
 
     /// F(u, t) into `output` (padded layout); `u` must have its ghosts filled.
     member _.Rhs(u: float[][], theta: float[], t: float, output: float[][]) =
+        fillCopies theta
         evalForcings t
         evalClosures u theta t
         rhs u theta t output
@@ -310,6 +342,8 @@ type internal Stepper
     /// `next` = one step from `u` at time t.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member _.Step(u: float[][], theta: float[], t: float, dt: float, next: float[][]) =
+        fillCopies theta
+
         for i in 0 .. stages - 1 do
             stageInput u theta (t + tableau.C[i] * dt) dt i
             evalForcings (t + tableau.C[i] * dt)
@@ -336,6 +370,8 @@ type internal Stepper
             lambda: float[][],
             thetaAdjoint: float[]
         ) =
+        fillCopies theta
+
         // Stage inputs (the last stage's slope is not needed).
         for i in 0 .. stages - 1 do
             stageInput u theta (t + tableau.C[i] * dt) dt i
@@ -393,6 +429,7 @@ type internal Stepper
                 )
 
             closureAdjoint s[i] theta ti stageAdjoint[i] thetaAdjoint
+            foldCopies theta thetaAdjoint
             Ghosts.fold maps batch theta plan.ParamOffsets ti stageAdjoint[i] thetaAdjoint
 
         combination.Set(lambda, lambdaNext)

@@ -331,6 +331,81 @@ let private cases: Case list =
             Steps = 40
         }
 
+        // A spatial parameter inside a diffusion coefficient: κ = k(x)(1 + u²) at the faces, k the mean of its two
+        // cells (its edge value at the walls), under a Dirichlet and a Neumann end.
+        {
+            Name = "1-D ∇·(k(x)(1 + u²)∇u), k spatial, Dirichlet and Neumann ends"
+            Model =
+                Model.empty "spatial_kappa"
+                |> Model.withDomain (Domain.Interval(0.0, 1.0, 18))
+                |> Model.addField (Model.field "u")
+                |> Model.addParam {
+                    Model.param "k" 0.02 with
+                        Shape = ParamShape.Spatial
+                }
+                |> Model.addEquation "u" (Divergence(Sym "k" * (1.0 + PowInt(u, 2)) * Grad u))
+                |> Model.setBoundary "u" Side.Left (BoundaryCondition.Dirichlet(Num 0.2))
+                |> Model.setBoundary "u" Side.Right (BoundaryCondition.Neumann(Num -0.4))
+            Eager =
+                fun th _ s ->
+                    let g = line 18
+
+                    let bcs = [|
+                        {
+                            Low = Boundary.dirichlet 0.2
+                            High = Boundary.neumann -0.4
+                        }
+                    |]
+
+                    let kappa axis =
+                        let face = Operators.toFaces g bcs axis s[0]
+                        Operators.toFaces g (Boundary.noFlux g) axis th[0] * (1.0 + face * face)
+
+                    [| Operators.diffusion g bcs kappa s[0] |]
+            Theta = [| 0.02 |]
+            Initial = fun b -> [| bump (line 18) b |]
+            Dt = 0.01
+            Steps = 40
+        }
+
+        // The same in 2-D, periodic in x (k wraps) and walls in y (k's edge value).
+        {
+            Name = "2-D ∇·(k(x, y)∇u), k spatial, periodic x, no-flux and Dirichlet y"
+            Model =
+                Model.empty "spatial_kappa_2d"
+                |> Model.withDomain (Domain.Rectangle(0.0, 1.0, 0.0, 1.0, n2x, n2y))
+                |> Model.addField (Model.field "u")
+                |> Model.addParam {
+                    Model.param "k" 0.01 with
+                        Shape = ParamShape.Spatial
+                }
+                |> Model.addEquation "u" (Divergence(Sym "k" * Grad u) + 0.1 * u * (1.0 - u))
+                |> Model.setBoundary "u" Side.Left BoundaryCondition.Periodic
+                |> Model.setBoundary "u" Side.Right BoundaryCondition.Periodic
+                |> Model.setBoundary "u" Side.Bottom BoundaryCondition.NoFlux
+                |> Model.setBoundary "u" Side.Top (BoundaryCondition.Dirichlet(Num 0.6))
+            Eager =
+                fun th _ s ->
+                    let bcs = [|
+                        Boundary.both Bc.Periodic
+                        {
+                            Low = Bc.NoFlux
+                            High = Boundary.dirichlet 0.6
+                        }
+                    |]
+
+                    let kSides = [| Boundary.both Bc.Periodic; Boundary.both Bc.NoFlux |]
+
+                    let kappa axis =
+                        Operators.toFaces plane kSides axis th[0]
+
+                    [| Operators.diffusion plane bcs kappa s[0] + 0.1 * s[0] * (1.0 - s[0]) |]
+            Theta = [| 0.01 |]
+            Initial = fun b -> [| bump plane b |]
+            Dt = 0.01
+            Steps = 30
+        }
+
         {
             Name = "Fisher-KPP with boundary values in t, x and a parameter"
             Model = movingBoundaries
@@ -658,84 +733,148 @@ let private suiteModels: SuiteModel list =
     ]
     @ [ for c in cases -> agrees $"KernelTests: {c.Name}" c.Model (Some c.Initial) ]
 
-/// A suite model on the kernels (RK4, 10 steps) against its eager compiled simulator with the same networks and
-/// forcing data: saved states, and gradients of a random weighting of them with respect to every parameter
-/// (per cell for spatial ones), the initial state and every network weight, all to 1e-10 relative. Or, for
-/// the refused ones, the refusal names the construct.
+/// `model` on the kernels (`scheme`, `steps` steps of 10⁻³) against its eager compiled simulator with the same
+/// networks and forcing data: saved states, and gradients of a random weighting of them with respect to every
+/// parameter (per cell for spatial ones, which start from their value times 1 + 0.3 sin(3i) over the cells i, so
+/// that they differ per cell), the initial state and every network weight, all to 1e-10 relative.
+let private agreesWithCompiled (scheme: Scheme) (steps: int) (model: Model) (initial: (int -> torch.Tensor[]) option) =
+    Engine.init ()
+    use _ = torch.NewDisposeScope()
+
+    let forcings =
+        model.Forcings
+        |> List.map (fun f -> f.Name, (fun (t: float) -> torch.tensor (0.5 + 0.3 * sin t, dtype = f64)))
+        |> Map.ofList
+
+    let compiled =
+        Hybrid.Compiler.Compiler.compile
+            {
+                Hybrid.Compiler.Compiler.defaults with
+                    Forcings = forcings
+            }
+            model
+
+    let sim =
+        Kernels.compileWith
+            {
+                Modules = Map.ofArray compiled.Modules
+                Forcings = forcings
+            }
+            scheme
+            model
+
+    let dt = 1e-3
+    let initial = defaultArg initial compiled.Initial
+
+    let pattern (t: torch.Tensor) =
+        let n = int (t.numel ())
+
+        let values =
+            torch.tensor(Array.init n (fun i -> 1.0 + 0.3 * sin (3.0 * float i)), dtype = t.dtype).reshape (t.shape)
+
+        t * values
+
+    let run (onKernels: bool) =
+        for w in sim.Weights do
+            if not (isNull w.grad) then
+                w.grad.zero_ () |> ignore
+
+        let theta =
+            compiled.Theta()
+            |> Array.map (fun t ->
+                let t = t.detach().clone ()
+                (if t.numel () > 1L then pattern t else t).requires_grad_ (true))
+
+        let u0 = initial 2 |> Array.map (fun t -> t.detach().clone().requires_grad_ (true))
+
+        let saved =
+            if onKernels then
+                Kernels.rollout sim u0 theta 0.0 dt steps 5 3
+            else
+                eagerRolloutOf (Dynamics.total compiled.Dynamics) scheme dt steps theta u0
+
+        (loss saved).backward ()
+
+        // A parameter the equations do not read has no gradient: zero.
+        let gradient (t: torch.Tensor) =
+            if isNull t.grad then
+                torch.zeros_like t
+            else
+                t.grad.clone ()
+
+        saved |> Array.map (fun t -> t.detach().clone ()),
+        theta |> Array.map gradient,
+        u0 |> Array.map gradient,
+        sim.Weights |> Array.map gradient
+
+    let fs, ft, fu, fw = run true
+    let es, et, eu, ew = run false
+
+    for f in 0 .. fs.Length - 1 do
+        Expect.isLessThan (maxRelative fs[f] es[f]) 1e-10 $"saved states of {sim.Fields[f]}"
+        Expect.isLessThan (maxRelative fu[f] eu[f]) 1e-10 $"∂L/∂{sim.Fields[f]}(0)"
+
+    for p in 0 .. ft.Length - 1 do
+        Expect.equal ft[p].shape et[p].shape $"shape of ∂L/∂{sim.Parameters[p]}"
+        Expect.isLessThan (maxRelative ft[p] et[p]) 1e-10 $"∂L/∂{sim.Parameters[p]}"
+
+    for i in 0 .. fw.Length - 1 do
+        Expect.isLessThan (maxRelative fw[i] ew[i]) 1e-10 $"∂L/∂(weight {i})"
+
+/// A suite model on the kernels (RK4, 5 steps) against its eager compiled simulator (`agreesWithCompiled`), or,
+/// for the refused ones, the refusal names the construct.
 let private suiteTest (s: SuiteModel) =
     test $"{s.Source}: kernels = compiled (values and gradients), or a named refusal" {
-        Engine.init ()
-        use _ = torch.NewDisposeScope()
-
-        let forcings =
-            s.Model.Forcings
-            |> List.map (fun f -> f.Name, (fun (t: float) -> torch.tensor (0.5 + 0.3 * sin t, dtype = f64)))
-            |> Map.ofList
-
         match s.Expected with
         | Refused text ->
+            Engine.init ()
             let e = Expect.throwsC (fun () -> Kernels.compile Scheme.Rk4 s.Model |> ignore) id
 
             Expect.stringContains e.Message text "the refusal names the construct"
-        | Agrees ->
-            let compiled =
-                Hybrid.Compiler.Compiler.compile
-                    {
-                        Hybrid.Compiler.Compiler.defaults with
-                            Forcings = forcings
-                    }
-                    s.Model
-
-            let sim =
-                Kernels.compileWith
-                    {
-                        Modules = Map.ofArray compiled.Modules
-                        Forcings = forcings
-                    }
-                    Scheme.Rk4
-                    s.Model
-
-            let dt, steps = 1e-3, 5
-            let initial = defaultArg s.Initial compiled.Initial
-
-            let run (onKernels: bool) =
-                for w in sim.Weights do
-                    if not (isNull w.grad) then
-                        w.grad.zero_ () |> ignore
-
-                let theta =
-                    compiled.Theta()
-                    |> Array.map (fun t -> t.detach().clone().requires_grad_ (true))
-
-                let u0 = initial 2 |> Array.map (fun t -> t.detach().clone().requires_grad_ (true))
-
-                let saved =
-                    if onKernels then
-                        Kernels.rollout sim u0 theta 0.0 dt steps 5 3
-                    else
-                        eagerRolloutOf (Dynamics.total compiled.Dynamics) Scheme.Rk4 dt steps theta u0
-
-                (loss saved).backward ()
-
-                saved |> Array.map (fun t -> t.detach().clone ()),
-                theta |> Array.map (fun t -> t.grad.clone ()),
-                u0 |> Array.map (fun t -> t.grad.clone ()),
-                sim.Weights |> Array.map (fun w -> w.grad.clone ())
-
-            let fs, ft, fu, fw = run true
-            let es, et, eu, ew = run false
-
-            for f in 0 .. fs.Length - 1 do
-                Expect.isLessThan (maxRelative fs[f] es[f]) 1e-10 $"saved states of {sim.Fields[f]}"
-                Expect.isLessThan (maxRelative fu[f] eu[f]) 1e-10 $"∂L/∂{sim.Fields[f]}(0)"
-
-            for p in 0 .. ft.Length - 1 do
-                Expect.equal ft[p].shape et[p].shape $"shape of ∂L/∂{sim.Parameters[p]}"
-                Expect.isLessThan (maxRelative ft[p] et[p]) 1e-10 $"∂L/∂{sim.Parameters[p]}"
-
-            for i in 0 .. fw.Length - 1 do
-                Expect.isLessThan (maxRelative fw[i] ew[i]) 1e-10 $"∂L/∂(weight {i})"
+        | Agrees -> agreesWithCompiled Scheme.Rk4 5 s.Model s.Initial
     }
+
+/// Models whose diffusion coefficient holds a neural closure, a spatial parameter, or both (κ at the faces: the
+/// closure on the face values of its arguments, k the mean of its two cells).
+let private kappaModels = [
+    let periodic1 = [
+        Side.Left, BoundaryCondition.Periodic
+        Side.Right, BoundaryCondition.Periodic
+    ]
+
+    let walls1 = [
+        Side.Left, BoundaryCondition.Dirichlet(Num 0.2)
+        Side.Right, BoundaryCondition.Neumann(Num -0.3)
+    ]
+
+    let line = Domain.Interval(0.0, 1.0, 13)
+    let plane = Domain.Rectangle(0.0, 1.0, 0.0, 1.0, 7, 5)
+    "1-D periodic, κ = 0.1 D(u)", SimdKernelTests.faceKappa "kappa_d_periodic" line 1 (0.1 * Call("D", [ u ])) periodic1
+
+    "1-D Dirichlet and Neumann ends, κ = 0.1 D(u, x)",
+    SimdKernelTests.faceKappa "kappa_d_walls" line 2 (0.1 * Call("D", [ u; x ])) walls1
+
+    "1-D periodic, κ = k(x) (spatial)", SimdKernelTests.faceKappa "kappa_k_periodic" line 1 (0.1 * Sym "k") periodic1
+
+    "1-D Dirichlet and Neumann ends, κ = k(x) D(u)², both",
+    SimdKernelTests.faceKappa "kappa_kd_walls" line 1 (0.1 * Sym "k" * PowInt(Call("D", [ u ]), 2)) walls1
+
+    "2-D periodic x, walls y, κ = k D(u, k, y), k also inside the closure",
+    SimdKernelTests.faceKappa "kappa_kd_plane" plane 3 (0.05 * Sym "k" * Call("D", [ u; Sym "k"; Sym "y" ])) [
+        Side.Left, BoundaryCondition.Periodic
+        Side.Right, BoundaryCondition.Periodic
+        Side.Bottom, BoundaryCondition.NoFlux
+        Side.Top, BoundaryCondition.Dirichlet(Num 0.4)
+    ]
+
+    "2-D Neumann x, periodic y, κ = 0.1 (1 + D(u)) + k",
+    SimdKernelTests.faceKappa "kappa_kd_plane_neumann" plane 1 (0.1 * (1.0 + Call("D", [ u ])) + 0.05 * Sym "k") [
+        Side.Left, BoundaryCondition.Neumann(Num 0.2)
+        Side.Right, BoundaryCondition.Neumann(Num -0.1)
+        Side.Bottom, BoundaryCondition.Periodic
+        Side.Top, BoundaryCondition.Periodic
+    ]
+]
 
 /// A universal differential equation: Fisher–KPP whose reaction is an MLP closure R(u, x) (called twice, once
 /// inside the reaction and once scaled, to check shared networks), on the kernels against the compiled simulator with
@@ -824,6 +963,82 @@ let tests =
         testList "every model of the test suite" [ for m in suiteModels -> suiteTest m ]
 
         testList "neural closures" [ for s in [ Scheme.Euler; Scheme.Rk4 ] -> closureTest s ]
+
+        test
+            "κ = k D(u)² with walls: gradients in k (per cell) and the network's weights = finite differences (rel. 1e-6)" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+            let m = snd kappaModels[3]
+            let compiled = Hybrid.Compiler.Compiler.compile Hybrid.Compiler.Compiler.defaults m
+
+            let sim =
+                Kernels.compileWith
+                    {
+                        Kernels.defaults with
+                            Modules = Map.ofArray compiled.Modules
+                    }
+                    Scheme.Rk4
+                    m
+
+            let k =
+                torch
+                    .tensor(Array.init 13 (fun i -> 0.5 + 0.2 * sin (3.0 * float i)), dtype = f64)
+                    .reshape ([| 1L; 13L |])
+
+            let u0 = compiled.Initial 1
+            let steps = 20
+
+            let lossAt (k: torch.Tensor) =
+                Kernels.rollout sim u0 [| k |] 0.0 1e-3 steps 5 steps |> loss
+
+            for w in sim.Weights do
+                if not (isNull w.grad) then
+                    w.grad.zero_ () |> ignore
+
+            let leaf = k.clone().requires_grad_ (true)
+            (lossAt leaf).backward ()
+
+            // Central difference in entry i of `t` (changed in place, then restored); h balances round-off in
+            // the loss (≈ 1e-16·|L|/h) against the truncation error (≈ h²).
+            let fd (t: torch.Tensor) (i: int64) =
+                let h = 1e-5
+
+                let at (delta: float) =
+                    using (torch.no_grad ()) (fun _ ->
+                        t.view(-1L).narrow(0L, i, 1L).add_ (torch.tensor (delta, dtype = t.dtype))
+                        |> ignore)
+
+                    let l = (lossAt k).ToDouble()
+
+                    using (torch.no_grad ()) (fun _ ->
+                        t.view(-1L).narrow(0L, i, 1L).sub_ (torch.tensor (delta, dtype = t.dtype))
+                        |> ignore)
+
+                    l
+
+                (at h - at -h) / (2.0 * h)
+
+            let close (what: string) (ad: float) (fdValue: float) =
+                Expect.isLessThan
+                    (abs (ad - fdValue) / max 1e-8 (abs fdValue))
+                    1e-6
+                    $"{what}: adjoint {ad}, FD {fdValue}"
+
+            for i in [ 0L; 6L; 12L ] do
+                let ad = leaf.grad.view(-1L).[i].ToDouble()
+                close $"∂L/∂k[{i}]" ad (fd k i)
+
+            for w in sim.Weights do
+                for i in [ 0L; w.numel () - 1L ] do
+                    let ad = w.grad.view(-1L).[i].ToDouble()
+                    close $"∂L/∂(weight entry {i})" ad (fd w i)
+        }
+
+        testList "closures and spatial parameters inside κ: kernels = compiled (values and gradients)" [
+            for name, m in kappaModels do
+                for scheme in [ Scheme.Euler; Scheme.Rk4 ] ->
+                    test $"{name}, {scheme}" { agreesWithCompiled scheme 20 m None }
+        ]
 
         testList "agreement with eager" [
             for c in cases do
@@ -932,21 +1147,6 @@ let tests =
                 Model.param name 0.1 with
                     Shape = ParamShape.Spatial
             }
-
-            refused
-                "a spatial parameter inside a diffusion coefficient"
-                (cases.Head.Model
-                 |> Model.addParam (spatial "k")
-                 |> fun m -> {
-                     m with
-                         Equations = [
-                             {
-                                 Field = "u"
-                                 Rhs = Divergence(Sym "k" * Grad u)
-                             }
-                         ]
-                 })
-                "the spatial parameter 'k' inside a diffusion coefficient"
 
             refused
                 "a forcing in a boundary value"
