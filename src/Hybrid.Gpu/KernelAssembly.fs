@@ -42,8 +42,21 @@ module internal KernelAssembly =
         [| 0 .. plan.Params.Length - 1 |]
         |> Array.filter (fun i -> not plan.ParamSpatial[i])
 
-    /// Raises unless the kernels take the plan: two-scale lattices (two rings of different padded sizes) not yet.
+    /// Raises unless the kernels take the plan: two-scale lattices (two rings of different padded sizes) and
+    /// spatial parameters read at faces (inside a diffusion coefficient) not yet.
     let check (plan: KernelPlan) =
+        if plan.ParamCopies.Length > 0 then
+            let names =
+                plan.ParamCopies
+                |> Array.map (fun c -> $"'{plan.Params[c.Param]}'")
+                |> String.concat ", "
+
+            raise (
+                HybridException(
+                    $"Hybrid.Gpu cannot run model '{plan.Model.Name}' yet: the spatial parameter {names} is read at cell faces (inside a diffusion coefficient), which the GPU kernels do not lay out. Run it with the CPU kernels (Kernels.compile)."
+                )
+            )
+
         if plan.FastSites > 0 then
             raise (
                 HybridException(

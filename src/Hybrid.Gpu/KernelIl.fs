@@ -122,6 +122,7 @@ module internal KernelIl =
             | KParam i -> plan.ParamSpatial[i]
             | KConst _
             | KRead _
+            | KParamAt _
             | KTime -> false
             | KPowInt(a, _)
             | KUn(_, a) -> positional a
@@ -195,6 +196,8 @@ module internal KernelIl =
                     | KInput site -> load args.Inputs (padded il args site (shift sx sy))
                     | KData forcing -> load args.Data (padded il args forcing (shift sx sy))
                     | KRead(f, dx, dy) -> load args.Padded (padded il args f (shift dx dy))
+                    | KParamAt _ ->
+                        invalidOp "KernelAssembly.check refuses plans with spatial parameters read at faces."
                     | KCoord(axis, offset) ->
                         // first + (i + s)·h, as `Codegen` computes it.
                         let a = plan.Grid.Axes[axis]
