@@ -46,19 +46,21 @@ module Integrators =
         | Scheme.KenCarp4 -> KenCarp4Tableau.explicitRealStability
         | Scheme.Rodas4 -> infinity
 
+    /// The explicit scheme an IMEX scheme integrates its explicit part with (IMEX Euler: Euler; IMEX Crank–Nicolson:
+    /// Heun; the steps without a stiff part); other schemes unchanged.
+    let internal explicitPart (s: Scheme) : Scheme =
+        match s with
+        | Scheme.ImexEuler -> Scheme.Euler
+        | Scheme.ImexCrankNicolson -> Scheme.Heun
+        | other -> other
+
     /// The coefficients c₀…cₛ of the stability polynomial R(z) = Σₖ cₖ zᵏ of the scheme's explicit part
     /// (cₖ = bᵀA^(k−1)𝟙 from its tableau; IMEX Euler's explicit part is Euler's, IMEX Crank–Nicolson's Heun's,
     /// Dopri5's that of its 5th-order solution):
     /// a step multiplies a mode of du/dt = λu by R(λΔt). RK4: 1, 1, 1/2, 1/6, 1/24.
     let stabilityPolynomial (s: Scheme) : float[] =
-        let explicitPart =
-            match s with
-            | Scheme.ImexEuler -> Scheme.Euler
-            | Scheme.ImexCrankNicolson -> Scheme.Heun
-            | other -> other
-
         let t =
-            match explicitPart with
+            match explicitPart s with
             | Scheme.Dopri5
             | Scheme.Auto -> Tableau.dormandPrince
             | Scheme.KenCarp4 -> {
