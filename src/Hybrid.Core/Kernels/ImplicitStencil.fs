@@ -33,14 +33,14 @@ type internal ImplicitSolver = {
 /// The implicit diffusion of the IMEX schemes on the generated kernels, on float arrays: its stencil matrix found by
 /// probing the stiff part's generated kernel (as `StencilMatrix.probe` does for the eager back end), and the solves
 /// the eager back end uses on grids too large for its dense inverse: the (cyclic) tridiagonal solve on 1-D grids
-/// (exact), Jacobi-preconditioned conjugate gradients on 2-D grids (L symmetric, −L positive semi-definite), to a
-/// relative residual of `cgTolerance`, tighter than the eager back end's 1e-10 so that both agree with the exact
-/// solve to round-off.
+/// (exact), Jacobi-preconditioned conjugate gradients on 2-D grids (L symmetric, −L positive semi-definite), to the
+/// eager back end's relative residual `ImplicitSolve.fixedStepTolerance`, so that both agree with the exact solve to
+/// round-off.
 [<RequireQualifiedAccess>]
 module internal ImplicitStencil =
 
-    /// The relative residual (2-norm) at which conjugate gradients stop.
-    let cgTolerance = 1e-13
+    /// The relative residual (2-norm) at which conjugate gradients stop: the eager back end's.
+    let private cgTolerance = ImplicitSolve.fixedStepTolerance
 
     /// The stencil of each field with a stiff part (`stiff`), None for the others, or why the kernels cannot solve it.
     /// `apply batch values` evaluates the stiff parts (the affine operators) on `batch` states given as unpadded

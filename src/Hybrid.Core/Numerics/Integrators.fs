@@ -177,7 +177,7 @@ module Integrators =
     /// whose tensors should own them): up to `ImplicitSolve.maxDense` unknowns per field by a dense inverse per
     /// distinct step size in `stepSizes` (`torch.linalg.inv`: exact, differentiable by libtorch's autograd, one matrix
     /// product per step afterwards); on larger grids by the banded solve (1-D) or conjugate gradients (2-D, relative
-    /// residual 1e-10 in float64, 1e-5 in float32), differentiated by their adjoint solves.
+    /// residual `ImplicitSolve.fixedStepTolerance` in float64, 1e-5 in float32), differentiated by their adjoint solves.
     let stepper (scheme: Scheme) (dyn: Dynamics) (theta: torch.Tensor[]) (stepSizes: float seq) (like: torch.Tensor[]) =
         if scheme = Scheme.KenCarp4 then
             raise (
@@ -203,7 +203,7 @@ module Integrators =
                     |> Option.map (fun l ->
                         let tolerance =
                             if like[i].dtype = torch.ScalarType.Float64 then
-                                1e-10
+                                ImplicitSolve.fixedStepTolerance
                             else
                                 1e-5
 

@@ -209,6 +209,20 @@ let tests =
 
                 yield test $"{scheme}, a closure in the explicit part" { agree withClosure scheme 0.01 [| 0.05; 0.1 |] }
 
+                // Above ImplicitSolve.maxDense cells the eager back end solves by conjugate gradients too: both stop at
+                // ImplicitSolve.fixedStepTolerance (1e-13), so they agree to round-off.
+                yield
+                    test $"{scheme}, 2-D Dirichlet on 66 × 64 cells (conjugate gradients on both back ends)" {
+                        let m =
+                            fisher
+                                "cg2"
+                                (plane 66 64)
+                                (Sym "D" * Laplacian u)
+                                (withWall (all (BoundaryCondition.Dirichlet(Sym "a"))))
+
+                        agree m scheme 0.01 [| 0.03 |]
+                    }
+
                 yield
                     test $"{scheme}, Fisher–KPP at 16× the explicit step limit" {
                         let m = Hybrid.Tests.Compiler.CompilerTests.fisherKpp 64 0.2 1.0
