@@ -23,8 +23,8 @@ module Compiler =
         let r = Resolve.resolve options model
         let ec = ExprCompiler r
 
-        let dynamics =
-            RightHandSide.build r ec (ImexSplit.split r ec options.ImplicitDiffusion)
+        let split = ImexSplit.split r.System options.ImplicitDiffusion
+        let dynamics = RightHandSide.build r ec split
 
         let initial = Initial.build r ec options
 
@@ -48,5 +48,6 @@ module Compiler =
             initial,
             options.Backend,
             options.Forcings,
-            diagnose
+            diagnose,
+            split
         )

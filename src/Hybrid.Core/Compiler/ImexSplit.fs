@@ -1,22 +1,47 @@
 namespace Hybrid.Compiler
 
 open Hybrid
-open Hybrid.Numerics
 
 /// The IMEX split: each equation's signed terms divided into the stiff part (linear diffusion of the field
-/// itself, solved implicitly by the IMEX schemes) and the explicit rest.
+/// itself, solved implicitly by the IMEX schemes) and the explicit rest. Torch-free, so both back ends split alike.
 [<RequireQualifiedAccess>]
 module internal ImexSplit =
 
     /// Whether the term `e` of field `self`'s equation is linear diffusion of that field with a coefficient free
     /// of fields, time and spatial operators, under boundary values that are constant in time.
-    let private isStiff (r: Resolved) (ec: ExprCompiler) (self: int) (e: Expr) =
+    let private isStiff (r: ResolvedSystem) (self: int) (e: Expr) =
+        let diagnostics = r.Diagnostics |> Array.map _.Field |> Set.ofArray
+
+        let freeOfFields (x: Expr) =
+            not (
+                x
+                |> Expr.exists (fun s ->
+                    match s with
+                    | Sym n
+                    | Shift(n, _, _) -> r.FieldIndex.ContainsKey n
+                    | _ -> false)
+            )
+
+        let usesTime (x: Expr) =
+            x
+            |> Expr.exists (fun s ->
+                match s with
+                | Sym "t" -> true
+                | _ -> false)
+
+        let usesDiagnostic (x: Expr) =
+            x
+            |> Expr.exists (fun s ->
+                match s with
+                | Sym n -> diagnostics.Contains n
+                | _ -> false)
+
         let coefficientOk (k: Expr list) =
             k
             |> List.forall (fun x ->
-                (ec.FieldsOf x).IsEmpty
-                && not (ec.UsesDiagnostic x)
-                && not (ec.UsesTime x)
+                freeOfFields x
+                && not (usesDiagnostic x)
+                && not (usesTime x)
                 && not (Expr.hasSpatialOperator x))
 
         let isSelf (n: string) =
@@ -28,7 +53,7 @@ module internal ImexSplit =
             |> List.forall (fun b ->
                 match b.Condition with
                 | BoundaryCondition.Dirichlet v
-                | BoundaryCondition.Neumann v -> not (ec.UsesTime v) && (ec.FieldsOf v).IsEmpty
+                | BoundaryCondition.Neumann v -> not (usesTime v) && freeOfFields v
                 | _ -> true)
 
         let diffusionOf (fs: Expr list) =
@@ -60,12 +85,18 @@ module internal ImexSplit =
         && diffusionOf (Expr.factors e)
 
     /// Each equation's (stiff, explicit) signed terms; everything explicit unless `implicitDiffusion`.
-    let split
-        (r: Resolved)
-        (ec: ExprCompiler)
-        (implicitDiffusion: bool)
-        : ((float * Expr) list * (float * Expr) list)[] =
+    let split (r: ResolvedSystem) (implicitDiffusion: bool) : ((float * Expr) list * (float * Expr) list)[] =
         r.Equations
         |> Array.mapi (fun i rhs ->
             let ts = Expr.signedTerms rhs
-            ts |> List.partition (fun (_, t) -> implicitDiffusion && isStiff r ec i t))
+            ts |> List.partition (fun (_, t) -> implicitDiffusion && isStiff r i t))
+
+    /// The sum of signed terms as one expression (0 for none), the terms in their order: −a + b is −a + b.
+    let sum (terms: (float * Expr) list) : Expr =
+        match terms with
+        | [] -> Num 0.0
+        | (sign, first) :: rest ->
+            rest
+            |> List.fold
+                (fun acc (s, t) -> if s > 0.0 then Add(acc, t) else Sub(acc, t))
+                (if sign > 0.0 then first else Neg first)

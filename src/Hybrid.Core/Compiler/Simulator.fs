@@ -18,12 +18,14 @@ type Simulator
         initial: int -> torch.Tensor[] -> torch.Tensor[],
         backend: Backend,
         forcings: Map<string, float -> torch.Tensor>,
-        diagnose: torch.Tensor[] -> float -> torch.Tensor[] -> torch.Tensor[]
+        diagnose: torch.Tensor[] -> float -> torch.Tensor[] -> torch.Tensor[],
+        split: ((float * Expr) list * (float * Expr) list)[]
     ) =
 
     let model, grid = system.Model, system.Grid
 
-    // Kernels per explicit scheme, generated on first use (or why they cannot be).
+    // Kernels per fixed-step scheme (explicit or IMEX with the compiler's split), generated on first use (or why
+    // they cannot be).
     let kernels =
         System.Collections.Concurrent.ConcurrentDictionary<Scheme, Lazy<Result<Hybrid.Kernels.KernelSimulator, string>>>()
 
@@ -41,6 +43,7 @@ type Simulator
                                         Forcings = forcings
                                     }
                                     s
+                                    split
                                     system
                             )
                          with :? ModelException as e ->
@@ -86,7 +89,7 @@ type Simulator
                 "the rollout has state events, which stop and restart the integration; the generated kernels run one uninterrupted schedule"
         elif options.Scheme = Scheme.KenCarp4 then
             Error
-                "KenCarp4 (adaptive IMEX, with banded and conjugate-gradient solves) runs on the eager back end only; the generated kernels run Dopri5, Rodas4 and Auto adaptively"
+                "KenCarp4 (adaptive IMEX, with banded and conjugate-gradient solves) runs on the eager back end only; the generated kernels run Dopri5, Rodas4 and Auto adaptively, and ImexEuler and ImexCrankNicolson with fixed steps"
         elif Scheme.isAdaptive options.Scheme then
             match pointKernels.Value with
             | Error why -> Error why
@@ -97,20 +100,28 @@ type Simulator
                 Error
                     $"the rollout needs gradients (grad mode is on and the initial state, a parameter or a network requires grad), and the generated kernels run {options.Scheme} forward only (run it under torch.no_grad() for a forward solve)"
             | Ok kernels -> Ok(KernelRun.Adaptive kernels)
-        elif Integrators.isImex options.Scheme then
-            Error $"{options.Scheme} is an IMEX scheme; the generated kernels are explicit (Euler, Heun, SspRk3, Rk4)"
         else
             match kernelsFor options.Scheme with
             | Error why -> Error why
             | Ok kernels ->
-                let stateBytes =
-                    8L
-                    * int64 grid.CellCount
-                    * int64 dynamics.Fields.Length
-                    * int64 (Integrators.order options.Scheme + 1)
+                // The implicit solves of an IMEX scheme fit the stiff operator at the current parameter values.
+                let refusal =
+                    if Integrators.isImex options.Scheme then
+                        kernels.ImplicitRefusal(parameters |> Array.map (fun p -> p.Value))
+                    else
+                        None
 
-                KernelRollout.schedule options stateBytes
-                |> Result.map (fun k -> KernelRun.Fixed(kernels, k))
+                match refusal with
+                | Some why -> Error why
+                | None ->
+                    let stateBytes =
+                        8L
+                        * int64 grid.CellCount
+                        * int64 dynamics.Fields.Length
+                        * int64 (Integrators.order options.Scheme + 1)
+
+                    KernelRollout.schedule options stateBytes
+                    |> Result.map (fun k -> KernelRun.Fixed(kernels, k))
 
     member _.Model = model
 

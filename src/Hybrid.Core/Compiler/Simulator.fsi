@@ -17,7 +17,8 @@ type Simulator =
         initial: (int -> torch.Tensor array -> torch.Tensor array) *
         backend: Backend *
         forcings: Map<string, (float -> torch.Tensor)> *
-        diagnose: (torch.Tensor array -> float -> torch.Tensor array -> torch.Tensor array) ->
+        diagnose: (torch.Tensor array -> float -> torch.Tensor array -> torch.Tensor array) *
+        split: ((float * Expr) list * (float * Expr) list) array ->
             Simulator
 
     /// Which back end `Simulate` runs a rollout with these options on (`Backend.Eager` or `Backend.Kernels`), and

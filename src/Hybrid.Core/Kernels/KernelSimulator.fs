@@ -6,30 +6,34 @@ open Hybrid
 open Hybrid.Numerics
 open Hybrid.Compiler
 
-/// A model compiled to generated kernels (forward step and generated adjoint) for one explicit scheme. Rollouts
-/// run in .NET loops over float64 arrays and enter TorchSharp's autograd as one custom function, so losses,
-/// parameter constraints and neural networks around them still differentiate through it.
+/// A model compiled to generated kernels (forward step and generated adjoint) for one fixed-step scheme: explicit
+/// (Euler, Heun, SspRk3, Rk4) or IMEX (ImexEuler, ImexCrankNicolson, with the stiff part's own kernels and solves).
+/// Rollouts run in .NET loops over float64 arrays and enter TorchSharp's autograd as one custom function, so
+/// losses, parameter constraints and neural networks around them still differentiate through it.
 /// Not thread-safe: use one simulator per thread.
 type KernelSimulator
     internal
     (
         plan: KernelPlan,
+        stiff: StiffPart option,
         scheme: Scheme,
         siteModules: torch.nn.Module<torch.Tensor, torch.Tensor>[],
         forcings: (float -> torch.Tensor)[]
     ) =
-    let tableau = Tableau.ofScheme scheme
-    let steppers = Dictionary<int, Stepper>()
+    let steppers = Dictionary<int, IStepper>()
 
     let weights =
         Array.zip (plan.Sites |> Array.map _.Name) siteModules
         |> Array.distinctBy fst
         |> Array.collect (fun (_, m) -> m.parameters () |> Seq.map (fun p -> p :> torch.Tensor) |> Array.ofSeq)
 
-    /// The lowered model.
+    /// The lowered model (its explicit part for an IMEX scheme).
     member internal _.Plan = plan
 
-    /// The explicit scheme.
+    /// The stiff part of an IMEX scheme.
+    member internal _.Stiff = stiff
+
+    /// The fixed-step scheme.
     member _.Scheme = scheme
 
     /// Field names in state order.
@@ -42,13 +46,32 @@ type KernelSimulator
     member _.Weights = weights
 
     /// A stepper with scratch buffers for `batch` trajectories (kernels compiled on first use).
-    member internal _.Stepper(batch: int) =
+    member internal _.Stepper(batch: int) : IStepper =
         match steppers.TryGetValue batch with
         | true, s -> s
         | _ ->
-            let s = Stepper(plan, tableau, batch, siteModules, forcings)
+            let s =
+                match stiff with
+                | Some part -> ImexStepper(plan, part, scheme, batch, siteModules, forcings) :> IStepper
+                | None ->
+                    Stepper(plan, Tableau.ofScheme (Integrators.explicitPart scheme), batch, siteModules, forcings)
+
             steppers[batch] <- s
             s
+
+    /// Why the implicit solves of an IMEX scheme do not fit its stiff part at parameter values θ (one tensor per
+    /// entry of `Parameters`); None when they do, and for explicit schemes.
+    member internal _.ImplicitRefusal(theta: torch.Tensor[]) : string option =
+        stiff
+        |> Option.bind (fun part ->
+            use _ = torch.no_grad ()
+
+            let values =
+                theta
+                |> Array.collect (fun p ->
+                    p.detach().to_type(torch.ScalarType.Float64).cpu().contiguous().data<float>().ToArray())
+
+            StiffPart.refusal part values)
 
 /// Where each field starts in one trajectory's state vector (its fields' cells one after the other), and
 /// the vector's length.
@@ -69,7 +92,7 @@ type internal KernelRolloutFunction() =
     inherit torch.autograd.SingleTensorFunction<KernelRolloutFunction>()
 
     /// [B; N] values as padded per-field arrays (ghost entries zero).
-    static let toFields (stepper: Stepper) (values: float[]) =
+    static let toFields (stepper: IStepper) (values: float[]) =
         let batch = stepper.Batch
         let plan = stepper.Plan
         let offsets, total = StateLayout.ofPlan plan
@@ -84,7 +107,7 @@ type internal KernelRolloutFunction() =
         padded
 
     /// Padded per-field arrays as [B; N] values.
-    static let ofFields (stepper: Stepper) (padded: float[][]) =
+    static let ofFields (stepper: IStepper) (padded: float[][]) =
         let batch = stepper.Batch
         let plan = stepper.Plan
         let offsets, total = StateLayout.ofPlan plan
@@ -194,11 +217,32 @@ module Kernels =
         Forcings = Map.empty
     }
 
-    /// `compileWith` for a resolved model (the compiled simulator's own, so both back ends read one front end).
-    let internal compileSystem (options: KernelOptions) (scheme: Scheme) (system: ResolvedSystem) : KernelSimulator =
+    /// `compileWith` for a resolved model (the compiled simulator's own, so both back ends read one front end), with
+    /// the IMEX split `split` (`ImexSplit.split`, read by the IMEX schemes only).
+    let internal compileSystem
+        (options: KernelOptions)
+        (scheme: Scheme)
+        (split: ((float * Expr) list * (float * Expr) list)[])
+        (system: ResolvedSystem)
+        : KernelSimulator =
         let model = system.Model
-        let plan = Lowering.lower system
-        Tableau.ofScheme scheme |> ignore
+
+        let plan, stiff =
+            match scheme with
+            | Scheme.ImexEuler
+            | Scheme.ImexCrankNicolson ->
+                let explicitPlan, stiffPlan = Lowering.lowerSplit system split
+                let hasStiff = split |> Array.map (fst >> List.isEmpty >> not)
+
+                if Array.exists id hasStiff then
+                    explicitPlan, Some(StiffPart.create stiffPlan hasStiff)
+                else
+                    // No stiff part: the steps are those of the explicit part's scheme (Euler, Heun).
+                    Lowering.lower system, None
+            | _ ->
+                // Raises for the adaptive schemes, naming the fixed-step ones.
+                Tableau.ofScheme scheme |> ignore
+                Lowering.lower system, None
 
         let siteModules =
             plan.Sites
@@ -224,15 +268,18 @@ module Kernels =
                         )
                     ))
 
-        KernelSimulator(plan, scheme, siteModules, forcings)
+        KernelSimulator(plan, stiff, scheme, siteModules, forcings)
 
-    /// Lowers `model` and generates its kernels for the explicit `scheme` (Euler, Heun, SspRk3, Rk4); neural
+    /// Lowers `model` and generates its kernels for the fixed-step `scheme`: explicit (Euler, Heun, SspRk3, Rk4) or
+    /// IMEX (ImexEuler, ImexCrankNicolson: linear diffusion terms solved implicitly, as `Compiler.compile` with
+    /// `ImplicitDiffusion = true` splits them); neural
     /// closures are evaluated by `options.Modules` and forcings by `options.Forcings` (by name; e.g.
     /// `Map.ofArray simulator.Modules` and the eager simulator's forcings, to share them). Raises
     /// `ModelException` with the problems of `Checks.compilable`, naming what the kernel path cannot compile (see
-    /// `Lowering.lower`; IMEX schemes), or the closure or forcing that has no network or data.
+    /// `Lowering.lower`; the adaptive schemes), or the closure or forcing that has no network or data.
     let compileWith (options: KernelOptions) (scheme: Scheme) (model: Model) : KernelSimulator =
-        compileSystem options scheme (ResolvedSystem.ofModel model)
+        let system = ResolvedSystem.ofModel model
+        compileSystem options scheme (ImexSplit.split system true) system
 
     /// `compileWith defaults`: for models without neural closures or forcings.
     let compile (scheme: Scheme) (model: Model) : KernelSimulator = compileWith defaults scheme model
@@ -241,8 +288,15 @@ module Kernels =
     /// combinations, counted from the kernel expressions (see `KernelOperations`). A forward + backward pass
     /// with checkpoints runs the forward twice (once more to recompute each segment) and the adjoint once.
     let operations (sim: KernelSimulator) : KernelOperations =
+        if sim.Stiff.IsSome then
+            raise (
+                ModelException(
+                    $"Kernels.operations counts the explicit Runge–Kutta schemes; {sim.Scheme} adds implicit solves whose cost depends on the grid (banded in 1-D, conjugate-gradient iterations in 2-D)."
+                )
+            )
+
         let plan = sim.Plan
-        let tableau = Tableau.ofScheme sim.Scheme
+        let tableau = Tableau.ofScheme (Integrators.explicitPart sim.Scheme)
         let stages = tableau.B.Length
 
         let nonzero (xs: float seq) =

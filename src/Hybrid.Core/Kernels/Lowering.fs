@@ -66,39 +66,22 @@ module internal Lowering =
             |> Array.ofList)
         |> Array.fold max 0
 
-    /// Lowers `model`; raises `ModelException` naming the field and the construct the kernel path lacks
-    /// (diagnostic fields, whose elliptic solves run eager; operators of non-field expressions, closures,
-    /// forcings and spatial parameters on the fast ring of a two-scale lattice, closures, forcings or spatial
-    /// parameters in boundary values). Closure calls become `KInput` sites, evaluated by TorchSharp (inside a
-    /// diffusion coefficient, one per face direction); spatial parameters inside a diffusion coefficient are
-    /// read from padded copies (`ParamCopies`).
-    let lower (system: ResolvedSystem) : KernelPlan =
+    /// The plan of right-hand sides `rhs` lowered by `lowering` from `system`, with ghost cells for the widest
+    /// stencil reach of `rhs`, the closure sites' arguments (inside a diffusion coefficient they read the face's
+    /// two cells) and `alsoReads` (expressions evaluated on the same arrays, e.g. an IMEX stiff part).
+    let private planOf (system: ResolvedSystem) (lowering: ExprLowering) (rhs: KExpr[]) (alsoReads: KExpr[]) =
         let model, grid = system.Model, system.Grid
-
-        // The elliptic solves of diagnostic fields run through TorchSharp (FFT, conjugate gradients): eager only.
-        for d in system.Diagnostics |> Array.truncate 1 do
-            raise (
-                KernelRefusal.cannotCompile
-                    $"the diagnostic field '{d.Field}' (elliptic solve {Print.ellipticEquation Notation.Unicode d})"
-                    "Diagnostic fields run on the eager back end (Backend.Eager; Backend.Auto picks it for this model)."
-            )
-
-        let lowering = ExprLowering system
-        let fields, isFast, fastSites = system.Fields, system.IsFast, system.FastSites
-
-        let rhs =
-            fields
-            |> Array.mapi (fun i f -> lowering.Lower(f, "the equation", isFast[i], system.Equations[i]))
-
+        let isFast, fastSites = system.IsFast, system.FastSites
+        let all = Array.append rhs alsoReads
         let args = lowering.Sites |> Array.collect _.Args
 
         let ghost =
             if grid.Dims = 0 then
                 0
             else
-                max 1 (reach isFast (Array.append rhs args) false)
+                max 1 (reach isFast (Array.append all args) false)
 
-        let fastGhost = if fastSites = 0 then 0 else max 1 (reach isFast rhs true)
+        let fastGhost = if fastSites = 0 then 0 else max 1 (reach isFast all true)
         let rules = ghostRules system lowering
         let nx = if grid.Dims >= 1 then grid.Axes[0].Cells else 1
         let ny = if grid.Dims >= 2 then grid.Axes[1].Cells else 1
@@ -115,7 +98,7 @@ module internal Lowering =
         {
             Model = model
             Grid = grid
-            Fields = fields
+            Fields = system.Fields
             Params = lowering.ParamNames
             ParamSpatial = lowering.ParamSpatial
             ParamOffsets = paramOffsets[.. lowering.ParamNames.Length - 1]
@@ -139,4 +122,73 @@ module internal Lowering =
             FastGhost = fastGhost
             FastCells = fastCells
             FastPaddedCells = if fastSites = 0 then 0 else fastCells + 2 * fastGhost
+        }
+
+    /// The diagnostic fields' elliptic solves run through TorchSharp (FFT, conjugate gradients): eager only.
+    let private refuseDiagnostics (system: ResolvedSystem) =
+        for d in system.Diagnostics |> Array.truncate 1 do
+            raise (
+                KernelRefusal.cannotCompile
+                    $"the diagnostic field '{d.Field}' (elliptic solve {Print.ellipticEquation Notation.Unicode d})"
+                    "Diagnostic fields run on the eager back end (Backend.Eager; Backend.Auto picks it for this model)."
+            )
+
+    /// Lowers `model`; raises `ModelException` naming the field and the construct the kernel path lacks
+    /// (diagnostic fields, whose elliptic solves run eager; operators of non-field expressions, closures,
+    /// forcings and spatial parameters on the fast ring of a two-scale lattice, closures, forcings or spatial
+    /// parameters in boundary values). Closure calls become `KInput` sites, evaluated by TorchSharp (inside a
+    /// diffusion coefficient, one per face direction); spatial parameters inside a diffusion coefficient are
+    /// read from padded copies (`ParamCopies`).
+    let lower (system: ResolvedSystem) : KernelPlan =
+        refuseDiagnostics system
+        let lowering = ExprLowering system
+
+        let rhs =
+            system.Fields
+            |> Array.mapi (fun i f -> lowering.Lower(f, "the equation", system.IsFast[i], system.Equations[i]))
+
+        planOf system lowering rhs [||]
+
+    /// Lowers `model` for an IMEX scheme with the split `split` (per field, its stiff and explicit signed terms,
+    /// `ImexSplit.split`): the plan of the explicit parts, and the plan of the stiff parts (0 for a field without
+    /// one) on the same arrays (same ghost width), without closures or forcings. Raises like `lower`, and when a
+    /// stiff part reads a closure or a forcing.
+    let lowerSplit (system: ResolvedSystem) (split: ((float * Expr) list * (float * Expr) list)[]) =
+        refuseDiagnostics system
+        let lowering = ExprLowering system
+
+        let explicitRhs =
+            system.Fields
+            |> Array.mapi (fun i f ->
+                let equation =
+                    match split[i] with
+                    | [], _ -> system.Equations[i]
+                    | _, rest -> ImexSplit.sum rest
+
+                lowering.Lower(f, "the equation", system.IsFast[i], equation))
+
+        let stiffRhs =
+            system.Fields
+            |> Array.mapi (fun i f ->
+                let stiff = ImexSplit.sum (fst split[i])
+                let k = lowering.Lower(f, "the implicit diffusion", system.IsFast[i], stiff)
+
+                if not (KExpr.inputs k).IsEmpty || not (KExpr.data k).IsEmpty then
+                    raise (
+                        KernelRefusal.cannotCompile
+                            $"the implicit diffusion of '{f}' ({Print.expr Notation.Unicode stiff}), whose coefficient reads a closure or a forcing"
+                            "Use the eager back end (Backend.Eager; Backend.Auto picks it), or compile without ImplicitDiffusion."
+                    )
+
+                k)
+
+        let plan = planOf system lowering explicitRhs stiffRhs
+
+        plan,
+        {
+            plan with
+                Rhs = stiffRhs
+                Sites = [||]
+                Forcings = [||]
+                FaceForcings = [||]
         }

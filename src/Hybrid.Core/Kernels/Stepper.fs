@@ -7,6 +7,40 @@ open Hybrid
 open Hybrid.Numerics
 open Hybrid.TensorArithmetic
 
+/// One time step of generated kernels and its discrete adjoint, on states in the padded layout (one [B·PaddedCells]
+/// array per field): what `TapedRollout` and the rollout's autograd function need of an explicit (`Stepper`) or an
+/// IMEX (`ImexStepper`) step.
+type internal IStepper =
+    /// The lowered model (its explicit part for an IMEX step).
+    abstract Plan: KernelPlan
+    /// Trajectories per call.
+    abstract Batch: int
+    /// Ghost maps, one per field.
+    abstract Maps: GhostMap[]
+    /// A zeroed state in the padded layout.
+    abstract NewState: unit -> float[][]
+    /// `next` = one step of size dt from `u` at time t with parameter values θ.
+    abstract Step: u: float[][] * theta: float[] * t: float * dt: float * next: float[][] -> unit
+
+    /// Given λ′ = ∂L/∂(next) (ghost entries zero), writes ∂L/∂u into `lambda` (ghost entries zero) and adds ∂L/∂θ
+    /// into `thetaAdjoint`.
+    abstract StepAdjoint:
+        u: float[][] *
+        theta: float[] *
+        t: float *
+        dt: float *
+        lambdaNext: float[][] *
+        lambda: float[][] *
+        thetaAdjoint: float[] ->
+            unit
+
+    /// Raises when a field holds NaN or ±∞, or passes `Rollout.maxMagnitude`, after `step` (time t).
+    abstract CheckFinite: u: float[][] * step: int * t: float -> unit
+    /// Accumulated gradients of every closure network's weights, per network.
+    abstract ClosureGradients: torch.Tensor[][]
+    /// Zeroes `ClosureGradients`.
+    abstract ResetClosureGradients: unit -> unit
+
 /// One explicit Runge–Kutta step of a generated kernel and its discrete adjoint. States, slopes and adjoints all
 /// live in the padded layout (one [B·PaddedCells] array per field), so stage updates are contiguous loops
 /// and only the ghost entries are refilled before each kernel call; ghost entries of states are otherwise
@@ -284,6 +318,43 @@ type internal Stepper
 
             kernel.Invoke(u, theta, t, argLambda, stateAdjoint, thetaAdjoint, batch, copies, copyAdjoint, data)
 
+    /// Adds the vector–Jacobian product of the right-hand side at `u` (ghosts filled; time t) with ∂L/∂F =
+    /// `outputAdjoint` into `stateAdjoint` (ghost entries folded back, left zero) and `thetaAdjoint`, closures and
+    /// moving ghosts included.
+    let rhsAdjoint
+        (u: float[][])
+        (theta: float[])
+        (t: float)
+        (outputAdjoint: float[][])
+        (stateAdjoint: float[][])
+        (thetaAdjoint: float[])
+        =
+        evalForcings t
+        evalClosures u theta t
+
+        for a in inputAdjoint do
+            Array.Clear a
+
+        if threaded then
+            adjointPass.Run(
+                KernelThreads.pool (),
+                u,
+                theta,
+                t,
+                outputAdjoint,
+                stateAdjoint,
+                thetaAdjoint,
+                inputs,
+                inputAdjoint,
+                data
+            )
+        else
+            adjoint.Invoke(u, theta, t, outputAdjoint, stateAdjoint, thetaAdjoint, batch, inputs, inputAdjoint, data)
+
+        closureAdjoint u theta t stateAdjoint thetaAdjoint
+        foldCopies theta thetaAdjoint
+        Ghosts.fold maps batch theta plan.ParamOffsets t stateAdjoint thetaAdjoint
+
     /// s[i] = u + Δt Σⱼ A[i][j] k[j], ghosts filled (at the stage's time t).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let stageInput (u: float[][]) (theta: float[]) (t: float) (dt: float) (i: int) =
@@ -324,6 +395,20 @@ type internal Stepper
         evalForcings t
         evalClosures u theta t
         rhs u theta t output
+
+    /// Adds λᵀ∂F/∂u at `u` (ghosts filled; time t) for λ = `outputAdjoint` into `stateAdjoint` (ghost entries
+    /// left zero) and λᵀ∂F/∂θ into `thetaAdjoint`, through closures and moving ghosts.
+    member _.RhsAdjoint
+        (
+            u: float[][],
+            theta: float[],
+            t: float,
+            outputAdjoint: float[][],
+            stateAdjoint: float[][],
+            thetaAdjoint: float[]
+        ) =
+        fillCopies theta
+        rhsAdjoint u theta t outputAdjoint stateAdjoint thetaAdjoint
 
     /// The networks of the closures (name, module), each once, in the order of `ClosureGradients`.
     member _.Networks = networks
@@ -394,43 +479,7 @@ type internal Stepper
             combination.Set(stageAdjoint[i], null)
             run combination.Parts combination
 
-            let ti = t + tableau.C[i] * dt
-            evalForcings ti
-            evalClosures s[i] theta ti
-
-            for a in inputAdjoint do
-                Array.Clear a
-
-            if threaded then
-                adjointPass.Run(
-                    KernelThreads.pool (),
-                    s[i],
-                    theta,
-                    ti,
-                    kAdjoint,
-                    stageAdjoint[i],
-                    thetaAdjoint,
-                    inputs,
-                    inputAdjoint,
-                    data
-                )
-            else
-                adjoint.Invoke(
-                    s[i],
-                    theta,
-                    ti,
-                    kAdjoint,
-                    stageAdjoint[i],
-                    thetaAdjoint,
-                    batch,
-                    inputs,
-                    inputAdjoint,
-                    data
-                )
-
-            closureAdjoint s[i] theta ti stageAdjoint[i] thetaAdjoint
-            foldCopies theta thetaAdjoint
-            Ghosts.fold maps batch theta plan.ParamOffsets ti stageAdjoint[i] thetaAdjoint
+            rhsAdjoint s[i] theta (t + tableau.C[i] * dt) kAdjoint stageAdjoint[i] thetaAdjoint
 
         combination.Set(lambda, lambdaNext)
 
@@ -462,3 +511,17 @@ type internal Stepper
 
             if largest > Rollout.maxMagnitude then
                 raise (Rollout.blowUp plan.Fields[f] largest step t)
+
+    interface IStepper with
+        member s.Plan = s.Plan
+        member s.Batch = s.Batch
+        member s.Maps = s.Maps
+        member s.NewState() = s.NewState()
+        member s.Step(u, theta, t, dt, next) = s.Step(u, theta, t, dt, next)
+
+        member s.StepAdjoint(u, theta, t, dt, lambdaNext, lambda, thetaAdjoint) =
+            s.StepAdjoint(u, theta, t, dt, lambdaNext, lambda, thetaAdjoint)
+
+        member s.CheckFinite(u, step, t) = s.CheckFinite(u, step, t)
+        member s.ClosureGradients = s.ClosureGradients
+        member s.ResetClosureGradients() = s.ResetClosureGradients()

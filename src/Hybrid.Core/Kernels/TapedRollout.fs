@@ -26,7 +26,7 @@ type internal RolloutTape = {
     Checkpoints: Dictionary<int, float[][]>
 }
 
-/// Forward and reverse (discrete adjoint) rollouts of a `Stepper`, with segment checkpointing.
+/// Forward and reverse (discrete adjoint) rollouts of an `IStepper` (explicit or IMEX steps), with segment checkpointing.
 [<RequireQualifiedAccess>]
 module internal TapedRollout =
 
@@ -34,7 +34,7 @@ module internal TapedRollout =
 
     /// Runs `spec.Steps` steps from `u0`, saving every `SaveEvery` steps and checkpointing every `Segment`.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let forward (stepper: Stepper) (u0: float[][]) (theta: float[]) (spec: RolloutSpec) : RolloutTape =
+    let forward (stepper: IStepper) (u0: float[][]) (theta: float[]) (spec: RolloutSpec) : RolloutTape =
         let saved = ResizeArray()
         let checkpoints = Dictionary()
         let mutable u = copy u0
@@ -63,7 +63,7 @@ module internal TapedRollout =
     /// recomputed from its checkpoint, then swept backwards.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let backward
-        (stepper: Stepper)
+        (stepper: IStepper)
         (tape: RolloutTape)
         (theta: float[])
         (spec: RolloutSpec)

@@ -35,6 +35,11 @@ module internal ImplicitSolve =
     /// The largest number of unknowns per field for which the dense matrix is assembled.
     let maxDense = 4096
 
+    /// The relative residual (2-norm) at which conjugate gradients stop in the fixed-step IMEX schemes' solves in
+    /// float64, on both back ends: tight, so that their results agree with the exact solve, and with each other, to
+    /// round-off (1e-5 in float32).
+    let fixedStepTolerance = 1e-13
+
     /// Assembles the matrix of an affine operator L(u) = A u + b on fields of shape [·; spatial…] by applying it to
     /// the identity (rows of the result are A eᵢ, i.e. the result is Aᵀ) and to zero. Returns (Aᵀ [N; N], b [1; N]).
     let assemble

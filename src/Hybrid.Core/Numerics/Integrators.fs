@@ -46,19 +46,21 @@ module Integrators =
         | Scheme.KenCarp4 -> KenCarp4Tableau.explicitRealStability
         | Scheme.Rodas4 -> infinity
 
+    /// The explicit scheme an IMEX scheme integrates its explicit part with (IMEX Euler: Euler; IMEX Crank–Nicolson:
+    /// Heun; the steps without a stiff part); other schemes unchanged.
+    let internal explicitPart (s: Scheme) : Scheme =
+        match s with
+        | Scheme.ImexEuler -> Scheme.Euler
+        | Scheme.ImexCrankNicolson -> Scheme.Heun
+        | other -> other
+
     /// The coefficients c₀…cₛ of the stability polynomial R(z) = Σₖ cₖ zᵏ of the scheme's explicit part
     /// (cₖ = bᵀA^(k−1)𝟙 from its tableau; IMEX Euler's explicit part is Euler's, IMEX Crank–Nicolson's Heun's,
     /// Dopri5's that of its 5th-order solution):
     /// a step multiplies a mode of du/dt = λu by R(λΔt). RK4: 1, 1, 1/2, 1/6, 1/24.
     let stabilityPolynomial (s: Scheme) : float[] =
-        let explicitPart =
-            match s with
-            | Scheme.ImexEuler -> Scheme.Euler
-            | Scheme.ImexCrankNicolson -> Scheme.Heun
-            | other -> other
-
         let t =
-            match explicitPart with
+            match explicitPart s with
             | Scheme.Dopri5
             | Scheme.Auto -> Tableau.dormandPrince
             | Scheme.KenCarp4 -> {
@@ -175,7 +177,7 @@ module Integrators =
     /// whose tensors should own them): up to `ImplicitSolve.maxDense` unknowns per field by a dense inverse per
     /// distinct step size in `stepSizes` (`torch.linalg.inv`: exact, differentiable by libtorch's autograd, one matrix
     /// product per step afterwards); on larger grids by the banded solve (1-D) or conjugate gradients (2-D, relative
-    /// residual 1e-10 in float64, 1e-5 in float32), differentiated by their adjoint solves.
+    /// residual `ImplicitSolve.fixedStepTolerance` in float64, 1e-5 in float32), differentiated by their adjoint solves.
     let stepper (scheme: Scheme) (dyn: Dynamics) (theta: torch.Tensor[]) (stepSizes: float seq) (like: torch.Tensor[]) =
         if scheme = Scheme.KenCarp4 then
             raise (
@@ -201,7 +203,7 @@ module Integrators =
                     |> Option.map (fun l ->
                         let tolerance =
                             if like[i].dtype = torch.ScalarType.Float64 then
-                                1e-10
+                                ImplicitSolve.fixedStepTolerance
                             else
                                 1e-5
 

@@ -131,7 +131,7 @@ let tests =
                     Scheme = Scheme.ImexEuler
             }
 
-            Expect.stringContains (snd (auto.BackendFor imex)) "IMEX" "IMEX schemes are eager"
+            Expect.equal (auto.BackendFor imex) (Backend.Kernels, "") "fixed-step IMEX schemes run on the kernels"
 
             let e =
                 Expect.throwsC (fun () -> kernels.Simulate(kernels.Initial 1, offGrid) |> ignore) id

@@ -1,0 +1,305 @@
+namespace Hybrid.Kernels
+
+open System.Runtime.CompilerServices
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+
+/// The stiff part of an IMEX split on the generated kernels: its plan (G(u) = L u + b per field, 0 where a field
+/// has none; the explicit plan's arrays and ghosts), which fields have one, and its kernels (shared by every batch
+/// size).
+type internal StiffPart = {
+    /// The plan of the stiff parts (`Lowering.lowerSplit`).
+    Plan: KernelPlan
+    /// Per field: whether it has a stiff part.
+    Stiff: bool[]
+    /// G on padded states (ghosts filled).
+    Forward: ForwardKernel
+    /// The vector–Jacobian product of G.
+    Adjoint: AdjointKernel
+}
+
+/// Building a `StiffPart` and probing its stencils.
+[<RequireQualifiedAccess>]
+module internal StiffPart =
+
+    /// The stiff part of `stiffPlan` (fields with one: `stiff`), its kernels generated now.
+    let create (stiffPlan: KernelPlan) (stiff: bool[]) : StiffPart = {
+        Plan = stiffPlan
+        Stiff = stiff
+        Forward = Codegen.forward stiffPlan
+        Adjoint = Codegen.adjoint stiffPlan
+    }
+
+    /// The cells of a 1-D or 2-D plan per axis.
+    let private shape (plan: KernelPlan) =
+        if plan.Grid.Dims >= 2 then
+            [| plan.Nx; plan.Ny |]
+        else
+            [| plan.Nx |]
+
+    /// Each stiff field's stencil at parameter values θ (`ImplicitStencil.probe`), G evaluated on the probes through
+    /// the ghost maps `maps`.
+    let stencils (part: StiffPart) (maps: GhostMap[]) (theta: float[]) =
+        let plan = part.Plan
+
+        let apply (batch: int) (values: float[][]) =
+            let padded =
+                Array.init plan.Fields.Length (fun f -> Array.zeroCreate<float> (batch * KernelPlan.padded plan f))
+
+            let output =
+                Array.init plan.Fields.Length (fun f -> Array.zeroCreate<float> (batch * KernelPlan.padded plan f))
+
+            Ghosts.scatter maps batch values padded
+            // Walls of stiff parts are constant in time: any t fills them.
+            Ghosts.update maps theta plan.ParamOffsets 0.0
+            Ghosts.fill maps batch padded
+            part.Forward.Invoke(padded, theta, 0.0, output, batch, [||], [||])
+            Ghosts.gather maps batch output
+
+        ImplicitStencil.probe (shape plan) plan.Fields part.Stiff apply
+
+    /// Why the kernels cannot solve the stiff parts at parameter values θ (None when they can).
+    let refusal (part: StiffPart) (theta: float[]) : string option =
+        let maps = Array.init part.Plan.Fields.Length (Ghosts.map part.Plan)
+
+        stencils part maps theta
+        |> Array.tryPick (fun s ->
+            match s |> Option.map (Result.bind (fun st -> ImplicitStencil.solver st 1.0)) with
+            | Some(Error why) -> Some why
+            | _ -> None)
+
+/// One fixed IMEX step of generated kernels and its discrete adjoint, on du/dt = F(t, u) + G(u) with G(u) = L u + b
+/// the stiff part (`ImexSplit`: linear diffusion of a field itself under constant walls), as
+/// `Integrators.stepper` steps on the eager back end, with c = h (ImexEuler) or h/2 (ImexCrankNicolson):
+/// - ImexEuler: x − hG(x) = u + hF(t, u);
+/// - ImexCrankNicolson (the trapezoid on G, Heun on F): p − cG(p) = u + cG(u) + hF(t, u), then
+///   x − cG(x) = u + cG(u) + c(F(t, u) + F(t + h, p)).
+/// F is the explicit plan's kernel (closures and forcings as in `Stepper`), G the stiff plan's; each implicit
+/// equation is the solve (I − cL) x = right-hand side + cb of `ImplicitSolver`, per trajectory. A field without a
+/// stiff part has G = 0 and no solve (ImexEuler's steps are then Euler's, ImexCrankNicolson's Heun's).
+///
+/// Adjoint: an implicit equation x − cG(x, θ) = r gives r̄ = (I − cL)⁻ᵀx̄ and θ̄ += c r̄ᵀ∂G/∂θ at x (G's generated
+/// adjoint, through the diffusion coefficient and the walls); the explicit parts by F's generated adjoint, which
+/// also accumulates the closures' weight gradients. The stencils are probed and the solves factored for the
+/// parameter values and step size of the latest call, again when either changes.
+type internal ImexStepper
+    (
+        plan: KernelPlan,
+        stiffPart: StiffPart,
+        scheme: Scheme,
+        batch: int,
+        modules: torch.nn.Module<torch.Tensor, torch.Tensor>[],
+        forcings: (float -> torch.Tensor)[]
+    ) =
+    let explicitPart =
+        Stepper(plan, Tableau.ofScheme Scheme.Euler, batch, modules, forcings)
+
+    let fields = plan.Fields.Length
+    let maps = explicitPart.Maps
+
+    /// c = γh: h for ImexEuler, h/2 for ImexCrankNicolson.
+    let gamma =
+        match scheme with
+        | Scheme.ImexEuler -> 1.0
+        | Scheme.ImexCrankNicolson -> 0.5
+        | other -> invalidArg "scheme" $"{other} is not a fixed-step IMEX scheme."
+
+    let newState () = explicitPart.NewState()
+
+    let k1, k2, gu, stage, start =
+        newState (), newState (), newState (), newState (), newState ()
+
+    let solved, mu, stageAdjoint, cotangent, scratch =
+        newState (), newState (), newState (), newState (), newState ()
+
+    let work = Array.zeroCreate<float> plan.Cells
+
+    let mutable preparedTheta: float[] = null
+    let mutable preparedStep = nan
+    let mutable solvers: ImplicitSolver option[] = [||]
+    let mutable affine: float[][] = [||]
+
+    /// Probes the stencils and factors the solves for θ and step h, unless done for the same θ array and h.
+    let prepare (theta: float[]) (h: float) =
+        if not (obj.ReferenceEquals(theta, preparedTheta)) || h <> preparedStep then
+            let stencils = StiffPart.stencils stiffPart maps theta
+
+            let fail why =
+                raise (
+                    ModelException(
+                        $"Model '{plan.Model.Name}' cannot run {scheme} on the generated kernels: {why}. Compile with Backend.Auto (kernels where they apply) or Backend.Eager."
+                    )
+                )
+
+            solvers <-
+                stencils
+                |> Array.map (
+                    Option.map (fun s ->
+                        match s |> Result.bind (fun st -> ImplicitStencil.solver st (gamma * h)) with
+                        | Ok solver -> solver
+                        | Error why -> fail why)
+                )
+
+            affine <-
+                stencils
+                |> Array.map (fun s ->
+                    match s with
+                    | Some(Ok st) -> st.Affine
+                    | _ -> [||])
+
+            preparedTheta <- theta
+            preparedStep <- h
+
+    /// Solves the implicit equations in place on the stiff fields of `x` (interior), per trajectory: x ← (I − cL)⁻¹
+    /// (x + c·b) with c·b scaled by `affineScale`, or x ← (I − cL)⁻ᵀ x when `transposed`.
+    let solve (x: float[][]) (transposed: bool) (affineScale: float) =
+        for f in 0 .. fields - 1 do
+            match solvers[f] with
+            | None -> ()
+            | Some solver ->
+                let interior = maps[f].Interior
+                let b = affine[f]
+                let values = x[f]
+
+                for trajectory in 0 .. batch - 1 do
+                    let offset = trajectory * maps[f].Padded
+
+                    for i in 0 .. interior.Length - 1 do
+                        work[i] <- values[offset + interior[i]] + affineScale * b[i]
+
+                    if transposed then
+                        solver.SolveTransposed work
+                    else
+                        solver.Solve work
+
+                    for i in 0 .. interior.Length - 1 do
+                        values[offset + interior[i]] <- work[i]
+
+    /// G(u) into `output` (u's ghosts filled).
+    let stiffRhs (u: float[][]) (theta: float[]) (output: float[][]) =
+        stiffPart.Forward.Invoke(u, theta, 0.0, output, batch, [||], [||])
+
+    /// θ̄ += ḡᵀ∂G/∂θ at u (ghosts filled) for ḡ = `g`, and ∂/∂u into `stateAdjoint` when given.
+    let stiffAdjoint
+        (u: float[][])
+        (theta: float[])
+        (g: float[][])
+        (thetaAdjoint: float[])
+        (stateAdjoint: float[][] option)
+        =
+        for a in scratch do
+            System.Array.Clear a
+
+        stiffPart.Adjoint.Invoke(u, theta, 0.0, g, scratch, thetaAdjoint, batch, [||], [||], [||])
+        Ghosts.fold maps batch theta plan.ParamOffsets 0.0 scratch thetaAdjoint
+
+        match stateAdjoint with
+        | Some target ->
+            for f in 0 .. fields - 1 do
+                Blas.Axpy(1.0, scratch[f], target[f])
+        | None -> ()
+
+    /// target ← x per field.
+    let copy (target: float[][]) (x: float[][]) =
+        for f in 0 .. fields - 1 do
+            Array.blit x[f] 0 target[f] 0 target[f].Length
+
+    /// target ← a·x per field.
+    let scale (target: float[][]) (a: float) (x: float[][]) =
+        for f in 0 .. fields - 1 do
+            Blas.Scale(a, x[f], target[f])
+
+    /// target ← a·x + b·y per field.
+    let combine (target: float[][]) (a: float) (x: float[][]) (b: float) (y: float[][]) =
+        for f in 0 .. fields - 1 do
+            Blas.Scale(a, x[f], target[f])
+            Blas.Axpy(b, y[f], target[f])
+
+    /// The step (t, h) from u into `next`; for ImexCrankNicolson also leaves the solved predictor in `stage`
+    /// (ghosts filled for t + h) and u + cG(u) in `start`.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let step (u: float[][]) (theta: float[]) (t: float) (h: float) (next: float[][]) =
+        prepare theta h
+        explicitPart.FillGhosts(u, theta, t)
+        explicitPart.Rhs(u, theta, t, k1)
+
+        if gamma = 1.0 then
+            combine next 1.0 u h k1
+            solve next false h
+        else
+            let c = gamma * h
+            stiffRhs u theta gu
+            combine start 1.0 u c gu
+            combine stage 1.0 start h k1
+            solve stage false c
+            explicitPart.FillGhosts(stage, theta, t + h)
+            explicitPart.Rhs(stage, theta, t + h, k2)
+            combine next 1.0 start c k1
+
+            for f in 0 .. fields - 1 do
+                Blas.Axpy(c, k2[f], next[f])
+
+            solve next false c
+
+    /// The lowered model's explicit part.
+    member _.Plan = plan
+
+    /// Trajectories per call.
+    member _.Batch = batch
+
+    /// The solve method per field with a stiff part for θ and step h ("banded" or "conjugate gradients").
+    member _.Methods(theta: float[], h: float) : string option[] =
+        prepare theta h
+        solvers |> Array.map (Option.map _.Method)
+
+    interface IStepper with
+        member _.Plan = plan
+        member _.Batch = batch
+        member _.Maps = maps
+        member _.NewState() = newState ()
+        member _.Step(u, theta, t, dt, next) = step u theta t dt next
+
+        [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+        member _.StepAdjoint(u, theta, t, dt, lambdaNext, lambda, thetaAdjoint) =
+            step u theta t dt solved
+
+            if gamma = 1.0 then
+                // μ = (I − hL)⁻ᵀλ′; θ̄ += h μᵀ∂G/∂θ at x; ū = μ + (∂F/∂u)ᵀ(hμ).
+                copy lambda lambdaNext
+                solve lambda true 0.0
+                explicitPart.FillGhosts(solved, theta, t + dt)
+                scale cotangent dt lambda
+                stiffAdjoint solved theta cotangent thetaAdjoint None
+                explicitPart.FillGhosts(u, theta, t)
+                explicitPart.RhsAdjoint(u, theta, t, cotangent, lambda, thetaAdjoint)
+            else
+                let c = gamma * dt
+                // μ₂ = (I − cL)⁻ᵀλ′; θ̄ += c μ₂ᵀ∂G/∂θ at x.
+                copy mu lambdaNext
+                solve mu true 0.0
+                explicitPart.FillGhosts(solved, theta, t + dt)
+                scale cotangent c mu
+                stiffAdjoint solved theta cotangent thetaAdjoint None
+                // p̄ = (∂F/∂p)ᵀ(cμ₂) at the predictor p; μ₁ = (I − cL)⁻ᵀp̄; θ̄ += c μ₁ᵀ∂G/∂θ at p.
+                for a in stageAdjoint do
+                    System.Array.Clear a
+
+                explicitPart.FillGhosts(stage, theta, t + dt)
+                explicitPart.RhsAdjoint(stage, theta, t + dt, cotangent, stageAdjoint, thetaAdjoint)
+                solve stageAdjoint true 0.0
+                scale cotangent c stageAdjoint
+                stiffAdjoint stage theta cotangent thetaAdjoint None
+                // ū = μ₁ + μ₂ + (∂G/∂u)ᵀ c(μ₁ + μ₂) + (∂F/∂u)ᵀ(cμ₂ + hμ₁).
+                combine lambda 1.0 mu 1.0 stageAdjoint
+                explicitPart.FillGhosts(u, theta, t)
+                scale cotangent c lambda
+                stiffAdjoint u theta cotangent thetaAdjoint (Some lambda)
+                combine cotangent c mu dt stageAdjoint
+                explicitPart.RhsAdjoint(u, theta, t, cotangent, lambda, thetaAdjoint)
+
+        member _.CheckFinite(u, stepNumber, t) =
+            explicitPart.CheckFinite(u, stepNumber, t)
+
+        member _.ClosureGradients = explicitPart.ClosureGradients
+        member _.ResetClosureGradients() = explicitPart.ResetClosureGradients()

@@ -1,0 +1,364 @@
+/// The fixed-step IMEX schemes (ImexEuler, ImexCrankNicolson) on the generated kernels: saved states and gradients
+/// against the eager compiled simulator (dense implicit solves) to 1e-10 in float64 on every boundary kind in 1-D
+/// and 2-D, with a closure in the explicit part and at steps far above the explicit limit; their orders in time
+/// against the exact solution of a semi-discrete heat equation; finite differences; Backend.Auto's choice.
+module Hybrid.Tests.Kernels.ImexKernelTests
+
+open Expecto
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+open Hybrid.Compiler
+open Hybrid.TensorArithmetic
+
+let private f64 = torch.ScalarType.Float64
+let private u = Sym "u"
+let private x = Sym "x"
+let private y = Sym "y"
+
+/// `Compiler.compile` with implicit diffusion on back end `backend` (seed 3, so closures start alike).
+let private compile (backend: Backend) (m: Model) =
+    Compiler.compile
+        {
+            Compiler.defaults with
+                Backend = backend
+                ImplicitDiffusion = true
+                Seed = 3
+        }
+        m
+
+/// Fisher–KPP ∂u/∂t = diffusion + r u (1 − u) with D positive and r, from a bump; `walls` sets the boundaries.
+let private fisher (name: string) (domain: Domain) (diffusion: Expr) (walls: Model -> Model) =
+    let bump =
+        match domain with
+        | Domain.Rectangle _ ->
+            0.3
+            + 0.5 * Apply(Fn.Exp, -20.0 * ((x - 0.4) * (x - 0.4) + (y - 0.6) * (y - 0.6)))
+        | _ -> 0.3 + 0.5 * Apply(Fn.Exp, -40.0 * (x - 0.4) * (x - 0.4))
+
+    Model.empty name
+    |> Model.withDomain domain
+    |> Model.addField (Model.field "u")
+    |> Model.addParam {
+        Model.param "D" 0.05 with
+            Constraint = Constraint.Positive
+    }
+    |> Model.addParam (Model.param "r" 1.0)
+    |> Model.addEquation "u" (diffusion + Sym "r" * u * (1.0 - u))
+    |> walls
+    |> Model.setInitial "u" (InitialCondition.Expr bump)
+
+let private line n = Domain.Interval(0.0, 1.0, n)
+
+let private plane nx ny =
+    Domain.Rectangle(0.0, 1.0, 0.0, 1.0, nx, ny)
+
+let private all (bc: BoundaryCondition) = Model.setBoundaryAll "u" bc
+
+/// Walls that read the parameter a = 0.2.
+let private withWall (walls: Model -> Model) =
+    Model.addParam (Model.param "a" 0.2) >> walls
+
+/// The models of the agreement tests: every boundary kind in 1-D and 2-D; the stiff coefficient holds D (and x:
+/// a symmetric flux form, and c(x)Δu whose banded solve is not symmetric); walls with the parameter a.
+let private models: (string * Model) list = [
+    "1-D periodic, D Δu", fisher "p1" (line 24) (Sym "D" * Laplacian u) (all BoundaryCondition.Periodic)
+    "1-D Dirichlet a and 0.6, ∇·(D(1 + x)∇u)",
+    fisher
+        "d1"
+        (line 20)
+        (Divergence(Sym "D" * (1.0 + x) * Grad u))
+        (withWall (
+            Model.setBoundary "u" Side.Left (BoundaryCondition.Dirichlet(Sym "a"))
+            >> Model.setBoundary "u" Side.Right (BoundaryCondition.Dirichlet(Num 0.6))
+        ))
+    "1-D Neumann a and no flux, D(1 + x/2) Δu (not symmetric)",
+    fisher
+        "n1"
+        (line 22)
+        (Sym "D" * (1.0 + 0.5 * x) * Laplacian u)
+        (withWall (
+            Model.setBoundary "u" Side.Left (BoundaryCondition.Neumann(Sym "a"))
+            >> Model.setBoundary "u" Side.Right BoundaryCondition.NoFlux
+        ))
+    "2-D periodic, D Δu", fisher "p2" (plane 10 8) (Sym "D" * Laplacian u) (all BoundaryCondition.Periodic)
+    "2-D Dirichlet a, ∇·(D(1 + xy)∇u)",
+    fisher
+        "d2"
+        (plane 9 11)
+        (Divergence(Sym "D" * (1.0 + x * y) * Grad u))
+        (withWall (all (BoundaryCondition.Dirichlet(Sym "a"))))
+]
+
+/// Two fields, one with a stiff part: u diffuses implicitly under no-flux walls, v's nonlinear diffusion
+/// ∇·(v∇v) stays explicit (its coefficient reads a field) under a Dirichlet wall; they react.
+let private twoFields =
+    let v = Sym "v"
+
+    Model.empty "two"
+    |> Model.withDomain (line 20)
+    |> Model.addField (Model.field "u")
+    |> Model.addField (Model.field "v")
+    |> Model.addParam {
+        Model.param "D" 0.05 with
+            Constraint = Constraint.Positive
+    }
+    |> Model.addParam (Model.param "k" 0.5)
+    |> Model.addEquation "u" (Sym "D" * Laplacian u - Sym "k" * u * v)
+    |> Model.addEquation "v" (0.02 * Divergence(v * Grad v) + Sym "k" * u * v - 0.1 * v)
+    |> Model.setBoundaryAll "u" BoundaryCondition.NoFlux
+    |> Model.setBoundaryAll "v" (BoundaryCondition.Dirichlet(Num 0.1))
+    |> Model.setInitial "u" (InitialCondition.Expr(0.3 + 0.5 * Apply(Fn.Exp, -40.0 * (x - 0.4) * (x - 0.4))))
+    |> Model.setInitial "v" (InitialCondition.Expr(0.2 + 0.1 * Apply(Fn.Sin, System.Math.PI * x)))
+
+/// Rollout options: steps of `dt` to the save times, `scheme`, checkpoints every 3 steps (the adjoint recomputes).
+let private options (scheme: Scheme) (dt: float) (saves: float[]) = {
+    Rollout.defaults with
+        Scheme = scheme
+        Dt = dt
+        SaveTimes = saves
+        Checkpointing = Checkpointing.Segments 3
+}
+
+/// Two trajectories from the model's initial state (the second scaled by 0.8), a leaf that requires grad.
+let private start (sim: Simulator) =
+    use _ = torch.no_grad ()
+    let u0 = sim.Initial 2
+    let shape = Array.append [| 2L |] (Array.create (int (u0[0].dim ()) - 1) 1L)
+    let scale = torch.tensor([| 1.0; 0.8 |], dtype = f64).reshape shape
+    u0 |> Array.map (fun v -> (v * scale).detach().requires_grad_ true)
+
+/// The back end that ran, the saved states, and the gradients of Σ(u² + u³) over them with respect to every
+/// trainable tensor (raw parameters, closure weights) and the initial state.
+let private run (sim: Simulator) (o: RolloutOptions) =
+    for p in sim.Trainable() do
+        p.grad <- null
+
+    let u0 = start sim
+    let traj = sim.Simulate(u0, o)
+
+    let loss =
+        traj.Values
+        |> Array.map (fun v -> (square v).sum () + (v * v * v).sum ())
+        |> Array.reduce (.+)
+
+    loss.backward ()
+
+    let grads =
+        Array.append
+            (sim.Trainable() |> Array.map (fun p -> p.grad.clone ()))
+            (u0 |> Array.map (fun v -> v.grad.clone ()))
+
+    traj.Backend, traj.Values |> Array.map (fun v -> v.detach().clone ()), grads
+
+let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
+    let scale = max 1e-300 (b.abs().max().ToDouble())
+    (a - b).abs().max().ToDouble() / scale
+
+/// Kernels and eager agree on `m` with `scheme`: values and every gradient to 1e-10 relative.
+let private agree (m: Model) (scheme: Scheme) (dt: float) (saves: float[]) =
+    Engine.init ()
+    use _ = torch.NewDisposeScope()
+    let o = options scheme dt saves
+    let kernels, eager = compile Backend.Kernels m, compile Backend.Eager m
+    let ranK, valuesK, gradsK = run kernels o
+    let ranE, valuesE, gradsE = run eager o
+    Expect.equal ranK Backend.Kernels "the kernels ran"
+    Expect.equal ranE Backend.Eager "the eager back end ran"
+
+    for f in 0 .. valuesK.Length - 1 do
+        Expect.isLessThan (maxRelative valuesK[f] valuesE[f]) 1e-10 $"saved states of field {f}"
+
+    Expect.equal gradsK.Length gradsE.Length "same trainable tensors"
+
+    for g in 0 .. gradsK.Length - 1 do
+        Expect.isGreaterThan (gradsE[g].abs().max().ToDouble()) 0.0 $"gradient {g} is not zero"
+        Expect.isLessThan (maxRelative gradsK[g] gradsE[g]) 1e-10 $"gradient {g}"
+
+/// Fisher–KPP with a neural kill term in the explicit part: ∂u/∂t = ∇·(D∇u) + r u (1 − u) − kill(u, x) u.
+let private withClosure = Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ()
+
+/// The heat equation with decay, ∂u/∂t = D Δu − u on a periodic line of n cells, from sin(2πx): its semi-discrete
+/// solution is exp((Dλ − 1)t) sin(2πx) with λ = −4 sin²(πΔx)/Δx² the three-point Laplacian's eigenvalue.
+let private heat (n: int) (d: float) =
+    Model.empty "heat"
+    |> Model.withDomain (line n)
+    |> Model.addField (Model.field "u")
+    |> Model.addParam {
+        Model.param "D" d with
+            Constraint = Constraint.Positive
+    }
+    |> Model.addEquation "u" (Sym "D" * Laplacian u - u)
+    |> Model.setBoundaryAll "u" BoundaryCondition.Periodic
+    |> Model.setInitial "u" (InitialCondition.Expr(Apply(Fn.Sin, 2.0 * System.Math.PI * x)))
+
+/// The least-squares slope of log(error) against log(Δt): the observed order.
+let private slope (dts: float[]) (errors: float[]) =
+    let lx = dts |> Array.map log
+    let ly = errors |> Array.map log
+    let mx, my = Array.average lx, Array.average ly
+
+    Array.map2 (fun a b -> (a - mx) * (b - my)) lx ly
+    |> Array.sum
+    |> fun s -> s / (lx |> Array.sumBy (fun a -> (a - mx) * (a - mx)))
+
+let private order (scheme: Scheme) =
+    let n, d, t = 32, 0.1, 0.4
+    let sim = compile Backend.Kernels (heat n d)
+    let h = 1.0 / float n
+    let lambda = -4.0 * (sin (System.Math.PI * h)) ** 2.0 / (h * h)
+
+    let exact =
+        Array.init n (fun i -> exp ((d * lambda - 1.0) * t) * sin (2.0 * System.Math.PI * (float i + 0.5) * h))
+
+    let dts = [| 0.04; 0.02; 0.01; 0.005 |]
+
+    let errors =
+        dts
+        |> Array.map (fun dt ->
+            use _ = torch.no_grad ()
+            let traj = sim.Simulate(sim.Initial 1, options scheme dt [| t |])
+            Expect.equal traj.Backend Backend.Kernels "the kernels ran"
+            let got = traj.Values[0].reshape(-1L).data<float>().ToArray()
+            Array.map2 (fun a b -> abs (a - b)) got exact |> Array.max)
+
+    slope dts errors
+
+let tests =
+    testList "IMEX kernels" [
+        testList "agree with the eager compiled simulator (values and gradients, 1e-10)" [
+            for scheme in [ Scheme.ImexEuler; Scheme.ImexCrankNicolson ] do
+                for name, m in models do
+                    yield test $"{scheme}, {name}" { agree m scheme 0.01 [| 0.05; 0.1; 0.2 |] }
+
+                yield
+                    test $"{scheme}, two fields, one with a stiff part" {
+                        agree twoFields scheme 0.002 [| 0.02; 0.04 |]
+                    }
+
+                yield test $"{scheme}, a closure in the explicit part" { agree withClosure scheme 0.01 [| 0.05; 0.1 |] }
+
+                // Above ImplicitSolve.maxDense cells the eager back end solves by conjugate gradients too: both stop at
+                // ImplicitSolve.fixedStepTolerance (1e-13), so they agree to round-off.
+                yield
+                    test $"{scheme}, 2-D Dirichlet on 66 × 64 cells (conjugate gradients on both back ends)" {
+                        let m =
+                            fisher
+                                "cg2"
+                                (plane 66 64)
+                                (Sym "D" * Laplacian u)
+                                (withWall (all (BoundaryCondition.Dirichlet(Sym "a"))))
+
+                        agree m scheme 0.01 [| 0.03 |]
+                    }
+
+                yield
+                    test $"{scheme}, Fisher–KPP at 16× the explicit step limit" {
+                        let m = Hybrid.Tests.Compiler.CompilerTests.fisherKpp 64 0.2 1.0
+                        let dt = 0.01
+                        // Euler is stable up to Δx²/(2D); IMEX takes the diffusion implicitly.
+                        Expect.isGreaterThan
+                            dt
+                            (16.0 * (1.0 / 64.0) ** 2.0 / (2.0 * 0.2))
+                            "far above the explicit limit"
+
+                        let explicitRun () =
+                            let sim = compile Backend.Kernels m
+                            sim.Simulate(sim.Initial 1, options Scheme.Euler dt [| 0.1 |]) |> ignore
+
+                        Expect.throwsC explicitRun (fun e ->
+                            Expect.stringContains e.Message "stability limit" "Euler refuses")
+
+                        agree m scheme dt [| 0.1; 0.3 |]
+                    }
+        ]
+
+        testList "orders in time against the semi-discrete heat equation" [
+            test "ImexEuler is first order" {
+                let p = order Scheme.ImexEuler
+                Expect.isTrue (p > 0.9 && p < 1.2) $"observed order {p:F3}"
+            }
+            test "ImexCrankNicolson is second order" {
+                let p = order Scheme.ImexCrankNicolson
+                Expect.isTrue (p > 1.85 && p < 2.2) $"observed order {p:F3}"
+            }
+        ]
+
+        test "the gradients equal central finite differences (ImexCrankNicolson, 1-D Dirichlet)" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+            let m = snd models[1]
+            let sim = compile Backend.Kernels m
+            let o = options Scheme.ImexCrankNicolson 0.02 [| 0.06; 0.1 |]
+            let u0 = start sim
+
+            let loss () =
+                let traj = sim.Simulate(u0, o)
+                traj.Values |> Array.map (fun v -> (v * v * v).sum ()) |> Array.reduce (.+)
+
+            let l = loss ()
+            l.backward ()
+            let raw = sim.Param("D").Raw
+            let wall = sim.Param("a").Raw
+            let eps = 1e-6
+
+            let central (bump: float -> unit) =
+                use _ = torch.no_grad ()
+                bump eps
+                let plus = (loss ()).ToDouble()
+                bump (-2.0 * eps)
+                let minus = (loss ()).ToDouble()
+                bump eps
+                (plus - minus) / (2.0 * eps)
+
+            let shift (t: torch.Tensor) (i: int64) (by: float) =
+                t.view(-1L).index_put_ (t.view(-1L)[i] + by, [| torch.TensorIndex.Single i |])
+                |> ignore
+
+            let check (name: string) (autograd: float) (fd: float) =
+                Expect.isLessThan
+                    (abs (autograd - fd))
+                    (1e-6 * max 1.0 (abs fd))
+                    $"{name}: autograd {autograd}, FD {fd}"
+
+            check "D (raw)" (raw.grad.ToDouble()) (central (fun by -> shift raw 0L by))
+            check "a (raw)" (wall.grad.ToDouble()) (central (fun by -> shift wall 0L by))
+            let start = u0[0]
+            let autograd = start.grad.reshape(-1L).data<float>().ToArray()
+            check "u0[7]" autograd[7] (central (fun by -> shift start 7L by))
+        }
+
+        test
+            "Backend.Auto picks the kernels for ImexEuler and ImexCrankNicolson, and the eager back end where the solve does not fit" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+            let auto = compile Backend.Auto (snd models[3])
+
+            for scheme in [ Scheme.ImexEuler; Scheme.ImexCrankNicolson ] do
+                let o = options scheme 0.01 [| 0.05 |]
+                Expect.equal (auto.BackendFor o) (Backend.Kernels, "") $"{scheme}: Auto picks the kernels"
+                Expect.equal (auto.Simulate(auto.Initial 1, o)).Backend Backend.Kernels "and runs them"
+
+            // c(x)Δu on a 2-D grid is not symmetric: conjugate gradients do not apply.
+            let skew =
+                fisher "s2" (plane 6 5) (Sym "D" * (1.0 + x) * Laplacian u) (all BoundaryCondition.Periodic)
+
+            let o = options Scheme.ImexEuler 0.01 [| 0.05 |]
+            let backend, why = (compile Backend.Auto skew).BackendFor o
+            Expect.equal backend Backend.Eager "Auto goes eager"
+            Expect.stringContains why "not symmetric" "and says why"
+            let kernels = compile Backend.Kernels skew
+
+            let e =
+                Expect.throwsC (fun () -> kernels.Simulate(kernels.Initial 1, o) |> ignore) id
+
+            Expect.stringContains e.Message "∇·(k∇u)" "Kernels refuses and names the fix"
+        }
+
+        test "KenCarp4 stays on the eager back end, and the kernel compiler refuses it by name" {
+            let e =
+                Expect.throwsC (fun () -> Hybrid.Kernels.Kernels.compile Scheme.KenCarp4 (snd models[0]) |> ignore) id
+
+            Expect.stringContains e.Message "KenCarp4" "names the scheme"
+        }
+    ]
