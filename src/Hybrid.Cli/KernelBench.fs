@@ -387,10 +387,10 @@ let run (path: string) (quick: bool) : int =
 
             let one, two, ratio = Bench.compare warmup reps (on 1) (on 2)
             KernelThreads.useThreads (KernelThreads.configured ())
-            let speedup = 1.0 / ratio.Median
+            // `compare`'s ratio is its first side over its second: 1 thread's time over 2 threads'.
+            let speedup = ratio.Median
 
-            say
-                $"| {nn}² | {parts} | {ms 1 one} | {ms 1 two} | {speedup:F2}× ({1.0 / ratio.High:F2}–{1.0 / ratio.Low:F2}) |"
+            say $"| {nn}² | {parts} | {ms 1 one} | {ms 1 two} | {speedup:F2}× ({ratio.Low:F2}–{ratio.High:F2}) |"
 
             nn, speedup
     ]
