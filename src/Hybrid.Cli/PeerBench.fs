@@ -290,7 +290,7 @@ let run (path: string) (quick: bool) : int =
             "PyTorch: not available (python3 -c \"import torch\" fails; on Debian: apt-get install python3-torch, which `./build.sh Bench` does), so the peer columns are empty"
 
     say
-        $"Machine: {Bench.machine ()}; libtorch {libtorchVersion ()}; {peerNote}. Date: {date}. Measured on a shared, loaded machine unless said otherwise."
+        $"Machine: {Bench.machine ()}; libtorch {libtorchVersion ()} ({threads} intra-op threads); {peerNote}; Hybrid's kernels on {Hybrid.Kernels.KernelThreads.configured ()} thread(s) ($HYBRID_THREADS). Date: {date}. Measured on a shared, loaded machine unless said otherwise."
 
     say ""
 
