@@ -147,16 +147,16 @@ let private lorenz (k: int) =
     |> Model.addParam (Model.param "F" 8.0)
     |> Model.addEquation "X" ((shift 1 - shift -2) * shift -1 - Sym "X" + Sym "F")
 
-let private planOf (m: Model) =
+let internal planOf (m: Model) =
     Lowering.lower (Hybrid.Compiler.ResolvedSystem.ofModel m)
 
-let private uniform (rng: Random) (n: int) (lo: float) (hi: float) =
+let internal uniform (rng: Random) (n: int) (lo: float) (hi: float) =
     Array.init n (fun _ -> lo + (hi - lo) * rng.NextDouble())
 
-let private copies (arrays: float[][]) = arrays |> Array.map Array.copy
+let internal copies (arrays: float[][]) = arrays |> Array.map Array.copy
 
 /// max |a − b| over max(1, max |b|).
-let private relative (a: float[]) (b: float[]) =
+let internal relative (a: float[]) (b: float[]) =
     let scale = b |> Array.fold (fun m v -> max m (abs v)) 1.0
     (Array.fold2 (fun m p q -> max m (abs (p - q))) 0.0 a b) / scale
 

@@ -11,18 +11,8 @@ open Expecto
 open Hybrid
 open Hybrid.Kernels
 
-let private planOf (m: Model) =
-    Lowering.lower (Hybrid.Compiler.ResolvedSystem.ofModel m)
-
-let private uniform (rng: Random) (n: int) (lo: float) (hi: float) =
-    Array.init n (fun _ -> lo + (hi - lo) * rng.NextDouble())
-
-let private copies (arrays: float[][]) = arrays |> Array.map Array.copy
-
-/// max |a − b| over max(1, max |b|).
-let private relative (a: float[]) (b: float[]) =
-    let scale = b |> Array.fold (fun m v -> max m (abs v)) 1.0
-    (Array.fold2 (fun m p q -> max m (abs (p - q))) 0.0 a b) / scale
+let private planOf, uniform, copies, relative =
+    SimdKernelTests.planOf, SimdKernelTests.uniform, SimdKernelTests.copies, SimdKernelTests.relative
 
 /// A pass that counts how often each part ran (and on how many distinct threads), optionally failing at one part.
 type private Counting(parts: int, failAt: int) =
