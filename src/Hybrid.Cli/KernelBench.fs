@@ -395,6 +395,65 @@ let run (path: string) (quick: bool) : int =
             nn, speedup
     ]
 
+    // Where the time goes at 256²: one stepper's forward step, adjoint step and finite check on 1 and 2 threads.
+    say ""
+
+    say $"Phases at 256² (one stepper, 20 calls of each, {reps} interleaved pairs after the warm-up; ms):"
+
+    say ""
+    say "| phase | 1 thread | 2 threads | speed-up 1 → 2 threads |"
+    say "|---|---|---|---|"
+
+    let phases =
+        let nn = 256
+        let c = Compiler.compile Bench.eagerOnly (Bench.grayScottModel nn)
+        let sim = Kernels.compile Scheme.Rk4 c.Model
+        let stepper = sim.Stepper 1
+        let dt = min 1.0 (0.2 / float (nn * nn) / 2e-5)
+
+        let theta =
+            c.Theta()
+            |> Array.collect (fun p -> p.detach().contiguous().data<float>().ToArray())
+
+        let u = stepper.NewState()
+
+        (Bench.grayScottInitial nn)
+        |> Array.iteri (fun f x ->
+            let values = x.contiguous().data<float>().ToArray()
+            stepper.Maps[f].Interior |> Array.iteri (fun i at -> u[f].[at] <- values[i]))
+
+        Ghosts.fill stepper.Maps 1 u
+
+        let next, lambda, lambdaPrevious =
+            stepper.NewState(), stepper.NewState(), stepper.NewState()
+
+        let thetaAdjoint = Array.zeroCreate theta.Length
+        lambda |> Array.iter (fun l -> Array.fill l 0 l.Length 1e-3)
+
+        [
+            "RK4 step",
+            (fun () ->
+                for _ in 1..20 do
+                    stepper.Step(u, theta, 0.0, dt, next))
+            "adjoint step",
+            (fun () ->
+                for _ in 1..20 do
+                    stepper.StepAdjoint(u, theta, 0.0, dt, lambda, lambdaPrevious, thetaAdjoint))
+            "finite check",
+            (fun () ->
+                for _ in 1..20 do
+                    stepper.CheckFinite(next, 1, dt))
+        ]
+
+    for name, phase in phases do
+        let on (threads: int) () =
+            KernelThreads.useThreads threads
+            phase ()
+
+        let one, two, ratio = Bench.compare warmup reps (on 1) (on 2)
+        KernelThreads.useThreads (KernelThreads.configured ())
+        say $"| {name} | {ms 2 one} | {ms 2 two} | {ratio.Median:F2}× ({ratio.Low:F2}–{ratio.High:F2}) |"
+
     match threadSpeedups |> List.tryFind (fun (nn, _) -> nn = 256) with
     | Some(_, speedup) ->
         say ""
