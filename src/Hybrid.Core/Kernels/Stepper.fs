@@ -101,7 +101,7 @@ type internal Stepper
         Array.init fields (fun f -> Array.zeroCreate<float> (batch * KernelPlan.padded plan f))
 
     let maps = Array.init fields (Ghosts.map plan)
-    let interiorRuns = maps |> Array.map InteriorScan.runs
+    let interiorRuns = maps |> Array.map InteriorRuns.runs
     let movingGhosts = maps |> Array.exists (fun m -> m.Moving.Length > 0)
 
     /// Fills the ghosts of `u` for time t and parameter values θ.
@@ -494,7 +494,7 @@ type internal Stepper
     /// cell-by-cell pass that names the value runs only when the scan fails.
     member _.CheckFinite(u: float[][], step: int, t: float) =
         let passes f =
-            InteriorScan.within Rollout.maxMagnitude interiorRuns[f] maps[f].Padded batch u[f]
+            InteriorRuns.within Rollout.maxMagnitude interiorRuns[f] maps[f].Padded batch u[f]
 
         for f in 0 .. fields - 1 do
             if not (passes f) then

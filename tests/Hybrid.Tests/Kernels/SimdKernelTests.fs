@@ -228,14 +228,14 @@ let private agreement (name: string) (model: Model) =
         Expect.isGreaterThan (relative scalarTa thetaAdjoint) 0.01 "the adjoint kernel added into θ̄"
     }
 
-/// The stepper's vectorised finite check (`InteriorScan.within`) against a cell-by-cell check of the interior, with
+/// The stepper's vectorised finite check (`InteriorRuns.within`) against a cell-by-cell check of the interior, with
 /// one bad value planted at every interior cell in turn (vector body and scalar tail of each run, both
 /// trajectories) and at every ghost (ignored), for NaN, ±∞ and values just over the limit.
 let private scanAgreement (name: string) (model: Model) =
     test name {
         let plan = planOf model
         let map = Ghosts.map plan 0
-        let runs = InteriorScan.runs map
+        let runs = InteriorRuns.runs map
         let batch, limit = 2, 1e3
         Expect.equal (runs |> Array.sumBy (fun struct (_, n) -> n)) map.Interior.Length "the runs cover the interior"
         let values = uniform (Random 5) (batch * map.Padded) (-limit) limit
@@ -245,9 +245,9 @@ let private scanAgreement (name: string) (model: Model) =
                 0 .. batch - 1
             ]
 
-        Expect.isTrue (InteriorScan.within limit runs map.Padded batch values) "random values within the limit"
+        Expect.isTrue (InteriorRuns.within limit runs map.Padded batch values) "random values within the limit"
         values[map.Interior[0]] <- limit
-        Expect.isTrue (InteriorScan.within limit runs map.Padded batch values) "|v| = limit passes"
+        Expect.isTrue (InteriorRuns.within limit runs map.Padded batch values) "|v| = limit passes"
 
         for bad in [ nan; infinity; -infinity; 1.0000001 * limit; -1.0000001 * limit ] do
             for b in 0 .. batch - 1 do
@@ -257,14 +257,14 @@ let private scanAgreement (name: string) (model: Model) =
                     values[at] <- bad
 
                     Expect.equal
-                        (InteriorScan.within limit runs map.Padded batch values)
+                        (InteriorRuns.within limit runs map.Padded batch values)
                         (reference values)
                         $"{bad} at padded index {i} of trajectory {b}"
 
                     values[at] <- kept
 
         values[map.Interior[0]] <- infinity
-        Expect.isFalse (InteriorScan.within infinity runs map.Padded batch values) "∞ fails an infinite limit"
+        Expect.isFalse (InteriorRuns.within infinity runs map.Padded batch values) "∞ fails an infinite limit"
     }
 
 let tests =

@@ -3,11 +3,12 @@ namespace Hybrid.Kernels
 open System.Numerics
 open System.Runtime.CompilerServices
 
-/// The interior of a padded field as runs of consecutive entries (one per row of a 2-D grid, one for a 1-D grid),
-/// scanned with `Vector<float>` loads: the stepper's per-step check that a state is finite and below the blow-up
-/// limit reads the interior once, in runs, instead of cell by cell through the index array.
+/// The interior of a padded field as runs of consecutive entries (one per row of a 2-D grid, one for a 1-D grid):
+/// the stepper's per-step check that a state is finite and below the blow-up limit scans them with `Vector<float>`
+/// loads, and states move between the unpadded layout and the padded one by block copies of them, instead of cell
+/// by cell through the index array.
 [<RequireQualifiedAccess>]
-module internal InteriorScan =
+module internal InteriorRuns =
 
     /// The runs of `map.Interior` (trajectory 0) as (first padded index, length), in interior order.
     let runs (map: GhostMap) : struct (int * int)[] =
@@ -48,3 +49,21 @@ module internal InteriorScan =
                     i <- i + 1
 
         scalarOk && Vector.EqualsAll(ok, Vector<int64>.AllBitsSet)
+
+    /// Copies `cells` unpadded values of one field and trajectory, starting at `values[from]` (interior order), into
+    /// the interior of a padded array whose trajectory starts at `padded[at]`.
+    let copyIn (runs: struct (int * int)[]) (values: float[]) (from: int) (padded: float[]) (at: int) =
+        let mutable source = from
+
+        for struct (first, length) in runs do
+            Array.blit values source padded (at + first) length
+            source <- source + length
+
+    /// The reverse of `copyIn`: the interior of one trajectory of a padded array (starting at `padded[at]`) into
+    /// unpadded values from `values[into]`.
+    let copyOut (runs: struct (int * int)[]) (padded: float[]) (at: int) (values: float[]) (into: int) =
+        let mutable target = into
+
+        for struct (first, length) in runs do
+            Array.blit padded (at + first) values target length
+            target <- target + length
