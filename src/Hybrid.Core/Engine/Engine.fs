@@ -74,12 +74,7 @@ module Engine =
             | Some r -> $"bridge: {r.BridgePath}"
             | None -> "bridge: TorchSharp default"
 
-        let openMp =
-            match loaded.Value with
-            | Some r -> $", OpenMP wait {r.OpenMpWait}"
-            | None -> ""
-
-        $"TorchSharp {typeof<torch>.Assembly.GetName().Version}, {bridge}, device {current}, {currentPrecision}, {torch.get_num_threads ()} threads{openMp}"
+        $"TorchSharp {typeof<torch>.Assembly.GetName().Version}, {bridge}, device {current}, {currentPrecision}, {torch.get_num_threads ()} threads"
 
     /// The device new tensors are created on (default `Cpu`).
     let device () : Device = lock gate (fun () -> current)

@@ -33,40 +33,7 @@ type LoadReport = {
     LibTorchFolder: string
     /// True when the weak-flag patched copy of the bridge was needed.
     Patched: bool
-    /// How libtorch's OpenMP threads wait between parallel regions: "passive (set by Hybrid)", or the user's
-    /// OMP_WAIT_POLICY / GOMP_SPINCOUNT.
-    OpenMpWait: string
 }
-
-[<DllImport("libc", EntryPoint = "setenv")>]
-extern int private setenv(string name, string value, int overwrite)
-
-/// Makes libtorch's OpenMP threads (GNU OpenMP, loaded with libtorch_cpu) sleep as soon as a parallel region
-/// ends unless the user chose otherwise (OMP_WAIT_POLICY or GOMP_SPINCOUNT set, as `read` sees them): `makePassive`
-/// sets OMP_WAIT_POLICY=PASSIVE (true when it could). By default those threads spin for a while after every torch
-/// operation, on the cores the generated kernels' worker pool needs: measured on Gray–Scott 256² (forward +
-/// backward through torch, 2 cores), 1 → 2 threads gave 1.09× with spinning OpenMP threads and 1.65× with passive
-/// ones. Returns how the threads wait, for `Engine.describe`.
-let openMpWait (read: string -> string option) (makePassive: unit -> bool) : string =
-    match read "OMP_WAIT_POLICY", read "GOMP_SPINCOUNT" with
-    | None, None ->
-        if makePassive () then
-            "passive (set by Hybrid)"
-        else
-            "default (setting OMP_WAIT_POLICY failed)"
-    | Some policy, _ -> $"OMP_WAIT_POLICY={policy}"
-    | None, Some spins -> $"GOMP_SPINCOUNT={spins}"
-
-/// `openMpWait` on this process: GNU OpenMP reads the variable once, when it loads, so this runs before libtorch
-/// is loaded; it sets the native environment only (.NET's copy, which child processes get, is unchanged).
-let private passiveOpenMp () =
-    let read (name: string) =
-        match Environment.GetEnvironmentVariable name with
-        | null
-        | "" -> None
-        | v -> Some v
-
-    openMpWait read (fun () -> setenv ("OMP_WAIT_POLICY", "PASSIVE", 0) = 0)
 
 let private nativeSubfolder = Path.Combine("runtimes", "linux-x64", "native")
 
@@ -212,8 +179,6 @@ let loadFrom (folders: string list) : LoadReport =
         findFile "libtorch.so" (bridgeFolder :: folders)
         |> Option.defaultWith (fun () -> raise (notFound folders "libtorch.so"))
 
-    let openMpWait = passiveOpenMp ()
-
     for file in libtorchFiles do
         let path = Path.Combine(torchFolder, file)
 
@@ -234,7 +199,6 @@ let loadFrom (folders: string list) : LoadReport =
         BridgePath = bridge
         LibTorchFolder = torchFolder
         Patched = false
-        OpenMpWait = openMpWait
       }
     | Error message when message.Contains UnusedVersionNode ->
         let copy = patchedCopy (cacheRoot ()) bridge
@@ -244,7 +208,6 @@ let loadFrom (folders: string list) : LoadReport =
             BridgePath = copy
             LibTorchFolder = torchFolder
             Patched = true
-            OpenMpWait = openMpWait
           }
         | Error again ->
             raise (

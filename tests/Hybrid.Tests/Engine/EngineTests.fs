@@ -7,74 +7,10 @@ open Expecto
 open TorchSharp
 open Hybrid
 
-[<System.Runtime.InteropServices.DllImport("libc", EntryPoint = "getenv")>]
-extern nativeint private nativeGetenv(string name)
-
-/// A variable of the process's native environment (what libtorch's OpenMP read), not .NET's copy.
-let private nativeVariable (name: string) =
-    match nativeGetenv name with
-    | 0n -> None
-    | p -> Some(System.Runtime.InteropServices.Marshal.PtrToStringAnsi p)
-
 /// Sequenced: these tests change process-wide settings (precision, seed).
 let tests =
     testSequenced
     <| testList "Engine" [
-        test "libtorch's OpenMP threads wait passively unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT" {
-            let env (pairs: (string * string) list) (name: string) =
-                pairs |> List.tryFind (fst >> (=) name) |> Option.map snd
-
-            let mutable set = 0
-
-            let passive () =
-                set <- set + 1
-                true
-
-            Expect.equal
-                (Hybrid.Native.NativeLoader.openMpWait (env []) passive)
-                "passive (set by Hybrid)"
-                "unset: passive"
-
-            Expect.equal set 1 "set once"
-
-            for pairs, expected in
-                [
-                    [ "OMP_WAIT_POLICY", "ACTIVE" ], "OMP_WAIT_POLICY=ACTIVE"
-                    [ "GOMP_SPINCOUNT", "1000" ], "GOMP_SPINCOUNT=1000"
-                    [ "OMP_WAIT_POLICY", "PASSIVE"; "GOMP_SPINCOUNT", "5" ], "OMP_WAIT_POLICY=PASSIVE"
-                ] do
-                Expect.equal
-                    (Hybrid.Native.NativeLoader.openMpWait (env pairs) passive)
-                    expected
-                    "the user's choice is kept"
-
-            Expect.equal set 1 "nothing set when the user chose"
-
-            Expect.equal
-                (Hybrid.Native.NativeLoader.openMpWait (env []) (fun () -> false))
-                "default (setting OMP_WAIT_POLICY failed)"
-                "a failed setenv is reported"
-
-            // This process: loaded through Hybrid, the native environment libtorch's OpenMP read says passive,
-            // unless this test run set a policy itself.
-            if System.OperatingSystem.IsLinux() then
-                Engine.init ()
-                let user = System.Environment.GetEnvironmentVariable "OMP_WAIT_POLICY"
-                let spins = System.Environment.GetEnvironmentVariable "GOMP_SPINCOUNT"
-
-                if System.String.IsNullOrEmpty user && System.String.IsNullOrEmpty spins then
-                    Expect.equal
-                        (nativeVariable "OMP_WAIT_POLICY")
-                        (Some "PASSIVE")
-                        "set natively before libtorch loaded"
-
-                    Expect.stringContains (Engine.describe ()) "OpenMP wait passive (set by Hybrid)" "described"
-
-                    Expect.isNone
-                        (Option.ofObj (System.Environment.GetEnvironmentVariable "OMP_WAIT_POLICY"))
-                        ".NET's copy (children's) unchanged"
-        }
-
         test "init is idempotent and safe from many threads at once" {
             Array.init 16 (fun _ -> Task.Run(fun () -> Engine.init ())) |> Task.WaitAll
             Engine.init ()
