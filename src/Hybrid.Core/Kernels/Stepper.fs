@@ -297,23 +297,35 @@ type internal Stepper
                 (EllipticSolve.tolerance torch.ScalarType.Float64)
                 (EllipticSolve.caller $"the diagnostic field '{d.Field}' ({d.Equation})"))
 
+    // Each solve's right-hand side and solution with their autograd graph, kept by `solveDiagnostics` for
+    // `diagnosticsAdjoint` (tensors of the adjoint's dispose scope).
+    let solveGraphs: (torch.Tensor * torch.Tensor)[] = Array.zeroCreate solves.Length
+
     /// Solves every diagnostic field at state `u` (ghosts filled) into its copy, ghosts included (forcings at t
-    /// evaluated).
-    let solveDiagnostics (u: float[][]) (theta: float[]) (t: float) =
+    /// evaluated); with `keep`, under autograd, keeping each solve's graph in `solveGraphs` (in the caller's dispose
+    /// scope).
+    let solveDiagnostics (u: float[][]) (theta: float[]) (t: float) (keep: bool) =
         match solveForward with
         | None -> ()
         | Some kernel ->
             kernel.Invoke(u, theta, t, solveRhs, batch, copies, data)
 
             for i in 0 .. solves.Length - 1 do
-                use _ = torch.NewDisposeScope()
-                use _ = torch.no_grad ()
-                writeInterior (solvers[i].Solve periodic (interiorTensor solveRhs[i])) diagnosticValues[i]
+                if keep then
+                    use _ = torch.enable_grad ()
+                    let f = (interiorTensor solveRhs[i]).requires_grad_ true
+                    let psi = solvers[i].Solve periodic f
+                    writeInterior (psi.detach ()) diagnosticValues[i]
+                    solveGraphs[i] <- (f, psi)
+                else
+                    use _ = torch.NewDisposeScope()
+                    use _ = torch.no_grad ()
+                    writeInterior (solvers[i].Solve periodic (interiorTensor solveRhs[i])) diagnosticValues[i]
 
             Ghosts.fill diagnosticMaps batch diagnosticValues
 
     /// Given ∂L/∂(diagnostic copies) in their adjoints, adds ∂L/∂(state) into `stateAdjoint` and ∂L/∂θ into
-    /// `thetaAdjoint` through the solves and their right-hand sides (`solveRhs` at the same state).
+    /// `thetaAdjoint` through the solves (`solveGraphs`) and their right-hand sides, all at the same state.
     let diagnosticsAdjoint
         (u: float[][])
         (theta: float[])
@@ -328,9 +340,7 @@ type internal Stepper
 
             for i in 0 .. solves.Length - 1 do
                 use _ = torch.NewDisposeScope()
-                use _ = torch.enable_grad ()
-                let f = (interiorTensor solveRhs[i]).requires_grad_ true
-                let psi = solvers[i].Solve periodic f
+                let f, psi = solveGraphs[i]
 
                 let grads =
                     torch.autograd.grad ([| psi |], [| f |], [| interiorTensor diagnosticAdjoint[i] |])
@@ -394,31 +404,42 @@ type internal Stepper
         else
             y.reshape ([| int64 rows |])
 
-    /// Evaluates every closure call at state `u` (ghosts filled) into `inputs`.
-    let evalClosures (u: float[][]) (theta: float[]) (t: float) =
+    // Each site's network input and output with their autograd graph, kept by `evalClosures` for `closureAdjoint`
+    // (tensors of the adjoint's dispose scope): the adjoint runs each network forward once.
+    let siteGraphs: (torch.Tensor * torch.Tensor)[] = Array.zeroCreate sites.Length
+
+    /// Evaluates every closure call at state `u` (ghosts filled) into `inputs`; with `keep`, under autograd,
+    /// keeping each site's graph in `siteGraphs` (in the caller's dispose scope).
+    let evalClosures (u: float[][]) (theta: float[]) (t: float) (keep: bool) =
         match argsForward with
         | None -> ()
         | Some kernel ->
             kernel.Invoke(u, theta, t, argValues, batch, copies, data)
 
             for j in 0 .. sites.Length - 1 do
-                use _ = torch.NewDisposeScope()
-                use _ = torch.no_grad ()
                 let network = modules[j]
-                writeInterior (siteOutput j (network.forward (argumentTensor j network))) inputs[j]
+
+                if keep then
+                    use _ = torch.enable_grad ()
+                    let x = (argumentTensor j network).requires_grad_ true
+                    let y = siteOutput j (network.forward x)
+                    writeInterior (y.detach ()) inputs[j]
+                    siteGraphs[j] <- (x, y)
+                else
+                    use _ = torch.NewDisposeScope()
+                    use _ = torch.no_grad ()
+                    writeInterior (siteOutput j (network.forward (argumentTensor j network))) inputs[j]
 
     /// Given ∂L/∂(closure outputs) in `inputAdjoint`, adds ∂L/∂(state) into `stateAdjoint` and ∂L/∂θ into
-    /// `thetaAdjoint` through the arguments, and ∂L/∂(weights) into the accumulators.
+    /// `thetaAdjoint` through the arguments, and ∂L/∂(weights) into the accumulators (through `siteGraphs`).
     let closureAdjoint (u: float[][]) (theta: float[]) (t: float) (stateAdjoint: float[][]) (thetaAdjoint: float[]) =
         match argsAdjoint with
         | None -> ()
         | Some kernel ->
             for j in 0 .. sites.Length - 1 do
                 use _ = torch.NewDisposeScope()
-                use _ = torch.enable_grad ()
                 let network = modules[j]
-                let x = (argumentTensor j network).requires_grad_ (true)
-                let y = siteOutput j (network.forward x)
+                let x, y = siteGraphs[j]
 
                 let weights =
                     network.parameters () |> Seq.map (fun w -> w :> torch.Tensor) |> Array.ofSeq
@@ -449,11 +470,12 @@ type internal Stepper
             kernel.Invoke(u, theta, t, argLambda, stateAdjoint, thetaAdjoint, batch, copies, copyAdjoint, data)
 
     /// What the kernels read at `u` (ghosts filled; time t) besides the state: the forcings, the diagnostic fields,
-    /// the closures' outputs (in this order: the later may read the earlier).
-    let prepareInputs (u: float[][]) (theta: float[]) (t: float) =
+    /// the closures' outputs (in this order: the later may read the earlier); with `keep`, the solves' and the
+    /// networks' autograd graphs for the adjoint (in the caller's dispose scope).
+    let prepareInputs (u: float[][]) (theta: float[]) (t: float) (keep: bool) =
         evalForcings t
-        solveDiagnostics u theta t
-        evalClosures u theta t
+        solveDiagnostics u theta t keep
+        evalClosures u theta t keep
 
     /// Adds the vector–Jacobian product of the right-hand side at `u` (ghosts filled; time t) with ∂L/∂F =
     /// `outputAdjoint` into `stateAdjoint` (ghost entries folded back, left zero) and `thetaAdjoint`, closures and
@@ -466,7 +488,8 @@ type internal Stepper
         (stateAdjoint: float[][])
         (thetaAdjoint: float[])
         =
-        prepareInputs u theta t
+        use _ = torch.NewDisposeScope()
+        prepareInputs u theta t true
 
         for a in inputAdjoint do
             Array.Clear a
@@ -529,7 +552,7 @@ type internal Stepper
     /// F(u, t) into `output` (padded layout); `u` must have its ghosts filled.
     member _.Rhs(u: float[][], theta: float[], t: float, output: float[][]) =
         fillCopies theta
-        prepareInputs u theta t
+        prepareInputs u theta t false
         rhs u theta t output
 
     /// Adds λᵀ∂F/∂u at `u` (ghosts filled; time t) for λ = `outputAdjoint` into `stateAdjoint` (ghost entries
@@ -567,7 +590,7 @@ type internal Stepper
 
         for i in 0 .. stages - 1 do
             stageInput u theta (t + tableau.C[i] * dt) dt i
-            prepareInputs s[i] theta (t + tableau.C[i] * dt)
+            prepareInputs s[i] theta (t + tableau.C[i] * dt) false
             rhs s[i] theta (t + tableau.C[i] * dt) k[i]
 
         combination.Set(next, u)
@@ -597,7 +620,7 @@ type internal Stepper
             stageInput u theta (t + tableau.C[i] * dt) dt i
 
             if i < stages - 1 then
-                prepareInputs s[i] theta (t + tableau.C[i] * dt)
+                prepareInputs s[i] theta (t + tableau.C[i] * dt) false
                 rhs s[i] theta (t + tableau.C[i] * dt) k[i]
 
         for i in stages - 1 .. -1 .. 0 do
