@@ -404,65 +404,98 @@ type internal Stepper
         else
             y.reshape ([| int64 rows |])
 
-    // Each site's network input and output with their autograd graph, kept by `evalClosures` for `closureAdjoint`
-    // (tensors of the adjoint's dispose scope): the adjoint runs each network forward once.
-    let siteGraphs: (torch.Tensor * torch.Tensor)[] = Array.zeroCreate sites.Length
+    // The network runs: one per site, except that the sites of a closure over whole fields (its outputs; `Checks`
+    // makes every call pass the same arguments) share the first one's run, as the eager back end runs it once.
+    let runOf =
+        sites
+        |> Array.mapi (fun j c ->
+            if c.Fieldwise then
+                sites |> Array.findIndex (fun d -> d.Name = c.Name)
+            else
+                j)
+
+    let runs = Array.init sites.Length id |> Array.filter (fun j -> runOf[j] = j)
+
+    let runSites =
+        runs
+        |> Array.map (fun r -> Array.init sites.Length id |> Array.filter (fun j -> runOf[j] = r))
+
+    // Each run's network input, and each site's output, with their autograd graph, kept by `evalClosures` for
+    // `closureAdjoint` (tensors of the adjoint's dispose scope): the adjoint runs each network forward once.
+    let runInputs: torch.Tensor[] = Array.zeroCreate sites.Length
+    let siteOutputs: torch.Tensor[] = Array.zeroCreate sites.Length
 
     /// Evaluates every closure call at state `u` (ghosts filled) into `inputs`; with `keep`, under autograd,
-    /// keeping each site's graph in `siteGraphs` (in the caller's dispose scope).
+    /// keeping the graphs in `runInputs` and `siteOutputs` (in the caller's dispose scope).
     let evalClosures (u: float[][]) (theta: float[]) (t: float) (keep: bool) =
         match argsForward with
         | None -> ()
         | Some kernel ->
             kernel.Invoke(u, theta, t, argValues, batch, copies, data)
 
-            for j in 0 .. sites.Length - 1 do
-                let network = modules[j]
+            for k in 0 .. runs.Length - 1 do
+                let r = runs[k]
+                let network = modules[r]
 
                 if keep then
                     use _ = torch.enable_grad ()
-                    let x = (argumentTensor j network).requires_grad_ true
-                    let y = siteOutput j (network.forward x)
-                    writeInterior (y.detach ()) inputs[j]
-                    siteGraphs[j] <- (x, y)
+                    let x = (argumentTensor r network).requires_grad_ true
+                    let y = network.forward x
+                    runInputs[r] <- x
+
+                    for j in runSites[k] do
+                        siteOutputs[j] <- siteOutput j y
+                        writeInterior (siteOutputs[j].detach ()) inputs[j]
                 else
                     use _ = torch.NewDisposeScope()
                     use _ = torch.no_grad ()
-                    writeInterior (siteOutput j (network.forward (argumentTensor j network))) inputs[j]
+                    let y = network.forward (argumentTensor r network)
+
+                    for j in runSites[k] do
+                        writeInterior (siteOutput j y) inputs[j]
 
     /// Given ∂L/∂(closure outputs) in `inputAdjoint`, adds ∂L/∂(state) into `stateAdjoint` and ∂L/∂θ into
-    /// `thetaAdjoint` through the arguments, and ∂L/∂(weights) into the accumulators (through `siteGraphs`).
+    /// `thetaAdjoint` through the arguments (of a shared run: through the first site's), and ∂L/∂(weights) into the
+    /// accumulators (through the graphs `evalClosures` kept).
     let closureAdjoint (u: float[][]) (theta: float[]) (t: float) (stateAdjoint: float[][]) (thetaAdjoint: float[]) =
         match argsAdjoint with
         | None -> ()
         | Some kernel ->
-            for j in 0 .. sites.Length - 1 do
+            for k in 0 .. runs.Length - 1 do
                 use _ = torch.NewDisposeScope()
-                let network = modules[j]
-                let x, y = siteGraphs[j]
+                let r = runs[k]
+                let network = modules[r]
+                let ys = runSites[k] |> Array.map (fun j -> siteOutputs[j])
 
                 let weights =
                     network.parameters () |> Seq.map (fun w -> w :> torch.Tensor) |> Array.ofSeq
 
-                let zbar =
-                    torch
-                        .tensor(Array.init rows (fun row -> inputAdjoint[j][at row]), dtype = torch.ScalarType.Float64)
-                        .to_type (y.dtype)
+                let zbars =
+                    runSites[k]
+                    |> Array.map (fun j ->
+                        torch
+                            .tensor(
+                                Array.init rows (fun row -> inputAdjoint[j][at row]),
+                                dtype = torch.ScalarType.Float64
+                            )
+                            .to_type (siteOutputs[j].dtype))
 
-                let grads = torch.autograd.grad ([| y |], Array.append [| x |] weights, [| zbar |])
+                let grads = torch.autograd.grad (ys, Array.append [| runInputs[r] |] weights, zbars)
 
                 let xbar =
                     grads[0].to_type(torch.ScalarType.Float64).contiguous().data<float>().ToArray()
 
-                for a in 0 .. arity[j] - 1 do
-                    let target = argLambda[argOffset[j] + a]
-                    Array.Clear target
+                for j in runSites[k] do
+                    for a in 0 .. arity[j] - 1 do
+                        let target = argLambda[argOffset[j] + a]
+                        Array.Clear target
 
-                    for row in 0 .. rows - 1 do
-                        target[at row] <- xbar[argIndex j row a]
+                        if j = r then
+                            for row in 0 .. rows - 1 do
+                                target[at row] <- xbar[argIndex j row a]
 
                 use _ = torch.no_grad ()
-                let accumulators = closureGradients[networkIndex[j]]
+                let accumulators = closureGradients[networkIndex[r]]
 
                 for w in 0 .. accumulators.Length - 1 do
                     addInPlace accumulators[w] grads[w + 1] |> ignore
