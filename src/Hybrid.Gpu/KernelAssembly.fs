@@ -42,13 +42,23 @@ module internal KernelAssembly =
         [| 0 .. plan.Params.Length - 1 |]
         |> Array.filter (fun i -> not plan.ParamSpatial[i])
 
-    /// Raises unless the kernels take the plan: two-scale lattices (two rings of different padded sizes) and
-    /// spatial parameters read at faces (inside a diffusion coefficient) not yet.
+    /// Raises unless the kernels take the plan: two-scale lattices (two rings of different padded sizes), diagnostic
+    /// fields and spatial parameters read at faces (inside a diffusion coefficient) not yet.
     let check (plan: KernelPlan) =
+        for d in plan.Diagnostics |> Array.truncate 1 do
+            raise (
+                HybridException(
+                    $"Hybrid.Gpu cannot run model '{plan.Model.Name}' yet: the diagnostic field '{d.Field}' ({d.Equation}) is solved between kernel calls, which the GPU kernels do not do. Run it with the CPU kernels (Kernels.compile)."
+                )
+            )
+
         if plan.ParamCopies.Length > 0 then
             let names =
                 plan.ParamCopies
-                |> Array.map (fun c -> $"'{plan.Params[c.Param]}'")
+                |> Array.choose (fun c ->
+                    match c.Source with
+                    | CopySource.Param p -> Some $"'{plan.Params[p]}'"
+                    | CopySource.Diagnostic _ -> None)
                 |> String.concat ", "
 
             raise (

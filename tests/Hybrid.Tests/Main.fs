@@ -53,6 +53,7 @@ let main argv =
         Kernels.KernelCostTests.tests
         Kernels.AdaptiveKernelTests.tests
         Kernels.ImexKernelTests.tests
+        Kernels.FieldwiseKernelTests.tests
         Training.UdeTests.tests
         Training.ConvolutionTests.tests
         Training.ConvLstmTests.tests

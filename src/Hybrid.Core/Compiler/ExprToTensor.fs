@@ -262,7 +262,7 @@ type internal ExprCompiler(r: Resolved) =
                 raise (passedChecks $"the closure '{name}' over whole fields on the fast ring")
 
             let m = snd modules[moduleIndex[name]]
-            let outputs = int64 (Model.outputs c)
+            let outputs = Model.outputs c
             let fargs: (Ctx -> torch.Tensor)[] = args |> List.map compileArg |> Array.ofList
             let spatial = grid.Shape
 
@@ -283,18 +283,7 @@ type internal ExprCompiler(r: Resolved) =
                         values |> Array.map (fun v -> v.expand (Array.append [| batch |] spatial))
 
                     let y = m.forward (torch.stack (values, 1L))
-
-                    if
-                        y.dim () <> int64 (spatial.Length + 2)
-                        || y.shape[1] <> outputs
-                        || y.shape[2..] <> spatial
-                    then
-                        raise (
-                            ModelException(
-                                $"Closure '{name}' returned shape [{String.Join(',', y.shape)}] but runs on whole fields with {outputs} output(s): it must return [batch; {outputs}; {String.Join(',', spatial)}]. Check the module's output channels and padding."
-                            )
-                        )
-
+                    FieldwiseOutput.check name outputs spatial y
                     y)
 
             fieldwiseRuns[key] <- f

@@ -242,9 +242,10 @@ module internal StabilityTerms =
 
         let rates = attempt (fun () -> rates field terms) (fun r -> r, compile r.Rate)
 
+        // The caller (`limits`) holds the dispose scope: values cached per context (a diagnostic field's solve, a
+        // closure over whole fields) are shared by the measures of every equation.
         fun c ->
             use _ = torch.no_grad ()
-            use _ = torch.NewDisposeScope()
 
             let diffusion = [|
                 for d, f in diffusions do
@@ -303,7 +304,9 @@ module internal StabilityTerms =
 
     /// All equations' measures in one context, as `Dynamics.Terms` returns them.
     let limits (measures: ('c -> DiffusionTerm[] * AdvectionSpeed[] * ReactionRate option)[]) (c: 'c) : TermLimits =
-        let each = measures |> Array.map (fun m -> m c)
+        let each =
+            use _ = torch.NewDisposeScope()
+            measures |> Array.map (fun m -> m c)
 
         {
             Diffusion = each |> Array.collect (fun (d, _, _) -> d)

@@ -35,9 +35,10 @@ type internal KExpr =
     | KRead of field: int * dx: int * dy: int
     /// Parameter number `index` (its constrained value; a spatial one at the current cell).
     | KParam of index: int
-    /// A spatial parameter at offset (dx, dy) from the current cell, read from its padded copy number `copy`
-    /// (`KernelPlan.ParamCopies`: which parameter, and its ghost cells): the face values of a diffusion
-    /// coefficient read it at the cell and at its neighbour across the face.
+    /// A spatial parameter or a diagnostic field at offset (dx, dy) from the current cell, read from its padded
+    /// copy number `copy` (`KernelPlan.ParamCopies`: what it holds, and its ghost cells): the face values of a
+    /// diffusion coefficient read a parameter at the cell and at its neighbour across the face; the equations
+    /// read a diagnostic field like a field.
     | KParamAt of copy: int * dx: int * dy: int
     /// Cell-centre coordinate along `axis` (0 = x, 1 = y) plus `shift` (for face values: ±h/2).
     | KCoord of axis: int * shift: float

@@ -20,16 +20,45 @@ type internal ClosureSite = {
     /// Its arguments as kernel expressions per cell (for a call inside a diffusion coefficient, taken at one
     /// face of the cell: fields and parameters averaged over the face's two cells).
     Args: KExpr[]
+    /// Whether the network runs on whole fields (`Model.isFieldwise`: a CNN or a module over [B; arity;
+    /// spatial…]) rather than on each cell's arguments ([cells; arity]).
+    Fieldwise: bool
+    /// The output channel the call reads (0-based; 0 for a per-cell closure).
+    Output: int
 }
 
-/// A padded copy of a spatial parameter, which a diffusion coefficient reads at the faces (`KParamAt`): its
-/// values per cell, with ghost cells wrapped along the axes where the diffused field is periodic and the edge
-/// value repeated elsewhere (as the eager back end's κ at faces).
+/// What a padded copy holds.
+[<RequireQualifiedAccess>]
+type internal CopySource =
+    /// A spatial parameter (index into `KernelPlan.Params`), read by a diffusion coefficient at the faces.
+    | Param of int
+    /// A diagnostic field (index into `KernelPlan.Diagnostics`), solved from the state before each right-hand side.
+    | Diagnostic of int
+
+/// A padded array the kernels read at offsets from the cell (`KParamAt`): a spatial parameter, which a diffusion
+/// coefficient reads at the faces, with ghost cells wrapped along the axes where the diffused field is periodic and
+/// the edge value repeated elsewhere (as the eager back end's κ at faces); or a diagnostic field (periodic).
 type internal ParamCopy = {
-    /// The parameter (index into `KernelPlan.Params`).
-    Param: int
+    /// What the copy holds.
+    Source: CopySource
     /// Per spatial axis: whether the ghosts wrap around (else they repeat the edge cell).
     Periodic: bool[]
+}
+
+/// A diagnostic field of the kernels: (Δₕ − κ²)ψ = f solved in TorchSharp (`EllipticSolve`, as the eager back
+/// end) from f evaluated per cell by a generated kernel, before each right-hand-side evaluation; the solution is
+/// written into a padded copy (`KernelPlan.ParamCopies`) that the equations read like a field.
+type internal DiagnosticSolve = {
+    /// The diagnostic field's name.
+    Field: string
+    /// κ² ≥ 0.
+    Screening: float
+    /// f per cell (reads fields, parameters, forcings; no closures or diagnostic fields).
+    Rhs: KExpr
+    /// The copy that holds the solution.
+    Copy: int
+    /// The equation in the user's notation (for messages).
+    Equation: string
 }
 
 /// Everything a generated kernel needs to know about a model: the per-cell right-hand side of every field as a
@@ -66,9 +95,11 @@ type internal KernelPlan = {
     Rules: (GhostRule * GhostRule)[][]
     /// Neural closure call sites, numbered as the `KInput` leaves of `Rhs`.
     Sites: ClosureSite[]
-    /// Padded copies of spatial parameters, numbered as the copies of `KParamAt` leaves. The kernels' `inputs`
+    /// Padded copies of spatial parameters and diagnostic fields, numbered as the copies of `KParamAt` leaves. The kernels' `inputs`
     /// (and `inputAdjoint`) arrays hold the sites' outputs, then these copies (padded layout, per trajectory).
     ParamCopies: ParamCopy[]
+    /// Diagnostic fields, each solved into its padded copy before every right-hand-side evaluation.
+    Diagnostics: DiagnosticSolve[]
     /// Forcings read by the equations, numbered as the `KData` leaves of `Rhs`.
     Forcings: string[]
     /// Forcings read inside a diffusion coefficient: taken at the cell, so they must be uniform in space.

@@ -33,10 +33,45 @@ type internal ExprLowering(system: ResolvedSystem) =
     let paramIndex name =
         Array.tryFindIndex ((=) name) paramNames
 
+    let diagnosticIndex name =
+        system.Diagnostics |> Array.tryFindIndex (fun d -> d.Field = name)
+
     let sites = ResizeArray<ClosureSite>()
     let paramCopies = ResizeArray<ParamCopy>()
     let forcings = ResizeArray<string>()
     let faceForcings = ResizeArray<int>()
+
+    /// The padded copy of diagnostic field `d` (registered on first use; its ghosts wrap: `Lowering` takes
+    /// periodic diagnostic fields only).
+    let diagnosticCopy (d: int) =
+        let copy = {
+            Source = CopySource.Diagnostic d
+            Periodic = Array.create grid.Dims true
+        }
+
+        match Seq.tryFindIndex (fun c -> c = copy) paramCopies with
+        | Some i -> i
+        | None ->
+            paramCopies.Add copy
+            paramCopies.Count - 1
+
+    // A diagnostic field d is lowered as the field number F + d (so the stencils apply to it), then its reads
+    // become reads of its padded copy.
+    let toCopies (e: KExpr) =
+        e
+        |> KExpr.mapLeaves (fun leaf ->
+            match leaf with
+            | KRead(f, dx, dy) when f >= fields.Length -> KParamAt(diagnosticCopy (f - fields.Length), dx, dy)
+            | other -> other)
+
+    /// Whether `e` reads a diagnostic field (before or after `toCopies`).
+    let readsDiagnostic (e: KExpr) =
+        KExpr.reads e |> List.exists (fun (f, _, _) -> f >= fields.Length)
+        || KExpr.copyReads e
+           |> List.exists (fun (c, _, _) ->
+               match paramCopies[c].Source with
+               | CopySource.Diagnostic _ -> true
+               | CopySource.Param _ -> false)
 
     let forcing (name: string) =
         if not (forcings.Contains name) then
@@ -68,7 +103,10 @@ type internal ExprLowering(system: ResolvedSystem) =
                 | Some i when isFast[i] <> fast ->
                     unsupported $"{what} of '{n}', a field of the other ring of the two-scale lattice"
                 | Some i -> i
-                | None -> unsupported $"{what} of '{n}', which is not a field"
+                | None ->
+                    match diagnosticIndex n with
+                    | Some d -> fields.Length + d
+                    | None -> unsupported $"{what} of '{n}', which is not a field"
             | _ -> unsupported $"{what} of an expression (only of a field)"
 
         let symbol (fast: bool) (n: string) =
@@ -76,6 +114,7 @@ type internal ExprLowering(system: ResolvedSystem) =
             match fieldIndex n, paramIndex n, constant n with
             | Some i, _, _ when isFast[i] && not fast -> fastOutsideSum n
             | Some i, _, _ -> KRead(i, 0, 0)
+            | None, None, None when (diagnosticIndex n).IsSome -> KRead(fields.Length + (diagnosticIndex n).Value, 0, 0)
             | _, Some j, _ when paramSpatial[j] && fast -> unsupported $"the spatial parameter '{n}' on the fast ring"
             | _, Some j, _ -> KParam j
             | _, _, Some v -> KConst v
@@ -89,29 +128,27 @@ type internal ExprLowering(system: ResolvedSystem) =
             | _ when n = "t" -> KTime
             | _ -> passedChecks $"the undefined symbol '{n}'"
 
-        let call (low: Expr -> KExpr) (fast: bool) (name: string) (args: Expr list) =
+        /// Output `output` (1-based) of closure `name` at `args`: a site whose arguments are written per cell (a
+        /// closure over whole fields takes them as channels of whole fields).
+        let call (low: Expr -> KExpr) (fast: bool) (name: string) (output: int) (args: Expr list) =
             match model.Closures |> List.tryFind (fun c -> c.Name = name) with
             | None -> passedChecks $"the call of '{name}', not a declared closure"
             | Some c when c.Arity <> args.Length -> passedChecks $"the call of '{name}' with {args.Length} argument(s)"
+            | Some c when output < 1 || output > Model.outputs c -> passedChecks $"output {output} of '{name}'"
             | Some _ when fast -> unsupported $"the neural closure '{name}' on the fast ring"
-            | Some c when Model.isFieldwise c ->
-                let kind =
-                    match c.Architecture with
-                    | Architecture.Cnn _ -> "CNN"
-                    | _ -> "a module"
-
-                raise (
-                    KernelRefusal.cannotCompile
-                        $"the closure '{name}' ({kind} over whole fields) in {where} of '{field}'"
-                        $"Closure {name} ({kind}) runs on the eager back end: Backend.Auto picks it, or compile with Backend.Eager."
-                )
-            | Some _ ->
-                let lowered = args |> List.map low |> Array.ofList
+            | Some c ->
+                let lowered = args |> List.map (low >> toCopies) |> Array.ofList
 
                 if lowered |> Array.exists (fun a -> not (KExpr.inputs a).IsEmpty) then
                     unsupported $"a call of '{name}' whose arguments call closures"
 
-                sites.Add { Name = name; Args = lowered }
+                sites.Add {
+                    Name = name
+                    Args = lowered
+                    Fieldwise = Model.isFieldwise c
+                    Output = output - 1
+                }
+
                 KInput(sites.Count - 1)
 
         // κ is evaluated at each face on face values, as the eager back end does: a closure inside κ becomes
@@ -119,11 +156,22 @@ type internal ExprLowering(system: ResolvedSystem) =
         // copy at the two cells of the face.
         let diffusion (low: Expr -> KExpr) (fast: bool) (k: Expr) (a: Expr) =
             let f = fieldOf fast a "∇·(κ∇·)"
+
+            if f >= fields.Length then
+                unsupported $"∇·(κ∇·) of the diagnostic field '{system.Diagnostics[f - fields.Length].Field}'"
+
             // The sites `low k` registers are κ's calls at the cells: they are replaced by the sites at the faces.
             let first = sites.Count
             let kappa = low k
             let cellSites = sites.GetRange(first, sites.Count - first).ToArray()
             sites.RemoveRange(first, cellSites.Length)
+
+            if
+                Array.append [| kappa |] (cellSites |> Array.collect _.Args)
+                |> Array.exists readsDiagnostic
+            then
+                unsupported
+                    $"a diagnostic field inside the diffusion coefficient of ∇·(κ∇{Print.expr Notation.Unicode a})"
 
             // A forcing in κ is taken at the cell: it must be uniform in space (checked by the stepper), as the
             // eager simulator's κ at faces requires.
@@ -142,7 +190,10 @@ type internal ExprLowering(system: ResolvedSystem) =
 
             let copyOf (p: int) =
                 if paramSpatial[p] then
-                    let copy = { Param = p; Periodic = periodic }
+                    let copy = {
+                        Source = CopySource.Param p
+                        Periodic = periodic
+                    }
 
                     match Seq.tryFindIndex (fun c -> c = copy) paramCopies with
                     | Some i -> Some i
@@ -167,7 +218,7 @@ type internal ExprLowering(system: ResolvedSystem) =
                                 dir
                         )
 
-                    sites.Add { Name = cell.Name; Args = args }
+                    sites.Add { cell with Args = args }
                     KInput(sites.Count - 1)
 
                 Stencils.atFace grid copyOf siteAt axis dir kappa
@@ -201,13 +252,8 @@ type internal ExprLowering(system: ResolvedSystem) =
             | Apply(fn, a) -> KExpr.un (KUnary.Fn fn) (low a)
             | Min(a, b) -> KExpr.bin KBinary.Min (low a) (low b)
             | Max(a, b) -> KExpr.bin KBinary.Max (low a) (low b)
-            | Call(name, args) -> call low fast name args
-            | CallOutput(name, 1, args) -> call low fast name args
-            | CallOutput(name, i, args) ->
-                if model.Closures |> List.exists (fun c -> c.Name = name && Model.isFieldwise c) then
-                    call low fast name args
-                else
-                    passedChecks $"output {i} of '{name}'"
+            | Call(name, args) -> call low fast name 1 args
+            | CallOutput(name, i, args) -> call low fast name i args
             | Laplacian a -> Stencils.laplacian grid (fieldOf fast a "Δ")
             | Divergence(Grad a) -> Stencils.laplacian grid (fieldOf fast a "∇·∇")
             | Partial(axis, a) ->
@@ -231,7 +277,7 @@ type internal ExprLowering(system: ResolvedSystem) =
             | FluxAdvect _ ->
                 unsupported "the limited flux advection advectFlux(…) (its van Leer limiter has no kernel stencil)"
 
-        lowOn fast rhs
+        lowOn fast rhs |> toCopies
 
     /// Parameter names in declaration order.
     member _.ParamNames = paramNames
@@ -242,8 +288,8 @@ type internal ExprLowering(system: ResolvedSystem) =
     /// The closure call sites met so far, numbered as `KInput` leaves.
     member _.Sites = sites.ToArray()
 
-    /// The padded copies of spatial parameters met so far (inside diffusion coefficients), numbered as the
-    /// copies of `KParamAt` leaves.
+    /// The padded copies of spatial parameters (met so far inside diffusion coefficients) and of diagnostic fields,
+    /// numbered as the copies of `KParamAt` leaves.
     member _.ParamCopies = paramCopies.ToArray()
 
     /// The forcings met so far, numbered as `KData` leaves.
@@ -251,6 +297,12 @@ type internal ExprLowering(system: ResolvedSystem) =
 
     /// The forcings met inside diffusion coefficients.
     member _.FaceForcings = faceForcings.ToArray()
+
+    /// The copy of diagnostic field number `d` (`ResolvedSystem.Diagnostics`), registered if not yet read.
+    member _.DiagnosticCopy(d: int) = diagnosticCopy d
+
+    /// Whether `e` (lowered) reads a diagnostic field.
+    member _.ReadsDiagnostic(e: KExpr) = readsDiagnostic e
 
     /// Lowers `e`, in `where` of `field`, on the fast ring when `fast`.
     member _.Lower(field: string, where: string, fast: bool, e: Expr) : KExpr = lowerExpr field where fast e

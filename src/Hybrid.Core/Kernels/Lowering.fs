@@ -56,12 +56,16 @@ module internal Lowering =
                     let lowSide, highSide = sides[axis]
                     ghostRule lowering f $"{lowSide}" low, ghostRule lowering f $"{highSide}" high))
 
-    /// The widest stencil reach of the fields of one ring (slow or fast) in the right-hand sides.
+    /// The widest stencil reach of the fields of one ring (slow or fast) in the right-hand sides (on the slow ring,
+    /// reads of padded copies included).
     let private reach (isFast: bool[]) (rhs: KExpr[]) (fast: bool) =
         rhs
         |> Array.collect (fun e ->
+            let copies = if fast then [] else KExpr.copyReads e
+
             KExpr.reads e
             |> List.filter (fun (f, _, _) -> isFast[f] = fast)
+            |> List.append copies
             |> List.map (fun (_, dx, dy) -> max (abs dx) (abs dy))
             |> Array.ofList)
         |> Array.fold max 0
@@ -69,10 +73,16 @@ module internal Lowering =
     /// The plan of right-hand sides `rhs` lowered by `lowering` from `system`, with ghost cells for the widest
     /// stencil reach of `rhs`, the closure sites' arguments (inside a diffusion coefficient they read the face's
     /// two cells) and `alsoReads` (expressions evaluated on the same arrays, e.g. an IMEX stiff part).
-    let private planOf (system: ResolvedSystem) (lowering: ExprLowering) (rhs: KExpr[]) (alsoReads: KExpr[]) =
+    let private planOf
+        (system: ResolvedSystem)
+        (lowering: ExprLowering)
+        (rhs: KExpr[])
+        (diagnostics: DiagnosticSolve[])
+        (alsoReads: KExpr[])
+        =
         let model, grid = system.Model, system.Grid
         let isFast, fastSites = system.IsFast, system.FastSites
-        let all = Array.append rhs alsoReads
+        let all = Array.concat [ rhs; diagnostics |> Array.map _.Rhs; alsoReads ]
         let args = lowering.Sites |> Array.collect _.Args
 
         let ghost =
@@ -109,6 +119,7 @@ module internal Lowering =
             Rules = rules
             Sites = lowering.Sites
             ParamCopies = lowering.ParamCopies
+            Diagnostics = diagnostics
             Forcings = lowering.Forcings
             FaceForcings = lowering.FaceForcings
             Nx = nx
@@ -124,30 +135,71 @@ module internal Lowering =
             FastPaddedCells = if fastSites = 0 then 0 else fastCells + 2 * fastGhost
         }
 
-    /// The diagnostic fields' elliptic solves run through TorchSharp (FFT, conjugate gradients): eager only.
+    /// The diagnostic field `d` in the refusals.
+    let private diagnosticConstruct (d: EllipticEquation) (what: string) =
+        $"the diagnostic field '{d.Field}' (elliptic solve {Print.ellipticEquation Notation.Unicode d}){what}"
+
+    /// The diagnostic fields, each solved into its padded copy before every right-hand side: periodic on every
+    /// axis (a spectral solve in TorchSharp), with a right-hand side that reads no closure and no diagnostic field.
+    /// Raises `ModelException` naming the diagnostic field otherwise.
+    let private diagnostics (system: ResolvedSystem) (lowering: ExprLowering) =
+        system.Diagnostics
+        |> Array.mapi (fun i d ->
+            let periodic =
+                system.DiagnosticConditions[i]
+                |> Array.forall (fun sides ->
+                    match sides with
+                    | BoundaryCondition.Periodic, BoundaryCondition.Periodic -> true
+                    | _ -> false)
+
+            if not periodic then
+                raise (
+                    KernelRefusal.cannotCompile
+                        (diagnosticConstruct d " with walls")
+                        "The kernels solve periodic diagnostic fields only: Backend.Auto runs this model eagerly (Backend.Eager)."
+                )
+
+            let rhs = lowering.Lower(d.Field, "the elliptic equation", false, d.Rhs)
+
+            if not (KExpr.inputs rhs).IsEmpty || lowering.ReadsDiagnostic rhs then
+                raise (
+                    KernelRefusal.cannotCompile
+                        (diagnosticConstruct d ", whose right-hand side calls a closure or reads a diagnostic field")
+                        "Backend.Auto runs this model eagerly (Backend.Eager)."
+                )
+
+            {
+                Field = d.Field
+                Screening = d.Screening
+                Rhs = rhs
+                Copy = lowering.DiagnosticCopy i
+                Equation = Print.ellipticEquation Notation.Unicode d
+            })
+
+    /// The IMEX kernels take no diagnostic fields.
     let private refuseDiagnostics (system: ResolvedSystem) =
         for d in system.Diagnostics |> Array.truncate 1 do
             raise (
                 KernelRefusal.cannotCompile
-                    $"the diagnostic field '{d.Field}' (elliptic solve {Print.ellipticEquation Notation.Unicode d})"
-                    "Diagnostic fields run on the eager back end (Backend.Eager; Backend.Auto picks it for this model)."
+                    (diagnosticConstruct d " with an IMEX scheme")
+                    "Use an explicit scheme, or Backend.Eager (Backend.Auto picks it for this model and scheme)."
             )
 
     /// Lowers `model`; raises `ModelException` naming the field and the construct the kernel path lacks
-    /// (diagnostic fields, whose elliptic solves run eager; operators of non-field expressions, closures,
+    /// (diagnostic fields with walls; operators of non-field expressions, closures,
     /// forcings and spatial parameters on the fast ring of a two-scale lattice, closures, forcings or spatial
     /// parameters in boundary values). Closure calls become `KInput` sites, evaluated by TorchSharp (inside a
     /// diffusion coefficient, one per face direction); spatial parameters inside a diffusion coefficient are
     /// read from padded copies (`ParamCopies`).
     let lower (system: ResolvedSystem) : KernelPlan =
-        refuseDiagnostics system
         let lowering = ExprLowering system
+        let solves = diagnostics system lowering
 
         let rhs =
             system.Fields
             |> Array.mapi (fun i f -> lowering.Lower(f, "the equation", system.IsFast[i], system.Equations[i]))
 
-        planOf system lowering rhs [||]
+        planOf system lowering rhs solves [||]
 
     /// Lowers `model` for an IMEX scheme with the split `split` (per field, its stiff and explicit signed terms,
     /// `ImexSplit.split`): the plan of the explicit parts, and the plan of the stiff parts (0 for a field without
@@ -182,7 +234,7 @@ module internal Lowering =
 
                 k)
 
-        let plan = planOf system lowering explicitRhs stiffRhs
+        let plan = planOf system lowering explicitRhs [||] stiffRhs
 
         plan,
         {

@@ -5,6 +5,7 @@ open System.Runtime.CompilerServices
 open TorchSharp
 open Hybrid
 open Hybrid.Numerics
+open Hybrid.Compiler
 open Hybrid.TensorArithmetic
 
 /// One time step of generated kernels and its discrete adjoint, on states in the padded layout (one [B·PaddedCells]
@@ -50,7 +51,16 @@ type internal IStepper =
 /// kernel writes each call's arguments per cell, the network (`modules`, one per site) maps them to the
 /// call's output, which the main kernel reads; the adjoint takes the network's vector–Jacobian product with
 /// `torch.autograd.grad` and the arguments' with a generated kernel, and accumulates the network weights'
-/// gradients (`ClosureGradients`).
+/// gradients (`ClosureGradients`). A per-cell network takes [cells; arity]; one over whole fields (a CNN or a
+/// module, `ClosureSite.Fieldwise`) takes the arguments as channels [B; arity; spatial…], as the eager back end
+/// does, and the call reads its output channel.
+///
+/// Diagnostic fields (`plan.Diagnostics`) are solved before each right-hand side, after the forcings and before the
+/// closures (whose arguments may read them): a generated kernel writes the elliptic equation's right-hand side per
+/// cell, TorchSharp solves it (`EllipticSolve`, the eager back end's solver), and the solution fills the field's
+/// padded copy, ghosts included. The adjoint maps the copy's adjoint back through the solve's vector–Jacobian
+/// product (autograd through the solver: the same solve for the symmetric periodic Laplacian, zero-mean gauge
+/// included) and the right-hand side's generated adjoint.
 ///
 /// Forcings (`plan.Forcings`, data as functions of time, `forcings` in the same order) are evaluated at each
 /// stage's time and broadcast to the grid; they carry no gradient. Spatial parameters that diffusion
@@ -146,18 +156,32 @@ type internal Stepper
     let argValues = newArrays argsPlan.Rhs.Length
     let argLambda = newArrays argsPlan.Rhs.Length
 
-    // The padded copies of the spatial parameters that diffusion coefficients read at faces (`plan.ParamCopies`),
-    // and their adjoints: the kernels' inputs after the sites' outputs.
+    // The padded copies of the spatial parameters that diffusion coefficients read at faces and of the diagnostic
+    // fields (`plan.ParamCopies`), and their adjoints: the kernels' inputs after the sites' outputs.
     let copyMaps = plan.ParamCopies |> Array.map (Ghosts.copyMap plan)
     let copies = newArrays plan.ParamCopies.Length
     let copyAdjoint = newArrays plan.ParamCopies.Length
     let inputs = Array.append (newArrays sites.Length) copies
     let inputAdjoint = Array.append (newArrays sites.Length) copyAdjoint
 
-    /// `visit c i p` for every copy c, trajectory and cell: i the cell's entry of θ, p its padded index in copy c.
+    // The copies of parameters: (copy, parameter).
+    let paramCopies =
+        plan.ParamCopies
+        |> Array.indexed
+        |> Array.choose (fun (c, copy) ->
+            match copy.Source with
+            | CopySource.Param p -> Some(c, p)
+            | CopySource.Diagnostic _ -> None)
+
+    let paramCopyMaps = paramCopies |> Array.map (fun (c, _) -> copyMaps[c])
+    let paramCopyValues = paramCopies |> Array.map (fun (c, _) -> copies[c])
+    let paramCopyAdjoint = paramCopies |> Array.map (fun (c, _) -> copyAdjoint[c])
+
+    /// `visit c i p` for every parameter copy c, trajectory and cell: i the cell's entry of θ, p its padded index
+    /// in copy c.
     let eachCopyCell (visit: int -> int -> int -> unit) =
-        for c in 0 .. copies.Length - 1 do
-            let offset = plan.ParamOffsets[plan.ParamCopies[c].Param]
+        for c, param in paramCopies do
+            let offset = plan.ParamOffsets[param]
             let interior = copyMaps[c].Interior
 
             for b in 0 .. batch - 1 do
@@ -166,14 +190,14 @@ type internal Stepper
 
     /// Fills the parameter copies from θ: the interior of every trajectory, then the ghosts.
     let fillCopies (theta: float[]) =
-        if copies.Length > 0 then
+        if paramCopies.Length > 0 then
             eachCopyCell (fun c i p -> copies[c][p] <- theta[i])
-            Ghosts.fill copyMaps batch copies
+            Ghosts.fill paramCopyMaps batch paramCopyValues
 
     /// The transpose of `fillCopies`: adds the copies' adjoints into θ̄ (ghosts folded into the cells they copy).
     let foldCopies (theta: float[]) (thetaAdjoint: float[]) =
-        if copies.Length > 0 then
-            Ghosts.fold copyMaps batch theta plan.ParamOffsets 0.0 copyAdjoint thetaAdjoint
+        if paramCopies.Length > 0 then
+            Ghosts.fold paramCopyMaps batch theta plan.ParamOffsets 0.0 paramCopyAdjoint thetaAdjoint
             eachCopyCell (fun c i p -> thetaAdjoint[i] <- thetaAdjoint[i] + copyAdjoint[c][p])
 
     let rows = batch * plan.Cells
@@ -225,6 +249,108 @@ type internal Stepper
 
             dataTime <- t
 
+    /// The interior of padded array `values` as a [B; spatial…] float64 tensor.
+    let interiorTensor (values: float[]) =
+        torch
+            .tensor(Array.init rows (fun row -> values[at row]), dtype = torch.ScalarType.Float64)
+            .reshape (Grid.fieldShape plan.Grid batch)
+
+    /// Writes the values of `source` ([B; spatial…] or [rows; 1], rows in order) into the interior of `target`.
+    let writeInterior (source: torch.Tensor) (target: float[]) =
+        let values =
+            source.to_type(torch.ScalarType.Float64).contiguous().data<float>().ToArray()
+
+        for row in 0 .. rows - 1 do
+            target[at row] <- values[row]
+
+    // The diagnostic fields: the kernels of their right-hand sides, the values and adjoints of those, the solvers.
+    let solves = plan.Diagnostics
+
+    let solvePlan = {
+        plan with
+            Rhs = solves |> Array.map _.Rhs
+            RhsFast = solves |> Array.map (fun _ -> false)
+            Sites = [||]
+    }
+
+    let solveForward, solveAdjoint =
+        if solves.Length > 0 then
+            Some(Codegen.forward solvePlan), Some(Codegen.adjoint solvePlan)
+        else
+            None, None
+
+    let solveRhs = newArrays solves.Length
+    let solveLambda = newArrays solves.Length
+    let diagnosticMaps = solves |> Array.map (fun d -> copyMaps[d.Copy])
+    let diagnosticValues = solves |> Array.map (fun d -> copies[d.Copy])
+    let diagnosticAdjoint = solves |> Array.map (fun d -> copyAdjoint[d.Copy])
+    let periodic = Boundary.periodic plan.Grid
+
+    let solvers =
+        solves
+        |> Array.map (fun d ->
+            EllipticSolve.create
+                plan.Grid
+                periodic
+                d.Screening
+                torch.ScalarType.Float64
+                torch.CPU
+                (EllipticSolve.tolerance torch.ScalarType.Float64)
+                (EllipticSolve.caller $"the diagnostic field '{d.Field}' ({d.Equation})"))
+
+    // Each solve's right-hand side and solution with their autograd graph, kept by `solveDiagnostics` for
+    // `diagnosticsAdjoint` (tensors of the adjoint's dispose scope).
+    let solveGraphs: (torch.Tensor * torch.Tensor)[] = Array.zeroCreate solves.Length
+
+    /// Solves every diagnostic field at state `u` (ghosts filled) into its copy, ghosts included (forcings at t
+    /// evaluated); with `keep`, under autograd, keeping each solve's graph in `solveGraphs` (in the caller's dispose
+    /// scope).
+    let solveDiagnostics (u: float[][]) (theta: float[]) (t: float) (keep: bool) =
+        match solveForward with
+        | None -> ()
+        | Some kernel ->
+            kernel.Invoke(u, theta, t, solveRhs, batch, copies, data)
+
+            for i in 0 .. solves.Length - 1 do
+                if keep then
+                    use _ = torch.enable_grad ()
+                    let f = (interiorTensor solveRhs[i]).requires_grad_ true
+                    let psi = solvers[i].Solve periodic f
+                    writeInterior (psi.detach ()) diagnosticValues[i]
+                    solveGraphs[i] <- (f, psi)
+                else
+                    use _ = torch.NewDisposeScope()
+                    use _ = torch.no_grad ()
+                    writeInterior (solvers[i].Solve periodic (interiorTensor solveRhs[i])) diagnosticValues[i]
+
+            Ghosts.fill diagnosticMaps batch diagnosticValues
+
+    /// Given ∂L/∂(diagnostic copies) in their adjoints, adds ∂L/∂(state) into `stateAdjoint` and ∂L/∂θ into
+    /// `thetaAdjoint` through the solves (`solveGraphs`) and their right-hand sides, all at the same state.
+    let diagnosticsAdjoint
+        (u: float[][])
+        (theta: float[])
+        (t: float)
+        (stateAdjoint: float[][])
+        (thetaAdjoint: float[])
+        =
+        match solveAdjoint with
+        | None -> ()
+        | Some kernel ->
+            Ghosts.fold diagnosticMaps batch theta plan.ParamOffsets t diagnosticAdjoint thetaAdjoint
+
+            for i in 0 .. solves.Length - 1 do
+                use _ = torch.NewDisposeScope()
+                let f, psi = solveGraphs[i]
+
+                let grads =
+                    torch.autograd.grad ([| psi |], [| f |], [| interiorTensor diagnosticAdjoint[i] |])
+
+                Array.Clear solveLambda[i]
+                writeInterior grads[0] solveLambda[i]
+
+            kernel.Invoke(u, theta, t, solveLambda, stateAdjoint, thetaAdjoint, batch, copies, copyAdjoint, data)
+
     // Distinct networks (a closure called twice is one network) and their weight-gradient accumulators.
     let networks = Array.zip (sites |> Array.map _.Name) modules |> Array.distinctBy fst
 
@@ -239,7 +365,16 @@ type internal Stepper
             |> Seq.map (fun p -> torch.zeros_like(p).DetachFromDisposeScope())
             |> Array.ofSeq)
 
-    /// Site j's arguments as a [rows; arity] tensor in the network's dtype.
+    /// Where argument a of row `row` goes in site j's network input: [rows; arity] for a per-cell closure,
+    /// [B; arity; cells] (channels of whole fields) for one over whole fields.
+    let argIndex (j: int) (row: int) (a: int) =
+        if sites[j].Fieldwise then
+            ((row / plan.Cells) * arity[j] + a) * plan.Cells + row % plan.Cells
+        else
+            row * arity[j] + a
+
+    /// Site j's arguments as the network's input in its dtype: [rows; arity], or [B; arity; spatial…] for a
+    /// closure over whole fields.
     let argumentTensor (j: int) (network: torch.nn.Module<torch.Tensor, torch.Tensor>) =
         let x = Array.zeroCreate<float> (rows * arity[j])
 
@@ -247,77 +382,134 @@ type internal Stepper
             let values = argValues[argOffset[j] + a]
 
             for row in 0 .. rows - 1 do
-                x[row * arity[j] + a] <- values[at row]
+                x[argIndex j row a] <- values[at row]
+
+        let shape =
+            if sites[j].Fieldwise then
+                Array.append [| int64 batch; int64 arity[j] |] plan.Grid.Shape
+            else
+                [| int64 rows; int64 arity[j] |]
 
         let dtype = (network.parameters () |> Seq.head).dtype
+        torch.tensor(x, dtype = torch.ScalarType.Float64).reshape(shape).to_type (dtype)
 
-        torch.tensor(x, dtype = torch.ScalarType.Float64).reshape([| int64 rows; int64 arity[j] |]).to_type (dtype)
+    /// Site j's output per row, [rows], from its network's output `y`: one value per row, or the site's channel of
+    /// [B; outputs; spatial…] for a closure over whole fields (its shape checked as the eager back end does).
+    let siteOutput (j: int) (y: torch.Tensor) =
+        let site = sites[j]
 
-    /// Evaluates every closure call at state `u` (ghosts filled) into `inputs`.
-    let evalClosures (u: float[][]) (theta: float[]) (t: float) =
+        if site.Fieldwise then
+            let c = plan.Model.Closures |> List.find (fun c -> c.Name = site.Name)
+            FieldwiseOutput.check site.Name (Model.outputs c) plan.Grid.Shape y
+            y.select(1L, int64 site.Output).reshape ([| int64 rows |])
+        else
+            y.reshape ([| int64 rows |])
+
+    // The network runs: one per site, except that the sites of a closure over whole fields (its outputs; `Checks`
+    // makes every call pass the same arguments) share the first one's run, as the eager back end runs it once.
+    let runOf =
+        sites
+        |> Array.mapi (fun j c ->
+            if c.Fieldwise then
+                sites |> Array.findIndex (fun d -> d.Name = c.Name)
+            else
+                j)
+
+    let runs = Array.init sites.Length id |> Array.filter (fun j -> runOf[j] = j)
+
+    let runSites =
+        runs
+        |> Array.map (fun r -> Array.init sites.Length id |> Array.filter (fun j -> runOf[j] = r))
+
+    // Each run's network input, and each site's output, with their autograd graph, kept by `evalClosures` for
+    // `closureAdjoint` (tensors of the adjoint's dispose scope): the adjoint runs each network forward once.
+    let runInputs: torch.Tensor[] = Array.zeroCreate sites.Length
+    let siteOutputs: torch.Tensor[] = Array.zeroCreate sites.Length
+
+    /// Evaluates every closure call at state `u` (ghosts filled) into `inputs`; with `keep`, under autograd,
+    /// keeping the graphs in `runInputs` and `siteOutputs` (in the caller's dispose scope).
+    let evalClosures (u: float[][]) (theta: float[]) (t: float) (keep: bool) =
         match argsForward with
         | None -> ()
         | Some kernel ->
             kernel.Invoke(u, theta, t, argValues, batch, copies, data)
 
-            for j in 0 .. sites.Length - 1 do
-                use _ = torch.NewDisposeScope()
-                use _ = torch.no_grad ()
-                let network = modules[j]
+            for k in 0 .. runs.Length - 1 do
+                let r = runs[k]
+                let network = modules[r]
 
-                let y =
-                    network
-                        .forward(argumentTensor j network)
-                        .to_type(torch.ScalarType.Float64)
-                        .contiguous()
-                        .data<float>()
-                        .ToArray()
+                if keep then
+                    use _ = torch.enable_grad ()
+                    let x = (argumentTensor r network).requires_grad_ true
+                    let y = network.forward x
+                    runInputs[r] <- x
 
-                let target = inputs[j]
+                    for j in runSites[k] do
+                        siteOutputs[j] <- siteOutput j y
+                        writeInterior (siteOutputs[j].detach ()) inputs[j]
+                else
+                    use _ = torch.NewDisposeScope()
+                    use _ = torch.no_grad ()
+                    let y = network.forward (argumentTensor r network)
 
-                for row in 0 .. rows - 1 do
-                    target[at row] <- y[row]
+                    for j in runSites[k] do
+                        writeInterior (siteOutput j y) inputs[j]
 
     /// Given ∂L/∂(closure outputs) in `inputAdjoint`, adds ∂L/∂(state) into `stateAdjoint` and ∂L/∂θ into
-    /// `thetaAdjoint` through the arguments, and ∂L/∂(weights) into the accumulators.
+    /// `thetaAdjoint` through the arguments (of a shared run: through the first site's), and ∂L/∂(weights) into the
+    /// accumulators (through the graphs `evalClosures` kept).
     let closureAdjoint (u: float[][]) (theta: float[]) (t: float) (stateAdjoint: float[][]) (thetaAdjoint: float[]) =
         match argsAdjoint with
         | None -> ()
         | Some kernel ->
-            for j in 0 .. sites.Length - 1 do
+            for k in 0 .. runs.Length - 1 do
                 use _ = torch.NewDisposeScope()
-                use _ = torch.enable_grad ()
-                let network = modules[j]
-                let x = (argumentTensor j network).requires_grad_ (true)
-                let y = network.forward(x).reshape ([| int64 rows |])
+                let r = runs[k]
+                let network = modules[r]
+                let ys = runSites[k] |> Array.map (fun j -> siteOutputs[j])
 
                 let weights =
                     network.parameters () |> Seq.map (fun w -> w :> torch.Tensor) |> Array.ofSeq
 
-                let zbar =
-                    torch
-                        .tensor(Array.init rows (fun row -> inputAdjoint[j][at row]), dtype = torch.ScalarType.Float64)
-                        .to_type (y.dtype)
+                let zbars =
+                    runSites[k]
+                    |> Array.map (fun j ->
+                        torch
+                            .tensor(
+                                Array.init rows (fun row -> inputAdjoint[j][at row]),
+                                dtype = torch.ScalarType.Float64
+                            )
+                            .to_type (siteOutputs[j].dtype))
 
-                let grads = torch.autograd.grad ([| y |], Array.append [| x |] weights, [| zbar |])
+                let grads = torch.autograd.grad (ys, Array.append [| runInputs[r] |] weights, zbars)
 
                 let xbar =
                     grads[0].to_type(torch.ScalarType.Float64).contiguous().data<float>().ToArray()
 
-                for a in 0 .. arity[j] - 1 do
-                    let target = argLambda[argOffset[j] + a]
-                    Array.Clear target
+                for j in runSites[k] do
+                    for a in 0 .. arity[j] - 1 do
+                        let target = argLambda[argOffset[j] + a]
+                        Array.Clear target
 
-                    for row in 0 .. rows - 1 do
-                        target[at row] <- xbar[row * arity[j] + a]
+                        if j = r then
+                            for row in 0 .. rows - 1 do
+                                target[at row] <- xbar[argIndex j row a]
 
                 use _ = torch.no_grad ()
-                let accumulators = closureGradients[networkIndex[j]]
+                let accumulators = closureGradients[networkIndex[r]]
 
                 for w in 0 .. accumulators.Length - 1 do
                     addInPlace accumulators[w] grads[w + 1] |> ignore
 
             kernel.Invoke(u, theta, t, argLambda, stateAdjoint, thetaAdjoint, batch, copies, copyAdjoint, data)
+
+    /// What the kernels read at `u` (ghosts filled; time t) besides the state: the forcings, the diagnostic fields,
+    /// the closures' outputs (in this order: the later may read the earlier); with `keep`, the solves' and the
+    /// networks' autograd graphs for the adjoint (in the caller's dispose scope).
+    let prepareInputs (u: float[][]) (theta: float[]) (t: float) (keep: bool) =
+        evalForcings t
+        solveDiagnostics u theta t keep
+        evalClosures u theta t keep
 
     /// Adds the vector–Jacobian product of the right-hand side at `u` (ghosts filled; time t) with ∂L/∂F =
     /// `outputAdjoint` into `stateAdjoint` (ghost entries folded back, left zero) and `thetaAdjoint`, closures and
@@ -330,8 +522,8 @@ type internal Stepper
         (stateAdjoint: float[][])
         (thetaAdjoint: float[])
         =
-        evalForcings t
-        evalClosures u theta t
+        use _ = torch.NewDisposeScope()
+        prepareInputs u theta t true
 
         for a in inputAdjoint do
             Array.Clear a
@@ -353,6 +545,7 @@ type internal Stepper
             adjoint.Invoke(u, theta, t, outputAdjoint, stateAdjoint, thetaAdjoint, batch, inputs, inputAdjoint, data)
 
         closureAdjoint u theta t stateAdjoint thetaAdjoint
+        diagnosticsAdjoint u theta t stateAdjoint thetaAdjoint
         foldCopies theta thetaAdjoint
         Ghosts.fold maps batch theta plan.ParamOffsets t stateAdjoint thetaAdjoint
 
@@ -393,8 +586,7 @@ type internal Stepper
     /// F(u, t) into `output` (padded layout); `u` must have its ghosts filled.
     member _.Rhs(u: float[][], theta: float[], t: float, output: float[][]) =
         fillCopies theta
-        evalForcings t
-        evalClosures u theta t
+        prepareInputs u theta t false
         rhs u theta t output
 
     /// Adds λᵀ∂F/∂u at `u` (ghosts filled; time t) for λ = `outputAdjoint` into `stateAdjoint` (ghost entries
@@ -432,8 +624,7 @@ type internal Stepper
 
         for i in 0 .. stages - 1 do
             stageInput u theta (t + tableau.C[i] * dt) dt i
-            evalForcings (t + tableau.C[i] * dt)
-            evalClosures s[i] theta (t + tableau.C[i] * dt)
+            prepareInputs s[i] theta (t + tableau.C[i] * dt) false
             rhs s[i] theta (t + tableau.C[i] * dt) k[i]
 
         combination.Set(next, u)
@@ -463,8 +654,7 @@ type internal Stepper
             stageInput u theta (t + tableau.C[i] * dt) dt i
 
             if i < stages - 1 then
-                evalForcings (t + tableau.C[i] * dt)
-                evalClosures s[i] theta (t + tableau.C[i] * dt)
+                prepareInputs s[i] theta (t + tableau.C[i] * dt) false
                 rhs s[i] theta (t + tableau.C[i] * dt) k[i]
 
         for i in stages - 1 .. -1 .. 0 do

@@ -1,7 +1,7 @@
 /// Closures over whole fields with several outputs: a 2-output CNN on two fields of a periodic square. The
 /// compiled right-hand side against the module applied by hand, one forward pass per evaluation, translation
 /// equivariance under circular (not zero) padding, padding from the boundary conditions, gradients through a
-/// rollout against finite differences, the kernels' refusal, and a twin experiment trained through the solver.
+/// rollout against finite differences, Backend.Auto's choice of the kernels, and a twin experiment trained through the solver.
 module Hybrid.Tests.Compiler.FieldClosureTests
 
 open System
@@ -171,11 +171,9 @@ let tests =
             Expect.equal net.Padding [| Padding.Periodic; Padding.Replicate |] "x periodic, y walled"
         }
 
-        test "the kernels refuse the closure by name and Auto runs it on the eager back end" {
+        test "Backend.Auto runs the closure on the kernels" {
             let sim = Compiler.compile Compiler.defaults (periodicModel 8 (cnn [ 2; 2 ]))
-            let backend, why = sim.BackendFor(rollout 0.01 2)
-            Expect.equal backend Backend.Eager "eager"
-            Expect.stringContains why "Closure sgs (CNN) runs on the eager back end" "the reason names the closure"
+            Expect.equal (sim.BackendFor(rollout 0.01 2)) (Backend.Kernels, "") "the kernels"
         }
 
         test "gradients w.r.t. the CNN's weights through a rollout match central finite differences (float64)" {

@@ -737,7 +737,7 @@ let private suiteModels: SuiteModel list =
 /// networks and forcing data: saved states, and gradients of a random weighting of them with respect to every
 /// parameter (per cell for spatial ones, which start from their value times 1 + 0.3 sin(3i) over the cells i, so
 /// that they differ per cell), the initial state and every network weight, all to 1e-10 relative.
-let private agreesWithCompiled (scheme: Scheme) (steps: int) (model: Model) (initial: (int -> torch.Tensor[]) option) =
+let agreesWithCompiled (scheme: Scheme) (steps: int) (model: Model) (initial: (int -> torch.Tensor[]) option) =
     Engine.init ()
     use _ = torch.NewDisposeScope()
 

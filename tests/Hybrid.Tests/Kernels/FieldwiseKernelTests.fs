@@ -1,0 +1,220 @@
+/// The generated kernels on models they used to leave to the eager back end: closures over whole fields (a CNN
+/// taking fields as channels, in 1-D and 2-D, several outputs) and periodic diagnostic fields (an elliptic solve
+/// before each right-hand side, in TorchSharp). Trajectories and gradients for θ, u0 and the network weights against
+/// the eager compiled simulator (1e-10 relative, float64); Backend.Auto picks the kernels for them and names the
+/// construct for what the kernels still refuse.
+module Hybrid.Tests.Kernels.FieldwiseKernelTests
+
+open Expecto
+open TorchSharp
+open Hybrid
+open Hybrid.Compiler
+open Hybrid.Numerics
+
+let private x, y = Sym "x", Sym "y"
+let private u, v = Sym "u", Sym "v"
+let private omega, psi = Sym "omega", Sym "psi"
+let private sin (e: Expr) = Apply(Fn.Sin, e)
+let private cos (e: Expr) = Apply(Fn.Cos, e)
+
+let private cnnClosure (name: string) (channels: int list) = {
+    Name = name
+    Arity = List.head channels
+    Architecture = Architecture.Cnn(channels, 3, Activation.Tanh)
+    Units = None
+}
+
+let private periodicSides = [
+    Side.Left, BoundaryCondition.Periodic
+    Side.Right, BoundaryCondition.Periodic
+    Side.Bottom, BoundaryCondition.Periodic
+    Side.Top, BoundaryCondition.Periodic
+]
+
+let private withSides (field: string) (sides: (Side * BoundaryCondition) list) (m: Model) =
+    sides |> List.fold (fun m (side, bc) -> Model.setBoundary field side bc m) m
+
+/// 2-D, periodic in x and no-flux in y (the CNN pads circularly along x, by replication along y): a two-output CNN
+/// sgs(u, ∂x v) drives u (output 1) and v (output 2).
+let cnnPlane =
+    let sides = [
+        Side.Left, BoundaryCondition.Periodic
+        Side.Right, BoundaryCondition.Periodic
+        Side.Bottom, BoundaryCondition.NoFlux
+        Side.Top, BoundaryCondition.NoFlux
+    ]
+
+    let args = [ u; Partial(Axis.X, v) ]
+
+    Model.empty "cnn_plane"
+    |> Model.withDomain (Domain.Rectangle(0.0, 1.0, 0.0, 1.0, 7, 5))
+    |> Model.addField (Model.field "u")
+    |> Model.addField (Model.field "v")
+    |> Model.addParam (Model.param "D" 0.05)
+    |> Model.addParam (Model.param "a" 0.7)
+    |> Model.addClosure (cnnClosure "sgs" [ 2; 3; 2 ])
+    |> Model.addEquation "u" (Sym "D" * Laplacian u + CallOutput("sgs", 1, args))
+    |> Model.addEquation "v" (Sym "D" * Laplacian v + Sym "a" * CallOutput("sgs", 2, args) - Sym "a" * u * v)
+    |> withSides "u" sides
+    |> withSides "v" sides
+    |> Model.setInitial "u" (InitialCondition.Expr(0.5 + 0.3 * sin (6.283185307179586 * x) * cos (3.0 * y)))
+    |> Model.setInitial "v" (InitialCondition.Expr(0.2 + 0.4 * cos (6.283185307179586 * x + 1.0) * y))
+
+/// 1-D with a Dirichlet and a Neumann end: a CNN c(u, x) over the whole line ([B; 2; N]) in a reaction.
+let cnnLine =
+    Model.empty "cnn_line"
+    |> Model.withDomain (Domain.Interval(0.0, 1.0, 13))
+    |> Model.addField (Model.field "u")
+    |> Model.addParam (Model.param "D" 0.02)
+    |> Model.addParam (Model.param "r" 0.8)
+    |> Model.addClosure (cnnClosure "c" [ 2; 4; 1 ])
+    |> Model.addEquation "u" (Sym "D" * Laplacian u + Sym "r" * Call("c", [ u; x ]) * u - 0.3 * u)
+    |> Model.setBoundary "u" Side.Left (BoundaryCondition.Dirichlet(Num 0.2))
+    |> Model.setBoundary "u" Side.Right (BoundaryCondition.Neumann(Num -0.1))
+    |> Model.setInitial "u" (InitialCondition.Expr(0.6 + 0.3 * sin (3.0 * x)))
+
+/// 2-D periodic vorticity ω with the stream function ψ of Δψ = ω (a diagnostic field, solved spectrally): the
+/// Jacobian as products of central differences, β ∂xψ, drag, viscosity, and ψ read at the cell by q. ω starts with
+/// a non-zero mean, which the zero-mean gauge of ψ drops (so its gradient through ψ must vanish alike). On nx × ny
+/// cells.
+let vorticityOn (nx: int) (ny: int) =
+    Model.empty "vorticity"
+    |> Model.withDomain (Domain.Rectangle(0.0, 1.0, 0.0, 1.5, nx, ny))
+    |> Model.addField (Model.field "omega")
+    |> Model.addField (Model.field "q")
+    |> Model.addDiagnostic { Name = "psi"; Units = None }
+    |> Model.addParam (Model.param "beta" 0.9)
+    |> Model.addParam (Model.param "nu" 0.02)
+    |> Model.addParam (Model.param "mu" 0.1)
+    |> Model.addEquation
+        "omega"
+        (Partial(Axis.Y, psi) * Partial(Axis.X, omega)
+         - Partial(Axis.X, psi) * Partial(Axis.Y, omega)
+         - Sym "beta" * Partial(Axis.X, psi)
+         + Sym "nu" * Laplacian omega
+         - Sym "mu" * omega)
+    |> Model.addEquation "q" (Sym "nu" * Laplacian(Sym "q") + psi * Sym "q" - 0.5 * Laplacian psi)
+    |> Model.addElliptic "psi" 0.0 omega
+    |> withSides "omega" periodicSides
+    |> withSides "q" periodicSides
+    |> withSides "psi" periodicSides
+    |> Model.setInitial
+        "omega"
+        (InitialCondition.Expr(
+            0.3
+            + sin (6.283185307179586 * x) * cos (4.1887902047863905 * y)
+            + 0.4 * cos (12.566370614359172 * x + 4.1887902047863905 * y)
+        ))
+    |> Model.setInitial "q" (InitialCondition.Expr(1.0 + 0.2 * sin (6.283185307179586 * x)))
+
+let private vorticity = vorticityOn 8 6
+
+/// 1-D periodic, a screened diagnostic field p of (Δ − 4)p = u + a, read by a per-cell closure R(u, p), by ∂x and
+/// by Δ; and a CNN closure s(u, p) over the whole line reading it too.
+let screenedLine =
+    let p = Sym "p"
+
+    Model.empty "screened_line"
+    |> Model.withDomain (Domain.Interval(0.0, 1.0, 16))
+    |> Model.addField (Model.field "u")
+    |> Model.addDiagnostic { Name = "p"; Units = None }
+    |> Model.addParam (Model.param "D" 0.03)
+    |> Model.addParam (Model.param "a" 0.4)
+    |> Model.addClosure {
+        Name = "R"
+        Arity = 2
+        Architecture = Architecture.Mlp([ 2; 6; 1 ], Activation.Tanh)
+        Units = None
+    }
+    |> Model.addClosure (cnnClosure "s" [ 2; 3; 1 ])
+    |> Model.addEquation
+        "u"
+        (Sym "D" * Laplacian u
+         + Partial(Axis.X, p)
+         + 0.5 * Call("R", [ u; p ])
+         + 0.2 * Call("s", [ u; p ])
+         - 0.1 * Laplacian p)
+    |> Model.addElliptic "p" 4.0 (u + Sym "a")
+    |> Model.setBoundaryAll "u" BoundaryCondition.Periodic
+    |> Model.setBoundaryAll "p" BoundaryCondition.Periodic
+    |> Model.setInitial "u" (InitialCondition.Expr(0.5 + 0.3 * sin (6.283185307179586 * x)))
+
+// Steps of 2⁻¹⁴, below the diffusion limit on 100 × 90 cells.
+let private rk4 = {
+    Rollout.defaults with
+        Scheme = Scheme.Rk4
+        Dt = 0.00006103515625
+        SaveTimes = [| 0.0001220703125; 0.000244140625 |]
+}
+
+/// Backend.Auto on `m` picks the kernels, and runs them.
+let private autoPicksKernels (m: Model) =
+    Engine.init ()
+    use _ = torch.NewDisposeScope()
+
+    let sim =
+        Compiler.compile
+            {
+                Compiler.defaults with
+                    Backend = Backend.Auto
+            }
+            m
+
+    Expect.equal (sim.BackendFor rk4) (Backend.Kernels, "") "Backend.Auto picks the kernels"
+
+    use _ = torch.no_grad ()
+    Expect.equal (sim.Simulate(sim.Initial 1, rk4)).Backend Backend.Kernels "and runs them"
+
+/// Backend.Auto on `m` runs eager with `options`, and says why, naming the construct.
+let private autoRefuses (m: Model) (options: RolloutOptions) (construct: string) =
+    Engine.init ()
+    use _ = torch.NewDisposeScope()
+
+    let sim =
+        Compiler.compile
+            {
+                Compiler.defaults with
+                    Backend = Backend.Auto
+            }
+            m
+
+    let backend, why = sim.BackendFor options
+    Expect.equal backend Backend.Eager "eager"
+    Expect.stringContains why construct "the reason names the construct"
+
+let private models = [
+    "2-D CNN with two outputs, periodic x, no-flux y", cnnPlane
+    "1-D CNN over the whole line, Dirichlet and Neumann ends", cnnLine
+    "2-D periodic vorticity with the diagnostic Δψ = ω", vorticity
+    "2-D periodic vorticity, 100 × 90 cells (passes split over the kernel worker pool)", vorticityOn 100 90
+    "1-D periodic screened diagnostic (Δ − 4)p = u + a, read by a per-cell and a CNN closure", screenedLine
+]
+
+let tests =
+    testList "Kernels over whole fields" [
+        testList "kernels = compiled (values; gradients for θ, u0 and network weights; 1e-10)" [
+            for name, m in models -> test name { KernelTests.agreesWithCompiled Scheme.Rk4 10 m None }
+        ]
+
+        testList "Backend.Auto picks the kernels" [ for name, m in models -> test name { autoPicksKernels m } ]
+
+        test "Backend.Auto names a diagnostic field with walls" {
+            let walled =
+                vorticity
+                |> withSides "psi" [
+                    Side.Left, BoundaryCondition.Periodic
+                    Side.Right, BoundaryCondition.Periodic
+                    Side.Bottom, BoundaryCondition.Dirichlet(Num 0.0)
+                    Side.Top, BoundaryCondition.Dirichlet(Num 0.0)
+                ]
+
+            autoRefuses walled rk4 "the diagnostic field 'psi' (elliptic solve Δpsi = omega) with walls"
+        }
+
+        test "Backend.Auto names a diagnostic field under an IMEX scheme" {
+            autoRefuses
+                vorticity
+                { rk4 with Scheme = Scheme.ImexEuler }
+                "the diagnostic field 'psi' (elliptic solve Δpsi = omega) with an IMEX scheme"
+        }
+    ]
