@@ -24,8 +24,10 @@ type internal MovingGhost = {
 /// Where each value of a padded array comes from, for one field and one trajectory: interior cells are
 /// copied; ghost k (k = 1 … width, counted outward) is an affine function of one interior cell, by the rules
 /// of `Numerics.Boundary.pad`: on the low side u[n−k] (periodic), 2v − u[k−1] (Dirichlet v),
-/// u[k−1] + s·(2k−1)·h (Neumann s), u[k−1] (no flux); mirrored on the high side. Corner ghosts of 2-D grids
-/// stay zero (no stencil of the kernel path reads them). Built once per plan, so filling is a flat loop.
+/// u[k−1] + s·(2k−1)·h (Neumann s), u[k−1] (no flux); mirrored on the high side. Corner ghosts of 2-D grids wrap
+/// around both axes where the array is periodic along both (as `Operators`' corner padding: the Arakawa Jacobian
+/// and the flux advection of a composite velocity read them); elsewhere they stay zero (the lowering refuses the
+/// stencils that would read them, `ExprLowering`). Built once per plan, so filling is a flat loop.
 type internal GhostMap = {
     /// Padded index of interior cell c (x-major), trajectory 0.
     Interior: int[]
@@ -126,6 +128,20 @@ module internal Ghosts =
                             let x = axes[0].Centres[ix]
                             side lowY plan.Ny hy (fun j -> at ix j) (x, axes[1].Lo) k false
                             side highY plan.Ny hy (fun j -> at ix j) (x, axes[1].Hi) k true
+
+                    // Corners of a doubly periodic array: ghost (ix, iy) copies the cell both indices wrap to.
+                    let periodic (rule: GhostRule) =
+                        match rule with
+                        | GhostRule.Periodic -> true
+                        | _ -> false
+
+                    if [ lowX; highX; lowY; highY ] |> List.forall periodic then
+                        let wrap (i: int) (n: int) = ((i % n) + n) % n
+                        let outside (n: int) = [ -g .. -1 ] @ [ n .. n + g - 1 ]
+
+                        for ix in outside plan.Nx do
+                            for iy in outside plan.Ny do
+                                ghosts.Add(at ix iy, at (wrap ix plan.Nx) (wrap iy plan.Ny), 1.0, 0.0)
 
                 Array.init plan.Cells (fun c -> at (c / plan.Ny) (c % plan.Ny)), plan.PaddedCells
 
