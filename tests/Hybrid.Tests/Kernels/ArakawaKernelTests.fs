@@ -195,8 +195,69 @@ let private positivityTest =
         Expect.isGreaterThan moved 0.05 "q changed"
     }
 
+/// `vortex` 20 × 16 with ν Δω taken implicitly (ImexEuler, ImexCrankNicolson, Δt = 0.01 with checkpoints every
+/// 2 steps): Auto picks the kernels, whose saved states and gradients of Σ u² over them (every parameter, u(0))
+/// equal the eager simulator's to 1e-10.
+let private imexTest (scheme: Scheme) =
+    test $"{scheme} with J and advectFlux explicit: kernels = eager (values and gradients)" {
+        Engine.init ()
+        use _ = torch.NewDisposeScope()
+
+        let o = {
+            options scheme 0.01 [| 0.03; 0.06 |] with
+                Checkpointing = Checkpointing.Segments 2
+        }
+
+        let m = vortex 20 16 5.0
+
+        let run (backend: Backend) =
+            let sim =
+                Compiler.compile
+                    {
+                        Compiler.defaults with
+                            Backend = backend
+                            ImplicitDiffusion = true
+                    }
+                    m
+
+            let u0 = sim.Initial 2 |> Array.map (fun t -> t.detach().requires_grad_ true)
+            let traj = sim.Simulate(u0, o)
+            let loss = traj.Values |> Array.map (fun v -> (v * v).sum ()) |> Array.reduce (+)
+            loss.backward ()
+            let theta = sim.Parameters |> Array.map (fun p -> p.Raw.grad.clone ())
+
+            traj.Backend,
+            Array.concat [
+                traj.Values |> Array.map (fun v -> v.detach ())
+                theta
+                u0 |> Array.map _.grad
+            ]
+
+        let auto =
+            Compiler.compile
+                {
+                    Compiler.defaults with
+                        ImplicitDiffusion = true
+                }
+                m
+
+        Expect.equal (auto.BackendFor o) (Backend.Kernels, "") "Auto picks the kernels"
+        let onKernels, kernels = run Backend.Kernels
+        let onEager, eager = run Backend.Eager
+        Expect.equal (onKernels, onEager) (Backend.Kernels, Backend.Eager) "each back end ran"
+
+        for i in 0 .. kernels.Length - 1 do
+            let scale = eager[i].abs().max().ToDouble()
+            Expect.isGreaterThan scale 0.0 $"entry {i} is not zero"
+            Expect.isLessThan ((kernels[i] - eager[i]).abs().max().ToDouble() / scale) 1e-10 $"entry {i}"
+    }
+
 let tests =
     testList "Arakawa Jacobian and flux advection on the kernels" [
+        testList "IMEX" [
+            for scheme in [ Scheme.ImexEuler; Scheme.ImexCrankNicolson ] -> imexTest scheme
+        ]
+
         testList "SIMD kernels = scalar kernels" [
             for nx, ny in [ 4, 4; 5, 7; 9, 6 ] ->
                 SimdKernelTests.agreement $"J and advectFlux, {nx} × {ny}" (vortex nx ny 5.0)
