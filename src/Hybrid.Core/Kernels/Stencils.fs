@@ -149,7 +149,9 @@ module internal Stencils =
     /// ∇·(v q) by the van Leer MUSCL finite-volume scheme, as `Operators.fluxAdvection`: per axis the flux through
     /// the face above the cell, v⁺ times the cell's right face value plus v⁻ times the next cell's left face value
     /// (v the mean of the two cells' velocity, v⁺ = relu v), minus the same flux one cell down, over h. `velocity`
-    /// (one component per axis) and `q` are per-cell expressions read at neighbours by shifting their reads.
+    /// (one component per axis) and `q` are per-cell expressions read at neighbours by shifting their reads. Where q
+    /// is flat to round-off the limiter's branch (the sign of a·b) is the round-off's, so derivatives there agree
+    /// with the eager back end's only as far as both round alike (values agree regardless).
     let fluxAdvection (grid: Grid) (velocity: KExpr list) (q: KExpr) =
         velocity
         |> List.mapi (fun ax v ->
