@@ -65,6 +65,45 @@ let internal vortex (nx: int) (ny: int) (ly: float) =
             + 0.1 * Apply(Fn.Cos, 3.0 * x + y)
         ))
 
+/// ∂ω/∂t = −J(ψ, ω) − μω + νΔω, ∂ψ/∂t = c(−ω − ψ) on `nx` × `ny` cells of [0, 2π] × [0, 3], periodic along one
+/// axis (x where `periodicX`, else y) with walls on the other, boundary values moving with t and varying along the
+/// wall (and a Neumann and a no-flux side): J of single fields, whose corner ghosts are the wall's rule in the wrapped
+/// column or row (with the value of the nearest end row where y wraps, as the eager corner padding extends it).
+let internal channel (periodicX: bool) (nx: int) (ny: int) =
+    let wall (low: Side) (high: Side) (m: Model) =
+        let along = if periodicX then x else y
+
+        m
+        |> Model.setBoundary "psi" low (BoundaryCondition.Dirichlet(0.1 * Apply(Fn.Sin, along) * (1.0 + Sym "t")))
+        |> Model.setBoundary "psi" high (BoundaryCondition.Neumann(0.2 + 0.1 * along))
+        |> Model.setBoundary "omega" low BoundaryCondition.NoFlux
+        |> Model.setBoundary "omega" high (BoundaryCondition.Dirichlet(0.3 + Sym "mu" * Apply(Fn.Cos, along)))
+
+    Model.empty "arakawa_channel"
+    |> Model.withDomain (Domain.Rectangle(0.0, 2.0 * Math.PI, 0.0, 3.0, nx, ny))
+    |> Model.addField (Model.field "omega")
+    |> Model.addField (Model.field "psi")
+    |> Model.addParam (Model.param "mu" 0.1)
+    |> Model.addParam (Model.param "nu" 0.01)
+    |> Model.addParam (Model.param "c" 1.0)
+    |> Model.addEquation "omega" (Neg(Jacobian(psi, omega)) - Sym "mu" * omega + Sym "nu" * Laplacian omega)
+    |> Model.addEquation "psi" (Sym "c" * (Neg omega - psi))
+    |> Model.setBoundaryAll "omega" BoundaryCondition.Periodic
+    |> Model.setBoundaryAll "psi" BoundaryCondition.Periodic
+    |> (if periodicX then
+            wall Side.Bottom Side.Top
+        else
+            wall Side.Left Side.Right)
+    |> Model.setInitial
+        "omega"
+        (InitialCondition.Expr(
+            Apply(Fn.Sin, 2.0 * y + 0.5)
+            + 0.5 * Apply(Fn.Sin, 3.0 * x + 1.0) * Apply(Fn.Cos, y)
+        ))
+    |> Model.setInitial
+        "psi"
+        (InitialCondition.Expr(0.5 * Apply(Fn.Cos, x + 0.3) * Apply(Fn.Sin, 2.0 * y + 0.2) + 0.2 * y))
+
 /// 1-D, `n` cells on [0, 1]: a velocity field u (diffusing, a Dirichlet and a no-flux end) carrying a tracer q with
 /// walls (Dirichlet, Neumann), and a periodic tracer p carried by the uniform velocity a cos(8t), which changes sign:
 /// the flux advection of single fields, whose own ghost cells (any boundary kind) are the eager padding.
@@ -262,6 +301,11 @@ let tests =
             for nx, ny in [ 4, 4; 5, 7; 9, 6 ] ->
                 SimdKernelTests.agreement $"J and advectFlux, {nx} × {ny}" (vortex nx ny 5.0)
             for n in [ 5; 9; 23 ] -> SimdKernelTests.agreement $"1-D advectFlux, {n} cells" (tracers n)
+            for periodicX, axis in [ true, "x"; false, "y" ] do
+                for nx, ny in [ 4, 5; 9, 6 ] ->
+                    SimdKernelTests.agreement
+                        $"J of fields with walls (periodic in {axis}), {nx} × {ny}"
+                        (channel periodicX nx ny)
         ]
 
         testList "conservation of the kernel form" [

@@ -743,6 +743,14 @@ let private suiteModels: SuiteModel list =
             (ArakawaKernelTests.vortex 100 90 5.0)
             None
         agrees
+            "ArakawaKernelTests: J of fields with walls in y (moving, varying along the wall), periodic in x, 12 × 10"
+            (ArakawaKernelTests.channel true 12 10)
+            None
+        agrees
+            "ArakawaKernelTests: J of fields with walls in x (values varying along y), periodic in y, 10 × 12"
+            (ArakawaKernelTests.channel false 10 12)
+            None
+        agrees
             "ArakawaKernelTests: 1-D advectFlux of fields with walls and of a uniform velocity that changes sign"
             (ArakawaKernelTests.tracers 23)
             None
