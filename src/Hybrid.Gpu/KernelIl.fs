@@ -164,6 +164,13 @@ module internal KernelIl =
             il.Emit(OpCodes.Mul)
             il.Emit(OpCodes.Add)
 
+        /// (x > 0) as a float: the strict step of `KUnary.Positive`.
+        let positive (x: IlValue) =
+            push il x
+            il.Emit(OpCodes.Ldc_R8, 0.0)
+            il.Emit(OpCodes.Cgt)
+            il.Emit(OpCodes.Conv_R8)
+
         /// The padded index offset of the cell (sx, sy) away from the current one.
         let shift (sx: int) (sy: int) = sx * plan.Py + sy
 
@@ -258,6 +265,7 @@ module internal KernelIl =
                         | KUnary.Fn Hybrid.Fn.Softplus -> call (pointwise "softplus")
                         | KUnary.Sign -> sign x
                         | KUnary.Step -> step x
+                        | KUnary.Positive -> positive x
 
                         bind ()
                     | KBin(op, a, b) ->

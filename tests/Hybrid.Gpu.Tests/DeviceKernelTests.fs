@@ -108,6 +108,11 @@ let tests =
         yield agreement "Gray–Scott, 2-D periodic, 7 × 11" (resized 7 11 Examples.grayScott)
         for n in [ 2; 23 ] -> agreement $"1-D, {n} cells: every function and leaf" (SimdKernelTests.line n)
         for nx, ny in [ 2, 3; 7, 11 ] -> agreement $"2-D, {nx} × {ny}: mixed boundaries" (SimdKernelTests.plane nx ny)
+        yield
+            agreement
+                "2-D doubly periodic, 6 × 5: J(ψ, ω) and advectFlux (corner ghosts, strict steps)"
+                (ArakawaKernelTests.vortex 6 5 5.0)
+        yield agreement "1-D, 9 cells: advectFlux of fields with walls" (ArakawaKernelTests.tracers 9)
 
         yield onGpu "Gray–Scott 2-D, 64 × 48" 1.0 (resized 64 48 Examples.grayScott)
         yield onGpu "1-D, 23 cells: every function and leaf" 1e4 (SimdKernelTests.line 23)

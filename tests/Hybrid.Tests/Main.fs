@@ -48,6 +48,7 @@ let main argv =
         Compiler.LargeModelTests.tests
         Kernels.SimdKernelTests.tests
         Kernels.ThreadedKernelTests.tests
+        Kernels.ArakawaKernelTests.tests
         Kernels.KernelTests.tests
         Kernels.DerivativeTests.tests
         Kernels.KernelCostTests.tests

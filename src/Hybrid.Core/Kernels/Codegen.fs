@@ -24,6 +24,9 @@ type internal KernelMath =
         elif x = 0.0 then 0.5
         else 0.0
 
+    /// The strict step: 1 where x > 0, else 0 (`KUnary.Positive`).
+    static member Positive(x: float) : float = if x > 0.0 then 1.0 else 0.0
+
     /// `f` applied to every lane of `x`.
     static member inline private Lanes([<InlineIfLambda>] f: float -> float, x: Vector<float>) : Vector<float> =
         let mutable result = x
@@ -102,6 +105,11 @@ type internal KernelMath =
             Vector<float>.One,
             Vector.ConditionalSelect(Vector.Equals(x, zero), Vector<float>(0.5), zero)
         )
+
+    /// `Positive` per lane.
+    [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
+    static member VPositive(x: Vector<float>) : Vector<float> =
+        Vector.ConditionalSelect(Vector.GreaterThan(x, Vector<float>.Zero), Vector<float>.One, Vector<float>.Zero)
 
     /// The sum of the lanes.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
@@ -651,6 +659,7 @@ module internal Codegen =
                             | KUnary.Fn Hybrid.Fn.Softplus -> call (helper "Softplus") "Softplus"
                             | KUnary.Sign -> call (helper "Sign") "Sign"
                             | KUnary.Step -> call (helper "Step") "Step"
+                            | KUnary.Positive -> call (helper "Positive") "Positive"
                         )
                     | KBin(op, a, b) ->
                         let x = this.EmitAt(a, sx, sy)

@@ -24,8 +24,11 @@ type internal MovingGhost = {
 /// Where each value of a padded array comes from, for one field and one trajectory: interior cells are
 /// copied; ghost k (k = 1 … width, counted outward) is an affine function of one interior cell, by the rules
 /// of `Numerics.Boundary.pad`: on the low side u[n−k] (periodic), 2v − u[k−1] (Dirichlet v),
-/// u[k−1] + s·(2k−1)·h (Neumann s), u[k−1] (no flux); mirrored on the high side. Corner ghosts of 2-D grids
-/// stay zero (no stencil of the kernel path reads them). Built once per plan, so filling is a flat loop.
+/// u[k−1] + s·(2k−1)·h (Neumann s), u[k−1] (no flux); mirrored on the high side. Corner ghosts of 2-D grids (the
+/// Arakawa Jacobian and the flux advection of a composite velocity read them) follow `Operators`' corner padding
+/// where at least one axis is periodic: the other axis' rule applied in the wrapped column or row; with walls on
+/// both axes they stay zero (the lowering refuses the stencils that would read them, `ExprLowering`). Built once
+/// per plan, so filling is a flat loop.
 type internal GhostMap = {
     /// Padded index of interior cell c (x-major), trajectory 0.
     Interior: int[]
@@ -126,6 +129,43 @@ module internal Ghosts =
                             let x = axes[0].Centres[ix]
                             side lowY plan.Ny hy (fun j -> at ix j) (x, axes[1].Lo) k false
                             side highY plan.Ny hy (fun j -> at ix j) (x, axes[1].Hi) k true
+
+                    // Corners, as `Operators`' corner padding (the array padded along y by the y rules, then along x
+                    // by the x rules): where x wraps, a corner is the y ghost of the column it wraps to; where only y
+                    // wraps, the x ghost of the row it wraps to, with the boundary value of the nearest end row (the
+                    // eager back end extends the value by its end values). `place` puts a ghost at the corner and
+                    // reads its source in the wrapped column or row.
+                    let periodic (rule: GhostRule) =
+                        match rule with
+                        | GhostRule.Periodic -> true
+                        | _ -> false
+
+                    let wrap (i: int) (n: int) = ((i % n) + n) % n
+                    let outside (n: int) = [ -g .. -1 ] @ [ n .. n + g - 1 ]
+                    let inside (i: int) (n: int) = i >= 0 && i < n
+
+                    if periodic lowX && periodic highX then
+                        for ix in outside plan.Nx do
+                            let column = wrap ix plan.Nx
+                            let x = axes[0].Centres[column]
+
+                            let place j =
+                                if inside j plan.Ny then at column j else at ix j
+
+                            for k in 1..g do
+                                side lowY plan.Ny hy place (x, axes[1].Lo) k false
+                                side highY plan.Ny hy place (x, axes[1].Hi) k true
+                    elif periodic lowY && periodic highY then
+                        for iy in outside plan.Ny do
+                            let row = wrap iy plan.Ny
+                            let y = axes[1].Centres[max 0 (min (plan.Ny - 1) iy)]
+
+                            let place i =
+                                if inside i plan.Nx then at i row else at i iy
+
+                            for k in 1..g do
+                                side lowX plan.Nx hx place (axes[0].Lo, y) k false
+                                side highX plan.Nx hx place (axes[0].Hi, y) k true
 
                 Array.init plan.Cells (fun c -> at (c / plan.Ny) (c % plan.Ny)), plan.PaddedCells
 

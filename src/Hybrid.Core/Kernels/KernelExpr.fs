@@ -13,6 +13,10 @@ type internal KUnary =
     /// The Heaviside step: 1 where a > 0, ½ at 0, 0 below: in derivatives of min and max (at a tie the
     /// derivative is split evenly between the arguments, as TorchSharp's `maximum` / `minimum` do).
     | Step
+    /// The strict step: 1 where a > 0, else 0 (at 0 and at NaN). Selects between two branches as TorchSharp's
+    /// `where(a > 0, x, y)` does, as p·x + (1 − p)·y with p its value (derivative 0, so the gradient goes to the
+    /// chosen branch only): the limiter and the upwind switch of `Stencils.fluxAdvection`.
+    | Positive
 
 /// Binary operations of the kernel language.
 [<RequireQualifiedAccess>]
@@ -126,6 +130,7 @@ module internal KExpr =
             if x > 0.0 then 1.0
             elif x = 0.0 then 0.5
             else 0.0
+        | KUnary.Positive -> if x > 0.0 then 1.0 else 0.0
 
     /// A unary operation (constants folded).
     let un op a =
@@ -206,6 +211,13 @@ module internal KExpr =
             | KParamAt(c, dx, dy) -> Some(c, dx, dy)
             | _ -> None)
 
+    /// Every coordinate axis the expression reads (`KCoord`).
+    let coordinates (e: KExpr) : int list =
+        e
+        |> collect (function
+            | KCoord(axis, _) -> Some axis
+            | _ -> None)
+
     /// `e` as seen from the cell (dx, dy) away: the offsets of its field reads and parameter-copy reads moved by
     /// (dx, dy) (the leaves that depend on the cell otherwise are the emitter's business, `Codegen`).
     let shiftReads (dx: int) (dy: int) (e: KExpr) : KExpr =
@@ -269,9 +281,10 @@ module internal KExpr =
                     match op with
                     | KUnary.Neg -> rule e (DiffNode.Neg(a, da))
                     | KUnary.Fn fn -> rule e (DiffNode.Apply(fn, a, da))
-                    // sign and step are piecewise constant: derivative 0, as in TorchSharp.
+                    // sign and the steps are piecewise constant: derivative 0, as in TorchSharp.
                     | KUnary.Sign
-                    | KUnary.Step -> zero
+                    | KUnary.Step
+                    | KUnary.Positive -> zero
             | KBin(op, a, b) ->
                 let da = d a
                 let db = d b

@@ -236,6 +236,53 @@ type internal ExprLowering(system: ResolvedSystem) =
             | LatticeIndex.J, Some i when isFast[i] -> fastOutsideSum name
             | LatticeIndex.J, Some _ -> passedChecks $"the slow field '{name}' shifted along j"
 
+        let sides = [| Side.Left, Side.Right; Side.Bottom, Side.Top |]
+
+        /// Whether both sides of `axis` of field `f` are periodic.
+        let wraps (f: int) (axis: int) =
+            match system.Conditions[f][axis] with
+            | BoundaryCondition.Periodic, BoundaryCondition.Periodic -> true
+            | _ -> false
+
+        // J and advectFlux read their operands at neighbouring cells by shifting the operands' reads
+        // (`Stencils.jacobian`, `Stencils.fluxAdvection`). The eager back end pads the operand's values with the
+        // conditions of the first field it reads: the same values where every field it reads wraps around on every
+        // axis (corner ghosts included, `Ghosts`), or where the operand is one field f whose own ghost cells hold
+        // them (`alone f`: J's corner ghosts exist where one axis of f wraps; advectFlux reads its tracer and
+        // velocity components along one axis only).
+        let shiftable (what: string) (alone: int -> bool) (operand: Expr) (k: KExpr) =
+            let refuse (why: string) =
+                unsupported $"{what} whose operand {Print.expr Notation.Unicode operand} {why}"
+
+            if not (KExpr.inputs k).IsEmpty then
+                refuse "calls a neural closure (evaluated at the cell only)"
+
+            if not (KExpr.data k).IsEmpty then
+                refuse "reads a forcing (given at the cell only)"
+
+            if KExpr.parameters k |> List.exists (fun p -> paramSpatial[p]) then
+                refuse "reads a spatial parameter"
+
+            if not (KExpr.coordinates k).IsEmpty then
+                refuse "reads the coordinates (the eager back end wraps its values, not the coordinates)"
+
+            match k with
+            | KRead(f, 0, 0) when alone f -> ()
+            | _ ->
+                for f, _, _ in KExpr.reads k do
+                    system.Conditions[f]
+                    |> Array.iteri (fun axis (low, high) ->
+                        let lowSide, highSide = sides[axis]
+
+                        for side, condition in [ lowSide, low; highSide, high ] do
+                            match condition with
+                            | BoundaryCondition.Periodic -> ()
+                            | _ ->
+                                refuse
+                                    $"reads '{fields[f]}', which is not periodic on side {side} (the kernels compile J and advectFlux of expressions of periodic fields; of a single field also with walls: on one axis for J, any for advectFlux)")
+
+            k
+
         let rec lowOn (fast: bool) (e: Expr) : KExpr =
             let low = lowOn fast
 
@@ -272,10 +319,24 @@ type internal ExprLowering(system: ResolvedSystem) =
             | FastSum a -> Stencils.sumOverFastSites fastSites isFast (lowOn true a)
             | Grad _
             | Divergence _ -> unsupported "this ∇ / ∇· form (use ∇·(κ∇u), Δu or ∂)"
-            // The kernels' ghost maps fill the edges of a 2-D grid, not the corners that J's 9-point stencil reads.
-            | Jacobian _ -> unsupported "the Arakawa Jacobian J(a, b) (its 9-point stencil reads corner ghost cells)"
-            | FluxAdvect _ ->
-                unsupported "the limited flux advection advectFlux(…) (its van Leer limiter has no kernel stencil)"
+            | Jacobian(a, b) ->
+                let what = "the Arakawa Jacobian J(a, b)"
+
+                if grid.Dims <> 2 || grid.IsLattice then
+                    unsupported $"{what} off a 2-D rectangle"
+
+                let alone f = wraps f 0 || wraps f 1
+                Stencils.jacobian grid (shiftable what alone a (low a)) (shiftable what alone b (low b))
+            | FluxAdvect(velocity, q) ->
+                let what = "the flux advection advectFlux(…)"
+
+                if grid.IsLattice || grid.Dims = 0 || velocity.Length <> grid.Dims then
+                    unsupported $"{what} with {velocity.Length} velocity component(s) on a {grid.Dims}-D grid"
+
+                let shifted (e: Expr) =
+                    shiftable what (fun _ -> true) e (low e)
+
+                Stencils.fluxAdvection grid (velocity |> List.map shifted) (shifted q)
 
         lowOn fast rhs |> toCopies
 

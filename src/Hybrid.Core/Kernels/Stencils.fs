@@ -89,3 +89,81 @@ module internal Stencils =
                 (KExpr.mul (KExpr.bin KBinary.Max vl (KConst 0.0)) backward)
                 (KExpr.mul (KExpr.bin KBinary.Min vl (KConst 0.0)) forward))
         |> List.reduce KExpr.add
+
+    /// `e` (a per-cell expression) at the cell (dx, dy) away: its reads shifted (`ExprLowering` allows only
+    /// operands whose other leaves do not depend on the cell).
+    let private at (e: KExpr) (dx: int) (dy: int) = KExpr.shiftReads dx dy e
+
+    /// J(a, b) in Arakawa's form on the 9-point stencil, as `Operators.jacobian`: the mean of J⁺⁺, J⁺ˣ and Jˣ⁺, the
+    /// operands read at the neighbours and the corners (`Ghosts` wraps the corner ghosts of doubly periodic fields).
+    let jacobian (grid: Grid) (a: KExpr) (b: KExpr) =
+        let minus, plus, times = KExpr.sub, KExpr.add, KExpr.mul
+        let aE, aW, aN, aS = at a 1 0, at a -1 0, at a 0 1, at a 0 -1
+        let bE, bW, bN, bS = at b 1 0, at b -1 0, at b 0 1, at b 0 -1
+        let aNE, aNW, aSE, aSW = at a 1 1, at a -1 1, at a 1 -1, at a -1 -1
+        let bNE, bNW, bSE, bSW = at b 1 1, at b -1 1, at b 1 -1, at b -1 -1
+
+        let jpp =
+            minus (times (minus aE aW) (minus bN bS)) (times (minus aN aS) (minus bE bW))
+
+        let jpx =
+            plus
+                (minus (minus (times aE (minus bNE bSE)) (times aW (minus bNW bSW))) (times aN (minus bNE bNW)))
+                (times aS (minus bSE bSW))
+
+        let jxp =
+            plus
+                (minus (minus (times bN (minus aNE aNW)) (times bS (minus aSE aSW))) (times bE (minus aNE aSE)))
+                (times bW (minus aNW aSW))
+
+        KExpr.div (plus (plus jpp jpx) jxp) (KConst(12.0 * grid.Axes[0].Spacing * grid.Axes[1].Spacing))
+
+    /// where(c > 0, x, y) as TorchSharp computes it, for c given by its strict step p = `KUnary.Positive`(c):
+    /// p·x + (1 − p)·y, exactly x or y (both finite), the derivative going to the chosen branch only.
+    let private select (p: KExpr) (x: KExpr) (y: KExpr) =
+        KExpr.add (KExpr.mul p x) (KExpr.mul (KExpr.sub (KConst 1.0) p) y)
+
+    let private positive (c: KExpr) = KExpr.un KUnary.Positive c
+
+    /// The left and right face values of the cell between `before` and `after` by the van Leer limited linear
+    /// reconstruction, branch for branch as `Operators`' `vanLeerFaces`.
+    let private vanLeerFaces (before: KExpr) (cell: KExpr) (after: KExpr) =
+        let a = KExpr.sub cell before
+        let b = KExpr.sub after cell
+        let same = positive (KExpr.mul a b)
+        let den = select same (KExpr.add a b) (KConst 1.0)
+        let t = KExpr.mul same (KExpr.div a den)
+        let s = KExpr.mul same (KExpr.div b den)
+        // t ≤ ½ is not (t − ½ > 0): x − y is 0 only where x = y in floating point.
+        let atMostHalf (w: KExpr) =
+            KExpr.sub (KConst 1.0) (positive (KExpr.sub w (KConst 0.5)))
+
+        let right =
+            select (atMostHalf t) (KExpr.add cell (KExpr.mul t b)) (KExpr.sub after (KExpr.mul s b))
+
+        let left =
+            select (atMostHalf s) (KExpr.sub cell (KExpr.mul s a)) (KExpr.add before (KExpr.mul t a))
+
+        left, right
+
+    /// ∇·(v q) by the van Leer MUSCL finite-volume scheme, as `Operators.fluxAdvection`: per axis the flux through
+    /// the face above the cell, v⁺ times the cell's right face value plus v⁻ times the next cell's left face value
+    /// (v the mean of the two cells' velocity, v⁺ = relu v), minus the same flux one cell down, over h. `velocity`
+    /// (one component per axis) and `q` are per-cell expressions read at neighbours by shifting their reads. Where q
+    /// is flat to round-off the limiter's branch (the sign of a·b) is the round-off's, so derivatives there agree
+    /// with the eager back end's only as far as both round alike (values agree regardless).
+    let fluxAdvection (grid: Grid) (velocity: KExpr list) (q: KExpr) =
+        velocity
+        |> List.mapi (fun ax v ->
+            let ex, ey = unit ax
+            let along (e: KExpr) (o: int) = at e (ex * o) (ey * o)
+            let faceV = KExpr.mul (KConst 0.5) (KExpr.add v (along v 1))
+            let forward = KExpr.mul (positive faceV) faceV
+            let _, left = vanLeerFaces (along q -1) q (along q 1)
+            let right, _ = vanLeerFaces q (along q 1) (along q 2)
+
+            let flux =
+                KExpr.add (KExpr.mul forward left) (KExpr.mul (KExpr.sub faceV forward) right)
+
+            KExpr.div (KExpr.sub flux (along flux -1)) (KConst grid.Axes[ax].Spacing))
+        |> List.reduce KExpr.add

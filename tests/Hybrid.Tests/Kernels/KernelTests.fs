@@ -730,6 +730,30 @@ let private suiteModels: SuiteModel list =
             "SimdKernelTests: 2-D, 100 × 90 cells, 2 trajectories (passes split over the kernel worker pool)"
             (SimdKernelTests.plane 100 90)
             None
+        agrees
+            "ArakawaKernelTests: J(ψ, ω) and advectFlux(−∂yψ, ∂xψ, q), doubly periodic 16 × 16 on [0, 2π]²"
+            (ArakawaKernelTests.vortex 16 16 (2.0 * Math.PI))
+            None
+        agrees
+            "ArakawaKernelTests: J and advectFlux, 24 × 18 cells on [0, 2π] × [0, 5] (hx ≠ hy)"
+            (ArakawaKernelTests.vortex 24 18 5.0)
+            None
+        agrees
+            "ArakawaKernelTests: J and advectFlux, 100 × 90 cells, 2 trajectories (passes split over the worker pool)"
+            (ArakawaKernelTests.vortex 100 90 5.0)
+            None
+        agrees
+            "ArakawaKernelTests: J of fields with walls in y (moving, varying along the wall), periodic in x, 12 × 10"
+            (ArakawaKernelTests.channel true 12 10)
+            None
+        agrees
+            "ArakawaKernelTests: J of fields with walls in x (values varying along y), periodic in y, 10 × 12"
+            (ArakawaKernelTests.channel false 10 12)
+            None
+        agrees
+            "ArakawaKernelTests: 1-D advectFlux of fields with walls and of a uniform velocity that changes sign"
+            (ArakawaKernelTests.tracers 23)
+            None
     ]
     @ [ for c in cases -> agrees $"KernelTests: {c.Name}" c.Model (Some c.Initial) ]
 

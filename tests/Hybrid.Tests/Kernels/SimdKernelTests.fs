@@ -168,7 +168,7 @@ let private tolerance = 1e-12
 
 /// Forward and adjoint of `plan`, scalar against SIMD, on random padded fields (ghosts too), θ, closure outputs,
 /// forcings and λ (ghost entries too, which both must ignore), with random starting adjoints (both add to them).
-let private agreement (name: string) (model: Model) =
+let internal agreement (name: string) (model: Model) =
     test name {
         let plan = planOf model
         Expect.isTrue (Codegen.vectorises plan) "the plan takes the SIMD path"

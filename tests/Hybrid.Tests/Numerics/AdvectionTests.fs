@@ -1,6 +1,6 @@
 /// The Arakawa Jacobian and the limited flux-form advection: conservation to round-off, convergence orders against
 /// analytic results, positivity, gradients against finite differences (float64), and models that use them through
-/// the DSL and the compiler (with the kernels' refusal by name).
+/// the DSL and the compiler (on the kernels under Backend.Auto, with their refusal by name of what they lack).
 module Hybrid.Tests.Numerics.AdvectionTests
 
 open System
@@ -365,30 +365,40 @@ let tests =
                 Expect.isLessThan e 1e-6 $"relative errors {errors}"
         }
 
-        test "the kernels refuse J and advectFlux by name; Auto runs such models eagerly with the same result" {
+        test
+            "Auto runs J and advectFlux of fields on the kernels with the eager result; an operand of the coordinates is refused by name" {
             use _ = torch.NewDisposeScope()
             let o = options Scheme.Rk4 0.05 [| 0.2 |]
 
-            for term, name in
-                [
-                    "J(psi, q)", "the Arakawa Jacobian"
-                    "advectFlux(psi, psi, q)", "the limited flux advection"
-                ] do
-                let text = (rotation term).Replace("rotation", "refused")
+            let onBackend (backend: Backend) (text: string) =
+                Compiler.compile
+                    {
+                        Compiler.defaults with
+                            Backend = backend
+                    }
+                    (Parse.model text)
+
+            for term in [ "J(psi, q)"; "advectFlux(psi, psi, q)" ] do
+                let text = (rotation term).Replace("rotation", "both")
                 let auto = compile text
-                let backend, why = auto.BackendFor o
-                Expect.equal backend Backend.Eager $"{term}: eager"
-                Expect.stringContains why name $"{term}: the reason names the operator"
+                Expect.equal (auto.BackendFor o) (Backend.Kernels, "") $"{term}: Auto picks the kernels"
+                let eager = onBackend Backend.Eager text
+                let onKernels = auto.Simulate(auto.Initial 1, o)
+                let onEager = eager.Simulate(eager.Initial 1, o)
+                Expect.equal onKernels.Backend Backend.Kernels $"{term}: the kernels ran"
 
-                let kernels =
-                    Compiler.compile
-                        {
-                            Compiler.defaults with
-                                Backend = Backend.Kernels
-                        }
-                        (Parse.model text)
+                Expect.isLessThan (maxAbs (onKernels.Values[1] - onEager.Values[1])) 1e-12 $"{term}: kernels = eager"
 
-                Expect.throwsC (fun () -> kernels.Simulate(kernels.Initial 1, o) |> ignore) (fun e ->
-                    Expect.stringContains e.Message name $"{term}: Backend.Kernels names the operator")
+            // J(sin(x) sin(y), q): the eager back end wraps the operand's values into the ghost cells; the kernels
+            // would read the coordinates there, so they refuse it.
+            let text = (rotation "J(sin(x) sin(y), q)").Replace("rotation", "refused")
+            let backend, why = (compile text).BackendFor o
+            Expect.equal backend Backend.Eager "an operand of the coordinates: eager"
+            Expect.stringContains why "the Arakawa Jacobian" "the reason names the operator"
+            Expect.stringContains why "coordinates" "and why"
+            let kernels = onBackend Backend.Kernels text
+
+            Expect.throwsC (fun () -> kernels.Simulate(kernels.Initial 1, o) |> ignore) (fun e ->
+                Expect.stringContains e.Message "the Arakawa Jacobian" "Backend.Kernels names the operator")
         }
     ]
