@@ -238,11 +238,13 @@ type internal ExprLowering(system: ResolvedSystem) =
 
         let sides = [| Side.Left, Side.Right; Side.Bottom, Side.Top |]
 
-        /// Whether both sides of `axis` of field `f` are periodic.
+        /// Whether both sides of `axis` of field `f` are periodic (a diagnostic field, numbered after the fields,
+        /// is periodic on every axis: `Lowering` takes no other).
         let wraps (f: int) (axis: int) =
-            match system.Conditions[f][axis] with
-            | BoundaryCondition.Periodic, BoundaryCondition.Periodic -> true
-            | _ -> false
+            f >= fields.Length
+            || (match system.Conditions[f][axis] with
+                | BoundaryCondition.Periodic, BoundaryCondition.Periodic -> true
+                | _ -> false)
 
         // J and advectFlux read their operands at neighbouring cells by shifting the operands' reads
         // (`Stencils.jacobian`, `Stencils.fluxAdvection`). The eager back end pads the operand's values with the
@@ -269,7 +271,7 @@ type internal ExprLowering(system: ResolvedSystem) =
             match k with
             | KRead(f, 0, 0) when alone f -> ()
             | _ ->
-                for f, _, _ in KExpr.reads k do
+                for f, _, _ in KExpr.reads k |> List.filter (fun (f, _, _) -> f < fields.Length) do
                     system.Conditions[f]
                     |> Array.iteri (fun axis (low, high) ->
                         let lowSide, highSide = sides[axis]

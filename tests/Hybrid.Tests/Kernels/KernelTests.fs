@@ -754,6 +754,34 @@ let private suiteModels: SuiteModel list =
             "ArakawaKernelTests: 1-D advectFlux of fields with walls and of a uniform velocity that changes sign"
             (ArakawaKernelTests.tracers 23)
             None
+        // The climate case's coarse model whole: diagnostic ψ (Δψ = ω) read by J and advectFlux, CNN closures over
+        // whole fields, Leith's eddy terms. Its initial q = q_sat(y) is flat along x, where advectFlux's limiter
+        // picks its branch by round-off (∂L/∂q(0) then differs by 1e-5 between the back ends, as between two eager
+        // runs whose q(0) differs by 1e-15): the start here varies every field by 1% from cell to cell.
+        let climate =
+            Parse.model (
+                Hybrid.Models.Cases.ClimateModel.textWith
+                    Hybrid.Models.Cases.ClimateModel.reference
+                    16
+                    0.01
+                    [ 4 ]
+                    (Some { Omega = 0.2; Q = 0.2 })
+            )
+
+        let climateStart (b: int) =
+            (Hybrid.Compiler.Compiler.compile Hybrid.Compiler.Compiler.defaults climate).Initial b
+            |> Array.map (fun t ->
+                let n = int (t.numel ())
+
+                t.detach ()
+                * torch
+                    .tensor(Array.init n (fun i -> 1.0 + 0.01 * sin (7.0 * float i)), dtype = t.dtype)
+                    .reshape (t.shape))
+
+        agrees
+            "ClimateModel.textWith: the climate case's model, 16², CNN closures [4] and Leith's terms"
+            climate
+            (Some climateStart)
     ]
     @ [ for c in cases -> agrees $"KernelTests: {c.Name}" c.Model (Some c.Initial) ]
 
