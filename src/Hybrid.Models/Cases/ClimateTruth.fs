@@ -79,7 +79,10 @@ let coarseGrain (f: int) (t: torch.Tensor) : torch.Tensor =
 
 let private cache = Dictionary<Settings, Truth>()
 
-/// The fine model of `s` with `physics` (the fine grid, its viscosity, the eager back end, the truth's precision).
+/// The fine model of `s` with `physics` (the fine grid, its viscosity, the truth's precision) on the eager back end:
+/// the generated kernels run this model too (its whole text is in the kernel suite's agreement tests), but they
+/// compute in float64 whatever the precision, and the chaotic truth would then differ from the data earlier reports
+/// were made from.
 let internal compile (s: Settings) (physics: ClimateModel.Physics) =
     Compiler.compile
         {
