@@ -52,6 +52,7 @@ let main argv =
         Kernels.DerivativeTests.tests
         Kernels.KernelCostTests.tests
         Kernels.AdaptiveKernelTests.tests
+        Kernels.AdaptiveGridKernelTests.tests
         Kernels.ImexKernelTests.tests
         Training.UdeTests.tests
         Training.ConvolutionTests.tests

@@ -1,0 +1,392 @@
+namespace Hybrid.Kernels
+
+open System.Collections.Generic
+open System.Runtime.CompilerServices
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+
+/// Where a save time falls in an adaptive run: the initial state, the end of accepted step n, or inside accepted
+/// step n at fraction s of it (read from the continuous extension).
+type internal SavePoint =
+    | AtStart
+    | AtEnd of step: int
+    | Inside of step: int * fraction: float
+
+/// What an adaptive kernel rollout does: the step control's inputs (as `StepControl.integrate` takes them) and
+/// whether the backward pass will need the accepted steps.
+type internal AdaptiveSpec = {
+    /// One tolerance per field.
+    Tolerances: Tolerance[]
+    /// Time of the initial state.
+    T0: float
+    /// The first attempted step size.
+    FirstStep: float
+    /// Save times (increasing, ≥ T0).
+    SaveTimes: float[]
+    /// The most steps (accepted and rejected) the run may attempt.
+    MaxSteps: int
+    /// Check for NaN/Inf and blow-up after every this many accepted steps (0: never).
+    FiniteCheckEvery: int
+    /// Keep every accepted step's start state, time and size for the backward pass.
+    Record: bool
+}
+
+/// A forward adaptive run on the padded layout: the saved states, where each save time fell, the step counts and,
+/// when recorded, the accepted steps (start state, time, size) that the adjoint replays.
+type internal AdaptiveTape = {
+    Saved: float[][][]
+    Points: SavePoint[]
+    States: float[][][]
+    Times: float[]
+    Sizes: float[]
+    Accepted: int
+    Rejected: int
+}
+
+/// Dopri5 with adaptive steps on an explicit kernel `Stepper` built with Dormand and Prince's tableau, forward and
+/// discrete adjoint. The forward run takes the eager back end's steps (`Adaptive` under `StepControl.integrate`):
+/// the same error estimate (5th- minus embedded 4th-order solution), error norm over the fields' interior cells,
+/// PI controller, landing on the last save time and continuous extension for the other save times, so both back
+/// ends accept and reject the same steps and agree to round-off. The stepper evaluates the first stage at every
+/// step instead of carrying the last one (first same as last: the values are the same, one more evaluation).
+/// As on the eager back end the step sizes are numbers read from the error estimates: the backward pass treats them
+/// as fixed and replays the accepted steps as explicit Runge–Kutta steps with their discrete adjoint, each save
+/// inside a step entering through the continuous extension's weights (`denseWeights`).
+[<RequireQualifiedAccess>]
+module internal AdaptiveSteps =
+
+    /// The weights w(s) of Dopri5's continuous extension at fraction s of a step as a combination of the stages:
+    /// `Adaptive.dense` expanded, y(s) = u + h Σⱼ wⱼ(s) kⱼ with wⱼ(s) = s bⱼ + s(1 − s)(e₁ⱼ − bⱼ + s(2bⱼ − e₇ⱼ −
+    /// e₁ⱼ) + s(1 − s) dⱼ), e₁ and e₇ the first and last unit vectors (w(1) = b).
+    let denseWeights (s: float) : float[] =
+        let b = Tableau.dormandPrince.B
+        let d = Tableau.dormandPrinceDense
+        let last = b.Length - 1
+
+        Array.init b.Length (fun j ->
+            let e1 = if j = 0 then 1.0 else 0.0
+            let e7 = if j = last then 1.0 else 0.0
+
+            s * b[j]
+            + s
+              * (1.0 - s)
+              * ((e1 - b[j]) + s * (2.0 * b[j] - e7 - e1) + s * (1.0 - s) * d[j]))
+
+    /// The error weights B − B̂ of the pair.
+    let private errorWeights =
+        Array.map2 (-) Tableau.dormandPrince.B Tableau.dormandPrinceEmbedded
+
+    /// Σⱼ (h·wⱼ)·k[j] at entry i of field f over the non-zero weights, in the order of `Adaptive`'s sums.
+    let inline private sumAt (k: float[][][]) (h: float) (weights: float[]) (f: int) (i: int) =
+        let mutable sum = 0.0
+        let mutable any = false
+
+        for j in 0 .. weights.Length - 1 do
+            if weights[j] <> 0.0 then
+                let term = (h * weights[j]) * k[j].[f].[i]
+                sum <- if any then sum + term else term
+                any <- true
+
+        sum
+
+    /// `StepControl.errorNorm` of the latest step of `stepper` (size h, from u to next) over the interior cells.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let private errorNorm (stepper: Stepper) (tolerances: Tolerance[]) (h: float) (u: float[][]) (next: float[][]) =
+        let k = stepper.Slopes
+        let mutable sum = 0.0
+        let mutable count = 0
+
+        for f in 0 .. u.Length - 1 do
+            let map = stepper.Maps[f]
+            let mutable field = 0.0
+
+            for b in 0 .. stepper.Batch - 1 do
+                for c in 0 .. map.Interior.Length - 1 do
+                    let i = b * map.Padded + map.Interior[c]
+                    let error = sumAt k h errorWeights f i
+                    let x = error / StepControl.scale tolerances[f] u[f].[i] next[f].[i]
+                    field <- field + x * x
+
+            sum <- sum + field
+            count <- count + stepper.Batch * map.Interior.Length
+
+        if count = 0 then 0.0 else sqrt (sum / float count)
+
+    /// The continuous extension of the latest step of `stepper` (size h, from u to next) at fraction s, as
+    /// `Adaptive.dense` computes it, into a new state (ghost entries zero).
+    let private dense (stepper: Stepper) (h: float) (u: float[][]) (next: float[][]) (s: float) =
+        let k = stepper.Slopes
+        let last = k.Length - 1
+        let out = stepper.NewState()
+
+        for f in 0 .. u.Length - 1 do
+            let map = stepper.Maps[f]
+
+            for b in 0 .. stepper.Batch - 1 do
+                for c in 0 .. map.Interior.Length - 1 do
+                    let i = b * map.Padded + map.Interior[c]
+                    let fifth = sumAt k h Tableau.dormandPrinceDense f i
+                    let delta = next[f].[i] - u[f].[i]
+                    let r3 = h * k[0].[f].[i] - delta
+                    let r4 = delta - h * k[last].[f].[i] - r3
+                    let inner = r3 + s * (r4 + (1.0 - s) * fifth)
+                    out[f].[i] <- u[f].[i] + s * (delta + (1.0 - s) * inner)
+
+        out
+
+    let private copy (u: float[][]) = u |> Array.map Array.copy
+
+    /// Integrates from `u0` (padded layout) with parameter values θ as `StepControl.integrate` does with
+    /// `Adaptive.method`: same first step, PI control (`PiController`), landing on the last save time, save times
+    /// from the continuous extension, step limit and messages. Raises `HybridException` past `spec.MaxSteps` steps
+    /// or when the step size falls below round-off, and the stepper's divergence errors from its finite checks.
+    let forward (stepper: Stepper) (theta: float[]) (spec: AdaptiveSpec) (u0: float[][]) : AdaptiveTape =
+        let saveTimes = spec.SaveTimes
+        let saved = Array.zeroCreate<float[][]> saveTimes.Length
+        let points = Array.create saveTimes.Length AtStart
+        let mutable next = 0
+
+        while next < saveTimes.Length && StepControl.sameTime saveTimes[next] spec.T0 do
+            saved[next] <- copy u0
+            next <- next + 1
+
+        let states, times, sizes = ResizeArray(), ResizeArray(), ResizeArray()
+        let controller = PiController 4
+        let final = saveTimes[saveTimes.Length - 1]
+        let mutable t = spec.T0
+        let mutable u = copy u0
+        let mutable candidate = stepper.NewState()
+        let mutable h = spec.FirstStep
+        let mutable accepted = 0
+        let mutable rejected = 0
+
+        while next < saveTimes.Length do
+            let landing = t + h >= final || StepControl.sameTime (t + h) final
+            let size = if landing then final - t else h
+
+            if accepted + rejected >= spec.MaxSteps then
+                raise (StepControl.limitError "Dopri5" Adaptive.limitHint spec.MaxSteps accepted rejected t final size)
+
+            if StepControl.belowRoundOff size t then
+                raise (StepControl.roundOffError "Dopri5" size t)
+
+            let ended = if landing then final else t + size
+            stepper.Step(u, theta, t, size, candidate)
+            let norm = errorNorm stepper spec.Tolerances size u candidate
+
+            if norm <= 1.0 then
+                let step = accepted
+                accepted <- accepted + 1
+
+                while next < saveTimes.Length
+                      && (saveTimes[next] < ended || StepControl.sameTime saveTimes[next] ended) do
+                    if StepControl.sameTime saveTimes[next] ended then
+                        saved[next] <- copy candidate
+                        points[next] <- AtEnd step
+                    else
+                        let s = (saveTimes[next] - t) / size
+                        saved[next] <- dense stepper size u candidate s
+                        points[next] <- Inside(step, s)
+
+                    next <- next + 1
+
+                if spec.FiniteCheckEvery > 0 && accepted % spec.FiniteCheckEvery = 0 then
+                    stepper.CheckFinite(candidate, accepted, ended)
+
+                if spec.Record then
+                    states.Add u
+                    times.Add t
+                    sizes.Add size
+                    u <- candidate
+                    candidate <- stepper.NewState()
+                else
+                    let previous = u
+                    u <- candidate
+                    candidate <- previous
+
+                t <- ended
+                let proposed = size * controller.Accepted norm
+                h <- if landing && size < h then max proposed h else proposed
+            else
+                rejected <- rejected + 1
+                h <- size * controller.Rejected norm
+
+        points
+        |> Array.iteri (fun i p ->
+            if p <> AtStart then
+                stepper.CheckFinite(saved[i], i, saveTimes[i]))
+
+        {
+            Saved = saved
+            Points = points
+            States = states.ToArray()
+            Times = times.ToArray()
+            Sizes = sizes.ToArray()
+            Accepted = accepted
+            Rejected = rejected
+        }
+
+    /// target += w·x over every entry.
+    let private addScaled (target: float[][]) (w: float) (x: float[][]) =
+        for f in 0 .. target.Length - 1 do
+            let y, z = target[f], x[f]
+
+            for i in 0 .. y.Length - 1 do
+                y[i] <- y[i] + w * z[i]
+
+    /// The adjoint of a recorded `forward`: given ∂L/∂(saved states) (padded, ghost entries zero), returns ∂L/∂u0
+    /// and ∂L/∂θ, replaying the accepted steps backwards with fixed sizes (the stepper's `StepAdjointWith`, saves
+    /// inside a step through `denseWeights`).
+    let backward
+        (stepper: Stepper)
+        (tape: AdaptiveTape)
+        (theta: float[])
+        (savedAdjoint: float[][][])
+        : float[][] * float[] =
+        let thetaAdjoint = Array.zeroCreate theta.Length
+        let mutable lambda = stepper.NewState()
+        let mutable lambdaPrevious = stepper.NewState()
+        let stages = Tableau.dormandPrince.B.Length
+        let extra = Array.init stages (fun _ -> stepper.NewState())
+        let direct = stepper.NewState()
+        let ends = Dictionary<int, ResizeArray<int>>()
+        let insides = Dictionary<int, ResizeArray<int * float>>()
+
+        let entry (d: Dictionary<int, ResizeArray<'a>>) (step: int) =
+            match d.TryGetValue step with
+            | true, list -> list
+            | _ ->
+                let list = ResizeArray()
+                d[step] <- list
+                list
+
+        tape.Points
+        |> Array.iteri (fun i p ->
+            match p with
+            | AtStart -> ()
+            | AtEnd step -> (entry ends step).Add i
+            | Inside(step, s) -> (entry insides step).Add((i, s)))
+
+        for n in tape.States.Length - 1 .. -1 .. 0 do
+            match ends.TryGetValue n with
+            | true, saves ->
+                for i in saves do
+                    addScaled lambda 1.0 savedAdjoint[i]
+            | _ -> ()
+
+            match insides.TryGetValue n with
+            | true, saves ->
+                for x in Array.append extra [| direct |] do
+                    for a in x do
+                        System.Array.Clear a
+
+                for i, s in saves do
+                    let w = denseWeights s
+
+                    for j in 0 .. stages - 1 do
+                        if w[j] <> 0.0 then
+                            addScaled extra[j] w[j] savedAdjoint[i]
+
+                    addScaled direct 1.0 savedAdjoint[i]
+
+                stepper.StepAdjointWith(
+                    tape.States[n],
+                    theta,
+                    tape.Times[n],
+                    tape.Sizes[n],
+                    lambda,
+                    extra,
+                    direct,
+                    lambdaPrevious,
+                    thetaAdjoint
+                )
+            | _ ->
+                stepper.StepAdjoint(
+                    tape.States[n],
+                    theta,
+                    tape.Times[n],
+                    tape.Sizes[n],
+                    lambda,
+                    lambdaPrevious,
+                    thetaAdjoint
+                )
+
+            let swap = lambda
+            lambda <- lambdaPrevious
+            lambdaPrevious <- swap
+
+        tape.Points
+        |> Array.iteri (fun i p ->
+            if p = AtStart then
+                addScaled lambda 1.0 savedAdjoint[i])
+
+        lambda, thetaAdjoint
+
+/// The custom autograd function of an adaptive kernel rollout: inputs (simulator, spec, u0 [B; N], θ [P], then the
+/// closures' weights) in float64 on the CPU (`StateLayout`); output the saved states [S; B; N]. Forward runs
+/// `AdaptiveSteps.forward` (and reports its step counts as the eager back end does); backward replays the recorded
+/// accepted steps with the generated adjoint and returns gradients for u0, θ and every weight.
+type internal AdaptiveRolloutFunction() =
+    inherit torch.autograd.SingleTensorFunction<AdaptiveRolloutFunction>()
+
+    override _.Name = "HybridAdaptiveRollout"
+
+    override _.forward(ctx, vars) =
+        let sim = vars[0] :?> KernelSimulator
+        let spec = vars[1] :?> AdaptiveSpec
+        let u0 = vars[2] :?> torch.Tensor
+        let theta = vars[3] :?> torch.Tensor
+        let batch = int u0.shape[0]
+        let _, total = StateLayout.ofPlan sim.Plan
+        let stepper = sim.Stepper batch :?> Stepper
+        let thetaValues = theta.data<float>().ToArray()
+        let start = StateLayout.toFields stepper (u0.data<float>().ToArray())
+        let tape = AdaptiveSteps.forward stepper thetaValues spec start
+        Rollout.reportSteps tape.Accepted tape.Rejected
+        ctx.save_data ("sim", sim)
+        ctx.save_data ("tape", tape)
+        ctx.save_data ("theta", thetaValues)
+        ctx.save_data ("batch", batch)
+        let saved = tape.Saved |> Array.collect (StateLayout.ofFields stepper)
+
+        torch
+            .tensor(saved, dtype = torch.ScalarType.Float64)
+            .reshape ([| int64 tape.Saved.Length; int64 batch; int64 total |])
+
+    override _.backward(ctx, grad) =
+        let sim = ctx.get_data "sim" :?> KernelSimulator
+        let tape = ctx.get_data "tape" :?> AdaptiveTape
+        let theta = ctx.get_data "theta" :?> float[]
+        let batch = ctx.get_data "batch" :?> int
+        let stepper = sim.Stepper batch :?> Stepper
+        let savedAdjoint = StateLayout.savedAdjoints stepper grad tape.Saved.Length
+        stepper.ResetClosureGradients()
+        let u0Adjoint, thetaAdjoint = AdaptiveSteps.backward stepper tape theta savedAdjoint
+        StateLayout.inputGradients stepper u0Adjoint thetaAdjoint
+
+/// Adaptive Dopri5 rollouts on generated kernels (see `AdaptiveSteps`), with gradients through `AdaptiveRolloutFunction`.
+[<RequireQualifiedAccess>]
+module internal AdaptiveRollout =
+
+    /// Runs `sim` (compiled for Dopri5) from `u0` (one tensor per field, [B; spatial…]) with parameter values θ
+    /// (one tensor per entry of `sim.Parameters`) on `spec`; returns each field's saved states [S; B; spatial…].
+    /// The accepted steps are recorded for the backward pass only when grad mode is on and u0, θ or a network
+    /// weight requires grad.
+    let run (sim: KernelSimulator) (u0: torch.Tensor[]) (theta: torch.Tensor[]) (spec: AdaptiveSpec) : torch.Tensor[] =
+        Engine.init ()
+        let state, thetaVector = Kernels.pack sim.Plan u0 theta
+
+        let record =
+            torch.is_grad_enabled ()
+            && (Array.concat [ u0; theta; sim.Weights ]
+                |> Array.exists (fun x -> x.requires_grad))
+
+        let saved =
+            AdaptiveRolloutFunction.apply (
+                Array.append
+                    [| box sim; box { spec with Record = record }; box state; box thetaVector |]
+                    (sim.Weights |> Array.map box)
+            )
+
+        Kernels.unpack sim.Plan u0[0] saved
