@@ -15,13 +15,13 @@ type internal KernelSchedule = {
     Segment: int
 }
 
-/// How the generated kernels run a rollout: fixed steps on a schedule, Dopri5 with adaptive steps on any model,
+/// How the generated kernels run a rollout: fixed steps on a schedule, Dopri5 or KenCarp4 with adaptive steps,
 /// or an adaptive scheme on a point system's own kernels.
 type internal KernelRun =
     /// An explicit Runge–Kutta scheme (Euler, Heun, SspRk3, Rk4) on its kernel simulator and schedule.
     | Fixed of KernelSimulator * KernelSchedule
-    /// Dopri5 on the kernel simulator of its tableau (`AdaptiveRollout`: grids, closures, forcings, gradients).
-    | DormandPrince of KernelSimulator
+    /// Dopri5 or KenCarp4 on its kernel simulator (`AdaptiveRollout`: grids, closures, forcings, gradients).
+    | AdaptiveStepper of KernelSimulator
     /// Dopri5, Rodas4 or Auto on a point system's kernels (forward only).
     | Adaptive of PointKernels
 
@@ -122,10 +122,10 @@ module internal KernelRollout =
             Backend = Backend.Kernels
         }
 
-    /// Runs a Dopri5 rollout on `kernels` (compiled for Dopri5) with `AdaptiveRollout`: the same checks, steps,
+    /// Runs a Dopri5 or KenCarp4 rollout on `kernels` (compiled for that scheme) with `AdaptiveRollout`: the same checks, steps,
     /// step counts and result as `Rollout.run` on the eager back end, to round-off, with gradients to u0, θ and
     /// the closures' weights through the discrete adjoint of the accepted steps.
-    let runDormandPrince (kernels: KernelSimulator) (u0: torch.Tensor[]) (theta: torch.Tensor[]) (o: RolloutOptions) =
+    let runAdaptiveStepper (kernels: KernelSimulator) (u0: torch.Tensor[]) (theta: torch.Tensor[]) (o: RolloutOptions) =
         use _ = TorchGuard.enter "Simulator.Simulate"
         Rollout.validate o
 

@@ -44,6 +44,30 @@ type internal AdaptiveTape = {
     Rejected: int
 }
 
+/// An adaptive method on kernel states as `AdaptiveSteps` drives it (`AdaptiveMethod` on tensors).
+type internal KernelMethod = {
+    /// Its name in messages (the `Scheme` case).
+    Name: string
+    /// The sentence the step-limit error adds.
+    LimitHint: string
+    /// The order q of the lower-order solution of the error estimate.
+    EstimateOrder: int
+    /// Steps shortened to end on every save time (no continuous extension needed).
+    LandsOnSaves: bool
+    /// The stepper whose steps it takes.
+    Stepper: IStepper
+    /// Attempts the step (t, h) from u with θ: the new state into `next`; returns the error estimate (valid until
+    /// the next attempt).
+    Attempt: float[][] -> float[] -> float -> float -> float[][] -> float[][]
+    /// The continuous extension of the latest attempt (h, u, next) at fraction s, into a new state.
+    Dense: float -> float[][] -> float[][] -> float -> float[][]
+    /// The weights of the continuous extension at fraction s per stage (y(s) = u + h Σⱼ wⱼ kⱼ).
+    DenseWeights: float -> float[]
+    /// The adjoint of an accepted step (u, θ, t, h, λ′, per-stage extra cotangents or null, direct or null, λ, θ̄).
+    Adjoint:
+        float[][] -> float[] -> float -> float -> float[][] -> float[][][] -> float[][] -> float[][] -> float[] -> unit
+}
+
 /// Dopri5 with adaptive steps on an explicit kernel `Stepper` built with Dormand and Prince's tableau, forward and
 /// discrete adjoint. The forward run takes the eager back end's steps (`Adaptive` under `StepControl.integrate`):
 /// the same error estimate (5th- minus embedded 4th-order solution), error norm over the fields' interior cells,
@@ -90,10 +114,15 @@ module internal AdaptiveSteps =
 
         sum
 
-    /// `StepControl.errorNorm` of the latest step of `stepper` (size h, from u to next) over the interior cells.
+    /// `StepControl.errorNorm` over the interior cells of a step from u to next with error estimate `error`.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let private errorNorm (stepper: Stepper) (tolerances: Tolerance[]) (h: float) (u: float[][]) (next: float[][]) =
-        let k = stepper.Slopes
+    let private errorNorm
+        (stepper: IStepper)
+        (tolerances: Tolerance[])
+        (u: float[][])
+        (next: float[][])
+        (error: float[][])
+        =
         let mutable sum = 0.0
         let mutable count = 0
 
@@ -104,8 +133,7 @@ module internal AdaptiveSteps =
             for b in 0 .. stepper.Batch - 1 do
                 for c in 0 .. map.Interior.Length - 1 do
                     let i = b * map.Padded + map.Interior[c]
-                    let error = sumAt k h errorWeights f i
-                    let x = error / StepControl.scale tolerances[f] u[f].[i] next[f].[i]
+                    let x = error[f].[i] / StepControl.scale tolerances[f] u[f].[i] next[f].[i]
                     field <- field + x * x
 
             sum <- sum + field
@@ -137,11 +165,66 @@ module internal AdaptiveSteps =
 
     let private copy (u: float[][]) = u |> Array.map Array.copy
 
+    /// Dopri5 on a `Stepper` built with `Tableau.dormandPrince`.
+    let dopri5 (stepper: Stepper) : KernelMethod =
+        let error = stepper.NewState()
+
+        {
+            Name = "Dopri5"
+            LimitHint = Adaptive.limitHint
+            EstimateOrder = 4
+            LandsOnSaves = false
+            Stepper = stepper
+            Attempt =
+                fun u theta t h next ->
+                    stepper.Step(u, theta, t, h, next)
+                    let k = stepper.Slopes
+
+                    for f in 0 .. error.Length - 1 do
+                        let e = error[f]
+
+                        for i in 0 .. e.Length - 1 do
+                            e[i] <- sumAt k h errorWeights f i
+
+                    error
+            Dense = dense stepper
+            DenseWeights = denseWeights
+            Adjoint =
+                fun u theta t h lambdaNext extra direct lambda thetaAdjoint ->
+                    stepper.StepAdjointWith(u, theta, t, h, lambdaNext, extra, direct, lambda, thetaAdjoint)
+        }
+
+    /// KenCarp4 on a `KenCarpStepper` (steps land on every save time).
+    let kenCarp4 (stepper: KenCarpStepper) : KernelMethod =
+        let steps = stepper :> IStepper
+
+        {
+            Name = "KenCarp4"
+            LimitHint = AdditiveRungeKutta.limitHint
+            EstimateOrder = 3
+            LandsOnSaves = true
+            Stepper = steps
+            Attempt =
+                fun u theta t h next ->
+                    steps.Step(u, theta, t, h, next)
+                    stepper.Error
+            Dense = fun _ _ _ _ -> invalidOp "KenCarp4's steps land on the save times."
+            DenseWeights = fun _ -> invalidOp "KenCarp4's steps land on the save times."
+            Adjoint =
+                fun u theta t h lambdaNext extra _ lambda thetaAdjoint ->
+                    if not (isNull extra) then
+                        invalidOp "KenCarp4's steps land on the save times."
+
+                    steps.StepAdjoint(u, theta, t, h, lambdaNext, lambda, thetaAdjoint)
+        }
+
+
     /// Integrates from `u0` (padded layout) with parameter values θ as `StepControl.integrate` does with
     /// `Adaptive.method`: same first step, PI control (`PiController`), landing on the last save time, save times
     /// from the continuous extension, step limit and messages. Raises `HybridException` past `spec.MaxSteps` steps
     /// or when the step size falls below round-off, and the stepper's divergence errors from its finite checks.
-    let forward (stepper: Stepper) (theta: float[]) (spec: AdaptiveSpec) (u0: float[][]) : AdaptiveTape =
+    let forward (m: KernelMethod) (theta: float[]) (spec: AdaptiveSpec) (u0: float[][]) : AdaptiveTape =
+        let stepper = m.Stepper
         let saveTimes = spec.SaveTimes
         let saved = Array.zeroCreate<float[][]> saveTimes.Length
         let points = Array.create saveTimes.Length AtStart
@@ -152,7 +235,7 @@ module internal AdaptiveSteps =
             next <- next + 1
 
         let states, times, sizes = ResizeArray(), ResizeArray(), ResizeArray()
-        let controller = PiController 4
+        let controller = PiController m.EstimateOrder
         let final = saveTimes[saveTimes.Length - 1]
         let mutable t = spec.T0
         let mutable u = copy u0
@@ -162,18 +245,19 @@ module internal AdaptiveSteps =
         let mutable rejected = 0
 
         while next < saveTimes.Length do
-            let landing = t + h >= final || StepControl.sameTime (t + h) final
-            let size = if landing then final - t else h
+            let target = if m.LandsOnSaves then saveTimes[next] else final
+            let landing = t + h >= target || StepControl.sameTime (t + h) target
+            let size = if landing then target - t else h
 
             if accepted + rejected >= spec.MaxSteps then
-                raise (StepControl.limitError "Dopri5" Adaptive.limitHint spec.MaxSteps accepted rejected t final size)
+                raise (StepControl.limitError m.Name m.LimitHint spec.MaxSteps accepted rejected t final size)
 
             if StepControl.belowRoundOff size t then
-                raise (StepControl.roundOffError "Dopri5" size t)
+                raise (StepControl.roundOffError m.Name size t)
 
-            let ended = if landing then final else t + size
-            stepper.Step(u, theta, t, size, candidate)
-            let norm = errorNorm stepper spec.Tolerances size u candidate
+            let ended = if landing then target else t + size
+            let error = m.Attempt u theta t size candidate
+            let norm = errorNorm stepper spec.Tolerances u candidate error
 
             if norm <= 1.0 then
                 let step = accepted
@@ -186,7 +270,7 @@ module internal AdaptiveSteps =
                         points[next] <- AtEnd step
                     else
                         let s = (saveTimes[next] - t) / size
-                        saved[next] <- dense stepper size u candidate s
+                        saved[next] <- m.Dense size u candidate s
                         points[next] <- Inside(step, s)
 
                     next <- next + 1
@@ -239,16 +323,17 @@ module internal AdaptiveSteps =
     /// and ∂L/∂θ, replaying the accepted steps backwards with fixed sizes (the stepper's `StepAdjointWith`, saves
     /// inside a step through `denseWeights`).
     let backward
-        (stepper: Stepper)
+        (m: KernelMethod)
         (tape: AdaptiveTape)
         (theta: float[])
         (savedAdjoint: float[][][])
         : float[][] * float[] =
+        let stepper = m.Stepper
         let thetaAdjoint = Array.zeroCreate theta.Length
         let mutable lambda = stepper.NewState()
         let mutable lambdaPrevious = stepper.NewState()
-        let stages = Tableau.dormandPrince.B.Length
-        let extra = Array.init stages (fun _ -> stepper.NewState())
+        // Per stage, the cotangents of the saves inside a step (allocated at the first such save).
+        let mutable extra: float[][][] = null
         let direct = stepper.NewState()
         let ends = Dictionary<int, ResizeArray<int>>()
         let insides = Dictionary<int, ResizeArray<int * float>>()
@@ -277,40 +362,34 @@ module internal AdaptiveSteps =
 
             match insides.TryGetValue n with
             | true, saves ->
+                if isNull extra then
+                    extra <- Array.init (m.DenseWeights 0.5).Length (fun _ -> stepper.NewState())
+
                 for x in Array.append extra [| direct |] do
                     for a in x do
                         System.Array.Clear a
 
                 for i, s in saves do
-                    let w = denseWeights s
+                    let w = m.DenseWeights s
 
-                    for j in 0 .. stages - 1 do
+                    for j in 0 .. w.Length - 1 do
                         if w[j] <> 0.0 then
                             addScaled extra[j] w[j] savedAdjoint[i]
 
                     addScaled direct 1.0 savedAdjoint[i]
 
-                stepper.StepAdjointWith(
-                    tape.States[n],
-                    theta,
-                    tape.Times[n],
-                    tape.Sizes[n],
-                    lambda,
-                    extra,
-                    direct,
-                    lambdaPrevious,
+                m.Adjoint
+                    tape.States[n]
+                    theta
+                    tape.Times[n]
+                    tape.Sizes[n]
+                    lambda
+                    extra
+                    direct
+                    lambdaPrevious
                     thetaAdjoint
-                )
             | _ ->
-                stepper.StepAdjoint(
-                    tape.States[n],
-                    theta,
-                    tape.Times[n],
-                    tape.Sizes[n],
-                    lambda,
-                    lambdaPrevious,
-                    thetaAdjoint
-                )
+                m.Adjoint tape.States[n] theta tape.Times[n] tape.Sizes[n] lambda null null lambdaPrevious thetaAdjoint
 
             let swap = lambda
             lambda <- lambdaPrevious
@@ -322,6 +401,13 @@ module internal AdaptiveSteps =
                 addScaled lambda 1.0 savedAdjoint[i])
 
         lambda, thetaAdjoint
+
+    /// The method of `sim`'s scheme (Dopri5 or KenCarp4) on its stepper for `batch` trajectories.
+    let ofSimulator (sim: KernelSimulator) (batch: int) : KernelMethod =
+        match sim.Stepper batch with
+        | :? Stepper as s -> dopri5 s
+        | :? KenCarpStepper as s -> kenCarp4 s
+        | _ -> invalidOp $"{sim.Scheme} has no adaptive steps on the kernels."
 
 /// The custom autograd function of an adaptive kernel rollout: inputs (simulator, spec, u0 [B; N], θ [P], then the
 /// closures' weights) in float64 on the CPU (`StateLayout`); output the saved states [S; B; N]. Forward runs
@@ -339,10 +425,11 @@ type internal AdaptiveRolloutFunction() =
         let theta = vars[3] :?> torch.Tensor
         let batch = int u0.shape[0]
         let _, total = StateLayout.ofPlan sim.Plan
-        let stepper = sim.Stepper batch :?> Stepper
+        let m = AdaptiveSteps.ofSimulator sim batch
+        let stepper = m.Stepper
         let thetaValues = theta.data<float>().ToArray()
         let start = StateLayout.toFields stepper (u0.data<float>().ToArray())
-        let tape = AdaptiveSteps.forward stepper thetaValues spec start
+        let tape = AdaptiveSteps.forward m thetaValues spec start
         Rollout.reportSteps tape.Accepted tape.Rejected
         ctx.save_data ("sim", sim)
         ctx.save_data ("tape", tape)
@@ -359,10 +446,11 @@ type internal AdaptiveRolloutFunction() =
         let tape = ctx.get_data "tape" :?> AdaptiveTape
         let theta = ctx.get_data "theta" :?> float[]
         let batch = ctx.get_data "batch" :?> int
-        let stepper = sim.Stepper batch :?> Stepper
+        let m = AdaptiveSteps.ofSimulator sim batch
+        let stepper = m.Stepper
         let savedAdjoint = StateLayout.savedAdjoints stepper grad tape.Saved.Length
         stepper.ResetClosureGradients()
-        let u0Adjoint, thetaAdjoint = AdaptiveSteps.backward stepper tape theta savedAdjoint
+        let u0Adjoint, thetaAdjoint = AdaptiveSteps.backward m tape theta savedAdjoint
         StateLayout.inputGradients stepper u0Adjoint thetaAdjoint
 
 /// Adaptive Dopri5 rollouts on generated kernels (see `AdaptiveSteps`), with gradients through `AdaptiveRolloutFunction`.

@@ -52,6 +52,8 @@ type KernelSimulator
         | _ ->
             let s =
                 match stiff with
+                | Some part when scheme = Scheme.KenCarp4 ->
+                    KenCarpStepper(plan, part, batch, siteModules, forcings) :> IStepper
                 | Some part -> ImexStepper(plan, part, scheme, batch, siteModules, forcings) :> IStepper
                 | None -> Stepper(plan, KernelSimulator.TableauOf scheme, batch, siteModules, forcings)
 
@@ -244,12 +246,19 @@ module Kernels =
         let plan, stiff =
             match scheme with
             | Scheme.ImexEuler
-            | Scheme.ImexCrankNicolson ->
+            | Scheme.ImexCrankNicolson
+            | Scheme.KenCarp4 ->
                 let explicitPlan, stiffPlan = Lowering.lowerSplit system split
                 let hasStiff = split |> Array.map (fst >> List.isEmpty >> not)
 
                 if Array.exists id hasStiff then
                     explicitPlan, Some(StiffPart.create stiffPlan hasStiff)
+                elif scheme = Scheme.KenCarp4 then
+                    raise (
+                        ModelException(
+                            $"The kernels run KenCarp4 with implicit diffusion only, and '{model.Name}' has no implicitly solved term (compile with CompileOptions.ImplicitDiffusion = true, or use Scheme.Dopri5)."
+                        )
+                    )
                 else
                     // No stiff part: the steps are those of the explicit part's scheme (Euler, Heun).
                     Lowering.lower system, None

@@ -19,15 +19,18 @@ let private forcingsOf (model: Model) =
     |> List.map (fun f -> f.Name, (fun (t: float) -> torch.tensor (0.5 + 0.3 * sin (5.0 * t), dtype = f64)))
     |> Map.ofList
 
-let private compile (backend: Backend) (model: Model) =
+let private compileSplit (implicitDiffusion: bool) (backend: Backend) (model: Model) =
     Compiler.compile
         {
             Compiler.defaults with
                 Backend = backend
                 Seed = 3
                 Forcings = forcingsOf model
+                ImplicitDiffusion = implicitDiffusion
         }
         model
+
+let private compile = compileSplit false
 
 /// Dopri5 at relative tolerance 1e-6 (absolute 1e-9), first step `dt`, saving at T0, inside steps and at the end.
 let private dopri (dt: float) (saves: float[]) = {
@@ -89,7 +92,13 @@ let private runWithGradients (sim: Simulator) (o: RolloutOptions) =
 
 /// `model` with Dopri5 on Backend.Auto (the kernels) and Backend.Eager: Auto picks the kernels, both take the same
 /// steps (at least `minSteps` accepted, and some rejected when `rejects`), and values and gradients agree to 1e-10.
-let private agrees (model: Model) (o: RolloutOptions) (minSteps: int) (rejects: bool) =
+let private agreesWith
+    (compile: Backend -> Model -> Simulator)
+    (model: Model)
+    (o: RolloutOptions)
+    (minSteps: int)
+    (rejects: bool)
+    =
     Engine.init ()
     use _ = torch.NewDisposeScope()
     let auto, eager = compile Backend.Auto model, compile Backend.Eager model
@@ -114,6 +123,20 @@ let private agrees (model: Model) (o: RolloutOptions) (minSteps: int) (rejects: 
     for g in 0 .. gradsK.Length - 1 do
         let d = maxRelative gradsK[g] gradsE[g]
         Expect.isLessThan d 1e-10 $"{model.Name}: gradient {g} ({d:G3})"
+
+let private agrees = agreesWith compile
+
+/// KenCarp4 with implicit diffusion at relative tolerance `rtol` (absolute 1e-3·rtol), first step `dt`.
+let private kenCarp (rtol: float) (dt: float) (saves: float[]) = {
+    Rollout.defaults with
+        Scheme = Scheme.KenCarp4
+        Dt = dt
+        SaveTimes = saves
+        Tolerance = {
+            Relative = rtol
+            Absolute = 1e-3 * rtol
+        }
+}
 
 /// A 2-D reaction–diffusion system (two fields, no-flux walls) on 10 × 12 cells.
 let private plane =
@@ -170,6 +193,35 @@ let tests =
             agrees forcedFisher (dopri 0.002 [| 0.07; 0.3 |]) 8 false
         }
 
+        test
+            "KenCarp4 (implicit diffusion, banded solves) on stiff 1-D Fisher–KPP: kernels take the eager steps, values and gradients to 1e-10" {
+            // D/Δx² = 0.5·32² = 512: Dopri5 would need hundreds of steps.
+            agreesWith
+                (compileSplit true)
+                (Hybrid.Tests.Compiler.CompilerTests.fisherKpp 32 0.5 1.5)
+                (kenCarp 1e-6 0.05 [| 0.0; 0.05; 0.13; 0.2 |])
+                4
+                false
+        }
+
+        test
+            "KenCarp4 with a neural closure and a forcing in 1-D: kernels take the eager steps, values and gradients to 1e-10" {
+            agreesWith
+                (compileSplit true)
+                (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ())
+                (kenCarp 1e-6 0.01 [| 0.1; 0.3 |])
+                4
+                false
+
+            agreesWith (compileSplit true) forcedFisher (kenCarp 1e-6 0.01 [| 0.07; 0.3 |]) 4 false
+        }
+
+        test
+            "KenCarp4 (conjugate gradients) on 2-D reaction–diffusion at a tight tolerance: kernels take the eager steps, values and gradients to 1e-10" {
+            // rtol 1e-10: both back ends' CG stop at a relative residual of 1e-13.
+            agreesWith (compileSplit true) plane (kenCarp 1e-10 0.01 [| 0.1; 0.2 |]) 4 false
+        }
+
         test "Auto picks the kernels for Dopri5 on grids and refuses Rodas4, Auto, KenCarp4 and float32 with reasons" {
             Engine.init ()
             use _ = torch.NewDisposeScope()
@@ -181,7 +233,7 @@ let tests =
                 [
                     Scheme.Rodas4, "point systems"
                     Scheme.Auto, "point systems"
-                    Scheme.KenCarp4, "KenCarp4"
+                    Scheme.KenCarp4, "ImplicitDiffusion"
                 ] do
                 let backend, why = auto.BackendFor { o with Scheme = scheme }
                 Expect.equal backend Backend.Eager $"{scheme} runs eager"
@@ -198,6 +250,13 @@ let tests =
             let backend, why = single.BackendFor o
             Expect.equal backend Backend.Eager "float32 runs eager"
             Expect.stringContains why "float64" "says why"
+
+            let split = compileSplit true Backend.Auto plane
+
+            Expect.equal
+                (split.BackendFor { o with Scheme = Scheme.KenCarp4 })
+                (Backend.Kernels, "")
+                "KenCarp4 with implicit diffusion: the kernels"
         }
 
         test "Dopri5 on the kernels converges to the exact solution of a decaying mode as the tolerance tightens" {
