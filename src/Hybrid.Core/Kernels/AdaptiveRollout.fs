@@ -68,15 +68,16 @@ type internal KernelMethod = {
         float[][] -> float[] -> float -> float -> float[][] -> float[][][] -> float[][] -> float[][] -> float[] -> unit
 }
 
-/// Dopri5 with adaptive steps on an explicit kernel `Stepper` built with Dormand and Prince's tableau, forward and
-/// discrete adjoint. The forward run takes the eager back end's steps (`Adaptive` under `StepControl.integrate`):
-/// the same error estimate (5th- minus embedded 4th-order solution), error norm over the fields' interior cells,
-/// PI controller, landing on the last save time and continuous extension for the other save times, so both back
-/// ends accept and reject the same steps and agree to round-off. The stepper evaluates the first stage at every
-/// step instead of carrying the last one (first same as last: the values are the same, one more evaluation).
+/// Adaptive steps on generated kernels, forward and discrete adjoint: Dopri5 on an explicit kernel `Stepper` built
+/// with Dormand and Prince's tableau, KenCarp4 on a `KenCarpStepper` (implicit diffusion). The forward run takes the
+/// eager back end's steps (`Adaptive` or `AdditiveRungeKutta` under `StepControl.integrate`): the same error
+/// estimate, error norm over the fields' interior cells, PI controller, landing on the last save time (Dopri5, whose
+/// other save times come from its continuous extension) or on every save time (KenCarp4), so both back ends accept
+/// and reject the same steps and agree to round-off. Dopri5's stepper evaluates the first stage at every step
+/// instead of carrying the last one (first same as last: the values are the same, one more evaluation).
 /// As on the eager back end the step sizes are numbers read from the error estimates: the backward pass treats them
-/// as fixed and replays the accepted steps as explicit Runge–Kutta steps with their discrete adjoint, each save
-/// inside a step entering through the continuous extension's weights (`denseWeights`).
+/// as fixed and replays the recorded accepted steps with the steppers' discrete adjoints, each save inside a step
+/// entering through the continuous extension's weights (`denseWeights`).
 [<RequireQualifiedAccess>]
 module internal AdaptiveSteps =
 
@@ -218,10 +219,9 @@ module internal AdaptiveSteps =
                     steps.StepAdjoint(u, theta, t, h, lambdaNext, lambda, thetaAdjoint)
         }
 
-
-    /// Integrates from `u0` (padded layout) with parameter values θ as `StepControl.integrate` does with
-    /// `Adaptive.method`: same first step, PI control (`PiController`), landing on the last save time, save times
-    /// from the continuous extension, step limit and messages. Raises `HybridException` past `spec.MaxSteps` steps
+    /// Integrates with method `m` from `u0` (padded layout) with parameter values θ as `StepControl.integrate` does
+    /// with the eager method: same first step, PI control (`PiController`), landing (on the last save time, or on
+    /// each with `LandsOnSaves`), save times from the continuous extension, step limit and messages. Raises `HybridException` past `spec.MaxSteps` steps
     /// or when the step size falls below round-off, and the stepper's divergence errors from its finite checks.
     let forward (m: KernelMethod) (theta: float[]) (spec: AdaptiveSpec) (u0: float[][]) : AdaptiveTape =
         let stepper = m.Stepper
@@ -453,11 +453,11 @@ type internal AdaptiveRolloutFunction() =
         let u0Adjoint, thetaAdjoint = AdaptiveSteps.backward m tape theta savedAdjoint
         StateLayout.inputGradients stepper u0Adjoint thetaAdjoint
 
-/// Adaptive Dopri5 rollouts on generated kernels (see `AdaptiveSteps`), with gradients through `AdaptiveRolloutFunction`.
+/// Adaptive Dopri5 and KenCarp4 rollouts on generated kernels (see `AdaptiveSteps`), with gradients through `AdaptiveRolloutFunction`.
 [<RequireQualifiedAccess>]
 module internal AdaptiveRollout =
 
-    /// Runs `sim` (compiled for Dopri5) from `u0` (one tensor per field, [B; spatial…]) with parameter values θ
+    /// Runs `sim` (compiled for Dopri5 or KenCarp4) from `u0` (one tensor per field, [B; spatial…]) with parameter values θ
     /// (one tensor per entry of `sim.Parameters`) on `spec`; returns each field's saved states [S; B; spatial…].
     /// The accepted steps are recorded for the backward pass only when grad mode is on and u0, θ or a network
     /// weight requires grad.
