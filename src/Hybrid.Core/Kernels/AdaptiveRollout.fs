@@ -59,6 +59,8 @@ type internal KernelMethod = {
     /// Attempts the step (t, h) from u with θ: the new state into `next`; returns the error estimate (valid until
     /// the next attempt).
     Attempt: float[][] -> float[] -> float -> float -> float[][] -> float[][]
+    /// Called once an attempt is accepted and its saves are read (before the next attempt).
+    Accept: unit -> unit
     /// The continuous extension of the latest attempt (h, u, next) at fraction s, into a new state.
     Dense: float -> float[][] -> float[][] -> float -> float[][]
     /// The weights of the continuous extension at fraction s per stage (y(s) = u + h Σⱼ wⱼ kⱼ).
@@ -73,8 +75,8 @@ type internal KernelMethod = {
 /// eager back end's steps (`Adaptive` or `AdditiveRungeKutta` under `StepControl.integrate`): the same error
 /// estimate, error norm over the fields' interior cells, PI controller, landing on the last save time (Dopri5, whose
 /// other save times come from its continuous extension) or on every save time (KenCarp4), so both back ends accept
-/// and reject the same steps and agree to round-off. Dopri5's stepper evaluates the first stage at every step
-/// instead of carrying the last one (first same as last: the values are the same, one more evaluation).
+/// and reject the same steps and agree to round-off. Dopri5 carries its last stage to the next step (first same as
+/// last), as the eager stepper does.
 /// As on the eager back end the step sizes are numbers read from the error estimates: the backward pass treats them
 /// as fixed and replays the recorded accepted steps with the steppers' discrete adjoints, each save inside a step
 /// entering through the continuous extension's weights (`denseWeights`).
@@ -166,9 +168,11 @@ module internal AdaptiveSteps =
 
     let private copy (u: float[][]) = u |> Array.map Array.copy
 
-    /// Dopri5 on a `Stepper` built with `Tableau.dormandPrince`.
+    /// Dopri5 on a `Stepper` built with `Tableau.dormandPrince`: first same as last (after the first attempt, the
+    /// first stage's slope is a rejected attempt's from the same state or the accepted step's last).
     let dopri5 (stepper: Stepper) : KernelMethod =
         let error = stepper.NewState()
+        let mutable firstKnown = false
 
         {
             Name = "Dopri5"
@@ -178,7 +182,8 @@ module internal AdaptiveSteps =
             Stepper = stepper
             Attempt =
                 fun u theta t h next ->
-                    stepper.Step(u, theta, t, h, next)
+                    stepper.StepFrom(u, theta, t, h, next, firstKnown)
+                    firstKnown <- true
                     let k = stepper.Slopes
 
                     for f in 0 .. error.Length - 1 do
@@ -188,6 +193,7 @@ module internal AdaptiveSteps =
                             e[i] <- sumAt k h errorWeights f i
 
                     error
+            Accept = stepper.CarryLast
             Dense = dense stepper
             DenseWeights = denseWeights
             Adjoint =
@@ -209,6 +215,7 @@ module internal AdaptiveSteps =
                 fun u theta t h next ->
                     steps.Step(u, theta, t, h, next)
                     stepper.Error
+            Accept = ignore
             Dense = fun _ _ _ _ -> invalidOp "KenCarp4's steps land on the save times."
             DenseWeights = fun _ -> invalidOp "KenCarp4's steps land on the save times."
             Adjoint =
@@ -274,6 +281,8 @@ module internal AdaptiveSteps =
                         points[next] <- Inside(step, s)
 
                     next <- next + 1
+
+                m.Accept()
 
                 if spec.FiniteCheckEvery > 0 && accepted % spec.FiniteCheckEvery = 0 then
                     stepper.CheckFinite(candidate, accepted, ended)

@@ -428,11 +428,23 @@ type internal Stepper
     member _.Slopes: float[][][] = k
 
     /// `next` = one step from `u` at time t.
+    member s.Step(u: float[][], theta: float[], t: float, dt: float, next: float[][]) =
+        s.StepFrom(u, theta, t, dt, next, false)
+
+    /// Swaps the first and last stage slopes: after a step whose last stage is F at its new state (first same as
+    /// last, Dormand–Prince), the first slope of the next step from that state (see `StepFrom`).
+    member _.CarryLast() =
+        let first = k[0]
+        k[0] <- k[stages - 1]
+        k[stages - 1] <- first
+
+    /// `Step`, skipping the first stage's evaluation when `firstKnown` (its slope k[0] already holds F(t, u), e.g.
+    /// left by a rejected attempt from the same u or by `CarryLast`).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    member _.Step(u: float[][], theta: float[], t: float, dt: float, next: float[][]) =
+    member _.StepFrom(u: float[][], theta: float[], t: float, dt: float, next: float[][], firstKnown: bool) =
         fillCopies theta
 
-        for i in 0 .. stages - 1 do
+        for i in (if firstKnown then 1 else 0) .. stages - 1 do
             stageInput u theta (t + tableau.C[i] * dt) dt i
             evalForcings (t + tableau.C[i] * dt)
             evalClosures s[i] theta (t + tableau.C[i] * dt)

@@ -138,10 +138,14 @@ let private kenCarp (rtol: float) (dt: float) (saves: float[]) = {
         }
 }
 
-/// A 2-D reaction–diffusion system (two fields, no-flux walls) on 10 × 12 cells.
-let private plane =
-    Parse.model
-        "model rd2\ndomain rectangle [0, 1] x [0, 1] cells 10 x 12\nfield u\nfield v\nparam D = 0.02\nparam k = 2\ndu/dt = D*lap(u) + u*(1 - u) - k*u*v\ndv/dt = 0.5*D*lap(v) + k*u*v - v\nboundary u noflux\nboundary v noflux\ninitial u = 0.5 + 0.3*cos(3*x)*sin(2*y)\ninitial v = 0.2 + 0.1*sin(4*x)"
+/// A 2-D reaction–diffusion system (two fields, no-flux walls) on nx × ny cells.
+let private planeOf (nx: int) (ny: int) =
+    Parse.model (
+        $"model rd2\ndomain rectangle [0, 1] x [0, 1] cells {nx} x {ny}\nfield u\nfield v\nparam D = 0.02\nparam k = 2\ndu/dt = D*lap(u) + u*(1 - u) - k*u*v\ndv/dt = 0.5*D*lap(v) + k*u*v - v\nboundary u noflux\nboundary v noflux\ninitial u = 0.5 + 0.3*cos(3*x)*sin(2*y)\ninitial v = 0.2 + 0.1*sin(4*x)"
+    )
+
+/// `planeOf` 10 × 12 cells.
+let private plane = planeOf 10 12
 
 /// Fisher–KPP (16 cells) with a forcing c(t) in the reaction: ∂u/∂t = ∇·(D∇u) + r u (1 − u) + c u.
 let private forcedFisher =
