@@ -228,8 +228,9 @@ module internal AdaptiveSteps =
 
     /// Integrates with method `m` from `u0` (padded layout) with parameter values θ as `StepControl.integrate` does
     /// with the eager method: same first step, PI control (`PiController`), landing (on the last save time, or on
-    /// each with `LandsOnSaves`), save times from the continuous extension, step limit and messages. Raises `HybridException` past `spec.MaxSteps` steps
-    /// or when the step size falls below round-off, and the stepper's divergence errors from its finite checks.
+    /// each with `LandsOnSaves`), save times from the continuous extension, step limit and messages. Raises
+    /// `HybridException` past `spec.MaxSteps` steps or when the step size falls below round-off, and the stepper's
+    /// divergence errors from its finite checks.
     let forward (m: KernelMethod) (theta: float[]) (spec: AdaptiveSpec) (u0: float[][]) : AdaptiveTape =
         let stepper = m.Stepper
         let saveTimes = spec.SaveTimes
