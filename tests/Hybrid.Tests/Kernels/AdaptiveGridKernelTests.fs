@@ -198,6 +198,15 @@ let tests =
         }
 
         test
+            "Dopri5 with gradients on a point system (Lotka–Volterra) runs on the kernel stepper: steps, values and gradients to 1e-10" {
+            let lotkaVolterra =
+                Parse.model
+                    "model lv\ndomain point\nfield prey\nfield pred\nparam a = 1.1\nparam b = 0.4\ndprey/dt = a*prey - b*prey*pred\ndpred/dt = 0.1*prey*pred - 0.4*pred\ninitial prey = 10\ninitial pred = 10"
+
+            agrees lotkaVolterra (dopri 0.01 [| 0.0; 1.0; 2.5; 4.0 |]) 8 false
+        }
+
+        test
             "KenCarp4 (implicit diffusion, banded solves) on stiff 1-D Fisher–KPP: kernels take the eager steps, values and gradients to 1e-10" {
             // D/Δx² = 0.5·32² = 512: Dopri5 would need hundreds of steps.
             agreesWith
