@@ -147,6 +147,21 @@ let internal handLoss (rhs: unit -> torch.Tensor[] -> torch.Tensor[]) (u0: torch
     let u = Bench.handRollout (rhs ()) dt steps u0
     (u |> Array.map (fun s -> s.square().sum ()) |> Array.reduce (+)).backward ()
 
+/// Pool parts that compute in registers only (a dependent chain of multiply–adds per part, about 10 µs each): how
+/// the worker pool scales when memory is not the limit.
+type private RegisterParts(parts: int) =
+    let results = Array.zeroCreate<float> parts
+    member _.Parts = parts
+
+    interface IParts with
+        member _.Execute(part: int) =
+            let mutable x = float part
+
+            for _ in 1..10_000 do
+                x <- x * 0.999999 + 1e-6
+
+            results[part] <- x
+
 /// Runs the benchmark and writes the markdown to `path`; `quick` uses fewer repetitions and sizes.
 let run (path: string) (quick: bool) : int =
     Engine.init ()
@@ -394,6 +409,98 @@ let run (path: string) (quick: bool) : int =
 
             nn, speedup
     ]
+
+    // Where the time goes at 256²: one stepper's forward step, adjoint step and finite check on 1 and 2 threads.
+    say ""
+
+    say $"Phases at 256² (one stepper, 20 calls of each, {reps} interleaved pairs after the warm-up; ms):"
+
+    say ""
+    say "| phase | 1 thread | 2 threads | speed-up 1 → 2 threads |"
+    say "|---|---|---|---|"
+
+    let phases =
+        let nn = 256
+        let c = Compiler.compile Bench.eagerOnly (Bench.grayScottModel nn)
+        let sim = Kernels.compile Scheme.Rk4 c.Model
+        let stepper = sim.Stepper 1
+        let dt = min 1.0 (0.2 / float (nn * nn) / 2e-5)
+
+        let theta =
+            c.Theta()
+            |> Array.collect (fun p -> p.detach().contiguous().data<float>().ToArray())
+
+        let u = stepper.NewState()
+
+        (Bench.grayScottInitial nn)
+        |> Array.iteri (fun f x ->
+            let values = x.contiguous().data<float>().ToArray()
+            stepper.Maps[f].Interior |> Array.iteri (fun i at -> u[f].[at] <- values[i]))
+
+        Ghosts.fill stepper.Maps 1 u
+
+        let next, lambda, lambdaPrevious =
+            stepper.NewState(), stepper.NewState(), stepper.NewState()
+
+        let thetaAdjoint = Array.zeroCreate theta.Length
+        lambda |> Array.iter (fun l -> Array.fill l 0 l.Length 1e-3)
+
+        let spec: RolloutSpec = {
+            T0 = 0.0
+            Dt = dt
+            Steps = 20
+            SaveEvery = 20
+            Segment = sqrtSegment 20
+        }
+
+        let tape = TapedRollout.forward stepper u theta spec
+        let savedAdjoint = [| lambda |]
+        let split = RowSplit.ofPlan (stepper.Plan) 1
+        let sums = CombinationPass(split, u.Length, 3)
+        let registers = RegisterParts(split.Flat.Length * u.Length)
+
+        [
+            "RK4 step",
+            (fun () ->
+                for _ in 1..20 do
+                    stepper.Step(u, theta, 0.0, dt, next))
+            "adjoint step",
+            (fun () ->
+                for _ in 1..20 do
+                    stepper.StepAdjoint(u, theta, 0.0, dt, lambda, lambdaPrevious, thetaAdjoint))
+            "finite check",
+            (fun () ->
+                for _ in 1..20 do
+                    stepper.CheckFinite(next, 1, dt))
+            "taped forward (steps and checks, checkpoints every 5)",
+            (fun () -> TapedRollout.forward stepper u theta spec |> ignore)
+            "taped backward (recomputed segments and adjoint steps)",
+            (fun () -> TapedRollout.backward stepper tape theta spec savedAdjoint |> ignore)
+            "whole rollout through torch (as in the table above)",
+            fusedLoss sim c.Theta (Bench.grayScottInitial nn) dt 20 (sqrtSegment 20)
+            // The pool's ceiling on this machine: 180 passes (an RK4 step's nine, 20 times) of stage sums alone
+            // (memory-bound), and of parts that only compute in registers, each split as the step's passes are.
+            "stage sums alone, 180 passes",
+            (fun () ->
+                for _ in 1..180 do
+                    sums.Set(next, u)
+                    sums.Add(0.5 * dt, lambda)
+                    sums.Add(0.5 * dt, lambdaPrevious)
+                    KernelThreads.pool().Run(sums.Parts, sums))
+            "register-only parts, 180 passes",
+            (fun () ->
+                for _ in 1..180 do
+                    KernelThreads.pool().Run(registers.Parts, registers))
+        ]
+
+    for name, phase in phases do
+        let on (threads: int) () =
+            KernelThreads.useThreads threads
+            phase ()
+
+        let one, two, ratio = Bench.compare warmup reps (on 1) (on 2)
+        KernelThreads.useThreads (KernelThreads.configured ())
+        say $"| {name} | {ms 2 one} | {ms 2 two} | {ratio.Median:F2}× ({ratio.Low:F2}–{ratio.High:F2}) |"
 
     match threadSpeedups |> List.tryFind (fun (nn, _) -> nn = 256) with
     | Some(_, speedup) ->

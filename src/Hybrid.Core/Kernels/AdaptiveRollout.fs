@@ -438,7 +438,7 @@ type internal AdaptiveRolloutFunction() =
         let m = AdaptiveSteps.ofSimulator sim batch
         let stepper = m.Stepper
         let thetaValues = theta.data<float>().ToArray()
-        let start = StateLayout.toFields stepper (u0.data<float>().ToArray())
+        let start = StateLayout.toFields stepper (u0.data<float>().ToArray()) 0
         let tape = AdaptiveSteps.forward m thetaValues spec start
         Rollout.reportSteps tape.Accepted tape.Rejected
         ctx.save_data ("sim", sim)

@@ -93,34 +93,34 @@ module internal StateLayout =
 
         offsets[.. plan.Fields.Length - 1], Array.last offsets
 
-    /// [B; N] values as padded per-field arrays (ghost entries zero).
-    let toFields (stepper: IStepper) (values: float[]) =
-        let batch = stepper.Batch
+    /// [B; N] values from index `from` of `values` as padded per-field arrays (ghost entries zero), copied run by
+    /// run (`InteriorRuns`).
+    let toFields (stepper: IStepper) (values: float[]) (from: int) =
         let plan = stepper.Plan
         let offsets, total = ofPlan plan
-
-        let unpadded =
-            Array.init plan.Fields.Length (fun f ->
-                let cells = KernelPlan.cells plan f
-                Array.init (batch * cells) (fun i -> values[(i / cells) * total + offsets[f] + i % cells]))
-
         let padded = stepper.NewState()
-        Ghosts.scatter stepper.Maps batch unpadded padded
+
+        stepper.Maps
+        |> Array.iteri (fun f map ->
+            let runs = InteriorRuns.runs map
+
+            for b in 0 .. stepper.Batch - 1 do
+                InteriorRuns.copyIn runs values (from + b * total + offsets[f]) padded[f] (b * map.Padded))
+
         padded
 
     /// Padded per-field arrays as [B; N] values.
     let ofFields (stepper: IStepper) (padded: float[][]) =
-        let batch = stepper.Batch
         let plan = stepper.Plan
         let offsets, total = ofPlan plan
-        let state = Ghosts.gather stepper.Maps batch padded
-        let values = Array.zeroCreate (batch * total)
+        let values = Array.zeroCreate (stepper.Batch * total)
 
-        for f in 0 .. plan.Fields.Length - 1 do
-            let cells = KernelPlan.cells plan f
+        stepper.Maps
+        |> Array.iteri (fun f map ->
+            let runs = InteriorRuns.runs map
 
-            for i in 0 .. batch * cells - 1 do
-                values[(i / cells) * total + offsets[f] + i % cells] <- state[f][i]
+            for b in 0 .. stepper.Batch - 1 do
+                InteriorRuns.copyOut runs padded[f] (b * map.Padded) values (b * total + offsets[f]))
 
         values
 
@@ -132,7 +132,7 @@ module internal StateLayout =
             grad.to_type(torch.ScalarType.Float64).cpu().contiguous().data<float>().ToArray()
 
         let block = stepper.Batch * total
-        Array.init count (fun s -> toFields stepper g[s * block .. (s + 1) * block - 1])
+        Array.init count (fun s -> toFields stepper g (s * block))
 
     /// A rollout function's gradients: none for its first two inputs (simulator, spec), then u0 [B; N] and θ from
     /// their adjoints, then every closure weight's accumulated gradient.
@@ -169,7 +169,7 @@ type internal KernelRolloutFunction() =
         let _, total = StateLayout.ofPlan sim.Plan
         let stepper = sim.Stepper batch
         let thetaValues = theta.data<float>().ToArray()
-        let start = StateLayout.toFields stepper (u0.data<float>().ToArray())
+        let start = StateLayout.toFields stepper (u0.data<float>().ToArray()) 0
         let tape = TapedRollout.forward stepper start thetaValues spec
         ctx.save_data ("sim", sim)
         ctx.save_data ("spec", spec)

@@ -565,7 +565,7 @@ let internal stencils (reach: int) (x: torch.Tensor) : torch.Tensor =
     torch.stack ([| for m in -reach .. reach -> torch.roll (x, int64 -m, 1L) |], -1L)
 
 /// Rollout options of `samples` samples every `SampleInterval` (the first at t = 0) with RK4 at `dt`.
-let private rolloutOptions (s: Settings) (dt: float) (samples: int) = {
+let internal rolloutOptions (s: Settings) (dt: float) (samples: int) = {
     Rollout.defaults with
         Scheme = Scheme.Rk4
         Dt = dt
@@ -633,10 +633,8 @@ type internal XModel = {
 /// samples → the paths [start][sample][K], the start included.
 type internal Paths = float[] -> float[][] -> int -> float[][][]
 
-/// Compiles an X-only model with the closures' networks `modules` (by closure name): on the generated kernels
-/// where they apply (`Backend.Auto`) for models without networks; on the eager back end for models with one (the
-/// kernel rollout of this case's network closures through the solver raised an index error in the generated
-/// step, and with one libtorch thread the eager back end is as fast here: the networks dominate).
+/// Compiles an X-only model with the closures' networks `modules` (by closure name) on the generated kernels where
+/// they apply (`Backend.Auto`), networks included.
 let internal compileX (m: Model) (modules: (string * torch.nn.Module<torch.Tensor, torch.Tensor>) list) : XModel =
     let f = ForcingValues()
     f.Use [| 0.0 |]
@@ -647,7 +645,7 @@ let internal compileX (m: Model) (modules: (string * torch.nn.Module<torch.Tenso
                 Compiler.defaults with
                     Forcings = Map [ "F", f.At ]
                     Modules = Map modules
-                    Backend = if List.isEmpty modules then Backend.Auto else Backend.Eager
+                    Backend = Backend.Auto
             }
             m
 

@@ -225,6 +225,11 @@ let tests =
                     |> Array.average
                     |> sqrt
 
+                // The network model runs on the generated kernels (the case used to force the eager back end).
+                let backend, why =
+                    x.Simulator.BackendFor(Lorenz96.rolloutOptions s s.ModelDt (lead + 1))
+
+                Expect.equal backend Backend.Kernels $"the MLP closure model runs on the kernels ({why})"
                 let before = error (Lorenz96.pathsOf s x)
                 let reference = error truncated
                 Expect.floatClose { absolute = 1e-10; relative = 1e-9 } before reference "untrained = truncated"

@@ -3,7 +3,8 @@
 /// arrays: on grids whose width is and is not a multiple of the vector width W (the scalar tail), narrower than
 /// one vector, and narrower than the boundary band, with every kind of leaf a kernel reads (spatial and scalar
 /// parameters, coordinates, time, closure outputs, forcings) and every function. Whole rollouts on such grids
-/// against eager TorchSharp run in `KernelTests`' suite (`line 23`, `plane 7 11`).
+/// against eager TorchSharp run in `KernelTests`' suite (`line 23`, `plane 7 11`). Also the steppers' vectorised
+/// finite check against a cell-by-cell one.
 module Hybrid.Tests.Kernels.SimdKernelTests
 
 open System
@@ -227,8 +228,52 @@ let private agreement (name: string) (model: Model) =
         Expect.isGreaterThan (relative scalarTa thetaAdjoint) 0.01 "the adjoint kernel added into θ̄"
     }
 
+/// The stepper's vectorised finite check (`InteriorRuns.within`) against a cell-by-cell check of the interior, with
+/// one bad value planted at every interior cell in turn (vector body and scalar tail of each run, both
+/// trajectories) and at every ghost (ignored), for NaN, ±∞ and values just over the limit.
+let private scanAgreement (name: string) (model: Model) =
+    test name {
+        let plan = planOf model
+        let map = Ghosts.map plan 0
+        let runs = InteriorRuns.runs map
+        let batch, limit = 2, 1e3
+        Expect.equal (runs |> Array.sumBy (fun struct (_, n) -> n)) map.Interior.Length "the runs cover the interior"
+        let values = uniform (Random 5) (batch * map.Padded) (-limit) limit
+
+        let reference (v: float[]) =
+            Seq.forall (fun b -> map.Interior |> Array.forall (fun i -> abs v[b * map.Padded + i] <= limit)) [
+                0 .. batch - 1
+            ]
+
+        Expect.isTrue (InteriorRuns.within limit runs map.Padded batch values) "random values within the limit"
+        values[map.Interior[0]] <- limit
+        Expect.isTrue (InteriorRuns.within limit runs map.Padded batch values) "|v| = limit passes"
+
+        for bad in [ nan; infinity; -infinity; 1.0000001 * limit; -1.0000001 * limit ] do
+            for b in 0 .. batch - 1 do
+                for i in Array.append map.Interior map.Ghost do
+                    let at = b * map.Padded + i
+                    let kept = values[at]
+                    values[at] <- bad
+
+                    Expect.equal
+                        (InteriorRuns.within limit runs map.Padded batch values)
+                        (reference values)
+                        $"{bad} at padded index {i} of trajectory {b}"
+
+                    values[at] <- kept
+
+        values[map.Interior[0]] <- infinity
+        Expect.isFalse (InteriorRuns.within infinity runs map.Padded batch values) "∞ fails an infinite limit"
+    }
+
 let tests =
     testList "SIMD kernels = scalar kernels (forward, and the gather-form adjoint against the scatter form)" [
+        for n in [ 3; 9; 23 ] -> scanAgreement $"finite scan = cell-by-cell check, 1-D, {n} cells" (line n)
+
+        for nx, ny in [ 2, 3; 7, 11 ] ->
+            scanAgreement $"finite scan = cell-by-cell check, 2-D, {nx} × {ny} cells" (plane nx ny)
+
         for n in [ 2; 3; 5; 8; 9; 23 ] -> agreement $"1-D, {n} cells (W = {Codegen.width})" (line n)
 
         for nx, ny in [ 2, 2; 2, 3; 3, 5; 5, 4; 7, 11; 6, 9 ] ->

@@ -1,0 +1,69 @@
+namespace Hybrid.Kernels
+
+open System.Numerics
+open System.Runtime.CompilerServices
+
+/// The interior of a padded field as runs of consecutive entries (one per row of a 2-D grid, one for a 1-D grid):
+/// the stepper's per-step check that a state is finite and below the blow-up limit scans them with `Vector<float>`
+/// loads, and states move between the unpadded layout and the padded one by block copies of them, instead of cell
+/// by cell through the index array.
+[<RequireQualifiedAccess>]
+module internal InteriorRuns =
+
+    /// The runs of `map.Interior` (trajectory 0) as (first padded index, length), in interior order.
+    let runs (map: GhostMap) : struct (int * int)[] =
+        let interior = map.Interior
+        let result = ResizeArray()
+        let mutable start = 0
+
+        for c in 1 .. interior.Length do
+            if c = interior.Length || interior[c] <> interior[c - 1] + 1 then
+                result.Add(struct (interior[start], c - start))
+                start <- c
+
+        result.ToArray()
+
+    /// Whether every interior value of `values` ([batch·padded], runs per trajectory) is finite with |v| ≤ `limit`
+    /// (a NaN fails every comparison, and ±∞ fails |v| ≤ the largest float64, so both fail even for an infinite
+    /// limit).
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let within (limit: float) (runs: struct (int * int)[]) (padded: int) (batch: int) (values: float[]) : bool =
+        let width = Vector<float>.Count
+        let limit = min limit System.Double.MaxValue
+        let bound = Vector<float>(limit)
+        let mutable ok = Vector<int64>.AllBitsSet
+        let mutable scalarOk = true
+
+        for b in 0 .. batch - 1 do
+            for struct (first, length) in runs do
+                let start = b * padded + first
+                let stop = start + length
+                let mutable i = start
+
+                while i + width <= stop do
+                    ok <- ok &&& Vector.LessThanOrEqual(Vector.Abs(Vector<float>(values, i)), bound)
+                    i <- i + width
+
+                while i < stop do
+                    scalarOk <- scalarOk && abs values[i] <= limit
+                    i <- i + 1
+
+        scalarOk && Vector.EqualsAll(ok, Vector<int64>.AllBitsSet)
+
+    /// Copies `cells` unpadded values of one field and trajectory, starting at `values[from]` (interior order), into
+    /// the interior of a padded array whose trajectory starts at `padded[at]`.
+    let copyIn (runs: struct (int * int)[]) (values: float[]) (from: int) (padded: float[]) (at: int) =
+        let mutable source = from
+
+        for struct (first, length) in runs do
+            Array.blit values source padded (at + first) length
+            source <- source + length
+
+    /// The reverse of `copyIn`: the interior of one trajectory of a padded array (starting at `padded[at]`) into
+    /// unpadded values from `values[into]`.
+    let copyOut (runs: struct (int * int)[]) (padded: float[]) (at: int) (values: float[]) (into: int) =
+        let mutable target = into
+
+        for struct (first, length) in runs do
+            Array.blit padded (at + first) values target length
+            target <- target + length
