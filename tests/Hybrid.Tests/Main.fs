@@ -53,6 +53,7 @@ let main argv =
         Kernels.DerivativeTests.tests
         Kernels.KernelCostTests.tests
         Kernels.AdaptiveKernelTests.tests
+        Kernels.AdaptiveGridKernelTests.tests
         Kernels.ImexKernelTests.tests
         Kernels.FieldwiseKernelTests.tests
         Training.UdeTests.tests

@@ -15,10 +15,13 @@ type internal KernelSchedule = {
     Segment: int
 }
 
-/// How the generated kernels run a rollout: fixed steps on a schedule, or an adaptive scheme on a point system.
+/// How the generated kernels run a rollout: fixed steps on a schedule, Dopri5 or KenCarp4 with adaptive steps,
+/// or an adaptive scheme on a point system's own kernels.
 type internal KernelRun =
     /// An explicit Runge–Kutta scheme (Euler, Heun, SspRk3, Rk4) on its kernel simulator and schedule.
     | Fixed of KernelSimulator * KernelSchedule
+    /// Dopri5 or KenCarp4 on its kernel simulator (`AdaptiveRollout`: grids, closures, forcings, gradients).
+    | AdaptiveStepper of KernelSimulator
     /// Dopri5, Rodas4 or Auto on a point system's kernels (forward only).
     | Adaptive of PointKernels
 
@@ -116,6 +119,30 @@ module internal KernelRollout =
             Fields = kernels.Fields
             Times = Array.copy o.SaveTimes
             Values = values
+            Backend = Backend.Kernels
+        }
+
+    /// Runs a Dopri5 or KenCarp4 rollout on `kernels` (compiled for that scheme) with `AdaptiveRollout`: the same checks, steps,
+    /// step counts and result as `Rollout.run` on the eager back end, to round-off, with gradients to u0, θ and
+    /// the closures' weights through the discrete adjoint of the accepted steps.
+    let runAdaptiveStepper (kernels: KernelSimulator) (u0: torch.Tensor[]) (theta: torch.Tensor[]) (o: RolloutOptions) =
+        use _ = TorchGuard.enter "Simulator.Simulate"
+        Rollout.validate o
+
+        let spec: AdaptiveSpec = {
+            Tolerances = Rollout.tolerances kernels.Fields o
+            T0 = o.T0
+            FirstStep = o.Dt
+            SaveTimes = o.SaveTimes
+            MaxSteps = Rollout.maxSteps
+            FiniteCheckEvery = o.FiniteCheckEvery
+            Record = false
+        }
+
+        {
+            Fields = kernels.Fields
+            Times = Array.copy o.SaveTimes
+            Values = AdaptiveRollout.run kernels u0 theta spec
             Backend = Backend.Kernels
         }
 

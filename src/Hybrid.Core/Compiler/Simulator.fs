@@ -87,18 +87,27 @@ type Simulator
         elif not (isNull options.StateEvents) && options.StateEvents.Length > 0 then
             Error
                 "the rollout has state events, which stop and restart the integration; the generated kernels run one uninterrupted schedule"
-        elif options.Scheme = Scheme.KenCarp4 then
+        elif Scheme.isAdaptive options.Scheme && dtype <> torch.ScalarType.Float64 then
             Error
-                "KenCarp4 (adaptive IMEX, with banded and conjugate-gradient solves) runs on the eager back end only; the generated kernels run Dopri5, Rodas4 and Auto adaptively, and ImexEuler and ImexCrankNicolson with fixed steps"
+                $"the generated kernels run {options.Scheme} in float64 only, and the simulator computes in {dtype} (its steps would differ from the eager back end's)"
+        elif options.Scheme = Scheme.Dopri5 then
+            // A point system's own kernels for forward solves (no closures or forcings); the stepper's otherwise.
+            match pointKernels.Value with
+            | Ok kernels when not (wantsGradients u0) -> Ok(KernelRun.Adaptive kernels)
+            | _ -> kernelsFor Scheme.Dopri5 |> Result.map KernelRun.AdaptiveStepper
+        elif options.Scheme = Scheme.KenCarp4 then
+            match kernelsFor Scheme.KenCarp4 with
+            | Error why -> Error why
+            | Ok kernels ->
+                match kernels.ImplicitRefusal(parameters |> Array.map (fun p -> p.Value)) with
+                | Some why -> Error why
+                | None -> Ok(KernelRun.AdaptiveStepper kernels)
         elif Scheme.isAdaptive options.Scheme then
             match pointKernels.Value with
             | Error why -> Error why
-            | Ok _ when dtype <> torch.ScalarType.Float64 ->
-                Error
-                    $"the generated kernels run {options.Scheme} in float64 only, and the simulator computes in {dtype} (its steps would differ from the eager back end's)"
             | Ok _ when wantsGradients u0 ->
                 Error
-                    $"the rollout needs gradients (grad mode is on and the initial state, a parameter or a network requires grad), and the generated kernels run {options.Scheme} forward only (run it under torch.no_grad() for a forward solve)"
+                    $"the rollout needs gradients (grad mode is on and the initial state, a parameter or a network requires grad), and the generated kernels run {options.Scheme} forward only (Dopri5 with gradients; run it under torch.no_grad() for a forward solve)"
             | Ok kernels -> Ok(KernelRun.Adaptive kernels)
         else
             match kernelsFor options.Scheme with
@@ -169,6 +178,7 @@ type Simulator
             let theta = s.Theta()
             Rollout.checkStability dynamics theta u0 options
             KernelRollout.run kernels u0 theta options schedule
+        | Ok(KernelRun.AdaptiveStepper kernels) -> KernelRollout.runAdaptiveStepper kernels u0 (s.Theta()) options
         | Ok(KernelRun.Adaptive kernels) ->
             Engine.init ()
             KernelRollout.runAdaptive kernels dynamics.Fields u0 (s.Theta()) options

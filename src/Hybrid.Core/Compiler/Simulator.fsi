@@ -22,13 +22,14 @@ type Simulator =
             Simulator
 
     /// Which back end `Simulate` runs a rollout with these options on (`Backend.Eager` or `Backend.Kernels`), and
-    /// why the eager one where the kernels do not apply (empty when they do). For the adaptive schemes this
-    /// overload judges whether gradients are wanted from the parameters and networks alone: an initial state that
-    /// requires grad also sends the rollout to the eager back end (see the overload with `u0`).
+    /// why the eager one where the kernels do not apply (empty when they do). For Rodas4 and Auto this overload
+    /// judges whether gradients are wanted from the parameters and networks alone: an initial state that requires
+    /// grad also sends the rollout to the eager back end (see the overload with `u0`).
     member BackendFor: options: RolloutOptions -> Backend * string
 
-    /// `BackendFor` for a rollout from `u0`: adaptive schemes run on the kernels only when no gradient is wanted
-    /// (grad mode off, or none of `u0`, the parameters and the networks' weights requires grad).
+    /// `BackendFor` for a rollout from `u0`: Rodas4 and Auto run on the kernels only when no gradient is wanted
+    /// (grad mode off, or none of `u0`, the parameters and the networks' weights requires grad); Dopri5 and KenCarp4
+    /// run there with gradients too.
     member BackendFor: options: RolloutOptions * u0: torch.Tensor array -> Backend * string
 
     /// The initial state of `batch` trajectories from the model's initial conditions. Differentiable: parameters

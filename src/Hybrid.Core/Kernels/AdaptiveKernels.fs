@@ -39,16 +39,18 @@ type internal ArrayAttempt = {
 [<RequireQualifiedAccess>]
 module internal AdaptiveKernels =
 
-    /// Why the adaptive kernels cannot run `plan` (None when they can): point systems only, without neural
-    /// closures or forcing data.
+    /// Why the point-system kernels cannot run `plan` (None when they can): point systems only, without neural
+    /// closures or forcing data. (Dopri5 runs on any model's kernel stepper: `AdaptiveRollout`.)
     let refusal (plan: KernelPlan) : string option =
         if plan.Grid.Dims > 0 || plan.FastSites > 0 then
             Some
-                "the generated kernels run adaptive schemes for point systems (ODE models without a spatial grid) only, and this model has a grid"
+                "the generated kernels run Rodas4 and Auto for point systems (ODE models without a spatial grid) only, and this model has a grid (Dopri5 runs on the kernels on grids)"
         elif plan.Sites.Length > 0 then
-            Some "the generated kernels run adaptive schemes without neural closures, and this model has some"
+            Some
+                "the generated kernels run Rodas4 and Auto without neural closures, and this model has some (Dopri5 runs on the kernels with them)"
         elif plan.Forcings.Length > 0 then
-            Some "the generated kernels run adaptive schemes without forcing data, and this model reads some"
+            Some
+                "the generated kernels run Rodas4 and Auto without forcing data, and this model reads some (Dopri5 runs on the kernels with it)"
         else
             None
 

@@ -69,6 +69,105 @@ module internal StiffPart =
             | Some(Error why) -> Some why
             | _ -> None)
 
+/// The implicit solves of a stiff part on padded states, for one batch size: its stencils probed for the latest
+/// parameter values, the solves of (I − cL) factored for the latest c, G(u) = L u + b and its vector–Jacobian
+/// product. Shared by the fixed-step IMEX steps (`ImexStepper`) and KenCarp4's (`KenCarpStepper`).
+type internal StiffSolves(plan: KernelPlan, stiffPart: StiffPart, maps: GhostMap[], batch: int, scheme: Scheme) =
+    let fields = plan.Fields.Length
+    let work = Array.zeroCreate<float> plan.Cells
+
+    let scratch =
+        Array.init fields (fun f -> Array.zeroCreate<float> (batch * KernelPlan.padded plan f))
+
+    let mutable stencilTheta: float[] = null
+    let mutable stencils: Result<ImplicitStencil, string> option[] = [||]
+    let mutable preparedTheta: float[] = null
+    let mutable preparedC = nan
+    let mutable solvers: ImplicitSolver option[] = [||]
+    let mutable affine: float[][] = [||]
+
+    /// Probes the stencils for θ (unless done for the same θ array) and factors the solves for c (unless done for
+    /// the same θ and c); raises `ModelException` naming the reason when a solve cannot be built.
+    member _.Prepare(theta: float[], c: float) =
+        if not (obj.ReferenceEquals(theta, stencilTheta)) then
+            stencils <- StiffPart.stencils stiffPart maps theta
+            stencilTheta <- theta
+
+            affine <-
+                stencils
+                |> Array.map (fun s ->
+                    match s with
+                    | Some(Ok st) -> st.Affine
+                    | _ -> [||])
+
+        if not (obj.ReferenceEquals(theta, preparedTheta)) || c <> preparedC then
+            let fail why =
+                raise (
+                    ModelException(
+                        $"Model '{plan.Model.Name}' cannot run {scheme} on the generated kernels: {why}. Compile with Backend.Auto (kernels where they apply) or Backend.Eager."
+                    )
+                )
+
+            solvers <-
+                stencils
+                |> Array.map (
+                    Option.map (fun s ->
+                        match s |> Result.bind (fun st -> ImplicitStencil.solver st c) with
+                        | Ok solver -> solver
+                        | Error why -> fail why)
+                )
+
+            preparedTheta <- theta
+            preparedC <- c
+
+    /// The solve method per field with a stiff part for the prepared θ and c.
+    member _.Methods: string option[] = solvers |> Array.map (Option.map _.Method)
+
+    /// Solves the implicit equations in place on the stiff fields of `x` (interior), per trajectory: x ← (I − cL)⁻¹
+    /// (x + c·b) with c·b scaled by `affineScale`, or x ← (I − cL)⁻ᵀ x when `transposed`.
+    member _.Solve(x: float[][], transposed: bool, affineScale: float) =
+        for f in 0 .. fields - 1 do
+            match solvers[f] with
+            | None -> ()
+            | Some solver ->
+                let interior = maps[f].Interior
+                let b = affine[f]
+                let values = x[f]
+
+                for trajectory in 0 .. batch - 1 do
+                    let offset = trajectory * maps[f].Padded
+
+                    for i in 0 .. interior.Length - 1 do
+                        work[i] <- values[offset + interior[i]] + affineScale * b[i]
+
+                    if transposed then
+                        solver.SolveTransposed work
+                    else
+                        solver.Solve work
+
+                    for i in 0 .. interior.Length - 1 do
+                        values[offset + interior[i]] <- work[i]
+
+    /// G(u) into `output` (u's ghosts filled).
+    member _.Rhs(u: float[][], theta: float[], output: float[][]) =
+        stiffPart.Forward.Invoke(u, theta, 0.0, output, batch, [||], [||])
+
+    /// θ̄ += ḡᵀ∂G/∂θ at u (ghosts filled) for ḡ = `g`, and ∂/∂u into `stateAdjoint` when given.
+    member _.Adjoint
+        (u: float[][], theta: float[], g: float[][], thetaAdjoint: float[], stateAdjoint: float[][] option)
+        =
+        for a in scratch do
+            System.Array.Clear a
+
+        stiffPart.Adjoint.Invoke(u, theta, 0.0, g, scratch, thetaAdjoint, batch, [||], [||], [||])
+        Ghosts.fold maps batch theta plan.ParamOffsets 0.0 scratch thetaAdjoint
+
+        match stateAdjoint with
+        | Some target ->
+            for f in 0 .. fields - 1 do
+                Blas.Axpy(1.0, scratch[f], target[f])
+        | None -> ()
+
 /// One fixed IMEX step of generated kernels and its discrete adjoint, on du/dt = F(t, u) + G(u) with G(u) = L u + b
 /// the stiff part (`ImexSplit`: linear diffusion of a field itself under constant walls), as
 /// `Integrators.stepper` steps on the eager back end, with c = h (ImexEuler) or h/2 (ImexCrankNicolson):
@@ -110,75 +209,20 @@ type internal ImexStepper
     let k1, k2, gu, stage, start =
         newState (), newState (), newState (), newState (), newState ()
 
-    let solved, mu, stageAdjoint, cotangent, scratch =
-        newState (), newState (), newState (), newState (), newState ()
+    let solved, mu, stageAdjoint, cotangent =
+        newState (), newState (), newState (), newState ()
 
-    let work = Array.zeroCreate<float> plan.Cells
+    let solves = StiffSolves(plan, stiffPart, maps, batch, scheme)
 
-    let mutable preparedTheta: float[] = null
-    let mutable preparedStep = nan
-    let mutable solvers: ImplicitSolver option[] = [||]
-    let mutable affine: float[][] = [||]
+    /// Probes the stencils and factors the solves for θ and step h.
+    let prepare (theta: float[]) (h: float) = solves.Prepare(theta, gamma * h)
 
-    /// Probes the stencils and factors the solves for θ and step h, unless done for the same θ array and h.
-    let prepare (theta: float[]) (h: float) =
-        if not (obj.ReferenceEquals(theta, preparedTheta)) || h <> preparedStep then
-            let stencils = StiffPart.stencils stiffPart maps theta
-
-            let fail why =
-                raise (
-                    ModelException(
-                        $"Model '{plan.Model.Name}' cannot run {scheme} on the generated kernels: {why}. Compile with Backend.Auto (kernels where they apply) or Backend.Eager."
-                    )
-                )
-
-            solvers <-
-                stencils
-                |> Array.map (
-                    Option.map (fun s ->
-                        match s |> Result.bind (fun st -> ImplicitStencil.solver st (gamma * h)) with
-                        | Ok solver -> solver
-                        | Error why -> fail why)
-                )
-
-            affine <-
-                stencils
-                |> Array.map (fun s ->
-                    match s with
-                    | Some(Ok st) -> st.Affine
-                    | _ -> [||])
-
-            preparedTheta <- theta
-            preparedStep <- h
-
-    /// Solves the implicit equations in place on the stiff fields of `x` (interior), per trajectory: x ← (I − cL)⁻¹
-    /// (x + c·b) with c·b scaled by `affineScale`, or x ← (I − cL)⁻ᵀ x when `transposed`.
+    /// Solves the implicit equations in place on the stiff fields of `x` (see `StiffSolves.Solve`).
     let solve (x: float[][]) (transposed: bool) (affineScale: float) =
-        for f in 0 .. fields - 1 do
-            match solvers[f] with
-            | None -> ()
-            | Some solver ->
-                let interior = maps[f].Interior
-                let b = affine[f]
-                let values = x[f]
-
-                for trajectory in 0 .. batch - 1 do
-                    let offset = trajectory * maps[f].Padded
-
-                    for i in 0 .. interior.Length - 1 do
-                        work[i] <- values[offset + interior[i]] + affineScale * b[i]
-
-                    if transposed then
-                        solver.SolveTransposed work
-                    else
-                        solver.Solve work
-
-                    for i in 0 .. interior.Length - 1 do
-                        values[offset + interior[i]] <- work[i]
+        solves.Solve(x, transposed, affineScale)
 
     /// G(u) into `output` (u's ghosts filled).
-    let stiffRhs (u: float[][]) (theta: float[]) (output: float[][]) =
-        stiffPart.Forward.Invoke(u, theta, 0.0, output, batch, [||], [||])
+    let stiffRhs (u: float[][]) (theta: float[]) (output: float[][]) = solves.Rhs(u, theta, output)
 
     /// θ̄ += ḡᵀ∂G/∂θ at u (ghosts filled) for ḡ = `g`, and ∂/∂u into `stateAdjoint` when given.
     let stiffAdjoint
@@ -188,17 +232,7 @@ type internal ImexStepper
         (thetaAdjoint: float[])
         (stateAdjoint: float[][] option)
         =
-        for a in scratch do
-            System.Array.Clear a
-
-        stiffPart.Adjoint.Invoke(u, theta, 0.0, g, scratch, thetaAdjoint, batch, [||], [||], [||])
-        Ghosts.fold maps batch theta plan.ParamOffsets 0.0 scratch thetaAdjoint
-
-        match stateAdjoint with
-        | Some target ->
-            for f in 0 .. fields - 1 do
-                Blas.Axpy(1.0, scratch[f], target[f])
-        | None -> ()
+        solves.Adjoint(u, theta, g, thetaAdjoint, stateAdjoint)
 
     /// target ← x per field.
     let copy (target: float[][]) (x: float[][]) =
@@ -251,7 +285,7 @@ type internal ImexStepper
     /// The solve method per field with a stiff part for θ and step h ("banded" or "conjugate gradients").
     member _.Methods(theta: float[], h: float) : string option[] =
         prepare theta h
-        solvers |> Array.map (Option.map _.Method)
+        solves.Methods
 
     interface IStepper with
         member _.Plan = plan

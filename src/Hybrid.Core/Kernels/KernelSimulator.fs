@@ -52,12 +52,21 @@ type KernelSimulator
         | _ ->
             let s =
                 match stiff with
+                | Some part when scheme = Scheme.KenCarp4 ->
+                    KenCarpStepper(plan, part, batch, siteModules, forcings) :> IStepper
                 | Some part -> ImexStepper(plan, part, scheme, batch, siteModules, forcings) :> IStepper
-                | None ->
-                    Stepper(plan, Tableau.ofScheme (Integrators.explicitPart scheme), batch, siteModules, forcings)
+                | None -> Stepper(plan, KernelSimulator.TableauOf scheme, batch, siteModules, forcings)
 
             steppers[batch] <- s
             s
+
+    /// The explicit Runge–Kutta tableau the kernels step `scheme` with: Dormand and Prince's 7 stages for Dopri5
+    /// (whose steps `AdaptiveRollout` sizes), the explicit part's tableau otherwise.
+    static member internal TableauOf(scheme: Scheme) : Tableau =
+        if scheme = Scheme.Dopri5 then
+            Tableau.dormandPrince
+        else
+            Tableau.ofScheme (Integrators.explicitPart scheme)
 
     /// Why the implicit solves of an IMEX scheme do not fit its stiff part at parameter values θ (one tensor per
     /// entry of `Parameters`); None when they do, and for explicit schemes.
@@ -73,8 +82,8 @@ type KernelSimulator
 
             StiffPart.refusal part values)
 
-/// Where each field starts in one trajectory's state vector (its fields' cells one after the other), and
-/// the vector's length.
+/// Where each field starts in one trajectory's state vector (its fields' cells one after the other), the
+/// vector's length, and states converted between [B; N] values and a stepper's padded per-field arrays.
 module internal StateLayout =
 
     /// Per field: the offset of its cells in a trajectory's state vector; and the vector's length.
@@ -84,17 +93,11 @@ module internal StateLayout =
 
         offsets[.. plan.Fields.Length - 1], Array.last offsets
 
-/// The custom autograd function: inputs (simulator, spec, u0 [B; N], θ [P], then the closures' weights) in
-/// float64 on the CPU, where a trajectory's N values are its fields' cells one after the other
-/// (`StateLayout`); output the saved states [S; B; N]. Backward runs the generated adjoint over the
-/// checkpointed tape and returns gradients for u0, θ and every weight.
-type internal KernelRolloutFunction() =
-    inherit torch.autograd.SingleTensorFunction<KernelRolloutFunction>()
-
-    /// [B; N] values as padded per-field arrays (ghost entries zero), copied run by run (`InteriorRuns`).
-    static let toFields (stepper: IStepper) (values: float[]) (from: int) =
+    /// [B; N] values from index `from` of `values` as padded per-field arrays (ghost entries zero), copied run by
+    /// run (`InteriorRuns`).
+    let toFields (stepper: IStepper) (values: float[]) (from: int) =
         let plan = stepper.Plan
-        let offsets, total = StateLayout.ofPlan plan
+        let offsets, total = ofPlan plan
         let padded = stepper.NewState()
 
         stepper.Maps
@@ -107,9 +110,9 @@ type internal KernelRolloutFunction() =
         padded
 
     /// Padded per-field arrays as [B; N] values.
-    static let ofFields (stepper: IStepper) (padded: float[][]) =
+    let ofFields (stepper: IStepper) (padded: float[][]) =
         let plan = stepper.Plan
-        let offsets, total = StateLayout.ofPlan plan
+        let offsets, total = ofPlan plan
         let values = Array.zeroCreate (stepper.Batch * total)
 
         stepper.Maps
@@ -120,6 +123,40 @@ type internal KernelRolloutFunction() =
                 InteriorRuns.copyOut runs padded[f] (b * map.Padded) values (b * total + offsets[f]))
 
         values
+
+    /// The cotangent [S; B; N] of a rollout function's output as `count` padded states (ghost entries zero).
+    let savedAdjoints (stepper: IStepper) (grad: torch.Tensor) (count: int) =
+        let _, total = ofPlan stepper.Plan
+
+        let g =
+            grad.to_type(torch.ScalarType.Float64).cpu().contiguous().data<float>().ToArray()
+
+        let block = stepper.Batch * total
+        Array.init count (fun s -> toFields stepper g (s * block))
+
+    /// A rollout function's gradients: none for its first two inputs (simulator, spec), then u0 [B; N] and θ from
+    /// their adjoints, then every closure weight's accumulated gradient.
+    let inputGradients (stepper: IStepper) (u0Adjoint: float[][]) (thetaAdjoint: float[]) =
+        let _, total = ofPlan stepper.Plan
+
+        let gu0 =
+            torch
+                .tensor(ofFields stepper u0Adjoint, dtype = torch.ScalarType.Float64)
+                .reshape ([| int64 stepper.Batch; int64 total |])
+
+        let gtheta = torch.tensor (thetaAdjoint, dtype = torch.ScalarType.Float64)
+
+        let weightGrads =
+            stepper.ClosureGradients |> Array.collect id |> Array.map (fun g -> g.clone ())
+
+        List<torch.Tensor>(Seq.append [ null; null; gu0; gtheta ] weightGrads)
+
+/// The custom autograd function: inputs (simulator, spec, u0 [B; N], θ [P], then the closures' weights) in
+/// float64 on the CPU, where a trajectory's N values are its fields' cells one after the other
+/// (`StateLayout`); output the saved states [S; B; N]. Backward runs the generated adjoint over the
+/// checkpointed tape and returns gradients for u0, θ and every weight.
+type internal KernelRolloutFunction() =
+    inherit torch.autograd.SingleTensorFunction<KernelRolloutFunction>()
 
     override _.Name = "HybridTapedRollout"
 
@@ -132,14 +169,14 @@ type internal KernelRolloutFunction() =
         let _, total = StateLayout.ofPlan sim.Plan
         let stepper = sim.Stepper batch
         let thetaValues = theta.data<float>().ToArray()
-        let start = toFields stepper (u0.data<float>().ToArray()) 0
+        let start = StateLayout.toFields stepper (u0.data<float>().ToArray()) 0
         let tape = TapedRollout.forward stepper start thetaValues spec
         ctx.save_data ("sim", sim)
         ctx.save_data ("spec", spec)
         ctx.save_data ("tape", tape)
         ctx.save_data ("theta", thetaValues)
         ctx.save_data ("batch", batch)
-        let saved = tape.Saved |> Array.collect (ofFields stepper)
+        let saved = tape.Saved |> Array.collect (StateLayout.ofFields stepper)
 
         torch
             .tensor(saved, dtype = torch.ScalarType.Float64)
@@ -151,34 +188,14 @@ type internal KernelRolloutFunction() =
         let tape = ctx.get_data "tape" :?> RolloutTape
         let theta = ctx.get_data "theta" :?> float[]
         let batch = ctx.get_data "batch" :?> int
-        let _, total = StateLayout.ofPlan sim.Plan
-
-        let g =
-            grad.to_type(torch.ScalarType.Float64).cpu().contiguous().data<float>().ToArray()
-
-        let block = batch * total
-
         let stepper = sim.Stepper batch
-
-        let savedAdjoint =
-            Array.init tape.Saved.Length (fun s -> toFields stepper g (s * block))
-
+        let savedAdjoint = StateLayout.savedAdjoints stepper grad tape.Saved.Length
         stepper.ResetClosureGradients()
 
         let u0Adjoint, thetaAdjoint =
             TapedRollout.backward stepper tape theta spec savedAdjoint
 
-        let gu0 =
-            torch
-                .tensor(ofFields stepper u0Adjoint, dtype = torch.ScalarType.Float64)
-                .reshape ([| int64 batch; int64 total |])
-
-        let gtheta = torch.tensor (thetaAdjoint, dtype = torch.ScalarType.Float64)
-
-        let weightGrads =
-            stepper.ClosureGradients |> Array.collect id |> Array.map (fun g -> g.clone ())
-
-        List<torch.Tensor>(Seq.append [ null; null; gu0; gtheta ] weightGrads)
+        StateLayout.inputGradients stepper u0Adjoint thetaAdjoint
 
 /// Arithmetic operations per cell of a kernel simulator's generated loops, counted from its kernel expressions
 /// by the generator's rules (`Kernels.operations`): for a roofline, FLOPs = operations × cells × steps.
@@ -229,17 +246,27 @@ module Kernels =
         let plan, stiff =
             match scheme with
             | Scheme.ImexEuler
-            | Scheme.ImexCrankNicolson ->
+            | Scheme.ImexCrankNicolson
+            | Scheme.KenCarp4 ->
                 let explicitPlan, stiffPlan = Lowering.lowerSplit system split
                 let hasStiff = split |> Array.map (fst >> List.isEmpty >> not)
 
                 if Array.exists id hasStiff then
                     explicitPlan, Some(StiffPart.create stiffPlan hasStiff)
+                elif scheme = Scheme.KenCarp4 then
+                    raise (
+                        ModelException(
+                            $"The kernels run KenCarp4 with implicit diffusion only, and '{model.Name}' has no implicitly solved term (compile with CompileOptions.ImplicitDiffusion = true, or use Scheme.Dopri5)."
+                        )
+                    )
                 else
                     // No stiff part: the steps are those of the explicit part's scheme (Euler, Heun).
                     Lowering.lower system, None
+            | Scheme.Dopri5 ->
+                // Its 7-stage tableau; `AdaptiveRollout` sizes the steps.
+                Lowering.lower system, None
             | _ ->
-                // Raises for the adaptive schemes, naming the fixed-step ones.
+                // Raises for the other adaptive schemes, naming the fixed-step ones.
                 Tableau.ofScheme scheme |> ignore
                 Lowering.lower system, None
 
@@ -277,6 +304,10 @@ module Kernels =
     /// `ModelException` with the problems of `Checks.compilable`, naming what the kernel path cannot compile (see
     /// `Lowering.lower`; the adaptive schemes), or the closure or forcing that has no network or data.
     let compileWith (options: KernelOptions) (scheme: Scheme) (model: Model) : KernelSimulator =
+        if Scheme.isAdaptive scheme then
+            // Raises, naming the fixed-step schemes (Dopri5's kernels are the compiled simulator's own).
+            Tableau.ofScheme scheme |> ignore
+
         let system = ResolvedSystem.ofModel model
         compileSystem options scheme (ImexSplit.split system true) system
 
@@ -295,7 +326,7 @@ module Kernels =
             )
 
         let plan = sim.Plan
-        let tableau = Tableau.ofScheme (Integrators.explicitPart sim.Scheme)
+        let tableau = KernelSimulator.TableauOf sim.Scheme
         let stages = tableau.B.Length
 
         let nonzero (xs: float seq) =
@@ -314,25 +345,10 @@ module Kernels =
             AdjointPerStep = stages * adjoint + fields * (2 * stages + 2 * entriesA)
         }
 
-    /// Rolls `sim` forward `steps` steps of size `dt` from time `t0` and returns each field's saved states,
-    /// shape [S; B; spatial…] with S = steps / saveEvery (the states after steps saveEvery, 2·saveEvery, …).
-    /// `u0` holds one tensor per field ([B; spatial…], the grid's shape; [B; K·J] for a fast field of a
-    /// two-scale lattice); `theta` one tensor per entry of `sim.Parameters` (constrained values: 0-dim for a
-    /// scalar, one value per cell, e.g. [1; spatial…], for a spatial parameter). Gradients flow to both through the generated adjoint;
-    /// checkpoints are kept every `segment` steps (memory ∝ steps/segment + segment states).
-    let rollout
-        (sim: KernelSimulator)
-        (u0: torch.Tensor[])
-        (theta: torch.Tensor[])
-        (t0: float)
-        (dt: float)
-        (steps: int)
-        (saveEvery: int)
-        (segment: int)
-        : torch.Tensor[] =
-        Engine.init ()
-        let plan = sim.Plan
-
+    /// The initial state as [B; N] (`StateLayout`) and the parameter values as one vector, both float64 on the
+    /// CPU, for the rollout functions; raises for the wrong number of fields or parameters, or of a parameter's
+    /// values.
+    let internal pack (plan: KernelPlan) (u0: torch.Tensor[]) (theta: torch.Tensor[]) : torch.Tensor * torch.Tensor =
         let fieldList = String.concat ", " plan.Fields
         let paramList = String.concat ", " plan.Params
 
@@ -350,18 +366,8 @@ module Kernels =
                 )
             )
 
-        if steps < 1 || saveEvery < 1 || steps % saveEvery <> 0 then
-            raise (ModelException($"steps ({steps}) must be a positive multiple of saveEvery ({saveEvery})."))
-
-        if segment < 1 then
-            raise (ModelException($"The checkpoint segment must be at least 1 step, got {segment}."))
-
-        let dtype = u0[0].dtype
         let batch = u0[0].shape[0]
-        let device = u0[0].device
         let f64 = torch.ScalarType.Float64
-
-        let offsets, _ = StateLayout.ofPlan plan
 
         let state =
             torch.cat (
@@ -388,6 +394,50 @@ module Kernels =
             else
                 torch.cat (theta |> Array.map (fun p -> p.to_type(f64).cpu().reshape ([| -1L |])), 0L)
 
+        (state.contiguous ()), thetaVector.contiguous ()
+
+    /// Saved states [S; B; N] as one tensor per field, [S; B; spatial…], in `like`'s dtype and on its device.
+    let internal unpack (plan: KernelPlan) (like: torch.Tensor) (saved: torch.Tensor) : torch.Tensor[] =
+        let offsets, _ = StateLayout.ofPlan plan
+        let batch = int like.shape[0]
+
+        Array.init plan.Fields.Length (fun f ->
+            let shape =
+                Array.append [| saved.shape[0] |] (Grid.fieldShapeOf plan.Grid plan.Fast[f] batch)
+
+            saved
+                .narrow(2L, int64 offsets[f], int64 (KernelPlan.cells plan f))
+                .reshape(shape)
+                .to_type(like.dtype)
+                .``to`` (like.device))
+
+    /// Rolls `sim` forward `steps` steps of size `dt` from time `t0` and returns each field's saved states,
+    /// shape [S; B; spatial…] with S = steps / saveEvery (the states after steps saveEvery, 2·saveEvery, …).
+    /// `u0` holds one tensor per field ([B; spatial…], the grid's shape; [B; K·J] for a fast field of a
+    /// two-scale lattice); `theta` one tensor per entry of `sim.Parameters` (constrained values: 0-dim for a
+    /// scalar, one value per cell, e.g. [1; spatial…], for a spatial parameter). Gradients flow to both through the generated adjoint;
+    /// checkpoints are kept every `segment` steps (memory ∝ steps/segment + segment states).
+    let rollout
+        (sim: KernelSimulator)
+        (u0: torch.Tensor[])
+        (theta: torch.Tensor[])
+        (t0: float)
+        (dt: float)
+        (steps: int)
+        (saveEvery: int)
+        (segment: int)
+        : torch.Tensor[] =
+        Engine.init ()
+        let plan = sim.Plan
+
+        if steps < 1 || saveEvery < 1 || steps % saveEvery <> 0 then
+            raise (ModelException($"steps ({steps}) must be a positive multiple of saveEvery ({saveEvery})."))
+
+        if segment < 1 then
+            raise (ModelException($"The checkpoint segment must be at least 1 step, got {segment}."))
+
+        let state, thetaVector = pack plan u0 theta
+
         let spec = {
             T0 = t0
             Dt = dt
@@ -398,22 +448,7 @@ module Kernels =
 
         let saved =
             KernelRolloutFunction.apply (
-                Array.append
-                    [|
-                        box sim
-                        box spec
-                        box (state.contiguous ())
-                        box (thetaVector.contiguous ())
-                    |]
-                    (sim.Weights |> Array.map box)
+                Array.append [| box sim; box spec; box state; box thetaVector |] (sim.Weights |> Array.map box)
             )
 
-        Array.init plan.Fields.Length (fun f ->
-            let shape =
-                Array.append [| int64 (steps / saveEvery) |] (Grid.fieldShapeOf plan.Grid plan.Fast[f] (int batch))
-
-            saved
-                .narrow(2L, int64 offsets[f], int64 (KernelPlan.cells plan f))
-                .reshape(shape)
-                .to_type(dtype)
-                .``to`` (device))
+        unpack plan u0[0] saved

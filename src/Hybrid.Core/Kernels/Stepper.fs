@@ -617,12 +617,27 @@ type internal Stepper
             for w in ws do
                 w.zero_ () |> ignore
 
+    /// The stage slopes k[j] of the latest `Step` (padded layout; overwritten by the next call).
+    member _.Slopes: float[][][] = k
+
     /// `next` = one step from `u` at time t.
+    member s.Step(u: float[][], theta: float[], t: float, dt: float, next: float[][]) =
+        s.StepFrom(u, theta, t, dt, next, false)
+
+    /// Swaps the first and last stage slopes: after a step whose last stage is F at its new state (first same as
+    /// last, Dormand–Prince), the first slope of the next step from that state (see `StepFrom`).
+    member _.CarryLast() =
+        let first = k[0]
+        k[0] <- k[stages - 1]
+        k[stages - 1] <- first
+
+    /// `Step`, skipping the first stage's evaluation when `firstKnown` (its slope k[0] already holds F(t, u), e.g.
+    /// left by a rejected attempt from the same u or by `CarryLast`).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    member _.Step(u: float[][], theta: float[], t: float, dt: float, next: float[][]) =
+    member _.StepFrom(u: float[][], theta: float[], t: float, dt: float, next: float[][], firstKnown: bool) =
         fillCopies theta
 
-        for i in 0 .. stages - 1 do
+        for i in (if firstKnown then 1 else 0) .. stages - 1 do
             stageInput u theta (t + tableau.C[i] * dt) dt i
             prepareInputs s[i] theta (t + tableau.C[i] * dt) false
             rhs s[i] theta (t + tableau.C[i] * dt) k[i]
@@ -636,14 +651,32 @@ type internal Stepper
 
     /// The adjoint of `Step` from `u` at time t: given λ′ = ∂L/∂(next) (ghost entries zero), writes ∂L/∂u
     /// into `lambda` (ghost entries zero) and adds ∂L/∂θ into `thetaAdjoint`. Stages are recomputed from `u`.
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    member _.StepAdjoint
+    member s.StepAdjoint
         (
             u: float[][],
             theta: float[],
             t: float,
             dt: float,
             lambdaNext: float[][],
+            lambda: float[][],
+            thetaAdjoint: float[]
+        ) =
+        s.StepAdjointWith(u, theta, t, dt, lambdaNext, null, null, lambda, thetaAdjoint)
+
+    /// `StepAdjoint` for a step that also feeds other outputs of the form u + Δt Σⱼ wⱼ k[j] (a continuous
+    /// extension read at save times): their cotangents enter as `stageExtra` (per stage j, Σ wⱼ·λ over those
+    /// outputs; null when none) and `direct` (Σ λ, their dependence on u itself; null when none). Ghost entries of
+    /// both are zero.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    member _.StepAdjointWith
+        (
+            u: float[][],
+            theta: float[],
+            t: float,
+            dt: float,
+            lambdaNext: float[][],
+            stageExtra: float[][][],
+            direct: float[][],
             lambda: float[][],
             thetaAdjoint: float[]
         ) =
@@ -658,9 +691,12 @@ type internal Stepper
                 rhs s[i] theta (t + tableau.C[i] * dt) k[i]
 
         for i in stages - 1 .. -1 .. 0 do
-            // k̄ᵢ = Δt Bᵢ λ′ + Δt Σ_{m>i} A[m][i] s̄ₘ
+            // k̄ᵢ = Δt Bᵢ λ′ + Δt·extraᵢ + Δt Σ_{m>i} A[m][i] s̄ₘ
             combination.Set(kAdjoint, null)
             combination.Add(dt * tableau.B[i], lambdaNext)
+
+            if not (isNull stageExtra) then
+                combination.Add(dt, stageExtra[i])
 
             for m in i + 1 .. stages - 1 do
                 combination.Add(dt * tableau.A[m][i], stageAdjoint[m])
@@ -673,6 +709,9 @@ type internal Stepper
             rhsAdjoint s[i] theta (t + tableau.C[i] * dt) kAdjoint stageAdjoint[i] thetaAdjoint
 
         combination.Set(lambda, lambdaNext)
+
+        if not (isNull direct) then
+            combination.Add(1.0, direct)
 
         for i in 0 .. stages - 1 do
             combination.Add(1.0, stageAdjoint[i])

@@ -9,9 +9,11 @@ type Backend =
     | Auto
     /// TorchSharp operations: every model, scheme and device.
     | Eager
-    /// Generated kernels: the explicit fixed-step schemes (Euler, Heun, SspRk3, Rk4) with generated adjoints (CPU,
-    /// save times on the step grid), and the adaptive schemes (Dopri5, Rodas4, Auto) forward only for point systems
-    /// (ODE models without a spatial grid, neural closures or forcing data; float64; no gradient wanted), taking
-    /// the eager back end's steps; rollouts with time or state events run eager. A rollout they cannot run raises
-    /// `ModelException` naming the reason.
+    /// Generated kernels: the explicit fixed-step schemes (Euler, Heun, SspRk3, Rk4) and the fixed-step IMEX ones
+    /// (ImexEuler, ImexCrankNicolson) with generated adjoints (CPU, save times on the step grid); Dopri5, and
+    /// KenCarp4 with implicit diffusion, with adaptive steps on any model the kernels compile (grids, neural
+    /// closures, forcings), with gradients through the discrete adjoint of the accepted steps (float64); Rodas4
+    /// and Auto forward only for point systems (ODE models without a spatial grid, neural closures or forcing data;
+    /// float64; no gradient wanted). The adaptive schemes take the eager back end's steps. Rollouts with time or
+    /// state events run eager. A rollout they cannot run raises `ModelException` naming the reason.
     | Kernels

@@ -206,7 +206,7 @@ let tests =
             Expect.stringContains e.Message "raise the limit with Rollout.maxSteps" "the fix"
         }
 
-        test "a compiled model runs Dopri5 on the eager back end, matching a fine RK4 run" {
+        test "a compiled grid model runs Dopri5 on either back end, matching a fine RK4 run" {
             let model =
                 Model.empty "heat"
                 |> Model.withDomain (Domain.Interval(0.0, 1.0, 16))
@@ -218,6 +218,14 @@ let tests =
 
             let sim = Compiler.compile Compiler.defaults model
 
+            let eager =
+                Compiler.compile
+                    {
+                        Compiler.defaults with
+                            Backend = Backend.Eager
+                    }
+                    model
+
             let adaptive = {
                 Rollout.defaults with
                     Scheme = Scheme.Dopri5
@@ -226,9 +234,8 @@ let tests =
                     Tolerance = tolerance 1e-10
             }
 
-            let backend, why = sim.BackendFor adaptive
-            Expect.equal backend Backend.Eager "eager"
-            Expect.stringContains why "point systems (ODE models without a spatial grid) only" "says why"
+            Expect.equal (sim.BackendFor adaptive) (Backend.Kernels, "") "Auto: the kernels"
+            Expect.equal (fst (eager.BackendFor adaptive)) Backend.Eager "Eager: eager"
 
             use _ = torch.no_grad ()
             let a = sim.Simulate(sim.Initial 1, adaptive).Values[0]
@@ -242,5 +249,7 @@ let tests =
             let b = sim.Simulate(sim.Initial 1, fine).Values[0]
             let difference = (a .- b).abs().max().ToDouble()
             Expect.isLessThan difference 1e-8 "the same semi-discrete solution"
+            let e = eager.Simulate(eager.Initial 1, adaptive).Values[0]
+            Expect.isLessThan ((e .- b).abs().max().ToDouble()) 1e-8 "eager too"
         }
     ]

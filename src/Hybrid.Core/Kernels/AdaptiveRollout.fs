@@ -1,0 +1,490 @@
+namespace Hybrid.Kernels
+
+open System.Collections.Generic
+open System.Runtime.CompilerServices
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+
+/// Where a save time falls in an adaptive run: the initial state, the end of accepted step n, or inside accepted
+/// step n at fraction s of it (read from the continuous extension).
+type internal SavePoint =
+    | AtStart
+    | AtEnd of step: int
+    | Inside of step: int * fraction: float
+
+/// What an adaptive kernel rollout does: the step control's inputs (as `StepControl.integrate` takes them) and
+/// whether the backward pass will need the accepted steps.
+type internal AdaptiveSpec = {
+    /// One tolerance per field.
+    Tolerances: Tolerance[]
+    /// Time of the initial state.
+    T0: float
+    /// The first attempted step size.
+    FirstStep: float
+    /// Save times (increasing, ≥ T0).
+    SaveTimes: float[]
+    /// The most steps (accepted and rejected) the run may attempt.
+    MaxSteps: int
+    /// Check for NaN/Inf and blow-up after every this many accepted steps (0: never).
+    FiniteCheckEvery: int
+    /// Keep every accepted step's start state, time and size for the backward pass.
+    Record: bool
+}
+
+/// A forward adaptive run on the padded layout: the saved states, where each save time fell, the step counts and,
+/// when recorded, the accepted steps (start state, time, size) that the adjoint replays.
+type internal AdaptiveTape = {
+    Saved: float[][][]
+    Points: SavePoint[]
+    States: float[][][]
+    Times: float[]
+    Sizes: float[]
+    Accepted: int
+    Rejected: int
+}
+
+/// An adaptive method on kernel states as `AdaptiveSteps` drives it (`AdaptiveMethod` on tensors).
+type internal KernelMethod = {
+    /// Its name in messages (the `Scheme` case).
+    Name: string
+    /// The sentence the step-limit error adds.
+    LimitHint: string
+    /// The order q of the lower-order solution of the error estimate.
+    EstimateOrder: int
+    /// Steps shortened to end on every save time (no continuous extension needed).
+    LandsOnSaves: bool
+    /// The stepper whose steps it takes.
+    Stepper: IStepper
+    /// Attempts the step (t, h) from u with θ: the new state into `next`; returns the error estimate (valid until
+    /// the next attempt).
+    Attempt: float[][] -> float[] -> float -> float -> float[][] -> float[][]
+    /// Called once an attempt is accepted and its saves are read (before the next attempt).
+    Accept: unit -> unit
+    /// The continuous extension of the latest attempt (h, u, next) at fraction s, into a new state.
+    Dense: float -> float[][] -> float[][] -> float -> float[][]
+    /// The weights of the continuous extension at fraction s per stage (y(s) = u + h Σⱼ wⱼ kⱼ).
+    DenseWeights: float -> float[]
+    /// The adjoint of an accepted step (u, θ, t, h, λ′, per-stage extra cotangents or null, direct or null, λ, θ̄).
+    Adjoint:
+        float[][] -> float[] -> float -> float -> float[][] -> float[][][] -> float[][] -> float[][] -> float[] -> unit
+}
+
+/// Adaptive steps on generated kernels, forward and discrete adjoint: Dopri5 on an explicit kernel `Stepper` built
+/// with Dormand and Prince's tableau, KenCarp4 on a `KenCarpStepper` (implicit diffusion). The forward run takes the
+/// eager back end's steps (`Adaptive` or `AdditiveRungeKutta` under `StepControl.integrate`): the same error
+/// estimate, error norm over the fields' interior cells, PI controller, landing on the last save time (Dopri5, whose
+/// other save times come from its continuous extension) or on every save time (KenCarp4), so both back ends accept
+/// and reject the same steps and agree to round-off. Dopri5 carries its last stage to the next step (first same as
+/// last), as the eager stepper does.
+/// As on the eager back end the step sizes are numbers read from the error estimates: the backward pass treats them
+/// as fixed and replays the recorded accepted steps with the steppers' discrete adjoints, each save inside a step
+/// entering through the continuous extension's weights (`denseWeights`).
+[<RequireQualifiedAccess>]
+module internal AdaptiveSteps =
+
+    /// The weights w(s) of Dopri5's continuous extension at fraction s of a step as a combination of the stages:
+    /// `Adaptive.dense` expanded, y(s) = u + h Σⱼ wⱼ(s) kⱼ with wⱼ(s) = s bⱼ + s(1 − s)(e₁ⱼ − bⱼ + s(2bⱼ − e₇ⱼ −
+    /// e₁ⱼ) + s(1 − s) dⱼ), e₁ and e₇ the first and last unit vectors (w(1) = b).
+    let denseWeights (s: float) : float[] =
+        let b = Tableau.dormandPrince.B
+        let d = Tableau.dormandPrinceDense
+        let last = b.Length - 1
+
+        Array.init b.Length (fun j ->
+            let e1 = if j = 0 then 1.0 else 0.0
+            let e7 = if j = last then 1.0 else 0.0
+
+            s * b[j]
+            + s
+              * (1.0 - s)
+              * ((e1 - b[j]) + s * (2.0 * b[j] - e7 - e1) + s * (1.0 - s) * d[j]))
+
+    /// The error weights B − B̂ of the pair.
+    let private errorWeights =
+        Array.map2 (-) Tableau.dormandPrince.B Tableau.dormandPrinceEmbedded
+
+    /// Σⱼ (h·wⱼ)·k[j] at entry i of field f over the non-zero weights, in the order of `Adaptive`'s sums.
+    let inline private sumAt (k: float[][][]) (h: float) (weights: float[]) (f: int) (i: int) =
+        let mutable sum = 0.0
+        let mutable any = false
+
+        for j in 0 .. weights.Length - 1 do
+            if weights[j] <> 0.0 then
+                let term = (h * weights[j]) * k[j].[f].[i]
+                sum <- if any then sum + term else term
+                any <- true
+
+        sum
+
+    /// `StepControl.errorNorm` over the interior cells of a step from u to next with error estimate `error`.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let private errorNorm
+        (stepper: IStepper)
+        (tolerances: Tolerance[])
+        (u: float[][])
+        (next: float[][])
+        (error: float[][])
+        =
+        let mutable sum = 0.0
+        let mutable count = 0
+
+        for f in 0 .. u.Length - 1 do
+            let map = stepper.Maps[f]
+            let mutable field = 0.0
+
+            for b in 0 .. stepper.Batch - 1 do
+                for c in 0 .. map.Interior.Length - 1 do
+                    let i = b * map.Padded + map.Interior[c]
+                    let x = error[f].[i] / StepControl.scale tolerances[f] u[f].[i] next[f].[i]
+                    field <- field + x * x
+
+            sum <- sum + field
+            count <- count + stepper.Batch * map.Interior.Length
+
+        if count = 0 then 0.0 else sqrt (sum / float count)
+
+    /// The continuous extension of the latest step of `stepper` (size h, from u to next) at fraction s, as
+    /// `Adaptive.dense` computes it, into a new state (ghost entries zero).
+    let private dense (stepper: Stepper) (h: float) (u: float[][]) (next: float[][]) (s: float) =
+        let k = stepper.Slopes
+        let last = k.Length - 1
+        let out = stepper.NewState()
+
+        for f in 0 .. u.Length - 1 do
+            let map = stepper.Maps[f]
+
+            for b in 0 .. stepper.Batch - 1 do
+                for c in 0 .. map.Interior.Length - 1 do
+                    let i = b * map.Padded + map.Interior[c]
+                    let fifth = sumAt k h Tableau.dormandPrinceDense f i
+                    let delta = next[f].[i] - u[f].[i]
+                    let r3 = h * k[0].[f].[i] - delta
+                    let r4 = delta - h * k[last].[f].[i] - r3
+                    let inner = r3 + s * (r4 + (1.0 - s) * fifth)
+                    out[f].[i] <- u[f].[i] + s * (delta + (1.0 - s) * inner)
+
+        out
+
+    let private copy (u: float[][]) = u |> Array.map Array.copy
+
+    /// Dopri5 on a `Stepper` built with `Tableau.dormandPrince`: first same as last (after the first attempt, the
+    /// first stage's slope is a rejected attempt's from the same state or the accepted step's last).
+    let dopri5 (stepper: Stepper) : KernelMethod =
+        let error = stepper.NewState()
+        let mutable firstKnown = false
+
+        {
+            Name = "Dopri5"
+            LimitHint = Adaptive.limitHint
+            EstimateOrder = 4
+            LandsOnSaves = false
+            Stepper = stepper
+            Attempt =
+                fun u theta t h next ->
+                    stepper.StepFrom(u, theta, t, h, next, firstKnown)
+                    firstKnown <- true
+                    let k = stepper.Slopes
+
+                    for f in 0 .. error.Length - 1 do
+                        let e = error[f]
+
+                        for i in 0 .. e.Length - 1 do
+                            e[i] <- sumAt k h errorWeights f i
+
+                    error
+            Accept = stepper.CarryLast
+            Dense = dense stepper
+            DenseWeights = denseWeights
+            Adjoint =
+                fun u theta t h lambdaNext extra direct lambda thetaAdjoint ->
+                    stepper.StepAdjointWith(u, theta, t, h, lambdaNext, extra, direct, lambda, thetaAdjoint)
+        }
+
+    /// KenCarp4 on a `KenCarpStepper` (steps land on every save time).
+    let kenCarp4 (stepper: KenCarpStepper) : KernelMethod =
+        let steps = stepper :> IStepper
+
+        {
+            Name = "KenCarp4"
+            LimitHint = AdditiveRungeKutta.limitHint
+            EstimateOrder = 3
+            LandsOnSaves = true
+            Stepper = steps
+            Attempt =
+                fun u theta t h next ->
+                    steps.Step(u, theta, t, h, next)
+                    stepper.Error
+            Accept = ignore
+            Dense = fun _ _ _ _ -> invalidOp "KenCarp4's steps land on the save times."
+            DenseWeights = fun _ -> invalidOp "KenCarp4's steps land on the save times."
+            Adjoint =
+                fun u theta t h lambdaNext extra _ lambda thetaAdjoint ->
+                    if not (isNull extra) then
+                        invalidOp "KenCarp4's steps land on the save times."
+
+                    steps.StepAdjoint(u, theta, t, h, lambdaNext, lambda, thetaAdjoint)
+        }
+
+    /// Integrates with method `m` from `u0` (padded layout) with parameter values θ as `StepControl.integrate` does
+    /// with the eager method: same first step, PI control (`PiController`), landing (on the last save time, or on
+    /// each with `LandsOnSaves`), save times from the continuous extension, step limit and messages. Raises
+    /// `HybridException` past `spec.MaxSteps` steps or when the step size falls below round-off, and the stepper's
+    /// divergence errors from its finite checks.
+    let forward (m: KernelMethod) (theta: float[]) (spec: AdaptiveSpec) (u0: float[][]) : AdaptiveTape =
+        let stepper = m.Stepper
+        let saveTimes = spec.SaveTimes
+        let saved = Array.zeroCreate<float[][]> saveTimes.Length
+        let points = Array.create saveTimes.Length AtStart
+        let mutable next = 0
+
+        while next < saveTimes.Length && StepControl.sameTime saveTimes[next] spec.T0 do
+            saved[next] <- copy u0
+            next <- next + 1
+
+        let states, times, sizes = ResizeArray(), ResizeArray(), ResizeArray()
+        let controller = PiController m.EstimateOrder
+        let final = saveTimes[saveTimes.Length - 1]
+        let mutable t = spec.T0
+        let mutable u = copy u0
+        let mutable candidate = stepper.NewState()
+        let mutable h = spec.FirstStep
+        let mutable accepted = 0
+        let mutable rejected = 0
+
+        while next < saveTimes.Length do
+            let target = if m.LandsOnSaves then saveTimes[next] else final
+            let landing = t + h >= target || StepControl.sameTime (t + h) target
+            let size = if landing then target - t else h
+
+            if accepted + rejected >= spec.MaxSteps then
+                raise (StepControl.limitError m.Name m.LimitHint spec.MaxSteps accepted rejected t final size)
+
+            if StepControl.belowRoundOff size t then
+                raise (StepControl.roundOffError m.Name size t)
+
+            let ended = if landing then target else t + size
+            let error = m.Attempt u theta t size candidate
+            let norm = errorNorm stepper spec.Tolerances u candidate error
+
+            if norm <= 1.0 then
+                let step = accepted
+                accepted <- accepted + 1
+
+                while next < saveTimes.Length
+                      && (saveTimes[next] < ended || StepControl.sameTime saveTimes[next] ended) do
+                    if StepControl.sameTime saveTimes[next] ended then
+                        saved[next] <- copy candidate
+                        points[next] <- AtEnd step
+                    else
+                        let s = (saveTimes[next] - t) / size
+                        saved[next] <- m.Dense size u candidate s
+                        points[next] <- Inside(step, s)
+
+                    next <- next + 1
+
+                m.Accept()
+
+                if spec.FiniteCheckEvery > 0 && accepted % spec.FiniteCheckEvery = 0 then
+                    stepper.CheckFinite(candidate, accepted, ended)
+
+                if spec.Record then
+                    states.Add u
+                    times.Add t
+                    sizes.Add size
+                    u <- candidate
+                    candidate <- stepper.NewState()
+                else
+                    let previous = u
+                    u <- candidate
+                    candidate <- previous
+
+                t <- ended
+                let proposed = size * controller.Accepted norm
+                h <- if landing && size < h then max proposed h else proposed
+            else
+                rejected <- rejected + 1
+                h <- size * controller.Rejected norm
+
+        points
+        |> Array.iteri (fun i p ->
+            if p <> AtStart then
+                stepper.CheckFinite(saved[i], i, saveTimes[i]))
+
+        {
+            Saved = saved
+            Points = points
+            States = states.ToArray()
+            Times = times.ToArray()
+            Sizes = sizes.ToArray()
+            Accepted = accepted
+            Rejected = rejected
+        }
+
+    /// target += w·x over every entry.
+    let private addScaled (target: float[][]) (w: float) (x: float[][]) =
+        for f in 0 .. target.Length - 1 do
+            let y, z = target[f], x[f]
+
+            for i in 0 .. y.Length - 1 do
+                y[i] <- y[i] + w * z[i]
+
+    /// The adjoint of a recorded `forward`: given ∂L/∂(saved states) (padded, ghost entries zero), returns ∂L/∂u0
+    /// and ∂L/∂θ, replaying the accepted steps backwards with fixed sizes (the stepper's `StepAdjointWith`, saves
+    /// inside a step through `denseWeights`).
+    let backward
+        (m: KernelMethod)
+        (tape: AdaptiveTape)
+        (theta: float[])
+        (savedAdjoint: float[][][])
+        : float[][] * float[] =
+        let stepper = m.Stepper
+        let thetaAdjoint = Array.zeroCreate theta.Length
+        let mutable lambda = stepper.NewState()
+        let mutable lambdaPrevious = stepper.NewState()
+        // Per stage, the cotangents of the saves inside a step (allocated at the first such save).
+        let mutable extra: float[][][] = null
+        let direct = stepper.NewState()
+        let ends = Dictionary<int, ResizeArray<int>>()
+        let insides = Dictionary<int, ResizeArray<int * float>>()
+
+        let entry (d: Dictionary<int, ResizeArray<'a>>) (step: int) =
+            match d.TryGetValue step with
+            | true, list -> list
+            | _ ->
+                let list = ResizeArray()
+                d[step] <- list
+                list
+
+        tape.Points
+        |> Array.iteri (fun i p ->
+            match p with
+            | AtStart -> ()
+            | AtEnd step -> (entry ends step).Add i
+            | Inside(step, s) -> (entry insides step).Add((i, s)))
+
+        for n in tape.States.Length - 1 .. -1 .. 0 do
+            match ends.TryGetValue n with
+            | true, saves ->
+                for i in saves do
+                    addScaled lambda 1.0 savedAdjoint[i]
+            | _ -> ()
+
+            match insides.TryGetValue n with
+            | true, saves ->
+                if isNull extra then
+                    extra <- Array.init (m.DenseWeights 0.5).Length (fun _ -> stepper.NewState())
+
+                for x in Array.append extra [| direct |] do
+                    for a in x do
+                        System.Array.Clear a
+
+                for i, s in saves do
+                    let w = m.DenseWeights s
+
+                    for j in 0 .. w.Length - 1 do
+                        if w[j] <> 0.0 then
+                            addScaled extra[j] w[j] savedAdjoint[i]
+
+                    addScaled direct 1.0 savedAdjoint[i]
+
+                m.Adjoint
+                    tape.States[n]
+                    theta
+                    tape.Times[n]
+                    tape.Sizes[n]
+                    lambda
+                    extra
+                    direct
+                    lambdaPrevious
+                    thetaAdjoint
+            | _ ->
+                m.Adjoint tape.States[n] theta tape.Times[n] tape.Sizes[n] lambda null null lambdaPrevious thetaAdjoint
+
+            let swap = lambda
+            lambda <- lambdaPrevious
+            lambdaPrevious <- swap
+
+        tape.Points
+        |> Array.iteri (fun i p ->
+            if p = AtStart then
+                addScaled lambda 1.0 savedAdjoint[i])
+
+        lambda, thetaAdjoint
+
+    /// The method of `sim`'s scheme (Dopri5 or KenCarp4) on its stepper for `batch` trajectories.
+    let ofSimulator (sim: KernelSimulator) (batch: int) : KernelMethod =
+        match sim.Stepper batch with
+        | :? Stepper as s -> dopri5 s
+        | :? KenCarpStepper as s -> kenCarp4 s
+        | _ -> invalidOp $"{sim.Scheme} has no adaptive steps on the kernels."
+
+/// The custom autograd function of an adaptive kernel rollout: inputs (simulator, spec, u0 [B; N], θ [P], then the
+/// closures' weights) in float64 on the CPU (`StateLayout`); output the saved states [S; B; N]. Forward runs
+/// `AdaptiveSteps.forward` (and reports its step counts as the eager back end does); backward replays the recorded
+/// accepted steps with the generated adjoint and returns gradients for u0, θ and every weight.
+type internal AdaptiveRolloutFunction() =
+    inherit torch.autograd.SingleTensorFunction<AdaptiveRolloutFunction>()
+
+    override _.Name = "HybridAdaptiveRollout"
+
+    override _.forward(ctx, vars) =
+        let sim = vars[0] :?> KernelSimulator
+        let spec = vars[1] :?> AdaptiveSpec
+        let u0 = vars[2] :?> torch.Tensor
+        let theta = vars[3] :?> torch.Tensor
+        let batch = int u0.shape[0]
+        let _, total = StateLayout.ofPlan sim.Plan
+        let m = AdaptiveSteps.ofSimulator sim batch
+        let stepper = m.Stepper
+        let thetaValues = theta.data<float>().ToArray()
+        let start = StateLayout.toFields stepper (u0.data<float>().ToArray()) 0
+        let tape = AdaptiveSteps.forward m thetaValues spec start
+        Rollout.reportSteps tape.Accepted tape.Rejected
+        ctx.save_data ("sim", sim)
+        ctx.save_data ("tape", tape)
+        ctx.save_data ("theta", thetaValues)
+        ctx.save_data ("batch", batch)
+        let saved = tape.Saved |> Array.collect (StateLayout.ofFields stepper)
+
+        torch
+            .tensor(saved, dtype = torch.ScalarType.Float64)
+            .reshape ([| int64 tape.Saved.Length; int64 batch; int64 total |])
+
+    override _.backward(ctx, grad) =
+        let sim = ctx.get_data "sim" :?> KernelSimulator
+        let tape = ctx.get_data "tape" :?> AdaptiveTape
+        let theta = ctx.get_data "theta" :?> float[]
+        let batch = ctx.get_data "batch" :?> int
+        let m = AdaptiveSteps.ofSimulator sim batch
+        let stepper = m.Stepper
+        let savedAdjoint = StateLayout.savedAdjoints stepper grad tape.Saved.Length
+        stepper.ResetClosureGradients()
+        let u0Adjoint, thetaAdjoint = AdaptiveSteps.backward m tape theta savedAdjoint
+        StateLayout.inputGradients stepper u0Adjoint thetaAdjoint
+
+/// Adaptive Dopri5 and KenCarp4 rollouts on generated kernels (see `AdaptiveSteps`), with gradients through `AdaptiveRolloutFunction`.
+[<RequireQualifiedAccess>]
+module internal AdaptiveRollout =
+
+    /// Runs `sim` (compiled for Dopri5 or KenCarp4) from `u0` (one tensor per field, [B; spatial…]) with parameter values θ
+    /// (one tensor per entry of `sim.Parameters`) on `spec`; returns each field's saved states [S; B; spatial…].
+    /// The accepted steps are recorded for the backward pass only when grad mode is on and u0, θ or a network
+    /// weight requires grad.
+    let run (sim: KernelSimulator) (u0: torch.Tensor[]) (theta: torch.Tensor[]) (spec: AdaptiveSpec) : torch.Tensor[] =
+        Engine.init ()
+        let state, thetaVector = Kernels.pack sim.Plan u0 theta
+
+        let record =
+            torch.is_grad_enabled ()
+            && (Array.concat [ u0; theta; sim.Weights ]
+                |> Array.exists (fun x -> x.requires_grad))
+
+        let saved =
+            AdaptiveRolloutFunction.apply (
+                Array.append
+                    [| box sim; box { spec with Record = record }; box state; box thetaVector |]
+                    (sim.Weights |> Array.map box)
+            )
+
+        Kernels.unpack sim.Plan u0[0] saved

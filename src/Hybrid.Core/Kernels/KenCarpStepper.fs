@@ -1,0 +1,189 @@
+namespace Hybrid.Kernels
+
+open System.Runtime.CompilerServices
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+
+/// One KenCarp4 step of generated kernels (Kennedy and Carpenter's additive pair, `KenCarp4Tableau`) of given size,
+/// its error estimate and its discrete adjoint, on du/dt = F(t, u) + G(u) with G(u) = L u + b the stiff part, as
+/// `AdditiveRungeKutta` steps on the eager back end: stage s ≥ 1 solves (I − γhL) Uₛ = rₛ + γh b with
+/// rₛ = u + h Σⱼ aᴱₛⱼ Fⱼ + h Σⱼ aᴵₛⱼ Gⱼ (`StiffSolves`: banded in 1-D, conjugate gradients in 2-D), Gₛ = (Uₛ − rₛ)/(γh),
+/// Fₛ = F(t + cₛh, Uₛ); the step is u + h Σ bⱼ (Fⱼ + Gⱼ) and h Σ (bⱼ − b̂ⱼ)(Fⱼ + Gⱼ) its error estimate. F is the
+/// explicit plan's kernel (closures and forcings as in `Stepper`), G the stiff plan's.
+///
+/// Adjoint (step size fixed): with F̄ⱼ = Ḡⱼ = h bⱼ λ′ to start, stages s = 5 … 1 in turn give Ūₛ = (∂F/∂U)ᵀF̄ₛ +
+/// Lᵀ Ḡₛ (Gₛ = L Uₛ + b), r̄ₛ = (I − γhL)⁻ᵀ Ūₛ, θ̄ += γh r̄ₛᵀ ∂G/∂θ at Uₛ, and pass h aᴱₛⱼ r̄ₛ and h aᴵₛⱼ r̄ₛ on
+/// to F̄ⱼ and Ḡⱼ (j < s) and r̄ₛ to ū; stage 0 (U₀ = u) adds its F̄₀ and Ḡ₀ through the adjoint kernels.
+type internal KenCarpStepper
+    (
+        plan: KernelPlan,
+        stiffPart: StiffPart,
+        batch: int,
+        modules: torch.nn.Module<torch.Tensor, torch.Tensor>[],
+        forcings: (float -> torch.Tensor)[]
+    ) =
+    let explicitPart =
+        Stepper(plan, Tableau.ofScheme Scheme.Euler, batch, modules, forcings)
+
+    let fields = plan.Fields.Length
+    let maps = explicitPart.Maps
+    let stages = KenCarp4Tableau.c.Length
+    let gamma = KenCarp4Tableau.gamma
+    let newState () = explicitPart.NewState()
+    let solves = StiffSolves(plan, stiffPart, maps, batch, Scheme.KenCarp4)
+
+    // Per stage: the state Uₛ (ghosts filled), F and G there.
+    let states = Array.init stages (fun _ -> newState ())
+    let f = Array.init stages (fun _ -> newState ())
+    let g = Array.init stages (fun _ -> newState ())
+    let error = newState ()
+
+    // Adjoint buffers: F̄ and Ḡ per stage, Ū, and the cotangent scratch.
+    let fBar = Array.init stages (fun _ -> newState ())
+    let gBar = Array.init stages (fun _ -> newState ())
+    let uBar = newState ()
+    let cotangent = newState ()
+
+    /// target ← Σⱼ wⱼ·xs[j] over the non-zero weights of the first `count`, then h·(that) added to `start` (when not
+    /// null), per entry: the order of `AdditiveRungeKutta`'s sums.
+    let combineInto
+        (target: float[][])
+        (start: float[][])
+        (h: float)
+        (weights: float[])
+        (xs: float[][][])
+        (count: int)
+        =
+        for fi in 0 .. fields - 1 do
+            let y = target[fi]
+
+            for i in 0 .. y.Length - 1 do
+                let mutable sum = 0.0
+                let mutable any = false
+
+                for j in 0 .. count - 1 do
+                    if weights[j] <> 0.0 then
+                        let term = weights[j] * xs[j].[fi].[i]
+                        sum <- if any then sum + term else term
+                        any <- true
+
+                y[i] <- if isNull start then h * sum else start[fi].[i] + h * sum
+
+    // Fⱼ + Gⱼ per stage (G zero on fields without a stiff part).
+    let slopes = Array.init stages (fun _ -> newState ())
+
+    /// The stages of the step (t, h) from u, and the new state into `next`, the error estimate into `Error`.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let step (u: float[][]) (theta: float[]) (t: float) (h: float) (next: float[][]) =
+        let c = gamma * h
+        solves.Prepare(theta, c)
+
+        for fi in 0 .. fields - 1 do
+            Array.blit u[fi] 0 states[0].[fi] 0 u[fi].Length
+
+        explicitPart.FillGhosts(states[0], theta, t)
+        explicitPart.Rhs(states[0], theta, t, f[0])
+        solves.Rhs(states[0], theta, g[0])
+
+        for s in 1 .. stages - 1 do
+            let x = states[s]
+            // rₛ = (u + h Σ aᴱ F) + h Σ aᴵ G, then Uₛ = (I − cL)⁻¹(rₛ + c b) and Gₛ = (Uₛ − rₛ)/c on stiff fields.
+            combineInto x u h KenCarp4Tableau.explicitA[s] f s
+            combineInto x x h KenCarp4Tableau.implicitA[s] g s
+            let r = g[s]
+
+            for fi in 0 .. fields - 1 do
+                Array.blit x[fi] 0 r[fi] 0 x[fi].Length
+
+            solves.Solve(x, false, c)
+
+            for fi in 0 .. fields - 1 do
+                if stiffPart.Stiff[fi] then
+                    let xs, rs = x[fi], r[fi]
+
+                    for i in 0 .. rs.Length - 1 do
+                        rs[i] <- (xs[i] - rs[i]) / c
+                else
+                    System.Array.Clear r[fi]
+
+            let time = t + KenCarp4Tableau.c[s] * h
+            explicitPart.FillGhosts(x, theta, time)
+            explicitPart.Rhs(x, theta, time, f[s])
+
+        for s in 0 .. stages - 1 do
+            for fi in 0 .. fields - 1 do
+                let y, a, b = slopes[s].[fi], f[s].[fi], g[s].[fi]
+
+                for i in 0 .. y.Length - 1 do
+                    y[i] <- if stiffPart.Stiff[fi] then a[i] + b[i] else a[i]
+
+        combineInto next u h KenCarp4Tableau.b slopes stages
+        combineInto error null h (Array.map2 (-) KenCarp4Tableau.b KenCarp4Tableau.embedded) slopes stages
+
+    /// target += w·x per field.
+    let addScaled (target: float[][]) (w: float) (x: float[][]) =
+        if w <> 0.0 then
+            for fi in 0 .. fields - 1 do
+                Blas.Axpy(w, x[fi], target[fi])
+
+    /// The error estimate of the latest `Step` (padded layout).
+    member _.Error = error
+
+    /// The solve method per field with a stiff part for θ and step h ("banded" or "conjugate gradients").
+    member _.Methods(theta: float[], h: float) : string option[] =
+        solves.Prepare(theta, gamma * h)
+        solves.Methods
+
+    interface IStepper with
+        member _.Plan = plan
+        member _.Batch = batch
+        member _.Maps = maps
+        member _.NewState() = newState ()
+        member _.Step(u, theta, t, dt, next) = step u theta t dt next
+
+        [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+        member _.StepAdjoint(u, theta, t, dt, lambdaNext, lambda, thetaAdjoint) =
+            step u theta t dt cotangent
+            let c = gamma * dt
+
+            for s in 0 .. stages - 1 do
+                for fi in 0 .. fields - 1 do
+                    Blas.Scale(dt * KenCarp4Tableau.b[s], lambdaNext[fi], fBar[s].[fi])
+                    Blas.Scale(dt * KenCarp4Tableau.b[s], lambdaNext[fi], gBar[s].[fi])
+
+            for fi in 0 .. fields - 1 do
+                Array.blit lambdaNext[fi] 0 lambda[fi] 0 lambda[fi].Length
+
+            for s in stages - 1 .. -1 .. 1 do
+                let time = t + KenCarp4Tableau.c[s] * dt
+
+                for a in uBar do
+                    System.Array.Clear a
+
+                // Ūₛ = (∂F/∂U)ᵀF̄ₛ + LᵀḠₛ (θ̄ through both), at Uₛ (ghosts filled for its time).
+                explicitPart.FillGhosts(states[s], theta, time)
+                explicitPart.RhsAdjoint(states[s], theta, time, fBar[s], uBar, thetaAdjoint)
+                solves.Adjoint(states[s], theta, gBar[s], thetaAdjoint, Some uBar)
+                // r̄ₛ = (I − cL)⁻ᵀŪₛ (Ū itself on fields without a stiff part); θ̄ += c r̄ₛᵀ∂G/∂θ at Uₛ.
+                solves.Solve(uBar, true, 0.0)
+
+                for fi in 0 .. fields - 1 do
+                    Blas.Scale(c, uBar[fi], cotangent[fi])
+
+                solves.Adjoint(states[s], theta, cotangent, thetaAdjoint, None)
+                addScaled lambda 1.0 uBar
+
+                for j in 0 .. s - 1 do
+                    addScaled fBar[j] (dt * KenCarp4Tableau.explicitA[s].[j]) uBar
+                    addScaled gBar[j] (dt * KenCarp4Tableau.implicitA[s].[j]) uBar
+
+            explicitPart.FillGhosts(states[0], theta, t)
+            explicitPart.RhsAdjoint(states[0], theta, t, fBar[0], lambda, thetaAdjoint)
+            solves.Adjoint(states[0], theta, gBar[0], thetaAdjoint, Some lambda)
+
+        member _.CheckFinite(u, stepNumber, t) =
+            explicitPart.CheckFinite(u, stepNumber, t)
+
+        member _.ClosureGradients = explicitPart.ClosureGradients
+        member _.ResetClosureGradients() = explicitPart.ResetClosureGradients()

@@ -1,0 +1,314 @@
+/// Dopri5 with adaptive steps on the generated kernels (`AdaptiveRollout`) for grid models, with neural closures and
+/// forcings, against the eager back end: the same accepted and rejected steps, the same states and the same
+/// gradients (parameters, initial state, network weights) to 1e-10 in float64; which back end `Backend.Auto` picks;
+/// and the accuracy against an exact solution as the tolerance tightens.
+module Hybrid.Tests.Kernels.AdaptiveGridKernelTests
+
+open Expecto
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+open Hybrid.Compiler
+open Hybrid.TensorArithmetic
+
+let private f64 = torch.ScalarType.Float64
+
+/// A forcing c(t) = 0.5 + 0.3 sin 5t (0-dim) for every forcing of `model`.
+let private forcingsOf (model: Model) =
+    model.Forcings
+    |> List.map (fun f -> f.Name, (fun (t: float) -> torch.tensor (0.5 + 0.3 * sin (5.0 * t), dtype = f64)))
+    |> Map.ofList
+
+let private compileSplit (implicitDiffusion: bool) (backend: Backend) (model: Model) =
+    Compiler.compile
+        {
+            Compiler.defaults with
+                Backend = backend
+                Seed = 3
+                Forcings = forcingsOf model
+                ImplicitDiffusion = implicitDiffusion
+        }
+        model
+
+let private compile = compileSplit false
+
+/// Dopri5 at relative tolerance 1e-6 (absolute 1e-9), first step `dt`, saving at T0, inside steps and at the end.
+let private dopri (dt: float) (saves: float[]) = {
+    Rollout.defaults with
+        Scheme = Scheme.Dopri5
+        Dt = dt
+        SaveTimes = saves
+        Tolerance = { Relative = 1e-6; Absolute = 1e-9 }
+}
+
+/// The largest difference relative to b's largest magnitude.
+let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
+    let scale = max 1e-300 (b.abs().max().ToDouble())
+    (a - b).abs().max().ToDouble() / scale
+
+/// Runs `sim` from its initial state (2 trajectories, the second scaled by 0.9) with gradients of a fixed weighting
+/// of every saved value: the back end that ran, the step counts, the values, and the gradients with respect to u0
+/// and every trainable tensor.
+let private runWithGradients (sim: Simulator) (o: RolloutOptions) =
+    for p in sim.Trainable() do
+        p.grad <- null
+
+    let u0 =
+        sim.Initial 2
+        |> Array.map (fun x ->
+            let scale =
+                torch
+                    .tensor([| 1.0; 0.9 |], dtype = x.dtype)
+                    .reshape (Array.append [| 2L |] (Array.create (int (x.dim ()) - 1) 1L))
+
+            (x.detach () * scale).requires_grad_ true)
+
+    let chosen = sim.BackendFor(o, u0)
+    let traj = sim.Simulate(u0, o)
+    let steps = Rollout.lastSteps ()
+
+    let loss =
+        traj.Values
+        |> Array.map (fun v ->
+            let n = v.numel ()
+
+            let w =
+                torch
+                    .tensor(Array.init (int n) (fun i -> 1.0 + 0.5 * sin (0.7 * float i)), dtype = v.dtype)
+                    .reshape (v.shape)
+
+            (w * square v).sum ())
+        |> Array.reduce (.+)
+
+    loss.backward ()
+    let values = traj.Values |> Array.map (fun v -> v.detach().clone ())
+
+    let grads =
+        Array.append
+            (u0 |> Array.map (fun x -> x.grad.clone ()))
+            (sim.Trainable() |> Array.map (fun p -> p.grad.clone ()))
+
+    chosen, traj.Backend, steps, values, grads
+
+/// `model` with Dopri5 on Backend.Auto (the kernels) and Backend.Eager: Auto picks the kernels, both take the same
+/// steps (at least `minSteps` accepted, and some rejected when `rejects`), and values and gradients agree to 1e-10.
+let private agreesWith
+    (compile: Backend -> Model -> Simulator)
+    (model: Model)
+    (o: RolloutOptions)
+    (minSteps: int)
+    (rejects: bool)
+    =
+    Engine.init ()
+    use _ = torch.NewDisposeScope()
+    let auto, eager = compile Backend.Auto model, compile Backend.Eager model
+    let chosenK, ranK, stepsK, valuesK, gradsK = runWithGradients auto o
+    let _, ranE, stepsE, valuesE, gradsE = runWithGradients eager o
+    Expect.equal chosenK (Backend.Kernels, "") $"{model.Name}: Auto picks the kernels with gradients"
+    Expect.equal ranK Backend.Kernels "the kernels ran"
+    Expect.equal ranE Backend.Eager "the eager back end ran"
+    Expect.equal stepsK stepsE $"{model.Name}: the same accepted and rejected steps"
+    Expect.isGreaterThanOrEqual (fst stepsK) minSteps $"{model.Name}: a real run ({stepsK})"
+
+    if rejects then
+        Expect.isGreaterThan (snd stepsK) 0 $"{model.Name}: some steps rejected ({stepsK})"
+
+    for f in 0 .. valuesK.Length - 1 do
+        Expect.equal valuesK[f].shape valuesE[f].shape "same shape [S; B; spatial…]"
+        let d = maxRelative valuesK[f] valuesE[f]
+        Expect.isLessThan d 1e-10 $"{model.Name}: field {f} values ({d:G3})"
+
+    Expect.equal gradsK.Length gradsE.Length "same gradients"
+
+    for g in 0 .. gradsK.Length - 1 do
+        let d = maxRelative gradsK[g] gradsE[g]
+        Expect.isLessThan d 1e-10 $"{model.Name}: gradient {g} ({d:G3})"
+
+let private agrees = agreesWith compile
+
+/// KenCarp4 with implicit diffusion at relative tolerance `rtol` (absolute 1e-3·rtol), first step `dt`.
+let private kenCarp (rtol: float) (dt: float) (saves: float[]) = {
+    Rollout.defaults with
+        Scheme = Scheme.KenCarp4
+        Dt = dt
+        SaveTimes = saves
+        Tolerance = {
+            Relative = rtol
+            Absolute = 1e-3 * rtol
+        }
+}
+
+/// A 2-D reaction–diffusion system (two fields, no-flux walls) on nx × ny cells.
+let private planeOf (nx: int) (ny: int) =
+    Parse.model (
+        $"model rd2\ndomain rectangle [0, 1] x [0, 1] cells {nx} x {ny}\nfield u\nfield v\nparam D = 0.02\nparam k = 2\ndu/dt = D*lap(u) + u*(1 - u) - k*u*v\ndv/dt = 0.5*D*lap(v) + k*u*v - v\nboundary u noflux\nboundary v noflux\ninitial u = 0.5 + 0.3*cos(3*x)*sin(2*y)\ninitial v = 0.2 + 0.1*sin(4*x)"
+    )
+
+/// `planeOf` 10 × 12 cells.
+let private plane = planeOf 10 12
+
+/// Fisher–KPP (16 cells) with a forcing c(t) in the reaction: ∂u/∂t = ∇·(D∇u) + r u (1 − u) + c u.
+let private forcedFisher =
+    let m =
+        Hybrid.Tests.Compiler.CompilerTests.fisherKpp 16 0.02 1.5
+        |> Model.addForcing { Name = "c"; Units = None }
+
+    {
+        m with
+            Equations =
+                m.Equations
+                |> List.map (fun e -> {
+                    e with
+                        Rhs = e.Rhs + Sym "c" * Sym "u"
+                })
+            Name = "forced_fisher"
+    }
+
+/// ∂u/∂t = D ∂²u/∂x² − r u on [0, 1] with no-flux walls from cos(2πx): on the cell centres cos(2πx) is an
+/// eigenvector of the discrete Laplacian, so the semi-discrete solution is cos(2πx)·exp((λ − r) t) with
+/// λ = −(4D/Δx²) sin²(πΔx).
+let private decay (cells: int) =
+    Parse.model (
+        sprintf
+            "model decay\ndomain interval [0, 1] cells %d\nfield u\nparam D = 0.01\nparam r = 0.5\ndu/dt = D*lap(u) - r*u\nboundary u noflux\ninitial u = cos(6.283185307179586*x)"
+            cells
+    )
+
+let tests =
+    testList "Adaptive grid kernels" [
+        test "Dopri5 on 1-D Fisher–KPP: kernels take the eager steps, values and gradients to 1e-10" {
+            // A first step of 0.05 is far too large at 1e-6: the run starts with rejections.
+            agrees
+                (Hybrid.Tests.Compiler.CompilerTests.fisherKpp 32 0.02 1.5)
+                (dopri 0.05 [| 0.0; 0.05; 0.13; 0.2 |])
+                8
+                true
+        }
+
+        test "Dopri5 on 2-D reaction–diffusion: kernels take the eager steps, values and gradients to 1e-10" {
+            agrees plane (dopri 0.002 [| 0.5; 1.3; 2.0 |]) 8 false
+        }
+
+        test "Dopri5 with a neural closure: kernels take the eager steps, values and weight gradients to 1e-10" {
+            agrees (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ()) (dopri 0.002 [| 0.05; 0.1; 0.3 |]) 8 false
+        }
+
+        test "Dopri5 with a forcing: kernels take the eager steps, values and gradients to 1e-10" {
+            agrees forcedFisher (dopri 0.002 [| 0.07; 0.3 |]) 8 false
+        }
+
+        test
+            "Dopri5 with gradients on a point system (Lotka–Volterra) runs on the kernel stepper: steps, values and gradients to 1e-10" {
+            let lotkaVolterra =
+                Parse.model
+                    "model lv\ndomain point\nfield prey\nfield pred\nparam a = 1.1\nparam b = 0.4\ndprey/dt = a*prey - b*prey*pred\ndpred/dt = 0.1*prey*pred - 0.4*pred\ninitial prey = 10\ninitial pred = 10"
+
+            agrees lotkaVolterra (dopri 0.01 [| 0.0; 1.0; 2.5; 4.0 |]) 8 false
+        }
+
+        test
+            "KenCarp4 (implicit diffusion, banded solves) on stiff 1-D Fisher–KPP: kernels take the eager steps, values and gradients to 1e-10" {
+            // D/Δx² = 0.5·32² = 512: Dopri5 would need hundreds of steps.
+            agreesWith
+                (compileSplit true)
+                (Hybrid.Tests.Compiler.CompilerTests.fisherKpp 32 0.5 1.5)
+                (kenCarp 1e-6 0.05 [| 0.0; 0.05; 0.13; 0.2 |])
+                4
+                false
+        }
+
+        test
+            "KenCarp4 with a neural closure and a forcing in 1-D: kernels take the eager steps, values and gradients to 1e-10" {
+            agreesWith
+                (compileSplit true)
+                (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ())
+                (kenCarp 1e-6 0.01 [| 0.1; 0.3 |])
+                4
+                false
+
+            agreesWith (compileSplit true) forcedFisher (kenCarp 1e-6 0.01 [| 0.07; 0.3 |]) 4 false
+        }
+
+        test
+            "KenCarp4 (conjugate gradients) on 2-D reaction–diffusion at a tight tolerance: kernels take the eager steps, values and gradients to 1e-10" {
+            // rtol 1e-10: both back ends' CG stop at a relative residual of 1e-13.
+            agreesWith (compileSplit true) plane (kenCarp 1e-10 0.01 [| 0.1; 0.2 |]) 4 false
+        }
+
+        test "Auto picks the kernels for Dopri5 on grids and refuses Rodas4, Auto, KenCarp4 and float32 with reasons" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+            let auto = compile Backend.Auto plane
+            let o = dopri 0.002 [| 0.1 |]
+            Expect.equal (auto.BackendFor o) (Backend.Kernels, "") "Dopri5 forward"
+
+            for scheme, reason in
+                [
+                    Scheme.Rodas4, "point systems"
+                    Scheme.Auto, "point systems"
+                    Scheme.KenCarp4, "ImplicitDiffusion"
+                ] do
+                let backend, why = auto.BackendFor { o with Scheme = scheme }
+                Expect.equal backend Backend.Eager $"{scheme} runs eager"
+                Expect.stringContains why reason $"{scheme}: says why"
+
+            let single =
+                Compiler.compile
+                    {
+                        Compiler.defaults with
+                            Dtype = torch.ScalarType.Float32
+                    }
+                    plane
+
+            let backend, why = single.BackendFor o
+            Expect.equal backend Backend.Eager "float32 runs eager"
+            Expect.stringContains why "float64" "says why"
+
+            let split = compileSplit true Backend.Auto plane
+
+            Expect.equal
+                (split.BackendFor { o with Scheme = Scheme.KenCarp4 })
+                (Backend.Kernels, "")
+                "KenCarp4 with implicit diffusion: the kernels"
+        }
+
+        test "Dopri5 on the kernels converges to the exact solution of a decaying mode as the tolerance tightens" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+            let cells = 32
+            let sim = compile Backend.Auto (decay cells)
+            let dx = 1.0 / float cells
+            let lambda = -(4.0 * 0.01 / (dx * dx)) * (sin (System.Math.PI * dx) ** 2.0) - 0.5
+            let tEnd = 2.0
+
+            let error (rtol: float) =
+                use _ = torch.no_grad ()
+
+                let o = {
+                    dopri 0.01 [| tEnd |] with
+                        Tolerance = {
+                            Relative = rtol
+                            Absolute = rtol * 1e-3
+                        }
+                }
+
+                let traj = sim.Simulate(sim.Initial 1, o)
+                Expect.equal traj.Backend Backend.Kernels "ran on the kernels"
+                let got = traj.Values[0].reshape(-1L).data<float>().ToArray()
+
+                got
+                |> Array.mapi (fun i v ->
+                    let x = (float i + 0.5) * dx
+                    abs (v - cos (2.0 * System.Math.PI * x) * exp (lambda * tEnd)))
+                |> Array.max
+
+            let errors = [| 1e-3; 1e-5; 1e-7; 1e-9 |] |> Array.map (fun tol -> tol, error tol)
+
+            for tol, e in errors do
+                Expect.isLessThan e (10.0 * tol) $"error {e:G3} within 10× the tolerance {tol:G1}"
+
+            for (t1, e1), (t2, e2) in Array.pairwise errors do
+                // Error per step ∝ h⁵ and steps ∝ h⁻¹: 100× tighter tolerances shrink the global error ≥ 100^(4/5)/2.
+                Expect.isLessThan e2 (e1 / 20.0) $"tolerance {t1:G1} → {t2:G1}: error {e1:G3} → {e2:G3}"
+        }
+    ]
