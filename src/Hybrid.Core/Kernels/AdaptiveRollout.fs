@@ -434,7 +434,6 @@ type internal AdaptiveRolloutFunction() =
         let u0 = vars[2] :?> torch.Tensor
         let theta = vars[3] :?> torch.Tensor
         let batch = int u0.shape[0]
-        let _, total = StateLayout.ofPlan sim.Plan
         let m = AdaptiveSteps.ofSimulator sim batch
         let stepper = m.Stepper
         let thetaValues = theta.data<float>().ToArray()
@@ -445,11 +444,7 @@ type internal AdaptiveRolloutFunction() =
         ctx.save_data ("tape", tape)
         ctx.save_data ("theta", thetaValues)
         ctx.save_data ("batch", batch)
-        let saved = tape.Saved |> Array.collect (StateLayout.ofFields stepper)
-
-        torch
-            .tensor(saved, dtype = torch.ScalarType.Float64)
-            .reshape ([| int64 tape.Saved.Length; int64 batch; int64 total |])
+        StateLayout.savedTensor stepper tape.Saved
 
     override _.backward(ctx, grad) =
         let sim = ctx.get_data "sim" :?> KernelSimulator

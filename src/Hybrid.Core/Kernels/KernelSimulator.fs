@@ -124,6 +124,14 @@ module internal StateLayout =
 
         values
 
+    /// The saved padded states of a rollout as its function's output [S; B; N] (float64).
+    let savedTensor (stepper: IStepper) (saved: float[][][]) =
+        let _, total = ofPlan stepper.Plan
+
+        torch
+            .tensor(saved |> Array.collect (ofFields stepper), dtype = torch.ScalarType.Float64)
+            .reshape ([| int64 saved.Length; int64 stepper.Batch; int64 total |])
+
     /// The cotangent [S; B; N] of a rollout function's output as `count` padded states (ghost entries zero).
     let savedAdjoints (stepper: IStepper) (grad: torch.Tensor) (count: int) =
         let _, total = ofPlan stepper.Plan
@@ -166,7 +174,6 @@ type internal KernelRolloutFunction() =
         let u0 = vars[2] :?> torch.Tensor
         let theta = vars[3] :?> torch.Tensor
         let batch = int u0.shape[0]
-        let _, total = StateLayout.ofPlan sim.Plan
         let stepper = sim.Stepper batch
         let thetaValues = theta.data<float>().ToArray()
         let start = StateLayout.toFields stepper (u0.data<float>().ToArray()) 0
@@ -176,11 +183,7 @@ type internal KernelRolloutFunction() =
         ctx.save_data ("tape", tape)
         ctx.save_data ("theta", thetaValues)
         ctx.save_data ("batch", batch)
-        let saved = tape.Saved |> Array.collect (StateLayout.ofFields stepper)
-
-        torch
-            .tensor(saved, dtype = torch.ScalarType.Float64)
-            .reshape ([| int64 tape.Saved.Length; int64 batch; int64 total |])
+        StateLayout.savedTensor stepper tape.Saved
 
     override _.backward(ctx, grad) =
         let sim = ctx.get_data "sim" :?> KernelSimulator
