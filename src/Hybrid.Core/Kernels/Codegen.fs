@@ -5,18 +5,32 @@ open System.Collections.Generic
 open System.Linq.Expressions
 open System.Numerics
 open System.Runtime.CompilerServices
+open Hybrid
 
-/// Functions the generated kernels call: scalar ones `System.Math` lacks, and their `Vector<float>` forms for the
-/// vectorised loops (lane by lane through the scalar function where no SIMD form gives the same values).
+/// Functions the generated kernels call: scalar ones `System.Math` lacks, and their `Vector<float>` and
+/// `Vector<float32>` forms for the vectorised loops (lane by lane through the scalar function where no SIMD form gives
+/// the same values). The float32 forms of the scalar functions round the float64 value; the vector forms of one
+/// formula are generic over the element type, or share `Lanes`.
 type internal KernelMath =
     /// 1 / (1 + e⁻ˣ) (`Pointwise.sigmoid`)
     static member Sigmoid(x: float) : float = Hybrid.Pointwise.sigmoid x
 
+    /// `Sigmoid` in float32.
+    static member Sigmoid(x: float32) : float32 =
+        float32 (Hybrid.Pointwise.sigmoid (float x))
+
     /// log(1 + eˣ) (`Pointwise.softplus`)
     static member Softplus(x: float) : float = Hybrid.Pointwise.softplus x
 
+    /// `Softplus` in float32.
+    static member Softplus(x: float32) : float32 =
+        float32 (Hybrid.Pointwise.softplus (float x))
+
     /// sign(x) ∈ {−1, 0, 1}.
     static member Sign(x: float) : float = float (Math.Sign x)
+
+    /// `Sign` in float32.
+    static member Sign(x: float32) : float32 = float32 (Math.Sign x)
 
     /// The Heaviside step: 1 where x > 0, ½ at 0, else 0.
     static member Step(x: float) : float =
@@ -24,140 +38,172 @@ type internal KernelMath =
         elif x = 0.0 then 0.5
         else 0.0
 
+    /// `Step` in float32.
+    static member Step(x: float32) : float32 = float32 (KernelMath.Step(float x))
+
     /// The strict step: 1 where x > 0, else 0 (`KUnary.Positive`).
     static member Positive(x: float) : float = if x > 0.0 then 1.0 else 0.0
 
+    /// `Positive` in float32.
+    static member Positive(x: float32) : float32 = if x > 0.0f then 1.0f else 0.0f
+
     /// `f` applied to every lane of `x`.
-    static member inline private Lanes([<InlineIfLambda>] f: float -> float, x: Vector<float>) : Vector<float> =
+    static member inline private Lanes([<InlineIfLambda>] f: 'T -> 'T, x: Vector<'T>) : Vector<'T> =
         let mutable result = x
 
-        for i in 0 .. Vector<float>.Count - 1 do
+        for i in 0 .. Vector<'T>.Count - 1 do
             result <- Vector.WithElement(result, i, f (x[i]))
+
+        result
+
+    /// f(x, y) lane by lane.
+    static member inline private Lanes2([<InlineIfLambda>] f: 'T -> 'T -> 'T, x: Vector<'T>, y: Vector<'T>) =
+        let mutable result = x
+
+        for i in 0 .. Vector<'T>.Count - 1 do
+            result <- Vector.WithElement(result, i, f x[i] y[i])
 
         result
 
     /// eˣ per lane (`Math.Exp`).
     static member VExp(x: Vector<float>) = KernelMath.Lanes(Math.Exp, x)
 
+    /// eˣ per lane (`MathF.Exp`).
+    static member VExp(x: Vector<float32>) = KernelMath.Lanes(MathF.Exp, x)
+
     /// log x per lane (`Math.Log`).
     static member VLog(x: Vector<float>) = KernelMath.Lanes(Math.Log, x)
+
+    /// log x per lane (`MathF.Log`).
+    static member VLog(x: Vector<float32>) = KernelMath.Lanes(MathF.Log, x)
 
     /// sin x per lane (`Math.Sin`).
     static member VSin(x: Vector<float>) = KernelMath.Lanes(Math.Sin, x)
 
+    /// sin x per lane (`MathF.Sin`).
+    static member VSin(x: Vector<float32>) = KernelMath.Lanes(MathF.Sin, x)
+
     /// cos x per lane (`Math.Cos`).
     static member VCos(x: Vector<float>) = KernelMath.Lanes(Math.Cos, x)
+
+    /// cos x per lane (`MathF.Cos`).
+    static member VCos(x: Vector<float32>) = KernelMath.Lanes(MathF.Cos, x)
 
     /// tanh x per lane (`Math.Tanh`).
     static member VTanh(x: Vector<float>) = KernelMath.Lanes(Math.Tanh, x)
 
+    /// tanh x per lane (`MathF.Tanh`).
+    static member VTanh(x: Vector<float32>) = KernelMath.Lanes(MathF.Tanh, x)
+
     /// `Sigmoid` per lane.
     static member VSigmoid(x: Vector<float>) =
-        KernelMath.Lanes(Hybrid.Pointwise.sigmoid, x)
+        KernelMath.Lanes((fun (v: float) -> KernelMath.Sigmoid v), x)
+
+    /// `Sigmoid` per lane, float32.
+    static member VSigmoid(x: Vector<float32>) =
+        KernelMath.Lanes((fun (v: float32) -> KernelMath.Sigmoid v), x)
 
     /// `Softplus` per lane.
     static member VSoftplus(x: Vector<float>) =
-        KernelMath.Lanes(Hybrid.Pointwise.softplus, x)
+        KernelMath.Lanes((fun (v: float) -> KernelMath.Softplus v), x)
+
+    /// `Softplus` per lane, float32.
+    static member VSoftplus(x: Vector<float32>) =
+        KernelMath.Lanes((fun (v: float32) -> KernelMath.Softplus v), x)
 
     /// xʸ per lane (`Math.Pow`).
     static member VPow(x: Vector<float>, y: Vector<float>) : Vector<float> =
-        let mutable result = x
+        KernelMath.Lanes2((fun a b -> Math.Pow(a, b)), x, y)
 
-        for i in 0 .. Vector<float>.Count - 1 do
-            result <- Vector.WithElement(result, i, Math.Pow(x[i], y[i]))
-
-        result
+    /// xʸ per lane (`MathF.Pow`).
+    static member VPow(x: Vector<float32>, y: Vector<float32>) : Vector<float32> =
+        KernelMath.Lanes2((fun a b -> MathF.Pow(a, b)), x, y)
 
     /// √x (correctly rounded, as `Math.Sqrt`).
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
-    static member VSqrt(x: Vector<float>) = Vector.SquareRoot x
+    static member VSqrt(x: Vector<'T>) = Vector.SquareRoot x
 
     /// |x|.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
-    static member VAbs(x: Vector<float>) = Vector.Abs x
+    static member VAbs(x: Vector<'T>) = Vector.Abs x
 
     /// min(x, y) per lane.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
-    static member VMin(x: Vector<float>, y: Vector<float>) = Vector.Min(x, y)
+    static member VMin(x: Vector<'T>, y: Vector<'T>) = Vector.Min(x, y)
 
     /// max(x, y) per lane.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
-    static member VMax(x: Vector<float>, y: Vector<float>) = Vector.Max(x, y)
+    static member VMax(x: Vector<'T>, y: Vector<'T>) = Vector.Max(x, y)
 
     /// `Sign` per lane (0 where x is NaN, where the scalar form throws).
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
-    static member VSign(x: Vector<float>) : Vector<float> =
-        let zero = Vector<float>.Zero
+    static member VSign(x: Vector<'T>) : Vector<'T> =
+        let zero = Vector<'T>.Zero
 
         Vector.ConditionalSelect(
             Vector.GreaterThan(x, zero),
-            Vector<float>.One,
-            Vector.ConditionalSelect(Vector.LessThan(x, zero), -Vector<float>.One, zero)
+            Vector<'T>.One,
+            Vector.ConditionalSelect(Vector.LessThan(x, zero), -Vector<'T>.One, zero)
         )
 
     /// `Step` per lane.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
-    static member VStep(x: Vector<float>) : Vector<float> =
-        let zero = Vector<float>.Zero
+    static member VStep(x: Vector<'T>) : Vector<'T> =
+        let zero = Vector<'T>.Zero
+        let half = Vector<'T>.One / (Vector<'T>.One + Vector<'T>.One)
 
         Vector.ConditionalSelect(
             Vector.GreaterThan(x, zero),
-            Vector<float>.One,
-            Vector.ConditionalSelect(Vector.Equals(x, zero), Vector<float>(0.5), zero)
+            Vector<'T>.One,
+            Vector.ConditionalSelect(Vector.Equals(x, zero), half, zero)
         )
 
     /// `Positive` per lane.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
-    static member VPositive(x: Vector<float>) : Vector<float> =
-        Vector.ConditionalSelect(Vector.GreaterThan(x, Vector<float>.Zero), Vector<float>.One, Vector<float>.Zero)
+    static member VPositive(x: Vector<'T>) : Vector<'T> =
+        Vector.ConditionalSelect(Vector.GreaterThan(x, Vector<'T>.Zero), Vector<'T>.One, Vector<'T>.Zero)
 
     /// The sum of the lanes.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
-    static member VSum(x: Vector<float>) : float = Vector.Sum x
+    static member VSum(x: Vector<'T>) : 'T = Vector.Sum x
 
-/// The right-hand side of every field for a batch: reads the padded fields (ghosts filled), θ and t, writes
+/// The right-hand side of every field for a batch, on arrays of the kernels' element type 'T (float or float32; t
+/// is float64 either way): reads the padded fields (ghosts filled), θ and t, writes
 /// one value per cell and field into `output`, which has the padded layout too (its ghost entries untouched).
 /// `inputs` holds the closure outputs per call site, `data` the forcings' values (both padded layout).
-type internal ForwardKernel =
+type internal ForwardKernel<'T> =
     delegate of
-        padded: float[][] *
-        theta: float[] *
-        t: float *
-        output: float[][] *
-        batch: int *
-        inputs: float[][] *
-        data: float[][] ->
-            unit
+        padded: 'T[][] * theta: 'T[] * t: float * output: 'T[][] * batch: int * inputs: 'T[][] * data: 'T[][] -> unit
 
 /// The vector–Jacobian product of `ForwardKernel`: given λ (one value per cell and field, padded layout; ghost
 /// entries ignored), adds λᵀ∂F/∂(padded fields) into `paddedAdjoint` and λᵀ∂F/∂θ into `thetaAdjoint`.
 /// `inputs` holds the closure outputs per call site; λᵀ∂F/∂(closure outputs) is added into `inputAdjoint`;
 /// `data` holds the forcings' values (no gradient).
-type internal AdjointKernel =
+type internal AdjointKernel<'T> =
     delegate of
-        padded: float[][] *
-        theta: float[] *
+        padded: 'T[][] *
+        theta: 'T[] *
         t: float *
-        lambda: float[][] *
-        paddedAdjoint: float[][] *
-        thetaAdjoint: float[] *
+        lambda: 'T[][] *
+        paddedAdjoint: 'T[][] *
+        thetaAdjoint: 'T[] *
         batch: int *
-        inputs: float[][] *
-        inputAdjoint: float[][] *
-        data: float[][] ->
+        inputs: 'T[][] *
+        inputAdjoint: 'T[][] *
+        data: 'T[][] ->
             unit
 
 /// `ForwardKernel` over the cells whose outer index (x: rows on 2-D grids, cells on 1-D ones) lies in [x0, x1), for
 /// every trajectory: calls over disjoint ranges write disjoint cells, so they may run on different threads.
-type internal ForwardRows =
+type internal ForwardRows<'T> =
     delegate of
-        padded: float[][] *
-        theta: float[] *
+        padded: 'T[][] *
+        theta: 'T[] *
         t: float *
-        output: float[][] *
+        output: 'T[][] *
         batch: int *
-        inputs: float[][] *
-        data: float[][] *
+        inputs: 'T[][] *
+        data: 'T[][] *
         x0: int *
         x1: int ->
             unit
@@ -166,35 +212,28 @@ type internal ForwardRows =
 /// [x0, x1), or the boundary band within them. Parts write the adjoints of disjoint cells; each adds its scalar
 /// parameters' terms into `scalarAdjoint` (at the parameters' θ offsets) and its spatial parameters' terms into
 /// `thetaAdjoint`, so parts that run at once take separate `scalarAdjoint` arrays, summed afterwards.
-type internal AdjointRows =
+type internal AdjointRows<'T> =
     delegate of
-        padded: float[][] *
-        theta: float[] *
+        padded: 'T[][] *
+        theta: 'T[] *
         t: float *
-        lambda: float[][] *
-        paddedAdjoint: float[][] *
-        thetaAdjoint: float[] *
-        scalarAdjoint: float[] *
+        lambda: 'T[][] *
+        paddedAdjoint: 'T[][] *
+        thetaAdjoint: 'T[] *
+        scalarAdjoint: 'T[] *
         batch: int *
-        inputs: float[][] *
-        inputAdjoint: float[][] *
-        data: float[][] *
+        inputs: 'T[][] *
+        inputAdjoint: 'T[][] *
+        data: 'T[][] *
         x0: int *
         x1: int ->
             unit
 
 /// The exact Jacobian of the right-hand side of a pointwise plan: writes ∂F_f/∂u_g at each cell into
 /// `jacobian[(p·n + f)·n + g]`, p the cell's padded index and n the number of fields (every entry, zeros included).
-type internal JacobianKernel =
+type internal JacobianKernel<'T> =
     delegate of
-        padded: float[][] *
-        theta: float[] *
-        t: float *
-        jacobian: float[] *
-        batch: int *
-        inputs: float[][] *
-        data: float[][] ->
-            unit
+        padded: 'T[][] * theta: 'T[] * t: float * jacobian: 'T[] * batch: int * inputs: 'T[][] * data: 'T[][] -> unit
 
 /// Generates the generated kernels of a `KernelPlan` as LINQ expression trees compiled to IL once: one loop over
 /// trajectories and cells whose body evaluates the whole right-hand side (and, for the adjoint, every partial
@@ -214,48 +253,125 @@ type internal JacobianKernel =
 [<RequireQualifiedAccess>]
 module internal Codegen =
 
-    let private math name =
-        typeof<Math>.GetMethod(name, [| typeof<float> |])
+    /// The element type a kernel computes in (`Precision`: float for Float64, float32 for Float32) and the members
+    /// its expressions call: scalar maths (`Math` or `MathF`), `Vector<T>`'s operators, loads and stores, and
+    /// `KernelMath`'s forms for T. Every emitter below reads the element type from here, so one emitter writes both
+    /// precisions.
+    type private Element = {
+        /// The precision.
+        Precision: Precision
+        /// float or float32.
+        Type: Type
+        /// `Vector<T>`.
+        Vector: Type
+        /// Lanes per vector (W).
+        Width: int
+        /// `Math` (float) or `MathF` (float32).
+        Maths: Type
+        VectorAdd: Reflection.MethodInfo
+        VectorSub: Reflection.MethodInfo
+        VectorMul: Reflection.MethodInfo
+        VectorDiv: Reflection.MethodInfo
+        VectorNeg: Reflection.MethodInfo
+        /// `new Vector<T>(array, index)`: W values from array[index].
+        VectorLoad: Reflection.ConstructorInfo
+        /// `new Vector<T>(value)`: every lane the same.
+        VectorBroadcast: Reflection.ConstructorInfo
+        /// `vector.CopyTo(array, index)`.
+        VectorStore: Reflection.MethodInfo
+    }
 
-    // KernelMath is internal, so its members are too: look them up as non-public.
-    let private helper (name: string) =
+    let private elementOf (precision: Precision) : Element =
+        let t =
+            match precision with
+            | Float64 -> typeof<float>
+            | Float32 -> typeof<float32>
+
+        let vector = typedefof<Vector<_>>.MakeGenericType t
+
+        let operator (name: string) =
+            vector.GetMethod(name, [| vector; vector |])
+
+        {
+            Precision = precision
+            Type = t
+            Vector = vector
+            Width =
+                (match precision with
+                 | Float64 -> Vector<float>.Count
+                 | Float32 -> Vector<float32>.Count)
+            Maths =
+                (match precision with
+                 | Float64 -> typeof<Math>
+                 | Float32 -> typeof<MathF>)
+            VectorAdd = operator "op_Addition"
+            VectorSub = operator "op_Subtraction"
+            VectorMul = operator "op_Multiply"
+            VectorDiv = operator "op_Division"
+            VectorNeg = vector.GetMethod("op_UnaryNegation", [| vector |])
+            VectorLoad = vector.GetConstructor([| t.MakeArrayType(); typeof<int> |])
+            VectorBroadcast = vector.GetConstructor([| t |])
+            VectorStore = vector.GetMethod("CopyTo", [| t.MakeArrayType(); typeof<int> |])
+        }
+
+    let private float64Element = elementOf Float64
+    let private float32Element = elementOf Float32
+
+    /// The element of precision `p`.
+    let private element (p: Precision) =
+        match p with
+        | Float64 -> float64Element
+        | Float32 -> float32Element
+
+    /// The precision of element type 'T (float or float32; raises for others).
+    let precisionOf<'T> () : Precision =
+        if typeof<'T> = typeof<float> then
+            Float64
+        elif typeof<'T> = typeof<float32> then
+            Float32
+        else
+            invalidArg "T" $"The generated kernels compute in float or float32, not {typeof<'T>.Name}."
+
+    /// Lanes per vector of the float64 loops (W).
+    let internal width = Vector<float>.Count
+
+    /// Lanes per vector of the loops of precision `p`.
+    let widthOf (p: Precision) = (element p).Width
+
+    /// The scalar maths function `name` of the element type (`Math.Exp` or `MathF.Exp`, …).
+    let private math (el: Element) (name: string) =
+        el.Maths.GetMethod(
+            name,
+            Array.create
+                (if name = "Pow" || name = "Min" || name = "Max" then
+                     2
+                 else
+                     1)
+                el.Type
+        )
+
+    /// `KernelMath.name` for the element type: its generic form made for T, or the overload on T or `Vector<T>`
+    /// (KernelMath is internal, so its members are too: look them up as non-public).
+    let private helper (el: Element) (name: string) =
         typeof<KernelMath>
-            .GetMethod(
-                name,
+            .GetMethods(
                 Reflection.BindingFlags.Static
                 ||| Reflection.BindingFlags.Public
                 ||| Reflection.BindingFlags.NonPublic
             )
+        |> Array.filter (fun m -> m.Name = name)
+        |> Array.pick (fun m ->
+            if m.IsGenericMethodDefinition then
+                Some(m.MakeGenericMethod el.Type)
+            else
+                let p = (m.GetParameters()).[0].ParameterType
+                if p = el.Type || p = el.Vector then Some m else None)
 
-    let private pow = typeof<Math>.GetMethod("Pow", [| typeof<float>; typeof<float> |])
-    let private min2 = typeof<Math>.GetMethod("Min", [| typeof<float>; typeof<float> |])
-    let private max2 = typeof<Math>.GetMethod("Max", [| typeof<float>; typeof<float> |])
-
-    /// The vector type of the vectorised loops and its members.
-    let private vectorType = typeof<Vector<float>>
-
-    /// Lanes per vector (W).
-    let internal width = Vector<float>.Count
-
-    let private vectorOperator (name: string) =
-        vectorType.GetMethod(name, [| vectorType; vectorType |])
-
-    let private vectorAdd = vectorOperator "op_Addition"
-    let private vectorSub = vectorOperator "op_Subtraction"
-    let private vectorMul = vectorOperator "op_Multiply"
-    let private vectorDiv = vectorOperator "op_Division"
-    let private vectorNeg = vectorType.GetMethod("op_UnaryNegation", [| vectorType |])
-
-    /// `new Vector<float>(array, index)`: W values from array[index].
-    let private vectorLoad =
-        vectorType.GetConstructor([| typeof<float[]>; typeof<int> |])
-
-    /// `new Vector<float>(value)`: every lane the same.
-    let private vectorBroadcast = vectorType.GetConstructor([| typeof<float> |])
-
-    /// `vector.CopyTo(array, index)`.
-    let private vectorStore =
-        vectorType.GetMethod("CopyTo", [| typeof<float[]>; typeof<int> |])
+    /// c as a constant of the element type.
+    let private constantOf (el: Element) (c: float) : Expression =
+        match el.Precision with
+        | Float64 -> Expression.Constant(c)
+        | Float32 -> Expression.Constant(float32 c)
 
     let private intConst (i: int) = Expression.Constant(i) :> Expression
     let private add (a: Expression) (b: Expression) = Expression.Add(a, b) :> Expression
@@ -300,6 +416,7 @@ module internal Codegen =
     /// v over [lo, hi): W at a time with `vectorBody` while a whole vector fits, then one at a time with
     /// `scalarBody` (the tail).
     let private vectorRange
+        (width: int)
         (v: ParameterExpression)
         (lo: Expression)
         (hi: Expression)
@@ -317,9 +434,9 @@ module internal Codegen =
 
     /// One local per array of `jagged` holding `jagged[i]`, and the assignments that load them (before the
     /// loops, so the loop body indexes flat arrays).
-    let private hoist (jagged: ParameterExpression) (count: int) =
+    let private hoist (el: Element) (jagged: ParameterExpression) (count: int) =
         let locals =
-            Array.init count (fun f -> Expression.Variable(typeof<float[]>, $"{jagged.Name}{f}"))
+            Array.init count (fun f -> Expression.Variable(el.Type.MakeArrayType(), $"{jagged.Name}{f}"))
 
         let loads =
             locals
@@ -334,9 +451,9 @@ module internal Codegen =
         Loads: Expression[]
     }
 
-    let private arrays (name: string) (count: int) =
-        let p = Expression.Parameter(typeof<float[][]>, name)
-        let locals, loads = hoist p count
+    let private arrays (el: Element) (name: string) (count: int) =
+        let p = Expression.Parameter(el.Type.MakeArrayType().MakeArrayType(), name)
+        let locals, loads = hoist el p count
 
         {
             Parameter = p
@@ -355,22 +472,25 @@ module internal Codegen =
         Data: Arrays
         /// One local per scalar parameter (null for spatial ones, read per cell from θ).
         ThetaLocals: ParameterExpression[]
+        /// The element type the kernel computes in.
+        El: Element
     }
 
-    let private reads (plan: KernelPlan) : Reads = {
-        Padded = arrays "padded" plan.Fields.Length
-        Theta = Expression.Parameter(typeof<float[]>, "theta")
+    let private reads (el: Element) (plan: KernelPlan) : Reads = {
+        Padded = arrays el "padded" plan.Fields.Length
+        Theta = Expression.Parameter(el.Type.MakeArrayType(), "theta")
         T = Expression.Parameter(typeof<float>, "t")
         Batch = Expression.Parameter(typeof<int>, "batch")
-        Inputs = arrays "inputs" (plan.Sites.Length + plan.ParamCopies.Length)
-        Data = arrays "data" plan.Forcings.Length
+        Inputs = arrays el "inputs" (plan.Sites.Length + plan.ParamCopies.Length)
+        Data = arrays el "data" plan.Forcings.Length
         ThetaLocals =
             plan.Params
             |> Array.mapi (fun i name ->
                 if plan.ParamSpatial[i] then
                     null
                 else
-                    Expression.Variable(typeof<float>, name))
+                    Expression.Variable(el.Type, name))
+        El = el
     }
 
     /// The assignments that load the scalar parameters into their locals.
@@ -413,13 +533,13 @@ module internal Codegen =
         let mutable numbers: Expression = null
 
         let hoist (name: string) (value: Expression) =
-            let v = Expression.Variable(vectorType, name)
+            let v = Expression.Variable(r.El.Vector, name)
             locals.Add v
             inits.Add(Expression.Assign(v, value))
             v
 
         let broadcast (name: string) (value: Expression) =
-            hoist name (Expression.New(vectorBroadcast, value)) :> Expression
+            hoist name (Expression.New(r.El.VectorBroadcast, value)) :> Expression
 
         /// c in every lane (keyed by its bits, so −0 and NaN stay themselves).
         member _.Constant(c: float) =
@@ -428,7 +548,7 @@ module internal Codegen =
             match constants.TryGetValue key with
             | true, v -> v
             | _ ->
-                let v = broadcast "c" (Expression.Constant(c))
+                let v = broadcast "c" (constantOf r.El c)
                 constants[key] <- v
                 v
 
@@ -453,14 +573,18 @@ module internal Codegen =
         member _.Numbers =
             if isNull numbers then
                 numbers <-
-                    hoist "lanes" (Expression.New(vectorLoad, Expression.Constant(Array.init width float), intConst 0))
-                    :> Expression
+                    let numbers =
+                        match r.El.Precision with
+                        | Float64 -> Expression.Constant(Array.init r.El.Width float)
+                        | Float32 -> Expression.Constant(Array.init r.El.Width float32)
+
+                    hoist "lanes" (Expression.New(r.El.VectorLoad, numbers, intConst 0)) :> Expression
 
             numbers
 
         /// A vector accumulator, zero at the start of the kernel.
         member _.Accumulator(name: string) =
-            hoist name (Expression.Default(vectorType))
+            hoist name (Expression.Default(r.El.Vector))
 
         /// The locals.
         member _.Locals = locals :> seq<_>
@@ -473,7 +597,8 @@ module internal Codegen =
     /// loads). `EmitAt` evaluates an expression at a neighbouring cell (the gather-form adjoint).
     type private Emitter(plan: KernelPlan, r: Reads, cell: Cell, lanes: Lanes option) =
         let vector = lanes.IsSome
-        let valueType = if vector then vectorType else typeof<float>
+        let el = r.El
+        let valueType = if vector then el.Vector else el.Type
         let locals = ResizeArray<ParameterExpression>()
         let statements = ResizeArray<Expression>()
         let memo = Dictionary<KExpr * int * int, Expression>(HashIdentity.Structural)
@@ -494,7 +619,7 @@ module internal Codegen =
         let constant (c: float) =
             match lanes with
             | Some l -> l.Constant c
-            | None -> Expression.Constant(c) :> Expression
+            | None -> constantOf el c
 
         let binary (kind: ExpressionType) (operator: Reflection.MethodInfo) =
             fun (x: Expression) (y: Expression) ->
@@ -503,16 +628,17 @@ module internal Codegen =
                 else
                     Expression.MakeBinary(kind, x, y) :> Expression
 
-        let plus (x: Expression) (y: Expression) = binary ExpressionType.Add vectorAdd x y
+        let plus (x: Expression) (y: Expression) =
+            binary ExpressionType.Add el.VectorAdd x y
 
         let minus (x: Expression) (y: Expression) =
-            binary ExpressionType.Subtract vectorSub x y
+            binary ExpressionType.Subtract el.VectorSub x y
 
         let times (x: Expression) (y: Expression) =
-            binary ExpressionType.Multiply vectorMul x y
+            binary ExpressionType.Multiply el.VectorMul x y
 
         let over (x: Expression) (y: Expression) =
-            binary ExpressionType.Divide vectorDiv x y
+            binary ExpressionType.Divide el.VectorDiv x y
 
         /// Whether the value of `e` depends on the cell other than through field reads (closure outputs,
         /// forcings, coordinates, spatial parameters): then evaluating it at a neighbour reads elsewhere.
@@ -541,7 +667,7 @@ module internal Codegen =
 
         let load (array: Expression) (index: Expression) =
             if vector then
-                bind (Expression.New(vectorLoad, array, index))
+                bind (Expression.New(el.VectorLoad, array, index))
             else
                 bind (Expression.ArrayIndex(array, index))
 
@@ -601,22 +727,20 @@ module internal Codegen =
                         let s = if axis = 0 then sx else sy
                         let i = if axis = 0 then cell.Ix else cell.Iy
                         let i = if s = 0 then i :> Expression else add i (intConst s)
-                        let index = Expression.Convert(i, typeof<float>) :> Expression
+                        let index = Expression.Convert(i, el.Type) :> Expression
                         let first = a.Lo + 0.5 * a.Spacing + shift
 
                         let centre =
-                            Expression.Add(
-                                Expression.Constant(first),
-                                Expression.Multiply(index, Expression.Constant(a.Spacing))
-                            )
+                            Expression.Add(constantOf el first, Expression.Multiply(index, constantOf el a.Spacing))
 
                         if vector && axis = contiguous then
-                            // Lane k holds cell i + k: (i + k) is exact in float64, so each lane equals the scalar value.
+                            // Lane k holds cell i + k: (i + k) is exact (below 2²⁴ cells in float32), so each lane equals
+                            // the scalar value.
                             let l = lanes.Value
-                            let indices = plus (Expression.New(vectorBroadcast, index)) l.Numbers
+                            let indices = plus (Expression.New(el.VectorBroadcast, index)) l.Numbers
                             bind (plus (l.Constant first) (times indices (l.Constant a.Spacing)))
                         elif vector then
-                            bind (Expression.New(vectorBroadcast, centre))
+                            bind (Expression.New(el.VectorBroadcast, centre))
                         else
                             bind centre
                     | KPowInt(a, n) ->
@@ -627,9 +751,9 @@ module internal Codegen =
                             if m <= 4 then
                                 List.replicate m x |> List.reduce times
                             elif vector then
-                                Expression.Call(helper "VPow", x, constant (float m)) :> Expression
+                                Expression.Call(helper el "VPow", x, constant (float m)) :> Expression
                             else
-                                Expression.Call(pow, x, Expression.Constant(float m)) :> Expression
+                                Expression.Call(math el "Pow", x, constant (float m)) :> Expression
 
                         bind (if n < 0 then over (constant 1.0) positive else positive)
                     | KUn(op, a) ->
@@ -637,7 +761,7 @@ module internal Codegen =
 
                         let call (scalar: Reflection.MethodInfo) (name: string) =
                             if vector then
-                                Expression.Call(helper ("V" + name), x) :> Expression
+                                Expression.Call(helper el ("V" + name), x) :> Expression
                             else
                                 Expression.Call(scalar, x) :> Expression
 
@@ -645,21 +769,21 @@ module internal Codegen =
                             match op with
                             | KUnary.Neg ->
                                 if vector then
-                                    Expression.Negate(x, vectorNeg) :> Expression
+                                    Expression.Negate(x, el.VectorNeg) :> Expression
                                 else
                                     Expression.Negate(x) :> Expression
-                            | KUnary.Fn Hybrid.Fn.Exp -> call (math "Exp") "Exp"
-                            | KUnary.Fn Hybrid.Fn.Log -> call (math "Log") "Log"
-                            | KUnary.Fn Hybrid.Fn.Sqrt -> call (math "Sqrt") "Sqrt"
-                            | KUnary.Fn Hybrid.Fn.Abs -> call (math "Abs") "Abs"
-                            | KUnary.Fn Hybrid.Fn.Sin -> call (math "Sin") "Sin"
-                            | KUnary.Fn Hybrid.Fn.Cos -> call (math "Cos") "Cos"
-                            | KUnary.Fn Hybrid.Fn.Tanh -> call (math "Tanh") "Tanh"
-                            | KUnary.Fn Hybrid.Fn.Sigmoid -> call (helper "Sigmoid") "Sigmoid"
-                            | KUnary.Fn Hybrid.Fn.Softplus -> call (helper "Softplus") "Softplus"
-                            | KUnary.Sign -> call (helper "Sign") "Sign"
-                            | KUnary.Step -> call (helper "Step") "Step"
-                            | KUnary.Positive -> call (helper "Positive") "Positive"
+                            | KUnary.Fn Hybrid.Fn.Exp -> call (math el "Exp") "Exp"
+                            | KUnary.Fn Hybrid.Fn.Log -> call (math el "Log") "Log"
+                            | KUnary.Fn Hybrid.Fn.Sqrt -> call (math el "Sqrt") "Sqrt"
+                            | KUnary.Fn Hybrid.Fn.Abs -> call (math el "Abs") "Abs"
+                            | KUnary.Fn Hybrid.Fn.Sin -> call (math el "Sin") "Sin"
+                            | KUnary.Fn Hybrid.Fn.Cos -> call (math el "Cos") "Cos"
+                            | KUnary.Fn Hybrid.Fn.Tanh -> call (math el "Tanh") "Tanh"
+                            | KUnary.Fn Hybrid.Fn.Sigmoid -> call (helper el "Sigmoid") "Sigmoid"
+                            | KUnary.Fn Hybrid.Fn.Softplus -> call (helper el "Softplus") "Softplus"
+                            | KUnary.Sign -> call (helper el "Sign") "Sign"
+                            | KUnary.Step -> call (helper el "Step") "Step"
+                            | KUnary.Positive -> call (helper el "Positive") "Positive"
                         )
                     | KBin(op, a, b) ->
                         let x = this.EmitAt(a, sx, sy)
@@ -667,7 +791,7 @@ module internal Codegen =
 
                         let call (scalar: Reflection.MethodInfo) (name: string) =
                             if vector then
-                                Expression.Call(helper ("V" + name), x, y) :> Expression
+                                Expression.Call(helper el ("V" + name), x, y) :> Expression
                             else
                                 Expression.Call(scalar, x, y) :> Expression
 
@@ -677,9 +801,9 @@ module internal Codegen =
                             | KBinary.Sub -> minus x y
                             | KBinary.Mul -> times x y
                             | KBinary.Div -> over x y
-                            | KBinary.Pow -> call pow "Pow"
-                            | KBinary.Min -> call min2 "Min"
-                            | KBinary.Max -> call max2 "Max"
+                            | KBinary.Pow -> call (math el "Pow") "Pow"
+                            | KBinary.Min -> call (math el "Min") "Min"
+                            | KBinary.Max -> call (math el "Max") "Max"
                         )
 
                 memo[key] <- value
@@ -705,7 +829,7 @@ module internal Codegen =
         /// The statement array[index] += value (W entries from index for vectors).
         member _.AddInto(array: Expression, index: Expression, value: Expression) : Expression =
             if vector then
-                Expression.Call(plus (Expression.New(vectorLoad, array, index)) value, vectorStore, array, index)
+                Expression.Call(plus (Expression.New(el.VectorLoad, array, index)) value, el.VectorStore, array, index)
                 :> Expression
             else
                 Expression.AddAssign(Expression.ArrayAccess(array, index), value) :> Expression
@@ -713,7 +837,7 @@ module internal Codegen =
         /// The statement array[index] = value (W entries from index for vectors).
         member _.Store(array: Expression, index: Expression, value: Expression) : Expression =
             if vector then
-                Expression.Call(value, vectorStore, array, index) :> Expression
+                Expression.Call(value, el.VectorStore, array, index) :> Expression
             else
                 Expression.Assign(Expression.ArrayAccess(array, index), value) :> Expression
 
@@ -818,6 +942,7 @@ module internal Codegen =
     /// the contiguous axis W cells at a time with a fresh `body true`, the rest one by one with a fresh
     /// `body false`; each body is preceded by setting pbase.
     let private vectorLoops
+        (el: Element)
         (plan: KernelPlan)
         (cell: Cell)
         (batch: Expression)
@@ -830,11 +955,15 @@ module internal Codegen =
 
         let inner =
             if plan.Grid.Dims >= 2 then
-                rangeOf cell.Ix x0 x1 (vectorRange cell.Iy (intConst y0) (intConst y1) (withBase true) (withBase false))
+                rangeOf
+                    cell.Ix
+                    x0
+                    x1
+                    (vectorRange el.Width cell.Iy (intConst y0) (intConst y1) (withBase true) (withBase false))
             else
                 Expression.Block(
                     Expression.Assign(cell.Iy, intConst 0),
-                    vectorRange cell.Ix x0 x1 (withBase true) (withBase false)
+                    vectorRange el.Width cell.Ix x0 x1 (withBase true) (withBase false)
                 )
                 :> Expression
 
@@ -870,9 +999,9 @@ module internal Codegen =
         )
         :> Expression
 
-    let private forwardLambda (r: Reads) (output: Arrays) (body: Expression) =
+    let private forwardLambda<'T> (r: Reads) (output: Arrays) (body: Expression) =
         Expression
-            .Lambda<ForwardKernel>(
+            .Lambda<ForwardKernel<'T>>(
                 body,
                 [|
                     r.Padded.Parameter
@@ -895,10 +1024,10 @@ module internal Codegen =
             invalidArg "plan" $"Codegen.{what} takes plans whose loops vectorise (padded 1-D and 2-D grids)."
 
     /// Compiles the vectorised right-hand side of every field over a range of rows (`vectorises` plans only).
-    let forwardRows (plan: KernelPlan) : ForwardRows =
+    let forwardRows<'T> (plan: KernelPlan) : ForwardRows<'T> =
         requireVectorised plan "forwardRows"
-        let r = reads plan
-        let output = arrays "output" plan.Rhs.Length
+        let r = reads (element (precisionOf<'T> ())) plan
+        let output = arrays r.El "output" plan.Rhs.Length
         let x0, x1 = rowBounds ()
         let lanes = Lanes r
         let cell = newCell false
@@ -911,13 +1040,13 @@ module internal Codegen =
 
             em.Body
 
-        let loops = vectorLoops plan cell r.Batch (x0, x1) (0, plan.Ny) body
+        let loops = vectorLoops r.El plan cell r.Batch (x0, x1) (0, plan.Ny) body
 
         let kernel =
             vectorBody plan r cell lanes [ r.Padded; output; r.Inputs; r.Data ] Seq.empty (Seq.singleton loops)
 
         Expression
-            .Lambda<ForwardRows>(
+            .Lambda<ForwardRows<'T>>(
                 kernel,
                 [|
                     r.Padded.Parameter
@@ -935,16 +1064,16 @@ module internal Codegen =
 
     /// Compiles the right-hand side of every field; `vectorise` picks the SIMD loops where the plan allows them
     /// (`vectorises`), else scalar loops.
-    let forwardWith (vectorise: bool) (plan: KernelPlan) : ForwardKernel =
+    let forwardWith<'T> (vectorise: bool) (plan: KernelPlan) : ForwardKernel<'T> =
         if vectorise && vectorises plan then
-            let rows = forwardRows plan
+            let rows = forwardRows<'T> plan
             let nx = plan.Nx
 
-            ForwardKernel(fun padded theta t output batch inputs data ->
+            ForwardKernel<'T>(fun padded theta t output batch inputs data ->
                 rows.Invoke(padded, theta, t, output, batch, inputs, data, 0, nx))
         else
-            let r = reads plan
-            let output = arrays "output" plan.Rhs.Length
+            let r = reads (element (precisionOf<'T> ())) plan
+            let output = arrays r.El "output" plan.Rhs.Length
 
             kernelBody
                 plan
@@ -955,10 +1084,10 @@ module internal Codegen =
                         let value = em.Emit plan.Rhs[f]
                         em.Add(Expression.Assign(Expression.ArrayAccess(output.Locals[f], cell.Pbase), value)))
                 []
-            |> forwardLambda r output
+            |> forwardLambda<'T> r output
 
     /// Compiles the right-hand side of every field (SIMD loops where `vectorises` allows them).
-    let forward (plan: KernelPlan) : ForwardKernel = forwardWith true plan
+    let forward<'T> (plan: KernelPlan) : ForwardKernel<'T> = forwardWith<'T> true plan
 
     /// The arrays of an adjoint kernel besides `Reads`.
     type private AdjointArrays = {
@@ -968,11 +1097,11 @@ module internal Codegen =
         InputAdjoint: Arrays
     }
 
-    let private adjointArrays (plan: KernelPlan) = {
-        Lambda = arrays "lambda" plan.Rhs.Length
-        PaddedAdjoint = arrays "paddedAdjoint" plan.Fields.Length
-        ThetaAdjoint = Expression.Parameter(typeof<float[]>, "thetaAdjoint")
-        InputAdjoint = arrays "inputAdjoint" (plan.Sites.Length + plan.ParamCopies.Length)
+    let private adjointArrays (el: Element) (plan: KernelPlan) = {
+        Lambda = arrays el "lambda" plan.Rhs.Length
+        PaddedAdjoint = arrays el "paddedAdjoint" plan.Fields.Length
+        ThetaAdjoint = Expression.Parameter(el.Type.MakeArrayType(), "thetaAdjoint")
+        InputAdjoint = arrays el "inputAdjoint" (plan.Sites.Length + plan.ParamCopies.Length)
     }
 
     /// The adjoint array of read target `target` (`KernelPlan.readTargets`: a field's padded adjoint, or a
@@ -983,9 +1112,9 @@ module internal Codegen =
         else
             a.InputAdjoint.Locals[plan.Sites.Length + target - plan.Fields.Length], em.At(dx, dy)
 
-    let private adjointLambda (r: Reads) (a: AdjointArrays) (body: Expression) =
+    let private adjointLambda<'T> (r: Reads) (a: AdjointArrays) (body: Expression) =
         Expression
-            .Lambda<AdjointKernel>(
+            .Lambda<AdjointKernel<'T>>(
                 body,
                 [|
                     r.Padded.Parameter
@@ -1004,14 +1133,14 @@ module internal Codegen =
 
     /// The scalar accumulators of the scalar parameters' adjoints (null for spatial parameters), and the
     /// statements that add them into θ̄ at the end.
-    let private thetaAccumulators (plan: KernelPlan) (thetaAdjoint: ParameterExpression) =
+    let private thetaAccumulators (el: Element) (plan: KernelPlan) (thetaAdjoint: ParameterExpression) =
         let accumulators =
             plan.Params
             |> Array.mapi (fun i name ->
                 if plan.ParamSpatial[i] then
                     null
                 else
-                    Expression.Variable(typeof<float>, "d" + name))
+                    Expression.Variable(el.Type, "d" + name))
 
         let flush =
             accumulators
@@ -1030,7 +1159,7 @@ module internal Codegen =
 
     /// The scatter form: each cell adds λᵀ∂F/∂(its reads) into the adjoints of the cells it reads.
     let private scatterAdjoint (plan: KernelPlan) (r: Reads) (a: AdjointArrays) =
-        let accumulators, flush = thetaAccumulators plan a.ThetaAdjoint
+        let accumulators, flush = thetaAccumulators r.El plan a.ThetaAdjoint
         let scalarAccumulators = accumulators |> Array.filter (isNull >> not)
 
         let body =
@@ -1074,7 +1203,7 @@ module internal Codegen =
             scalarAccumulators,
             Array.append
                 (scalarAccumulators
-                 |> Array.map (fun acc -> Expression.Assign(acc, Expression.Constant(0.0)) :> Expression))
+                 |> Array.map (fun acc -> Expression.Assign(acc, constantOf r.El 0.0) :> Expression))
                 [| body |]
         )
         :> Expression
@@ -1088,16 +1217,16 @@ module internal Codegen =
     /// `band` picks the part: the band (scalar) or the core (vectorised), each over the rows [x0, x1) it is given.
     /// The two write the adjoints of disjoint cells (outside the core, inside it) and may run at once; two calls of
     /// the core over disjoint rows may too, but two of the band may not (its scatter crosses rows).
-    let private gatherPart (plan: KernelPlan) (band: bool) : AdjointRows =
-        let r = reads plan
-        let a = adjointArrays plan
-        let scalarAdjoint = Expression.Parameter(typeof<float[]>, "scalarAdjoint")
+    let private gatherPart<'T> (plan: KernelPlan) (band: bool) : AdjointRows<'T> =
+        let r = reads (element (precisionOf<'T> ())) plan
+        let a = adjointArrays r.El plan
+        let scalarAdjoint = Expression.Parameter(r.El.Type.MakeArrayType(), "scalarAdjoint")
         let x0, x1 = rowBounds ()
         let lanes = Lanes r
         let cell = newCell false
         let g = plan.Ghost
         let twoD = plan.Grid.Dims >= 2
-        let accumulators, flush = thetaAccumulators plan scalarAdjoint
+        let accumulators, flush = thetaAccumulators r.El plan scalarAdjoint
 
         let vectorAccumulators =
             plan.Params
@@ -1229,6 +1358,7 @@ module internal Codegen =
 
         let core =
             vectorLoops
+                r.El
                 plan
                 cell
                 r.Batch
@@ -1243,7 +1373,8 @@ module internal Codegen =
                     None
                 else
                     Some(
-                        Expression.AddAssign(acc, Expression.Call(helper "VSum", vectorAccumulators[i])) :> Expression
+                        Expression.AddAssign(acc, Expression.Call(helper r.El "VSum", vectorAccumulators[i]))
+                        :> Expression
                     ))
             |> Array.choose id
 
@@ -1259,7 +1390,7 @@ module internal Codegen =
                 scalarAccumulators
                 (Seq.concat [
                     scalarAccumulators
-                    |> Seq.map (fun acc -> Expression.Assign(acc, Expression.Constant(0.0)) :> Expression)
+                    |> Seq.map (fun acc -> Expression.Assign(acc, constantOf r.El 0.0) :> Expression)
                     (if band then
                          Seq.singleton bandLoops
                      else
@@ -1268,7 +1399,7 @@ module internal Codegen =
                 ])
 
         Expression
-            .Lambda<AdjointRows>(
+            .Lambda<AdjointRows<'T>>(
                 kernel,
                 [|
                     r.Padded.Parameter
@@ -1290,19 +1421,19 @@ module internal Codegen =
 
     /// The vectorised gather-form adjoint in its two parts (band, core), each over a range of rows
     /// (`vectorises` plans only; see `AdjointRows`).
-    let adjointParts (plan: KernelPlan) : AdjointRows * AdjointRows =
+    let adjointParts<'T> (plan: KernelPlan) : AdjointRows<'T> * AdjointRows<'T> =
         requireVectorised plan "adjointParts"
-        gatherPart plan true, gatherPart plan false
+        gatherPart<'T> plan true, gatherPart<'T> plan false
 
     /// Compiles the vector–Jacobian product of the right-hand side (derivatives taken symbolically here);
     /// `vectorise` picks the vectorised gather form where the plan allows it (`vectorises`), else the scalar
     /// scatter form.
-    let adjointWith (vectorise: bool) (plan: KernelPlan) : AdjointKernel =
+    let adjointWith<'T> (vectorise: bool) (plan: KernelPlan) : AdjointKernel<'T> =
         if vectorise && vectorises plan then
-            let band, core = adjointParts plan
+            let band, core = adjointParts<'T> plan
             let nx = plan.Nx
 
-            AdjointKernel(fun padded theta t lambda paddedAdjoint thetaAdjoint batch inputs inputAdjoint data ->
+            AdjointKernel<'T>(fun padded theta t lambda paddedAdjoint thetaAdjoint batch inputs inputAdjoint data ->
                 band.Invoke(
                     padded,
                     theta,
@@ -1335,17 +1466,17 @@ module internal Codegen =
                     nx
                 ))
         else
-            let r = reads plan
-            let a = adjointArrays plan
-            adjointLambda r a (scatterAdjoint plan r a)
+            let r = reads (element (precisionOf<'T> ())) plan
+            let a = adjointArrays r.El plan
+            adjointLambda<'T> r a (scatterAdjoint plan r a)
 
     /// Compiles the vector–Jacobian product of the right-hand side (the vectorised gather form where
     /// `vectorises` allows it).
-    let adjoint (plan: KernelPlan) : AdjointKernel = adjointWith true plan
+    let adjoint<'T> (plan: KernelPlan) : AdjointKernel<'T> = adjointWith<'T> true plan
 
     /// Compiles the exact Jacobian of a pointwise plan (every read at the cell itself; raises otherwise), from the
     /// symbolic derivatives `adjoint` takes too: one n×n block per cell.
-    let jacobian (plan: KernelPlan) : JacobianKernel =
+    let jacobian<'T> (plan: KernelPlan) : JacobianKernel<'T> =
         let n = plan.Fields.Length
 
         if
@@ -1354,8 +1485,8 @@ module internal Codegen =
         then
             invalidArg "plan" "Codegen.jacobian takes pointwise plans only (every read at the cell itself)."
 
-        let r = reads plan
-        let target = Expression.Parameter(typeof<float[]>, "jacobian")
+        let r = reads (element (precisionOf<'T> ())) plan
+        let target = Expression.Parameter(r.El.Type.MakeArrayType(), "jacobian")
 
         let body =
             kernelBody
@@ -1373,7 +1504,7 @@ module internal Codegen =
                 []
 
         Expression
-            .Lambda<JacobianKernel>(
+            .Lambda<JacobianKernel<'T>>(
                 body,
                 [|
                     r.Padded.Parameter

@@ -35,56 +35,58 @@ module internal RowSplit =
         Array.init parts (fun j -> cut j, cut (j + 1))
         |> Array.filter (fun (lo, hi) -> hi > lo)
 
-    /// The split of a plan's passes for `batch` trajectories: one part (no split) unless the kernels vectorise
-    /// (`Codegen.vectorises`) and the grid has at least 2 × `minimumCells` cells over the batch.
-    let ofPlan (plan: KernelPlan) (batch: int) : RowSplit =
+    /// The split of a plan's passes for `batch` trajectories, for kernels of `width` lanes per vector: one part (no
+    /// split) unless the kernels vectorise (`Codegen.vectorises`) and the grid has at least 2 × `minimumCells` cells
+    /// over the batch.
+    let ofPlanWidth (width: int) (plan: KernelPlan) (batch: int) : RowSplit =
         let length = batch * plan.PaddedCells
         let work = batch * plan.Cells
 
         let parts =
             if Codegen.vectorises plan then
-                let outer =
-                    if plan.Grid.Dims >= 2 then
-                        plan.Nx
-                    else
-                        plan.Nx / Codegen.width
+                let outer = if plan.Grid.Dims >= 2 then plan.Nx else plan.Nx / width
 
                 max 1 (min outer (work / minimumCells))
             else
                 1
 
-        let align = if plan.Grid.Dims >= 2 then 1 else Codegen.width
+        let align = if plan.Grid.Dims >= 2 then 1 else width
         let rows = ranges plan.Nx parts align
 
         {
             Rows = rows
-            Flat = ranges length rows.Length Codegen.width
+            Flat = ranges length rows.Length width
             Length = length
         }
 
+    /// `ofPlanWidth` for the float64 kernels.
+    let ofPlan (plan: KernelPlan) (batch: int) : RowSplit = ofPlanWidth Codegen.width plan batch
+
 /// target = base + Σⱼ cⱼ·termⱼ (base optional) over every field, as pool parts: one per field and flat range.
+/// Runs on arrays of the kernels' element type 'T (float or float32; the coefficients are rounded to it).
 /// Set up once per call (`Set`), run by `WorkerPool.Run(Parts, this)`; it allocates nothing.
 [<Sealed>]
-type internal CombinationPass(split: RowSplit, fields: int, maxTerms: int) =
-    let coefficients = Array.zeroCreate<float> maxTerms
-    let terms = Array.zeroCreate<float[][]> maxTerms
+type internal CombinationPass<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+    (split: RowSplit, fields: int, maxTerms: int) =
+    let coefficients = Array.zeroCreate<'T> maxTerms
+    let terms = Array.zeroCreate<'T[][]> maxTerms
     let mutable count = 0
-    let mutable target: float[][] = null
-    let mutable origin: float[][] = null
+    let mutable target: 'T[][] = null
+    let mutable origin: 'T[][] = null
 
     /// Parts of one run.
     member _.Parts = fields * split.Flat.Length
 
     /// Sets the next run: target ← origin (or 0 when null) + Σ coefficient·term over the terms added with `Add`.
-    member _.Set(into: float[][], from: float[][]) =
+    member _.Set(into: 'T[][], from: 'T[][]) =
         target <- into
         origin <- from
         count <- 0
 
     /// Adds c·term to the next run (a zero coefficient is skipped).
-    member _.Add(c: float, term: float[][]) =
+    member _.Add(c: float, term: 'T[][]) =
         if c <> 0.0 then
-            coefficients[count] <- c
+            coefficients[count] <- KernelElement.ofFloat c
             terms[count] <- term
             count <- count + 1
 
@@ -102,30 +104,30 @@ type internal CombinationPass(split: RowSplit, fields: int, maxTerms: int) =
                     split.Flat[part / fields]
 
             let x = if isNull origin then null else origin[f]
-            let width = Vector<float>.Count
+            let width = Vector<'T>.Count
             // The first two terms fused with the origin (hoisted arrays: these loops are as tight as an axpy), any
             // further term added in its own sweep; the sums keep the order origin + c₀t₀ + c₁t₁ + … either way.
             let t0 = if count > 0 then terms[0][f] else null
             let t1 = if count > 1 then terms[1][f] else null
-            let c0 = if count > 0 then coefficients[0] else 0.0
-            let c1 = if count > 1 then coefficients[1] else 0.0
-            let v0, v1 = Vector<float>(c0), Vector<float>(c1)
+            let c0 = if count > 0 then coefficients[0] else 'T.Zero
+            let c1 = if count > 1 then coefficients[1] else 'T.Zero
+            let v0, v1 = Vector<'T>(c0), Vector<'T>(c1)
             let mutable i = lo
 
             while i <= hi - width do
-                let mutable v = if isNull x then Vector<float>.Zero else Vector<float>(x, i)
+                let mutable v = if isNull x then Vector<'T>.Zero else Vector<'T>(x, i)
 
                 if count > 0 then
-                    v <- v + v0 * Vector<float>(t0, i)
+                    v <- v + v0 * Vector<'T>(t0, i)
 
                 if count > 1 then
-                    v <- v + v1 * Vector<float>(t1, i)
+                    v <- v + v1 * Vector<'T>(t1, i)
 
                 v.CopyTo(y, i)
                 i <- i + width
 
             while i < hi do
-                let mutable v = if isNull x then 0.0 else x[i]
+                let mutable v = if isNull x then 'T.Zero else x[i]
 
                 if count > 0 then
                     v <- v + c0 * t0[i]
@@ -139,11 +141,11 @@ type internal CombinationPass(split: RowSplit, fields: int, maxTerms: int) =
             for j in 2 .. count - 1 do
                 let t = terms[j][f]
                 let c = coefficients[j]
-                let vc = Vector<float>(c)
+                let vc = Vector<'T>(c)
                 let mutable i = lo
 
                 while i <= hi - width do
-                    (Vector<float>(y, i) + vc * Vector<float>(t, i)).CopyTo(y, i)
+                    (Vector<'T>(y, i) + vc * Vector<'T>(t, i)).CopyTo(y, i)
                     i <- i + width
 
                 while i < hi do
@@ -152,21 +154,19 @@ type internal CombinationPass(split: RowSplit, fields: int, maxTerms: int) =
 
 /// The forward kernel over the split's rows, as pool parts.
 [<Sealed>]
-type internal ForwardPass(split: RowSplit, rows: ForwardRows, batch: int) =
-    let mutable padded: float[][] = null
-    let mutable theta: float[] = null
+type internal ForwardPass<'T>(split: RowSplit, rows: ForwardRows<'T>, batch: int) =
+    let mutable padded: 'T[][] = null
+    let mutable theta: 'T[] = null
     let mutable t = 0.0
-    let mutable output: float[][] = null
-    let mutable inputs: float[][] = null
-    let mutable data: float[][] = null
+    let mutable output: 'T[][] = null
+    let mutable inputs: 'T[][] = null
+    let mutable data: 'T[][] = null
 
     /// Parts of one run.
     member _.Parts = split.Rows.Length
 
     /// Sets the next run's arguments (those of `ForwardKernel`).
-    member _.Set
-        (u: float[][], th: float[], time: float, out: float[][], closureOutputs: float[][], forcings: float[][])
-        =
+    member _.Set(u: 'T[][], th: 'T[], time: float, out: 'T[][], closureOutputs: 'T[][], forcings: 'T[][]) =
         padded <- u
         theta <- th
         t <- time
@@ -183,7 +183,8 @@ type internal ForwardPass(split: RowSplit, rows: ForwardRows, batch: int) =
 /// split's rows. Each part adds its scalar parameters' terms into its own array; `Run` sums them into θ̄ in part
 /// order after the parts ran.
 [<Sealed>]
-type internal AdjointPass(split: RowSplit, band: AdjointRows, core: AdjointRows, plan: KernelPlan, batch: int) =
+type internal AdjointPass<'T when 'T :> INumber<'T>>
+    (split: RowSplit, band: AdjointRows<'T>, core: AdjointRows<'T>, plan: KernelPlan, batch: int) =
     let scalarOffsets =
         plan.ParamOffsets
         |> Array.indexed
@@ -191,17 +192,17 @@ type internal AdjointPass(split: RowSplit, band: AdjointRows, core: AdjointRows,
         |> Array.map snd
 
     let partials =
-        Array.init (split.Rows.Length + 1) (fun _ -> Array.zeroCreate<float> plan.ThetaLength)
+        Array.init (split.Rows.Length + 1) (fun _ -> Array.zeroCreate<'T> plan.ThetaLength)
 
-    let mutable padded: float[][] = null
-    let mutable theta: float[] = null
+    let mutable padded: 'T[][] = null
+    let mutable theta: 'T[] = null
     let mutable t = 0.0
-    let mutable lambda: float[][] = null
-    let mutable paddedAdjoint: float[][] = null
-    let mutable thetaAdjoint: float[] = null
-    let mutable inputs: float[][] = null
-    let mutable inputAdjoint: float[][] = null
-    let mutable data: float[][] = null
+    let mutable lambda: 'T[][] = null
+    let mutable paddedAdjoint: 'T[][] = null
+    let mutable thetaAdjoint: 'T[] = null
+    let mutable inputs: 'T[][] = null
+    let mutable inputAdjoint: 'T[][] = null
+    let mutable data: 'T[][] = null
 
     /// Parts of one run.
     member _.Parts = split.Rows.Length + 1
@@ -210,15 +211,15 @@ type internal AdjointPass(split: RowSplit, band: AdjointRows, core: AdjointRows,
     member this.Run
         (
             pool: WorkerPool,
-            u: float[][],
-            th: float[],
+            u: 'T[][],
+            th: 'T[],
             time: float,
-            lam: float[][],
-            uBar: float[][],
-            thBar: float[],
-            closureOutputs: float[][],
-            closureBar: float[][],
-            forcings: float[][]
+            lam: 'T[][],
+            uBar: 'T[][],
+            thBar: 'T[],
+            closureOutputs: 'T[][],
+            closureBar: 'T[][],
+            forcings: 'T[][]
         ) =
         padded <- u
         theta <- th
@@ -232,7 +233,7 @@ type internal AdjointPass(split: RowSplit, band: AdjointRows, core: AdjointRows,
 
         for p in partials do
             for o in scalarOffsets do
-                p[o] <- 0.0
+                p[o] <- 'T.Zero
 
         pool.Run(this.Parts, this)
 

@@ -1,6 +1,7 @@
 namespace Hybrid.Kernels
 
 open System.Collections.Generic
+open System.Numerics
 open System.Runtime.CompilerServices
 
 /// What a kernel rollout does: steps, step size, which steps it saves, how often it keeps a checkpoint.
@@ -18,23 +19,25 @@ type internal RolloutSpec = {
     Segment: int
 }
 
-/// A forward rollout on flat arrays: the saved states and the checkpoints the adjoint restarts from.
-type internal RolloutTape = {
+/// A forward rollout on flat arrays of the kernels' element type 'T: the saved states and the checkpoints the adjoint
+/// restarts from.
+type internal RolloutTape<'T> = {
     /// Saved states, one per save point: [save][field][B·Cells].
-    Saved: float[][][]
+    Saved: 'T[][][]
     /// Checkpoints by step index (0, Segment, 2·Segment, …).
-    Checkpoints: Dictionary<int, float[][]>
+    Checkpoints: Dictionary<int, 'T[][]>
 }
 
-/// Forward and reverse (discrete adjoint) rollouts of an `IStepper` (explicit or IMEX steps), with segment checkpointing.
+/// Forward and reverse (discrete adjoint) rollouts of an `IStepper` (explicit or IMEX steps; float, or float32 for
+/// explicit ones), with segment checkpointing.
 [<RequireQualifiedAccess>]
 module internal TapedRollout =
 
-    let private copy (u: float[][]) = u |> Array.map Array.copy
+    let private copy (u: 'T[][]) = u |> Array.map Array.copy
 
     /// Runs `spec.Steps` steps from `u0`, saving every `SaveEvery` steps and checkpointing every `Segment`.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let forward (stepper: IStepper) (u0: float[][]) (theta: float[]) (spec: RolloutSpec) : RolloutTape =
+    let forward (stepper: IStepper<'T>) (u0: 'T[][]) (theta: 'T[]) (spec: RolloutSpec) : RolloutTape<'T> =
         let saved = ResizeArray()
         let checkpoints = Dictionary()
         let mutable u = copy u0
@@ -62,13 +65,13 @@ module internal TapedRollout =
     /// The adjoint of `forward`: given ∂L/∂(saved states), returns ∂L/∂u0 and ∂L/∂θ. Each segment is
     /// recomputed from its checkpoint, then swept backwards.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let backward
-        (stepper: IStepper)
-        (tape: RolloutTape)
-        (theta: float[])
+    let backward<'T when 'T :> INumber<'T>>
+        (stepper: IStepper<'T>)
+        (tape: RolloutTape<'T>)
+        (theta: 'T[])
         (spec: RolloutSpec)
-        (savedAdjoint: float[][][])
-        : float[][] * float[] =
+        (savedAdjoint: 'T[][][])
+        : 'T[][] * 'T[] =
         let thetaAdjoint = Array.zeroCreate theta.Length
         let mutable lambda = stepper.NewState()
         let mutable lambdaPrevious = stepper.NewState()
@@ -95,7 +98,7 @@ module internal TapedRollout =
                         let gf = g[f]
 
                         for c in 0 .. l.Length - 1 do
-                            l[c] <- l[c] + gf[c]
+                            l[c] <- 'T.op_Addition (l[c], gf[c])
 
                 let t = spec.T0 + float (n - 1) * spec.Dt
                 stepper.StepAdjoint(states[n - 1 - start], theta, t, spec.Dt, lambda, lambdaPrevious, thetaAdjoint)
