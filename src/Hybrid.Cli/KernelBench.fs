@@ -162,6 +162,32 @@ type private RegisterParts(parts: int) =
 
             results[part] <- x
 
+/// The line comparing the float32 kernels with the float64 ones: forward + backward of the same rollout from a float32
+/// and a float64 state (Gray–Scott 2-D 256², 20 RK4 steps; Fisher–KPP 1-D N = 256, 1,000 RK4 steps; checkpoints every
+/// ⌈√T⌉ steps), `reps` interleaved pairs after `warmup` s of warm-up; each ratio is the median (range) of the per-pair
+/// ratios float64 time / float32 time.
+let precisionLine (warmup: float) (reps: int) : string =
+    let ratio (c: Simulator) (init: torch.Tensor[]) (dt: float) (steps: int) =
+        let f = Kernels.compile Scheme.Rk4 c.Model
+        let f32 = torch.ScalarType.Float32
+
+        let theta32 () =
+            c.Theta() |> Array.map (fun t -> t.detach().to_type(f32).requires_grad_ (true))
+
+        let init32 = init |> Array.map (fun t -> t.to_type f32)
+        let on64 = fusedLoss f c.Theta init dt steps (sqrtSegment steps)
+        let on32 = fusedLoss f theta32 init32 dt steps (sqrtSegment steps)
+        let t64, t32, r = Bench.compare warmup reps on64 on32
+        $"{r.Median:F2}× ({r.Low:F2}–{r.High:F2}; {t64.Median:F1} ms → {t32.Median:F1} ms)"
+
+    let gs =
+        ratio (Compiler.compile Bench.eagerOnly (Bench.grayScottModel 256)) (Bench.grayScottInitial 256) 0.15 20
+
+    let fisher = Compiler.compile Bench.eagerOnly (Bench.fisherModel 256)
+    let fk = ratio fisher (fisher.Initial 1) 0.01 1000
+
+    $"float32 kernels against float64 (forward + backward, checkpoints every ⌈√T⌉ steps, {reps} interleaved pairs; float64 time / float32 time, median (range)): Gray–Scott 2-D 256², 20 RK4 steps: {gs}; Fisher–KPP 1-D N = 256, 1,000 RK4 steps: {fk}."
+
 /// Runs the benchmark and writes the markdown to `path`; `quick` uses fewer repetitions and sizes.
 let run (path: string) (quick: bool) : int =
     Engine.init ()
@@ -409,6 +435,9 @@ let run (path: string) (quick: bool) : int =
 
             nn, speedup
     ]
+
+    say ""
+    say (precisionLine warmup reps)
 
     // Where the time goes at 256²: one stepper's forward step, adjoint step and finite check on 1 and 2 threads.
     say ""

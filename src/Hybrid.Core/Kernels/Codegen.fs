@@ -243,7 +243,8 @@ type internal JacobianKernel<'T> =
 /// loops, and are far easier to get right than emitting IL by hand.
 ///
 /// SIMD: on padded 1-D and 2-D grids (`vectorises`) the loops run along the contiguous axis (y on 2-D grids, x
-/// on 1-D ones) W = `Vector<float>.Count` cells at a time: a stencil read at offset (dx, dy) is one contiguous
+/// on 1-D ones) W = `Vector<T>.Count` cells at a time (T the element type, `Element`: float, or float32 for a
+/// Float32 rollout's kernels, with twice the lanes): a stencil read at offset (dx, dy) is one contiguous
 /// load at the shifted index, ghost cells come from the padding, and the cells left over at the end of a row run
 /// one by one (the scalar tail). The adjoint is in gather form there: each cell reads its neighbours' λ and
 /// evaluates the derivatives at those neighbours, instead of scattering into its neighbours' adjoints, which

@@ -42,6 +42,9 @@ type internal IStepper<'T> =
 /// live in the padded layout (one [B·PaddedCells] array per field), so stage updates are contiguous loops
 /// and only the ghost entries are refilled before each kernel call; ghost entries of states are otherwise
 /// meaningless, those of adjoints are kept zero. Scratch buffers are allocated once for a batch size.
+/// Generic over the arrays' element type 'T (`KernelElement`): float, or float32 for a Float32 rollout (its kernels
+/// emitted for `Vector<float32>`, its stage sums and ghosts rounded to float32); the tableau's coefficients and the
+/// boundary values are computed in float64 and rounded to 'T.
 ///
 /// Neural closure calls (`plan.Sites`) are evaluated by TorchSharp between the generated loops: a generated
 /// kernel writes each call's arguments per cell, the network (`modules`, one per site) maps them to the
