@@ -67,23 +67,34 @@ module internal RowSplit =
 /// the inlining resolves): `load`, `splat` and `store` read, broadcast and write a vector of `width` lanes.
 module private CombinationLoops =
 
-    /// y[lo, hi) = x (or 0 when null) + Σⱼ cⱼ·tⱼ[f] over the first `count` terms: the first two fused with the origin
-    /// (hoisted arrays: these loops are as tight as an axpy), any further term added in its own sweep; the sums keep
-    /// the order x + c₀t₀ + c₁t₁ + … either way, so every entry gets the same value whatever the vector width.
+    /// y[lo, hi) = x (or 0 when null) + Σⱼ cⱼ·tⱼ[f] over the first `count` terms: up to four fused with the origin
+    /// in one sweep (hoisted arrays; a Runge–Kutta step's last sum is one sweep), any further term added in its own
+    /// sweep; the sums keep the order x + c₀t₀ + c₁t₁ + … either way, so every entry gets the same value whatever
+    /// the vector width.
     let inline run
         (width: int)
         ([<InlineIfLambda>] load: float[] -> int -> ^V)
         ([<InlineIfLambda>] splat: float -> ^V)
         ([<InlineIfLambda>] store: ^V -> float[] -> int -> unit)
         (zero: ^V)
-        (x: float[], y: float[], lo: int, hi: int)
-        (count: int, c: float[], t: float[][][], f: int)
+        (x: float[])
+        (y: float[])
+        (lo: int)
+        (hi: int)
+        (count: int)
+        (c: float[])
+        (t: float[][][])
+        (f: int)
         =
         let t0 = if count > 0 then t[0][f] else null
         let t1 = if count > 1 then t[1][f] else null
+        let t2 = if count > 2 then t[2][f] else null
+        let t3 = if count > 3 then t[3][f] else null
         let c0 = if count > 0 then c[0] else 0.0
         let c1 = if count > 1 then c[1] else 0.0
-        let v0, v1 = splat c0, splat c1
+        let c2 = if count > 2 then c[2] else 0.0
+        let c3 = if count > 3 then c[3] else 0.0
+        let v0, v1, v2, v3 = splat c0, splat c1, splat c2, splat c3
         let mutable i = lo
 
         while i <= hi - width do
@@ -94,6 +105,12 @@ module private CombinationLoops =
 
             if count > 1 then
                 v <- v + v1 * load t1 i
+
+            if count > 2 then
+                v <- v + v2 * load t2 i
+
+            if count > 3 then
+                v <- v + v3 * load t3 i
 
             store v y i
             i <- i + width
@@ -107,10 +124,16 @@ module private CombinationLoops =
             if count > 1 then
                 v <- v + c1 * t1[i]
 
+            if count > 2 then
+                v <- v + c2 * t2[i]
+
+            if count > 3 then
+                v <- v + c3 * t3[i]
+
             y[i] <- v
             i <- i + 1
 
-        for j in 2 .. count - 1 do
+        for j in 4 .. count - 1 do
             let tj = t[j][f]
             let cj = c[j]
             let vc = splat cj
@@ -165,14 +188,11 @@ type internal CombinationPass(split: RowSplit, fields: int, maxTerms: int) =
             let f = part % fields
             let y = target[f]
             // Unsplit, a field's whole array (the fast ring of a two-scale lattice has its own length).
-            let lo, hi =
-                if split.Flat.Length = 1 then
-                    0, y.Length
-                else
-                    split.Flat[part / fields]
+            let whole = split.Flat.Length = 1
+            let lo = if whole then 0 else fst split.Flat[part / fields]
+            let hi = if whole then y.Length else snd split.Flat[part / fields]
 
             let x = if isNull origin then null else origin[f]
-            let arrays = (x, y, lo, hi)
 
             if wide then
                 CombinationLoops.run
@@ -181,8 +201,14 @@ type internal CombinationPass(split: RowSplit, fields: int, maxTerms: int) =
                     Vector512.Create
                     CombinationLoops.store512
                     Vector512<float>.Zero
-                    arrays
-                    (count, coefficients, terms, f)
+                    x
+                    y
+                    lo
+                    hi
+                    count
+                    coefficients
+                    terms
+                    f
             else
                 CombinationLoops.run
                     Vector<float>.Count
@@ -190,8 +216,14 @@ type internal CombinationPass(split: RowSplit, fields: int, maxTerms: int) =
                     CombinationLoops.splat
                     CombinationLoops.store
                     Vector<float>.Zero
-                    arrays
-                    (count, coefficients, terms, f)
+                    x
+                    y
+                    lo
+                    hi
+                    count
+                    coefficients
+                    terms
+                    f
 
 /// The forward kernel over the split's rows, as pool parts.
 [<Sealed>]
