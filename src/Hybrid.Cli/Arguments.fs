@@ -229,7 +229,7 @@ type Verbs =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-kernels")>] Bench_Kernels of ParseResults<BenchKernelsArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-kernels-memory"); Hidden>] Bench_Kernels_Memory of
         ParseResults<BenchKernelsMemoryArgs>
-    | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-kernel-phases"); Hidden>] Bench_Kernel_Phases of
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-kernel-phases")>] Bench_Kernel_Phases of
         ParseResults<BenchKernelPhasesArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-gpu")>] Bench_Gpu of ParseResults<BenchGpuArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-peers")>] Bench_Peers of ParseResults<BenchPeersArgs>
