@@ -5,6 +5,7 @@ open System.Collections.Generic
 open System.Linq.Expressions
 open System.Numerics
 open System.Runtime.CompilerServices
+open System.Runtime.Intrinsics
 open Hybrid
 
 /// Functions the generated kernels call: scalar ones `System.Math` lacks, and their `Vector<float>` and
@@ -243,14 +244,26 @@ type internal JacobianKernel<'T> =
 /// loops, and are far easier to get right than emitting IL by hand.
 ///
 /// SIMD: on padded 1-D and 2-D grids (`vectorises`) the loops run along the contiguous axis (y on 2-D grids, x
-/// on 1-D ones) W = `Vector<T>.Count` cells at a time (T the element type, `Element`: float, or float32 for a
-/// Float32 rollout's kernels, with twice the lanes): a stencil read at offset (dx, dy) is one contiguous
+/// on 1-D ones) W cells at a time (`widthOf`: `Vector<T>.Count` for the element type T, `Element`: float, or float32
+/// for a Float32 rollout's kernels, with twice the lanes; `Vector512<T>` where 512-bit vectors are accelerated): a
+/// stencil read at offset (dx, dy) is one contiguous
 /// load at the shifted index, ghost cells come from the padding, and the cells left over at the end of a row run
 /// one by one (the scalar tail). The adjoint is in gather form there: each cell reads its neighbours' λ and
 /// evaluates the derivatives at those neighbours, instead of scattering into its neighbours' adjoints, which
 /// vectors cannot do; only a band of 2·ghost cells along the boundary (whose neighbours are ghosts) scatters,
 /// one cell at a time. Two-scale lattices, whose reads across rings would need gathers, and point systems keep
 /// the scalar loops and the scatter form.
+/// Per thread: whether kernels are built on `Vector<float>` even where 512-bit vectors are accelerated
+/// (`Codegen.narrowly`).
+type internal NarrowVectors() =
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private on: bool
+
+    /// This thread's setting.
+    static member On
+        with get () = NarrowVectors.on
+        and set (value: bool) = NarrowVectors.on <- value
+
 [<RequireQualifiedAccess>]
 module internal Codegen =
 
@@ -333,11 +346,6 @@ module internal Codegen =
         else
             invalidArg "T" $"The generated kernels compute in float or float32, not {typeof<'T>.Name}."
 
-    /// Lanes per vector of the float64 loops (W).
-    let internal width = Vector<float>.Count
-
-    /// Lanes per vector of the loops of precision `p`.
-    let widthOf (p: Precision) = (element p).Width
 
     /// The scalar maths function `name` of the element type (`Math.Exp` or `MathF.Exp`, …).
     let private math (el: Element) (name: string) =
@@ -373,6 +381,142 @@ module internal Codegen =
         match el.Precision with
         | Float64 -> Expression.Constant(c)
         | Float32 -> Expression.Constant(float32 c)
+
+    /// Whether 512-bit vectors are accelerated while `Vector<float>` is 256-bit (its width on .NET 10 even with
+    /// AVX-512, unless DOTNET_MaxVectorTBitWidth raises it).
+    let private accelerated = Vector512.IsHardwareAccelerated && Vector<float>.Count = 4
+
+    /// Whether kernels built now on this thread run `Vector512<T>` (8 float64 or 16 float32 lanes) instead of
+    /// `Vector<T>`: where `accelerated`, unless inside `narrowly`. Read when a kernel or a stepper is built.
+    let internal wide () = accelerated && not NarrowVectors.On
+
+    /// Lanes per vector (W) of the kernels of precision `p` built now on this thread.
+    let widthOf (p: Precision) =
+        if wide () then
+            64
+            / (match p with
+               | Float64 -> 8
+               | Float32 -> 4)
+        else
+            (element p).Width
+
+    /// Lanes per vector (W) of float64 kernels built now on this thread.
+    let internal width () = widthOf Float64
+
+    /// `f ()` with the kernels and steppers it builds on this thread running `Vector<T>` (tests and the kernel
+    /// bench compare the two widths).
+    let internal narrowly (f: unit -> 'a) : 'a =
+        let before = NarrowVectors.On
+        NarrowVectors.On <- true
+
+        try
+            f ()
+        finally
+            NarrowVectors.On <- before
+
+    /// A generic method of a static class by name, for element type `t`, picked by its parameter count and by
+    /// `fits` on its parameter types.
+    let private genericMethod (owner: Type) (name: string) (arity: int) (fits: Type[] -> bool) (t: Type) =
+        owner.GetMethods()
+        |> Array.find (fun m ->
+            m.Name = name
+            && m.IsGenericMethodDefinition
+            && m.GetParameters().Length = arity
+            && fits (m.GetParameters() |> Array.map _.ParameterType))
+        |> fun m -> m.MakeGenericMethod(t)
+
+    let private anyTypes (_: Type[]) = true
+
+    /// The vector type of the vectorised loops, its operators, and how the generated code loads, broadcasts and
+    /// stores vectors and calls the `KernelMath` vector helpers.
+    type private VectorOps = {
+        Type: Type
+        Add: Reflection.MethodInfo
+        Sub: Reflection.MethodInfo
+        Mul: Reflection.MethodInfo
+        Div: Reflection.MethodInfo
+        Neg: Reflection.MethodInfo
+        /// W values from array[index].
+        Load: Expression -> Expression -> Expression
+        /// The value in every lane.
+        Broadcast: Expression -> Expression
+        /// The statement array[index … index + W) = vector (vector, array, index).
+        Store: Expression -> Expression -> Expression -> Expression
+        /// `KernelMath.V<name>` of vector arguments.
+        Call: string -> Expression list -> Expression
+        /// The sum of the lanes, an element.
+        Sum: Expression -> Expression
+    }
+
+    /// The operations on vector type `t`: its operators, and the given ways to load, broadcast, store, call the
+    /// helpers and sum.
+    let private opsOf (t: Type) load broadcast store call sum = {
+        Type = t
+        Add = t.GetMethod("op_Addition", [| t; t |])
+        Sub = t.GetMethod("op_Subtraction", [| t; t |])
+        Mul = t.GetMethod("op_Multiply", [| t; t |])
+        Div = t.GetMethod("op_Division", [| t; t |])
+        Neg = t.GetMethod("op_UnaryNegation", [| t |])
+        Load = load
+        Broadcast = broadcast
+        Store = store
+        Call = call
+        Sum = sum
+    }
+
+    /// `Vector<T>` at the runtime's width.
+    let private narrowOpsOf (el: Element) =
+        opsOf
+            el.Vector
+            (fun array index -> Expression.New(el.VectorLoad, array, index))
+            (fun value -> Expression.New(el.VectorBroadcast, value))
+            (fun value array index -> Expression.Call(value, el.VectorStore, array, index))
+            (fun name args -> Expression.Call(helper el ("V" + name), args))
+            (fun x -> Expression.Call(helper el "VSum", x))
+
+    /// `Vector512<T>`; the `KernelMath` helpers (written for 256-bit `Vector<T>`) run on each half, so every lane gets
+    /// the value the narrow loops give it.
+    let private wideOpsOf (el: Element) =
+        let t = el.Type
+        let half = typedefof<Vector256<_>>.MakeGenericType t
+        let load = genericMethod typeof<Vector512> "Create" 2 (fun ps -> ps[0].IsArray) t
+        let broadcast = typeof<Vector512>.GetMethod("Create", [| t |])
+        let join = typeof<Vector512>.GetMethod("Create", [| half; half |])
+        let store = genericMethod typeof<Vector512> "CopyTo" 3 anyTypes t
+        let lower = genericMethod typeof<Vector512> "GetLower" 1 anyTypes t
+        let upper = genericMethod typeof<Vector512> "GetUpper" 1 anyTypes t
+        let toVector = genericMethod typeof<Vector256> "AsVector" 1 anyTypes t
+        let fromVector = genericMethod typeof<Vector256> "AsVector256" 1 anyTypes t
+        let sum = genericMethod typeof<Vector512> "Sum" 1 anyTypes t
+
+        /// `KernelMath.V<name>` on the halves picked by `part` of every argument.
+        let onHalf (name: string) (args: Expression list) (part: Reflection.MethodInfo) =
+            let halves =
+                args
+                |> List.map (fun a -> Expression.Call(toVector, Expression.Call(part, a)) :> Expression)
+
+            Expression.Call(fromVector, Expression.Call(helper el ("V" + name), halves)) :> Expression
+
+        opsOf
+            (typedefof<Vector512<_>>.MakeGenericType t)
+            (fun array index -> Expression.Call(load, array, index))
+            (fun value -> Expression.Call(broadcast, value))
+            (fun value array index -> Expression.Call(store, value, array, index))
+            (fun name args -> Expression.Call(join, onHalf name args lower, onHalf name args upper))
+            (fun x -> Expression.Call(sum, x))
+
+    let private narrowOps = [| narrowOpsOf float64Element; narrowOpsOf float32Element |]
+    let private wideOps = [| wideOpsOf float64Element; wideOpsOf float32Element |]
+
+    /// The vector operations of kernels of element `el` built now on this thread (`wide`).
+    let private vectorOps (el: Element) =
+        let i =
+            match el.Precision with
+            | Float64 -> 0
+            | Float32 -> 1
+
+        if wide () then wideOps[i] else narrowOps[i]
+
 
     let private intConst (i: int) = Expression.Constant(i) :> Expression
     let private add (a: Expression) (b: Expression) = Expression.Add(a, b) :> Expression
@@ -526,6 +670,7 @@ module internal Codegen =
     /// Vector values a vectorised kernel computes once, before its loops: constants, scalar parameters and t in
     /// every lane, the lane numbers 0 … W − 1, and accumulators.
     type private Lanes(r: Reads) =
+        let ops = vectorOps r.El
         let locals = ResizeArray<ParameterExpression>()
         let inits = ResizeArray<Expression>()
         let constants = Dictionary<int64, Expression>()
@@ -534,13 +679,13 @@ module internal Codegen =
         let mutable numbers: Expression = null
 
         let hoist (name: string) (value: Expression) =
-            let v = Expression.Variable(r.El.Vector, name)
+            let v = Expression.Variable(ops.Type, name)
             locals.Add v
             inits.Add(Expression.Assign(v, value))
             v
 
         let broadcast (name: string) (value: Expression) =
-            hoist name (Expression.New(r.El.VectorBroadcast, value)) :> Expression
+            hoist name (ops.Broadcast value) :> Expression
 
         /// c in every lane (keyed by its bits, so −0 and NaN stay themselves).
         member _.Constant(c: float) =
@@ -574,18 +719,20 @@ module internal Codegen =
         member _.Numbers =
             if isNull numbers then
                 numbers <-
+                    let count = widthOf r.El.Precision
+
                     let numbers =
                         match r.El.Precision with
-                        | Float64 -> Expression.Constant(Array.init r.El.Width float)
-                        | Float32 -> Expression.Constant(Array.init r.El.Width float32)
+                        | Float64 -> Expression.Constant(Array.init count float)
+                        | Float32 -> Expression.Constant(Array.init count float32)
 
-                    hoist "lanes" (Expression.New(r.El.VectorLoad, numbers, intConst 0)) :> Expression
+                    hoist "lanes" (ops.Load numbers (intConst 0)) :> Expression
 
             numbers
 
         /// A vector accumulator, zero at the start of the kernel.
         member _.Accumulator(name: string) =
-            hoist name (Expression.Default(r.El.Vector))
+            hoist name (Expression.Default(ops.Type))
 
         /// The locals.
         member _.Locals = locals :> seq<_>
@@ -599,7 +746,8 @@ module internal Codegen =
     type private Emitter(plan: KernelPlan, r: Reads, cell: Cell, lanes: Lanes option) =
         let vector = lanes.IsSome
         let el = r.El
-        let valueType = if vector then el.Vector else el.Type
+        let ops = vectorOps el
+        let valueType = if vector then ops.Type else el.Type
         let locals = ResizeArray<ParameterExpression>()
         let statements = ResizeArray<Expression>()
         let memo = Dictionary<KExpr * int * int, Expression>(HashIdentity.Structural)
@@ -629,17 +777,16 @@ module internal Codegen =
                 else
                     Expression.MakeBinary(kind, x, y) :> Expression
 
-        let plus (x: Expression) (y: Expression) =
-            binary ExpressionType.Add el.VectorAdd x y
+        let plus (x: Expression) (y: Expression) = binary ExpressionType.Add ops.Add x y
 
         let minus (x: Expression) (y: Expression) =
-            binary ExpressionType.Subtract el.VectorSub x y
+            binary ExpressionType.Subtract ops.Sub x y
 
         let times (x: Expression) (y: Expression) =
-            binary ExpressionType.Multiply el.VectorMul x y
+            binary ExpressionType.Multiply ops.Mul x y
 
         let over (x: Expression) (y: Expression) =
-            binary ExpressionType.Divide el.VectorDiv x y
+            binary ExpressionType.Divide ops.Div x y
 
         /// Whether the value of `e` depends on the cell other than through field reads (closure outputs,
         /// forcings, coordinates, spatial parameters): then evaluating it at a neighbour reads elsewhere.
@@ -668,7 +815,7 @@ module internal Codegen =
 
         let load (array: Expression) (index: Expression) =
             if vector then
-                bind (Expression.New(el.VectorLoad, array, index))
+                bind (ops.Load array index)
             else
                 bind (Expression.ArrayIndex(array, index))
 
@@ -738,10 +885,10 @@ module internal Codegen =
                             // Lane k holds cell i + k: (i + k) is exact (below 2²⁴ cells in float32), so each lane equals
                             // the scalar value.
                             let l = lanes.Value
-                            let indices = plus (Expression.New(el.VectorBroadcast, index)) l.Numbers
+                            let indices = plus (ops.Broadcast index) l.Numbers
                             bind (plus (l.Constant first) (times indices (l.Constant a.Spacing)))
                         elif vector then
-                            bind (Expression.New(el.VectorBroadcast, centre))
+                            bind (ops.Broadcast centre)
                         else
                             bind centre
                     | KPowInt(a, n) ->
@@ -752,7 +899,7 @@ module internal Codegen =
                             if m <= 4 then
                                 List.replicate m x |> List.reduce times
                             elif vector then
-                                Expression.Call(helper el "VPow", x, constant (float m)) :> Expression
+                                ops.Call "Pow" [ x; constant (float m) ]
                             else
                                 Expression.Call(math el "Pow", x, constant (float m)) :> Expression
 
@@ -762,7 +909,7 @@ module internal Codegen =
 
                         let call (scalar: Reflection.MethodInfo) (name: string) =
                             if vector then
-                                Expression.Call(helper el ("V" + name), x) :> Expression
+                                ops.Call name [ x ]
                             else
                                 Expression.Call(scalar, x) :> Expression
 
@@ -770,7 +917,7 @@ module internal Codegen =
                             match op with
                             | KUnary.Neg ->
                                 if vector then
-                                    Expression.Negate(x, el.VectorNeg) :> Expression
+                                    Expression.Negate(x, ops.Neg) :> Expression
                                 else
                                     Expression.Negate(x) :> Expression
                             | KUnary.Fn Hybrid.Fn.Exp -> call (math el "Exp") "Exp"
@@ -792,7 +939,7 @@ module internal Codegen =
 
                         let call (scalar: Reflection.MethodInfo) (name: string) =
                             if vector then
-                                Expression.Call(helper el ("V" + name), x, y) :> Expression
+                                ops.Call name [ x; y ]
                             else
                                 Expression.Call(scalar, x, y) :> Expression
 
@@ -830,15 +977,14 @@ module internal Codegen =
         /// The statement array[index] += value (W entries from index for vectors).
         member _.AddInto(array: Expression, index: Expression, value: Expression) : Expression =
             if vector then
-                Expression.Call(plus (Expression.New(el.VectorLoad, array, index)) value, el.VectorStore, array, index)
-                :> Expression
+                ops.Store (plus (ops.Load array index) value) array index
             else
                 Expression.AddAssign(Expression.ArrayAccess(array, index), value) :> Expression
 
         /// The statement array[index] = value (W entries from index for vectors).
         member _.Store(array: Expression, index: Expression, value: Expression) : Expression =
             if vector then
-                Expression.Call(value, el.VectorStore, array, index) :> Expression
+                ops.Store value array index
             else
                 Expression.Assign(Expression.ArrayAccess(array, index), value) :> Expression
 
@@ -960,11 +1106,17 @@ module internal Codegen =
                     cell.Ix
                     x0
                     x1
-                    (vectorRange el.Width cell.Iy (intConst y0) (intConst y1) (withBase true) (withBase false))
+                    (vectorRange
+                        (widthOf el.Precision)
+                        cell.Iy
+                        (intConst y0)
+                        (intConst y1)
+                        (withBase true)
+                        (withBase false))
             else
                 Expression.Block(
                     Expression.Assign(cell.Iy, intConst 0),
-                    vectorRange el.Width cell.Ix x0 x1 (withBase true) (withBase false)
+                    vectorRange (widthOf el.Precision) cell.Ix x0 x1 (withBase true) (withBase false)
                 )
                 :> Expression
 
@@ -1373,10 +1525,7 @@ module internal Codegen =
                 if isNull acc then
                     None
                 else
-                    Some(
-                        Expression.AddAssign(acc, Expression.Call(helper r.El "VSum", vectorAccumulators[i]))
-                        :> Expression
-                    ))
+                    Some(Expression.AddAssign(acc, (vectorOps r.El).Sum vectorAccumulators[i]) :> Expression))
             |> Array.choose id
 
         let scalarAccumulators = accumulators |> Array.filter (isNull >> not)

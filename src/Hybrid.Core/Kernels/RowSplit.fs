@@ -3,6 +3,7 @@ namespace Hybrid.Kernels
 open System
 open System.Numerics
 open System.Runtime.CompilerServices
+open System.Runtime.Intrinsics
 
 /// How a stepper splits its passes into parts for the worker pool: ranges of the kernels' outer index (rows of a
 /// 2-D grid, cells of a 1-D one) and ranges of the flat padded arrays for the stage combinations. The split
@@ -35,9 +36,8 @@ module internal RowSplit =
         Array.init parts (fun j -> cut j, cut (j + 1))
         |> Array.filter (fun (lo, hi) -> hi > lo)
 
-    /// The split of a plan's passes for `batch` trajectories, for kernels of `width` lanes per vector: one part (no
-    /// split) unless the kernels vectorise (`Codegen.vectorises`) and the grid has at least 2 × `minimumCells` cells
-    /// over the batch.
+    /// The split of a plan's passes for `batch` trajectories: one part (no split) unless the kernels vectorise
+    /// (`Codegen.vectorises`) and the grid has at least 2 × `minimumCells` cells over the batch.
     let ofPlanWidth (width: int) (plan: KernelPlan) (batch: int) : RowSplit =
         let length = batch * plan.PaddedCells
         let work = batch * plan.Cells
@@ -59,17 +59,111 @@ module internal RowSplit =
             Length = length
         }
 
-    /// `ofPlanWidth` for the float64 kernels.
-    let ofPlan (plan: KernelPlan) (batch: int) : RowSplit = ofPlanWidth Codegen.width plan batch
+    /// `ofPlanWidth` for the float64 kernels built now on this thread.
+    let ofPlan (plan: KernelPlan) (batch: int) : RowSplit =
+        ofPlanWidth (Codegen.width ()) plan batch
+
+/// The loops of `CombinationPass` for either vector type (`Vector<float>` or `Vector512<float>`, whose operators
+/// the inlining resolves): `load`, `splat` and `store` read, broadcast and write a vector of `width` lanes.
+module private CombinationLoops =
+
+    /// y[lo, hi) = x (or 0 when null) + Σⱼ cⱼ·tⱼ[f] over the first `count` terms: up to four fused with the origin
+    /// in one sweep (hoisted arrays; a Runge–Kutta step's last sum is one sweep), any further term added in its own
+    /// sweep; the sums keep the order x + c₀t₀ + c₁t₁ + … either way, so every entry gets the same value whatever
+    /// the vector width.
+    let inline run
+        (width: int)
+        ([<InlineIfLambda>] load: 'T[] -> int -> ^V)
+        ([<InlineIfLambda>] splat: 'T -> ^V)
+        ([<InlineIfLambda>] store: ^V -> 'T[] -> int -> unit)
+        (zero: ^V)
+        (scalarZero: 'T)
+        (x: 'T[])
+        (y: 'T[])
+        (lo: int)
+        (hi: int)
+        (count: int)
+        (c: 'T[])
+        (t: 'T[][][])
+        (f: int)
+        =
+        let t0 = if count > 0 then t[0][f] else null
+        let t1 = if count > 1 then t[1][f] else null
+        let t2 = if count > 2 then t[2][f] else null
+        let t3 = if count > 3 then t[3][f] else null
+        let c0 = if count > 0 then c[0] else scalarZero
+        let c1 = if count > 1 then c[1] else scalarZero
+        let c2 = if count > 2 then c[2] else scalarZero
+        let c3 = if count > 3 then c[3] else scalarZero
+        let v0, v1, v2, v3 = splat c0, splat c1, splat c2, splat c3
+        let mutable i = lo
+
+        while i <= hi - width do
+            let mutable v = if isNull x then zero else load x i
+
+            if count > 0 then
+                v <- v + v0 * load t0 i
+
+            if count > 1 then
+                v <- v + v1 * load t1 i
+
+            if count > 2 then
+                v <- v + v2 * load t2 i
+
+            if count > 3 then
+                v <- v + v3 * load t3 i
+
+            store v y i
+            i <- i + width
+
+        while i < hi do
+            let mutable v = if isNull x then scalarZero else x[i]
+
+            if count > 0 then
+                v <- v + c0 * t0[i]
+
+            if count > 1 then
+                v <- v + c1 * t1[i]
+
+            if count > 2 then
+                v <- v + c2 * t2[i]
+
+            if count > 3 then
+                v <- v + c3 * t3[i]
+
+            y[i] <- v
+            i <- i + 1
+
+        for j in 4 .. count - 1 do
+            let tj = t[j][f]
+            let cj = c[j]
+            let vc = splat cj
+            let mutable i = lo
+
+            while i <= hi - width do
+                store (load y i + vc * load tj i) y i
+                i <- i + width
+
+            while i < hi do
+                y[i] <- y[i] + cj * tj[i]
+                i <- i + 1
+
+    let inline load512 (a: 'T[]) (i: int) = Vector512.Create<'T>(a, i)
+    let inline store512 (v: Vector512<'T>) (a: 'T[]) (i: int) = v.CopyTo(a, i)
+    let inline load (a: 'T[]) (i: int) = Vector<'T>(a, i)
+    let inline splat (c: 'T) = Vector<'T>(c)
+    let inline store (v: Vector<'T>) (a: 'T[]) (i: int) = v.CopyTo(a, i)
 
 /// target = base + Σⱼ cⱼ·termⱼ (base optional) over every field, as pool parts: one per field and flat range.
-/// Runs on arrays of the kernels' element type 'T (float or float32; the coefficients are rounded to it).
-/// Set up once per call (`Set`), run by `WorkerPool.Run(Parts, this)`; it allocates nothing.
+/// Set up once per call (`Set`), run by `WorkerPool.Run(Parts, this)`; it allocates nothing. Its loops run
+/// `Vector512<T>` where the kernels do (`Codegen.wide` when it is built), else `Vector<T>`, on arrays of the
+/// kernels' element type 'T (float or float32; the coefficients are rounded to it).
 [<Sealed>]
 type internal CombinationPass<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
     (split: RowSplit, fields: int, maxTerms: int) =
     let coefficients = Array.zeroCreate<'T> maxTerms
     let terms = Array.zeroCreate<'T[][]> maxTerms
+    let wide = Codegen.wide ()
     let mutable count = 0
     let mutable target: 'T[][] = null
     let mutable origin: 'T[][] = null
@@ -97,60 +191,44 @@ type internal CombinationPass<'T when 'T :> INumber<'T> and 'T: struct and 'T: (
             let f = part % fields
             let y = target[f]
             // Unsplit, a field's whole array (the fast ring of a two-scale lattice has its own length).
-            let lo, hi =
-                if split.Flat.Length = 1 then
-                    0, y.Length
-                else
-                    split.Flat[part / fields]
+            let whole = split.Flat.Length = 1
+            let lo = if whole then 0 else fst split.Flat[part / fields]
+            let hi = if whole then y.Length else snd split.Flat[part / fields]
 
             let x = if isNull origin then null else origin[f]
-            let width = Vector<'T>.Count
-            // The first two terms fused with the origin (hoisted arrays: these loops are as tight as an axpy), any
-            // further term added in its own sweep; the sums keep the order origin + c₀t₀ + c₁t₁ + … either way.
-            let t0 = if count > 0 then terms[0][f] else null
-            let t1 = if count > 1 then terms[1][f] else null
-            let c0 = if count > 0 then coefficients[0] else 'T.Zero
-            let c1 = if count > 1 then coefficients[1] else 'T.Zero
-            let v0, v1 = Vector<'T>(c0), Vector<'T>(c1)
-            let mutable i = lo
 
-            while i <= hi - width do
-                let mutable v = if isNull x then Vector<'T>.Zero else Vector<'T>(x, i)
-
-                if count > 0 then
-                    v <- v + v0 * Vector<'T>(t0, i)
-
-                if count > 1 then
-                    v <- v + v1 * Vector<'T>(t1, i)
-
-                v.CopyTo(y, i)
-                i <- i + width
-
-            while i < hi do
-                let mutable v = if isNull x then 'T.Zero else x[i]
-
-                if count > 0 then
-                    v <- v + c0 * t0[i]
-
-                if count > 1 then
-                    v <- v + c1 * t1[i]
-
-                y[i] <- v
-                i <- i + 1
-
-            for j in 2 .. count - 1 do
-                let t = terms[j][f]
-                let c = coefficients[j]
-                let vc = Vector<'T>(c)
-                let mutable i = lo
-
-                while i <= hi - width do
-                    (Vector<'T>(y, i) + vc * Vector<'T>(t, i)).CopyTo(y, i)
-                    i <- i + width
-
-                while i < hi do
-                    y[i] <- y[i] + c * t[i]
-                    i <- i + 1
+            if wide then
+                CombinationLoops.run
+                    Vector512<'T>.Count
+                    CombinationLoops.load512
+                    (fun (c: 'T) -> Vector512.Create<'T> c)
+                    CombinationLoops.store512
+                    Vector512<'T>.Zero
+                    'T.Zero
+                    x
+                    y
+                    lo
+                    hi
+                    count
+                    coefficients
+                    terms
+                    f
+            else
+                CombinationLoops.run
+                    Vector<'T>.Count
+                    CombinationLoops.load
+                    CombinationLoops.splat
+                    CombinationLoops.store
+                    Vector<'T>.Zero
+                    'T.Zero
+                    x
+                    y
+                    lo
+                    hi
+                    count
+                    coefficients
+                    terms
+                    f
 
 /// The forward kernel over the split's rows, as pool parts.
 [<Sealed>]

@@ -79,7 +79,9 @@ type internal Stepper<'T
     let size = batch * plan.PaddedCells
 
     // Large vectorised grids split their passes over the kernel worker pool (`RowSplit`); the rest run whole.
-    let split = RowSplit.ofPlanWidth Vector<'T>.Count plan batch
+    let split =
+        RowSplit.ofPlanWidth (Codegen.widthOf (KernelElement.precision<'T> ())) plan batch
+
     let threaded = split.Rows.Length > 1
     let forward = if threaded then null else Codegen.forward<'T> plan
     let adjoint = if threaded then null else Codegen.adjoint<'T> plan
@@ -506,7 +508,14 @@ type internal Stepper<'T
         (stateAdjoint: 'T[][])
         (thetaAdjoint: 'T[])
         =
-        use _ = torch.NewDisposeScope()
+        // A dispose scope for the graphs of the networks and solves only: entering one costs about as much as a
+        // small kernel call.
+        use _ =
+            if sites.Length > 0 || solves.Length > 0 then
+                torch.NewDisposeScope()
+            else
+                null
+
         prepareInputs u theta t true
 
         for a in inputAdjoint do

@@ -1,5 +1,6 @@
 namespace Hybrid.Kernels
 
+open System
 open System.Collections.Generic
 open System.Numerics
 open System.Runtime.CompilerServices
@@ -33,13 +34,42 @@ type internal RolloutTape<'T> = {
 [<RequireQualifiedAccess>]
 module internal TapedRollout =
 
-    let private copy (u: 'T[][]) = u |> Array.map Array.copy
+    /// `into` ← `from` over every field of a state: over the worker pool in the stepper's parts where its passes
+    /// are split (`RowSplit`; a combination with no terms), else on this thread.
+    let private copier<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (stepper: IStepper<'T>)
+        (fields: int)
+        =
+        let width = Codegen.widthOf (KernelElement.precision<'T> ())
+        let split = RowSplit.ofPlanWidth width stepper.Plan stepper.Batch
+        let pass = CombinationPass<'T>(split, fields, 0)
+
+        fun (from: 'T[][]) (into: 'T[][]) ->
+            pass.Set(into, from)
+
+            if split.Rows.Length > 1 then
+                KernelThreads.pool().Run(pass.Parts, pass)
+            else
+                for j in 0 .. pass.Parts - 1 do
+                    (pass :> IParts).Execute j
+
+    /// A copy of state `u` (`copyInto`), in arrays allocated without zeroing: the copy writes every entry.
+    let private copyOf (copyInto: 'T[][] -> 'T[][] -> unit) (u: 'T[][]) =
+        let c = u |> Array.map (fun a -> GC.AllocateUninitializedArray<'T> a.Length)
+        copyInto u c
+        c
 
     /// Runs `spec.Steps` steps from `u0`, saving every `SaveEvery` steps and checkpointing every `Segment`.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let forward (stepper: IStepper<'T>) (u0: 'T[][]) (theta: 'T[]) (spec: RolloutSpec) : RolloutTape<'T> =
+    let forward<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (stepper: IStepper<'T>)
+        (u0: 'T[][])
+        (theta: 'T[])
+        (spec: RolloutSpec)
+        : RolloutTape<'T> =
         let saved = ResizeArray()
         let checkpoints = Dictionary()
+        let copy = copyOf (copier stepper u0.Length)
         let mutable u = copy u0
         let mutable next = stepper.NewState()
 
@@ -65,7 +95,7 @@ module internal TapedRollout =
     /// The adjoint of `forward`: given ∂L/∂(saved states), returns ∂L/∂u0 and ∂L/∂θ. Each segment is
     /// recomputed from its checkpoint, then swept backwards.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let backward<'T when 'T :> INumber<'T>>
+    let backward<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
         (stepper: IStepper<'T>)
         (tape: RolloutTape<'T>)
         (theta: 'T[])
@@ -78,13 +108,11 @@ module internal TapedRollout =
         let segmentStarts = [ 0 .. spec.Segment .. spec.Steps - 1 ] |> List.rev
         // states[i] = u at step start + i within the current segment; allocated once, reused per segment.
         let states = Array.init (min spec.Segment spec.Steps) (fun _ -> stepper.NewState())
+        let copyInto = copier stepper lambda.Length
 
         for start in segmentStarts do
             let stop = min (start + spec.Segment) spec.Steps
-            let checkpoint = tape.Checkpoints[start]
-
-            for f in 0 .. checkpoint.Length - 1 do
-                Array.blit checkpoint.[f] 0 states.[0].[f] 0 checkpoint.[f].Length
+            copyInto tape.Checkpoints[start] states[0]
 
             for i in 1 .. stop - start - 1 do
                 stepper.Step(states[i - 1], theta, spec.T0 + float (start + i - 1) * spec.Dt, spec.Dt, states[i])
