@@ -218,6 +218,22 @@ let private agreementTest (c: Case) =
         Expect.isGreaterThan stateGap eps32 "the states differ from the rounded float64 ones by more than a rounding"
         Expect.isGreaterThan gradientGap eps32 "∂L/∂θ differs from the rounded float64 one by more than a rounding"
 
+        // Kernels built on `Vector<float32>` where the default ones run `Vector512<float32>` (`Codegen.narrowly`): the
+        // same states and ∂L/∂u0 bit for bit (every cell's value is computed alike), θ's gradients summed over other
+        // lanes within the bound.
+        let narrow, _ =
+            Codegen.narrowly (fun () -> run c f32 (Some(Kernels.compile Scheme.Rk4 c.Model, c.Steps)))
+
+        for f in 0 .. k32.Saved.Length - 1 do
+            Expect.isTrue (same narrow.Saved[f] k32.Saved[f]) $"narrow vectors: states of field {f}"
+            Expect.isTrue (same narrow.U0[f] k32.U0[f]) $"narrow vectors: ∂L/∂u0 of field {f}"
+
+        for p in 0 .. k32.Theta.Length - 1 do
+            Expect.isLessThan
+                (maxRelative narrow.Theta[p] k32.Theta[p])
+                (gradientBound c.Steps cells)
+                $"narrow vectors: ∂L/∂θ{p}"
+
         // Checkpoints every 3 steps recompute the segments from float32 checkpoints: the same numbers, bit for bit.
         let checkpointed, _ = run c f32 (Some(sim, 3))
 
