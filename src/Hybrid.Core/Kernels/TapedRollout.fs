@@ -60,7 +60,9 @@ module internal TapedRollout =
         }
 
     /// The adjoint of `forward`: given ∂L/∂(saved states), returns ∂L/∂u0 and ∂L/∂θ. Each segment is
-    /// recomputed from its checkpoint, then swept backwards.
+    /// recomputed from its checkpoint, then swept backwards; a stepper that keeps its stages (`IKeepingStepper`:
+    /// closure networks, diagnostic solves) keeps the segment's, so each network and solve runs forward twice per
+    /// stage in all (the rollout, the replay) and the adjoint steps reuse the replay's graphs.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let backward
         (stepper: IStepper)
@@ -76,6 +78,21 @@ module internal TapedRollout =
         // states[i] = u at step start + i within the current segment; allocated once, reused per segment.
         let states = Array.init (min spec.Segment spec.Steps) (fun _ -> stepper.NewState())
 
+        // A stepper with closure networks or diagnostic solves keeps each replayed step's stages (kept[i] for step
+        // start + i, with the networks' and solves' graphs), so that the adjoint steps run none of them forward:
+        // one segment's stages in memory. `last` takes the segment's last step's (unused) result.
+        let keeping =
+            match stepper with
+            | :? IKeepingStepper as k when k.Keeps -> Some k
+            | _ -> None
+
+        let kept =
+            match keeping with
+            | Some k -> Array.init states.Length (fun _ -> k.NewKept())
+            | None -> [||]
+
+        let last = if keeping.IsSome then stepper.NewState() else null
+
         for start in segmentStarts do
             let stop = min (start + spec.Segment) spec.Steps
             let checkpoint = tape.Checkpoints[start]
@@ -83,8 +100,14 @@ module internal TapedRollout =
             for f in 0 .. checkpoint.Length - 1 do
                 Array.blit checkpoint.[f] 0 states.[0].[f] 0 checkpoint.[f].Length
 
-            for i in 1 .. stop - start - 1 do
-                stepper.Step(states[i - 1], theta, spec.T0 + float (start + i - 1) * spec.Dt, spec.Dt, states[i])
+            match keeping with
+            | Some k ->
+                for i in 0 .. stop - start - 1 do
+                    let next = if i + 1 < stop - start then states[i + 1] else last
+                    k.StepKept(states[i], theta, spec.T0 + float (start + i) * spec.Dt, spec.Dt, next, kept[i])
+            | None ->
+                for i in 1 .. stop - start - 1 do
+                    stepper.Step(states[i - 1], theta, spec.T0 + float (start + i - 1) * spec.Dt, spec.Dt, states[i])
 
             for n in stop .. -1 .. start + 1 do
                 if n % spec.SaveEvery = 0 then
@@ -98,7 +121,13 @@ module internal TapedRollout =
                             l[c] <- l[c] + gf[c]
 
                 let t = spec.T0 + float (n - 1) * spec.Dt
-                stepper.StepAdjoint(states[n - 1 - start], theta, t, spec.Dt, lambda, lambdaPrevious, thetaAdjoint)
+
+                match keeping with
+                | Some k ->
+                    k.StepAdjointKept(kept[n - 1 - start], theta, t, spec.Dt, lambda, lambdaPrevious, thetaAdjoint)
+                | None ->
+                    stepper.StepAdjoint(states[n - 1 - start], theta, t, spec.Dt, lambda, lambdaPrevious, thetaAdjoint)
+
                 let swap = lambda
                 lambda <- lambdaPrevious
                 lambdaPrevious <- swap
