@@ -10,6 +10,7 @@ open TorchSharp
 open Hybrid
 open Hybrid.Compiler
 open Hybrid.Numerics
+open Hybrid.Kernels
 
 let private x, y = Sym "x", Sym "y"
 let private u, v = Sym "u", Sym "v"
