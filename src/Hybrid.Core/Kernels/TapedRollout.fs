@@ -32,6 +32,10 @@ module internal TapedRollout =
 
     let private copy (u: float[][]) = u |> Array.map Array.copy
 
+    /// Whether `backward` keeps the replayed stages of a stepper that can (`IKeepingStepper`): always, except in the
+    /// benchmark that times the recomputing adjoint beside it (`hybrid bench-closures`).
+    let mutable internal keepStages = true
+
     /// Runs `spec.Steps` steps from `u0`, saving every `SaveEvery` steps and checkpointing every `Segment`.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let forward (stepper: IStepper) (u0: float[][]) (theta: float[]) (spec: RolloutSpec) : RolloutTape =
@@ -83,7 +87,7 @@ module internal TapedRollout =
         // one segment's stages in memory. `last` takes the segment's last step's (unused) result.
         let keeping =
             match stepper with
-            | :? IKeepingStepper as k when k.Keeps -> Some k
+            | :? IKeepingStepper as k when k.Keeps && keepStages -> Some k
             | _ -> None
 
         let kept =
