@@ -25,7 +25,7 @@ let private climate (backend: Backend) (n: int) (hidden: int list) =
         (Parse.model (ClimateModel.text ClimateModel.reference n 2e-3 hidden))
 
 /// Forward + backward of L = Σ (final state)² over `steps` RK4 steps of Δt = 0.05 from the model's initial state:
-/// gradients for every parameter and network weight.
+/// gradients for the initial state, every learnable parameter and network weight.
 let private loss (sim: Simulator) (steps: int) () =
     use _ = torch.NewDisposeScope()
     let dt = 0.05
@@ -39,7 +39,8 @@ let private loss (sim: Simulator) (steps: int) () =
             OnUnstable = OnUnstable.Ignore
     }
 
-    let trajectory = sim.Simulate(sim.Initial 1, options)
+    let u0 = sim.Initial 1 |> Array.map (fun t -> t.detach().requires_grad_ true)
+    let trajectory = sim.Simulate(u0, options)
     (trajectory.Values |> Array.map (fun v -> v.square().sum ()) |> Array.reduce (+)).backward ()
 
 /// `f` with the kernels' backward pass recomputing the stages (`TapedRollout.keepStages` off), as before it kept them.
@@ -68,7 +69,7 @@ let run (path: string) (quick: bool) : int =
     say ""
 
     say
-        $"Machine: {Bench.machine ()}. Date: {date}. The climate case's coarse model (`ClimateModel.text`, {n}², diagnostic ψ, J, advectFlux), float64, batch 1, {steps} RK4 steps of 0.05, forward + backward of L = Σ (final state)² (gradients for the parameters and every network weight), default checkpointing. Each pair times both sides back to back in alternating order after a warm-up, each timed run after an untimed run of the same side (`Bench.compare`); times are medians of {reps} pairs with the smallest and largest in brackets, ratios the medians of the per-pair ratios. \"Keeping\": the kernels' backward pass replays each checkpoint segment with the networks under autograd and keeps every stage's graph for the adjoint steps (networks run twice per stage in all: the rollout and the replay); \"recomputing\": the adjoint steps recompute their stages and run each network again for its vector–Jacobian product (about 3.4 runs per stage in all), as before."
+        $"Machine: {Bench.machine ()}. Date: {date}. The climate case's coarse model (`ClimateModel.text`, {n}², diagnostic ψ, J, advectFlux), float64, batch 1, {steps} RK4 steps of 0.05, forward + backward of L = Σ (final state)² (gradients for the initial state and every network weight), default checkpointing. Each pair times both sides back to back in alternating order after a warm-up, each timed run after an untimed run of the same side (`Bench.compare`); times are medians of {reps} pairs with the smallest and largest in brackets, ratios the medians of the per-pair ratios. \"Keeping\": the kernels' backward pass replays each checkpoint segment with the networks under autograd and keeps every stage's graph for the adjoint steps (networks run twice per stage in all: the rollout and the replay); \"recomputing\": the adjoint steps recompute their stages and run each network again for its vector–Jacobian product (about 3.4 runs per stage in all), as before."
 
     say ""
 
