@@ -26,7 +26,7 @@ let private climate (backend: Backend) (n: int) (hidden: int list) =
 
 /// Forward + backward of L = Σ (final state)² over `steps` RK4 steps of Δt = 0.05 from the model's initial state:
 /// gradients for the initial state, every learnable parameter and network weight.
-let private loss (sim: Simulator) (steps: int) () =
+let private loss (sim: Simulator) (steps: int) (checkpointing: Checkpointing) () =
     use _ = torch.NewDisposeScope()
     let dt = 0.05
 
@@ -37,6 +37,7 @@ let private loss (sim: Simulator) (steps: int) () =
             SaveTimes = [| float steps * dt |]
             FiniteCheckEvery = 0
             OnUnstable = OnUnstable.Ignore
+            Checkpointing = checkpointing
     }
 
     let u0 = sim.Initial 1 |> Array.map (fun t -> t.detach().requires_grad_ true)
@@ -110,9 +111,16 @@ let run (path: string) (quick: bool) : int =
         let s = Bench.spread xs
         $"{s.Median:F2}× ({s.Low:F2}–{s.High:F2})"
 
-    for hidden in [ [ 16; 16 ]; [] ] do
-        let kernels = loss (climate Backend.Kernels n hidden) steps
-        let sides = [| loss (climate Backend.Eager n hidden) steps; kernels; recomputing kernels |]
+    for hidden, checkpointing in
+        [
+            [ 16; 16 ], Checkpointing.Off
+            [ 16; 16 ], Checkpointing.Segments 1
+            [ 16; 16 ], Checkpointing.Sqrt
+            [], Checkpointing.Off
+        ] do
+        let kernels = loss (climate Backend.Kernels n hidden) steps checkpointing
+        let eager = loss (climate Backend.Eager n hidden) steps Checkpointing.Off
+        let sides = [| eager; kernels; recomputing kernels |]
 
         for side in sides do
             side ()
@@ -140,7 +148,7 @@ let run (path: string) (quick: bool) : int =
         let label =
             match hidden with
             | [] -> "none (physics alone)"
-            | h -> $"CNN {h} (sgsomega, sgsq)"
+            | h -> $"CNN {h} (sgsomega, sgsq), kernels' checkpointing {checkpointing}"
 
         say
             $"| {label} | {ms (wall 0)} | {ms (wall 1)} | {ms (wall 2)} | {ms (cpu 0)} | {ms (cpu 1)} | {ms (cpu 2)} | {ratio (per 1 0)} | {ratio (per 2 1)} |"

@@ -64,11 +64,13 @@ type internal KeptStep = {
 /// An `IStepper` that can keep each replayed step's stages (`KeptStep`) for the step's adjoint: with closure
 /// networks or diagnostic solves, the backward pass then runs each of them forward once per stage (the replay, with
 /// autograd) instead of three times (replay, stage recompute, the adjoint's own forward), at the cost of one
-/// segment's stages and graphs in memory.
+/// segment's stages and graphs in memory (`TapedRollout` cuts the segments of such a stepper short).
 type internal IKeepingStepper =
     inherit IStepper
     /// Whether keeping pays: the step evaluates closure networks or diagnostic solves.
     abstract Keeps: bool
+    /// Stages per step.
+    abstract Stages: int
     /// A `KeptStep` sized for this stepper.
     abstract NewKept: unit -> KeptStep
     /// `Step`, keeping what its adjoint reads into `kept` (the networks and solves evaluated under autograd).
@@ -913,6 +915,7 @@ type internal Stepper
 
     interface IKeepingStepper with
         member _.Keeps = keeps
+        member _.Stages = stages
 
         member _.NewKept() = {
             States = Array.init stages (fun _ -> newState ())

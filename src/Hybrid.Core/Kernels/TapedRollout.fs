@@ -36,16 +36,36 @@ module internal TapedRollout =
     /// benchmark that times the recomputing adjoint beside it (`hybrid bench-closures`).
     let mutable internal keepStages = true
 
+    /// Stages whose graphs `backward` keeps at most at once. Kept graphs of 80 stages (a whole 20-step RK4 rollout of
+    /// the climate model at 32², CNN closures) made its forward + backward 2.2× slower than 20 stages (segments of
+    /// 5 steps), and slower than recomputing the stages: memory traffic, not arithmetic.
+    let private keptStagesAtOnce = 20
+
+    /// The stepper as an `IKeepingStepper` when `backward` keeps its stages.
+    let private keeping (stepper: IStepper) =
+        match stepper with
+        | :? IKeepingStepper as k when k.Keeps && keepStages -> Some k
+        | _ -> None
+
+    /// The checkpoint segment of `forward` and `backward`: `spec.Segment`, cut for a stepper whose stages `backward`
+    /// keeps to the steps whose stages fit `keptStagesAtOnce` (more checkpoints, each a state: far smaller than the
+    /// networks' graphs the segment's stages keep).
+    let private segmentOf (stepper: IStepper) (spec: RolloutSpec) =
+        match keeping stepper with
+        | Some k -> min spec.Segment (max 1 (keptStagesAtOnce / k.Stages))
+        | None -> spec.Segment
+
     /// Runs `spec.Steps` steps from `u0`, saving every `SaveEvery` steps and checkpointing every `Segment`.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let forward (stepper: IStepper) (u0: float[][]) (theta: float[]) (spec: RolloutSpec) : RolloutTape =
         let saved = ResizeArray()
         let checkpoints = Dictionary()
+        let segment = segmentOf stepper spec
         let mutable u = copy u0
         let mutable next = stepper.NewState()
 
         for n in 0 .. spec.Steps - 1 do
-            if n % spec.Segment = 0 then
+            if n % segment = 0 then
                 checkpoints[n] <- copy u
 
             let t = spec.T0 + float n * spec.Dt
@@ -78,17 +98,15 @@ module internal TapedRollout =
         let thetaAdjoint = Array.zeroCreate theta.Length
         let mutable lambda = stepper.NewState()
         let mutable lambdaPrevious = stepper.NewState()
-        let segmentStarts = [ 0 .. spec.Segment .. spec.Steps - 1 ] |> List.rev
+        let segment = segmentOf stepper spec
+        let segmentStarts = [ 0..segment .. spec.Steps - 1 ] |> List.rev
         // states[i] = u at step start + i within the current segment; allocated once, reused per segment.
-        let states = Array.init (min spec.Segment spec.Steps) (fun _ -> stepper.NewState())
+        let states = Array.init (min segment spec.Steps) (fun _ -> stepper.NewState())
 
         // A stepper with closure networks or diagnostic solves keeps each replayed step's stages (kept[i] for step
         // start + i, with the networks' and solves' graphs), so that the adjoint steps run none of them forward:
-        // one segment's stages in memory. `last` takes the segment's last step's (unused) result.
-        let keeping =
-            match stepper with
-            | :? IKeepingStepper as k when k.Keeps && keepStages -> Some k
-            | _ -> None
+        // one segment's stages in memory (`segmentOf`). `last` takes the segment's last step's (unused) result.
+        let keeping = keeping stepper
 
         let kept =
             match keeping with
@@ -98,7 +116,7 @@ module internal TapedRollout =
         let last = if keeping.IsSome then stepper.NewState() else null
 
         for start in segmentStarts do
-            let stop = min (start + spec.Segment) spec.Steps
+            let stop = min (start + segment) spec.Steps
             let checkpoint = tape.Checkpoints[start]
 
             for f in 0 .. checkpoint.Length - 1 do
