@@ -127,7 +127,7 @@ module internal KernelRollout =
     /// the closures' weights through the discrete adjoint of the accepted steps.
     let runAdaptiveStepper (kernels: KernelSimulator) (u0: torch.Tensor[]) (theta: torch.Tensor[]) (o: RolloutOptions) =
         use _ = TorchGuard.enter "Simulator.Simulate"
-        Rollout.validate o
+        Rollout.validateFor true o
 
         let spec: AdaptiveSpec = {
             Tolerances = Rollout.tolerances kernels.Fields o
@@ -137,6 +137,7 @@ module internal KernelRollout =
             MaxSteps = Rollout.maxSteps
             FiniteCheckEvery = o.FiniteCheckEvery
             Record = false
+            Checkpointing = o.Checkpointing
         }
 
         {
@@ -167,7 +168,8 @@ module internal KernelRollout =
                 )
             )
 
-        Rollout.validate o
+        // Forward only: nothing to checkpoint, so `Checkpointing` is accepted as the stepper kernels accept it.
+        Rollout.validateFor true o
         let tolerances = Rollout.tolerances fields o
         let batch = int u0[0].shape[0]
 

@@ -28,16 +28,62 @@ type internal AdaptiveSpec = {
     MaxSteps: int
     /// Check for NaN/Inf and blow-up after every this many accepted steps (0: never).
     FiniteCheckEvery: int
-    /// Keep every accepted step's start state, time and size for the backward pass.
+    /// Record the accepted steps (times, sizes, checkpoints) for the backward pass.
     Record: bool
+    /// Which accepted steps' start states the record keeps (`AdaptiveCheckpoints`).
+    Checkpointing: Hybrid.Numerics.Checkpointing
 }
 
+/// Start states of accepted steps kept for the backward pass, every `Segment` accepted steps (step 0 always): the
+/// adjoint recomputes the states inside a segment from its checkpoint with the recorded step sizes. The number of
+/// accepted steps is not known in advance, so `Checkpointing.Sqrt` starts with segments of one step and doubles the
+/// segment (dropping the checkpoints off the new multiples) whenever more than twice as many checkpoints as the
+/// segment's length are kept: after T accepted steps a segment has k steps, √(T/2) ≤ k ≤ √(2T), and at most 2k
+/// checkpoints are kept (with the k states of the segment being recomputed, at most 3√(2T) states).
+/// `Checkpointing.Budget` doubles the segment whenever the checkpoints' bytes pass half the budget (the other half
+/// is for the states of the segment being recomputed); `Segments n` keeps every n-th; `Off` keeps every one.
+type internal AdaptiveCheckpoints(policy: Hybrid.Numerics.Checkpointing, stateBytes: int64) =
+    let kept = Dictionary<int, float[][]>()
+
+    let mutable segment =
+        match policy with
+        | Hybrid.Numerics.Checkpointing.Segments n -> max 1 n
+        | _ -> 1
+
+    let tooMany () =
+        match policy with
+        | Hybrid.Numerics.Checkpointing.Sqrt -> kept.Count > 2 * segment
+        | Hybrid.Numerics.Checkpointing.Budget bytes -> int64 kept.Count * stateBytes > bytes / 2L
+        | _ -> false
+
+    /// The current segment length (steps between checkpoints).
+    member _.Segment = segment
+
+    /// The checkpoints by accepted step index.
+    member _.Kept = kept
+
+    /// Offers the start state of accepted step n (before it is overwritten); keeps a copy at multiples of the
+    /// segment, then thins if the policy asks.
+    member _.Offer(n: int, u: float[][]) =
+        if n % segment = 0 then
+            kept[n] <- u |> Array.map Array.copy
+
+            while tooMany () && segment < System.Int32.MaxValue / 2 do
+                segment <- 2 * segment
+
+                for k in Seq.toArray kept.Keys do
+                    if k % segment <> 0 then
+                        kept.Remove k |> ignore
+
 /// A forward adaptive run on the padded layout: the saved states, where each save time fell, the step counts and,
-/// when recorded, the accepted steps (start state, time, size) that the adjoint replays.
+/// when recorded, the accepted steps (times, sizes and checkpoints of start states) that the adjoint replays.
 type internal AdaptiveTape = {
     Saved: float[][][]
     Points: SavePoint[]
-    States: float[][][]
+    /// Start states of accepted steps by index, every `Segment` steps (empty when not recorded).
+    Checkpoints: Dictionary<int, float[][]>
+    /// Accepted steps between checkpoints.
+    Segment: int
     Times: float[]
     Sizes: float[]
     Accepted: int
@@ -59,6 +105,9 @@ type internal KernelMethod = {
     /// Attempts the step (t, h) from u with θ: the new state into `next`; returns the error estimate (valid until
     /// the next attempt).
     Attempt: float[][] -> float[] -> float -> float -> float[][] -> float[][]
+    /// Recomputes an accepted step (t, h) from u with θ into `next`, with no carried stage (the backward pass's
+    /// replay of a segment from its checkpoint).
+    Replay: float[][] -> float[] -> float -> float -> float[][] -> unit
     /// Called once an attempt is accepted and its saves are read (before the next attempt).
     Accept: unit -> unit
     /// The continuous extension of the latest attempt (h, u, next) at fraction s, into a new state.
@@ -193,6 +242,10 @@ module internal AdaptiveSteps =
                             e[i] <- sumAt k h errorWeights f i
 
                     error
+            Replay =
+                fun u theta t h next ->
+                    stepper.StepFrom(u, theta, t, h, next, false)
+                    firstKnown <- false
             Accept = stepper.CarryLast
             Dense = dense stepper
             DenseWeights = denseWeights
@@ -215,6 +268,7 @@ module internal AdaptiveSteps =
                 fun u theta t h next ->
                     steps.Step(u, theta, t, h, next)
                     stepper.Error
+            Replay = fun u theta t h next -> steps.Step(u, theta, t, h, next)
             Accept = ignore
             Dense = fun _ _ _ _ -> invalidOp "KenCarp4's steps land on the save times."
             DenseWeights = fun _ -> invalidOp "KenCarp4's steps land on the save times."
@@ -242,7 +296,11 @@ module internal AdaptiveSteps =
             saved[next] <- copy u0
             next <- next + 1
 
-        let states, times, sizes = ResizeArray(), ResizeArray(), ResizeArray()
+        let times, sizes = ResizeArray(), ResizeArray()
+
+        let checkpoints =
+            AdaptiveCheckpoints(spec.Checkpointing, 8L * (u0 |> Array.sumBy (fun a -> int64 a.Length)))
+
         let controller = PiController m.EstimateOrder
         let final = saveTimes[saveTimes.Length - 1]
         let mutable t = spec.T0
@@ -271,6 +329,11 @@ module internal AdaptiveSteps =
                 let step = accepted
                 accepted <- accepted + 1
 
+                if spec.Record then
+                    checkpoints.Offer(step, u)
+                    times.Add t
+                    sizes.Add size
+
                 while next < saveTimes.Length
                       && (saveTimes[next] < ended || StepControl.sameTime saveTimes[next] ended) do
                     if StepControl.sameTime saveTimes[next] ended then
@@ -288,16 +351,9 @@ module internal AdaptiveSteps =
                 if spec.FiniteCheckEvery > 0 && accepted % spec.FiniteCheckEvery = 0 then
                     stepper.CheckFinite(candidate, accepted, ended)
 
-                if spec.Record then
-                    states.Add u
-                    times.Add t
-                    sizes.Add size
-                    u <- candidate
-                    candidate <- stepper.NewState()
-                else
-                    let previous = u
-                    u <- candidate
-                    candidate <- previous
+                let previous = u
+                u <- candidate
+                candidate <- previous
 
                 t <- ended
                 let proposed = size * controller.Accepted norm
@@ -314,7 +370,8 @@ module internal AdaptiveSteps =
         {
             Saved = saved
             Points = points
-            States = states.ToArray()
+            Checkpoints = checkpoints.Kept
+            Segment = checkpoints.Segment
             Times = times.ToArray()
             Sizes = sizes.ToArray()
             Accepted = accepted
@@ -363,7 +420,28 @@ module internal AdaptiveSteps =
             | AtEnd step -> (entry ends step).Add i
             | Inside(step, s) -> (entry insides step).Add((i, s)))
 
-        for n in tape.States.Length - 1 .. -1 .. 0 do
+        // states[i] = start state of accepted step segmentStart + i, recomputed from the segment's checkpoint.
+        let segment = tape.Segment
+
+        let states =
+            Array.init (min segment tape.Sizes.Length) (fun _ -> stepper.NewState())
+
+        let recompute (start: int) (stop: int) =
+            let checkpoint = tape.Checkpoints[start]
+
+            for f in 0 .. checkpoint.Length - 1 do
+                System.Array.Copy(checkpoint[f], states[0].[f], checkpoint[f].Length)
+
+            for n in start .. stop - 2 do
+                m.Replay states[n - start] theta tape.Times[n] tape.Sizes[n] states[n + 1 - start]
+
+        for n in tape.Sizes.Length - 1 .. -1 .. 0 do
+            if n % segment = segment - 1 || n = tape.Sizes.Length - 1 then
+                let start = n - n % segment
+                recompute start (n + 1)
+
+            let u = states[n % segment]
+
             match ends.TryGetValue n with
             | true, saves ->
                 for i in saves do
@@ -388,18 +466,8 @@ module internal AdaptiveSteps =
 
                     addScaled direct 1.0 savedAdjoint[i]
 
-                m.Adjoint
-                    tape.States[n]
-                    theta
-                    tape.Times[n]
-                    tape.Sizes[n]
-                    lambda
-                    extra
-                    direct
-                    lambdaPrevious
-                    thetaAdjoint
-            | _ ->
-                m.Adjoint tape.States[n] theta tape.Times[n] tape.Sizes[n] lambda null null lambdaPrevious thetaAdjoint
+                m.Adjoint u theta tape.Times[n] tape.Sizes[n] lambda extra direct lambdaPrevious thetaAdjoint
+            | _ -> m.Adjoint u theta tape.Times[n] tape.Sizes[n] lambda null null lambdaPrevious thetaAdjoint
 
             let swap = lambda
             lambda <- lambdaPrevious

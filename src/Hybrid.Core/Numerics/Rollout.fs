@@ -181,10 +181,9 @@ module Rollout =
         else
             max 1.0 (ceil (span / dt - 1e-9))
 
-    /// Checks the options before anything runs; raises `HybridException` naming the value and the fix for a
-    /// non-positive or non-finite Dt, a non-finite T0, null, empty, non-finite, unsorted or repeated save
-    /// times, save times before T0, and more steps than `maxSteps`.
-    let validate (o: RolloutOptions) : unit =
+    /// `validate` for a back end that checkpoints adaptive steps when `checkpointsAdaptive` (the generated kernels'
+    /// Dopri5 and KenCarp4), so `Checkpointing` other than `Off` is refused with adaptive schemes only where it is false.
+    let validateFor (checkpointsAdaptive: bool) (o: RolloutOptions) : unit =
         if not (o.Dt > 0.0 && Double.IsFinite o.Dt) then
             raise (
                 HybridException(
@@ -305,10 +304,10 @@ module Rollout =
             for KeyValue(field, tol) in o.FieldTolerances do
                 checkTolerance $"FieldTolerances[\"{field}\"]" tol
 
-            if o.Checkpointing <> Checkpointing.Off then
+            if o.Checkpointing <> Checkpointing.Off && not checkpointsAdaptive then
                 raise (
                     HybridException(
-                        $"{o.Scheme} keeps the whole autograd graph: Checkpointing = {o.Checkpointing} is not supported with adaptive steps yet. Use Checkpointing.Off, or a fixed-step scheme (Rk4) with checkpointing."
+                        $"{o.Scheme} on the eager back end keeps the whole autograd graph: Checkpointing = {o.Checkpointing} is not supported there with adaptive steps. Use Checkpointing.Off, a compiled model on the generated kernels (in float64, Backend.Auto or Backend.Kernels checkpoint Dopri5 and KenCarp4), or a fixed-step scheme (Rk4) with checkpointing."
                     )
                 )
 
@@ -327,6 +326,12 @@ module Rollout =
                     $"The rollout from T0 = {num o.T0} to t = {num last} with Dt = {num o.Dt} needs {count total} steps, more than the limit of {count (float maxSteps)} steps per rollout. Use a larger Dt or a shorter time span, or raise the limit with Rollout.maxSteps <- {num (min (float Int32.MaxValue) total)}."
                 )
             )
+
+
+    /// Checks the options before anything runs; raises `HybridException` naming the value and the fix for a
+    /// non-positive or non-finite Dt, a non-finite T0, null, empty, non-finite, unsorted or repeated save
+    /// times, save times before T0, more steps than `maxSteps`, and checkpointing with adaptive steps.
+    let validate (o: RolloutOptions) : unit = validateFor false o
 
     /// The step schedule of valid options (see `validate`): O(save times) memory, steps made on demand.
     let internal schedule (o: RolloutOptions) : Schedule =

@@ -91,7 +91,8 @@ let private runWithGradients (sim: Simulator) (o: RolloutOptions) =
     chosen, traj.Backend, steps, values, grads
 
 /// `model` with Dopri5 on Backend.Auto (the kernels) and Backend.Eager: Auto picks the kernels, both take the same
-/// steps (at least `minSteps` accepted, and some rejected when `rejects`), and values and gradients agree to 1e-10.
+/// steps (at least `minSteps` accepted, and some rejected when `rejects`), and values and gradients agree to 1e-10
+/// (the eager side without checkpointing).
 let private agreesWith
     (compile: Backend -> Model -> Simulator)
     (model: Model)
@@ -103,7 +104,13 @@ let private agreesWith
     use _ = torch.NewDisposeScope()
     let auto, eager = compile Backend.Auto model, compile Backend.Eager model
     let chosenK, ranK, stepsK, valuesK, gradsK = runWithGradients auto o
-    let _, ranE, stepsE, valuesE, gradsE = runWithGradients eager o
+    // The eager back end keeps the whole graph of adaptive steps (it refuses Checkpointing for them).
+    let _, ranE, stepsE, valuesE, gradsE =
+        runWithGradients eager {
+            o with
+                Checkpointing = Checkpointing.Off
+        }
+
     Expect.equal chosenK (Backend.Kernels, "") $"{model.Name}: Auto picks the kernels with gradients"
     Expect.equal ranK Backend.Kernels "the kernels ran"
     Expect.equal ranE Backend.Eager "the eager back end ran"
@@ -233,6 +240,76 @@ let tests =
             "KenCarp4 (conjugate gradients) on 2-D reaction–diffusion at a tight tolerance: kernels take the eager steps, values and gradients to 1e-10" {
             // rtol 1e-10: both back ends' CG stop at a relative residual of 1e-13.
             agreesWith (compileSplit true) plane (kenCarp 1e-10 0.01 [| 0.1; 0.2 |]) 4 false
+        }
+
+        test
+            "Dopri5 and KenCarp4 on the kernels with Checkpointing (Sqrt, Segments 3, a budget): the eager steps, values and gradients to 1e-10" {
+            // Long enough for several segments: Sqrt doubles its segment a few times, Segments 3 ends mid-segment.
+            let fisher = Hybrid.Tests.Compiler.CompilerTests.fisherKpp 32 0.02 1.5
+            let long = dopri 0.05 [| 0.0; 0.13; 1.0; 2.0 |]
+            // 32 cells × 8 bytes: a budget of 20 states' bytes.
+            for policy in
+                [
+                    Checkpointing.Sqrt
+                    Checkpointing.Segments 3
+                    Checkpointing.Budget(20L * 32L * 8L)
+                ] do
+                agrees fisher { long with Checkpointing = policy } 40 true
+
+            agreesWith
+                (compileSplit true)
+                (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ())
+                {
+                    kenCarp 1e-8 0.01 [| 0.1; 0.6 |] with
+                        Checkpointing = Checkpointing.Sqrt
+                }
+                16
+                false
+        }
+
+        test "Checkpointing adaptive steps keeps O(√T) start states: Sqrt, Budget, Segments and Off" {
+            let state = [| Array.zeroCreate<float> 4 |] // 32 bytes
+
+            let offer policy steps =
+                let c = Hybrid.Kernels.AdaptiveCheckpoints(policy, 32L)
+
+                for n in 0 .. steps - 1 do
+                    c.Offer(n, state)
+                    // Every kept start is a multiple of the current segment, and step 0 is always kept.
+                    Expect.isTrue (c.Kept.ContainsKey 0) "step 0 kept"
+
+                c
+
+            for steps in [ 1; 7; 100; 1000; 12345 ] do
+                let c = offer Checkpointing.Sqrt steps
+                let k = float c.Segment
+                Expect.isLessThanOrEqual c.Kept.Count (2 * c.Segment) $"T = {steps}: at most 2k checkpoints"
+                Expect.isLessThanOrEqual k (sqrt (2.0 * float steps) + 1.0) $"T = {steps}: k = {k} ≤ √(2T)"
+                Expect.isGreaterThanOrEqual k (sqrt (float steps / 2.0) - 1.0) $"T = {steps}: k = {k} ≥ √(T/2)"
+                Expect.equal c.Kept.Count ((steps - 1) / c.Segment + 1) $"T = {steps}: every multiple of k kept"
+
+                for key in c.Kept.Keys do
+                    Expect.equal (key % c.Segment) 0 $"T = {steps}: checkpoint {key} on a multiple of {c.Segment}"
+
+            let budget = offer (Checkpointing.Budget(32L * 50L)) 1000
+            Expect.isLessThanOrEqual (int64 budget.Kept.Count * 32L) (32L * 25L) "half the budget for checkpoints"
+            Expect.equal (offer (Checkpointing.Segments 7) 100).Kept.Count 15 "every 7th of 100 steps"
+            Expect.equal (offer Checkpointing.Off 100).Kept.Count 100 "Off keeps every start state"
+        }
+
+        test "Checkpointing with adaptive steps on the eager back end says where it runs" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+            let eager = compile Backend.Eager plane
+
+            let o = {
+                dopri 0.002 [| 0.1 |] with
+                    Checkpointing = Checkpointing.Sqrt
+            }
+
+            let e = Expect.throwsC (fun () -> eager.Simulate(eager.Initial 1, o) |> ignore) id
+            Expect.stringContains e.Message "Checkpointing = Sqrt" "names the value"
+            Expect.stringContains e.Message "Backend.Auto or Backend.Kernels" "the fix"
         }
 
         test "Auto picks the kernels for Dopri5 on grids and refuses Rodas4, Auto, KenCarp4 and float32 with reasons" {
