@@ -37,8 +37,8 @@ module internal TapedRollout =
     let mutable internal keepStages = true
 
     /// Stages whose graphs `backward` keeps at most at once. Kept graphs of 80 stages (a whole 20-step RK4 rollout of
-    /// the climate model at 32², CNN closures) made its forward + backward 2.2× slower than 20 stages (segments of
-    /// 5 steps), and slower than recomputing the stages: memory traffic, not arithmetic.
+    /// the climate model at 32², CNN closures) made its forward + backward 2.1× slower than recomputing the stages
+    /// (memory traffic, not arithmetic); with 20 (segments of 5 steps) it was 1.2–1.3× faster.
     let private keptStagesAtOnce = 20
 
     /// The stepper as an `IKeepingStepper` when `backward` keeps its stages.
