@@ -217,6 +217,18 @@ type BenchKernelsMemoryArgs =
     interface IArgParserTemplate with
         member _.Usage = "steps of the rollout and steps per checkpoint segment."
 
+/// `hybrid bench-kernel-phases [reps]`: the phase tables of `bench-kernels` alone, printed.
+[<HelpFlags("--help", "-h")>]
+type BenchKernelPhasesArgs =
+    | [<MainCommand>] Reps of reps: int
+    | Only of case: string
+
+    interface IArgParserTemplate with
+        member a.Usage =
+            match a with
+            | Reps _ -> "interleaved rounds per phase (default 15)."
+            | Only _ -> "one table: 1d (Fisher–KPP against the SIMD reference) or 2d (Gray–Scott, 1 and 2 threads)."
+
 /// The verbs.
 [<HelpFlags("--help", "-h")>]
 type Verbs =
@@ -226,6 +238,8 @@ type Verbs =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-kernels")>] Bench_Kernels of ParseResults<BenchKernelsArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-kernels-memory"); Hidden>] Bench_Kernels_Memory of
         ParseResults<BenchKernelsMemoryArgs>
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-kernel-phases")>] Bench_Kernel_Phases of
+        ParseResults<BenchKernelPhasesArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-gpu")>] Bench_Gpu of ParseResults<BenchGpuArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-peers")>] Bench_Peers of ParseResults<BenchPeersArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-stiff")>] Bench_Stiff of ParseResults<BenchStiffArgs>
@@ -254,6 +268,7 @@ type Verbs =
             | Bench_Closures _ ->
                 "CNN closures over whole fields (the climate case's coarse model, 32²) on the generated kernels against eager, forward + backward, interleaved; writes bench/closures.md."
             | Bench_Kernels_Memory _ -> "peak memory of one kernel rollout (run by bench-kernels in a fresh process)."
+            | Bench_Kernel_Phases _ -> "where the kernels' time goes: bench-kernels' phase tables alone, printed."
             | Report _ ->
                 "run the case studies against their baselines; writes summary.md, CSV files and charts (default folder: report)."
             | Climate _ ->
@@ -277,6 +292,7 @@ type Command =
     | RunBench of file: string
     | RunBenchKernels of quick: bool
     | RunBenchKernelsMemory of steps: int * segment: int
+    | RunBenchKernelPhases of reps: int * only: string
     | RunBenchGpu of quick: bool * cpu: bool
     | RunBenchPeers of quick: bool
     | RunBenchStiff of quick: bool
@@ -360,6 +376,11 @@ let parse (argv: string[]) : Command =
         | Some(Bench_Stiff r) -> RunBenchStiff(r.Contains BenchStiffArgs.Quick)
         | Some(Bench_Closures r) -> RunBenchClosures(r.Contains BenchClosuresArgs.Quick)
         | Some(Bench_Kernels_Memory r) -> RunBenchKernelsMemory(r.GetResult BenchKernelsMemoryArgs.Rollout)
+        | Some(Bench_Kernel_Phases r) ->
+            RunBenchKernelPhases(
+                r.GetResult(BenchKernelPhasesArgs.Reps, 15),
+                r.GetResult(BenchKernelPhasesArgs.Only, "")
+            )
         | Some(Report r) ->
             let folder =
                 r.TryGetResult ReportArgs.Folder

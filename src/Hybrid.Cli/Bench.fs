@@ -64,6 +64,28 @@ let internal settle () =
         with _ ->
             ()
 
+/// struct timespec.
+[<Struct; Runtime.InteropServices.StructLayout(Runtime.InteropServices.LayoutKind.Sequential)>]
+type private TimeSpec =
+    val mutable Seconds: int64
+    val mutable Nanoseconds: int64
+
+[<Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")>]
+extern int private clockGetTime(int clock, TimeSpec& time)
+
+/// CPU time of the calling thread in ms (Linux: CLOCK_THREAD_CPUTIME_ID), NaN elsewhere: on a loaded machine it
+/// leaves out the time the thread waited for a core, which wall time counts.
+let internal threadCpuMs () =
+    if OperatingSystem.IsLinux() then
+        let mutable time = TimeSpec()
+
+        if clockGetTime (3, &time) = 0 then
+            float time.Seconds * 1e3 + float time.Nanoseconds * 1e-6
+        else
+            nan
+    else
+        nan
+
 /// Runs `f` at least twice and until `seconds` have passed: long enough for .NET's tiered JIT to have
 /// recompiled the hot methods (30 calls, then a background compile after a 100 ms delay), so the timed runs
 /// measure optimised code, not the warm-up.

@@ -162,6 +162,226 @@ type private RegisterParts(parts: int) =
 
             results[part] <- x
 
+/// A time as "median (smallest–largest)".
+let private ms (digits: int) (s: Bench.Spread) =
+    let f (v: float) = v.ToString("F" + string digits)
+    $"{f s.Median} ({f s.Low}–{f s.High})"
+
+/// The values of a tensor, float64.
+let private values (x: torch.Tensor) =
+    x.detach().to_type(torch.ScalarType.Float64).contiguous().data<float>().ToArray()
+
+/// The parameter values θ as one array (the kernels' layout).
+let private thetaValues (theta: unit -> torch.Tensor[]) = theta () |> Array.collect values
+
+/// One stepper's phases (batch 1) from `initial` (interior values per field): `steps` forward steps, adjoint steps
+/// and finite checks, and the taped forward and backward passes of a `steps`-step rollout with checkpoints every
+/// ⌈√steps⌉; with the state, the next state and two adjoints it runs on.
+let private stepperPhases (stepper: IStepper) (initial: float[][]) (theta: float[]) (dt: float) (steps: int) =
+    let u = stepper.NewState()
+
+    initial
+    |> Array.iteri (fun f v -> stepper.Maps[f].Interior |> Array.iteri (fun i at -> u[f].[at] <- v[i]))
+
+    Ghosts.fill stepper.Maps 1 u
+
+    let next, lambda, lambdaPrevious =
+        stepper.NewState(), stepper.NewState(), stepper.NewState()
+
+    let thetaAdjoint = Array.zeroCreate theta.Length
+    lambda |> Array.iter (fun l -> Array.fill l 0 l.Length 1e-3)
+
+    let spec: RolloutSpec = {
+        T0 = 0.0
+        Dt = dt
+        Steps = steps
+        SaveEvery = steps
+        Segment = sqrtSegment steps
+    }
+
+    let tape = TapedRollout.forward stepper u theta spec
+    let savedAdjoint = [| lambda |]
+
+    let phases = [
+        $"RK4 step, {steps} calls",
+        (fun () ->
+            for _ in 1..steps do
+                stepper.Step(u, theta, 0.0, dt, next))
+        $"adjoint step, {steps} calls",
+        (fun () ->
+            for _ in 1..steps do
+                stepper.StepAdjoint(u, theta, 0.0, dt, lambda, lambdaPrevious, thetaAdjoint))
+        $"finite check, {steps} calls",
+        (fun () ->
+            for _ in 1..steps do
+                stepper.CheckFinite(next, 1, dt))
+        $"taped forward (steps and checks, checkpoints every {spec.Segment})",
+        (fun () -> TapedRollout.forward stepper u theta spec |> ignore)
+        "taped backward (recomputed segments and adjoint steps)",
+        (fun () -> TapedRollout.backward stepper tape theta spec savedAdjoint |> ignore)
+    ]
+
+    phases, u, next, lambda, lambdaPrevious
+
+/// Where the time goes at 256² (Gray–Scott): one stepper's forward step, adjoint step and finite check, the taped
+/// passes and the whole rollout on 1 and 2 threads, each phase in interleaved pairs.
+let private grayScottPhases (say: string -> unit) (warmup: float) (reps: int) =
+    say $"Phases at 256² (one stepper, 20 calls of each, {reps} interleaved pairs after the warm-up; ms):"
+
+    say ""
+    say "| phase | 1 thread | 2 threads | speed-up 1 → 2 threads |"
+    say "|---|---|---|---|"
+
+    let phases =
+        let nn = 256
+        let c = Compiler.compile Bench.eagerOnly (Bench.grayScottModel nn)
+        let sim = Kernels.compile Scheme.Rk4 c.Model
+        let stepper = sim.Stepper 1
+        let dt = min 1.0 (0.2 / float (nn * nn) / 2e-5)
+
+        let theta = thetaValues c.Theta
+        let initial = Bench.grayScottInitial nn |> Array.map values
+
+        let common, u, next, lambda, lambdaPrevious =
+            stepperPhases stepper initial theta dt 20
+
+        let split = RowSplit.ofPlan (stepper.Plan) 1
+        let sums = CombinationPass(split, u.Length, 3)
+        let registers = RegisterParts(split.Flat.Length * u.Length)
+
+        [
+            yield! common
+            "whole rollout through torch (as in the table above)",
+            fusedLoss sim c.Theta (Bench.grayScottInitial nn) dt 20 (sqrtSegment 20)
+            // The pool's ceiling on this machine: 180 passes (an RK4 step's nine, 20 times) of stage sums alone
+            // (memory-bound), and of parts that only compute in registers, each split as the step's passes are.
+            "stage sums alone, 180 passes",
+            (fun () ->
+                for _ in 1..180 do
+                    sums.Set(next, u)
+                    sums.Add(0.5 * dt, lambda)
+                    sums.Add(0.5 * dt, lambdaPrevious)
+                    KernelThreads.pool().Run(sums.Parts, sums))
+            "register-only parts, 180 passes",
+            (fun () ->
+                for _ in 1..180 do
+                    KernelThreads.pool().Run(registers.Parts, registers))
+        ]
+
+    for name, phase in phases do
+        let on (threads: int) () =
+            KernelThreads.useThreads threads
+            phase ()
+
+        let one, two, ratio = Bench.compare warmup reps (on 1) (on 2)
+        KernelThreads.useThreads (KernelThreads.configured ())
+        say $"| {name} | {ms 2 one} | {ms 2 two} | {ratio.Median:F2}× ({ratio.Low:F2}–{ratio.High:F2}) |"
+
+/// Each phase warmed up, then `reps` rounds that time every phase once (after `Bench.settle` and an untimed run),
+/// in an order rotated from round to round so that a slow spell of the machine touches them all; per phase its
+/// wall times and its thread's CPU times (ms) per round.
+let private rounds (warmup: float) (reps: int) (phases: (unit -> unit)[]) =
+    for f in phases do
+        Bench.warmUp warmup f
+
+    let wall = Array.init phases.Length (fun _ -> Array.zeroCreate<float> reps)
+    let cpu = Array.init phases.Length (fun _ -> Array.zeroCreate<float> reps)
+
+    for k in 0 .. reps - 1 do
+        for j in 0 .. phases.Length - 1 do
+            let p = (j + k) % phases.Length
+            Bench.settle ()
+            phases[p]()
+            let c0 = Bench.threadCpuMs ()
+            let w = Diagnostics.Stopwatch.StartNew()
+            phases[p]()
+            wall[p].[k] <- w.Elapsed.TotalMilliseconds
+            cpu[p].[k] <- Bench.threadCpuMs () - c0
+
+    wall, cpu
+
+/// Where the time goes on the 1-D case (Fisher–KPP, N = 256, 1,000 RK4 steps, one thread): one stepper's forward
+/// step, adjoint step and finite check, the taped passes, the whole rollout, and the hand-written SIMD reference
+/// (`SimdFisher`), interleaved in rounds.
+let private fisherPhases (say: string -> unit) (warmup: float) (reps: int) =
+    let n, steps, dt = 256, 1000, 0.01
+    let fisher = Compiler.compile Bench.eagerOnly (Bench.fisherModel n)
+    let sim = Kernels.compile Scheme.Rk4 fisher.Model
+    let stepper = sim.Stepper 1
+    let u0 = fisher.Initial 1
+    let theta = thetaValues fisher.Theta
+    let start = values u0[0]
+    let common, _, _, _, _ = stepperPhases stepper [| start |] theta dt steps
+
+    // The same rollout on kernels built with the runtime's `Vector<float>` (where the loops are wider), to compare
+    // the widths in one process.
+    let narrow =
+        if Codegen.wide () then
+            let narrowSim =
+                Codegen.narrowly (fun () ->
+                    let s = Kernels.compile Scheme.Rk4 fisher.Model
+                    s.Stepper 1 |> ignore
+                    s)
+
+            [|
+                $"whole rollout, kernels built with Vector<float> ({Numerics.Vector<float>.Count} lanes)",
+                fusedLoss narrowSim fisher.Theta u0 dt steps (sqrtSegment steps)
+            |]
+        else
+            [||]
+
+    let phases = [|
+        yield! common
+        "whole rollout through torch (forward + backward)", fusedLoss sim fisher.Theta u0 dt steps (sqrtSegment steps)
+        yield! narrow
+        $"SIMD reference, {SimdFisher.describe ()} (forward + backward, every state kept)",
+        (fun () -> SimdFisher.lossAndGradient n theta[0] theta[1] dt steps start |> ignore)
+    |]
+
+    let times, cpu = rounds warmup reps (Array.map snd phases)
+
+    say
+        $"Phases of the 1-D case (Fisher–KPP, N = {n}, {steps} RK4 steps, one thread; the kernels' loops run {Codegen.width ()} float64 lanes; {reps} rounds after the warm-up, each timing every phase once in rotated order; wall time, and the CPU time of the timing thread, which leaves out waits for a core on a loaded machine; ms):"
+
+    say ""
+    say "| phase | wall | thread CPU |"
+    say "|---|---|---|"
+
+    for k in 0 .. phases.Length - 1 do
+        say
+            $"| {fst phases[k]} | {ms 3 (Bench.spread (List.ofArray times[k]))} | {ms 3 (Bench.spread (List.ofArray cpu[k]))} |"
+
+    let last = phases.Length - 1
+
+    let perRound (label: string) (k: int) =
+        let ratio (t: float[][]) =
+            Bench.spread (List.init reps (fun r -> t[k].[r] / t[last].[r]))
+
+        let w, c = ratio times, ratio cpu
+
+        say
+            $"- {label} / SIMD reference, per round: wall {w.Median:F2}× ({w.Low:F2}–{w.High:F2}), thread CPU {c.Median:F2}× ({c.Low:F2}–{c.High:F2})"
+
+    say ""
+    perRound "whole rollout" 5
+
+    if narrow.Length > 0 then
+        perRound "whole rollout with Vector<float> kernels" 6
+
+/// Prints the phase tables alone (`hybrid bench-kernel-phases`): where the kernels' time goes, without the rest of
+/// the benchmark and without writing a file; `only` = "1d" or "2d" picks one table ("": both).
+let phases (reps: int) (only: string) : int =
+    Engine.init ()
+
+    if only <> "1d" then
+        grayScottPhases (printfn "%s") 1.5 reps
+        printfn ""
+
+    if only <> "2d" then
+        fisherPhases (printfn "%s") 1.5 reps
+
+    0
+
 /// Runs the benchmark and writes the markdown to `path`; `quick` uses fewer repetitions and sizes.
 let run (path: string) (quick: bool) : int =
     Engine.init ()
@@ -218,11 +438,6 @@ let run (path: string) (quick: bool) : int =
         "| case | hand-written eager TorchSharp (ms) | compiled eager (ms) | kernels in pairs (ms) | kernels alone (ms) | plain F# loop + hand adjoint (ms) | eager / kernels | kernels / plain |"
 
     say "|---|---|---|---|---|---|---|---|"
-
-    /// A time as "median (smallest–largest)".
-    let ms (digits: int) (s: Bench.Spread) =
-        let f (v: float) = v.ToString("F" + string digits)
-        $"{f s.Median} ({f s.Low}–{f s.High})"
 
     /// One case: the kernel path timed in pairs with the hand-written eager code and with the plain loop (if
     /// any), on its own, and the compiled eager path on its own. Returns the median speed-up over eager and its
@@ -410,97 +625,10 @@ let run (path: string) (quick: bool) : int =
             nn, speedup
     ]
 
-    // Where the time goes at 256²: one stepper's forward step, adjoint step and finite check on 1 and 2 threads.
     say ""
-
-    say $"Phases at 256² (one stepper, 20 calls of each, {reps} interleaved pairs after the warm-up; ms):"
-
+    grayScottPhases say warmup reps
     say ""
-    say "| phase | 1 thread | 2 threads | speed-up 1 → 2 threads |"
-    say "|---|---|---|---|"
-
-    let phases =
-        let nn = 256
-        let c = Compiler.compile Bench.eagerOnly (Bench.grayScottModel nn)
-        let sim = Kernels.compile Scheme.Rk4 c.Model
-        let stepper = sim.Stepper 1
-        let dt = min 1.0 (0.2 / float (nn * nn) / 2e-5)
-
-        let theta =
-            c.Theta()
-            |> Array.collect (fun p -> p.detach().contiguous().data<float>().ToArray())
-
-        let u = stepper.NewState()
-
-        (Bench.grayScottInitial nn)
-        |> Array.iteri (fun f x ->
-            let values = x.contiguous().data<float>().ToArray()
-            stepper.Maps[f].Interior |> Array.iteri (fun i at -> u[f].[at] <- values[i]))
-
-        Ghosts.fill stepper.Maps 1 u
-
-        let next, lambda, lambdaPrevious =
-            stepper.NewState(), stepper.NewState(), stepper.NewState()
-
-        let thetaAdjoint = Array.zeroCreate theta.Length
-        lambda |> Array.iter (fun l -> Array.fill l 0 l.Length 1e-3)
-
-        let spec: RolloutSpec = {
-            T0 = 0.0
-            Dt = dt
-            Steps = 20
-            SaveEvery = 20
-            Segment = sqrtSegment 20
-        }
-
-        let tape = TapedRollout.forward stepper u theta spec
-        let savedAdjoint = [| lambda |]
-        let split = RowSplit.ofPlan (stepper.Plan) 1
-        let sums = CombinationPass(split, u.Length, 3)
-        let registers = RegisterParts(split.Flat.Length * u.Length)
-
-        [
-            "RK4 step",
-            (fun () ->
-                for _ in 1..20 do
-                    stepper.Step(u, theta, 0.0, dt, next))
-            "adjoint step",
-            (fun () ->
-                for _ in 1..20 do
-                    stepper.StepAdjoint(u, theta, 0.0, dt, lambda, lambdaPrevious, thetaAdjoint))
-            "finite check",
-            (fun () ->
-                for _ in 1..20 do
-                    stepper.CheckFinite(next, 1, dt))
-            "taped forward (steps and checks, checkpoints every 5)",
-            (fun () -> TapedRollout.forward stepper u theta spec |> ignore)
-            "taped backward (recomputed segments and adjoint steps)",
-            (fun () -> TapedRollout.backward stepper tape theta spec savedAdjoint |> ignore)
-            "whole rollout through torch (as in the table above)",
-            fusedLoss sim c.Theta (Bench.grayScottInitial nn) dt 20 (sqrtSegment 20)
-            // The pool's ceiling on this machine: 180 passes (an RK4 step's nine, 20 times) of stage sums alone
-            // (memory-bound), and of parts that only compute in registers, each split as the step's passes are.
-            "stage sums alone, 180 passes",
-            (fun () ->
-                for _ in 1..180 do
-                    sums.Set(next, u)
-                    sums.Add(0.5 * dt, lambda)
-                    sums.Add(0.5 * dt, lambdaPrevious)
-                    KernelThreads.pool().Run(sums.Parts, sums))
-            "register-only parts, 180 passes",
-            (fun () ->
-                for _ in 1..180 do
-                    KernelThreads.pool().Run(registers.Parts, registers))
-        ]
-
-    for name, phase in phases do
-        let on (threads: int) () =
-            KernelThreads.useThreads threads
-            phase ()
-
-        let one, two, ratio = Bench.compare warmup reps (on 1) (on 2)
-        KernelThreads.useThreads (KernelThreads.configured ())
-        say $"| {name} | {ms 2 one} | {ms 2 two} | {ratio.Median:F2}× ({ratio.Low:F2}–{ratio.High:F2}) |"
+    fisherPhases say warmup reps
 
     match threadSpeedups |> List.tryFind (fun (nn, _) -> nn = 256) with
     | Some(_, speedup) ->

@@ -99,6 +99,7 @@ let main argv =
                      "bench/kernels.md")
                 quick
         | Arguments.RunBenchKernelsMemory(steps, segment) -> KernelBench.memory steps segment
+        | Arguments.RunBenchKernelPhases(reps, only) -> KernelBench.phases reps only
         | Arguments.RunBenchGpu(quick, cpu) ->
             GpuBenchRun.run
                 (if quick then

@@ -5,6 +5,7 @@ open System.Collections.Generic
 open System.Linq.Expressions
 open System.Numerics
 open System.Runtime.CompilerServices
+open System.Runtime.Intrinsics
 
 /// Functions the generated kernels call: scalar ones `System.Math` lacks, and their `Vector<float>` forms for the
 /// vectorised loops (lane by lane through the scalar function where no SIMD form gives the same values).
@@ -204,13 +205,25 @@ type internal JacobianKernel =
 /// loops, and are far easier to get right than emitting IL by hand.
 ///
 /// SIMD: on padded 1-D and 2-D grids (`vectorises`) the loops run along the contiguous axis (y on 2-D grids, x
-/// on 1-D ones) W = `Vector<float>.Count` cells at a time: a stencil read at offset (dx, dy) is one contiguous
+/// on 1-D ones) W cells at a time (`width`: 8 with `Vector512<float>` where 512-bit vectors are accelerated, else
+/// `Vector<float>.Count`): a stencil read at offset (dx, dy) is one contiguous
 /// load at the shifted index, ghost cells come from the padding, and the cells left over at the end of a row run
 /// one by one (the scalar tail). The adjoint is in gather form there: each cell reads its neighbours' λ and
 /// evaluates the derivatives at those neighbours, instead of scattering into its neighbours' adjoints, which
 /// vectors cannot do; only a band of 2·ghost cells along the boundary (whose neighbours are ghosts) scatters,
 /// one cell at a time. Two-scale lattices, whose reads across rings would need gathers, and point systems keep
 /// the scalar loops and the scatter form.
+/// Per thread: whether kernels are built on `Vector<float>` even where 512-bit vectors are accelerated
+/// (`Codegen.narrowly`).
+type internal NarrowVectors() =
+    [<ThreadStatic; DefaultValue>]
+    static val mutable private on: bool
+
+    /// This thread's setting.
+    static member On
+        with get () = NarrowVectors.on
+        and set (value: bool) = NarrowVectors.on <- value
+
 [<RequireQualifiedAccess>]
 module internal Codegen =
 
@@ -231,31 +244,126 @@ module internal Codegen =
     let private min2 = typeof<Math>.GetMethod("Min", [| typeof<float>; typeof<float> |])
     let private max2 = typeof<Math>.GetMethod("Max", [| typeof<float>; typeof<float> |])
 
-    /// The vector type of the vectorised loops and its members.
-    let private vectorType = typeof<Vector<float>>
+    /// Whether 512-bit vectors are accelerated while `Vector<float>` is 256-bit (its width on .NET 10 even with
+    /// AVX-512, unless DOTNET_MaxVectorTBitWidth raises it).
+    let private accelerated = Vector512.IsHardwareAccelerated && Vector<float>.Count = 4
 
-    /// Lanes per vector (W).
-    let internal width = Vector<float>.Count
+    /// Whether kernels built now on this thread run `Vector512<float>` (8 float64 lanes) instead of `Vector<float>`:
+    /// where `accelerated`, unless inside `narrowly`. Read when a kernel or a stepper is built.
+    let internal wide () = accelerated && not NarrowVectors.On
 
-    let private vectorOperator (name: string) =
-        vectorType.GetMethod(name, [| vectorType; vectorType |])
+    /// Lanes per vector (W) of kernels built now on this thread.
+    let internal width () =
+        if wide () then 8 else Vector<float>.Count
 
-    let private vectorAdd = vectorOperator "op_Addition"
-    let private vectorSub = vectorOperator "op_Subtraction"
-    let private vectorMul = vectorOperator "op_Multiply"
-    let private vectorDiv = vectorOperator "op_Division"
-    let private vectorNeg = vectorType.GetMethod("op_UnaryNegation", [| vectorType |])
+    /// `f ()` with the kernels and steppers it builds on this thread running `Vector<float>` (tests and the kernel
+    /// bench compare the two widths).
+    let internal narrowly (f: unit -> 'a) : 'a =
+        let before = NarrowVectors.On
+        NarrowVectors.On <- true
 
-    /// `new Vector<float>(array, index)`: W values from array[index].
-    let private vectorLoad =
-        vectorType.GetConstructor([| typeof<float[]>; typeof<int> |])
+        try
+            f ()
+        finally
+            NarrowVectors.On <- before
 
-    /// `new Vector<float>(value)`: every lane the same.
-    let private vectorBroadcast = vectorType.GetConstructor([| typeof<float> |])
+    /// A generic method of a static class by name, for float, picked by its parameter count and by `fits` on its
+    /// parameter types.
+    let private genericMethod (owner: Type) (name: string) (arity: int) (fits: Type[] -> bool) =
+        owner.GetMethods()
+        |> Array.find (fun m ->
+            m.Name = name
+            && m.IsGenericMethodDefinition
+            && m.GetParameters().Length = arity
+            && fits (m.GetParameters() |> Array.map _.ParameterType))
+        |> fun m -> m.MakeGenericMethod(typeof<float>)
 
-    /// `vector.CopyTo(array, index)`.
-    let private vectorStore =
-        vectorType.GetMethod("CopyTo", [| typeof<float[]>; typeof<int> |])
+    let private anyTypes (_: Type[]) = true
+
+    /// The vector type of the vectorised loops, its operators, and how the generated code loads, broadcasts and
+    /// stores vectors and calls the `KernelMath` vector helpers.
+    type private VectorOps = {
+        Type: Type
+        Add: Reflection.MethodInfo
+        Sub: Reflection.MethodInfo
+        Mul: Reflection.MethodInfo
+        Div: Reflection.MethodInfo
+        Neg: Reflection.MethodInfo
+        /// W values from array[index].
+        Load: Expression -> Expression -> Expression
+        /// The value in every lane.
+        Broadcast: Expression -> Expression
+        /// The statement array[index … index + W) = vector (vector, array, index).
+        Store: Expression -> Expression -> Expression -> Expression
+        /// `KernelMath.V<name>` of vector arguments.
+        Call: string -> Expression list -> Expression
+        /// The sum of the lanes, a float.
+        Sum: Expression -> Expression
+    }
+
+    /// The operations on vector type `t`: its operators, and the given ways to load, broadcast, store, call the
+    /// helpers and sum.
+    let private opsOf (t: Type) load broadcast store call sum = {
+        Type = t
+        Add = t.GetMethod("op_Addition", [| t; t |])
+        Sub = t.GetMethod("op_Subtraction", [| t; t |])
+        Mul = t.GetMethod("op_Multiply", [| t; t |])
+        Div = t.GetMethod("op_Division", [| t; t |])
+        Neg = t.GetMethod("op_UnaryNegation", [| t |])
+        Load = load
+        Broadcast = broadcast
+        Store = store
+        Call = call
+        Sum = sum
+    }
+
+    /// `Vector<float>` at the runtime's width.
+    let private narrowOps =
+        let t = typeof<Vector<float>>
+        let load = t.GetConstructor([| typeof<float[]>; typeof<int> |])
+        let broadcast = t.GetConstructor([| typeof<float> |])
+        let store = t.GetMethod("CopyTo", [| typeof<float[]>; typeof<int> |])
+
+        opsOf
+            t
+            (fun array index -> Expression.New(load, array, index))
+            (fun value -> Expression.New(broadcast, value))
+            (fun value array index -> Expression.Call(value, store, array, index))
+            (fun name args -> Expression.Call(helper ("V" + name), args))
+            (fun x -> Expression.Call(helper "VSum", x))
+
+    /// `Vector512<float>`; the `KernelMath` helpers (written for 256-bit `Vector<float>`) run on each half, so every
+    /// lane gets the value the narrow loops give it.
+    let private wideOps =
+        let half = typeof<Vector256<float>>
+        let load = genericMethod typeof<Vector512> "Create" 2 (fun ps -> ps[0].IsArray)
+        let broadcast = typeof<Vector512>.GetMethod("Create", [| typeof<float> |])
+        let join = typeof<Vector512>.GetMethod("Create", [| half; half |])
+        let store = genericMethod typeof<Vector512> "CopyTo" 3 anyTypes
+        let lower = genericMethod typeof<Vector512> "GetLower" 1 anyTypes
+        let upper = genericMethod typeof<Vector512> "GetUpper" 1 anyTypes
+        let toVector = genericMethod typeof<Vector256> "AsVector" 1 anyTypes
+        let fromVector = genericMethod typeof<Vector256> "AsVector256" 1 anyTypes
+        let sum = genericMethod typeof<Vector512> "Sum" 1 anyTypes
+
+        /// `KernelMath.V<name>` on the halves picked by `part` of every argument.
+        let onHalf (name: string) (args: Expression list) (part: Reflection.MethodInfo) =
+            let halves =
+                args
+                |> List.map (fun a -> Expression.Call(toVector, Expression.Call(part, a)) :> Expression)
+
+            Expression.Call(fromVector, Expression.Call(helper ("V" + name), halves)) :> Expression
+
+        opsOf
+            typeof<Vector512<float>>
+            (fun array index -> Expression.Call(load, array, index))
+            (fun value -> Expression.Call(broadcast, value))
+            (fun value array index -> Expression.Call(store, value, array, index))
+            (fun name args -> Expression.Call(join, onHalf name args lower, onHalf name args upper))
+            (fun x -> Expression.Call(sum, x))
+
+    /// The vector operations of kernels built now on this thread (`wide`).
+    let private vectorOps () = if wide () then wideOps else narrowOps
 
     let private intConst (i: int) = Expression.Constant(i) :> Expression
     let private add (a: Expression) (b: Expression) = Expression.Add(a, b) :> Expression
@@ -309,8 +417,8 @@ module internal Codegen =
         Expression.Block(
             Expression.Assign(v, lo),
             whileLoop
-                (Expression.LessThanOrEqual(v, Expression.Subtract(hi, intConst width)))
-                (Expression.Block(vectorBody, Expression.AddAssign(v, intConst width))),
+                (Expression.LessThanOrEqual(v, Expression.Subtract(hi, intConst (width ()))))
+                (Expression.Block(vectorBody, Expression.AddAssign(v, intConst (width ())))),
             whileLoop (Expression.LessThan(v, hi)) (Expression.Block(scalarBody, Expression.PreIncrementAssign(v)))
         )
         :> Expression
@@ -405,6 +513,7 @@ module internal Codegen =
     /// Vector values a vectorised kernel computes once, before its loops: constants, scalar parameters and t in
     /// every lane, the lane numbers 0 … W − 1, and accumulators.
     type private Lanes(r: Reads) =
+        let ops = vectorOps ()
         let locals = ResizeArray<ParameterExpression>()
         let inits = ResizeArray<Expression>()
         let constants = Dictionary<int64, Expression>()
@@ -413,13 +522,13 @@ module internal Codegen =
         let mutable numbers: Expression = null
 
         let hoist (name: string) (value: Expression) =
-            let v = Expression.Variable(vectorType, name)
+            let v = Expression.Variable(ops.Type, name)
             locals.Add v
             inits.Add(Expression.Assign(v, value))
             v
 
         let broadcast (name: string) (value: Expression) =
-            hoist name (Expression.New(vectorBroadcast, value)) :> Expression
+            hoist name (ops.Broadcast value) :> Expression
 
         /// c in every lane (keyed by its bits, so −0 and NaN stay themselves).
         member _.Constant(c: float) =
@@ -453,14 +562,14 @@ module internal Codegen =
         member _.Numbers =
             if isNull numbers then
                 numbers <-
-                    hoist "lanes" (Expression.New(vectorLoad, Expression.Constant(Array.init width float), intConst 0))
+                    hoist "lanes" (ops.Load (Expression.Constant(Array.init (width ()) float)) (intConst 0))
                     :> Expression
 
             numbers
 
         /// A vector accumulator, zero at the start of the kernel.
         member _.Accumulator(name: string) =
-            hoist name (Expression.Default(vectorType))
+            hoist name (Expression.Default(ops.Type))
 
         /// The locals.
         member _.Locals = locals :> seq<_>
@@ -473,7 +582,8 @@ module internal Codegen =
     /// loads). `EmitAt` evaluates an expression at a neighbouring cell (the gather-form adjoint).
     type private Emitter(plan: KernelPlan, r: Reads, cell: Cell, lanes: Lanes option) =
         let vector = lanes.IsSome
-        let valueType = if vector then vectorType else typeof<float>
+        let ops = vectorOps ()
+        let valueType = if vector then ops.Type else typeof<float>
         let locals = ResizeArray<ParameterExpression>()
         let statements = ResizeArray<Expression>()
         let memo = Dictionary<KExpr * int * int, Expression>(HashIdentity.Structural)
@@ -503,16 +613,16 @@ module internal Codegen =
                 else
                     Expression.MakeBinary(kind, x, y) :> Expression
 
-        let plus (x: Expression) (y: Expression) = binary ExpressionType.Add vectorAdd x y
+        let plus (x: Expression) (y: Expression) = binary ExpressionType.Add ops.Add x y
 
         let minus (x: Expression) (y: Expression) =
-            binary ExpressionType.Subtract vectorSub x y
+            binary ExpressionType.Subtract ops.Sub x y
 
         let times (x: Expression) (y: Expression) =
-            binary ExpressionType.Multiply vectorMul x y
+            binary ExpressionType.Multiply ops.Mul x y
 
         let over (x: Expression) (y: Expression) =
-            binary ExpressionType.Divide vectorDiv x y
+            binary ExpressionType.Divide ops.Div x y
 
         /// Whether the value of `e` depends on the cell other than through field reads (closure outputs,
         /// forcings, coordinates, spatial parameters): then evaluating it at a neighbour reads elsewhere.
@@ -541,7 +651,7 @@ module internal Codegen =
 
         let load (array: Expression) (index: Expression) =
             if vector then
-                bind (Expression.New(vectorLoad, array, index))
+                bind (ops.Load array index)
             else
                 bind (Expression.ArrayIndex(array, index))
 
@@ -613,10 +723,10 @@ module internal Codegen =
                         if vector && axis = contiguous then
                             // Lane k holds cell i + k: (i + k) is exact in float64, so each lane equals the scalar value.
                             let l = lanes.Value
-                            let indices = plus (Expression.New(vectorBroadcast, index)) l.Numbers
+                            let indices = plus (ops.Broadcast index) l.Numbers
                             bind (plus (l.Constant first) (times indices (l.Constant a.Spacing)))
                         elif vector then
-                            bind (Expression.New(vectorBroadcast, centre))
+                            bind (ops.Broadcast centre)
                         else
                             bind centre
                     | KPowInt(a, n) ->
@@ -627,7 +737,7 @@ module internal Codegen =
                             if m <= 4 then
                                 List.replicate m x |> List.reduce times
                             elif vector then
-                                Expression.Call(helper "VPow", x, constant (float m)) :> Expression
+                                ops.Call "Pow" [ x; constant (float m) ]
                             else
                                 Expression.Call(pow, x, Expression.Constant(float m)) :> Expression
 
@@ -637,7 +747,7 @@ module internal Codegen =
 
                         let call (scalar: Reflection.MethodInfo) (name: string) =
                             if vector then
-                                Expression.Call(helper ("V" + name), x) :> Expression
+                                ops.Call name [ x ]
                             else
                                 Expression.Call(scalar, x) :> Expression
 
@@ -645,7 +755,7 @@ module internal Codegen =
                             match op with
                             | KUnary.Neg ->
                                 if vector then
-                                    Expression.Negate(x, vectorNeg) :> Expression
+                                    Expression.Negate(x, ops.Neg) :> Expression
                                 else
                                     Expression.Negate(x) :> Expression
                             | KUnary.Fn Hybrid.Fn.Exp -> call (math "Exp") "Exp"
@@ -667,7 +777,7 @@ module internal Codegen =
 
                         let call (scalar: Reflection.MethodInfo) (name: string) =
                             if vector then
-                                Expression.Call(helper ("V" + name), x, y) :> Expression
+                                ops.Call name [ x; y ]
                             else
                                 Expression.Call(scalar, x, y) :> Expression
 
@@ -705,15 +815,14 @@ module internal Codegen =
         /// The statement array[index] += value (W entries from index for vectors).
         member _.AddInto(array: Expression, index: Expression, value: Expression) : Expression =
             if vector then
-                Expression.Call(plus (Expression.New(vectorLoad, array, index)) value, vectorStore, array, index)
-                :> Expression
+                ops.Store (plus (ops.Load array index) value) array index
             else
                 Expression.AddAssign(Expression.ArrayAccess(array, index), value) :> Expression
 
         /// The statement array[index] = value (W entries from index for vectors).
         member _.Store(array: Expression, index: Expression, value: Expression) : Expression =
             if vector then
-                Expression.Call(value, vectorStore, array, index) :> Expression
+                ops.Store value array index
             else
                 Expression.Assign(Expression.ArrayAccess(array, index), value) :> Expression
 
@@ -1242,9 +1351,7 @@ module internal Codegen =
                 if isNull acc then
                     None
                 else
-                    Some(
-                        Expression.AddAssign(acc, Expression.Call(helper "VSum", vectorAccumulators[i])) :> Expression
-                    ))
+                    Some(Expression.AddAssign(acc, (vectorOps ()).Sum vectorAccumulators[i]) :> Expression))
             |> Array.choose id
 
         let scalarAccumulators = accumulators |> Array.filter (isNull >> not)

@@ -3,6 +3,7 @@ namespace Hybrid.Kernels
 open System
 open System.Numerics
 open System.Runtime.CompilerServices
+open System.Runtime.Intrinsics
 
 /// How a stepper splits its passes into parts for the worker pool: ranges of the kernels' outer index (rows of a
 /// 2-D grid, cells of a 1-D one) and ranges of the flat padded arrays for the stage combinations. The split
@@ -47,27 +48,119 @@ module internal RowSplit =
                     if plan.Grid.Dims >= 2 then
                         plan.Nx
                     else
-                        plan.Nx / Codegen.width
+                        plan.Nx / Codegen.width ()
 
                 max 1 (min outer (work / minimumCells))
             else
                 1
 
-        let align = if plan.Grid.Dims >= 2 then 1 else Codegen.width
+        let align = if plan.Grid.Dims >= 2 then 1 else Codegen.width ()
         let rows = ranges plan.Nx parts align
 
         {
             Rows = rows
-            Flat = ranges length rows.Length Codegen.width
+            Flat = ranges length rows.Length (Codegen.width ())
             Length = length
         }
 
+/// The loops of `CombinationPass` for either vector type (`Vector<float>` or `Vector512<float>`, whose operators
+/// the inlining resolves): `load`, `splat` and `store` read, broadcast and write a vector of `width` lanes.
+module private CombinationLoops =
+
+    /// y[lo, hi) = x (or 0 when null) + Σⱼ cⱼ·tⱼ[f] over the first `count` terms: up to four fused with the origin
+    /// in one sweep (hoisted arrays; a Runge–Kutta step's last sum is one sweep), any further term added in its own
+    /// sweep; the sums keep the order x + c₀t₀ + c₁t₁ + … either way, so every entry gets the same value whatever
+    /// the vector width.
+    let inline run
+        (width: int)
+        ([<InlineIfLambda>] load: float[] -> int -> ^V)
+        ([<InlineIfLambda>] splat: float -> ^V)
+        ([<InlineIfLambda>] store: ^V -> float[] -> int -> unit)
+        (zero: ^V)
+        (x: float[])
+        (y: float[])
+        (lo: int)
+        (hi: int)
+        (count: int)
+        (c: float[])
+        (t: float[][][])
+        (f: int)
+        =
+        let t0 = if count > 0 then t[0][f] else null
+        let t1 = if count > 1 then t[1][f] else null
+        let t2 = if count > 2 then t[2][f] else null
+        let t3 = if count > 3 then t[3][f] else null
+        let c0 = if count > 0 then c[0] else 0.0
+        let c1 = if count > 1 then c[1] else 0.0
+        let c2 = if count > 2 then c[2] else 0.0
+        let c3 = if count > 3 then c[3] else 0.0
+        let v0, v1, v2, v3 = splat c0, splat c1, splat c2, splat c3
+        let mutable i = lo
+
+        while i <= hi - width do
+            let mutable v = if isNull x then zero else load x i
+
+            if count > 0 then
+                v <- v + v0 * load t0 i
+
+            if count > 1 then
+                v <- v + v1 * load t1 i
+
+            if count > 2 then
+                v <- v + v2 * load t2 i
+
+            if count > 3 then
+                v <- v + v3 * load t3 i
+
+            store v y i
+            i <- i + width
+
+        while i < hi do
+            let mutable v = if isNull x then 0.0 else x[i]
+
+            if count > 0 then
+                v <- v + c0 * t0[i]
+
+            if count > 1 then
+                v <- v + c1 * t1[i]
+
+            if count > 2 then
+                v <- v + c2 * t2[i]
+
+            if count > 3 then
+                v <- v + c3 * t3[i]
+
+            y[i] <- v
+            i <- i + 1
+
+        for j in 4 .. count - 1 do
+            let tj = t[j][f]
+            let cj = c[j]
+            let vc = splat cj
+            let mutable i = lo
+
+            while i <= hi - width do
+                store (load y i + vc * load tj i) y i
+                i <- i + width
+
+            while i < hi do
+                y[i] <- y[i] + cj * tj[i]
+                i <- i + 1
+
+    let inline load512 (a: float[]) (i: int) = Vector512.Create<float>(a, i)
+    let inline store512 (v: Vector512<float>) (a: float[]) (i: int) = v.CopyTo(a, i)
+    let inline load (a: float[]) (i: int) = Vector<float>(a, i)
+    let inline splat (c: float) = Vector<float>(c)
+    let inline store (v: Vector<float>) (a: float[]) (i: int) = v.CopyTo(a, i)
+
 /// target = base + Σⱼ cⱼ·termⱼ (base optional) over every field, as pool parts: one per field and flat range.
-/// Set up once per call (`Set`), run by `WorkerPool.Run(Parts, this)`; it allocates nothing.
+/// Set up once per call (`Set`), run by `WorkerPool.Run(Parts, this)`; it allocates nothing. Its loops run
+/// `Vector512<float>` where the kernels do (`Codegen.wide` when it is built), else `Vector<float>`.
 [<Sealed>]
 type internal CombinationPass(split: RowSplit, fields: int, maxTerms: int) =
     let coefficients = Array.zeroCreate<float> maxTerms
     let terms = Array.zeroCreate<float[][]> maxTerms
+    let wide = Codegen.wide ()
     let mutable count = 0
     let mutable target: float[][] = null
     let mutable origin: float[][] = null
@@ -95,60 +188,42 @@ type internal CombinationPass(split: RowSplit, fields: int, maxTerms: int) =
             let f = part % fields
             let y = target[f]
             // Unsplit, a field's whole array (the fast ring of a two-scale lattice has its own length).
-            let lo, hi =
-                if split.Flat.Length = 1 then
-                    0, y.Length
-                else
-                    split.Flat[part / fields]
+            let whole = split.Flat.Length = 1
+            let lo = if whole then 0 else fst split.Flat[part / fields]
+            let hi = if whole then y.Length else snd split.Flat[part / fields]
 
             let x = if isNull origin then null else origin[f]
-            let width = Vector<float>.Count
-            // The first two terms fused with the origin (hoisted arrays: these loops are as tight as an axpy), any
-            // further term added in its own sweep; the sums keep the order origin + c₀t₀ + c₁t₁ + … either way.
-            let t0 = if count > 0 then terms[0][f] else null
-            let t1 = if count > 1 then terms[1][f] else null
-            let c0 = if count > 0 then coefficients[0] else 0.0
-            let c1 = if count > 1 then coefficients[1] else 0.0
-            let v0, v1 = Vector<float>(c0), Vector<float>(c1)
-            let mutable i = lo
 
-            while i <= hi - width do
-                let mutable v = if isNull x then Vector<float>.Zero else Vector<float>(x, i)
-
-                if count > 0 then
-                    v <- v + v0 * Vector<float>(t0, i)
-
-                if count > 1 then
-                    v <- v + v1 * Vector<float>(t1, i)
-
-                v.CopyTo(y, i)
-                i <- i + width
-
-            while i < hi do
-                let mutable v = if isNull x then 0.0 else x[i]
-
-                if count > 0 then
-                    v <- v + c0 * t0[i]
-
-                if count > 1 then
-                    v <- v + c1 * t1[i]
-
-                y[i] <- v
-                i <- i + 1
-
-            for j in 2 .. count - 1 do
-                let t = terms[j][f]
-                let c = coefficients[j]
-                let vc = Vector<float>(c)
-                let mutable i = lo
-
-                while i <= hi - width do
-                    (Vector<float>(y, i) + vc * Vector<float>(t, i)).CopyTo(y, i)
-                    i <- i + width
-
-                while i < hi do
-                    y[i] <- y[i] + c * t[i]
-                    i <- i + 1
+            if wide then
+                CombinationLoops.run
+                    8
+                    CombinationLoops.load512
+                    Vector512.Create
+                    CombinationLoops.store512
+                    Vector512<float>.Zero
+                    x
+                    y
+                    lo
+                    hi
+                    count
+                    coefficients
+                    terms
+                    f
+            else
+                CombinationLoops.run
+                    Vector<float>.Count
+                    CombinationLoops.load
+                    CombinationLoops.splat
+                    CombinationLoops.store
+                    Vector<float>.Zero
+                    x
+                    y
+                    lo
+                    hi
+                    count
+                    coefficients
+                    terms
+                    f
 
 /// The forward kernel over the split's rows, as pool parts.
 [<Sealed>]

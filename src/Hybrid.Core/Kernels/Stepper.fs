@@ -603,7 +603,14 @@ type internal Stepper
         (stateAdjoint: float[][])
         (thetaAdjoint: float[])
         =
-        use _ = torch.NewDisposeScope()
+        // A dispose scope for the graphs of the networks and solves only: entering one costs about as much as a
+        // small kernel call.
+        use _ =
+            if sites.Length > 0 || solves.Length > 0 then
+                torch.NewDisposeScope()
+            else
+                null
+
         prepareInputs u theta t true
         adjointAt u theta t outputAdjoint stateAdjoint thetaAdjoint
 

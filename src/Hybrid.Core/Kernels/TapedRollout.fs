@@ -1,5 +1,6 @@
 namespace Hybrid.Kernels
 
+open System
 open System.Collections.Generic
 open System.Runtime.CompilerServices
 
@@ -30,7 +31,26 @@ type internal RolloutTape = {
 [<RequireQualifiedAccess>]
 module internal TapedRollout =
 
-    let private copy (u: float[][]) = u |> Array.map Array.copy
+    /// `into` ← `from` over every field of a state: over the worker pool in the stepper's parts where its passes
+    /// are split (`RowSplit`; a combination with no terms), else on this thread.
+    let private copier (stepper: IStepper) (fields: int) =
+        let split = RowSplit.ofPlan stepper.Plan stepper.Batch
+        let pass = CombinationPass(split, fields, 0)
+
+        fun (from: float[][]) (into: float[][]) ->
+            pass.Set(into, from)
+
+            if split.Rows.Length > 1 then
+                KernelThreads.pool().Run(pass.Parts, pass)
+            else
+                for j in 0 .. pass.Parts - 1 do
+                    (pass :> IParts).Execute j
+
+    /// A copy of state `u` (`copyInto`), in arrays allocated without zeroing: the copy writes every entry.
+    let private copyOf (copyInto: float[][] -> float[][] -> unit) (u: float[][]) =
+        let c = u |> Array.map (fun a -> GC.AllocateUninitializedArray<float> a.Length)
+        copyInto u c
+        c
 
     /// Whether `backward` keeps the replayed stages of a stepper that can (`IKeepingStepper`): always, except in the
     /// benchmark that times the recomputing adjoint beside it (`hybrid bench-closures`).
@@ -61,6 +81,7 @@ module internal TapedRollout =
         let saved = ResizeArray()
         let checkpoints = Dictionary()
         let segment = segmentOf stepper spec
+        let copy = copyOf (copier stepper u0.Length)
         let mutable u = copy u0
         let mutable next = stepper.NewState()
 
@@ -102,6 +123,7 @@ module internal TapedRollout =
         let segmentStarts = [ 0..segment .. spec.Steps - 1 ] |> List.rev
         // states[i] = u at step start + i within the current segment; allocated once, reused per segment.
         let states = Array.init (min segment spec.Steps) (fun _ -> stepper.NewState())
+        let copyInto = copier stepper lambda.Length
 
         // A stepper with closure networks or diagnostic solves keeps each replayed step's stages (kept[i] for step
         // start + i, with the networks' and solves' graphs), so that the adjoint steps run none of them forward:
@@ -117,10 +139,7 @@ module internal TapedRollout =
 
         for start in segmentStarts do
             let stop = min (start + segment) spec.Steps
-            let checkpoint = tape.Checkpoints[start]
-
-            for f in 0 .. checkpoint.Length - 1 do
-                Array.blit checkpoint.[f] 0 states.[0].[f] 0 checkpoint.[f].Length
+            copyInto tape.Checkpoints[start] states[0]
 
             match keeping with
             | Some k ->

@@ -487,8 +487,12 @@ let private loss (saved: torch.Tensor[]) =
 let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
     ((a - b).abs().max().ToDouble()) / (max 1e-300 (b.abs().max().ToDouble()))
 
-let private agreementTest (c: Case) (scheme: Scheme) =
-    test $"{c.Name}, {scheme}: kernels = eager to 1e-10 (values and gradients)" {
+/// The kernels of case `c` against eager, built with `Vector<float>` when `narrow` (`Codegen.narrowly`: where the
+/// machine's loops are wider, the runtime's vectors run too).
+let private agreementTestWith (narrow: bool) (c: Case) (scheme: Scheme) =
+    let width = if narrow then ", kernels built with Vector<float>" else ""
+
+    test $"{c.Name}, {scheme}{width}: kernels = eager to 1e-10 (values and gradients)" {
         Engine.init ()
         use _ = torch.NewDisposeScope()
         let batch = 2
@@ -508,7 +512,12 @@ let private agreementTest (c: Case) (scheme: Scheme) =
             l.backward ()
             saved, theta |> Array.map (fun t -> t.grad), u0 |> Array.map (fun t -> t.grad)
 
-        let fusedSaved, fusedTheta, fusedU0 = run true
+        let fusedSaved, fusedTheta, fusedU0 =
+            if narrow then
+                Codegen.narrowly (fun () -> run true)
+            else
+                run true
+
         let eagerSaved, eagerTheta, eagerU0 = run false
 
         for f in 0 .. fusedSaved.Length - 1 do
@@ -518,6 +527,8 @@ let private agreementTest (c: Case) (scheme: Scheme) =
         for p in 0 .. fusedTheta.Length - 1 do
             Expect.isLessThan (maxRelative fusedTheta[p] eagerTheta[p]) 1e-10 $"∂L/∂{sim.Parameters[p]}"
     }
+
+let private agreementTest = agreementTestWith false
 
 /// Central finite differences of the kernel loss in one parameter, against the generated adjoint.
 let private finiteDifferenceTest (c: Case) (scheme: Scheme) =
@@ -1095,6 +1106,9 @@ let tests =
         testList "agreement with eager" [
             for c in cases do
                 for s in schemes -> agreementTest c s
+
+            if Codegen.wide () then
+                for c in cases -> agreementTestWith true c Scheme.Rk4
         ]
 
         testList "finite differences" [ for c in cases -> finiteDifferenceTest c Scheme.Rk4 ]

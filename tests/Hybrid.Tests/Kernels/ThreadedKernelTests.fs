@@ -139,7 +139,7 @@ let private splitTests =
 
                 for (_, hi), (lo, _) in Array.pairwise split.Flat do
                     Expect.equal lo hi "flat ranges contiguous"
-                    Expect.equal (hi % Codegen.width) 0 "inner ends on vector boundaries"
+                    Expect.equal (hi % Codegen.width ()) 0 "inner ends on vector boundaries"
 
                 Expect.equal (snd (Array.last split.Flat)) split.Length "flat ranges end at the array's end"
 
@@ -152,7 +152,7 @@ let private splitTests =
             Expect.equal split.Rows.Length 4 "40,000 cells: 4 parts"
 
             for _, hi in split.Rows[.. split.Rows.Length - 2] do
-                Expect.equal (hi % Codegen.width) 0 "block end on a vector boundary"
+                Expect.equal (hi % Codegen.width ()) 0 "block end on a vector boundary"
 
             Expect.equal (RowSplit.ofPlan (planOf (SimdKernelTests.line 1000)) 4).Rows.Length 1 "small"
 
@@ -182,7 +182,8 @@ let private passAgreement (name: string) (model: Model) (cuts: int list) =
             Flat =
                 List.pairwise (
                     [ 0 ]
-                    @ (cuts |> List.map (fun c -> c * size / plan.Nx / Codegen.width * Codegen.width))
+                    @ (cuts
+                       |> List.map (fun c -> c * size / plan.Nx / Codegen.width () * Codegen.width ()))
                     @ [ size ]
                 )
                 |> Array.ofList
@@ -273,10 +274,9 @@ let tests =
                 20
             ]
             passAgreement "2-D, 40 × 17, rows cut at 20" (SimdKernelTests.plane 40 17) [ 20 ]
-            passAgreement $"1-D, 203 cells, blocks cut at 2W, 10W, 20W (W = {Codegen.width})" (SimdKernelTests.line 203) [
-                2 * Codegen.width
-                10 * Codegen.width
-                20 * Codegen.width
-            ]
+            passAgreement
+                $"1-D, 203 cells, blocks cut at 2W, 10W, 20W (W = {Codegen.width ()})"
+                (SimdKernelTests.line 203)
+                [ 2 * Codegen.width (); 10 * Codegen.width (); 20 * Codegen.width () ]
         ]
     ]
