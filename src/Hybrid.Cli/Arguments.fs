@@ -170,6 +170,15 @@ type BenchKernelsArgs =
         member _.Usage =
             "smaller sizes and fewer repeats; writes bench/kernels-quick.md instead of bench/kernels.md."
 
+/// `hybrid bench-closures [--quick]`.
+[<HelpFlags("--help", "-h")>]
+type BenchClosuresArgs =
+    | Quick
+
+    interface IArgParserTemplate with
+        member _.Usage =
+            "3 pairs instead of 7; writes bench/closures-quick.md instead of bench/closures.md."
+
 /// `hybrid bench-gpu [--quick] [--cpu]`.
 [<HelpFlags("--help", "-h")>]
 type BenchGpuArgs =
@@ -234,6 +243,8 @@ type Verbs =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-gpu")>] Bench_Gpu of ParseResults<BenchGpuArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-peers")>] Bench_Peers of ParseResults<BenchPeersArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-stiff")>] Bench_Stiff of ParseResults<BenchStiffArgs>
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-closures")>] Bench_Closures of
+        ParseResults<BenchClosuresArgs>
     | [<CliPrefix(CliPrefix.None)>] Report of ParseResults<ReportArgs>
     | [<CliPrefix(CliPrefix.None)>] Climate of ParseResults<ClimateArgs>
     | [<CliPrefix(CliPrefix.None)>] Sweep of ParseResults<SweepArgs>
@@ -254,6 +265,8 @@ type Verbs =
                 "the kernel bench's three problems in PyTorch (eager and TorchScript, Debian's python3-torch) against Hybrid's kernels and compiled eager code, interleaved, with a roofline line; writes bench/peers.md."
             | Bench_Stiff _ ->
                 "work-precision of Hybrid's Rodas4 and Auto against SciPy's solve_ivp on HIRES, Robertson, Van der Pol and Pollution; writes bench/work-precision.md, .csv and .html (needs python3-scipy)."
+            | Bench_Closures _ ->
+                "CNN closures over whole fields (the climate case's coarse model, 32²) on the generated kernels against eager, forward + backward, interleaved; writes bench/closures.md."
             | Bench_Kernels_Memory _ -> "peak memory of one kernel rollout (run by bench-kernels in a fresh process)."
             | Bench_Kernel_Phases _ -> "where the kernels' time goes: bench-kernels' phase tables alone, printed."
             | Report _ ->
@@ -283,6 +296,7 @@ type Command =
     | RunBenchGpu of quick: bool * cpu: bool
     | RunBenchPeers of quick: bool
     | RunBenchStiff of quick: bool
+    | RunBenchClosures of quick: bool
     | RunReport of folder: string * quick: bool
     /// `hybrid report --on …`: plan the report in `<folder>/sweep`, run it on the back end, merge into `folder`.
     | RunReportOn of folder: string * quick: bool * backend: Backend
@@ -360,6 +374,7 @@ let parse (argv: string[]) : Command =
         | Some(Bench_Gpu r) -> RunBenchGpu(r.Contains BenchGpuArgs.Quick, r.Contains BenchGpuArgs.Cpu)
         | Some(Bench_Peers r) -> RunBenchPeers(r.Contains BenchPeersArgs.Quick)
         | Some(Bench_Stiff r) -> RunBenchStiff(r.Contains BenchStiffArgs.Quick)
+        | Some(Bench_Closures r) -> RunBenchClosures(r.Contains BenchClosuresArgs.Quick)
         | Some(Bench_Kernels_Memory r) -> RunBenchKernelsMemory(r.GetResult BenchKernelsMemoryArgs.Rollout)
         | Some(Bench_Kernel_Phases r) ->
             RunBenchKernelPhases(

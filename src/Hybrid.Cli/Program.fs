@@ -115,6 +115,13 @@ let main argv =
                 WorkPrecision.write WorkPrecision.quick "bench/work-precision-quick"
             else
                 WorkPrecision.write WorkPrecision.defaults "bench/work-precision"
+        | Arguments.RunBenchClosures quick ->
+            ClosureBench.run
+                (if quick then
+                     "bench/closures-quick.md"
+                 else
+                     "bench/closures.md")
+                quick
         | Arguments.RunReport(folder, quick) -> report folder quick
         | Arguments.RunReportOn(folder, quick, backend) -> reportOn folder quick backend
         | Arguments.RunClimate(folder, quick) -> climate folder quick

@@ -90,6 +90,8 @@ let tests =
                     [| "bench-peers"; "--quick" |], Hybrid.Cli.Arguments.RunBenchPeers true
                     [| "bench-stiff" |], Hybrid.Cli.Arguments.RunBenchStiff false
                     [| "bench-stiff"; "--quick" |], Hybrid.Cli.Arguments.RunBenchStiff true
+                    [| "bench-closures" |], Hybrid.Cli.Arguments.RunBenchClosures false
+                    [| "bench-closures"; "--quick" |], Hybrid.Cli.Arguments.RunBenchClosures true
                     [| "bench-kernels-memory"; "1000"; "32" |], Hybrid.Cli.Arguments.RunBenchKernelsMemory(1000, 32)
                 ] do
                 Expect.equal (parse argv) expected $"hybrid {String.Join(' ', argv)}"
@@ -108,6 +110,7 @@ let tests =
                     "bench-kernels"
                     "bench-gpu"
                     "bench-peers"
+                    "bench-closures"
                     "report"
                     "climate"
                     "sweep"

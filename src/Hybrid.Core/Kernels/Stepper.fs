@@ -38,6 +38,52 @@ type internal IStepper<'T> =
     /// Zeroes `ClosureGradients`.
     abstract ResetClosureGradients: unit -> unit
 
+/// What the adjoint of one explicit step reads at each of its stages, kept by `IKeepingStepper.StepKept` while a
+/// backward pass replays a checkpoint segment, so that `IKeepingStepper.StepAdjointKept` neither recomputes the stages
+/// nor runs the closure networks and diagnostic solves forward again. Per stage: the stage's state (ghosts filled),
+/// the kernels' inputs (closure outputs, parameter and diagnostic copies), and the autograd graphs of the networks
+/// (input and outputs) and of the solves (right-hand side and solution), owned here, out of every dispose scope,
+/// until the stage's adjoint has used and disposed them. The arrays are allocated once and reused.
+type internal KeptStep<'T> = {
+    /// Per stage, its state in the padded layout.
+    States: 'T[][][]
+    /// Per stage, the kernels' inputs.
+    Inputs: 'T[][][]
+    /// Per stage and closure site, the network input of the site's run (null for a site that shares another's run).
+    RunInputs: torch.Tensor[][]
+    /// Per stage and closure site, the site's output with its graph.
+    SiteOutputs: torch.Tensor[][]
+    /// Per stage and diagnostic field, the solve's right-hand side and solution with their graph.
+    SolveGraphs: (torch.Tensor * torch.Tensor)[][]
+}
+
+/// An `IStepper` that can keep each replayed step's stages (`KeptStep<'T>`) for the step's adjoint: with closure
+/// networks or diagnostic solves, the backward pass then runs each of them forward once per stage (the replay, with
+/// autograd) instead of three times (replay, stage recompute, the adjoint's own forward), at the cost of one
+/// segment's stages and graphs in memory (`TapedRollout` cuts the segments of such a stepper short).
+type internal IKeepingStepper<'T> =
+    inherit IStepper<'T>
+    /// Whether keeping pays: the step evaluates closure networks or diagnostic solves.
+    abstract Keeps: bool
+    /// Stages per step.
+    abstract Stages: int
+    /// A `KeptStep<'T>` sized for this stepper.
+    abstract NewKept: unit -> KeptStep<'T>
+    /// `Step`, keeping what its adjoint reads into `kept` (the networks and solves evaluated under autograd).
+    abstract StepKept: u: 'T[][] * theta: 'T[] * t: float * dt: float * next: 'T[][] * kept: KeptStep<'T> -> unit
+
+    /// `StepAdjoint` of the step `StepKept` kept into `kept` (same θ, t, dt): no stage recomputed, no network or
+    /// solve run forward; disposes the kept graphs.
+    abstract StepAdjointKept:
+        kept: KeptStep<'T> *
+        theta: 'T[] *
+        t: float *
+        dt: float *
+        lambdaNext: 'T[][] *
+        lambda: 'T[][] *
+        thetaAdjoint: 'T[] ->
+            unit
+
 /// One explicit Runge–Kutta step of a generated kernel and its discrete adjoint. States, slopes and adjoints all
 /// live in the padded layout (one [B·PaddedCells] array per field), so stage updates are contiguous loops
 /// and only the ghost entries are refilled before each kernel call; ghost entries of states are otherwise
@@ -498,9 +544,9 @@ type internal Stepper<'T
         evalClosures u theta t keep
 
     /// Adds the vector–Jacobian product of the right-hand side at `u` (ghosts filled; time t) with ∂L/∂F =
-    /// `outputAdjoint` into `stateAdjoint` (ghost entries folded back, left zero) and `thetaAdjoint`, closures and
-    /// moving ghosts included.
-    let rhsAdjoint
+    /// `outputAdjoint` into `stateAdjoint` and `thetaAdjoint`, given what `prepareInputs` kept at `u` (`keep`): the
+    /// inputs, and the networks' and solves' graphs.
+    let adjointAt
         (u: 'T[][])
         (theta: 'T[])
         (t: float)
@@ -508,16 +554,6 @@ type internal Stepper<'T
         (stateAdjoint: 'T[][])
         (thetaAdjoint: 'T[])
         =
-        // A dispose scope for the graphs of the networks and solves only: entering one costs about as much as a
-        // small kernel call.
-        use _ =
-            if sites.Length > 0 || solves.Length > 0 then
-                torch.NewDisposeScope()
-            else
-                null
-
-        prepareInputs u theta t true
-
         for a in inputAdjoint do
             Array.Clear a
 
@@ -542,6 +578,84 @@ type internal Stepper<'T
         foldCopies theta thetaAdjoint
         Ghosts.fold maps batch theta plan.ParamOffsets t stateAdjoint thetaAdjoint
 
+    /// Adds the vector–Jacobian product of the right-hand side at `u` (ghosts filled; time t) with ∂L/∂F =
+    /// `outputAdjoint` into `stateAdjoint` (ghost entries folded back, left zero) and `thetaAdjoint`, closures and
+    /// moving ghosts included.
+    let rhsAdjoint
+        (u: 'T[][])
+        (theta: 'T[])
+        (t: float)
+        (outputAdjoint: 'T[][])
+        (stateAdjoint: 'T[][])
+        (thetaAdjoint: 'T[])
+        =
+        // A dispose scope for the graphs of the networks and solves only: entering one costs about as much as a
+        // small kernel call.
+        use _ =
+            if sites.Length > 0 || solves.Length > 0 then
+                torch.NewDisposeScope()
+            else
+                null
+
+        prepareInputs u theta t true
+        adjointAt u theta t outputAdjoint stateAdjoint thetaAdjoint
+
+    /// The networks' and solves' tensors that `prepareInputs` kept (`keep`) for stage i, moved out of the dispose
+    /// scope into `kept` with the stage's state and inputs.
+    let keepStage (kept: KeptStep<'T>) (i: int) (state: 'T[][]) =
+        for f in 0 .. fields - 1 do
+            Array.blit state[f] 0 (kept.States[i][f]) 0 state[f].Length
+
+        for a in 0 .. inputs.Length - 1 do
+            Array.blit inputs[a] 0 (kept.Inputs[i][a]) 0 size
+
+        for r in runs do
+            kept.RunInputs[i][r] <- runInputs[r].DetachFromDisposeScope()
+
+        for j in 0 .. sites.Length - 1 do
+            kept.SiteOutputs[i][j] <- siteOutputs[j].DetachFromDisposeScope()
+
+        for d in 0 .. solves.Length - 1 do
+            let f, psi = solveGraphs[d]
+            kept.SolveGraphs[i][d] <- (f.DetachFromDisposeScope(), psi.DetachFromDisposeScope())
+
+    /// `rhsAdjoint` at the stage i that `keepStage` kept (time t): its inputs and graphs restored instead of
+    /// evaluated; the graphs are disposed after.
+    let keptRhsAdjoint
+        (kept: KeptStep<'T>)
+        (i: int)
+        (theta: 'T[])
+        (t: float)
+        (outputAdjoint: 'T[][])
+        (stateAdjoint: 'T[][])
+        (thetaAdjoint: 'T[])
+        =
+        try
+            evalForcings t
+
+            for a in 0 .. inputs.Length - 1 do
+                Array.blit (kept.Inputs[i][a]) 0 inputs[a] 0 size
+
+            Array.blit kept.RunInputs[i] 0 runInputs 0 sites.Length
+            Array.blit kept.SiteOutputs[i] 0 siteOutputs 0 sites.Length
+            Array.blit kept.SolveGraphs[i] 0 solveGraphs 0 solves.Length
+            adjointAt kept.States[i] theta t outputAdjoint stateAdjoint thetaAdjoint
+        finally
+            let dispose (x: torch.Tensor) =
+                if not (isNull x) then
+                    x.Dispose()
+
+            Array.iter dispose kept.RunInputs[i]
+            Array.iter dispose kept.SiteOutputs[i]
+
+            for f, psi in kept.SolveGraphs[i] do
+                dispose f
+                dispose psi
+
+            Array.fill kept.RunInputs[i] 0 sites.Length null
+            Array.fill kept.SiteOutputs[i] 0 sites.Length null
+            Array.fill kept.SolveGraphs[i] 0 solves.Length (null, null)
+
     /// s[i] = u + Δt Σⱼ A[i][j] k[j], ghosts filled (at the stage's time t).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let stageInput (u: 'T[][]) (theta: 'T[]) (t: float) (dt: float) (i: int) =
@@ -560,6 +674,73 @@ type internal Stepper<'T
             KernelThreads.pool().Run(forwardPass.Parts, forwardPass)
         else
             forward.Invoke(u, theta, t, output, batch, inputs, data)
+
+    /// `next` = one step from `u` at time t, the first stage skipped when `firstKnown` (see `StepFrom`); with `kept`,
+    /// each stage's networks and solves run under autograd and what the stage's adjoint reads is kept there.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let step (u: 'T[][]) (theta: 'T[]) (t: float) (dt: float) (next: 'T[][]) firstKnown (kept: KeptStep<'T> option) =
+        fillCopies theta
+
+        for i in (if firstKnown then 1 else 0) .. stages - 1 do
+            let ti = t + tableau.C[i] * dt
+            stageInput u theta ti dt i
+
+            match kept with
+            | Some kept ->
+                use _ = torch.NewDisposeScope()
+                prepareInputs s[i] theta ti true
+                keepStage kept i s[i]
+            | None -> prepareInputs s[i] theta ti false
+
+            rhs s[i] theta ti k[i]
+
+        combination.Set(next, u)
+
+        for i in 0 .. stages - 1 do
+            combination.Add(dt * tableau.B[i], k[i])
+
+        run combination.Parts combination
+
+    /// The reverse sweep over a step's stages: given λ′ = `lambdaNext` (and `stageExtra`, `direct`: see
+    /// `StepAdjointWith`), `stageAdjointOf i k̄ s̄` adds stage i's vector–Jacobian product with k̄ into s̄ (and θ̄),
+    /// last stage first; ∂L/∂u goes into `lambda`.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let sweep
+        (dt: float)
+        (lambdaNext: 'T[][])
+        (stageExtra: 'T[][][])
+        (direct: 'T[][])
+        (lambda: 'T[][])
+        (stageAdjointOf: int -> 'T[][] -> 'T[][] -> unit)
+        =
+        for i in stages - 1 .. -1 .. 0 do
+            // k̄ᵢ = Δt Bᵢ λ′ + Δt·extraᵢ + Δt Σ_{m>i} A[m][i] s̄ₘ
+            combination.Set(kAdjoint, null)
+            combination.Add(dt * tableau.B[i], lambdaNext)
+
+            if not (isNull stageExtra) then
+                combination.Add(dt, stageExtra[i])
+
+            for m in i + 1 .. stages - 1 do
+                combination.Add(dt * tableau.A[m][i], stageAdjoint[m])
+
+            run combination.Parts combination
+            // s̄ᵢ ← 0
+            combination.Set(stageAdjoint[i], null)
+            run combination.Parts combination
+            stageAdjointOf i kAdjoint stageAdjoint[i]
+
+        combination.Set(lambda, lambdaNext)
+
+        if not (isNull direct) then
+            combination.Add(1.0, direct)
+
+        for i in 0 .. stages - 1 do
+            combination.Add(1.0, stageAdjoint[i])
+
+        run combination.Parts combination
+
+    let keeps = sites.Length > 0 || solves.Length > 0
 
     /// The lowered model.
     member _.Plan = plan
@@ -622,19 +803,7 @@ type internal Stepper<'T
     /// left by a rejected attempt from the same u or by `CarryLast`).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member _.StepFrom(u: 'T[][], theta: 'T[], t: float, dt: float, next: 'T[][], firstKnown: bool) =
-        fillCopies theta
-
-        for i in (if firstKnown then 1 else 0) .. stages - 1 do
-            stageInput u theta (t + tableau.C[i] * dt) dt i
-            prepareInputs s[i] theta (t + tableau.C[i] * dt) false
-            rhs s[i] theta (t + tableau.C[i] * dt) k[i]
-
-        combination.Set(next, u)
-
-        for i in 0 .. stages - 1 do
-            combination.Add(dt * tableau.B[i], k[i])
-
-        run combination.Parts combination
+        step u theta t dt next firstKnown None
 
     /// The adjoint of `Step` from `u` at time t: given λ′ = ∂L/∂(next) (ghost entries zero), writes ∂L/∂u
     /// into `lambda` (ghost entries zero) and adds ∂L/∂θ into `thetaAdjoint`. Stages are recomputed from `u`.
@@ -670,33 +839,8 @@ type internal Stepper<'T
                 prepareInputs s[i] theta (t + tableau.C[i] * dt) false
                 rhs s[i] theta (t + tableau.C[i] * dt) k[i]
 
-        for i in stages - 1 .. -1 .. 0 do
-            // k̄ᵢ = Δt Bᵢ λ′ + Δt·extraᵢ + Δt Σ_{m>i} A[m][i] s̄ₘ
-            combination.Set(kAdjoint, null)
-            combination.Add(dt * tableau.B[i], lambdaNext)
-
-            if not (isNull stageExtra) then
-                combination.Add(dt, stageExtra[i])
-
-            for m in i + 1 .. stages - 1 do
-                combination.Add(dt * tableau.A[m][i], stageAdjoint[m])
-
-            run combination.Parts combination
-            // s̄ᵢ ← 0
-            combination.Set(stageAdjoint[i], null)
-            run combination.Parts combination
-
-            rhsAdjoint s[i] theta (t + tableau.C[i] * dt) kAdjoint stageAdjoint[i] thetaAdjoint
-
-        combination.Set(lambda, lambdaNext)
-
-        if not (isNull direct) then
-            combination.Add(1.0, direct)
-
-        for i in 0 .. stages - 1 do
-            combination.Add(1.0, stageAdjoint[i])
-
-        run combination.Parts combination
+        sweep dt lambdaNext stageExtra direct lambda (fun i kbar sbar ->
+            rhsAdjoint s[i] theta (t + tableau.C[i] * dt) kbar sbar thetaAdjoint)
 
     /// Raises when a field holds NaN or ±∞ in its interior after `step` (time t), or when its max |u| passes
     /// `Rollout.maxMagnitude` (the eager back end's error). A vectorised scan of the interior's runs first; the
@@ -740,3 +884,24 @@ type internal Stepper<'T
         member s.CheckFinite(u, step, t) = s.CheckFinite(u, step, t)
         member s.ClosureGradients = s.ClosureGradients
         member s.ResetClosureGradients() = s.ResetClosureGradients()
+
+    interface IKeepingStepper<'T> with
+        member _.Keeps = keeps
+        member _.Stages = stages
+
+        member _.NewKept() = {
+            States = Array.init stages (fun _ -> newState ())
+            Inputs = Array.init stages (fun _ -> newArrays inputs.Length)
+            RunInputs = Array.init stages (fun _ -> Array.zeroCreate sites.Length)
+            SiteOutputs = Array.init stages (fun _ -> Array.zeroCreate sites.Length)
+            SolveGraphs = Array.init stages (fun _ -> Array.zeroCreate solves.Length)
+        }
+
+        member _.StepKept(u, theta, t, dt, next, kept) =
+            step u theta t dt next false (Some kept)
+
+        member _.StepAdjointKept(kept, theta, t, dt, lambdaNext, lambda, thetaAdjoint) =
+            fillCopies theta
+
+            sweep dt lambdaNext null null lambda (fun i kbar sbar ->
+                keptRhsAdjoint kept i theta (t + tableau.C[i] * dt) kbar sbar thetaAdjoint)

@@ -59,6 +59,29 @@ module internal TapedRollout =
         copyInto u c
         c
 
+    /// Whether `backward` keeps the replayed stages of a stepper that can (`IKeepingStepper<'T>`): always, except in the
+    /// benchmark that times the recomputing adjoint beside it (`hybrid bench-closures`).
+    let mutable internal keepStages = true
+
+    /// Stages whose graphs `backward` keeps at most at once. Kept graphs of 80 stages (a whole 20-step RK4 rollout of
+    /// the climate model at 32², CNN closures) made its forward + backward 2.1× slower than recomputing the stages
+    /// (memory traffic, not arithmetic); with 20 (segments of 5 steps) it was 1.2–1.3× faster.
+    let private keptStagesAtOnce = 20
+
+    /// The stepper as an `IKeepingStepper<'T>` when `backward` keeps its stages.
+    let private keeping (stepper: IStepper<'T>) =
+        match stepper with
+        | :? IKeepingStepper<'T> as k when k.Keeps && keepStages -> Some k
+        | _ -> None
+
+    /// The checkpoint segment of `forward` and `backward`: `spec.Segment`, cut for a stepper whose stages `backward`
+    /// keeps to the steps whose stages fit `keptStagesAtOnce` (more checkpoints, each a state: far smaller than the
+    /// networks' graphs the segment's stages keep).
+    let private segmentOf (stepper: IStepper<'T>) (spec: RolloutSpec) =
+        match keeping stepper with
+        | Some k -> min spec.Segment (max 1 (keptStagesAtOnce / k.Stages))
+        | None -> spec.Segment
+
     /// Runs `spec.Steps` steps from `u0`, saving every `SaveEvery` steps and checkpointing every `Segment`.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let forward<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
@@ -69,12 +92,13 @@ module internal TapedRollout =
         : RolloutTape<'T> =
         let saved = ResizeArray()
         let checkpoints = Dictionary()
+        let segment = segmentOf stepper spec
         let copy = copyOf (copier stepper u0.Length)
         let mutable u = copy u0
         let mutable next = stepper.NewState()
 
         for n in 0 .. spec.Steps - 1 do
-            if n % spec.Segment = 0 then
+            if n % segment = 0 then
                 checkpoints[n] <- copy u
 
             let t = spec.T0 + float n * spec.Dt
@@ -93,7 +117,9 @@ module internal TapedRollout =
         }
 
     /// The adjoint of `forward`: given ∂L/∂(saved states), returns ∂L/∂u0 and ∂L/∂θ. Each segment is
-    /// recomputed from its checkpoint, then swept backwards.
+    /// recomputed from its checkpoint, then swept backwards; a stepper that keeps its stages (`IKeepingStepper<'T>`:
+    /// closure networks, diagnostic solves) keeps the segment's, so each network and solve runs forward twice per
+    /// stage in all (the rollout, the replay) and the adjoint steps reuse the replay's graphs.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let backward<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
         (stepper: IStepper<'T>)
@@ -105,17 +131,36 @@ module internal TapedRollout =
         let thetaAdjoint = Array.zeroCreate theta.Length
         let mutable lambda = stepper.NewState()
         let mutable lambdaPrevious = stepper.NewState()
-        let segmentStarts = [ 0 .. spec.Segment .. spec.Steps - 1 ] |> List.rev
+        let segment = segmentOf stepper spec
+        let segmentStarts = [ 0..segment .. spec.Steps - 1 ] |> List.rev
         // states[i] = u at step start + i within the current segment; allocated once, reused per segment.
-        let states = Array.init (min spec.Segment spec.Steps) (fun _ -> stepper.NewState())
+        let states = Array.init (min segment spec.Steps) (fun _ -> stepper.NewState())
         let copyInto = copier stepper lambda.Length
 
+        // A stepper with closure networks or diagnostic solves keeps each replayed step's stages (kept[i] for step
+        // start + i, with the networks' and solves' graphs), so that the adjoint steps run none of them forward:
+        // one segment's stages in memory (`segmentOf`). `last` takes the segment's last step's (unused) result.
+        let keeping = keeping stepper
+
+        let kept =
+            match keeping with
+            | Some k -> Array.init states.Length (fun _ -> k.NewKept())
+            | None -> [||]
+
+        let last = if keeping.IsSome then stepper.NewState() else null
+
         for start in segmentStarts do
-            let stop = min (start + spec.Segment) spec.Steps
+            let stop = min (start + segment) spec.Steps
             copyInto tape.Checkpoints[start] states[0]
 
-            for i in 1 .. stop - start - 1 do
-                stepper.Step(states[i - 1], theta, spec.T0 + float (start + i - 1) * spec.Dt, spec.Dt, states[i])
+            match keeping with
+            | Some k ->
+                for i in 0 .. stop - start - 1 do
+                    let next = if i + 1 < stop - start then states[i + 1] else last
+                    k.StepKept(states[i], theta, spec.T0 + float (start + i) * spec.Dt, spec.Dt, next, kept[i])
+            | None ->
+                for i in 1 .. stop - start - 1 do
+                    stepper.Step(states[i - 1], theta, spec.T0 + float (start + i - 1) * spec.Dt, spec.Dt, states[i])
 
             for n in stop .. -1 .. start + 1 do
                 if n % spec.SaveEvery = 0 then
@@ -129,7 +174,13 @@ module internal TapedRollout =
                             l[c] <- 'T.op_Addition (l[c], gf[c])
 
                 let t = spec.T0 + float (n - 1) * spec.Dt
-                stepper.StepAdjoint(states[n - 1 - start], theta, t, spec.Dt, lambda, lambdaPrevious, thetaAdjoint)
+
+                match keeping with
+                | Some k ->
+                    k.StepAdjointKept(kept[n - 1 - start], theta, t, spec.Dt, lambda, lambdaPrevious, thetaAdjoint)
+                | None ->
+                    stepper.StepAdjoint(states[n - 1 - start], theta, t, spec.Dt, lambda, lambdaPrevious, thetaAdjoint)
+
                 let swap = lambda
                 lambda <- lambdaPrevious
                 lambdaPrevious <- swap
