@@ -162,6 +162,32 @@ type private RegisterParts(parts: int) =
 
             results[part] <- x
 
+/// The line comparing the float32 kernels with the float64 ones: forward + backward of the same rollout from a float32
+/// and a float64 state (Gray–Scott 2-D 256², 20 RK4 steps; Fisher–KPP 1-D N = 256, 1,000 RK4 steps; checkpoints every
+/// ⌈√T⌉ steps), `reps` interleaved pairs after `warmup` s of warm-up; each ratio is the median (range) of the per-pair
+/// ratios float64 time / float32 time.
+let precisionLine (warmup: float) (reps: int) : string =
+    let ratio (c: Simulator) (init: torch.Tensor[]) (dt: float) (steps: int) =
+        let f = Kernels.compile Scheme.Rk4 c.Model
+        let f32 = torch.ScalarType.Float32
+
+        let theta32 () =
+            c.Theta() |> Array.map (fun t -> t.detach().to_type(f32).requires_grad_ (true))
+
+        let init32 = init |> Array.map (fun t -> t.to_type f32)
+        let on64 = fusedLoss f c.Theta init dt steps (sqrtSegment steps)
+        let on32 = fusedLoss f theta32 init32 dt steps (sqrtSegment steps)
+        let t64, t32, r = Bench.compare warmup reps on64 on32
+        $"{r.Median:F2}× ({r.Low:F2}–{r.High:F2}; {t64.Median:F1} ms → {t32.Median:F1} ms)"
+
+    let gs =
+        ratio (Compiler.compile Bench.eagerOnly (Bench.grayScottModel 256)) (Bench.grayScottInitial 256) 0.15 20
+
+    let fisher = Compiler.compile Bench.eagerOnly (Bench.fisherModel 256)
+    let fk = ratio fisher (fisher.Initial 1) 0.01 1000
+
+    $"float32 kernels against float64 (forward + backward, checkpoints every ⌈√T⌉ steps, {reps} interleaved pairs; float64 time / float32 time, median (range)): Gray–Scott 2-D 256², 20 RK4 steps: {gs}; Fisher–KPP 1-D N = 256, 1,000 RK4 steps: {fk}."
+
 /// A time as "median (smallest–largest)".
 let private ms (digits: int) (s: Bench.Spread) =
     let f (v: float) = v.ToString("F" + string digits)
@@ -177,7 +203,7 @@ let private thetaValues (theta: unit -> torch.Tensor[]) = theta () |> Array.coll
 /// One stepper's phases (batch 1) from `initial` (interior values per field): `steps` forward steps, adjoint steps
 /// and finite checks, and the taped forward and backward passes of a `steps`-step rollout with checkpoints every
 /// ⌈√steps⌉; with the state, the next state and two adjoints it runs on.
-let private stepperPhases (stepper: IStepper) (initial: float[][]) (theta: float[]) (dt: float) (steps: int) =
+let private stepperPhases (stepper: IStepper<float>) (initial: float[][]) (theta: float[]) (dt: float) (steps: int) =
     let u = stepper.NewState()
 
     initial
@@ -625,6 +651,8 @@ let run (path: string) (quick: bool) : int =
             nn, speedup
     ]
 
+    say ""
+    say (precisionLine warmup reps)
     say ""
     grayScottPhases say warmup reps
     say ""

@@ -161,7 +161,7 @@ type internal DeviceKernels(accelerator: Accelerator, plan: KernelPlan) =
 
     /// `Forward` with `Codegen.forward`'s signature on host arrays.
     member this.ForwardKernel =
-        ForwardKernel(fun padded theta t output batch inputs data ->
+        ForwardKernel<float>(fun padded theta t output batch inputs data ->
             use p = upload padded
             use th = accelerator.Allocate1D theta
             use o = upload output
@@ -183,7 +183,7 @@ type internal DeviceKernels(accelerator: Accelerator, plan: KernelPlan) =
 
     /// `Adjoint` with `Codegen.adjoint`'s signature on host arrays.
     member this.AdjointKernel =
-        AdjointKernel(fun padded theta t lambda paddedAdjoint thetaAdjoint batch inputs inputAdjoint data ->
+        AdjointKernel<float>(fun padded theta t lambda paddedAdjoint thetaAdjoint batch inputs inputAdjoint data ->
             use p = upload padded
             use th = accelerator.Allocate1D theta
             use l = upload lambda

@@ -103,8 +103,8 @@ module internal GpuBench =
 
             accelerator.Synchronize()
 
-        let hostForward = Codegen.forward plan
-        let hostAdjoint = Codegen.adjoint plan
+        let hostForward = Codegen.forward<float> plan
+        let hostAdjoint = Codegen.adjoint<float> plan
         let forwardMs = median reps forward
         let bytes = float (8 * 2 * (plan.PaddedCells + plan.Cells))
 

@@ -64,7 +64,7 @@ let private agreementOn (accelerator: ILGPU.Runtime.Accelerator) (slack: float) 
     let thetaAdjoint = uniform rng plan.ThetaLength -1.0 1.0
     let inputAdjoint = cellArrays plan.Sites.Length
 
-    let run (kernel: AdjointKernel) =
+    let run (kernel: AdjointKernel<float>) =
         let pa, ta, ia = copies paddedAdjoint, Array.copy thetaAdjoint, copies inputAdjoint
         kernel.Invoke(padded, theta, t, lambda, pa, ta, batch, inputs, ia, data)
         pa, ta, ia

@@ -123,8 +123,14 @@ type Simulator
                 match refusal with
                 | Some why -> Error why
                 | None ->
+                    // Bytes per value of the kernels' arrays: float32 where they run in float32 (`RolloutPrecision`).
+                    let valueBytes =
+                        match kernels.RolloutPrecision dtype with
+                        | Float32 -> 4L
+                        | Float64 -> 8L
+
                     let stateBytes =
-                        8L
+                        valueBytes
                         * int64 grid.CellCount
                         * int64 dynamics.Fields.Length
                         * int64 (Integrators.order options.Scheme + 1)

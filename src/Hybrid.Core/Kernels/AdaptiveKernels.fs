@@ -12,9 +12,9 @@ type internal PointKernels = {
     /// The lowered model.
     Plan: KernelPlan
     /// F(t, u) for every field.
-    Forward: ForwardKernel
+    Forward: ForwardKernel<float>
     /// ∂F/∂u, one n×n block per trajectory.
-    Jacobian: JacobianKernel
+    Jacobian: JacobianKernel<float>
     /// Whether F reads the time (then Rodas4 needs ∂F/∂t).
     ReadsTime: bool
 }
@@ -70,8 +70,8 @@ module internal AdaptiveKernels =
 
         {
             Plan = plan
-            Forward = Codegen.forward plan
-            Jacobian = Codegen.jacobian plan
+            Forward = Codegen.forward<float> plan
+            Jacobian = Codegen.jacobian<float> plan
             ReadsTime = readsTime
         }
 

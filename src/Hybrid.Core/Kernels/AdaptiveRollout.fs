@@ -101,7 +101,7 @@ type internal KernelMethod = {
     /// Steps shortened to end on every save time (no continuous extension needed).
     LandsOnSaves: bool
     /// The stepper whose steps it takes.
-    Stepper: IStepper
+    Stepper: IStepper<float>
     /// Attempts the step (t, h) from u with θ: the new state into `next`; returns the error estimate (valid until
     /// the next attempt).
     Attempt: float[][] -> float[] -> float -> float -> float[][] -> float[][]
@@ -169,7 +169,7 @@ module internal AdaptiveSteps =
     /// `StepControl.errorNorm` over the interior cells of a step from u to next with error estimate `error`.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let private errorNorm
-        (stepper: IStepper)
+        (stepper: IStepper<float>)
         (tolerances: Tolerance[])
         (u: float[][])
         (next: float[][])
@@ -195,7 +195,7 @@ module internal AdaptiveSteps =
 
     /// The continuous extension of the latest step of `stepper` (size h, from u to next) at fraction s, as
     /// `Adaptive.dense` computes it, into a new state (ghost entries zero).
-    let private dense (stepper: Stepper) (h: float) (u: float[][]) (next: float[][]) (s: float) =
+    let private dense (stepper: Stepper<float>) (h: float) (u: float[][]) (next: float[][]) (s: float) =
         let k = stepper.Slopes
         let last = k.Length - 1
         let out = stepper.NewState()
@@ -219,7 +219,7 @@ module internal AdaptiveSteps =
 
     /// Dopri5 on a `Stepper` built with `Tableau.dormandPrince`: first same as last (after the first attempt, the
     /// first stage's slope is a rejected attempt's from the same state or the accepted step's last).
-    let dopri5 (stepper: Stepper) : KernelMethod =
+    let dopri5 (stepper: Stepper<float>) : KernelMethod =
         let error = stepper.NewState()
         let mutable firstKnown = false
 
@@ -256,7 +256,7 @@ module internal AdaptiveSteps =
 
     /// KenCarp4 on a `KenCarpStepper` (steps land on every save time).
     let kenCarp4 (stepper: KenCarpStepper) : KernelMethod =
-        let steps = stepper :> IStepper
+        let steps = stepper :> IStepper<float>
 
         {
             Name = "KenCarp4"
@@ -483,7 +483,7 @@ module internal AdaptiveSteps =
     /// The method of `sim`'s scheme (Dopri5 or KenCarp4) on its stepper for `batch` trajectories.
     let ofSimulator (sim: KernelSimulator) (batch: int) : KernelMethod =
         match sim.Stepper batch with
-        | :? Stepper as s -> dopri5 s
+        | :? Stepper<float> as s -> dopri5 s
         | :? KenCarpStepper as s -> kenCarp4 s
         | _ -> invalidOp $"{sim.Scheme} has no adaptive steps on the kernels."
 

@@ -6,18 +6,32 @@ open System.Linq.Expressions
 open System.Numerics
 open System.Runtime.CompilerServices
 open System.Runtime.Intrinsics
+open Hybrid
 
-/// Functions the generated kernels call: scalar ones `System.Math` lacks, and their `Vector<float>` forms for the
-/// vectorised loops (lane by lane through the scalar function where no SIMD form gives the same values).
+/// Functions the generated kernels call: scalar ones `System.Math` lacks, and their `Vector<float>` and
+/// `Vector<float32>` forms for the vectorised loops (lane by lane through the scalar function where no SIMD form gives
+/// the same values). The float32 forms of the scalar functions round the float64 value; the vector forms of one
+/// formula are generic over the element type, or share `Lanes`.
 type internal KernelMath =
     /// 1 / (1 + e⁻ˣ) (`Pointwise.sigmoid`)
     static member Sigmoid(x: float) : float = Hybrid.Pointwise.sigmoid x
 
+    /// `Sigmoid` in float32.
+    static member Sigmoid(x: float32) : float32 =
+        float32 (Hybrid.Pointwise.sigmoid (float x))
+
     /// log(1 + eˣ) (`Pointwise.softplus`)
     static member Softplus(x: float) : float = Hybrid.Pointwise.softplus x
 
+    /// `Softplus` in float32.
+    static member Softplus(x: float32) : float32 =
+        float32 (Hybrid.Pointwise.softplus (float x))
+
     /// sign(x) ∈ {−1, 0, 1}.
     static member Sign(x: float) : float = float (Math.Sign x)
+
+    /// `Sign` in float32.
+    static member Sign(x: float32) : float32 = float32 (Math.Sign x)
 
     /// The Heaviside step: 1 where x > 0, ½ at 0, else 0.
     static member Step(x: float) : float =
@@ -25,140 +39,172 @@ type internal KernelMath =
         elif x = 0.0 then 0.5
         else 0.0
 
+    /// `Step` in float32.
+    static member Step(x: float32) : float32 = float32 (KernelMath.Step(float x))
+
     /// The strict step: 1 where x > 0, else 0 (`KUnary.Positive`).
     static member Positive(x: float) : float = if x > 0.0 then 1.0 else 0.0
 
+    /// `Positive` in float32.
+    static member Positive(x: float32) : float32 = if x > 0.0f then 1.0f else 0.0f
+
     /// `f` applied to every lane of `x`.
-    static member inline private Lanes([<InlineIfLambda>] f: float -> float, x: Vector<float>) : Vector<float> =
+    static member inline private Lanes([<InlineIfLambda>] f: 'T -> 'T, x: Vector<'T>) : Vector<'T> =
         let mutable result = x
 
-        for i in 0 .. Vector<float>.Count - 1 do
+        for i in 0 .. Vector<'T>.Count - 1 do
             result <- Vector.WithElement(result, i, f (x[i]))
+
+        result
+
+    /// f(x, y) lane by lane.
+    static member inline private Lanes2([<InlineIfLambda>] f: 'T -> 'T -> 'T, x: Vector<'T>, y: Vector<'T>) =
+        let mutable result = x
+
+        for i in 0 .. Vector<'T>.Count - 1 do
+            result <- Vector.WithElement(result, i, f x[i] y[i])
 
         result
 
     /// eˣ per lane (`Math.Exp`).
     static member VExp(x: Vector<float>) = KernelMath.Lanes(Math.Exp, x)
 
+    /// eˣ per lane (`MathF.Exp`).
+    static member VExp(x: Vector<float32>) = KernelMath.Lanes(MathF.Exp, x)
+
     /// log x per lane (`Math.Log`).
     static member VLog(x: Vector<float>) = KernelMath.Lanes(Math.Log, x)
+
+    /// log x per lane (`MathF.Log`).
+    static member VLog(x: Vector<float32>) = KernelMath.Lanes(MathF.Log, x)
 
     /// sin x per lane (`Math.Sin`).
     static member VSin(x: Vector<float>) = KernelMath.Lanes(Math.Sin, x)
 
+    /// sin x per lane (`MathF.Sin`).
+    static member VSin(x: Vector<float32>) = KernelMath.Lanes(MathF.Sin, x)
+
     /// cos x per lane (`Math.Cos`).
     static member VCos(x: Vector<float>) = KernelMath.Lanes(Math.Cos, x)
+
+    /// cos x per lane (`MathF.Cos`).
+    static member VCos(x: Vector<float32>) = KernelMath.Lanes(MathF.Cos, x)
 
     /// tanh x per lane (`Math.Tanh`).
     static member VTanh(x: Vector<float>) = KernelMath.Lanes(Math.Tanh, x)
 
+    /// tanh x per lane (`MathF.Tanh`).
+    static member VTanh(x: Vector<float32>) = KernelMath.Lanes(MathF.Tanh, x)
+
     /// `Sigmoid` per lane.
     static member VSigmoid(x: Vector<float>) =
-        KernelMath.Lanes(Hybrid.Pointwise.sigmoid, x)
+        KernelMath.Lanes((fun (v: float) -> KernelMath.Sigmoid v), x)
+
+    /// `Sigmoid` per lane, float32.
+    static member VSigmoid(x: Vector<float32>) =
+        KernelMath.Lanes((fun (v: float32) -> KernelMath.Sigmoid v), x)
 
     /// `Softplus` per lane.
     static member VSoftplus(x: Vector<float>) =
-        KernelMath.Lanes(Hybrid.Pointwise.softplus, x)
+        KernelMath.Lanes((fun (v: float) -> KernelMath.Softplus v), x)
+
+    /// `Softplus` per lane, float32.
+    static member VSoftplus(x: Vector<float32>) =
+        KernelMath.Lanes((fun (v: float32) -> KernelMath.Softplus v), x)
 
     /// xʸ per lane (`Math.Pow`).
     static member VPow(x: Vector<float>, y: Vector<float>) : Vector<float> =
-        let mutable result = x
+        KernelMath.Lanes2((fun a b -> Math.Pow(a, b)), x, y)
 
-        for i in 0 .. Vector<float>.Count - 1 do
-            result <- Vector.WithElement(result, i, Math.Pow(x[i], y[i]))
-
-        result
+    /// xʸ per lane (`MathF.Pow`).
+    static member VPow(x: Vector<float32>, y: Vector<float32>) : Vector<float32> =
+        KernelMath.Lanes2((fun a b -> MathF.Pow(a, b)), x, y)
 
     /// √x (correctly rounded, as `Math.Sqrt`).
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
-    static member VSqrt(x: Vector<float>) = Vector.SquareRoot x
+    static member VSqrt(x: Vector<'T>) = Vector.SquareRoot x
 
     /// |x|.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
-    static member VAbs(x: Vector<float>) = Vector.Abs x
+    static member VAbs(x: Vector<'T>) = Vector.Abs x
 
     /// min(x, y) per lane.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
-    static member VMin(x: Vector<float>, y: Vector<float>) = Vector.Min(x, y)
+    static member VMin(x: Vector<'T>, y: Vector<'T>) = Vector.Min(x, y)
 
     /// max(x, y) per lane.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
-    static member VMax(x: Vector<float>, y: Vector<float>) = Vector.Max(x, y)
+    static member VMax(x: Vector<'T>, y: Vector<'T>) = Vector.Max(x, y)
 
     /// `Sign` per lane (0 where x is NaN, where the scalar form throws).
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
-    static member VSign(x: Vector<float>) : Vector<float> =
-        let zero = Vector<float>.Zero
+    static member VSign(x: Vector<'T>) : Vector<'T> =
+        let zero = Vector<'T>.Zero
 
         Vector.ConditionalSelect(
             Vector.GreaterThan(x, zero),
-            Vector<float>.One,
-            Vector.ConditionalSelect(Vector.LessThan(x, zero), -Vector<float>.One, zero)
+            Vector<'T>.One,
+            Vector.ConditionalSelect(Vector.LessThan(x, zero), -Vector<'T>.One, zero)
         )
 
     /// `Step` per lane.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
-    static member VStep(x: Vector<float>) : Vector<float> =
-        let zero = Vector<float>.Zero
+    static member VStep(x: Vector<'T>) : Vector<'T> =
+        let zero = Vector<'T>.Zero
+        let half = Vector<'T>.One / (Vector<'T>.One + Vector<'T>.One)
 
         Vector.ConditionalSelect(
             Vector.GreaterThan(x, zero),
-            Vector<float>.One,
-            Vector.ConditionalSelect(Vector.Equals(x, zero), Vector<float>(0.5), zero)
+            Vector<'T>.One,
+            Vector.ConditionalSelect(Vector.Equals(x, zero), half, zero)
         )
 
     /// `Positive` per lane.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
-    static member VPositive(x: Vector<float>) : Vector<float> =
-        Vector.ConditionalSelect(Vector.GreaterThan(x, Vector<float>.Zero), Vector<float>.One, Vector<float>.Zero)
+    static member VPositive(x: Vector<'T>) : Vector<'T> =
+        Vector.ConditionalSelect(Vector.GreaterThan(x, Vector<'T>.Zero), Vector<'T>.One, Vector<'T>.Zero)
 
     /// The sum of the lanes.
     [<MethodImpl(MethodImplOptions.AggressiveInlining)>]
-    static member VSum(x: Vector<float>) : float = Vector.Sum x
+    static member VSum(x: Vector<'T>) : 'T = Vector.Sum x
 
-/// The right-hand side of every field for a batch: reads the padded fields (ghosts filled), θ and t, writes
+/// The right-hand side of every field for a batch, on arrays of the kernels' element type 'T (float or float32; t
+/// is float64 either way): reads the padded fields (ghosts filled), θ and t, writes
 /// one value per cell and field into `output`, which has the padded layout too (its ghost entries untouched).
 /// `inputs` holds the closure outputs per call site, `data` the forcings' values (both padded layout).
-type internal ForwardKernel =
+type internal ForwardKernel<'T> =
     delegate of
-        padded: float[][] *
-        theta: float[] *
-        t: float *
-        output: float[][] *
-        batch: int *
-        inputs: float[][] *
-        data: float[][] ->
-            unit
+        padded: 'T[][] * theta: 'T[] * t: float * output: 'T[][] * batch: int * inputs: 'T[][] * data: 'T[][] -> unit
 
 /// The vector–Jacobian product of `ForwardKernel`: given λ (one value per cell and field, padded layout; ghost
 /// entries ignored), adds λᵀ∂F/∂(padded fields) into `paddedAdjoint` and λᵀ∂F/∂θ into `thetaAdjoint`.
 /// `inputs` holds the closure outputs per call site; λᵀ∂F/∂(closure outputs) is added into `inputAdjoint`;
 /// `data` holds the forcings' values (no gradient).
-type internal AdjointKernel =
+type internal AdjointKernel<'T> =
     delegate of
-        padded: float[][] *
-        theta: float[] *
+        padded: 'T[][] *
+        theta: 'T[] *
         t: float *
-        lambda: float[][] *
-        paddedAdjoint: float[][] *
-        thetaAdjoint: float[] *
+        lambda: 'T[][] *
+        paddedAdjoint: 'T[][] *
+        thetaAdjoint: 'T[] *
         batch: int *
-        inputs: float[][] *
-        inputAdjoint: float[][] *
-        data: float[][] ->
+        inputs: 'T[][] *
+        inputAdjoint: 'T[][] *
+        data: 'T[][] ->
             unit
 
 /// `ForwardKernel` over the cells whose outer index (x: rows on 2-D grids, cells on 1-D ones) lies in [x0, x1), for
 /// every trajectory: calls over disjoint ranges write disjoint cells, so they may run on different threads.
-type internal ForwardRows =
+type internal ForwardRows<'T> =
     delegate of
-        padded: float[][] *
-        theta: float[] *
+        padded: 'T[][] *
+        theta: 'T[] *
         t: float *
-        output: float[][] *
+        output: 'T[][] *
         batch: int *
-        inputs: float[][] *
-        data: float[][] *
+        inputs: 'T[][] *
+        data: 'T[][] *
         x0: int *
         x1: int ->
             unit
@@ -167,35 +213,28 @@ type internal ForwardRows =
 /// [x0, x1), or the boundary band within them. Parts write the adjoints of disjoint cells; each adds its scalar
 /// parameters' terms into `scalarAdjoint` (at the parameters' θ offsets) and its spatial parameters' terms into
 /// `thetaAdjoint`, so parts that run at once take separate `scalarAdjoint` arrays, summed afterwards.
-type internal AdjointRows =
+type internal AdjointRows<'T> =
     delegate of
-        padded: float[][] *
-        theta: float[] *
+        padded: 'T[][] *
+        theta: 'T[] *
         t: float *
-        lambda: float[][] *
-        paddedAdjoint: float[][] *
-        thetaAdjoint: float[] *
-        scalarAdjoint: float[] *
+        lambda: 'T[][] *
+        paddedAdjoint: 'T[][] *
+        thetaAdjoint: 'T[] *
+        scalarAdjoint: 'T[] *
         batch: int *
-        inputs: float[][] *
-        inputAdjoint: float[][] *
-        data: float[][] *
+        inputs: 'T[][] *
+        inputAdjoint: 'T[][] *
+        data: 'T[][] *
         x0: int *
         x1: int ->
             unit
 
 /// The exact Jacobian of the right-hand side of a pointwise plan: writes ∂F_f/∂u_g at each cell into
 /// `jacobian[(p·n + f)·n + g]`, p the cell's padded index and n the number of fields (every entry, zeros included).
-type internal JacobianKernel =
+type internal JacobianKernel<'T> =
     delegate of
-        padded: float[][] *
-        theta: float[] *
-        t: float *
-        jacobian: float[] *
-        batch: int *
-        inputs: float[][] *
-        data: float[][] ->
-            unit
+        padded: 'T[][] * theta: 'T[] * t: float * jacobian: 'T[] * batch: int * inputs: 'T[][] * data: 'T[][] -> unit
 
 /// Generates the generated kernels of a `KernelPlan` as LINQ expression trees compiled to IL once: one loop over
 /// trajectories and cells whose body evaluates the whole right-hand side (and, for the adjoint, every partial
@@ -205,8 +244,9 @@ type internal JacobianKernel =
 /// loops, and are far easier to get right than emitting IL by hand.
 ///
 /// SIMD: on padded 1-D and 2-D grids (`vectorises`) the loops run along the contiguous axis (y on 2-D grids, x
-/// on 1-D ones) W cells at a time (`width`: 8 with `Vector512<float>` where 512-bit vectors are accelerated, else
-/// `Vector<float>.Count`): a stencil read at offset (dx, dy) is one contiguous
+/// on 1-D ones) W cells at a time (`widthOf`: `Vector<T>.Count` for the element type T, `Element`: float, or float32
+/// for a Float32 rollout's kernels, with twice the lanes; `Vector512<T>` where 512-bit vectors are accelerated): a
+/// stencil read at offset (dx, dy) is one contiguous
 /// load at the shifted index, ghost cells come from the padding, and the cells left over at the end of a row run
 /// one by one (the scalar tail). The adjoint is in gather form there: each cell reads its neighbours' λ and
 /// evaluates the derivatives at those neighbours, instead of scattering into its neighbours' adjoints, which
@@ -227,36 +267,143 @@ type internal NarrowVectors() =
 [<RequireQualifiedAccess>]
 module internal Codegen =
 
-    let private math name =
-        typeof<Math>.GetMethod(name, [| typeof<float> |])
+    /// The element type a kernel computes in (`Precision`: float for Float64, float32 for Float32) and the members
+    /// its expressions call: scalar maths (`Math` or `MathF`), `Vector<T>`'s operators, loads and stores, and
+    /// `KernelMath`'s forms for T. Every emitter below reads the element type from here, so one emitter writes both
+    /// precisions.
+    type private Element = {
+        /// The precision.
+        Precision: Precision
+        /// float or float32.
+        Type: Type
+        /// `Vector<T>`.
+        Vector: Type
+        /// Lanes per vector (W).
+        Width: int
+        /// `Math` (float) or `MathF` (float32).
+        Maths: Type
+        VectorAdd: Reflection.MethodInfo
+        VectorSub: Reflection.MethodInfo
+        VectorMul: Reflection.MethodInfo
+        VectorDiv: Reflection.MethodInfo
+        VectorNeg: Reflection.MethodInfo
+        /// `new Vector<T>(array, index)`: W values from array[index].
+        VectorLoad: Reflection.ConstructorInfo
+        /// `new Vector<T>(value)`: every lane the same.
+        VectorBroadcast: Reflection.ConstructorInfo
+        /// `vector.CopyTo(array, index)`.
+        VectorStore: Reflection.MethodInfo
+    }
 
-    // KernelMath is internal, so its members are too: look them up as non-public.
-    let private helper (name: string) =
+    let private elementOf (precision: Precision) : Element =
+        let t =
+            match precision with
+            | Float64 -> typeof<float>
+            | Float32 -> typeof<float32>
+
+        let vector = typedefof<Vector<_>>.MakeGenericType t
+
+        let operator (name: string) =
+            vector.GetMethod(name, [| vector; vector |])
+
+        {
+            Precision = precision
+            Type = t
+            Vector = vector
+            Width =
+                (match precision with
+                 | Float64 -> Vector<float>.Count
+                 | Float32 -> Vector<float32>.Count)
+            Maths =
+                (match precision with
+                 | Float64 -> typeof<Math>
+                 | Float32 -> typeof<MathF>)
+            VectorAdd = operator "op_Addition"
+            VectorSub = operator "op_Subtraction"
+            VectorMul = operator "op_Multiply"
+            VectorDiv = operator "op_Division"
+            VectorNeg = vector.GetMethod("op_UnaryNegation", [| vector |])
+            VectorLoad = vector.GetConstructor([| t.MakeArrayType(); typeof<int> |])
+            VectorBroadcast = vector.GetConstructor([| t |])
+            VectorStore = vector.GetMethod("CopyTo", [| t.MakeArrayType(); typeof<int> |])
+        }
+
+    let private float64Element = elementOf Float64
+    let private float32Element = elementOf Float32
+
+    /// The element of precision `p`.
+    let private element (p: Precision) =
+        match p with
+        | Float64 -> float64Element
+        | Float32 -> float32Element
+
+    /// The precision of element type 'T (float or float32; raises for others).
+    let precisionOf<'T> () : Precision =
+        if typeof<'T> = typeof<float> then
+            Float64
+        elif typeof<'T> = typeof<float32> then
+            Float32
+        else
+            invalidArg "T" $"The generated kernels compute in float or float32, not {typeof<'T>.Name}."
+
+
+    /// The scalar maths function `name` of the element type (`Math.Exp` or `MathF.Exp`, …).
+    let private math (el: Element) (name: string) =
+        el.Maths.GetMethod(
+            name,
+            Array.create
+                (if name = "Pow" || name = "Min" || name = "Max" then
+                     2
+                 else
+                     1)
+                el.Type
+        )
+
+    /// `KernelMath.name` for the element type: its generic form made for T, or the overload on T or `Vector<T>`
+    /// (KernelMath is internal, so its members are too: look them up as non-public).
+    let private helper (el: Element) (name: string) =
         typeof<KernelMath>
-            .GetMethod(
-                name,
+            .GetMethods(
                 Reflection.BindingFlags.Static
                 ||| Reflection.BindingFlags.Public
                 ||| Reflection.BindingFlags.NonPublic
             )
+        |> Array.filter (fun m -> m.Name = name)
+        |> Array.pick (fun m ->
+            if m.IsGenericMethodDefinition then
+                Some(m.MakeGenericMethod el.Type)
+            else
+                let p = (m.GetParameters()).[0].ParameterType
+                if p = el.Type || p = el.Vector then Some m else None)
 
-    let private pow = typeof<Math>.GetMethod("Pow", [| typeof<float>; typeof<float> |])
-    let private min2 = typeof<Math>.GetMethod("Min", [| typeof<float>; typeof<float> |])
-    let private max2 = typeof<Math>.GetMethod("Max", [| typeof<float>; typeof<float> |])
+    /// c as a constant of the element type.
+    let private constantOf (el: Element) (c: float) : Expression =
+        match el.Precision with
+        | Float64 -> Expression.Constant(c)
+        | Float32 -> Expression.Constant(float32 c)
 
     /// Whether 512-bit vectors are accelerated while `Vector<float>` is 256-bit (its width on .NET 10 even with
     /// AVX-512, unless DOTNET_MaxVectorTBitWidth raises it).
     let private accelerated = Vector512.IsHardwareAccelerated && Vector<float>.Count = 4
 
-    /// Whether kernels built now on this thread run `Vector512<float>` (8 float64 lanes) instead of `Vector<float>`:
-    /// where `accelerated`, unless inside `narrowly`. Read when a kernel or a stepper is built.
+    /// Whether kernels built now on this thread run `Vector512<T>` (8 float64 or 16 float32 lanes) instead of
+    /// `Vector<T>`: where `accelerated`, unless inside `narrowly`. Read when a kernel or a stepper is built.
     let internal wide () = accelerated && not NarrowVectors.On
 
-    /// Lanes per vector (W) of kernels built now on this thread.
-    let internal width () =
-        if wide () then 8 else Vector<float>.Count
+    /// Lanes per vector (W) of the kernels of precision `p` built now on this thread.
+    let widthOf (p: Precision) =
+        if wide () then
+            64
+            / (match p with
+               | Float64 -> 8
+               | Float32 -> 4)
+        else
+            (element p).Width
 
-    /// `f ()` with the kernels and steppers it builds on this thread running `Vector<float>` (tests and the kernel
+    /// Lanes per vector (W) of float64 kernels built now on this thread.
+    let internal width () = widthOf Float64
+
+    /// `f ()` with the kernels and steppers it builds on this thread running `Vector<T>` (tests and the kernel
     /// bench compare the two widths).
     let internal narrowly (f: unit -> 'a) : 'a =
         let before = NarrowVectors.On
@@ -267,16 +414,16 @@ module internal Codegen =
         finally
             NarrowVectors.On <- before
 
-    /// A generic method of a static class by name, for float, picked by its parameter count and by `fits` on its
-    /// parameter types.
-    let private genericMethod (owner: Type) (name: string) (arity: int) (fits: Type[] -> bool) =
+    /// A generic method of a static class by name, for element type `t`, picked by its parameter count and by
+    /// `fits` on its parameter types.
+    let private genericMethod (owner: Type) (name: string) (arity: int) (fits: Type[] -> bool) (t: Type) =
         owner.GetMethods()
         |> Array.find (fun m ->
             m.Name = name
             && m.IsGenericMethodDefinition
             && m.GetParameters().Length = arity
             && fits (m.GetParameters() |> Array.map _.ParameterType))
-        |> fun m -> m.MakeGenericMethod(typeof<float>)
+        |> fun m -> m.MakeGenericMethod(t)
 
     let private anyTypes (_: Type[]) = true
 
@@ -297,7 +444,7 @@ module internal Codegen =
         Store: Expression -> Expression -> Expression -> Expression
         /// `KernelMath.V<name>` of vector arguments.
         Call: string -> Expression list -> Expression
-        /// The sum of the lanes, a float.
+        /// The sum of the lanes, an element.
         Sum: Expression -> Expression
     }
 
@@ -317,34 +464,30 @@ module internal Codegen =
         Sum = sum
     }
 
-    /// `Vector<float>` at the runtime's width.
-    let private narrowOps =
-        let t = typeof<Vector<float>>
-        let load = t.GetConstructor([| typeof<float[]>; typeof<int> |])
-        let broadcast = t.GetConstructor([| typeof<float> |])
-        let store = t.GetMethod("CopyTo", [| typeof<float[]>; typeof<int> |])
-
+    /// `Vector<T>` at the runtime's width.
+    let private narrowOpsOf (el: Element) =
         opsOf
-            t
-            (fun array index -> Expression.New(load, array, index))
-            (fun value -> Expression.New(broadcast, value))
-            (fun value array index -> Expression.Call(value, store, array, index))
-            (fun name args -> Expression.Call(helper ("V" + name), args))
-            (fun x -> Expression.Call(helper "VSum", x))
+            el.Vector
+            (fun array index -> Expression.New(el.VectorLoad, array, index))
+            (fun value -> Expression.New(el.VectorBroadcast, value))
+            (fun value array index -> Expression.Call(value, el.VectorStore, array, index))
+            (fun name args -> Expression.Call(helper el ("V" + name), args))
+            (fun x -> Expression.Call(helper el "VSum", x))
 
-    /// `Vector512<float>`; the `KernelMath` helpers (written for 256-bit `Vector<float>`) run on each half, so every
-    /// lane gets the value the narrow loops give it.
-    let private wideOps =
-        let half = typeof<Vector256<float>>
-        let load = genericMethod typeof<Vector512> "Create" 2 (fun ps -> ps[0].IsArray)
-        let broadcast = typeof<Vector512>.GetMethod("Create", [| typeof<float> |])
+    /// `Vector512<T>`; the `KernelMath` helpers (written for 256-bit `Vector<T>`) run on each half, so every lane gets
+    /// the value the narrow loops give it.
+    let private wideOpsOf (el: Element) =
+        let t = el.Type
+        let half = typedefof<Vector256<_>>.MakeGenericType t
+        let load = genericMethod typeof<Vector512> "Create" 2 (fun ps -> ps[0].IsArray) t
+        let broadcast = typeof<Vector512>.GetMethod("Create", [| t |])
         let join = typeof<Vector512>.GetMethod("Create", [| half; half |])
-        let store = genericMethod typeof<Vector512> "CopyTo" 3 anyTypes
-        let lower = genericMethod typeof<Vector512> "GetLower" 1 anyTypes
-        let upper = genericMethod typeof<Vector512> "GetUpper" 1 anyTypes
-        let toVector = genericMethod typeof<Vector256> "AsVector" 1 anyTypes
-        let fromVector = genericMethod typeof<Vector256> "AsVector256" 1 anyTypes
-        let sum = genericMethod typeof<Vector512> "Sum" 1 anyTypes
+        let store = genericMethod typeof<Vector512> "CopyTo" 3 anyTypes t
+        let lower = genericMethod typeof<Vector512> "GetLower" 1 anyTypes t
+        let upper = genericMethod typeof<Vector512> "GetUpper" 1 anyTypes t
+        let toVector = genericMethod typeof<Vector256> "AsVector" 1 anyTypes t
+        let fromVector = genericMethod typeof<Vector256> "AsVector256" 1 anyTypes t
+        let sum = genericMethod typeof<Vector512> "Sum" 1 anyTypes t
 
         /// `KernelMath.V<name>` on the halves picked by `part` of every argument.
         let onHalf (name: string) (args: Expression list) (part: Reflection.MethodInfo) =
@@ -352,18 +495,28 @@ module internal Codegen =
                 args
                 |> List.map (fun a -> Expression.Call(toVector, Expression.Call(part, a)) :> Expression)
 
-            Expression.Call(fromVector, Expression.Call(helper ("V" + name), halves)) :> Expression
+            Expression.Call(fromVector, Expression.Call(helper el ("V" + name), halves)) :> Expression
 
         opsOf
-            typeof<Vector512<float>>
+            (typedefof<Vector512<_>>.MakeGenericType t)
             (fun array index -> Expression.Call(load, array, index))
             (fun value -> Expression.Call(broadcast, value))
             (fun value array index -> Expression.Call(store, value, array, index))
             (fun name args -> Expression.Call(join, onHalf name args lower, onHalf name args upper))
             (fun x -> Expression.Call(sum, x))
 
-    /// The vector operations of kernels built now on this thread (`wide`).
-    let private vectorOps () = if wide () then wideOps else narrowOps
+    let private narrowOps = [| narrowOpsOf float64Element; narrowOpsOf float32Element |]
+    let private wideOps = [| wideOpsOf float64Element; wideOpsOf float32Element |]
+
+    /// The vector operations of kernels of element `el` built now on this thread (`wide`).
+    let private vectorOps (el: Element) =
+        let i =
+            match el.Precision with
+            | Float64 -> 0
+            | Float32 -> 1
+
+        if wide () then wideOps[i] else narrowOps[i]
+
 
     let private intConst (i: int) = Expression.Constant(i) :> Expression
     let private add (a: Expression) (b: Expression) = Expression.Add(a, b) :> Expression
@@ -408,6 +561,7 @@ module internal Codegen =
     /// v over [lo, hi): W at a time with `vectorBody` while a whole vector fits, then one at a time with
     /// `scalarBody` (the tail).
     let private vectorRange
+        (width: int)
         (v: ParameterExpression)
         (lo: Expression)
         (hi: Expression)
@@ -417,17 +571,17 @@ module internal Codegen =
         Expression.Block(
             Expression.Assign(v, lo),
             whileLoop
-                (Expression.LessThanOrEqual(v, Expression.Subtract(hi, intConst (width ()))))
-                (Expression.Block(vectorBody, Expression.AddAssign(v, intConst (width ())))),
+                (Expression.LessThanOrEqual(v, Expression.Subtract(hi, intConst width)))
+                (Expression.Block(vectorBody, Expression.AddAssign(v, intConst width))),
             whileLoop (Expression.LessThan(v, hi)) (Expression.Block(scalarBody, Expression.PreIncrementAssign(v)))
         )
         :> Expression
 
     /// One local per array of `jagged` holding `jagged[i]`, and the assignments that load them (before the
     /// loops, so the loop body indexes flat arrays).
-    let private hoist (jagged: ParameterExpression) (count: int) =
+    let private hoist (el: Element) (jagged: ParameterExpression) (count: int) =
         let locals =
-            Array.init count (fun f -> Expression.Variable(typeof<float[]>, $"{jagged.Name}{f}"))
+            Array.init count (fun f -> Expression.Variable(el.Type.MakeArrayType(), $"{jagged.Name}{f}"))
 
         let loads =
             locals
@@ -442,9 +596,9 @@ module internal Codegen =
         Loads: Expression[]
     }
 
-    let private arrays (name: string) (count: int) =
-        let p = Expression.Parameter(typeof<float[][]>, name)
-        let locals, loads = hoist p count
+    let private arrays (el: Element) (name: string) (count: int) =
+        let p = Expression.Parameter(el.Type.MakeArrayType().MakeArrayType(), name)
+        let locals, loads = hoist el p count
 
         {
             Parameter = p
@@ -463,22 +617,25 @@ module internal Codegen =
         Data: Arrays
         /// One local per scalar parameter (null for spatial ones, read per cell from θ).
         ThetaLocals: ParameterExpression[]
+        /// The element type the kernel computes in.
+        El: Element
     }
 
-    let private reads (plan: KernelPlan) : Reads = {
-        Padded = arrays "padded" plan.Fields.Length
-        Theta = Expression.Parameter(typeof<float[]>, "theta")
+    let private reads (el: Element) (plan: KernelPlan) : Reads = {
+        Padded = arrays el "padded" plan.Fields.Length
+        Theta = Expression.Parameter(el.Type.MakeArrayType(), "theta")
         T = Expression.Parameter(typeof<float>, "t")
         Batch = Expression.Parameter(typeof<int>, "batch")
-        Inputs = arrays "inputs" (plan.Sites.Length + plan.ParamCopies.Length)
-        Data = arrays "data" plan.Forcings.Length
+        Inputs = arrays el "inputs" (plan.Sites.Length + plan.ParamCopies.Length)
+        Data = arrays el "data" plan.Forcings.Length
         ThetaLocals =
             plan.Params
             |> Array.mapi (fun i name ->
                 if plan.ParamSpatial[i] then
                     null
                 else
-                    Expression.Variable(typeof<float>, name))
+                    Expression.Variable(el.Type, name))
+        El = el
     }
 
     /// The assignments that load the scalar parameters into their locals.
@@ -513,7 +670,7 @@ module internal Codegen =
     /// Vector values a vectorised kernel computes once, before its loops: constants, scalar parameters and t in
     /// every lane, the lane numbers 0 … W − 1, and accumulators.
     type private Lanes(r: Reads) =
-        let ops = vectorOps ()
+        let ops = vectorOps r.El
         let locals = ResizeArray<ParameterExpression>()
         let inits = ResizeArray<Expression>()
         let constants = Dictionary<int64, Expression>()
@@ -537,7 +694,7 @@ module internal Codegen =
             match constants.TryGetValue key with
             | true, v -> v
             | _ ->
-                let v = broadcast "c" (Expression.Constant(c))
+                let v = broadcast "c" (constantOf r.El c)
                 constants[key] <- v
                 v
 
@@ -562,8 +719,14 @@ module internal Codegen =
         member _.Numbers =
             if isNull numbers then
                 numbers <-
-                    hoist "lanes" (ops.Load (Expression.Constant(Array.init (width ()) float)) (intConst 0))
-                    :> Expression
+                    let count = widthOf r.El.Precision
+
+                    let numbers =
+                        match r.El.Precision with
+                        | Float64 -> Expression.Constant(Array.init count float)
+                        | Float32 -> Expression.Constant(Array.init count float32)
+
+                    hoist "lanes" (ops.Load numbers (intConst 0)) :> Expression
 
             numbers
 
@@ -582,8 +745,9 @@ module internal Codegen =
     /// loads). `EmitAt` evaluates an expression at a neighbouring cell (the gather-form adjoint).
     type private Emitter(plan: KernelPlan, r: Reads, cell: Cell, lanes: Lanes option) =
         let vector = lanes.IsSome
-        let ops = vectorOps ()
-        let valueType = if vector then ops.Type else typeof<float>
+        let el = r.El
+        let ops = vectorOps el
+        let valueType = if vector then ops.Type else el.Type
         let locals = ResizeArray<ParameterExpression>()
         let statements = ResizeArray<Expression>()
         let memo = Dictionary<KExpr * int * int, Expression>(HashIdentity.Structural)
@@ -604,7 +768,7 @@ module internal Codegen =
         let constant (c: float) =
             match lanes with
             | Some l -> l.Constant c
-            | None -> Expression.Constant(c) :> Expression
+            | None -> constantOf el c
 
         let binary (kind: ExpressionType) (operator: Reflection.MethodInfo) =
             fun (x: Expression) (y: Expression) ->
@@ -711,17 +875,15 @@ module internal Codegen =
                         let s = if axis = 0 then sx else sy
                         let i = if axis = 0 then cell.Ix else cell.Iy
                         let i = if s = 0 then i :> Expression else add i (intConst s)
-                        let index = Expression.Convert(i, typeof<float>) :> Expression
+                        let index = Expression.Convert(i, el.Type) :> Expression
                         let first = a.Lo + 0.5 * a.Spacing + shift
 
                         let centre =
-                            Expression.Add(
-                                Expression.Constant(first),
-                                Expression.Multiply(index, Expression.Constant(a.Spacing))
-                            )
+                            Expression.Add(constantOf el first, Expression.Multiply(index, constantOf el a.Spacing))
 
                         if vector && axis = contiguous then
-                            // Lane k holds cell i + k: (i + k) is exact in float64, so each lane equals the scalar value.
+                            // Lane k holds cell i + k: (i + k) is exact (below 2²⁴ cells in float32), so each lane equals
+                            // the scalar value.
                             let l = lanes.Value
                             let indices = plus (ops.Broadcast index) l.Numbers
                             bind (plus (l.Constant first) (times indices (l.Constant a.Spacing)))
@@ -739,7 +901,7 @@ module internal Codegen =
                             elif vector then
                                 ops.Call "Pow" [ x; constant (float m) ]
                             else
-                                Expression.Call(pow, x, Expression.Constant(float m)) :> Expression
+                                Expression.Call(math el "Pow", x, constant (float m)) :> Expression
 
                         bind (if n < 0 then over (constant 1.0) positive else positive)
                     | KUn(op, a) ->
@@ -758,18 +920,18 @@ module internal Codegen =
                                     Expression.Negate(x, ops.Neg) :> Expression
                                 else
                                     Expression.Negate(x) :> Expression
-                            | KUnary.Fn Hybrid.Fn.Exp -> call (math "Exp") "Exp"
-                            | KUnary.Fn Hybrid.Fn.Log -> call (math "Log") "Log"
-                            | KUnary.Fn Hybrid.Fn.Sqrt -> call (math "Sqrt") "Sqrt"
-                            | KUnary.Fn Hybrid.Fn.Abs -> call (math "Abs") "Abs"
-                            | KUnary.Fn Hybrid.Fn.Sin -> call (math "Sin") "Sin"
-                            | KUnary.Fn Hybrid.Fn.Cos -> call (math "Cos") "Cos"
-                            | KUnary.Fn Hybrid.Fn.Tanh -> call (math "Tanh") "Tanh"
-                            | KUnary.Fn Hybrid.Fn.Sigmoid -> call (helper "Sigmoid") "Sigmoid"
-                            | KUnary.Fn Hybrid.Fn.Softplus -> call (helper "Softplus") "Softplus"
-                            | KUnary.Sign -> call (helper "Sign") "Sign"
-                            | KUnary.Step -> call (helper "Step") "Step"
-                            | KUnary.Positive -> call (helper "Positive") "Positive"
+                            | KUnary.Fn Hybrid.Fn.Exp -> call (math el "Exp") "Exp"
+                            | KUnary.Fn Hybrid.Fn.Log -> call (math el "Log") "Log"
+                            | KUnary.Fn Hybrid.Fn.Sqrt -> call (math el "Sqrt") "Sqrt"
+                            | KUnary.Fn Hybrid.Fn.Abs -> call (math el "Abs") "Abs"
+                            | KUnary.Fn Hybrid.Fn.Sin -> call (math el "Sin") "Sin"
+                            | KUnary.Fn Hybrid.Fn.Cos -> call (math el "Cos") "Cos"
+                            | KUnary.Fn Hybrid.Fn.Tanh -> call (math el "Tanh") "Tanh"
+                            | KUnary.Fn Hybrid.Fn.Sigmoid -> call (helper el "Sigmoid") "Sigmoid"
+                            | KUnary.Fn Hybrid.Fn.Softplus -> call (helper el "Softplus") "Softplus"
+                            | KUnary.Sign -> call (helper el "Sign") "Sign"
+                            | KUnary.Step -> call (helper el "Step") "Step"
+                            | KUnary.Positive -> call (helper el "Positive") "Positive"
                         )
                     | KBin(op, a, b) ->
                         let x = this.EmitAt(a, sx, sy)
@@ -787,9 +949,9 @@ module internal Codegen =
                             | KBinary.Sub -> minus x y
                             | KBinary.Mul -> times x y
                             | KBinary.Div -> over x y
-                            | KBinary.Pow -> call pow "Pow"
-                            | KBinary.Min -> call min2 "Min"
-                            | KBinary.Max -> call max2 "Max"
+                            | KBinary.Pow -> call (math el "Pow") "Pow"
+                            | KBinary.Min -> call (math el "Min") "Min"
+                            | KBinary.Max -> call (math el "Max") "Max"
                         )
 
                 memo[key] <- value
@@ -927,6 +1089,7 @@ module internal Codegen =
     /// the contiguous axis W cells at a time with a fresh `body true`, the rest one by one with a fresh
     /// `body false`; each body is preceded by setting pbase.
     let private vectorLoops
+        (el: Element)
         (plan: KernelPlan)
         (cell: Cell)
         (batch: Expression)
@@ -939,11 +1102,21 @@ module internal Codegen =
 
         let inner =
             if plan.Grid.Dims >= 2 then
-                rangeOf cell.Ix x0 x1 (vectorRange cell.Iy (intConst y0) (intConst y1) (withBase true) (withBase false))
+                rangeOf
+                    cell.Ix
+                    x0
+                    x1
+                    (vectorRange
+                        (widthOf el.Precision)
+                        cell.Iy
+                        (intConst y0)
+                        (intConst y1)
+                        (withBase true)
+                        (withBase false))
             else
                 Expression.Block(
                     Expression.Assign(cell.Iy, intConst 0),
-                    vectorRange cell.Ix x0 x1 (withBase true) (withBase false)
+                    vectorRange (widthOf el.Precision) cell.Ix x0 x1 (withBase true) (withBase false)
                 )
                 :> Expression
 
@@ -979,9 +1152,9 @@ module internal Codegen =
         )
         :> Expression
 
-    let private forwardLambda (r: Reads) (output: Arrays) (body: Expression) =
+    let private forwardLambda<'T> (r: Reads) (output: Arrays) (body: Expression) =
         Expression
-            .Lambda<ForwardKernel>(
+            .Lambda<ForwardKernel<'T>>(
                 body,
                 [|
                     r.Padded.Parameter
@@ -1004,10 +1177,10 @@ module internal Codegen =
             invalidArg "plan" $"Codegen.{what} takes plans whose loops vectorise (padded 1-D and 2-D grids)."
 
     /// Compiles the vectorised right-hand side of every field over a range of rows (`vectorises` plans only).
-    let forwardRows (plan: KernelPlan) : ForwardRows =
+    let forwardRows<'T> (plan: KernelPlan) : ForwardRows<'T> =
         requireVectorised plan "forwardRows"
-        let r = reads plan
-        let output = arrays "output" plan.Rhs.Length
+        let r = reads (element (precisionOf<'T> ())) plan
+        let output = arrays r.El "output" plan.Rhs.Length
         let x0, x1 = rowBounds ()
         let lanes = Lanes r
         let cell = newCell false
@@ -1020,13 +1193,13 @@ module internal Codegen =
 
             em.Body
 
-        let loops = vectorLoops plan cell r.Batch (x0, x1) (0, plan.Ny) body
+        let loops = vectorLoops r.El plan cell r.Batch (x0, x1) (0, plan.Ny) body
 
         let kernel =
             vectorBody plan r cell lanes [ r.Padded; output; r.Inputs; r.Data ] Seq.empty (Seq.singleton loops)
 
         Expression
-            .Lambda<ForwardRows>(
+            .Lambda<ForwardRows<'T>>(
                 kernel,
                 [|
                     r.Padded.Parameter
@@ -1044,16 +1217,16 @@ module internal Codegen =
 
     /// Compiles the right-hand side of every field; `vectorise` picks the SIMD loops where the plan allows them
     /// (`vectorises`), else scalar loops.
-    let forwardWith (vectorise: bool) (plan: KernelPlan) : ForwardKernel =
+    let forwardWith<'T> (vectorise: bool) (plan: KernelPlan) : ForwardKernel<'T> =
         if vectorise && vectorises plan then
-            let rows = forwardRows plan
+            let rows = forwardRows<'T> plan
             let nx = plan.Nx
 
-            ForwardKernel(fun padded theta t output batch inputs data ->
+            ForwardKernel<'T>(fun padded theta t output batch inputs data ->
                 rows.Invoke(padded, theta, t, output, batch, inputs, data, 0, nx))
         else
-            let r = reads plan
-            let output = arrays "output" plan.Rhs.Length
+            let r = reads (element (precisionOf<'T> ())) plan
+            let output = arrays r.El "output" plan.Rhs.Length
 
             kernelBody
                 plan
@@ -1064,10 +1237,10 @@ module internal Codegen =
                         let value = em.Emit plan.Rhs[f]
                         em.Add(Expression.Assign(Expression.ArrayAccess(output.Locals[f], cell.Pbase), value)))
                 []
-            |> forwardLambda r output
+            |> forwardLambda<'T> r output
 
     /// Compiles the right-hand side of every field (SIMD loops where `vectorises` allows them).
-    let forward (plan: KernelPlan) : ForwardKernel = forwardWith true plan
+    let forward<'T> (plan: KernelPlan) : ForwardKernel<'T> = forwardWith<'T> true plan
 
     /// The arrays of an adjoint kernel besides `Reads`.
     type private AdjointArrays = {
@@ -1077,11 +1250,11 @@ module internal Codegen =
         InputAdjoint: Arrays
     }
 
-    let private adjointArrays (plan: KernelPlan) = {
-        Lambda = arrays "lambda" plan.Rhs.Length
-        PaddedAdjoint = arrays "paddedAdjoint" plan.Fields.Length
-        ThetaAdjoint = Expression.Parameter(typeof<float[]>, "thetaAdjoint")
-        InputAdjoint = arrays "inputAdjoint" (plan.Sites.Length + plan.ParamCopies.Length)
+    let private adjointArrays (el: Element) (plan: KernelPlan) = {
+        Lambda = arrays el "lambda" plan.Rhs.Length
+        PaddedAdjoint = arrays el "paddedAdjoint" plan.Fields.Length
+        ThetaAdjoint = Expression.Parameter(el.Type.MakeArrayType(), "thetaAdjoint")
+        InputAdjoint = arrays el "inputAdjoint" (plan.Sites.Length + plan.ParamCopies.Length)
     }
 
     /// The adjoint array of read target `target` (`KernelPlan.readTargets`: a field's padded adjoint, or a
@@ -1092,9 +1265,9 @@ module internal Codegen =
         else
             a.InputAdjoint.Locals[plan.Sites.Length + target - plan.Fields.Length], em.At(dx, dy)
 
-    let private adjointLambda (r: Reads) (a: AdjointArrays) (body: Expression) =
+    let private adjointLambda<'T> (r: Reads) (a: AdjointArrays) (body: Expression) =
         Expression
-            .Lambda<AdjointKernel>(
+            .Lambda<AdjointKernel<'T>>(
                 body,
                 [|
                     r.Padded.Parameter
@@ -1113,14 +1286,14 @@ module internal Codegen =
 
     /// The scalar accumulators of the scalar parameters' adjoints (null for spatial parameters), and the
     /// statements that add them into θ̄ at the end.
-    let private thetaAccumulators (plan: KernelPlan) (thetaAdjoint: ParameterExpression) =
+    let private thetaAccumulators (el: Element) (plan: KernelPlan) (thetaAdjoint: ParameterExpression) =
         let accumulators =
             plan.Params
             |> Array.mapi (fun i name ->
                 if plan.ParamSpatial[i] then
                     null
                 else
-                    Expression.Variable(typeof<float>, "d" + name))
+                    Expression.Variable(el.Type, "d" + name))
 
         let flush =
             accumulators
@@ -1139,7 +1312,7 @@ module internal Codegen =
 
     /// The scatter form: each cell adds λᵀ∂F/∂(its reads) into the adjoints of the cells it reads.
     let private scatterAdjoint (plan: KernelPlan) (r: Reads) (a: AdjointArrays) =
-        let accumulators, flush = thetaAccumulators plan a.ThetaAdjoint
+        let accumulators, flush = thetaAccumulators r.El plan a.ThetaAdjoint
         let scalarAccumulators = accumulators |> Array.filter (isNull >> not)
 
         let body =
@@ -1183,7 +1356,7 @@ module internal Codegen =
             scalarAccumulators,
             Array.append
                 (scalarAccumulators
-                 |> Array.map (fun acc -> Expression.Assign(acc, Expression.Constant(0.0)) :> Expression))
+                 |> Array.map (fun acc -> Expression.Assign(acc, constantOf r.El 0.0) :> Expression))
                 [| body |]
         )
         :> Expression
@@ -1197,16 +1370,16 @@ module internal Codegen =
     /// `band` picks the part: the band (scalar) or the core (vectorised), each over the rows [x0, x1) it is given.
     /// The two write the adjoints of disjoint cells (outside the core, inside it) and may run at once; two calls of
     /// the core over disjoint rows may too, but two of the band may not (its scatter crosses rows).
-    let private gatherPart (plan: KernelPlan) (band: bool) : AdjointRows =
-        let r = reads plan
-        let a = adjointArrays plan
-        let scalarAdjoint = Expression.Parameter(typeof<float[]>, "scalarAdjoint")
+    let private gatherPart<'T> (plan: KernelPlan) (band: bool) : AdjointRows<'T> =
+        let r = reads (element (precisionOf<'T> ())) plan
+        let a = adjointArrays r.El plan
+        let scalarAdjoint = Expression.Parameter(r.El.Type.MakeArrayType(), "scalarAdjoint")
         let x0, x1 = rowBounds ()
         let lanes = Lanes r
         let cell = newCell false
         let g = plan.Ghost
         let twoD = plan.Grid.Dims >= 2
-        let accumulators, flush = thetaAccumulators plan scalarAdjoint
+        let accumulators, flush = thetaAccumulators r.El plan scalarAdjoint
 
         let vectorAccumulators =
             plan.Params
@@ -1338,6 +1511,7 @@ module internal Codegen =
 
         let core =
             vectorLoops
+                r.El
                 plan
                 cell
                 r.Batch
@@ -1351,7 +1525,7 @@ module internal Codegen =
                 if isNull acc then
                     None
                 else
-                    Some(Expression.AddAssign(acc, (vectorOps ()).Sum vectorAccumulators[i]) :> Expression))
+                    Some(Expression.AddAssign(acc, (vectorOps r.El).Sum vectorAccumulators[i]) :> Expression))
             |> Array.choose id
 
         let scalarAccumulators = accumulators |> Array.filter (isNull >> not)
@@ -1366,7 +1540,7 @@ module internal Codegen =
                 scalarAccumulators
                 (Seq.concat [
                     scalarAccumulators
-                    |> Seq.map (fun acc -> Expression.Assign(acc, Expression.Constant(0.0)) :> Expression)
+                    |> Seq.map (fun acc -> Expression.Assign(acc, constantOf r.El 0.0) :> Expression)
                     (if band then
                          Seq.singleton bandLoops
                      else
@@ -1375,7 +1549,7 @@ module internal Codegen =
                 ])
 
         Expression
-            .Lambda<AdjointRows>(
+            .Lambda<AdjointRows<'T>>(
                 kernel,
                 [|
                     r.Padded.Parameter
@@ -1397,19 +1571,19 @@ module internal Codegen =
 
     /// The vectorised gather-form adjoint in its two parts (band, core), each over a range of rows
     /// (`vectorises` plans only; see `AdjointRows`).
-    let adjointParts (plan: KernelPlan) : AdjointRows * AdjointRows =
+    let adjointParts<'T> (plan: KernelPlan) : AdjointRows<'T> * AdjointRows<'T> =
         requireVectorised plan "adjointParts"
-        gatherPart plan true, gatherPart plan false
+        gatherPart<'T> plan true, gatherPart<'T> plan false
 
     /// Compiles the vector–Jacobian product of the right-hand side (derivatives taken symbolically here);
     /// `vectorise` picks the vectorised gather form where the plan allows it (`vectorises`), else the scalar
     /// scatter form.
-    let adjointWith (vectorise: bool) (plan: KernelPlan) : AdjointKernel =
+    let adjointWith<'T> (vectorise: bool) (plan: KernelPlan) : AdjointKernel<'T> =
         if vectorise && vectorises plan then
-            let band, core = adjointParts plan
+            let band, core = adjointParts<'T> plan
             let nx = plan.Nx
 
-            AdjointKernel(fun padded theta t lambda paddedAdjoint thetaAdjoint batch inputs inputAdjoint data ->
+            AdjointKernel<'T>(fun padded theta t lambda paddedAdjoint thetaAdjoint batch inputs inputAdjoint data ->
                 band.Invoke(
                     padded,
                     theta,
@@ -1442,17 +1616,17 @@ module internal Codegen =
                     nx
                 ))
         else
-            let r = reads plan
-            let a = adjointArrays plan
-            adjointLambda r a (scatterAdjoint plan r a)
+            let r = reads (element (precisionOf<'T> ())) plan
+            let a = adjointArrays r.El plan
+            adjointLambda<'T> r a (scatterAdjoint plan r a)
 
     /// Compiles the vector–Jacobian product of the right-hand side (the vectorised gather form where
     /// `vectorises` allows it).
-    let adjoint (plan: KernelPlan) : AdjointKernel = adjointWith true plan
+    let adjoint<'T> (plan: KernelPlan) : AdjointKernel<'T> = adjointWith<'T> true plan
 
     /// Compiles the exact Jacobian of a pointwise plan (every read at the cell itself; raises otherwise), from the
     /// symbolic derivatives `adjoint` takes too: one n×n block per cell.
-    let jacobian (plan: KernelPlan) : JacobianKernel =
+    let jacobian<'T> (plan: KernelPlan) : JacobianKernel<'T> =
         let n = plan.Fields.Length
 
         if
@@ -1461,8 +1635,8 @@ module internal Codegen =
         then
             invalidArg "plan" "Codegen.jacobian takes pointwise plans only (every read at the cell itself)."
 
-        let r = reads plan
-        let target = Expression.Parameter(typeof<float[]>, "jacobian")
+        let r = reads (element (precisionOf<'T> ())) plan
+        let target = Expression.Parameter(r.El.Type.MakeArrayType(), "jacobian")
 
         let body =
             kernelBody
@@ -1480,7 +1654,7 @@ module internal Codegen =
                 []
 
         Expression
-            .Lambda<JacobianKernel>(
+            .Lambda<JacobianKernel<'T>>(
                 body,
                 [|
                     r.Padded.Parameter

@@ -1,5 +1,6 @@
 namespace Hybrid.Kernels
 
+open System.Numerics
 open System.Runtime.CompilerServices
 
 /// A ghost whose Dirichlet or Neumann value is not a constant: its offset is `Scale` × `Value`(t, θ, x, y),
@@ -48,7 +49,8 @@ type internal GhostMap = {
 }
 
 /// Ghost cells on padded flat arrays ([B·Padded] per field), and conversion from and to unpadded
-/// values ([B·Cells] per field, x-major).
+/// values ([B·Cells] per field, x-major); generic over the kernels' element type (`KernelElement`: float or float32;
+/// the maps' factors and offsets are float64, rounded to it).
 [<RequireQualifiedAccess>]
 module internal Ghosts =
 
@@ -195,7 +197,7 @@ module internal Ghosts =
         |> mapWith plan false
 
     /// Copies unpadded values ([B·Cells] per field) into the interior of padded arrays ([B·Padded]).
-    let scatter (maps: GhostMap[]) (batch: int) (values: float[][]) (padded: float[][]) =
+    let scatter (maps: GhostMap[]) (batch: int) (values: 'T[][]) (padded: 'T[][]) =
         for f in 0 .. maps.Length - 1 do
             let interior = maps[f].Interior
             let u = values[f]
@@ -209,7 +211,7 @@ module internal Ghosts =
                     p[pb + interior[c]] <- u[ub + c]
 
     /// The interior of padded arrays as unpadded values ([B·Cells] per field).
-    let gather (maps: GhostMap[]) (batch: int) (padded: float[][]) : float[][] =
+    let gather (maps: GhostMap[]) (batch: int) (padded: 'T[][]) : 'T[][] =
         maps
         |> Array.mapi (fun f m ->
             let p = padded[f]
@@ -227,7 +229,7 @@ module internal Ghosts =
     /// Fills the ghost entries of padded arrays from their interior (call `update` first when the maps have
     /// moving ghosts).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let fill (maps: GhostMap[]) (batch: int) (padded: float[][]) =
+    let fill<'T when 'T :> INumber<'T>> (maps: GhostMap[]) (batch: int) (padded: 'T[][]) =
         for f in 0 .. maps.Length - 1 do
             let m = maps[f]
             let p = padded[f]
@@ -236,21 +238,33 @@ module internal Ghosts =
                 let pb = b * m.Padded
 
                 for i in 0 .. m.Ghost.Length - 1 do
-                    p[pb + m.Ghost[i]] <- m.Factor[i] * p[pb + m.Source[i]] + m.Offset[i]
+                    // factor·u + offset ('T's operators: F# resolves `*` and `+` on 'T only in members)
+                    p[pb + m.Ghost[i]] <-
+                        'T
+                            .op_Addition (
+                                'T.op_Multiply (KernelElement.ofFloat<'T> m.Factor[i], p[pb + m.Source[i]]),
+                                KernelElement.ofFloat<'T> m.Offset[i]
+                            )
 
     /// The transpose of `fill` on an adjoint: adds each ghost entry into its source cell and zeroes it, so the
     /// array holds the adjoint of the interior alone; the moving ghosts' share goes into `thetaAdjoint`
     /// (values at time t and θ).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let fold
+    let fold<'T when 'T :> INumber<'T>>
         (maps: GhostMap[])
         (batch: int)
-        (theta: float[])
+        (theta: 'T[])
         (offsets: int[])
         (t: float)
-        (paddedAdjoint: float[][])
-        (thetaAdjoint: float[])
+        (paddedAdjoint: 'T[][])
+        (thetaAdjoint: 'T[])
         =
+        let thetaValues =
+            if maps |> Array.exists (fun m -> m.Moving.Length > 0) then
+                KernelElement.floats theta
+            else
+                null
+
         for f in 0 .. maps.Length - 1 do
             let m = maps[f]
             let pa = paddedAdjoint[f]
@@ -259,17 +273,26 @@ module internal Ghosts =
                 let mutable total = 0.0
 
                 for b in 0 .. batch - 1 do
-                    total <- total + pa[b * m.Padded + m.Ghost[g.Entry]]
+                    total <- total + KernelElement.toFloat pa[b * m.Padded + m.Ghost[g.Entry]]
 
                 for p in 0 .. g.Parameters.Length - 1 do
-                    let slope = KExpr.evaluate theta offsets t g.X g.Y g.Slopes[p]
+                    let slope = KExpr.evaluate thetaValues offsets t g.X g.Y g.Slopes[p]
                     let i = offsets[g.Parameters[p]]
-                    thetaAdjoint[i] <- thetaAdjoint[i] + total * g.Scale * slope
+
+                    thetaAdjoint[i] <-
+                        'T.op_Addition (thetaAdjoint[i], KernelElement.ofFloat<'T> (total * g.Scale * slope))
 
             for b in 0 .. batch - 1 do
                 let pb = b * m.Padded
 
                 for i in 0 .. m.Ghost.Length - 1 do
                     let ghost = pb + m.Ghost[i]
-                    pa[pb + m.Source[i]] <- pa[pb + m.Source[i]] + m.Factor[i] * pa[ghost]
-                    pa[ghost] <- 0.0
+
+                    pa[pb + m.Source[i]] <-
+                        'T
+                            .op_Addition (
+                                pa[pb + m.Source[i]],
+                                'T.op_Multiply (KernelElement.ofFloat<'T> m.Factor[i], pa[ghost])
+                            )
+
+                    pa[ghost] <- 'T.Zero

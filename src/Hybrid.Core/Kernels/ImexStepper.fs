@@ -14,9 +14,9 @@ type internal StiffPart = {
     /// Per field: whether it has a stiff part.
     Stiff: bool[]
     /// G on padded states (ghosts filled).
-    Forward: ForwardKernel
+    Forward: ForwardKernel<float>
     /// The vector–Jacobian product of G.
-    Adjoint: AdjointKernel
+    Adjoint: AdjointKernel<float>
 }
 
 /// Building a `StiffPart` and probing its stencils.
@@ -27,8 +27,8 @@ module internal StiffPart =
     let create (stiffPlan: KernelPlan) (stiff: bool[]) : StiffPart = {
         Plan = stiffPlan
         Stiff = stiff
-        Forward = Codegen.forward stiffPlan
-        Adjoint = Codegen.adjoint stiffPlan
+        Forward = Codegen.forward<float> stiffPlan
+        Adjoint = Codegen.adjoint<float> stiffPlan
     }
 
     /// The cells of a 1-D or 2-D plan per axis.
@@ -192,7 +192,7 @@ type internal ImexStepper
         forcings: (float -> torch.Tensor)[]
     ) =
     let explicitPart =
-        Stepper(plan, Tableau.ofScheme Scheme.Euler, batch, modules, forcings)
+        Stepper<float>(plan, Tableau.ofScheme Scheme.Euler, batch, modules, forcings)
 
     let fields = plan.Fields.Length
     let maps = explicitPart.Maps
@@ -287,7 +287,7 @@ type internal ImexStepper
         prepare theta h
         solves.Methods
 
-    interface IStepper with
+    interface IStepper<float> with
         member _.Plan = plan
         member _.Batch = batch
         member _.Maps = maps

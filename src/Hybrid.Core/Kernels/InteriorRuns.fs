@@ -1,5 +1,6 @@
 namespace Hybrid.Kernels
 
+open System
 open System.Numerics
 open System.Runtime.CompilerServices
 
@@ -23,14 +24,20 @@ module internal InteriorRuns =
 
         result.ToArray()
 
-    /// Whether every interior value of `values` ([batch·padded], runs per trajectory) is finite with |v| ≤ `limit`
-    /// (a NaN fails every comparison, and ±∞ fails |v| ≤ the largest float64, so both fail even for an infinite
-    /// limit).
+    /// Whether every interior value of `values` ([batch·padded], runs per trajectory; float or float32) is finite
+    /// with |v| ≤ `limit` (a NaN fails every comparison, and ±∞ fails |v| ≤ the largest finite value of the element
+    /// type, so both fail even for an infinite limit).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let within (limit: float) (runs: struct (int * int)[]) (padded: int) (batch: int) (values: float[]) : bool =
-        let width = Vector<float>.Count
-        let limit = min limit System.Double.MaxValue
-        let bound = Vector<float>(limit)
+    let within<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (limit: float)
+        (runs: struct (int * int)[])
+        (padded: int)
+        (batch: int)
+        (values: 'T[])
+        : bool =
+        let width = Vector<'T>.Count
+        let limit = 'T.Min('T.CreateSaturating limit, 'T.BitDecrement 'T.PositiveInfinity)
+        let bound = Vector<'T>(limit)
         let mutable ok = Vector<int64>.AllBitsSet
         let mutable scalarOk = true
 
@@ -41,18 +48,21 @@ module internal InteriorRuns =
                 let mutable i = start
 
                 while i + width <= stop do
-                    ok <- ok &&& Vector.LessThanOrEqual(Vector.Abs(Vector<float>(values, i)), bound)
+                    ok <-
+                        ok
+                        &&& Vector.AsVectorInt64(Vector.LessThanOrEqual(Vector.Abs(Vector<'T>(values, i)), bound))
+
                     i <- i + width
 
                 while i < stop do
-                    scalarOk <- scalarOk && abs values[i] <= limit
+                    scalarOk <- scalarOk && 'T.op_LessThanOrEqual ('T.Abs values[i], limit)
                     i <- i + 1
 
         scalarOk && Vector.EqualsAll(ok, Vector<int64>.AllBitsSet)
 
     /// Copies `cells` unpadded values of one field and trajectory, starting at `values[from]` (interior order), into
     /// the interior of a padded array whose trajectory starts at `padded[at]`.
-    let copyIn (runs: struct (int * int)[]) (values: float[]) (from: int) (padded: float[]) (at: int) =
+    let copyIn (runs: struct (int * int)[]) (values: 'T[]) (from: int) (padded: 'T[]) (at: int) =
         let mutable source = from
 
         for struct (first, length) in runs do
@@ -61,7 +71,7 @@ module internal InteriorRuns =
 
     /// The reverse of `copyIn`: the interior of one trajectory of a padded array (starting at `padded[at]`) into
     /// unpadded values from `values[into]`.
-    let copyOut (runs: struct (int * int)[]) (padded: float[]) (at: int) (values: float[]) (into: int) =
+    let copyOut (runs: struct (int * int)[]) (padded: 'T[]) (at: int) (values: 'T[]) (into: int) =
         let mutable target = into
 
         for struct (first, length) in runs do

@@ -24,7 +24,7 @@ type internal KenCarpStepper
         forcings: (float -> torch.Tensor)[]
     ) =
     let explicitPart =
-        Stepper(plan, Tableau.ofScheme Scheme.Euler, batch, modules, forcings)
+        Stepper<float>(plan, Tableau.ofScheme Scheme.Euler, batch, modules, forcings)
 
     let fields = plan.Fields.Length
     let maps = explicitPart.Maps
@@ -135,7 +135,7 @@ type internal KenCarpStepper
         solves.Prepare(theta, gamma * h)
         solves.Methods
 
-    interface IStepper with
+    interface IStepper<float> with
         member _.Plan = plan
         member _.Batch = batch
         member _.Maps = maps

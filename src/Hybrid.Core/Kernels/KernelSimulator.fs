@@ -1,6 +1,8 @@
 namespace Hybrid.Kernels
 
+open System
 open System.Collections.Generic
+open System.Numerics
 open TorchSharp
 open Hybrid
 open Hybrid.Numerics
@@ -9,7 +11,11 @@ open Hybrid.Compiler
 /// A model compiled to generated kernels (forward step and generated adjoint) for one fixed-step scheme: explicit
 /// (Euler, Heun, SspRk3, Rk4) or IMEX (ImexEuler, ImexCrankNicolson, with the stiff part's own kernels and solves).
 /// Rollouts run in .NET loops over float64 arrays and enter TorchSharp's autograd as one custom function, so
-/// losses, parameter constraints and neural networks around them still differentiate through it.
+/// losses, parameter constraints and neural networks around them still differentiate through it. A Float32 rollout
+/// (initial state in float32) of an explicit scheme runs its kernels, stages and adjoint in float32 arrays
+/// (`RolloutPrecision`: twice the SIMD lanes, half the memory traffic); IMEX schemes, models with neural closures or
+/// diagnostic fields, and the adaptive schemes (`AdaptiveRollout`) stay in float64 internally, converting at the
+/// tensor boundary.
 /// Not thread-safe: use one simulator per thread.
 type KernelSimulator
     internal
@@ -20,7 +26,8 @@ type KernelSimulator
         siteModules: torch.nn.Module<torch.Tensor, torch.Tensor>[],
         forcings: (float -> torch.Tensor)[]
     ) =
-    let steppers = Dictionary<int, IStepper>()
+    let steppers = Dictionary<int, IStepper<float>>()
+    let float32Steppers = Dictionary<int, IStepper<float32>>()
 
     let weights =
         Array.zip (plan.Sites |> Array.map _.Name) siteModules
@@ -46,19 +53,55 @@ type KernelSimulator
     member _.Weights = weights
 
     /// A stepper with scratch buffers for `batch` trajectories (kernels compiled on first use).
-    member internal _.Stepper(batch: int) : IStepper =
+    member internal _.Stepper(batch: int) : IStepper<float> =
         match steppers.TryGetValue batch with
         | true, s -> s
         | _ ->
             let s =
                 match stiff with
                 | Some part when scheme = Scheme.KenCarp4 ->
-                    KenCarpStepper(plan, part, batch, siteModules, forcings) :> IStepper
-                | Some part -> ImexStepper(plan, part, scheme, batch, siteModules, forcings) :> IStepper
-                | None -> Stepper(plan, KernelSimulator.TableauOf scheme, batch, siteModules, forcings)
+                    KenCarpStepper(plan, part, batch, siteModules, forcings) :> IStepper<float>
+                | Some part -> ImexStepper(plan, part, scheme, batch, siteModules, forcings) :> IStepper<float>
+                | None -> Stepper<float>(plan, KernelSimulator.TableauOf scheme, batch, siteModules, forcings)
 
             steppers[batch] <- s
             s
+
+    /// The element type a fixed-step rollout from an initial state of dtype `dtype` computes in: Float32 for a float32
+    /// state with an explicit scheme and a model without neural closures or diagnostic fields (their networks and
+    /// solves stay in float64); Float64 otherwise (a Float32 simulator's other rollouts run in float64 internally).
+    member internal _.RolloutPrecision(dtype: torch.ScalarType) : Precision =
+        if
+            dtype = torch.ScalarType.Float32
+            && stiff.IsNone
+            && not (Scheme.isAdaptive scheme)
+            && plan.Sites.Length = 0
+            && plan.Diagnostics.Length = 0
+        then
+            Float32
+        else
+            Float64
+
+    /// A stepper on element type 'T (`RolloutPrecision`) with scratch buffers for `batch` trajectories: `Stepper` for
+    /// float; for float32 the explicit stepper (raises for the schemes and models that `RolloutPrecision` keeps in
+    /// float64).
+    member internal this.StepperOf<'T>(batch: int) : IStepper<'T> =
+        match KernelElement.precision<'T> () with
+        | Float64 -> unbox<IStepper<'T>> (box (this.Stepper batch))
+        | Float32 ->
+            if this.RolloutPrecision torch.ScalarType.Float32 <> Float32 then
+                invalidOp
+                    $"The float32 kernels run explicit schemes on models without closures or diagnostic fields ({scheme})."
+
+            match float32Steppers.TryGetValue batch with
+            | true, s -> unbox<IStepper<'T>> (box s)
+            | _ ->
+                let s =
+                    Stepper<float32>(plan, KernelSimulator.TableauOf scheme, batch, siteModules, forcings)
+                    :> IStepper<float32>
+
+                float32Steppers[batch] <- s
+                unbox<IStepper<'T>> (box s)
 
     /// The explicit Runge–Kutta tableau the kernels step `scheme` with: Dormand and Prince's 7 stages for Dopri5
     /// (whose steps `AdaptiveRollout` sizes), the explicit part's tableau otherwise.
@@ -95,7 +138,7 @@ module internal StateLayout =
 
     /// [B; N] values from index `from` of `values` as padded per-field arrays (ghost entries zero), copied run by
     /// run (`InteriorRuns`).
-    let toFields (stepper: IStepper) (values: float[]) (from: int) =
+    let toFields (stepper: IStepper<'T>) (values: 'T[]) (from: int) =
         let plan = stepper.Plan
         let offsets, total = ofPlan plan
         let padded = stepper.NewState()
@@ -110,7 +153,7 @@ module internal StateLayout =
         padded
 
     /// Padded per-field arrays as [B; N] values.
-    let ofFields (stepper: IStepper) (padded: float[][]) =
+    let ofFields (stepper: IStepper<'T>) (padded: 'T[][]) =
         let plan = stepper.Plan
         let offsets, total = ofPlan plan
         let values = Array.zeroCreate (stepper.Batch * total)
@@ -124,47 +167,44 @@ module internal StateLayout =
 
         values
 
-    /// The saved padded states of a rollout as its function's output [S; B; N] (float64).
-    let savedTensor (stepper: IStepper) (saved: float[][][]) =
+    /// The saved padded states of a rollout as its function's output [S; B; N] (float64, or float32 for float32
+    /// arrays).
+    let savedTensor (stepper: IStepper<'T>) (saved: 'T[][][]) =
         let _, total = ofPlan stepper.Plan
 
-        torch
-            .tensor(saved |> Array.collect (ofFields stepper), dtype = torch.ScalarType.Float64)
+        (KernelElement.tensor (saved |> Array.collect (ofFields stepper)))
             .reshape ([| int64 saved.Length; int64 stepper.Batch; int64 total |])
 
     /// The cotangent [S; B; N] of a rollout function's output as `count` padded states (ghost entries zero).
-    let savedAdjoints (stepper: IStepper) (grad: torch.Tensor) (count: int) =
+    let savedAdjoints (stepper: IStepper<'T>) (grad: torch.Tensor) (count: int) =
         let _, total = ofPlan stepper.Plan
-
-        let g =
-            grad.to_type(torch.ScalarType.Float64).cpu().contiguous().data<float>().ToArray()
+        let g = KernelElement.values<'T> grad
 
         let block = stepper.Batch * total
         Array.init count (fun s -> toFields stepper g (s * block))
 
     /// A rollout function's gradients: none for its first two inputs (simulator, spec), then u0 [B; N] and θ from
     /// their adjoints, then every closure weight's accumulated gradient.
-    let inputGradients (stepper: IStepper) (u0Adjoint: float[][]) (thetaAdjoint: float[]) =
+    let inputGradients (stepper: IStepper<'T>) (u0Adjoint: 'T[][]) (thetaAdjoint: 'T[]) =
         let _, total = ofPlan stepper.Plan
 
         let gu0 =
-            torch
-                .tensor(ofFields stepper u0Adjoint, dtype = torch.ScalarType.Float64)
-                .reshape ([| int64 stepper.Batch; int64 total |])
+            (KernelElement.tensor (ofFields stepper u0Adjoint)).reshape ([| int64 stepper.Batch; int64 total |])
 
-        let gtheta = torch.tensor (thetaAdjoint, dtype = torch.ScalarType.Float64)
+        let gtheta = KernelElement.tensor thetaAdjoint
 
         let weightGrads =
             stepper.ClosureGradients |> Array.collect id |> Array.map (fun g -> g.clone ())
 
         List<torch.Tensor>(Seq.append [ null; null; gu0; gtheta ] weightGrads)
 
-/// The custom autograd function: inputs (simulator, spec, u0 [B; N], θ [P], then the closures' weights) in
-/// float64 on the CPU, where a trajectory's N values are its fields' cells one after the other
-/// (`StateLayout`); output the saved states [S; B; N]. Backward runs the generated adjoint over the
-/// checkpointed tape and returns gradients for u0, θ and every weight.
-type internal KernelRolloutFunction() =
-    inherit torch.autograd.SingleTensorFunction<KernelRolloutFunction>()
+/// The custom autograd function: inputs (simulator, spec, u0 [B; N], θ [P], then the closures' weights) in the dtype
+/// of 'T (float64, or float32 for the float32 kernels) on the CPU, where a trajectory's N values are its fields' cells
+/// one after the other (`StateLayout`); output the saved states [S; B; N]. Backward runs the generated adjoint over
+/// the checkpointed tape and returns gradients for u0, θ and every weight.
+type internal KernelRolloutFunction<'T
+    when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>() =
+    inherit torch.autograd.SingleTensorFunction<KernelRolloutFunction<'T>>()
 
     override _.Name = "HybridTapedRollout"
 
@@ -174,9 +214,9 @@ type internal KernelRolloutFunction() =
         let u0 = vars[2] :?> torch.Tensor
         let theta = vars[3] :?> torch.Tensor
         let batch = int u0.shape[0]
-        let stepper = sim.Stepper batch
-        let thetaValues = theta.data<float>().ToArray()
-        let start = StateLayout.toFields stepper (u0.data<float>().ToArray()) 0
+        let stepper = sim.StepperOf<'T> batch
+        let thetaValues = KernelElement.values<'T> theta
+        let start = StateLayout.toFields stepper (KernelElement.values<'T> u0) 0
         let tape = TapedRollout.forward stepper start thetaValues spec
         ctx.save_data ("sim", sim)
         ctx.save_data ("spec", spec)
@@ -188,10 +228,10 @@ type internal KernelRolloutFunction() =
     override _.backward(ctx, grad) =
         let sim = ctx.get_data "sim" :?> KernelSimulator
         let spec = ctx.get_data "spec" :?> RolloutSpec
-        let tape = ctx.get_data "tape" :?> RolloutTape
-        let theta = ctx.get_data "theta" :?> float[]
+        let tape = ctx.get_data "tape" :?> RolloutTape<'T>
+        let theta = ctx.get_data "theta" :?> 'T[]
         let batch = ctx.get_data "batch" :?> int
-        let stepper = sim.Stepper batch
+        let stepper = sim.StepperOf<'T> batch
         let savedAdjoint = StateLayout.savedAdjoints stepper grad tape.Saved.Length
         stepper.ResetClosureGradients()
 
@@ -348,10 +388,15 @@ module Kernels =
             AdjointPerStep = stages * adjoint + fields * (2 * stages + 2 * entriesA)
         }
 
-    /// The initial state as [B; N] (`StateLayout`) and the parameter values as one vector, both float64 on the
-    /// CPU, for the rollout functions; raises for the wrong number of fields or parameters, or of a parameter's
-    /// values.
-    let internal pack (plan: KernelPlan) (u0: torch.Tensor[]) (theta: torch.Tensor[]) : torch.Tensor * torch.Tensor =
+    /// The initial state as [B; N] (`StateLayout`) and the parameter values as one vector, both in `f64`'s dtype
+    /// (float64, or float32 for the float32 kernels) on the CPU, for the rollout functions; raises for the wrong number
+    /// of fields or parameters, or of a parameter's values.
+    let internal packAs
+        (f64: torch.ScalarType)
+        (plan: KernelPlan)
+        (u0: torch.Tensor[])
+        (theta: torch.Tensor[])
+        : torch.Tensor * torch.Tensor =
         let fieldList = String.concat ", " plan.Fields
         let paramList = String.concat ", " plan.Params
 
@@ -370,7 +415,6 @@ module Kernels =
             )
 
         let batch = u0[0].shape[0]
-        let f64 = torch.ScalarType.Float64
 
         let state =
             torch.cat (
@@ -399,6 +443,10 @@ module Kernels =
 
         (state.contiguous ()), thetaVector.contiguous ()
 
+    /// `packAs` float64.
+    let internal pack (plan: KernelPlan) (u0: torch.Tensor[]) (theta: torch.Tensor[]) =
+        packAs torch.ScalarType.Float64 plan u0 theta
+
     /// Saved states [S; B; N] as one tensor per field, [S; B; spatial…], in `like`'s dtype and on its device.
     let internal unpack (plan: KernelPlan) (like: torch.Tensor) (saved: torch.Tensor) : torch.Tensor[] =
         let offsets, _ = StateLayout.ofPlan plan
@@ -419,7 +467,9 @@ module Kernels =
     /// `u0` holds one tensor per field ([B; spatial…], the grid's shape; [B; K·J] for a fast field of a
     /// two-scale lattice); `theta` one tensor per entry of `sim.Parameters` (constrained values: 0-dim for a
     /// scalar, one value per cell, e.g. [1; spatial…], for a spatial parameter). Gradients flow to both through the generated adjoint;
-    /// checkpoints are kept every `segment` steps (memory ∝ steps/segment + segment states).
+    /// checkpoints are kept every `segment` steps (memory ∝ steps/segment + segment states). A float32 `u0` runs
+    /// the float32 kernels where `sim.RolloutPrecision` allows them (explicit schemes, no closures or diagnostic
+    /// fields), else the float64 ones; the result has `u0`'s dtype either way.
     let rollout
         (sim: KernelSimulator)
         (u0: torch.Tensor[])
@@ -439,7 +489,12 @@ module Kernels =
         if segment < 1 then
             raise (ModelException($"The checkpoint segment must be at least 1 step, got {segment}."))
 
-        let state, thetaVector = pack plan u0 theta
+        let precision = sim.RolloutPrecision u0[0].dtype
+
+        let state, thetaVector =
+            match precision with
+            | Float32 -> packAs torch.ScalarType.Float32 plan u0 theta
+            | Float64 -> pack plan u0 theta
 
         let spec = {
             T0 = t0
@@ -449,9 +504,12 @@ module Kernels =
             Segment = segment
         }
 
+        let inputs =
+            Array.append [| box sim; box spec; box state; box thetaVector |] (sim.Weights |> Array.map box)
+
         let saved =
-            KernelRolloutFunction.apply (
-                Array.append [| box sim; box spec; box state; box thetaVector |] (sim.Weights |> Array.map box)
-            )
+            match precision with
+            | Float32 -> KernelRolloutFunction<float32>.apply inputs
+            | Float64 -> KernelRolloutFunction<float>.apply inputs
 
         unpack plan u0[0] saved

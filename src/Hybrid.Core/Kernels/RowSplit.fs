@@ -38,30 +38,30 @@ module internal RowSplit =
 
     /// The split of a plan's passes for `batch` trajectories: one part (no split) unless the kernels vectorise
     /// (`Codegen.vectorises`) and the grid has at least 2 × `minimumCells` cells over the batch.
-    let ofPlan (plan: KernelPlan) (batch: int) : RowSplit =
+    let ofPlanWidth (width: int) (plan: KernelPlan) (batch: int) : RowSplit =
         let length = batch * plan.PaddedCells
         let work = batch * plan.Cells
 
         let parts =
             if Codegen.vectorises plan then
-                let outer =
-                    if plan.Grid.Dims >= 2 then
-                        plan.Nx
-                    else
-                        plan.Nx / Codegen.width ()
+                let outer = if plan.Grid.Dims >= 2 then plan.Nx else plan.Nx / width
 
                 max 1 (min outer (work / minimumCells))
             else
                 1
 
-        let align = if plan.Grid.Dims >= 2 then 1 else Codegen.width ()
+        let align = if plan.Grid.Dims >= 2 then 1 else width
         let rows = ranges plan.Nx parts align
 
         {
             Rows = rows
-            Flat = ranges length rows.Length (Codegen.width ())
+            Flat = ranges length rows.Length width
             Length = length
         }
+
+    /// `ofPlanWidth` for the float64 kernels built now on this thread.
+    let ofPlan (plan: KernelPlan) (batch: int) : RowSplit =
+        ofPlanWidth (Codegen.width ()) plan batch
 
 /// The loops of `CombinationPass` for either vector type (`Vector<float>` or `Vector512<float>`, whose operators
 /// the inlining resolves): `load`, `splat` and `store` read, broadcast and write a vector of `width` lanes.
@@ -73,27 +73,28 @@ module private CombinationLoops =
     /// the vector width.
     let inline run
         (width: int)
-        ([<InlineIfLambda>] load: float[] -> int -> ^V)
-        ([<InlineIfLambda>] splat: float -> ^V)
-        ([<InlineIfLambda>] store: ^V -> float[] -> int -> unit)
+        ([<InlineIfLambda>] load: 'T[] -> int -> ^V)
+        ([<InlineIfLambda>] splat: 'T -> ^V)
+        ([<InlineIfLambda>] store: ^V -> 'T[] -> int -> unit)
         (zero: ^V)
-        (x: float[])
-        (y: float[])
+        (scalarZero: 'T)
+        (x: 'T[])
+        (y: 'T[])
         (lo: int)
         (hi: int)
         (count: int)
-        (c: float[])
-        (t: float[][][])
+        (c: 'T[])
+        (t: 'T[][][])
         (f: int)
         =
         let t0 = if count > 0 then t[0][f] else null
         let t1 = if count > 1 then t[1][f] else null
         let t2 = if count > 2 then t[2][f] else null
         let t3 = if count > 3 then t[3][f] else null
-        let c0 = if count > 0 then c[0] else 0.0
-        let c1 = if count > 1 then c[1] else 0.0
-        let c2 = if count > 2 then c[2] else 0.0
-        let c3 = if count > 3 then c[3] else 0.0
+        let c0 = if count > 0 then c[0] else scalarZero
+        let c1 = if count > 1 then c[1] else scalarZero
+        let c2 = if count > 2 then c[2] else scalarZero
+        let c3 = if count > 3 then c[3] else scalarZero
         let v0, v1, v2, v3 = splat c0, splat c1, splat c2, splat c3
         let mutable i = lo
 
@@ -116,7 +117,7 @@ module private CombinationLoops =
             i <- i + width
 
         while i < hi do
-            let mutable v = if isNull x then 0.0 else x[i]
+            let mutable v = if isNull x then scalarZero else x[i]
 
             if count > 0 then
                 v <- v + c0 * t0[i]
@@ -147,37 +148,39 @@ module private CombinationLoops =
                 y[i] <- y[i] + cj * tj[i]
                 i <- i + 1
 
-    let inline load512 (a: float[]) (i: int) = Vector512.Create<float>(a, i)
-    let inline store512 (v: Vector512<float>) (a: float[]) (i: int) = v.CopyTo(a, i)
-    let inline load (a: float[]) (i: int) = Vector<float>(a, i)
-    let inline splat (c: float) = Vector<float>(c)
-    let inline store (v: Vector<float>) (a: float[]) (i: int) = v.CopyTo(a, i)
+    let inline load512 (a: 'T[]) (i: int) = Vector512.Create<'T>(a, i)
+    let inline store512 (v: Vector512<'T>) (a: 'T[]) (i: int) = v.CopyTo(a, i)
+    let inline load (a: 'T[]) (i: int) = Vector<'T>(a, i)
+    let inline splat (c: 'T) = Vector<'T>(c)
+    let inline store (v: Vector<'T>) (a: 'T[]) (i: int) = v.CopyTo(a, i)
 
 /// target = base + Σⱼ cⱼ·termⱼ (base optional) over every field, as pool parts: one per field and flat range.
 /// Set up once per call (`Set`), run by `WorkerPool.Run(Parts, this)`; it allocates nothing. Its loops run
-/// `Vector512<float>` where the kernels do (`Codegen.wide` when it is built), else `Vector<float>`.
+/// `Vector512<T>` where the kernels do (`Codegen.wide` when it is built), else `Vector<T>`, on arrays of the
+/// kernels' element type 'T (float or float32; the coefficients are rounded to it).
 [<Sealed>]
-type internal CombinationPass(split: RowSplit, fields: int, maxTerms: int) =
-    let coefficients = Array.zeroCreate<float> maxTerms
-    let terms = Array.zeroCreate<float[][]> maxTerms
+type internal CombinationPass<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+    (split: RowSplit, fields: int, maxTerms: int) =
+    let coefficients = Array.zeroCreate<'T> maxTerms
+    let terms = Array.zeroCreate<'T[][]> maxTerms
     let wide = Codegen.wide ()
     let mutable count = 0
-    let mutable target: float[][] = null
-    let mutable origin: float[][] = null
+    let mutable target: 'T[][] = null
+    let mutable origin: 'T[][] = null
 
     /// Parts of one run.
     member _.Parts = fields * split.Flat.Length
 
     /// Sets the next run: target ← origin (or 0 when null) + Σ coefficient·term over the terms added with `Add`.
-    member _.Set(into: float[][], from: float[][]) =
+    member _.Set(into: 'T[][], from: 'T[][]) =
         target <- into
         origin <- from
         count <- 0
 
     /// Adds c·term to the next run (a zero coefficient is skipped).
-    member _.Add(c: float, term: float[][]) =
+    member _.Add(c: float, term: 'T[][]) =
         if c <> 0.0 then
-            coefficients[count] <- c
+            coefficients[count] <- KernelElement.ofFloat c
             terms[count] <- term
             count <- count + 1
 
@@ -196,11 +199,12 @@ type internal CombinationPass(split: RowSplit, fields: int, maxTerms: int) =
 
             if wide then
                 CombinationLoops.run
-                    8
+                    Vector512<'T>.Count
                     CombinationLoops.load512
-                    Vector512.Create
+                    (fun (c: 'T) -> Vector512.Create<'T> c)
                     CombinationLoops.store512
-                    Vector512<float>.Zero
+                    Vector512<'T>.Zero
+                    'T.Zero
                     x
                     y
                     lo
@@ -211,11 +215,12 @@ type internal CombinationPass(split: RowSplit, fields: int, maxTerms: int) =
                     f
             else
                 CombinationLoops.run
-                    Vector<float>.Count
+                    Vector<'T>.Count
                     CombinationLoops.load
                     CombinationLoops.splat
                     CombinationLoops.store
-                    Vector<float>.Zero
+                    Vector<'T>.Zero
+                    'T.Zero
                     x
                     y
                     lo
@@ -227,21 +232,19 @@ type internal CombinationPass(split: RowSplit, fields: int, maxTerms: int) =
 
 /// The forward kernel over the split's rows, as pool parts.
 [<Sealed>]
-type internal ForwardPass(split: RowSplit, rows: ForwardRows, batch: int) =
-    let mutable padded: float[][] = null
-    let mutable theta: float[] = null
+type internal ForwardPass<'T>(split: RowSplit, rows: ForwardRows<'T>, batch: int) =
+    let mutable padded: 'T[][] = null
+    let mutable theta: 'T[] = null
     let mutable t = 0.0
-    let mutable output: float[][] = null
-    let mutable inputs: float[][] = null
-    let mutable data: float[][] = null
+    let mutable output: 'T[][] = null
+    let mutable inputs: 'T[][] = null
+    let mutable data: 'T[][] = null
 
     /// Parts of one run.
     member _.Parts = split.Rows.Length
 
     /// Sets the next run's arguments (those of `ForwardKernel`).
-    member _.Set
-        (u: float[][], th: float[], time: float, out: float[][], closureOutputs: float[][], forcings: float[][])
-        =
+    member _.Set(u: 'T[][], th: 'T[], time: float, out: 'T[][], closureOutputs: 'T[][], forcings: 'T[][]) =
         padded <- u
         theta <- th
         t <- time
@@ -258,7 +261,8 @@ type internal ForwardPass(split: RowSplit, rows: ForwardRows, batch: int) =
 /// split's rows. Each part adds its scalar parameters' terms into its own array; `Run` sums them into θ̄ in part
 /// order after the parts ran.
 [<Sealed>]
-type internal AdjointPass(split: RowSplit, band: AdjointRows, core: AdjointRows, plan: KernelPlan, batch: int) =
+type internal AdjointPass<'T when 'T :> INumber<'T>>
+    (split: RowSplit, band: AdjointRows<'T>, core: AdjointRows<'T>, plan: KernelPlan, batch: int) =
     let scalarOffsets =
         plan.ParamOffsets
         |> Array.indexed
@@ -266,17 +270,17 @@ type internal AdjointPass(split: RowSplit, band: AdjointRows, core: AdjointRows,
         |> Array.map snd
 
     let partials =
-        Array.init (split.Rows.Length + 1) (fun _ -> Array.zeroCreate<float> plan.ThetaLength)
+        Array.init (split.Rows.Length + 1) (fun _ -> Array.zeroCreate<'T> plan.ThetaLength)
 
-    let mutable padded: float[][] = null
-    let mutable theta: float[] = null
+    let mutable padded: 'T[][] = null
+    let mutable theta: 'T[] = null
     let mutable t = 0.0
-    let mutable lambda: float[][] = null
-    let mutable paddedAdjoint: float[][] = null
-    let mutable thetaAdjoint: float[] = null
-    let mutable inputs: float[][] = null
-    let mutable inputAdjoint: float[][] = null
-    let mutable data: float[][] = null
+    let mutable lambda: 'T[][] = null
+    let mutable paddedAdjoint: 'T[][] = null
+    let mutable thetaAdjoint: 'T[] = null
+    let mutable inputs: 'T[][] = null
+    let mutable inputAdjoint: 'T[][] = null
+    let mutable data: 'T[][] = null
 
     /// Parts of one run.
     member _.Parts = split.Rows.Length + 1
@@ -285,15 +289,15 @@ type internal AdjointPass(split: RowSplit, band: AdjointRows, core: AdjointRows,
     member this.Run
         (
             pool: WorkerPool,
-            u: float[][],
-            th: float[],
+            u: 'T[][],
+            th: 'T[],
             time: float,
-            lam: float[][],
-            uBar: float[][],
-            thBar: float[],
-            closureOutputs: float[][],
-            closureBar: float[][],
-            forcings: float[][]
+            lam: 'T[][],
+            uBar: 'T[][],
+            thBar: 'T[],
+            closureOutputs: 'T[][],
+            closureBar: 'T[][],
+            forcings: 'T[][]
         ) =
         padded <- u
         theta <- th
@@ -307,7 +311,7 @@ type internal AdjointPass(split: RowSplit, band: AdjointRows, core: AdjointRows,
 
         for p in partials do
             for o in scalarOffsets do
-                p[o] <- 0.0
+                p[o] <- 'T.Zero
 
         pool.Run(this.Parts, this)
 

@@ -1,6 +1,7 @@
 namespace Hybrid.Kernels
 
 open System
+open System.Numerics
 open System.Runtime.CompilerServices
 open TorchSharp
 open Hybrid
@@ -10,8 +11,9 @@ open Hybrid.TensorArithmetic
 
 /// One time step of generated kernels and its discrete adjoint, on states in the padded layout (one [B·PaddedCells]
 /// array per field): what `TapedRollout` and the rollout's autograd function need of an explicit (`Stepper`) or an
-/// IMEX (`ImexStepper`) step.
-type internal IStepper =
+/// IMEX (`ImexStepper`) step. 'T is the element type of the arrays (`KernelElement`): float, or float32 for the
+/// explicit steps of a Float32 rollout.
+type internal IStepper<'T> =
     /// The lowered model (its explicit part for an IMEX step).
     abstract Plan: KernelPlan
     /// Trajectories per call.
@@ -19,24 +21,18 @@ type internal IStepper =
     /// Ghost maps, one per field.
     abstract Maps: GhostMap[]
     /// A zeroed state in the padded layout.
-    abstract NewState: unit -> float[][]
+    abstract NewState: unit -> 'T[][]
     /// `next` = one step of size dt from `u` at time t with parameter values θ.
-    abstract Step: u: float[][] * theta: float[] * t: float * dt: float * next: float[][] -> unit
+    abstract Step: u: 'T[][] * theta: 'T[] * t: float * dt: float * next: 'T[][] -> unit
 
     /// Given λ′ = ∂L/∂(next) (ghost entries zero), writes ∂L/∂u into `lambda` (ghost entries zero) and adds ∂L/∂θ
     /// into `thetaAdjoint`.
     abstract StepAdjoint:
-        u: float[][] *
-        theta: float[] *
-        t: float *
-        dt: float *
-        lambdaNext: float[][] *
-        lambda: float[][] *
-        thetaAdjoint: float[] ->
+        u: 'T[][] * theta: 'T[] * t: float * dt: float * lambdaNext: 'T[][] * lambda: 'T[][] * thetaAdjoint: 'T[] ->
             unit
 
     /// Raises when a field holds NaN or ±∞, or passes `Rollout.maxMagnitude`, after `step` (time t).
-    abstract CheckFinite: u: float[][] * step: int * t: float -> unit
+    abstract CheckFinite: u: 'T[][] * step: int * t: float -> unit
     /// Accumulated gradients of every closure network's weights, per network.
     abstract ClosureGradients: torch.Tensor[][]
     /// Zeroes `ClosureGradients`.
@@ -48,11 +44,11 @@ type internal IStepper =
 /// the kernels' inputs (closure outputs, parameter and diagnostic copies), and the autograd graphs of the networks
 /// (input and outputs) and of the solves (right-hand side and solution), owned here, out of every dispose scope,
 /// until the stage's adjoint has used and disposed them. The arrays are allocated once and reused.
-type internal KeptStep = {
+type internal KeptStep<'T> = {
     /// Per stage, its state in the padded layout.
-    States: float[][][]
+    States: 'T[][][]
     /// Per stage, the kernels' inputs.
-    Inputs: float[][][]
+    Inputs: 'T[][][]
     /// Per stage and closure site, the network input of the site's run (null for a site that shares another's run).
     RunInputs: torch.Tensor[][]
     /// Per stage and closure site, the site's output with its graph.
@@ -61,37 +57,40 @@ type internal KeptStep = {
     SolveGraphs: (torch.Tensor * torch.Tensor)[][]
 }
 
-/// An `IStepper` that can keep each replayed step's stages (`KeptStep`) for the step's adjoint: with closure
+/// An `IStepper` that can keep each replayed step's stages (`KeptStep<'T>`) for the step's adjoint: with closure
 /// networks or diagnostic solves, the backward pass then runs each of them forward once per stage (the replay, with
 /// autograd) instead of three times (replay, stage recompute, the adjoint's own forward), at the cost of one
 /// segment's stages and graphs in memory (`TapedRollout` cuts the segments of such a stepper short).
-type internal IKeepingStepper =
-    inherit IStepper
+type internal IKeepingStepper<'T> =
+    inherit IStepper<'T>
     /// Whether keeping pays: the step evaluates closure networks or diagnostic solves.
     abstract Keeps: bool
     /// Stages per step.
     abstract Stages: int
-    /// A `KeptStep` sized for this stepper.
-    abstract NewKept: unit -> KeptStep
+    /// A `KeptStep<'T>` sized for this stepper.
+    abstract NewKept: unit -> KeptStep<'T>
     /// `Step`, keeping what its adjoint reads into `kept` (the networks and solves evaluated under autograd).
-    abstract StepKept: u: float[][] * theta: float[] * t: float * dt: float * next: float[][] * kept: KeptStep -> unit
+    abstract StepKept: u: 'T[][] * theta: 'T[] * t: float * dt: float * next: 'T[][] * kept: KeptStep<'T> -> unit
 
     /// `StepAdjoint` of the step `StepKept` kept into `kept` (same θ, t, dt): no stage recomputed, no network or
     /// solve run forward; disposes the kept graphs.
     abstract StepAdjointKept:
-        kept: KeptStep *
-        theta: float[] *
+        kept: KeptStep<'T> *
+        theta: 'T[] *
         t: float *
         dt: float *
-        lambdaNext: float[][] *
-        lambda: float[][] *
-        thetaAdjoint: float[] ->
+        lambdaNext: 'T[][] *
+        lambda: 'T[][] *
+        thetaAdjoint: 'T[] ->
             unit
 
 /// One explicit Runge–Kutta step of a generated kernel and its discrete adjoint. States, slopes and adjoints all
 /// live in the padded layout (one [B·PaddedCells] array per field), so stage updates are contiguous loops
 /// and only the ghost entries are refilled before each kernel call; ghost entries of states are otherwise
 /// meaningless, those of adjoints are kept zero. Scratch buffers are allocated once for a batch size.
+/// Generic over the arrays' element type 'T (`KernelElement`): float, or float32 for a Float32 rollout (its kernels
+/// emitted for `Vector<float32>`, its stage sums and ghosts rounded to float32); the tableau's coefficients and the
+/// boundary values are computed in float64 and rounded to 'T.
 ///
 /// Neural closure calls (`plan.Sites`) are evaluated by TorchSharp between the generated loops: a generated
 /// kernel writes each call's arguments per cell, the network (`modules`, one per site) maps them to the
@@ -112,7 +111,8 @@ type internal IKeepingStepper =
 /// stage's time and broadcast to the grid; they carry no gradient. Spatial parameters that diffusion
 /// coefficients read at faces are copied from θ into padded arrays with ghosts (`plan.ParamCopies`) once per
 /// step; the adjoint folds the copies' adjoints back into θ̄.
-type internal Stepper
+type internal Stepper<'T
+    when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
     (
         plan: KernelPlan,
         tableau: Tableau,
@@ -125,25 +125,27 @@ type internal Stepper
     let size = batch * plan.PaddedCells
 
     // Large vectorised grids split their passes over the kernel worker pool (`RowSplit`); the rest run whole.
-    let split = RowSplit.ofPlan plan batch
+    let split =
+        RowSplit.ofPlanWidth (Codegen.widthOf (KernelElement.precision<'T> ())) plan batch
+
     let threaded = split.Rows.Length > 1
-    let forward = if threaded then null else Codegen.forward plan
-    let adjoint = if threaded then null else Codegen.adjoint plan
+    let forward = if threaded then null else Codegen.forward<'T> plan
+    let adjoint = if threaded then null else Codegen.adjoint<'T> plan
 
     let forwardPass =
         if threaded then
-            ForwardPass(split, Codegen.forwardRows plan, batch)
+            ForwardPass<'T>(split, Codegen.forwardRows<'T> plan, batch)
         else
             Unchecked.defaultof<_>
 
     let adjointPass =
         if threaded then
-            let band, core = Codegen.adjointParts plan
-            AdjointPass(split, band, core, plan, batch)
+            let band, core = Codegen.adjointParts<'T> plan
+            AdjointPass<'T>(split, band, core, plan, batch)
         else
             Unchecked.defaultof<_>
 
-    let combination = CombinationPass(split, fields, stages + 1)
+    let combination = CombinationPass<'T>(split, fields, stages + 1)
 
     /// Runs `parts` parts of `pass`: over the pool when split, else in order on this thread.
     let run (parts: int) (pass: IParts) =
@@ -154,16 +156,16 @@ type internal Stepper
                 pass.Execute j
 
     let newState () =
-        Array.init fields (fun f -> Array.zeroCreate<float> (batch * KernelPlan.padded plan f))
+        Array.init fields (fun f -> Array.zeroCreate<'T> (batch * KernelPlan.padded plan f))
 
     let maps = Array.init fields (Ghosts.map plan)
     let interiorRuns = maps |> Array.map InteriorRuns.runs
     let movingGhosts = maps |> Array.exists (fun m -> m.Moving.Length > 0)
 
     /// Fills the ghosts of `u` for time t and parameter values θ.
-    let fillGhosts (u: float[][]) (theta: float[]) (t: float) =
+    let fillGhosts (u: 'T[][]) (theta: 'T[]) (t: float) =
         if movingGhosts then
-            Ghosts.update maps theta plan.ParamOffsets t
+            Ghosts.update maps (KernelElement.floats theta) plan.ParamOffsets t
 
         Ghosts.fill maps batch u
 
@@ -186,18 +188,18 @@ type internal Stepper
 
     let argsForward =
         if sites.Length > 0 then
-            Some(Codegen.forward argsPlan)
+            Some(Codegen.forward<'T> argsPlan)
         else
             None
 
     let argsAdjoint =
         if sites.Length > 0 then
-            Some(Codegen.adjoint argsPlan)
+            Some(Codegen.adjoint<'T> argsPlan)
         else
             None
 
     let newArrays n =
-        Array.init n (fun _ -> Array.zeroCreate<float> size)
+        Array.init n (fun _ -> Array.zeroCreate<'T> size)
 
     let argValues = newArrays argsPlan.Rhs.Length
     let argLambda = newArrays argsPlan.Rhs.Length
@@ -235,13 +237,13 @@ type internal Stepper
                     visit c (offset + cell) (b * plan.PaddedCells + interior[cell])
 
     /// Fills the parameter copies from θ: the interior of every trajectory, then the ghosts.
-    let fillCopies (theta: float[]) =
+    let fillCopies (theta: 'T[]) =
         if paramCopies.Length > 0 then
             eachCopyCell (fun c i p -> copies[c][p] <- theta[i])
             Ghosts.fill paramCopyMaps batch paramCopyValues
 
     /// The transpose of `fillCopies`: adds the copies' adjoints into θ̄ (ghosts folded into the cells they copy).
-    let foldCopies (theta: float[]) (thetaAdjoint: float[]) =
+    let foldCopies (theta: 'T[]) (thetaAdjoint: 'T[]) =
         if paramCopies.Length > 0 then
             Ghosts.fold paramCopyMaps batch theta plan.ParamOffsets 0.0 paramCopyAdjoint thetaAdjoint
             eachCopyCell (fun c i p -> thetaAdjoint[i] <- thetaAdjoint[i] + copyAdjoint[c][p])
@@ -280,13 +282,9 @@ type internal Stepper
                     )
 
                 let values =
-                    raw
-                        .to_type(torch.ScalarType.Float64)
-                        .cpu()
-                        .expand(Grid.fieldShape plan.Grid batch)
-                        .contiguous()
-                        .data<float>()
-                        .ToArray()
+                    KernelElement.values<'T> (
+                        raw.to_type(KernelElement.dtype<'T> ()).expand (Grid.fieldShape plan.Grid batch)
+                    )
 
                 let target = data[j]
 
@@ -296,15 +294,14 @@ type internal Stepper
             dataTime <- t
 
     /// The interior of padded array `values` as a [B; spatial…] float64 tensor.
-    let interiorTensor (values: float[]) =
-        torch
-            .tensor(Array.init rows (fun row -> values[at row]), dtype = torch.ScalarType.Float64)
+    let interiorTensor (values: 'T[]) =
+        (KernelElement.tensor (Array.init rows (fun row -> values[at row])))
+            .to_type(torch.ScalarType.Float64)
             .reshape (Grid.fieldShape plan.Grid batch)
 
     /// Writes the values of `source` ([B; spatial…] or [rows; 1], rows in order) into the interior of `target`.
-    let writeInterior (source: torch.Tensor) (target: float[]) =
-        let values =
-            source.to_type(torch.ScalarType.Float64).contiguous().data<float>().ToArray()
+    let writeInterior (source: torch.Tensor) (target: 'T[]) =
+        let values = KernelElement.values<'T> source
 
         for row in 0 .. rows - 1 do
             target[at row] <- values[row]
@@ -321,7 +318,7 @@ type internal Stepper
 
     let solveForward, solveAdjoint =
         if solves.Length > 0 then
-            Some(Codegen.forward solvePlan), Some(Codegen.adjoint solvePlan)
+            Some(Codegen.forward<'T> solvePlan), Some(Codegen.adjoint<'T> solvePlan)
         else
             None, None
 
@@ -351,7 +348,7 @@ type internal Stepper
     /// Solves every diagnostic field at state `u` (ghosts filled) into its copy, ghosts included (forcings at t
     /// evaluated); with `keep`, under autograd, keeping each solve's graph in `solveGraphs` (in the caller's dispose
     /// scope).
-    let solveDiagnostics (u: float[][]) (theta: float[]) (t: float) (keep: bool) =
+    let solveDiagnostics (u: 'T[][]) (theta: 'T[]) (t: float) (keep: bool) =
         match solveForward with
         | None -> ()
         | Some kernel ->
@@ -373,13 +370,7 @@ type internal Stepper
 
     /// Given ∂L/∂(diagnostic copies) in their adjoints, adds ∂L/∂(state) into `stateAdjoint` and ∂L/∂θ into
     /// `thetaAdjoint` through the solves (`solveGraphs`) and their right-hand sides, all at the same state.
-    let diagnosticsAdjoint
-        (u: float[][])
-        (theta: float[])
-        (t: float)
-        (stateAdjoint: float[][])
-        (thetaAdjoint: float[])
-        =
+    let diagnosticsAdjoint (u: 'T[][]) (theta: 'T[]) (t: float) (stateAdjoint: 'T[][]) (thetaAdjoint: 'T[]) =
         match solveAdjoint with
         | None -> ()
         | Some kernel ->
@@ -422,7 +413,7 @@ type internal Stepper
     /// Site j's arguments as the network's input in its dtype: [rows; arity], or [B; arity; spatial…] for a
     /// closure over whole fields.
     let argumentTensor (j: int) (network: torch.nn.Module<torch.Tensor, torch.Tensor>) =
-        let x = Array.zeroCreate<float> (rows * arity[j])
+        let x = Array.zeroCreate<'T> (rows * arity[j])
 
         for a in 0 .. arity[j] - 1 do
             let values = argValues[argOffset[j] + a]
@@ -437,7 +428,7 @@ type internal Stepper
                 [| int64 rows; int64 arity[j] |]
 
         let dtype = (network.parameters () |> Seq.head).dtype
-        torch.tensor(x, dtype = torch.ScalarType.Float64).reshape(shape).to_type (dtype)
+        (KernelElement.tensor x).reshape(shape).to_type (dtype)
 
     /// Site j's output per row, [rows], from its network's output `y`: one value per row, or the site's channel of
     /// [B; outputs; spatial…] for a closure over whole fields (its shape checked as the eager back end does).
@@ -474,7 +465,7 @@ type internal Stepper
 
     /// Evaluates every closure call at state `u` (ghosts filled) into `inputs`; with `keep`, under autograd,
     /// keeping the graphs in `runInputs` and `siteOutputs` (in the caller's dispose scope).
-    let evalClosures (u: float[][]) (theta: float[]) (t: float) (keep: bool) =
+    let evalClosures (u: 'T[][]) (theta: 'T[]) (t: float) (keep: bool) =
         match argsForward with
         | None -> ()
         | Some kernel ->
@@ -504,7 +495,7 @@ type internal Stepper
     /// Given ∂L/∂(closure outputs) in `inputAdjoint`, adds ∂L/∂(state) into `stateAdjoint` and ∂L/∂θ into
     /// `thetaAdjoint` through the arguments (of a shared run: through the first site's), and ∂L/∂(weights) into the
     /// accumulators (through the graphs `evalClosures` kept).
-    let closureAdjoint (u: float[][]) (theta: float[]) (t: float) (stateAdjoint: float[][]) (thetaAdjoint: float[]) =
+    let closureAdjoint (u: 'T[][]) (theta: 'T[]) (t: float) (stateAdjoint: 'T[][]) (thetaAdjoint: 'T[]) =
         match argsAdjoint with
         | None -> ()
         | Some kernel ->
@@ -520,17 +511,12 @@ type internal Stepper
                 let zbars =
                     runSites[k]
                     |> Array.map (fun j ->
-                        torch
-                            .tensor(
-                                Array.init rows (fun row -> inputAdjoint[j][at row]),
-                                dtype = torch.ScalarType.Float64
-                            )
+                        (KernelElement.tensor (Array.init rows (fun row -> inputAdjoint[j][at row])))
                             .to_type (siteOutputs[j].dtype))
 
                 let grads = torch.autograd.grad (ys, Array.append [| runInputs[r] |] weights, zbars)
 
-                let xbar =
-                    grads[0].to_type(torch.ScalarType.Float64).contiguous().data<float>().ToArray()
+                let xbar = KernelElement.values<'T> grads[0]
 
                 for j in runSites[k] do
                     for a in 0 .. arity[j] - 1 do
@@ -552,7 +538,7 @@ type internal Stepper
     /// What the kernels read at `u` (ghosts filled; time t) besides the state: the forcings, the diagnostic fields,
     /// the closures' outputs (in this order: the later may read the earlier); with `keep`, the solves' and the
     /// networks' autograd graphs for the adjoint (in the caller's dispose scope).
-    let prepareInputs (u: float[][]) (theta: float[]) (t: float) (keep: bool) =
+    let prepareInputs (u: 'T[][]) (theta: 'T[]) (t: float) (keep: bool) =
         evalForcings t
         solveDiagnostics u theta t keep
         evalClosures u theta t keep
@@ -561,12 +547,12 @@ type internal Stepper
     /// `outputAdjoint` into `stateAdjoint` and `thetaAdjoint`, given what `prepareInputs` kept at `u` (`keep`): the
     /// inputs, and the networks' and solves' graphs.
     let adjointAt
-        (u: float[][])
-        (theta: float[])
+        (u: 'T[][])
+        (theta: 'T[])
         (t: float)
-        (outputAdjoint: float[][])
-        (stateAdjoint: float[][])
-        (thetaAdjoint: float[])
+        (outputAdjoint: 'T[][])
+        (stateAdjoint: 'T[][])
+        (thetaAdjoint: 'T[])
         =
         for a in inputAdjoint do
             Array.Clear a
@@ -596,12 +582,12 @@ type internal Stepper
     /// `outputAdjoint` into `stateAdjoint` (ghost entries folded back, left zero) and `thetaAdjoint`, closures and
     /// moving ghosts included.
     let rhsAdjoint
-        (u: float[][])
-        (theta: float[])
+        (u: 'T[][])
+        (theta: 'T[])
         (t: float)
-        (outputAdjoint: float[][])
-        (stateAdjoint: float[][])
-        (thetaAdjoint: float[])
+        (outputAdjoint: 'T[][])
+        (stateAdjoint: 'T[][])
+        (thetaAdjoint: 'T[])
         =
         // A dispose scope for the graphs of the networks and solves only: entering one costs about as much as a
         // small kernel call.
@@ -616,7 +602,7 @@ type internal Stepper
 
     /// The networks' and solves' tensors that `prepareInputs` kept (`keep`) for stage i, moved out of the dispose
     /// scope into `kept` with the stage's state and inputs.
-    let keepStage (kept: KeptStep) (i: int) (state: float[][]) =
+    let keepStage (kept: KeptStep<'T>) (i: int) (state: 'T[][]) =
         for f in 0 .. fields - 1 do
             Array.blit state[f] 0 (kept.States[i][f]) 0 state[f].Length
 
@@ -636,13 +622,13 @@ type internal Stepper
     /// `rhsAdjoint` at the stage i that `keepStage` kept (time t): its inputs and graphs restored instead of
     /// evaluated; the graphs are disposed after.
     let keptRhsAdjoint
-        (kept: KeptStep)
+        (kept: KeptStep<'T>)
         (i: int)
-        (theta: float[])
+        (theta: 'T[])
         (t: float)
-        (outputAdjoint: float[][])
-        (stateAdjoint: float[][])
-        (thetaAdjoint: float[])
+        (outputAdjoint: 'T[][])
+        (stateAdjoint: 'T[][])
+        (thetaAdjoint: 'T[])
         =
         try
             evalForcings t
@@ -672,7 +658,7 @@ type internal Stepper
 
     /// s[i] = u + Δt Σⱼ A[i][j] k[j], ghosts filled (at the stage's time t).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let stageInput (u: float[][]) (theta: float[]) (t: float) (dt: float) (i: int) =
+    let stageInput (u: 'T[][]) (theta: 'T[]) (t: float) (dt: float) (i: int) =
         combination.Set(s[i], u)
 
         for j in 0 .. tableau.A[i].Length - 1 do
@@ -682,7 +668,7 @@ type internal Stepper
         fillGhosts s[i] theta t
 
     /// F(u, t) into `output` (ghosts of `u` filled; closures and forcings evaluated).
-    let rhs (u: float[][]) (theta: float[]) (t: float) (output: float[][]) =
+    let rhs (u: 'T[][]) (theta: 'T[]) (t: float) (output: 'T[][]) =
         if threaded then
             forwardPass.Set(u, theta, t, output, inputs, data)
             KernelThreads.pool().Run(forwardPass.Parts, forwardPass)
@@ -692,15 +678,7 @@ type internal Stepper
     /// `next` = one step from `u` at time t, the first stage skipped when `firstKnown` (see `StepFrom`); with `kept`,
     /// each stage's networks and solves run under autograd and what the stage's adjoint reads is kept there.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let step
-        (u: float[][])
-        (theta: float[])
-        (t: float)
-        (dt: float)
-        (next: float[][])
-        firstKnown
-        (kept: KeptStep option)
-        =
+    let step (u: 'T[][]) (theta: 'T[]) (t: float) (dt: float) (next: 'T[][]) firstKnown (kept: KeptStep<'T> option) =
         fillCopies theta
 
         for i in (if firstKnown then 1 else 0) .. stages - 1 do
@@ -729,11 +707,11 @@ type internal Stepper
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let sweep
         (dt: float)
-        (lambdaNext: float[][])
-        (stageExtra: float[][][])
-        (direct: float[][])
-        (lambda: float[][])
-        (stageAdjointOf: int -> float[][] -> float[][] -> unit)
+        (lambdaNext: 'T[][])
+        (stageExtra: 'T[][][])
+        (direct: 'T[][])
+        (lambda: 'T[][])
+        (stageAdjointOf: int -> 'T[][] -> 'T[][] -> unit)
         =
         for i in stages - 1 .. -1 .. 0 do
             // k̄ᵢ = Δt Bᵢ λ′ + Δt·extraᵢ + Δt Σ_{m>i} A[m][i] s̄ₘ
@@ -777,10 +755,10 @@ type internal Stepper
     member _.NewState() = newState ()
 
     /// Fills the ghost entries of `u` (padded layout) for time t and parameter values θ.
-    member _.FillGhosts(u: float[][], theta: float[], t: float) = fillGhosts u theta t
+    member _.FillGhosts(u: 'T[][], theta: 'T[], t: float) = fillGhosts u theta t
 
     /// F(u, t) into `output` (padded layout); `u` must have its ghosts filled.
-    member _.Rhs(u: float[][], theta: float[], t: float, output: float[][]) =
+    member _.Rhs(u: 'T[][], theta: 'T[], t: float, output: 'T[][]) =
         fillCopies theta
         prepareInputs u theta t false
         rhs u theta t output
@@ -788,14 +766,8 @@ type internal Stepper
     /// Adds λᵀ∂F/∂u at `u` (ghosts filled; time t) for λ = `outputAdjoint` into `stateAdjoint` (ghost entries
     /// left zero) and λᵀ∂F/∂θ into `thetaAdjoint`, through closures and moving ghosts.
     member _.RhsAdjoint
-        (
-            u: float[][],
-            theta: float[],
-            t: float,
-            outputAdjoint: float[][],
-            stateAdjoint: float[][],
-            thetaAdjoint: float[]
-        ) =
+        (u: 'T[][], theta: 'T[], t: float, outputAdjoint: 'T[][], stateAdjoint: 'T[][], thetaAdjoint: 'T[])
+        =
         fillCopies theta
         rhsAdjoint u theta t outputAdjoint stateAdjoint thetaAdjoint
 
@@ -814,10 +786,10 @@ type internal Stepper
                 w.zero_ () |> ignore
 
     /// The stage slopes k[j] of the latest `Step` (padded layout; overwritten by the next call).
-    member _.Slopes: float[][][] = k
+    member _.Slopes: 'T[][][] = k
 
     /// `next` = one step from `u` at time t.
-    member s.Step(u: float[][], theta: float[], t: float, dt: float, next: float[][]) =
+    member s.Step(u: 'T[][], theta: 'T[], t: float, dt: float, next: 'T[][]) =
         s.StepFrom(u, theta, t, dt, next, false)
 
     /// Swaps the first and last stage slopes: after a step whose last stage is F at its new state (first same as
@@ -830,21 +802,14 @@ type internal Stepper
     /// `Step`, skipping the first stage's evaluation when `firstKnown` (its slope k[0] already holds F(t, u), e.g.
     /// left by a rejected attempt from the same u or by `CarryLast`).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    member _.StepFrom(u: float[][], theta: float[], t: float, dt: float, next: float[][], firstKnown: bool) =
+    member _.StepFrom(u: 'T[][], theta: 'T[], t: float, dt: float, next: 'T[][], firstKnown: bool) =
         step u theta t dt next firstKnown None
 
     /// The adjoint of `Step` from `u` at time t: given λ′ = ∂L/∂(next) (ghost entries zero), writes ∂L/∂u
     /// into `lambda` (ghost entries zero) and adds ∂L/∂θ into `thetaAdjoint`. Stages are recomputed from `u`.
     member s.StepAdjoint
-        (
-            u: float[][],
-            theta: float[],
-            t: float,
-            dt: float,
-            lambdaNext: float[][],
-            lambda: float[][],
-            thetaAdjoint: float[]
-        ) =
+        (u: 'T[][], theta: 'T[], t: float, dt: float, lambdaNext: 'T[][], lambda: 'T[][], thetaAdjoint: 'T[])
+        =
         s.StepAdjointWith(u, theta, t, dt, lambdaNext, null, null, lambda, thetaAdjoint)
 
     /// `StepAdjoint` for a step that also feeds other outputs of the form u + Δt Σⱼ wⱼ k[j] (a continuous
@@ -854,15 +819,15 @@ type internal Stepper
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member _.StepAdjointWith
         (
-            u: float[][],
-            theta: float[],
+            u: 'T[][],
+            theta: 'T[],
             t: float,
             dt: float,
-            lambdaNext: float[][],
-            stageExtra: float[][][],
-            direct: float[][],
-            lambda: float[][],
-            thetaAdjoint: float[]
+            lambdaNext: 'T[][],
+            stageExtra: 'T[][][],
+            direct: 'T[][],
+            lambda: 'T[][],
+            thetaAdjoint: 'T[]
         ) =
         fillCopies theta
 
@@ -880,7 +845,7 @@ type internal Stepper
     /// Raises when a field holds NaN or ±∞ in its interior after `step` (time t), or when its max |u| passes
     /// `Rollout.maxMagnitude` (the eager back end's error). A vectorised scan of the interior's runs first; the
     /// cell-by-cell pass that names the value runs only when the scan fails.
-    member _.CheckFinite(u: float[][], step: int, t: float) =
+    member _.CheckFinite(u: 'T[][], step: int, t: float) =
         let passes f =
             InteriorRuns.within Rollout.maxMagnitude interiorRuns[f] maps[f].Padded batch u[f]
 
@@ -892,7 +857,7 @@ type internal Stepper
 
                 for b in 0 .. batch - 1 do
                     for c in 0 .. interior.Length - 1 do
-                        let v = values[b * maps[f].Padded + interior[c]]
+                        let v = KernelElement.toFloat values[b * maps[f].Padded + interior[c]]
 
                         if not (Double.IsFinite v) then
                             raise (
@@ -906,7 +871,7 @@ type internal Stepper
                 if largest > Rollout.maxMagnitude then
                     raise (Rollout.blowUp plan.Fields[f] largest step t)
 
-    interface IStepper with
+    interface IStepper<'T> with
         member s.Plan = s.Plan
         member s.Batch = s.Batch
         member s.Maps = s.Maps
@@ -920,7 +885,7 @@ type internal Stepper
         member s.ClosureGradients = s.ClosureGradients
         member s.ResetClosureGradients() = s.ResetClosureGradients()
 
-    interface IKeepingStepper with
+    interface IKeepingStepper<'T> with
         member _.Keeps = keeps
         member _.Stages = stages
 

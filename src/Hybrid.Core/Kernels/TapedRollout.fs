@@ -2,6 +2,7 @@ namespace Hybrid.Kernels
 
 open System
 open System.Collections.Generic
+open System.Numerics
 open System.Runtime.CompilerServices
 
 /// What a kernel rollout does: steps, step size, which steps it saves, how often it keeps a checkpoint.
@@ -19,25 +20,31 @@ type internal RolloutSpec = {
     Segment: int
 }
 
-/// A forward rollout on flat arrays: the saved states and the checkpoints the adjoint restarts from.
-type internal RolloutTape = {
+/// A forward rollout on flat arrays of the kernels' element type 'T: the saved states and the checkpoints the adjoint
+/// restarts from.
+type internal RolloutTape<'T> = {
     /// Saved states, one per save point: [save][field][B·Cells].
-    Saved: float[][][]
+    Saved: 'T[][][]
     /// Checkpoints by step index (0, Segment, 2·Segment, …).
-    Checkpoints: Dictionary<int, float[][]>
+    Checkpoints: Dictionary<int, 'T[][]>
 }
 
-/// Forward and reverse (discrete adjoint) rollouts of an `IStepper` (explicit or IMEX steps), with segment checkpointing.
+/// Forward and reverse (discrete adjoint) rollouts of an `IStepper` (explicit or IMEX steps; float, or float32 for
+/// explicit ones), with segment checkpointing.
 [<RequireQualifiedAccess>]
 module internal TapedRollout =
 
     /// `into` ← `from` over every field of a state: over the worker pool in the stepper's parts where its passes
     /// are split (`RowSplit`; a combination with no terms), else on this thread.
-    let private copier (stepper: IStepper) (fields: int) =
-        let split = RowSplit.ofPlan stepper.Plan stepper.Batch
-        let pass = CombinationPass(split, fields, 0)
+    let private copier<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (stepper: IStepper<'T>)
+        (fields: int)
+        =
+        let width = Codegen.widthOf (KernelElement.precision<'T> ())
+        let split = RowSplit.ofPlanWidth width stepper.Plan stepper.Batch
+        let pass = CombinationPass<'T>(split, fields, 0)
 
-        fun (from: float[][]) (into: float[][]) ->
+        fun (from: 'T[][]) (into: 'T[][]) ->
             pass.Set(into, from)
 
             if split.Rows.Length > 1 then
@@ -47,12 +54,12 @@ module internal TapedRollout =
                     (pass :> IParts).Execute j
 
     /// A copy of state `u` (`copyInto`), in arrays allocated without zeroing: the copy writes every entry.
-    let private copyOf (copyInto: float[][] -> float[][] -> unit) (u: float[][]) =
-        let c = u |> Array.map (fun a -> GC.AllocateUninitializedArray<float> a.Length)
+    let private copyOf (copyInto: 'T[][] -> 'T[][] -> unit) (u: 'T[][]) =
+        let c = u |> Array.map (fun a -> GC.AllocateUninitializedArray<'T> a.Length)
         copyInto u c
         c
 
-    /// Whether `backward` keeps the replayed stages of a stepper that can (`IKeepingStepper`): always, except in the
+    /// Whether `backward` keeps the replayed stages of a stepper that can (`IKeepingStepper<'T>`): always, except in the
     /// benchmark that times the recomputing adjoint beside it (`hybrid bench-closures`).
     let mutable internal keepStages = true
 
@@ -61,23 +68,28 @@ module internal TapedRollout =
     /// (memory traffic, not arithmetic); with 20 (segments of 5 steps) it was 1.2–1.3× faster.
     let private keptStagesAtOnce = 20
 
-    /// The stepper as an `IKeepingStepper` when `backward` keeps its stages.
-    let private keeping (stepper: IStepper) =
+    /// The stepper as an `IKeepingStepper<'T>` when `backward` keeps its stages.
+    let private keeping (stepper: IStepper<'T>) =
         match stepper with
-        | :? IKeepingStepper as k when k.Keeps && keepStages -> Some k
+        | :? IKeepingStepper<'T> as k when k.Keeps && keepStages -> Some k
         | _ -> None
 
     /// The checkpoint segment of `forward` and `backward`: `spec.Segment`, cut for a stepper whose stages `backward`
     /// keeps to the steps whose stages fit `keptStagesAtOnce` (more checkpoints, each a state: far smaller than the
     /// networks' graphs the segment's stages keep).
-    let private segmentOf (stepper: IStepper) (spec: RolloutSpec) =
+    let private segmentOf (stepper: IStepper<'T>) (spec: RolloutSpec) =
         match keeping stepper with
         | Some k -> min spec.Segment (max 1 (keptStagesAtOnce / k.Stages))
         | None -> spec.Segment
 
     /// Runs `spec.Steps` steps from `u0`, saving every `SaveEvery` steps and checkpointing every `Segment`.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let forward (stepper: IStepper) (u0: float[][]) (theta: float[]) (spec: RolloutSpec) : RolloutTape =
+    let forward<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (stepper: IStepper<'T>)
+        (u0: 'T[][])
+        (theta: 'T[])
+        (spec: RolloutSpec)
+        : RolloutTape<'T> =
         let saved = ResizeArray()
         let checkpoints = Dictionary()
         let segment = segmentOf stepper spec
@@ -105,17 +117,17 @@ module internal TapedRollout =
         }
 
     /// The adjoint of `forward`: given ∂L/∂(saved states), returns ∂L/∂u0 and ∂L/∂θ. Each segment is
-    /// recomputed from its checkpoint, then swept backwards; a stepper that keeps its stages (`IKeepingStepper`:
+    /// recomputed from its checkpoint, then swept backwards; a stepper that keeps its stages (`IKeepingStepper<'T>`:
     /// closure networks, diagnostic solves) keeps the segment's, so each network and solve runs forward twice per
     /// stage in all (the rollout, the replay) and the adjoint steps reuse the replay's graphs.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let backward
-        (stepper: IStepper)
-        (tape: RolloutTape)
-        (theta: float[])
+    let backward<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (stepper: IStepper<'T>)
+        (tape: RolloutTape<'T>)
+        (theta: 'T[])
         (spec: RolloutSpec)
-        (savedAdjoint: float[][][])
-        : float[][] * float[] =
+        (savedAdjoint: 'T[][][])
+        : 'T[][] * 'T[] =
         let thetaAdjoint = Array.zeroCreate theta.Length
         let mutable lambda = stepper.NewState()
         let mutable lambdaPrevious = stepper.NewState()
@@ -159,7 +171,7 @@ module internal TapedRollout =
                         let gf = g[f]
 
                         for c in 0 .. l.Length - 1 do
-                            l[c] <- l[c] + gf[c]
+                            l[c] <- 'T.op_Addition (l[c], gf[c])
 
                 let t = spec.T0 + float (n - 1) * spec.Dt
 

@@ -1,0 +1,48 @@
+namespace Hybrid.Kernels
+
+open System
+open System.Numerics
+open TorchSharp
+open Hybrid
+
+/// The element type 'T of the arrays the generated kernels and their explicit steppers run on: float (Float64, every
+/// scheme) or float32 (Float32, the explicit fixed-step path). Conversions between 'T and float64 values, and
+/// between 'T arrays and TorchSharp tensors of the matching dtype, so that generic code reads the same for both.
+[<RequireQualifiedAccess>]
+module internal KernelElement =
+
+    /// The precision of 'T (float or float32; raises for others).
+    let precision<'T> () : Precision = Codegen.precisionOf<'T> ()
+
+    /// The TorchSharp dtype of 'T.
+    let dtype<'T> () : torch.ScalarType =
+        match precision<'T> () with
+        | Float64 -> torch.ScalarType.Float64
+        | Float32 -> torch.ScalarType.Float32
+
+    /// x rounded to 'T (the identity for float).
+    let ofFloat<'T when 'T :> INumber<'T>> (x: float) : 'T = 'T.CreateTruncating x
+
+    /// x as a float64 (exact).
+    let toFloat<'T when 'T :> INumber<'T>> (x: 'T) : float = Double.CreateTruncating x
+
+    /// `values` as float64 values: the array itself for float, else a converted copy.
+    let floats<'T when 'T :> INumber<'T>> (values: 'T[]) : float[] =
+        match box values with
+        | :? (float[]) as v -> v
+        | _ -> Array.map toFloat values
+
+    /// A 1-D tensor of dtype `dtype<'T>` holding a copy of `values`.
+    let tensor<'T> (values: 'T[]) : torch.Tensor =
+        match box values with
+        | :? (float[]) as v -> torch.tensor (v, dtype = torch.ScalarType.Float64)
+        | :? (float32[]) as v -> torch.tensor (v, dtype = torch.ScalarType.Float32)
+        | _ -> invalidArg "values" $"The generated kernels compute in float or float32, not {typeof<'T>.Name}."
+
+    /// The values of `x` (converted to `dtype<'T>`, on the CPU) as a flat 'T array.
+    let values<'T> (x: torch.Tensor) : 'T[] =
+        let c = x.to_type(dtype<'T> ()).cpu().contiguous ()
+
+        match precision<'T> () with
+        | Float64 -> unbox<'T[]> (box (c.data<float>().ToArray()))
+        | Float32 -> unbox<'T[]> (box (c.data<float32>().ToArray()))
