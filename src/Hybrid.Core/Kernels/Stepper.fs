@@ -896,6 +896,10 @@ type internal Stepper<'T
             for w in ws do
                 w.zero_ () |> ignore
 
+    /// The slope buffers the compact step reuses (`slotOf`) and the stage-adjoint buffers the sweep reuses
+    /// (`barSlotOf`).
+    member internal _.CompactBuffers = Array.max slotOf + 1, Array.max barSlotOf + 1
+
     /// The stage slopes k[j] of the latest `StepFrom` (padded layout; overwritten by the next call; `Step` leaves
     /// them in its own compact order).
     member _.Slopes: 'T[][][] = k
