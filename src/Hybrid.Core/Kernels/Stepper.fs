@@ -22,7 +22,7 @@ type internal IStepper<'T> =
     abstract Maps: GhostMap[]
     /// A zeroed state in the padded layout.
     abstract NewState: unit -> 'T[][]
-    /// `next` = one step of size dt from `u` at time t with parameter values θ.
+    /// `next` = one step of size dt from `u` at time t with parameter values θ (it may refill u's ghost entries).
     abstract Step: u: 'T[][] * theta: 'T[] * t: float * dt: float * next: 'T[][] -> unit
 
     /// Given λ′ = ∂L/∂(next) (ghost entries zero), writes ∂L/∂u into `lambda` (ghost entries zero) and adds ∂L/∂θ
@@ -774,23 +774,23 @@ type internal Stepper<'T
 
         run combination.Parts combination
 
-    /// `next` = one step from `u` at time t in the compact form (`slotOf`): stage inputs in s[0] (each overwritten once
-    /// its slope is known), slopes in their slots, and the step's sum accumulated into `next` stage by stage, in the
-    /// order and rounding of `step`'s single sum (u + Δt B₀k₀ + Δt B₁k₁ + …, left to right), so both give the same
+    /// `next` = one step from `u` at time t in the compact form (`slotOf`): the first stage reads u (its ghosts filled
+    /// in place), later stage inputs s[0] (each overwritten once its slope is known), slopes in their slots, and the
+    /// step's sum accumulated into `next` stage by stage, in the order and rounding of `step`'s single sum (u + Δt B₀k₀ + Δt B₁k₁ + …, left to right), so both give the same
     /// bits. `next` must not be `u`; `Slopes` are not left behind.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let compactStep (u: 'T[][]) (theta: 'T[]) (t: float) (dt: float) (next: 'T[][]) =
         fillCopies theta
         let input = s[0]
-        combination.Set(input, u)
-        run combination.Parts combination
 
         for i in 0 .. stages - 1 do
             let ti = t + tableau.C[i] * dt
-            fillGhosts input theta ti
-            prepareInputs input theta ti false
+            // The first stage reads u itself, its ghosts filled in place (they carry nothing else).
+            let at = if i = 0 then u else input
+            fillGhosts at theta ti
+            prepareInputs at theta ti false
             let slope = k[slotOf[i]]
-            rhs input theta ti slope
+            rhs at theta ti slope
             stepSum.Set(next, (if i = 0 then u else next))
             stepSum.Add(dt * tableau.B[i], slope)
 
@@ -950,17 +950,24 @@ type internal Stepper<'T
         ) =
         fillCopies theta
 
-        // Stage inputs (the last stage's slope is not needed), the slopes in their compact slots (`slotOf`).
+        // Stage inputs (the last stage's slope is not needed), the slopes in their compact slots (`slotOf`); the
+        // first stage reads u itself, its ghosts filled in place.
+        let stateOf i = if i = 0 then u else s[i]
+
         for i in 0 .. stages - 1 do
             let ti = t + tableau.C[i] * dt
-            stageInput u theta ti dt i compactSlope
+
+            if i = 0 then
+                fillGhosts u theta ti
+            else
+                stageInput u theta ti dt i compactSlope
 
             if i < stages - 1 then
-                prepareInputs s[i] theta ti false
-                rhs s[i] theta ti k[slotOf[i]]
+                prepareInputs (stateOf i) theta ti false
+                rhs (stateOf i) theta ti k[slotOf[i]]
 
         sweep dt lambdaNext stageExtra direct lambda (fun i kbar sbar ->
-            rhsAdjoint s[i] theta (t + tableau.C[i] * dt) kbar sbar thetaAdjoint)
+            rhsAdjoint (stateOf i) theta (t + tableau.C[i] * dt) kbar sbar thetaAdjoint)
 
     /// Raises when a field holds NaN or ±∞ in its interior after `step` (time t), or when its max |u| passes
     /// `Rollout.maxMagnitude` (the eager back end's error). A vectorised scan of the interior's runs first; the
