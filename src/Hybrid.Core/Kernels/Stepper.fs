@@ -38,12 +38,13 @@ type internal IStepper<'T> =
     /// Zeroes `ClosureGradients`.
     abstract ResetClosureGradients: unit -> unit
 
-/// What the adjoint of one explicit step reads at each of its stages, kept by `IKeepingStepper.StepKept` while a
-/// backward pass replays a checkpoint segment, so that `IKeepingStepper.StepAdjointKept` neither recomputes the stages
-/// nor runs the closure networks and diagnostic solves forward again. Per stage: the stage's state (ghosts filled),
-/// the kernels' inputs (closure outputs, parameter and diagnostic copies), and the autograd graphs of the networks
-/// (input and outputs) and of the solves (right-hand side and solution), owned here, out of every dispose scope,
-/// until the stage's adjoint has used and disposed them. The arrays are allocated once and reused.
+/// What the adjoint of one step reads at each of its stages (the evaluations of the explicit part F), kept by
+/// `IKeepingStepper.StepKept` while a backward pass replays a checkpoint segment, so that
+/// `IKeepingStepper.StepAdjointKept` neither recomputes the stages nor runs the closure networks and diagnostic solves
+/// forward again. Per stage: the stage's state (ghosts filled), the kernels' inputs (closure outputs, parameter and
+/// diagnostic copies), and the autograd graphs of the networks (input and outputs) and of the solves (right-hand side
+/// and solution), owned here, out of every dispose scope, until the stage's adjoint has used and disposed them; an
+/// IMEX step also keeps its solved states. The arrays are allocated once and reused.
 type internal KeptStep<'T> = {
     /// Per stage, its state in the padded layout.
     States: 'T[][][]
@@ -55,6 +56,9 @@ type internal KeptStep<'T> = {
     SiteOutputs: torch.Tensor[][]
     /// Per stage and diagnostic field, the solve's right-hand side and solution with their graph.
     SolveGraphs: (torch.Tensor * torch.Tensor)[][]
+    /// States the step's adjoint reads besides its stages' (an IMEX step's solved new state; none for an explicit
+    /// step), in the padded layout.
+    Extra: 'T[][][]
 }
 
 /// An `IStepper` that can keep each replayed step's stages (`KeptStep<'T>`) for the step's adjoint: with closure
@@ -73,13 +77,17 @@ type internal IKeepingStepper<'T> =
     abstract StepKept: u: 'T[][] * theta: 'T[] * t: float * dt: float * next: 'T[][] * kept: KeptStep<'T> -> unit
 
     /// `StepAdjoint` of the step `StepKept` kept into `kept` (same θ, t, dt): no stage recomputed, no network or
-    /// solve run forward; disposes the kept graphs.
+    /// solve run forward; disposes the kept graphs. `stageExtra` and `direct` are the cotangents of other outputs of
+    /// the step read from its stages (a continuous extension: see `Stepper.StepAdjointWith`), null when none; a
+    /// stepper without a continuous extension raises for them.
     abstract StepAdjointKept:
         kept: KeptStep<'T> *
         theta: 'T[] *
         t: float *
         dt: float *
         lambdaNext: 'T[][] *
+        stageExtra: 'T[][][] *
+        direct: 'T[][] *
         lambda: 'T[][] *
         thetaAdjoint: 'T[] ->
             unit
@@ -771,6 +779,66 @@ type internal Stepper<'T
         fillCopies theta
         rhsAdjoint u theta t outputAdjoint stateAdjoint thetaAdjoint
 
+    /// Whether the right-hand side evaluates closure networks or diagnostic solves (what `RhsKept` keeps).
+    member _.Keeps = keeps
+
+    /// A `KeptStep<'T>` for a step of `stageCount` evaluations of the right-hand side (`RhsKept` slots) and `extra`
+    /// other states.
+    member _.NewKept(stageCount: int, extra: int) : KeptStep<'T> = {
+        States = Array.init stageCount (fun _ -> newState ())
+        Inputs = Array.init stageCount (fun _ -> newArrays inputs.Length)
+        RunInputs = Array.init stageCount (fun _ -> Array.zeroCreate sites.Length)
+        SiteOutputs = Array.init stageCount (fun _ -> Array.zeroCreate sites.Length)
+        SolveGraphs = Array.init stageCount (fun _ -> Array.zeroCreate solves.Length)
+        Extra = Array.init extra (fun _ -> newState ())
+    }
+
+    /// `Rhs` (F(u, t) into `output`; `u`'s ghosts filled), the networks and solves run under autograd and what the
+    /// adjoint reads kept in slot i of `kept` (the state, the inputs, the graphs) for `RhsAdjointKept`.
+    member _.RhsKept(u: 'T[][], theta: 'T[], t: float, output: 'T[][], kept: KeptStep<'T>, i: int) =
+        fillCopies theta
+
+        do
+            use _ = torch.NewDisposeScope()
+            prepareInputs u theta t true
+            keepStage kept i u
+
+        rhs u theta t output
+
+    /// `RhsAdjoint` at the state `RhsKept` kept in slot i of `kept` (same θ and t): no network or solve run forward;
+    /// disposes the slot's graphs.
+    member _.RhsAdjointKept
+        (
+            kept: KeptStep<'T>,
+            i: int,
+            theta: 'T[],
+            t: float,
+            outputAdjoint: 'T[][],
+            stateAdjoint: 'T[][],
+            thetaAdjoint: 'T[]
+        ) =
+        fillCopies theta
+        keptRhsAdjoint kept i theta t outputAdjoint stateAdjoint thetaAdjoint
+
+    /// `StepAdjointWith` of the step `StepKept` kept into `kept` (see `IKeepingStepper.StepAdjointKept`).
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    member _.StepAdjointKeptWith
+        (
+            kept: KeptStep<'T>,
+            theta: 'T[],
+            t: float,
+            dt: float,
+            lambdaNext: 'T[][],
+            stageExtra: 'T[][][],
+            direct: 'T[][],
+            lambda: 'T[][],
+            thetaAdjoint: 'T[]
+        ) =
+        fillCopies theta
+
+        sweep dt lambdaNext stageExtra direct lambda (fun i kbar sbar ->
+            keptRhsAdjoint kept i theta (t + tableau.C[i] * dt) kbar sbar thetaAdjoint)
+
     /// The networks of the closures (name, module), each once, in the order of `ClosureGradients`.
     member _.Networks = networks
 
@@ -888,20 +956,10 @@ type internal Stepper<'T
     interface IKeepingStepper<'T> with
         member _.Keeps = keeps
         member _.Stages = stages
-
-        member _.NewKept() = {
-            States = Array.init stages (fun _ -> newState ())
-            Inputs = Array.init stages (fun _ -> newArrays inputs.Length)
-            RunInputs = Array.init stages (fun _ -> Array.zeroCreate sites.Length)
-            SiteOutputs = Array.init stages (fun _ -> Array.zeroCreate sites.Length)
-            SolveGraphs = Array.init stages (fun _ -> Array.zeroCreate solves.Length)
-        }
+        member s.NewKept() = s.NewKept(stages, 0)
 
         member _.StepKept(u, theta, t, dt, next, kept) =
             step u theta t dt next false (Some kept)
 
-        member _.StepAdjointKept(kept, theta, t, dt, lambdaNext, lambda, thetaAdjoint) =
-            fillCopies theta
-
-            sweep dt lambdaNext null null lambda (fun i kbar sbar ->
-                keptRhsAdjoint kept i theta (t + tableau.C[i] * dt) kbar sbar thetaAdjoint)
+        member s.StepAdjointKept(kept, theta, t, dt, lambdaNext, stageExtra, direct, lambda, thetaAdjoint) =
+            s.StepAdjointKeptWith(kept, theta, t, dt, lambdaNext, stageExtra, direct, lambda, thetaAdjoint)
