@@ -17,6 +17,9 @@ type internal StiffPart = {
     Forward: ForwardKernel<float>
     /// The vector–Jacobian product of G.
     Adjoint: AdjointKernel<float>
+    /// The kernels' inputs: none that G reads (null arrays in place of the explicit part's copies, e.g. its face
+    /// fluxes, which the stiff plan lists).
+    NoInputs: float[][]
 }
 
 /// Building a `StiffPart` and probing its stencils.
@@ -29,6 +32,7 @@ module internal StiffPart =
         Stiff = stiff
         Forward = Codegen.forward<float> stiffPlan
         Adjoint = Codegen.adjoint<float> stiffPlan
+        NoInputs = Array.zeroCreate (stiffPlan.Sites.Length + stiffPlan.ParamCopies.Length)
     }
 
     /// The cells of a 1-D or 2-D plan per axis.
@@ -54,7 +58,7 @@ module internal StiffPart =
             // Walls of stiff parts are constant in time: any t fills them.
             Ghosts.update maps theta plan.ParamOffsets 0.0
             Ghosts.fill maps batch padded
-            part.Forward.Invoke(padded, theta, 0.0, output, batch, [||], [||])
+            part.Forward.Invoke(padded, theta, 0.0, output, batch, part.NoInputs, [||])
             Ghosts.gather maps batch output
 
         ImplicitStencil.probe (shape plan) plan.Fields part.Stiff apply
@@ -150,7 +154,7 @@ type internal StiffSolves(plan: KernelPlan, stiffPart: StiffPart, maps: GhostMap
 
     /// G(u) into `output` (u's ghosts filled).
     member _.Rhs(u: float[][], theta: float[], output: float[][]) =
-        stiffPart.Forward.Invoke(u, theta, 0.0, output, batch, [||], [||])
+        stiffPart.Forward.Invoke(u, theta, 0.0, output, batch, stiffPart.NoInputs, [||])
 
     /// θ̄ += ḡᵀ∂G/∂θ at u (ghosts filled) for ḡ = `g`, and ∂/∂u into `stateAdjoint` when given.
     member _.Adjoint
@@ -159,7 +163,19 @@ type internal StiffSolves(plan: KernelPlan, stiffPart: StiffPart, maps: GhostMap
         for a in scratch do
             System.Array.Clear a
 
-        stiffPart.Adjoint.Invoke(u, theta, 0.0, g, scratch, thetaAdjoint, batch, [||], [||], [||])
+        stiffPart.Adjoint.Invoke(
+            u,
+            theta,
+            0.0,
+            g,
+            scratch,
+            thetaAdjoint,
+            batch,
+            stiffPart.NoInputs,
+            stiffPart.NoInputs,
+            [||]
+        )
+
         Ghosts.fold maps batch theta plan.ParamOffsets 0.0 scratch thetaAdjoint
 
         match stateAdjoint with

@@ -115,6 +115,12 @@ type internal IKeepingStepper<'T> =
 /// product (autograd through the solver: the same solve for the symmetric periodic Laplacian, zero-mean gauge
 /// included) and the right-hand side's generated adjoint.
 ///
+/// Flux advection along periodic axes reads face copies (`KernelPlan.faces`): a generated kernel writes the flux
+/// through each cell's upper face after the diagnostic fields are solved (the fluxes may read them), the copies'
+/// ghosts wrap, and the main kernel takes the difference of the copy at the cell and one cell down, so each face's
+/// flux is computed once. The adjoint folds the copies' ghost adjoints back and maps them through the face kernel's
+/// generated adjoint, before the diagnostic solves' adjoints.
+///
 /// Forcings (`plan.Forcings`, data as functions of time, `forcings` in the same order) are evaluated at each
 /// stage's time and broadcast to the grid; they carry no gradient. Spatial parameters that diffusion
 /// coefficients read at faces are copied from θ into padded arrays with ghosts (`plan.ParamCopies`) once per
@@ -227,7 +233,8 @@ type internal Stepper<'T
         |> Array.choose (fun (c, copy) ->
             match copy.Source with
             | CopySource.Param p -> Some(c, p)
-            | CopySource.Diagnostic _ -> None)
+            | CopySource.Diagnostic _
+            | CopySource.Face _ -> None)
 
     let paramCopyMaps = paramCopies |> Array.map (fun (c, _) -> copyMaps[c])
     let paramCopyValues = paramCopies |> Array.map (fun (c, _) -> copies[c])
@@ -396,6 +403,40 @@ type internal Stepper<'T
 
             kernel.Invoke(u, theta, t, solveLambda, stateAdjoint, thetaAdjoint, batch, copies, copyAdjoint, data)
 
+    // The face fluxes of flux advection (`KernelPlan.faces`): their kernels, their copies and the copies' adjoints.
+    let faces = KernelPlan.faces plan
+
+    let faceForward, faceAdjoint =
+        if faces.Length > 0 then
+            let facePlan = KernelPlan.facePlan plan
+            Some(Codegen.forward<'T> facePlan), Some(Codegen.adjoint<'T> facePlan)
+        else
+            None, None
+
+    let faceMaps = faces |> Array.map (fun (c, _) -> copyMaps[c])
+    let faceValues = faces |> Array.map (fun (c, _) -> copies[c])
+    let faceAdjointValues = faces |> Array.map (fun (c, _) -> copyAdjoint[c])
+
+    /// Writes the fluxes through every cell's upper face into the face copies, ghosts wrapped, at state `u` (ghosts
+    /// filled; time t; the diagnostic copies solved): each face's flux computed once.
+    let evalFaces (u: 'T[][]) (theta: 'T[]) (t: float) =
+        match faceForward with
+        | None -> ()
+        | Some kernel ->
+            kernel.Invoke(u, theta, t, faceValues, batch, copies, data)
+            Ghosts.fill faceMaps batch faceValues
+
+    /// Given ∂L/∂(face copies) in their adjoints (ghost entries included), adds ∂L/∂(state) into `stateAdjoint`,
+    /// ∂L/∂θ into `thetaAdjoint` and ∂L/∂(diagnostic copies) into theirs through the face kernel's vector–Jacobian
+    /// product, at the state of `evalFaces`.
+    let facesAdjoint (u: 'T[][]) (theta: 'T[]) (t: float) (stateAdjoint: 'T[][]) (thetaAdjoint: 'T[]) =
+        match faceAdjoint with
+        | None -> ()
+        | Some kernel ->
+            Ghosts.fold faceMaps batch theta plan.ParamOffsets t faceAdjointValues thetaAdjoint
+
+            kernel.Invoke(u, theta, t, faceAdjointValues, stateAdjoint, thetaAdjoint, batch, copies, copyAdjoint, data)
+
     // Distinct networks (a closure called twice is one network) and their weight-gradient accumulators.
     let networks = Array.zip (sites |> Array.map _.Name) modules |> Array.distinctBy fst
 
@@ -544,11 +585,12 @@ type internal Stepper<'T
             kernel.Invoke(u, theta, t, argLambda, stateAdjoint, thetaAdjoint, batch, copies, copyAdjoint, data)
 
     /// What the kernels read at `u` (ghosts filled; time t) besides the state: the forcings, the diagnostic fields,
-    /// the closures' outputs (in this order: the later may read the earlier); with `keep`, the solves' and the
-    /// networks' autograd graphs for the adjoint (in the caller's dispose scope).
+    /// the face fluxes, the closures' outputs (in this order: the later may read the earlier); with `keep`, the
+    /// solves' and the networks' autograd graphs for the adjoint (in the caller's dispose scope).
     let prepareInputs (u: 'T[][]) (theta: 'T[]) (t: float) (keep: bool) =
         evalForcings t
         solveDiagnostics u theta t keep
+        evalFaces u theta t
         evalClosures u theta t keep
 
     /// Adds the vector–Jacobian product of the right-hand side at `u` (ghosts filled; time t) with ∂L/∂F =
@@ -582,6 +624,7 @@ type internal Stepper<'T
             adjoint.Invoke(u, theta, t, outputAdjoint, stateAdjoint, thetaAdjoint, batch, inputs, inputAdjoint, data)
 
         closureAdjoint u theta t stateAdjoint thetaAdjoint
+        facesAdjoint u theta t stateAdjoint thetaAdjoint
         diagnosticsAdjoint u theta t stateAdjoint thetaAdjoint
         foldCopies theta thetaAdjoint
         Ghosts.fold maps batch theta plan.ParamOffsets t stateAdjoint thetaAdjoint
