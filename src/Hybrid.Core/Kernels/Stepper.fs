@@ -403,15 +403,35 @@ type internal Stepper<'T
 
             kernel.Invoke(u, theta, t, solveLambda, stateAdjoint, thetaAdjoint, batch, copies, copyAdjoint, data)
 
-    // The face fluxes of flux advection (`KernelPlan.faces`): their kernels, their copies and the copies' adjoints.
+    // The face fluxes of flux advection (`KernelPlan.faces`): their kernels (split over the worker pool like the
+    // right-hand side's where its passes are), their copies and the copies' adjoints.
     let faces = KernelPlan.faces plan
 
+    /// The face kernel's forward (u, θ, t, output, inputs, data) and adjoint (u, θ, t, λ, ū, θ̄, inputs, input
+    /// adjoints, data), as `ForwardKernel` and `AdjointKernel` take them.
     let faceForward, faceAdjoint =
-        if faces.Length > 0 then
-            let facePlan = KernelPlan.facePlan plan
-            Some(Codegen.forward<'T> facePlan), Some(Codegen.adjoint<'T> facePlan)
-        else
+        if faces.Length = 0 then
             None, None
+        else
+            let facePlan = KernelPlan.facePlan plan
+
+            if threaded then
+                let forwardPass = ForwardPass<'T>(split, Codegen.forwardRows<'T> facePlan, batch)
+                let band, core = Codegen.adjointParts<'T> facePlan
+                let adjointPass = AdjointPass<'T>(split, band, core, facePlan, batch)
+
+                Some(fun u theta t output inputs data ->
+                    forwardPass.Set(u, theta, t, output, inputs, data)
+                    KernelThreads.pool().Run(forwardPass.Parts, forwardPass)),
+                Some(fun u theta t lambda uBar thetaBar inputs inputBar data ->
+                    adjointPass.Run(KernelThreads.pool (), u, theta, t, lambda, uBar, thetaBar, inputs, inputBar, data))
+            else
+                let forward = Codegen.forward<'T> facePlan
+                let adjoint = Codegen.adjoint<'T> facePlan
+
+                Some(fun u theta t output inputs data -> forward.Invoke(u, theta, t, output, batch, inputs, data)),
+                Some(fun u theta t lambda uBar thetaBar inputs inputBar data ->
+                    adjoint.Invoke(u, theta, t, lambda, uBar, thetaBar, batch, inputs, inputBar, data))
 
     let faceMaps = faces |> Array.map (fun (c, _) -> copyMaps[c])
     let faceValues = faces |> Array.map (fun (c, _) -> copies[c])
@@ -423,7 +443,7 @@ type internal Stepper<'T
         match faceForward with
         | None -> ()
         | Some kernel ->
-            kernel.Invoke(u, theta, t, faceValues, batch, copies, data)
+            kernel u theta t faceValues copies data
             Ghosts.fill faceMaps batch faceValues
 
     /// Given ∂L/∂(face copies) in their adjoints (ghost entries included), adds ∂L/∂(state) into `stateAdjoint`,
@@ -434,8 +454,7 @@ type internal Stepper<'T
         | None -> ()
         | Some kernel ->
             Ghosts.fold faceMaps batch theta plan.ParamOffsets t faceAdjointValues thetaAdjoint
-
-            kernel.Invoke(u, theta, t, faceAdjointValues, stateAdjoint, thetaAdjoint, batch, copies, copyAdjoint, data)
+            kernel u theta t faceAdjointValues stateAdjoint thetaAdjoint copies copyAdjoint data
 
     // Distinct networks (a closure called twice is one network) and their weight-gradient accumulators.
     let networks = Array.zip (sites |> Array.map _.Name) modules |> Array.distinctBy fst
