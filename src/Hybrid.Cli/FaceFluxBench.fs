@@ -1,7 +1,7 @@
 /// `hybrid bench-face-fluxes`: flux advection (`advectFlux`, van Leer) on the generated kernels with each face's flux
 /// computed once (face copies written by a kernel of their own, `Lowering.lower`) against each cell computing the
 /// fluxes through both its faces (`Lowering.lowerWith false`, as before), forward + backward, interleaved in one
-/// process on one thread. Writes bench/face-fluxes.md.
+/// process on one thread (the last model's kernel passes on two). Writes bench/face-fluxes.md.
 module internal Hybrid.Cli.FaceFluxBench
 
 open System
@@ -47,7 +47,7 @@ let run (path: string) (quick: bool) : int =
         say ""
 
         say
-            $"Machine: {Bench.machine ()}; load average {Bench.loadAverage ()} at the start. Date: {date}. The generated kernels of a model with `advectFlux` (van Leer) in float64, batch 1, one thread, RK4, forward + backward of L = Σ (final state)² (gradients for u0 and θ), checkpoints every ⌈√T⌉ steps. Two plans of the same model: **once per face** (`Lowering.lower`: along periodic axes a kernel of its own writes the flux through each cell's upper face into a padded copy, read by the cell at itself and one cell down) and **in both cells** (`Lowering.lowerWith false`: each cell computes the fluxes through both its faces, as before). Operations per cell from `Kernels.operations` (forward: right-hand side; adjoint: vector–Jacobian product; face kernels included). After one warm-up run of each, {rounds} rounds, each timing the two sides in alternating order, every timed run after an untimed run of the same side. Wall and CPU time (ms); medians over the rounds with the smallest and largest in brackets; the ratio is the median of the per-round ratios of CPU times."
+            $"Machine: {Bench.machine ()}; load average {Bench.loadAverage ()} at the start. Date: {date}. The generated kernels of a model with `advectFlux` (van Leer) in float64, batch 1, one thread (the last row: the kernels' passes over 2 threads, libtorch on one), RK4, forward + backward of L = Σ (final state)² (gradients for u0 and θ), checkpoints every ⌈√T⌉ steps. Two plans of the same model: **once per face** (`Lowering.lower`: along periodic axes a kernel of its own writes the flux through each cell's upper face into a padded copy, read by the cell at itself and one cell down) and **in both cells** (`Lowering.lowerWith false`: each cell computes the fluxes through both its faces, as before). Operations per cell from `Kernels.operations` (forward: right-hand side; adjoint: vector–Jacobian product; face kernels included). After one warm-up run of each, {rounds} rounds, each timing the two sides in alternating order, every timed run after an untimed run of the same side. Wall and CPU time (ms); medians over the rounds with the smallest and largest in brackets; the ratio is the median of the per-round ratios of CPU times."
 
         say ""
 
@@ -60,15 +60,24 @@ let run (path: string) (quick: bool) : int =
             "climate coarse physics (ω, diagnostic ψ, q, P; J and advectFlux), 32², 20 steps of 0.05",
             Parse.model (ClimateModel.text ClimateModel.reference 32 2e-3 []),
             20,
-            0.05
+            0.05,
+            1
             "climate coarse physics, 64², 20 steps of 0.02",
             Parse.model (ClimateModel.text ClimateModel.reference 64 2e-3 []),
             20,
-            0.02
-            "stirred tracer (ψ steady, q by advectFlux), 128², 40 steps of 0.01", stirred 128, 40, 0.01
+            0.02,
+            1
+            "stirred tracer (ψ steady, q by advectFlux), 128², 40 steps of 0.01", stirred 128, 40, 0.01, 1
+            "the stirred tracer at 256², 20 steps of 0.005, the kernels' passes split over 2 threads",
+            stirred 256,
+            20,
+            0.005,
+            2
         ]
 
-        for label, model, steps, dt in cases do
+        for label, model, steps, dt, threads in cases do
+            KernelThreads.useThreads threads
+
             let eager =
                 Compiler.compile
                     {
@@ -95,6 +104,7 @@ let run (path: string) (quick: bool) : int =
             say
                 $"| {label} | {f1} / {f2} | {a1} / {a2} | {Bench.msText wall[0]} | {Bench.msText wall[1]} | {Bench.msText cpu[0]} | {Bench.msText cpu[1]} | {Bench.ratioText per} |"
 
+        KernelThreads.useThreads 1
         say ""
         say $"Load average at the end: {Bench.loadAverage ()}.")
 

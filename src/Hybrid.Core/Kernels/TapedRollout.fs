@@ -59,8 +59,9 @@ module internal TapedRollout =
         copyInto u c
         c
 
-    /// Whether `backward` keeps the replayed stages of a stepper that can (`IKeepingStepper<'T>`): always, except in the
-    /// benchmark that times the recomputing adjoint beside it (`hybrid bench-closures`).
+    /// Whether `backward` and `AdaptiveSteps.backward` keep the replayed stages of a stepper that can
+    /// (`IKeepingStepper<'T>`): always, except where the recomputing adjoint is timed or counted beside it (`hybrid
+    /// bench-closures`, `NetworkCallTests`).
     let mutable internal keepStages = true
 
     /// Stages whose graphs `backward` keeps at most at once. Kept graphs of 80 stages (a whole 20-step RK4 rollout of
