@@ -120,6 +120,77 @@ let internal primed (f: unit -> unit) =
     f ()
     once f
 
+/// Wall and process CPU time (ms) of one run of `f`, `primed` (after `settle` and an untimed run of `f`), the CPU
+/// time from the process's total (on one thread for libtorch and the kernels, the run's work, which a loaded
+/// machine stretches far less than its wall time).
+let internal primedWithCpu (f: unit -> unit) =
+    settle ()
+    f ()
+    GC.Collect()
+    GC.WaitForPendingFinalizers()
+    let me = Process.GetCurrentProcess()
+    let cpu = me.TotalProcessorTime
+    let wall = Stopwatch.StartNew()
+    f ()
+    let elapsed = wall.Elapsed.TotalMilliseconds
+    me.Refresh()
+    elapsed, (me.TotalProcessorTime - cpu).TotalMilliseconds
+
+/// `rounds` rounds each timing every side of `sides` once (`primedWithCpu`), the order rotating by one side per
+/// round, after an untimed run of each: per side, its wall times and its CPU times (ms) over the rounds.
+let internal rotatingRounds (rounds: int) (sides: (unit -> unit)[]) =
+    for side in sides do
+        side ()
+
+    let results = [
+        for r in 0 .. rounds - 1 ->
+            let times = Array.zeroCreate sides.Length
+
+            for k in 0 .. sides.Length - 1 do
+                let side = (r + k) % sides.Length
+                times[side] <- primedWithCpu sides[side]
+
+            times
+    ]
+
+    let per (pick: float * float -> float) =
+        Array.init sides.Length (fun side -> results |> List.map (fun t -> pick t[side]))
+
+    per fst, per snd
+
+/// Runs `write say`, `say` printing a line and keeping it, then writes the kept lines to `path` (its folder created):
+/// a benchmark's markdown.
+let internal writeReport (path: string) (write: (string -> unit) -> unit) =
+    let lines = Collections.Generic.List<string>()
+
+    let say (s: string) =
+        printfn "%s" s
+        lines.Add s
+
+    write say
+
+    Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath path))
+    |> ignore
+
+    File.WriteAllLines(path, lines)
+
+/// The load averages over 1, 5 and 15 minutes (/proc/loadavg), or "unknown".
+let internal loadAverage () =
+    try
+        String.Join(", ", (File.ReadAllText "/proc/loadavg").Split(' ')[0..2])
+    with _ ->
+        "unknown"
+
+/// Times (ms) as "median (smallest–largest)".
+let internal msText (xs: float list) =
+    let s = spread xs
+    $"{s.Median:F0} ({s.Low:F0}–{s.High:F0})"
+
+/// Ratios as "median× (smallest–largest)".
+let internal ratioText (xs: float list) =
+    let s = spread xs
+    $"{s.Median:F2}× ({s.Low:F2}–{s.High:F2})"
+
 /// Compiled against hand-written, interleaved so that a slow spell of the machine hits both: after
 /// `warmUp warmup` of each, `reps` pairs, each pair timed in alternating order, each timed
 /// run `primed` by an untimed run of the same side. Returns the times (ms) of each side and the per-pair

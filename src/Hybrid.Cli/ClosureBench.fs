@@ -5,7 +5,6 @@
 module internal Hybrid.Cli.ClosureBench
 
 open System
-open System.IO
 open TorchSharp
 open Hybrid
 open Hybrid.Numerics
@@ -25,15 +24,17 @@ let private climate (backend: Backend) (n: int) (hidden: int list) =
         (Parse.model (ClimateModel.text ClimateModel.reference n 2e-3 hidden))
 
 /// Forward + backward of L = Σ (final state)² over `steps` RK4 steps of Δt = 0.05 from the model's initial state:
-/// gradients for the initial state, every learnable parameter and network weight.
-let private loss (sim: Simulator) (steps: int) (checkpointing: Checkpointing) () =
+/// gradients for the initial state, every learnable parameter and network weight. Under Dopri5: adaptive steps to the
+/// same end time from a first step of 0.05 at relative tolerance 10⁻⁴ (absolute 10⁻⁶).
+let private loss (sim: Simulator) (scheme: Scheme) (steps: int) (checkpointing: Checkpointing) () =
     use _ = torch.NewDisposeScope()
     let dt = 0.05
 
     let options = {
         Rollout.defaults with
-            Scheme = Scheme.Rk4
+            Scheme = scheme
             Dt = dt
+            Tolerance = { Relative = 1e-4; Absolute = 1e-6 }
             SaveTimes = [| float steps * dt |]
             FiniteCheckEvery = 0
             OnUnstable = OnUnstable.Ignore
@@ -53,111 +54,57 @@ let private recomputing (f: unit -> unit) () =
     finally
         TapedRollout.keepStages <- true
 
-/// The load averages over 1, 5 and 15 minutes (/proc/loadavg), or "unknown".
-let private load () =
-    try
-        String.Join(", ", (File.ReadAllText "/proc/loadavg").Split(' ')[0..2])
-    with _ ->
-        "unknown"
-
-/// Wall and CPU time (ms) of one run of `f`, after `Bench.settle` and an untimed run of `f` (as `Bench.primed`).
-let private timed (f: unit -> unit) =
-    Bench.settle ()
-    f ()
-    GC.Collect()
-    GC.WaitForPendingFinalizers()
-    let me = Diagnostics.Process.GetCurrentProcess()
-    let cpu = me.TotalProcessorTime
-    let wall = Diagnostics.Stopwatch.StartNew()
-    f ()
-    let elapsed = wall.Elapsed.TotalMilliseconds
-    me.Refresh()
-    elapsed, (me.TotalProcessorTime - cpu).TotalMilliseconds
-
 /// Runs the benchmark and writes the markdown to `path`; `quick` uses fewer rounds.
 let run (path: string) (quick: bool) : int =
     Engine.init ()
     // One thread for libtorch and the kernels: the CPU time of a run is then its work, which a loaded machine
     // stretches far less than its wall time.
     Engine.useThreads 1
-    let lines = Collections.Generic.List<string>()
 
-    let say (s: string) =
-        printfn "%s" s
-        lines.Add s
-
-    let rounds = if quick then 2 else 5
-    let n, steps = 32, 20
-    let date = DateTime.UtcNow.ToString "yyyy-MM-dd"
-    say "# Benchmark: CNN closures over whole fields, generated kernels against eager"
-    say ""
-
-    say
-        $"Machine: {Bench.machine ()}; load average {load ()} at the start. Date: {date}. The climate case's coarse model (`ClimateModel.text`, {n}², diagnostic ψ, J, advectFlux), float64, batch 1, one thread for libtorch and the kernels, {steps} RK4 steps of 0.05, forward + backward of L = Σ (final state)² (gradients for the initial state and every network weight), eager without checkpointing, the kernels with the checkpointing of each row (a keeping stepper's segments cut to 20 stages, 5 RK4 steps). Three sides: eager; the kernels keeping (their backward pass replays the segment with the networks under autograd and keeps every stage's graphs for the adjoint steps: networks run twice per stage in all, the rollout and the replay); the kernels recomputing (the adjoint steps recompute their stages and run each network again for its vector–Jacobian product: about 3.4 runs per stage in all, as before). After one warm-up run of each, {rounds} rounds, each timing the three sides in a rotating order, every timed run after an untimed run of the same side. Wall and CPU time (ms) of each run; medians over the rounds with the smallest and largest in brackets; ratios are the medians of the per-round ratios of CPU times."
-
-    say ""
-
-    say
-        "| closures | eager wall | keeping wall | recomputing wall | eager CPU | keeping CPU | recomputing CPU | keeping / eager (CPU) | recomputing / keeping (CPU) |"
-
-    say "|---|---|---|---|---|---|---|---|---|"
-
-    /// "median (smallest–largest)" of some times.
-    let ms (xs: float list) =
-        let s = Bench.spread xs
-        $"{s.Median:F0} ({s.Low:F0}–{s.High:F0})"
-
-    let ratio (xs: float list) =
-        let s = Bench.spread xs
-        $"{s.Median:F2}× ({s.Low:F2}–{s.High:F2})"
-
-    for hidden, checkpointing in
-        [
-            [ 16; 16 ], Checkpointing.Off
-            [ 16; 16 ], Checkpointing.Segments 1
-            [ 16; 16 ], Checkpointing.Sqrt
-            [], Checkpointing.Off
-        ] do
-        let kernels = loss (climate Backend.Kernels n hidden) steps checkpointing
-        let eager = loss (climate Backend.Eager n hidden) steps Checkpointing.Off
-        let sides = [| eager; kernels; recomputing kernels |]
-
-        for side in sides do
-            side ()
-
-        let results = [
-            for r in 0 .. rounds - 1 ->
-                let times = Array.zeroCreate 3
-
-                for k in 0..2 do
-                    let side = (r + k) % 3
-                    times[side] <- timed sides[side]
-
-                times
-        ]
-
-        let wall side =
-            results |> List.map (fun t -> fst t[side])
-
-        let cpu side =
-            results |> List.map (fun t -> snd t[side])
-
-        let per a b =
-            results |> List.map (fun t -> snd t[a] / snd t[b])
-
-        let label =
-            match hidden with
-            | [] -> "none (physics alone)"
-            | h -> $"CNN {h} (sgsomega, sgsq), kernels' checkpointing {checkpointing}"
+    Bench.writeReport path (fun say ->
+        let rounds = if quick then 2 else 5
+        let n, steps = 32, 20
+        let date = DateTime.UtcNow.ToString "yyyy-MM-dd"
+        say "# Benchmark: CNN closures over whole fields, generated kernels against eager"
+        say ""
 
         say
-            $"| {label} | {ms (wall 0)} | {ms (wall 1)} | {ms (wall 2)} | {ms (cpu 0)} | {ms (cpu 1)} | {ms (cpu 2)} | {ratio (per 1 0)} | {ratio (per 2 1)} |"
+            $"Machine: {Bench.machine ()}; load average {Bench.loadAverage ()} at the start. Date: {date}. The climate case's coarse model (`ClimateModel.text`, {n}², diagnostic ψ, J, advectFlux), float64, batch 1, one thread for libtorch and the kernels, {steps} RK4 steps of 0.05, forward + backward of L = Σ (final state)² (gradients for the initial state and every network weight), eager without checkpointing, the kernels with the checkpointing of each row (a keeping stepper's segments cut to 20 stages, 5 RK4 steps). The last row takes Dopri5's adaptive steps to the same end time (first step 0.05, relative tolerance 10⁻⁴, absolute 10⁻⁶; the kernels' backward pass keeps the stages of at most 2 accepted steps at once, √T checkpoints). Three sides: eager; the kernels keeping (their backward pass replays the segment with the networks under autograd and keeps every stage's graphs for the adjoint steps: networks run twice per stage in all, the rollout and the replay); the kernels recomputing (the adjoint steps recompute their stages and run each network again for its vector–Jacobian product: about 3.4 runs per stage in all, as before). After one warm-up run of each, {rounds} rounds, each timing the three sides in a rotating order, every timed run after an untimed run of the same side. Wall and CPU time (ms) of each run; medians over the rounds with the smallest and largest in brackets; ratios are the medians of the per-round ratios of CPU times."
 
-    say ""
-    say $"Load average at the end: {load ()}."
+        say ""
 
-    Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath path))
-    |> ignore
+        say
+            "| closures | eager wall | keeping wall | recomputing wall | eager CPU | keeping CPU | recomputing CPU | keeping / eager (CPU) | recomputing / keeping (CPU) |"
 
-    File.WriteAllLines(path, lines)
+        say "|---|---|---|---|---|---|---|---|---|"
+
+        for hidden, checkpointing, scheme in
+            [
+                [ 16; 16 ], Checkpointing.Off, Scheme.Rk4
+                [ 16; 16 ], Checkpointing.Segments 1, Scheme.Rk4
+                [ 16; 16 ], Checkpointing.Sqrt, Scheme.Rk4
+                [], Checkpointing.Off, Scheme.Rk4
+                [ 16; 16 ], Checkpointing.Sqrt, Scheme.Dopri5
+            ] do
+            let kernels = loss (climate Backend.Kernels n hidden) scheme steps checkpointing
+            let eager = loss (climate Backend.Eager n hidden) scheme steps Checkpointing.Off
+
+            let wall, cpu =
+                Bench.rotatingRounds rounds [| eager; kernels; recomputing kernels |]
+
+            let per a b = List.map2 (/) cpu[a] cpu[b]
+
+            let label =
+                match hidden with
+                | [] -> "none (physics alone)"
+                | h when scheme = Scheme.Dopri5 ->
+                    $"CNN {h}, Dopri5 (adaptive), kernels' checkpointing {checkpointing}"
+                | h -> $"CNN {h} (sgsomega, sgsq), kernels' checkpointing {checkpointing}"
+
+            say
+                $"| {label} | {Bench.msText wall[0]} | {Bench.msText wall[1]} | {Bench.msText wall[2]} | {Bench.msText cpu[0]} | {Bench.msText cpu[1]} | {Bench.msText cpu[2]} | {Bench.ratioText (per 1 0)} | {Bench.ratioText (per 2 1)} |"
+
+        say ""
+        say $"Load average at the end: {Bench.loadAverage ()}.")
+
     0

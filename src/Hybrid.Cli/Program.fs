@@ -122,6 +122,13 @@ let main argv =
                  else
                      "bench/closures.md")
                 quick
+        | Arguments.RunBenchFaceFluxes quick ->
+            FaceFluxBench.run
+                (if quick then
+                     "bench/face-fluxes-quick.md"
+                 else
+                     "bench/face-fluxes.md")
+                quick
         | Arguments.RunReport(folder, quick) -> report folder quick
         | Arguments.RunReportOn(folder, quick, backend) -> reportOn folder quick backend
         | Arguments.RunClimate(folder, quick) -> climate folder quick

@@ -36,7 +36,7 @@ module internal GpuBench =
         Examples.grayScott
         |> Model.withDomain (Domain.Rectangle(0.0, 1.0, 0.0, 1.0, n, n))
         |> Hybrid.Compiler.ResolvedSystem.ofModel
-        |> Lowering.lower
+        |> Lowering.lowerWith false
 
     /// The median time of `reps` runs of `run` in milliseconds, after one untimed run.
     let private median (reps: int) (run: unit -> unit) =

@@ -52,13 +52,21 @@ module internal KernelAssembly =
                 )
             )
 
+        if (KernelPlan.faces plan).Length > 0 then
+            raise (
+                HybridException(
+                    $"Hybrid.Gpu runs the flux advection of model '{plan.Model.Name}' with both faces' fluxes computed in each cell: lower it with Lowering.lowerWith false (its face fluxes are a kernel of their own in Lowering.lower's plan)."
+                )
+            )
+
         if plan.ParamCopies.Length > 0 then
             let names =
                 plan.ParamCopies
                 |> Array.choose (fun c ->
                     match c.Source with
                     | CopySource.Param p -> Some $"'{plan.Params[p]}'"
-                    | CopySource.Diagnostic _ -> None)
+                    | CopySource.Diagnostic _
+                    | CopySource.Face _ -> None)
                 |> String.concat ", "
 
             raise (

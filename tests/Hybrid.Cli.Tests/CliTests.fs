@@ -92,6 +92,8 @@ let tests =
                     [| "bench-stiff"; "--quick" |], Hybrid.Cli.Arguments.RunBenchStiff true
                     [| "bench-closures" |], Hybrid.Cli.Arguments.RunBenchClosures false
                     [| "bench-closures"; "--quick" |], Hybrid.Cli.Arguments.RunBenchClosures true
+                    [| "bench-face-fluxes" |], Hybrid.Cli.Arguments.RunBenchFaceFluxes false
+                    [| "bench-face-fluxes"; "--quick" |], Hybrid.Cli.Arguments.RunBenchFaceFluxes true
                     [| "bench-kernels-memory"; "1000"; "32" |], Hybrid.Cli.Arguments.RunBenchKernelsMemory(1000, 32)
                 ] do
                 Expect.equal (parse argv) expected $"hybrid {String.Join(' ', argv)}"
@@ -111,6 +113,7 @@ let tests =
                     "bench-gpu"
                     "bench-peers"
                     "bench-closures"
+                    "bench-face-fluxes"
                     "report"
                     "climate"
                     "sweep"

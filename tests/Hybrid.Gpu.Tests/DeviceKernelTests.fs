@@ -17,7 +17,7 @@ let private cpu = lazy (Accelerators.cpu context.Value)
 let private cuda = lazy (Accelerators.cuda context.Value)
 
 let private planOf (m: Model) =
-    Lowering.lower (Hybrid.Compiler.ResolvedSystem.ofModel m)
+    Lowering.lowerWith false (Hybrid.Compiler.ResolvedSystem.ofModel m)
 
 let private uniform (rng: Random) (n: int) (lo: float) (hi: float) =
     Array.init n (fun _ -> lo + (hi - lo) * rng.NextDouble())

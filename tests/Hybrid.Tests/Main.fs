@@ -56,6 +56,7 @@ let main argv =
         Kernels.AdaptiveGridKernelTests.tests
         Kernels.ImexKernelTests.tests
         Kernels.FieldwiseKernelTests.tests
+        Kernels.NetworkCallTests.tests
         Kernels.Float32KernelTests.tests
         Training.UdeTests.tests
         Training.ConvolutionTests.tests

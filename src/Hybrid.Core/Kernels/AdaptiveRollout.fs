@@ -389,6 +389,14 @@ module internal AdaptiveSteps =
     /// The adjoint of a recorded `forward`: given ∂L/∂(saved states) (padded, ghost entries zero), returns ∂L/∂u0
     /// and ∂L/∂θ, replaying the accepted steps backwards with fixed sizes (the stepper's `StepAdjointWith`, saves
     /// inside a step through `denseWeights`).
+    ///
+    /// A stepper with closure networks or diagnostic solves (`TapedRollout.keeping`: Dopri5's `Stepper`, KenCarp4's)
+    /// keeps the replayed steps' stages instead of recomputing them in the adjoint: each segment is cut into chunks of
+    /// at most `TapedRollout.keptSteps` steps, the last chunk's start state is replayed plainly from the checkpoint,
+    /// and each chunk, last first, is replayed keeping its stages' network and solve graphs (one chunk's graphs in
+    /// memory, at most `keptStagesAtOnce` stages) for its adjoint steps, which then run no network forward: each
+    /// network runs once per stage of an accepted step in the backward pass (plus the plain replays that reach the
+    /// segment's last chunk) instead of about three times.
     let backward
         (m: KernelMethod)
         (tape: AdaptiveTape)
@@ -435,12 +443,61 @@ module internal AdaptiveSteps =
             for n in start .. stop - 2 do
                 m.Replay states[n - start] theta tape.Times[n] tape.Sizes[n] states[n + 1 - start]
 
+        // A keeping stepper's kept steps (kept[i] for step chunkOf n + i) and the first step of n's chunk (chunks of
+        // `chunk` steps from each segment's start); `last` takes the unused new state of a chunk's last step.
+        let keeping = TapedRollout.keeping stepper
+
+        let chunk =
+            match keeping with
+            | Some k -> min segment (TapedRollout.keptSteps k)
+            | None -> segment
+
+        let kept =
+            match keeping with
+            | Some k -> Array.init (min chunk tape.Sizes.Length) (fun _ -> k.NewKept())
+            | None -> [||]
+
+        let last = if keeping.IsSome then stepper.NewState() else null
+
+        let chunkOf (n: int) =
+            let start = n - n % segment
+            start + (n - start) / chunk * chunk
+
         for n in tape.Sizes.Length - 1 .. -1 .. 0 do
-            if n % segment = segment - 1 || n = tape.Sizes.Length - 1 then
-                let start = n - n % segment
-                recompute start (n + 1)
+            let segmentEnd = n % segment = segment - 1 || n = tape.Sizes.Length - 1
+            let start = n - n % segment
+
+            if segmentEnd then
+                // Up to the step whose adjoint comes first; a keeping stepper only to its chunk's start.
+                recompute start (if keeping.IsSome then chunkOf n + 1 else n + 1)
+
+            match keeping with
+            | Some k when segmentEnd || chunkOf (n + 1) = n + 1 ->
+                let first = chunkOf n
+
+                for j in first..n do
+                    let next = if j < n then states[j + 1 - start] else last
+                    k.StepKept(states[j - start], theta, tape.Times[j], tape.Sizes[j], next, kept[j - first])
+            | _ -> ()
 
             let u = states[n % segment]
+
+            // The adjoint of step n with the saves' cotangents inside it (null when none).
+            let adjoint (extra: float[][][]) (direct: float[][]) =
+                match keeping with
+                | Some k ->
+                    k.StepAdjointKept(
+                        kept[n - chunkOf n],
+                        theta,
+                        tape.Times[n],
+                        tape.Sizes[n],
+                        lambda,
+                        extra,
+                        direct,
+                        lambdaPrevious,
+                        thetaAdjoint
+                    )
+                | None -> m.Adjoint u theta tape.Times[n] tape.Sizes[n] lambda extra direct lambdaPrevious thetaAdjoint
 
             match ends.TryGetValue n with
             | true, saves ->
@@ -466,8 +523,8 @@ module internal AdaptiveSteps =
 
                     addScaled direct 1.0 savedAdjoint[i]
 
-                m.Adjoint u theta tape.Times[n] tape.Sizes[n] lambda extra direct lambdaPrevious thetaAdjoint
-            | _ -> m.Adjoint u theta tape.Times[n] tape.Sizes[n] lambda null null lambdaPrevious thetaAdjoint
+                adjoint extra direct
+            | _ -> adjoint null null
 
             let swap = lambda
             lambda <- lambdaPrevious

@@ -17,6 +17,9 @@ type internal StiffPart = {
     Forward: ForwardKernel<float>
     /// The vector–Jacobian product of G.
     Adjoint: AdjointKernel<float>
+    /// The kernels' inputs: none that G reads (null arrays in place of the explicit part's copies, e.g. its face
+    /// fluxes, which the stiff plan lists).
+    NoInputs: float[][]
 }
 
 /// Building a `StiffPart` and probing its stencils.
@@ -29,6 +32,7 @@ module internal StiffPart =
         Stiff = stiff
         Forward = Codegen.forward<float> stiffPlan
         Adjoint = Codegen.adjoint<float> stiffPlan
+        NoInputs = Array.zeroCreate (stiffPlan.Sites.Length + stiffPlan.ParamCopies.Length)
     }
 
     /// The cells of a 1-D or 2-D plan per axis.
@@ -54,7 +58,7 @@ module internal StiffPart =
             // Walls of stiff parts are constant in time: any t fills them.
             Ghosts.update maps theta plan.ParamOffsets 0.0
             Ghosts.fill maps batch padded
-            part.Forward.Invoke(padded, theta, 0.0, output, batch, [||], [||])
+            part.Forward.Invoke(padded, theta, 0.0, output, batch, part.NoInputs, [||])
             Ghosts.gather maps batch output
 
         ImplicitStencil.probe (shape plan) plan.Fields part.Stiff apply
@@ -150,7 +154,7 @@ type internal StiffSolves(plan: KernelPlan, stiffPart: StiffPart, maps: GhostMap
 
     /// G(u) into `output` (u's ghosts filled).
     member _.Rhs(u: float[][], theta: float[], output: float[][]) =
-        stiffPart.Forward.Invoke(u, theta, 0.0, output, batch, [||], [||])
+        stiffPart.Forward.Invoke(u, theta, 0.0, output, batch, stiffPart.NoInputs, [||])
 
     /// θ̄ += ḡᵀ∂G/∂θ at u (ghosts filled) for ḡ = `g`, and ∂/∂u into `stateAdjoint` when given.
     member _.Adjoint
@@ -159,7 +163,19 @@ type internal StiffSolves(plan: KernelPlan, stiffPart: StiffPart, maps: GhostMap
         for a in scratch do
             System.Array.Clear a
 
-        stiffPart.Adjoint.Invoke(u, theta, 0.0, g, scratch, thetaAdjoint, batch, [||], [||], [||])
+        stiffPart.Adjoint.Invoke(
+            u,
+            theta,
+            0.0,
+            g,
+            scratch,
+            thetaAdjoint,
+            batch,
+            stiffPart.NoInputs,
+            stiffPart.NoInputs,
+            [||]
+        )
+
         Ghosts.fold maps batch theta plan.ParamOffsets 0.0 scratch thetaAdjoint
 
         match stateAdjoint with
@@ -250,13 +266,23 @@ type internal ImexStepper
             Blas.Scale(a, x[f], target[f])
             Blas.Axpy(b, y[f], target[f])
 
+    /// Evaluations of F per step: at u, and for ImexCrankNicolson at the predictor.
+    let stages = if gamma = 1.0 then 1 else 2
+
+    /// F at x (ghosts filled; time t) into `output`, as evaluation i of the step: kept in `kept`'s slot i when given.
+    let explicitRhs (kept: KeptStep<float> option) (i: int) (x: float[][]) (theta: float[]) (t: float) output =
+        match kept with
+        | Some kept -> explicitPart.RhsKept(x, theta, t, output, kept, i)
+        | None -> explicitPart.Rhs(x, theta, t, output)
+
     /// The step (t, h) from u into `next`; for ImexCrankNicolson also leaves the solved predictor in `stage`
-    /// (ghosts filled for t + h) and u + cG(u) in `start`.
+    /// (ghosts filled for t + h) and u + cG(u) in `start`. With `kept`, F's evaluations keep what their adjoint reads
+    /// (u in slot 0, the predictor in slot 1) and `next` is copied into its first extra state.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let step (u: float[][]) (theta: float[]) (t: float) (h: float) (next: float[][]) =
+    let step (u: float[][]) (theta: float[]) (t: float) (h: float) (next: float[][]) (kept: KeptStep<float> option) =
         prepare theta h
         explicitPart.FillGhosts(u, theta, t)
-        explicitPart.Rhs(u, theta, t, k1)
+        explicitRhs kept 0 u theta t k1
 
         if gamma = 1.0 then
             combine next 1.0 u h k1
@@ -268,13 +294,68 @@ type internal ImexStepper
             combine stage 1.0 start h k1
             solve stage false c
             explicitPart.FillGhosts(stage, theta, t + h)
-            explicitPart.Rhs(stage, theta, t + h, k2)
+            explicitRhs kept 1 stage theta (t + h) k2
             combine next 1.0 start c k1
 
             for f in 0 .. fields - 1 do
                 Blas.Axpy(c, k2[f], next[f])
 
             solve next false c
+
+        match kept with
+        | Some kept -> copy kept.Extra[0] next
+        | None -> ()
+
+    /// The adjoint of the step (t, dt) from u to `solved` with predictor `stage` (ImexCrankNicolson), given λ′ =
+    /// `lambdaNext`: ∂L/∂u into `lambda`, ∂L/∂θ added into `thetaAdjoint`; `rhsAdjoint i x t x̄ target` adds the
+    /// vector–Jacobian product of F's evaluation i (at x, time t) with x̄ into `target` (and θ̄). The solves are
+    /// prepared for θ and dt.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let adjoint
+        (u: float[][])
+        (stage: float[][])
+        (solved: float[][])
+        (theta: float[])
+        (t: float)
+        (dt: float)
+        (lambdaNext: float[][])
+        (lambda: float[][])
+        (thetaAdjoint: float[])
+        (rhsAdjoint: int -> float[][] -> float -> float[][] -> float[][] -> unit)
+        =
+        if gamma = 1.0 then
+            // μ = (I − hL)⁻ᵀλ′; θ̄ += h μᵀ∂G/∂θ at x; ū = μ + (∂F/∂u)ᵀ(hμ).
+            copy lambda lambdaNext
+            solve lambda true 0.0
+            explicitPart.FillGhosts(solved, theta, t + dt)
+            scale cotangent dt lambda
+            stiffAdjoint solved theta cotangent thetaAdjoint None
+            explicitPart.FillGhosts(u, theta, t)
+            rhsAdjoint 0 u t cotangent lambda
+        else
+            let c = gamma * dt
+            // μ₂ = (I − cL)⁻ᵀλ′; θ̄ += c μ₂ᵀ∂G/∂θ at x.
+            copy mu lambdaNext
+            solve mu true 0.0
+            explicitPart.FillGhosts(solved, theta, t + dt)
+            scale cotangent c mu
+            stiffAdjoint solved theta cotangent thetaAdjoint None
+            // p̄ = (∂F/∂p)ᵀ(cμ₂) at the predictor p; μ₁ = (I − cL)⁻ᵀp̄; θ̄ += c μ₁ᵀ∂G/∂θ at p.
+            for a in stageAdjoint do
+                System.Array.Clear a
+
+            explicitPart.FillGhosts(stage, theta, t + dt)
+            rhsAdjoint 1 stage (t + dt) cotangent stageAdjoint
+            solve stageAdjoint true 0.0
+            scale cotangent c stageAdjoint
+            stiffAdjoint stage theta cotangent thetaAdjoint None
+            // ū = μ₁ + μ₂ + (∂G/∂u)ᵀ c(μ₁ + μ₂) + (∂F/∂u)ᵀ(cμ₂ + hμ₁).
+            combine lambda 1.0 mu 1.0 stageAdjoint
+            explicitPart.FillGhosts(u, theta, t)
+            scale cotangent c lambda
+            stiffAdjoint u theta cotangent thetaAdjoint (Some lambda)
+            combine cotangent c mu dt stageAdjoint
+            rhsAdjoint 0 u t cotangent lambda
 
     /// The lowered model's explicit part.
     member _.Plan = plan
@@ -292,48 +373,45 @@ type internal ImexStepper
         member _.Batch = batch
         member _.Maps = maps
         member _.NewState() = newState ()
-        member _.Step(u, theta, t, dt, next) = step u theta t dt next
+        member _.Step(u, theta, t, dt, next) = step u theta t dt next None
 
-        [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
         member _.StepAdjoint(u, theta, t, dt, lambdaNext, lambda, thetaAdjoint) =
-            step u theta t dt solved
+            step u theta t dt solved None
 
-            if gamma = 1.0 then
-                // μ = (I − hL)⁻ᵀλ′; θ̄ += h μᵀ∂G/∂θ at x; ū = μ + (∂F/∂u)ᵀ(hμ).
-                copy lambda lambdaNext
-                solve lambda true 0.0
-                explicitPart.FillGhosts(solved, theta, t + dt)
-                scale cotangent dt lambda
-                stiffAdjoint solved theta cotangent thetaAdjoint None
-                explicitPart.FillGhosts(u, theta, t)
-                explicitPart.RhsAdjoint(u, theta, t, cotangent, lambda, thetaAdjoint)
-            else
-                let c = gamma * dt
-                // μ₂ = (I − cL)⁻ᵀλ′; θ̄ += c μ₂ᵀ∂G/∂θ at x.
-                copy mu lambdaNext
-                solve mu true 0.0
-                explicitPart.FillGhosts(solved, theta, t + dt)
-                scale cotangent c mu
-                stiffAdjoint solved theta cotangent thetaAdjoint None
-                // p̄ = (∂F/∂p)ᵀ(cμ₂) at the predictor p; μ₁ = (I − cL)⁻ᵀp̄; θ̄ += c μ₁ᵀ∂G/∂θ at p.
-                for a in stageAdjoint do
-                    System.Array.Clear a
-
-                explicitPart.FillGhosts(stage, theta, t + dt)
-                explicitPart.RhsAdjoint(stage, theta, t + dt, cotangent, stageAdjoint, thetaAdjoint)
-                solve stageAdjoint true 0.0
-                scale cotangent c stageAdjoint
-                stiffAdjoint stage theta cotangent thetaAdjoint None
-                // ū = μ₁ + μ₂ + (∂G/∂u)ᵀ c(μ₁ + μ₂) + (∂F/∂u)ᵀ(cμ₂ + hμ₁).
-                combine lambda 1.0 mu 1.0 stageAdjoint
-                explicitPart.FillGhosts(u, theta, t)
-                scale cotangent c lambda
-                stiffAdjoint u theta cotangent thetaAdjoint (Some lambda)
-                combine cotangent c mu dt stageAdjoint
-                explicitPart.RhsAdjoint(u, theta, t, cotangent, lambda, thetaAdjoint)
+            adjoint u stage solved theta t dt lambdaNext lambda thetaAdjoint (fun _ x time xbar target ->
+                explicitPart.RhsAdjoint(x, theta, time, xbar, target, thetaAdjoint))
 
         member _.CheckFinite(u, stepNumber, t) =
             explicitPart.CheckFinite(u, stepNumber, t)
 
         member _.ClosureGradients = explicitPart.ClosureGradients
         member _.ResetClosureGradients() = explicitPart.ResetClosureGradients()
+
+    /// Keeping F's evaluations (closure networks in the explicit part) for the adjoint: a kept step holds the
+    /// evaluations' states, inputs and network graphs (one for ImexEuler, two for ImexCrankNicolson) and the new
+    /// state, so the backward pass runs each network forward once per evaluation (the replay).
+    interface IKeepingStepper<float> with
+        member _.Keeps = explicitPart.Keeps
+        member _.Stages = stages
+        member _.NewKept() = explicitPart.NewKept(stages, 1)
+        member _.StepKept(u, theta, t, dt, next, kept) = step u theta t dt next (Some kept)
+
+        member _.StepAdjointKept(kept, theta, t, dt, lambdaNext, stageExtra, direct, lambda, thetaAdjoint) =
+            if not (isNull stageExtra && isNull direct) then
+                invalidOp $"{scheme} has no continuous extension."
+
+            prepare theta dt
+            let stage = if stages > 1 then kept.States[1] else null
+
+            adjoint
+                kept.States[0]
+                stage
+                kept.Extra[0]
+                theta
+                t
+                dt
+                lambdaNext
+                lambda
+                thetaAdjoint
+                (fun i _ time xbar target ->
+                    explicitPart.RhsAdjointKept(kept, i, theta, time, xbar, target, thetaAdjoint))

@@ -73,9 +73,16 @@ type internal KenCarpStepper
     // Fⱼ + Gⱼ per stage (G zero on fields without a stiff part).
     let slopes = Array.init stages (fun _ -> newState ())
 
-    /// The stages of the step (t, h) from u, and the new state into `next`, the error estimate into `Error`.
+    /// F at stage s's state (ghosts filled; time t) into f[s]: kept in `kept`'s slot s when given.
+    let explicitRhs (kept: KeptStep<float> option) (s: int) (theta: float[]) (t: float) =
+        match kept with
+        | Some kept -> explicitPart.RhsKept(states[s], theta, t, f[s], kept, s)
+        | None -> explicitPart.Rhs(states[s], theta, t, f[s])
+
+    /// The stages of the step (t, h) from u, and the new state into `next`, the error estimate into `Error`; with
+    /// `kept`, each stage's F keeps what its adjoint reads (the stage's state, inputs and network graphs) in `kept`.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let step (u: float[][]) (theta: float[]) (t: float) (h: float) (next: float[][]) =
+    let step (u: float[][]) (theta: float[]) (t: float) (h: float) (next: float[][]) (kept: KeptStep<float> option) =
         let c = gamma * h
         solves.Prepare(theta, c)
 
@@ -83,7 +90,7 @@ type internal KenCarpStepper
             Array.blit u[fi] 0 states[0].[fi] 0 u[fi].Length
 
         explicitPart.FillGhosts(states[0], theta, t)
-        explicitPart.Rhs(states[0], theta, t, f[0])
+        explicitRhs kept 0 theta t
         solves.Rhs(states[0], theta, g[0])
 
         for s in 1 .. stages - 1 do
@@ -109,7 +116,7 @@ type internal KenCarpStepper
 
             let time = t + KenCarp4Tableau.c[s] * h
             explicitPart.FillGhosts(x, theta, time)
-            explicitPart.Rhs(x, theta, time, f[s])
+            explicitRhs kept s theta time
 
         for s in 0 .. stages - 1 do
             for fi in 0 .. fields - 1 do
@@ -127,6 +134,58 @@ type internal KenCarpStepper
             for fi in 0 .. fields - 1 do
                 Blas.Axpy(w, x[fi], target[fi])
 
+    /// The adjoint of a step (t, dt) whose stage states (ghosts filled) are `stageStates`, given λ′ = `lambdaNext`:
+    /// ∂L/∂u into `lambda`, ∂L/∂θ added into `thetaAdjoint`; `rhsAdjoint s x̄ target` adds the vector–Jacobian
+    /// product of stage s's F with x̄ into `target` (and θ̄). The solves are prepared for θ and dt.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let adjoint
+        (stageStates: float[][][])
+        (theta: float[])
+        (t: float)
+        (dt: float)
+        (lambdaNext: float[][])
+        (lambda: float[][])
+        (thetaAdjoint: float[])
+        (rhsAdjoint: int -> float[][] -> float[][] -> unit)
+        =
+        let c = gamma * dt
+        solves.Prepare(theta, c)
+
+        for s in 0 .. stages - 1 do
+            for fi in 0 .. fields - 1 do
+                Blas.Scale(dt * KenCarp4Tableau.b[s], lambdaNext[fi], fBar[s].[fi])
+                Blas.Scale(dt * KenCarp4Tableau.b[s], lambdaNext[fi], gBar[s].[fi])
+
+        for fi in 0 .. fields - 1 do
+            Array.blit lambdaNext[fi] 0 lambda[fi] 0 lambda[fi].Length
+
+        for s in stages - 1 .. -1 .. 1 do
+            let time = t + KenCarp4Tableau.c[s] * dt
+
+            for a in uBar do
+                System.Array.Clear a
+
+            // Ūₛ = (∂F/∂U)ᵀF̄ₛ + LᵀḠₛ (θ̄ through both), at Uₛ (ghosts filled for its time).
+            explicitPart.FillGhosts(stageStates[s], theta, time)
+            rhsAdjoint s fBar[s] uBar
+            solves.Adjoint(stageStates[s], theta, gBar[s], thetaAdjoint, Some uBar)
+            // r̄ₛ = (I − cL)⁻ᵀŪₛ (Ū itself on fields without a stiff part); θ̄ += c r̄ₛᵀ∂G/∂θ at Uₛ.
+            solves.Solve(uBar, true, 0.0)
+
+            for fi in 0 .. fields - 1 do
+                Blas.Scale(c, uBar[fi], cotangent[fi])
+
+            solves.Adjoint(stageStates[s], theta, cotangent, thetaAdjoint, None)
+            addScaled lambda 1.0 uBar
+
+            for j in 0 .. s - 1 do
+                addScaled fBar[j] (dt * KenCarp4Tableau.explicitA[s].[j]) uBar
+                addScaled gBar[j] (dt * KenCarp4Tableau.implicitA[s].[j]) uBar
+
+        explicitPart.FillGhosts(stageStates[0], theta, t)
+        rhsAdjoint 0 fBar[0] lambda
+        solves.Adjoint(stageStates[0], theta, gBar[0], thetaAdjoint, Some lambda)
+
     /// The error estimate of the latest `Step` (padded layout).
     member _.Error = error
 
@@ -140,50 +199,34 @@ type internal KenCarpStepper
         member _.Batch = batch
         member _.Maps = maps
         member _.NewState() = newState ()
-        member _.Step(u, theta, t, dt, next) = step u theta t dt next
+        member _.Step(u, theta, t, dt, next) = step u theta t dt next None
 
-        [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
         member _.StepAdjoint(u, theta, t, dt, lambdaNext, lambda, thetaAdjoint) =
-            step u theta t dt cotangent
-            let c = gamma * dt
+            step u theta t dt cotangent None
 
-            for s in 0 .. stages - 1 do
-                for fi in 0 .. fields - 1 do
-                    Blas.Scale(dt * KenCarp4Tableau.b[s], lambdaNext[fi], fBar[s].[fi])
-                    Blas.Scale(dt * KenCarp4Tableau.b[s], lambdaNext[fi], gBar[s].[fi])
-
-            for fi in 0 .. fields - 1 do
-                Array.blit lambdaNext[fi] 0 lambda[fi] 0 lambda[fi].Length
-
-            for s in stages - 1 .. -1 .. 1 do
+            adjoint states theta t dt lambdaNext lambda thetaAdjoint (fun s xbar target ->
                 let time = t + KenCarp4Tableau.c[s] * dt
-
-                for a in uBar do
-                    System.Array.Clear a
-
-                // Ūₛ = (∂F/∂U)ᵀF̄ₛ + LᵀḠₛ (θ̄ through both), at Uₛ (ghosts filled for its time).
-                explicitPart.FillGhosts(states[s], theta, time)
-                explicitPart.RhsAdjoint(states[s], theta, time, fBar[s], uBar, thetaAdjoint)
-                solves.Adjoint(states[s], theta, gBar[s], thetaAdjoint, Some uBar)
-                // r̄ₛ = (I − cL)⁻ᵀŪₛ (Ū itself on fields without a stiff part); θ̄ += c r̄ₛᵀ∂G/∂θ at Uₛ.
-                solves.Solve(uBar, true, 0.0)
-
-                for fi in 0 .. fields - 1 do
-                    Blas.Scale(c, uBar[fi], cotangent[fi])
-
-                solves.Adjoint(states[s], theta, cotangent, thetaAdjoint, None)
-                addScaled lambda 1.0 uBar
-
-                for j in 0 .. s - 1 do
-                    addScaled fBar[j] (dt * KenCarp4Tableau.explicitA[s].[j]) uBar
-                    addScaled gBar[j] (dt * KenCarp4Tableau.implicitA[s].[j]) uBar
-
-            explicitPart.FillGhosts(states[0], theta, t)
-            explicitPart.RhsAdjoint(states[0], theta, t, fBar[0], lambda, thetaAdjoint)
-            solves.Adjoint(states[0], theta, gBar[0], thetaAdjoint, Some lambda)
+                explicitPart.RhsAdjoint(states[s], theta, time, xbar, target, thetaAdjoint))
 
         member _.CheckFinite(u, stepNumber, t) =
             explicitPart.CheckFinite(u, stepNumber, t)
 
         member _.ClosureGradients = explicitPart.ClosureGradients
         member _.ResetClosureGradients() = explicitPart.ResetClosureGradients()
+
+    /// Keeping the stages' F (closure networks in the explicit part) for the adjoint: a kept step holds the six
+    /// stages' states, inputs and network graphs, so the backward pass runs each network forward once per stage (the
+    /// replay of the accepted step).
+    interface IKeepingStepper<float> with
+        member _.Keeps = explicitPart.Keeps
+        member _.Stages = stages
+        member _.NewKept() = explicitPart.NewKept(stages, 0)
+        member _.StepKept(u, theta, t, dt, next, kept) = step u theta t dt next (Some kept)
+
+        member _.StepAdjointKept(kept, theta, t, dt, lambdaNext, stageExtra, direct, lambda, thetaAdjoint) =
+            if not (isNull stageExtra && isNull direct) then
+                invalidOp "KenCarp4's steps land on the save times."
+
+            adjoint kept.States theta t dt lambdaNext lambda thetaAdjoint (fun s xbar target ->
+                let time = t + KenCarp4Tableau.c[s] * dt
+                explicitPart.RhsAdjointKept(kept, s, theta, time, xbar, target, thetaAdjoint))

@@ -44,14 +44,20 @@ module internal KernelCost =
 
         count
 
-    /// Operations per cell of one evaluation of the right-hand side (all fields).
+    /// Operations per cell of one evaluation of the right-hand side (all fields), the face-flux kernel's included
+    /// (`KernelPlan.faces`: a loop of its own, sharing nothing with the right-hand side's).
     let forward (plan: KernelPlan) =
-        distinct (plan.Rhs |> Seq.map (fun e -> e, 0, 0))
+        let ops (p: KernelPlan) =
+            distinct (p.Rhs |> Seq.map (fun e -> e, 0, 0))
 
-    /// Operations per cell of one evaluation of the vector–Jacobian product in gather form (the form of the
-    /// vectorised core): per field (and parameter copy), λ_f(q − o)·∂F_f/∂u(o) for every read o, the derivative evaluated at q − o,
-    /// summed and added into the adjoint; per scalar parameter, λ·∂F/∂θ accumulated.
-    let adjoint (plan: KernelPlan) =
+        ops plan
+        + (if (KernelPlan.faces plan).Length > 0 then
+               ops (KernelPlan.facePlan plan)
+           else
+               0)
+
+    /// Operations per cell of one evaluation of the vector–Jacobian product in gather form of `plan`'s kernel alone.
+    let private adjointOf (plan: KernelPlan) =
         let derivatives = ResizeArray<KExpr * int * int>()
         let mutable extra = 0
 
@@ -85,3 +91,14 @@ module internal KernelCost =
                     extra <- extra + 2
 
         distinct derivatives + extra
+
+    /// Operations per cell of one evaluation of the vector–Jacobian product in gather form (the form of the
+    /// vectorised core): per field (and parameter copy), λ_f(q − o)·∂F_f/∂u(o) for every read o, the derivative
+    /// evaluated at q − o, summed and added into the adjoint; per scalar parameter, λ·∂F/∂θ accumulated; the
+    /// face-flux kernel's product likewise (`KernelPlan.faces`).
+    let adjoint (plan: KernelPlan) =
+        adjointOf plan
+        + (if (KernelPlan.faces plan).Length > 0 then
+               adjointOf (KernelPlan.facePlan plan)
+           else
+               0)

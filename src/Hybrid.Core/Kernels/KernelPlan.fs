@@ -34,10 +34,16 @@ type internal CopySource =
     | Param of int
     /// A diagnostic field (index into `KernelPlan.Diagnostics`), solved from the state before each right-hand side.
     | Diagnostic of int
+    /// The flux through the face above each cell along one axis (`Stencils.faceFlux`, reading the state, parameters
+    /// and diagnostic copies), evaluated by a generated kernel before each right-hand side (after the diagnostic
+    /// fields) so that the equations take each face's flux once (`Stencils.fluxAdvection`).
+    | Face of flux: KExpr
 
 /// A padded array the kernels read at offsets from the cell (`KParamAt`): a spatial parameter, which a diffusion
 /// coefficient reads at the faces, with ghost cells wrapped along the axes where the diffused field is periodic and
-/// the edge value repeated elsewhere (as the eager back end's κ at faces); or a diagnostic field (periodic).
+/// the edge value repeated elsewhere (as the eager back end's κ at faces); a diagnostic field (periodic); or the
+/// fluxes through the cells' upper faces along a periodic axis (periodic: the ghost below the first cell holds the
+/// flux through the last cell's upper face, the first cell's lower one).
 type internal ParamCopy = {
     /// What the copy holds.
     Source: CopySource
@@ -142,6 +148,27 @@ module internal KernelPlan =
             plan.FastPaddedCells
         else
             plan.PaddedCells
+
+    /// The face-flux copies of `plan` (`CopySource.Face`): (copy, flux per cell).
+    let faces (plan: KernelPlan) : (int * KExpr)[] =
+        plan.ParamCopies
+        |> Array.indexed
+        |> Array.choose (fun (c, copy) ->
+            match copy.Source with
+            | CopySource.Face flux -> Some(c, flux)
+            | _ -> None)
+
+    /// The plan of the kernel that writes `plan`'s face fluxes (`faces`), one output per face copy, on `plan`'s
+    /// arrays (its inputs are `plan`'s copies).
+    let facePlan (plan: KernelPlan) : KernelPlan =
+        let fluxes = faces plan |> Array.map snd
+
+        {
+            plan with
+                Rhs = fluxes
+                RhsFast = Array.map (fun _ -> false) fluxes
+                Sites = [||]
+        }
 
     /// The arrays a kernel reads at offsets from the cell, numbered: the fields 0 … F − 1, then the parameter
     /// copies F + c.

@@ -17,8 +17,10 @@ module internal KernelRefusal =
 /// Lowers the expressions of one checked model to kernel expressions: symbols to reads, parameters, constants,
 /// forcings, coordinates and time; spatial operators to `Stencils`; closure calls to numbered sites. Raises
 /// `ModelException` for constructs the kernels lack (the eager back end runs those models); what
-/// `Checks.compilable` refuses is an internal error here.
-type internal ExprLowering(system: ResolvedSystem) =
+/// `Checks.compilable` refuses is an internal error here. With `faceFluxes`, the flux advection of an equation
+/// takes its fluxes along periodic axes from face copies (`CopySource.Face`), computed once per face by a kernel of
+/// their own, instead of computing each face's flux in both cells beside it.
+type internal ExprLowering(system: ResolvedSystem, faceFluxes: bool) =
     let model, grid = system.Model, system.Grid
     let fields, isFast, fastSites = system.Fields, system.IsFast, system.FastSites
     let paramNames, paramSpatial = system.ParamNames, system.ParamSpatial
@@ -41,19 +43,27 @@ type internal ExprLowering(system: ResolvedSystem) =
     let forcings = ResizeArray<string>()
     let faceForcings = ResizeArray<int>()
 
-    /// The padded copy of diagnostic field `d` (registered on first use; its ghosts wrap: `Lowering` takes
-    /// periodic diagnostic fields only).
-    let diagnosticCopy (d: int) =
-        let copy = {
-            Source = CopySource.Diagnostic d
-            Periodic = Array.create grid.Dims true
-        }
-
+    /// The number of `copy` (registered on first use).
+    let copyIndex (copy: ParamCopy) =
         match Seq.tryFindIndex (fun c -> c = copy) paramCopies with
         | Some i -> i
         | None ->
             paramCopies.Add copy
             paramCopies.Count - 1
+
+    /// The padded copy of diagnostic field `d` (its ghosts wrap: `Lowering` takes periodic diagnostic fields only).
+    let diagnosticCopy (d: int) =
+        copyIndex {
+            Source = CopySource.Diagnostic d
+            Periodic = Array.create grid.Dims true
+        }
+
+    /// The copy of the fluxes `flux` through the cells' upper faces (its ghosts wrap).
+    let faceCopy (flux: KExpr) =
+        copyIndex {
+            Source = CopySource.Face flux
+            Periodic = Array.create grid.Dims true
+        }
 
     // A diagnostic field d is lowered as the field number F + d (so the stencils apply to it), then its reads
     // become reads of its padded copy.
@@ -64,14 +74,15 @@ type internal ExprLowering(system: ResolvedSystem) =
             | KRead(f, dx, dy) when f >= fields.Length -> KParamAt(diagnosticCopy (f - fields.Length), dx, dy)
             | other -> other)
 
-    /// Whether `e` reads a diagnostic field (before or after `toCopies`).
-    let readsDiagnostic (e: KExpr) =
+    /// Whether `e` reads a diagnostic field (before or after `toCopies`; through a face copy too).
+    let rec readsDiagnostic (e: KExpr) =
         KExpr.reads e |> List.exists (fun (f, _, _) -> f >= fields.Length)
         || KExpr.copyReads e
            |> List.exists (fun (c, _, _) ->
                match paramCopies[c].Source with
                | CopySource.Diagnostic _ -> true
-               | CopySource.Param _ -> false)
+               | CopySource.Param _ -> false
+               | CopySource.Face flux -> readsDiagnostic flux)
 
     let forcing (name: string) =
         if not (forcings.Contains name) then
@@ -84,8 +95,8 @@ type internal ExprLowering(system: ResolvedSystem) =
         raise (ResolvedSystem.passedChecks model what)
 
     /// Lowers `rhs`, the equation of `field` (or a boundary value of it, `where`); `fast`: evaluated on the fast
-    /// ring of a two-scale lattice.
-    let lowerExpr (field: string) (where: string) (fast: bool) (rhs: Expr) =
+    /// ring of a two-scale lattice; `faces`: flux advection may read face copies (outside diffusion coefficients).
+    let lowerExpr (field: string) (where: string) (fast: bool) (faces: bool) (rhs: Expr) =
         let unsupported (what: string) =
             raise (
                 KernelRefusal.cannotCompile
@@ -190,16 +201,12 @@ type internal ExprLowering(system: ResolvedSystem) =
 
             let copyOf (p: int) =
                 if paramSpatial[p] then
-                    let copy = {
-                        Source = CopySource.Param p
-                        Periodic = periodic
-                    }
-
-                    match Seq.tryFindIndex (fun c -> c = copy) paramCopies with
-                    | Some i -> Some i
-                    | None ->
-                        paramCopies.Add copy
-                        Some(paramCopies.Count - 1)
+                    Some(
+                        copyIndex {
+                            Source = CopySource.Param p
+                            Periodic = periodic
+                        }
+                    )
                 else
                     None
 
@@ -285,8 +292,8 @@ type internal ExprLowering(system: ResolvedSystem) =
 
             k
 
-        let rec lowOn (fast: bool) (e: Expr) : KExpr =
-            let low = lowOn fast
+        let rec lowOn (faces: bool) (fast: bool) (e: Expr) : KExpr =
+            let low = lowOn faces fast
 
             match e with
             | Num v -> KConst v
@@ -313,12 +320,12 @@ type internal ExprLowering(system: ResolvedSystem) =
 
                 Stencils.partial grid (fieldOf fast a "∂") ax
             | Divergence(Mul(k, Grad a))
-            | Divergence(Mul(Grad a, k)) -> diffusion low fast k a
+            | Divergence(Mul(Grad a, k)) -> diffusion (lowOn false fast) fast k a
             | Advect(velocity, a) ->
                 let f = fieldOf fast a "advection"
                 Stencils.advection grid f (velocity |> List.map low)
             | Shift(name, index, m) -> shift fast name index m
-            | FastSum a -> Stencils.sumOverFastSites fastSites isFast (lowOn true a)
+            | FastSum a -> Stencils.sumOverFastSites fastSites isFast (lowOn faces true a)
             | Grad _
             | Divergence _ -> unsupported "this ∇ / ∇· form (use ∇·(κ∇u), Δu or ∂)"
             | Jacobian(a, b) ->
@@ -338,9 +345,27 @@ type internal ExprLowering(system: ResolvedSystem) =
                 let shifted (e: Expr) =
                     shiftable what (fun _ -> true) e (low e)
 
-                Stencils.fluxAdvection grid (velocity |> List.map shifted) (shifted q)
+                let v, qk = velocity |> List.map shifted, shifted q
 
-        lowOn fast rhs |> toCopies
+                // Along an axis where every field the operands read wraps around, each face's flux is computed once,
+                // into a face copy whose ghosts wrap (the ghost below the first cell holds the flux through the last
+                // cell's upper face: the first cell's lower face); the cell reads it at itself and one cell down.
+                // Along walls (whose ghost cells the operand's field defines) both faces are computed in the cell.
+                let facesOf (axis: int) (flux: KExpr) =
+                    let wrapping =
+                        v[axis] :: [ qk ]
+                        |> List.forall (fun k -> KExpr.reads k |> List.forall (fun (f, _, _) -> wraps f axis))
+
+                    if faces && wrapping then
+                        let c = faceCopy (toCopies flux)
+                        let ex, ey = if axis = 0 then 1, 0 else 0, 1
+                        KParamAt(c, 0, 0), KParamAt(c, -ex, -ey)
+                    else
+                        Stencils.shiftedFaces axis flux
+
+                Stencils.fluxAdvection grid v qk facesOf
+
+        lowOn faces fast rhs |> toCopies
 
     /// Parameter names in declaration order.
     member _.ParamNames = paramNames
@@ -367,5 +392,11 @@ type internal ExprLowering(system: ResolvedSystem) =
     /// Whether `e` (lowered) reads a diagnostic field.
     member _.ReadsDiagnostic(e: KExpr) = readsDiagnostic e
 
-    /// Lowers `e`, in `where` of `field`, on the fast ring when `fast`.
-    member _.Lower(field: string, where: string, fast: bool, e: Expr) : KExpr = lowerExpr field where fast e
+    /// Lowers `e`, in `where` of `field`, on the fast ring when `fast` (flux advection computing both faces' fluxes
+    /// in the cell).
+    member _.Lower(field: string, where: string, fast: bool, e: Expr) : KExpr = lowerExpr field where fast false e
+
+    /// Lowers `e`, the right-hand side of the equation of `field` (on the fast ring when `fast`): flux advection
+    /// along periodic axes reads face copies when the lowering makes them (`faceFluxes`).
+    member _.LowerEquation(field: string, fast: bool, e: Expr) : KExpr =
+        lowerExpr field "the equation" fast faceFluxes e

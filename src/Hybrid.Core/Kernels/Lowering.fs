@@ -72,7 +72,8 @@ module internal Lowering =
 
     /// The plan of right-hand sides `rhs` lowered by `lowering` from `system`, with ghost cells for the widest
     /// stencil reach of `rhs`, the closure sites' arguments (inside a diffusion coefficient they read the face's
-    /// two cells) and `alsoReads` (expressions evaluated on the same arrays, e.g. an IMEX stiff part).
+    /// two cells), the face fluxes (`CopySource.Face`) and `alsoReads` (expressions evaluated on the same arrays,
+    /// e.g. an IMEX stiff part).
     let private planOf
         (system: ResolvedSystem)
         (lowering: ExprLowering)
@@ -82,7 +83,15 @@ module internal Lowering =
         =
         let model, grid = system.Model, system.Grid
         let isFast, fastSites = system.IsFast, system.FastSites
-        let all = Array.concat [ rhs; diagnostics |> Array.map _.Rhs; alsoReads ]
+
+        let faces =
+            lowering.ParamCopies
+            |> Array.choose (fun c ->
+                match c.Source with
+                | CopySource.Face flux -> Some flux
+                | _ -> None)
+
+        let all = Array.concat [ rhs; diagnostics |> Array.map _.Rhs; faces; alsoReads ]
         let args = lowering.Sites |> Array.collect _.Args
 
         let ghost =
@@ -191,15 +200,23 @@ module internal Lowering =
     /// parameters in boundary values). Closure calls become `KInput` sites, evaluated by TorchSharp (inside a
     /// diffusion coefficient, one per face direction); spatial parameters inside a diffusion coefficient are
     /// read from padded copies (`ParamCopies`).
-    let lower (system: ResolvedSystem) : KernelPlan =
-        let lowering = ExprLowering system
+    ///
+    /// With `faceFluxes`, flux advection along periodic axes reads the fluxes from face copies
+    /// (`CopySource.Face`: one flux per face, written by a kernel of its own before each right-hand side, as
+    /// `Stepper` does); without, each cell computes the fluxes through both its faces (the plan is one kernel, as
+    /// Hybrid.Gpu runs it).
+    let lowerWith (faceFluxes: bool) (system: ResolvedSystem) : KernelPlan =
+        let lowering = ExprLowering(system, faceFluxes)
         let solves = diagnostics system lowering
 
         let rhs =
             system.Fields
-            |> Array.mapi (fun i f -> lowering.Lower(f, "the equation", system.IsFast[i], system.Equations[i]))
+            |> Array.mapi (fun i f -> lowering.LowerEquation(f, system.IsFast[i], system.Equations[i]))
 
         planOf system lowering rhs solves [||]
+
+    /// `lowerWith` face copies: the plan the CPU kernels (`Stepper`) run.
+    let lower (system: ResolvedSystem) : KernelPlan = lowerWith true system
 
     /// Lowers `model` for an IMEX scheme with the split `split` (per field, its stiff and explicit signed terms,
     /// `ImexSplit.split`): the plan of the explicit parts, and the plan of the stiff parts (0 for a field without
@@ -207,7 +224,7 @@ module internal Lowering =
     /// stiff part reads a closure or a forcing.
     let lowerSplit (system: ResolvedSystem) (split: ((float * Expr) list * (float * Expr) list)[]) =
         refuseDiagnostics system
-        let lowering = ExprLowering system
+        let lowering = ExprLowering(system, true)
 
         let explicitRhs =
             system.Fields
@@ -217,7 +234,7 @@ module internal Lowering =
                     | [], _ -> system.Equations[i]
                     | _, rest -> ImexSplit.sum rest
 
-                lowering.Lower(f, "the equation", system.IsFast[i], equation))
+                lowering.LowerEquation(f, system.IsFast[i], equation))
 
         let stiffRhs =
             system.Fields

@@ -146,24 +146,34 @@ module internal Stencils =
 
         left, right
 
+    /// The flux of v q through the face above the cell along `axis` by the van Leer MUSCL finite-volume scheme, as
+    /// `Operators.fluxAdvection`: v⁺ times the cell's right face value plus v⁻ times the next cell's left face value
+    /// (v the mean of the two cells' velocity, v⁺ = relu v). `v` (the velocity along `axis`) and `q` are per-cell
+    /// expressions read at neighbours by shifting their reads.
+    let faceFlux (axis: int) (v: KExpr) (q: KExpr) =
+        let ex, ey = unit axis
+        let along (e: KExpr) (o: int) = at e (ex * o) (ey * o)
+        let faceV = KExpr.mul (KConst 0.5) (KExpr.add v (along v 1))
+        let forward = KExpr.mul (positive faceV) faceV
+        let _, left = vanLeerFaces (along q -1) q (along q 1)
+        let right, _ = vanLeerFaces q (along q 1) (along q 2)
+        KExpr.add (KExpr.mul forward left) (KExpr.mul (KExpr.sub faceV forward) right)
+
+    /// The fluxes through the faces above and below the cell along `axis` given the flux above it (`faceFlux`), the
+    /// lower one by shifting the flux's reads one cell down: each face's flux is computed in both cells beside it.
+    let shiftedFaces (axis: int) (flux: KExpr) =
+        let ex, ey = unit axis
+        flux, at flux -ex -ey
+
     /// ∇·(v q) by the van Leer MUSCL finite-volume scheme, as `Operators.fluxAdvection`: per axis the flux through
-    /// the face above the cell, v⁺ times the cell's right face value plus v⁻ times the next cell's left face value
-    /// (v the mean of the two cells' velocity, v⁺ = relu v), minus the same flux one cell down, over h. `velocity`
-    /// (one component per axis) and `q` are per-cell expressions read at neighbours by shifting their reads. Where q
-    /// is flat to round-off the limiter's branch (the sign of a·b) is the round-off's, so derivatives there agree
-    /// with the eager back end's only as far as both round alike (values agree regardless).
-    let fluxAdvection (grid: Grid) (velocity: KExpr list) (q: KExpr) =
+    /// the face above the cell (`faceFlux`) minus the flux through the face below, over h; `faces axis flux` gives
+    /// both from the flux above (`shiftedFaces`, or reads of a copy of the fluxes computed once per face).
+    /// `velocity` (one component per axis) and `q` are per-cell expressions read at neighbours by shifting their
+    /// reads. Where q is flat to round-off the limiter's branch (the sign of a·b) is the round-off's, so derivatives
+    /// there agree with the eager back end's only as far as both round alike (values agree regardless).
+    let fluxAdvection (grid: Grid) (velocity: KExpr list) (q: KExpr) (faces: int -> KExpr -> KExpr * KExpr) =
         velocity
         |> List.mapi (fun ax v ->
-            let ex, ey = unit ax
-            let along (e: KExpr) (o: int) = at e (ex * o) (ey * o)
-            let faceV = KExpr.mul (KConst 0.5) (KExpr.add v (along v 1))
-            let forward = KExpr.mul (positive faceV) faceV
-            let _, left = vanLeerFaces (along q -1) q (along q 1)
-            let right, _ = vanLeerFaces q (along q 1) (along q 2)
-
-            let flux =
-                KExpr.add (KExpr.mul forward left) (KExpr.mul (KExpr.sub faceV forward) right)
-
-            KExpr.div (KExpr.sub flux (along flux -1)) (KConst grid.Axes[ax].Spacing))
+            let above, below = faces ax (faceFlux ax v q)
+            KExpr.div (KExpr.sub above below) (KConst grid.Axes[ax].Spacing))
         |> List.reduce KExpr.add

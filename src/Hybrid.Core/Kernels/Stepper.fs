@@ -38,12 +38,13 @@ type internal IStepper<'T> =
     /// Zeroes `ClosureGradients`.
     abstract ResetClosureGradients: unit -> unit
 
-/// What the adjoint of one explicit step reads at each of its stages, kept by `IKeepingStepper.StepKept` while a
-/// backward pass replays a checkpoint segment, so that `IKeepingStepper.StepAdjointKept` neither recomputes the stages
-/// nor runs the closure networks and diagnostic solves forward again. Per stage: the stage's state (ghosts filled),
-/// the kernels' inputs (closure outputs, parameter and diagnostic copies), and the autograd graphs of the networks
-/// (input and outputs) and of the solves (right-hand side and solution), owned here, out of every dispose scope,
-/// until the stage's adjoint has used and disposed them. The arrays are allocated once and reused.
+/// What the adjoint of one step reads at each of its stages (the evaluations of the explicit part F), kept by
+/// `IKeepingStepper.StepKept` while a backward pass replays a checkpoint segment, so that
+/// `IKeepingStepper.StepAdjointKept` neither recomputes the stages nor runs the closure networks and diagnostic solves
+/// forward again. Per stage: the stage's state (ghosts filled), the kernels' inputs (closure outputs, parameter and
+/// diagnostic copies), and the autograd graphs of the networks (input and outputs) and of the solves (right-hand side
+/// and solution), owned here, out of every dispose scope, until the stage's adjoint has used and disposed them; an
+/// IMEX step also keeps its solved states. The arrays are allocated once and reused.
 type internal KeptStep<'T> = {
     /// Per stage, its state in the padded layout.
     States: 'T[][][]
@@ -55,6 +56,9 @@ type internal KeptStep<'T> = {
     SiteOutputs: torch.Tensor[][]
     /// Per stage and diagnostic field, the solve's right-hand side and solution with their graph.
     SolveGraphs: (torch.Tensor * torch.Tensor)[][]
+    /// States the step's adjoint reads besides its stages' (an IMEX step's solved new state; none for an explicit
+    /// step), in the padded layout.
+    Extra: 'T[][][]
 }
 
 /// An `IStepper` that can keep each replayed step's stages (`KeptStep<'T>`) for the step's adjoint: with closure
@@ -73,13 +77,17 @@ type internal IKeepingStepper<'T> =
     abstract StepKept: u: 'T[][] * theta: 'T[] * t: float * dt: float * next: 'T[][] * kept: KeptStep<'T> -> unit
 
     /// `StepAdjoint` of the step `StepKept` kept into `kept` (same θ, t, dt): no stage recomputed, no network or
-    /// solve run forward; disposes the kept graphs.
+    /// solve run forward; disposes the kept graphs. `stageExtra` and `direct` are the cotangents of other outputs of
+    /// the step read from its stages (a continuous extension: see `Stepper.StepAdjointWith`), null when none; a
+    /// stepper without a continuous extension raises for them.
     abstract StepAdjointKept:
         kept: KeptStep<'T> *
         theta: 'T[] *
         t: float *
         dt: float *
         lambdaNext: 'T[][] *
+        stageExtra: 'T[][][] *
+        direct: 'T[][] *
         lambda: 'T[][] *
         thetaAdjoint: 'T[] ->
             unit
@@ -106,6 +114,12 @@ type internal IKeepingStepper<'T> =
 /// padded copy, ghosts included. The adjoint maps the copy's adjoint back through the solve's vector–Jacobian
 /// product (autograd through the solver: the same solve for the symmetric periodic Laplacian, zero-mean gauge
 /// included) and the right-hand side's generated adjoint.
+///
+/// Flux advection along periodic axes reads face copies (`KernelPlan.faces`): a generated kernel writes the flux
+/// through each cell's upper face after the diagnostic fields are solved (the fluxes may read them), the copies'
+/// ghosts wrap, and the main kernel takes the difference of the copy at the cell and one cell down, so each face's
+/// flux is computed once. The adjoint folds the copies' ghost adjoints back and maps them through the face kernel's
+/// generated adjoint, before the diagnostic solves' adjoints.
 ///
 /// Forcings (`plan.Forcings`, data as functions of time, `forcings` in the same order) are evaluated at each
 /// stage's time and broadcast to the grid; they carry no gradient. Spatial parameters that diffusion
@@ -257,7 +271,8 @@ type internal Stepper<'T
         |> Array.choose (fun (c, copy) ->
             match copy.Source with
             | CopySource.Param p -> Some(c, p)
-            | CopySource.Diagnostic _ -> None)
+            | CopySource.Diagnostic _
+            | CopySource.Face _ -> None)
 
     let paramCopyMaps = paramCopies |> Array.map (fun (c, _) -> copyMaps[c])
     let paramCopyValues = paramCopies |> Array.map (fun (c, _) -> copies[c])
@@ -426,6 +441,59 @@ type internal Stepper<'T
 
             kernel.Invoke(u, theta, t, solveLambda, stateAdjoint, thetaAdjoint, batch, copies, copyAdjoint, data)
 
+    // The face fluxes of flux advection (`KernelPlan.faces`): their kernels (split over the worker pool like the
+    // right-hand side's where its passes are), their copies and the copies' adjoints.
+    let faces = KernelPlan.faces plan
+
+    /// The face kernel's forward (u, θ, t, output, inputs, data) and adjoint (u, θ, t, λ, ū, θ̄, inputs, input
+    /// adjoints, data), as `ForwardKernel` and `AdjointKernel` take them.
+    let faceForward, faceAdjoint =
+        if faces.Length = 0 then
+            None, None
+        else
+            let facePlan = KernelPlan.facePlan plan
+
+            if threaded then
+                let forwardPass = ForwardPass<'T>(split, Codegen.forwardRows<'T> facePlan, batch)
+                let band, core = Codegen.adjointParts<'T> facePlan
+                let adjointPass = AdjointPass<'T>(split, band, core, facePlan, batch)
+
+                Some(fun u theta t output inputs data ->
+                    forwardPass.Set(u, theta, t, output, inputs, data)
+                    KernelThreads.pool().Run(forwardPass.Parts, forwardPass)),
+                Some(fun u theta t lambda uBar thetaBar inputs inputBar data ->
+                    adjointPass.Run(KernelThreads.pool (), u, theta, t, lambda, uBar, thetaBar, inputs, inputBar, data))
+            else
+                let forward = Codegen.forward<'T> facePlan
+                let adjoint = Codegen.adjoint<'T> facePlan
+
+                Some(fun u theta t output inputs data -> forward.Invoke(u, theta, t, output, batch, inputs, data)),
+                Some(fun u theta t lambda uBar thetaBar inputs inputBar data ->
+                    adjoint.Invoke(u, theta, t, lambda, uBar, thetaBar, batch, inputs, inputBar, data))
+
+    let faceMaps = faces |> Array.map (fun (c, _) -> copyMaps[c])
+    let faceValues = faces |> Array.map (fun (c, _) -> copies[c])
+    let faceAdjointValues = faces |> Array.map (fun (c, _) -> copyAdjoint[c])
+
+    /// Writes the fluxes through every cell's upper face into the face copies, ghosts wrapped, at state `u` (ghosts
+    /// filled; time t; the diagnostic copies solved): each face's flux computed once.
+    let evalFaces (u: 'T[][]) (theta: 'T[]) (t: float) =
+        match faceForward with
+        | None -> ()
+        | Some kernel ->
+            kernel u theta t faceValues copies data
+            Ghosts.fill faceMaps batch faceValues
+
+    /// Given ∂L/∂(face copies) in their adjoints (ghost entries included), adds ∂L/∂(state) into `stateAdjoint`,
+    /// ∂L/∂θ into `thetaAdjoint` and ∂L/∂(diagnostic copies) into theirs through the face kernel's vector–Jacobian
+    /// product, at the state of `evalFaces`.
+    let facesAdjoint (u: 'T[][]) (theta: 'T[]) (t: float) (stateAdjoint: 'T[][]) (thetaAdjoint: 'T[]) =
+        match faceAdjoint with
+        | None -> ()
+        | Some kernel ->
+            Ghosts.fold faceMaps batch theta plan.ParamOffsets t faceAdjointValues thetaAdjoint
+            kernel u theta t faceAdjointValues stateAdjoint thetaAdjoint copies copyAdjoint data
+
     // Distinct networks (a closure called twice is one network) and their weight-gradient accumulators.
     let networks = Array.zip (sites |> Array.map _.Name) modules |> Array.distinctBy fst
 
@@ -574,11 +642,12 @@ type internal Stepper<'T
             kernel.Invoke(u, theta, t, argLambda, stateAdjoint, thetaAdjoint, batch, copies, copyAdjoint, data)
 
     /// What the kernels read at `u` (ghosts filled; time t) besides the state: the forcings, the diagnostic fields,
-    /// the closures' outputs (in this order: the later may read the earlier); with `keep`, the solves' and the
-    /// networks' autograd graphs for the adjoint (in the caller's dispose scope).
+    /// the face fluxes, the closures' outputs (in this order: the later may read the earlier); with `keep`, the
+    /// solves' and the networks' autograd graphs for the adjoint (in the caller's dispose scope).
     let prepareInputs (u: 'T[][]) (theta: 'T[]) (t: float) (keep: bool) =
         evalForcings t
         solveDiagnostics u theta t keep
+        evalFaces u theta t
         evalClosures u theta t keep
 
     /// Adds the vector–Jacobian product of the right-hand side at `u` (ghosts filled; time t) with ∂L/∂F =
@@ -612,6 +681,7 @@ type internal Stepper<'T
             adjoint.Invoke(u, theta, t, outputAdjoint, stateAdjoint, thetaAdjoint, batch, inputs, inputAdjoint, data)
 
         closureAdjoint u theta t stateAdjoint thetaAdjoint
+        facesAdjoint u theta t stateAdjoint thetaAdjoint
         diagnosticsAdjoint u theta t stateAdjoint thetaAdjoint
         foldCopies theta thetaAdjoint
         Ghosts.fold maps batch theta plan.ParamOffsets t stateAdjoint thetaAdjoint
@@ -882,6 +952,66 @@ type internal Stepper<'T
         fillCopies theta
         rhsAdjoint u theta t outputAdjoint stateAdjoint thetaAdjoint
 
+    /// Whether the right-hand side evaluates closure networks or diagnostic solves (what `RhsKept` keeps).
+    member _.Keeps = keeps
+
+    /// A `KeptStep<'T>` for a step of `stageCount` evaluations of the right-hand side (`RhsKept` slots) and `extra`
+    /// other states.
+    member _.NewKept(stageCount: int, extra: int) : KeptStep<'T> = {
+        States = Array.init stageCount (fun _ -> newState ())
+        Inputs = Array.init stageCount (fun _ -> newArrays inputs.Length)
+        RunInputs = Array.init stageCount (fun _ -> Array.zeroCreate sites.Length)
+        SiteOutputs = Array.init stageCount (fun _ -> Array.zeroCreate sites.Length)
+        SolveGraphs = Array.init stageCount (fun _ -> Array.zeroCreate solves.Length)
+        Extra = Array.init extra (fun _ -> newState ())
+    }
+
+    /// `Rhs` (F(u, t) into `output`; `u`'s ghosts filled), the networks and solves run under autograd and what the
+    /// adjoint reads kept in slot i of `kept` (the state, the inputs, the graphs) for `RhsAdjointKept`.
+    member _.RhsKept(u: 'T[][], theta: 'T[], t: float, output: 'T[][], kept: KeptStep<'T>, i: int) =
+        fillCopies theta
+
+        do
+            use _ = torch.NewDisposeScope()
+            prepareInputs u theta t true
+            keepStage kept i u
+
+        rhs u theta t output
+
+    /// `RhsAdjoint` at the state `RhsKept` kept in slot i of `kept` (same θ and t): no network or solve run forward;
+    /// disposes the slot's graphs.
+    member _.RhsAdjointKept
+        (
+            kept: KeptStep<'T>,
+            i: int,
+            theta: 'T[],
+            t: float,
+            outputAdjoint: 'T[][],
+            stateAdjoint: 'T[][],
+            thetaAdjoint: 'T[]
+        ) =
+        fillCopies theta
+        keptRhsAdjoint kept i theta t outputAdjoint stateAdjoint thetaAdjoint
+
+    /// `StepAdjointWith` of the step `StepKept` kept into `kept` (see `IKeepingStepper.StepAdjointKept`).
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    member _.StepAdjointKeptWith
+        (
+            kept: KeptStep<'T>,
+            theta: 'T[],
+            t: float,
+            dt: float,
+            lambdaNext: 'T[][],
+            stageExtra: 'T[][][],
+            direct: 'T[][],
+            lambda: 'T[][],
+            thetaAdjoint: 'T[]
+        ) =
+        fillCopies theta
+
+        sweep dt lambdaNext stageExtra direct lambda (fun i kbar sbar ->
+            keptRhsAdjoint kept i theta (t + tableau.C[i] * dt) kbar sbar thetaAdjoint)
+
     /// The networks of the closures (name, module), each once, in the order of `ClosureGradients`.
     member _.Networks = networks
 
@@ -1015,20 +1145,10 @@ type internal Stepper<'T
     interface IKeepingStepper<'T> with
         member _.Keeps = keeps
         member _.Stages = stages
-
-        member _.NewKept() = {
-            States = Array.init stages (fun _ -> newState ())
-            Inputs = Array.init stages (fun _ -> newArrays inputs.Length)
-            RunInputs = Array.init stages (fun _ -> Array.zeroCreate sites.Length)
-            SiteOutputs = Array.init stages (fun _ -> Array.zeroCreate sites.Length)
-            SolveGraphs = Array.init stages (fun _ -> Array.zeroCreate solves.Length)
-        }
+        member s.NewKept() = s.NewKept(stages, 0)
 
         member _.StepKept(u, theta, t, dt, next, kept) =
             step u theta t dt next false (Some kept)
 
-        member _.StepAdjointKept(kept, theta, t, dt, lambdaNext, lambda, thetaAdjoint) =
-            fillCopies theta
-
-            sweep dt lambdaNext null null lambda (fun i kbar sbar ->
-                keptRhsAdjoint kept i theta (t + tableau.C[i] * dt) kbar sbar thetaAdjoint)
+        member s.StepAdjointKept(kept, theta, t, dt, lambdaNext, stageExtra, direct, lambda, thetaAdjoint) =
+            s.StepAdjointKeptWith(kept, theta, t, dt, lambdaNext, stageExtra, direct, lambda, thetaAdjoint)

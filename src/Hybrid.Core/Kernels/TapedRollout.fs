@@ -59,8 +59,9 @@ module internal TapedRollout =
         copyInto u c
         c
 
-    /// Whether `backward` keeps the replayed stages of a stepper that can (`IKeepingStepper<'T>`): always, except in the
-    /// benchmark that times the recomputing adjoint beside it (`hybrid bench-closures`).
+    /// Whether `backward` and `AdaptiveSteps.backward` keep the replayed stages of a stepper that can
+    /// (`IKeepingStepper<'T>`): always, except where the recomputing adjoint is timed or counted beside it (`hybrid
+    /// bench-closures`, `NetworkCallTests`).
     let mutable internal keepStages = true
 
     /// Stages whose graphs `backward` keeps at most at once. Kept graphs of 80 stages (a whole 20-step RK4 rollout of
@@ -68,18 +69,22 @@ module internal TapedRollout =
     /// (memory traffic, not arithmetic); with 20 (segments of 5 steps) it was 1.2–1.3× faster.
     let private keptStagesAtOnce = 20
 
-    /// The stepper as an `IKeepingStepper<'T>` when `backward` keeps its stages.
-    let private keeping (stepper: IStepper<'T>) =
+    /// The stepper as an `IKeepingStepper<'T>` when a backward pass keeps its stages (here and in
+    /// `AdaptiveSteps.backward`).
+    let internal keeping (stepper: IStepper<'T>) =
         match stepper with
         | :? IKeepingStepper<'T> as k when k.Keeps && keepStages -> Some k
         | _ -> None
+
+    /// The most steps of `k` whose stages a backward pass keeps at once (`keptStagesAtOnce`; at least one step).
+    let internal keptSteps (k: IKeepingStepper<'T>) = max 1 (keptStagesAtOnce / k.Stages)
 
     /// The checkpoint segment of `forward` and `backward`: `spec.Segment`, cut for a stepper whose stages `backward`
     /// keeps to the steps whose stages fit `keptStagesAtOnce` (more checkpoints, each a state: far smaller than the
     /// networks' graphs the segment's stages keep).
     let private segmentOf (stepper: IStepper<'T>) (spec: RolloutSpec) =
         match keeping stepper with
-        | Some k -> min spec.Segment (max 1 (keptStagesAtOnce / k.Stages))
+        | Some k -> min spec.Segment (keptSteps k)
         | None -> spec.Segment
 
     /// Runs `spec.Steps` steps from `u0`, saving every `SaveEvery` steps and checkpointing every `Segment`.
@@ -177,7 +182,17 @@ module internal TapedRollout =
 
                 match keeping with
                 | Some k ->
-                    k.StepAdjointKept(kept[n - 1 - start], theta, t, spec.Dt, lambda, lambdaPrevious, thetaAdjoint)
+                    k.StepAdjointKept(
+                        kept[n - 1 - start],
+                        theta,
+                        t,
+                        spec.Dt,
+                        lambda,
+                        null,
+                        null,
+                        lambdaPrevious,
+                        thetaAdjoint
+                    )
                 | None ->
                     stepper.StepAdjoint(states[n - 1 - start], theta, t, spec.Dt, lambda, lambdaPrevious, thetaAdjoint)
 

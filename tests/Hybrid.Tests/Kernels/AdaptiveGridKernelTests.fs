@@ -200,6 +200,19 @@ let tests =
             agrees (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ()) (dopri 0.002 [| 0.05; 0.1; 0.3 |]) 8 false
         }
 
+        test
+            "Dopri5 with a neural closure and checkpoint segments of 5 and √T steps (stages kept in chunks): the eager steps, values and weight gradients to 1e-10" {
+            for policy in [ Checkpointing.Segments 5; Checkpointing.Sqrt ] do
+                agrees
+                    (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ())
+                    {
+                        dopri 0.002 [| 0.05; 0.1; 0.3 |] with
+                            Checkpointing = policy
+                    }
+                    8
+                    false
+        }
+
         test "Dopri5 with a forcing: kernels take the eager steps, values and gradients to 1e-10" {
             agrees forcedFisher (dopri 0.002 [| 0.07; 0.3 |]) 8 false
         }

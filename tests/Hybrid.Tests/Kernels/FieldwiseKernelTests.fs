@@ -183,47 +183,6 @@ let private autoRefuses (m: Model) (options: RolloutOptions) (construct: string)
     Expect.equal backend Backend.Eager "eager"
     Expect.stringContains why construct "the reason names the construct"
 
-/// A network that counts its forward calls.
-type private Counting(inner: torch.nn.Module<torch.Tensor, torch.Tensor>) as this =
-    inherit torch.nn.Module<torch.Tensor, torch.Tensor>("counting")
-    let mutable calls = 0
-    do this.register_module ("inner", inner) |> ignore
-
-    /// Forward calls so far.
-    member _.Calls = calls
-
-    override _.forward(x: torch.Tensor) =
-        calls <- calls + 1
-        inner.forward x
-
-/// Network forward calls per RK4 stage on the kernels, `steps` steps of `cnnPlane` checkpointed every `segment`: after
-/// the forward rollout, and in all after forward + backward (the backward pass replays each segment with autograd and
-/// its adjoint steps reuse the replay's graphs: no stage recomputed, no extra forward for the vector–Jacobian product).
-let private networkRunsPerStage (steps: int) (segment: int) =
-    Engine.init ()
-    use _ = torch.NewDisposeScope()
-    let compiled = Compiler.compile Compiler.defaults cnnPlane
-    let counting = new Counting(snd compiled.Modules[0])
-
-    let sim =
-        Kernels.compileWith
-            {
-                Kernels.defaults with
-                    Modules = Map [ "sgs", counting :> torch.nn.Module<torch.Tensor, torch.Tensor> ]
-            }
-            Scheme.Rk4
-            cnnPlane
-
-    let theta =
-        compiled.Theta() |> Array.map (fun t -> t.detach().clone().requires_grad_ true)
-
-    let u0 = compiled.Initial 1
-    let saved = Kernels.rollout sim u0 theta 0.0 1e-3 steps steps segment
-    let forward = float counting.Calls / float (4 * steps)
-    (saved |> Array.map (fun s -> s.square().sum ()) |> Array.reduce (+)).backward ()
-    Expect.isFalse (isNull theta[0].grad) "the backward pass ran"
-    forward, float counting.Calls / float (4 * steps)
-
 let private models = [
     "2-D CNN with two outputs, periodic x, no-flux y", cnnPlane
     "1-D CNN over the whole line, Dirichlet and Neumann ends", cnnLine
@@ -239,13 +198,6 @@ let tests =
         ]
 
         testList "Backend.Auto picks the kernels" [ for name, m in models -> test name { autoPicksKernels m } ]
-
-        test "each CNN runs forward twice per stage with gradients (rollout, replay), once without" {
-            for steps, segment in [ 6, 3; 7, 3; 5, 5 ] do
-                let forward, total = networkRunsPerStage steps segment
-                Expect.equal forward 1.0 $"{steps} steps, segments of {segment}: forward rollout"
-                Expect.equal total 2.0 $"{steps} steps, segments of {segment}: forward + backward"
-        }
 
         test "Backend.Auto names a diagnostic field with walls" {
             let walled =

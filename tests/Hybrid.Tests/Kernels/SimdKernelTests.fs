@@ -168,16 +168,23 @@ let private tolerance = 1e-12
 
 /// Forward and adjoint of `plan`, scalar against SIMD, on random padded fields (ghosts too), θ, closure outputs,
 /// forcings and λ (ghost entries too, which both must ignore), with random starting adjoints (both add to them); the
-/// kernels built with `Vector<float>` when `narrow` (`Codegen.narrowly`), else at the machine's width.
+/// kernels built with `Vector<float>` when `narrow` (`Codegen.narrowly`), else at the machine's width. A plan with
+/// face fluxes (flux advection along periodic axes) has its face kernel (`KernelPlan.facePlan`) checked alike.
 let private agreementOn (narrow: bool) (name: string) (model: Model) =
     test name {
-        let check () =
-            let plan = planOf model
+        /// The check of one kernel's plan; `readsTheta`: its adjoint must add into θ̄.
+        let checkPlan (plan: KernelPlan) (readsTheta: bool) =
             Expect.isTrue (Codegen.vectorises plan) "the plan takes the SIMD path"
             let rng = Random 19
             let batch = 2
             let fields = plan.Fields.Length
             let size f = batch * KernelPlan.padded plan f
+            // Outputs: one per right-hand side (a field's, or a face copy's of the face kernel).
+            let outputs = plan.Rhs.Length
+
+            let outSize j =
+                if j < fields then size j else batch * plan.PaddedCells
+
             let padded = Array.init fields (fun f -> uniform rng (size f) 0.5 1.5)
             let theta = uniform rng plan.ThetaLength 0.2 1.0
 
@@ -188,20 +195,20 @@ let private agreementOn (narrow: bool) (name: string) (model: Model) =
             let data = cellArrays plan.Forcings.Length
             let t = 0.3
 
-            let output = Array.init fields (fun f -> uniform rng (size f) -1.0 1.0)
+            let output = Array.init outputs (fun j -> uniform rng (outSize j) -1.0 1.0)
             let scalarOut, simdOut = copies output, copies output
             (Codegen.forwardWith false plan).Invoke(padded, theta, t, scalarOut, batch, inputs, data)
             (Codegen.forwardWith true plan).Invoke(padded, theta, t, simdOut, batch, inputs, data)
 
-            for f in 0 .. fields - 1 do
-                Expect.isLessThan (relative simdOut[f] scalarOut[f]) tolerance $"F of field {f}"
+            for j in 0 .. outputs - 1 do
+                Expect.isLessThan (relative simdOut[j] scalarOut[j]) tolerance $"F {j}"
 
             Expect.isGreaterThan
                 (relative scalarOut[0] output[0])
                 0.01
                 "the forward kernel wrote its values (not a comparison of untouched arrays)"
 
-            let lambda = Array.init fields (fun f -> uniform rng (size f) -1.0 1.0)
+            let lambda = Array.init outputs (fun j -> uniform rng (outSize j) -1.0 1.0)
             let paddedAdjoint = Array.init fields (fun f -> uniform rng (size f) -1.0 1.0)
             let thetaAdjoint = uniform rng plan.ThetaLength -1.0 1.0
             let inputAdjoint = cellArrays (plan.Sites.Length + plan.ParamCopies.Length)
@@ -227,7 +234,15 @@ let private agreementOn (narrow: bool) (name: string) (model: Model) =
                     tolerance
                     $"λᵀ∂F/∂(input {s}: closure output or parameter copy)"
 
-            Expect.isGreaterThan (relative scalarTa thetaAdjoint) 0.01 "the adjoint kernel added into θ̄"
+            if readsTheta then
+                Expect.isGreaterThan (relative scalarTa thetaAdjoint) 0.01 "the adjoint kernel added into θ̄"
+
+        let check () =
+            let plan = planOf model
+            checkPlan plan true
+
+            if (KernelPlan.faces plan).Length > 0 then
+                checkPlan (KernelPlan.facePlan plan) false
 
         if narrow then Codegen.narrowly check else check ()
     }
