@@ -103,7 +103,10 @@ type Simulator
                 | Some why -> Error why
                 | None -> Ok(KernelRun.AdaptiveStepper kernels)
         elif Scheme.isAdaptive options.Scheme then
+            // A point system's own kernels for forward solves; Rodas4 on its stepper otherwise (grids, gradients).
             match pointKernels.Value with
+            | Ok kernels when not (wantsGradients u0) -> Ok(KernelRun.Adaptive kernels)
+            | _ when options.Scheme = Scheme.Rodas4 -> kernelsFor Scheme.Rodas4 |> Result.map KernelRun.AdaptiveStepper
             | Error why -> Error why
             | Ok _ when wantsGradients u0 ->
                 Error

@@ -480,11 +480,38 @@ module internal AdaptiveSteps =
 
         lambda, thetaAdjoint
 
-    /// The method of `sim`'s scheme (Dopri5 or KenCarp4) on its stepper for `batch` trajectories.
-    let ofSimulator (sim: KernelSimulator) (batch: int) : KernelMethod =
+    /// Rodas4 on a `RosenbrockStepper`, its BiCGSTAB (2-D grids) stopped at `StepControl.solveTolerance` of
+    /// `tolerances` as on the eager back end. Its continuous extension's weights have no factor h (`DenseWeights`).
+    let rodas4 (stepper: RosenbrockStepper) (tolerances: Tolerance[]) : KernelMethod =
+        let steps = stepper :> IStepper<float>
+        stepper.SolveTolerance <- StepControl.solveTolerance tolerances torch.ScalarType.Float64
+
+        {
+            Name = "Rodas4"
+            LimitHint = Rosenbrock.limitHint
+            EstimateOrder = 3
+            LandsOnSaves = false
+            Stepper = steps
+            Attempt =
+                fun u theta t h next ->
+                    steps.Step(u, theta, t, h, next)
+                    stepper.Error
+            Replay = fun u theta t h next -> steps.Step(u, theta, t, h, next)
+            Accept = ignore
+            Dense = fun _ u next s -> stepper.Dense u next s
+            DenseWeights = RosenbrockStepper.DenseWeights
+            Adjoint =
+                fun u theta t h lambdaNext extra direct lambda thetaAdjoint ->
+                    stepper.StepAdjointWith(u, theta, t, h, lambdaNext, extra, direct, lambda, thetaAdjoint)
+        }
+
+    /// The method of `sim`'s scheme (Dopri5, KenCarp4 or Rodas4) on its stepper for `batch` trajectories, for a run
+    /// with these tolerances.
+    let ofSimulator (sim: KernelSimulator) (batch: int) (tolerances: Tolerance[]) : KernelMethod =
         match sim.Stepper batch with
         | :? Stepper<float> as s -> dopri5 s
         | :? KenCarpStepper as s -> kenCarp4 s
+        | :? RosenbrockStepper as s -> rodas4 s tolerances
         | _ -> invalidOp $"{sim.Scheme} has no adaptive steps on the kernels."
 
 /// The custom autograd function of an adaptive kernel rollout: inputs (simulator, spec, u0 [B; N], θ [P], then the
@@ -502,13 +529,14 @@ type internal AdaptiveRolloutFunction() =
         let u0 = vars[2] :?> torch.Tensor
         let theta = vars[3] :?> torch.Tensor
         let batch = int u0.shape[0]
-        let m = AdaptiveSteps.ofSimulator sim batch
+        let m = AdaptiveSteps.ofSimulator sim batch spec.Tolerances
         let stepper = m.Stepper
         let thetaValues = theta.data<float>().ToArray()
         let start = StateLayout.toFields stepper (u0.data<float>().ToArray()) 0
         let tape = AdaptiveSteps.forward m thetaValues spec start
         Rollout.reportSteps tape.Accepted tape.Rejected
         ctx.save_data ("sim", sim)
+        ctx.save_data ("spec", spec)
         ctx.save_data ("tape", tape)
         ctx.save_data ("theta", thetaValues)
         ctx.save_data ("batch", batch)
@@ -519,7 +547,8 @@ type internal AdaptiveRolloutFunction() =
         let tape = ctx.get_data "tape" :?> AdaptiveTape
         let theta = ctx.get_data "theta" :?> float[]
         let batch = ctx.get_data "batch" :?> int
-        let m = AdaptiveSteps.ofSimulator sim batch
+        let spec = ctx.get_data "spec" :?> AdaptiveSpec
+        let m = AdaptiveSteps.ofSimulator sim batch spec.Tolerances
         let stepper = m.Stepper
         let savedAdjoint = StateLayout.savedAdjoints stepper grad tape.Saved.Length
         stepper.ResetClosureGradients()

@@ -62,6 +62,7 @@ type KernelSimulator
                 | Some part when scheme = Scheme.KenCarp4 ->
                     KenCarpStepper(plan, part, batch, siteModules, forcings) :> IStepper<float>
                 | Some part -> ImexStepper(plan, part, scheme, batch, siteModules, forcings) :> IStepper<float>
+                | None when scheme = Scheme.Rodas4 -> RosenbrockStepper(plan, batch, forcings) :> IStepper<float>
                 | None -> Stepper<float>(plan, KernelSimulator.TableauOf scheme, batch, siteModules, forcings)
 
             steppers[batch] <- s
@@ -308,6 +309,18 @@ module Kernels =
             | Scheme.Dopri5 ->
                 // Its 7-stage tableau; `AdaptiveRollout` sizes the steps.
                 Lowering.lower system, None
+            | Scheme.Rodas4 ->
+                // `RosenbrockStepper`: the Jacobian from the tangent plan.
+                let plan = Lowering.lower system
+
+                match RosenbrockStepper.refusal plan with
+                | Some why ->
+                    raise (
+                        ModelException(
+                            $"The kernels cannot run Rodas4 on '{model.Name}': {why}. It runs on the eager back end (Backend.Auto picks it)."
+                        )
+                    )
+                | None -> plan, None
             | _ ->
                 // Raises for the other adaptive schemes, naming the fixed-step ones.
                 Tableau.ofScheme scheme |> ignore
