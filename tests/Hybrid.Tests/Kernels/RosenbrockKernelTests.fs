@@ -33,6 +33,12 @@ let private vanDerPol =
     Parse.model
         "model vdp\nfield p\nfield q\nparam mu = 20\ndp/dt = q\ndq/dt = mu*((1 - p^2)*q) - p\ninitial p = 2\ninitial q = 0"
 
+/// Robertson's kinetics (ROBER) in every cell of a 1-D grid with mild diffusion: stiff once the fast reactions
+/// equilibrate, so Auto switches to Rodas4.
+let private roberGrid =
+    Parse.model
+        "model robergrid\ndomain interval [0, 1] cells 12\nfield a\nfield b\nfield c\nparam D = 0.01\nparam k1 = 0.04\nda/dt = D*lap(a) - k1*a + 1e4*b*c\ndb/dt = D*lap(b) + k1*a - 1e4*b*c - 3e7*b^2\ndc/dt = D*lap(c) + 3e7*b^2\nboundary a noflux\nboundary b noflux\nboundary c noflux\ninitial a = 1 + 0.1*cos(6.283185307179586*x)\ninitial b = 0\ninitial c = 0"
+
 /// The largest difference relative to b's largest magnitude.
 let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
     let scale = max 1e-300 (b.abs().max().ToDouble())
@@ -295,5 +301,37 @@ let tests =
 
         test "Rodas4 with gradients on a point system: kernels take the eager steps, values to 1e-10, gradients to 1e-8" {
             agreesWithin 1e-10 1e-8 compile vanDerPol (rodas 1e-6 0.01 [| 0.5; 2.0 |]) 8 false
+        }
+
+        test "Auto on a grid: Dopri5 until the stiffness test switches where the eager back end's does, then Rodas4" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+
+            let o = {
+                rodas 1e-5 1e-4 [| 0.5; 5.0 |] with
+                    Scheme = Scheme.Auto
+                    Tolerance = { Relative = 1e-5; Absolute = 1e-10 }
+            }
+
+            let run (backend: Backend) =
+                use _ = torch.no_grad ()
+                let sim = compile backend roberGrid
+                let traj = sim.Simulate(sim.Initial 1, o)
+                traj.Backend, Rollout.lastSteps (), traj.Values, Rollout.lastAuto ()
+
+            let ranK, stepsK, valuesK, autoK = run Backend.Auto
+            let ranE, stepsE, valuesE, autoE = run Backend.Eager
+            Expect.equal ranK Backend.Kernels "the kernels ran"
+            Expect.equal ranE Backend.Eager "the eager back end ran"
+            Expect.stringContains autoK "then Rodas4" "it turned stiff"
+            Expect.equal autoK autoE "switched at the same step"
+            Expect.equal stepsK stepsE "the same accepted and rejected steps"
+
+            for f in 0 .. valuesK.Length - 1 do
+                let d = maxRelative valuesK[f] valuesE[f]
+                Expect.isLessThan d 1e-10 $"field {f} ({d:G3})"
+
+            // With gradients: the replay takes Dopri5's and Rodas4's adjoints on the steps each took.
+            agreesWithin 1e-10 1e-8 compile roberGrid o 20 false
         }
     ]
