@@ -121,8 +121,9 @@ type internal KernelMethod = {
 }
 
 /// Adaptive steps on generated kernels, forward and discrete adjoint: Dopri5 on an explicit kernel `Stepper` built
-/// with Dormand and Prince's tableau, KenCarp4 on a `KenCarpStepper` (implicit diffusion). The forward run takes the
-/// eager back end's steps (`Adaptive` or `AdditiveRungeKutta` under `StepControl.integrate`): the same error
+/// with Dormand and Prince's tableau, KenCarp4 on a `KenCarpStepper` (implicit diffusion), Rodas4 on a
+/// `RosenbrockStepper`, Auto on the first two of these in turn. The forward run takes the eager back end's steps
+/// (`Adaptive`, `AdditiveRungeKutta`, `Rosenbrock` or `AutoScheme` under `StepControl.integrate`): the same error
 /// estimate, error norm over the fields' interior cells, PI controller, landing on the last save time (Dopri5, whose
 /// other save times come from its continuous extension) or on every save time (KenCarp4), so both back ends accept
 /// and reject the same steps and agree to round-off. Dopri5 carries its last stage to the next step (first same as
@@ -648,11 +649,11 @@ type internal AdaptiveRolloutFunction() =
         let u0Adjoint, thetaAdjoint = AdaptiveSteps.backward m tape theta savedAdjoint
         StateLayout.inputGradients stepper u0Adjoint thetaAdjoint
 
-/// Adaptive Dopri5 and KenCarp4 rollouts on generated kernels (see `AdaptiveSteps`), with gradients through `AdaptiveRolloutFunction`.
+/// Adaptive Dopri5, KenCarp4, Rodas4 and Auto rollouts on generated kernels (see `AdaptiveSteps`), with gradients through `AdaptiveRolloutFunction`.
 [<RequireQualifiedAccess>]
 module internal AdaptiveRollout =
 
-    /// Runs `sim` (compiled for Dopri5 or KenCarp4) from `u0` (one tensor per field, [B; spatial…]) with parameter values θ
+    /// Runs `sim` (compiled for Dopri5, KenCarp4, Rodas4 or Auto) from `u0` (one tensor per field, [B; spatial…]) with parameter values θ
     /// (one tensor per entry of `sim.Parameters`) on `spec`; returns each field's saved states [S; B; spatial…].
     /// The accepted steps are recorded for the backward pass only when grad mode is on and u0, θ or a network
     /// weight requires grad.

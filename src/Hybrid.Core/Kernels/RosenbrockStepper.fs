@@ -202,7 +202,7 @@ type internal RosenbrockStepper(plan: KernelPlan, batch: int, forcings: (float -
         let values = probe u theta t
         let diagonal = 1.0 / (gamma * h)
 
-        let j =
+        let tensor () =
             torch
                 .tensor(values, dtype = torch.ScalarType.Float64)
                 .reshape ([| int64 batch; int64 cells; int64 blocks; int64 n; int64 n |])
@@ -226,6 +226,7 @@ type internal RosenbrockStepper(plan: KernelPlan, batch: int, forcings: (float -
             inverseA <- BlockStencilArrays.inverseDiagonal cells blocks n batch blocksA
             inverseT <- BlockStencilArrays.inverseDiagonal cells blocks n batch blocksT
         | Some p ->
+            let j = tensor ()
             let a = diagonal .* BlockStencil.identity p j .- j
             matrix <- a.DetachFromDisposeScope()
 
@@ -235,7 +236,7 @@ type internal RosenbrockStepper(plan: KernelPlan, batch: int, forcings: (float -
             let inverse =
                 torch.linalg.inv (
                     diagonal .* torch.eye (int64 n, dtype = torch.ScalarType.Float64)
-                    .- j.squeeze 2L
+                    .- (tensor ()).squeeze 2L
                 )
 
             matrix <- inverse.DetachFromDisposeScope()
@@ -245,7 +246,8 @@ type internal RosenbrockStepper(plan: KernelPlan, batch: int, forcings: (float -
                 Some {
                     Forward = apply
                     Transposed = fun m g -> apply (m.transpose (-1L, -2L)) g
-                    Gradient = fun _ _ -> invalidOp "not used"
+                    // The kernels' adjoint takes the transposed solves and the tangent plan's terms instead.
+                    Gradient = fun _ _ -> invalidOp "The kernels' Rodas4 does not differentiate its solves by autograd."
                 }
 
     /// x ← A⁻¹x (or A⁻ᵀx), in place on the interior.
