@@ -271,12 +271,30 @@ let private grayScottPhases (say: string -> unit) (warmup: float) (reps: int) =
         let common, u, next, lambda, lambdaPrevious =
             stepperPhases stepper initial theta dt 20
 
+        let thetaAdjointScratch = Array.zeroCreate theta.Length
+        let ten = Array.init 10 (fun _ -> stepper.NewState())
         let split = RowSplit.ofPlan (stepper.Plan) 1
         let sums = CombinationPass(split, u.Length, 3)
         let registers = RegisterParts(split.Flat.Length * u.Length)
 
+        let plain = stepper :?> Stepper<float>
+
         [
             yield! common
+            // The two kinds of pass an RK4 step runs (four right-hand sides and their stage sums) and the serial
+            // ghost fill between them, alone.
+            "right-hand side, 80 calls",
+            (fun () ->
+                for _ in 1..80 do
+                    plain.Rhs(u, theta, 0.0, next))
+            "right-hand-side adjoint, 80 calls",
+            (fun () ->
+                for _ in 1..80 do
+                    plain.RhsAdjoint(u, theta, 0.0, lambda, lambdaPrevious, thetaAdjointScratch))
+            "ghost fill, 80 calls",
+            (fun () ->
+                for _ in 1..80 do
+                    plain.FillGhosts(next, theta, 0.0))
             "whole rollout through torch (as in the table above)",
             fusedLoss sim c.Theta (Bench.grayScottInitial nn) dt 20 (sqrtSegment 20)
             // The pool's ceiling on this machine: 180 passes (an RK4 step's nine, 20 times) of stage sums alone
@@ -287,6 +305,14 @@ let private grayScottPhases (say: string -> unit) (warmup: float) (reps: int) =
                     sums.Set(next, u)
                     sums.Add(0.5 * dt, lambda)
                     sums.Add(0.5 * dt, lambdaPrevious)
+                    KernelThreads.pool().Run(sums.Parts, sums))
+            "stage sums over ten states, 180 passes",
+            (fun () ->
+                for i in 1..180 do
+                    let at j = ten[(4 * i + j) % 10]
+                    sums.Set(at 0, at 1)
+                    sums.Add(0.5 * dt, at 2)
+                    sums.Add(0.5 * dt, at 3)
                     KernelThreads.pool().Run(sums.Parts, sums))
             "register-only parts, 180 passes",
             (fun () ->

@@ -230,6 +230,21 @@ type internal CombinationPass<'T when 'T :> INumber<'T> and 'T: struct and 'T: (
                     terms
                     f
 
+/// Two passes split alike (the same parts over the same ranges, e.g. two `CombinationPass`es) run as one: part j runs
+/// part j of the first, then of the second, so one pool run (one barrier) does both, and the second finds the arrays
+/// they share in the cache of the core that just read them. The second may overwrite what the first read in the same
+/// part's range, never what another part reads.
+[<Sealed>]
+type internal PassPair(first: IParts, second: IParts, parts: int) =
+
+    /// Parts of one run (those of either pass).
+    member _.Parts = parts
+
+    interface IParts with
+        member _.Execute(part: int) =
+            first.Execute part
+            second.Execute part
+
 /// The forward kernel over the split's rows, as pool parts.
 [<Sealed>]
 type internal ForwardPass<'T>(split: RowSplit, rows: ForwardRows<'T>, batch: int) =

@@ -22,7 +22,7 @@ type internal IStepper<'T> =
     abstract Maps: GhostMap[]
     /// A zeroed state in the padded layout.
     abstract NewState: unit -> 'T[][]
-    /// `next` = one step of size dt from `u` at time t with parameter values θ.
+    /// `next` = one step of size dt from `u` at time t with parameter values θ (it may refill u's ghost entries).
     abstract Step: u: 'T[][] * theta: 'T[] * t: float * dt: float * next: 'T[][] -> unit
 
     /// Given λ′ = ∂L/∂(next) (ghost entries zero), writes ∂L/∂u into `lambda` (ghost entries zero) and adds ∂L/∂θ
@@ -146,6 +146,44 @@ type internal Stepper<'T
             Unchecked.defaultof<_>
 
     let combination = CombinationPass<'T>(split, fields, stages + 1)
+
+    // The compact step's running sum next ← next + Δt Bᵢ kᵢ, run beside the next stage's input (`combination`).
+    let stepSum = CombinationPass<'T>(split, fields, 1)
+    let stepAndInput = PassPair(stepSum, combination, combination.Parts)
+
+    // The adjoint sweep's passes of one stage, run as one: k̄ᵢ (`combination`), λ's running sum (`stepSum`) and s̄ᵢ ← 0.
+    let zeroing = CombinationPass<'T>(split, fields, 0)
+
+    let stagePasses =
+        PassPair(PassPair(combination, stepSum, combination.Parts), zeroing, combination.Parts)
+
+    /// The slope buffer k[slotOf[j]] that holds stage j's slope in the compact step and the adjoint's stage
+    /// recompute: a buffer is reused once no later stage input reads its slope (RK4: one buffer for all four; SspRk3:
+    /// two), so a step touches about four states (u, the stage input, a slope, next) instead of 2s + 2, and its passes
+    /// keep finding their arrays in the cache. Slope j is read last by the pass that follows the latest stage i − 1
+    /// whose input i weighs it (A[i][j] ≠ 0), or by the pass right after it is computed (the step's sum).
+    let slotOf =
+        let lastRead j =
+            Seq.append
+                [ j ]
+                (seq {
+                    for i in j + 1 .. stages - 1 do
+                        if tableau.A[i].Length > j && tableau.A[i][j] <> 0.0 then
+                            yield i - 1
+                })
+            |> Seq.max
+
+        // Per buffer, the last pass that reads the slope it holds.
+        let busyUntil = ResizeArray<int>()
+
+        Array.init stages (fun j ->
+            match Seq.tryFindIndex (fun last -> last < j) busyUntil with
+            | Some slot ->
+                busyUntil[slot] <- lastRead j
+                slot
+            | None ->
+                busyUntil.Add(lastRead j)
+                busyUntil.Count - 1)
 
     /// Runs `parts` parts of `pass`: over the pool when split, else in order on this thread.
     let run (parts: int) (pass: IParts) =
@@ -656,13 +694,48 @@ type internal Stepper<'T
             Array.fill kept.SiteOutputs[i] 0 sites.Length null
             Array.fill kept.SolveGraphs[i] 0 solves.Length (null, null)
 
-    /// s[i] = u + Δt Σⱼ A[i][j] k[j], ghosts filled (at the stage's time t).
+    /// Stage j's slope where `step` keeps it, and where the compact step and the adjoint's recompute do (`slotOf`).
+    /// The buffer stageAdjoint[barSlotOf[m]] that holds s̄ₘ in the adjoint sweep (stages in reverse): s̄ₘ is read by
+    /// k̄ᵢ for the earlier stages i with A[m][i] ≠ 0 and by λ's running sum beside k̄ₘ₋₁ (the last one: after the
+    /// loop), and s̄ⱼ may take its buffer in the pass that reads it last, which reads each range before zeroing it
+    /// (`stagePasses`). RK4: one buffer for all four.
+    let barSlotOf =
+        // The stage index of the pass that reads s̄ₘ last (passes run from the last stage down; −1: after the loop).
+        let lastRead m =
+            Seq.append
+                [ m - 1 ]
+                (seq {
+                    for i in 0 .. m - 1 do
+                        if tableau.A[m].Length > i && tableau.A[m][i] <> 0.0 then
+                            yield i
+                })
+            |> Seq.min
+
+        let busyUntil = ResizeArray<int>()
+        let slots = Array.zeroCreate stages
+
+        for m in stages - 1 .. -1 .. 0 do
+            slots[m] <-
+                match Seq.tryFindIndex (fun last -> last >= m) busyUntil with
+                | Some slot ->
+                    busyUntil[slot] <- lastRead m
+                    slot
+                | None ->
+                    busyUntil.Add(lastRead m)
+                    busyUntil.Count - 1
+
+        slots
+
+    let plainSlope: int -> 'T[][] = fun j -> k[j]
+    let compactSlope: int -> 'T[][] = fun j -> k[slotOf[j]]
+
+    /// s[i] = u + Δt Σⱼ A[i][j] kⱼ (kⱼ = `slope j`), ghosts filled (at the stage's time t).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let stageInput (u: 'T[][]) (theta: 'T[]) (t: float) (dt: float) (i: int) =
+    let stageInput (u: 'T[][]) (theta: 'T[]) (t: float) (dt: float) (i: int) (slope: int -> 'T[][]) =
         combination.Set(s[i], u)
 
         for j in 0 .. tableau.A[i].Length - 1 do
-            combination.Add(dt * tableau.A[i][j], k[j])
+            combination.Add(dt * tableau.A[i][j], slope j)
 
         run combination.Parts combination
         fillGhosts s[i] theta t
@@ -683,7 +756,7 @@ type internal Stepper<'T
 
         for i in (if firstKnown then 1 else 0) .. stages - 1 do
             let ti = t + tableau.C[i] * dt
-            stageInput u theta ti dt i
+            stageInput u theta ti dt i plainSlope
 
             match kept with
             | Some kept ->
@@ -701,9 +774,40 @@ type internal Stepper<'T
 
         run combination.Parts combination
 
+    /// `next` = one step from `u` at time t in the compact form (`slotOf`): the first stage reads u (its ghosts filled
+    /// in place), later stage inputs s[0] (each overwritten once its slope is known), slopes in their slots, and the
+    /// step's sum accumulated into `next` stage by stage, in the order and rounding of `step`'s single sum (u + Δt B₀k₀ + Δt B₁k₁ + …, left to right), so both give the same
+    /// bits. `next` must not be `u`; `Slopes` are not left behind.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let compactStep (u: 'T[][]) (theta: 'T[]) (t: float) (dt: float) (next: 'T[][]) =
+        fillCopies theta
+        let input = s[0]
+
+        for i in 0 .. stages - 1 do
+            let ti = t + tableau.C[i] * dt
+            // The first stage reads u itself, its ghosts filled in place (they carry nothing else).
+            let at = if i = 0 then u else input
+            fillGhosts at theta ti
+            prepareInputs at theta ti false
+            let slope = k[slotOf[i]]
+            rhs at theta ti slope
+            stepSum.Set(next, (if i = 0 then u else next))
+            stepSum.Add(dt * tableau.B[i], slope)
+
+            if i + 1 < stages then
+                combination.Set(input, u)
+
+                for j in 0 .. tableau.A[i + 1].Length - 1 do
+                    combination.Add(dt * tableau.A[i + 1][j], compactSlope j)
+
+                run stepAndInput.Parts stepAndInput
+            else
+                run stepSum.Parts stepSum
+
     /// The reverse sweep over a step's stages: given λ′ = `lambdaNext` (and `stageExtra`, `direct`: see
     /// `StepAdjointWith`), `stageAdjointOf i k̄ s̄` adds stage i's vector–Jacobian product with k̄ into s̄ (and θ̄),
-    /// last stage first; ∂L/∂u goes into `lambda`.
+    /// last stage first; ∂L/∂u = λ′ + direct + Σ s̄ᵢ goes into `lambda` (not `lambdaNext`), summed from the last stage
+    /// down as the s̄ᵢ come, each beside the next k̄ in one pass (`stagePasses`), the s̄ᵢ in `barSlotOf`'s buffers.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let sweep
         (dt: float)
@@ -713,6 +817,11 @@ type internal Stepper<'T
         (lambda: 'T[][])
         (stageAdjointOf: int -> 'T[][] -> 'T[][] -> unit)
         =
+        if obj.ReferenceEquals(lambda, lambdaNext) then
+            invalidArg "lambda" "The adjoint of a step writes ∂L/∂u into an array other than λ′."
+
+        let bar m = stageAdjoint[barSlotOf[m]]
+
         for i in stages - 1 .. -1 .. 0 do
             // k̄ᵢ = Δt Bᵢ λ′ + Δt·extraᵢ + Δt Σ_{m>i} A[m][i] s̄ₘ
             combination.Set(kAdjoint, null)
@@ -722,23 +831,25 @@ type internal Stepper<'T
                 combination.Add(dt, stageExtra[i])
 
             for m in i + 1 .. stages - 1 do
-                combination.Add(dt * tableau.A[m][i], stageAdjoint[m])
+                combination.Add(dt * tableau.A[m][i], bar m)
 
-            run combination.Parts combination
-            // s̄ᵢ ← 0
-            combination.Set(stageAdjoint[i], null)
-            run combination.Parts combination
-            stageAdjointOf i kAdjoint stageAdjoint[i]
+            // λ ← λ′ + direct before the last stage, then λ + s̄ᵢ₊₁ (read before s̄ᵢ, maybe in its buffer, is zeroed).
+            if i = stages - 1 then
+                stepSum.Set(lambda, lambdaNext)
 
-        combination.Set(lambda, lambdaNext)
+                if not (isNull direct) then
+                    stepSum.Add(1.0, direct)
+            else
+                stepSum.Set(lambda, lambda)
+                stepSum.Add(1.0, bar (i + 1))
 
-        if not (isNull direct) then
-            combination.Add(1.0, direct)
+            zeroing.Set(bar i, null)
+            run stagePasses.Parts stagePasses
+            stageAdjointOf i kAdjoint (bar i)
 
-        for i in 0 .. stages - 1 do
-            combination.Add(1.0, stageAdjoint[i])
-
-        run combination.Parts combination
+        stepSum.Set(lambda, lambda)
+        stepSum.Add(1.0, bar 0)
+        run stepSum.Parts stepSum
 
     let keeps = sites.Length > 0 || solves.Length > 0
 
@@ -785,12 +896,20 @@ type internal Stepper<'T
             for w in ws do
                 w.zero_ () |> ignore
 
-    /// The stage slopes k[j] of the latest `Step` (padded layout; overwritten by the next call).
+    /// The slope buffers the compact step reuses (`slotOf`) and the stage-adjoint buffers the sweep reuses
+    /// (`barSlotOf`).
+    member internal _.CompactBuffers = Array.max slotOf + 1, Array.max barSlotOf + 1
+
+    /// The stage slopes k[j] of the latest `StepFrom` (padded layout; overwritten by the next call; `Step` leaves
+    /// them in its own compact order).
     member _.Slopes: 'T[][][] = k
 
     /// `next` = one step from `u` at time t.
     member s.Step(u: 'T[][], theta: 'T[], t: float, dt: float, next: 'T[][]) =
-        s.StepFrom(u, theta, t, dt, next, false)
+        if obj.ReferenceEquals(u, next) then
+            s.StepFrom(u, theta, t, dt, next, false)
+        else
+            compactStep u theta t dt next
 
     /// Swaps the first and last stage slopes: after a step whose last stage is F at its new state (first same as
     /// last, Dormand–Prince), the first slope of the next step from that state (see `StepFrom`).
@@ -831,16 +950,24 @@ type internal Stepper<'T
         ) =
         fillCopies theta
 
-        // Stage inputs (the last stage's slope is not needed).
+        // Stage inputs (the last stage's slope is not needed), the slopes in their compact slots (`slotOf`); the
+        // first stage reads u itself, its ghosts filled in place.
+        let stateOf i = if i = 0 then u else s[i]
+
         for i in 0 .. stages - 1 do
-            stageInput u theta (t + tableau.C[i] * dt) dt i
+            let ti = t + tableau.C[i] * dt
+
+            if i = 0 then
+                fillGhosts u theta ti
+            else
+                stageInput u theta ti dt i compactSlope
 
             if i < stages - 1 then
-                prepareInputs s[i] theta (t + tableau.C[i] * dt) false
-                rhs s[i] theta (t + tableau.C[i] * dt) k[i]
+                prepareInputs (stateOf i) theta ti false
+                rhs (stateOf i) theta ti k[slotOf[i]]
 
         sweep dt lambdaNext stageExtra direct lambda (fun i kbar sbar ->
-            rhsAdjoint s[i] theta (t + tableau.C[i] * dt) kbar sbar thetaAdjoint)
+            rhsAdjoint (stateOf i) theta (t + tableau.C[i] * dt) kbar sbar thetaAdjoint)
 
     /// Raises when a field holds NaN or ±∞ in its interior after `step` (time t), or when its max |u| passes
     /// `Rollout.maxMagnitude` (the eager back end's error). A vectorised scan of the interior's runs first; the

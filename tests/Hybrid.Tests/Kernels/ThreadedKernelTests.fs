@@ -9,6 +9,7 @@ open System
 open System.Threading
 open Expecto
 open Hybrid
+open Hybrid.Numerics
 open Hybrid.Kernels
 
 let private planOf, uniform, copies, relative =
@@ -262,8 +263,94 @@ let private passAgreement (name: string) (model: Model) (cuts: int list) =
             Expect.sequenceEqual ia2[site] ia1[site] "closure outputs' adjoint: 2 threads = 1 thread"
     }
 
+/// The compact step (`Stepper.Step`: slope buffers reused, the step's sum accumulated stage by stage) against the
+/// full step (`StepFrom`, every slope kept, one sum at the end) bit for bit, and its adjoint (buffers reused by
+/// liveness, λ summed as the stage adjoints come) against central differences of the step, on a split 2-D grid
+/// (moving Dirichlet, Neumann and periodic edges, a spatial parameter) for tableaux whose stage inputs read one,
+/// two or all earlier slopes.
+let private compactTests =
+    let model = SimdKernelTests.plane 130 128
+    let plan = planOf model
+
+    let schemes = [
+        "Euler", Tableau.ofScheme Scheme.Euler, (1, 1)
+        "Heun", Tableau.ofScheme Scheme.Heun, (1, 1)
+        "SspRk3", Tableau.ofScheme Scheme.SspRk3, (2, 2)
+        "Rk4", Tableau.ofScheme Scheme.Rk4, (1, 1)
+        "Dormand–Prince", Tableau.dormandPrince, (5, 6)
+    ]
+
+    testList "compact steps" [
+        for name, tableau, buffers in schemes ->
+            test $"{name}: compact step = full step bit for bit; its adjoint = central differences" {
+                let stepper = Stepper<float>(plan, tableau, 1, [||], [||])
+                Expect.isGreaterThan (RowSplit.ofPlan plan 1).Rows.Length 1 "the grid's passes are split"
+                Expect.equal stepper.CompactBuffers buffers "slope and stage-adjoint buffers"
+                let rng = Random 5
+                let theta = uniform rng plan.ThetaLength 0.2 1.0
+                let interior = stepper.Maps |> Array.map _.Interior
+                // Δt·|λ| ≈ 0.1 for its diffusion's largest eigenvalue (D = D0·(1 + u²) ≤ 1·(1 + 1.5²), 4D/h² with
+                // h ≥ 1/130): stable for every tableau, and far enough from the identity that the adjoint's stage
+                // terms weigh in the check below.
+                let dt = 0.1 / (4.0 * 3.25 * 130.0 ** 2.0)
+
+                /// A state with `value ()` in its interior cells and zero ghosts.
+                let state (value: unit -> float) =
+                    let x = stepper.NewState()
+
+                    interior
+                    |> Array.iteri (fun f cells ->
+                        for c in cells do
+                            x[f][c] <- value ())
+
+                    x
+
+                let u = state (fun () -> 0.5 + rng.NextDouble())
+                let compact, full = stepper.NewState(), stepper.NewState()
+                stepper.Step(u, theta, 0.3, dt, compact)
+                stepper.StepFrom(u, theta, 0.3, dt, full, false)
+
+                for f in 0 .. u.Length - 1 do
+                    Expect.sequenceEqual compact[f] full[f] $"field {f}"
+
+                // d⟨λ′, Step(u + εv, θ + εw)⟩/dε by central differences against ⟨λ, v⟩ + ⟨θ̄, w⟩ from the adjoint,
+                // both less the identity's share ⟨λ′, v⟩, so that what is compared is the stages' part.
+                let lambdaNext = state (fun () -> rng.NextDouble() - 0.5)
+                let v = state (fun () -> rng.NextDouble() - 0.5)
+                let w = uniform rng theta.Length -0.5 0.5
+                let lambda = stepper.NewState()
+                let thetaAdjoint = Array.zeroCreate theta.Length
+                stepper.StepAdjoint(u, theta, 0.3, dt, lambdaNext, lambda, thetaAdjoint)
+
+                let dot (a: float[][]) (b: float[][]) =
+                    Array.fold2 (fun acc x y -> acc + Array.fold2 (fun s p q -> s + p * q) 0.0 x y) 0.0 a b
+
+                let along (eps: float) =
+                    let shifted = Array.map2 (Array.map2 (fun a b -> a + eps * b)) u v
+                    let next = stepper.NewState()
+                    stepper.Step(shifted, Array.map2 (fun a b -> a + eps * b) theta w, 0.3, dt, next)
+                    dot lambdaNext next
+
+                let eps = 1e-5
+                let identity = dot lambdaNext v
+                let fd = (along eps - along -eps) / (2.0 * eps) - identity
+
+                let adjoint =
+                    dot lambda v + Array.fold2 (fun s a b -> s + a * b) 0.0 thetaAdjoint w
+                    - identity
+
+                Expect.isGreaterThan
+                    (abs fd)
+                    (1e-3 * abs identity)
+                    $"the stages' part is not negligible ({fd} vs {identity})"
+
+                Expect.floatClose { absolute = 0.0; relative = 1e-6 } adjoint fd "adjoint = central differences"
+            }
+    ]
+
 let tests =
     testList "Threaded kernels" [
+        compactTests
         poolTests
         splitTests
         testList "split passes = whole kernels" [
