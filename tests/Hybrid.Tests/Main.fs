@@ -54,6 +54,7 @@ let main argv =
         Kernels.KernelCostTests.tests
         Kernels.AdaptiveKernelTests.tests
         Kernels.AdaptiveGridKernelTests.tests
+        Kernels.RosenbrockKernelTests.tests
         Kernels.ImexKernelTests.tests
         Kernels.FieldwiseKernelTests.tests
         Kernels.NetworkCallTests.tests

@@ -20,7 +20,8 @@ type internal KernelSchedule = {
 type internal KernelRun =
     /// An explicit Runge–Kutta scheme (Euler, Heun, SspRk3, Rk4) on its kernel simulator and schedule.
     | Fixed of KernelSimulator * KernelSchedule
-    /// Dopri5 or KenCarp4 on its kernel simulator (`AdaptiveRollout`: grids, closures, forcings, gradients).
+    /// Dopri5, KenCarp4, Rodas4 or Auto on its kernel simulator (`AdaptiveRollout`: grids, forcings, gradients;
+    /// closures for Dopri5 and KenCarp4).
     | AdaptiveStepper of KernelSimulator
     /// Dopri5, Rodas4 or Auto on a point system's kernels (forward only).
     | Adaptive of PointKernels
@@ -124,7 +125,7 @@ module internal KernelRollout =
             Backend = Backend.Kernels
         }
 
-    /// Runs a Dopri5 or KenCarp4 rollout on `kernels` (compiled for that scheme) with `AdaptiveRollout`: the same checks, steps,
+    /// Runs a Dopri5, KenCarp4, Rodas4 or Auto rollout on `kernels` (compiled for that scheme) with `AdaptiveRollout`: the same checks, steps,
     /// step counts and result as `Rollout.run` on the eager back end, to round-off, with gradients to u0, θ and
     /// the closures' weights through the discrete adjoint of the accepted steps.
     let runAdaptiveStepper (kernels: KernelSimulator) (u0: torch.Tensor[]) (theta: torch.Tensor[]) (o: RolloutOptions) =

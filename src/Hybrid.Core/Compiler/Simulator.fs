@@ -103,12 +103,11 @@ type Simulator
                 | Some why -> Error why
                 | None -> Ok(KernelRun.AdaptiveStepper kernels)
         elif Scheme.isAdaptive options.Scheme then
+            // A point system's own kernels for forward solves; Rodas4 and Auto on the stepper otherwise (grids,
+            // gradients).
             match pointKernels.Value with
-            | Error why -> Error why
-            | Ok _ when wantsGradients u0 ->
-                Error
-                    $"the rollout needs gradients (grad mode is on and the initial state, a parameter or a network requires grad), and the generated kernels run {options.Scheme} forward only (Dopri5 with gradients; run it under torch.no_grad() for a forward solve)"
-            | Ok kernels -> Ok(KernelRun.Adaptive kernels)
+            | Ok kernels when not (wantsGradients u0) -> Ok(KernelRun.Adaptive kernels)
+            | _ -> kernelsFor options.Scheme |> Result.map KernelRun.AdaptiveStepper
         else
             match kernelsFor options.Scheme with
             | Error why -> Error why

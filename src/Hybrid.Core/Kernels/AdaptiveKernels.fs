@@ -35,7 +35,7 @@ type internal ArrayAttempt = {
 /// operations in the stage algebra, in plain loops over float64 arrays; Rodas4 solves its linear systems by an LU
 /// factorisation with partial pivoting per trajectory (the eager stepper inverts the matrix), so the two back ends
 /// take the same steps and agree to round-off. As on the eager back end the step size is one for the whole batch.
-/// Forward only: rollouts that need gradients run on the eager back end.
+/// Forward only: rollouts that need gradients, and grids, run Rodas4 and Auto on `RosenbrockStepper` (`AdaptiveRollout`).
 [<RequireQualifiedAccess>]
 module internal AdaptiveKernels =
 
@@ -44,7 +44,7 @@ module internal AdaptiveKernels =
     let refusal (plan: KernelPlan) : string option =
         if plan.Grid.Dims > 0 || plan.FastSites > 0 then
             Some
-                "the generated kernels run Rodas4 and Auto for point systems (ODE models without a spatial grid) only, and this model has a grid (Dopri5 runs on the kernels on grids)"
+                "the point-system kernels run ODE models without a spatial grid, and this model has a grid (the stepper kernels run it)"
         elif plan.Sites.Length > 0 then
             Some
                 "the generated kernels run Rodas4 and Auto without neural closures, and this model has some (Dopri5 runs on the kernels with them)"

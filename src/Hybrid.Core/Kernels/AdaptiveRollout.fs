@@ -112,16 +112,18 @@ type internal KernelMethod = {
     Accept: unit -> unit
     /// The continuous extension of the latest attempt (h, u, next) at fraction s, into a new state.
     Dense: float -> float[][] -> float[][] -> float -> float[][]
-    /// The weights of the continuous extension at fraction s per stage (y(s) = u + h Σⱼ wⱼ kⱼ).
-    DenseWeights: float -> float[]
+    /// The weights of the continuous extension at fraction s per stage of the accepted step that starts at time t
+    /// (t, s): y(s) = u + h Σⱼ wⱼ kⱼ (Rodas4: u + Σⱼ wⱼ kⱼ), as its `Adjoint` reads them.
+    DenseWeights: float -> float -> float[]
     /// The adjoint of an accepted step (u, θ, t, h, λ′, per-stage extra cotangents or null, direct or null, λ, θ̄).
     Adjoint:
         float[][] -> float[] -> float -> float -> float[][] -> float[][][] -> float[][] -> float[][] -> float[] -> unit
 }
 
 /// Adaptive steps on generated kernels, forward and discrete adjoint: Dopri5 on an explicit kernel `Stepper` built
-/// with Dormand and Prince's tableau, KenCarp4 on a `KenCarpStepper` (implicit diffusion). The forward run takes the
-/// eager back end's steps (`Adaptive` or `AdditiveRungeKutta` under `StepControl.integrate`): the same error
+/// with Dormand and Prince's tableau, KenCarp4 on a `KenCarpStepper` (implicit diffusion), Rodas4 on a
+/// `RosenbrockStepper`, Auto on the first two of these in turn. The forward run takes the eager back end's steps
+/// (`Adaptive`, `AdditiveRungeKutta`, `Rosenbrock` or `AutoScheme` under `StepControl.integrate`): the same error
 /// estimate, error norm over the fields' interior cells, PI controller, landing on the last save time (Dopri5, whose
 /// other save times come from its continuous extension) or on every save time (KenCarp4), so both back ends accept
 /// and reject the same steps and agree to round-off. Dopri5 carries its last stage to the next step (first same as
@@ -248,7 +250,7 @@ module internal AdaptiveSteps =
                     firstKnown <- false
             Accept = stepper.CarryLast
             Dense = dense stepper
-            DenseWeights = denseWeights
+            DenseWeights = fun _ s -> denseWeights s
             Adjoint =
                 fun u theta t h lambdaNext extra direct lambda thetaAdjoint ->
                     stepper.StepAdjointWith(u, theta, t, h, lambdaNext, extra, direct, lambda, thetaAdjoint)
@@ -271,7 +273,7 @@ module internal AdaptiveSteps =
             Replay = fun u theta t h next -> steps.Step(u, theta, t, h, next)
             Accept = ignore
             Dense = fun _ _ _ _ -> invalidOp "KenCarp4's steps land on the save times."
-            DenseWeights = fun _ -> invalidOp "KenCarp4's steps land on the save times."
+            DenseWeights = fun _ _ -> invalidOp "KenCarp4's steps land on the save times."
             Adjoint =
                 fun u theta t h lambdaNext extra _ lambda thetaAdjoint ->
                     if not (isNull extra) then
@@ -508,14 +510,14 @@ module internal AdaptiveSteps =
             match insides.TryGetValue n with
             | true, saves ->
                 if isNull extra then
-                    extra <- Array.init (m.DenseWeights 0.5).Length (fun _ -> stepper.NewState())
+                    extra <- Array.init (m.DenseWeights tape.Times[n] 0.5).Length (fun _ -> stepper.NewState())
 
                 for x in Array.append extra [| direct |] do
                     for a in x do
                         System.Array.Clear a
 
                 for i, s in saves do
-                    let w = m.DenseWeights s
+                    let w = m.DenseWeights tape.Times[n] s
 
                     for j in 0 .. w.Length - 1 do
                         if w[j] <> 0.0 then
@@ -537,11 +539,133 @@ module internal AdaptiveSteps =
 
         lambda, thetaAdjoint
 
-    /// The method of `sim`'s scheme (Dopri5 or KenCarp4) on its stepper for `batch` trajectories.
-    let ofSimulator (sim: KernelSimulator) (batch: int) : KernelMethod =
+    /// Rodas4 on a `RosenbrockStepper`, its BiCGSTAB (2-D grids) stopped at `StepControl.solveTolerance` of
+    /// `tolerances` as on the eager back end. Its continuous extension's weights have no factor h (`DenseWeights`).
+    let rodas4 (stepper: RosenbrockStepper) (tolerances: Tolerance[]) : KernelMethod =
+        let steps = stepper :> IStepper<float>
+        stepper.SolveTolerance <- StepControl.solveTolerance tolerances torch.ScalarType.Float64
+
+        {
+            Name = "Rodas4"
+            LimitHint = Rosenbrock.limitHint
+            EstimateOrder = 3
+            LandsOnSaves = false
+            Stepper = steps
+            Attempt =
+                fun u theta t h next ->
+                    steps.Step(u, theta, t, h, next)
+                    stepper.Error
+            Replay = fun u theta t h next -> steps.Step(u, theta, t, h, next)
+            Accept = ignore
+            Dense = fun _ u next s -> stepper.Dense u next s
+            DenseWeights = fun _ s -> RosenbrockStepper.DenseWeights s
+            Adjoint =
+                fun u theta t h lambdaNext extra direct lambda thetaAdjoint ->
+                    stepper.StepAdjointWith(u, theta, t, h, lambdaNext, extra, direct, lambda, thetaAdjoint)
+        }
+
+    /// Hairer's stiffness estimate h·|λ| of the latest Dopri5 step of `stepper` (size h, from u to next), as
+    /// `Adaptive`'s: h‖k₇ − k₆‖ / ‖next − y₆‖ over the interior cells, y₆ = u + h Σⱼ a₆ⱼ kⱼ the sixth stage's state.
+    /// The differences are formed here and summed by TorchSharp on tensors shaped as the eager back end's fields, so
+    /// the sums round alike: at the stability limit the estimate hovers at the threshold that `AutoScheme.Watch`
+    /// compares it with, and a differently rounded sum would switch a step earlier or later.
+    let private stiffness (stepper: Stepper<float>) (h: float) (u: float[][]) (next: float[][]) =
+        use _ = torch.NewDisposeScope()
+        let plan = stepper.Plan
+        let k = stepper.Slopes
+        let last = k.Length - 1
+
+        let shape =
+            match plan.Grid.Dims with
+            | 0 -> [| int64 stepper.Batch |]
+            | 1 -> [| int64 stepper.Batch; int64 plan.Nx |]
+            | _ -> [| int64 stepper.Batch; int64 plan.Nx; int64 plan.Ny |]
+
+        let squaredSum (f: int) (value: int -> float) =
+            let map = stepper.Maps[f]
+            let cells = map.Interior.Length
+
+            let values =
+                Array.init (stepper.Batch * cells) (fun e -> value ((e / cells) * map.Padded + map.Interior[e % cells]))
+
+            let t = torch.tensor(values, dtype = torch.ScalarType.Float64).reshape shape
+            (t * t).sum().ToDouble()
+
+        let mutable numerator = 0.0
+        let mutable denominator = 0.0
+
+        for f in 0 .. u.Length - 1 do
+            numerator <- numerator + squaredSum f (fun i -> k[last].[f].[i] - k[last - 1].[f].[i])
+
+            denominator <-
+                denominator
+                + squaredSum f (fun i -> next[f].[i] - (u[f].[i] + sumAt k h Tableau.dormandPrince.A[5] f i))
+
+        if denominator > 0.0 then
+            h * sqrt (numerator / denominator)
+        else
+            0.0
+
+    /// `Scheme.Auto` as `AutoScheme.method` runs it: Dopri5 (on `dopri`) watching the stiffness estimate of its
+    /// accepted steps (`AutoScheme.Watch`), Rodas4 (on `rosenbrock`) from the end of the step where the problem
+    /// turned stiff to the end of the run; error order 4 throughout; the sentences go to `Rollout.reportAuto`. The
+    /// backward pass replays each recorded step with the method that took it (by its start time), so the method must
+    /// be the forward run's own.
+    let auto (dopri: Stepper<float>) (rosenbrock: RosenbrockStepper) (tolerances: Tolerance[]) : KernelMethod =
+        let explicitSteps = dopri5 dopri
+        let stiffSteps = rodas4 rosenbrock tolerances
+        let watch = AutoScheme.Watch()
+        let mutable watching = true
+        // Start time of the first Rodas4 step (+∞ while Dopri5 runs).
+        let mutable switched = infinity
+        let mutable ratio = 0.0
+        let mutable ended = 0.0
+
+        let pick (t: float) =
+            if t >= switched then stiffSteps else explicitSteps
+
+        Rollout.reportAuto AutoScheme.throughout
+
+        {
+            explicitSteps with
+                Name = "Auto"
+                LimitHint = AutoScheme.limitHint
+                Attempt =
+                    fun u theta t h next ->
+                        let error = (pick t).Attempt u theta t h next
+
+                        if watching then
+                            ratio <- stiffness dopri h u next
+                            ended <- t + h
+
+                        error
+                Replay = fun u theta t h next -> (pick t).Replay u theta t h next
+                Accept =
+                    fun () ->
+                        if switched = infinity then
+                            explicitSteps.Accept()
+
+                        if watching && watch.Accepted ratio then
+                            watching <- false
+                            switched <- ended
+                            Rollout.reportAuto (AutoScheme.switched ended ratio)
+                Dense = fun h u next s -> (if switched = infinity then explicitSteps else stiffSteps).Dense h u next s
+                DenseWeights =
+                    fun t s ->
+                        let w = (pick t).DenseWeights t s
+                        // Dopri5's 7 weights, or Rodas4's 6 and a 0: one set of stage buffers serves both.
+                        Array.init 7 (fun j -> if j < w.Length then w[j] else 0.0)
+                Adjoint = fun u theta t h -> (pick t).Adjoint u theta t h
+        }
+
+    /// The method of `sim`'s scheme (Dopri5, KenCarp4, Rodas4 or Auto) on its stepper for `batch` trajectories, for a
+    /// run with these tolerances.
+    let ofSimulator (sim: KernelSimulator) (batch: int) (tolerances: Tolerance[]) : KernelMethod =
         match sim.Stepper batch with
+        | :? Stepper<float> as s when sim.Scheme = Scheme.Auto -> auto s (sim.Rosenbrock batch) tolerances
         | :? Stepper<float> as s -> dopri5 s
         | :? KenCarpStepper as s -> kenCarp4 s
+        | :? RosenbrockStepper as s -> rodas4 s tolerances
         | _ -> invalidOp $"{sim.Scheme} has no adaptive steps on the kernels."
 
 /// The custom autograd function of an adaptive kernel rollout: inputs (simulator, spec, u0 [B; N], θ [P], then the
@@ -559,35 +683,34 @@ type internal AdaptiveRolloutFunction() =
         let u0 = vars[2] :?> torch.Tensor
         let theta = vars[3] :?> torch.Tensor
         let batch = int u0.shape[0]
-        let m = AdaptiveSteps.ofSimulator sim batch
+        let m = AdaptiveSteps.ofSimulator sim batch spec.Tolerances
         let stepper = m.Stepper
         let thetaValues = theta.data<float>().ToArray()
         let start = StateLayout.toFields stepper (u0.data<float>().ToArray()) 0
         let tape = AdaptiveSteps.forward m thetaValues spec start
         Rollout.reportSteps tape.Accepted tape.Rejected
-        ctx.save_data ("sim", sim)
+        ctx.save_data ("method", m)
         ctx.save_data ("tape", tape)
         ctx.save_data ("theta", thetaValues)
         ctx.save_data ("batch", batch)
         StateLayout.savedTensor stepper tape.Saved
 
     override _.backward(ctx, grad) =
-        let sim = ctx.get_data "sim" :?> KernelSimulator
+        // The forward run's own method (Auto's switch time).
+        let m = ctx.get_data "method" :?> KernelMethod
         let tape = ctx.get_data "tape" :?> AdaptiveTape
         let theta = ctx.get_data "theta" :?> float[]
-        let batch = ctx.get_data "batch" :?> int
-        let m = AdaptiveSteps.ofSimulator sim batch
         let stepper = m.Stepper
         let savedAdjoint = StateLayout.savedAdjoints stepper grad tape.Saved.Length
         stepper.ResetClosureGradients()
         let u0Adjoint, thetaAdjoint = AdaptiveSteps.backward m tape theta savedAdjoint
         StateLayout.inputGradients stepper u0Adjoint thetaAdjoint
 
-/// Adaptive Dopri5 and KenCarp4 rollouts on generated kernels (see `AdaptiveSteps`), with gradients through `AdaptiveRolloutFunction`.
+/// Adaptive Dopri5, KenCarp4, Rodas4 and Auto rollouts on generated kernels (see `AdaptiveSteps`), with gradients through `AdaptiveRolloutFunction`.
 [<RequireQualifiedAccess>]
 module internal AdaptiveRollout =
 
-    /// Runs `sim` (compiled for Dopri5 or KenCarp4) from `u0` (one tensor per field, [B; spatial…]) with parameter values θ
+    /// Runs `sim` (compiled for Dopri5, KenCarp4, Rodas4 or Auto) from `u0` (one tensor per field, [B; spatial…]) with parameter values θ
     /// (one tensor per entry of `sim.Parameters`) on `spec`; returns each field's saved states [S; B; spatial…].
     /// The accepted steps are recorded for the backward pass only when grad mode is on and u0, θ or a network
     /// weight requires grad.

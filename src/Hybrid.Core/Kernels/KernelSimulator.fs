@@ -28,6 +28,7 @@ type KernelSimulator
     ) =
     let steppers = Dictionary<int, IStepper<float>>()
     let float32Steppers = Dictionary<int, IStepper<float32>>()
+    let rosenbrockSteppers = Dictionary<int, RosenbrockStepper>()
 
     let weights =
         Array.zip (plan.Sites |> Array.map _.Name) siteModules
@@ -62,9 +63,19 @@ type KernelSimulator
                 | Some part when scheme = Scheme.KenCarp4 ->
                     KenCarpStepper(plan, part, batch, siteModules, forcings) :> IStepper<float>
                 | Some part -> ImexStepper(plan, part, scheme, batch, siteModules, forcings) :> IStepper<float>
+                | None when scheme = Scheme.Rodas4 -> RosenbrockStepper(plan, batch, forcings) :> IStepper<float>
                 | None -> Stepper<float>(plan, KernelSimulator.TableauOf scheme, batch, siteModules, forcings)
 
             steppers[batch] <- s
+            s
+
+    /// The Rodas4 stepper of `Scheme.Auto` for `batch` trajectories (its Dopri5 stepper is `Stepper`).
+    member internal _.Rosenbrock(batch: int) : RosenbrockStepper =
+        match rosenbrockSteppers.TryGetValue batch with
+        | true, s -> s
+        | _ ->
+            let s = RosenbrockStepper(plan, batch, forcings)
+            rosenbrockSteppers[batch] <- s
             s
 
     /// The element type a fixed-step rollout from an initial state of dtype `dtype` computes in: Float32 for a float32
@@ -106,7 +117,7 @@ type KernelSimulator
     /// The explicit Runge–Kutta tableau the kernels step `scheme` with: Dormand and Prince's 7 stages for Dopri5
     /// (whose steps `AdaptiveRollout` sizes), the explicit part's tableau otherwise.
     static member internal TableauOf(scheme: Scheme) : Tableau =
-        if scheme = Scheme.Dopri5 then
+        if scheme = Scheme.Dopri5 || scheme = Scheme.Auto then
             Tableau.dormandPrince
         else
             Tableau.ofScheme (Integrators.explicitPart scheme)
@@ -308,6 +319,19 @@ module Kernels =
             | Scheme.Dopri5 ->
                 // Its 7-stage tableau; `AdaptiveRollout` sizes the steps.
                 Lowering.lower system, None
+            | Scheme.Rodas4
+            | Scheme.Auto ->
+                // `RosenbrockStepper`: the Jacobian from the tangent plan (Auto: Dopri5 until it turns stiff).
+                let plan = Lowering.lower system
+
+                match RosenbrockStepper.refusal plan with
+                | Some why ->
+                    raise (
+                        ModelException(
+                            $"The kernels cannot run {scheme} on '{model.Name}': {why}. It runs on the eager back end (Backend.Auto picks it)."
+                        )
+                    )
+                | None -> plan, None
             | _ ->
                 // Raises for the other adaptive schemes, naming the fixed-step ones.
                 Tableau.ofScheme scheme |> ignore

@@ -13,7 +13,7 @@ type Backend =
     /// (ImexEuler, ImexCrankNicolson) with generated adjoints (CPU, save times on the step grid); Dopri5, and
     /// KenCarp4 with implicit diffusion, with adaptive steps on any model the kernels compile (grids, neural
     /// closures, forcings), with gradients through the discrete adjoint of the accepted steps (float64); Rodas4
-    /// and Auto forward only for point systems (ODE models without a spatial grid, neural closures or forcing data;
-    /// float64; no gradient wanted). The adaptive schemes take the eager back end's steps. Rollouts with time or
+    /// and Auto likewise on point systems and 1-D and 2-D grids whose stencil reaches the nearest neighbours only,
+    /// without neural closures or diagnostic fields. The adaptive schemes take the eager back end's steps. Rollouts with time or
     /// state events run eager. A rollout they cannot run raises `ModelException` naming the reason.
     | Kernels

@@ -100,7 +100,7 @@ let tests =
             agree IvpTestSet.vanDerPol Scheme.Auto 1e-5 [| 1.0; 5.0 |] 1e-11 |> ignore
         }
 
-        test "Auto picks the kernels for forward adaptive solves of point systems, the eager back end otherwise" {
+        test "Auto picks the point kernels for forward solves and the Rodas4 stepper kernels with gradients" {
             let p = IvpTestSet.hires
             let auto = compileWith Backend.Auto p.Text
             let o = options p auto.Fields Scheme.Rodas4 1e-5 [| 1.0 |]
@@ -114,15 +114,13 @@ let tests =
             // Gradients wanted: a parameter requires grad with grad mode on.
             use _ = torch.enable_grad ()
             let u0 = auto.Initial 1 |> Array.map (fun x -> x.detach().requires_grad_ true)
-            let backend, why = auto.BackendFor(o, u0)
-            Expect.equal backend Backend.Eager "gradients: eager"
-            Expect.stringContains why "forward only" "says why"
+            Expect.equal (auto.BackendFor(o, u0)) (Backend.Kernels, "") "gradients: the kernels (RosenbrockStepper)"
             let traj = auto.Simulate(u0, o)
-            Expect.equal traj.Backend Backend.Eager "ran eager"
+            Expect.equal traj.Backend Backend.Kernels "ran on the kernels"
             Expect.isTrue traj.Values[0].requires_grad "with a graph"
         }
 
-        test "the kernels refuse Rodas4 on a grid, and Backend.Kernels says so by name" {
+        test "Rodas4 runs on the kernels on a grid; with a neural closure it runs eager, and Backend.Kernels says why" {
             let heat =
                 "model heat\ndomain interval [0, 1] cells 8\nfield u\nparam D = 0.1\ndu/dt = D lap(u)\nboundary u noflux\ninitial u = cos(3*x)"
 
@@ -134,16 +132,19 @@ let tests =
 
             use _ = torch.no_grad ()
             let auto = compileWith Backend.Auto heat
-            let backend, why = auto.BackendFor o
-            Expect.equal backend Backend.Eager "a grid runs eager"
-            Expect.stringContains why "point systems" "says why"
-            Expect.equal (auto.Simulate(auto.Initial 1, o)).Backend Backend.Eager "ran eager"
-            let kernels = compileWith Backend.Kernels heat
+            Expect.equal (auto.BackendFor o) (Backend.Kernels, "") "a grid runs on the kernels"
+            Expect.equal (auto.Simulate(auto.Initial 1, o)).Backend Backend.Kernels "ran on the kernels"
+            let closure = Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ()
+            let withNet = Hybrid.Tests.Compiler.BackendTests.compileWith Backend.Auto closure
+            let backend, why = withNet.BackendFor o
+            Expect.equal backend Backend.Eager "a neural closure runs eager"
+            Expect.stringContains why "neural closures" "says why"
+            let kernels = Hybrid.Tests.Compiler.BackendTests.compileWith Backend.Kernels closure
 
             let e =
                 Expect.throwsC (fun () -> kernels.Simulate(kernels.Initial 1, o) |> ignore) id
 
             Expect.stringContains e.Message "cannot run on the generated kernels" "Kernels refuses"
-            Expect.stringContains e.Message "point systems" "and names the reason"
+            Expect.stringContains e.Message "neural closures" "and names the reason"
         }
     ]

@@ -1,0 +1,338 @@
+/// Rodas4 on the generated kernels (`RosenbrockStepper`, `TangentPlan`) against autograd and the eager back end: the
+/// tangent plan's J d and second-order adjoint ∂/∂(u, θ) [λᵀ J(u) d] against autograd to 1e-12 on 1-D and 2-D
+/// stencils; Rodas4 rollouts on grids and point systems taking the eager back end's steps, with values and gradients
+/// (initial state, parameters): values to 1e-10 (2-D: 1e-8, ten times BiCGSTAB's stopping tolerance 1e-9 at the tests'
+/// rtol 1e-6, since the kernels' array BiCGSTAB sums in another order than the eager tensor one and both stop at that
+/// residual), gradients to 1e-8 (see `stepAdjointAgrees`); Auto switching where the eager back end does.
+module Hybrid.Tests.Kernels.RosenbrockKernelTests
+
+open Expecto
+open TorchSharp
+open Hybrid
+open Hybrid.Numerics
+open Hybrid.Compiler
+open Hybrid.Kernels
+open Hybrid.TensorArithmetic
+open Hybrid.Tests.Kernels.AdaptiveGridKernelTests
+
+let private f64 = torch.ScalarType.Float64
+
+let private compile = compileSplit false
+
+/// A 1-D Brusselator (24 cells) with Dirichlet walls, one of them a parameter (moving ghosts).
+let private brusselator =
+    Parse.model
+        "model bruss\ndomain interval [0, 1] cells 24\nfield u\nfield v\nparam D = 0.02\nparam a = 1\nparam b = 3\ndu/dt = D*lap(u) + a + u^2*v - (b + 1)*u\ndv/dt = D*lap(v) + b*u - u^2*v\nboundary u dirichlet a\nboundary v dirichlet 3\ninitial u = 1 + sin(6.283185307179586*x)\ninitial v = 3"
+
+/// A periodic 1-D advection–reaction model with a nonlinear diffusion coefficient.
+let private periodic =
+    Parse.model
+        "model ring\ndomain interval [0, 1] cells 20\nfield u\nparam k = 0.05\nparam r = 2\ndu/dt = div(k*(1 + u^2)*grad(u)) - r*u^3 + sin(u)\nboundary u periodic\ninitial u = 0.5 + 0.4*cos(6.283185307179586*x)"
+
+/// Van der Pol's oscillator, stiff at μ = 20 (a point system).
+let private vanDerPol =
+    Parse.model
+        "model vdp\nfield p\nfield q\nparam mu = 20\ndp/dt = q\ndq/dt = mu*((1 - p^2)*q) - p\ninitial p = 2\ninitial q = 0"
+
+/// Robertson's kinetics (ROBER) in every cell of a 1-D grid with mild diffusion: stiff once the fast reactions
+/// equilibrate, so Auto switches to Rodas4.
+let private roberGrid =
+    Parse.model
+        "model robergrid\ndomain interval [0, 1] cells 12\nfield a\nfield b\nfield c\nparam D = 0.01\nparam k1 = 0.04\nda/dt = D*lap(a) - k1*a + 1e4*b*c\ndb/dt = D*lap(b) + k1*a - 1e4*b*c - 3e7*b^2\ndc/dt = D*lap(c) + 3e7*b^2\nboundary a noflux\nboundary b noflux\nboundary c noflux\ninitial a = 1 + 0.1*cos(6.283185307179586*x)\ninitial b = 0\ninitial c = 0"
+
+/// The largest difference relative to b's largest magnitude.
+let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
+    let scale = max 1e-300 (b.abs().max().ToDouble())
+    (a - b).abs().max().ToDouble() / scale
+
+/// The tangent plan of `model` against autograd of the eager right-hand side at a random state u, direction d and
+/// cotangent λ (2 trajectories, t = 0.3): J d, Jᵀλ, ∂/∂u [λᵀ J d] and ∂/∂θ [λᵀ J d] to 1e-12.
+let private tangentAgrees (model: Model) =
+    Engine.init ()
+    use _ = torch.NewDisposeScope()
+    let sim = compile Backend.Eager model
+    let plan = Lowering.lower (ResolvedSystem.ofModel model)
+    let n = plan.Fields.Length
+    let t = 0.3
+    let gen = new torch.Generator(7UL)
+
+    let random (like: torch.Tensor) =
+        torch.randn (like.shape, dtype = f64, generator = gen) * 0.3
+
+    let u0 =
+        sim.Initial 2
+        |> Array.map (fun x -> (x.detach () + random x).requires_grad_ true)
+
+    let d = u0 |> Array.map random
+    let lambda = u0 |> Array.map random
+
+    let theta =
+        sim.Theta() |> Array.map (fun p -> p.detach().clone().requires_grad_ true)
+
+    // Autograd: w ↦ Jᵀw with a graph, then J d = ∂/∂w ⟨Jᵀw, d⟩ and the second-order terms of ⟨Jᵀλ, d⟩.
+    let out = Dynamics.total sim.Dynamics theta t u0
+
+    let vjp (seed: torch.Tensor[]) =
+        torch.autograd.grad (out, u0, seed, retain_graph = true, create_graph = true, allow_unused = true)
+        |> Seq.mapi (fun i g ->
+            if isNull g || g.IsInvalid then
+                torch.zeros_like u0[i]
+            else
+                g)
+        |> Array.ofSeq
+
+    let inner (a: torch.Tensor[]) (b: torch.Tensor[]) =
+        Array.map2 (fun (x: torch.Tensor) (y: torch.Tensor) -> (x * y).sum ()) a b
+        |> Array.reduce (.+)
+
+    let w = out |> Array.map (fun x -> torch.zeros_like(x).requires_grad_ true)
+
+    let jd =
+        torch.autograd.grad ([| inner (vjp w) d |], w, retain_graph = true)
+        |> Array.ofSeq
+
+    let jtl = vjp lambda
+    let second = inner jtl d
+
+    let grads =
+        torch.autograd.grad ([| second |], Array.append u0 theta, retain_graph = true, allow_unused = true)
+        |> Seq.mapi (fun i g ->
+            if isNull g || g.IsInvalid then
+                torch.zeros_like (Array.append u0 theta).[i]
+            else
+                g)
+        |> Array.ofSeq
+
+    // Kernels: the tangent plan's forward and adjoint at (u, d).
+    let tangent = TangentPlan.create plan
+    let stepper = Stepper<float>(tangent, Tableau.ofScheme Scheme.Euler, 2, [||], [||])
+    let detached = Array.append u0 d |> Array.map (fun x -> x.detach ())
+    let values, thetaVector = Kernels.pack tangent detached theta
+    let thetaValues = thetaVector.data<float>().ToArray()
+    let state = StateLayout.toFields stepper (values.data<float>().ToArray()) 0
+    stepper.FillGhosts(state, thetaValues, t)
+    let output = stepper.NewState()
+    stepper.Rhs(state, thetaValues, t, output)
+
+    let cotangent =
+        StateLayout.toFields
+            stepper
+            ((fst (Kernels.pack tangent (Array.append lambda lambda) theta)).data<float>().ToArray())
+            0
+
+    for f in 0 .. n - 1 do
+        System.Array.Clear cotangent[f]
+
+    let stateAdjoint = stepper.NewState()
+    let thetaAdjoint = Array.zeroCreate<float> thetaValues.Length
+    stepper.RhsAdjoint(state, thetaValues, t, cotangent, stateAdjoint, thetaAdjoint)
+
+    let fieldsOf (padded: float[][]) =
+        let flat = StateLayout.ofFields stepper padded
+        let total = flat.Length / 2
+        let cells = plan.Cells
+
+        Array.init (2 * n) (fun f ->
+            torch.tensor (
+                Array.init (2 * cells) (fun i -> flat[(i / cells) * total + f * cells + i % cells]),
+                dtype = f64
+            ))
+
+    let kernelOut, kernelAdjoint = fieldsOf output, fieldsOf stateAdjoint
+
+    for f in 0 .. n - 1 do
+        let check (name: string) (got: torch.Tensor) (expected: torch.Tensor) =
+            let e = expected.detach().reshape (-1L)
+            let diff = maxRelative got e
+            Expect.isLessThan diff 1e-12 $"{model.Name}: {name} of field {f} ({diff:G3})"
+
+        check "J d" kernelOut[n + f] jd[f]
+        check "Jᵀλ" kernelAdjoint[n + f] jtl[f]
+        check "∂/∂u λᵀJd" kernelAdjoint[f] grads[f]
+
+    let thetaExpected =
+        torch.cat (grads[n..] |> Array.map (fun g -> g.detach().reshape (-1L)), 0L)
+
+    let diff = maxRelative (torch.tensor (thetaAdjoint, dtype = f64)) thetaExpected
+    Expect.isLessThan diff 1e-12 $"{model.Name}: ∂/∂θ λᵀJd ({diff:G3})"
+
+/// One Rodas4 step of the kernels (h = 0.05 from t = 0.1, 2 trajectories) of `model`, L = ⟨w, next⟩: the new state
+/// equals the eager step's (`Rosenbrock`) to 1e-13; the adjoint's ⟨∂L/∂u, v⟩ and ⟨∂L/∂θ, p⟩ in random directions equal
+/// Richardson-extrapolated central differences of the kernel step to 1e-8 relative; ∂L/∂u and ∂L/∂θ equal the eager
+/// step's autograd gradients to 1e-8. Not closer: the eager step always forms ∂F/∂t = (F(t + δ, u) − F(t, u))/δ
+/// (δ ≈ 1e-8), whose gradient is exactly 0 here but reaches u and θ as two terms of size ±(1/δ)·O(h²) that cancel
+/// only to round-off (measured: the eager gradient is off the extrapolated differences by 1.3e-7 relative at h = 0.2,
+/// 2e-11 at h = 0.02, 2e-13 at h = 0.002, while the kernel's stays within the differences' own accuracy).
+let private stepAdjointAgrees (model: Model) =
+    Engine.init ()
+    use _ = torch.NewDisposeScope()
+    let sim = compile Backend.Eager model
+    let plan = Lowering.lower (ResolvedSystem.ofModel model)
+    let rosenbrock = RosenbrockStepper(plan, 2, [||])
+    let stepper = rosenbrock :> IStepper<float>
+
+    let tolerances =
+        Array.create plan.Fields.Length { Relative = 1e-6; Absolute = 1e-9 }
+    // BiCGSTAB (2-D) stops where the eager step's does.
+    rosenbrock.SolveTolerance <- StepControl.solveTolerance tolerances f64
+    let values, thetaVector = Kernels.pack plan (sim.Initial 2) (sim.Theta())
+    let u = StateLayout.toFields stepper (values.data<float>().ToArray()) 0
+    let theta = thetaVector.data<float>().ToArray()
+    let rng = System.Random 5
+    let flat = StateLayout.ofFields stepper
+
+    let dot (a: float[]) (b: float[]) =
+        Array.fold2 (fun acc x y -> acc + x * y) 0.0 a b
+
+    let randomLike (x: float[][]) =
+        StateLayout.toFields stepper (Array.init (flat x).Length (fun _ -> rng.NextDouble() - 0.5)) 0
+
+    let w, v = randomLike u, randomLike u
+    let p = Array.init theta.Length (fun _ -> rng.NextDouble() - 0.5)
+    let t, h = 0.1, 0.05
+
+    let loss (u: float[][]) (theta: float[]) =
+        let next = stepper.NewState()
+        stepper.Step(u, theta, t, h, next)
+        dot (flat w) (flat next)
+
+    /// Central differences of e ↦ L at ε and ε/2, extrapolated (error O(ε⁴)).
+    let richardson (at: float -> float) =
+        let central (e: float) = (at e - at -e) / (2.0 * e)
+        (4.0 * central 5e-4 - central 1e-3) / 3.0
+
+    let lambda = stepper.NewState()
+    let thetaAdjoint = Array.zeroCreate theta.Length
+    stepper.StepAdjoint(u, theta, t, h, w, lambda, thetaAdjoint)
+
+    let shifted (e: float) =
+        Array.map2 (Array.map2 (fun a b -> a + e * b)) u v
+
+    let du = richardson (fun e -> loss (shifted e) theta)
+    Expect.floatClose { absolute = 0.0; relative = 1e-8 } (dot (flat lambda) (flat v)) du $"{model.Name}: ⟨∂L/∂u, v⟩"
+
+    let dtheta =
+        richardson (fun e -> loss u (Array.map2 (fun a b -> a + e * b) theta p))
+
+    Expect.floatClose { absolute = 0.0; relative = 1e-8 } (dot thetaAdjoint p) dtheta $"{model.Name}: ⟨∂L/∂θ, p⟩"
+
+    // The eager step under autograd.
+    let u0 =
+        sim.Initial 2 |> Array.map (fun x -> x.detach().clone().requires_grad_ true)
+
+    let thetaT =
+        sim.Theta() |> Array.map (fun x -> x.detach().clone().requires_grad_ true)
+
+    let eager = Rosenbrock.method sim.Dynamics thetaT true tolerances u0
+
+    let eagerNext =
+        (fst (Kernels.pack plan (eager.Attempt t h u0 [||]).Next thetaT)).reshape (-1L)
+
+    let next = stepper.NewState()
+    stepper.Step(u, theta, t, h, next)
+    let tensor (x: float[]) = torch.tensor (x, dtype = f64)
+    let d = maxRelative (tensor (flat next)) eagerNext
+    Expect.isLessThan d 1e-13 $"{model.Name}: the eager step's new state ({d:G3})"
+
+    let grads =
+        torch.autograd.grad ([| (eagerNext * tensor (flat w)).sum () |], Array.append u0 thetaT, allow_unused = true)
+        |> Seq.mapi (fun i g ->
+            if isNull g || g.IsInvalid then
+                torch.zeros_like (Array.append u0 thetaT).[i]
+            else
+                g)
+        |> Array.ofSeq
+
+    let gu = (fst (Kernels.pack plan grads[.. u0.Length - 1] thetaT)).reshape (-1L)
+
+    let gtheta =
+        torch.cat (grads[u0.Length ..] |> Array.map (fun g -> g.reshape (-1L)), 0L)
+
+    let eu, etheta =
+        maxRelative (tensor (flat lambda)) gu, maxRelative (tensor thetaAdjoint) gtheta
+
+    Expect.isLessThan eu 1e-8 $"{model.Name}: the eager step's ∂L/∂u ({eu:G3})"
+    Expect.isLessThan etheta 1e-8 $"{model.Name}: the eager step's ∂L/∂θ ({etheta:G3})"
+
+/// Rodas4 at relative tolerance `rtol` (absolute 1e-3·rtol), first step `dt`.
+let private rodas (rtol: float) (dt: float) (saves: float[]) = {
+    Rollout.defaults with
+        Scheme = Scheme.Rodas4
+        Dt = dt
+        SaveTimes = saves
+        Tolerance = {
+            Relative = rtol
+            Absolute = 1e-3 * rtol
+        }
+}
+
+let tests =
+    testList "Rosenbrock kernels" [
+        test "the tangent plan's J d and second-order adjoint equal autograd's on a 1-D stencil with Dirichlet walls" {
+            tangentAgrees brusselator
+        }
+
+        test "the tangent plan equals autograd on a periodic 1-D stencil with nonlinear diffusion" {
+            tangentAgrees periodic
+        }
+
+        test "the tangent plan equals autograd on a 2-D stencil" { tangentAgrees (planeOf 5 6) }
+
+        test "one Rodas4 step: the eager new state, its adjoint against extrapolated differences and eager autograd" {
+            stepAdjointAgrees brusselator
+            stepAdjointAgrees periodic
+            stepAdjointAgrees (planeOf 5 6)
+        }
+
+        test "Rodas4 on a 1-D Brusselator: kernels take the eager steps, values to 1e-10, gradients to 1e-8" {
+            agreesWithin 1e-10 1e-8 compile brusselator (rodas 1e-6 0.05 [| 0.0; 0.3; 0.77; 1.5 |]) 8 true
+        }
+
+        test "Rodas4 on a periodic 1-D model with nonlinear diffusion: values to 1e-10, gradients to 1e-8" {
+            agreesWithin 1e-10 1e-8 compile periodic (rodas 1e-7 0.01 [| 0.2; 0.5 |]) 8 false
+        }
+
+        test "Rodas4 with a forcing (∂F/∂t by the forward difference): values to 1e-10, gradients to 1e-8" {
+            agreesWithin 1e-10 1e-8 compile forcedFisher (rodas 1e-6 0.01 [| 0.07; 0.3 |]) 4 false
+        }
+
+        test "Rodas4 on 2-D reaction–diffusion (BiCGSTAB): the eager steps, values and gradients to 1e-8" {
+            agreesWithin 1e-8 1e-8 compile (planeOf 8 9) (rodas 1e-6 0.01 [| 0.3; 1.0 |]) 4 false
+        }
+
+        test "Rodas4 with gradients on a point system: kernels take the eager steps, values to 1e-10, gradients to 1e-8" {
+            agreesWithin 1e-10 1e-8 compile vanDerPol (rodas 1e-6 0.01 [| 0.5; 2.0 |]) 8 false
+        }
+
+        test "Auto on a grid: Dopri5 until the stiffness test switches where the eager back end's does, then Rodas4" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+
+            let o = {
+                rodas 1e-5 1e-4 [| 0.5; 5.0 |] with
+                    Scheme = Scheme.Auto
+                    Tolerance = { Relative = 1e-5; Absolute = 1e-10 }
+            }
+
+            let run (backend: Backend) =
+                use _ = torch.no_grad ()
+                let sim = compile backend roberGrid
+                let traj = sim.Simulate(sim.Initial 1, o)
+                traj.Backend, Rollout.lastSteps (), traj.Values, Rollout.lastAuto ()
+
+            let ranK, stepsK, valuesK, autoK = run Backend.Auto
+            let ranE, stepsE, valuesE, autoE = run Backend.Eager
+            Expect.equal ranK Backend.Kernels "the kernels ran"
+            Expect.equal ranE Backend.Eager "the eager back end ran"
+            Expect.stringContains autoK "then Rodas4" "it turned stiff"
+            Expect.equal autoK autoE "switched at the same step"
+            Expect.equal stepsK stepsE "the same accepted and rejected steps"
+
+            for f in 0 .. valuesK.Length - 1 do
+                let d = maxRelative valuesK[f] valuesE[f]
+                Expect.isLessThan d 1e-10 $"field {f} ({d:G3})"
+
+            // With gradients: the replay takes Dopri5's and Rodas4's adjoints on the steps each took.
+            agreesWithin 1e-10 1e-8 compile roberGrid o 20 false
+        }
+    ]
