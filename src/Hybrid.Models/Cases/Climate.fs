@@ -292,7 +292,7 @@ let modelText (s: Settings) (closure: int list) : string =
 /// Compiles a coarse model's text in the truth's precision, seeded with `s.Seed`, on the eager back end: the
 /// generated kernels run it too (kernel suite), and since their backward pass keeps the replayed stages' network
 /// graphs (each network runs twice per stage, not about four times) they are faster with its CNN closures too (32²,
-/// 20 RK4 steps forward + backward, one thread: 550 ms against 652 ms eager; `hybrid bench-closures`), but they compute
+/// 20 RK4 steps forward + backward, one thread: 614 ms against 639 ms eager of CPU; `hybrid bench-closures`), but they compute
 /// in float64 whatever the precision, so the trained models would differ from those earlier reports were made with.
 let internal compileText (s: Settings) (text: string) : Simulator =
     Compiler.compile
