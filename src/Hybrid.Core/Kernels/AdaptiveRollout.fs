@@ -1,6 +1,8 @@
 namespace Hybrid.Kernels
 
+open System
 open System.Collections.Generic
+open System.Numerics
 open System.Runtime.CompilerServices
 open TorchSharp
 open Hybrid
@@ -42,8 +44,9 @@ type internal AdaptiveSpec = {
 /// checkpoints are kept (with the k states of the segment being recomputed, at most 3√(2T) states).
 /// `Checkpointing.Budget` doubles the segment whenever the checkpoints' bytes pass half the budget (the other half
 /// is for the states of the segment being recomputed); `Segments n` keeps every n-th; `Off` keeps every one.
-type internal AdaptiveCheckpoints(policy: Hybrid.Numerics.Checkpointing, stateBytes: int64) =
-    let kept = Dictionary<int, float[][]>()
+/// 'T is the states' element type (float, or float32 for a float32 Dopri5 run).
+type internal AdaptiveCheckpoints<'T>(policy: Hybrid.Numerics.Checkpointing, stateBytes: int64) =
+    let kept = Dictionary<int, 'T[][]>()
 
     let mutable segment =
         match policy with
@@ -64,7 +67,7 @@ type internal AdaptiveCheckpoints(policy: Hybrid.Numerics.Checkpointing, stateBy
 
     /// Offers the start state of accepted step n (before it is overwritten); keeps a copy at multiples of the
     /// segment, then thins if the policy asks.
-    member _.Offer(n: int, u: float[][]) =
+    member _.Offer(n: int, u: 'T[][]) =
         if n % segment = 0 then
             kept[n] <- u |> Array.map Array.copy
 
@@ -76,12 +79,13 @@ type internal AdaptiveCheckpoints(policy: Hybrid.Numerics.Checkpointing, stateBy
                         kept.Remove k |> ignore
 
 /// A forward adaptive run on the padded layout: the saved states, where each save time fell, the step counts and,
-/// when recorded, the accepted steps (times, sizes and checkpoints of start states) that the adjoint replays.
-type internal AdaptiveTape = {
-    Saved: float[][][]
+/// when recorded, the accepted steps (times, sizes and checkpoints of start states) that the adjoint replays. Times
+/// and sizes are float64 whatever the states' element type 'T, as on the eager back end.
+type internal AdaptiveTape<'T> = {
+    Saved: 'T[][][]
     Points: SavePoint[]
     /// Start states of accepted steps by index, every `Segment` steps (empty when not recorded).
-    Checkpoints: Dictionary<int, float[][]>
+    Checkpoints: Dictionary<int, 'T[][]>
     /// Accepted steps between checkpoints.
     Segment: int
     Times: float[]
@@ -90,8 +94,9 @@ type internal AdaptiveTape = {
     Rejected: int
 }
 
-/// An adaptive method on kernel states as `AdaptiveSteps` drives it (`AdaptiveMethod` on tensors).
-type internal KernelMethod = {
+/// An adaptive method on kernel states of element type 'T as `AdaptiveSteps` drives it (`AdaptiveMethod` on
+/// tensors): float, or float32 for Dopri5 on a `Stepper<float32>`.
+type internal KernelMethod<'T> = {
     /// Its name in messages (the `Scheme` case).
     Name: string
     /// The sentence the step-limit error adds.
@@ -101,23 +106,22 @@ type internal KernelMethod = {
     /// Steps shortened to end on every save time (no continuous extension needed).
     LandsOnSaves: bool
     /// The stepper whose steps it takes.
-    Stepper: IStepper<float>
+    Stepper: IStepper<'T>
     /// Attempts the step (t, h) from u with θ: the new state into `next`; returns the error estimate (valid until
     /// the next attempt).
-    Attempt: float[][] -> float[] -> float -> float -> float[][] -> float[][]
+    Attempt: 'T[][] -> 'T[] -> float -> float -> 'T[][] -> 'T[][]
     /// Recomputes an accepted step (t, h) from u with θ into `next`, with no carried stage (the backward pass's
     /// replay of a segment from its checkpoint).
-    Replay: float[][] -> float[] -> float -> float -> float[][] -> unit
+    Replay: 'T[][] -> 'T[] -> float -> float -> 'T[][] -> unit
     /// Called once an attempt is accepted and its saves are read (before the next attempt).
     Accept: unit -> unit
     /// The continuous extension of the latest attempt (h, u, next) at fraction s, into a new state.
-    Dense: float -> float[][] -> float[][] -> float -> float[][]
+    Dense: float -> 'T[][] -> 'T[][] -> float -> 'T[][]
     /// The weights of the continuous extension at fraction s per stage of the accepted step that starts at time t
     /// (t, s): y(s) = u + h Σⱼ wⱼ kⱼ (Rodas4: u + Σⱼ wⱼ kⱼ), as its `Adjoint` reads them.
     DenseWeights: float -> float -> float[]
     /// The adjoint of an accepted step (u, θ, t, h, λ′, per-stage extra cotangents or null, direct or null, λ, θ̄).
-    Adjoint:
-        float[][] -> float[] -> float -> float -> float[][] -> float[][][] -> float[][] -> float[][] -> float[] -> unit
+    Adjoint: 'T[][] -> 'T[] -> float -> float -> 'T[][] -> 'T[][][] -> 'T[][] -> 'T[][] -> 'T[] -> unit
 }
 
 /// Adaptive steps on generated kernels, forward and discrete adjoint: Dopri5 on an explicit kernel `Stepper` built
@@ -131,6 +135,12 @@ type internal KernelMethod = {
 /// As on the eager back end the step sizes are numbers read from the error estimates: the backward pass treats them
 /// as fixed and replays the recorded accepted steps with the steppers' discrete adjoints, each save inside a step
 /// entering through the continuous extension's weights (`denseWeights`).
+///
+/// Dopri5 also runs on float32 states (a float32 `Stepper`, `KernelSimulator.RolloutPrecision`), as the eager back
+/// end runs it on float32 tensors: the stages, error estimate, error terms and continuous extension are computed in
+/// float32, every coefficient (h·aᵢⱼ, the tolerances, s) rounded to float32 as torch rounds a scalar operand, while
+/// times, step sizes, the error norm's sum and the controller stay float64 (`StepControl` reads the norm with
+/// `ToDouble`); both back ends then take the same steps, their sizes differing by the float32 rounding of the norms.
 [<RequireQualifiedAccess>]
 module internal AdaptiveSteps =
 
@@ -155,40 +165,46 @@ module internal AdaptiveSteps =
     let private errorWeights =
         Array.map2 (-) Tableau.dormandPrince.B Tableau.dormandPrinceEmbedded
 
-    /// Σⱼ (h·wⱼ)·k[j] at entry i of field f over the non-zero weights, in the order of `Adaptive`'s sums.
-    let inline private sumAt (k: float[][][]) (h: float) (weights: float[]) (f: int) (i: int) =
-        let mutable sum = 0.0
+    /// Σⱼ (h·wⱼ)·k[j] at entry i of field f over the non-zero weights, in the order of `Adaptive`'s sums, in 'T
+    /// (each h·wⱼ rounded to 'T).
+    let inline private sumAt<'T when 'T :> INumber<'T>> (k: 'T[][][]) (h: float) (weights: float[]) (f: int) (i: int) =
+        let mutable sum = 'T.Zero
         let mutable any = false
 
         for j in 0 .. weights.Length - 1 do
             if weights[j] <> 0.0 then
-                let term = (h * weights[j]) * k[j].[f].[i]
-                sum <- if any then sum + term else term
+                let term = 'T.op_Multiply (KernelElement.ofFloat<'T> (h * weights[j]), k[j].[f].[i])
+                sum <- if any then 'T.op_Addition (sum, term) else term
                 any <- true
 
         sum
 
-    /// `StepControl.errorNorm` over the interior cells of a step from u to next with error estimate `error`.
+    /// `StepControl.errorNorm` over the interior cells of a step from u to next with error estimate `error`: each
+    /// term (e / (absolute + relative·max(|u|, |next|)))² in 'T, as on tensors of that dtype, summed in float64.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let private errorNorm
-        (stepper: IStepper<float>)
+    let private errorNorm<'T when 'T :> IFloatingPointIeee754<'T>>
+        (stepper: IStepper<'T>)
         (tolerances: Tolerance[])
-        (u: float[][])
-        (next: float[][])
-        (error: float[][])
+        (u: 'T[][])
+        (next: 'T[][])
+        (error: 'T[][])
         =
         let mutable sum = 0.0
         let mutable count = 0
 
         for f in 0 .. u.Length - 1 do
             let map = stepper.Maps[f]
+            let absolute = KernelElement.ofFloat<'T> tolerances[f].Absolute
+            let relative = KernelElement.ofFloat<'T> tolerances[f].Relative
             let mutable field = 0.0
 
             for b in 0 .. stepper.Batch - 1 do
                 for c in 0 .. map.Interior.Length - 1 do
                     let i = b * map.Padded + map.Interior[c]
-                    let x = error[f].[i] / StepControl.scale tolerances[f] u[f].[i] next[f].[i]
-                    field <- field + x * x
+                    let larger = 'T.Max('T.Abs u[f].[i], 'T.Abs next[f].[i])
+                    let scale = 'T.op_Addition (absolute, 'T.op_Multiply (relative, larger))
+                    let x = 'T.op_Division (error[f].[i], scale)
+                    field <- field + KernelElement.toFloat ('T.op_Multiply (x, x))
 
             sum <- sum + field
             count <- count + stepper.Batch * map.Interior.Length
@@ -196,11 +212,25 @@ module internal AdaptiveSteps =
         if count = 0 then 0.0 else sqrt (sum / float count)
 
     /// The continuous extension of the latest step of `stepper` (size h, from u to next) at fraction s, as
-    /// `Adaptive.dense` computes it, into a new state (ghost entries zero).
-    let private dense (stepper: Stepper<float>) (h: float) (u: float[][]) (next: float[][]) (s: float) =
+    /// `Adaptive.dense` computes it on tensors of 'T (h, s and 1 − s rounded to 'T), into a new state (ghost entries
+    /// zero).
+    let private dense<'T
+        when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (stepper: Stepper<'T>)
+        (h: float)
+        (u: 'T[][])
+        (next: 'T[][])
+        (s: float)
+        =
         let k = stepper.Slopes
         let last = k.Length - 1
         let out = stepper.NewState()
+        let size = KernelElement.ofFloat<'T> h
+        let at = KernelElement.ofFloat<'T> s
+        let rest = KernelElement.ofFloat<'T> (1.0 - s)
+        let inline add a b = 'T.op_Addition (a, b)
+        let inline sub a b = 'T.op_Subtraction (a, b)
+        let inline mul a b = 'T.op_Multiply (a, b)
 
         for f in 0 .. u.Length - 1 do
             let map = stepper.Maps[f]
@@ -209,19 +239,22 @@ module internal AdaptiveSteps =
                 for c in 0 .. map.Interior.Length - 1 do
                     let i = b * map.Padded + map.Interior[c]
                     let fifth = sumAt k h Tableau.dormandPrinceDense f i
-                    let delta = next[f].[i] - u[f].[i]
-                    let r3 = h * k[0].[f].[i] - delta
-                    let r4 = delta - h * k[last].[f].[i] - r3
-                    let inner = r3 + s * (r4 + (1.0 - s) * fifth)
-                    out[f].[i] <- u[f].[i] + s * (delta + (1.0 - s) * inner)
+                    let delta = sub next[f].[i] u[f].[i]
+                    let r3 = sub (mul size k[0].[f].[i]) delta
+                    let r4 = sub (sub delta (mul size k[last].[f].[i])) r3
+                    let inner = add r3 (mul at (add r4 (mul rest fifth)))
+                    out[f].[i] <- add u[f].[i] (mul at (add delta (mul rest inner)))
 
         out
 
-    let private copy (u: float[][]) = u |> Array.map Array.copy
+    let private copy (u: 'T[][]) = u |> Array.map Array.copy
 
-    /// Dopri5 on a `Stepper` built with `Tableau.dormandPrince`: first same as last (after the first attempt, the
-    /// first stage's slope is a rejected attempt's from the same state or the accepted step's last).
-    let dopri5 (stepper: Stepper<float>) : KernelMethod =
+    /// Dopri5 on a `Stepper` built with `Tableau.dormandPrince` (float, or float32 arrays): first same as last (after
+    /// the first attempt, the first stage's slope is a rejected attempt's from the same state or the accepted step's
+    /// last).
+    let dopri5<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (stepper: Stepper<'T>)
+        : KernelMethod<'T> =
         let error = stepper.NewState()
         let mutable firstKnown = false
 
@@ -257,7 +290,7 @@ module internal AdaptiveSteps =
         }
 
     /// KenCarp4 on a `KenCarpStepper` (steps land on every save time).
-    let kenCarp4 (stepper: KenCarpStepper) : KernelMethod =
+    let kenCarp4 (stepper: KenCarpStepper) : KernelMethod<float> =
         let steps = stepper :> IStepper<float>
 
         {
@@ -287,10 +320,15 @@ module internal AdaptiveSteps =
     /// each with `LandsOnSaves`), save times from the continuous extension, step limit and messages. Raises
     /// `HybridException` past `spec.MaxSteps` steps or when the step size falls below round-off, and the stepper's
     /// divergence errors from its finite checks.
-    let forward (m: KernelMethod) (theta: float[]) (spec: AdaptiveSpec) (u0: float[][]) : AdaptiveTape =
+    let forward<'T when 'T :> IFloatingPointIeee754<'T>>
+        (m: KernelMethod<'T>)
+        (theta: 'T[])
+        (spec: AdaptiveSpec)
+        (u0: 'T[][])
+        : AdaptiveTape<'T> =
         let stepper = m.Stepper
         let saveTimes = spec.SaveTimes
-        let saved = Array.zeroCreate<float[][]> saveTimes.Length
+        let saved = Array.zeroCreate<'T[][]> saveTimes.Length
         let points = Array.create saveTimes.Length AtStart
         let mutable next = 0
 
@@ -301,7 +339,10 @@ module internal AdaptiveSteps =
         let times, sizes = ResizeArray(), ResizeArray()
 
         let checkpoints =
-            AdaptiveCheckpoints(spec.Checkpointing, 8L * (u0 |> Array.sumBy (fun a -> int64 a.Length)))
+            AdaptiveCheckpoints<'T>(
+                spec.Checkpointing,
+                int64 sizeof<'T> * (u0 |> Array.sumBy (fun a -> int64 a.Length))
+            )
 
         let controller = PiController m.EstimateOrder
         let final = saveTimes[saveTimes.Length - 1]
@@ -380,13 +421,15 @@ module internal AdaptiveSteps =
             Rejected = rejected
         }
 
-    /// target += w·x over every entry.
-    let private addScaled (target: float[][]) (w: float) (x: float[][]) =
+    /// target += w·x over every entry (w rounded to 'T).
+    let private addScaled<'T when 'T :> INumber<'T>> (target: 'T[][]) (w: float) (x: 'T[][]) =
+        let w = KernelElement.ofFloat<'T> w
+
         for f in 0 .. target.Length - 1 do
             let y, z = target[f], x[f]
 
             for i in 0 .. y.Length - 1 do
-                y[i] <- y[i] + w * z[i]
+                y[i] <- 'T.op_Addition (y[i], 'T.op_Multiply (w, z[i]))
 
     /// The adjoint of a recorded `forward`: given ∂L/∂(saved states) (padded, ghost entries zero), returns ∂L/∂u0
     /// and ∂L/∂θ, replaying the accepted steps backwards with fixed sizes (the stepper's `StepAdjointWith`, saves
@@ -399,18 +442,18 @@ module internal AdaptiveSteps =
     /// memory, at most `keptStagesAtOnce` stages) for its adjoint steps, which then run no network forward: each
     /// network runs once per stage of an accepted step in the backward pass (plus the plain replays that reach the
     /// segment's last chunk) instead of about three times.
-    let backward
-        (m: KernelMethod)
-        (tape: AdaptiveTape)
-        (theta: float[])
-        (savedAdjoint: float[][][])
-        : float[][] * float[] =
+    let backward<'T when 'T :> INumber<'T>>
+        (m: KernelMethod<'T>)
+        (tape: AdaptiveTape<'T>)
+        (theta: 'T[])
+        (savedAdjoint: 'T[][][])
+        : 'T[][] * 'T[] =
         let stepper = m.Stepper
-        let thetaAdjoint = Array.zeroCreate theta.Length
+        let thetaAdjoint = Array.zeroCreate<'T> theta.Length
         let mutable lambda = stepper.NewState()
         let mutable lambdaPrevious = stepper.NewState()
         // Per stage, the cotangents of the saves inside a step (allocated at the first such save).
-        let mutable extra: float[][][] = null
+        let mutable extra: 'T[][][] = null
         let direct = stepper.NewState()
         let ends = Dictionary<int, ResizeArray<int>>()
         let insides = Dictionary<int, ResizeArray<int * float>>()
@@ -485,7 +528,7 @@ module internal AdaptiveSteps =
             let u = states[n % segment]
 
             // The adjoint of step n with the saves' cotangents inside it (null when none).
-            let adjoint (extra: float[][][]) (direct: float[][]) =
+            let adjoint (extra: 'T[][][]) (direct: 'T[][]) =
                 match keeping with
                 | Some k ->
                     k.StepAdjointKept(
@@ -541,7 +584,7 @@ module internal AdaptiveSteps =
 
     /// Rodas4 on a `RosenbrockStepper`, its BiCGSTAB (2-D grids) stopped at `StepControl.solveTolerance` of
     /// `tolerances` as on the eager back end. Its continuous extension's weights have no factor h (`DenseWeights`).
-    let rodas4 (stepper: RosenbrockStepper) (tolerances: Tolerance[]) : KernelMethod =
+    let rodas4 (stepper: RosenbrockStepper) (tolerances: Tolerance[]) : KernelMethod<float> =
         let steps = stepper :> IStepper<float>
         stepper.SolveTolerance <- StepControl.solveTolerance tolerances torch.ScalarType.Float64
 
@@ -611,7 +654,7 @@ module internal AdaptiveSteps =
     /// turned stiff to the end of the run; error order 4 throughout; the sentences go to `Rollout.reportAuto`. The
     /// backward pass replays each recorded step with the method that took it (by its start time), so the method must
     /// be the forward run's own.
-    let auto (dopri: Stepper<float>) (rosenbrock: RosenbrockStepper) (tolerances: Tolerance[]) : KernelMethod =
+    let auto (dopri: Stepper<float>) (rosenbrock: RosenbrockStepper) (tolerances: Tolerance[]) : KernelMethod<float> =
         let explicitSteps = dopri5 dopri
         let stiffSteps = rodas4 rosenbrock tolerances
         let watch = AutoScheme.Watch()
@@ -658,22 +701,29 @@ module internal AdaptiveSteps =
                 Adjoint = fun u theta t h -> (pick t).Adjoint u theta t h
         }
 
-    /// The method of `sim`'s scheme (Dopri5, KenCarp4, Rodas4 or Auto) on its stepper for `batch` trajectories, for a
-    /// run with these tolerances.
-    let ofSimulator (sim: KernelSimulator) (batch: int) (tolerances: Tolerance[]) : KernelMethod =
-        match sim.Stepper batch with
-        | :? Stepper<float> as s when sim.Scheme = Scheme.Auto -> auto s (sim.Rosenbrock batch) tolerances
-        | :? Stepper<float> as s -> dopri5 s
-        | :? KenCarpStepper as s -> kenCarp4 s
-        | :? RosenbrockStepper as s -> rodas4 s tolerances
+    /// The method of `sim`'s scheme (Dopri5, KenCarp4, Rodas4 or Auto) on its stepper of element type 'T
+    /// (`KernelSimulator.StepperOf`: float, or float32 for Dopri5 where `RolloutPrecision` allows) for `batch`
+    /// trajectories, for a run with these tolerances.
+    let ofSimulator<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (sim: KernelSimulator)
+        (batch: int)
+        (tolerances: Tolerance[])
+        : KernelMethod<'T> =
+        match sim.StepperOf<'T> batch with
+        | :? Stepper<'T> as s when sim.Scheme <> Scheme.Auto -> dopri5 s
+        | :? Stepper<float> as s -> unbox (box (auto s (sim.Rosenbrock batch) tolerances))
+        | :? KenCarpStepper as s -> unbox (box (kenCarp4 s))
+        | :? RosenbrockStepper as s -> unbox (box (rodas4 s tolerances))
         | _ -> invalidOp $"{sim.Scheme} has no adaptive steps on the kernels."
 
 /// The custom autograd function of an adaptive kernel rollout: inputs (simulator, spec, u0 [B; N], θ [P], then the
-/// closures' weights) in float64 on the CPU (`StateLayout`); output the saved states [S; B; N]. Forward runs
-/// `AdaptiveSteps.forward` (and reports its step counts as the eager back end does); backward replays the recorded
-/// accepted steps with the generated adjoint and returns gradients for u0, θ and every weight.
-type internal AdaptiveRolloutFunction() =
-    inherit torch.autograd.SingleTensorFunction<AdaptiveRolloutFunction>()
+/// closures' weights) in the dtype of 'T (float64, or float32 for Dopri5 on the float32 kernels) on the CPU
+/// (`StateLayout`); output the saved states [S; B; N]. Forward runs `AdaptiveSteps.forward` (and reports its step
+/// counts as the eager back end does); backward replays the recorded accepted steps with the generated adjoint and
+/// returns gradients for u0, θ and every weight.
+type internal AdaptiveRolloutFunction<'T
+    when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>() =
+    inherit torch.autograd.SingleTensorFunction<AdaptiveRolloutFunction<'T>>()
 
     override _.Name = "HybridAdaptiveRollout"
 
@@ -683,10 +733,10 @@ type internal AdaptiveRolloutFunction() =
         let u0 = vars[2] :?> torch.Tensor
         let theta = vars[3] :?> torch.Tensor
         let batch = int u0.shape[0]
-        let m = AdaptiveSteps.ofSimulator sim batch spec.Tolerances
+        let m = AdaptiveSteps.ofSimulator<'T> sim batch spec.Tolerances
         let stepper = m.Stepper
-        let thetaValues = theta.data<float>().ToArray()
-        let start = StateLayout.toFields stepper (u0.data<float>().ToArray()) 0
+        let thetaValues = KernelElement.values<'T> theta
+        let start = StateLayout.toFields stepper (KernelElement.values<'T> u0) 0
         let tape = AdaptiveSteps.forward m thetaValues spec start
         Rollout.reportSteps tape.Accepted tape.Rejected
         ctx.save_data ("method", m)
@@ -697,9 +747,9 @@ type internal AdaptiveRolloutFunction() =
 
     override _.backward(ctx, grad) =
         // The forward run's own method (Auto's switch time).
-        let m = ctx.get_data "method" :?> KernelMethod
-        let tape = ctx.get_data "tape" :?> AdaptiveTape
-        let theta = ctx.get_data "theta" :?> float[]
+        let m = ctx.get_data "method" :?> KernelMethod<'T>
+        let tape = ctx.get_data "tape" :?> AdaptiveTape<'T>
+        let theta = ctx.get_data "theta" :?> 'T[]
         let stepper = m.Stepper
         let savedAdjoint = StateLayout.savedAdjoints stepper grad tape.Saved.Length
         stepper.ResetClosureGradients()
@@ -711,23 +761,33 @@ type internal AdaptiveRolloutFunction() =
 module internal AdaptiveRollout =
 
     /// Runs `sim` (compiled for Dopri5, KenCarp4, Rodas4 or Auto) from `u0` (one tensor per field, [B; spatial…]) with parameter values θ
-    /// (one tensor per entry of `sim.Parameters`) on `spec`; returns each field's saved states [S; B; spatial…].
+    /// (one tensor per entry of `sim.Parameters`) on `spec`; returns each field's saved states [S; B; spatial…] in
+    /// `u0`'s dtype. A float32 `u0` runs Dopri5 on the float32 kernels where `sim.RolloutPrecision` allows (no
+    /// closures or diagnostic fields), else the float64 kernels converted at the tensor boundary.
     /// The accepted steps are recorded for the backward pass only when grad mode is on and u0, θ or a network
     /// weight requires grad.
     let run (sim: KernelSimulator) (u0: torch.Tensor[]) (theta: torch.Tensor[]) (spec: AdaptiveSpec) : torch.Tensor[] =
         Engine.init ()
-        let state, thetaVector = Kernels.pack sim.Plan u0 theta
+        let precision = sim.RolloutPrecision u0[0].dtype
+
+        let state, thetaVector =
+            match precision with
+            | Float32 -> Kernels.packAs torch.ScalarType.Float32 sim.Plan u0 theta
+            | Float64 -> Kernels.pack sim.Plan u0 theta
 
         let record =
             torch.is_grad_enabled ()
             && (Array.concat [ u0; theta; sim.Weights ]
                 |> Array.exists (fun x -> x.requires_grad))
 
+        let inputs =
+            Array.append
+                [| box sim; box { spec with Record = record }; box state; box thetaVector |]
+                (sim.Weights |> Array.map box)
+
         let saved =
-            AdaptiveRolloutFunction.apply (
-                Array.append
-                    [| box sim; box { spec with Record = record }; box state; box thetaVector |]
-                    (sim.Weights |> Array.map box)
-            )
+            match precision with
+            | Float32 -> AdaptiveRolloutFunction<float32>.apply inputs
+            | Float64 -> AdaptiveRolloutFunction<float>.apply inputs
 
         Kernels.unpack sim.Plan u0[0] saved

@@ -12,10 +12,10 @@ open Hybrid.Compiler
 /// (Euler, Heun, SspRk3, Rk4) or IMEX (ImexEuler, ImexCrankNicolson, with the stiff part's own kernels and solves).
 /// Rollouts run in .NET loops over float64 arrays and enter TorchSharp's autograd as one custom function, so
 /// losses, parameter constraints and neural networks around them still differentiate through it. A Float32 rollout
-/// (initial state in float32) of an explicit scheme runs its kernels, stages and adjoint in float32 arrays
-/// (`RolloutPrecision`: twice the SIMD lanes, half the memory traffic); IMEX schemes, models with neural closures or
-/// diagnostic fields, and the adaptive schemes (`AdaptiveRollout`) stay in float64 internally, converting at the
-/// tensor boundary.
+/// (initial state in float32) of an explicit scheme, Dopri5 included (`AdaptiveRollout`), runs its kernels, stages
+/// and adjoint in float32 arrays (`RolloutPrecision`: twice the SIMD lanes, half the memory traffic); IMEX schemes,
+/// models with neural closures or diagnostic fields, and the other adaptive schemes stay in float64 internally,
+/// converting at the tensor boundary.
 /// Not thread-safe: use one simulator per thread.
 type KernelSimulator
     internal
@@ -78,14 +78,15 @@ type KernelSimulator
             rosenbrockSteppers[batch] <- s
             s
 
-    /// The element type a fixed-step rollout from an initial state of dtype `dtype` computes in: Float32 for a float32
-    /// state with an explicit scheme and a model without neural closures or diagnostic fields (their networks and
-    /// solves stay in float64); Float64 otherwise (a Float32 simulator's other rollouts run in float64 internally).
+    /// The element type a rollout from an initial state of dtype `dtype` computes in: Float32 for a float32 state with
+    /// an explicit scheme (fixed-step, or Dopri5) and a model without neural closures or diagnostic fields (their
+    /// networks and solves stay in float64); Float64 otherwise (a Float32 simulator's other rollouts run in float64
+    /// internally).
     member internal _.RolloutPrecision(dtype: torch.ScalarType) : Precision =
         if
             dtype = torch.ScalarType.Float32
             && stiff.IsNone
-            && not (Scheme.isAdaptive scheme)
+            && (scheme = Scheme.Dopri5 || not (Scheme.isAdaptive scheme))
             && plan.Sites.Length = 0
             && plan.Diagnostics.Length = 0
         then
@@ -94,8 +95,8 @@ type KernelSimulator
             Float64
 
     /// A stepper on element type 'T (`RolloutPrecision`) with scratch buffers for `batch` trajectories: `Stepper` for
-    /// float; for float32 the explicit stepper (raises for the schemes and models that `RolloutPrecision` keeps in
-    /// float64).
+    /// float; for float32 the explicit stepper (Dormand and Prince's tableau for Dopri5; raises for the schemes and
+    /// models that `RolloutPrecision` keeps in float64).
     member internal this.StepperOf<'T>(batch: int) : IStepper<'T> =
         match KernelElement.precision<'T> () with
         | Float64 -> unbox<IStepper<'T>> (box (this.Stepper batch))

@@ -307,7 +307,7 @@ module Rollout =
             if o.Checkpointing <> Checkpointing.Off && not checkpointsAdaptive then
                 raise (
                     HybridException(
-                        $"{o.Scheme} on the eager back end keeps the whole autograd graph: Checkpointing = {o.Checkpointing} is not supported there with adaptive steps. Use Checkpointing.Off, a compiled model on the generated kernels (in float64, Backend.Auto or Backend.Kernels checkpoint Dopri5 and KenCarp4), or a fixed-step scheme (Rk4) with checkpointing."
+                        $"{o.Scheme} on the eager back end keeps the whole autograd graph: Checkpointing = {o.Checkpointing} is not supported there with adaptive steps. Use Checkpointing.Off, a compiled model on the generated kernels (Backend.Auto or Backend.Kernels checkpoint Dopri5, in float64 or float32, and KenCarp4, in float64), or a fixed-step scheme (Rk4) with checkpointing."
                     )
                 )
 

@@ -1,7 +1,7 @@
 /// Dopri5 with adaptive steps on the generated kernels (`AdaptiveRollout`) for grid models, with neural closures and
 /// forcings, against the eager back end: the same accepted and rejected steps, the same states and the same
-/// gradients (parameters, initial state, network weights) to 1e-10 in float64; which back end `Backend.Auto` picks;
-/// and the accuracy against an exact solution as the tolerance tightens.
+/// gradients (parameters, initial state, network weights) to 1e-10 in float64, and within float32's rounding in
+/// float32; which back end `Backend.Auto` picks; and the accuracy against an exact solution as the tolerance tightens.
 module Hybrid.Tests.Kernels.AdaptiveGridKernelTests
 
 open Expecto
@@ -138,6 +138,107 @@ let private agreesWith = agreesWithin 1e-10 1e-10
 
 let private agrees = agreesWith compile
 
+/// float32's machine epsilon, 2⁻²³ ≈ 1.19e-7.
+let private eps32 = float (System.MathF.BitIncrement 1.0f - 1.0f)
+
+/// Dopri5 at relative tolerance 1e-4 (absolute 1e-7), a tolerance float32 can meet: a float32 error estimate
+/// h Σⱼ (bⱼ − b̂ⱼ)kⱼ carries a rounding of about eps₃₂·h|k| (≲ 1e-8 of |u| on these models), so the error norms of
+/// two float32 runs differ by ~1e-4 of the tolerance and both back ends accept and reject the same steps (at 1e-6 the
+/// rounding would be a percent of the norm).
+let private dopri32 (dt: float) (saves: float[]) = {
+    dopri dt saves with
+        Tolerance = { Relative = 1e-4; Absolute = 1e-7 }
+}
+
+/// The bound on the relative difference between a float32 Dopri5 run of `accepted` steps and another computation of
+/// the same steps (float32 on the other back end, or float64): each step rounds every value about twice per stage
+/// (a product and a sum of each stage combination; 7 stages) and the continuous extension a further 10 times, each
+/// rounding of relative size ≤ eps₃₂ and amplified by at most the step's condition (≈ 1 for these diffusive steps),
+/// adding up over the steps: (14·accepted + 10)·eps₃₂. The step sizes of the runs differ by the float32 rounding of
+/// their error norms (≲ 1e-3 relative), which moves the solution by that fraction of a local error (≤ tolerance):
+/// ≲ 1e-7, below one eps₃₂. Gradients run the steps twice (forward, adjoint) and sum over the cells: twice that plus
+/// log₂(cells)·eps₃₂.
+let private bound32 (accepted: int) = (14.0 * float accepted + 10.0) * eps32
+
+let private gradientBound32 (accepted: int) (cells: int) =
+    2.0 * bound32 accepted + System.Math.Log2(float cells) * eps32
+
+/// `model` with Dopri5 in float32 on Backend.Auto (the float32 kernels), on Backend.Eager in float32, and on the
+/// float64 kernels as the reference: Auto picks the kernels, the two float32 runs take the same accepted and rejected
+/// steps (at least `minSteps` accepted, some rejected when `rejects`), return float32, and each value and gradient of
+/// the float32 kernels is within `bound32` (`gradientBound32`) of the float64 run, or within 4× the eager float32
+/// run's own error where that is larger (a θ gradient that sums terms of both signs over every cell and step is
+/// ill-conditioned, and eager float32's error measures its condition), and within that plus eager float32's error of
+/// eager float32. The float32 kernels compute in float32: their states differ from the float64 run rounded to float32
+/// by more than one rounding (a float64-internal run would take the float64 steps and round once at the end).
+let private float32Agrees (model: Model) (o: RolloutOptions) (minSteps: int) (rejects: bool) =
+    Engine.init ()
+    use _ = torch.NewDisposeScope()
+
+    let compileIn (dtype: torch.ScalarType) (backend: Backend) =
+        Compiler.compile
+            {
+                Compiler.defaults with
+                    Backend = backend
+                    Seed = 3
+                    Forcings = forcingsOf model
+                    Dtype = dtype
+            }
+            model
+
+    let f32 = torch.ScalarType.Float32
+
+    let chosen, ranK, stepsK, valuesK, gradsK =
+        runWithGradients (compileIn f32 Backend.Auto) o
+
+    let _, ranE, stepsE, valuesE, gradsE =
+        runWithGradients (compileIn f32 Backend.Eager) {
+            o with
+                Checkpointing = Checkpointing.Off
+        }
+
+    let _, ran64, _, values64, grads64 = runWithGradients (compileIn f64 Backend.Auto) o
+    Expect.equal chosen (Backend.Kernels, "") $"{model.Name}: Auto picks the float32 kernels with gradients"
+    Expect.equal (ranK, ranE, ran64) (Backend.Kernels, Backend.Eager, Backend.Kernels) "the back ends that ran"
+    Expect.equal stepsK stepsE $"{model.Name}: the same accepted and rejected steps in float32"
+    Expect.isGreaterThanOrEqual (fst stepsK) minSteps $"{model.Name}: a real run ({stepsK})"
+
+    if rejects then
+        Expect.isGreaterThan (snd stepsK) 0 $"{model.Name}: some steps rejected ({stepsK})"
+
+    let cells = valuesK |> Array.sumBy (fun v -> int (v.numel () / v.shape[0]))
+
+    let check (what: string) (limit: float) (k: torch.Tensor) (e: torch.Tensor) (exact: torch.Tensor) =
+        Expect.equal k.dtype f32 $"{model.Name}: {what} in float32"
+        let exact = exact.to_type f64
+        let eagerError = maxRelative (e.to_type f64) exact
+        let tolerance = max limit (4.0 * eagerError)
+        let kernelError = maxRelative (k.to_type f64) exact
+
+        printfn
+            $"float32 Dopri5, {model.Name}, {what}: float32 kernels {kernelError:G3}, eager float32 {eagerError:G3}, bound {limit:G3}"
+
+        Expect.isLessThan kernelError tolerance $"{model.Name}: {what} against float64 ({eagerError:G3} eager)"
+
+        Expect.isLessThan
+            (maxRelative (k.to_type f64) (e.to_type f64))
+            (tolerance + eagerError)
+            $"{model.Name}: {what} against eager float32"
+
+    for f in 0 .. valuesK.Length - 1 do
+        check $"field {f}" (bound32 (fst stepsK)) valuesK[f] valuesE[f] values64[f]
+
+    for g in 0 .. gradsK.Length - 1 do
+        check $"gradient {g}" (gradientBound32 (fst stepsK) cells) gradsK[g] gradsE[g] grads64[g]
+
+    let gap =
+        valuesK
+        |> Array.mapi (fun f v ->
+            maxRelative (v.to_type f64) (values64[f].to_type(torch.ScalarType.Float32).to_type f64))
+        |> Array.max
+
+    Expect.isGreaterThan gap eps32 $"{model.Name}: float32 states differ from the rounded float64 ones"
+
 /// KenCarp4 with implicit diffusion at relative tolerance `rtol` (absolute 1e-3·rtol), first step `dt`.
 let private kenCarp (rtol: float) (dt: float) (saves: float[]) = {
     Rollout.defaults with
@@ -216,6 +317,31 @@ let tests =
                     }
                     8
                     false
+        }
+
+        test
+            "Dopri5 in float32 (1-D Fisher–KPP with rejections, checkpointed; 2-D reaction–diffusion; a point system; a forcing): the float32 kernels take the eager float32 steps, values and gradients within float32 rounding of float64" {
+            // Steps sized by accuracy, not by stability: at Dopri5's stability limit (the controller's steps on
+            // `plane` up to t = 2, or Fisher–KPP with D = 0.02 up to t = 1) the steps amplify the grid's highest modes,
+            // where each run's rounding grows to the tolerance (1e-4 of the states, 10% of ∂L/∂u0 on either float32
+            // back end), and no two float32 computations agree to rounding. A first step of 0.5 is rejected.
+            float32Agrees
+                (Hybrid.Tests.Compiler.CompilerTests.fisherKpp 32 0.002 8.0)
+                {
+                    dopri32 0.5 [| 0.0; 0.05; 0.13; 0.6 |] with
+                        Checkpointing = Checkpointing.Sqrt
+                }
+                6
+                true
+
+            float32Agrees plane (dopri32 0.01 [| 0.05; 0.25; 0.5 |]) 5 false
+
+            let lotkaVolterra =
+                Parse.model
+                    "model lv\ndomain point\nfield prey\nfield pred\nparam a = 1.1\nparam b = 0.4\ndprey/dt = a*prey - b*prey*pred\ndpred/dt = 0.1*prey*pred - 0.4*pred\ninitial prey = 10\ninitial pred = 10"
+
+            float32Agrees lotkaVolterra (dopri32 0.01 [| 0.0; 1.0; 2.5; 4.0 |]) 8 false
+            float32Agrees forcedFisher (dopri32 0.002 [| 0.07; 0.3 |]) 4 false
         }
 
         test "Dopri5 with a forcing: kernels take the eager steps, values and gradients to 1e-10" {
@@ -330,7 +456,8 @@ let tests =
             Expect.stringContains e.Message "Backend.Auto or Backend.Kernels" "the fix"
         }
 
-        test "Auto picks the kernels for Dopri5, Rodas4 and Auto on grids and refuses KenCarp4 and float32 with reasons" {
+        test
+            "Auto picks the kernels for Dopri5 (float64 and float32), Rodas4 and Auto on grids and refuses KenCarp4, the other schemes in float32, and float32 closures with reasons" {
             Engine.init ()
             use _ = torch.NewDisposeScope()
             let auto = compile Backend.Auto plane
@@ -352,9 +479,13 @@ let tests =
                     }
                     plane
 
-            let backend, why = single.BackendFor o
-            Expect.equal backend Backend.Eager "float32 runs eager"
-            Expect.stringContains why "float64" "says why"
+            Expect.equal (single.BackendFor o) (Backend.Kernels, "") "float32 Dopri5: the float32 kernels"
+
+            for scheme in [ Scheme.Rodas4; Scheme.Auto ] do
+                let backend, why = single.BackendFor { o with Scheme = scheme }
+                Expect.equal backend Backend.Eager $"float32 {scheme} runs eager"
+                Expect.stringContains why $"run {scheme} in float64 only" $"float32 {scheme}: names the scheme"
+                Expect.stringContains why "Float32" $"float32 {scheme}: names the dtype"
 
             let split = compileSplit true Backend.Auto plane
 
@@ -362,6 +493,33 @@ let tests =
                 (split.BackendFor { o with Scheme = Scheme.KenCarp4 })
                 (Backend.Kernels, "")
                 "KenCarp4 with implicit diffusion: the kernels"
+
+            let splitSingle =
+                Compiler.compile
+                    {
+                        Compiler.defaults with
+                            Dtype = torch.ScalarType.Float32
+                            ImplicitDiffusion = true
+                    }
+                    plane
+
+            let backend, why = splitSingle.BackendFor { o with Scheme = Scheme.KenCarp4 }
+            Expect.equal backend Backend.Eager "float32 KenCarp4 runs eager"
+            Expect.stringContains why "run KenCarp4 in float64 only" "float32 KenCarp4: says why"
+
+            // The closure's network runs in float64 on the kernels: float32 Dopri5 with it runs eager.
+            let killSingle =
+                Compiler.compile
+                    {
+                        Compiler.defaults with
+                            Dtype = torch.ScalarType.Float32
+                            Seed = 3
+                    }
+                    (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ())
+
+            let backend, why = killSingle.BackendFor o
+            Expect.equal backend Backend.Eager "float32 Dopri5 with a closure runs eager"
+            Expect.stringContains why "Dopri5 in float32 only on models without neural closures" "says why"
         }
 
         test "Dopri5 on the kernels converges to the exact solution of a decaying mode as the tolerance tightens" {
