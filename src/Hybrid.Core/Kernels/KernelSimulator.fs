@@ -63,7 +63,8 @@ type KernelSimulator
                 | Some part when scheme = Scheme.KenCarp4 ->
                     KenCarpStepper(plan, part, batch, siteModules, forcings) :> IStepper<float>
                 | Some part -> ImexStepper(plan, part, scheme, batch, siteModules, forcings) :> IStepper<float>
-                | None when scheme = Scheme.Rodas4 -> RosenbrockStepper(plan, batch, forcings) :> IStepper<float>
+                | None when scheme = Scheme.Rodas4 ->
+                    RosenbrockStepper(plan, batch, siteModules, forcings) :> IStepper<float>
                 | None -> Stepper<float>(plan, KernelSimulator.TableauOf scheme, batch, siteModules, forcings)
 
             steppers[batch] <- s
@@ -74,7 +75,7 @@ type KernelSimulator
         match rosenbrockSteppers.TryGetValue batch with
         | true, s -> s
         | _ ->
-            let s = RosenbrockStepper(plan, batch, forcings)
+            let s = RosenbrockStepper(plan, batch, siteModules, forcings)
             rosenbrockSteppers[batch] <- s
             s
 

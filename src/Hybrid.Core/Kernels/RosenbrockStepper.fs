@@ -19,7 +19,10 @@ open Hybrid.TensorArithmetic
 /// tridiagonal solve in 1-D (`BlockStencilSolve.banded`) and the one inverse of each trajectory's n×n matrix of point
 /// systems (`Rosenbrock.denseSolve`); by `BlockStencilSolve.biCgStab`'s algorithm on arrays in 2-D
 /// (`BlockStencilArrays`, stopped at `StepControl.solveTolerance`; 10–17× faster than the tensor loop on 16² and 32²
-/// grids). The two back ends' J differ only by round-off (symbolic derivatives here, autograd there).
+/// grids). The two back ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
+/// closures (`modules`, one per site of `plan`) enter J through their networks' JVPs (`TangentPlan`, `TangentNetwork`:
+/// double backward by TorchSharp on the calling thread), and the adjoint's second-order terms through autograd of
+/// those, closure weights included (`ClosureGradients`).
 ///
 /// Adjoint (step size fixed), with k̄₅ = λ′ (+ the continuous extension's cotangents) and Ū₅ = λ′ to start: stages
 /// i = 5 … 0 in turn give r̄ᵢ = A⁻ᵀ k̄ᵢ (the solver's transposed solve), then
@@ -28,11 +31,32 @@ open Hybrid.TensorArithmetic
 /// - through rᵢ: k̄ⱼ += (cᵢⱼ/h) r̄ᵢ (j < i), (∂F/∂t)‾ += h dᵢ r̄ᵢ, and Ūᵢ += (∂F/∂U)ᵀ r̄ᵢ at Uᵢ (θ̄ too);
 /// - through Uᵢ = u + Σ aᵢⱼ kⱼ: ū += Ūᵢ, k̄ⱼ += aᵢⱼ Ūᵢ;
 /// and the forward difference ∂F/∂t = (F(t + δ, u) − F(t, u))/δ adds its cotangent through F's adjoint at both times.
-type internal RosenbrockStepper(plan: KernelPlan, batch: int, forcings: (float -> torch.Tensor)[]) =
+type internal RosenbrockStepper
+    (
+        plan: KernelPlan,
+        batch: int,
+        modules: torch.nn.Module<torch.Tensor, torch.Tensor>[],
+        forcings: (float -> torch.Tensor)[]
+    ) =
     let euler = Tableau.ofScheme Scheme.Euler
-    let baseStepper = Stepper<float>(plan, euler, batch, [||], forcings)
+    let baseStepper = Stepper<float>(plan, euler, batch, modules, forcings)
 
-    let tangent = Stepper<float>(TangentPlan.create plan, euler, batch, [||], forcings)
+    let tangent =
+        Stepper<float>(TangentPlan.create plan, euler, batch, TangentPlan.networks plan modules, forcings)
+
+    /// Adds the closure-weight gradients accumulated in `source` into `target` (the same networks in the same order)
+    /// and zeroes them there.
+    let moveGradients (target: torch.Tensor[][]) (source: IStepper<float>) =
+        if plan.Sites.Length > 0 then
+            do
+                use _ = torch.no_grad ()
+
+                Array.iter2
+                    (Array.iter2 (fun (a: torch.Tensor) (b: torch.Tensor) -> addInPlace a b |> ignore))
+                    target
+                    source.ClosureGradients
+
+            source.ResetClosureGradients()
 
     let n = plan.Fields.Length
     let maps = baseStepper.Maps
@@ -420,6 +444,8 @@ type internal RosenbrockStepper(plan: KernelPlan, batch: int, forcings: (float -
             baseStepper.FillGhosts(shifted, theta, t + delta)
             baseStepper.RhsAdjoint(shifted, theta, t + delta, cotangent, uBar, thetaAdjoint)
 
+        // The tangent plan's sites carry the closures' names: its accumulators are the base stepper's, network by network.
+        moveGradients baseStepper.ClosureGradients (tangent :> IStepper<float>)
         copyInto lambda uBar
 
     /// The relative residual at which BiCGSTAB stops (2-D grids): `StepControl.solveTolerance` of the rollout's
@@ -427,6 +453,11 @@ type internal RosenbrockStepper(plan: KernelPlan, batch: int, forcings: (float -
     member _.SolveTolerance
         with get () = solveTolerance
         and set (value: float) = solveTolerance <- value
+
+    /// Adds the closure-weight gradients accumulated by the adjoint steps into `target` (the accumulators of another
+    /// stepper of the same plan and networks: Auto's Dopri5 stepper) and zeroes them here.
+    member s.MoveClosureGradients(target: torch.Tensor[][]) =
+        moveGradients target (s :> IStepper<float>)
 
     /// The error estimate k₅ of the latest step (padded layout).
     member _.Error = error
@@ -482,11 +513,11 @@ type internal RosenbrockStepper(plan: KernelPlan, batch: int, forcings: (float -
 module internal RosenbrockStepper =
 
     /// Why the generated kernels cannot run Rodas4 (and Auto) on `plan` (None when they can): the Jacobian must be
-    /// symbolic (`TangentPlan.refusal`), and on a grid couple each cell only to itself and its nearest neighbours
+    /// taken per cell (`TangentPlan.refusal`), and on a grid couple each cell only to itself and its nearest neighbours
     /// along the axes (the block stencils of the eager solves), with at least 3 cells per axis.
     let refusal (plan: KernelPlan) : string option =
         let far =
-            plan.Rhs
+            Array.append plan.Rhs (plan.Sites |> Array.collect _.Args)
             |> Array.collect (KExpr.reads >> Array.ofList)
             |> Array.tryFind (fun (_, dx, dy) -> abs dx + abs dy > 1)
 

@@ -212,6 +212,13 @@ let tests =
             autoRefuses walled rk4 "the diagnostic field 'psi' (elliptic solve Δpsi = omega) with walls"
         }
 
+        test "Backend.Auto names a closure over whole fields and a diagnostic field under Rodas4 and Auto" {
+            for scheme in [ Scheme.Rodas4; Scheme.Auto ] do
+                let o = { rk4 with Scheme = scheme }
+                autoRefuses cnnLine o "the closure 'c' over whole fields"
+                autoRefuses vorticity o "the elliptic solves of diagnostic fields"
+        }
+
         test "Backend.Auto names a diagnostic field under an IMEX scheme" {
             autoRefuses
                 vorticity
