@@ -514,11 +514,24 @@ module internal RosenbrockStepper =
 
     /// Why the generated kernels cannot run Rodas4 (and Auto) on `plan` (None when they can): the Jacobian must be
     /// taken per cell (`TangentPlan.refusal`), and on a grid couple each cell only to itself and its nearest neighbours
-    /// along the axes (the block stencils of the eager solves), with at least 3 cells per axis.
+    /// along the axes (the block stencils of the eager solves), with at least 3 cells per axis. A cell reads the
+    /// cells its equations and its closures' arguments read, and through a face copy (`CopySource.Face`) those its
+    /// flux reads, shifted by the copy's offset.
     let refusal (plan: KernelPlan) : string option =
+        let faces = KernelPlan.faces plan |> dict
+
+        let throughFaces (rhs: KExpr) = [|
+            for c, cx, cy in KExpr.copyReads rhs do
+                match faces.TryGetValue c with
+                | true, flux ->
+                    for f, dx, dy in KExpr.reads flux do
+                        yield f, dx + cx, dy + cy
+                | _ -> ()
+        |]
+
         let far =
             Array.append plan.Rhs (plan.Sites |> Array.collect _.Args)
-            |> Array.collect (KExpr.reads >> Array.ofList)
+            |> Array.collect (fun e -> Array.append (Array.ofList (KExpr.reads e)) (throughFaces e))
             |> Array.tryFind (fun (_, dx, dy) -> abs dx + abs dy > 1)
 
         match TangentPlan.refusal plan with

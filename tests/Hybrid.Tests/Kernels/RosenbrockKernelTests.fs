@@ -441,6 +441,25 @@ let tests =
                 8
         }
 
+        test
+            "Rodas4 and Auto run eager on flux advection along a periodic axis (its faces read two cells away), and say why" {
+            let advection =
+                Parse.model
+                    "model adv\ndomain interval [0, 1] cells 16\nfield u\nparam c = 1\ndu/dt = 0.01*lap(u) - advectFlux(c, u)\nboundary u periodic\ninitial u = 1 + 0.5*sin(6.283185307179586*x)"
+
+            let sim = compile Backend.Auto advection
+
+            for scheme in [ Scheme.Rodas4; Scheme.Auto ] do
+                let backend, why =
+                    sim.BackendFor {
+                        rodas 1e-6 0.01 [| 0.1 |] with
+                            Scheme = scheme
+                    }
+
+                Expect.equal backend Backend.Eager $"{scheme} runs eager"
+                Expect.stringContains why "reads a cell at offset" "names the stencil's reach"
+        }
+
         test "one Rodas4 step: the eager new state, its adjoint against extrapolated differences and eager autograd" {
             stepAdjointAgrees brusselator
             stepAdjointAgrees periodic
