@@ -21,7 +21,7 @@ open Hybrid.TensorArithmetic
 /// (`BlockStencilArrays`, stopped at `StepControl.solveTolerance`; 10–17× faster than the tensor loop on 16² and 32²
 /// grids). The two back ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
 /// closures (`modules`, one per site of `plan`) enter J through their networks' JVPs (`TangentPlan`, `TangentNetwork`:
-/// double backward by TorchSharp on the calling thread), and the adjoint's second-order terms through autograd of
+/// each network's per-row gradient by TorchSharp on the calling thread, once per J), and the adjoint's second-order terms through autograd of
 /// those, closure weights included (`ClosureGradients`).
 ///
 /// Adjoint (step size fixed), with k̄₅ = λ′ (+ the continuous extension's cotangents) and Ū₅ = λ′ to start: stages
@@ -41,8 +41,17 @@ type internal RosenbrockStepper
     let euler = Tableau.ofScheme Scheme.Euler
     let baseStepper = Stepper<float>(plan, euler, batch, modules, forcings)
 
+    let tangentModules = TangentPlan.networks plan modules
+
     let tangent =
-        Stepper<float>(TangentPlan.create plan, euler, batch, TangentPlan.networks plan modules, forcings)
+        Stepper<float>(TangentPlan.create plan, euler, batch, tangentModules, forcings)
+
+    // The closures' JVPs, which keep their gradients through the probes of one J (`TangentNetwork.Hold`).
+    let jvps =
+        tangentModules
+        |> Array.choose (function
+            | :? TangentNetwork as m -> Some m
+            | _ -> None)
 
     /// Adds the closure-weight gradients accumulated in `source` into `target` (the same networks in the same order)
     /// and zeroes them there.
@@ -184,32 +193,40 @@ type internal RosenbrockStepper
     /// The blocks of J at (t, u) (u's ghosts filled) as [B; Cells; K; n; n]: per colour and field b, J d for the
     /// direction d = 1 on field b at the cells of that colour; block (i, k) column b is that product at cell i, for
     /// the colour of the k-th cell of i's stencil (a distance-2 colouring: one cell of each colour in every stencil).
+    /// The closures' JVPs take their networks' gradients once for all the directions (`TangentNetwork.Hold`).
     let probe (u: float[][]) (theta: float[]) (t: float) : float[] =
         let values = Array.zeroCreate<float> (batch * cells * blocks * n * n)
         let state = Array.append u direction
 
-        for c in 0 .. Array.max colour do
-            for b in 0 .. n - 1 do
-                clear direction
-                let map = maps[b]
+        for m in jvps do
+            m.Hold()
 
-                for tr in 0 .. batch - 1 do
-                    for cell in 0 .. cells - 1 do
-                        if colour[cell] = c then
-                            direction[b].[tr * map.Padded + map.Interior[cell]] <- 1.0
+        try
+            for c in 0 .. Array.max colour do
+                for b in 0 .. n - 1 do
+                    clear direction
+                    let map = maps[b]
 
-                tangent.FillGhosts(state, theta, t)
-                tangent.Rhs(state, theta, t, jd)
+                    for tr in 0 .. batch - 1 do
+                        for cell in 0 .. cells - 1 do
+                            if colour[cell] = c then
+                                direction[b].[tr * map.Padded + map.Interior[cell]] <- 1.0
 
-                for tr in 0 .. batch - 1 do
-                    for cell in 0 .. cells - 1 do
-                        for kk in 0 .. blocks - 1 do
-                            if colour[columns[cell].[kk]] = c then
-                                for a in 0 .. n - 1 do
-                                    let map = maps[a]
+                    tangent.FillGhosts(state, theta, t)
+                    tangent.Rhs(state, theta, t, jd)
 
-                                    values[(((tr * cells + cell) * blocks + kk) * n + a) * n + b] <-
-                                        jd[n + a].[tr * map.Padded + map.Interior[cell]]
+                    for tr in 0 .. batch - 1 do
+                        for cell in 0 .. cells - 1 do
+                            for kk in 0 .. blocks - 1 do
+                                if colour[columns[cell].[kk]] = c then
+                                    for a in 0 .. n - 1 do
+                                        let map = maps[a]
+
+                                        values[(((tr * cells + cell) * blocks + kk) * n + a) * n + b] <-
+                                            jd[n + a].[tr * map.Padded + map.Interior[cell]]
+        finally
+            for m in jvps do
+                m.Release()
 
         values
 
