@@ -148,11 +148,11 @@ module internal StateLayout =
         offsets[.. plan.Fields.Length - 1], Array.last offsets
 
     /// [B; N] values from index `from` of `values` as padded per-field arrays (ghost entries zero), copied run by
-    /// run (`InteriorRuns`).
+    /// run (`InteriorRuns`), in a state of the stepper's `StatePool`.
     let toFields (stepper: IStepper<'T>) (values: 'T[]) (from: int) =
         let plan = stepper.Plan
         let offsets, total = ofPlan plan
-        let padded = stepper.NewState()
+        let padded = (StatePool.Of stepper).Rent true
 
         stepper.Maps
         |> Array.iteri (fun f map ->
@@ -227,14 +227,20 @@ type internal KernelRolloutFunction<'T
         let batch = int u0.shape[0]
         let stepper = sim.StepperOf<'T> batch
         let thetaValues = KernelElement.values<'T> theta
+        let pool = StatePool.Of stepper
         let start = StateLayout.toFields stepper (KernelElement.values<'T> u0) 0
         let tape = TapedRollout.forward stepper start thetaValues spec
+        pool.Return start
+        let output = StateLayout.savedTensor stepper tape.Saved
+        // The saved states are in the output now: the backward pass needs only their count.
+        tape.Saved |> Array.iter pool.Return
         ctx.save_data ("sim", sim)
         ctx.save_data ("spec", spec)
-        ctx.save_data ("tape", tape)
+        ctx.save_data ("tape", { tape with Saved = [||] })
+        ctx.save_data ("saves", tape.Saved.Length)
         ctx.save_data ("theta", thetaValues)
         ctx.save_data ("batch", batch)
-        StateLayout.savedTensor stepper tape.Saved
+        output
 
     override _.backward(ctx, grad) =
         let sim = ctx.get_data "sim" :?> KernelSimulator
@@ -243,13 +249,20 @@ type internal KernelRolloutFunction<'T
         let theta = ctx.get_data "theta" :?> 'T[]
         let batch = ctx.get_data "batch" :?> int
         let stepper = sim.StepperOf<'T> batch
-        let savedAdjoint = StateLayout.savedAdjoints stepper grad tape.Saved.Length
+        let pool = StatePool.Of stepper
+
+        let savedAdjoint =
+            StateLayout.savedAdjoints stepper grad (ctx.get_data "saves" :?> int)
+
         stepper.ResetClosureGradients()
 
         let u0Adjoint, thetaAdjoint =
-            TapedRollout.backward stepper tape theta spec savedAdjoint
+            TapedRollout.backward stepper tape theta spec savedAdjoint true
 
-        StateLayout.inputGradients stepper u0Adjoint thetaAdjoint
+        let gradients = StateLayout.inputGradients stepper u0Adjoint thetaAdjoint
+        savedAdjoint |> Array.iter pool.Return
+        pool.Return u0Adjoint
+        gradients
 
 /// Arithmetic operations per cell of a kernel simulator's generated loops, counted from its kernel expressions
 /// by the generator's rules (`Kernels.operations`): for a roofline, FLOPs = operations × cells × steps.
@@ -520,12 +533,19 @@ module Kernels =
             | Float32 -> packAs torch.ScalarType.Float32 plan u0 theta
             | Float64 -> pack plan u0 theta
 
+        // Without gradients no backward pass reads the checkpoints: the tape keeps only the initial state's.
+        let needsGradients =
+            torch.is_grad_enabled ()
+            && (state.requires_grad
+                || thetaVector.requires_grad
+                || sim.Weights |> Array.exists (fun w -> w.requires_grad))
+
         let spec = {
             T0 = t0
             Dt = dt
             Steps = steps
             SaveEvery = saveEvery
-            Segment = segment
+            Segment = if needsGradients then segment else steps
         }
 
         let inputs =
