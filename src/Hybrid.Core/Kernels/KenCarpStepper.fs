@@ -8,8 +8,8 @@ open Hybrid.Numerics
 /// One KenCarp4 step of generated kernels (Kennedy and Carpenter's additive pair, `KenCarp4Tableau`) of given size,
 /// its error estimate and its discrete adjoint, on du/dt = F(t, u) + G(u) with G(u) = L u + b the stiff part, as
 /// `AdditiveRungeKutta` steps on the eager back end: stage s ≥ 1 solves (I − γhL) Uₛ = rₛ + γh b with
-/// rₛ = u + h Σⱼ aᴱₛⱼ Fⱼ + h Σⱼ aᴵₛⱼ Gⱼ (`StiffSolves`: banded in 1-D, conjugate gradients in 2-D), Gₛ = (Uₛ − rₛ)/(γh),
-/// Fₛ = F(t + cₛh, Uₛ); the step is u + h Σ bⱼ (Fⱼ + Gⱼ) and h Σ (bⱼ − b̂ⱼ)(Fⱼ + Gⱼ) its error estimate. F is the
+/// rₛ = u + h Σⱼ aᴱₛⱼ Fⱼ + h Σⱼ aᴵₛⱼ Gⱼ (`StiffSolves`: banded in 1-D, conjugate gradients or BiCGSTAB in 2-D),
+/// Gₛ = (Uₛ − rₛ)/(γh), Fₛ = F(t + cₛh, Uₛ); the step is u + h Σ bⱼ (Fⱼ + Gⱼ) and h Σ (bⱼ − b̂ⱼ)(Fⱼ + Gⱼ) its error estimate. F is the
 /// explicit plan's kernel (closures and forcings as in `Stepper`), G the stiff plan's. Without a stiff part (a model
 /// compiled without `ImplicitDiffusion`), G = 0 and every stage is Uₛ = rₛ, as the eager back end steps it.
 ///

@@ -383,7 +383,7 @@ module Kernels =
         if sim.Stiff.IsSome then
             raise (
                 ModelException(
-                    $"Kernels.operations counts the explicit Runge–Kutta schemes; {sim.Scheme} adds implicit solves whose cost depends on the grid (banded in 1-D, conjugate-gradient iterations in 2-D)."
+                    $"Kernels.operations counts the explicit Runge–Kutta schemes; {sim.Scheme} adds implicit solves whose cost depends on the grid (banded in 1-D, conjugate-gradient or BiCGSTAB iterations in 2-D)."
                 )
             )
 

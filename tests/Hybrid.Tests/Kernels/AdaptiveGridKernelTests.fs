@@ -261,6 +261,19 @@ let tests =
         }
 
         test
+            "KenCarp4 (BiCGSTAB) on a 2-D c(x)Δu with Dirichlet walls (not symmetric): kernels take the eager steps (dense solves), values and gradients to 1e-9" {
+            // Each BiCGSTAB solve stops at a relative residual of 1e-13 (ImplicitSolve.fixedStepTolerance), so it is
+            // within κ·1e-13 of the eager dense solve, κ ≤ 1 + 2γh·max|Lᵢᵢ| ≤ 1 + 2·0.25·0.05·0.05·2·488 ≈ 2.2 for steps
+            // h ≤ 0.05; 5 solves per step and as many adjoint ones over ≤ 40 steps add up to ≤ 1e-10 (the steps do not
+            // amplify): 1e-9 leaves 10× for the sums of the loss and the gradients.
+            let skew =
+                Parse.model
+                    "model skew\ndomain rectangle [0, 1] x [0, 1] cells 12 x 10\nfield u\nparam D = 0.05\nparam a = 0.2\ndu/dt = D*(1 + x)*lap(u) + u*(1 - u)\nboundary u dirichlet a\ninitial u = 0.3 + 0.5*exp(-20*((x - 0.4)*(x - 0.4) + (y - 0.6)*(y - 0.6)))"
+
+            agreesWithin 1e-9 1e-9 (compileSplit true) skew (kenCarp 1e-6 0.01 [| 0.1; 0.3 |]) 4 false
+        }
+
+        test
             "KenCarp4 without implicit diffusion (no stiff part: its explicit tableau, no solves) in 1-D and 2-D and with a closure: kernels take the eager steps, values and gradients to 1e-10" {
             // The eager back end's stages are then Uₛ = u + h Σ aᴱₛⱼ Fⱼ (no implicit operator): the kernels' too.
             agrees
