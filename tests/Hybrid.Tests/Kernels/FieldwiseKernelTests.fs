@@ -223,9 +223,9 @@ let tests =
         }
 
         test
-            "ImexEuler and ImexCrankNicolson without implicit diffusion (Euler's and Heun's steps) run a diagnostic field on the kernels: values and gradients as eager to 1e-10" {
-            // No stiff part: nothing is split, so the explicit kernels with their diagnostic solves take the steps.
-            // Fixed steps report no step counts (minimum 0).
+            "ImexEuler, ImexCrankNicolson and KenCarp4 without implicit diffusion (explicit steps) run a diagnostic field on the kernels: values and gradients as eager to 1e-10" {
+            // No stiff part: nothing is split, so the explicit kernels with their diagnostic solves take the steps
+            // (Euler's, Heun's, KenCarp4's explicit tableau). Fixed steps report no step counts (minimum 0).
             let compile (backend: Backend) (m: Model) =
                 Compiler.compile
                     {
@@ -235,7 +235,7 @@ let tests =
                     }
                     m
 
-            for scheme in [ Scheme.ImexEuler; Scheme.ImexCrankNicolson ] do
+            for scheme in [ Scheme.ImexEuler; Scheme.ImexCrankNicolson; Scheme.KenCarp4 ] do
                 AdaptiveGridKernelTests.agreesWithin 1e-10 1e-10 compile vorticity { rk4 with Scheme = scheme } 0 false
         }
     ]
