@@ -60,8 +60,8 @@ type KernelSimulator
         | _ ->
             let s =
                 match stiff with
-                | Some part when scheme = Scheme.KenCarp4 ->
-                    KenCarpStepper(plan, part, batch, siteModules, forcings) :> IStepper<float>
+                | _ when scheme = Scheme.KenCarp4 ->
+                    KenCarpStepper(plan, stiff, batch, siteModules, forcings) :> IStepper<float>
                 | Some part -> ImexStepper(plan, part, scheme, batch, siteModules, forcings) :> IStepper<float>
                 | None when scheme = Scheme.Rodas4 -> RosenbrockStepper(plan, batch, forcings) :> IStepper<float>
                 | None -> Stepper<float>(plan, KernelSimulator.TableauOf scheme, batch, siteModules, forcings)
@@ -315,19 +315,14 @@ module Kernels =
             | Scheme.ImexEuler
             | Scheme.ImexCrankNicolson
             | Scheme.KenCarp4 ->
-                let explicitPlan, stiffPlan = Lowering.lowerSplit system split
                 let hasStiff = split |> Array.map (fst >> List.isEmpty >> not)
 
                 if Array.exists id hasStiff then
+                    let explicitPlan, stiffPlan = Lowering.lowerSplit system split
                     explicitPlan, Some(StiffPart.create stiffPlan hasStiff)
-                elif scheme = Scheme.KenCarp4 then
-                    raise (
-                        ModelException(
-                            $"The kernels run KenCarp4 with implicit diffusion only, and '{model.Name}' has no implicitly solved term (compile with CompileOptions.ImplicitDiffusion = true, or use Scheme.Dopri5)."
-                        )
-                    )
                 else
-                    // No stiff part: the steps are those of the explicit part's scheme (Euler, Heun).
+                    // No stiff part: ImexEuler's and ImexCrankNicolson's steps are those of the explicit part's
+                    // scheme (Euler, Heun), KenCarp4's those of its explicit tableau (`KenCarpStepper` without solves).
                     Lowering.lower system, None
             | Scheme.Dopri5 ->
                 // Its 7-stage tableau; `AdaptiveRollout` sizes the steps.
@@ -401,7 +396,7 @@ module Kernels =
         if sim.Stiff.IsSome then
             raise (
                 ModelException(
-                    $"Kernels.operations counts the explicit Runge–Kutta schemes; {sim.Scheme} adds implicit solves whose cost depends on the grid (banded in 1-D, conjugate-gradient iterations in 2-D)."
+                    $"Kernels.operations counts the explicit Runge–Kutta schemes; {sim.Scheme} adds implicit solves whose cost depends on the grid (banded in 1-D, conjugate-gradient or BiCGSTAB iterations in 2-D)."
                 )
             )
 
