@@ -244,7 +244,7 @@ let private stepperPhases (stepper: IStepper<float>) (initial: float[][]) (theta
         $"taped forward (steps and checks, checkpoints every {spec.Segment})",
         (fun () -> TapedRollout.forward stepper u theta spec |> ignore)
         "taped backward (recomputed segments and adjoint steps)",
-        (fun () -> TapedRollout.backward stepper tape theta spec savedAdjoint |> ignore)
+        (fun () -> TapedRollout.backward stepper tape theta spec savedAdjoint false |> ignore)
     ]
 
     phases, u, next, lambda, lambdaPrevious

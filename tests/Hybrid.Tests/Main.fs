@@ -59,6 +59,7 @@ let main argv =
         Kernels.FieldwiseKernelTests.tests
         Kernels.NetworkCallTests.tests
         Kernels.Float32KernelTests.tests
+        Kernels.StatePoolTests.tests
         Training.UdeTests.tests
         Training.ConvolutionTests.tests
         Training.ConvLstmTests.tests

@@ -107,6 +107,9 @@ type internal KernelMethod<'T> = {
     LandsOnSaves: bool
     /// The stepper whose steps it takes.
     Stepper: IStepper<'T>
+    /// Whether every recorded step is `Stepper`'s own, so that the backward pass may replay them keeping the stepper's
+    /// stages (`TapedRollout.keeping`) instead of through `Replay` and `Adjoint` (Auto: until it switches to Rodas4).
+    OwnSteps: unit -> bool
     /// Attempts the step (t, h) from u with θ: the new state into `next`; returns the error estimate (valid until
     /// the next attempt).
     Attempt: 'T[][] -> 'T[] -> float -> float -> 'T[][] -> 'T[][]
@@ -264,6 +267,7 @@ module internal AdaptiveSteps =
             EstimateOrder = 4
             LandsOnSaves = false
             Stepper = stepper
+            OwnSteps = fun () -> true
             Attempt =
                 fun u theta t h next ->
                     stepper.StepFrom(u, theta, t, h, next, firstKnown)
@@ -299,6 +303,7 @@ module internal AdaptiveSteps =
             EstimateOrder = 3
             LandsOnSaves = true
             Stepper = steps
+            OwnSteps = fun () -> true
             Attempt =
                 fun u theta t h next ->
                     steps.Step(u, theta, t, h, next)
@@ -435,7 +440,8 @@ module internal AdaptiveSteps =
     /// and ∂L/∂θ, replaying the accepted steps backwards with fixed sizes (the stepper's `StepAdjointWith`, saves
     /// inside a step through `denseWeights`).
     ///
-    /// A stepper with closure networks or diagnostic solves (`TapedRollout.keeping`: Dopri5's `Stepper`, KenCarp4's)
+    /// A stepper with closure networks or diagnostic solves (`TapedRollout.keeping`: Dopri5's `Stepper`, KenCarp4's;
+    /// Auto's only when it took no Rodas4 step, `OwnSteps`)
     /// keeps the replayed steps' stages instead of recomputing them in the adjoint: each segment is cut into chunks of
     /// at most `TapedRollout.keptSteps` steps, the last chunk's start state is replayed plainly from the checkpoint,
     /// and each chunk, last first, is replayed keeping its stages' network and solve graphs (one chunk's graphs in
@@ -490,7 +496,7 @@ module internal AdaptiveSteps =
 
         // A keeping stepper's kept steps (kept[i] for step chunkOf n + i) and the first step of n's chunk (chunks of
         // `chunk` steps from each segment's start); `last` takes the unused new state of a chunk's last step.
-        let keeping = TapedRollout.keeping stepper
+        let keeping = if m.OwnSteps() then TapedRollout.keeping stepper else None
 
         let chunk =
             match keeping with
@@ -594,6 +600,7 @@ module internal AdaptiveSteps =
             EstimateOrder = 3
             LandsOnSaves = false
             Stepper = steps
+            OwnSteps = fun () -> true
             Attempt =
                 fun u theta t h next ->
                     steps.Step(u, theta, t, h, next)
@@ -673,6 +680,7 @@ module internal AdaptiveSteps =
             explicitSteps with
                 Name = "Auto"
                 LimitHint = AutoScheme.limitHint
+                OwnSteps = fun () -> switched = infinity
                 Attempt =
                     fun u theta t h next ->
                         let error = (pick t).Attempt u theta t h next
@@ -698,7 +706,13 @@ module internal AdaptiveSteps =
                         let w = (pick t).DenseWeights t s
                         // Dopri5's 7 weights, or Rodas4's 6 and a 0: one set of stage buffers serves both.
                         Array.init 7 (fun j -> if j < w.Length then w[j] else 0.0)
-                Adjoint = fun u theta t h -> (pick t).Adjoint u theta t h
+                Adjoint =
+                    fun u theta t h lambdaNext extra direct lambda thetaAdjoint ->
+                        (pick t).Adjoint u theta t h lambdaNext extra direct lambda thetaAdjoint
+
+                        // The closure weights' gradients are read from the Dopri5 stepper's accumulators.
+                        if t >= switched then
+                            rosenbrock.MoveClosureGradients dopri.ClosureGradients
         }
 
     /// The method of `sim`'s scheme (Dopri5, KenCarp4, Rodas4 or Auto) on its stepper of element type 'T

@@ -2,12 +2,25 @@ namespace Hybrid.Kernels
 
 open Hybrid
 
+/// Who runs BiCGSTAB on arrays (`BlockStencilArrays.biCgStabFor`): the system it solves and the fixes, for its
+/// failure messages.
+type internal BiCgStabCaller = {
+    /// The system, after "on" (e.g. "Rodas4's linear system on a 2-D grid").
+    System: string
+    /// The fix when it does not reach the tolerance in its iteration limit.
+    NotConverged: string
+    /// The fix when it breaks down (r̂ᵀv = 0).
+    BrokeDown: string
+}
+
 /// `BlockStencil` systems A x = r on float64 arrays (one matrix per trajectory): A's blocks as [B; Cells; K; n; n]
 /// and vectors as [B; Cells; n], flattened; block k of block row i couples cell i to cell `columns[i][k]`. The
 /// kernels' Rodas4 solves its 2-D systems here with `BlockStencilSolve.biCgStab`'s algorithm (the same iteration,
 /// block Jacobi preconditioner, stopping rule, limit and messages), without a tensor operation per step of it: on
 /// small grids those dominate the eager solve. The two solve to the same relative residual, so they agree to about
-/// that tolerance, not to round-off (their dot products sum in different orders).
+/// that tolerance, not to round-off (their dot products sum in different orders). The IMEX schemes' implicit
+/// diffusion solves its non-symmetric 2-D systems with the same iteration (`ImplicitStencil`: blocks of one cell,
+/// one matrix for every trajectory, the Jacobi preconditioner).
 [<RequireQualifiedAccess>]
 module internal BlockStencilArrays =
 
@@ -77,8 +90,10 @@ module internal BlockStencilArrays =
         out
 
     /// BiCGSTAB with the block Jacobi preconditioner `inverse` (`inverseDiagonal`) for trajectory b: x with
-    /// ‖A x − r‖ ≤ tolerance·‖r‖ (2-norm), written over r's entries of that trajectory (`rhs` [B; Cells; n]).
-    let biCgStab
+    /// ‖A x − r‖ ≤ tolerance·‖r‖ (2-norm), written over r's entries of that trajectory (`rhs` [B; Cells; n]); its
+    /// failures name `caller`'s system and fixes.
+    let biCgStabFor
+        (caller: BiCgStabCaller)
         (columns: int[][])
         (n: int)
         (a: float[])
@@ -149,7 +164,7 @@ module internal BlockStencilArrays =
             if iterations >= limit then
                 raise (
                     HybridException(
-                        $"BiCGSTAB did not reach the relative residual {tolerance:G3} in {limit} iterations on {size} unknowns (Rodas4's linear system on a 2-D grid). Loosen the Tolerance, or use Scheme.Dopri5."
+                        $"BiCGSTAB did not reach the relative residual {tolerance:G3} in {limit} iterations on {size} unknowns ({caller.System}). {caller.NotConverged}"
                     )
                 )
 
@@ -164,11 +179,7 @@ module internal BlockStencilArrays =
             let curvature = dot shadow v
 
             if curvature = 0.0 then
-                raise (
-                    HybridException(
-                        "BiCGSTAB broke down (r̂ᵀv = 0) on Rodas4's linear system on a 2-D grid. Use Scheme.Dopri5, or a smaller first step."
-                    )
-                )
+                raise (HybridException($"BiCGSTAB broke down (r̂ᵀv = 0) on {caller.System}. {caller.BrokeDown}"))
 
             alpha <- rho / curvature
 
@@ -187,3 +198,11 @@ module internal BlockStencilArrays =
             iterations <- iterations + 1
 
         Array.blit x 0 rhs offset size
+
+    /// `biCgStabFor` on Rodas4's systems (`RosenbrockStepper`).
+    let biCgStab =
+        biCgStabFor {
+            System = "Rodas4's linear system on a 2-D grid"
+            NotConverged = "Loosen the Tolerance, or use Scheme.Dopri5."
+            BrokeDown = "Use Scheme.Dopri5, or a smaller first step."
+        }

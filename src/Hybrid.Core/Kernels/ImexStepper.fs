@@ -363,7 +363,7 @@ type internal ImexStepper
     /// Trajectories per call.
     member _.Batch = batch
 
-    /// The solve method per field with a stiff part for θ and step h ("banded" or "conjugate gradients").
+    /// The solve method per field with a stiff part for θ and step h (`ImplicitSolver.Method`).
     member _.Methods(theta: float[], h: float) : string option[] =
         prepare theta h
         solves.Methods

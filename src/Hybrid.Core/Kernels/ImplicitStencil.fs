@@ -22,7 +22,8 @@ type internal ImplicitStencil = {
 /// The solves of (I − cL) x = r for one field's `ImplicitStencil` and one c = γh, in place on a vector of the
 /// field's cells (one trajectory), and of the transposed system (the adjoint solve).
 type internal ImplicitSolver = {
-    /// "banded" (1-D: the (cyclic) tridiagonal Thomas algorithm) or "conjugate gradients" (2-D).
+    /// "banded" (1-D: the (cyclic) tridiagonal Thomas algorithm), "conjugate gradients" (2-D, L symmetric) or
+    /// "BiCGSTAB" (2-D, L not symmetric).
     Method: string
     /// Overwrites r with x, (I − cL) x = r.
     Solve: float[] -> unit
@@ -35,7 +36,10 @@ type internal ImplicitSolver = {
 /// the eager back end uses on grids too large for its dense inverse: the (cyclic) tridiagonal solve on 1-D grids
 /// (exact), Jacobi-preconditioned conjugate gradients on 2-D grids (L symmetric, −L positive semi-definite), to the
 /// eager back end's relative residual `ImplicitSolve.fixedStepTolerance`, so that both agree with the exact solve to
-/// round-off.
+/// round-off. A non-symmetric L on a 2-D grid (c(x)Δu), which the eager back end solves densely, takes
+/// Jacobi-preconditioned BiCGSTAB (`BlockStencilArrays.biCgStabFor`) to the same relative residual, its adjoint the
+/// same iteration on Lᵀ's entries: they agree with the dense solve to about that residual times the conditioning of
+/// I − cL (at most 1 + 2c·max|Lᵢᵢ|, diagonally dominant).
 [<RequireQualifiedAccess>]
 module internal ImplicitStencil =
 
@@ -152,15 +156,17 @@ module internal ImplicitStencil =
         let lower = Array.init n (fun i -> -c * values[3 * i + 2])
         Tridiagonal.factor lower diagonal upper
 
+    /// The entries of A = I − cL for L's entries `values` (K per row, the cell itself first).
+    let private system (values: float[]) (k: int) (c: float) =
+        values |> Array.mapi (fun e v -> if e % k = 0 then 1.0 - c * v else -c * v)
+
     /// Jacobi-preconditioned conjugate gradients on A = I − cL (symmetric positive definite), from x₀ = r, as
     /// `StencilSolve.conjugateGradient` runs them per right-hand side, with scratch vectors allocated once.
     let private conjugateGradients (s: ImplicitStencil) (c: float) =
         let k = s.Columns[0].Length
         let n = s.Columns.Length
         let columns = s.Columns |> Array.concat
-
-        let a =
-            s.Values |> Array.mapi (fun e v -> if e % k = 0 then 1.0 - c * v else -c * v)
+        let a = system s.Values k c
 
         let inverseDiagonal = Array.init n (fun i -> 1.0 / a[i * k])
         let vector () = Array.zeroCreate<float> n
@@ -229,14 +235,31 @@ module internal ImplicitStencil =
                 rz <- next
                 iterations <- iterations + 1
 
-    /// The solves of (I − cL) x = r for stencil `s`, or why the kernels cannot solve it: on 1-D grids L must make
-    /// I − cL diagonally dominant (banded solve), on 2-D grids also symmetric (conjugate gradients).
+    /// Jacobi-preconditioned BiCGSTAB on A = I − cL for L's entries `values` (the stencil's, or its transpose's for
+    /// the adjoint solve), in place on one trajectory's vector, to `cgTolerance`.
+    let private biCgStab (s: ImplicitStencil) (values: float[]) (c: float) =
+        let k = s.Columns[0].Length
+        let a = system values k c
+        let inverse = BlockStencilArrays.inverseDiagonal s.Columns.Length k 1 1 a
+
+        let caller: BiCgStabCaller = {
+            System = $"the implicit diffusion (I − γhL) of '{s.Field}' on a 2-D grid"
+            NotConverged =
+                $"Take smaller steps (Dt), write the diffusion in flux form ∇·(k∇{s.Field}) (symmetric: conjugate gradients), or use Backend.Eager (its dense solve)."
+            BrokeDown =
+                $"Take smaller steps (Dt), write the diffusion in flux form ∇·(k∇{s.Field}), or use Backend.Eager (its dense solve)."
+        }
+
+        fun (x: float[]) -> BlockStencilArrays.biCgStabFor caller s.Columns 1 a inverse cgTolerance x 0
+
+    /// The solves of (I − cL) x = r for stencil `s`, or why the kernels cannot solve it: L must make I − cL
+    /// diagonally dominant (1-D: the banded solve; 2-D: conjugate gradients where L is symmetric, BiCGSTAB where not).
     let solver (s: ImplicitStencil) (c: float) : Result<ImplicitSolver, string> =
         let k = s.Columns[0].Length
 
         if not (dominant s k) then
             Error
-                $"the implicit diffusion of '{s.Field}' has a negative diffusivity somewhere (I − γhL is not diagonally dominant), which the kernels' banded and conjugate-gradient solves do not take"
+                $"the implicit diffusion of '{s.Field}' has a negative diffusivity somewhere (I − γhL is not diagonally dominant), which the kernels' banded, conjugate-gradient and BiCGSTAB solves do not take; run it on the eager back end (its dense solve)"
         elif k = 3 then
             let forward = banded s.Values c
 
@@ -256,5 +279,9 @@ module internal ImplicitStencil =
                 SolveTransposed = cg
             }
         else
-            Error
-                $"the implicit diffusion of '{s.Field}' on this 2-D grid is not symmetric (a coefficient that varies in space multiplying Δ{s.Field}), and the kernels solve symmetric ones by conjugate gradients; write it in flux form ∇·(k∇{s.Field}), or run it on the eager back end (its dense solve)"
+            // A coefficient that varies in space multiplying Δu: not symmetric.
+            Ok {
+                Method = "BiCGSTAB"
+                Solve = biCgStab s s.Values c
+                SolveTransposed = biCgStab s (transposed s k) c
+            }

@@ -8,9 +8,10 @@ open Hybrid.Numerics
 /// One KenCarp4 step of generated kernels (Kennedy and Carpenter's additive pair, `KenCarp4Tableau`) of given size,
 /// its error estimate and its discrete adjoint, on du/dt = F(t, u) + G(u) with G(u) = L u + b the stiff part, as
 /// `AdditiveRungeKutta` steps on the eager back end: stage s ≥ 1 solves (I − γhL) Uₛ = rₛ + γh b with
-/// rₛ = u + h Σⱼ aᴱₛⱼ Fⱼ + h Σⱼ aᴵₛⱼ Gⱼ (`StiffSolves`: banded in 1-D, conjugate gradients in 2-D), Gₛ = (Uₛ − rₛ)/(γh),
-/// Fₛ = F(t + cₛh, Uₛ); the step is u + h Σ bⱼ (Fⱼ + Gⱼ) and h Σ (bⱼ − b̂ⱼ)(Fⱼ + Gⱼ) its error estimate. F is the
-/// explicit plan's kernel (closures and forcings as in `Stepper`), G the stiff plan's.
+/// rₛ = u + h Σⱼ aᴱₛⱼ Fⱼ + h Σⱼ aᴵₛⱼ Gⱼ (`StiffSolves`: banded in 1-D, conjugate gradients or BiCGSTAB in 2-D),
+/// Gₛ = (Uₛ − rₛ)/(γh), Fₛ = F(t + cₛh, Uₛ); the step is u + h Σ bⱼ (Fⱼ + Gⱼ) and h Σ (bⱼ − b̂ⱼ)(Fⱼ + Gⱼ) its error estimate. F is the
+/// explicit plan's kernel (closures and forcings as in `Stepper`), G the stiff plan's. Without a stiff part (a model
+/// compiled without `ImplicitDiffusion`), G = 0 and every stage is Uₛ = rₛ, as the eager back end steps it.
 ///
 /// Adjoint (step size fixed): with F̄ⱼ = Ḡⱼ = h bⱼ λ′ to start, stages s = 5 … 1 in turn give Ūₛ = (∂F/∂U)ᵀF̄ₛ +
 /// Lᵀ Ḡₛ (Gₛ = L Uₛ + b), r̄ₛ = (I − γhL)⁻ᵀ Ūₛ, θ̄ += γh r̄ₛᵀ ∂G/∂θ at Uₛ, and pass h aᴱₛⱼ r̄ₛ and h aᴵₛⱼ r̄ₛ on
@@ -18,7 +19,7 @@ open Hybrid.Numerics
 type internal KenCarpStepper
     (
         plan: KernelPlan,
-        stiffPart: StiffPart,
+        stiffPart: StiffPart option,
         batch: int,
         modules: torch.nn.Module<torch.Tensor, torch.Tensor>[],
         forcings: (float -> torch.Tensor)[]
@@ -31,7 +32,29 @@ type internal KenCarpStepper
     let stages = KenCarp4Tableau.c.Length
     let gamma = KenCarp4Tableau.gamma
     let newState () = explicitPart.NewState()
-    let solves = StiffSolves(plan, stiffPart, maps, batch, Scheme.KenCarp4)
+
+    let solves =
+        stiffPart
+        |> Option.map (fun part -> StiffSolves(plan, part, maps, batch, Scheme.KenCarp4))
+
+    /// Per field: whether it has a stiff part.
+    let stiff =
+        match stiffPart with
+        | Some part -> part.Stiff
+        | None -> Array.create fields false
+
+    /// Probes the stencils and factors the solves for θ and c = γh (nothing without a stiff part).
+    let prepare (theta: float[]) (c: float) =
+        solves |> Option.iter (fun s -> s.Prepare(theta, c))
+
+    /// Solves the implicit equations in place on the stiff fields of `x` (`StiffSolves.Solve`).
+    let solve (x: float[][]) (transposed: bool) (affineScale: float) =
+        solves |> Option.iter (fun s -> s.Solve(x, transposed, affineScale))
+
+    /// θ̄ += ḡᵀ∂G/∂θ at u for ḡ = `g`, and ∂/∂u into `stateAdjoint` when given (`StiffSolves.Adjoint`).
+    let stiffAdjoint (u: float[][]) (theta: float[]) (g: float[][]) (thetaAdjoint: float[]) stateAdjoint =
+        solves
+        |> Option.iter (fun s -> s.Adjoint(u, theta, g, thetaAdjoint, stateAdjoint))
 
     // Per stage: the state Uₛ (ghosts filled), F and G there.
     let states = Array.init stages (fun _ -> newState ())
@@ -84,14 +107,17 @@ type internal KenCarpStepper
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let step (u: float[][]) (theta: float[]) (t: float) (h: float) (next: float[][]) (kept: KeptStep<float> option) =
         let c = gamma * h
-        solves.Prepare(theta, c)
+        prepare theta c
 
         for fi in 0 .. fields - 1 do
             Array.blit u[fi] 0 states[0].[fi] 0 u[fi].Length
 
         explicitPart.FillGhosts(states[0], theta, t)
         explicitRhs kept 0 theta t
-        solves.Rhs(states[0], theta, g[0])
+
+        match solves with
+        | Some solves -> solves.Rhs(states[0], theta, g[0])
+        | None -> ()
 
         for s in 1 .. stages - 1 do
             let x = states[s]
@@ -103,10 +129,10 @@ type internal KenCarpStepper
             for fi in 0 .. fields - 1 do
                 Array.blit x[fi] 0 r[fi] 0 x[fi].Length
 
-            solves.Solve(x, false, c)
+            solve x false c
 
             for fi in 0 .. fields - 1 do
-                if stiffPart.Stiff[fi] then
+                if stiff[fi] then
                     let xs, rs = x[fi], r[fi]
 
                     for i in 0 .. rs.Length - 1 do
@@ -123,7 +149,7 @@ type internal KenCarpStepper
                 let y, a, b = slopes[s].[fi], f[s].[fi], g[s].[fi]
 
                 for i in 0 .. y.Length - 1 do
-                    y[i] <- if stiffPart.Stiff[fi] then a[i] + b[i] else a[i]
+                    y[i] <- if stiff[fi] then a[i] + b[i] else a[i]
 
         combineInto next u h KenCarp4Tableau.b slopes stages
         combineInto error null h (Array.map2 (-) KenCarp4Tableau.b KenCarp4Tableau.embedded) slopes stages
@@ -149,7 +175,7 @@ type internal KenCarpStepper
         (rhsAdjoint: int -> float[][] -> float[][] -> unit)
         =
         let c = gamma * dt
-        solves.Prepare(theta, c)
+        prepare theta c
 
         for s in 0 .. stages - 1 do
             for fi in 0 .. fields - 1 do
@@ -168,14 +194,16 @@ type internal KenCarpStepper
             // Ūₛ = (∂F/∂U)ᵀF̄ₛ + LᵀḠₛ (θ̄ through both), at Uₛ (ghosts filled for its time).
             explicitPart.FillGhosts(stageStates[s], theta, time)
             rhsAdjoint s fBar[s] uBar
-            solves.Adjoint(stageStates[s], theta, gBar[s], thetaAdjoint, Some uBar)
+            stiffAdjoint stageStates[s] theta gBar[s] thetaAdjoint (Some uBar)
             // r̄ₛ = (I − cL)⁻ᵀŪₛ (Ū itself on fields without a stiff part); θ̄ += c r̄ₛᵀ∂G/∂θ at Uₛ.
-            solves.Solve(uBar, true, 0.0)
+            solve uBar true 0.0
 
-            for fi in 0 .. fields - 1 do
-                Blas.Scale(c, uBar[fi], cotangent[fi])
+            if solves.IsSome then
+                for fi in 0 .. fields - 1 do
+                    Blas.Scale(c, uBar[fi], cotangent[fi])
 
-            solves.Adjoint(stageStates[s], theta, cotangent, thetaAdjoint, None)
+                stiffAdjoint stageStates[s] theta cotangent thetaAdjoint None
+
             addScaled lambda 1.0 uBar
 
             for j in 0 .. s - 1 do
@@ -184,15 +212,19 @@ type internal KenCarpStepper
 
         explicitPart.FillGhosts(stageStates[0], theta, t)
         rhsAdjoint 0 fBar[0] lambda
-        solves.Adjoint(stageStates[0], theta, gBar[0], thetaAdjoint, Some lambda)
+        stiffAdjoint stageStates[0] theta gBar[0] thetaAdjoint (Some lambda)
 
     /// The error estimate of the latest `Step` (padded layout).
     member _.Error = error
 
-    /// The solve method per field with a stiff part for θ and step h ("banded" or "conjugate gradients").
+    /// The solve method per field with a stiff part for θ and step h ("banded", "conjugate gradients" or
+    /// "BiCGSTAB"; None on every field without a stiff part).
     member _.Methods(theta: float[], h: float) : string option[] =
-        solves.Prepare(theta, gamma * h)
-        solves.Methods
+        match solves with
+        | Some solves ->
+            solves.Prepare(theta, gamma * h)
+            solves.Methods
+        | None -> Array.create fields None
 
     interface IStepper<float> with
         member _.Plan = plan

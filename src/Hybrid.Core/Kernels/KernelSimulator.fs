@@ -60,10 +60,11 @@ type KernelSimulator
         | _ ->
             let s =
                 match stiff with
-                | Some part when scheme = Scheme.KenCarp4 ->
-                    KenCarpStepper(plan, part, batch, siteModules, forcings) :> IStepper<float>
+                | _ when scheme = Scheme.KenCarp4 ->
+                    KenCarpStepper(plan, stiff, batch, siteModules, forcings) :> IStepper<float>
                 | Some part -> ImexStepper(plan, part, scheme, batch, siteModules, forcings) :> IStepper<float>
-                | None when scheme = Scheme.Rodas4 -> RosenbrockStepper(plan, batch, forcings) :> IStepper<float>
+                | None when scheme = Scheme.Rodas4 ->
+                    RosenbrockStepper(plan, batch, siteModules, forcings) :> IStepper<float>
                 | None -> Stepper<float>(plan, KernelSimulator.TableauOf scheme, batch, siteModules, forcings)
 
             steppers[batch] <- s
@@ -74,7 +75,7 @@ type KernelSimulator
         match rosenbrockSteppers.TryGetValue batch with
         | true, s -> s
         | _ ->
-            let s = RosenbrockStepper(plan, batch, forcings)
+            let s = RosenbrockStepper(plan, batch, siteModules, forcings)
             rosenbrockSteppers[batch] <- s
             s
 
@@ -149,11 +150,11 @@ module internal StateLayout =
         offsets[.. plan.Fields.Length - 1], Array.last offsets
 
     /// [B; N] values from index `from` of `values` as padded per-field arrays (ghost entries zero), copied run by
-    /// run (`InteriorRuns`).
+    /// run (`InteriorRuns`), in a state of the stepper's `StatePool`.
     let toFields (stepper: IStepper<'T>) (values: 'T[]) (from: int) =
         let plan = stepper.Plan
         let offsets, total = ofPlan plan
-        let padded = stepper.NewState()
+        let padded = (StatePool.Of stepper).Rent true
 
         stepper.Maps
         |> Array.iteri (fun f map ->
@@ -228,14 +229,20 @@ type internal KernelRolloutFunction<'T
         let batch = int u0.shape[0]
         let stepper = sim.StepperOf<'T> batch
         let thetaValues = KernelElement.values<'T> theta
+        let pool = StatePool.Of stepper
         let start = StateLayout.toFields stepper (KernelElement.values<'T> u0) 0
         let tape = TapedRollout.forward stepper start thetaValues spec
+        pool.Return start
+        let output = StateLayout.savedTensor stepper tape.Saved
+        // The saved states are in the output now: the backward pass needs only their count.
+        tape.Saved |> Array.iter pool.Return
         ctx.save_data ("sim", sim)
         ctx.save_data ("spec", spec)
-        ctx.save_data ("tape", tape)
+        ctx.save_data ("tape", { tape with Saved = [||] })
+        ctx.save_data ("saves", tape.Saved.Length)
         ctx.save_data ("theta", thetaValues)
         ctx.save_data ("batch", batch)
-        StateLayout.savedTensor stepper tape.Saved
+        output
 
     override _.backward(ctx, grad) =
         let sim = ctx.get_data "sim" :?> KernelSimulator
@@ -244,13 +251,20 @@ type internal KernelRolloutFunction<'T
         let theta = ctx.get_data "theta" :?> 'T[]
         let batch = ctx.get_data "batch" :?> int
         let stepper = sim.StepperOf<'T> batch
-        let savedAdjoint = StateLayout.savedAdjoints stepper grad tape.Saved.Length
+        let pool = StatePool.Of stepper
+
+        let savedAdjoint =
+            StateLayout.savedAdjoints stepper grad (ctx.get_data "saves" :?> int)
+
         stepper.ResetClosureGradients()
 
         let u0Adjoint, thetaAdjoint =
-            TapedRollout.backward stepper tape theta spec savedAdjoint
+            TapedRollout.backward stepper tape theta spec savedAdjoint true
 
-        StateLayout.inputGradients stepper u0Adjoint thetaAdjoint
+        let gradients = StateLayout.inputGradients stepper u0Adjoint thetaAdjoint
+        savedAdjoint |> Array.iter pool.Return
+        pool.Return u0Adjoint
+        gradients
 
 /// Arithmetic operations per cell of a kernel simulator's generated loops, counted from its kernel expressions
 /// by the generator's rules (`Kernels.operations`): for a roofline, FLOPs = operations × cells × steps.
@@ -303,19 +317,14 @@ module Kernels =
             | Scheme.ImexEuler
             | Scheme.ImexCrankNicolson
             | Scheme.KenCarp4 ->
-                let explicitPlan, stiffPlan = Lowering.lowerSplit system split
                 let hasStiff = split |> Array.map (fst >> List.isEmpty >> not)
 
                 if Array.exists id hasStiff then
+                    let explicitPlan, stiffPlan = Lowering.lowerSplit system split
                     explicitPlan, Some(StiffPart.create stiffPlan hasStiff)
-                elif scheme = Scheme.KenCarp4 then
-                    raise (
-                        ModelException(
-                            $"The kernels run KenCarp4 with implicit diffusion only, and '{model.Name}' has no implicitly solved term (compile with CompileOptions.ImplicitDiffusion = true, or use Scheme.Dopri5)."
-                        )
-                    )
                 else
-                    // No stiff part: the steps are those of the explicit part's scheme (Euler, Heun).
+                    // No stiff part: ImexEuler's and ImexCrankNicolson's steps are those of the explicit part's
+                    // scheme (Euler, Heun), KenCarp4's those of its explicit tableau (`KenCarpStepper` without solves).
                     Lowering.lower system, None
             | Scheme.Dopri5 ->
                 // Its 7-stage tableau; `AdaptiveRollout` sizes the steps.
@@ -389,7 +398,7 @@ module Kernels =
         if sim.Stiff.IsSome then
             raise (
                 ModelException(
-                    $"Kernels.operations counts the explicit Runge–Kutta schemes; {sim.Scheme} adds implicit solves whose cost depends on the grid (banded in 1-D, conjugate-gradient iterations in 2-D)."
+                    $"Kernels.operations counts the explicit Runge–Kutta schemes; {sim.Scheme} adds implicit solves whose cost depends on the grid (banded in 1-D, conjugate-gradient or BiCGSTAB iterations in 2-D)."
                 )
             )
 
@@ -521,12 +530,19 @@ module Kernels =
             | Float32 -> packAs torch.ScalarType.Float32 plan u0 theta
             | Float64 -> pack plan u0 theta
 
+        // Without gradients no backward pass reads the checkpoints: the tape keeps only the initial state's.
+        let needsGradients =
+            torch.is_grad_enabled ()
+            && (state.requires_grad
+                || thetaVector.requires_grad
+                || sim.Weights |> Array.exists (fun w -> w.requires_grad))
+
         let spec = {
             T0 = t0
             Dt = dt
             Steps = steps
             SaveEvery = saveEvery
-            Segment = segment
+            Segment = if needsGradients then segment else steps
         }
 
         let inputs =

@@ -19,7 +19,10 @@ open Hybrid.TensorArithmetic
 /// tridiagonal solve in 1-D (`BlockStencilSolve.banded`) and the one inverse of each trajectory's n×n matrix of point
 /// systems (`Rosenbrock.denseSolve`); by `BlockStencilSolve.biCgStab`'s algorithm on arrays in 2-D
 /// (`BlockStencilArrays`, stopped at `StepControl.solveTolerance`; 10–17× faster than the tensor loop on 16² and 32²
-/// grids). The two back ends' J differ only by round-off (symbolic derivatives here, autograd there).
+/// grids). The two back ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
+/// closures (`modules`, one per site of `plan`) enter J through their networks' JVPs (`TangentPlan`, `TangentNetwork`:
+/// each network's per-row gradient by TorchSharp on the calling thread, once per J), and the adjoint's second-order terms through autograd of
+/// those, closure weights included (`ClosureGradients`).
 ///
 /// Adjoint (step size fixed), with k̄₅ = λ′ (+ the continuous extension's cotangents) and Ū₅ = λ′ to start: stages
 /// i = 5 … 0 in turn give r̄ᵢ = A⁻ᵀ k̄ᵢ (the solver's transposed solve), then
@@ -28,11 +31,41 @@ open Hybrid.TensorArithmetic
 /// - through rᵢ: k̄ⱼ += (cᵢⱼ/h) r̄ᵢ (j < i), (∂F/∂t)‾ += h dᵢ r̄ᵢ, and Ūᵢ += (∂F/∂U)ᵀ r̄ᵢ at Uᵢ (θ̄ too);
 /// - through Uᵢ = u + Σ aᵢⱼ kⱼ: ū += Ūᵢ, k̄ⱼ += aᵢⱼ Ūᵢ;
 /// and the forward difference ∂F/∂t = (F(t + δ, u) − F(t, u))/δ adds its cotangent through F's adjoint at both times.
-type internal RosenbrockStepper(plan: KernelPlan, batch: int, forcings: (float -> torch.Tensor)[]) =
+type internal RosenbrockStepper
+    (
+        plan: KernelPlan,
+        batch: int,
+        modules: torch.nn.Module<torch.Tensor, torch.Tensor>[],
+        forcings: (float -> torch.Tensor)[]
+    ) =
     let euler = Tableau.ofScheme Scheme.Euler
-    let baseStepper = Stepper<float>(plan, euler, batch, [||], forcings)
+    let baseStepper = Stepper<float>(plan, euler, batch, modules, forcings)
 
-    let tangent = Stepper<float>(TangentPlan.create plan, euler, batch, [||], forcings)
+    let tangentModules = TangentPlan.networks plan modules
+
+    let tangent =
+        Stepper<float>(TangentPlan.create plan, euler, batch, tangentModules, forcings)
+
+    // The closures' JVPs, which keep their gradients through the probes of one J (`TangentNetwork.Hold`).
+    let jvps =
+        tangentModules
+        |> Array.choose (function
+            | :? TangentNetwork as m -> Some m
+            | _ -> None)
+
+    /// Adds the closure-weight gradients accumulated in `source` into `target` (the same networks in the same order)
+    /// and zeroes them there.
+    let moveGradients (target: torch.Tensor[][]) (source: IStepper<float>) =
+        if plan.Sites.Length > 0 then
+            do
+                use _ = torch.no_grad ()
+
+                Array.iter2
+                    (Array.iter2 (fun (a: torch.Tensor) (b: torch.Tensor) -> addInPlace a b |> ignore))
+                    target
+                    source.ClosureGradients
+
+            source.ResetClosureGradients()
 
     let n = plan.Fields.Length
     let maps = baseStepper.Maps
@@ -160,32 +193,40 @@ type internal RosenbrockStepper(plan: KernelPlan, batch: int, forcings: (float -
     /// The blocks of J at (t, u) (u's ghosts filled) as [B; Cells; K; n; n]: per colour and field b, J d for the
     /// direction d = 1 on field b at the cells of that colour; block (i, k) column b is that product at cell i, for
     /// the colour of the k-th cell of i's stencil (a distance-2 colouring: one cell of each colour in every stencil).
+    /// The closures' JVPs take their networks' gradients once for all the directions (`TangentNetwork.Hold`).
     let probe (u: float[][]) (theta: float[]) (t: float) : float[] =
         let values = Array.zeroCreate<float> (batch * cells * blocks * n * n)
         let state = Array.append u direction
 
-        for c in 0 .. Array.max colour do
-            for b in 0 .. n - 1 do
-                clear direction
-                let map = maps[b]
+        for m in jvps do
+            m.Hold()
 
-                for tr in 0 .. batch - 1 do
-                    for cell in 0 .. cells - 1 do
-                        if colour[cell] = c then
-                            direction[b].[tr * map.Padded + map.Interior[cell]] <- 1.0
+        try
+            for c in 0 .. Array.max colour do
+                for b in 0 .. n - 1 do
+                    clear direction
+                    let map = maps[b]
 
-                tangent.FillGhosts(state, theta, t)
-                tangent.Rhs(state, theta, t, jd)
+                    for tr in 0 .. batch - 1 do
+                        for cell in 0 .. cells - 1 do
+                            if colour[cell] = c then
+                                direction[b].[tr * map.Padded + map.Interior[cell]] <- 1.0
 
-                for tr in 0 .. batch - 1 do
-                    for cell in 0 .. cells - 1 do
-                        for kk in 0 .. blocks - 1 do
-                            if colour[columns[cell].[kk]] = c then
-                                for a in 0 .. n - 1 do
-                                    let map = maps[a]
+                    tangent.FillGhosts(state, theta, t)
+                    tangent.Rhs(state, theta, t, jd)
 
-                                    values[(((tr * cells + cell) * blocks + kk) * n + a) * n + b] <-
-                                        jd[n + a].[tr * map.Padded + map.Interior[cell]]
+                    for tr in 0 .. batch - 1 do
+                        for cell in 0 .. cells - 1 do
+                            for kk in 0 .. blocks - 1 do
+                                if colour[columns[cell].[kk]] = c then
+                                    for a in 0 .. n - 1 do
+                                        let map = maps[a]
+
+                                        values[(((tr * cells + cell) * blocks + kk) * n + a) * n + b] <-
+                                            jd[n + a].[tr * map.Padded + map.Interior[cell]]
+        finally
+            for m in jvps do
+                m.Release()
 
         values
 
@@ -420,6 +461,8 @@ type internal RosenbrockStepper(plan: KernelPlan, batch: int, forcings: (float -
             baseStepper.FillGhosts(shifted, theta, t + delta)
             baseStepper.RhsAdjoint(shifted, theta, t + delta, cotangent, uBar, thetaAdjoint)
 
+        // The tangent plan's sites carry the closures' names: its accumulators are the base stepper's, network by network.
+        moveGradients baseStepper.ClosureGradients (tangent :> IStepper<float>)
         copyInto lambda uBar
 
     /// The relative residual at which BiCGSTAB stops (2-D grids): `StepControl.solveTolerance` of the rollout's
@@ -427,6 +470,11 @@ type internal RosenbrockStepper(plan: KernelPlan, batch: int, forcings: (float -
     member _.SolveTolerance
         with get () = solveTolerance
         and set (value: float) = solveTolerance <- value
+
+    /// Adds the closure-weight gradients accumulated by the adjoint steps into `target` (the accumulators of another
+    /// stepper of the same plan and networks: Auto's Dopri5 stepper) and zeroes them here.
+    member s.MoveClosureGradients(target: torch.Tensor[][]) =
+        moveGradients target (s :> IStepper<float>)
 
     /// The error estimate k₅ of the latest step (padded layout).
     member _.Error = error
@@ -482,12 +530,25 @@ type internal RosenbrockStepper(plan: KernelPlan, batch: int, forcings: (float -
 module internal RosenbrockStepper =
 
     /// Why the generated kernels cannot run Rodas4 (and Auto) on `plan` (None when they can): the Jacobian must be
-    /// symbolic (`TangentPlan.refusal`), and on a grid couple each cell only to itself and its nearest neighbours
-    /// along the axes (the block stencils of the eager solves), with at least 3 cells per axis.
+    /// taken per cell (`TangentPlan.refusal`), and on a grid couple each cell only to itself and its nearest neighbours
+    /// along the axes (the block stencils of the eager solves), with at least 3 cells per axis. A cell reads the
+    /// cells its equations and its closures' arguments read, and through a face copy (`CopySource.Face`) those its
+    /// flux reads, shifted by the copy's offset.
     let refusal (plan: KernelPlan) : string option =
+        let faces = KernelPlan.faces plan |> dict
+
+        let throughFaces (rhs: KExpr) = [|
+            for c, cx, cy in KExpr.copyReads rhs do
+                match faces.TryGetValue c with
+                | true, flux ->
+                    for f, dx, dy in KExpr.reads flux do
+                        yield f, dx + cx, dy + cy
+                | _ -> ()
+        |]
+
         let far =
-            plan.Rhs
-            |> Array.collect (KExpr.reads >> Array.ofList)
+            Array.append plan.Rhs (plan.Sites |> Array.collect _.Args)
+            |> Array.collect (fun e -> Array.append (Array.ofList (KExpr.reads e)) (throughFaces e))
             |> Array.tryFind (fun (_, dx, dy) -> abs dx + abs dy > 1)
 
         match TangentPlan.refusal plan with

@@ -620,9 +620,17 @@ type internal Stepper<'T
                         (KernelElement.tensor (Array.init rows (fun row -> inputAdjoint[j][at row])))
                             .to_type (siteOutputs[j].dtype))
 
-                let grads = torch.autograd.grad (ys, Array.append [| runInputs[r] |] weights, zbars)
+                // Unused inputs are allowed: a closure's JVP (`TangentNetwork`) does not read its output layer's bias.
+                let grads =
+                    torch.autograd.grad (ys, Array.append [| runInputs[r] |] weights, zbars, allow_unused = true)
 
-                let xbar = KernelElement.values<'T> grads[0]
+                let used (g: torch.Tensor) = not (isNull g || g.IsInvalid)
+
+                let xbar =
+                    if used grads[0] then
+                        KernelElement.values<'T> grads[0]
+                    else
+                        Array.zeroCreate<'T> (int (runInputs[r].numel ()))
 
                 for j in runSites[k] do
                     for a in 0 .. arity[j] - 1 do
@@ -637,7 +645,8 @@ type internal Stepper<'T
                 let accumulators = closureGradients[networkIndex[r]]
 
                 for w in 0 .. accumulators.Length - 1 do
-                    addInPlace accumulators[w] grads[w + 1] |> ignore
+                    if used grads[w + 1] then
+                        addInPlace accumulators[w] grads[w + 1] |> ignore
 
             kernel.Invoke(u, theta, t, argLambda, stateAdjoint, thetaAdjoint, batch, copies, copyAdjoint, data)
 

@@ -1,17 +1,22 @@
 namespace Hybrid.Kernels
 
+open TorchSharp
 open Hybrid
 
 /// The tangent (Jacobian–vector product) of a lowered model, as a plan the kernel generator compiles like any other:
 /// fields u₀ … uₙ₋₁ followed by directions d₀ … dₙ₋₁ (one per field, on the same cells, with the linear part of the
 /// field's ghost rules: Dirichlet and Neumann values 0, periodic and no-flux walls as they are), and right-hand sides
 /// 0 for the fields and, for direction i,
-///     (J d)ᵢ = Σⱼ Σ_offsets ∂Fᵢ/∂(uⱼ at offset) · (dⱼ at offset),
-/// from the symbolic derivatives of the kernel expressions (`KExpr.derivative`), J = ∂F/∂u at (t, u, θ). Its
-/// generated forward kernel gives J d (the Rodas4 stepper probes J into stencil blocks with coloured directions); its
-/// generated adjoint, with cotangent r̄ on the directions' outputs, gives ∂/∂u [r̄ᵀ J(u) d] (into the fields' adjoints),
-/// ∂/∂θ [r̄ᵀ J(u) d] and Jᵀ r̄ (into the directions' adjoints): the second-order terms of the discrete adjoint of a
-/// Rosenbrock step, whose matrix depends on u and θ.
+///     (J d)ᵢ = Σⱼ Σ_offsets ∂Fᵢ/∂(uⱼ at offset) · (dⱼ at offset) + Σₛ ∂Fᵢ/∂yₛ · ẏₛ,
+/// from the symbolic derivatives of the kernel expressions (`KExpr.derivative`), J = ∂F/∂u at (t, u, θ). A neural
+/// closure site s (output yₛ = N(aₛ(u)) per cell, `KInput s`) keeps its place, and its tangent ẏₛ = (∂N/∂a)(aₛ) ȧₛ is
+/// site S + s of the tangent plan (S sites before): the same closure (same name, so the stepper's weight gradients
+/// through it land on the closure's own), its arguments aₛ followed by their tangents ȧₛ = Σ ∂aₛ/∂u · d, its
+/// network the JVP of the closure's (`TangentNetwork`). Its generated forward kernel gives J d (the Rodas4 stepper
+/// probes J into stencil blocks with coloured directions); its generated adjoint, with cotangent r̄ on the directions'
+/// outputs, gives ∂/∂u [r̄ᵀ J(u) d] (into the fields' adjoints), ∂/∂θ [r̄ᵀ J(u) d] and Jᵀ r̄ (into the directions'
+/// adjoints), and through the sites' networks ∂/∂w [r̄ᵀ J(u) d] for the closure weights w: the second-order terms of
+/// the discrete adjoint of a Rosenbrock step, whose matrix depends on u, θ and w.
 [<RequireQualifiedAccess>]
 module internal TangentPlan =
 
@@ -32,31 +37,64 @@ module internal TangentPlan =
                 KExpr.add sum (KExpr.mul (KExpr.derivative (KRead(f, dx, dy)) rhs) (KRead(fields + f, dx, dy))))
             (KConst 0.0)
 
-    /// Why the tangent plan of `plan` cannot be built (None when it can): the Jacobian of neural closures and of
-    /// diagnostic fields' solves is not symbolic, and two-scale lattices are not supported.
+    /// Σₛ ∂(rhs)/∂yₛ · ẏₛ for right-hand side `rhs` of a plan with `sites` closure sites: the tangent of site s is
+    /// site sites + s.
+    let private siteTerms (sites: int) (rhs: KExpr) : KExpr =
+        KExpr.inputs rhs
+        |> List.fold
+            (fun sum s -> KExpr.add sum (KExpr.mul (KExpr.derivative (KInput s) rhs) (KInput(sites + s))))
+            (KConst 0.0)
+
+    /// Why the tangent plan of `plan` cannot be built (None when it can): the Jacobian of closures over whole fields
+    /// and of diagnostic fields' solves is not taken per cell, and two-scale lattices are not supported.
     let refusal (plan: KernelPlan) : string option =
-        if plan.Sites.Length > 0 then
-            Some "its Jacobian goes through neural closures, which the kernels do not differentiate twice"
-        elif plan.Diagnostics.Length > 0 then
+        match plan.Sites |> Array.tryFind _.Fieldwise with
+        | Some site ->
+            Some
+                $"its Jacobian goes through the closure '{site.Name}' over whole fields (a CNN or a module), whose Jacobian the kernels do not take"
+        | None when plan.Diagnostics.Length > 0 ->
             Some "its Jacobian goes through the elliptic solves of diagnostic fields"
-        elif plan.FastSites > 0 then
-            Some "it lives on a two-scale lattice"
-        else
-            None
+        | None when plan.FastSites > 0 -> Some "it lives on a two-scale lattice"
+        | None -> None
 
     /// The tangent plan of `plan` (see `refusal`).
     let create (plan: KernelPlan) : KernelPlan =
         let n = plan.Fields.Length
+        let sites = plan.Sites.Length
 
         {
             plan with
                 Fields = Array.append plan.Fields (plan.Fields |> Array.map (fun f -> $"d{f}"))
-                Rhs = Array.append (Array.create n (KConst 0.0)) (plan.Rhs |> Array.map (jvp n))
+                Rhs =
+                    Array.append
+                        (Array.create n (KConst 0.0))
+                        (plan.Rhs |> Array.map (fun rhs -> KExpr.add (jvp n rhs) (siteTerms sites rhs)))
                 RhsFast = Array.create (2 * n) false
                 Rules =
                     Array.append
                         plan.Rules
                         (plan.Rules
                          |> Array.map (Array.map (fun (lo, hi) -> linearRule lo, linearRule hi)))
+                Sites =
+                    Array.append
+                        plan.Sites
+                        (plan.Sites
+                         |> Array.map (fun site -> {
+                             site with
+                                 Args = Array.append site.Args (site.Args |> Array.map (jvp n))
+                         }))
                 Fast = Array.append plan.Fast plan.Fast
         }
+
+    /// The networks of the tangent plan's sites (`create`), given `modules`, the networks of `plan`'s sites: those,
+    /// then the JVP of each (`TangentNetwork`).
+    let networks
+        (plan: KernelPlan)
+        (modules: torch.nn.Module<torch.Tensor, torch.Tensor>[])
+        : torch.nn.Module<torch.Tensor, torch.Tensor>[] =
+        Array.append
+            modules
+            (Array.map2
+                (fun (site: ClosureSite) m -> new TangentNetwork(m, site.Args.Length) :> torch.nn.Module<_, _>)
+                plan.Sites
+                modules)

@@ -25,7 +25,9 @@ type internal RolloutSpec = {
 type internal RolloutTape<'T> = {
     /// Saved states, one per save point: [save][field][B·Cells].
     Saved: 'T[][][]
-    /// Checkpoints by step index (0, Segment, 2·Segment, …).
+    /// Checkpoints by step index (0, Segment, 2·Segment, …): the initial state's a new array, the others states of
+    /// the stepper's `StatePool`, which a backward pass that releases them gives back (a later backward pass over the
+    /// same tape recomputes them from the initial state's).
     Checkpoints: Dictionary<int, 'T[][]>
 }
 
@@ -87,24 +89,27 @@ module internal TapedRollout =
         | Some k -> min spec.Segment (keptSteps k)
         | None -> spec.Segment
 
-    /// Runs `spec.Steps` steps from `u0`, saving every `SaveEvery` steps and checkpointing every `Segment`.
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let forward<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+    /// Steps `steps` steps from `u0` (spec's T0 and Dt), handing the state at every multiple of `segment` steps to
+    /// `checkpoint` (step index, state) and every `SaveEvery`-th state to `save`, which copy what they keep; the two
+    /// working states come from the stepper's `StatePool` and go back to it.
+    let private walk
         (stepper: IStepper<'T>)
         (u0: 'T[][])
         (theta: 'T[])
         (spec: RolloutSpec)
-        : RolloutTape<'T> =
-        let saved = ResizeArray()
-        let checkpoints = Dictionary()
-        let segment = segmentOf stepper spec
-        let copy = copyOf (copier stepper u0.Length)
-        let mutable u = copy u0
-        let mutable next = stepper.NewState()
+        (segment: int)
+        (steps: int)
+        (checkpoint: int -> 'T[][] -> unit)
+        (save: 'T[][] -> unit)
+        =
+        let pool = StatePool.Of stepper
+        let mutable u = pool.Rent false
+        copier stepper u0.Length u0 u
+        let mutable next = pool.Rent true
 
-        for n in 0 .. spec.Steps - 1 do
+        for n in 0 .. steps - 1 do
             if n % segment = 0 then
-                checkpoints[n] <- copy u
+                checkpoint n u
 
             let t = spec.T0 + float n * spec.Dt
             stepper.Step(u, theta, t, spec.Dt, next)
@@ -114,17 +119,77 @@ module internal TapedRollout =
             next <- previous
 
             if (n + 1) % spec.SaveEvery = 0 then
-                saved.Add(copy u)
+                save u
+
+        pool.Return u
+        pool.Return next
+
+    /// A copy of `from` in a state of the stepper's `StatePool`.
+    let private rentCopy (stepper: IStepper<'T>) (copyInto: 'T[][] -> 'T[][] -> unit) (from: 'T[][]) =
+        let c = (StatePool.Of stepper).Rent false
+        copyInto from c
+        c
+
+    /// Runs `spec.Steps` steps from `u0`, saving every `SaveEvery` steps and checkpointing every `Segment`. The saved
+    /// states and the checkpoints after the initial one are states of the stepper's `StatePool` (a caller done with
+    /// the saved states may give them back; `backward` releases the checkpoints).
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let forward<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (stepper: IStepper<'T>)
+        (u0: 'T[][])
+        (theta: 'T[])
+        (spec: RolloutSpec)
+        : RolloutTape<'T> =
+        let saved = ResizeArray()
+        let checkpoints = Dictionary()
+        let copyInto = copier stepper u0.Length
+        let rent = rentCopy stepper copyInto
+
+        walk
+            stepper
+            u0
+            theta
+            spec
+            (segmentOf stepper spec)
+            spec.Steps
+            (fun n u -> checkpoints[n] <- if n = 0 then copyOf copyInto u else rent u)
+            (fun u -> saved.Add(rent u))
 
         {
             Saved = saved.ToArray()
             Checkpoints = checkpoints
         }
 
+    /// The checkpoints `backward` released, recomputed from the initial state's.
+    let private restoreCheckpoints (stepper: IStepper<'T>) (tape: RolloutTape<'T>) (theta: 'T[]) (spec: RolloutSpec) =
+        let segment = segmentOf stepper spec
+
+        let missing =
+            [ segment..segment .. spec.Steps - 1 ]
+            |> List.filter (tape.Checkpoints.ContainsKey >> not)
+
+        if not missing.IsEmpty then
+            let rent = rentCopy stepper (copier stepper tape.Checkpoints[0].Length)
+
+            walk
+                stepper
+                tape.Checkpoints[0]
+                theta
+                spec
+                segment
+                (List.max missing + 1)
+                (fun n u ->
+                    if not (tape.Checkpoints.ContainsKey n) then
+                        tape.Checkpoints[n] <- rent u)
+                ignore
+
     /// The adjoint of `forward`: given ∂L/∂(saved states), returns ∂L/∂u0 and ∂L/∂θ. Each segment is
     /// recomputed from its checkpoint, then swept backwards; a stepper that keeps its stages (`IKeepingStepper<'T>`:
     /// closure networks, diagnostic solves) keeps the segment's, so each network and solve runs forward twice per
-    /// stage in all (the rollout, the replay) and the adjoint steps reuse the replay's graphs.
+    /// stage in all (the rollout, the replay) and the adjoint steps reuse the replay's graphs. Its working states come
+    /// from the stepper's `StatePool` and go back to it; so may the returned ∂L/∂u0, once the caller is done with it.
+    /// With `release`, the tape's pooled checkpoints go back to the pool at the end (a rollout's backward pass usually
+    /// runs once); a backward pass over a tape whose checkpoints were released recomputes them first.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let backward<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
         (stepper: IStepper<'T>)
@@ -132,14 +197,17 @@ module internal TapedRollout =
         (theta: 'T[])
         (spec: RolloutSpec)
         (savedAdjoint: 'T[][][])
+        (release: bool)
         : 'T[][] * 'T[] =
+        restoreCheckpoints stepper tape theta spec
         let thetaAdjoint = Array.zeroCreate theta.Length
-        let mutable lambda = stepper.NewState()
-        let mutable lambdaPrevious = stepper.NewState()
+        let pool = StatePool.Of stepper
+        let mutable lambda = pool.Rent true
+        let mutable lambdaPrevious = pool.Rent true
         let segment = segmentOf stepper spec
         let segmentStarts = [ 0..segment .. spec.Steps - 1 ] |> List.rev
         // states[i] = u at step start + i within the current segment; allocated once, reused per segment.
-        let states = Array.init (min segment spec.Steps) (fun _ -> stepper.NewState())
+        let states = Array.init (min segment spec.Steps) (fun _ -> pool.Rent true)
         let copyInto = copier stepper lambda.Length
 
         // A stepper with closure networks or diagnostic solves keeps each replayed step's stages (kept[i] for step
@@ -152,7 +220,7 @@ module internal TapedRollout =
             | Some k -> Array.init states.Length (fun _ -> k.NewKept())
             | None -> [||]
 
-        let last = if keeping.IsSome then stepper.NewState() else null
+        let last = if keeping.IsSome then pool.Rent true else null
 
         for start in segmentStarts do
             let stop = min (start + segment) spec.Steps
@@ -199,5 +267,15 @@ module internal TapedRollout =
                 let swap = lambda
                 lambda <- lambdaPrevious
                 lambdaPrevious <- swap
+
+        states |> Array.iter pool.Return
+        pool.Return last
+        pool.Return lambdaPrevious
+
+        if release then
+            for n in List.ofSeq tape.Checkpoints.Keys do
+                if n > 0 then
+                    pool.Return tape.Checkpoints[n]
+                    tape.Checkpoints.Remove n |> ignore
 
         lambda, thetaAdjoint

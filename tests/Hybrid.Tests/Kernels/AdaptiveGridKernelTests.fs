@@ -388,6 +388,32 @@ let tests =
         }
 
         test
+            "KenCarp4 (BiCGSTAB) on a 2-D c(x)Δu with Dirichlet walls (not symmetric): kernels take the eager steps (dense solves), values and gradients to 1e-9" {
+            // Each BiCGSTAB solve stops at a relative residual of 1e-13 (ImplicitSolve.fixedStepTolerance), so it is
+            // within κ·1e-13 of the eager dense solve, κ ≤ 1 + 2γh·max|Lᵢᵢ| ≤ 1 + 2·0.25·0.05·0.05·2·488 ≈ 2.2 for steps
+            // h ≤ 0.05; 5 solves per step and as many adjoint ones over ≤ 40 steps add up to ≤ 1e-10 (the steps do not
+            // amplify): 1e-9 leaves 10× for the sums of the loss and the gradients.
+            let skew =
+                Parse.model
+                    "model skew\ndomain rectangle [0, 1] x [0, 1] cells 12 x 10\nfield u\nparam D = 0.05\nparam a = 0.2\ndu/dt = D*(1 + x)*lap(u) + u*(1 - u)\nboundary u dirichlet a\ninitial u = 0.3 + 0.5*exp(-20*((x - 0.4)*(x - 0.4) + (y - 0.6)*(y - 0.6)))"
+
+            agreesWithin 1e-9 1e-9 (compileSplit true) skew (kenCarp 1e-6 0.01 [| 0.1; 0.3 |]) 4 false
+        }
+
+        test
+            "KenCarp4 without implicit diffusion (no stiff part: its explicit tableau, no solves) in 1-D and 2-D and with a closure: kernels take the eager steps, values and gradients to 1e-10" {
+            // The eager back end's stages are then Uₛ = u + h Σ aᴱₛⱼ Fⱼ (no implicit operator): the kernels' too.
+            agrees
+                (Hybrid.Tests.Compiler.CompilerTests.fisherKpp 32 0.02 1.5)
+                (kenCarp 1e-6 0.05 [| 0.0; 0.05; 0.13; 0.2 |])
+                8
+                true
+
+            agrees plane (kenCarp 1e-6 0.002 [| 0.5; 1.3 |]) 8 false
+            agrees (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ()) (kenCarp 1e-6 0.01 [| 0.1; 0.3 |]) 4 false
+        }
+
+        test
             "Dopri5 and KenCarp4 on the kernels with Checkpointing (Sqrt, Segments 3, a budget): the eager steps, values and gradients to 1e-10" {
             // Long enough for several segments: Sqrt doubles its segment a few times, Segments 3 ends mid-segment.
             let fisher = Hybrid.Tests.Compiler.CompilerTests.fisherKpp 32 0.02 1.5
@@ -458,7 +484,7 @@ let tests =
         }
 
         test
-            "Auto picks the kernels for Dopri5 (float64 and float32), Rodas4 and Auto on grids and refuses KenCarp4, the other schemes in float32, and float32 closures with reasons" {
+            "Auto picks the kernels for Dopri5 (float64 and float32), Rodas4, Auto and KenCarp4 on grids and refuses the other schemes in float32 and float32 closures with reasons" {
             Engine.init ()
             use _ = torch.NewDisposeScope()
             let auto = compile Backend.Auto plane
@@ -468,9 +494,10 @@ let tests =
             for scheme in [ Scheme.Rodas4; Scheme.Auto ] do
                 Expect.equal (auto.BackendFor { o with Scheme = scheme }) (Backend.Kernels, "") $"{scheme}: the kernels"
 
-            let backend, why = auto.BackendFor { o with Scheme = Scheme.KenCarp4 }
-            Expect.equal backend Backend.Eager "KenCarp4 without implicit diffusion runs eager"
-            Expect.stringContains why "ImplicitDiffusion" "KenCarp4: says why"
+            Expect.equal
+                (auto.BackendFor { o with Scheme = Scheme.KenCarp4 })
+                (Backend.Kernels, "")
+                "KenCarp4 without implicit diffusion: the kernels"
 
             let single =
                 Compiler.compile

@@ -120,7 +120,8 @@ let tests =
             Expect.isTrue traj.Values[0].requires_grad "with a graph"
         }
 
-        test "Rodas4 runs on the kernels on a grid; with a neural closure it runs eager, and Backend.Kernels says why" {
+        test
+            "Rodas4 runs on the kernels on a grid and with a neural closure; with a closure over whole fields it runs eager, and Backend.Kernels says why" {
             let heat =
                 "model heat\ndomain interval [0, 1] cells 8\nfield u\nparam D = 0.1\ndu/dt = D lap(u)\nboundary u noflux\ninitial u = cos(3*x)"
 
@@ -136,15 +137,31 @@ let tests =
             Expect.equal (auto.Simulate(auto.Initial 1, o)).Backend Backend.Kernels "ran on the kernels"
             let closure = Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ()
             let withNet = Hybrid.Tests.Compiler.BackendTests.compileWith Backend.Auto closure
-            let backend, why = withNet.BackendFor o
-            Expect.equal backend Backend.Eager "a neural closure runs eager"
-            Expect.stringContains why "neural closures" "says why"
-            let kernels = Hybrid.Tests.Compiler.BackendTests.compileWith Backend.Kernels closure
+            Expect.equal (withNet.BackendFor o) (Backend.Kernels, "") "a per-cell neural closure runs on the kernels"
+            Expect.equal (withNet.Simulate(withNet.Initial 1, o)).Backend Backend.Kernels "ran on the kernels"
+
+            // The same closure as a CNN over the whole line: its Jacobian is not taken per cell.
+            let cnn = {
+                closure with
+                    Closures =
+                        closure.Closures
+                        |> List.map (fun c -> {
+                            c with
+                                Architecture = Architecture.Cnn([ 2; 3; 1 ], 3, Activation.Tanh)
+                        })
+            }
+
+            let backend, why =
+                (Hybrid.Tests.Compiler.BackendTests.compileWith Backend.Auto cnn).BackendFor o
+
+            Expect.equal backend Backend.Eager "a closure over whole fields runs eager"
+            Expect.stringContains why "the closure 'kill' over whole fields" "says why"
+            let kernels = Hybrid.Tests.Compiler.BackendTests.compileWith Backend.Kernels cnn
 
             let e =
                 Expect.throwsC (fun () -> kernels.Simulate(kernels.Initial 1, o) |> ignore) id
 
             Expect.stringContains e.Message "cannot run on the generated kernels" "Kernels refuses"
-            Expect.stringContains e.Message "neural closures" "and names the reason"
+            Expect.stringContains e.Message "over whole fields" "and names the reason"
         }
     ]

@@ -166,8 +166,9 @@ let private autoPicksKernels (m: Model) =
     use _ = torch.no_grad ()
     Expect.equal (sim.Simulate(sim.Initial 1, rk4)).Backend Backend.Kernels "and runs them"
 
-/// Backend.Auto on `m` runs eager with `options`, and says why, naming the construct.
-let private autoRefuses (m: Model) (options: RolloutOptions) (construct: string) =
+/// Backend.Auto on `m` (compiled with `implicitDiffusion`) runs eager with `options`, and says why, naming the
+/// construct.
+let private autoRefuses (implicitDiffusion: bool) (m: Model) (options: RolloutOptions) (construct: string) =
     Engine.init ()
     use _ = torch.NewDisposeScope()
 
@@ -176,6 +177,7 @@ let private autoRefuses (m: Model) (options: RolloutOptions) (construct: string)
             {
                 Compiler.defaults with
                     Backend = Backend.Auto
+                    ImplicitDiffusion = implicitDiffusion
             }
             m
 
@@ -209,13 +211,38 @@ let tests =
                     Side.Top, BoundaryCondition.Dirichlet(Num 0.0)
                 ]
 
-            autoRefuses walled rk4 "the diagnostic field 'psi' (elliptic solve Δpsi = omega) with walls"
+            autoRefuses false walled rk4 "the diagnostic field 'psi' (elliptic solve Δpsi = omega) with walls"
         }
 
-        test "Backend.Auto names a diagnostic field under an IMEX scheme" {
+        test "Backend.Auto names a closure over whole fields and a diagnostic field under Rodas4 and Auto" {
+            for scheme in [ Scheme.Rodas4; Scheme.Auto ] do
+                let o = { rk4 with Scheme = scheme }
+                autoRefuses false cnnLine o "the closure 'c' over whole fields"
+                autoRefuses false vorticity o "the elliptic solves of diagnostic fields"
+        }
+
+        test "Backend.Auto names a diagnostic field under an IMEX scheme with implicit diffusion" {
             autoRefuses
+                true
                 vorticity
                 { rk4 with Scheme = Scheme.ImexEuler }
                 "the diagnostic field 'psi' (elliptic solve Δpsi = omega) with an IMEX scheme"
+        }
+
+        test
+            "ImexEuler, ImexCrankNicolson and KenCarp4 without implicit diffusion (explicit steps) run a diagnostic field on the kernels: values and gradients as eager to 1e-10" {
+            // No stiff part: nothing is split, so the explicit kernels with their diagnostic solves take the steps
+            // (Euler's, Heun's, KenCarp4's explicit tableau). Fixed steps report no step counts (minimum 0).
+            let compile (backend: Backend) (m: Model) =
+                Compiler.compile
+                    {
+                        Compiler.defaults with
+                            Backend = backend
+                            Seed = 3
+                    }
+                    m
+
+            for scheme in [ Scheme.ImexEuler; Scheme.ImexCrankNicolson; Scheme.KenCarp4 ] do
+                AdaptiveGridKernelTests.agreesWithin 1e-10 1e-10 compile vorticity { rk4 with Scheme = scheme } 0 false
         }
     ]

@@ -1,7 +1,7 @@
 /// Rodas4 on the generated kernels (`RosenbrockStepper`, `TangentPlan`) against autograd and the eager back end: the
-/// tangent plan's J d and second-order adjoint ∂/∂(u, θ) [λᵀ J(u) d] against autograd to 1e-12 on 1-D and 2-D
-/// stencils; Rodas4 rollouts on grids and point systems taking the eager back end's steps, with values and gradients
-/// (initial state, parameters): values to 1e-10 (2-D: 1e-8, ten times BiCGSTAB's stopping tolerance 1e-9 at the tests'
+/// tangent plan's J d and second-order adjoint ∂/∂(u, θ, w) [λᵀ J(u) d] against autograd to 1e-12 on 1-D and 2-D
+/// stencils, with neural closures (their networks' JVPs and the weights w); Rodas4 rollouts on grids and point systems taking the eager back end's steps, with values and gradients
+/// (initial state, parameters, closure weights): values to 1e-10 (2-D: 1e-8, ten times BiCGSTAB's stopping tolerance 1e-9 at the tests'
 /// rtol 1e-6, since the kernels' array BiCGSTAB sums in another order than the eager tensor one and both stop at that
 /// residual), gradients to 1e-8 (see `stepAdjointAgrees`); Auto switching where the eager back end does.
 module Hybrid.Tests.Kernels.RosenbrockKernelTests
@@ -45,13 +45,72 @@ let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
     let scale = max 1e-300 (b.abs().max().ToDouble())
     (a - b).abs().max().ToDouble() / scale
 
+/// The networks of `plan`'s closure sites, one per site, from the eager simulator `sim`.
+let private modulesOf (sim: Simulator) (plan: KernelPlan) =
+    plan.Sites
+    |> Array.map (fun site -> sim.Modules |> Array.find (fun (name, _) -> name = site.Name) |> snd)
+
+/// The weights of `sim`'s networks, each network once, in the order of the kernels' `ClosureGradients`.
+let private weightsOf (sim: Simulator) =
+    sim.Modules
+    |> Array.distinctBy fst
+    |> Array.collect (fun (_, m) -> m.parameters () |> Seq.map (fun p -> p :> torch.Tensor) |> Array.ofSeq)
+
+/// Gradients from `torch.autograd.grad` with unused inputs as zeros.
+let private gradsOrZeros (outputs: torch.Tensor[]) (inputs: torch.Tensor[]) =
+    torch.autograd.grad (outputs, inputs, retain_graph = true, allow_unused = true)
+    |> Seq.mapi (fun i g ->
+        if isNull g || g.IsInvalid then
+            torch.zeros_like inputs[i]
+        else
+            g)
+    |> Array.ofSeq
+
+/// `fisherWithKill` (a neural closure kill(u, x) per cell) on 32 cells with D = 0.5: D/Δx² = 512, stiff.
+let private stiffKill =
+    let m =
+        Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ()
+        |> Model.withDomain (Domain.Interval(0.0, 1.0, 32))
+
+    {
+        m with
+            Params =
+                m.Params
+                |> List.map (fun p -> if p.Name = "D" then { p with Value = 0.5 } else p)
+    }
+
+/// `planeOf` 6 × 7 with a neural closure: ∂u/∂t gains −kill(u, v, y)·u.
+let private planeWithKill =
+    let m =
+        planeOf 6 7
+        |> Model.addClosure {
+            Name = "kill"
+            Arity = 3
+            Architecture = Architecture.Mlp([ 3; 6; 1 ], Activation.Tanh)
+            Units = None
+        }
+
+    let kill = Mul(Call("kill", [ Sym "u"; Sym "v"; Sym "y" ]), Sym "u")
+
+    {
+        m with
+            Equations =
+                m.Equations
+                |> List.map (fun eq -> {
+                    eq with
+                        Rhs = if eq.Field = "u" then Sub(eq.Rhs, kill) else eq.Rhs
+                })
+    }
+
 /// The tangent plan of `model` against autograd of the eager right-hand side at a random state u, direction d and
-/// cotangent λ (2 trajectories, t = 0.3): J d, Jᵀλ, ∂/∂u [λᵀ J d] and ∂/∂θ [λᵀ J d] to 1e-12.
+/// cotangent λ (2 trajectories, t = 0.3): J d, Jᵀλ, ∂/∂u [λᵀ J d], ∂/∂θ [λᵀ J d] and, through neural closures (their
+/// networks' JVPs, `TangentNetwork`), ∂/∂w [λᵀ J d] for the networks' weights w, to 1e-12.
 let private tangentAgrees (model: Model) =
     Engine.init ()
     use _ = torch.NewDisposeScope()
     let sim = compile Backend.Eager model
     let plan = Lowering.lower (ResolvedSystem.ofModel model)
+    let weights = weightsOf sim
     let n = plan.Fields.Length
     let t = 0.3
     let gen = new torch.Generator(7UL)
@@ -94,18 +153,14 @@ let private tangentAgrees (model: Model) =
     let jtl = vjp lambda
     let second = inner jtl d
 
-    let grads =
-        torch.autograd.grad ([| second |], Array.append u0 theta, retain_graph = true, allow_unused = true)
-        |> Seq.mapi (fun i g ->
-            if isNull g || g.IsInvalid then
-                torch.zeros_like (Array.append u0 theta).[i]
-            else
-                g)
-        |> Array.ofSeq
+    let grads = gradsOrZeros [| second |] (Array.concat [ u0; theta; weights ])
 
     // Kernels: the tangent plan's forward and adjoint at (u, d).
     let tangent = TangentPlan.create plan
-    let stepper = Stepper<float>(tangent, Tableau.ofScheme Scheme.Euler, 2, [||], [||])
+
+    let stepper =
+        Stepper<float>(tangent, Tableau.ofScheme Scheme.Euler, 2, TangentPlan.networks plan (modulesOf sim plan), [||])
+
     let detached = Array.append u0 d |> Array.map (fun x -> x.detach ())
     let values, thetaVector = Kernels.pack tangent detached theta
     let thetaValues = thetaVector.data<float>().ToArray()
@@ -151,10 +206,23 @@ let private tangentAgrees (model: Model) =
         check "∂/∂u λᵀJd" kernelAdjoint[f] grads[f]
 
     let thetaExpected =
-        torch.cat (grads[n..] |> Array.map (fun g -> g.detach().reshape (-1L)), 0L)
+        torch.cat (
+            grads[n .. n + theta.Length - 1]
+            |> Array.map (fun g -> g.detach().reshape (-1L)),
+            0L
+        )
 
     let diff = maxRelative (torch.tensor (thetaAdjoint, dtype = f64)) thetaExpected
     Expect.isLessThan diff 1e-12 $"{model.Name}: ∂/∂θ λᵀJd ({diff:G3})"
+
+    let kernelWeights = Array.concat stepper.ClosureGradients
+    Expect.equal kernelWeights.Length weights.Length "one gradient per weight"
+
+    for w in 0 .. weights.Length - 1 do
+        let expected = grads[n + theta.Length + w]
+        Expect.isGreaterThan (expected.abs().max().ToDouble()) 0.0 "a weight the products read"
+        let diff = maxRelative kernelWeights[w] expected
+        Expect.isLessThan diff 1e-12 $"{model.Name}: ∂/∂w λᵀJd, weight {w} ({diff:G3})"
 
 /// One Rodas4 step of the kernels (h = 0.05 from t = 0.1, 2 trajectories) of `model`, L = ⟨w, next⟩: the new state
 /// equals the eager step's (`Rosenbrock`) to 1e-13; the adjoint's ⟨∂L/∂u, v⟩ and ⟨∂L/∂θ, p⟩ in random directions equal
@@ -168,7 +236,7 @@ let private stepAdjointAgrees (model: Model) =
     use _ = torch.NewDisposeScope()
     let sim = compile Backend.Eager model
     let plan = Lowering.lower (ResolvedSystem.ofModel model)
-    let rosenbrock = RosenbrockStepper(plan, 2, [||])
+    let rosenbrock = RosenbrockStepper(plan, 2, modulesOf sim plan, [||])
     let stepper = rosenbrock :> IStepper<float>
 
     let tolerances =
@@ -216,6 +284,32 @@ let private stepAdjointAgrees (model: Model) =
 
     Expect.floatClose { absolute = 0.0; relative = 1e-8 } (dot thetaAdjoint p) dtheta $"{model.Name}: ⟨∂L/∂θ, p⟩"
 
+    // The closure weights w in a random direction q (moved in place and back).
+    let weights = weightsOf sim
+    let weightGradients = Array.concat stepper.ClosureGradients
+
+    if weights.Length > 0 then
+        let q = weights |> Array.map (fun w -> torch.rand_like w - 0.5)
+
+        let move (e: float) =
+            use _ = torch.no_grad ()
+
+            for w in 0 .. weights.Length - 1 do
+                weights[w].add_ (q[w], e) |> ignore
+
+        let dw =
+            richardson (fun e ->
+                move e
+                let l = loss u theta
+                move -e
+                l)
+
+        let projected =
+            Array.map2 (fun (g: torch.Tensor) (x: torch.Tensor) -> (g * x).sum().ToDouble()) weightGradients q
+            |> Array.sum
+
+        Expect.floatClose { absolute = 0.0; relative = 1e-8 } projected dw $"{model.Name}: ⟨∂L/∂w, q⟩"
+
     // The eager step under autograd.
     let u0 =
         sim.Initial 2 |> Array.map (fun x -> x.detach().clone().requires_grad_ true)
@@ -235,24 +329,26 @@ let private stepAdjointAgrees (model: Model) =
     Expect.isLessThan d 1e-13 $"{model.Name}: the eager step's new state ({d:G3})"
 
     let grads =
-        torch.autograd.grad ([| (eagerNext * tensor (flat w)).sum () |], Array.append u0 thetaT, allow_unused = true)
-        |> Seq.mapi (fun i g ->
-            if isNull g || g.IsInvalid then
-                torch.zeros_like (Array.append u0 thetaT).[i]
-            else
-                g)
-        |> Array.ofSeq
+        gradsOrZeros [| (eagerNext * tensor (flat w)).sum () |] (Array.concat [ u0; thetaT; weights ])
 
     let gu = (fst (Kernels.pack plan grads[.. u0.Length - 1] thetaT)).reshape (-1L)
 
     let gtheta =
-        torch.cat (grads[u0.Length ..] |> Array.map (fun g -> g.reshape (-1L)), 0L)
+        torch.cat (
+            grads[u0.Length .. u0.Length + thetaT.Length - 1]
+            |> Array.map (fun g -> g.reshape (-1L)),
+            0L
+        )
 
     let eu, etheta =
         maxRelative (tensor (flat lambda)) gu, maxRelative (tensor thetaAdjoint) gtheta
 
     Expect.isLessThan eu 1e-8 $"{model.Name}: the eager step's ∂L/∂u ({eu:G3})"
     Expect.isLessThan etheta 1e-8 $"{model.Name}: the eager step's ∂L/∂θ ({etheta:G3})"
+
+    for i in 0 .. weights.Length - 1 do
+        let ew = maxRelative weightGradients[i] grads[u0.Length + thetaT.Length + i]
+        Expect.isLessThan ew 1e-8 $"{model.Name}: the eager step's ∂L/∂w, weight {i} ({ew:G3})"
 
 /// Rodas4 at relative tolerance `rtol` (absolute 1e-3·rtol), first step `dt`.
 let private rodas (rtol: float) (dt: float) (saves: float[]) = {
@@ -266,6 +362,33 @@ let private rodas (rtol: float) (dt: float) (saves: float[]) = {
         }
 }
 
+/// Auto on `model` with options `o` on the kernels and the eager back end (no gradients): both switch to Rodas4 at the
+/// same step and take the same steps, values to 1e-10; then with gradients (`agreesWithin`, at least `minSteps`
+/// accepted steps): the replay takes Dopri5's and Rodas4's adjoints on the steps each took.
+let private autoAgrees (model: Model) (o: RolloutOptions) (minSteps: int) =
+    Engine.init ()
+    use _ = torch.NewDisposeScope()
+
+    let run (backend: Backend) =
+        use _ = torch.no_grad ()
+        let sim = compile backend model
+        let traj = sim.Simulate(sim.Initial 1, o)
+        traj.Backend, Rollout.lastSteps (), traj.Values, Rollout.lastAuto ()
+
+    let ranK, stepsK, valuesK, autoK = run Backend.Auto
+    let ranE, stepsE, valuesE, autoE = run Backend.Eager
+    Expect.equal ranK Backend.Kernels "the kernels ran"
+    Expect.equal ranE Backend.Eager "the eager back end ran"
+    Expect.stringContains autoK "then Rodas4" "it turned stiff"
+    Expect.equal autoK autoE "switched at the same step"
+    Expect.equal stepsK stepsE "the same accepted and rejected steps"
+
+    for f in 0 .. valuesK.Length - 1 do
+        let d = maxRelative valuesK[f] valuesE[f]
+        Expect.isLessThan d 1e-10 $"field {f} ({d:G3})"
+
+    agreesWithin 1e-10 1e-8 compile model o minSteps false
+
 let tests =
     testList "Rosenbrock kernels" [
         test "the tangent plan's J d and second-order adjoint equal autograd's on a 1-D stencil with Dirichlet walls" {
@@ -277,6 +400,65 @@ let tests =
         }
 
         test "the tangent plan equals autograd on a 2-D stencil" { tangentAgrees (planeOf 5 6) }
+
+        test
+            "the tangent plan through a neural closure (its network's JVP) equals autograd in 1-D and 2-D, weights included" {
+            tangentAgrees (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ())
+            tangentAgrees planeWithKill
+        }
+
+        test
+            "one Rodas4 step with a neural closure: the eager new state, its adjoint (weights too) against differences and eager autograd" {
+            stepAdjointAgrees (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ())
+            stepAdjointAgrees planeWithKill
+        }
+
+        test
+            "Rodas4 with a neural closure in 1-D: kernels take the eager steps, values to 1e-10, gradients (weights too) to 1e-8" {
+            agreesWithin
+                1e-10
+                1e-8
+                compile
+                (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ())
+                (rodas 1e-6 0.01 [| 0.1; 0.3 |])
+                4
+                false
+        }
+
+        test
+            "Rodas4 with a neural closure in 2-D (BiCGSTAB): the eager steps, values and gradients (weights too) to 1e-8" {
+            agreesWithin 1e-8 1e-8 compile planeWithKill (rodas 1e-6 0.01 [| 0.3 |]) 4 false
+        }
+
+        test
+            "Auto with a neural closure on a stiff grid: Dopri5, then Rodas4 where the eager back end switches; gradients to 1e-8" {
+            autoAgrees
+                stiffKill
+                {
+                    rodas 1e-6 1e-4 [| 0.1; 0.3 |] with
+                        Scheme = Scheme.Auto
+                }
+                8
+        }
+
+        test
+            "Rodas4 and Auto run eager on flux advection along a periodic axis (its faces read two cells away), and say why" {
+            let advection =
+                Parse.model
+                    "model adv\ndomain interval [0, 1] cells 16\nfield u\nparam c = 1\ndu/dt = 0.01*lap(u) - advectFlux(c, u)\nboundary u periodic\ninitial u = 1 + 0.5*sin(6.283185307179586*x)"
+
+            let sim = compile Backend.Auto advection
+
+            for scheme in [ Scheme.Rodas4; Scheme.Auto ] do
+                let backend, why =
+                    sim.BackendFor {
+                        rodas 1e-6 0.01 [| 0.1 |] with
+                            Scheme = scheme
+                    }
+
+                Expect.equal backend Backend.Eager $"{scheme} runs eager"
+                Expect.stringContains why "reads a cell at offset" "names the stencil's reach"
+        }
 
         test "one Rodas4 step: the eager new state, its adjoint against extrapolated differences and eager autograd" {
             stepAdjointAgrees brusselator
@@ -305,34 +487,13 @@ let tests =
         }
 
         test "Auto on a grid: Dopri5 until the stiffness test switches where the eager back end's does, then Rodas4" {
-            Engine.init ()
-            use _ = torch.NewDisposeScope()
-
-            let o = {
-                rodas 1e-5 1e-4 [| 0.5; 5.0 |] with
-                    Scheme = Scheme.Auto
-                    Tolerance = { Relative = 1e-5; Absolute = 1e-10 }
-            }
-
-            let run (backend: Backend) =
-                use _ = torch.no_grad ()
-                let sim = compile backend roberGrid
-                let traj = sim.Simulate(sim.Initial 1, o)
-                traj.Backend, Rollout.lastSteps (), traj.Values, Rollout.lastAuto ()
-
-            let ranK, stepsK, valuesK, autoK = run Backend.Auto
-            let ranE, stepsE, valuesE, autoE = run Backend.Eager
-            Expect.equal ranK Backend.Kernels "the kernels ran"
-            Expect.equal ranE Backend.Eager "the eager back end ran"
-            Expect.stringContains autoK "then Rodas4" "it turned stiff"
-            Expect.equal autoK autoE "switched at the same step"
-            Expect.equal stepsK stepsE "the same accepted and rejected steps"
-
-            for f in 0 .. valuesK.Length - 1 do
-                let d = maxRelative valuesK[f] valuesE[f]
-                Expect.isLessThan d 1e-10 $"field {f} ({d:G3})"
-
-            // With gradients: the replay takes Dopri5's and Rodas4's adjoints on the steps each took.
-            agreesWithin 1e-10 1e-8 compile roberGrid o 20 false
+            autoAgrees
+                roberGrid
+                {
+                    rodas 1e-5 1e-4 [| 0.5; 5.0 |] with
+                        Scheme = Scheme.Auto
+                        Tolerance = { Relative = 1e-5; Absolute = 1e-10 }
+                }
+                20
         }
     ]
