@@ -16,6 +16,15 @@ let private f64 = torch.ScalarType.Float64
 let private same (a: torch.Tensor) (b: torch.Tensor) =
     a.shape = b.shape && (a - b).abs().max().ToDouble() = 0.0
 
+/// `model` compiled for the eager back end (its initial state and parameter values).
+let private eager (model: Model) =
+    Hybrid.Compiler.Compiler.compile
+        {
+            Hybrid.Compiler.Compiler.defaults with
+                Backend = Backend.Eager
+        }
+        model
+
 /// The saved states and the gradients of Σ s·w over them (w varies over the flat index) with respect to u0 and θ,
 /// of 12 RK4 steps of `sim` from u0 = the model's initial state scaled by `scale`, saving every 3 steps, checkpoints
 /// every 4; as float64 copies. `between` runs after the first backward pass, before a second one over the same graph
@@ -23,13 +32,7 @@ let private same (a: torch.Tensor) (b: torch.Tensor) =
 let private run (sim: KernelSimulator) (model: Model) (scale: float) (between: unit -> unit) =
     use _ = torch.NewDisposeScope()
 
-    let compiled =
-        Hybrid.Compiler.Compiler.compile
-            {
-                Hybrid.Compiler.Compiler.defaults with
-                    Backend = Backend.Eager
-            }
-            model
+    let compiled = eager model
 
     let theta =
         compiled.Theta() |> Array.map (fun t -> t.detach().clone().requires_grad_ true)
@@ -150,13 +153,7 @@ let tests =
             use _ = torch.NewDisposeScope()
             use _ = torch.no_grad ()
 
-            let compiled =
-                Hybrid.Compiler.Compiler.compile
-                    {
-                        Hybrid.Compiler.Compiler.defaults with
-                            Backend = Backend.Eager
-                    }
-                    model
+            let compiled = eager model
 
             let saved =
                 Kernels.rollout sim (compiled.Initial 1) (compiled.Theta()) 0.0 0.002 12 3 4
