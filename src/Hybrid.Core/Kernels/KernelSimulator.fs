@@ -101,8 +101,7 @@ type KernelSimulator
         | Float64 -> unbox<IStepper<'T>> (box (this.Stepper batch))
         | Float32 ->
             if this.RolloutPrecision torch.ScalarType.Float32 <> Float32 then
-                invalidOp
-                    $"The float32 kernels run explicit schemes (fixed-step or Dopri5), not {scheme}."
+                invalidOp $"The float32 kernels run explicit schemes (fixed-step or Dopri5), not {scheme}."
 
             match float32Steppers.TryGetValue batch with
             | true, s -> unbox<IStepper<'T>> (box s)

@@ -348,8 +348,7 @@ type internal Stepper<'T
 
     /// The interior of padded array `values` as a [B; spatial…] tensor of 'T's dtype.
     let interiorTensor (values: 'T[]) =
-        (KernelElement.tensor (Array.init rows (fun row -> values[at row])))
-            .reshape (Grid.fieldShape plan.Grid batch)
+        (KernelElement.tensor (Array.init rows (fun row -> values[at row]))).reshape (Grid.fieldShape plan.Grid batch)
 
     /// Writes the values of `source` ([B; spatial…] or [rows; 1], rows in order) into the interior of `target`.
     let writeInterior (source: torch.Tensor) (target: 'T[]) =

@@ -355,7 +355,11 @@ let tests =
             float32Agrees lotkaVolterra (dopri32 0.01 [| 0.0; 1.0; 2.5; 4.0 |]) 8 false
             float32Agrees forcedFisher (dopri32 0.002 [| 0.07; 0.3 |]) 4 false
             // A neural closure kill(u, x), its network in float32 on both back ends.
-            float32Agrees (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ()) (dopri32 0.002 [| 0.05; 0.2 |]) 4 false
+            float32Agrees
+                (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ())
+                (dopri32 0.002 [| 0.05; 0.2 |])
+                4
+                false
         }
 
         test "Dopri5 with a forcing: kernels take the eager steps, values and gradients to 1e-10" {

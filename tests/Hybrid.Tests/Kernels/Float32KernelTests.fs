@@ -289,7 +289,8 @@ let private simulated (c: Case) (start: torch.Tensor[]) (sim: Hybrid.Compiler.Si
     for p in sim.Trainable() do
         p.grad <- null
 
-    let u0 = start |> Array.map (fun t -> t.to_type(sim.Dtype).detach().requires_grad_ true)
+    let u0 =
+        start |> Array.map (fun t -> t.to_type(sim.Dtype).detach().requires_grad_ true)
 
     let o = {
         Rollout.defaults with
@@ -332,7 +333,8 @@ let private closureTest (c: Case) (start: (int -> torch.Tensor[]) option) =
                 }
                 c.Model
 
-        let k32, e32, k64 = compileIn f32 Backend.Kernels, compileIn f32 Backend.Eager, compileIn f64 Backend.Kernels
+        let k32, e32, k64 =
+            compileIn f32 Backend.Kernels, compileIn f32 Backend.Eager, compileIn f64 Backend.Kernels
 
         let copyWeights (target: Hybrid.Compiler.Simulator) =
             use _ = torch.no_grad ()

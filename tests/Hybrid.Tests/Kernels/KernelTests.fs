@@ -681,9 +681,7 @@ let climateStart (b: int) =
         let n = int (t.numel ())
 
         t.detach ()
-        * torch
-            .tensor(Array.init n (fun i -> 1.0 + 0.01 * sin (7.0 * float i)), dtype = t.dtype)
-            .reshape (t.shape))
+        * torch.tensor(Array.init n (fun i -> 1.0 + 0.01 * sin (7.0 * float i)), dtype = t.dtype).reshape (t.shape))
 
 /// Every model the test suite compiles (Compiler, Training and Kernel tests, and the catalogue `Examples.all`),
 /// with what the kernel path must do with it. The suite test below goes over all of them, so none is skipped
