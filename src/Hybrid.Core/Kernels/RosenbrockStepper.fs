@@ -147,6 +147,8 @@ type internal RosenbrockStepper
     let uBar = newState ()
     let ftBar = newState ()
     let cotangent = newState ()
+    // D₂ and D₃ of the continuous extension (`Dense`), made at its first call.
+    let mutable denseTerms: float[][][] = null
 
     let mutable delta = 0.0
     let mutable solveTolerance = 1e-10
@@ -480,9 +482,13 @@ type internal RosenbrockStepper
     member _.Error = error
 
     /// The continuous extension of the latest step from u (new state `out` = U₅ + k₅) at fraction s, as
-    /// `Rosenbrock.step`'s interpolant: (1 − s) u + s (out + (1 − s)(D₂ + s D₃)), Dₘ = Σⱼ dₘⱼ kⱼ; into a new state.
-    member _.Dense (u: float[][]) (out: float[][]) (s: float) =
-        let d2, d3, y = newState (), newState (), newState ()
+    /// `Rosenbrock.step`'s interpolant: (1 − s) u + s (out + (1 − s)(D₂ + s D₃)), Dₘ = Σⱼ dₘⱼ kⱼ; into every entry
+    /// of `y` (D₂ and D₃ in two states of the stepper's, made at the first call).
+    member _.Dense (u: float[][]) (out: float[][]) (s: float) (y: float[][]) =
+        if isNull denseTerms then
+            denseTerms <- [| newState (); newState () |]
+
+        let d2, d3 = denseTerms[0], denseTerms[1]
         weightedInto d2 Rodas4Tableau.dense2 k null
         weightedInto d3 Rodas4Tableau.dense3 k null
 
@@ -491,8 +497,6 @@ type internal RosenbrockStepper
                 y[fi].[e] <-
                     (1.0 - s) * u[fi].[e]
                     + s * (out[fi].[e] + (1.0 - s) * (d2[fi].[e] + s * d3[fi].[e]))
-
-        y
 
     /// The continuous extension at fraction s as u + Σⱼ wⱼ(s) kⱼ: wⱼ = s (a₅ⱼ + [j = 5]) + s (1 − s)(d₂ⱼ + s d₃ⱼ)
     /// (the new state is u + Σⱼ a₅ⱼ kⱼ + k₅). No factor h: the adjoint adds the cotangents to k̄ⱼ as they are.
