@@ -170,9 +170,9 @@ type internal RosenbrockStepper
             for fi in 0 .. n - 1 do
                 Blas.Axpy(w, x[fi], target[fi])
 
-    /// Padded state → [B; Cells; n] values (cell by cell, the fields of a cell together: the eager stepper's packing).
-    let packValues (x: float[][]) =
-        let values = Array.zeroCreate<float> (batch * cells * n)
+    /// Padded state → [B; Cells; n] values (cell by cell, the fields of a cell together: the eager stepper's packing)
+    /// into `values` (every entry).
+    let packValues (x: float[][]) (values: float[]) =
 
         for fi in 0 .. n - 1 do
             let map = maps[fi]
@@ -180,8 +180,6 @@ type internal RosenbrockStepper
             for b in 0 .. batch - 1 do
                 for c in 0 .. cells - 1 do
                     values[(b * cells + c) * n + fi] <- x[fi].[b * map.Padded + map.Interior[c]]
-
-        values
 
     /// [B; Cells; n] values → the interior of padded state `x` (ghost entries untouched).
     let unpackValues (values: float[]) (x: float[][]) =
@@ -293,15 +291,20 @@ type internal RosenbrockStepper
                     Gradient = fun _ _ -> invalidOp "The kernels' Rodas4 does not differentiate its solves by autograd."
                 }
 
+    // The packed right-hand sides of `solve` and BiCGSTAB's vectors, kept from one solve to the next.
+    let packed = Array.zeroCreate<float> (batch * cells * n)
+    let solveVectors = SolveVectors()
+
     /// x ← A⁻¹x (or A⁻ᵀx), in place on the interior.
     let solve (transposed: bool) (x: float[][]) =
-        let r = packValues x
+        let r = packed
+        packValues x r
 
         if plan.Grid.Dims = 2 then
             let a, inverse = if transposed then blocksT, inverseT else blocksA, inverseA
 
             for b in 0 .. batch - 1 do
-                BlockStencilArrays.biCgStab columns n a inverse solveTolerance r b
+                BlockStencilArrays.biCgStab solveVectors columns n a inverse solveTolerance r b
 
             unpackValues r x
         else
