@@ -836,7 +836,7 @@ type internal AdaptiveRolloutFunction<'T
         let stepper = m.Stepper
         let pool = StatePool.Of stepper
         let thetaValues = KernelElement.values<'T> theta
-        let start = StateLayout.toFields stepper (KernelElement.values<'T> u0) 0
+        let start = StateLayout.ofTensor stepper u0 0
         let tape = AdaptiveSteps.forward m thetaValues spec start
         pool.Return start
         Rollout.reportSteps tape.Accepted tape.Rejected
