@@ -714,14 +714,16 @@ module internal AdaptiveSteps =
             | 1 -> [| int64 stepper.Batch; int64 plan.Nx |]
             | _ -> [| int64 stepper.Batch; int64 plan.Nx; int64 plan.Ny |]
 
+        // The differences are written straight into the tensor's storage (no managed array per call).
         let squaredSum (f: int) (value: int -> float) =
             let map = stepper.Maps[f]
             let cells = map.Interior.Length
+            let t = torch.empty (shape, dtype = torch.ScalarType.Float64)
+            let values = KernelElement.span<float> t
 
-            let values =
-                Array.init (stepper.Batch * cells) (fun e -> value ((e / cells) * map.Padded + map.Interior[e % cells]))
+            for e in 0 .. stepper.Batch * cells - 1 do
+                values[e] <- value ((e / cells) * map.Padded + map.Interior[e % cells])
 
-            let t = torch.tensor(values, dtype = torch.ScalarType.Float64).reshape shape
             (t * t).sum().ToDouble()
 
         let mutable numerator = 0.0
