@@ -297,6 +297,24 @@ let private grayScottPhases (say: string -> unit) (warmup: float) (reps: int) =
                     plain.FillGhosts(next, theta, 0.0))
             "whole rollout through torch (as in the table above)",
             fusedLoss sim c.Theta (Bench.grayScottInitial nn) dt 20 (sqrtSegment 20)
+            // What a rollout's autograd function copies between tensors and padded states, 10 times: u0 [B; N] in,
+            // the saved state out as [S; B; N], its cotangent in, ∂L/∂u0 out.
+            "tensor boundary (u0 in, saved out, cotangent in, ∂L/∂u0 out), 10 calls",
+            (let x =
+                torch.cat (Bench.grayScottInitial nn |> Array.map (fun t -> t.reshape (1L, -1L)), 1L)
+
+             let pool = StatePool.Of stepper
+
+             fun () ->
+                 use _ = torch.NewDisposeScope()
+
+                 for _ in 1..10 do
+                     let start = StateLayout.ofTensor stepper x 0
+                     let saved = StateLayout.savedTensor stepper [| start |]
+                     let adjoint = StateLayout.savedAdjoints stepper saved 1
+                     StateLayout.inputGradients stepper adjoint[0] [||] |> ignore
+                     pool.Return start
+                     pool.Return adjoint[0])
             // The pool's ceiling on this machine: 180 passes (an RK4 step's nine, 20 times) of stage sums alone
             // (memory-bound), and of parts that only compute in registers, each split as the step's passes are.
             "stage sums alone, 180 passes",

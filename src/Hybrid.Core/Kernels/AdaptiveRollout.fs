@@ -44,8 +44,10 @@ type internal AdaptiveSpec = {
 /// checkpoints are kept (with the k states of the segment being recomputed, at most 3√(2T) states).
 /// `Checkpointing.Budget` doubles the segment whenever the checkpoints' bytes pass half the budget (the other half
 /// is for the states of the segment being recomputed); `Segments n` keeps every n-th; `Off` keeps every one.
-/// 'T is the states' element type (float, or float32 for a float32 Dopri5 run).
-type internal AdaptiveCheckpoints<'T>(policy: Hybrid.Numerics.Checkpointing, stateBytes: int64) =
+/// 'T is the states' element type (float, or float32 for a float32 Dopri5 run). `keep` copies the start state of an
+/// accepted step (its index, the state) into the checkpoint kept; `drop` takes a checkpoint thinned away.
+type internal AdaptiveCheckpoints<'T>
+    (policy: Hybrid.Numerics.Checkpointing, stateBytes: int64, keep: int -> 'T[][] -> 'T[][], drop: 'T[][] -> unit) =
     let kept = Dictionary<int, 'T[][]>()
 
     let mutable segment =
@@ -59,6 +61,9 @@ type internal AdaptiveCheckpoints<'T>(policy: Hybrid.Numerics.Checkpointing, sta
         | Hybrid.Numerics.Checkpointing.Budget bytes -> int64 kept.Count * stateBytes > bytes / 2L
         | _ -> false
 
+    /// Checkpoints in new arrays, those thinned away left to the collector.
+    new(policy, stateBytes)= AdaptiveCheckpoints<'T>(policy, stateBytes, (fun _ u -> u |> Array.map Array.copy), ignore)
+
     /// The current segment length (steps between checkpoints).
     member _.Segment = segment
 
@@ -69,22 +74,28 @@ type internal AdaptiveCheckpoints<'T>(policy: Hybrid.Numerics.Checkpointing, sta
     /// segment, then thins if the policy asks.
     member _.Offer(n: int, u: 'T[][]) =
         if n % segment = 0 then
-            kept[n] <- u |> Array.map Array.copy
+            kept[n] <- keep n u
 
             while tooMany () && segment < System.Int32.MaxValue / 2 do
                 segment <- 2 * segment
 
                 for k in Seq.toArray kept.Keys do
                     if k % segment <> 0 then
+                        drop kept[k]
                         kept.Remove k |> ignore
 
 /// A forward adaptive run on the padded layout: the saved states, where each save time fell, the step counts and,
 /// when recorded, the accepted steps (times, sizes and checkpoints of start states) that the adjoint replays. Times
 /// and sizes are float64 whatever the states' element type 'T, as on the eager back end.
 type internal AdaptiveTape<'T> = {
+    /// Saved states, one per save time: states of the stepper's `StatePool` (a caller done with them may give them
+    /// back).
     Saved: 'T[][][]
+    /// Where each save time fell.
     Points: SavePoint[]
-    /// Start states of accepted steps by index, every `Segment` steps (empty when not recorded).
+    /// Start states of accepted steps by index, every `Segment` steps (empty when not recorded): step 0's in new
+    /// arrays, the others states of the stepper's `StatePool`, which a backward pass that releases them gives back (a
+    /// later backward pass over the same tape recomputes them from step 0's).
     Checkpoints: Dictionary<int, 'T[][]>
     /// Accepted steps between checkpoints.
     Segment: int
@@ -118,8 +129,12 @@ type internal KernelMethod<'T> = {
     Replay: 'T[][] -> 'T[] -> float -> float -> 'T[][] -> unit
     /// Called once an attempt is accepted and its saves are read (before the next attempt).
     Accept: unit -> unit
-    /// The continuous extension of the latest attempt (h, u, next) at fraction s, into a new state.
-    Dense: float -> 'T[][] -> 'T[][] -> float -> 'T[][]
+    /// Gives the working states that `Attempt` rented back to the stepper's `StatePool` (once the forward run is over:
+    /// `Replay` and `Adjoint` need none of them).
+    Release: unit -> unit
+    /// The continuous extension of the latest attempt (h, u, next) at fraction s, into the last state (whose ghost
+    /// entries must be zero: Dopri5's writes the interior cells only).
+    Dense: float -> 'T[][] -> 'T[][] -> float -> 'T[][] -> unit
     /// The weights of the continuous extension at fraction s per stage of the accepted step that starts at time t
     /// (t, s): y(s) = u + h Σⱼ wⱼ kⱼ (Rodas4: u + Σⱼ wⱼ kⱼ), as its `Adjoint` reads them.
     DenseWeights: float -> float -> float[]
@@ -215,8 +230,7 @@ module internal AdaptiveSteps =
         if count = 0 then 0.0 else sqrt (sum / float count)
 
     /// The continuous extension of the latest step of `stepper` (size h, from u to next) at fraction s, as
-    /// `Adaptive.dense` computes it on tensors of 'T (h, s and 1 − s rounded to 'T), into a new state (ghost entries
-    /// zero).
+    /// `Adaptive.dense` computes it on tensors of 'T (h, s and 1 − s rounded to 'T), into the interior cells of `out`.
     let private dense<'T
         when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
         (stepper: Stepper<'T>)
@@ -224,10 +238,10 @@ module internal AdaptiveSteps =
         (u: 'T[][])
         (next: 'T[][])
         (s: float)
+        (out: 'T[][])
         =
         let k = stepper.Slopes
         let last = k.Length - 1
-        let out = stepper.NewState()
         let size = KernelElement.ofFloat<'T> h
         let at = KernelElement.ofFloat<'T> s
         let rest = KernelElement.ofFloat<'T> (1.0 - s)
@@ -248,17 +262,23 @@ module internal AdaptiveSteps =
                     let inner = add r3 (mul at (add r4 (mul rest fifth)))
                     out[f].[i] <- add u[f].[i] (mul at (add delta (mul rest inner)))
 
-        out
+    /// A copy of `u` in a state of `pool` (every entry written).
+    let private rentCopy (pool: StatePool<'T>) (u: 'T[][]) =
+        let c = pool.Rent false
 
-    let private copy (u: 'T[][]) = u |> Array.map Array.copy
+        for f in 0 .. u.Length - 1 do
+            Array.Copy(u[f], c[f], u[f].Length)
+
+        c
 
     /// Dopri5 on a `Stepper` built with `Tableau.dormandPrince` (float, or float32 arrays): first same as last (after
     /// the first attempt, the first stage's slope is a rejected attempt's from the same state or the accepted step's
-    /// last).
+    /// last). Its error estimate is a state of the stepper's `StatePool`, rented at the first attempt.
     let dopri5<'T when 'T :> IFloatingPointIeee754<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
         (stepper: Stepper<'T>)
         : KernelMethod<'T> =
-        let error = stepper.NewState()
+        let pool = StatePool.Of stepper
+        let mutable error: 'T[][] = null
         let mutable firstKnown = false
 
         {
@@ -274,6 +294,9 @@ module internal AdaptiveSteps =
                     firstKnown <- true
                     let k = stepper.Slopes
 
+                    if isNull error then
+                        error <- pool.Rent false
+
                     for f in 0 .. error.Length - 1 do
                         let e = error[f]
 
@@ -286,6 +309,10 @@ module internal AdaptiveSteps =
                     stepper.StepFrom(u, theta, t, h, next, false)
                     firstKnown <- false
             Accept = stepper.CarryLast
+            Release =
+                fun () ->
+                    pool.Return error
+                    error <- null
             Dense = dense stepper
             DenseWeights = fun _ s -> denseWeights s
             Adjoint =
@@ -310,7 +337,8 @@ module internal AdaptiveSteps =
                     stepper.Error
             Replay = fun u theta t h next -> steps.Step(u, theta, t, h, next)
             Accept = ignore
-            Dense = fun _ _ _ _ -> invalidOp "KenCarp4's steps land on the save times."
+            Release = ignore
+            Dense = fun _ _ _ _ _ -> invalidOp "KenCarp4's steps land on the save times."
             DenseWeights = fun _ _ -> invalidOp "KenCarp4's steps land on the save times."
             Adjoint =
                 fun u theta t h lambdaNext extra _ lambda thetaAdjoint ->
@@ -324,7 +352,9 @@ module internal AdaptiveSteps =
     /// with the eager method: same first step, PI control (`PiController`), landing (on the last save time, or on
     /// each with `LandsOnSaves`), save times from the continuous extension, step limit and messages. Raises
     /// `HybridException` past `spec.MaxSteps` steps or when the step size falls below round-off, and the stepper's
-    /// divergence errors from its finite checks.
+    /// divergence errors from its finite checks. The working states come from the stepper's `StatePool` and go back to
+    /// it (`m.Release` too); the saved states and the checkpoints after step 0's are states of the pool
+    /// (`AdaptiveTape`).
     let forward<'T when 'T :> IFloatingPointIeee754<'T>>
         (m: KernelMethod<'T>)
         (theta: 'T[])
@@ -332,13 +362,14 @@ module internal AdaptiveSteps =
         (u0: 'T[][])
         : AdaptiveTape<'T> =
         let stepper = m.Stepper
+        let pool = StatePool.Of stepper
         let saveTimes = spec.SaveTimes
         let saved = Array.zeroCreate<'T[][]> saveTimes.Length
         let points = Array.create saveTimes.Length AtStart
         let mutable next = 0
 
         while next < saveTimes.Length && StepControl.sameTime saveTimes[next] spec.T0 do
-            saved[next] <- copy u0
+            saved[next] <- rentCopy pool u0
             next <- next + 1
 
         let times, sizes = ResizeArray(), ResizeArray()
@@ -346,14 +377,16 @@ module internal AdaptiveSteps =
         let checkpoints =
             AdaptiveCheckpoints<'T>(
                 spec.Checkpointing,
-                int64 sizeof<'T> * (u0 |> Array.sumBy (fun a -> int64 a.Length))
+                int64 sizeof<'T> * (u0 |> Array.sumBy (fun a -> int64 a.Length)),
+                (fun n u -> if n = 0 then u |> Array.map Array.copy else rentCopy pool u),
+                pool.Return
             )
 
         let controller = PiController m.EstimateOrder
         let final = saveTimes[saveTimes.Length - 1]
         let mutable t = spec.T0
-        let mutable u = copy u0
-        let mutable candidate = stepper.NewState()
+        let mutable u = rentCopy pool u0
+        let mutable candidate = pool.Rent true
         let mutable h = spec.FirstStep
         let mutable accepted = 0
         let mutable rejected = 0
@@ -385,11 +418,12 @@ module internal AdaptiveSteps =
                 while next < saveTimes.Length
                       && (saveTimes[next] < ended || StepControl.sameTime saveTimes[next] ended) do
                     if StepControl.sameTime saveTimes[next] ended then
-                        saved[next] <- copy candidate
+                        saved[next] <- rentCopy pool candidate
                         points[next] <- AtEnd step
                     else
                         let s = (saveTimes[next] - t) / size
-                        saved[next] <- m.Dense size u candidate s
+                        saved[next] <- pool.Rent true
+                        m.Dense size u candidate s saved[next]
                         points[next] <- Inside(step, s)
 
                     next <- next + 1
@@ -409,6 +443,10 @@ module internal AdaptiveSteps =
             else
                 rejected <- rejected + 1
                 h <- size * controller.Rejected norm
+
+        pool.Return u
+        pool.Return candidate
+        m.Release()
 
         points
         |> Array.iteri (fun i p ->
@@ -436,6 +474,32 @@ module internal AdaptiveSteps =
             for i in 0 .. y.Length - 1 do
                 y[i] <- 'T.op_Addition (y[i], 'T.op_Multiply (w, z[i]))
 
+    /// The checkpoints a `backward` pass released (every multiple of the tape's segment below its accepted steps),
+    /// recomputed by replaying the recorded steps from step 0's into states of the stepper's `StatePool`.
+    let private restoreCheckpoints (m: KernelMethod<'T>) (tape: AdaptiveTape<'T>) (theta: 'T[]) =
+        let segment = tape.Segment
+
+        let missing =
+            [ segment..segment .. tape.Sizes.Length - 1 ]
+            |> List.filter (tape.Checkpoints.ContainsKey >> not)
+
+        if not missing.IsEmpty then
+            let pool = StatePool.Of m.Stepper
+            let mutable u = rentCopy pool tape.Checkpoints[0]
+            let mutable next = pool.Rent true
+
+            for n in 0 .. List.max missing - 1 do
+                m.Replay u theta tape.Times[n] tape.Sizes[n] next
+                let previous = u
+                u <- next
+                next <- previous
+
+                if (n + 1) % segment = 0 && not (tape.Checkpoints.ContainsKey(n + 1)) then
+                    tape.Checkpoints[n + 1] <- rentCopy pool u
+
+            pool.Return u
+            pool.Return next
+
     /// The adjoint of a recorded `forward`: given ∂L/∂(saved states) (padded, ghost entries zero), returns ∂L/∂u0
     /// and ∂L/∂θ, replaying the accepted steps backwards with fixed sizes (the stepper's `StepAdjointWith`, saves
     /// inside a step through `denseWeights`).
@@ -448,19 +512,27 @@ module internal AdaptiveSteps =
     /// memory, at most `keptStagesAtOnce` stages) for its adjoint steps, which then run no network forward: each
     /// network runs once per stage of an accepted step in the backward pass (plus the plain replays that reach the
     /// segment's last chunk) instead of about three times.
+    ///
+    /// Its working states come from the stepper's `StatePool` and go back to it; so may the returned ∂L/∂u0, once the
+    /// caller is done with it. With `release`, the tape's pooled checkpoints go back to the pool at the end (a
+    /// rollout's backward pass usually runs once); a backward pass over a tape whose checkpoints were released
+    /// replays the recorded steps from step 0's checkpoint to restore them first.
     let backward<'T when 'T :> INumber<'T>>
         (m: KernelMethod<'T>)
         (tape: AdaptiveTape<'T>)
         (theta: 'T[])
         (savedAdjoint: 'T[][][])
+        (release: bool)
         : 'T[][] * 'T[] =
         let stepper = m.Stepper
+        let pool = StatePool.Of stepper
+        restoreCheckpoints m tape theta
         let thetaAdjoint = Array.zeroCreate<'T> theta.Length
-        let mutable lambda = stepper.NewState()
-        let mutable lambdaPrevious = stepper.NewState()
-        // Per stage, the cotangents of the saves inside a step (allocated at the first such save).
+        let mutable lambda = pool.Rent true
+        let mutable lambdaPrevious = pool.Rent true
+        // Per stage, the cotangents of the saves inside a step (rented at the first such save, cleared before use).
         let mutable extra: 'T[][][] = null
-        let direct = stepper.NewState()
+        let direct = pool.Rent false
         let ends = Dictionary<int, ResizeArray<int>>()
         let insides = Dictionary<int, ResizeArray<int * float>>()
 
@@ -482,8 +554,7 @@ module internal AdaptiveSteps =
         // states[i] = start state of accepted step segmentStart + i, recomputed from the segment's checkpoint.
         let segment = tape.Segment
 
-        let states =
-            Array.init (min segment tape.Sizes.Length) (fun _ -> stepper.NewState())
+        let states = Array.init (min segment tape.Sizes.Length) (fun _ -> pool.Rent true)
 
         let recompute (start: int) (stop: int) =
             let checkpoint = tape.Checkpoints[start]
@@ -508,7 +579,7 @@ module internal AdaptiveSteps =
             | Some k -> Array.init (min chunk tape.Sizes.Length) (fun _ -> k.NewKept())
             | None -> [||]
 
-        let last = if keeping.IsSome then stepper.NewState() else null
+        let last = if keeping.IsSome then pool.Rent true else null
 
         let chunkOf (n: int) =
             let start = n - n % segment
@@ -559,7 +630,7 @@ module internal AdaptiveSteps =
             match insides.TryGetValue n with
             | true, saves ->
                 if isNull extra then
-                    extra <- Array.init (m.DenseWeights tape.Times[n] 0.5).Length (fun _ -> stepper.NewState())
+                    extra <- Array.init (m.DenseWeights tape.Times[n] 0.5).Length (fun _ -> pool.Rent false)
 
                 for x in Array.append extra [| direct |] do
                     for a in x do
@@ -586,6 +657,17 @@ module internal AdaptiveSteps =
             if p = AtStart then
                 addScaled lambda 1.0 savedAdjoint[i])
 
+        for x in
+            Array.concat [
+                states
+                (if isNull extra then [||] else extra)
+                [| last; direct; lambdaPrevious |]
+            ] do
+            pool.Return x
+
+        if release then
+            pool.ReturnCheckpoints tape.Checkpoints
+
         lambda, thetaAdjoint
 
     /// Rodas4 on a `RosenbrockStepper`, its BiCGSTAB (2-D grids) stopped at `StepControl.solveTolerance` of
@@ -607,7 +689,8 @@ module internal AdaptiveSteps =
                     stepper.Error
             Replay = fun u theta t h next -> steps.Step(u, theta, t, h, next)
             Accept = ignore
-            Dense = fun _ u next s -> stepper.Dense u next s
+            Release = ignore
+            Dense = fun _ u next s into -> stepper.Dense u next s into
             DenseWeights = fun _ s -> RosenbrockStepper.DenseWeights s
             Adjoint =
                 fun u theta t h lambdaNext extra direct lambda thetaAdjoint ->
@@ -631,14 +714,16 @@ module internal AdaptiveSteps =
             | 1 -> [| int64 stepper.Batch; int64 plan.Nx |]
             | _ -> [| int64 stepper.Batch; int64 plan.Nx; int64 plan.Ny |]
 
+        // The differences are written straight into the tensor's storage (no managed array per call).
         let squaredSum (f: int) (value: int -> float) =
             let map = stepper.Maps[f]
             let cells = map.Interior.Length
+            let t = torch.empty (shape, dtype = torch.ScalarType.Float64)
+            let values = KernelElement.span<float> t
 
-            let values =
-                Array.init (stepper.Batch * cells) (fun e -> value ((e / cells) * map.Padded + map.Interior[e % cells]))
+            for e in 0 .. stepper.Batch * cells - 1 do
+                values[e] <- value ((e / cells) * map.Padded + map.Interior[e % cells])
 
-            let t = torch.tensor(values, dtype = torch.ScalarType.Float64).reshape shape
             (t * t).sum().ToDouble()
 
         let mutable numerator = 0.0
@@ -700,7 +785,9 @@ module internal AdaptiveSteps =
                             watching <- false
                             switched <- ended
                             Rollout.reportAuto (AutoScheme.switched ended ratio)
-                Dense = fun h u next s -> (if switched = infinity then explicitSteps else stiffSteps).Dense h u next s
+                Dense =
+                    fun h u next s into ->
+                        (if switched = infinity then explicitSteps else stiffSteps).Dense h u next s into
                 DenseWeights =
                     fun t s ->
                         let w = (pick t).DenseWeights t s
@@ -749,15 +836,20 @@ type internal AdaptiveRolloutFunction<'T
         let batch = int u0.shape[0]
         let m = AdaptiveSteps.ofSimulator<'T> sim batch spec.Tolerances
         let stepper = m.Stepper
+        let pool = StatePool.Of stepper
         let thetaValues = KernelElement.values<'T> theta
-        let start = StateLayout.toFields stepper (KernelElement.values<'T> u0) 0
+        let start = StateLayout.ofTensor stepper u0 0
         let tape = AdaptiveSteps.forward m thetaValues spec start
+        pool.Return start
         Rollout.reportSteps tape.Accepted tape.Rejected
+        let output = StateLayout.savedTensor stepper tape.Saved
+        // The saved states are in the output now: the backward pass needs only where they fell (`Points`).
+        tape.Saved |> Array.iter pool.Return
         ctx.save_data ("method", m)
-        ctx.save_data ("tape", tape)
+        ctx.save_data ("tape", { tape with Saved = [||] })
         ctx.save_data ("theta", thetaValues)
         ctx.save_data ("batch", batch)
-        StateLayout.savedTensor stepper tape.Saved
+        output
 
     override _.backward(ctx, grad) =
         // The forward run's own method (Auto's switch time).
@@ -765,10 +857,14 @@ type internal AdaptiveRolloutFunction<'T
         let tape = ctx.get_data "tape" :?> AdaptiveTape<'T>
         let theta = ctx.get_data "theta" :?> 'T[]
         let stepper = m.Stepper
-        let savedAdjoint = StateLayout.savedAdjoints stepper grad tape.Saved.Length
+        let pool = StatePool.Of stepper
+        let savedAdjoint = StateLayout.savedAdjoints stepper grad tape.Points.Length
         stepper.ResetClosureGradients()
-        let u0Adjoint, thetaAdjoint = AdaptiveSteps.backward m tape theta savedAdjoint
-        StateLayout.inputGradients stepper u0Adjoint thetaAdjoint
+        let u0Adjoint, thetaAdjoint = AdaptiveSteps.backward m tape theta savedAdjoint true
+        let gradients = StateLayout.inputGradients stepper u0Adjoint thetaAdjoint
+        savedAdjoint |> Array.iter pool.Return
+        pool.Return u0Adjoint
+        gradients
 
 /// Adaptive Dopri5, KenCarp4, Rodas4 and Auto rollouts on generated kernels (see `AdaptiveSteps`), with gradients through `AdaptiveRolloutFunction`.
 [<RequireQualifiedAccess>]

@@ -13,6 +13,20 @@ type internal BiCgStabCaller = {
     BrokeDown: string
 }
 
+/// Scratch vectors of the kernels' iterative solves on arrays (`BlockStencilArrays.biCgStabFor`, `ImplicitStencil`'s
+/// conjugate gradients), kept by the stepper that runs them so that a solve allocates nothing: made at the first solve,
+/// and again only when a solve needs more of them or another length. For one solve at a time.
+[<Sealed>]
+type internal SolveVectors() =
+    let mutable vectors: float[][] = [||]
+
+    /// At least `count` vectors of `length` entries each, holding whatever the last solve left in them.
+    member _.Get(count: int, length: int) =
+        if vectors.Length < count || (vectors.Length > 0 && vectors[0].Length <> length) then
+            vectors <- Array.init count (fun _ -> Array.zeroCreate<float> length)
+
+        vectors
+
 /// `BlockStencil` systems A x = r on float64 arrays (one matrix per trajectory): A's blocks as [B; Cells; K; n; n]
 /// and vectors as [B; Cells; n], flattened; block k of block row i couples cell i to cell `columns[i][k]`. The
 /// kernels' Rodas4 solves its 2-D systems here with `BlockStencilSolve.biCgStab`'s algorithm (the same iteration,
@@ -91,9 +105,10 @@ module internal BlockStencilArrays =
 
     /// BiCGSTAB with the block Jacobi preconditioner `inverse` (`inverseDiagonal`) for trajectory b: x with
     /// ‖A x − r‖ ≤ tolerance·‖r‖ (2-norm), written over r's entries of that trajectory (`rhs` [B; Cells; n]); its
-    /// failures name `caller`'s system and fixes.
+    /// failures name `caller`'s system and fixes. Its ten vectors are `scratch`'s.
     let biCgStabFor
         (caller: BiCgStabCaller)
+        (scratch: SolveVectors)
         (columns: int[][])
         (n: int)
         (a: float[])
@@ -140,21 +155,21 @@ module internal BlockStencilArrays =
             sum
 
         let orOne (s: float) = if s = 0.0 then 1.0 else s
-        let right = Array.sub rhs offset size
+        let w = scratch.Get(10, size)
+        let right, x, r, shadow = w[0], w[1], w[2], w[3]
+        let v, p, pHat, s, sHat, t = w[4], w[5], w[6], w[7], w[8], w[9]
+        Array.blit rhs offset right 0 size
         let target = max (tolerance * sqrt (dot right right)) 1e-300
-        let x = Array.zeroCreate size
         precondition right x
-        let r = Array.zeroCreate size
         apply x r
 
         for e in 0 .. size - 1 do
             r[e] <- right[e] - r[e]
 
-        let shadow = Array.copy r
-
-        let v, p, pHat, s, sHat, t =
-            Array.init 6 (fun _ -> Array.zeroCreate<float> size)
-            |> fun w -> w[0], w[1], w[2], w[3], w[4], w[5]
+        Array.blit r 0 shadow 0 size
+        // The first iteration reads p and v as zeros.
+        System.Array.Clear p
+        System.Array.Clear v
 
         let mutable rhoOld, alpha, omega = 1.0, 1.0, 1.0
         let mutable iterations = 0

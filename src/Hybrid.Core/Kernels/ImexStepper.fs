@@ -69,7 +69,10 @@ module internal StiffPart =
 
         stencils part maps theta
         |> Array.tryPick (fun s ->
-            match s |> Option.map (Result.bind (fun st -> ImplicitStencil.solver st 1.0)) with
+            match
+                s
+                |> Option.map (Result.bind (fun st -> ImplicitStencil.solver (SolveVectors()) st 1.0))
+            with
             | Some(Error why) -> Some why
             | _ -> None)
 
@@ -79,6 +82,8 @@ module internal StiffPart =
 type internal StiffSolves(plan: KernelPlan, stiffPart: StiffPart, maps: GhostMap[], batch: int, scheme: Scheme) =
     let fields = plan.Fields.Length
     let work = Array.zeroCreate<float> plan.Cells
+    // The iterative solves' vectors, kept from one solve to the next.
+    let solveVectors = SolveVectors()
 
     let scratch =
         Array.init fields (fun f -> Array.zeroCreate<float> (batch * KernelPlan.padded plan f))
@@ -116,7 +121,7 @@ type internal StiffSolves(plan: KernelPlan, stiffPart: StiffPart, maps: GhostMap
                 stencils
                 |> Array.map (
                     Option.map (fun s ->
-                        match s |> Result.bind (fun st -> ImplicitStencil.solver st c) with
+                        match s |> Result.bind (fun st -> ImplicitStencil.solver solveVectors st c) with
                         | Ok solver -> solver
                         | Error why -> fail why)
                 )

@@ -161,16 +161,14 @@ module internal ImplicitStencil =
         values |> Array.mapi (fun e v -> if e % k = 0 then 1.0 - c * v else -c * v)
 
     /// Jacobi-preconditioned conjugate gradients on A = I − cL (symmetric positive definite), from x₀ = r, as
-    /// `StencilSolve.conjugateGradient` runs them per right-hand side, with scratch vectors allocated once.
-    let private conjugateGradients (s: ImplicitStencil) (c: float) =
+    /// `StencilSolve.conjugateGradient` runs them per right-hand side, on five of `scratch`'s vectors.
+    let private conjugateGradients (scratch: SolveVectors) (s: ImplicitStencil) (c: float) =
         let k = s.Columns[0].Length
         let n = s.Columns.Length
         let columns = s.Columns |> Array.concat
         let a = system s.Values k c
 
         let inverseDiagonal = Array.init n (fun i -> 1.0 / a[i * k])
-        let vector () = Array.zeroCreate<float> n
-        let b, r, z, p, ap = vector (), vector (), vector (), vector (), vector ()
         let limit = 2 * n + 100
 
         let apply (x: float[]) (y: float[]) =
@@ -191,6 +189,8 @@ module internal ImplicitStencil =
             sum
 
         fun (x: float[]) ->
+            let w = scratch.Get(5, n)
+            let b, r, z, p, ap = w[0], w[1], w[2], w[3], w[4]
             Array.blit x 0 b 0 n
             let target = max (cgTolerance * sqrt (dot b b)) 1e-300
             apply x ap
@@ -236,8 +236,8 @@ module internal ImplicitStencil =
                 iterations <- iterations + 1
 
     /// Jacobi-preconditioned BiCGSTAB on A = I − cL for L's entries `values` (the stencil's, or its transpose's for
-    /// the adjoint solve), in place on one trajectory's vector, to `cgTolerance`.
-    let private biCgStab (s: ImplicitStencil) (values: float[]) (c: float) =
+    /// the adjoint solve), in place on one trajectory's vector, to `cgTolerance`, on `scratch`'s vectors.
+    let private biCgStab (scratch: SolveVectors) (s: ImplicitStencil) (values: float[]) (c: float) =
         let k = s.Columns[0].Length
         let a = system values k c
         let inverse = BlockStencilArrays.inverseDiagonal s.Columns.Length k 1 1 a
@@ -250,11 +250,12 @@ module internal ImplicitStencil =
                 $"Take smaller steps (Dt), write the diffusion in flux form ∇·(k∇{s.Field}), or use Backend.Eager (its dense solve)."
         }
 
-        fun (x: float[]) -> BlockStencilArrays.biCgStabFor caller s.Columns 1 a inverse cgTolerance x 0
+        fun (x: float[]) -> BlockStencilArrays.biCgStabFor caller scratch s.Columns 1 a inverse cgTolerance x 0
 
     /// The solves of (I − cL) x = r for stencil `s`, or why the kernels cannot solve it: L must make I − cL
     /// diagonally dominant (1-D: the banded solve; 2-D: conjugate gradients where L is symmetric, BiCGSTAB where not).
-    let solver (s: ImplicitStencil) (c: float) : Result<ImplicitSolver, string> =
+    /// The iterative solves run on `scratch`'s vectors (one solve at a time).
+    let solver (scratch: SolveVectors) (s: ImplicitStencil) (c: float) : Result<ImplicitSolver, string> =
         let k = s.Columns[0].Length
 
         if not (dominant s k) then
@@ -271,7 +272,7 @@ module internal ImplicitStencil =
                 SolveTransposed = fun x -> Tridiagonal.solveInPlace backward x 0
             }
         elif symmetric s k then
-            let cg = conjugateGradients s c
+            let cg = conjugateGradients scratch s c
 
             Ok {
                 Method = "conjugate gradients"
@@ -282,6 +283,6 @@ module internal ImplicitStencil =
             // A coefficient that varies in space multiplying Δu: not symmetric.
             Ok {
                 Method = "BiCGSTAB"
-                Solve = biCgStab s s.Values c
-                SolveTransposed = biCgStab s (transposed s k) c
+                Solve = biCgStab scratch s s.Values c
+                SolveTransposed = biCgStab scratch s (transposed s k) c
             }

@@ -60,20 +60,20 @@ module internal InteriorRuns =
 
         scalarOk && Vector.EqualsAll(ok, Vector<int64>.AllBitsSet)
 
-    /// Copies `cells` unpadded values of one field and trajectory, starting at `values[from]` (interior order), into
-    /// the interior of a padded array whose trajectory starts at `padded[at]`.
-    let copyIn (runs: struct (int * int)[]) (values: 'T[]) (from: int) (padded: 'T[]) (at: int) =
+    /// Copies the unpadded values of one field and trajectory, starting at `values[from]` (interior order; an array's
+    /// or a tensor's storage), into the interior of a padded array whose trajectory starts at `padded[at]`.
+    let copyIn (runs: struct (int * int)[]) (values: ReadOnlySpan<'T>) (from: int) (padded: 'T[]) (at: int) =
         let mutable source = from
 
         for struct (first, length) in runs do
-            Array.blit values source padded (at + first) length
+            values.Slice(source, length).CopyTo(Span<'T>(padded, at + first, length))
             source <- source + length
 
     /// The reverse of `copyIn`: the interior of one trajectory of a padded array (starting at `padded[at]`) into
     /// unpadded values from `values[into]`.
-    let copyOut (runs: struct (int * int)[]) (padded: 'T[]) (at: int) (values: 'T[]) (into: int) =
+    let copyOut (runs: struct (int * int)[]) (padded: 'T[]) (at: int) (values: Span<'T>) (into: int) =
         let mutable target = into
 
         for struct (first, length) in runs do
-            Array.blit padded (at + first) values target length
+            ReadOnlySpan<'T>(padded, at + first, length).CopyTo(values.Slice(target, length))
             target <- target + length

@@ -2,6 +2,7 @@ namespace Hybrid.Kernels
 
 open System
 open System.Numerics
+open System.Runtime.InteropServices
 open TorchSharp
 open Hybrid
 
@@ -38,6 +39,18 @@ module internal KernelElement =
         | :? (float[]) as v -> torch.tensor (v, dtype = torch.ScalarType.Float64)
         | :? (float32[]) as v -> torch.tensor (v, dtype = torch.ScalarType.Float32)
         | _ -> invalidArg "values" $"The generated kernels compute in float or float32, not {typeof<'T>.Name}."
+
+    /// `x` converted to `dtype<'T>`, on the CPU and contiguous (sharing `x`'s storage where it already is so).
+    let contiguous<'T> (x: torch.Tensor) : torch.Tensor =
+        x.to_type(dtype<'T> ()).cpu().contiguous ()
+
+    /// The values of `x` (a contiguous CPU tensor of dtype `dtype<'T>`: `contiguous`) as a span over its storage, no
+    /// copy: valid while `x` lives (keep it alive past the span's last use).
+    let span<'T when 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (x: torch.Tensor) : Span<'T> =
+        if x.numel () = 0L then
+            Span<'T>.Empty
+        else
+            MemoryMarshal.Cast<byte, 'T>(x.bytes)
 
     /// The values of `x` (converted to `dtype<'T>`, on the CPU) as a flat 'T array.
     let values<'T> (x: torch.Tensor) : 'T[] =

@@ -146,52 +146,92 @@ module internal StateLayout =
 
         offsets[.. plan.Fields.Length - 1], Array.last offsets
 
-    /// [B; N] values from index `from` of `values` as padded per-field arrays (ghost entries zero), copied run by
-    /// run (`InteriorRuns`), in a state of the stepper's `StatePool`.
-    let toFields (stepper: IStepper<'T>) (values: 'T[]) (from: int) =
-        let plan = stepper.Plan
-        let offsets, total = ofPlan plan
+    /// [B; N] values from index `from` of `values` (an array's or a tensor's storage) as padded per-field arrays
+    /// (ghost entries zero), copied run by run (`InteriorRuns`), in a state of the stepper's `StatePool`.
+    let toFieldsFrom (stepper: IStepper<'T>) (values: ReadOnlySpan<'T>) (from: int) =
+        let offsets, total = ofPlan stepper.Plan
         let padded = (StatePool.Of stepper).Rent true
 
-        stepper.Maps
-        |> Array.iteri (fun f map ->
+        for f in 0 .. stepper.Maps.Length - 1 do
+            let map = stepper.Maps[f]
             let runs = InteriorRuns.runs map
 
             for b in 0 .. stepper.Batch - 1 do
-                InteriorRuns.copyIn runs values (from + b * total + offsets[f]) padded[f] (b * map.Padded))
+                InteriorRuns.copyIn runs values (from + b * total + offsets[f]) padded[f] (b * map.Padded)
 
         padded
 
-    /// Padded per-field arrays as [B; N] values.
-    let ofFields (stepper: IStepper<'T>) (padded: 'T[][]) =
-        let plan = stepper.Plan
-        let offsets, total = ofPlan plan
-        let values = Array.zeroCreate (stepper.Batch * total)
+    /// `toFieldsFrom` on an array.
+    let toFields (stepper: IStepper<'T>) (values: 'T[]) (from: int) =
+        toFieldsFrom stepper (ReadOnlySpan<'T> values) from
 
-        stepper.Maps
-        |> Array.iteri (fun f map ->
+    /// `toFieldsFrom` on the values of tensor `x` ([B; N], or [S; B; N] from index `from`), read in place where it is
+    /// a contiguous CPU tensor of 'T's dtype (else from a converted copy).
+    let ofTensor<'T when 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (stepper: IStepper<'T>)
+        (x: torch.Tensor)
+        (from: int)
+        =
+        let c = KernelElement.contiguous<'T> x
+
+        let padded =
+            toFieldsFrom stepper (Span<'T>.op_Implicit (KernelElement.span<'T> c)) from
+
+        GC.KeepAlive c
+        padded
+
+    /// Padded per-field arrays as [B; N] values from `values[into]` (an array's or a tensor's storage).
+    let ofFieldsInto (stepper: IStepper<'T>) (padded: 'T[][]) (values: Span<'T>) (into: int) =
+        let offsets, total = ofPlan stepper.Plan
+
+        for f in 0 .. stepper.Maps.Length - 1 do
+            let map = stepper.Maps[f]
             let runs = InteriorRuns.runs map
 
             for b in 0 .. stepper.Batch - 1 do
-                InteriorRuns.copyOut runs padded[f] (b * map.Padded) values (b * total + offsets[f]))
+                InteriorRuns.copyOut runs padded[f] (b * map.Padded) values (into + b * total + offsets[f])
 
+    /// Padded per-field arrays as [B; N] values.
+    let ofFields (stepper: IStepper<'T>) (padded: 'T[][]) =
+        let _, total = ofPlan stepper.Plan
+        let values = Array.zeroCreate (stepper.Batch * total)
+        ofFieldsInto stepper padded (Span<'T> values) 0
         values
 
-    /// The saved padded states of a rollout as its function's output [S; B; N] (float64, or float32 for float32
-    /// arrays).
-    let savedTensor (stepper: IStepper<'T>) (saved: 'T[][][]) =
+    /// Padded states as one new tensor [S; B; N] (float64, or float32 for float32 arrays), written straight into its
+    /// storage: no managed copy on the way (a fresh managed array's pages fault on their first writes, `StatePool`).
+    let tensorOf<'T when 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
+        (stepper: IStepper<'T>)
+        (states: 'T[][][])
+        =
         let _, total = ofPlan stepper.Plan
+        let block = stepper.Batch * total
 
-        (KernelElement.tensor (saved |> Array.collect (ofFields stepper)))
-            .reshape ([| int64 saved.Length; int64 stepper.Batch; int64 total |])
+        let out =
+            torch.empty (
+                [| int64 states.Length; int64 stepper.Batch; int64 total |],
+                dtype = KernelElement.dtype<'T> ()
+            )
 
-    /// The cotangent [S; B; N] of a rollout function's output as `count` padded states (ghost entries zero).
+        let values = KernelElement.span<'T> out
+
+        for s in 0 .. states.Length - 1 do
+            ofFieldsInto stepper states[s] values (s * block)
+
+        out
+
+    /// The saved padded states of a rollout as its function's output [S; B; N] (`tensorOf`).
+    let savedTensor (stepper: IStepper<'T>) (saved: 'T[][][]) = tensorOf stepper saved
+
+    /// The cotangent [S; B; N] of a rollout function's output as `count` padded states (ghost entries zero), read in
+    /// place where it is contiguous (`ofTensor`).
     let savedAdjoints (stepper: IStepper<'T>) (grad: torch.Tensor) (count: int) =
         let _, total = ofPlan stepper.Plan
-        let g = KernelElement.values<'T> grad
-
+        let g = KernelElement.contiguous<'T> grad
         let block = stepper.Batch * total
-        Array.init count (fun s -> toFields stepper g (s * block))
+        let states = Array.init count (fun s -> ofTensor stepper g (s * block))
+        GC.KeepAlive g
+        states
 
     /// A rollout function's gradients: none for its first two inputs (simulator, spec), then u0 [B; N] and θ from
     /// their adjoints, then every closure weight's accumulated gradient.
@@ -199,7 +239,7 @@ module internal StateLayout =
         let _, total = ofPlan stepper.Plan
 
         let gu0 =
-            (KernelElement.tensor (ofFields stepper u0Adjoint)).reshape ([| int64 stepper.Batch; int64 total |])
+            (tensorOf stepper [| u0Adjoint |]).reshape ([| int64 stepper.Batch; int64 total |])
 
         let gtheta = KernelElement.tensor thetaAdjoint
 
@@ -227,7 +267,7 @@ type internal KernelRolloutFunction<'T
         let stepper = sim.StepperOf<'T> batch
         let thetaValues = KernelElement.values<'T> theta
         let pool = StatePool.Of stepper
-        let start = StateLayout.toFields stepper (KernelElement.values<'T> u0) 0
+        let start = StateLayout.ofTensor stepper u0 0
         let tape = TapedRollout.forward stepper start thetaValues spec
         pool.Return start
         let output = StateLayout.savedTensor stepper tape.Saved

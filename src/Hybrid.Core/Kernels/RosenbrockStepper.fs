@@ -147,6 +147,8 @@ type internal RosenbrockStepper
     let uBar = newState ()
     let ftBar = newState ()
     let cotangent = newState ()
+    // D₂ and D₃ of the continuous extension (`Dense`), made at its first call.
+    let mutable denseTerms: float[][][] = null
 
     let mutable delta = 0.0
     let mutable solveTolerance = 1e-10
@@ -168,9 +170,9 @@ type internal RosenbrockStepper
             for fi in 0 .. n - 1 do
                 Blas.Axpy(w, x[fi], target[fi])
 
-    /// Padded state → [B; Cells; n] values (cell by cell, the fields of a cell together: the eager stepper's packing).
-    let packValues (x: float[][]) =
-        let values = Array.zeroCreate<float> (batch * cells * n)
+    /// Padded state → [B; Cells; n] values (cell by cell, the fields of a cell together: the eager stepper's packing)
+    /// into `values` (every entry).
+    let packValues (x: float[][]) (values: float[]) =
 
         for fi in 0 .. n - 1 do
             let map = maps[fi]
@@ -178,8 +180,6 @@ type internal RosenbrockStepper
             for b in 0 .. batch - 1 do
                 for c in 0 .. cells - 1 do
                     values[(b * cells + c) * n + fi] <- x[fi].[b * map.Padded + map.Interior[c]]
-
-        values
 
     /// [B; Cells; n] values → the interior of padded state `x` (ghost entries untouched).
     let unpackValues (values: float[]) (x: float[][]) =
@@ -291,15 +291,20 @@ type internal RosenbrockStepper
                     Gradient = fun _ _ -> invalidOp "The kernels' Rodas4 does not differentiate its solves by autograd."
                 }
 
+    // The packed right-hand sides of `solve` and BiCGSTAB's vectors, kept from one solve to the next.
+    let packed = Array.zeroCreate<float> (batch * cells * n)
+    let solveVectors = SolveVectors()
+
     /// x ← A⁻¹x (or A⁻ᵀx), in place on the interior.
     let solve (transposed: bool) (x: float[][]) =
-        let r = packValues x
+        let r = packed
+        packValues x r
 
         if plan.Grid.Dims = 2 then
             let a, inverse = if transposed then blocksT, inverseT else blocksA, inverseA
 
             for b in 0 .. batch - 1 do
-                BlockStencilArrays.biCgStab columns n a inverse solveTolerance r b
+                BlockStencilArrays.biCgStab solveVectors columns n a inverse solveTolerance r b
 
             unpackValues r x
         else
@@ -480,9 +485,13 @@ type internal RosenbrockStepper
     member _.Error = error
 
     /// The continuous extension of the latest step from u (new state `out` = U₅ + k₅) at fraction s, as
-    /// `Rosenbrock.step`'s interpolant: (1 − s) u + s (out + (1 − s)(D₂ + s D₃)), Dₘ = Σⱼ dₘⱼ kⱼ; into a new state.
-    member _.Dense (u: float[][]) (out: float[][]) (s: float) =
-        let d2, d3, y = newState (), newState (), newState ()
+    /// `Rosenbrock.step`'s interpolant: (1 − s) u + s (out + (1 − s)(D₂ + s D₃)), Dₘ = Σⱼ dₘⱼ kⱼ; into every entry
+    /// of `y` (D₂ and D₃ in two states of the stepper's, made at the first call).
+    member _.Dense (u: float[][]) (out: float[][]) (s: float) (y: float[][]) =
+        if isNull denseTerms then
+            denseTerms <- [| newState (); newState () |]
+
+        let d2, d3 = denseTerms[0], denseTerms[1]
         weightedInto d2 Rodas4Tableau.dense2 k null
         weightedInto d3 Rodas4Tableau.dense3 k null
 
@@ -491,8 +500,6 @@ type internal RosenbrockStepper
                 y[fi].[e] <-
                     (1.0 - s) * u[fi].[e]
                     + s * (out[fi].[e] + (1.0 - s) * (d2[fi].[e] + s * d3[fi].[e]))
-
-        y
 
     /// The continuous extension at fraction s as u + Σⱼ wⱼ(s) kⱼ: wⱼ = s (a₅ⱼ + [j = 5]) + s (1 − s)(d₂ⱼ + s d₃ⱼ)
     /// (the new state is u + Σⱼ a₅ⱼ kⱼ + k₅). No factor h: the adjoint adds the cotangents to k̄ⱼ as they are.

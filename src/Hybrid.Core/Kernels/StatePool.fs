@@ -2,6 +2,7 @@ namespace Hybrid.Kernels
 
 open System
 open System.Collections.Concurrent
+open System.Collections.Generic
 open System.Runtime.CompilerServices
 open System.Threading
 
@@ -51,6 +52,14 @@ type internal StatePool<'T>(newState: unit -> 'T[][], maxSpareBytes: int64) =
                 spare.Add state
             else
                 Interlocked.Add(&spareBytes, -bytes) |> ignore
+
+    /// Gives back the checkpoints of a rollout's tape (states by step index) past step 0 and removes them from it: they
+    /// are states of the pool, step 0's is the tape's own (from which a later backward pass recomputes the others).
+    member pool.ReturnCheckpoints(checkpoints: Dictionary<int, 'T[][]>) =
+        for n in Array.ofSeq checkpoints.Keys do
+            if n > 0 then
+                pool.Return checkpoints[n]
+                checkpoints.Remove n |> ignore
 
     /// The bytes of spare states kept now.
     member _.SpareBytes = Interlocked.Read &spareBytes

@@ -273,9 +273,6 @@ module internal TapedRollout =
         pool.Return lambdaPrevious
 
         if release then
-            for n in List.ofSeq tape.Checkpoints.Keys do
-                if n > 0 then
-                    pool.Return tape.Checkpoints[n]
-                    tape.Checkpoints.Remove n |> ignore
+            pool.ReturnCheckpoints tape.Checkpoints
 
         lambda, thetaAdjoint

@@ -36,7 +36,7 @@ let private vanDerPol =
 
 /// Robertson's kinetics (ROBER) in every cell of a 1-D grid with mild diffusion: stiff once the fast reactions
 /// equilibrate, so Auto switches to Rodas4.
-let private roberGrid =
+let internal roberGrid =
     Parse.model
         "model robergrid\ndomain interval [0, 1] cells 12\nfield a\nfield b\nfield c\nparam D = 0.01\nparam k1 = 0.04\nda/dt = D*lap(a) - k1*a + 1e4*b*c\ndb/dt = D*lap(b) + k1*a - 1e4*b*c - 3e7*b^2\ndc/dt = D*lap(c) + 3e7*b^2\nboundary a noflux\nboundary b noflux\nboundary c noflux\ninitial a = 1 + 0.1*cos(6.283185307179586*x)\ninitial b = 0\ninitial c = 0"
 
