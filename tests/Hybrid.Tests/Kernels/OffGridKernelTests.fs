@@ -255,6 +255,37 @@ let tests =
                 agree kernels eager fisherStart o |> ignore
         }
 
+        test
+            "a float32 simulator takes off-grid save times on the float32 kernels, within float32 rounding of eager float32" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+
+            let compile32 backend =
+                Compiler.compile
+                    {
+                        Compiler.defaults with
+                            Backend = backend
+                            Dtype = torch.ScalarType.Float32
+                    }
+                    Pharmacokinetics.oneCompartmentModel
+
+            let kernels, eager = compile32 Backend.Kernels, compile32 Backend.Eager
+            let o = options Scheme.Rk4 0.25 samplingTimes Checkpointing.Off
+
+            let start () = [| torch.tensor ([| 4.02f; 5.5f |]); torch.tensor ([| 0.1f; 0.1f |]) |]
+
+            let k = kernels.Simulate(start (), o)
+            let e = eager.Simulate(start (), o)
+            Expect.equal k.Backend Backend.Kernels "the kernels ran"
+            Expect.equal k.Values[1].dtype torch.ScalarType.Float32 "in float32"
+            // ≤ 8 roundings per RK4 step over the 102 steps to 24.37 h (`Float32KernelTests`' bound).
+            let eps32 = float (System.MathF.BitIncrement 1.0f - 1.0f)
+
+            for f in 0..1 do
+                let d = maxRelative (k.Values[f].to_type f64) (e.Values[f].to_type f64)
+                Expect.isLessThan d (8.0 * 102.0 * eps32) $"field {f} ({d:G3})"
+        }
+
         test "a rollout that does not shorten the step before a save time misses the eager one by far more than 1e-10" {
             Engine.init ()
             use _ = torch.NewDisposeScope()
