@@ -153,9 +153,9 @@ module internal TapedRollout =
         copyInto from c
         c
 
-    /// Runs the spec's steps from `u0`, saving at the end of every save interval and checkpointing every `Segment`. The saved
-    /// states and the checkpoints after the initial one are states of the stepper's `StatePool` (a caller done with
-    /// the saved states may give them back; `backward` releases the checkpoints).
+    /// Runs the spec's steps from `u0`, saving at the end of every save interval and checkpointing every `Segment`.
+    /// The saved states and the checkpoints after the initial one are states of the stepper's `StatePool` (a caller
+    /// done with the saved states may give them back; `backward` releases the checkpoints).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let forward<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
         (stepper: IStepper<'T>)
