@@ -129,12 +129,15 @@ module internal TapedRollout =
         let mutable u = pool.Rent false
         copier stepper u0.Length u0 u
         let mutable next = pool.Rent true
+        let schedule = spec.Schedule
+        let mutable interval = 0
 
         for n in 0 .. steps - 1 do
             if n % segment = 0 then
                 checkpoint n u
 
-            let step = spec.Schedule[n]
+            interval <- schedule.Seek interval n
+            let step = schedule.Of interval n
             stepper.Step(u, theta, step.T, step.H, next)
             stepper.CheckFinite(next, n + 1, step.T + step.H)
             let previous = u
@@ -230,6 +233,14 @@ module internal TapedRollout =
         let segment = segmentOf stepper spec
         let steps = spec.Schedule.Length
         let outputs = RolloutSpec.outputs spec
+        let schedule = spec.Schedule
+        // The save interval of the latest step looked up (`Rollout.Schedule.Seek` walks from it).
+        let interval = ref (schedule.First.Length - 1)
+
+        let stepAt (i: int) =
+            interval.Value <- schedule.Seek interval.Value i
+            schedule.Of interval.Value i
+
         let segmentStarts = [ 0..segment .. steps - 1 ] |> List.rev
         // states[i] = u at step start + i within the current segment; allocated once, reused per segment.
         let states = Array.init (min segment steps) (fun _ -> pool.Rent true)
@@ -255,16 +266,16 @@ module internal TapedRollout =
             | Some k ->
                 for i in 0 .. stop - start - 1 do
                     let next = if i + 1 < stop - start then states[i + 1] else last
-                    let step = spec.Schedule[start + i]
+                    let step = stepAt (start + i)
                     k.StepKept(states[i], theta, step.T, step.H, next, kept[i])
             | None ->
                 for i in 1 .. stop - start - 1 do
-                    let step = spec.Schedule[start + i - 1]
+                    let step = stepAt (start + i - 1)
                     stepper.Step(states[i - 1], theta, step.T, step.H, states[i])
 
             for n in stop .. -1 .. start + 1 do
                 // Step n − 1 takes the state from n − 1 to n; its end is saved when it ends a save interval.
-                let step = spec.Schedule[n - 1]
+                let step = stepAt (n - 1)
 
                 if step.Save >= 0 then
                     let g = savedAdjoint[outputs[step.Save]]

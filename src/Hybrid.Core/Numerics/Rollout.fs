@@ -127,17 +127,8 @@ module Rollout =
         Length: int
     } with
 
-        /// Step i (0 ≤ i < Length).
-        member s.Item(i: int) : Step =
-            // The last interval whose first step is ≤ i (empty intervals share their First with the next).
-            let mutable lo = 0
-            let mutable hi = s.First.Length - 1
-
-            while lo < hi do
-                let mid = (lo + hi + 1) / 2
-                if s.First[mid] <= i then lo <- mid else hi <- mid - 1
-
-            let j = lo
+        /// Step i of save interval j (First[j] ≤ i < First[j] + Counts[j]; `Interval` or `Seek` finds j).
+        member s.Of (j: int) (i: int) : Step =
             let k = i - s.First[j]
             let n = s.Counts[j]
 
@@ -157,6 +148,34 @@ module Rollout =
                     H = s.Dt
                     Save = -1
                 }
+
+        /// The save interval of step i: the last whose first step is ≤ i (empty intervals share their First with the
+        /// next), by bisection.
+        member s.Interval(i: int) : int =
+            let mutable lo = 0
+            let mutable hi = s.First.Length - 1
+
+            while lo < hi do
+                let mid = (lo + hi + 1) / 2
+                if s.First[mid] <= i then lo <- mid else hi <- mid - 1
+
+            lo
+
+        /// The save interval of step i, walked to from interval j (a step or a few away in a rollout that steps
+        /// forward or backward: a comparison or two per step instead of a bisection).
+        member s.Seek (j: int) (i: int) : int =
+            let mutable j = j
+
+            while s.First[j] > i do
+                j <- j - 1
+
+            while s.First[j] + s.Counts[j] <= i do
+                j <- j + 1
+
+            j
+
+        /// Step i (0 ≤ i < Length).
+        member s.Item(i: int) : Step = s.Of (s.Interval i) i
 
         /// The distinct step sizes of steps [first, last).
         member s.StepSizes (first: int) (last: int) : float[] =

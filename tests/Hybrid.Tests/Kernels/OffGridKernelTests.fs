@@ -197,6 +197,20 @@ let tests =
                 Expect.floatClose Accuracy.veryHigh h he "size"
                 Expect.equal save se "save index"
 
+            // The kernels walk to each step's interval from the previous one's (forward, or backward in the adjoint):
+            // from any interval, the bisection's (the first interval, T0's, is empty).
+            let s =
+                Rollout.schedule {
+                    Rollout.defaults with
+                        Dt = 0.25
+                        SaveTimes = [| 0.0; 0.6; 1.0 |]
+                }
+
+            for i in 0 .. s.Length - 1 do
+                for j in 0..2 do
+                    Expect.equal (s.Seek j i) (s.Interval i) $"step {i} from interval {j}"
+                    Expect.equal (s.Of (s.Seek j i) i) s[i] $"step {i}"
+
             // Save times on the grid (0.1 is not exact in binary): every step exactly Dt, one implicit factorisation.
             let s =
                 Rollout.schedule {
