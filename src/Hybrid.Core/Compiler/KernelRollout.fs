@@ -63,7 +63,7 @@ module internal KernelRollout =
 
     /// Rolls `kernels` forward from `u0` with parameter values `theta` on `schedule`; the result has the shape and
     /// save times of `Rollout.run`'s. A float32 `u0` (a Float32 simulator's) runs the float32 kernels where
-    /// `KernelSimulator.RolloutPrecision` allows (explicit schemes, no closures or diagnostic fields), else float64
+    /// `KernelSimulator.RolloutPrecision` allows (explicit schemes), else float64
     /// kernels converted at the tensor boundary. Runs inside `TorchGuard`, on the calling thread: the generated kernels start
     /// no worker threads, and the neural closures they need are evaluated by torch on this thread between kernel
     /// calls (and, in the backward pass, wherever libtorch runs this function's backward: the caller's thread on

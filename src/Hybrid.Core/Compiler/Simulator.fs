@@ -96,11 +96,7 @@ type Simulator
                 $"the generated kernels run {options.Scheme} in float64 only (Dopri5 also in float32), and the simulator computes in {dtype} (its steps would differ from the eager back end's); compile with Dtype = Float64 to run it on the kernels"
         elif options.Scheme = Scheme.Dopri5 && dtype = torch.ScalarType.Float32 then
             // The float32 stepper, which takes the eager float32 back end's steps (the point kernels are float64).
-            match kernelsFor Scheme.Dopri5 with
-            | Ok kernels when kernels.RolloutPrecision dtype <> Float32 ->
-                Error
-                    "the generated kernels run Dopri5 in float32 only on models without neural closures or diagnostic fields (their networks and solves run in float64, so the steps would differ from the eager back end's); compile with Dtype = Float64 to run it on the kernels"
-            | result -> result |> Result.map KernelRun.AdaptiveStepper
+            kernelsFor Scheme.Dopri5 |> Result.map KernelRun.AdaptiveStepper
         elif options.Scheme = Scheme.Dopri5 then
             // A point system's own kernels for forward solves (no closures or forcings); the stepper's otherwise.
             match pointKernels.Value with

@@ -776,8 +776,8 @@ module internal AdaptiveRollout =
 
     /// Runs `sim` (compiled for Dopri5, KenCarp4, Rodas4 or Auto) from `u0` (one tensor per field, [B; spatial…]) with parameter values θ
     /// (one tensor per entry of `sim.Parameters`) on `spec`; returns each field's saved states [S; B; spatial…] in
-    /// `u0`'s dtype. A float32 `u0` runs Dopri5 on the float32 kernels where `sim.RolloutPrecision` allows (no
-    /// closures or diagnostic fields), else the float64 kernels converted at the tensor boundary.
+    /// `u0`'s dtype. A float32 `u0` runs Dopri5 on the float32 kernels (`sim.RolloutPrecision`), the other schemes
+    /// on the float64 kernels converted at the tensor boundary.
     /// The accepted steps are recorded for the backward pass only when grad mode is on and u0, θ or a network
     /// weight requires grad.
     let run (sim: KernelSimulator) (u0: torch.Tensor[]) (theta: torch.Tensor[]) (spec: AdaptiveSpec) : torch.Tensor[] =

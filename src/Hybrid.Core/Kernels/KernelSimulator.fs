@@ -13,9 +13,9 @@ open Hybrid.Compiler
 /// Rollouts run in .NET loops over float64 arrays and enter TorchSharp's autograd as one custom function, so
 /// losses, parameter constraints and neural networks around them still differentiate through it. A Float32 rollout
 /// (initial state in float32) of an explicit scheme, Dopri5 included (`AdaptiveRollout`), runs its kernels, stages
-/// and adjoint in float32 arrays (`RolloutPrecision`: twice the SIMD lanes, half the memory traffic); IMEX schemes,
-/// models with neural closures or diagnostic fields, and the other adaptive schemes stay in float64 internally,
-/// converting at the tensor boundary.
+/// and adjoint in float32 arrays (`RolloutPrecision`: twice the SIMD lanes, half the memory traffic), its closures'
+/// networks and diagnostic solves in float32 too; IMEX schemes and the other adaptive schemes stay in float64
+/// internally, converting at the tensor boundary.
 /// Not thread-safe: use one simulator per thread.
 type KernelSimulator
     internal
@@ -80,16 +80,14 @@ type KernelSimulator
             s
 
     /// The element type a rollout from an initial state of dtype `dtype` computes in: Float32 for a float32 state with
-    /// an explicit scheme (fixed-step, or Dopri5) and a model without neural closures or diagnostic fields (their
-    /// networks and solves stay in float64); Float64 otherwise (a Float32 simulator's other rollouts run in float64
-    /// internally).
+    /// an explicit scheme (fixed-step, or Dopri5), neural closures (run by their float32 networks) and diagnostic
+    /// fields (solved in float32, as the eager back end solves them) included; Float64 otherwise (a Float32
+    /// simulator's IMEX, KenCarp4 and Rosenbrock rollouts run in float64 internally: their solves are float64).
     member internal _.RolloutPrecision(dtype: torch.ScalarType) : Precision =
         if
             dtype = torch.ScalarType.Float32
             && stiff.IsNone
             && (scheme = Scheme.Dopri5 || not (Scheme.isAdaptive scheme))
-            && plan.Sites.Length = 0
-            && plan.Diagnostics.Length = 0
         then
             Float32
         else
@@ -103,8 +101,7 @@ type KernelSimulator
         | Float64 -> unbox<IStepper<'T>> (box (this.Stepper batch))
         | Float32 ->
             if this.RolloutPrecision torch.ScalarType.Float32 <> Float32 then
-                invalidOp
-                    $"The float32 kernels run explicit schemes on models without closures or diagnostic fields ({scheme})."
+                invalidOp $"The float32 kernels run explicit schemes (fixed-step or Dopri5), not {scheme}."
 
             match float32Steppers.TryGetValue batch with
             | true, s -> unbox<IStepper<'T>> (box s)
@@ -545,8 +542,7 @@ module Kernels =
     /// two-scale lattice); `theta` one tensor per entry of `sim.Parameters` (constrained values: 0-dim for a
     /// scalar, one value per cell, e.g. [1; spatial…], for a spatial parameter). Gradients flow to both through the generated adjoint;
     /// checkpoints are kept every `segment` steps (memory ∝ steps/segment + segment states). A float32 `u0` runs
-    /// the float32 kernels where `sim.RolloutPrecision` allows them (explicit schemes, no closures or diagnostic
-    /// fields), else the float64 ones; the result has `u0`'s dtype either way.
+    /// the float32 kernels where `sim.RolloutPrecision` allows them (explicit schemes), else the float64 ones; the result has `u0`'s dtype either way.
     let rollout
         (sim: KernelSimulator)
         (u0: torch.Tensor[])

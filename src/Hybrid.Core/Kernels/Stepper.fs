@@ -110,7 +110,7 @@ type internal IKeepingStepper<'T> =
 ///
 /// Diagnostic fields (`plan.Diagnostics`) are solved before each right-hand side, after the forcings and before the
 /// closures (whose arguments may read them): a generated kernel writes the elliptic equation's right-hand side per
-/// cell, TorchSharp solves it (`EllipticSolve`, the eager back end's solver), and the solution fills the field's
+/// cell, TorchSharp solves it (`EllipticSolve`, the eager back end's solver, in 'T's precision), and the solution fills the field's
 /// padded copy, ghosts included. The adjoint maps the copy's adjoint back through the solve's vector–Jacobian
 /// product (autograd through the solver: the same solve for the symmetric periodic Laplacian, zero-mean gauge
 /// included) and the right-hand side's generated adjoint.
@@ -346,11 +346,9 @@ type internal Stepper<'T
 
             dataTime <- t
 
-    /// The interior of padded array `values` as a [B; spatial…] float64 tensor.
+    /// The interior of padded array `values` as a [B; spatial…] tensor of 'T's dtype.
     let interiorTensor (values: 'T[]) =
-        (KernelElement.tensor (Array.init rows (fun row -> values[at row])))
-            .to_type(torch.ScalarType.Float64)
-            .reshape (Grid.fieldShape plan.Grid batch)
+        (KernelElement.tensor (Array.init rows (fun row -> values[at row]))).reshape (Grid.fieldShape plan.Grid batch)
 
     /// Writes the values of `source` ([B; spatial…] or [rows; 1], rows in order) into the interior of `target`.
     let writeInterior (source: torch.Tensor) (target: 'T[]) =
@@ -389,9 +387,9 @@ type internal Stepper<'T
                 plan.Grid
                 periodic
                 d.Screening
-                torch.ScalarType.Float64
+                (KernelElement.dtype<'T> ())
                 torch.CPU
-                (EllipticSolve.tolerance torch.ScalarType.Float64)
+                (EllipticSolve.tolerance (KernelElement.dtype<'T> ()))
                 (EllipticSolve.caller $"the diagnostic field '{d.Field}' ({d.Equation})"))
 
     // Each solve's right-hand side and solution with their autograd graph, kept by `solveDiagnostics` for

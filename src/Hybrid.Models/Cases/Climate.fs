@@ -289,11 +289,10 @@ let build (b: ModelBuilder) (s: Settings) (d: Data) : Trained = b.Build (tunedFo
 let modelText (s: Settings) (closure: int list) : string =
     ClimateModel.text s.Truth.Physics s.Truth.ModelCells s.ModelNu closure
 
-/// Compiles a coarse model's text in the truth's precision, seeded with `s.Seed`, on the eager back end: the
-/// generated kernels run it too (kernel suite), and since their backward pass keeps the replayed stages' network
-/// graphs (each network runs twice per stage, not about four times) they are faster with its CNN closures too (32²,
-/// 20 RK4 steps forward + backward, one thread: 614 ms against 639 ms eager of CPU; `hybrid bench-closures`), but they compute
-/// in float64 whatever the precision, so the trained models would differ from those earlier reports were made with.
+/// Compiles a coarse model's text in the truth's precision, seeded with `s.Seed`, on the eager back end. The float32
+/// kernels run it too (networks and ψ solve in float32), but training its CNN closures through them is slower here:
+/// the kernels run each network twice per stage (forward pass, then again with its graph in the backward pass),
+/// eager once (the tests' a-posteriori hybrid, idle machine: 61–64 s against 56–58 s eager).
 let internal compileText (s: Settings) (text: string) : Simulator =
     Compiler.compile
         {

@@ -188,9 +188,20 @@ let private float32Agrees (model: Model) (o: RolloutOptions) (minSteps: int) (re
             model
 
     let f32 = torch.ScalarType.Float32
+    let kernels32 = compileIn f32 Backend.Auto
+    // The float64 reference runs the float32 simulator's networks (their weights drawn in float32).
+    let reference = compileIn f64 Backend.Auto
 
-    let chosen, ranK, stepsK, valuesK, gradsK =
-        runWithGradients (compileIn f32 Backend.Auto) o
+    do
+        use _ = torch.no_grad ()
+
+        for (_, m), (_, source) in Array.zip reference.Modules kernels32.Modules do
+            Seq.iter2
+                (fun (p: Modules.Parameter) (q: Modules.Parameter) -> p.copy_ (q.to_type p.dtype) |> ignore)
+                (m.parameters ())
+                (source.parameters ())
+
+    let chosen, ranK, stepsK, valuesK, gradsK = runWithGradients kernels32 o
 
     let _, ranE, stepsE, valuesE, gradsE =
         runWithGradients (compileIn f32 Backend.Eager) {
@@ -198,7 +209,7 @@ let private float32Agrees (model: Model) (o: RolloutOptions) (minSteps: int) (re
                 Checkpointing = Checkpointing.Off
         }
 
-    let _, ran64, _, values64, grads64 = runWithGradients (compileIn f64 Backend.Auto) o
+    let _, ran64, _, values64, grads64 = runWithGradients reference o
     Expect.equal chosen (Backend.Kernels, "") $"{model.Name}: Auto picks the float32 kernels with gradients"
     Expect.equal (ranK, ranE, ran64) (Backend.Kernels, Backend.Eager, Backend.Kernels) "the back ends that ran"
     Expect.equal stepsK stepsE $"{model.Name}: the same accepted and rejected steps in float32"
@@ -321,7 +332,7 @@ let tests =
         }
 
         test
-            "Dopri5 in float32 (1-D Fisher–KPP with rejections, checkpointed; 2-D reaction–diffusion; a point system; a forcing): the float32 kernels take the eager float32 steps, values and gradients within float32 rounding of float64" {
+            "Dopri5 in float32 (1-D Fisher–KPP with rejections, checkpointed; 2-D reaction–diffusion; a point system; a forcing; a neural closure): the float32 kernels take the eager float32 steps, values and gradients within float32 rounding of float64" {
             // Steps sized by accuracy, not by stability: at Dopri5's stability limit (the controller's steps on
             // `plane` up to t = 2, or Fisher–KPP with D = 0.02 up to t = 1) the steps amplify the grid's highest modes,
             // where each run's rounding grows to the tolerance (1e-4 of the states, 10% of ∂L/∂u0 on either float32
@@ -343,6 +354,12 @@ let tests =
 
             float32Agrees lotkaVolterra (dopri32 0.01 [| 0.0; 1.0; 2.5; 4.0 |]) 8 false
             float32Agrees forcedFisher (dopri32 0.002 [| 0.07; 0.3 |]) 4 false
+            // A neural closure kill(u, x), its network in float32 on both back ends.
+            float32Agrees
+                (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ())
+                (dopri32 0.002 [| 0.05; 0.2 |])
+                4
+                false
         }
 
         test "Dopri5 with a forcing: kernels take the eager steps, values and gradients to 1e-10" {
@@ -484,7 +501,7 @@ let tests =
         }
 
         test
-            "Auto picks the kernels for Dopri5 (float64 and float32), Rodas4, Auto and KenCarp4 on grids and refuses the other schemes in float32 and float32 closures with reasons" {
+            "Auto picks the kernels for Dopri5 (float64 and float32), Rodas4, Auto and KenCarp4 on grids and refuses the other schemes in float32 with reasons" {
             Engine.init ()
             use _ = torch.NewDisposeScope()
             let auto = compile Backend.Auto plane
@@ -536,7 +553,7 @@ let tests =
             Expect.equal backend Backend.Eager "float32 KenCarp4 runs eager"
             Expect.stringContains why "run KenCarp4 in float64 only" "float32 KenCarp4: says why"
 
-            // The closure's network runs in float64 on the kernels: float32 Dopri5 with it runs eager.
+            // The closure's network runs in float32 on the float32 kernels.
             let killSingle =
                 Compiler.compile
                     {
@@ -546,9 +563,7 @@ let tests =
                     }
                     (Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ())
 
-            let backend, why = killSingle.BackendFor o
-            Expect.equal backend Backend.Eager "float32 Dopri5 with a closure runs eager"
-            Expect.stringContains why "Dopri5 in float32 only on models without neural closures" "says why"
+            Expect.equal (killSingle.BackendFor o) (Backend.Kernels, "") "float32 Dopri5 with a closure: the kernels"
         }
 
         test "Dopri5 on the kernels converges to the exact solution of a decaying mode as the tolerance tightens" {

@@ -3,7 +3,8 @@
 /// float64 kernels, values and gradients, within a bound derived from float32's machine epsilon; and evidence that
 /// the path computes in float32: it reports Float32, and it differs from the float64 kernels rounded to float32 (which
 /// is exactly what the float64-internal path returns) by more than one rounding. 1-D and 2-D, split over the worker
-/// pool or not, with and without checkpoints.
+/// pool or not, with and without checkpoints; neural closures (per cell and over whole fields) and diagnostic
+/// fields, their networks and solves in float32 too.
 module Hybrid.Tests.Kernels.Float32KernelTests
 
 open Expecto
@@ -279,12 +280,119 @@ let private threadedTest (c: Case) =
         accurate "split float32 kernels" c cells two (fst (run c f32 None)) (fst (run c f64 (Some(sim, 7))))
     }
 
+/// A rollout of case `c` through `sim.Simulate` (RK4, saving every 5 steps) from `start` in the simulator's dtype,
+/// with the gradients of `loss` with respect to u0 and every trainable tensor (parameters and network weights): the
+/// back end that ran, the result's dtype, and the run as float64 copies.
+let private simulated (c: Case) (start: torch.Tensor[]) (sim: Hybrid.Compiler.Simulator) =
+    use _ = torch.NewDisposeScope()
+
+    for p in sim.Trainable() do
+        p.grad <- null
+
+    let u0 =
+        start |> Array.map (fun t -> t.to_type(sim.Dtype).detach().requires_grad_ true)
+
+    let o = {
+        Rollout.defaults with
+            Scheme = Scheme.Rk4
+            Dt = c.Dt
+            SaveTimes = Array.init (c.Steps / 5) (fun k -> float (5 * (k + 1)) * c.Dt)
+    }
+
+    let traj = sim.Simulate(u0, o)
+    (loss traj.Values).backward ()
+
+    let keep (t: torch.Tensor) =
+        t.detach().to_type(f64).clone().DetachFromDisposeScope()
+
+    traj.Backend,
+    traj.Values[0].dtype,
+    {
+        Saved = traj.Values |> Array.map keep
+        Theta = sim.Trainable() |> Array.map (fun p -> keep p.grad)
+        U0 = u0 |> Array.map (fun t -> keep t.grad)
+    }
+
+/// Float32 models with neural closures and diagnostic fields on the float32 kernels (the networks run in float32, the
+/// diagnostic solves in float32): against the float64 kernels and the eager float32 simulator, with the same networks
+/// (the float32 simulator's weights copied into the others), values and gradients within the eps-derived bound (or
+/// eager float32's own error), and computed in float32 (more than one rounding from the float64 run rounded).
+let private closureTest (c: Case) (start: (int -> torch.Tensor[]) option) =
+    test
+        $"{c.Name}: float32 closures and diagnostic fields run on the float32 kernels = float64 kernels and eager float32, computed in float32" {
+        Engine.init ()
+        use _ = torch.NewDisposeScope()
+
+        let compileIn (dtype: torch.ScalarType) (backend: Backend) =
+            Hybrid.Compiler.Compiler.compile
+                {
+                    Hybrid.Compiler.Compiler.defaults with
+                        Dtype = dtype
+                        Backend = backend
+                        Seed = 3
+                }
+                c.Model
+
+        let k32, e32, k64 =
+            compileIn f32 Backend.Kernels, compileIn f32 Backend.Eager, compileIn f64 Backend.Kernels
+
+        let copyWeights (target: Hybrid.Compiler.Simulator) =
+            use _ = torch.no_grad ()
+
+            for name, m in target.Modules do
+                let source = k32.Modules |> Array.find (fun (n, _) -> n = name) |> snd
+
+                Seq.iter2
+                    (fun (p: Modules.Parameter) (q: Modules.Parameter) -> p.copy_ (q.to_type p.dtype) |> ignore)
+                    (m.parameters ())
+                    (source.parameters ())
+
+        copyWeights e32
+        copyWeights k64
+
+        let u0 =
+            (defaultArg start k64.Initial) c.Batch
+            |> Array.map (fun t -> t.detach().to_type(f32).DetachFromDisposeScope())
+
+        let ranK, dtype, runK = simulated c u0 k32
+        let ranE, _, runE = simulated c u0 e32
+        let ran64, _, run64 = simulated c u0 k64
+        Expect.equal (ranK, ranE, ran64) (Backend.Kernels, Backend.Eager, Backend.Kernels) "the back ends that ran"
+        Expect.equal dtype f32 "the result is float32"
+        Expect.isGreaterThan (k32.Trainable().Length) (k32.Parameters.Length) "network weights among the trainables"
+        let cells = runK.Saved |> Array.sumBy (fun s -> int (s.numel () / s.shape[0]))
+        accurate "float32 closures" c cells runK runE run64
+
+        let stateGap =
+            runK.Saved |> Array.mapi (fun f s -> fromRounded s run64.Saved[f]) |> Array.max
+
+        Expect.isGreaterThan stateGap eps32 "the states differ from the rounded float64 ones by more than a rounding"
+    }
+
 let tests =
     testList "Kernels in float32" [
         agreementTest (fisher 256 2)
         agreementTest (plane 24 20 2)
         threadedTest (fisher 8192 2)
         threadedTest (plane 128 128 1)
+        closureTest
+            {
+                Name = "1-D Fisher–KPP with a neural kill(u, x)"
+                Model = Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ()
+                Batch = 2
+                Dt = 0.005
+                Steps = 20
+            }
+            None
+        closureTest
+            {
+                Name = "the climate case's model, 16², diagnostic ψ, CNN closures and Leith's terms"
+                Model = KernelTests.climate
+                Batch = 1
+                Dt = 1e-3
+                Steps = 20
+            }
+            (Some KernelTests.climateStart)
 
         test "a Float32 simulator runs its fixed-step rollouts on the float32 kernels, through Simulate" {
             Engine.init ()

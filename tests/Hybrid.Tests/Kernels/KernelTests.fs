@@ -660,6 +660,29 @@ let private forcedKappa =
     |> Model.setBoundary "u" Side.Right BoundaryCondition.NoFlux
     |> Model.setInitial "u" (InitialCondition.Expr(0.3 + 0.2 * Apply(Fn.Sin, 6.0 * Sym "x")))
 
+/// The climate case's coarse model whole (16², viscosity 0.01): diagnostic ψ (Δψ = ω) read by J and advectFlux,
+/// CNN closures over whole fields, Leith's eddy terms. Its initial q = q_sat(y) is flat along x, where advectFlux's limiter
+/// picks its branch by round-off (∂L/∂q(0) then differs by 1e-5 between the back ends, as between two eager
+/// runs whose q(0) differs by 1e-15): the start here varies every field by 1% from cell to cell.
+let climate =
+    Parse.model (
+        Hybrid.Models.Cases.ClimateModel.textWith
+            Hybrid.Models.Cases.ClimateModel.reference
+            16
+            0.01
+            [ 4 ]
+            (Some { Omega = 0.2; Q = 0.2 })
+    )
+
+/// `climate`'s initial state for `b` trajectories, every field varied by 1% from cell to cell.
+let climateStart (b: int) =
+    (Hybrid.Compiler.Compiler.compile Hybrid.Compiler.Compiler.defaults climate).Initial b
+    |> Array.map (fun t ->
+        let n = int (t.numel ())
+
+        t.detach ()
+        * torch.tensor(Array.init n (fun i -> 1.0 + 0.01 * sin (7.0 * float i)), dtype = t.dtype).reshape (t.shape))
+
 /// Every model the test suite compiles (Compiler, Training and Kernel tests, and the catalogue `Examples.all`),
 /// with what the kernel path must do with it. The suite test below goes over all of them, so none is skipped
 /// silently; a model added to the suite should be added here.
@@ -765,30 +788,6 @@ let private suiteModels: SuiteModel list =
             "ArakawaKernelTests: 1-D advectFlux of fields with walls and of a uniform velocity that changes sign"
             (ArakawaKernelTests.tracers 23)
             None
-        // The climate case's coarse model whole: diagnostic ψ (Δψ = ω) read by J and advectFlux, CNN closures over
-        // whole fields, Leith's eddy terms. Its initial q = q_sat(y) is flat along x, where advectFlux's limiter
-        // picks its branch by round-off (∂L/∂q(0) then differs by 1e-5 between the back ends, as between two eager
-        // runs whose q(0) differs by 1e-15): the start here varies every field by 1% from cell to cell.
-        let climate =
-            Parse.model (
-                Hybrid.Models.Cases.ClimateModel.textWith
-                    Hybrid.Models.Cases.ClimateModel.reference
-                    16
-                    0.01
-                    [ 4 ]
-                    (Some { Omega = 0.2; Q = 0.2 })
-            )
-
-        let climateStart (b: int) =
-            (Hybrid.Compiler.Compiler.compile Hybrid.Compiler.Compiler.defaults climate).Initial b
-            |> Array.map (fun t ->
-                let n = int (t.numel ())
-
-                t.detach ()
-                * torch
-                    .tensor(Array.init n (fun i -> 1.0 + 0.01 * sin (7.0 * float i)), dtype = t.dtype)
-                    .reshape (t.shape))
-
         agrees
             "ClimateModel.textWith: the climate case's model, 16², CNN closures [4] and Leith's terms"
             climate
