@@ -41,11 +41,11 @@ public enum IntegrationScheme
 /// <summary>Which back end runs a simulator's rollouts (see <see cref="CompileSettings.Backend"/>).</summary>
 public enum SimulatorBackend
 {
-    /// <summary>The generated kernels wherever the model, scheme, device and save times allow them; TorchSharp operations otherwise (the default).</summary>
+    /// <summary>The generated kernels wherever the model, scheme, device and events allow them; TorchSharp operations otherwise (the default).</summary>
     Auto,
     /// <summary>TorchSharp operations: every model, scheme and device.</summary>
     Eager,
-    /// <summary>Generated kernels with generated adjoints (explicit schemes, CPU, save times on the step grid); other rollouts raise.</summary>
+    /// <summary>Generated kernels with generated adjoints (fixed-step and adaptive schemes, CPU, the eager back end's steps); other rollouts raise.</summary>
     Kernels,
 }
 

@@ -217,13 +217,7 @@ let private stepperPhases (stepper: IStepper<float>) (initial: float[][]) (theta
     let thetaAdjoint = Array.zeroCreate theta.Length
     lambda |> Array.iter (fun l -> Array.fill l 0 l.Length 1e-3)
 
-    let spec: RolloutSpec = {
-        T0 = 0.0
-        Dt = dt
-        Steps = steps
-        SaveEvery = steps
-        Segment = sqrtSegment steps
-    }
+    let spec = RolloutSpec.uniform 0.0 dt steps steps (sqrtSegment steps)
 
     let tape = TapedRollout.forward stepper u theta spec
     let savedAdjoint = [| lambda |]

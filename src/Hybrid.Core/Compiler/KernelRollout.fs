@@ -6,14 +6,10 @@ open Hybrid
 open Hybrid.Numerics
 open Hybrid.Kernels
 
-/// A rollout's options mapped onto the generated kernels' uniform steps: the kernels take `Steps` steps of
-/// size Δt and keep every `SaveEvery`-th state; save time i is kept state `Indices[i]` (−1: the initial state).
-type internal KernelSchedule = {
-    Steps: int
-    SaveEvery: int
-    Indices: int[]
-    Segment: int
-}
+/// A rollout's options mapped onto the generated kernels: the eager back end's steps (`Rollout.schedule`: the step
+/// before a save time shortened so that it is hit exactly) with a checkpoint every `Spec.Segment` steps; save time i
+/// is the rollout's saved state `Indices[i]` (−1: the initial state, a save time at T0).
+type internal KernelSchedule = { Spec: RolloutSpec; Indices: int[] }
 
 /// How the generated kernels run a rollout: fixed steps on a schedule, Dopri5 or KenCarp4 with adaptive steps,
 /// or an adaptive scheme on a point system's own kernels.
@@ -35,60 +31,35 @@ module internal KernelRollout =
     [<Literal>]
     let maxDepth = 2000
 
-    let rec private gcd (a: int) (b: int) = if b = 0 then a else gcd b (a % b)
-
-    /// The kernel schedule of `o`, or why the kernels cannot run it: every save time must be a whole number of
-    /// steps Δt after T0 (the eager back end shortens the step before a save time instead).
+    /// The kernel schedule of `o`, or why the kernels cannot run it: options `Rollout.validate` refuses (the eager
+    /// back end raises its message), or no step to take (every save time is T0).
     let schedule (o: RolloutOptions) (stateBytes: int64) : Result<KernelSchedule, string> =
-        if isNull o.SaveTimes || o.SaveTimes.Length = 0 then
-            Error "no save times"
-        elif not (o.Dt > 0.0) || Double.IsInfinity o.Dt then
-            Error $"the time step Dt = {o.Dt} is not a positive number"
-        else
-            let counts =
-                o.SaveTimes
-                |> Array.map (fun s ->
-                    let k = Math.Round((s - o.T0) / o.Dt)
+        match
+            (try
+                Ok(Rollout.schedule o)
+             with :? HybridException as e ->
+                 Error e.Message)
+        with
+        | Error why -> Error why
+        | Ok steps when steps.Length = 0 -> Error "every save time is T0 (no step to take)"
+        | Ok steps ->
+            let segment =
+                match o.Checkpointing with
+                | Checkpointing.Off -> steps.Length
+                | Checkpointing.Segments n -> max 1 (min steps.Length n)
+                | Checkpointing.Sqrt -> max 1 (int (ceil (sqrt (float steps.Length))))
+                | Checkpointing.Budget bytes ->
+                    max
+                        1
+                        (min steps.Length (int (min (float Int32.MaxValue) (float bytes / float (max 1L stateBytes)))))
 
-                    if
-                        Double.IsFinite s
-                        && k >= 0.0
-                        && k < float Int32.MaxValue
-                        && abs (k * o.Dt - (s - o.T0)) <= 1e-9 * max 1.0 (abs s)
-                    then
-                        Some(int k)
-                    else
-                        None)
+            let spec = { Schedule = steps; Segment = segment }
+            let outputs = RolloutSpec.outputs spec
 
-            match counts |> Array.tryFindIndex Option.isNone with
-            | Some i -> Error $"save time {o.SaveTimes[i]} is not a whole number of steps Dt = {o.Dt} after T0 = {o.T0}"
-            | None ->
-                let ks = counts |> Array.map Option.get
-
-                if ks |> Array.pairwise |> Array.exists (fun (a, b) -> b < a) then
-                    Error "the save times are not sorted"
-                elif Array.max ks = 0 then
-                    Error "every save time is T0 (no step to take)"
-                else
-                    let every = ks |> Array.filter (fun k -> k > 0) |> Array.reduce gcd
-                    let steps = Array.max ks
-
-                    let segment =
-                        match o.Checkpointing with
-                        | Checkpointing.Off -> steps
-                        | Checkpointing.Segments n -> max 1 (min steps n)
-                        | Checkpointing.Sqrt -> max 1 (int (ceil (sqrt (float steps))))
-                        | Checkpointing.Budget bytes ->
-                            max
-                                1
-                                (min steps (int (min (float Int32.MaxValue) (float bytes / float (max 1L stateBytes)))))
-
-                    Ok {
-                        Steps = steps
-                        SaveEvery = every
-                        Indices = ks |> Array.map (fun k -> k / every - 1)
-                        Segment = segment
-                    }
+            Ok {
+                Spec = spec
+                Indices = steps.Counts |> Array.mapi (fun j n -> if n > 0 then outputs[j] else -1)
+            }
 
     /// Rolls `kernels` forward from `u0` with parameter values `theta` on `schedule`; the result has the shape and
     /// save times of `Rollout.run`'s. A float32 `u0` (a Float32 simulator's) runs the float32 kernels where
@@ -106,8 +77,7 @@ module internal KernelRollout =
         : Trajectory =
         use _ = TorchGuard.enter "Simulator.Simulate"
 
-        let saved =
-            Kernels.rollout kernels u0 theta o.T0 o.Dt schedule.Steps schedule.SaveEvery schedule.Segment
+        let saved = Kernels.rolloutSpec kernels u0 theta schedule.Spec
 
         let values =
             saved

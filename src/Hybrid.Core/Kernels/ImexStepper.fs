@@ -94,13 +94,19 @@ type internal StiffSolves(plan: KernelPlan, stiffPart: StiffPart, maps: GhostMap
     let mutable preparedC = nan
     let mutable solvers: ImplicitSolver option[] = [||]
     let mutable affine: float[][] = [||]
+    // The solves factored before the current ones (θ, c, solves): a rollout whose save times are off the step grid
+    // alternates between Dt and the shortened step before a save time, so each keeps its factorisation.
+    let mutable spareTheta: float[] = null
+    let mutable spareC = nan
+    let mutable spareSolvers: ImplicitSolver option[] = [||]
 
     /// Probes the stencils for θ (unless done for the same θ array) and factors the solves for c (unless done for
-    /// the same θ and c); raises `ModelException` naming the reason when a solve cannot be built.
+    /// the same θ and c, now or just before); raises `ModelException` naming the reason when a solve cannot be built.
     member _.Prepare(theta: float[], c: float) =
         if not (obj.ReferenceEquals(theta, stencilTheta)) then
             stencils <- StiffPart.stencils stiffPart maps theta
             stencilTheta <- theta
+            spareTheta <- null
 
             affine <-
                 stencils
@@ -109,13 +115,28 @@ type internal StiffSolves(plan: KernelPlan, stiffPart: StiffPart, maps: GhostMap
                     | Some(Ok st) -> st.Affine
                     | _ -> [||])
 
-        if not (obj.ReferenceEquals(theta, preparedTheta)) || c <> preparedC then
+        if
+            obj.ReferenceEquals(theta, preparedTheta)
+            && c <> preparedC
+            && obj.ReferenceEquals(theta, spareTheta)
+            && c = spareC
+        then
+            let current = solvers
+            solvers <- spareSolvers
+            spareSolvers <- current
+            spareC <- preparedC
+            preparedC <- c
+        elif not (obj.ReferenceEquals(theta, preparedTheta)) || c <> preparedC then
             let fail why =
                 raise (
                     ModelException(
                         $"Model '{plan.Model.Name}' cannot run {scheme} on the generated kernels: {why}. Compile with Backend.Auto (kernels where they apply) or Backend.Eager."
                     )
                 )
+
+            spareTheta <- preparedTheta
+            spareC <- preparedC
+            spareSolvers <- solvers
 
             solvers <-
                 stencils

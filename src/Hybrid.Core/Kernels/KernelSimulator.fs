@@ -533,6 +533,49 @@ module Kernels =
                 .to_type(like.dtype)
                 .``to`` (like.device))
 
+    /// Rolls `sim` forward over the steps of `spec` from `u0` and returns each field's saved states, [S; B; spatial…]
+    /// (S the save intervals with steps), as `rollout` does; the checkpoint segment applies only where gradients
+    /// are wanted.
+    let internal rolloutSpec (sim: KernelSimulator) (u0: torch.Tensor[]) (theta: torch.Tensor[]) (spec: RolloutSpec) =
+        Engine.init ()
+        let plan = sim.Plan
+
+        if spec.Segment < 1 then
+            raise (ModelException($"The checkpoint segment must be at least 1 step, got {spec.Segment}."))
+
+        let precision = sim.RolloutPrecision u0[0].dtype
+
+        let state, thetaVector =
+            match precision with
+            | Float32 -> packAs torch.ScalarType.Float32 plan u0 theta
+            | Float64 -> pack plan u0 theta
+
+        // Without gradients no backward pass reads the checkpoints: the tape keeps only the initial state's.
+        let needsGradients =
+            torch.is_grad_enabled ()
+            && (state.requires_grad
+                || thetaVector.requires_grad
+                || sim.Weights |> Array.exists (fun w -> w.requires_grad))
+
+        let spec =
+            if needsGradients then
+                spec
+            else
+                {
+                    spec with
+                        Segment = spec.Schedule.Length
+                }
+
+        let inputs =
+            Array.append [| box sim; box spec; box state; box thetaVector |] (sim.Weights |> Array.map box)
+
+        let saved =
+            match precision with
+            | Float32 -> KernelRolloutFunction<float32>.apply inputs
+            | Float64 -> KernelRolloutFunction<float>.apply inputs
+
+        unpack plan u0[0] saved
+
     /// Rolls `sim` forward `steps` steps of size `dt` from time `t0` and returns each field's saved states,
     /// shape [S; B; spatial…] with S = steps / saveEvery (the states after steps saveEvery, 2·saveEvery, …).
     /// `u0` holds one tensor per field ([B; spatial…], the grid's shape; [B; K·J] for a fast field of a
@@ -550,43 +593,10 @@ module Kernels =
         (saveEvery: int)
         (segment: int)
         : torch.Tensor[] =
-        Engine.init ()
-        let plan = sim.Plan
-
         if steps < 1 || saveEvery < 1 || steps % saveEvery <> 0 then
             raise (ModelException($"steps ({steps}) must be a positive multiple of saveEvery ({saveEvery})."))
 
         if segment < 1 then
             raise (ModelException($"The checkpoint segment must be at least 1 step, got {segment}."))
 
-        let precision = sim.RolloutPrecision u0[0].dtype
-
-        let state, thetaVector =
-            match precision with
-            | Float32 -> packAs torch.ScalarType.Float32 plan u0 theta
-            | Float64 -> pack plan u0 theta
-
-        // Without gradients no backward pass reads the checkpoints: the tape keeps only the initial state's.
-        let needsGradients =
-            torch.is_grad_enabled ()
-            && (state.requires_grad
-                || thetaVector.requires_grad
-                || sim.Weights |> Array.exists (fun w -> w.requires_grad))
-
-        let spec = {
-            T0 = t0
-            Dt = dt
-            Steps = steps
-            SaveEvery = saveEvery
-            Segment = if needsGradients then segment else steps
-        }
-
-        let inputs =
-            Array.append [| box sim; box spec; box state; box thetaVector |] (sim.Weights |> Array.map box)
-
-        let saved =
-            match precision with
-            | Float32 -> KernelRolloutFunction<float32>.apply inputs
-            | Float64 -> KernelRolloutFunction<float>.apply inputs
-
-        unpack plan u0[0] saved
+        rolloutSpec sim u0 theta (RolloutSpec.uniform t0 dt steps saveEvery segment)

@@ -4,21 +4,44 @@ open System
 open System.Collections.Generic
 open System.Numerics
 open System.Runtime.CompilerServices
+open Hybrid.Numerics
 
-/// What a kernel rollout does: steps, step size, which steps it saves, how often it keeps a checkpoint.
+/// What a kernel rollout does: its steps and which of them it saves, and how often it keeps a checkpoint.
 type internal RolloutSpec = {
-    /// Time of the initial state.
-    T0: float
-    /// Step size.
-    Dt: float
-    /// Number of steps.
-    Steps: int
-    /// Save the state after every `SaveEvery` steps (Steps / SaveEvery outputs).
-    SaveEvery: int
+    /// The steps (`Rollout.Schedule`, the eager back end's own: the same times and sizes, the step before a save
+    /// time shortened so that it is hit exactly); the state is saved after the last step of every save interval
+    /// that has steps (in order; an empty interval is a save time at T0, the initial state).
+    Schedule: Rollout.Schedule
     /// Keep the state every `Segment` steps for the backward pass; the states inside a segment are
     /// recomputed, so memory holds Steps / Segment checkpoints plus one segment (√Steps for both is best).
     Segment: int
 }
+
+/// Making rollout specs.
+[<RequireQualifiedAccess>]
+module internal RolloutSpec =
+
+    /// `steps` steps of size `dt` from `t0`, saving after every `saveEvery`-th (`steps` a multiple of it), with
+    /// checkpoints every `segment` steps.
+    let uniform (t0: float) (dt: float) (steps: int) (saveEvery: int) (segment: int) : RolloutSpec =
+        let saves = steps / saveEvery
+
+        {
+            Schedule = {
+                Dt = dt
+                Starts = Array.init saves (fun j -> t0 + float (j * saveEvery) * dt)
+                Spans = Array.create saves (float saveEvery * dt)
+                First = Array.init saves (fun j -> j * saveEvery)
+                Counts = Array.create saves saveEvery
+                Length = steps
+            }
+            Segment = segment
+        }
+
+    /// Per save interval of `spec`, the index of its saved state among the rollout's (intervals without steps
+    /// save none: theirs is the next one's).
+    let outputs (spec: RolloutSpec) : int[] =
+        spec.Schedule.Counts |> Array.scan (fun n c -> if c > 0 then n + 1 else n) 0
 
 /// A forward rollout on flat arrays of the kernels' element type 'T: the saved states and the checkpoints the adjoint
 /// restarts from.
@@ -89,9 +112,9 @@ module internal TapedRollout =
         | Some k -> min spec.Segment (keptSteps k)
         | None -> spec.Segment
 
-    /// Steps `steps` steps from `u0` (spec's T0 and Dt), handing the state at every multiple of `segment` steps to
-    /// `checkpoint` (step index, state) and every `SaveEvery`-th state to `save`, which copy what they keep; the two
-    /// working states come from the stepper's `StatePool` and go back to it.
+    /// Steps `steps` steps of the spec's schedule from `u0`, handing the state at every multiple of `segment` steps to
+    /// `checkpoint` (step index, state) and the state at the end of every save interval to `save`, which copy what
+    /// they keep; the two working states come from the stepper's `StatePool` and go back to it.
     let private walk
         (stepper: IStepper<'T>)
         (u0: 'T[][])
@@ -106,19 +129,22 @@ module internal TapedRollout =
         let mutable u = pool.Rent false
         copier stepper u0.Length u0 u
         let mutable next = pool.Rent true
+        let schedule = spec.Schedule
+        let mutable interval = 0
 
         for n in 0 .. steps - 1 do
             if n % segment = 0 then
                 checkpoint n u
 
-            let t = spec.T0 + float n * spec.Dt
-            stepper.Step(u, theta, t, spec.Dt, next)
-            stepper.CheckFinite(next, n + 1, t + spec.Dt)
+            interval <- schedule.Seek interval n
+            let step = schedule.Of interval n
+            stepper.Step(u, theta, step.T, step.H, next)
+            stepper.CheckFinite(next, n + 1, step.T + step.H)
             let previous = u
             u <- next
             next <- previous
 
-            if (n + 1) % spec.SaveEvery = 0 then
+            if step.Save >= 0 then
                 save u
 
         pool.Return u
@@ -130,9 +156,9 @@ module internal TapedRollout =
         copyInto from c
         c
 
-    /// Runs `spec.Steps` steps from `u0`, saving every `SaveEvery` steps and checkpointing every `Segment`. The saved
-    /// states and the checkpoints after the initial one are states of the stepper's `StatePool` (a caller done with
-    /// the saved states may give them back; `backward` releases the checkpoints).
+    /// Runs the spec's steps from `u0`, saving at the end of every save interval and checkpointing every `Segment`.
+    /// The saved states and the checkpoints after the initial one are states of the stepper's `StatePool` (a caller
+    /// done with the saved states may give them back; `backward` releases the checkpoints).
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let forward<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
         (stepper: IStepper<'T>)
@@ -151,7 +177,7 @@ module internal TapedRollout =
             theta
             spec
             (segmentOf stepper spec)
-            spec.Steps
+            spec.Schedule.Length
             (fun n u -> checkpoints[n] <- if n = 0 then copyOf copyInto u else rent u)
             (fun u -> saved.Add(rent u))
 
@@ -165,7 +191,7 @@ module internal TapedRollout =
         let segment = segmentOf stepper spec
 
         let missing =
-            [ segment..segment .. spec.Steps - 1 ]
+            [ segment..segment .. spec.Schedule.Length - 1 ]
             |> List.filter (tape.Checkpoints.ContainsKey >> not)
 
         if not missing.IsEmpty then
@@ -205,9 +231,19 @@ module internal TapedRollout =
         let mutable lambda = pool.Rent true
         let mutable lambdaPrevious = pool.Rent true
         let segment = segmentOf stepper spec
-        let segmentStarts = [ 0..segment .. spec.Steps - 1 ] |> List.rev
+        let steps = spec.Schedule.Length
+        let outputs = RolloutSpec.outputs spec
+        let schedule = spec.Schedule
+        // The save interval of the latest step looked up (`Rollout.Schedule.Seek` walks from it).
+        let interval = ref (schedule.First.Length - 1)
+
+        let stepAt (i: int) =
+            interval.Value <- schedule.Seek interval.Value i
+            schedule.Of interval.Value i
+
+        let segmentStarts = [ 0..segment .. steps - 1 ] |> List.rev
         // states[i] = u at step start + i within the current segment; allocated once, reused per segment.
-        let states = Array.init (min segment spec.Steps) (fun _ -> pool.Rent true)
+        let states = Array.init (min segment steps) (fun _ -> pool.Rent true)
         let copyInto = copier stepper lambda.Length
 
         // A stepper with closure networks or diagnostic solves keeps each replayed step's stages (kept[i] for step
@@ -223,21 +259,26 @@ module internal TapedRollout =
         let last = if keeping.IsSome then pool.Rent true else null
 
         for start in segmentStarts do
-            let stop = min (start + segment) spec.Steps
+            let stop = min (start + segment) steps
             copyInto tape.Checkpoints[start] states[0]
 
             match keeping with
             | Some k ->
                 for i in 0 .. stop - start - 1 do
                     let next = if i + 1 < stop - start then states[i + 1] else last
-                    k.StepKept(states[i], theta, spec.T0 + float (start + i) * spec.Dt, spec.Dt, next, kept[i])
+                    let step = stepAt (start + i)
+                    k.StepKept(states[i], theta, step.T, step.H, next, kept[i])
             | None ->
                 for i in 1 .. stop - start - 1 do
-                    stepper.Step(states[i - 1], theta, spec.T0 + float (start + i - 1) * spec.Dt, spec.Dt, states[i])
+                    let step = stepAt (start + i - 1)
+                    stepper.Step(states[i - 1], theta, step.T, step.H, states[i])
 
             for n in stop .. -1 .. start + 1 do
-                if n % spec.SaveEvery = 0 then
-                    let g = savedAdjoint[n / spec.SaveEvery - 1]
+                // Step n − 1 takes the state from n − 1 to n; its end is saved when it ends a save interval.
+                let step = stepAt (n - 1)
+
+                if step.Save >= 0 then
+                    let g = savedAdjoint[outputs[step.Save]]
 
                     for f in 0 .. lambda.Length - 1 do
                         let l = lambda[f]
@@ -246,15 +287,13 @@ module internal TapedRollout =
                         for c in 0 .. l.Length - 1 do
                             l[c] <- 'T.op_Addition (l[c], gf[c])
 
-                let t = spec.T0 + float (n - 1) * spec.Dt
-
                 match keeping with
                 | Some k ->
                     k.StepAdjointKept(
                         kept[n - 1 - start],
                         theta,
-                        t,
-                        spec.Dt,
+                        step.T,
+                        step.H,
                         lambda,
                         null,
                         null,
@@ -262,7 +301,15 @@ module internal TapedRollout =
                         thetaAdjoint
                     )
                 | None ->
-                    stepper.StepAdjoint(states[n - 1 - start], theta, t, spec.Dt, lambda, lambdaPrevious, thetaAdjoint)
+                    stepper.StepAdjoint(
+                        states[n - 1 - start],
+                        theta,
+                        step.T,
+                        step.H,
+                        lambda,
+                        lambdaPrevious,
+                        thetaAdjoint
+                    )
 
                 let swap = lambda
                 lambda <- lambdaPrevious

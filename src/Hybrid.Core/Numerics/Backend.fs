@@ -4,17 +4,18 @@ namespace Hybrid.Numerics
 /// same gradients; they share the simulator's parameters and networks.
 [<RequireQualifiedAccess>]
 type Backend =
-    /// The generated kernels whenever the model, the scheme, the device and the save times allow them, the
+    /// The generated kernels whenever the model, the scheme, the device and the events allow them, the
     /// eager back end otherwise (`Simulator.BackendFor` says which, and why).
     | Auto
     /// TorchSharp operations: every model, scheme and device.
     | Eager
     /// Generated kernels: the explicit fixed-step schemes (Euler, Heun, SspRk3, Rk4) and the fixed-step IMEX ones
-    /// (ImexEuler, ImexCrankNicolson) with generated adjoints (CPU, save times on the step grid; the explicit ones in
-    /// float32 for float32 simulators); Dopri5 (float64 or float32) and KenCarp4 with adaptive steps on any model the
-    /// kernels compile (grids, neural closures, forcings), with gradients through the discrete adjoint of the
-    /// accepted steps; Rodas4 and Auto likewise (float64) on point systems and 1-D and 2-D grids whose stencil
-    /// reaches the nearest neighbours only, without closures over whole fields or diagnostic fields. The adaptive
-    /// schemes take the eager back end's steps. Rollouts with time or state events run eager. A rollout they cannot
-    /// run raises `ModelException` naming the reason.
+    /// (ImexEuler, ImexCrankNicolson) with generated adjoints (CPU; the eager back end's steps, the step before a
+    /// save time off the step grid shortened; the explicit ones in float32 for float32 simulators); Dopri5 (float64
+    /// or float32) and KenCarp4 with adaptive steps on any model the kernels compile (grids, neural closures,
+    /// forcings), with gradients through the discrete adjoint of the accepted steps; Rodas4 and Auto likewise
+    /// (float64) on point systems and 1-D and 2-D grids whose stencil reaches the nearest neighbours only, without
+    /// closures over whole fields or diagnostic fields. The adaptive schemes take the eager back end's steps.
+    /// Rollouts with time or state events run eager. A rollout they cannot run raises `ModelException` naming the
+    /// reason.
     | Kernels

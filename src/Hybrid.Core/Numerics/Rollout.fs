@@ -106,12 +106,17 @@ module Rollout =
     /// the step, the time and the value. Process-wide; set it with `Rollout.maxMagnitude <- v`.
     let mutable maxMagnitude = 1e100
 
-    /// One step of the schedule: start time, size, and the save index reached at its end (−1 for none).
+    /// One step of the schedule: start time, size, and the save index reached at its end (−1 for none). A struct:
+    /// the generated kernels' rollouts read one per step (`TapedRollout`) and allocate nothing per step.
+    [<Struct>]
     type internal Step = { T: float; H: float; Save: int }
 
     /// The steps from T0 through the last save time, produced on demand: save interval j runs from
-    /// `Starts[j]` over `Spans[j]` in `Counts[j]` steps numbered from `First[j]` (the last one shortened so
-    /// that the save time is hit exactly). Memory grows with the number of save times, not of steps.
+    /// `Starts[j]` over `Spans[j]` in `Counts[j]` steps numbered from `First[j]`; step k of it starts at
+    /// Starts[j] + k·Dt and has size Dt, except the last, of size Spans[j] − (Counts[j] − 1)·Dt so that the save time
+    /// is hit exactly (shorter than Dt, or longer by at most 1e-9·Dt), or Dt itself where that size is Dt to
+    /// round-off (a save time on the step grid: one step size, one implicit factorisation). Both back ends step
+    /// this schedule (`TapedRollout` on the kernels). Memory grows with the number of save times, not of steps.
     type internal Schedule = {
         Dt: float
         Starts: float[]
@@ -122,9 +127,31 @@ module Rollout =
         Length: int
     } with
 
-        /// Step i (0 ≤ i < Length).
-        member s.Item(i: int) : Step =
-            // The last interval whose first step is ≤ i (empty intervals share their First with the next).
+        /// Step i of save interval j (First[j] ≤ i < First[j] + Counts[j]; `Interval` or `Seek` finds j).
+        member s.Of (j: int) (i: int) : Step =
+            let k = i - s.First[j]
+            let n = s.Counts[j]
+
+            if k = n - 1 then
+                let h = s.Spans[j] - float (n - 1) * s.Dt
+                // The round-off of that difference is a few units in the last place of the save times.
+                let roundOff = 1e-14 * (abs s.Starts[j] + abs s.Spans[j] + float n * s.Dt)
+
+                {
+                    T = s.Starts[j] + float k * s.Dt
+                    H = if abs (h - s.Dt) <= roundOff then s.Dt else h
+                    Save = j
+                }
+            else
+                {
+                    T = s.Starts[j] + float k * s.Dt
+                    H = s.Dt
+                    Save = -1
+                }
+
+        /// The save interval of step i: the last whose first step is ≤ i (empty intervals share their First with the
+        /// next), by bisection.
+        member s.Interval(i: int) : int =
             let mutable lo = 0
             let mutable hi = s.First.Length - 1
 
@@ -132,19 +159,23 @@ module Rollout =
                 let mid = (lo + hi + 1) / 2
                 if s.First[mid] <= i then lo <- mid else hi <- mid - 1
 
-            let j = lo
-            let k = i - s.First[j]
-            let n = s.Counts[j]
+            lo
 
-            {
-                T = s.Starts[j] + float k * s.Dt
-                H =
-                    if k = n - 1 then
-                        s.Spans[j] - float (n - 1) * s.Dt
-                    else
-                        s.Dt
-                Save = if k = n - 1 then j else -1
-            }
+        /// The save interval of step i, walked to from interval j (a step or a few away in a rollout that steps
+        /// forward or backward: a comparison or two per step instead of a bisection).
+        member s.Seek (j: int) (i: int) : int =
+            let mutable j = j
+
+            while s.First[j] > i do
+                j <- j - 1
+
+            while s.First[j] + s.Counts[j] <= i do
+                j <- j + 1
+
+            j
+
+        /// Step i (0 ≤ i < Length).
+        member s.Item(i: int) : Step = s.Of (s.Interval i) i
 
         /// The distinct step sizes of steps [first, last).
         member s.StepSizes (first: int) (last: int) : float[] =

@@ -119,12 +119,23 @@ let tests =
             let m = CompilerTests.fisherKpp 16 0.02 1.5
             let auto = compileWith Backend.Auto m
             let kernels = compileWith Backend.Kernels m
-            // 0.003 is 1.5 steps of 0.002: the eager back end shortens a step there; the kernels cannot.
-            let offGrid = options [| 0.003; 0.01 |]
-            let backend, why = auto.BackendFor offGrid
-            Expect.equal backend Backend.Eager "off the step grid"
-            Expect.stringContains why "whole number of steps" "the reason names the save times"
-            Expect.equal (auto.Simulate(auto.Initial 1, offGrid)).Backend Backend.Eager "ran eager"
+            // A time event stops and restarts the integration: the kernels run one uninterrupted schedule.
+            let withEvent = {
+                options [| 0.01 |] with
+                    Events = [|
+                        {
+                            Time = 0.005
+                            Jump = Array.map (fun u -> u * 0.5)
+                        }
+                    |]
+            }
+
+            let backend, why = auto.BackendFor withEvent
+            Expect.equal backend Backend.Eager "a time event"
+            Expect.stringContains why "time events" "the reason names the events"
+            Expect.equal (auto.Simulate(auto.Initial 1, withEvent)).Backend Backend.Eager "ran eager"
+            // 0.003 is 1.5 steps of 0.002: both back ends shorten the step before it.
+            Expect.equal (auto.BackendFor(options [| 0.003; 0.01 |])) (Backend.Kernels, "") "off the step grid"
 
             let imex = {
                 options [| 0.01 |] with
@@ -134,7 +145,7 @@ let tests =
             Expect.equal (auto.BackendFor imex) (Backend.Kernels, "") "fixed-step IMEX schemes run on the kernels"
 
             let e =
-                Expect.throwsC (fun () -> kernels.Simulate(kernels.Initial 1, offGrid) |> ignore) id
+                Expect.throwsC (fun () -> kernels.Simulate(kernels.Initial 1, withEvent) |> ignore) id
 
             Expect.stringContains e.Message "cannot run on the generated kernels" "Kernels refuses"
             Expect.stringContains e.Message "Backend.Auto" "and names the fix"

@@ -25,7 +25,8 @@ let private refusal (o: RolloutOptions) =
     Expect.equal (e.GetType()) typeof<HybridException> $"a HybridException, got {e.GetType().Name}: {e.Message}"
     e.Message
 
-/// The eager schedule the rollout used before it was made lazy: every step of every save interval.
+/// The eager schedule the rollout used before it was made lazy: every step of every save interval (a last step
+/// within round-off of Dt is Dt, as the kernels take it too).
 let private eagerSchedule (o: RolloutOptions) =
     let steps = ResizeArray()
     let mutable t = o.T0
@@ -37,6 +38,13 @@ let private eagerSchedule (o: RolloutOptions) =
 
         for k in 0 .. n - 1 do
             let h = if k = n - 1 then span - float (n - 1) * o.Dt else o.Dt
+
+            let h =
+                if abs (h - o.Dt) <= 1e-14 * (abs t + abs span + float n * o.Dt) then
+                    o.Dt
+                else
+                    h
+
             steps.Add(t + float k * o.Dt, h, (if k = n - 1 then i else -1))
 
         t <- s)
