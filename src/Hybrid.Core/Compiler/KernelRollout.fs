@@ -53,7 +53,12 @@ module internal KernelRollout =
                         1
                         (min steps.Length (int (min (float Int32.MaxValue) (float bytes / float (max 1L stateBytes)))))
 
-            let spec = { Schedule = steps; Segment = segment }
+            let spec = {
+                Schedule = steps
+                Segment = segment
+                KeepLast = false
+            }
+
             let outputs = RolloutSpec.outputs spec
 
             Ok {

@@ -559,11 +559,12 @@ module Kernels =
 
         let spec =
             if needsGradients then
-                spec
+                { spec with KeepLast = true }
             else
                 {
                     spec with
                         Segment = spec.Schedule.Length
+                        KeepLast = false
                 }
 
         let inputs =

@@ -15,6 +15,10 @@ type internal RolloutSpec = {
     /// Keep the state every `Segment` steps for the backward pass; the states inside a segment are
     /// recomputed, so memory holds Steps / Segment checkpoints plus one segment (√Steps for both is best).
     Segment: int
+    /// Whether a backward pass will follow (a rollout with gradients): the forward pass of a stepper that keeps its
+    /// stages (`IKeepingStepper<'T>`) then keeps the last segment's, which the backward pass sweeps first without
+    /// replaying it.
+    KeepLast: bool
 }
 
 /// Making rollout specs.
@@ -36,6 +40,7 @@ module internal RolloutSpec =
                 Length = steps
             }
             Segment = segment
+            KeepLast = false
         }
 
     /// Per save interval of `spec`, the index of its saved state among the rollout's (intervals without steps
@@ -52,6 +57,11 @@ type internal RolloutTape<'T> = {
     /// the stepper's `StatePool`, which a backward pass that releases them gives back (a later backward pass over the
     /// same tape recomputes them from the initial state's).
     Checkpoints: Dictionary<int, 'T[][]>
+    /// The last segment's kept steps (`RolloutSpec.KeepLast`), from step `LastStart` on: their networks' and solves'
+    /// graphs, which the first backward pass uses and disposes (then null; a later backward pass replays the segment).
+    mutable LastKept: KeptStep<'T>[]
+    /// The first step of the last segment.
+    LastStart: int
 }
 
 /// Forward and reverse (discrete adjoint) rollouts of an `IStepper` (explicit or IMEX steps; float, or float32 for
@@ -112,13 +122,14 @@ module internal TapedRollout =
         | Some k -> min spec.Segment (keptSteps k)
         | None -> spec.Segment
 
-    /// Steps `steps` steps of the spec's schedule from `u0`, handing the state at every multiple of `segment` steps to
-    /// `checkpoint` (step index, state) and the state at the end of every save interval to `save`, which copy what
-    /// they keep; the two working states come from the stepper's `StatePool` and go back to it.
-    let private walk
+    /// Steps `steps` steps of the spec's schedule from `u0` with `step` (step index, t, h, u, next), handing the state
+    /// at every multiple of `segment` steps to `checkpoint` (step index, state) and the state at the end of every save
+    /// interval to `save`, which copy what they keep; the two working states come from the stepper's `StatePool` and
+    /// go back to it.
+    let private walkWith
         (stepper: IStepper<'T>)
+        (step: int -> float -> float -> 'T[][] -> 'T[][] -> unit)
         (u0: 'T[][])
-        (theta: 'T[])
         (spec: RolloutSpec)
         (segment: int)
         (steps: int)
@@ -137,18 +148,29 @@ module internal TapedRollout =
                 checkpoint n u
 
             interval <- schedule.Seek interval n
-            let step = schedule.Of interval n
-            stepper.Step(u, theta, step.T, step.H, next)
-            stepper.CheckFinite(next, n + 1, step.T + step.H)
+            let at = schedule.Of interval n
+            step n at.T at.H u next
+            stepper.CheckFinite(next, n + 1, at.T + at.H)
             let previous = u
             u <- next
             next <- previous
 
-            if step.Save >= 0 then
+            if at.Save >= 0 then
                 save u
 
         pool.Return u
         pool.Return next
+
+    /// The stepper's own step at θ = `theta`, as `walkWith` takes it.
+    let private plainStep (stepper: IStepper<'T>) (theta: 'T[]) =
+        fun (_: int) (t: float) (h: float) u next -> stepper.Step(u, theta, t, h, next)
+
+    /// `walkWith` the stepper's own steps at θ = `theta`.
+    let private walk (stepper: IStepper<'T>) (u0: 'T[][]) (theta: 'T[]) (spec: RolloutSpec) =
+        walkWith stepper (plainStep stepper theta) u0 spec
+
+    /// The first step of the last segment of `steps` steps in segments of `segment`.
+    let private lastStart (segment: int) (steps: int) = (steps - 1) / segment * segment
 
     /// A copy of `from` in a state of the stepper's `StatePool`.
     let private rentCopy (stepper: IStepper<'T>) (copyInto: 'T[][] -> 'T[][] -> unit) (from: 'T[][]) =
@@ -158,7 +180,10 @@ module internal TapedRollout =
 
     /// Runs the spec's steps from `u0`, saving at the end of every save interval and checkpointing every `Segment`.
     /// The saved states and the checkpoints after the initial one are states of the stepper's `StatePool` (a caller
-    /// done with the saved states may give them back; `backward` releases the checkpoints).
+    /// done with the saved states may give them back; `backward` releases the checkpoints). With `spec.KeepLast`, a
+    /// stepper that keeps its stages (closure networks, diagnostic solves) keeps the last segment's steps
+    /// (`RolloutTape.LastKept`), its networks and solves run under autograd: the backward pass then runs them forward
+    /// once more per stage only in the other segments.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let forward<'T when 'T :> INumber<'T> and 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType>
         (stepper: IStepper<'T>)
@@ -170,13 +195,28 @@ module internal TapedRollout =
         let checkpoints = Dictionary()
         let copyInto = copier stepper u0.Length
         let rent = rentCopy stepper copyInto
+        let segment = segmentOf stepper spec
+        let last = lastStart segment spec.Schedule.Length
 
-        walk
+        let lastKept, step =
+            match keeping stepper with
+            | Some k when spec.KeepLast ->
+                let kept = Array.init (spec.Schedule.Length - last) (fun _ -> k.NewKept())
+
+                kept,
+                fun n t h u next ->
+                    if n >= last then
+                        k.StepKept(u, theta, t, h, next, kept[n - last])
+                    else
+                        stepper.Step(u, theta, t, h, next)
+            | _ -> null, plainStep stepper theta
+
+        walkWith
             stepper
+            step
             u0
-            theta
             spec
-            (segmentOf stepper spec)
+            segment
             spec.Schedule.Length
             (fun n u -> checkpoints[n] <- if n = 0 then copyOf copyInto u else rent u)
             (fun u -> saved.Add(rent u))
@@ -184,6 +224,8 @@ module internal TapedRollout =
         {
             Saved = saved.ToArray()
             Checkpoints = checkpoints
+            LastKept = lastKept
+            LastStart = last
         }
 
     /// The checkpoints `backward` released, recomputed from the initial state's.
@@ -212,7 +254,8 @@ module internal TapedRollout =
     /// The adjoint of `forward`: given ∂L/∂(saved states), returns ∂L/∂u0 and ∂L/∂θ. Each segment is
     /// recomputed from its checkpoint, then swept backwards; a stepper that keeps its stages (`IKeepingStepper<'T>`:
     /// closure networks, diagnostic solves) keeps the segment's, so each network and solve runs forward twice per
-    /// stage in all (the rollout, the replay) and the adjoint steps reuse the replay's graphs. Its working states come
+    /// stage in all (the rollout, the replay) and the adjoint steps reuse the replay's graphs; the last segment's, kept
+    /// by the forward pass (`RolloutTape.LastKept`), is not replayed. Its working states come
     /// from the stepper's `StatePool` and go back to it; so may the returned ∂L/∂u0, once the caller is done with it.
     /// With `release`, the tape's pooled checkpoints go back to the pool at the end (a rollout's backward pass usually
     /// runs once); a backward pass over a tape whose checkpoints were released recomputes them first.
@@ -260,9 +303,18 @@ module internal TapedRollout =
 
         for start in segmentStarts do
             let stop = min (start + segment) steps
-            copyInto tape.Checkpoints[start] states[0]
+            // The forward pass's kept steps of the last segment (once: their graphs are disposed as they are used).
+            let fromForward =
+                not (isNull tape.LastKept) && start = tape.LastStart && keeping.IsSome
+
+            let kept = if fromForward then tape.LastKept else kept
+            tape.LastKept <- null
+
+            if not fromForward then
+                copyInto tape.Checkpoints[start] states[0]
 
             match keeping with
+            | Some _ when fromForward -> ()
             | Some k ->
                 for i in 0 .. stop - start - 1 do
                     let next = if i + 1 < stop - start then states[i + 1] else last

@@ -2,8 +2,10 @@
 /// replays each checkpoint segment (of an adaptive run: each chunk of one) keeping every stage's network graphs for
 /// the adjoint steps, so a network runs once per stage in the forward rollout and once in the backward pass: explicit
 /// RK4 (a CNN over whole fields), the fixed-step IMEX schemes, adaptive Dopri5 and KenCarp4 (a per-cell closure in
-/// the explicit part). Each is counted against the adjoint that recomputes the stages (`TapedRollout.keepStages`
-/// off, as before keeping), whose gradients the kept stages reproduce.
+/// the explicit part). A fixed-step rollout's forward pass keeps its last segment's graphs, which the backward pass
+/// does not replay (a second backward pass over the same graph replays it). Each is counted against the adjoint that
+/// recomputes the stages (`TapedRollout.keepStages` off, as before keeping), whose gradients the kept stages
+/// reproduce.
 module Hybrid.Tests.Kernels.NetworkCallTests
 
 open Expecto
@@ -72,8 +74,9 @@ let private sameGradients (kept: torch.Tensor) (recomputed: torch.Tensor) =
 
 /// `steps` fixed steps of size `dt` of `model` under `scheme` (`stages` evaluations of the explicit part per step;
 /// `adjointCalls` of them in the recomputing adjoint of one step) checkpointed every `segment` ≤ 20 / `stages`
-/// steps: once per stage forward, once per stage backward, against (segment − 1) replays per segment plus
-/// `adjointCalls` per step when the stages are recomputed.
+/// steps: once per stage forward, once per stage backward except in the last segment (kept by the forward pass;
+/// a second backward pass over the same graph replays it too, to the same gradients), against (segment − 1) replays
+/// per segment plus `adjointCalls` per step when the stages are recomputed.
 let private fixedStep (scheme: Scheme) (model: Model) stages adjointCalls dt steps segment =
     Engine.init ()
     use _ = torch.NewDisposeScope()
@@ -87,7 +90,13 @@ let private fixedStep (scheme: Scheme) (model: Model) stages adjointCalls dt ste
     let _, recomputing, recomputed = callsOf false calls run (compiled.Theta())
     let name = $"{scheme}, {steps} steps in segments of {segment}"
     Expect.equal forward (stages * steps) $"{name}: once per stage in the forward rollout"
-    Expect.equal backward (stages * steps) $"{name}: once per stage in the backward pass (the replay)"
+    let lastSegment = steps - (steps - 1) / segment * segment
+
+    Expect.equal
+        backward
+        (stages * (steps - lastSegment))
+        $"{name}: once per stage in the backward pass (the replay) but in the last segment"
+
     let replays = steps - (steps + segment - 1) / segment
 
     Expect.equal
@@ -96,6 +105,32 @@ let private fixedStep (scheme: Scheme) (model: Model) stages adjointCalls dt ste
         $"{name}: recomputing, the replays and {adjointCalls} per step"
 
     sameGradients kept recomputed
+
+    // A second backward pass over the same graph: the forward pass's kept graphs are used up, so it replays the last
+    // segment as well, to the same gradients.
+    let theta =
+        compiled.Theta() |> Array.map (fun t -> t.detach().clone().requires_grad_ true)
+
+    let loss = run theta |> Array.map (fun s -> s.square().sum ()) |> Array.reduce (+)
+
+    let flat (gs: System.Collections.Generic.IList<torch.Tensor>) =
+        torch.cat (gs |> Seq.map (fun g -> g.reshape (-1L)) |> Array.ofSeq, 0L)
+
+    let first = flat (torch.autograd.grad ([| loss |], theta, retain_graph = true))
+    let before = calls ()
+    let second = flat (torch.autograd.grad ([| loss |], theta))
+    // The first backward pass gave its checkpoints back: the second one steps again from the initial state to the
+    // last (the walk takes the step after it too), then replays every segment.
+    let lastStart = (steps - 1) / segment * segment
+    let restore = if lastStart > 0 then lastStart + 1 else 0
+
+    Expect.equal
+        (calls () - before)
+        (stages * (restore + steps))
+        $"{name}: a second backward pass restores the checkpoints and replays every segment"
+
+    sameGradients second first
+    sameGradients first recomputed
 
 /// `model` on adaptive `scheme` (`stages` per step; Dopri5 reuses its last stage as the next attempt's first) from
 /// first step `dt`, saving inside steps and at the end: the forward rollout runs each network once per stage
@@ -155,12 +190,14 @@ let private adaptive (scheme: Scheme) (model: Model) stages adjointCalls dt =
 
 let tests =
     testList "Network calls per stage on the kernels" [
-        test "RK4, a CNN over whole fields: once per stage forward, once backward (3 + 4 per step recomputing)" {
+        test
+            "RK4, a CNN over whole fields: once per stage forward, once backward but in the last segment (3 + 4 per step recomputing)" {
             for steps, segment in [ 6, 3; 7, 3; 5, 5 ] do
                 fixedStep Scheme.Rk4 FieldwiseKernelTests.cnnPlane 4 7 1e-3 steps segment
         }
 
-        test "ImexEuler and ImexCrankNicolson, a closure in the explicit part: once per stage forward, once backward" {
+        test
+            "ImexEuler and ImexCrankNicolson, a closure in the explicit part: once per stage forward, once backward but in the last segment" {
             let fisher = Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ()
             fixedStep Scheme.ImexEuler fisher 1 2 0.01 6 3
             fixedStep Scheme.ImexCrankNicolson fisher 2 4 0.01 7 3
