@@ -290,9 +290,11 @@ let modelText (s: Settings) (closure: int list) : string =
     ClimateModel.text s.Truth.Physics s.Truth.ModelCells s.ModelNu closure
 
 /// Compiles a coarse model's text in the truth's precision, seeded with `s.Seed`, on the eager back end. The float32
-/// kernels run it too (networks and ψ solve in float32), but training its CNN closures through them is slower here:
-/// the kernels run each network twice per stage (forward pass, then again with its graph in the backward pass),
-/// eager once (the tests' a-posteriori hybrid, idle machine: 61–64 s against 56–58 s eager).
+/// kernels run it too (networks and ψ solve in float32), but training its CNN closures through them is slower here
+/// (the tests' a-posteriori hybrid test, idle machine: 61–64 s against 56–58 s eager; 57–67 s against 53–57 s once
+/// the forward pass keeps its last checkpoint segment's graphs): outside that segment the kernels run each network
+/// twice per stage (forward pass, then again with its graph in the backward pass), eager once; the rest of the gap is
+/// not yet profiled.
 let internal compileText (s: Settings) (text: string) : Simulator =
     Compiler.compile
         {
