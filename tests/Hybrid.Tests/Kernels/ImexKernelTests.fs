@@ -131,12 +131,12 @@ let private start (sim: Simulator) =
     u0 |> Array.map (fun v -> (v * scale).detach().requires_grad_ true)
 
 /// The back end that ran, the saved states, and the gradients of Σ(u² + u³) over them with respect to every
-/// trainable tensor (raw parameters, closure weights) and the initial state.
-let private run (sim: Simulator) (o: RolloutOptions) =
+/// trainable tensor (raw parameters, closure weights) and the initial state `initial sim`.
+let runFrom (initial: Simulator -> torch.Tensor[]) (sim: Simulator) (o: RolloutOptions) =
     for p in sim.Trainable() do
         p.grad <- null
 
-    let u0 = start sim
+    let u0 = initial sim
     let traj = sim.Simulate(u0, o)
 
     let loss =
@@ -152,6 +152,9 @@ let private run (sim: Simulator) (o: RolloutOptions) =
             (u0 |> Array.map (fun v -> v.grad.clone ()))
 
     traj.Backend, traj.Values |> Array.map (fun v -> v.detach().clone ()), grads
+
+/// `runFrom` the start of two trajectories (`start`).
+let private run = runFrom start
 
 let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
     let scale = max 1e-300 (b.abs().max().ToDouble())

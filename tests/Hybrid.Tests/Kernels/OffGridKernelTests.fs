@@ -112,27 +112,9 @@ let private samplingTimes = [|
 |]
 
 /// The back end that ran, the saved states, and the gradients of Σ(u² + u³) over them with respect to every
-/// trainable tensor (raw parameters, closure weights) and the initial state.
+/// trainable tensor and the initial state `start sim` (`ImexKernelTests.runFrom`).
 let private run (sim: Simulator) (start: Simulator -> torch.Tensor[]) (o: RolloutOptions) =
-    for p in sim.Trainable() do
-        p.grad <- null
-
-    let u0 = start sim
-    let traj = sim.Simulate(u0, o)
-
-    let loss =
-        traj.Values
-        |> Array.map (fun v -> (square v).sum () + (v * v * v).sum ())
-        |> Array.reduce (.+)
-
-    loss.backward ()
-
-    let grads =
-        Array.append
-            (sim.Trainable() |> Array.map (fun p -> p.grad.clone ()))
-            (u0 |> Array.map (fun v -> v.grad.clone ()))
-
-    traj.Backend, traj.Values |> Array.map (fun v -> v.detach().clone ()), grads
+    ImexKernelTests.runFrom start sim o
 
 let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
     let scale = max 1e-300 (b.abs().max().ToDouble())
