@@ -79,16 +79,16 @@ let coarseGrain (f: int) (t: torch.Tensor) : torch.Tensor =
 
 let private cache = Dictionary<Settings, Truth>()
 
-/// The fine model of `s` with `physics` (the fine grid, its viscosity, the truth's precision) on the eager back end.
-/// The float32 kernels run it too, 1.6× faster (the tests' 64² truth: 6.4–6.8 s against 10.5–10.8 s, idle machine),
-/// but they round in another order, and the chaotic truth would then differ from the data the last report was made
-/// from: the switch waits for a rerun of the report's climate tasks.
+/// The fine model of `s` with `physics` (the fine grid, its viscosity, the truth's precision) on `Backend.Auto`: the
+/// generated kernels in the truth's precision (float32 kernels, ψ solved in float32 for a float32 truth), 1.6× faster
+/// than the eager back end (the tests' 64² truth: 6.4–6.8 s against 10.5–10.8 s, idle machine). They round in another
+/// order than the eager back end, so the chaotic truth differs from the eager one's after a while (as it would after
+/// any change of rounding).
 let internal compile (s: Settings) (physics: ClimateModel.Physics) =
     Compiler.compile
         {
             Compiler.defaults with
                 Dtype = s.Dtype
-                Backend = Backend.Eager
         }
         (Parse.model (ClimateModel.text physics s.Cells s.Nu []))
 
