@@ -29,9 +29,14 @@ type Precision =
 [<RequireQualifiedAccess>]
 module Engine =
 
+    // Whether glibc's heap keeps freed tensor memory (`NativeHeap.retain`), set before libtorch loads.
+    let mutable private heapRetained = false
+
     let private loaded =
         lazy
-            (let report =
+            (heapRetained <- NativeHeap.retain ()
+
+             let report =
                 if OperatingSystem.IsLinux() then
                     Some(NativeLoader.load ())
                 else
@@ -64,6 +69,12 @@ module Engine =
     /// paths searched and what to install when nothing can be loaded.
     let init () : unit = loaded.Force() |> ignore
 
+    /// Whether glibc's heap keeps the memory of freed tensors for reuse (`NativeHeap.retain`; false where
+    /// HYBRID_NATIVE_HEAP=system, GLIBC_TUNABLES sets malloc tunables, or the C library is not glibc).
+    let internal nativeHeapRetained () : bool =
+        init ()
+        heapRetained
+
     /// A one-line description of what was loaded, e.g. for logs and bug reports.
     let describe () : string =
         init ()
@@ -74,7 +85,13 @@ module Engine =
             | Some r -> $"bridge: {r.BridgePath}"
             | None -> "bridge: TorchSharp default"
 
-        $"TorchSharp {typeof<torch>.Assembly.GetName().Version}, {bridge}, device {current}, {currentPrecision}, {torch.get_num_threads ()} threads"
+        let heap =
+            if heapRetained then
+                "native heap keeps freed memory"
+            else
+                "native heap: the C library's default"
+
+        $"TorchSharp {typeof<torch>.Assembly.GetName().Version}, {bridge}, device {current}, {currentPrecision}, {torch.get_num_threads ()} threads, {heap}"
 
     /// The device new tensors are created on (default `Cpu`).
     let device () : Device = lock gate (fun () -> current)

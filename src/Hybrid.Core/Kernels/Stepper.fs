@@ -64,7 +64,7 @@ type internal KeptStep<'T> = {
 /// An `IStepper` that can keep each replayed step's stages (`KeptStep<'T>`) for the step's adjoint: with closure
 /// networks or diagnostic solves, the backward pass then runs each of them forward once per stage (the replay, with
 /// autograd) instead of three times (replay, stage recompute, the adjoint's own forward), at the cost of one
-/// segment's stages and graphs in memory (`TapedRollout` cuts the segments of such a stepper short).
+/// segment's stages and graphs in memory, as the eager back end keeps a segment's graphs.
 type internal IKeepingStepper<'T> =
     inherit IStepper<'T>
     /// Whether keeping pays: the step evaluates closure networks or diagnostic solves.

@@ -99,9 +99,7 @@ module internal TapedRollout =
     /// bench-closures`, `NetworkCallTests`).
     let mutable internal keepStages = true
 
-    /// Stages whose graphs `backward` keeps at most at once. Kept graphs of 80 stages (a whole 20-step RK4 rollout of
-    /// the climate model at 32², CNN closures) made its forward + backward 2.1× slower than recomputing the stages
-    /// (memory traffic, not arithmetic); with 20 (segments of 5 steps) it was 1.2–1.3× faster.
+    /// Stages whose graphs `AdaptiveSteps.backward` keeps at most at once (its chunks of accepted steps).
     let private keptStagesAtOnce = 20
 
     /// The stepper as an `IKeepingStepper<'T>` when a backward pass keeps its stages (here and in
@@ -111,16 +109,9 @@ module internal TapedRollout =
         | :? IKeepingStepper<'T> as k when k.Keeps && keepStages -> Some k
         | _ -> None
 
-    /// The most steps of `k` whose stages a backward pass keeps at once (`keptStagesAtOnce`; at least one step).
+    /// The most steps of `k` whose stages `AdaptiveSteps.backward` keeps at once (`keptStagesAtOnce`; at least one
+    /// step).
     let internal keptSteps (k: IKeepingStepper<'T>) = max 1 (keptStagesAtOnce / k.Stages)
-
-    /// The checkpoint segment of `forward` and `backward`: `spec.Segment`, cut for a stepper whose stages `backward`
-    /// keeps to the steps whose stages fit `keptStagesAtOnce` (more checkpoints, each a state: far smaller than the
-    /// networks' graphs the segment's stages keep).
-    let private segmentOf (stepper: IStepper<'T>) (spec: RolloutSpec) =
-        match keeping stepper with
-        | Some k -> min spec.Segment (keptSteps k)
-        | None -> spec.Segment
 
     /// Steps `steps` steps of the spec's schedule from `u0` with `step` (step index, t, h, u, next), handing the state
     /// at every multiple of `segment` steps to `checkpoint` (step index, state) and the state at the end of every save
@@ -195,7 +186,7 @@ module internal TapedRollout =
         let checkpoints = Dictionary()
         let copyInto = copier stepper u0.Length
         let rent = rentCopy stepper copyInto
-        let segment = segmentOf stepper spec
+        let segment = spec.Segment
         let last = lastStart segment spec.Schedule.Length
 
         let lastKept, step =
@@ -230,7 +221,7 @@ module internal TapedRollout =
 
     /// The checkpoints `backward` released, recomputed from the initial state's.
     let private restoreCheckpoints (stepper: IStepper<'T>) (tape: RolloutTape<'T>) (theta: 'T[]) (spec: RolloutSpec) =
-        let segment = segmentOf stepper spec
+        let segment = spec.Segment
 
         let missing =
             [ segment..segment .. spec.Schedule.Length - 1 ]
@@ -273,7 +264,7 @@ module internal TapedRollout =
         let pool = StatePool.Of stepper
         let mutable lambda = pool.Rent true
         let mutable lambdaPrevious = pool.Rent true
-        let segment = segmentOf stepper spec
+        let segment = spec.Segment
         let steps = spec.Schedule.Length
         let outputs = RolloutSpec.outputs spec
         let schedule = spec.Schedule
@@ -291,7 +282,13 @@ module internal TapedRollout =
 
         // A stepper with closure networks or diagnostic solves keeps each replayed step's stages (kept[i] for step
         // start + i, with the networks' and solves' graphs), so that the adjoint steps run none of them forward:
-        // one segment's stages in memory (`segmentOf`). `last` takes the segment's last step's (unused) result.
+        // one segment's stages in memory, as the eager back end keeps one segment's graphs (all of them under
+        // `Checkpointing.Off`). An earlier cut to 20 stages looked 2× faster than keeping 80 (the climate model's CNN
+        // closures at 32², 20 RK4 steps, float64), but the cost was page faults, not the graphs: glibc gave the freed
+        // graphs' memory back to the system after every rollout. With the heap keeping it (`NativeHeap`), keeping all
+        // 80 stages took 0.91× the cut's time (465 against 509 ms; eager 585 ms), and 0.87× on the climate case's
+        // training rollouts (float32, batch 4, 80 Heun steps). `last` takes the segment's last step's (unused)
+        // result.
         let keeping = keeping stepper
 
         let kept =

@@ -289,19 +289,18 @@ let build (b: ModelBuilder) (s: Settings) (d: Data) : Trained = b.Build (tunedFo
 let modelText (s: Settings) (closure: int list) : string =
     ClimateModel.text s.Truth.Physics s.Truth.ModelCells s.ModelNu closure
 
-/// Compiles a coarse model's text in the truth's precision, seeded with `s.Seed`, on the eager back end. The float32
-/// kernels run it too (networks and ψ solve in float32), but training its CNN closures through them is slower here
-/// (the tests' a-posteriori hybrid test, idle machine: 61–64 s against 56–58 s eager; 57–67 s against 53–57 s once
-/// the forward pass keeps its last checkpoint segment's graphs): outside that segment the kernels run each network
-/// twice per stage (forward pass, then again with its graph in the backward pass), eager once; the rest of the gap is
-/// not yet profiled.
+/// Compiles a coarse model's text in the truth's precision, seeded with `s.Seed`, on `Backend.Auto`: the float32
+/// kernels run its rollouts (networks and ψ solve in float32), with and without gradients. Training the CNN closures
+/// through them was slower than eager (57–67 s against 53–57 s for the tests' a-posteriori hybrid) until the
+/// kernels' backward pass kept a whole segment's stages and glibc's heap kept freed memory (`NativeHeap`): 52.8 s
+/// against 53.9–59.6 s eager, idle machine.
 let internal compileText (s: Settings) (text: string) : Simulator =
     Compiler.compile
         {
             Compiler.defaults with
                 Dtype = s.Truth.Dtype
                 Seed = s.Seed
-                Backend = Backend.Eager
+                Backend = Backend.Auto
         }
         (Parse.model text)
 
