@@ -576,7 +576,7 @@ module internal AdaptiveSteps =
 
         let kept =
             match keeping with
-            | Some k -> Array.init (min chunk tape.Sizes.Length) (fun _ -> k.NewKept())
+            | Some k -> (KeptPool.Of k).Rent(min chunk tape.Sizes.Length)
             | None -> [||]
 
         let last = if keeping.IsSome then pool.Rent true else null
@@ -664,6 +664,8 @@ module internal AdaptiveSteps =
                 [| last; direct; lambdaPrevious |]
             ] do
             pool.Return x
+
+        keeping |> Option.iter (fun k -> (KeptPool.Of k).Return kept)
 
         if release then
             pool.ReturnCheckpoints tape.Checkpoints

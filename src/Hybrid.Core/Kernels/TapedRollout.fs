@@ -192,7 +192,7 @@ module internal TapedRollout =
         let lastKept, step =
             match keeping stepper with
             | Some k when spec.KeepLast ->
-                let kept = Array.init (spec.Schedule.Length - last) (fun _ -> k.NewKept())
+                let kept = (KeptPool.Of k).Rent(spec.Schedule.Length - last)
 
                 kept,
                 fun n t h u next ->
@@ -291,10 +291,16 @@ module internal TapedRollout =
         // result.
         let keeping = keeping stepper
 
-        let kept =
-            match keeping with
-            | Some k -> Array.init states.Length (fun _ -> k.NewKept())
-            | None -> [||]
+        // Rented on the first segment the backward pass replays (none where the forward pass kept the only one);
+        // `forwardKept`: the forward pass's kept steps once their segment is swept. Both go back to the `KeptPool`.
+        let mutable replayKept: KeptStep<'T>[] = null
+        let mutable forwardKept: KeptStep<'T>[] = null
+
+        let keptFor (k: IKeepingStepper<'T>) =
+            if isNull replayKept then
+                replayKept <- (KeptPool.Of k).Rent states.Length
+
+            replayKept
 
         let last = if keeping.IsSome then pool.Rent true else null
 
@@ -304,7 +310,14 @@ module internal TapedRollout =
             let fromForward =
                 not (isNull tape.LastKept) && start = tape.LastStart && keeping.IsSome
 
-            let kept = if fromForward then tape.LastKept else kept
+            let kept =
+                match keeping with
+                | Some _ when fromForward ->
+                    forwardKept <- tape.LastKept
+                    forwardKept
+                | Some k -> keptFor k
+                | None -> null
+
             tape.LastKept <- null
 
             if not fromForward then
@@ -367,6 +380,12 @@ module internal TapedRollout =
         states |> Array.iter pool.Return
         pool.Return last
         pool.Return lambdaPrevious
+
+        keeping
+        |> Option.iter (fun k ->
+            let keptPool = KeptPool.Of k
+            keptPool.Return replayKept
+            keptPool.Return forwardKept)
 
         if release then
             pool.ReturnCheckpoints tape.Checkpoints

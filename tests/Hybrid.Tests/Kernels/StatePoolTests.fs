@@ -1,5 +1,6 @@
-/// The kernels' state pool (`StatePool`): what it hands out and keeps, and that rollouts renting their working states
-/// from it (fixed steps; adaptive Dopri5, KenCarp4, Rodas4 and Auto on grids) compute the same bits whatever the spare
+/// The kernels' state pool (`StatePool`) and kept-step pool (`KeptPool`): what they hand out and keep, and that
+/// rollouts renting their working states and kept steps
+/// from them (fixed steps; adaptive Dopri5, KenCarp4, Rodas4 and Auto on grids) compute the same bits whatever the spare
 /// states held before (poisoned with NaN), run after other rollouts, and that a second backward pass over the same
 /// graph (retain_graph) gives the same gradients after another rollout has reused the pool in between.
 module Hybrid.Tests.Kernels.StatePoolTests
@@ -173,6 +174,36 @@ let tests =
             let sim = Kernels.compile Scheme.Rk4 model
             let reference = run sim model 1.0 ignore
             poison (sim.StepperOf<float> 1)
+            expectSame reference (run sim model 1.0 (fun () -> run sim model 0.5 ignore |> ignore))
+        }
+
+        test
+            "kept steps of closure networks go back to their pool, and rollouts on poisoned spare ones give the same bits" {
+            Engine.init ()
+            let model = Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ()
+            let sim =
+                Kernels.compileWith
+                    {
+                        Kernels.defaults with
+                            Modules = Map.ofArray (eager model).Modules
+                    }
+                    Scheme.Rk4
+                    model
+
+            let reference = run sim model 1.0 ignore
+            let pool = KeptPool.Of(sim.StepperOf<float> 1 :?> IKeepingStepper<float>)
+            // 12 steps in segments of 4: the forward pass keeps the last segment's 4, the backward pass replays the
+            // other two into 4 more.
+            Expect.isGreaterThan pool.SpareBytes 0L "the kept steps came back"
+            let spare = pool.Rent 20
+
+            for k in spare do
+                for arrays in [ k.States; k.Inputs; k.Extra ] do
+                    for xs in arrays do
+                        for a in xs do
+                            Array.fill a 0 a.Length nan
+
+            pool.Return spare
             expectSame reference (run sim model 1.0 (fun () -> run sim model 0.5 ignore |> ignore))
         }
 
