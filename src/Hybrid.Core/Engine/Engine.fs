@@ -37,10 +37,10 @@ module Engine =
             (heapRetained <- NativeHeap.retain ()
 
              let report =
-                if OperatingSystem.IsLinux() then
-                    Some(NativeLoader.load ())
-                else
-                    None
+                 if OperatingSystem.IsLinux() then
+                     Some(NativeLoader.load ())
+                 else
+                     None
 
              try
                  use probe = torch.ones ([| 1L |])

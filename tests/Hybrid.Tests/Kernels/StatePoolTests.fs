@@ -181,6 +181,7 @@ let tests =
             "kept steps of closure networks go back to their pool, and rollouts on poisoned spare ones give the same bits" {
             Engine.init ()
             let model = Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ()
+
             let sim =
                 Kernels.compileWith
                     {
