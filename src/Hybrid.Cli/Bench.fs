@@ -48,17 +48,20 @@ let private collect () =
     GC.WaitForPendingFinalizers()
     GC.Collect()
 
-/// `collect`, then, on glibc, consolidates the native heap (`malloc_trim`). An eager TorchSharp run frees hundreds
-/// of thousands of small native blocks into glibc's fast bins, and the next large allocation walks and merges them
-/// all (malloc_consolidate): 30–50 ms charged to whatever runs next, which made kernels timed right after an eager
-/// run 4–15× slower than alone (measured: Fisher–KPP kernels 5 ms alone, 34–65 ms right after an eager run, 6.6 ms
-/// with GLIBC_TUNABLES=glibc.malloc.mxfast=0, which turns the fast bins off). Never right before a timed run:
-/// malloc_trim also returns the free memory to the system, so an eager run timed after it pays a page fault for
-/// every fresh block (its compiled Gray–Scott 128² took 25 s in the harness against 3.2 s run repeatedly).
+/// `collect`, then, on glibc with the system's heap settings (`HYBRID_NATIVE_HEAP=system`), consolidates the native
+/// heap (`malloc_trim`). An eager TorchSharp run frees hundreds of thousands of small native blocks into glibc's fast
+/// bins, and the next large allocation walks and merges them all (malloc_consolidate): 30–50 ms charged to whatever
+/// runs next, which made kernels timed right after an eager run 4–15× slower than alone (measured: Fisher–KPP kernels
+/// 5 ms alone, 34–65 ms right after an eager run, 6.6 ms with GLIBC_TUNABLES=glibc.malloc.mxfast=0, which turns the
+/// fast bins off). Never right before a timed run: malloc_trim also returns the free memory to the system, so an
+/// eager run timed after it pays a page fault for every fresh block (its compiled Gray–Scott 128² took 25 s in the
+/// harness against 3.2 s run repeatedly). Where the heap keeps freed memory (Hybrid's default, `Engine.describe`),
+/// no trim: it would hand back what the process keeps on purpose, and the untimed run that precedes every timed one
+/// (`primed`) pays the consolidation instead.
 let internal settle () =
     collect ()
 
-    if OperatingSystem.IsLinux() then
+    if OperatingSystem.IsLinux() && not (Engine.nativeHeapRetained ()) then
         try
             mallocTrim 0un |> ignore
         with _ ->

@@ -162,6 +162,74 @@ type private RegisterParts(parts: int) =
 
             results[part] <- x
 
+/// Pool parts that compute in registers only at the core's full SIMD rate (sixteen independent chains of 8-lane
+/// float64 multiply–adds per part, a few µs each where Vector512 is accelerated): unlike `RegisterParts`, whose one
+/// dependent chain leaves most of a core idle, these fill its vector units, so two threads scale 2× only on two
+/// physical cores that do not share them — hardware threads of one core (a VM's vCPUs may be) share the units. The
+/// ceiling of this machine for the SIMD-bound kernel passes.
+type private VectorParts(parts: int) =
+    let results = Array.zeroCreate<float> parts
+    member _.Parts = parts
+
+    interface IParts with
+        member _.Execute(part: int) =
+            let a = Runtime.Intrinsics.Vector512.Create 0.999999
+            let b = Runtime.Intrinsics.Vector512.Create 1e-6
+            let mutable x0 = Runtime.Intrinsics.Vector512.Create(float part)
+            let mutable x1 = x0 + b
+            let mutable x2 = x1 + b
+            let mutable x3 = x2 + b
+            let mutable x4 = x3 + b
+            let mutable x5 = x4 + b
+            let mutable x6 = x5 + b
+            let mutable x7 = x6 + b
+            let mutable x8 = x7 + b
+            let mutable x9 = x8 + b
+            let mutable x10 = x9 + b
+            let mutable x11 = x10 + b
+            let mutable x12 = x11 + b
+            let mutable x13 = x12 + b
+            let mutable x14 = x13 + b
+            let mutable x15 = x14 + b
+
+            for _ in 1..625 do
+                x0 <- x0 * a + b
+                x1 <- x1 * a + b
+                x2 <- x2 * a + b
+                x3 <- x3 * a + b
+                x4 <- x4 * a + b
+                x5 <- x5 * a + b
+                x6 <- x6 * a + b
+                x7 <- x7 * a + b
+                x8 <- x8 * a + b
+                x9 <- x9 * a + b
+                x10 <- x10 * a + b
+                x11 <- x11 * a + b
+                x12 <- x12 * a + b
+                x13 <- x13 * a + b
+                x14 <- x14 * a + b
+                x15 <- x15 * a + b
+
+            results[part] <-
+                Runtime.Intrinsics.Vector512.Sum(
+                    x0
+                    + x1
+                    + x2
+                    + x3
+                    + x4
+                    + x5
+                    + x6
+                    + x7
+                    + x8
+                    + x9
+                    + x10
+                    + x11
+                    + x12
+                    + x13
+                    + x14
+                    + x15
+                )
+
 /// The line comparing the float32 kernels with the float64 ones: forward + backward of the same rollout from a float32
 /// and a float64 state (Gray–Scott 2-D 256², 20 RK4 steps; Fisher–KPP 1-D N = 256, 1,000 RK4 steps; checkpoints every
 /// ⌈√T⌉ steps), `reps` interleaved pairs after `warmup` s of warm-up; each ratio is the median (range) of the per-pair
@@ -236,7 +304,14 @@ let private stepperPhases (stepper: IStepper<float>) (initial: float[][]) (theta
             for _ in 1..steps do
                 stepper.CheckFinite(next, 1, dt))
         $"taped forward (steps and checks, checkpoints every {spec.Segment})",
-        (fun () -> TapedRollout.forward stepper u theta spec |> ignore)
+        (let pool = StatePool.Of stepper
+
+         fun () ->
+             // Its saved states and checkpoints go back to the pool, as a rollout's do (kept, each call would take
+             // fresh arrays, whose pages fault on their first writes).
+             let taped = TapedRollout.forward stepper u theta spec
+             taped.Saved |> Array.iter pool.Return
+             pool.ReturnCheckpoints taped.Checkpoints)
         "taped backward (recomputed segments and adjoint steps)",
         (fun () -> TapedRollout.backward stepper tape theta spec savedAdjoint false |> ignore)
     ]
@@ -270,6 +345,7 @@ let private grayScottPhases (say: string -> unit) (warmup: float) (reps: int) =
         let split = RowSplit.ofPlan (stepper.Plan) 1
         let sums = CombinationPass(split, u.Length, 3)
         let registers = RegisterParts(split.Flat.Length * u.Length)
+        let vectors = VectorParts(split.Flat.Length * u.Length)
 
         let plain = stepper :?> Stepper<float>
 
@@ -330,6 +406,10 @@ let private grayScottPhases (say: string -> unit) (warmup: float) (reps: int) =
             (fun () ->
                 for _ in 1..180 do
                     KernelThreads.pool().Run(registers.Parts, registers))
+            "register-only parts at the full SIMD rate (16 independent 8-lane chains), 180 passes",
+            (fun () ->
+                for _ in 1..180 do
+                    KernelThreads.pool().Run(vectors.Parts, vectors))
         ]
 
     for name, phase in phases do
@@ -463,7 +543,7 @@ let run (path: string) (quick: bool) : int =
     say ""
 
     say
-        $"Machine: {Bench.machine ()}. Date: {date}. float64, batch 1, forward + backward of L = Σ u_T². The kernel path keeps checkpoints every ⌈√T⌉ steps and recomputes each segment in the backward pass (its default); the plain loop keeps every state. Each side is warmed up first (at least two runs and {warmup} s, so .NET's tiered JIT has optimised the hot paths), then timed {reps} times in a row; times are medians with the smallest and largest in brackets. The ratios come from {reps} pairs timed back to back in alternating order (kernels with hand-written eager, kernels with the plain loop), so a slow spell of the machine hits both sides of a pair: each is the median of the per-pair ratios, with their smallest and largest in brackets. \"Kernels in pairs\" are the kernel runs of the pairs with hand-written eager, \"kernels alone\" {reps} runs in a row; the hand-written eager code computes the parameters' values once per run, as the other paths do. Before every timed run the .NET heap is collected; before each pair's untimed run of a side, glibc's heap is also consolidated (`malloc_trim`), never right before a timed run (trimming returns the free memory to the system, and an eager run timed right after it paid a page fault per fresh block: 8× its time in a loop): an eager run frees hundreds of thousands of small native blocks into glibc's fast bins, and the next large allocation walks and merges them all (30–50 ms), which made kernels timed right after an eager run 4–15× slower than alone (the cause found by turning the fast bins off with GLIBC_TUNABLES=glibc.malloc.mxfast=0: most of the gap went away). Under heavy load a smaller gap remained after the consolidation, so every timed run in the pairs follows an untimed run of the same side: each side is timed as it runs repeatedly, not with the other side's after-effects."
+        $"Machine: {Bench.machine ()}. Date: {date}. float64, batch 1, forward + backward of L = Σ u_T². The kernel path keeps checkpoints every ⌈√T⌉ steps and recomputes each segment in the backward pass (its default); the plain loop keeps every state. Each side is warmed up first (at least two runs and {warmup} s, so .NET's tiered JIT has optimised the hot paths), then timed {reps} times in a row; times are medians with the smallest and largest in brackets. The ratios come from {reps} pairs timed back to back in alternating order (kernels with hand-written eager, kernels with the plain loop), so a slow spell of the machine hits both sides of a pair: each is the median of the per-pair ratios, with their smallest and largest in brackets. \"Kernels in pairs\" are the kernel runs of the pairs with hand-written eager, \"kernels alone\" {reps} runs in a row; the hand-written eager code computes the parameters' values once per run, as the other paths do. Before every timed run the .NET heap is collected, and every timed run in the pairs follows an untimed run of the same side, so each side is timed as it runs repeatedly, not with the other side's after-effects: an eager run frees hundreds of thousands of small native blocks into glibc's fast bins, and the next large allocation walks and merges them all (30–50 ms), which made kernels timed right after an eager run 4–15× slower than alone (the cause found by turning the fast bins off with GLIBC_TUNABLES=glibc.malloc.mxfast=0: most of the gap went away); the untimed run pays that merge. The native heap keeps freed memory (Hybrid's default), so the harness no longer trims it (`malloc_trim`) between runs: trimming handed the kept memory back to the system, and the next run paid a page fault per fresh block (with HYBRID_NATIVE_HEAP=system it still trims before each untimed run, never right before a timed one)."
 
     say ""
 
