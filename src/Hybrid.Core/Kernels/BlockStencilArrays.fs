@@ -217,7 +217,7 @@ module internal BlockStencilArrays =
     /// `biCgStabFor` on Rodas4's systems (`RosenbrockStepper`).
     let biCgStab =
         biCgStabFor {
-            System = "Rodas4's linear system on a 2-D grid"
+            System = "Rodas4's linear system on a grid"
             NotConverged = "Loosen the Tolerance, or use Scheme.Dopri5."
             BrokeDown = "Use Scheme.Dopri5, or a smaller first step."
         }

@@ -368,8 +368,9 @@ module Kernels =
                 Lowering.lower system, None
             | Scheme.Rodas4
             | Scheme.Auto ->
-                // `RosenbrockStepper`: the Jacobian from the tangent plan (Auto: Dopri5 until it turns stiff).
-                let plan = Lowering.lower system
+                // `RosenbrockStepper`: the Jacobian from the tangent plan (Auto: Dopri5 until it turns stiff), whose
+                // directions reach the fields that flux advection reads, so each cell computes both its faces' fluxes.
+                let plan = Lowering.lowerWith false system
 
                 match RosenbrockStepper.refusal plan with
                 | Some why ->

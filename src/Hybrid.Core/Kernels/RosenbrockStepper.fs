@@ -19,7 +19,10 @@ open Hybrid.TensorArithmetic
 /// tridiagonal solve in 1-D (`BlockStencilSolve.banded`) and the one inverse of each trajectory's n×n matrix of point
 /// systems (`Rosenbrock.denseSolve`); by `BlockStencilSolve.biCgStab`'s algorithm on arrays in 2-D
 /// (`BlockStencilArrays`, stopped at `StepControl.solveTolerance`; 10–17× faster than the tensor loop on 16² and 32²
-/// grids). The two back ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
+/// grids). Stencils wider than the nearest neighbours (flux advection, Arakawa's Jacobian), which the eager back end
+/// solves densely up to `Jacobian.maxDense` unknowns, take the block pattern of the cells J couples
+/// (`TangentPlan.couplings`, from the equations' reads; the face fluxes lowered into the equations) and BiCGSTAB on
+/// arrays in 1-D too, so they agree with the eager steps to the solve tolerance rather than round-off. The two back ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
 /// closures (`modules`, one per site of `plan`) enter J through their networks' JVPs (`TangentPlan`, `TangentNetwork`:
 /// each network's per-row gradient by TorchSharp on the calling thread, once per J), and the adjoint's second-order terms through autograd of
 /// those, closure weights included (`ClosureGradients`).
@@ -101,11 +104,13 @@ type internal RosenbrockStepper
         || plan.Rules
            |> Array.exists (Array.exists (fun (lo, hi) -> ruleTime lo || ruleTime hi))
 
-    // The block layout of the grid (None for point systems: one n×n block per trajectory).
+    // The block layout of the grid (None for point systems: one n×n block per trajectory): the cells J couples.
     // Its index tensor lives as long as the stepper, out of any caller's dispose scope.
+    let couplings = TangentPlan.couplings plan
+
     let pattern =
         let make (spatial: int64[]) =
-            let p = BlockStencil.pattern spatial n torch.CPU
+            let p = BlockStencil.patternAt spatial n torch.CPU couplings
             p.Columns.DetachFromDisposeScope() |> ignore
             Some p
 
@@ -125,6 +130,12 @@ type internal RosenbrockStepper
         | None -> [| 0 |]
 
     let blocks = columns[0].Length
+
+    // BiCGSTAB on arrays (`BlockStencilArrays`) on 2-D grids and for stencils wider than the nearest neighbours; the
+    // eager block tridiagonal solve on 1-D nearest-neighbour stencils.
+    let iterative =
+        plan.Grid.Dims = 2
+        || (plan.Grid.Dims = 1 && couplings.Length > (StencilMatrix.nearest 1).Length)
 
     // Buffers: U₀ = u with its ghosts, Uᵢ, F there, the slopes kᵢ, ∂F/∂t (and u with ghosts at t + δ).
     let start = newState ()
@@ -230,7 +241,7 @@ type internal RosenbrockStepper
 
         values
 
-    // 2-D grids: A's blocks, those of Aᵀ, and the inverses of both's diagonal blocks (`BlockStencilArrays`).
+    // BiCGSTAB's systems (`iterative`): A's blocks, those of Aᵀ, and the inverses of both's diagonal blocks.
     let mutable blocksA: float[] = null
     let mutable blocksT: float[] = null
     let mutable inverseA: float[] = null
@@ -253,7 +264,7 @@ type internal RosenbrockStepper
             matrix <- null
 
         match pattern with
-        | Some p when plan.Grid.Dims = 2 ->
+        | Some p when iterative ->
             // (1/(γh)) I − J entry by entry, as the eager stepper's tensor expression rounds it.
             blocksA <-
                 values
@@ -300,7 +311,7 @@ type internal RosenbrockStepper
         let r = packed
         packValues x r
 
-        if plan.Grid.Dims = 2 then
+        if iterative then
             let a, inverse = if transposed then blocksT, inverseT else blocksA, inverseA
 
             for b in 0 .. batch - 1 do
@@ -470,7 +481,7 @@ type internal RosenbrockStepper
         moveGradients baseStepper.ClosureGradients (tangent :> IStepper<float>)
         copyInto lambda uBar
 
-    /// The relative residual at which BiCGSTAB stops (2-D grids): `StepControl.solveTolerance` of the rollout's
+    /// The relative residual at which BiCGSTAB stops (2-D grids, wider stencils): `StepControl.solveTolerance` of the rollout's
     /// tolerances, set before the run.
     member _.SolveTolerance
         with get () = solveTolerance
@@ -537,35 +548,28 @@ type internal RosenbrockStepper
 module internal RosenbrockStepper =
 
     /// Why the generated kernels cannot run Rodas4 (and Auto) on `plan` (None when they can): the Jacobian must be
-    /// taken per cell (`TangentPlan.refusal`), and on a grid couple each cell only to itself and its nearest neighbours
-    /// along the axes (the block stencils of the eager solves), with at least 3 cells per axis. A cell reads the
-    /// cells its equations and its closures' arguments read, and through a face copy (`CopySource.Face`) those its
-    /// flux reads, shifted by the copy's offset.
+    /// taken per cell (`TangentPlan.refusal`), on a point system or a 1-D or 2-D grid with at least 2r + 1 cells along
+    /// an axis where J couples cells r apart (`TangentPlan.couplings`; 3 for the nearest neighbours), so that each
+    /// cell's block row holds each cell once.
     let refusal (plan: KernelPlan) : string option =
-        let faces = KernelPlan.faces plan |> dict
-
-        let throughFaces (rhs: KExpr) = [|
-            for c, cx, cy in KExpr.copyReads rhs do
-                match faces.TryGetValue c with
-                | true, flux ->
-                    for f, dx, dy in KExpr.reads flux do
-                        yield f, dx + cx, dy + cy
-                | _ -> ()
-        |]
-
-        let far =
-            Array.append plan.Rhs (plan.Sites |> Array.collect _.Args)
-            |> Array.collect (fun e -> Array.append (Array.ofList (KExpr.reads e)) (throughFaces e))
-            |> Array.tryFind (fun (_, dx, dy) -> abs dx + abs dy > 1)
-
         match TangentPlan.refusal plan with
         | Some why -> Some why
         | None when plan.Grid.Dims > 2 -> Some "its grid has more than two axes"
-        | None when plan.Grid.Dims >= 1 && (plan.Nx < 3 || (plan.Grid.Dims = 2 && plan.Ny < 3)) ->
-            Some "its grid has fewer than 3 cells along an axis (the block stencil solves need 3)"
+        | None when plan.Grid.Dims = 0 -> None
         | None ->
-            match far with
-            | Some(_, dx, dy) ->
-                Some
-                    $"an equation reads a cell at offset ({dx}, {dy}), and the kernels' Rodas4 solves with the nearest-neighbour block stencil (3 points in 1-D, 5 in 2-D)"
+            let couplings = TangentPlan.couplings plan
+
+            let short (axis: string) (cells: int) (reach: int) =
+                if cells < 2 * reach + 1 then
+                    Some
+                        $"its grid has {cells} cells along {axis}, and the kernels' Rodas4 solves need {2 * reach + 1} there (2r + 1 for a stencil that reaches r = {reach} cells along it)"
+                else
+                    None
+
+            let reach (pick: int * int -> int) =
+                couplings |> Array.map (pick >> abs) |> Array.max
+
+            match short "x" plan.Nx (reach fst) with
+            | Some why -> Some why
+            | None when plan.Grid.Dims = 2 -> short "y" plan.Ny (reach snd)
             | None -> None

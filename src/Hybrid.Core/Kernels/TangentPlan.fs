@@ -2,6 +2,7 @@ namespace Hybrid.Kernels
 
 open TorchSharp
 open Hybrid
+open Hybrid.Numerics
 
 /// The tangent (Jacobian–vector product) of a lowered model, as a plan the kernel generator compiles like any other:
 /// fields u₀ … uₙ₋₁ followed by directions d₀ … dₙ₋₁ (one per field, on the same cells, with the linear part of the
@@ -57,8 +58,37 @@ module internal TangentPlan =
         | None when plan.FastSites > 0 -> Some "it lives on a two-scale lattice"
         | None -> None
 
-    /// The tangent plan of `plan` (see `refusal`).
+    /// The offsets (dx, dy) of the cells that J = ∂F/∂u couples a cell to, for the block solves of `plan`'s grid: the
+    /// nearest-neighbour stencil (`StencilMatrix.nearest`) and every offset its equations and closure arguments read,
+    /// closed under −o and under moving towards the cell along each axis (a ghost cell k deep copies the interior cell
+    /// k − 1 from the wall, so a read at offset d near a wall reaches a cell at most |d| away on that axis); the
+    /// nearest ones first, in their order, then the others in order. Empty for a point system.
+    let couplings (plan: KernelPlan) : (int * int)[] =
+        if plan.Grid.Dims = 0 then
+            [||]
+        else
+            let reads =
+                Array.append plan.Rhs (plan.Sites |> Array.collect _.Args)
+                |> Array.collect (KExpr.reads >> List.map (fun (_, dx, dy) -> dx, dy) >> Array.ofList)
+                |> Array.distinct
+
+            let nearest = StencilMatrix.nearest plan.Grid.Dims
+
+            let reached = [|
+                for dx, dy in reads do
+                    for a in -(abs dx) .. abs dx do
+                        for b in -(abs dy) .. abs dy do
+                            yield a, b
+            |]
+
+            Array.append nearest (reached |> Array.distinct |> Array.sort |> Array.except nearest)
+
+    /// The tangent plan of `plan` (see `refusal`), lowered with the face fluxes in its equations
+    /// (`Lowering.lowerWith false`: the directions reach the fields the fluxes read, not face copies).
     let create (plan: KernelPlan) : KernelPlan =
+        if (KernelPlan.faces plan).Length > 0 then
+            invalidOp "The tangent plan needs the face fluxes in the equations (Lowering.lowerWith false)."
+
         let n = plan.Fields.Length
         let sites = plan.Sites.Length
 

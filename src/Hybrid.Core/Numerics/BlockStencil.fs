@@ -4,10 +4,10 @@ open TorchSharp
 open Hybrid.TensorArithmetic
 
 /// A block-banded matrix over the n fields of a 1-D or 2-D grid, one per trajectory, whose block rows couple each
-/// cell only to itself and its nearest neighbours (the stencils of `StencilMatrix`), with the unknowns interleaved
-/// (cell by cell, the n fields of a cell together): block k of block row i is the n×n block A[(i, ·), (Columns[i, k], ·)],
-/// k = 0 the cell itself, then its +x, −x (and +y, −y) neighbours, taken across the walls (cyclically; other
-/// boundaries leave those blocks 0).
+/// cell only to itself and its nearest neighbours (the stencils of `StencilMatrix`; the kernels' Rodas4 also uses
+/// wider sets of offsets, `BlockStencil.patternAt`), with the unknowns interleaved (cell by cell, the n fields of a
+/// cell together): block k of block row i is the n×n block A[(i, ·), (Columns[i, k], ·)], k = 0 the cell itself,
+/// then its +x, −x (and +y, −y) neighbours, taken across the walls (cyclically; other boundaries leave those blocks 0).
 type internal BlockStencil = {
     /// Cells of the grid.
     Cells: int
@@ -77,12 +77,15 @@ module internal BlockStencil =
         && spatial.Length <= 2
         && spatial |> Array.forall (fun c -> c >= 3L)
 
-    /// The pattern of a grid of this spatial shape with n fields (no values yet), its tensors on `device`; made once
-    /// per rollout, outside the steps' dispose scopes, since the backward passes of the solves read it.
-    let pattern (spatial: int64[]) (fields: int) (device: torch.Device) : BlockStencil =
+    /// The pattern of a grid of this spatial shape with n fields whose block rows couple each cell to the cells at
+    /// `offsets` ((dx, dy), dy 0 in 1-D; the first (0, 0), the set symmetric: −o with every o), cyclically (no
+    /// values yet), its tensors on `device`. With more than the nearest neighbours it is the kernels' Rodas4 pattern
+    /// for wider stencils (`TangentPlan.couplings`); the grid needs 2r + 1 cells along an axis the offsets reach r
+    /// cells along, so that no cell appears twice in a row.
+    let patternAt (spatial: int64[]) (fields: int) (device: torch.Device) (offsets: (int * int)[]) : BlockStencil =
         let shape = spatial |> Array.map int
         let cells = shape |> Array.fold (*) 1
-        let columns = StencilMatrix.neighbours shape
+        let columns = StencilMatrix.neighboursAt shape offsets
         let k = columns[0].Length
 
         {
@@ -93,10 +96,17 @@ module internal BlockStencil =
                     .tensor(columns |> Array.collect (Array.map int64), dtype = torch.ScalarType.Int64, device = device)
                     .reshape ([| int64 cells; int64 k |])
             ColumnArray = columns
-            Opposite = (if k = 3 then [| 0; 2; 1 |] else [| 0; 2; 1; 4; 3 |])
+            Opposite =
+                offsets
+                |> Array.map (fun (dx, dy) -> Array.findIndex (fun o -> o = (-dx, -dy)) offsets)
             Colour = StencilMatrix.colours columns
             Values = null
         }
+
+    /// The nearest-neighbour pattern of a grid of this spatial shape with n fields (`patternAt`); made once per
+    /// rollout, outside the steps' dispose scopes, since the backward passes of the solves read it.
+    let pattern (spatial: int64[]) (fields: int) (device: torch.Device) : BlockStencil =
+        patternAt spatial fields device (StencilMatrix.nearest spatial.Length)
 
     /// The Jacobian ∂F/∂u at the packed state u [B; Cells; n] of the tendency `f` (packed to packed) in the layout
     /// of `pattern`, when it is stencil-local: checked against a product with a random vector (agreement to 1e-10

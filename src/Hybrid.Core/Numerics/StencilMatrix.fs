@@ -27,25 +27,34 @@ type internal StencilMatrix = {
 [<RequireQualifiedAccess>]
 module internal StencilMatrix =
 
-    /// Each cell's stencil columns on a grid of this shape (row-major, like the tensors): itself, then ±1 along each
-    /// axis, cyclically.
-    let neighbours (shape: int[]) : int[][] =
-        let n = shape |> Array.fold (*) 1
+    /// The offsets of the nearest-neighbour stencil on a grid with `dims` axes (1 or 2), as (dx, dy): the cell itself,
+    /// then ±1 along each axis (+x, −x, +y, −y).
+    let nearest (dims: int) : (int * int)[] =
+        if dims = 1 then
+            [| 0, 0; 1, 0; -1, 0 |]
+        else
+            [| 0, 0; 1, 0; -1, 0; 0, 1; 0, -1 |]
+
+    /// Each cell's stencil columns on a grid of this shape (row-major, like the tensors): the cells at `offsets`
+    /// ((dx, dy), dy 0 in 1-D; the first (0, 0)), taken cyclically.
+    let neighboursAt (shape: int[]) (offsets: (int * int)[]) : int[][] =
+        let wrap (i: int) (n: int) = ((i % n) + n) % n
 
         match shape with
-        | [| nx |] -> Array.init n (fun i -> [| i; (i + 1) % nx; (i - 1 + nx) % nx |])
+        | [| nx |] -> Array.init nx (fun i -> offsets |> Array.map (fun (dx, _) -> wrap (i + dx) nx))
         | [| nx; ny |] ->
-            Array.init n (fun i ->
+            Array.init (nx * ny) (fun i ->
                 let x, y = i / ny, i % ny
-
-                [|
-                    i
-                    ((x + 1) % nx) * ny + y
-                    ((x - 1 + nx) % nx) * ny + y
-                    x * ny + (y + 1) % ny
-                    x * ny + (y - 1 + ny) % ny
-                |])
+                offsets |> Array.map (fun (dx, dy) -> wrap (x + dx) nx * ny + wrap (y + dy) ny))
         | _ -> invalidArg "shape" "A stencil matrix needs a 1-D or 2-D grid."
+
+    /// Each cell's stencil columns on a grid of this shape (row-major, like the tensors): itself, then ±1 along each
+    /// axis, cyclically (`nearest`).
+    let neighbours (shape: int[]) : int[][] =
+        if shape.Length < 1 || shape.Length > 2 then
+            invalidArg "shape" "A stencil matrix needs a 1-D or 2-D grid."
+
+        neighboursAt shape (nearest shape.Length)
 
     /// A greedy distance-2 colouring: any two columns of one row get different colours.
     let colours (columns: int[][]) : int[] =
