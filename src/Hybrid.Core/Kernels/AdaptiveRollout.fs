@@ -710,9 +710,11 @@ module internal AdaptiveSteps =
         let k = stepper.Slopes
         let last = k.Length - 1
 
-        let shape =
+        // The eager field's shape: a two-scale lattice's fast field lives on its K·J ring.
+        let shape (f: int) =
             match plan.Grid.Dims with
             | 0 -> [| int64 stepper.Batch |]
+            | 1 when plan.Fast[f] -> [| int64 stepper.Batch; int64 plan.FastCells |]
             | 1 -> [| int64 stepper.Batch; int64 plan.Nx |]
             | _ -> [| int64 stepper.Batch; int64 plan.Nx; int64 plan.Ny |]
 
@@ -720,7 +722,7 @@ module internal AdaptiveSteps =
         let squaredSum (f: int) (value: int -> float) =
             let map = stepper.Maps[f]
             let cells = map.Interior.Length
-            let t = torch.empty (shape, dtype = torch.ScalarType.Float64)
+            let t = torch.empty (shape f, dtype = torch.ScalarType.Float64)
             let values = KernelElement.span<float> t
 
             for e in 0 .. stepper.Batch * cells - 1 do

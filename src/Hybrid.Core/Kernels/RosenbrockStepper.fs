@@ -22,7 +22,9 @@ open Hybrid.TensorArithmetic
 /// grids). Stencils wider than the nearest neighbours (flux advection, Arakawa's Jacobian), which the eager back end
 /// solves densely up to `Jacobian.maxDense` unknowns, take the block pattern of the cells J couples
 /// (`TangentPlan.couplings`, from the equations' reads; the face fluxes lowered into the equations) and BiCGSTAB on
-/// arrays in 1-D too, so they agree with the eager steps to the solve tolerance rather than round-off. The two back ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
+/// arrays in 1-D too, so they agree with the eager steps to the solve tolerance rather than round-off. Two-scale
+/// lattices (slow and fast rings of different sizes) take the point systems' path with one block of all K + K·J
+/// unknowns per trajectory: J probed one unknown at a time and inverted, as the eager back end's dense Jacobian. The two back ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
 /// closures (`modules`, one per site of `plan`) enter J through their networks' JVPs (`TangentPlan`, `TangentNetwork`:
 /// each network's per-row gradient by TorchSharp on the calling thread, once per J), and the adjoint's second-order terms through autograd of
 /// those, closure weights included (`ClosureGradients`).
@@ -104,8 +106,9 @@ type internal RosenbrockStepper
         || plan.Rules
            |> Array.exists (Array.exists (fun (lo, hi) -> ruleTime lo || ruleTime hi))
 
-    // The block layout of the grid (None for point systems: one n×n block per trajectory): the cells J couples.
-    // Its index tensor lives as long as the stepper, out of any caller's dispose scope.
+    // The block layout of the grid (None for the dense systems: point systems and two-scale lattices, one block of
+    // every unknown per trajectory): the cells J couples. Its index tensor lives as long as the stepper, out of any
+    // caller's dispose scope.
     let couplings = TangentPlan.couplings plan
 
     let pattern =
@@ -116,6 +119,7 @@ type internal RosenbrockStepper
 
         match plan.Grid.Dims with
         | 0 -> None
+        | _ when plan.FastSites > 0 -> None
         | 1 -> make [| int64 plan.Nx |]
         | _ -> make [| int64 plan.Nx; int64 plan.Ny |]
 
@@ -131,11 +135,31 @@ type internal RosenbrockStepper
 
     let blocks = columns[0].Length
 
+    // The unknowns of a trajectory, each as (field, padded index in trajectory 0), in the packed order: cell by cell,
+    // the fields of a cell together, on a grid (`BlockStencil`'s order, the eager stepper's); field by field, then
+    // site by site, for the dense systems, whose one block of `size` × `size` per trajectory holds them all.
+    let unknowns =
+        match pattern with
+        | Some _ -> [|
+            for c in 0 .. cells - 1 do
+                for f in 0 .. n - 1 -> f, maps[f].Interior[c]
+          |]
+        | None -> [|
+            for f in 0 .. n - 1 do
+                for c in 0 .. KernelPlan.cells plan f - 1 -> f, maps[f].Interior[c]
+          |]
+
+    // Block rows and the size of a block: a grid's cells and its fields, or one block of every unknown.
+    let blockRows, size =
+        match pattern with
+        | Some _ -> cells, n
+        | None -> 1, unknowns.Length
+
     // BiCGSTAB on arrays (`BlockStencilArrays`) on 2-D grids and for stencils wider than the nearest neighbours; the
     // eager block tridiagonal solve on 1-D nearest-neighbour stencils.
     let iterative =
-        plan.Grid.Dims = 2
-        || (plan.Grid.Dims = 1 && couplings.Length > (StencilMatrix.nearest 1).Length)
+        pattern.IsSome
+        && (plan.Grid.Dims = 2 || couplings.Length > (StencilMatrix.nearest 1).Length)
 
     // Buffers: U₀ = u with its ghosts, Uᵢ, F there, the slopes kᵢ, ∂F/∂t (and u with ghosts at t + δ).
     let start = newState ()
@@ -181,60 +205,71 @@ type internal RosenbrockStepper
             for fi in 0 .. n - 1 do
                 Blas.Axpy(w, x[fi], target[fi])
 
-    /// Padded state → [B; Cells; n] values (cell by cell, the fields of a cell together: the eager stepper's packing)
-    /// into `values` (every entry).
+    /// Padded state → [B; unknowns] values in the packed order (`unknowns`) into `values` (every entry).
     let packValues (x: float[][]) (values: float[]) =
+        for b in 0 .. batch - 1 do
+            for e in 0 .. unknowns.Length - 1 do
+                let f, at = unknowns[e]
+                values[b * unknowns.Length + e] <- x[f].[b * maps[f].Padded + at]
 
-        for fi in 0 .. n - 1 do
-            let map = maps[fi]
-
-            for b in 0 .. batch - 1 do
-                for c in 0 .. cells - 1 do
-                    values[(b * cells + c) * n + fi] <- x[fi].[b * map.Padded + map.Interior[c]]
-
-    /// [B; Cells; n] values → the interior of padded state `x` (ghost entries untouched).
+    /// [B; unknowns] values → the interior of padded state `x` (ghost entries untouched).
     let unpackValues (values: float[]) (x: float[][]) =
-        for fi in 0 .. n - 1 do
-            let map = maps[fi]
-
-            for b in 0 .. batch - 1 do
-                for c in 0 .. cells - 1 do
-                    x[fi].[b * map.Padded + map.Interior[c]] <- values[(b * cells + c) * n + fi]
+        for b in 0 .. batch - 1 do
+            for e in 0 .. unknowns.Length - 1 do
+                let f, at = unknowns[e]
+                x[f].[b * maps[f].Padded + at] <- values[b * unknowns.Length + e]
 
     /// The blocks of J at (t, u) (u's ghosts filled) as [B; Cells; K; n; n]: per colour and field b, J d for the
     /// direction d = 1 on field b at the cells of that colour; block (i, k) column b is that product at cell i, for
     /// the colour of the k-th cell of i's stencil (a distance-2 colouring: one cell of each colour in every stencil).
-    /// The closures' JVPs take their networks' gradients once for all the directions (`TangentNetwork.Hold`).
+    /// The closures' JVPs take their networks' gradients once for all the directions (`TangentNetwork.Hold`). The
+    /// dense systems (one block, `size` unknowns) take one direction per unknown: column e of J is J eₑ.
     let probe (u: float[][]) (theta: float[]) (t: float) : float[] =
-        let values = Array.zeroCreate<float> (batch * cells * blocks * n * n)
+        let values = Array.zeroCreate<float> (batch * blockRows * blocks * size * size)
         let state = Array.append u direction
 
         for m in jvps do
             m.Hold()
 
         try
-            for c in 0 .. Array.max colour do
-                for b in 0 .. n - 1 do
+            if pattern.IsNone then
+                for e in 0 .. size - 1 do
                     clear direction
-                    let map = maps[b]
+                    let f, at = unknowns[e]
 
                     for tr in 0 .. batch - 1 do
-                        for cell in 0 .. cells - 1 do
-                            if colour[cell] = c then
-                                direction[b].[tr * map.Padded + map.Interior[cell]] <- 1.0
+                        direction[f].[tr * maps[f].Padded + at] <- 1.0
 
                     tangent.FillGhosts(state, theta, t)
                     tangent.Rhs(state, theta, t, jd)
 
                     for tr in 0 .. batch - 1 do
-                        for cell in 0 .. cells - 1 do
-                            for kk in 0 .. blocks - 1 do
-                                if colour[columns[cell].[kk]] = c then
-                                    for a in 0 .. n - 1 do
-                                        let map = maps[a]
+                        for a in 0 .. size - 1 do
+                            let g, row = unknowns[a]
+                            values[(tr * size + a) * size + e] <- jd[n + g].[tr * maps[g].Padded + row]
+            else
+                for c in 0 .. Array.max colour do
+                    for b in 0 .. n - 1 do
+                        clear direction
+                        let map = maps[b]
 
-                                        values[(((tr * cells + cell) * blocks + kk) * n + a) * n + b] <-
-                                            jd[n + a].[tr * map.Padded + map.Interior[cell]]
+                        for tr in 0 .. batch - 1 do
+                            for cell in 0 .. cells - 1 do
+                                if colour[cell] = c then
+                                    direction[b].[tr * map.Padded + map.Interior[cell]] <- 1.0
+
+                        tangent.FillGhosts(state, theta, t)
+                        tangent.Rhs(state, theta, t, jd)
+
+                        for tr in 0 .. batch - 1 do
+                            for cell in 0 .. cells - 1 do
+                                for kk in 0 .. blocks - 1 do
+                                    if colour[columns[cell].[kk]] = c then
+                                        for a in 0 .. n - 1 do
+                                            let map = maps[a]
+
+                                            values[(((tr * cells + cell) * blocks + kk) * n + a) * n + b] <-
+                                                jd[n + a].[tr * map.Padded + map.Interior[cell]]
         finally
             for m in jvps do
                 m.Release()
@@ -257,7 +292,7 @@ type internal RosenbrockStepper
         let tensor () =
             torch
                 .tensor(values, dtype = torch.ScalarType.Float64)
-                .reshape ([| int64 batch; int64 cells; int64 blocks; int64 n; int64 n |])
+                .reshape ([| int64 batch; int64 blockRows; int64 blocks; int64 size; int64 size |])
 
         if not (isNull matrix) then
             matrix.Dispose()
@@ -284,10 +319,11 @@ type internal RosenbrockStepper
 
             solver <- Some(BlockStencilSolve.banded p)
         | None ->
-            // Point systems: the eager stepper's one inverse per trajectory (`Rosenbrock.denseSolve`).
+            // Point systems and two-scale lattices: the eager stepper's one inverse per trajectory
+            // (`Rosenbrock.denseSolve`).
             let inverse =
                 torch.linalg.inv (
-                    diagonal .* torch.eye (int64 n, dtype = torch.ScalarType.Float64)
+                    diagonal .* torch.eye (int64 size, dtype = torch.ScalarType.Float64)
                     .- (tensor ()).squeeze 2L
                 )
 
@@ -303,7 +339,7 @@ type internal RosenbrockStepper
                 }
 
     // The packed right-hand sides of `solve` and BiCGSTAB's vectors, kept from one solve to the next.
-    let packed = Array.zeroCreate<float> (batch * cells * n)
+    let packed = Array.zeroCreate<float> (batch * unknowns.Length)
     let solveVectors = SolveVectors()
 
     /// x ← A⁻¹x (or A⁻ᵀx), in place on the interior.
@@ -324,7 +360,9 @@ type internal RosenbrockStepper
             let s = solver.Value
 
             let rt =
-                torch.tensor(r, dtype = torch.ScalarType.Float64).reshape ([| int64 batch; int64 cells; int64 n |])
+                torch
+                    .tensor(r, dtype = torch.ScalarType.Float64)
+                    .reshape ([| int64 batch; int64 blockRows; int64 size |])
 
             let solved = (if transposed then s.Transposed else s.Forward) matrix rt
             unpackValues (solved.contiguous().data<float>().ToArray()) x
@@ -548,14 +586,25 @@ type internal RosenbrockStepper
 module internal RosenbrockStepper =
 
     /// Why the generated kernels cannot run Rodas4 (and Auto) on `plan` (None when they can): the Jacobian must be
-    /// taken per cell (`TangentPlan.refusal`), on a point system or a 1-D or 2-D grid with at least 2r + 1 cells along
-    /// an axis where J couples cells r apart (`TangentPlan.couplings`; 3 for the nearest neighbours), so that each
-    /// cell's block row holds each cell once.
+    /// taken per cell (`TangentPlan.refusal`); on a 1-D or 2-D grid with at least 2r + 1 cells along an axis where J
+    /// couples cells r apart (`TangentPlan.couplings`; 3 for the nearest neighbours), so that each cell's block row
+    /// holds each cell once; a point system, or a two-scale lattice of at most `Jacobian.maxDense` unknowns per
+    /// trajectory (its one dense block, as the eager back end's).
     let refusal (plan: KernelPlan) : string option =
         match TangentPlan.refusal plan with
         | Some why -> Some why
         | None when plan.Grid.Dims > 2 -> Some "its grid has more than two axes"
         | None when plan.Grid.Dims = 0 -> None
+        | None when plan.FastSites > 0 ->
+            let total =
+                plan.Cells * (plan.Fast |> Array.filter not).Length
+                + plan.FastCells * (plan.Fast |> Array.filter id).Length
+
+            if total > Jacobian.maxDense then
+                Some
+                    $"its two-scale lattice has {total} unknowns per trajectory, whose Jacobian the kernels' Rodas4 solves densely up to {Jacobian.maxDense} (as the eager back end)"
+            else
+                None
         | None ->
             let couplings = TangentPlan.couplings plan
 

@@ -47,7 +47,7 @@ module internal TangentPlan =
             (KConst 0.0)
 
     /// Why the tangent plan of `plan` cannot be built (None when it can): the Jacobian of closures over whole fields
-    /// and of diagnostic fields' solves is not taken per cell, and two-scale lattices are not supported.
+    /// and of diagnostic fields' solves is not taken per cell.
     let refusal (plan: KernelPlan) : string option =
         match plan.Sites |> Array.tryFind _.Fieldwise with
         | Some site ->
@@ -55,7 +55,6 @@ module internal TangentPlan =
                 $"its Jacobian goes through the closure '{site.Name}' over whole fields (a CNN or a module), whose Jacobian the kernels do not take"
         | None when plan.Diagnostics.Length > 0 ->
             Some "its Jacobian goes through the elliptic solves of diagnostic fields"
-        | None when plan.FastSites > 0 -> Some "it lives on a two-scale lattice"
         | None -> None
 
     /// The offsets (dx, dy) of the cells that J = ∂F/∂u couples a cell to, for the block solves of `plan`'s grid: the
@@ -99,7 +98,8 @@ module internal TangentPlan =
                     Array.append
                         (Array.create n (KConst 0.0))
                         (plan.Rhs |> Array.map (fun rhs -> KExpr.add (jvp n rhs) (siteTerms sites rhs)))
-                RhsFast = Array.create (2 * n) false
+                // A fast field's direction lives on the fast ring, as the field does.
+                RhsFast = Array.append plan.RhsFast plan.RhsFast
                 Rules =
                     Array.append
                         plan.Rules

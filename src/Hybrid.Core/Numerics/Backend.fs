@@ -14,8 +14,9 @@ type Backend =
     /// save time off the step grid shortened; the explicit ones in float32 for float32 simulators); Dopri5 (float64
     /// or float32) and KenCarp4 with adaptive steps on any model the kernels compile (grids, neural closures,
     /// forcings), with gradients through the discrete adjoint of the accepted steps; Rodas4 and Auto likewise
-    /// (float64) on point systems and 1-D and 2-D grids (stencils of any width, with 2r + 1 cells along an axis they
-    /// reach r cells along), without closures over whole fields, diagnostic fields or two-scale lattices. The adaptive schemes take the eager back end's steps.
+    /// (float64) on point systems, 1-D and 2-D grids (stencils of any width, with 2r + 1 cells along an axis they
+    /// reach r cells along) and two-scale lattices (up to 1,000 unknowns per trajectory), without closures over whole
+    /// fields or diagnostic fields. The adaptive schemes take the eager back end's steps.
     /// Rollouts with time or state events run eager. A rollout they cannot run raises `ModelException` naming the
     /// reason.
     | Kernels

@@ -58,7 +58,7 @@ let private compiledEager (m: Model) =
 /// Two-scale Lorenz-96 (K = 8, J = 4) with parameters F and c, exercising everything the fast ring has: Σⱼ
 /// of a fast expression with the fast coordinate, fast shifts, a fast field shifted by a slow site (J sites),
 /// the slow field at the parent site and shifted, and the coordinate x = n on the fast ring.
-let private twoScale =
+let internal twoScale =
     let X, Y, F, c = Sym "X", Sym "Y", Sym "F", Sym "c"
 
     Model.empty "l96_two_scale"

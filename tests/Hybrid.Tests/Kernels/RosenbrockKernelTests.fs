@@ -59,6 +59,31 @@ let private risingTracer =
     Parse.model
         "model rising\ndomain interval [0, 1] cells 16\nfield u\nfield q\nparam D = 0.02\nparam k = 0.5\ndu/dt = D*lap(u)\ndq/dt = -advectFlux(u, q) + k*q*(1 - q)\nboundary u noflux\nboundary u left dirichlet 0.6\nboundary q neumann 0.1\nboundary q left dirichlet 0.2\ninitial u = 0.6 + 0.2*sin(7*x)\ninitial q = 0.2 + 0.5*x"
 
+/// `KernelTests.twoScale` (two-scale Lorenz-96, K = 8, J = 4: 40 unknowns) from X = F + sin k, Y = 0.1 cos n.
+let private lattice =
+    KernelTests.twoScale
+    |> Model.setInitial "X" (InitialCondition.Expr(10.0 + Apply(Fn.Sin, Sym "x")))
+    |> Model.setInitial "Y" (InitialCondition.Expr(0.1 * Apply(Fn.Cos, Sym "x")))
+
+/// Lorenz-96 (K = 8) whose fast ring (J = 4) relaxes at rate g = 5000 towards 0.1 X of its slow site, coupled back
+/// through Σⱼ: stiff for Dopri5 (|λ| = 5000, where the slow ring's own rates are ~50), so Auto switches to Rodas4.
+let private slavedLattice =
+    let X, Y = Sym "X", Sym "Y"
+
+    Model.empty "l96_slaved"
+    |> Model.withDomain (Domain.Lattice(8, 4))
+    |> Model.addField (Model.field "X")
+    |> Model.addField { Model.field "Y" with Fast = true }
+    |> Model.addParam (Model.param "F" 8.0)
+    |> Model.addParam (Model.param "g" 5000.0)
+    |> Model.addEquation
+        "X"
+        ((Expr.shiftK "X" 1 - Expr.shiftK "X" -2) * Expr.shiftK "X" -1 - X + Sym "F"
+         - 0.1 * FastSum Y)
+    |> Model.addEquation "Y" (Neg(Sym "g") * (Y - 0.1 * X) + 0.01 * Expr.shiftJ "Y" 1)
+    |> Model.setInitial "X" (InitialCondition.Expr(8.0 + Apply(Fn.Sin, Sym "x")))
+    |> Model.setInitial "Y" (InitialCondition.Expr(Num 0.0))
+
 /// The largest difference relative to b's largest magnitude.
 let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
     let scale = max 1e-300 (b.abs().max().ToDouble())
@@ -201,14 +226,18 @@ let private tangentAgrees (model: Model) =
     let thetaAdjoint = Array.zeroCreate<float> thetaValues.Length
     stepper.RhsAdjoint(state, thetaValues, t, cotangent, stateAdjoint, thetaAdjoint)
 
+    // Per trajectory the fields one after the other, each with its own cells (a fast field on a lattice's ring).
     let fieldsOf (padded: float[][]) =
         let flat = StateLayout.ofFields stepper padded
+        let sizes = Array.init (2 * n) (KernelPlan.cells tangent)
+        let offsets = Array.scan (+) 0 sizes
         let total = flat.Length / 2
-        let cells = plan.Cells
 
         Array.init (2 * n) (fun f ->
+            let cells = sizes[f]
+
             torch.tensor (
-                Array.init (2 * cells) (fun i -> flat[(i / cells) * total + f * cells + i % cells]),
+                Array.init (2 * cells) (fun i -> flat[(i / cells) * total + offsets[f] + i % cells]),
                 dtype = f64
             ))
 
@@ -507,6 +536,51 @@ let tests =
             // BiCGSTAB stops at a relative residual of 1e-9 (rtol 1e-6) where the eager solve is exact, which moves
             // ∂L/∂ψ₀ by 6.2e-8 (measured; 1e-9 with BiCGSTAB stopped at 1e-14).
             agreesWithin 1e-8 1e-7 compile (ArakawaKernelTests.vortex 5 5 3.0) (rodas 1e-6 0.01 [| 0.1 |]) 4 false
+        }
+
+        test "the tangent plan equals autograd on a two-scale lattice (the fast ring, Σⱼ, shifts across the rings)" {
+            tangentAgrees lattice
+        }
+
+        test
+            "one Rodas4 step on a two-scale lattice (one dense block): the eager new state, its adjoint against differences and eager autograd" {
+            stepAdjointAgrees lattice
+        }
+
+        test
+            "Rodas4 and Auto (switching on a stiff fast ring) on two-scale lattices: the kernels take the eager steps, values to 1e-10, gradients to 1e-8" {
+            let o = rodas 1e-6 0.01 [| 0.02; 0.05 |]
+            agreesWithin 1e-10 1e-8 compile lattice o 4 false
+
+            autoAgrees
+                slavedLattice
+                {
+                    rodas 1e-4 1e-3 [| 0.1; 0.3 |] with
+                        Scheme = Scheme.Auto
+                }
+                8
+        }
+
+        test
+            "the catalogue's two-scale Lorenz-96 (396 unknowns) runs Rodas4 and Auto on the kernels; a lattice above the dense limit runs eager and says why" {
+            let sim = compile Backend.Auto Examples.lorenz96
+
+            for scheme in [ Scheme.Rodas4; Scheme.Auto ] do
+                Expect.equal
+                    (sim.BackendFor {
+                        rodas 1e-6 0.01 [| 0.1 |] with
+                            Scheme = scheme
+                    })
+                    (Backend.Kernels, "")
+                    $"{scheme} on the kernels"
+
+            let large =
+                compile Backend.Auto (Examples.lorenz96 |> Model.withDomain (Domain.Lattice(40, 30)))
+
+            let backend, why = large.BackendFor(rodas 1e-6 0.01 [| 0.1 |])
+            Expect.equal backend Backend.Eager "1,240 unknowns run eager"
+            Expect.stringContains why "has 1240 unknowns per trajectory" "names the count"
+            Expect.stringContains why "densely up to 1000" "names the limit"
         }
 
         test
