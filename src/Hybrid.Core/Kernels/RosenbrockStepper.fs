@@ -23,8 +23,10 @@ open Hybrid.TensorArithmetic
 /// solves densely up to `Jacobian.maxDense` unknowns, take the block pattern of the cells J couples
 /// (`TangentPlan.couplings`, from the equations' reads; the face fluxes lowered into the equations) and BiCGSTAB on
 /// arrays in 1-D too, so they agree with the eager steps to the solve tolerance rather than round-off. Two-scale
-/// lattices (slow and fast rings of different sizes) take the point systems' path with one block of all K + K·J
-/// unknowns per trajectory: J probed one unknown at a time and inverted, as the eager back end's dense Jacobian. The two back ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
+/// lattices (slow and fast rings of different sizes) up to `denseUpTo` unknowns (`Jacobian.maxDense`, as the eager
+/// back end) take the point systems' path with one block of all K + K·J unknowns per trajectory, J probed one
+/// unknown at a time and inverted; larger ones a ring of K blocks, each a slow site's values and its J fast sites',
+/// coupled as far as the reads reach (`TangentPlan.couplings`), solved by BiCGSTAB on arrays. The two back ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
 /// closures (`modules`, one per site of `plan`) enter J through their networks' JVPs (`TangentPlan`, `TangentNetwork`:
 /// each network's per-row gradient by TorchSharp on the calling thread, once per J), and the adjoint's second-order terms through autograd of
 /// those, closure weights included (`ClosureGradients`).
@@ -41,7 +43,8 @@ type internal RosenbrockStepper
         plan: KernelPlan,
         batch: int,
         modules: torch.nn.Module<torch.Tensor, torch.Tensor>[],
-        forcings: (float -> torch.Tensor)[]
+        forcings: (float -> torch.Tensor)[],
+        denseUpTo: int
     ) =
     let euler = Tableau.ofScheme Scheme.Euler
     let baseStepper = Stepper<float>(plan, euler, batch, modules, forcings)
@@ -106,22 +109,30 @@ type internal RosenbrockStepper
         || plan.Rules
            |> Array.exists (Array.exists (fun (lo, hi) -> ruleTime lo || ruleTime hi))
 
-    // The block layout of the grid (None for the dense systems: point systems and two-scale lattices, one block of
-    // every unknown per trajectory): the cells J couples. Its index tensor lives as long as the stepper, out of any
-    // caller's dispose scope.
+    // A two-scale lattice's unknowns per trajectory, its fields per slow site k (the slow fields' values at k, then
+    // each fast field's J sites kJ … kJ + J − 1: a block of the lattice's ring) and whether it takes the dense solve.
+    let lattice = plan.FastSites > 0
+    let slowFields = plan.Fast |> Array.filter not |> Array.length
+    let perSite = slowFields + (n - slowFields) * plan.FastSites
+    let latticeDense = lattice && plan.Nx * perSite <= denseUpTo
+
+    // The block layout of the grid or the lattice's ring (None for the dense systems: point systems, and two-scale
+    // lattices up to `denseUpTo` unknowns, one block of every unknown per trajectory): the cells (slow sites) J
+    // couples. Its index tensor lives as long as the stepper, out of any caller's dispose scope.
     let couplings = TangentPlan.couplings plan
 
     let pattern =
-        let make (spatial: int64[]) =
-            let p = BlockStencil.patternAt spatial n torch.CPU couplings
+        let make (spatial: int64[]) (fields: int) =
+            let p = BlockStencil.patternAt spatial fields torch.CPU couplings
             p.Columns.DetachFromDisposeScope() |> ignore
             Some p
 
         match plan.Grid.Dims with
         | 0 -> None
-        | _ when plan.FastSites > 0 -> None
-        | 1 -> make [| int64 plan.Nx |]
-        | _ -> make [| int64 plan.Nx; int64 plan.Ny |]
+        | _ when latticeDense -> None
+        | _ when lattice -> make [| int64 plan.Nx |] perSite
+        | 1 -> make [| int64 plan.Nx |] n
+        | _ -> make [| int64 plan.Nx; int64 plan.Ny |] n
 
     let columns =
         match pattern with
@@ -136,10 +147,19 @@ type internal RosenbrockStepper
     let blocks = columns[0].Length
 
     // The unknowns of a trajectory, each as (field, padded index in trajectory 0), in the packed order: cell by cell,
-    // the fields of a cell together, on a grid (`BlockStencil`'s order, the eager stepper's); field by field, then
-    // site by site, for the dense systems, whose one block of `size` × `size` per trajectory holds them all.
+    // the fields of a cell together, on a grid (`BlockStencil`'s order, the eager stepper's); slow site by slow site
+    // on a lattice's ring (`perSite`); field by field, then site by site, for the dense systems, whose one block of
+    // `size` × `size` per trajectory holds them all.
     let unknowns =
         match pattern with
+        | Some _ when lattice -> [|
+            for k in 0 .. plan.Nx - 1 do
+                for f in 0 .. n - 1 do
+                    if plan.Fast[f] then
+                        for j in 0 .. plan.FastSites - 1 -> f, maps[f].Interior[k * plan.FastSites + j]
+                    else
+                        yield f, maps[f].Interior[k]
+          |]
         | Some _ -> [|
             for c in 0 .. cells - 1 do
                 for f in 0 .. n - 1 -> f, maps[f].Interior[c]
@@ -149,9 +169,11 @@ type internal RosenbrockStepper
                 for c in 0 .. KernelPlan.cells plan f - 1 -> f, maps[f].Interior[c]
           |]
 
-    // Block rows and the size of a block: a grid's cells and its fields, or one block of every unknown.
+    // Block rows and the size of a block: a grid's cells and its fields, a lattice's slow sites and their unknowns,
+    // or one block of every unknown.
     let blockRows, size =
         match pattern with
+        | Some _ when lattice -> plan.Nx, perSite
         | Some _ -> cells, n
         | None -> 1, unknowns.Length
 
@@ -159,7 +181,9 @@ type internal RosenbrockStepper
     // eager block tridiagonal solve on 1-D nearest-neighbour stencils.
     let iterative =
         pattern.IsSome
-        && (plan.Grid.Dims = 2 || couplings.Length > (StencilMatrix.nearest 1).Length)
+        && (plan.Grid.Dims = 2
+            || lattice
+            || couplings.Length > (StencilMatrix.nearest 1).Length)
 
     // Buffers: U₀ = u with its ghosts, Uᵢ, F there, the slopes kᵢ, ∂F/∂t (and u with ghosts at t + δ).
     let start = newState ()
@@ -219,11 +243,12 @@ type internal RosenbrockStepper
                 let f, at = unknowns[e]
                 x[f].[b * maps[f].Padded + at] <- values[b * unknowns.Length + e]
 
-    /// The blocks of J at (t, u) (u's ghosts filled) as [B; Cells; K; n; n]: per colour and field b, J d for the
-    /// direction d = 1 on field b at the cells of that colour; block (i, k) column b is that product at cell i, for
+    /// The blocks of J at (t, u) (u's ghosts filled) as [B; Cells; K; n; n]: per colour and unknown b of a block, J d
+    /// for the direction d = 1 on unknown b of the cells of that colour; block (i, k) column b is that product at cell i, for
     /// the colour of the k-th cell of i's stencil (a distance-2 colouring: one cell of each colour in every stencil).
-    /// The closures' JVPs take their networks' gradients once for all the directions (`TangentNetwork.Hold`). The
-    /// dense systems (one block, `size` unknowns) take one direction per unknown: column e of J is J eₑ.
+    /// The closures' JVPs take their networks' gradients once for all the directions (`TangentNetwork.Hold`). Blocks
+    /// hold `size` unknowns (`unknowns`: a cell's fields, a lattice site's, or every unknown of the dense systems, whose
+    /// one block takes one direction per unknown: column e of J is J eₑ).
     let probe (u: float[][]) (theta: float[]) (t: float) : float[] =
         let values = Array.zeroCreate<float> (batch * blockRows * blocks * size * size)
         let state = Array.append u direction
@@ -232,44 +257,28 @@ type internal RosenbrockStepper
             m.Hold()
 
         try
-            if pattern.IsNone then
-                for e in 0 .. size - 1 do
+            for c in 0 .. Array.max colour do
+                for a in 0 .. size - 1 do
                     clear direction
-                    let f, at = unknowns[e]
 
                     for tr in 0 .. batch - 1 do
-                        direction[f].[tr * maps[f].Padded + at] <- 1.0
+                        for cell in 0 .. blockRows - 1 do
+                            if colour[cell] = c then
+                                let f, at = unknowns[cell * size + a]
+                                direction[f].[tr * maps[f].Padded + at] <- 1.0
 
                     tangent.FillGhosts(state, theta, t)
                     tangent.Rhs(state, theta, t, jd)
 
                     for tr in 0 .. batch - 1 do
-                        for a in 0 .. size - 1 do
-                            let g, row = unknowns[a]
-                            values[(tr * size + a) * size + e] <- jd[n + g].[tr * maps[g].Padded + row]
-            else
-                for c in 0 .. Array.max colour do
-                    for b in 0 .. n - 1 do
-                        clear direction
-                        let map = maps[b]
+                        for cell in 0 .. blockRows - 1 do
+                            for kk in 0 .. blocks - 1 do
+                                if colour[columns[cell].[kk]] = c then
+                                    for row in 0 .. size - 1 do
+                                        let g, at = unknowns[cell * size + row]
 
-                        for tr in 0 .. batch - 1 do
-                            for cell in 0 .. cells - 1 do
-                                if colour[cell] = c then
-                                    direction[b].[tr * map.Padded + map.Interior[cell]] <- 1.0
-
-                        tangent.FillGhosts(state, theta, t)
-                        tangent.Rhs(state, theta, t, jd)
-
-                        for tr in 0 .. batch - 1 do
-                            for cell in 0 .. cells - 1 do
-                                for kk in 0 .. blocks - 1 do
-                                    if colour[columns[cell].[kk]] = c then
-                                        for a in 0 .. n - 1 do
-                                            let map = maps[a]
-
-                                            values[(((tr * cells + cell) * blocks + kk) * n + a) * n + b] <-
-                                                jd[n + a].[tr * map.Padded + map.Interior[cell]]
+                                        values[(((tr * blockRows + cell) * blocks + kk) * size + row) * size + a] <-
+                                            jd[n + g].[tr * maps[g].Padded + at]
         finally
             for m in jvps do
                 m.Release()
@@ -304,14 +313,14 @@ type internal RosenbrockStepper
             blocksA <-
                 values
                 |> Array.mapi (fun e x ->
-                    let block = e / (n * n)
-                    let r, c = (e % (n * n)) / n, e % n
+                    let block = e / (size * size)
+                    let r, c = (e % (size * size)) / size, e % size
                     let eye = if block % blocks = 0 && r = c then diagonal else 0.0
                     eye - x)
 
-            blocksT <- BlockStencilArrays.transpose p.ColumnArray p.Opposite n batch blocksA
-            inverseA <- BlockStencilArrays.inverseDiagonal cells blocks n batch blocksA
-            inverseT <- BlockStencilArrays.inverseDiagonal cells blocks n batch blocksT
+            blocksT <- BlockStencilArrays.transpose p.ColumnArray p.Opposite size batch blocksA
+            inverseA <- BlockStencilArrays.inverseDiagonal blockRows blocks size batch blocksA
+            inverseT <- BlockStencilArrays.inverseDiagonal blockRows blocks size batch blocksT
         | Some p ->
             let j = tensor ()
             let a = diagonal .* BlockStencil.identity p j .- j
@@ -351,7 +360,7 @@ type internal RosenbrockStepper
             let a, inverse = if transposed then blocksT, inverseT else blocksA, inverseA
 
             for b in 0 .. batch - 1 do
-                BlockStencilArrays.biCgStab solveVectors columns n a inverse solveTolerance r b
+                BlockStencilArrays.biCgStab solveVectors columns size a inverse solveTolerance r b
 
             unpackValues r x
         else
@@ -519,6 +528,9 @@ type internal RosenbrockStepper
         moveGradients baseStepper.ClosureGradients (tangent :> IStepper<float>)
         copyInto lambda uBar
 
+    /// A stepper that solves two-scale lattices of up to `Jacobian.maxDense` unknowns densely (as the eager back end).
+    new(plan, batch, modules, forcings) = RosenbrockStepper(plan, batch, modules, forcings, Jacobian.maxDense)
+
     /// The relative residual at which BiCGSTAB stops (2-D grids, wider stencils): `StepControl.solveTolerance` of the rollout's
     /// tolerances, set before the run.
     member _.SolveTolerance
@@ -586,25 +598,23 @@ type internal RosenbrockStepper
 module internal RosenbrockStepper =
 
     /// Why the generated kernels cannot run Rodas4 (and Auto) on `plan` (None when they can): the Jacobian must be
-    /// taken per cell (`TangentPlan.refusal`); on a 1-D or 2-D grid with at least 2r + 1 cells along an axis where J
-    /// couples cells r apart (`TangentPlan.couplings`; 3 for the nearest neighbours), so that each cell's block row
-    /// holds each cell once; a point system, or a two-scale lattice of at most `Jacobian.maxDense` unknowns per
-    /// trajectory (its one dense block, as the eager back end's).
+    /// taken per cell (`TangentPlan.refusal`); on a 1-D or 2-D grid, or the ring of slow sites of a two-scale lattice
+    /// of more than `Jacobian.maxDense` unknowns, with at least 2r + 1 cells (sites) along an axis where J couples
+    /// cells r apart (`TangentPlan.couplings`; 3 for the nearest neighbours), so that each block row holds each cell
+    /// once; a point system or a smaller two-scale lattice (its one dense block, as the eager back end's).
     let refusal (plan: KernelPlan) : string option =
         match TangentPlan.refusal plan with
         | Some why -> Some why
         | None when plan.Grid.Dims > 2 -> Some "its grid has more than two axes"
         | None when plan.Grid.Dims = 0 -> None
-        | None when plan.FastSites > 0 ->
-            let total =
-                plan.Cells * (plan.Fast |> Array.filter not).Length
-                + plan.FastCells * (plan.Fast |> Array.filter id).Length
-
-            if total > Jacobian.maxDense then
-                Some
-                    $"its two-scale lattice has {total} unknowns per trajectory, whose Jacobian the kernels' Rodas4 solves densely up to {Jacobian.maxDense} (as the eager back end)"
-            else
-                None
+        | None when
+            plan.FastSites > 0
+            && plan.Cells * (plan.Fast |> Array.filter not).Length
+               + plan.FastCells * (plan.Fast |> Array.filter id).Length
+               <= Jacobian.maxDense
+            ->
+            // Solved densely, as the eager back end does.
+            None
         | None ->
             let couplings = TangentPlan.couplings plan
 

@@ -61,15 +61,35 @@ module internal TangentPlan =
     /// nearest-neighbour stencil (`StencilMatrix.nearest`) and every offset its equations and closure arguments read,
     /// closed under −o and under moving towards the cell along each axis (a ghost cell k deep copies the interior cell
     /// k − 1 from the wall, so a read at offset d near a wall reaches a cell at most |d| away on that axis); the
-    /// nearest ones first, in their order, then the others in order. Empty for a point system.
+    /// nearest ones first, in their order, then the others in order. Empty for a point system. On a two-scale lattice
+    /// the offsets are slow sites, each a block of its own values and its fast sites'.
     let couplings (plan: KernelPlan) : (int * int)[] =
         if plan.Grid.Dims = 0 then
             [||]
         else
+            let expressions = Array.append plan.Rhs (plan.Sites |> Array.collect _.Args)
+
             let reads =
-                Array.append plan.Rhs (plan.Sites |> Array.collect _.Args)
-                |> Array.collect (KExpr.reads >> List.map (fun (_, dx, dy) -> dx, dy) >> Array.ofList)
-                |> Array.distinct
+                if plan.FastSites > 0 then
+                    // A two-scale lattice's ring of slow sites, each with its fast sites: a read of a slow field at
+                    // offset dx (from either loop) reaches |dx| slow sites, one of a fast field ⌈|dx|/J⌉ (from fast
+                    // site kJ + j, j < J, or from the slow loop's first child site kJ).
+                    let reach =
+                        expressions
+                        |> Array.collect (fun e ->
+                            KExpr.reads e
+                            |> List.map (fun (f, dx, _) ->
+                                if plan.Fast[f] then
+                                    (abs dx + plan.FastSites - 1) / plan.FastSites
+                                else
+                                    abs dx)
+                            |> Array.ofList)
+
+                    [| (Array.fold max 1 reach), 0 |]
+                else
+                    expressions
+                    |> Array.collect (KExpr.reads >> List.map (fun (_, dx, dy) -> dx, dy) >> Array.ofList)
+                    |> Array.distinct
 
             let nearest = StencilMatrix.nearest plan.Grid.Dims
 

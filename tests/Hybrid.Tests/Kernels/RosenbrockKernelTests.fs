@@ -290,13 +290,14 @@ let private stepAdjointWithin
     (stateTolerance: float)
     (differenceTolerance: float)
     (solveTolerance: float option)
+    (denseUpTo: int)
     (model: Model)
     =
     Engine.init ()
     use _ = torch.NewDisposeScope()
     let sim = compile Backend.Eager model
     let plan = Lowering.lowerWith false (ResolvedSystem.ofModel model)
-    let rosenbrock = RosenbrockStepper(plan, 2, modulesOf sim plan, [||])
+    let rosenbrock = RosenbrockStepper(plan, 2, modulesOf sim plan, [||], denseUpTo)
     let stepper = rosenbrock :> IStepper<float>
 
     let tolerances =
@@ -416,7 +417,7 @@ let private stepAdjointWithin
         let ew = maxRelative weightGradients[i] grads[u0.Length + thetaT.Length + i]
         Expect.isLessThan ew 1e-8 $"{model.Name}: the eager step's ∂L/∂w, weight {i} ({ew:G3})"
 
-let private stepAdjointAgrees = stepAdjointWithin 1e-13 1e-8 None
+let private stepAdjointAgrees = stepAdjointWithin 1e-13 1e-8 None Jacobian.maxDense
 
 /// Rodas4 at relative tolerance `rtol` (absolute 1e-3·rtol), first step `dt`.
 let private rodas (rtol: float) (dt: float) (saves: float[]) = {
@@ -429,6 +430,32 @@ let private rodas (rtol: float) (dt: float) (saves: float[]) = {
             Absolute = 1e-3 * rtol
         }
 }
+
+/// A Rodas4 rollout `o` (rtol 1e-6) of `sim` (Backend.Auto) above the eager back end's dense limit: the eager back end
+/// refuses it (its dense Jacobian), the kernels run it, within 10 × the relative tolerance of a Dopri5 run at 1e-11.
+let private beyondDenseLimit (sim: Simulator) (o: RolloutOptions) =
+    let eager = compile Backend.Eager sim.Model
+
+    let refused =
+        Expect.throwsC (fun () -> eager.Simulate(eager.Initial 1, o) |> ignore) (fun e -> e.Message)
+
+    Expect.stringContains refused "above the limit of 1000" "the eager back end's dense Jacobian is refused"
+    let rodas4 = sim.Simulate(sim.Initial 1, o)
+    Expect.equal rodas4.Backend Backend.Kernels "the kernels ran"
+
+    let reference =
+        sim.Simulate(
+            sim.Initial 1,
+            {
+                o with
+                    Scheme = Scheme.Dopri5
+                    Tolerance = { Relative = 1e-11; Absolute = 1e-14 }
+            }
+        )
+
+    for f in 0 .. rodas4.Values.Length - 1 do
+        let d = maxRelative rodas4.Values[f] reference.Values[f]
+        Expect.isLessThan d (10.0 * o.Tolerance.Relative) $"{sim.Model.Name}: field {f} ({d:G3})"
 
 /// Auto on `model` with options `o` on the kernels and the eager back end (no gradients): both switch to Rodas4 at the
 /// same step and take the same steps, values to 1e-10; then with gradients (`agreesWithin`, at least `minSteps`
@@ -518,24 +545,24 @@ let tests =
 
         test
             "one Rodas4 step on stencils wider than the nearest neighbours (BiCGSTAB): the eager dense step, its adjoint against differences and eager autograd" {
-            stepAdjointWithin 1e-11 5e-8 (Some 1e-14) (varyingTracers 12)
-            stepAdjointWithin 1e-11 1e-8 (Some 1e-14) (ArakawaKernelTests.vortex 6 7 3.0)
+            stepAdjointWithin 1e-11 5e-8 (Some 1e-14) Jacobian.maxDense (varyingTracers 12)
+            stepAdjointWithin 1e-11 1e-8 (Some 1e-14) Jacobian.maxDense (ArakawaKernelTests.vortex 6 7 3.0)
             // Its walls move with t: the step's ∂F/∂t by a forward difference (δ ≈ 1e-8) puts round-off of ~1e-8 of
             // the step's size into the differences (measured: 1.5e-8 off the kernels' gradient, which equals the
             // eager autograd gradient to 1e-11).
-            stepAdjointWithin 1e-11 1e-7 (Some 1e-14) (ArakawaKernelTests.channel false 7 6)
+            stepAdjointWithin 1e-11 1e-7 (Some 1e-14) Jacobian.maxDense (ArakawaKernelTests.channel false 7 6)
         }
 
         test
             "Rodas4 with flux advection and Arakawa's Jacobian: the kernels take the eager (dense) steps, values and gradients to 1e-8" {
-            let o = rodas 1e-6 0.01 [| 0.1; 0.3 |]
+            let o = rodas 1e-6 0.01 [| 0.05; 0.15 |]
             agreesWithin 1e-8 1e-8 compile risingTracer o 4 false
             agreesWithin 1e-8 1e-8 compile (ArakawaKernelTests.channel true 6 7) o 4 false
             // The smallest grid its reach (2 cells) allows, over fewer steps: the eager back end's dense Jacobian by
             // autograd (75 backward passes per step) dominates the test's time. Gradients to 1e-7: the kernels'
             // BiCGSTAB stops at a relative residual of 1e-9 (rtol 1e-6) where the eager solve is exact, which moves
             // ∂L/∂ψ₀ by 6.2e-8 (measured; 1e-9 with BiCGSTAB stopped at 1e-14).
-            agreesWithin 1e-8 1e-7 compile (ArakawaKernelTests.vortex 5 5 3.0) (rodas 1e-6 0.01 [| 0.1 |]) 4 false
+            agreesWithin 1e-8 1e-7 compile (ArakawaKernelTests.vortex 5 5 3.0) (rodas 1e-6 0.01 [| 0.05 |]) 4 false
         }
 
         test "the tangent plan equals autograd on a two-scale lattice (the fast ring, Σⱼ, shifts across the rings)" {
@@ -543,8 +570,10 @@ let tests =
         }
 
         test
-            "one Rodas4 step on a two-scale lattice (one dense block): the eager new state, its adjoint against differences and eager autograd" {
+            "one Rodas4 step on a two-scale lattice, dense and as a ring of slow-site blocks (BiCGSTAB): the eager new state, its adjoint against differences and eager autograd" {
             stepAdjointAgrees lattice
+            // The ring: blocks of X and its 4 fast sites, coupled 2 slow sites away; BiCGSTAB stopped at 1e-14.
+            stepAdjointWithin 1e-11 1e-8 (Some 1e-14) 0 lattice
         }
 
         test
@@ -562,7 +591,10 @@ let tests =
         }
 
         test
-            "the catalogue's two-scale Lorenz-96 (396 unknowns) runs Rodas4 and Auto on the kernels; a lattice above the dense limit runs eager and says why" {
+            "two-scale lattices on the kernels at any size: the catalogue's Lorenz-96 (396 unknowns, dense) and 1,240 unknowns (BiCGSTAB on the ring) within the tolerance of a tight Dopri5 run; too few slow sites runs eager and says why" {
+            Engine.init ()
+            use _ = torch.NewDisposeScope()
+            use _ = torch.no_grad ()
             let sim = compile Backend.Auto Examples.lorenz96
 
             for scheme in [ Scheme.Rodas4; Scheme.Auto ] do
@@ -575,12 +607,18 @@ let tests =
                     $"{scheme} on the kernels"
 
             let large =
-                compile Backend.Auto (Examples.lorenz96 |> Model.withDomain (Domain.Lattice(40, 30)))
+                compile Backend.Auto (lattice |> Model.withDomain (Domain.Lattice(40, 30)))
 
-            let backend, why = large.BackendFor(rodas 1e-6 0.01 [| 0.1 |])
-            Expect.equal backend Backend.Eager "1,240 unknowns run eager"
-            Expect.stringContains why "has 1240 unknowns per trajectory" "names the count"
-            Expect.stringContains why "densely up to 1000" "names the limit"
+            // Measured: 4.6e-8 (X), 7.2e-7 (Y).
+            beyondDenseLimit large (rodas 1e-6 0.01 [| 0.1 |])
+
+            let few =
+                compile Backend.Auto (Examples.lorenz96 |> Model.withDomain (Domain.Lattice(4, 300)))
+
+            let backend, why = few.BackendFor(rodas 1e-6 0.01 [| 0.1 |])
+            Expect.equal backend Backend.Eager "4 slow sites for a reach of 2 run eager"
+            Expect.stringContains why "has 4 cells along x" "names the sites"
+            Expect.stringContains why "need 5 there" "names the need"
         }
 
         test
@@ -588,34 +626,8 @@ let tests =
             Engine.init ()
             use _ = torch.NewDisposeScope()
             use _ = torch.no_grad ()
-            let model = ArakawaKernelTests.vortex 20 20 3.0
-            let o = rodas 1e-6 0.01 [| 0.2 |]
-
-            let eager = compile Backend.Eager model
-
-            let refused =
-                Expect.throwsC (fun () -> eager.Simulate(eager.Initial 1, o) |> ignore) (fun e -> e.Message)
-
-            Expect.stringContains refused "above the limit of 1000" "the eager back end's dense Jacobian is refused"
-
-            let sim = compile Backend.Auto model
-            let rodas4 = sim.Simulate(sim.Initial 1, o)
-            Expect.equal rodas4.Backend Backend.Kernels "the kernels ran"
-
-            let reference =
-                sim.Simulate(
-                    sim.Initial 1,
-                    {
-                        o with
-                            Scheme = Scheme.Dopri5
-                            Tolerance = { Relative = 1e-11; Absolute = 1e-14 }
-                    }
-                )
-
-            for f in 0 .. rodas4.Values.Length - 1 do
-                let d = maxRelative rodas4.Values[f] reference.Values[f]
-                // Measured: 1e-9 (ω, ψ), 2.7e-6 (q, through the limiter); 10 × the relative tolerance.
-                Expect.isLessThan d 1e-5 $"field {f} ({d:G3})"
+            // Measured: 1e-9 (ω, ψ), 2.7e-6 (q, through the limiter).
+            beyondDenseLimit (compile Backend.Auto (ArakawaKernelTests.vortex 20 20 3.0)) (rodas 1e-6 0.01 [| 0.2 |])
         }
 
         test

@@ -302,7 +302,7 @@ initial v = 1 + 0.2*cos(4*x)
                 "what"
 
             Expect.stringContains e.Message "1200 unknowns per trajectory (fields u), above the limit of 1000" "values"
-            Expect.stringContains e.Message "with stencils of any width at any size" "the kernels"
+            Expect.stringContains e.Message "with stencils of any width and on lattices, at any size" "the kernels"
             Expect.stringContains e.Message "use a coarser grid, Scheme.Dopri5, or Scheme.KenCarp4" "the fix"
         }
 
