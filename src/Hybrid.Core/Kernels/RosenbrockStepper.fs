@@ -26,7 +26,10 @@ open Hybrid.TensorArithmetic
 /// lattices (slow and fast rings of different sizes) up to `denseUpTo` unknowns (`Jacobian.maxDense`, as the eager
 /// back end) take the point systems' path with one block of all K + K·J unknowns per trajectory, J probed one
 /// unknown at a time and inverted; larger ones a ring of K blocks, each a slow site's values and its J fast sites',
-/// coupled as far as the reads reach (`TangentPlan.couplings`), solved by BiCGSTAB on arrays. The two back ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
+/// coupled as far as the reads reach (`TangentPlan.couplings`), solved by BiCGSTAB on arrays. Models whose J goes
+/// through closures over whole fields (their networks' JVPs, `FieldTangentNetwork`) or diagnostic fields' elliptic
+/// solves (tangent solves, `TangentPlan.create`) couple every cell to every other: up to `Jacobian.maxDense` unknowns
+/// they take the dense path too, as the eager back end does, and are refused above. The two back ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
 /// closures (`modules`, one per site of `plan`) enter J through their networks' JVPs (`TangentPlan`, `TangentNetwork`:
 /// each network's per-row gradient by TorchSharp on the calling thread, once per J), and the adjoint's second-order terms through autograd of
 /// those, closure weights included (`ClosureGradients`).
@@ -57,8 +60,9 @@ type internal RosenbrockStepper
     // The closures' JVPs, which keep their gradients through the probes of one J (`TangentNetwork.Hold`).
     let jvps =
         tangentModules
-        |> Array.choose (function
-            | :? TangentNetwork as m -> Some m
+        |> Array.choose (fun m ->
+            match box m with
+            | :? IHeldProduct as held -> Some held
             | _ -> None)
 
     /// Adds the closure-weight gradients accumulated in `source` into `target` (the same networks in the same order)
@@ -115,6 +119,8 @@ type internal RosenbrockStepper
     let slowFields = plan.Fast |> Array.filter not |> Array.length
     let perSite = slowFields + (n - slowFields) * plan.FastSites
     let latticeDense = lattice && plan.Nx * perSite <= denseUpTo
+    // J through closures over whole fields or diagnostic solves couples all cells: one dense block (`refusal`).
+    let whole = TangentPlan.isGlobal plan
 
     // The block layout of the grid or the lattice's ring (None for the dense systems: point systems, and two-scale
     // lattices up to `denseUpTo` unknowns, one block of every unknown per trajectory): the cells (slow sites) J
@@ -129,7 +135,7 @@ type internal RosenbrockStepper
 
         match plan.Grid.Dims with
         | 0 -> None
-        | _ when latticeDense -> None
+        | _ when latticeDense || whole -> None
         | _ when lattice -> make [| int64 plan.Nx |] perSite
         | 1 -> make [| int64 plan.Nx |] n
         | _ -> make [| int64 plan.Nx; int64 plan.Ny |] n
@@ -597,25 +603,33 @@ type internal RosenbrockStepper
 [<RequireQualifiedAccess>]
 module internal RosenbrockStepper =
 
-    /// Why the generated kernels cannot run Rodas4 (and Auto) on `plan` (None when they can): the Jacobian must be
-    /// taken per cell (`TangentPlan.refusal`); on a 1-D or 2-D grid, or the ring of slow sites of a two-scale lattice
-    /// of more than `Jacobian.maxDense` unknowns, with at least 2r + 1 cells (sites) along an axis where J couples
-    /// cells r apart (`TangentPlan.couplings`; 3 for the nearest neighbours), so that each block row holds each cell
-    /// once; a point system or a smaller two-scale lattice (its one dense block, as the eager back end's).
+    /// Why the generated kernels cannot run Rodas4 (and Auto) on `plan` (None when they can): a point system, a grid
+    /// of one or two axes whose J goes through closures over whole fields or diagnostic solves (`TangentPlan.isGlobal`)
+    /// up to `Jacobian.maxDense` unknowns, or a smaller two-scale lattice (one dense block, as the eager back end's);
+    /// otherwise a 1-D or 2-D grid, or the ring of slow sites of a larger two-scale lattice, with at least 2r + 1
+    /// cells (sites) along an axis where J couples cells r apart (`TangentPlan.couplings`; 3 for the nearest
+    /// neighbours), so that each block row holds each cell once.
     let refusal (plan: KernelPlan) : string option =
-        match TangentPlan.refusal plan with
-        | Some why -> Some why
-        | None when plan.Grid.Dims > 2 -> Some "its grid has more than two axes"
-        | None when plan.Grid.Dims = 0 -> None
-        | None when
-            plan.FastSites > 0
-            && plan.Cells * (plan.Fast |> Array.filter not).Length
-               + plan.FastCells * (plan.Fast |> Array.filter id).Length
-               <= Jacobian.maxDense
-            ->
+        let unknowns =
+            plan.Cells * (plan.Fast |> Array.filter not).Length
+            + plan.FastCells * (plan.Fast |> Array.filter id).Length
+
+        match () with
+        | _ when plan.Grid.Dims > 2 -> Some "its grid has more than two axes"
+        | _ when plan.Grid.Dims = 0 -> None
+        | _ when TangentPlan.isGlobal plan && unknowns > Jacobian.maxDense ->
+            let through =
+                match plan.Sites |> Array.tryFind _.Fieldwise with
+                | Some site -> $"the closure '{site.Name}' over whole fields"
+                | None -> $"the elliptic solve of the diagnostic field '{plan.Diagnostics[0].Field}'"
+
+            Some
+                $"its Jacobian goes through {through}, which couples every cell to every other, so it is dense: {unknowns} unknowns per trajectory, above the limit of {Jacobian.maxDense} (the eager back end's too). Use a coarser grid, or Scheme.Dopri5"
+        | _ when TangentPlan.isGlobal plan -> None
+        | _ when plan.FastSites > 0 && unknowns <= Jacobian.maxDense ->
             // Solved densely, as the eager back end does.
             None
-        | None ->
+        | _ ->
             let couplings = TangentPlan.couplings plan
 
             let short (axis: string) (cells: int) (reach: int) =

@@ -546,13 +546,14 @@ type internal Stepper<'T
         else
             y.reshape ([| int64 rows |])
 
-    // The network runs: one per site, except that the sites of a closure over whole fields (its outputs; `Checks`
-    // makes every call pass the same arguments) share the first one's run, as the eager back end runs it once.
+    // The network runs: one per site, except that the sites of a closure over whole fields with the same arguments
+    // (its outputs; `Checks` makes every call of a model pass the same arguments) share the first one's run, as the
+    // eager back end runs it once. (A tangent plan's JVP sites carry the closure's name and other arguments.)
     let runOf =
         sites
         |> Array.mapi (fun j c ->
             if c.Fieldwise then
-                sites |> Array.findIndex (fun d -> d.Name = c.Name)
+                sites |> Array.findIndex (fun d -> d.Name = c.Name && d.Args = c.Args)
             else
                 j)
 

@@ -13,7 +13,8 @@ open Hybrid.Numerics
 /// closure site s (output yₛ = N(aₛ(u)) per cell, `KInput s`) keeps its place, and its tangent ẏₛ = (∂N/∂a)(aₛ) ȧₛ is
 /// site S + s of the tangent plan (S sites before): the same closure (same name, so the stepper's weight gradients
 /// through it land on the closure's own), its arguments aₛ followed by their tangents ȧₛ = Σ ∂aₛ/∂u · d, its
-/// network the JVP of the closure's (`TangentNetwork`). Its generated forward kernel gives J d (the Rodas4 stepper
+/// network the JVP of the closure's (`TangentNetwork` per cell, `FieldTangentNetwork` over whole fields); a diagnostic
+/// field gets a tangent diagnostic, solved like it (`create`). Its generated forward kernel gives J d (the Rodas4 stepper
 /// probes J into stencil blocks with coloured directions); its generated adjoint, with cotangent r̄ on the directions'
 /// outputs, gives ∂/∂u [r̄ᵀ J(u) d] (into the fields' adjoints), ∂/∂θ [r̄ᵀ J(u) d] and Jᵀ r̄ (into the directions'
 /// adjoints), and through the sites' networks ∂/∂w [r̄ᵀ J(u) d] for the closure weights w: the second-order terms of
@@ -30,13 +31,25 @@ module internal TangentPlan =
         | GhostRule.Periodic
         | GhostRule.NoFlux -> rule
 
-    /// (J d)ᵢ for right-hand side `rhs` of a plan with `fields` fields: the direction of field j is field fields + j.
-    let jvp (fields: int) (rhs: KExpr) : KExpr =
-        KExpr.reads rhs
+    /// (J d)ᵢ for right-hand side `rhs` of a plan with `fields` fields: the direction of field j is field fields + j,
+    /// and that of the diagnostic field in copy c the copy `tangentCopy[c]` (copies not in the map, spatial
+    /// parameters, do not depend on the state).
+    let private jvpWith (fields: int) (tangentCopy: Map<int, int>) (rhs: KExpr) : KExpr =
+        let fieldTerms =
+            KExpr.reads rhs
+            |> List.fold
+                (fun sum (f, dx, dy) ->
+                    KExpr.add sum (KExpr.mul (KExpr.derivative (KRead(f, dx, dy)) rhs) (KRead(fields + f, dx, dy))))
+                (KConst 0.0)
+
+        KExpr.copyReads rhs
         |> List.fold
-            (fun sum (f, dx, dy) ->
-                KExpr.add sum (KExpr.mul (KExpr.derivative (KRead(f, dx, dy)) rhs) (KRead(fields + f, dx, dy))))
-            (KConst 0.0)
+            (fun sum (c, dx, dy) ->
+                match tangentCopy.TryFind c with
+                | Some d ->
+                    KExpr.add sum (KExpr.mul (KExpr.derivative (KParamAt(c, dx, dy)) rhs) (KParamAt(d, dx, dy)))
+                | None -> sum)
+            fieldTerms
 
     /// Σₛ ∂(rhs)/∂yₛ · ẏₛ for right-hand side `rhs` of a plan with `sites` closure sites: the tangent of site s is
     /// site sites + s.
@@ -46,16 +59,11 @@ module internal TangentPlan =
             (fun sum s -> KExpr.add sum (KExpr.mul (KExpr.derivative (KInput s) rhs) (KInput(sites + s))))
             (KConst 0.0)
 
-    /// Why the tangent plan of `plan` cannot be built (None when it can): the Jacobian of closures over whole fields
-    /// and of diagnostic fields' solves is not taken per cell.
-    let refusal (plan: KernelPlan) : string option =
-        match plan.Sites |> Array.tryFind _.Fieldwise with
-        | Some site ->
-            Some
-                $"its Jacobian goes through the closure '{site.Name}' over whole fields (a CNN or a module), whose Jacobian the kernels do not take"
-        | None when plan.Diagnostics.Length > 0 ->
-            Some "its Jacobian goes through the elliptic solves of diagnostic fields"
-        | None -> None
+    /// Whether J = ∂F/∂u couples every cell to every other (so that its blocks cannot be probed by colours): through a
+    /// closure over whole fields (a CNN's receptive field, or a module's whole input) or a diagnostic field's elliptic
+    /// solve. The Rodas4 stepper then probes J one unknown at a time and solves densely, as the eager back end does.
+    let isGlobal (plan: KernelPlan) =
+        plan.Diagnostics.Length > 0 || plan.Sites |> Array.exists _.Fieldwise
 
     /// The offsets (dx, dy) of the cells that J = ∂F/∂u couples a cell to, for the block solves of `plan`'s grid: the
     /// nearest-neighbour stencil (`StencilMatrix.nearest`) and every offset its equations and closure arguments read,
@@ -102,14 +110,24 @@ module internal TangentPlan =
 
             Array.append nearest (reached |> Array.distinct |> Array.sort |> Array.except nearest)
 
-    /// The tangent plan of `plan` (see `refusal`), lowered with the face fluxes in its equations
-    /// (`Lowering.lowerWith false`: the directions reach the fields the fluxes read, not face copies).
+    /// The tangent plan of `plan`, lowered with the face fluxes in its equations (`Lowering.lowerWith false`: the
+    /// directions reach the fields the fluxes read, not face copies). A diagnostic field ψ of (Δ − κ²)ψ = f(u) gets a
+    /// tangent diagnostic ψ̇ of (Δ − κ²)ψ̇ = (∂f/∂u) d with the same periodic solve (linear, the zero-mean gauge
+    /// included), in a copy of its own after the plan's copies, which the tangents of the equations and of the
+    /// closures' arguments read where they read ψ.
     let create (plan: KernelPlan) : KernelPlan =
         if (KernelPlan.faces plan).Length > 0 then
             invalidOp "The tangent plan needs the face fluxes in the equations (Lowering.lowerWith false)."
 
         let n = plan.Fields.Length
         let sites = plan.Sites.Length
+        let copies = plan.ParamCopies.Length
+        let diagnostics = plan.Diagnostics.Length
+
+        let tangentCopy =
+            plan.Diagnostics |> Array.mapi (fun i d -> d.Copy, copies + i) |> Map.ofArray
+
+        let jvp = jvpWith n tangentCopy
 
         {
             plan with
@@ -117,7 +135,7 @@ module internal TangentPlan =
                 Rhs =
                     Array.append
                         (Array.create n (KConst 0.0))
-                        (plan.Rhs |> Array.map (fun rhs -> KExpr.add (jvp n rhs) (siteTerms sites rhs)))
+                        (plan.Rhs |> Array.map (fun rhs -> KExpr.add (jvp rhs) (siteTerms sites rhs)))
                 // A fast field's direction lives on the fast ring, as the field does.
                 RhsFast = Array.append plan.RhsFast plan.RhsFast
                 Rules =
@@ -131,20 +149,43 @@ module internal TangentPlan =
                         (plan.Sites
                          |> Array.map (fun site -> {
                              site with
-                                 Args = Array.append site.Args (site.Args |> Array.map (jvp n))
+                                 Args = Array.append site.Args (site.Args |> Array.map jvp)
+                         }))
+                ParamCopies =
+                    Array.append
+                        plan.ParamCopies
+                        (plan.Diagnostics
+                         |> Array.mapi (fun i d -> {
+                             plan.ParamCopies[d.Copy] with
+                                 Source = CopySource.Diagnostic(diagnostics + i)
+                         }))
+                Diagnostics =
+                    Array.append
+                        plan.Diagnostics
+                        (plan.Diagnostics
+                         |> Array.mapi (fun i d -> {
+                             d with
+                                 Field = $"d{d.Field}"
+                                 Rhs = jvp d.Rhs
+                                 Copy = copies + i
                          }))
                 Fast = Array.append plan.Fast plan.Fast
         }
 
-    /// The networks of the tangent plan's sites (`create`), given `modules`, the networks of `plan`'s sites: those,
-    /// then the JVP of each (`TangentNetwork`).
+    /// The networks of the tangent plan's sites (`create`), given `modules`, the networks of `plan`'s sites: those
+    /// (each a `HeldNetwork`, which the stepper's probes of J at one state evaluate once), then the JVP of each
+    /// (`TangentNetwork` per cell, `FieldTangentNetwork` over whole fields).
     let networks
         (plan: KernelPlan)
         (modules: torch.nn.Module<torch.Tensor, torch.Tensor>[])
         : torch.nn.Module<torch.Tensor, torch.Tensor>[] =
         Array.append
-            modules
+            (modules |> Array.map (fun m -> new HeldNetwork(m) :> torch.nn.Module<_, _>))
             (Array.map2
-                (fun (site: ClosureSite) m -> new TangentNetwork(m, site.Args.Length) :> torch.nn.Module<_, _>)
+                (fun (site: ClosureSite) m ->
+                    if site.Fieldwise then
+                        new FieldTangentNetwork(m, site.Args.Length) :> torch.nn.Module<_, _>
+                    else
+                        new TangentNetwork(m, site.Args.Length) :> torch.nn.Module<_, _>)
                 plan.Sites
                 modules)

@@ -49,7 +49,7 @@ let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
 /// Runs `sim` from its initial state (2 trajectories, the second scaled by 0.9) with gradients of a fixed weighting
 /// of every saved value: the back end that ran, the step counts, the values, and the gradients with respect to u0
 /// and every trainable tensor.
-let private runWithGradients (sim: Simulator) (o: RolloutOptions) =
+let internal runWithGradients (sim: Simulator) (o: RolloutOptions) =
     for p in sim.Trainable() do
         p.grad <- null
 

@@ -2,7 +2,8 @@
 /// taking fields as channels, in 1-D and 2-D, several outputs) and periodic diagnostic fields (an elliptic solve
 /// before each right-hand side, in TorchSharp). Trajectories and gradients for θ, u0 and the network weights against
 /// the eager compiled simulator (1e-10 relative, float64); Backend.Auto picks the kernels for them and names the
-/// construct for what the kernels still refuse.
+/// construct for what the kernels still refuse. Rodas4 and Auto on them: the tangent plan (the CNNs' JVPs, tangent
+/// elliptic solves) against autograd, one step and rollouts against the eager dense Jacobian's steps.
 module Hybrid.Tests.Kernels.FieldwiseKernelTests
 
 open Expecto
@@ -148,6 +149,11 @@ let private rk4 = {
         SaveTimes = [| 0.0001220703125; 0.000244140625 |]
 }
 
+/// The largest difference relative to b's largest magnitude.
+let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
+    let scale = max 1e-300 (b.abs().max().ToDouble())
+    (a - b).abs().max().ToDouble() / scale
+
 /// Backend.Auto on `m` picks the kernels, and runs them.
 let private autoPicksKernels (m: Model) =
     Engine.init ()
@@ -214,12 +220,89 @@ let tests =
             autoRefuses false walled rk4 "the diagnostic field 'psi' (elliptic solve Δpsi = omega) with walls"
         }
 
-        test "Backend.Auto names a closure over whole fields and a diagnostic field under Rodas4 and Auto" {
-            for scheme in [ Scheme.Rodas4; Scheme.Auto ] do
-                let o = { rk4 with Scheme = scheme }
-                autoRefuses false cnnLine o "the closure 'c' over whole fields"
-                autoRefuses false vorticity o "the elliptic solves of diagnostic fields"
-        }
+        testList "Rodas4 and Auto" [
+            test "the tangent plan (CNN JVPs, tangent elliptic solves) equals autograd: J d, Jᵀλ, ∂/∂(u, θ, w) λᵀJd" {
+                RosenbrockKernelTests.tangentAgrees cnnLine
+                RosenbrockKernelTests.tangentAgrees cnnPlane
+                RosenbrockKernelTests.tangentAgrees vorticity
+                RosenbrockKernelTests.tangentAgrees screenedLine
+                RosenbrockKernelTests.tangentAgrees KernelTests.climate
+            }
+
+            test "one Rodas4 step: the eager dense step's new state, its adjoint against differences and eager autograd" {
+                RosenbrockKernelTests.stepAdjointAgrees cnnLine
+                RosenbrockKernelTests.stepAdjointAgrees vorticity
+                RosenbrockKernelTests.stepAdjointAgrees screenedLine
+            }
+
+            test "Rodas4 rollouts take the eager steps: values to 1e-10, gradients (u0, θ, weights) to 1e-8" {
+                let rodas = RosenbrockKernelTests.rodas
+
+                let agrees =
+                    AdaptiveGridKernelTests.agreesWithin 1e-10 1e-8 (AdaptiveGridKernelTests.compileSplit false)
+
+                agrees cnnLine (rodas 1e-6 0.01 [| 0.1; 0.3 |]) 4 false
+                agrees cnnPlane (rodas 1e-6 0.01 [| 0.05; 0.2 |]) 4 false
+                agrees vorticity (rodas 1e-6 0.01 [| 0.1; 0.25 |]) 4 false
+            }
+
+            test
+                "Auto switches to Rodas4 on the kernels, near where the eager back end does, and agrees within the tolerance" {
+                // `screenedLine` with D = 1 (D/Δx² = 256): Dopri5 turns stiff and runs at its stability limit, where
+                // the step-size controller amplifies round-off (Dopri5 alone on both back ends: the same step counts,
+                // values 6e-8 apart), so the two back ends switch a fraction of a step apart and their runs differ by
+                // a fraction of the tolerance rather than by round-off.
+                let stiff = {
+                    screenedLine with
+                        Params =
+                            screenedLine.Params
+                            |> List.map (fun p -> if p.Name = "D" then { p with Value = 1.0 } else p)
+                }
+
+                let o = {
+                    RosenbrockKernelTests.rodas 1e-5 1e-3 [| 0.05; 0.2 |] with
+                        Scheme = Scheme.Auto
+                }
+
+                let run (backend: Backend) =
+                    let sim = AdaptiveGridKernelTests.compileSplit false backend stiff
+                    let _, ran, steps, values, grads = AdaptiveGridKernelTests.runWithGradients sim o
+                    ran, Rollout.lastAuto (), steps, values, grads
+
+                let ranK, autoK, stepsK, valuesK, gradsK = run Backend.Auto
+                let ranE, autoE, stepsE, valuesE, gradsE = run Backend.Eager
+                Expect.equal (ranK, ranE) (Backend.Kernels, Backend.Eager) "the kernels ran Auto"
+                Expect.stringContains autoK "then Rodas4" "the kernels switched"
+                Expect.stringContains autoE "then Rodas4" "the eager back end switched"
+
+                let switchTime (text: string) =
+                    float ((text.Split("until t = ")[1]).Split([| ',' |])[0])
+
+                let tk, te = switchTime autoK, switchTime autoE
+                // A fraction of one step at the stability limit (h ≈ 3.3 Δx²/(4D) ≈ 3e-3).
+                Expect.isLessThan (abs (tk - te)) 1e-4 $"switch times {tk} and {te}"
+                Expect.equal stepsK stepsE "the same numbers of accepted and rejected steps"
+
+                // Measured: values 1e-8, ∂L/∂u0 1.8e-5, ∂L/∂θ 7e-7, weights 5e-11.
+                for f in 0 .. valuesK.Length - 1 do
+                    let d = maxRelative valuesK[f] valuesE[f]
+                    Expect.isLessThan d (0.1 * o.Tolerance.Relative) $"values of field {f} ({d:G3})"
+
+                for g in 0 .. gradsK.Length - 1 do
+                    let d = maxRelative gradsK[g] gradsE[g]
+                    Expect.isLessThan d 1e-3 $"gradient {g} ({d:G3})"
+            }
+
+            test "above the dense limit both back ends refuse Rodas4, naming the coupling and the count" {
+                // 40 × 13 cells, 2 fields: 1,040 unknowns.
+                let large = vorticityOn 40 13
+
+                for scheme in [ Scheme.Rodas4; Scheme.Auto ] do
+                    let o = { rk4 with Scheme = scheme }
+                    autoRefuses false large o "the elliptic solve of the diagnostic field 'psi'"
+                    autoRefuses false large o "1040 unknowns per trajectory, above the limit of 1000"
+            }
+        ]
 
         test "Backend.Auto names a diagnostic field under an IMEX scheme with implicit diffusion" {
             autoRefuses
