@@ -205,6 +205,28 @@ type internal RosenbrockStepper
     let zeros = newState ()
     let directionAdjoint = newState ()
 
+    // The dense systems' probes, `copies` directions at a time: a tangent stepper over `copies` × `batch`
+    // trajectories, the state repeated in each block of `batch` (each trajectory's J d is its own, whatever the
+    // batch, so the columns are those of one direction at a time). At most 64 copies, and about 2²⁰ values per field
+    // set.
+    let copies =
+        if pattern.IsSome then
+            0
+        else
+            let perTrajectory = Array.sum [| for m in maps -> m.Padded |]
+            max 1 (min (min unknowns.Length 64) ((1 <<< 20) / (batch * perTrajectory)))
+
+    let probeTangent =
+        if copies = 0 then
+            None
+        else
+            Some(Stepper<float>(tangent.Plan, euler, copies * batch, tangentModules, forcings))
+
+    let probeState, probeJd =
+        match probeTangent with
+        | Some p -> p.NewState(), p.NewState()
+        | None -> [||], [||]
+
     // Adjoint buffers: k̄ per stage, r̄, Ū, ū, the cotangent of ∂F/∂t.
     let kBar = Array.init stages (fun _ -> newState ())
     let rBar = newState ()
@@ -254,7 +276,7 @@ type internal RosenbrockStepper
     /// the colour of the k-th cell of i's stencil (a distance-2 colouring: one cell of each colour in every stencil).
     /// The closures' JVPs take their networks' gradients once for all the directions (`TangentNetwork.Hold`). Blocks
     /// hold `size` unknowns (`unknowns`: a cell's fields, a lattice site's, or every unknown of the dense systems, whose
-    /// one block takes one direction per unknown: column e of J is J eₑ).
+    /// one block takes one direction per unknown: column e of J is J eₑ, `copies` of them per pass of the probe stepper).
     let probe (u: float[][]) (theta: float[]) (t: float) : float[] =
         let values = Array.zeroCreate<float> (batch * blockRows * blocks * size * size)
         let state = Array.append u direction
@@ -263,28 +285,61 @@ type internal RosenbrockStepper
             m.Hold()
 
         try
-            for c in 0 .. Array.max colour do
-                for a in 0 .. size - 1 do
-                    clear direction
+            match probeTangent with
+            | Some stepper ->
+                // One block of every unknown: column a of J is J eₐ, `copies` columns per pass (copy p of trajectory
+                // tr is trajectory p·batch + tr of the probe stepper).
+                for f in 0 .. n - 1 do
+                    let length = batch * maps[f].Padded
 
-                    for tr in 0 .. batch - 1 do
-                        for cell in 0 .. blockRows - 1 do
-                            if colour[cell] = c then
-                                let f, at = unknowns[cell * size + a]
-                                direction[f].[tr * maps[f].Padded + at] <- 1.0
+                    for p in 0 .. copies - 1 do
+                        System.Array.Copy(u[f], 0, probeState[f], p * length, length)
 
-                    tangent.FillGhosts(state, theta, t)
-                    tangent.Rhs(state, theta, t, jd)
+                for first in 0..copies .. size - 1 do
+                    let count = min copies (size - first)
 
-                    for tr in 0 .. batch - 1 do
-                        for cell in 0 .. blockRows - 1 do
-                            for kk in 0 .. blocks - 1 do
-                                if colour[columns[cell].[kk]] = c then
-                                    for row in 0 .. size - 1 do
-                                        let g, at = unknowns[cell * size + row]
+                    for f in n .. 2 * n - 1 do
+                        System.Array.Clear probeState[f]
 
-                                        values[(((tr * blockRows + cell) * blocks + kk) * size + row) * size + a] <-
-                                            jd[n + g].[tr * maps[g].Padded + at]
+                    for p in 0 .. count - 1 do
+                        let f, at = unknowns[first + p]
+
+                        for tr in 0 .. batch - 1 do
+                            probeState[n + f].[(p * batch + tr) * maps[f].Padded + at] <- 1.0
+
+                    stepper.FillGhosts(probeState, theta, t)
+                    stepper.Rhs(probeState, theta, t, probeJd)
+
+                    for p in 0 .. count - 1 do
+                        for tr in 0 .. batch - 1 do
+                            for row in 0 .. size - 1 do
+                                let g, at = unknowns[row]
+
+                                values[(tr * size + row) * size + first + p] <-
+                                    probeJd[n + g].[(p * batch + tr) * maps[g].Padded + at]
+            | None ->
+                for c in 0 .. Array.max colour do
+                    for a in 0 .. size - 1 do
+                        clear direction
+
+                        for tr in 0 .. batch - 1 do
+                            for cell in 0 .. blockRows - 1 do
+                                if colour[cell] = c then
+                                    let f, at = unknowns[cell * size + a]
+                                    direction[f].[tr * maps[f].Padded + at] <- 1.0
+
+                        tangent.FillGhosts(state, theta, t)
+                        tangent.Rhs(state, theta, t, jd)
+
+                        for tr in 0 .. batch - 1 do
+                            for cell in 0 .. blockRows - 1 do
+                                for kk in 0 .. blocks - 1 do
+                                    if colour[columns[cell].[kk]] = c then
+                                        for row in 0 .. size - 1 do
+                                            let g, at = unknowns[cell * size + row]
+
+                                            values[(((tr * blockRows + cell) * blocks + kk) * size + row) * size + a] <-
+                                                jd[n + g].[tr * maps[g].Padded + at]
         finally
             for m in jvps do
                 m.Release()
