@@ -121,7 +121,7 @@ let tests =
         }
 
         test
-            "Rodas4 runs on the kernels on a grid and with a neural closure; with a closure over whole fields it runs eager, and Backend.Kernels says why" {
+            "Rodas4 runs on the kernels on a grid, with a neural closure and with a closure over whole fields; above 1,000 unknowns the latter runs eager, and Backend.Kernels says why" {
             let heat =
                 "model heat\ndomain interval [0, 1] cells 8\nfield u\nparam D = 0.1\ndu/dt = D lap(u)\nboundary u noflux\ninitial u = cos(3*x)"
 
@@ -140,7 +140,7 @@ let tests =
             Expect.equal (withNet.BackendFor o) (Backend.Kernels, "") "a per-cell neural closure runs on the kernels"
             Expect.equal (withNet.Simulate(withNet.Initial 1, o)).Backend Backend.Kernels "ran on the kernels"
 
-            // The same closure as a CNN over the whole line: its Jacobian is not taken per cell.
+            // The same closure as a CNN over the whole line: its Jacobian couples every cell (dense, as eager).
             let cnn = {
                 closure with
                     Closures =
@@ -151,12 +151,20 @@ let tests =
                         })
             }
 
-            let backend, why =
-                (Hybrid.Tests.Compiler.BackendTests.compileWith Backend.Auto cnn).BackendFor o
+            let withCnn = Hybrid.Tests.Compiler.BackendTests.compileWith Backend.Auto cnn
+            Expect.equal (withCnn.BackendFor o) (Backend.Kernels, "") "a closure over whole fields runs on the kernels"
+            Expect.equal (withCnn.Simulate(withCnn.Initial 1, o)).Backend Backend.Kernels "ran on the kernels"
 
-            Expect.equal backend Backend.Eager "a closure over whole fields runs eager"
+            // On 1,200 cells its dense Jacobian is above the limit of both back ends.
+            let large = cnn |> Model.withDomain (Domain.Interval(0.0, 1.0, 1200))
+
+            let backend, why =
+                (Hybrid.Tests.Compiler.BackendTests.compileWith Backend.Auto large).BackendFor o
+
+            Expect.equal backend Backend.Eager "1,200 unknowns through a closure over whole fields run eager"
             Expect.stringContains why "the closure 'kill' over whole fields" "says why"
-            let kernels = Hybrid.Tests.Compiler.BackendTests.compileWith Backend.Kernels cnn
+            Expect.stringContains why "1200 unknowns per trajectory, above the limit of 1000" "with the count"
+            let kernels = Hybrid.Tests.Compiler.BackendTests.compileWith Backend.Kernels large
 
             let e =
                 Expect.throwsC (fun () -> kernels.Simulate(kernels.Initial 1, o) |> ignore) id
