@@ -185,15 +185,6 @@ module internal Lowering =
                 Equation = Print.ellipticEquation Notation.Unicode d
             })
 
-    /// The IMEX kernels take no diagnostic fields.
-    let private refuseDiagnostics (system: ResolvedSystem) =
-        for d in system.Diagnostics |> Array.truncate 1 do
-            raise (
-                KernelRefusal.cannotCompile
-                    (diagnosticConstruct d " with an IMEX scheme")
-                    "Use an explicit scheme, or Backend.Eager (Backend.Auto picks it for this model and scheme)."
-            )
-
     /// Lowers `model`; raises `ModelException` naming the field and the construct the kernel path lacks
     /// (diagnostic fields with walls; operators of non-field expressions, closures,
     /// forcings and spatial parameters on the fast ring of a two-scale lattice, closures, forcings or spatial
@@ -219,12 +210,13 @@ module internal Lowering =
     let lower (system: ResolvedSystem) : KernelPlan = lowerWith true system
 
     /// Lowers `model` for an IMEX scheme with the split `split` (per field, its stiff and explicit signed terms,
-    /// `ImexSplit.split`): the plan of the explicit parts, and the plan of the stiff parts (0 for a field without
-    /// one) on the same arrays (same ghost width), without closures or forcings. Raises like `lower`, and when a
-    /// stiff part reads a closure or a forcing.
+    /// `ImexSplit.split`): the plan of the explicit parts (with the diagnostic fields, which they may read), and the
+    /// plan of the stiff parts (0 for a field without one; linear diffusion of the field itself, which reads no
+    /// diagnostic field) on the same arrays (same ghost width), without closures, forcings or diagnostic solves.
+    /// Raises like `lower`, and when a stiff part reads a closure or a forcing.
     let lowerSplit (system: ResolvedSystem) (split: ((float * Expr) list * (float * Expr) list)[]) =
-        refuseDiagnostics system
         let lowering = ExprLowering(system, true)
+        let solves = diagnostics system lowering
 
         let explicitRhs =
             system.Fields
@@ -251,13 +243,14 @@ module internal Lowering =
 
                 k)
 
-        let plan = planOf system lowering explicitRhs [||] stiffRhs
+        let plan = planOf system lowering explicitRhs solves stiffRhs
 
         plan,
         {
             plan with
                 Rhs = stiffRhs
                 Sites = [||]
+                Diagnostics = [||]
                 Forcings = [||]
                 FaceForcings = [||]
         }
