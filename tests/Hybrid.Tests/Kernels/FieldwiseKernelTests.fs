@@ -172,9 +172,8 @@ let private autoPicksKernels (m: Model) =
     use _ = torch.no_grad ()
     Expect.equal (sim.Simulate(sim.Initial 1, rk4)).Backend Backend.Kernels "and runs them"
 
-/// Backend.Auto on `m` (compiled with `implicitDiffusion`) runs eager with `options`, and says why, naming the
-/// construct.
-let private autoRefuses (implicitDiffusion: bool) (m: Model) (options: RolloutOptions) (construct: string) =
+/// Backend.Auto on `m` runs eager with `options`, and says why, naming the construct.
+let private autoRefuses (m: Model) (options: RolloutOptions) (construct: string) =
     Engine.init ()
     use _ = torch.NewDisposeScope()
 
@@ -183,7 +182,6 @@ let private autoRefuses (implicitDiffusion: bool) (m: Model) (options: RolloutOp
             {
                 Compiler.defaults with
                     Backend = Backend.Auto
-                    ImplicitDiffusion = implicitDiffusion
             }
             m
 
@@ -217,7 +215,7 @@ let tests =
                     Side.Top, BoundaryCondition.Dirichlet(Num 0.0)
                 ]
 
-            autoRefuses false walled rk4 "the diagnostic field 'psi' (elliptic solve Δpsi = omega) with walls"
+            autoRefuses walled rk4 "the diagnostic field 'psi' (elliptic solve Δpsi = omega) with walls"
         }
 
         testList "Rodas4 and Auto" [
@@ -299,8 +297,8 @@ let tests =
 
                 for scheme in [ Scheme.Rodas4; Scheme.Auto ] do
                     let o = { rk4 with Scheme = scheme }
-                    autoRefuses false large o "the elliptic solve of the diagnostic field 'psi'"
-                    autoRefuses false large o "1040 unknowns per trajectory, above the limit of 1000"
+                    autoRefuses large o "the elliptic solve of the diagnostic field 'psi'"
+                    autoRefuses large o "1040 unknowns per trajectory, above the limit of 1000"
             }
         ]
 
