@@ -8,9 +8,11 @@ open Hybrid
 module internal ImexSplit =
 
     /// Whether the term `e` of field `self`'s equation is linear diffusion of that field with a coefficient free
-    /// of fields, time and spatial operators, under boundary values that are constant in time.
+    /// of fields, time (t, and forcings, which are data in time) and spatial operators, under boundary values that
+    /// are constant in time: the implicit solves factor I − γhL once per step size, so L must not change in time.
     let private isStiff (r: ResolvedSystem) (self: int) (e: Expr) =
         let diagnostics = r.Diagnostics |> Array.map _.Field |> Set.ofArray
+        let forcings = r.Model.Forcings |> List.map _.Name |> Set.ofList
 
         let freeOfFields (x: Expr) =
             not (
@@ -27,6 +29,7 @@ module internal ImexSplit =
             |> Expr.exists (fun s ->
                 match s with
                 | Sym "t" -> true
+                | Sym n -> forcings.Contains n
                 | _ -> false)
 
         let usesDiagnostic (x: Expr) =

@@ -197,7 +197,7 @@ type Simulator
         | Error why when backend = Backend.Kernels ->
             raise (
                 ModelException(
-                    $"Model '{model.Name}' cannot run on the generated kernels: {why}. Compile with Backend.Auto (kernels where they apply) or Backend.Eager."
+                    $"Model '{model.Name}' cannot run on the generated kernels: {why.TrimEnd('.')}. Compile with Backend.Auto (kernels where they apply) or Backend.Eager."
                 )
             )
         | Error _ -> Rollout.run dynamics (s.Theta()) u0 options

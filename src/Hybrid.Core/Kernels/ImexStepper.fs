@@ -1,39 +1,68 @@
 namespace Hybrid.Kernels
 
+open System.Collections.Generic
 open System.Runtime.CompilerServices
 open TorchSharp
 open Hybrid
 open Hybrid.Numerics
+open Hybrid.TensorArithmetic
 
 /// The stiff part of an IMEX split on the generated kernels: its plan (G(u) = L u + b per field, 0 where a field
-/// has none; the explicit plan's arrays and ghosts), which fields have one, and its kernels (shared by every batch
-/// size).
+/// has none; the explicit plan's arrays and ghosts, its own closure sites and parameter copies), which fields have
+/// one, the networks of its closures, and its evaluators.
 type internal StiffPart = {
     /// The plan of the stiff parts (`Lowering.lowerSplit`).
     Plan: KernelPlan
     /// Per field: whether it has a stiff part.
     Stiff: bool[]
-    /// G on padded states (ghosts filled).
-    Forward: ForwardKernel<float>
-    /// The vector–Jacobian product of G.
-    Adjoint: AdjointKernel<float>
-    /// The kernels' inputs: none that G reads (null arrays in place of the explicit part's copies, e.g. its face
-    /// fluxes, which the stiff plan lists).
-    NoInputs: float[][]
+    /// The network of each closure site of `Plan` (a closure of the coordinates and parameters inside a diffusion
+    /// coefficient), in the order of its sites.
+    Modules: torch.nn.Module<torch.Tensor, torch.Tensor>[]
+    /// G's evaluators per batch size (`StiffPart.evaluator`).
+    Evaluators: Dictionary<int, Stepper<float>>
 }
 
-/// Building a `StiffPart` and probing its stencils.
+/// Building a `StiffPart`, evaluating G and probing its stencils.
 [<RequireQualifiedAccess>]
 module internal StiffPart =
 
-    /// The stiff part of `stiffPlan` (fields with one: `stiff`), its kernels generated now.
-    let create (stiffPlan: KernelPlan) (stiff: bool[]) : StiffPart = {
+    /// The stiff part of `stiffPlan` (fields with one: `stiff`; its sites' networks: `modules`).
+    let create (stiffPlan: KernelPlan) (stiff: bool[]) (modules: torch.nn.Module<torch.Tensor, torch.Tensor>[]) = {
         Plan = stiffPlan
         Stiff = stiff
-        Forward = Codegen.forward<float> stiffPlan
-        Adjoint = Codegen.adjoint<float> stiffPlan
-        NoInputs = Array.zeroCreate (stiffPlan.Sites.Length + stiffPlan.ParamCopies.Length)
+        Modules = modules
+        Evaluators = Dictionary()
     }
+
+    /// G's evaluator for `batch` trajectories: a `Stepper` on the stiff plan (kernels generated on first use), whose
+    /// `Rhs` is G on padded states (ghosts filled) and whose `RhsAdjoint` its vector–Jacobian product, with the
+    /// parameter copies and the closures' networks (their weights' gradients in its `ClosureGradients`) that a
+    /// diffusion coefficient reads. The closures' arguments read neither the state nor the time (`ImexSplit`), so G
+    /// stays affine in u.
+    let evaluator (part: StiffPart) (batch: int) : Stepper<float> =
+        match part.Evaluators.TryGetValue batch with
+        | true, e -> e
+        | _ ->
+            let e =
+                Stepper<float>(part.Plan, Tableau.ofScheme Scheme.Euler, batch, part.Modules, [||])
+
+            part.Evaluators[batch] <- e
+            e
+
+    /// The closure networks (name, module) that an IMEX simulator with explicit networks `explicitNetworks` (each
+    /// once, in the order of its explicit stepper's) and stiff part `part` differentiates: those, then G's that the
+    /// explicit part does not call, in the order of G's sites. The order of its weights and of
+    /// `StiffSolves.ClosureGradientsWith`.
+    let networks (explicitNetworks: (string * torch.nn.Module<torch.Tensor, torch.Tensor>)[]) (part: StiffPart option) =
+        match part with
+        | None -> explicitNetworks
+        | Some part ->
+            let own =
+                Array.zip (part.Plan.Sites |> Array.map _.Name) part.Modules
+                |> Array.distinctBy fst
+                |> Array.filter (fun (name, _) -> not (explicitNetworks |> Array.exists (fun (n, _) -> n = name)))
+
+            Array.append explicitNetworks own
 
     /// The cells of a 1-D or 2-D plan per axis.
     let private shape (plan: KernelPlan) =
@@ -42,32 +71,25 @@ module internal StiffPart =
         else
             [| plan.Nx |]
 
-    /// Each stiff field's stencil at parameter values θ (`ImplicitStencil.probe`), G evaluated on the probes through
-    /// the ghost maps `maps`.
-    let stencils (part: StiffPart) (maps: GhostMap[]) (theta: float[]) =
+    /// Each stiff field's stencil at parameter values θ (`ImplicitStencil.probe`), G evaluated on the probes.
+    let stencils (part: StiffPart) (theta: float[]) =
         let plan = part.Plan
 
         let apply (batch: int) (values: float[][]) =
-            let padded =
-                Array.init plan.Fields.Length (fun f -> Array.zeroCreate<float> (batch * KernelPlan.padded plan f))
-
-            let output =
-                Array.init plan.Fields.Length (fun f -> Array.zeroCreate<float> (batch * KernelPlan.padded plan f))
-
-            Ghosts.scatter maps batch values padded
+            let g = evaluator part batch
+            let padded = g.NewState()
+            let output = g.NewState()
+            Ghosts.scatter g.Maps batch values padded
             // Walls of stiff parts are constant in time: any t fills them.
-            Ghosts.update maps theta plan.ParamOffsets 0.0
-            Ghosts.fill maps batch padded
-            part.Forward.Invoke(padded, theta, 0.0, output, batch, part.NoInputs, [||])
-            Ghosts.gather maps batch output
+            g.FillGhosts(padded, theta, 0.0)
+            g.Rhs(padded, theta, 0.0, output)
+            Ghosts.gather g.Maps batch output
 
         ImplicitStencil.probe (shape plan) plan.Fields part.Stiff apply
 
     /// Why the kernels cannot solve the stiff parts at parameter values θ (None when they can).
     let refusal (part: StiffPart) (theta: float[]) : string option =
-        let maps = Array.init part.Plan.Fields.Length (Ghosts.map part.Plan)
-
-        stencils part maps theta
+        stencils part theta
         |> Array.tryPick (fun s ->
             match
                 s
@@ -78,12 +100,15 @@ module internal StiffPart =
 
 /// The implicit solves of a stiff part on padded states, for one batch size: its stencils probed for the latest
 /// parameter values, the solves of (I − cL) factored for the latest c, G(u) = L u + b and its vector–Jacobian
-/// product. Shared by the fixed-step IMEX steps (`ImexStepper`) and KenCarp4's (`KenCarpStepper`).
+/// product (through the closures' networks too). Shared by the fixed-step IMEX steps (`ImexStepper`) and KenCarp4's
+/// (`KenCarpStepper`). The stencils are kept for the θ array of the latest call: a rollout passes a new one (its
+/// networks' weights may have changed since the last).
 type internal StiffSolves(plan: KernelPlan, stiffPart: StiffPart, maps: GhostMap[], batch: int, scheme: Scheme) =
     let fields = plan.Fields.Length
     let work = Array.zeroCreate<float> plan.Cells
     // The iterative solves' vectors, kept from one solve to the next.
     let solveVectors = SolveVectors()
+    let evaluator = StiffPart.evaluator stiffPart batch
 
     let scratch =
         Array.init fields (fun f -> Array.zeroCreate<float> (batch * KernelPlan.padded plan f))
@@ -104,7 +129,7 @@ type internal StiffSolves(plan: KernelPlan, stiffPart: StiffPart, maps: GhostMap
     /// the same θ and c, now or just before); raises `ModelException` naming the reason when a solve cannot be built.
     member _.Prepare(theta: float[], c: float) =
         if not (obj.ReferenceEquals(theta, stencilTheta)) then
-            stencils <- StiffPart.stencils stiffPart maps theta
+            stencils <- StiffPart.stencils stiffPart theta
             stencilTheta <- theta
             spareTheta <- null
 
@@ -179,36 +204,58 @@ type internal StiffSolves(plan: KernelPlan, stiffPart: StiffPart, maps: GhostMap
                         values[offset + interior[i]] <- work[i]
 
     /// G(u) into `output` (u's ghosts filled).
-    member _.Rhs(u: float[][], theta: float[], output: float[][]) =
-        stiffPart.Forward.Invoke(u, theta, 0.0, output, batch, stiffPart.NoInputs, [||])
+    member _.Rhs(u: float[][], theta: float[], output: float[][]) = evaluator.Rhs(u, theta, 0.0, output)
 
-    /// θ̄ += ḡᵀ∂G/∂θ at u (ghosts filled) for ḡ = `g`, and ∂/∂u into `stateAdjoint` when given.
+    /// θ̄ += ḡᵀ∂G/∂θ at u (ghosts filled) for ḡ = `g`, and ∂/∂u into `stateAdjoint` when given; the gradients of
+    /// G's closure weights accumulate in the evaluator (`ClosureGradientsWith`).
     member _.Adjoint
         (u: float[][], theta: float[], g: float[][], thetaAdjoint: float[], stateAdjoint: float[][] option)
         =
         for a in scratch do
             System.Array.Clear a
 
-        stiffPart.Adjoint.Invoke(
-            u,
-            theta,
-            0.0,
-            g,
-            scratch,
-            thetaAdjoint,
-            batch,
-            stiffPart.NoInputs,
-            stiffPart.NoInputs,
-            [||]
-        )
-
-        Ghosts.fold maps batch theta plan.ParamOffsets 0.0 scratch thetaAdjoint
+        evaluator.RhsAdjoint(u, theta, 0.0, g, scratch, thetaAdjoint)
 
         match stateAdjoint with
         | Some target ->
             for f in 0 .. fields - 1 do
                 Blas.Axpy(1.0, scratch[f], target[f])
         | None -> ()
+
+    /// The accumulated gradients of every closure weight of an IMEX step whose explicit part is `explicitPart`, per
+    /// network in the order of `StiffPart.networks`: the explicit part's accumulators with G's added (G's then
+    /// zeroed) for the networks both call, then G's own.
+    member _.ClosureGradientsWith(explicitPart: Stepper<float>) : torch.Tensor[][] =
+        let own = evaluator.ClosureGradients
+        let ownNames = evaluator.Networks |> Array.map fst
+
+        let shared =
+            Array.zip (explicitPart.Networks |> Array.map fst) explicitPart.ClosureGradients
+            |> Array.map (fun (name, grads) ->
+                match Array.tryFindIndex ((=) name) ownNames with
+                | Some j ->
+                    use _ = torch.no_grad ()
+
+                    Array.iter2
+                        (fun (total: torch.Tensor) (part: torch.Tensor) ->
+                            addInPlace total part |> ignore
+                            part.zero_ () |> ignore)
+                        grads
+                        own[j]
+
+                    grads
+                | None -> grads)
+
+        let explicitNames = explicitPart.Networks |> Array.map fst
+
+        Array.append
+            shared
+            (Array.zip ownNames own
+             |> Array.filter (fun (name, _) -> not (Array.contains name explicitNames))
+             |> Array.map snd)
+
+    /// Zeroes G's accumulated closure-weight gradients.
+    member _.ResetClosureGradients() = evaluator.ResetClosureGradients()
 
 /// One fixed IMEX step of generated kernels and its discrete adjoint, on du/dt = F(t, u) + G(u) with G(u) = L u + b
 /// the stiff part (`ImexSplit`: linear diffusion of a field itself under constant walls), as
@@ -410,8 +457,11 @@ type internal ImexStepper
         member _.CheckFinite(u, stepNumber, t) =
             explicitPart.CheckFinite(u, stepNumber, t)
 
-        member _.ClosureGradients = explicitPart.ClosureGradients
-        member _.ResetClosureGradients() = explicitPart.ResetClosureGradients()
+        member _.ClosureGradients = solves.ClosureGradientsWith explicitPart
+
+        member _.ResetClosureGradients() =
+            explicitPart.ResetClosureGradients()
+            solves.ResetClosureGradients()
 
     /// Keeping F's evaluations (closure networks in the explicit part) for the adjoint: a kept step holds the
     /// evaluations' states, inputs and network graphs (one for ImexEuler, two for ImexCrankNicolson) and the new

@@ -243,8 +243,14 @@ type internal KenCarpStepper
         member _.CheckFinite(u, stepNumber, t) =
             explicitPart.CheckFinite(u, stepNumber, t)
 
-        member _.ClosureGradients = explicitPart.ClosureGradients
-        member _.ResetClosureGradients() = explicitPart.ResetClosureGradients()
+        member _.ClosureGradients =
+            match solves with
+            | Some s -> s.ClosureGradientsWith explicitPart
+            | None -> explicitPart.ClosureGradients
+
+        member _.ResetClosureGradients() =
+            explicitPart.ResetClosureGradients()
+            solves |> Option.iter _.ResetClosureGradients()
 
     /// Keeping the stages' F (closure networks in the explicit part) for the adjoint: a kept step holds the six
     /// stages' states, inputs and network graphs, so the backward pass runs each network forward once per stage (the

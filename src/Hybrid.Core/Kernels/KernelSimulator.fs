@@ -30,9 +30,9 @@ type KernelSimulator
     let float32Steppers = Dictionary<int, IStepper<float32>>()
     let rosenbrockSteppers = Dictionary<int, RosenbrockStepper>()
 
+    // The explicit plan's networks, then those only the stiff part's diffusion coefficients call.
     let weights =
-        Array.zip (plan.Sites |> Array.map _.Name) siteModules
-        |> Array.distinctBy fst
+        StiffPart.networks (Array.zip (plan.Sites |> Array.map _.Name) siteModules |> Array.distinctBy fst) stiff
         |> Array.collect (fun (_, m) -> m.parameters () |> Seq.map (fun p -> p :> torch.Tensor) |> Array.ofSeq)
 
     /// The lowered model (its explicit part for an IMEX scheme).
@@ -358,7 +358,7 @@ module Kernels =
 
                 if Array.exists id hasStiff then
                     let explicitPlan, stiffPlan = Lowering.lowerSplit system split
-                    explicitPlan, Some(StiffPart.create stiffPlan hasStiff)
+                    explicitPlan, Some(stiffPlan, hasStiff)
                 else
                     // No stiff part: ImexEuler's and ImexCrankNicolson's steps are those of the explicit part's
                     // scheme (Euler, Heun), KenCarp4's those of its explicit tableau (`KenCarpStepper` without solves).
@@ -385,8 +385,9 @@ module Kernels =
                 Tableau.ofScheme scheme |> ignore
                 Lowering.lower system, None
 
-        let siteModules =
-            plan.Sites
+        /// The network of each closure site of `p`.
+        let modulesOf (p: KernelPlan) =
+            p.Sites
             |> Array.map (fun site ->
                 match options.Modules.TryFind site.Name with
                 | Some m -> m
@@ -396,6 +397,12 @@ module Kernels =
                             $"The kernel simulator of '{model.Name}' needs the network of closure '{site.Name}': pass it in KernelOptions.Modules (e.g. Map.ofArray simulator.Modules, the eager simulator's networks)."
                         )
                     ))
+
+        let siteModules = modulesOf plan
+
+        let stiff =
+            stiff
+            |> Option.map (fun (stiffPlan, hasStiff) -> StiffPart.create stiffPlan hasStiff (modulesOf stiffPlan))
 
         let forcings =
             plan.Forcings

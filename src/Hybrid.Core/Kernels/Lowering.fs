@@ -211,9 +211,11 @@ module internal Lowering =
 
     /// Lowers `model` for an IMEX scheme with the split `split` (per field, its stiff and explicit signed terms,
     /// `ImexSplit.split`): the plan of the explicit parts (with the diagnostic fields, which they may read), and the
-    /// plan of the stiff parts (0 for a field without one; linear diffusion of the field itself, which reads no
-    /// diagnostic field) on the same arrays (same ghost width), without closures, forcings or diagnostic solves.
-    /// Raises like `lower`, and when a stiff part reads a closure or a forcing.
+    /// plan of the stiff parts (0 for a field without one; linear diffusion of the field itself, whose coefficient
+    /// reads no field, time or diagnostic field, but may read scalar and spatial parameters, the coordinates and
+    /// closures of those) on the same arrays (same ghost width). The stiff plan is lowered on its own, so its closure
+    /// sites and padded copies are only those its coefficients read (numbered from 0), and it has no forcings or
+    /// diagnostic solves (`ImexSplit` keeps coefficients that read forcings explicit). Raises like `lower`.
     let lowerSplit (system: ResolvedSystem) (split: ((float * Expr) list * (float * Expr) list)[]) =
         let lowering = ExprLowering(system, true)
         let solves = diagnostics system lowering
@@ -228,28 +230,31 @@ module internal Lowering =
 
                 lowering.LowerEquation(f, system.IsFast[i], equation))
 
+        let stiffLowering = ExprLowering(system, false)
+
         let stiffRhs =
             system.Fields
             |> Array.mapi (fun i f ->
                 let stiff = ImexSplit.sum (fst split[i])
-                let k = lowering.Lower(f, "the implicit diffusion", system.IsFast[i], stiff)
+                let k = stiffLowering.Lower(f, "the implicit diffusion", system.IsFast[i], stiff)
 
-                if not (KExpr.inputs k).IsEmpty || not (KExpr.data k).IsEmpty then
-                    raise (
-                        KernelRefusal.cannotCompile
-                            $"the implicit diffusion of '{f}' ({Print.expr Notation.Unicode stiff}), whose coefficient reads a closure or a forcing"
-                            "Use the eager back end (Backend.Eager; Backend.Auto picks it), or compile without ImplicitDiffusion."
-                    )
+                // `ImexSplit` keeps a coefficient that reads a forcing (data in time) explicit.
+                if not (KExpr.data k).IsEmpty then
+                    invalidOp $"The implicit diffusion of '{f}' ({Print.expr Notation.Unicode stiff}) reads a forcing."
 
                 k)
 
-        let plan = planOf system lowering explicitRhs solves stiffRhs
+        // The stiff plan's reads (its closures' arguments too) widen the explicit plan's ghosts: both run on its arrays.
+        let stiffReads = Array.append stiffRhs (stiffLowering.Sites |> Array.collect _.Args)
+
+        let plan = planOf system lowering explicitRhs solves stiffReads
 
         plan,
         {
             plan with
                 Rhs = stiffRhs
-                Sites = [||]
+                Sites = stiffLowering.Sites
+                ParamCopies = stiffLowering.ParamCopies
                 Diagnostics = [||]
                 Forcings = [||]
                 FaceForcings = [||]

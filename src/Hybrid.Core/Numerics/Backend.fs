@@ -10,7 +10,8 @@ type Backend =
     /// TorchSharp operations: every model, scheme and device.
     | Eager
     /// Generated kernels: the explicit fixed-step schemes (Euler, Heun, SspRk3, Rk4) and the fixed-step IMEX ones
-    /// (ImexEuler, ImexCrankNicolson) with generated adjoints (CPU; the eager back end's steps, the step before a
+    /// (ImexEuler, ImexCrankNicolson; implicit diffusion coefficients may read spatial parameters and closures of the
+    /// coordinates) with generated adjoints (CPU; the eager back end's steps, the step before a
     /// save time off the step grid shortened; the explicit ones in float32 for float32 simulators); Dopri5 (float64
     /// or float32) and KenCarp4 with adaptive steps on any model the kernels compile (grids, neural closures,
     /// forcings), with gradients through the discrete adjoint of the accepted steps; Rodas4 and Auto likewise

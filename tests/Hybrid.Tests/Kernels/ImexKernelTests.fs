@@ -1,6 +1,7 @@
 /// The fixed-step IMEX schemes (ImexEuler, ImexCrankNicolson) on the generated kernels: saved states and gradients
 /// against the eager compiled simulator (dense implicit solves) to 1e-10 in float64 on every boundary kind in 1-D
-/// and 2-D, with a closure in the explicit part and at steps far above the explicit limit; a non-symmetric 2-D
+/// and 2-D, with a closure in the explicit part and at steps far above the explicit limit; with closures of the
+/// coordinates or spatial parameters inside the implicit diffusion coefficient (KenCarp4 too); a non-symmetric 2-D
 /// diffusion c(x)Δu (BiCGSTAB on the kernels) against the dense solve to a tolerance derived from its stopping
 /// residual; their orders in time against the exact solution of a semi-discrete heat equation; finite differences;
 /// Backend.Auto's choice and the refusal of a negative diffusivity.
@@ -29,15 +30,16 @@ let private compile (backend: Backend) (m: Model) =
         }
         m
 
+/// The initial bump on a line (at x = 0.4) or a rectangle (at (0.4, 0.6)).
+let private bumpOn (domain: Domain) =
+    match domain with
+    | Domain.Rectangle _ ->
+        0.3
+        + 0.5 * Apply(Fn.Exp, -20.0 * ((x - 0.4) * (x - 0.4) + (y - 0.6) * (y - 0.6)))
+    | _ -> 0.3 + 0.5 * Apply(Fn.Exp, -40.0 * (x - 0.4) * (x - 0.4))
+
 /// Fisher–KPP ∂u/∂t = diffusion + r u (1 − u) with D positive and r, from a bump; `walls` sets the boundaries.
 let private fisher (name: string) (domain: Domain) (diffusion: Expr) (walls: Model -> Model) =
-    let bump =
-        match domain with
-        | Domain.Rectangle _ ->
-            0.3
-            + 0.5 * Apply(Fn.Exp, -20.0 * ((x - 0.4) * (x - 0.4) + (y - 0.6) * (y - 0.6)))
-        | _ -> 0.3 + 0.5 * Apply(Fn.Exp, -40.0 * (x - 0.4) * (x - 0.4))
-
     Model.empty name
     |> Model.withDomain domain
     |> Model.addField (Model.field "u")
@@ -48,7 +50,7 @@ let private fisher (name: string) (domain: Domain) (diffusion: Expr) (walls: Mod
     |> Model.addParam (Model.param "r" 1.0)
     |> Model.addEquation "u" (diffusion + Sym "r" * u * (1.0 - u))
     |> walls
-    |> Model.setInitial "u" (InitialCondition.Expr bump)
+    |> Model.setInitial "u" (InitialCondition.Expr(bumpOn domain))
 
 let private line n = Domain.Interval(0.0, 1.0, n)
 
@@ -160,12 +162,22 @@ let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
     let scale = max 1e-300 (b.abs().max().ToDouble())
     (a - b).abs().max().ToDouble() / scale
 
-/// Kernels and eager agree on `m` with `scheme`: values and every gradient to `tolerance` relative.
-let private agreeWithin (tolerance: float) (m: Model) (scheme: Scheme) (dt: float) (saves: float[]) =
+/// Kernels and eager agree on `m` with `scheme`, each simulator set up by `prepare` first: values and every gradient
+/// to `tolerance` relative.
+let private agreePrepared
+    (prepare: Simulator -> unit)
+    (tolerance: float)
+    (m: Model)
+    (scheme: Scheme)
+    (dt: float)
+    (saves: float[])
+    =
     Engine.init ()
     use _ = torch.NewDisposeScope()
     let o = options scheme dt saves
     let kernels, eager = compile Backend.Kernels m, compile Backend.Eager m
+    prepare kernels
+    prepare eager
     let ranK, valuesK, gradsK = run kernels o
     let ranE, valuesE, gradsE = run eager o
     Expect.equal ranK Backend.Kernels "the kernels ran"
@@ -181,6 +193,9 @@ let private agreeWithin (tolerance: float) (m: Model) (scheme: Scheme) (dt: floa
         Expect.isGreaterThan (gradsE[g].abs().max().ToDouble()) 0.0 $"gradient {g} is not zero"
         let d = maxRelative gradsK[g] gradsE[g]
         Expect.isLessThan d tolerance $"gradient {g} ({d:G3})"
+
+/// Kernels and eager agree on `m` with `scheme`: values and every gradient to `tolerance` relative.
+let private agreeWithin = agreePrepared ignore
 
 /// `agreeWithin` 1e-10.
 let private agree = agreeWithin 1e-10
@@ -211,6 +226,107 @@ let private skewTolerance (nx: int) (ny: int) (scheme: Scheme) (dt: float) (span
 
 /// Fisher–KPP with a neural kill term in the explicit part: ∂u/∂t = ∇·(D∇u) + r u (1 − u) − kill(u, x) u.
 let private withClosure = Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ()
+
+/// A closure of the coordinates, `arity` of them (x, then y), an MLP with one hidden layer of 8.
+let private coordinateClosure (name: string) (arity: int) = {
+    Name = name
+    Arity = arity
+    Architecture = Architecture.Mlp([ arity; 8; 1 ], Activation.Tanh)
+    Units = None
+}
+
+/// ∂u/∂t = ∇·(κ∇u) + r u (1 − u) (+ `extra`) on `domain` under `walls`, with D = 0.05 (spatial when `spatial`) and
+/// the closures `closures`: the diffusion coefficient κ reads closures of the coordinates or a spatial parameter,
+/// which the IMEX schemes solve implicitly on both back ends.
+let private learnedDiffusion
+    (name: string)
+    (domain: Domain)
+    (spatial: bool)
+    (closures: ClosureDecl list)
+    (kappa: Expr)
+    (extra: Expr)
+    (walls: Model -> Model)
+    =
+    closures
+    |> List.fold
+        (fun m c -> Model.addClosure c m)
+        (Model.empty name
+         |> Model.withDomain domain
+         |> Model.addField (Model.field "u")
+         |> Model.addParam {
+             Model.param "D" 0.05 with
+                 Shape = if spatial then ParamShape.Spatial else ParamShape.Scalar
+         }
+         |> Model.addParam (Model.param "r" 1.0))
+    |> Model.addEquation "u" (Divergence(kappa * Grad u) + Sym "r" * u * (1.0 - u) + extra)
+    |> walls
+    |> Model.setInitial "u" (InitialCondition.Expr(bumpOn domain))
+
+/// The models whose implicit diffusion coefficient reads closures of the coordinates or a spatial parameter.
+let private learnedModels: (string * Model) list = [
+    "1-D no flux, ∇·(D exp(κ(x))∇u)",
+    learnedDiffusion
+        "k1"
+        (line 20)
+        false
+        [ coordinateClosure "kappa" 1 ]
+        (Sym "D" * Apply(Fn.Exp, Call("kappa", [ x ])))
+        (Num 0.0)
+        (all BoundaryCondition.NoFlux)
+    "1-D Dirichlet a, ∇·(D exp(k(x))∇u) − k(x) u (one closure in both parts)",
+    learnedDiffusion
+        "k1s"
+        (line 18)
+        false
+        [ coordinateClosure "k" 1 ]
+        (Sym "D" * Apply(Fn.Exp, Call("k", [ x ])))
+        (-(Call("k", [ x ]) * u))
+        (withWall (all (BoundaryCondition.Dirichlet(Sym "a"))))
+    "2-D periodic, ∇·(D exp(κ(x, y))∇u) (conjugate gradients)",
+    learnedDiffusion
+        "k2"
+        (plane 9 8)
+        false
+        [ coordinateClosure "kappa" 2 ]
+        (Sym "D" * Apply(Fn.Exp, Call("kappa", [ x; y ])))
+        (Num 0.0)
+        (all BoundaryCondition.Periodic)
+    "1-D Neumann a and no flux, ∇·(D(x)∇u), D spatial",
+    learnedDiffusion
+        "s1"
+        (line 22)
+        true
+        []
+        (Sym "D")
+        (Num 0.0)
+        (withWall (
+            Model.setBoundary "u" Side.Left (BoundaryCondition.Neumann(Sym "a"))
+            >> Model.setBoundary "u" Side.Right BoundaryCondition.NoFlux
+        ))
+    "2-D Dirichlet a, ∇·(D(x, y)(1 + x)∇u), D spatial",
+    learnedDiffusion
+        "s2"
+        (plane 8 10)
+        true
+        []
+        (Sym "D" * (1.0 + x))
+        (Num 0.0)
+        (withWall (all (BoundaryCondition.Dirichlet(Sym "a"))))
+]
+
+/// Sets the spatial parameter D of `sim` (if it has one) to values that vary from cell to cell, the same on every
+/// simulator: D = 0.05 (1 + 0.4 sin(1.7 i)) at cell i.
+let private varyD (sim: Simulator) =
+    let d = sim.Param "D"
+
+    if d.Raw.numel () > 1L then
+        use _ = torch.no_grad ()
+        let n = int (d.Raw.numel ())
+
+        let values = Array.init n (fun i -> 0.05 * (1.0 + 0.4 * sin (1.7 * float i)))
+
+        d.Raw.copy_ (torch.tensor(values, dtype = d.Raw.dtype).reshape d.Raw.shape)
+        |> ignore
 
 /// The heat equation with decay, ∂u/∂t = D Δu − u on a periodic line of n cells, from sin(2πx): its semi-discrete
 /// solution is exp((Dλ − 1)t) sin(2πx) with λ = −4 sin²(πΔx)/Δx² the three-point Laplacian's eigenvalue.
@@ -346,6 +462,61 @@ let tests =
                         agree m scheme dt [| 0.1; 0.3 |]
                     }
         ]
+
+        testList
+            "agree with eager where the implicit diffusion coefficient reads closures of the coordinates or a spatial parameter (values and gradients, 1e-10)"
+            [
+                for scheme in [ Scheme.ImexEuler; Scheme.ImexCrankNicolson ] do
+                    for name, m in learnedModels do
+                        yield test $"{scheme}, {name}" { agreePrepared varyD 1e-10 m scheme 0.01 [| 0.05; 0.1; 0.2 |] }
+
+                yield
+                    test
+                        "KenCarp4 (adaptive) with a closure in both parts and a spatial parameter in 1-D, and a spatial parameter in 2-D (at rtol 1e-10: the eager conjugate gradients stop at a residual tied to it): the eager steps, values and gradients to 1e-10" {
+                        let o (rtol: float) = {
+                            Rollout.defaults with
+                                Scheme = Scheme.KenCarp4
+                                Dt = 0.01
+                                SaveTimes = [| 0.07; 0.2 |]
+                                Tolerance = {
+                                    Relative = rtol
+                                    Absolute = 1e-3 * rtol
+                                }
+                        }
+
+                        for (_, m), rtol in [ learnedModels[1], 1e-6; learnedModels[3], 1e-6; learnedModels[4], 1e-10 ] do
+                            AdaptiveGridKernelTests.agreesWithin 1e-10 1e-10 compile m (o rtol) 4 false
+                    }
+
+                yield
+                    test "after the closure's weights change, the kernels solve with the new coefficient" {
+                        Engine.init ()
+                        use _ = torch.NewDisposeScope()
+                        let m = snd learnedModels[0]
+                        let o = options Scheme.ImexCrankNicolson 0.01 [| 0.1 |]
+                        let kernels, eager = compile Backend.Kernels m, compile Backend.Eager m
+
+                        let final (sim: Simulator) =
+                            use _ = torch.no_grad ()
+                            let traj = sim.Simulate(sim.Initial 1, o)
+                            Expect.equal traj.Backend sim.Backend "the compiled back end ran"
+                            traj.Values[0].clone ()
+
+                        let before = final kernels
+                        Expect.isLessThan (maxRelative before (final eager)) 1e-10 "they agree"
+
+                        for sim in [ kernels; eager ] do
+                            use _ = torch.no_grad ()
+
+                            for p in sim.Trainable() do
+                                if p.numel () > 1L then
+                                    p.mul_ (torch.tensor 1.5) |> ignore
+
+                        let after = final kernels
+                        Expect.isGreaterThan (maxRelative after before) 1e-4 "the new weights change the solution"
+                        Expect.isLessThan (maxRelative after (final eager)) 1e-10 "and both back ends solve with them"
+                    }
+            ]
 
         testList "agree with eager on a 2-D c(x)Δu (not symmetric: BiCGSTAB against the dense solve)" [
             for scheme in [ Scheme.ImexEuler; Scheme.ImexCrankNicolson ] do
