@@ -91,12 +91,10 @@ module internal StiffPart =
     let refusal (part: StiffPart) (theta: float[]) : string option =
         stencils part theta
         |> Array.tryPick (fun s ->
-            match
-                s
-                |> Option.map (Result.bind (fun st -> ImplicitStencil.solver (SolveVectors()) st 1.0))
-            with
+            match s with
             | Some(Error why) -> Some why
-            | _ -> None)
+            | Some(Ok stencil) -> ImplicitStencil.refusal stencil
+            | None -> None)
 
 /// The implicit solves of a stiff part on padded states, for one batch size: its stencils probed for the latest
 /// parameter values, the solves of (I − cL) factored for the latest c, G(u) = L u + b and its vector–Jacobian

@@ -1,6 +1,7 @@
 namespace Hybrid.Kernels
 
 open System
+open TorchSharp
 open Hybrid
 open Hybrid.Numerics
 
@@ -252,16 +253,88 @@ module internal ImplicitStencil =
 
         fun (x: float[]) -> BlockStencilArrays.biCgStabFor caller scratch s.Columns 1 a inverse cgTolerance x 0
 
-    /// The solves of (I − cL) x = r for stencil `s`, or why the kernels cannot solve it: L must make I − cL
-    /// diagonally dominant (1-D: the banded solve; 2-D: conjugate gradients where L is symmetric, BiCGSTAB where not).
-    /// The iterative solves run on `scratch`'s vectors (one solve at a time).
+    /// The dense solve of I − cL (a negative diffusivity somewhere, so no diagonal dominance), as the eager back end's
+    /// (`ImplicitSolve`): the matrix assembled from the stencil, its inverse by TorchSharp, applied as a
+    /// matrix–vector product, its transpose for the adjoint solve. Why not, where the inverse does not exist.
+    let private dense (s: ImplicitStencil) (k: int) (c: float) : Result<ImplicitSolver, string> =
+        let n = s.Columns.Length
+        let a = Array.zeroCreate<float> (n * n)
+
+        for i in 0 .. n - 1 do
+            a[i * n + i] <- 1.0
+
+            // On a periodic axis of 2 cells… the neighbours on both sides are one cell: their entries add up.
+            for e in 0 .. k - 1 do
+                let j = s.Columns[i][e]
+                a[i * n + j] <- a[i * n + j] - c * s.Values[i * k + e]
+
+        let inverse =
+            try
+                use _ = torch.NewDisposeScope()
+                let m = torch.tensor(a, dtype = torch.ScalarType.Float64).reshape (int64 n, int64 n)
+                Ok((torch.linalg.inv m).contiguous().data<float>().ToArray())
+            with e ->
+                Error
+                    $"the implicit diffusion of '{s.Field}' has a negative diffusivity somewhere, and I − γhL (γh = {c:G4}) has no inverse at this step size ({e.Message.Split('\n')[0]}); take a smaller Dt or give the diffusion a positive coefficient"
+
+        inverse
+        |> Result.map (fun inv ->
+            let scratch = Array.zeroCreate<float> n
+
+            {
+                Method = "dense"
+                Solve =
+                    fun x ->
+                        for i in 0 .. n - 1 do
+                            let mutable sum = 0.0
+
+                            for j in 0 .. n - 1 do
+                                sum <- sum + inv[i * n + j] * x[j]
+
+                            scratch[i] <- sum
+
+                        Array.blit scratch 0 x 0 n
+                SolveTransposed =
+                    fun x ->
+                        Array.Clear scratch
+
+                        for i in 0 .. n - 1 do
+                            let xi = x[i]
+
+                            for j in 0 .. n - 1 do
+                                scratch[j] <- scratch[j] + inv[i * n + j] * xi
+
+                        Array.blit scratch 0 x 0 n
+            })
+
+    /// Why no solve of `solver` takes stencil `s` at any step size (None where one does): a negative diffusivity
+    /// somewhere on more than `ImplicitSolve.maxDense` cells, where L is not a symmetric 2-D operator.
+    let refusal (s: ImplicitStencil) : string option =
+        let k = s.Columns[0].Length
+        let n = s.Columns.Length
+
+        if
+            not (dominant s k)
+            && n > ImplicitSolve.maxDense
+            && (k = 3 || not (symmetric s k))
+        then
+            Some
+                $"the implicit diffusion of '{s.Field}' has a negative diffusivity somewhere (I − γhL is not diagonally dominant) on {n} cells, above the dense solve's {ImplicitSolve.maxDense}, and its operator fits no other solve (the banded one needs diagonal dominance, conjugate gradients a symmetric 2-D operator); give the diffusion a positive coefficient, use a coarser grid, or integrate it explicitly"
+        else
+            None
+
+    /// The solves of (I − cL) x = r for stencil `s`, or why the kernels cannot solve it. Where I − cL is diagonally
+    /// dominant: the banded solve in 1-D, conjugate gradients in 2-D where L is symmetric, BiCGSTAB where not. Where
+    /// not (a negative diffusivity somewhere), as the eager back end: the dense solve up to `ImplicitSolve.maxDense`
+    /// cells, conjugate gradients above on a symmetric 2-D L (which stop with a message if I − cL is not positive
+    /// definite), refused otherwise. The iterative solves run on `scratch`'s vectors (one solve at a time).
     let solver (scratch: SolveVectors) (s: ImplicitStencil) (c: float) : Result<ImplicitSolver, string> =
         let k = s.Columns[0].Length
 
-        if not (dominant s k) then
-            Error
-                $"the implicit diffusion of '{s.Field}' has a negative diffusivity somewhere (I − γhL is not diagonally dominant), which the kernels' banded, conjugate-gradient and BiCGSTAB solves do not take; run it on the eager back end (its dense solve)"
-        elif k = 3 then
+        match refusal s with
+        | Some why -> Error why
+        | None when not (dominant s k) && s.Columns.Length <= ImplicitSolve.maxDense -> dense s k c
+        | None when k = 3 ->
             let forward = banded s.Values c
 
             let backward = if symmetric s k then forward else banded (transposed s k) c
@@ -271,7 +344,7 @@ module internal ImplicitStencil =
                 Solve = fun x -> Tridiagonal.solveInPlace forward x 0
                 SolveTransposed = fun x -> Tridiagonal.solveInPlace backward x 0
             }
-        elif symmetric s k then
+        | None when symmetric s k ->
             let cg = conjugateGradients scratch s c
 
             Ok {
@@ -279,7 +352,7 @@ module internal ImplicitStencil =
                 Solve = cg
                 SolveTransposed = cg
             }
-        else
+        | None ->
             // A coefficient that varies in space multiplying Δu: not symmetric.
             Ok {
                 Method = "BiCGSTAB"

@@ -4,7 +4,7 @@
 /// coordinates or spatial parameters inside the implicit diffusion coefficient (KenCarp4 too); a non-symmetric 2-D
 /// diffusion c(x)Δu (BiCGSTAB on the kernels) against the dense solve to a tolerance derived from its stopping
 /// residual; their orders in time against the exact solution of a semi-discrete heat equation; finite differences;
-/// Backend.Auto's choice and the refusal of a negative diffusivity.
+/// Backend.Auto's choice; a diffusivity negative somewhere (dense solves) and its refusal above the dense limit.
 module Hybrid.Tests.Kernels.ImexKernelTests
 
 open Expecto
@@ -314,6 +314,17 @@ let private learnedModels: (string * Model) list = [
         (withWall (all (BoundaryCondition.Dirichlet(Sym "a"))))
 ]
 
+/// Diffusivities negative on part of the domain (anti-diffusion there): I − γhL is not diagonally dominant, so both
+/// back ends take the dense solve.
+let private negativeModels = [
+    "1-D Dirichlet a, D(x − 0.3)Δu",
+    fisher "n1" (line 20) (Sym "D" * (x - 0.3) * Laplacian u) (withWall (all (BoundaryCondition.Dirichlet(Sym "a"))))
+    "2-D periodic, D(x − 0.5)Δu (not symmetric)",
+    fisher "n2" (plane 6 5) (Sym "D" * (x - 0.5) * Laplacian u) (all BoundaryCondition.Periodic)
+    "2-D no flux, ∇·(D(y − 0.4)∇u) (symmetric)",
+    fisher "n2s" (plane 7 6) (Divergence(Sym "D" * (y - 0.4) * Grad u)) (all BoundaryCondition.NoFlux)
+]
+
 /// Sets the spatial parameter D of `sim` (if it has one) to values that vary from cell to cell, the same on every
 /// simulator: D = 0.05 (1 + 0.4 sin(1.7 i)) at cell i.
 let private varyD (sim: Simulator) =
@@ -518,6 +529,39 @@ let tests =
                     }
             ]
 
+        testList
+            "agree with eager where the diffusivity is negative somewhere (dense solves on both back ends; values and gradients, 1e-10)"
+            [
+                for scheme in [ Scheme.ImexEuler; Scheme.ImexCrankNicolson ] do
+                    for name, m in negativeModels do
+                        yield test $"{scheme}, {name}" { agree m scheme 0.01 [| 0.05; 0.1 |] }
+
+                yield
+                    test "the kernels take the dense solve for them" {
+                        for name, m in negativeModels do
+                            let stepper =
+                                (Hybrid.Kernels.Kernels.compile Scheme.ImexEuler m).Stepper 1
+                                :?> Hybrid.Kernels.ImexStepper
+
+                            let theta = Array.init stepper.Plan.Params.Length (fun i -> [| 0.05; 1.0; 0.2 |][i])
+
+                            Expect.equal (stepper.Methods(theta, 0.01)) [| Some "dense" |] name
+                    }
+
+                yield
+                    test "KenCarp4 (adaptive), 1-D: the eager steps, values and gradients to 1e-10" {
+                        let o = {
+                            Rollout.defaults with
+                                Scheme = Scheme.KenCarp4
+                                Dt = 0.01
+                                SaveTimes = [| 0.05; 0.1 |]
+                                Tolerance = { Relative = 1e-6; Absolute = 1e-9 }
+                        }
+
+                        AdaptiveGridKernelTests.agreesWithin 1e-10 1e-10 compile (snd negativeModels[0]) o 4 false
+                    }
+            ]
+
         testList "agree with eager on a 2-D c(x)Δu (not symmetric: BiCGSTAB against the dense solve)" [
             for scheme in [ Scheme.ImexEuler; Scheme.ImexCrankNicolson ] do
                 for name, m in skewModels do
@@ -580,22 +624,24 @@ let tests =
 
             Expect.equal (stepper.Methods([| 0.05; 1.0 |], 0.01)) [| Some "BiCGSTAB" |] "solved by BiCGSTAB"
 
-            // A coefficient negative somewhere: I − γhL is not diagonally dominant, which no kernel solve takes.
+            // A coefficient negative somewhere on a line above the dense solve's 4,096 cells: I − γhL is not
+            // diagonally dominant, which the banded solve needs (the eager back end refuses it too).
             let negative =
-                fisher "n2" (plane 6 5) (Sym "D" * (x - 0.5) * Laplacian u) (all BoundaryCondition.Periodic)
+                fisher "n1long" (line 4100) (Sym "D" * (x - 0.5) * Laplacian u) (all BoundaryCondition.Periodic)
 
-            let o = options Scheme.ImexEuler 0.01 [| 0.05 |]
+            let o = options Scheme.ImexEuler 1e-6 [| 2e-6 |]
             let backend, why = (compile Backend.Auto negative).BackendFor o
             Expect.equal backend Backend.Eager "Auto goes eager"
             Expect.stringContains why "negative diffusivity" "and says why"
             Expect.stringContains why "'u'" "naming the field"
+            Expect.stringContains why "4100 cells" "and the count"
             let kernels = compile Backend.Kernels negative
 
             let e =
                 Expect.throwsC (fun () -> kernels.Simulate(kernels.Initial 1, o) |> ignore) id
 
             Expect.stringContains e.Message "negative diffusivity" "Kernels refuses with the reason"
-            Expect.stringContains e.Message "Backend.Eager" "and names the fix"
+            Expect.stringContains e.Message "positive coefficient" "and names the fix"
         }
 
         test "Kernels.compile (fixed-step schemes) refuses KenCarp4 by name: Compiler.compile runs it adaptively" {
