@@ -29,7 +29,8 @@ open Hybrid.TensorArithmetic
 /// coupled as far as the reads reach (`TangentPlan.couplings`), solved by BiCGSTAB on arrays. Models whose J goes
 /// through closures over whole fields (their networks' JVPs, `FieldTangentNetwork`) or diagnostic fields' elliptic
 /// solves (tangent solves, `TangentPlan.create`) couple every cell to every other: up to `Jacobian.maxDense` unknowns
-/// they take the dense path too, as the eager back end does, and are refused above. The two back ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
+/// they take the dense path too, as the eager back end does, and are refused above; so do grids with fewer than 2r + 1
+/// cells along an axis J couples cells r apart on (`TangentPlan.shortAxis`: no block row fits). The two back ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
 /// closures (`modules`, one per site of `plan`) enter J through their networks' JVPs (`TangentPlan`, `TangentNetwork`:
 /// each network's per-row gradient by TorchSharp on the calling thread, once per J), and the adjoint's second-order terms through autograd of
 /// those, closure weights included (`ClosureGradients`).
@@ -119,8 +120,11 @@ type internal RosenbrockStepper
     let slowFields = plan.Fast |> Array.filter not |> Array.length
     let perSite = slowFields + (n - slowFields) * plan.FastSites
     let latticeDense = lattice && plan.Nx * perSite <= denseUpTo
-    // J through closures over whole fields or diagnostic solves couples all cells: one dense block (`refusal`).
-    let whole = TangentPlan.isGlobal plan
+    // J through closures over whole fields or diagnostic solves couples all cells, and a grid shorter than the
+    // stencil's 2r + 1 cells along an axis fits no block row: one dense block (`refusal`: up to `Jacobian.maxDense`).
+    let whole =
+        TangentPlan.isGlobal plan
+        || (not lattice && (TangentPlan.shortAxis plan).IsSome)
 
     // The block layout of the grid or the lattice's ring (None for the dense systems: point systems, and two-scale
     // lattices up to `denseUpTo` unknowns, one block of every unknown per trajectory): the cells (slow sites) J
@@ -658,12 +662,11 @@ type internal RosenbrockStepper
 [<RequireQualifiedAccess>]
 module internal RosenbrockStepper =
 
-    /// Why the generated kernels cannot run Rodas4 (and Auto) on `plan` (None when they can): a point system, a grid
-    /// of one or two axes whose J goes through closures over whole fields or diagnostic solves (`TangentPlan.isGlobal`)
-    /// up to `Jacobian.maxDense` unknowns, or a smaller two-scale lattice (one dense block, as the eager back end's);
-    /// otherwise a 1-D or 2-D grid, or the ring of slow sites of a larger two-scale lattice, with at least 2r + 1
-    /// cells (sites) along an axis where J couples cells r apart (`TangentPlan.couplings`; 3 for the nearest
-    /// neighbours), so that each block row holds each cell once.
+    /// Why the generated kernels cannot run Rodas4 (and Auto) on `plan` (None when they can): a point system; a grid
+    /// of one or two axes, or the ring of slow sites of a two-scale lattice, solved by blocks where it has at least
+    /// 2r + 1 cells (sites) along each axis where J couples cells r apart (`TangentPlan.shortAxis`), and densely up to
+    /// `Jacobian.maxDense` unknowns per trajectory where not, where J goes through closures over whole fields or
+    /// diagnostic solves (`TangentPlan.isGlobal`), and on smaller two-scale lattices (as the eager back end).
     let refusal (plan: KernelPlan) : string option =
         let unknowns =
             plan.Cells * (plan.Fast |> Array.filter not).Length
@@ -685,19 +688,8 @@ module internal RosenbrockStepper =
             // Solved densely, as the eager back end does.
             None
         | _ ->
-            let couplings = TangentPlan.couplings plan
-
-            let short (axis: string) (cells: int) (reach: int) =
-                if cells < 2 * reach + 1 then
-                    Some
-                        $"its grid has {cells} cells along {axis}, and the kernels' Rodas4 solves need {2 * reach + 1} there (2r + 1 for a stencil that reaches r = {reach} cells along it)"
-                else
-                    None
-
-            let reach (pick: int * int -> int) =
-                couplings |> Array.map (pick >> abs) |> Array.max
-
-            match short "x" plan.Nx (reach fst) with
-            | Some why -> Some why
-            | None when plan.Grid.Dims = 2 -> short "y" plan.Ny (reach snd)
-            | None -> None
+            match TangentPlan.shortAxis plan with
+            | Some why when unknowns > Jacobian.maxDense ->
+                Some
+                    $"{why}, and its {unknowns} unknowns per trajectory are above the dense solve's limit of {Jacobian.maxDense}. Use more cells along that axis, or Scheme.Dopri5"
+            | _ -> None

@@ -110,6 +110,30 @@ module internal TangentPlan =
 
             Array.append nearest (reached |> Array.distinct |> Array.sort |> Array.except nearest)
 
+    /// Why the block solves do not fit `plan`'s grid (or a two-scale lattice's ring of slow sites), None where they
+    /// do: it has fewer than 2r + 1 cells along an axis where J couples cells r apart (`couplings`; 3 for the nearest
+    /// neighbours), so a block row would hold a cell twice. The Rodas4 stepper then solves densely.
+    let shortAxis (plan: KernelPlan) : string option =
+        if plan.Grid.Dims = 0 then
+            None
+        else
+            let offsets = couplings plan
+
+            let short (axis: string) (cells: int) (reach: int) =
+                if cells < 2 * reach + 1 then
+                    Some
+                        $"its grid has {cells} cells along {axis}, and the kernels' block solves need {2 * reach + 1} there (2r + 1 for a stencil that reaches r = {reach} cells along it)"
+                else
+                    None
+
+            let reach (pick: int * int -> int) =
+                offsets |> Array.map (pick >> abs) |> Array.max
+
+            match short "x" plan.Nx (reach fst) with
+            | Some why -> Some why
+            | None when plan.Grid.Dims = 2 -> short "y" plan.Ny (reach snd)
+            | None -> None
+
     /// The tangent plan of `plan`, lowered with the face fluxes in its equations (`Lowering.lowerWith false`: the
     /// directions reach the fields the fluxes read, not face copies). A diagnostic field ψ of (Δ − κ²)ψ = f(u) gets a
     /// tangent diagnostic ψ̇ of (Δ − κ²)ψ̇ = (∂f/∂u) d with the same periodic solve (linear, the zero-mean gauge

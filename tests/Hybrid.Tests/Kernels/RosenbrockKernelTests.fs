@@ -640,31 +640,43 @@ let tests =
         }
 
         test
-            "Rodas4 and Auto run eager where a wide stencil does not fit the grid (2r + 1 cells along an axis), and say why" {
-            let advection =
-                Parse.model
-                    "model adv\ndomain interval [0, 1] cells 4\nfield u\nparam c = 1\ndu/dt = 0.01*lap(u) - advectFlux(c, u)\nboundary u periodic\ninitial u = 1 + 0.5*sin(6.283185307179586*x)"
+            "Rodas4 solves densely where the stencil does not fit the grid (2r + 1 cells along an axis): the eager steps, values to 1e-10, gradients to 1e-8; refused above 1,000 unknowns, saying why" {
+            let reaction (domain: string) (walls: string) =
+                Parse.model (
+                    $"model rd\ndomain {domain}\nfield u\nfield v\nparam D = 0.5\ndu/dt = D*lap(u) + 1 - 4*u + u*u*v\ndv/dt = D*lap(v) + 3*u - u*u*v\nboundary u {walls}\nboundary v {walls}\ninitial u = 1 + 0.5*sin(6.283185307179586*x)\ninitial v = 3 - 0.5*x"
+                )
 
-            let sim = compile Backend.Auto advection
+            // The nearest neighbours reach 1 cell: 2 cells along an axis fit no block row of 3.
+            for model in
+                [
+                    reaction "interval [0, 1] cells 2" "periodic"
+                    reaction "rectangle [0, 1] x [0, 1] cells 5 x 2" "noflux"
+                ] do
+                agreesWithin 1e-10 1e-8 compile model (rodas 1e-6 0.01 [| 0.5; 1.0 |]) 4 false
+
+                Expect.equal
+                    ((compile Backend.Auto model).BackendFor {
+                        rodas 1e-6 0.01 [| 0.1 |] with
+                            Scheme = Scheme.Auto
+                    })
+                    (Backend.Kernels, "")
+                    "Auto too"
+
+            // 2 × 300 cells, two fields: 1,200 unknowns, above the dense limit.
+            let long =
+                compile Backend.Auto (reaction "rectangle [0, 1] x [0, 1] cells 2 x 300" "noflux")
 
             for scheme in [ Scheme.Rodas4; Scheme.Auto ] do
                 let backend, why =
-                    sim.BackendFor {
+                    long.BackendFor {
                         rodas 1e-6 0.01 [| 0.1 |] with
                             Scheme = scheme
                     }
 
                 Expect.equal backend Backend.Eager $"{scheme} runs eager"
-                Expect.stringContains why "has 4 cells along x" "names the grid"
-                Expect.stringContains why "need 5 there (2r + 1 for a stencil that reaches r = 2" "names the reach"
-
-            let five =
-                compile Backend.Auto (advection |> Model.withDomain (Domain.Interval(0.0, 1.0, 5)))
-
-            Expect.equal
-                (five.BackendFor(rodas 1e-6 0.01 [| 0.1 |]))
-                (Backend.Kernels, "")
-                "5 cells fit a stencil reaching 2"
+                Expect.stringContains why "has 2 cells along x" "names the grid"
+                Expect.stringContains why "need 3 there (2r + 1 for a stencil that reaches r = 1" "names the reach"
+                Expect.stringContains why "1200 unknowns" "and the count"
         }
 
         test "one Rodas4 step: the eager new state, its adjoint against extrapolated differences and eager autograd" {
