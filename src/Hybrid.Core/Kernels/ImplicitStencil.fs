@@ -14,8 +14,11 @@ type internal ImplicitStencil = {
     Field: string
     /// Per cell: the columns of its row (`StencilMatrix.neighbours`).
     Columns: int[][]
-    /// Entry k of row i at [i·K + k], K = 3 (1-D) or 5 (2-D).
+    /// Entry k of row i at [i·K + k], K = 3 (1-D) or 5 (2-D), or K = cells where `Full`.
     Values: float[]
+    /// Whether the columns of each row are every cell (the cell itself first, then the others in order): a grid with
+    /// fewer than 3 cells along an axis, where the stencil's neighbours would repeat; it takes the dense solve.
+    Full: bool
     /// b, one value per cell.
     Affine: float[]
 }
@@ -47,6 +50,10 @@ module internal ImplicitStencil =
     /// The relative residual (2-norm) at which conjugate gradients stop: the eager back end's.
     let private cgTolerance = ImplicitSolve.fixedStepTolerance
 
+    /// `make f` for each field f with a stiff part (`stiff`), None for the others.
+    let private eachStiff (stiff: bool[]) (make: int -> 'a) : 'a option[] =
+        stiff |> Array.mapi (fun f s -> if s then Some(make f) else None)
+
     /// The stencil of each field with a stiff part (`stiff`), None for the others, or why the kernels cannot solve it.
     /// `apply batch values` evaluates the stiff parts (the affine operators) on `batch` states given as unpadded
     /// values ([batch·cells] per field, x-major cells) and returns them in the same layout. Probes with one sum of unit
@@ -58,17 +65,38 @@ module internal ImplicitStencil =
         (apply: int -> float[][] -> float[][])
         : Result<ImplicitStencil, string> option[] =
         if shape |> Array.exists (fun c -> c < 3) then
-            let cells = String.Join(" × ", shape)
+            let n = shape |> Array.fold (*) 1
 
-            stiff
-            |> Array.mapi (fun f s ->
-                if s then
-                    Some(
-                        Error
-                            $"the implicit diffusion of '{fields[f]}' needs at least 3 cells per axis for its stencil solve, and the grid has {cells}"
-                    )
-                else
-                    None)
+            if n > ImplicitSolve.maxDense then
+                let cells = String.Join(" × ", shape)
+
+                eachStiff stiff (fun f ->
+                    Error
+                        $"the implicit diffusion of '{fields[f]}' on a grid of {cells} cells: fewer than 3 along an axis fit no stencil solve, and its {n} cells are above the dense solve's {ImplicitSolve.maxDense}; use at least 3 cells per axis, or integrate the diffusion explicitly")
+            else
+                // L column by column: the response to each unit vector, less the affine part (the zero state's).
+                let probes = Array.zeroCreate<float> ((n + 1) * n)
+
+                for j in 0 .. n - 1 do
+                    probes[j * n + j] <- 1.0
+
+                let response = apply (n + 1) (Array.create fields.Length probes)
+
+                let columns =
+                    Array.init n (fun i ->
+                        Array.append [| i |] (Array.init (n - 1) (fun j -> if j < i then j else j + 1)))
+
+                eachStiff stiff (fun f ->
+                    let out = response[f]
+                    let affine = out[n * n .. n * n + n - 1]
+
+                    Ok {
+                        Field = fields[f]
+                        Columns = columns
+                        Values = Array.init (n * n) (fun e -> out[columns[e / n][e % n] * n + e / n] - affine[e / n])
+                        Affine = affine
+                        Full = true
+                    })
         else
             let n = shape |> Array.fold (*) 1
             let columns = StencilMatrix.neighbours shape
@@ -85,47 +113,40 @@ module internal ImplicitStencil =
 
             let response = apply (count + 2) (Array.create fields.Length probes)
 
-            stiff
-            |> Array.mapi (fun f s ->
-                if not s then
-                    None
+            eachStiff stiff (fun f ->
+                let out = response[f]
+                let affine = out[count * n .. (count + 1) * n - 1]
+
+                // Row i of response c is Σ_{j of colour c} L[i, j]: the one entry of row i in that colour.
+                let values =
+                    Array.init (n * k) (fun e ->
+                        let i = e / k
+                        out[colour[columns[i][e % k]] * n + i] - affine[i])
+
+                let mutable worst = 0.0
+                let mutable scale = 1e-300
+
+                for i in 0 .. n - 1 do
+                    let expected = out[(count + 1) * n + i] - affine[i]
+                    let mutable got = 0.0
+
+                    for e in 0 .. k - 1 do
+                        got <- got + values[i * k + e] * noise[columns[i][e]]
+
+                    worst <- max worst (abs (got - expected))
+                    scale <- max scale (abs expected)
+
+                if worst <= 1e-10 * scale then
+                    Ok {
+                        Field = fields[f]
+                        Columns = columns
+                        Values = values
+                        Affine = affine
+                        Full = false
+                    }
                 else
-                    let out = response[f]
-                    let affine = out[count * n .. (count + 1) * n - 1]
-
-                    // Row i of response c is Σ_{j of colour c} L[i, j]: the one entry of row i in that colour.
-                    let values =
-                        Array.init (n * k) (fun e ->
-                            let i = e / k
-                            out[colour[columns[i][e % k]] * n + i] - affine[i])
-
-                    let mutable worst = 0.0
-                    let mutable scale = 1e-300
-
-                    for i in 0 .. n - 1 do
-                        let expected = out[(count + 1) * n + i] - affine[i]
-                        let mutable got = 0.0
-
-                        for e in 0 .. k - 1 do
-                            got <- got + values[i * k + e] * noise[columns[i][e]]
-
-                        worst <- max worst (abs (got - expected))
-                        scale <- max scale (abs expected)
-
-                    if worst <= 1e-10 * scale then
-                        Some(
-                            Ok {
-                                Field = fields[f]
-                                Columns = columns
-                                Values = values
-                                Affine = affine
-                            }
-                        )
-                    else
-                        Some(
-                            Error
-                                $"the implicit diffusion of '{fields[f]}' does not have the nearest-neighbour stencil the kernels solve"
-                        ))
+                    Error
+                        $"the implicit diffusion of '{fields[f]}' does not have the nearest-neighbour stencil the kernels solve")
 
     /// Whether I − cL is diagonally dominant with a positive diagonal for every c > 0: L's off-diagonal entries are
     /// ≥ 0 and its rows sum to ≤ 0 (a diffusion with a positive coefficient).
@@ -314,7 +335,8 @@ module internal ImplicitStencil =
         let n = s.Columns.Length
 
         if
-            not (dominant s k)
+            not s.Full
+            && not (dominant s k)
             && n > ImplicitSolve.maxDense
             && (k = 3 || not (symmetric s k))
         then
@@ -333,7 +355,7 @@ module internal ImplicitStencil =
 
         match refusal s with
         | Some why -> Error why
-        | None when not (dominant s k) && s.Columns.Length <= ImplicitSolve.maxDense -> dense s k c
+        | None when s.Full || (not (dominant s k) && s.Columns.Length <= ImplicitSolve.maxDense) -> dense s k c
         | None when k = 3 ->
             let forward = banded s.Values c
 

@@ -162,6 +162,18 @@ let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
     let scale = max 1e-300 (b.abs().max().ToDouble())
     (a - b).abs().max().ToDouble() / scale
 
+/// KenCarp4 (adaptive) from a first step of 0.01 at relative tolerance `rtol` (absolute 1e-3·rtol), saving at `saves`.
+let private kenCarp (rtol: float) (saves: float[]) = {
+    Rollout.defaults with
+        Scheme = Scheme.KenCarp4
+        Dt = 0.01
+        SaveTimes = saves
+        Tolerance = {
+            Relative = rtol
+            Absolute = 1e-3 * rtol
+        }
+}
+
 /// Kernels and eager agree on `m` with `scheme`, each simulator set up by `prepare` first: values and every gradient
 /// to `tolerance` relative.
 let private agreePrepared
@@ -325,6 +337,19 @@ let private negativeModels = [
     fisher "n2s" (plane 7 6) (Divergence(Sym "D" * (y - 0.4) * Grad u)) (all BoundaryCondition.NoFlux)
 ]
 
+/// Grids with fewer than 3 cells along an axis: no stencil solve fits, so both back ends take the dense solve.
+let private shortModels = [
+    "1-D periodic, 2 cells", fisher "c2" (line 2) (Sym "D" * Laplacian u) (all BoundaryCondition.Periodic)
+    "1-D Dirichlet a, 2 cells, ∇·(D(1 + x)∇u)",
+    fisher
+        "c1"
+        (line 2)
+        (Divergence(Sym "D" * (1.0 + x) * Grad u))
+        (withWall (all (BoundaryCondition.Dirichlet(Sym "a"))))
+    "2-D no flux, 5 × 2 cells, D(1 + x)Δu",
+    fisher "c52" (plane 5 2) (Sym "D" * (1.0 + x) * Laplacian u) (all BoundaryCondition.NoFlux)
+]
+
 /// Sets the spatial parameter D of `sim` (if it has one) to values that vary from cell to cell, the same on every
 /// simulator: D = 0.05 (1 + 0.4 sin(1.7 i)) at cell i.
 let private varyD (sim: Simulator) =
@@ -425,6 +450,31 @@ let private finiteDifferences (m: Model) (eps: float) =
     let autograd = start.grad.reshape(-1L).data<float>().ToArray()
     check "u0[7]" autograd[7] (central (fun by -> shift start 7L by))
 
+/// The agreement tests of `models` with eager under ImexEuler and ImexCrankNicolson (steps of 0.01, saves at 0.05 and
+/// 0.1), and of the first under KenCarp4 (the eager steps, at least `minSteps`), then `more`.
+let private denseAgreement (title: string) (models: (string * Model) list) (minSteps: int) (more: Test list) =
+    testList title [
+        for scheme in [ Scheme.ImexEuler; Scheme.ImexCrankNicolson ] do
+            for name, m in models do
+                yield test $"{scheme}, {name}" { agree m scheme 0.01 [| 0.05; 0.1 |] }
+
+        let name, first = models.Head
+
+        yield
+            test $"KenCarp4 (adaptive), {name}: the eager steps, values and gradients to 1e-10" {
+                AdaptiveGridKernelTests.agreesWithin
+                    1e-10
+                    1e-10
+                    compile
+                    first
+                    (kenCarp 1e-6 [| 0.05; 0.1 |])
+                    minSteps
+                    false
+            }
+
+        yield! more
+    ]
+
 let tests =
     testList "IMEX kernels" [
         testList "agree with the eager compiled simulator (values and gradients, 1e-10)" [
@@ -484,16 +534,7 @@ let tests =
                 yield
                     test
                         "KenCarp4 (adaptive) with a closure in both parts and a spatial parameter in 1-D, and a spatial parameter in 2-D (at rtol 1e-10: the eager conjugate gradients stop at a residual tied to it): the eager steps, values and gradients to 1e-10" {
-                        let o (rtol: float) = {
-                            Rollout.defaults with
-                                Scheme = Scheme.KenCarp4
-                                Dt = 0.01
-                                SaveTimes = [| 0.07; 0.2 |]
-                                Tolerance = {
-                                    Relative = rtol
-                                    Absolute = 1e-3 * rtol
-                                }
-                        }
+                        let o (rtol: float) = kenCarp rtol [| 0.07; 0.2 |]
 
                         for (_, m), rtol in [ learnedModels[1], 1e-6; learnedModels[3], 1e-6; learnedModels[4], 1e-10 ] do
                             AdaptiveGridKernelTests.agreesWithin 1e-10 1e-10 compile m (o rtol) 4 false
@@ -529,37 +570,38 @@ let tests =
                     }
             ]
 
-        testList
+        denseAgreement
             "agree with eager where the diffusivity is negative somewhere (dense solves on both back ends; values and gradients, 1e-10)"
+            negativeModels
+            4
             [
-                for scheme in [ Scheme.ImexEuler; Scheme.ImexCrankNicolson ] do
+                test "the kernels take the dense solve for them" {
                     for name, m in negativeModels do
-                        yield test $"{scheme}, {name}" { agree m scheme 0.01 [| 0.05; 0.1 |] }
+                        let stepper =
+                            (Hybrid.Kernels.Kernels.compile Scheme.ImexEuler m).Stepper 1 :?> Hybrid.Kernels.ImexStepper
 
-                yield
-                    test "the kernels take the dense solve for them" {
-                        for name, m in negativeModels do
-                            let stepper =
-                                (Hybrid.Kernels.Kernels.compile Scheme.ImexEuler m).Stepper 1
-                                :?> Hybrid.Kernels.ImexStepper
+                        let theta = Array.init stepper.Plan.Params.Length (fun i -> [| 0.05; 1.0; 0.2 |][i])
 
-                            let theta = Array.init stepper.Plan.Params.Length (fun i -> [| 0.05; 1.0; 0.2 |][i])
+                        Expect.equal (stepper.Methods(theta, 0.01)) [| Some "dense" |] name
+                }
+            ]
 
-                            Expect.equal (stepper.Methods(theta, 0.01)) [| Some "dense" |] name
-                    }
+        denseAgreement
+            "agree with eager on grids with fewer than 3 cells along an axis (dense solves on both back ends; values and gradients, 1e-10)"
+            shortModels
+            2
+            [
+                test "above 4,096 cells (2 × 2,100) both back ends refuse; Auto names the count" {
+                    let m =
+                        fisher "short_long" (plane 2 2100) (Sym "D" * Laplacian u) (all BoundaryCondition.NoFlux)
 
-                yield
-                    test "KenCarp4 (adaptive), 1-D: the eager steps, values and gradients to 1e-10" {
-                        let o = {
-                            Rollout.defaults with
-                                Scheme = Scheme.KenCarp4
-                                Dt = 0.01
-                                SaveTimes = [| 0.05; 0.1 |]
-                                Tolerance = { Relative = 1e-6; Absolute = 1e-9 }
-                        }
+                    let backend, why =
+                        (compile Backend.Auto m).BackendFor(options Scheme.ImexEuler 0.01 [| 0.05 |])
 
-                        AdaptiveGridKernelTests.agreesWithin 1e-10 1e-10 compile (snd negativeModels[0]) o 4 false
-                    }
+                    Expect.equal backend Backend.Eager "Auto goes eager"
+                    Expect.stringContains why "2 × 2100 cells" "names the grid"
+                    Expect.stringContains why "4200 cells are above the dense solve's 4096" "and the count"
+                }
             ]
 
         testList "agree with eager on a 2-D c(x)Δu (not symmetric: BiCGSTAB against the dense solve)" [
