@@ -38,10 +38,10 @@ type internal SolveVectors() =
 [<RequireQualifiedAccess>]
 module internal BlockStencilArrays =
 
-    /// The blocks of the transpose in the same layout: block k of block row i is A[columns[i][k], opposite[k]]ᵀ.
-    let transpose (columns: int[][]) (opposite: int[]) (n: int) (batch: int) (a: float[]) : float[] =
+    /// The blocks of the transpose in the same layout into `out` (every entry written): block k of block row i is
+    /// A[columns[i][k], opposite[k]]ᵀ.
+    let transpose (out: float[]) (columns: int[][]) (opposite: int[]) (n: int) (batch: int) (a: float[]) =
         let cells, k = columns.Length, opposite.Length
-        let out = Array.zeroCreate a.Length
 
         for b in 0 .. batch - 1 do
             for i in 0 .. cells - 1 do
@@ -53,12 +53,9 @@ module internal BlockStencilArrays =
                         for c in 0 .. n - 1 do
                             out[target + r * n + c] <- a[source + c * n + r]
 
-        out
-
-    /// The inverses of the diagonal blocks (k = 0), [B; Cells; n; n], by Gauss–Jordan elimination with partial
-    /// pivoting.
-    let inverseDiagonal (cells: int) (k: int) (n: int) (batch: int) (a: float[]) : float[] =
-        let out = Array.zeroCreate (batch * cells * n * n)
+    /// The inverses of the diagonal blocks (k = 0), [B; Cells; n; n], into `out` (every entry written), by
+    /// Gauss–Jordan elimination with partial pivoting.
+    let inverseDiagonal (out: float[]) (cells: int) (k: int) (n: int) (batch: int) (a: float[]) =
         let m = Array.zeroCreate<float> (n * 2 * n)
 
         for e in 0 .. batch * cells - 1 do
@@ -100,8 +97,6 @@ module internal BlockStencilArrays =
             for r in 0 .. n - 1 do
                 for c in 0 .. n - 1 do
                     out[e * n * n + r * n + c] <- m[r * 2 * n + n + c]
-
-        out
 
     /// BiCGSTAB with the block Jacobi preconditioner `inverse` (`inverseDiagonal`) for trajectory b: x with
     /// ‖A x − r‖ ≤ tolerance·‖r‖ (2-norm), written over r's entries of that trajectory (`rhs` [B; Cells; n]); its

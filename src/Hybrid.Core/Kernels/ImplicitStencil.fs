@@ -262,7 +262,8 @@ module internal ImplicitStencil =
     let private biCgStab (scratch: SolveVectors) (s: ImplicitStencil) (values: float[]) (c: float) =
         let k = s.Columns[0].Length
         let a = system values k c
-        let inverse = BlockStencilArrays.inverseDiagonal s.Columns.Length k 1 1 a
+        let inverse = Array.zeroCreate<float> s.Columns.Length
+        BlockStencilArrays.inverseDiagonal inverse s.Columns.Length k 1 1 a
 
         let caller: BiCgStabCaller = {
             System = $"the implicit diffusion (I − γhL) of '{s.Field}' on a 2-D grid"

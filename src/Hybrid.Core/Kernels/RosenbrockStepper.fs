@@ -275,6 +275,9 @@ type internal RosenbrockStepper
                 let f, at = unknowns[e]
                 x[f].[b * maps[f].Padded + at] <- values[b * unknowns.Length + e]
 
+    let probeValues = Array.zeroCreate<float> (batch * blockRows * blocks * size * size)
+    let mutable probeTensor: torch.Tensor = null
+
     /// The blocks of J at (t, u) (u's ghosts filled) as [B; Cells; K; n; n]: per colour and unknown b of a block, J d
     /// for the direction d = 1 on unknown b of the cells of that colour; block (i, k) column b is that product at cell i, for
     /// the colour of the k-th cell of i's stencil (a distance-2 colouring: one cell of each colour in every stencil).
@@ -282,7 +285,9 @@ type internal RosenbrockStepper
     /// hold `size` unknowns (`unknowns`: a cell's fields, a lattice site's, or every unknown of the dense systems, whose
     /// one block takes one direction per unknown: column e of J is J eₑ, `copies` of them per pass of the probe stepper).
     let probe (u: float[][]) (theta: float[]) (t: float) : float[] =
-        let values = Array.zeroCreate<float> (batch * blockRows * blocks * size * size)
+        // Every entry is written below: the buffer is kept from one step to the next (a fresh one of this size lands
+        // on .NET's large-object heap each step, and its collections took a fifth of the CPU on the dense lattices).
+        let values = probeValues
         let state = Array.append u direction
 
         for m in jvps do
@@ -363,10 +368,20 @@ type internal RosenbrockStepper
         let values = probe u theta t
         let diagonal = 1.0 / (gamma * h)
 
+        // The values as [B; Cells; K; n; n], copied into a tensor kept from one step to the next (`torch.tensor` of
+        // the array would pin a fresh copy of it each step).
         let tensor () =
-            torch
-                .tensor(values, dtype = torch.ScalarType.Float64)
-                .reshape ([| int64 batch; int64 blockRows; int64 blocks; int64 size; int64 size |])
+            if isNull probeTensor then
+                probeTensor <-
+                    torch
+                        .empty(
+                            [| int64 batch; int64 blockRows; int64 blocks; int64 size; int64 size |],
+                            dtype = torch.ScalarType.Float64
+                        )
+                        .DetachFromDisposeScope()
+
+            System.Span<float>(values).CopyTo(KernelElement.span<float> probeTensor)
+            probeTensor
 
         if not (isNull matrix) then
             matrix.Dispose()
@@ -375,17 +390,22 @@ type internal RosenbrockStepper
         match pattern with
         | Some p when iterative ->
             // (1/(γh)) I − J entry by entry, as the eager stepper's tensor expression rounds it.
-            blocksA <-
-                values
-                |> Array.mapi (fun e x ->
-                    let block = e / (size * size)
-                    let r, c = (e % (size * size)) / size, e % size
-                    let eye = if block % blocks = 0 && r = c then diagonal else 0.0
-                    eye - x)
+            // The arrays are kept from one step to the next (large-object heap, as `probeValues`).
+            if isNull blocksA then
+                blocksA <- Array.zeroCreate values.Length
+                blocksT <- Array.zeroCreate values.Length
+                inverseA <- Array.zeroCreate (batch * blockRows * size * size)
+                inverseT <- Array.zeroCreate (batch * blockRows * size * size)
 
-            blocksT <- BlockStencilArrays.transpose p.ColumnArray p.Opposite size batch blocksA
-            inverseA <- BlockStencilArrays.inverseDiagonal blockRows blocks size batch blocksA
-            inverseT <- BlockStencilArrays.inverseDiagonal blockRows blocks size batch blocksT
+            for e in 0 .. values.Length - 1 do
+                let block = e / (size * size)
+                let r, c = (e % (size * size)) / size, e % size
+                let eye = if block % blocks = 0 && r = c then diagonal else 0.0
+                blocksA[e] <- eye - values[e]
+
+            BlockStencilArrays.transpose blocksT p.ColumnArray p.Opposite size batch blocksA
+            BlockStencilArrays.inverseDiagonal inverseA blockRows blocks size batch blocksA
+            BlockStencilArrays.inverseDiagonal inverseT blockRows blocks size batch blocksT
         | Some p ->
             let j = tensor ()
             let a = diagonal .* BlockStencil.identity p j .- j
