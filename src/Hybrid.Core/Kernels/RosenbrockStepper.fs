@@ -245,6 +245,10 @@ type internal RosenbrockStepper
     let mutable solveTolerance = 1e-10
     // The latest step's matrix [B; Cells; K; n; n] and its solver.
     let mutable matrix: torch.Tensor = null
+    // The pivots of the LU factors in `matrix` (dense systems above `luAbove` unknowns).
+    let mutable luPivots: torch.Tensor = null
+    // Dense systems above this many unknowns per trajectory take LU solves instead of the inverse.
+    let luAbove = 64
     let mutable solver: StencilSolver option = None
 
     let copyInto (target: float[][]) (source: float[][]) =
@@ -387,6 +391,10 @@ type internal RosenbrockStepper
             matrix.Dispose()
             matrix <- null
 
+        if not (isNull luPivots) then
+            luPivots.Dispose()
+            luPivots <- null
+
         match pattern with
         | Some p when iterative ->
             // (1/(γh)) I − J entry by entry, as the eager stepper's tensor expression rounds it.
@@ -412,9 +420,32 @@ type internal RosenbrockStepper
             matrix <- a.DetachFromDisposeScope()
 
             solver <- Some(BlockStencilSolve.banded p)
+        | None when size > luAbove ->
+            // Large dense systems (lattices, closures over whole fields, diagnostic fields, short grids): one LU
+            // factorisation per trajectory and step, two triangular solves per stage — a third of the inverse's
+            // flops, which took most of a step at 396 unknowns (the two agree to round-off).
+            let struct (lu, pivots) =
+                torch.linalg.lu_factor (
+                    diagonal .* torch.eye (int64 size, dtype = torch.ScalarType.Float64)
+                    .- (tensor ()).squeeze 2L
+                )
+
+            matrix <- lu.DetachFromDisposeScope()
+            luPivots <- pivots.DetachFromDisposeScope()
+            let p = luPivots
+
+            let apply (transposed: bool) (m: torch.Tensor) (r: torch.Tensor) =
+                torch.linalg.lu_solve(m, p, r.unsqueeze -1L, adjoint = transposed).squeeze -1L
+
+            solver <-
+                Some {
+                    Forward = apply false
+                    Transposed = apply true
+                    Gradient = fun _ _ -> invalidOp "The kernels' Rodas4 does not differentiate its solves by autograd."
+                }
         | None ->
-            // Point systems and two-scale lattices: the eager stepper's one inverse per trajectory
-            // (`Rosenbrock.denseSolve`).
+            // Point systems and small two-scale lattices: the eager stepper's one inverse per trajectory
+            // (`Rosenbrock.denseSolve`), cheaper than LU solves on small blocks.
             let inverse =
                 torch.linalg.inv (
                     diagonal .* torch.eye (int64 size, dtype = torch.ScalarType.Float64)
