@@ -33,13 +33,6 @@ module internal KernelElement =
         | :? (float[]) as v -> v
         | _ -> Array.map toFloat values
 
-    /// A 1-D tensor of dtype `dtype<'T>` holding a copy of `values`.
-    let tensor<'T> (values: 'T[]) : torch.Tensor =
-        match box values with
-        | :? (float[]) as v -> torch.tensor (v, dtype = torch.ScalarType.Float64)
-        | :? (float32[]) as v -> torch.tensor (v, dtype = torch.ScalarType.Float32)
-        | _ -> invalidArg "values" $"The generated kernels compute in float or float32, not {typeof<'T>.Name}."
-
     /// `x` converted to `dtype<'T>`, on the CPU and contiguous (sharing `x`'s storage where it already is so).
     let contiguous<'T> (x: torch.Tensor) : torch.Tensor =
         x.to_type(dtype<'T> ()).cpu().contiguous ()
@@ -51,6 +44,13 @@ module internal KernelElement =
             Span<'T>.Empty
         else
             MemoryMarshal.Cast<byte, 'T>(x.bytes)
+
+    /// A 1-D tensor of dtype `dtype<'T>` holding a copy of `values`, written straight into its storage (`torch.tensor`
+    /// of an array pins a managed copy of it: on the large-object heap for arrays above 85 kB, collected in gen 2).
+    let tensor<'T when 'T: struct and 'T: (new: unit -> 'T) and 'T :> ValueType> (values: 'T[]) : torch.Tensor =
+        let t = torch.empty ([| int64 values.Length |], dtype = dtype<'T> ())
+        Span<'T>(values).CopyTo(span<'T> t)
+        t
 
     /// The values of `x` (converted to `dtype<'T>`, on the CPU) as a flat 'T array.
     let values<'T> (x: torch.Tensor) : 'T[] =

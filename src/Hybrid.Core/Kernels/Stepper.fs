@@ -346,16 +346,27 @@ type internal Stepper<'T
 
             dataTime <- t
 
+    // The interior rows gathered for `interiorTensor`, kept from one call to the next (a fresh array per call lands on
+    // the large-object heap on large batches).
+    let interiorRows = Array.zeroCreate<'T> rows
+
     /// The interior of padded array `values` as a [B; spatial…] tensor of 'T's dtype.
     let interiorTensor (values: 'T[]) =
-        (KernelElement.tensor (Array.init rows (fun row -> values[at row]))).reshape (Grid.fieldShape plan.Grid batch)
+        for row in 0 .. rows - 1 do
+            interiorRows[row] <- values[at row]
 
-    /// Writes the values of `source` ([B; spatial…] or [rows; 1], rows in order) into the interior of `target`.
+        (KernelElement.tensor interiorRows).reshape (Grid.fieldShape plan.Grid batch)
+
+    /// Writes the values of `source` ([B; spatial…] or [rows; 1], rows in order) into the interior of `target`, read
+    /// in place.
     let writeInterior (source: torch.Tensor) (target: 'T[]) =
-        let values = KernelElement.values<'T> source
+        let c = KernelElement.contiguous<'T> source
+        let values = KernelElement.span<'T> c
 
         for row in 0 .. rows - 1 do
             target[at row] <- values[row]
+
+        GC.KeepAlive c
 
     // The diagnostic fields: the kernels of their right-hand sides, the values and adjoints of those, the solvers.
     let solves = plan.Diagnostics
@@ -514,10 +525,13 @@ type internal Stepper<'T
         else
             row * arity[j] + a
 
+    // Each site's arguments in the network's layout, kept from one call to the next (as `interiorRows`).
+    let argumentRows = arity |> Array.map (fun a -> Array.zeroCreate<'T> (rows * a))
+
     /// Site j's arguments as the network's input in its dtype: [rows; arity], or [B; arity; spatial…] for a
     /// closure over whole fields.
     let argumentTensor (j: int) (network: torch.nn.Module<torch.Tensor, torch.Tensor>) =
-        let x = Array.zeroCreate<'T> (rows * arity[j])
+        let x = argumentRows[j]
 
         for a in 0 .. arity[j] - 1 do
             let values = argValues[argOffset[j] + a]
@@ -616,8 +630,7 @@ type internal Stepper<'T
                 let zbars =
                     runSites[k]
                     |> Array.map (fun j ->
-                        (KernelElement.tensor (Array.init rows (fun row -> inputAdjoint[j][at row])))
-                            .to_type (siteOutputs[j].dtype))
+                        (interiorTensor inputAdjoint[j]).reshape([| int64 rows |]).to_type (siteOutputs[j].dtype))
 
                 // Unused inputs are allowed: a closure's JVP (`TangentNetwork`) does not read its output layer's bias.
                 let grads =
@@ -625,20 +638,25 @@ type internal Stepper<'T
 
                 let used (g: torch.Tensor) = not (isNull g || g.IsInvalid)
 
+                // The arguments' cotangents, read in place (none: zero).
                 let xbar =
                     if used grads[0] then
-                        KernelElement.values<'T> grads[0]
+                        KernelElement.contiguous<'T> grads[0]
                     else
-                        Array.zeroCreate<'T> (int (runInputs[r].numel ()))
+                        null
 
                 for j in runSites[k] do
                     for a in 0 .. arity[j] - 1 do
                         let target = argLambda[argOffset[j] + a]
                         Array.Clear target
 
-                        if j = r then
+                        if j = r && not (isNull xbar) then
+                            let values = KernelElement.span<'T> xbar
+
                             for row in 0 .. rows - 1 do
-                                target[at row] <- xbar[argIndex j row a]
+                                target[at row] <- values[argIndex j row a]
+
+                GC.KeepAlive xbar
 
                 use _ = torch.no_grad ()
                 let accumulators = closureGradients[networkIndex[r]]
