@@ -60,6 +60,7 @@ let main argv =
         Kernels.NetworkCallTests.tests
         Kernels.Float32KernelTests.tests
         Kernels.StatePoolTests.tests
+        Kernels.BiCgStabTests.tests
         Kernels.OffGridKernelTests.tests
         Training.UdeTests.tests
         Training.ConvolutionTests.tests

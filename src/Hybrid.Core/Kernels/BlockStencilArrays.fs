@@ -2,31 +2,6 @@ namespace Hybrid.Kernels
 
 open Hybrid
 
-/// Who runs BiCGSTAB on arrays (`BlockStencilArrays.biCgStabFor`): the system it solves and the fixes, for its
-/// failure messages.
-type internal BiCgStabCaller = {
-    /// The system, after "on" (e.g. "Rodas4's linear system on a 2-D grid").
-    System: string
-    /// The fix when it does not reach the tolerance in its iteration limit.
-    NotConverged: string
-    /// The fix when it breaks down (r̂ᵀv = 0).
-    BrokeDown: string
-}
-
-/// Scratch vectors of the kernels' iterative solves on arrays (`BlockStencilArrays.biCgStabFor`, `ImplicitStencil`'s
-/// conjugate gradients), kept by the stepper that runs them so that a solve allocates nothing: made at the first solve,
-/// and again only when a solve needs more of them or another length. For one solve at a time.
-[<Sealed>]
-type internal SolveVectors() =
-    let mutable vectors: float[][] = [||]
-
-    /// At least `count` vectors of `length` entries each, holding whatever the last solve left in them.
-    member _.Get(count: int, length: int) =
-        if vectors.Length < count || (vectors.Length > 0 && vectors[0].Length <> length) then
-            vectors <- Array.init count (fun _ -> Array.zeroCreate<float> length)
-
-        vectors
-
 /// `BlockStencil` systems A x = r on float64 arrays (one matrix per trajectory): A's blocks as [B; Cells; K; n; n]
 /// and vectors as [B; Cells; n], flattened; block k of block row i couples cell i to cell `columns[i][k]`. The
 /// kernels' Rodas4 solves its 2-D systems here with `BlockStencilSolve.biCgStab`'s algorithm (the same iteration,
@@ -141,73 +116,7 @@ module internal BlockStencilArrays =
 
                     y[i * n + r] <- sum
 
-        let dot (x: float[]) (y: float[]) =
-            let mutable sum = 0.0
-
-            for e in 0 .. size - 1 do
-                sum <- sum + x[e] * y[e]
-
-            sum
-
-        let orOne (s: float) = if s = 0.0 then 1.0 else s
-        let w = scratch.Get(10, size)
-        let right, x, r, shadow = w[0], w[1], w[2], w[3]
-        let v, p, pHat, s, sHat, t = w[4], w[5], w[6], w[7], w[8], w[9]
-        Array.blit rhs offset right 0 size
-        let target = max (tolerance * sqrt (dot right right)) 1e-300
-        precondition right x
-        apply x r
-
-        for e in 0 .. size - 1 do
-            r[e] <- right[e] - r[e]
-
-        Array.blit r 0 shadow 0 size
-        // The first iteration reads p and v as zeros.
-        System.Array.Clear p
-        System.Array.Clear v
-
-        let mutable rhoOld, alpha, omega = 1.0, 1.0, 1.0
-        let mutable iterations = 0
-        let limit = 2 * size + 100
-
-        while sqrt (dot r r) > target do
-            if iterations >= limit then
-                raise (
-                    HybridException(
-                        $"BiCGSTAB did not reach the relative residual {tolerance:G3} in {limit} iterations on {size} unknowns ({caller.System}). {caller.NotConverged}"
-                    )
-                )
-
-            let rho = dot shadow r
-            let beta = (rho / orOne rhoOld) * (alpha / orOne omega)
-
-            for e in 0 .. size - 1 do
-                p[e] <- r[e] + beta * (p[e] - omega * v[e])
-
-            precondition p pHat
-            apply pHat v
-            let curvature = dot shadow v
-
-            if curvature = 0.0 then
-                raise (HybridException($"BiCGSTAB broke down (r̂ᵀv = 0) on {caller.System}. {caller.BrokeDown}"))
-
-            alpha <- rho / curvature
-
-            for e in 0 .. size - 1 do
-                s[e] <- r[e] - alpha * v[e]
-
-            precondition s sHat
-            apply sHat t
-            omega <- dot t s / orOne (dot t t)
-
-            for e in 0 .. size - 1 do
-                x[e] <- x[e] + (alpha * pHat[e] + omega * sHat[e])
-                r[e] <- s[e] - omega * t[e]
-
-            rhoOld <- rho
-            iterations <- iterations + 1
-
-        Array.blit x 0 rhs offset size
+        BiCgStab.solve caller scratch 1 size apply precondition tolerance rhs offset
 
     /// `biCgStabFor` on Rodas4's systems (`RosenbrockStepper`).
     let biCgStab =

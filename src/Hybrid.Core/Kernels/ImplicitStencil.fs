@@ -41,7 +41,7 @@ type internal ImplicitSolver = {
 /// (exact), Jacobi-preconditioned conjugate gradients on 2-D grids (L symmetric, −L positive semi-definite), to the
 /// eager back end's relative residual `ImplicitSolve.fixedStepTolerance`, so that both agree with the exact solve to
 /// round-off. A non-symmetric L on a 2-D grid (c(x)Δu), which the eager back end solves densely, takes
-/// Jacobi-preconditioned BiCGSTAB (`BlockStencilArrays.biCgStabFor`) to the same relative residual, its adjoint the
+/// Jacobi-preconditioned BiCGSTAB (`BiCgStab.solve`) to the same relative residual, its adjoint the
 /// same iteration on Lᵀ's entries: they agree with the dense solve to about that residual times the conditioning of
 /// I − cL (at most 1 + 2c·max|Lᵢᵢ|, diagonally dominant).
 [<RequireQualifiedAccess>]

@@ -28,9 +28,13 @@ open Hybrid.TensorArithmetic
 /// unknown at a time and inverted; larger ones a ring of K blocks, each a slow site's values and its J fast sites',
 /// coupled as far as the reads reach (`TangentPlan.couplings`), solved by BiCGSTAB on arrays. Models whose J goes
 /// through closures over whole fields (their networks' JVPs, `FieldTangentNetwork`) or diagnostic fields' elliptic
-/// solves (tangent solves, `TangentPlan.create`) couple every cell to every other: up to `Jacobian.maxDense` unknowns
-/// they take the dense path too, as the eager back end does, and are refused above; so do grids with fewer than 2r + 1
-/// cells along an axis J couples cells r apart on (`TangentPlan.shortAxis`: no block row fits). The two back ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
+/// solves (tangent solves, `TangentPlan.create`) couple every cell to every other: up to `denseUpTo` unknowns
+/// (`Jacobian.maxDense`) they take the dense path too, as the eager back end does; so do grids with fewer than 2r + 1
+/// cells along an axis J couples cells r apart on (`TangentPlan.shortAxis`: no block row fits). Above it (where the
+/// eager back end refuses) both are solved matrix-free: BiCGSTAB for all trajectories at once (`BiCgStab.solve`,
+/// preconditioned by γh, stopped at `StepControl.solveTolerance`), each product J v one pass of the tangent plan and
+/// each Jᵀw one of the base plan's generated adjoint (a stepper of its own, so that no closure-weight gradient of
+/// these products reaches the step's), so that no n × n matrix is formed. The two back ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
 /// closures (`modules`, one per site of `plan`) enter J through their networks' JVPs (`TangentPlan`, `TangentNetwork`:
 /// each network's per-row gradient by TorchSharp on the calling thread, once per J), and the adjoint's second-order terms through autograd of
 /// those, closure weights included (`ClosureGradients`).
@@ -120,11 +124,10 @@ type internal RosenbrockStepper
     let slowFields = plan.Fast |> Array.filter not |> Array.length
     let perSite = slowFields + (n - slowFields) * plan.FastSites
     let latticeDense = lattice && plan.Nx * perSite <= denseUpTo
-    // J through closures over whole fields or diagnostic solves couples all cells, and a grid shorter than the
-    // stencil's 2r + 1 cells along an axis fits no block row: one dense block (`refusal`: up to `Jacobian.maxDense`).
-    let whole =
-        TangentPlan.isGlobal plan
-        || (not lattice && (TangentPlan.shortAxis plan).IsSome)
+    // J through closures over whole fields or diagnostic solves couples all cells, and a grid (a lattice's ring)
+    // shorter than the stencil's 2r + 1 cells (sites) along an axis fits no block row: one dense block up to
+    // `denseUpTo` unknowns, matrix-free above (`matrixFree`).
+    let whole = TangentPlan.isGlobal plan || (TangentPlan.shortAxis plan).IsSome
 
     // The block layout of the grid or the lattice's ring (None for the dense systems: point systems, and two-scale
     // lattices up to `denseUpTo` unknowns, one block of every unknown per trajectory): the cells (slow sites) J
@@ -187,6 +190,10 @@ type internal RosenbrockStepper
         | Some _ -> cells, n
         | None -> 1, unknowns.Length
 
+    // Systems that couple every cell (`whole`) above `denseUpTo` unknowns per trajectory are solved matrix-free: no J
+    // is formed; BiCGSTAB takes J v from one pass of the tangent plan and Jᵀw from one of the base plan's adjoint.
+    let matrixFree = whole && unknowns.Length > denseUpTo
+
     // BiCGSTAB on arrays (`BlockStencilArrays`) on 2-D grids and for stencils wider than the nearest neighbours; the
     // eager block tridiagonal solve on 1-D nearest-neighbour stencils.
     let iterative =
@@ -214,7 +221,7 @@ type internal RosenbrockStepper
     // batch, so the columns are those of one direction at a time). At most 64 copies, and about 2²⁰ values per field
     // set.
     let copies =
-        if pattern.IsSome then
+        if pattern.IsSome || matrixFree then
             0
         else
             let perTrajectory = Array.sum [| for m in maps -> m.Padded |]
@@ -265,12 +272,15 @@ type internal RosenbrockStepper
             for fi in 0 .. n - 1 do
                 Blas.Axpy(w, x[fi], target[fi])
 
-    /// Padded state → [B; unknowns] values in the packed order (`unknowns`) into `values` (every entry).
-    let packValues (x: float[][]) (values: float[]) =
+    /// Padded state → [B; unknowns] values in the packed order (`unknowns`) into `values` (every entry); the fields
+    /// from x[first] on (a tangent state's directions from x[n]).
+    let packFrom (first: int) (x: float[][]) (values: float[]) =
         for b in 0 .. batch - 1 do
             for e in 0 .. unknowns.Length - 1 do
                 let f, at = unknowns[e]
-                values[b * unknowns.Length + e] <- x[f].[b * maps[f].Padded + at]
+                values[b * unknowns.Length + e] <- x[first + f].[b * maps[f].Padded + at]
+
+    let packValues = packFrom 0
 
     /// [B; unknowns] values → the interior of padded state `x` (ghost entries untouched).
     let unpackValues (values: float[]) (x: float[][]) =
@@ -279,7 +289,14 @@ type internal RosenbrockStepper
                 let f, at = unknowns[e]
                 x[f].[b * maps[f].Padded + at] <- values[b * unknowns.Length + e]
 
-    let probeValues = Array.zeroCreate<float> (batch * blockRows * blocks * size * size)
+    let probeValues =
+        Array.zeroCreate<float> (
+            if matrixFree then
+                0
+            else
+                batch * blockRows * blocks * size * size
+        )
+
     let mutable probeTensor: torch.Tensor = null
 
     /// The blocks of J at (t, u) (u's ghosts filled) as [B; Cells; K; n; n]: per colour and unknown b of a block, J d
@@ -366,7 +383,7 @@ type internal RosenbrockStepper
     let mutable inverseT: float[] = null
 
     /// A = (1/(γh)) I − J at (t, u) and its solver, as the eager stepper forms them.
-    let prepare (u: float[][]) (theta: float[]) (t: float) (h: float) =
+    let prepareMatrix (u: float[][]) (theta: float[]) (t: float) (h: float) =
         use _ = torch.NewDisposeScope()
         use _ = torch.no_grad ()
         let values = probe u theta t
@@ -467,12 +484,99 @@ type internal RosenbrockStepper
     let packed = Array.zeroCreate<float> (batch * unknowns.Length)
     let solveVectors = SolveVectors()
 
+    // The matrix-free solves' step: θ, t and 1/(γh) of A = (1/(γh)) I − J at (t, U₀ = `start`, its ghosts filled).
+    let mutable stepTheta: float[] = null
+    let mutable stepTime = 0.0
+    let mutable stepDiagonal = 0.0
+
+    /// A = (1/(γh)) I − J at (t, u) and its solver, as the eager stepper forms them (matrix-free: what its products
+    /// read).
+    let prepare (u: float[][]) (theta: float[]) (t: float) (h: float) =
+        stepTheta <- theta
+        stepTime <- t
+        stepDiagonal <- 1.0 / (gamma * h)
+
+        if not matrixFree then
+            prepareMatrix u theta t h
+
+    // The matrix-free products' buffers: (U₀, v) for the tangent plan, w and Jᵀw for the base plan's adjoint (a
+    // stepper of its own, whose closure-weight gradients are discarded), and its θ̄.
+    let tangentState = Array.append start direction
+
+    let transposer = lazy (Stepper<float>(plan, euler, batch, modules, forcings))
+
+    let seed, seedAdjoint = if matrixFree then newState (), newState () else [||], [||]
+
+    let thetaScratch = ResizeArray<float[]>()
+
+    /// y = A v for the packed [B; unknowns] vector v (`transposed`: Aᵀv), matrix-free.
+    let product (transposed: bool) (v: float[]) (y: float[]) =
+        if transposed then
+            let adjointStepper = transposer.Force()
+            clear seed
+            unpackValues v seed
+            clear seedAdjoint
+
+            if thetaScratch.Count = 0 || thetaScratch[0].Length <> stepTheta.Length then
+                thetaScratch.Clear()
+                thetaScratch.Add(Array.zeroCreate stepTheta.Length)
+
+            adjointStepper.RhsAdjoint(start, stepTheta, stepTime, seed, seedAdjoint, thetaScratch[0])
+            packValues seedAdjoint y
+        else
+            use _ = torch.no_grad ()
+            clear direction
+            unpackValues v direction
+            tangent.FillGhosts(tangentState, stepTheta, stepTime)
+            tangent.Rhs(tangentState, stepTheta, stepTime, jd)
+            packFrom n jd y
+
+        for e in 0 .. y.Length - 1 do
+            y[e] <- stepDiagonal * v[e] - y[e]
+
+    let matrixFreeCaller: BiCgStabCaller = {
+        System =
+            $"Rodas4's linear system, solved matrix-free ({unknowns.Length} unknowns per trajectory, above the dense solve's {denseUpTo}; its Jacobian couples every cell to every other)"
+        NotConverged = "Loosen the Tolerance, or use Scheme.Dopri5."
+        BrokeDown = "Use Scheme.Dopri5, or a smaller first step."
+    }
+
+    /// BiCGSTAB on A x = r (or Aᵀ), matrix-free, for every trajectory at once, preconditioned by γh (A's diagonal
+    /// where J is small), over the packed vector `r`.
+    let solveMatrixFree (transposed: bool) (r: float[]) =
+        for m in jvps do
+            m.Hold()
+
+        try
+            BiCgStab.solve
+                matrixFreeCaller
+                solveVectors
+                batch
+                unknowns.Length
+                (product transposed)
+                (fun x y ->
+                    for e in 0 .. x.Length - 1 do
+                        y[e] <- x[e] / stepDiagonal)
+                solveTolerance
+                r
+                0
+        finally
+            for m in jvps do
+                m.Release()
+
+            if transposed then
+                transposer.Value.ResetClosureGradients()
+
+
     /// x ← A⁻¹x (or A⁻ᵀx), in place on the interior.
     let solve (transposed: bool) (x: float[][]) =
         let r = packed
         packValues x r
 
-        if iterative then
+        if matrixFree then
+            solveMatrixFree transposed r
+            unpackValues r x
+        elif iterative then
             let a, inverse = if transposed then blocksT, inverseT else blocksA, inverseA
 
             for b in 0 .. batch - 1 do
@@ -715,32 +819,12 @@ module internal RosenbrockStepper =
 
     /// Why the generated kernels cannot run Rodas4 (and Auto) on `plan` (None when they can): a point system; a grid
     /// of one or two axes, or the ring of slow sites of a two-scale lattice, solved by blocks where it has at least
-    /// 2r + 1 cells (sites) along each axis where J couples cells r apart (`TangentPlan.shortAxis`), and densely up to
-    /// `Jacobian.maxDense` unknowns per trajectory where not, where J goes through closures over whole fields or
-    /// diagnostic solves (`TangentPlan.isGlobal`), and on smaller two-scale lattices (as the eager back end).
+    /// 2r + 1 cells (sites) along each axis where J couples cells r apart (`TangentPlan.shortAxis`); where J goes
+    /// through closures over whole fields or diagnostic solves (`TangentPlan.isGlobal`), on shorter grids and on
+    /// smaller two-scale lattices, densely up to `Jacobian.maxDense` unknowns per trajectory (as the eager back end)
+    /// and matrix-free above. Grids of more than two axes are refused.
     let refusal (plan: KernelPlan) : string option =
-        let unknowns =
-            plan.Cells * (plan.Fast |> Array.filter not).Length
-            + plan.FastCells * (plan.Fast |> Array.filter id).Length
-
-        match () with
-        | _ when plan.Grid.Dims > 2 -> Some "its grid has more than two axes"
-        | _ when plan.Grid.Dims = 0 -> None
-        | _ when TangentPlan.isGlobal plan && unknowns > Jacobian.maxDense ->
-            let through =
-                match plan.Sites |> Array.tryFind _.Fieldwise with
-                | Some site -> $"the closure '{site.Name}' over whole fields"
-                | None -> $"the elliptic solve of the diagnostic field '{plan.Diagnostics[0].Field}'"
-
-            Some
-                $"its Jacobian goes through {through}, which couples every cell to every other, so it is dense: {unknowns} unknowns per trajectory, above the limit of {Jacobian.maxDense} (the eager back end's too). Use a coarser grid, or Scheme.Dopri5"
-        | _ when TangentPlan.isGlobal plan -> None
-        | _ when plan.FastSites > 0 && unknowns <= Jacobian.maxDense ->
-            // Solved densely, as the eager back end does.
+        if plan.Grid.Dims > 2 then
+            Some "its grid has more than two axes"
+        else
             None
-        | _ ->
-            match TangentPlan.shortAxis plan with
-            | Some why when unknowns > Jacobian.maxDense ->
-                Some
-                    $"{why}, and its {unknowns} unknowns per trajectory are above the dense solve's limit of {Jacobian.maxDense}. Use more cells along that axis, or Scheme.Dopri5"
-            | _ -> None

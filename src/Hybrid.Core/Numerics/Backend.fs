@@ -16,9 +16,9 @@ type Backend =
     /// float32 simulators); Dopri5 (float64 or float32) and KenCarp4 with adaptive steps on any model the kernels
     /// compile (grids, neural closures, forcings), with gradients through the discrete adjoint of the accepted steps;
     /// Rodas4 and Auto likewise (float64) on point systems, 1-D and 2-D grids (stencils of any width: block solves
-    /// with 2r + 1 cells along an axis they reach r cells along, dense ones on shorter grids) and two-scale lattices,
-    /// with closures over whole fields or diagnostic fields, whose Jacobian couples every cell (dense solves up to
-    /// 1,000 unknowns per trajectory, the eager back end's dense limit). The adaptive schemes take the eager back
-    /// end's steps. Rollouts with time or state events run eager. A rollout they cannot run raises `ModelException`
+    /// with 2r + 1 cells along an axis they reach r cells along, otherwise as below) and two-scale lattices, with
+    /// closures over whole fields or diagnostic fields, whose Jacobian couples every cell: dense solves up to 1,000
+    /// unknowns per trajectory (the eager back end's dense limit), matrix-free BiCGSTAB above (where the eager back
+    /// end refuses). The adaptive schemes take the eager back end's steps (up to the iterative solves' tolerance). Rollouts with time or state events run eager. A rollout they cannot run raises `ModelException`
     /// naming the reason.
     | Kernels

@@ -233,6 +233,17 @@ let tests =
                 RosenbrockKernelTests.stepAdjointAgrees screenedLine
             }
 
+            test
+                "one Rodas4 step solved matrix-free (as above the dense limit): the eager dense step's new state, its adjoint against differences and eager autograd" {
+                // The stepper's dense limit set to 0: BiCGSTAB with J v from the tangent plan and Jᵀw from the base
+                // plan's adjoint, stopped at a relative residual of 1e-14, against the eager step's exact solves.
+                let matrixFree = RosenbrockKernelTests.stepAdjointWithin 1e-11 1e-8 (Some 1e-14) 0
+                matrixFree cnnLine
+                matrixFree cnnPlane
+                matrixFree vorticity
+                matrixFree screenedLine
+            }
+
             test "Rodas4 rollouts take the eager steps: values to 1e-10, gradients (u0, θ, weights) to 1e-8" {
                 let rodas = RosenbrockKernelTests.rodas
 
@@ -291,14 +302,22 @@ let tests =
                     Expect.isLessThan d 1e-3 $"gradient {g} ({d:G3})"
             }
 
-            test "above the dense limit both back ends refuse Rodas4, naming the coupling and the count" {
-                // 40 × 13 cells, 2 fields: 1,040 unknowns.
-                let large = vorticityOn 40 13
+            test
+                "above the dense limit (1,040 unknowns) the eager back end refuses Rodas4 and the kernels solve it matrix-free, within the tolerance of a tight Dopri5 run" {
+                Engine.init ()
+                use _ = torch.NewDisposeScope()
+                use _ = torch.no_grad ()
+
+                let sim =
+                    AdaptiveGridKernelTests.compileSplit false Backend.Auto (vorticityOn 40 13)
 
                 for scheme in [ Scheme.Rodas4; Scheme.Auto ] do
-                    let o = { rk4 with Scheme = scheme }
-                    autoRefuses large o "the elliptic solve of the diagnostic field 'psi'"
-                    autoRefuses large o "1040 unknowns per trajectory, above the limit of 1000"
+                    Expect.equal
+                        (sim.BackendFor { rk4 with Scheme = scheme })
+                        (Backend.Kernels, "")
+                        $"{scheme} on the kernels"
+
+                RosenbrockKernelTests.beyondDenseLimit sim (RosenbrockKernelTests.rodas 1e-6 0.01 [| 0.1; 0.25 |])
             }
         ]
 

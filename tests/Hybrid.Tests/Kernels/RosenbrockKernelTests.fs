@@ -442,7 +442,7 @@ let internal rodas (rtol: float) (dt: float) (saves: float[]) = {
 
 /// A Rodas4 rollout `o` (rtol 1e-6) of `sim` (Backend.Auto) above the eager back end's dense limit: the eager back end
 /// refuses it (its dense Jacobian), the kernels run it, within 10 × the relative tolerance of a Dopri5 run at 1e-11.
-let private beyondDenseLimit (sim: Simulator) (o: RolloutOptions) =
+let internal beyondDenseLimit (sim: Simulator) (o: RolloutOptions) =
     let eager = compile Backend.Eager sim.Model
 
     let refused =
@@ -600,7 +600,7 @@ let tests =
         }
 
         test
-            "two-scale lattices on the kernels at any size: the catalogue's Lorenz-96 (396 unknowns, dense) and 1,240 unknowns (BiCGSTAB on the ring) within the tolerance of a tight Dopri5 run; too few slow sites runs eager and says why" {
+            "two-scale lattices on the kernels at any size: the catalogue's Lorenz-96 (396 unknowns, dense) and 1,240 unknowns (BiCGSTAB on the ring) within the tolerance of a tight Dopri5 run; too few slow sites for the ring's blocks (1,204 unknowns) matrix-free" {
             Engine.init ()
             use _ = torch.NewDisposeScope()
             use _ = torch.no_grad ()
@@ -621,13 +621,12 @@ let tests =
             // Measured: 4.6e-8 (X), 7.2e-7 (Y).
             beyondDenseLimit large (rodas 1e-6 0.01 [| 0.1 |])
 
+            // 4 slow sites for a reach of 2 fit no block of the ring: 1,204 unknowns, solved matrix-free.
             let few =
                 compile Backend.Auto (Examples.lorenz96 |> Model.withDomain (Domain.Lattice(4, 300)))
 
-            let backend, why = few.BackendFor(rodas 1e-6 0.01 [| 0.1 |])
-            Expect.equal backend Backend.Eager "4 slow sites for a reach of 2 run eager"
-            Expect.stringContains why "has 4 cells along x" "names the sites"
-            Expect.stringContains why "need 5 there" "names the need"
+            Expect.equal (few.BackendFor(rodas 1e-6 0.01 [| 0.1 |])) (Backend.Kernels, "") "on the kernels"
+            beyondDenseLimit few (rodas 1e-6 0.01 [| 0.1 |])
         }
 
         test
@@ -640,7 +639,7 @@ let tests =
         }
 
         test
-            "Rodas4 solves densely where the stencil does not fit the grid (2r + 1 cells along an axis): the eager steps, values to 1e-10, gradients to 1e-8; refused above 1,000 unknowns, saying why" {
+            "Rodas4 solves densely where the stencil does not fit the grid (2r + 1 cells along an axis): the eager steps, values to 1e-10, gradients to 1e-8; matrix-free above 1,000 unknowns" {
             let reaction (domain: string) (walls: string) =
                 Parse.model (
                     $"model rd\ndomain {domain}\nfield u\nfield v\nparam D = 0.5\ndu/dt = D*lap(u) + 1 - 4*u + u*u*v\ndv/dt = D*lap(v) + 3*u - u*u*v\nboundary u {walls}\nboundary v {walls}\ninitial u = 1 + 0.5*sin(6.283185307179586*x)\ninitial v = 3 - 0.5*x"
@@ -662,21 +661,23 @@ let tests =
                     (Backend.Kernels, "")
                     "Auto too"
 
-            // 2 × 300 cells, two fields: 1,200 unknowns, above the dense limit.
+            // 2 × 300 cells, two fields: 1,200 unknowns, above the dense limit: solved matrix-free.
             let long =
                 compile Backend.Auto (reaction "rectangle [0, 1] x [0, 1] cells 2 x 300" "noflux")
 
             for scheme in [ Scheme.Rodas4; Scheme.Auto ] do
-                let backend, why =
-                    long.BackendFor {
+                Expect.equal
+                    (long.BackendFor {
                         rodas 1e-6 0.01 [| 0.1 |] with
                             Scheme = scheme
-                    }
+                    })
+                    (Backend.Kernels, "")
+                    $"{scheme} on the kernels"
 
-                Expect.equal backend Backend.Eager $"{scheme} runs eager"
-                Expect.stringContains why "has 2 cells along x" "names the grid"
-                Expect.stringContains why "need 3 there (2r + 1 for a stencil that reaches r = 1" "names the reach"
-                Expect.stringContains why "1200 unknowns" "and the count"
+            // A 1-D grid of 2 cells solved matrix-free, one step against the eager dense step.
+            stepAdjointWithin 1e-11 1e-8 (Some 1e-14) 0 (reaction "interval [0, 1] cells 2" "periodic")
+            use _ = torch.no_grad ()
+            beyondDenseLimit long (rodas 1e-6 0.01 [| 0.1; 0.3 |])
         }
 
         test "one Rodas4 step: the eager new state, its adjoint against extrapolated differences and eager autograd" {
