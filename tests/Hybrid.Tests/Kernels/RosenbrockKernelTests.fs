@@ -442,6 +442,7 @@ let internal rodas (rtol: float) (dt: float) (saves: float[]) = {
 
 /// A Rodas4 rollout `o` (rtol 1e-6) of `sim` (Backend.Auto) above the eager back end's dense limit: the eager back end
 /// refuses it (its dense Jacobian), the kernels run it, within 10 × the relative tolerance of a Dopri5 run at 1e-11.
+/// Two trajectories, the second's start scaled by 0.9, so that the iterative solves' systems differ between them.
 let internal beyondDenseLimit (sim: Simulator) (o: RolloutOptions) =
     let eager = compile Backend.Eager sim.Model
 
@@ -449,12 +450,20 @@ let internal beyondDenseLimit (sim: Simulator) (o: RolloutOptions) =
         Expect.throwsC (fun () -> eager.Simulate(eager.Initial 1, o) |> ignore) (fun e -> e.Message)
 
     Expect.stringContains refused "above the limit of 1000" "the eager back end's dense Jacobian is refused"
-    let rodas4 = sim.Simulate(sim.Initial 1, o)
+
+    let u0 =
+        sim.Initial 2
+        |> Array.map (fun x ->
+            let y = x.detach().clone ()
+            y.narrow(0L, 1L, 1L).mul_ (torch.tensor (0.9, dtype = y.dtype)) |> ignore
+            y)
+
+    let rodas4 = sim.Simulate(u0, o)
     Expect.equal rodas4.Backend Backend.Kernels "the kernels ran"
 
     let reference =
         sim.Simulate(
-            sim.Initial 1,
+            u0,
             {
                 o with
                     Scheme = Scheme.Dopri5
