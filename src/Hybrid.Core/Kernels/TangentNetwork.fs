@@ -151,6 +151,25 @@ type internal FieldTangentNetwork(network: torch.nn.Module<torch.Tensor, torch.T
 
         if keepGraph then jvp[0] else jvp[0].detach ()
 
+/// The JVP of a closure network N over whole fields taken as 0 (input as `FieldTangentNetwork`'s, output zeros shaped
+/// like N's at the point, which is computed once between `Hold` and `Release`): the local part of J that the
+/// matrix-free Rodas4 is preconditioned with (`TangentPlan.createLocal`). Its parameters are N's, in N's order.
+type internal ZeroTangent(network: torch.nn.Module<torch.Tensor, torch.Tensor>, arity: int) =
+    inherit HeldModule("zero_tangent", network)
+
+    override m.forward(input: torch.Tensor) =
+        if m.Keeps && m.Kept.Count > 0 then
+            m.Kept[0].alias ()
+        else
+            use _ = torch.no_grad ()
+            let zeros = torch.zeros_like (network.forward (input.narrow (1L, 0L, int64 arity)))
+
+            if m.Keeps then
+                m.Keep [ zeros ]
+                m.Kept[0].alias ()
+            else
+                zeros
+
 /// A closure network N whose output, between `Hold` and `Release` (outside grad mode), is computed once and reused:
 /// the tangent plan's own closure sites, evaluated at the same state for every direction the Rodas4 stepper probes J
 /// with. Under grad mode, or when not holding, it is N. Its parameters are N's, in N's order.

@@ -196,10 +196,26 @@ module internal TangentPlan =
                 Fast = Array.append plan.Fast plan.Fast
         }
 
-    /// The networks of the tangent plan's sites (`create`), given `modules`, the networks of `plan`'s sites: those
-    /// (each a `HeldNetwork`, which the stepper's probes of J at one state evaluate once), then the JVP of each
-    /// (`TangentNetwork` per cell, `FieldTangentNetwork` over whole fields).
-    let networks
+    /// The tangent plan of `plan`'s local part (`create` without what couples every cell): the tangent diagnostic
+    /// fields' right-hand sides are 0 (ψ̇ = 0), and `localNetworks` gives the closures over whole fields a JVP of 0.
+    /// What is left couples each cell only to the cells its equations read (`couplings`): the matrix-free Rodas4's
+    /// preconditioner (`RosenbrockStepper`).
+    let createLocal (plan: KernelPlan) : KernelPlan =
+        let tangent = create plan
+        let own = plan.Diagnostics.Length
+
+        {
+            tangent with
+                Diagnostics =
+                    tangent.Diagnostics
+                    |> Array.mapi (fun i d -> if i < own then d else { d with Rhs = KConst 0.0 })
+        }
+
+    /// The networks of a tangent plan's sites given `modules`, the networks of `plan`'s sites: those (each a
+    /// `HeldNetwork`, which the stepper's probes of J at one state evaluate once), then the JVP of each (`TangentNetwork`
+    /// per cell, `fieldwise` over whole fields).
+    let private networksWith
+        (fieldwise: torch.nn.Module<torch.Tensor, torch.Tensor> -> int -> torch.nn.Module<torch.Tensor, torch.Tensor>)
         (plan: KernelPlan)
         (modules: torch.nn.Module<torch.Tensor, torch.Tensor>[])
         : torch.nn.Module<torch.Tensor, torch.Tensor>[] =
@@ -208,8 +224,16 @@ module internal TangentPlan =
             (Array.map2
                 (fun (site: ClosureSite) m ->
                     if site.Fieldwise then
-                        new FieldTangentNetwork(m, site.Args.Length) :> torch.nn.Module<_, _>
+                        fieldwise m site.Args.Length
                     else
                         new TangentNetwork(m, site.Args.Length) :> torch.nn.Module<_, _>)
                 plan.Sites
                 modules)
+
+    /// The networks of the tangent plan's sites (`create`): `FieldTangentNetwork` over whole fields.
+    let networks plan modules =
+        networksWith (fun m arity -> new FieldTangentNetwork(m, arity)) plan modules
+
+    /// The networks of `createLocal`'s sites: a JVP of 0 over whole fields (`ZeroTangent`).
+    let localNetworks plan modules =
+        networksWith (fun m arity -> new ZeroTangent(m, arity)) plan modules

@@ -90,7 +90,7 @@ let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
     (a - b).abs().max().ToDouble() / scale
 
 /// The networks of `plan`'s closure sites, one per site, from the eager simulator `sim`.
-let private modulesOf (sim: Simulator) (plan: KernelPlan) =
+let internal modulesOf (sim: Simulator) (plan: KernelPlan) =
     plan.Sites
     |> Array.map (fun site -> sim.Modules |> Array.find (fun (name, _) -> name = site.Name) |> snd)
 
