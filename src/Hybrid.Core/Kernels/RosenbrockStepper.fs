@@ -33,9 +33,10 @@ open Hybrid.TensorArithmetic
 /// cells along an axis J couples cells r apart on (`TangentPlan.shortAxis`: no block row fits). Above it (where the
 /// eager back end refuses) both are solved matrix-free: BiCGSTAB for all trajectories at once (`BiCgStab.solve`,
 /// stopped at `StepControl.solveTolerance`; on 1-D nearest-neighbour grids preconditioned by the block tridiagonal
-/// solve of the local part of A, `TangentPlan.createLocal`, elsewhere by γh), each product J v one pass of the tangent plan and
-/// each Jᵀw one of the base plan's generated adjoint (a stepper of its own, so that no closure-weight gradient of
-/// these products reaches the step's), so that no n × n matrix is formed. The two back ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
+/// solve of the local part of A, `TangentPlan.createLocal`, elsewhere by γh), each product J v one pass of the
+/// tangent plan and each Jᵀw one of the base plan's generated adjoint (a stepper of its own, so that no
+/// closure-weight gradient of these products reaches the step's), so that no n × n matrix is formed. The two back
+/// ends' J differ only by round-off (symbolic derivatives here, autograd there). Per-cell neural
 /// closures (`modules`, one per site of `plan`) enter J through their networks' JVPs (`TangentPlan`, `TangentNetwork`:
 /// each network's per-row gradient by TorchSharp on the calling thread, once per J), and the adjoint's second-order terms through autograd of
 /// those, closure weights included (`ClosureGradients`).
