@@ -475,7 +475,8 @@ type internal RosenbrockStepper
             let a = diagonal .* BlockStencil.identity p j .- j
             matrix <- a.DetachFromDisposeScope()
 
-            solver <- Some(BlockStencilSolve.banded p)
+            // As the matrix-free solves' preconditioner its accuracy costs iterations only: unchecked.
+            solver <- Some(BlockStencilSolve.bandedWith (not preconditioned) p)
         | None when size > luAbove ->
             // Large dense systems (lattices, closures over whole fields, diagnostic fields, short grids): one LU
             // factorisation per trajectory and step, two triangular solves per stage — a third of the inverse's
