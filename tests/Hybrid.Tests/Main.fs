@@ -58,6 +58,7 @@ let main argv =
         Kernels.ImexKernelTests.tests
         Kernels.FieldwiseKernelTests.tests
         Kernels.NetworkCallTests.tests
+        Kernels.RosenbrockKeepingTests.tests
         Kernels.Float32KernelTests.tests
         Kernels.StatePoolTests.tests
         Kernels.BiCgStabTests.tests

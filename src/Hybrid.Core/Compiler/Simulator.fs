@@ -144,6 +144,8 @@ type Simulator
                     KernelRollout.schedule options stateBytes
                     |> Result.map (fun k -> KernelRun.Fixed(kernels, k))
 
+    member internal _.KernelsOf(scheme: Scheme) = kernelsFor scheme
+
     member _.Model = model
 
     member _.Grid = grid

@@ -87,6 +87,10 @@ type Simulator =
     /// The model it was compiled from.
     member Model: Model
 
+    /// The kernels of a scheme (generated on first use), or why there are none: the simulator the kernel back end
+    /// runs that scheme on (tests read its steppers).
+    member internal KernelsOf: scheme: Scheme -> Result<Hybrid.Kernels.KernelSimulator, string>
+
     /// Neural closures by name.
     member Modules: (string * torch.nn.Module<torch.Tensor, torch.Tensor>) array
 

@@ -103,6 +103,12 @@ type internal AdaptiveTape<'T> = {
     Sizes: float[]
     Accepted: int
     Rejected: int
+    /// The last accepted steps kept by the forward pass (`KernelMethod.AttemptKept`), from step `LastStart` on:
+    /// their stages, graphs and systems, which the first backward pass uses and disposes (then null; a later backward
+    /// pass replays them). Null when none.
+    mutable LastKept: KeptStep<'T>[]
+    /// The first step of `LastKept`.
+    LastStart: int
 }
 
 /// An adaptive method on kernel states of element type 'T as `AdaptiveSteps` drives it (`AdaptiveMethod` on
@@ -124,6 +130,12 @@ type internal KernelMethod<'T> = {
     /// Attempts the step (t, h) from u with θ: the new state into `next`; returns the error estimate (valid until
     /// the next attempt).
     Attempt: 'T[][] -> 'T[] -> float -> float -> 'T[][] -> 'T[][]
+    /// `Attempt`, keeping the step into a kept step of `Stepper` (an `IKeepingStepper<'T>`) for the backward pass,
+    /// so that the forward pass of a rollout with gradients keeps its last accepted steps (`AdaptiveTape.LastKept`);
+    /// None where that does not pay. Rodas4: a kept step costs what a step does, and the backward pass then forms
+    /// none of their Jacobians again (Dopri5 would give up its first-same-as-last stage and run its networks under
+    /// autograd on every attempt).
+    AttemptKept: ('T[][] -> 'T[] -> float -> float -> 'T[][] -> KeptStep<'T> -> 'T[][]) option
     /// Recomputes an accepted step (t, h) from u with θ into `next`, with no carried stage (the backward pass's
     /// replay of a segment from its checkpoint).
     Replay: 'T[][] -> 'T[] -> float -> float -> 'T[][] -> unit
@@ -304,6 +316,7 @@ module internal AdaptiveSteps =
                             e[i] <- sumAt k h errorWeights f i
 
                     error
+            AttemptKept = None
             Replay =
                 fun u theta t h next ->
                     stepper.StepFrom(u, theta, t, h, next, false)
@@ -335,6 +348,7 @@ module internal AdaptiveSteps =
                 fun u theta t h next ->
                     steps.Step(u, theta, t, h, next)
                     stepper.Error
+            AttemptKept = None
             Replay = fun u theta t h next -> steps.Step(u, theta, t, h, next)
             Accept = ignore
             Release = ignore
@@ -382,6 +396,29 @@ module internal AdaptiveSteps =
                 pool.Return
             )
 
+        // With gradients, a method that keeps its attempts (`AttemptKept`) keeps its last accepted steps, at most
+        // `KeptSteps` of them (`window`, oldest first; `slot`: the next attempt's kept step, a rejected one's
+        // discarded and reused).
+        let keptAttempts =
+            match m.AttemptKept, TapedRollout.keeping stepper with
+            | Some attempt, Some k when spec.Record && m.OwnSteps() -> Some(attempt, k)
+            | _ -> None
+
+        let window = Queue<KeptStep<'T>>()
+        let slot: KeptStep<'T> option ref = ref None
+
+        let attempt u t size next =
+            match keptAttempts with
+            | Some(attemptKept, k) ->
+                let s =
+                    match slot.Value with
+                    | Some s -> s
+                    | None -> (KeptPool.Of k).Rent(1).[0]
+
+                slot.Value <- Some s
+                attemptKept u theta t size next s
+            | None -> m.Attempt u theta t size next
+
         let controller = PiController m.EstimateOrder
         let final = saveTimes[saveTimes.Length - 1]
         let mutable t = spec.T0
@@ -403,7 +440,7 @@ module internal AdaptiveSteps =
                 raise (StepControl.roundOffError m.Name size t)
 
             let ended = if landing then target else t + size
-            let error = m.Attempt u theta t size candidate
+            let error = attempt u t size candidate
             let norm = errorNorm stepper spec.Tolerances u candidate error
 
             if norm <= 1.0 then
@@ -430,6 +467,17 @@ module internal AdaptiveSteps =
 
                 m.Accept()
 
+                match keptAttempts, slot.Value with
+                | Some(_, k), Some s ->
+                    window.Enqueue s
+                    slot.Value <- None
+
+                    if window.Count > k.KeptSteps then
+                        let oldest = window.Dequeue()
+                        k.Discard oldest
+                        slot.Value <- Some oldest
+                | _ -> ()
+
                 if spec.FiniteCheckEvery > 0 && accepted % spec.FiniteCheckEvery = 0 then
                     stepper.CheckFinite(candidate, accepted, ended)
 
@@ -444,9 +492,17 @@ module internal AdaptiveSteps =
                 rejected <- rejected + 1
                 h <- size * controller.Rejected norm
 
+                match keptAttempts, slot.Value with
+                | Some(_, k), Some s -> k.Discard s
+                | _ -> ()
+
         pool.Return u
         pool.Return candidate
         m.Release()
+
+        match keptAttempts, slot.Value with
+        | Some(_, k), Some s -> (KeptPool.Of k).Return [| s |]
+        | _ -> ()
 
         points
         |> Array.iteri (fun i p ->
@@ -462,6 +518,8 @@ module internal AdaptiveSteps =
             Sizes = sizes.ToArray()
             Accepted = accepted
             Rejected = rejected
+            LastKept = if window.Count = 0 then null else window.ToArray()
+            LastStart = accepted - window.Count
         }
 
     /// target += w·x over every entry (w rounded to 'T).
@@ -504,14 +562,15 @@ module internal AdaptiveSteps =
     /// and ∂L/∂θ, replaying the accepted steps backwards with fixed sizes (the stepper's `StepAdjointWith`, saves
     /// inside a step through `denseWeights`).
     ///
-    /// A stepper with closure networks or diagnostic solves (`TapedRollout.keeping`: Dopri5's `Stepper`, KenCarp4's;
-    /// Auto's only when it took no Rodas4 step, `OwnSteps`)
-    /// keeps the replayed steps' stages instead of recomputing them in the adjoint: each segment is cut into chunks of
-    /// at most `TapedRollout.keptSteps` steps, the last chunk's start state is replayed plainly from the checkpoint,
-    /// and each chunk, last first, is replayed keeping its stages' network and solve graphs (one chunk's graphs in
-    /// memory, at most `keptStagesAtOnce` stages) for its adjoint steps, which then run no network forward: each
-    /// network runs once per stage of an accepted step in the backward pass (plus the plain replays that reach the
-    /// segment's last chunk) instead of about three times.
+    /// A stepper that keeps its stages (`TapedRollout.keeping`: Dopri5's `Stepper` and KenCarp4's with closure
+    /// networks or diagnostic solves; Rodas4's always; Auto's only when it took no Rodas4 step, `OwnSteps`) keeps the
+    /// replayed steps' stages instead of recomputing them in the adjoint: each segment is cut into chunks of at most
+    /// `IKeepingStepper.KeptSteps` steps, the last chunk's start state is replayed plainly from the checkpoint, and
+    /// each chunk, last first, is replayed keeping its stages' network and solve graphs (one chunk's graphs in memory,
+    /// at most `KeptStep.stagesAtOnce` stages; Rodas4: its steps' linear systems, within a memory budget) for its
+    /// adjoint steps, which then run no network forward and form no Jacobian: each network runs once per stage of an
+    /// accepted step in the backward pass (plus the plain replays that reach the segment's last chunk) instead of
+    /// about three times, and Rodas4 forms each step's Jacobian once instead of twice.
     ///
     /// Its working states come from the stepper's `StatePool` and go back to it; so may the returned ∂L/∂u0, once the
     /// caller is done with it. With `release`, the tape's pooled checkpoints go back to the pool at the end (a
@@ -571,12 +630,27 @@ module internal AdaptiveSteps =
 
         let chunk =
             match keeping with
-            | Some k -> min segment (TapedRollout.keptSteps k)
+            | Some k -> min segment k.KeptSteps
             | None -> segment
+
+        // The steps from `lastStart` on were kept by the forward pass (`AdaptiveTape.LastKept`): neither replayed nor
+        // recomputed; the backward pass starts replaying at the step before.
+        let fromForward =
+            match keeping with
+            | Some _ -> tape.LastKept
+            | None -> null
+
+        tape.LastKept <- null
+
+        let lastStart =
+            if isNull fromForward then
+                tape.Sizes.Length
+            else
+                tape.LastStart
 
         let kept =
             match keeping with
-            | Some k -> (KeptPool.Of k).Rent(min chunk tape.Sizes.Length)
+            | Some k -> (KeptPool.Of k).Rent(min chunk lastStart)
             | None -> [||]
 
         let last = if keeping.IsSome then pool.Rent true else null
@@ -586,7 +660,7 @@ module internal AdaptiveSteps =
             start + (n - start) / chunk * chunk
 
         for n in tape.Sizes.Length - 1 .. -1 .. 0 do
-            let segmentEnd = n % segment = segment - 1 || n = tape.Sizes.Length - 1
+            let segmentEnd = n < lastStart && (n % segment = segment - 1 || n = lastStart - 1)
             let start = n - n % segment
 
             if segmentEnd then
@@ -594,7 +668,7 @@ module internal AdaptiveSteps =
                 recompute start (if keeping.IsSome then chunkOf n + 1 else n + 1)
 
             match keeping with
-            | Some k when segmentEnd || chunkOf (n + 1) = n + 1 ->
+            | Some k when n < lastStart && (segmentEnd || chunkOf (n + 1) = n + 1) ->
                 let first = chunkOf n
 
                 for j in first..n do
@@ -609,7 +683,10 @@ module internal AdaptiveSteps =
                 match keeping with
                 | Some k ->
                     k.StepAdjointKept(
-                        kept[n - chunkOf n],
+                        (if n >= lastStart then
+                             fromForward[n - lastStart]
+                         else
+                             kept[n - chunkOf n]),
                         theta,
                         tape.Times[n],
                         tape.Sizes[n],
@@ -665,7 +742,11 @@ module internal AdaptiveSteps =
             ] do
             pool.Return x
 
-        keeping |> Option.iter (fun k -> (KeptPool.Of k).Return kept)
+        keeping
+        |> Option.iter (fun k ->
+            let keptPool = KeptPool.Of k
+            keptPool.Return kept
+            keptPool.Return fromForward)
 
         if release then
             pool.ReturnCheckpoints tape.Checkpoints
@@ -689,6 +770,10 @@ module internal AdaptiveSteps =
                 fun u theta t h next ->
                     steps.Step(u, theta, t, h, next)
                     stepper.Error
+            AttemptKept =
+                Some(fun u theta t h next kept ->
+                    (stepper :> IKeepingStepper<float>).StepKept(u, theta, t, h, next, kept)
+                    stepper.Error)
             Replay = fun u theta t h next -> steps.Step(u, theta, t, h, next)
             Accept = ignore
             Release = ignore

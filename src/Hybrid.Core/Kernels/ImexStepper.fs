@@ -466,9 +466,10 @@ type internal ImexStepper
     /// state, so the backward pass runs each network forward once per evaluation (the replay).
     interface IKeepingStepper<float> with
         member _.Keeps = explicitPart.Keeps
-        member _.Stages = stages
+        member _.KeptSteps = KeptStep.stepsOf stages
         member _.NewKept() = explicitPart.NewKept(stages, 1)
         member _.StepKept(u, theta, t, dt, next, kept) = step u theta t dt next (Some kept)
+        member _.Discard kept = explicitPart.DiscardKept kept
 
         member _.StepAdjointKept(kept, theta, t, dt, lambdaNext, stageExtra, direct, lambda, thetaAdjoint) =
             if not (isNull stageExtra && isNull direct) then

@@ -257,9 +257,10 @@ type internal KenCarpStepper
     /// replay of the accepted step).
     interface IKeepingStepper<float> with
         member _.Keeps = explicitPart.Keeps
-        member _.Stages = stages
+        member _.KeptSteps = KeptStep.stepsOf stages
         member _.NewKept() = explicitPart.NewKept(stages, 0)
         member _.StepKept(u, theta, t, dt, next, kept) = step u theta t dt next (Some kept)
+        member _.Discard kept = explicitPart.DiscardKept kept
 
         member _.StepAdjointKept(kept, theta, t, dt, lambdaNext, stageExtra, direct, lambda, thetaAdjoint) =
             if not (isNull stageExtra && isNull direct) then

@@ -6,6 +6,51 @@ open Hybrid
 open Hybrid.Numerics
 open Hybrid.TensorArithmetic
 
+/// The linear system A = (1/(γh)) I − J at (t, U₀) of one Rodas4 step of a `RosenbrockStepper`, as its solves read
+/// it: the stepper's own for the steps it takes, and one per kept step (`KeptStep.Linear`), whose adjoint's transposed
+/// solves reuse it. The arrays are allocated at the first step that needs them and kept; the tensors are released
+/// (`Release`) once a kept step's adjoint has run.
+[<Sealed; AllowNullLiteral>]
+type internal RosenbrockSystem() =
+    /// A's blocks ([B; Cells; K; n; n], the 1-D block tridiagonal solve's), LU factors (dense systems above the
+    /// stepper's `luAbove` unknowns) or inverse (smaller dense systems); null for BiCGSTAB on arrays and matrix-free.
+    member val Matrix: torch.Tensor = null with get, set
+    /// The pivots of the LU factors in `Matrix`.
+    member val Pivots: torch.Tensor = null with get, set
+    /// The solver of `Matrix`.
+    member val Solver: StencilSolver option = None with get, set
+    /// BiCGSTAB on arrays: A's blocks, those of Aᵀ, and the inverses of both's diagonal blocks.
+    member val BlocksA: float[] = null with get, set
+    member val BlocksT: float[] = null with get, set
+    member val InverseA: float[] = null with get, set
+    member val InverseT: float[] = null with get, set
+    /// θ, t and 1/(γh), and U₀ (its ghosts filled), which the matrix-free products read.
+    member val Theta: float[] = null with get, set
+    member val Time = 0.0 with get, set
+    member val Diagonal = 0.0 with get, set
+    member val Start: float[][] = null with get, set
+
+    /// Disposes the tensors (the arrays stay for the next step).
+    member s.Release() =
+        if not (isNull s.Matrix) then
+            s.Matrix.Dispose()
+            s.Matrix <- null
+
+        if not (isNull s.Pivots) then
+            s.Pivots.Dispose()
+            s.Pivots <- null
+
+/// Where one Rodas4 step's stages live: U₀ (ghosts filled), the stage states Uᵢ (`Inputs[i]`, i ≥ 1), the slopes kᵢ,
+/// u with ghosts at t + δ and ∂F/∂t (the last two read only when F reads the time): the stepper's own buffers, or a
+/// kept step's (`KeptStep.States` slots 0 … 5 and 6, `Extra` 0 … 5 and 6).
+type internal RosenbrockStages = {
+    Start: float[][]
+    Inputs: float[][][]
+    K: float[][][]
+    Shifted: float[][]
+    Ft: float[][]
+}
+
 /// One Rodas4 step of generated kernels (`Rodas4Tableau`, Hairer and Wanner's RODAS) of given size, its error
 /// estimate, continuous extension and discrete adjoint, as `Rosenbrock.step` steps on the eager back end, so that both
 /// back ends take the same steps: stage i solves A kᵢ = rᵢ with A = (1/(γh)) I − J, J = ∂F/∂u at (t, u),
@@ -281,15 +326,22 @@ type internal RosenbrockStepper
     // D₂ and D₃ of the continuous extension (`Dense`), made at its first call.
     let mutable denseTerms: float[][][] = null
 
-    let mutable delta = 0.0
     let mutable solveTolerance = 1e-10
-    // The latest step's matrix [B; Cells; K; n; n] and its solver.
-    let mutable matrix: torch.Tensor = null
-    // The pivots of the LU factors in `matrix` (dense systems above `luAbove` unknowns).
-    let mutable luPivots: torch.Tensor = null
     // Dense systems above this many unknowns per trajectory take LU solves instead of the inverse.
     let luAbove = 64
-    let mutable solver: StencilSolver option = None
+    // The system of the steps taken (`Step`, `StepAdjoint`); a kept step has its own (`KeptStep.Linear`).
+    let own = RosenbrockSystem()
+    // The stages of the steps taken.
+    let ownStages = {
+        Start = start
+        Inputs = inputs
+        K = k
+        Shifted = shifted
+        Ft = ft
+    }
+
+    /// The forward difference's step δ of ∂F/∂t at time t.
+    let deltaAt (t: float) = sqrt (2.2e-16 * max 1e-5 (abs t))
 
     let copyInto (target: float[][]) (source: float[][]) =
         for fi in 0 .. n - 1 do
@@ -415,14 +467,8 @@ type internal RosenbrockStepper
 
         values
 
-    // BiCGSTAB's systems (`iterative`): A's blocks, those of Aᵀ, and the inverses of both's diagonal blocks.
-    let mutable blocksA: float[] = null
-    let mutable blocksT: float[] = null
-    let mutable inverseA: float[] = null
-    let mutable inverseT: float[] = null
-
-    /// A = (1/(γh)) I − J at (t, u) and its solver, as the eager stepper forms them.
-    let prepareMatrix (u: float[][]) (theta: float[]) (t: float) (h: float) =
+    /// A = (1/(γh)) I − J at (t, u) and its solver into `system`, as the eager stepper forms them.
+    let prepareMatrix (system: RosenbrockSystem) (u: float[][]) (theta: float[]) (t: float) (h: float) =
         use _ = torch.NewDisposeScope()
         use _ = torch.no_grad ()
         let values = probe u theta t
@@ -443,23 +489,19 @@ type internal RosenbrockStepper
             System.Span<float>(values).CopyTo(KernelElement.span<float> probeTensor)
             probeTensor
 
-        if not (isNull matrix) then
-            matrix.Dispose()
-            matrix <- null
-
-        if not (isNull luPivots) then
-            luPivots.Dispose()
-            luPivots <- null
+        system.Release()
 
         match pattern with
         | Some p when iterative ->
             // (1/(γh)) I − J entry by entry, as the eager stepper's tensor expression rounds it.
             // The arrays are kept from one step to the next (large-object heap, as `probeValues`).
-            if isNull blocksA then
-                blocksA <- Array.zeroCreate values.Length
-                blocksT <- Array.zeroCreate values.Length
-                inverseA <- Array.zeroCreate (batch * blockRows * size * size)
-                inverseT <- Array.zeroCreate (batch * blockRows * size * size)
+            if isNull system.BlocksA then
+                system.BlocksA <- Array.zeroCreate values.Length
+                system.BlocksT <- Array.zeroCreate values.Length
+                system.InverseA <- Array.zeroCreate (batch * blockRows * size * size)
+                system.InverseT <- Array.zeroCreate (batch * blockRows * size * size)
+
+            let blocksA = system.BlocksA
 
             for e in 0 .. values.Length - 1 do
                 let block = e / (size * size)
@@ -467,16 +509,16 @@ type internal RosenbrockStepper
                 let eye = if block % blocks = 0 && r = c then diagonal else 0.0
                 blocksA[e] <- eye - values[e]
 
-            BlockStencilArrays.transpose blocksT p.ColumnArray p.Opposite size batch blocksA
-            BlockStencilArrays.inverseDiagonal inverseA blockRows blocks size batch blocksA
-            BlockStencilArrays.inverseDiagonal inverseT blockRows blocks size batch blocksT
+            BlockStencilArrays.transpose system.BlocksT p.ColumnArray p.Opposite size batch blocksA
+            BlockStencilArrays.inverseDiagonal system.InverseA blockRows blocks size batch blocksA
+            BlockStencilArrays.inverseDiagonal system.InverseT blockRows blocks size batch system.BlocksT
         | Some p ->
             let j = tensor ()
             let a = diagonal .* BlockStencil.identity p j .- j
-            matrix <- a.DetachFromDisposeScope()
+            system.Matrix <- a.DetachFromDisposeScope()
 
             // As the matrix-free solves' preconditioner its accuracy costs iterations only: unchecked.
-            solver <- Some(BlockStencilSolve.bandedWith (not preconditioned) p)
+            system.Solver <- Some(BlockStencilSolve.bandedWith (not preconditioned) p)
         | None when size > luAbove ->
             // Large dense systems (lattices, closures over whole fields, diagnostic fields, short grids): one LU
             // factorisation per trajectory and step, two triangular solves per stage — a third of the inverse's
@@ -487,14 +529,14 @@ type internal RosenbrockStepper
                     .- (tensor ()).squeeze 2L
                 )
 
-            matrix <- lu.DetachFromDisposeScope()
-            luPivots <- pivots.DetachFromDisposeScope()
-            let p = luPivots
+            system.Matrix <- lu.DetachFromDisposeScope()
+            system.Pivots <- pivots.DetachFromDisposeScope()
+            let p = system.Pivots
 
             let apply (transposed: bool) (m: torch.Tensor) (r: torch.Tensor) =
                 torch.linalg.lu_solve(m, p, r.unsqueeze -1L, adjoint = transposed).squeeze -1L
 
-            solver <-
+            system.Solver <-
                 Some {
                     Forward = apply false
                     Transposed = apply true
@@ -509,10 +551,10 @@ type internal RosenbrockStepper
                     .- (tensor ()).squeeze 2L
                 )
 
-            matrix <- inverse.DetachFromDisposeScope()
+            system.Matrix <- inverse.DetachFromDisposeScope()
             let apply (m: torch.Tensor) (r: torch.Tensor) = m.matmul(r.unsqueeze -1L).squeeze -1L
 
-            solver <-
+            system.Solver <-
                 Some {
                     Forward = apply
                     Transposed = fun m g -> apply (m.transpose (-1L, -2L)) g
@@ -524,25 +566,23 @@ type internal RosenbrockStepper
     let packed = Array.zeroCreate<float> (batch * unknowns.Length)
     let solveVectors = SolveVectors()
 
-    // The matrix-free solves' step: θ, t and 1/(γh) of A = (1/(γh)) I − J at (t, U₀ = `start`, its ghosts filled).
-    let mutable stepTheta: float[] = null
-    let mutable stepTime = 0.0
-    let mutable stepDiagonal = 0.0
+    // The systems formed (`Systems`).
+    let mutable systems = 0L
 
-    /// A = (1/(γh)) I − J at (t, u) and its solver, as the eager stepper forms them (matrix-free: what its products
-    /// read).
-    let prepare (u: float[][]) (theta: float[]) (t: float) (h: float) =
-        stepTheta <- theta
-        stepTime <- t
-        stepDiagonal <- 1.0 / (gamma * h)
+    /// A = (1/(γh)) I − J at (t, u) (ghosts filled) and its solver into `system`, as the eager stepper forms them
+    /// (matrix-free: what its products read).
+    let prepare (system: RosenbrockSystem) (u: float[][]) (theta: float[]) (t: float) (h: float) =
+        systems <- systems + 1L
+        system.Theta <- theta
+        system.Time <- t
+        system.Diagonal <- 1.0 / (gamma * h)
+        system.Start <- u
 
         if not matrixFree || preconditioned then
-            prepareMatrix u theta t h
+            prepareMatrix system u theta t h
 
-    // The matrix-free products' buffers: (U₀, v) for the tangent plan, w and Jᵀw for the base plan's adjoint (a
-    // stepper of its own, whose closure-weight gradients are discarded), and its θ̄.
-    let tangentState = Array.append start direction
-
+    // The matrix-free products' buffers: w and Jᵀw for the base plan's adjoint (a stepper of its own, whose
+    // closure-weight gradients are discarded), and its θ̄.
     let transposer = lazy (Stepper<float>(plan, euler, batch, modules, forcings))
 
     let seed, seedAdjoint = if matrixFree then newState (), newState () else [||], [||]
@@ -552,9 +592,11 @@ type internal RosenbrockStepper
     // The matrix-free products taken (`Products`).
     let mutable products = 0L
 
-    /// y = A v for the packed [B; unknowns] vector v (`transposed`: Aᵀv), matrix-free.
-    let product (transposed: bool) (v: float[]) (y: float[]) =
+    /// y = A v for the packed [B; unknowns] vector v (`transposed`: Aᵀv) of `system`, matrix-free; `tangentState` is
+    /// (U₀, `direction`), the tangent plan's state.
+    let product (system: RosenbrockSystem) (tangentState: float[][]) (transposed: bool) (v: float[]) (y: float[]) =
         products <- products + 1L
+        let theta, time = system.Theta, system.Time
 
         if transposed then
             let adjointStepper = transposer.Force()
@@ -562,22 +604,24 @@ type internal RosenbrockStepper
             unpackValues v seed
             clear seedAdjoint
 
-            if thetaScratch.Count = 0 || thetaScratch[0].Length <> stepTheta.Length then
+            if thetaScratch.Count = 0 || thetaScratch[0].Length <> theta.Length then
                 thetaScratch.Clear()
-                thetaScratch.Add(Array.zeroCreate stepTheta.Length)
+                thetaScratch.Add(Array.zeroCreate theta.Length)
 
-            adjointStepper.RhsAdjoint(start, stepTheta, stepTime, seed, seedAdjoint, thetaScratch[0])
+            adjointStepper.RhsAdjoint(system.Start, theta, time, seed, seedAdjoint, thetaScratch[0])
             packValues seedAdjoint y
         else
             use _ = torch.no_grad ()
             clear direction
             unpackValues v direction
-            tangent.FillGhosts(tangentState, stepTheta, stepTime)
-            tangent.Rhs(tangentState, stepTheta, stepTime, jd)
+            tangent.FillGhosts(tangentState, theta, time)
+            tangent.Rhs(tangentState, theta, time, jd)
             packFrom n jd y
 
+        let diagonal = system.Diagonal
+
         for e in 0 .. y.Length - 1 do
-            y[e] <- stepDiagonal * v[e] - y[e]
+            y[e] <- diagonal * v[e] - y[e]
 
     let matrixFreeCaller: BiCgStabCaller = {
         System =
@@ -586,11 +630,13 @@ type internal RosenbrockStepper
         BrokeDown = "Use Scheme.Dopri5, or a smaller first step."
     }
 
-    /// BiCGSTAB on A x = r (or Aᵀ), matrix-free, for every trajectory at once, preconditioned by γh (A's diagonal
-    /// where J is small), over the packed vector `r`.
-    let solveMatrixFree (transposed: bool) (r: float[]) =
+    /// BiCGSTAB on A x = r (or Aᵀ) of `system`, matrix-free, for every trajectory at once, preconditioned by γh (A's
+    /// diagonal where J is small) or the local part's solve (`preconditioned`), over the packed vector `r`.
+    let solveMatrixFree (system: RosenbrockSystem) (transposed: bool) (r: float[]) =
+        let matrix = system.Matrix
+
         let precondition: float[] -> float[] -> unit =
-            match solver with
+            match system.Solver with
             | Some s when preconditioned ->
                 // The local part's block tridiagonal solve.
                 fun x y ->
@@ -607,9 +653,11 @@ type internal RosenbrockStepper
 
                     (KernelElement.span<float> solved).CopyTo(System.Span<float>(y))
             | _ ->
+                let diagonal = system.Diagonal
+
                 fun x y ->
                     for e in 0 .. x.Length - 1 do
-                        y[e] <- x[e] / stepDiagonal
+                        y[e] <- x[e] / diagonal
 
         for m in jvps do
             m.Hold()
@@ -620,7 +668,7 @@ type internal RosenbrockStepper
                 solveVectors
                 batch
                 unknowns.Length
-                (product transposed)
+                (product system (Array.append system.Start direction) transposed)
                 precondition
                 solveTolerance
                 r
@@ -632,17 +680,20 @@ type internal RosenbrockStepper
             if transposed then
                 transposer.Value.ResetClosureGradients()
 
-
-    /// x ← A⁻¹x (or A⁻ᵀx), in place on the interior.
-    let solve (transposed: bool) (x: float[][]) =
+    /// x ← A⁻¹x (or A⁻ᵀx) of `system`, in place on the interior.
+    let solve (system: RosenbrockSystem) (transposed: bool) (x: float[][]) =
         let r = packed
         packValues x r
 
         if matrixFree then
-            solveMatrixFree transposed r
+            solveMatrixFree system transposed r
             unpackValues r x
         elif iterative then
-            let a, inverse = if transposed then blocksT, inverseT else blocksA, inverseA
+            let a, inverse =
+                if transposed then
+                    system.BlocksT, system.InverseT
+                else
+                    system.BlocksA, system.InverseA
 
             for b in 0 .. batch - 1 do
                 BlockStencilArrays.biCgStab solveVectors columns size a inverse solveTolerance r b
@@ -651,14 +702,14 @@ type internal RosenbrockStepper
         else
             use _ = torch.NewDisposeScope()
             use _ = torch.no_grad ()
-            let s = solver.Value
+            let s = system.Solver.Value
 
             let rt =
                 torch
                     .tensor(r, dtype = torch.ScalarType.Float64)
                     .reshape ([| int64 batch; int64 blockRows; int64 size |])
 
-            let solved = (if transposed then s.Transposed else s.Forward) matrix rt
+            let solved = (if transposed then s.Transposed else s.Forward) system.Matrix rt
             unpackValues (solved.contiguous().data<float>().ToArray()) x
 
     /// target ← start + Σⱼ wⱼ·xs[j] over the non-zero weights (start null: the first term alone), per entry: the
@@ -679,8 +730,8 @@ type internal RosenbrockStepper
 
                 y[i] <- sum
 
-    /// x += (h dᵢ)·∂F/∂t, when F reads the time and dᵢ ≠ 0.
-    let withTime (i: int) (h: float) (x: float[][]) =
+    /// x += (h dᵢ)·∂F/∂t (`ft`), when F reads the time and dᵢ ≠ 0.
+    let withTime (i: int) (h: float) (ft: float[][]) (x: float[][]) =
         if readsTime && Rodas4Tableau.d[i] <> 0.0 then
             let w = h * Rodas4Tableau.d[i]
 
@@ -690,19 +741,61 @@ type internal RosenbrockStepper
                 for e in 0 .. y.Length - 1 do
                     y[e] <- y[e] + w * z[e]
 
-    /// The stages of the step (t, h) from u into `k` (and the stage inputs into `inputs`), the new state into `out`.
+    /// F at `state` (ghosts filled; time t) into `output`: kept in slot `slot` of `kept` (the networks' and solves'
+    /// graphs too) when given.
+    let rhsAt (kept: KeptStep<float> option) (slot: int) (state: float[][]) (theta: float[]) (t: float) output =
+        match kept with
+        | Some kept -> baseStepper.RhsKept(state, theta, t, output, kept, slot)
+        | None -> baseStepper.Rhs(state, theta, t, output)
+
+    /// The adjoint of `rhsAt` with the cotangent `outputAdjoint`, added into `stateAdjoint` and `thetaAdjoint`: from
+    /// slot `slot` of `kept` when given (no network or solve run forward), else at `state` (its ghosts refilled).
+    let rhsAdjointAt
+        (kept: KeptStep<float> option)
+        (slot: int)
+        (state: float[][])
+        (theta: float[])
+        (t: float)
+        (outputAdjoint: float[][])
+        (stateAdjoint: float[][])
+        (thetaAdjoint: float[])
+        =
+        match kept with
+        | Some kept -> baseStepper.RhsAdjointKept(kept, slot, theta, t, outputAdjoint, stateAdjoint, thetaAdjoint)
+        | None ->
+            baseStepper.FillGhosts(state, theta, t)
+            baseStepper.RhsAdjoint(state, theta, t, outputAdjoint, stateAdjoint, thetaAdjoint)
+
+    /// The slot of F at t + δ in a kept step (after the stages').
+    let shiftedSlot = stages
+
+    // The slopes of the latest step taken or kept (`Dense` reads them).
+    let mutable latestK = k
+
+    /// The step (t, h) from u: its system into `system`, its stages into `at` (kept in `kept` when given: F's
+    /// evaluations through `RhsKept`), the new state into `out`, the error estimate k₅ into `error`.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let step (u: float[][]) (theta: float[]) (t: float) (h: float) (out: float[][]) =
+    let stepWith
+        (system: RosenbrockSystem)
+        (at: RosenbrockStages)
+        (kept: KeptStep<float> option)
+        (u: float[][])
+        (theta: float[])
+        (t: float)
+        (h: float)
+        (out: float[][])
+        =
+        let start, inputs, k, ft = at.Start, at.Inputs, at.K, at.Ft
         copyInto start u
         baseStepper.FillGhosts(start, theta, t)
-        prepare start theta t h
-        baseStepper.Rhs(start, theta, t, k[0])
+        prepare system start theta t h
+        rhsAt kept 0 start theta t k[0]
 
         if readsTime then
-            delta <- sqrt (2.2e-16 * max 1e-5 (abs t))
-            copyInto shifted u
-            baseStepper.FillGhosts(shifted, theta, t + delta)
-            baseStepper.Rhs(shifted, theta, t + delta, ft)
+            let delta = deltaAt t
+            copyInto at.Shifted u
+            baseStepper.FillGhosts(at.Shifted, theta, t + delta)
+            rhsAt kept shiftedSlot at.Shifted theta (t + delta) ft
 
             for fi in 0 .. n - 1 do
                 let y, z = ft[fi], k[0].[fi]
@@ -710,17 +803,17 @@ type internal RosenbrockStepper
                 for e in 0 .. y.Length - 1 do
                     y[e] <- (y[e] - z[e]) / delta
 
-        withTime 0 h k[0]
-        solve false k[0]
+        withTime 0 h ft k[0]
+        solve system false k[0]
 
         for i in 1 .. stages - 1 do
             let time = t + Rodas4Tableau.alpha[i] * h
             weightedInto inputs[i] Rodas4Tableau.a[i] k u
             baseStepper.FillGhosts(inputs[i], theta, time)
-            baseStepper.Rhs(inputs[i], theta, time, f)
+            rhsAt kept i inputs[i] theta time f
             weightedInto k[i] (Rodas4Tableau.c[i] |> Array.map (fun x -> x / h)) k f
-            withTime i h k[i]
-            solve false k[i]
+            withTime i h ft k[i]
+            solve system false k[i]
 
         for fi in 0 .. n - 1 do
             let y, a, b = out[fi], inputs[stages - 1].[fi], k[stages - 1].[fi]
@@ -729,12 +822,20 @@ type internal RosenbrockStepper
                 y[e] <- a[e] + b[e]
 
         copyInto error k[stages - 1]
+        latestK <- k
 
-    /// The adjoint of the step (t, h) from u: see the type's comment; `extra` (per stage, or null) are cotangents of
-    /// the slopes kⱼ themselves and `direct` (or null) of u, from the continuous extension.
+    /// The stages of the step (t, h) from u into the stepper's own buffers, the new state into `out`.
+    let step (u: float[][]) (theta: float[]) (t: float) (h: float) (out: float[][]) =
+        stepWith own ownStages None u theta t h out
+
+    /// The adjoint of the step (t, h) whose system and stages are `system` and `at` (kept in `kept` when given): see
+    /// the type's comment; `extra` (per stage, or null) are cotangents of the slopes kⱼ themselves and `direct` (or
+    /// null) of u, from the continuous extension.
     [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let adjoint
-        (u: float[][])
+    let adjointOf
+        (system: RosenbrockSystem)
+        (at: RosenbrockStages)
+        (kept: KeptStep<float> option)
         (theta: float[])
         (t: float)
         (h: float)
@@ -744,7 +845,7 @@ type internal RosenbrockStepper
         (lambda: float[][])
         (thetaAdjoint: float[])
         =
-        step u theta t h next
+        let start, inputs, k = at.Start, at.Inputs, at.K
         let last = stages - 1
 
         for j in 0..last do
@@ -761,7 +862,7 @@ type internal RosenbrockStepper
 
         for i in last .. -1 .. 0 do
             copyInto rBar kBar[i]
-            solve true rBar
+            solve system true rBar
             // Through A(u, θ): ∂/∂(u, θ) of r̄ᵢᵀ J(u) kᵢ, from the tangent plan's adjoint at (u, kᵢ).
             let state = Array.append start k[i]
             tangent.FillGhosts(state, theta, t)
@@ -787,8 +888,7 @@ type internal RosenbrockStepper
 
                 if i = last then copyInto uiBar lambdaNext else clear uiBar
 
-                baseStepper.FillGhosts(inputs[i], theta, time)
-                baseStepper.RhsAdjoint(inputs[i], theta, time, rBar, uiBar, thetaAdjoint)
+                rhsAdjointAt kept i inputs[i] theta time rBar uiBar thetaAdjoint
                 addScaled uBar 1.0 uiBar
 
                 for j in 0 .. i - 1 do
@@ -798,20 +898,51 @@ type internal RosenbrockStepper
                 copyInto cotangent rBar
 
                 if readsTime then
-                    addScaled cotangent (-1.0 / delta) ftBar
+                    addScaled cotangent (-1.0 / deltaAt t) ftBar
 
-                baseStepper.FillGhosts(start, theta, t)
-                baseStepper.RhsAdjoint(start, theta, t, cotangent, uBar, thetaAdjoint)
+                rhsAdjointAt kept 0 start theta t cotangent uBar thetaAdjoint
 
         if readsTime then
+            let delta = deltaAt t
             clear cotangent
             addScaled cotangent (1.0 / delta) ftBar
-            baseStepper.FillGhosts(shifted, theta, t + delta)
-            baseStepper.RhsAdjoint(shifted, theta, t + delta, cotangent, uBar, thetaAdjoint)
+            rhsAdjointAt kept shiftedSlot at.Shifted theta (t + delta) cotangent uBar thetaAdjoint
 
         // The tangent plan's sites carry the closures' names: its accumulators are the base stepper's, network by network.
         moveGradients baseStepper.ClosureGradients (tangent :> IStepper<float>)
         copyInto lambda uBar
+
+    /// The adjoint of the step (t, h) from u, its stages recomputed into the stepper's own buffers.
+    let adjoint u theta t h lambdaNext extra direct lambda thetaAdjoint =
+        stepWith own ownStages None u theta t h next
+        adjointOf own ownStages None theta t h lambdaNext extra direct lambda thetaAdjoint
+
+    /// A kept step's stages: `KeptStep.States` slots 0 … 5 (U₀, then Uᵢ) and 6 (u at t + δ), `Extra` 0 … 5 (kᵢ) and 6
+    /// (∂F/∂t).
+    let stagesOf (kept: KeptStep<float>) = {
+        Start = kept.States[0]
+        Inputs = kept.States
+        K = kept.Extra[.. stages - 1]
+        Shifted = kept.States[shiftedSlot]
+        Ft = kept.Extra[stages]
+    }
+
+    // Kept steps' budget: their states and systems, at most `keptBytes` at once (at least one step).
+    let mutable keptBytes = 64L * 1024L * 1024L
+
+    // A kept step's bytes.
+    let bytesPerKept =
+        let state = int64 (Array.sumBy (fun (m: GhostMap) -> m.Padded) maps) * int64 batch
+        let states = int64 (2 * (stages + 1)) * state
+
+        let system =
+            match pattern with
+            | _ when matrixFree && not preconditioned -> 0L
+            | Some _ when iterative -> 4L * int64 probeValues.Length
+            | Some _ -> int64 probeValues.Length
+            | None -> int64 batch * int64 size * int64 size
+
+        8L * (states + system)
 
     /// A stepper that solves two-scale lattices of up to `Jacobian.maxDense` unknowns densely (as the eager back end).
     new(plan, batch, modules, forcings) = RosenbrockStepper(plan, batch, modules, forcings, Jacobian.maxDense)
@@ -830,10 +961,23 @@ type internal RosenbrockStepper
     /// The products of A (or Aᵀ) the matrix-free solves have taken since the stepper was made (0 where it forms A).
     member _.Products = products
 
+    /// The linear systems A = (1/(γh)) I − J formed since the stepper was made, one per step taken or kept (each
+    /// probes J, and factors A where it is not solved matrix-free).
+    member _.Systems = systems
+
+    /// The most bytes of kept steps (their stages and systems) a backward pass holds at once, and the forward pass
+    /// keeps for it (`IKeepingStepper.KeptSteps`): 64 MiB; at least one step.
+    member _.KeptBytes
+        with get () = keptBytes
+        and set (value: int64) = keptBytes <- value
+
+    /// The bytes of one kept step (`KeptBytes` / this is `KeptSteps`).
+    member _.KeptStepBytes = bytesPerKept
+
     /// The error estimate k₅ of the latest step (padded layout).
     member _.Error = error
 
-    /// The continuous extension of the latest step from u (new state `out` = U₅ + k₅) at fraction s, as
+    /// The continuous extension of the latest step (taken or kept) from u (new state `out` = U₅ + k₅) at fraction s, as
     /// `Rosenbrock.step`'s interpolant: (1 − s) u + s (out + (1 − s)(D₂ + s D₃)), Dₘ = Σⱼ dₘⱼ kⱼ; into every entry
     /// of `y` (D₂ and D₃ in two states of the stepper's, made at the first call).
     member _.Dense (u: float[][]) (out: float[][]) (s: float) (y: float[][]) =
@@ -841,8 +985,8 @@ type internal RosenbrockStepper
             denseTerms <- [| newState (); newState () |]
 
         let d2, d3 = denseTerms[0], denseTerms[1]
-        weightedInto d2 Rodas4Tableau.dense2 k null
-        weightedInto d3 Rodas4Tableau.dense3 k null
+        weightedInto d2 Rodas4Tableau.dense2 latestK null
+        weightedInto d3 Rodas4Tableau.dense3 latestK null
 
         for fi in 0 .. n - 1 do
             for e in 0 .. y[fi].Length - 1 do
@@ -864,6 +1008,36 @@ type internal RosenbrockStepper
     /// kⱼ, Σ wⱼ(s)·λ over those outputs, `DenseWeights`) and `direct` (of u), both null when none.
     member _.StepAdjointWith(u, theta, t, dt, lambdaNext, extra, direct, lambda, thetaAdjoint) =
         adjoint u theta t dt lambdaNext extra direct lambda thetaAdjoint
+
+    /// Keeping each replayed step's stages and linear system (its Jacobian's factors, or BiCGSTAB's blocks) for its
+    /// adjoint, whatever the model: the backward pass then forms each step's Jacobian once (the replay) instead of
+    /// twice (the replay and the adjoint's recompute), and runs each network forward once per stage. At most
+    /// `KeptBytes` (64 MiB) of kept steps at once (`KeptSteps`); a segment longer than that is kept a chunk at a time.
+    /// A rollout with gradients keeps its last `KeptSteps` accepted steps in the forward pass too
+    /// (`KernelMethod.AttemptKept`), so that a backward pass over at most that many steps forms no system again.
+    interface IKeepingStepper<float> with
+        member _.Keeps = true
+        member _.KeptSteps = int (max 1L (keptBytes / bytesPerKept))
+
+        member _.NewKept() = {
+            baseStepper.NewKept(stages + 1, stages + 1) with
+                Linear = RosenbrockSystem()
+        }
+
+        member _.StepKept(u, theta, t, dt, next, kept) =
+            stepWith (kept.Linear :?> RosenbrockSystem) (stagesOf kept) (Some kept) u theta t dt next
+
+        member _.StepAdjointKept(kept, theta, t, dt, lambdaNext, stageExtra, direct, lambda, thetaAdjoint) =
+            let system = kept.Linear :?> RosenbrockSystem
+
+            try
+                adjointOf system (stagesOf kept) (Some kept) theta t dt lambdaNext stageExtra direct lambda thetaAdjoint
+            finally
+                system.Release()
+
+        member _.Discard kept =
+            baseStepper.DiscardKept kept
+            (kept.Linear :?> RosenbrockSystem).Release()
 
     interface IStepper<float> with
         member _.Plan = plan

@@ -56,10 +56,23 @@ type internal KeptStep<'T> = {
     SiteOutputs: torch.Tensor[][]
     /// Per stage and diagnostic field, the solve's right-hand side and solution with their graph.
     SolveGraphs: (torch.Tensor * torch.Tensor)[][]
-    /// States the step's adjoint reads besides its stages' (an IMEX step's solved new state; none for an explicit
-    /// step), in the padded layout.
+    /// States the step's adjoint reads besides its stages' (an IMEX step's solved new state, Rodas4's slopes; none
+    /// for an explicit step), in the padded layout.
     Extra: 'T[][][]
+    /// What else the stepper keeps of the step (Rodas4: its linear system, `RosenbrockSystem`, whose factors the
+    /// adjoint's transposed solves reuse); null for the others.
+    Linear: obj
 }
+
+/// Kept steps' budgets.
+[<RequireQualifiedAccess>]
+module internal KeptStep =
+
+    /// Stages whose graphs `AdaptiveSteps.backward` keeps at most at once (its chunks of accepted steps).
+    let stagesAtOnce = 20
+
+    /// The most steps of `stages` stages each whose graphs `AdaptiveSteps.backward` keeps at once (at least one).
+    let stepsOf (stages: int) = max 1 (stagesAtOnce / stages)
 
 /// An `IStepper` that can keep each replayed step's stages (`KeptStep<'T>`) for the step's adjoint: with closure
 /// networks or diagnostic solves, the backward pass then runs each of them forward once per stage (the replay, with
@@ -69,8 +82,9 @@ type internal IKeepingStepper<'T> =
     inherit IStepper<'T>
     /// Whether keeping pays: the step evaluates closure networks or diagnostic solves.
     abstract Keeps: bool
-    /// Stages per step.
-    abstract Stages: int
+    /// The most steps whose kept stages `AdaptiveSteps.backward` holds at once (`KeptStep.stepsOf` for the
+    /// steppers that keep networks' graphs; a memory budget for Rodas4's systems).
+    abstract KeptSteps: int
     /// A `KeptStep<'T>` sized for this stepper.
     abstract NewKept: unit -> KeptStep<'T>
     /// `Step`, keeping what its adjoint reads into `kept` (the networks and solves evaluated under autograd).
@@ -91,6 +105,10 @@ type internal IKeepingStepper<'T> =
         lambda: 'T[][] *
         thetaAdjoint: 'T[] ->
             unit
+
+    /// Disposes what `StepKept` kept into `kept` (its graphs; Rodas4's system) without running its adjoint: a
+    /// rejected attempt, or a step pushed out of the forward pass's window (`KernelMethod.AttemptKept`).
+    abstract Discard: kept: KeptStep<'T> -> unit
 
 /// One explicit Runge–Kutta step of a generated kernel and its discrete adjoint. States, slopes and adjoints all
 /// live in the padded layout (one [B·PaddedCells] array per field), so stage updates are contiguous loops
@@ -753,6 +771,23 @@ type internal Stepper<'T
             let f, psi = solveGraphs[d]
             kept.SolveGraphs[i][d] <- (f.DetachFromDisposeScope(), psi.DetachFromDisposeScope())
 
+    /// Disposes and clears the graphs kept in slot i of `kept`.
+    let disposeKept (kept: KeptStep<'T>) (i: int) =
+        let dispose (x: torch.Tensor) =
+            if not (isNull x) then
+                x.Dispose()
+
+        Array.iter dispose kept.RunInputs[i]
+        Array.iter dispose kept.SiteOutputs[i]
+
+        for f, psi in kept.SolveGraphs[i] do
+            dispose f
+            dispose psi
+
+        Array.fill kept.RunInputs[i] 0 sites.Length null
+        Array.fill kept.SiteOutputs[i] 0 sites.Length null
+        Array.fill kept.SolveGraphs[i] 0 solves.Length (null, null)
+
     /// `rhsAdjoint` at the stage i that `keepStage` kept (time t): its inputs and graphs restored instead of
     /// evaluated; the graphs are disposed after.
     let keptRhsAdjoint
@@ -775,20 +810,7 @@ type internal Stepper<'T
             Array.blit kept.SolveGraphs[i] 0 solveGraphs 0 solves.Length
             adjointAt kept.States[i] theta t outputAdjoint stateAdjoint thetaAdjoint
         finally
-            let dispose (x: torch.Tensor) =
-                if not (isNull x) then
-                    x.Dispose()
-
-            Array.iter dispose kept.RunInputs[i]
-            Array.iter dispose kept.SiteOutputs[i]
-
-            for f, psi in kept.SolveGraphs[i] do
-                dispose f
-                dispose psi
-
-            Array.fill kept.RunInputs[i] 0 sites.Length null
-            Array.fill kept.SiteOutputs[i] 0 sites.Length null
-            Array.fill kept.SolveGraphs[i] 0 solves.Length (null, null)
+            disposeKept kept i
 
     /// Stage j's slope where `step` keeps it, and where the compact step and the adjoint's recompute do (`slotOf`).
     /// The buffer stageAdjoint[barSlotOf[m]] that holds s̄ₘ in the adjoint sweep (stages in reverse): s̄ₘ is read by
@@ -990,6 +1012,7 @@ type internal Stepper<'T
         SiteOutputs = Array.init stageCount (fun _ -> Array.zeroCreate sites.Length)
         SolveGraphs = Array.init stageCount (fun _ -> Array.zeroCreate solves.Length)
         Extra = Array.init extra (fun _ -> newState ())
+        Linear = null
     }
 
     /// `Rhs` (F(u, t) into `output`; `u`'s ghosts filled), the networks and solves run under autograd and what the
@@ -1003,6 +1026,11 @@ type internal Stepper<'T
             keepStage kept i u
 
         rhs u theta t output
+
+    /// Disposes the graphs of every slot of `kept` (`IKeepingStepper.Discard`).
+    member _.DiscardKept(kept: KeptStep<'T>) =
+        for i in 0 .. kept.RunInputs.Length - 1 do
+            disposeKept kept i
 
     /// `RhsAdjoint` at the state `RhsKept` kept in slot i of `kept` (same θ and t): no network or solve run forward;
     /// disposes the slot's graphs.
@@ -1170,7 +1198,7 @@ type internal Stepper<'T
 
     interface IKeepingStepper<'T> with
         member _.Keeps = keeps
-        member _.Stages = stages
+        member _.KeptSteps = KeptStep.stepsOf stages
         member s.NewKept() = s.NewKept(stages, 0)
 
         member _.StepKept(u, theta, t, dt, next, kept) =
@@ -1178,3 +1206,5 @@ type internal Stepper<'T
 
         member s.StepAdjointKept(kept, theta, t, dt, lambdaNext, stageExtra, direct, lambda, thetaAdjoint) =
             s.StepAdjointKeptWith(kept, theta, t, dt, lambdaNext, stageExtra, direct, lambda, thetaAdjoint)
+
+        member s.Discard kept = s.DiscardKept kept

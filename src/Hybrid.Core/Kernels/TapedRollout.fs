@@ -99,19 +99,12 @@ module internal TapedRollout =
     /// bench-closures`, `NetworkCallTests`).
     let mutable internal keepStages = true
 
-    /// Stages whose graphs `AdaptiveSteps.backward` keeps at most at once (its chunks of accepted steps).
-    let private keptStagesAtOnce = 20
-
     /// The stepper as an `IKeepingStepper<'T>` when a backward pass keeps its stages (here and in
     /// `AdaptiveSteps.backward`).
     let internal keeping (stepper: IStepper<'T>) =
         match stepper with
         | :? IKeepingStepper<'T> as k when k.Keeps && keepStages -> Some k
         | _ -> None
-
-    /// The most steps of `k` whose stages `AdaptiveSteps.backward` keeps at once (`keptStagesAtOnce`; at least one
-    /// step).
-    let internal keptSteps (k: IKeepingStepper<'T>) = max 1 (keptStagesAtOnce / k.Stages)
 
     /// Steps `steps` steps of the spec's schedule from `u0` with `step` (step index, t, h, u, next), handing the state
     /// at every multiple of `segment` steps to `checkpoint` (step index, state) and the state at the end of every save

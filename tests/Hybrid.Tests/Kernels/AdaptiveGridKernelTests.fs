@@ -47,9 +47,9 @@ let private maxRelative (a: torch.Tensor) (b: torch.Tensor) =
     (a - b).abs().max().ToDouble() / scale
 
 /// Runs `sim` from its initial state (2 trajectories, the second scaled by 0.9) with gradients of a fixed weighting
-/// of every saved value: the back end that ran, the step counts, the values, and the gradients with respect to u0
-/// and every trainable tensor.
-let internal runWithGradients (sim: Simulator) (o: RolloutOptions) =
+/// of every saved value, calling `afterForward` between the forward and the backward pass: the back end that ran,
+/// the step counts, the values, and the gradients with respect to u0 and every trainable tensor.
+let internal runWithGradientsThen (afterForward: unit -> unit) (sim: Simulator) (o: RolloutOptions) =
     for p in sim.Trainable() do
         p.grad <- null
 
@@ -66,6 +66,7 @@ let internal runWithGradients (sim: Simulator) (o: RolloutOptions) =
     let chosen = sim.BackendFor(o, u0)
     let traj = sim.Simulate(u0, o)
     let steps = Rollout.lastSteps ()
+    afterForward ()
 
     let loss =
         traj.Values
@@ -89,6 +90,9 @@ let internal runWithGradients (sim: Simulator) (o: RolloutOptions) =
             (sim.Trainable() |> Array.map (fun p -> p.grad.clone ()))
 
     chosen, traj.Backend, steps, values, grads
+
+/// `runWithGradientsThen` with nothing between the passes.
+let internal runWithGradients = runWithGradientsThen ignore
 
 /// `model` with an adaptive scheme on Backend.Auto (the kernels) and Backend.Eager: Auto picks the kernels, both take
 /// the same steps (at least `minSteps` accepted, and some rejected when `rejects`), and values agree to `valueTolerance`

@@ -32,7 +32,7 @@ let private periodic =
         "model ring\ndomain interval [0, 1] cells 20\nfield u\nparam k = 0.05\nparam r = 2\ndu/dt = div(k*(1 + u^2)*grad(u)) - r*u^3 + sin(u)\nboundary u periodic\ninitial u = 0.5 + 0.4*cos(6.283185307179586*x)"
 
 /// Van der Pol's oscillator, stiff at μ = 20 (a point system).
-let private vanDerPol =
+let internal vanDerPol =
     Parse.model
         "model vdp\nfield p\nfield q\nparam mu = 20\ndp/dt = q\ndq/dt = mu*((1 - p^2)*q) - p\ninitial p = 2\ninitial q = 0"
 
