@@ -26,6 +26,15 @@ type internal SolveVectors() =
 
         vectors
 
+/// How a BiCGSTAB run ended (`BiCgStab.within`).
+type internal BiCgStabEnd =
+    /// Every system reached the tolerance.
+    | Converged
+    /// The iteration limit came first.
+    | OutOfIterations
+    /// r̂ᵀv = 0 in a system.
+    | BrokeDown
+
 /// BiCGSTAB (van der Vorst's, right-preconditioned as `BlockStencilSolve.biCgStab` on the eager back end) on float64
 /// arrays, for several independent systems at once whose operator is applied to all of them together: the kernels'
 /// block stencils (`BlockStencilArrays`, one system at a time) and Rodas4's matrix-free solves (`RosenbrockStepper`:
@@ -33,25 +42,21 @@ type internal SolveVectors() =
 [<RequireQualifiedAccess>]
 module internal BiCgStab =
 
-    /// Solves the `systems` systems A x = r of `size` unknowns each, r the `systems`·`size` entries of `rhs` from
-    /// `offset` (system q's from offset + q·size), x written over them: each system to ‖A x − r‖ ≤ tolerance·‖r‖
-    /// (2-norm) with its own iteration scalars; once there, it keeps its x while the others go on. `apply x y` writes
-    /// y = A x and `precondition x y` y = M⁻¹x, both for all the systems (vectors of systems·size entries, system q's
-    /// from q·size). Its failures name `caller`'s system and fixes; its ten vectors are `scratch`'s. For one system
-    /// it takes the same steps, in the same order, as a loop written for one. A residual that is not finite (an
-    /// overflow in the system) passes no stopping test and ends that system's iteration with x as it stands, as the
-    /// eager back end's loop does: the Rosenbrock step that used it gets a non-finite error norm, and is rejected.
-    let solve
-        (caller: BiCgStabCaller)
+    /// BiCGSTAB on the `systems` systems A x = r of `size` unknowns each (see `solve`) for at most `limit` iterations
+    /// (two products each, after one): `Converged` once every system reaches the tolerance, x written over r;
+    /// `OutOfIterations` when the limit comes first and `BrokeDown` at a breakdown, r left as it was (`solve` raises
+    /// there; Rodas4's solves that can fall back to forming A stop at a budget of products).
+    let within
         (scratch: SolveVectors)
         (systems: int)
         (size: int)
         (apply: float[] -> float[] -> unit)
         (precondition: float[] -> float[] -> unit)
         (tolerance: float)
+        (limit: int)
         (rhs: float[])
         (offset: int)
-        =
+        : BiCgStabEnd =
         let dot (x: float[]) (y: float[]) (q: int) =
             let mutable sum = 0.0
 
@@ -84,21 +89,15 @@ module internal BiCgStab =
         let alpha, omega = Array.create systems 1.0, Array.create systems 1.0
         let active = Array.init systems (fun q -> sqrt (dot r r q) > target[q])
         let mutable iterations = 0
-        let limit = 2 * size + 100
 
         let each (update: int -> unit) =
             for q in 0 .. systems - 1 do
                 if active[q] then
                     update q
 
-        while Array.contains true active do
-            if iterations >= limit then
-                raise (
-                    HybridException(
-                        $"BiCGSTAB did not reach the relative residual {tolerance:G3} in {limit} iterations on {size} unknowns ({caller.System}). {caller.NotConverged}"
-                    )
-                )
+        let mutable brokeDown = false
 
+        while Array.contains true active && iterations < limit && not brokeDown do
             each (fun q ->
                 rho[q] <- dot shadow r q
                 let beta = (rho[q] / orOne rhoOld[q]) * (alpha[q] / orOne omega[q])
@@ -113,26 +112,65 @@ module internal BiCgStab =
                 let curvature = dot shadow v q
 
                 if curvature = 0.0 then
-                    raise (HybridException($"BiCGSTAB broke down (r̂ᵀv = 0) on {caller.System}. {caller.BrokeDown}"))
+                    brokeDown <- true
+                else
+                    alpha[q] <- rho[q] / curvature
 
-                alpha[q] <- rho[q] / curvature
+                    for e in q * size .. (q + 1) * size - 1 do
+                        s[e] <- r[e] - alpha[q] * v[e])
 
-                for e in q * size .. (q + 1) * size - 1 do
-                    s[e] <- r[e] - alpha[q] * v[e])
+            if not brokeDown then
+                precondition s sHat
+                apply sHat t
 
-            precondition s sHat
-            apply sHat t
+                each (fun q ->
+                    omega[q] <- dot t s q / orOne (dot t t q)
 
-            each (fun q ->
-                omega[q] <- dot t s q / orOne (dot t t q)
+                    for e in q * size .. (q + 1) * size - 1 do
+                        x[e] <- x[e] + (alpha[q] * pHat[e] + omega[q] * sHat[e])
+                        r[e] <- s[e] - omega[q] * t[e]
 
-                for e in q * size .. (q + 1) * size - 1 do
-                    x[e] <- x[e] + (alpha[q] * pHat[e] + omega[q] * sHat[e])
-                    r[e] <- s[e] - omega[q] * t[e]
+                    rhoOld[q] <- rho[q]
+                    active[q] <- sqrt (dot r r q) > target[q])
 
-                rhoOld[q] <- rho[q]
-                active[q] <- sqrt (dot r r q) > target[q])
+                iterations <- iterations + 1
 
-            iterations <- iterations + 1
+        if brokeDown then
+            BrokeDown
+        elif Array.contains true active then
+            OutOfIterations
+        else
+            Array.blit x 0 rhs offset (systems * size)
+            Converged
 
-        Array.blit x 0 rhs offset (systems * size)
+    /// Solves the `systems` systems A x = r of `size` unknowns each, r the `systems`·`size` entries of `rhs` from
+    /// `offset` (system q's from offset + q·size), x written over them: each system to ‖A x − r‖ ≤ tolerance·‖r‖
+    /// (2-norm) with its own iteration scalars; once there, it keeps its x while the others go on. `apply x y` writes
+    /// y = A x and `precondition x y` y = M⁻¹x, both for all the systems (vectors of systems·size entries, system q's
+    /// from q·size). Its failures (2·size + 100 iterations, or a breakdown) name `caller`'s system and fixes; its ten
+    /// vectors are `scratch`'s. For one system it takes the same steps, in the same order, as a loop written for one.
+    /// A residual that is not finite (an overflow in the system) passes no stopping test and ends that system's
+    /// iteration with x as it stands, as the eager back end's loop does: the Rosenbrock step that used it gets a
+    /// non-finite error norm, and is rejected.
+    let solve
+        (caller: BiCgStabCaller)
+        (scratch: SolveVectors)
+        (systems: int)
+        (size: int)
+        (apply: float[] -> float[] -> unit)
+        (precondition: float[] -> float[] -> unit)
+        (tolerance: float)
+        (rhs: float[])
+        (offset: int)
+        =
+        let limit = 2 * size + 100
+
+        match within scratch systems size apply precondition tolerance limit rhs offset with
+        | Converged -> ()
+        | OutOfIterations ->
+            raise (
+                HybridException(
+                    $"BiCGSTAB did not reach the relative residual {tolerance:G3} in {limit} iterations on {size} unknowns ({caller.System}). {caller.NotConverged}"
+                )
+            )
+        | BrokeDown -> raise (HybridException($"BiCGSTAB broke down (r̂ᵀv = 0) on {caller.System}. {caller.BrokeDown}"))

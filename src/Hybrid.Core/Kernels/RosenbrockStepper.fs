@@ -29,6 +29,12 @@ type internal RosenbrockSystem() =
     member val Time = 0.0 with get, set
     member val Diagonal = 0.0 with get, set
     member val Start: float[][] = null with get, set
+    /// Whether A has been formed (`Matrix`, or BiCGSTAB's blocks): always, except for the systems a stepper solves
+    /// matrix-free first (`RosenbrockStepper`'s `hybrid`), until their budget runs out.
+    member val Formed = true with get, set
+    /// The products the matrix-free solves of A and of Aᵀ have taken (against the budget).
+    member val Products = 0 with get, set
+    member val TransposedProducts = 0 with get, set
 
     /// Disposes the tensors (the arrays stay for the next step).
     member s.Release() =
@@ -75,7 +81,9 @@ type internal RosenbrockStages = {
 /// through closures over whole fields (their networks' JVPs, `FieldTangentNetwork`) or diagnostic fields' elliptic
 /// solves (tangent solves, `TangentPlan.create`) couple every cell to every other: up to `denseUpTo` unknowns
 /// (`Jacobian.maxDense`) they take the dense path too, as the eager back end does; so do grids with fewer than 2r + 1
-/// cells along an axis J couples cells r apart on (`TangentPlan.shortAxis`: no block row fits). Above it (where the
+/// cells along an axis J couples cells r apart on (`TangentPlan.shortAxis`: no block row fits). From 256 unknowns
+/// (`matrixFreeFrom`) to that limit, but on 1-D nearest-neighbour grids, each step starts matrix-free as below and
+/// forms A only if its solves run out of a budget of products (`hybrid`). Above it (where the
 /// eager back end refuses) both are solved matrix-free: BiCGSTAB for all trajectories at once (`BiCgStab.solve`,
 /// stopped at `StepControl.solveTolerance`; on 1-D nearest-neighbour grids preconditioned by the block tridiagonal
 /// solve of the local part of A, `TangentPlan.createLocal`, elsewhere by γh), each product J v one pass of the
@@ -99,7 +107,8 @@ type internal RosenbrockStepper
         batch: int,
         modules: torch.nn.Module<torch.Tensor, torch.Tensor>[],
         forcings: (float -> torch.Tensor)[],
-        denseUpTo: int
+        denseUpTo: int,
+        matrixFreeFrom: int
     ) =
     let euler = Tableau.ofScheme Scheme.Euler
     let baseStepper = Stepper<float>(plan, euler, batch, modules, forcings)
@@ -178,24 +187,39 @@ type internal RosenbrockStepper
     // `denseUpTo` unknowns, matrix-free above (`matrixFree`).
     let whole = TangentPlan.isGlobal plan || (TangentPlan.shortAxis plan).IsSome
 
+    let unknownCount = Array.sum [| for f in 0 .. n - 1 -> KernelPlan.cells plan f |]
+
     // Systems that couple every cell (`whole`) above `denseUpTo` unknowns per trajectory are solved matrix-free: no J
     // is formed; BiCGSTAB takes J v from one pass of the tangent plan and Jᵀw from one of the base plan's adjoint.
-    let matrixFree =
-        whole
-        && Array.sum [| for f in 0 .. n - 1 -> KernelPlan.cells plan f |] > denseUpTo
+    let matrixFree = whole && unknownCount > denseUpTo
 
-    // Matrix-free on a 1-D grid with a nearest-neighbour stencil (J couples every cell only through closures over
-    // whole fields or diagnostic fields): preconditioned by the local part of A, (1/(γh)) I − J_local
+    // A 1-D grid with a nearest-neighbour stencil (J couples every cell only through closures over whole fields or
+    // diagnostic fields), matrix-free: preconditioned by the local part of A, (1/(γh)) I − J_local
     // (`TangentPlan.createLocal`), probed and solved as such a grid's A (block tridiagonal). On the 1-D CNN closure of
     // 1,200 cells it cut the products of J from 9,790 to 612 over the same steps; on 2-D grids the same local part's
     // block Jacobi took about as many as none (4,294 against 4,118 over the rollouts of a vorticity test), so they
     // go without.
-    let preconditioned =
-        matrixFree
-        && not lattice
+    let nearestLine =
+        not lattice
         && plan.Grid.Dims = 1
         && (TangentPlan.shortAxis plan).IsNone
         && (TangentPlan.couplings plan).Length <= (StencilMatrix.nearest 1).Length
+
+    let preconditioned = matrixFree && nearestLine
+
+    // Systems that couple every cell from `matrixFreeFrom` to `denseUpTo` unknowns (but the 1-D grids above, which
+    // stay dense there) start each step matrix-free, as above the limit, and form A (densely) only once its solves
+    // have taken `budget` products in the step (in the adjoint's transposed solves: as many again): the climate
+    // model at 16² (512 unknowns) took about 25 products a step where forming A cost as much as about 200 (its probes
+    // batch 64 directions a pass), so its rollout ran 6.9× faster forward and 2.5× with gradients. A step that falls
+    // back costs at most `budget` products more than forming A at once.
+    let hybrid =
+        whole
+        && not nearestLine
+        && unknownCount > matrixFreeFrom
+        && unknownCount <= denseUpTo
+
+    let budget = max 1 (unknownCount / 4)
 
     // The block layout of the grid or the lattice's ring (None for the dense systems: point systems, and two-scale
     // lattices up to `denseUpTo` unknowns, one block of every unknown per trajectory): the cells (slow sites) J
@@ -467,12 +491,12 @@ type internal RosenbrockStepper
 
         values
 
-    /// A = (1/(γh)) I − J at (t, u) and its solver into `system`, as the eager stepper forms them.
-    let prepareMatrix (system: RosenbrockSystem) (u: float[][]) (theta: float[]) (t: float) (h: float) =
+    /// A = `diagonal` I − J at (t, u) (`diagonal` = 1/(γh)) and its solver into `system`, as the eager stepper forms
+    /// them.
+    let prepareMatrix (system: RosenbrockSystem) (u: float[][]) (theta: float[]) (t: float) (diagonal: float) =
         use _ = torch.NewDisposeScope()
         use _ = torch.no_grad ()
         let values = probe u theta t
-        let diagonal = 1.0 / (gamma * h)
 
         // The values as [B; Cells; K; n; n], copied into a tensor kept from one step to the next (`torch.tensor` of
         // the array would pin a fresh copy of it each step).
@@ -570,22 +594,31 @@ type internal RosenbrockStepper
     let mutable systems = 0L
 
     /// A = (1/(γh)) I − J at (t, u) (ghosts filled) and its solver into `system`, as the eager stepper forms them
-    /// (matrix-free: what its products read).
+    /// (matrix-free: what its products read; `hybrid`: A formed later, if at all).
     let prepare (system: RosenbrockSystem) (u: float[][]) (theta: float[]) (t: float) (h: float) =
         systems <- systems + 1L
         system.Theta <- theta
         system.Time <- t
         system.Diagonal <- 1.0 / (gamma * h)
         system.Start <- u
+        system.Products <- 0
+        system.TransposedProducts <- 0
+        system.Formed <- not (matrixFree || hybrid)
 
-        if not matrixFree || preconditioned then
-            prepareMatrix system u theta t h
+        if hybrid then
+            system.Release()
+        elif not matrixFree || preconditioned then
+            prepareMatrix system u theta t system.Diagonal
 
     // The matrix-free products' buffers: w and Jᵀw for the base plan's adjoint (a stepper of its own, whose
     // closure-weight gradients are discarded), and its θ̄.
     let transposer = lazy (Stepper<float>(plan, euler, batch, modules, forcings))
 
-    let seed, seedAdjoint = if matrixFree then newState (), newState () else [||], [||]
+    let seed, seedAdjoint =
+        if matrixFree || hybrid then
+            newState (), newState ()
+        else
+            [||], [||]
 
     let thetaScratch = ResizeArray<float[]>()
 
@@ -631,8 +664,10 @@ type internal RosenbrockStepper
     }
 
     /// BiCGSTAB on A x = r (or Aᵀ) of `system`, matrix-free, for every trajectory at once, preconditioned by γh (A's
-    /// diagonal where J is small) or the local part's solve (`preconditioned`), over the packed vector `r`.
-    let solveMatrixFree (system: RosenbrockSystem) (transposed: bool) (r: float[]) =
+    /// diagonal where J is small) or the local part's solve (`preconditioned`), over the packed vector `r`: raising
+    /// where it fails (`BiCgStab.solve`), or within `limit` iterations when given (`BiCgStab.within`; r untouched
+    /// unless `Converged`).
+    let solveMatrixFree (system: RosenbrockSystem) (transposed: bool) (limit: int option) (r: float[]) =
         let matrix = system.Matrix
 
         let precondition: float[] -> float[] -> unit =
@@ -662,17 +697,15 @@ type internal RosenbrockStepper
         for m in jvps do
             m.Hold()
 
+        let apply = product system (Array.append system.Start direction) transposed
+
         try
-            BiCgStab.solve
-                matrixFreeCaller
-                solveVectors
-                batch
-                unknowns.Length
-                (product system (Array.append system.Start direction) transposed)
-                precondition
-                solveTolerance
-                r
-                0
+            match limit with
+            | None ->
+                BiCgStab.solve matrixFreeCaller solveVectors batch unknowns.Length apply precondition solveTolerance r 0
+                Converged
+            | Some limit ->
+                BiCgStab.within solveVectors batch unknowns.Length apply precondition solveTolerance limit r 0
         finally
             for m in jvps do
                 m.Release()
@@ -680,15 +713,40 @@ type internal RosenbrockStepper
             if transposed then
                 transposer.Value.ResetClosureGradients()
 
-    /// x ← A⁻¹x (or A⁻ᵀx) of `system`, in place on the interior.
-    let solve (system: RosenbrockSystem) (transposed: bool) (x: float[][]) =
-        let r = packed
-        packValues x r
+    // The hybrid systems' solves that ran out of budget and formed A (`Fallbacks`).
+    let mutable fallbacks = 0L
 
-        if matrixFree then
-            solveMatrixFree system transposed r
-            unpackValues r x
-        elif iterative then
+    /// A hybrid system's matrix-free solve within what is left of its budget (`hybrid`): whether it converged (x in
+    /// `r`); else `r` is untouched.
+    let withinBudget (system: RosenbrockSystem) (transposed: bool) (r: float[]) =
+        let used =
+            if transposed then
+                system.TransposedProducts
+            else
+                system.Products
+
+        // One product to start, two per iteration.
+        let limit = (budget - used - 1) / 2
+        let before = products
+
+        let ended =
+            if limit > 0 then
+                solveMatrixFree system transposed (Some limit) r
+            else
+                OutOfIterations
+
+        let taken = int (products - before)
+
+        if transposed then
+            system.TransposedProducts <- used + taken
+        else
+            system.Products <- used + taken
+
+        ended = Converged
+
+    /// x ← A⁻¹r (or A⁻ᵀr) of `system`, A formed, r packed.
+    let solveFormed (system: RosenbrockSystem) (transposed: bool) (r: float[]) (x: float[][]) =
+        if iterative then
             let a, inverse =
                 if transposed then
                     system.BlocksT, system.InverseT
@@ -711,6 +769,26 @@ type internal RosenbrockStepper
 
             let solved = (if transposed then s.Transposed else s.Forward) system.Matrix rt
             unpackValues (solved.contiguous().data<float>().ToArray()) x
+
+    /// x ← A⁻¹x (or A⁻ᵀx) of `system`, in place on the interior.
+    let solve (system: RosenbrockSystem) (transposed: bool) (x: float[][]) =
+        let r = packed
+        packValues x r
+
+        if matrixFree then
+            solveMatrixFree system transposed None r |> ignore
+            unpackValues r x
+        elif not system.Formed && withinBudget system transposed r then
+            unpackValues r x
+        else
+            if not system.Formed then
+                // Out of budget: A formed at the step's start, as the dense systems form it, for this solve and the
+                // rest of the step's (or the adjoint's).
+                fallbacks <- fallbacks + 1L
+                prepareMatrix system system.Start system.Theta system.Time system.Diagonal
+                system.Formed <- true
+
+            solveFormed system transposed r x
 
     /// target ← start + Σⱼ wⱼ·xs[j] over the non-zero weights (start null: the first term alone), per entry: the
     /// order of `Rosenbrock`'s sums.
@@ -944,6 +1022,10 @@ type internal RosenbrockStepper
 
         8L * (states + system)
 
+    /// A stepper that forms A densely up to `denseUpTo` unknowns per trajectory, but for the systems that couple every
+    /// cell above 256 (`hybrid`), which start matrix-free.
+    new(plan, batch, modules, forcings, denseUpTo) = RosenbrockStepper(plan, batch, modules, forcings, denseUpTo, 256)
+
     /// A stepper that solves two-scale lattices of up to `Jacobian.maxDense` unknowns densely (as the eager back end).
     new(plan, batch, modules, forcings) = RosenbrockStepper(plan, batch, modules, forcings, Jacobian.maxDense)
 
@@ -961,8 +1043,12 @@ type internal RosenbrockStepper
     /// The products of A (or Aᵀ) the matrix-free solves have taken since the stepper was made (0 where it forms A).
     member _.Products = products
 
-    /// The linear systems A = (1/(γh)) I − J formed since the stepper was made, one per step taken or kept (each
-    /// probes J, and factors A where it is not solved matrix-free).
+    /// The solves of systems started matrix-free (`hybrid`) that ran out of their budget and formed A, since the
+    /// stepper was made.
+    member _.Fallbacks = fallbacks
+
+    /// The linear systems A = (1/(γh)) I − J set up since the stepper was made, one per step taken or kept (each
+    /// probes J and forms A, but where it is solved matrix-free).
     member _.Systems = systems
 
     /// The most bytes of kept steps (their stages and systems) a backward pass holds at once, and the forward pass

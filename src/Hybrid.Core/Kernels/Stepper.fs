@@ -780,9 +780,12 @@ type internal Stepper<'T
         Array.iter dispose kept.RunInputs[i]
         Array.iter dispose kept.SiteOutputs[i]
 
-        for f, psi in kept.SolveGraphs[i] do
-            dispose f
-            dispose psi
+        // A slot never kept into (a discarded attempt's) holds null pairs.
+        for graph in kept.SolveGraphs[i] do
+            if not (isNull (box graph)) then
+                let f, psi = graph
+                dispose f
+                dispose psi
 
         Array.fill kept.RunInputs[i] 0 sites.Length null
         Array.fill kept.SiteOutputs[i] 0 sites.Length null

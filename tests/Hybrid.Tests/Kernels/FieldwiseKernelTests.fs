@@ -388,6 +388,51 @@ let tests =
         ]
 
         test
+            "from 256 unknowns to the dense limit each Rodas4 step starts matrix-free: the eager dense run's steps, values to 1e-8 and gradients to 1e-7" {
+            // vorticityOn 16 10: 320 unknowns, every solve within the budget (U/4 = 80 products a step; measured 63).
+            // BiCGSTAB stops at a relative residual of 1e-9 (rtol 1e-6); the gradients sum its error over the
+            // adjoint's transposed solves (measured 3.1e-8).
+            let model = vorticityOn 16 10
+            let o = RosenbrockKernelTests.rodas 1e-6 0.001 [| 0.05; 0.1 |]
+            AdaptiveGridKernelTests.agreesWithin 1e-8 1e-7 (AdaptiveGridKernelTests.compileSplit false) model o 4 false
+            let sim = AdaptiveGridKernelTests.compileSplit false Backend.Auto model
+
+            let stepper =
+                match sim.KernelsOf Scheme.Rodas4 with
+                | Ok kernels -> kernels.Stepper 2 :?> RosenbrockStepper
+                | Error why -> failwith why
+
+            AdaptiveGridKernelTests.runWithGradients sim o |> ignore
+            Expect.isGreaterThan stepper.Products 0L "solved matrix-free"
+            Expect.equal stepper.Fallbacks 0L "within the budget"
+        }
+
+        test
+            "a stiff step that runs out of the matrix-free budget forms A: the eager dense step's new state, its adjoint against differences and eager autograd" {
+            // ν = 2 (ν·4/Δx² ≈ 2e3) and h = 0.05: BiCGSTAB to 1e-14 without a preconditioner needs more than the
+            // budget, so the step forms A where it runs out; its stages before that were solved matrix-free (to 1e-14).
+            let stiff =
+                vorticityOn 16 10
+                |> fun m -> {
+                    m with
+                        Params =
+                            m.Params
+                            |> List.map (fun p -> if p.Name = "nu" then { p with Value = 2.0 } else p)
+                }
+
+            let stepper =
+                RosenbrockKernelTests.stepAdjointOn
+                    1e-11
+                    1e-8
+                    (Some 1e-14)
+                    (fun plan modules -> RosenbrockStepper(plan, 2, modules, [||]))
+                    stiff
+
+            Expect.isGreaterThan stepper.Products 0L "started matrix-free"
+            Expect.isGreaterThan stepper.Fallbacks 0L "formed A"
+        }
+
+        test
             "ImexEuler, ImexCrankNicolson and KenCarp4 with and without implicit diffusion run a diagnostic field on the kernels: values and gradients as eager to 1e-10" {
             // Without implicit diffusion nothing is split, so the explicit kernels with their diagnostic solves take
             // the steps (Euler's, Heun's, KenCarp4's explicit tableau); with it, ν Δω and ν Δq are solved implicitly

@@ -295,18 +295,19 @@ let internal tangentAgrees (model: Model) =
 /// times A's conditioning; through van Leer's limiter, whose r ↦ 2r/(1 + r) has large higher derivatives where a
 /// slope ratio r is small, the extrapolated differences themselves are good to about 1e-8 only (measured: 1.06e-8
 /// off the kernels' gradient, which equals the eager autograd gradient to 6.5e-11).
-let internal stepAdjointWithin
+/// `stepAdjointOn` takes the stepper from `make` (the plan, the networks) and returns it.
+let internal stepAdjointOn
     (stateTolerance: float)
     (differenceTolerance: float)
     (solveTolerance: float option)
-    (denseUpTo: int)
+    (make: KernelPlan -> torch.nn.Module<torch.Tensor, torch.Tensor>[] -> RosenbrockStepper)
     (model: Model)
     =
     Engine.init ()
     use _ = torch.NewDisposeScope()
     let sim = compile Backend.Eager model
     let plan = Lowering.lowerWith false (ResolvedSystem.ofModel model)
-    let rosenbrock = RosenbrockStepper(plan, 2, modulesOf sim plan, [||], denseUpTo)
+    let rosenbrock = make plan (modulesOf sim plan)
     let stepper = rosenbrock :> IStepper<float>
 
     let tolerances =
@@ -425,6 +426,17 @@ let internal stepAdjointWithin
     for i in 0 .. weights.Length - 1 do
         let ew = maxRelative weightGradients[i] grads[u0.Length + thetaT.Length + i]
         Expect.isLessThan ew 1e-8 $"{model.Name}: the eager step's ∂L/∂w, weight {i} ({ew:G3})"
+
+    rosenbrock
+
+let internal stepAdjointWithin stateTolerance differenceTolerance solveTolerance (denseUpTo: int) model =
+    stepAdjointOn
+        stateTolerance
+        differenceTolerance
+        solveTolerance
+        (fun plan modules -> RosenbrockStepper(plan, 2, modules, [||], denseUpTo))
+        model
+    |> ignore
 
 let internal stepAdjointAgrees = stepAdjointWithin 1e-13 1e-8 None Jacobian.maxDense
 
