@@ -179,6 +179,15 @@ type BenchClosuresArgs =
         member _.Usage =
             "3 pairs instead of 7; writes bench/closures-quick.md instead of bench/closures.md."
 
+/// `hybrid bench-rodas [--quick]`.
+[<HelpFlags("--help", "-h")>]
+type BenchRodasArgs =
+    | Quick
+
+    interface IArgParserTemplate with
+        member _.Usage =
+            "2 rounds instead of 5; writes bench/rodas-quick.md instead of bench/rodas.md."
+
 /// `hybrid bench-face-fluxes [--quick]`.
 [<HelpFlags("--help", "-h")>]
 type BenchFaceFluxesArgs =
@@ -254,6 +263,7 @@ type Verbs =
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-stiff")>] Bench_Stiff of ParseResults<BenchStiffArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-closures")>] Bench_Closures of
         ParseResults<BenchClosuresArgs>
+    | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-rodas")>] Bench_Rodas of ParseResults<BenchRodasArgs>
     | [<CliPrefix(CliPrefix.None); CustomCommandLine("bench-face-fluxes")>] Bench_Face_Fluxes of
         ParseResults<BenchFaceFluxesArgs>
     | [<CliPrefix(CliPrefix.None)>] Report of ParseResults<ReportArgs>
@@ -278,6 +288,8 @@ type Verbs =
                 "work-precision of Hybrid's Rodas4 and Auto against SciPy's solve_ivp on HIRES, Robertson, Van der Pol and Pollution; writes bench/work-precision.md, .csv and .html (needs python3-scipy)."
             | Bench_Closures _ ->
                 "CNN closures over whole fields (the climate case's coarse model, 32²) on the generated kernels against eager, forward + backward, interleaved; writes bench/closures.md."
+            | Bench_Rodas _ ->
+                "Rodas4 with gradients on the generated kernels: the backward pass keeping each step's stages and system against recomputing them, matrix-free steps against forming A, interleaved; writes bench/rodas.md."
             | Bench_Face_Fluxes _ ->
                 "advectFlux on the generated kernels with each face's flux computed once against in both cells (climate physics, a stirred tracer), forward + backward, interleaved; writes bench/face-fluxes.md."
             | Bench_Kernels_Memory _ -> "peak memory of one kernel rollout (run by bench-kernels in a fresh process)."
@@ -311,6 +323,7 @@ type Command =
     | RunBenchStiff of quick: bool
     | RunBenchClosures of quick: bool
     | RunBenchFaceFluxes of quick: bool
+    | RunBenchRodas of quick: bool
     | RunReport of folder: string * quick: bool
     /// `hybrid report --on …`: plan the report in `<folder>/sweep`, run it on the back end, merge into `folder`.
     | RunReportOn of folder: string * quick: bool * backend: Backend
@@ -390,6 +403,7 @@ let parse (argv: string[]) : Command =
         | Some(Bench_Stiff r) -> RunBenchStiff(r.Contains BenchStiffArgs.Quick)
         | Some(Bench_Closures r) -> RunBenchClosures(r.Contains BenchClosuresArgs.Quick)
         | Some(Bench_Face_Fluxes r) -> RunBenchFaceFluxes(r.Contains BenchFaceFluxesArgs.Quick)
+        | Some(Bench_Rodas r) -> RunBenchRodas(r.Contains BenchRodasArgs.Quick)
         | Some(Bench_Kernels_Memory r) -> RunBenchKernelsMemory(r.GetResult BenchKernelsMemoryArgs.Rollout)
         | Some(Bench_Kernel_Phases r) ->
             RunBenchKernelPhases(

@@ -139,6 +139,16 @@ let internal primedWithCpu (f: unit -> unit) =
     me.Refresh()
     elapsed, (me.TotalProcessorTime - cpu).TotalMilliseconds
 
+/// `f` with the kernels' backward pass recomputing each step's stages (`TapedRollout.keepStages` off), as before
+/// it kept them (Rodas4: its linear system too).
+let internal recomputing (f: unit -> unit) () =
+    Hybrid.Kernels.TapedRollout.keepStages <- false
+
+    try
+        f ()
+    finally
+        Hybrid.Kernels.TapedRollout.keepStages <- true
+
 /// `rounds` rounds each timing every side of `sides` once (`primedWithCpu`), the order rotating by one side per
 /// round, after an untimed run of each: per side, its wall times and its CPU times (ms) over the rounds.
 let internal rotatingRounds (rounds: int) (sides: (unit -> unit)[]) =

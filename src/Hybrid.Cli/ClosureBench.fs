@@ -73,15 +73,6 @@ let private loss (sim: Simulator) (scheme: Scheme) (steps: int) (checkpointing: 
     let trajectory = sim.Simulate(u0, options)
     (trajectory.Values |> Array.map (fun v -> v.square().sum ()) |> Array.reduce (+)).backward ()
 
-/// `f` with the kernels' backward pass recomputing the stages (`TapedRollout.keepStages` off), as before it kept them.
-let private recomputing (f: unit -> unit) () =
-    TapedRollout.keepStages <- false
-
-    try
-        f ()
-    finally
-        TapedRollout.keepStages <- true
-
 /// Runs the benchmark and writes the markdown to `path`; `quick` uses fewer rounds.
 let run (path: string) (quick: bool) : int =
     Engine.init ()
@@ -118,7 +109,7 @@ let run (path: string) (quick: bool) : int =
             let eager = loss (climate Backend.Eager n hidden) scheme steps Checkpointing.Off
 
             let wall, cpu =
-                Bench.rotatingRounds rounds [| eager; kernels; recomputing kernels |]
+                Bench.rotatingRounds rounds [| eager; kernels; Bench.recomputing kernels |]
 
             let per a b = List.map2 (/) cpu[a] cpu[b]
 

@@ -122,6 +122,8 @@ let main argv =
                  else
                      "bench/closures.md")
                 quick
+        | Arguments.RunBenchRodas quick ->
+            RodasBench.run (if quick then "bench/rodas-quick.md" else "bench/rodas.md") quick
         | Arguments.RunBenchFaceFluxes quick ->
             FaceFluxBench.run
                 (if quick then

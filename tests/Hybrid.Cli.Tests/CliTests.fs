@@ -93,6 +93,8 @@ let tests =
                     [| "bench-closures" |], Hybrid.Cli.Arguments.RunBenchClosures false
                     [| "bench-closures"; "--quick" |], Hybrid.Cli.Arguments.RunBenchClosures true
                     [| "bench-face-fluxes" |], Hybrid.Cli.Arguments.RunBenchFaceFluxes false
+                    [| "bench-rodas" |], Hybrid.Cli.Arguments.RunBenchRodas false
+                    [| "bench-rodas"; "--quick" |], Hybrid.Cli.Arguments.RunBenchRodas true
                     [| "bench-face-fluxes"; "--quick" |], Hybrid.Cli.Arguments.RunBenchFaceFluxes true
                     [| "bench-kernels-memory"; "1000"; "32" |], Hybrid.Cli.Arguments.RunBenchKernelsMemory(1000, 32)
                 ] do
@@ -114,6 +116,7 @@ let tests =
                     "bench-peers"
                     "bench-closures"
                     "bench-face-fluxes"
+                    "bench-rodas"
                     "report"
                     "climate"
                     "sweep"

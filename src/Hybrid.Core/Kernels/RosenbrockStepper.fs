@@ -1023,8 +1023,14 @@ type internal RosenbrockStepper
         8L * (states + system)
 
     /// A stepper that forms A densely up to `denseUpTo` unknowns per trajectory, but for the systems that couple every
-    /// cell above 256 (`hybrid`), which start matrix-free.
-    new(plan, batch, modules, forcings, denseUpTo) = RosenbrockStepper(plan, batch, modules, forcings, denseUpTo, 256)
+    /// cell from `RosenbrockStepper.MatrixFreeFrom` unknowns (`hybrid`), which start matrix-free.
+    new(plan, batch, modules, forcings, denseUpTo) =
+        RosenbrockStepper(plan, batch, modules, forcings, denseUpTo, RosenbrockStepper.MatrixFreeFrom)
+
+    /// The unknowns per trajectory above which the steppers made from then on start the steps of systems that couple
+    /// every cell matrix-free, up to their dense limit (`hybrid`): 256. `hybrid bench-rodas` raises it to time
+    /// forming A every step beside it.
+    static member val MatrixFreeFrom = 256 with get, set
 
     /// A stepper that solves two-scale lattices of up to `Jacobian.maxDense` unknowns densely (as the eager back end).
     new(plan, batch, modules, forcings) = RosenbrockStepper(plan, batch, modules, forcings, Jacobian.maxDense)
