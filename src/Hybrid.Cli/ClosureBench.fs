@@ -9,7 +9,6 @@ open TorchSharp
 open Hybrid
 open Hybrid.Numerics
 open Hybrid.Compiler
-open Hybrid.Kernels
 open Hybrid.Models.Cases
 
 /// The climate case's coarse model at n², viscosity 2·10⁻³, with CNN closures of `hidden` widths (none: physics
