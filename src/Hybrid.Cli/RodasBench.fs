@@ -51,18 +51,30 @@ let private loss (sim: Simulator) (T: float) () =
     let trajectory = sim.Simulate(u0, options)
     (trajectory.Values |> Array.map (fun v -> v.square().sum ()) |> Array.reduce (+)).backward ()
 
-/// A simulator of `text` whose Rodas4 steppers form A every step (`RosenbrockStepper.MatrixFreeFrom` raised while its
-/// stepper is made, by one untimed run of `run`).
-let private formingA (text: string) (run: Simulator -> unit -> unit) =
+/// A simulator of `text` whose Rodas4 steppers are made, by one untimed run of `run`, with `hooks` set (each sets a
+/// hook and gives back what resets it).
+let private madeWith (hooks: (unit -> (unit -> unit)) list) (text: string) (run: Simulator -> unit -> unit) =
     let sim = compiled text
-    RosenbrockStepper.MatrixFreeFrom <- Int32.MaxValue
+    let resets = hooks |> List.map (fun set -> set ())
 
     try
         run sim ()
     finally
-        RosenbrockStepper.MatrixFreeFrom <- 256
+        for reset in resets do
+            reset ()
 
     sim
+
+/// Steppers that form A every step (`RosenbrockStepper.MatrixFreeFrom` raised).
+let private formingA () =
+    RosenbrockStepper.MatrixFreeFrom <- Int32.MaxValue
+    fun () -> RosenbrockStepper.MatrixFreeFrom <- 256
+
+/// Steppers that take the CNN closures' JVPs by differentiating twice (`TangentPlan.forwardMode` off), as before the
+/// forward mode.
+let private differentiatingTwice () =
+    TangentPlan.forwardMode <- false
+    fun () -> TangentPlan.forwardMode <- true
 
 /// Runs the benchmark and writes the markdown to `path`; `quick` uses fewer rounds.
 let run (path: string) (quick: bool) : int =
@@ -115,11 +127,39 @@ let run (path: string) (quick: bool) : int =
 
         say "|---|---|---|---|---|---|"
         let matrixFree = loss (compiled climate) 0.05
-        let formed = loss (formingA climate (fun sim -> loss sim 0.05)) 0.05
+
+        let climateWith hooks =
+            loss (madeWith hooks climate (fun sim -> loss sim 0.05)) 0.05
+
+        let formed = climateWith [ formingA ]
         let wall, cpu = Bench.rotatingRounds rounds [| matrixFree; formed |]
 
         say
             $"| the climate case's coarse model, 16², T = 0.05 | {Bench.msText wall[0]} | {Bench.msText wall[1]} | {Bench.msText cpu[0]} | {Bench.msText cpu[1]} | {Bench.ratioText (List.map2 (/) cpu[1] cpu[0])} |"
+
+        say ""
+
+        say
+            "The climate model's CNN closures' Jacobian–vector products (the matrix-free steps' J v, and the probes of J where A is formed) in forward mode (the default: each convolution's linear part times the activation's slopes, the slopes computed once per state) against differentiating twice (a backward pass with its graph, then the derivative of that with respect to its seed: what any other network over whole fields gets):"
+
+        say ""
+
+        say
+            "| model | forward mode wall | differentiating twice wall | forward mode CPU | differentiating twice CPU | twice / forward mode (CPU) |"
+
+        say "|---|---|---|---|---|---|"
+
+        for label, forward, twice in
+            [
+                "the climate case's coarse model, 16², T = 0.05, matrix-free steps",
+                matrixFree,
+                climateWith [ differentiatingTwice ]
+                "the same, forming A every step", formed, climateWith [ formingA; differentiatingTwice ]
+            ] do
+            let wall, cpu = Bench.rotatingRounds rounds [| forward; twice |]
+
+            say
+                $"| {label} | {Bench.msText wall[0]} | {Bench.msText wall[1]} | {Bench.msText cpu[0]} | {Bench.msText cpu[1]} | {Bench.ratioText (List.map2 (/) cpu[1] cpu[0])} |"
 
         say ""
         say $"Load average at the end: {Bench.loadAverage ()}.")

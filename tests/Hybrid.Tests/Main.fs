@@ -59,6 +59,7 @@ let main argv =
         Kernels.FieldwiseKernelTests.tests
         Kernels.NetworkCallTests.tests
         Kernels.RosenbrockKeepingTests.tests
+        Kernels.ForwardTangentTests.tests
         Kernels.Float32KernelTests.tests
         Kernels.StatePoolTests.tests
         Kernels.BiCgStabTests.tests

@@ -230,9 +230,22 @@ module internal TangentPlan =
                 plan.Sites
                 modules)
 
-    /// The networks of the tangent plan's sites (`create`): `FieldTangentNetwork` over whole fields.
+    /// Whether `networks` gives a network with a forward mode (`IForwardTangent`: a `FieldCnn`) its forward-mode JVP
+    /// (`ForwardTangentNetwork`): true. `hybrid bench-rodas` turns it off while a stepper is made, to time
+    /// differentiating twice beside it.
+    let mutable forwardMode = true
+
+    /// The networks of the tangent plan's sites (`create`) over whole fields: the forward-mode JVP of a network that
+    /// has one (`ForwardTangentNetwork`: a `FieldCnn`), any other network's by differentiating twice
+    /// (`FieldTangentNetwork`).
     let networks plan modules =
-        networksWith (fun m arity -> new FieldTangentNetwork(m, arity)) plan modules
+        networksWith
+            (fun m arity ->
+                match box m with
+                | :? IForwardTangent as forward when forwardMode -> new ForwardTangentNetwork(m, forward, arity)
+                | _ -> new FieldTangentNetwork(m, arity))
+            plan
+            modules
 
     /// The networks of `createLocal`'s sites: a JVP of 0 over whole fields (`ZeroTangent`).
     let localNetworks plan modules =

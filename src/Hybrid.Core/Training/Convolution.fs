@@ -32,12 +32,20 @@ module internal Convolution =
         && x.device_type = DeviceType.CPU
         && torch.is_grad_enabled ()
 
-    /// `conv` applied to `x` ([B; inputs; spatial…]), guarded against the defect described above.
-    let apply (conv: Modules.Convolution) (x: torch.Tensor) : torch.Tensor =
+    /// `x` convolved with `weight` (and `bias`, or none where it is null) over 1 or 2 spatial axes, no padding.
+    let private run (x: torch.Tensor) (weight: torch.Tensor) (bias: torch.Tensor) =
+        if x.dim () = 3L then
+            torch.nn.functional.conv1d (x, weight, bias)
+        else
+            torch.nn.functional.conv2d (x, weight, bias)
+
+    /// `conv`'s weights, and its bias where `withBias`, applied to `x` ([B; inputs; spatial…]), guarded against the
+    /// defect described above.
+    let private convolve (conv: Modules.Convolution) (withBias: bool) (x: torch.Tensor) : torch.Tensor =
         let outputs = conv.out_channels
 
         if not (exposed x outputs) then
-            conv.forward x
+            if withBias then conv.forward x else run x conv.weight null
         else
             use _ = torch.NewDisposeScope()
             let extra = block - outputs % block
@@ -51,6 +59,7 @@ module internal Convolution =
             let bias =
                 match conv.bias with
                 | null -> null
+                | _ when not withBias -> null
                 | b ->
                     torch.cat (
                         [|
@@ -60,10 +69,11 @@ module internal Convolution =
                         0L
                     )
 
-            let y =
-                if x.dim () = 3L then
-                    torch.nn.functional.conv1d (x, weight, bias)
-                else
-                    torch.nn.functional.conv2d (x, weight, bias)
+            (run x weight bias).narrow(1L, 0L, outputs).MoveToOuterDisposeScope()
 
-            y.narrow(1L, 0L, outputs).MoveToOuterDisposeScope()
+    /// `conv` applied to `x` ([B; inputs; spatial…]), guarded against the defect described above.
+    let apply (conv: Modules.Convolution) (x: torch.Tensor) : torch.Tensor = convolve conv true x
+
+    /// `conv`'s linear part (its weights, without the bias) applied to `x`, guarded as `apply`: the convolution's
+    /// derivative with respect to its input, for forward-mode JVPs.
+    let linear (conv: Modules.Convolution) (x: torch.Tensor) : torch.Tensor = convolve conv false x

@@ -77,8 +77,8 @@ type FieldCnn
     /// The padding of each spatial axis, x first.
     member _.Padding = Array.copy padding
 
-    /// Applies the network to [B; inputs; spatial…].
-    override _.forward(x: torch.Tensor) : torch.Tensor =
+    /// Raises unless `x` is [B; inputs; spatial…].
+    member private _.Check(x: torch.Tensor) =
         if x.dim () <> int64 (dims + 2) || x.shape[1] <> int64 widths[0] then
             let spatial = if dims = 1 then "n" else "nx; ny"
 
@@ -87,6 +87,37 @@ type FieldCnn
                     $"FieldCnn '{name}' expects [batch; {widths[0]}; {spatial}], got shape [{String.Join(',', x.shape)}]."
                 )
             )
+
+    /// The forward-mode JVP of the network (the Rodas4 kernels' matrix-free products): the activation's slopes σ′(zᵢ)
+    /// at each hidden layer's pre-activations zᵢ for x (one tensor per convolution but the last), then, for a
+    /// direction ẋ, each convolution's linear part (the paddings are linear too) times the slopes between them.
+    interface Hybrid.Kernels.IForwardTangent with
+        member this.Slopes(x: torch.Tensor) =
+            this.Check x
+            let mutable h = x
+
+            [
+                for i in 0 .. convs.Count - 2 do
+                    let z = Convolution.apply convs[i] (FieldPadding.pad padding half h)
+                    Neural.activationSlope activation z
+                    h <- act.forward z
+            ]
+
+        member _.Tangent(slopes: torch.Tensor list, direction: torch.Tensor) =
+            let slopes = Array.ofList slopes
+            let mutable t = direction
+
+            for i in 0 .. convs.Count - 1 do
+                t <- Convolution.linear convs[i] (FieldPadding.pad padding half t)
+
+                if i < convs.Count - 1 then
+                    t <- t * slopes[i]
+
+            t
+
+    /// Applies the network to [B; inputs; spatial…].
+    override this.forward(x: torch.Tensor) : torch.Tensor =
+        this.Check x
 
         let mutable h = x
 

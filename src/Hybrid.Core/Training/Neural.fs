@@ -19,6 +19,31 @@ module Neural =
         | Activation.Gelu -> torch.nn.GELU()
         | Activation.Sigmoid -> torch.nn.Sigmoid()
 
+    /// The derivative of `activationModule a` at the pre-activations `z`, elementwise, as TorchSharp's backward of that
+    /// module computes it (ReLU's is 0 at 0; Softplus, β = 1, is linear above its threshold 20, so its slope is 1
+    /// there): the slopes of a network's forward-mode JVP. Built from differentiable operations, so autograd takes it
+    /// further (second-order terms).
+    let internal activationSlope (a: Activation) (z: torch.Tensor) : torch.Tensor =
+        match a with
+        | Activation.Tanh ->
+            let t = z.tanh ()
+            (t * t).neg().add ((1.0).ToScalar())
+        | Activation.Relu -> z.gt((0.0).ToScalar()).to_type (z.dtype)
+        | Activation.Sigmoid ->
+            let s = z.sigmoid ()
+            s * s.neg().add ((1.0).ToScalar())
+        | Activation.Silu ->
+            // d/dz z σ(z) = σ(z) (1 + z (1 − σ(z))).
+            let s = z.sigmoid ()
+            s * (z * s.neg().add ((1.0).ToScalar())).add ((1.0).ToScalar())
+        | Activation.Softplus -> torch.where (z.gt ((20.0).ToScalar()), torch.ones_like z, z.sigmoid ())
+        | Activation.Gelu ->
+            // The exact GELU z Φ(z): Φ(z) + z φ(z).
+            let phi = (z * z * -0.5).exp () * (1.0 / sqrt (2.0 * System.Math.PI))
+
+            (z * (1.0 / sqrt 2.0)).erf().add((1.0).ToScalar()).mul ((0.5).ToScalar())
+            + z * phi
+
     let internal check (what: string) (name: string) (value: int) (least: int) =
         if value < least then
             raise (HybridException($"{what} '{name}': {value} is too small, it must be at least {least}."))
