@@ -610,8 +610,8 @@ type internal RosenbrockStepper
         elif not matrixFree || preconditioned then
             prepareMatrix system u theta t system.Diagonal
 
-    // The matrix-free products' buffers: w and Jᵀw for the base plan's adjoint (a stepper of its own, whose
-    // closure-weight gradients are discarded), and its θ̄.
+    // The matrix-free products' buffers: w and Jᵀw for the base plan's adjoint (a stepper of its own, held at U₀ for
+    // a solve's products: `Stepper.HoldAdjoint`, no closure-weight gradients), and its θ̄.
     let transposer = lazy (Stepper<float>(plan, euler, batch, modules, forcings))
 
     let seed, seedAdjoint =
@@ -641,7 +641,7 @@ type internal RosenbrockStepper
                 thetaScratch.Clear()
                 thetaScratch.Add(Array.zeroCreate theta.Length)
 
-            adjointStepper.RhsAdjoint(system.Start, theta, time, seed, seedAdjoint, thetaScratch[0])
+            adjointStepper.RhsAdjointHeld(system.Start, theta, time, seed, seedAdjoint, thetaScratch[0])
             packValues seedAdjoint y
         else
             use _ = torch.no_grad ()
@@ -697,6 +697,10 @@ type internal RosenbrockStepper
         for m in jvps do
             m.Hold()
 
+        // The transposed products' vector–Jacobian products all at U₀: the closures and solves run forward once.
+        if transposed then
+            transposer.Force().HoldAdjoint(system.Start, system.Theta, system.Time)
+
         let apply = product system (Array.append system.Start direction) transposed
 
         try
@@ -711,7 +715,7 @@ type internal RosenbrockStepper
                 m.Release()
 
             if transposed then
-                transposer.Value.ResetClosureGradients()
+                transposer.Value.ReleaseAdjoint()
 
     // The hybrid systems' solves that ran out of budget and formed A (`Fallbacks`).
     let mutable fallbacks = 0L

@@ -425,6 +425,10 @@ type internal Stepper<'T
     // `diagnosticsAdjoint` (tensors of the adjoint's dispose scope).
     let solveGraphs: (torch.Tensor * torch.Tensor)[] = Array.zeroCreate solves.Length
 
+    // Between `HoldAdjoint` and `ReleaseAdjoint`: the networks' and solves' graphs at one state are kept for every
+    // adjoint taken there (their backward passes retain them) and the adjoints skip the network weights.
+    let mutable holdingAdjoint = false
+
     /// Solves every diagnostic field at state `u` (ghosts filled) into its copy, ghosts included (forcings at t
     /// evaluated); with `keep`, under autograd, keeping each solve's graph in `solveGraphs` (in the caller's dispose
     /// scope).
@@ -461,7 +465,12 @@ type internal Stepper<'T
                 let f, psi = solveGraphs[i]
 
                 let grads =
-                    torch.autograd.grad ([| psi |], [| f |], [| interiorTensor diagnosticAdjoint[i] |])
+                    torch.autograd.grad (
+                        [| psi |],
+                        [| f |],
+                        [| interiorTensor diagnosticAdjoint[i] |],
+                        retain_graph = holdingAdjoint
+                    )
 
                 Array.Clear solveLambda[i]
                 writeInterior grads[0] solveLambda[i]
@@ -600,6 +609,7 @@ type internal Stepper<'T
     let runInputs: torch.Tensor[] = Array.zeroCreate sites.Length
     let siteOutputs: torch.Tensor[] = Array.zeroCreate sites.Length
 
+
     /// Evaluates every closure call at state `u` (ghosts filled) into `inputs`; with `keep`, under autograd,
     /// keeping the graphs in `runInputs` and `siteOutputs` (in the caller's dispose scope).
     let evalClosures (u: 'T[][]) (theta: 'T[]) (t: float) (keep: bool) =
@@ -643,7 +653,10 @@ type internal Stepper<'T
                 let ys = runSites[k] |> Array.map (fun j -> siteOutputs[j])
 
                 let weights =
-                    network.parameters () |> Seq.map (fun w -> w :> torch.Tensor) |> Array.ofSeq
+                    if holdingAdjoint then
+                        [||]
+                    else
+                        network.parameters () |> Seq.map (fun w -> w :> torch.Tensor) |> Array.ofSeq
 
                 let zbars =
                     runSites[k]
@@ -652,7 +665,13 @@ type internal Stepper<'T
 
                 // Unused inputs are allowed: a closure's JVP (`TangentNetwork`) does not read its output layer's bias.
                 let grads =
-                    torch.autograd.grad (ys, Array.append [| runInputs[r] |] weights, zbars, allow_unused = true)
+                    torch.autograd.grad (
+                        ys,
+                        Array.append [| runInputs[r] |] weights,
+                        zbars,
+                        retain_graph = holdingAdjoint,
+                        allow_unused = true
+                    )
 
                 let used (g: torch.Tensor) = not (isNull g || g.IsInvalid)
 
@@ -679,7 +698,7 @@ type internal Stepper<'T
                 use _ = torch.no_grad ()
                 let accumulators = closureGradients[networkIndex[r]]
 
-                for w in 0 .. accumulators.Length - 1 do
+                for w in 0 .. weights.Length - 1 do
                     if used grads[w + 1] then
                         addInPlace accumulators[w] grads[w + 1] |> ignore
 
@@ -1002,6 +1021,62 @@ type internal Stepper<'T
         =
         fillCopies theta
         rhsAdjoint u theta t outputAdjoint stateAdjoint thetaAdjoint
+
+    /// Evaluates what the adjoint reads at `u` (ghosts filled; time t; the forcings, diagnostic fields, face fluxes
+    /// and closure outputs) once, keeping the networks' and solves' graphs, for `RhsAdjointHeld` at the same state
+    /// until `ReleaseAdjoint`; nothing else may run this stepper in between. The matrix-free Rodas4's transposed
+    /// products, which take many vector–Jacobian products at one state.
+    member _.HoldAdjoint(u: 'T[][], theta: 'T[], t: float) =
+        fillCopies theta
+
+        do
+            use _ = torch.NewDisposeScope()
+            prepareInputs u theta t true
+
+            for r in runs do
+                runInputs[r] <- runInputs[r].DetachFromDisposeScope()
+
+            for j in 0 .. sites.Length - 1 do
+                siteOutputs[j] <- siteOutputs[j].DetachFromDisposeScope()
+
+            for d in 0 .. solves.Length - 1 do
+                let f, psi = solveGraphs[d]
+                solveGraphs[d] <- (f.DetachFromDisposeScope(), psi.DetachFromDisposeScope())
+
+        holdingAdjoint <- true
+
+    /// `RhsAdjoint` at the state of `HoldAdjoint` (`u` the same, its ghosts filled; same θ and t), from what that
+    /// kept: no network or solve runs forward, and the network weights get no gradient.
+    member _.RhsAdjointHeld
+        (u: 'T[][], theta: 'T[], t: float, outputAdjoint: 'T[][], stateAdjoint: 'T[][], thetaAdjoint: 'T[])
+        =
+        if not holdingAdjoint then
+            invalidOp "RhsAdjointHeld outside HoldAdjoint … ReleaseAdjoint"
+
+        fillCopies theta
+        adjointAt u theta t outputAdjoint stateAdjoint thetaAdjoint
+
+    /// Ends `HoldAdjoint`, disposing the graphs it kept.
+    member _.ReleaseAdjoint() =
+        holdingAdjoint <- false
+
+        let dispose (x: torch.Tensor) =
+            if not (isNull x) then
+                x.Dispose()
+
+        for r in runs do
+            dispose runInputs[r]
+            runInputs[r] <- null
+
+        for j in 0 .. sites.Length - 1 do
+            dispose siteOutputs[j]
+            siteOutputs[j] <- null
+
+        for d in 0 .. solves.Length - 1 do
+            let f, psi = solveGraphs[d]
+            dispose f
+            dispose psi
+            solveGraphs[d] <- (null, null)
 
     /// Whether the right-hand side evaluates closure networks or diagnostic solves (what `RhsKept` keeps).
     member _.Keeps = keeps
