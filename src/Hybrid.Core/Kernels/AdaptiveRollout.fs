@@ -103,12 +103,26 @@ type internal AdaptiveTape<'T> = {
     Sizes: float[]
     Accepted: int
     Rejected: int
-    /// The last accepted steps kept by the forward pass (`KernelMethod.AttemptKept`), from step `LastStart` on:
+    /// The last accepted steps kept by the forward pass (`KernelMethod.KeptAt`), from step `LastStart` on:
     /// their stages, graphs and systems, which the first backward pass uses and disposes (then null; a later backward
     /// pass replays them). Null when none.
     mutable LastKept: KeptStep<'T>[]
     /// The first step of `LastKept`.
     LastStart: int
+    /// How the steps of `LastKept` were kept (their adjoint, and the keeper whose `KeptPool` they go back to).
+    LastKeeper: KeptAttempts<'T> option
+}
+
+/// How an adaptive method keeps the steps it attempts for the backward pass (`KernelMethod.KeptAt`), so that the
+/// forward pass of a rollout with gradients keeps its last accepted steps (`AdaptiveTape.LastKept`).
+and internal KeptAttempts<'T> = {
+    /// The stepper that keeps them (its `KeptPool`, its budget `KeptSteps`, `Discard`).
+    Keeper: IKeepingStepper<'T>
+    /// Attempts the step (t, h) from u with θ as `KernelMethod.Attempt` does, keeping it into a kept step of `Keeper`.
+    Attempt: 'T[][] -> 'T[] -> float -> float -> 'T[][] -> KeptStep<'T> -> 'T[][]
+    /// The adjoint of a step that `Attempt` kept, as `KernelMethod.Adjoint`'s (`Keeper.StepAdjointKept`, and what
+    /// the method adds: Auto moves Rodas4's closure-weight gradients to its Dopri5 stepper).
+    Adjoint: KeptStep<'T> -> 'T[] -> float -> float -> 'T[][] -> 'T[][][] -> 'T[][] -> 'T[][] -> 'T[] -> unit
 }
 
 /// An adaptive method on kernel states of element type 'T as `AdaptiveSteps` drives it (`AdaptiveMethod` on
@@ -130,12 +144,11 @@ type internal KernelMethod<'T> = {
     /// Attempts the step (t, h) from u with θ: the new state into `next`; returns the error estimate (valid until
     /// the next attempt).
     Attempt: 'T[][] -> 'T[] -> float -> float -> 'T[][] -> 'T[][]
-    /// `Attempt`, keeping the step into a kept step of `Stepper` (an `IKeepingStepper<'T>`) for the backward pass,
-    /// so that the forward pass of a rollout with gradients keeps its last accepted steps (`AdaptiveTape.LastKept`);
-    /// None where that does not pay. Rodas4: a kept step costs what a step does, and the backward pass then forms
-    /// none of their Jacobians again (Dopri5 would give up its first-same-as-last stage and run its networks under
-    /// autograd on every attempt).
-    AttemptKept: ('T[][] -> 'T[] -> float -> float -> 'T[][] -> KeptStep<'T> -> 'T[][]) option
+    /// How it keeps the step it attempts at time t for the backward pass (`KeptAttempts`), where that pays; None
+    /// elsewhere. Rodas4 (and Auto once it has switched to Rodas4): a kept step costs what a step does, and the
+    /// backward pass then forms none of their Jacobians again (Dopri5 would give up its first-same-as-last stage and
+    /// run its networks under autograd on every attempt). Read only while `TapedRollout.keepStages` holds.
+    KeptAt: float -> KeptAttempts<'T> option
     /// Recomputes an accepted step (t, h) from u with θ into `next`, with no carried stage (the backward pass's
     /// replay of a segment from its checkpoint).
     Replay: 'T[][] -> 'T[] -> float -> float -> 'T[][] -> unit
@@ -316,7 +329,7 @@ module internal AdaptiveSteps =
                             e[i] <- sumAt k h errorWeights f i
 
                     error
-            AttemptKept = None
+            KeptAt = fun _ -> None
             Replay =
                 fun u theta t h next ->
                     stepper.StepFrom(u, theta, t, h, next, false)
@@ -348,7 +361,7 @@ module internal AdaptiveSteps =
                 fun u theta t h next ->
                     steps.Step(u, theta, t, h, next)
                     stepper.Error
-            AttemptKept = None
+            KeptAt = fun _ -> None
             Replay = fun u theta t h next -> steps.Step(u, theta, t, h, next)
             Accept = ignore
             Release = ignore
@@ -396,28 +409,42 @@ module internal AdaptiveSteps =
                 pool.Return
             )
 
-        // With gradients, a method that keeps its attempts (`AttemptKept`) keeps its last accepted steps, at most
-        // `KeptSteps` of them (`window`, oldest first; `slot`: the next attempt's kept step, a rejected one's
-        // discarded and reused).
-        let keptAttempts =
-            match m.AttemptKept, TapedRollout.keeping stepper with
-            | Some attempt, Some k when spec.Record && m.OwnSteps() -> Some(attempt, k)
-            | _ -> None
-
+        // With gradients, a method that keeps its attempts (`KeptAt`) keeps its last accepted steps, at most
+        // `KeptSteps` of them (`window`, oldest first, all of one keeper's, `windowKeeper`, and consecutive up to the
+        // last accepted step; `slot`: the latest attempt's kept step, a rejected one's discarded and reused).
         let window = Queue<KeptStep<'T>>()
-        let slot: KeptStep<'T> option ref = ref None
+        let windowKeeper: KeptAttempts<'T> option ref = ref None
+        let slot: (KeptAttempts<'T> * KeptStep<'T>) option ref = ref None
+        // Whether the latest attempt was kept (into `slot`).
+        let keptLatest = ref false
+
+        let returnTo (keeper: KeptAttempts<'T>) (steps: KeptStep<'T>[]) =
+            for s in steps do
+                keeper.Keeper.Discard s
+
+            (KeptPool.Of keeper.Keeper).Return steps
 
         let attempt u t size next =
-            match keptAttempts with
-            | Some(attemptKept, k) ->
+            match
+                (if spec.Record && TapedRollout.keepStages then
+                     m.KeptAt t
+                 else
+                     None)
+            with
+            | Some keeper ->
                 let s =
                     match slot.Value with
-                    | Some s -> s
-                    | None -> (KeptPool.Of k).Rent(1).[0]
+                    | Some(k, s) when obj.ReferenceEquals(k.Keeper, keeper.Keeper) -> s
+                    | other ->
+                        other |> Option.iter (fun (k, s) -> (KeptPool.Of k.Keeper).Return [| s |])
+                        (KeptPool.Of keeper.Keeper).Rent(1).[0]
 
-                slot.Value <- Some s
-                attemptKept u theta t size next s
-            | None -> m.Attempt u theta t size next
+                slot.Value <- Some(keeper, s)
+                keptLatest.Value <- true
+                keeper.Attempt u theta t size next s
+            | None ->
+                keptLatest.Value <- false
+                m.Attempt u theta t size next
 
         let controller = PiController m.EstimateOrder
         let final = saveTimes[saveTimes.Length - 1]
@@ -467,16 +494,28 @@ module internal AdaptiveSteps =
 
                 m.Accept()
 
-                match keptAttempts, slot.Value with
-                | Some(_, k), Some s ->
+                match slot.Value with
+                | Some(keeper, s) when keptLatest.Value ->
+                    // A keeper's steps follow another's: the window starts again.
+                    match windowKeeper.Value with
+                    | Some w when not (obj.ReferenceEquals(w.Keeper, keeper.Keeper)) ->
+                        returnTo w (window.ToArray())
+                        window.Clear()
+                    | _ -> ()
+
+                    windowKeeper.Value <- Some keeper
                     window.Enqueue s
                     slot.Value <- None
 
-                    if window.Count > k.KeptSteps then
+                    if window.Count > keeper.Keeper.KeptSteps then
                         let oldest = window.Dequeue()
-                        k.Discard oldest
-                        slot.Value <- Some oldest
-                | _ -> ()
+                        keeper.Keeper.Discard oldest
+                        slot.Value <- Some(keeper, oldest)
+                | _ ->
+                    // A step not kept: the window, which ends at the last accepted step, is empty again.
+                    windowKeeper.Value |> Option.iter (fun w -> returnTo w (window.ToArray()))
+                    window.Clear()
+                    windowKeeper.Value <- None
 
                 if spec.FiniteCheckEvery > 0 && accepted % spec.FiniteCheckEvery = 0 then
                     stepper.CheckFinite(candidate, accepted, ended)
@@ -492,17 +531,16 @@ module internal AdaptiveSteps =
                 rejected <- rejected + 1
                 h <- size * controller.Rejected norm
 
-                match keptAttempts, slot.Value with
-                | Some(_, k), Some s -> k.Discard s
+                match slot.Value with
+                | Some(keeper, s) when keptLatest.Value -> keeper.Keeper.Discard s
                 | _ -> ()
 
         pool.Return u
         pool.Return candidate
         m.Release()
 
-        match keptAttempts, slot.Value with
-        | Some(_, k), Some s -> (KeptPool.Of k).Return [| s |]
-        | _ -> ()
+        slot.Value
+        |> Option.iter (fun (keeper, s) -> (KeptPool.Of keeper.Keeper).Return [| s |])
 
         points
         |> Array.iteri (fun i p ->
@@ -520,6 +558,7 @@ module internal AdaptiveSteps =
             Rejected = rejected
             LastKept = if window.Count = 0 then null else window.ToArray()
             LastStart = accepted - window.Count
+            LastKeeper = if window.Count = 0 then None else windowKeeper.Value
         }
 
     /// target += w·x over every entry (w rounded to 'T).
@@ -633,13 +672,10 @@ module internal AdaptiveSteps =
             | Some k -> min segment k.KeptSteps
             | None -> segment
 
-        // The steps from `lastStart` on were kept by the forward pass (`AdaptiveTape.LastKept`): neither replayed nor
+        // The steps from `lastStart` on were kept by the forward pass (`AdaptiveTape.LastKept`, by `tape.LastKeeper`:
+        // Auto's Rodas4 steps too, whose earlier steps the backward pass does not keep): neither replayed nor
         // recomputed; the backward pass starts replaying at the step before.
-        let fromForward =
-            match keeping with
-            | Some _ -> tape.LastKept
-            | None -> null
-
+        let fromForward = tape.LastKept
         tape.LastKept <- null
 
         let lastStart =
@@ -680,13 +716,21 @@ module internal AdaptiveSteps =
 
             // The adjoint of step n with the saves' cotangents inside it (null when none).
             let adjoint (extra: 'T[][][]) (direct: 'T[][]) =
-                match keeping with
-                | Some k ->
+                match keeping, tape.LastKeeper with
+                | _, Some keeper when n >= lastStart ->
+                    keeper.Adjoint
+                        fromForward[n - lastStart]
+                        theta
+                        tape.Times[n]
+                        tape.Sizes[n]
+                        lambda
+                        extra
+                        direct
+                        lambdaPrevious
+                        thetaAdjoint
+                | Some k, _ ->
                     k.StepAdjointKept(
-                        (if n >= lastStart then
-                             fromForward[n - lastStart]
-                         else
-                             kept[n - chunkOf n]),
+                        kept[n - chunkOf n],
                         theta,
                         tape.Times[n],
                         tape.Sizes[n],
@@ -696,7 +740,8 @@ module internal AdaptiveSteps =
                         lambdaPrevious,
                         thetaAdjoint
                     )
-                | None -> m.Adjoint u theta tape.Times[n] tape.Sizes[n] lambda extra direct lambdaPrevious thetaAdjoint
+                | None, _ ->
+                    m.Adjoint u theta tape.Times[n] tape.Sizes[n] lambda extra direct lambdaPrevious thetaAdjoint
 
             match ends.TryGetValue n with
             | true, saves ->
@@ -742,11 +787,11 @@ module internal AdaptiveSteps =
             ] do
             pool.Return x
 
-        keeping
-        |> Option.iter (fun k ->
-            let keptPool = KeptPool.Of k
-            keptPool.Return kept
-            keptPool.Return fromForward)
+        keeping |> Option.iter (fun k -> (KeptPool.Of k).Return kept)
+
+        match tape.LastKeeper with
+        | Some keeper when not (isNull fromForward) -> (KeptPool.Of keeper.Keeper).Return fromForward
+        | _ -> ()
 
         if release then
             pool.ReturnCheckpoints tape.Checkpoints
@@ -770,10 +815,21 @@ module internal AdaptiveSteps =
                 fun u theta t h next ->
                     steps.Step(u, theta, t, h, next)
                     stepper.Error
-            AttemptKept =
-                Some(fun u theta t h next kept ->
-                    (stepper :> IKeepingStepper<float>).StepKept(u, theta, t, h, next, kept)
-                    stepper.Error)
+            KeptAt =
+                let keeper = stepper :> IKeepingStepper<float>
+
+                let attempts = {
+                    Keeper = keeper
+                    Attempt =
+                        fun u theta t h next kept ->
+                            keeper.StepKept(u, theta, t, h, next, kept)
+                            stepper.Error
+                    Adjoint =
+                        fun kept theta t h lambdaNext extra direct lambda thetaAdjoint ->
+                            keeper.StepAdjointKept(kept, theta, t, h, lambdaNext, extra, direct, lambda, thetaAdjoint)
+                }
+
+                fun _ -> if keeper.Keeps then Some attempts else None
             Replay = fun u theta t h next -> steps.Step(u, theta, t, h, next)
             Accept = ignore
             Release = ignore
@@ -855,6 +911,20 @@ module internal AdaptiveSteps =
                 Name = "Auto"
                 LimitHint = AutoScheme.limitHint
                 OwnSteps = fun () -> switched = infinity
+                KeptAt =
+                    fun t ->
+                        if t >= switched then
+                            stiffSteps.KeptAt t
+                            |> Option.map (fun attempts -> {
+                                attempts with
+                                    Adjoint =
+                                        fun kept theta t h lambdaNext extra direct lambda thetaAdjoint ->
+                                            attempts.Adjoint kept theta t h lambdaNext extra direct lambda thetaAdjoint
+                                            // The closure weights' gradients are read from the Dopri5 stepper's.
+                                            rosenbrock.MoveClosureGradients dopri.ClosureGradients
+                            })
+                        else
+                            None
                 Attempt =
                     fun u theta t h next ->
                         let error = (pick t).Attempt u theta t h next

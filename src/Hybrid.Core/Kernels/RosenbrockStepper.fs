@@ -1110,7 +1110,7 @@ type internal RosenbrockStepper
     /// twice (the replay and the adjoint's recompute), and runs each network forward once per stage. At most
     /// `KeptBytes` (64 MiB) of kept steps at once (`KeptSteps`); a segment longer than that is kept a chunk at a time.
     /// A rollout with gradients keeps its last `KeptSteps` accepted steps in the forward pass too
-    /// (`KernelMethod.AttemptKept`), so that a backward pass over at most that many steps forms no system again.
+    /// (`KernelMethod.KeptAt`), so that a backward pass over at most that many steps forms no system again.
     interface IKeepingStepper<float> with
         member _.Keeps = true
         member _.KeptSteps = int (max 1L (keptBytes / bytesPerKept))

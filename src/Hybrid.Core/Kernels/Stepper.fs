@@ -107,7 +107,7 @@ type internal IKeepingStepper<'T> =
             unit
 
     /// Disposes what `StepKept` kept into `kept` (its graphs; Rodas4's system) without running its adjoint: a
-    /// rejected attempt, or a step pushed out of the forward pass's window (`KernelMethod.AttemptKept`).
+    /// rejected attempt, or a step pushed out of the forward pass's window (`KernelMethod.KeptAt`).
     abstract Discard: kept: KeptStep<'T> -> unit
 
 /// One explicit Runge–Kutta step of a generated kernel and its discrete adjoint. States, slopes and adjoints all

@@ -1,14 +1,17 @@
 /// Rodas4 on the kernels keeps its steps for the backward pass (`RosenbrockStepper` as an `IKeepingStepper`): each
 /// kept step holds its stages and its linear system (J probed, A factored or its blocks formed), so the adjoint forms
 /// no system again, and a rollout with gradients keeps its last accepted steps already in the forward pass
-/// (`KernelMethod.AttemptKept`). Counted by the systems the stepper forms (`RosenbrockStepper.Systems`): the forward
+/// (`KernelMethod.KeptAt`). Counted by the systems the stepper forms (`RosenbrockStepper.Systems`): the forward
 /// pass one per attempt, the backward pass none where every accepted step fits the kept budget, against at least one
 /// per accepted step when the stages are recomputed (`TapedRollout.keepStages` off); the gradients equal the
 /// recomputing adjoint's to 1e-12. With a budget of two steps and checkpoints every three accepted steps, the
 /// backward pass replays the rest in chunks of two (the forward pass's window ending inside a segment), to the same
 /// gradients, forming fewer systems than recomputing. On a 1-D grid whose right-hand side reads the time (the forward
 /// difference's state kept too), a 1-D neural closure (its graphs kept, those of rejected attempts discarded), a 2-D
-/// grid (BiCGSTAB's blocks kept) and a stiff point system (the dense inverse kept).
+/// grid (BiCGSTAB's blocks kept) and a stiff point system (the dense inverse kept). Auto, once it has switched to Rodas4,
+/// keeps its Rodas4 steps in the forward pass too (the steps before the switch are Dopri5's, which the backward pass
+/// replays): on a stiff 1-D grid with a neural closure, its backward pass forms no system with the default budget and
+/// the steps outside a window of two formed again, to the same gradients.
 module Hybrid.Tests.Kernels.RosenbrockKeepingTests
 
 open Expecto
@@ -30,8 +33,10 @@ let private forcedLine =
 let private run (model: Model) (o: RolloutOptions) (keep: bool) (keptSteps: int option) =
     let sim = AdaptiveGridKernelTests.compileSplit false Backend.Auto model
 
+    // Auto's Rodas4 stepper is its own, beside its Dopri5 stepper.
     let stepper =
-        match sim.KernelsOf Scheme.Rodas4 with
+        match sim.KernelsOf o.Scheme with
+        | Ok kernels when o.Scheme = Scheme.Auto -> kernels.Rosenbrock 2
         | Ok kernels -> kernels.Stepper 2 :?> RosenbrockStepper
         | Error why -> failwith why
 
@@ -114,6 +119,50 @@ let private keepsSystems (model: Model) (o: RolloutOptions) (minSteps: int) (rej
     same $"{name} value (chunks of two)" chunkedValues values
     same $"{name} gradient (chunks of two)" chunkedGrads grads
 
+/// Auto on `model` under `o` (it switches to Rodas4 after at least one Dopri5 step): kept with the default budget, the
+/// backward pass forms no system (every Rodas4 step kept by the forward pass), where recomputing forms at least one
+/// per Rodas4 step; with a budget of two steps and checkpoints every 3 accepted steps, at least one per Rodas4 step
+/// outside the window (the backward pass recomputes those, as it replays Dopri5's); the same values and gradients
+/// throughout.
+let private autoKeepsSystems (model: Model) (o: RolloutOptions) =
+    Engine.init ()
+    use _ = torch.NewDisposeScope()
+    let name = model.Name
+
+    let (accepted, rejected), forward, backward, values, grads, budget =
+        run model o true None
+
+    Expect.stringContains (Rollout.lastAuto ()) "then Rodas4" $"{name}: it turned stiff"
+    // Rodas4's attempts: one system each.
+    Expect.isGreaterThan forward 2L $"{name}: Rodas4 took steps ({forward} attempts)"
+    Expect.isLessThan forward (int64 (accepted + rejected)) $"{name}: Dopri5 took the first ones"
+    Expect.isLessThanOrEqual forward (int64 budget) $"{name}: every Rodas4 attempt fits the kept budget"
+    Expect.equal backward 0L $"{name}: the backward pass forms no system"
+
+    let steps, _, recomputing, recomputedValues, recomputedGrads, _ =
+        run model o false None
+
+    Expect.equal steps (accepted, rejected) $"{name}: the same steps recomputing"
+    Expect.isGreaterThan recomputing 2L $"{name}: recomputing forms systems again ({recomputing})"
+    same $"{name} value" values recomputedValues
+    same $"{name} gradient" grads recomputedGrads
+
+    let segments = {
+        o with
+            Checkpointing = Checkpointing.Segments 3
+    }
+
+    let _, _, chunked, chunkedValues, chunkedGrads, _ = run model segments true (Some 2)
+
+    // Rodas4's accepted steps outside the window: at least its attempts less every rejection and the two kept.
+    Expect.isGreaterThanOrEqual
+        chunked
+        (forward - int64 rejected - 2L)
+        $"{name}: the Rodas4 steps outside the window formed again"
+
+    same $"{name} value (a window of two)" chunkedValues values
+    same $"{name} gradient (a window of two)" chunkedGrads grads
+
 let tests =
     testSequenced
     <| testList "Rodas4 keeps its steps for the backward pass" [
@@ -135,6 +184,13 @@ let tests =
                 (RosenbrockKernelTests.rodas 1e-6 0.01 [| 0.13; 0.4 |])
                 6
                 false
+        }
+
+        test "Auto after it switches to Rodas4: a stiff 1-D grid with a neural closure" {
+            autoKeepsSystems RosenbrockKernelTests.stiffKill {
+                RosenbrockKernelTests.rodas 1e-6 1e-4 [| 0.1; 0.3 |] with
+                    Scheme = Scheme.Auto
+            }
         }
 
         test "a stiff point system (the dense inverse kept; rejected attempts)" {

@@ -111,7 +111,7 @@ let private gradsOrZeros (outputs: torch.Tensor[]) (inputs: torch.Tensor[]) =
     |> Array.ofSeq
 
 /// `fisherWithKill` (a neural closure kill(u, x) per cell) on 32 cells with D = 0.5: D/Δx² = 512, stiff.
-let private stiffKill =
+let internal stiffKill =
     let m =
         Hybrid.Tests.Compiler.CompilerTests.fisherWithKill ()
         |> Model.withDomain (Domain.Interval(0.0, 1.0, 32))
