@@ -151,24 +151,14 @@ type internal FieldTangentNetwork(network: torch.nn.Module<torch.Tensor, torch.T
 
         if keepGraph then jvp[0] else jvp[0].detach ()
 
-/// A network over whole fields that takes its Jacobian–vector products in forward mode (`FieldCnn`): what the product
-/// at x needs besides the weights (`Slopes`), and the product in a direction from them (`Tangent`: linear in ẋ,
-/// differentiable in x through the slopes, in ẋ and in the weights).
-type internal IForwardTangent =
-    /// What the product at x ([B; inputs; spatial…]) needs besides the weights.
-    abstract Slopes: x: torch.Tensor -> torch.Tensor list
-    /// The product (∂N/∂x)(x) ẋ from `Slopes` at x, for a direction ẋ shaped like x.
-    abstract Tangent: slopes: torch.Tensor list * direction: torch.Tensor -> torch.Tensor
-
-/// The Jacobian–vector product of a network N with a forward mode (`IForwardTangent`: a `FieldCnn`), for the closure
-/// sites of a tangent plan: input and output as `FieldTangentNetwork`'s, but the product is N's linearisation applied
-/// to ẋ (a `FieldCnn`'s: each convolution's linear part, times the activation's slopes between them), about the cost of
+/// The Jacobian–vector product of a `FieldCnn` N in forward mode, for the closure sites of a tangent plan: input and
+/// output as `FieldTangentNetwork`'s, but the product is N's linearisation applied to ẋ (`FieldCnn.Slopes` at x, then
+/// `FieldCnn.Tangent`: each convolution's linear part, times the activation's slopes between them), about the cost of
 /// one forward pass instead of `FieldTangentNetwork`'s two backward passes. Under grad mode it is an ordinary graph, so
 /// autograd differentiates the product with respect to x, ẋ and N's weights. Between `Hold` and `Release` (outside grad
 /// mode) the slopes of the first call are kept and reused: each later product costs the linear passes alone. Its
 /// parameters are N's, in N's order.
-type internal ForwardTangentNetwork
-    (network: torch.nn.Module<torch.Tensor, torch.Tensor>, forward: IForwardTangent, arity: int) =
+type internal ForwardTangentNetwork(network: Hybrid.Training.FieldCnn, arity: int) =
     inherit HeldModule("forward_tangent", network)
 
     override m.forward(input: torch.Tensor) =
@@ -178,14 +168,14 @@ type internal ForwardTangentNetwork
             if m.Keeps && m.Kept.Count > 0 then
                 List.ofSeq m.Kept
             else
-                let slopes = forward.Slopes(input.narrow (1L, 0L, int64 arity))
+                let slopes = network.Slopes(input.narrow (1L, 0L, int64 arity))
 
                 if m.Keeps then
                     m.Keep slopes
 
                 slopes
 
-        forward.Tangent(slopes, direction)
+        network.Tangent(slopes, direction)
 
 /// The JVP of a closure network N over whole fields taken as 0 (input as `FieldTangentNetwork`'s, output zeros shaped
 /// like N's at the point, which is computed once between `Hold` and `Release`): the local part of J that the

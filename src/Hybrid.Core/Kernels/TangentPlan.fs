@@ -230,19 +230,17 @@ module internal TangentPlan =
                 plan.Sites
                 modules)
 
-    /// Whether `networks` gives a network with a forward mode (`IForwardTangent`: a `FieldCnn`) its forward-mode JVP
-    /// (`ForwardTangentNetwork`): true. `hybrid bench-rodas` turns it off while a stepper is made, to time
+    /// Whether `networks` gives a `FieldCnn` its forward-mode JVP (`ForwardTangentNetwork`): true. `hybrid bench-rodas` turns it off while a stepper is made, to time
     /// differentiating twice beside it.
     let mutable forwardMode = true
 
-    /// The networks of the tangent plan's sites (`create`) over whole fields: the forward-mode JVP of a network that
-    /// has one (`ForwardTangentNetwork`: a `FieldCnn`), any other network's by differentiating twice
-    /// (`FieldTangentNetwork`).
+    /// The networks of the tangent plan's sites (`create`) over whole fields: a `FieldCnn`'s forward-mode JVP
+    /// (`ForwardTangentNetwork`), any other network's by differentiating twice (`FieldTangentNetwork`).
     let networks plan modules =
         networksWith
             (fun m arity ->
-                match box m with
-                | :? IForwardTangent as forward when forwardMode -> new ForwardTangentNetwork(m, forward, arity)
+                match m with
+                | :? Hybrid.Training.FieldCnn as cnn when forwardMode -> new ForwardTangentNetwork(cnn, arity)
                 | _ -> new FieldTangentNetwork(m, arity))
             plan
             modules

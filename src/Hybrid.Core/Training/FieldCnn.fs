@@ -88,32 +88,34 @@ type FieldCnn
                 )
             )
 
-    /// The forward-mode JVP of the network (the Rodas4 kernels' matrix-free products): the activation's slopes σ′(zᵢ)
-    /// at each hidden layer's pre-activations zᵢ for x (one tensor per convolution but the last), then, for a
-    /// direction ẋ, each convolution's linear part (the paddings are linear too) times the slopes between them.
-    interface Hybrid.Kernels.IForwardTangent with
-        member this.Slopes(x: torch.Tensor) =
-            this.Check x
-            let mutable h = x
+    /// What the network's JVP at x needs besides its weights: the activation's slopes σ′(zᵢ) at each hidden layer's
+    /// pre-activations zᵢ (one tensor per convolution but the last), for x [B; inputs; spatial…]. With `Tangent`, the
+    /// forward-mode JVP that the Rodas4 kernels' tangent plan takes (`ForwardTangentNetwork`).
+    member internal this.Slopes(x: torch.Tensor) : torch.Tensor list =
+        this.Check x
+        let mutable h = x
 
-            [
-                for i in 0 .. convs.Count - 2 do
-                    let z = Convolution.apply convs[i] (FieldPadding.pad padding half h)
-                    Neural.activationSlope activation z
-                    h <- act.forward z
-            ]
+        [
+            for i in 0 .. convs.Count - 2 do
+                let z = Convolution.apply convs[i] (FieldPadding.pad padding half h)
+                Neural.activationSlope activation z
+                h <- act.forward z
+        ]
 
-        member _.Tangent(slopes: torch.Tensor list, direction: torch.Tensor) =
-            let slopes = Array.ofList slopes
-            let mutable t = direction
+    /// The JVP (∂N/∂x)(x) ẋ from `Slopes` at x, for a direction ẋ shaped like x: each convolution's linear part (the
+    /// paddings are linear too), times the slopes between them. Linear in ẋ; differentiable in x (through the slopes),
+    /// ẋ and the weights.
+    member internal _.Tangent(slopes: torch.Tensor list, direction: torch.Tensor) : torch.Tensor =
+        let slopes = Array.ofList slopes
+        let mutable t = direction
 
-            for i in 0 .. convs.Count - 1 do
-                t <- Convolution.linear convs[i] (FieldPadding.pad padding half t)
+        for i in 0 .. convs.Count - 1 do
+            t <- Convolution.linear convs[i] (FieldPadding.pad padding half t)
 
-                if i < convs.Count - 1 then
-                    t <- t * slopes[i]
+            if i < convs.Count - 1 then
+                t <- t * slopes[i]
 
-            t
+        t
 
     /// Applies the network to [B; inputs; spatial…].
     override this.forward(x: torch.Tensor) : torch.Tensor =

@@ -3,6 +3,7 @@ namespace Hybrid.Training
 open TorchSharp
 open TorchSharp.Modules
 open Hybrid
+open Hybrid.TensorArithmetic
 
 /// Neural building blocks: MLPs and 1-D/2-D CNNs (with periodic padding), plus ways to call them as
 /// closures inside equations.
@@ -27,22 +28,20 @@ module Neural =
         match a with
         | Activation.Tanh ->
             let t = z.tanh ()
-            (t * t).neg().add ((1.0).ToScalar())
-        | Activation.Relu -> z.gt((0.0).ToScalar()).to_type (z.dtype)
+            1.0 .- t .* t
+        | Activation.Relu -> (withScalar 0.0 z.gt).to_type (z.dtype)
         | Activation.Sigmoid ->
             let s = z.sigmoid ()
-            s * s.neg().add ((1.0).ToScalar())
+            s .* (1.0 .- s)
         | Activation.Silu ->
             // d/dz z σ(z) = σ(z) (1 + z (1 − σ(z))).
             let s = z.sigmoid ()
-            s * (z * s.neg().add ((1.0).ToScalar())).add ((1.0).ToScalar())
-        | Activation.Softplus -> torch.where (z.gt ((20.0).ToScalar()), torch.ones_like z, z.sigmoid ())
+            s .* (1.0 .+ z .* (1.0 .- s))
+        | Activation.Softplus -> torch.where (withScalar 20.0 z.gt, torch.ones_like z, z.sigmoid ())
         | Activation.Gelu ->
             // The exact GELU z Φ(z): Φ(z) + z φ(z).
-            let phi = (z * z * -0.5).exp () * (1.0 / sqrt (2.0 * System.Math.PI))
-
-            (z * (1.0 / sqrt 2.0)).erf().add((1.0).ToScalar()).mul ((0.5).ToScalar())
-            + z * phi
+            let phi = (z .* z .* -0.5).exp () .* (1.0 / sqrt (2.0 * System.Math.PI))
+            0.5 .* (1.0 .+ (z .* (1.0 / sqrt 2.0)).erf ()) .+ z .* phi
 
     let internal check (what: string) (name: string) (value: int) (least: int) =
         if value < least then

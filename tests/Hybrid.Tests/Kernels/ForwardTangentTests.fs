@@ -34,7 +34,7 @@ let private agrees (what: string) (net: FieldCnn) (spatial: int64[]) (scale: flo
 
     let x = random () * scale
     let direction = random ()
-    let forward = new ForwardTangentNetwork(net, net :> IForwardTangent, 2)
+    let forward = new ForwardTangentNetwork(net, 2)
     let twice = new FieldTangentNetwork(net, 2)
     let input (x: torch.Tensor) (d: torch.Tensor) = torch.cat ([| x; d |], 1L)
 
