@@ -614,6 +614,9 @@ type internal RosenbrockStepper
     // a solve's products: `Stepper.HoldAdjoint`, no closure-weight gradients), and its θ̄.
     let transposer = lazy (Stepper<float>(plan, euler, batch, modules, forcings))
 
+    // Whether the transposed products hold the adjoint at U₀ (`RosenbrockStepper.HoldsTransposedProducts` when made).
+    let holdsTransposed = RosenbrockStepper.HoldsTransposedProducts
+
     let seed, seedAdjoint =
         if matrixFree || hybrid then
             newState (), newState ()
@@ -641,7 +644,11 @@ type internal RosenbrockStepper
                 thetaScratch.Clear()
                 thetaScratch.Add(Array.zeroCreate theta.Length)
 
-            adjointStepper.RhsAdjointHeld(system.Start, theta, time, seed, seedAdjoint, thetaScratch[0])
+            if holdsTransposed then
+                adjointStepper.RhsAdjointHeld(system.Start, theta, time, seed, seedAdjoint, thetaScratch[0])
+            else
+                adjointStepper.RhsAdjoint(system.Start, theta, time, seed, seedAdjoint, thetaScratch[0])
+
             packValues seedAdjoint y
         else
             use _ = torch.no_grad ()
@@ -698,7 +705,7 @@ type internal RosenbrockStepper
             m.Hold()
 
         // The transposed products' vector–Jacobian products all at U₀: the closures and solves run forward once.
-        if transposed then
+        if transposed && holdsTransposed then
             transposer.Force().HoldAdjoint(system.Start, system.Theta, system.Time)
 
         let apply = product system (Array.append system.Start direction) transposed
@@ -714,8 +721,11 @@ type internal RosenbrockStepper
             for m in jvps do
                 m.Release()
 
-            if transposed then
+            if transposed && holdsTransposed then
                 transposer.Value.ReleaseAdjoint()
+            elif transposed then
+                // Their closure-weight gradients are not the step's.
+                transposer.Value.ResetClosureGradients()
 
     // The hybrid systems' solves that ran out of budget and formed A (`Fallbacks`).
     let mutable fallbacks = 0L
@@ -1035,6 +1045,11 @@ type internal RosenbrockStepper
     /// every cell matrix-free, up to their dense limit (`hybrid`): 256. `hybrid bench-rodas` raises it to time
     /// forming A every step beside it.
     static member val MatrixFreeFrom = 256 with get, set
+
+    /// Whether the steppers made from then on take the matrix-free transposed products of a solve from one hold of
+    /// the adjoint at U₀ (`Stepper.HoldAdjoint`: the closures and diagnostic solves run forward once per solve, no
+    /// weight gradients): true. `hybrid bench-rodas` turns it off to time running them forward for every product.
+    static member val HoldsTransposedProducts = true with get, set
 
     /// A stepper that solves two-scale lattices of up to `Jacobian.maxDense` unknowns densely (as the eager back end).
     new(plan, batch, modules, forcings) = RosenbrockStepper(plan, batch, modules, forcings, Jacobian.maxDense)
