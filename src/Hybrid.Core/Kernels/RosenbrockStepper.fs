@@ -78,7 +78,7 @@ type internal RosenbrockStages = {
 /// back end) take the point systems' path with one block of all K + K·J unknowns per trajectory, J probed one
 /// unknown at a time and inverted; larger ones a ring of K blocks, each a slow site's values and its J fast sites',
 /// coupled as far as the reads reach (`TangentPlan.couplings`), solved by BiCGSTAB on arrays. Models whose J goes
-/// through closures over whole fields (their networks' JVPs, `FieldTangentNetwork`) or diagnostic fields' elliptic
+/// through closures over whole fields (their networks' JVPs, `ForwardTangentNetwork` or `FieldTangentNetwork`) or diagnostic fields' elliptic
 /// solves (tangent solves, `TangentPlan.create`) couple every cell to every other: up to `denseUpTo` unknowns
 /// (`Jacobian.maxDense`) they take the dense path too, as the eager back end does; so do grids with fewer than 2r + 1
 /// cells along an axis J couples cells r apart on (`TangentPlan.shortAxis`: no block row fits). From 256 unknowns

@@ -13,7 +13,8 @@ open Hybrid.Numerics
 /// closure site s (output yₛ = N(aₛ(u)) per cell, `KInput s`) keeps its place, and its tangent ẏₛ = (∂N/∂a)(aₛ) ȧₛ is
 /// site S + s of the tangent plan (S sites before): the same closure (same name, so the stepper's weight gradients
 /// through it land on the closure's own), its arguments aₛ followed by their tangents ȧₛ = Σ ∂aₛ/∂u · d, its
-/// network the JVP of the closure's (`TangentNetwork` per cell, `FieldTangentNetwork` over whole fields); a diagnostic
+/// network the JVP of the closure's (`TangentNetwork` per cell; over whole fields a `FieldCnn`'s in forward mode,
+/// `ForwardTangentNetwork`, any other network's `FieldTangentNetwork`); a diagnostic
 /// field gets a tangent diagnostic, solved like it (`create`). Its generated forward kernel gives J d (the Rodas4 stepper
 /// probes J into stencil blocks with coloured directions); its generated adjoint, with cotangent r̄ on the directions'
 /// outputs, gives ∂/∂u [r̄ᵀ J(u) d] (into the fields' adjoints), ∂/∂θ [r̄ᵀ J(u) d] and Jᵀ r̄ (into the directions'
