@@ -54,6 +54,21 @@ type Profile = {
     Upper: float option
 }
 
+/// How `Covariance` differentiates the residuals with respect to the parameters.
+[<RequireQualifiedAccess>]
+type JacobianMethod =
+    /// Reverse-mode autograd: one forward pass with its graph, then one backward pass per residual. Exact (to the
+    /// gradients' accuracy); its cost grows with the number of residuals n.
+    | Reverse
+    /// Central differences in each raw value at steps δ and 2δ (δ = 1e-4 · max(1, |raw|)), four forward passes
+    /// per parameter value (no backward pass), Richardson-extrapolated (error O(δ⁴)) and checked: a column is kept
+    /// only when the two differences agree to 1e-5 of its largest entry and every perturbed residual vector has the
+    /// same finite entries. Otherwise — a jump between the evaluations (an adaptive step size that flips, an
+    /// iteration count), residuals that are not float64 or fail at a moved value, a zero column, or
+    /// n ≤ 4p (reverse mode is then no dearer) — the whole Jacobian comes from `Reverse`. Its cost grows with the
+    /// number of parameter values p, not with n.
+    | Differences
+
 /// Standard errors and covariance of fitted parameters by the Gauss–Newton (Laplace) approximation at the
 /// optimum, for least-squares fits with independent residuals of one variance.
 [<RequireQualifiedAccess>]
@@ -74,20 +89,18 @@ module Covariance =
             else
                 Array.init n (fun i -> $"{p.Name}[{i}]"))
 
-    /// The residual vector's finite entries r (n) and their Jacobian J [n; p] with respect to the constrained
-    /// parameter values (p = total number of values of `parameters`), by reverse-mode autograd: one backward
-    /// pass per residual through a single forward evaluation, then the chain rule through each constraint
-    /// (∂r/∂θ = ∂r/∂raw ÷ ∂θ/∂raw). Entries of `residuals ()` that are NaN/Inf (missing data) are left out.
-    let jacobian (residuals: unit -> torch.Tensor) (parameters: Param[]) : float[] * float[,] =
-        Engine.init ()
+    /// ∂θ/∂raw of every value of `parameters` (elementwise for every constraint), in their order.
+    let private slopes (parameters: Param[]) : float[] =
+        parameters
+        |> Array.collect (fun q ->
+            use _ = torch.NewDisposeScope()
+            use v = q.Value
+            use s = v.sum ()
+            let g = torch.autograd.grad ([| s |], [| q.Raw :> torch.Tensor |])
+            g[0].to_type(torch.ScalarType.Float64).cpu().contiguous().data<float>().ToArray())
 
-        if parameters.Length = 0 then
-            raise (
-                HybridException(
-                    "Covariance: no parameters were given. Pass the fitted parameters, e.g. sim.Parameters."
-                )
-            )
-
+    /// r and J [n; p] by reverse-mode autograd (`JacobianMethod.Reverse`).
+    let private reverse (residuals: unit -> torch.Tensor) (parameters: Param[]) : float[] * float[,] =
         let raws = parameters |> Array.map (fun p -> p.Raw :> torch.Tensor)
         let sizes = parameters |> Array.map (fun p -> int (p.Raw.numel ()))
         let p = Array.sum sizes
@@ -99,14 +112,7 @@ module Covariance =
 
             use _ = torch.NewDisposeScope()
 
-            // ∂θ/∂raw, elementwise for every constraint.
-            let slope =
-                parameters
-                |> Array.collect (fun q ->
-                    use v = q.Value
-                    use s = v.sum ()
-                    let g = torch.autograd.grad ([| s |], [| q.Raw :> torch.Tensor |])
-                    g[0].to_type(torch.ScalarType.Float64).cpu().contiguous().data<float>().ToArray())
+            let slope = slopes parameters
 
             let r = (residuals ()).reshape [| -1L |]
             let all = r.detach().to_type(torch.ScalarType.Float64).cpu().data<float>().ToArray()
@@ -154,6 +160,155 @@ module Covariance =
             rows |> Array.map snd, j
         finally
             Array.iter2 (fun (q: Param) l -> q.Learnable <- l) parameters learnable
+
+    /// The relative step of `JacobianMethod.Differences` in the raw values.
+    let private differenceStep = 1e-4
+
+    /// The agreement `JacobianMethod.Differences` asks of its two differences, relative to the column's largest entry.
+    let private differenceAgreement = 1e-5
+
+    /// The residual vector flattened to float64 on the CPU, and its own dtype.
+    let private evaluate (residuals: unit -> torch.Tensor) : float[] * torch.ScalarType =
+        use _ = torch.NewDisposeScope()
+        let r = residuals ()
+        r.reshape([| -1L |]).to_type(torch.ScalarType.Float64).cpu().data<float>().ToArray(), r.dtype
+
+    /// r and J [n; p] by checked central differences (`JacobianMethod.Differences`), or None where that method
+    /// hands over to reverse mode. The raw values are put back whatever happens.
+    let private differences (residuals: unit -> torch.Tensor) (parameters: Param[]) : (float[] * float[,]) option =
+        let float64 (t: torch.Tensor) = t.dtype = torch.ScalarType.Float64
+
+        if not (parameters |> Array.forall (fun q -> float64 q.Raw)) then
+            None
+        else
+            let saved =
+                use _ = torch.no_grad ()
+                parameters |> Array.map (fun q -> q.Raw.detach().clone ())
+
+            let learnable = parameters |> Array.map (fun q -> q.Learnable)
+
+            try
+                try
+                    for q in parameters do
+                        q.Learnable <- true
+
+                    let slope = slopes parameters
+                    // Evaluated as reverse mode evaluates them (gradients on, the parameters learnable): residuals
+                    // may take derivatives themselves, and autograd aborts the process on a gradient it cannot form.
+                    let all, kind = evaluate residuals
+
+                    let rows =
+                        Array.indexed all
+                        |> Array.filter (fun (_, v) -> Double.IsFinite v)
+                        |> Array.map fst
+
+                    let p = slope.Length
+
+                    if kind <> torch.ScalarType.Float64 || rows.Length <= 4 * p then
+                        None
+                    else
+                        let j = Array2D.zeroCreate rows.Length p
+                        let mutable column = 0
+                        let mutable kept = true
+
+                        for k in 0 .. parameters.Length - 1 do
+                            let raw = parameters[k].Raw
+                            let start = saved[k].reshape([| -1L |]).data<float>().ToArray()
+
+                            for i in 0 .. start.Length - 1 do
+                                if kept then
+                                    let x = start[i]
+
+                                    // The residuals at raw value i moved by `s`, and the move as represented.
+                                    let at (s: float) =
+                                        let moved = x + s
+
+                                        let fill (v: float) =
+                                            use _ = torch.no_grad ()
+                                            use flat = raw.view [| -1L |]
+                                            use cell = flat[int64 i]
+                                            withScalar v cell.fill_ |> ignore
+
+                                        fill moved
+                                        let r = fst (evaluate residuals)
+                                        fill x
+                                        r, moved - x
+
+                                    let delta = differenceStep * max 1.0 (abs x)
+                                    let up1, h1 = at delta
+                                    let down1, g1 = at -delta
+                                    let up2, h2 = at (2.0 * delta)
+                                    let down2, g2 = at (-2.0 * delta)
+
+                                    let sameRows (r: float[]) =
+                                        r.Length = all.Length
+                                        && Array.forall2 (fun a b -> Double.IsFinite a = Double.IsFinite b) r all
+
+                                    if List.forall sameRows [ up1; down1; up2; down2 ] then
+                                        let near = rows |> Array.map (fun row -> (up1[row] - down1[row]) / (h1 - g1))
+                                        let far = rows |> Array.map (fun row -> (up2[row] - down2[row]) / (h2 - g2))
+                                        let size = near |> Array.fold (fun m v -> max m (abs v)) 0.0
+                                        let gap = Array.fold2 (fun m a b -> max m (abs (a - b))) 0.0 near far
+
+                                        if size > 0.0 && gap <= differenceAgreement * size then
+                                            for row in 0 .. rows.Length - 1 do
+                                                j[row, column] <- (4.0 * near[row] - far[row]) / 3.0 / slope[column]
+                                        else
+                                            kept <- false
+                                    else
+                                        kept <- false
+
+                                    column <- column + 1
+
+                        if kept then
+                            Some(rows |> Array.map (fun row -> all[row]), j)
+                        else
+                            None
+                with
+                | :? OperationCanceledException -> reraise ()
+                | _ -> None
+            finally
+                use _ = torch.no_grad ()
+                Array.iter2 (fun (q: Param) (v: torch.Tensor) -> q.Raw.copy_ v |> ignore) parameters saved
+                Array.iter (fun (v: torch.Tensor) -> v.Dispose()) saved
+                Array.iter2 (fun (q: Param) l -> q.Learnable <- l) parameters learnable
+
+    /// The residual vector's finite entries r (n) and their Jacobian J [n; p] with respect to the constrained
+    /// parameter values (p = total number of values of `parameters`) by `method`, through each constraint
+    /// (∂r/∂θ = ∂r/∂raw ÷ ∂θ/∂raw), and the method that gave it (`Differences` hands over to `Reverse` where its
+    /// check fails). Entries of `residuals ()` that are NaN/Inf (missing data) are left out.
+    let jacobianBy
+        (method: JacobianMethod)
+        (residuals: unit -> torch.Tensor)
+        (parameters: Param[])
+        : float[] * float[,] * JacobianMethod =
+        Engine.init ()
+
+        if parameters.Length = 0 then
+            raise (
+                HybridException(
+                    "Covariance: no parameters were given. Pass the fitted parameters, e.g. sim.Parameters."
+                )
+            )
+
+        let byDifferences =
+            match method with
+            | JacobianMethod.Differences -> differences residuals parameters
+            | JacobianMethod.Reverse -> None
+
+        match byDifferences with
+        | Some(r, j) -> r, j, JacobianMethod.Differences
+        | None ->
+            let r, j = reverse residuals parameters
+            r, j, JacobianMethod.Reverse
+
+    /// The residual vector's finite entries r (n) and their Jacobian J [n; p] with respect to the constrained
+    /// parameter values (p = total number of values of `parameters`), by reverse-mode autograd: one backward
+    /// pass per residual through a single forward evaluation, then the chain rule through each constraint
+    /// (∂r/∂θ = ∂r/∂raw ÷ ∂θ/∂raw). Entries of `residuals ()` that are NaN/Inf (missing data) are left out.
+    let jacobian (residuals: unit -> torch.Tensor) (parameters: Param[]) : float[] * float[,] =
+        let r, j, _ = jacobianBy JacobianMethod.Reverse residuals parameters
+        r, j
 
     /// Covariance from residuals r and their Jacobian J [n; p]: σ² (JᵀJ)⁻¹ with σ² = rᵀr / (n − p). Raises
     /// `HybridException` when n ≤ p or JᵀJ is singular (a parameter the residuals do not determine).
@@ -269,9 +424,20 @@ module Covariance =
     /// out) computed from `parameters`; J is its Jacobian with respect to the constrained values θ (not the raw
     /// values the optimiser moves), σ² = RSS / (n − p) and cov = σ² (JᵀJ)⁻¹. Valid at a least-squares optimum
     /// with independent residuals of one variance (for a log-space fit, pass log-space residuals). Costs one
-    /// forward and n backward passes. Raises `HybridException` when n ≤ p or a parameter is not identifiable.
+    /// forward and n backward passes (`gaussNewtonBy` differentiates by another `JacobianMethod`). Raises
+    /// `HybridException` when n ≤ p or a parameter is not identifiable.
     let gaussNewton (residuals: unit -> torch.Tensor) (parameters: Param[]) : ParameterCovariance =
         let r, j = jacobian residuals parameters
+        ofJacobian (names parameters) (parameters |> Array.collect values) r j
+
+    /// `gaussNewton` with J by `method`: `JacobianMethod.Differences` costs 4p forward passes instead of n
+    /// backward passes, and hands over to reverse mode where its check fails.
+    let gaussNewtonBy
+        (method: JacobianMethod)
+        (residuals: unit -> torch.Tensor)
+        (parameters: Param[])
+        : ParameterCovariance =
+        let r, j, _ = jacobianBy method residuals parameters
         ofJacobian (names parameters) (parameters |> Array.collect values) r j
 
     /// χ²(1) quantile at 95%: the deviance threshold of a 95% profile-likelihood interval.

@@ -200,14 +200,14 @@ let StandardErrorSuffix = " SE"
 /// from the residual vector `residuals ()`, as parameter-list entries (name + `StandardErrorSuffix`, value). Where
 /// the covariance cannot be formed — a parameter the residuals do not determine (JᵀJ singular) or no more residuals
 /// than parameters, which `Covariance.gaussNewton` refuses — every standard error is +∞ (the data do not bound
-/// them; a trained model is still reported) and the reason goes to standard error.
+/// them; a trained model is still reported) and the reason goes to standard error. J comes from checked central differences (`JacobianMethod.Differences`).
 let standardErrorsOf
     (residuals: unit -> torch.Tensor)
     (parameters: (string * Hybrid.Numerics.Param)[])
     : (string * float)[] =
     let errors =
         try
-            (Covariance.gaussNewton residuals (Array.map snd parameters)).StandardErrors
+            (Covariance.gaussNewtonBy JacobianMethod.Differences residuals (Array.map snd parameters)).StandardErrors
         with :? HybridException as e ->
             eprintfn $"standard errors: {e.Message} They are reported as infinite."
             Array.create parameters.Length infinity

@@ -104,8 +104,18 @@ let tests =
             let b = Param("b", Constraint.Free, 1.0, dtype = torch.float64)
             let line () = a.Value .* x .- y
             let ses = CaseTraining.standardErrorsOf line [| "a", a |]
-            let expected = (Training.Covariance.gaussNewton line [| a |]).StandardErrors[0]
-            Expect.equal ses [| "a SE", expected |] "the covariance's standard error, named"
+
+            let expected =
+                (Training.Covariance.gaussNewtonBy Training.JacobianMethod.Differences line [| a |]).StandardErrors[0]
+
+            Expect.equal ses [| "a SE", expected |] "the covariance's standard error (by differences), named"
+
+            Expect.floatClose
+                { absolute = 0.0; relative = 1e-9 }
+                expected
+                (Training.Covariance.gaussNewton line [| a |]).StandardErrors[0]
+                "as reverse mode's"
+
             Expect.isTrue (expected > 0.0 && expected < infinity) "a finite SE"
             // y = a·b·x: a change of a is undone by b, so the covariance refuses; the table says +∞ for both.
             let product () = a.Value .* b.Value .* x .- y

@@ -26,6 +26,14 @@ let private sd (v: float[]) =
 let private chiSquare (k: float) (z: float) =
     k * (1.0 - 2.0 / (9.0 * k) + z * sqrt (2.0 / (9.0 * k))) ** 3.0
 
+/// True when two tensors hold the same values, bit for bit.
+let private sameValues (a: torch.Tensor) (b: torch.Tensor) =
+    let bits (t: torch.Tensor) =
+        t.detach().to_type(f64).contiguous().data<float>().ToArray()
+        |> Array.map BitConverter.DoubleToInt64Bits
+
+    bits a = bits b
+
 let tests =
     testSequenced
     <| testList "Covariance" [
@@ -179,6 +187,114 @@ let tests =
                 e.Message
                 "Covariance.profile: no parameter 'c' among the given ones (a, b). Use one of them."
                 "unknown parameter"
+        }
+
+        test "Differences: the twins' Jacobians from 4p forward passes agree with reverse mode, raw values untouched" {
+            for name, t in
+                [
+                    "Lotka–Volterra, eager", lotkaVolterra Eager
+                    "Fisher–KPP, kernels", fisher Kernel
+                ] do
+                use gen = new torch.Generator(2718UL)
+                let data = t.Noisy gen
+                let ps = parameters t
+                ps[0].Learnable <- false
+                let before = ps |> Array.map (fun q -> q.Raw.detach().clone ())
+
+                let r, j, used =
+                    Covariance.jacobianBy JacobianMethod.Differences (t.Residuals data) ps
+
+                Expect.equal used JacobianMethod.Differences $"{name}: the differences were kept"
+                let rr, jr = Covariance.jacobian (t.Residuals data) ps
+                Expect.equal r rr $"{name}: the same residuals"
+
+                for k in 0 .. ps.Length - 1 do
+                    let size = Seq.init (Array2D.length1 jr) (fun i -> abs jr[i, k]) |> Seq.max
+
+                    for i in 0 .. Array2D.length1 jr - 1 do
+                        Expect.isLessThanOrEqual
+                            (abs (j[i, k] - jr[i, k]))
+                            (1e-8 * size)
+                            $"{name}: J[{i}, {ps[k].Name}] = {j[i, k]} against {jr[i, k]}"
+
+                Array.iter2
+                    (fun (q: Param) (b: torch.Tensor) ->
+                        Expect.isTrue (sameValues q.Raw b) $"{name}: {q.Name}'s raw value put back")
+                    ps
+                    before
+
+                Expect.isFalse ps[0].Learnable $"{name}: {ps[0].Name} still not learnable"
+                ps[0].Learnable <- true
+        }
+
+        test "Differences hand over to reverse mode where the residuals jump, are float32 or few" {
+            let x = torch.tensor (xs, dtype = f64)
+            let y = torch.tensor (ys, dtype = f64)
+            let many = torch.linspace (0.0, 3.0, 40L, dtype = f64)
+            let theta = Param("theta", Constraint.Positive, 1.7, dtype = f64)
+            let raw = theta.Raw.ToDouble()
+            let step = 1e-4 * max 1.0 (abs raw)
+
+            let check name (residuals: unit -> torch.Tensor) (q: Param) expected =
+                let before = q.Raw.detach().clone ()
+                let r, j, used = Covariance.jacobianBy JacobianMethod.Differences residuals [| q |]
+                Expect.equal used expected name
+                let rr, jr = Covariance.jacobian residuals [| q |]
+                Expect.equal r rr $"{name}: residuals"
+
+                if expected = JacobianMethod.Reverse then
+                    Expect.equal j jr $"{name}: reverse mode's Jacobian"
+                else
+                    for i in 0 .. r.Length - 1 do
+                        Expect.floatClose { absolute = 0.0; relative = 1e-8 } j[i, 0] jr[i, 0] $"{name}: J[{i}]"
+
+                Expect.isTrue (sameValues q.Raw before) $"{name}: raw value put back"
+
+            check "smooth, 40 residuals" (fun () -> theta.Value .* many .- 1.0) theta JacobianMethod.Differences
+
+            // A step of 1e-3 in the residuals between the raw value moved by δ and by 2δ: the two differences disagree.
+            let jump () =
+                let moved = withScalar (raw + 1.5 * step) theta.Raw.gt
+                theta.Value .* many .+ 1e-3 .* moved.to_type f64 .- 1.0
+
+            check "a jump between δ and 2δ" jump theta JacobianMethod.Reverse
+
+            // Residuals that take a derivative themselves (∂(θ x³)/∂x = 3θx²) are evaluated with gradients on.
+            let needsGradients () =
+                let xg = many.detach().requires_grad_ true
+                let s = (theta.Value .* xg .* xg .* xg).sum ()
+
+                let g =
+                    torch.autograd.grad ([| s |], [| xg |], retain_graph = true, create_graph = true)
+
+                g[0] .- 1.0
+
+            check "residuals that take a derivative" needsGradients theta JacobianMethod.Differences
+
+            let single = Param("theta", Constraint.Free, 1.7, dtype = torch.ScalarType.Float32)
+            let many32 = many.to_type torch.ScalarType.Float32
+            check "float32" (fun () -> single.Value .* many32 .- 1.0) single JacobianMethod.Reverse
+
+            check
+                "4 residuals, 1 value: n ≤ 4p"
+                (fun () -> (theta.Value .* x .- y)[torch.TensorIndex.Slice(0L, 4L)])
+                theta
+                JacobianMethod.Reverse
+
+            let unused = Param("k", Constraint.Positive, 1.0, dtype = f64)
+
+            let message method =
+                (Expect.throwsC
+                    (fun () ->
+                        Covariance.gaussNewtonBy method (fun () -> theta.Value .* many .- 1.0) [| theta; unused |]
+                        |> ignore)
+                    id)
+                    .Message
+
+            Expect.equal
+                (message JacobianMethod.Differences)
+                (message JacobianMethod.Reverse)
+                "a parameter the residuals do not use: reverse mode's error"
         }
 
         test "Lotka–Volterra twin: standard errors agree with the spread of 20 refits on resampled noise" {
