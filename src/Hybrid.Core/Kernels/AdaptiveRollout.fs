@@ -602,7 +602,8 @@ module internal AdaptiveSteps =
     /// inside a step through `denseWeights`).
     ///
     /// A stepper that keeps its stages (`TapedRollout.keeping`: Dopri5's `Stepper` and KenCarp4's with closure
-    /// networks or diagnostic solves; Rodas4's always; Auto's only when it took no Rodas4 step, `OwnSteps`) keeps the
+    /// networks or diagnostic solves; Rodas4's always; Auto's Dopri5 stepper when it took no Rodas4 step, `OwnSteps`,
+    /// and its Rodas4 stepper for the Rodas4 steps once it has switched, `KernelMethod.KeptAt`) keeps the
     /// replayed steps' stages instead of recomputing them in the adjoint: each segment is cut into chunks of at most
     /// `IKeepingStepper.KeptSteps` steps, the last chunk's start state is replayed plainly from the checkpoint, and
     /// each chunk, last first, is replayed keeping its stages' network and solve graphs (one chunk's graphs in memory,
@@ -663,18 +664,9 @@ module internal AdaptiveSteps =
             for n in start .. stop - 2 do
                 m.Replay states[n - start] theta tape.Times[n] tape.Sizes[n] states[n + 1 - start]
 
-        // A keeping stepper's kept steps (kept[i] for step chunkOf n + i) and the first step of n's chunk (chunks of
-        // `chunk` steps from each segment's start); `last` takes the unused new state of a chunk's last step.
-        let keeping = if m.OwnSteps() then TapedRollout.keeping stepper else None
-
-        let chunk =
-            match keeping with
-            | Some k -> min segment k.KeptSteps
-            | None -> segment
-
         // The steps from `lastStart` on were kept by the forward pass (`AdaptiveTape.LastKept`, by `tape.LastKeeper`:
-        // Auto's Rodas4 steps too, whose earlier steps the backward pass does not keep): neither replayed nor
-        // recomputed; the backward pass starts replaying at the step before.
+        // Auto's Rodas4 steps too): neither replayed nor recomputed; the backward pass starts replaying at the step
+        // before.
         let fromForward = tape.LastKept
         tape.LastKept <- null
 
@@ -684,28 +676,90 @@ module internal AdaptiveSteps =
             else
                 tape.LastStart
 
-        let kept =
-            match keeping with
-            | Some k -> (KeptPool.Of k).Rent(min chunk lastStart)
-            | None -> [||]
+        // Who keeps each replayed step's stages, and its adjoint from them: the method's own stepper where every step
+        // is its own (`TapedRollout.keeping`), else the step's `KeptAt` (Auto's Rodas4 steps once it has switched, its
+        // adjoint moving the closure gradients); None: the step is recomputed in its adjoint (Auto's Dopri5 steps
+        // before the switch).
+        let own =
+            if m.OwnSteps() then
+                TapedRollout.keeping stepper
+                |> Option.map (fun k ->
+                    k,
+                    (fun kept theta t h lambdaNext extra direct lambda thetaAdjoint ->
+                        k.StepAdjointKept(kept, theta, t, h, lambdaNext, extra, direct, lambda, thetaAdjoint)))
+            else
+                None
 
-        let last = if keeping.IsSome then pool.Rent true else null
+        let keepers =
+            Array.init lastStart (fun n ->
+                match own with
+                | Some _ -> own
+                | None when TapedRollout.keepStages ->
+                    m.KeptAt tape.Times[n] |> Option.map (fun a -> a.Keeper, a.Adjoint)
+                | None -> None)
+
+        // Steps are kept in chunks of at most the keeper's `KeptSteps` from the start of each run of steps with one
+        // keeper within a segment (`regionStart`: the first step of n's run); `last` takes the unused new state of a
+        // chunk's last step.
+        let sameKeeper (a: (IKeepingStepper<'T> * _) option) (b: (IKeepingStepper<'T> * _) option) =
+            match a, b with
+            | Some(k, _), Some(l, _) -> obj.ReferenceEquals(k, l)
+            | None, None -> true
+            | _ -> false
+
+        let regionStart = Array.zeroCreate lastStart
+
+        for n in 1 .. lastStart - 1 do
+            regionStart[n] <-
+                if sameKeeper keepers[n - 1] keepers[n] then
+                    regionStart[n - 1]
+                else
+                    n
 
         let chunkOf (n: int) =
-            let start = n - n % segment
-            start + (n - start) / chunk * chunk
+            let first = max (n - n % segment) regionStart[n]
+
+            let size =
+                match keepers[n] with
+                | Some(k, _) -> min segment k.KeptSteps
+                | None -> segment
+
+            first + (n - first) / size * size
+
+        let endsChunk (n: int) =
+            n + 1 >= lastStart || chunkOf (n + 1) = n + 1
+
+        // Each keeper's kept steps (kept[i] for step chunkOf n + i), rented at its first chunk.
+        let keptArrays =
+            Dictionary<IKeepingStepper<'T>, KeptStep<'T>[]>(HashIdentity.Reference)
+
+        let keptOf (k: IKeepingStepper<'T>) =
+            match keptArrays.TryGetValue k with
+            | true, kept -> kept
+            | _ ->
+                let kept = (KeptPool.Of k).Rent(min (min segment k.KeptSteps) lastStart)
+                keptArrays[k] <- kept
+                kept
+
+        let last =
+            if Array.exists Option.isSome keepers then
+                pool.Rent true
+            else
+                null
 
         for n in tape.Sizes.Length - 1 .. -1 .. 0 do
             let segmentEnd = n < lastStart && (n % segment = segment - 1 || n = lastStart - 1)
             let start = n - n % segment
+            let keeper = if n < lastStart then keepers[n] else None
 
             if segmentEnd then
-                // Up to the step whose adjoint comes first; a keeping stepper only to its chunk's start.
-                recompute start (if keeping.IsSome then chunkOf n + 1 else n + 1)
+                // Up to the step whose adjoint comes first; a kept step only to its chunk's start.
+                recompute start (if keeper.IsSome then chunkOf n + 1 else n + 1)
 
-            match keeping with
-            | Some k when n < lastStart && (segmentEnd || chunkOf (n + 1) = n + 1) ->
+            match keeper with
+            | Some(k, _) when segmentEnd || endsChunk n ->
                 let first = chunkOf n
+                let kept = keptOf k
 
                 for j in first..n do
                     let next = if j < n then states[j + 1 - start] else last
@@ -716,9 +770,9 @@ module internal AdaptiveSteps =
 
             // The adjoint of step n with the saves' cotangents inside it (null when none).
             let adjoint (extra: 'T[][][]) (direct: 'T[][]) =
-                match keeping, tape.LastKeeper with
-                | _, Some keeper when n >= lastStart ->
-                    keeper.Adjoint
+                match keeper, tape.LastKeeper with
+                | _, Some forwardKeeper when n >= lastStart ->
+                    forwardKeeper.Adjoint
                         fromForward[n - lastStart]
                         theta
                         tape.Times[n]
@@ -728,18 +782,19 @@ module internal AdaptiveSteps =
                         direct
                         lambdaPrevious
                         thetaAdjoint
-                | Some k, _ ->
-                    k.StepAdjointKept(
-                        kept[n - chunkOf n],
-                        theta,
-                        tape.Times[n],
-                        tape.Sizes[n],
-                        lambda,
-                        extra,
-                        direct,
-                        lambdaPrevious,
+                | Some(k, stepAdjoint), _ ->
+                    let kept = keptOf k
+
+                    stepAdjoint
+                        kept[n - chunkOf n]
+                        theta
+                        tape.Times[n]
+                        tape.Sizes[n]
+                        lambda
+                        extra
+                        direct
+                        lambdaPrevious
                         thetaAdjoint
-                    )
                 | None, _ ->
                     m.Adjoint u theta tape.Times[n] tape.Sizes[n] lambda extra direct lambdaPrevious thetaAdjoint
 
@@ -787,7 +842,8 @@ module internal AdaptiveSteps =
             ] do
             pool.Return x
 
-        keeping |> Option.iter (fun k -> (KeptPool.Of k).Return kept)
+        for KeyValue(k, kept) in keptArrays do
+            (KeptPool.Of k).Return kept
 
         match tape.LastKeeper with
         | Some keeper when not (isNull fromForward) -> (KeptPool.Of keeper.Keeper).Return fromForward

@@ -9,9 +9,10 @@
 /// gradients, forming fewer systems than recomputing. On a 1-D grid whose right-hand side reads the time (the forward
 /// difference's state kept too), a 1-D neural closure (its graphs kept, those of rejected attempts discarded), a 2-D
 /// grid (BiCGSTAB's blocks kept) and a stiff point system (the dense inverse kept). Auto, once it has switched to Rodas4,
-/// keeps its Rodas4 steps in the forward pass too (the steps before the switch are Dopri5's, which the backward pass
-/// replays): on a stiff 1-D grid with a neural closure, its backward pass forms no system with the default budget and
-/// the steps outside a window of two formed again, to the same gradients.
+/// keeps its Rodas4 steps in the forward pass too, and the backward pass replays its earlier Rodas4 steps keeping their
+/// systems (the steps before the switch are Dopri5's, replayed plainly): on a stiff 1-D grid with a neural closure, its
+/// backward pass forms no system with the default budget, one per Rodas4 step outside a window of three, to the same
+/// gradients.
 module Hybrid.Tests.Kernels.RosenbrockKeepingTests
 
 open Expecto
@@ -121,9 +122,9 @@ let private keepsSystems (model: Model) (o: RolloutOptions) (minSteps: int) (rej
 
 /// Auto on `model` under `o` (it switches to Rodas4 after at least one Dopri5 step): kept with the default budget, the
 /// backward pass forms no system (every Rodas4 step kept by the forward pass), where recomputing forms at least one
-/// per Rodas4 step; with a budget of two steps and checkpoints every 3 accepted steps, at least one per Rodas4 step
-/// outside the window (the backward pass recomputes those, as it replays Dopri5's); the same values and gradients
-/// throughout.
+/// per Rodas4 step; with checkpoints every 3 accepted steps and a budget of three steps, one per Rodas4 step outside
+/// the window (replayed keeping its system, where recomputing forms two: replay and adjoint); with a budget of two,
+/// fewer than recomputing; the same values and gradients throughout.
 let private autoKeepsSystems (model: Model) (o: RolloutOptions) =
     Engine.init ()
     use _ = torch.NewDisposeScope()
@@ -152,13 +153,38 @@ let private autoKeepsSystems (model: Model) (o: RolloutOptions) =
             Checkpointing = Checkpointing.Segments 3
     }
 
+    let _, _, recomputingSegments, _, _, _ = run model segments false None
+
+    // A budget of three steps, one segment: the window holds the last three; every other Rodas4 step is replayed once,
+    // keeping its system for its adjoint (Dopri5's before the switch are replayed plainly, forming none).
+    let _, _, replayed, replayedValues, replayedGrads, _ =
+        run model segments true (Some 3)
+
+    Expect.isLessThanOrEqual
+        replayed
+        (forward - 3L)
+        $"{name}: one system per Rodas4 step outside a window of three ({replayed}; recomputing {recomputingSegments})"
+
+    Expect.isGreaterThanOrEqual
+        replayed
+        (forward - int64 rejected - 3L)
+        $"{name}: every Rodas4 step outside the window formed again"
+
+    same $"{name} value (a window of three)" replayedValues values
+    same $"{name} gradient (a window of three)" replayedGrads grads
+
+    // A budget of two: chunks of two inside segments of three, a chunk also starting at the switch.
     let _, _, chunked, chunkedValues, chunkedGrads, _ = run model segments true (Some 2)
 
-    // Rodas4's accepted steps outside the window: at least its attempts less every rejection and the two kept.
     Expect.isGreaterThanOrEqual
         chunked
         (forward - int64 rejected - 2L)
-        $"{name}: the Rodas4 steps outside the window formed again"
+        $"{name}: the Rodas4 steps outside a window of two formed again"
+
+    Expect.isLessThan
+        chunked
+        recomputingSegments
+        $"{name}: chunks of two form fewer systems ({chunked}) than recomputing ({recomputingSegments})"
 
     same $"{name} value (a window of two)" chunkedValues values
     same $"{name} gradient (a window of two)" chunkedGrads grads
