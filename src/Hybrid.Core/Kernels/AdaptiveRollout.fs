@@ -768,35 +768,19 @@ module internal AdaptiveSteps =
 
             let u = states[n % segment]
 
+            // Step n's kept step and the adjoint that reads it: the forward pass's, or this pass's chunk's.
+            let keptStep =
+                match keeper, tape.LastKeeper with
+                | _, Some forwardKeeper when n >= lastStart -> Some(forwardKeeper.Adjoint, fromForward[n - lastStart])
+                | Some(k, stepAdjoint), _ -> Some(stepAdjoint, (keptOf k).[n - chunkOf n])
+                | None, _ -> None
+
             // The adjoint of step n with the saves' cotangents inside it (null when none).
             let adjoint (extra: 'T[][][]) (direct: 'T[][]) =
-                match keeper, tape.LastKeeper with
-                | _, Some forwardKeeper when n >= lastStart ->
-                    forwardKeeper.Adjoint
-                        fromForward[n - lastStart]
-                        theta
-                        tape.Times[n]
-                        tape.Sizes[n]
-                        lambda
-                        extra
-                        direct
-                        lambdaPrevious
-                        thetaAdjoint
-                | Some(k, stepAdjoint), _ ->
-                    let kept = keptOf k
-
-                    stepAdjoint
-                        kept[n - chunkOf n]
-                        theta
-                        tape.Times[n]
-                        tape.Sizes[n]
-                        lambda
-                        extra
-                        direct
-                        lambdaPrevious
-                        thetaAdjoint
-                | None, _ ->
-                    m.Adjoint u theta tape.Times[n] tape.Sizes[n] lambda extra direct lambdaPrevious thetaAdjoint
+                match keptStep with
+                | Some(stepAdjoint, kept) ->
+                    stepAdjoint kept theta tape.Times[n] tape.Sizes[n] lambda extra direct lambdaPrevious thetaAdjoint
+                | None -> m.Adjoint u theta tape.Times[n] tape.Sizes[n] lambda extra direct lambdaPrevious thetaAdjoint
 
             match ends.TryGetValue n with
             | true, saves ->
