@@ -185,52 +185,6 @@ module internal AdaptiveKernels =
             Stiffness = stiffness
         }
 
-    /// LU factorisation with partial pivoting of the n×n matrix at `offset` of `a`, in place; pivots into `pivot`.
-    let private factor (a: float[]) (offset: int) (n: int) (pivot: int[]) =
-        for col in 0 .. n - 1 do
-            let mutable p = col
-
-            for row in col + 1 .. n - 1 do
-                if abs a[offset + row * n + col] > abs a[offset + p * n + col] then
-                    p <- row
-
-            pivot[col] <- p
-
-            if p <> col then
-                for j in 0 .. n - 1 do
-                    let x = a[offset + col * n + j]
-                    a[offset + col * n + j] <- a[offset + p * n + j]
-                    a[offset + p * n + j] <- x
-
-            let d = a[offset + col * n + col]
-
-            for row in col + 1 .. n - 1 do
-                let l = a[offset + row * n + col] / d
-                a[offset + row * n + col] <- l
-
-                for j in col + 1 .. n - 1 do
-                    a[offset + row * n + j] <- a[offset + row * n + j] - l * a[offset + col * n + j]
-
-    /// Solves with the factors of `factor` for the right-hand side x (n values), in place.
-    let private substitute (a: float[]) (offset: int) (n: int) (pivot: int[]) (x: float[]) =
-        for i in 0 .. n - 1 do
-            let p = pivot[i]
-
-            if p <> i then
-                let v = x[i]
-                x[i] <- x[p]
-                x[p] <- v
-
-        for i in 1 .. n - 1 do
-            for j in 0 .. i - 1 do
-                x[i] <- x[i] - a[offset + i * n + j] * x[j]
-
-        for i in n - 1 .. -1 .. 0 do
-            for j in i + 1 .. n - 1 do
-                x[i] <- x[i] - a[offset + i * n + j] * x[j]
-
-            x[i] <- x[i] / a[offset + i * n + i]
-
     /// One Rodas4 attempt (see `Rosenbrock.step`), with the exact Jacobian of the kernels.
     let private rodas (k: PointKernels) (theta: float[]) (t: float) (h: float) (u: float[][]) =
         let n, batch = u.Length, u[0].Length
@@ -247,7 +201,7 @@ module internal AdaptiveKernels =
                     let eye = if i = j then diagonal else 0.0
                     matrix[offset + i * n + j] <- eye - matrix[offset + i * n + j]
 
-            factor matrix offset n pivots[b]
+            DenseLu.factor matrix offset n pivots[b]
 
         let solve (rhs: float[][]) =
             let x = Array.zeroCreate<float> n
@@ -256,7 +210,7 @@ module internal AdaptiveKernels =
                 for i in 0 .. n - 1 do
                     x[i] <- rhs[i].[b]
 
-                substitute matrix (b * n * n) n pivots[b] x
+                DenseLu.substitute matrix (b * n * n) n pivots[b] x
 
                 for i in 0 .. n - 1 do
                     rhs[i].[b] <- x[i]

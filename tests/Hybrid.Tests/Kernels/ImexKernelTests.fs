@@ -7,12 +7,14 @@
 /// Backend.Auto's choice; a diffusivity negative somewhere (dense solves) and its refusal above the dense limit.
 module Hybrid.Tests.Kernels.ImexKernelTests
 
+open System
 open Expecto
 open TorchSharp
 open Hybrid
 open Hybrid.Numerics
 open Hybrid.Compiler
 open Hybrid.TensorArithmetic
+open Hybrid.Kernels
 
 let private f64 = torch.ScalarType.Float64
 let private u = Sym "u"
@@ -583,6 +585,68 @@ let tests =
                         let theta = Array.init stepper.Plan.Params.Length (fun i -> [| 0.05; 1.0; 0.2 |][i])
 
                         Expect.equal (stepper.Methods(theta, 0.01)) [| Some "dense" |] name
+                }
+
+                test
+                    "the dense solve pivots: a zero on the diagonal of I − cL, both solves against TorchSharp's (1e-12)" {
+                    // A full stencil of 7 cells (every column in each row, the cell itself first), random entries,
+                    // row 0's own entry 1/c: (I − cL)[0, 0] = 0, so elimination must swap rows.
+                    let n, c = 7, 0.7
+                    let random = Random 11
+
+                    let columns =
+                        Array.init n (fun i -> Array.append [| i |] (Array.init n id |> Array.filter ((<>) i)))
+
+                    let values =
+                        Array.init (n * n) (fun e -> if e = 0 then 1.0 / c else random.NextDouble() * 2.0 - 1.0)
+
+                    let stencil = {
+                        Field = "u"
+                        Columns = columns
+                        Values = values
+                        Full = true
+                        Affine = Array.zeroCreate n
+                    }
+
+                    let a = Array2D.init n n (fun i j -> if i = j then 1.0 else 0.0)
+
+                    for i in 0 .. n - 1 do
+                        for e in 0 .. n - 1 do
+                            a[i, columns[i][e]] <- a[i, columns[i][e]] - c * values[i * n + e]
+
+                    Expect.equal a[0, 0] 0.0 "a zero pivot without row swaps"
+
+                    let solver =
+                        match ImplicitStencil.solver (SolveVectors()) stencil c with
+                        | Ok solver -> solver
+                        | Error why -> failtest why
+
+                    Expect.equal solver.Method "dense" "the dense solve"
+                    let r = Array.init n (fun _ -> random.NextDouble() - 0.5)
+                    let matrix = torch.tensor (a, dtype = torch.ScalarType.Float64)
+
+                    for name, transposed, m in [ "Solve", false, matrix; "SolveTransposed", true, matrix.t () ] do
+                        let x = Array.copy r
+                        (if transposed then solver.SolveTransposed else solver.Solve) x
+
+                        let expected =
+                            torch.linalg
+                                .solve(m, torch.tensor (r, dtype = torch.ScalarType.Float64))
+                                .data<float>()
+                                .ToArray()
+
+                        for i in 0 .. n - 1 do
+                            Expect.floatClose { absolute = 1e-12; relative = 1e-12 } x[i] expected[i] $"{name}: x[{i}]"
+
+                    // L = I/c: I − cL = 0, no inverse.
+                    let singular = {
+                        stencil with
+                            Values = Array.init (n * n) (fun e -> if e % n = 0 then 1.0 / c else 0.0)
+                    }
+
+                    match ImplicitStencil.solver (SolveVectors()) singular c with
+                    | Ok _ -> failtest "a singular I − cL was solved"
+                    | Error why -> Expect.stringContains why "has no inverse at this step size" "the reason"
                 }
             ]
 
