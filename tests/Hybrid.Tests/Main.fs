@@ -99,6 +99,7 @@ let main argv =
         Report.ReportCsvTests.tests
         Tasks.TaskFormatTests.tests
         Tasks.SweepFolderTests.tests
+        Tasks.PartRowsTests.tests
         Tasks.CaseTasksTests.tests
         Tasks.Lorenz96TasksTests.tests
         Tasks.ClimateTasksTests.tests

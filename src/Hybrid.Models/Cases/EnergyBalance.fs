@@ -1384,35 +1384,13 @@ let private runModels (s: Settings) (part: Part) : PartResult =
 let private Case = "energy-balance"
 
 /// Runs one part of the case on the split at `s.CutoffYear` (any part, in any order or process: each sets up
-/// the data and the physics it needs itself); its numbers leave it as rows: each model's (`CasePart.modelRows`; the
+/// the data and the physics it needs itself); its numbers leave it as rows: each model's (`PartRows.modelRows`; the
 /// physics residual NaN, which `assemble` computes), the uncertainty experiment's (`UncertaintyRows`), then each
 /// model's "validation" "mse".
 let runPart (s: Settings) (part: Part) : PartResult =
-    let r = runModels s part
-
-    {
-        r with
-            Rows =
-                Array.concat [
-                    r.Models
-                    |> Array.collect (fun m ->
-                        CasePart.modelRows
-                            Case
-                            part.Seed
-                            m.Name
-                            m.TestMse
-                            m.TrainMse
-                            m.TrainSeconds
-                            m.InferenceSeconds
-                            m.Epochs
-                            m.PhysicsResidual
-                            m.Parameters)
-                    r.Uncertainty
-                    |> Array.collect (Hybrid.Models.Tasks.UncertaintyRows.rows Case part.Model part.Seed)
-                    r.Models
-                    |> Array.map (fun m -> CasePart.row Case part.Seed m.Name "validation" "mse" m.ValidationMse)
-                ]
-    }
+    runModels s part
+    |> Hybrid.Models.Tasks.PartRows.withRows Case part (fun m ->
+        Hybrid.Models.Tasks.PartRows.ofFields [| "validation", m.ValidationMse |] m)
 
 /// Builds the outcome from the results of every part of `parts s` (in any order): each network model's row is its
 /// first seed's run with the mean test MSE and training time over its seeds and the per-seed test MSEs; every

@@ -1107,42 +1107,36 @@ let private Case = "lorenz96"
 [<Literal>]
 let private TruthName = "truth"
 
-/// A part's result with its numbers as rows at the part's seed: each model's (`CasePart.modelRows`; test MSE: the squared
+/// A part's result with its numbers as rows at the part's seed: each model's (`PartRows.modelRows`; test MSE: the squared
 /// forecast RMSE of X in domain at the longest lead), the uncertainty experiment's (`UncertaintyRows`), each model's
 /// "validation" "mse", then the truth's "physics_residual" and "seconds" (model "truth") where the part has them.
 let private withRows (part: Part) (r: PartResult) : PartResult =
-    let seed = part.Seed
+    let truth =
+        match r.Truth with
+        | None -> [||]
+        | Some t -> [|
+            CasePart.row Case part.Seed TruthName "" "physics_residual" t.PhysicsResidual
+            CasePart.row Case part.Seed TruthName "" "seconds" t.Seconds
+          |]
+
+    let numbers (m: ModelResult) : Hybrid.Models.Tasks.PartRows.ModelNumbers =
+        let last = m.Skills[0].Rmse.Length - 1
+
+        {
+            Name = m.Name
+            TestMse = m.Skills[0].Rmse[last] * m.Skills[0].Rmse[last]
+            TrainMse = m.TrainMse
+            TrainSeconds = m.TrainSeconds
+            InferenceSeconds = m.InferenceSeconds
+            Epochs = m.Epochs
+            PhysicsResidual = m.PhysicsResidual
+            Parameters = m.Parameters
+            SplitMse = [| "validation", m.ValidationMse |]
+        }
 
     {
         r with
-            Rows =
-                Array.concat [
-                    r.Models
-                    |> Array.collect (fun m ->
-                        let last = m.Skills[0].Rmse.Length - 1
-
-                        CasePart.modelRows
-                            Case
-                            seed
-                            m.Name
-                            (m.Skills[0].Rmse[last] * m.Skills[0].Rmse[last])
-                            m.TrainMse
-                            m.TrainSeconds
-                            m.InferenceSeconds
-                            m.Epochs
-                            m.PhysicsResidual
-                            m.Parameters)
-                    r.Uncertainty
-                    |> Array.collect (Hybrid.Models.Tasks.UncertaintyRows.rows Case part.Model seed)
-                    r.Models
-                    |> Array.map (fun m -> CasePart.row Case seed m.Name "validation" "mse" m.ValidationMse)
-                    match r.Truth with
-                    | None -> [||]
-                    | Some t -> [|
-                        CasePart.row Case seed TruthName "" "physics_residual" t.PhysicsResidual
-                        CasePart.row Case seed TruthName "" "seconds" t.Seconds
-                      |]
-                ]
+            Rows = Hybrid.Models.Tasks.PartRows.rows Case part numbers r.Models r.Uncertainty truth
     }
 
 /// Runs one part of the case (any part, in any order or process: each integrates the truth and sets up the data it

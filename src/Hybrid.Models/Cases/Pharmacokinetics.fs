@@ -1129,38 +1129,15 @@ let private Case = "pharmacokinetics"
 
 /// Runs one part of the case (any part, in any order or process: each loads the data and fits the physics it
 /// starts from itself) on every evaluated fold. An unknown part raises a `HybridException` that names the parts.
-/// Its numbers leave it as rows: each model's (`CasePart.modelRows`; the physics residual NaN, which `assemble`
+/// Its numbers leave it as rows: each model's (`PartRows.modelRows`; the physics residual NaN, which `assemble`
 /// computes), the uncertainty experiment's (`UncertaintyRows`), each model's "in-distribution" "mse", then its
 /// "validation" "mse".
 let runPart (s: Settings) (part: Part) : PartResult =
-    let r = runModels s part
-
-    {
-        r with
-            Rows =
-                Array.concat [
-                    r.Models
-                    |> Array.collect (fun m ->
-                        CasePart.modelRows
-                            Case
-                            part.Seed
-                            m.Name
-                            m.TestMse
-                            m.TrainMse
-                            m.TrainSeconds
-                            m.InferenceSeconds
-                            m.Epochs
-                            m.PhysicsResidual
-                            m.Parameters)
-                    r.Uncertainty
-                    |> Array.collect (Hybrid.Models.Tasks.UncertaintyRows.rows Case part.Model part.Seed)
-                    r.Models
-                    |> Array.map (fun m ->
-                        CasePart.row Case part.Seed m.Name "in-distribution" "mse" m.InDistributionMse)
-                    r.Models
-                    |> Array.map (fun m -> CasePart.row Case part.Seed m.Name "validation" "mse" m.ValidationMse)
-                ]
-    }
+    runModels s part
+    |> Hybrid.Models.Tasks.PartRows.withRows Case part (fun m ->
+        Hybrid.Models.Tasks.PartRows.ofFields
+            [| "in-distribution", m.InDistributionMse; "validation", m.ValidationMse |]
+            m)
 
 /// Builds the outcome from the results of every part of `parts s` (in any order): each network model's row is its
 /// first seed's run with the mean test MSE and training time over its seeds and the per-seed test MSEs; every

@@ -772,37 +772,23 @@ let private hybridFits =
 [<Literal>]
 let private Case = "tumour"
 
-/// A part's result with its numbers as rows at the part's seed: each model's (`CasePart.modelRows`: the out-of-domain MSE as
+/// A part's result with its numbers as rows at the part's seed: each model's (`PartRows.modelRows`: the out-of-domain MSE as
 /// the "test" "mse", the residual norm as the physics residual, each parameter's one value), the uncertainty
 /// experiment's (`UncertaintyRows`), each model's "in-domain" "mse", then its "validation" "mse".
 let private withRows (part: Part) (r: PartResult) : PartResult =
-    let seed = part.Seed
-
-    {
-        r with
-            Rows =
-                Array.concat [
-                    r.Models
-                    |> Array.collect (fun m ->
-                        CasePart.modelRows
-                            Case
-                            seed
-                            m.Name
-                            m.OutOfDomainMse
-                            m.TrainMse
-                            m.TrainSeconds
-                            m.InferenceSeconds
-                            m.Epochs
-                            m.ResidualNorm
-                            (m.Parameters |> Array.map (fun (n, vs) -> n, Array.exactlyOne vs)))
-                    r.Uncertainty
-                    |> Array.collect (Hybrid.Models.Tasks.UncertaintyRows.rows Case part.Model seed)
-                    r.Models
-                    |> Array.map (fun m -> CasePart.row Case seed m.Name "in-domain" "mse" m.InDomainMse)
-                    r.Models
-                    |> Array.map (fun m -> CasePart.row Case seed m.Name "validation" "mse" m.ValidationMse)
-                ]
+    let numbers (m: ModelResult) : Hybrid.Models.Tasks.PartRows.ModelNumbers = {
+        Name = m.Name
+        TestMse = m.OutOfDomainMse
+        TrainMse = m.TrainMse
+        TrainSeconds = m.TrainSeconds
+        InferenceSeconds = m.InferenceSeconds
+        Epochs = m.Epochs
+        PhysicsResidual = m.ResidualNorm
+        Parameters = m.Parameters |> Array.map (fun (n, vs) -> n, Array.exactlyOne vs)
+        SplitMse = [| "in-domain", m.InDomainMse; "validation", m.ValidationMse |]
     }
+
+    Hybrid.Models.Tasks.PartRows.withRows Case part numbers r
 
 /// Runs one part of the case (any part, in any order or process; see `Part`) with `s.Threads` libtorch threads,
 /// from TorchSharp's global generator seeded with the part's seed; its numbers leave it as rows (`withRows`). An

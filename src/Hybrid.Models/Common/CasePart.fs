@@ -109,41 +109,6 @@ let perSeed (models: string list) (seeds: int list) (uncertainty: Part list) : P
     yield! uncertainty
 ]
 
-/// The rows of one model of a part of `case` at `seed`: "test" and "train" "mse", training "seconds",
-/// "inference_seconds", "epochs", "physics_residual" (NaN where the case's `assemble` computes it) and each
-/// parameter as "param:<name>", in that order.
-let internal modelRows
-    (case: string)
-    (seed: int)
-    (name: string)
-    (testMse: float)
-    (trainMse: float)
-    (trainSeconds: float)
-    (inferenceSeconds: float)
-    (epochs: int)
-    (physicsResidual: float)
-    (parameters: (string * float)[])
-    : ResultRow[] =
-    let row split metric value = {
-        Case = case
-        Model = name
-        Split = split
-        Metric = metric
-        Seed = seed
-        Value = value
-    }
-
-    Array.append
-        [|
-            row "test" "mse" testMse
-            row "train" "mse" trainMse
-            row "" "seconds" trainSeconds
-            row "" "inference_seconds" inferenceSeconds
-            row "" "epochs" (float epochs)
-            row "" "physics_residual" physicsResidual
-        |]
-        (parameters |> Array.map (fun (n, v) -> row "" (ResultRow.ParameterPrefix + n) v))
-
 /// A row of `case` at `seed` for one model's number on one split, e.g. its "validation" "mse".
 let internal row (case: string) (seed: int) (name: string) (split: string) (metric: string) (value: float) : ResultRow = {
     Case = case
