@@ -1,18 +1,22 @@
 /// A case's part result as the long-format rows its task result carries (`CasePart.PartResult.Rows`): the same
 /// rows, in the same order, for every case, from the numbers each case reads off its own model results.
-module Hybrid.Models.Tasks.PartRows
+module internal Hybrid.Models.Tasks.PartRows
 
 open Hybrid.Models.Common
 
 /// The numbers of one trained model that every case reports.
 type ModelNumbers = {
+    /// The model's name in the case's tables.
     Name: string
     /// The case's headline "test" "mse" (its out-of-distribution split).
     TestMse: float
+    /// Its MSE on the training data.
     TrainMse: float
     /// Training time.
     TrainSeconds: float
+    /// Time to predict the test data.
     InferenceSeconds: float
+    /// Epochs (or iterations) trained.
     Epochs: int
     /// NaN where the case's `assemble` computes it from the predictions.
     PhysicsResidual: float

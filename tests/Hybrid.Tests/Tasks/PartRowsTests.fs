@@ -1,26 +1,14 @@
-/// A part's result as rows (`PartRows.withRows`), the same for every case: each model's shared numbers, the
-/// uncertainty output's, each extra split model by model, then the case's own rows, in that order.
+/// A part's result as rows (`PartRows.rows`), the same for every case: each model's shared numbers, the uncertainty
+/// output's, each extra split model by model, then the case's own rows, in that order. (`PartRows.ofFields`, inline,
+/// cannot be called from another assembly; the cases' task tests cover it: a field read wrongly changes the outcome
+/// assembled from task results against the one-process run.)
 module Hybrid.Tests.Tasks.PartRowsTests
 
 open Expecto
 open Hybrid.Models.Common
 open Hybrid.Models.Tasks
 
-/// A case's model result with the shared numbers as fields (what `PartRows.ofFields` reads).
-type Fit = {
-    Name: string
-    TestMse: float
-    TrainMse: float
-    TrainSeconds: float
-    InferenceSeconds: float
-    Epochs: int
-    PhysicsResidual: float
-    Parameters: (string * float)[]
-    ValidationMse: float
-    InDomainMse: float
-}
-
-let private fit name k : Fit = {
+let private fit name k : PartRows.ModelNumbers = {
     Name = name
     TestMse = 1.0 + k
     TrainMse = 2.0 + k
@@ -29,8 +17,7 @@ let private fit name k : Fit = {
     Epochs = 5 + int k
     PhysicsResidual = 6.0 + k
     Parameters = [| "a", 7.0 + k; "b", 8.0 + k |]
-    ValidationMse = 9.0 + k
-    InDomainMse = 10.0 + k
+    SplitMse = [| "in-domain", 10.0 + k; "validation", 9.0 + k |]
 }
 
 let private key (r: ResultRow) =
@@ -57,17 +44,14 @@ let tests =
 
             let own = CasePart.row "case" 3 "truth" "" "seconds" 12.0
 
-            let r: CasePart.PartResult<Fit> = {
+            let r: CasePart.PartResult<PartRows.ModelNumbers> = {
                 Models = [| fit "hybrid" 0.0; fit "MLP" 100.0 |]
                 Rows = [||]
                 Uncertainty = [| output |]
             }
 
-            let numbers (m: Fit) =
-                PartRows.ofFields [| "in-domain", m.InDomainMse; "validation", m.ValidationMse |] m
-
-            let got = PartRows.rows "case" part numbers r.Models r.Uncertainty [| own |]
-            let withRows = PartRows.withRows "case" part numbers r
+            let got = PartRows.rows "case" part id r.Models r.Uncertainty [| own |]
+            let withRows = PartRows.withRows "case" part id r
 
             let shared name k = [
                 "case", name, "test", "mse", 3, 1.0 + k
