@@ -38,7 +38,7 @@ type ClimateArgs =
         member a.Usage =
             match a with
             | Full ->
-                "the full settings: truth on 256², models on 32², five seeds (about 25 minutes in this one process; the report runs the same tasks on two workers in 15); default: the quick ones (minutes)."
+                "the full settings: truth on 256², models on 32², five seeds (about 25 minutes in this one process; the report ran the same tasks on two workers in 16–20); default: the quick ones (about 7 minutes)."
             | Folder _ -> "folder for summary.md, the CSV files and the figures (default: climate)."
 
 /// `hybrid sweep plan <folder> [--quick] [--settings key] [--only name …]`.
